@@ -1,0 +1,127 @@
+import { DynamicModule, Global, Module, type Provider, type Type } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { BullModule } from '@nestjs/bullmq';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { APP_CONFIG, type AppConfig } from './config/config.js';
+import { RUNTIME_ENDPOINTS, type RuntimeEndpoints } from './runtime-endpoints.js';
+import { LOGGER } from './logging/logger.js';
+import { DatabaseModule } from './database/database.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
+import { HttpExceptionFilter } from './common/http-exception.filter.js';
+import { QueueName } from './queue/queue.constants.js';
+import { AuthGuard } from './auth/auth.guard.js';
+import { AuthService } from './auth/auth.service.js';
+import { AuthRepository } from './auth/auth.repository.js';
+import { AuthController } from './auth/auth.controller.js';
+import { AccountsRepository } from './accounts/accounts.repository.js';
+import { AccountsController } from './accounts/accounts.controller.js';
+import { LedgerRepository } from './ledger/ledger.repository.js';
+import { JobsRepository } from './jobs/jobs.repository.js';
+import { AttemptsRepository } from './jobs/attempts.repository.js';
+import { JobsService } from './jobs/jobs.service.js';
+import { JobsController } from './jobs/jobs.controller.js';
+import { ArtifactsRepository } from './artifacts/artifacts.repository.js';
+import { ArtifactsService } from './artifacts/artifacts.service.js';
+import { ArtifactsController } from './artifacts/artifacts.controller.js';
+import { ProvidersRepository } from './providers/providers.repository.js';
+import { ProvidersController } from './providers/providers.controller.js';
+import { HealthController } from './health/health.controller.js';
+import { HealthService } from './health/health.service.js';
+import { HealthRepository } from './health/health.repository.js';
+import { MetricsController } from './metrics/metrics.controller.js';
+import { JobEventsBus } from './events/job-events.publisher.js';
+import { JobEventStream } from './events/job-event-stream.js';
+import { PlacementService } from './dispatch/placement.service.js';
+import { DispatchService } from './dispatch/dispatch.service.js';
+import { DispatchProcessor } from './queue/dispatch.processor.js';
+import { MaintenanceProcessor } from './queue/maintenance.processor.js';
+import { DevBootstrapService } from './dev/dev-bootstrap.service.js';
+
+export interface AppModuleOptions {
+  config: AppConfig;
+  endpoints: RuntimeEndpoints;
+  logger: Logger;
+}
+
+@Global()
+@Module({})
+class CoreModule {
+  static register(options: AppModuleOptions): DynamicModule {
+    const providers: Provider[] = [
+      { provide: APP_CONFIG, useValue: options.config },
+      { provide: RUNTIME_ENDPOINTS, useValue: options.endpoints },
+      { provide: LOGGER, useValue: options.logger },
+    ];
+    return { module: CoreModule, providers, exports: providers };
+  }
+}
+
+/**
+ * The coordinator. `ROLE=api` serves HTTP only, `ROLE=worker` runs the BullMQ processors only,
+ * `ROLE=all` does both in one process; every role shares the same services and repositories.
+ */
+@Module({})
+export class AppModule {
+  static forRoot(options: AppModuleOptions): DynamicModule {
+    const { config, endpoints } = options;
+    const serveApi = config.ROLE !== 'worker';
+    const runWorkers = config.ROLE !== 'api';
+    const controllers: Type[] = serveApi
+      ? [
+          AuthController,
+          AccountsController,
+          JobsController,
+          ArtifactsController,
+          ProvidersController,
+          HealthController,
+          MetricsController,
+        ]
+      : [HealthController, MetricsController];
+    const workerProviders: Provider[] = runWorkers ? [DispatchProcessor, MaintenanceProcessor] : [];
+    return {
+      module: AppModule,
+      imports: [
+        CoreModule.register(options),
+        DatabaseModule,
+        MetricsModule,
+        BullModule.forRoot({
+          prefix: config.QUEUE_PREFIX,
+          connection: new Redis(endpoints.redisUrl, { maxRetriesPerRequest: null }),
+        }),
+        BullModule.registerQueue(
+          { name: QueueName.Dispatch },
+          { name: QueueName.DeadLetter },
+          { name: QueueName.Maintenance },
+        ),
+      ],
+      controllers,
+      providers: [
+        { provide: APP_GUARD, useClass: AuthGuard },
+        {
+          provide: APP_FILTER,
+          useFactory: (logger: Logger) => new HttpExceptionFilter(logger),
+          inject: [LOGGER],
+        },
+        AuthService,
+        AuthRepository,
+        AccountsRepository,
+        LedgerRepository,
+        JobsRepository,
+        AttemptsRepository,
+        JobsService,
+        ArtifactsRepository,
+        ArtifactsService,
+        ProvidersRepository,
+        HealthService,
+        HealthRepository,
+        JobEventsBus,
+        JobEventStream,
+        PlacementService,
+        DispatchService,
+        DevBootstrapService,
+        ...workerProviders,
+      ],
+    };
+  }
+}

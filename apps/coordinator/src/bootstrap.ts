@@ -1,0 +1,154 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import helmet from '@fastify/helmet';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { AppModule } from './app.module.js';
+import type { AppConfig } from './config/config.js';
+import type { RuntimeEndpoints } from './runtime-endpoints.js';
+import { PinoNestLogger } from './logging/logger.js';
+import { createValidationPipe } from './common/pipes.js';
+import { MetricsService } from './metrics/metrics.service.js';
+import { startEmbeddedPostgres } from './infra/embedded/embedded-postgres.js';
+import { resolveRedis } from './infra/embedded/embedded-redis.js';
+import { DevBootstrapService, type DevCredentials } from './dev/dev-bootstrap.service.js';
+
+export interface RunningCoordinator {
+  app: NestFastifyApplication;
+  url: string;
+  endpoints: RuntimeEndpoints;
+  dev: DevCredentials | null;
+  close(): Promise<void>;
+}
+
+/** Resolves PostgreSQL and Redis: the configured servers, else the embedded defaults. */
+export async function resolveEndpoints(
+  config: AppConfig,
+  logger: Logger,
+): Promise<{ endpoints: RuntimeEndpoints; stop: () => Promise<void> }> {
+  const stops: (() => Promise<void>)[] = [];
+  let databaseUrl = config.DATABASE_URL;
+  if (!databaseUrl) {
+    const started = performance.now();
+    const pg = await startEmbeddedPostgres({
+      dataDir: join(config.DATA_DIR, 'pglite'),
+      port: 0,
+      host: '127.0.0.1',
+    });
+    databaseUrl = pg.url;
+    stops.push(() => pg.stop());
+    logger.info({ ms: Math.round(performance.now() - started) }, 'embedded PostgreSQL (PGlite) ready');
+  }
+  const redis = await resolveRedis({ url: config.REDIS_URL });
+  stops.push(() => redis.stop());
+  if (redis.embedded) logger.info('embedded Redis started (nothing answered on 127.0.0.1:6379)');
+  return {
+    endpoints: {
+      databaseUrl,
+      // PGlite serves one query at a time; a big pool only queues on its socket server.
+      databasePoolSize: config.DATABASE_URL ? 20 : 8,
+      redisUrl: redis.url,
+      embeddedDatabase: !config.DATABASE_URL,
+      embeddedRedis: redis.embedded,
+    },
+    stop: async () => {
+      for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    },
+  };
+}
+
+/** Builds, configures and starts the coordinator's Nest application. */
+export async function startCoordinator(config: AppConfig, logger: Logger): Promise<RunningCoordinator> {
+  const { endpoints, stop } = await resolveEndpoints(config, logger);
+  let app: NestFastifyApplication | undefined;
+  try {
+    const adapter = new FastifyAdapter({ bodyLimit: config.MAX_BODY_BYTES, logger: false, trustProxy: true });
+    const fastify = adapter.getInstance();
+    fastify.addHook('onRoute', (route) => {
+      if (route.url === '/v1/artifacts' && route.method === 'POST') {
+        // base64 of the weights plus the model.json
+        route.bodyLimit = Math.ceil(config.MAX_ARTIFACT_BYTES * 1.4) + 1024 * 1024;
+      }
+    });
+    fastify.addHook('onRequest', async (request, reply) => {
+      const hasBody =
+        request.headers['content-length'] !== undefined && request.headers['content-length'] !== '0';
+      if (!hasBody && request.headers['transfer-encoding'] === undefined) return;
+      const type = request.headers['content-type'] ?? '';
+      if (!/^application\/json\s*(;|$)/i.test(type)) {
+        await reply.status(415).send({
+          statusCode: 415,
+          error: {
+            code: 'UNSUPPORTED_MEDIA_TYPE',
+            message: `Content-Type must be application/json, got ${type ? type.slice(0, 100) : 'none'}`,
+          },
+        });
+      }
+    });
+    app = await NestFactory.create<NestFastifyApplication>(
+      AppModule.forRoot({ config, endpoints, logger }),
+      adapter,
+      {
+        logger: new PinoNestLogger(logger),
+        abortOnError: false,
+      },
+    );
+    await app.register(helmet, {
+      contentSecurityPolicy: {
+        directives: {
+          defaultSrc: ["'self'"],
+          scriptSrc: ["'self'", "'unsafe-inline'"],
+          styleSrc: ["'self'", "'unsafe-inline'"],
+          imgSrc: ["'self'", 'data:'],
+        },
+      },
+    });
+    app.enableCors({ origin: false });
+    app.useGlobalPipes(createValidationPipe());
+    const metrics = app.get(MetricsService);
+    fastify.addHook('onResponse', async (request, reply) => {
+      const route = request.routeOptions.url ?? 'unmatched';
+      metrics.httpRequestDuration.observe(
+        { method: request.method, route, status: String(reply.statusCode) },
+        reply.elapsedTime / 1000,
+      );
+    });
+    const document = SwaggerModule.createDocument(
+      app,
+      new DocumentBuilder()
+        .setTitle('gpumesh coordinator')
+        .setDescription('Submit GPU jobs, follow them live, and manage your account and API keys.')
+        .setVersion('1')
+        .addBearerAuth({
+          type: 'http',
+          scheme: 'bearer',
+          description: 'an API key (gmk_…) or a SIWE session (gms_…)',
+        })
+        .build(),
+    );
+    SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/json' });
+    await app.listen({ port: config.PORT, host: config.HOST });
+    const address = app.getHttpServer().address();
+    const port = typeof address === 'object' && address ? address.port : config.PORT;
+    const url = `http://${config.HOST}:${port}`;
+    const dev =
+      config.DEV_BOOTSTRAP && config.ROLE !== 'worker' ? await app.get(DevBootstrapService).ensure() : null;
+    const running = app;
+    return {
+      app: running,
+      url,
+      endpoints,
+      dev,
+      close: async () => {
+        await running.close();
+        await stop();
+      },
+    };
+  } catch (err) {
+    await app?.close().catch(() => undefined);
+    await stop();
+    throw err;
+  }
+}

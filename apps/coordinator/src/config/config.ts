@@ -1,0 +1,93 @@
+import { z } from 'zod';
+
+export const COORDINATOR_ROLES = ['api', 'worker', 'all'] as const;
+export type CoordinatorRole = (typeof COORDINATOR_ROLES)[number];
+
+const integerString = z
+  .string()
+  .regex(/^\d+$/, 'expected a non-negative integer')
+  .transform((v) => BigInt(v));
+
+/** Every setting of the coordinator, validated once at boot. Nothing else reads `process.env`. */
+const configSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  ROLE: z.enum(COORDINATOR_ROLES).default('all'),
+  DATA_DIR: z.string().min(1).default('.data'),
+  DATABASE_URL: z.string().url().optional(),
+  REDIS_URL: z.string().url().optional(),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[a-zA-Z0-9_-]+$/)
+    .default('gpumesh'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PUBLIC_URL: z.string().url().optional(),
+  SIWE_DOMAIN: z.string().min(1).optional(),
+  CHAIN_ID: z.coerce.number().int().positive().default(31337),
+  SESSION_TTL_SECONDS: z.coerce.number().int().positive().default(3600),
+  NONCE_TTL_SECONDS: z.coerce.number().int().positive().default(300),
+  API_KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).default(5000),
+  MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(8 * 1024 * 1024),
+  MAX_ARTIFACT_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(64 * 1024 * 1024),
+  DEFAULT_DEADLINE_SECONDS: z.coerce.number().int().positive().default(600),
+  PLATFORM_FEE_BPS: z.coerce.number().int().min(0).max(10_000).default(500),
+  DISPATCH_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(8),
+  DISPATCH_BACKOFF_MS: z.coerce.number().int().min(10).default(1000),
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),
+  ADMIN_ADDRESSES: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((a) => a.trim().toLowerCase())
+        .filter((a) => a.length > 0),
+    )
+    .pipe(z.array(z.string().regex(/^0x[0-9a-f]{40}$/, 'expected comma-separated EVM addresses'))),
+  DEV_CREDITS: integerString.default(1_000_000_000_000n),
+  DEV_BOOTSTRAP: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
+});
+
+export type AppConfig = z.output<typeof configSchema> & { siweDomain: string };
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment (plus command-line overrides) into the typed configuration or throws a readable error. */
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  overrides: Record<string, string | undefined> = {},
+): AppConfig {
+  const merged: Record<string, string | undefined> = { ...env };
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value !== undefined) merged[key] = value;
+  }
+  for (const [key, value] of Object.entries(merged)) {
+    if (value === '') merged[key] = undefined;
+  }
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const config = parsed.data;
+  return { ...config, siweDomain: config.SIWE_DOMAIN ?? `${config.HOST}:${config.PORT}` };
+}
+
+export const APP_CONFIG = Symbol('APP_CONFIG');

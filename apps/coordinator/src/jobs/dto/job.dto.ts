@@ -1,0 +1,128 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { Type } from 'class-transformer';
+import type { Job, JobEvent } from '#prisma';
+import { JOB_STATES } from '../job-state.js';
+
+export class JobDto {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty({ enum: ['matmul', 'inference', 'train'] }) kind: string;
+  @ApiProperty({ enum: JOB_STATES }) state: string;
+  @ApiProperty({ description: 'work units (1 unit = 1 MFLOP) computed from the spec', example: '2147' })
+  workUnits: string;
+  @ApiProperty({ description: 'the maximum price per work unit, in base units', example: '10' })
+  pricePerUnit: string;
+  @ApiProperty({ description: 'base units reserved from the balance for this job', example: '21470' })
+  cost: string;
+  @ApiProperty({ minimum: 1, maximum: 3 }) redundancy: number;
+  @ApiProperty() deadlineAt: string;
+  @ApiProperty() createdAt: string;
+  @ApiProperty() updatedAt: string;
+  @ApiPropertyOptional({ nullable: true, type: String }) finishedAt: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String }) error: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String }) resultHash: string | null;
+}
+
+export function mapJob(job: Job): JobDto {
+  return {
+    id: job.id,
+    kind: job.kind,
+    state: job.state,
+    workUnits: job.workUnits.toString(),
+    pricePerUnit: job.pricePerUnit.toString(),
+    cost: job.cost.toString(),
+    redundancy: job.redundancy,
+    deadlineAt: job.deadlineAt.toISOString(),
+    createdAt: job.createdAt.toISOString(),
+    updatedAt: job.updatedAt.toISOString(),
+    finishedAt: job.finishedAt?.toISOString() ?? null,
+    error: job.error,
+    resultHash: job.resultHash,
+  };
+}
+
+export class JobDetailDto extends JobDto {
+  @ApiProperty({ description: 'the submitted job spec', type: 'object', additionalProperties: true })
+  spec: unknown;
+}
+
+export function mapJobDetail(job: Job): JobDetailDto {
+  return { ...mapJob(job), spec: job.spec };
+}
+
+export class JobPageDto {
+  @ApiProperty({ type: [JobDto] }) items: JobDto[];
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'pass as ?cursor= for the next page' })
+  nextCursor: string | null;
+}
+
+export class ListJobsQueryDto {
+  @ApiPropertyOptional({ description: 'comma-separated states', example: 'QUEUED,RUNNING' })
+  @IsOptional()
+  @IsString()
+  @Matches(new RegExp(`^(${JOB_STATES.join('|')})(,(${JOB_STATES.join('|')}))*$`), {
+    message: `state must be a comma-separated list of ${JOB_STATES.join(', ')}`,
+  })
+  state?: string;
+
+  @ApiPropertyOptional({ enum: ['matmul', 'inference', 'train'] })
+  @IsOptional()
+  @IsIn(['matmul', 'inference', 'train'])
+  kind?: string;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(200)
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'opaque cursor from a previous page' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9_-]{1,200}$/, { message: 'cursor is not a cursor this API returned' })
+  cursor?: string;
+}
+
+export class JobEventDto {
+  @ApiProperty() id: string;
+  @ApiProperty() type: string;
+  @ApiPropertyOptional({ nullable: true, type: String }) fromState: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String }) toState: string | null;
+  @ApiPropertyOptional({ nullable: true, type: 'object', additionalProperties: true }) data: unknown;
+  @ApiProperty() createdAt: string;
+}
+
+export function mapJobEvent(event: JobEvent): JobEventDto {
+  return {
+    id: event.id.toString(),
+    type: event.type,
+    fromState: event.fromState,
+    toState: event.toState,
+    data: event.data,
+    createdAt: event.createdAt.toISOString(),
+  };
+}
+
+export class JobResultDto {
+  @ApiProperty({ format: 'uuid' }) jobId: string;
+  @ApiProperty() resultHash: string;
+  @ApiProperty({
+    description: 'named output tensors (dtype, shape, base64 data)',
+    type: 'object',
+    additionalProperties: true,
+  })
+  result: unknown;
+}
+
+export function encodeCursor(job: Pick<Job, 'createdAt' | 'id'>): string {
+  return Buffer.from(`${job.createdAt.toISOString()}|${job.id}`).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): { createdAt: Date; id: string } | null {
+  const [iso, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const createdAt = new Date(iso ?? '');
+  if (!id || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) return null;
+  return { createdAt, id };
+}

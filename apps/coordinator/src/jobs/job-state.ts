@@ -1,0 +1,56 @@
+import { DomainError } from '../common/domain-error.js';
+
+export const JOB_STATES = [
+  'QUEUED',
+  'DISPATCHED',
+  'RUNNING',
+  'VERIFYING',
+  'COMPLETED',
+  'FAILED',
+  'CANCELLED',
+  'EXPIRED',
+] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+export const TERMINAL_STATES: readonly JobState[] = ['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'];
+
+/**
+ * The legal moves of a job. A lost or rejected attempt sends a job back to QUEUED for re-placement;
+ * a failed verification sends it back to QUEUED for a re-run.
+ */
+export const JOB_TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
+  QUEUED: ['DISPATCHED', 'CANCELLED', 'EXPIRED', 'FAILED'],
+  DISPATCHED: ['RUNNING', 'QUEUED', 'CANCELLED', 'EXPIRED', 'FAILED'],
+  RUNNING: ['VERIFYING', 'QUEUED', 'CANCELLED', 'EXPIRED', 'FAILED'],
+  VERIFYING: ['COMPLETED', 'QUEUED', 'FAILED'],
+  COMPLETED: [],
+  FAILED: [],
+  CANCELLED: [],
+  EXPIRED: [],
+};
+
+export function isTerminal(state: JobState): boolean {
+  return TERMINAL_STATES.includes(state);
+}
+
+export function canTransition(from: JobState, to: JobState): boolean {
+  return JOB_TRANSITIONS[from].includes(to);
+}
+
+/** The states a job may be in to move to `to`. */
+export function statesLeadingTo(to: JobState): JobState[] {
+  return JOB_STATES.filter((from) => canTransition(from, to));
+}
+
+export function assertTransition(from: JobState, to: JobState): void {
+  if (!canTransition(from, to)) {
+    throw new DomainError(
+      'ILLEGAL_TRANSITION',
+      `a ${from.toLowerCase()} job cannot become ${to.toLowerCase()}`,
+      {
+        from,
+        to,
+      },
+    );
+  }
+}

@@ -1,0 +1,125 @@
+import {
+  Body,
+  Controller,
+  Get,
+  Headers,
+  HttpCode,
+  Param,
+  Post,
+  Query,
+  Res,
+  Sse,
+  type MessageEvent,
+} from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import type { Observable } from 'rxjs';
+import { jobSpecJsonSchema } from '#protocol';
+import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators.js';
+import type { Principal } from '../auth/principal.js';
+import { uuidParam } from '../common/pipes.js';
+import { JobEventStream } from '../events/job-event-stream.js';
+import { JobsService } from './jobs.service.js';
+import {
+  JobDetailDto,
+  JobDto,
+  JobPageDto,
+  JobResultDto,
+  ListJobsQueryDto,
+  mapJob,
+  mapJobDetail,
+} from './dto/job.dto.js';
+
+@ApiTags('jobs')
+@ApiBearerAuth()
+@Controller('v1/jobs')
+export class JobsController {
+  constructor(
+    private readonly jobs: JobsService,
+    private readonly stream: JobEventStream,
+  ) {}
+
+  @Post()
+  @RequireScopes('jobs:write')
+  @ApiOperation({
+    summary: 'Submit a job: its cost is computed from the spec and reserved from your balance',
+  })
+  @ApiBody({ schema: jobSpecJsonSchema() as Record<string, unknown> })
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description: 'retries with the same key return the first job',
+  })
+  @ApiResponse({ status: 201, type: JobDto })
+  @ApiResponse({
+    status: 200,
+    type: JobDto,
+    description: 'an earlier submission with the same Idempotency-Key',
+  })
+  @ApiResponse({ status: 402, description: 'the available balance does not cover the cost' })
+  async submit(
+    @CurrentPrincipal() principal: Principal,
+    @Body() body: unknown,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<JobDto> {
+    const { job, created } = await this.jobs.submit(principal, body, idempotencyKey);
+    void reply.status(created ? 201 : 200);
+    return mapJob(job);
+  }
+
+  @Get()
+  @RequireScopes('jobs:read')
+  @ApiOperation({ summary: 'Your jobs, newest first, with cursor pagination and filters' })
+  async list(
+    @CurrentPrincipal() principal: Principal,
+    @Query() query: ListJobsQueryDto,
+  ): Promise<JobPageDto> {
+    const page = await this.jobs.list(principal, query);
+    return { items: page.items.map(mapJob), nextCursor: page.nextCursor };
+  }
+
+  @Get(':id')
+  @RequireScopes('jobs:read')
+  @ApiOperation({ summary: 'One job' })
+  async get(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', uuidParam('id')) id: string,
+  ): Promise<JobDetailDto> {
+    return mapJobDetail(await this.jobs.get(principal, id));
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(200)
+  @RequireScopes('jobs:write')
+  @ApiOperation({ summary: 'Cancel a job that has not finished; its reservation is released' })
+  async cancel(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', uuidParam('id')) id: string,
+  ): Promise<JobDto> {
+    return mapJob(await this.jobs.cancel(principal, id));
+  }
+
+  @Get(':id/result')
+  @RequireScopes('jobs:read')
+  @ApiOperation({ summary: 'The verified outputs of a completed job' })
+  @ApiResponse({ status: 409, description: 'the job has not completed' })
+  async result(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', uuidParam('id')) id: string,
+  ): Promise<JobResultDto> {
+    const { job, result, resultHash } = await this.jobs.result(principal, id);
+    return { jobId: job.id, resultHash, result };
+  }
+
+  @Sse(':id/events')
+  @RequireScopes('jobs:read')
+  @ApiOperation({ summary: "Server-sent events: the job's event history, then live events until it ends" })
+  async events(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', uuidParam('id')) id: string,
+  ): Promise<Observable<MessageEvent>> {
+    await this.jobs.get(principal, id);
+    return this.stream.stream(id);
+  }
+}

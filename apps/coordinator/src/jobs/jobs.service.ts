@@ -1,0 +1,259 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectQueue } from '@nestjs/bullmq';
+import type { Queue } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import type { Job, JobEvent } from '#prisma';
+import { ProtocolValidationError, hashSpec, parseJobSpec, workUnitsForSpec, type JobSpec } from '#protocol';
+import { APP_CONFIG, type AppConfig } from '../config/config.js';
+import { DomainError } from '../common/domain-error.js';
+import type { Principal } from '../auth/principal.js';
+import { ArtifactsRepository } from '../artifacts/artifacts.repository.js';
+import { LedgerRepository } from '../ledger/ledger.repository.js';
+import { LedgerAccounts, MAX_LEDGER_AMOUNT } from '../ledger/ledger-accounts.js';
+import { JobEventsBus } from '../events/job-events.publisher.js';
+import { MetricsService } from '../metrics/metrics.service.js';
+import { QueueJobName, QueueName, jobOptions, type DispatchJobData } from '../queue/queue.constants.js';
+import { IdempotencyKeyTaken, JobsRepository, type TransitionRequest } from './jobs.repository.js';
+import { JOB_STATES, isTerminal, type JobState } from './job-state.js';
+import { decodeCursor, encodeCursor } from './dto/job.dto.js';
+
+export interface SubmitResult {
+  job: Job;
+  /** false when an earlier submission with the same Idempotency-Key was returned. */
+  created: boolean;
+}
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+@Injectable()
+export class JobsService {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly jobs: JobsRepository,
+    private readonly artifacts: ArtifactsRepository,
+    private readonly ledger: LedgerRepository,
+    private readonly bus: JobEventsBus,
+    private readonly metrics: MetricsService,
+    @InjectQueue(QueueName.Dispatch) private readonly dispatchQueue: Queue<DispatchJobData>,
+  ) {}
+
+  /** Validates the spec, prices it from the spec alone, reserves the cost and enqueues it. */
+  async submit(
+    principal: Principal,
+    body: unknown,
+    idempotencyKey: string | undefined,
+  ): Promise<SubmitResult> {
+    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+      throw new DomainError(
+        'VALIDATION_FAILED',
+        'Idempotency-Key header: 1-255 printable ASCII characters without spaces',
+      );
+    }
+    const spec = this.parseSpec(body);
+    const specHash = hashSpec(spec);
+    if (idempotencyKey) {
+      const existing = await this.jobs.findByIdempotencyKey(principal.accountId, idempotencyKey);
+      if (existing) return { job: this.sameRequest(existing, specHash), created: false };
+    }
+    const workUnits = await this.workUnits(spec);
+    const pricePerUnit = BigInt(spec.maxPricePerUnit);
+    const redundancy = spec.redundancy ?? 1;
+    const cost = workUnits * pricePerUnit * BigInt(redundancy);
+    if (cost > MAX_LEDGER_AMOUNT) {
+      throw new DomainError(
+        'VALIDATION_FAILED',
+        `maxPricePerUnit: ${workUnits} work units × ${pricePerUnit} × redundancy ${redundancy} is over the largest amount the ledger holds (${MAX_LEDGER_AMOUNT})`,
+      );
+    }
+    const deadlineSeconds = spec.deadlineSeconds ?? this.config.DEFAULT_DEADLINE_SECONDS;
+    const id = randomUUID();
+    let inserted: { id: string; createdAt: Date } | null;
+    try {
+      inserted = await this.jobs.insertWithReservation({
+        id,
+        accountId: principal.accountId,
+        kind: spec.kind,
+        spec,
+        specHash,
+        workUnits,
+        pricePerUnit,
+        cost,
+        redundancy,
+        priority: 0,
+        deadlineAt: new Date(Date.now() + deadlineSeconds * 1000),
+        idempotencyKey: idempotencyKey ?? null,
+      });
+    } catch (err) {
+      if (err instanceof IdempotencyKeyTaken && idempotencyKey) {
+        const existing = await this.jobs.findByIdempotencyKey(principal.accountId, idempotencyKey);
+        if (existing) return { job: this.sameRequest(existing, specHash), created: false };
+      }
+      throw err;
+    }
+    if (!inserted) {
+      const available = LedgerAccounts.available(principal.accountId);
+      const balance = (await this.ledger.balances([available])).get(available) ?? 0n;
+      throw new DomainError(
+        'INSUFFICIENT_BALANCE',
+        `this job costs ${cost} base units but the available balance is ${balance}`,
+        { required: cost.toString(), available: balance.toString() },
+      );
+    }
+    await this.enqueue(id);
+    this.metrics.jobsSubmitted.inc({ kind: spec.kind });
+    const job = await this.jobs.findById(id);
+    if (!job) throw new Error(`job ${id} vanished after insert`);
+    return { job, created: true };
+  }
+
+  /** Adds the dispatch job; the id is the job id, so adding twice is harmless. */
+  async enqueue(jobId: string): Promise<void> {
+    await this.dispatchQueue.add(
+      QueueJobName.Dispatch,
+      { jobId },
+      {
+        ...jobOptions(QueueJobName.Dispatch, {
+          attempts: this.config.DISPATCH_ATTEMPTS,
+          backoffMs: this.config.DISPATCH_BACKOFF_MS,
+        }),
+        jobId,
+      },
+    );
+  }
+
+  async get(principal: Principal, id: string): Promise<Job> {
+    const job = await this.jobs.findById(id);
+    if (!job || (job.accountId !== principal.accountId && principal.role !== 'ADMIN')) {
+      throw new DomainError('JOB_NOT_FOUND', `job ${id} not found`);
+    }
+    return job;
+  }
+
+  async list(
+    principal: Principal,
+    query: { state?: string; kind?: string; limit?: number; cursor?: string },
+  ): Promise<{ items: Job[]; nextCursor: string | null }> {
+    const limit = query.limit ?? 50;
+    const before = query.cursor ? decodeCursor(query.cursor) : undefined;
+    if (before === null)
+      throw new DomainError('VALIDATION_FAILED', 'cursor: is not a cursor this API returned');
+    const states = query.state
+      ? query.state.split(',').filter((s): s is JobState => (JOB_STATES as readonly string[]).includes(s))
+      : undefined;
+    const items = await this.jobs.list({
+      accountId: principal.role === 'ADMIN' ? undefined : principal.accountId,
+      states,
+      kind: query.kind,
+      before,
+      limit: limit + 1,
+    });
+    const page = items.slice(0, limit);
+    const last = page[page.length - 1];
+    return { items: page, nextCursor: items.length > limit && last ? encodeCursor(last) : null };
+  }
+
+  async cancel(principal: Principal, id: string): Promise<Job> {
+    const job = await this.get(principal, id);
+    if (isTerminal(job.state)) {
+      throw new DomainError(
+        'ILLEGAL_TRANSITION',
+        `job ${id} is already ${job.state.toLowerCase()}; it cannot be cancelled`,
+      );
+    }
+    const updated = await this.transition({
+      jobId: id,
+      to: 'CANCELLED',
+      eventType: 'job.cancelled',
+      eventData: { by: principal.address },
+      effect: { kind: 'release' },
+    });
+    if (!updated) {
+      const now = await this.get(principal, id);
+      throw new DomainError(
+        'ILLEGAL_TRANSITION',
+        `job ${id} is ${now.state.toLowerCase()}; it cannot be cancelled`,
+      );
+    }
+    return updated;
+  }
+
+  async result(principal: Principal, id: string): Promise<{ job: Job; result: unknown; resultHash: string }> {
+    const job = await this.get(principal, id);
+    if (job.state !== 'COMPLETED' || job.result === null || !job.resultHash) {
+      throw new DomainError(
+        'RESULT_NOT_READY',
+        `job ${id} is ${job.state.toLowerCase()}; its result exists once it is completed`,
+        {
+          state: job.state,
+        },
+      );
+    }
+    return { job, result: job.result, resultHash: job.resultHash };
+  }
+
+  events(jobId: string, afterId?: bigint): Promise<JobEvent[]> {
+    return this.jobs.events(jobId, afterId);
+  }
+
+  /** Every state change goes through here: one DB transaction, then a notice for live streams. */
+  async transition(req: TransitionRequest): Promise<Job | null> {
+    const job = await this.jobs.transition(req);
+    if (job) {
+      this.metrics.jobTransitions.inc({ to: req.to });
+      await this.bus.publish({ jobId: job.id, type: req.eventType, state: job.state });
+    }
+    return job;
+  }
+
+  /** Records an event that does not change the job's state, and tells live streams. */
+  async note(jobId: string, type: string, data?: Record<string, unknown>): Promise<void> {
+    await this.jobs.appendEvent(jobId, type, data);
+    await this.bus.publish({ jobId, type });
+  }
+
+  private parseSpec(body: unknown): JobSpec {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new DomainError('VALIDATION_FAILED', 'body: expected a JSON object (the job spec)');
+    }
+    try {
+      return parseJobSpec(body);
+    } catch (err) {
+      if (err instanceof ProtocolValidationError) {
+        throw new DomainError('VALIDATION_FAILED', err.message, { errors: err.issues });
+      }
+      throw err;
+    }
+  }
+
+  private async workUnits(spec: JobSpec): Promise<bigint> {
+    if (!spec.model) return workUnitsForSpec(spec);
+    const artifact = await this.artifacts.findMeta(spec.model.hash);
+    if (!artifact) {
+      throw new DomainError(
+        'ARTIFACT_NOT_FOUND',
+        `model.hash: no artifact ${spec.model.hash}; upload it with POST /v1/artifacts first`,
+      );
+    }
+    try {
+      return workUnitsForSpec(spec, artifact.modelJson);
+    } catch (err: unknown) {
+      throw new DomainError(
+        'VALIDATION_FAILED',
+        `model: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+  }
+
+  private sameRequest(existing: Job, specHash: string): Job {
+    if (existing.specHash !== specHash) {
+      throw new DomainError(
+        'IDEMPOTENCY_CONFLICT',
+        'Idempotency-Key was already used for a different job spec',
+        {
+          jobId: existing.id,
+        },
+      );
+    }
+    return existing;
+  }
+}

@@ -1,0 +1,65 @@
+import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import type { Prisma } from '#prisma';
+import { PrismaService } from '../database/prisma.service.js';
+import { assertBalanced, type LedgerEntryKind, type LedgerPosting } from './ledger-accounts.js';
+
+export type Tx = Prisma.TransactionClient;
+
+/** Double-entry postings and running balances. The only code that writes LedgerEntry/LedgerBalance. */
+@Injectable()
+export class LedgerRepository {
+  constructor(private readonly prisma: PrismaService) {}
+
+  /** Posts one balanced transaction inside the caller's database transaction. */
+  async post(
+    tx: Tx,
+    kind: LedgerEntryKind,
+    postings: readonly LedgerPosting[],
+    refs: { jobId?: string } = {},
+  ): Promise<string> {
+    assertBalanced(postings);
+    const txId = randomUUID();
+    await tx.ledgerEntry.createMany({
+      data: postings.map((p) => ({
+        txId,
+        account: p.account,
+        amount: p.amount,
+        kind,
+        jobId: refs.jobId ?? null,
+      })),
+    });
+    for (const p of postings) {
+      // UPDATE first: a CHECK constraint sees the proposed row of INSERT … ON CONFLICT before the
+      // conflict resolves, so a debit must never be written as an insert.
+      const updated = await tx.$executeRaw`
+        UPDATE "LedgerBalance" SET balance = balance + ${p.amount}, "updatedAt" = now() WHERE account = ${p.account}`;
+      if (updated === 0) {
+        await tx.$executeRaw`
+          INSERT INTO "LedgerBalance" (account, balance, "updatedAt") VALUES (${p.account}, ${p.amount}, now())
+          ON CONFLICT (account) DO UPDATE SET balance = "LedgerBalance".balance + EXCLUDED.balance, "updatedAt" = now()`;
+      }
+    }
+    return txId;
+  }
+
+  /** Posts a transaction in its own database transaction. */
+  async postStandalone(kind: LedgerEntryKind, postings: readonly LedgerPosting[]): Promise<string> {
+    return this.prisma.$transaction((tx) => this.post(tx, kind, postings));
+  }
+
+  async balances(accounts: readonly string[]): Promise<Map<string, bigint>> {
+    const rows = await this.prisma.ledgerBalance.findMany({ where: { account: { in: [...accounts] } } });
+    const result = new Map<string, bigint>(accounts.map((a) => [a, 0n]));
+    for (const row of rows) result.set(row.account, row.balance);
+    return result;
+  }
+
+  /** Sum of every entry; a correct ledger always returns 0. */
+  async totalOfAllEntries(): Promise<bigint> {
+    const rows = await this.prisma.$queryRaw<
+      { total: bigint | null }[]
+    >`SELECT SUM(amount)::bigint AS total FROM "LedgerEntry"`;
+    return rows[0]?.total ?? 0n;
+  }
+}

@@ -1,0 +1,89 @@
+import { parseArgs } from 'node:util';
+import { COORDINATOR_ROLES, ConfigError, loadConfig } from './config/config.js';
+import { createLogger } from './logging/logger.js';
+import { startCoordinator } from './bootstrap.js';
+
+const HELP = `gpumesh coordinator
+
+usage: node dist/apps/coordinator/src/main.js [options]
+
+options:
+  --role <api|worker|all>  serve the REST API, run the queue workers, or both (default: all; env ROLE)
+  --port <n>               HTTP port (default 8080; 0 picks a free one; env PORT)
+  --host <addr>            HTTP bind address (default 127.0.0.1; env HOST)
+  --data-dir <dir>         where embedded PostgreSQL and dev keys live (default .data; env DATA_DIR)
+  --dev                    create a dev developer account with credits and an admin account, print their keys
+  -h, --help               this help
+
+Without DATABASE_URL an embedded PostgreSQL (PGlite) runs under the data dir; without REDIS_URL the
+local Redis on 127.0.0.1:6379 is used if it answers, else an embedded one. See .env.example.`;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      role: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'data-dir': { type: 'string' },
+      dev: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  if (values.role && !(COORDINATOR_ROLES as readonly string[]).includes(values.role)) {
+    throw new ConfigError(`--role must be one of ${COORDINATOR_ROLES.join(', ')}`);
+  }
+  const config = loadConfig(process.env, {
+    ROLE: values.role,
+    PORT: values.port,
+    HOST: values.host,
+    DATA_DIR: values['data-dir'],
+    DEV_BOOTSTRAP: values.dev ? 'true' : undefined,
+  });
+  const logger = createLogger(config.LOG_LEVEL);
+  const coordinator = await startCoordinator(config, logger);
+  const lines = [
+    '',
+    `  API        ${coordinator.url}/v1`,
+    `  docs       ${coordinator.url}/docs   (OpenAPI JSON: ${coordinator.url}/docs/json)`,
+    `  health     ${coordinator.url}/health   metrics: ${coordinator.url}/metrics`,
+    `  role       ${config.ROLE}   database: ${coordinator.endpoints.embeddedDatabase ? `embedded PGlite (${config.DATA_DIR}/pglite)` : 'DATABASE_URL'}   redis: ${coordinator.endpoints.embeddedRedis ? 'embedded' : coordinator.endpoints.redisUrl.replace(/\/\/[^@]*@/, '//')}`,
+  ];
+  if (coordinator.dev) {
+    lines.push(
+      `  dev key    ${coordinator.dev.developerKey}   (account ${coordinator.dev.developerAddress}, ${coordinator.dev.credits} dev credits)`,
+      `  admin key  ${coordinator.dev.adminKey}   (account ${coordinator.dev.adminAddress})`,
+      `  try        curl -H "Authorization: Bearer ${coordinator.dev.developerKey}" ${coordinator.url}/v1/account`,
+    );
+  }
+  process.stdout.write(`${lines.join('\n')}\n\ngpumesh ready\n`);
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    coordinator
+      .close()
+      .then(() => process.exit(0))
+      .catch((err: unknown) => {
+        logger.error({ err }, 'error while stopping');
+        process.exit(1);
+      });
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError || (err instanceof Error && err.name === 'EmbeddedStartError')) {
+    console.error(`gpumesh: ${err.message}`);
+  } else {
+    console.error('gpumesh: failed to start:', err);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,48 @@
+import { Injectable } from '@nestjs/common';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The coordinator's Prometheus metrics; names end in their unit. */
+@Injectable()
+export class MetricsService {
+  readonly registry = new Registry();
+
+  readonly httpRequestDuration = new Histogram({
+    name: 'gpumesh_http_request_duration_seconds',
+    help: 'HTTP request latency by route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  readonly jobsSubmitted = new Counter({
+    name: 'gpumesh_jobs_submitted_total',
+    help: 'Jobs accepted by POST /v1/jobs',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly jobTransitions = new Counter({
+    name: 'gpumesh_job_transitions_total',
+    help: 'Job state transitions by target state',
+    labelNames: ['to'] as const,
+    registers: [this.registry],
+  });
+
+  readonly dispatchAttempts = new Counter({
+    name: 'gpumesh_dispatch_attempts_total',
+    help: 'Dispatch attempts by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly queueDepth = new Gauge({
+    name: 'gpumesh_queue_jobs',
+    help: 'BullMQ jobs by queue and state (sampled at scrape time)',
+    labelNames: ['queue', 'state'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'gpumesh_' });
+  }
+}

@@ -1,0 +1,52 @@
+import { Inject } from '@nestjs/common';
+import { InjectQueue, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
+import type { Job, Queue } from 'bullmq';
+import type { Logger } from 'pino';
+import { DispatchService, NoCapacityError, type DispatchOutcome } from '../dispatch/dispatch.service.js';
+import { LOGGER } from '../logging/logger.js';
+import {
+  QueueJobName,
+  QueueName,
+  jobOptions,
+  type DeadLetterJobData,
+  type DispatchJobData,
+} from './queue.constants.js';
+
+/** Delegates each dispatch job to DispatchService; moves exhausted jobs to the dead-letter queue. */
+@Processor(QueueName.Dispatch, { concurrency: 50 })
+export class DispatchProcessor extends WorkerHost {
+  constructor(
+    private readonly dispatch: DispatchService,
+    @InjectQueue(QueueName.DeadLetter) private readonly deadLetter: Queue<DeadLetterJobData>,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {
+    super();
+  }
+
+  async process(job: Job<DispatchJobData>): Promise<DispatchOutcome> {
+    return this.dispatch.dispatch(job.data.jobId);
+  }
+
+  @OnWorkerEvent('failed')
+  async onFailed(job: Job<DispatchJobData> | undefined, error: Error): Promise<void> {
+    if (!job) return;
+    const attempts = job.opts.attempts ?? 1;
+    if (job.attemptsMade < attempts) return;
+    const reason =
+      error instanceof NoCapacityError ? 'no provider matched before the retries ran out' : error.message;
+    try {
+      await this.deadLetter.add(
+        QueueJobName.DeadLetter,
+        { jobId: job.data.jobId, queue: QueueName.Dispatch, reason, attemptsMade: job.attemptsMade },
+        {
+          ...jobOptions(QueueJobName.DeadLetter, { attempts: 1, backoffMs: 0 }),
+          jobId: `dlq:${job.data.jobId}:${job.attemptsMade}`,
+        },
+      );
+      await this.dispatch.recordDeadLetter(job.data.jobId, reason, job.attemptsMade);
+      this.logger.warn({ jobId: job.data.jobId, reason }, 'dispatch dead-lettered');
+    } catch (err) {
+      this.logger.error({ err, jobId: job.data.jobId }, 'could not dead-letter a dispatch job');
+    }
+  }
+}

@@ -1,0 +1,67 @@
+import { Inject, OnApplicationBootstrap } from '@nestjs/common';
+import { InjectQueue, Processor, WorkerHost } from '@nestjs/bullmq';
+import type { Job, Queue } from 'bullmq';
+import type { Logger } from 'pino';
+import { DispatchService } from '../dispatch/dispatch.service.js';
+import { JobsRepository } from '../jobs/jobs.repository.js';
+import { JobsService } from '../jobs/jobs.service.js';
+import { LOGGER } from '../logging/logger.js';
+import { MAINTENANCE_EVERY_MS, QueueJobName, QueueName, jobOptions } from './queue.constants.js';
+
+const BATCH = 500;
+
+/**
+ * Periodic upkeep. The schedulers only enqueue (with deterministic ids, so any number of worker
+ * processes schedule each run once): expire jobs past their deadline, and re-enqueue queued jobs
+ * whose dispatch job was lost (e.g. a crash between the database commit and the enqueue).
+ */
+@Processor(QueueName.Maintenance, { concurrency: 1 })
+export class MaintenanceProcessor extends WorkerHost implements OnApplicationBootstrap {
+  constructor(
+    @InjectQueue(QueueName.Maintenance) private readonly queue: Queue,
+    private readonly dispatch: DispatchService,
+    private readonly jobsRepo: JobsRepository,
+    private readonly jobs: JobsService,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {
+    super();
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    for (const name of [QueueJobName.ExpireOverdue, QueueJobName.RequeueQueued] as const) {
+      await this.queue.upsertJobScheduler(
+        name,
+        { every: MAINTENANCE_EVERY_MS[name] },
+        { name, data: {}, opts: jobOptions(name, { attempts: 1, backoffMs: 0 }) },
+      );
+    }
+    // Catch up at once after a restart, rather than waiting for the first tick.
+    await this.requeueQueued();
+  }
+
+  async process(job: Job): Promise<number> {
+    switch (job.name as QueueJobName) {
+      case QueueJobName.ExpireOverdue:
+        return this.expireOverdue();
+      case QueueJobName.RequeueQueued:
+        return this.requeueQueued();
+      default:
+        throw new Error(`unknown maintenance job ${job.name}`);
+    }
+  }
+
+  async expireOverdue(now = new Date()): Promise<number> {
+    let expired = 0;
+    for (const id of await this.jobsRepo.overdueJobs(now, BATCH)) {
+      if (await this.dispatch.expire(id)) expired += 1;
+    }
+    if (expired > 0) this.logger.info({ expired }, 'expired overdue jobs');
+    return expired;
+  }
+
+  async requeueQueued(): Promise<number> {
+    const queued = await this.jobsRepo.queuedJobs(BATCH);
+    for (const job of queued) await this.jobs.enqueue(job.id);
+    return queued.length;
+  }
+}

@@ -1,0 +1,54 @@
+import type { JobsOptions } from 'bullmq';
+
+/** Every BullMQ queue of the coordinator. */
+export enum QueueName {
+  Dispatch = 'dispatch',
+  DeadLetter = 'dispatch-dead-letter',
+  Maintenance = 'maintenance',
+}
+
+/** Every BullMQ job name. */
+export enum QueueJobName {
+  Dispatch = 'dispatch-job',
+  DeadLetter = 'dead-lettered-job',
+  ExpireOverdue = 'expire-overdue-jobs',
+  RequeueQueued = 'requeue-queued-jobs',
+}
+
+export interface DispatchJobData {
+  jobId: string;
+}
+
+export interface DeadLetterJobData {
+  jobId: string;
+  queue: QueueName;
+  reason: string;
+  attemptsMade: number;
+}
+
+/** The options of each job name, in one table. Dispatch attempts/backoff come from the config. */
+export function jobOptions(
+  name: QueueJobName,
+  dispatch: { attempts: number; backoffMs: number },
+): JobsOptions {
+  switch (name) {
+    case QueueJobName.Dispatch:
+      return {
+        attempts: dispatch.attempts,
+        backoff: { type: 'exponential', delay: dispatch.backoffMs },
+        removeOnComplete: { count: 1000 },
+        removeOnFail: { count: 10_000 },
+      };
+    case QueueJobName.DeadLetter:
+      return { removeOnComplete: false, removeOnFail: false };
+    case QueueJobName.ExpireOverdue:
+    case QueueJobName.RequeueQueued:
+      return { removeOnComplete: { count: 10 }, removeOnFail: { count: 100 } };
+  }
+}
+
+/** How often the maintenance cron runs (it only enqueues, with a deterministic job id). */
+export const MAINTENANCE_EVERY_MS = {
+  [QueueJobName.ExpireOverdue]: 2_000,
+  [QueueJobName.RequeueQueued]: 30_000,
+} as const;

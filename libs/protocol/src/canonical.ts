@@ -1,0 +1,87 @@
+import { ProtocolValidationError } from './errors.js';
+import { PROTOCOL_VERSION } from './constants.js';
+
+/**
+ * Domains a canonical encoding can be made for. Each has its own prefix, so bytes signed or hashed
+ * as one type can never be taken for another.
+ */
+export const CANONICAL_DOMAINS = ['advert', 'offer', 'receipt', 'spec', 'inputs', 'outputs'] as const;
+export type CanonicalDomain = (typeof CANONICAL_DOMAINS)[number];
+
+/** The prefix of each domain, e.g. `gpumesh:advert:v1\n`. */
+export function domainTag(domain: CanonicalDomain): string {
+  return `gpumesh:${domain}:v${PROTOCOL_VERSION}\n`;
+}
+
+function nonCanonical(path: string, what: string): ProtocolValidationError {
+  const message = `${what} cannot be canonically encoded`;
+  return new ProtocolValidationError('NON_CANONICAL_VALUE', `canonical encoding: ${path}: ${message}`, [
+    { path, message },
+  ]);
+}
+
+function childPath(path: string, key: string | number): string {
+  if (typeof key === 'number') return `${path}[${key}]`;
+  return path === '(root)' ? key : `${path}.${key}`;
+}
+
+function encode(value: unknown, path: string, stack: Set<object>): string {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'bigint':
+      return `"${value.toString(10)}"`;
+    case 'number':
+      if (!Number.isFinite(value)) return raise(nonCanonical(path, String(value)));
+      return Object.is(value, -0) ? '0' : JSON.stringify(value);
+    case 'undefined':
+      return raise(nonCanonical(path, 'undefined'));
+    case 'function':
+      return raise(nonCanonical(path, 'a function'));
+    case 'symbol':
+      return raise(nonCanonical(path, 'a symbol'));
+    case 'object':
+      break;
+  }
+  if (value === null) return 'null';
+  const obj = value as object;
+  if (stack.has(obj)) throw nonCanonical(path, 'a circular reference');
+  stack.add(obj);
+  try {
+    if (Array.isArray(obj)) {
+      const parts: string[] = [];
+      for (let i = 0; i < obj.length; i++) parts.push(encode(obj[i], childPath(path, i), stack));
+      return `[${parts.join(',')}]`;
+    }
+    const proto: unknown = Object.getPrototypeOf(obj);
+    if (proto !== Object.prototype && proto !== null) {
+      throw nonCanonical(path, `a ${obj.constructor?.name ?? 'non-plain'} object`);
+    }
+    const record = obj as Record<string, unknown>;
+    const keys = Object.keys(record).sort();
+    const parts = keys.map((k) => `${JSON.stringify(k)}:${encode(record[k], childPath(path, k), stack)}`);
+    return `{${parts.join(',')}}`;
+  } finally {
+    stack.delete(obj);
+  }
+}
+
+function raise(err: Error): never {
+  throw err;
+}
+
+/**
+ * Deterministic JSON: object keys sorted (UTF-16 code unit order) at every depth, no whitespace,
+ * bigint as a decimal string, -0 as 0. Throws `NON_CANONICAL_VALUE` naming the path of any NaN,
+ * Infinity, undefined, function, symbol, cycle or non-plain object (Date, Map, typed array...).
+ */
+export function canonicalJson(value: unknown): string {
+  return encode(value, '(root)', new Set());
+}
+
+/** UTF-8 bytes of `domainTag(domain) + canonicalJson(value)`: the exact bytes that are signed or hashed. */
+export function canonicalBytes(domain: CanonicalDomain, value: unknown): Uint8Array {
+  return new TextEncoder().encode(domainTag(domain) + canonicalJson(value));
+}

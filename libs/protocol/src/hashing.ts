@@ -1,0 +1,55 @@
+import { createHash } from 'node:crypto';
+
+import { canonicalBytes, type CanonicalDomain } from './canonical.js';
+import { parseJobSpec, type JobSpec, type JobSpecInput } from './job-spec.js';
+import { tensorBytes, type DecodedTensor, type TensorWire } from './tensor.js';
+
+/** Lower-case hex SHA-256 of `bytes`. */
+export function sha256Hex(bytes: Uint8Array | string): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** A tensor reduced to its identity: name, dtype, shape and the SHA-256 of its little-endian bytes. */
+export interface TensorDigest {
+  readonly name: string;
+  readonly dtype: string;
+  readonly shape: readonly number[];
+  readonly sha256: string;
+}
+
+/** Digest of one tensor (wire or decoded: the same tensor gives the same digest). */
+export function tensorDigest(tensor: TensorWire | DecodedTensor): TensorDigest {
+  return {
+    name: tensor.name,
+    dtype: tensor.dtype,
+    shape: [...tensor.shape],
+    sha256: sha256Hex(tensorBytes(tensor)),
+  };
+}
+
+function digestList(tensors: readonly (TensorWire | DecodedTensor)[]): TensorDigest[] {
+  return tensors.map(tensorDigest).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+function hashTensorSet(domain: CanonicalDomain, tensors: readonly (TensorWire | DecodedTensor)[]): string {
+  return sha256Hex(canonicalBytes(domain, digestList(tensors)));
+}
+
+/** Hash of a job's input tensors (order-independent: sorted by name); the receipt's `inputHash`. */
+export function hashTensors(inputs: readonly (TensorWire | DecodedTensor)[]): string {
+  return hashTensorSet('inputs', inputs);
+}
+
+/** Hash of a job's output tensors (order-independent: sorted by name); the receipt's `outputHash`. */
+export function hashOutputs(outputs: readonly (TensorWire | DecodedTensor)[]): string {
+  return hashTensorSet('outputs', outputs);
+}
+
+/**
+ * Hash of a job spec after normalisation (defaults applied), with each input tensor replaced by its
+ * digest so hashing stays cheap and matches `hashTensors`. The offer's `specHash`.
+ */
+export function hashSpec(spec: JobSpec | JobSpecInput): string {
+  const normalised = parseJobSpec(spec);
+  return sha256Hex(canonicalBytes('spec', { ...normalised, inputs: digestList(normalised.inputs) }));
+}

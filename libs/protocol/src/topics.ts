@@ -1,0 +1,21 @@
+/** Gossipsub topic on which providers publish signed `ProviderAdvert`s. */
+export const ADVERTS_TOPIC = '/gpumesh/adverts/1';
+
+/** Every gossip topic, keyed by the message it carries (one topic, one payload type). */
+export const GOSSIP_TOPICS = {
+  advert: ADVERTS_TOPIC,
+} as const;
+
+export type GossipTopic = (typeof GOSSIP_TOPICS)[keyof typeof GOSSIP_TOPICS];
+
+/** libp2p stream protocol for job offers, progress and results (coordinator <-> provider). */
+export const JOB_PROTOCOL_ID = '/gpumesh/job/1.0.0';
+/** libp2p stream protocol for fetching content-addressed artifacts (models, large inputs). */
+export const ARTIFACT_PROTOCOL_ID = '/gpumesh/artifact/1.0.0';
+
+export const STREAM_PROTOCOLS = {
+  job: JOB_PROTOCOL_ID,
+  artifact: ARTIFACT_PROTOCOL_ID,
+} as const;
+
+export type StreamProtocolId = (typeof STREAM_PROTOCOLS)[keyof typeof STREAM_PROTOCOLS];

@@ -1,0 +1,71 @@
+import { z } from 'zod';
+
+import { ProtocolValidationError, type ValidationErrorCode, type ValidationIssue } from './errors.js';
+
+/** Result of a non-throwing parse. */
+export type SafeParseResult<T> =
+  | { readonly success: true; readonly data: T }
+  | { readonly success: false; readonly error: ProtocolValidationError };
+
+/** Renders a zod path as `spec.inputs[0].shape`; the empty path is `(root)`. */
+export function formatIssuePath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const segment of path) {
+    if (typeof segment === 'number') out += `[${segment}]`;
+    else out += out === '' ? String(segment) : `.${String(segment)}`;
+  }
+  return out === '' ? '(root)' : out;
+}
+
+function toIssues(error: z.ZodError): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        issues.push({ path: formatIssuePath([...issue.path, key]), message: 'unknown field' });
+      }
+      continue;
+    }
+    issues.push({ path: formatIssuePath(issue.path), message: issue.message });
+  }
+  return issues;
+}
+
+/** Builds the error thrown for a failed parse, naming every bad field in its message. */
+export function validationErrorFromIssues(
+  what: string,
+  issues: readonly ValidationIssue[],
+  code: ValidationErrorCode = 'INVALID_MESSAGE',
+): ProtocolValidationError {
+  const detail = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
+  return new ProtocolValidationError(code, `invalid ${what}: ${detail}`, issues);
+}
+
+/** Converts a zod failure into a `ProtocolValidationError`. */
+export function fromZodError(what: string, error: z.ZodError): ProtocolValidationError {
+  const issues = toIssues(error);
+  const code: ValidationErrorCode = error.issues.some(
+    (i) => i.code === 'custom' && (i.params as { code?: unknown } | undefined)?.code === 'TENSOR_TOO_LARGE',
+  )
+    ? 'TENSOR_TOO_LARGE'
+    : 'INVALID_MESSAGE';
+  return validationErrorFromIssues(what, issues, code);
+}
+
+/** Non-throwing parse of `input` against `schema`. */
+export function safeParseWith<S extends z.ZodType>(
+  what: string,
+  schema: S,
+  input: unknown,
+): SafeParseResult<z.output<S>> {
+  const result = schema.safeParse(input);
+  if (result.success) return { success: true, data: result.data };
+  return { success: false, error: fromZodError(what, result.error) };
+}
+
+/** Throwing parse of `input` against `schema`. */
+export function parseWith<S extends z.ZodType>(what: string, schema: S, input: unknown): z.output<S> {
+  const result = safeParseWith(what, schema, input);
+  if (!result.success) throw result.error;
+  return result.data;
+}

@@ -1,0 +1,184 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
+import { matmulSpec } from '../helpers/specs.js';
+
+interface JobBody {
+  id: string;
+  state: string;
+  cost: string;
+  workUnits: string;
+}
+interface ErrorBody {
+  statusCode: number;
+  error: { code: string; message: string };
+}
+interface AccountBody {
+  balance: string;
+  reserved: string;
+}
+
+describe('jobs API (real PostgreSQL + Redis)', () => {
+  let c: TestCoordinator;
+
+  beforeAll(async () => {
+    c = await startTestCoordinator();
+  });
+  afterAll(async () => {
+    await c?.close();
+  });
+
+  it('prices a matmul from its spec, reserves the cost and queues the job', async () => {
+    const before = await api<AccountBody>(c.url, 'GET', '/v1/account', { key: c.devKey });
+    const res = await api<JobBody>(c.url, 'POST', '/v1/jobs', {
+      key: c.devKey,
+      body: matmulSpec(64, 32, 16, '7'),
+    });
+    expect(res.status).toBe(201);
+    // 2·m·n·k FLOPs = 65,536 → 1 work unit (1 MFLOP, rounded up) × price 7
+    expect(res.body.workUnits).toBe('1');
+    expect(res.body.cost).toBe('7');
+    expect(res.body.state).toBe('QUEUED');
+    const after = await api<AccountBody>(c.url, 'GET', '/v1/account', { key: c.devKey });
+    expect(BigInt(before.body.balance) - BigInt(after.body.balance)).toBe(7n);
+    expect(BigInt(after.body.reserved) - BigInt(before.body.reserved)).toBe(7n);
+    const got = await api<JobBody & { spec: unknown }>(c.url, 'GET', `/v1/jobs/${res.body.id}`, {
+      key: c.devKey,
+    });
+    expect(got.status).toBe(200);
+    expect(got.body.id).toBe(res.body.id);
+  });
+
+  it('returns the first job for a repeated Idempotency-Key and refuses it for a different spec', async () => {
+    const headers = { 'idempotency-key': `k-${Date.now()}` };
+    const first = await api<JobBody>(c.url, 'POST', '/v1/jobs', {
+      key: c.devKey,
+      headers,
+      body: matmulSpec(8, 8, 8, '3'),
+    });
+    const again = await api<JobBody>(c.url, 'POST', '/v1/jobs', {
+      key: c.devKey,
+      headers,
+      body: matmulSpec(8, 8, 8, '3'),
+    });
+    expect(first.status).toBe(201);
+    expect(again.status).toBe(200);
+    expect(again.body.id).toBe(first.body.id);
+    const other = await api<ErrorBody>(c.url, 'POST', '/v1/jobs', {
+      key: c.devKey,
+      headers,
+      body: matmulSpec(8, 8, 4, '3'),
+    });
+    expect(other.status).toBe(409);
+    expect(other.body.error.code).toBe('IDEMPOTENCY_CONFLICT');
+  });
+
+  it('answers 402 when the balance cannot cover the cost, and reserves nothing', async () => {
+    const before = await api<AccountBody>(c.url, 'GET', '/v1/account', { key: c.devKey });
+    const huge = matmulSpec(64, 64, 64, '1000000000000000000');
+    const res = await api<ErrorBody>(c.url, 'POST', '/v1/jobs', { key: c.devKey, body: huge });
+    expect(res.status).toBe(402);
+    expect(res.body.error.code).toBe('INSUFFICIENT_BALANCE');
+    const after = await api<AccountBody>(c.url, 'GET', '/v1/account', { key: c.devKey });
+    expect(after.body).toEqual(before.body);
+  });
+
+  it('cancels a queued job, releases its reservation, and refuses a second cancel', async () => {
+    const before = await api<AccountBody>(c.url, 'GET', '/v1/account', { key: c.devKey });
+    const job = await api<JobBody>(c.url, 'POST', '/v1/jobs', {
+      key: c.devKey,
+      body: matmulSpec(16, 16, 16, '5'),
+    });
+    const cancelled = await api<JobBody>(c.url, 'POST', `/v1/jobs/${job.body.id}/cancel`, { key: c.devKey });
+    expect(cancelled.status).toBe(200);
+    expect(cancelled.body.state).toBe('CANCELLED');
+    const after = await api<AccountBody>(c.url, 'GET', '/v1/account', { key: c.devKey });
+    expect(after.body).toEqual(before.body);
+    const twice = await api<ErrorBody>(c.url, 'POST', `/v1/jobs/${job.body.id}/cancel`, { key: c.devKey });
+    expect(twice.status).toBe(409);
+    expect(twice.body.error.code).toBe('ILLEGAL_TRANSITION');
+    const result = await api<ErrorBody>(c.url, 'GET', `/v1/jobs/${job.body.id}/result`, { key: c.devKey });
+    expect(result.status).toBe(409);
+    expect(result.body.error.code).toBe('RESULT_NOT_READY');
+  });
+
+  it('records every transition as an event and streams them as server-sent events', async () => {
+    const job = await api<JobBody>(c.url, 'POST', '/v1/jobs', {
+      key: c.devKey,
+      body: matmulSpec(4, 4, 4, '1'),
+    });
+    await api(c.url, 'POST', `/v1/jobs/${job.body.id}/cancel`, { key: c.devKey });
+    const response = await fetch(`${c.url}/v1/jobs/${job.body.id}/events`, {
+      headers: { authorization: `Bearer ${c.devKey}` },
+    });
+    expect(response.headers.get('content-type')).toContain('text/event-stream');
+    const text = await response.text(); // the stream ends after the terminal event
+    const events = text
+      .split('\n')
+      .filter((l) => l.startsWith('data: '))
+      .map((l) => JSON.parse(l.slice(6)) as { type: string; toState: string | null });
+    expect(events.map((e) => e.type)).toEqual(['job.submitted', 'job.cancelled']);
+    expect(events.map((e) => e.toState)).toEqual(['QUEUED', 'CANCELLED']);
+  });
+
+  it('streams a transition that happens while the client is connected', async () => {
+    const job = await api<JobBody>(c.url, 'POST', '/v1/jobs', {
+      key: c.devKey,
+      body: matmulSpec(4, 4, 4, '1'),
+    });
+    const response = await fetch(`${c.url}/v1/jobs/${job.body.id}/events`, {
+      headers: { authorization: `Bearer ${c.devKey}` },
+    });
+    const reader = response.body!.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    expect(first).toContain('job.submitted');
+    const started = Date.now();
+    await api(c.url, 'POST', `/v1/jobs/${job.body.id}/cancel`, { key: c.devKey });
+    let rest = '';
+    for (;;) {
+      const chunk = await reader.read();
+      if (chunk.done) break;
+      rest += new TextDecoder().decode(chunk.value);
+    }
+    expect(rest).toContain('job.cancelled');
+    expect(Date.now() - started).toBeLessThan(1_500); // pushed by the notice bus, not the 2 s poll
+  });
+
+  it('pages through jobs with a cursor and filters by state', async () => {
+    for (let i = 0; i < 5; i++) {
+      await api(c.url, 'POST', '/v1/jobs', { key: c.devKey, body: matmulSpec(2, 2, 2 + i, '1') });
+    }
+    const seen = new Set<string>();
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const page: { status: number; body: { items: JobBody[]; nextCursor: string | null } } = await api(
+        c.url,
+        'GET',
+        `/v1/jobs?limit=3${cursor ? `&cursor=${cursor}` : ''}`,
+        { key: c.devKey },
+      );
+      expect(page.status).toBe(200);
+      for (const item of page.body.items) {
+        expect(seen.has(item.id)).toBe(false);
+        seen.add(item.id);
+      }
+      cursor = page.body.nextCursor;
+      pages += 1;
+    } while (cursor && pages < 20);
+    expect(seen.size).toBeGreaterThanOrEqual(5);
+    const cancelled = await api<{ items: JobBody[] }>(c.url, 'GET', '/v1/jobs?state=CANCELLED', {
+      key: c.devKey,
+    });
+    expect(cancelled.body.items.length).toBeGreaterThan(0);
+    expect(cancelled.body.items.every((j) => j.state === 'CANCELLED')).toBe(true);
+  });
+
+  it('hides other accounts\u2019 jobs and lets admins see them', async () => {
+    const job = await api<JobBody>(c.url, 'POST', '/v1/jobs', {
+      key: c.devKey,
+      body: matmulSpec(2, 2, 2, '1'),
+    });
+    const asAdmin = await api<JobBody>(c.url, 'GET', `/v1/jobs/${job.body.id}`, { key: c.adminKey });
+    expect(asAdmin.status).toBe(200);
+  });
+});

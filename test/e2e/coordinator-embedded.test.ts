@@ -1,0 +1,94 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api } from '../helpers/coordinator.js';
+import { matmulSpec } from '../helpers/specs.js';
+
+const MAIN = join(process.cwd(), 'dist/apps/coordinator/src/main.js');
+
+interface Started {
+  child: ChildProcessWithoutNullStreams;
+  url: string;
+  devKey: string;
+  adminKey: string;
+  output: () => string;
+}
+
+/** Starts the real coordinator process on the embedded defaults (no DATABASE_URL, no REDIS_URL). */
+async function startProcess(dataDir: string): Promise<Started> {
+  const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'warn', QUEUE_PREFIX: `e2e${Date.now()}` };
+  delete env.DATABASE_URL;
+  delete env.REDIS_URL;
+  const child = spawn(process.execPath, [MAIN, '--dev', '--port', '0', '--data-dir', dataDir], { env });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not ready in 60 s:\n${out}`)), 60_000);
+    const check = (): void => {
+      if (out.includes('gpumesh ready')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout.on('data', check);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${code}:\n${out}`));
+    });
+  });
+  const url = /API\s+(http:\/\/\S+)\/v1/.exec(out)?.[1];
+  const devKey = /dev key\s+(gmk_\S+)/.exec(out)?.[1];
+  const adminKey = /admin key\s+(gmk_\S+)/.exec(out)?.[1];
+  if (!url || !devKey || !adminKey) throw new Error(`could not read the banner:\n${out}`);
+  return { child, url, devKey, adminKey, output: () => out };
+}
+
+async function stopProcess(started: Started): Promise<number | null> {
+  const exited = new Promise<number | null>((resolve) => started.child.once('exit', (code) => resolve(code)));
+  started.child.kill('SIGINT');
+  return exited;
+}
+
+describe('e2e: the coordinator process on embedded defaults', () => {
+  let dataDir: string;
+  beforeAll(async () => {
+    if (!existsSync(MAIN)) throw new Error('run `npm run build` first (npm test does)');
+    dataDir = await mkdtemp(join(tmpdir(), 'gpumesh-e2e-'));
+  });
+  afterAll(async () => {
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('starts, prints the banner, takes a job, stops on Ctrl-C, and keeps the job across a restart', async () => {
+    const first = await startProcess(dataDir);
+    expect(first.output()).toContain('/docs');
+    const health = await api<{ status: string }>(first.url, 'GET', '/health');
+    expect(health.body.status).toBe('ok');
+    const job = await api<{ id: string; state: string }>(first.url, 'POST', '/v1/jobs', {
+      key: first.devKey,
+      body: matmulSpec(8, 8, 8, '2'),
+    });
+    expect(job.status).toBe(201);
+    const account = await api<{ balance: string; reserved: string }>(first.url, 'GET', '/v1/account', {
+      key: first.devKey,
+    });
+    expect(account.body.reserved).toBe('2');
+    expect(await stopProcess(first)).toBe(0);
+
+    const second = await startProcess(dataDir);
+    try {
+      expect(second.devKey).toBe(first.devKey); // same dev keys after a restart
+      const again = await api<{ id: string }>(second.url, 'GET', `/v1/jobs/${job.body.id}`, {
+        key: second.devKey,
+      });
+      expect(again.status).toBe(200);
+      expect(again.body.id).toBe(job.body.id);
+    } finally {
+      expect(await stopProcess(second)).toBe(0);
+    }
+  });
+});

@@ -1,0 +1,85 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { loadConfig, type AppConfig } from '../../apps/coordinator/src/config/config.js';
+import { createLogger } from '../../apps/coordinator/src/logging/logger.js';
+import { startCoordinator, type RunningCoordinator } from '../../apps/coordinator/src/bootstrap.js';
+import { createTestDatabase } from '../support/database.js';
+
+export interface TestCoordinator {
+  url: string;
+  devKey: string;
+  adminKey: string;
+  databaseUrl: string;
+  config: AppConfig;
+  running: RunningCoordinator;
+  close(): Promise<void>;
+}
+
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/**
+ * A real coordinator on a fresh PostgreSQL database and a private BullMQ prefix on the real Redis,
+ * with the dev accounts bootstrapped.
+ */
+export async function startTestCoordinator(env: Record<string, string> = {}): Promise<TestCoordinator> {
+  const db = await createTestDatabase();
+  const dataDir = await mkdtemp(join(tmpdir(), 'gpumesh-test-'));
+  const config = loadConfig({
+    DATABASE_URL: db.url,
+    REDIS_URL: TEST_REDIS_URL,
+    PORT: '0',
+    QUEUE_PREFIX: `t${randomBytes(6).toString('hex')}`,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    DATA_DIR: dataDir,
+    DEV_BOOTSTRAP: 'true',
+    API_KEY_CACHE_TTL_MS: '0',
+    ...env,
+  });
+  const running = await startCoordinator(config, createLogger(config.LOG_LEVEL));
+  if (!running.dev) throw new Error('dev bootstrap did not run');
+  return {
+    url: running.url,
+    devKey: running.dev.developerKey,
+    adminKey: running.dev.adminKey,
+    databaseUrl: db.url,
+    config,
+    running,
+    close: async () => {
+      await running.close();
+      await db.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ApiResponse<T = unknown> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+/** A small JSON client for the coordinator's REST API. */
+export async function api<T = Record<string, unknown>>(
+  base: string,
+  method: string,
+  path: string,
+  options: { key?: string; body?: unknown; headers?: Record<string, string>; rawBody?: string } = {},
+): Promise<ApiResponse<T>> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.key) headers.authorization = `Bearer ${options.key}`;
+  let body: string | undefined;
+  if (options.rawBody !== undefined) body = options.rawBody;
+  else if (options.body !== undefined) body = JSON.stringify(options.body);
+  if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
+  const response = await fetch(`${base}${path}`, { method, headers, body });
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    parsed = text;
+  }
+  return { status: response.status, body: parsed as T, headers: response.headers };
+}
