@@ -18,6 +18,7 @@ import { AccountsRepository } from './accounts/accounts.repository.js';
 import { AccountsController } from './accounts/accounts.controller.js';
 import { LedgerRepository } from './ledger/ledger.repository.js';
 import { JobsRepository } from './jobs/jobs.repository.js';
+import { JobSubmissionRepository } from './jobs/job-submission.repository.js';
 import { AttemptsRepository } from './jobs/attempts.repository.js';
 import { JobsService } from './jobs/jobs.service.js';
 import { JobsController } from './jobs/jobs.controller.js';
@@ -36,6 +37,7 @@ import { PlacementService } from './dispatch/placement.service.js';
 import { DispatchService } from './dispatch/dispatch.service.js';
 import { DispatchProcessor } from './queue/dispatch.processor.js';
 import { MaintenanceProcessor } from './queue/maintenance.processor.js';
+import { DispatchEnqueuer } from './queue/dispatch-enqueuer.js';
 import { DevBootstrapService } from './dev/dev-bootstrap.service.js';
 
 export interface AppModuleOptions {
@@ -108,8 +110,10 @@ export class AppModule {
         AccountsRepository,
         LedgerRepository,
         JobsRepository,
+        JobSubmissionRepository,
         AttemptsRepository,
         JobsService,
+        DispatchEnqueuer,
         ArtifactsRepository,
         ArtifactsService,
         ProvidersRepository,

@@ -1,5 +1,4 @@
 import { Injectable } from '@nestjs/common';
-import { randomUUID } from 'node:crypto';
 import { Prisma, type Job, type JobEvent } from '#prisma';
 import { PrismaService } from '../database/prisma.service.js';
 import { LedgerAccounts, splitPayment } from '../ledger/ledger-accounts.js';
@@ -48,14 +47,6 @@ export interface TransitionRequest {
   patch?: { result?: unknown; resultHash?: string; error?: string };
 }
 
-const PG_UNIQUE_VIOLATION = '23505';
-
-function isUniqueViolation(err: unknown): boolean {
-  if (err instanceof Prisma.PrismaClientKnownRequestError) return err.code === 'P2002';
-  const text = err instanceof Error ? err.message : String(err);
-  return text.includes(PG_UNIQUE_VIOLATION) || /unique constraint/i.test(text);
-}
-
 function jsonValue(value: unknown): Prisma.InputJsonValue {
   return JSON.parse(
     JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)),
@@ -69,54 +60,6 @@ export class JobsRepository {
     private readonly prisma: PrismaService,
     private readonly ledger: LedgerRepository,
   ) {}
-
-  /**
-   * Stores a queued job, its first event and the reservation of its cost in ONE statement, so the
-   * balance check, the debit and the insert are atomic and cost one round trip.
-   * Returns null when the available balance is short; throws `IDEMPOTENCY_CONFLICT`-ready errors upward.
-   */
-  async insertWithReservation(job: NewJob): Promise<{ id: string; createdAt: Date } | null> {
-    const available = LedgerAccounts.available(job.accountId);
-    const reserved = LedgerAccounts.reserved(job.accountId);
-    const txId = randomUUID();
-    const spec = JSON.stringify(jsonValue(job.spec));
-    const eventData = JSON.stringify({ cost: job.cost.toString(), workUnits: job.workUnits.toString() });
-    try {
-      const rows = await this.prisma.$queryRaw<{ id: string; createdAt: Date }[]>`
-        WITH debit AS (
-          UPDATE "LedgerBalance" SET balance = balance - ${job.cost}, "updatedAt" = now()
-          WHERE account = ${available} AND balance >= ${job.cost}
-          RETURNING account
-        ), job AS (
-          INSERT INTO "Job" (id, "accountId", kind, state, spec, "specHash", "workUnits", "pricePerUnit", cost,
-                             redundancy, priority, "deadlineAt", "idempotencyKey", "createdAt", "updatedAt")
-          SELECT ${job.id}::uuid, ${job.accountId}::uuid, ${job.kind}, 'QUEUED'::"JobState", ${spec}::jsonb, ${job.specHash},
-                 ${job.workUnits}, ${job.pricePerUnit}, ${job.cost}, ${job.redundancy}, ${job.priority},
-                 ${job.deadlineAt}, ${job.idempotencyKey}, now(), now()
-          FROM debit
-          RETURNING id, "createdAt"
-        ), credit AS (
-          INSERT INTO "LedgerBalance" (account, balance, "updatedAt")
-          SELECT ${reserved}, ${job.cost}, now() FROM job
-          ON CONFLICT (account) DO UPDATE SET balance = "LedgerBalance".balance + EXCLUDED.balance, "updatedAt" = now()
-          RETURNING account
-        ), entries AS (
-          INSERT INTO "LedgerEntry" ("txId", account, amount, kind, "jobId", "createdAt")
-          SELECT ${txId}::uuid, p.account, p.amount, 'reserve', job.id, now()
-          FROM job CROSS JOIN (VALUES (${available}, ${-job.cost}::bigint), (${reserved}, ${job.cost}::bigint)) AS p(account, amount)
-          RETURNING id
-        ), event AS (
-          INSERT INTO "JobEvent" ("jobId", type, "toState", data, "createdAt")
-          SELECT id, 'job.submitted', 'QUEUED'::"JobState", ${eventData}::jsonb, now() FROM job
-          RETURNING id
-        )
-        SELECT id::text AS id, "createdAt" FROM job`;
-      return rows[0] ?? null;
-    } catch (err) {
-      if (isUniqueViolation(err)) throw new IdempotencyKeyTaken();
-      throw err;
-    }
-  }
 
   findById(id: string): Promise<Job | null> {
     return this.prisma.job.findUnique({ where: { id } });
@@ -246,11 +189,5 @@ export class JobsRepository {
     if (fees > 0n) postings.push({ account: LedgerAccounts.fees, amount: fees });
     if (job.cost - paid > 0n) postings.push({ account: available, amount: job.cost - paid });
     await this.ledger.post(tx, 'settle', postings, { jobId: job.id });
-  }
-}
-
-export class IdempotencyKeyTaken extends Error {
-  constructor() {
-    super('idempotency key already used');
   }
 }

@@ -1,6 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { InjectQueue } from '@nestjs/bullmq';
-import type { Queue } from 'bullmq';
+import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
 import type { Job, JobEvent } from '#prisma';
 import { ProtocolValidationError, hashSpec, parseJobSpec, workUnitsForSpec, type JobSpec } from '#protocol';
@@ -12,8 +11,10 @@ import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { LedgerAccounts, MAX_LEDGER_AMOUNT } from '../ledger/ledger-accounts.js';
 import { JobEventsBus } from '../events/job-events.publisher.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { QueueJobName, QueueName, jobOptions, type DispatchJobData } from '../queue/queue.constants.js';
-import { IdempotencyKeyTaken, JobsRepository, type TransitionRequest } from './jobs.repository.js';
+import { DispatchEnqueuer } from '../queue/dispatch-enqueuer.js';
+import { LOGGER } from '../logging/logger.js';
+import { JobsRepository, type TransitionRequest } from './jobs.repository.js';
+import { JobSubmissionRepository } from './job-submission.repository.js';
 import { JOB_STATES, isTerminal, type JobState } from './job-state.js';
 import { decodeCursor, encodeCursor } from './dto/job.dto.js';
 
@@ -30,11 +31,13 @@ export class JobsService {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly jobs: JobsRepository,
+    private readonly submissions: JobSubmissionRepository,
     private readonly artifacts: ArtifactsRepository,
     private readonly ledger: LedgerRepository,
     private readonly bus: JobEventsBus,
     private readonly metrics: MetricsService,
-    @InjectQueue(QueueName.Dispatch) private readonly dispatchQueue: Queue<DispatchJobData>,
+    private readonly enqueuer: DispatchEnqueuer,
+    @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
   /** Validates the spec, prices it from the spec alone, reserves the cost and enqueues it. */
@@ -67,30 +70,26 @@ export class JobsService {
     }
     const deadlineSeconds = spec.deadlineSeconds ?? this.config.DEFAULT_DEADLINE_SECONDS;
     const id = randomUUID();
-    let inserted: { id: string; createdAt: Date } | null;
-    try {
-      inserted = await this.jobs.insertWithReservation({
-        id,
-        accountId: principal.accountId,
-        kind: spec.kind,
-        spec,
-        specHash,
-        workUnits,
-        pricePerUnit,
-        cost,
-        redundancy,
-        priority: 0,
-        deadlineAt: new Date(Date.now() + deadlineSeconds * 1000),
-        idempotencyKey: idempotencyKey ?? null,
-      });
-    } catch (err) {
-      if (err instanceof IdempotencyKeyTaken && idempotencyKey) {
-        const existing = await this.jobs.findByIdempotencyKey(principal.accountId, idempotencyKey);
-        if (existing) return { job: this.sameRequest(existing, specHash), created: false };
-      }
-      throw err;
+    const outcome = await this.submissions.submit({
+      id,
+      accountId: principal.accountId,
+      kind: spec.kind,
+      spec,
+      specHash,
+      workUnits,
+      pricePerUnit,
+      cost,
+      redundancy,
+      priority: 0,
+      deadlineAt: new Date(Date.now() + deadlineSeconds * 1000),
+      idempotencyKey: idempotencyKey ?? null,
+    });
+    if (outcome.kind === 'idempotency-key-taken' && idempotencyKey) {
+      const existing = await this.jobs.findByIdempotencyKey(principal.accountId, idempotencyKey);
+      if (existing) return { job: this.sameRequest(existing, specHash), created: false };
+      throw new Error('idempotency key conflict without an existing job');
     }
-    if (!inserted) {
+    if (outcome.kind !== 'inserted') {
       const available = LedgerAccounts.available(principal.accountId);
       const balance = (await this.ledger.balances([available])).get(available) ?? 0n;
       throw new DomainError(
@@ -99,26 +98,19 @@ export class JobsService {
         { required: cost.toString(), available: balance.toString() },
       );
     }
-    await this.enqueue(id);
+    try {
+      await this.enqueuer.enqueue(id);
+    } catch (err) {
+      // The job is stored as QUEUED; the maintenance sweep re-enqueues it once Redis answers.
+      this.logger.warn({ err, jobId: id }, 'could not enqueue a new job; the requeue sweep will retry');
+    }
     this.metrics.jobsSubmitted.inc({ kind: spec.kind });
-    const job = await this.jobs.findById(id);
-    if (!job) throw new Error(`job ${id} vanished after insert`);
-    return { job, created: true };
+    return { job: outcome.job, created: true };
   }
 
   /** Adds the dispatch job; the id is the job id, so adding twice is harmless. */
-  async enqueue(jobId: string): Promise<void> {
-    await this.dispatchQueue.add(
-      QueueJobName.Dispatch,
-      { jobId },
-      {
-        ...jobOptions(QueueJobName.Dispatch, {
-          attempts: this.config.DISPATCH_ATTEMPTS,
-          backoffMs: this.config.DISPATCH_BACKOFF_MS,
-        }),
-        jobId,
-      },
-    );
+  enqueue(jobId: string): Promise<void> {
+    return this.enqueuer.enqueue(jobId);
   }
 
   async get(principal: Principal, id: string): Promise<Job> {

@@ -1,9 +1,10 @@
-import { Inject } from '@nestjs/common';
+import { Inject, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectQueue, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import type { Job, Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import { DispatchService, NoCapacityError, type DispatchOutcome } from '../dispatch/dispatch.service.js';
 import { LOGGER } from '../logging/logger.js';
+import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import {
   QueueJobName,
   QueueName,
@@ -13,14 +14,19 @@ import {
 } from './queue.constants.js';
 
 /** Delegates each dispatch job to DispatchService; moves exhausted jobs to the dead-letter queue. */
-@Processor(QueueName.Dispatch, { concurrency: 50 })
-export class DispatchProcessor extends WorkerHost {
+@Processor(QueueName.Dispatch)
+export class DispatchProcessor extends WorkerHost implements OnApplicationBootstrap {
   constructor(
     private readonly dispatch: DispatchService,
     @InjectQueue(QueueName.DeadLetter) private readonly deadLetter: Queue<DeadLetterJobData>,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     super();
+  }
+
+  onApplicationBootstrap(): void {
+    this.worker.concurrency = this.config.WORKER_CONCURRENCY;
   }
 
   async process(job: Job<DispatchJobData>): Promise<DispatchOutcome> {

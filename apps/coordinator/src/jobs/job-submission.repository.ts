@@ -1,0 +1,142 @@
+import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import type { Job } from '#prisma';
+import { PrismaService } from '../database/prisma.service.js';
+import { LedgerAccounts } from '../ledger/ledger-accounts.js';
+import type { NewJob } from './jobs.repository.js';
+
+/** How one submission of a batch ended. */
+export type SubmissionOutcome =
+  { kind: 'inserted'; job: Job } | { kind: 'insufficient-balance' } | { kind: 'idempotency-key-taken' };
+
+interface Pending {
+  job: NewJob;
+  resolve: (outcome: SubmissionOutcome) => void;
+  reject: (err: unknown) => void;
+}
+
+const MAX_BATCH = 256;
+
+/**
+ * Stores new jobs with the reservation of their cost, several submissions per database transaction.
+ *
+ * Every reservation debits the account's one available-balance row, so one transaction per job
+ * serialises all of an account's submissions on that row lock and on a WAL flush each. Group commit
+ * takes the submissions that arrive in one event-loop turn, locks the balances once, admits them in
+ * arrival order while the balance lasts (a job that does not fit gets 402, later smaller ones still
+ * go in), and writes jobs, ledger entries, balances and events in one statement.
+ */
+@Injectable()
+export class JobSubmissionRepository {
+  private pending: Pending[] = [];
+  private scheduled = false;
+  /** One batch in flight at a time: the next one gathers while this one commits. */
+  private running = false;
+
+  constructor(private readonly prisma: PrismaService) {}
+
+  submit(job: NewJob): Promise<SubmissionOutcome> {
+    return new Promise<SubmissionOutcome>((resolve, reject) => {
+      this.pending.push({ job, resolve, reject });
+      if (!this.scheduled && !this.running) {
+        this.scheduled = true;
+        setImmediate(() => void this.drain());
+      }
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.scheduled = false;
+    this.running = true;
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0, MAX_BATCH);
+      try {
+        const outcomes = await this.writeBatch(batch.map((p) => p.job));
+        batch.forEach((p, i) => p.resolve(outcomes[i]));
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+      }
+    }
+    this.running = false;
+  }
+
+  private async writeBatch(jobs: NewJob[]): Promise<SubmissionOutcome[]> {
+    return this.prisma.$transaction(async (tx) => {
+      const accounts = [...new Set(jobs.map((j) => LedgerAccounts.available(j.accountId)))];
+      const balances = await tx.$queryRaw<{ account: string; balance: bigint }[]>`
+        SELECT account, balance FROM "LedgerBalance" WHERE account = ANY(${accounts}::text[]) ORDER BY account FOR UPDATE`;
+      const left = new Map(balances.map((b) => [b.account, b.balance]));
+      const admitted: NewJob[] = [];
+      const outcomes: (SubmissionOutcome | null)[] = jobs.map((job) => {
+        const account = LedgerAccounts.available(job.accountId);
+        const available = left.get(account) ?? 0n;
+        if (job.cost > available) return { kind: 'insufficient-balance' };
+        left.set(account, available - job.cost);
+        admitted.push(job);
+        return null;
+      });
+      if (admitted.length === 0) return outcomes as SubmissionOutcome[];
+
+      const txId = randomUUID();
+      const rows = await tx.$queryRaw<Job[]>`
+        WITH input AS (
+          SELECT * FROM unnest(
+            ${admitted.map((j) => j.id)}::text[], ${admitted.map((j) => j.accountId)}::text[],
+            ${admitted.map((j) => j.kind)}::text[], ${admitted.map((j) => JSON.stringify(j.spec, bigintToString))}::text[],
+            ${admitted.map((j) => j.specHash)}::text[], ${admitted.map((j) => j.workUnits.toString())}::text[],
+            ${admitted.map((j) => j.pricePerUnit.toString())}::text[], ${admitted.map((j) => j.cost.toString())}::text[],
+            ${admitted.map((j) => j.redundancy)}::int[], ${admitted.map((j) => j.priority)}::int[],
+            ${admitted.map((j) => j.deadlineAt.toISOString())}::text[], ${admitted.map((j) => j.idempotencyKey)}::text[]
+          ) AS t(id, account_id, kind, spec, spec_hash, work_units, price, cost, redundancy, priority, deadline_at, idem)
+        ), ins AS (
+          INSERT INTO "Job" (id, "accountId", kind, state, spec, "specHash", "workUnits", "pricePerUnit", cost,
+                             redundancy, priority, "deadlineAt", "idempotencyKey", "createdAt", "updatedAt")
+          SELECT id::uuid, account_id::uuid, kind, 'QUEUED'::"JobState", spec::jsonb, spec_hash, work_units::bigint,
+                 price::bigint, cost::bigint, redundancy, priority, deadline_at::timestamptz, idem, now(), now()
+          FROM input
+          ON CONFLICT ("accountId", "idempotencyKey") DO NOTHING
+          RETURNING *
+        ), sums AS (
+          SELECT "accountId", SUM(cost)::bigint AS total FROM ins GROUP BY "accountId"
+        ), debit AS (
+          UPDATE "LedgerBalance" lb SET balance = lb.balance - s.total, "updatedAt" = now()
+          FROM sums s WHERE lb.account = 'acct:' || s."accountId" || ':available'
+          RETURNING lb.account
+        ), credit AS (
+          INSERT INTO "LedgerBalance" (account, balance, "updatedAt")
+          SELECT 'acct:' || "accountId" || ':reserved', total, now() FROM sums
+          ON CONFLICT (account) DO UPDATE SET balance = "LedgerBalance".balance + EXCLUDED.balance, "updatedAt" = now()
+          RETURNING account
+        ), entries AS (
+          INSERT INTO "LedgerEntry" ("txId", account, amount, kind, "jobId", "createdAt")
+          SELECT ${txId}::uuid, p.account, p.amount, 'reserve', ins.id, now()
+          FROM ins CROSS JOIN LATERAL (VALUES
+            ('acct:' || ins."accountId" || ':available', -ins.cost),
+            ('acct:' || ins."accountId" || ':reserved', ins.cost)) AS p(account, amount)
+          RETURNING id
+        ), events AS (
+          INSERT INTO "JobEvent" ("jobId", type, "toState", data, "createdAt")
+          SELECT id, 'job.submitted', 'QUEUED'::"JobState",
+                 jsonb_build_object('cost', cost::text, 'workUnits', "workUnits"::text), now()
+          FROM ins
+          RETURNING id
+        )
+        SELECT id::text AS id, "accountId"::text AS "accountId", kind, state::text AS state, spec, "specHash",
+               "workUnits", "pricePerUnit", cost, redundancy, priority, "deadlineAt", "idempotencyKey", result,
+               "resultHash", error, "createdAt", "updatedAt", "finishedAt"
+        FROM ins`;
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      let next = 0;
+      return outcomes.map((outcome) => {
+        if (outcome) return outcome;
+        const job = admitted[next++];
+        const row = byId.get(job.id);
+        return row ? { kind: 'inserted', job: row } : { kind: 'idempotency-key-taken' };
+      });
+    });
+  }
+}
+
+function bigintToString(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
+}
