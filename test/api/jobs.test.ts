@@ -1,3 +1,7 @@
+import { randomUUID } from 'node:crypto';
+import { Wallet } from 'ethers';
+import pg from 'pg';
+import { SiweMessage } from 'siwe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { matmulSpec } from '../helpers/specs.js';
@@ -181,4 +185,71 @@ describe('jobs API (real PostgreSQL + Redis)', () => {
     const asAdmin = await api<JobBody>(c.url, 'GET', `/v1/jobs/${job.body.id}`, { key: c.adminKey });
     expect(asAdmin.status).toBe(200);
   });
+
+  it('admits concurrent submissions while the balance lasts, never overdrawing it', async () => {
+    const key = await fundedKey(c, 100n);
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        api<JobBody>(c.url, 'POST', '/v1/jobs', { key, body: matmulSpec(2, 2, 1 + (i % 3), '7') }),
+      ),
+    );
+    const statuses = results.map((r) => r.status);
+    expect(statuses.filter((s) => s === 201)).toHaveLength(14); // 14 × 7 = 98 ≤ 100
+    expect(statuses.filter((s) => s === 402)).toHaveLength(36);
+    const account = await api<AccountBody>(c.url, 'GET', '/v1/account', { key });
+    expect(account.body).toMatchObject({ balance: '2', reserved: '98' });
+    const client = new pg.Client({ connectionString: c.databaseUrl });
+    await client.connect();
+    try {
+      const sum = await client.query<{ total: string }>(
+        'SELECT COALESCE(SUM(amount), 0)::text AS total FROM "LedgerEntry"',
+      );
+      expect(sum.rows[0].total).toBe('0'); // double entry: every transaction balances
+    } finally {
+      await client.end();
+    }
+  });
 });
+
+/** A new developer account (signed in with a fresh wallet) with `credits` minted to it, and its API key. */
+async function fundedKey(c: TestCoordinator, credits: bigint): Promise<string> {
+  const wallet = Wallet.createRandom();
+  const nonce = await api<{ nonce: string; domain: string; chainId: number; uri: string }>(
+    c.url,
+    'GET',
+    '/v1/auth/nonce',
+  );
+  const message = new SiweMessage({
+    domain: nonce.body.domain,
+    address: wallet.address,
+    uri: nonce.body.uri,
+    version: '1',
+    chainId: nonce.body.chainId,
+    nonce: nonce.body.nonce,
+  }).prepareMessage();
+  const session = await api<{ token: string; accountId: string }>(c.url, 'POST', '/v1/auth/siwe', {
+    body: { message, signature: await wallet.signMessage(message) },
+  });
+  const key = await api<{ secret: string }>(c.url, 'POST', '/v1/auth/api-keys', {
+    key: session.body.token,
+    body: { name: 'funded' },
+  });
+  const client = new pg.Client({ connectionString: c.databaseUrl });
+  await client.connect();
+  try {
+    const account = `acct:${session.body.accountId}:available`;
+    await client.query(
+      `INSERT INTO "LedgerEntry" ("txId", account, amount, kind) VALUES
+         ($4, 'system:mint', $1, 'mint'), ($4, $2, $3, 'mint')`,
+      [(-credits).toString(), account, credits.toString(), randomUUID()],
+    );
+    await client.query(
+      `INSERT INTO "LedgerBalance" (account, balance, "updatedAt") VALUES ($1, $2, now())
+       ON CONFLICT (account) DO UPDATE SET balance = "LedgerBalance".balance + EXCLUDED.balance`,
+      [account, credits.toString()],
+    );
+  } finally {
+    await client.end();
+  }
+  return key.body.secret;
+}
