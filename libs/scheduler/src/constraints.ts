@@ -1,0 +1,166 @@
+// Hard constraints: which providers may run a job at all. `violations` reports every failing reason (for
+// "why no match"); `isEligible` is the early-exit version the placement loop uses. Both must agree.
+import {
+  ALL_BACKENDS_MASK,
+  BACKEND_BITS,
+  normalizeModel,
+  type ProviderEntry,
+} from './index/provider-entry.js';
+import { speedBand } from './index/sorted-list.js';
+import { regionBonus } from './scoring.js';
+import type { JobRequest, SchedulerConfig } from './types.js';
+
+export const EXCLUSION_REASONS = [
+  'banned',
+  'draining',
+  'expired',
+  'backend',
+  'gpu-model',
+  'vram',
+  'price',
+  'speed',
+  'capacity',
+  'excluded',
+] as const;
+
+export type ExclusionReason = (typeof EXCLUSION_REASONS)[number];
+
+/** Bit of each reason in a violation mask. */
+export const REASON_BIT: Readonly<Record<ExclusionReason, number>> = {
+  banned: 1,
+  draining: 2,
+  expired: 4,
+  backend: 8,
+  'gpu-model': 16,
+  vram: 32,
+  price: 64,
+  speed: 128,
+  capacity: 256,
+  excluded: 512,
+};
+
+/** A job prepared for fast constraint checks. */
+export interface JobContext {
+  readonly job: JobRequest;
+  readonly now: number;
+  readonly k: number;
+  readonly backendMask: number;
+  /** Normalised allowed models, null when any. */
+  readonly models: ReadonlySet<string> | null;
+  readonly minVramMiB: number;
+  readonly maxPrice: bigint;
+  /** Number(maxPrice), for block bounds and a fast first comparison. */
+  readonly maxPriceNum: number;
+  /** Model bits of the allowlist in the index's numbering (-1 when any model goes). */
+  readonly modelMask: number;
+  /** GFLOP/s needed to finish workUnits by the deadline (Infinity when the deadline has passed). */
+  readonly requiredGflops: number;
+  /** speedBand(requiredGflops). */
+  readonly speedBand: number;
+  readonly excluded: ReadonlySet<string> | null;
+  /** '' when the job has no preferred region. */
+  readonly region: string;
+  /** Score bonus for a provider in the preferred region (0 when the job names none). */
+  readonly bonus: number;
+}
+
+/** Work units (MFLOP) the provider gets through per millisecond at `gflops` is exactly `gflops`. */
+export function requiredGflops(workUnits: bigint, deadlineAt: number, now: number): number {
+  const ms = deadlineAt - now;
+  if (!(ms > 0)) return Number.POSITIVE_INFINITY;
+  return Number(workUnits) / ms;
+}
+
+export function makeJobContext(
+  job: JobRequest,
+  now: number,
+  config: SchedulerConfig,
+  modelMaskOf: (models: ReadonlySet<string> | null) => number = (m) => (m === null ? -1 : 0x7fffffff),
+): JobContext {
+  const k = job.redundancy;
+  if (!Number.isInteger(k) || k < 1 || k > 3)
+    throw new RangeError('redundancy must be an integer within 1..3');
+  const req = job.requirements;
+  let backendMask = 0;
+  for (const b of req.backends ?? []) backendMask |= BACKEND_BITS[b] ?? 0;
+  if (!req.backends || req.backends.length === 0) backendMask = ALL_BACKENDS_MASK;
+  const models =
+    req.gpuModels && req.gpuModels.length > 0 ? new Set(req.gpuModels.map(normalizeModel)) : null;
+  const excluded = job.excludePeers && job.excludePeers.length > 0 ? new Set(job.excludePeers) : null;
+  const region = job.region ?? '';
+  const required = requiredGflops(job.workUnits, job.deadlineAt, now);
+  return {
+    job,
+    now,
+    k,
+    backendMask,
+    models,
+    minVramMiB: req.minVramMiB ?? 0,
+    maxPrice: job.maxPricePerUnit,
+    maxPriceNum: Number(job.maxPricePerUnit),
+    modelMask: modelMaskOf(models),
+    requiredGflops: required,
+    speedBand: speedBand(required),
+    excluded,
+    region,
+    bonus: region === '' ? 0 : regionBonus(config.weights),
+  };
+}
+
+/** Whether one of the provider's GPUs satisfies both the model allowlist and the VRAM floor. */
+export function hasSuitableGpu(e: ProviderEntry, ctx: JobContext): boolean {
+  const min = ctx.minVramMiB;
+  const models = ctx.models;
+  if (models === null) return min <= 0 || e.maxVramMiB >= min;
+  if (min > 0 && e.maxVramMiB < min) return false;
+  const gpus = e.gpus;
+  for (let i = 0; i < gpus.length; i++) {
+    const g = gpus[i];
+    if (g.vramMiB >= min && models.has(g.model)) return true;
+  }
+  return false;
+}
+
+/** Every reason the provider cannot take the job, as a REASON_BIT mask (0 = eligible). */
+export function violations(e: ProviderEntry, ctx: JobContext): number {
+  let mask = 0;
+  if (e.banned) mask |= REASON_BIT.banned;
+  if (e.draining) mask |= REASON_BIT.draining;
+  if (e.expiresAt <= ctx.now) mask |= REASON_BIT.expired;
+  if ((e.backendBit & ctx.backendMask) === 0) mask |= REASON_BIT.backend;
+  const models = ctx.models;
+  let anyModel = true;
+  if (models !== null) {
+    anyModel = e.gpus.some((g) => models.has(g.model));
+    if (!anyModel) mask |= REASON_BIT['gpu-model'];
+  }
+  if (ctx.minVramMiB > 0) {
+    // VRAM is judged on the allowed GPUs when the provider has any, else on all of them.
+    const pool = models !== null && anyModel ? e.gpus.filter((g) => models.has(g.model)) : e.gpus;
+    if (!pool.some((g) => g.vramMiB >= ctx.minVramMiB)) mask |= REASON_BIT.vram;
+  }
+  if (e.price > ctx.maxPrice) mask |= REASON_BIT.price;
+  if (!(e.gflops >= ctx.requiredGflops)) mask |= REASON_BIT.speed;
+  if (e.avail <= 0) mask |= REASON_BIT.capacity;
+  if (ctx.excluded !== null && ctx.excluded.has(e.peerId)) mask |= REASON_BIT.excluded;
+  return mask;
+}
+
+/** Early-exit equivalent of `violations(e, ctx) === 0`, for listed (not banned, not draining) entries. */
+export function isEligible(e: ProviderEntry, ctx: JobContext): boolean {
+  return (
+    e.avail > 0 &&
+    (e.priceNum < ctx.maxPriceNum || (e.priceNum === ctx.maxPriceNum && e.price <= ctx.maxPrice)) &&
+    e.gflops >= ctx.requiredGflops &&
+    (e.backendBit & ctx.backendMask) !== 0 &&
+    e.expiresAt > ctx.now &&
+    !e.banned &&
+    !e.draining &&
+    hasSuitableGpu(e, ctx) &&
+    (ctx.excluded === null || !ctx.excluded.has(e.peerId))
+  );
+}
+
+export function reasonsOf(mask: number): ExclusionReason[] {
+  return EXCLUSION_REASONS.filter((r) => (mask & REASON_BIT[r]) !== 0);
+}

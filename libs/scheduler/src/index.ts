@@ -1,0 +1,39 @@
+// Public API of libs/scheduler (import from '#scheduler').
+export * from './types.js';
+export { createRng, type Rng } from './rng.js';
+export {
+  DEFAULT_CONFIG,
+  DEFAULT_WEIGHTS,
+  resolveConfig,
+  priceScore,
+  speedScore,
+  latencyScore,
+  loadScore,
+  staticScore,
+  type SchedulerOptions,
+} from './scoring.js';
+export {
+  EXCLUSION_REASONS,
+  REASON_BIT,
+  makeJobContext,
+  requiredGflops,
+  violations,
+  isEligible,
+  reasonsOf,
+  type ExclusionReason,
+  type JobContext,
+} from './constraints.js';
+export { ProviderEntry, normalizeModel, type GpuSlot } from './index/provider-entry.js';
+export { ProviderIndex, VRAM_TIERS, vramTier, type IndexStats } from './index/provider-index.js';
+export { naiveSelect } from './naive.js';
+export {
+  ReservationBook,
+  type Reservation,
+  type ReservationState,
+  type ReconcileResult,
+  type Usage,
+  type UsageListener,
+} from './reservations.js';
+export { FairQueue, DEFAULT_CLASS_WEIGHTS, type FairQueueItem, type FairQueueOptions } from './fair-queue.js';
+export { explainJob, type Explanation, type Suggestion, type SuggestionKind } from './explain.js';
+export { Scheduler, type SelectOptions, type TickResult, type ProviderUsage } from './scheduler.js';

@@ -1,0 +1,141 @@
+// The index's view of one provider: the advert flattened into monomorphic fields, plus the engine's own
+// bookkeeping (reserved and busy slots, available capacity, sort key, where it is listed).
+import { providerKey, staticScore } from '../scoring.js';
+import type { Backend, ProviderSnapshot, SchedulerConfig } from '../types.js';
+import { speedBand, type SortedList } from './sorted-list.js';
+
+export const BACKEND_BITS: Readonly<Record<Backend, number>> = {
+  'tensorflow-gpu': 1,
+  tensorflow: 2,
+  wasm: 4,
+  cpu: 8,
+};
+export const ALL_BACKENDS_MASK = 15;
+
+/** Subtracted from the sort key of a provider without a free slot. */
+export const FULL_OFFSET = 1e6;
+
+export interface GpuSlot {
+  /** Normalised (trimmed, lower case). */
+  model: string;
+  vramMiB: number;
+}
+
+export function normalizeModel(model: string): string {
+  return model.trim().toLowerCase();
+}
+
+export class ProviderEntry {
+  readonly peerId: string;
+  snapshot!: ProviderSnapshot;
+  operatorId = '';
+  backend: Backend = 'cpu';
+  backendBit = 0;
+  gpus: GpuSlot[] = [];
+  maxVramMiB = 0;
+  gflops = 0;
+  /** speedBand(gflops), cached for block summaries. */
+  speedBand = 0;
+  price = 0n;
+  /** Number(price): for block bounds and a fast first comparison (rounding is monotonic). */
+  priceNum = 0;
+  /** OR of the model bits of its GPUs (see ProviderIndex.modelBit). */
+  modelMask = 0;
+  slots = 0;
+  freeSlots = 0;
+  reputation = 0;
+  /** '' when the provider names no region. */
+  region = '';
+  banned = false;
+  draining = false;
+  expiresAt = 0;
+  firstSeenAt = 0;
+  completedJobs = Number.POSITIVE_INFINITY;
+  /** Slots held by offers not yet confirmed. */
+  held = 0;
+  /** Slots running jobs the engine knows about. */
+  busy = 0;
+  /** Slots a new offer may take: min(freeSlots - held, slots - held - busy), at least 0. */
+  avail = 0;
+  staticPart = 0;
+  /** Score before the region bonus: static part + load. */
+  key = 0;
+  /**
+   * Key the entry is placed at in the index's lists, ordered by (sortKey desc, peerId asc). Never below
+   * `key`: a reservation lowers `key` without moving the entry (the stale, higher place is still a valid
+   * upper bound for the scan); the entry is moved when its key rises above it or when a scan settles it.
+   */
+  sortKey = 0;
+  /** Lists (buckets) the entry is currently in. */
+  lists: SortedList[] = [];
+  /** Position in the exploration pool, -1 when not in it. */
+  poolIndex = -1;
+
+  constructor(peerId: string) {
+    this.peerId = peerId;
+  }
+
+  /** Copies an advert in; returns nothing (the index decides what to re-list). */
+  assign(s: ProviderSnapshot, config: SchedulerConfig, modelBit: (model: string) => number = () => 0): void {
+    this.snapshot = s;
+    this.operatorId = s.operatorId;
+    this.backend = s.backend;
+    this.backendBit = BACKEND_BITS[s.backend] ?? 0;
+    const gpus: GpuSlot[] = [];
+    let maxVram = 0;
+    let modelMask = 0;
+    for (const g of s.gpus) {
+      const vram = Number.isFinite(g.vramMiB) ? g.vramMiB : 0;
+      const model = normalizeModel(g.model);
+      modelMask |= modelBit(model);
+      gpus.push({ model, vramMiB: vram });
+      if (vram > maxVram) maxVram = vram;
+    }
+    this.gpus = gpus;
+    this.maxVramMiB = maxVram;
+    this.modelMask = modelMask;
+    this.gflops = Number.isFinite(s.gflops) ? s.gflops : 0;
+    this.speedBand = speedBand(this.gflops);
+    this.price = s.pricePerUnit;
+    this.priceNum = Number(s.pricePerUnit);
+    this.slots = Math.max(0, Math.floor(s.slots));
+    this.freeSlots = Math.max(0, Math.floor(s.freeSlots));
+    this.reputation = s.reputation;
+    this.region = s.region ?? '';
+    this.banned = s.banned;
+    this.draining = s.draining;
+    this.expiresAt = s.expiresAt;
+    this.firstSeenAt = s.firstSeenAt;
+    this.completedJobs = s.completedJobs ?? Number.POSITIVE_INFINITY;
+    this.staticPart = staticScore(s, config);
+    this.recompute(config);
+  }
+
+  setUsage(held: number, busy: number, config: SchedulerConfig): void {
+    this.held = held;
+    this.busy = busy;
+    this.recompute(config);
+  }
+
+  private recompute(config: SchedulerConfig): void {
+    this.avail = Math.max(0, Math.min(this.freeSlots - this.held, this.slots - this.held - this.busy));
+    // A full provider sinks below every provider with a free slot once settled (its blocks are then
+    // skipped whole); the offset never reaches a score, since only providers with a free slot are eligible.
+    this.key =
+      providerKey(this.staticPart, this.avail, this.slots, config.weights) -
+      (this.avail > 0 ? 0 : FULL_OFFSET);
+  }
+
+  /** Listed in the buckets at all (banned and draining providers are kept only for explain). */
+  get listable(): boolean {
+    return !this.banned && !this.draining;
+  }
+
+  /** New providers get the exploration share. */
+  isNew(now: number, config: SchedulerConfig): boolean {
+    return (
+      this.completedJobs < config.explorationMaxCompletedJobs ||
+      now - this.firstSeenAt < config.explorationWindowMs
+    );
+  }
+}

@@ -1,0 +1,127 @@
+// Input and output types of the placement engine. Kept structurally compatible with the wire types
+// of libs/protocol (adverts, job requests), but defined here so the engine depends on nothing.
+
+/** Compute backends a provider can run jobs on, best first. */
+export type Backend = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+
+export const BACKENDS: readonly Backend[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+
+export interface GpuInfo {
+  model: string;
+  vramMiB: number;
+  computeCapability?: string;
+}
+
+/** What the coordinator knows about one provider (from its latest signed advert). */
+export interface ProviderSnapshot {
+  peerId: string;
+  operatorId: string;
+  backend: Backend;
+  gpus: GpuInfo[];
+  /** Measured throughput, GFLOP/s (1 work unit = 1 MFLOP, so `gflops` work units per millisecond). */
+  gflops: number;
+  /** Price per work unit, in base units of the payment token. */
+  pricePerUnit: bigint;
+  slots: number;
+  /** Free slots as the provider last reported them. */
+  freeSlots: number;
+  /** 0..1 */
+  reputation: number;
+  region?: string;
+  latencyMs?: number;
+  banned: boolean;
+  draining: boolean;
+  /** When the advert expires (ms since epoch). */
+  expiresAt: number;
+  /** When the coordinator first saw this provider (ms since epoch). */
+  firstSeenAt: number;
+  /** Completed jobs so far; providers with few are "new" and get an exploration share. */
+  completedJobs?: number;
+}
+
+export type PriorityClass = 'high' | 'normal' | 'low';
+
+export const PRIORITY_CLASSES: readonly PriorityClass[] = ['high', 'normal', 'low'];
+
+export interface JobRequirements {
+  /** One GPU of the provider must have at least this much VRAM. */
+  minVramMiB?: number;
+  /** Allowed GPU models (case-insensitive); the GPU that satisfies minVramMiB must be one of them. */
+  gpuModels?: string[];
+  /** Allowed backends; all when absent or empty. */
+  backends?: Backend[];
+}
+
+export interface JobRequest {
+  jobId: string;
+  accountId: string;
+  priority: PriorityClass;
+  /** Work units (1 unit = 1 MFLOP). */
+  workUnits: bigint;
+  requirements: JobRequirements;
+  maxPricePerUnit: bigint;
+  /** Number of distinct-operator providers to run the job on (1..3). */
+  redundancy: number;
+  /** The job must finish by then (ms since epoch). */
+  deadlineAt: number;
+  /** Preferred region (soft: a scoring bonus, not a constraint). */
+  region?: string;
+  /** Providers that already failed this job. */
+  excludePeers?: string[];
+}
+
+/** Scoring weights; each component is normalised to 0..1. */
+export interface ScoreWeights {
+  price: number;
+  reputation: number;
+  speed: number;
+  load: number;
+  locality: number;
+}
+
+export interface SchedulerConfig {
+  weights: ScoreWeights;
+  /** Price that scores 0.5 on the price component (score = ref / (ref + price)). */
+  referencePricePerUnit: bigint;
+  /** GFLOP/s that scores 0.5 on the speed component (score = g / (g + ref)). */
+  referenceGflops: number;
+  /** Latency that scores 0.5 on the latency half of locality. */
+  referenceLatencyMs: number;
+  /** Share (0..1) of decisions in which one slot goes to a new provider. */
+  explorationShare: number;
+  /** A provider with fewer completed jobs than this is new. */
+  explorationMaxCompletedJobs: number;
+  /** A provider first seen less than this long ago is new. */
+  explorationWindowMs: number;
+  /** At most this many entries of the new-provider pool are examined per exploring decision. */
+  explorationScanLimit: number;
+  /** How long an offer's reservation is held before it is released by itself. */
+  reservationTtlMs: number;
+  /** A busy slot confirmed less than this long ago survives a reconcile that does not list it. */
+  reconcileGraceMs: number;
+  /** PRNG seed. */
+  seed: number;
+}
+
+/** One chosen provider. */
+export interface Placement {
+  peerId: string;
+  operatorId: string;
+  score: number;
+  /** Chosen by the exploration share rather than by score. */
+  explored: boolean;
+}
+
+export interface Selection {
+  placements: Placement[];
+  /** Whether `redundancy` distinct operators were found. */
+  ok: boolean;
+  /** Provider entries examined (a measure of the work the decision did). */
+  examined: number;
+}
+
+export interface PlacementResult extends Selection {
+  jobId: string;
+  /** Reservation expiry (ms) when ok; the offers must be confirmed before then. */
+  reservedUntil?: number;
+}
