@@ -7,6 +7,7 @@ const alias = {
   '#protocol': `${root}libs/protocol/src/index.ts`,
   '#scheduler': `${root}libs/scheduler/src/index.ts`,
   '#rewards': `${root}libs/rewards/src/index.ts`,
+  '#p2p': `${root}libs/p2p/src/index.ts`,
   '#prisma': `${root}generated/prisma/client.ts`,
 };
 

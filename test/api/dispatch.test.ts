@@ -1,8 +1,10 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
+import { decodeTensor, parseJobSpec, type TensorWire } from '#protocol';
 import { api, startTestCoordinator, TEST_REDIS_URL, type TestCoordinator } from '../helpers/coordinator.js';
 import { matmulSpec } from '../helpers/specs.js';
+import { referenceMatmul, startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
 import { createLogger } from '../../apps/coordinator/src/logging/logger.js';
 import { startCoordinator } from '../../apps/coordinator/src/bootstrap.js';
 import { QueueName } from '../../apps/coordinator/src/queue/queue.constants.js';
@@ -10,9 +12,11 @@ import { QueueName } from '../../apps/coordinator/src/queue/queue.constants.js';
 interface JobBody {
   id: string;
   state: string;
+  cost: string;
+  workUnits: string;
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -22,40 +26,44 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
   }
 }
 
-async function events(c: TestCoordinator, jobId: string): Promise<string[]> {
-  const client = new pg.Client({ connectionString: c.databaseUrl });
+async function query<T extends pg.QueryResultRow>(
+  url: string,
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const rows = await client.query<{ type: string }>(
+    return (await client.query<T>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+const eventTypes = async (c: TestCoordinator, jobId: string): Promise<string[]> =>
+  (
+    await query<{ type: string }>(
+      c.databaseUrl,
       'SELECT type FROM "JobEvent" WHERE "jobId" = $1 ORDER BY id',
       [jobId],
-    );
-    return rows.rows.map((r) => r.type);
-  } finally {
-    await client.end();
-  }
+    )
+  ).map((r) => r.type);
+
+async function waitForProviders(c: TestCoordinator, n: number): Promise<void> {
+  await waitFor(`${n} providers`, async () => {
+    const res = await api<unknown[]>(c.url, 'GET', '/v1/providers');
+    return res.body.length >= n ? true : undefined;
+  });
 }
 
-async function addProvider(
-  databaseUrl: string,
-  peerId: string,
-  operatorId: string,
-  pricePerUnit: number,
-): Promise<void> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    await client.query(
-      `INSERT INTO "Provider" ("peerId", address, "operatorId", status, backend, gpus, gflops, "pricePerUnit", slots, "freeSlots", advert, "lastSeenAt", "updatedAt")
-       VALUES ($1, '0x0000000000000000000000000000000000000001', $2, 'ONLINE', 'wasm', '[]', 30, $3, 2, 2, '{}', now(), now())`,
-      [peerId, operatorId, pricePerUnit],
-    );
-  } finally {
-    await client.end();
-  }
+async function waitForState(c: TestCoordinator, jobId: string, states: string[]): Promise<JobBody> {
+  return waitFor(`job ${jobId} to reach ${states.join('|')}`, async () => {
+    const res = await api<JobBody>(c.url, 'GET', `/v1/jobs/${jobId}`, { key: c.devKey });
+    return states.includes(res.body.state) ? res.body : undefined;
+  });
 }
 
-describe('dispatch worker: BullMQ retries, dead letters, deadline expiry (real PostgreSQL + Redis)', () => {
+describe('dispatch without providers: retries, dead letter, deadline expiry', () => {
   let c: TestCoordinator;
   beforeAll(async () => {
     c = await startTestCoordinator({ DISPATCH_ATTEMPTS: '2', DISPATCH_BACKOFF_MS: '50' });
@@ -64,23 +72,22 @@ describe('dispatch worker: BullMQ retries, dead letters, deadline expiry (real P
     await c?.close();
   });
 
-  it('dead-letters a job no provider can take, after its retries', async () => {
+  it('dead-letters a job no provider can take, after its retries, and explains why', async () => {
     const job = await api<JobBody>(c.url, 'POST', '/v1/jobs', {
       key: c.devKey,
       body: matmulSpec(2, 2, 2, '1'),
     });
-    const types = await waitFor('dead letter', async () => {
-      const t = await events(c, job.body.id);
-      return t.includes('dispatch.dead_lettered') ? t : undefined;
-    });
-    expect(types[0]).toBe('job.submitted');
+    await waitFor('dead letter', async () =>
+      (await eventTypes(c, job.body.id)).includes('dispatch.dead_lettered') ? true : undefined,
+    );
     const dlq = new Queue(QueueName.DeadLetter, {
       connection: { url: TEST_REDIS_URL },
       prefix: c.config.QUEUE_PREFIX,
     });
     try {
       const jobs = await dlq.getJobs(['waiting', 'completed', 'failed', 'delayed']);
-      expect(jobs.map((j) => (j.data as { jobId: string }).jobId)).toContain(job.body.id);
+      const entry = jobs.find((j) => (j.data as { jobId: string }).jobId === job.body.id);
+      expect((entry?.data as { reason: string }).reason).toContain('no provider');
     } finally {
       await dlq.close();
     }
@@ -88,69 +95,149 @@ describe('dispatch worker: BullMQ retries, dead letters, deadline expiry (real P
     expect(state.body.state).toBe('QUEUED'); // stays queued (and reserved) until its deadline
   });
 
-  it('places a job on a provider within its price and records the attempt', async () => {
-    await addProvider(c.databaseUrl, 'peer-cheap', 'op-1', 2);
-    await addProvider(c.databaseUrl, 'peer-dear', 'op-2', 50);
+  it('expires a job at its deadline and releases its reservation', async () => {
+    const before = await api<{ balance: string }>(c.url, 'GET', '/v1/account', { key: c.devKey });
     const job = await api<JobBody>(c.url, 'POST', '/v1/jobs', {
       key: c.devKey,
-      body: matmulSpec(2, 2, 2, '10'),
+      body: { ...matmulSpec(2, 2, 2, '1000'), deadlineSeconds: 1 },
     });
-    const dispatched = await waitFor('dispatch', async () => {
-      const res = await api<JobBody>(c.url, 'GET', `/v1/jobs/${job.body.id}`, { key: c.devKey });
-      return res.body.state === 'DISPATCHED' ? res : undefined;
-    });
-    expect(dispatched.body.state).toBe('DISPATCHED');
-    const client = new pg.Client({ connectionString: c.databaseUrl });
-    await client.connect();
-    const attempts = await client.query('SELECT "providerId", attempt FROM "JobAttempt" WHERE "jobId" = $1', [
-      job.body.id,
-    ]);
-    await client.end();
-    expect(attempts.rows).toEqual([{ providerId: 'peer-cheap', attempt: 1 }]);
+    expect(job.status).toBe(201);
+    await waitForState(c, job.body.id, ['EXPIRED']);
+    const after = await api<{ balance: string }>(c.url, 'GET', '/v1/account', { key: c.devKey });
+    expect(after.body.balance).toBe(before.body.balance);
+  });
+});
+
+describe('dispatch over libp2p to providers (real PostgreSQL, Redis and libp2p nodes)', () => {
+  let c: TestCoordinator;
+  const agents: FakeAgent[] = [];
+  beforeAll(async () => {
+    c = await startTestCoordinator({ DISPATCH_BACKOFF_MS: '50', OFFER_ACCEPT_TIMEOUT_MS: '3000' });
+  });
+  afterEach(async () => {
+    for (const a of agents.splice(0)) await a.stop();
+  });
+  afterAll(async () => {
+    await c?.close();
   });
 
-  it('expires a job at its deadline and releases its reservation', async () => {
+  it('runs a job on a provider, returns the verified result, and pays the provider from the reservation', async () => {
+    agents.push(await startFakeAgent(c.url, { pricePerUnit: '2' }));
+    await waitForProviders(c, 1);
     const before = await api<{ balance: string; reserved: string }>(c.url, 'GET', '/v1/account', {
       key: c.devKey,
     });
-    const spec = { ...matmulSpec(2, 2, 2, '1000'), deadlineSeconds: 1 };
+    const spec = matmulSpec(3, 4, 2, '10');
     const job = await api<JobBody>(c.url, 'POST', '/v1/jobs', { key: c.devKey, body: spec });
     expect(job.status).toBe(201);
-    const expired = await waitFor('expiry', async () => {
-      const res = await api<JobBody>(c.url, 'GET', `/v1/jobs/${job.body.id}`, { key: c.devKey });
-      return res.body.state === 'EXPIRED' ? res : undefined;
-    });
-    expect(expired.body.state).toBe('EXPIRED');
+    await waitForState(c, job.body.id, ['COMPLETED']);
+
+    const result = await api<{ result: { outputs: TensorWire[] } }>(
+      c.url,
+      'GET',
+      `/v1/jobs/${job.body.id}/result`,
+      {
+        key: c.devKey,
+      },
+    );
+    expect(result.status).toBe(200);
+    const expected = decodeTensor(referenceMatmul(parseJobSpec(spec))[0]).values;
+    expect(Array.from(decodeTensor(result.body.result.outputs[0]).values)).toEqual(Array.from(expected));
+
+    const types = await eventTypes(c, job.body.id);
+    expect(types).toEqual(
+      expect.arrayContaining([
+        'job.submitted',
+        'job.dispatched',
+        'job.running',
+        'attempt.succeeded',
+        'job.verifying',
+        'job.completed',
+      ]),
+    );
     const after = await api<{ balance: string; reserved: string }>(c.url, 'GET', '/v1/account', {
       key: c.devKey,
     });
+    const paid = 2n * BigInt(job.body.workUnits); // the provider's price, not the job's maximum
+    expect(BigInt(before.body.balance) - BigInt(after.body.balance)).toBe(paid);
+    expect(after.body.reserved).toBe(before.body.reserved);
+    const earned = await query<{ balance: string }>(
+      c.databaseUrl,
+      'SELECT balance::text FROM "LedgerBalance" WHERE account = $1',
+      [`provider:${agents[0].peerId}:earned`],
+    );
+    const fee = (paid * BigInt(c.config.PLATFORM_FEE_BPS)) / 10_000n;
+    expect(earned[0]?.balance).toBe((paid - fee).toString());
+    const total = await query<{ total: string }>(
+      c.databaseUrl,
+      'SELECT COALESCE(SUM(amount),0)::text AS total FROM "LedgerEntry"',
+    );
+    expect(total[0].total).toBe('0');
+  });
+
+  it('places the job elsewhere when a provider rejects it, and never offers it to that provider again', async () => {
+    const rejecter = await startFakeAgent(c.url, {
+      pricePerUnit: '1',
+      behaviour: 'reject',
+      operatorId: 'op-r',
+    });
+    const honest = await startFakeAgent(c.url, { pricePerUnit: '3', operatorId: 'op-h' });
+    agents.push(rejecter, honest);
+    await waitForProviders(c, 2);
+    const job = await api<JobBody>(c.url, 'POST', '/v1/jobs', {
+      key: c.devKey,
+      body: matmulSpec(2, 2, 2, '5'),
+    });
+    await waitForState(c, job.body.id, ['COMPLETED']);
+    const attempts = await query<{ providerId: string; state: string }>(
+      c.databaseUrl,
+      'SELECT "providerId", state::text FROM "JobAttempt" WHERE "jobId" = $1 ORDER BY attempt',
+      [job.body.id],
+    );
+    expect(attempts.filter((a) => a.providerId === rejecter.peerId).map((a) => a.state)).toEqual(
+      attempts.some((a) => a.providerId === rejecter.peerId) ? ['FAILED'] : [],
+    );
+    expect(attempts[attempts.length - 1]).toEqual({ providerId: honest.peerId, state: 'SUCCEEDED' });
+  });
+
+  it('fails a redundant job whose providers disagree, and releases the reservation', async () => {
+    agents.push(
+      await startFakeAgent(c.url, { operatorId: 'op-a' }),
+      await startFakeAgent(c.url, { operatorId: 'op-b', behaviour: 'wrong' }),
+    );
+    await waitForProviders(c, 2);
+    const before = await api<{ balance: string }>(c.url, 'GET', '/v1/account', { key: c.devKey });
+    const job = await api<JobBody>(c.url, 'POST', '/v1/jobs', {
+      key: c.devKey,
+      body: { ...matmulSpec(2, 2, 2, '5'), redundancy: 2 },
+    });
+    const done = await waitForState(c, job.body.id, ['FAILED', 'COMPLETED']);
+    expect(done.state).toBe('FAILED');
+    const after = await api<{ balance: string }>(c.url, 'GET', '/v1/account', { key: c.devKey });
     expect(after.body.balance).toBe(before.body.balance);
   });
 });
 
 describe('API and worker as separate processes of one codebase', () => {
-  it('a job submitted to an api-only coordinator is dispatched by a worker-only one', async () => {
-    const api1 = await startTestCoordinator({ ROLE: 'api' });
+  it('a job submitted to an api-only coordinator runs through a worker-only one', async () => {
+    const apiOnly = await startTestCoordinator({ ROLE: 'api' });
     const worker = await startCoordinator(
-      { ...api1.config, ROLE: 'worker', DEV_BOOTSTRAP: false, PORT: 0 },
+      { ...apiOnly.config, ROLE: 'worker', DEV_BOOTSTRAP: false, PORT: 0 },
       createLogger('silent'),
     );
+    const agent = await startFakeAgent(apiOnly.url);
     try {
-      await addProvider(api1.databaseUrl, 'peer-x', 'op-x', 1);
-      const job = await api<JobBody>(api1.url, 'POST', '/v1/jobs', {
-        key: api1.devKey,
+      await waitForProviders(apiOnly, 1);
+      const job = await api<JobBody>(apiOnly.url, 'POST', '/v1/jobs', {
+        key: apiOnly.devKey,
         body: matmulSpec(2, 2, 2, '1'),
       });
-      const done = await waitFor('dispatch by the worker process', async () => {
-        const res = await api<JobBody>(api1.url, 'GET', `/v1/jobs/${job.body.id}`, { key: api1.devKey });
-        return res.body.state === 'DISPATCHED' ? res : undefined;
-      });
-      expect(done.body.state).toBe('DISPATCHED');
-      const workerJobs = await fetch(`${worker.url}/v1/jobs`);
-      expect(workerJobs.status).toBe(404); // the worker serves no API routes
+      await waitForState(apiOnly, job.body.id, ['COMPLETED']);
+      expect((await fetch(`${worker.url}/v1/jobs`)).status).toBe(404); // the worker serves no API routes
     } finally {
+      await agent.stop();
       await worker.close();
-      await api1.close();
+      await apiOnly.close();
     }
   });
 });

@@ -33,7 +33,10 @@ import { HealthRepository } from './health/health.repository.js';
 import { MetricsController } from './metrics/metrics.controller.js';
 import { JobEventsBus } from './events/job-events.publisher.js';
 import { JobEventStream } from './events/job-event-stream.js';
-import { PlacementService } from './dispatch/placement.service.js';
+import { P2pService } from './p2p/p2p.service.js';
+import { ProviderViewService } from './p2p/provider-view.service.js';
+import { NetworkDirectory } from './p2p/network-directory.js';
+import { NetworkController } from './p2p/network.controller.js';
 import { DispatchService } from './dispatch/dispatch.service.js';
 import { DispatchProcessor } from './queue/dispatch.processor.js';
 import { MaintenanceProcessor } from './queue/maintenance.processor.js';
@@ -76,6 +79,7 @@ export class AppModule {
           JobsController,
           ArtifactsController,
           ProvidersController,
+          NetworkController,
           HealthController,
           MetricsController,
         ]
@@ -121,7 +125,9 @@ export class AppModule {
         HealthRepository,
         JobEventsBus,
         JobEventStream,
-        PlacementService,
+        ProviderViewService,
+        P2pService,
+        NetworkDirectory,
         DispatchService,
         DevBootstrapService,
         ...workerProviders,

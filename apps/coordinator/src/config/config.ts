@@ -53,6 +53,34 @@ const configSchema = z.object({
         .filter((a) => a.length > 0),
     )
     .pipe(z.array(z.string().regex(/^0x[0-9a-f]{40}$/, 'expected comma-separated EVM addresses'))),
+  P2P_ENABLED: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
+  /** Comma-separated libp2p listen multiaddrs of a worker's node. */
+  P2P_LISTEN: z
+    .string()
+    .default('/ip4/127.0.0.1/tcp/0')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((a) => a.trim())
+        .filter((a) => a.length > 0),
+    ),
+  /** Comma-separated multiaddrs to announce (a public address in front of a private one). */
+  P2P_ANNOUNCE: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((a) => a.trim())
+        .filter((a) => a.length > 0),
+    ),
+  /** The coordinator's signing key (offers) and libp2p key; created on first start when absent. */
+  COORDINATOR_KEY_FILE: z.string().min(1).optional(),
+  /** How long an agent has to accept an offer, and the slack added to a job's own deadline. */
+  OFFER_ACCEPT_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   DEV_CREDITS: integerString.default(1_000_000_000_000n),
   DEV_BOOTSTRAP: z
     .enum(['true', 'false'])
@@ -60,7 +88,7 @@ const configSchema = z.object({
     .transform((v) => v === 'true'),
 });
 
-export type AppConfig = z.output<typeof configSchema> & { siweDomain: string };
+export type AppConfig = z.output<typeof configSchema> & { siweDomain: string; coordinatorKeyFile: string };
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -87,7 +115,11 @@ export function loadConfig(
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const config = parsed.data;
-  return { ...config, siweDomain: config.SIWE_DOMAIN ?? `${config.HOST}:${config.PORT}` };
+  return {
+    ...config,
+    siweDomain: config.SIWE_DOMAIN ?? `${config.HOST}:${config.PORT}`,
+    coordinatorKeyFile: config.COORDINATOR_KEY_FILE ?? `${config.DATA_DIR}/coordinator-identity.json`,
+  };
 }
 
 export const APP_CONFIG = Symbol('APP_CONFIG');

@@ -1,64 +1,111 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
+import type { Job, JobAttempt } from '#prisma';
+import { hashOutputs, randomNonce, type JobSpec, type TensorWire } from '#protocol';
+import { JobProtocolError, type JobOfferOutcome } from '#p2p';
+import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { JobsRepository } from '../jobs/jobs.repository.js';
 import { JobsService } from '../jobs/jobs.service.js';
 import { AttemptsRepository } from '../jobs/attempts.repository.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { LOGGER } from '../logging/logger.js';
-import { PlacementService } from './placement.service.js';
+import { P2pService } from '../p2p/p2p.service.js';
+import { ProviderViewService } from '../p2p/provider-view.service.js';
+import { compareOutputs } from '../verification/compare-outputs.js';
 
-export type DispatchOutcome = 'dispatched' | 'skipped' | 'expired';
+export type DispatchOutcome = 'completed' | 'skipped' | 'expired' | 'failed';
 
 /** Thrown to make BullMQ retry with backoff: nothing can take the job right now. */
 export class NoCapacityError extends Error {
-  constructor(jobId: string) {
-    super(`no provider can take job ${jobId} now`);
+  constructor(jobId: string, detail: string) {
+    super(`no provider can take job ${jobId} now: ${detail}`);
     this.name = 'NoCapacityError';
   }
 }
 
+/** Thrown to make BullMQ retry with backoff: an attempt failed and the job went back to the queue. */
+export class AttemptsFailedError extends Error {
+  constructor(jobId: string, reasons: string[]) {
+    super(`job ${jobId}: ${reasons.join('; ')}`);
+    this.name = 'AttemptsFailedError';
+  }
+}
+
+interface AttemptOutcome {
+  attempt: JobAttempt;
+  peerId: string;
+  pricePerUnit: bigint;
+  ok: boolean;
+  outputs?: TensorWire[];
+  error?: string;
+}
+
+/** Progress events are throttled per attempt so a chatty provider cannot flood the event table. */
+const PROGRESS_EVENT_EVERY_MS = 1_000;
+
+/**
+ * One dispatch of one job: place it with libs/scheduler, offer it to the chosen providers over
+ * libp2p, record every step as a job event, and settle it. A failed, rejected or lost attempt sends
+ * the job back to the queue (excluding that provider); BullMQ retries it with backoff. A dispatch
+ * re-delivered after a worker crash finds the job still dispatched: its open attempts are lost and
+ * it is placed again.
+ */
 @Injectable()
 export class DispatchService {
   constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly jobsRepo: JobsRepository,
     private readonly jobs: JobsService,
     private readonly attempts: AttemptsRepository,
-    private readonly placement: PlacementService,
+    private readonly view: ProviderViewService,
+    private readonly p2p: P2pService,
     private readonly metrics: MetricsService,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  /** One dispatch attempt of one job; idempotent (a job that is no longer queued is skipped). */
   async dispatch(jobId: string, now = new Date()): Promise<DispatchOutcome> {
-    const job = await this.jobsRepo.findById(jobId);
-    if (!job || job.state !== 'QUEUED') {
+    let job = await this.jobsRepo.findById(jobId);
+    if (
+      !job ||
+      job.state === 'COMPLETED' ||
+      job.state === 'FAILED' ||
+      job.state === 'CANCELLED' ||
+      job.state === 'EXPIRED'
+    ) {
       this.metrics.dispatchAttempts.inc({ outcome: 'skipped' });
       return 'skipped';
+    }
+    if (job.state !== 'QUEUED') {
+      job = await this.recoverInterrupted(job);
+      if (!job) return 'skipped';
     }
     if (job.deadlineAt <= now) {
       await this.expire(jobId);
       return 'expired';
     }
-    const placements = await this.placement.place(job, now);
-    if (placements.length === 0) {
+    const exclude = await this.attempts.failedProviders(jobId);
+    const placement = this.view.place(job, now.getTime(), exclude);
+    if (!placement.ok) {
       this.metrics.dispatchAttempts.inc({ outcome: 'no_capacity' });
-      throw new NoCapacityError(jobId);
+      const why = this.view.explain(job, now.getTime());
+      throw new NoCapacityError(jobId, why.message);
     }
+    const peers = placement.placements.map((p) => p.peerId);
     const moved = await this.jobs.transition({
       jobId,
       from: ['QUEUED'],
       to: 'DISPATCHED',
       eventType: 'job.dispatched',
-      eventData: { providers: placements.map((p) => p.peerId) },
+      eventData: { providers: peers },
     });
-    if (!moved) return 'skipped';
-    const offered = await this.attempts.createOffers(
-      jobId,
-      placements.map((p) => p.peerId),
-    );
-    this.logger.info({ jobId, attempts: offered.map((a) => a.attempt) }, 'job dispatched');
+    if (!moved) {
+      this.view.scheduler.cancel(jobId);
+      return 'skipped';
+    }
     this.metrics.dispatchAttempts.inc({ outcome: 'dispatched' });
-    return 'dispatched';
+    const offered = await this.attempts.createOffers(jobId, peers);
+    const outcomes = await Promise.all(offered.map((attempt) => this.runAttempt(moved, attempt)));
+    return this.conclude(moved, outcomes);
   }
 
   /** Ends a job whose deadline passed and returns its reservation. */
@@ -72,10 +119,213 @@ export class DispatchService {
       effect: { kind: 'release' },
       patch: { error: 'the deadline passed before a provider finished the job' },
     });
+    if (job) {
+      this.view.scheduler.cancel(jobId);
+      await this.attempts.loseOpenAttempts(jobId, 'job expired');
+    }
     return job !== null;
   }
 
   async recordDeadLetter(jobId: string, reason: string, attemptsMade: number): Promise<void> {
     await this.jobs.note(jobId, 'dispatch.dead_lettered', { reason, attemptsMade });
+  }
+
+  private async recoverInterrupted(job: Job): Promise<Job | null> {
+    const lost = await this.attempts.loseOpenAttempts(job.id, 'the coordinator worker running it stopped');
+    const requeued = await this.jobs.transition({
+      jobId: job.id,
+      from: ['DISPATCHED', 'RUNNING', 'VERIFYING'],
+      to: 'QUEUED',
+      eventType: 'attempt.lost',
+      eventData: { attempts: lost.map((a) => a.attempt), reason: 'dispatch interrupted; placing again' },
+    });
+    return requeued;
+  }
+
+  private async runAttempt(job: Job, attempt: JobAttempt): Promise<AttemptOutcome> {
+    const peerId = attempt.providerId as string;
+    const provider = this.view.provider(peerId);
+    const base = { attempt, peerId, pricePerUnit: provider?.pricePerUnit ?? job.pricePerUnit };
+    if (!provider) return this.failAttempt(job, attempt, base, 'LOST', 'provider advert vanished');
+    const pricePerUnit = provider.pricePerUnit < job.pricePerUnit ? provider.pricePerUnit : job.pricePerUnit;
+    let lastProgressEvent = 0;
+    let accepted: Promise<void> = Promise.resolve();
+    let outcome: JobOfferOutcome;
+    try {
+      outcome = await this.p2p.offer(
+        peerId,
+        {
+          version: 1,
+          jobId: job.id,
+          attempt: attempt.attempt,
+          spec: job.spec as unknown as JobSpec,
+          specHash: job.specHash,
+          pricePerUnit: pricePerUnit.toString(),
+          workUnits: job.workUnits.toString(),
+          deadlineAt: job.deadlineAt.getTime(),
+          nonce: randomNonce(),
+          issuedAt: Date.now(),
+        },
+        {
+          providerAddress: provider.address,
+          acceptTimeoutMs: this.config.OFFER_ACCEPT_TIMEOUT_MS,
+          onAccepted: () => {
+            accepted = this.onAccepted(job, attempt, peerId).catch((err: unknown) =>
+              this.logger.warn({ err, jobId: job.id }, 'could not record an accepted attempt'),
+            );
+          },
+          onProgress: (progress) => {
+            const t = Date.now();
+            if (t - lastProgressEvent < PROGRESS_EVENT_EVERY_MS) return;
+            lastProgressEvent = t;
+            void this.jobs
+              .note(job.id, 'attempt.progress', {
+                attempt: attempt.attempt,
+                fraction: progress.fraction,
+                message: progress.message,
+              })
+              .catch(() => undefined);
+          },
+        },
+      );
+    } catch (err) {
+      await accepted;
+      const code = err instanceof JobProtocolError ? err.code : 'ERROR';
+      const state =
+        code === 'DISCONNECTED' || code === 'DIAL_FAILED' || code === 'STREAM_RESET' || code === 'TIMEOUT'
+          ? 'LOST'
+          : 'FAILED';
+      return this.failAttempt(
+        job,
+        attempt,
+        { ...base, pricePerUnit },
+        state,
+        `${code}: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+    await accepted; // the RUNNING transition lands before the attempt concludes
+    if (outcome.status === 'rejected') {
+      return this.failAttempt(
+        job,
+        attempt,
+        { ...base, pricePerUnit },
+        'FAILED',
+        `rejected: ${outcome.reason}`,
+      );
+    }
+    const outputHash = hashOutputs(outcome.outputs);
+    const recorded = await this.attempts.settle(attempt.id, 'SUCCEEDED', {
+      receipt: outcome.receipt,
+      outputHash,
+    });
+    this.view.scheduler.complete(job.id, peerId);
+    if (!recorded) {
+      // The attempt was already closed (lost, expired): a late duplicate result changes nothing.
+      this.metrics.attempts.inc({ outcome: 'late_ignored' });
+      return { ...base, pricePerUnit, ok: false, error: 'late result ignored' };
+    }
+    this.metrics.attempts.inc({ outcome: 'succeeded' });
+    await this.jobs.note(job.id, 'attempt.succeeded', {
+      attempt: attempt.attempt,
+      provider: peerId,
+      backend: outcome.receipt.payload.backend,
+      outputHash,
+      timings: outcome.receipt.payload.timings,
+    });
+    return { ...base, pricePerUnit, ok: true, outputs: outcome.outputs };
+  }
+
+  private async onAccepted(job: Job, attempt: JobAttempt, peerId: string): Promise<void> {
+    this.view.scheduler.confirm(job.id, peerId, Date.now());
+    await this.attempts.settle(attempt.id, 'ACCEPTED');
+    const moved = await this.jobs.transition({
+      jobId: job.id,
+      from: ['DISPATCHED'],
+      to: 'RUNNING',
+      eventType: 'job.running',
+      eventData: { attempt: attempt.attempt, provider: peerId },
+    });
+    if (!moved)
+      await this.jobs.note(job.id, 'attempt.accepted', { attempt: attempt.attempt, provider: peerId });
+  }
+
+  private async failAttempt(
+    job: Job,
+    attempt: JobAttempt,
+    base: Omit<AttemptOutcome, 'ok'>,
+    state: 'FAILED' | 'LOST',
+    error: string,
+  ): Promise<AttemptOutcome> {
+    await this.attempts.settle(attempt.id, state, { error });
+    this.view.scheduler.fail(job.id, base.peerId);
+    this.metrics.attempts.inc({ outcome: state.toLowerCase() });
+    await this.jobs.note(job.id, state === 'LOST' ? 'attempt.lost' : 'attempt.failed', {
+      attempt: attempt.attempt,
+      provider: base.peerId,
+      error,
+    });
+    return { ...base, ok: false, error };
+  }
+
+  /** All attempts answered: verify agreement and pay, or send the job back to the queue. */
+  private async conclude(job: Job, outcomes: AttemptOutcome[]): Promise<DispatchOutcome> {
+    const failed = outcomes.filter((o) => !o.ok);
+    if (failed.length > 0) {
+      const requeued = await this.jobs.transition({
+        jobId: job.id,
+        from: ['DISPATCHED', 'RUNNING'],
+        to: 'QUEUED',
+        eventType: 'job.requeued',
+        eventData: { reasons: failed.map((f) => f.error) },
+      });
+      if (!requeued) return 'skipped'; // cancelled or expired meanwhile
+      throw new AttemptsFailedError(
+        job.id,
+        failed.map((f) => `attempt ${f.attempt.attempt} on ${f.peerId}: ${f.error}`),
+      );
+    }
+    const verifying = await this.jobs.transition({
+      jobId: job.id,
+      from: ['RUNNING'],
+      to: 'VERIFYING',
+      eventType: 'job.verifying',
+      eventData: { results: outcomes.length },
+    });
+    if (!verifying) return 'skipped';
+    const [first, ...others] = outcomes;
+    for (const other of others) {
+      const agreement = compareOutputs(first.outputs ?? [], other.outputs ?? []);
+      if (!agreement.agree) {
+        await this.jobs.transition({
+          jobId: job.id,
+          from: ['VERIFYING'],
+          to: 'FAILED',
+          eventType: 'job.failed',
+          eventData: { reason: `redundant results disagree: ${agreement.reason}` },
+          effect: { kind: 'release' },
+          patch: { error: `redundant results disagree: ${agreement.reason}` },
+        });
+        return 'failed';
+      }
+    }
+    const outputs = first.outputs ?? [];
+    const completed = await this.jobs.transition({
+      jobId: job.id,
+      from: ['VERIFYING'],
+      to: 'COMPLETED',
+      eventType: 'job.completed',
+      eventData: { providers: outcomes.map((o) => o.peerId) },
+      effect: {
+        kind: 'settle',
+        payments: outcomes.map((o) => ({ peerId: o.peerId, amount: o.pricePerUnit * job.workUnits })),
+        feeBps: this.config.PLATFORM_FEE_BPS,
+      },
+      patch: { result: { outputs }, resultHash: hashOutputs(outputs) },
+    });
+    if (completed) {
+      this.metrics.jobDuration.observe({ kind: job.kind }, (Date.now() - job.createdAt.getTime()) / 1000);
+      this.logger.debug({ jobId: job.id }, 'job completed');
+    }
+    return completed ? 'completed' : 'skipped';
   }
 }

@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import type { JobAttempt } from '#prisma';
+import type { AttemptState, JobAttempt, Prisma } from '#prisma';
 import { PrismaService } from '../database/prisma.service.js';
+
+const OPEN_STATES: AttemptState[] = ['OFFERED', 'ACCEPTED', 'RUNNING'];
 
 @Injectable()
 export class AttemptsRepository {
@@ -21,5 +23,41 @@ export class AttemptsRepository {
       }
       return created;
     });
+  }
+
+  /** Moves an attempt on only from an open state, so a late or duplicate outcome changes nothing. */
+  async settle(
+    id: string,
+    to: AttemptState,
+    data: { receipt?: unknown; outputHash?: string; error?: string } = {},
+  ): Promise<boolean> {
+    const now = new Date();
+    const result = await this.prisma.jobAttempt.updateMany({
+      where: { id, state: { in: to === 'ACCEPTED' ? ['OFFERED'] : OPEN_STATES } },
+      data: {
+        state: to,
+        ...(to === 'ACCEPTED' ? { startedAt: now } : { finishedAt: now }),
+        ...(data.receipt !== undefined ? { receipt: data.receipt as Prisma.InputJsonValue } : {}),
+        ...(data.outputHash ? { outputHash: data.outputHash } : {}),
+        ...(data.error ? { error: data.error.slice(0, 2000) } : {}),
+      },
+    });
+    return result.count === 1;
+  }
+
+  /** Attempts left open by a process that died: they are lost. */
+  async loseOpenAttempts(jobId: string, reason: string): Promise<JobAttempt[]> {
+    const open = await this.prisma.jobAttempt.findMany({ where: { jobId, state: { in: OPEN_STATES } } });
+    for (const attempt of open) await this.settle(attempt.id, 'LOST', { error: reason });
+    return open;
+  }
+
+  /** Providers that already failed or lost this job: never offer it to them again. */
+  async failedProviders(jobId: string): Promise<string[]> {
+    const rows = await this.prisma.jobAttempt.findMany({
+      where: { jobId, state: { in: ['FAILED', 'LOST'] }, providerId: { not: null } },
+      select: { providerId: true },
+    });
+    return [...new Set(rows.map((r) => r.providerId as string))];
   }
 }

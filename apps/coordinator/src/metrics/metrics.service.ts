@@ -35,6 +35,28 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly gossipMessages = new Counter({
+    name: 'gpumesh_gossip_messages_total',
+    help: 'Gossip messages by topic, validation verdict and error code',
+    labelNames: ['topic', 'verdict', 'code'] as const,
+    registers: [this.registry],
+  });
+
+  readonly attempts = new Counter({
+    name: 'gpumesh_job_attempts_total',
+    help: 'Job attempts offered to providers, by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly jobDuration = new Histogram({
+    name: 'gpumesh_job_duration_seconds',
+    help: 'Time from submission to completion of completed jobs',
+    labelNames: ['kind'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers: [this.registry],
+  });
+
   readonly queueDepth = new Gauge({
     name: 'gpumesh_queue_jobs',
     help: 'BullMQ jobs by queue and state (sampled at scrape time)',

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import type { Provider, ProviderStatus } from '#prisma';
+import type { Prisma, Provider, ProviderStatus } from '#prisma';
+import type { ProviderAdvert } from '#protocol';
 import { PrismaService } from '../database/prisma.service.js';
 
 @Injectable()
@@ -23,5 +24,46 @@ export class ProvidersRepository {
         lastSeenAt: { gt: new Date(now.getTime() - 120_000) },
       },
     });
+  }
+
+  /** Stores the latest accepted advert of a provider (a banned or draining provider keeps its status). */
+  async upsertFromAdvert(advert: ProviderAdvert, now: Date): Promise<Provider> {
+    const data = {
+      address: advert.address,
+      operatorId: advert.operatorId,
+      backend: advert.backend,
+      gpus: advert.gpus as unknown as Prisma.InputJsonValue,
+      gflops: advert.gflops,
+      pricePerUnit: BigInt(advert.pricePerUnit),
+      slots: advert.slots,
+      freeSlots: advert.freeSlots,
+      region: advert.region ?? null,
+      advert: advert as unknown as Prisma.InputJsonValue,
+      advertSeq: BigInt(advert.seq),
+      lastSeenAt: now,
+    };
+    const existing = await this.prisma.provider.findUnique({
+      where: { peerId: advert.peerId },
+      select: { status: true },
+    });
+    const status: ProviderStatus = existing && existing.status !== 'OFFLINE' ? existing.status : 'ONLINE';
+    return this.prisma.provider.upsert({
+      where: { peerId: advert.peerId },
+      create: { peerId: advert.peerId, ...data, status },
+      update: { ...data, status },
+    });
+  }
+
+  findByPeerId(peerId: string): Promise<Provider | null> {
+    return this.prisma.provider.findUnique({ where: { peerId } });
+  }
+
+  /** Providers whose last advert is older than `before` go OFFLINE. */
+  async markStale(before: Date): Promise<number> {
+    const result = await this.prisma.provider.updateMany({
+      where: { status: 'ONLINE', lastSeenAt: { lt: before } },
+      data: { status: 'OFFLINE' },
+    });
+    return result.count;
   }
 }

@@ -1,0 +1,94 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { z } from 'zod';
+import { BACKENDS } from '#protocol';
+
+/** Where the agent keeps its keystore, config, artifact cache and journal. */
+export function defaultDataDir(): string {
+  return join(homedir(), '.gpumesh-agent');
+}
+
+export const agentConfigSchema = z.strictObject({
+  version: z.literal(1),
+  /** The coordinator's REST base URL (used by `init`, `status` and `claim`). */
+  coordinatorUrl: z.url(),
+  /** The coordinator's libp2p multiaddrs (with /p2p/<peer id>); the agent stays connected to one. */
+  bootstrap: z.array(z.string().startsWith('/')).min(1, 'bootstrap: at least one coordinator multiaddr'),
+  /** The EVM address whose signed offers this agent accepts. */
+  coordinatorAddress: z.string().regex(/^0x[0-9a-f]{40}$/, 'coordinatorAddress: a lower-case 0x address'),
+  listen: z.array(z.string().startsWith('/')).default(['/ip4/0.0.0.0/tcp/0']),
+  mdns: z.boolean().default(false),
+  /** Price per work unit (1 MFLOP), in base units (micro-tokens). */
+  pricePerUnit: z.string().regex(/^\d{1,30}$/, 'pricePerUnit: a non-negative integer string'),
+  operatorId: z.string().min(1).max(128).optional(),
+  region: z.string().min(1).max(64).optional(),
+  slots: z.number().int().min(1).max(256).optional(),
+  backend: z.enum(BACKENDS).optional(),
+  memoryLimitMb: z.number().int().min(64).max(1_048_576).default(2048),
+  jobTimeoutMs: z.number().int().min(1000).default(600_000),
+  /** Written by `gpumesh-agent benchmark`; advertised as the measured GFLOP/s. */
+  benchmarkGflops: z.number().positive().optional(),
+  advertIntervalMs: z.number().int().min(1000).max(300_000).default(15_000),
+});
+
+export type AgentConfig = z.output<typeof agentConfigSchema>;
+export type AgentConfigInput = z.input<typeof agentConfigSchema>;
+
+export class AgentConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AgentConfigError';
+  }
+}
+
+export function parseAgentConfig(input: unknown, source = 'config'): AgentConfig {
+  const parsed = agentConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new AgentConfigError(`${source} is invalid:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+export async function readAgentConfig(path: string): Promise<AgentConfig> {
+  let raw: string;
+  try {
+    raw = await readFile(path, 'utf8');
+  } catch {
+    throw new AgentConfigError(`no config at ${path}; run \`gpumesh-agent init\` first`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (err) {
+    throw new AgentConfigError(`${path}: not valid JSON (${(err as Error).message})`);
+  }
+  return parseAgentConfig(json, path);
+}
+
+export async function writeAgentConfig(path: string, config: AgentConfigInput): Promise<void> {
+  const checked = parseAgentConfig(config);
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await writeFile(path, `${JSON.stringify(checked, null, 2)}\n`, { mode: 0o600 });
+}
+
+export interface AgentPaths {
+  dataDir: string;
+  keystore: string;
+  config: string;
+  artifacts: string;
+  journal: string;
+  status: string;
+}
+
+export function agentPaths(dataDir: string): AgentPaths {
+  return {
+    dataDir,
+    keystore: join(dataDir, 'keystore.json'),
+    config: join(dataDir, 'agent.json'),
+    artifacts: join(dataDir, 'artifacts'),
+    journal: join(dataDir, 'journal.jsonl'),
+    status: join(dataDir, 'status.json'),
+  };
+}

@@ -1,0 +1,58 @@
+import type { Backend } from '#protocol';
+
+import { timeMatmul, type MatmulTiming } from './matmul-check.js';
+import { loadTf } from './tf-loader.js';
+
+export const DEFAULT_BENCH_SIZES: readonly number[] = [128, 256, 512, 768, 1024];
+
+export interface BenchmarkProgress {
+  /** Sizes finished so far (0..total). */
+  readonly done: number;
+  readonly total: number;
+  readonly size: number;
+  /** Sustained GFLOP/s of the size just finished. */
+  readonly gflops: number;
+}
+
+export interface BenchmarkOptions {
+  /** Backend to measure (loaded in this thread); default wasm. */
+  readonly backend?: Backend;
+  readonly sizes?: readonly number[];
+  /** Minimum timed milliseconds per size (default 400). */
+  readonly minMsPerSize?: number;
+  /** Called after each size, e.g. to advance a cli-progress bar. */
+  readonly onProgress?: (progress: BenchmarkProgress) => void;
+}
+
+export interface BenchmarkResult {
+  readonly backend: Backend;
+  readonly version: string;
+  readonly results: readonly MatmulTiming[];
+  /** Best sustained GFLOP/s over the sizes (what goes into the advert). */
+  readonly bestGflops: number;
+  readonly bestSize: number;
+}
+
+/** Float32 matmul GFLOP/s sweep over square sizes on one backend in this thread. */
+export async function runMatmulBenchmark(options: BenchmarkOptions = {}): Promise<BenchmarkResult> {
+  const backend = options.backend ?? 'wasm';
+  const sizes = options.sizes ?? DEFAULT_BENCH_SIZES;
+  if (sizes.length === 0 || !sizes.every((n) => Number.isInteger(n) && n > 0 && n <= 8192)) {
+    throw new Error('benchmark sizes must be integers in 1..8192');
+  }
+  const loaded = await loadTf(backend);
+  const results: MatmulTiming[] = [];
+  for (const n of sizes) {
+    const timing = await timeMatmul(loaded.tf, n, { minMs: options.minMsPerSize ?? 400, minIterations: 3 });
+    results.push(timing);
+    options.onProgress?.({ done: results.length, total: sizes.length, size: n, gflops: timing.gflops });
+  }
+  const best = results.reduce((a, b) => (b.gflops > a.gflops ? b : a));
+  return {
+    backend,
+    version: loaded.version,
+    results,
+    bestGflops: Math.round(best.gflops * 10) / 10,
+    bestSize: best.n,
+  };
+}

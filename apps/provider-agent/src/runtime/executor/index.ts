@@ -1,0 +1,10 @@
+export * from './pool.js';
+export type {
+  EpochProgress,
+  ExecutorErrorCode,
+  ModelArtifact,
+  RawTensor,
+  TrainSettings,
+  WorkerMemory,
+} from './messages.js';
+export { EXECUTOR_ERROR_CODES } from './messages.js';

@@ -1,0 +1,511 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+
+import {
+  decodeTensor,
+  encodeTensor,
+  tensorByteLength,
+  type Backend,
+  type JobSpec,
+  type TensorWire,
+} from '#protocol';
+
+import { resolveBackend, type BackendReport, type ResolveBackendOptions } from '../backend.js';
+import type {
+  EpochProgress,
+  ExecutorErrorCode,
+  FromWorker,
+  ModelArtifact,
+  RawTensor,
+  ToWorker,
+  WorkerInit,
+  WorkerMemory,
+  WorkerTask,
+} from './messages.js';
+
+/** A failed task: `code` says why (bad input, timeout, cancelled, memory limit, ...). */
+export class ExecutorError extends Error {
+  constructor(
+    readonly code: ExecutorErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ExecutorError';
+  }
+}
+
+export interface ExecutorTask {
+  readonly jobId: string;
+  readonly attempt: number;
+  readonly spec: JobSpec;
+  /** The model artifact for inference and train jobs (fetched and verified by the caller). */
+  readonly model?: ModelArtifact;
+}
+
+export interface TaskProgress extends EpochProgress {
+  readonly jobId: string;
+  readonly attempt: number;
+}
+
+export interface RunOptions {
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: TaskProgress) => void;
+  /** Overrides the pool's default; capped by the spec's `deadlineSeconds`. */
+  readonly timeoutMs?: number;
+}
+
+export interface TaskResult {
+  readonly outputs: TensorWire[];
+  readonly backend: Backend;
+  readonly timings: { readonly queuedMs: number; readonly runMs: number; readonly totalMs: number };
+  readonly lossHistory?: number[];
+}
+
+export interface ExecutorStats {
+  readonly slots: number;
+  readonly busy: number;
+  readonly idle: number;
+  readonly starting: number;
+  readonly failed: number;
+  readonly queued: number;
+  readonly completed: number;
+  readonly errored: number;
+  readonly timedOut: number;
+  readonly cancelled: number;
+  readonly workersReplaced: number;
+}
+
+export interface ExecutorPoolOptions {
+  /** Worker threads (default: CPU cores for cpu/wasm, one per GPU for tensorflow-gpu, 1 for tensorflow). */
+  readonly slots?: number;
+  /** A backend to force, or an already proven report; default: resolve the best one. */
+  readonly backend?: Backend | BackendReport;
+  readonly resolve?: ResolveBackendOptions;
+  /** Per-worker limit: V8 old-generation size, and the wasm heap (checked after every task). Default 1024. */
+  readonly memoryLimitMb?: number;
+  /** Default per-task time limit (ms), counted from when the task starts running. Default 10 min. */
+  readonly defaultTimeoutMs?: number;
+  /** How long a worker may take to load its backend. Default 60 s. */
+  readonly workerStartTimeoutMs?: number;
+}
+
+export interface ExecutorPool {
+  readonly backend: BackendReport;
+  readonly slots: number;
+  run(task: ExecutorTask, options?: RunOptions): Promise<TaskResult>;
+  stats(): ExecutorStats;
+  /** Resolves once no worker is starting (after a replacement, for instance). */
+  ready(): Promise<void>;
+  /** Debug: tfjs memory of one worker (numTensors must not grow across tasks). */
+  workerMemory(slot?: number): Promise<WorkerMemory>;
+  close(): Promise<void>;
+}
+
+interface Pending {
+  readonly id: number;
+  readonly task: ExecutorTask;
+  readonly workerTask: WorkerTask;
+  readonly transfer: ArrayBuffer[];
+  readonly options: RunOptions;
+  readonly timeoutMs: number;
+  readonly submittedAt: number;
+  startedAt?: number;
+  timer?: NodeJS.Timeout;
+  slot?: Slot;
+  readonly resolve: (r: TaskResult) => void;
+  readonly reject: (e: ExecutorError) => void;
+  readonly cleanup: () => void;
+}
+
+interface Slot {
+  readonly index: number;
+  worker: Worker;
+  state: 'starting' | 'idle' | 'busy' | 'failed' | 'closed';
+  current?: Pending;
+  ready: Promise<void>;
+  initError?: string;
+  readonly memoryRequests: Map<number, (m: WorkerMemory) => void>;
+}
+
+function workerEntry(): { url: URL; entry?: string } {
+  // From TypeScript sources (vitest) the worker goes through a .mjs bootstrap that installs a TS
+  // loader; from compiled dist the worker is the sibling worker.js.
+  if (import.meta.url.endsWith('.ts')) {
+    return {
+      url: new URL('./worker-bootstrap.mjs', import.meta.url),
+      entry: new URL('./worker.ts', import.meta.url).href,
+    };
+  }
+  return { url: new URL('./worker.js', import.meta.url) };
+}
+
+function defaultSlots(report: BackendReport): number {
+  if (report.name === 'tensorflow-gpu') return Math.max(1, report.devices?.length ?? 1);
+  if (report.name === 'tensorflow') return 1; // libtensorflow already uses every core
+  return Math.max(1, availableParallelism());
+}
+
+function decodeInputs(spec: JobSpec): { inputs: RawTensor[]; transfer: ArrayBuffer[] } {
+  const inputs: RawTensor[] = [];
+  for (const wire of spec.inputs) {
+    try {
+      inputs.push(decodeTensor(wire));
+    } catch (err) {
+      throw new ExecutorError('BAD_INPUT', (err as Error).message);
+    }
+  }
+  return { inputs, transfer: inputs.map((t) => t.values.buffer as ArrayBuffer) };
+}
+
+function toWorkerTask(task: ExecutorTask, inputs: RawTensor[], memoryLimitMb: number): WorkerTask {
+  const spec = task.spec;
+  switch (spec.kind) {
+    case 'matmul': {
+      const a = inputs.find((t) => t.name === 'a');
+      const b = inputs.find((t) => t.name === 'b');
+      if (a && b && a.shape.length === 2 && b.shape.length === 2) {
+        const m = spec.params.transposeA ? a.shape[1] : a.shape[0];
+        const n = spec.params.transposeB ? b.shape[0] : b.shape[1];
+        const bytes = tensorByteLength('float32', [m, n]) * 2 + a.values.byteLength + b.values.byteLength;
+        if (bytes > memoryLimitMb * 1024 * 1024) {
+          throw new ExecutorError(
+            'MEMORY_LIMIT',
+            `matmul needs about ${Math.ceil(bytes / 1048576)} MiB, over the ${memoryLimitMb} MiB limit`,
+          );
+        }
+      }
+      return {
+        kind: 'matmul',
+        inputs,
+        transposeA: spec.params.transposeA ?? false,
+        transposeB: spec.params.transposeB ?? false,
+      };
+    }
+    case 'inference':
+    case 'train': {
+      if (!task.model)
+        throw new ExecutorError('BAD_INPUT', `${spec.kind} job ${task.jobId} needs its model artifact`);
+      if (task.model.format !== spec.model.format) {
+        throw new ExecutorError(
+          'BAD_INPUT',
+          `the spec declares a ${spec.model.format} model, the artifact is ${task.model.format}`,
+        );
+      }
+      return spec.kind === 'inference'
+        ? {
+            kind: 'inference',
+            inputs,
+            model: task.model,
+            outputs: spec.outputs,
+            batchSize: spec.params.batchSize,
+          }
+        : { kind: 'train', inputs, model: task.model, params: spec.params };
+    }
+  }
+}
+
+/**
+ * Starts `slots` worker threads, each loading the backend on its own, and runs tasks on them: one task
+ * per worker at a time, FIFO, with per-task timeouts, cancellation and memory limits (a timed-out,
+ * cancelled or over-limit worker is terminated and replaced).
+ */
+export async function createExecutorPool(options: ExecutorPoolOptions = {}): Promise<ExecutorPool> {
+  const report =
+    typeof options.backend === 'object'
+      ? options.backend
+      : await resolveBackend({ ...options.resolve, force: options.backend ?? options.resolve?.force });
+  const slotCount = options.slots ?? defaultSlots(report);
+  const memoryLimitMb = options.memoryLimitMb ?? 1024;
+  const defaultTimeoutMs = options.defaultTimeoutMs ?? 600_000;
+  const startTimeoutMs = options.workerStartTimeoutMs ?? 60_000;
+  const { url, entry } = workerEntry();
+  const queue: Pending[] = [];
+  const slots: Slot[] = [];
+  let nextId = 1;
+  let closed = false;
+  const counters = { completed: 0, errored: 0, timedOut: 0, cancelled: 0, workersReplaced: 0 };
+
+  function spawn(slot: Omit<Slot, 'worker' | 'ready' | 'state'> & Partial<Slot>): Slot {
+    const init: WorkerInit = { backend: report.name, memoryLimitMb, entry };
+    const worker = new Worker(url, {
+      workerData: init,
+      resourceLimits: { maxOldGenerationSizeMb: memoryLimitMb },
+    });
+    const s = slot as Slot;
+    s.worker = worker;
+    s.state = 'starting';
+    s.initError = undefined;
+    s.ready = new Promise<void>((resolveReady) => {
+      const timer = setTimeout(() => {
+        if (s.worker === worker && s.state === 'starting') {
+          failSlot(s, worker, `worker did not start within ${startTimeoutMs} ms`);
+        }
+        resolveReady();
+      }, startTimeoutMs);
+      worker.on('message', (msg: FromWorker) => {
+        if (s.worker !== worker) return;
+        if (msg.type === 'ready' || msg.type === 'init-error') {
+          clearTimeout(timer);
+          if (msg.type === 'ready') {
+            s.state = 'idle';
+            pump();
+          } else {
+            failSlot(s, worker, msg.message);
+          }
+          resolveReady();
+          return;
+        }
+        onMessage(s, msg);
+      });
+      worker.on('error', (err: Error & { code?: string }) => {
+        if (s.worker !== worker) return;
+        clearTimeout(timer);
+        const oom = err.code === 'ERR_WORKER_OUT_OF_MEMORY';
+        if (s.state === 'starting') {
+          failSlot(s, worker, err.message);
+          resolveReady();
+          return;
+        }
+        crash(
+          s,
+          oom ? 'MEMORY_LIMIT' : 'WORKER_CRASHED',
+          oom
+            ? `worker ran out of memory (limit ${memoryLimitMb} MiB): ${err.message}`
+            : `worker crashed: ${err.message}`,
+        );
+      });
+      worker.on('exit', (code) => {
+        if (s.worker !== worker || closed) return;
+        clearTimeout(timer);
+        if (s.state === 'starting') {
+          failSlot(s, worker, `worker exited with code ${code} while starting`);
+          resolveReady();
+          return;
+        }
+        if (s.state !== 'failed') crash(s, 'WORKER_CRASHED', `worker exited with code ${code}`);
+      });
+    });
+    return s;
+  }
+
+  function failSlot(s: Slot, worker: Worker, message: string): void {
+    s.state = 'failed';
+    s.initError = message;
+    void worker.terminate();
+    if (slots.length === slotCount && slots.every((x) => x.state === 'failed')) {
+      for (const p of queue.splice(0))
+        finish(p, new ExecutorError('WORKER_INIT_FAILED', `no executor worker could start: ${message}`));
+    }
+  }
+
+  /** Terminates the slot's worker, fails its current task with `code`, and starts a replacement. */
+  function replace(s: Slot, code: ExecutorErrorCode, message: string): void {
+    const p = s.current;
+    s.current = undefined;
+    for (const resolveMem of s.memoryRequests.values()) void resolveMem;
+    s.memoryRequests.clear();
+    void s.worker.terminate();
+    if (p) finish(p, new ExecutorError(code, message));
+    if (closed) return;
+    counters.workersReplaced++;
+    spawn(s);
+  }
+
+  function crash(s: Slot, code: ExecutorErrorCode, message: string): void {
+    replace(s, code, message);
+  }
+
+  function finish(p: Pending, outcome: TaskResult | ExecutorError): void {
+    if (p.timer) clearTimeout(p.timer);
+    p.cleanup();
+    if (outcome instanceof ExecutorError) {
+      if (outcome.code === 'TIMEOUT') counters.timedOut++;
+      else if (outcome.code === 'CANCELLED') counters.cancelled++;
+      else counters.errored++;
+      p.reject(outcome);
+    } else {
+      counters.completed++;
+      p.resolve(outcome);
+    }
+  }
+
+  function onMessage(s: Slot, msg: FromWorker): void {
+    if (msg.type === 'memory') {
+      s.memoryRequests.get(msg.id)?.(msg.memory);
+      s.memoryRequests.delete(msg.id);
+      return;
+    }
+    const p = s.current;
+    if (!p || msg.type === 'ready' || msg.type === 'init-error' || msg.id !== p.id) return;
+    if (msg.type === 'progress') {
+      try {
+        p.options.onProgress?.({ jobId: p.task.jobId, attempt: p.task.attempt, ...msg.progress });
+      } catch {
+        // a listener's error must not break the pool
+      }
+      return;
+    }
+    if (msg.type === 'error' && msg.fatal) {
+      replace(s, msg.code, msg.message);
+      pump();
+      return;
+    }
+    s.current = undefined;
+    s.state = 'idle';
+    if (msg.type === 'error') {
+      finish(p, new ExecutorError(msg.code, msg.message));
+    } else {
+      const now = performance.now();
+      let outputs: TensorWire[];
+      try {
+        outputs = msg.outputs.map((o) => encodeTensor(o.name, o.dtype, o.shape, o.values as Float32Array));
+      } catch (err) {
+        finish(p, new ExecutorError('EXECUTION_FAILED', `cannot encode outputs: ${(err as Error).message}`));
+        pump();
+        return;
+      }
+      const runMs = Math.round(msg.runMs);
+      const queuedMs = Math.round((p.startedAt ?? now) - p.submittedAt);
+      finish(p, {
+        outputs,
+        backend: report.name,
+        timings: { queuedMs, runMs, totalMs: Math.max(runMs, Math.round(now - p.submittedAt)) },
+        ...(msg.lossHistory ? { lossHistory: [...msg.lossHistory] } : {}),
+      });
+    }
+    pump();
+  }
+
+  function pump(): void {
+    for (const s of slots) {
+      if (queue.length === 0) return;
+      if (s.state !== 'idle') continue;
+      const p = queue.shift() as Pending;
+      s.state = 'busy';
+      s.current = p;
+      p.slot = s;
+      p.startedAt = performance.now();
+      p.timer = setTimeout(() => {
+        if (s.current === p) {
+          replace(s, 'TIMEOUT', `job ${p.task.jobId} attempt ${p.task.attempt} exceeded ${p.timeoutMs} ms`);
+          pump();
+        }
+      }, p.timeoutMs);
+      const msg: ToWorker = { type: 'run', id: p.id, task: p.workerTask };
+      s.worker.postMessage(msg, p.transfer);
+    }
+  }
+
+  for (let i = 0; i < slotCount; i++) {
+    slots.push(spawn({ index: i, memoryRequests: new Map() }));
+  }
+  await Promise.all(slots.map((s) => s.ready));
+  if (slots.every((s) => s.state === 'failed')) {
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+    throw new ExecutorError(
+      'WORKER_INIT_FAILED',
+      `no executor worker could start: ${slots[0]?.initError ?? 'unknown'}`,
+    );
+  }
+
+  return {
+    backend: report,
+    slots: slotCount,
+    run(task: ExecutorTask, runOptions: RunOptions = {}): Promise<TaskResult> {
+      return new Promise<TaskResult>((resolve, reject) => {
+        if (closed) return reject(new ExecutorError('CLOSED', 'the executor pool is closed'));
+        const signal = runOptions.signal;
+        if (signal?.aborted) {
+          counters.cancelled++;
+          return reject(new ExecutorError('CANCELLED', `job ${task.jobId} was cancelled before it started`));
+        }
+        let workerTask: WorkerTask;
+        let transfer: ArrayBuffer[];
+        try {
+          const decoded = decodeInputs(task.spec);
+          workerTask = toWorkerTask(task, decoded.inputs, memoryLimitMb);
+          transfer = decoded.transfer;
+        } catch (err) {
+          counters.errored++;
+          return reject(err instanceof ExecutorError ? err : new ExecutorError('BAD_INPUT', String(err)));
+        }
+        if (slots.every((s) => s.state === 'failed')) {
+          counters.errored++;
+          return reject(
+            new ExecutorError('WORKER_INIT_FAILED', `no executor worker is running: ${slots[0]?.initError}`),
+          );
+        }
+        const timeoutMs = Math.min(
+          runOptions.timeoutMs ?? defaultTimeoutMs,
+          task.spec.deadlineSeconds * 1000,
+        );
+        const onAbort = (): void => {
+          const idx = queue.indexOf(p);
+          if (idx >= 0) {
+            queue.splice(idx, 1);
+            finish(p, new ExecutorError('CANCELLED', `job ${task.jobId} was cancelled while queued`));
+          } else if (p.slot && p.slot.current === p) {
+            replace(p.slot, 'CANCELLED', `job ${task.jobId} was cancelled while running`);
+            pump();
+          }
+        };
+        const p: Pending = {
+          id: nextId++,
+          task,
+          workerTask,
+          transfer,
+          options: runOptions,
+          timeoutMs,
+          submittedAt: performance.now(),
+          resolve,
+          reject,
+          cleanup: () => signal?.removeEventListener('abort', onAbort),
+        };
+        signal?.addEventListener('abort', onAbort, { once: true });
+        queue.push(p);
+        pump();
+      });
+    },
+    stats(): ExecutorStats {
+      const count = (state: Slot['state']): number => slots.filter((s) => s.state === state).length;
+      return {
+        slots: slotCount,
+        busy: count('busy'),
+        idle: count('idle'),
+        starting: count('starting'),
+        failed: count('failed'),
+        queued: queue.length,
+        ...counters,
+      };
+    },
+    async ready(): Promise<void> {
+      while (slots.some((s) => s.state === 'starting')) await Promise.all(slots.map((s) => s.ready));
+    },
+    async workerMemory(slot = 0): Promise<WorkerMemory> {
+      const s = slots[slot];
+      if (!s) throw new Error(`no slot ${slot}`);
+      await s.ready;
+      if (s.state === 'failed' || s.state === 'closed') throw new Error(`slot ${slot} has no running worker`);
+      const id = nextId++;
+      return new Promise<WorkerMemory>((resolve) => {
+        s.memoryRequests.set(id, resolve);
+        const msg: ToWorker = { type: 'memory', id };
+        s.worker.postMessage(msg);
+      });
+    },
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      for (const p of queue.splice(0)) finish(p, new ExecutorError('CLOSED', 'the executor pool was closed'));
+      for (const s of slots) {
+        if (s.current) {
+          const p = s.current;
+          s.current = undefined;
+          finish(p, new ExecutorError('CLOSED', 'the executor pool was closed'));
+        }
+        s.state = 'closed';
+      }
+      await Promise.all(slots.map((s) => s.worker.terminate()));
+    },
+  };
+}

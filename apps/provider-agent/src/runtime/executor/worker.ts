@@ -1,0 +1,98 @@
+// Executor worker thread: loads its own tfjs backend, then runs one task at a time for the pool.
+import { parentPort, workerData } from 'node:worker_threads';
+
+import { checkMatmul } from '../matmul-check.js';
+import { loadTf, type LoadedTf } from '../tf-loader.js';
+import { runKernel, TaskError } from './kernels.js';
+import type { FromWorker, RawTensor, ToWorker, WorkerInit, WorkerMemory } from './messages.js';
+
+const port = parentPort;
+const init = workerData as WorkerInit;
+
+function send(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
+  port?.postMessage(msg, transfer);
+}
+
+function wasmHeapBytes(loaded: LoadedTf): number | undefined {
+  if (loaded.backend !== 'wasm') return undefined;
+  const backend = loaded.tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } };
+  return backend.wasm?.HEAPU8?.byteLength;
+}
+
+function memory(loaded: LoadedTf): WorkerMemory {
+  const m = loaded.tf.memory();
+  return {
+    numTensors: m.numTensors,
+    numBytes: m.numBytes,
+    numDataBuffers: m.numDataBuffers,
+    wasmHeapBytes: wasmHeapBytes(loaded),
+    jsHeapUsedBytes: process.memoryUsage().heapUsed,
+  };
+}
+
+async function main(): Promise<void> {
+  if (!port) throw new Error('executor worker must run in a worker thread');
+  let loaded: LoadedTf;
+  try {
+    loaded = await loadTf(init.backend);
+    const check = await checkMatmul(loaded.tf);
+    if (!check.ok) throw new Error(`matmul check failed (max relative error ${check.maxRelError})`);
+  } catch (err) {
+    send({ type: 'init-error', message: err instanceof Error ? err.message : String(err) });
+    return;
+  }
+  const limitBytes = init.memoryLimitMb * 1024 * 1024;
+  port.on('message', (msg: ToWorker) => {
+    if (msg.type === 'memory') {
+      send({ type: 'memory', id: msg.id, memory: memory(loaded) });
+      return;
+    }
+    const started = performance.now();
+    runKernel(loaded.tf, msg.task, {
+      onProgress: (progress) => send({ type: 'progress', id: msg.id, progress }),
+    })
+      .then((result) => {
+        const heap = wasmHeapBytes(loaded) ?? 0;
+        if (heap > limitBytes) {
+          // The wasm heap never shrinks: report the breach and let the pool replace this worker.
+          throw new TaskError(
+            'MEMORY_LIMIT',
+            `the wasm heap grew to ${Math.round(heap / 1048576)} MiB, over the ${init.memoryLimitMb} MiB limit`,
+          );
+        }
+        const outputs: RawTensor[] = result.outputs;
+        send(
+          {
+            type: 'result',
+            id: msg.id,
+            outputs,
+            lossHistory: result.lossHistory,
+            runMs: performance.now() - started,
+          },
+          outputs.map((o) => o.values.buffer as ArrayBuffer),
+        );
+      })
+      .catch((err: unknown) => {
+        const e =
+          err instanceof TaskError
+            ? err
+            : new TaskError('EXECUTION_FAILED', String((err as Error)?.message ?? err));
+        send({
+          type: 'error',
+          id: msg.id,
+          code: e.code,
+          message: e.message,
+          fatal: e.code === 'MEMORY_LIMIT',
+        });
+      });
+  });
+  send({
+    type: 'ready',
+    backend: loaded.backend,
+    version: loaded.version,
+    simd: loaded.simd,
+    threads: loaded.threads,
+  });
+}
+
+void main();

@@ -1,0 +1,8 @@
+export * from './command.js';
+export * from './gpu-detect.js';
+export * from './cuda-libs.js';
+export * from './backend.js';
+export * from './benchmark.js';
+export * from './matmul-check.js';
+export { BACKEND_PACKAGES, loadTf, wasmBinaryDir, type LoadedTf, type Tf } from './tf-loader.js';
+export * from './executor/index.js';

@@ -1,0 +1,108 @@
+// Loads TensorFlow.js with one backend in the current thread (main thread or an executor worker).
+// Deliberately free of value imports from #protocol so worker threads start fast.
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+
+import type { Backend } from '#protocol';
+
+export type Tf = typeof import('@tensorflow/tfjs');
+
+/** npm package that provides each backend. */
+export const BACKEND_PACKAGES: Readonly<Record<Backend, string>> = {
+  'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
+  tensorflow: '@tensorflow/tfjs-node',
+  wasm: '@tensorflow/tfjs-backend-wasm',
+  cpu: '@tensorflow/tfjs',
+};
+
+/** tfjs's own name of each backend (tfjs-node and tfjs-node-gpu both register `tensorflow`). */
+export const TFJS_BACKEND_NAMES: Readonly<Record<Backend, string>> = {
+  'tensorflow-gpu': 'tensorflow',
+  tensorflow: 'tensorflow',
+  wasm: 'wasm',
+  cpu: 'cpu',
+};
+
+const require = createRequire(import.meta.url);
+
+/** Absolute path of `pkg`'s entry point, or null when it is not installed. */
+export function resolvePackage(pkg: string): string | null {
+  try {
+    return require.resolve(pkg);
+  } catch {
+    return null;
+  }
+}
+
+/** Directory (with trailing slash) holding tfjs-backend-wasm's `.wasm` binaries in node_modules. */
+export function wasmBinaryDir(): string {
+  const entry = resolvePackage('@tensorflow/tfjs-backend-wasm');
+  if (entry === null) throw new Error('@tensorflow/tfjs-backend-wasm is not installed');
+  return `${dirname(entry)}/`;
+}
+
+export interface LoadedTf {
+  readonly tf: Tf;
+  readonly backend: Backend;
+  /** Version of the package providing the backend. */
+  readonly version: string;
+  /** wasm only: SIMD and multithreading as the backend detected them. */
+  readonly simd?: boolean;
+  readonly threads?: boolean;
+}
+
+async function importDynamic(pkg: string): Promise<unknown> {
+  // A variable specifier keeps TypeScript from requiring the optional packages at compile time.
+  const specifier: string = pkg;
+  return (await import(specifier)) as unknown;
+}
+
+const loaded = new Map<Backend, LoadedTf>();
+
+/**
+ * Loads tfjs with `backend` active in this thread (once per thread; later calls reuse it). Throws when
+ * the package is missing or the backend fails to initialise.
+ */
+export async function loadTf(backend: Backend): Promise<LoadedTf> {
+  const cached = loaded.get(backend);
+  if (cached) {
+    await cached.tf.setBackend(TFJS_BACKEND_NAMES[backend]);
+    return cached;
+  }
+  let result: LoadedTf;
+  if (backend === 'tensorflow' || backend === 'tensorflow-gpu') {
+    const pkg = BACKEND_PACKAGES[backend];
+    if (resolvePackage(pkg) === null) throw new Error(`${pkg} is not installed`);
+    const mod = (await importDynamic(pkg)) as Tf & { default?: Tf; version?: Record<string, string> };
+    const tf = (typeof mod.setBackend === 'function' ? mod : mod.default) as Tf;
+    if (!(await tf.setBackend('tensorflow')))
+      throw new Error(`${pkg} loaded but the tensorflow backend failed`);
+    await tf.ready();
+    const v = tf.version as Record<string, string | undefined>;
+    result = { tf, backend, version: v['tfjs-node'] ?? v['tfjs-core'] ?? 'unknown' };
+  } else {
+    const tf = await import('@tensorflow/tfjs');
+    // Production mode: no debug checks and no "install tfjs-node" banner in every worker.
+    tf.env().set('PROD', true);
+    if (backend === 'wasm') {
+      const wasm = await import('@tensorflow/tfjs-backend-wasm');
+      // In Node the wasm backend reads the binaries from this path with fs; no fetch, no network.
+      wasm.setWasmPaths(wasmBinaryDir());
+      if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend failed to initialise');
+      await tf.ready();
+      result = {
+        tf,
+        backend,
+        version: wasm.version_wasm,
+        simd: tf.env().getBool('WASM_HAS_SIMD_SUPPORT'),
+        threads: tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT'),
+      };
+    } else {
+      if (!(await tf.setBackend('cpu'))) throw new Error('the cpu backend failed to initialise');
+      await tf.ready();
+      result = { tf, backend, version: tf.version_core };
+    }
+  }
+  loaded.set(backend, result);
+  return result;
+}

@@ -1,0 +1,236 @@
+import { createHash } from 'node:crypto';
+
+import {
+  ARTIFACT_PROTOCOL_ID,
+  MODEL_FORMATS,
+  Sha256HexSchema,
+  canonicalJson,
+  type ModelFormat,
+} from '#protocol';
+import type { Connection, PeerId, Stream } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import type { Libp2p } from 'libp2p';
+import { z } from 'zod';
+
+import { ArtifactError, StreamError, artifactErrorFromStream } from './errors.js';
+import { CONTROL_FRAME_MAX_BYTES, FramedStream } from './frames.js';
+import type { P2pLogger } from './gossip.js';
+
+const MIB = 1024 * 1024;
+
+/** Weights travel in binary frames of at most this size. */
+export const ARTIFACT_CHUNK_BYTES = 1 * MIB;
+/** Cap of the header frame (carries `model.json`; graph models have large topologies). */
+export const ARTIFACT_HEADER_MAX_BYTES = 32 * MIB;
+/** Default cap of the weights an agent accepts. */
+export const DEFAULT_MAX_ARTIFACT_BYTES = 512 * MIB;
+export const DEFAULT_ARTIFACT_TIMEOUT_MS = 120_000;
+/** Time the server waits for the request frame. */
+export const ARTIFACT_REQUEST_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_ARTIFACT_STREAMS = 32;
+
+/**
+ * Content hash of a model artifact: SHA-256 over the UTF-8 bytes of `canonicalJson(modelJson)`
+ * followed by the weight bytes (in order). The coordinator names artifacts by it; agents check it.
+ */
+export function hashArtifact(modelJson: unknown, weights: Uint8Array | readonly Uint8Array[]): string {
+  const hash = createHash('sha256').update(new TextEncoder().encode(canonicalJson(modelJson)));
+  for (const chunk of weights instanceof Uint8Array ? [weights] : weights) hash.update(chunk);
+  return hash.digest('hex');
+}
+
+export const ArtifactRequestFrameSchema = z.strictObject({ type: z.literal('get'), hash: Sha256HexSchema });
+
+export const ArtifactHeaderFrameSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('artifact'),
+    hash: Sha256HexSchema,
+    format: z.enum(MODEL_FORMATS),
+    modelJson: z.unknown(),
+    weightsBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  }),
+  z.strictObject({ type: z.literal('not-found'), hash: Sha256HexSchema }),
+  z.strictObject({ type: z.literal('error'), code: z.string().max(64), message: z.string().max(1024) }),
+]);
+
+export interface ModelArtifact {
+  readonly format: ModelFormat;
+  /** The parsed `model.json` (topology + weights manifest). */
+  readonly modelJson: unknown;
+  /** All weight shards concatenated in manifest order. */
+  readonly weights: Uint8Array;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coordinator side
+// ---------------------------------------------------------------------------------------------
+
+export interface HandleArtifactRequestsOptions {
+  /** The artifact whose hash is `hash`, or undefined when unknown. */
+  readonly getArtifact: (
+    hash: string,
+    meta: { readonly remotePeer: string },
+  ) => Promise<ModelArtifact | undefined>;
+  readonly maxInboundStreams?: number;
+  readonly onStreamError?: (remotePeer: string, err: StreamError) => void;
+  readonly logger?: P2pLogger;
+}
+
+/** Serves `ARTIFACT_PROTOCOL_ID`: one `get` per stream, answered by a header and weight chunks. */
+export async function handleArtifactRequests(
+  node: Libp2p,
+  options: HandleArtifactRequestsOptions,
+): Promise<() => Promise<void>> {
+  const logger = options.logger;
+  const serve = async (stream: Stream, connection: Connection): Promise<void> => {
+    const remotePeer = connection.remotePeer.toString();
+    const framed = new FramedStream(stream, { maxFrameBytes: CONTROL_FRAME_MAX_BYTES });
+    try {
+      const request = await framed.read(ArtifactRequestFrameSchema, {
+        timeoutMs: ARTIFACT_REQUEST_TIMEOUT_MS,
+      });
+      let artifact: ModelArtifact | undefined;
+      try {
+        artifact = await options.getArtifact(request.hash, { remotePeer });
+      } catch (err) {
+        logger?.warn({ remotePeer, hash: request.hash, err: String(err) }, 'artifact lookup failed');
+        await framed.write({ type: 'error', code: 'LOOKUP_FAILED', message: 'artifact lookup failed' });
+        await framed.close();
+        return;
+      }
+      if (artifact === undefined) {
+        await framed.write({ type: 'not-found', hash: request.hash });
+        await framed.close();
+        return;
+      }
+      await framed.write({
+        type: 'artifact',
+        hash: request.hash,
+        format: artifact.format,
+        modelJson: artifact.modelJson,
+        weightsBytes: artifact.weights.byteLength,
+      });
+      for (let offset = 0; offset < artifact.weights.byteLength; offset += ARTIFACT_CHUNK_BYTES) {
+        await framed.writeBytes(artifact.weights.subarray(offset, offset + ARTIFACT_CHUNK_BYTES));
+      }
+      await framed.close();
+    } catch (err) {
+      if (err instanceof StreamError) {
+        logger?.debug({ remotePeer, code: err.code, err: err.message }, 'artifact stream failed');
+        if (err.code === 'BAD_FRAME' || err.code === 'FRAME_TOO_LARGE' || err.code === 'TIMEOUT') {
+          options.onStreamError?.(remotePeer, err);
+        }
+      } else {
+        logger?.warn({ remotePeer, err: String(err) }, 'artifact handler failed');
+        framed.abort(new StreamError('ABORTED', 'handler failed'));
+      }
+    }
+  };
+  await node.handle(
+    ARTIFACT_PROTOCOL_ID,
+    (stream, connection) => {
+      void serve(stream, connection);
+    },
+    { maxInboundStreams: options.maxInboundStreams ?? DEFAULT_MAX_ARTIFACT_STREAMS },
+  );
+  return async () => {
+    await node.unhandle(ARTIFACT_PROTOCOL_ID);
+  };
+}
+
+function isAborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Agent side
+// ---------------------------------------------------------------------------------------------
+
+export interface FetchArtifactOptions {
+  /** Whole-transfer deadline. */
+  readonly timeoutMs?: number;
+  /** Largest weights accepted. */
+  readonly maxBytes?: number;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Fetches the artifact named `hash` from `peer` and verifies `hashArtifact(modelJson, weights)`.
+ * Throws `ArtifactError` (`NOT_FOUND`, `HASH_MISMATCH`, `TOO_LARGE`, `TIMEOUT`, ...).
+ */
+export async function fetchArtifact(
+  node: Libp2p,
+  peer: string | PeerId,
+  hash: string,
+  options: FetchArtifactOptions = {},
+): Promise<ModelArtifact> {
+  if (!Sha256HexSchema.safeParse(hash).success)
+    throw new ArtifactError('BAD_FRAME', `not a sha256 hash: ${hash}`);
+  const peerId = typeof peer === 'string' ? peerIdFromString(peer) : peer;
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_ARTIFACT_BYTES;
+  const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_ARTIFACT_TIMEOUT_MS);
+  const { signal } = options;
+  let stream: Stream;
+  try {
+    stream = await node.dialProtocol(peerId, ARTIFACT_PROTOCOL_ID, { signal });
+  } catch (err) {
+    if (isAborted(signal)) throw new ArtifactError('CANCELLED', 'cancelled while dialing', { cause: err });
+    throw new ArtifactError('DIAL_FAILED', `dial ${peerId.toString()}: ${String(err)}`, { cause: err });
+  }
+  const framed = new FramedStream(stream, {
+    maxFrameBytes: ARTIFACT_HEADER_MAX_BYTES,
+    maxBufferedBytes: ARTIFACT_HEADER_MAX_BYTES + 4 * ARTIFACT_CHUNK_BYTES,
+  });
+  const remaining = (): number => Math.max(0, deadline - Date.now());
+  try {
+    await framed.write({ type: 'get', hash });
+    await framed.close();
+    const header = await framed.read(ArtifactHeaderFrameSchema, { timeoutMs: remaining(), signal });
+    if (header.type === 'not-found')
+      throw new ArtifactError('NOT_FOUND', `artifact ${hash} not found on ${peerId.toString()}`);
+    if (header.type === 'error') throw new ArtifactError('REMOTE_ERROR', `${header.code}: ${header.message}`);
+    if (header.hash !== hash)
+      throw new ArtifactError('BAD_FRAME', `asked for ${hash}, got header for ${header.hash}`);
+    if (header.weightsBytes > maxBytes) {
+      throw new ArtifactError(
+        'TOO_LARGE',
+        `artifact weights ${header.weightsBytes} bytes exceed ${maxBytes}`,
+      );
+    }
+    const weights = new Uint8Array(header.weightsBytes);
+    let received = 0;
+    while (received < header.weightsBytes) {
+      const chunk = await framed.readBytes({
+        timeoutMs: remaining(),
+        maxBytes: ARTIFACT_CHUNK_BYTES,
+        signal,
+      });
+      if (chunk.byteLength === 0 || received + chunk.byteLength > header.weightsBytes) {
+        throw new ArtifactError('BAD_FRAME', 'weight chunks do not add up to the announced size');
+      }
+      weights.set(chunk, received);
+      received += chunk.byteLength;
+    }
+    const trailing = await framed.readBytesOrEnd({
+      timeoutMs: remaining(),
+      maxBytes: ARTIFACT_CHUNK_BYTES,
+      signal,
+    });
+    if (trailing !== undefined) throw new ArtifactError('BAD_FRAME', 'data after the announced weights');
+    const actual = hashArtifact(header.modelJson, weights);
+    if (actual !== hash)
+      throw new ArtifactError('HASH_MISMATCH', `artifact hashes to ${actual}, expected ${hash}`);
+    return { format: header.format, modelJson: header.modelJson, weights };
+  } catch (err) {
+    const failure =
+      signal?.aborted === true
+        ? new ArtifactError('CANCELLED', 'cancelled', { cause: err })
+        : err instanceof ArtifactError
+          ? err
+          : err instanceof StreamError
+            ? artifactErrorFromStream(err, 'artifact stream')
+            : new ArtifactError('STREAM_RESET', `artifact stream: ${String(err)}`, { cause: err });
+    framed.abort(new StreamError('ABORTED', failure.message));
+    throw failure;
+  }
+}

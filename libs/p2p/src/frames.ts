@@ -1,0 +1,301 @@
+import type { Stream } from '@libp2p/interface';
+import { Uint8ArrayList } from 'uint8arraylist';
+import type { z } from 'zod';
+
+import { StreamError } from './errors.js';
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+
+/** Cap for control frames (offer decisions, progress, cancel, requests). */
+export const CONTROL_FRAME_MAX_BYTES = 1 * MIB;
+/**
+ * Cap for data frames (offers with inputs, results with outputs). A job spec may carry up to
+ * `MAX_INPUT_BYTES_TOTAL` (64 MiB) of decoded tensors, which is ~85.4 MiB of base64 text.
+ */
+export const DATA_FRAME_MAX_BYTES = 96 * MIB;
+/** Length prefixes longer than this many bytes are malformed (2^35 is far above any cap). */
+const MAX_VARINT_BYTES = 5;
+
+/** Unsigned LEB128 varint encoding of `n` (0 <= n < 2^35). */
+export function encodeVarint(n: number): Uint8Array {
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new RangeError(`varint: expected a non-negative integer, got ${n}`);
+  const out: number[] = [];
+  let v = n;
+  do {
+    let byte = v % 128;
+    v = Math.floor(v / 128);
+    if (v > 0) byte |= 0x80;
+    out.push(byte);
+  } while (v > 0);
+  return Uint8Array.from(out);
+}
+
+type VarintResult = { readonly value: number; readonly bytes: number } | 'incomplete' | 'malformed';
+
+/** Decodes a varint at the start of `buf`. */
+export function decodeVarint(buf: Uint8ArrayList | Uint8Array): VarintResult {
+  let value = 0;
+  let scale = 1;
+  const length = buf.byteLength;
+  for (let i = 0; i < MAX_VARINT_BYTES; i++) {
+    if (i >= length) return 'incomplete';
+    const byte = buf instanceof Uint8Array ? buf[i] : buf.get(i);
+    value += (byte & 0x7f) * scale;
+    if ((byte & 0x80) === 0) {
+      if (i > 0 && byte === 0) return 'malformed'; // non-minimal encoding
+      return { value, bytes: i + 1 };
+    }
+    scale *= 128;
+  }
+  return 'malformed';
+}
+
+/** One length-prefixed frame: varint length, then the body. */
+export function encodeFrame(body: Uint8Array): Uint8ArrayList {
+  return new Uint8ArrayList(encodeVarint(body.byteLength), body);
+}
+
+export interface FramedStreamOptions {
+  /** Default cap of one frame read from this stream. Defaults to `CONTROL_FRAME_MAX_BYTES`. */
+  readonly maxFrameBytes?: number;
+  /**
+   * Most bytes buffered from the remote before they are read: a peer that floods beyond this is cut
+   * off. Defaults to the largest frame cap plus 64 KiB.
+   */
+  readonly maxBufferedBytes?: number;
+  /** Largest frame this side will write. Defaults to `DATA_FRAME_MAX_BYTES`. */
+  readonly maxWriteFrameBytes?: number;
+}
+
+export interface ReadOptions {
+  /** Fail with `TIMEOUT` when no complete frame arrived within this many ms (no limit when absent). */
+  readonly timeoutMs?: number;
+  /** Cap of this frame (must not exceed the stream's `maxBufferedBytes`). */
+  readonly maxBytes?: number;
+  /** Abort the read (and the stream) with `ABORTED`. */
+  readonly signal?: AbortSignal;
+}
+
+export interface WriteOptions {
+  readonly signal?: AbortSignal;
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function streamErrorFrom(err: unknown): StreamError {
+  if (err instanceof StreamError) return err;
+  const name = err instanceof Error ? err.name : '';
+  if (name === 'StreamResetError' || name === 'StreamAbortedError' || name === 'ConnectionClosedError') {
+    return new StreamError('STREAM_RESET', `stream reset: ${describe(err)}`, { cause: err });
+  }
+  if (name === 'AbortError') return new StreamError('ABORTED', 'aborted', { cause: err });
+  if (name === 'StreamStateError' || name === 'StreamClosedError') {
+    return new StreamError('STREAM_CLOSED', `stream closed: ${describe(err)}`, { cause: err });
+  }
+  return new StreamError('STREAM_RESET', `stream failed: ${describe(err)}`, { cause: err });
+}
+
+/**
+ * Length-prefixed frames over a libp2p 3 stream. JSON frames are validated against a zod schema;
+ * binary frames carry raw bytes (artifact chunks). Every failure (garbage, oversize, timeout, reset)
+ * aborts this stream only and surfaces as a `StreamError` with a string code; it is sticky, so any
+ * later read or write fails with the same error.
+ */
+export class FramedStream {
+  readonly stream: Stream;
+  private readonly maxFrameBytes: number;
+  private readonly maxBufferedBytes: number;
+  private readonly maxWriteFrameBytes: number;
+  private readonly buffer = new Uint8ArrayList();
+  private ended = false;
+  private failure: StreamError | undefined;
+  private wake: (() => void) | undefined;
+  private readonly textDecoder = new TextDecoder('utf-8', { fatal: true });
+
+  constructor(stream: Stream, options: FramedStreamOptions = {}) {
+    this.stream = stream;
+    this.maxFrameBytes = options.maxFrameBytes ?? CONTROL_FRAME_MAX_BYTES;
+    this.maxBufferedBytes = options.maxBufferedBytes ?? this.maxFrameBytes + 64 * KIB;
+    this.maxWriteFrameBytes = options.maxWriteFrameBytes ?? DATA_FRAME_MAX_BYTES;
+    void this.pump();
+  }
+
+  /** The error that ended this stream, if any. */
+  get error(): StreamError | undefined {
+    return this.failure;
+  }
+
+  /** Reads one JSON frame and validates it; `BAD_FRAME` when it does not parse or match. */
+  async read<S extends z.ZodType>(schema: S, options: ReadOptions = {}): Promise<z.output<S>> {
+    const value = await this.readOrEnd(schema, options);
+    if (value === undefined) {
+      throw this.fail(new StreamError('STREAM_CLOSED', 'stream ended before the expected frame'));
+    }
+    return value;
+  }
+
+  /** Like `read`, but resolves `undefined` when the remote cleanly closed its write end first. */
+  async readOrEnd<S extends z.ZodType>(
+    schema: S,
+    options: ReadOptions = {},
+  ): Promise<z.output<S> | undefined> {
+    const body = await this.readBytesOrEnd(options);
+    if (body === undefined) return undefined;
+    let json: unknown;
+    try {
+      json = JSON.parse(this.textDecoder.decode(body));
+    } catch (err) {
+      throw this.fail(new StreamError('BAD_FRAME', `frame is not UTF-8 JSON: ${describe(err)}`));
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      const detail = parsed.error.issues
+        .slice(0, 5)
+        .map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`)
+        .join('; ');
+      throw this.fail(new StreamError('BAD_FRAME', `unexpected frame: ${detail}`));
+    }
+    return parsed.data;
+  }
+
+  /** Reads one binary frame. */
+  async readBytes(options: ReadOptions = {}): Promise<Uint8Array> {
+    const body = await this.readBytesOrEnd(options);
+    if (body === undefined) {
+      throw this.fail(new StreamError('STREAM_CLOSED', 'stream ended before the expected frame'));
+    }
+    return body;
+  }
+
+  /** Reads one binary frame, or `undefined` on a clean end of stream between frames. */
+  async readBytesOrEnd(options: ReadOptions = {}): Promise<Uint8Array | undefined> {
+    const maxBytes = Math.min(options.maxBytes ?? this.maxFrameBytes, this.maxBufferedBytes);
+    let timedOut = false;
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            this.wake?.();
+          }, options.timeoutMs);
+    const onAbort = (): void => this.wake?.();
+    options.signal?.addEventListener('abort', onAbort);
+    try {
+      for (;;) {
+        if (this.failure !== undefined) throw this.failure;
+        const frame = this.takeFrame(maxBytes);
+        if (frame !== undefined) return frame;
+        if (this.ended) {
+          if (this.buffer.byteLength === 0) return undefined;
+          throw this.fail(
+            new StreamError('BAD_FRAME', `stream ended inside a frame (${this.buffer.byteLength} bytes)`),
+          );
+        }
+        if (options.signal?.aborted === true) throw this.fail(new StreamError('ABORTED', 'read aborted'));
+        if (timedOut) {
+          throw this.fail(new StreamError('TIMEOUT', `no complete frame within ${options.timeoutMs} ms`));
+        }
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+        this.wake = undefined;
+      }
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Writes one JSON frame, waiting for the muxer to drain when its buffer is full. */
+  async write(frame: unknown, options: WriteOptions = {}): Promise<void> {
+    await this.writeBytes(new TextEncoder().encode(JSON.stringify(frame)), options);
+  }
+
+  /** Writes one binary frame. */
+  async writeBytes(body: Uint8Array, options: WriteOptions = {}): Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
+    if (body.byteLength > this.maxWriteFrameBytes) {
+      throw new StreamError(
+        'FRAME_TOO_LARGE',
+        `refusing to write a ${body.byteLength}-byte frame (cap ${this.maxWriteFrameBytes})`,
+      );
+    }
+    try {
+      if (!this.stream.send(encodeFrame(body))) await this.stream.onDrain({ signal: options.signal });
+    } catch (err) {
+      throw this.fail(streamErrorFrom(err));
+    }
+  }
+
+  /** Closes the write end gracefully (the remote sees a clean end of stream). */
+  async close(): Promise<void> {
+    if (this.failure !== undefined) return;
+    try {
+      await this.stream.close();
+    } catch (err) {
+      this.fail(streamErrorFrom(err));
+    }
+  }
+
+  /** Aborts the stream (the remote sees a reset) and records `err` as its failure. */
+  abort(err: StreamError): StreamError {
+    return this.fail(err);
+  }
+
+  private fail(err: StreamError): StreamError {
+    if (this.failure !== undefined) return this.failure;
+    this.failure = err;
+    this.buffer.consume(this.buffer.byteLength);
+    try {
+      this.stream.abort(err);
+    } catch {
+      // already closed: nothing left to abort
+    }
+    this.wake?.();
+    return err;
+  }
+
+  private takeFrame(maxBytes: number): Uint8Array | undefined {
+    if (this.buffer.byteLength === 0) return undefined;
+    const prefix = decodeVarint(this.buffer);
+    if (prefix === 'incomplete') return undefined;
+    if (prefix === 'malformed') throw this.fail(new StreamError('BAD_FRAME', 'malformed length prefix'));
+    if (prefix.value > maxBytes) {
+      throw this.fail(
+        new StreamError('FRAME_TOO_LARGE', `frame of ${prefix.value} bytes exceeds cap ${maxBytes}`),
+      );
+    }
+    const end = prefix.bytes + prefix.value;
+    if (this.buffer.byteLength < end) return undefined;
+    const body = this.buffer.subarray(prefix.bytes, end);
+    this.buffer.consume(end);
+    return body;
+  }
+
+  private async pump(): Promise<void> {
+    try {
+      for await (const chunk of this.stream) {
+        if (this.failure !== undefined) return;
+        this.buffer.append(chunk);
+        if (this.buffer.byteLength > this.maxBufferedBytes) {
+          this.fail(
+            new StreamError(
+              'FRAME_TOO_LARGE',
+              `peer sent ${this.buffer.byteLength} unread bytes (cap ${this.maxBufferedBytes})`,
+            ),
+          );
+          return;
+        }
+        this.wake?.();
+      }
+      this.ended = true;
+    } catch (err) {
+      if (this.failure === undefined) this.failure = streamErrorFrom(err);
+    }
+    this.wake?.();
+  }
+}

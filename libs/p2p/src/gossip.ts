@@ -1,0 +1,277 @@
+import { ReplayGuard, type ProviderAdvert, type Signed } from '#protocol';
+import { TopicValidatorResult, type GossipSub, type GossipsubMessage } from '@libp2p/gossipsub';
+import { peerIdFromString } from '@libp2p/peer-id';
+import type { Libp2p } from 'libp2p';
+
+import {
+  encodeGossipPayload,
+  gossipTopicOf,
+  gossipTypeOfTopic,
+  type GossipPayloads,
+  type GossipType,
+} from './gossip-topics.js';
+import {
+  GossipValidationError,
+  validateAdvertGossip,
+  type GossipErrorCode,
+  type GossipMessageInput,
+} from './gossip-validation.js';
+import type { GpumeshNode } from './node.js';
+import { PeerAction, PeerScoreStore, type ScoreState } from './peer-score.js';
+
+export type GossipVerdict = 'ACCEPT' | 'IGNORE' | 'REJECT';
+
+/** Label values of one validation outcome (`gpumesh_gossip_messages_total{topic,verdict,code}`). */
+export interface GossipValidationLabels {
+  readonly topic: string;
+  readonly verdict: GossipVerdict;
+  readonly code: GossipErrorCode | 'OK';
+}
+
+/** Metric callbacks of the gossip adapter; wire them to prom-client counters. */
+export interface GossipMetrics {
+  onValidation(labels: GossipValidationLabels): void;
+  /** Seconds from receipt to verdict. */
+  onValidationDuration?(topic: string, seconds: number): void;
+}
+
+/** In-memory `GossipMetrics` (tests, status output). */
+export class GossipValidationCounter implements GossipMetrics {
+  private readonly counts = new Map<string, number>();
+
+  onValidation(labels: GossipValidationLabels): void {
+    const key = `${labels.topic}|${labels.verdict}|${labels.code}`;
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+  }
+
+  /** Count for one label set; `code` omitted sums over codes. */
+  get(topic: string, verdict: GossipVerdict, code?: GossipErrorCode | 'OK'): number {
+    let total = 0;
+    for (const [key, n] of this.counts) {
+      const [t, v, c] = key.split('|');
+      if (t === topic && v === verdict && (code === undefined || c === code)) total += n;
+    }
+    return total;
+  }
+
+  entries(): (GossipValidationLabels & { count: number })[] {
+    return [...this.counts].map(([key, count]) => {
+      const [topic, verdict, code] = key.split('|');
+      return { topic, verdict: verdict as GossipVerdict, code: code as GossipErrorCode | 'OK', count };
+    });
+  }
+}
+
+/**
+ * Penalty of each rejection code. Ignored messages cost nothing (late, early, duplicate: an honest
+ * peer can send them) except replays, which are cheap to detect and only bad when repeated.
+ */
+export const GOSSIP_PENALTY_BY_CODE: Readonly<Partial<Record<GossipErrorCode, PeerAction>>> = {
+  BAD_SIGNATURE: PeerAction.LowToleranceError,
+  SIGNER_MISMATCH: PeerAction.LowToleranceError,
+  BAD_PEER_BINDING: PeerAction.LowToleranceError,
+  PEER_ID_MISMATCH: PeerAction.LowToleranceError,
+  UNSIGNED_MESSAGE: PeerAction.LowToleranceError,
+  INVALID_MESSAGE: PeerAction.MidToleranceError,
+  INVALID_TENSOR: PeerAction.MidToleranceError,
+  TENSOR_TOO_LARGE: PeerAction.MidToleranceError,
+  NON_CANONICAL_VALUE: PeerAction.MidToleranceError,
+  INVALID_MODEL: PeerAction.MidToleranceError,
+  MESSAGE_TOO_LARGE: PeerAction.MidToleranceError,
+  UNDECODABLE: PeerAction.MidToleranceError,
+  UNKNOWN_TOPIC: PeerAction.MidToleranceError,
+  REPLAY: PeerAction.HighToleranceError,
+};
+
+export interface GossipMessageMeta {
+  /** Peer that created (and gossipsub-signed) the message. */
+  readonly from: string;
+  /** Peer that delivered it to us. */
+  readonly propagationSource: string;
+  readonly msgId: string;
+  readonly receivedAt: number;
+}
+
+/** One typed handler per message type; only accepted messages reach it. */
+export type GossipHandlers = {
+  readonly [T in GossipType]?: (payload: GossipPayloads[T], meta: GossipMessageMeta) => void | Promise<void>;
+};
+
+/** One validation function per message type: returns the payload or throws `GossipValidationError`. */
+export type GossipValidators = {
+  readonly [T in GossipType]: (message: GossipMessageInput) => GossipPayloads[T];
+};
+
+/** Structured logger (pino-compatible subset). */
+export interface P2pLogger {
+  debug(context: object, message: string): void;
+  warn(context: object, message: string): void;
+}
+
+const SILENT_LOGGER: P2pLogger = { debug: () => undefined, warn: () => undefined };
+
+export interface StartGossipOptions {
+  /** Types with a handler are subscribed to; the others can still be published. */
+  readonly handlers?: GossipHandlers;
+  readonly peerScore?: PeerScoreStore;
+  readonly metrics?: GossipMetrics;
+  /** Replay guard for advert `seq`s; a fresh one when absent. */
+  readonly replayGuard?: ReplayGuard;
+  /** Replace the default validators (tests). */
+  readonly validators?: Partial<GossipValidators>;
+  readonly logger?: P2pLogger;
+  readonly now?: () => number;
+}
+
+export interface GossipService {
+  readonly peerScore: PeerScoreStore;
+  /** Publishes a payload on its type's topic; resolves the number of peers it was sent to. */
+  publish<T extends GossipType>(type: T, payload: GossipPayloads[T]): Promise<number>;
+  publishAdvert(advert: Signed<ProviderAdvert>): Promise<number>;
+  /** Peers subscribed to a type's topic. */
+  topicPeers(type: GossipType): string[];
+  stop(): void;
+}
+
+interface AsyncValidationReporter {
+  reportMessageValidationResult(
+    msgId: string,
+    propagationSource: string,
+    acceptance: TopicValidatorResult,
+  ): void;
+}
+
+/** The router's validation callback (on the gossipsub class, not on its public interface type). */
+function validationReporter(pubsub: GossipSub): AsyncValidationReporter['reportMessageValidationResult'] {
+  const router = pubsub as GossipSub & Partial<AsyncValidationReporter>;
+  const report = router.reportMessageValidationResult;
+  if (typeof report !== 'function') throw new Error('gossipsub router has no reportMessageValidationResult');
+  return (msgId, source, acceptance) => report.call(router, msgId, source, acceptance);
+}
+
+const RESULT_BY_VERDICT: Readonly<Record<GossipVerdict, TopicValidatorResult>> = {
+  ACCEPT: TopicValidatorResult.Accept,
+  IGNORE: TopicValidatorResult.Ignore,
+  REJECT: TopicValidatorResult.Reject,
+};
+
+/** Applies a penalty and hangs up on the peer once it crosses the disconnect threshold. */
+export function penalizePeer(
+  node: Libp2p,
+  peerScore: PeerScoreStore,
+  peerId: string,
+  action: PeerAction,
+  reason: string,
+): ScoreState {
+  const state = peerScore.applyAction(peerId, action, reason);
+  if (state !== 'healthy') {
+    node.hangUp(peerIdFromString(peerId)).catch(() => undefined);
+  }
+  return state;
+}
+
+/**
+ * Wires gossip: subscribes to the topics that have handlers, validates every message with its
+ * type's validator, maps the outcome to a router verdict (one adapter, like lodestar's
+ * `gossipValidatorFn`), counts it, penalises rejected senders, and hands accepted payloads to the
+ * typed handler.
+ */
+export function startGossip(node: GpumeshNode, options: StartGossipOptions = {}): GossipService {
+  const pubsub = node.services.pubsub;
+  const report = validationReporter(pubsub);
+  const logger = options.logger ?? SILENT_LOGGER;
+  const now = options.now ?? Date.now;
+  const peerScore = options.peerScore ?? new PeerScoreStore();
+  const replayGuard = options.replayGuard ?? new ReplayGuard();
+  const validators: GossipValidators = {
+    advert: (message) => validateAdvertGossip({ replayGuard, now }, message),
+    ...options.validators,
+  };
+  const handlers = options.handlers ?? {};
+  const subscribed = new Set<string>();
+
+  async function deliver<T extends GossipType>(
+    type: T,
+    payload: GossipPayloads[T],
+    meta: GossipMessageMeta,
+  ): Promise<void> {
+    const handler = handlers[type] as
+      ((p: GossipPayloads[T], m: GossipMessageMeta) => void | Promise<void>) | undefined;
+    if (handler === undefined) return;
+    try {
+      await handler(payload, meta);
+    } catch (err) {
+      logger.warn({ type, msgId: meta.msgId, err: String(err) }, 'gossip handler failed');
+    }
+  }
+
+  function validate<T extends GossipType>(type: T, input: GossipMessageInput): GossipPayloads[T] {
+    return (validators[type] as (m: GossipMessageInput) => GossipPayloads[T])(input);
+  }
+
+  const onMessage = (event: CustomEvent<GossipsubMessage>): void => {
+    const { propagationSource, msgId, msg } = event.detail;
+    const started = performance.now();
+    const source = propagationSource.toString();
+    const from = msg.type === 'signed' ? msg.from.toString() : undefined;
+    const type = gossipTypeOfTopic(msg.topic);
+    let verdict: GossipVerdict = 'ACCEPT';
+    let code: GossipErrorCode | 'OK' = 'OK';
+    let payload: GossipPayloads[GossipType] | undefined;
+    try {
+      if (type === undefined)
+        throw new GossipValidationError('REJECT', 'UNKNOWN_TOPIC', `unknown topic ${msg.topic}`);
+      if (peerScore.isBanned(source) || (from !== undefined && peerScore.isBanned(from))) {
+        throw new GossipValidationError('IGNORE', 'PEER_BANNED', `peer ${source} is banned`);
+      }
+      payload = validate(type, { from, data: msg.data });
+    } catch (err) {
+      if (err instanceof GossipValidationError) {
+        verdict = err.action;
+        code = err.code;
+      } else {
+        verdict = 'IGNORE';
+        code = 'INTERNAL_ERROR';
+        logger.warn({ topic: msg.topic, msgId, err: String(err) }, 'gossip validator threw');
+      }
+    }
+    report(msgId, source, RESULT_BY_VERDICT[verdict]);
+    options.metrics?.onValidation({ topic: msg.topic, verdict, code });
+    options.metrics?.onValidationDuration?.(msg.topic, (performance.now() - started) / 1000);
+    if (verdict !== 'ACCEPT') {
+      logger.debug({ topic: msg.topic, msgId, source, verdict, code }, 'gossip message not accepted');
+      const action = code === 'OK' ? undefined : GOSSIP_PENALTY_BY_CODE[code];
+      if (action !== undefined) penalizePeer(node, peerScore, source, action, `gossip ${code}`);
+      return;
+    }
+    if (type !== undefined && payload !== undefined && from !== undefined) {
+      void deliver(type, payload, { from, propagationSource: source, msgId, receivedAt: now() });
+    }
+  };
+
+  pubsub.addEventListener('gossipsub:message', onMessage);
+  for (const type of Object.keys(handlers) as GossipType[]) {
+    const topic = gossipTopicOf(type);
+    pubsub.subscribe(topic);
+    subscribed.add(topic);
+  }
+
+  return {
+    peerScore,
+    async publish<T extends GossipType>(type: T, payload: GossipPayloads[T]): Promise<number> {
+      const result = await pubsub.publish(gossipTopicOf(type), encodeGossipPayload(type, payload));
+      return result.recipients.length;
+    },
+    publishAdvert(advert: Signed<ProviderAdvert>): Promise<number> {
+      return this.publish('advert', advert);
+    },
+    topicPeers(type: GossipType): string[] {
+      return pubsub.getSubscribers(gossipTopicOf(type)).map((p) => p.toString());
+    },
+    stop(): void {
+      pubsub.removeEventListener('gossipsub:message', onMessage);
+      for (const topic of subscribed) pubsub.unsubscribe(topic);
+      subscribed.clear();
+    },
+  };
+}

@@ -1,0 +1,14 @@
+// Must stay first: libp2p needs Promise.withResolvers, which Node 20 lacks.
+import './polyfills.js';
+
+export * from './errors.js';
+export * from './peer-key.js';
+export * from './node.js';
+export * from './frames.js';
+export * from './peer-score.js';
+export * from './gossip-topics.js';
+export * from './gossip-validation.js';
+export * from './gossip.js';
+export * from './job-frames.js';
+export * from './job-protocol.js';
+export * from './artifact-protocol.js';

@@ -1,0 +1,64 @@
+import { MAX_INPUT_TENSORS, TensorWireSchema, signedMessageSchema } from '#protocol';
+import { z } from 'zod';
+
+/** Longest free text in a frame (reasons, messages, error codes). */
+export const MAX_FRAME_TEXT = 1024;
+
+const Text = z.string().max(MAX_FRAME_TEXT);
+const ErrorCode = z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, { error: 'expected an UPPER_SNAKE error code' });
+
+/** Coordinator -> agent: the signed offer, always the first frame. */
+export const OfferFrameSchema = z.strictObject({
+  type: z.literal('offer'),
+  offer: signedMessageSchema('offer'),
+});
+
+/** Coordinator -> agent: stop the attempt (the agent answers with an `error` frame `CANCELLED` or closes). */
+export const CancelFrameSchema = z.strictObject({
+  type: z.literal('cancel'),
+  reason: Text.optional(),
+});
+
+export const AcceptFrameSchema = z.strictObject({ type: z.literal('accept') });
+
+export const RejectFrameSchema = z.strictObject({ type: z.literal('reject'), reason: Text });
+
+/** Agent -> coordinator: the answer to an offer. */
+export const OfferDecisionFrameSchema = z.discriminatedUnion('type', [AcceptFrameSchema, RejectFrameSchema]);
+
+export const ProgressFrameSchema = z.strictObject({
+  type: z.literal('progress'),
+  fraction: z.number().min(0).max(1),
+  message: Text.optional(),
+});
+
+export const ResultFrameSchema = z.strictObject({
+  type: z.literal('result'),
+  outputs: z.array(TensorWireSchema).max(MAX_INPUT_TENSORS),
+  receipt: signedMessageSchema('receipt'),
+});
+
+export const ErrorFrameSchema = z.strictObject({
+  type: z.literal('error'),
+  code: ErrorCode,
+  message: Text,
+});
+
+/** Agent -> coordinator after `accept`: any number of `progress`, then `result` or `error`. */
+export const RunFrameSchema = z.discriminatedUnion('type', [
+  ProgressFrameSchema,
+  ResultFrameSchema,
+  ErrorFrameSchema,
+]);
+
+/** Only `cancel` may follow the offer from the coordinator. */
+export const CoordinatorControlFrameSchema = CancelFrameSchema;
+
+export type OfferFrame = z.output<typeof OfferFrameSchema>;
+export type CancelFrame = z.output<typeof CancelFrameSchema>;
+export type AcceptFrame = z.output<typeof AcceptFrameSchema>;
+export type RejectFrame = z.output<typeof RejectFrameSchema>;
+export type ProgressFrame = z.output<typeof ProgressFrameSchema>;
+export type ResultFrame = z.output<typeof ResultFrameSchema>;
+export type ErrorFrame = z.output<typeof ErrorFrameSchema>;
+export type RunFrame = z.output<typeof RunFrameSchema>;

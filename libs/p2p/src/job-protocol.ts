@@ -1,0 +1,450 @@
+import {
+  JOB_PROTOCOL_ID,
+  ReplayGuard,
+  hashOutputs,
+  hashTensors,
+  isProtocolError,
+  verifySigned,
+  type JobOffer,
+  type ProtocolErrorCode,
+  type ResultReceipt,
+  type Signed,
+  type TensorWire,
+} from '#protocol';
+import type { Connection, PeerId, Stream } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import type { Libp2p } from 'libp2p';
+
+import { JobProtocolError, StreamError, jobErrorFromStream } from './errors.js';
+import { CONTROL_FRAME_MAX_BYTES, DATA_FRAME_MAX_BYTES, FramedStream } from './frames.js';
+import type { P2pLogger } from './gossip.js';
+import {
+  CancelFrameSchema,
+  OfferDecisionFrameSchema,
+  OfferFrameSchema,
+  RunFrameSchema,
+  type ErrorFrame,
+  type ProgressFrame,
+} from './job-frames.js';
+
+/** How long a provider has to accept or reject an offer. */
+export const DEFAULT_ACCEPT_TIMEOUT_MS = 10_000;
+/** How long an agent waits for the offer frame after the coordinator opened the stream. */
+export const DEFAULT_OFFER_READ_TIMEOUT_MS = 30_000;
+/** Most concurrent job streams an agent serves. */
+export const DEFAULT_MAX_JOB_STREAMS = 64;
+/** Progress frames are sent at most this often (the last one before the result always goes). */
+export const PROGRESS_MIN_INTERVAL_MS = 100;
+/** After sending its result, an agent gives the coordinator this long to close the stream. */
+export const RESULT_LINGER_MS = 30_000;
+
+const SILENT_LOGGER: P2pLogger = { debug: () => undefined, warn: () => undefined };
+
+function toPeerId(peer: string | PeerId): PeerId {
+  return typeof peer === 'string' ? peerIdFromString(peer) : peer;
+}
+
+function isAborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coordinator side
+// ---------------------------------------------------------------------------------------------
+
+export interface JobProgress {
+  readonly fraction: number;
+  readonly message?: string;
+}
+
+export interface SendJobOfferOptions {
+  /** The provider's wallet address (from its advert): the only acceptable receipt signer. */
+  readonly providerAddress: string;
+  readonly acceptTimeoutMs?: number;
+  /** Time from acceptance to result; defaults to the time left until the offer's `deadlineAt`. */
+  readonly resultTimeoutMs?: number;
+  readonly onAccepted?: () => void;
+  readonly onProgress?: (progress: JobProgress) => void;
+  /** Aborting sends `cancel` to the provider, resets the stream and rejects with `CANCELLED`. */
+  readonly signal?: AbortSignal;
+  readonly now?: () => number;
+}
+
+export interface CompletedJob {
+  readonly status: 'completed';
+  readonly outputs: TensorWire[];
+  readonly receipt: Signed<ResultReceipt>;
+}
+
+export interface RejectedJob {
+  readonly status: 'rejected';
+  readonly code: 'REJECTED';
+  readonly reason: string;
+}
+
+export type JobOfferOutcome = CompletedJob | RejectedJob;
+
+/**
+ * Checks a provider's result against the offer it answers: receipt signature by `providerAddress`,
+ * job id and attempt, provider peer id, input hash of the offered spec and `hashOutputs(outputs)`.
+ * Throws `JobProtocolError('BAD_RECEIPT')`.
+ */
+export function verifyJobResult(
+  offer: JobOffer,
+  provider: { readonly peerId: string; readonly address: string },
+  outputs: readonly TensorWire[],
+  receipt: unknown,
+  now: number = Date.now(),
+): Signed<ResultReceipt> {
+  let signed: Signed<ResultReceipt>;
+  try {
+    signed = verifySigned('receipt', receipt, { expectedSigner: provider.address, now });
+  } catch (err) {
+    throw new JobProtocolError('BAD_RECEIPT', `receipt: ${describe(err)}`, { cause: err });
+  }
+  const r = signed.payload;
+  const problems: string[] = [];
+  if (r.jobId !== offer.jobId) problems.push(`jobId ${r.jobId} != ${offer.jobId}`);
+  if (r.attempt !== offer.attempt) problems.push(`attempt ${r.attempt} != ${offer.attempt}`);
+  if (r.providerPeerId !== provider.peerId)
+    problems.push(`providerPeerId ${r.providerPeerId} != ${provider.peerId}`);
+  if (r.inputHash !== hashTensors(offer.spec.inputs))
+    problems.push('inputHash does not match the offered inputs');
+  if (r.outputHash !== hashOutputs(outputs)) problems.push('outputHash does not match the outputs sent');
+  if (problems.length > 0) throw new JobProtocolError('BAD_RECEIPT', `receipt: ${problems.join('; ')}`);
+  return signed;
+}
+
+/**
+ * Offers one job attempt to a provider over `JOB_PROTOCOL_ID` and waits for its outcome. Dials by
+ * peer id, so libp2p reuses the connection the agent opened (agents behind NAT never listen).
+ *
+ * Resolves `completed` (receipt verified) or `rejected`; throws `JobProtocolError` with `DIAL_FAILED`,
+ * `TIMEOUT`, `STREAM_RESET`, `DISCONNECTED`, `BAD_FRAME`, `BAD_RECEIPT`, `REMOTE_ERROR` or `CANCELLED`.
+ */
+export async function sendJobOffer(
+  node: Libp2p,
+  peer: string | PeerId,
+  signedOffer: Signed<JobOffer>,
+  options: SendJobOfferOptions,
+): Promise<JobOfferOutcome> {
+  const now = options.now ?? Date.now;
+  const peerId = toPeerId(peer);
+  const { signal } = options;
+  if (signal?.aborted === true) throw new JobProtocolError('CANCELLED', 'cancelled before dialing');
+
+  let stream: Stream;
+  try {
+    stream = await node.dialProtocol(peerId, JOB_PROTOCOL_ID, { signal });
+  } catch (err) {
+    if (isAborted(signal)) throw new JobProtocolError('CANCELLED', 'cancelled while dialing', { cause: err });
+    throw new JobProtocolError('DIAL_FAILED', `dial ${peerId.toString()}: ${describe(err)}`, { cause: err });
+  }
+  const framed = new FramedStream(stream, { maxFrameBytes: DATA_FRAME_MAX_BYTES });
+  const onAbort = (): void => {
+    framed
+      .write({ type: 'cancel', reason: 'cancelled by coordinator' })
+      .catch(() => undefined)
+      .finally(() => framed.abort(new StreamError('ABORTED', 'cancelled by coordinator')));
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+
+  try {
+    await framed.write({ type: 'offer', offer: signedOffer }, { signal });
+    const decision = await framed.read(OfferDecisionFrameSchema, {
+      timeoutMs: options.acceptTimeoutMs ?? DEFAULT_ACCEPT_TIMEOUT_MS,
+      maxBytes: CONTROL_FRAME_MAX_BYTES,
+      signal,
+    });
+    if (decision.type === 'reject') {
+      await framed.close();
+      return { status: 'rejected', code: 'REJECTED', reason: decision.reason };
+    }
+    options.onAccepted?.();
+
+    const resultTimeoutMs = options.resultTimeoutMs ?? Math.max(0, signedOffer.payload.deadlineAt - now());
+    const resultDeadline = now() + resultTimeoutMs;
+    for (;;) {
+      const frame = await framed.read(RunFrameSchema, {
+        timeoutMs: Math.max(0, resultDeadline - now()),
+        maxBytes: DATA_FRAME_MAX_BYTES,
+        signal,
+      });
+      if (frame.type === 'progress') {
+        options.onProgress?.(progressOf(frame));
+        continue;
+      }
+      if (frame.type === 'error') throw remoteError(frame);
+      const receipt = verifyJobResult(
+        signedOffer.payload,
+        { peerId: peerId.toString(), address: options.providerAddress },
+        frame.outputs,
+        frame.receipt,
+        now(),
+      );
+      await framed.close();
+      return { status: 'completed', outputs: frame.outputs, receipt };
+    }
+  } catch (err) {
+    const failure = asJobError(err, signal);
+    framed.abort(new StreamError('ABORTED', failure.message));
+    throw failure;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+function progressOf(frame: ProgressFrame): JobProgress {
+  return frame.message === undefined
+    ? { fraction: frame.fraction }
+    : { fraction: frame.fraction, message: frame.message };
+}
+
+function remoteError(frame: ErrorFrame): JobProtocolError {
+  return new JobProtocolError('REMOTE_ERROR', `provider error ${frame.code}: ${frame.message}`, {
+    remoteCode: frame.code,
+  });
+}
+
+function asJobError(err: unknown, signal: AbortSignal | undefined): JobProtocolError {
+  if (signal?.aborted === true && !(err instanceof JobProtocolError && err.code === 'REMOTE_ERROR')) {
+    return new JobProtocolError('CANCELLED', 'cancelled by caller', { cause: err });
+  }
+  if (err instanceof JobProtocolError) return err;
+  if (err instanceof StreamError) return jobErrorFromStream(err, 'job stream');
+  return new JobProtocolError('STREAM_RESET', `job stream: ${describe(err)}`, { cause: err });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Agent side
+// ---------------------------------------------------------------------------------------------
+
+export type OfferVerificationErrorCode = ProtocolErrorCode | 'COORDINATOR_PEER_MISMATCH' | 'REPLAY' | 'STALE';
+
+/** An offer the agent will not consider; `code` goes into the `reject` reason. */
+export class OfferVerificationError extends Error {
+  readonly code: OfferVerificationErrorCode;
+
+  constructor(code: OfferVerificationErrorCode, message: string) {
+    super(message);
+    this.name = 'OfferVerificationError';
+    this.code = code;
+  }
+}
+
+export interface OfferMeta {
+  /** Peer id of the coordinator that opened the stream. */
+  readonly remotePeer: string;
+}
+
+export interface OfferVerifierOptions {
+  /** The coordinator's wallet address: the only acceptable offer signer. */
+  readonly coordinatorAddress: string;
+  /** Nonce memory (one per agent process). A fresh one when absent. */
+  readonly replayGuard?: ReplayGuard;
+  readonly now?: () => number;
+}
+
+/**
+ * The usual `verifyOffer`: coordinator signature by `coordinatorAddress`, spec hash, deadline not
+ * passed, `coordinatorPeerId` equal to the peer that opened the stream, and a nonce never seen.
+ */
+export function createOfferVerifier(
+  options: OfferVerifierOptions,
+): (offer: Signed<JobOffer>, meta: OfferMeta) => Signed<JobOffer> {
+  const replayGuard = options.replayGuard ?? new ReplayGuard();
+  const clock = options.now ?? Date.now;
+  return (offer, meta) => {
+    const now = clock();
+    let verified: Signed<JobOffer>;
+    try {
+      verified = verifySigned('offer', offer, { expectedSigner: options.coordinatorAddress, now });
+    } catch (err) {
+      if (isProtocolError(err)) throw new OfferVerificationError(err.code, err.message);
+      throw err;
+    }
+    if (verified.payload.coordinatorPeerId !== meta.remotePeer) {
+      throw new OfferVerificationError(
+        'COORDINATOR_PEER_MISMATCH',
+        `offer names coordinator ${verified.payload.coordinatorPeerId}, stream from ${meta.remotePeer}`,
+      );
+    }
+    const nonce = replayGuard.checkNonce(verified.payload.nonce, verified.payload.deadlineAt, now);
+    if (nonce === 'replay') throw new OfferVerificationError('REPLAY', 'offer nonce already seen');
+    if (nonce === 'stale') throw new OfferVerificationError('STALE', 'offer nonce can no longer be checked');
+    return verified;
+  };
+}
+
+export interface JobRunResult {
+  readonly outputs: TensorWire[];
+  readonly receipt: Signed<ResultReceipt>;
+}
+
+export type OfferDecision =
+  | { readonly accept: false; readonly reason: string }
+  | { readonly accept: true; readonly run: () => Promise<JobRunResult> };
+
+export interface OfferContext {
+  /** Sends a progress frame (throttled; ignored before acceptance and after the result). */
+  reportProgress(fraction: number, message?: string): void;
+  /** Aborted when the coordinator cancels, resets the stream or disconnects. */
+  readonly signal: AbortSignal;
+  readonly remotePeer: string;
+}
+
+/** An error a job runner throws to choose the `error` frame's code (UPPER_SNAKE). */
+export interface CodedError {
+  readonly code: string;
+  readonly message: string;
+}
+
+export interface HandleJobOffersOptions {
+  /** Throws (ideally `OfferVerificationError`) to reject the offer; see `createOfferVerifier`. */
+  readonly verifyOffer: (
+    offer: Signed<JobOffer>,
+    meta: OfferMeta,
+  ) => Signed<JobOffer> | Promise<Signed<JobOffer>>;
+  readonly onOffer: (offer: Signed<JobOffer>, ctx: OfferContext) => Promise<OfferDecision>;
+  readonly offerReadTimeoutMs?: number;
+  readonly maxInboundStreams?: number;
+  /** Called when a stream fails on the peer's side (garbage, oversize, timeout): feed peer penalties. */
+  readonly onStreamError?: (remotePeer: string, err: StreamError) => void;
+  readonly logger?: P2pLogger;
+}
+
+const ERROR_CODE = /^[A-Z][A-Z0-9_]{0,63}$/;
+
+function errorFrameOf(err: unknown, cancelled: boolean): ErrorFrame {
+  if (cancelled) return { type: 'error', code: 'CANCELLED', message: 'cancelled' };
+  const coded = err as Partial<CodedError> | undefined;
+  const code =
+    typeof coded?.code === 'string' && ERROR_CODE.test(coded.code) ? coded.code : 'EXECUTION_FAILED';
+  return { type: 'error', code, message: describe(err).slice(0, 1000) };
+}
+
+/**
+ * Serves `JOB_PROTOCOL_ID` on an agent: reads the offer, verifies it, asks `onOffer`, and on
+ * acceptance runs the job, streaming progress and then the result (or an error). A bad stream only
+ * ever ends that stream. Resolves a function that stops serving.
+ */
+export async function handleJobOffers(
+  node: Libp2p,
+  options: HandleJobOffersOptions,
+): Promise<() => Promise<void>> {
+  const logger = options.logger ?? SILENT_LOGGER;
+
+  const serve = async (stream: Stream, connection: Connection): Promise<void> => {
+    const remotePeer = connection.remotePeer.toString();
+    const framed = new FramedStream(stream, { maxFrameBytes: DATA_FRAME_MAX_BYTES });
+    const controller = new AbortController();
+    let linger: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const { offer } = await framed.read(OfferFrameSchema, {
+        timeoutMs: options.offerReadTimeoutMs ?? DEFAULT_OFFER_READ_TIMEOUT_MS,
+        maxBytes: DATA_FRAME_MAX_BYTES,
+      });
+      let verified: Signed<JobOffer>;
+      try {
+        verified = await options.verifyOffer(offer, { remotePeer });
+      } catch (err) {
+        const code = err instanceof OfferVerificationError ? err.code : 'INVALID_OFFER';
+        logger.debug({ remotePeer, code }, 'job offer failed verification');
+        await framed.write({ type: 'reject', reason: `${code}: ${describe(err)}`.slice(0, 1000) });
+        await framed.close();
+        return;
+      }
+
+      let accepted = false;
+      let finished = false;
+      let lastProgressAt = 0;
+      const ctx: OfferContext = {
+        signal: controller.signal,
+        remotePeer,
+        reportProgress(fraction, message) {
+          if (!accepted || finished || controller.signal.aborted) return;
+          const at = performance.now();
+          if (fraction < 1 && at - lastProgressAt < PROGRESS_MIN_INTERVAL_MS) return;
+          lastProgressAt = at;
+          const clamped = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
+          const frame =
+            message === undefined
+              ? { type: 'progress', fraction: clamped }
+              : { type: 'progress', fraction: clamped, message: message.slice(0, 1000) };
+          framed.write(frame).catch(() => undefined);
+        },
+      };
+
+      const decision = await options.onOffer(verified, ctx);
+      if (!decision.accept) {
+        await framed.write({ type: 'reject', reason: decision.reason.slice(0, 1000) });
+        await framed.close();
+        return;
+      }
+      await framed.write({ type: 'accept' });
+      accepted = true;
+
+      // Only `cancel` (or the end of the stream) may come from the coordinator from here on.
+      const watcher = framed
+        .readOrEnd(CancelFrameSchema, { maxBytes: CONTROL_FRAME_MAX_BYTES })
+        .then((frame) => {
+          if (frame !== undefined) controller.abort(new Error(frame.reason ?? 'cancelled by coordinator'));
+          else if (!finished) controller.abort(new Error('coordinator closed the stream'));
+        })
+        .catch((err: unknown) => {
+          if (!finished) controller.abort(err);
+        });
+
+      let result: JobRunResult | undefined;
+      let failure: unknown;
+      try {
+        result = await decision.run();
+      } catch (err) {
+        failure = err;
+      }
+      finished = true;
+      if (framed.error === undefined) {
+        if (result !== undefined && !controller.signal.aborted) {
+          await framed.write({ type: 'result', outputs: result.outputs, receipt: result.receipt });
+        } else {
+          await framed.write(errorFrameOf(failure, controller.signal.aborted));
+        }
+        await framed.close();
+        linger = setTimeout(
+          () => framed.abort(new StreamError('TIMEOUT', 'coordinator did not close')),
+          RESULT_LINGER_MS,
+        );
+        linger.unref?.();
+      }
+      await watcher;
+    } catch (err) {
+      controller.abort(err);
+      if (err instanceof StreamError) {
+        logger.debug({ remotePeer, code: err.code, err: err.message }, 'job stream failed');
+        if (err.code === 'BAD_FRAME' || err.code === 'FRAME_TOO_LARGE' || err.code === 'TIMEOUT') {
+          options.onStreamError?.(remotePeer, err);
+        }
+      } else {
+        logger.warn({ remotePeer, err: describe(err) }, 'job stream handler failed');
+        framed.abort(new StreamError('ABORTED', 'handler failed'));
+      }
+    } finally {
+      if (linger !== undefined) clearTimeout(linger);
+    }
+  };
+
+  await node.handle(
+    JOB_PROTOCOL_ID,
+    (stream, connection) => {
+      void serve(stream, connection);
+    },
+    { maxInboundStreams: options.maxInboundStreams ?? DEFAULT_MAX_JOB_STREAMS },
+  );
+  return async () => {
+    await node.unhandle(JOB_PROTOCOL_ID);
+  };
+}

@@ -1,0 +1,90 @@
+import { randomBytes } from 'node:crypto';
+
+import {
+  ArtifactError,
+  createGpumeshNode,
+  fetchArtifact,
+  handleArtifactRequests,
+  hashArtifact,
+  type GpumeshNode,
+  type ModelArtifact,
+} from '#p2p';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { connect, stopNodes } from './support.js';
+
+describe('artifact protocol between real nodes', () => {
+  let nodes: GpumeshNode[] = [];
+  afterEach(async () => {
+    await stopNodes(nodes);
+    nodes = [];
+  });
+
+  const modelJson = {
+    format: 'layers-model',
+    modelTopology: { class_name: 'Sequential', config: { layers: [{ class_name: 'Dense', units: 4 }] } },
+    weightsManifest: [
+      { paths: ['group1-shard1of1.bin'], weights: [{ name: 'dense/kernel', shape: [1024, 768] }] },
+    ],
+  };
+  const weights = new Uint8Array(randomBytes(3 * 1024 * 1024 + 123));
+  const artifact: ModelArtifact = { format: 'layers', modelJson, weights };
+  const hash = hashArtifact(modelJson, weights);
+
+  async function setup(serve: (requested: string) => ModelArtifact | undefined): Promise<GpumeshNode[]> {
+    const coordinator = await createGpumeshNode();
+    const agent = await createGpumeshNode({ listen: [] });
+    nodes = [coordinator, agent];
+    await handleArtifactRequests(coordinator, { getArtifact: async (requested) => serve(requested) });
+    await connect(agent, coordinator);
+    return [coordinator, agent];
+  }
+
+  it('fetches an artifact by hash and verifies it', async () => {
+    const [coordinator, agent] = await setup((requested) => (requested === hash ? artifact : undefined));
+    const started = performance.now();
+    const fetched = await fetchArtifact(agent, coordinator.peerId, hash);
+    const firstMs = performance.now() - started;
+    const again = performance.now();
+    await fetchArtifact(agent, coordinator.peerId, hash);
+    const againMs = performance.now() - again;
+    console.info(
+      `[p2p] artifact fetch ${weights.byteLength} bytes: first ${firstMs.toFixed(1)} ms, again ${againMs.toFixed(1)} ms`,
+    );
+    expect(fetched.format).toBe('layers');
+    expect(fetched.modelJson).toEqual(modelJson);
+    expect(Buffer.from(fetched.weights).equals(Buffer.from(weights))).toBe(true);
+  });
+
+  it('rejects a tampered artifact with HASH_MISMATCH', async () => {
+    const tampered = new Uint8Array(weights);
+    tampered[1000] ^= 0xff;
+    const [coordinator, agent] = await setup(() => ({ ...artifact, weights: tampered }));
+    const err = await fetchArtifact(agent, coordinator.peerId, hash).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ArtifactError);
+    expect((err as ArtifactError).code).toBe('HASH_MISMATCH');
+
+    // a tampered model.json is caught the same way
+    const [coordinator2, agent2] = await setup(() => ({
+      ...artifact,
+      modelJson: { ...modelJson, format: 'x' },
+    }));
+    nodes.push(coordinator, agent);
+    const err2 = await fetchArtifact(agent2, coordinator2.peerId, hash).catch((e: unknown) => e);
+    expect((err2 as ArtifactError).code).toBe('HASH_MISMATCH');
+  });
+
+  it('reports NOT_FOUND and enforces the size cap', async () => {
+    const [coordinator, agent] = await setup((requested) => (requested === hash ? artifact : undefined));
+    const missing = await fetchArtifact(agent, coordinator.peerId, 'ab'.repeat(32)).catch((e: unknown) => e);
+    expect((missing as ArtifactError).code).toBe('NOT_FOUND');
+    const tooLarge = await fetchArtifact(agent, coordinator.peerId, hash, { maxBytes: 1024 }).catch(
+      (e: unknown) => e,
+    );
+    expect((tooLarge as ArtifactError).code).toBe('TOO_LARGE');
+    // the connection survives both
+    expect((await fetchArtifact(agent, coordinator.peerId, hash)).weights.byteLength).toBe(
+      weights.byteLength,
+    );
+  });
+});
