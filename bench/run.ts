@@ -13,6 +13,8 @@ export type BenchFigures = Record<string, unknown>;
 const BENCHMARKS: Record<string, string> = {
   api: './api.bench.js',
   scheduler: './scheduler.bench.js',
+  compute: './compute.bench.js',
+  settlement: './settlement.bench.js',
 };
 
 const here = dirname(fileURLToPath(import.meta.url));

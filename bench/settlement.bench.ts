@@ -1,0 +1,193 @@
+// Settlement benchmark: the ledger's credit aggregation, the epoch close and Merkle build for
+// 100,000 providers, and gas on a real anvil — posting a root, claiming (proofs from the 100,000-leaf
+// tree), debiting escrows — amortised over an epoch of 1,000,000 paid jobs, beside paying each job
+// with an ERC20 transfer measured in the same run.
+//   npm run bench -- --only settlement
+import { JsonRpcProvider, NonceManager, Wallet, randomBytes, type ContractTransactionResponse } from 'ethers';
+
+import {
+  attachComputeToken,
+  attachJobEscrow,
+  closeEpoch,
+  cumulativeFromEpochFile,
+  deployAll,
+  EpochCreditBook,
+  epochFileHash,
+  EpochProofs,
+  epochTree,
+  attachRewardsDistributor,
+  startAnvil,
+  toHex,
+  type EpochFile,
+} from '#rewards';
+
+const JOBS = 1_000_000;
+const PROVIDERS = 100_000;
+const DEVELOPERS = 10_000;
+const CLAIM_SAMPLES = 16;
+
+function address(): string {
+  return toHex(randomBytes(20));
+}
+
+async function gasOf(tx: Promise<ContractTransactionResponse>): Promise<bigint> {
+  const receipt = await (await tx).wait();
+  if (!receipt || receipt.status !== 1) throw new Error('transaction failed');
+  return receipt.gasUsed;
+}
+
+function mean(values: readonly bigint[]): number {
+  return Math.round(Number(values.reduce((s, v) => s + v, 0n)) / values.length);
+}
+
+export async function run(): Promise<Record<string, unknown>> {
+  // ----------------------------------------------------------------- ledger and epoch close
+  const providers = Array.from({ length: PROVIDERS }, address);
+  const developers = Array.from({ length: DEVELOPERS }, address);
+  const receiptIds = Array.from({ length: JOBS }, (_, i) => `job-${i}`);
+  const amounts = Array.from({ length: 1_000 }, (_, i) => BigInt(1_000 + i * 37));
+  const book = new EpochCreditBook();
+  let started = performance.now();
+  for (let i = 0; i < JOBS; i++) {
+    book.credit(
+      providers[(i * 7_919) % PROVIDERS],
+      developers[i % DEVELOPERS],
+      amounts[i % 1_000],
+      receiptIds[i],
+    );
+  }
+  const creditMs = performance.now() - started;
+
+  started = performance.now();
+  const epoch1 = closeEpoch(new Map(), book.credits(), { epoch: 1, debits: book.debits() });
+  const closeMs = performance.now() - started;
+  started = performance.now();
+  const tree = epochTree(epoch1.leaves);
+  const merkleMs = performance.now() - started;
+  started = performance.now();
+  const fileHash = epochFileHash(epoch1);
+  const fileHashMs = performance.now() - started;
+
+  // Epoch 2: every provider earns a little more (for steady-state repeat claims).
+  const book2 = new EpochCreditBook();
+  for (let i = 0; i < PROVIDERS; i++)
+    book2.credit(providers[i], developers[i % DEVELOPERS], 1_000n, `e2-${i}`);
+  const epoch2 = closeEpoch(cumulativeFromEpochFile(epoch1), book2.credits(), {
+    epoch: 2,
+    debits: book2.debits(),
+  });
+
+  // ----------------------------------------------------------------- gas on anvil
+  const anvil = await startAnvil();
+  const provider = new JsonRpcProvider(anvil.rpcUrl, undefined, {
+    staticNetwork: true,
+    cacheTimeout: -1,
+    pollingInterval: 20,
+  });
+  try {
+    const admin = new NonceManager(new Wallet(anvil.accounts[0].privateKey, provider));
+    const payer = new NonceManager(new Wallet(anvil.accounts[1].privateKey, provider));
+    const addresses = await deployAll(admin, {
+      challengeWindowSeconds: 0,
+      unlockDelaySeconds: 3_600,
+      unbondingDelaySeconds: 3_600,
+      mint: [{ to: anvil.accounts[1].address, amount: 10n ** 15n }],
+    });
+    const token = attachComputeToken(addresses.token, admin);
+    const distributor = attachRewardsDistributor(addresses.distributor, admin);
+    const payerToken = attachComputeToken(addresses.token, payer);
+
+    // ERC20 transfer per job, to a fresh recipient and to one that already holds tokens.
+    const recipient = address();
+    const transferFresh = await gasOf(payerToken.transfer(recipient, 1_000n));
+    const transferExisting = await gasOf(payerToken.transfer(recipient, 1_000n));
+
+    const post1 = await gasOf(distributor.postRoot(1, epoch1.root, fileHash, BigInt(epoch1.total)));
+    await (await token.mint(addresses.distributor, BigInt(epoch2.cumulativeTotal))).wait();
+    await provider.send('evm_mine', []);
+
+    const sample = (file: EpochFile, proofs: EpochProofs, indices: readonly number[]): Promise<bigint[]> =>
+      Promise.all([]).then(async () => {
+        const out: bigint[] = [];
+        for (const i of indices) {
+          const t = proofs.ticket(file.leaves[i].account)!;
+          out.push(
+            await gasOf(distributor.claim(t.epoch, t.index, t.account, t.cumulativeAmount, [...t.proof])),
+          );
+        }
+        return out;
+      });
+    const proofs1 = new EpochProofs(epoch1);
+    const spread = Array.from({ length: CLAIM_SAMPLES }, (_, k) =>
+      Math.floor(((k + 0.5) * PROVIDERS) / CLAIM_SAMPLES),
+    );
+    const neighbours = Array.from({ length: CLAIM_SAMPLES }, (_, k) => 40_000 + k);
+    const firstCold = await sample(epoch1, proofs1, spread);
+    const firstSharedWord = await sample(epoch1, proofs1, neighbours);
+
+    const post2 = await gasOf(
+      distributor.postRoot(2, epoch2.root, epochFileHash(epoch2), BigInt(epoch2.total)),
+    );
+    await provider.send('evm_mine', []);
+    const proofs2 = new EpochProofs(epoch2);
+    const repeat = await sample(epoch2, proofs2, [...spread, ...neighbours]);
+
+    // Debits: one batch over the nine other dev accounts, each with its own deposit (cold storage).
+    const debitors = anvil.accounts.slice(1);
+    for (const a of debitors) {
+      const w = new NonceManager(new Wallet(a.privateKey, provider));
+      if (a.address !== anvil.accounts[1].address) await (await token.mint(a.address, 1_000_000n)).wait();
+      await (await attachComputeToken(addresses.token, w).approve(addresses.escrow, 1_000_000n)).wait();
+      await (await attachJobEscrow(addresses.escrow, w).deposit(1_000_000n)).wait();
+    }
+    const debitBatch = await gasOf(
+      attachJobEscrow(addresses.escrow, admin).debit(
+        2,
+        debitors.map((a) => a.address),
+        debitors.map(() => 1n),
+      ),
+    );
+    const debitOne = await gasOf(
+      attachJobEscrow(addresses.escrow, admin).debit(2, [debitors[0].address], [1n]),
+    );
+    // Marginal cost of one more developer in a batch.
+    const debitPerDeveloper = Number(debitBatch - debitOne) / (debitors.length - 1);
+
+    const claimSteady = mean(repeat);
+    const claimFirst = mean([...firstCold, ...firstSharedWord]);
+    const settlementGas = Number(post2) + Number(debitOne) + debitPerDeveloper * (DEVELOPERS - 1);
+    const perJobSettlementOnly = settlementGas / JOBS;
+    const perJobAllProvidersClaim = (settlementGas + claimSteady * PROVIDERS) / JOBS;
+    const proofDepth = tree.depth;
+    return {
+      jobs: JOBS,
+      providers: PROVIDERS,
+      developers: DEVELOPERS,
+      ledgerCreditsPerSecond: Math.round(JOBS / (creditMs / 1_000)),
+      ledgerCreditMs: Math.round(creditMs),
+      epochCloseMs: Math.round(closeMs),
+      merkleBuildMs: Math.round(merkleMs),
+      epochFileHashMs: Math.round(fileHashMs),
+      proofDepth,
+      gasPostRootFirst: Number(post1),
+      gasPostRoot: Number(post2),
+      gasClaimSteadyStateAvg: claimSteady,
+      gasClaimSteadyStateMax: Number(repeat.reduce((m, g) => (g > m ? g : m), 0n)),
+      gasClaimFirstColdWordAvg: mean(firstCold),
+      gasClaimFirstSharedWordAvg: mean(firstSharedWord),
+      gasClaimFirstAvg: claimFirst,
+      gasEscrowDebitPerDeveloper: Math.round(debitPerDeveloper),
+      gasErc20TransferFreshRecipient: Number(transferFresh),
+      gasErc20TransferExistingRecipient: Number(transferExisting),
+      gasPerJobSettlementOnly: Number(perJobSettlementOnly.toFixed(2)),
+      gasPerJobIfEveryProviderClaimsEachEpoch: Number(perJobAllProvidersClaim.toFixed(1)),
+      gasPerJobErc20Transfer: Number(transferFresh),
+      note:
+        'steady-state claim: the provider has claimed before (its packed claimed word and token balance are non-zero); ' +
+        'first claims pay the 20k of a fresh storage word (a quarter of them share one) and a fresh token balance',
+    };
+  } finally {
+    provider.destroy();
+    await anvil.stop();
+  }
+}

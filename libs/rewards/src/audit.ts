@@ -1,0 +1,174 @@
+import { MAX_CUMULATIVE_AMOUNT } from './amounts.js';
+import { EPOCH_FILE_FORMAT, epochFileHash, epochTree, parseEpochFile, type EpochFile } from './epoch-file.js';
+import { RewardsError } from './errors.js';
+import { LEAF_ENCODING } from './leaf.js';
+
+export type AuditProblemCode =
+  | 'INVALID_FILE'
+  | 'LEAF_ORDER'
+  | 'DUPLICATE_INDEX'
+  | 'DUPLICATE_ACCOUNT'
+  | 'AMOUNT_MISMATCH'
+  | 'AMOUNT_OVERFLOW'
+  | 'MISSING_RECEIPTS'
+  | 'DUPLICATE_RECEIPT'
+  | 'TOTAL_MISMATCH'
+  | 'DEBITS_MISMATCH'
+  | 'ROOT_MISMATCH'
+  | 'CHAIN_ROOT_MISMATCH'
+  | 'CHAIN_FILE_HASH_MISMATCH'
+  | 'PREVIOUS_MISMATCH';
+
+export interface AuditProblem {
+  readonly code: AuditProblemCode;
+  readonly message: string;
+}
+
+export interface AuditReport {
+  readonly ok: boolean;
+  readonly epoch: number | null;
+  /** The root recomputed from the leaves (null when the file could not be read). */
+  readonly root: string | null;
+  readonly fileHash: string | null;
+  readonly leafCount: number;
+  readonly problems: readonly AuditProblem[];
+}
+
+export interface AuditOptions {
+  /** The previous epoch's file: checks each provider carries on from where it stood. */
+  readonly previous?: EpochFile;
+  /** Stop listing problems of one kind after this many (default 20). */
+  readonly maxProblemsPerCode?: number;
+}
+
+/**
+ * Recomputes an epoch from its file alone and checks it against what is on chain: the leaves'
+ * arithmetic (cumulative = previous + epoch amount, totals, debits), that each epoch amount is
+ * justified by receipts used once, the Merkle root, and the chain's root and file hash.
+ */
+export function auditEpoch(
+  epochFile: EpochFile | string | unknown,
+  chainRoot: string,
+  chainFileHash: string,
+  options: AuditOptions = {},
+): AuditReport {
+  const problems: AuditProblem[] = [];
+  const counts = new Map<AuditProblemCode, number>();
+  const limit = options.maxProblemsPerCode ?? 20;
+  const report = (code: AuditProblemCode, message: string): void => {
+    const n = (counts.get(code) ?? 0) + 1;
+    counts.set(code, n);
+    if (n <= limit) problems.push({ code, message });
+  };
+
+  let file: EpochFile;
+  try {
+    file = parseEpochFile(epochFile);
+  } catch (err) {
+    const message = err instanceof RewardsError ? err.message : String(err);
+    return {
+      ok: false,
+      epoch: null,
+      root: null,
+      fileHash: null,
+      leafCount: 0,
+      problems: [{ code: 'INVALID_FILE', message }],
+    };
+  }
+  if (file.format !== EPOCH_FILE_FORMAT || file.leafEncoding !== LEAF_ENCODING) {
+    report('INVALID_FILE', `unsupported format or leaf encoding`);
+  }
+
+  const indices = new Set<number>();
+  const accounts = new Set<string>();
+  const receipts = new Set<string>();
+  let total = 0n;
+  let cumulativeTotal = 0n;
+  for (let i = 0; i < file.leaves.length; i++) {
+    const leaf = file.leaves[i];
+    if (i > 0 && leaf.index <= file.leaves[i - 1].index)
+      report('LEAF_ORDER', `leaf ${i}: index ${leaf.index} out of order`);
+    if (indices.has(leaf.index)) report('DUPLICATE_INDEX', `index ${leaf.index} appears twice`);
+    indices.add(leaf.index);
+    if (accounts.has(leaf.account)) report('DUPLICATE_ACCOUNT', `${leaf.account} appears twice`);
+    accounts.add(leaf.account);
+    const cumulative = BigInt(leaf.cumulativeAmount);
+    const previous = BigInt(leaf.previousAmount);
+    const added = BigInt(leaf.epochAmount);
+    if (previous + added !== cumulative) {
+      report('AMOUNT_MISMATCH', `${leaf.account}: ${previous} + ${added} ≠ ${cumulative}`);
+    }
+    if (cumulative > MAX_CUMULATIVE_AMOUNT)
+      report('AMOUNT_OVERFLOW', `${leaf.account}: ${cumulative} exceeds uint64`);
+    if (added > 0n !== leaf.receiptIds.length > 0) {
+      report(
+        'MISSING_RECEIPTS',
+        `${leaf.account}: epoch amount ${added} with ${leaf.receiptIds.length} receipt(s)`,
+      );
+    }
+    for (const id of leaf.receiptIds) {
+      if (receipts.has(id)) report('DUPLICATE_RECEIPT', `receipt ${id} credited twice`);
+      receipts.add(id);
+    }
+    total += added;
+    cumulativeTotal += cumulative;
+  }
+  if (total.toString() !== file.total)
+    report('TOTAL_MISMATCH', `epoch amounts add up to ${total}, file says ${file.total}`);
+  if (cumulativeTotal.toString() !== file.cumulativeTotal) {
+    report(
+      'TOTAL_MISMATCH',
+      `cumulative amounts add up to ${cumulativeTotal}, file says ${file.cumulativeTotal}`,
+    );
+  }
+  if (file.debits.length > 0) {
+    const debitTotal = file.debits.reduce((s, d) => s + BigInt(d.amount), 0n);
+    if (debitTotal !== total)
+      report('DEBITS_MISMATCH', `debits add up to ${debitTotal}, credits to ${total}`);
+  }
+
+  if (options.previous) {
+    const prev = options.previous;
+    if (prev.epoch + 1 !== file.epoch)
+      report('PREVIOUS_MISMATCH', `previous file is epoch ${prev.epoch}, not ${file.epoch - 1}`);
+    const byAccount = new Map(file.leaves.map((l) => [l.account, l]));
+    let maxIndex = -1;
+    for (const p of prev.leaves) {
+      maxIndex = Math.max(maxIndex, p.index);
+      const now = byAccount.get(p.account);
+      if (!now) report('PREVIOUS_MISMATCH', `${p.account} dropped from the tree`);
+      else if (now.index !== p.index || now.previousAmount !== p.cumulativeAmount) {
+        report(
+          'PREVIOUS_MISMATCH',
+          `${p.account}: was index ${p.index} at ${p.cumulativeAmount}, now index ${now.index} from ${now.previousAmount}`,
+        );
+      }
+    }
+    const known = new Set(prev.leaves.map((l) => l.account));
+    for (const l of file.leaves) {
+      if (!known.has(l.account) && (l.previousAmount !== '0' || l.index <= maxIndex)) {
+        report(
+          'PREVIOUS_MISMATCH',
+          `${l.account}: new provider with previous ${l.previousAmount} at index ${l.index}`,
+        );
+      }
+    }
+  }
+
+  const root = epochTree(file.leaves).root;
+  if (root !== file.root) report('ROOT_MISMATCH', `leaves give root ${root}, file says ${file.root}`);
+  if (root !== chainRoot.toLowerCase())
+    report('CHAIN_ROOT_MISMATCH', `leaves give root ${root}, chain has ${chainRoot}`);
+  const fileHash = epochFileHash(file);
+  if (fileHash !== chainFileHash.toLowerCase()) {
+    report('CHAIN_FILE_HASH_MISMATCH', `file hashes to ${fileHash}, chain has ${chainFileHash}`);
+  }
+  return {
+    ok: counts.size === 0,
+    epoch: file.epoch,
+    root,
+    fileHash,
+    leafCount: file.leaves.length,
+    problems,
+  };
+}

@@ -1,0 +1,132 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+
+import { Wallet } from 'ethers';
+
+/** Anvil's well-known development keys (mnemonic `test test … junk`): public, for local chains only. */
+export const ANVIL_DEV_KEYS: readonly string[] = [
+  '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80',
+  '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d',
+  '0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a',
+  '0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6',
+  '0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a',
+  '0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba',
+  '0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e',
+  '0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356',
+  '0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97',
+  '0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6',
+];
+
+export interface DevAccount {
+  readonly address: string;
+  readonly privateKey: string;
+}
+
+export interface AnvilOptions {
+  /** TCP port; 0 or absent picks a free one. */
+  readonly port?: number;
+  readonly chainId?: number;
+  /** Seconds between blocks; absent mines a block per transaction. */
+  readonly blockTime?: number;
+  /** Milliseconds to wait for the node to answer (default 15,000). */
+  readonly readyTimeoutMs?: number;
+  readonly extraArgs?: readonly string[];
+}
+
+export interface AnvilInstance {
+  readonly rpcUrl: string;
+  readonly port: number;
+  readonly chainId: number;
+  readonly accounts: readonly DevAccount[];
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** The anvil executable shipped by the npm package for this platform. */
+export function anvilBinaryPath(): string {
+  const require = createRequire(import.meta.url);
+  const arch = process.arch === 'x64' ? 'amd64' : process.arch;
+  const platformPackage = `@foundry-rs/anvil-${process.platform}-${arch}`;
+  const binary = join(
+    dirname(require.resolve(`${platformPackage}/package.json`)),
+    'bin',
+    process.platform === 'win32' ? 'anvil.exe' : 'anvil',
+  );
+  if (!existsSync(binary)) throw new Error(`anvil binary not found at ${binary}`);
+  return binary;
+}
+
+async function rpcReady(rpcUrl: string): Promise<boolean> {
+  try {
+    const res = await fetch(rpcUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }),
+    });
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts a local anvil node (from the npm package) and waits until it answers JSON-RPC. */
+export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilInstance> {
+  const port = options.port && options.port > 0 ? options.port : await freePort();
+  const chainId = options.chainId ?? 31337;
+  const args = ['--host', '127.0.0.1', '--port', String(port), '--chain-id', String(chainId), '--silent'];
+  if (options.blockTime !== undefined) args.push('--block-time', String(options.blockTime));
+  args.push(...(options.extraArgs ?? []));
+  const child: ChildProcess = spawn(anvilBinaryPath(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const killOnExit = (): void => {
+    child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+
+  const rpcUrl = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 15_000);
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`anvil exited with ${child.exitCode}: ${stderr}`);
+    if (await rpcReady(rpcUrl)) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`anvil did not answer on ${rpcUrl}: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const accounts = ANVIL_DEV_KEYS.map((privateKey) => ({
+    address: new Wallet(privateKey).address,
+    privateKey,
+  }));
+  return {
+    rpcUrl,
+    port,
+    chainId,
+    accounts,
+    async stop(): Promise<void> {
+      process.removeListener('exit', killOnExit);
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await exited;
+      }
+    },
+  };
+}

@@ -1,0 +1,22 @@
+/** Codes for the failures of the rewards library, so callers can branch without parsing messages. */
+export type RewardsErrorCode =
+  | 'INVALID_CREDIT'
+  | 'INVALID_EPOCH_FILE'
+  | 'AMOUNT_OVERFLOW'
+  | 'DUPLICATE_RECEIPT'
+  | 'DEBITS_MISMATCH'
+  | 'EPOCH_GAP'
+  | 'ROOT_CONFLICT'
+  | 'TX_FAILED'
+  | 'REORG_TOO_DEEP'
+  | 'UNSUPPORTED_SIGNER';
+
+export class RewardsError extends Error {
+  readonly code: RewardsErrorCode;
+
+  constructor(code: RewardsErrorCode, message: string) {
+    super(message);
+    this.name = 'RewardsError';
+    this.code = code;
+  }
+}

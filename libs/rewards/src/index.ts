@@ -1,0 +1,17 @@
+export * from './errors.js';
+export * from './amounts.js';
+export * from './hex.js';
+export * from './keccak.js';
+export * from './leaf.js';
+export * from './merkle.js';
+export * from './epoch-file.js';
+export * from './audit.js';
+export * from './credit-book.js';
+export * from './payout-math.js';
+export * from './contracts/index.js';
+export * from './deploy.js';
+export * from './settlement.js';
+export * from './deposits.js';
+export * from './claim.js';
+export * from './dev/anvil.js';
+export { runAuditCli, AUDIT_USAGE, type AuditCliIo } from './cli/audit.js';

@@ -1,0 +1,247 @@
+#!/usr/bin/env node
+// Compiles contracts/src/*.sol and the test mocks in contracts/test/*.sol with the pinned solc npm
+// package (standard JSON, optimizer on, OpenZeppelin imports resolved from node_modules), writes
+// ABI + bytecode artifacts to contracts/artifacts/<Name>.json (mocks under artifacts/test/) and
+// typed ethers bindings to libs/rewards/src/contracts/<name>.ts.
+// A no-op when the sources, the compiler, OpenZeppelin and this script are unchanged (hash check).
+//   node scripts/contracts-build.mjs [--force]
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+const SOLC_VERSION = '0.8.37';
+const SETTINGS = {
+  optimizer: { enabled: true, runs: 10_000 },
+  evmVersion: 'cancun',
+  metadata: { bytecodeHash: 'none' },
+  outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object'] } },
+};
+const SOURCE_DIRS = [
+  { dir: 'contracts/src', artifacts: 'contracts/artifacts', bindings: true },
+  { dir: 'contracts/test', artifacts: 'contracts/artifacts/test', bindings: false },
+];
+const BINDINGS_DIR = 'libs/rewards/src/contracts';
+const HASH_FILE = 'contracts/artifacts/.build-hash';
+
+async function listSources() {
+  const out = [];
+  for (const group of SOURCE_DIRS) {
+    const abs = join(root, group.dir);
+    if (!existsSync(abs)) continue;
+    for (const name of (await readdir(abs)).filter((n) => n.endsWith('.sol')).sort()) {
+      const path = `${group.dir}/${name}`;
+      out.push({ path, group, content: await readFile(join(root, path), 'utf8') });
+    }
+  }
+  return out;
+}
+
+function findImport(path) {
+  try {
+    return { contents: require('node:fs').readFileSync(require.resolve(path), 'utf8') };
+  } catch {
+    const local = join(root, path);
+    if (existsSync(local)) return { contents: require('node:fs').readFileSync(local, 'utf8') };
+    return { error: `not found: ${path}` };
+  }
+}
+
+async function buildHash(sources) {
+  const h = createHash('sha256');
+  h.update(SOLC_VERSION);
+  h.update(JSON.stringify(SETTINGS));
+  h.update(await readFile(fileURLToPath(import.meta.url)));
+  h.update(
+    JSON.parse(await readFile(require.resolve('@openzeppelin/contracts/package.json'), 'utf8')).version,
+  );
+  for (const s of sources) h.update(`${s.path}\0${s.content}\0`);
+  return h.digest('hex');
+}
+
+// ------------------------------------------------------------------------- bindings
+
+function camel(name) {
+  return name[0].toLowerCase() + name.slice(1);
+}
+
+function kebab(name) {
+  return name.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+}
+
+function tsType(param, input) {
+  const t = param.type;
+  if (t.endsWith(']')) {
+    const inner = tsType({ ...param, type: t.slice(0, t.lastIndexOf('[')) }, input);
+    return input ? `readonly ${inner}[]` : `${inner}[]`;
+  }
+  if (t.startsWith('uint') || t.startsWith('int')) return input ? 'BigNumberish' : 'bigint';
+  if (t === 'address') return input ? 'AddressLike' : 'string';
+  if (t === 'bool') return 'boolean';
+  if (t.startsWith('bytes')) return input ? 'BytesLike' : 'string';
+  if (t === 'string') return 'string';
+  throw new Error(`bindings: unsupported ABI type ${t}`);
+}
+
+function argName(p, i) {
+  const n = p.name ? p.name.replace(/_$/, '') : `arg${i}`;
+  return n;
+}
+
+function outputType(outputs) {
+  if (outputs.length === 0) return 'void';
+  if (outputs.length === 1) return tsType(outputs[0], false);
+  return `[${outputs.map((o, i) => `${argName(o, i)}: ${tsType(o, false)}`).join(', ')}]`;
+}
+
+function bindingSource(name, abi, bytecode) {
+  const c = camel(name);
+  const fns = abi.filter((e) => e.type === 'function');
+  const seen = new Set();
+  const members = [];
+  for (const fn of fns) {
+    if (seen.has(fn.name)) continue; // overloads: use contract.getFunction(signature)
+    seen.add(fn.name);
+    const args = `[${fn.inputs.map((p, i) => `${argName(p, i)}: ${tsType(p, true)}`).join(', ')}]`;
+    const out = outputType(fn.outputs);
+    const view = fn.stateMutability === 'view' || fn.stateMutability === 'pure';
+    members.push(`  readonly ${fn.name}: ${view ? 'ViewMethod' : 'SendMethod'}<${args}, ${out}>;`);
+  }
+  const ctor = abi.find((e) => e.type === 'constructor');
+  const ctorInputs = ctor ? ctor.inputs : [];
+  const ctorParams = ctorInputs.map((p, i) => `${argName(p, i)}: ${tsType(p, true)}`).join(', ');
+  const ctorArgs = ctorInputs.map((p, i) => argName(p, i)).join(', ');
+  const events = abi.filter((e) => e.type === 'event').map((e) => `'${e.name}'`);
+  const errors = abi.filter((e) => e.type === 'error').map((e) => `'${e.name}'`);
+  return `// Generated by scripts/contracts-build.mjs from contracts/src/${name}.sol: do not edit.
+import {
+  BaseContract,
+  ContractFactory,
+  type AddressLike,
+  type BigNumberish,
+  type BytesLike,
+  type ContractRunner,
+  type Signer,
+  type TransactionRequest,
+} from 'ethers';
+
+import type { SendMethod, ViewMethod } from './typed.js';
+
+export const ${c}Abi = ${JSON.stringify(abi)} as const;
+
+export const ${c}Bytecode = '${bytecode}';
+
+/** Event names of ${name}. */
+export type ${name}EventName = ${events.length ? events.join(' | ') : 'never'};
+
+/** Custom error names of ${name}. */
+export type ${name}ErrorName = ${errors.length ? errors.join(' | ') : 'never'};
+
+/** Typed methods of ${name}. */
+export interface ${name}Methods {
+${members.join('\n')}
+}
+
+/** An ethers contract for ${name} with typed methods. */
+export type ${name}Contract = BaseContract & ${name}Methods;
+
+/** ${name} at \`address\`, connected to \`runner\`. */
+export function attach${name}(address: string, runner: ContractRunner | null): ${name}Contract {
+  return new BaseContract(address, ${c}Abi, runner) as ${name}Contract;
+}
+
+/** Deploys ${name} and waits for the deployment to be mined. */
+export async function deploy${name}(
+  signer: Signer,
+  ${ctorParams ? `${ctorParams},\n  ` : ''}overrides: Omit<TransactionRequest, 'to' | 'data'> = {},
+): Promise<${name}Contract> {
+  const factory = new ContractFactory(${c}Abi, ${c}Bytecode, signer);
+  const contract = await factory.deploy(${ctorArgs ? `${ctorArgs}, ` : ''}overrides);
+  await contract.waitForDeployment();
+  return attach${name}(await contract.getAddress(), signer);
+}
+`;
+}
+
+async function formatTs(source, path) {
+  try {
+    const prettier = await import('prettier');
+    const options = (await prettier.resolveConfig(path)) ?? {};
+    return await prettier.format(source, { ...options, filepath: path });
+  } catch (err) {
+    console.error(`contracts-build: prettier unavailable (${err instanceof Error ? err.message : err})`);
+    return source;
+  }
+}
+
+// ------------------------------------------------------------------------- main
+
+async function main() {
+  const force = process.argv.includes('--force');
+  const sources = await listSources();
+  const hash = await buildHash(sources);
+  const hashPath = join(root, HASH_FILE);
+  if (!force && existsSync(hashPath) && (await readFile(hashPath, 'utf8')).trim() === hash) {
+    console.error('contracts-build: up to date');
+    return;
+  }
+  const solc = require('solc');
+  const version = solc.version();
+  if (!version.startsWith(`${SOLC_VERSION}+`)) {
+    throw new Error(`contracts-build: solc ${SOLC_VERSION} required, found ${version}`);
+  }
+  const started = performance.now();
+  const input = {
+    language: 'Solidity',
+    sources: Object.fromEntries(sources.map((s) => [s.path, { content: s.content }])),
+    settings: SETTINGS,
+  };
+  const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImport }));
+  const errors = (output.errors ?? []).filter((e) => e.severity === 'error');
+  for (const e of output.errors ?? []) console.error(e.formattedMessage);
+  if (errors.length > 0) throw new Error(`contracts-build: ${errors.length} compile error(s)`);
+
+  for (const group of SOURCE_DIRS) {
+    await rm(join(root, group.artifacts), { recursive: true, force: true }).catch(() => undefined);
+  }
+  const written = [];
+  for (const s of sources) {
+    const contracts = output.contracts[s.path] ?? {};
+    for (const [name, c] of Object.entries(contracts)) {
+      const bytecode = `0x${c.evm.bytecode.object}`;
+      if (bytecode === '0x') continue; // interfaces and abstract contracts
+      const artifact = {
+        contractName: name,
+        sourceName: s.path,
+        compiler: { version, settings: { optimizer: SETTINGS.optimizer, evmVersion: SETTINGS.evmVersion } },
+        abi: c.abi,
+        bytecode,
+        deployedBytecode: `0x${c.evm.deployedBytecode.object}`,
+      };
+      const artifactPath = join(root, s.group.artifacts, `${name}.json`);
+      await mkdir(dirname(artifactPath), { recursive: true });
+      await writeFile(artifactPath, `${JSON.stringify(artifact, null, 2)}\n`);
+      written.push(relative(root, artifactPath));
+      if (s.group.bindings) {
+        const bindingPath = join(root, BINDINGS_DIR, `${kebab(name)}.ts`);
+        await mkdir(dirname(bindingPath), { recursive: true });
+        await writeFile(bindingPath, await formatTs(bindingSource(name, c.abi, bytecode), bindingPath));
+        written.push(relative(root, bindingPath));
+      }
+    }
+  }
+  await writeFile(hashPath, `${hash}\n`);
+  console.error(
+    `contracts-build: solc ${version} compiled ${sources.length} source(s) in ${Math.round(performance.now() - started)} ms`,
+  );
+  for (const w of written) console.error(`  wrote ${w}`);
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

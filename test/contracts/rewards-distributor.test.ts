@@ -1,0 +1,256 @@
+import { AbiCoder, BaseContract, ZeroHash, id, keccak256, type ContractTransactionResponse } from 'ethers';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import {
+  attachRewardsDistributor,
+  closeEpoch,
+  cumulativeFromEpochFile,
+  deployRewardsDistributor,
+  epochFileHash,
+  EpochProofs,
+  leafHash,
+  type CumulativeEntry,
+  type EpochFile,
+} from '#rewards';
+
+import {
+  deployMock,
+  deploySystem,
+  increaseTime,
+  revertName,
+  startChain,
+  type Chain,
+  type System,
+} from './chain.js';
+
+const WINDOW = 3_600;
+
+describe('RewardsDistributor on anvil', () => {
+  let chain: Chain;
+  let sys: System;
+  let providers: string[];
+  let epoch1: EpochFile;
+  let epoch2: EpochFile;
+
+  beforeAll(async () => {
+    chain = await startChain();
+    sys = await deploySystem(chain, { challengeWindowSeconds: WINDOW });
+    providers = chain.addresses.slice(1, 5);
+    // Fund the distributor directly (escrow debits are covered in test/rewards).
+    await (await sys.token.mint(sys.addresses.distributor, 1_000_000_000n)).wait();
+    epoch1 = closeEpoch(
+      new Map(),
+      providers.map((p, i) => ({ provider: p, amount: BigInt(1_000 * (i + 1)), receiptIds: [`r1-${i}`] })),
+      { epoch: 1 },
+    );
+    epoch2 = closeEpoch(
+      cumulativeFromEpochFile(epoch1),
+      [{ provider: providers[0], amount: 500n, receiptIds: ['r2-0'] }],
+      { epoch: 2 },
+    );
+  });
+
+  afterAll(async () => {
+    await chain?.stop();
+  });
+
+  it('hashes leaves exactly like the TypeScript encoder', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.nat({ max: 2 ** 40 }),
+        fc.uint8Array({ minLength: 20, maxLength: 20 }),
+        fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+        async (index, raw, amount) => {
+          const account = `0x${Buffer.from(raw).toString('hex')}`;
+          const onChain = await sys.distributor.leafHash(index, account, amount);
+          expect(leafHash({ index, account, cumulativeAmount: amount })).toBe(onChain);
+          const inner = keccak256(
+            AbiCoder.defaultAbiCoder().encode(['uint256', 'address', 'uint256'], [index, account, amount]),
+          );
+          expect(keccak256(inner)).toBe(onChain);
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  it('rejects roles it was not given', async () => {
+    const stranger = attachRewardsDistributor(sys.addresses.distributor, chain.wallets[9]);
+    expect(await revertName(() => stranger.postRoot.staticCall(1, epoch1.root, ZeroHash, 1n))).toBe(
+      'AccessControlUnauthorizedAccount',
+    );
+    expect(await revertName(() => stranger.vetoRoot.staticCall(1, ZeroHash))).toBe(
+      'AccessControlUnauthorizedAccount',
+    );
+    expect(await revertName(() => stranger.pause.staticCall())).toBe('AccessControlUnauthorizedAccount');
+  });
+
+  it('enforces epoch = last + 1 and a non-empty root', async () => {
+    expect(await revertName(() => sys.distributor.postRoot.staticCall(2, epoch1.root, ZeroHash, 1n))).toBe(
+      'EpochOutOfOrder',
+    );
+    expect(await revertName(() => sys.distributor.postRoot.staticCall(1, ZeroHash, ZeroHash, 1n))).toBe(
+      'EmptyRoot',
+    );
+  });
+
+  it('pays a claim only after the challenge window, once, against the right proof', async () => {
+    await (
+      await sys.distributor.postRoot(1, epoch1.root, epochFileHash(epoch1), BigInt(epoch1.total))
+    ).wait();
+    const proofs = new EpochProofs(epoch1);
+    const t = proofs.ticket(providers[1])!;
+    const args = [t.epoch, t.index, t.account, t.cumulativeAmount, [...t.proof]] as const;
+    expect(await revertName(() => sys.distributor.claim.staticCall(...args))).toBe('ChallengeWindowOpen');
+    await increaseTime(chain, WINDOW);
+    // Wrong proof, wrong amount, somebody else's proof.
+    const other = proofs.ticket(providers[2])!;
+    expect(
+      await revertName(() =>
+        sys.distributor.claim.staticCall(t.epoch, t.index, t.account, t.cumulativeAmount, [...other.proof]),
+      ),
+    ).toBe('InvalidProof');
+    expect(
+      await revertName(() =>
+        sys.distributor.claim.staticCall(t.epoch, t.index, t.account, t.cumulativeAmount + 1n, [...t.proof]),
+      ),
+    ).toBe('InvalidProof');
+    expect(
+      await revertName(() =>
+        sys.distributor.claim.staticCall(t.epoch, t.index, providers[2], t.cumulativeAmount, [...t.proof]),
+      ),
+    ).toBe('InvalidProof');
+    expect(
+      await revertName(() =>
+        sys.distributor.claim.staticCall(t.epoch, other.index, t.account, t.cumulativeAmount, [...t.proof]),
+      ),
+    ).toBe('InvalidProof');
+    expect(
+      await revertName(() =>
+        sys.distributor.claim.staticCall(7, t.index, t.account, t.cumulativeAmount, [...t.proof]),
+      ),
+    ).toBe('UnknownEpoch');
+
+    const before = await sys.token.balanceOf(t.account);
+    // Anyone may submit the claim; the tokens go to the account.
+    const relayer = attachRewardsDistributor(sys.addresses.distributor, chain.wallets[8]);
+    await (await relayer.claim(...args)).wait();
+    expect((await sys.token.balanceOf(t.account)) - before).toBe(t.cumulativeAmount);
+    expect(await sys.distributor.claimedAmount(t.index)).toBe(t.cumulativeAmount);
+    expect(await revertName(() => sys.distributor.claim.staticCall(...args))).toBe('NothingToClaim');
+  });
+
+  it('pays only the difference of a later cumulative root, and nothing for an older one', async () => {
+    await (
+      await sys.distributor.postRoot(2, epoch2.root, epochFileHash(epoch2), BigInt(epoch2.total))
+    ).wait();
+    await increaseTime(chain, WINDOW);
+    const old = new EpochProofs(epoch1).ticket(providers[0])!;
+    const now = new EpochProofs(epoch2).ticket(providers[0])!;
+    const before = await sys.token.balanceOf(providers[0]);
+    await (
+      await sys.distributor.claim(now.epoch, now.index, now.account, now.cumulativeAmount, [...now.proof])
+    ).wait();
+    expect((await sys.token.balanceOf(providers[0])) - before).toBe(1_500n);
+    expect(
+      await revertName(() =>
+        sys.distributor.claim.staticCall(old.epoch, old.index, old.account, old.cumulativeAmount, [
+          ...old.proof,
+        ]),
+      ),
+    ).toBe('NothingToClaim');
+  });
+
+  it('lets the guardian veto a root in its window, which rolls the epoch back', async () => {
+    const bad = closeEpoch(
+      cumulativeFromEpochFile(epoch2),
+      [{ provider: providers[3], amount: 10n ** 9n, receiptIds: ['forged'] }],
+      { epoch: 3 },
+    );
+    await (await sys.distributor.postRoot(3, bad.root, epochFileHash(bad), BigInt(bad.total))).wait();
+    await (await sys.distributor.vetoRoot(3, id('forged receipts'))).wait();
+    expect(await sys.distributor.lastEpoch()).toBe(2n);
+    await increaseTime(chain, WINDOW);
+    const t = new EpochProofs(bad).ticket(providers[3])!;
+    expect(
+      await revertName(() =>
+        sys.distributor.claim.staticCall(t.epoch, t.index, t.account, t.cumulativeAmount, [...t.proof]),
+      ),
+    ).toBe('UnknownEpoch');
+    // A corrected root is posted for the same epoch; once final it cannot be vetoed.
+    const good = closeEpoch(
+      cumulativeFromEpochFile(epoch2),
+      [{ provider: providers[3], amount: 7n, receiptIds: ['r3-3'] }],
+      { epoch: 3 },
+    );
+    await (await sys.distributor.postRoot(3, good.root, epochFileHash(good), BigInt(good.total))).wait();
+    await increaseTime(chain, WINDOW);
+    expect(await revertName(() => sys.distributor.vetoRoot.staticCall(3, ZeroHash))).toBe(
+      'ChallengeWindowClosed',
+    );
+    const g = new EpochProofs(good).ticket(providers[3])!;
+    await (await sys.distributor.claim(g.epoch, g.index, g.account, g.cumulativeAmount, [...g.proof])).wait();
+    expect(await sys.distributor.claimedAmount(g.index)).toBe(4_007n);
+  });
+
+  it('stops claims while paused', async () => {
+    const ticket = new EpochProofs(epoch2).ticket(providers[2])!;
+    await (await sys.distributor.pause()).wait();
+    expect(
+      await revertName(() =>
+        sys.distributor.claim.staticCall(
+          ticket.epoch,
+          ticket.index,
+          ticket.account,
+          ticket.cumulativeAmount,
+          [...ticket.proof],
+        ),
+      ),
+    ).toBe('EnforcedPause');
+    await (await sys.distributor.unpause()).wait();
+    await (
+      await sys.distributor.claim(ticket.epoch, ticket.index, ticket.account, ticket.cumulativeAmount, [
+        ...ticket.proof,
+      ])
+    ).wait();
+  });
+
+  it('refuses a claim re-entered from the token during the transfer', async () => {
+    const evil = (await deployMock(chain, 'ReentrantToken')) as BaseContract & {
+      mint(to: string, amount: bigint): Promise<ContractTransactionResponse>;
+      arm(target: string, data: string): Promise<ContractTransactionResponse>;
+    };
+    const distributor = await deployRewardsDistributor(
+      chain.wallets[0],
+      await evil.getAddress(),
+      chain.addresses[0],
+      0,
+    );
+    await (await distributor.grantRole(id('SETTLER_ROLE'), chain.addresses[0])).wait();
+    await (await evil.mint(await distributor.getAddress(), 1_000_000n)).wait();
+    const file = closeEpoch(
+      new Map<string, CumulativeEntry>(),
+      providers.map((p, i) => ({ provider: p, amount: 100n + BigInt(i), receiptIds: [`e${i}`] })),
+      { epoch: 1 },
+    );
+    await (await distributor.postRoot(1, file.root, epochFileHash(file), BigInt(file.total))).wait();
+    await increaseTime(chain, 1);
+    const proofs = new EpochProofs(file);
+    const a = proofs.ticket(providers[0])!;
+    const b = proofs.ticket(providers[1])!;
+    const reenter = distributor.interface.encodeFunctionData('claim', [
+      b.epoch,
+      b.index,
+      b.account,
+      b.cumulativeAmount,
+      [...b.proof],
+    ]);
+    await (await evil.arm(await distributor.getAddress(), reenter)).wait();
+    expect(
+      await revertName(() =>
+        distributor.claim.staticCall(a.epoch, a.index, a.account, a.cumulativeAmount, [...a.proof]),
+      ),
+    ).toBe('ReentrancyGuardReentrantCall');
+  });
+});
