@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { COORDINATOR_ROLES, ConfigError, loadConfig } from './config/config.js';
 import { createLogger } from './logging/logger.js';
 import { startCoordinator } from './bootstrap.js';
+import { startLocalAgents } from './dev/local-agents.js';
 
 const HELP = `gpumesh coordinator
 
@@ -13,6 +14,7 @@ options:
   --host <addr>            HTTP bind address (default 127.0.0.1; env HOST)
   --data-dir <dir>         where embedded PostgreSQL and dev keys live (default .data; env DATA_DIR)
   --dev                    create a dev developer account with credits and an admin account, print their keys
+  --agents <n>             also start n local provider agents (default 2 with --dev, else 0)
   -h, --help               this help
 
 Without DATABASE_URL an embedded PostgreSQL (PGlite) runs under the data dir; without REDIS_URL the
@@ -26,6 +28,7 @@ async function main(): Promise<void> {
       host: { type: 'string' },
       'data-dir': { type: 'string' },
       dev: { type: 'boolean' },
+      agents: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -44,8 +47,27 @@ async function main(): Promise<void> {
     DATA_DIR: values['data-dir'],
     DEV_BOOTSTRAP: values.dev ? 'true' : undefined,
   });
+  const agentCount = values.agents === undefined ? (config.DEV_BOOTSTRAP ? 2 : 0) : Number(values.agents);
+  if (!Number.isInteger(agentCount) || agentCount < 0 || agentCount > 32) {
+    throw new ConfigError('--agents must be an integer from 0 to 32');
+  }
+  if (agentCount > 0 && config.ROLE === 'api')
+    throw new ConfigError('--agents needs a worker (--role all or worker)');
   const logger = createLogger(config.LOG_LEVEL);
   const coordinator = await startCoordinator(config, logger);
+  let localAgents: Awaited<ReturnType<typeof startLocalAgents>> | null = null;
+  if (agentCount > 0) {
+    try {
+      localAgents = await startLocalAgents({
+        count: agentCount,
+        coordinatorUrl: coordinator.url,
+        dataDir: config.DATA_DIR,
+      });
+    } catch (err) {
+      await coordinator.close();
+      throw err;
+    }
+  }
   const lines = [
     '',
     `  API        ${coordinator.url}/v1`,
@@ -60,6 +82,9 @@ async function main(): Promise<void> {
       `  try        curl -H "Authorization: Bearer ${coordinator.dev.developerKey}" ${coordinator.url}/v1/account`,
     );
   }
+  for (const agent of localAgents?.agents ?? []) {
+    lines.push(`  agent ${agent.index}    ${agent.peerId}   backend ${agent.backend}`);
+  }
   process.stdout.write(`${lines.join('\n')}\n\ngpumesh ready\n`);
 
   let stopping = false;
@@ -67,8 +92,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping');
-    coordinator
-      .close()
+    (localAgents ? localAgents.stop() : Promise.resolve())
+      .then(() => coordinator.close())
       .then(() => process.exit(0))
       .catch((err: unknown) => {
         logger.error({ err }, 'error while stopping');

@@ -1,0 +1,108 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The passphrase of the throwaway keystores of `npm start`'s local agents (dev only). */
+const DEV_AGENT_PASSPHRASE = 'gpumesh-dev-agent-passphrase';
+
+export interface LocalAgent {
+  index: number;
+  peerId: string;
+  backend: string;
+  process: ChildProcess;
+}
+
+const agentMain = fileURLToPath(new URL('../../../provider-agent/src/main.js', import.meta.url));
+
+function run(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [agentMain, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`gpumesh-agent ${args[0]} failed:\n${out}`)),
+    );
+  });
+}
+
+/**
+ * `npm start --agents N`: N provider agents as child processes (each with its own keystore under
+ * <data dir>/agents/<i>), so a newcomer has a working marketplace at once. Resolves when each has
+ * printed its ready line.
+ */
+export async function startLocalAgents(options: {
+  count: number;
+  coordinatorUrl: string;
+  dataDir: string;
+  pricePerUnit?: string;
+}): Promise<{ agents: LocalAgent[]; stop: () => Promise<void> }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, GPUMESH_AGENT_PASSPHRASE: DEV_AGENT_PASSPHRASE };
+  delete env.DATABASE_URL;
+  const agents: LocalAgent[] = [];
+  const stop = async (): Promise<void> => {
+    await Promise.all(
+      agents.map(
+        (a) =>
+          new Promise<void>((resolve) => {
+            if (a.process.exitCode !== null) return resolve();
+            a.process.once('exit', () => resolve());
+            a.process.kill('SIGINT');
+            setTimeout(() => a.process.kill('SIGKILL'), 5_000).unref();
+          }),
+      ),
+    );
+  };
+  try {
+    for (let index = 1; index <= options.count; index++) {
+      const dir = join(options.dataDir, 'agents', String(index));
+      if (!existsSync(join(dir, 'keystore.json'))) {
+        await run(
+          [
+            'init',
+            '--coordinator',
+            options.coordinatorUrl,
+            '--data-dir',
+            dir,
+            '--price',
+            options.pricePerUnit ?? '1',
+            '--light-kdf',
+            '--slots',
+            '1',
+          ],
+          env,
+        );
+      }
+      const child = spawn(process.execPath, [agentMain, 'start', '--data-dir', dir, '--log-level', 'warn'], {
+        env,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const ready = await new Promise<{ peerId: string; backend: string }>((resolve, reject) => {
+        let out = '';
+        const timer = setTimeout(() => reject(new Error(`agent ${index} not ready in 60 s`)), 60_000);
+        child.stdout?.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /gpumesh-agent ready: peer (\S+) address \S+ backend (\S+)/.exec(out);
+          if (m) {
+            clearTimeout(timer);
+            resolve({ peerId: m[1], backend: m[2] });
+          }
+        });
+        child.once('exit', (code) => {
+          clearTimeout(timer);
+          reject(new Error(`agent ${index} exited with ${code}`));
+        });
+      });
+      agents.push({ index, peerId: ready.peerId, backend: ready.backend, process: child });
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { agents, stop };
+}
+
+export function agentBinaryAvailable(): boolean {
+  return existsSync(agentMain);
+}

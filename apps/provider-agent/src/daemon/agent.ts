@@ -1,0 +1,283 @@
+import { writeFile, rename } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import {
+  createGpumeshNode,
+  createOfferVerifier,
+  fetchArtifact,
+  handleJobOffers,
+  nodePeerId,
+  startGossip,
+  type GpumeshNode,
+  type JobRunResult,
+  type OfferDecision,
+} from '#p2p';
+import {
+  createPeerBinding,
+  hashOutputs,
+  hashTensors,
+  signPayload,
+  type JobOffer,
+  type PeerBinding,
+  type Signed,
+} from '#protocol';
+import type { AgentConfig, AgentPaths } from '../agent-config.js';
+import type { UnlockedIdentity } from '../keystore.js';
+import { createExecutorPool, detectGpus, type ExecutorPool } from '../runtime/index.js';
+import { AttemptJournal } from './journal.js';
+import { ArtifactCache } from './artifact-cache.js';
+
+export interface AgentStatus {
+  peerId: string;
+  address: string;
+  backend: string;
+  gflops: number;
+  slots: number;
+  running: number;
+  completed: number;
+  failed: number;
+  reportedAttempts: number;
+  /** Base units earned by reported attempts (credited by the coordinator once verified). */
+  earned: string;
+  peers: string[];
+  coordinatorConnected: boolean;
+  startedAt: number;
+  updatedAt: number;
+}
+
+export interface RunningAgent {
+  peerId: string;
+  address: string;
+  backend: string;
+  node: GpumeshNode;
+  status(): AgentStatus;
+  stop(): Promise<void>;
+}
+
+const ADVERT_TTL_MS = 60_000;
+const STATUS_EVERY_MS = 2_000;
+
+/** Starts the provider daemon: executors, libp2p, adverts, and the job protocol. */
+export async function startAgent(options: {
+  config: AgentConfig;
+  identity: UnlockedIdentity;
+  paths: AgentPaths;
+  logger: Logger;
+  /** Pre-built executor pool (tests); default: one from the config. */
+  pool?: ExecutorPool;
+}): Promise<RunningAgent> {
+  const { config, identity, paths, logger } = options;
+  const pool =
+    options.pool ??
+    (await createExecutorPool({
+      slots: config.slots,
+      backend: config.backend,
+      memoryLimitMb: config.memoryLimitMb,
+      defaultTimeoutMs: config.jobTimeoutMs,
+    }));
+  const backend = pool.backend.name;
+  const gflops = config.benchmarkGflops ?? Math.max(pool.backend.gflops, 0.001);
+  // GPUs are advertised only when jobs really run on them.
+  const gpus =
+    backend === 'tensorflow-gpu'
+      ? (await detectGpus()).gpus.map((g) => ({
+          model: g.model,
+          vramMiB: g.vramMiB,
+          ...(g.computeCapability ? { computeCapability: g.computeCapability } : {}),
+        }))
+      : [];
+  const journal = await AttemptJournal.open(paths.journal);
+  const artifacts = new ArtifactCache(paths.artifacts);
+  const node = await createGpumeshNode({
+    privateKey: identity.peerKey,
+    listen: config.listen,
+    bootstrap: config.bootstrap,
+    mdns: config.mdns,
+  });
+  const peerId = nodePeerId(node);
+  const gossip = startGossip(node, {});
+  const binding: PeerBinding = await createPeerBinding(identity.wallet, peerId);
+  const coordinatorPeers = new Set(config.bootstrap.map((a) => a.split('/p2p/')[1]).filter(Boolean));
+  const counters = { running: 0, completed: 0, failed: 0 };
+  const startedAt = Date.now();
+  // Adverts carry a strictly increasing seq that survives restarts (the wall clock, bumped on ties).
+  let lastSeq = 0;
+  let lastAdvertFree = -1;
+
+  const freeSlots = (): number => Math.max(0, pool.slots - counters.running);
+
+  const advertise = async (): Promise<void> => {
+    const now = Date.now();
+    lastSeq = Math.max(now, lastSeq + 1);
+    lastAdvertFree = freeSlots();
+    const signed = await signPayload(
+      'advert',
+      {
+        version: 1,
+        peerId,
+        address: identity.address,
+        operatorId: config.operatorId ?? identity.address,
+        seq: lastSeq,
+        issuedAt: now,
+        expiresAt: now + ADVERT_TTL_MS,
+        backend,
+        gpus,
+        gflops,
+        pricePerUnit: config.pricePerUnit,
+        slots: pool.slots,
+        freeSlots: lastAdvertFree,
+        ...(config.region ? { region: config.region } : {}),
+        binding,
+      },
+      identity.wallet,
+    );
+    await gossip
+      .publishAdvert(signed)
+      .catch((err: unknown) => logger.debug({ err }, 'advert not published (no peers yet)'));
+  };
+
+  const status = (): AgentStatus => ({
+    peerId,
+    address: identity.address,
+    backend,
+    gflops,
+    slots: pool.slots,
+    ...counters,
+    reportedAttempts: journal.reported,
+    earned: journal.earned.toString(),
+    peers: node.getPeers().map((p) => p.toString()),
+    coordinatorConnected: node.getPeers().some((p) => coordinatorPeers.has(p.toString())),
+    startedAt,
+    updatedAt: Date.now(),
+  });
+
+  const writeStatus = async (): Promise<void> => {
+    const tmp = `${paths.status}.tmp`;
+    await writeFile(tmp, `${JSON.stringify(status(), null, 2)}\n`, { mode: 0o600 });
+    await rename(tmp, paths.status);
+  };
+
+  const run = async (
+    signed: Signed<JobOffer>,
+    reportProgress: (f: number, m?: string) => void,
+    signal: AbortSignal,
+    remotePeer: string,
+  ): Promise<JobRunResult> => {
+    const offer = signed.payload;
+    counters.running += 1;
+    if (freeSlots() !== lastAdvertFree) void advertise();
+    try {
+      const ref = offer.spec.model;
+      const artifact = ref
+        ? await artifacts.getOrFetch(ref.hash, () => fetchArtifact(node, remotePeer, ref.hash, { signal }))
+        : undefined;
+      const model = artifact
+        ? {
+            format: artifact.format,
+            modelJson: artifact.modelJson as Record<string, unknown>,
+            weights: artifact.weights,
+          }
+        : undefined;
+      const result = await pool.run(
+        { jobId: offer.jobId, attempt: offer.attempt, spec: offer.spec, model },
+        {
+          signal,
+          onProgress: (p) =>
+            reportProgress(
+              p.epoch / p.epochs,
+              `epoch ${p.epoch}/${p.epochs}${p.loss === undefined ? '' : ` loss ${p.loss}`}`,
+            ),
+        },
+      );
+      const receipt = await signPayload(
+        'receipt',
+        {
+          version: 1,
+          jobId: offer.jobId,
+          attempt: offer.attempt,
+          providerPeerId: peerId,
+          providerAddress: identity.address,
+          inputHash: hashTensors(offer.spec.inputs),
+          outputHash: hashOutputs(result.outputs),
+          backend: result.backend,
+          timings: result.timings,
+          finishedAt: Date.now(),
+        },
+        identity.wallet,
+      );
+      await journal.record({
+        jobId: offer.jobId,
+        attempt: offer.attempt,
+        outputs: result.outputs,
+        receipt,
+        earned: (BigInt(offer.pricePerUnit) * BigInt(offer.workUnits)).toString(),
+        at: Date.now(),
+      });
+      counters.completed += 1;
+      logger.info(
+        { jobId: offer.jobId, attempt: offer.attempt, kind: offer.spec.kind, ms: result.timings.totalMs },
+        'job done',
+      );
+      return { outputs: result.outputs, receipt };
+    } catch (err) {
+      counters.failed += 1;
+      logger.warn(
+        { jobId: offer.jobId, attempt: offer.attempt, err: err instanceof Error ? err.message : String(err) },
+        'job failed',
+      );
+      throw err;
+    } finally {
+      counters.running -= 1;
+      void advertise();
+    }
+  };
+
+  const stopServing = await handleJobOffers(node, {
+    verifyOffer: createOfferVerifier({ coordinatorAddress: config.coordinatorAddress }),
+    onOffer: async (signed, ctx): Promise<OfferDecision> => {
+      const offer = signed.payload;
+      const reported = journal.find(offer.jobId, offer.attempt);
+      if (reported) {
+        // Already computed and reported before a restart: answer from the journal, never run twice.
+        return { accept: true, run: async () => ({ outputs: reported.outputs, receipt: reported.receipt }) };
+      }
+      if (BigInt(offer.pricePerUnit) < BigInt(config.pricePerUnit)) {
+        return {
+          accept: false,
+          reason: `price ${offer.pricePerUnit} is below this provider's ${config.pricePerUnit}`,
+        };
+      }
+      if (freeSlots() === 0) return { accept: false, reason: 'no free slot' };
+      return { accept: true, run: () => run(signed, ctx.reportProgress, ctx.signal, ctx.remotePeer) };
+    },
+    logger: { debug: (c, m) => logger.debug(c, m), warn: (c, m) => logger.warn(c, m) },
+  });
+
+  await advertise();
+  const advertTimer = setInterval(() => void advertise(), config.advertIntervalMs);
+  // Re-advertise as soon as the coordinator (re)connects, so a restart is seen at once.
+  const onConnect = (evt: CustomEvent<{ toString(): string }>): void => {
+    if (coordinatorPeers.has(evt.detail.toString())) setTimeout(() => void advertise(), 1_500);
+  };
+  node.addEventListener('peer:connect', onConnect);
+  const statusTimer = setInterval(() => void writeStatus().catch(() => undefined), STATUS_EVERY_MS);
+  await writeStatus();
+  logger.info({ peerId, address: identity.address, backend, gflops, slots: pool.slots }, 'agent started');
+
+  return {
+    peerId,
+    address: identity.address,
+    backend,
+    node,
+    status,
+    stop: async () => {
+      clearInterval(advertTimer);
+      clearInterval(statusTimer);
+      node.removeEventListener('peer:connect', onConnect);
+      gossip.stop();
+      await stopServing();
+      await node.stop();
+      await pool.close();
+      await writeStatus().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,154 @@
+#!/usr/bin/env node
+// gpumesh-agent: the provider agent's command line. `#p2p` comes first: it installs the polyfills
+// libp2p needs on Node 20 before anything loads libp2p.
+import '#p2p';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { defaultDataDir } from './agent-config.js';
+import { benchmarkCommand, doctorCommand, initCommand, startCommand, statusCommand } from './cli/commands.js';
+import { CliError, createOutput } from './cli/output.js';
+
+const COMMON = `  --data-dir <dir>  where the keystore, config, cache and journal live (default ~/.gpumesh-agent)
+  --json            machine-readable output
+  -h, --help        this help`;
+
+const HELP: Record<string, string> = {
+  main: `gpumesh-agent — rent out your GPU (or CPU) on the gpumesh marketplace
+
+usage: gpumesh-agent <command> [options]
+
+commands:
+  init       create an encrypted keystore (wallet + libp2p key) and a config for a coordinator
+  doctor     detect GPUs, pick the TensorFlow.js backend and prove it really runs
+  benchmark  measure matmul GFLOP/s on the chosen backend (goes into your adverts)
+  start      run the provider daemon: advertise, take jobs, report signed receipts
+  status     show the running agent's peers, jobs and earnings
+
+\`gpumesh-agent <command> --help\` describes each command. The keystore passphrase is read from
+GPUMESH_AGENT_PASSPHRASE or asked on the terminal.`,
+  init: `usage: gpumesh-agent init --coordinator <url> [options]
+
+  --coordinator <url>  the coordinator's REST URL (it tells the agent where to connect and whom to trust)
+  --price <n>          base units per work unit (1 MFLOP) you charge (default 1)
+  --region <name>      advertised region (optional)
+  --slots <n>          concurrent jobs (default: CPU cores for cpu/wasm, one per GPU)
+  --backend <name>     auto | tensorflow-gpu | tensorflow | wasm | cpu (default auto)
+  --force              replace an existing keystore (its identity and unclaimed earnings address are lost)
+  --light-kdf          cheap key derivation, for throwaway test agents only
+${COMMON}`,
+  doctor: `usage: gpumesh-agent doctor [--backend <name>]
+
+Detects NVIDIA GPUs (nvidia-smi, then systeminformation), resolves the backend in the order
+tensorflow-gpu → tensorflow → wasm → cpu, and runs a timed, checked matmul on it. Exit code 0 when the
+backend is proven, 1 otherwise; a missing CUDA library is named with how to install it.
+  --backend <name>     only try this backend
+${COMMON}`,
+  benchmark: `usage: gpumesh-agent benchmark [--backend <name>]
+
+Sweeps matmul sizes on the backend and saves the best sustained GFLOP/s in the config.
+${COMMON}`,
+  start: `usage: gpumesh-agent start [--log-level info]
+
+Runs the daemon until Ctrl-C: one executor per slot in worker threads, signed adverts on gossipsub,
+job offers over libp2p streams, and a journal so a restarted agent never runs a reported attempt twice.
+  --log-level <level>  fatal | error | warn | info | debug (default info)
+${COMMON}`,
+  status: `usage: gpumesh-agent status
+
+Shows the running agent's peer id, backend, connections, jobs and reported earnings.
+${COMMON}`,
+};
+
+const commonOptions = {
+  'data-dir': { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies ParseArgsConfig['options'];
+
+const commandOptions = {
+  init: {
+    ...commonOptions,
+    coordinator: { type: 'string' },
+    price: { type: 'string', default: '1' },
+    region: { type: 'string' },
+    slots: { type: 'string' },
+    backend: { type: 'string' },
+    force: { type: 'boolean', default: false },
+    'light-kdf': { type: 'boolean', default: false },
+  },
+  doctor: { ...commonOptions, backend: { type: 'string' } },
+  benchmark: { ...commonOptions, backend: { type: 'string' } },
+  start: { ...commonOptions, 'log-level': { type: 'string', default: 'info' } },
+  status: { ...commonOptions },
+} as const satisfies Record<string, ParseArgsConfig['options']>;
+
+type Command = keyof typeof commandOptions;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    console.log(HELP.main);
+    return command ? 0 : 2;
+  }
+  if (!(command in commandOptions)) {
+    console.error(`gpumesh-agent: unknown command "${command}"\n\n${HELP.main}`);
+    return 2;
+  }
+  const name = command as Command;
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args: rest, options: commandOptions[name], strict: true, allowPositionals: false })
+      .values as Record<string, string | boolean | undefined>;
+  } catch (err) {
+    console.error(`gpumesh-agent ${name}: ${(err as Error).message}\n\n${HELP[name]}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(HELP[name]);
+    return 0;
+  }
+  const common = {
+    dataDir: (values['data-dir'] as string | undefined) ?? defaultDataDir(),
+    json: values.json === true,
+    env: process.env,
+  };
+  const out = createOutput(common.json);
+  switch (name) {
+    case 'init': {
+      if (typeof values.coordinator !== 'string') throw new CliError('init needs --coordinator <url>');
+      await initCommand(
+        {
+          ...common,
+          coordinator: values.coordinator,
+          price: values.price as string,
+          region: values.region as string | undefined,
+          slots: values.slots as string | undefined,
+          backend: values.backend as string | undefined,
+          force: values.force === true,
+          lightKdf: values['light-kdf'] === true,
+        },
+        out,
+      );
+      return 0;
+    }
+    case 'doctor':
+      return doctorCommand({ ...common, backend: values.backend as string | undefined }, out);
+    case 'benchmark':
+      await benchmarkCommand({ ...common, backend: values.backend as string | undefined }, out);
+      return 0;
+    case 'start':
+      await startCommand({ ...common, logLevel: values['log-level'] as string });
+      return 0;
+    case 'status':
+      await statusCommand(common, out);
+      return 0;
+  }
+}
+
+main(process.argv.slice(2))
+  .then((code) => process.exit(code))
+  .catch((err: unknown) => {
+    const known =
+      err instanceof CliError || (err instanceof Error && /ConfigError|KeystoreError/.test(err.name));
+    console.error(`gpumesh-agent: ${known ? (err as Error).message : String((err as Error)?.stack ?? err)}`);
+    process.exit(err instanceof CliError ? err.exitCode : 1);
+  });
