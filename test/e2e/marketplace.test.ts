@@ -1,0 +1,336 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import * as tf from '@tensorflow/tfjs';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeTensor, encodeTensor, parseJobSpec, type TensorWire } from '#protocol';
+import { hashArtifact } from '#p2p';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { api } from '../helpers/coordinator.js';
+import { matmulSpec } from '../helpers/specs.js';
+import { referenceMatmul } from '../helpers/fake-agent.js';
+import {
+  AGENT_MAIN,
+  COORDINATOR_MAIN,
+  assertBuilt,
+  runProcess,
+  startProcess,
+  type Started,
+} from '../helpers/processes.js';
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PASSPHRASE = 'e2e-test-passphrase';
+
+interface JobBody {
+  id: string;
+  state: string;
+  error: string | null;
+}
+
+function values(t: TensorWire): number[] {
+  return Array.from(decodeTensor(t).values as Float32Array);
+}
+
+/** ‖actual − expected‖₂ / ‖expected‖₂: robust where single elements cancel to near zero. */
+function maxRelError(actual: number[], expected: ArrayLike<number>): number {
+  expect(actual.length).toBe(expected.length);
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < actual.length; i++) {
+    diff += (actual[i] - expected[i]) ** 2;
+    norm += expected[i] ** 2;
+  }
+  return Math.sqrt(diff) / Math.max(Math.sqrt(norm), 1e-12);
+}
+
+/** Saves a tfjs LayersModel as model.json + weights in memory (as `model.save` lays them out). */
+async function saveModel(
+  model: tf.LayersModel,
+): Promise<{ modelJson: Record<string, unknown>; weights: Uint8Array }> {
+  let saved: tf.io.ModelArtifacts | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      saved = artifacts;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  if (!saved?.weightSpecs || !saved.weightData) throw new Error('nothing saved');
+  const data = Array.isArray(saved.weightData) ? saved.weightData : [saved.weightData];
+  const weights = new Uint8Array(data.reduce((n, p) => n + p.byteLength, 0));
+  let offset = 0;
+  for (const part of data) {
+    weights.set(new Uint8Array(part), offset);
+    offset += part.byteLength;
+  }
+  return {
+    modelJson: {
+      format: 'layers-model',
+      modelTopology: saved.modelTopology as object,
+      weightsManifest: [{ paths: ['weights.bin'], weights: saved.weightSpecs }],
+    },
+    weights,
+  };
+}
+
+describe('e2e: coordinator and two agent processes run real jobs', () => {
+  let db: TestDatabase;
+  let dir: string;
+  let coordinator: Started;
+  let url: string;
+  let key: string;
+  const agents = new Map<string, Started>();
+
+  const waitFor = async <T>(
+    what: string,
+    probe: () => Promise<T | undefined>,
+    timeoutMs = 60_000,
+  ): Promise<T> => {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const v = await probe();
+      if (v !== undefined) return v;
+      if (Date.now() > until)
+        throw new Error(`timed out waiting for ${what}\n${coordinator.output().slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+  };
+  const finished = (id: string): Promise<JobBody> =>
+    waitFor(`job ${id}`, async () => {
+      const res = await api<JobBody>(url, 'GET', `/v1/jobs/${id}`, { key });
+      return ['COMPLETED', 'FAILED', 'EXPIRED', 'CANCELLED'].includes(res.body.state) ? res.body : undefined;
+    });
+  const result = async (id: string): Promise<TensorWire[]> => {
+    const job = await finished(id);
+    expect(job.state, job.error ?? '').toBe('COMPLETED');
+    const res = await api<{ result: { outputs: TensorWire[] } }>(url, 'GET', `/v1/jobs/${id}/result`, {
+      key,
+    });
+    return res.body.result.outputs;
+  };
+  const startAgent = async (n: number): Promise<void> => {
+    const dataDir = join(dir, `agent-${n}`);
+    const env = { ...process.env, GPUMESH_AGENT_PASSPHRASE: PASSPHRASE };
+    await runProcess(
+      AGENT_MAIN,
+      [
+        'init',
+        '--coordinator',
+        url,
+        '--data-dir',
+        dataDir,
+        '--light-kdf',
+        '--slots',
+        '1',
+        '--backend',
+        'wasm',
+      ],
+      env,
+    );
+    const agent = await startProcess(
+      AGENT_MAIN,
+      ['start', '--data-dir', dataDir, '--log-level', 'warn'],
+      env,
+      /gpumesh-agent ready: peer (\S+)/,
+    );
+    agents.set(agent.match[1], agent);
+  };
+
+  beforeAll(async () => {
+    assertBuilt();
+    await tf.setBackend('cpu');
+    db = await createTestDatabase();
+    dir = await mkdtemp(join(tmpdir(), 'gpumesh-e2e-'));
+    coordinator = await startProcess(
+      COORDINATOR_MAIN,
+      ['--dev', '--agents', '0', '--port', '0', '--data-dir', join(dir, 'coordinator')],
+      {
+        ...process.env,
+        DATABASE_URL: db.url,
+        REDIS_URL,
+        QUEUE_PREFIX: `e2e${randomBytes(4).toString('hex')}`,
+        LOG_LEVEL: 'warn',
+        DISPATCH_BACKOFF_MS: '200',
+        DISPATCH_ATTEMPTS: '20',
+      },
+      /gpumesh ready/,
+    );
+    url = /API\s+(http:\/\/\S+)\/v1/.exec(coordinator.output())?.[1] ?? '';
+    key = /dev key\s+(gmk_\S+)/.exec(coordinator.output())?.[1] ?? '';
+    await Promise.all([startAgent(1), startAgent(2)]);
+    await waitFor('two providers', async () => {
+      const res = await api<unknown[]>(url, 'GET', '/v1/providers');
+      return res.body.length >= 2 ? true : undefined;
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const agent of agents.values()) await agent.stop();
+    await coordinator?.stop();
+    await db?.drop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('runs a matmul and returns the product', async () => {
+    const spec = matmulSpec(48, 40, 24, '5');
+    const job = await api<JobBody>(url, 'POST', '/v1/jobs', { key, body: spec });
+    expect(job.status).toBe(201);
+    const outputs = await result(job.body.id);
+    const expected = values(referenceMatmul(parseJobSpec(spec))[0]);
+    expect(outputs[0].shape).toEqual([48, 24]);
+    expect(maxRelError(values(outputs[0]), expected)).toBeLessThan(1e-4);
+  });
+
+  it('runs inference of an uploaded LayersModel and matches tfjs in this process', async () => {
+    const model = tf.sequential();
+    model.add(tf.layers.dense({ inputShape: [4], units: 8, activation: 'relu', name: 'hidden' }));
+    model.add(tf.layers.dense({ units: 3, activation: 'softmax', name: 'probs' }));
+    const { modelJson, weights } = await saveModel(model);
+    const upload = await api<{ hash: string }>(url, 'POST', '/v1/artifacts', {
+      key,
+      body: { format: 'layers', modelJson, weights: Buffer.from(weights).toString('base64') },
+    });
+    expect(upload.status).toBe(201);
+    expect(upload.body.hash).toBe(hashArtifact(modelJson, weights));
+    const xs = Float32Array.from({ length: 6 * 4 }, (_, i) => Math.sin(i));
+    const job = await api<JobBody>(url, 'POST', '/v1/jobs', {
+      key,
+      body: {
+        version: 1,
+        kind: 'inference',
+        inputs: [encodeTensor('features', 'float32', [6, 4], xs)],
+        model: { hash: upload.body.hash, format: 'layers' },
+        maxPricePerUnit: '5',
+      },
+    });
+    expect(job.status, JSON.stringify(job.body)).toBe(201);
+    const outputs = await result(job.body.id);
+    const expected = tf.tidy(() => (model.predict(tf.tensor2d(xs, [6, 4])) as tf.Tensor).dataSync());
+    expect(outputs[0].shape).toEqual([6, 3]);
+    expect(maxRelError(values(outputs[0]), expected)).toBeLessThan(1e-4);
+  });
+
+  it('trains a LayersModel and returns weights and a falling loss, matching training in this process', async () => {
+    const build = (): tf.LayersModel => {
+      const m = tf.sequential();
+      m.add(
+        tf.layers.dense({
+          inputShape: [1],
+          units: 1,
+          name: 'lin',
+          kernelInitializer: 'zeros',
+          biasInitializer: 'zeros',
+        }),
+      );
+      return m;
+    };
+    const model = build();
+    const { modelJson, weights } = await saveModel(model);
+    const upload = await api<{ hash: string }>(url, 'POST', '/v1/artifacts', {
+      key,
+      body: { format: 'layers', modelJson, weights: Buffer.from(weights).toString('base64') },
+    });
+    const x = Float32Array.from({ length: 16 }, (_, i) => i / 8 - 1);
+    const y = x.map((v) => 2 * v + 1);
+    const params = {
+      epochs: 40,
+      batchSize: 16,
+      learningRate: 0.1,
+      optimizer: 'sgd' as const,
+      loss: 'meanSquaredError' as const,
+    };
+    const job = await api<JobBody>(url, 'POST', '/v1/jobs', {
+      key,
+      body: {
+        version: 1,
+        kind: 'train',
+        inputs: [encodeTensor('x', 'float32', [16, 1], x), encodeTensor('y', 'float32', [16, 1], y)],
+        model: { hash: upload.body.hash, format: 'layers' },
+        params,
+        maxPricePerUnit: '5',
+      },
+    });
+    expect(job.status, JSON.stringify(job.body)).toBe(201);
+    const outputs = await result(job.body.id);
+    const reference = build();
+    reference.compile({ optimizer: tf.train.sgd(params.learningRate), loss: params.loss });
+    await reference.fit(tf.tensor2d(x, [16, 1]), tf.tensor2d(y, [16, 1]), {
+      epochs: params.epochs,
+      batchSize: 16,
+      shuffle: false,
+      verbose: 0,
+    });
+    const [kernel, bias] = reference.getWeights().map((w) => Array.from(w.dataSync()));
+    const byName = new Map(outputs.map((o) => [o.name, values(o)]));
+    const trainedKernel = [...byName.entries()].find(([n]) => n.includes('kernel'))?.[1] ?? [];
+    const trainedBias = [...byName.entries()].find(([n]) => n.includes('bias'))?.[1] ?? [];
+    expect(maxRelError(trainedKernel, kernel)).toBeLessThan(1e-3);
+    expect(maxRelError(trainedBias, bias)).toBeLessThan(1e-3);
+    const loss = [...byName.entries()].find(([n]) => n.includes('loss'))?.[1];
+    if (loss) expect(loss[loss.length - 1]).toBeLessThan(loss[0]);
+  });
+
+  it('finishes a job on the other agent when the one running it is killed', async () => {
+    const model = tf.sequential();
+    model.add(tf.layers.dense({ inputShape: [32], units: 256, activation: 'relu' }));
+    model.add(tf.layers.dense({ units: 1 }));
+    const { modelJson, weights } = await saveModel(model);
+    const upload = await api<{ hash: string }>(url, 'POST', '/v1/artifacts', {
+      key,
+      body: { format: 'layers', modelJson, weights: Buffer.from(weights).toString('base64') },
+    });
+    const n = 2048;
+    const x = Float32Array.from({ length: n * 32 }, (_, i) => Math.cos(i));
+    const y = Float32Array.from({ length: n }, (_, i) => Math.sin(i));
+    const job = await api<JobBody>(url, 'POST', '/v1/jobs', {
+      key,
+      body: {
+        version: 1,
+        kind: 'train',
+        inputs: [encodeTensor('x', 'float32', [n, 32], x), encodeTensor('y', 'float32', [n, 1], y)],
+        model: { hash: upload.body.hash, format: 'layers' },
+        params: {
+          epochs: 300,
+          batchSize: 256,
+          learningRate: 0.01,
+          optimizer: 'adam',
+          loss: 'meanSquaredError',
+        },
+        maxPricePerUnit: '5',
+        deadlineSeconds: 300,
+      },
+    });
+    expect(job.status, JSON.stringify(job.body)).toBe(201);
+    // Kill -9 the agent as soon as it has accepted the job.
+    const running = await waitFor('the job to be accepted', async () => {
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        const rows = await client.query<{ providerId: string }>(
+          `SELECT "providerId" FROM "JobAttempt" WHERE "jobId" = $1 AND state = 'ACCEPTED'`,
+          [job.body.id],
+        );
+        return rows.rows[0]?.providerId;
+      } finally {
+        await client.end();
+      }
+    });
+    const victim = agents.get(running);
+    expect(victim, 'the running provider is one of ours').toBeDefined();
+    await victim?.stop('SIGKILL');
+    agents.delete(running);
+    const done = await finished(job.body.id);
+    expect(done.state, done.error ?? '').toBe('COMPLETED');
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    const attempts = await client.query<{ providerId: string; state: string }>(
+      `SELECT "providerId", state::text FROM "JobAttempt" WHERE "jobId" = $1 ORDER BY attempt`,
+      [job.body.id],
+    );
+    await client.end();
+    expect(attempts.rows[0]).toEqual({ providerId: running, state: 'LOST' });
+    expect(attempts.rows[attempts.rows.length - 1].state).toBe('SUCCEEDED');
+    expect(attempts.rows[attempts.rows.length - 1].providerId).not.toBe(running);
+  });
+});

@@ -1,0 +1,72 @@
+// Starting the real coordinator and agent processes (built JS under dist/) for end-to-end tests.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const COORDINATOR_MAIN = join(process.cwd(), 'dist/apps/coordinator/src/main.js');
+export const AGENT_MAIN = join(process.cwd(), 'dist/apps/provider-agent/src/main.js');
+
+export interface Started {
+  child: ChildProcessWithoutNullStreams;
+  output(): string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function assertBuilt(): void {
+  if (!existsSync(COORDINATOR_MAIN) || !existsSync(AGENT_MAIN))
+    throw new Error('run `npm run build` first (npm test does)');
+}
+
+/** Spawns a node script and resolves once its output matches `ready`. */
+export async function startProcess(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+  timeoutMs = 60_000,
+): Promise<Started & { match: RegExpExecArray }> {
+  const child = spawn(process.execPath, [script, ...args], { env });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`${script} not ready in ${timeoutMs} ms:\n${out}`)),
+      timeoutMs,
+    );
+    const check = (): void => {
+      const m = ready.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    };
+    child.stdout.on('data', check);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${script} exited with ${code}:\n${out}`));
+    });
+  });
+  return {
+    child,
+    match,
+    output: () => out,
+    stop: (signal: NodeJS.Signals = 'SIGINT') =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
+        child.once('exit', (code) => resolve(code));
+        child.kill(signal);
+      }),
+  };
+}
+
+/** Runs a node script to completion and returns its output (throws on a non-zero exit). */
+export function runProcess(script: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, ...args], { env });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}:\n${out}`))));
+  });
+}
