@@ -1,7 +1,14 @@
 import { mkdir, readFile, rename, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { NonceManager, Transaction, type Provider, type Signer, type TransactionReceipt } from 'ethers';
+import {
+  NonceManager,
+  Transaction,
+  isError,
+  type Provider,
+  type Signer,
+  type TransactionReceipt,
+} from 'ethers';
 
 import type { RewardsDistributorContract } from './contracts/rewards-distributor.js';
 import { RewardsError } from './errors.js';
@@ -243,7 +250,14 @@ async function waitConfirmed(
   confirmations: number,
   timeoutMs: number,
 ): Promise<TransactionReceipt> {
-  const receipt = await provider.waitForTransaction(txHash, confirmations, timeoutMs);
+  let receipt: TransactionReceipt | null;
+  try {
+    receipt = await provider.waitForTransaction(txHash, confirmations, timeoutMs);
+  } catch (err) {
+    // ethers rejects with TIMEOUT (rather than resolving null) when the time runs out.
+    if (isError(err, 'TIMEOUT')) receipt = null;
+    else throw err;
+  }
   if (!receipt) throw new RewardsError('TX_FAILED', `no receipt for ${txHash} after ${timeoutMs} ms`);
   return receipt;
 }

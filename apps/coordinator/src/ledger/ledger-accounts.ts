@@ -13,7 +13,7 @@ export const LedgerAccounts = {
  */
 export const MAX_LEDGER_AMOUNT = 2n ** 63n - 1n;
 
-export type LedgerEntryKind = 'mint' | 'reserve' | 'release' | 'settle' | 'fee';
+export type LedgerEntryKind = 'mint' | 'reserve' | 'release' | 'settle' | 'fee' | 'deposit' | 'epoch';
 
 export interface LedgerPosting {
   account: string;

@@ -5,6 +5,7 @@ export enum QueueName {
   Dispatch = 'dispatch',
   DeadLetter = 'dispatch-dead-letter',
   Maintenance = 'maintenance',
+  Settlement = 'settlement',
 }
 
 /** Every BullMQ job name. */
@@ -13,6 +14,14 @@ export enum QueueJobName {
   DeadLetter = 'dead-lettered-job',
   ExpireOverdue = 'expire-overdue-jobs',
   RequeueQueued = 'requeue-queued-jobs',
+  SettlementTick = 'settlement-tick',
+  CloseEpoch = 'close-epoch',
+  PostEpoch = 'post-epoch',
+  FinalizeEpochs = 'finalize-epochs',
+}
+
+export interface EpochJobData {
+  epoch: number;
 }
 
 export interface DispatchJobData {
@@ -44,6 +53,12 @@ export function jobOptions(
     case QueueJobName.ExpireOverdue:
     case QueueJobName.RequeueQueued:
       return { removeOnComplete: { count: 10 }, removeOnFail: { count: 100 } };
+    case QueueJobName.SettlementTick:
+    case QueueJobName.CloseEpoch:
+    case QueueJobName.PostEpoch:
+    case QueueJobName.FinalizeEpochs:
+      // Removed when done so the deterministic id (one per epoch and step) can be used again.
+      return { removeOnComplete: true, removeOnFail: true };
   }
 }
 

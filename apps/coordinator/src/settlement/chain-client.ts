@@ -1,0 +1,58 @@
+import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
+import { JsonRpcProvider, Wallet } from 'ethers';
+import {
+  attachComputeToken,
+  attachJobEscrow,
+  attachRewardsDistributor,
+  type ComputeTokenContract,
+  type JobEscrowContract,
+  type RewardsDistributorContract,
+} from '#rewards';
+import { SETTLEMENT_CHAIN, type SettlementChain } from './settlement-chain.js';
+
+/** Connections to the settlement chain: a read provider, the settler wallet and the contracts. */
+@Injectable()
+export class ChainClient implements OnModuleDestroy {
+  readonly provider: JsonRpcProvider;
+  readonly settler: Wallet;
+  readonly distributor: RewardsDistributorContract;
+  readonly escrow: JobEscrowContract;
+  private keyPromise: Promise<string> | null = null;
+  private tokenPromise: Promise<ComputeTokenContract> | null = null;
+
+  constructor(@Inject(SETTLEMENT_CHAIN) readonly chain: SettlementChain) {
+    this.provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, {
+      staticNetwork: true,
+      pollingInterval: 250,
+      cacheTimeout: -1,
+    });
+    this.settler = new Wallet(chain.settlerKey, this.provider);
+    this.distributor = attachRewardsDistributor(chain.contracts.distributor, this.provider);
+    this.escrow = attachJobEscrow(chain.contracts.escrow, this.provider);
+  }
+
+  /**
+   * Identifies the chain and contracts: `chainId:genesisHash:distributor`. A fresh dev anvil has a
+   * new genesis hash, so its journal, deposit cursor and deposits never mix with an older chain's.
+   */
+  chainKey(): Promise<string> {
+    this.keyPromise ??= this.provider.getBlock(0).then((genesis) => {
+      if (!genesis?.hash) throw new Error('the chain has no genesis block');
+      return `${this.chain.chainId}:${genesis.hash}:${this.chain.contracts.distributor.toLowerCase()}`;
+    });
+    this.keyPromise.catch(() => {
+      this.keyPromise = null;
+    });
+    return this.keyPromise;
+  }
+
+  token(): Promise<ComputeTokenContract> {
+    this.tokenPromise ??= (async () =>
+      attachComputeToken(this.chain.contracts.token ?? (await this.distributor.token()), this.provider))();
+    return this.tokenPromise;
+  }
+
+  onModuleDestroy(): void {
+    this.provider.destroy();
+  }
+}

@@ -1,0 +1,98 @@
+import { Controller, Get, Header, Inject, Param, ParseIntPipe } from '@nestjs/common';
+import { ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { EpochProofs, parseEpochFile } from '#rewards';
+import { Public } from '../auth/auth.decorators.js';
+import { DomainError } from '../common/domain-error.js';
+import { SETTLEMENT_CHAIN, type SettlementChain } from './settlement-chain.js';
+import { SettlementRepository } from './settlement.repository.js';
+
+export class EpochDto {
+  @ApiProperty() epoch: number;
+  @ApiProperty({ enum: ['OPEN', 'CLOSED', 'POSTED', 'FINALIZED'] }) state: string;
+  @ApiProperty() startedAt: string;
+  @ApiPropertyOptional({ nullable: true, type: String }) closedAt: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'Merkle root of cumulative earnings' })
+  root: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'keccak256 of the epoch file' })
+  fileHash: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'the postRoot transaction' })
+  txHash: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'base units the epoch adds' })
+  total: string | null;
+}
+
+export class ClaimTicketDto {
+  @ApiProperty() epoch: number;
+  @ApiProperty() index: number;
+  @ApiProperty() account: string;
+  @ApiProperty({ description: 'base units earned since the first epoch' }) cumulativeAmount: string;
+  @ApiProperty({ type: [String] }) proof: string[];
+  @ApiPropertyOptional({ nullable: true, type: String }) distributor: string | null;
+  @ApiPropertyOptional({ nullable: true, type: Number }) chainId: number | null;
+}
+
+const ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/;
+
+/** Public settlement data: anyone can list the epochs, download a file to audit, or fetch a proof. */
+@ApiTags('rewards')
+@Controller('v1/rewards')
+export class RewardsController {
+  private proofs: { epoch: number; proofs: EpochProofs } | null = null;
+
+  constructor(
+    private readonly repo: SettlementRepository,
+    @Inject(SETTLEMENT_CHAIN) private readonly chain: SettlementChain | null,
+  ) {}
+
+  @Get('epochs')
+  @Public()
+  @ApiOperation({ summary: 'Every epoch, newest first, with its root, file hash and posting transaction' })
+  async epochs(): Promise<EpochDto[]> {
+    return (await this.repo.list(500)).map((e) => ({
+      epoch: e.id,
+      state: e.state,
+      startedAt: e.startedAt.toISOString(),
+      closedAt: e.closedAt?.toISOString() ?? null,
+      root: e.root,
+      fileHash: e.fileHash,
+      txHash: e.txHash,
+      total: e.total?.toString() ?? null,
+    }));
+  }
+
+  @Get('epochs/:epoch/file')
+  @Public()
+  @Header('content-type', 'application/json; charset=utf-8')
+  @ApiOperation({ summary: 'The epoch file: the exact bytes whose keccak256 is posted on chain' })
+  async file(@Param('epoch', ParseIntPipe) epoch: number): Promise<string> {
+    const json = await this.repo.fileJson(epoch);
+    if (json === null) throw new DomainError('NOT_FOUND', `epoch ${epoch} has no file (not closed yet?)`);
+    return json;
+  }
+
+  @Get('proof/:address')
+  @Public()
+  @ApiOperation({
+    summary: "The latest claimable ticket of a provider's address (RewardsDistributor.claim arguments)",
+  })
+  async proof(@Param('address') address: string): Promise<ClaimTicketDto> {
+    if (!ADDRESS_RE.test(address))
+      throw new DomainError('VALIDATION_FAILED', 'address: expected a 0x address');
+    const latest = await this.repo.latestFinalized();
+    if (!latest) throw new DomainError('NOT_FOUND', 'no epoch is claimable yet');
+    if (this.proofs?.epoch !== latest.epoch.id) {
+      this.proofs = { epoch: latest.epoch.id, proofs: new EpochProofs(parseEpochFile(latest.json)) };
+    }
+    const ticket = this.proofs.proofs.ticket(address);
+    if (!ticket) throw new DomainError('NOT_FOUND', `${address} has no earnings in epoch ${latest.epoch.id}`);
+    return {
+      epoch: ticket.epoch,
+      index: ticket.index,
+      account: ticket.account,
+      cumulativeAmount: ticket.cumulativeAmount.toString(),
+      proof: [...ticket.proof],
+      distributor: this.chain?.contracts.distributor ?? null,
+      chainId: this.chain?.chainId ?? null,
+    };
+  }
+}

@@ -1,0 +1,48 @@
+import { DynamicModule, Module, type Provider, type Type } from '@nestjs/common';
+import { BullModule } from '@nestjs/bullmq';
+import type { AppConfig } from '../config/config.js';
+import { LedgerRepository } from '../ledger/ledger.repository.js';
+import { QueueName } from '../queue/queue.constants.js';
+import { ChainClient } from './chain-client.js';
+import { DepositWatcherService } from './deposit-watcher.service.js';
+import { RewardsController } from './rewards.controller.js';
+import { SETTLEMENT_CHAIN, type SettlementChain } from './settlement-chain.js';
+import { SettlementProcessor } from './settlement.processor.js';
+import { SettlementRepository } from './settlement.repository.js';
+import { SettlementService } from './settlement.service.js';
+
+export interface SettlementModuleOptions {
+  config: AppConfig;
+  /** The chain of a worker with settlement on; null otherwise. */
+  chain: SettlementChain | null;
+}
+
+/**
+ * Settlement. API role: the public rewards endpoints (from PostgreSQL only). Worker role with
+ * settlement on: the settlement queue (epochs closed, roots posted, epochs finalized and funded)
+ * and the escrow deposit watcher.
+ */
+@Module({})
+export class SettlementModule {
+  static register({ config, chain }: SettlementModuleOptions): DynamicModule {
+    const serveApi = config.ROLE !== 'worker';
+    const runWorkers = config.ROLE !== 'api' && chain !== null;
+    const providers: Provider[] = [
+      { provide: SETTLEMENT_CHAIN, useValue: chain },
+      LedgerRepository,
+      SettlementRepository,
+    ];
+    if (runWorkers)
+      providers.push(ChainClient, SettlementService, SettlementProcessor, DepositWatcherService);
+    const controllers: Type[] = serveApi ? [RewardsController] : [];
+    return {
+      module: SettlementModule,
+      imports: runWorkers ? [BullModule.registerQueue({ name: QueueName.Settlement })] : [],
+      controllers,
+      providers,
+      exports: runWorkers
+        ? [SettlementService, DepositWatcherService, SettlementRepository]
+        : [SettlementRepository],
+    };
+  }
+}
