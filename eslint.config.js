@@ -2,7 +2,9 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules', 'dist', 'generated', '.data', 'coverage', 'apps/dashboard/dist'] },
+  {
+    ignores: ['node_modules', 'dist', 'dist-agent', 'generated', '.data', 'coverage', 'apps/dashboard/dist'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -31,6 +33,24 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'off',
+    },
+  },
+  {
+    // the admin dashboard (React, runs in the browser)
+    files: ['apps/dashboard/src/**/*.{ts,tsx}'],
+    languageOptions: {
+      parserOptions: { ecmaFeatures: { jsx: true } },
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        EventSource: 'readonly',
+        MessageEvent: 'readonly',
+        ResizeObserver: 'readonly',
+        HTMLDivElement: 'readonly',
+        Response: 'readonly',
+        URLSearchParams: 'readonly',
+        React: 'readonly',
+      },
     },
   },
 );

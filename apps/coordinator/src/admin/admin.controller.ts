@@ -1,0 +1,178 @@
+import {
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Param,
+  Post,
+  Query,
+  Sse,
+  type MessageEvent,
+  type PipeTransform,
+} from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Observable } from 'rxjs';
+import { CurrentPrincipal } from '../auth/auth.decorators.js';
+import type { Principal } from '../auth/principal.js';
+import type { ApiKeyDto } from '../auth/dto/auth.dto.js';
+import { DomainError } from '../common/domain-error.js';
+import { uuidParam } from '../common/pipes.js';
+import { AdminAction, AdminRoute } from './admin.guard.js';
+import { AdminService } from './admin.service.js';
+import { AdminStatsService } from './admin-stats.service.js';
+import {
+  AdminAccountDetailDto,
+  AdminAccountDto,
+  AdminJobDetailDto,
+  AdminJobDto,
+  AdminJobPageDto,
+  AdminJobsQueryDto,
+  AdminProviderDetailDto,
+  AdminProviderDto,
+  AdminProvidersQueryDto,
+  AuditDto,
+  EpochDto,
+  OverviewDto,
+  SettingDto,
+} from './dto/admin.dto.js';
+
+/** Validates a `:peerId` path parameter (base58 libp2p peer id). */
+const peerIdParam: PipeTransform<string, string> = {
+  transform: (value: string) => {
+    if (!/^[1-9A-HJ-NP-Za-km-z]{20,100}$/.test(value)) {
+      throw new DomainError('VALIDATION_FAILED', 'peerId: must be a libp2p peer id');
+    }
+    return value;
+  },
+};
+
+@ApiTags('admin')
+@AdminRoute()
+@Controller('v1/admin')
+export class AdminController {
+  constructor(
+    private readonly admin: AdminService,
+    private readonly stats: AdminStatsService,
+  ) {}
+
+  @Get('overview')
+  @ApiOperation({
+    summary: 'Marketplace figures: providers, GPUs, throughput, rates, queue, latency, earnings',
+  })
+  overview(): Promise<OverviewDto> {
+    return this.stats.overview();
+  }
+
+  @Sse('stream')
+  @ApiOperation({ summary: 'Server-sent events: the overview as a `stats` event every ~2 s' })
+  stream(): Observable<MessageEvent> {
+    return this.stats.stream();
+  }
+
+  @Get('providers')
+  @ApiOperation({ summary: 'Every provider (all statuses unless filtered)' })
+  providers(@Query() query: AdminProvidersQueryDto): Promise<AdminProviderDto[]> {
+    return this.admin.providers(query);
+  }
+
+  @Get('providers/:peerId')
+  @ApiOperation({ summary: 'A provider: advert, hardware, benchmark, reputation, attempts, earnings' })
+  provider(@Param('peerId', peerIdParam) peerId: string): Promise<AdminProviderDetailDto> {
+    return this.admin.provider(peerId);
+  }
+
+  @Post('providers/:peerId/ban')
+  @HttpCode(200)
+  @AdminAction()
+  @ApiOperation({ summary: 'Ban a provider: it gets no new work' })
+  ban(@Param('peerId', peerIdParam) peerId: string): Promise<AdminProviderDto> {
+    return this.admin.setProviderStatus(peerId, 'ban');
+  }
+
+  @Post('providers/:peerId/unban')
+  @HttpCode(200)
+  @AdminAction()
+  @ApiOperation({ summary: 'Lift a ban or a drain' })
+  unban(@Param('peerId', peerIdParam) peerId: string): Promise<AdminProviderDto> {
+    return this.admin.setProviderStatus(peerId, 'unban');
+  }
+
+  @Post('providers/:peerId/drain')
+  @HttpCode(200)
+  @AdminAction()
+  @ApiOperation({ summary: 'Drain a provider: no new work, running jobs finish' })
+  drain(@Param('peerId', peerIdParam) peerId: string): Promise<AdminProviderDto> {
+    return this.admin.setProviderStatus(peerId, 'drain');
+  }
+
+  @Get('jobs')
+  @ApiOperation({ summary: 'Jobs of every account; filter by state, account, provider, kind' })
+  jobs(@Query() query: AdminJobsQueryDto): Promise<AdminJobPageDto> {
+    return this.admin.jobList(query);
+  }
+
+  @Get('jobs/:id')
+  @ApiOperation({ summary: 'A job with its event timeline, attempts and receipts, verdict and cost' })
+  job(@Param('id', uuidParam('id')) id: string): Promise<AdminJobDetailDto> {
+    return this.admin.job(id);
+  }
+
+  @Sse('jobs/:id/events')
+  @ApiOperation({ summary: "Server-sent events: the job's events, live, until it ends" })
+  jobEvents(@Param('id', uuidParam('id')) id: string): Observable<MessageEvent> {
+    return this.admin.jobEvents(id);
+  }
+
+  @Post('jobs/:id/cancel')
+  @HttpCode(200)
+  @AdminAction()
+  @ApiOperation({ summary: "Cancel any account's unfinished job; its reservation is released" })
+  cancel(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', uuidParam('id')) id: string,
+  ): Promise<AdminJobDto> {
+    return this.admin.cancelJob(principal, id);
+  }
+
+  @Get('accounts')
+  @ApiOperation({ summary: 'Accounts with balances, reservations and key counts' })
+  accounts(): Promise<AdminAccountDto[]> {
+    return this.admin.accounts();
+  }
+
+  @Get('accounts/:id')
+  @ApiOperation({ summary: 'An account with its API keys' })
+  account(@Param('id', uuidParam('id')) id: string): Promise<AdminAccountDetailDto> {
+    return this.admin.account(id);
+  }
+
+  @Delete('api-keys/:id')
+  @AdminAction()
+  @ApiOperation({ summary: 'Revoke any API key' })
+  revokeKey(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', uuidParam('id')) id: string,
+  ): Promise<ApiKeyDto> {
+    return this.admin.revokeKey(principal, id);
+  }
+
+  @Get('epochs')
+  @ApiOperation({ summary: 'Reward epochs: roots, transaction hashes, states' })
+  epochs(): Promise<EpochDto[]> {
+    return this.admin.epochs();
+  }
+
+  @Post('audit')
+  @HttpCode(200)
+  @AdminAction()
+  @ApiOperation({ summary: 'Audit the ledger: entries balance, balances match entries, none overdrawn' })
+  audit(): Promise<AuditDto> {
+    return this.admin.audit();
+  }
+
+  @Get('settings')
+  @ApiOperation({ summary: 'Verification, canary, epoch and fee settings (read-only)' })
+  settings(): SettingDto[] {
+    return this.admin.settings();
+  }
+}

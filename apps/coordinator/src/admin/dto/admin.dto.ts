@@ -1,0 +1,252 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Matches, Max, Min } from 'class-validator';
+import { JOB_STATES } from '../../jobs/job-state.js';
+import { JobDto, JobEventDto } from '../../jobs/dto/job.dto.js';
+import { ProviderDto } from '../../providers/providers.controller.js';
+import { ApiKeyDto } from '../../auth/dto/auth.dto.js';
+
+export const PROVIDER_STATUSES = ['ONLINE', 'OFFLINE', 'DRAINING', 'BANNED'] as const;
+export type ProviderStatusName = (typeof PROVIDER_STATUSES)[number];
+
+// ---------- requests ----------
+
+export class AdminSignInDto {
+  @ApiProperty({ description: 'an admin API key (gmk_…) with the admin scope' })
+  @IsString()
+  @Length(8, 200)
+  apiKey: string;
+}
+
+export class AdminProvidersQueryDto {
+  @ApiPropertyOptional({ enum: PROVIDER_STATUSES })
+  @IsOptional()
+  @IsIn(PROVIDER_STATUSES)
+  status?: ProviderStatusName;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 1000, default: 500 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  limit?: number;
+}
+
+export class AdminJobsQueryDto {
+  @ApiPropertyOptional({ description: 'comma-separated states', example: 'QUEUED,RUNNING' })
+  @IsOptional()
+  @IsString()
+  @Matches(new RegExp(`^(${JOB_STATES.join('|')})(,(${JOB_STATES.join('|')}))*$`), {
+    message: `state must be a comma-separated list of ${JOB_STATES.join(', ')}`,
+  })
+  state?: string;
+
+  @ApiPropertyOptional({ format: 'uuid' })
+  @IsOptional()
+  @IsUUID()
+  accountId?: string;
+
+  @ApiPropertyOptional({ description: 'a provider peer id: jobs with an attempt on it' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[1-9A-HJ-NP-Za-km-z]{20,100}$/, { message: 'providerId must be a libp2p peer id' })
+  providerId?: string;
+
+  @ApiPropertyOptional({ enum: ['matmul', 'inference', 'train'] })
+  @IsOptional()
+  @IsIn(['matmul', 'inference', 'train'])
+  kind?: string;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(200)
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'opaque cursor from a previous page' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9_-]{1,200}$/, { message: 'cursor is not a cursor this API returned' })
+  cursor?: string;
+}
+
+// ---------- responses ----------
+
+export class AdminSessionDto {
+  @ApiProperty() accountId: string;
+  @ApiProperty() address: string;
+  @ApiProperty({ enum: ['DEVELOPER', 'ADMIN'] }) role: string;
+  @ApiProperty({ type: [String] }) scopes: string[];
+  @ApiProperty({ enum: ['cookie', 'api-key', 'session'] }) via: string;
+  @ApiProperty({ description: 'may ban, drain, cancel and revoke (the admin scope)' }) canAct: boolean;
+  @ApiPropertyOptional({ nullable: true, type: String }) expiresAt: string | null;
+  @ApiProperty({
+    description: 'the header cookie-authenticated changes must carry',
+    example: 'x-gpumesh-csrf',
+  })
+  csrfHeader: string;
+}
+
+export class CountByLabelDto {
+  @ApiProperty() label: string;
+  @ApiProperty() count: number;
+}
+
+export class JobsPerMinuteDto {
+  @ApiProperty() minute: string;
+  @ApiProperty() submitted: number;
+  @ApiProperty() completed: number;
+}
+
+export class OverviewDto {
+  @ApiProperty() at: string;
+  @ApiProperty({ description: 'ONLINE providers seen in the last 2 minutes' }) providersOnline: number;
+  @ApiProperty({ type: [CountByLabelDto] }) providersByStatus: CountByLabelDto[];
+  @ApiProperty({ type: [CountByLabelDto], description: 'GPUs of online providers by model' })
+  gpusByModel: CountByLabelDto[];
+  @ApiProperty() slots: number;
+  @ApiProperty() freeSlots: number;
+  @ApiProperty({ description: 'jobs submitted in the last 60 s' }) jobsPerMinute: number;
+  @ApiProperty({ type: [JobsPerMinuteDto], description: 'the last 30 minutes' })
+  jobsPerMinuteSeries: JobsPerMinuteDto[];
+  @ApiProperty({ description: 'window of the rates and latencies, seconds' }) windowSeconds: number;
+  @ApiProperty() finished: number;
+  @ApiPropertyOptional({ nullable: true, type: Number, description: 'completed / finished, 0..1' })
+  successRate: number | null;
+  @ApiPropertyOptional({
+    nullable: true,
+    type: Number,
+    description: 'disagreeing redundant results / verified',
+  })
+  verificationFailureRate: number | null;
+  @ApiProperty({ description: 'jobs waiting for a provider (QUEUED)' }) queueDepth: number;
+  @ApiProperty({ description: 'jobs dispatched, running or verifying' }) activeJobs: number;
+  @ApiPropertyOptional({ nullable: true, type: Object, description: 'BullMQ dispatch queue counts' })
+  dispatchQueue: Record<string, number> | null;
+  @ApiPropertyOptional({ nullable: true, type: Number }) latencyP50Seconds: number | null;
+  @ApiPropertyOptional({ nullable: true, type: Number }) latencyP99Seconds: number | null;
+  @ApiPropertyOptional({ nullable: true, type: Number }) epoch: number | null;
+  @ApiProperty() epochStartedAt: string;
+  @ApiProperty({ description: 'base units credited to providers this epoch' }) earningsThisEpoch: string;
+  @ApiProperty({ description: 'platform fees this epoch, base units' }) feesThisEpoch: string;
+}
+
+export class AdminProviderDto extends ProviderDto {
+  @ApiProperty() address: string;
+  @ApiProperty({ description: 'seen in the last 2 minutes' }) live: boolean;
+}
+
+export class ProviderAttemptDto {
+  @ApiProperty() jobId: string;
+  @ApiProperty() kind: string;
+  @ApiProperty() jobState: string;
+  @ApiProperty() attempt: number;
+  @ApiProperty() state: string;
+  @ApiPropertyOptional({ nullable: true, type: String }) error: string | null;
+  @ApiProperty() offeredAt: string;
+  @ApiPropertyOptional({ nullable: true, type: String }) finishedAt: string | null;
+}
+
+export class AdminProviderDetailDto extends AdminProviderDto {
+  @ApiProperty({ type: 'object', additionalProperties: true, description: 'the latest signed advert' })
+  advert: unknown;
+  @ApiProperty() createdAt: string;
+  @ApiProperty({ description: 'base units earned (ledger)' }) earned: string;
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'number' } })
+  attemptCounts: Record<string, number>;
+  @ApiProperty({ type: [ProviderAttemptDto] }) recentAttempts: ProviderAttemptDto[];
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'on-chain stake; not tracked yet' })
+  stake: string | null;
+  @ApiProperty({ type: [Object], description: 'slashes; not tracked yet' }) slashes: unknown[];
+}
+
+export class AdminJobDto extends JobDto {
+  @ApiProperty() accountId: string;
+  @ApiProperty() accountAddress: string;
+}
+
+export class AdminJobPageDto {
+  @ApiProperty({ type: [AdminJobDto] }) items: AdminJobDto[];
+  @ApiPropertyOptional({ nullable: true, type: String }) nextCursor: string | null;
+}
+
+export class AttemptDto {
+  @ApiProperty() attempt: number;
+  @ApiPropertyOptional({ nullable: true, type: String }) providerId: string | null;
+  @ApiProperty() state: string;
+  @ApiPropertyOptional({ nullable: true, type: String }) outputHash: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String }) error: string | null;
+  @ApiPropertyOptional({ nullable: true, type: 'object', additionalProperties: true }) receipt: unknown;
+  @ApiProperty() offeredAt: string;
+  @ApiPropertyOptional({ nullable: true, type: String }) startedAt: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String }) finishedAt: string | null;
+}
+
+export class VerdictDto {
+  @ApiProperty({ enum: ['pending', 'agreed', 'single', 'disagreed', 'none'] }) outcome: string;
+  @ApiProperty() detail: string;
+}
+
+export class LedgerMoveDto {
+  @ApiProperty() account: string;
+  @ApiProperty() amount: string;
+  @ApiProperty() kind: string;
+  @ApiProperty() createdAt: string;
+}
+
+export class AdminJobDetailDto extends AdminJobDto {
+  @ApiProperty({ type: 'object', additionalProperties: true }) spec: unknown;
+  @ApiProperty({ type: [JobEventDto] }) events: JobEventDto[];
+  @ApiProperty({ type: [AttemptDto] }) attempts: AttemptDto[];
+  @ApiProperty({ type: VerdictDto }) verdict: VerdictDto;
+  @ApiProperty({ type: [LedgerMoveDto] }) ledger: LedgerMoveDto[];
+  @ApiProperty({ description: 'base units paid out of the reservation (providers + fee)' }) charged: string;
+  @ApiPropertyOptional({ nullable: true, type: 'object', additionalProperties: true }) result: unknown;
+}
+
+export class AdminAccountDto {
+  @ApiProperty() id: string;
+  @ApiProperty() address: string;
+  @ApiProperty() role: string;
+  @ApiProperty() balance: string;
+  @ApiProperty() reserved: string;
+  @ApiProperty() apiKeys: number;
+  @ApiProperty() jobs: number;
+  @ApiProperty() openJobs: number;
+  @ApiProperty() createdAt: string;
+}
+
+export class AdminAccountDetailDto extends AdminAccountDto {
+  @ApiProperty({ type: [ApiKeyDto] }) keys: ApiKeyDto[];
+}
+
+export class EpochDto {
+  @ApiProperty() id: number;
+  @ApiProperty() state: string;
+  @ApiProperty() startedAt: string;
+  @ApiPropertyOptional({ nullable: true, type: String }) closedAt: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String }) root: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String }) fileHash: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String }) txHash: string | null;
+}
+
+export class AuditDto {
+  @ApiProperty() ok: boolean;
+  @ApiProperty() at: string;
+  @ApiProperty() entries: number;
+  @ApiProperty({ description: 'sum of every ledger entry; 0 when the ledger balances' }) entriesTotal: string;
+  @ApiProperty() unbalancedTransactions: number;
+  @ApiProperty() mismatchedBalances: number;
+  @ApiProperty() negativeDeveloperBalances: number;
+  @ApiProperty({ type: [String] }) problems: string[];
+}
+
+export class SettingDto {
+  @ApiProperty() key: string;
+  @ApiProperty() label: string;
+  @ApiPropertyOptional({ nullable: true, type: String }) value: string | null;
+  @ApiProperty() note: string;
+}

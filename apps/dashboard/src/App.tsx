@@ -1,0 +1,124 @@
+import { useCallback, useEffect, useState } from 'react';
+import { ApiError, del, get, post, setUnauthenticatedHandler, type Session } from './api';
+import { Loading } from './components';
+import { href, useRoute } from './router';
+import { OverviewPage } from './pages/Overview';
+import { ProviderPage, ProvidersPage } from './pages/Providers';
+import { JobPage, JobsPage } from './pages/Jobs';
+import { AccountPage, AccountsPage } from './pages/Accounts';
+import { EpochsPage } from './pages/Epochs';
+import { SettingsPage } from './pages/Settings';
+import { SignIn } from './pages/SignIn';
+
+const NAV = [
+  ['overview', 'Overview'],
+  ['providers', 'Providers'],
+  ['jobs', 'Jobs'],
+  ['accounts', 'Accounts'],
+  ['epochs', 'Epochs & payouts'],
+  ['settings', 'Settings'],
+] as const;
+
+type Auth = { state: 'checking' } | { state: 'out'; reason?: string } | { state: 'in'; session: Session };
+
+export function App(): React.JSX.Element {
+  const [auth, setAuth] = useState<Auth>({ state: 'checking' });
+  const route = useRoute();
+
+  useEffect(() => {
+    get<Session>('/v1/admin/session').then(
+      (session) => setAuth({ state: 'in', session }),
+      (err: unknown) =>
+        setAuth({
+          state: 'out',
+          reason: err instanceof ApiError && err.status !== 401 ? err.message : undefined,
+        }),
+    );
+    setUnauthenticatedHandler(() => setAuth({ state: 'out', reason: 'Your session ended; sign in again.' }));
+    return () => setUnauthenticatedHandler(null);
+  }, []);
+
+  const signIn = useCallback(async (apiKey: string) => {
+    const session = await post<Session>('/v1/admin/session', { apiKey });
+    setAuth({ state: 'in', session });
+  }, []);
+
+  const signOut = useCallback(async () => {
+    await del('/v1/admin/session').catch(() => undefined);
+    setAuth({ state: 'out' });
+  }, []);
+
+  const page = route.parts[0] ?? 'overview';
+  useEffect(() => {
+    const label = NAV.find(([key]) => key === page)?.[1] ?? 'Dashboard';
+    document.title = `${label} · gpumesh admin`;
+  }, [page]);
+
+  if (auth.state === 'checking') {
+    return (
+      <main className="center">
+        <Loading what="your session" />
+      </main>
+    );
+  }
+  if (auth.state === 'out') return <SignIn onSignIn={signIn} notice={auth.reason} />;
+
+  const session = auth.session;
+  const id = route.parts[1];
+  let content: React.JSX.Element;
+  switch (page) {
+    case 'providers':
+      content = id ? <ProviderPage peerId={id} session={session} /> : <ProvidersPage query={route.query} />;
+      break;
+    case 'jobs':
+      content = id ? <JobPage id={id} session={session} /> : <JobsPage query={route.query} />;
+      break;
+    case 'accounts':
+      content = id ? <AccountPage id={id} session={session} /> : <AccountsPage />;
+      break;
+    case 'epochs':
+      content = <EpochsPage session={session} />;
+      break;
+    case 'settings':
+      content = <SettingsPage />;
+      break;
+    default:
+      content = <OverviewPage />;
+  }
+
+  return (
+    <div className="layout">
+      <a className="skip" href="#main">
+        Skip to content
+      </a>
+      <header className="topbar">
+        <a className="brand" href={href('overview')}>
+          gpumesh <span>admin</span>
+        </a>
+        <nav aria-label="Sections">
+          <ul>
+            {NAV.map(([key, label]) => (
+              <li key={key}>
+                <a href={href(key)} aria-current={page === key ? 'page' : undefined}>
+                  {label}
+                </a>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <div className="who">
+          <span title={session.address} className="mono">
+            {session.address.slice(0, 6)}…{session.address.slice(-4)}
+          </span>
+          <span className="role">{session.canAct ? 'admin' : 'read-only'}</span>
+          <button type="button" className="secondary" onClick={() => void signOut()}>
+            Sign out
+          </button>
+        </div>
+      </header>
+      <main id="main" tabIndex={-1}>
+        {content}
+      </main>
+    </div>
+  );
+}

@@ -1,0 +1,138 @@
+import { useEffect, useRef } from 'react';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+
+/** Counts: integer tick steps only. */
+const COUNT_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 100_000];
+
+export interface Series {
+  label: string;
+  color: string;
+}
+
+function useWidth(ref: React.RefObject<HTMLDivElement | null>): () => number {
+  return () => Math.max(200, Math.floor(ref.current?.clientWidth ?? 300));
+}
+
+/** A small live line chart (uPlot). `x` is seconds since the epoch. */
+export function TimeChart(props: {
+  title: string;
+  x: number[];
+  ys: number[][];
+  series: Series[];
+  height?: number;
+}): React.JSX.Element {
+  const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+  const width = useWidth(box);
+  const { x, ys, series, height = 160, title } = props;
+
+  useEffect(() => {
+    if (!box.current) return;
+    const opts: uPlot.Options = {
+      width: width(),
+      height,
+      legend: { show: true, live: false },
+      cursor: { drag: { x: false, y: false } },
+      scales: {
+        y: { range: (_u, min, max) => [0, Math.max(1, max * 1.15, min)] },
+      },
+      axes: [{ stroke: 'currentColor' }, { stroke: 'currentColor', size: 48, incrs: COUNT_INCRS }],
+      series: [
+        {},
+        ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, fill: `${s.color}22` })),
+      ],
+    };
+    const u = new uPlot(opts, [x, ...ys] as uPlot.AlignedData, box.current);
+    plot.current = u;
+    const observer = new ResizeObserver(() => u.setSize({ width: width(), height }));
+    observer.observe(box.current);
+    return () => {
+      observer.disconnect();
+      u.destroy();
+      plot.current = null;
+    };
+    // the chart is rebuilt only when its shape changes; data flows in below
+  }, [series.length, height]);
+
+  useEffect(() => {
+    const u = plot.current;
+    if (!u) return;
+    u.setData([x, ...ys] as uPlot.AlignedData);
+    // a single point would otherwise stretch the time axis over years: show at least a minute
+    const last = x[x.length - 1];
+    if (last !== undefined && x.length < 2) u.setScale('x', { min: last - 60, max: last + 1 });
+  }, [x, ys]);
+
+  return (
+    <figure className="chart">
+      <figcaption>{title}</figcaption>
+      <div ref={box} role="img" aria-label={`${title} chart`} />
+    </figure>
+  );
+}
+
+/** A bar chart (uPlot's bars path) of counts by label. */
+export function BarChart(props: {
+  title: string;
+  data: { label: string; count: number }[];
+  color?: string;
+}): React.JSX.Element {
+  const box = useRef<HTMLDivElement>(null);
+  const width = useWidth(box);
+  const { data, title, color = '#6366f1' } = props;
+  const key = JSON.stringify(data);
+
+  useEffect(() => {
+    if (!box.current || data.length === 0) return;
+    const labels = data.map((d) => d.label);
+    const bars = uPlot.paths.bars?.({ size: [0.6, 80] });
+    const opts: uPlot.Options = {
+      width: width(),
+      height: 180,
+      legend: { show: false },
+      cursor: { show: false },
+      scales: {
+        x: { time: false, range: [-0.5, data.length - 0.5] },
+        y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.2)] },
+      },
+      axes: [
+        {
+          stroke: 'currentColor',
+          splits: () => labels.map((_l, i) => i),
+          values: () => labels.map((l) => (l.length > 14 ? `${l.slice(0, 13)}…` : l)),
+          gap: 4,
+        },
+        { stroke: 'currentColor', size: 48, incrs: COUNT_INCRS },
+      ],
+      series: [
+        {},
+        { label: 'count', stroke: color, fill: `${color}cc`, paths: bars, points: { show: false } },
+      ],
+    };
+    const u = new uPlot(opts, [labels.map((_l, i) => i), data.map((d) => d.count)], box.current);
+    const observer = new ResizeObserver(() => u.setSize({ width: width(), height: 180 }));
+    observer.observe(box.current);
+    return () => {
+      observer.disconnect();
+      u.destroy();
+    };
+  }, [key]);
+
+  return (
+    <figure className="chart">
+      <figcaption>{title}</figcaption>
+      {data.length === 0 ? (
+        <p className="empty">No online providers.</p>
+      ) : (
+        <>
+          <div
+            ref={box}
+            role="img"
+            aria-label={`${title}: ${data.map((d) => `${d.label} ${d.count}`).join(', ')}`}
+          />
+        </>
+      )}
+    </figure>
+  );
+}

@@ -1,0 +1,295 @@
+import { useMemo, useState } from 'react';
+import { get, post, type Provider, type ProviderDetail, type Session } from '../api';
+import { ActionButton, Empty, Json, Loaded, StateBadge } from '../components';
+import { ago, shortId, tokens, when } from '../format';
+import { useLoad } from '../hooks';
+import { href } from '../router';
+
+const STATUSES = ['', 'ONLINE', 'DRAINING', 'BANNED', 'OFFLINE'];
+type SortKey = 'lastSeenAt' | 'status' | 'gflops' | 'reputation' | 'pricePerUnit' | 'freeSlots';
+const COLUMNS: [SortKey, string][] = [
+  ['status', 'Status'],
+  ['gflops', 'GFLOP/s'],
+  ['pricePerUnit', 'Price / unit'],
+  ['freeSlots', 'Free slots'],
+  ['reputation', 'Reputation'],
+  ['lastSeenAt', 'Last seen'],
+];
+
+function compare(a: Provider, b: Provider, key: SortKey): number {
+  switch (key) {
+    case 'pricePerUnit': {
+      const d = BigInt(a.pricePerUnit) - BigInt(b.pricePerUnit);
+      return d < 0n ? -1 : d > 0n ? 1 : 0;
+    }
+    case 'status':
+      return a.status.localeCompare(b.status);
+    case 'lastSeenAt':
+      return a.lastSeenAt.localeCompare(b.lastSeenAt);
+    default:
+      return a[key] - b[key];
+  }
+}
+
+function hardware(p: Provider): string {
+  if (!p.gpus.length) return p.backend;
+  return `${p.backend}: ${p.gpus.map((g) => g.model ?? 'GPU').join(', ')}`;
+}
+
+export function ProvidersPage({ query }: { query: URLSearchParams }): React.JSX.Element {
+  const [status, setStatus] = useState(query.get('status') ?? '');
+  const [text, setText] = useState('');
+  const [sort, setSort] = useState<{ key: SortKey; desc: boolean }>({ key: 'lastSeenAt', desc: true });
+  const load = useLoad(
+    () => get<Provider[]>(`/v1/admin/providers${status ? `?status=${status}` : ''}`),
+    [status],
+    3000,
+  );
+
+  const rows = useMemo(() => {
+    const needle = text.trim().toLowerCase();
+    const list = (load.data ?? []).filter(
+      (p) =>
+        !needle ||
+        p.peerId.toLowerCase().includes(needle) ||
+        p.operatorId.toLowerCase().includes(needle) ||
+        hardware(p).toLowerCase().includes(needle) ||
+        (p.region ?? '').toLowerCase().includes(needle),
+    );
+    return [...list].sort((a, b) => compare(a, b, sort.key) * (sort.desc ? -1 : 1));
+  }, [load.data, text, sort]);
+
+  return (
+    <section aria-labelledby="providers-title">
+      <div className="page-head">
+        <h1 id="providers-title">Providers</h1>
+      </div>
+      <div className="filters">
+        <label>
+          Status
+          <select value={status} onChange={(e) => setStatus(e.target.value)}>
+            {STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {s ? s.toLowerCase() : 'all'}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Search
+          <input
+            type="search"
+            value={text}
+            placeholder="peer id, operator, GPU, region"
+            onChange={(e) => setText(e.target.value)}
+          />
+        </label>
+      </div>
+      <Loaded load={load} what="providers" retry={load.reload}>
+        {() =>
+          rows.length === 0 ? (
+            <Empty>
+              {load.data?.length
+                ? 'No provider matches these filters.'
+                : 'No providers yet. Start an agent: '}
+              {!load.data?.length && <code>npx gpumesh-agent start</code>}
+            </Empty>
+          ) : (
+            <div className="table-wrap">
+              <table data-testid="providers-table">
+                <caption className="sr-only">Providers, sortable by column</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Peer</th>
+                    <th scope="col">Hardware</th>
+                    {COLUMNS.map(([key, label]) => (
+                      <th
+                        key={key}
+                        scope="col"
+                        aria-sort={sort.key === key ? (sort.desc ? 'descending' : 'ascending') : 'none'}
+                      >
+                        <button
+                          type="button"
+                          className="sort"
+                          onClick={() => setSort((s) => ({ key, desc: s.key === key ? !s.desc : true }))}
+                        >
+                          {label}
+                          <span aria-hidden="true">{sort.key === key ? (sort.desc ? ' ▾' : ' ▴') : ''}</span>
+                        </button>
+                      </th>
+                    ))}
+                  </tr>
+                </thead>
+                <tbody>
+                  {rows.map((p) => (
+                    <tr key={p.peerId} data-peer={p.peerId}>
+                      <td>
+                        <a className="mono" href={href('providers', p.peerId)}>
+                          {shortId(p.peerId)}
+                        </a>
+                      </td>
+                      <td>{hardware(p)}</td>
+                      <td>
+                        <StateBadge state={p.status} />
+                        {!p.live && p.status !== 'OFFLINE' && <span className="muted small"> stale</span>}
+                      </td>
+                      <td className="num">{p.gflops.toFixed(1)}</td>
+                      <td className="num">{p.pricePerUnit}</td>
+                      <td className="num">
+                        {p.freeSlots}/{p.slots}
+                      </td>
+                      <td className="num">{p.reputation.toFixed(2)}</td>
+                      <td>{ago(p.lastSeenAt)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )
+        }
+      </Loaded>
+    </section>
+  );
+}
+
+export function ProviderPage({ peerId, session }: { peerId: string; session: Session }): React.JSX.Element {
+  const load = useLoad(
+    () => get<ProviderDetail>(`/v1/admin/providers/${encodeURIComponent(peerId)}`),
+    [peerId],
+    3000,
+  );
+  const act = (action: 'ban' | 'unban' | 'drain') => () =>
+    post(`/v1/admin/providers/${encodeURIComponent(peerId)}/${action}`);
+
+  return (
+    <section aria-labelledby="provider-title">
+      <p>
+        <a href={href('providers')}>← Providers</a>
+      </p>
+      <Loaded load={load} what="provider" retry={load.reload}>
+        {(p) => (
+          <>
+            <div className="page-head">
+              <h1 id="provider-title" className="mono wrap">
+                {p.peerId}
+              </h1>
+              <span data-testid="provider-status">
+                <StateBadge state={p.status} />
+              </span>
+            </div>
+            {session.canAct && (
+              <div className="actions" role="group" aria-label="Provider actions">
+                {p.status !== 'BANNED' && (
+                  <ActionButton label="Ban" danger run={act('ban')} onDone={load.reload} />
+                )}
+                {p.status !== 'DRAINING' && p.status !== 'BANNED' && (
+                  <ActionButton label="Drain" run={act('drain')} onDone={load.reload} />
+                )}
+                {(p.status === 'BANNED' || p.status === 'DRAINING') && (
+                  <ActionButton label="Unban" run={act('unban')} onDone={load.reload} />
+                )}
+              </div>
+            )}
+            <div className="grid2">
+              <dl className="card kv">
+                <dt>Operator</dt>
+                <dd className="mono wrap">{p.operatorId}</dd>
+                <dt>Signing address</dt>
+                <dd className="mono wrap">{p.address}</dd>
+                <dt>Backend</dt>
+                <dd>{p.backend}</dd>
+                <dt>GPUs</dt>
+                <dd>
+                  {p.gpus.length
+                    ? p.gpus
+                        .map((g) => `${g.model ?? 'GPU'}${g.vramMiB ? ` (${g.vramMiB} MiB)` : ''}`)
+                        .join(', ')
+                    : 'none (CPU)'}
+                </dd>
+                <dt>Benchmark</dt>
+                <dd>{p.gflops.toFixed(1)} GFLOP/s (matmul)</dd>
+                <dt>Price per unit</dt>
+                <dd>{p.pricePerUnit} base units</dd>
+                <dt>Slots</dt>
+                <dd>
+                  {p.freeSlots} free of {p.slots}
+                </dd>
+                <dt>Region</dt>
+                <dd>{p.region ?? '—'}</dd>
+                <dt>Last seen</dt>
+                <dd>{when(p.lastSeenAt)}</dd>
+                <dt>First seen</dt>
+                <dd>{when(p.createdAt)}</dd>
+              </dl>
+              <dl className="card kv">
+                <dt>Reputation</dt>
+                <dd>
+                  <meter min={0} max={1} value={p.reputation} aria-label="reputation" />{' '}
+                  {p.reputation.toFixed(2)}
+                </dd>
+                <dt>Attempts</dt>
+                <dd>
+                  {Object.keys(p.attemptCounts).length
+                    ? Object.entries(p.attemptCounts)
+                        .map(([k, v]) => `${k.toLowerCase()} ${v}`)
+                        .join(' · ')
+                    : 'none yet'}
+                </dd>
+                <dt>Earned</dt>
+                <dd>{tokens(p.earned)} tokens</dd>
+                <dt>Stake</dt>
+                <dd>{p.stake ?? 'not tracked by the coordinator yet'}</dd>
+                <dt>Slashes</dt>
+                <dd>{p.slashes.length ? p.slashes.length : 'none recorded'}</dd>
+              </dl>
+            </div>
+            <h2>Recent jobs</h2>
+            {p.recentAttempts.length === 0 ? (
+              <Empty>This provider has not been offered a job yet.</Empty>
+            ) : (
+              <div className="table-wrap">
+                <table>
+                  <thead>
+                    <tr>
+                      <th scope="col">Job</th>
+                      <th scope="col">Kind</th>
+                      <th scope="col">Attempt</th>
+                      <th scope="col">Attempt state</th>
+                      <th scope="col">Job state</th>
+                      <th scope="col">Offered</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {p.recentAttempts.map((a) => (
+                      <tr key={`${a.jobId}-${a.attempt}`}>
+                        <td>
+                          <a className="mono" href={href('jobs', a.jobId)}>
+                            {shortId(a.jobId)}
+                          </a>
+                        </td>
+                        <td>{a.kind}</td>
+                        <td className="num">{a.attempt}</td>
+                        <td>
+                          <StateBadge state={a.state} />
+                          {a.error && <span className="muted small"> {a.error}</span>}
+                        </td>
+                        <td>
+                          <StateBadge state={a.jobState} />
+                        </td>
+                        <td>{ago(a.offeredAt)}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            )}
+            <details>
+              <summary>Latest signed advert</summary>
+              <Json value={p.advert} />
+            </details>
+          </>
+        )}
+      </Loaded>
+    </section>
+  );
+}

@@ -1,0 +1,231 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
+import { matmulSpec } from '../helpers/specs.js';
+import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
+import {
+  HAVE_CHROMIUM,
+  CHROMIUM,
+  collectPageErrors,
+  ensureDashboardBuilt,
+  launchChromium,
+  screenshot,
+} from './browser.js';
+
+const nav = (page: Page, name: string) =>
+  page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name, exact: true });
+
+interface JobBody {
+  id: string;
+  state: string;
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+if (!HAVE_CHROMIUM) {
+  console.warn(
+    `dashboard browser tests skipped: ${CHROMIUM} is missing (apt-get install -y chromium; .ci/run installs it)`,
+  );
+}
+
+describe.skipIf(!HAVE_CHROMIUM)(
+  'admin dashboard in a real browser, against a real coordinator with providers',
+  () => {
+    let c: TestCoordinator;
+    let browser: Browser;
+    let context: BrowserContext;
+    let page: Page;
+    let errors: string[];
+    const agents: FakeAgent[] = [];
+    let a: FakeAgent;
+    let b: FakeAgent;
+    const dashboard = (): string => `${c.url}/dashboard/`;
+
+    beforeAll(async () => {
+      const [coordinator, launched] = await Promise.all([
+        startTestCoordinator({
+          DISPATCH_BACKOFF_MS: '50',
+          DISPATCH_ATTEMPTS: '12',
+          OFFER_ACCEPT_TIMEOUT_MS: '3000',
+        }),
+        launchChromium(),
+        ensureDashboardBuilt(),
+      ]);
+      c = coordinator;
+      browser = launched;
+      a = await startFakeAgent(c.url, { operatorId: 'op-a', pricePerUnit: '1' });
+      b = await startFakeAgent(c.url, { operatorId: 'op-b', pricePerUnit: '2' });
+      agents.push(a, b);
+      await waitFor('2 providers', async () => {
+        const res = await api<unknown[]>(c.url, 'GET', '/v1/providers');
+        return res.body.length >= 2 ? true : undefined;
+      });
+      context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+      page = await context.newPage();
+      errors = collectPageErrors(page);
+    }, 60_000);
+
+    afterAll(async () => {
+      await browser?.close();
+      for (const agent of agents) await agent.stop().catch(() => undefined);
+      await c?.close();
+    });
+
+    it('rejects a bad key and a developer key at sign-in', async () => {
+      await page.goto(dashboard());
+      const key = page.getByLabel('Admin API key');
+      await key.fill('gmk_this-key-does-not-exist');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await expect.poll(() => page.getByRole('alert').textContent()).toContain('unknown or revoked');
+      await screenshot(page, '01-sign-in-rejected');
+      await key.fill(c.devKey);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await expect.poll(() => page.getByRole('alert').textContent()).toContain('not an admin key');
+      // nothing was let through
+      expect(await page.getByRole('navigation', { name: 'Sections' }).count()).toBe(0);
+    });
+
+    it('signs in with the admin key and sees the providers, live', async () => {
+      await page.getByLabel('Admin API key').fill(c.adminKey);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { name: 'Overview' }).waitFor();
+      const cookies = await context.cookies(c.url + '/v1/admin');
+      const session = cookies.find((k) => k.name === 'gpumesh_admin');
+      expect(session?.httpOnly).toBe(true);
+      expect(session?.sameSite).toBe('Strict');
+      await expect
+        .poll(() => page.getByTestId('providers-online').textContent(), { timeout: 10_000 })
+        .toBe('2');
+      await page.getByText('live', { exact: true }).waitFor();
+      // a third provider joins: the overview shows it without a reload
+      const third = await startFakeAgent(c.url, { operatorId: 'op-c', pricePerUnit: '3' });
+      agents.push(third);
+      await expect
+        .poll(() => page.getByTestId('providers-online').textContent(), { timeout: 15_000 })
+        .toBe('3');
+      await screenshot(page, '02-overview');
+
+      await nav(page, 'Providers').click();
+      await page.getByTestId('providers-table').waitFor();
+      for (const agent of agents) {
+        await page.locator(`tr[data-peer="${agent.peerId}"]`).waitFor();
+      }
+      await screenshot(page, '03-providers');
+      await third.stop();
+      agents.splice(agents.indexOf(third), 1);
+    });
+
+    it('bans a provider: it gets no new work, the other provider does', async () => {
+      await page.goto(`${dashboard()}#/providers/${a.peerId}`);
+      await page.getByRole('button', { name: 'Ban' }).click();
+      await expect.poll(() => page.getByTestId('provider-status').textContent()).toBe('banned');
+      await screenshot(page, '04-provider-banned');
+
+      const offersA = a.offers;
+      const offersB = b.offers;
+      const job = await api<JobBody>(c.url, 'POST', '/v1/jobs', {
+        key: c.devKey,
+        body: matmulSpec(2, 2, 2, '5'),
+      });
+      expect(job.status).toBe(201);
+      await waitFor('job completed', async () => {
+        const res = await api<JobBody>(c.url, 'GET', `/v1/jobs/${job.body.id}`, { key: c.devKey });
+        return res.body.state === 'COMPLETED' ? true : undefined;
+      });
+      expect(a.offers).toBe(offersA); // the banned provider was offered nothing
+      expect(b.offers).toBe(offersB + 1);
+
+      await page.goto(`${dashboard()}#/jobs/${job.body.id}`);
+      await expect.poll(() => page.getByTestId('job-state').textContent()).toBe('completed');
+      expect(await page.locator(`a[href="#/providers/${b.peerId}"]`).count()).toBeGreaterThan(0);
+      expect(await page.locator(`a[href="#/providers/${a.peerId}"]`).count()).toBe(0);
+    });
+
+    it("follows a job's timeline live as it is placed, runs and completes", async () => {
+      // drain the other provider too: nothing can take the next job
+      await page.goto(`${dashboard()}#/providers/${b.peerId}`);
+      await page.getByRole('button', { name: 'Drain' }).click();
+      await expect.poll(() => page.getByTestId('provider-status').textContent()).toBe('draining');
+
+      const job = await api<JobBody>(c.url, 'POST', '/v1/jobs', {
+        key: c.devKey,
+        body: matmulSpec(3, 3, 3, '5'),
+      });
+      await page.goto(`${dashboard()}#/jobs/${job.body.id}`);
+      await expect.poll(() => page.getByTestId('job-state').textContent()).toBe('queued');
+      await page.getByText('following live').waitFor();
+      expect(await page.locator('[data-testid="timeline"] li[data-type="job.running"]').count()).toBe(0);
+
+      // lift the drain through the API (as another admin would): the open page must follow by itself
+      const unban = await api(c.url, 'POST', `/v1/admin/providers/${b.peerId}/unban`, { key: c.adminKey });
+      expect(unban.status).toBe(200);
+      await page.locator('[data-testid="timeline"] li[data-type="job.running"]').waitFor({ timeout: 20_000 });
+      await page
+        .locator('[data-testid="timeline"] li[data-type="job.completed"]')
+        .waitFor({ timeout: 20_000 });
+      await expect.poll(() => page.getByTestId('job-state').textContent()).toBe('completed');
+      await screenshot(page, '05-job-timeline');
+
+      await nav(page, 'Jobs').click();
+      await page.locator(`tr[data-job="${job.body.id}"]`).waitFor();
+      await screenshot(page, '06-jobs');
+    });
+
+    it('shows accounts, epochs (with a ledger audit) and settings', async () => {
+      await nav(page, 'Accounts').click();
+      await page.getByTestId('accounts-table').waitFor();
+      await screenshot(page, '07-accounts');
+      await page.getByTestId('accounts-table').locator('a').first().click();
+      await page.getByRole('heading', { name: 'API keys' }).waitFor();
+      await screenshot(page, '08-account');
+
+      await nav(page, 'Epochs & payouts').click();
+      await page.getByRole('button', { name: 'Audit the ledger' }).click();
+      await expect.poll(() => page.getByTestId('audit').textContent()).toContain('Ledger audit passed');
+      await screenshot(page, '09-epochs');
+
+      await nav(page, 'Settings').click();
+      await page.getByText('PLATFORM_FEE_BPS').waitFor();
+      await screenshot(page, '10-settings');
+    });
+
+    it('works at phone width and by keyboard', async () => {
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.goto(`${dashboard()}#/overview`);
+      await page.getByTestId('providers-online').waitFor();
+      await screenshot(page, '11-overview-phone');
+      await page.goto(`${dashboard()}#/providers/${a.peerId}`);
+      await page.getByTestId('provider-status').waitFor();
+      await screenshot(page, '12-provider-phone');
+      // keyboard: the skip link comes first, then the navigation; Enter follows a link
+      await page.reload();
+      await page.getByTestId('provider-status').waitFor();
+      await page.keyboard.press('Tab');
+      expect(await page.locator(':focus').textContent()).toBe('Skip to content');
+      await nav(page, 'Jobs').focus();
+      await page.keyboard.press('Enter');
+      await page.getByRole('heading', { name: 'Jobs' }).waitFor();
+      await page.setViewportSize({ width: 1366, height: 900 });
+    });
+
+    it('signs out: the session is revoked and the API refuses the old cookie', async () => {
+      const before = await context.cookies(c.url + '/v1/admin');
+      const token = before.find((k) => k.name === 'gpumesh_admin')?.value ?? '';
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByLabel('Admin API key').waitFor();
+      const res = await fetch(`${c.url}/v1/admin/overview`, {
+        headers: { cookie: `gpumesh_admin=${token}` },
+      });
+      expect(res.status).toBe(401);
+      expect(errors).toEqual([]);
+    });
+  },
+);
