@@ -15,6 +15,7 @@ const BENCHMARKS: Record<string, string> = {
   scheduler: './scheduler.bench.js',
   compute: './compute.bench.js',
   settlement: './settlement.bench.js',
+  marketplace: './marketplace.bench.js',
 };
 
 const here = dirname(fileURLToPath(import.meta.url));

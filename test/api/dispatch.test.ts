@@ -175,6 +175,41 @@ describe('dispatch over libp2p to providers (real PostgreSQL, Redis and libp2p n
     expect(total[0].total).toBe('0');
   });
 
+  it('dry-runs a job: where it would run, and every reason no provider matches with the cheapest fix', async () => {
+    agents.push(await startFakeAgent(c.url, { pricePerUnit: '3', operatorId: 'op-dry' }));
+    await waitForProviders(c, 1);
+    await new Promise((r) => setTimeout(r, 2_100)); // the what-if index is rebuilt every 2 s
+    const ok = await api<{ placeable: boolean; cost: string; candidates: { peerId: string }[] }>(
+      c.url,
+      'POST',
+      '/v1/jobs/dry-run',
+      {
+        key: c.devKey,
+        body: matmulSpec(2, 2, 2, '5'),
+      },
+    );
+    expect(ok.status).toBe(200);
+    expect(ok.body.placeable).toBe(true);
+    expect(ok.body.cost).toBe('5');
+    expect(ok.body.candidates.map((p) => p.peerId)).toEqual([agents[0].peerId]); // stopped agents went offline
+    const tooCheap = await api<{
+      placeable: boolean;
+      explanation: { excluded: Record<string, number>; cheapest?: { kind: string }; message: string };
+    }>(c.url, 'POST', '/v1/jobs/dry-run', {
+      key: c.devKey,
+      body: { ...matmulSpec(2, 2, 2, '1'), requirements: { minVramMiB: 1024 } },
+    });
+    expect(tooCheap.body.placeable).toBe(false);
+    expect(tooCheap.body.explanation.excluded.price).toBeGreaterThanOrEqual(1);
+    expect(tooCheap.body.explanation.excluded.vram).toBeGreaterThanOrEqual(1); // all reasons, not the first
+    expect(tooCheap.body.explanation.message.length).toBeGreaterThan(0);
+    const bad = await api<{ error: { code: string } }>(c.url, 'POST', '/v1/jobs/dry-run', {
+      key: c.devKey,
+      body: { kind: 'x' },
+    });
+    expect(bad.status).toBe(400);
+  });
+
   it('places the job elsewhere when a provider rejects it, and never offers it to that provider again', async () => {
     const rejecter = await startFakeAgent(c.url, {
       pricePerUnit: '1',

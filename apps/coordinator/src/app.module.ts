@@ -19,6 +19,7 @@ import { AccountsController } from './accounts/accounts.controller.js';
 import { LedgerRepository } from './ledger/ledger.repository.js';
 import { JobsRepository } from './jobs/jobs.repository.js';
 import { JobSubmissionRepository } from './jobs/job-submission.repository.js';
+import { DryRunService } from './jobs/dry-run.service.js';
 import { AttemptsRepository } from './jobs/attempts.repository.js';
 import { JobsService } from './jobs/jobs.service.js';
 import { JobsController } from './jobs/jobs.controller.js';
@@ -42,11 +43,23 @@ import { DispatchProcessor } from './queue/dispatch.processor.js';
 import { MaintenanceProcessor } from './queue/maintenance.processor.js';
 import { DispatchEnqueuer } from './queue/dispatch-enqueuer.js';
 import { DevBootstrapService } from './dev/dev-bootstrap.service.js';
+import { SettlementModule } from './settlement/settlement.module.js';
+import type { SettlementChain } from './settlement/settlement-chain.js';
+import { AdminController } from './admin/admin.controller.js';
+import { AdminSessionController } from './admin/admin-session.controller.js';
+import { AdminGuard } from './admin/admin.guard.js';
+import { AdminAuthService } from './admin/admin-auth.service.js';
+import { AdminSessionsRepository } from './admin/admin-sessions.repository.js';
+import { AdminRepository } from './admin/admin.repository.js';
+import { AdminService } from './admin/admin.service.js';
+import { AdminStatsService } from './admin/admin-stats.service.js';
 
 export interface AppModuleOptions {
   config: AppConfig;
   endpoints: RuntimeEndpoints;
   logger: Logger;
+  /** The settlement chain of a worker (settlement/settlement-chain.ts); absent or null when off. */
+  chain?: SettlementChain | null;
 }
 
 @Global()
@@ -82,6 +95,8 @@ export class AppModule {
           NetworkController,
           HealthController,
           MetricsController,
+          AdminSessionController,
+          AdminController,
         ]
       : [HealthController, MetricsController];
     const workerProviders: Provider[] = runWorkers ? [DispatchProcessor, MaintenanceProcessor] : [];
@@ -100,6 +115,7 @@ export class AppModule {
           { name: QueueName.DeadLetter },
           { name: QueueName.Maintenance },
         ),
+        SettlementModule.register({ config, chain: options.chain ?? null }),
       ],
       controllers,
       providers: [
@@ -115,6 +131,7 @@ export class AppModule {
         LedgerRepository,
         JobsRepository,
         JobSubmissionRepository,
+        DryRunService,
         AttemptsRepository,
         JobsService,
         DispatchEnqueuer,
@@ -130,6 +147,12 @@ export class AppModule {
         NetworkDirectory,
         DispatchService,
         DevBootstrapService,
+        AdminGuard,
+        AdminAuthService,
+        AdminSessionsRepository,
+        AdminRepository,
+        AdminService,
+        AdminStatsService,
         ...workerProviders,
       ],
     };

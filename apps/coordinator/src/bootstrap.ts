@@ -14,12 +14,18 @@ import { MetricsService } from './metrics/metrics.service.js';
 import { startEmbeddedPostgres } from './infra/embedded/embedded-postgres.js';
 import { resolveRedis } from './infra/embedded/embedded-redis.js';
 import { DevBootstrapService, type DevCredentials } from './dev/dev-bootstrap.service.js';
+import { resolveSettlementChain, type SettlementChain } from './settlement/settlement-chain.js';
+import { registerDashboard } from './admin/dashboard-static.js';
 
 export interface RunningCoordinator {
   app: NestFastifyApplication;
   url: string;
   endpoints: RuntimeEndpoints;
   dev: DevCredentials | null;
+  /** The settlement chain of this process (a local anvil in dev), or null. */
+  chain: SettlementChain | null;
+  /** The admin dashboard's URL, or null when it is not built (or this is a worker). */
+  dashboardUrl: string | null;
   close(): Promise<void>;
 }
 
@@ -61,9 +67,17 @@ export async function resolveEndpoints(
 
 /** Builds, configures and starts the coordinator's Nest application. */
 export async function startCoordinator(config: AppConfig, logger: Logger): Promise<RunningCoordinator> {
-  const { endpoints, stop } = await resolveEndpoints(config, logger);
+  const { endpoints, stop: stopEndpoints } = await resolveEndpoints(config, logger);
+  let stopChain = async (): Promise<void> => undefined;
+  const stop = async (): Promise<void> => {
+    await stopChain().catch(() => undefined);
+    await stopEndpoints();
+  };
   let app: NestFastifyApplication | undefined;
   try {
+    // Settlement on without CHAIN_RPC_URL (role all): a local anvil with the contracts deployed.
+    const settlement = await resolveSettlementChain(config, logger);
+    stopChain = settlement.stop;
     const adapter = new FastifyAdapter({ bodyLimit: config.MAX_BODY_BYTES, logger: false, trustProxy: true });
     const fastify = adapter.getInstance();
     fastify.addHook('onRoute', (route) => {
@@ -88,7 +102,7 @@ export async function startCoordinator(config: AppConfig, logger: Logger): Promi
       }
     });
     app = await NestFactory.create<NestFastifyApplication>(
-      AppModule.forRoot({ config, endpoints, logger }),
+      AppModule.forRoot({ config, endpoints, logger, chain: settlement.chain }),
       adapter,
       {
         logger: new PinoNestLogger(logger),
@@ -129,6 +143,7 @@ export async function startCoordinator(config: AppConfig, logger: Logger): Promi
         .build(),
     );
     SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/json' });
+    const dashboardDir = config.ROLE === 'worker' ? null : await registerDashboard(app);
     await app.listen({ port: config.PORT, host: config.HOST });
     const address = app.getHttpServer().address();
     const port = typeof address === 'object' && address ? address.port : config.PORT;
@@ -141,6 +156,8 @@ export async function startCoordinator(config: AppConfig, logger: Logger): Promi
       url,
       endpoints,
       dev,
+      chain: settlement.chain,
+      dashboardUrl: dashboardDir ? `${url}/dashboard/` : null,
       close: async () => {
         await running.close();
         await stop();

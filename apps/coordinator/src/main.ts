@@ -46,6 +46,8 @@ async function main(): Promise<void> {
     HOST: values.host,
     DATA_DIR: values['data-dir'],
     DEV_BOOTSTRAP: values.dev ? 'true' : undefined,
+    // --dev settles on a local chain unless SETTLEMENT_ENABLED says otherwise.
+    SETTLEMENT_ENABLED: values.dev && !process.env.SETTLEMENT_ENABLED ? 'true' : undefined,
   });
   const agentCount = values.agents === undefined ? (config.DEV_BOOTSTRAP ? 2 : 0) : Number(values.agents);
   if (!Number.isInteger(agentCount) || agentCount < 0 || agentCount > 32) {
@@ -73,6 +75,7 @@ async function main(): Promise<void> {
     `  API        ${coordinator.url}/v1`,
     `  docs       ${coordinator.url}/docs   (OpenAPI JSON: ${coordinator.url}/docs/json)`,
     `  health     ${coordinator.url}/health   metrics: ${coordinator.url}/metrics`,
+    `  dashboard  ${coordinator.dashboardUrl ?? (config.ROLE === 'worker' ? 'served by the api role' : 'not built (npm run build)')}${coordinator.dev ? '   (sign in with the admin key below)' : ''}`,
     `  role       ${config.ROLE}   database: ${coordinator.endpoints.embeddedDatabase ? `embedded PGlite (${config.DATA_DIR}/pglite)` : 'DATABASE_URL'}   redis: ${coordinator.endpoints.embeddedRedis ? 'embedded' : coordinator.endpoints.redisUrl.replace(/\/\/[^@]*@/, '//')}`,
   ];
   if (coordinator.dev) {
@@ -84,6 +87,13 @@ async function main(): Promise<void> {
   }
   for (const agent of localAgents?.agents ?? []) {
     lines.push(`  agent ${agent.index}    ${agent.peerId}   backend ${agent.backend}`);
+  }
+  if (coordinator.chain) {
+    const { chain } = coordinator;
+    lines.push(
+      `  chain      ${chain.rpcUrl} (id ${chain.chainId}${chain.ephemeral ? ', local anvil: state lost on exit' : ''})   distributor ${chain.contracts.distributor}   escrow ${chain.contracts.escrow}`,
+      `  payouts    epochs: ${coordinator.url}/v1/rewards/epochs   proof: ${coordinator.url}/v1/rewards/proof/<address>`,
+    );
   }
   process.stdout.write(`${lines.join('\n')}\n\ngpumesh ready\n`);
 

@@ -25,6 +25,11 @@ export const agentConfigSchema = z.strictObject({
   region: z.string().min(1).max(64).optional(),
   slots: z.number().int().min(1).max(256).optional(),
   backend: z.enum(BACKENDS).optional(),
+  /**
+   * Jobs accepted per executor thread: extra ones wait in the executor's queue, which keeps threads
+   * busy between small jobs. 1 for long jobs on scarce memory.
+   */
+  jobsPerSlot: z.number().int().min(1).max(64).default(4),
   memoryLimitMb: z.number().int().min(64).max(1_048_576).default(2048),
   jobTimeoutMs: z.number().int().min(1000).default(600_000),
   /** Written by `gpumesh-agent benchmark`; advertised as the measured GFLOP/s. */

@@ -80,12 +80,48 @@ const configSchema = z.object({
   /** The coordinator's signing key (offers) and libp2p key; created on first start when absent. */
   COORDINATOR_KEY_FILE: z.string().min(1).optional(),
   /** How long an agent has to accept an offer, and the slack added to a job's own deadline. */
+  /** How long a dispatch waits for a free provider slot before handing the job back to BullMQ's backoff. */
+  CAPACITY_WAIT_MS: z.coerce.number().int().min(0).default(5_000),
   OFFER_ACCEPT_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   DEV_CREDITS: integerString.default(1_000_000_000_000n),
   DEV_BOOTSTRAP: z
     .enum(['true', 'false'])
     .default('false')
     .transform((v) => v === 'true'),
+  /** Epochs, on-chain roots and escrow deposits (default off; `--dev` turns it on). */
+  SETTLEMENT_ENABLED: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
+  /** Length of an epoch; default 3600, or 20 with DEV_BOOTSTRAP. */
+  EPOCH_SECONDS: z.coerce.number().int().min(1).optional(),
+  /** How often a worker checks whether an epoch is due, posts roots and polls finality (0: never). */
+  SETTLEMENT_TICK_MS: z.coerce.number().int().min(0).default(2000),
+  /** JSON-RPC of the chain; unset with settlement on (role all) starts a local anvil. */
+  CHAIN_RPC_URL: z.string().url().optional(),
+  /** JSON file with token, distributor, escrow, staking and deployBlock (else the *_ADDRESS settings). */
+  CONTRACTS_FILE: z.string().min(1).optional(),
+  DISTRIBUTOR_ADDRESS: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{40}$/)
+    .optional(),
+  ESCROW_ADDRESS: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{40}$/)
+    .optional(),
+  /** The escrow's deploy block: where the deposit watcher starts. */
+  ESCROW_DEPLOY_BLOCK: z.coerce.number().int().min(0).default(0),
+  /** Private key (0x hex) holding SETTLER_ROLE on the distributor and the escrow. */
+  SETTLER_KEY: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{64}$/, 'expected a 0x-prefixed 32-byte hex private key')
+    .optional(),
+  /** Confirmations before an escrow deposit is credited. */
+  DEPOSIT_CONFIRMATIONS: z.coerce.number().int().min(1).default(3),
+  /** Confirmations to wait for after posting a root or funding an epoch. */
+  SETTLEMENT_CONFIRMATIONS: z.coerce.number().int().min(1).default(1),
+  /** Challenge window of the contracts deployed on the local dev chain. */
+  DEV_CHALLENGE_WINDOW_SECONDS: z.coerce.number().int().min(0).default(10),
 });
 
 export type AppConfig = z.output<typeof configSchema> & { siweDomain: string; coordinatorKeyFile: string };

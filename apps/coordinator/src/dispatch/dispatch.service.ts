@@ -38,6 +38,10 @@ interface AttemptOutcome {
   ok: boolean;
   outputs?: TensorWire[];
   error?: string;
+  /** Set when the success is still to be recorded (single-provider jobs record it with completion). */
+  receipt?: unknown;
+  outputHash?: string;
+  succeeded?: { type: string; data: Record<string, unknown> };
 }
 
 /** Progress events are throttled per attempt so a chatty provider cannot flood the event table. */
@@ -84,26 +88,35 @@ export class DispatchService {
       return 'expired';
     }
     const exclude = await this.attempts.failedProviders(jobId);
-    const placement = this.view.place(job, now.getTime(), exclude);
+    // Wait (briefly) for a slot rather than going back to BullMQ's backoff: slots free up every few
+    // milliseconds under load, while a backoff would idle the job for seconds.
+    const waitUntil = Date.now() + this.config.CAPACITY_WAIT_MS;
+    let placement = this.view.place(job, Date.now(), exclude);
+    while (!placement.ok && Date.now() < waitUntil && job.deadlineAt.getTime() > Date.now()) {
+      await this.view.waitForCapacity(Math.min(250, waitUntil - Date.now()));
+      placement = this.view.place(job, Date.now(), exclude);
+    }
     if (!placement.ok) {
       this.metrics.dispatchAttempts.inc({ outcome: 'no_capacity' });
-      const why = this.view.explain(job, now.getTime());
+      const why = this.view.explain(job, Date.now());
       throw new NoCapacityError(jobId, why.message);
     }
     const peers = placement.placements.map((p) => p.peerId);
-    const moved = await this.jobs.transition({
+    const dispatched = await this.jobs.transitionWith({
       jobId,
       from: ['QUEUED'],
       to: 'DISPATCHED',
       eventType: 'job.dispatched',
       eventData: { providers: peers },
+      offers: peers,
     });
-    if (!moved) {
-      this.view.scheduler.cancel(jobId);
+    if (!dispatched) {
+      this.view.cancel(jobId);
       return 'skipped';
     }
     this.metrics.dispatchAttempts.inc({ outcome: 'dispatched' });
-    const offered = await this.attempts.createOffers(jobId, peers);
+    const moved = dispatched.job;
+    const offered = dispatched.offered;
     const outcomes = await Promise.all(offered.map((attempt) => this.runAttempt(moved, attempt)));
     return this.conclude(moved, outcomes);
   }
@@ -120,7 +133,7 @@ export class DispatchService {
       patch: { error: 'the deadline passed before a provider finished the job' },
     });
     if (job) {
-      this.view.scheduler.cancel(jobId);
+      this.view.cancel(jobId);
       await this.attempts.loseOpenAttempts(jobId, 'job expired');
     }
     return job !== null;
@@ -214,39 +227,58 @@ export class DispatchService {
       );
     }
     const outputHash = hashOutputs(outcome.outputs);
+    this.view.complete(job.id, peerId);
+    const succeeded = {
+      type: 'attempt.succeeded',
+      data: {
+        attempt: attempt.attempt,
+        provider: peerId,
+        backend: outcome.receipt.payload.backend,
+        outputHash,
+        timings: outcome.receipt.payload.timings,
+      },
+    };
+    if (job.redundancy === 1) {
+      // Recorded together with the job's completion in conclude(): one commit for the whole result.
+      return {
+        ...base,
+        pricePerUnit,
+        ok: true,
+        outputs: outcome.outputs,
+        receipt: outcome.receipt,
+        outputHash,
+        succeeded,
+      };
+    }
     const recorded = await this.attempts.settle(attempt.id, 'SUCCEEDED', {
       receipt: outcome.receipt,
       outputHash,
     });
-    this.view.scheduler.complete(job.id, peerId);
     if (!recorded) {
       // The attempt was already closed (lost, expired): a late duplicate result changes nothing.
       this.metrics.attempts.inc({ outcome: 'late_ignored' });
       return { ...base, pricePerUnit, ok: false, error: 'late result ignored' };
     }
     this.metrics.attempts.inc({ outcome: 'succeeded' });
-    await this.jobs.note(job.id, 'attempt.succeeded', {
-      attempt: attempt.attempt,
-      provider: peerId,
-      backend: outcome.receipt.payload.backend,
-      outputHash,
-      timings: outcome.receipt.payload.timings,
-    });
+    await this.jobs.note(job.id, succeeded.type, succeeded.data);
     return { ...base, pricePerUnit, ok: true, outputs: outcome.outputs };
   }
 
   private async onAccepted(job: Job, attempt: JobAttempt, peerId: string): Promise<void> {
-    this.view.scheduler.confirm(job.id, peerId, Date.now());
-    await this.attempts.settle(attempt.id, 'ACCEPTED');
+    this.view.confirm(job.id, peerId, Date.now());
     const moved = await this.jobs.transition({
       jobId: job.id,
       from: ['DISPATCHED'],
       to: 'RUNNING',
       eventType: 'job.running',
       eventData: { attempt: attempt.attempt, provider: peerId },
+      attempt: { id: attempt.id, to: 'ACCEPTED' },
     });
-    if (!moved)
+    if (!moved) {
+      // Another attempt of a redundant job got there first: record this one's acceptance alone.
+      await this.attempts.settle(attempt.id, 'ACCEPTED');
       await this.jobs.note(job.id, 'attempt.accepted', { attempt: attempt.attempt, provider: peerId });
+    }
   }
 
   private async failAttempt(
@@ -257,7 +289,7 @@ export class DispatchService {
     error: string,
   ): Promise<AttemptOutcome> {
     await this.attempts.settle(attempt.id, state, { error });
-    this.view.scheduler.fail(job.id, base.peerId);
+    this.view.fail(job.id, base.peerId);
     this.metrics.attempts.inc({ outcome: state.toLowerCase() });
     await this.jobs.note(job.id, state === 'LOST' ? 'attempt.lost' : 'attempt.failed', {
       attempt: attempt.attempt,
@@ -283,6 +315,9 @@ export class DispatchService {
         job.id,
         failed.map((f) => `attempt ${f.attempt.attempt} on ${f.peerId}: ${f.error}`),
       );
+    }
+    if (outcomes.length === 1 && outcomes[0].succeeded) {
+      return this.completeSingle(job, outcomes[0]);
     }
     const verifying = await this.jobs.transition({
       jobId: job.id,
@@ -327,5 +362,38 @@ export class DispatchService {
       this.logger.debug({ jobId: job.id }, 'job completed');
     }
     return completed ? 'completed' : 'skipped';
+  }
+
+  /** One provider's verified result: attempt, events, completion and payment in one commit. */
+  private async completeSingle(job: Job, outcome: AttemptOutcome): Promise<DispatchOutcome> {
+    const outputs = outcome.outputs ?? [];
+    const completed = await this.jobs.transition({
+      jobId: job.id,
+      from: ['RUNNING'],
+      notes: outcome.succeeded ? [outcome.succeeded] : [],
+      attempt: {
+        id: outcome.attempt.id,
+        to: 'SUCCEEDED',
+        receipt: outcome.receipt,
+        outputHash: outcome.outputHash,
+      },
+      via: { state: 'VERIFYING', eventType: 'job.verifying', eventData: { results: 1 } },
+      to: 'COMPLETED',
+      eventType: 'job.completed',
+      eventData: { providers: [outcome.peerId] },
+      effect: {
+        kind: 'settle',
+        payments: [{ peerId: outcome.peerId, amount: outcome.pricePerUnit * job.workUnits }],
+        feeBps: this.config.PLATFORM_FEE_BPS,
+      },
+      patch: { result: { outputs }, resultHash: hashOutputs(outputs) },
+    });
+    if (!completed) {
+      this.metrics.attempts.inc({ outcome: 'late_ignored' });
+      return 'skipped';
+    }
+    this.metrics.attempts.inc({ outcome: 'succeeded' });
+    this.metrics.jobDuration.observe({ kind: job.kind }, (Date.now() - job.createdAt.getTime()) / 1000);
+    return 'completed';
   }
 }

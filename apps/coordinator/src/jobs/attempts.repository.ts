@@ -1,8 +1,54 @@
 import { Injectable } from '@nestjs/common';
 import type { AttemptState, JobAttempt, Prisma } from '#prisma';
+import type { Tx } from '../ledger/ledger.repository.js';
 import { PrismaService } from '../database/prisma.service.js';
 
 const OPEN_STATES: AttemptState[] = ['OFFERED', 'ACCEPTED', 'RUNNING'];
+
+export interface AttemptOutcomeData {
+  receipt?: unknown;
+  outputHash?: string;
+  error?: string;
+}
+
+/**
+ * Moves an attempt on only from an open state (ACCEPTED only from OFFERED), so a late or duplicate
+ * outcome changes nothing. Runs on any client (inside a caller's transaction or not).
+ */
+export async function settleAttempt(
+  db: Tx,
+  id: string,
+  to: AttemptState,
+  data: AttemptOutcomeData = {},
+): Promise<boolean> {
+  const now = new Date();
+  const result = await db.jobAttempt.updateMany({
+    where: { id, state: { in: to === 'ACCEPTED' ? ['OFFERED'] : OPEN_STATES } },
+    data: {
+      state: to,
+      ...(to === 'ACCEPTED' ? { startedAt: now } : { finishedAt: now }),
+      ...(data.receipt !== undefined ? { receipt: data.receipt as Prisma.InputJsonValue } : {}),
+      ...(data.outputHash ? { outputHash: data.outputHash } : {}),
+      ...(data.error ? { error: data.error.slice(0, 2000) } : {}),
+    },
+  });
+  return result.count === 1;
+}
+
+/** Offers attempts to providers inside a transaction; numbers continue after the job's earlier attempts. */
+export async function createAttemptOffers(
+  db: Tx,
+  jobId: string,
+  providerIds: string[],
+): Promise<JobAttempt[]> {
+  const last = await db.jobAttempt.aggregate({ where: { jobId }, _max: { attempt: true } });
+  const first = (last._max.attempt ?? 0) + 1;
+  const created: JobAttempt[] = [];
+  for (const [i, providerId] of providerIds.entries()) {
+    created.push(await db.jobAttempt.create({ data: { jobId, attempt: first + i, providerId } }));
+  }
+  return created;
+}
 
 @Injectable()
 export class AttemptsRepository {
@@ -12,37 +58,9 @@ export class AttemptsRepository {
     return this.prisma.jobAttempt.findMany({ where: { jobId }, orderBy: { attempt: 'asc' } });
   }
 
-  /** Offers attempts to providers; attempt numbers continue after the job's earlier attempts. */
-  async createOffers(jobId: string, providerIds: string[]): Promise<JobAttempt[]> {
-    return this.prisma.$transaction(async (tx) => {
-      const last = await tx.jobAttempt.aggregate({ where: { jobId }, _max: { attempt: true } });
-      const first = (last._max.attempt ?? 0) + 1;
-      const created: JobAttempt[] = [];
-      for (const [i, providerId] of providerIds.entries()) {
-        created.push(await tx.jobAttempt.create({ data: { jobId, attempt: first + i, providerId } }));
-      }
-      return created;
-    });
-  }
-
   /** Moves an attempt on only from an open state, so a late or duplicate outcome changes nothing. */
-  async settle(
-    id: string,
-    to: AttemptState,
-    data: { receipt?: unknown; outputHash?: string; error?: string } = {},
-  ): Promise<boolean> {
-    const now = new Date();
-    const result = await this.prisma.jobAttempt.updateMany({
-      where: { id, state: { in: to === 'ACCEPTED' ? ['OFFERED'] : OPEN_STATES } },
-      data: {
-        state: to,
-        ...(to === 'ACCEPTED' ? { startedAt: now } : { finishedAt: now }),
-        ...(data.receipt !== undefined ? { receipt: data.receipt as Prisma.InputJsonValue } : {}),
-        ...(data.outputHash ? { outputHash: data.outputHash } : {}),
-        ...(data.error ? { error: data.error.slice(0, 2000) } : {}),
-      },
-    });
-    return result.count === 1;
+  settle(id: string, to: AttemptState, data: AttemptOutcomeData = {}): Promise<boolean> {
+    return settleAttempt(this.prisma, id, to, data);
   }
 
   /** Attempts left open by a process that died: they are lost. */

@@ -68,6 +68,21 @@ export class JobsController {
     return mapJob(job);
   }
 
+  @Post('dry-run')
+  @HttpCode(200)
+  @RequireScopes('jobs:write')
+  @ApiOperation({
+    summary:
+      'Price a job and see where it would run, or why no provider matches (every reason, counted) and the cheapest change that would make it placeable',
+  })
+  @ApiBody({ schema: jobSpecJsonSchema() as Record<string, unknown> })
+  async dryRun(
+    @CurrentPrincipal() principal: Principal,
+    @Body() body: unknown,
+  ): Promise<Record<string, unknown>> {
+    return toJson(await this.jobs.dryRun(principal, body));
+  }
+
   @Get()
   @RequireScopes('jobs:read')
   @ApiOperation({ summary: 'Your jobs, newest first, with cursor pagination and filters' })
@@ -122,4 +137,11 @@ export class JobsController {
     await this.jobs.get(principal, id);
     return this.stream.stream(id);
   }
+}
+
+/** Plain JSON (bigints as decimal strings). */
+function toJson(value: unknown): Record<string, unknown> {
+  return JSON.parse(
+    JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)),
+  ) as Record<string, unknown>;
 }

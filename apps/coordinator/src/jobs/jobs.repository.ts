@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { Prisma, type Job, type JobEvent } from '#prisma';
+import { Prisma, type AttemptState, type Job, type JobAttempt, type JobEvent } from '#prisma';
+import { createAttemptOffers, settleAttempt, type AttemptOutcomeData } from './attempts.repository.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { LedgerAccounts, splitPayment } from '../ledger/ledger-accounts.js';
 import { LedgerRepository, type Tx } from '../ledger/ledger.repository.js';
@@ -45,6 +46,19 @@ export interface TransitionRequest {
   eventData?: Record<string, unknown>;
   effect?: TransitionEffect;
   patch?: { result?: unknown; resultHash?: string; error?: string };
+  /** A state passed through on the way, in the same transaction, with its own event row. */
+  via?: { state: JobState; eventType: string; eventData?: Record<string, unknown> };
+  /** Events without a state change, recorded first in the same transaction. */
+  notes?: { type: string; data?: Record<string, unknown> }[];
+  /** An attempt moved in the same transaction (only from an open state). */
+  attempt?: { id: string; to: AttemptState } & AttemptOutcomeData;
+  /** New attempts offered to these providers in the same transaction. */
+  offers?: string[];
+}
+
+export interface TransitionResult {
+  job: Job;
+  offered: JobAttempt[];
 }
 
 function jsonValue(value: unknown): Prisma.InputJsonValue {
@@ -116,12 +130,27 @@ export class JobsRepository {
    * in an allowed state (another process got there first).
    */
   async transition(req: TransitionRequest): Promise<Job | null> {
-    const from = req.from ?? statesLeadingTo(req.to);
+    return (await this.transitionWith(req))?.job ?? null;
+  }
+
+  /**
+   * Like `transition`, plus what goes with the move in the same database transaction: notes, an
+   * attempt's outcome, new offers, and a state passed through on the way (one commit, not four).
+   */
+  async transitionWith(req: TransitionRequest): Promise<TransitionResult | null> {
+    const from = req.from ?? statesLeadingTo(req.via?.state ?? req.to);
+    if (req.via && !JOB_TRANSITIONS[req.via.state].includes(req.to)) {
+      throw new DomainError(
+        'ILLEGAL_TRANSITION',
+        `a ${req.via.state.toLowerCase()} job cannot become ${req.to.toLowerCase()}`,
+      );
+    }
+    const first = req.via?.state ?? req.to;
     for (const state of from) {
-      if (!JOB_TRANSITIONS[state].includes(req.to)) {
+      if (!JOB_TRANSITIONS[state].includes(first)) {
         throw new DomainError(
           'ILLEGAL_TRANSITION',
-          `a ${state.toLowerCase()} job cannot become ${req.to.toLowerCase()}`,
+          `a ${state.toLowerCase()} job cannot become ${first.toLowerCase()}`,
         );
       }
     }
@@ -130,6 +159,26 @@ export class JobsRepository {
         SELECT state::text AS state FROM "Job" WHERE id = ${req.jobId}::uuid FOR UPDATE`;
       const state = current[0]?.state;
       if (!state || !from.includes(state)) return null;
+      for (const note of req.notes ?? []) {
+        await tx.jobEvent.create({
+          data: { jobId: req.jobId, type: note.type, data: note.data ? jsonValue(note.data) : undefined },
+        });
+      }
+      if (req.attempt) {
+        const { id, to, ...data } = req.attempt;
+        await settleAttempt(tx, id, to, data);
+      }
+      if (req.via) {
+        await tx.jobEvent.create({
+          data: {
+            jobId: req.jobId,
+            type: req.via.eventType,
+            fromState: state,
+            toState: req.via.state,
+            data: req.via.eventData ? jsonValue(req.via.eventData) : undefined,
+          },
+        });
+      }
       const terminal = ['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'].includes(req.to);
       const job = await tx.job.update({
         where: { id: req.jobId },
@@ -145,13 +194,14 @@ export class JobsRepository {
         data: {
           jobId: req.jobId,
           type: req.eventType,
-          fromState: state,
+          fromState: req.via?.state ?? state,
           toState: req.to,
           data: req.eventData ? jsonValue(req.eventData) : undefined,
         },
       });
       await this.applyEffect(tx, job, req.effect ?? { kind: 'none' });
-      return job;
+      const offered = req.offers ? await createAttemptOffers(tx, req.jobId, req.offers) : [];
+      return { job, offered };
     });
   }
 

@@ -13,8 +13,9 @@ import { JobEventsBus } from '../events/job-events.publisher.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { DispatchEnqueuer } from '../queue/dispatch-enqueuer.js';
 import { LOGGER } from '../logging/logger.js';
-import { JobsRepository, type TransitionRequest } from './jobs.repository.js';
+import { JobsRepository, type TransitionRequest, type TransitionResult } from './jobs.repository.js';
 import { JobSubmissionRepository } from './job-submission.repository.js';
+import { DryRunService, type DryRunResult } from './dry-run.service.js';
 import { JOB_STATES, isTerminal, type JobState } from './job-state.js';
 import { decodeCursor, encodeCursor } from './dto/job.dto.js';
 
@@ -32,6 +33,7 @@ export class JobsService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly jobs: JobsRepository,
     private readonly submissions: JobSubmissionRepository,
+    private readonly dryRuns: DryRunService,
     private readonly artifacts: ArtifactsRepository,
     private readonly ledger: LedgerRepository,
     private readonly bus: JobEventsBus,
@@ -106,6 +108,20 @@ export class JobsService {
     }
     this.metrics.jobsSubmitted.inc({ kind: spec.kind });
     return { job: outcome.job, created: true };
+  }
+
+  /** Prices a spec and explains where it would run (or why it would not), without submitting it. */
+  async dryRun(principal: Principal, body: unknown): Promise<DryRunResult> {
+    const spec = this.parseSpec(body);
+    const workUnits = await this.workUnits(spec);
+    const cost = workUnits * BigInt(spec.maxPricePerUnit) * BigInt(spec.redundancy ?? 1);
+    return this.dryRuns.explain({
+      accountId: principal.accountId,
+      spec,
+      workUnits,
+      cost,
+      deadlineSeconds: spec.deadlineSeconds ?? this.config.DEFAULT_DEADLINE_SECONDS,
+    });
   }
 
   /** Adds the dispatch job; the id is the job id, so adding twice is harmless. */
@@ -189,12 +205,18 @@ export class JobsService {
 
   /** Every state change goes through here: one DB transaction, then a notice for live streams. */
   async transition(req: TransitionRequest): Promise<Job | null> {
-    const job = await this.jobs.transition(req);
-    if (job) {
+    return (await this.transitionWith(req))?.job ?? null;
+  }
+
+  /** A transition with what goes with it (notes, an attempt outcome, new offers) in one transaction. */
+  async transitionWith(req: TransitionRequest): Promise<TransitionResult | null> {
+    const result = await this.jobs.transitionWith(req);
+    if (result) {
+      if (req.via) this.metrics.jobTransitions.inc({ to: req.via.state });
       this.metrics.jobTransitions.inc({ to: req.to });
-      await this.bus.publish({ jobId: job.id, type: req.eventType, state: job.state });
+      await this.bus.publish({ jobId: result.job.id, type: req.eventType, state: result.job.state });
     }
-    return job;
+    return result;
   }
 
   /** Records an event that does not change the job's state, and tells live streams. */

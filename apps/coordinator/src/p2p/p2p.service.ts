@@ -98,6 +98,11 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
           );
       },
     });
+    node.addEventListener('peer:disconnect', (evt) => {
+      void this.view
+        .onDisconnect(evt.detail.toString())
+        .catch((err: unknown) => log.warn({ err }, 'could not mark a provider offline'));
+    });
     await this.register();
     this.timer = setInterval(() => void this.register().catch(() => undefined), REGISTER_EVERY_MS);
     this.timer.unref();

@@ -58,6 +58,13 @@ export class ProvidersRepository {
     return this.prisma.provider.findUnique({ where: { peerId } });
   }
 
+  async markOffline(peerId: string): Promise<void> {
+    await this.prisma.provider.updateMany({
+      where: { peerId, status: 'ONLINE' },
+      data: { status: 'OFFLINE' },
+    });
+  }
+
   /** Providers whose last advert is older than `before` go OFFLINE. */
   async markStale(before: Date): Promise<number> {
     const result = await this.prisma.provider.updateMany({

@@ -55,6 +55,7 @@ export interface RunningAgent {
 
 const ADVERT_TTL_MS = 60_000;
 const STATUS_EVERY_MS = 2_000;
+const CHANGE_ADVERT_COALESCE_MS = 1_000;
 
 /** Starts the provider daemon: executors, libp2p, adverts, and the job protocol. */
 export async function startAgent(options: {
@@ -103,7 +104,8 @@ export async function startAgent(options: {
   let lastSeq = 0;
   let lastAdvertFree = -1;
 
-  const freeSlots = (): number => Math.max(0, pool.slots - counters.running);
+  const capacity = pool.slots * config.jobsPerSlot;
+  const freeSlots = (): number => Math.max(0, capacity - counters.running);
 
   const advertise = async (): Promise<void> => {
     const now = Date.now();
@@ -123,7 +125,7 @@ export async function startAgent(options: {
         gpus,
         gflops,
         pricePerUnit: config.pricePerUnit,
-        slots: pool.slots,
+        slots: capacity,
         freeSlots: lastAdvertFree,
         ...(config.region ? { region: config.region } : {}),
         binding,
@@ -133,6 +135,17 @@ export async function startAgent(options: {
     await gossip
       .publishAdvert(signed)
       .catch((err: unknown) => logger.debug({ err }, 'advert not published (no peers yet)'));
+  };
+
+  // A change of free slots is re-advertised, coalesced to at most one advert per interval: the
+  // coordinator counts its own reservations, adverts only reconcile it.
+  let pendingAdvert: NodeJS.Timeout | null = null;
+  const advertiseSoon = (): void => {
+    if (pendingAdvert) return;
+    pendingAdvert = setTimeout(() => {
+      pendingAdvert = null;
+      if (freeSlots() !== lastAdvertFree) void advertise();
+    }, CHANGE_ADVERT_COALESCE_MS);
   };
 
   const status = (): AgentStatus => ({
@@ -164,7 +177,7 @@ export async function startAgent(options: {
   ): Promise<JobRunResult> => {
     const offer = signed.payload;
     counters.running += 1;
-    if (freeSlots() !== lastAdvertFree) void advertise();
+    advertiseSoon();
     try {
       const ref = offer.spec.model;
       const artifact = ref
@@ -227,7 +240,7 @@ export async function startAgent(options: {
       throw err;
     } finally {
       counters.running -= 1;
-      void advertise();
+      advertiseSoon();
     }
   };
 
@@ -271,6 +284,7 @@ export async function startAgent(options: {
     status,
     stop: async () => {
       clearInterval(advertTimer);
+      if (pendingAdvert) clearTimeout(pendingAdvert);
       clearInterval(statusTimer);
       node.removeEventListener('peer:connect', onConnect);
       gossip.stop();

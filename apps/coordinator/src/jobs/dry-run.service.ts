@@ -1,0 +1,92 @@
+import { Injectable } from '@nestjs/common';
+import type { Job, Provider } from '#prisma';
+import type { JobSpec } from '#protocol';
+import { Scheduler, type Explanation, type ProviderSnapshot } from '#scheduler';
+import { ProvidersRepository } from '../providers/providers.repository.js';
+import { toJobRequest } from '../p2p/provider-view.service.js';
+
+/** Rebuild the what-if index from the Provider table at most this often. */
+const INDEX_TTL_MS = 2_000;
+
+export interface DryRunResult {
+  workUnits: bigint;
+  cost: bigint;
+  placeable: boolean;
+  candidates: { peerId: string; operatorId: string; score: number }[];
+  explanation: Explanation;
+}
+
+/**
+ * "Why no match?" before submitting: prices the spec exactly as a submission would and asks
+ * libs/scheduler which providers would take it — every exclusion reason counted, and the cheapest
+ * change that would make it placeable. Runs in API processes from the persisted provider view.
+ */
+@Injectable()
+export class DryRunService {
+  private cached: { at: number; scheduler: Scheduler } | null = null;
+
+  constructor(private readonly providers: ProvidersRepository) {}
+
+  async explain(input: {
+    accountId: string;
+    spec: JobSpec;
+    workUnits: bigint;
+    cost: bigint;
+    deadlineSeconds: number;
+  }): Promise<DryRunResult> {
+    const now = Date.now();
+    const scheduler = await this.index(now);
+    const job = {
+      id: '00000000-0000-4000-8000-000000000000',
+      accountId: input.accountId,
+      spec: input.spec,
+      workUnits: input.workUnits,
+      pricePerUnit: BigInt(input.spec.maxPricePerUnit),
+      redundancy: input.spec.redundancy ?? 1,
+      priority: 0,
+      deadlineAt: new Date(now + input.deadlineSeconds * 1000),
+    } as unknown as Job;
+    const request = toJobRequest(job, []);
+    const selection = scheduler.select(request, now, { explore: false });
+    return {
+      workUnits: input.workUnits,
+      cost: input.cost,
+      placeable: selection.ok,
+      candidates: selection.placements.map((p) => ({
+        peerId: p.peerId,
+        operatorId: p.operatorId,
+        score: p.score,
+      })),
+      explanation: scheduler.explain(request, now),
+    };
+  }
+
+  private async index(now: number): Promise<Scheduler> {
+    if (this.cached && now - this.cached.at < INDEX_TTL_MS) return this.cached.scheduler;
+    const scheduler = new Scheduler();
+    const rows = await this.providers.list({ statuses: ['ONLINE', 'DRAINING', 'BANNED'], limit: 100_000 });
+    for (const row of rows) scheduler.upsertProvider(snapshotOf(row), now);
+    this.cached = { at: now, scheduler };
+    return scheduler;
+  }
+}
+
+function snapshotOf(p: Provider): ProviderSnapshot {
+  const advert = p.advert as { expiresAt?: number };
+  return {
+    peerId: p.peerId,
+    operatorId: p.operatorId,
+    backend: p.backend as ProviderSnapshot['backend'],
+    gpus: p.gpus as unknown as ProviderSnapshot['gpus'],
+    gflops: p.gflops,
+    pricePerUnit: p.pricePerUnit,
+    slots: p.slots,
+    freeSlots: p.freeSlots,
+    reputation: p.reputation,
+    region: p.region ?? undefined,
+    banned: p.status === 'BANNED',
+    draining: p.status === 'DRAINING',
+    expiresAt: advert.expiresAt ?? p.lastSeenAt.getTime() + 60_000,
+    firstSeenAt: p.createdAt.getTime(),
+  };
+}

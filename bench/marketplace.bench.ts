@@ -1,0 +1,260 @@
+// The whole path with real processes: a coordinator (real PostgreSQL + Redis) and 2 agent processes.
+// Tiny matmul jobs go through REST → PostgreSQL → BullMQ → scheduler → libp2p offer → agent worker
+// thread → signed receipt → verification → ledger. Latency is submit-to-result, taken from the
+// coordinator's own timestamps (Job.createdAt → Job.finishedAt). Also: advert propagation over
+// gossipsub with 20 agents on loopback (in-process libp2p nodes).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Agent } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { Wallet } from 'ethers';
+import { createPeerBinding, encodeTensor, signPayload } from '#protocol';
+import { createGpumeshNode, nodePeerId, startGossip, type GossipService, type GpumeshNode } from '#p2p';
+import { BENCH_REDIS_URL, createBenchDatabase, httpJson, percentile, round } from './support.js';
+
+const JOBS = Number(process.env.BENCH_E2E_JOBS ?? 2000);
+const CONCURRENCY = Number(process.env.BENCH_E2E_CONCURRENCY ?? 64);
+const GOSSIP_AGENTS = 20;
+
+const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
+const coordinatorMain = join(root, 'apps', 'coordinator', 'src', 'main.js');
+const agentMain = join(root, 'apps', 'provider-agent', 'src', 'main.js');
+
+function start(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+): Promise<{ child: ChildProcess; out: () => string }> {
+  const nodeArgs =
+    script === coordinatorMain ? (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean) : [];
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${script} not ready:\n${out}`)), 90_000);
+    child.stdout?.on('data', () => {
+      if (ready.test(out)) {
+        clearTimeout(timer);
+        resolve({ child, out: () => out });
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`${script} exited ${code}:\n${out}`)));
+  });
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGINT');
+  });
+}
+
+function tinySpec(i: number): string {
+  return JSON.stringify({
+    version: 1,
+    kind: 'matmul',
+    inputs: [
+      encodeTensor('a', 'float32', [2, 2], Float32Array.from([1, 2, 3, i % 7])),
+      encodeTensor('b', 'float32', [2, 2], Float32Array.from([5, 6, 7, 8])),
+    ],
+    maxPricePerUnit: '1',
+    deadlineSeconds: 600,
+  });
+}
+
+async function endToEnd(): Promise<Record<string, number>> {
+  const db = await createBenchDatabase();
+  const dir = await mkdtemp(join(tmpdir(), 'gpumesh-bench-'));
+  const prefix = `benche2e${randomBytes(4).toString('hex')}`;
+  const children: ChildProcess[] = [];
+  try {
+    const coordinator = await start(
+      coordinatorMain,
+      ['--dev', '--agents', '0', '--port', '0', '--data-dir', join(dir, 'c')],
+      {
+        ...process.env,
+        DATABASE_URL: db.url,
+        REDIS_URL: BENCH_REDIS_URL,
+        QUEUE_PREFIX: prefix,
+        LOG_LEVEL: 'warn',
+        WORKER_CONCURRENCY: '200',
+      },
+      /gpumesh ready/,
+    );
+    children.push(coordinator.child);
+    const url = /API\s+(http:\/\/\S+)\/v1/.exec(coordinator.out())?.[1] ?? '';
+    const key = /dev key\s+(gmk_\S+)/.exec(coordinator.out())?.[1] ?? '';
+    const env = { ...process.env, GPUMESH_AGENT_PASSPHRASE: 'bench-passphrase' };
+    for (const n of [1, 2]) {
+      const dataDir = join(dir, `agent-${n}`);
+      await start(
+        agentMain,
+        [
+          'init',
+          '--coordinator',
+          url,
+          '--data-dir',
+          dataDir,
+          '--light-kdf',
+          '--slots',
+          '1',
+          '--backend',
+          'wasm',
+        ],
+        env,
+        /created/,
+      );
+      const agent = await start(
+        agentMain,
+        ['start', '--data-dir', dataDir, '--log-level', 'warn'],
+        env,
+        /gpumesh-agent ready/,
+      );
+      children.push(agent.child);
+    }
+    const base = new URL(url);
+    const http = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+    for (let i = 0; i < 100; i++) {
+      const res = await httpJson(http, base, 'GET', '/v1/providers', {});
+      if ((JSON.parse(res.body) as unknown[]).length >= 2) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const headers = { authorization: `Bearer ${key}` };
+    let next = 0;
+    let failures = 0;
+    const submitted: string[] = [];
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        for (;;) {
+          const i = next++;
+          if (i >= JOBS) return;
+          const res = await httpJson(http, base, 'POST', '/v1/jobs', headers, tinySpec(i));
+          if (res.status === 201) submitted.push((JSON.parse(res.body) as { id: string }).id);
+          else failures += 1;
+        }
+      }),
+    );
+    http.destroy();
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    const deadline = Date.now() + 300_000;
+    let rows: { ms: number; created: Date; finished: Date; state: string }[] = [];
+    for (;;) {
+      rows = (
+        await client.query<{ ms: number; created: Date; finished: Date; state: string }>(
+          `SELECT EXTRACT(EPOCH FROM ("finishedAt" - "createdAt")) * 1000 AS ms, "createdAt" AS created,
+                  "finishedAt" AS finished, state::text AS state FROM "Job" WHERE "finishedAt" IS NOT NULL`,
+        )
+      ).rows;
+      if (rows.length >= submitted.length || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    if (process.env.BENCH_E2E_TRACE) {
+      const trace = await client.query<{ type: string; ms: number }>(
+        `SELECT type, AVG(EXTRACT(EPOCH FROM (e."createdAt" - j."createdAt")) * 1000)::float AS ms
+           FROM "JobEvent" e JOIN "Job" j ON j.id = e."jobId" GROUP BY type ORDER BY ms`,
+      );
+      console.error(trace.rows);
+    }
+    await client.end();
+    const latencies = rows.map((r) => Number(r.ms)).sort((a, b) => a - b);
+    const first = Math.min(...rows.map((r) => r.created.getTime()));
+    const last = Math.max(...rows.map((r) => r.finished.getTime()));
+    return {
+      jobs: submitted.length,
+      completed: rows.filter((r) => r.state === 'COMPLETED').length,
+      submitFailures: failures,
+      endToEndJobsPerSecond: round(rows.length / ((last - first) / 1000), 1),
+      p50SubmitToResultMs: round(percentile(latencies, 50)),
+      p99SubmitToResultMs: round(percentile(latencies, 99)),
+    };
+  } finally {
+    for (const child of children.reverse()) await stop(child);
+    await db.drop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function advertPropagation(): Promise<Record<string, number>> {
+  const hub = await createGpumeshNode();
+  const hubAddr = hub.getMultiaddrs().map((a) => a.toString());
+  const nodes: GpumeshNode[] = [];
+  const services: GossipService[] = [];
+  const delays: number[] = [];
+  const sentAt = new Map<string, number>();
+  // The hub plays the coordinator: the figure is how fast every agent's advert reaches it.
+  const onAdvert = (signed: { payload: { peerId: string; seq: number } }): void => {
+    const t = sentAt.get(`${signed.payload.peerId}#${signed.payload.seq}`);
+    if (t !== undefined) delays.push(performance.now() - t);
+  };
+  services.push(startGossip(hub, { handlers: { advert: onAdvert } }));
+  try {
+    for (let i = 0; i < GOSSIP_AGENTS; i++) {
+      const node = await createGpumeshNode({ bootstrap: hubAddr });
+      nodes.push(node);
+      services.push(startGossip(node, {}));
+    }
+    await new Promise((r) => setTimeout(r, 3_000)); // mesh formation (gossipsub heartbeats)
+    const wallets = nodes.map(() => Wallet.createRandom());
+    const bindings = await Promise.all(nodes.map((n, i) => createPeerBinding(wallets[i], nodePeerId(n))));
+    for (let round = 1; round <= 5; round++) {
+      await Promise.all(
+        nodes.map(async (node, i) => {
+          const now = Date.now();
+          const peerId = nodePeerId(node);
+          const advert = await signPayload(
+            'advert',
+            {
+              version: 1,
+              peerId,
+              address: wallets[i].address.toLowerCase(),
+              operatorId: `op${i}`,
+              seq: round,
+              issuedAt: now,
+              expiresAt: now + 60_000,
+              backend: 'wasm',
+              gpus: [],
+              gflops: 20,
+              pricePerUnit: '1',
+              slots: 1,
+              freeSlots: 1,
+              binding: bindings[i],
+            },
+            wallets[i],
+          );
+          sentAt.set(`${peerId}#${round}`, performance.now());
+          await services[i + 1].publishAdvert(advert);
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+    delays.sort((a, b) => a - b);
+    const expected = GOSSIP_AGENTS * 5; // every advert of every round at the hub
+    return {
+      gossipAgents: GOSSIP_AGENTS,
+      advertDeliveries: delays.length,
+      advertDeliveryShare: round(delays.length / expected, 3),
+      advertPropagationP50Ms: round(percentile(delays, 50)),
+      advertPropagationP99Ms: round(percentile(delays, 99)),
+    };
+  } finally {
+    for (const s of services) s.stop();
+    await Promise.all([hub, ...nodes].map((n) => n.stop()));
+  }
+}
+
+export async function run(): Promise<Record<string, unknown>> {
+  const gossip = await advertPropagation();
+  const e2e = await endToEnd();
+  return { ...e2e, ...gossip, agents: 2, concurrency: CONCURRENCY };
+}
