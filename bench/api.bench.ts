@@ -44,7 +44,19 @@ async function startApi(
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(
     process.execPath,
-    [...nodeArgs, mainJs, '--role', 'api', '--port', '0', '--dev', '--data-dir', join('/tmp', prefix)],
+    [
+      ...nodeArgs,
+      mainJs,
+      '--role',
+      'api',
+      '--agents',
+      '0',
+      '--port',
+      '0',
+      '--dev',
+      '--data-dir',
+      join('/tmp', prefix),
+    ],
     {
       env: {
         ...process.env,
@@ -52,6 +64,7 @@ async function startApi(
         REDIS_URL: BENCH_REDIS_URL,
         QUEUE_PREFIX: prefix,
         LOG_LEVEL: 'warn',
+        SETTLEMENT_ENABLED: 'false',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
@@ -155,7 +168,7 @@ export async function run(): Promise<Record<string, unknown>> {
       ratioToRawBullmq: round(rest.acceptedJobsPerSecond / raw, 3),
       submissions: SUBMISSIONS,
       concurrency: CONCURRENCY,
-      path: 'HTTP POST /v1/jobs → auth → zod spec validation → 1-statement reserve+insert (PostgreSQL) → BullMQ add',
+      path: 'HTTP POST /v1/jobs → auth → zod spec validation → group-committed reserve+insert (PostgreSQL) → batched BullMQ add',
     };
   } finally {
     await api.stop();
