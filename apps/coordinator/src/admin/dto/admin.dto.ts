@@ -1,8 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Matches, Max, Min } from 'class-validator';
-import { JOB_STATES } from '../../jobs/job-state.js';
-import { JobDto, JobEventDto } from '../../jobs/dto/job.dto.js';
+import { JobDto, JobEventDto, ListJobsQueryDto } from '../../jobs/dto/job.dto.js';
 import { ProviderDto } from '../../providers/providers.controller.js';
 import { ApiKeyDto } from '../../auth/dto/auth.dto.js';
 
@@ -33,15 +32,8 @@ export class AdminProvidersQueryDto {
   limit?: number;
 }
 
-export class AdminJobsQueryDto {
-  @ApiPropertyOptional({ description: 'comma-separated states', example: 'QUEUED,RUNNING' })
-  @IsOptional()
-  @IsString()
-  @Matches(new RegExp(`^(${JOB_STATES.join('|')})(,(${JOB_STATES.join('|')}))*$`), {
-    message: `state must be a comma-separated list of ${JOB_STATES.join(', ')}`,
-  })
-  state?: string;
-
+/** The developer job filters, plus the account and provider filters only admins have. */
+export class AdminJobsQueryDto extends ListJobsQueryDto {
   @ApiPropertyOptional({ format: 'uuid' })
   @IsOptional()
   @IsUUID()
@@ -52,25 +44,6 @@ export class AdminJobsQueryDto {
   @IsString()
   @Matches(/^[1-9A-HJ-NP-Za-km-z]{20,100}$/, { message: 'providerId must be a libp2p peer id' })
   providerId?: string;
-
-  @ApiPropertyOptional({ enum: ['matmul', 'inference', 'train'] })
-  @IsOptional()
-  @IsIn(['matmul', 'inference', 'train'])
-  kind?: string;
-
-  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(200)
-  limit?: number;
-
-  @ApiPropertyOptional({ description: 'opaque cursor from a previous page' })
-  @IsOptional()
-  @IsString()
-  @Matches(/^[A-Za-z0-9_-]{1,200}$/, { message: 'cursor is not a cursor this API returned' })
-  cursor?: string;
 }
 
 // ---------- responses ----------
