@@ -19,6 +19,12 @@ export const DEFAULT_LISTEN_ADDRESSES: readonly string[] = ['/ip4/127.0.0.1/tcp/
 export const DEFAULT_MAX_CONNECTIONS = 300;
 export const DEFAULT_DIAL_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS = 50;
+/**
+ * New inbound connections accepted per second from one host. libp2p's default (5) turns away agents
+ * that share an address (one NAT, one machine) when they all (re)connect at once, e.g. after a
+ * coordinator restart; they would only come back after their redial backoff.
+ */
+export const DEFAULT_INBOUND_CONNECTIONS_PER_HOST_PER_SECOND = 100;
 
 /**
  * Gossipsub mesh degrees for a small network (a coordinator and a few agents): small meshes, and
@@ -96,6 +102,7 @@ export async function createGpumeshNode(options: GpumeshNodeOptions = {}): Promi
       maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
       dialTimeout: options.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS,
       maxIncomingPendingConnections: DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS,
+      inboundConnectionThreshold: DEFAULT_INBOUND_CONNECTIONS_PER_HOST_PER_SECOND,
     },
     connectionGater:
       isDenied === undefined
