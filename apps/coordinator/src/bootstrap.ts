@@ -78,7 +78,13 @@ export async function startCoordinator(config: AppConfig, logger: Logger): Promi
     // Settlement on without CHAIN_RPC_URL (role all): a local anvil with the contracts deployed.
     const settlement = await resolveSettlementChain(config, logger);
     stopChain = settlement.stop;
-    const adapter = new FastifyAdapter({ bodyLimit: config.MAX_BODY_BYTES, logger: false, trustProxy: true });
+    const adapter = new FastifyAdapter({
+      bodyLimit: config.MAX_BODY_BYTES,
+      logger: false,
+      trustProxy: true,
+      // Live event streams never end by themselves: a stop must not wait for their clients.
+      forceCloseConnections: true,
+    });
     const fastify = adapter.getInstance();
     fastify.addHook('onRoute', (route) => {
       if (route.url === '/v1/artifacts' && route.method === 'POST') {
