@@ -20,14 +20,16 @@ export interface TestCoordinator {
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /**
- * A real coordinator on a fresh PostgreSQL database and a private BullMQ prefix on the real Redis,
- * with the dev accounts bootstrapped.
+ * A real coordinator on `databaseUrl` (already migrated; the caller owns it) with a private BullMQ
+ * prefix on the real Redis and the dev accounts bootstrapped. close() leaves the database alone.
  */
-export async function startTestCoordinator(env: Record<string, string> = {}): Promise<TestCoordinator> {
-  const db = await createTestDatabase();
+export async function startCoordinatorOn(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+): Promise<TestCoordinator> {
   const dataDir = await mkdtemp(join(tmpdir(), 'gpumesh-test-'));
   const config = loadConfig({
-    DATABASE_URL: db.url,
+    DATABASE_URL: databaseUrl,
     REDIS_URL: TEST_REDIS_URL,
     PORT: '0',
     QUEUE_PREFIX: `t${randomBytes(6).toString('hex')}`,
@@ -43,13 +45,25 @@ export async function startTestCoordinator(env: Record<string, string> = {}): Pr
     url: running.url,
     devKey: running.dev.developerKey,
     adminKey: running.dev.adminKey,
-    databaseUrl: db.url,
+    databaseUrl,
     config,
     running,
     close: async () => {
       await running.close();
-      await db.drop();
       await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A real coordinator (see startCoordinatorOn) on a fresh database it drops on close(). */
+export async function startTestCoordinator(env: Record<string, string> = {}): Promise<TestCoordinator> {
+  const db = await createTestDatabase();
+  const coordinator = await startCoordinatorOn(db.url, env);
+  return {
+    ...coordinator,
+    close: async () => {
+      await coordinator.close();
+      await db.drop();
     },
   };
 }

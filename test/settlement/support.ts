@@ -1,9 +1,5 @@
 // Helpers for settlement tests: a real anvil with the contracts deployed, and coordinators that
 // settle on it against a database the test owns (so a coordinator can be restarted on it).
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { JsonRpcProvider, NonceManager, Wallet } from 'ethers';
 import {
@@ -14,10 +10,7 @@ import {
   type AnvilInstance,
   type DeployedAddresses,
 } from '#rewards';
-import { loadConfig, type AppConfig } from '../../apps/coordinator/src/config/config.js';
-import { createLogger } from '../../apps/coordinator/src/logging/logger.js';
-import { startCoordinator, type RunningCoordinator } from '../../apps/coordinator/src/bootstrap.js';
-import { TEST_REDIS_URL } from '../helpers/coordinator.js';
+import { startCoordinatorOn, type TestCoordinator } from '../helpers/coordinator.js';
 
 export interface TestChain {
   anvil: AnvilInstance;
@@ -81,44 +74,15 @@ export function settlementEnv(
   };
 }
 
-export interface OwnedCoordinator {
-  url: string;
-  devKey: string;
-  config: AppConfig;
-  running: RunningCoordinator;
-  /** Stops the coordinator; the database stays. */
-  close(): Promise<void>;
-}
+/** A coordinator whose close() stops it and leaves the database to the test. */
+export type OwnedCoordinator = TestCoordinator;
 
 /** A coordinator on `databaseUrl` (already migrated) with the dev accounts bootstrapped. */
-export async function startOwnedCoordinator(
+export function startOwnedCoordinator(
   databaseUrl: string,
   env: Record<string, string>,
 ): Promise<OwnedCoordinator> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'gpumesh-settle-'));
-  const config = loadConfig({
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: TEST_REDIS_URL,
-    PORT: '0',
-    QUEUE_PREFIX: `t${randomBytes(6).toString('hex')}`,
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-    DATA_DIR: dataDir,
-    DEV_BOOTSTRAP: 'true',
-    API_KEY_CACHE_TTL_MS: '0',
-    ...env,
-  });
-  const running = await startCoordinator(config, createLogger(config.LOG_LEVEL));
-  if (!running.dev) throw new Error('dev bootstrap did not run');
-  return {
-    url: running.url,
-    devKey: running.dev.developerKey,
-    config,
-    running,
-    close: async () => {
-      await running.close();
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
+  return startCoordinatorOn(databaseUrl, env);
 }
 
 export async function query<T extends pg.QueryResultRow>(
