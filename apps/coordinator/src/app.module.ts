@@ -44,6 +44,8 @@ import { MaintenanceProcessor } from './queue/maintenance.processor.js';
 import { DispatchEnqueuer } from './queue/dispatch-enqueuer.js';
 import { DevBootstrapService } from './dev/dev-bootstrap.service.js';
 import { SettlementModule } from './settlement/settlement.module.js';
+import { SettingsRepository } from './settings/settings.repository.js';
+import { SettingsService } from './settings/settings.service.js';
 import type { SettlementChain } from './settlement/settlement-chain.js';
 import { AdminController } from './admin/admin.controller.js';
 import { AdminSessionController } from './admin/admin-session.controller.js';
@@ -153,6 +155,8 @@ export class AppModule {
         AdminRepository,
         AdminService,
         AdminStatsService,
+        SettingsRepository,
+        SettingsService,
         ...workerProviders,
       ],
     };

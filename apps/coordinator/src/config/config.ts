@@ -40,6 +40,12 @@ const configSchema = z.object({
     .default(64 * 1024 * 1024),
   DEFAULT_DEADLINE_SECONDS: z.coerce.number().int().positive().default(600),
   PLATFORM_FEE_BPS: z.coerce.number().int().min(0).max(10_000).default(500),
+  /** Default verification of jobs whose request and account name none (admins may override it at run time). */
+  VERIFICATION_MODE: z.enum(['none', 'redundant']).default('none'),
+  /** Distinct operators a `redundant` job runs on by default. */
+  VERIFICATION_K: z.coerce.number().int().min(2).max(3).default(2),
+  /** Default share of dispatches followed by a known-answer canary job. */
+  CANARY_RATE: z.coerce.number().min(0).max(0.5).default(0.05),
   DISPATCH_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(8),
   DISPATCH_BACKOFF_MS: z.coerce.number().int().min(10).default(1000),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),
