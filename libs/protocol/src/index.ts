@@ -18,3 +18,4 @@ export * from './replay-guard.js';
 export * from './model-flops.js';
 export * from './work-units.js';
 export * from './json-schema.js';
+export { recoverPersonalSigner, signPersonalMessage } from './secp256k1.js';

@@ -1,4 +1,4 @@
-import { verifyMessage, type Signer } from 'ethers';
+import { recoverPersonalSigner, signPersonalMessage, type MessageSigner } from './secp256k1.js';
 import { z } from 'zod';
 
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from './constants.js';
@@ -7,7 +7,7 @@ import { AddressSchema, PeerIdStringSchema, SignatureHexSchema, TimestampMsSchem
 import { parseWith, safeParseWith, type SafeParseResult } from './validation.js';
 
 /** Anything that can sign an EIP-191 message and name its address (ethers `Wallet`, `HDNodeWallet`...). */
-export type MessageSigner = Pick<Signer, 'getAddress' | 'signMessage'>;
+export type { MessageSigner };
 
 export const PEER_BINDING_PREFIX = 'gpumesh peer binding v1';
 
@@ -47,7 +47,7 @@ export async function createPeerBinding(
   issuedAt: number = Date.now(),
 ): Promise<PeerBinding> {
   const address = (await wallet.getAddress()).toLowerCase();
-  const signature = await wallet.signMessage(peerBindingMessage(peerId, address, issuedAt));
+  const signature = await signPersonalMessage(wallet, peerBindingMessage(peerId, address, issuedAt));
   return parsePeerBinding({ peerId, address, issuedAt, signature });
 }
 
@@ -62,10 +62,11 @@ export interface VerifyPeerBindingOptions {
  */
 export function verifyPeerBinding(binding: unknown, options: VerifyPeerBindingOptions = {}): PeerBinding {
   const b = parsePeerBinding(binding);
-  let recovered: string;
-  try {
-    recovered = verifyMessage(peerBindingMessage(b.peerId, b.address, b.issuedAt), b.signature).toLowerCase();
-  } catch {
+  const recovered = recoverPersonalSigner(
+    peerBindingMessage(b.peerId, b.address, b.issuedAt),
+    b.signature.toLowerCase(),
+  );
+  if (recovered === null) {
     throw new SignatureVerificationError(
       'BAD_PEER_BINDING',
       `peer binding for ${b.peerId}: unrecoverable signature`,

@@ -1,4 +1,3 @@
-import { Signature, verifyMessage } from 'ethers';
 import { z } from 'zod';
 
 import { ProviderAdvertSchema, type ProviderAdvert } from './advert.js';
@@ -7,7 +6,8 @@ import { DEFAULT_MAX_CLOCK_SKEW_MS } from './constants.js';
 import { SignatureVerificationError } from './errors.js';
 import { hashSpec } from './hashing.js';
 import { JobOfferSchema, type JobOffer } from './offer.js';
-import { verifyPeerBinding, type MessageSigner } from './peer-binding.js';
+import { verifyPeerBinding } from './peer-binding.js';
+import { recoverPersonalSigner, signPersonalMessage, type MessageSigner } from './secp256k1.js';
 import { ResultReceiptSchema, type ResultReceipt } from './receipt.js';
 import { signedSchema, type Signed } from './signed.js';
 import { parseWith, safeParseWith, validationErrorFromIssues, type SafeParseResult } from './validation.js';
@@ -119,18 +119,13 @@ export async function signPayload<K extends SignedMessageKind>(
   const normalised = parseWith(rules.name, rules.schema, payload);
   const signer = (await wallet.getAddress()).toLowerCase();
   rules.check(normalised, signer, { now: Number.MAX_SAFE_INTEGER });
-  const signature = (await wallet.signMessage(canonicalBytes(kind, normalised))).toLowerCase();
+  const signature = await signPersonalMessage(wallet, canonicalBytes(kind, normalised));
   return { payload: normalised, signature, signer };
 }
 
 /** Address that produced `signature` over `bytes`, or null when the signature is malformed or non-canonical. */
 function recoverSigner(bytes: Uint8Array, signature: string): string | null {
-  try {
-    if (Signature.from(signature).serialized.toLowerCase() !== signature) return null;
-    return verifyMessage(bytes, signature).toLowerCase();
-  } catch {
-    return null;
-  }
+  return recoverPersonalSigner(bytes, signature);
 }
 
 /**
