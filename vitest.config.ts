@@ -8,6 +8,8 @@ const alias = {
   '#scheduler': `${root}libs/scheduler/src/index.ts`,
   '#rewards': `${root}libs/rewards/src/index.ts`,
   '#p2p': `${root}libs/p2p/src/index.ts`,
+  '#compute': `${root}libs/compute/src/index.ts`,
+  '#verification': `${root}libs/verification/src/index.ts`,
   '#prisma': `${root}generated/prisma/client.ts`,
 };
 

@@ -4,6 +4,7 @@
 import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 
+import { resolvePackage } from '#compute';
 import { BACKENDS, encodeTensor, parseJobSpec, type Backend } from '#protocol';
 
 import {
@@ -14,7 +15,6 @@ import {
   seededValues,
   timeMatmul,
 } from '../apps/provider-agent/src/runtime/index.js';
-import { resolvePackage } from '../apps/provider-agent/src/runtime/tf-loader.js';
 
 /**
  * 128-bit WASM SIMD fp32 ceiling of one core of this workplace's CPU (Xeon, Sapphire Rapids class,

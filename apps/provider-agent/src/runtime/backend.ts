@@ -1,3 +1,4 @@
+import { BACKEND_PACKAGES, loadTf, resolvePackage, type LoadedTf } from '#compute';
 import { BACKENDS, type Backend } from '#protocol';
 
 import { runCommand, type CommandRunner } from './command.js';
@@ -10,7 +11,6 @@ import {
 } from './cuda-libs.js';
 import { detectGpus, type GpuDetection } from './gpu-detect.js';
 import { checkMatmul, timeMatmul } from './matmul-check.js';
-import { BACKEND_PACKAGES, loadTf, resolvePackage, type LoadedTf } from './tf-loader.js';
 
 export interface BackendFallback {
   readonly name: Backend;

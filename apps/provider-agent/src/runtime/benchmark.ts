@@ -1,7 +1,7 @@
+import { loadTf } from '#compute';
 import type { Backend } from '#protocol';
 
 import { timeMatmul, type MatmulTiming } from './matmul-check.js';
-import { loadTf } from './tf-loader.js';
 
 export const DEFAULT_BENCH_SIZES: readonly number[] = [128, 256, 512, 768, 1024];
 

@@ -4,5 +4,5 @@ export * from './cuda-libs.js';
 export * from './backend.js';
 export * from './benchmark.js';
 export * from './matmul-check.js';
-export { BACKEND_PACKAGES, loadTf, wasmBinaryDir, type LoadedTf, type Tf } from './tf-loader.js';
+export { BACKEND_PACKAGES, loadTf, wasmBinaryDir, type LoadedTf, type Tf } from '#compute';
 export * from './executor/index.js';

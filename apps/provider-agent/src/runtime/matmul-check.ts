@@ -1,4 +1,4 @@
-import type { Tf } from './tf-loader.js';
+import type { Tf } from '#compute';
 
 /** Deterministic pseudo-random float32 values in [-1, 1) (xorshift32), for reproducible checks. */
 export function seededValues(count: number, seed: number): Float32Array {

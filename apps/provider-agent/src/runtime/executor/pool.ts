@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
+import { TaskError, taskFromSpec } from '#compute';
 import {
   decodeTensor,
   encodeTensor,
@@ -174,33 +175,24 @@ function toWorkerTask(task: ExecutorTask, inputs: RawTensor[], memoryLimitMb: nu
           );
         }
       }
-      return {
-        kind: 'matmul',
-        inputs,
-        transposeA: spec.params.transposeA ?? false,
-        transposeB: spec.params.transposeB ?? false,
-      };
+      return fromSpec(task, inputs);
     }
     case 'inference':
     case 'train': {
       if (!task.model)
         throw new ExecutorError('BAD_INPUT', `${spec.kind} job ${task.jobId} needs its model artifact`);
-      if (task.model.format !== spec.model.format) {
-        throw new ExecutorError(
-          'BAD_INPUT',
-          `the spec declares a ${spec.model.format} model, the artifact is ${task.model.format}`,
-        );
-      }
-      return spec.kind === 'inference'
-        ? {
-            kind: 'inference',
-            inputs,
-            model: task.model,
-            outputs: spec.outputs,
-            batchSize: spec.params.batchSize,
-          }
-        : { kind: 'train', inputs, model: task.model, params: spec.params };
+      return fromSpec(task, inputs);
     }
+  }
+}
+
+/** The kernel task of `task`'s spec (shared with the coordinator's reference recompute). */
+function fromSpec(task: ExecutorTask, inputs: RawTensor[]): WorkerTask {
+  try {
+    return taskFromSpec(task.spec, inputs, task.model);
+  } catch (err) {
+    if (err instanceof TaskError) throw new ExecutorError(err.code, err.message);
+    throw err;
   }
 }
 

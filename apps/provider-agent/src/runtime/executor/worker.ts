@@ -1,10 +1,10 @@
 // Executor worker thread: loads its own tfjs backend, then runs one task at a time for the pool.
 import { parentPort, workerData } from 'node:worker_threads';
 
+import { loadTf, runKernel, TaskError, type LoadedTf, type RawTensor } from '#compute';
+
 import { checkMatmul } from '../matmul-check.js';
-import { loadTf, type LoadedTf } from '../tf-loader.js';
-import { runKernel, TaskError } from './kernels.js';
-import type { FromWorker, RawTensor, ToWorker, WorkerInit, WorkerMemory } from './messages.js';
+import type { FromWorker, ToWorker, WorkerInit, WorkerMemory } from './messages.js';
 
 const port = parentPort;
 const init = workerData as WorkerInit;

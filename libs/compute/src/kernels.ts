@@ -2,8 +2,8 @@
 // before returning (inputs, intermediates, models, optimizers); results leave as typed arrays.
 import type * as tfTypes from '@tensorflow/tfjs';
 
-import type { Tf } from '../tf-loader.js';
-import type { EpochProgress, ExecutorErrorCode, ModelArtifact, RawTensor, WorkerTask } from './messages.js';
+import type { EpochProgress, ExecutorErrorCode, ModelArtifact, RawTensor, WorkerTask } from './task.js';
+import type { Tf } from './tf-loader.js';
 
 export class TaskError extends Error {
   constructor(

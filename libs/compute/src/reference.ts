@@ -1,0 +1,112 @@
+// Reference results computed in this thread from a job spec, with the same kernels the provider
+// agent's executor runs: the coordinator's tie-breaking recompute and the offline evidence checker
+// use it. #protocol is imported lazily so executor workers that only need the kernels stay light.
+import { createHash } from 'node:crypto';
+
+import type { JobSpec, TensorWire } from '#protocol';
+
+import { runKernel, TaskError } from './kernels.js';
+import type { ModelArtifact, RawTensor, WorkerTask } from './task.js';
+import { loadTf } from './tf-loader.js';
+
+/** Backends a reference may be computed on (both run on the CPU of any machine, no GPU needed). */
+export type ReferenceBackend = 'wasm' | 'cpu';
+
+export interface ComputeReferenceOptions {
+  /** Model artifacts; the one whose content hash is `spec.model.hash` is used (inference and train). */
+  readonly artifacts?: readonly ModelArtifact[];
+  /** Default `cpu`: plain JavaScript with float64 accumulation inside blocks, the same on every machine. */
+  readonly backend?: ReferenceBackend;
+  /** Refuse (`TaskError` BAD_INPUT) a spec that costs more work units than this. */
+  readonly maxWorkUnits?: bigint;
+}
+
+/**
+ * Content hash of a model artifact, byte-identical to `hashArtifact` of #p2p (the name jobs use in
+ * `spec.model.hash`): SHA-256 over the UTF-8 of `canonicalJson(modelJson)` followed by the weights.
+ */
+export async function artifactHash(artifact: ModelArtifact): Promise<string> {
+  const { canonicalJson } = await import('#protocol');
+  const json =
+    typeof artifact.modelJson === 'string' ? (JSON.parse(artifact.modelJson) as unknown) : artifact.modelJson;
+  return createHash('sha256')
+    .update(new TextEncoder().encode(canonicalJson(json)))
+    .update(artifact.weights)
+    .digest('hex');
+}
+
+/**
+ * The kernel task a spec describes (inputs already decoded). Throws `TaskError` BAD_INPUT when a model
+ * job comes without its artifact or with one of the wrong format.
+ */
+export function taskFromSpec(spec: JobSpec, inputs: RawTensor[], model?: ModelArtifact): WorkerTask {
+  if (spec.kind === 'matmul') {
+    return {
+      kind: 'matmul',
+      inputs,
+      transposeA: spec.params.transposeA ?? false,
+      transposeB: spec.params.transposeB ?? false,
+    };
+  }
+  if (!model) throw new TaskError('BAD_INPUT', `${spec.kind} job needs its model artifact`);
+  if (model.format !== spec.model.format) {
+    throw new TaskError(
+      'BAD_INPUT',
+      `the spec declares a ${spec.model.format} model, the artifact is ${model.format}`,
+    );
+  }
+  return spec.kind === 'inference'
+    ? { kind: 'inference', inputs, model, outputs: spec.outputs, batchSize: spec.params.batchSize }
+    : { kind: 'train', inputs, model, params: spec.params };
+}
+
+/** The artifact among `artifacts` whose content hash is `hash`, or undefined. */
+export async function findArtifact(
+  artifacts: readonly ModelArtifact[],
+  hash: string,
+): Promise<ModelArtifact | undefined> {
+  for (const a of artifacts) if ((await artifactHash(a)) === hash) return a;
+  return undefined;
+}
+
+/**
+ * Computes a job's outputs from its spec on `backend` in this thread, in the executor's names and
+ * order. Throws `TaskError` (BAD_INPUT, MODEL_LOAD_FAILED, EXECUTION_FAILED) when it cannot.
+ */
+export async function computeReference(
+  spec: JobSpec,
+  options: ComputeReferenceOptions = {},
+): Promise<TensorWire[]> {
+  const protocol = await import('#protocol');
+  let model: ModelArtifact | undefined;
+  if (spec.kind !== 'matmul') {
+    model = await findArtifact(options.artifacts ?? [], spec.model.hash);
+    if (!model) throw new TaskError('BAD_INPUT', `no artifact with hash ${spec.model.hash} was given`);
+  }
+  if (options.maxWorkUnits !== undefined) {
+    let units: bigint;
+    try {
+      units = protocol.workUnitsForSpec(spec, model?.modelJson);
+    } catch (err) {
+      throw new TaskError('BAD_INPUT', `cannot price the job: ${(err as Error).message}`);
+    }
+    if (units > options.maxWorkUnits) {
+      throw new TaskError(
+        'BAD_INPUT',
+        `the job costs ${units} work units, over the reference budget of ${options.maxWorkUnits}`,
+      );
+    }
+  }
+  const inputs: RawTensor[] = [];
+  for (const wire of spec.inputs) {
+    try {
+      inputs.push(protocol.decodeTensor(wire));
+    } catch (err) {
+      throw new TaskError('BAD_INPUT', (err as Error).message);
+    }
+  }
+  const task = taskFromSpec(spec, inputs, model);
+  const { tf } = await loadTf(options.backend ?? 'cpu');
+  const result = await runKernel(tf, task);
+  return result.outputs.map((o) => protocol.encodeTensor(o.name, o.dtype, o.shape, o.values as Float32Array));
+}
