@@ -9,7 +9,11 @@ export type RewardsErrorCode =
   | 'ROOT_CONFLICT'
   | 'TX_FAILED'
   | 'REORG_TOO_DEEP'
-  | 'UNSUPPORTED_SIGNER';
+  | 'UNSUPPORTED_SIGNER'
+  | 'NOTHING_TO_SLASH'
+  | 'INVALID_AMOUNT'
+  | 'INSUFFICIENT_FUNDS'
+  | 'STILL_UNBONDING';
 
 export class RewardsError extends Error {
   readonly code: RewardsErrorCode;

@@ -13,5 +13,6 @@ export * from './deploy.js';
 export * from './settlement.js';
 export * from './deposits.js';
 export * from './claim.js';
+export * from './staking.js';
 export * from './dev/anvil.js';
 export { runAuditCli, AUDIT_USAGE, type AuditCliIo } from './cli/audit.js';

@@ -172,7 +172,10 @@ export async function postEpochRoot(params: PostEpochRootParams): Promise<Posted
     const receipt = await provider.getTransactionReceipt(record.txHash);
     if (receipt && receipt.status !== 1)
       record = null; // reverted while the epoch stayed open: sign anew
-    else if (!receipt && (await broadcast(provider, record.rawTransaction)) === 'nonce-used') {
+    else if (
+      !receipt &&
+      (await broadcastSignedTransaction(provider, record.rawTransaction)) === 'nonce-used'
+    ) {
       // Its nonce went to another transaction: this one can never be mined. The epoch is still
       // open on chain (checked above), so a new transaction is safe.
       if (!(await provider.getTransactionReceipt(record.txHash))) record = null;
@@ -205,7 +208,7 @@ export async function postEpochRoot(params: PostEpochRootParams): Promise<Posted
       sentAt: new Date().toISOString(),
     };
     await journal.put(record);
-    await broadcast(provider, rawTransaction);
+    await broadcastSignedTransaction(provider, rawTransaction);
     // This client picks its own nonce: a NonceManager sharing the key must re-read it.
     if (signer instanceof NonceManager) signer.reset();
   }
@@ -227,7 +230,11 @@ export async function postEpochRoot(params: PostEpochRootParams): Promise<Posted
   return { epoch, txHash: record.txHash, blockNumber: receipt.blockNumber, alreadyPosted: false };
 }
 
-async function broadcast(
+/**
+ * Broadcasts a signed transaction; 'known' when the node already has it, 'nonce-used' when its nonce
+ * was taken (it was mined, or another transaction replaced it).
+ */
+export async function broadcastSignedTransaction(
   provider: Provider,
   rawTransaction: string,
 ): Promise<'sent' | 'known' | 'nonce-used'> {
@@ -244,7 +251,8 @@ async function broadcast(
   }
 }
 
-async function waitConfirmed(
+/** Waits for `confirmations` of `txHash`; a TX_FAILED RewardsError when none comes in `timeoutMs`. */
+export async function waitConfirmed(
   provider: Provider,
   txHash: string,
   confirmations: number,

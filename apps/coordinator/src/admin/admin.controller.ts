@@ -1,10 +1,12 @@
 import {
+  Body,
   Controller,
   Delete,
   Get,
   HttpCode,
   Param,
   Post,
+  Put,
   Query,
   Sse,
   type MessageEvent,
@@ -30,10 +32,13 @@ import {
   AdminProviderDetailDto,
   AdminProviderDto,
   AdminProvidersQueryDto,
+  AdminSlashesQueryDto,
   AuditDto,
   EpochDto,
   OverviewDto,
+  PutSettingDto,
   SettingDto,
+  SlashDto,
 } from './dto/admin.dto.js';
 
 /** Validates a `:peerId` path parameter (base58 libp2p peer id). */
@@ -105,6 +110,25 @@ export class AdminController {
     return this.admin.setProviderStatus(peerId, 'drain');
   }
 
+  @Get('slashes')
+  @ApiOperation({
+    summary: 'Slash proposals (newest first): executed on ProviderStaking after their review window',
+  })
+  slashes(@Query() query: AdminSlashesQueryDto): Promise<SlashDto[]> {
+    return this.admin.slashes(query);
+  }
+
+  @Post('slashes/:id/cancel')
+  @HttpCode(200)
+  @AdminAction()
+  @ApiOperation({ summary: 'Cancel a slash proposal during its review window (PROPOSED only)' })
+  cancelSlash(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', uuidParam('id')) id: string,
+  ): Promise<SlashDto> {
+    return this.admin.cancelSlash(principal, id);
+  }
+
   @Get('jobs')
   @ApiOperation({ summary: 'Jobs of every account; filter by state, account, provider, kind' })
   jobs(@Query() query: AdminJobsQueryDto): Promise<AdminJobPageDto> {
@@ -171,8 +195,21 @@ export class AdminController {
   }
 
   @Get('settings')
-  @ApiOperation({ summary: 'Verification, canary, epoch and fee settings (read-only)' })
-  settings(): SettingDto[] {
+  @ApiOperation({
+    summary: 'Run-time settings (verification policy, fee, epoch length) and the fixed configuration',
+  })
+  settings(): Promise<SettingDto[]> {
     return this.admin.settings();
+  }
+
+  @Put('settings/:key')
+  @AdminAction()
+  @ApiOperation({ summary: 'Change a run-time setting (validated; null returns to the configured default)' })
+  setSetting(
+    @CurrentPrincipal() principal: Principal,
+    @Param('key') key: string,
+    @Body() body: PutSettingDto,
+  ): Promise<SettingDto> {
+    return this.admin.setSetting(principal, key, body.value);
   }
 }

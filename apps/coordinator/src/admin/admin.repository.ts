@@ -10,6 +10,7 @@ import type {
   Prisma,
   Provider,
   ProviderStatus,
+  ReputationEvent,
 } from '#prisma';
 import { PrismaService } from '../database/prisma.service.js';
 import type { JobState } from '../jobs/job-state.js';
@@ -66,6 +67,16 @@ export class AdminRepository {
       _count: { _all: true },
     });
     return Object.fromEntries(rows.map((r) => [r.state, r._count._all]));
+  }
+
+  /** The newest `limit` reputation events of a provider, oldest first. */
+  async reputationEvents(peerId: string, limit: number): Promise<ReputationEvent[]> {
+    const rows = await this.prisma.reputationEvent.findMany({
+      where: { peerId },
+      orderBy: { id: 'desc' },
+      take: limit,
+    });
+    return rows.reverse();
   }
 
   async setProviderStatus(peerId: string, status: ProviderStatus): Promise<Provider | null> {

@@ -1,6 +1,13 @@
 import { Inject, Injectable, type MessageEvent } from '@nestjs/common';
 import type { Observable } from 'rxjs';
-import type { JobAttempt, Provider, ProviderStatus } from '#prisma';
+import type {
+  JobAttempt,
+  Provider,
+  ProviderStatus,
+  ReputationEvent,
+  SlashProposal,
+  SlashState,
+} from '#prisma';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
 import type { Principal } from '../auth/principal.js';
@@ -15,6 +22,10 @@ import { LedgerAccounts } from '../ledger/ledger-accounts.js';
 import { ProviderViewService } from '../p2p/provider-view.service.js';
 import { JobEventStream } from '../events/job-event-stream.js';
 import { FLOAT_RELATIVE_L2_TOLERANCE } from '../verification/compare-outputs.js';
+import { SlashRepository } from '../settlement/slash.repository.js';
+import { StakeReader } from '../settlement/stake-reader.js';
+import { SettingsService, type SettingView } from '../settings/settings.service.js';
+import { SETTING_LABELS } from '../settings/settings.js';
 import { AdminRepository } from './admin.repository.js';
 import { ONLINE_WINDOW_MS } from './admin-stats.service.js';
 import type {
@@ -27,10 +38,14 @@ import type {
   AdminProviderDetailDto,
   AdminProviderDto,
   AdminProvidersQueryDto,
+  AdminSlashesQueryDto,
   AttemptDto,
   AuditDto,
   EpochDto,
+  ReputationEventDto,
   SettingDto,
+  SlashDto,
+  StakeDto,
   VerdictDto,
 } from './dto/admin.dto.js';
 
@@ -53,6 +68,9 @@ export class AdminService {
     private readonly jobs: JobsService,
     private readonly view: ProviderViewService,
     private readonly events: JobEventStream,
+    private readonly slashRepo: SlashRepository,
+    private readonly stakes: StakeReader,
+    private readonly runtimeSettings: SettingsService,
   ) {}
 
   // ---- providers ----
@@ -70,10 +88,13 @@ export class AdminService {
     const p = await this.repo.provider(peerId);
     if (!p) throw new DomainError('NOT_FOUND', `provider ${peerId} not found`);
     const earnedAccount = LedgerAccounts.providerEarned(peerId);
-    const [attempts, counts, balances] = await Promise.all([
+    const [attempts, counts, balances, slashes, history, stake] = await Promise.all([
       this.repo.providerAttempts(peerId, 50),
       this.repo.providerAttemptCounts(peerId),
       this.ledger.balances([earnedAccount]),
+      this.slashRepo.list({ peerId, limit: 100 }),
+      this.repo.reputationEvents(peerId, 200),
+      this.stake(p.address),
     ]);
     return {
       ...this.mapAdminProvider(p, Date.now()),
@@ -91,9 +112,61 @@ export class AdminService {
         offeredAt: a.offeredAt.toISOString(),
         finishedAt: a.finishedAt?.toISOString() ?? null,
       })),
-      stake: null,
-      slashes: [],
+      bannedAt: p.bannedAt?.toISOString() ?? null,
+      banReason: p.banReason,
+      stake,
+      slashes: slashes.map(mapSlash),
+      reputationHistory: history.map(mapReputationEvent),
     };
+  }
+
+  /** The stake of a provider's address on ProviderStaking, or why it cannot be shown. */
+  private async stake(address: string): Promise<StakeDto> {
+    const view = await this.stakes.stakeOf(address);
+    if (!view.available) {
+      return {
+        available: false,
+        bonded: null,
+        unbonding: null,
+        unbondingEndsAt: null,
+        staking: null,
+        note: view.reason,
+      };
+    }
+    const { stake } = view;
+    return {
+      available: true,
+      bonded: stake.bonded.toString(),
+      unbonding: stake.unbonding.toString(),
+      unbondingEndsAt:
+        stake.unbondingEndsAt > 0 ? new Date(stake.unbondingEndsAt * 1000).toISOString() : null,
+      staking: view.staking,
+      note: null,
+    };
+  }
+
+  // ---- slashes ----
+
+  async slashes(query: AdminSlashesQueryDto): Promise<SlashDto[]> {
+    const rows = await this.slashRepo.list({
+      states: query.state ? (query.state.split(',') as SlashState[]) : undefined,
+      peerId: query.peerId,
+      limit: query.limit ?? 200,
+    });
+    return rows.map(mapSlash);
+  }
+
+  /** Cancels a slash proposal while it is PROPOSED (its review window); records who did. */
+  async cancelSlash(principal: Principal, id: string): Promise<SlashDto> {
+    const cancelled = await this.slashRepo.cancel(id, principal.address);
+    if (cancelled) return mapSlash(cancelled);
+    const row = await this.slashRepo.get(id);
+    if (!row) throw new DomainError('NOT_FOUND', `slash proposal ${id} not found`);
+    throw new DomainError(
+      'ILLEGAL_TRANSITION',
+      `slash proposal ${id} is ${row.state}: only a PROPOSED slash can be cancelled`,
+      { state: row.state },
+    );
   }
 
   /**
@@ -106,6 +179,7 @@ export class AdminService {
     const updated = await this.repo.setProviderStatus(peerId, status);
     if (!updated) throw new DomainError('NOT_FOUND', `provider ${peerId} not found`);
     this.view.setStatus(peerId, status);
+    // Lifting a ban clears bannedAt/banReason, restores a probation score and records it (issue 5).
     return this.mapAdminProvider(updated, Date.now());
   }
 
@@ -261,37 +335,16 @@ export class AdminService {
     };
   }
 
-  settings(): SettingDto[] {
+  /** The run-time settings (editable by admins), then the configuration they cannot change here. */
+  async settings(): Promise<SettingDto[]> {
     const c = this.config;
-    const extra = c as unknown as Record<string, unknown>;
-    const optional = (key: string): string | null => {
-      const v = extra[key];
-      return v === undefined || v === null ? null : String(v);
-    };
-    return [
+    const editable = (await this.runtimeSettings.list()).map(mapSetting);
+    const fixed: SettingDto[] = [
       {
-        key: 'verification',
-        label: 'Default verification policy',
-        value: 'redundancy from the job spec (default 1)',
-        note: `redundant results must agree: integer tensors exactly, float tensors within a relative L2 of ${FLOAT_RELATIVE_L2_TOLERANCE}`,
-      },
-      {
-        key: 'CANARY_RATE',
-        label: 'Canary rate',
-        value: optional('CANARY_RATE'),
-        note: 'share of jobs re-run as canaries with a known answer',
-      },
-      {
-        key: 'EPOCH_SECONDS',
-        label: 'Epoch length (s)',
-        value: optional('EPOCH_SECONDS') ?? optional('EPOCH_LENGTH_SECONDS'),
-        note: 'how often provider earnings are rolled into a Merkle root and posted',
-      },
-      {
-        key: 'PLATFORM_FEE_BPS',
-        label: 'Platform fee',
-        value: `${(c.PLATFORM_FEE_BPS / 100).toFixed(2)} % (${c.PLATFORM_FEE_BPS} bps)`,
-        note: 'taken from each provider payment',
+        key: 'FLOAT_TOLERANCE',
+        label: 'Float comparison',
+        value: `relative L2 ≤ ${FLOAT_RELATIVE_L2_TOLERANCE}`,
+        note: 'redundant results must agree: integer tensors exactly, float tensors within this bound',
       },
       {
         key: 'DEFAULT_DEADLINE_SECONDS',
@@ -318,8 +371,78 @@ export class AdminService {
         note: 'dashboard and SIWE sessions',
       },
       { key: 'CHAIN_ID', label: 'Chain id', value: String(c.CHAIN_ID), note: 'for SIWE and settlement' },
-    ];
+    ].map((f) => ({ ...f, editable: false }));
+    return [...editable, ...fixed];
   }
+
+  /** Validates and stores a run-time setting (null resets it to the configured default). */
+  async setSetting(principal: Principal, key: string, value: unknown): Promise<SettingDto> {
+    return mapSetting(await this.runtimeSettings.set(key, value, principal.address));
+  }
+}
+
+function settingText(view: SettingView): string {
+  const v = view.value as unknown;
+  switch (view.key) {
+    case 'verification': {
+      const p = view.value as { mode: string; k: number; canaryRate: number };
+      const mode = p.mode === 'redundant' ? `redundant (k = ${p.k})` : 'none';
+      return `${mode}, canary rate ${(p.canaryRate * 100).toFixed(1)} %`;
+    }
+    case 'platformFeeBps':
+      return `${((v as number) / 100).toFixed(2)} % (${v as number} bps)`;
+    case 'epochSeconds':
+      return `${v as number} s`;
+    default:
+      return JSON.stringify(v);
+  }
+}
+
+function mapSetting(view: SettingView): SettingDto {
+  return {
+    key: view.key,
+    label: SETTING_LABELS[view.key].label,
+    note: SETTING_LABELS[view.key].note,
+    value: settingText(view),
+    editable: true,
+    current: view.value,
+    default: view.default,
+    overridden: view.overridden,
+    updatedBy: view.updatedBy,
+    updatedAt: view.updatedAt?.toISOString() ?? null,
+  };
+}
+
+export function mapSlash(s: SlashProposal): SlashDto {
+  return {
+    id: s.id,
+    peerId: s.peerId,
+    operatorAddress: s.operatorAddress,
+    evidenceId: s.evidenceId,
+    evidenceHash: s.evidenceHash,
+    amount: s.amount.toString(),
+    reason: s.reason,
+    state: s.state,
+    executeAfter: s.executeAfter.toISOString(),
+    txHash: s.txHash,
+    nonce: s.nonce,
+    error: s.error,
+    reviewedBy: s.reviewedBy,
+    createdAt: s.createdAt.toISOString(),
+    executedAt: s.executedAt?.toISOString() ?? null,
+  };
+}
+
+function mapReputationEvent(e: ReputationEvent): ReputationEventDto {
+  return {
+    id: e.id.toString(),
+    kind: e.kind,
+    delta: e.delta,
+    score: e.score,
+    jobId: e.jobId,
+    detail: e.detail,
+    createdAt: e.createdAt.toISOString(),
+  };
 }
 
 function mapAttempt(a: JobAttempt): AttemptDto {

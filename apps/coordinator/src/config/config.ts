@@ -115,6 +115,18 @@ const configSchema = z.object({
     .string()
     .regex(/^0x[0-9a-fA-F]{40}$/)
     .optional(),
+  /** ProviderStaking (slashes are executed there; the dashboard reads stakes from it). */
+  STAKING_ADDRESS: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{40}$/)
+    .optional(),
+  /** Private key (0x hex) holding SLASHER_ROLE on ProviderStaking (default: SETTLER_KEY). */
+  SLASHER_KEY: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{64}$/, 'expected a 0x-prefixed 32-byte hex private key')
+    .optional(),
+  /** The JSON-RPC URL agents are told to use (`GET /v1/rewards/chain`); never CHAIN_RPC_URL itself. */
+  PUBLIC_CHAIN_RPC_URL: z.string().url().optional(),
   /** The escrow's deploy block: where the deposit watcher starts. */
   ESCROW_DEPLOY_BLOCK: z.coerce.number().int().min(0).default(0),
   /** Private key (0x hex) holding SETTLER_ROLE on the distributor and the escrow. */

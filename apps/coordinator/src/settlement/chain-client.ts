@@ -3,9 +3,11 @@ import { JsonRpcProvider, Wallet } from 'ethers';
 import {
   attachComputeToken,
   attachJobEscrow,
+  attachProviderStaking,
   attachRewardsDistributor,
   type ComputeTokenContract,
   type JobEscrowContract,
+  type ProviderStakingContract,
   type RewardsDistributorContract,
 } from '#rewards';
 import { SETTLEMENT_CHAIN, type SettlementChain } from './settlement-chain.js';
@@ -17,6 +19,10 @@ export class ChainClient implements OnModuleDestroy {
   readonly settler: Wallet;
   readonly distributor: RewardsDistributorContract;
   readonly escrow: JobEscrowContract;
+  /** Holds SLASHER_ROLE on ProviderStaking (the settler key unless SLASHER_KEY says otherwise). */
+  readonly slasher: Wallet;
+  /** ProviderStaking, when its address is configured. */
+  readonly staking: ProviderStakingContract | null;
   private keyPromise: Promise<string> | null = null;
   private tokenPromise: Promise<ComputeTokenContract> | null = null;
 
@@ -29,6 +35,10 @@ export class ChainClient implements OnModuleDestroy {
     this.settler = new Wallet(chain.settlerKey, this.provider);
     this.distributor = attachRewardsDistributor(chain.contracts.distributor, this.provider);
     this.escrow = attachJobEscrow(chain.contracts.escrow, this.provider);
+    this.slasher = new Wallet(chain.slasherKey, this.provider);
+    this.staking = chain.contracts.staking
+      ? attachProviderStaking(chain.contracts.staking, this.provider)
+      : null;
   }
 
   /**

@@ -31,6 +31,26 @@ export class ClaimTicketDto {
   @ApiPropertyOptional({ nullable: true, type: Number }) chainId: number | null;
 }
 
+export class ChainInfoDto {
+  @ApiProperty() chainId: number;
+  @ApiPropertyOptional({
+    nullable: true,
+    type: String,
+    description: 'the JSON-RPC URL agents should use (PUBLIC_CHAIN_RPC_URL); null when none is published',
+  })
+  rpcUrl: string | null;
+  @ApiProperty({ description: 'true for the local dev chain (its state is lost on exit)' }) dev: boolean;
+  @ApiPropertyOptional({ nullable: true, type: String }) token: string | null;
+  @ApiProperty() distributor: string;
+  @ApiProperty() escrow: string;
+  @ApiPropertyOptional({
+    nullable: true,
+    type: String,
+    description: 'ProviderStaking (stake, unbond, slash)',
+  })
+  staking: string | null;
+}
+
 const ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/;
 
 /** Public settlement data: anyone can list the epochs, download a file to audit, or fetch a proof. */
@@ -68,6 +88,23 @@ export class RewardsController {
     const json = await this.repo.fileJson(epoch);
     if (json === null) throw new DomainError('NOT_FOUND', `epoch ${epoch} has no file (not closed yet?)`);
     return json;
+  }
+
+  @Get('chain')
+  @Public()
+  @ApiOperation({ summary: 'The settlement chain and contracts: what `gpumesh-agent stake|claim` talk to' })
+  chainInfo(): ChainInfoDto {
+    const chain = this.chain;
+    if (!chain) throw new DomainError('NOT_FOUND', 'this coordinator process does not settle on a chain');
+    return {
+      chainId: chain.chainId,
+      rpcUrl: chain.publicRpcUrl,
+      dev: chain.ephemeral,
+      token: chain.contracts.token ?? null,
+      distributor: chain.contracts.distributor,
+      escrow: chain.contracts.escrow,
+      staking: chain.contracts.staking ?? null,
+    };
   }
 
   @Get('proof/:address')

@@ -23,6 +23,10 @@ export interface SettlementChain {
   contracts: SettlementContracts;
   /** Holds SETTLER_ROLE on the distributor and the escrow. */
   settlerKey: string;
+  /** Holds SLASHER_ROLE on ProviderStaking (SLASHER_KEY, else the settler key). */
+  slasherKey: string;
+  /** The RPC URL agents are told to use (PUBLIC_CHAIN_RPC_URL; the local dev chain's own URL). */
+  publicRpcUrl: string | null;
   /** True for the local anvil started by this process: its state dies with it. */
   ephemeral: boolean;
 }
@@ -32,6 +36,7 @@ export const SETTLEMENT_CHAIN = Symbol('SETTLEMENT_CHAIN');
 /** Settlement settings derived from the configuration. */
 export interface SettlementSettings {
   enabled: boolean;
+  /** The configured default; the run-time value is SettingsService's `epochSeconds`. */
   epochSeconds: number;
   tickMs: number;
   depositConfirmations: number;
@@ -50,6 +55,12 @@ export function settlementSettings(config: AppConfig): SettlementSettings {
 
 /** The dev developer account (anvil account 0), funded with tokens on the local chain. */
 const DEV_FUNDING = 1_000_000n * ONE_TOKEN;
+/**
+ * Anvil account 8: the dev chain's faucet. It gets tokens at deploy and funds the local agents' wallets
+ * (gas and stake), so it never competes for nonces with the settler/slasher key (account 0).
+ */
+export const DEV_FAUCET_INDEX = 8;
+const DEV_FAUCET_FUNDING = 1_000_000n * ONE_TOKEN;
 
 function checksum(value: unknown, what: string): string {
   if (typeof value !== 'string') throw new ConfigError(`${what}: expected an address`);
@@ -94,8 +105,9 @@ async function validateChain(chain: SettlementChain): Promise<void> {
     for (const [name, address] of [
       ['distributor', chain.contracts.distributor],
       ['escrow', chain.contracts.escrow],
+      ['staking', chain.contracts.staking],
     ] as const) {
-      if ((await provider.getCode(address)) === '0x') {
+      if (address && (await provider.getCode(address)) === '0x') {
         throw new ConfigError(`no contract at the ${name} address ${address} on ${chain.rpcUrl}`);
       }
     }
@@ -133,11 +145,14 @@ export async function resolveSettlementChain(
         deployBlock: config.ESCROW_DEPLOY_BLOCK,
       };
     }
+    if (config.STAKING_ADDRESS) contracts.staking = getAddress(config.STAKING_ADDRESS);
     const chain: SettlementChain = {
       rpcUrl: config.CHAIN_RPC_URL,
       chainId: config.CHAIN_ID,
       contracts,
       settlerKey: config.SETTLER_KEY,
+      slasherKey: config.SLASHER_KEY ?? config.SETTLER_KEY,
+      publicRpcUrl: config.PUBLIC_CHAIN_RPC_URL ?? null,
       ephemeral: false,
     };
     await validateChain(chain);
@@ -161,7 +176,10 @@ export async function resolveSettlementChain(
       challengeWindowSeconds: config.DEV_CHALLENGE_WINDOW_SECONDS,
       unlockDelaySeconds: 60,
       unbondingDelaySeconds: 60,
-      mint: [{ to: developer, amount: DEV_FUNDING }],
+      mint: [
+        { to: developer, amount: DEV_FUNDING },
+        { to: anvil.accounts[DEV_FAUCET_INDEX].address, amount: DEV_FAUCET_FUNDING },
+      ],
     });
     provider.destroy();
     const contracts: SettlementContracts = { ...deployed };
@@ -181,6 +199,8 @@ export async function resolveSettlementChain(
         chainId: anvil.chainId,
         contracts,
         settlerKey: ANVIL_DEV_KEYS[0],
+        slasherKey: config.SLASHER_KEY ?? ANVIL_DEV_KEYS[0],
+        publicRpcUrl: config.PUBLIC_CHAIN_RPC_URL ?? anvil.rpcUrl,
         ephemeral: true,
       },
       stop: () => anvil.stop(),

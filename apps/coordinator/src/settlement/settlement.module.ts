@@ -10,6 +10,11 @@ import { SETTLEMENT_CHAIN, type SettlementChain } from './settlement-chain.js';
 import { SettlementProcessor } from './settlement.processor.js';
 import { SettlementRepository } from './settlement.repository.js';
 import { SettlementService } from './settlement.service.js';
+import { SettingsRepository } from '../settings/settings.repository.js';
+import { SettingsService } from '../settings/settings.service.js';
+import { SlashExecutorService } from './slash-executor.service.js';
+import { SlashRepository } from './slash.repository.js';
+import { StakeReader } from './stake-reader.js';
 
 export interface SettlementModuleOptions {
   config: AppConfig;
@@ -19,8 +24,9 @@ export interface SettlementModuleOptions {
 
 /**
  * Settlement. API role: the public rewards endpoints (from PostgreSQL only). Worker role with
- * settlement on: the settlement queue (epochs closed, roots posted, epochs finalized and funded)
- * and the escrow deposit watcher.
+ * settlement on: the settlement queue (epochs closed, roots posted, epochs finalized and funded,
+ * due slash proposals executed) and the escrow deposit watcher. Every role: slash proposals and
+ * stake reads for the admin API.
  */
 @Module({})
 export class SettlementModule {
@@ -31,9 +37,19 @@ export class SettlementModule {
       { provide: SETTLEMENT_CHAIN, useValue: chain },
       LedgerRepository,
       SettlementRepository,
+      SlashRepository,
+      StakeReader,
     ];
     if (runWorkers)
-      providers.push(ChainClient, SettlementService, SettlementProcessor, DepositWatcherService);
+      providers.push(
+        ChainClient,
+        SettingsRepository,
+        SettingsService,
+        SettlementService,
+        SettlementProcessor,
+        DepositWatcherService,
+        SlashExecutorService,
+      );
     const controllers: Type[] = serveApi ? [RewardsController] : [];
     return {
       module: SettlementModule,
@@ -41,8 +57,15 @@ export class SettlementModule {
       controllers,
       providers,
       exports: runWorkers
-        ? [SettlementService, DepositWatcherService, SettlementRepository]
-        : [SettlementRepository],
+        ? [
+            SettlementService,
+            DepositWatcherService,
+            SlashExecutorService,
+            SettlementRepository,
+            SlashRepository,
+            StakeReader,
+          ]
+        : [SettlementRepository, SlashRepository, StakeReader],
     };
   }
 }

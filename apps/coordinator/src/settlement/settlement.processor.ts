@@ -5,11 +5,15 @@ import type { Logger } from 'pino';
 import { LOGGER } from '../logging/logger.js';
 import { QueueJobName, QueueName, jobOptions, type EpochJobData } from '../queue/queue.constants.js';
 import { SettlementService, describeSettlementError } from './settlement.service.js';
+import { SlashExecutorService } from './slash-executor.service.js';
+
+/** The job that executes due slash proposals (one at a time across workers: a fixed job id). */
+export const EXECUTE_SLASHES_JOB = 'execute-slashes';
 
 /**
  * The settlement queue. A repeatable `settlement-tick` (every SETTLEMENT_TICK_MS) only looks and
  * enqueues: `close-epoch` when the open epoch is due, `post-epoch` for the oldest closed one,
- * `finalize-epochs` for posted ones; each with a deterministic job id (per epoch), so however many
+ * `finalize-epochs` for posted ones, `execute-slashes` when slash proposals are due; each with a deterministic job id (per epoch), so however many
  * workers tick, one job per epoch and step exists at a time, and each step re-checks the epoch's
  * state in PostgreSQL before acting.
  */
@@ -18,6 +22,7 @@ export class SettlementProcessor extends WorkerHost implements OnApplicationBoot
   constructor(
     @InjectQueue(QueueName.Settlement) private readonly queue: Queue,
     private readonly settlement: SettlementService,
+    private readonly slashes: SlashExecutorService,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
     super();
@@ -47,6 +52,7 @@ export class SettlementProcessor extends WorkerHost implements OnApplicationBoot
 
   async process(job: Job): Promise<unknown> {
     try {
+      if (job.name === EXECUTE_SLASHES_JOB) return await this.slashes.executeDue();
       switch (job.name as QueueJobName) {
         case QueueJobName.SettlementTick:
           return await this.tick();
@@ -80,6 +86,14 @@ export class SettlementProcessor extends WorkerHost implements OnApplicationBoot
     const next = await this.settlement.nextToPost();
     if (next !== null) await add(QueueJobName.PostEpoch, `post-epoch-${next}`, { epoch: next });
     await add(QueueJobName.FinalizeEpochs, 'finalize-epochs', {});
+    if (await this.slashes.anyDue()) {
+      await this.queue.add(
+        EXECUTE_SLASHES_JOB,
+        {},
+        { jobId: EXECUTE_SLASHES_JOB, removeOnComplete: true, removeOnFail: true },
+      );
+      added.push(EXECUTE_SLASHES_JOB);
+    }
     return added;
   }
 }

@@ -10,6 +10,7 @@ import {
 } from '#rewards';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { LOGGER } from '../logging/logger.js';
+import { SettingsService } from '../settings/settings.service.js';
 import { ChainClient } from './chain-client.js';
 import { settlementSettings, type SettlementSettings } from './settlement-chain.js';
 import { SettlementRepository, type CloseOutcome } from './settlement.repository.js';
@@ -34,6 +35,7 @@ export class SettlementService {
   constructor(
     private readonly repo: SettlementRepository,
     private readonly chain: ChainClient,
+    private readonly runtimeSettings: SettingsService,
     @Inject(APP_CONFIG) config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
@@ -66,12 +68,16 @@ export class SettlementService {
     return this.repo.ensureOpenEpoch(async () => Number(await this.chain.distributor.lastEpoch()) + 1);
   }
 
-  /** The open epoch's number when it is due to close, else null. */
+  /**
+   * The open epoch's number when it is due to close, else null. The epoch length is the run-time
+   * setting `epochSeconds` (an admin may change it from the dashboard; EPOCH_SECONDS is its default).
+   */
   async dueEpoch(now = new Date()): Promise<number | null> {
     await this.ensurePrepared();
     const open = await this.ensureOpenEpoch().then(() => this.repo.openEpoch());
     if (!open) return null;
-    return now.getTime() - open.startedAt.getTime() >= this.settings.epochSeconds * 1000 ? open.id : null;
+    const epochSeconds = await this.runtimeSettings.get('epochSeconds');
+    return now.getTime() - open.startedAt.getTime() >= epochSeconds * 1000 ? open.id : null;
   }
 
   /** Closes `epoch` if it is still open (a no-op otherwise, or when nothing was earned). */

@@ -1,12 +1,15 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Matches, Max, Min } from 'class-validator';
+import { Allow, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Matches, Max, Min } from 'class-validator';
 import { JobDto, JobEventDto, ListJobsQueryDto } from '../../jobs/dto/job.dto.js';
 import { ProviderDto } from '../../providers/providers.controller.js';
 import { ApiKeyDto } from '../../auth/dto/auth.dto.js';
 
 export const PROVIDER_STATUSES = ['ONLINE', 'OFFLINE', 'DRAINING', 'BANNED'] as const;
 export type ProviderStatusName = (typeof PROVIDER_STATUSES)[number];
+
+export const SLASH_STATES = ['PROPOSED', 'SENT', 'EXECUTED', 'CANCELLED', 'FAILED'] as const;
+export type SlashStateName = (typeof SLASH_STATES)[number];
 
 // ---------- requests ----------
 
@@ -44,6 +47,42 @@ export class AdminJobsQueryDto extends ListJobsQueryDto {
   @IsString()
   @Matches(/^[1-9A-HJ-NP-Za-km-z]{20,100}$/, { message: 'providerId must be a libp2p peer id' })
   providerId?: string;
+}
+
+export class AdminSlashesQueryDto {
+  @ApiPropertyOptional({ description: `comma-separated states: ${SLASH_STATES.join(', ')}` })
+  @IsOptional()
+  @Matches(new RegExp(`^(${SLASH_STATES.join('|')})(,(${SLASH_STATES.join('|')}))*$`), {
+    message: `state must be comma-separated states among ${SLASH_STATES.join(', ')}`,
+  })
+  state?: string;
+
+  @ApiPropertyOptional({ description: 'a provider peer id' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[1-9A-HJ-NP-Za-km-z]{20,100}$/, { message: 'peerId must be a libp2p peer id' })
+  peerId?: string;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 200 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(500)
+  limit?: number;
+}
+
+/** `PUT /v1/admin/settings/:key`: the new value (its shape depends on the key), or null to reset. */
+export class PutSettingDto {
+  @ApiProperty({
+    nullable: true,
+    description:
+      'verification: { mode: "none" | "redundant", k?: 2..3, canaryRate?: 0..0.5 }; platformFeeBps: 0..10000; ' +
+      'epochSeconds: 1..2592000; null returns to the configured default',
+    oneOf: [{ type: 'object' }, { type: 'number' }],
+  })
+  @Allow()
+  value: unknown;
 }
 
 // ---------- responses ----------
@@ -123,6 +162,55 @@ export class ProviderAttemptDto {
   @ApiPropertyOptional({ nullable: true, type: String }) finishedAt: string | null;
 }
 
+export class StakeDto {
+  @ApiProperty({ description: 'true when the stake was read from ProviderStaking' }) available: boolean;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'bonded base units' })
+  bonded: string | null;
+  @ApiPropertyOptional({
+    nullable: true,
+    type: String,
+    description: 'unbonding base units (still slashable)',
+  })
+  unbonding: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String }) unbondingEndsAt: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'the ProviderStaking contract' })
+  staking: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'why no stake is shown (no chain, ...)' })
+  note: string | null;
+}
+
+export class SlashDto {
+  @ApiProperty() id: string;
+  @ApiProperty() peerId: string;
+  @ApiProperty({ description: 'the operator address whose stake is slashed' }) operatorAddress: string;
+  @ApiProperty() evidenceId: string;
+  @ApiProperty({ description: 'keccak256 of the evidence bundle; cited by the on-chain Slashed event' })
+  evidenceHash: string;
+  @ApiProperty({ description: 'base units: proposed, and once EXECUTED what was really slashed' })
+  amount: string;
+  @ApiProperty() reason: string;
+  @ApiProperty({ enum: SLASH_STATES }) state: string;
+  @ApiProperty({ description: 'executed after this unless an admin cancels it first' }) executeAfter: string;
+  @ApiPropertyOptional({ nullable: true, type: String }) txHash: string | null;
+  @ApiPropertyOptional({ nullable: true, type: Number }) nonce: number | null;
+  @ApiPropertyOptional({ nullable: true, type: String }) error: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'the admin who cancelled it' })
+  reviewedBy: string | null;
+  @ApiProperty() createdAt: string;
+  @ApiPropertyOptional({ nullable: true, type: String }) executedAt: string | null;
+}
+
+export class ReputationEventDto {
+  @ApiProperty() id: string;
+  @ApiProperty({ description: 'what moved the score (verification, completion, deadline, ...)' })
+  kind: string;
+  @ApiProperty() delta: number;
+  @ApiProperty({ description: 'the score after this event' }) score: number;
+  @ApiPropertyOptional({ nullable: true, type: String }) jobId: string | null;
+  @ApiPropertyOptional({ nullable: true, type: 'object', additionalProperties: true }) detail: unknown;
+  @ApiProperty() createdAt: string;
+}
+
 export class AdminProviderDetailDto extends AdminProviderDto {
   @ApiProperty({ type: 'object', additionalProperties: true, description: 'the latest signed advert' })
   advert: unknown;
@@ -131,9 +219,14 @@ export class AdminProviderDetailDto extends AdminProviderDto {
   @ApiProperty({ type: 'object', additionalProperties: { type: 'number' } })
   attemptCounts: Record<string, number>;
   @ApiProperty({ type: [ProviderAttemptDto] }) recentAttempts: ProviderAttemptDto[];
-  @ApiPropertyOptional({ nullable: true, type: String, description: 'on-chain stake; not tracked yet' })
-  stake: string | null;
-  @ApiProperty({ type: [Object], description: 'slashes; not tracked yet' }) slashes: unknown[];
+  @ApiPropertyOptional({ nullable: true, type: String }) bannedAt: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String }) banReason: string | null;
+  @ApiProperty({ type: StakeDto, description: "the operator address's stake on ProviderStaking" })
+  stake: StakeDto;
+  @ApiProperty({ type: [SlashDto], description: 'slash proposals against this provider, newest first' })
+  slashes: SlashDto[];
+  @ApiProperty({ type: [ReputationEventDto], description: 'reputation history, oldest first (last 200)' })
+  reputationHistory: ReputationEventDto[];
 }
 
 export class AdminJobDto extends JobDto {
@@ -220,6 +313,16 @@ export class AuditDto {
 export class SettingDto {
   @ApiProperty() key: string;
   @ApiProperty() label: string;
-  @ApiPropertyOptional({ nullable: true, type: String }) value: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'the value as text' }) value:
+    string | null;
   @ApiProperty() note: string;
+  @ApiProperty({ description: 'admins may change it at run time (PUT /v1/admin/settings/:key)' })
+  editable: boolean;
+  @ApiPropertyOptional({ description: 'editable settings: the value itself (object or number)' })
+  current?: unknown;
+  @ApiPropertyOptional({ description: 'editable settings: the configured default' }) default?: unknown;
+  @ApiPropertyOptional({ description: 'editable settings: an admin override is in force' })
+  overridden?: boolean;
+  @ApiPropertyOptional({ nullable: true, type: String }) updatedBy?: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String }) updatedAt?: string | null;
 }
