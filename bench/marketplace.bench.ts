@@ -5,7 +5,7 @@
 // gossipsub with 20 agents on loopback (in-process libp2p nodes).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent } from 'node:http';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,8 @@ import { BENCH_REDIS_URL, createBenchDatabase, httpJson, percentile, round } fro
 const JOBS = Number(process.env.BENCH_E2E_JOBS ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_E2E_CONCURRENCY ?? 64);
 const GOSSIP_AGENTS = 20;
+/** Jobs an agent may hold per executor (its config's jobsPerSlot); unset = the agent's default. */
+const JOBS_PER_SLOT = process.env.BENCH_JOBS_PER_SLOT ? Number(process.env.BENCH_JOBS_PER_SLOT) : undefined;
 
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const coordinatorMain = join(root, 'apps', 'coordinator', 'src', 'main.js');
@@ -30,8 +32,9 @@ function start(
   env: NodeJS.ProcessEnv,
   ready: RegExp,
 ): Promise<{ child: ChildProcess; out: () => string }> {
-  const nodeArgs =
-    script === coordinatorMain ? (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean) : [];
+  // BENCH_NODE_ARGS / BENCH_AGENT_NODE_ARGS: extra node flags (e.g. --cpu-prof) for the coordinator / agents.
+  const flags = script === coordinatorMain ? process.env.BENCH_NODE_ARGS : process.env.BENCH_AGENT_NODE_ARGS;
+  const nodeArgs = (flags ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -88,6 +91,8 @@ async function endToEnd(): Promise<Record<string, number>> {
         QUEUE_PREFIX: prefix,
         LOG_LEVEL: 'warn',
         WORKER_CONCURRENCY: '200',
+        RATE_LIMIT_PER_IP: '0',
+        RATE_LIMIT_PER_KEY: '0',
       },
       /gpumesh ready/,
     );
@@ -114,6 +119,11 @@ async function endToEnd(): Promise<Record<string, number>> {
         env,
         /created/,
       );
+      if (JOBS_PER_SLOT !== undefined) {
+        const file = join(dataDir, 'agent.json');
+        const cfg = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+        await writeFile(file, JSON.stringify({ ...cfg, jobsPerSlot: JOBS_PER_SLOT }, null, 2));
+      }
       const agent = await start(
         agentMain,
         ['start', '--data-dir', dataDir, '--log-level', 'warn'],

@@ -18,6 +18,8 @@ export interface TestCoordinator {
 }
 
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** Requests a minute per IP and per key in test coordinators (test/setup gives spawned ones the same). */
+export const TEST_RATE_LIMIT = '1000000';
 
 /**
  * A real coordinator on `databaseUrl` (already migrated; the caller owns it) with a private BullMQ
@@ -37,6 +39,9 @@ export async function startCoordinatorOn(
     DATA_DIR: dataDir,
     DEV_BOOTSTRAP: 'true',
     API_KEY_CACHE_TTL_MS: '0',
+    // tests send far more than a client should; the limiter still runs (test/security covers it)
+    RATE_LIMIT_PER_IP: TEST_RATE_LIMIT,
+    RATE_LIMIT_PER_KEY: TEST_RATE_LIMIT,
     ...env,
   });
   const running = await startCoordinator(config, createLogger(config.LOG_LEVEL));

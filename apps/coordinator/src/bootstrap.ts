@@ -16,6 +16,10 @@ import { resolveRedis } from './infra/embedded/embedded-redis.js';
 import { DevBootstrapService, type DevCredentials } from './dev/dev-bootstrap.service.js';
 import { resolveSettlementChain, type SettlementChain } from './settlement/settlement-chain.js';
 import { registerDashboard } from './admin/dashboard-static.js';
+import { registerRateLimits } from './security/rate-limit.js';
+import { frameworkErrors, registerRequestGuards } from './common/request-guards.js';
+import { corsOptions } from './security/cors.js';
+import { helmetOptions, httpTimeouts, trustProxyOption } from './security/server-options.js';
 
 export interface RunningCoordinator {
   app: NestFastifyApplication;
@@ -81,11 +85,24 @@ export async function startCoordinator(config: AppConfig, logger: Logger): Promi
     const adapter = new FastifyAdapter({
       bodyLimit: config.MAX_BODY_BYTES,
       logger: false,
-      trustProxy: true,
+      trustProxy: trustProxyOption(config.TRUST_PROXY),
       // Live event streams never end by themselves: a stop must not wait for their clients.
       forceCloseConnections: true,
+      ...httpTimeouts(config),
+      frameworkErrors: frameworkErrors(logger),
     });
     const fastify = adapter.getInstance();
+    registerRequestGuards(fastify, logger);
+    // Security headers first, so that every response carries them (429s and 415s included).
+    await fastify.register(helmet, helmetOptions());
+    // First onRequest hook: over-limit requests are turned away before anything else runs.
+    await registerRateLimits(fastify, {
+      perIp: config.RATE_LIMIT_PER_IP,
+      perKey: config.RATE_LIMIT_PER_KEY,
+      redisUrl: config.RATE_LIMIT_STORE === 'redis' ? endpoints.redisUrl : null,
+      namespace: config.QUEUE_PREFIX,
+      logger,
+    });
     fastify.addHook('onRoute', (route) => {
       if (route.url === '/v1/artifacts' && route.method === 'POST') {
         // base64 of the weights plus the model.json
@@ -115,17 +132,7 @@ export async function startCoordinator(config: AppConfig, logger: Logger): Promi
         abortOnError: false,
       },
     );
-    await app.register(helmet, {
-      contentSecurityPolicy: {
-        directives: {
-          defaultSrc: ["'self'"],
-          scriptSrc: ["'self'", "'unsafe-inline'"],
-          styleSrc: ["'self'", "'unsafe-inline'"],
-          imgSrc: ["'self'", 'data:'],
-        },
-      },
-    });
-    app.enableCors({ origin: false });
+    app.enableCors(corsOptions(config.CORS_ORIGINS));
     app.useGlobalPipes(createValidationPipe());
     const metrics = app.get(MetricsService);
     fastify.addHook('onResponse', async (request, reply) => {

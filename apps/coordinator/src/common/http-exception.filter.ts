@@ -16,12 +16,17 @@ const HTTP_CODES: Record<number, string> = {
   404: 'NOT_FOUND',
   405: 'METHOD_NOT_ALLOWED',
   406: 'NOT_ACCEPTABLE',
+  408: 'REQUEST_TIMEOUT',
   409: 'CONFLICT',
   413: 'PAYLOAD_TOO_LARGE',
+  414: 'URI_TOO_LONG',
   415: 'UNSUPPORTED_MEDIA_TYPE',
+  431: 'HEADERS_TOO_LARGE',
   429: 'RATE_LIMITED',
   503: 'SERVICE_UNAVAILABLE',
 };
+
+const BODY_TOO_LARGE = 'request body is larger than the limit of this route';
 
 interface FastifyLikeError {
   statusCode?: number;
@@ -61,6 +66,7 @@ export function toErrorBody(exception: unknown): ErrorBody {
       status === HttpStatus.BAD_REQUEST && details
         ? 'VALIDATION_FAILED'
         : (HTTP_CODES[status] ?? 'HTTP_ERROR');
+    if (status === HttpStatus.PAYLOAD_TOO_LARGE) message = BODY_TOO_LARGE;
     return { statusCode: status, error: { code, message, details } };
   }
   if (isFastifyClientError(exception)) {
@@ -70,7 +76,7 @@ export function toErrorBody(exception: unknown): ErrorBody {
         ? 'INVALID_JSON'
         : (HTTP_CODES[status] ?? 'BAD_REQUEST');
     let message = exception.message ?? 'bad request';
-    if (exception.code === 'FST_ERR_CTP_BODY_TOO_LARGE') message = 'request body is larger than the limit';
+    if (status === 413) message = BODY_TOO_LARGE;
     if (exception.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
       message = 'unsupported Content-Type; send application/json';
     return { statusCode: status, error: { code, message } };

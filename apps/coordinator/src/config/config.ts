@@ -38,6 +38,54 @@ const configSchema = z.object({
     .int()
     .positive()
     .default(64 * 1024 * 1024),
+  /** Requests per minute from one client IP (every request); 0 turns the per-IP limit off. */
+  RATE_LIMIT_PER_IP: z.coerce.number().int().min(0).default(1200),
+  /** Requests per minute with one API key, session or admin cookie; 0 turns the per-key limit off. */
+  RATE_LIMIT_PER_KEY: z.coerce.number().int().min(0).default(600),
+  /** Where rate-limit counters live: `redis` (shared by every API replica) or `memory` (this process). */
+  RATE_LIMIT_STORE: z.enum(['redis', 'memory']).default('redis'),
+  /**
+   * Which proxies to believe about the client IP (X-Forwarded-For): `false` (the socket address),
+   * `true` (any: only behind a proxy that overwrites the header), a hop count, or comma-separated
+   * proxy IPs/CIDRs.
+   */
+  TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((v): boolean | number | string[] => {
+      const t = v.trim();
+      if (t === 'true' || t === 'false') return t === 'true';
+      if (/^\d+$/.test(t)) return Number(t);
+      return t
+        .split(',')
+        .map((a) => a.trim())
+        .filter((a) => a.length > 0);
+    }),
+  /** Browser origins allowed to call the API cross-origin (comma-separated `https://host[:port]`, or `*`); empty: none. */
+  CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((a) => a.trim().replace(/\/+$/, ''))
+        .filter((a) => a.length > 0),
+    )
+    .pipe(
+      z.array(
+        z
+          .string()
+          .regex(/^(\*|https?:\/\/[^/\s]+)$/, 'expected comma-separated origins (https://host[:port]) or *'),
+      ),
+    ),
+  /** A client must send its request headers within this many ms (slowloris), else the connection is closed. */
+  HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  /** A client must send its whole request (headers and body) within this many ms, else 408 and close. */
+  HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
+  /** An idle keep-alive connection is closed after this many ms. */
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).default(72_000),
+  /** A socket with no traffic either way for this many ms is destroyed (0: never; live event streams may idle). */
+  HTTP_IDLE_TIMEOUT_MS: z.coerce.number().int().min(0).default(0),
   DEFAULT_DEADLINE_SECONDS: z.coerce.number().int().positive().default(600),
   PLATFORM_FEE_BPS: z.coerce.number().int().min(0).max(10_000).default(500),
   /** Default verification of jobs whose request and account name none (admins may override it at run time). */
@@ -46,6 +94,22 @@ const configSchema = z.object({
   VERIFICATION_K: z.coerce.number().int().min(2).max(3).default(2),
   /** Default share of dispatches followed by a known-answer canary job. */
   CANARY_RATE: z.coerce.number().min(0).max(0.5).default(0.05),
+  /**
+   * How long a verified provider credit is held (`provider:<peer>:held`) before it vests into
+   * `provider:<peer>:earned` and an epoch; a ban within the hold re-verifies and reverses it.
+   * Default 3600, or 0 (credit at once) with DEV_BOOTSTRAP.
+   */
+  VERIFICATION_HOLD_SECONDS: z.coerce.number().int().min(0).optional(),
+  /** Most work units (MFLOP) the coordinator recomputes itself for one job (tie-breaks, re-verification). */
+  REFERENCE_WORK_BUDGET: z.coerce.number().int().min(0).default(5_000),
+  /** Canary rate at least this high for jobs placed on providers below the trusted reputation. */
+  PROBATION_CANARY_RATE: z.coerce.number().min(0).max(0.5).default(0.25),
+  /** Stake (base units) proposed for slashing when a provider is caught returning wrong results. */
+  SLASH_AMOUNT: integerString.default(10_000_000n),
+  /** Review window before a proposed slash may be executed (admins may cancel it meanwhile). */
+  SLASH_REVIEW_SECONDS: z.coerce.number().int().min(0).default(86_400),
+  /** Half-life of a provider's reputation deviation from the neutral 0.5. */
+  REPUTATION_HALF_LIFE_HOURS: z.coerce.number().positive().default(168),
   DISPATCH_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(8),
   DISPATCH_BACKOFF_MS: z.coerce.number().int().min(10).default(1000),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),
@@ -169,6 +233,11 @@ export function loadConfig(
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const config = parsed.data;
+  if (config.HTTP_HEADERS_TIMEOUT_MS > config.HTTP_REQUEST_TIMEOUT_MS) {
+    throw new ConfigError(
+      'invalid configuration:\n  HTTP_HEADERS_TIMEOUT_MS: must not exceed HTTP_REQUEST_TIMEOUT_MS',
+    );
+  }
   return {
     ...config,
     siweDomain: config.SIWE_DOMAIN ?? `${config.HOST}:${config.PORT}`,
