@@ -11,6 +11,12 @@ const COMMON = `  --data-dir <dir>  where the keystore, config, cache and journa
   --json            machine-readable output
   -h, --help        this help`;
 
+/** The env variable `stake`/`unstake`/`claim` read the chain's RPC URL from (see cli/chain-commands.ts). */
+const CHAIN_RPC_ENV = 'GPUMESH_CHAIN_RPC_URL';
+
+const CHAIN = `  --coordinator <url>  the coordinator (default: the one in your config); it names the chain and contracts
+  --rpc <url>          the chain's JSON-RPC URL (default: ${CHAIN_RPC_ENV}, else what the coordinator publishes)`;
+
 const HELP: Record<string, string> = {
   main: `gpumesh-agent — rent out your GPU (or CPU) on the gpumesh marketplace
 
@@ -22,6 +28,9 @@ commands:
   benchmark  measure matmul GFLOP/s on the chosen backend (goes into your adverts)
   start      run the provider daemon: advertise, take jobs, report signed receipts
   status     show the running agent's peers, jobs and earnings
+  stake      bond tokens on ProviderStaking (what a slash for wrong results takes), or show the stake
+  unstake    start unbonding stake, or withdraw it once the unbonding delay has passed
+  claim      claim your verified earnings on chain with the coordinator's Merkle proof
 
 \`gpumesh-agent <command> --help\` describes each command. The keystore passphrase is read from
 GPUMESH_AGENT_PASSPHRASE or asked on the terminal.`,
@@ -56,6 +65,30 @@ ${COMMON}`,
 
 Shows the running agent's peer id, backend, connections, jobs and reported earnings.
 ${COMMON}`,
+  stake: `usage: gpumesh-agent stake [<amount>]
+
+Bonds <amount> tokens (e.g. 100 or 2.5; 6 decimals) from your keystore wallet on the coordinator's
+ProviderStaking contract: approves it, then stakes. Stake is what a provider caught returning wrong
+results loses (slashed to the treasury after an admin review window). Without an amount it shows your
+bonded and unbonding stake. The wallet needs the tokens and a little ETH for gas.
+${CHAIN}
+${COMMON}`,
+  unstake: `usage: gpumesh-agent unstake <amount|all>
+       gpumesh-agent unstake --withdraw
+
+Moves <amount> tokens (or all) of your stake to unbonding; they stay slashable until the unbonding
+delay ends. Then --withdraw returns them to your wallet.
+  --withdraw           withdraw everything whose unbonding delay has passed
+${CHAIN}
+${COMMON}`,
+  claim: `usage: gpumesh-agent claim
+
+Fetches your wallet's Merkle proof from the coordinator (/v1/rewards/proof/<address>) and claims on the
+RewardsDistributor everything your verified work earned up to the latest final epoch. Exit code 0 when
+paid; 1 with the reason otherwise (nothing claimable yet, challenge window not passed, already claimed,
+chain unreachable, no ETH for gas).
+${CHAIN}
+${COMMON}`,
 };
 
 const commonOptions = {
@@ -79,6 +112,14 @@ const commandOptions = {
   benchmark: { ...commonOptions, backend: { type: 'string' } },
   start: { ...commonOptions, 'log-level': { type: 'string', default: 'info' } },
   status: { ...commonOptions },
+  stake: { ...commonOptions, coordinator: { type: 'string' }, rpc: { type: 'string' } },
+  unstake: {
+    ...commonOptions,
+    coordinator: { type: 'string' },
+    rpc: { type: 'string' },
+    withdraw: { type: 'boolean', default: false },
+  },
+  claim: { ...commonOptions, coordinator: { type: 'string' }, rpc: { type: 'string' } },
 } as const satisfies Record<string, ParseArgsConfig['options']>;
 
 type Command = keyof typeof commandOptions;
@@ -95,9 +136,19 @@ async function main(argv: string[]): Promise<number> {
   }
   const name = command as Command;
   let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
+  const maxPositionals = name === 'stake' || name === 'unstake' ? 1 : 0;
   try {
-    values = parseArgs({ args: rest, options: commandOptions[name], strict: true, allowPositionals: false })
-      .values as Record<string, string | boolean | undefined>;
+    const parsed = parseArgs({
+      args: rest,
+      options: commandOptions[name],
+      strict: true,
+      allowPositionals: true,
+    });
+    values = parsed.values as Record<string, string | boolean | undefined>;
+    positionals = parsed.positionals;
+    if (positionals.length > maxPositionals)
+      throw new Error(`unexpected argument "${positionals[maxPositionals]}"`);
   } catch (err) {
     console.error(`gpumesh-agent ${name}: ${(err as Error).message}\n\n${HELP[name]}`);
     return 2;
@@ -141,6 +192,25 @@ async function main(argv: string[]): Promise<number> {
     case 'status':
       await statusCommand(common, out);
       return 0;
+    case 'stake':
+    case 'unstake':
+    case 'claim': {
+      // Loaded on demand: only these commands need the rewards library.
+      const { claimCommand, stakeCommand, unstakeCommand } = await import('./cli/chain-commands.js');
+      const chain = {
+        ...common,
+        coordinator: values.coordinator as string | undefined,
+        rpc: values.rpc as string | undefined,
+      };
+      if (name === 'stake') await stakeCommand({ ...chain, amount: positionals[0] }, out);
+      else if (name === 'claim') await claimCommand(chain, out);
+      else {
+        if (values.withdraw !== true && positionals[0] === undefined)
+          throw new CliError('unstake needs <amount|all>, or --withdraw');
+        await unstakeCommand({ ...chain, amount: positionals[0], withdraw: values.withdraw === true }, out);
+      }
+      return 0;
+    }
   }
 }
 

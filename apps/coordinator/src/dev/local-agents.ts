@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runDevPayoutDemo } from './dev-payout.js';
 
 /** The passphrase of the throwaway keystores of `npm start`'s local agents (dev only). */
 const DEV_AGENT_PASSPHRASE = 'gpumesh-dev-agent-passphrase';
@@ -9,15 +10,23 @@ const DEV_AGENT_PASSPHRASE = 'gpumesh-dev-agent-passphrase';
 export interface LocalAgent {
   index: number;
   peerId: string;
+  /** The agent's wallet: where its payouts go, and whose stake a slash takes. */
+  address: string;
   backend: string;
+  dir: string;
   process: ChildProcess;
 }
 
 const agentMain = fileURLToPath(new URL('../../../provider-agent/src/main.js', import.meta.url));
 
-function run(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+function run(args: string[], env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [agentMain, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [agentMain, ...args], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      signal,
+    });
+    child.on('error', reject);
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -30,7 +39,8 @@ function run(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
 /**
  * `npm start --agents N`: N provider agents as child processes (each with its own keystore under
  * <data dir>/agents/<i>), so a newcomer has a working marketplace at once. Resolves when each has
- * printed its ready line.
+ * printed its ready line. On the local dev chain it then runs the dev payout demo in the background
+ * (dev-payout.ts): the agents' wallets are funded and stake, and the first payout is claimed.
  */
 export async function startLocalAgents(options: {
   count: number;
@@ -41,7 +51,11 @@ export async function startLocalAgents(options: {
   const env: NodeJS.ProcessEnv = { ...process.env, GPUMESH_AGENT_PASSPHRASE: DEV_AGENT_PASSPHRASE };
   delete env.DATABASE_URL;
   const agents: LocalAgent[] = [];
+  const demo = new AbortController();
+  let demoDone: Promise<void> = Promise.resolve();
   const stop = async (): Promise<void> => {
+    demo.abort();
+    await demoDone;
     await Promise.all(
       agents.map(
         (a) =>
@@ -78,28 +92,40 @@ export async function startLocalAgents(options: {
         env,
         stdio: ['ignore', 'pipe', 'inherit'],
       });
-      const ready = await new Promise<{ peerId: string; backend: string }>((resolve, reject) => {
-        let out = '';
-        const timer = setTimeout(() => reject(new Error(`agent ${index} not ready in 60 s`)), 60_000);
-        child.stdout?.on('data', (d: Buffer) => {
-          out += d.toString();
-          const m = /gpumesh-agent ready: peer (\S+) address \S+ backend (\S+)/.exec(out);
-          if (m) {
+      const ready = await new Promise<{ peerId: string; address: string; backend: string }>(
+        (resolve, reject) => {
+          let out = '';
+          const timer = setTimeout(() => reject(new Error(`agent ${index} not ready in 60 s`)), 60_000);
+          child.stdout?.on('data', (d: Buffer) => {
+            out += d.toString();
+            const m = /gpumesh-agent ready: peer (\S+) address (\S+) backend (\S+)/.exec(out);
+            if (m) {
+              clearTimeout(timer);
+              resolve({ peerId: m[1], address: m[2], backend: m[3] });
+            }
+          });
+          child.once('exit', (code) => {
             clearTimeout(timer);
-            resolve({ peerId: m[1], backend: m[2] });
-          }
-        });
-        child.once('exit', (code) => {
-          clearTimeout(timer);
-          reject(new Error(`agent ${index} exited with ${code}`));
-        });
-      });
-      agents.push({ index, peerId: ready.peerId, backend: ready.backend, process: child });
+            reject(new Error(`agent ${index} exited with ${code}`));
+          });
+        },
+      );
+      agents.push({ index, ...ready, dir, process: child });
     }
   } catch (err) {
     await stop();
     throw err;
   }
+  demoDone = runDevPayoutDemo({
+    coordinatorUrl: options.coordinatorUrl,
+    dataDir: options.dataDir,
+    agents,
+    runCli: (agent, args) =>
+      run([...args, '--data-dir', agent.dir, '--coordinator', options.coordinatorUrl], env, demo.signal),
+    signal: demo.signal,
+  }).catch((err: unknown) => {
+    if (!demo.signal.aborted) process.stderr.write(`  dev payout: ${(err as Error).message.trim()}\n`);
+  });
   return { agents, stop };
 }
 

@@ -1,0 +1,148 @@
+// `npm start` on the local dev chain: the local agents' wallets get gas and tokens from the dev
+// faucet and stake with `gpumesh-agent stake` (so there is stake a slash can take), a small job gives
+// the first epoch earnings, and once that epoch is final `gpumesh-agent claim` pays an agent, so a
+// newcomer sees a payout claimed within a minute. Dev chain only; every step is the real one.
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { JsonRpcProvider, NonceManager, Wallet, parseEther } from 'ethers';
+import { encodeTensor } from '#protocol';
+import { ANVIL_DEV_KEYS, ONE_TOKEN, attachComputeToken, formatTokenAmount } from '#rewards';
+import { DEV_FAUCET_INDEX } from '../settlement/settlement-chain.js';
+
+/** What each local agent's wallet gets from the faucet, and stakes of it. */
+const AGENT_GAS = parseEther('10');
+const AGENT_TOKENS = 1_000n * ONE_TOKEN;
+export const DEV_AGENT_STAKE = '100';
+/** How long the demo waits for the first claimable epoch before giving up quietly. */
+const PAYOUT_WAIT_MS = 180_000;
+
+export interface DevAgentWallet {
+  index: number;
+  address: string;
+  dir: string;
+}
+
+interface ChainInfo {
+  chainId: number;
+  rpcUrl: string | null;
+  dev: boolean;
+  token: string | null;
+  staking: string | null;
+}
+
+export type RunAgentCli = (args: string[]) => Promise<string>;
+
+function say(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function short(address: string): string {
+  return `${address.slice(0, 6)}…${address.slice(-4)}`;
+}
+
+async function json<T>(url: string, init?: RequestInit): Promise<{ status: number; body: T }> {
+  const response = await fetch(url, { ...init, signal: AbortSignal.timeout(10_000) });
+  const text = await response.text();
+  return { status: response.status, body: (text ? JSON.parse(text) : null) as T };
+}
+
+/** The last JSON document a `--json` command printed. */
+function lastJson<T>(output: string): T {
+  const start = output.lastIndexOf('\n{');
+  return JSON.parse(output.slice(start >= 0 ? start + 1 : output.indexOf('{'))) as T;
+}
+
+/**
+ * Runs the dev payout demo in the background; resolves when it is done, failed, or stopped.
+ * Does nothing unless the coordinator settles on its local dev chain.
+ */
+export async function runDevPayoutDemo(options: {
+  coordinatorUrl: string;
+  dataDir: string;
+  agents: DevAgentWallet[];
+  runCli: (agent: DevAgentWallet, args: string[]) => Promise<string>;
+  signal: AbortSignal;
+}): Promise<void> {
+  const { coordinatorUrl, agents, signal } = options;
+  const chain = await json<ChainInfo>(`${coordinatorUrl}/v1/rewards/chain`).catch(() => null);
+  if (!chain || chain.status !== 200 || !chain.body.dev || !chain.body.rpcUrl || !chain.body.token) return;
+  const info = chain.body;
+
+  // 1. gas and tokens from the faucet (anvil account 8; the settler/slasher key stays untouched)
+  const provider = new JsonRpcProvider(info.rpcUrl!, info.chainId, {
+    staticNetwork: true,
+    pollingInterval: 250,
+  });
+  try {
+    const faucet = new NonceManager(new Wallet(ANVIL_DEV_KEYS[DEV_FAUCET_INDEX], provider));
+    const token = attachComputeToken(info.token!, faucet);
+    const sent = [];
+    for (const agent of agents) {
+      sent.push(await faucet.sendTransaction({ to: agent.address, value: AGENT_GAS }));
+      sent.push(await token.transfer(agent.address, AGENT_TOKENS));
+    }
+    await Promise.all(sent.map((tx) => tx.wait()));
+  } finally {
+    provider.destroy();
+  }
+  if (signal.aborted) return;
+
+  // 2. each agent stakes with its own CLI
+  if (info.staking) {
+    await Promise.all(
+      agents.map(async (agent) => {
+        const out = lastJson<{ staked: string; txHash: string }>(
+          await options.runCli(agent, ['stake', DEV_AGENT_STAKE, '--json']),
+        );
+        say(
+          `  stake      agent ${agent.index} ${short(agent.address)} staked ${formatTokenAmount(BigInt(out.staked))} GPUC (tx ${out.txHash})`,
+        );
+      }),
+    );
+  }
+  if (signal.aborted) return;
+
+  // 3. a small job, so the first epoch has earnings to pay
+  const keys = JSON.parse(await readFile(join(options.dataDir, 'dev-keys.json'), 'utf8')) as {
+    developerKey: string;
+  };
+  const n = 256;
+  const a = Float32Array.from({ length: n * n }, (_, i) => ((i % 7) - 3) / 4);
+  const b = Float32Array.from({ length: n * n }, (_, i) => ((i % 5) - 2) / 3);
+  const job = await json<{ id: string }>(`${coordinatorUrl}/v1/jobs`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${keys.developerKey}`,
+      'content-type': 'application/json',
+      'idempotency-key': `dev-first-payout-${randomUUID()}`,
+    },
+    body: JSON.stringify({
+      version: 1,
+      kind: 'matmul',
+      inputs: [encodeTensor('a', 'float32', [n, n], a), encodeTensor('b', 'float32', [n, n], b)],
+      maxPricePerUnit: '10',
+      deadlineSeconds: 120,
+    }),
+  });
+  if (job.status !== 201) throw new Error(`the first dev job was refused (${job.status})`);
+  say(`  dev job    ${job.body.id} (a ${n}×${n} matmul) so the first epoch has earnings to pay out`);
+
+  // 4. wait for a claimable proof, then claim with the agent's CLI
+  const until = Date.now() + PAYOUT_WAIT_MS;
+  while (!signal.aborted && Date.now() < until) {
+    for (const agent of agents) {
+      const proof = await json(`${coordinatorUrl}/v1/rewards/proof/${agent.address}`).catch(() => null);
+      if (proof?.status !== 200) continue;
+      const out = lastJson<{ paid: string; txHash: string; epoch: number }>(
+        await options.runCli(agent, ['claim', '--json']),
+      );
+      say(
+        `payout claimed: agent-${agent.index} ${agent.address} received ${formatTokenAmount(BigInt(out.paid))} GPUC ` +
+          `(${out.paid} base units, epoch ${out.epoch}, tx ${out.txHash})`,
+      );
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}

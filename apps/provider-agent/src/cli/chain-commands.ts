@@ -1,0 +1,360 @@
+// `gpumesh-agent stake | unstake | claim`: the agent's wallet on the settlement chain. The coordinator
+// says which chain and contracts (GET /v1/rewards/chain) and serves the Merkle proof of the wallet's
+// earnings (GET /v1/rewards/proof/:address); everything else is read from the chain itself.
+import { JsonRpcProvider, Wallet } from 'ethers';
+import {
+  RewardsError,
+  attachComputeToken,
+  attachProviderStaking,
+  attachRewardsDistributor,
+  claimRewards,
+  formatTokenAmount,
+  parseTokenAmount,
+  readStake,
+  requestUnbond,
+  stakeTokens,
+  withdrawUnbonded,
+  type StakeInfo,
+} from '#rewards';
+import { agentPaths, readAgentConfig } from '../agent-config.js';
+import { readKeystore, unlockKeystore } from '../keystore.js';
+import { CliError, type Output } from './output.js';
+import { readPassphrase } from './passphrase.js';
+import type { CommonOptions } from './commands.js';
+
+export const CHAIN_RPC_ENV = 'GPUMESH_CHAIN_RPC_URL';
+
+export interface ChainOptions extends CommonOptions {
+  /** Overrides the coordinator URL of the agent's config. */
+  coordinator?: string;
+  /** Overrides the RPC URL the coordinator publishes (also GPUMESH_CHAIN_RPC_URL). */
+  rpc?: string;
+}
+
+interface ChainInfo {
+  chainId: number;
+  rpcUrl: string | null;
+  dev: boolean;
+  token: string | null;
+  distributor: string;
+  escrow: string;
+  staking: string | null;
+}
+
+interface ClaimTicketBody {
+  epoch: number;
+  index: number;
+  account: string;
+  cumulativeAmount: string;
+  proof: string[];
+  distributor: string | null;
+  chainId: number | null;
+}
+
+interface Session {
+  coordinatorUrl: string;
+  info: ChainInfo;
+  rpcUrl: string;
+  provider: JsonRpcProvider;
+  wallet: Wallet;
+  symbol: string;
+}
+
+async function getJson<T>(
+  base: string,
+  path: string,
+): Promise<{ ok: true; body: T } | { ok: false; status: number; message: string }> {
+  let response: Response;
+  try {
+    response = await fetch(new URL(path, base), { signal: AbortSignal.timeout(15_000) });
+  } catch (err) {
+    throw new CliError(`cannot reach the coordinator at ${base}: ${(err as Error).message}`);
+  }
+  const text = await response.text();
+  let body: unknown = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = null;
+  }
+  if (response.ok) return { ok: true, body: body as T };
+  const message =
+    (body as { error?: { message?: string } } | null)?.error?.message ?? `HTTP ${response.status}`;
+  return { ok: false, status: response.status, message };
+}
+
+/** Unlocks the keystore and connects its wallet to the chain the coordinator settles on. */
+async function openSession(opts: ChainOptions): Promise<Session> {
+  const paths = agentPaths(opts.dataDir);
+  const config = await readAgentConfig(paths.config);
+  const coordinatorUrl = opts.coordinator ?? config.coordinatorUrl;
+  const chain = await getJson<ChainInfo>(coordinatorUrl, '/v1/rewards/chain');
+  if (!chain.ok) {
+    throw new CliError(
+      chain.status === 404
+        ? `the coordinator at ${coordinatorUrl} does not settle on a chain (${chain.message})`
+        : `${coordinatorUrl}/v1/rewards/chain answered ${chain.status}: ${chain.message}`,
+    );
+  }
+  const info = chain.body;
+  const rpcUrl = opts.rpc ?? opts.env[CHAIN_RPC_ENV] ?? info.rpcUrl;
+  if (!rpcUrl) {
+    throw new CliError(
+      `no chain RPC URL: the coordinator publishes none; pass --rpc <url> or set ${CHAIN_RPC_ENV}`,
+    );
+  }
+  const provider = new JsonRpcProvider(rpcUrl, info.chainId, { staticNetwork: true, pollingInterval: 250 });
+  try {
+    const network = await Promise.race([
+      provider.send('eth_chainId', []) as Promise<string>,
+      new Promise<never>((_r, reject) =>
+        setTimeout(() => reject(new Error('no answer in 10 s')), 10_000).unref(),
+      ),
+    ]);
+    if (Number(network) !== info.chainId) {
+      throw new CliError(
+        `the chain at ${rpcUrl} is chain ${Number(network)}, the coordinator settles on ${info.chainId}`,
+      );
+    }
+  } catch (err) {
+    provider.destroy();
+    if (err instanceof CliError) throw err;
+    throw new CliError(`cannot reach the chain at ${rpcUrl}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  try {
+    const passphrase = await readPassphrase(opts.env, false);
+    const identity = await unlockKeystore(await readKeystore(paths.keystore), passphrase);
+    const wallet = identity.wallet.connect(provider);
+    const tokenAddress = info.token ?? (await attachRewardsDistributor(info.distributor, provider).token());
+    const symbol = await attachComputeToken(tokenAddress, provider)
+      .symbol()
+      .catch(() => 'tokens');
+    return { coordinatorUrl, info: { ...info, token: tokenAddress }, rpcUrl, provider, wallet, symbol };
+  } catch (err) {
+    provider.destroy();
+    throw err;
+  }
+}
+
+async function withSession<T>(opts: ChainOptions, run: (s: Session) => Promise<T>): Promise<T> {
+  const session = await openSession(opts);
+  try {
+    return await run(session);
+  } catch (err) {
+    throw toCliError(err, session);
+  } finally {
+    session.provider.destroy();
+  }
+}
+
+function toCliError(err: unknown, s: Session): Error {
+  if (err instanceof CliError) return err;
+  if (err instanceof RewardsError) return new CliError(err.message);
+  const e = err as { code?: string; shortMessage?: string; message?: string };
+  if (e.code === 'INSUFFICIENT_FUNDS') {
+    return new CliError(
+      `the wallet ${s.wallet.address} has too little ETH to pay for gas on chain ${s.info.chainId}`,
+    );
+  }
+  if (e.code === 'CALL_EXCEPTION' && e.shortMessage)
+    return new CliError(`the chain refused: ${e.shortMessage}`);
+  if (
+    e.code === 'NETWORK_ERROR' ||
+    e.code === 'TIMEOUT' ||
+    /ECONNREFUSED|fetch failed/.test(e.message ?? '')
+  ) {
+    return new CliError(`the chain at ${s.rpcUrl} stopped answering: ${e.shortMessage ?? e.message}`);
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+async function ensureGas(s: Session): Promise<void> {
+  if ((await s.provider.getBalance(s.wallet.address)) === 0n) {
+    throw new CliError(
+      `the wallet ${s.wallet.address} has no ETH to pay for gas on chain ${s.info.chainId}; send it a little first`,
+    );
+  }
+}
+
+function stakingOf(s: Session): string {
+  if (!s.info.staking)
+    throw new CliError(`the coordinator at ${s.coordinatorUrl} publishes no staking contract`);
+  return s.info.staking;
+}
+
+function amountArg(text: string | undefined, what: string): bigint {
+  if (text === undefined) throw new CliError(`${what} needs an amount of tokens, e.g. 100 or 2.5`);
+  let amount: bigint;
+  try {
+    amount = parseTokenAmount(text);
+  } catch {
+    throw new CliError(`${what}: "${text}" is not a token amount (up to 6 decimals, e.g. 100 or 2.5)`);
+  }
+  if (amount <= 0n) throw new CliError(`${what}: the amount must be positive`);
+  return amount;
+}
+
+function stakeJson(stake: StakeInfo): Record<string, string | number> {
+  return {
+    bonded: stake.bonded.toString(),
+    unbonding: stake.unbonding.toString(),
+    unbondingEndsAt: stake.unbondingEndsAt,
+  };
+}
+
+function stakeLines(s: Session, stake: StakeInfo): string[] {
+  const lines = [`  bonded     ${formatTokenAmount(stake.bonded)} ${s.symbol}`];
+  if (stake.unbonding > 0n) {
+    lines.push(
+      `  unbonding  ${formatTokenAmount(stake.unbonding)} ${s.symbol} (withdrawable from ${new Date(stake.unbondingEndsAt * 1000).toISOString()}; slashable until then)`,
+    );
+  }
+  return lines;
+}
+
+/** `stake [amount]`: approve + stake from the keystore wallet; without an amount, shows the stake. */
+export async function stakeCommand(opts: ChainOptions & { amount?: string }, out: Output): Promise<void> {
+  await withSession(opts, async (s) => {
+    const staking = stakingOf(s);
+    const token = attachComputeToken(s.info.token!, s.provider);
+    if (opts.amount === undefined) {
+      const stake = await readStake(attachProviderStaking(staking, s.provider), s.wallet.address);
+      const balance = await token.balanceOf(s.wallet.address);
+      out.result(
+        { address: s.wallet.address, staking, ...stakeJson(stake), balance: balance.toString() },
+        () =>
+          [
+            `stake of ${s.wallet.address} on ${staking}`,
+            ...stakeLines(s, stake),
+            `  wallet     ${formatTokenAmount(balance)} ${s.symbol}`,
+          ].join('\n'),
+      );
+      return;
+    }
+    const amount = amountArg(opts.amount, 'stake');
+    await ensureGas(s);
+    const done = await stakeTokens({ staking, signer: s.wallet, amount }).catch((err: unknown) => {
+      if (err instanceof RewardsError && err.code === 'INSUFFICIENT_FUNDS') {
+        throw new CliError(`cannot stake ${formatTokenAmount(amount)} ${s.symbol}: ${err.message}`);
+      }
+      throw err;
+    });
+    out.result(
+      {
+        address: s.wallet.address,
+        staking,
+        staked: amount.toString(),
+        txHash: done.txHash,
+        ...stakeJson(done.stake),
+      },
+      () =>
+        [
+          `staked ${formatTokenAmount(amount)} ${s.symbol} from ${s.wallet.address} (tx ${done.txHash})`,
+          ...stakeLines(s, done.stake),
+        ].join('\n'),
+    );
+  });
+}
+
+/** `unstake <amount|all>`: starts unbonding; `unstake --withdraw` takes out what finished unbonding. */
+export async function unstakeCommand(
+  opts: ChainOptions & { amount?: string; withdraw: boolean },
+  out: Output,
+): Promise<void> {
+  await withSession(opts, async (s) => {
+    const staking = stakingOf(s);
+    await ensureGas(s);
+    if (opts.withdraw) {
+      const done = await withdrawUnbonded({ staking, signer: s.wallet });
+      out.result(
+        {
+          address: s.wallet.address,
+          withdrawn: done.withdrawn.toString(),
+          txHash: done.txHash,
+          ...stakeJson(done.stake),
+        },
+        () =>
+          [
+            `withdrew ${formatTokenAmount(done.withdrawn)} ${s.symbol} to ${s.wallet.address} (tx ${done.txHash})`,
+            ...stakeLines(s, done.stake),
+          ].join('\n'),
+      );
+      return;
+    }
+    const amount = opts.amount === 'all' ? undefined : amountArg(opts.amount, 'unstake');
+    const done = await requestUnbond({ staking, signer: s.wallet, amount });
+    out.result({ address: s.wallet.address, txHash: done.txHash, ...stakeJson(done.stake) }, () =>
+      [
+        `unbonding started (tx ${done.txHash}); run \`gpumesh-agent unstake --withdraw\` once it ends`,
+        ...stakeLines(s, done.stake),
+      ].join('\n'),
+    );
+  });
+}
+
+/** `claim`: fetches the wallet's proof from the coordinator and claims everything owed so far. */
+export async function claimCommand(opts: ChainOptions, out: Output): Promise<void> {
+  await withSession(opts, async (s) => {
+    const address = s.wallet.address;
+    const ticketRes = await getJson<ClaimTicketBody>(s.coordinatorUrl, `/v1/rewards/proof/${address}`);
+    if (!ticketRes.ok) {
+      if (ticketRes.status === 404) throw new CliError(`nothing claimable yet: ${ticketRes.message}`);
+      throw new CliError(
+        `${s.coordinatorUrl}/v1/rewards/proof answered ${ticketRes.status}: ${ticketRes.message}`,
+      );
+    }
+    const t = ticketRes.body;
+    const distributorAddress = t.distributor ?? s.info.distributor;
+    const distributor = attachRewardsDistributor(distributorAddress, s.provider);
+    const cumulative = BigInt(t.cumulativeAmount);
+    if (!(await distributor.isFinal(t.epoch))) {
+      const [, , claimableAt] = await distributor.epochRoot(t.epoch);
+      throw new CliError(
+        claimableAt > 0n
+          ? `the challenge window of epoch ${t.epoch} has not passed yet: claimable from ${new Date(Number(claimableAt) * 1000).toISOString()}`
+          : `epoch ${t.epoch} is not on chain ${s.info.chainId} (a vetoed root, or another chain)`,
+      );
+    }
+    if (await distributor.paused())
+      throw new CliError('claims are paused on the distributor; try again later');
+    const claimed = await distributor.claimedAmount(t.index);
+    if (claimed >= cumulative) {
+      throw new CliError(
+        `already claimed: ${formatTokenAmount(claimed)} ${s.symbol} paid to ${address} so far; epoch ${t.epoch} adds nothing new`,
+      );
+    }
+    const token = attachComputeToken(s.info.token!, s.provider);
+    const held = await token.balanceOf(distributorAddress);
+    if (held < cumulative - claimed) {
+      throw new CliError(
+        `the distributor holds ${formatTokenAmount(held)} ${s.symbol}, less than the ${formatTokenAmount(cumulative - claimed)} owed to you: ` +
+          `epoch ${t.epoch} is not funded yet; try again later`,
+      );
+    }
+    await ensureGas(s);
+    const result = await claimRewards({
+      distributor: distributorAddress,
+      signer: s.wallet,
+      ticket: { ...t, cumulativeAmount: cumulative },
+    });
+    const balance = await token.balanceOf(address);
+    out.result(
+      {
+        address,
+        epoch: t.epoch,
+        paid: result.paid.toString(),
+        cumulativeAmount: cumulative.toString(),
+        txHash: result.txHash,
+        gasUsed: result.gasUsed?.toString() ?? null,
+        balance: balance.toString(),
+        symbol: s.symbol,
+      },
+      () =>
+        [
+          `claimed ${formatTokenAmount(result.paid)} ${s.symbol} for ${address} (epoch ${t.epoch}, tx ${result.txHash})`,
+          `  earned so far  ${formatTokenAmount(cumulative)} ${s.symbol}`,
+          `  wallet         ${formatTokenAmount(balance)} ${s.symbol}`,
+        ].join('\n'),
+    );
+  });
+}

@@ -1,0 +1,202 @@
+// `gpumesh-agent stake | unstake | claim` as real processes (from dist/: build first) against a real
+// coordinator settling on a real anvil.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseEther } from 'ethers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ONE_TOKEN,
+  attachComputeToken,
+  attachJobEscrow,
+  attachProviderStaking,
+  readStake,
+  type DeployedAddresses,
+} from '#rewards';
+import { api } from '../helpers/coordinator.js';
+import { matmulSpec } from '../helpers/specs.js';
+import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { SettlementService } from '../../apps/coordinator/src/settlement/settlement.service.js';
+import {
+  deployForSettlement,
+  query,
+  settlementEnv,
+  startOwnedCoordinator,
+  startTestChain,
+  waitFor,
+  type OwnedCoordinator,
+  type TestChain,
+} from '../settlement/support.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const AGENT_MAIN = join(root, 'dist', 'apps', 'provider-agent', 'src', 'main.js');
+const PASSPHRASE = 'agent-chain-cli-test-passphrase';
+const SETTLER = 9;
+
+interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [AGENT_MAIN, ...args], {
+      env: { ...process.env, GPUMESH_AGENT_PASSPHRASE: PASSPHRASE, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+describe.skipIf(!existsSync(AGENT_MAIN))('gpumesh-agent stake, unstake and claim on anvil', () => {
+  let chain: TestChain;
+  let addresses: DeployedAddresses;
+  let db: TestDatabase;
+  let c: OwnedCoordinator;
+  let agent: FakeAgent | undefined;
+  let dir: string;
+  let address: string;
+  const inDir = (...args: string[]): string[] => [...args, '--data-dir', dir];
+
+  beforeAll(async () => {
+    chain = await startTestChain(1);
+    addresses = await deployForSettlement(chain, SETTLER, 2);
+    db = await createTestDatabase();
+    c = await startOwnedCoordinator(
+      db.url,
+      settlementEnv(chain, addresses, SETTLER, {
+        STAKING_ADDRESS: addresses.staking,
+        PUBLIC_CHAIN_RPC_URL: chain.anvil.rpcUrl,
+        EPOCH_SECONDS: '3600',
+        SETTLEMENT_TICK_MS: '300',
+      }),
+    );
+    dir = await mkdtemp(join(tmpdir(), 'gpumesh-agent-cli-'));
+    const init = await cli(['init', '--coordinator', c.url, '--light-kdf', '--json', '--data-dir', dir]);
+    expect(init.code, init.stderr).toBe(0);
+    address = (JSON.parse(await readFile(join(dir, 'keystore.json'), 'utf8')) as { address: string }).address;
+  }, 60_000);
+
+  afterAll(async () => {
+    await agent?.stop();
+    await c?.close();
+    await db?.drop();
+    await chain?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('explains itself, and says what is wrong before anything is claimable or funded', async () => {
+    const help = await cli(['claim', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('usage: gpumesh-agent claim');
+    const nothing = await cli(inDir('claim'));
+    expect(nothing.code).toBe(1);
+    expect(nothing.stderr).toMatch(/nothing claimable yet: no epoch is claimable yet/);
+    const noGas = await cli(inDir('stake', '10'));
+    expect(noGas.code).toBe(1);
+    expect(noGas.stderr.toLowerCase()).toContain(`the wallet ${address} has no eth to pay for gas`);
+    const down = await cli(inDir('claim', '--rpc', 'http://127.0.0.1:1'));
+    expect(down.code).toBe(1);
+    expect(down.stderr).toMatch(/cannot reach the chain at http:\/\/127\.0\.0\.1:1/);
+  });
+
+  it('stakes from the keystore wallet (approve + stake) and starts unbonding', async () => {
+    const funder = chain.wallets[0];
+    await (await funder.sendTransaction({ to: address, value: parseEther('1') })).wait();
+    await (await attachComputeToken(addresses.token, funder).transfer(address, 50n * ONE_TOKEN)).wait();
+    const tooMuch = await cli(inDir('stake', '51'));
+    expect(tooMuch.code).toBe(1);
+    expect(tooMuch.stderr).toMatch(/cannot stake 51 GPUC: .* holds 50000000 base units/);
+
+    const staked = await cli(inDir('stake', '10', '--json'));
+    expect(staked.code, staked.stderr).toBe(0);
+    const body = JSON.parse(staked.stdout) as { staked: string; bonded: string; txHash: string };
+    expect(body).toMatchObject({
+      staked: (10n * ONE_TOKEN).toString(),
+      bonded: (10n * ONE_TOKEN).toString(),
+    });
+    const staking = attachProviderStaking(addresses.staking, chain.provider);
+    expect((await readStake(staking, address)).bonded).toBe(10n * ONE_TOKEN);
+
+    const unstaked = await cli(inDir('unstake', '4'));
+    expect(unstaked.code, unstaked.stderr).toBe(0);
+    expect(unstaked.stdout).toMatch(/bonded +6 GPUC/);
+    expect(unstaked.stdout).toMatch(/unbonding +4 GPUC/);
+    expect(await readStake(staking, address)).toMatchObject({
+      bonded: 6n * ONE_TOKEN,
+      unbonding: 4n * ONE_TOKEN,
+    });
+  });
+
+  it("claims the wallet's earnings with the coordinator's proof, once", async () => {
+    // The developer's escrow deposit is what funds the epoch on chain.
+    const escrow = attachJobEscrow(addresses.escrow, chain.wallets[0]);
+    await (
+      await attachComputeToken(addresses.token, chain.wallets[0]).approve(addresses.escrow, 5n * ONE_TOKEN)
+    ).wait();
+    await (await escrow.deposit(5n * ONE_TOKEN)).wait();
+    agent = await startFakeAgent(c.url, { pricePerUnit: '7' });
+    await waitFor('the provider', async () => {
+      const res = await api<unknown[]>(c.url, 'GET', '/v1/providers');
+      return res.body.length > 0 ? true : undefined;
+    });
+    // The leaf of an epoch goes to the address of the provider's advert; this fake provider signs
+    // with its own throwaway wallet, so it is pointed at the keystore's wallet before the epoch closes.
+    await query(db.url, 'UPDATE "Provider" SET address = $1 WHERE "peerId" = $2', [address, agent.peerId]);
+    const job = await api<{ id: string }>(c.url, 'POST', '/v1/jobs', {
+      key: c.devKey,
+      body: matmulSpec(50, 50, 50, '10'),
+    });
+    expect(job.status).toBe(201);
+    await waitFor('the job', async () => {
+      const res = await api<{ state: string }>(c.url, 'GET', `/v1/jobs/${job.body.id}`, { key: c.devKey });
+      return res.body.state === 'COMPLETED' ? true : undefined;
+    });
+    const earned = BigInt(
+      (
+        await query<{ total: string }>(
+          db.url,
+          `SELECT COALESCE(SUM(amount),0)::text AS total FROM "LedgerEntry" WHERE account = $1 AND kind = 'settle'`,
+          [`provider:${agent.peerId}:earned`],
+        )
+      )[0].total,
+    );
+    expect(earned).toBeGreaterThan(0n);
+    const closed = await c.running.app.get(SettlementService).closeNow();
+    expect(closed.closed).toBe(true);
+    await waitFor('the epoch FINALIZED', async () => {
+      const res = await api<{ epoch: number; state: string }[]>(c.url, 'GET', '/v1/rewards/epochs');
+      return res.body.find((e) => e.epoch === closed.epoch)?.state === 'FINALIZED' ? true : undefined;
+    });
+
+    const token = attachComputeToken(addresses.token, chain.provider);
+    const before = await token.balanceOf(address);
+    const claimed = await cli(inDir('claim', '--json'));
+    expect(claimed.code, claimed.stderr).toBe(0);
+    const body = JSON.parse(claimed.stdout) as {
+      paid: string;
+      txHash: string;
+      epoch: number;
+      gasUsed: string;
+    };
+    expect(body.paid).toBe(earned.toString());
+    expect(body.epoch).toBe(closed.epoch);
+    expect(body.txHash).toMatch(/^0x[0-9a-f]{64}$/);
+    expect(await token.balanceOf(address)).toBe(before + earned);
+
+    const again = await cli(inDir('claim'));
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/already claimed: .* paid to /);
+    expect(await token.balanceOf(address)).toBe(before + earned);
+  });
+});
