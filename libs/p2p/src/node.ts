@@ -87,7 +87,7 @@ export async function createGpumeshNode(options: GpumeshNodeOptions = {}): Promi
   if (options.mdns === true) peerDiscovery.push(mdns());
   const isDenied = options.isPeerDenied;
 
-  return createLibp2p<GpumeshServices>({
+  const node = await createLibp2p<GpumeshServices>({
     privateKey,
     start: options.start ?? true,
     addresses: {
@@ -132,6 +132,27 @@ export async function createGpumeshNode(options: GpumeshNodeOptions = {}): Promi
         scoreParams: { IPColocationFactorThreshold: GOSSIP_IP_COLOCATION_THRESHOLD },
       }),
     },
+  });
+  if (options.mdns === true) dialLanPeers(node, options.maxConnections ?? DEFAULT_MAX_CONNECTIONS);
+  return node;
+}
+
+/**
+ * libp2p only records discovered peers; on a LAN we want to be connected to them (gossip needs a
+ * connection). Dials each newly discovered peer once, while below the connection limit.
+ */
+function dialLanPeers(node: GpumeshNode, maxConnections: number): void {
+  const dialing = new Set<string>();
+  node.addEventListener('peer:discovery', (event) => {
+    const { id, multiaddrs } = event.detail;
+    const key = id.toString();
+    if (dialing.has(key) || node.getConnections(id).length > 0) return;
+    if (node.getConnections().length >= maxConnections || multiaddrs.length === 0) return;
+    dialing.add(key);
+    node
+      .dial(id)
+      .catch(() => undefined) // an unreachable LAN peer is simply not joined
+      .finally(() => dialing.delete(key));
   });
 }
 
