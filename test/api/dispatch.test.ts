@@ -235,21 +235,117 @@ describe('dispatch over libp2p to providers (real PostgreSQL, Redis and libp2p n
     expect(attempts[attempts.length - 1]).toEqual({ providerId: honest.peerId, state: 'SUCCEEDED' });
   });
 
-  it('fails a redundant job whose providers disagree, and releases the reservation', async () => {
-    agents.push(
-      await startFakeAgent(c.url, { operatorId: 'op-a' }),
-      await startFakeAgent(c.url, { operatorId: 'op-b', behaviour: 'wrong' }),
-    );
+  it('breaks a disagreement with the coordinator reference: the cheater is banned with evidence, only the honest result is paid', async () => {
+    const honest = await startFakeAgent(c.url, { operatorId: 'op-a', pricePerUnit: '2' });
+    const cheat = await startFakeAgent(c.url, { operatorId: 'op-b', behaviour: 'wrong', pricePerUnit: '2' });
+    agents.push(honest, cheat);
     await waitForProviders(c, 2);
     const before = await api<{ balance: string }>(c.url, 'GET', '/v1/account', { key: c.devKey });
-    const job = await api<JobBody>(c.url, 'POST', '/v1/jobs', {
-      key: c.devKey,
-      body: { ...matmulSpec(2, 2, 2, '5'), redundancy: 2 },
-    });
+    const spec = matmulSpec(2, 2, 2, '5');
+    const job = await api<JobBody & { verification: { mode: string; k: number; cost: { total: string } } }>(
+      c.url,
+      'POST',
+      '/v1/jobs',
+      {
+        key: c.devKey,
+        body: { ...spec, redundancy: 1, verification: { mode: 'redundant', k: 2, canaryRate: 0 } },
+      },
+    );
+    expect(job.status).toBe(201);
+    expect(job.body.verification).toMatchObject({ mode: 'redundant', k: 2, source: 'request' });
+    expect(job.body.cost).toBe(job.body.verification.cost.total);
     const done = await waitForState(c, job.body.id, ['FAILED', 'COMPLETED']);
-    expect(done.state).toBe('FAILED');
+    expect(done.state).toBe('COMPLETED');
+    const result = await api<{ result: { outputs: TensorWire[] } }>(
+      c.url,
+      'GET',
+      `/v1/jobs/${job.body.id}/result`,
+      {
+        key: c.devKey,
+      },
+    );
+    const expected = decodeTensor(referenceMatmul(parseJobSpec(spec))[0]).values;
+    expect(Array.from(decodeTensor(result.body.result.outputs[0]).values)).toEqual(Array.from(expected));
+    // Only the honest provider's work was charged (2 per unit); the cheater earned nothing.
     const after = await api<{ balance: string }>(c.url, 'GET', '/v1/account', { key: c.devKey });
-    expect(after.body.balance).toBe(before.body.balance);
+    expect(BigInt(before.body.balance) - BigInt(after.body.balance)).toBe(2n * BigInt(job.body.workUnits));
+    const cheatEarned = await query<{ n: string }>(
+      c.databaseUrl,
+      `SELECT COUNT(*)::text AS n FROM "LedgerEntry" WHERE account LIKE $1 AND amount > 0`,
+      [`provider:${cheat.peerId}:%`],
+    );
+    expect(cheatEarned[0].n).toBe('0');
+    const banned = await query<{ status: string; banReason: string }>(
+      c.databaseUrl,
+      'SELECT status::text AS status, "banReason" FROM "Provider" WHERE "peerId" = $1',
+      [cheat.peerId],
+    );
+    expect(banned[0]).toMatchObject({ status: 'BANNED' });
+    expect(banned[0].banReason).toContain('lost_tiebreak');
+    const evidence = await query<{ bundleHash: string; state: string; evidenceHash: string }>(
+      c.databaseUrl,
+      `SELECT e."bundleHash", s.state::text AS state, s."evidenceHash" FROM "Evidence" e
+       JOIN "SlashProposal" s ON s."evidenceId" = e.id WHERE e."peerId" = $1`,
+      [cheat.peerId],
+    );
+    expect(evidence).toHaveLength(1);
+    expect(evidence[0].state).toBe('PROPOSED');
+    expect(evidence[0].evidenceHash).toBe(evidence[0].bundleHash);
+    const honestEvents = await query<{ kind: string }>(
+      c.databaseUrl,
+      'SELECT kind FROM "ReputationEvent" WHERE "peerId" = $1',
+      [honest.peerId],
+    );
+    await waitFor('the honest reward', async () =>
+      (
+        await query<{ kind: string }>(
+          c.databaseUrl,
+          'SELECT kind FROM "ReputationEvent" WHERE "peerId" = $1',
+          [honest.peerId],
+        )
+      ).some((e) => e.kind === 'won_tiebreak')
+        ? true
+        : undefined,
+    );
+    expect(honestEvents.every((e) => e.kind !== 'lost_tiebreak')).toBe(true);
+    // The offers carried no policy: a redundant job looks like a plain one on the wire.
+    expect(honest.offeredSpecs.length).toBeGreaterThan(0);
+    expect(honest.offeredSpecs.every((s) => s.redundancy === 1 && !('verification' in s))).toBe(true);
+  });
+
+  it('sets an account default policy and prices what verification adds, in the job and the dry run', async () => {
+    const bad = await api(c.url, 'PUT', '/v1/account/verification', {
+      key: c.devKey,
+      body: { mode: 'redundant', k: 9 },
+    });
+    expect(bad.status).toBe(400);
+    const put = await api<{ effective: { mode: string; k: number; canaryRate: number } }>(
+      c.url,
+      'PUT',
+      '/v1/account/verification',
+      { key: c.devKey, body: { mode: 'redundant', k: 3, canaryRate: 0.1 } },
+    );
+    expect(put.status).toBe(200);
+    expect(put.body.effective).toEqual({ mode: 'redundant', k: 3, canaryRate: 0.1 });
+    const dry = await api<{
+      cost: string;
+      costBreakdown: { work: string; redundancy: string; canary: string };
+    }>(c.url, 'POST', '/v1/jobs/dry-run', { key: c.devKey, body: matmulSpec(2, 2, 2, '100') });
+    expect(dry.status).toBe(200);
+    const work = BigInt(dry.body.costBreakdown.work);
+    expect(BigInt(dry.body.costBreakdown.redundancy)).toBe(2n * work);
+    expect(BigInt(dry.body.costBreakdown.canary)).toBe((3n * work + 9n) / 10n);
+    expect(BigInt(dry.body.cost)).toBe(3n * work); // canaries are funded from the platform fee
+    const conflicting = await api(c.url, 'POST', '/v1/jobs', {
+      key: c.devKey,
+      body: { ...matmulSpec(2, 2, 2, '5'), redundancy: 2, verification: { mode: 'none' } },
+    });
+    expect(conflicting.status).toBe(400);
+    const cleared = await api<{ account: unknown }>(c.url, 'PUT', '/v1/account/verification', {
+      key: c.devKey,
+      body: null,
+    });
+    expect(cleared.body.account).toBeNull();
   });
 });
 

@@ -22,12 +22,58 @@ import {
   type TensorWire,
 } from '#protocol';
 
-export type FakeBehaviour = 'honest' | 'reject' | 'wrong' | 'hang';
+/**
+ * honest: the right result (float64 accumulation, or float32 with `float: 'f32'`, as a different
+ * honest backend would); reject; hang; and cheaters: wrong (every value + 1), noise (values
+ * perturbed by ~1%), zeros, stale (replays its previous output when the shape matches, else zeros),
+ * copy (a collusion ring: when two members are offered the same job they return one shared wrong
+ * output; otherwise honest, so only pairing can reveal them).
+ */
+export type FakeBehaviour = 'honest' | 'reject' | 'wrong' | 'hang' | 'noise' | 'zeros' | 'stale' | 'copy';
+
+/** Colluders sharing what they were offered and one wrong output per job. */
+export class CollusionRing {
+  private readonly offered = new Map<string, number>();
+  private readonly outputs = new Map<string, TensorWire[]>();
+  /** Jobs on which the ring returned a shared wrong output. */
+  readonly cheatedJobs = new Set<string>();
+
+  offer(jobId: string): void {
+    this.offered.set(jobId, (this.offered.get(jobId) ?? 0) + 1);
+  }
+
+  paired(jobId: string): boolean {
+    return (this.offered.get(jobId) ?? 0) >= 2;
+  }
+
+  /** The shared wrong output of a job (made by the first member to ask). */
+  shared(jobId: string, honest: TensorWire[]): TensorWire[] {
+    let out = this.outputs.get(jobId);
+    if (!out) {
+      out = [mapValues(honest[0], (x) => x * 1.5 + 0.25)];
+      this.outputs.set(jobId, out);
+    }
+    this.cheatedJobs.add(jobId);
+    return out;
+  }
+}
+
+function mapValues(t: TensorWire, f: (x: number, i: number) => number): TensorWire {
+  const v = decodeTensor(t).values as Float32Array;
+  return encodeTensor(
+    t.name,
+    'float32',
+    t.shape,
+    v.map((x, i) => f(x, i)),
+  );
+}
 
 export interface FakeAgent {
   peerId: string;
   address: string;
   offers: number;
+  /** The specs of the offers it received (what a provider sees of a job). */
+  offeredSpecs: JobSpec[];
   node: GpumeshNode;
   setBehaviour(b: FakeBehaviour): void;
   stop(): Promise<void>;
@@ -37,8 +83,11 @@ interface NetworkBody {
   peers: { peerId: string; multiaddrs: string[]; signerAddress: string }[];
 }
 
-/** Plain-JS reference matmul of a spec's inputs `a` and `b`. */
-export function referenceMatmul(spec: JobSpec): TensorWire[] {
+/**
+ * Plain-JS reference matmul of a spec's inputs `a` and `b` (named `c` like the agent's kernel);
+ * `f32` accumulates in float32 like a different honest backend would.
+ */
+export function referenceMatmul(spec: JobSpec, precision: 'f64' | 'f32' = 'f64'): TensorWire[] {
   const a = spec.inputs.find((t) => t.name === 'a');
   const b = spec.inputs.find((t) => t.name === 'b');
   if (!a || !b) throw new Error('matmul needs inputs a and b');
@@ -50,15 +99,33 @@ export function referenceMatmul(spec: JobSpec): TensorWire[] {
   for (let i = 0; i < m; i++)
     for (let j = 0; j < n; j++) {
       let s = 0;
-      for (let x = 0; x < k; x++) s += Number(av[i * k + x]) * Number(bv[x * n + j]);
+      if (precision === 'f32') {
+        for (let x = 0; x < k; x++)
+          s = Math.fround(s + Math.fround(Number(av[i * k + x]) * Number(bv[x * n + j])));
+      } else {
+        for (let x = 0; x < k; x++) s += Number(av[i * k + x]) * Number(bv[x * n + j]);
+      }
       out[i * n + j] = s;
     }
-  return [encodeTensor('output', 'float32', [m, n], out)];
+  return [encodeTensor('c', 'float32', [m, n], out)];
 }
 
 export async function startFakeAgent(
   coordinatorUrl: string,
-  options: { operatorId?: string; pricePerUnit?: string; behaviour?: FakeBehaviour; slots?: number } = {},
+  options: {
+    operatorId?: string;
+    pricePerUnit?: string;
+    behaviour?: FakeBehaviour;
+    slots?: number;
+    /** Accumulation precision of honest results (default f64). */
+    float?: 'f64' | 'f32';
+    /** The ring of a `copy` agent. */
+    ring?: CollusionRing;
+    /** Every job id this agent returned a wrong result for. */
+    onCheat?: (jobId: string) => void;
+    /** Every job id this agent ran, with whether it cheated. */
+    onRun?: (jobId: string, cheated: boolean) => void;
+  } = {},
 ): Promise<FakeAgent> {
   let network: NetworkBody = { peers: [] };
   for (let i = 0; i < 50 && network.peers.length === 0; i++) {
@@ -76,6 +143,8 @@ export async function startFakeAgent(
   let behaviour: FakeBehaviour = options.behaviour ?? 'honest';
   let seq = 0;
   const state = { offers: 0 };
+  const offeredSpecs: JobSpec[] = [];
+  let previous: TensorWire[] | null = null;
 
   const advertise = async (): Promise<void> => {
     const now = Date.now();
@@ -107,7 +176,9 @@ export async function startFakeAgent(
     verifyOffer: createOfferVerifier({ coordinatorAddress: coordinator.signerAddress }),
     onOffer: async (signed, ctx) => {
       state.offers += 1;
+      if (offeredSpecs.length < 1000) offeredSpecs.push(signed.payload.spec);
       if (behaviour === 'reject') return { accept: false, reason: 'busy' };
+      if (behaviour === 'copy') options.ring?.offer(signed.payload.jobId);
       return {
         accept: true,
         run: async () => {
@@ -116,18 +187,23 @@ export async function startFakeAgent(
               ctx.signal.addEventListener('abort', () => reject(new Error('aborted'))),
             );
           const offer = signed.payload;
-          let outputs = referenceMatmul(offer.spec);
-          if (behaviour === 'wrong') {
-            const v = decodeTensor(outputs[0]).values as Float32Array;
-            outputs = [
-              encodeTensor(
-                'output',
-                'float32',
-                outputs[0].shape,
-                v.map((x) => x + 1),
-              ),
-            ];
+          const honest = referenceMatmul(offer.spec, options.float ?? 'f64');
+          let outputs = honest;
+          if (behaviour === 'wrong') outputs = [mapValues(honest[0], (x) => x + 1)];
+          else if (behaviour === 'noise')
+            outputs = [mapValues(honest[0], (x) => x * (1 + (Math.random() - 0.5) * 0.02))];
+          else if (behaviour === 'zeros') outputs = [mapValues(honest[0], () => 0)];
+          else if (behaviour === 'stale') {
+            const same = previous && previous[0].shape.join('x') === honest[0].shape.join('x');
+            outputs = same && previous ? previous : [mapValues(honest[0], () => 0)];
+          } else if (behaviour === 'copy' && options.ring) {
+            await new Promise((r) => setTimeout(r, 150)); // let a partner's offer of the same job arrive
+            if (options.ring.paired(offer.jobId)) outputs = options.ring.shared(offer.jobId, honest);
           }
+          previous = honest;
+          const cheated = outputs !== honest;
+          if (cheated) options.onCheat?.(offer.jobId);
+          options.onRun?.(offer.jobId, cheated);
           ctx.reportProgress(1, 'done');
           const receipt = await signPayload(
             'receipt',
@@ -139,7 +215,7 @@ export async function startFakeAgent(
               providerAddress: address,
               inputHash: hashTensors(offer.spec.inputs),
               outputHash: hashOutputs(outputs),
-              backend: 'cpu',
+              backend: options.float === 'f32' ? 'wasm' : 'cpu',
               timings: { queuedMs: 0, runMs: 1, totalMs: 1 },
               finishedAt: Date.now(),
             },
@@ -159,6 +235,7 @@ export async function startFakeAgent(
     get offers() {
       return state.offers;
     },
+    offeredSpecs,
     setBehaviour: (b) => {
       behaviour = b;
     },

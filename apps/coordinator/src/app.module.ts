@@ -55,6 +55,13 @@ import { AdminSessionsRepository } from './admin/admin-sessions.repository.js';
 import { AdminRepository } from './admin/admin.repository.js';
 import { AdminService } from './admin/admin.service.js';
 import { AdminStatsService } from './admin/admin-stats.service.js';
+import { ReputationRepository } from './reputation/reputation.repository.js';
+import { ReputationService } from './reputation/reputation.service.js';
+import { VerificationRepository } from './verification/verification.repository.js';
+import { VerificationPolicyService } from './verification/policy.service.js';
+import { CanaryService } from './verification/canary.service.js';
+import { VerifierService } from './verification/verifier.service.js';
+import { VestingService } from './verification/vesting.service.js';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -157,6 +164,13 @@ export class AppModule {
         AdminStatsService,
         SettingsRepository,
         SettingsService,
+        ReputationRepository,
+        ReputationService,
+        VerificationRepository,
+        VerificationPolicyService,
+        CanaryService,
+        VerifierService,
+        VestingService,
         ...workerProviders,
       ],
     };

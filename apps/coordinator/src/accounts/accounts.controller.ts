@@ -1,5 +1,15 @@
-import { Controller, Get } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, Put } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiBody,
+  ApiOperation,
+  ApiProperty,
+  ApiPropertyOptional,
+  ApiTags,
+} from '@nestjs/swagger';
+import { DomainError } from '../common/domain-error.js';
+import { VerificationPolicySchema, type VerificationPolicy } from '../settings/settings.js';
+import { VerificationPolicyService } from '../verification/policy.service.js';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators.js';
 import type { Principal } from '../auth/principal.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
@@ -14,11 +24,36 @@ export class AccountDto {
   reserved: string;
 }
 
+export class VerificationPolicyDto {
+  @ApiProperty({ enum: ['none', 'redundant'] }) mode: string;
+  @ApiProperty({ minimum: 1, maximum: 3, description: 'distinct operators each job runs on' }) k: number;
+  @ApiProperty({ minimum: 0, maximum: 0.5, description: 'share of dispatches followed by a canary' })
+  canaryRate: number;
+}
+
+export class AccountVerificationDto {
+  @ApiProperty({
+    type: VerificationPolicyDto,
+    description: 'what your jobs run under when they name no policy',
+  })
+  effective: VerificationPolicyDto;
+  @ApiPropertyOptional({
+    type: VerificationPolicyDto,
+    nullable: true,
+    description: 'your default; null = the platform one',
+  })
+  account: VerificationPolicyDto | null;
+  @ApiProperty({ type: VerificationPolicyDto }) platform: VerificationPolicyDto;
+}
+
 @ApiTags('account')
 @ApiBearerAuth()
 @Controller('v1/account')
 export class AccountsController {
-  constructor(private readonly ledger: LedgerRepository) {}
+  constructor(
+    private readonly ledger: LedgerRepository,
+    private readonly policies: VerificationPolicyService,
+  ) {}
 
   @Get()
   @RequireScopes('account:read')
@@ -34,5 +69,51 @@ export class AccountsController {
       balance: (balances.get(available) ?? 0n).toString(),
       reserved: (balances.get(reserved) ?? 0n).toString(),
     };
+  }
+
+  @Get('verification')
+  @RequireScopes('account:read')
+  @ApiOperation({ summary: 'The verification policy your jobs run under when a request names none' })
+  async verification(@CurrentPrincipal() principal: Principal): Promise<AccountVerificationDto> {
+    return this.verificationView(principal.accountId);
+  }
+
+  @Put('verification')
+  @RequireScopes('jobs:write')
+  @ApiOperation({
+    summary:
+      'Set your default verification policy ({ mode: none | redundant, k?, canaryRate? }); null clears it',
+  })
+  @ApiBody({
+    schema: { nullable: true, type: 'object', example: { mode: 'redundant', k: 2, canaryRate: 0.05 } },
+  })
+  async setVerification(
+    @CurrentPrincipal() principal: Principal,
+    @Body() body: unknown,
+  ): Promise<AccountVerificationDto> {
+    let policy: VerificationPolicy | null = null;
+    if (
+      body !== null &&
+      body !== undefined &&
+      !(typeof body === 'object' && Object.keys(body).length === 0)
+    ) {
+      const parsed = VerificationPolicySchema.safeParse(body);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        const where = issue.path.length > 0 ? `verification.${issue.path.join('.')}` : 'verification';
+        throw new DomainError('VALIDATION_FAILED', `${where}: ${issue.message}`);
+      }
+      policy = parsed.data;
+    }
+    await this.policies.setAccountDefault(principal.accountId, policy);
+    return this.verificationView(principal.accountId);
+  }
+
+  private async verificationView(accountId: string): Promise<AccountVerificationDto> {
+    const [account, platform] = await Promise.all([
+      this.policies.accountDefault(accountId),
+      this.policies.platformDefault(),
+    ]);
+    return { effective: account ?? platform, account, platform };
   }
 }

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { Account, AccountRole } from '#prisma';
+import { Prisma, type Account, type AccountRole } from '#prisma';
 import { PrismaService } from '../database/prisma.service.js';
 
 @Injectable()
@@ -12,6 +12,19 @@ export class AccountsRepository {
 
   findByAddress(address: string): Promise<Account | null> {
     return this.prisma.account.findUnique({ where: { address: address.toLowerCase() } });
+  }
+
+  /** Stores the account's default verification policy; null returns it to the platform default. */
+  async setVerificationDefault(id: string, policy: object | null): Promise<void> {
+    await this.prisma.account.update({
+      where: { id },
+      data: { verificationDefault: policy === null ? Prisma.DbNull : (policy as Prisma.InputJsonValue) },
+    });
+  }
+
+  /** The system account that owns canary jobs (created on first use). */
+  canaryAccount(address: string): Promise<Account> {
+    return this.prisma.account.upsert({ where: { address }, create: { address }, update: {} });
   }
 
   /** Creates the account of an address on first sign-in; promotes it when it is a configured admin. */

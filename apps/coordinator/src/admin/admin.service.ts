@@ -26,6 +26,7 @@ import { SlashRepository } from '../settlement/slash.repository.js';
 import { StakeReader } from '../settlement/stake-reader.js';
 import { SettingsService, type SettingView } from '../settings/settings.service.js';
 import { SETTING_LABELS } from '../settings/settings.js';
+import { ReputationService } from '../reputation/reputation.service.js';
 import { AdminRepository } from './admin.repository.js';
 import { ONLINE_WINDOW_MS } from './admin-stats.service.js';
 import type {
@@ -71,6 +72,7 @@ export class AdminService {
     private readonly slashRepo: SlashRepository,
     private readonly stakes: StakeReader,
     private readonly runtimeSettings: SettingsService,
+    private readonly reputation: ReputationService,
   ) {}
 
   // ---- providers ----
@@ -180,6 +182,7 @@ export class AdminService {
     if (!updated) throw new DomainError('NOT_FOUND', `provider ${peerId} not found`);
     this.view.setStatus(peerId, status);
     // Lifting a ban clears bannedAt/banReason, restores a probation score and records it (issue 5).
+    if (action === 'unban') await this.reputation.liftBan(peerId);
     return this.mapAdminProvider(updated, Date.now());
   }
 

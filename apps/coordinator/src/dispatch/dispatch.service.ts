@@ -1,7 +1,15 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { Job, JobAttempt } from '#prisma';
-import { hashOutputs, randomNonce, type JobSpec, type TensorWire } from '#protocol';
+import {
+  hashOutputs,
+  hashSpec,
+  randomNonce,
+  type JobSpec,
+  type ResultReceipt,
+  type Signed,
+  type TensorWire,
+} from '#protocol';
 import { JobProtocolError, type JobOfferOutcome } from '#p2p';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { JobsRepository } from '../jobs/jobs.repository.js';
@@ -11,7 +19,14 @@ import { MetricsService } from '../metrics/metrics.service.js';
 import { LOGGER } from '../logging/logger.js';
 import { P2pService } from '../p2p/p2p.service.js';
 import { ProviderViewService } from '../p2p/provider-view.service.js';
-import { compareOutputs } from '../verification/compare-outputs.js';
+import { compareResults } from '../verification/compare.js';
+import { jobVerification } from '../verification/policy.js';
+import { CanaryService } from '../verification/canary.service.js';
+import { VerifierService, type Reference } from '../verification/verifier.service.js';
+import { VerificationRepository } from '../verification/verification.repository.js';
+import { holdSeconds } from '../verification/vesting.service.js';
+import { ReputationService } from '../reputation/reputation.service.js';
+import { TRUSTED_REPUTATION, isSlow, type ReputationKind } from '../reputation/reputation.js';
 
 export type DispatchOutcome = 'completed' | 'skipped' | 'expired' | 'failed';
 
@@ -38,8 +53,8 @@ interface AttemptOutcome {
   ok: boolean;
   outputs?: TensorWire[];
   error?: string;
-  /** Set when the success is still to be recorded (single-provider jobs record it with completion). */
-  receipt?: unknown;
+  /** The provider's signed receipt of a result. */
+  receipt?: Signed<ResultReceipt>;
   outputHash?: string;
   succeeded?: { type: string; data: Record<string, unknown> };
 }
@@ -64,6 +79,10 @@ export class DispatchService {
     private readonly view: ProviderViewService,
     private readonly p2p: P2pService,
     private readonly metrics: MetricsService,
+    private readonly canaries: CanaryService,
+    private readonly verifier: VerifierService,
+    private readonly verification: VerificationRepository,
+    private readonly reputation: ReputationService,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -115,6 +134,7 @@ export class DispatchService {
       return 'skipped';
     }
     this.metrics.dispatchAttempts.inc({ outcome: 'dispatched' });
+    this.maybeFollowWithCanary(job, peers);
     const moved = dispatched.job;
     const offered = dispatched.offered;
     const outcomes = await Promise.all(offered.map((attempt) => this.runAttempt(moved, attempt)));
@@ -171,8 +191,7 @@ export class DispatchService {
           version: 1,
           jobId: job.id,
           attempt: attempt.attempt,
-          spec: job.spec as unknown as JobSpec,
-          specHash: job.specHash,
+          ...offeredSpec(job),
           pricePerUnit: pricePerUnit.toString(),
           workUnits: job.workUnits.toString(),
           deadlineAt: job.deadlineAt.getTime(),
@@ -228,6 +247,10 @@ export class DispatchService {
     }
     const outputHash = hashOutputs(outcome.outputs);
     this.view.complete(job.id, peerId);
+    if (this.view.isBanned(peerId)) {
+      return this.failAttempt(job, attempt, { ...base, pricePerUnit }, 'FAILED', 'provider banned meanwhile');
+    }
+    this.checkSpeed(job, peerId, outcome.receipt.payload.timings.runMs);
     const succeeded = {
       type: 'attempt.succeeded',
       data: {
@@ -261,7 +284,14 @@ export class DispatchService {
     }
     this.metrics.attempts.inc({ outcome: 'succeeded' });
     await this.jobs.note(job.id, succeeded.type, succeeded.data);
-    return { ...base, pricePerUnit, ok: true, outputs: outcome.outputs };
+    return {
+      ...base,
+      pricePerUnit,
+      ok: true,
+      outputs: outcome.outputs,
+      receipt: outcome.receipt,
+      outputHash,
+    };
   }
 
   private async onAccepted(job: Job, attempt: JobAttempt, peerId: string): Promise<void> {
@@ -290,6 +320,9 @@ export class DispatchService {
   ): Promise<AttemptOutcome> {
     await this.attempts.settle(attempt.id, state, { error });
     this.view.fail(job.id, base.peerId);
+    const penalty: ReputationKind | null =
+      state === 'LOST' ? (error.startsWith('TIMEOUT') ? 'missed_deadline' : 'lost_attempt') : null;
+    if (penalty) this.recordReputation(base.peerId, penalty, job.id, { error });
     this.metrics.attempts.inc({ outcome: state.toLowerCase() });
     await this.jobs.note(job.id, state === 'LOST' ? 'attempt.lost' : 'attempt.failed', {
       attempt: attempt.attempt,
@@ -316,8 +349,14 @@ export class DispatchService {
         failed.map((f) => `attempt ${f.attempt.attempt} on ${f.peerId}: ${f.error}`),
       );
     }
+    const answer = job.canary ? await this.verification.canaryAnswer(job.id) : null;
+    const answerOutputs = answer ? (answer.outputs as unknown as TensorWire[]) : null;
     if (outcomes.length === 1 && outcomes[0].succeeded) {
-      return this.completeSingle(job, outcomes[0]);
+      const only = outcomes[0];
+      if (answerOutputs && !this.agree(job, only.outputs ?? [], answerOutputs)) {
+        return this.failCanary(job, [only], answerOutputs);
+      }
+      return this.completeSingle(job, only, answerOutputs ? 'verified_pass' : 'completion');
     }
     const verifying = await this.jobs.transition({
       jobId: job.id,
@@ -327,45 +366,276 @@ export class DispatchService {
       eventData: { results: outcomes.length },
     });
     if (!verifying) return 'skipped';
-    const [first, ...others] = outcomes;
-    for (const other of others) {
-      const agreement = compareOutputs(first.outputs ?? [], other.outputs ?? []);
-      if (!agreement.agree) {
+    const verdict = await this.decide(job, outcomes, answerOutputs);
+    if (verdict.reference) {
+      for (const loser of verdict.losers) {
+        await this.convictOutcome(
+          job,
+          loser,
+          verdict.reference,
+          job.canary ? 'failed_canary' : 'lost_tiebreak',
+        );
+      }
+    }
+    if (verdict.winners.length === 0) {
+      if (job.canary) {
         await this.jobs.transition({
           jobId: job.id,
           from: ['VERIFYING'],
           to: 'FAILED',
           eventType: 'job.failed',
-          eventData: { reason: `redundant results disagree: ${agreement.reason}` },
+          eventData: { reason: 'no result matched the known answer' },
           effect: { kind: 'release' },
-          patch: { error: `redundant results disagree: ${agreement.reason}` },
+          patch: { error: 'no result matched the known answer' },
         });
         return 'failed';
       }
+      const reason = verdict.reference
+        ? 'no result matched the reference; running it again'
+        : 'results disagree and no reference could decide; running it again';
+      const requeued = await this.jobs.transition({
+        jobId: job.id,
+        from: ['VERIFYING'],
+        to: 'QUEUED',
+        eventType: 'job.requeued',
+        eventData: { reasons: [reason] },
+      });
+      if (!requeued) return 'skipped';
+      throw new AttemptsFailedError(job.id, [reason]);
     }
-    const outputs = first.outputs ?? [];
+    const outputs = verdict.winners[0].outputs ?? [];
     const completed = await this.jobs.transition({
       jobId: job.id,
       from: ['VERIFYING'],
       to: 'COMPLETED',
       eventType: 'job.completed',
-      eventData: { providers: outcomes.map((o) => o.peerId) },
+      eventData: {
+        providers: verdict.winners.map((o) => o.peerId),
+        verification: {
+          results: verdict.results,
+          disagreed: verdict.disagreed,
+          tiebreak: verdict.tiebreak ?? null,
+          reference: verdict.reference?.source ?? (job.canary ? 'canary' : 'providers'),
+          rejected: verdict.losers.map((o) => o.peerId),
+        },
+      },
       effect: {
         kind: 'settle',
-        payments: outcomes.map((o) => ({ peerId: o.peerId, amount: o.pricePerUnit * job.workUnits })),
+        payments: verdict.winners.map((o) => ({ peerId: o.peerId, amount: o.pricePerUnit * job.workUnits })),
         feeBps: this.config.PLATFORM_FEE_BPS,
+        hold: holdSeconds(this.config) > 0,
+        canaryFee: BigInt(jobVerification(job).canaryFee),
       },
       patch: { result: { outputs }, resultHash: hashOutputs(outputs) },
     });
     if (completed) {
+      for (const w of verdict.winners) {
+        this.recordReputation(w.peerId, verdict.disagreed ? 'won_tiebreak' : 'verified_pass', job.id);
+      }
       this.metrics.jobDuration.observe({ kind: job.kind }, (Date.now() - job.createdAt.getTime()) / 1000);
       this.logger.debug({ jobId: job.id }, 'job completed');
     }
     return completed ? 'completed' : 'skipped';
   }
 
+  /**
+   * Who was right. A canary: whoever matches the known answer. Otherwise, when all agree, all.
+   * On disagreement a further provider of another operator is placed (tie-break), and the
+   * coordinator recomputes the job when it is within the work budget: its reference decides, else
+   * a strict majority of distinct operators does, else nobody (the job runs again, nobody is
+   * penalised).
+   */
+  private async decide(
+    job: Job,
+    outcomes: AttemptOutcome[],
+    answer: TensorWire[] | null,
+  ): Promise<{
+    winners: AttemptOutcome[];
+    losers: AttemptOutcome[];
+    reference: Reference | null;
+    disagreed: boolean;
+    tiebreak?: string;
+    results: number;
+  }> {
+    if (answer) {
+      const winners = outcomes.filter((o) => this.agree(job, o.outputs ?? [], answer));
+      return {
+        winners,
+        losers: outcomes.filter((o) => !winners.includes(o)),
+        reference: { source: 'canary', outputs: answer },
+        disagreed: winners.length !== outcomes.length,
+        results: outcomes.length,
+      };
+    }
+    if (this.cluster(job, outcomes).length === 1) {
+      return { winners: outcomes, losers: [], reference: null, disagreed: false, results: outcomes.length };
+    }
+    await this.jobs.note(job.id, 'verification.disagreement', {
+      providers: outcomes.map((o) => ({ provider: o.peerId, outputHash: o.outputHash })),
+    });
+    const all = [...outcomes];
+    const extra = await this.tieBreak(
+      job,
+      outcomes.map((o) => o.peerId),
+    );
+    if (extra?.ok) all.push(extra);
+    const reference = await this.verifier.reference(job);
+    if (reference) {
+      const winners = all.filter((o) => this.agree(job, o.outputs ?? [], reference));
+      return {
+        winners,
+        losers: all.filter((o) => !winners.includes(o)),
+        reference: { source: 'coordinator', outputs: reference },
+        disagreed: true,
+        tiebreak: extra?.peerId,
+        results: all.length,
+      };
+    }
+    const clusters = this.cluster(job, all).sort((a, b) => b.length - a.length);
+    const [top, second] = clusters;
+    if (top.length >= 2 && (!second || top.length > second.length)) {
+      return {
+        winners: top,
+        losers: all.filter((o) => !top.includes(o)),
+        reference: {
+          source: 'providers',
+          outputs: top[0].outputs ?? [],
+          receipts: top.flatMap((o) => (o.receipt ? [o.receipt] : [])),
+        },
+        disagreed: true,
+        tiebreak: extra?.peerId,
+        results: all.length,
+      };
+    }
+    return {
+      winners: [],
+      losers: [],
+      reference: null,
+      disagreed: true,
+      tiebreak: extra?.peerId,
+      results: all.length,
+    };
+  }
+
+  /** Groups results that agree within tolerance (each with the first member of a group). */
+  private cluster(job: Job, outcomes: AttemptOutcome[]): AttemptOutcome[][] {
+    const clusters: AttemptOutcome[][] = [];
+    for (const o of outcomes) {
+      const home = clusters.find((c) => this.agree(job, c[0].outputs ?? [], o.outputs ?? []));
+      if (home) home.push(o);
+      else clusters.push([o]);
+    }
+    return clusters;
+  }
+
+  private agree(job: Job, a: readonly TensorWire[], b: readonly TensorWire[]): boolean {
+    return compareResults(a, b, { spec: job.spec as unknown as JobSpec }).agree;
+  }
+
+  /** Runs the job once more on a provider of an operator that has not run it; null when none is free. */
+  private async tieBreak(job: Job, used: string[]): Promise<AttemptOutcome | null> {
+    const single = { ...job, redundancy: 1 };
+    const exclude = [
+      ...new Set([...this.view.peersOfSameOperators(used), ...(await this.attempts.failedProviders(job.id))]),
+    ];
+    const waitUntil = Date.now() + Math.min(this.config.CAPACITY_WAIT_MS, 2_000);
+    let placement = this.view.place(single, Date.now(), exclude);
+    while (!placement.ok && Date.now() < waitUntil) {
+      await this.view.waitForCapacity(Math.min(250, waitUntil - Date.now()));
+      placement = this.view.place(single, Date.now(), exclude);
+    }
+    if (!placement.ok) return null;
+    const peerId = placement.placements[0].peerId;
+    const attempt = await this.verification.offerExtra(job.id, peerId);
+    await this.jobs.note(job.id, 'verification.tiebreak', { attempt: attempt.attempt, provider: peerId });
+    return this.runAttempt(job, attempt);
+  }
+
+  private async convictOutcome(
+    job: Job,
+    loser: AttemptOutcome,
+    reference: Reference,
+    kind: ReputationKind,
+  ): Promise<void> {
+    if (!loser.receipt) return;
+    try {
+      await this.verifier.convict(
+        job,
+        {
+          attemptId: loser.attempt.id,
+          peerId: loser.peerId,
+          receipt: loser.receipt,
+          outputs: loser.outputs ?? [],
+        },
+        reference,
+        kind,
+      );
+    } catch (err) {
+      this.logger.error({ err, jobId: job.id, peerId: loser.peerId }, 'could not record a conviction');
+    }
+  }
+
+  /** A single-provider canary answered wrongly: convict, record the attempt, end the canary. */
+  private async failCanary(
+    job: Job,
+    wrong: AttemptOutcome[],
+    answer: TensorWire[],
+  ): Promise<DispatchOutcome> {
+    for (const o of wrong) {
+      await this.attempts.settle(o.attempt.id, 'SUCCEEDED', { receipt: o.receipt, outputHash: o.outputHash });
+      await this.convictOutcome(job, o, { source: 'canary', outputs: answer }, 'failed_canary');
+    }
+    await this.jobs.transition({
+      jobId: job.id,
+      from: ['RUNNING'],
+      to: 'FAILED',
+      eventType: 'job.failed',
+      eventData: { reason: 'the result did not match the known answer' },
+      effect: { kind: 'release' },
+      patch: { error: 'the result did not match the known answer' },
+    });
+    return 'failed';
+  }
+
+  /** With the job's canary rate (raised for providers on probation), a canary mirrors this job. */
+  private maybeFollowWithCanary(job: Job, peers: string[]): void {
+    if (job.canary || !this.canaries.canMirror(job)) return;
+    const policy = jobVerification(job);
+    const probation = peers.some((p) => this.view.reputation(p) < TRUSTED_REPUTATION);
+    const rate = Math.max(policy.canaryRate, probation ? this.config.PROBATION_CANARY_RATE : 0);
+    if (rate <= 0 || Math.random() >= rate) return;
+    void this.canaries
+      .mirror(job, job.redundancy)
+      .then((canary) => {
+        if (canary) this.metrics.jobsSubmitted.inc({ kind: `${job.kind}` });
+      })
+      .catch((err: unknown) => this.logger.warn({ err, jobId: job.id }, 'could not create a canary'));
+  }
+
+  private checkSpeed(job: Job, peerId: string, runMs: number): void {
+    const gflops = this.view.gflops(peerId);
+    if (gflops !== undefined && isSlow(job.workUnits, gflops, runMs)) {
+      this.recordReputation(peerId, 'slow_vs_advertised', job.id, { runMs, gflops });
+    }
+  }
+
+  private recordReputation(
+    peerId: string,
+    kind: ReputationKind,
+    jobId: string,
+    detail?: Record<string, unknown>,
+  ): void {
+    void this.reputation
+      .record(peerId, kind, { jobId, detail })
+      .catch((err: unknown) => this.logger.warn({ err, peerId, kind }, 'could not record reputation'));
+  }
+
   /** One provider's verified result: attempt, events, completion and payment in one commit. */
-  private async completeSingle(job: Job, outcome: AttemptOutcome): Promise<DispatchOutcome> {
+  private async completeSingle(
+    job: Job,
+    outcome: AttemptOutcome,
+    passKind: ReputationKind,
+  ): Promise<DispatchOutcome> {
     const outputs = outcome.outputs ?? [];
     const completed = await this.jobs.transition({
       jobId: job.id,
@@ -385,6 +655,8 @@ export class DispatchService {
         kind: 'settle',
         payments: [{ peerId: outcome.peerId, amount: outcome.pricePerUnit * job.workUnits }],
         feeBps: this.config.PLATFORM_FEE_BPS,
+        hold: holdSeconds(this.config) > 0,
+        canaryFee: BigInt(jobVerification(job).canaryFee),
       },
       patch: { result: { outputs }, resultHash: hashOutputs(outputs) },
     });
@@ -393,7 +665,20 @@ export class DispatchService {
       return 'skipped';
     }
     this.metrics.attempts.inc({ outcome: 'succeeded' });
+    this.recordReputation(outcome.peerId, passKind, job.id);
     this.metrics.jobDuration.observe({ kind: job.kind }, (Date.now() - job.createdAt.getTime()) / 1000);
     return 'completed';
   }
+}
+
+/**
+ * The spec and hash a provider is offered: the job's spec without any verification policy
+ * (redundancy 1), so a redundant or canary job looks like any other. Jobs are stored that way;
+ * older rows are stripped here and re-hashed.
+ */
+export function offeredSpec(job: Job): { spec: JobSpec; specHash: string } {
+  const spec = job.spec as unknown as JobSpec;
+  if ((spec.redundancy ?? 1) === 1) return { spec, specHash: job.specHash };
+  const stripped = { ...spec, redundancy: 1 };
+  return { spec: stripped, specHash: hashSpec(stripped) };
 }

@@ -86,13 +86,15 @@ export class JobSubmissionRepository {
             ${admitted.map((j) => j.specHash)}::text[], ${admitted.map((j) => j.workUnits.toString())}::text[],
             ${admitted.map((j) => j.pricePerUnit.toString())}::text[], ${admitted.map((j) => j.cost.toString())}::text[],
             ${admitted.map((j) => j.redundancy)}::int[], ${admitted.map((j) => j.priority)}::int[],
-            ${admitted.map((j) => j.deadlineAt.toISOString())}::text[], ${admitted.map((j) => j.idempotencyKey)}::text[]
-          ) AS t(id, account_id, kind, spec, spec_hash, work_units, price, cost, redundancy, priority, deadline_at, idem)
+            ${admitted.map((j) => j.deadlineAt.toISOString())}::text[], ${admitted.map((j) => j.idempotencyKey)}::text[],
+            ${admitted.map((j) => (j.verification === undefined ? null : JSON.stringify(j.verification)))}::text[]
+          ) AS t(id, account_id, kind, spec, spec_hash, work_units, price, cost, redundancy, priority, deadline_at, idem, verification)
         ), ins AS (
           INSERT INTO "Job" (id, "accountId", kind, state, spec, "specHash", "workUnits", "pricePerUnit", cost,
-                             redundancy, priority, "deadlineAt", "idempotencyKey", "createdAt", "updatedAt")
+                             redundancy, priority, "deadlineAt", "idempotencyKey", verification, "createdAt", "updatedAt")
           SELECT id::uuid, account_id::uuid, kind, 'QUEUED'::"JobState", spec::jsonb, spec_hash, work_units::bigint,
-                 price::bigint, cost::bigint, redundancy, priority, deadline_at::timestamptz, idem, now(), now()
+                 price::bigint, cost::bigint, redundancy, priority, deadline_at::timestamptz, idem, verification::jsonb,
+                 now(), now()
           FROM input
           ON CONFLICT ("accountId", "idempotencyKey") DO NOTHING
           RETURNING *
@@ -122,7 +124,8 @@ export class JobSubmissionRepository {
           RETURNING id
         )
         SELECT id::text AS id, "accountId"::text AS "accountId", kind, state::text AS state, spec, "specHash",
-               "workUnits", "pricePerUnit", cost, redundancy, priority, "deadlineAt", "idempotencyKey", result,
+               "workUnits", "pricePerUnit", cost, redundancy, verification, canary, priority, "deadlineAt",
+               "idempotencyKey", result,
                "resultHash", error, "createdAt", "updatedAt", "finishedAt"
         FROM ins`;
       const byId = new Map(rows.map((r) => [r.id, r]));

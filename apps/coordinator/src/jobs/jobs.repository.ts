@@ -5,6 +5,7 @@ import { PrismaService } from '../database/prisma.service.js';
 import { LedgerAccounts, splitPayment } from '../ledger/ledger-accounts.js';
 import { LedgerRepository, type Tx } from '../ledger/ledger.repository.js';
 import { DomainError } from '../common/domain-error.js';
+import { VerificationAccounts } from '../verification/verification-accounts.js';
 import { JOB_TRANSITIONS, statesLeadingTo, type JobState } from './job-state.js';
 
 export interface NewJob {
@@ -20,6 +21,8 @@ export interface NewJob {
   priority: number;
   deadlineAt: Date;
   idempotencyKey: string | null;
+  /** The policy the job runs under (verification/policy.ts JobVerification). */
+  verification?: unknown;
 }
 
 export interface JobListQuery {
@@ -34,8 +37,18 @@ export type TransitionEffect =
   | { kind: 'none' }
   /** Return the whole reservation to the developer. */
   | { kind: 'release' }
-  /** Pay providers from the reservation, take the fee, return the rest. */
-  | { kind: 'settle'; payments: { peerId: string; amount: bigint }[]; feeBps: number };
+  /**
+   * Pay providers from the reservation, take the fee, return the rest. `hold` credits providers'
+   * held accounts (they vest later, see verification/vesting.service.ts); `canaryFee` (at most the
+   * fee) is the part of the platform fee that goes to the canary fund.
+   */
+  | {
+      kind: 'settle';
+      payments: { peerId: string; amount: bigint }[];
+      feeBps: number;
+      hold?: boolean;
+      canaryFee?: bigint;
+    };
 
 export interface TransitionRequest {
   jobId: string;
@@ -219,8 +232,9 @@ export class JobsRepository {
         tx,
         'release',
         [
-          { account: reserved, amount: -job.cost },
+          // Lock order of every ledger writer: available, reserved, provider, fees, canary fund.
           { account: available, amount: job.cost },
+          { account: reserved, amount: -job.cost },
         ],
         { jobId: job.id },
       );
@@ -234,10 +248,17 @@ export class JobsRepository {
     for (const payment of effect.payments) {
       const split = splitPayment(payment.amount, effect.feeBps);
       fees += split.fee;
-      postings.push({ account: LedgerAccounts.providerEarned(payment.peerId), amount: split.provider });
+      const credited = effect.hold
+        ? VerificationAccounts.held(payment.peerId)
+        : LedgerAccounts.providerEarned(payment.peerId);
+      postings.push({ account: credited, amount: split.provider });
     }
-    if (fees > 0n) postings.push({ account: LedgerAccounts.fees, amount: fees });
-    if (job.cost - paid > 0n) postings.push({ account: available, amount: job.cost - paid });
+    const toCanary =
+      effect.canaryFee && effect.canaryFee > 0n ? (effect.canaryFee < fees ? effect.canaryFee : fees) : 0n;
+    if (fees - toCanary > 0n) postings.push({ account: LedgerAccounts.fees, amount: fees - toCanary });
+    if (toCanary > 0n) postings.push({ account: VerificationAccounts.canary, amount: toCanary });
+    // The developer's available row first: submissions lock it before reserved (no deadlock cycle).
+    if (job.cost - paid > 0n) postings.unshift({ account: available, amount: job.cost - paid });
     await this.ledger.post(tx, 'settle', postings, { jobId: job.id });
   }
 }

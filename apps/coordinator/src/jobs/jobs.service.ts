@@ -18,6 +18,8 @@ import { JobSubmissionRepository } from './job-submission.repository.js';
 import { DryRunService, type DryRunResult } from './dry-run.service.js';
 import { JOB_STATES, isTerminal, type JobState } from './job-state.js';
 import { decodeCursor, encodeCursor } from './dto/job.dto.js';
+import { VerificationPolicyService } from '../verification/policy.service.js';
+import { costOf, type CostBreakdown, type JobVerification } from '../verification/policy.js';
 
 export interface SubmitResult {
   job: Job;
@@ -39,6 +41,7 @@ export class JobsService {
     private readonly bus: JobEventsBus,
     private readonly metrics: MetricsService,
     private readonly enqueuer: DispatchEnqueuer,
+    private readonly policies: VerificationPolicyService,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -54,7 +57,7 @@ export class JobsService {
         'Idempotency-Key header: 1-255 printable ASCII characters without spaces',
       );
     }
-    const spec = this.parseSpec(body);
+    const { spec, verification } = await this.parseRequest(principal, body);
     const specHash = hashSpec(spec);
     if (idempotencyKey) {
       const existing = await this.jobs.findByIdempotencyKey(principal.accountId, idempotencyKey);
@@ -62,14 +65,10 @@ export class JobsService {
     }
     const workUnits = await this.workUnits(spec);
     const pricePerUnit = BigInt(spec.maxPricePerUnit);
-    const redundancy = spec.redundancy ?? 1;
-    const cost = workUnits * pricePerUnit * BigInt(redundancy);
-    if (cost > MAX_LEDGER_AMOUNT) {
-      throw new DomainError(
-        'VALIDATION_FAILED',
-        `maxPricePerUnit: ${workUnits} work units × ${pricePerUnit} × redundancy ${redundancy} is over the largest amount the ledger holds (${MAX_LEDGER_AMOUNT})`,
-      );
-    }
+    const redundancy = verification.k;
+    const breakdown = this.price(workUnits, pricePerUnit, verification);
+    const cost = breakdown.total;
+    verification.canaryFee = breakdown.canary.toString();
     const deadlineSeconds = spec.deadlineSeconds ?? this.config.DEFAULT_DEADLINE_SECONDS;
     const id = randomUUID();
     const outcome = await this.submissions.submit({
@@ -85,6 +84,7 @@ export class JobsService {
       priority: 0,
       deadlineAt: new Date(Date.now() + deadlineSeconds * 1000),
       idempotencyKey: idempotencyKey ?? null,
+      verification,
     });
     if (outcome.kind === 'idempotency-key-taken' && idempotencyKey) {
       const existing = await this.jobs.findByIdempotencyKey(principal.accountId, idempotencyKey);
@@ -111,17 +111,51 @@ export class JobsService {
   }
 
   /** Prices a spec and explains where it would run (or why it would not), without submitting it. */
-  async dryRun(principal: Principal, body: unknown): Promise<DryRunResult> {
-    const spec = this.parseSpec(body);
+  async dryRun(
+    principal: Principal,
+    body: unknown,
+  ): Promise<DryRunResult & { verification: JobVerification; costBreakdown: CostBreakdown }> {
+    const { spec, verification } = await this.parseRequest(principal, body);
     const workUnits = await this.workUnits(spec);
-    const cost = workUnits * BigInt(spec.maxPricePerUnit) * BigInt(spec.redundancy ?? 1);
-    return this.dryRuns.explain({
+    const breakdown = this.price(workUnits, BigInt(spec.maxPricePerUnit), verification);
+    verification.canaryFee = breakdown.canary.toString();
+    const result = await this.dryRuns.explain({
       accountId: principal.accountId,
-      spec,
+      spec: { ...spec, redundancy: verification.k },
       workUnits,
-      cost,
+      cost: breakdown.total,
       deadlineSeconds: spec.deadlineSeconds ?? this.config.DEFAULT_DEADLINE_SECONDS,
     });
+    return { ...result, verification, costBreakdown: breakdown };
+  }
+
+  /**
+   * Splits a submission into the spec and its verification policy. The stored and offered spec
+   * carries no policy (redundancy 1): a provider cannot tell a redundant job from a plain one.
+   */
+  private async parseRequest(
+    principal: Principal,
+    body: unknown,
+  ): Promise<{ spec: JobSpec; verification: JobVerification }> {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new DomainError('VALIDATION_FAILED', 'body: expected a JSON object (the job spec)');
+    }
+    const { verification: requested, ...specBody } = body as Record<string, unknown>;
+    const parsed = this.parseSpec(specBody);
+    const rawRedundancy = typeof specBody.redundancy === 'number' ? specBody.redundancy : undefined;
+    const { policy, source } = await this.policies.resolve(principal.accountId, requested, rawRedundancy);
+    return { spec: { ...parsed, redundancy: 1 }, verification: { ...policy, source, canaryFee: '0' } };
+  }
+
+  private price(workUnits: bigint, pricePerUnit: bigint, policy: JobVerification): CostBreakdown {
+    const breakdown = costOf(workUnits, pricePerUnit, policy);
+    if (breakdown.total > MAX_LEDGER_AMOUNT) {
+      throw new DomainError(
+        'VALIDATION_FAILED',
+        `maxPricePerUnit: ${workUnits} work units × ${pricePerUnit} × redundancy ${policy.k} is over the largest amount the ledger holds (${MAX_LEDGER_AMOUNT})`,
+      );
+    }
+    return breakdown;
   }
 
   /** Adds the dispatch job; the id is the job id, so adding twice is harmless. */

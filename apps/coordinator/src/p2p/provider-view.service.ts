@@ -122,6 +122,43 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
     }
   }
 
+  /** A reputation change (ReputationService): placement scores the provider by it at once. */
+  setReputation(peerId: string, score: number): void {
+    this.reputations.set(peerId, score);
+    const snapshot = this.snapshots.get(peerId);
+    if (snapshot && snapshot.reputation !== score) {
+      const updated = { ...snapshot, reputation: score };
+      this.snapshots.set(peerId, updated);
+      this.scheduler.upsertProvider(updated, Date.now());
+    }
+  }
+
+  /** The provider's reputation as placement sees it (neutral 0.5 when unknown). */
+  reputation(peerId: string): number {
+    return this.reputations.get(peerId) ?? 0.5;
+  }
+
+  isBanned(peerId: string): boolean {
+    return this.status.get(peerId) === 'BANNED';
+  }
+
+  /** The advertised speed of a provider (GFLOP/s), for the slow-vs-advertised check. */
+  gflops(peerId: string): number | undefined {
+    return this.snapshots.get(peerId)?.gflops;
+  }
+
+  /** Every live peer run by the same operators as `peerIds` (a tie-break must come from another operator). */
+  peersOfSameOperators(peerIds: readonly string[]): string[] {
+    const operators = new Set<string>();
+    for (const id of peerIds) {
+      const op = this.snapshots.get(id)?.operatorId;
+      if (op) operators.add(op);
+    }
+    const peers = new Set(peerIds);
+    for (const [id, snap] of this.snapshots) if (operators.has(snap.operatorId)) peers.add(id);
+    return [...peers];
+  }
+
   onApplicationBootstrap(): void {
     this.refreshTimer = setInterval(
       () => void this.refreshStatuses().catch(() => undefined),

@@ -3,6 +3,28 @@ import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-vali
 import { Type } from 'class-transformer';
 import type { Job, JobEvent } from '#prisma';
 import { JOB_STATES } from '../job-state.js';
+import { jobVerification } from '../../verification/policy.js';
+
+export class JobCostDto {
+  @ApiProperty({ description: 'workUnits × pricePerUnit: one provider running it', example: '21470' })
+  work: string;
+  @ApiProperty({ description: '(k − 1) × work: the redundant runs', example: '21470' }) redundancy: string;
+  @ApiProperty({
+    description:
+      'what the known-answer canaries for this job cost; paid from the platform fee, not added to total',
+    example: '2147',
+  })
+  canary: string;
+  @ApiProperty({ description: 'what is reserved: work + redundancy', example: '42940' }) total: string;
+}
+
+export class JobVerificationDto {
+  @ApiProperty({ enum: ['none', 'redundant'] }) mode: string;
+  @ApiProperty({ minimum: 1, maximum: 3, description: 'distinct operators the job runs on' }) k: number;
+  @ApiProperty({ description: 'share of dispatches followed by a known-answer canary' }) canaryRate: number;
+  @ApiProperty({ enum: ['request', 'spec', 'account', 'platform'] }) source: string;
+  @ApiProperty({ type: JobCostDto, description: 'what verification adds to the cost' }) cost: JobCostDto;
+}
 
 export class JobDto {
   @ApiProperty({ format: 'uuid' }) id: string;
@@ -15,6 +37,7 @@ export class JobDto {
   @ApiProperty({ description: 'base units reserved from the balance for this job', example: '21470' })
   cost: string;
   @ApiProperty({ minimum: 1, maximum: 3 }) redundancy: number;
+  @ApiProperty({ type: JobVerificationDto }) verification: JobVerificationDto;
   @ApiProperty() deadlineAt: string;
   @ApiProperty() createdAt: string;
   @ApiProperty() updatedAt: string;
@@ -32,12 +55,30 @@ export function mapJob(job: Job): JobDto {
     pricePerUnit: job.pricePerUnit.toString(),
     cost: job.cost.toString(),
     redundancy: job.redundancy,
+    verification: mapVerification(job),
     deadlineAt: job.deadlineAt.toISOString(),
     createdAt: job.createdAt.toISOString(),
     updatedAt: job.updatedAt.toISOString(),
     finishedAt: job.finishedAt?.toISOString() ?? null,
     error: job.error,
     resultHash: job.resultHash,
+  };
+}
+
+function mapVerification(job: Job): JobVerificationDto {
+  const v = jobVerification(job);
+  const work = job.workUnits * job.pricePerUnit;
+  return {
+    mode: v.mode,
+    k: v.k,
+    canaryRate: v.canaryRate,
+    source: v.source,
+    cost: {
+      work: work.toString(),
+      redundancy: (work * BigInt(v.k - 1)).toString(),
+      canary: v.canaryFee,
+      total: job.cost.toString(),
+    },
   };
 }
 

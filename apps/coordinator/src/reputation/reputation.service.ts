@@ -1,0 +1,72 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Logger } from 'pino';
+import type { ReputationEvent } from '#prisma';
+import { APP_CONFIG, type AppConfig } from '../config/config.js';
+import { LOGGER } from '../logging/logger.js';
+import { MetricsService } from '../metrics/metrics.service.js';
+import { ProviderViewService } from '../p2p/provider-view.service.js';
+import { REPUTATION_TABLE, applyRule, decayed, type ReputationKind } from './reputation.js';
+import { ReputationRepository, type ReputationOutcome } from './reputation.repository.js';
+
+/**
+ * Records reputation changes from the one table in reputation.ts: a ReputationEvent row per change,
+ * Provider.reputation kept current (decayed to now, then moved), and the live scheduler view told at
+ * once. A rule with `ban` bans the provider (status BANNED, bannedAt, banReason) and placement drops
+ * it immediately.
+ */
+@Injectable()
+export class ReputationService {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly repo: ReputationRepository,
+    private readonly view: ProviderViewService,
+    private readonly metrics: MetricsService,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  private get halfLifeMs(): number {
+    return this.config.REPUTATION_HALF_LIFE_HOURS * 3_600_000;
+  }
+
+  async record(
+    peerId: string,
+    kind: ReputationKind,
+    ctx: { jobId?: string; detail?: Record<string, unknown>; reason?: string } = {},
+  ): Promise<ReputationOutcome | null> {
+    const rule = REPUTATION_TABLE[kind];
+    const now = Date.now();
+    const outcome = await this.repo.apply({
+      peerId,
+      kind,
+      jobId: ctx.jobId,
+      detail: ctx.detail,
+      next: (stored, lastAt) =>
+        applyRule(decayed(stored, lastAt ? now - lastAt.getTime() : 0, this.halfLifeMs), kind),
+      ban: rule.ban ? (ctx.reason ?? rule.note) : undefined,
+      lift: kind === 'ban_lifted',
+    });
+    if (!outcome) return null;
+    this.view.setReputation(peerId, outcome.score);
+    if (rule.ban) this.view.setStatus(peerId, 'BANNED');
+    if (outcome.banned) {
+      this.metrics.attempts.inc({ outcome: 'provider_banned' });
+      this.logger.warn({ peerId, kind, jobId: ctx.jobId }, 'provider banned: caught returning wrong results');
+    }
+    return outcome;
+  }
+
+  /** An admin lifted a ban: the provider is placeable again, on probation (see REINSTATED_REPUTATION). */
+  async liftBan(peerId: string, by?: string): Promise<void> {
+    const outcome = await this.record(peerId, 'ban_lifted', { detail: by ? { by } : undefined });
+    if (outcome) this.view.setStatus(peerId, 'ONLINE');
+  }
+
+  /** The provider's live score (the scheduler's copy), or the neutral score when unknown. */
+  score(peerId: string): number {
+    return this.view.reputation(peerId);
+  }
+
+  history(peerId: string, limit = 100): Promise<ReputationEvent[]> {
+    return this.repo.history(peerId, limit);
+  }
+}

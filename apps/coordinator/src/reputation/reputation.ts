@@ -1,0 +1,89 @@
+/**
+ * Provider reputation: a score in [0, 1] that starts at the neutral 0.5, moves by the ONE table
+ * below on each verification outcome, completion or failure, and decays back toward 0.5 with a
+ * half-life (old behaviour counts less than new). libs/scheduler weighs it in placement.
+ */
+
+/** The neutral score of a new provider, and where every score decays to. */
+export const NEUTRAL_REPUTATION = 0.5;
+/** At or above this score a provider is trusted: its jobs get the normal canary rate. */
+export const TRUSTED_REPUTATION = 0.6;
+/** The score an admin-lifted ban restores (below trusted: the provider is on probation again). */
+export const REINSTATED_REPUTATION = 0.3;
+/** Slower than this many times the time its advertised GFLOP/s implies counts as slow ... */
+export const SLOW_FACTOR = 4;
+/** ... once the run also took longer than this (tiny jobs are dominated by fixed overheads). */
+export const SLOW_GRACE_MS = 1_000;
+
+export type ReputationKind =
+  | 'verified_pass'
+  | 'won_tiebreak'
+  | 'completion'
+  | 'failed_canary'
+  | 'lost_tiebreak'
+  | 'failed_reverification'
+  | 'missed_deadline'
+  | 'lost_attempt'
+  | 'slow_vs_advertised'
+  | 'ban_lifted';
+
+export interface ReputationRule {
+  /** Added to the decayed score (then clamped to [0, 1]). */
+  delta: number;
+  /** Caught returning wrong results: the provider is banned and a slash is proposed. */
+  ban: boolean;
+  /** Sets the score to this value instead of adding `delta`. */
+  setTo?: number;
+  note: string;
+}
+
+/** Every penalty and reward in one place. */
+export const REPUTATION_TABLE: Readonly<Record<ReputationKind, ReputationRule>> = {
+  verified_pass: {
+    delta: +0.02,
+    ban: false,
+    note: 'result agreed with other operators, a canary answer or the reference',
+  },
+  won_tiebreak: { delta: +0.03, ban: false, note: 'disagreed, and the tie-break proved it right' },
+  completion: { delta: +0.005, ban: false, note: 'completed a job that ran without redundancy (unverified)' },
+  failed_canary: { delta: -1, ban: true, note: 'wrong answer to a known-answer canary job' },
+  lost_tiebreak: { delta: -1, ban: true, note: 'disagreed and lost the tie-break against a reference' },
+  failed_reverification: {
+    delta: -1,
+    ban: true,
+    note: 'a paid result was found wrong when re-verified after a ban',
+  },
+  missed_deadline: {
+    delta: -0.05,
+    ban: false,
+    note: 'accepted a job and did not answer before its deadline',
+  },
+  lost_attempt: { delta: -0.02, ban: false, note: 'dropped an accepted attempt (disconnect, reset)' },
+  slow_vs_advertised: { delta: -0.01, ban: false, note: `ran over ${SLOW_FACTOR}x slower than advertised` },
+  ban_lifted: {
+    delta: 0,
+    setTo: REINSTATED_REPUTATION,
+    ban: false,
+    note: 'an admin reviewed and lifted the ban',
+  },
+};
+
+/** The score `elapsedMs` after it was `score`: its distance from neutral halves every half-life. */
+export function decayed(score: number, elapsedMs: number, halfLifeMs: number): number {
+  if (elapsedMs <= 0) return score;
+  return NEUTRAL_REPUTATION + (score - NEUTRAL_REPUTATION) * 2 ** (-elapsedMs / halfLifeMs);
+}
+
+/** The new score after an event of `kind`, given the decayed current score. */
+export function applyRule(current: number, kind: ReputationKind): number {
+  const rule = REPUTATION_TABLE[kind];
+  const next = rule.setTo ?? current + rule.delta;
+  return Math.min(1, Math.max(0, next));
+}
+
+/** Whether a run of `runMs` is slow against the speed the provider advertised. */
+export function isSlow(workUnits: bigint, gflops: number, runMs: number): boolean {
+  if (!(gflops > 0) || runMs <= SLOW_GRACE_MS) return false;
+  const expectedMs = Number(workUnits) / gflops; // 1 work unit = 1 MFLOP; gflops = MFLOP per ms
+  return runMs > SLOW_FACTOR * expectedMs + SLOW_GRACE_MS;
+}

@@ -1,0 +1,118 @@
+import { DomainError } from '../common/domain-error.js';
+import { VerificationPolicySchema, type VerificationPolicy } from '../settings/settings.js';
+
+/** Where a job's policy came from. */
+export type PolicySource = 'request' | 'spec' | 'account' | 'platform';
+
+/** What is stored in Job.verification: the policy a job runs under and what it adds to the cost. */
+export interface JobVerification extends VerificationPolicy {
+  source: PolicySource;
+  /** Base units of the platform fee that fund this job's share of canaries. */
+  canaryFee: string;
+}
+
+export interface CostBreakdown {
+  /** workUnits × maxPricePerUnit: one provider's work. */
+  work: bigint;
+  /** (k − 1) × work: the redundant runs. */
+  redundancy: bigint;
+  /**
+   * ⌈work × k × canaryRate⌉: what the job's canaries cost. Funded from the platform fee (it moves
+   * to the `system:canary` fund when the job settles), so it is shown but not added to `total`.
+   */
+  canary: bigint;
+  /** What is reserved: work × k. */
+  total: bigint;
+}
+
+const PPM = 1_000_000n;
+
+export function costOf(workUnits: bigint, pricePerUnit: bigint, policy: VerificationPolicy): CostBreakdown {
+  const work = workUnits * pricePerUnit;
+  const k = BigInt(policy.k);
+  const rate = BigInt(Math.round(policy.canaryRate * 1_000_000));
+  const canary = (work * k * rate + PPM - 1n) / PPM;
+  return { work, redundancy: work * (k - 1n), canary, total: work * k };
+}
+
+function parsePolicy(raw: unknown, where: string): VerificationPolicy {
+  const parsed = VerificationPolicySchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = issue.path.length > 0 ? `${where}.${issue.path.join('.')}` : where;
+    throw new DomainError('VALIDATION_FAILED', `${path}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+function rawCanaryRate(raw: unknown): number | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const rate = (raw as { canaryRate?: unknown }).canaryRate;
+  return typeof rate === 'number' ? rate : undefined;
+}
+
+/** Parses an account default as stored (null or invalid → none). */
+export function storedPolicy(raw: unknown): VerificationPolicy | null {
+  if (raw === null || raw === undefined) return null;
+  const parsed = VerificationPolicySchema.safeParse(raw);
+  return parsed.success ? parsed.data : null;
+}
+
+/**
+ * The policy a job runs under: the request's `verification` object, else the spec's legacy
+ * `redundancy` (≥ 2 means redundant(k); 1 is the spec default and names no policy), else the
+ * account's default, else the platform's. A request or spec that does not name a canary rate takes
+ * the account's (else the platform's).
+ */
+export function resolvePolicy(input: {
+  requested: unknown;
+  specRedundancy: number | undefined;
+  account: VerificationPolicy | null;
+  platform: VerificationPolicy;
+}): { policy: VerificationPolicy; source: PolicySource } {
+  const inherited = input.account ?? input.platform;
+  if (input.requested !== undefined) {
+    const policy = parsePolicy(input.requested, 'verification');
+    if (
+      input.specRedundancy !== undefined &&
+      input.specRedundancy > 1 &&
+      (policy.mode !== 'redundant' || policy.k !== input.specRedundancy)
+    ) {
+      throw new DomainError(
+        'VALIDATION_FAILED',
+        `redundancy: ${input.specRedundancy} contradicts verification ${policy.mode}${policy.mode === 'redundant' ? `(k=${policy.k})` : ''}; give one of them`,
+      );
+    }
+    const canaryRate = rawCanaryRate(input.requested) ?? inherited.canaryRate;
+    return { policy: { ...policy, canaryRate }, source: 'request' };
+  }
+  if (input.specRedundancy !== undefined && input.specRedundancy > 1) {
+    return {
+      policy: { mode: 'redundant', k: input.specRedundancy, canaryRate: inherited.canaryRate },
+      source: 'spec',
+    };
+  }
+  if (input.account) return { policy: input.account, source: 'account' };
+  return { policy: input.platform, source: 'platform' };
+}
+
+/** Reads Job.verification (absent on jobs stored before policies existed: redundancy alone). */
+export function jobVerification(job: { verification: unknown; redundancy: number }): JobVerification {
+  const v = job.verification as Partial<JobVerification> | null;
+  if (v && (v.mode === 'none' || v.mode === 'redundant')) {
+    return {
+      mode: v.mode,
+      k: v.k ?? job.redundancy,
+      canaryRate: v.canaryRate ?? 0,
+      source: v.source ?? 'platform',
+      canaryFee: v.canaryFee ?? '0',
+    };
+  }
+  return {
+    mode: job.redundancy > 1 ? 'redundant' : 'none',
+    k: job.redundancy,
+    canaryRate: 0,
+    source: 'spec',
+    canaryFee: '0',
+  };
+}

@@ -1,0 +1,246 @@
+import { Injectable } from '@nestjs/common';
+import { Prisma, type CanaryAnswer, type Job, type JobAttempt } from '#prisma';
+import { PrismaService } from '../database/prisma.service.js';
+import { LedgerRepository } from '../ledger/ledger.repository.js';
+import { LedgerAccounts } from '../ledger/ledger-accounts.js';
+import { VerificationAccounts } from './verification-accounts.js';
+import { createAttemptOffers } from '../jobs/attempts.repository.js';
+
+function json(value: unknown): Prisma.InputJsonValue {
+  return JSON.parse(
+    JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)),
+  ) as Prisma.InputJsonValue;
+}
+
+export interface NewCanary {
+  id: string;
+  accountId: string;
+  kind: string;
+  spec: unknown;
+  specHash: string;
+  workUnits: bigint;
+  pricePerUnit: bigint;
+  cost: bigint;
+  redundancy: number;
+  verification: unknown;
+  deadlineAt: Date;
+  answer: { outputs: unknown; outputHash: string };
+}
+
+export interface HeldCredit {
+  peerId: string;
+  jobId: string;
+  amount: bigint;
+}
+
+/** Canaries, evidence, slash proposals and held provider credits: the tables verification writes. */
+@Injectable()
+export class VerificationRepository {
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly ledger: LedgerRepository,
+  ) {}
+
+  /**
+   * Stores a canary job (QUEUED, owned by the canary account) with its precomputed answer; its
+   * reservation comes from the canary fund, so no developer balance is touched.
+   */
+  async insertCanary(c: NewCanary): Promise<Job> {
+    return this.prisma.$transaction(async (tx) => {
+      const job = await tx.job.create({
+        data: {
+          id: c.id,
+          accountId: c.accountId,
+          kind: c.kind,
+          spec: json(c.spec),
+          specHash: c.specHash,
+          workUnits: c.workUnits,
+          pricePerUnit: c.pricePerUnit,
+          cost: c.cost,
+          redundancy: c.redundancy,
+          verification: json(c.verification),
+          canary: true,
+          deadlineAt: c.deadlineAt,
+        },
+      });
+      await tx.canaryAnswer.create({
+        data: { jobId: c.id, outputs: json(c.answer.outputs), outputHash: c.answer.outputHash },
+      });
+      await this.ledger.post(
+        tx,
+        'reserve',
+        [
+          { account: VerificationAccounts.canary, amount: -c.cost },
+          { account: LedgerAccounts.reserved(c.accountId), amount: c.cost },
+        ],
+        { jobId: c.id },
+      );
+      await tx.jobEvent.create({
+        data: {
+          jobId: c.id,
+          type: 'job.submitted',
+          toState: 'QUEUED',
+          data: { cost: c.cost.toString(), workUnits: c.workUnits.toString() },
+        },
+      });
+      return job;
+    });
+  }
+
+  canaryAnswer(jobId: string): Promise<CanaryAnswer | null> {
+    return this.prisma.canaryAnswer.findUnique({ where: { jobId } });
+  }
+
+  /** A SUCCEEDED attempt whose result failed verification: FAILED, so it is neither paid nor reused. */
+  async rejectAttempt(attemptId: string, error: string): Promise<void> {
+    await this.prisma.jobAttempt.updateMany({
+      where: { id: attemptId, state: 'SUCCEEDED' },
+      data: { state: 'FAILED', error: error.slice(0, 2000) },
+    });
+  }
+
+  /**
+   * Evidence, and the slash proposal that cites it, in one transaction. Idempotent on the bundle
+   * hash (the same conviction recorded twice stores one row).
+   */
+  async recordConviction(input: {
+    jobId: string;
+    attemptId: string;
+    peerId: string;
+    operatorAddress: string;
+    bundle: string;
+    bundleHash: string;
+    amount: bigint;
+    reason: string;
+    executeAfter: Date;
+  }): Promise<{ evidenceId: string; created: boolean }> {
+    return this.prisma.$transaction(async (tx) => {
+      const existing = await tx.evidence.findUnique({ where: { bundleHash: input.bundleHash } });
+      if (existing) return { evidenceId: existing.id, created: false };
+      const evidence = await tx.evidence.create({
+        data: {
+          jobId: input.jobId,
+          attemptId: input.attemptId,
+          peerId: input.peerId,
+          bundle: input.bundle,
+          bundleHash: input.bundleHash,
+        },
+      });
+      await tx.slashProposal.create({
+        data: {
+          peerId: input.peerId,
+          operatorAddress: input.operatorAddress,
+          evidenceId: evidence.id,
+          evidenceHash: input.bundleHash,
+          amount: input.amount,
+          reason: input.reason.slice(0, 500),
+          executeAfter: input.executeAfter,
+        },
+      });
+      return { evidenceId: evidence.id, created: true };
+    });
+  }
+
+  /** Credits still held for a provider (per job), oldest first. */
+  async heldCredits(peerId: string): Promise<HeldCredit[]> {
+    const rows = await this.prisma.$queryRaw<{ jobId: string; amount: bigint }[]>`
+      SELECT "jobId"::text AS "jobId", SUM(amount)::bigint AS amount FROM "LedgerEntry"
+      WHERE account = ${VerificationAccounts.held(peerId)} AND "jobId" IS NOT NULL
+      GROUP BY "jobId" HAVING SUM(amount) > 0 ORDER BY MIN(id)`;
+    return rows.map((r) => ({ peerId, jobId: r.jobId, amount: r.amount }));
+  }
+
+  /** Held credits older than `before` of providers that are not banned (ready to vest). */
+  async vestable(before: Date, limit: number): Promise<HeldCredit[]> {
+    const rows = await this.prisma.$queryRaw<{ account: string; jobId: string; amount: bigint }[]>`
+      SELECT e.account, e."jobId"::text AS "jobId", SUM(e.amount)::bigint AS amount
+      FROM "LedgerEntry" e
+      WHERE e.account LIKE 'provider:%:held' AND e."jobId" IS NOT NULL
+      GROUP BY e.account, e."jobId"
+      HAVING SUM(e.amount) > 0 AND MAX(e."createdAt") < ${before}
+      LIMIT ${limit}`;
+    const credits = rows.map((r) => ({
+      peerId: r.account.slice('provider:'.length, -':held'.length),
+      jobId: r.jobId,
+      amount: r.amount,
+    }));
+    if (credits.length === 0) return [];
+    const banned = await this.prisma.provider.findMany({
+      where: { peerId: { in: [...new Set(credits.map((c) => c.peerId))] }, status: 'BANNED' },
+      select: { peerId: true },
+    });
+    const bannedSet = new Set(banned.map((b) => b.peerId));
+    return credits.filter((c) => !bannedSet.has(c.peerId));
+  }
+
+  /** Moves a held credit into the provider's earnings (an epoch pays it from there). */
+  async vest(credit: HeldCredit): Promise<boolean> {
+    return this.prisma.$transaction(async (tx) => {
+      const held = VerificationAccounts.held(credit.peerId);
+      const rows = await tx.$queryRaw<{ amount: bigint | null }[]>`
+        SELECT SUM(amount)::bigint AS amount FROM "LedgerEntry" WHERE account = ${held} AND "jobId" = ${credit.jobId}::uuid`;
+      const left = rows[0]?.amount ?? 0n;
+      if (left <= 0n) return false;
+      await this.ledger.post(
+        tx,
+        'settle',
+        [
+          { account: held, amount: -left },
+          { account: LedgerAccounts.providerEarned(credit.peerId), amount: left },
+        ],
+        { jobId: credit.jobId },
+      );
+      return true;
+    });
+  }
+
+  /**
+   * Takes back a held credit: the provider's share and its part of the fee go back to the
+   * developer's available balance. Returns the refunded amount (0 when nothing was held).
+   */
+  async reverse(credit: HeldCredit, job: Job): Promise<bigint> {
+    return this.prisma.$transaction(async (tx) => {
+      const held = VerificationAccounts.held(credit.peerId);
+      const entries = await tx.ledgerEntry.findMany({ where: { jobId: job.id, kind: 'settle' } });
+      const left = entries.filter((e) => e.account === held).reduce((s, e) => s + e.amount, 0n);
+      if (left <= 0n) return 0n;
+      const credited = entries
+        .filter((e) => e.amount > 0n && e.account.startsWith('provider:'))
+        .reduce((s, e) => s + e.amount, 0n);
+      const fees = entries
+        .filter((e) => e.account === LedgerAccounts.fees)
+        .reduce((s, e) => s + e.amount, 0n);
+      const fee = credited > 0n ? (fees * left) / credited : 0n;
+      // Same lock order as settlement: available, then provider, then fees.
+      const postings = [
+        { account: LedgerAccounts.available(job.accountId), amount: left + fee },
+        { account: held, amount: -left },
+      ];
+      if (fee > 0n) postings.push({ account: LedgerAccounts.fees, amount: -fee });
+      await this.ledger.post(tx, 'release', postings, { jobId: job.id });
+      return left + fee;
+    });
+  }
+
+  /** A completed job whose result was found wrong: the coordinator's reference replaces it. */
+  async correctResult(jobId: string, outputs: unknown, resultHash: string, detail: Record<string, unknown>) {
+    await this.prisma.$transaction([
+      this.prisma.job.update({ where: { id: jobId }, data: { result: json({ outputs }), resultHash } }),
+      this.prisma.jobEvent.create({ data: { jobId, type: 'job.result_corrected', data: json(detail) } }),
+    ]);
+  }
+
+  /** One more attempt of a job (a tie-break on another operator), numbered after the others. */
+  async offerExtra(jobId: string, peerId: string): Promise<JobAttempt> {
+    const [attempt] = await this.prisma.$transaction((tx) => createAttemptOffers(tx, jobId, [peerId]));
+    return attempt;
+  }
+
+  attempts(jobId: string): Promise<JobAttempt[]> {
+    return this.prisma.jobAttempt.findMany({ where: { jobId }, orderBy: { attempt: 'asc' } });
+  }
+
+  findJob(jobId: string): Promise<Job | null> {
+    return this.prisma.job.findUnique({ where: { id: jobId } });
+  }
+}

@@ -1,0 +1,173 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Logger } from 'pino';
+import type { Job, JobAttempt } from '#prisma';
+import { hashOutputs, type JobSpec, type ResultReceipt, type Signed, type TensorWire } from '#protocol';
+import { APP_CONFIG, type AppConfig } from '../config/config.js';
+import { LOGGER } from '../logging/logger.js';
+import { JobsService } from '../jobs/jobs.service.js';
+import { ReputationService } from '../reputation/reputation.service.js';
+import type { ReputationKind } from '../reputation/reputation.js';
+import { buildEvidence, canonicalEvidence, evidenceHash, type ReferenceSource } from './evidence.js';
+import { canComputeReference, computeReference } from './reference.js';
+import { compareResults } from './compare.js';
+import { VerificationRepository } from './verification.repository.js';
+
+export interface Accused {
+  attemptId: string;
+  peerId: string;
+  receipt: Signed<ResultReceipt>;
+  outputs: TensorWire[];
+}
+
+export interface Reference {
+  source: ReferenceSource;
+  outputs: TensorWire[];
+  receipts?: Signed<ResultReceipt>[];
+}
+
+/**
+ * Convictions and re-verification. A provider caught returning a wrong result (against a canary
+ * answer, the coordinator's reference, or a majority of other operators) gets an evidence bundle
+ * (its signed receipt, its outputs, the reference), a ban, a slash proposal citing the bundle's
+ * hash, and every credit it still has on hold re-verified: wrong results are reversed to their
+ * developers, the job's result is replaced by the reference, and anyone who returned the very same
+ * wrong output (a colluder) is convicted in turn.
+ */
+@Injectable()
+export class VerifierService {
+  private readonly reverifying = new Map<string, Promise<void>>();
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly repo: VerificationRepository,
+    private readonly reputation: ReputationService,
+    private readonly jobs: JobsService,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  /** The coordinator's own result when the job is within the work budget and of a kind it computes. */
+  async reference(job: Job): Promise<TensorWire[] | null> {
+    const spec = job.spec as unknown as JobSpec;
+    if (job.workUnits > BigInt(this.config.REFERENCE_WORK_BUDGET) || !canComputeReference(spec)) return null;
+    try {
+      return await computeReference(spec);
+    } catch (err) {
+      this.logger.warn({ err, jobId: job.id }, 'coordinator reference failed');
+      return null;
+    }
+  }
+
+  agrees(job: Job, a: readonly TensorWire[], b: readonly TensorWire[]): boolean {
+    return compareResults(a, b, { spec: job.spec as unknown as JobSpec }).agree;
+  }
+
+  /** Evidence, ban, slash proposal; then the provider's held credits are re-verified. */
+  async convict(job: Job, accused: Accused, reference: Reference, kind: ReputationKind): Promise<void> {
+    const agreement = compareResults(accused.outputs, reference.outputs, {
+      spec: job.spec as unknown as JobSpec,
+    });
+    const bundle = buildEvidence({
+      job: { id: job.id, spec: job.spec as unknown as JobSpec, specHash: job.specHash },
+      accused: { receipt: accused.receipt, outputs: accused.outputs },
+      reference,
+    });
+    const hash = evidenceHash(bundle);
+    const reason = `${kind}: job ${job.id}: ${agreement.reason ?? 'result differs from the reference'} (reference: ${reference.source})`;
+    await this.repo.rejectAttempt(accused.attemptId, `verification failed: ${reason}`);
+    const { created } = await this.repo.recordConviction({
+      jobId: job.id,
+      attemptId: accused.attemptId,
+      peerId: accused.peerId,
+      operatorAddress: accused.receipt.payload.providerAddress,
+      bundle: canonicalEvidence(bundle),
+      bundleHash: hash,
+      amount: this.config.SLASH_AMOUNT,
+      reason,
+      executeAfter: new Date(Date.now() + this.config.SLASH_REVIEW_SECONDS * 1000),
+    });
+    if (!created) return;
+    await this.reputation.record(accused.peerId, kind, {
+      jobId: job.id,
+      reason,
+      detail: { evidenceHash: hash, reference: reference.source },
+    });
+    await this.jobs
+      .note(job.id, 'verification.convicted', { provider: accused.peerId, kind, evidenceHash: hash })
+      .catch(() => undefined);
+    this.reverifyLater(accused.peerId);
+  }
+
+  /** Starts (once at a time per provider) the re-verification of a banned provider's held credits. */
+  reverifyLater(peerId: string): void {
+    if (this.reverifying.has(peerId)) return;
+    const run = this.reverify(peerId)
+      .catch((err: unknown) => this.logger.error({ err, peerId }, 're-verification failed'))
+      .finally(() => this.reverifying.delete(peerId));
+    this.reverifying.set(peerId, run);
+  }
+
+  /** Resolves when every running re-verification finished (tests, shutdown). */
+  async settled(): Promise<void> {
+    while (this.reverifying.size > 0) await Promise.all([...this.reverifying.values()]);
+  }
+
+  /**
+   * Every credit the banned provider still has on hold: recompute the job; a correct result keeps
+   * its credits; a wrong one is reversed for every provider paid for it, the result replaced by
+   * the reference, and providers whose signed output is that very wrong output convicted.
+   * Unverifiable jobs (over the budget, or a kind the coordinator cannot compute) are reversed for
+   * the banned provider only: a cheater's unverified work is not paid.
+   */
+  async reverify(peerId: string): Promise<void> {
+    const credits = await this.repo.heldCredits(peerId);
+    for (const credit of credits) {
+      const job = await this.repo.findJob(credit.jobId);
+      if (!job) continue;
+      const delivered = (job.result as { outputs?: TensorWire[] } | null)?.outputs;
+      const reference = await this.reference(job);
+      if (!reference || !delivered) {
+        const refunded = await this.repo.reverse(credit, job);
+        await this.jobs.note(job.id, 'verification.credit_reversed', {
+          provider: peerId,
+          refunded: refunded.toString(),
+          reason: 'unverifiable work of a banned provider',
+        });
+        continue;
+      }
+      if (this.agrees(job, delivered, reference)) continue; // correct: its credits vest as usual
+      const deliveredHash = hashOutputs(delivered);
+      const attempts = await this.repo.attempts(job.id);
+      const paid = attempts.filter((a) => a.state === 'SUCCEEDED' && a.providerId);
+      let refunded = 0n;
+      for (const a of paid) {
+        refunded += await this.repo.reverse(
+          { peerId: a.providerId as string, jobId: job.id, amount: 0n },
+          job,
+        );
+      }
+      await this.repo.correctResult(job.id, reference, hashOutputs(reference), {
+        reason: `re-verified after ${peerId} was banned: the delivered result was wrong`,
+        refunded: refunded.toString(),
+        wrongResultHash: deliveredHash,
+      });
+      for (const a of paid) {
+        if (a.providerId === peerId || a.outputHash !== deliveredHash || !a.receipt) continue;
+        await this.convict(
+          job,
+          accusedOf(a, delivered),
+          { source: 'coordinator', outputs: reference },
+          'failed_reverification',
+        );
+      }
+    }
+  }
+}
+
+function accusedOf(a: JobAttempt, outputs: TensorWire[]): Accused {
+  return {
+    attemptId: a.id,
+    peerId: a.providerId as string,
+    receipt: a.receipt as unknown as Signed<ResultReceipt>,
+    outputs,
+  };
+}
