@@ -7,7 +7,7 @@ describe('verification under adversarial providers (real coordinator, PostgreSQL
     const report = await runVerificationHarness({
       honest: 4,
       adversaries: ['wrong', 'noise', 'zeros', 'stale', 'copy', 'copy'],
-      jobs: 40,
+      jobs: 30,
       concurrency: 10,
       policy: { mode: 'redundant', k: 2, canaryRate: 0.2 },
       log: (line) => console.error(line),

@@ -70,8 +70,9 @@ export class VerificationRepository {
         tx,
         'reserve',
         [
-          { account: VerificationAccounts.canary, amount: -c.cost },
+          // Lock order of every ledger writer: available, reserved, provider, fees, canary fund.
           { account: LedgerAccounts.reserved(c.accountId), amount: c.cost },
+          { account: VerificationAccounts.canary, amount: -c.cost },
         ],
         { jobId: c.id },
       );
@@ -100,8 +101,8 @@ export class VerificationRepository {
   }
 
   /**
-   * Evidence, and the slash proposal that cites it, in one transaction. Idempotent on the bundle
-   * hash (the same conviction recorded twice stores one row).
+   * Evidence, and the slash proposal that cites it, in one transaction. Idempotent per convicted
+   * attempt (the same conviction recorded twice stores one row).
    */
   async recordConviction(input: {
     jobId: string;
@@ -115,7 +116,7 @@ export class VerificationRepository {
     executeAfter: Date;
   }): Promise<{ evidenceId: string; created: boolean }> {
     return this.prisma.$transaction(async (tx) => {
-      const existing = await tx.evidence.findUnique({ where: { bundleHash: input.bundleHash } });
+      const existing = await tx.evidence.findFirst({ where: { attemptId: input.attemptId, peerId: input.peerId } });
       if (existing) return { evidenceId: existing.id, created: false };
       const evidence = await tx.evidence.create({
         data: {
