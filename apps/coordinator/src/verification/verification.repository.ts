@@ -116,7 +116,9 @@ export class VerificationRepository {
     executeAfter: Date;
   }): Promise<{ evidenceId: string; created: boolean }> {
     return this.prisma.$transaction(async (tx) => {
-      const existing = await tx.evidence.findFirst({ where: { attemptId: input.attemptId, peerId: input.peerId } });
+      const existing = await tx.evidence.findFirst({
+        where: { attemptId: input.attemptId, peerId: input.peerId },
+      });
       if (existing) return { evidenceId: existing.id, created: false };
       const evidence = await tx.evidence.create({
         data: {
