@@ -16,6 +16,7 @@ const BENCHMARKS: Record<string, string> = {
   compute: './compute.bench.js',
   settlement: './settlement.bench.js',
   marketplace: './marketplace.bench.js',
+  tolerance: './tolerance.bench.js',
   verification: './verification.bench.js',
 };
 

@@ -1,9 +1,9 @@
 // Packs the provider agent as its own npm package (@gpumesh/agent, bin `gpumesh-agent`) for GPU
 // owners: `npm run pack:agent` → apps/provider-agent/gpumesh-agent-<version>.tgz, installable with
 // `npm install -g ./gpumesh-agent-<version>.tgz`. It carries the compiled agent and the two libraries
-// it uses (protocol, p2p); its package.json (apps/provider-agent/agent-package.json, staged as
+// it uses (protocol, p2p, compute); its package.json (apps/provider-agent/agent-package.json, staged as
 // package.json only in the pack directory so it never shadows the monorepo's import map) maps
-// `#protocol`/`#p2p` to them.
+// `#protocol`/`#p2p`/`#compute` to them.
 import { copyFileSync, cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -13,14 +13,15 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const agentDir = join(root, 'apps', 'provider-agent');
 const packDir = join(root, 'dist-agent');
 const stage = join(packDir, 'dist');
-for (const part of ['apps/provider-agent/src', 'libs/protocol/src', 'libs/p2p/src']) {
+const PARTS = ['apps/provider-agent/src', 'libs/protocol/src', 'libs/p2p/src', 'libs/compute/src'];
+for (const part of PARTS) {
   if (!existsSync(join(root, 'dist', part))) throw new Error(`dist/${part} missing: run npm run build first`);
 }
 rmSync(packDir, { recursive: true, force: true });
 mkdirSync(packDir, { recursive: true });
 copyFileSync(join(agentDir, 'agent-package.json'), join(packDir, 'package.json'));
 cpSync(join(agentDir, 'deploy'), join(packDir, 'deploy'), { recursive: true });
-for (const part of ['apps/provider-agent/src', 'libs/protocol/src', 'libs/p2p/src']) {
+for (const part of PARTS) {
   mkdirSync(join(stage, part), { recursive: true });
   cpSync(join(root, 'dist', part), join(stage, part), {
     recursive: true,

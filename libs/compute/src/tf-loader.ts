@@ -60,6 +60,14 @@ async function importDynamic(pkg: string): Promise<unknown> {
 const loaded = new Map<Backend, LoadedTf>();
 
 /**
+ * Sets NVIDIA_TF32_OVERRIDE=0 (unless the operator set it) so cuBLAS/cuDNN compute float32 in full
+ * float32. Call on the main thread before any thread loads libtensorflow.
+ */
+export function disableTf32(): void {
+  process.env.NVIDIA_TF32_OVERRIDE ??= '0';
+}
+
+/**
  * Loads tfjs with `backend` active in this thread (once per thread; later calls reuse it). Throws when
  * the package is missing or the backend fails to initialise.
  */
@@ -71,6 +79,10 @@ export async function loadTf(backend: Backend): Promise<LoadedTf> {
   }
   let result: LoadedTf;
   if (backend === 'tensorflow' || backend === 'tensorflow-gpu') {
+    // TensorFlow runs float32 matmuls and convolutions in TF32 (10-bit mantissa) on Ampere and newer
+    // GPUs unless told not to; honest results would then miss the verification bounds (see
+    // docs/verification.md). Only effective on the main thread (a worker's process.env is a copy).
+    disableTf32();
     const pkg = BACKEND_PACKAGES[backend];
     if (resolvePackage(pkg) === null) throw new Error(`${pkg} is not installed`);
     const mod = (await importDynamic(pkg)) as Tf & { default?: Tf; version?: Record<string, string> };

@@ -5,7 +5,8 @@ import { decodeTensor, type DecodedTensor, type JobSpec, type TensorWire } from 
 
 import {
   DEFAULT_TOLERANCE,
-  FLOAT_ABSOLUTE_TOLERANCE,
+  ABSOLUTE_FLOOR,
+  matmulBounds,
   matmulTolerance,
   modelTolerance,
   type ToleranceModel,
@@ -31,6 +32,8 @@ export interface TensorAgreement {
   readonly relativeL2: number;
   readonly maxAbs: number;
   readonly bound: Bound;
+  /** How far inside its bounds the tensor is: min(bound / observed) over both checks (< 1 fails; Infinity when identical). */
+  readonly margin: number;
 }
 
 export interface Agreement {
@@ -43,6 +46,8 @@ export interface Agreement {
   maxAbs: number;
   /** The bound of the tensor that decided: the first that failed, else the one closest to its bound. */
   bound: Bound;
+  /** Smallest tensor margin (see `TensorAgreement.margin`); below 1 the outputs disagree. */
+  margin: number;
   /** Per-tensor figures, in the order of `a`. */
   tensors: TensorAgreement[];
 }
@@ -56,7 +61,11 @@ function fail(
   maxAbs: number,
   bound: Bound,
 ): Agreement {
-  return { agree: false, reason, maxRelativeL2, maxAbs, bound, tensors };
+  // A float tensor that failed its bound has a margin below 1; any other failure (names, shapes,
+  // dtypes, exact or non-finite mismatches) has none.
+  const last = tensors[tensors.length - 1];
+  const margin = last !== undefined && !last.agree ? last.margin : 0;
+  return { agree: false, reason, maxRelativeL2, maxAbs, bound, margin, tensors };
 }
 
 function decode(t: TensorWire, side: string): DecodedTensor | string {
@@ -115,11 +124,13 @@ function compareFloats(
   y: Float32Array,
   shape: readonly number[],
   model: ToleranceModel,
+  scaleOverride?: number,
 ): FloatFigures {
   const n = x.length;
-  // Magnitude scale of 'scaled' models: the largest finite |value| on either side.
-  let scale = 0;
-  if (model.kind === 'scaled') {
+  // Magnitude scale of 'scaled' models: the largest finite |value| on either side (train: of all
+  // the trained weights, so a small bias tensor is not held to its own tiny magnitude).
+  let scale = scaleOverride ?? 0;
+  if (model.kind === 'scaled' && scaleOverride === undefined) {
     for (let i = 0; i < n; i++) {
       const ax = Math.abs(x[i]);
       const ay = Math.abs(y[i]);
@@ -128,6 +139,21 @@ function compareFloats(
     }
   }
   const cols = shape.length >= 1 ? shape[shape.length - 1] : 1;
+  let absCoefficient: number;
+  let relBound: number;
+  if (model.kind === 'matmul') {
+    let nx = 0;
+    let ny = 0;
+    for (let i = 0; i < n; i++) {
+      if (Number.isFinite(x[i])) nx += x[i] * x[i];
+      if (Number.isFinite(y[i])) ny += y[i] * y[i];
+    }
+    const q = model.normR > 0 ? Math.sqrt(Math.min(nx, ny)) / model.normR : 0;
+    ({ absCoefficient, relativeL2: relBound } = matmulBounds(model.k, q));
+  } else {
+    absCoefficient = model.absCoefficient;
+    relBound = model.relativeL2;
+  }
   let diff2 = 0;
   let normX = 0;
   let normY = 0;
@@ -144,7 +170,7 @@ function compareFloats(
       return {
         relativeL2: Number.POSITIVE_INFINITY,
         maxAbs: Number.POSITIVE_INFINITY,
-        bound: { relativeL2: model.relativeL2, absolute: 0 },
+        bound: { relativeL2: relBound, absolute: 0 },
         absRatio: Number.POSITIVE_INFINITY,
         reason: `output ${name}[${i}]: ${describeValue(a)} vs ${describeValue(b)} (non-finite values differ)`,
       };
@@ -152,9 +178,9 @@ function compareFloats(
     const d = Math.abs(a - b);
     const bound =
       model.kind === 'matmul'
-        ? model.absCoefficient * model.rowNorms[Math.floor(i / cols)] * model.colNorms[i % cols]
-        : model.absCoefficient * scale;
-    const elementBound = Math.max(bound, FLOAT_ABSOLUTE_TOLERANCE * model.relativeL2);
+        ? absCoefficient * model.rowNorms[Math.floor(i / cols)] * model.colNorms[i % cols]
+        : absCoefficient * scale;
+    const elementBound = Math.max(bound, ABSOLUTE_FLOOR);
     diff2 += d * d;
     normX += a * a;
     normY += b * b;
@@ -167,11 +193,12 @@ function compareFloats(
       worstIndex = i;
     }
   }
-  // Relative L2 with the denominator floored at √(Σ bound²)/relBound: when the outputs are small next
-  // to the magnitudes that went into them (cancellation), the element bounds decide, not ‖Δ‖/‖y‖.
-  const floor = Math.sqrt(sumBound2) / model.relativeL2;
+  // Relative L2 with the denominator floored: when the outputs are small next to the magnitudes that
+  // went into them (cancellation), ‖Δ‖/‖y‖ means nothing and the element bounds decide. For matmul the
+  // floor is √(Σ bound²)/(relBound·√K), for model outputs √(Σ bound²)/relBound.
+  const floor = Math.sqrt(sumBound2) / relBound / (model.kind === 'matmul' ? Math.sqrt(model.k) : 1);
   const relativeL2 = Math.sqrt(diff2) / Math.max(Math.sqrt(normX), Math.sqrt(normY), floor, Number.MIN_VALUE);
-  const bound: Bound = { relativeL2: model.relativeL2, absolute: worstBound };
+  const bound: Bound = { relativeL2: relBound, absolute: worstBound };
   if (absRatio > 1) {
     return {
       relativeL2,
@@ -181,16 +208,31 @@ function compareFloats(
       reason: `output ${name}[${worstIndex}]: |Δ| ${(absRatio * worstBound).toExponential(2)} over the bound ${worstBound.toExponential(2)}`,
     };
   }
-  if (relativeL2 > model.relativeL2) {
+  if (relativeL2 > relBound) {
     return {
       relativeL2,
       maxAbs,
       bound,
       absRatio,
-      reason: `output ${name}: relative L2 difference ${relativeL2.toExponential(2)} over the bound ${model.relativeL2.toExponential(2)}`,
+      reason: `output ${name}: relative L2 difference ${relativeL2.toExponential(2)} over the bound ${relBound.toExponential(2)}`,
     };
   }
   return { relativeL2, maxAbs, bound, absRatio };
+}
+
+/** Largest finite |value| over the float32 tensors of `tensors` (undecodable ones are skipped). */
+function largestMagnitude(tensors: readonly TensorWire[]): number {
+  let scale = 0;
+  for (const t of tensors) {
+    if (t.dtype !== 'float32') continue;
+    const d = decode(t, '');
+    if (typeof d === 'string') continue;
+    for (const v of d.values as Float32Array) {
+      const abs = Math.abs(v);
+      if (Number.isFinite(abs) && abs > scale) scale = abs;
+    }
+  }
+  return scale;
 }
 
 /**
@@ -224,6 +266,7 @@ export function compareOutputs(
       if (typeof d !== 'string') decodedInputs.set(input.name, d);
     }
   }
+  const trainScale = context?.spec.kind === 'train' ? largestMagnitude([...a, ...b]) : undefined;
   for (const ta of a) {
     const tb = byName.get(ta.name);
     if (!tb) return fail(`output ${ta.name} missing`, tensors, maxRelativeL2, maxAbs, decidingBound);
@@ -255,11 +298,26 @@ export function compareOutputs(
       for (let i = 0; i < va.length; i++) {
         if (va[i] !== vb[i]) {
           const reason = `output ${ta.name}[${i}]: ${va[i]} vs ${vb[i]} (${da.dtype} must match exactly)`;
-          tensors.push({ name: ta.name, agree: false, reason, relativeL2: 0, maxAbs: 0, bound: EXACT });
+          tensors.push({
+            name: ta.name,
+            agree: false,
+            reason,
+            relativeL2: 0,
+            maxAbs: 0,
+            bound: EXACT,
+            margin: 0,
+          });
           return fail(reason, tensors, maxRelativeL2, maxAbs, EXACT);
         }
       }
-      tensors.push({ name: ta.name, agree: true, relativeL2: 0, maxAbs: 0, bound: EXACT });
+      tensors.push({
+        name: ta.name,
+        agree: true,
+        relativeL2: 0,
+        maxAbs: 0,
+        bound: EXACT,
+        margin: Number.POSITIVE_INFINITY,
+      });
       continue;
     }
     const model = toleranceFor(context, da, decodedInputs);
@@ -269,9 +327,11 @@ export function compareOutputs(
       db.values as Float32Array,
       da.shape,
       model,
+      trainScale,
     );
     maxRelativeL2 = Math.max(maxRelativeL2, figures.relativeL2);
     maxAbs = Math.max(maxAbs, figures.maxAbs);
+    const closeness = Math.max(figures.absRatio, figures.relativeL2 / figures.bound.relativeL2);
     tensors.push({
       name: ta.name,
       agree: figures.reason === undefined,
@@ -279,15 +339,16 @@ export function compareOutputs(
       relativeL2: figures.relativeL2,
       maxAbs: figures.maxAbs,
       bound: figures.bound,
+      margin: closeness === 0 ? Number.POSITIVE_INFINITY : 1 / closeness,
     });
     if (figures.reason !== undefined) {
       return fail(figures.reason, tensors, maxRelativeL2, maxAbs, figures.bound);
     }
-    const closeness = Math.max(figures.absRatio, figures.relativeL2 / figures.bound.relativeL2);
     if (closeness > closest) {
       closest = closeness;
       decidingBound = figures.bound;
     }
   }
-  return { agree: true, maxRelativeL2, maxAbs, bound: decidingBound, tensors };
+  const margin = Math.min(Number.POSITIVE_INFINITY, ...tensors.map((t) => t.margin));
+  return { agree: true, maxRelativeL2, maxAbs, bound: decidingBound, margin, tensors };
 }

@@ -13,12 +13,16 @@ export const FLOAT32_UNIT_ROUNDOFF = 2 ** -24;
 export const SAFETY_FACTOR = 16;
 
 /**
- * matmul: |Δc_ij| ≤ MATMUL_ABS_COEFFICIENT · u · √K · ‖a_i‖·‖b_j‖ (row i of op(A), column j of
- * op(B); by Cauchy–Schwarz ‖a_i‖‖b_j‖ ≥ (|A||B|)_ij, the magnitude a rounding error scales with).
+ * matmul growth with the inner dimension K and the coherence q = ‖C‖/‖R‖ of the data (R_ij =
+ * ‖a_i‖·‖b_j‖, row i of op(A) and column j of op(B); by Cauchy–Schwarz R ≥ |A||B|, the magnitude a
+ * rounding error scales with): g = √K + MATMUL_COHERENT_GROWTH · q · K^¾. Zero-mean data (q ≈ 1/√K)
+ * rounds randomly; coherent data (all-positive or constant inputs, q ≈ 1) rounds the same way at every
+ * step and the spread between summation orders grew like K^¾ in the measurements (constant inputs,
+ * K = 1024…65536: at most 2.06 · u · K^¾ · R).
+ *   per element:  |Δc_ij| ≤ SAFETY_FACTOR · u · g · R_ij
+ *   relative L2:  ‖ΔC‖ / ‖C‖ ≤ SAFETY_FACTOR · u · max(1, q · g)
  */
-export const MATMUL_ABS_COEFFICIENT = 2 * SAFETY_FACTOR;
-/** matmul: ‖ΔC‖/‖C‖ ≤ MATMUL_REL_COEFFICIENT · u · √K (the relative check; see `relativeL2Floor`). */
-export const MATMUL_REL_COEFFICIENT = 4 * SAFETY_FACTOR;
+export const MATMUL_COHERENT_GROWTH = 2;
 
 /**
  * inference: both bounds grow with √(FLOPs per output element) of the model and scale with the
@@ -32,16 +36,21 @@ export const DEFAULT_FLOPS_PER_OUTPUT = 1_000_000;
  * train: rounding differences are fed back through every optimizer step, so the bound grows with
  * the number of steps (epochs × batches) on top of the per-step √f growth.
  */
-export const TRAIN_COEFFICIENT = 8 * SAFETY_FACTOR;
+export const TRAIN_COEFFICIENT = 16 * SAFETY_FACTOR;
 
 /** A bound never drops below this relative L2 (a few ulps of float32), whatever the size. */
 export const MIN_RELATIVE_L2_BOUND = 8 * FLOAT32_UNIT_ROUNDOFF;
-/** Nor is it ever looser than this: a result 1e-3 away from the reference is wrong at any size. */
-export const MAX_RELATIVE_L2_BOUND = 2e-4;
+/** Nor is it ever looser than this: past 1 % nothing is verified by comparison any more. */
+export const MAX_RELATIVE_L2_BOUND = 1e-2;
 /** Relative L2 bound used when no job context is given (the historic flat bound). */
 export const FLOAT_RELATIVE_L2_TOLERANCE = 1e-4;
-/** Absolute floor so all-near-zero outputs compare sensibly. */
+/** Absolute floor of the historic flat comparison (kept for its callers). */
 export const FLOAT_ABSOLUTE_TOLERANCE = 1e-6;
+/**
+ * Smallest per-element bound: below float32's normal range (1.2e-38) nothing is meaningful, and an
+ * exactly-zero scale (a zero row of A, an all-zero output) must not make the bound 0/0.
+ */
+export const ABSOLUTE_FLOOR = 1e-30;
 
 /** How the bound for one job's float outputs is derived. */
 export type ToleranceModel =
@@ -52,9 +61,8 @@ export type ToleranceModel =
       /** ‖row i of op(A)‖₂ for each output row, ‖column j of op(B)‖₂ for each output column. */
       readonly rowNorms: Float64Array;
       readonly colNorms: Float64Array;
-      /** Per-element absolute coefficient (multiply by rowNorms[i]·colNorms[j]) and relative L2 bound. */
-      readonly absCoefficient: number;
-      readonly relativeL2: number;
+      /** ‖R‖_F = ‖rowNorms‖·‖colNorms‖. */
+      readonly normR: number;
     }
   | {
       readonly kind: 'scaled';
@@ -105,16 +113,29 @@ export function matmulTolerance(
       colNorms[transposeB ? r : c] += v * v;
     }
   }
-  for (let i = 0; i < m; i++) rowNorms[i] = Math.sqrt(rowNorms[i]);
-  for (let j = 0; j < n; j++) colNorms[j] = Math.sqrt(colNorms[j]);
-  const root = Math.sqrt(kA);
+  let sumR = 0;
+  let sumK = 0;
+  for (let i = 0; i < m; i++) {
+    sumR += rowNorms[i];
+    rowNorms[i] = Math.sqrt(rowNorms[i]);
+  }
+  for (let j = 0; j < n; j++) {
+    sumK += colNorms[j];
+    colNorms[j] = Math.sqrt(colNorms[j]);
+  }
+  return { kind: 'matmul', k: kA, rowNorms, colNorms, normR: Math.sqrt(sumR) * Math.sqrt(sumK) };
+}
+
+/**
+ * The matmul bounds once the coherence q = ‖C‖/‖R‖ is known (from the smaller of the two results, so
+ * a result cannot loosen its own bound by inflating itself).
+ */
+export function matmulBounds(k: number, coherence: number): { absCoefficient: number; relativeL2: number } {
+  const q = Math.min(1, Math.max(0, coherence));
+  const growth = Math.sqrt(k) + MATMUL_COHERENT_GROWTH * q * k ** 0.75;
   return {
-    kind: 'matmul',
-    k: kA,
-    rowNorms,
-    colNorms,
-    absCoefficient: MATMUL_ABS_COEFFICIENT * FLOAT32_UNIT_ROUNDOFF * root,
-    relativeL2: clampRel(MATMUL_REL_COEFFICIENT * FLOAT32_UNIT_ROUNDOFF * root),
+    absCoefficient: SAFETY_FACTOR * FLOAT32_UNIT_ROUNDOFF * growth,
+    relativeL2: clampRel(SAFETY_FACTOR * FLOAT32_UNIT_ROUNDOFF * Math.max(1, q * growth)),
   };
 }
 

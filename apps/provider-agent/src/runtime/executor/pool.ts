@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
-import { TaskError, taskFromSpec } from '#compute';
+import { disableTf32, TaskError, taskFromSpec } from '#compute';
 import {
   decodeTensor,
   encodeTensor,
@@ -206,6 +206,7 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
     typeof options.backend === 'object'
       ? options.backend
       : await resolveBackend({ ...options.resolve, force: options.backend ?? options.resolve?.force });
+  if (report.name === 'tensorflow-gpu') disableTf32(); // before any worker loads libtensorflow
   const slotCount = options.slots ?? defaultSlots(report);
   const memoryLimitMb = options.memoryLimitMb ?? 1024;
   const defaultTimeoutMs = options.defaultTimeoutMs ?? 600_000;
