@@ -83,6 +83,51 @@ describe('admin API: cookie sessions, CSRF and roles', () => {
     expect(signIn.status).toBe(403);
   });
 
+  it('changes run-time settings: admin scope, CSRF with the cookie, validated, resettable', async () => {
+    const path = '/v1/admin/settings/epochSeconds';
+    expect((await api(c.url, 'PUT', path, { headers: { cookie }, body: { value: 30 } })).status).toBe(403);
+    const viewer = await api<{ secret: string }>(c.url, 'POST', '/v1/auth/api-keys', {
+      key: c.adminKey,
+      body: { name: 'settings viewer', role: 'ADMIN', scopes: ['jobs:read'] },
+    });
+    expect((await api(c.url, 'PUT', path, { key: viewer.body.secret, body: { value: 30 } })).status).toBe(
+      403,
+    );
+    const bad = await api<{ error: { message: string } }>(c.url, 'PUT', path, {
+      headers: { cookie, ...CSRF },
+      body: { value: 0 },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toBe('epochSeconds: expected at least 1 second');
+    const unknown = await api(c.url, 'PUT', '/v1/admin/settings/nope', {
+      key: c.adminKey,
+      body: { value: 1 },
+    });
+    expect(unknown.status).toBe(404);
+    const policy = await api<{ error: { message: string } }>(
+      c.url,
+      'PUT',
+      '/v1/admin/settings/verification',
+      {
+        key: c.adminKey,
+        body: { value: { mode: 'redundant', k: 4 } },
+      },
+    );
+    expect(policy.status).toBe(400);
+    expect(policy.body.error.message).toBe('verification.k: expected 2..3');
+    const ok = await api<{ current: number; overridden: boolean; value: string }>(c.url, 'PUT', path, {
+      headers: { cookie, ...CSRF, origin: c.url },
+      body: { value: 30 },
+    });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ current: 30, overridden: true, value: '30 s' });
+    const reset = await api<{ overridden: boolean }>(c.url, 'PUT', path, {
+      key: c.adminKey,
+      body: { value: null },
+    });
+    expect(reset.body.overridden).toBe(false);
+  });
+
   it('streams live stats as server-sent events', async () => {
     const controller = new AbortController();
     const res = await fetch(`${c.url}/v1/admin/stream`, { headers: { cookie }, signal: controller.signal });

@@ -1,8 +1,10 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { matmulSpec } from '../helpers/specs.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
+import { query } from '../settlement/support.js';
 import {
   HAVE_CHROMIUM,
   CHROMIUM,
@@ -193,8 +195,116 @@ describe.skipIf(!HAVE_CHROMIUM)(
       await screenshot(page, '09-epochs');
 
       await nav(page, 'Settings').click();
-      await page.getByText('PLATFORM_FEE_BPS').waitFor();
+      await page.getByText('DEFAULT_DEADLINE_SECONDS').waitFor();
       await screenshot(page, '10-settings');
+    });
+
+    it('edits settings: a bad value is refused with the field named, a good one is stored', async () => {
+      await nav(page, 'Settings').click();
+      const verification = page.locator('form[data-setting="verification"]');
+      await verification.getByLabel('Canary rate (0–0.5)').fill('0.9');
+      await verification.getByRole('button', { name: 'Save' }).click();
+      await expect
+        .poll(() => verification.getByRole('alert').textContent())
+        .toContain('verification.canaryRate: expected 0..0.5');
+      await screenshot(page, '15-settings-invalid');
+
+      const fee = page.locator('form[data-setting="platformFeeBps"]');
+      await fee.getByLabel('Fee (basis points, 0–10000)').fill('250');
+      await fee.getByRole('button', { name: 'Save' }).click();
+      await expect.poll(() => fee.getByRole('status').textContent()).toContain('Saved: 2.50 % (250 bps)');
+      await expect
+        .poll(() => page.getByTestId('setting-value-platformFeeBps').textContent())
+        .toBe('2.50 % (250 bps)');
+      const stored = await api<{ key: string; current: unknown; overridden: boolean; updatedBy: string }[]>(
+        c.url,
+        'GET',
+        '/v1/admin/settings',
+        { key: c.adminKey },
+      );
+      expect(stored.body.find((x) => x.key === 'platformFeeBps')).toMatchObject({
+        current: 250,
+        overridden: true,
+        updatedBy: '0x70997970c51812dc3a010c7d01b50e0d17dc79c8',
+      });
+      await screenshot(page, '16-settings-saved');
+      // and back to the configured default
+      await fee.getByRole('button', { name: 'Reset to default' }).click();
+      await expect.poll(() => fee.getByRole('status').textContent()).toContain('Back to the default');
+    });
+
+    it("shows a provider's stake, reputation history and slashes; an admin cancels a proposed slash", async () => {
+      // What the verification flow writes when it catches a provider (seeded here directly).
+      const peer = a.peerId;
+      const start = Date.now() - 10 * 60_000;
+      let score = 0.5;
+      for (const [i, [kind, delta]] of (
+        [
+          ['completed', 0.02],
+          ['completed', 0.02],
+          ['latency', -0.01],
+          ['verification_failed', -0.4],
+          ['banned', 0],
+        ] as const
+      ).entries()) {
+        score = Math.max(0, score + delta);
+        await query(
+          c.databaseUrl,
+          `INSERT INTO "ReputationEvent" ("peerId", kind, delta, score, "createdAt") VALUES ($1, $2, $3, $4, $5)`,
+          [peer, kind, delta, score, new Date(start + i * 60_000)],
+        );
+      }
+      const slash = async (state: string, executeAfter: Date, txHash: string | null): Promise<string> => {
+        const evidenceId = randomUUID();
+        const hash = `0x${randomBytes(32).toString('hex')}`;
+        await query(
+          c.databaseUrl,
+          `INSERT INTO "Evidence" (id, "jobId", "attemptId", "peerId", bundle, "bundleHash") VALUES ($1, $2, $3, $4, '{}', $5)`,
+          [evidenceId, randomUUID(), randomUUID(), peer, hash],
+        );
+        const id = randomUUID();
+        await query(
+          c.databaseUrl,
+          `INSERT INTO "SlashProposal" (id, "peerId", "operatorAddress", "evidenceId", "evidenceHash", amount, reason, state, "executeAfter", "txHash", "updatedAt")
+           VALUES ($1, $2, $3, $4, $5, 25000000, 'wrong result in a redundant job', $6::"SlashState", $7, $8, now())`,
+          [id, peer, a.address, evidenceId, hash, state, executeAfter, txHash],
+        );
+        return id;
+      };
+      const executed = await slash('EXECUTED', new Date(start), `0x${'ab'.repeat(32)}`);
+      const proposed = await slash('PROPOSED', new Date(Date.now() + 3_600_000), null);
+
+      await page.goto(`${dashboard()}#/providers/${peer}`);
+      const history = page.getByTestId('reputation-history');
+      await history.getByRole('img').waitFor();
+      expect(await history.getByRole('img').getAttribute('aria-label')).toContain('5 events');
+      await history.getByText('Events (5)').click();
+      await history.locator('tr[data-kind="verification_failed"]').waitFor();
+      await expect.poll(() => page.getByTestId('provider-stake').textContent()).toContain('no chain');
+      const table = page.getByTestId('slashes-table');
+      await table.locator(`tr[data-slash="${executed}"][data-state="EXECUTED"]`).waitFor();
+      expect(await table.locator(`tr[data-slash="${executed}"]`).textContent()).toContain('25');
+      await screenshot(page, '13-provider-reputation-slashes');
+
+      await table
+        .locator(`tr[data-slash="${proposed}"]`)
+        .getByRole('button', { name: 'Cancel slash' })
+        .click();
+      await table.locator(`tr[data-slash="${proposed}"][data-state="CANCELLED"]`).waitFor();
+      const rows = await query<{ state: string; reviewedBy: string }>(
+        c.databaseUrl,
+        'SELECT state::text, "reviewedBy" FROM "SlashProposal" WHERE id = $1',
+        [proposed],
+      );
+      expect(rows[0]).toEqual({
+        state: 'CANCELLED',
+        reviewedBy: '0x70997970c51812dc3a010c7d01b50e0d17dc79c8',
+      });
+
+      await nav(page, 'Slashes').click();
+      await page.getByRole('heading', { name: 'Slashes' }).waitFor();
+      await page.getByTestId('slashes-table').locator(`tr[data-slash="${executed}"]`).waitFor();
+      await screenshot(page, '14-slashes');
     });
 
     it('works at phone width and by keyboard', async () => {

@@ -8,6 +8,7 @@ import { JobPage, JobsPage } from './pages/Jobs';
 import { AccountPage, AccountsPage } from './pages/Accounts';
 import { EpochsPage } from './pages/Epochs';
 import { SettingsPage } from './pages/Settings';
+import { SlashesPage } from './pages/Slashes';
 import { SignIn } from './pages/SignIn';
 
 const NAV = [
@@ -15,6 +16,7 @@ const NAV = [
   ['providers', 'Providers'],
   ['jobs', 'Jobs'],
   ['accounts', 'Accounts'],
+  ['slashes', 'Slashes'],
   ['epochs', 'Epochs & payouts'],
   ['settings', 'Settings'],
 ] as const;
@@ -79,8 +81,11 @@ export function App(): React.JSX.Element {
     case 'epochs':
       content = <EpochsPage session={session} />;
       break;
+    case 'slashes':
+      content = <SlashesPage session={session} />;
+      break;
     case 'settings':
-      content = <SettingsPage />;
+      content = <SettingsPage session={session} />;
       break;
     default:
       content = <OverviewPage />;

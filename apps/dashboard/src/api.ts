@@ -57,6 +57,7 @@ export async function request<T>(method: string, path: string, body?: unknown): 
 export const get = <T>(path: string): Promise<T> => request<T>('GET', path);
 export const post = <T>(path: string, body?: unknown): Promise<T> => request<T>('POST', path, body);
 export const del = <T>(path: string): Promise<T> => request<T>('DELETE', path);
+export const put = <T>(path: string, body?: unknown): Promise<T> => request<T>('PUT', path, body);
 
 // ---- wire types (mirrors of the coordinator's admin DTOs) ----
 
@@ -131,8 +132,48 @@ export interface ProviderDetail extends Provider {
     offeredAt: string;
     finishedAt: string | null;
   }[];
-  stake: string | null;
-  slashes: unknown[];
+  bannedAt: string | null;
+  banReason: string | null;
+  stake: Stake;
+  slashes: Slash[];
+  reputationHistory: ReputationEvent[];
+}
+
+export interface Stake {
+  available: boolean;
+  bonded: string | null;
+  unbonding: string | null;
+  unbondingEndsAt: string | null;
+  staking: string | null;
+  note: string | null;
+}
+
+export interface Slash {
+  id: string;
+  peerId: string;
+  operatorAddress: string;
+  evidenceId: string;
+  evidenceHash: string;
+  amount: string;
+  reason: string;
+  state: string;
+  executeAfter: string;
+  txHash: string | null;
+  nonce: number | null;
+  error: string | null;
+  reviewedBy: string | null;
+  createdAt: string;
+  executedAt: string | null;
+}
+
+export interface ReputationEvent {
+  id: string;
+  kind: string;
+  delta: number;
+  score: number;
+  jobId: string | null;
+  detail: unknown;
+  createdAt: string;
 }
 
 export interface Job {
@@ -238,4 +279,16 @@ export interface Setting {
   label: string;
   value: string | null;
   note: string;
+  editable: boolean;
+  current?: unknown;
+  default?: unknown;
+  overridden?: boolean;
+  updatedBy?: string | null;
+  updatedAt?: string | null;
+}
+
+export interface VerificationPolicy {
+  mode: 'none' | 'redundant';
+  k: number;
+  canaryRate: number;
 }

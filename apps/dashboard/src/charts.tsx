@@ -136,3 +136,68 @@ export function BarChart(props: {
     </figure>
   );
 }
+
+/** A step line of a 0..1 score over time (uPlot), e.g. a provider's reputation history. */
+export function ScoreChart(props: {
+  title: string;
+  /** Seconds since the epoch, ascending. */
+  x: number[];
+  y: number[];
+  color?: string;
+  height?: number;
+}): React.JSX.Element {
+  const box = useRef<HTMLDivElement>(null);
+  const width = useWidth(box);
+  const { x, y, title, color = '#0ea5e9', height = 160 } = props;
+  const key = `${x.join(',')}|${y.join(',')}`;
+
+  useEffect(() => {
+    if (!box.current || x.length === 0) return;
+    const opts: uPlot.Options = {
+      width: width(),
+      height,
+      legend: { show: false },
+      cursor: { drag: { x: false, y: false } },
+      scales: {
+        y: { range: [0, 1] },
+        // one point (or several at one instant) still gets a visible time span
+        x: { range: (_u, min, max) => (max - min < 60 ? [min - 30, max + 30] : [min, max]) },
+      },
+      axes: [{ stroke: 'currentColor' }, { stroke: 'currentColor', size: 40, incrs: [0.25, 0.5] }],
+      series: [
+        {},
+        {
+          label: 'score',
+          stroke: color,
+          width: 2,
+          fill: `${color}22`,
+          paths: uPlot.paths.stepped?.({ align: 1 }),
+          points: { show: true, size: 5 },
+        },
+      ],
+    };
+    const u = new uPlot(opts, [x, y], box.current);
+    const observer = new ResizeObserver(() => u.setSize({ width: width(), height }));
+    observer.observe(box.current);
+    return () => {
+      observer.disconnect();
+      u.destroy();
+    };
+  }, [key, height]);
+
+  const last = y[y.length - 1];
+  return (
+    <figure className="chart">
+      <figcaption>{title}</figcaption>
+      {x.length === 0 ? (
+        <p className="empty">No reputation events yet.</p>
+      ) : (
+        <div
+          ref={box}
+          role="img"
+          aria-label={`${title}: ${y.length} events, from ${y[0].toFixed(2)} to ${last.toFixed(2)}`}
+        />
+      )}
+    </figure>
+  );
+}

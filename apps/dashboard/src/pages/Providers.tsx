@@ -1,6 +1,8 @@
 import { useMemo, useState } from 'react';
-import { get, post, type Provider, type ProviderDetail, type Session } from '../api';
+import { get, post, type Provider, type ProviderDetail, type Session, type Stake } from '../api';
+import { ScoreChart } from '../charts';
 import { ActionButton, Empty, Json, Loaded, StateBadge } from '../components';
+import { SlashTable } from './Slashes';
 import { ago, shortId, tokens, when } from '../format';
 import { useLoad } from '../hooks';
 import { href } from '../router';
@@ -152,6 +154,21 @@ export function ProvidersPage({ query }: { query: URLSearchParams }): React.JSX.
   );
 }
 
+function StakeText({ stake }: { stake: Stake }): React.JSX.Element {
+  if (!stake.available) return <span className="muted">{stake.note ?? 'no chain'}</span>;
+  const unbonding = BigInt(stake.unbonding ?? '0');
+  return (
+    <>
+      {tokens(stake.bonded ?? '0')} tokens bonded
+      {unbonding > 0n && (
+        <div className="muted small">
+          {tokens(stake.unbonding ?? '0')} unbonding until {when(stake.unbondingEndsAt)} (still slashable)
+        </div>
+      )}
+    </>
+  );
+}
+
 export function ProviderPage({ peerId, session }: { peerId: string; session: Session }): React.JSX.Element {
   const load = useLoad(
     () => get<ProviderDetail>(`/v1/admin/providers/${encodeURIComponent(peerId)}`),
@@ -238,11 +255,77 @@ export function ProviderPage({ peerId, session }: { peerId: string; session: Ses
                 <dt>Earned</dt>
                 <dd>{tokens(p.earned)} tokens</dd>
                 <dt>Stake</dt>
-                <dd>{p.stake ?? 'not tracked by the coordinator yet'}</dd>
+                <dd data-testid="provider-stake">
+                  <StakeText stake={p.stake} />
+                </dd>
                 <dt>Slashes</dt>
-                <dd>{p.slashes.length ? p.slashes.length : 'none recorded'}</dd>
+                <dd>
+                  {p.slashes.length
+                    ? `${p.slashes.length} (${p.slashes.filter((s) => s.state === 'EXECUTED').length} executed)`
+                    : 'none'}
+                </dd>
+                {p.bannedAt && (
+                  <>
+                    <dt>Banned</dt>
+                    <dd>
+                      {when(p.bannedAt)}
+                      {p.banReason && <div className="muted small">{p.banReason}</div>}
+                    </dd>
+                  </>
+                )}
               </dl>
             </div>
+            <h2 id="reputation-title">Reputation history</h2>
+            <div data-testid="reputation-history">
+              <ScoreChart
+                title="Score after each event"
+                x={p.reputationHistory.map((e) => Date.parse(e.createdAt) / 1000)}
+                y={p.reputationHistory.map((e) => e.score)}
+              />
+              {p.reputationHistory.length > 0 && (
+                <details>
+                  <summary>Events ({p.reputationHistory.length})</summary>
+                  <div className="table-wrap">
+                    <table aria-labelledby="reputation-title">
+                      <thead>
+                        <tr>
+                          <th scope="col">When</th>
+                          <th scope="col">Event</th>
+                          <th scope="col">Change</th>
+                          <th scope="col">Score</th>
+                          <th scope="col">Job</th>
+                        </tr>
+                      </thead>
+                      <tbody>
+                        {[...p.reputationHistory].reverse().map((e) => (
+                          <tr key={e.id} data-kind={e.kind}>
+                            <td title={when(e.createdAt)}>{ago(e.createdAt)}</td>
+                            <td>{e.kind}</td>
+                            <td className="num">{`${e.delta >= 0 ? '+' : ''}${e.delta.toFixed(3)}`}</td>
+                            <td className="num">{e.score.toFixed(3)}</td>
+                            <td>
+                              {e.jobId ? (
+                                <a className="mono" href={href('jobs', e.jobId)}>
+                                  {shortId(e.jobId)}
+                                </a>
+                              ) : (
+                                '—'
+                              )}
+                            </td>
+                          </tr>
+                        ))}
+                      </tbody>
+                    </table>
+                  </div>
+                </details>
+              )}
+            </div>
+            <h2>Slashes</h2>
+            {p.slashes.length === 0 ? (
+              <Empty>No slash has been proposed against this provider.</Empty>
+            ) : (
+              <SlashTable slashes={p.slashes} session={session} onChanged={load.reload} />
+            )}
             <h2>Recent jobs</h2>
             {p.recentAttempts.length === 0 ? (
               <Empty>This provider has not been offered a job yet.</Empty>

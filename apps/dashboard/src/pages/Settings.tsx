@@ -1,31 +1,232 @@
-import { get, type Setting } from '../api';
+import { useEffect, useId, useState, type FormEvent, type ReactNode } from 'react';
+import { get, put, type Session, type Setting, type VerificationPolicy } from '../api';
 import { Loaded } from '../components';
+import { when } from '../format';
 import { useLoad } from '../hooks';
 
-export function SettingsPage(): React.JSX.Element {
+type Save = (value: unknown) => Promise<void>;
+
+/** A form for one editable setting: Save (validated by the coordinator) and Reset to the default. */
+function SettingForm({
+  setting,
+  canAct,
+  onSaved,
+  children,
+  value,
+}: {
+  setting: Setting;
+  canAct: boolean;
+  onSaved: () => void;
+  /** The inputs; `value()` reads what they hold. */
+  children: ReactNode;
+  value: () => unknown;
+}): React.JSX.Element {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [saved, setSaved] = useState<string | null>(null);
+  const titleId = useId();
+
+  const save: Save = async (v) => {
+    setBusy(true);
+    setError(null);
+    setSaved(null);
+    try {
+      const updated = await put<Setting>(`/v1/admin/settings/${encodeURIComponent(setting.key)}`, {
+        value: v,
+      });
+      setSaved(v === null ? `Back to the default: ${updated.value}` : `Saved: ${updated.value}`);
+      onSaved();
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const submit = (e: FormEvent): void => {
+    e.preventDefault();
+    void save(value());
+  };
+
+  return (
+    <form
+      className="card setting-form"
+      aria-labelledby={titleId}
+      onSubmit={submit}
+      data-setting={setting.key}
+    >
+      <h2 id={titleId}>
+        {setting.label} <code className="muted small">{setting.key}</code>
+      </h2>
+      <p className="muted small">{setting.note}</p>
+      <p>
+        Now: <strong data-testid={`setting-value-${setting.key}`}>{setting.value}</strong>
+        {setting.overridden ? (
+          <span className="muted small">
+            {' '}
+            (set by {setting.updatedBy ?? 'an admin'} {when(setting.updatedAt ?? null)}; default{' '}
+            {JSON.stringify(setting.default)})
+          </span>
+        ) : (
+          <span className="muted small"> (the configured default)</span>
+        )}
+      </p>
+      <fieldset disabled={!canAct || busy}>
+        <legend className="sr-only">{setting.label}</legend>
+        <div className="setting-inputs">{children}</div>
+        <div className="actions">
+          <button type="submit" aria-busy={busy}>
+            {busy ? 'Saving…' : 'Save'}
+          </button>
+          {setting.overridden && (
+            <button type="button" className="secondary" onClick={() => void save(null)}>
+              Reset to default
+            </button>
+          )}
+        </div>
+      </fieldset>
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+      {saved && (
+        <p className="ok" role="status">
+          {saved}
+        </p>
+      )}
+    </form>
+  );
+}
+
+/** Empty text stays empty (the coordinator names the field); anything else is sent as a number. */
+function num(text: string): number | string {
+  return text.trim() === '' ? text : Number(text);
+}
+
+function VerificationForm(props: {
+  setting: Setting;
+  canAct: boolean;
+  onSaved: () => void;
+}): React.JSX.Element {
+  const current = props.setting.current as VerificationPolicy;
+  const [mode, setMode] = useState(current.mode);
+  const [k, setK] = useState(String(current.k >= 2 ? current.k : 2));
+  const [canary, setCanary] = useState(String(current.canaryRate));
+  // a saved (or reset) value comes back from the coordinator: show it
+  useEffect(() => {
+    setMode(current.mode);
+    setK(String(current.k >= 2 ? current.k : 2));
+    setCanary(String(current.canaryRate));
+  }, [JSON.stringify(current)]);
+  return (
+    <SettingForm
+      {...props}
+      value={() =>
+        mode === 'redundant'
+          ? { mode, k: num(k), canaryRate: num(canary) }
+          : { mode, canaryRate: num(canary) }
+      }
+    >
+      <label>
+        Mode
+        <select value={mode} onChange={(e) => setMode(e.target.value as VerificationPolicy['mode'])}>
+          <option value="none">none (one provider)</option>
+          <option value="redundant">redundant (k distinct operators)</option>
+        </select>
+      </label>
+      <label>
+        k (operators)
+        <input
+          type="number"
+          inputMode="numeric"
+          value={k}
+          disabled={mode !== 'redundant'}
+          onChange={(e) => setK(e.target.value)}
+        />
+      </label>
+      <label>
+        Canary rate (0–0.5)
+        <input
+          type="number"
+          step="any"
+          inputMode="decimal"
+          value={canary}
+          onChange={(e) => setCanary(e.target.value)}
+        />
+      </label>
+    </SettingForm>
+  );
+}
+
+function NumberForm(props: {
+  setting: Setting;
+  canAct: boolean;
+  onSaved: () => void;
+  label: string;
+}): React.JSX.Element {
+  const [text, setText] = useState(String(props.setting.current));
+  useEffect(() => setText(String(props.setting.current)), [String(props.setting.current)]);
+  return (
+    <SettingForm {...props} value={() => num(text)}>
+      <label>
+        {props.label}
+        <input type="number" inputMode="numeric" value={text} onChange={(e) => setText(e.target.value)} />
+      </label>
+    </SettingForm>
+  );
+}
+
+export function SettingsPage({ session }: { session: Session }): React.JSX.Element {
   const load = useLoad(() => get<Setting[]>('/v1/admin/settings'), []);
   return (
     <section aria-labelledby="settings-title">
       <div className="page-head">
         <h1 id="settings-title">Settings</h1>
       </div>
-      <p className="muted">Read-only: these come from the coordinator's configuration (see .env.example).</p>
+      <p className="muted">
+        The verification policy, the fee and the epoch length change at run time and reach every coordinator
+        process within a few seconds; the coordinator validates each value.{' '}
+        {session.canAct ? '' : 'Your key is read-only: you cannot change them.'}
+      </p>
       <Loaded load={load} what="settings" retry={load.reload}>
-        {(settings) => (
-          <dl className="card kv settings">
-            {settings.map((s) => (
-              <div key={s.key} className="setting">
-                <dt>
-                  {s.label} <code className="muted small">{s.key}</code>
-                </dt>
-                <dd>
-                  <strong>{s.value ?? 'not configured'}</strong>
-                  <div className="muted small">{s.note}</div>
-                </dd>
+        {(settings) => {
+          const editable = settings.filter((s) => s.editable);
+          const fixed = settings.filter((s) => !s.editable);
+          return (
+            <>
+              <div className="settings-forms">
+                {editable.map((s) => {
+                  const key = s.key;
+                  const common = { setting: s, canAct: session.canAct, onSaved: load.reload };
+                  if (s.key === 'verification') return <VerificationForm key={key} {...common} />;
+                  if (s.key === 'platformFeeBps')
+                    return <NumberForm key={key} {...common} label="Fee (basis points, 0–10000)" />;
+                  if (s.key === 'epochSeconds')
+                    return <NumberForm key={key} {...common} label="Epoch length (seconds)" />;
+                  return null;
+                })}
               </div>
-            ))}
-          </dl>
-        )}
+              <h2>Configuration</h2>
+              <p className="muted small">
+                Set in the environment (see .env.example); a restart applies changes.
+              </p>
+              <dl className="card kv settings">
+                {fixed.map((s) => (
+                  <div key={s.key} className="setting">
+                    <dt>
+                      {s.label} <code className="muted small">{s.key}</code>
+                    </dt>
+                    <dd>
+                      <strong>{s.value ?? 'not configured'}</strong>
+                      <div className="muted small">{s.note}</div>
+                    </dd>
+                  </div>
+                ))}
+              </dl>
+            </>
+          );
+        }}
       </Loaded>
     </section>
   );
