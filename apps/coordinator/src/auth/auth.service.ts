@@ -112,6 +112,15 @@ export class AuthService {
       throw new DomainError('FORBIDDEN', 'role: only an admin account can create admin keys');
     }
     const scopes = this.resolveScopes(role, input.scopes);
+    // a key never mints a key that may do more than itself
+    const beyond = scopes.filter((scope) => !principal.scopes.has(scope));
+    if (beyond.length > 0) {
+      throw new DomainError(
+        'FORBIDDEN',
+        `scopes: this credential cannot grant ${beyond.join(', ')}; it has ${[...principal.scopes].join(', ')}`,
+        { missing: beyond },
+      );
+    }
     return this.createKeyForAccount(principal.accountId, input.name, role, scopes);
   }
 
