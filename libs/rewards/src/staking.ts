@@ -221,11 +221,13 @@ async function findSlashed(
  * The contract refuses a used evidence hash, so even two executors racing slash at most once.
  */
 export async function executeSlash(params: ExecuteSlashParams): Promise<ExecutedSlash> {
-  const { staking, signer, journal, operator, evidenceHash } = params;
+  const { signer, journal, operator, evidenceHash } = params;
   const confirmations = params.confirmations ?? 1;
   const timeoutMs = params.timeoutMs ?? 120_000;
   const provider: Provider | null = signer.provider;
   if (!provider) throw new RewardsError('UNSUPPORTED_SIGNER', 'the signer needs a provider');
+  // Reads and simulations go through the provider (a `from` override needs a read-only runner).
+  const staking = attachProviderStaking(await params.staking.getAddress(), provider);
   if (!/^0x[0-9a-fA-F]{64}$/.test(evidenceHash)) {
     throw new RewardsError('INVALID_AMOUNT', `evidence hash ${evidenceHash} is not 32 bytes of hex`);
   }
