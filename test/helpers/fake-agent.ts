@@ -125,6 +125,8 @@ export async function startFakeAgent(
     onCheat?: (jobId: string) => void;
     /** Every job id this agent ran, with whether it cheated. */
     onRun?: (jobId: string, cheated: boolean) => void;
+    /** How often it re-advertises (default 300 ms; many agents in one process want it slower). */
+    advertEveryMs?: number;
   } = {},
 ): Promise<FakeAgent> {
   let network: NetworkBody = { peers: [] };
@@ -170,7 +172,7 @@ export async function startFakeAgent(
     );
     await gossip.publishAdvert(advert).catch(() => 0);
   };
-  const timer = setInterval(() => void advertise(), 300);
+  const timer = setInterval(() => void advertise(), options.advertEveryMs ?? 300);
 
   const stopServing = await handleJobOffers(node, {
     verifyOffer: createOfferVerifier({ coordinatorAddress: coordinator.signerAddress }),

@@ -136,6 +136,7 @@ export async function runVerificationHarness(options: HarnessOptions): Promise<H
         float: behaviour === 'honest' && i % 2 === 1 ? 'f32' : 'f64',
         ring: behaviour === 'copy' ? ring : undefined,
         slots: 4,
+        advertEveryMs: 2_000,
         onCheat: (jobId) => {
           const set = cheats.get(agent.peerId) ?? new Set<string>();
           set.add(jobId);

@@ -12,7 +12,7 @@ import {
 } from '#protocol';
 import { JobProtocolError, type JobOfferOutcome } from '#p2p';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
-import { JobsRepository } from '../jobs/jobs.repository.js';
+import { JobsRepository, type TransitionRequest } from '../jobs/jobs.repository.js';
 import { JobsService } from '../jobs/jobs.service.js';
 import { AttemptsRepository } from '../jobs/attempts.repository.js';
 import { MetricsService } from '../metrics/metrics.service.js';
@@ -358,13 +358,16 @@ export class DispatchService {
       }
       return this.completeSingle(job, only, answerOutputs ? 'verified_pass' : 'completion');
     }
-    const verifying = await this.jobs.transition({
+    const toVerifying = {
       jobId: job.id,
-      from: ['RUNNING'],
-      to: 'VERIFYING',
+      from: ['RUNNING' as const],
+      to: 'VERIFYING' as const,
       eventType: 'job.verifying',
       eventData: { results: outcomes.length },
-    });
+    };
+    let verifying = await this.jobs.transition(toVerifying);
+    if (!verifying && (await this.catchUpRunning(job.id)))
+      verifying = await this.jobs.transition(toVerifying);
     if (!verifying) return 'skipped';
     const verdict = await this.decide(job, outcomes, answerOutputs);
     if (verdict.reference) {
@@ -630,6 +633,21 @@ export class DispatchService {
       .catch((err: unknown) => this.logger.warn({ err, peerId, kind }, 'could not record reputation'));
   }
 
+  /**
+   * A result came back while the job is still DISPATCHED (recording its acceptance failed, e.g. a
+   * transaction timed out under load): move it to RUNNING so the result is not lost to the deadline.
+   */
+  private async catchUpRunning(jobId: string): Promise<boolean> {
+    const moved = await this.jobs.transition({
+      jobId,
+      from: ['DISPATCHED'],
+      to: 'RUNNING',
+      eventType: 'job.running',
+      eventData: { recovered: 'the acceptance was not recorded' },
+    });
+    return moved !== null;
+  }
+
   /** One provider's verified result: attempt, events, completion and payment in one commit. */
   private async completeSingle(
     job: Job,
@@ -637,7 +655,7 @@ export class DispatchService {
     passKind: ReputationKind,
   ): Promise<DispatchOutcome> {
     const outputs = outcome.outputs ?? [];
-    const completed = await this.jobs.transition({
+    const request: TransitionRequest = {
       jobId: job.id,
       from: ['RUNNING'],
       notes: outcome.succeeded ? [outcome.succeeded] : [],
@@ -659,7 +677,9 @@ export class DispatchService {
         canaryFee: BigInt(jobVerification(job).canaryFee),
       },
       patch: { result: { outputs }, resultHash: hashOutputs(outputs) },
-    });
+    };
+    let completed = await this.jobs.transition(request);
+    if (!completed && (await this.catchUpRunning(job.id))) completed = await this.jobs.transition(request);
     if (!completed) {
       this.metrics.attempts.inc({ outcome: 'late_ignored' });
       return 'skipped';

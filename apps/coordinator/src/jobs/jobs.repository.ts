@@ -232,7 +232,7 @@ export class JobsRepository {
         tx,
         'release',
         [
-          // Lock order of every ledger writer: available, reserved, provider, fees, canary fund.
+          // Lock order of every ledger writer: fees, canary fund, available, reserved, providers.
           { account: available, amount: job.cost },
           { account: reserved, amount: -job.cost },
         ],
@@ -257,8 +257,21 @@ export class JobsRepository {
       effect.canaryFee && effect.canaryFee > 0n ? (effect.canaryFee < fees ? effect.canaryFee : fees) : 0n;
     if (fees - toCanary > 0n) postings.push({ account: LedgerAccounts.fees, amount: fees - toCanary });
     if (toCanary > 0n) postings.push({ account: VerificationAccounts.canary, amount: toCanary });
-    // The developer's available row first: submissions lock it before reserved (no deadlock cycle).
-    if (job.cost - paid > 0n) postings.unshift({ account: available, amount: job.cost - paid });
+    if (job.cost - paid > 0n) postings.push({ account: available, amount: job.cost - paid });
+    // Rows are locked in one order by every ledger writer (no deadlock cycle): the shared fee and
+    // canary rows first (waiting for them holds nothing else), then available before reserved (as
+    // submissions lock them), then providers.
+    const rank = (account: string): number =>
+      account === LedgerAccounts.fees
+        ? 0
+        : account === VerificationAccounts.canary
+          ? 1
+          : account === available
+            ? 2
+            : account === reserved
+              ? 3
+              : 4;
+    postings.sort((a, b) => rank(a.account) - rank(b.account));
     await this.ledger.post(tx, 'settle', postings, { jobId: job.id });
   }
 }

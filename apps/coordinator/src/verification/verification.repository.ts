@@ -70,9 +70,9 @@ export class VerificationRepository {
         tx,
         'reserve',
         [
-          // Lock order of every ledger writer: available, reserved, provider, fees, canary fund.
-          { account: LedgerAccounts.reserved(c.accountId), amount: c.cost },
+          // Lock order of every ledger writer: fees, canary fund, available, reserved, providers.
           { account: VerificationAccounts.canary, amount: -c.cost },
+          { account: LedgerAccounts.reserved(c.accountId), amount: c.cost },
         ],
         { jobId: c.id },
       );
@@ -214,12 +214,13 @@ export class VerificationRepository {
         .filter((e) => e.account === LedgerAccounts.fees)
         .reduce((s, e) => s + e.amount, 0n);
       const fee = credited > 0n ? (fees * left) / credited : 0n;
-      // Same lock order as settlement: available, then provider, then fees.
-      const postings = [
+      // Same lock order as settlement: fees, available, provider.
+      const postings = [];
+      if (fee > 0n) postings.push({ account: LedgerAccounts.fees, amount: -fee });
+      postings.push(
         { account: LedgerAccounts.available(job.accountId), amount: left + fee },
         { account: held, amount: -left },
-      ];
-      if (fee > 0n) postings.push({ account: LedgerAccounts.fees, amount: -fee });
+      );
       await this.ledger.post(tx, 'release', postings, { jobId: job.id });
       return left + fee;
     });
