@@ -13,6 +13,7 @@ import {
 import { JobProtocolError, type JobOfferOutcome } from '#p2p';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { JobsRepository, type TransitionRequest } from '../jobs/jobs.repository.js';
+import type { JobState } from '../jobs/job-state.js';
 import { JobsService } from '../jobs/jobs.service.js';
 import { AttemptsRepository } from '../jobs/attempts.repository.js';
 import { MetricsService } from '../metrics/metrics.service.js';
@@ -356,6 +357,15 @@ export class DispatchService {
       if (answerOutputs && !this.agree(job, only.outputs ?? [], answerOutputs)) {
         return this.failCanary(job, [only], answerOutputs);
       }
+      if (this.view.isBanned(only.peerId)) {
+        // Banned while its result was on the way: unpaid, and the job runs again elsewhere.
+        await this.attempts.settle(only.attempt.id, 'FAILED', { error: 'provider banned meanwhile' });
+        return this.requeueAfterVerification(
+          job,
+          ['RUNNING', 'DISPATCHED'],
+          'the provider was banned meanwhile',
+        );
+      }
       return this.completeSingle(job, only, answerOutputs ? 'verified_pass' : 'completion');
     }
     const toVerifying = {
@@ -380,6 +390,11 @@ export class DispatchService {
         );
       }
     }
+    // A winner banned meanwhile (caught on another job) is not paid; its result does not count.
+    for (const w of verdict.winners.filter((o) => this.view.isBanned(o.peerId))) {
+      await this.verification.rejectAttempt(w.attempt.id, 'verification failed: provider banned meanwhile');
+    }
+    verdict.winners = verdict.winners.filter((o) => !this.view.isBanned(o.peerId));
     if (verdict.winners.length === 0) {
       if (job.canary) {
         await this.jobs.transition({
@@ -396,15 +411,7 @@ export class DispatchService {
       const reason = verdict.reference
         ? 'no result matched the reference; running it again'
         : 'results disagree and no reference could decide; running it again';
-      const requeued = await this.jobs.transition({
-        jobId: job.id,
-        from: ['VERIFYING'],
-        to: 'QUEUED',
-        eventType: 'job.requeued',
-        eventData: { reasons: [reason] },
-      });
-      if (!requeued) return 'skipped';
-      throw new AttemptsFailedError(job.id, [reason]);
+      return this.requeueAfterVerification(job, ['VERIFYING'], reason);
     }
     const outputs = verdict.winners[0].outputs ?? [];
     const completed = await this.jobs.transition({
@@ -631,6 +638,22 @@ export class DispatchService {
     void this.reputation
       .record(peerId, kind, { jobId, detail })
       .catch((err: unknown) => this.logger.warn({ err, peerId, kind }, 'could not record reputation'));
+  }
+
+  private async requeueAfterVerification(
+    job: Job,
+    from: JobState[],
+    reason: string,
+  ): Promise<DispatchOutcome> {
+    const requeued = await this.jobs.transition({
+      jobId: job.id,
+      from,
+      to: 'QUEUED',
+      eventType: 'job.requeued',
+      eventData: { reasons: [reason] },
+    });
+    if (!requeued) return 'skipped';
+    throw new AttemptsFailedError(job.id, [reason]);
   }
 
   /**

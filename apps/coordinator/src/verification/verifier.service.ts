@@ -33,6 +33,9 @@ export interface Reference {
  * developers, the job's result is replaced by the reference, and anyone who returned the very same
  * wrong output (a colluder) is convicted in turn.
  */
+/** Delay of the second re-verification pass after a ban (jobs in flight at the ban have settled). */
+const REVERIFY_AGAIN_AFTER_MS = 3_000;
+
 @Injectable()
 export class VerifierService {
   private readonly reverifying = new Map<string, Promise<void>>();
@@ -100,7 +103,10 @@ export class VerifierService {
   /** Starts (once at a time per provider) the re-verification of a banned provider's held credits. */
   reverifyLater(peerId: string): void {
     if (this.reverifying.has(peerId)) return;
+    // A second pass catches credits of jobs that were settling while the first one ran.
     const run = this.reverify(peerId)
+      .then(() => new Promise((r) => setTimeout(r, REVERIFY_AGAIN_AFTER_MS)))
+      .then(() => this.reverify(peerId))
       .catch((err: unknown) => this.logger.error({ err, peerId }, 're-verification failed'))
       .finally(() => this.reverifying.delete(peerId));
     this.reverifying.set(peerId, run);
