@@ -112,7 +112,13 @@ describe('dispatch over libp2p to providers (real PostgreSQL, Redis and libp2p n
   let c: TestCoordinator;
   const agents: FakeAgent[] = [];
   beforeAll(async () => {
-    c = await startTestCoordinator({ DISPATCH_BACKOFF_MS: '50', OFFER_ACCEPT_TIMEOUT_MS: '3000' });
+    // No canaries here: the disagreement test wants its cheater caught by the tie-break, not a canary.
+    c = await startTestCoordinator({
+      DISPATCH_BACKOFF_MS: '50',
+      OFFER_ACCEPT_TIMEOUT_MS: '3000',
+      CANARY_RATE: '0',
+      PROBATION_CANARY_RATE: '0',
+    });
   });
   afterEach(async () => {
     for (const a of agents.splice(0)) await a.stop();
