@@ -2,7 +2,12 @@ import { Injectable } from '@nestjs/common';
 import { Prisma, type AttemptState, type Job, type JobAttempt, type JobEvent } from '#prisma';
 import { createAttemptOffers, settleAttempt, type AttemptOutcomeData } from './attempts.repository.js';
 import { PrismaService } from '../database/prisma.service.js';
-import { LedgerAccounts, splitPayment } from '../ledger/ledger-accounts.js';
+import {
+  LedgerAccounts,
+  splitPayment,
+  type LedgerEntryKind,
+  type LedgerPosting,
+} from '../ledger/ledger-accounts.js';
 import { LedgerRepository, type Tx } from '../ledger/ledger.repository.js';
 import { DomainError } from '../common/domain-error.js';
 import { VerificationAccounts } from '../verification/verification-accounts.js';
@@ -73,6 +78,23 @@ export interface TransitionResult {
   job: Job;
   offered: JobAttempt[];
 }
+
+interface PendingTransition {
+  req: TransitionRequest;
+  from: JobState[];
+  resolve: (result: TransitionResult | null) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Waiting for a pooled connection is normal under load (Prisma's default gives up after 2 s); a
+ * transition is worth waiting for rather than failing a job that already ran.
+ */
+const TX_OPTIONS = { maxWait: 15_000, timeout: 30_000 } as const;
+/** Most transitions committed together. */
+const MAX_TRANSITION_BATCH = 128;
+/** Batches committing at once (each holds one pooled connection). */
+const MAX_BATCHES_IN_FLIGHT = 2;
 
 function jsonValue(value: unknown): Prisma.InputJsonValue {
   return JSON.parse(
@@ -151,31 +173,119 @@ export class JobsRepository {
    * attempt's outcome, new offers, and a state passed through on the way (one commit, not four).
    */
   async transitionWith(req: TransitionRequest): Promise<TransitionResult | null> {
-    const from = req.from ?? statesLeadingTo(req.via?.state ?? req.to);
-    if (req.via && !JOB_TRANSITIONS[req.via.state].includes(req.to)) {
-      throw new DomainError(
-        'ILLEGAL_TRANSITION',
-        `a ${req.via.state.toLowerCase()} job cannot become ${req.to.toLowerCase()}`,
-      );
+    const from = allowedFrom(req);
+    return new Promise((resolve, reject) => {
+      this.pending.push({ req, from, resolve, reject });
+      if (this.pending.length >= MAX_TRANSITION_BATCH) this.flushSoon(true);
+      else this.flushSoon(false);
+    });
+  }
+
+  // ---- group commit ----
+  // Transitions requested while a batch commits wait for the next one: under load many jobs move in
+  // one database transaction (one commit, one lock of each hot balance row, events and ledger entries
+  // inserted together); alone, a transition waits one event-loop turn. A batch that fails is retried
+  // one transition at a time, so a bad request never takes others down with it.
+
+  private readonly pending: PendingTransition[] = [];
+  private inFlight = 0;
+  private flushScheduled = false;
+
+  private flushSoon(now: boolean): void {
+    if (now) {
+      this.flush();
+      return;
     }
-    const first = req.via?.state ?? req.to;
-    for (const state of from) {
-      if (!JOB_TRANSITIONS[state].includes(first)) {
-        throw new DomainError(
-          'ILLEGAL_TRANSITION',
-          `a ${state.toLowerCase()} job cannot become ${first.toLowerCase()}`,
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    while (this.pending.length > 0 && this.inFlight < MAX_BATCHES_IN_FLIGHT) {
+      const batch = this.pending.splice(0, MAX_TRANSITION_BATCH);
+      this.inFlight += 1;
+      void this.runBatch(batch).finally(() => {
+        this.inFlight -= 1;
+        if (this.pending.length > 0) this.flushSoon(false);
+      });
+    }
+  }
+
+  private async runBatch(batch: PendingTransition[]): Promise<void> {
+    if (batch.length === 1) {
+      const [one] = batch;
+      await this.transitionAlone(one.req, one.from).then(one.resolve, one.reject);
+      return;
+    }
+    let results: (TransitionResult | null)[];
+    try {
+      results = await this.prisma.$transaction((tx) => this.applyBatch(tx, batch), TX_OPTIONS);
+    } catch {
+      // Alone, in the order asked for each job (different jobs concurrently).
+      const chains = new Map<string, Promise<void>>();
+      for (const p of batch) {
+        const previous = chains.get(p.req.jobId) ?? Promise.resolve();
+        chains.set(
+          p.req.jobId,
+          previous.then(() => this.transitionAlone(p.req, p.from).then(p.resolve, p.reject)),
         );
       }
+      await Promise.all(chains.values());
+      return;
     }
+    batch.forEach((p, i) => p.resolve(results[i]));
+  }
+
+  /** Every transition of a batch in one database transaction; null where the job was not in an allowed state. */
+  private async applyBatch(tx: Tx, batch: PendingTransition[]): Promise<(TransitionResult | null)[]> {
+    const ids = [...new Set(batch.map((p) => p.req.jobId))].sort();
+    const rows = await tx.$queryRaw<{ id: string; state: JobState }[]>`
+      SELECT id::text AS id, state::text AS state FROM "Job" WHERE id = ANY(${ids}::uuid[]) ORDER BY id FOR UPDATE`;
+    const states = new Map(rows.map((r) => [r.id, r.state]));
+    const events: Prisma.JobEventCreateManyInput[] = [];
+    const ledger: { kind: LedgerEntryKind; postings: LedgerPosting[]; jobId: string }[] = [];
+    const results: (TransitionResult | null)[] = [];
+    for (const { req, from } of batch) {
+      const state = states.get(req.jobId);
+      if (!state || !from.includes(state)) {
+        results.push(null);
+        continue;
+      }
+      // Events of one job keep their order: they are inserted in the order collected.
+      for (const note of req.notes ?? []) events.push(eventRow(req.jobId, note.type, note.data));
+      if (req.attempt) {
+        const { id, to, ...data } = req.attempt;
+        await settleAttempt(tx, id, to, data);
+      }
+      if (req.via) {
+        events.push(eventRow(req.jobId, req.via.eventType, req.via.eventData, state, req.via.state));
+      }
+      const job = await tx.job.update({ where: { id: req.jobId }, data: jobPatch(req) });
+      events.push(eventRow(req.jobId, req.eventType, req.eventData, req.via?.state ?? state, req.to));
+      const effect = effectPostings(job, req.effect ?? { kind: 'none' });
+      if (effect) ledger.push({ ...effect, jobId: job.id });
+      const offered = req.offers ? await createAttemptOffers(tx, req.jobId, req.offers) : [];
+      states.set(req.jobId, req.to);
+      results.push({ job, offered });
+    }
+    if (events.length > 0) await tx.jobEvent.createMany({ data: events });
+    if (ledger.length > 0) await this.ledger.postMany(tx, ledger);
+    return results;
+  }
+
+  /** One transition in its own database transaction. */
+  private async transitionAlone(req: TransitionRequest, from: JobState[]): Promise<TransitionResult | null> {
     return this.prisma.$transaction(async (tx) => {
       const current = await tx.$queryRaw<{ state: JobState }[]>`
         SELECT state::text AS state FROM "Job" WHERE id = ${req.jobId}::uuid FOR UPDATE`;
       const state = current[0]?.state;
       if (!state || !from.includes(state)) return null;
       for (const note of req.notes ?? []) {
-        await tx.jobEvent.create({
-          data: { jobId: req.jobId, type: note.type, data: note.data ? jsonValue(note.data) : undefined },
-        });
+        await tx.jobEvent.create({ data: eventRow(req.jobId, note.type, note.data) });
       }
       if (req.attempt) {
         const { id, to, ...data } = req.attempt;
@@ -183,95 +293,102 @@ export class JobsRepository {
       }
       if (req.via) {
         await tx.jobEvent.create({
-          data: {
-            jobId: req.jobId,
-            type: req.via.eventType,
-            fromState: state,
-            toState: req.via.state,
-            data: req.via.eventData ? jsonValue(req.via.eventData) : undefined,
-          },
+          data: eventRow(req.jobId, req.via.eventType, req.via.eventData, state, req.via.state),
         });
       }
-      const terminal = ['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'].includes(req.to);
-      const job = await tx.job.update({
-        where: { id: req.jobId },
-        data: {
-          state: req.to,
-          ...(terminal ? { finishedAt: new Date() } : {}),
-          ...(req.patch?.result !== undefined ? { result: jsonValue(req.patch.result) } : {}),
-          ...(req.patch?.resultHash ? { resultHash: req.patch.resultHash } : {}),
-          ...(req.patch?.error ? { error: req.patch.error } : {}),
-        },
-      });
+      const job = await tx.job.update({ where: { id: req.jobId }, data: jobPatch(req) });
       await tx.jobEvent.create({
-        data: {
-          jobId: req.jobId,
-          type: req.eventType,
-          fromState: req.via?.state ?? state,
-          toState: req.to,
-          data: req.eventData ? jsonValue(req.eventData) : undefined,
-        },
+        data: eventRow(req.jobId, req.eventType, req.eventData, req.via?.state ?? state, req.to),
       });
-      await this.applyEffect(tx, job, req.effect ?? { kind: 'none' });
+      const effect = effectPostings(job, req.effect ?? { kind: 'none' });
+      if (effect) await this.ledger.post(tx, effect.kind, effect.postings, { jobId: job.id });
       const offered = req.offers ? await createAttemptOffers(tx, req.jobId, req.offers) : [];
       return { job, offered };
-    });
+    }, TX_OPTIONS);
   }
 
   /** Records an event that does not change the state (progress, dispatch attempts, ...). */
   async appendEvent(jobId: string, type: string, data?: Record<string, unknown>): Promise<void> {
     await this.prisma.jobEvent.create({ data: { jobId, type, data: data ? jsonValue(data) : undefined } });
   }
+}
 
-  private async applyEffect(tx: Tx, job: Job, effect: TransitionEffect): Promise<void> {
-    if (effect.kind === 'none') return;
-    const reserved = LedgerAccounts.reserved(job.accountId);
-    const available = LedgerAccounts.available(job.accountId);
-    if (effect.kind === 'release') {
-      await this.ledger.post(
-        tx,
-        'release',
-        [
-          // Lock order of every ledger writer: fees, canary fund, available, reserved, providers.
-          { account: available, amount: job.cost },
-          { account: reserved, amount: -job.cost },
-        ],
-        { jobId: job.id },
-      );
-      return;
-    }
-    const paid = effect.payments.reduce((sum, p) => sum + p.amount, 0n);
-    if (paid > job.cost)
-      throw new Error(`job ${job.id} would pay ${paid}, more than its reservation ${job.cost}`);
-    const postings = [{ account: reserved, amount: -job.cost }];
-    let fees = 0n;
-    for (const payment of effect.payments) {
-      const split = splitPayment(payment.amount, effect.feeBps);
-      fees += split.fee;
-      const credited = effect.hold
-        ? VerificationAccounts.held(payment.peerId)
-        : LedgerAccounts.providerEarned(payment.peerId);
-      postings.push({ account: credited, amount: split.provider });
-    }
-    const toCanary =
-      effect.canaryFee && effect.canaryFee > 0n ? (effect.canaryFee < fees ? effect.canaryFee : fees) : 0n;
-    if (fees - toCanary > 0n) postings.push({ account: LedgerAccounts.fees, amount: fees - toCanary });
-    if (toCanary > 0n) postings.push({ account: VerificationAccounts.canary, amount: toCanary });
-    if (job.cost - paid > 0n) postings.push({ account: available, amount: job.cost - paid });
-    // Rows are locked in one order by every ledger writer (no deadlock cycle): the shared fee and
-    // canary rows first (waiting for them holds nothing else), then available before reserved (as
-    // submissions lock them), then providers.
-    const rank = (account: string): number =>
-      account === LedgerAccounts.fees
-        ? 0
-        : account === VerificationAccounts.canary
-          ? 1
-          : account === available
-            ? 2
-            : account === reserved
-              ? 3
-              : 4;
-    postings.sort((a, b) => rank(a.account) - rank(b.account));
-    await this.ledger.post(tx, 'settle', postings, { jobId: job.id });
+/** The states a request may move from; throws on a transition the state machine forbids. */
+function allowedFrom(req: TransitionRequest): JobState[] {
+  const from = req.from ?? statesLeadingTo(req.via?.state ?? req.to);
+  if (req.via && !JOB_TRANSITIONS[req.via.state].includes(req.to)) {
+    throw new DomainError(
+      'ILLEGAL_TRANSITION',
+      `a ${req.via.state.toLowerCase()} job cannot become ${req.to.toLowerCase()}`,
+    );
   }
+  const first = req.via?.state ?? req.to;
+  for (const state of from) {
+    if (!JOB_TRANSITIONS[state].includes(first)) {
+      throw new DomainError(
+        'ILLEGAL_TRANSITION',
+        `a ${state.toLowerCase()} job cannot become ${first.toLowerCase()}`,
+      );
+    }
+  }
+  return from;
+}
+
+function eventRow(
+  jobId: string,
+  type: string,
+  data?: Record<string, unknown>,
+  fromState?: JobState,
+  toState?: JobState,
+): Prisma.JobEventCreateManyInput {
+  return { jobId, type, fromState, toState, data: data ? jsonValue(data) : undefined };
+}
+
+function jobPatch(req: TransitionRequest): Prisma.JobUpdateInput {
+  const terminal = ['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'].includes(req.to);
+  return {
+    state: req.to,
+    ...(terminal ? { finishedAt: new Date() } : {}),
+    ...(req.patch?.result !== undefined ? { result: jsonValue(req.patch.result) } : {}),
+    ...(req.patch?.resultHash ? { resultHash: req.patch.resultHash } : {}),
+    ...(req.patch?.error ? { error: req.patch.error } : {}),
+  };
+}
+
+/** The ledger transaction a transition's effect posts, or null for none. */
+export function effectPostings(
+  job: Job,
+  effect: TransitionEffect,
+): { kind: LedgerEntryKind; postings: LedgerPosting[] } | null {
+  if (effect.kind === 'none') return null;
+  const reserved = LedgerAccounts.reserved(job.accountId);
+  const available = LedgerAccounts.available(job.accountId);
+  if (effect.kind === 'release') {
+    return {
+      kind: 'release',
+      postings: [
+        { account: reserved, amount: -job.cost },
+        { account: available, amount: job.cost },
+      ],
+    };
+  }
+  const paid = effect.payments.reduce((sum, p) => sum + p.amount, 0n);
+  if (paid > job.cost)
+    throw new Error(`job ${job.id} would pay ${paid}, more than its reservation ${job.cost}`);
+  const postings: LedgerPosting[] = [{ account: reserved, amount: -job.cost }];
+  let fees = 0n;
+  for (const payment of effect.payments) {
+    const split = splitPayment(payment.amount, effect.feeBps);
+    fees += split.fee;
+    const credited = effect.hold
+      ? VerificationAccounts.held(payment.peerId)
+      : LedgerAccounts.providerEarned(payment.peerId);
+    postings.push({ account: credited, amount: split.provider });
+  }
+  const toCanary =
+    effect.canaryFee && effect.canaryFee > 0n ? (effect.canaryFee < fees ? effect.canaryFee : fees) : 0n;
+  if (fees - toCanary > 0n) postings.push({ account: LedgerAccounts.fees, amount: fees - toCanary });
+  if (toCanary > 0n) postings.push({ account: VerificationAccounts.canary, amount: toCanary });
+  if (job.cost - paid > 0n) postings.push({ account: available, amount: job.cost - paid });
+  return { kind: 'settle', postings };
 }

@@ -29,7 +29,10 @@ export class LedgerRepository {
         jobId: refs.jobId ?? null,
       })),
     });
-    for (const p of postings) {
+    // Balance rows are always locked in account order (as submissions and batches do): no deadlocks.
+    for (const p of [...postings].sort((x, y) =>
+      x.account < y.account ? -1 : x.account > y.account ? 1 : 0,
+    )) {
       // UPDATE first: a CHECK constraint sees the proposed row of INSERT … ON CONFLICT before the
       // conflict resolves, so a debit must never be written as an insert.
       const updated = await tx.$executeRaw`
@@ -41,6 +44,46 @@ export class LedgerRepository {
       }
     }
     return txId;
+  }
+
+  /**
+   * Posts several balanced transactions inside the caller's database transaction: their entries in one
+   * insert, and each balance row touched once (locked in account order) with the sum of its changes.
+   */
+  async postMany(
+    tx: Tx,
+    transactions: readonly { kind: LedgerEntryKind; postings: readonly LedgerPosting[]; jobId?: string }[],
+  ): Promise<void> {
+    const entries: Prisma.LedgerEntryCreateManyInput[] = [];
+    const deltas = new Map<string, bigint>();
+    for (const t of transactions) {
+      assertBalanced(t.postings);
+      const txId = randomUUID();
+      for (const p of t.postings) {
+        entries.push({ txId, account: p.account, amount: p.amount, kind: t.kind, jobId: t.jobId ?? null });
+        deltas.set(p.account, (deltas.get(p.account) ?? 0n) + p.amount);
+      }
+    }
+    if (entries.length === 0) return;
+    await tx.ledgerEntry.createMany({ data: entries });
+    const accounts = [...deltas.keys()].sort();
+    const amounts = accounts.map((a) => (deltas.get(a) ?? 0n).toString());
+    const locked = await tx.$queryRaw<{ account: string }[]>`
+      SELECT account FROM "LedgerBalance" WHERE account = ANY(${accounts}::text[]) ORDER BY account FOR UPDATE`;
+    await tx.$executeRaw`
+      UPDATE "LedgerBalance" lb SET balance = lb.balance + d.delta, "updatedAt" = now()
+        FROM unnest(${accounts}::text[], ${amounts}::bigint[]) AS d(account, delta)
+       WHERE lb.account = d.account`;
+    const existing = new Set(locked.map((r) => r.account));
+    const missing = accounts.filter((a) => !existing.has(a));
+    if (missing.length > 0) {
+      const missingAmounts = missing.map((a) => (deltas.get(a) ?? 0n).toString());
+      await tx.$executeRaw`
+        INSERT INTO "LedgerBalance" (account, balance, "updatedAt")
+        SELECT account, delta, now() FROM unnest(${missing}::text[], ${missingAmounts}::bigint[]) AS d(account, delta)
+        ORDER BY account
+        ON CONFLICT (account) DO UPDATE SET balance = "LedgerBalance".balance + EXCLUDED.balance, "updatedAt" = now()`;
+    }
   }
 
   /** Posts a transaction in its own database transaction. */
