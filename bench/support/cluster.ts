@@ -1,0 +1,321 @@
+// A whole marketplace as real processes, with faults on demand: the coordinator's API and worker
+// roles as separate processes, provider agents, and TCP fault proxies in front of PostgreSQL and
+// Redis (a "restart" of either drops every connection and refuses new ones for a while, exactly
+// what the coordinator sees when the server restarts, without disturbing the machine's shared
+// servers). Used by the fault tests (test/faults) and the chaos bench (bench/chaos.bench.ts).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+
+// Built entry points (run `npm run build` first), whether this file runs from bench/ or dist/bench/.
+const root = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
+const distRoot = root.endsWith('/dist') ? root : join(root, 'dist');
+export const COORDINATOR_JS = join(distRoot, 'apps', 'coordinator', 'src', 'main.js');
+export const AGENT_JS = join(distRoot, 'apps', 'provider-agent', 'src', 'main.js');
+
+/** A TCP proxy that can drop every connection and refuse new ones for a while. */
+export class FaultProxy {
+  private readonly sockets = new Set<Socket>();
+  private downUntil = 0;
+  private server!: Server;
+  port = 0;
+  cuts = 0;
+
+  constructor(
+    private readonly targetHost: string,
+    private readonly targetPort: number,
+  ) {}
+
+  async start(): Promise<void> {
+    this.server = createServer((client) => {
+      if (Date.now() < this.downUntil) {
+        client.destroy();
+        return;
+      }
+      const upstream = connect(this.targetPort, this.targetHost);
+      this.sockets.add(client);
+      this.sockets.add(upstream);
+      const close = (): void => {
+        client.destroy();
+        upstream.destroy();
+        this.sockets.delete(client);
+        this.sockets.delete(upstream);
+      };
+      client.on('error', close).on('close', close);
+      upstream.on('error', close).on('close', close);
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    const address = this.server.address();
+    if (address === null || typeof address === 'string') throw new Error('proxy has no port');
+    this.port = address.port;
+  }
+
+  /** The server "restarts": every open connection drops, and new ones are refused for `downMs`. */
+  cut(downMs: number): void {
+    this.cuts += 1;
+    this.downUntil = Date.now() + downMs;
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+  }
+
+  async stop(): Promise<void> {
+    this.cut(0);
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+export interface ClusterProcess {
+  readonly name: string;
+  child: ChildProcess;
+  output: string;
+}
+
+export interface ClusterOptions {
+  databaseUrl: string;
+  redisUrl: string;
+  agents: number;
+  /** Extra environment for the coordinator processes. */
+  env?: Record<string, string>;
+  log?: (line: string) => void;
+}
+
+function spawnReady(
+  name: string,
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+  timeoutMs = 90_000,
+): Promise<{ proc: ClusterProcess; match: RegExpExecArray }> {
+  const child = spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc: ClusterProcess = { name, child, output: '' };
+  const append = (d: Buffer): void => {
+    proc.output = (proc.output + d.toString()).slice(-200_000);
+  };
+  child.stdout?.on('data', append);
+  child.stderr?.on('data', append);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} not ready:\n${proc.output.slice(-4000)}`)), timeoutMs);
+    const check = (): void => {
+      const m = ready.exec(proc.output);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout?.off('data', check);
+        resolve({ proc, match: m });
+      }
+    };
+    child.stdout?.on('data', check);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited (${code ?? signal}) before ready:\n${proc.output.slice(-4000)}`));
+    });
+  });
+}
+
+function waitExit(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill(signal);
+  });
+}
+
+/**
+ * Coordinator API + worker processes on PostgreSQL and Redis behind fault proxies, and `agents`
+ * agent processes. Kill and restart any of them; cut the database or Redis.
+ */
+export class Cluster {
+  readonly pgProxy: FaultProxy;
+  readonly redisProxy: FaultProxy;
+  api!: ClusterProcess;
+  worker!: ClusterProcess;
+  readonly agents: ClusterProcess[] = [];
+  apiUrl = '';
+  devKey = '';
+  private dir = '';
+  private readonly prefix = `chaos${randomBytes(4).toString('hex')}`;
+
+  constructor(private readonly options: ClusterOptions) {
+    const db = new URL(options.databaseUrl);
+    const redis = new URL(options.redisUrl);
+    this.pgProxy = new FaultProxy(db.hostname, Number(db.port || 5432));
+    this.redisProxy = new FaultProxy(redis.hostname, Number(redis.port || 6379));
+  }
+
+  private coordinatorEnv(): NodeJS.ProcessEnv {
+    const db = new URL(this.options.databaseUrl);
+    db.hostname = '127.0.0.1';
+    db.port = String(this.pgProxy.port);
+    return {
+      ...process.env,
+      DATABASE_URL: db.toString(),
+      REDIS_URL: `redis://127.0.0.1:${this.redisProxy.port}`,
+      QUEUE_PREFIX: this.prefix,
+      LOG_LEVEL: 'warn',
+      SETTLEMENT_ENABLED: 'false',
+      RATE_LIMIT_PER_IP: '0',
+      RATE_LIMIT_PER_KEY: '0',
+      ...this.options.env,
+    };
+  }
+
+  async start(): Promise<void> {
+    this.dir = await mkdtemp(join(tmpdir(), 'gpumesh-cluster-'));
+    await this.pgProxy.start();
+    await this.redisProxy.start();
+    await this.startApi();
+    await this.startWorker();
+    for (let n = 0; n < this.options.agents; n++) await this.startAgent(n, true);
+  }
+
+  async startApi(): Promise<void> {
+    const port = this.apiUrl ? new URL(this.apiUrl).port : '0';
+    const { proc } = await spawnReady(
+      'api',
+      COORDINATOR_JS,
+      ['--role', 'api', '--dev', '--port', port, '--data-dir', join(this.dir, 'api')],
+      this.coordinatorEnv(),
+      /gpumesh ready/,
+    );
+    this.api = proc;
+    this.apiUrl = /API\s+(http:\/\/\S+)\/v1/.exec(proc.output)?.[1] ?? this.apiUrl;
+    this.devKey = /dev key\s+(gmk_\S+)/.exec(proc.output)?.[1] ?? this.devKey;
+    if (!this.apiUrl || !this.devKey) throw new Error(`api printed no URL or key:\n${proc.output}`);
+  }
+
+  async startWorker(): Promise<void> {
+    const { proc } = await spawnReady(
+      'worker',
+      COORDINATOR_JS,
+      ['--role', 'worker', '--port', '0', '--data-dir', join(this.dir, 'worker')],
+      this.coordinatorEnv(),
+      /gpumesh ready/,
+    );
+    this.worker = proc;
+  }
+
+  async startAgent(n: number, init = false): Promise<void> {
+    const dataDir = join(this.dir, `agent-${n}`);
+    const env = { ...process.env, GPUMESH_AGENT_PASSPHRASE: 'cluster-passphrase' };
+    if (init) {
+      await spawnReady(
+        `agent-${n} init`,
+        AGENT_JS,
+        ['init', '--coordinator', this.apiUrl, '--data-dir', dataDir, '--light-kdf', '--slots', '1', '--backend', 'cpu'],
+        env,
+        /created/,
+      );
+    }
+    const { proc } = await spawnReady(
+      `agent-${n}`,
+      AGENT_JS,
+      ['start', '--data-dir', dataDir, '--log-level', 'warn'],
+      env,
+      /gpumesh-agent ready/,
+    );
+    this.agents[n] = proc;
+  }
+
+  /** SIGKILL a process (no shutdown hook runs). */
+  async kill(proc: ClusterProcess): Promise<void> {
+    this.options.log?.(`kill -9 ${proc.name}`);
+    await waitExit(proc.child, 'SIGKILL');
+  }
+
+  /** Freezes a process (SIGSTOP) for `ms`, then lets it go on: a provider cut off that returns late. */
+  async freeze(proc: ClusterProcess, ms: number): Promise<void> {
+    this.options.log?.(`freeze ${proc.name} ${ms} ms`);
+    proc.child.kill('SIGSTOP');
+    await new Promise((r) => setTimeout(r, ms));
+    proc.child.kill('SIGCONT');
+  }
+
+  async stop(): Promise<void> {
+    for (const p of [...this.agents, this.worker, this.api]) {
+      if (p) {
+        p.child.kill('SIGCONT');
+        await waitExit(p.child, 'SIGINT');
+      }
+    }
+    await this.pgProxy.stop().catch(() => undefined);
+    await this.redisProxy.stop().catch(() => undefined);
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** What the ledger and the jobs say after a run: every invariant the fault suites check. */
+export interface Audit {
+  jobs: number;
+  byState: Record<string, number>;
+  /** Jobs not yet in a terminal state. */
+  open: number;
+  /** Jobs with more than one job.completed event (ran to completion twice). */
+  completedTwice: number;
+  /** Jobs paid more than once (more than one `settle` ledger transaction). */
+  paidTwice: number;
+  /** Completed jobs with no settle transaction, failed/expired/cancelled ones with no release. */
+  unsettled: number;
+  /** Sum of every ledger entry (0 when nothing is lost or doubled). */
+  ledgerSum: string;
+  /** Ledger accounts whose running balance differs from the sum of their entries. */
+  balanceMismatches: number;
+  /** Reserved balance left on developer accounts beyond the cost of the jobs still open. */
+  strandedReservation: string;
+}
+
+export async function auditDatabase(databaseUrl: string): Promise<Audit> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const q = async <T extends pg.QueryResultRow>(sql: string): Promise<T[]> => (await client.query<T>(sql)).rows;
+    const states = await q<{ state: string; n: number }>(
+      'SELECT state::text, count(*)::int AS n FROM "Job" GROUP BY state',
+    );
+    const byState = Object.fromEntries(states.map((s) => [s.state, s.n]));
+    const jobs = states.reduce((a, s) => a + s.n, 0);
+    const open = states
+      .filter((s) => ['QUEUED', 'DISPATCHED', 'RUNNING', 'VERIFYING'].includes(s.state))
+      .reduce((a, s) => a + s.n, 0);
+    const [{ n: completedTwice }] = await q<{ n: number }>(`
+      SELECT count(*)::int AS n FROM (SELECT "jobId" FROM "JobEvent" WHERE type = 'job.completed'
+        GROUP BY "jobId" HAVING count(*) > 1) t`);
+    const [{ n: paidTwice }] = await q<{ n: number }>(`
+      SELECT count(*)::int AS n FROM (SELECT "jobId" FROM "LedgerEntry" WHERE kind = 'settle'
+        GROUP BY "jobId" HAVING count(DISTINCT "txId") > 1) t`);
+    const [{ n: unsettled }] = await q<{ n: number }>(`
+      SELECT count(*)::int AS n FROM "Job" j WHERE
+        (j.state = 'COMPLETED' AND NOT EXISTS (SELECT 1 FROM "LedgerEntry" e WHERE e."jobId" = j.id AND e.kind = 'settle'))
+        OR (j.state IN ('FAILED', 'EXPIRED', 'CANCELLED')
+            AND NOT EXISTS (SELECT 1 FROM "LedgerEntry" e WHERE e."jobId" = j.id AND e.kind IN ('release', 'settle')))`);
+    const [{ s: ledgerSum }] = await q<{ s: string }>(
+      'SELECT COALESCE(SUM(amount), 0)::text AS s FROM "LedgerEntry"',
+    );
+    const [{ n: balanceMismatches }] = await q<{ n: number }>(`
+      SELECT count(*)::int AS n FROM "LedgerBalance" b
+        LEFT JOIN (SELECT account, SUM(amount) AS s FROM "LedgerEntry" GROUP BY account) e ON e.account = b.account
+       WHERE b.balance <> COALESCE(e.s, 0)`);
+    const [{ s: strandedReservation }] = await q<{ s: string }>(`
+      SELECT (COALESCE((SELECT SUM(balance) FROM "LedgerBalance" WHERE account LIKE 'acct:%:reserved'), 0)
+            - COALESCE((SELECT SUM(cost) FROM "Job" WHERE state IN ('QUEUED', 'DISPATCHED', 'RUNNING', 'VERIFYING')), 0))::text AS s`);
+    return {
+      jobs,
+      byState,
+      open,
+      completedTwice,
+      paidTwice,
+      unsettled,
+      ledgerSum,
+      balanceMismatches,
+      strandedReservation,
+    };
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,106 @@
+// A steady stream of tiny matmul submissions against a Cluster's API, each with its own
+// Idempotency-Key and retried with it through API outages (so a job is submitted exactly once).
+import pg from 'pg';
+import { encodeTensor } from '#protocol';
+import type { Cluster } from './cluster.js';
+
+export interface LoadResult {
+  /** Ids of the jobs the API accepted (each once). */
+  accepted: string[];
+  counts: { submitted: number; retries: number; rejected: number };
+}
+
+export interface Load {
+  stop(): Promise<LoadResult>;
+}
+
+function tinyJob(i: number): string {
+  return JSON.stringify({
+    version: 1,
+    kind: 'matmul',
+    inputs: [
+      encodeTensor('a', 'float32', [2, 2], Float32Array.from([1, 2, 3, (i % 11) + 1])),
+      encodeTensor('b', 'float32', [2, 2], Float32Array.from([5, 6, 7, 8])),
+    ],
+    maxPricePerUnit: '1',
+    deadlineSeconds: 600,
+  });
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Submits until stop() (or `total` jobs), `concurrency` at a time. */
+export function submitUntil(cluster: Cluster, options: { concurrency: number; total?: number; runId?: string }): Load {
+  const accepted = new Set<string>();
+  const counts = { submitted: 0, retries: 0, rejected: 0 };
+  const runId = options.runId ?? Math.random().toString(36).slice(2, 10);
+  let stopping = false;
+  let next = 0;
+  const submitOne = async (i: number): Promise<void> => {
+    for (let attempt = 0; attempt < 600; attempt++) {
+      try {
+        const res = await fetch(`${cluster.apiUrl}/v1/jobs`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${cluster.devKey}`,
+            'content-type': 'application/json',
+            'idempotency-key': `${runId}-${i}`,
+          },
+          body: tinyJob(i),
+          signal: AbortSignal.timeout(10_000),
+        });
+        const body = (await res.json()) as { id?: string };
+        if ((res.status === 201 || res.status === 200) && body.id) {
+          accepted.add(body.id);
+          return;
+        }
+        if (res.status < 500 && res.status !== 429) {
+          counts.rejected += 1;
+          return;
+        }
+      } catch {
+        // API down or the connection dropped: retry with the same key.
+      }
+      counts.retries += 1;
+      await pause(200);
+    }
+    counts.rejected += 1;
+  };
+  const workers = Array.from({ length: options.concurrency }, async () => {
+    while (!stopping && (options.total === undefined || next < options.total)) {
+      const i = next++;
+      counts.submitted += 1;
+      await submitOne(i);
+    }
+  });
+  return {
+    stop: async () => {
+      stopping = true;
+      await Promise.all(workers);
+      return { accepted: [...accepted], counts };
+    },
+  };
+}
+
+/** Waits until no job of the database is open (queued, dispatched, running or verifying). */
+export async function waitAllFinished(cluster: Cluster, databaseUrl: string, timeoutMs: number): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await client.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM "Job" WHERE state IN ('QUEUED', 'DISPATCHED', 'RUNNING', 'VERIFYING')`,
+      );
+      if (r.rows[0].n === 0) return;
+      if (Date.now() > until) {
+        throw new Error(
+          `${r.rows[0].n} jobs still open after ${timeoutMs} ms\nworker:\n${cluster.worker.output.slice(-3000)}`,
+        );
+      }
+      await pause(250);
+    }
+  } finally {
+    await client.end();
+  }
+}
