@@ -102,7 +102,10 @@ function spawnReady(
   child.stdout?.on('data', append);
   child.stderr?.on('data', append);
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} not ready:\n${proc.output.slice(-4000)}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`${name} not ready:\n${proc.output.slice(-4000)}`)),
+      timeoutMs,
+    );
     const check = (): void => {
       const m = ready.exec(proc.output);
       if (m) {
@@ -117,6 +120,15 @@ function spawnReady(
       reject(new Error(`${name} exited (${code ?? signal}) before ready:\n${proc.output.slice(-4000)}`));
     });
   });
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no free port');
+  return address.port;
 }
 
 function waitExit(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
@@ -140,6 +152,7 @@ export class Cluster {
   apiUrl = '';
   devKey = '';
   private dir = '';
+  private p2pPort = 0;
   private readonly prefix = `chaos${randomBytes(4).toString('hex')}`;
 
   constructor(private readonly options: ClusterOptions) {
@@ -162,6 +175,7 @@ export class Cluster {
       SETTLEMENT_ENABLED: 'false',
       RATE_LIMIT_PER_IP: '0',
       RATE_LIMIT_PER_KEY: '0',
+      RATE_LIMIT_STORE: 'memory',
       ...this.options.env,
     };
   }
@@ -180,7 +194,7 @@ export class Cluster {
     const { proc } = await spawnReady(
       'api',
       COORDINATOR_JS,
-      ['--role', 'api', '--dev', '--port', port, '--data-dir', join(this.dir, 'api')],
+      ['--role', 'api', '--dev', '--agents', '0', '--port', port, '--data-dir', join(this.dir, 'api')],
       this.coordinatorEnv(),
       /gpumesh ready/,
     );
@@ -191,11 +205,13 @@ export class Cluster {
   }
 
   async startWorker(): Promise<void> {
+    // A fixed libp2p port, like a real deployment: agents redial the same address after a restart.
+    this.p2pPort ||= await freePort();
     const { proc } = await spawnReady(
       'worker',
       COORDINATOR_JS,
       ['--role', 'worker', '--port', '0', '--data-dir', join(this.dir, 'worker')],
-      this.coordinatorEnv(),
+      { ...this.coordinatorEnv(), P2P_LISTEN: `/ip4/127.0.0.1/tcp/${this.p2pPort}` },
       /gpumesh ready/,
     );
     this.worker = proc;
@@ -208,7 +224,18 @@ export class Cluster {
       await spawnReady(
         `agent-${n} init`,
         AGENT_JS,
-        ['init', '--coordinator', this.apiUrl, '--data-dir', dataDir, '--light-kdf', '--slots', '1', '--backend', 'cpu'],
+        [
+          'init',
+          '--coordinator',
+          this.apiUrl,
+          '--data-dir',
+          dataDir,
+          '--light-kdf',
+          '--slots',
+          '1',
+          '--backend',
+          'cpu',
+        ],
         env,
         /created/,
       );
@@ -274,7 +301,8 @@ export async function auditDatabase(databaseUrl: string): Promise<Audit> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    const q = async <T extends pg.QueryResultRow>(sql: string): Promise<T[]> => (await client.query<T>(sql)).rows;
+    const q = async <T extends pg.QueryResultRow>(sql: string): Promise<T[]> =>
+      (await client.query<T>(sql)).rows;
     const states = await q<{ state: string; n: number }>(
       'SELECT state::text, count(*)::int AS n FROM "Job" GROUP BY state',
     );
@@ -297,10 +325,12 @@ export async function auditDatabase(databaseUrl: string): Promise<Audit> {
     const [{ s: ledgerSum }] = await q<{ s: string }>(
       'SELECT COALESCE(SUM(amount), 0)::text AS s FROM "LedgerEntry"',
     );
-    const [{ n: balanceMismatches }] = await q<{ n: number }>(`
-      SELECT count(*)::int AS n FROM "LedgerBalance" b
+    const mismatched = await q<{ account: string; balance: string; entries: string }>(`
+      SELECT b.account, b.balance::text, COALESCE(e.s, 0)::text AS entries FROM "LedgerBalance" b
         LEFT JOIN (SELECT account, SUM(amount) AS s FROM "LedgerEntry" GROUP BY account) e ON e.account = b.account
        WHERE b.balance <> COALESCE(e.s, 0)`);
+    const balanceMismatches = mismatched.length;
+    if (balanceMismatches > 0) console.error('[audit] balances that differ from their entries', mismatched);
     const [{ s: strandedReservation }] = await q<{ s: string }>(`
       SELECT (COALESCE((SELECT SUM(balance) FROM "LedgerBalance" WHERE account LIKE 'acct:%:reserved'), 0)
             - COALESCE((SELECT SUM(cost) FROM "Job" WHERE state IN ('QUEUED', 'DISPATCHED', 'RUNNING', 'VERIFYING')), 0))::text AS s`);

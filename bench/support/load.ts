@@ -29,8 +29,11 @@ function tinyJob(i: number): string {
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Submits until stop() (or `total` jobs), `concurrency` at a time. */
-export function submitUntil(cluster: Cluster, options: { concurrency: number; total?: number; runId?: string }): Load {
+/** Submits until stop() (or `total` jobs), `concurrency` at a time, at most `ratePerSecond`. */
+export function submitUntil(
+  cluster: Cluster,
+  options: { concurrency: number; total?: number; ratePerSecond?: number; runId?: string },
+): Load {
   const accepted = new Set<string>();
   const counts = { submitted: 0, retries: 0, rejected: 0 };
   const runId = options.runId ?? Math.random().toString(36).slice(2, 10);
@@ -66,9 +69,15 @@ export function submitUntil(cluster: Cluster, options: { concurrency: number; to
     }
     counts.rejected += 1;
   };
+  const started = Date.now();
   const workers = Array.from({ length: options.concurrency }, async () => {
     while (!stopping && (options.total === undefined || next < options.total)) {
       const i = next++;
+      if (options.ratePerSecond !== undefined) {
+        const due = started + (i * 1000) / options.ratePerSecond;
+        if (due > Date.now()) await pause(due - Date.now());
+        if (stopping) return;
+      }
       counts.submitted += 1;
       await submitOne(i);
     }
@@ -83,7 +92,11 @@ export function submitUntil(cluster: Cluster, options: { concurrency: number; to
 }
 
 /** Waits until no job of the database is open (queued, dispatched, running or verifying). */
-export async function waitAllFinished(cluster: Cluster, databaseUrl: string, timeoutMs: number): Promise<void> {
+export async function waitAllFinished(
+  cluster: Cluster,
+  databaseUrl: string,
+  timeoutMs: number,
+): Promise<void> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
@@ -94,8 +107,15 @@ export async function waitAllFinished(cluster: Cluster, databaseUrl: string, tim
       );
       if (r.rows[0].n === 0) return;
       if (Date.now() > until) {
+        const stuck = await client.query<{ id: string; state: string; events: string }>(
+          `SELECT j.id::text, j.state::text, (SELECT string_agg(e.type, ' > ' ORDER BY e.id) FROM "JobEvent" e
+             WHERE e."jobId" = j.id) AS events FROM "Job" j
+            WHERE j.state IN ('QUEUED', 'DISPATCHED', 'RUNNING', 'VERIFYING') LIMIT 5`,
+        );
         throw new Error(
-          `${r.rows[0].n} jobs still open after ${timeoutMs} ms\nworker:\n${cluster.worker.output.slice(-3000)}`,
+          `${r.rows[0].n} jobs still open after ${timeoutMs} ms, e.g.\n${stuck.rows
+            .map((j) => `${j.id} ${j.state}: ${j.events}`)
+            .join('\n')}\nworker:\n${cluster.worker.output.slice(-3000)}`,
         );
       }
       await pause(250);

@@ -19,7 +19,12 @@ const log: string[] = [];
 beforeAll(async () => {
   assertBuilt();
   db = await createTestDatabase();
-  cluster = new Cluster({ databaseUrl: db.url, redisUrl: TEST_REDIS_URL, agents: 2, log: (l) => log.push(l) });
+  cluster = new Cluster({
+    databaseUrl: db.url,
+    redisUrl: TEST_REDIS_URL,
+    agents: 2,
+    log: (l) => log.push(l),
+  });
   await cluster.start();
 }, 180_000);
 
@@ -32,34 +37,42 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('faults under load', () => {
   it('loses no job and pays none twice through agent, worker, API, Redis and PostgreSQL failures', async () => {
-    const load = submitUntil(cluster, { concurrency: 4 });
+    const load = submitUntil(cluster, { concurrency: 4, ratePerSecond: 5, total: 200 });
     await pause(1_500);
 
-    await cluster.kill(cluster.agents[0]); // mid-job: it holds offers
-    await pause(1_000);
-    await cluster.startAgent(0);
-
-    await cluster.kill(cluster.worker);
-    await pause(1_000);
-    await cluster.startWorker();
-
-    await cluster.kill(cluster.api); // submissions fail meanwhile and are retried with their key
-    await pause(500);
-    await cluster.startApi();
-
-    log.push('restart redis');
-    cluster.redisProxy.cut(1_500);
-    await pause(3_000);
-
-    log.push('restart postgresql');
-    cluster.pgProxy.cut(1_500);
-    await pause(3_000);
-
-    await cluster.freeze(cluster.agents[1], 4_000); // cut off, then it returns late
-    await pause(1_000);
+    const faults = (process.env.FAULTS ?? 'agent,worker,api,redis,postgres,cutoff').split(',');
+    if (faults.includes('agent')) {
+      await cluster.kill(cluster.agents[0]); // mid-job: it holds offers
+      await pause(1_000);
+      await cluster.startAgent(0);
+    }
+    if (faults.includes('worker')) {
+      await cluster.kill(cluster.worker);
+      await pause(1_000);
+      await cluster.startWorker();
+    }
+    if (faults.includes('api')) {
+      await cluster.kill(cluster.api); // submissions fail meanwhile and are retried with their key
+      await pause(500);
+      await cluster.startApi();
+    }
+    if (faults.includes('redis')) {
+      log.push('restart redis');
+      cluster.redisProxy.cut(1_500);
+      await pause(3_000);
+    }
+    if (faults.includes('postgres')) {
+      log.push('restart postgresql');
+      cluster.pgProxy.cut(1_500);
+      await pause(3_000);
+    }
+    if (faults.includes('cutoff')) {
+      await cluster.freeze(cluster.agents[1], 4_000); // cut off, then it returns late
+      await pause(1_000);
+    }
 
     const submitted = await load.stop();
-    expect(submitted.accepted.length).toBeGreaterThan(20);
+    expect(submitted.accepted.length).toBeGreaterThan(10);
     await waitAllFinished(cluster, db.url, 120_000);
 
     const audit = await auditDatabase(db.url);

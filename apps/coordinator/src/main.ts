@@ -49,7 +49,13 @@ async function main(): Promise<void> {
     // --dev settles on a local chain unless SETTLEMENT_ENABLED says otherwise.
     SETTLEMENT_ENABLED: values.dev && !process.env.SETTLEMENT_ENABLED ? 'true' : undefined,
   });
-  const agentCount = values.agents === undefined ? (config.DEV_BOOTSTRAP ? 2 : 0) : Number(values.agents);
+  // --dev starts 2 local agents where there is a worker to give them work (an api-only process has none).
+  const agentCount =
+    values.agents === undefined
+      ? config.DEV_BOOTSTRAP && config.ROLE !== 'api'
+        ? 2
+        : 0
+      : Number(values.agents);
   if (!Number.isInteger(agentCount) || agentCount < 0 || agentCount > 32) {
     throw new ConfigError('--agents must be an integer from 0 to 32');
   }

@@ -67,15 +67,21 @@ export class LedgerRepository {
     if (entries.length === 0) return;
     await tx.ledgerEntry.createMany({ data: entries });
     const accounts = [...deltas.keys()].sort();
-    const amounts = accounts.map((a) => (deltas.get(a) ?? 0n).toString());
     const locked = await tx.$queryRaw<{ account: string }[]>`
       SELECT account FROM "LedgerBalance" WHERE account = ANY(${accounts}::text[]) ORDER BY account FOR UPDATE`;
-    await tx.$executeRaw`
-      UPDATE "LedgerBalance" lb SET balance = lb.balance + d.delta, "updatedAt" = now()
-        FROM unnest(${accounts}::text[], ${amounts}::bigint[]) AS d(account, delta)
-       WHERE lb.account = d.account`;
-    const existing = new Set(locked.map((r) => r.account));
-    const missing = accounts.filter((a) => !existing.has(a));
+    // Update exactly the rows locked above. (Not "every account of the batch": a row another
+    // transaction inserts meanwhile would then get this delta from the UPDATE and again from the
+    // INSERT … ON CONFLICT below.)
+    const existing = locked.map((r) => r.account);
+    if (existing.length > 0) {
+      const existingAmounts = existing.map((a) => (deltas.get(a) ?? 0n).toString());
+      await tx.$executeRaw`
+        UPDATE "LedgerBalance" lb SET balance = lb.balance + d.delta, "updatedAt" = now()
+          FROM unnest(${existing}::text[], ${existingAmounts}::bigint[]) AS d(account, delta)
+         WHERE lb.account = d.account`;
+    }
+    const seen = new Set(existing);
+    const missing = accounts.filter((a) => !seen.has(a));
     if (missing.length > 0) {
       const missingAmounts = missing.map((a) => (deltas.get(a) ?? 0n).toString());
       await tx.$executeRaw`
