@@ -18,6 +18,7 @@ const BENCHMARKS: Record<string, string> = {
   marketplace: './marketplace.bench.js',
   tolerance: './tolerance.bench.js',
   verification: './verification.bench.js',
+  chaos: './chaos.bench.js',
 };
 
 const here = dirname(fileURLToPath(import.meta.url));

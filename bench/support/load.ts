@@ -11,7 +11,10 @@ export interface LoadResult {
 }
 
 export interface Load {
+  /** Stops submitting new jobs; resolves once those in flight are accepted. */
   stop(): Promise<LoadResult>;
+  /** Resolves once all `total` jobs are submitted. */
+  finished(): Promise<LoadResult>;
 }
 
 function tinyJob(i: number): string {
@@ -82,12 +85,16 @@ export function submitUntil(
       await submitOne(i);
     }
   });
+  const result = async (): Promise<LoadResult> => {
+    await Promise.all(workers);
+    return { accepted: [...accepted], counts };
+  };
   return {
     stop: async () => {
       stopping = true;
-      await Promise.all(workers);
-      return { accepted: [...accepted], counts };
+      return result();
     },
+    finished: result,
   };
 }
 
