@@ -39,6 +39,28 @@ export class DispatchEnqueuer {
     });
   }
 
+  /**
+   * Makes sure each of these (QUEUED) jobs has a live dispatch job. A dispatch job that BullMQ already
+   * finished — failed after too many stalls (its worker was killed), or completed before the job was
+   * sent back to the queue — would make a plain add a no-op (same id) and strand the job: it is
+   * removed and added afresh. Returns how many were revived.
+   */
+  async ensureQueued(jobIds: readonly string[]): Promise<number> {
+    let revived = 0;
+    const existing = await Promise.all(jobIds.map((id) => this.queue.getJob(id)));
+    await Promise.all(
+      jobIds.map(async (id, i) => {
+        const job = existing[i];
+        if (job?.finishedOn) {
+          await job.remove().catch(() => undefined); // taken meanwhile: the add below is then a no-op
+          revived += 1;
+        }
+        if (!job || job.finishedOn) await this.enqueue(id);
+      }),
+    );
+    return revived;
+  }
+
   private async flush(): Promise<void> {
     this.scheduled = false;
     this.running = true;

@@ -4,7 +4,7 @@ import type { Job, Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import { DispatchService } from '../dispatch/dispatch.service.js';
 import { JobsRepository } from '../jobs/jobs.repository.js';
-import { JobsService } from '../jobs/jobs.service.js';
+import { DispatchEnqueuer } from './dispatch-enqueuer.js';
 import { LOGGER } from '../logging/logger.js';
 import { MAINTENANCE_EVERY_MS, QueueJobName, QueueName, jobOptions } from './queue.constants.js';
 
@@ -21,7 +21,7 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
     @InjectQueue(QueueName.Maintenance) private readonly queue: Queue,
     private readonly dispatch: DispatchService,
     private readonly jobsRepo: JobsRepository,
-    private readonly jobs: JobsService,
+    private readonly enqueuer: DispatchEnqueuer,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
     super();
@@ -61,7 +61,8 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
 
   async requeueQueued(): Promise<number> {
     const queued = await this.jobsRepo.queuedJobs(BATCH);
-    for (const job of queued) await this.jobs.enqueue(job.id);
+    const revived = await this.enqueuer.ensureQueued(queued.map((j) => j.id));
+    if (revived > 0) this.logger.warn({ revived }, 'revived queued jobs whose dispatch job had ended');
     return queued.length;
   }
 }
