@@ -64,7 +64,7 @@ export class JobSubmissionRepository {
     return this.prisma.$transaction(async (tx) => {
       const accounts = [...new Set(jobs.map((j) => LedgerAccounts.available(j.accountId)))];
       const balances = await tx.$queryRaw<{ account: string; balance: bigint }[]>`
-        SELECT account, balance FROM "LedgerBalance" WHERE account = ANY(${accounts}::text[]) ORDER BY account FOR UPDATE`;
+        SELECT account, balance FROM "LedgerBalance" WHERE account = ANY(${accounts}::text[]) ORDER BY account COLLATE "C" FOR UPDATE`;
       const left = new Map(balances.map((b) => [b.account, b.balance]));
       const admitted: NewJob[] = [];
       const outcomes: (SubmissionOutcome | null)[] = jobs.map((job) => {

@@ -2,9 +2,40 @@ import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Prisma } from '#prisma';
 import { PrismaService } from '../database/prisma.service.js';
-import { assertBalanced, type LedgerEntryKind, type LedgerPosting } from './ledger-accounts.js';
+import {
+  LedgerAccounts,
+  assertBalanced,
+  type LedgerEntryKind,
+  type LedgerPosting,
+} from './ledger-accounts.js';
 
 export type Tx = Prisma.TransactionClient;
+
+/** The canary fund (verification/verification-accounts.ts), a shared hot row like the fees. */
+const CANARY_FUND = 'system:canary';
+
+/**
+ * Lock rank of a balance row: the shared fee and canary rows, then developer accounts (each one's
+ * `available` before its `reserved`, as byte order has it, which is how submissions lock them), then
+ * the rest (providers, system).
+ */
+function lockRank(account: string): number {
+  if (account === LedgerAccounts.fees) return 0;
+  if (account === CANARY_FUND) return 1;
+  if (account.startsWith('acct:')) return 2;
+  return 3;
+}
+
+/**
+ * The one order in which every ledger writer locks balance rows, so single postings, batches and
+ * submissions never wait on each other in a cycle: by rank, then by account name in byte order.
+ * Waiting for the shared fee row first holds nothing else.
+ */
+export function byLockOrder(a: { account: string }, b: { account: string }): number {
+  const rank = lockRank(a.account) - lockRank(b.account);
+  if (rank !== 0) return rank;
+  return a.account < b.account ? -1 : a.account > b.account ? 1 : 0;
+}
 
 /** Double-entry postings and running balances. The only code that writes LedgerEntry/LedgerBalance. */
 @Injectable()
@@ -29,10 +60,7 @@ export class LedgerRepository {
         jobId: refs.jobId ?? null,
       })),
     });
-    // Balance rows are always locked in account order (as submissions and batches do): no deadlocks.
-    for (const p of [...postings].sort((x, y) =>
-      x.account < y.account ? -1 : x.account > y.account ? 1 : 0,
-    )) {
+    for (const p of [...postings].sort(byLockOrder)) {
       // UPDATE first: a CHECK constraint sees the proposed row of INSERT … ON CONFLICT before the
       // conflict resolves, so a debit must never be written as an insert.
       const updated = await tx.$executeRaw`
@@ -66,9 +94,13 @@ export class LedgerRepository {
     }
     if (entries.length === 0) return;
     await tx.ledgerEntry.createMany({ data: entries });
-    const accounts = [...deltas.keys()].sort();
+    const accounts = [...deltas.keys()].sort((a, b) => byLockOrder({ account: a }, { account: b }));
+    // Locked in lock order (byLockOrder's rank, in SQL).
     const locked = await tx.$queryRaw<{ account: string }[]>`
-      SELECT account FROM "LedgerBalance" WHERE account = ANY(${accounts}::text[]) ORDER BY account FOR UPDATE`;
+      SELECT account FROM "LedgerBalance" WHERE account = ANY(${accounts}::text[])
+       ORDER BY CASE WHEN account = ${LedgerAccounts.fees} THEN 0 WHEN account = ${CANARY_FUND} THEN 1
+                     WHEN account LIKE 'acct:%' THEN 2 ELSE 3 END, account COLLATE "C"
+       FOR UPDATE`;
     // Update exactly the rows locked above. (Not "every account of the batch": a row another
     // transaction inserts meanwhile would then get this delta from the UPDATE and again from the
     // INSERT … ON CONFLICT below.)
