@@ -27,6 +27,7 @@ import { VerifierService, type Reference } from '../verification/verifier.servic
 import { VerificationRepository } from '../verification/verification.repository.js';
 import { holdSeconds } from '../verification/vesting.service.js';
 import { ReputationService } from '../reputation/reputation.service.js';
+import { SettingsService } from '../settings/settings.service.js';
 import { TRUSTED_REPUTATION, isSlow, type ReputationKind } from '../reputation/reputation.js';
 
 export type DispatchOutcome = 'completed' | 'skipped' | 'expired' | 'failed';
@@ -84,6 +85,7 @@ export class DispatchService {
     private readonly verifier: VerifierService,
     private readonly verification: VerificationRepository,
     private readonly reputation: ReputationService,
+    private readonly settings: SettingsService,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -432,7 +434,7 @@ export class DispatchService {
       effect: {
         kind: 'settle',
         payments: verdict.winners.map((o) => ({ peerId: o.peerId, amount: o.pricePerUnit * job.workUnits })),
-        feeBps: this.config.PLATFORM_FEE_BPS,
+        feeBps: await this.settings.get('platformFeeBps'),
         hold: holdSeconds(this.config) > 0,
         canaryFee: BigInt(jobVerification(job).canaryFee),
       },
@@ -695,7 +697,7 @@ export class DispatchService {
       effect: {
         kind: 'settle',
         payments: [{ peerId: outcome.peerId, amount: outcome.pricePerUnit * job.workUnits }],
-        feeBps: this.config.PLATFORM_FEE_BPS,
+        feeBps: await this.settings.get('platformFeeBps'),
         hold: holdSeconds(this.config) > 0,
         canaryFee: BigInt(jobVerification(job).canaryFee),
       },
