@@ -3,7 +3,7 @@
 // `npm install -g ./gpumesh-agent-<version>.tgz`. It carries the compiled agent and the two libraries
 // it uses (protocol, p2p, compute); its package.json (apps/provider-agent/agent-package.json, staged as
 // package.json only in the pack directory so it never shadows the monorepo's import map) maps
-// `#protocol`/`#p2p`/`#compute` to them.
+// `#protocol`/`#p2p`/`#compute`/`#rewards` to them (rewards: the stake and claim commands).
 import { copyFileSync, cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -13,7 +13,13 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const agentDir = join(root, 'apps', 'provider-agent');
 const packDir = join(root, 'dist-agent');
 const stage = join(packDir, 'dist');
-const PARTS = ['apps/provider-agent/src', 'libs/protocol/src', 'libs/p2p/src', 'libs/compute/src'];
+const PARTS = [
+  'apps/provider-agent/src',
+  'libs/protocol/src',
+  'libs/p2p/src',
+  'libs/compute/src',
+  'libs/rewards/src',
+];
 for (const part of PARTS) {
   if (!existsSync(join(root, 'dist', part))) throw new Error(`dist/${part} missing: run npm run build first`);
 }
