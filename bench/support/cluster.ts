@@ -173,6 +173,8 @@ export class Cluster {
       QUEUE_PREFIX: this.prefix,
       LOG_LEVEL: 'warn',
       SETTLEMENT_ENABLED: 'false',
+      CANARY_RATE: '0',
+      PROBATION_CANARY_RATE: '0',
       RATE_LIMIT_PER_IP: '0',
       RATE_LIMIT_PER_KEY: '0',
       RATE_LIMIT_STORE: 'memory',

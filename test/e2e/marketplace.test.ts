@@ -153,6 +153,10 @@ describe('e2e: coordinator and two agent processes run real jobs', () => {
         LOG_LEVEL: 'warn',
         DISPATCH_BACKOFF_MS: '200',
         DISPATCH_ATTEMPTS: '20',
+        // This suite checks compute results, not payouts or canaries (test/settlement, test/verification do).
+        SETTLEMENT_ENABLED: 'false',
+        CANARY_RATE: '0',
+        PROBATION_CANARY_RATE: '0',
       },
       /gpumesh ready/,
     );

@@ -42,6 +42,9 @@ export async function startCoordinatorOn(
     // tests send far more than a client should; the limiter still runs (test/security covers it)
     RATE_LIMIT_PER_IP: TEST_RATE_LIMIT,
     RATE_LIMIT_PER_KEY: TEST_RATE_LIMIT,
+    // Canaries are random extra jobs (and payments): tests that count money turn them on themselves.
+    CANARY_RATE: '0',
+    PROBATION_CANARY_RATE: '0',
     ...env,
   });
   const running = await startCoordinator(config, createLogger(config.LOG_LEVEL));

@@ -54,7 +54,12 @@ export async function startProcess(
     stop: (signal: NodeJS.Signals = 'SIGINT') =>
       new Promise((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
-        child.once('exit', (code) => resolve(code));
+        // A process that does not stop within 20 s is killed, so one hang cannot time out a suite.
+        const force = setTimeout(() => child.kill('SIGKILL'), 20_000);
+        child.once('exit', (code) => {
+          clearTimeout(force);
+          resolve(code);
+        });
         child.kill(signal);
       }),
   };

@@ -73,7 +73,9 @@ export class AttemptsRepository {
   /** Providers that already failed or lost this job: never offer it to them again. */
   async failedProviders(jobId: string): Promise<string[]> {
     const rows = await this.prisma.jobAttempt.findMany({
-      where: { jobId, state: { in: ['FAILED', 'LOST'] }, providerId: { not: null } },
+      // FAILED only: a LOST attempt (the provider or the coordinator worker restarted, a connection
+      // dropped) says nothing against the provider, and excluding it could leave a job no one may take.
+      where: { jobId, state: 'FAILED', providerId: { not: null } },
       select: { providerId: true },
     });
     return [...new Set(rows.map((r) => r.providerId as string))];
