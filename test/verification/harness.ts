@@ -104,6 +104,9 @@ export async function runVerificationHarness(options: HarnessOptions): Promise<H
   const started = Date.now();
   const c: TestCoordinator = await startTestCoordinator({
     VERIFICATION_HOLD_SECONDS: '3600',
+    // The platform's canary defaults (test coordinators turn canaries off unless asked).
+    CANARY_RATE: '0.05',
+    PROBATION_CANARY_RATE: '0.25',
     DISPATCH_BACKOFF_MS: '50',
     DISPATCH_ATTEMPTS: '20',
     OFFER_ACCEPT_TIMEOUT_MS: '5000',
