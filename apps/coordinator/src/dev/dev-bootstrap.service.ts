@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { AccountsRepository } from '../accounts/accounts.repository.js';
 import { AuthService } from '../auth/auth.service.js';
+import { DomainError } from '../common/domain-error.js';
 import { DEVELOPER_SCOPES, API_SCOPES } from '../auth/principal.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { LedgerAccounts } from '../ledger/ledger-accounts.js';
@@ -76,13 +77,21 @@ export class DevBootstrapService {
     }
   }
 
+  /**
+   * Whether the saved keys still authenticate. Only a definite "unknown or revoked key" answer
+   * replaces them: a passing database error is retried (else a restart would print new keys).
+   */
   private async stillValid(saved: DevCredentials): Promise<boolean> {
-    try {
-      await this.auth.authenticate(saved.developerKey);
-      await this.auth.authenticate(saved.adminKey);
-      return true;
-    } catch {
-      return false;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.auth.authenticate(saved.developerKey);
+        await this.auth.authenticate(saved.adminKey);
+        return true;
+      } catch (err) {
+        if (err instanceof DomainError) return false;
+        if (attempt >= 5) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+      }
     }
   }
 }
