@@ -96,7 +96,8 @@ const MAX_TRANSITION_BATCH = 128;
 /** Batches committing at once (each holds one pooled connection). */
 const MAX_BATCHES_IN_FLIGHT = 2;
 
-function jsonValue(value: unknown): Prisma.InputJsonValue {
+/** JSON for a Json column: bigints as decimal strings. */
+export function jsonValue(value: unknown): Prisma.InputJsonValue {
   return JSON.parse(
     JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)),
   ) as Prisma.InputJsonValue;
@@ -277,34 +278,13 @@ export class JobsRepository {
     return results;
   }
 
-  /** One transition in its own database transaction. */
+  /** One transition in its own database transaction (the batch path with a batch of one). */
   private async transitionAlone(req: TransitionRequest, from: JobState[]): Promise<TransitionResult | null> {
-    return this.prisma.$transaction(async (tx) => {
-      const current = await tx.$queryRaw<{ state: JobState }[]>`
-        SELECT state::text AS state FROM "Job" WHERE id = ${req.jobId}::uuid FOR UPDATE`;
-      const state = current[0]?.state;
-      if (!state || !from.includes(state)) return null;
-      for (const note of req.notes ?? []) {
-        await tx.jobEvent.create({ data: eventRow(req.jobId, note.type, note.data) });
-      }
-      if (req.attempt) {
-        const { id, to, ...data } = req.attempt;
-        await settleAttempt(tx, id, to, data);
-      }
-      if (req.via) {
-        await tx.jobEvent.create({
-          data: eventRow(req.jobId, req.via.eventType, req.via.eventData, state, req.via.state),
-        });
-      }
-      const job = await tx.job.update({ where: { id: req.jobId }, data: jobPatch(req) });
-      await tx.jobEvent.create({
-        data: eventRow(req.jobId, req.eventType, req.eventData, req.via?.state ?? state, req.to),
-      });
-      const effect = effectPostings(job, req.effect ?? { kind: 'none' });
-      if (effect) await this.ledger.post(tx, effect.kind, effect.postings, { jobId: job.id });
-      const offered = req.offers ? await createAttemptOffers(tx, req.jobId, req.offers) : [];
-      return { job, offered };
-    }, TX_OPTIONS);
+    const [result] = await this.prisma.$transaction(
+      (tx) => this.applyBatch(tx, [{ req, from, resolve: () => undefined, reject: () => undefined }]),
+      TX_OPTIONS,
+    );
+    return result;
   }
 
   /** Records an event that does not change the state (progress, dispatch attempts, ...). */

@@ -42,35 +42,14 @@ export function byLockOrder(a: { account: string }, b: { account: string }): num
 export class LedgerRepository {
   constructor(private readonly prisma: PrismaService) {}
 
-  /** Posts one balanced transaction inside the caller's database transaction. */
+  /** Posts one balanced transaction inside the caller's database transaction; returns its id. */
   async post(
     tx: Tx,
     kind: LedgerEntryKind,
     postings: readonly LedgerPosting[],
     refs: { jobId?: string } = {},
   ): Promise<string> {
-    assertBalanced(postings);
-    const txId = randomUUID();
-    await tx.ledgerEntry.createMany({
-      data: postings.map((p) => ({
-        txId,
-        account: p.account,
-        amount: p.amount,
-        kind,
-        jobId: refs.jobId ?? null,
-      })),
-    });
-    for (const p of [...postings].sort(byLockOrder)) {
-      // UPDATE first: a CHECK constraint sees the proposed row of INSERT … ON CONFLICT before the
-      // conflict resolves, so a debit must never be written as an insert.
-      const updated = await tx.$executeRaw`
-        UPDATE "LedgerBalance" SET balance = balance + ${p.amount}, "updatedAt" = now() WHERE account = ${p.account}`;
-      if (updated === 0) {
-        await tx.$executeRaw`
-          INSERT INTO "LedgerBalance" (account, balance, "updatedAt") VALUES (${p.account}, ${p.amount}, now())
-          ON CONFLICT (account) DO UPDATE SET balance = "LedgerBalance".balance + EXCLUDED.balance, "updatedAt" = now()`;
-      }
-    }
+    const [txId] = await this.postMany(tx, [{ kind, postings, jobId: refs.jobId }]);
     return txId;
   }
 
@@ -81,18 +60,20 @@ export class LedgerRepository {
   async postMany(
     tx: Tx,
     transactions: readonly { kind: LedgerEntryKind; postings: readonly LedgerPosting[]; jobId?: string }[],
-  ): Promise<void> {
+  ): Promise<string[]> {
     const entries: Prisma.LedgerEntryCreateManyInput[] = [];
+    const txIds: string[] = [];
     const deltas = new Map<string, bigint>();
     for (const t of transactions) {
       assertBalanced(t.postings);
       const txId = randomUUID();
+      txIds.push(txId);
       for (const p of t.postings) {
         entries.push({ txId, account: p.account, amount: p.amount, kind: t.kind, jobId: t.jobId ?? null });
         deltas.set(p.account, (deltas.get(p.account) ?? 0n) + p.amount);
       }
     }
-    if (entries.length === 0) return;
+    if (entries.length === 0) return txIds;
     await tx.ledgerEntry.createMany({ data: entries });
     const accounts = [...deltas.keys()].sort((a, b) => byLockOrder({ account: a }, { account: b }));
     // Locked in lock order (byLockOrder's rank, in SQL).
@@ -122,6 +103,7 @@ export class LedgerRepository {
         ORDER BY account
         ON CONFLICT (account) DO UPDATE SET balance = "LedgerBalance".balance + EXCLUDED.balance, "updatedAt" = now()`;
     }
+    return txIds;
   }
 
   /** Posts a transaction in its own database transaction. */

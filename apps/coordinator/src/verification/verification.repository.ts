@@ -1,16 +1,11 @@
 import { Injectable } from '@nestjs/common';
-import { Prisma, type CanaryAnswer, type Job, type JobAttempt } from '#prisma';
+import { type CanaryAnswer, type Job, type JobAttempt } from '#prisma';
 import { PrismaService } from '../database/prisma.service.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { LedgerAccounts } from '../ledger/ledger-accounts.js';
 import { VerificationAccounts } from './verification-accounts.js';
 import { createAttemptOffers } from '../jobs/attempts.repository.js';
-
-function json(value: unknown): Prisma.InputJsonValue {
-  return JSON.parse(
-    JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)),
-  ) as Prisma.InputJsonValue;
-}
+import { jsonValue as json } from '../jobs/jobs.repository.js';
 
 export interface NewCanary {
   id: string;
