@@ -151,6 +151,17 @@ export class JobsRepository {
     });
   }
 
+  /** Jobs dispatched, running or verifying that have not moved since `before` (oldest first). */
+  async inFlightJobs(before: Date, limit: number): Promise<string[]> {
+    const rows = await this.prisma.job.findMany({
+      where: { state: { in: ['DISPATCHED', 'RUNNING', 'VERIFYING'] }, updatedAt: { lte: before } },
+      select: { id: true },
+      orderBy: { updatedAt: 'asc' },
+      take: limit,
+    });
+    return rows.map((r) => r.id);
+  }
+
   async overdueJobs(now: Date, limit: number): Promise<string[]> {
     const rows = await this.prisma.job.findMany({
       where: { state: { in: ['QUEUED', 'DISPATCHED', 'RUNNING'] }, deadlineAt: { lte: now } },

@@ -61,6 +61,20 @@ export class DispatchEnqueuer {
     return revived;
   }
 
+  /**
+   * Of these in-flight jobs (dispatched, running or verifying in the database), re-adds a dispatch
+   * job for each whose BullMQ dispatch job has ended or is gone: nothing is running it any more. A
+   * worker killed twice while running a dispatch makes BullMQ fail it ("stalled more than allowable
+   * limit") and the job stayed in flight until its deadline. The new dispatch finds it interrupted,
+   * loses its open attempts and places it again. Returns the ids revived.
+   */
+  async reviveInFlight(jobIds: readonly string[]): Promise<string[]> {
+    const existing = await Promise.all(jobIds.map((id) => this.queue.getJob(id)));
+    const ended = jobIds.filter((_, i) => existing[i] === undefined || existing[i]?.finishedOn !== undefined);
+    await this.ensureQueued(ended);
+    return ended;
+  }
+
   private async flush(): Promise<void> {
     this.scheduled = false;
     this.running = true;

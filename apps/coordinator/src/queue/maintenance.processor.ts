@@ -9,11 +9,14 @@ import { LOGGER } from '../logging/logger.js';
 import { MAINTENANCE_EVERY_MS, QueueJobName, QueueName, jobOptions } from './queue.constants.js';
 
 const BATCH = 500;
+/** In-flight jobs are checked once they have not moved for this long (their dispatch job is live otherwise). */
+const IN_FLIGHT_IDLE_MS = 30_000;
 
 /**
  * Periodic upkeep. The schedulers only enqueue (with deterministic ids, so any number of worker
  * processes schedule each run once): expire jobs past their deadline, and re-enqueue queued jobs
- * whose dispatch job was lost (e.g. a crash between the database commit and the enqueue).
+ * whose dispatch job was lost (e.g. a crash between the database commit and the enqueue), and in-flight
+ * jobs whose dispatch job ended without ending them (failed after stalls when workers were killed).
  */
 @Processor(QueueName.Maintenance, { concurrency: 1 })
 export class MaintenanceProcessor extends WorkerHost implements OnApplicationBootstrap {
@@ -63,6 +66,12 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
     const queued = await this.jobsRepo.queuedJobs(BATCH);
     const revived = await this.enqueuer.ensureQueued(queued.map((j) => j.id));
     if (revived > 0) this.logger.warn({ revived }, 'revived queued jobs whose dispatch job had ended');
-    return queued.length;
+    // In flight with no dispatch running them (their dispatch job failed after stalls): placed again.
+    const inFlight = await this.jobsRepo.inFlightJobs(new Date(Date.now() - IN_FLIGHT_IDLE_MS), BATCH);
+    const stranded = await this.enqueuer.reviveInFlight(inFlight);
+    if (stranded.length > 0) {
+      this.logger.warn({ stranded: stranded.length }, 'revived in-flight jobs whose dispatch job had ended');
+    }
+    return queued.length + stranded.length;
   }
 }
