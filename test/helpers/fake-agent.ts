@@ -31,11 +31,14 @@ import {
  */
 export type FakeBehaviour = 'honest' | 'reject' | 'wrong' | 'hang' | 'noise' | 'zeros' | 'stale' | 'copy';
 
-/** Colluders sharing what they were offered and one wrong output per job. */
+/**
+ * Colluders sharing what they were offered and one wrong output per job. Offers carry per-attempt
+ * ids, so the ring recognises copies of one job by what it can still see: the spec hash.
+ */
 export class CollusionRing {
   private readonly offered = new Map<string, number>();
   private readonly outputs = new Map<string, TensorWire[]>();
-  /** Jobs on which the ring returned a shared wrong output. */
+  /** Spec hashes of the jobs on which the ring returned a shared wrong output. */
   readonly cheatedJobs = new Set<string>();
 
   offer(jobId: string): void {
@@ -121,10 +124,10 @@ export async function startFakeAgent(
     float?: 'f64' | 'f32';
     /** The ring of a `copy` agent. */
     ring?: CollusionRing;
-    /** Every job id this agent returned a wrong result for. */
-    onCheat?: (jobId: string) => void;
-    /** Every job id this agent ran, with whether it cheated. */
-    onRun?: (jobId: string, cheated: boolean) => void;
+    /** Every offer id (the attempt's wire id) this agent returned a wrong result for. */
+    onCheat?: (offerId: string) => void;
+    /** Every offer id this agent ran, with whether it cheated. */
+    onRun?: (offerId: string, cheated: boolean) => void;
     /** How often it re-advertises (default 300 ms; many agents in one process want it slower). */
     advertEveryMs?: number;
   } = {},
@@ -180,7 +183,8 @@ export async function startFakeAgent(
       state.offers += 1;
       if (offeredSpecs.length < 1000) offeredSpecs.push(signed.payload.spec);
       if (behaviour === 'reject') return { accept: false, reason: 'busy' };
-      if (behaviour === 'copy') options.ring?.offer(signed.payload.jobId);
+      // Copies of one job are offered under unrelated ids: colluders pair them by spec hash.
+      if (behaviour === 'copy') options.ring?.offer(signed.payload.specHash);
       return {
         accept: true,
         run: async () => {
@@ -200,7 +204,7 @@ export async function startFakeAgent(
             outputs = same && previous ? previous : [mapValues(honest[0], () => 0)];
           } else if (behaviour === 'copy' && options.ring) {
             await new Promise((r) => setTimeout(r, 150)); // let a partner's offer of the same job arrive
-            if (options.ring.paired(offer.jobId)) outputs = options.ring.shared(offer.jobId, honest);
+            if (options.ring.paired(offer.specHash)) outputs = options.ring.shared(offer.specHash, honest);
           }
           previous = honest;
           const cheated = outputs !== honest;

@@ -116,7 +116,7 @@ export async function runVerificationHarness(options: HarnessOptions): Promise<H
   const db = new pg.Client({ connectionString: c.databaseUrl });
   await db.connect();
   const agents: { agent: FakeAgent; behaviour: FakeBehaviour }[] = [];
-  const cheats = new Map<string, Set<string>>(); // peerId → job ids it cheated on
+  const cheats = new Map<string, Set<string>>(); // peerId → offer ids (attempt wire ids) it cheated on
   const ring = new CollusionRing();
   try {
     const policy = await api(c.url, 'PUT', '/v1/account/verification', {
@@ -140,9 +140,9 @@ export async function runVerificationHarness(options: HarnessOptions): Promise<H
         ring: behaviour === 'copy' ? ring : undefined,
         slots: 4,
         advertEveryMs: 2_000,
-        onCheat: (jobId) => {
+        onCheat: (offerId) => {
           const set = cheats.get(agent.peerId) ?? new Set<string>();
-          set.add(jobId);
+          set.add(offerId);
           cheats.set(agent.peerId, set);
         },
       });
@@ -230,10 +230,18 @@ export async function runVerificationHarness(options: HarnessOptions): Promise<H
       const key = `${peer}|${r.jobId}`;
       netCredit.set(key, (netCredit.get(key) ?? 0n) + BigInt(r.net));
     }
+    // Agents see per-attempt offer ids; the attempt rows map them back to jobs.
+    const offerRows = await sql<{ id: string; jobId: string }>(
+      db,
+      'SELECT id::text, "jobId"::text AS "jobId" FROM "JobAttempt"',
+    );
+    const jobOfOffer = new Map(offerRows.map((r) => [r.id, r.jobId]));
     let wrongReturned = 0;
     let paidWrong = 0;
-    for (const [peer, jobs] of cheats) {
-      for (const jobId of jobs) {
+    for (const [peer, offers] of cheats) {
+      for (const offerId of offers) {
+        const jobId = jobOfOffer.get(offerId);
+        if (jobId === undefined) throw new Error(`offer ${offerId} matches no attempt row`);
         wrongReturned += 1;
         if ((netCredit.get(`${peer}|${jobId}`) ?? 0n) > 0n) paidWrong += 1;
       }

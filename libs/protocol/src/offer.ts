@@ -34,6 +34,11 @@ export function randomNonce(): string {
 export const JobOfferSchema = z
   .strictObject({
     version: ProtocolVersionSchema,
+    /**
+     * An opaque id of what is offered: the coordinator sends each attempt of a job (redundant
+     * copies, tie-breaks, retries) under its own unrelated uuid with `attempt` 1, so copies cannot
+     * be linked by id; a repeated offer of one attempt repeats its id. Receipts echo it.
+     */
     jobId: UuidSchema,
     attempt: PositiveIntSchema,
     spec: JobSpecSchema,

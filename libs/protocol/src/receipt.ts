@@ -30,6 +30,7 @@ export type ReceiptTimings = z.output<typeof ReceiptTimingsSchema>;
  */
 export const ResultReceiptSchema = z.strictObject({
   version: ProtocolVersionSchema,
+  /** The offer's `jobId` and `attempt` as received (per-attempt opaque ids, see JobOfferSchema). */
   jobId: UuidSchema,
   attempt: PositiveIntSchema,
   providerPeerId: PeerIdStringSchema,

@@ -60,7 +60,13 @@ const TensorsSchema = z.array(TensorWireSchema).min(1, { error: 'expected at lea
 export const EvidenceBundleSchema = z.strictObject({
   type: z.literal(EVIDENCE_TYPE),
   version: z.literal(EVIDENCE_VERSION),
-  job: z.strictObject({ id: UuidSchema, spec: JobSpecSchema, specHash: Sha256HexSchema }),
+  job: z.strictObject({
+    id: UuidSchema,
+    spec: JobSpecSchema,
+    specHash: Sha256HexSchema,
+    /** The opaque ids the job's attempts were offered under (receipts name these, not `id`). */
+    offerIds: z.array(UuidSchema).min(1).max(16).optional(),
+  }),
   accused: z.strictObject({ receipt: ReceiptSchema, outputs: TensorsSchema }),
   reference: z.strictObject({
     source: z.enum(REFERENCE_SOURCES),
@@ -81,7 +87,13 @@ export const EvidenceBundleSchema = z.strictObject({
 export type EvidenceBundle = z.output<typeof EvidenceBundleSchema>;
 
 export interface BuildEvidenceInput {
-  readonly job: { readonly id: string; readonly spec: JobSpec; readonly specHash: string };
+  readonly job: {
+    readonly id: string;
+    readonly spec: JobSpec;
+    readonly specHash: string;
+    /** Offer ids of the receipts' attempts when the job was offered under per-attempt ids. */
+    readonly offerIds?: readonly string[];
+  };
   /** The signed receipt exactly as received over p2p, and the outputs it covers. */
   readonly accused: { readonly receipt: Signed<ResultReceipt>; readonly outputs: readonly TensorWire[] };
   readonly reference: {
@@ -166,7 +178,14 @@ export function buildEvidence(input: BuildEvidenceInput): EvidenceBundle {
   return {
     type: EVIDENCE_TYPE,
     version: EVIDENCE_VERSION,
-    job: { id: input.job.id, spec: input.job.spec, specHash: input.job.specHash },
+    job: {
+      id: input.job.id,
+      spec: input.job.spec,
+      specHash: input.job.specHash,
+      ...(input.job.offerIds === undefined || input.job.offerIds.length === 0
+        ? {}
+        : { offerIds: [...new Set(input.job.offerIds)] }),
+    },
     accused: { receipt: input.accused.receipt, outputs: [...input.accused.outputs] },
     reference: {
       source: input.reference.source,
@@ -263,8 +282,13 @@ export async function verifyEvidence(
       return undefined;
     }
     const before = reasons.length;
-    if (receipt.payload.jobId !== bundle.job.id)
-      reasons.push(`${label} is for job ${receipt.payload.jobId}, not ${bundle.job.id}`);
+    if (
+      receipt.payload.jobId !== bundle.job.id &&
+      !(bundle.job.offerIds ?? []).includes(receipt.payload.jobId)
+    )
+      reasons.push(
+        `${label} is for ${receipt.payload.jobId}, neither job ${bundle.job.id} nor one of its offers`,
+      );
     if (receipt.payload.inputHash !== inputHash)
       reasons.push(`${label}: inputHash does not match the spec's inputs`);
     if (receipt.payload.outputHash !== hashOutputs(outputs))
@@ -283,8 +307,8 @@ export async function verifyEvidence(
     for (const [i, r] of references.entries()) {
       if (r && r.signer === accused.signer)
         reasons.push(`reference receipt ${i} is signed by the accused provider ${accused.signer}`);
-      if (r && r.payload.attempt === accused.payload.attempt)
-        reasons.push(`reference receipt ${i} has the accused receipt's attempt ${accused.payload.attempt}`);
+      if (r && r.payload.jobId === accused.payload.jobId && r.payload.attempt === accused.payload.attempt)
+        reasons.push(`reference receipt ${i} is for the accused receipt's own attempt`);
     }
   }
   if (bundle.reference.source === 'providers' && references.length === 0)

@@ -26,6 +26,7 @@ import { CanaryService } from '../verification/canary.service.js';
 import { VerifierService, type Reference } from '../verification/verifier.service.js';
 import { VerificationRepository } from '../verification/verification.repository.js';
 import { holdSeconds } from '../verification/vesting.service.js';
+import { offerIdentity } from './offer-id.js';
 import { ReputationService } from '../reputation/reputation.service.js';
 import { SettingsService } from '../settings/settings.service.js';
 import { TRUSTED_REPUTATION, isSlow, type ReputationKind } from '../reputation/reputation.js';
@@ -192,8 +193,7 @@ export class DispatchService {
         peerId,
         {
           version: 1,
-          jobId: job.id,
-          attempt: attempt.attempt,
+          ...offerIdentity(attempt),
           ...offeredSpec(job),
           pricePerUnit: pricePerUnit.toString(),
           workUnits: job.workUnits.toString(),

@@ -69,8 +69,12 @@ export class VerifierService {
     const agreement = compareResults(accused.outputs, reference.outputs, {
       spec: job.spec as unknown as JobSpec,
     });
+    // Receipts name the opaque per-attempt ids the job was offered under; the bundle lists them.
+    const offerIds = [accused.receipt, ...(reference.receipts ?? [])]
+      .map((r) => r.payload.jobId)
+      .filter((id) => id !== job.id);
     const bundle = buildEvidence({
-      job: { id: job.id, spec: job.spec as unknown as JobSpec, specHash: job.specHash },
+      job: { id: job.id, spec: job.spec as unknown as JobSpec, specHash: job.specHash, offerIds },
       accused: { receipt: accused.receipt, outputs: accused.outputs },
       reference,
     });
