@@ -61,6 +61,11 @@ const configSchema = z.object({
         .map((a) => a.trim())
         .filter((a) => a.length > 0);
     }),
+  /**
+   * Bearer token a Prometheus scraper sends to `GET /metrics`. Unset: /metrics answers only direct
+   * connections from this host (loopback, no forwarding header).
+   */
+  METRICS_TOKEN: z.string().min(16, 'use at least 16 characters').optional(),
   /** Browser origins allowed to call the API cross-origin (comma-separated `https://host[:port]`, or `*`); empty: none. */
   CORS_ORIGINS: z
     .string()
