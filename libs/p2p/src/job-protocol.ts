@@ -311,6 +311,13 @@ export interface HandleJobOffersOptions {
   ) => Signed<JobOffer> | Promise<Signed<JobOffer>>;
   readonly onOffer: (offer: Signed<JobOffer>, ctx: OfferContext) => Promise<OfferDecision>;
   readonly offerReadTimeoutMs?: number;
+  /**
+   * Largest offer frame taken from this peer, decided before anything is read (the stream buffers
+   * no more than this plus 64 KiB). An agent gives its known coordinators `DATA_FRAME_MAX_BYTES`
+   * and anyone else a control-frame cap, so a stranger cannot make it buffer 96 MiB per stream.
+   * Default: `DATA_FRAME_MAX_BYTES` for every peer.
+   */
+  readonly maxOfferBytes?: (remotePeer: string) => number;
   readonly maxInboundStreams?: number;
   /** Called when a stream fails on the peer's side (garbage, oversize, timeout): feed peer penalties. */
   readonly onStreamError?: (remotePeer: string, err: StreamError) => void;
@@ -340,13 +347,17 @@ export async function handleJobOffers(
 
   const serve = async (stream: Stream, connection: Connection): Promise<void> => {
     const remotePeer = connection.remotePeer.toString();
-    const framed = new FramedStream(stream, { maxFrameBytes: DATA_FRAME_MAX_BYTES });
+    const offerCap = Math.min(
+      options.maxOfferBytes?.(remotePeer) ?? DATA_FRAME_MAX_BYTES,
+      DATA_FRAME_MAX_BYTES,
+    );
+    const framed = new FramedStream(stream, { maxFrameBytes: offerCap });
     const controller = new AbortController();
     let linger: ReturnType<typeof setTimeout> | undefined;
     try {
       const { offer } = await framed.read(OfferFrameSchema, {
         timeoutMs: options.offerReadTimeoutMs ?? DEFAULT_OFFER_READ_TIMEOUT_MS,
-        maxBytes: DATA_FRAME_MAX_BYTES,
+        maxBytes: offerCap,
       });
       let verified: Signed<JobOffer>;
       try {

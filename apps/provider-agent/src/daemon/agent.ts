@@ -2,7 +2,6 @@ import { writeFile, rename } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import {
   createGpumeshNode,
-  createOfferVerifier,
   fetchArtifact,
   handleJobOffers,
   nodePeerId,
@@ -24,6 +23,7 @@ import type { AgentConfig, AgentPaths } from '../agent-config.js';
 import type { UnlockedIdentity } from '../keystore.js';
 import { createExecutorPool, detectGpus, type ExecutorPool } from '../runtime/index.js';
 import { AttemptJournal } from './journal.js';
+import { coordinatorOfferPolicy } from './offer-policy.js';
 import { ArtifactCache } from './artifact-cache.js';
 
 export interface AgentStatus {
@@ -245,7 +245,8 @@ export async function startAgent(options: {
   };
 
   const stopServing = await handleJobOffers(node, {
-    verifyOffer: createOfferVerifier({ coordinatorAddress: config.coordinatorAddress }),
+    // Large offers only from coordinator peers; see coordinatorOfferPolicy.
+    ...coordinatorOfferPolicy({ coordinatorAddress: config.coordinatorAddress, coordinatorPeers }),
     onOffer: async (signed, ctx): Promise<OfferDecision> => {
       const offer = signed.payload;
       const reported = journal.find(offer.jobId, offer.attempt);
