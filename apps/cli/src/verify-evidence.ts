@@ -12,7 +12,8 @@ export const VERIFY_EVIDENCE_USAGE = `usage: gpumesh verify-evidence <file> [--j
 
 Checks an evidence bundle (JSON) offline: the accused provider's receipt signature and signer, that
 the receipt covers this job, its inputs and exactly the accused outputs, then recomputes the job on
-this machine's CPU and compares it with the accused outputs under the verification bounds.
+this machine's CPU (inference and train with the model embedded in the bundle, checked against its
+hash; nothing is fetched) and compares it with the accused outputs under the verification bounds.
 
   --json                 print the whole verdict as JSON
   --backend <name>       cpu (default; plain JavaScript, identical everywhere) or wasm (faster)

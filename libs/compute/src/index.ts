@@ -4,3 +4,4 @@ export * from './task.js';
 export * from './tf-loader.js';
 export * from './kernels.js';
 export * from './reference.js';
+export * from './reference-runner.js';

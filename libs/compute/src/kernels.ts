@@ -312,8 +312,16 @@ async function runTrain(
     } catch (err) {
       throw executionError(err);
     }
+    // Named by the variable's original name: tfjs makes `name` unique per thread (`lin/kernel_3` on
+    // the fourth load of a model), which would differ between two honest runs of the same job.
     const outputs: RawTensor[] = [];
-    for (const w of model.weights) outputs.push(await toRaw(`weights/${w.name}`, w.read()));
+    const seen = new Set<string>();
+    for (const [i, w] of model.weights.entries()) {
+      const base = w.originalName ?? w.name;
+      const name = seen.has(base) ? `${base}#${i}` : base;
+      seen.add(name);
+      outputs.push(await toRaw(`weights/${name}`, w.read()));
+    }
     const lossHistory = (history.history.loss ?? []).map((v) => Number(v));
     return { outputs, lossHistory };
   } finally {

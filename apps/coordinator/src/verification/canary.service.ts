@@ -8,7 +8,8 @@ import { LOGGER } from '../logging/logger.js';
 import { DispatchEnqueuer } from '../queue/dispatch-enqueuer.js';
 import { CANARY_ACCOUNT_ADDRESS } from './verification-accounts.js';
 import { VerificationRepository } from './verification.repository.js';
-import { canComputeReference, computeReference } from './reference.js';
+import { canComputeReference } from './reference.js';
+import { VerifierService } from './verifier.service.js';
 import { jobVerification, type JobVerification } from './policy.js';
 
 /** A tensor of the same name, dtype and shape with fresh random values in the original's range. */
@@ -42,21 +43,30 @@ export function freshLike(t: TensorWire): TensorWire {
   return encodeTensor(t.name, 'bool', t.shape, out);
 }
 
+/** How long a real job of a kind is remembered as the model of that kind's canaries. */
+const RECENT_JOB_TTL_MS = 60 * 60 * 1000;
+
 /**
- * Known-answer canary jobs. A canary mirrors a real job — same kind, params, input names, dtypes and
- * shapes (fresh random values in the same range), same price cap, deadline length and redundancy —
- * under a fresh uuid, so on the wire it is an ordinary offer. Its answer is computed by the
- * coordinator before it is offered and kept in CanaryAnswer. It belongs to the system canary
- * account and is paid from the `system:canary` fund like any job, so payment does not reveal it.
+ * Known-answer canary jobs. A canary mirrors a real job — same kind, params, model, input names,
+ * dtypes and shapes (fresh random values in the same range), same price cap, deadline length and
+ * redundancy — under a fresh uuid, so on the wire it is an ordinary offer. Its answer is computed
+ * by the coordinator before it is offered (in the reference worker, at low priority, under the
+ * work budget) and kept in CanaryAnswer. When the answer of an inference or train mirror cannot be
+ * computed (over the budget, the worker busy, no artifact), the canary mirrors the most recent real
+ * matmul job instead, or is skipped. It belongs to the system canary account and is paid from the
+ * `system:canary` fund like any job, so payment does not reveal it.
  */
 @Injectable()
 export class CanaryService {
   private accountId: Promise<string> | null = null;
+  /** The last real job seen per kind (what canaries of that kind are made like). */
+  private readonly recent = new Map<string, Job>();
 
   constructor(
     private readonly repo: VerificationRepository,
     private readonly accounts: AccountsRepository,
     private readonly enqueuer: DispatchEnqueuer,
+    private readonly verifier: VerifierService,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -68,20 +78,25 @@ export class CanaryService {
     return this.accountId;
   }
 
-  /** Whether a job of this shape can be mirrored (the coordinator must be able to answer it). */
+  /**
+   * Whether a job can be mirrored: any real job (its answer is computed, or refused, in mirror()).
+   * Every real job asked about is remembered as the latest of its kind.
+   */
   canMirror(job: Job): boolean {
-    return !job.canary && canComputeReference(job.spec as unknown as JobSpec);
+    if (job.canary) return false;
+    this.recent.set(job.kind, job);
+    return canComputeReference(job.spec as unknown as JobSpec);
   }
 
-  /** Creates, answers and enqueues the canary mirroring `job`; null when the job cannot be mirrored. */
+  /** Creates, answers and enqueues the canary mirroring `job`; null when no answer could be computed. */
   async mirror(job: Job, redundancy: number): Promise<Job | null> {
-    if (!this.canMirror(job)) return null;
-    const real = job.spec as unknown as JobSpec;
-    const spec = { ...real, inputs: real.inputs.map(freshLike), redundancy: 1 } as JobSpec;
-    const outputs = await computeReference(spec);
+    if (job.canary) return null;
+    const made = await this.answered(job);
+    if (!made) return null;
+    const { source, spec, outputs } = made;
     const accountId = await this.canaryAccountId();
     const policy: JobVerification = {
-      ...jobVerification(job),
+      ...jobVerification(source),
       mode: redundancy > 1 ? 'redundant' : 'none',
       k: redundancy,
       canaryRate: 0,
@@ -89,16 +104,16 @@ export class CanaryService {
       canaryFee: '0',
     };
     const id = randomUUID();
-    const deadlineMs = job.deadlineAt.getTime() - job.createdAt.getTime();
+    const deadlineMs = source.deadlineAt.getTime() - source.createdAt.getTime();
     const canary = await this.repo.insertCanary({
       id,
       accountId,
       kind: spec.kind,
       spec,
       specHash: hashSpec(spec),
-      workUnits: job.workUnits,
-      pricePerUnit: job.pricePerUnit,
-      cost: job.workUnits * job.pricePerUnit * BigInt(redundancy),
+      workUnits: source.workUnits,
+      pricePerUnit: source.pricePerUnit,
+      cost: source.workUnits * source.pricePerUnit * BigInt(redundancy),
       redundancy,
       verification: policy,
       deadlineAt: new Date(Date.now() + deadlineMs),
@@ -110,5 +125,46 @@ export class CanaryService {
       this.logger.warn({ err, jobId: id }, 'could not enqueue a canary; the requeue sweep will retry');
     }
     return canary;
+  }
+
+  /** A fresh-valued copy of `job` (or, failing that, of a recent real matmul job) and its answer. */
+  private async answered(job: Job): Promise<{ source: Job; spec: JobSpec; outputs: TensorWire[] } | null> {
+    const first = await this.answer(job);
+    if (first.ok || job.kind === 'matmul') return first.ok ? first.made : null;
+    const fallback = await this.recentMatmul();
+    if (!fallback) {
+      this.logger.debug(
+        { jobId: job.id, reason: first.reason },
+        'no canary: no answer and no matmul to fall back to',
+      );
+      return null;
+    }
+    const second = await this.answer(fallback);
+    return second.ok ? second.made : null;
+  }
+
+  private async answer(
+    source: Job,
+  ): Promise<
+    { ok: true; made: { source: Job; spec: JobSpec; outputs: TensorWire[] } } | { ok: false; reason: string }
+  > {
+    const real = source.spec as unknown as JobSpec;
+    const spec = { ...real, inputs: real.inputs.map(freshLike), redundancy: 1 } as JobSpec;
+    const outcome = await this.verifier.referenceOf(spec, source.workUnits, 'low');
+    if (!outcome.ok) {
+      this.logger.debug(
+        { jobId: source.id, kind: source.kind, code: outcome.code, reason: outcome.reason },
+        'canary answer not computed',
+      );
+      return { ok: false, reason: outcome.reason };
+    }
+    return { ok: true, made: { source, spec, outputs: outcome.outputs } };
+  }
+
+  /** The most recent real matmul job: seen by this process within the hour, else the latest stored. */
+  private async recentMatmul(): Promise<Job | null> {
+    const seen = this.recent.get('matmul');
+    if (seen && Date.now() - seen.createdAt.getTime() < RECENT_JOB_TTL_MS) return seen;
+    return this.repo.latestRealJob('matmul');
   }
 }

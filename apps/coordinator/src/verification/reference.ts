@@ -1,54 +1,109 @@
-import { decodeTensor, encodeTensor, matmulDims, type JobSpec, type TensorWire } from '#protocol';
+import {
+  ReferenceRunError,
+  ReferenceRunner,
+  type ModelArtifact,
+  type ReferenceFailureCode,
+  type ReferenceRunnerOptions,
+} from '#compute';
+import type { JobSpec, TensorWire } from '#protocol';
+import type { ArtifactsRepository } from '../artifacts/artifacts.repository.js';
 
-/** The coordinator cannot compute this job itself (its kind needs the #compute runtime). */
-export class ReferenceUnavailableError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ReferenceUnavailableError';
-  }
-}
+/** Time limit of one coordinator reference (queue wait included); the worker is stopped past it. */
+export const REFERENCE_TIMEOUT_MS = 60_000;
+/** Model artifacts kept in memory between references (canaries of one model reuse it), in bytes. */
+export const REFERENCE_ARTIFACT_CACHE_BYTES = 128 * 1024 * 1024;
 
-/** Kinds the coordinator computes itself today (canaries are made only of these). */
-export const REFERENCE_KINDS: readonly JobSpec['kind'][] = ['matmul'];
+/** The coordinator's answer to a job, or why there is none. */
+export type ReferenceOutcome =
+  | {
+      readonly ok: true;
+      readonly outputs: TensorWire[];
+      readonly workUnits: bigint;
+      readonly queuedMs: number;
+      readonly runMs: number;
+    }
+  | { readonly ok: false; readonly code: ReferenceFailureCode; readonly reason: string };
 
+/** Every kind can be recomputed (inference and train with the stored model artifact). */
 export function canComputeReference(spec: JobSpec): boolean {
-  return REFERENCE_KINDS.includes(spec.kind);
+  return spec.kind === 'matmul' || spec.model !== undefined;
 }
 
 /**
- * The coordinator's own answer to a job, in float64 accumulation rounded to the wire dtype (the
- * provider agent names the matmul output `c`). Interface of `#compute`'s `computeReference(spec,
- * { artifacts?, backend? })`; inference and train arrive with that library (H1a), until then they
- * throw ReferenceUnavailableError and their disagreements are broken by a further provider only.
+ * The coordinator's own results of jobs: `#compute`'s `computeReference` on the CPU backend, in a
+ * worker thread (ReferenceRunner) so the event loop never runs a kernel, with the stored model
+ * artifact of inference and train jobs. Work over `maxWorkUnits` or beyond a full queue is refused
+ * with a reason, a reference over the time limit is stopped; nothing here throws.
  */
-export function computeReference(spec: JobSpec): Promise<TensorWire[]> {
-  if (spec.kind !== 'matmul') {
-    return Promise.reject(
-      new ReferenceUnavailableError(`no coordinator reference for ${spec.kind} jobs yet`),
-    );
+export class CoordinatorReference {
+  private readonly runner: ReferenceRunner;
+  private readonly cache = new Map<string, ModelArtifact>();
+  private cachedBytes = 0;
+
+  constructor(
+    private readonly artifacts: Pick<ArtifactsRepository, 'findWhole'>,
+    options: ReferenceRunnerOptions,
+  ) {
+    this.runner = new ReferenceRunner({ timeoutMs: REFERENCE_TIMEOUT_MS, ...options });
   }
-  const a = spec.inputs.find((t) => t.name === 'a');
-  const b = spec.inputs.find((t) => t.name === 'b');
-  if (!a || !b) return Promise.reject(new ReferenceUnavailableError('matmul needs inputs a and b'));
-  const ta = spec.params.transposeA ?? false;
-  const tb = spec.params.transposeB ?? false;
-  const { m, n, kA: k } = matmulDims(a.shape, b.shape, ta, tb);
-  const av = decodeTensor(a).values;
-  const bv = decodeTensor(b).values;
-  const [, a1] = a.shape;
-  const [, b1] = b.shape;
-  const isInt = a.dtype === 'int32';
-  const out = isInt ? new Int32Array(m * n) : new Float32Array(m * n);
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j < n; j++) {
-      let s = 0;
-      for (let x = 0; x < k; x++) {
-        const va = Number(ta ? av[x * a1 + i] : av[i * a1 + x]);
-        const vb = Number(tb ? bv[j * b1 + x] : bv[x * b1 + j]);
-        s += va * vb;
+
+  get maxWorkUnits(): bigint | undefined {
+    return this.runner.maxWorkUnits;
+  }
+
+  /** The stored artifact of an inference or train spec's model (null: matmul, or not stored). */
+  async artifactOf(spec: JobSpec): Promise<ModelArtifact | null> {
+    if (spec.kind === 'matmul') return null;
+    const hash = spec.model.hash;
+    const hit = this.cache.get(hash);
+    if (hit) {
+      this.cache.delete(hash); // most recently used last
+      this.cache.set(hash, hit);
+      return hit;
+    }
+    const row = await this.artifacts.findWhole(hash);
+    if (!row) return null;
+    const artifact: ModelArtifact = {
+      format: row.format as 'layers' | 'graph',
+      modelJson: row.modelJson as Record<string, unknown>,
+      weights: row.weights,
+    };
+    if (artifact.weights.byteLength <= REFERENCE_ARTIFACT_CACHE_BYTES / 4) {
+      this.cache.set(hash, artifact);
+      this.cachedBytes += artifact.weights.byteLength;
+      for (const [key, old] of this.cache) {
+        if (this.cachedBytes <= REFERENCE_ARTIFACT_CACHE_BYTES) break;
+        this.cache.delete(key);
+        this.cachedBytes -= old.weights.byteLength;
       }
-      out[i * n + j] = isInt ? s | 0 : s;
+    }
+    return artifact;
+  }
+
+  /** Computes `spec`'s reference off the event loop; `low` priority waits behind tie-breaks. */
+  async compute(spec: JobSpec, priority: 'high' | 'low' = 'high'): Promise<ReferenceOutcome> {
+    try {
+      const model = spec.kind === 'matmul' ? undefined : await this.artifactOf(spec);
+      if (spec.kind !== 'matmul' && !model) {
+        return { ok: false, code: 'NO_ARTIFACT', reason: `the model ${spec.model.hash} is not stored here` };
+      }
+      const run = await this.runner.compute(spec, { model: model ?? undefined, priority });
+      return { ok: true, ...run };
+    } catch (err) {
+      if (err instanceof ReferenceRunError) return { ok: false, code: err.code, reason: err.message };
+      return {
+        ok: false,
+        code: 'EXECUTION_FAILED',
+        reason: err instanceof Error ? err.message : String(err),
+      };
     }
   }
-  return Promise.resolve([encodeTensor('c', a.dtype === 'int32' ? 'int32' : 'float32', [m, n], out)]);
+
+  stats(): ReturnType<ReferenceRunner['stats']> {
+    return this.runner.stats();
+  }
+
+  close(): Promise<void> {
+    return this.runner.close();
+  }
 }

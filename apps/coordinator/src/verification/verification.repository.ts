@@ -239,6 +239,11 @@ export class VerificationRepository {
     return this.prisma.jobAttempt.findMany({ where: { jobId }, orderBy: { attempt: 'asc' } });
   }
 
+  /** The latest real (non-canary) job of a kind, or null. */
+  latestRealJob(kind: string): Promise<Job | null> {
+    return this.prisma.job.findFirst({ where: { kind, canary: false }, orderBy: { createdAt: 'desc' } });
+  }
+
   findJob(jobId: string): Promise<Job | null> {
     return this.prisma.job.findUnique({ where: { id: jobId } });
   }

@@ -1,14 +1,15 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { Job, JobAttempt } from '#prisma';
 import { hashOutputs, type JobSpec, type ResultReceipt, type Signed, type TensorWire } from '#protocol';
+import { ArtifactsRepository } from '../artifacts/artifacts.repository.js';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { LOGGER } from '../logging/logger.js';
 import { JobsService } from '../jobs/jobs.service.js';
 import { ReputationService } from '../reputation/reputation.service.js';
 import type { ReputationKind } from '../reputation/reputation.js';
 import { buildEvidence, canonicalEvidence, evidenceHash, type ReferenceSource } from './evidence.js';
-import { canComputeReference, computeReference } from './reference.js';
+import { CoordinatorReference, type ReferenceOutcome } from './reference.js';
 import { compareResults } from './compare.js';
 import { VerificationRepository } from './verification.repository.js';
 
@@ -37,27 +38,75 @@ export interface Reference {
 const REVERIFY_AGAIN_AFTER_MS = 3_000;
 
 @Injectable()
-export class VerifierService {
+export class VerifierService implements OnModuleDestroy {
   private readonly reverifying = new Map<string, Promise<void>>();
+  /** The coordinator's recompute: a worker thread under REFERENCE_WORK_BUDGET and a time limit. */
+  readonly references: CoordinatorReference;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly repo: VerificationRepository,
     private readonly reputation: ReputationService,
     private readonly jobs: JobsService,
+    artifacts: ArtifactsRepository,
     @Inject(LOGGER) private readonly logger: Logger,
-  ) {}
+  ) {
+    this.references = new CoordinatorReference(artifacts, {
+      maxWorkUnits: BigInt(config.REFERENCE_WORK_BUDGET),
+    });
+  }
 
-  /** The coordinator's own result when the job is within the work budget and of a kind it computes. */
-  async reference(job: Job): Promise<TensorWire[] | null> {
-    const spec = job.spec as unknown as JobSpec;
-    if (job.workUnits > BigInt(this.config.REFERENCE_WORK_BUDGET) || !canComputeReference(spec)) return null;
-    try {
-      return await computeReference(spec);
-    } catch (err) {
-      this.logger.warn({ err, jobId: job.id }, 'coordinator reference failed');
-      return null;
+  async onModuleDestroy(): Promise<void> {
+    await this.references.close();
+  }
+
+  /**
+   * The coordinator's own result of `spec` (any kind; inference and train with the stored model),
+   * computed off the event loop. Refused at once, with the reason, when `workUnits` (the job's
+   * stored price) or the spec's own cost is over REFERENCE_WORK_BUDGET or the worker is saturated.
+   */
+  async referenceOf(
+    spec: JobSpec,
+    workUnits: bigint,
+    priority: 'high' | 'low' = 'high',
+  ): Promise<ReferenceOutcome> {
+    const budget = BigInt(this.config.REFERENCE_WORK_BUDGET);
+    if (workUnits > budget) {
+      return {
+        ok: false,
+        code: 'OVER_BUDGET',
+        reason: `the job costs ${workUnits} work units, over the reference work budget of ${budget} (REFERENCE_WORK_BUDGET): not recomputed`,
+      };
     }
+    return this.references.compute(spec, priority);
+  }
+
+  /**
+   * The coordinator's own result of a job, or null (the reason is logged and noted on the job as
+   * `verification.reference_unavailable`: over the budget, worker busy, timed out, no artifact...).
+   */
+  async reference(job: Job): Promise<TensorWire[] | null> {
+    const outcome = await this.referenceOf(job.spec as unknown as JobSpec, job.workUnits);
+    if (outcome.ok) {
+      this.logger.debug(
+        {
+          jobId: job.id,
+          kind: job.kind,
+          runMs: Math.round(outcome.runMs),
+          queuedMs: Math.round(outcome.queuedMs),
+        },
+        'coordinator reference computed',
+      );
+      return outcome.outputs;
+    }
+    this.logger.warn(
+      { jobId: job.id, code: outcome.code, reason: outcome.reason },
+      'no coordinator reference',
+    );
+    await this.jobs
+      .note(job.id, 'verification.reference_unavailable', { code: outcome.code, reason: outcome.reason })
+      .catch(() => undefined);
+    return null;
   }
 
   agrees(job: Job, a: readonly TensorWire[], b: readonly TensorWire[]): boolean {
@@ -66,17 +115,19 @@ export class VerifierService {
 
   /** Evidence, ban, slash proposal; then the provider's held credits are re-verified. */
   async convict(job: Job, accused: Accused, reference: Reference, kind: ReputationKind): Promise<void> {
-    const agreement = compareResults(accused.outputs, reference.outputs, {
-      spec: job.spec as unknown as JobSpec,
-    });
-    // Receipts name the opaque per-attempt ids the job was offered under; the bundle lists them.
+    const spec = job.spec as unknown as JobSpec;
+    const agreement = compareResults(accused.outputs, reference.outputs, { spec });
+    // Model jobs carry their artifact, so the bundle can be recomputed offline; receipts name the
+    // opaque per-attempt ids the job was offered under, which the bundle lists.
+    const artifact = await this.references.artifactOf(spec).catch(() => null);
     const offerIds = [accused.receipt, ...(reference.receipts ?? [])]
       .map((r) => r.payload.jobId)
       .filter((id) => id !== job.id);
     const bundle = buildEvidence({
-      job: { id: job.id, spec: job.spec as unknown as JobSpec, specHash: job.specHash, offerIds },
+      job: { id: job.id, spec, specHash: job.specHash, offerIds },
       accused: { receipt: accused.receipt, outputs: accused.outputs },
       reference,
+      artifacts: artifact ? [artifact] : undefined,
     });
     const hash = evidenceHash(bundle);
     const reason = `${kind}: job ${job.id}: ${agreement.reason ?? 'result differs from the reference'} (reference: ${reference.source})`;

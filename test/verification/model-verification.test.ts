@@ -1,0 +1,404 @@
+// Verification of inference and train jobs against the coordinator's own reference, end to end: a
+// real coordinator (PostgreSQL, Redis, libp2p; its reference worker thread), a real provider agent
+// process (dist, wasm backend: an honest result that differs from the coordinator's cpu reference in
+// the last bits) and in-process cheating providers that run the model and alter a few outputs.
+//  - an inference canary's answer, computed ahead by the coordinator, matches the honest agent
+//    within tolerance; a cheater's wrong inference canary result is caught and the cheater banned;
+//  - redundant inference and train jobs on the honest agent and a cheater disagree; with no third
+//    provider the coordinator recomputes the job (worker thread) and the honest side wins;
+//  - the evidence bundles (inference, train, canary) pass `gpumesh verify-evidence` (exit 0) and
+//    tampered ones fail (exit 1);
+//  - redundant copies of one job reach their providers under different wire ids;
+//  - a reference over REFERENCE_WORK_BUDGET is refused with the reason.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JobSpec, TensorWire } from '#protocol';
+import type { EvidenceBundle } from '#verification';
+import { CanaryService } from '../../apps/coordinator/src/verification/canary.service.js';
+import { VerifierService } from '../../apps/coordinator/src/verification/verifier.service.js';
+import { VerificationRepository } from '../../apps/coordinator/src/verification/verification.repository.js';
+import { compareResults } from '../../apps/coordinator/src/verification/compare.js';
+import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
+import { AGENT_MAIN, assertBuilt, runProcess, startProcess, type Started } from '../helpers/processes.js';
+import { startModelAgent, type ModelAgent } from './model-agent.js';
+import { inferenceBody, mlp, saveLayers, trainBody, type SavedModel } from './models.js';
+
+const CLI = join(process.cwd(), 'dist/apps/cli/src/main.js');
+const PASSPHRASE = 'model-verification-passphrase';
+const FINAL = ['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'];
+
+let c: TestCoordinator;
+let db: pg.Client;
+let dir: string;
+let honest: Started | undefined;
+let honestPeer = '';
+const cheaters: ModelAgent[] = [];
+let classifier: SavedModel;
+let regressor: SavedModel;
+
+function gpumesh(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function rows<T extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<T[]> {
+  return (await db.query<T>(text, params)).rows;
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > until)
+      throw new Error(`timed out waiting for ${what}\n${honest?.output().slice(-2000) ?? ''}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+interface JobRow {
+  id: string;
+  state: string;
+  error: string | null;
+  result: { outputs: TensorWire[] } | null;
+  spec: JobSpec;
+  specHash: string;
+}
+
+function finished(id: string): Promise<JobRow> {
+  return waitFor(`job ${id}`, async () => {
+    const [row] = await rows<JobRow>(
+      'SELECT id::text, state::text, error, result, spec, "specHash" FROM "Job" WHERE id = $1',
+      [id],
+    );
+    return row && FINAL.includes(row.state) ? row : undefined;
+  });
+}
+
+async function submit(body: Record<string, unknown>): Promise<string> {
+  const res = await api<{ id: string }>(c.url, 'POST', '/v1/jobs', { key: c.devKey, body });
+  if (res.status !== 201) throw new Error(`submit: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.id;
+}
+
+async function upload(model: SavedModel): Promise<void> {
+  const res = await api<{ hash: string }>(c.url, 'POST', '/v1/artifacts', {
+    key: c.devKey,
+    body: {
+      format: 'layers',
+      modelJson: model.modelJson,
+      weights: Buffer.from(model.weights).toString('base64'),
+    },
+  });
+  expect(res.status, JSON.stringify(res.body)).toBeLessThan(300);
+  expect(res.body.hash).toBe(model.hash);
+}
+
+async function providersOnline(peers: string[]): Promise<void> {
+  await waitFor(`providers ${peers.join(', ')} online`, async () => {
+    const list = await api<{ peerId: string; status: string }[]>(c.url, 'GET', '/v1/providers');
+    const online = new Set(list.body.filter((p) => p.status === 'ONLINE').map((p) => p.peerId));
+    return peers.every((p) => online.has(p)) ? true : undefined;
+  });
+}
+
+async function status(peerId: string): Promise<string | undefined> {
+  const [row] = await rows<{ status: string }>('SELECT status::text FROM "Provider" WHERE "peerId" = $1', [
+    peerId,
+  ]);
+  return row?.status;
+}
+
+async function evidenceOf(peerId: string): Promise<EvidenceBundle> {
+  const [row] = await waitFor(`evidence against ${peerId}`, async () => {
+    const found = await rows<{ bundle: string }>('SELECT bundle FROM "Evidence" WHERE "peerId" = $1', [
+      peerId,
+    ]);
+    return found.length > 0 ? found : undefined;
+  });
+  return JSON.parse(row.bundle) as EvidenceBundle;
+}
+
+/** verify-evidence exits 0 on the bundle, and 1 once its accused outputs are swapped for honest ones. */
+async function checkEvidenceCli(bundle: EvidenceBundle, name: string): Promise<void> {
+  const file = join(dir, `${name}.json`);
+  await writeFile(file, JSON.stringify(bundle, null, 2));
+  const valid = await gpumesh('verify-evidence', file, '--json');
+  expect(valid.stderr).toBe('');
+  const verdict = JSON.parse(valid.stdout) as { valid: boolean; reasons: string[]; checks: string[] };
+  expect(verdict.reasons).toEqual([]);
+  expect(verdict.checks.join('\n')).toMatch(/recomputed the job on cpu/);
+  expect(valid.code).toBe(0);
+
+  const tampered = structuredClone(bundle);
+  tampered.accused.outputs = tampered.reference.outputs;
+  const tamperedFile = join(dir, `${name}-tampered.json`);
+  await writeFile(tamperedFile, JSON.stringify(tampered));
+  const bad = await gpumesh('verify-evidence', tamperedFile);
+  expect(bad.stdout).toMatch(/INVALID/);
+  expect(bad.stdout).toMatch(/outputHash does not match/);
+  expect(bad.code).toBe(1);
+
+  // The model in the bundle is what the recomputation runs: altered weights are caught by its hash.
+  const swapped = structuredClone(bundle);
+  const w = Buffer.from(swapped.artifacts?.[0]?.weights ?? '', 'base64');
+  w[0] ^= 0x40;
+  if (swapped.artifacts?.[0]) swapped.artifacts[0].weights = w.toString('base64');
+  const swappedFile = join(dir, `${name}-weights.json`);
+  await writeFile(swappedFile, JSON.stringify(swapped));
+  const badModel = await gpumesh('verify-evidence', swappedFile);
+  expect(badModel.stdout).toMatch(/artifacts\[0\]: content does not match its hash/);
+  expect(badModel.code).toBe(1);
+}
+
+/** The offers of one job as stored: attempt rows, the receipts' wire ids, their providers. */
+async function attemptsOf(jobId: string): Promise<
+  {
+    id: string;
+    providerId: string;
+    state: string;
+    receipt: { payload: { jobId: string; attempt: number } } | null;
+  }[]
+> {
+  return rows(
+    `SELECT id::text, "providerId", state::text, receipt FROM "JobAttempt" WHERE "jobId" = $1 ORDER BY attempt`,
+    [jobId],
+  );
+}
+
+beforeAll(async () => {
+  assertBuilt();
+  c = await startTestCoordinator({
+    REFERENCE_WORK_BUDGET: '50',
+    DISPATCH_BACKOFF_MS: '100',
+    DISPATCH_ATTEMPTS: '20',
+    OFFER_ACCEPT_TIMEOUT_MS: '10000',
+  });
+  db = new pg.Client({ connectionString: c.databaseUrl });
+  await db.connect();
+  dir = await mkdtemp(join(tmpdir(), 'gpumesh-model-verification-'));
+  classifier = await saveLayers(mlp(16, [32], 4, 17, true));
+  regressor = await saveLayers(mlp(4, [8], 1, 29));
+  await upload(classifier);
+  await upload(regressor);
+
+  const dataDir = join(dir, 'agent');
+  const env = { ...process.env, GPUMESH_AGENT_PASSPHRASE: PASSPHRASE };
+  await runProcess(
+    AGENT_MAIN,
+    [
+      'init',
+      '--coordinator',
+      c.url,
+      '--data-dir',
+      dataDir,
+      '--light-kdf',
+      '--slots',
+      '2',
+      '--backend',
+      'wasm',
+    ],
+    env,
+  );
+  const started = await startProcess(
+    AGENT_MAIN,
+    ['start', '--data-dir', dataDir, '--log-level', 'warn'],
+    env,
+    /gpumesh-agent ready: peer (\S+)/,
+  );
+  honest = started;
+  honestPeer = started.match[1];
+  await providersOnline([honestPeer]);
+}, 120_000);
+
+afterAll(async () => {
+  for (const agent of cheaters) await agent.stop().catch(() => undefined);
+  await honest?.stop();
+  await db?.end().catch(() => undefined);
+  await c?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('inference and train verification against the coordinator reference', () => {
+  let realInference = '';
+
+  it('answers an inference canary ahead of time; the honest agent matches it within tolerance', async () => {
+    realInference = await submit(inferenceBody(classifier, 12, 16));
+    const real = await finished(realInference);
+    expect(real.state, real.error ?? '').toBe('COMPLETED');
+
+    const repo = c.running.app.get(VerificationRepository);
+    const job = await repo.findJob(realInference);
+    if (!job) throw new Error('the real job is gone');
+    const canary = await c.running.app.get(CanaryService).mirror(job, 1);
+    if (!canary) throw new Error('no canary was made for an inference job');
+    const spec = canary.spec as unknown as JobSpec;
+    // Same kind, model and shapes as the real job, other values: an ordinary inference offer.
+    expect(spec.kind).toBe('inference');
+    expect(spec.kind === 'inference' && spec.model.hash).toBe(classifier.hash);
+    expect(spec.inputs.map((t) => t.shape)).toEqual(real.spec.inputs.map((t) => t.shape));
+    expect(canary.specHash).not.toBe(real.specHash);
+    const answer = await repo.canaryAnswer(canary.id);
+    const answerOutputs = answer?.outputs as unknown as TensorWire[];
+    expect(answerOutputs).toHaveLength(1);
+
+    const done = await finished(canary.id);
+    expect(done.state, done.error ?? '').toBe('COMPLETED');
+    const [attempt] = await attemptsOf(canary.id);
+    expect(attempt).toMatchObject({ providerId: honestPeer, state: 'SUCCEEDED' });
+    const delivered = done.result?.outputs ?? [];
+    const agreement = compareResults(delivered, answerOutputs, { spec });
+    expect(agreement.agree, agreement.reason).toBe(true);
+    // Reputation is written after the completion commits.
+    const kinds = await waitFor('the pass recorded', async () => {
+      const events = await rows<{ kind: string }>(
+        `SELECT kind FROM "ReputationEvent" WHERE "peerId" = $1 AND "jobId" = $2`,
+        [honestPeer, canary.id],
+      );
+      return events.length > 0 ? events.map((e) => e.kind) : undefined;
+    });
+    expect(kinds).toContain('verified_pass');
+    console.log(
+      JSON.stringify({
+        inferenceCanary: {
+          maxRelativeL2: agreement.maxRelativeL2,
+          maxAbs: agreement.maxAbs,
+          bound: agreement.bound,
+          bitIdentical: JSON.stringify(delivered) === JSON.stringify(answerOutputs),
+        },
+      }),
+    );
+  });
+
+  it('breaks an inference disagreement with its own recompute: the honest side wins, copies had different wire ids', async () => {
+    const cheater = await startModelAgent(c.url, { behaviour: 'wrong' });
+    cheaters.push(cheater);
+    await providersOnline([honestPeer, cheater.peerId]);
+    const jobId = await submit(inferenceBody(classifier, 12, 16, { redundancy: 2 }, 8));
+    const job = await finished(jobId);
+    expect(job.state, job.error ?? '').toBe('COMPLETED');
+
+    const attempts = await attemptsOf(jobId);
+    const byPeer = new Map(attempts.map((a) => [a.providerId, a]));
+    expect(byPeer.get(honestPeer)?.state).toBe('SUCCEEDED');
+    expect(byPeer.get(cheater.peerId)?.state).toBe('FAILED');
+    // The result is the honest one (it agrees with the coordinator's reference, not the cheat).
+    const reference = await c.running.app.get(VerifierService).referenceOf(job.spec, 1n);
+    if (!reference.ok) throw new Error(reference.reason);
+    expect(compareResults(job.result?.outputs ?? [], reference.outputs, { spec: job.spec }).agree).toBe(true);
+    const decided = await rows<{ data: { verification: { reference: string; rejected: string[] } } }>(
+      `SELECT data FROM "JobEvent" WHERE "jobId" = $1 AND type = 'job.completed'`,
+      [jobId],
+    );
+    expect(decided[0].data.verification).toMatchObject({
+      reference: 'coordinator',
+      rejected: [cheater.peerId],
+    });
+    await waitFor('the cheater banned', async () =>
+      (await status(cheater.peerId)) === 'BANNED' ? true : undefined,
+    );
+    expect(await status(honestPeer)).toBe('ONLINE');
+
+    // Wire ids: each copy went out under its own attempt row's id (attempt 1), not the job id.
+    const [a, b] = attempts.slice(0, 2);
+    expect(a.id).not.toBe(b.id);
+    for (const row of [a, b]) {
+      expect(row.receipt?.payload).toEqual(expect.objectContaining({ jobId: row.id, attempt: 1 }));
+      expect(row.receipt?.payload.jobId).not.toBe(jobId);
+    }
+    const seen = cheater.offers.filter((o) => o.specHash === job.specHash);
+    expect(seen).toHaveLength(1);
+    expect(seen[0].offerId).toBe(byPeer.get(cheater.peerId)?.id);
+
+    const bundle = await evidenceOf(cheater.peerId);
+    expect(bundle.reference.source).toBe('coordinator');
+    expect(bundle.job.id).toBe(jobId);
+    expect(bundle.job.offerIds).toEqual([byPeer.get(cheater.peerId)?.id]);
+    expect(bundle.artifacts?.[0]?.hash).toBe(classifier.hash);
+    await checkEvidenceCli(bundle, 'inference-tiebreak');
+  });
+
+  it('breaks a train disagreement with its own recompute: the honest side wins', async () => {
+    const cheater = await startModelAgent(c.url, { behaviour: 'wrong' });
+    cheaters.push(cheater);
+    await providersOnline([honestPeer, cheater.peerId]);
+    const jobId = await submit(trainBody(regressor, 32, 4, { redundancy: 2 }));
+    const job = await finished(jobId);
+    expect(job.state, job.error ?? '').toBe('COMPLETED');
+    const attempts = await attemptsOf(jobId);
+    const byPeer = new Map(attempts.map((a) => [a.providerId, a]));
+    expect(byPeer.get(honestPeer)?.state).toBe('SUCCEEDED');
+    expect(byPeer.get(cheater.peerId)?.state).toBe('FAILED');
+    const names = (job.result?.outputs ?? []).map((o) => o.name);
+    expect(names).toEqual(['weights/h0/kernel', 'weights/h0/bias', 'weights/out/kernel', 'weights/out/bias']);
+    await waitFor('the cheater banned', async () =>
+      (await status(cheater.peerId)) === 'BANNED' ? true : undefined,
+    );
+    const bundle = await evidenceOf(cheater.peerId);
+    expect(bundle.reference.source).toBe('coordinator');
+    expect(bundle.job.spec.kind).toBe('train');
+    await checkEvidenceCli(bundle, 'train-tiebreak');
+  });
+
+  it('catches a wrong inference canary result and bans the cheater', async () => {
+    await honest?.stop();
+    honest = undefined;
+    const cheater = await startModelAgent(c.url, { behaviour: 'wrong' });
+    cheaters.push(cheater);
+    await providersOnline([cheater.peerId]);
+    const job = await c.running.app.get(VerificationRepository).findJob(realInference);
+    if (!job) throw new Error('the real job is gone');
+    const canary = await c.running.app.get(CanaryService).mirror(job, 1);
+    if (!canary) throw new Error('no canary was made');
+    const done = await finished(canary.id);
+    expect(done.state).toBe('FAILED');
+    expect(done.error).toMatch(/did not match the known answer/);
+    await waitFor('the cheater banned', async () =>
+      (await status(cheater.peerId)) === 'BANNED' ? true : undefined,
+    );
+    const bundle = await evidenceOf(cheater.peerId);
+    expect(bundle.reference.source).toBe('canary');
+    expect(bundle.job.spec.kind).toBe('inference');
+    await checkEvidenceCli(bundle, 'inference-canary');
+  });
+
+  it('refuses a reference over REFERENCE_WORK_BUDGET with the reason', async () => {
+    const verifier = c.running.app.get(VerifierService);
+    const big = await saveLayers(mlp(64, [128, 128], 8, 5));
+    await upload(big);
+    const body = inferenceBody(big, 1024, 64);
+    const id = await submit(body);
+    const [row] = await rows<{ workUnits: string }>('SELECT "workUnits"::text FROM "Job" WHERE id = $1', [
+      id,
+    ]);
+    expect(BigInt(row.workUnits)).toBeGreaterThan(50n);
+    const job = await c.running.app.get(VerificationRepository).findJob(id);
+    if (!job) throw new Error('job not stored');
+    expect(await verifier.reference(job)).toBeNull();
+    const outcome = await verifier.referenceOf(job.spec as unknown as JobSpec, job.workUnits);
+    expect(outcome).toMatchObject({ ok: false, code: 'OVER_BUDGET' });
+    expect(!outcome.ok && outcome.reason).toMatch(
+      new RegExp(`costs ${row.workUnits} work units, over the reference work budget of 50`),
+    );
+    const noted = await rows<{ data: { code: string; reason: string } }>(
+      `SELECT data FROM "JobEvent" WHERE "jobId" = $1 AND type = 'verification.reference_unavailable'`,
+      [id],
+    );
+    expect(noted[0]?.data.code).toBe('OVER_BUDGET');
+    // The spec's own price is checked too, whatever the caller claims the job costs.
+    const claimed = await verifier.referenceOf(job.spec as unknown as JobSpec, 1n);
+    expect(claimed).toMatchObject({ ok: false, code: 'OVER_BUDGET' });
+    await api(c.url, 'POST', `/v1/jobs/${id}/cancel`, { key: c.devKey });
+  });
+});
