@@ -125,14 +125,21 @@ export class DispatchService {
       throw new NoCapacityError(jobId, why.message);
     }
     const peers = placement.placements.map((p) => p.peerId);
-    const dispatched = await this.jobs.transitionWith({
-      jobId,
-      from: ['QUEUED'],
-      to: 'DISPATCHED',
-      eventType: 'job.dispatched',
-      eventData: { providers: peers },
-      offers: peers,
-    });
+    const dispatched = await this.jobs
+      .transitionWith({
+        jobId,
+        from: ['QUEUED'],
+        to: 'DISPATCHED',
+        eventType: 'job.dispatched',
+        eventData: { providers: peers },
+        offers: peers,
+      })
+      .catch((err: unknown) => {
+        // The database failed (e.g. PostgreSQL restarting): no offer went out, so free the slots
+        // now rather than at the reservation's TTL (30 s of no capacity after every database blip).
+        this.view.cancel(jobId);
+        throw err;
+      });
     if (!dispatched) {
       this.view.cancel(jobId);
       return 'skipped';
@@ -321,8 +328,8 @@ export class DispatchService {
     state: 'FAILED' | 'LOST',
     error: string,
   ): Promise<AttemptOutcome> {
+    this.view.fail(job.id, base.peerId); // first: a database error below must not hold the slot
     await this.attempts.settle(attempt.id, state, { error });
-    this.view.fail(job.id, base.peerId);
     const penalty: ReputationKind | null =
       state === 'LOST' ? (error.startsWith('TIMEOUT') ? 'missed_deadline' : 'lost_attempt') : null;
     if (penalty) this.recordReputation(base.peerId, penalty, job.id, { error });
