@@ -76,12 +76,17 @@ describe('e2e: the coordinator process on embedded defaults', () => {
     const account = await api<{ balance: string; reserved: string }>(first.url, 'GET', '/v1/account', {
       key: first.devKey,
     });
-    expect(account.body.reserved).toBe('2');
+    // The 2 local agents may already have run it: then the reservation is spent, not held.
+    const credits = BigInt(/([0-9]+) dev credits/.exec(first.output())?.[1] ?? '0');
+    expect(BigInt(account.body.balance)).toBeLessThan(credits);
+    expect(['0', '2']).toContain(account.body.reserved);
     expect(await stopProcess(first)).toBe(0);
 
     const second = await startProcess(dataDir);
     try {
-      expect(second.devKey).toBe(first.devKey); // same dev keys after a restart
+      expect(second.devKey, `first run:\n${first.output()}\nsecond run:\n${second.output()}`).toBe(
+        first.devKey,
+      ); // same dev keys after a restart
       const again = await api<{ id: string }>(second.url, 'GET', `/v1/jobs/${job.body.id}`, {
         key: second.devKey,
       });
@@ -90,5 +95,6 @@ describe('e2e: the coordinator process on embedded defaults', () => {
     } finally {
       expect(await stopProcess(second)).toBe(0);
     }
-  });
+    // Two full starts (PGlite, anvil, 2 agents) on a loaded 2-core CI machine take well over a minute.
+  }, 180_000);
 });

@@ -64,7 +64,11 @@ export async function resolveEndpoints(
       embeddedRedis: redis.embedded,
     },
     stop: async () => {
-      for (const stop of stops.reverse()) await stop().catch(() => undefined);
+      for (const stop of stops.reverse()) {
+        await stop().catch((err: unknown) =>
+          logger.error({ err }, 'error while stopping an embedded service'),
+        );
+      }
     },
   };
 }

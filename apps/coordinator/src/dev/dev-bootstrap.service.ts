@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { Logger } from 'pino';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
@@ -8,6 +9,7 @@ import { DomainError } from '../common/domain-error.js';
 import { DEVELOPER_SCOPES, API_SCOPES } from '../auth/principal.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { LedgerAccounts } from '../ledger/ledger-accounts.js';
+import { LOGGER } from '../logging/logger.js';
 
 /** Well-known local-chain dev addresses (anvil's first two accounts); never used outside dev mode. */
 export const DEV_DEVELOPER_ADDRESS = '0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266';
@@ -32,6 +34,7 @@ export class DevBootstrapService {
     private readonly accounts: AccountsRepository,
     private readonly auth: AuthService,
     private readonly ledger: LedgerRepository,
+    @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
   async ensure(): Promise<DevCredentials> {
@@ -88,7 +91,13 @@ export class DevBootstrapService {
         await this.auth.authenticate(saved.adminKey);
         return true;
       } catch (err) {
-        if (err instanceof DomainError) return false;
+        if (err instanceof DomainError) {
+          this.logger.warn(
+            { reason: err.message },
+            'the saved dev keys no longer authenticate; issuing new ones',
+          );
+          return false;
+        }
         if (attempt >= 5) throw err;
         await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
       }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { applyMigrations } from './migrations.js';
+import { useSessionQueue } from './session-queue.js';
 
 export interface EmbeddedPostgresOptions {
   /** Directory of the PGlite cluster (created if missing), e.g. `.data/pglite`. */
@@ -87,6 +88,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       port: options.port ?? 0,
       maxConnections: Math.max(options.maxConnections ?? 32, 10),
     });
+    useSessionQueue(server, db);
     await server.start();
     const port = Number(server.getServerConn().split(':').pop());
     const startMs = Math.round(performance.now() - started);
