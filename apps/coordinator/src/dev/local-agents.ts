@@ -48,7 +48,11 @@ export async function startLocalAgents(options: {
   dataDir: string;
   pricePerUnit?: string;
 }): Promise<{ agents: LocalAgent[]; stop: () => Promise<void> }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, GPUMESH_AGENT_PASSPHRASE: DEV_AGENT_PASSPHRASE };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    GPUMESH_AGENT_PASSPHRASE: DEV_AGENT_PASSPHRASE,
+    GPUMESH_AGENT_EXIT_WITH_PARENT: '1',
+  };
   delete env.DATABASE_URL;
   const agents: LocalAgent[] = [];
   const demo = new AbortController();

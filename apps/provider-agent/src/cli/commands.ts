@@ -186,7 +186,10 @@ export async function startCommand(opts: CommonOptions & { logLevel: string }): 
     `gpumesh-agent ready: peer ${agent.peerId} address ${agent.address} backend ${agent.backend} price ${config.pricePerUnit}\n`,
   );
   await new Promise<void>((resolve) => {
+    let stopping = false;
     const stop = (): void => {
+      if (stopping) return;
+      stopping = true;
       logger.info('stopping');
       agent
         .stop()
@@ -195,6 +198,16 @@ export async function startCommand(opts: CommonOptions & { logLevel: string }): 
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    // Agents started by `npm start` (GPUMESH_AGENT_EXIT_WITH_PARENT=1) stop when the coordinator that
+    // started them is gone, even if it was killed without a chance to stop them.
+    if (opts.env.GPUMESH_AGENT_EXIT_WITH_PARENT === '1') {
+      const parent = process.ppid;
+      setInterval(() => {
+        if (process.ppid === parent) return;
+        logger.warn({ parent }, 'the process that started this agent exited');
+        stop();
+      }, 1_000).unref();
+    }
   });
 }
 
