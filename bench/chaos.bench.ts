@@ -5,7 +5,9 @@
 // and whether the ledger still balances; all must be 0.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { auditDatabase, Cluster } from './support/cluster.js';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { auditDatabase, Cluster, type ClusterProcess } from './support/cluster.js';
 import { submitUntil, waitAllFinished } from './support/load.js';
 import { BENCH_REDIS_URL, createBenchDatabase, round } from './support.js';
 
@@ -13,27 +15,46 @@ const JOBS = Number(process.env.BENCH_CHAOS_JOBS ?? 10_000);
 /** Seconds between faults: uniformly in [MIN, MAX]. */
 const FAULT_EVERY_MIN_S = Number(process.env.BENCH_CHAOS_MIN_S ?? 4);
 const FAULT_EVERY_MAX_S = Number(process.env.BENCH_CHAOS_MAX_S ?? 10);
+/**
+ * Submissions per second: near what the marketplace completes, so the jobs (and the faults on the
+ * API) are spread over the whole run instead of all queued in the first seconds.
+ */
+const RATE = Number(process.env.BENCH_CHAOS_RATE ?? 40);
 
-const FAULTS = ['agent', 'worker', 'api', 'redis', 'postgres', 'cutoff'] as const;
-type Fault = (typeof FAULTS)[number];
+const ALL_FAULTS = ['agent', 'worker', 'api', 'redis', 'postgres', 'cutoff'] as const;
+type Fault = (typeof ALL_FAULTS)[number];
+/** BENCH_CHAOS_FAULTS: a comma-separated subset to inject (default all). */
+const FAULTS: readonly Fault[] = process.env.BENCH_CHAOS_FAULTS
+  ? (process.env.BENCH_CHAOS_FAULTS.split(',').map((f) => f.trim()) as Fault[]).filter((f) =>
+      (ALL_FAULTS as readonly string[]).includes(f),
+    )
+  : ALL_FAULTS;
+/** BENCH_CHAOS_LOGS: a directory to write every process's output to (killed ones included). */
+const LOG_DIR = process.env.BENCH_CHAOS_LOGS;
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Processes killed so far (their output goes to BENCH_CHAOS_LOGS too). */
+const killed: ClusterProcess[] = [];
 
 async function inject(cluster: Cluster, fault: Fault): Promise<void> {
   switch (fault) {
     case 'agent': {
       const n = Math.floor(Math.random() * cluster.agents.length);
+      killed.push(cluster.agents[n]);
       await cluster.kill(cluster.agents[n]);
       await pause(500);
       await cluster.startAgent(n);
       return;
     }
     case 'worker':
+      killed.push(cluster.worker);
       await cluster.kill(cluster.worker);
       await pause(500);
       await cluster.startWorker();
       return;
     case 'api':
+      killed.push(cluster.api);
       await cluster.kill(cluster.api);
       await pause(500);
       await cluster.startApi();
@@ -68,23 +89,65 @@ export async function run(): Promise<Record<string, unknown>> {
     const load = submitUntil(cluster, {
       concurrency: 16,
       total: JOBS,
+      ratePerSecond: RATE,
       runId: randomBytes(4).toString('hex'),
     });
-    let submitting = true;
+    // Faults go on until every job has ended, not only while jobs are submitted: the queue drains
+    // through them too.
+    let done = false;
+    let wake: () => void = () => undefined;
     const chaos = (async () => {
-      while (submitting) {
-        await pause((FAULT_EVERY_MIN_S + Math.random() * (FAULT_EVERY_MAX_S - FAULT_EVERY_MIN_S)) * 1000);
-        if (!submitting) return;
+      while (!done) {
+        const wait = (FAULT_EVERY_MIN_S + Math.random() * (FAULT_EVERY_MAX_S - FAULT_EVERY_MIN_S)) * 1000;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, wait);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        if (done) return;
         const fault = FAULTS[Math.floor(Math.random() * FAULTS.length)];
         injected[fault] += 1;
+        console.error(`chaos: t=${Math.round((Date.now() - started) / 1000)}s fault ${fault}`);
         await inject(cluster, fault);
       }
     })();
+    // Progress every 5 s on stderr (and the slowest stretch in the figures): what each fault costs.
+    const progress = new pg.Client({ connectionString: db.url });
+    await progress.connect();
+    const completedAt: [number, number][] = [];
+    const sampler = setInterval(() => {
+      void progress
+        .query<{ state: string; n: number }>(
+          'SELECT state::text, count(*)::int AS n FROM "Job" GROUP BY state',
+        )
+        .then((r) => {
+          const by = Object.fromEntries(r.rows.map((x) => [x.state, x.n]));
+          const t = Math.round((Date.now() - started) / 1000);
+          completedAt.push([t, by.COMPLETED ?? 0]);
+          console.error(`chaos: t=${t}s ${JSON.stringify(by)}`);
+        })
+        .catch(() => undefined);
+    }, 5_000);
     const submitted = await load.finished();
-    submitting = false;
-    await chaos;
+    const submittedAt = Date.now();
     await waitAllFinished(cluster, db.url, 30 * 60_000);
+    done = true;
+    wake();
+    await chaos;
+    // The last fault may have struck as the last job ended: let any requeue settle, then re-check.
+    await pause(2_000);
+    await waitAllFinished(cluster, db.url, 10 * 60_000);
     const seconds = (Date.now() - started) / 1000;
+    clearInterval(sampler);
+    await progress.end();
+    // The longest time no job completed while some were open (a fault's worst cost).
+    let longestStallS = 0;
+    for (let i = 1, since = 0; i < completedAt.length; i++) {
+      if (completedAt[i][1] > completedAt[i - 1][1]) since = completedAt[i][0];
+      else longestStallS = Math.max(longestStallS, completedAt[i][0] - since);
+    }
     const audit = await auditDatabase(db.url);
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
@@ -97,7 +160,10 @@ export async function run(): Promise<Record<string, unknown>> {
       jobs: JOBS,
       accepted: submitted.accepted.length,
       submitRetries: submitted.counts.retries,
+      submitRejected: submitted.counts.rejected,
+      submitSeconds: round((submittedAt - started) / 1000, 1),
       faultsInjected: injected,
+      faultsTotal: Object.values(injected).reduce((a, n) => a + n, 0),
       lost: submitted.accepted.length - found.rows.length + audit.open,
       notCompleted: audit.jobs - (audit.byState.COMPLETED ?? 0),
       completedTwice: audit.completedTwice,
@@ -106,9 +172,18 @@ export async function run(): Promise<Record<string, unknown>> {
       ledgerSum: audit.ledgerSum,
       balanceMismatches: audit.balanceMismatches,
       strandedReservation: audit.strandedReservation,
+      seconds: round(seconds, 1),
+      longestStallSeconds: longestStallS,
       jobsPerSecondThroughFaults: round(audit.jobs / seconds, 1),
     };
   } finally {
+    if (LOG_DIR) {
+      await mkdir(LOG_DIR, { recursive: true });
+      const all = [...killed, cluster.api, cluster.worker, ...cluster.agents].filter(Boolean);
+      await Promise.all(
+        all.map((p, i) => writeFile(join(LOG_DIR, `${String(i).padStart(3, '0')}-${p.name}.log`), p.output)),
+      );
+    }
     await cluster.stop();
     await db.drop();
   }

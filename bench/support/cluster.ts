@@ -4,13 +4,14 @@
 // what the coordinator sees when the server restarts, without disturbing the machine's shared
 // servers). Used by the fault tests (test/faults) and the chaos bench (bench/chaos.bench.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { generatePeerKey, peerKeyToHex } from '#p2p';
 
 // Built entry points (run `npm run build` first), whether this file runs from bench/ or dist/bench/.
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
@@ -84,6 +85,22 @@ export interface ClusterOptions {
   /** Extra environment for the coordinator processes. */
   env?: Record<string, string>;
   log?: (line: string) => void;
+  /**
+   * One coordinator process with `--role all` (API and worker in one) instead of an API process and
+   * a worker process; `api` and `worker` then name that same process. Default false.
+   */
+  roleAll?: boolean;
+  /** Node flags for the coordinator processes (e.g. `--cpu-prof --cpu-prof-dir=…`). */
+  coordinatorNodeArgs?: string[];
+}
+
+export type CoordinatorRole = 'all' | 'api' | 'worker';
+
+/** A coordinator process added with `Cluster.addCoordinator` (scale-out). */
+export interface ExtraCoordinator extends ClusterProcess {
+  readonly role: CoordinatorRole;
+  /** Its HTTP base URL (the API for roles all and api; /health and /metrics for every role). */
+  readonly url: string;
 }
 
 function spawnReady(
@@ -93,8 +110,12 @@ function spawnReady(
   env: NodeJS.ProcessEnv,
   ready: RegExp,
   timeoutMs = 90_000,
+  nodeArgs: string[] = [],
 ): Promise<{ proc: ClusterProcess; match: RegExpExecArray }> {
-  const child = spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const proc: ClusterProcess = { name, child, output: '' };
   const append = (d: Buffer): void => {
     proc.output = (proc.output + d.toString()).slice(-200_000);
@@ -149,6 +170,8 @@ export class Cluster {
   api!: ClusterProcess;
   worker!: ClusterProcess;
   readonly agents: ClusterProcess[] = [];
+  /** Coordinator processes added by addCoordinator, in order. */
+  readonly extra: ExtraCoordinator[] = [];
   apiUrl = '';
   devKey = '';
   private dir = '';
@@ -186,9 +209,97 @@ export class Cluster {
     this.dir = await mkdtemp(join(tmpdir(), 'gpumesh-cluster-'));
     await this.pgProxy.start();
     await this.redisProxy.start();
-    await this.startApi();
-    await this.startWorker();
+    if (this.options.roleAll) {
+      await this.startAll();
+    } else {
+      await this.startApi();
+      await this.startWorker();
+    }
     for (let n = 0; n < this.options.agents; n++) await this.startAgent(n, true);
+  }
+
+  /** The first coordinator as one `--role all --dev` process (roleAll): both `api` and `worker`. */
+  async startAll(): Promise<void> {
+    this.p2pPort ||= await freePort();
+    const port = this.apiUrl ? new URL(this.apiUrl).port : '0';
+    const { proc } = await spawnReady(
+      'coordinator',
+      COORDINATOR_JS,
+      ['--role', 'all', '--dev', '--agents', '0', '--port', port, '--data-dir', join(this.dir, 'all')],
+      { ...this.coordinatorEnv(), P2P_LISTEN: `/ip4/127.0.0.1/tcp/${this.p2pPort}` },
+      /gpumesh ready/,
+      90_000,
+      this.options.coordinatorNodeArgs,
+    );
+    this.api = proc;
+    this.worker = proc;
+    this.apiUrl = /API\s+(http:\/\/\S+)\/v1/.exec(proc.output)?.[1] ?? this.apiUrl;
+    this.devKey = /dev key\s+(gmk_\S+)/.exec(proc.output)?.[1] ?? this.devKey;
+    if (!this.apiUrl || !this.devKey) throw new Error(`coordinator printed no URL or key:\n${proc.output}`);
+  }
+
+  /**
+   * Scale-out: one more coordinator process on the same PostgreSQL and Redis (through the same
+   * proxies). A worker-capable one gets its own identity file with the first worker's offer signer
+   * and a fresh libp2p key, and a fixed libp2p port. Agents learn a new worker from
+   * `GET /v1/network` when they (re)start: see `restartAgent`.
+   */
+  async addCoordinator(role: CoordinatorRole): Promise<ExtraCoordinator> {
+    const n = this.extra.length + 2;
+    const dataDir = join(this.dir, `coordinator-${n}`);
+    const env = this.coordinatorEnv();
+    if (role !== 'api') {
+      await this.shareSigner(dataDir);
+      env.P2P_LISTEN = `/ip4/127.0.0.1/tcp/${await freePort()}`;
+    }
+    const { proc } = await spawnReady(
+      `coordinator-${n} (${role})`,
+      COORDINATOR_JS,
+      ['--role', role, '--port', '0', '--data-dir', dataDir],
+      env,
+      /gpumesh ready/,
+      90_000,
+      this.options.coordinatorNodeArgs,
+    );
+    const url = /API\s+(http:\/\/\S+)\/v1/.exec(proc.output)?.[1];
+    if (!url) throw new Error(`${proc.name} printed no URL:\n${proc.output}`);
+    const extra: ExtraCoordinator = Object.assign(proc, { role, url });
+    this.extra.push(extra);
+    return extra;
+  }
+
+  /** Every URL serving the API: the first coordinator's and those of added `all`/`api` processes. */
+  apiUrls(): string[] {
+    return [this.apiUrl, ...this.extra.filter((e) => e.role !== 'worker').map((e) => e.url)];
+  }
+
+  /** Every coordinator process: the first API and worker (one process with roleAll) and the added ones. */
+  coordinators(): ClusterProcess[] {
+    const first = this.options.roleAll ? [this.api] : [this.api, this.worker];
+    return [...first, ...this.extra];
+  }
+
+  /** Stops an agent gracefully (SIGINT) and starts it again: it re-reads the coordinator's workers. */
+  async restartAgent(n: number): Promise<void> {
+    this.options.log?.(`restart agent-${n}`);
+    await waitExit(this.agents[n].child, 'SIGINT');
+    await this.startAgent(n);
+  }
+
+  private async shareSigner(dataDir: string): Promise<void> {
+    const firstDir = join(this.dir, this.options.roleAll ? 'all' : 'worker');
+    const first = JSON.parse(await readFile(join(firstDir, 'coordinator-identity.json'), 'utf8')) as {
+      signerPrivateKey: string;
+    };
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    const identity = {
+      version: 1,
+      signerPrivateKey: first.signerPrivateKey,
+      peerKey: peerKeyToHex(await generatePeerKey()),
+    };
+    await writeFile(join(dataDir, 'coordinator-identity.json'), `${JSON.stringify(identity, null, 2)}\n`, {
+      mode: 0o600,
+    });
   }
 
   async startApi(): Promise<void> {
@@ -199,6 +310,8 @@ export class Cluster {
       ['--role', 'api', '--dev', '--agents', '0', '--port', port, '--data-dir', join(this.dir, 'api')],
       this.coordinatorEnv(),
       /gpumesh ready/,
+      90_000,
+      this.options.coordinatorNodeArgs,
     );
     this.api = proc;
     this.apiUrl = /API\s+(http:\/\/\S+)\/v1/.exec(proc.output)?.[1] ?? this.apiUrl;
@@ -215,6 +328,8 @@ export class Cluster {
       ['--role', 'worker', '--port', '0', '--data-dir', join(this.dir, 'worker')],
       { ...this.coordinatorEnv(), P2P_LISTEN: `/ip4/127.0.0.1/tcp/${this.p2pPort}` },
       /gpumesh ready/,
+      90_000,
+      this.options.coordinatorNodeArgs,
     );
     this.worker = proc;
   }
@@ -267,7 +382,7 @@ export class Cluster {
   }
 
   async stop(): Promise<void> {
-    for (const p of [...this.agents, this.worker, this.api]) {
+    for (const p of new Set([...this.agents, ...this.extra, this.worker, this.api])) {
       if (p) {
         p.child.kill('SIGCONT');
         await waitExit(p.child, 'SIGINT');
@@ -346,6 +461,43 @@ export async function auditDatabase(databaseUrl: string): Promise<Audit> {
       ledgerSum,
       balanceMismatches,
       strandedReservation,
+    };
+  } finally {
+    await client.end();
+  }
+}
+
+/** Placement invariants when several coordinator workers share the queue (scale-out). */
+export interface PlacementAudit {
+  /** Jobs with two attempts open at the same time (offered before the other ended): placed twice. */
+  placedTwice: number;
+  /** Jobs dispatched more than once (placed again after a failed or lost attempt; 0 without faults). */
+  dispatchedTwice: number;
+  /** Jobs with more than one succeeded attempt. */
+  succeededTwice: number;
+  /** Attempts that ended failed or lost. */
+  failedAttempts: number;
+}
+
+export async function auditPlacements(databaseUrl: string): Promise<PlacementAudit> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const one = async (sql: string): Promise<number> => (await client.query<{ n: number }>(sql)).rows[0].n;
+    return {
+      placedTwice: await one(`
+        SELECT count(DISTINCT a."jobId")::int AS n FROM "JobAttempt" a
+          JOIN "JobAttempt" b ON b."jobId" = a."jobId" AND b.attempt > a.attempt
+         WHERE b."offeredAt" < COALESCE(a."finishedAt", 'infinity'::timestamp)`),
+      dispatchedTwice: await one(`
+        SELECT count(*)::int AS n FROM (SELECT "jobId" FROM "JobEvent" WHERE type = 'job.dispatched'
+          GROUP BY "jobId" HAVING count(*) > 1) t`),
+      succeededTwice: await one(`
+        SELECT count(*)::int AS n FROM (SELECT "jobId" FROM "JobAttempt" WHERE state = 'SUCCEEDED'
+          GROUP BY "jobId" HAVING count(*) > 1) t`),
+      failedAttempts: await one(
+        `SELECT count(*)::int AS n FROM "JobAttempt" WHERE state IN ('FAILED', 'LOST')`,
+      ),
     };
   } finally {
     await client.end();

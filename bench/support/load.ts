@@ -35,7 +35,17 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Submits until stop() (or `total` jobs), `concurrency` at a time, at most `ratePerSecond`. */
 export function submitUntil(
   cluster: Cluster,
-  options: { concurrency: number; total?: number; ratePerSecond?: number; runId?: string },
+  options: {
+    concurrency: number;
+    total?: number;
+    ratePerSecond?: number;
+    runId?: string;
+    /**
+     * The API URLs to spread submissions over (round robin, like a load balancer); default
+     * `[cluster.apiUrl]`, read at each submission so a restarted API is followed.
+     */
+    apiUrls?: () => readonly string[];
+  },
 ): Load {
   const accepted = new Set<string>();
   const counts = { submitted: 0, retries: 0, rejected: 0 };
@@ -45,7 +55,8 @@ export function submitUntil(
   const submitOne = async (i: number): Promise<void> => {
     for (let attempt = 0; attempt < 600; attempt++) {
       try {
-        const res = await fetch(`${cluster.apiUrl}/v1/jobs`, {
+        const urls = options.apiUrls?.() ?? [cluster.apiUrl];
+        const res = await fetch(`${urls[(i + attempt) % urls.length]}/v1/jobs`, {
           method: 'POST',
           headers: {
             authorization: `Bearer ${cluster.devKey}`,

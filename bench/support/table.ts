@@ -1,0 +1,90 @@
+// The readable side of bench/results/latest.json: one markdown row per benchmark, its headline
+// figure beside the baseline measured in the same run (bench/results/latest.md).
+
+type Figures = Record<string, unknown>;
+
+/** Reads a dotted path of a figures object; '?' when absent. */
+function at(f: Figures, path: string): string {
+  let v: unknown = f;
+  for (const key of path.split('.')) {
+    if (v === null || typeof v !== 'object') return '?';
+    v = (v as Record<string, unknown>)[key];
+  }
+  if (v === undefined || v === null) return '?';
+  if (typeof v === 'number') return v.toLocaleString('en-US', { maximumFractionDigits: 2 });
+  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+
+interface Row {
+  figure: string;
+  baseline: string;
+}
+
+const ROWS: Record<string, (f: Figures) => Row> = {
+  api: (f) => ({
+    figure: `${at(f, 'acceptedJobsPerSecond')} accepted jobs/s, p50 ${at(f, 'p50Ms')} ms, p99 ${at(f, 'p99Ms')} ms (${at(f, 'concurrency')} concurrent clients, REST → PostgreSQL → BullMQ)`,
+    baseline: `raw BullMQ \`addBulk\`: ${at(f, 'rawBullmqAddBulkJobsPerSecond')} jobs/s (ratio ${at(f, 'ratioToRawBullmq')})`,
+  }),
+  scheduler: (f) => ({
+    figure: `${at(f, 'decisionsPerSecond')} decisions/s mean, p50 ${at(f, 'p50Micros')} µs, p99 ${at(f, 'p99Micros')} µs; ${at(f, 'providers')} providers, ${at(f, 'jobs')} jobs`,
+    baseline: `naive scan: ${at(f, 'naiveDecisionsPerSecond')}/s (${at(f, 'speedup')}× slower)`,
+  }),
+  compute: (f) => ({
+    figure: `wasm matmul ${at(f, 'matmulSize')}²: ${at(f, 'backends.wasm.gflops')} GFLOP/s sustained, ${at(f, 'backends.wasm.peakGflops')} peak; 2 workers ${at(f, 'workers.scaling')}× one`,
+    baseline: `ceiling ≈ ${at(f, 'wasmSimdCeilingGflopsPerCore')} GFLOP/s a core (${at(f, 'backends.wasm.ratioOfCeiling')})`,
+  }),
+  settlement: (f) => ({
+    figure: `${at(f, 'ledgerCreditsPerSecond')} ledger credits/s; Merkle tree of ${at(f, 'providers')} providers in ${at(f, 'merkleBuildMs')} ms; post root ${at(f, 'gasPostRoot')} gas; claim ${at(f, 'gasClaimSteadyStateAvg')} gas`,
+    baseline: `${at(f, 'gasPerJobSettlementOnly')} gas per paid job vs ${at(f, 'gasErc20TransferExistingRecipient')}–${at(f, 'gasErc20TransferFreshRecipient')} for an ERC20 transfer per job`,
+  }),
+  marketplace: (f) => ({
+    figure: `${at(f, 'endToEndJobsPerSecond')} tiny jobs/s end to end with ${at(f, 'agents')} local agents, p50 ${at(f, 'p50SubmitToResultMs')} ms, p99 ${at(f, 'p99SubmitToResultMs')} ms; adverts of ${at(f, 'gossipAgents')} agents: ${at(f, 'advertDeliveryShare')} delivered, p50 ${at(f, 'advertPropagationP50Ms')} ms, p99 ${at(f, 'advertPropagationP99Ms')} ms`,
+    baseline:
+      f.baselineJobsPerSecond !== undefined
+        ? `${at(f, 'baselineJobsPerSecond')} jobs/s (${at(f, 'baseline')})`
+        : '— (scale-out row compares coordinators)',
+  }),
+  tolerance: (f) => {
+    const summary = (f.summary ?? {}) as Record<string, { minMargin?: number; allAgree?: boolean }>;
+    const parts = Object.entries(summary).map(
+      ([kind, s]) => `${kind} ${s.minMargin === undefined ? '?' : s.minMargin.toFixed(2)}`,
+    );
+    return {
+      figure: `smallest margin (bound / observed spread between backends) per kind: ${parts.join(', ') || '?'}`,
+      baseline: 'margin ≥ 1 required',
+    };
+  },
+  verification: (f) => ({
+    figure: `${at(f, 'paidWrongResults')} paid wrong results, ${at(f, 'wrongResultsDelivered')} wrong delivered, ${at(f, 'honestPenalised')} honest penalised, ${at(f, 'cheatersBanned')}/${at(f, 'cheatersWhoCheated')} cheaters banned; ${at(f, 'jobs.completed')} jobs, ${at(f, 'agents.honest')} honest + ${at(f, 'agents.adversarial')} cheating agents`,
+    baseline: `extra provider work per job ${at(f, 'overhead.extraProviderWorkPerJob')} (redundant(2) alone: 1)`,
+  }),
+  chaos: (f) => ({
+    figure: `${at(f, 'accepted')} jobs through ${at(f, 'faultsTotal')} random faults: ${at(f, 'lost')} lost, ${at(f, 'notCompleted')} not completed, ${at(f, 'completedTwice')} completed twice, ${at(f, 'paidTwice')} paid twice, ledger sum ${at(f, 'ledgerSum')}, ${at(f, 'balanceMismatches')} balance mismatches, stranded reservation ${at(f, 'strandedReservation')}; ${at(f, 'jobsPerSecondThroughFaults')} jobs/s`,
+    baseline: 'required: every count 0',
+  }),
+  scaleout: (f) => ({
+    figure: `two coordinators: ${at(f, 'twoCoordinators.jobsPerSecond')} jobs/s (×${at(f, 'ratio')}); placed twice ${at(f, 'audit.placedTwice')}, completed twice ${at(f, 'audit.completedTwice')}, paid twice ${at(f, 'audit.paidTwice')}, ledger sum ${at(f, 'audit.ledgerSum')}`,
+    baseline: `one coordinator: ${at(f, 'oneCoordinator.jobsPerSecond')} jobs/s (same ${at(f, 'agents')} agents, ${at(f, 'jobsPerPhase')} jobs)`,
+  }),
+};
+
+const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+/** A markdown table of every benchmark in `results` (as written to latest.json). */
+export function renderTable(results: Record<string, unknown>, order: readonly string[]): string {
+  const names = [
+    ...order.filter((n) => n in results),
+    ...Object.keys(results).filter((n) => !order.includes(n)),
+  ];
+  const lines = ['| benchmark | figure | baseline in the same run | measured |', '| --- | --- | --- | --- |'];
+  for (const name of names) {
+    const f = (results[name] ?? {}) as Figures;
+    const measured = typeof f.measuredAt === 'string' ? f.measuredAt.slice(0, 16).replace('T', ' ') : '?';
+    const row: Row =
+      typeof f.error === 'string'
+        ? { figure: `failed: ${f.error}`, baseline: '—' }
+        : (ROWS[name]?.(f) ?? { figure: 'see latest.json', baseline: '—' });
+    lines.push(`| \`${name}\` | ${cell(row.figure)} | ${cell(row.baseline)} | ${measured} UTC |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
