@@ -181,6 +181,64 @@ describe('dispatch over libp2p to providers (real PostgreSQL, Redis and libp2p n
     expect(total[0].total).toBe('0');
   });
 
+  it('records a quick result with its acceptance in one commit, and a slower job as running first', async () => {
+    const history = (jobId: string) =>
+      query<{ type: string; from: string | null; to: string | null; xid: string }>(
+        c.databaseUrl,
+        `SELECT type, "fromState"::text AS from, "toState"::text AS to, xmin::text AS xid
+           FROM "JobEvent" WHERE "jobId" = $1 ORDER BY id`,
+        [jobId],
+      );
+    const attemptOf = async (jobId: string) =>
+      (
+        await query<{ state: string; started: Date | null }>(
+          c.databaseUrl,
+          'SELECT state::text AS state, "startedAt" AS started FROM "JobAttempt" WHERE "jobId" = $1',
+          [jobId],
+        )
+      )[0];
+
+    // Quick: the result arrives within RUNNING_RECORD_DELAY_MS of the acceptance.
+    const quick = await startFakeAgent(c.url, { operatorId: 'op-quick' });
+    agents.push(quick);
+    await waitForProviders(c, 1);
+    const fast = await api<JobBody>(c.url, 'POST', '/v1/jobs', {
+      key: c.devKey,
+      body: matmulSpec(2, 2, 2, '5'),
+    });
+    await waitForState(c, fast.body.id, ['COMPLETED']);
+    const fastEvents = await history(fast.body.id);
+    const moves = fastEvents.filter((e) => e.to !== null).map((e) => `${e.from}>${e.to}`);
+    expect(moves).toEqual([
+      'null>QUEUED',
+      'QUEUED>DISPATCHED',
+      'DISPATCHED>RUNNING',
+      'RUNNING>VERIFYING',
+      'VERIFYING>COMPLETED',
+    ]);
+    const running = fastEvents.find((e) => e.type === 'job.running');
+    const completed = fastEvents.find((e) => e.type === 'job.completed');
+    expect(running?.xid).toBe(completed?.xid); // one commit
+    const fastAttempt = await attemptOf(fast.body.id);
+    expect(fastAttempt.state).toBe('SUCCEEDED');
+    expect(fastAttempt.started).not.toBeNull();
+
+    // Slower: the job is seen RUNNING while the provider works, then completes.
+    quick.setRunDelay(1_500);
+    const slow = await api<JobBody>(c.url, 'POST', '/v1/jobs', {
+      key: c.devKey,
+      body: matmulSpec(2, 2, 2, '5'),
+    });
+    await waitForState(c, slow.body.id, ['RUNNING']);
+    await waitForState(c, slow.body.id, ['COMPLETED']);
+    const slowEvents = await history(slow.body.id);
+    const slowRunning = slowEvents.find((e) => e.type === 'job.running');
+    const slowCompleted = slowEvents.find((e) => e.type === 'job.completed');
+    expect(slowRunning?.from).toBe('DISPATCHED');
+    expect(slowRunning?.xid).not.toBe(slowCompleted?.xid);
+    expect((await attemptOf(slow.body.id)).state).toBe('SUCCEEDED');
+  });
+
   it('dry-runs a job: where it would run, and every reason no provider matches with the cheapest fix', async () => {
     agents.push(await startFakeAgent(c.url, { pricePerUnit: '3', operatorId: 'op-dry' }));
     await waitForProviders(c, 1);

@@ -79,6 +79,8 @@ export interface FakeAgent {
   offeredSpecs: JobSpec[];
   node: GpumeshNode;
   setBehaviour(b: FakeBehaviour): void;
+  /** How long it works on each further job before returning the result. */
+  setRunDelay(ms: number): void;
   stop(): Promise<void>;
 }
 
@@ -128,6 +130,8 @@ export async function startFakeAgent(
     onCheat?: (offerId: string) => void;
     /** Every offer id this agent ran, with whether it cheated. */
     onRun?: (offerId: string, cheated: boolean) => void;
+    /** How long it works on a job before returning the result (default: at once). */
+    runDelayMs?: number;
     /** How often it re-advertises (default 300 ms; many agents in one process want it slower). */
     advertEveryMs?: number;
   } = {},
@@ -146,6 +150,7 @@ export async function startFakeAgent(
   const gossip: GossipService = startGossip(node, {});
   const binding = await createPeerBinding(wallet, peerId);
   let behaviour: FakeBehaviour = options.behaviour ?? 'honest';
+  let runDelayMs = options.runDelayMs ?? 0;
   let seq = 0;
   const state = { offers: 0 };
   const offeredSpecs: JobSpec[] = [];
@@ -188,6 +193,7 @@ export async function startFakeAgent(
       return {
         accept: true,
         run: async () => {
+          if (runDelayMs > 0) await new Promise((r) => setTimeout(r, runDelayMs));
           if (behaviour === 'hang')
             await new Promise((_r, reject) =>
               ctx.signal.addEventListener('abort', () => reject(new Error('aborted'))),
@@ -244,6 +250,9 @@ export async function startFakeAgent(
     offeredSpecs,
     setBehaviour: (b) => {
       behaviour = b;
+    },
+    setRunDelay: (ms) => {
+      runDelayMs = ms;
     },
     stop: async () => {
       clearInterval(timer);

@@ -60,10 +60,22 @@ interface AttemptOutcome {
   receipt?: Signed<ResultReceipt>;
   outputHash?: string;
   succeeded?: { type: string; data: Record<string, unknown> };
+  /**
+   * When the provider accepted, for a result that came back before the acceptance was recorded:
+   * the RUNNING move is then folded into the completion's commit.
+   */
+  acceptedAt?: number;
 }
 
 /** Progress events are throttled per attempt so a chatty provider cannot flood the event table. */
 const PROGRESS_EVENT_EVERY_MS = 1_000;
+
+/**
+ * An acceptance is recorded (job RUNNING) this long after it arrives, unless the result comes first:
+ * a short job then completes in one commit instead of two, and the dashboard still shows longer
+ * jobs running.
+ */
+export const RUNNING_RECORD_DELAY_MS = 200;
 
 /**
  * One dispatch of one job: place it with libs/scheduler, offer it to the chosen providers over
@@ -194,6 +206,17 @@ export class DispatchService {
     const pricePerUnit = provider.pricePerUnit < job.pricePerUnit ? provider.pricePerUnit : job.pricePerUnit;
     let lastProgressEvent = 0;
     let accepted: Promise<void> = Promise.resolve();
+    let acceptedAt: number | undefined;
+    let recordTimer: NodeJS.Timeout | undefined;
+    let acceptanceRecorded = false;
+    const recordAcceptance = (): void => {
+      clearTimeout(recordTimer);
+      if (acceptanceRecorded || acceptedAt === undefined) return;
+      acceptanceRecorded = true;
+      accepted = this.onAccepted(job, attempt, peerId).catch((err: unknown) =>
+        this.logger.warn({ err, jobId: job.id }, 'could not record an accepted attempt'),
+      );
+    };
     let outcome: JobOfferOutcome;
     try {
       outcome = await this.p2p.offer(
@@ -212,9 +235,9 @@ export class DispatchService {
           providerAddress: provider.address,
           acceptTimeoutMs: this.config.OFFER_ACCEPT_TIMEOUT_MS,
           onAccepted: () => {
-            accepted = this.onAccepted(job, attempt, peerId).catch((err: unknown) =>
-              this.logger.warn({ err, jobId: job.id }, 'could not record an accepted attempt'),
-            );
+            acceptedAt = Date.now();
+            this.view.confirm(job.id, peerId, acceptedAt);
+            recordTimer = setTimeout(recordAcceptance, RUNNING_RECORD_DELAY_MS);
           },
           onProgress: (progress) => {
             const t = Date.now();
@@ -231,6 +254,7 @@ export class DispatchService {
         },
       );
     } catch (err) {
+      clearTimeout(recordTimer); // the failure is what gets recorded
       await accepted;
       const code = err instanceof JobProtocolError ? err.code : 'ERROR';
       const state =
@@ -245,7 +269,12 @@ export class DispatchService {
         `${code}: ${err instanceof Error ? err.message : String(err)}`,
       );
     }
-    await accepted; // the RUNNING transition lands before the attempt concludes
+    // A result of a single-copy job that beat the acceptance's record carries the acceptance into the
+    // completion's commit; otherwise the RUNNING transition lands before the attempt concludes.
+    const foldAcceptance = job.redundancy === 1 && outcome.status !== 'rejected' && !acceptanceRecorded;
+    if (foldAcceptance) clearTimeout(recordTimer);
+    else recordAcceptance();
+    await accepted;
     if (outcome.status === 'rejected') {
       return this.failAttempt(
         job,
@@ -281,6 +310,7 @@ export class DispatchService {
         receipt: outcome.receipt,
         outputHash,
         succeeded,
+        acceptedAt: foldAcceptance ? acceptedAt : undefined,
       };
     }
     const recorded = await this.attempts.settle(attempt.id, 'SUCCEEDED', {
@@ -305,7 +335,6 @@ export class DispatchService {
   }
 
   private async onAccepted(job: Job, attempt: JobAttempt, peerId: string): Promise<void> {
-    this.view.confirm(job.id, peerId, Date.now());
     const moved = await this.jobs.transition({
       jobId: job.id,
       from: ['DISPATCHED'],
@@ -606,7 +635,7 @@ export class DispatchService {
     }
     await this.jobs.transition({
       jobId: job.id,
-      from: ['RUNNING'],
+      from: ['RUNNING', 'DISPATCHED'],
       to: 'FAILED',
       eventType: 'job.failed',
       eventData: { reason: 'the result did not match the known answer' },
@@ -687,17 +716,29 @@ export class DispatchService {
     passKind: ReputationKind,
   ): Promise<DispatchOutcome> {
     const outputs = outcome.outputs ?? [];
+    const verifying = { state: 'VERIFYING' as const, eventType: 'job.verifying', eventData: { results: 1 } };
+    const folded = outcome.acceptedAt !== undefined;
     const request: TransitionRequest = {
       jobId: job.id,
-      from: ['RUNNING'],
+      from: folded ? ['DISPATCHED'] : ['RUNNING'],
       notes: outcome.succeeded ? [outcome.succeeded] : [],
       attempt: {
         id: outcome.attempt.id,
         to: 'SUCCEEDED',
         receipt: outcome.receipt,
         outputHash: outcome.outputHash,
+        startedAt: folded ? new Date(outcome.acceptedAt as number) : undefined,
       },
-      via: { state: 'VERIFYING', eventType: 'job.verifying', eventData: { results: 1 } },
+      via: folded
+        ? [
+            {
+              state: 'RUNNING',
+              eventType: 'job.running',
+              eventData: { attempt: outcome.attempt.attempt, provider: outcome.peerId },
+            },
+            verifying,
+          ]
+        : verifying,
       to: 'COMPLETED',
       eventType: 'job.completed',
       eventData: { providers: [outcome.peerId] },
@@ -711,7 +752,8 @@ export class DispatchService {
       patch: { result: { outputs }, resultHash: hashOutputs(outputs) },
     };
     let completed = await this.jobs.transition(request);
-    if (!completed && (await this.catchUpRunning(job.id))) completed = await this.jobs.transition(request);
+    if (!completed && !folded && (await this.catchUpRunning(job.id)))
+      completed = await this.jobs.transition(request);
     if (!completed) {
       this.metrics.attempts.inc({ outcome: 'late_ignored' });
       return 'skipped';

@@ -9,6 +9,8 @@ export interface AttemptOutcomeData {
   receipt?: unknown;
   outputHash?: string;
   error?: string;
+  /** When the provider accepted, for an outcome recorded without a separate acceptance. */
+  startedAt?: Date;
 }
 
 /**
@@ -27,6 +29,7 @@ export async function settleAttempt(
     data: {
       state: to,
       ...(to === 'ACCEPTED' ? { startedAt: now } : { finishedAt: now }),
+      ...(data.startedAt ? { startedAt: data.startedAt } : {}),
       ...(data.receipt !== undefined ? { receipt: data.receipt as Prisma.InputJsonValue } : {}),
       ...(data.outputHash ? { outputHash: data.outputHash } : {}),
       ...(data.error ? { error: data.error.slice(0, 2000) } : {}),

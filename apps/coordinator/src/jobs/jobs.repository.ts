@@ -64,14 +64,26 @@ export interface TransitionRequest {
   eventData?: Record<string, unknown>;
   effect?: TransitionEffect;
   patch?: { result?: unknown; resultHash?: string; error?: string };
-  /** A state passed through on the way, in the same transaction, with its own event row. */
-  via?: { state: JobState; eventType: string; eventData?: Record<string, unknown> };
+  /** States passed through on the way, in order, in the same transaction, each with its own event row. */
+  via?: PassThrough | PassThrough[];
   /** Events without a state change, recorded first in the same transaction. */
   notes?: { type: string; data?: Record<string, unknown> }[];
   /** An attempt moved in the same transaction (only from an open state). */
   attempt?: { id: string; to: AttemptState } & AttemptOutcomeData;
   /** New attempts offered to these providers in the same transaction. */
   offers?: string[];
+}
+
+export interface PassThrough {
+  state: JobState;
+  eventType: string;
+  eventData?: Record<string, unknown>;
+}
+
+/** The pass-through states of a request, in order. */
+export function passThroughs(req: TransitionRequest): PassThrough[] {
+  if (!req.via) return [];
+  return Array.isArray(req.via) ? req.via : [req.via];
 }
 
 export interface TransitionResult {
@@ -273,11 +285,13 @@ export class JobsRepository {
         const { id, to, ...data } = req.attempt;
         await settleAttempt(tx, id, to, data);
       }
-      if (req.via) {
-        events.push(eventRow(req.jobId, req.via.eventType, req.via.eventData, state, req.via.state));
+      let previous = state;
+      for (const step of passThroughs(req)) {
+        events.push(eventRow(req.jobId, step.eventType, step.eventData, previous, step.state));
+        previous = step.state;
       }
       const job = await tx.job.update({ where: { id: req.jobId }, data: jobPatch(req) });
-      events.push(eventRow(req.jobId, req.eventType, req.eventData, req.via?.state ?? state, req.to));
+      events.push(eventRow(req.jobId, req.eventType, req.eventData, previous, req.to));
       const effect = effectPostings(job, req.effect ?? { kind: 'none' });
       if (effect) ledger.push({ ...effect, jobId: job.id });
       const offered = req.offers ? await createAttemptOffers(tx, req.jobId, req.offers) : [];
@@ -306,19 +320,21 @@ export class JobsRepository {
 
 /** The states a request may move from; throws on a transition the state machine forbids. */
 function allowedFrom(req: TransitionRequest): JobState[] {
-  const from = req.from ?? statesLeadingTo(req.via?.state ?? req.to);
-  if (req.via && !JOB_TRANSITIONS[req.via.state].includes(req.to)) {
-    throw new DomainError(
-      'ILLEGAL_TRANSITION',
-      `a ${req.via.state.toLowerCase()} job cannot become ${req.to.toLowerCase()}`,
-    );
-  }
-  const first = req.via?.state ?? req.to;
-  for (const state of from) {
-    if (!JOB_TRANSITIONS[state].includes(first)) {
+  const path = [...passThroughs(req).map((step) => step.state), req.to];
+  const from = req.from ?? statesLeadingTo(path[0]);
+  for (let i = 1; i < path.length; i++) {
+    if (!JOB_TRANSITIONS[path[i - 1]].includes(path[i])) {
       throw new DomainError(
         'ILLEGAL_TRANSITION',
-        `a ${state.toLowerCase()} job cannot become ${first.toLowerCase()}`,
+        `a ${path[i - 1].toLowerCase()} job cannot become ${path[i].toLowerCase()}`,
+      );
+    }
+  }
+  for (const state of from) {
+    if (!JOB_TRANSITIONS[state].includes(path[0])) {
+      throw new DomainError(
+        'ILLEGAL_TRANSITION',
+        `a ${state.toLowerCase()} job cannot become ${path[0].toLowerCase()}`,
       );
     }
   }

@@ -13,7 +13,12 @@ import { JobEventsBus } from '../events/job-events.publisher.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { DispatchEnqueuer } from '../queue/dispatch-enqueuer.js';
 import { LOGGER } from '../logging/logger.js';
-import { JobsRepository, type TransitionRequest, type TransitionResult } from './jobs.repository.js';
+import {
+  JobsRepository,
+  passThroughs,
+  type TransitionRequest,
+  type TransitionResult,
+} from './jobs.repository.js';
 import { JobSubmissionRepository } from './job-submission.repository.js';
 import { DryRunService, type DryRunResult } from './dry-run.service.js';
 import { JOB_STATES, isTerminal, type JobState } from './job-state.js';
@@ -246,9 +251,11 @@ export class JobsService {
   async transitionWith(req: TransitionRequest): Promise<TransitionResult | null> {
     const result = await this.jobs.transitionWith(req);
     if (result) {
-      if (req.via) this.metrics.jobTransitions.inc({ to: req.via.state });
+      for (const step of passThroughs(req)) this.metrics.jobTransitions.inc({ to: step.state });
       this.metrics.jobTransitions.inc({ to: req.to });
-      await this.bus.publish({ jobId: result.job.id, type: req.eventType, state: result.job.state });
+      // Not awaited: a notice only wakes live streams (which also poll), and a slow or restarting
+      // Redis must not hold up the job's next step.
+      void this.bus.publish({ jobId: result.job.id, type: req.eventType, state: result.job.state });
     }
     return result;
   }
@@ -256,7 +263,7 @@ export class JobsService {
   /** Records an event that does not change the job's state, and tells live streams. */
   async note(jobId: string, type: string, data?: Record<string, unknown>): Promise<void> {
     await this.jobs.appendEvent(jobId, type, data);
-    await this.bus.publish({ jobId, type });
+    void this.bus.publish({ jobId, type });
   }
 
   private parseSpec(body: unknown): JobSpec {
