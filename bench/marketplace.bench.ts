@@ -15,10 +15,13 @@ import { Wallet } from 'ethers';
 import { createPeerBinding, encodeTensor, signPayload } from '#protocol';
 import { createGpumeshNode, nodePeerId, startGossip, type GossipService, type GpumeshNode } from '#p2p';
 import { BENCH_REDIS_URL, createBenchDatabase, httpJson, percentile, round } from './support.js';
+import { cpuMeter } from './support/cpu.js';
 
 const JOBS = Number(process.env.BENCH_E2E_JOBS ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_E2E_CONCURRENCY ?? 64);
 const GOSSIP_AGENTS = 20;
+/** Jobs submitted one at a time (each after the previous one's result) for the unloaded latency. */
+const SEQUENTIAL_JOBS = Number(process.env.BENCH_E2E_SEQUENTIAL_JOBS ?? 100);
 /** Jobs an agent may hold per executor (its config's jobsPerSlot); unset = the agent's default. */
 const JOBS_PER_SLOT = process.env.BENCH_JOBS_PER_SLOT ? Number(process.env.BENCH_JOBS_PER_SLOT) : undefined;
 
@@ -140,6 +143,36 @@ async function endToEnd(): Promise<Record<string, number>> {
       await new Promise((r) => setTimeout(r, 200));
     }
     const headers = { authorization: `Bearer ${key}` };
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    // Unloaded: one job at a time, the next submitted once the previous one has its result.
+    const sequential: number[] = [];
+    for (let i = 0; i < SEQUENTIAL_JOBS; i++) {
+      const res = await httpJson(http, base, 'POST', '/v1/jobs', headers, tinySpec(i));
+      if (res.status !== 201) throw new Error(`sequential submit failed: ${res.status} ${res.body}`);
+      const id = (JSON.parse(res.body) as { id: string }).id;
+      for (const until = Date.now() + 30_000; Date.now() < until;) {
+        const { rows } = await client.query<{ ms: number | null }>(
+          `SELECT EXTRACT(EPOCH FROM ("finishedAt" - "createdAt")) * 1000 AS ms FROM "Job" WHERE id = $1`,
+          [id],
+        );
+        if (rows[0]?.ms !== null && rows[0]?.ms !== undefined) {
+          sequential.push(Number(rows[0].ms));
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    }
+    sequential.sort((a, b) => a - b);
+    const cleared = await client.query<{ t: Date }>(`SELECT now() AS t`);
+    const loadStart = cleared.rows[0].t;
+    const agentPids = children.slice(1).map((c) => c.pid);
+    const loadStarted = performance.now();
+    const meter = cpuMeter([
+      { name: 'coordinatorCores', pids: () => [coordinator.child.pid] },
+      { name: 'agentCores', pids: () => agentPids },
+      { name: 'loadGeneratorCores', pids: () => [process.pid] },
+    ]);
     let next = 0;
     let failures = 0;
     const submitted: string[] = [];
@@ -155,15 +188,15 @@ async function endToEnd(): Promise<Record<string, number>> {
       }),
     );
     http.destroy();
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
     const deadline = Date.now() + 300_000;
     let rows: { ms: number; created: Date; finished: Date; state: string }[] = [];
     for (;;) {
       rows = (
         await client.query<{ ms: number; created: Date; finished: Date; state: string }>(
           `SELECT EXTRACT(EPOCH FROM ("finishedAt" - "createdAt")) * 1000 AS ms, "createdAt" AS created,
-                  "finishedAt" AS finished, state::text AS state FROM "Job" WHERE "finishedAt" IS NOT NULL`,
+                  "finishedAt" AS finished, state::text AS state FROM "Job"
+            WHERE "finishedAt" IS NOT NULL AND "createdAt" >= $1`,
+          [loadStart],
         )
       ).rows;
       if (rows.length >= submitted.length || Date.now() > deadline) break;
@@ -172,10 +205,28 @@ async function endToEnd(): Promise<Record<string, number>> {
     if (process.env.BENCH_E2E_TRACE) {
       const trace = await client.query<{ type: string; ms: number }>(
         `SELECT type, AVG(EXTRACT(EPOCH FROM (e."createdAt" - j."createdAt")) * 1000)::float AS ms
-           FROM "JobEvent" e JOIN "Job" j ON j.id = e."jobId" GROUP BY type ORDER BY ms`,
+           FROM "JobEvent" e JOIN "Job" j ON j.id = e."jobId" WHERE (j."createdAt" >= $1) = $2
+          GROUP BY type ORDER BY ms`,
+        [loadStart, true],
       );
-      console.error(trace.rows);
+      console.error('under load', trace.rows);
+      const unloaded = await client.query<{ type: string; ms: number }>(
+        `SELECT type, AVG(EXTRACT(EPOCH FROM (e."createdAt" - j."createdAt")) * 1000)::float AS ms
+           FROM "JobEvent" e JOIN "Job" j ON j.id = e."jobId" WHERE (j."createdAt" >= $1) = $2
+          GROUP BY type ORDER BY ms`,
+        [loadStart, false],
+      );
+      console.error('unloaded', unloaded.rows);
     }
+    const cores = meter.stop();
+    const loadSeconds = (performance.now() - loadStarted) / 1000;
+    // CPU milliseconds per job: what bounds jobs/s once the machine is busy (2 cores here).
+    const perJob = (c: number): number => round((c * loadSeconds * 1000) / Math.max(1, submitted.length), 2);
+    const cpuMsPerJob = {
+      coordinatorCpuMsPerJob: perJob(cores.coordinatorCores),
+      agentsCpuMsPerJob: perJob(cores.agentCores),
+      otherCpuMsPerJob: perJob(cores.other), // PostgreSQL, Redis, the kernel, anything else running
+    };
     await client.end();
     const latencies = rows.map((r) => Number(r.ms)).sort((a, b) => a - b);
     const first = Math.min(...rows.map((r) => r.created.getTime()));
@@ -187,6 +238,11 @@ async function endToEnd(): Promise<Record<string, number>> {
       endToEndJobsPerSecond: round(rows.length / ((last - first) / 1000), 1),
       p50SubmitToResultMs: round(percentile(latencies, 50)),
       p99SubmitToResultMs: round(percentile(latencies, 99)),
+      sequentialJobs: sequential.length,
+      unloadedP50SubmitToResultMs: round(percentile(sequential, 50)),
+      unloadedP99SubmitToResultMs: round(percentile(sequential, 99)),
+      ...cores,
+      ...cpuMsPerJob,
     };
   } finally {
     for (const child of children.reverse()) await stop(child);
