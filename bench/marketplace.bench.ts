@@ -167,6 +167,15 @@ async function endToEnd(): Promise<Record<string, number>> {
     const cleared = await client.query<{ t: Date }>(`SELECT now() AS t`);
     const loadStart = cleared.rows[0].t;
     const agentPids = children.slice(1).map((c) => c.pid);
+    const commits = async (): Promise<number> =>
+      Number(
+        (
+          await client.query<{ n: string }>(
+            `SELECT xact_commit::text AS n FROM pg_stat_database WHERE datname = current_database()`,
+          )
+        ).rows[0].n,
+      );
+    const commitsBefore = await commits();
     const loadStarted = performance.now();
     const meter = cpuMeter([
       { name: 'coordinatorCores', pids: () => [coordinator.child.pid] },
@@ -219,6 +228,9 @@ async function endToEnd(): Promise<Record<string, number>> {
       console.error('unloaded', unloaded.rows);
     }
     const cores = meter.stop();
+    // Every statement outside a transaction counts as one (pg_stat_database, flushed within ~1 s).
+    await new Promise((r) => setTimeout(r, 1_500));
+    const databaseCommitsPerJob = round((await commits()) - commitsBefore) / Math.max(1, submitted.length);
     const loadSeconds = (performance.now() - loadStarted) / 1000;
     // CPU milliseconds per job: what bounds jobs/s once the machine is busy (2 cores here).
     const perJob = (c: number): number => round((c * loadSeconds * 1000) / Math.max(1, submitted.length), 2);
@@ -243,6 +255,7 @@ async function endToEnd(): Promise<Record<string, number>> {
       unloadedP99SubmitToResultMs: round(percentile(sequential, 99)),
       ...cores,
       ...cpuMsPerJob,
+      databaseCommitsPerJob: round(databaseCommitsPerJob, 2),
     };
   } finally {
     for (const child of children.reverse()) await stop(child);
