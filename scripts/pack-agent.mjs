@@ -34,9 +34,5 @@ for (const part of PARTS) {
     filter: (src) => !/\.spec\.js(\.map)?$|test-fixtures/.test(src),
   });
 }
-// The worker bootstrap (.mjs) lives beside the sources, not in dist.
-const bootstrap = join(root, 'apps/provider-agent/src/runtime/executor/worker-bootstrap.mjs');
-if (existsSync(bootstrap))
-  cpSync(bootstrap, join(stage, 'apps/provider-agent/src/runtime/executor/worker-bootstrap.mjs'));
 const result = spawnSync('npm', ['pack', '--pack-destination', agentDir], { cwd: packDir, stdio: 'inherit' });
 process.exit(result.status ?? 1);

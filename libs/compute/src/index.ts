@@ -5,3 +5,4 @@ export * from './tf-loader.js';
 export * from './kernels.js';
 export * from './reference.js';
 export * from './reference-runner.js';
+export * from './worker-entry.js';

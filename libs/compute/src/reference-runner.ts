@@ -8,6 +8,7 @@ import type { JobSpec, TensorWire } from '#protocol';
 
 import type { ReferenceBackend } from './reference.js';
 import type { ExecutorErrorCode, ModelArtifact } from './task.js';
+import { workerEntry } from './worker-entry.js';
 
 /** Why a reference was not computed. */
 export type ReferenceFailureCode =
@@ -110,18 +111,6 @@ const DEFAULTS = {
   memoryLimitMb: 1024,
   idleMs: 60_000,
 };
-
-function workerEntry(): { url: URL; entry?: string } {
-  // From TypeScript sources (vitest) the worker goes through a .mjs bootstrap that installs a TS
-  // loader; from compiled dist the worker is the sibling reference-worker.js.
-  if (import.meta.url.endsWith('.ts')) {
-    return {
-      url: new URL('./ts-worker-bootstrap.mjs', import.meta.url),
-      entry: new URL('./reference-worker.ts', import.meta.url).href,
-    };
-  }
-  return { url: new URL('./reference-worker.js', import.meta.url) };
-}
 
 function modelJsonOf(model: ModelArtifact): unknown {
   return typeof model.modelJson === 'string' ? (JSON.parse(model.modelJson) as unknown) : model.modelJson;
@@ -278,7 +267,7 @@ export class ReferenceRunner {
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
-    const { url, entry } = workerEntry();
+    const { url, entry } = workerEntry(import.meta.url, 'reference-worker');
     const worker = new Worker(url, {
       workerData: entry ? { entry } : {},
       resourceLimits: { maxOldGenerationSizeMb: this.options.memoryLimitMb },

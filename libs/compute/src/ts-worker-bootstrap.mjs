@@ -1,6 +1,6 @@
-// Worker entry used when a #compute worker runs from TypeScript sources (vitest, ts tooling):
-// registers the TypeScript hooks for this thread, then imports the real worker module named in
-// workerData. Compiled dist starts the sibling .js worker directly and never loads this file.
+// Entry of a worker thread (the agent's executor, the #compute reference) run from TypeScript
+// sources (vitest, ts tooling): registers the TypeScript hooks for this thread, then imports the real
+// worker module named in workerData. Compiled dist starts the .js worker directly (worker-entry.ts).
 import { register } from 'node:module';
 import { workerData } from 'node:worker_threads';
 

@@ -1,7 +1,7 @@
-// Module-resolution hooks that let a #compute worker thread load the TypeScript sources directly (used
-// only when the caller itself runs from .ts, i.e. under vitest; compiled dist uses plain .js). A copy of
-// the provider agent's executor loader: transpiles with @swc/core (a devDependency), maps `./x.js`
-// imports to `./x.ts`, and adds the `source` condition so `#protocol` resolves to libs/protocol/src.
+// Module-resolution hooks that let a worker thread load TypeScript sources directly (used only when
+// the caller itself runs from .ts, i.e. under vitest; compiled dist uses plain .js): transpiles with
+// @swc/core (a devDependency), maps `./x.js` imports to `./x.ts`, and adds the `source` condition so
+// `#protocol` resolves to libs/protocol/src like tsconfig's customConditions.
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';

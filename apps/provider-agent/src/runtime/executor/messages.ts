@@ -24,7 +24,7 @@ export interface WorkerMemory {
 export interface WorkerInit {
   readonly backend: Backend;
   readonly memoryLimitMb: number;
-  /** Set when the worker runs from TypeScript through worker-bootstrap.mjs. */
+  /** Set when the worker runs from TypeScript through #compute's ts-worker-bootstrap.mjs. */
   readonly entry?: string;
 }
 

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
-import { disableTf32, TaskError, taskFromSpec } from '#compute';
+import { disableTf32, TaskError, taskFromSpec, workerEntry } from '#compute';
 import {
   decodeTensor,
   encodeTensor,
@@ -128,18 +128,6 @@ interface Slot {
   readonly memoryRequests: Map<number, (m: WorkerMemory) => void>;
 }
 
-function workerEntry(): { url: URL; entry?: string } {
-  // From TypeScript sources (vitest) the worker goes through a .mjs bootstrap that installs a TS
-  // loader; from compiled dist the worker is the sibling worker.js.
-  if (import.meta.url.endsWith('.ts')) {
-    return {
-      url: new URL('./worker-bootstrap.mjs', import.meta.url),
-      entry: new URL('./worker.ts', import.meta.url).href,
-    };
-  }
-  return { url: new URL('./worker.js', import.meta.url) };
-}
-
 function defaultSlots(report: BackendReport): number {
   if (report.name === 'tensorflow-gpu') return Math.max(1, report.devices?.length ?? 1);
   if (report.name === 'tensorflow') return 1; // libtensorflow already uses every core
@@ -211,7 +199,7 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
   const memoryLimitMb = options.memoryLimitMb ?? 1024;
   const defaultTimeoutMs = options.defaultTimeoutMs ?? 600_000;
   const startTimeoutMs = options.workerStartTimeoutMs ?? 60_000;
-  const { url, entry } = workerEntry();
+  const { url, entry } = workerEntry(import.meta.url, 'worker');
   const queue: Pending[] = [];
   const slots: Slot[] = [];
   let nextId = 1;
