@@ -12,6 +12,7 @@ import { LedgerRepository, type Tx } from '../ledger/ledger.repository.js';
 import { DomainError } from '../common/domain-error.js';
 import { VerificationAccounts } from '../verification/verification-accounts.js';
 import { JOB_TRANSITIONS, statesLeadingTo, type JobState } from './job-state.js';
+import { GroupCommit } from '../common/group-commit.js';
 
 export interface NewJob {
   id: string;
@@ -91,11 +92,9 @@ export interface TransitionResult {
   offered: JobAttempt[];
 }
 
-interface PendingTransition {
+interface QueuedTransition {
   req: TransitionRequest;
   from: JobState[];
-  resolve: (result: TransitionResult | null) => void;
-  reject: (err: unknown) => void;
 }
 
 /**
@@ -118,10 +117,20 @@ export function jsonValue(value: unknown): Prisma.InputJsonValue {
 /** Jobs, their events and the ledger moves that go with their transitions. */
 @Injectable()
 export class JobsRepository {
+  /** Concurrent transitions share database transactions (see GroupCommit). */
+  private readonly transitions: GroupCommit<QueuedTransition, TransitionResult | null>;
+
   constructor(
     private readonly prisma: PrismaService,
     private readonly ledger: LedgerRepository,
-  ) {}
+  ) {
+    this.transitions = new GroupCommit({
+      commit: (batch) => this.prisma.$transaction((tx) => this.applyBatch(tx, batch), TX_OPTIONS),
+      key: (t) => t.req.jobId,
+      maxBatch: MAX_TRANSITION_BATCH,
+      maxInFlight: MAX_BATCHES_IN_FLIGHT,
+    });
+  }
 
   findById(id: string): Promise<Job | null> {
     return this.prisma.job.findUnique({ where: { id } });
@@ -197,75 +206,13 @@ export class JobsRepository {
    * attempt's outcome, new offers, and a state passed through on the way (one commit, not four).
    */
   async transitionWith(req: TransitionRequest): Promise<TransitionResult | null> {
+    // Validated here, so an illegal request fails alone and never reaches a batch.
     const from = allowedFrom(req);
-    return new Promise((resolve, reject) => {
-      this.pending.push({ req, from, resolve, reject });
-      if (this.pending.length >= MAX_TRANSITION_BATCH) this.flushSoon(true);
-      else this.flushSoon(false);
-    });
-  }
-
-  // ---- group commit ----
-  // Transitions requested while a batch commits wait for the next one: under load many jobs move in
-  // one database transaction (one commit, one lock of each hot balance row, events and ledger entries
-  // inserted together); alone, a transition waits one event-loop turn. A batch that fails is retried
-  // one transition at a time, so a bad request never takes others down with it.
-
-  private readonly pending: PendingTransition[] = [];
-  private inFlight = 0;
-  private flushScheduled = false;
-
-  private flushSoon(now: boolean): void {
-    if (now) {
-      this.flush();
-      return;
-    }
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
-      this.flush();
-    });
-  }
-
-  private flush(): void {
-    while (this.pending.length > 0 && this.inFlight < MAX_BATCHES_IN_FLIGHT) {
-      const batch = this.pending.splice(0, MAX_TRANSITION_BATCH);
-      this.inFlight += 1;
-      void this.runBatch(batch).finally(() => {
-        this.inFlight -= 1;
-        if (this.pending.length > 0) this.flushSoon(false);
-      });
-    }
-  }
-
-  private async runBatch(batch: PendingTransition[]): Promise<void> {
-    if (batch.length === 1) {
-      const [one] = batch;
-      await this.transitionAlone(one.req, one.from).then(one.resolve, one.reject);
-      return;
-    }
-    let results: (TransitionResult | null)[];
-    try {
-      results = await this.prisma.$transaction((tx) => this.applyBatch(tx, batch), TX_OPTIONS);
-    } catch {
-      // Alone, in the order asked for each job (different jobs concurrently).
-      const chains = new Map<string, Promise<void>>();
-      for (const p of batch) {
-        const previous = chains.get(p.req.jobId) ?? Promise.resolve();
-        chains.set(
-          p.req.jobId,
-          previous.then(() => this.transitionAlone(p.req, p.from).then(p.resolve, p.reject)),
-        );
-      }
-      await Promise.all(chains.values());
-      return;
-    }
-    batch.forEach((p, i) => p.resolve(results[i]));
+    return this.transitions.submit({ req, from });
   }
 
   /** Every transition of a batch in one database transaction; null where the job was not in an allowed state. */
-  private async applyBatch(tx: Tx, batch: PendingTransition[]): Promise<(TransitionResult | null)[]> {
+  private async applyBatch(tx: Tx, batch: QueuedTransition[]): Promise<(TransitionResult | null)[]> {
     const ids = [...new Set(batch.map((p) => p.req.jobId))].sort();
     const rows = await tx.$queryRaw<{ id: string; state: JobState }[]>`
       SELECT id::text AS id, state::text AS state FROM "Job" WHERE id = ANY(${ids}::uuid[]) ORDER BY id FOR UPDATE`;
@@ -301,15 +248,6 @@ export class JobsRepository {
     if (events.length > 0) await tx.jobEvent.createMany({ data: events });
     if (ledger.length > 0) await this.ledger.postMany(tx, ledger);
     return results;
-  }
-
-  /** One transition in its own database transaction (the batch path with a batch of one). */
-  private async transitionAlone(req: TransitionRequest, from: JobState[]): Promise<TransitionResult | null> {
-    const [result] = await this.prisma.$transaction(
-      (tx) => this.applyBatch(tx, [{ req, from, resolve: () => undefined, reject: () => undefined }]),
-      TX_OPTIONS,
-    );
-    return result;
   }
 
   /** Records an event that does not change the state (progress, dispatch attempts, ...). */

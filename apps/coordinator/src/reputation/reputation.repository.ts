@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import type { Prisma, ReputationEvent } from '#prisma';
+import type { Tx } from '../ledger/ledger.repository.js';
 import { PrismaService } from '../database/prisma.service.js';
+import { GroupCommit } from '../common/group-commit.js';
 
 export interface ReputationChange {
   peerId: string;
@@ -23,45 +25,100 @@ export interface ReputationOutcome {
   address: string;
 }
 
-/** Provider.reputation and the append-only ReputationEvent history: one transaction per change. */
+/** Most changes committed together, and batches committing at once. */
+const MAX_CHANGE_BATCH = 256;
+const MAX_BATCHES_IN_FLIGHT = 2;
+
+/**
+ * Provider.reputation and the append-only ReputationEvent history. Concurrent changes share one
+ * transaction (every completed job records one, so this is on the hot path): the providers' rows are
+ * locked in one order, the changes applied in the order asked, and each provider written once.
+ */
 @Injectable()
 export class ReputationRepository {
-  constructor(private readonly prisma: PrismaService) {}
+  private readonly changes: GroupCommit<ReputationChange, ReputationOutcome | null>;
+
+  constructor(private readonly prisma: PrismaService) {
+    this.changes = new GroupCommit({
+      commit: (batch) => this.prisma.$transaction((tx) => this.applyBatch(tx, batch)),
+      key: (change) => change.peerId,
+      maxBatch: MAX_CHANGE_BATCH,
+      maxInFlight: MAX_BATCHES_IN_FLIGHT,
+    });
+  }
 
   /** Applies one change under a lock of the provider row; null when the provider is unknown. */
-  async apply(change: ReputationChange): Promise<ReputationOutcome | null> {
-    return this.prisma.$transaction(async (tx) => {
-      const rows = await tx.$queryRaw<{ reputation: number; status: string; address: string }[]>`
-        SELECT reputation, status::text AS status, address FROM "Provider" WHERE "peerId" = ${change.peerId} FOR UPDATE`;
-      const row = rows[0];
-      if (!row) return null;
-      const last = await tx.reputationEvent.findFirst({
-        where: { peerId: change.peerId },
-        orderBy: { id: 'desc' },
-        select: { createdAt: true },
-      });
-      const score = change.next(row.reputation, last?.createdAt ?? null);
-      const banned = change.ban !== undefined && row.status !== 'BANNED';
-      await tx.reputationEvent.create({
-        data: {
-          peerId: change.peerId,
-          kind: change.kind,
-          delta: score - row.reputation,
-          score,
-          jobId: change.jobId ?? null,
-          detail: change.detail as Prisma.InputJsonValue | undefined,
+  apply(change: ReputationChange): Promise<ReputationOutcome | null> {
+    return this.changes.submit(change);
+  }
+
+  private async applyBatch(tx: Tx, batch: ReputationChange[]): Promise<(ReputationOutcome | null)[]> {
+    const peers = [...new Set(batch.map((c) => c.peerId))].sort();
+    const rows = await tx.$queryRaw<
+      { peerId: string; reputation: number; status: string; address: string }[]
+    >`
+      SELECT "peerId", reputation, status::text AS status, address FROM "Provider"
+       WHERE "peerId" = ANY(${peers}::text[]) ORDER BY "peerId" FOR UPDATE`;
+    const lastEvents = await tx.$queryRaw<{ peerId: string; createdAt: Date }[]>`
+      SELECT DISTINCT ON ("peerId") "peerId", "createdAt" FROM "ReputationEvent"
+       WHERE "peerId" = ANY(${peers}::text[]) ORDER BY "peerId", id DESC`;
+    interface Provider {
+      reputation: number;
+      status: string;
+      address: string;
+      lastAt: Date | null;
+      touched: boolean;
+      /** A ban set or lifted by this batch. */
+      banChange?: { status: 'BANNED' | 'ONLINE'; bannedAt: Date | null; banReason: string | null };
+    }
+    const providers = new Map<string, Provider>(
+      rows.map((r) => [
+        r.peerId,
+        {
+          reputation: r.reputation,
+          status: r.status,
+          address: r.address,
+          lastAt: lastEvents.find((e) => e.peerId === r.peerId)?.createdAt ?? null,
+          touched: false,
         },
+      ]),
+    );
+    const now = new Date();
+    const events: Prisma.ReputationEventCreateManyInput[] = [];
+    const outcomes = batch.map((change): ReputationOutcome | null => {
+      const p = providers.get(change.peerId);
+      if (!p) return null;
+      const score = change.next(p.reputation, p.lastAt);
+      const banned = change.ban !== undefined && p.status !== 'BANNED';
+      events.push({
+        peerId: change.peerId,
+        kind: change.kind,
+        delta: score - p.reputation,
+        score,
+        jobId: change.jobId ?? null,
+        detail: change.detail as Prisma.InputJsonValue | undefined,
+        createdAt: now,
       });
-      await tx.provider.update({
-        where: { peerId: change.peerId },
-        data: {
-          reputation: score,
-          ...(banned ? { status: 'BANNED', bannedAt: new Date(), banReason: change.ban?.slice(0, 500) } : {}),
-          ...(change.lift ? { status: 'ONLINE', bannedAt: null, banReason: null } : {}),
-        },
-      });
-      return { score, delta: score - row.reputation, banned, address: row.address };
+      const outcome = { score, delta: score - p.reputation, banned, address: p.address };
+      p.reputation = score;
+      p.lastAt = now;
+      p.touched = true;
+      if (banned) {
+        p.status = 'BANNED';
+        p.banChange = { status: 'BANNED', bannedAt: now, banReason: change.ban?.slice(0, 500) ?? null };
+      }
+      if (change.lift) {
+        p.status = 'ONLINE';
+        p.banChange = { status: 'ONLINE', bannedAt: null, banReason: null };
+      }
+      return outcome;
     });
+    if (events.length > 0) await tx.reputationEvent.createMany({ data: events });
+    for (const [peerId, p] of providers) {
+      if (!p.touched) continue;
+      await tx.provider.update({ where: { peerId }, data: { reputation: p.reputation, ...p.banChange } });
+    }
+    return outcomes;
   }
 
   history(peerId: string, limit: number): Promise<ReputationEvent[]> {
