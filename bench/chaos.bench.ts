@@ -20,6 +20,11 @@ const FAULT_EVERY_MAX_S = Number(process.env.BENCH_CHAOS_MAX_S ?? 10);
  * API) are spread over the whole run instead of all queued in the first seconds.
  */
 const RATE = Number(process.env.BENCH_CHAOS_RATE ?? 40);
+/**
+ * Job deadline: submissions outpace what the marketplace completes through faults, so the backlog
+ * of a 10,000-job run lasts longer than the usual 600 s (its tail would expire, not complete).
+ */
+const DEADLINE_S = Number(process.env.BENCH_CHAOS_DEADLINE_S ?? 3600);
 
 const ALL_FAULTS = ['agent', 'worker', 'api', 'redis', 'postgres', 'cutoff'] as const;
 type Fault = (typeof ALL_FAULTS)[number];
@@ -90,6 +95,7 @@ export async function run(): Promise<Record<string, unknown>> {
       concurrency: 16,
       total: JOBS,
       ratePerSecond: RATE,
+      deadlineSeconds: DEADLINE_S,
       runId: randomBytes(4).toString('hex'),
     });
     // Faults go on until every job has ended, not only while jobs are submitted: the queue drains
@@ -166,6 +172,7 @@ export async function run(): Promise<Record<string, unknown>> {
       faultsTotal: Object.values(injected).reduce((a, n) => a + n, 0),
       lost: submitted.accepted.length - found.rows.length + audit.open,
       notCompleted: audit.jobs - (audit.byState.COMPLETED ?? 0),
+      byState: audit.byState,
       completedTwice: audit.completedTwice,
       paidTwice: audit.paidTwice,
       unsettled: audit.unsettled,

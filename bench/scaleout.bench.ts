@@ -33,6 +33,8 @@ interface Phase {
   /** Jobs each coordinator placed in this phase. */
   placedBy: number[];
   cores: Record<string, number>;
+  /** The "other" cores by command (PostgreSQL, Redis, anything else running on the machine). */
+  otherByCommand: Record<string, number>;
 }
 
 async function phase(
@@ -69,6 +71,7 @@ async function phase(
     jobsPerSecond: round(jobs / seconds, 1),
     placedBy: after.map((n, i) => n - before[i]),
     cores,
+    otherByCommand: meter.otherByCommand(),
   };
 }
 
@@ -115,6 +118,7 @@ export async function run(): Promise<Record<string, unknown>> {
         dispatchedTwice: placements.dispatchedTwice,
         succeededTwice: placements.succeededTwice,
         failedAttempts: placements.failedAttempts,
+        failureReasons: placements.failureReasons,
         completedTwice: audit.completedTwice,
         paidTwice: audit.paidTwice,
         unsettled: audit.unsettled,

@@ -477,6 +477,8 @@ export interface PlacementAudit {
   succeededTwice: number;
   /** Attempts that ended failed or lost. */
   failedAttempts: number;
+  /** Those attempts by error (first words), most frequent first. */
+  failureReasons: Record<string, number>;
 }
 
 export async function auditPlacements(databaseUrl: string): Promise<PlacementAudit> {
@@ -497,6 +499,13 @@ export async function auditPlacements(databaseUrl: string): Promise<PlacementAud
           GROUP BY "jobId" HAVING count(*) > 1) t`),
       failedAttempts: await one(
         `SELECT count(*)::int AS n FROM "JobAttempt" WHERE state IN ('FAILED', 'LOST')`,
+      ),
+      failureReasons: Object.fromEntries(
+        (
+          await client.query<{ reason: string; n: number }>(`
+            SELECT left(COALESCE(error, '?'), 60) AS reason, count(*)::int AS n FROM "JobAttempt"
+             WHERE state IN ('FAILED', 'LOST') GROUP BY 1 ORDER BY 2 DESC LIMIT 5`)
+        ).rows.map((r) => [r.reason, r.n]),
       ),
     };
   } finally {

@@ -1,7 +1,7 @@
 // CPU time of processes and of the whole machine from /proc (Linux): where the cores went during a
 // benchmark phase (coordinators, agents, the load generator, and the rest: PostgreSQL, Redis, …).
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 let ticksPerSecond = 0;
 function clockTicks(): number {
@@ -28,17 +28,49 @@ export function processCpuSeconds(pid: number | undefined): number {
   }
 }
 
-/** Busy and total CPU seconds of the whole machine so far (all cores). */
-export function machineCpuSeconds(): { busy: number; total: number } {
+/**
+ * Busy and total CPU seconds of the whole machine so far (all cores); of the busy time, what went to
+ * interrupts (irq + softirq: loopback networking) and to steal (the hypervisor ran another guest).
+ */
+export function machineCpuSeconds(): { busy: number; total: number; irq: number; steal: number } {
   try {
     const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
     const v = line.trim().split(/\s+/).slice(1).map(Number);
     const idle = (v[3] ?? 0) + (v[4] ?? 0); // idle + iowait
     const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
-    return { busy: (total - idle) / clockTicks(), total: total / clockTicks() };
+    const t = clockTicks();
+    return {
+      busy: (total - idle) / t,
+      total: total / t,
+      irq: ((v[5] ?? 0) + (v[6] ?? 0)) / t,
+      steal: (v[7] ?? 0) / t,
+    };
   } catch {
-    return { busy: 0, total: 0 };
+    return { busy: 0, total: 0, irq: 0, steal: 0 };
   }
+}
+
+/** CPU seconds and command name of every process on the machine (from /proc), by pid. */
+export function allProcessCpu(): Map<number, { command: string; seconds: number }> {
+  const out = new Map<number, { command: string; seconds: number }>();
+  let entries: string[] = [];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const command = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(entry), { command, seconds: (Number(fields[11]) + Number(fields[12])) / clockTicks() });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
 }
 
 export interface CpuGroup {
@@ -51,28 +83,58 @@ export interface CpuGroup {
  * group used on average (CPU seconds / wall seconds), "other" (everything else busy on the machine:
  * the database, Redis, the kernel), and "idle".
  */
-export function cpuMeter(groups: CpuGroup[]): { stop(): Record<string, number> } {
+export function cpuMeter(groups: CpuGroup[]): {
+  stop(): Record<string, number>;
+  /** After stop(): the "other" cores by command name (postgres, redis-server, other node, …). */
+  otherByCommand(): Record<string, number>;
+} {
+  let otherByCommand: Record<string, number> = {};
   const t0 = performance.now();
   const m0 = machineCpuSeconds();
+  const all0 = allProcessCpu();
   const before = groups.map((g) => g.pids().map((pid) => [pid, processCpuSeconds(pid)] as const));
   return {
     stop() {
       const wall = (performance.now() - t0) / 1000;
       const m1 = machineCpuSeconds();
+      const all1 = allProcessCpu();
+      const cores = (seconds: number): number => Math.round((seconds / wall) * 100) / 100;
       const out: Record<string, number> = {};
+      const grouped = new Set<number>();
       let known = 0;
       groups.forEach((g, i) => {
         const start = new Map(before[i]);
         let used = 0;
-        for (const pid of g.pids()) used += processCpuSeconds(pid) - (start.get(pid) ?? 0);
+        for (const pid of g.pids()) {
+          if (pid !== undefined) grouped.add(pid);
+          used += processCpuSeconds(pid) - (start.get(pid) ?? 0);
+        }
         known += used;
-        out[g.name] = Math.round((used / wall) * 100) / 100;
+        out[g.name] = cores(used);
       });
       const busy = m1.busy - m0.busy;
       const total = m1.total - m0.total;
-      out.other = Math.round((Math.max(0, busy - known) / wall) * 100) / 100;
-      out.idle = Math.round((Math.max(0, total - busy) / wall) * 100) / 100;
+      out.other = cores(Math.max(0, busy - known));
+      // "other" by command name (postgres, redis-server, other node processes, …), interrupts and
+      // steal; what is left is kernel time in process context and processes that exited meanwhile.
+      const byCommand = new Map<string, number>();
+      for (const [pid, now] of all1) {
+        if (grouped.has(pid)) continue;
+        const used = now.seconds - (all0.get(pid)?.seconds ?? 0);
+        if (used > 0) byCommand.set(now.command, (byCommand.get(now.command) ?? 0) + used);
+      }
+      byCommand.set('(irq, softirq)', m1.irq - m0.irq);
+      byCommand.set('(steal)', m1.steal - m0.steal);
+      otherByCommand = Object.fromEntries(
+        [...byCommand.entries()]
+          .sort((a, b) => b[1] - a[1])
+          .filter(([, used]) => cores(used) >= 0.01)
+          .slice(0, 8)
+          .map(([command, used]) => [command, cores(used)]),
+      );
+      out.idle = cores(Math.max(0, total - busy));
       return out;
     },
+    otherByCommand: () => otherByCommand,
   };
 }

@@ -17,7 +17,7 @@ export interface Load {
   finished(): Promise<LoadResult>;
 }
 
-function tinyJob(i: number): string {
+function tinyJob(i: number, deadlineSeconds = 600): string {
   return JSON.stringify({
     version: 1,
     kind: 'matmul',
@@ -26,7 +26,7 @@ function tinyJob(i: number): string {
       encodeTensor('b', 'float32', [2, 2], Float32Array.from([5, 6, 7, 8])),
     ],
     maxPricePerUnit: '1',
-    deadlineSeconds: 600,
+    deadlineSeconds,
   });
 }
 
@@ -45,6 +45,8 @@ export function submitUntil(
      * `[cluster.apiUrl]`, read at each submission so a restarted API is followed.
      */
     apiUrls?: () => readonly string[];
+    /** Each job's deadline (default 600 s); a long backlog needs more, or its tail expires. */
+    deadlineSeconds?: number;
   },
 ): Load {
   const accepted = new Set<string>();
@@ -63,7 +65,7 @@ export function submitUntil(
             'content-type': 'application/json',
             'idempotency-key': `${runId}-${i}`,
           },
-          body: tinyJob(i),
+          body: tinyJob(i, options.deadlineSeconds),
           signal: AbortSignal.timeout(10_000),
         });
         const body = (await res.json()) as { id?: string };
