@@ -59,9 +59,12 @@ export class ReputationRepository {
     >`
       SELECT "peerId", reputation, status::text AS status, address FROM "Provider"
        WHERE "peerId" = ANY(${peers}::text[]) ORDER BY "peerId" FOR UPDATE`;
+    // Each provider's latest event through the (peerId, id) index: a LIMIT 1 per provider, not a
+    // scan of every event the providers ever had.
     const lastEvents = await tx.$queryRaw<{ peerId: string; createdAt: Date }[]>`
-      SELECT DISTINCT ON ("peerId") "peerId", "createdAt" FROM "ReputationEvent"
-       WHERE "peerId" = ANY(${peers}::text[]) ORDER BY "peerId", id DESC`;
+      SELECT p."peerId", e."createdAt" FROM unnest(${peers}::text[]) AS p("peerId")
+       CROSS JOIN LATERAL (SELECT "createdAt" FROM "ReputationEvent" r
+                            WHERE r."peerId" = p."peerId" ORDER BY r.id DESC LIMIT 1) e`;
     interface Provider {
       reputation: number;
       status: string;
