@@ -139,7 +139,9 @@ export async function sendJobOffer(
 
   let stream: Stream;
   try {
-    stream = await node.dialProtocol(peerId, JOB_PROTOCOL_ID, { signal });
+    // The protocol name goes out with the offer (no round trip of its own before the first frame);
+    // a peer that does not speak it fails the first read, like any other refusal.
+    stream = await node.dialProtocol(peerId, JOB_PROTOCOL_ID, { signal, negotiateFully: false });
   } catch (err) {
     if (isAborted(signal)) throw new JobProtocolError('CANCELLED', 'cancelled while dialing', { cause: err });
     throw new JobProtocolError('DIAL_FAILED', `dial ${peerId.toString()}: ${describe(err)}`, { cause: err });
