@@ -2,6 +2,7 @@
 // (each headline figure beside its baseline from the same run) to bench/results/latest.md.
 //   npm run bench                      every benchmark
 //   npm run bench -- --only scheduler  one (comma-separate several)
+//   node dist/bench/run.js --table     only rewrite latest.md from latest.json
 // Each benchmark module exports `run(): Promise<BenchFigures>` and compares variants in the same run.
 // Figures of benchmarks not run this time are kept from the previous file (each has its measuredAt).
 // A benchmark that throws is recorded with its error and the others still run (exit code 1).
@@ -31,9 +32,14 @@ const resultsFile = join(here, '..', '..', 'bench', 'results', 'latest.json');
 const tableFile = join(here, '..', '..', 'bench', 'results', 'latest.md');
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { only: { type: 'string' }, help: { type: 'boolean' } } });
+  const { values } = parseArgs({
+    options: { only: { type: 'string' }, table: { type: 'boolean' }, help: { type: 'boolean' } },
+  });
   if (values.help) {
-    console.log(`usage: npm run bench [-- --only ${Object.keys(BENCHMARKS).join('|')}]`);
+    console.log(
+      `usage: npm run bench [-- --only ${Object.keys(BENCHMARKS).join('|')}]\n` +
+        '       node dist/bench/run.js --table   rewrite latest.md from latest.json, running nothing',
+    );
     return;
   }
   const names = values.only ? values.only.split(',').map((n) => n.trim()) : Object.keys(BENCHMARKS);
@@ -61,6 +67,11 @@ async function main(): Promise<void> {
         renderTable(results, Object.keys(BENCHMARKS)),
     );
   };
+  if (values.table) {
+    await save();
+    console.error(`bench: ${tableFile} written from ${resultsFile}`);
+    return;
+  }
   for (const name of names) {
     const modulePath = BENCHMARKS[name];
     console.error(`bench: running ${name} ...`);

@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { auditDatabase, auditPlacements, Cluster } from './support/cluster.js';
 import { cpuMeter } from './support/cpu.js';
+import { sampleActivity, type PgActivity } from './support/pg-activity.js';
 import { submitUntil, waitAllFinished } from './support/load.js';
 import { BENCH_REDIS_URL, createBenchDatabase, round } from './support.js';
 
@@ -35,6 +36,8 @@ interface Phase {
   cores: Record<string, number>;
   /** The "other" cores by command (PostgreSQL, Redis, anything else running on the machine). */
   otherByCommand: Record<string, number>;
+  /** PostgreSQL sessions by state (running, waiting on a lock or I/O, idle in a transaction). */
+  database: PgActivity;
 }
 
 async function phase(
@@ -50,6 +53,7 @@ async function phase(
     { name: 'agents', pids: () => cluster.agents.map((p) => p.child.pid) },
     { name: 'loadGenerator', pids: () => [process.pid] },
   ]);
+  const activity = sampleActivity(databaseUrl);
   const started = performance.now();
   const load = submitUntil(cluster, {
     concurrency: CONCURRENCY,
@@ -64,6 +68,7 @@ async function phase(
   await waitAllFinished(cluster, databaseUrl, 20 * 60_000);
   const seconds = (performance.now() - started) / 1000;
   const cores = meter.stop();
+  const database = await activity.stop();
   const after = await Promise.all(urls.map(dispatched));
   return {
     jobs,
@@ -72,6 +77,7 @@ async function phase(
     placedBy: after.map((n, i) => n - before[i]),
     cores,
     otherByCommand: meter.otherByCommand(),
+    database,
   };
 }
 

@@ -15,6 +15,8 @@ function at(f: Figures, path: string): string {
   return typeof v === 'object' ? JSON.stringify(v) : String(v);
 }
 
+const percent = (v: unknown): string => (typeof v === 'number' ? `${Math.round(v * 1000) / 10}%` : '?');
+
 interface Row {
   figure: string;
   baseline: string;
@@ -38,11 +40,11 @@ const ROWS: Record<string, (f: Figures) => Row> = {
     baseline: `${at(f, 'gasPerJobSettlementOnly')} gas per paid job vs ${at(f, 'gasErc20TransferExistingRecipient')}–${at(f, 'gasErc20TransferFreshRecipient')} for an ERC20 transfer per job`,
   }),
   marketplace: (f) => ({
-    figure: `${at(f, 'endToEndJobsPerSecond')} tiny jobs/s end to end with ${at(f, 'agents')} local agents, p50 ${at(f, 'p50SubmitToResultMs')} ms, p99 ${at(f, 'p99SubmitToResultMs')} ms; adverts of ${at(f, 'gossipAgents')} agents: ${at(f, 'advertDeliveryShare')} delivered, p50 ${at(f, 'advertPropagationP50Ms')} ms, p99 ${at(f, 'advertPropagationP99Ms')} ms`,
+    figure: `${at(f, 'endToEndJobsPerSecond')} tiny jobs/s end to end with ${at(f, 'agents')} local agents (${at(f, 'concurrency')} concurrent submitters: p50 ${at(f, 'p50SubmitToResultMs')} ms, p99 ${at(f, 'p99SubmitToResultMs')} ms submit to result, queueing included); coordinator ${at(f, 'coordinatorCpuMsPerJob')} ms CPU a job; adverts of ${at(f, 'gossipAgents')} agents: ${percent(f.advertDeliveryShare)} delivered, p50 ${at(f, 'advertPropagationP50Ms')} ms, p99 ${at(f, 'advertPropagationP99Ms')} ms`,
     baseline:
-      f.baselineJobsPerSecond !== undefined
-        ? `${at(f, 'baselineJobsPerSecond')} jobs/s (${at(f, 'baseline')})`
-        : '— (scale-out row compares coordinators)',
+      f.unloadedP50SubmitToResultMs !== undefined
+        ? `unloaded (${at(f, 'sequentialJobs')} jobs one at a time): p50 ${at(f, 'unloadedP50SubmitToResultMs')} ms, p99 ${at(f, 'unloadedP99SubmitToResultMs')} ms`
+        : '—',
   }),
   tolerance: (f) => {
     const summary = (f.summary ?? {}) as Record<string, { minMargin?: number; allAgree?: boolean }>;
@@ -63,8 +65,8 @@ const ROWS: Record<string, (f: Figures) => Row> = {
     baseline: 'required: every count 0',
   }),
   scaleout: (f) => ({
-    figure: `two coordinators: ${at(f, 'twoCoordinators.jobsPerSecond')} jobs/s (×${at(f, 'ratio')}); placed twice ${at(f, 'audit.placedTwice')}, completed twice ${at(f, 'audit.completedTwice')}, paid twice ${at(f, 'audit.paidTwice')}, ledger sum ${at(f, 'audit.ledgerSum')}`,
-    baseline: `one coordinator: ${at(f, 'oneCoordinator.jobsPerSecond')} jobs/s (same ${at(f, 'agents')} agents, ${at(f, 'jobsPerPhase')} jobs)`,
+    figure: `two coordinators: ${at(f, 'twoCoordinators.jobsPerSecond')} jobs/s (×${at(f, 'ratio')}), coordinators ${at(f, 'twoCoordinators.cores.coordinators')} cores, machine idle ${at(f, 'twoCoordinators.cores.idle')}; placed twice ${at(f, 'audit.placedTwice')}, completed twice ${at(f, 'audit.completedTwice')}, paid twice ${at(f, 'audit.paidTwice')}, ledger sum ${at(f, 'audit.ledgerSum')}; ${at(f, 'audit.dispatchedTwice')} placed again after an agent refused a slot both workers offered`,
+    baseline: `one coordinator: ${at(f, 'oneCoordinator.jobsPerSecond')} jobs/s, ${at(f, 'oneCoordinator.cores.coordinators')} cores, machine idle ${at(f, 'oneCoordinator.cores.idle')} (same ${at(f, 'agents')} agents, ${at(f, 'jobsPerPhase')} jobs)`,
   }),
 };
 
