@@ -54,11 +54,13 @@ export class ReputationRepository {
 
   private async applyBatch(tx: Tx, batch: ReputationChange[]): Promise<(ReputationOutcome | null)[]> {
     const peers = [...new Set(batch.map((c) => c.peerId))].sort();
+    // NO KEY UPDATE: serialises reputation writers without blocking the JobAttempt inserts that
+    // reference these rows (their foreign-key check takes KEY SHARE, which FOR UPDATE would block).
     const rows = await tx.$queryRaw<
       { peerId: string; reputation: number; status: string; address: string }[]
     >`
       SELECT "peerId", reputation, status::text AS status, address FROM "Provider"
-       WHERE "peerId" = ANY(${peers}::text[]) ORDER BY "peerId" FOR UPDATE`;
+       WHERE "peerId" = ANY(${peers}::text[]) ORDER BY "peerId" FOR NO KEY UPDATE`;
     // Each provider's latest event through the (peerId, id) index: a LIMIT 1 per provider, not a
     // scan of every event the providers ever had.
     const lastEvents = await tx.$queryRaw<{ peerId: string; createdAt: Date }[]>`
