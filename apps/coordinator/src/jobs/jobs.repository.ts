@@ -214,8 +214,10 @@ export class JobsRepository {
   /** Every transition of a batch in one database transaction; null where the job was not in an allowed state. */
   private async applyBatch(tx: Tx, batch: QueuedTransition[]): Promise<(TransitionResult | null)[]> {
     const ids = [...new Set(batch.map((p) => p.req.jobId))].sort();
+    // NO KEY UPDATE: moves of one job serialise, while events and attempts of these jobs inserted
+    // elsewhere (their foreign-key checks take KEY SHARE) do not wait for this batch.
     const rows = await tx.$queryRaw<{ id: string; state: JobState }[]>`
-      SELECT id::text AS id, state::text AS state FROM "Job" WHERE id = ANY(${ids}::uuid[]) ORDER BY id FOR UPDATE`;
+      SELECT id::text AS id, state::text AS state FROM "Job" WHERE id = ANY(${ids}::uuid[]) ORDER BY id FOR NO KEY UPDATE`;
     const states = new Map(rows.map((r) => [r.id, r.state]));
     const events: Prisma.JobEventCreateManyInput[] = [];
     const ledger: { kind: LedgerEntryKind; postings: LedgerPosting[]; jobId: string }[] = [];
