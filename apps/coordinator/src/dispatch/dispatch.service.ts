@@ -12,7 +12,7 @@ import {
 } from '#protocol';
 import { JobProtocolError, type JobOfferOutcome } from '#p2p';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
-import { JobsRepository, type TransitionRequest } from '../jobs/jobs.repository.js';
+import { JobsRepository, type PassThrough, type TransitionRequest } from '../jobs/jobs.repository.js';
 import type { JobState } from '../jobs/job-state.js';
 import { JobsService } from '../jobs/jobs.service.js';
 import { AttemptsRepository } from '../jobs/attempts.repository.js';
@@ -77,6 +77,15 @@ const PROGRESS_EVENT_EVERY_MS = 1_000;
  */
 export const RUNNING_RECORD_DELAY_MS = 200;
 
+/** The move to RUNNING on a provider's acceptance: recorded alone, or folded into the completion. */
+function runningStep(attempt: JobAttempt, peerId: string): PassThrough {
+  return {
+    state: 'RUNNING',
+    eventType: 'job.running',
+    eventData: { attempt: attempt.attempt, provider: peerId },
+  };
+}
+
 /**
  * One dispatch of one job: place it with libs/scheduler, offer it to the chosen providers over
  * libp2p, record every step as a job event, and settle it. A failed, rejected or lost attempt sends
@@ -104,7 +113,7 @@ export class DispatchService {
 
   async dispatch(jobId: string, now = new Date()): Promise<DispatchOutcome> {
     // Both reads at once: one database round trip of latency instead of two.
-    const [found, failed] = await Promise.all([
+    const [found, exclude] = await Promise.all([
       this.jobsRepo.findById(jobId),
       this.attempts.failedProviders(jobId),
     ]);
@@ -127,8 +136,7 @@ export class DispatchService {
       await this.expire(jobId);
       return 'expired';
     }
-    // An interrupted job's recovery fails no attempt (it marks them LOST), so `failed` still holds.
-    const exclude = failed;
+    // An interrupted job's recovery fails no attempt (it marks them LOST), so `exclude` still holds.
     // Wait (briefly) for a slot rather than going back to BullMQ's backoff: slots free up every few
     // milliseconds under load, while a backoff would idle the job for seconds.
     const waitUntil = Date.now() + this.config.CAPACITY_WAIT_MS;
@@ -346,7 +354,7 @@ export class DispatchService {
       from: ['DISPATCHED'],
       to: 'RUNNING',
       eventType: 'job.running',
-      eventData: { attempt: attempt.attempt, provider: peerId },
+      eventData: runningStep(attempt, peerId).eventData,
       attempt: { id: attempt.id, to: 'ACCEPTED' },
     });
     if (!moved) {
@@ -723,7 +731,8 @@ export class DispatchService {
   ): Promise<DispatchOutcome> {
     const outputs = outcome.outputs ?? [];
     const verifying = { state: 'VERIFYING' as const, eventType: 'job.verifying', eventData: { results: 1 } };
-    const folded = outcome.acceptedAt !== undefined;
+    const { acceptedAt } = outcome;
+    const folded = acceptedAt !== undefined;
     const request: TransitionRequest = {
       jobId: job.id,
       from: folded ? ['DISPATCHED'] : ['RUNNING'],
@@ -733,18 +742,9 @@ export class DispatchService {
         to: 'SUCCEEDED',
         receipt: outcome.receipt,
         outputHash: outcome.outputHash,
-        startedAt: folded ? new Date(outcome.acceptedAt as number) : undefined,
+        startedAt: folded ? new Date(acceptedAt) : undefined,
       },
-      via: folded
-        ? [
-            {
-              state: 'RUNNING',
-              eventType: 'job.running',
-              eventData: { attempt: outcome.attempt.attempt, provider: outcome.peerId },
-            },
-            verifying,
-          ]
-        : verifying,
+      via: folded ? [runningStep(outcome.attempt, outcome.peerId), verifying] : verifying,
       to: 'COMPLETED',
       eventType: 'job.completed',
       eventData: { providers: [outcome.peerId] },

@@ -67,6 +67,7 @@ export class ReputationRepository {
       SELECT p."peerId", e."createdAt" FROM unnest(${peers}::text[]) AS p("peerId")
        CROSS JOIN LATERAL (SELECT "createdAt" FROM "ReputationEvent" r
                             WHERE r."peerId" = p."peerId" ORDER BY r.id DESC LIMIT 1) e`;
+    const lastAt = new Map(lastEvents.map((e) => [e.peerId, e.createdAt]));
     interface Provider {
       reputation: number;
       status: string;
@@ -83,7 +84,7 @@ export class ReputationRepository {
           reputation: r.reputation,
           status: r.status,
           address: r.address,
-          lastAt: lastEvents.find((e) => e.peerId === r.peerId)?.createdAt ?? null,
+          lastAt: lastAt.get(r.peerId) ?? null,
           touched: false,
         },
       ]),
