@@ -112,12 +112,10 @@ export class DispatchService {
   ) {}
 
   async dispatch(jobId: string, now = new Date()): Promise<DispatchOutcome> {
-    // Both reads at once: one database round trip of latency instead of two.
-    const [found, exclude] = await Promise.all([
-      this.jobsRepo.findById(jobId),
-      this.attempts.failedProviders(jobId),
-    ]);
-    let job = found;
+    // The job and the providers that failed it, in one query shared with concurrent dispatches.
+    const found = await this.jobsRepo.findForDispatch(jobId);
+    const exclude = found?.failedProviders ?? [];
+    let job = found?.job ?? null;
     if (
       !job ||
       job.state === 'COMPLETED' ||

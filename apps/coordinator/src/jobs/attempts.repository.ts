@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import type { AttemptState, JobAttempt, Prisma } from '#prisma';
-import type { Tx } from '../ledger/ledger.repository.js';
+import { randomUUID } from 'node:crypto';
+import type { AttemptState, JobAttempt } from '#prisma';
 import { PrismaService } from '../database/prisma.service.js';
+import { SqlService, type SqlRunner } from '../database/sql.service.js';
 
 const OPEN_STATES: AttemptState[] = ['OFFERED', 'ACCEPTED', 'RUNNING'];
 
@@ -13,49 +14,111 @@ export interface AttemptOutcomeData {
   startedAt?: Date;
 }
 
+/** One attempt's move, as `settleAttempts` takes it. */
+export interface AttemptMove extends AttemptOutcomeData {
+  id: string;
+  to: AttemptState;
+}
+
 /**
- * Moves an attempt on only from an open state (ACCEPTED only from OFFERED), so a late or duplicate
- * outcome changes nothing. Runs on any client (inside a caller's transaction or not).
+ * Moves attempts on only from an open state (ACCEPTED only from OFFERED), so a late or duplicate
+ * outcome changes nothing. One statement for all of them; runs on any client (inside a caller's
+ * transaction or not). Returns the ids that moved.
  */
+export async function settleAttempts(db: SqlRunner, moves: readonly AttemptMove[]): Promise<Set<string>> {
+  if (moves.length === 0) return new Set();
+  const now = new Date().toISOString();
+  const rows = await db.query<{ id: string }>(
+    `UPDATE "JobAttempt" a
+        SET state = u.next::"AttemptState",
+            "startedAt" = COALESCE(u.started, a."startedAt"),
+            "finishedAt" = COALESCE(u.finished, a."finishedAt"),
+            receipt = COALESCE(u.receipt::jsonb, a.receipt),
+            "outputHash" = COALESCE(u.output_hash, a."outputHash"),
+            error = COALESCE(u.error, a.error)
+       FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[], $7::text[])
+            AS u(id, next, started, finished, receipt, output_hash, error)
+      WHERE a.id = u.id
+        AND (a.state = 'OFFERED' OR (u.next <> 'ACCEPTED' AND a.state IN ('ACCEPTED', 'RUNNING')))
+      RETURNING a.id::text AS id`,
+    [
+      moves.map((m) => m.id),
+      moves.map((m) => m.to),
+      moves.map((m) => m.startedAt?.toISOString() ?? (m.to === 'ACCEPTED' ? now : null)),
+      moves.map((m) => (m.to === 'ACCEPTED' ? null : now)),
+      moves.map((m) => (m.receipt === undefined ? null : jsonText(m.receipt))),
+      moves.map((m) => m.outputHash ?? null),
+      moves.map((m) => (m.error ? m.error.slice(0, 2000) : null)),
+    ],
+  );
+  return new Set(rows.map((r) => r.id));
+}
+
+/** One attempt's move (see `settleAttempts`); true when it moved. */
 export async function settleAttempt(
-  db: Tx,
+  db: SqlRunner,
   id: string,
   to: AttemptState,
   data: AttemptOutcomeData = {},
 ): Promise<boolean> {
-  const now = new Date();
-  const result = await db.jobAttempt.updateMany({
-    where: { id, state: { in: to === 'ACCEPTED' ? ['OFFERED'] : OPEN_STATES } },
-    data: {
-      state: to,
-      ...(to === 'ACCEPTED' ? { startedAt: now } : { finishedAt: now }),
-      ...(data.startedAt ? { startedAt: data.startedAt } : {}),
-      ...(data.receipt !== undefined ? { receipt: data.receipt as Prisma.InputJsonValue } : {}),
-      ...(data.outputHash ? { outputHash: data.outputHash } : {}),
-      ...(data.error ? { error: data.error.slice(0, 2000) } : {}),
-    },
-  });
-  return result.count === 1;
+  return (await settleAttempts(db, [{ id, to, ...data }])).has(id);
 }
 
-/** Offers attempts to providers inside a transaction; numbers continue after the job's earlier attempts. */
+/**
+ * Offers attempts to providers inside a transaction, for several jobs in one statement; each job's
+ * numbers continue after its earlier attempts. Returns each request's attempts, in the order given.
+ */
 export async function createAttemptOffers(
-  db: Tx,
-  jobId: string,
-  providerIds: string[],
-): Promise<JobAttempt[]> {
-  const last = await db.jobAttempt.aggregate({ where: { jobId }, _max: { attempt: true } });
-  const first = (last._max.attempt ?? 0) + 1;
-  const created: JobAttempt[] = [];
-  for (const [i, providerId] of providerIds.entries()) {
-    created.push(await db.jobAttempt.create({ data: { jobId, attempt: first + i, providerId } }));
+  db: SqlRunner,
+  offers: readonly { jobId: string; providerIds: readonly string[] }[],
+): Promise<JobAttempt[][]> {
+  const ids: string[] = [];
+  const jobs: string[] = [];
+  const providers: string[] = [];
+  const steps: number[] = [];
+  const perJob = new Map<string, number>();
+  for (const offer of offers) {
+    for (const providerId of offer.providerIds) {
+      const step = (perJob.get(offer.jobId) ?? 0) + 1;
+      perJob.set(offer.jobId, step);
+      ids.push(randomUUID());
+      jobs.push(offer.jobId);
+      providers.push(providerId);
+      steps.push(step);
+    }
   }
-  return created;
+  if (ids.length === 0) return offers.map(() => []);
+  const rows = await db.query<JobAttempt>(
+    `INSERT INTO "JobAttempt" (id, "jobId", attempt, "providerId", state, "offeredAt")
+     SELECT t.id, t.job, COALESCE(m.last, 0) + t.step, t.provider, 'OFFERED', now()
+       FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[]) AS t(id, job, provider, step)
+       LEFT JOIN LATERAL (SELECT MAX(a.attempt) AS last FROM "JobAttempt" a WHERE a."jobId" = t.job) m ON true
+     RETURNING id::text AS id, "jobId"::text AS "jobId", attempt, "providerId", state::text AS state, receipt,
+               "outputHash", error, "offeredAt", "startedAt", "finishedAt"`,
+    [ids, jobs, providers, steps],
+  );
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  let next = 0;
+  return offers.map((offer) =>
+    offer.providerIds.map(() => {
+      const row = byId.get(ids[next++]);
+      if (!row) throw new Error(`attempt offer for job ${offer.jobId} was not inserted`);
+      return row;
+    }),
+  );
+}
+
+/** JSON text for a jsonb parameter: bigints as decimal strings. */
+function jsonText(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
 }
 
 @Injectable()
 export class AttemptsRepository {
-  constructor(private readonly prisma: PrismaService) {}
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly sql: SqlService,
+  ) {}
 
   forJob(jobId: string): Promise<JobAttempt[]> {
     return this.prisma.jobAttempt.findMany({ where: { jobId }, orderBy: { attempt: 'asc' } });
@@ -63,24 +126,28 @@ export class AttemptsRepository {
 
   /** Moves an attempt on only from an open state, so a late or duplicate outcome changes nothing. */
   settle(id: string, to: AttemptState, data: AttemptOutcomeData = {}): Promise<boolean> {
-    return settleAttempt(this.prisma, id, to, data);
+    return settleAttempt(this.sql, id, to, data);
   }
 
   /** Attempts left open by a process that died: they are lost. */
   async loseOpenAttempts(jobId: string, reason: string): Promise<JobAttempt[]> {
     const open = await this.prisma.jobAttempt.findMany({ where: { jobId, state: { in: OPEN_STATES } } });
-    for (const attempt of open) await this.settle(attempt.id, 'LOST', { error: reason });
+    await settleAttempts(
+      this.sql,
+      open.map((attempt) => ({ id: attempt.id, to: 'LOST' as const, error: reason })),
+    );
     return open;
   }
 
   /** Providers that already failed or lost this job: never offer it to them again. */
   async failedProviders(jobId: string): Promise<string[]> {
-    const rows = await this.prisma.jobAttempt.findMany({
-      // FAILED only: a LOST attempt (the provider or the coordinator worker restarted, a connection
-      // dropped) says nothing against the provider, and excluding it could leave a job no one may take.
-      where: { jobId, state: 'FAILED', providerId: { not: null } },
-      select: { providerId: true },
-    });
-    return [...new Set(rows.map((r) => r.providerId as string))];
+    // FAILED only: a LOST attempt (the provider or the coordinator worker restarted, a connection
+    // dropped) says nothing against the provider, and excluding it could leave a job no one may take.
+    const rows = await this.sql.query<{ providerId: string }>(
+      `SELECT DISTINCT "providerId" FROM "JobAttempt"
+        WHERE "jobId" = $1::uuid AND state = 'FAILED' AND "providerId" IS NOT NULL`,
+      [jobId],
+    );
+    return rows.map((r) => r.providerId);
   }
 }

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Job } from '#prisma';
-import { PrismaService } from '../database/prisma.service.js';
+import { SqlService } from '../database/sql.service.js';
 import { LedgerAccounts } from '../ledger/ledger-accounts.js';
 import type { NewJob } from './jobs.repository.js';
 
@@ -33,7 +33,7 @@ export class JobSubmissionRepository {
   /** One batch in flight at a time: the next one gathers while this one commits. */
   private running = false;
 
-  constructor(private readonly prisma: PrismaService) {}
+  constructor(private readonly sql: SqlService) {}
 
   submit(job: NewJob): Promise<SubmissionOutcome> {
     return new Promise<SubmissionOutcome>((resolve, reject) => {
@@ -61,10 +61,13 @@ export class JobSubmissionRepository {
   }
 
   private async writeBatch(jobs: NewJob[]): Promise<SubmissionOutcome[]> {
-    return this.prisma.$transaction(async (tx) => {
+    return this.sql.transaction(async (tx) => {
       const accounts = [...new Set(jobs.map((j) => LedgerAccounts.available(j.accountId)))];
-      const balances = await tx.$queryRaw<{ account: string; balance: bigint }[]>`
-        SELECT account, balance FROM "LedgerBalance" WHERE account = ANY(${accounts}::text[]) ORDER BY account COLLATE "C" FOR UPDATE`;
+      const balances = await tx.query<{ account: string; balance: bigint }>(
+        `SELECT account, balance FROM "LedgerBalance" WHERE account = ANY($1::text[])
+          ORDER BY account COLLATE "C" FOR UPDATE`,
+        [accounts],
+      );
       const left = new Map(balances.map((b) => [b.account, b.balance]));
       const admitted: NewJob[] = [];
       const outcomes: (SubmissionOutcome | null)[] = jobs.map((job) => {
@@ -78,16 +81,17 @@ export class JobSubmissionRepository {
       if (admitted.length === 0) return outcomes as SubmissionOutcome[];
 
       const txId = randomUUID();
-      const rows = await tx.$queryRaw<Job[]>`
+      const rows = await tx.query<Job>(
+        `
         WITH input AS (
           SELECT * FROM unnest(
-            ${admitted.map((j) => j.id)}::text[], ${admitted.map((j) => j.accountId)}::text[],
-            ${admitted.map((j) => j.kind)}::text[], ${admitted.map((j) => JSON.stringify(j.spec, bigintToString))}::text[],
-            ${admitted.map((j) => j.specHash)}::text[], ${admitted.map((j) => j.workUnits.toString())}::text[],
-            ${admitted.map((j) => j.pricePerUnit.toString())}::text[], ${admitted.map((j) => j.cost.toString())}::text[],
-            ${admitted.map((j) => j.redundancy)}::int[], ${admitted.map((j) => j.priority)}::int[],
-            ${admitted.map((j) => j.deadlineAt.toISOString())}::text[], ${admitted.map((j) => j.idempotencyKey)}::text[],
-            ${admitted.map((j) => (j.verification === undefined ? null : JSON.stringify(j.verification)))}::text[]
+            $1::text[], $2::text[],
+            $3::text[], $4::text[],
+            $5::text[], $6::text[],
+            $7::text[], $8::text[],
+            $9::int[], $10::int[],
+            $11::text[], $12::text[],
+            $13::text[]
           ) AS t(id, account_id, kind, spec, spec_hash, work_units, price, cost, redundancy, priority, deadline_at, idem, verification)
         ), ins AS (
           INSERT INTO "Job" (id, "accountId", kind, state, spec, "specHash", "workUnits", "pricePerUnit", cost,
@@ -111,7 +115,7 @@ export class JobSubmissionRepository {
           RETURNING account
         ), entries AS (
           INSERT INTO "LedgerEntry" ("txId", account, amount, kind, "jobId", "createdAt")
-          SELECT ${txId}::uuid, p.account, p.amount, 'reserve', ins.id, now()
+          SELECT $14::uuid, p.account, p.amount, 'reserve', ins.id, now()
           FROM ins CROSS JOIN LATERAL (VALUES
             ('acct:' || ins."accountId" || ':available', -ins.cost),
             ('acct:' || ins."accountId" || ':reserved', ins.cost)) AS p(account, amount)
@@ -127,7 +131,24 @@ export class JobSubmissionRepository {
                "workUnits", "pricePerUnit", cost, redundancy, verification, canary, priority, "deadlineAt",
                "idempotencyKey", result,
                "resultHash", error, "createdAt", "updatedAt", "finishedAt"
-        FROM ins`;
+        FROM ins`,
+        [
+          admitted.map((j) => j.id),
+          admitted.map((j) => j.accountId),
+          admitted.map((j) => j.kind),
+          admitted.map((j) => JSON.stringify(j.spec, bigintToString)),
+          admitted.map((j) => j.specHash),
+          admitted.map((j) => j.workUnits.toString()),
+          admitted.map((j) => j.pricePerUnit.toString()),
+          admitted.map((j) => j.cost.toString()),
+          admitted.map((j) => j.redundancy),
+          admitted.map((j) => j.priority),
+          admitted.map((j) => j.deadlineAt.toISOString()),
+          admitted.map((j) => j.idempotencyKey),
+          admitted.map((j) => (j.verification === undefined ? null : JSON.stringify(j.verification))),
+          txId,
+        ],
+      );
       const byId = new Map(rows.map((r) => [r.id, r]));
       let next = 0;
       return outcomes.map((outcome) => {

@@ -1,6 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { Prisma, type AttemptState, type Job, type JobAttempt, type JobEvent } from '#prisma';
-import { createAttemptOffers, settleAttempt, type AttemptOutcomeData } from './attempts.repository.js';
+import {
+  createAttemptOffers,
+  settleAttempts,
+  type AttemptMove,
+  type AttemptOutcomeData,
+} from './attempts.repository.js';
+import { SqlService, type SqlRunner } from '../database/sql.service.js';
 import { PrismaService } from '../database/prisma.service.js';
 import {
   LedgerAccounts,
@@ -8,7 +14,7 @@ import {
   type LedgerEntryKind,
   type LedgerPosting,
 } from '../ledger/ledger-accounts.js';
-import { LedgerRepository, type Tx } from '../ledger/ledger.repository.js';
+import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { DomainError } from '../common/domain-error.js';
 import { VerificationAccounts } from '../verification/verification-accounts.js';
 import { JOB_TRANSITIONS, statesLeadingTo, type JobState } from './job-state.js';
@@ -97,11 +103,6 @@ interface QueuedTransition {
   from: JobState[];
 }
 
-/**
- * Waiting for a pooled connection is normal under load (Prisma's default gives up after 2 s); a
- * transition is worth waiting for rather than failing a job that already ran.
- */
-const TX_OPTIONS = { maxWait: 15_000, timeout: 30_000 } as const;
 /** Most transitions committed together. */
 const MAX_TRANSITION_BATCH = 128;
 /** Batches committing at once (each holds one pooled connection). */
@@ -120,20 +121,56 @@ export class JobsRepository {
   /** Concurrent transitions share database transactions (see GroupCommit). */
   private readonly transitions: GroupCommit<QueuedTransition, TransitionResult | null>;
 
+  /** Reads for dispatch, batched (see findForDispatch). */
+  private readonly dispatchReads: GroupCommit<string, { job: Job; failedProviders: string[] } | null>;
+
   constructor(
     private readonly prisma: PrismaService,
+    private readonly sql: SqlService,
     private readonly ledger: LedgerRepository,
   ) {
+    this.dispatchReads = new GroupCommit({
+      commit: async (ids) => {
+        // FAILED only: a LOST attempt (the provider or the coordinator worker restarted, a connection
+        // dropped) says nothing against the provider, and excluding it could leave a job no one may take.
+        const rows = await this.sql.query<Job & { failedProviders: string[] }>(
+          `SELECT ${JOB_COLUMNS},
+                  ARRAY(SELECT DISTINCT a."providerId" FROM "JobAttempt" a
+                         WHERE a."jobId" = "Job".id AND a.state = 'FAILED' AND a."providerId" IS NOT NULL)
+                    AS "failedProviders"
+             FROM "Job" WHERE id = ANY($1::uuid[])`,
+          [[...new Set(ids)]],
+        );
+        const byId = new Map(
+          rows.map(({ failedProviders, ...job }) => [job.id, { job: job as Job, failedProviders }]),
+        );
+        return ids.map((id) => byId.get(id) ?? null);
+      },
+      key: (id) => id,
+      maxBatch: MAX_TRANSITION_BATCH,
+      maxInFlight: MAX_BATCHES_IN_FLIGHT,
+    });
     this.transitions = new GroupCommit({
-      commit: (batch) => this.prisma.$transaction((tx) => this.applyBatch(tx, batch), TX_OPTIONS),
+      commit: (batch) => this.sql.transaction((tx) => this.applyBatch(tx, batch)),
       key: (t) => t.req.jobId,
       maxBatch: MAX_TRANSITION_BATCH,
       maxInFlight: MAX_BATCHES_IN_FLIGHT,
     });
   }
 
-  findById(id: string): Promise<Job | null> {
-    return this.prisma.job.findUnique({ where: { id } });
+  /**
+   * A job with the providers that failed it (never offered it again), for a dispatch. Concurrent
+   * dispatches share one query (under load many start in the same event-loop turn).
+   */
+  async findForDispatch(id: string): Promise<{ job: Job; failedProviders: string[] } | null> {
+    if (!UUID.test(id)) return null;
+    return this.dispatchReads.submit(id);
+  }
+
+  async findById(id: string): Promise<Job | null> {
+    if (!UUID.test(id)) return null;
+    const [job] = await this.sql.query<Job>(`SELECT ${JOB_COLUMNS} FROM "Job" WHERE id = $1::uuid`, [id]);
+    return job ?? null;
   }
 
   findByIdempotencyKey(accountId: string, idempotencyKey: string): Promise<Job | null> {
@@ -211,45 +248,62 @@ export class JobsRepository {
     return this.transitions.submit({ req, from });
   }
 
-  /** Every transition of a batch in one database transaction; null where the job was not in an allowed state. */
-  private async applyBatch(tx: Tx, batch: QueuedTransition[]): Promise<(TransitionResult | null)[]> {
+  /**
+   * Every transition of a batch in one database transaction, in a fixed number of statements however
+   * large the batch: lock the jobs, move the attempts, update the jobs, insert the offers, the events
+   * and the ledger postings. Null where the job was not in an allowed state.
+   */
+  private async applyBatch(tx: SqlRunner, batch: QueuedTransition[]): Promise<(TransitionResult | null)[]> {
     const ids = [...new Set(batch.map((p) => p.req.jobId))].sort();
     // NO KEY UPDATE: moves of one job serialise, while events and attempts of these jobs inserted
     // elsewhere (their foreign-key checks take KEY SHARE) do not wait for this batch.
-    const rows = await tx.$queryRaw<{ id: string; state: JobState }[]>`
-      SELECT id::text AS id, state::text AS state FROM "Job" WHERE id = ANY(${ids}::uuid[]) ORDER BY id FOR NO KEY UPDATE`;
-    const states = new Map(rows.map((r) => [r.id, r.state]));
-    const events: Prisma.JobEventCreateManyInput[] = [];
+    const rows = await tx.query<Job>(
+      `SELECT ${JOB_COLUMNS} FROM "Job" WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`,
+      [ids],
+    );
+    const current = new Map(rows.map((r) => [r.id, r]));
+    const now = new Date();
+    const events: EventRow[] = [];
     const ledger: { kind: LedgerEntryKind; postings: LedgerPosting[]; jobId: string }[] = [];
-    const results: (TransitionResult | null)[] = [];
+    const attempts: AttemptMove[] = [];
+    const offers: { jobId: string; providerIds: string[] }[] = [];
+    const moved: (Job | null)[] = [];
     for (const { req, from } of batch) {
-      const state = states.get(req.jobId);
-      if (!state || !from.includes(state)) {
-        results.push(null);
+      const before = current.get(req.jobId);
+      if (!before || !from.includes(before.state)) {
+        moved.push(null);
         continue;
       }
       // Events of one job keep their order: they are inserted in the order collected.
       for (const note of req.notes ?? []) events.push(eventRow(req.jobId, note.type, note.data));
-      if (req.attempt) {
-        const { id, to, ...data } = req.attempt;
-        await settleAttempt(tx, id, to, data);
-      }
-      let previous = state;
+      if (req.attempt) attempts.push(req.attempt);
+      let previous = before.state;
       for (const step of passThroughs(req)) {
         events.push(eventRow(req.jobId, step.eventType, step.eventData, previous, step.state));
         previous = step.state;
       }
-      const job = await tx.job.update({ where: { id: req.jobId }, data: jobPatch(req) });
+      const job = applyPatch(before, req, now);
       events.push(eventRow(req.jobId, req.eventType, req.eventData, previous, req.to));
       const effect = effectPostings(job, req.effect ?? { kind: 'none' });
       if (effect) ledger.push({ ...effect, jobId: job.id });
-      const offered = req.offers ? await createAttemptOffers(tx, req.jobId, req.offers) : [];
-      states.set(req.jobId, req.to);
-      results.push({ job, offered });
+      if (req.offers) offers.push({ jobId: req.jobId, providerIds: req.offers });
+      current.set(req.jobId, job);
+      moved.push(job);
     }
-    if (events.length > 0) await tx.jobEvent.createMany({ data: events });
+    if (attempts.length > 0) await settleAttempts(tx, attempts);
+    const changed = [...new Set(moved.filter((j): j is Job => j !== null).map((j) => j.id))].map(
+      (id) => current.get(id) as Job,
+    );
+    if (changed.length > 0) await updateJobs(tx, changed);
+    const offered = await createAttemptOffers(tx, offers);
+    await insertEvents(tx, events);
     if (ledger.length > 0) await this.ledger.postMany(tx, ledger);
-    return results;
+    let nextOffer = 0;
+    return batch.map(({ req }, i) => {
+      const job = moved[i];
+      if (!job) return null;
+      return { job, offered: req.offers ? offered[nextOffer++] : [] };
+    });
   }
 
   /** Records an event that does not change the state (progress, dispatch attempts, ...). */
@@ -281,25 +335,89 @@ function allowedFrom(req: TransitionRequest): JobState[] {
   return from;
 }
 
+interface EventRow {
+  jobId: string;
+  type: string;
+  fromState: JobState | null;
+  toState: JobState | null;
+  data: string | null;
+}
+
 function eventRow(
   jobId: string,
   type: string,
   data?: Record<string, unknown>,
   fromState?: JobState,
   toState?: JobState,
-): Prisma.JobEventCreateManyInput {
-  return { jobId, type, fromState, toState, data: data ? jsonValue(data) : undefined };
+): EventRow {
+  return {
+    jobId,
+    type,
+    fromState: fromState ?? null,
+    toState: toState ?? null,
+    data: data ? JSON.stringify(jsonValue(data)) : null,
+  };
 }
 
-function jobPatch(req: TransitionRequest): Prisma.JobUpdateInput {
+/** Every column of "Job", typed as Prisma's `Job`. */
+const JOB_COLUMNS = `id::text AS id, "accountId"::text AS "accountId", kind, state::text AS state, spec, "specHash",
+  "workUnits", "pricePerUnit", cost, redundancy, verification, canary, priority, "deadlineAt", "idempotencyKey",
+  result, "resultHash", error, "createdAt", "updatedAt", "finishedAt"`;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The job after a transition (what `updateJobs` writes). */
+function applyPatch(job: Job, req: TransitionRequest, now: Date): Job {
   const terminal = ['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'].includes(req.to);
   return {
+    ...job,
     state: req.to,
-    ...(terminal ? { finishedAt: new Date() } : {}),
-    ...(req.patch?.result !== undefined ? { result: jsonValue(req.patch.result) } : {}),
-    ...(req.patch?.resultHash ? { resultHash: req.patch.resultHash } : {}),
-    ...(req.patch?.error ? { error: req.patch.error } : {}),
+    updatedAt: now,
+    finishedAt: terminal ? now : job.finishedAt,
+    result: req.patch?.result !== undefined ? (jsonValue(req.patch.result) as Prisma.JsonValue) : job.result,
+    resultHash: req.patch?.resultHash || job.resultHash,
+    error: req.patch?.error || job.error,
   };
+}
+
+/** Writes the moving columns of these jobs in one statement. */
+async function updateJobs(tx: SqlRunner, jobs: readonly Job[]): Promise<void> {
+  await tx.query(
+    `UPDATE "Job" j
+        SET state = u.state::"JobState", "updatedAt" = u.updated, "finishedAt" = u.finished,
+            result = u.result::jsonb, "resultHash" = u.result_hash, error = u.error
+       FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[], $7::text[])
+            AS u(id, state, updated, finished, result, result_hash, error)
+      WHERE j.id = u.id`,
+    [
+      jobs.map((j) => j.id),
+      jobs.map((j) => j.state),
+      jobs.map((j) => j.updatedAt.toISOString()),
+      jobs.map((j) => j.finishedAt?.toISOString() ?? null),
+      jobs.map((j) => (j.result === null ? null : JSON.stringify(j.result))),
+      jobs.map((j) => j.resultHash),
+      jobs.map((j) => j.error),
+    ],
+  );
+}
+
+/** Inserts events in the order given (their ids keep that order). */
+async function insertEvents(tx: SqlRunner, events: readonly EventRow[]): Promise<void> {
+  if (events.length === 0) return;
+  await tx.query(
+    `INSERT INTO "JobEvent" ("jobId", type, "fromState", "toState", data, "createdAt")
+     SELECT job, type, from_state::"JobState", to_state::"JobState", data::jsonb, now()
+       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
+            AS e(job, type, from_state, to_state, data, n)
+      ORDER BY n`,
+    [
+      events.map((e) => e.jobId),
+      events.map((e) => e.type),
+      events.map((e) => e.fromState),
+      events.map((e) => e.toState),
+      events.map((e) => e.data),
+    ],
+  );
 }
 
 /** The ledger transaction a transition's effect posts, or null for none. */

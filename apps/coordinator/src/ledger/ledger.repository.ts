@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Prisma } from '#prisma';
 import { PrismaService } from '../database/prisma.service.js';
+import { prismaRunner, type SqlRunner } from '../database/sql.service.js';
 import {
   LedgerAccounts,
   assertBalanced,
@@ -42,14 +43,14 @@ export function byLockOrder(a: { account: string }, b: { account: string }): num
 export class LedgerRepository {
   constructor(private readonly prisma: PrismaService) {}
 
-  /** Posts one balanced transaction inside the caller's database transaction; returns its id. */
+  /** Posts one balanced transaction inside the caller's (Prisma) database transaction; returns its id. */
   async post(
     tx: Tx,
     kind: LedgerEntryKind,
     postings: readonly LedgerPosting[],
     refs: { jobId?: string } = {},
   ): Promise<string> {
-    const [txId] = await this.postMany(tx, [{ kind, postings, jobId: refs.jobId }]);
+    const [txId] = await this.postMany(prismaRunner(tx), [{ kind, postings, jobId: refs.jobId }]);
     return txId;
   }
 
@@ -58,10 +59,16 @@ export class LedgerRepository {
    * insert, and each balance row touched once (locked in account order) with the sum of its changes.
    */
   async postMany(
-    tx: Tx,
+    db: SqlRunner,
     transactions: readonly { kind: LedgerEntryKind; postings: readonly LedgerPosting[]; jobId?: string }[],
   ): Promise<string[]> {
-    const entries: Prisma.LedgerEntryCreateManyInput[] = [];
+    const entries = {
+      txIds: [] as string[],
+      accounts: [] as string[],
+      amounts: [] as string[],
+      kinds: [] as string[],
+      jobs: [] as (string | null)[],
+    };
     const txIds: string[] = [];
     const deltas = new Map<string, bigint>();
     for (const t of transactions) {
@@ -69,39 +76,54 @@ export class LedgerRepository {
       const txId = randomUUID();
       txIds.push(txId);
       for (const p of t.postings) {
-        entries.push({ txId, account: p.account, amount: p.amount, kind: t.kind, jobId: t.jobId ?? null });
+        entries.txIds.push(txId);
+        entries.accounts.push(p.account);
+        entries.amounts.push(p.amount.toString());
+        entries.kinds.push(t.kind);
+        entries.jobs.push(t.jobId ?? null);
         deltas.set(p.account, (deltas.get(p.account) ?? 0n) + p.amount);
       }
     }
-    if (entries.length === 0) return txIds;
-    await tx.ledgerEntry.createMany({ data: entries });
+    if (entries.txIds.length === 0) return txIds;
+    await db.query(
+      `INSERT INTO "LedgerEntry" ("txId", account, amount, kind, "jobId", "createdAt")
+       SELECT tx, account, amount, kind, job, now()
+         FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::uuid[]) WITH ORDINALITY
+              AS e(tx, account, amount, kind, job, n)
+        ORDER BY n`,
+      [entries.txIds, entries.accounts, entries.amounts, entries.kinds, entries.jobs],
+    );
     const accounts = [...deltas.keys()].sort((a, b) => byLockOrder({ account: a }, { account: b }));
     // Locked in lock order (byLockOrder's rank, in SQL).
-    const locked = await tx.$queryRaw<{ account: string }[]>`
-      SELECT account FROM "LedgerBalance" WHERE account = ANY(${accounts}::text[])
-       ORDER BY CASE WHEN account = ${LedgerAccounts.fees} THEN 0 WHEN account = ${CANARY_FUND} THEN 1
-                     WHEN account LIKE 'acct:%' THEN 2 ELSE 3 END, account COLLATE "C"
-       FOR UPDATE`;
+    const locked = await db.query<{ account: string }>(
+      `SELECT account FROM "LedgerBalance" WHERE account = ANY($1::text[])
+        ORDER BY CASE WHEN account = $2 THEN 0 WHEN account = $3 THEN 1
+                      WHEN account LIKE 'acct:%' THEN 2 ELSE 3 END, account COLLATE "C"
+        FOR UPDATE`,
+      [accounts, LedgerAccounts.fees, CANARY_FUND],
+    );
     // Update exactly the rows locked above. (Not "every account of the batch": a row another
     // transaction inserts meanwhile would then get this delta from the UPDATE and again from the
     // INSERT … ON CONFLICT below.)
     const existing = locked.map((r) => r.account);
     if (existing.length > 0) {
-      const existingAmounts = existing.map((a) => (deltas.get(a) ?? 0n).toString());
-      await tx.$executeRaw`
-        UPDATE "LedgerBalance" lb SET balance = lb.balance + d.delta, "updatedAt" = now()
-          FROM unnest(${existing}::text[], ${existingAmounts}::bigint[]) AS d(account, delta)
-         WHERE lb.account = d.account`;
+      await db.query(
+        `UPDATE "LedgerBalance" lb SET balance = lb.balance + d.delta, "updatedAt" = now()
+           FROM unnest($1::text[], $2::bigint[]) AS d(account, delta)
+          WHERE lb.account = d.account`,
+        [existing, existing.map((a) => (deltas.get(a) ?? 0n).toString())],
+      );
     }
     const seen = new Set(existing);
     const missing = accounts.filter((a) => !seen.has(a));
     if (missing.length > 0) {
-      const missingAmounts = missing.map((a) => (deltas.get(a) ?? 0n).toString());
-      await tx.$executeRaw`
-        INSERT INTO "LedgerBalance" (account, balance, "updatedAt")
-        SELECT account, delta, now() FROM unnest(${missing}::text[], ${missingAmounts}::bigint[]) AS d(account, delta)
-        ORDER BY account
-        ON CONFLICT (account) DO UPDATE SET balance = "LedgerBalance".balance + EXCLUDED.balance, "updatedAt" = now()`;
+      await db.query(
+        `INSERT INTO "LedgerBalance" (account, balance, "updatedAt")
+         SELECT account, delta, now() FROM unnest($1::text[], $2::bigint[]) AS d(account, delta)
+          ORDER BY account
+         ON CONFLICT (account) DO UPDATE SET balance = "LedgerBalance".balance + EXCLUDED.balance, "updatedAt" = now()`,
+        [missing, missing.map((a) => (deltas.get(a) ?? 0n).toString())],
+      );
     }
     return txIds;
   }

@@ -5,6 +5,7 @@ import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { LedgerAccounts } from '../ledger/ledger-accounts.js';
 import { VerificationAccounts } from './verification-accounts.js';
 import { createAttemptOffers } from '../jobs/attempts.repository.js';
+import { prismaRunner } from '../database/sql.service.js';
 import { jsonValue as json } from '../jobs/jobs.repository.js';
 
 export interface NewCanary {
@@ -231,7 +232,9 @@ export class VerificationRepository {
 
   /** One more attempt of a job (a tie-break on another operator), numbered after the others. */
   async offerExtra(jobId: string, peerId: string): Promise<JobAttempt> {
-    const [attempt] = await this.prisma.$transaction((tx) => createAttemptOffers(tx, jobId, [peerId]));
+    const [[attempt]] = await this.prisma.$transaction((tx) =>
+      createAttemptOffers(prismaRunner(tx), [{ jobId, providerIds: [peerId] }]),
+    );
     return attempt;
   }
 

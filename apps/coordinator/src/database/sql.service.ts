@@ -1,0 +1,114 @@
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { Prisma } from '#prisma';
+import { LOGGER } from '../logging/logger.js';
+import type { RuntimeEndpoints } from '../runtime-endpoints.js';
+
+/**
+ * Runs one SQL statement with positional parameters ($1, $2, ...) and returns its rows: on the raw
+ * pool, inside a raw transaction, or inside a Prisma transaction (`prismaRunner`). Code written
+ * against it runs unchanged in all three. Columns come back as Prisma returns them: int8 as bigint,
+ * timestamps as Date, json as parsed values.
+ */
+export interface SqlRunner {
+  query<T>(text: string, values?: readonly unknown[]): Promise<T[]>;
+}
+
+const INT8_OID = 20;
+const INT8_ARRAY_OID = 1016;
+const TEXT_ARRAY_OID = 1009;
+
+/** pg's own parser of a type (its signature takes only the built-in type ids it names). */
+const builtinParser = pg.types.getTypeParser as (
+  oid: number,
+  format?: 'text' | 'binary',
+) => (value: string) => unknown;
+
+/** Per-query type parsers (the pool is shared with Prisma's adapter, whose parsers stay untouched). */
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary'): (value: string) => unknown {
+    if (oid === INT8_OID) return (value: string) => BigInt(value);
+    if (oid === INT8_ARRAY_OID) {
+      // Parsed as a text[] (the elements as strings), then each element as a bigint.
+      const parseArray = builtinParser(TEXT_ARRAY_OID, 'text') as (value: string) => (string | null)[];
+      return (value: string) => parseArray(value).map((v) => (v === null ? null : BigInt(v)));
+    }
+    return builtinParser(oid, format);
+  },
+};
+
+/** The process's PostgreSQL pool: Prisma's adapter draws from it, and so do the hot paths' raw statements. */
+export const DATABASE_POOL = Symbol('DATABASE_POOL');
+
+export function createDatabasePool(endpoints: RuntimeEndpoints, logger: Logger): pg.Pool {
+  const pool = new pg.Pool({ connectionString: endpoints.databaseUrl, max: endpoints.databasePoolSize });
+  // An idle connection that PostgreSQL drops (restart, admin kill) must not crash the process.
+  pool.on('error', (err) => logger.warn({ err: err.message }, 'an idle database connection failed'));
+  return pool;
+}
+
+/**
+ * Raw SQL on the shared pool, for the statements every job runs (submission, transitions, attempts,
+ * ledger postings): Prisma costs about five times the CPU of `pg` per statement (measured), and those
+ * few statements were most of the coordinator's time per job. Everything else stays on Prisma.
+ */
+@Injectable()
+export class SqlService implements SqlRunner, OnApplicationShutdown {
+  constructor(
+    @Inject(DATABASE_POOL) private readonly pool: pg.Pool,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  async query<T>(text: string, values: readonly unknown[] = []): Promise<T[]> {
+    const result = await this.pool.query({ text, values: [...values], types });
+    return result.rows as T[];
+  }
+
+  /** Runs `work` in one transaction on one pooled connection; rolls back when it throws. */
+  async transaction<T>(work: (tx: SqlRunner) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    // A connection that dies while checked out emits 'error' on its client; unheard, that would
+    // crash the process. The statement in flight fails on its own; the client is then destroyed.
+    const onError = (err: Error): void => {
+      broken = err;
+    };
+    client.on('error', onError);
+    try {
+      await client.query('BEGIN');
+      const tx: SqlRunner = {
+        query: async <R>(text: string, values: readonly unknown[] = []): Promise<R[]> => {
+          return (await client.query({ text, values: [...values], types })).rows as R[];
+        },
+      };
+      const result = await work(tx);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackError) {
+        // The connection itself failed: it goes back to the pool destroyed, not reused.
+        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+      }
+      throw err;
+    } finally {
+      client.off('error', onError);
+      client.release(broken);
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.pool
+      .end()
+      .catch((err: unknown) => this.logger.warn({ err }, 'closing the database pool failed'));
+  }
+}
+
+/** A `SqlRunner` inside a Prisma interactive transaction (same statements, Prisma's connection). */
+export function prismaRunner(tx: Prisma.TransactionClient): SqlRunner {
+  return {
+    query: <T>(text: string, values: readonly unknown[] = []) => tx.$queryRawUnsafe<T[]>(text, ...values),
+  };
+}
