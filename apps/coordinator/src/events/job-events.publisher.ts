@@ -23,6 +23,8 @@ export class JobEventsBus implements OnModuleDestroy {
   private readonly publisher: Redis;
   private subscriber: Redis | null = null;
   private readonly notices = new Subject<JobEventNotice>();
+  /** Notices waiting for this turn's message. */
+  private readonly outbox: { notice: JobEventNotice; done: () => void }[] = [];
 
   constructor(
     @Inject(RUNTIME_ENDPOINTS) private readonly endpoints: RuntimeEndpoints,
@@ -33,14 +35,27 @@ export class JobEventsBus implements OnModuleDestroy {
     this.publisher = new Redis(endpoints.redisUrl, { maxRetriesPerRequest: 2, lazyConnect: true });
   }
 
-  async publish(notice: JobEventNotice): Promise<void> {
+  /**
+   * Sends a notice to every process's live streams. The notices of one event-loop turn go out as
+   * one message (one Redis round trip however many jobs moved). Never throws: streams also poll the
+   * database, so a lost notice only delays a client and must never fail a transition.
+   */
+  publish(notice: JobEventNotice): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.outbox.push({ notice, done: resolve });
+      if (this.outbox.length === 1) setImmediate(() => void this.flush());
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.outbox.splice(0, this.outbox.length);
     try {
       if (this.publisher.status === 'wait') await this.publisher.connect();
-      await this.publisher.publish(this.channel, JSON.stringify(notice));
+      await this.publisher.publish(this.channel, JSON.stringify(batch.map((b) => b.notice)));
     } catch (err) {
-      // Streams also poll the database, so a lost notice only delays a client; never fail the transition.
-      this.logger.warn({ err, jobId: notice.jobId }, 'could not publish a job event notice');
+      this.logger.warn({ err, notices: batch.length }, 'could not publish job event notices');
     }
+    for (const b of batch) b.done();
   }
 
   /** Notices for one job, from any process. */
@@ -55,8 +70,11 @@ export class JobEventsBus implements OnModuleDestroy {
     this.subscriber = subscriber;
     subscriber.on('message', (_channel: string, message: string) => {
       try {
-        const notice = JSON.parse(message) as JobEventNotice;
-        if (typeof notice.jobId === 'string') this.notices.next(notice);
+        // An array of notices (one turn of a publisher), or a single notice (older publishers).
+        const parsed = JSON.parse(message) as unknown;
+        for (const notice of Array.isArray(parsed) ? parsed : [parsed]) {
+          if (isNotice(notice)) this.notices.next(notice);
+        }
       } catch {
         this.logger.warn('ignored a malformed job event notice');
       }
@@ -72,4 +90,8 @@ export class JobEventsBus implements OnModuleDestroy {
     this.subscriber?.disconnect();
     this.publisher.disconnect();
   }
+}
+
+function isNotice(value: unknown): value is JobEventNotice {
+  return typeof value === 'object' && value !== null && typeof (value as JobEventNotice).jobId === 'string';
 }
