@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { NOW, job, jobArb, provider, providersArb } from '../test/arbitraries.js';
 import { makeJobContext, violations } from './constraints.js';
 import { Scheduler } from './scheduler.js';
+import type { JobRequest } from './types.js';
 
 describe('placement', () => {
   it('filters by hard constraints and prefers the better score', () => {
@@ -47,6 +48,46 @@ describe('placement', () => {
     expect(s.place(job('j'), NOW).placements[0].peerId).toBe('p2');
     expect(s.place(job('j'), NOW).ok).toBe(false);
     expect(s.select(job('k', { excludePeers: ['p1'] }), NOW).placements[0].peerId).toBe('p2');
+  });
+
+  it('places on the preferred providers when all of them can take the job, else as usual', () => {
+    const s = new Scheduler({ explorationShare: 0 });
+    const prices = [1n, 1n, 50n, 60n, 70n, 80n];
+    prices.forEach((pricePerUnit, i) => {
+      const operatorId = i === 5 ? 'op5' : `op${i + 1}`;
+      s.upsertProvider(provider(i + 1, { pricePerUnit, operatorId, slots: 1, freeSlots: 1 }), NOW);
+    });
+    const peers = (r: { placements: { peerId: string }[] }): string[] =>
+      r.placements.map((p) => p.peerId).sort();
+    // Worse by score than p1 and p2, but preferred: placed there and reserved.
+    const preferred = s.place(job('a', { redundancy: 2, preferPeers: ['p4', 'p3'] }), NOW);
+    expect(preferred.ok).toBe(true);
+    expect(peers(preferred)).toEqual(['p3', 'p4']);
+    expect(s.reservations.peersOf('a').sort()).toEqual(['p3', 'p4']);
+    // Otherwise the best as usual: one is full now (p3), over the price cap (p5 at 70 > 65), shares
+    // an operator with another (p5, p6), is unknown (p9) or excluded (p1), or they are not k.
+    const usual = (preferPeers: string[], over: Partial<JobRequest> = {}): string[] =>
+      peers(s.select(job('b', { redundancy: 2, preferPeers, ...over }), NOW));
+    expect(usual(['p3', 'p5'])).toEqual(['p1', 'p2']);
+    expect(usual(['p1', 'p5'], { maxPricePerUnit: 65n })).toEqual(['p1', 'p2']);
+    expect(usual(['p5', 'p6'])).toEqual(['p1', 'p2']);
+    expect(usual(['p5', 'p9'])).toEqual(['p1', 'p2']);
+    expect(usual(['p1', 'p5'], { excludePeers: ['p1'] })).toEqual(['p2', 'p5']);
+    expect(usual(['p5'])).toEqual(['p1', 'p2']);
+    expect(usual(['p5', 'p2'])).toEqual(['p2', 'p5']);
+    // Until preferUntil, providers lacking only a free slot are waited for (nothing placed or held);
+    // then, or when one of them has another reason not to take it, placement is as usual.
+    const waiting = s.place(
+      job('c', { redundancy: 2, preferPeers: ['p3', 'p5'], preferUntil: NOW + 1 }),
+      NOW,
+    );
+    expect(waiting.ok).toBe(false);
+    expect(s.reservations.peersOf('c')).toEqual([]);
+    expect(usual(['p3', 'p5'], { preferUntil: NOW })).toEqual(['p1', 'p2']);
+    expect(usual(['p3', 'p9'], { preferUntil: NOW + 1 })).toEqual(['p1', 'p2']);
+    s.complete('a', 'p3');
+    const freed = s.place(job('c', { redundancy: 2, preferPeers: ['p3', 'p5'], preferUntil: NOW + 1 }), NOW);
+    expect(peers(freed)).toEqual(['p3', 'p5']);
   });
 
   it('spends the exploration share on new providers', () => {

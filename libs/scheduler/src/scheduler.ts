@@ -1,12 +1,12 @@
 // The engine as the coordinator's dispatch worker uses it: the provider index, the reservation book,
 // placement and explain behind one object. Time is always passed in; randomness comes from the seeded
 // PRNG; so the same calls with the same seed give the same decisions.
-import { makeJobContext, type JobContext } from './constraints.js';
+import { makeJobContext, REASON_BIT, violations, type JobContext } from './constraints.js';
 import { explainJob, type Explanation } from './explain.js';
 import type { ProviderEntry } from './index/provider-entry.js';
 import { ProviderIndex, type IndexStats } from './index/provider-index.js';
 import { naiveSelect } from './naive.js';
-import { explore, Planner, scanLists, toSelection } from './placement.js';
+import { explore, Planner, scanLists, scoreFor, toSelection } from './placement.js';
 import { ReservationBook, type ReconcileResult, type Reservation } from './reservations.js';
 import { createRng, type Rng } from './rng.js';
 import { resolveConfig, type SchedulerOptions } from './scoring.js';
@@ -143,6 +143,9 @@ export class Scheduler {
   }
 
   private selectWith(ctx: JobContext, withExploration: boolean): Selection {
+    const preferred = this.preferred(ctx);
+    if (preferred === 'wait') return { placements: [], ok: false, examined: ctx.k };
+    if (preferred !== null) return preferred;
     const top = new TopK(ctx.k);
     const { lists, exactBonus } = this.planner.lists(ctx);
     const stale: ProviderEntry[] = [];
@@ -150,5 +153,26 @@ export class Scheduler {
     for (const e of stale) this.index.settle(e);
     const explored = withExploration && explore(this.index, ctx, top, this.rng, this.config);
     return toSelection(top, explored, examined);
+  }
+
+  /**
+   * The job's preferred providers when all k of them (distinct operators) can take it; `wait` when
+   * some lack only a free slot and preferUntil has not passed; else null (placed as usual).
+   */
+  private preferred(ctx: JobContext): Selection | 'wait' | null {
+    const { preferPeers: peers, preferUntil } = ctx.job;
+    if (peers === undefined || peers.length !== ctx.k) return null;
+    const top = new TopK(ctx.k);
+    let full = false;
+    for (const peerId of peers) {
+      const e = this.index.get(peerId);
+      if (e === undefined || top.hasOperator(e.operatorId)) return null;
+      const violated = violations(e, ctx);
+      if (violated === REASON_BIT.capacity) full = true;
+      else if (violated !== 0) return null;
+      top.offer(e, scoreFor(e, ctx));
+    }
+    if (!full) return toSelection(top, false, peers.length);
+    return preferUntil !== undefined && ctx.now < preferUntil ? 'wait' : null;
   }
 }

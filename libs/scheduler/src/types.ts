@@ -68,6 +68,17 @@ export interface JobRequest {
   region?: string;
   /** Providers that already failed this job. */
   excludePeers?: string[];
+  /**
+   * Providers to place the job on instead of the best ones: taken when there are exactly
+   * `redundancy` of them, of distinct operators, and every one is eligible now (free slot, price,
+   * not banned or excluded...); otherwise ignored and the job is placed as usual.
+   */
+  preferPeers?: string[];
+  /**
+   * Until then (ms since epoch), preferred providers that lack nothing but a free slot are waited
+   * for: nothing is placed (not ok, so the caller waits for capacity) instead of placing elsewhere.
+   */
+  preferUntil?: number;
 }
 
 /** Scoring weights; each component is normalised to 0..1. */

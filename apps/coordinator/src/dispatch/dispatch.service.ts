@@ -657,7 +657,10 @@ export class DispatchService {
     return 'failed';
   }
 
-  /** With the job's canary rate (raised for providers on probation), a canary mirrors this job. */
+  /**
+   * With the job's canary rate (raised for providers on probation), a canary mirrors this job; when
+   * the `peers` it was placed on agree on it, the canary is placed on them too (CanaryService.mirror).
+   */
   private maybeFollowWithCanary(job: Job, peers: string[]): void {
     if (job.canary || !this.canaries.canMirror(job)) return;
     const policy = jobVerification(job);
@@ -665,7 +668,7 @@ export class DispatchService {
     const rate = Math.max(policy.canaryRate, probation ? this.config.PROBATION_CANARY_RATE : 0);
     if (rate <= 0 || Math.random() >= rate) return;
     void this.canaries
-      .mirror(job, job.redundancy)
+      .mirror(job, job.redundancy, peers)
       .then((canary) => {
         if (canary) this.metrics.jobsSubmitted.inc({ kind: `${job.kind}` });
       })

@@ -5,6 +5,7 @@ import type { JobSpec, ProviderAdvert } from '#protocol';
 import { Scheduler, type JobRequest, type PlacementResult, type ProviderSnapshot } from '#scheduler';
 import { ProvidersRepository } from '../providers/providers.repository.js';
 import { LOGGER } from '../logging/logger.js';
+import { jobVerification, PREFERRED_PEERS_WAIT_MS } from '../verification/policy.js';
 
 /** Persist an unchanged advert at most this often (heartbeats would otherwise write every 15 s). */
 const PERSIST_EVERY_MS = 60_000;
@@ -225,9 +226,10 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
   }
 }
 
-/** The scheduler's view of a stored job. */
+/** The scheduler's view of a stored job (a canary's preferred providers included). */
 export function toJobRequest(job: Job, excludePeers: string[]): JobRequest {
   const spec = job.spec as unknown as JobSpec;
+  const { preferPeers } = jobVerification(job);
   return {
     jobId: job.id,
     accountId: job.accountId,
@@ -238,5 +240,6 @@ export function toJobRequest(job: Job, excludePeers: string[]): JobRequest {
     redundancy: job.redundancy,
     deadlineAt: job.deadlineAt.getTime(),
     excludePeers,
+    ...(preferPeers ? { preferPeers, preferUntil: job.createdAt.getTime() + PREFERRED_PEERS_WAIT_MS } : {}),
   };
 }

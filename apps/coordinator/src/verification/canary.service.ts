@@ -1,9 +1,11 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { randomUUID, randomInt } from 'node:crypto';
 import type { Job } from '#prisma';
 import { decodeTensor, encodeTensor, hashOutputs, hashSpec, type JobSpec, type TensorWire } from '#protocol';
 import { AccountsRepository } from '../accounts/accounts.repository.js';
+import { JobEventsBus } from '../events/job-events.publisher.js';
+import { TERMINAL_STATES, type JobState } from '../jobs/job-state.js';
 import { LOGGER } from '../logging/logger.js';
 import { DispatchEnqueuer } from '../queue/dispatch-enqueuer.js';
 import { CANARY_ACCOUNT_ADDRESS } from './verification-accounts.js';
@@ -46,6 +48,13 @@ export function freshLike(t: TensorWire): TensorWire {
 /** How long a real job of a kind is remembered as the model of that kind's canaries. */
 const RECENT_JOB_TTL_MS = 60 * 60 * 1000;
 
+/** Safety net for lost job-event notices while a canary waits for the end of the job it mirrors. */
+const CONCLUSION_POLL_EVERY_MS = 2_000;
+
+function isFinal(state: string): boolean {
+  return TERMINAL_STATES.includes(state as JobState);
+}
+
 /**
  * Known-answer canary jobs. A canary mirrors a real job — same kind, params, model, input names,
  * dtypes and shapes (fresh random values in the same range), same price cap, deadline length and
@@ -55,20 +64,36 @@ const RECENT_JOB_TTL_MS = 60 * 60 * 1000;
  * computed (over the budget, the worker busy, no artifact), the canary mirrors the most recent real
  * matmul job instead, or is skipped. It belongs to the system canary account and is paid from the
  * `system:canary` fund like any job, so payment does not reveal it.
+ *
+ * A canary made for a dispatch waits for the end of the real job, and when the providers that ran it
+ * all had their result accepted (they agreed), it is placed on those same providers if they can take
+ * it (else as usual). So providers that agreed on a real job meet a known-answer copy of it at the
+ * canary rate, and colluders who share one wrong output whenever they are paired cannot count on
+ * never being paired on a canary; a provider that the real job's own verification caught is banned
+ * by then and not sent the copy as well.
  */
 @Injectable()
-export class CanaryService {
+export class CanaryService implements OnModuleDestroy {
   private accountId: Promise<string> | null = null;
   /** The last real job seen per kind (what canaries of that kind are made like). */
   private readonly recent = new Map<string, Job>();
+  /** Ends the waits of canaries for their real jobs (at shutdown, with null). */
+  private readonly waits = new Set<(ended: Job | null) => void>();
+  private closed = false;
 
   constructor(
     private readonly repo: VerificationRepository,
     private readonly accounts: AccountsRepository,
     private readonly enqueuer: DispatchEnqueuer,
     private readonly verifier: VerifierService,
+    private readonly bus: JobEventsBus,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
+
+  onModuleDestroy(): void {
+    this.closed = true;
+    for (const end of [...this.waits]) end(null);
+  }
 
   canaryAccountId(): Promise<string> {
     this.accountId ??= this.accounts.canaryAccount(CANARY_ACCOUNT_ADDRESS).then((a) => a.id);
@@ -88,11 +113,18 @@ export class CanaryService {
     return canComputeReference(job.spec as unknown as JobSpec);
   }
 
-  /** Creates, answers and enqueues the canary mirroring `job`; null when no answer could be computed. */
-  async mirror(job: Job, redundancy: number): Promise<Job | null> {
+  /**
+   * Creates, answers and enqueues the canary mirroring `job`; null when no answer could be computed.
+   * With `peers` (the providers `job` was just placed on), the canary is made once `job` is over,
+   * and when all of them agreed on it they are kept in the canary's stored policy as the providers
+   * to place it on (placement takes them when they can all take it, else it ignores them).
+   */
+  async mirror(job: Job, redundancy: number, peers: readonly string[] = []): Promise<Job | null> {
     if (job.canary) return null;
     const made = await this.answered(job);
     if (!made) return null;
+    const preferPeers = peers.length > 0 ? await this.agreedOn(job, peers) : [];
+    if (this.closed) return null;
     const { source, spec, outputs } = made;
     const accountId = await this.canaryAccountId();
     const policy: JobVerification = {
@@ -102,6 +134,7 @@ export class CanaryService {
       canaryRate: 0,
       source: 'platform',
       canaryFee: '0',
+      ...(preferPeers.length > 0 ? { preferPeers } : {}),
     };
     const id = randomUUID();
     const deadlineMs = source.deadlineAt.getTime() - source.createdAt.getTime();
@@ -125,6 +158,56 @@ export class CanaryService {
       this.logger.warn({ err, jobId: id }, 'could not enqueue a canary; the requeue sweep will retry');
     }
     return canary;
+  }
+
+  /**
+   * `peers` once `job` is over, when it completed with an accepted result from each of them (they
+   * agreed); else none (it failed, or a provider's result was rejected, or it never ended).
+   */
+  private async agreedOn(job: Job, peers: readonly string[]): Promise<string[]> {
+    const ended = await this.ended(job);
+    if (ended?.state !== 'COMPLETED') return [];
+    const attempts = await this.repo.attempts(job.id);
+    const accepted = new Set(attempts.filter((a) => a.state === 'SUCCEEDED').map((a) => a.providerId));
+    return peers.every((p) => accepted.has(p)) ? [...peers] : [];
+  }
+
+  /**
+   * The job once it is in a final state: woken by its job-event notices, with a slow poll as a
+   * safety net; null when it is gone, still running past its deadline, or at shutdown.
+   */
+  private ended(job: Job): Promise<Job | null> {
+    return new Promise((resolve) => {
+      let reading = false;
+      const end = (found: Job | null): void => {
+        if (!this.waits.delete(end)) return;
+        notices.unsubscribe();
+        clearInterval(poll);
+        clearTimeout(limit);
+        resolve(found);
+      };
+      const read = (): void => {
+        if (reading) return;
+        reading = true;
+        void this.repo
+          .findJob(job.id)
+          .then((found) => {
+            if (!found || isFinal(found.state)) end(found);
+          })
+          .catch((err: unknown) => this.logger.debug({ err, jobId: job.id }, 'could not read a mirrored job'))
+          .finally(() => {
+            reading = false;
+          });
+      };
+      this.waits.add(end);
+      const notices = this.bus.forJob(job.id).subscribe((n) => {
+        if (n.state !== undefined && isFinal(n.state)) read();
+      });
+      const poll = setInterval(read, CONCLUSION_POLL_EVERY_MS);
+      const limit = setTimeout(() => end(null), Math.max(0, job.deadlineAt.getTime() - Date.now()) + 1_000);
+      if (this.closed) end(null);
+      else read();
+    });
   }
 
   /** A fresh-valued copy of `job` (or, failing that, of a recent real matmul job) and its answer. */

@@ -9,7 +9,16 @@ export interface JobVerification extends VerificationPolicy {
   source: PolicySource;
   /** Base units of the platform fee that fund this job's share of canaries. */
   canaryFee: string;
+  /**
+   * A canary's providers to place it on when they can all take it: those that agreed on the real
+   * job it mirrors (see CanaryService.mirror). Never sent to providers; ignored by placement
+   * otherwise, and waited for at most PREFERRED_PEERS_WAIT_MS when they only lack a free slot.
+   */
+  preferPeers?: string[];
 }
+
+/** How long after its creation a job waits for a free slot on its preferred providers (preferPeers). */
+export const PREFERRED_PEERS_WAIT_MS = 2_000;
 
 export interface CostBreakdown {
   /** workUnits × maxPricePerUnit: one provider's work. */
@@ -100,12 +109,14 @@ export function resolvePolicy(input: {
 export function jobVerification(job: { verification: unknown; redundancy: number }): JobVerification {
   const v = job.verification as Partial<JobVerification> | null;
   if (v && (v.mode === 'none' || v.mode === 'redundant')) {
+    const prefer = v.preferPeers;
     return {
       mode: v.mode,
       k: v.k ?? job.redundancy,
       canaryRate: v.canaryRate ?? 0,
       source: v.source ?? 'platform',
       canaryFee: v.canaryFee ?? '0',
+      ...(Array.isArray(prefer) && prefer.every((p) => typeof p === 'string') ? { preferPeers: prefer } : {}),
     };
   }
   return {

@@ -40,6 +40,8 @@ const REVERIFY_AGAIN_AFTER_MS = 3_000;
 @Injectable()
 export class VerifierService implements OnModuleDestroy {
   private readonly reverifying = new Map<string, Promise<void>>();
+  /** The last re-verification pass queued (passes run one at a time, see reverifyLater). */
+  private passes: Promise<void> = Promise.resolve();
   /** The coordinator's recompute: a worker thread under REFERENCE_WORK_BUDGET and a time limit. */
   readonly references: CoordinatorReference;
 
@@ -158,10 +160,17 @@ export class VerifierService implements OnModuleDestroy {
   /** Starts (once at a time per provider) the re-verification of a banned provider's held credits. */
   reverifyLater(peerId: string): void {
     if (this.reverifying.has(peerId)) return;
+    // Passes run one at a time, across providers: providers banned together (a colluding pair
+    // caught by one canary) share jobs, and concurrent passes would each reverse those credits.
+    const pass = (): Promise<void> => {
+      const next = this.passes.then(() => this.reverify(peerId));
+      this.passes = next.catch(() => undefined);
+      return next;
+    };
     // A second pass catches credits of jobs that were settling while the first one ran.
-    const run = this.reverify(peerId)
+    const run = pass()
       .then(() => new Promise((r) => setTimeout(r, REVERIFY_AGAIN_AFTER_MS)))
-      .then(() => this.reverify(peerId))
+      .then(pass)
       .catch((err: unknown) => this.logger.error({ err, peerId }, 're-verification failed'))
       .finally(() => this.reverifying.delete(peerId));
     this.reverifying.set(peerId, run);
