@@ -95,6 +95,9 @@ function runningStep(attempt: JobAttempt, peerId: string): PassThrough {
  */
 @Injectable()
 export class DispatchService {
+  /** Providers with results in open disagreements (see review()). */
+  private readonly underReview = new Map<string, number>();
+
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly jobsRepo: JobsRepository,
@@ -114,7 +117,8 @@ export class DispatchService {
   async dispatch(jobId: string, now = new Date()): Promise<DispatchOutcome> {
     // The job and the providers that failed it, in one query shared with concurrent dispatches.
     const found = await this.jobsRepo.findForDispatch(jobId);
-    const exclude = found?.failedProviders ?? [];
+    // Providers whose results are in an open disagreement get no new work until it is decided.
+    const exclude = [...(found?.failedProviders ?? []), ...this.underReview.keys()];
     let job = found?.job ?? null;
     if (
       !job ||
@@ -429,16 +433,25 @@ export class DispatchService {
     if (!verifying && (await this.catchUpRunning(job.id)))
       verifying = await this.jobs.transition(toVerifying);
     if (!verifying) return 'skipped';
-    const verdict = await this.decide(job, outcomes, answerOutputs);
-    if (verdict.reference) {
-      for (const loser of verdict.losers) {
-        await this.convictOutcome(
-          job,
-          loser,
-          verdict.reference,
-          job.canary ? 'failed_canary' : 'lost_tiebreak',
-        );
+    // Until the verdict and its convictions are recorded, these providers get no new work (a
+    // disagreement takes a tie-break and a recompute; agreeing results are decided at once).
+    const suspects = outcomes.map((o) => o.peerId);
+    this.review(suspects, +1);
+    let verdict: Awaited<ReturnType<DispatchService['decide']>>;
+    try {
+      verdict = await this.decide(job, outcomes, answerOutputs);
+      if (verdict.reference) {
+        for (const loser of verdict.losers) {
+          await this.convictOutcome(
+            job,
+            loser,
+            verdict.reference,
+            job.canary ? 'failed_canary' : 'lost_tiebreak',
+          );
+        }
       }
+    } finally {
+      this.review(suspects, -1);
     }
     // A winner banned meanwhile (caught on another job) is not paid; its result does not count.
     for (const w of verdict.winners.filter((o) => this.view.isBanned(o.peerId))) {
@@ -533,6 +546,34 @@ export class DispatchService {
     await this.jobs.note(job.id, 'verification.disagreement', {
       providers: outcomes.map((o) => ({ provider: o.peerId, outputHash: o.outputHash })),
     });
+    return this.decideDisagreement(job, outcomes);
+  }
+
+  /**
+   * Counts open disagreements per provider: while its result is in one, a provider gets no new work,
+   * so a cheater caught at its first disagreement returns at most the jobs it already holds before
+   * its ban lands (this worker's view; another worker learns of the ban from the database).
+   */
+  private review(peers: readonly string[], change: 1 | -1): void {
+    for (const peer of peers) {
+      const open = (this.underReview.get(peer) ?? 0) + change;
+      if (open > 0) this.underReview.set(peer, open);
+      else this.underReview.delete(peer);
+    }
+  }
+
+  /** Tie-break and reference (or majority) for results that disagree. */
+  private async decideDisagreement(
+    job: Job,
+    outcomes: AttemptOutcome[],
+  ): Promise<{
+    winners: AttemptOutcome[];
+    losers: AttemptOutcome[];
+    reference: Reference | null;
+    disagreed: boolean;
+    tiebreak?: string;
+    results: number;
+  }> {
     const all = [...outcomes];
     const extra = await this.tieBreak(
       job,
@@ -596,7 +637,11 @@ export class DispatchService {
   private async tieBreak(job: Job, used: string[]): Promise<AttemptOutcome | null> {
     const single = { ...job, redundancy: 1 };
     const exclude = [
-      ...new Set([...this.view.peersOfSameOperators(used), ...(await this.attempts.failedProviders(job.id))]),
+      ...new Set([
+        ...this.view.peersOfSameOperators(used),
+        ...(await this.attempts.failedProviders(job.id)),
+        ...this.underReview.keys(),
+      ]),
     ];
     const waitUntil = Date.now() + Math.min(this.config.CAPACITY_WAIT_MS, 2_000);
     let placement = this.view.place(single, Date.now(), exclude);
