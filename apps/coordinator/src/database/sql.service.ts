@@ -15,6 +15,19 @@ export interface SqlRunner {
   query<T>(text: string, values?: readonly unknown[]): Promise<T[]>;
 }
 
+/**
+ * The parameters of a statement built from parts: `add(value)` returns its placeholder (`$n`), so
+ * parts written apart (e.g. several data-modifying CTEs) number their parameters correctly together.
+ */
+export class SqlParams {
+  readonly values: unknown[] = [];
+
+  add(value: unknown): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
+}
+
 const INT8_OID = 20;
 const INT8_ARRAY_OID = 1016;
 const TEXT_ARRAY_OID = 1009;

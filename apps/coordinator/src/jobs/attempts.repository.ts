@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { AttemptState, JobAttempt } from '#prisma';
 import { PrismaService } from '../database/prisma.service.js';
-import { SqlService, type SqlRunner } from '../database/sql.service.js';
+import { SqlParams, SqlService, type SqlRunner } from '../database/sql.service.js';
 
 const OPEN_STATES: AttemptState[] = ['OFFERED', 'ACCEPTED', 'RUNNING'];
 
@@ -21,36 +21,35 @@ export interface AttemptMove extends AttemptOutcomeData {
 }
 
 /**
- * Moves attempts on only from an open state (ACCEPTED only from OFFERED), so a late or duplicate
- * outcome changes nothing. One statement for all of them; runs on any client (inside a caller's
- * transaction or not). Returns the ids that moved.
+ * The statement that moves attempts on only from an open state (ACCEPTED only from OFFERED), so a
+ * late or duplicate outcome changes nothing; it returns the ids that moved. Usable as a CTE.
  */
-export async function settleAttempts(db: SqlRunner, moves: readonly AttemptMove[]): Promise<Set<string>> {
-  if (moves.length === 0) return new Set();
+export function settleAttemptsSql(moves: readonly AttemptMove[], p: SqlParams): string {
   const now = new Date().toISOString();
-  const rows = await db.query<{ id: string }>(
-    `UPDATE "JobAttempt" a
+  return `UPDATE "JobAttempt" a
         SET state = u.next::"AttemptState",
             "startedAt" = COALESCE(u.started, a."startedAt"),
             "finishedAt" = COALESCE(u.finished, a."finishedAt"),
             receipt = COALESCE(u.receipt::jsonb, a.receipt),
             "outputHash" = COALESCE(u.output_hash, a."outputHash"),
             error = COALESCE(u.error, a.error)
-       FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[], $7::text[])
+       FROM unnest(${p.add(moves.map((m) => m.id))}::uuid[], ${p.add(moves.map((m) => m.to))}::text[],
+                   ${p.add(moves.map((m) => m.startedAt?.toISOString() ?? (m.to === 'ACCEPTED' ? now : null)))}::timestamptz[],
+                   ${p.add(moves.map((m) => (m.to === 'ACCEPTED' ? null : now)))}::timestamptz[],
+                   ${p.add(moves.map((m) => (m.receipt === undefined ? null : jsonText(m.receipt))))}::text[],
+                   ${p.add(moves.map((m) => m.outputHash ?? null))}::text[],
+                   ${p.add(moves.map((m) => (m.error ? m.error.slice(0, 2000) : null)))}::text[])
             AS u(id, next, started, finished, receipt, output_hash, error)
       WHERE a.id = u.id
         AND (a.state = 'OFFERED' OR (u.next <> 'ACCEPTED' AND a.state IN ('ACCEPTED', 'RUNNING')))
-      RETURNING a.id::text AS id`,
-    [
-      moves.map((m) => m.id),
-      moves.map((m) => m.to),
-      moves.map((m) => m.startedAt?.toISOString() ?? (m.to === 'ACCEPTED' ? now : null)),
-      moves.map((m) => (m.to === 'ACCEPTED' ? null : now)),
-      moves.map((m) => (m.receipt === undefined ? null : jsonText(m.receipt))),
-      moves.map((m) => m.outputHash ?? null),
-      moves.map((m) => (m.error ? m.error.slice(0, 2000) : null)),
-    ],
-  );
+      RETURNING a.id::text AS id`;
+}
+
+/** Moves attempts (see `settleAttemptsSql`) in one statement, on any client; returns the ids that moved. */
+export async function settleAttempts(db: SqlRunner, moves: readonly AttemptMove[]): Promise<Set<string>> {
+  if (moves.length === 0) return new Set();
+  const p = new SqlParams();
+  const rows = await db.query<{ id: string }>(settleAttemptsSql(moves, p), p.values);
   return new Set(rows.map((r) => r.id));
 }
 
@@ -64,6 +63,55 @@ export async function settleAttempt(
   return (await settleAttempts(db, [{ id, to, ...data }])).has(id);
 }
 
+/** New attempts laid out for one insert: one row per (job, provider), numbered per job. */
+export interface OfferRows {
+  offers: readonly { jobId: string; providerIds: readonly string[] }[];
+  ids: string[];
+  jobs: string[];
+  providers: string[];
+  steps: number[];
+}
+
+export function offerRows(offers: readonly { jobId: string; providerIds: readonly string[] }[]): OfferRows {
+  const rows: OfferRows = { offers, ids: [], jobs: [], providers: [], steps: [] };
+  const perJob = new Map<string, number>();
+  for (const offer of offers) {
+    for (const providerId of offer.providerIds) {
+      const step = (perJob.get(offer.jobId) ?? 0) + 1;
+      perJob.set(offer.jobId, step);
+      rows.ids.push(randomUUID());
+      rows.jobs.push(offer.jobId);
+      rows.providers.push(providerId);
+      rows.steps.push(step);
+    }
+  }
+  return rows;
+}
+
+/** The insert of offered attempts, each job's numbers after its earlier attempts. Usable as a CTE. */
+export function insertOffersSql(rows: OfferRows, p: SqlParams): string {
+  return `INSERT INTO "JobAttempt" (id, "jobId", attempt, "providerId", state, "offeredAt")
+     SELECT t.id, t.job, COALESCE(m.last, 0) + t.step, t.provider, 'OFFERED', now()
+       FROM unnest(${p.add(rows.ids)}::uuid[], ${p.add(rows.jobs)}::uuid[], ${p.add(rows.providers)}::text[],
+                   ${p.add(rows.steps)}::int[]) AS t(id, job, provider, step)
+       LEFT JOIN LATERAL (SELECT MAX(a.attempt) AS last FROM "JobAttempt" a WHERE a."jobId" = t.job) m ON true
+     RETURNING id::text AS id, "jobId"::text AS "jobId", attempt, "providerId", state::text AS state, receipt,
+               "outputHash", error, "offeredAt", "startedAt", "finishedAt"`;
+}
+
+/** Each offer's inserted attempts, in the order given. */
+export function offeredAttempts(rows: OfferRows, inserted: readonly JobAttempt[]): JobAttempt[][] {
+  const byId = new Map(inserted.map((r) => [r.id, r]));
+  let next = 0;
+  return rows.offers.map((offer) =>
+    offer.providerIds.map(() => {
+      const row = byId.get(rows.ids[next++]);
+      if (!row) throw new Error(`attempt offer for job ${offer.jobId} was not inserted`);
+      return row;
+    }),
+  );
+}
+
 /**
  * Offers attempts to providers inside a transaction, for several jobs in one statement; each job's
  * numbers continue after its earlier attempts. Returns each request's attempts, in the order given.
@@ -72,40 +120,10 @@ export async function createAttemptOffers(
   db: SqlRunner,
   offers: readonly { jobId: string; providerIds: readonly string[] }[],
 ): Promise<JobAttempt[][]> {
-  const ids: string[] = [];
-  const jobs: string[] = [];
-  const providers: string[] = [];
-  const steps: number[] = [];
-  const perJob = new Map<string, number>();
-  for (const offer of offers) {
-    for (const providerId of offer.providerIds) {
-      const step = (perJob.get(offer.jobId) ?? 0) + 1;
-      perJob.set(offer.jobId, step);
-      ids.push(randomUUID());
-      jobs.push(offer.jobId);
-      providers.push(providerId);
-      steps.push(step);
-    }
-  }
-  if (ids.length === 0) return offers.map(() => []);
-  const rows = await db.query<JobAttempt>(
-    `INSERT INTO "JobAttempt" (id, "jobId", attempt, "providerId", state, "offeredAt")
-     SELECT t.id, t.job, COALESCE(m.last, 0) + t.step, t.provider, 'OFFERED', now()
-       FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[]) AS t(id, job, provider, step)
-       LEFT JOIN LATERAL (SELECT MAX(a.attempt) AS last FROM "JobAttempt" a WHERE a."jobId" = t.job) m ON true
-     RETURNING id::text AS id, "jobId"::text AS "jobId", attempt, "providerId", state::text AS state, receipt,
-               "outputHash", error, "offeredAt", "startedAt", "finishedAt"`,
-    [ids, jobs, providers, steps],
-  );
-  const byId = new Map(rows.map((r) => [r.id, r]));
-  let next = 0;
-  return offers.map((offer) =>
-    offer.providerIds.map(() => {
-      const row = byId.get(ids[next++]);
-      if (!row) throw new Error(`attempt offer for job ${offer.jobId} was not inserted`);
-      return row;
-    }),
-  );
+  const rows = offerRows(offers);
+  if (rows.ids.length === 0) return offers.map(() => []);
+  const p = new SqlParams();
+  return offeredAttempts(rows, await db.query<JobAttempt>(insertOffersSql(rows, p), p.values));
 }
 
 /** JSON text for a jsonb parameter: bigints as decimal strings. */

@@ -1,12 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import { Prisma, type AttemptState, type Job, type JobAttempt, type JobEvent } from '#prisma';
 import {
-  createAttemptOffers,
-  settleAttempts,
+  insertOffersSql,
+  offerRows,
+  offeredAttempts,
+  settleAttemptsSql,
   type AttemptMove,
   type AttemptOutcomeData,
 } from './attempts.repository.js';
-import { SqlService, type SqlRunner } from '../database/sql.service.js';
+import { SqlParams, SqlService, type SqlRunner } from '../database/sql.service.js';
 import { PrismaService } from '../database/prisma.service.js';
 import {
   LedgerAccounts,
@@ -14,7 +16,7 @@ import {
   type LedgerEntryKind,
   type LedgerPosting,
 } from '../ledger/ledger-accounts.js';
-import { LedgerRepository } from '../ledger/ledger.repository.js';
+import { LedgerRepository, insertEntriesSql, planPostings } from '../ledger/ledger.repository.js';
 import { DomainError } from '../common/domain-error.js';
 import { VerificationAccounts } from '../verification/verification-accounts.js';
 import { JOB_TRANSITIONS, statesLeadingTo, type JobState } from './job-state.js';
@@ -290,14 +292,31 @@ export class JobsRepository {
       current.set(req.jobId, job);
       moved.push(job);
     }
-    if (attempts.length > 0) await settleAttempts(tx, attempts);
     const changed = [...new Set(moved.filter((j): j is Job => j !== null).map((j) => j.id))].map(
       (id) => current.get(id) as Job,
     );
-    if (changed.length > 0) await updateJobs(tx, changed);
-    const offered = await createAttemptOffers(tx, offers);
-    await insertEvents(tx, events);
-    if (ledger.length > 0) await this.ledger.postMany(tx, ledger);
+    const plan = planPostings(ledger);
+    const offerRowsOfBatch = offerRows(offers);
+    // Every write of the batch in one statement (one round trip): attempts, jobs, offers, events and
+    // ledger entries; then the balances, locked in the ledger's one lock order.
+    const p = new SqlParams();
+    const parts: string[] = [];
+    if (attempts.length > 0) parts.push(`settled AS (${settleAttemptsSql(attempts, p)})`);
+    if (changed.length > 0) parts.push(`moved AS (${updateJobsSql(changed, p)})`);
+    if (events.length > 0) parts.push(`events AS (${insertEventsSql(events, p)})`);
+    if (plan.entries.account.length > 0) parts.push(`entries AS (${insertEntriesSql(plan, p)})`);
+    const insertOffers = offerRowsOfBatch.ids.length > 0;
+    const main = insertOffers ? insertOffersSql(offerRowsOfBatch, p) : 'SELECT 1';
+    let inserted: JobAttempt[] = [];
+    if (parts.length > 0 || insertOffers) {
+      const rows = await tx.query<JobAttempt>(
+        parts.length > 0 ? `WITH ${parts.join(',\n')}\n${main}` : main,
+        p.values,
+      );
+      if (insertOffers) inserted = rows;
+    }
+    const offered = insertOffers ? offeredAttempts(offerRowsOfBatch, inserted) : [];
+    await this.ledger.applyDeltas(tx, plan.deltas);
     let nextOffer = 0;
     return batch.map(({ req }, i) => {
       const job = moved[i];
@@ -380,44 +399,31 @@ function applyPatch(job: Job, req: TransitionRequest, now: Date): Job {
   };
 }
 
-/** Writes the moving columns of these jobs in one statement. */
-async function updateJobs(tx: SqlRunner, jobs: readonly Job[]): Promise<void> {
-  await tx.query(
-    `UPDATE "Job" j
+/** The update of the moving columns of these jobs. Usable as a CTE. */
+function updateJobsSql(jobs: readonly Job[], p: SqlParams): string {
+  return `UPDATE "Job" j
         SET state = u.state::"JobState", "updatedAt" = u.updated, "finishedAt" = u.finished,
             result = u.result::jsonb, "resultHash" = u.result_hash, error = u.error
-       FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[], $7::text[])
+       FROM unnest(${p.add(jobs.map((j) => j.id))}::uuid[], ${p.add(jobs.map((j) => j.state))}::text[],
+                   ${p.add(jobs.map((j) => j.updatedAt.toISOString()))}::timestamptz[],
+                   ${p.add(jobs.map((j) => j.finishedAt?.toISOString() ?? null))}::timestamptz[],
+                   ${p.add(jobs.map((j) => (j.result === null ? null : JSON.stringify(j.result))))}::text[],
+                   ${p.add(jobs.map((j) => j.resultHash))}::text[], ${p.add(jobs.map((j) => j.error))}::text[])
             AS u(id, state, updated, finished, result, result_hash, error)
-      WHERE j.id = u.id`,
-    [
-      jobs.map((j) => j.id),
-      jobs.map((j) => j.state),
-      jobs.map((j) => j.updatedAt.toISOString()),
-      jobs.map((j) => j.finishedAt?.toISOString() ?? null),
-      jobs.map((j) => (j.result === null ? null : JSON.stringify(j.result))),
-      jobs.map((j) => j.resultHash),
-      jobs.map((j) => j.error),
-    ],
-  );
+      WHERE j.id = u.id
+      RETURNING j.id`;
 }
 
-/** Inserts events in the order given (their ids keep that order). */
-async function insertEvents(tx: SqlRunner, events: readonly EventRow[]): Promise<void> {
-  if (events.length === 0) return;
-  await tx.query(
-    `INSERT INTO "JobEvent" ("jobId", type, "fromState", "toState", data, "createdAt")
+/** The insert of events in the order given (their ids keep that order). Usable as a CTE. */
+function insertEventsSql(events: readonly EventRow[], p: SqlParams): string {
+  return `INSERT INTO "JobEvent" ("jobId", type, "fromState", "toState", data, "createdAt")
      SELECT job, type, from_state::"JobState", to_state::"JobState", data::jsonb, now()
-       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
+       FROM unnest(${p.add(events.map((e) => e.jobId))}::uuid[], ${p.add(events.map((e) => e.type))}::text[],
+                   ${p.add(events.map((e) => e.fromState))}::text[], ${p.add(events.map((e) => e.toState))}::text[],
+                   ${p.add(events.map((e) => e.data))}::text[]) WITH ORDINALITY
             AS e(job, type, from_state, to_state, data, n)
-      ORDER BY n`,
-    [
-      events.map((e) => e.jobId),
-      events.map((e) => e.type),
-      events.map((e) => e.fromState),
-      events.map((e) => e.toState),
-      events.map((e) => e.data),
-    ],
-  );
+      ORDER BY n
+     RETURNING id`;
 }
 
 /** The ledger transaction a transition's effect posts, or null for none. */

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Prisma } from '#prisma';
 import { PrismaService } from '../database/prisma.service.js';
-import { prismaRunner, type SqlRunner } from '../database/sql.service.js';
+import { SqlParams, prismaRunner, type SqlRunner } from '../database/sql.service.js';
 import {
   LedgerAccounts,
   assertBalanced,
@@ -38,6 +38,55 @@ export function byLockOrder(a: { account: string }, b: { account: string }): num
   return a.account < b.account ? -1 : a.account > b.account ? 1 : 0;
 }
 
+/** One balanced ledger transaction to post. */
+export interface LedgerTransaction {
+  kind: LedgerEntryKind;
+  postings: readonly LedgerPosting[];
+  jobId?: string;
+}
+
+/** The rows of some ledger transactions: entries (column arrays, in order) and each account's change. */
+export interface PostingPlan {
+  txIds: string[];
+  entries: { txId: string[]; account: string[]; amount: string[]; kind: string[]; jobId: (string | null)[] };
+  deltas: Map<string, bigint>;
+}
+
+/** Checks each transaction balances and lays out its entries; no database work. */
+export function planPostings(transactions: readonly LedgerTransaction[]): PostingPlan {
+  const plan: PostingPlan = {
+    txIds: [],
+    entries: { txId: [], account: [], amount: [], kind: [], jobId: [] },
+    deltas: new Map(),
+  };
+  for (const t of transactions) {
+    assertBalanced(t.postings);
+    const txId = randomUUID();
+    plan.txIds.push(txId);
+    for (const p of t.postings) {
+      plan.entries.txId.push(txId);
+      plan.entries.account.push(p.account);
+      plan.entries.amount.push(p.amount.toString());
+      plan.entries.kind.push(t.kind);
+      plan.entries.jobId.push(t.jobId ?? null);
+      plan.deltas.set(p.account, (plan.deltas.get(p.account) ?? 0n) + p.amount);
+    }
+  }
+  return plan;
+}
+
+/** The insert of a plan's entries, in order. Usable as a CTE. */
+export function insertEntriesSql(plan: PostingPlan, p: SqlParams): string {
+  const e = plan.entries;
+  return `INSERT INTO "LedgerEntry" ("txId", account, amount, kind, "jobId", "createdAt")
+       SELECT tx, account, amount, kind, job, now()
+         FROM unnest(${p.add(e.txId)}::uuid[], ${p.add(e.account)}::text[], ${p.add(e.amount)}::bigint[],
+                     ${p.add(e.kind)}::text[], ${p.add(e.jobId)}::uuid[]) WITH ORDINALITY
+              AS e(tx, account, amount, kind, job, n)
+        ORDER BY n
+       RETURNING id`;
+}
+
 /** Double-entry postings and running balances. The only code that writes LedgerEntry/LedgerBalance. */
 @Injectable()
 export class LedgerRepository {
@@ -58,43 +107,22 @@ export class LedgerRepository {
    * Posts several balanced transactions inside the caller's database transaction: their entries in one
    * insert, and each balance row touched once (locked in account order) with the sum of its changes.
    */
-  async postMany(
-    db: SqlRunner,
-    transactions: readonly { kind: LedgerEntryKind; postings: readonly LedgerPosting[]; jobId?: string }[],
-  ): Promise<string[]> {
-    const entries = {
-      txIds: [] as string[],
-      accounts: [] as string[],
-      amounts: [] as string[],
-      kinds: [] as string[],
-      jobs: [] as (string | null)[],
-    };
-    const txIds: string[] = [];
-    const deltas = new Map<string, bigint>();
-    for (const t of transactions) {
-      assertBalanced(t.postings);
-      const txId = randomUUID();
-      txIds.push(txId);
-      for (const p of t.postings) {
-        entries.txIds.push(txId);
-        entries.accounts.push(p.account);
-        entries.amounts.push(p.amount.toString());
-        entries.kinds.push(t.kind);
-        entries.jobs.push(t.jobId ?? null);
-        deltas.set(p.account, (deltas.get(p.account) ?? 0n) + p.amount);
-      }
-    }
-    if (entries.txIds.length === 0) return txIds;
-    await db.query(
-      `INSERT INTO "LedgerEntry" ("txId", account, amount, kind, "jobId", "createdAt")
-       SELECT tx, account, amount, kind, job, now()
-         FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::uuid[]) WITH ORDINALITY
-              AS e(tx, account, amount, kind, job, n)
-        ORDER BY n`,
-      [entries.txIds, entries.accounts, entries.amounts, entries.kinds, entries.jobs],
-    );
+  async postMany(db: SqlRunner, transactions: readonly LedgerTransaction[]): Promise<string[]> {
+    const plan = planPostings(transactions);
+    if (plan.entries.account.length === 0) return plan.txIds;
+    const p = new SqlParams();
+    await db.query(insertEntriesSql(plan, p), p.values);
+    await this.applyDeltas(db, plan.deltas);
+    return plan.txIds;
+  }
+
+  /**
+   * Adds each account's change to its balance row: the existing rows locked first in the one lock
+   * order (byLockOrder's rank, in SQL) and updated, then missing rows created.
+   */
+  async applyDeltas(db: SqlRunner, deltas: ReadonlyMap<string, bigint>): Promise<void> {
+    if (deltas.size === 0) return;
     const accounts = [...deltas.keys()].sort((a, b) => byLockOrder({ account: a }, { account: b }));
-    // Locked in lock order (byLockOrder's rank, in SQL).
     const locked = await db.query<{ account: string }>(
       `SELECT account FROM "LedgerBalance" WHERE account = ANY($1::text[])
         ORDER BY CASE WHEN account = $2 THEN 0 WHEN account = $3 THEN 1
@@ -104,7 +132,8 @@ export class LedgerRepository {
     );
     // Update exactly the rows locked above. (Not "every account of the batch": a row another
     // transaction inserts meanwhile would then get this delta from the UPDATE and again from the
-    // INSERT … ON CONFLICT below.)
+    // INSERT … ON CONFLICT below. Nor one upsert for all: the check that a developer balance is not
+    // negative applies to the row an INSERT proposes, i.e. to a debit alone.)
     const existing = locked.map((r) => r.account);
     if (existing.length > 0) {
       await db.query(
@@ -125,7 +154,6 @@ export class LedgerRepository {
         [missing, missing.map((a) => (deltas.get(a) ?? 0n).toString())],
       );
     }
-    return txIds;
   }
 
   /** Posts a transaction in its own database transaction. */
