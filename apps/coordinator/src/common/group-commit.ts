@@ -13,6 +13,13 @@ export interface GroupCommitOptions<Req, Res> {
   maxBatch: number;
   /** Batches committing at once (each holds one pooled connection). */
   maxInFlight: number;
+  /**
+   * Requests that are not urgent may wait this long for company (one transaction for many instead
+   * of one each); an urgent request sends the waiting ones along at once. Default 0: none waits.
+   */
+  lingerMs?: number;
+  /** Whether a request may wait `lingerMs` (default: none may). */
+  mayLinger?: (req: Req) => boolean;
 }
 
 interface Pending<Req, Res> {
@@ -25,6 +32,9 @@ export class GroupCommit<Req, Res> {
   private readonly pending: Pending<Req, Res>[] = [];
   private inFlight = 0;
   private flushScheduled = false;
+  private lingerTimer: NodeJS.Timeout | null = null;
+  /** Resolves the current `drain()` waits once nothing is pending or in flight. */
+  private drained: (() => void)[] = [];
 
   constructor(private readonly options: GroupCommitOptions<Req, Res>) {}
 
@@ -32,8 +42,32 @@ export class GroupCommit<Req, Res> {
     return new Promise<Res>((resolve, reject) => {
       this.pending.push({ req, resolve, reject });
       if (this.pending.length >= this.options.maxBatch) this.flush();
+      else if (this.mayLinger(req)) this.flushLater();
       else this.flushSoon();
     });
+  }
+
+  /** Commits everything pending now and resolves once nothing is pending or in flight (shutdown). */
+  drain(): Promise<void> {
+    if (this.pending.length === 0 && this.inFlight === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.drained.push(resolve);
+      this.flush();
+    });
+  }
+
+  private mayLinger(req: Req): boolean {
+    return (this.options.lingerMs ?? 0) > 0 && (this.options.mayLinger?.(req) ?? false);
+  }
+
+  /** A flush after `lingerMs`, unless one comes sooner. */
+  private flushLater(): void {
+    if (this.lingerTimer || this.flushScheduled) return;
+    this.lingerTimer = setTimeout(() => {
+      this.lingerTimer = null;
+      this.flush();
+    }, this.options.lingerMs);
+    this.lingerTimer.unref?.();
   }
 
   private flushSoon(): void {
@@ -46,12 +80,21 @@ export class GroupCommit<Req, Res> {
   }
 
   private flush(): void {
+    if (this.lingerTimer) {
+      clearTimeout(this.lingerTimer);
+      this.lingerTimer = null;
+    }
     while (this.pending.length > 0 && this.inFlight < this.options.maxInFlight) {
       const batch = this.pending.splice(0, this.options.maxBatch);
       this.inFlight += 1;
       void this.run(batch).finally(() => {
         this.inFlight -= 1;
-        if (this.pending.length > 0) this.flushSoon();
+        if (this.pending.length > 0) {
+          if (this.drained.length > 0 || !this.pending.every((p) => this.mayLinger(p.req))) this.flushSoon();
+          else this.flushLater();
+        } else if (this.inFlight === 0) {
+          for (const resolve of this.drained.splice(0)) resolve();
+        }
       });
     }
   }

@@ -1,7 +1,7 @@
-import { Injectable } from '@nestjs/common';
-import type { Prisma, ReputationEvent } from '#prisma';
-import type { Tx } from '../ledger/ledger.repository.js';
+import { Injectable, OnModuleDestroy } from '@nestjs/common';
+import type { ReputationEvent } from '#prisma';
 import { PrismaService } from '../database/prisma.service.js';
+import { SqlService, type SqlRunner } from '../database/sql.service.js';
 import { GroupCommit } from '../common/group-commit.js';
 
 export interface ReputationChange {
@@ -28,6 +28,8 @@ export interface ReputationOutcome {
 /** Most changes committed together, and batches committing at once. */
 const MAX_CHANGE_BATCH = 256;
 const MAX_BATCHES_IN_FLIGHT = 2;
+/** How long a routine reputation change may wait to share a transaction. */
+const ROUTINE_CHANGE_LINGER_MS = 100;
 
 /**
  * Provider.reputation and the append-only ReputationEvent history. Concurrent changes share one
@@ -35,16 +37,28 @@ const MAX_BATCHES_IN_FLIGHT = 2;
  * locked in one order, the changes applied in the order asked, and each provider written once.
  */
 @Injectable()
-export class ReputationRepository {
+export class ReputationRepository implements OnModuleDestroy {
   private readonly changes: GroupCommit<ReputationChange, ReputationOutcome | null>;
 
-  constructor(private readonly prisma: PrismaService) {
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly sql: SqlService,
+  ) {
     this.changes = new GroupCommit({
-      commit: (batch) => this.prisma.$transaction((tx) => this.applyBatch(tx, batch)),
+      commit: (batch) => this.sql.transaction((tx) => this.applyBatch(tx, batch)),
       key: (change) => change.peerId,
       maxBatch: MAX_CHANGE_BATCH,
       maxInFlight: MAX_BATCHES_IN_FLIGHT,
+      // Routine score changes (one per completed job) wait briefly for company: one transaction for
+      // many. A ban or a lifted ban goes at once, taking any waiting changes along.
+      lingerMs: ROUTINE_CHANGE_LINGER_MS,
+      mayLinger: (change) => change.ban === undefined && !change.lift,
     });
+  }
+
+  /** Waiting changes are committed before the database pool closes. */
+  async onModuleDestroy(): Promise<void> {
+    await this.changes.drain();
   }
 
   /** Applies one change under a lock of the provider row; null when the provider is unknown. */
@@ -52,22 +66,25 @@ export class ReputationRepository {
     return this.changes.submit(change);
   }
 
-  private async applyBatch(tx: Tx, batch: ReputationChange[]): Promise<(ReputationOutcome | null)[]> {
+  private async applyBatch(tx: SqlRunner, batch: ReputationChange[]): Promise<(ReputationOutcome | null)[]> {
     const peers = [...new Set(batch.map((c) => c.peerId))].sort();
     // NO KEY UPDATE: serialises reputation writers without blocking the JobAttempt inserts that
     // reference these rows (their foreign-key check takes KEY SHARE, which FOR UPDATE would block).
-    const rows = await tx.$queryRaw<
-      { peerId: string; reputation: number; status: string; address: string }[]
-    >`
-      SELECT "peerId", reputation, status::text AS status, address FROM "Provider"
-       WHERE "peerId" = ANY(${peers}::text[]) ORDER BY "peerId" FOR NO KEY UPDATE`;
-    // Each provider's latest event through the (peerId, id) index: a LIMIT 1 per provider, not a
-    // scan of every event the providers ever had.
-    const lastEvents = await tx.$queryRaw<{ peerId: string; createdAt: Date }[]>`
-      SELECT p."peerId", e."createdAt" FROM unnest(${peers}::text[]) AS p("peerId")
-       CROSS JOIN LATERAL (SELECT "createdAt" FROM "ReputationEvent" r
-                            WHERE r."peerId" = p."peerId" ORDER BY r.id DESC LIMIT 1) e`;
-    const lastAt = new Map(lastEvents.map((e) => [e.peerId, e.createdAt]));
+    // Each provider's latest event comes through the (peerId, id) index: a LIMIT 1 per provider.
+    const rows = await tx.query<{
+      peerId: string;
+      reputation: number;
+      status: string;
+      address: string;
+      lastAt: Date | null;
+    }>(
+      `SELECT p."peerId", p.reputation, p.status::text AS status, p.address, e."createdAt" AS "lastAt"
+         FROM "Provider" p
+         LEFT JOIN LATERAL (SELECT r."createdAt" FROM "ReputationEvent" r
+                             WHERE r."peerId" = p."peerId" ORDER BY r.id DESC LIMIT 1) e ON true
+        WHERE p."peerId" = ANY($1::text[]) ORDER BY p."peerId" FOR NO KEY UPDATE OF p`,
+      [peers],
+    );
     interface Provider {
       reputation: number;
       status: string;
@@ -84,13 +101,20 @@ export class ReputationRepository {
           reputation: r.reputation,
           status: r.status,
           address: r.address,
-          lastAt: lastAt.get(r.peerId) ?? null,
+          lastAt: r.lastAt,
           touched: false,
         },
       ]),
     );
     const now = new Date();
-    const events: Prisma.ReputationEventCreateManyInput[] = [];
+    const events: {
+      peerId: string;
+      kind: string;
+      delta: number;
+      score: number;
+      jobId: string | null;
+      detail: string | null;
+    }[] = [];
     const outcomes = batch.map((change): ReputationOutcome | null => {
       const p = providers.get(change.peerId);
       if (!p) return null;
@@ -102,8 +126,7 @@ export class ReputationRepository {
         delta: score - p.reputation,
         score,
         jobId: change.jobId ?? null,
-        detail: change.detail as Prisma.InputJsonValue | undefined,
-        createdAt: now,
+        detail: change.detail === undefined ? null : JSON.stringify(change.detail),
       });
       const outcome = { score, delta: score - p.reputation, banned, address: p.address };
       p.reputation = score;
@@ -119,11 +142,41 @@ export class ReputationRepository {
       }
       return outcome;
     });
-    if (events.length > 0) await tx.reputationEvent.createMany({ data: events });
-    for (const [peerId, p] of providers) {
-      if (!p.touched) continue;
-      await tx.provider.update({ where: { peerId }, data: { reputation: p.reputation, ...p.banChange } });
-    }
+    const touched = [...providers].filter(([, p]) => p.touched);
+    // Events (in the order asked) and each provider's one update, in one statement.
+    await tx.query(
+      `WITH events AS (
+         INSERT INTO "ReputationEvent" ("peerId", kind, delta, score, "jobId", detail, "createdAt")
+         SELECT peer, kind, delta, score, job, detail::jsonb, $7
+           FROM unnest($1::text[], $2::text[], $3::float8[], $4::float8[], $5::uuid[], $6::text[]) WITH ORDINALITY
+                AS e(peer, kind, delta, score, job, detail, n)
+          ORDER BY n
+         RETURNING 1
+       )
+       UPDATE "Provider" p
+          SET reputation = u.reputation, "updatedAt" = $7,
+              status = CASE WHEN u.ban_change THEN u.status::"ProviderStatus" ELSE p.status END,
+              "bannedAt" = CASE WHEN u.ban_change THEN u.banned_at ELSE p."bannedAt" END,
+              "banReason" = CASE WHEN u.ban_change THEN u.ban_reason ELSE p."banReason" END
+         FROM unnest($8::text[], $9::float8[], $10::bool[], $11::text[], $12::timestamptz[], $13::text[])
+              AS u(peer, reputation, ban_change, status, banned_at, ban_reason)
+        WHERE p."peerId" = u.peer`,
+      [
+        events.map((e) => e.peerId),
+        events.map((e) => e.kind),
+        events.map((e) => e.delta),
+        events.map((e) => e.score),
+        events.map((e) => e.jobId),
+        events.map((e) => e.detail),
+        now.toISOString(),
+        touched.map(([peerId]) => peerId),
+        touched.map(([, p]) => p.reputation),
+        touched.map(([, p]) => p.banChange !== undefined),
+        touched.map(([, p]) => p.banChange?.status ?? null),
+        touched.map(([, p]) => p.banChange?.bannedAt?.toISOString() ?? null),
+        touched.map(([, p]) => p.banChange?.banReason ?? null),
+      ],
+    );
     return outcomes;
   }
 
