@@ -292,6 +292,7 @@ export async function startAgent(options: {
       await stopServing();
       await node.stop();
       await pool.close();
+      await journal.close();
       await writeStatus().catch(() => undefined);
     },
   };

@@ -1,4 +1,4 @@
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { ResultReceipt, Signed, TensorWire } from '#protocol';
 
@@ -24,6 +24,9 @@ export class AttemptJournal {
   private totalEarned = 0n;
   private count = 0;
 
+  /** Held open for appends (O_APPEND): one write per entry, not an open and close each time. */
+  private handle: FileHandle | null = null;
+
   private constructor(private readonly path: string) {}
 
   static async open(path: string): Promise<AttemptJournal> {
@@ -43,6 +46,7 @@ export class AttemptJournal {
         // A torn last line from a crash mid-write: that attempt was never reported.
       }
     }
+    journal.handle = await open(path, 'a', 0o600);
     return journal;
   }
 
@@ -51,8 +55,15 @@ export class AttemptJournal {
   }
 
   async record(entry: JournalEntry): Promise<void> {
-    await appendFile(this.path, `${JSON.stringify(entry)}\n`, { mode: 0o600 });
+    if (!this.handle) throw new Error(`journal ${this.path} is closed`);
+    await this.handle.write(`${JSON.stringify(entry)}\n`);
     this.remember(entry);
+  }
+
+  async close(): Promise<void> {
+    const handle = this.handle;
+    this.handle = null;
+    await handle?.close();
   }
 
   get reported(): number {
