@@ -1,4 +1,5 @@
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Prisma } from '#prisma';
@@ -74,7 +75,7 @@ export class SqlService implements SqlRunner, OnApplicationShutdown {
   ) {}
 
   async query<T>(text: string, values: readonly unknown[] = []): Promise<T[]> {
-    const result = await this.pool.query({ text, values: [...values], types });
+    const result = await this.pool.query({ name: statementName(text), text, values: [...values], types });
     return result.rows as T[];
   }
 
@@ -117,6 +118,22 @@ export class SqlService implements SqlRunner, OnApplicationShutdown {
       .end()
       .catch((err: unknown) => this.logger.warn({ err }, 'closing the database pool failed'));
   }
+}
+
+const statementNames = new Map<string, string>();
+
+/**
+ * Each distinct statement text is a named prepared statement (per connection): PostgreSQL parses and
+ * plans it once instead of on every run. The hot statements are large (several data-modifying CTEs
+ * over unnest), and planning them each time took most of a transition's database time.
+ */
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `gm_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    statementNames.set(text, name);
+  }
+  return name;
 }
 
 /** A `SqlRunner` inside a Prisma interactive transaction (same statements, Prisma's connection). */
