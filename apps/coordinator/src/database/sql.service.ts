@@ -93,7 +93,8 @@ export class SqlService implements SqlRunner, OnApplicationShutdown {
       await client.query('BEGIN');
       const tx: SqlRunner = {
         query: async <R>(text: string, values: readonly unknown[] = []): Promise<R[]> => {
-          return (await client.query({ text, values: [...values], types })).rows as R[];
+          return (await client.query({ name: statementName(text), text, values: [...values], types }))
+            .rows as R[];
         },
       };
       const result = await work(tx);
