@@ -4,7 +4,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Prisma } from '#prisma';
 import { LOGGER } from '../logging/logger.js';
-import type { RuntimeEndpoints } from '../runtime-endpoints.js';
+import { RUNTIME_ENDPOINTS, type RuntimeEndpoints } from '../runtime-endpoints.js';
 
 /**
  * Runs one SQL statement with positional parameters ($1, $2, ...) and returns its rows: on the raw
@@ -69,14 +69,30 @@ export function createDatabasePool(endpoints: RuntimeEndpoints, logger: Logger):
  */
 @Injectable()
 export class SqlService implements SqlRunner, OnApplicationShutdown {
+  /**
+   * Named prepared statements belong to a database session. The embedded database (PGlite) is one
+   * session behind every pooled connection, so a name one connection prepared would already exist
+   * for the next: there, statements stay unnamed.
+   */
+  private readonly prepare: boolean;
+
   constructor(
     @Inject(DATABASE_POOL) private readonly pool: pg.Pool,
+    @Inject(RUNTIME_ENDPOINTS) endpoints: RuntimeEndpoints,
     @Inject(LOGGER) private readonly logger: Logger,
-  ) {}
+  ) {
+    this.prepare = !endpoints.embeddedDatabase;
+  }
 
   async query<T>(text: string, values: readonly unknown[] = []): Promise<T[]> {
-    const result = await this.pool.query({ name: statementName(text), text, values: [...values], types });
+    const result = await this.pool.query(this.statement(text, values));
     return result.rows as T[];
+  }
+
+  private statement(text: string, values: readonly unknown[]): pg.QueryConfig {
+    const config: pg.QueryConfig = { text, values: [...values], types };
+    if (this.prepare) config.name = statementName(text);
+    return config;
   }
 
   /** Runs `work` in one transaction on one pooled connection; rolls back when it throws. */
@@ -93,8 +109,7 @@ export class SqlService implements SqlRunner, OnApplicationShutdown {
       await client.query('BEGIN');
       const tx: SqlRunner = {
         query: async <R>(text: string, values: readonly unknown[] = []): Promise<R[]> => {
-          return (await client.query({ name: statementName(text), text, values: [...values], types }))
-            .rows as R[];
+          return (await client.query(this.statement(text, values))).rows as R[];
         },
       };
       const result = await work(tx);
