@@ -55,11 +55,13 @@ ${COMMON}`,
 
 Sweeps matmul sizes on the backend and saves the best sustained GFLOP/s in the config.
 ${COMMON}`,
-  start: `usage: gpumesh-agent start [--log-level info]
+  start: `usage: gpumesh-agent start [--log-level info] [--coordinator <url>]
 
 Runs the daemon until Ctrl-C: one executor per slot in worker threads, signed adverts on gossipsub,
 job offers over libp2p streams, and a journal so a restarted agent never runs a reported attempt twice.
   --log-level <level>  fatal | error | warn | info | debug (default info)
+  --coordinator <url>  the coordinator's REST URL when it moved (saved in the config; its offer
+                       signer must still be the one trusted at init)
 ${COMMON}`,
   status: `usage: gpumesh-agent status
 
@@ -110,7 +112,11 @@ const commandOptions = {
   },
   doctor: { ...commonOptions, backend: { type: 'string' } },
   benchmark: { ...commonOptions, backend: { type: 'string' } },
-  start: { ...commonOptions, 'log-level': { type: 'string', default: 'info' } },
+  start: {
+    ...commonOptions,
+    'log-level': { type: 'string', default: 'info' },
+    coordinator: { type: 'string' },
+  },
   status: { ...commonOptions },
   stake: { ...commonOptions, coordinator: { type: 'string' }, rpc: { type: 'string' } },
   unstake: {
@@ -187,7 +193,11 @@ async function main(argv: string[]): Promise<number> {
       await benchmarkCommand({ ...common, backend: values.backend as string | undefined }, out);
       return 0;
     case 'start':
-      await startCommand({ ...common, logLevel: values['log-level'] as string });
+      await startCommand({
+        ...common,
+        logLevel: values['log-level'] as string,
+        coordinatorUrl: values.coordinator as string | undefined,
+      });
       return 0;
     case 'status':
       await statusCommand(common, out);

@@ -92,7 +92,17 @@ export async function startLocalAgents(options: {
           env,
         );
       }
-      const child = spawn(process.execPath, [agentMain, 'start', '--data-dir', dir, '--log-level', 'warn'], {
+      // --coordinator: this coordinator's URL now (its port may differ from the run that set them up).
+      const startArgs = [
+        'start',
+        '--data-dir',
+        dir,
+        '--log-level',
+        'warn',
+        '--coordinator',
+        options.coordinatorUrl,
+      ];
+      const child = spawn(process.execPath, [agentMain, ...startArgs], {
         env,
         stdio: ['ignore', 'pipe', 'inherit'],
       });

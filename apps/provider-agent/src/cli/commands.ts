@@ -154,12 +154,16 @@ export async function benchmarkCommand(
 async function refreshBootstrap(
   config: AgentConfig,
   paths: ReturnType<typeof agentPaths>,
+  urlChanged = false,
 ): Promise<AgentConfig> {
   let network: NetworkBody;
   try {
     network = await fetchNetwork(config.coordinatorUrl);
-  } catch {
-    return config; // offline: keep the saved multiaddrs; libp2p keeps redialling them
+  } catch (err) {
+    // A URL given on the command line must answer; otherwise (offline) the saved multiaddrs are kept
+    // and libp2p keeps redialling them.
+    if (urlChanged) throw err;
+    return config;
   }
   const trusted = network.peers.filter((p) => p.signerAddress === config.coordinatorAddress);
   if (trusted.length === 0) {
@@ -169,15 +173,38 @@ async function refreshBootstrap(
     );
   }
   const bootstrap = trusted.flatMap((p) => p.multiaddrs);
-  if (bootstrap.join() === config.bootstrap.join()) return config;
+  if (!urlChanged && bootstrap.join() === config.bootstrap.join()) return config;
   const updated = { ...config, bootstrap };
   await writeAgentConfig(paths.config, updated);
   return updated;
 }
 
-export async function startCommand(opts: CommonOptions & { logLevel: string }): Promise<void> {
+/** An http(s) URL, or a CliError naming the flag. */
+function httpUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new CliError(`--coordinator: not a URL: ${value}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new CliError(`--coordinator: expected an http(s) URL, got ${value}`);
+  }
+  return value;
+}
+
+export async function startCommand(
+  opts: CommonOptions & { logLevel: string; coordinatorUrl?: string },
+): Promise<void> {
   const paths = agentPaths(opts.dataDir);
-  const config = await refreshBootstrap(await readAgentConfig(paths.config), paths);
+  const saved = await readAgentConfig(paths.config);
+  // A coordinator that moved: its new URL is kept, and refreshBootstrap still checks its offer signer.
+  const moved = opts.coordinatorUrl !== undefined && opts.coordinatorUrl !== saved.coordinatorUrl;
+  const config = await refreshBootstrap(
+    moved ? { ...saved, coordinatorUrl: httpUrl(opts.coordinatorUrl as string) } : saved,
+    paths,
+    moved,
+  );
   const passphrase = await readPassphrase(opts.env, false);
   const identity = await unlockKeystore(await readKeystore(paths.keystore), passphrase);
   const logger = pino({ level: opts.logLevel, base: { service: 'provider-agent', peerId: identity.peerId } });
