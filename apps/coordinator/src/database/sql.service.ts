@@ -29,6 +29,11 @@ export class SqlParams {
   }
 }
 
+/** JSON text for a jsonb (or text) parameter: bigints as decimal strings. */
+export function jsonText(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
 const INT8_OID = 20;
 const INT8_ARRAY_OID = 1016;
 const TEXT_ARRAY_OID = 1009;

@@ -67,6 +67,16 @@ interface AttemptOutcome {
   acceptedAt?: number;
 }
 
+/** Who was right about a job's results (DispatchService.decide). */
+interface Verdict {
+  winners: AttemptOutcome[];
+  losers: AttemptOutcome[];
+  reference: Reference | null;
+  disagreed: boolean;
+  tiebreak?: string;
+  results: number;
+}
+
 /** Progress events are throttled per attempt so a chatty provider cannot flood the event table. */
 const PROGRESS_EVENT_EVERY_MS = 1_000;
 
@@ -437,7 +447,7 @@ export class DispatchService {
     // disagreement takes a tie-break and a recompute; agreeing results are decided at once).
     const suspects = outcomes.map((o) => o.peerId);
     this.review(suspects, +1);
-    let verdict: Awaited<ReturnType<DispatchService['decide']>>;
+    let verdict: Verdict;
     try {
       verdict = await this.decide(job, outcomes, answerOutputs);
       if (verdict.reference) {
@@ -512,24 +522,26 @@ export class DispatchService {
   }
 
   /**
+   * Counts open disagreements per provider: while its result is in one, a provider gets no new work,
+   * so a cheater caught at its first disagreement returns at most the jobs it already holds before
+   * its ban lands (this worker's view; another worker learns of the ban from the database).
+   */
+  private review(peers: readonly string[], change: 1 | -1): void {
+    for (const peer of peers) {
+      const open = (this.underReview.get(peer) ?? 0) + change;
+      if (open > 0) this.underReview.set(peer, open);
+      else this.underReview.delete(peer);
+    }
+  }
+
+  /**
    * Who was right. A canary: whoever matches the known answer. Otherwise, when all agree, all.
    * On disagreement a further provider of another operator is placed (tie-break), and the
    * coordinator recomputes the job when it is within the work budget: its reference decides, else
    * a strict majority of distinct operators does, else nobody (the job runs again, nobody is
    * penalised).
    */
-  private async decide(
-    job: Job,
-    outcomes: AttemptOutcome[],
-    answer: TensorWire[] | null,
-  ): Promise<{
-    winners: AttemptOutcome[];
-    losers: AttemptOutcome[];
-    reference: Reference | null;
-    disagreed: boolean;
-    tiebreak?: string;
-    results: number;
-  }> {
+  private async decide(job: Job, outcomes: AttemptOutcome[], answer: TensorWire[] | null): Promise<Verdict> {
     if (answer) {
       const winners = outcomes.filter((o) => this.agree(job, o.outputs ?? [], answer));
       return {
@@ -546,34 +558,6 @@ export class DispatchService {
     await this.jobs.note(job.id, 'verification.disagreement', {
       providers: outcomes.map((o) => ({ provider: o.peerId, outputHash: o.outputHash })),
     });
-    return this.decideDisagreement(job, outcomes);
-  }
-
-  /**
-   * Counts open disagreements per provider: while its result is in one, a provider gets no new work,
-   * so a cheater caught at its first disagreement returns at most the jobs it already holds before
-   * its ban lands (this worker's view; another worker learns of the ban from the database).
-   */
-  private review(peers: readonly string[], change: 1 | -1): void {
-    for (const peer of peers) {
-      const open = (this.underReview.get(peer) ?? 0) + change;
-      if (open > 0) this.underReview.set(peer, open);
-      else this.underReview.delete(peer);
-    }
-  }
-
-  /** Tie-break and reference (or majority) for results that disagree. */
-  private async decideDisagreement(
-    job: Job,
-    outcomes: AttemptOutcome[],
-  ): Promise<{
-    winners: AttemptOutcome[];
-    losers: AttemptOutcome[];
-    reference: Reference | null;
-    disagreed: boolean;
-    tiebreak?: string;
-    results: number;
-  }> {
     const all = [...outcomes];
     const extra = await this.tieBreak(
       job,
@@ -639,7 +623,7 @@ export class DispatchService {
     const exclude = [
       ...new Set([
         ...this.view.peersOfSameOperators(used),
-        ...(await this.attempts.failedProviders(job.id)),
+        ...((await this.jobsRepo.findForDispatch(job.id))?.failedProviders ?? []),
         ...this.underReview.keys(),
       ]),
     ];

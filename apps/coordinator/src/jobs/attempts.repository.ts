@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { AttemptState, JobAttempt } from '#prisma';
 import { PrismaService } from '../database/prisma.service.js';
-import { SqlParams, SqlService, type SqlRunner } from '../database/sql.service.js';
+import { SqlParams, SqlService, jsonText, type SqlRunner } from '../database/sql.service.js';
 
 const OPEN_STATES: AttemptState[] = ['OFFERED', 'ACCEPTED', 'RUNNING'];
 
@@ -126,11 +126,6 @@ export async function createAttemptOffers(
   return offeredAttempts(rows, await db.query<JobAttempt>(insertOffersSql(rows, p), p.values));
 }
 
-/** JSON text for a jsonb parameter: bigints as decimal strings. */
-function jsonText(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
-}
-
 @Injectable()
 export class AttemptsRepository {
   constructor(
@@ -155,17 +150,5 @@ export class AttemptsRepository {
       open.map((attempt) => ({ id: attempt.id, to: 'LOST' as const, error: reason })),
     );
     return open;
-  }
-
-  /** Providers that already failed or lost this job: never offer it to them again. */
-  async failedProviders(jobId: string): Promise<string[]> {
-    // FAILED only: a LOST attempt (the provider or the coordinator worker restarted, a connection
-    // dropped) says nothing against the provider, and excluding it could leave a job no one may take.
-    const rows = await this.sql.query<{ providerId: string }>(
-      `SELECT DISTINCT "providerId" FROM "JobAttempt"
-        WHERE "jobId" = $1::uuid AND state = 'FAILED' AND "providerId" IS NOT NULL`,
-      [jobId],
-    );
-    return rows.map((r) => r.providerId);
   }
 }

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Job } from '#prisma';
-import { SqlService } from '../database/sql.service.js';
+import { SqlService, jsonText } from '../database/sql.service.js';
 import { LedgerAccounts } from '../ledger/ledger-accounts.js';
 import type { NewJob } from './jobs.repository.js';
 
@@ -136,7 +136,7 @@ export class JobSubmissionRepository {
           admitted.map((j) => j.id),
           admitted.map((j) => j.accountId),
           admitted.map((j) => j.kind),
-          admitted.map((j) => JSON.stringify(j.spec, bigintToString)),
+          admitted.map((j) => jsonText(j.spec)),
           admitted.map((j) => j.specHash),
           admitted.map((j) => j.workUnits.toString()),
           admitted.map((j) => j.pricePerUnit.toString()),
@@ -159,8 +159,4 @@ export class JobSubmissionRepository {
       });
     });
   }
-}
-
-function bigintToString(_key: string, value: unknown): unknown {
-  return typeof value === 'bigint' ? value.toString() : value;
 }

@@ -8,7 +8,7 @@ import {
   type AttemptMove,
   type AttemptOutcomeData,
 } from './attempts.repository.js';
-import { SqlParams, SqlService, type SqlRunner } from '../database/sql.service.js';
+import { SqlParams, SqlService, jsonText, type SqlRunner } from '../database/sql.service.js';
 import { PrismaService } from '../database/prisma.service.js';
 import {
   LedgerAccounts,
@@ -112,9 +112,7 @@ const MAX_BATCHES_IN_FLIGHT = 2;
 
 /** JSON for a Json column: bigints as decimal strings. */
 export function jsonValue(value: unknown): Prisma.InputJsonValue {
-  return JSON.parse(
-    JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)),
-  ) as Prisma.InputJsonValue;
+  return JSON.parse(jsonText(value)) as Prisma.InputJsonValue;
 }
 
 /** Jobs, their events and the ledger moves that go with their transitions. */
@@ -161,8 +159,8 @@ export class JobsRepository {
   }
 
   /**
-   * A job with the providers that failed it (never offered it again), for a dispatch. Concurrent
-   * dispatches share one query (under load many start in the same event-loop turn).
+   * A job with the providers that failed it (never offered it again), for a dispatch or a tie-break.
+   * Concurrent reads share one query (under load many dispatches start in the same event-loop turn).
    */
   async findForDispatch(id: string): Promise<{ job: Job; failedProviders: string[] } | null> {
     if (!UUID.test(id)) return null;
@@ -292,7 +290,8 @@ export class JobsRepository {
       current.set(req.jobId, job);
       moved.push(job);
     }
-    const changed = [...new Set(moved.filter((j): j is Job => j !== null).map((j) => j.id))].map(
+    // Each moved job once, as it ends the batch.
+    const changed = [...new Set(batch.filter((_, i) => moved[i] !== null).map((t) => t.req.jobId))].map(
       (id) => current.get(id) as Job,
     );
     const plan = planPostings(ledger);
@@ -374,7 +373,7 @@ function eventRow(
     type,
     fromState: fromState ?? null,
     toState: toState ?? null,
-    data: data ? JSON.stringify(jsonValue(data)) : null,
+    data: data ? jsonText(data) : null,
   };
 }
 

@@ -1,7 +1,7 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import type { ReputationEvent } from '#prisma';
 import { PrismaService } from '../database/prisma.service.js';
-import { SqlService, type SqlRunner } from '../database/sql.service.js';
+import { SqlService, jsonText, type SqlRunner } from '../database/sql.service.js';
 import { GroupCommit } from '../common/group-commit.js';
 
 export interface ReputationChange {
@@ -126,7 +126,7 @@ export class ReputationRepository implements OnModuleDestroy {
         delta: score - p.reputation,
         score,
         jobId: change.jobId ?? null,
-        detail: change.detail === undefined ? null : JSON.stringify(change.detail),
+        detail: change.detail === undefined ? null : jsonText(change.detail),
       });
       const outcome = { score, delta: score - p.reputation, banned, address: p.address };
       p.reputation = score;
