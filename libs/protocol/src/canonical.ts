@@ -5,7 +5,16 @@ import { PROTOCOL_VERSION } from './constants.js';
  * Domains a canonical encoding can be made for. Each has its own prefix, so bytes signed or hashed
  * as one type can never be taken for another.
  */
-export const CANONICAL_DOMAINS = ['advert', 'offer', 'receipt', 'spec', 'inputs', 'outputs'] as const;
+export const CANONICAL_DOMAINS = [
+  'advert',
+  'offer',
+  'receipt',
+  'spec',
+  'inputs',
+  'outputs',
+  'offer-batch',
+  'receipt-batch',
+] as const;
 export type CanonicalDomain = (typeof CANONICAL_DOMAINS)[number];
 
 /** The prefix of each domain, e.g. `gpumesh:advert:v1\n`. */

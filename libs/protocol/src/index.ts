@@ -19,3 +19,4 @@ export * from './model-flops.js';
 export * from './work-units.js';
 export * from './json-schema.js';
 export { recoverPersonalSigner, signPersonalMessage } from './secp256k1.js';
+export * from './batch-merkle.js';

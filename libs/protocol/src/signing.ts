@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
 import { ProviderAdvertSchema, type ProviderAdvert } from './advert.js';
+import { batchLeafHash, batchRootOf, batchTree } from './batch-merkle.js';
 import { canonicalBytes } from './canonical.js';
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from './constants.js';
 import { SignatureVerificationError } from './errors.js';
@@ -9,7 +10,7 @@ import { JobOfferSchema, type JobOffer } from './offer.js';
 import { verifyPeerBinding } from './peer-binding.js';
 import { recoverPersonalSigner, signPersonalMessage, type MessageSigner } from './secp256k1.js';
 import { ResultReceiptSchema, type ResultReceipt } from './receipt.js';
-import { signedSchema, type Signed } from './signed.js';
+import { MAX_SIGNED_BATCH, signedSchema, type Signed } from './signed.js';
 import { parseWith, safeParseWith, validationErrorFromIssues, type SafeParseResult } from './validation.js';
 
 /** Message types that travel signed. Each is signed under its own domain tag. */
@@ -123,16 +124,163 @@ export async function signPayload<K extends SignedMessageKind>(
   return { payload: normalised, signature, signer };
 }
 
+/** Message kinds that may be signed in batches (adverts travel alone on gossip). */
+export type BatchableKind = Exclude<SignedMessageKind, 'advert'>;
+
+/** The bytes a batch signature covers: the batch's Merkle root and size under the kind's batch tag. */
+function batchRootBytes(kind: BatchableKind, root: string, size: number): Uint8Array {
+  return canonicalBytes(`${kind}-batch`, { root, size });
+}
+
+/**
+ * Signs many payloads of `kind` with one signature: each envelope carries the signature of the
+ * batch's Merkle root and its own `batch` proof, and verifies alone (`verifySigned`). One payload is
+ * signed as by `signPayload` (no `batch`).
+ */
+export async function signPayloads<K extends BatchableKind>(
+  kind: K,
+  payloads: readonly unknown[],
+  wallet: MessageSigner,
+): Promise<Signed<SignedPayloads[K]>[]> {
+  if (payloads.length <= 1) return Promise.all(payloads.map((p) => signPayload(kind, p, wallet)));
+  if (payloads.length > MAX_SIGNED_BATCH) {
+    const parts: Signed<SignedPayloads[K]>[] = [];
+    for (let i = 0; i < payloads.length; i += MAX_SIGNED_BATCH) {
+      parts.push(...(await signPayloads(kind, payloads.slice(i, i + MAX_SIGNED_BATCH), wallet)));
+    }
+    return parts;
+  }
+  const rules = rulesFor(kind);
+  const signer = (await wallet.getAddress()).toLowerCase();
+  const normalised = payloads.map((p) => {
+    const payload = parseWith(rules.name, rules.schema, p);
+    rules.check(payload, signer, { now: Number.MAX_SAFE_INTEGER });
+    return payload;
+  });
+  const { root, proofs } = batchTree(normalised.map((p) => batchLeafHash(canonicalBytes(kind, p))));
+  const size = normalised.length;
+  const signature = await signPersonalMessage(wallet, batchRootBytes(kind, root, size));
+  return normalised.map((payload, index) => ({
+    payload,
+    signature,
+    signer,
+    batch: { index, size, proof: proofs[index] },
+  }));
+}
+
+export interface BatchSignerOptions {
+  /**
+   * How many more payloads may soon join the batch (e.g. jobs still running). While it exceeds what
+   * is waiting, the batch waits up to `lingerMs` for them; default: never wait.
+   */
+  readonly expected?: () => number;
+  readonly lingerMs?: number;
+}
+
+/**
+ * Signs payloads of one kind as they come: everything asked for within one turn of the event loop
+ * is signed together (`signPayloads`), so a burst costs one signature and a lone payload waits for
+ * nothing but the end of the current turn. With `expected`, a batch also waits (up to `lingerMs`)
+ * for the payloads it expects, so results that finish one after another still share a signature.
+ */
+export class BatchSigner<K extends BatchableKind> {
+  private pending: {
+    payload: unknown;
+    resolve: (signed: Signed<SignedPayloads[K]>) => void;
+    reject: (err: unknown) => void;
+  }[] = [];
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private immediate: ReturnType<typeof setImmediate> | undefined;
+
+  constructor(
+    private readonly kind: K,
+    private readonly wallet: MessageSigner,
+    private readonly options: BatchSignerOptions = {},
+  ) {}
+
+  sign(payload: unknown): Promise<Signed<SignedPayloads[K]>> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ payload, resolve, reject });
+      if (this.immediate !== undefined) return;
+      const { expected, lingerMs = 0 } = this.options;
+      const more = expected !== undefined && lingerMs > 0 && expected() > this.pending.length;
+      if (more) {
+        this.timer ??= setTimeout(() => this.flushSoon(), lingerMs);
+        return;
+      }
+      this.flushSoon();
+    });
+  }
+
+  private flushSoon(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.immediate ??= setImmediate(() => void this.flush());
+  }
+
+  private async flush(): Promise<void> {
+    this.immediate = undefined;
+    const batch = this.pending;
+    this.pending = [];
+    try {
+      const signed = await signPayloads(
+        this.kind,
+        batch.map((b) => b.payload),
+        this.wallet,
+      );
+      batch.forEach((b, i) => b.resolve(signed[i]));
+    } catch {
+      // Something in the batch did not validate: sign one by one, so only what is wrong fails.
+      for (const b of batch) signPayload(this.kind, b.payload, this.wallet).then(b.resolve, b.reject);
+    }
+  }
+}
+
 /** Address that produced `signature` over `bytes`, or null when the signature is malformed or non-canonical. */
 function recoverSigner(bytes: Uint8Array, signature: string): string | null {
   return recoverPersonalSigner(bytes, signature);
 }
 
 /**
+ * Signers recovered from batch roots, so the other members of a batch cost a few hashes instead of
+ * a recovery. Keyed by everything the signature covers plus the signature itself.
+ */
+const BATCH_SIGNERS_KEPT = 1024;
+const batchSigners = new Map<string, string | null>();
+
+function recoverBatchSigner(
+  kind: SignedMessageKind,
+  payload: unknown,
+  signed: Signed<unknown>,
+): string | null {
+  const batch = signed.batch;
+  if (batch === undefined) return recoverSigner(canonicalBytes(kind, payload), signed.signature);
+  if (kind === 'advert') return null;
+  const root = batchRootOf(
+    batchLeafHash(canonicalBytes(kind, payload)),
+    batch.index,
+    batch.size,
+    batch.proof,
+  );
+  if (root === null) return null;
+  const key = `${kind}:${root}:${batch.size}:${signed.signature}`;
+  const cached = batchSigners.get(key);
+  if (cached !== undefined) return cached;
+  const recovered = recoverSigner(batchRootBytes(kind, root, batch.size), signed.signature);
+  if (batchSigners.size >= BATCH_SIGNERS_KEPT) {
+    const oldest = batchSigners.keys().next().value;
+    if (oldest !== undefined) batchSigners.delete(oldest);
+  }
+  batchSigners.set(key, recovered);
+  return recovered;
+}
+
+/**
  * Verifies a signed message of `kind`: envelope and payload valid, signature recovers `signer`
  * (`BAD_SIGNATURE`), signer is `expectedSigner` and the payload's own address (`SIGNER_MISMATCH`),
  * not issued in the future (`FROM_FUTURE`) nor past its expiry (`EXPIRED`), plus per-kind checks
- * (advert: peer binding; offer: spec hash). The signature covers the payload exactly as received.
+ * (advert: peer binding; offer: spec hash). The signature covers the payload exactly as received,
+ * alone or (offers and receipts with `batch`) as one leaf of a batch whose root it signs.
  */
 export function verifySigned<K extends SignedMessageKind>(
   kind: K,
@@ -142,7 +290,7 @@ export function verifySigned<K extends SignedMessageKind>(
   const rules = rulesFor(kind);
   const envelope = parseSigned(kind, signed);
   const rawPayload = (signed as { payload: unknown }).payload;
-  const recovered = recoverSigner(canonicalBytes(kind, rawPayload), envelope.signature);
+  const recovered = recoverBatchSigner(kind, rawPayload, envelope);
   if (recovered === null || recovered !== envelope.signer) {
     throw new SignatureVerificationError(
       'BAD_SIGNATURE',
