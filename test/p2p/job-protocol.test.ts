@@ -1,4 +1,4 @@
-import { JOB_PROTOCOL_ID, type JobOffer, type Signed } from '#protocol';
+import { JOB_BATCH_PROTOCOL_ID, JOB_PROTOCOL_ID, type JobOffer, type Signed } from '#protocol';
 import {
   JobProtocolError,
   createGpumeshNode,
@@ -97,7 +97,7 @@ describe('job protocol between real nodes', () => {
     ]);
 
     // round trip without the simulated work
-    await agent.unhandle(JOB_PROTOCOL_ID);
+    await agent.unhandle([JOB_PROTOCOL_ID, JOB_BATCH_PROTOCOL_ID]);
     await serveMatmul(agent, async (next) => ({
       accept: true,
       run: async () => resultFor(next.payload, agent.peerId.toString()),
@@ -146,7 +146,7 @@ describe('job protocol between real nodes', () => {
     expect(outcome.status).toBe('rejected');
     if (outcome.status === 'rejected') expect(outcome.reason).toMatch(/^SIGNER_MISMATCH/);
 
-    await agent.unhandle(JOB_PROTOCOL_ID);
+    await agent.unhandle([JOB_PROTOCOL_ID, JOB_BATCH_PROTOCOL_ID]);
     await serveMatmul(agent);
     const offer = await signedOffer(coordinator.peerId.toString());
     const options = { providerAddress: PROVIDER_WALLET.address };
@@ -176,7 +176,7 @@ describe('job protocol between real nodes', () => {
     expect(err).toBeInstanceOf(JobProtocolError);
     expect((err as JobProtocolError).code).toBe('BAD_RECEIPT');
 
-    await agent.unhandle(JOB_PROTOCOL_ID);
+    await agent.unhandle([JOB_PROTOCOL_ID, JOB_BATCH_PROTOCOL_ID]);
     await handleJobOffers(agent, {
       verifyOffer: createOfferVerifier({ coordinatorAddress: COORDINATOR_WALLET.address }),
       onOffer: async (offer) => ({
@@ -217,7 +217,7 @@ describe('job protocol between real nodes', () => {
     ).catch((e: unknown) => e);
     expect((err as JobProtocolError).code).toBe('TIMEOUT');
 
-    await agent.unhandle(JOB_PROTOCOL_ID);
+    await agent.unhandle([JOB_PROTOCOL_ID, JOB_BATCH_PROTOCOL_ID]);
     await serveMatmul(agent, async () => ({
       accept: true,
       run: async () => {

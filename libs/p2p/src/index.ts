@@ -12,3 +12,4 @@ export * from './gossip.js';
 export * from './job-frames.js';
 export * from './job-protocol.js';
 export * from './artifact-protocol.js';
+export * from './job-batch-protocol.js';

@@ -51,6 +51,51 @@ export const RunFrameSchema = z.discriminatedUnion('type', [
   ErrorFrameSchema,
 ]);
 
+// --- The batch protocol (JOB_BATCH_PROTOCOL_ID): the same messages, addressed by index in the batch.
+
+/** Most offers in one batch stream. */
+export const MAX_BATCH_OFFERS = 128;
+const BatchIndex = z
+  .number()
+  .int()
+  .min(0)
+  .max(MAX_BATCH_OFFERS - 1);
+
+/** Coordinator -> agent: the signed offers, always the first frame. */
+export const OffersFrameSchema = z.strictObject({
+  type: z.literal('offers'),
+  offers: z.array(signedMessageSchema('offer')).min(1).max(MAX_BATCH_OFFERS),
+});
+
+/** Agent -> coordinator: one decision per offer, in the offers' order. */
+export const DecisionsFrameSchema = z.strictObject({
+  type: z.literal('decisions'),
+  decisions: z.array(OfferDecisionFrameSchema).min(1).max(MAX_BATCH_OFFERS),
+});
+
+/** Coordinator -> agent: stop one attempt of the batch. */
+export const BatchCancelFrameSchema = CancelFrameSchema.extend({ index: BatchIndex });
+
+export const BatchProgressFrameSchema = ProgressFrameSchema.extend({ index: BatchIndex });
+
+/** One finished attempt of a batch: its result or its error. */
+export const BatchOutcomeSchema = z.discriminatedUnion('type', [
+  ResultFrameSchema.extend({ index: BatchIndex }),
+  ErrorFrameSchema.extend({ index: BatchIndex }),
+]);
+
+/** Agent -> coordinator: the attempts that finished since the last such frame. */
+export const ResultsFrameSchema = z.strictObject({
+  type: z.literal('results'),
+  results: z.array(BatchOutcomeSchema).min(1).max(MAX_BATCH_OFFERS),
+});
+
+/** Agent -> coordinator after `decisions`: progress and results, until every accepted attempt ended. */
+export const BatchRunFrameSchema = z.discriminatedUnion('type', [
+  BatchProgressFrameSchema,
+  ResultsFrameSchema,
+]);
+
 /** Only `cancel` may follow the offer from the coordinator. */
 export const CoordinatorControlFrameSchema = CancelFrameSchema;
 
@@ -62,3 +107,4 @@ export type ProgressFrame = z.output<typeof ProgressFrameSchema>;
 export type ResultFrame = z.output<typeof ResultFrameSchema>;
 export type ErrorFrame = z.output<typeof ErrorFrameSchema>;
 export type RunFrame = z.output<typeof RunFrameSchema>;
+export type BatchOutcome = z.output<typeof BatchOutcomeSchema>;

@@ -1,4 +1,5 @@
 import {
+  JOB_BATCH_PROTOCOL_ID,
   JOB_PROTOCOL_ID,
   ReplayGuard,
   hashOutputs,
@@ -12,10 +13,9 @@ import {
   type TensorWire,
 } from '#protocol';
 import type { Connection, PeerId, Stream } from '@libp2p/interface';
-import { peerIdFromString } from '@libp2p/peer-id';
 import type { Libp2p } from 'libp2p';
 
-import { JobProtocolError, StreamError, jobErrorFromStream } from './errors.js';
+import { JobProtocolError, StreamError } from './errors.js';
 import { CONTROL_FRAME_MAX_BYTES, DATA_FRAME_MAX_BYTES, FramedStream } from './frames.js';
 import type { P2pLogger } from './gossip.js';
 import {
@@ -23,9 +23,18 @@ import {
   OfferDecisionFrameSchema,
   OfferFrameSchema,
   RunFrameSchema,
-  type ErrorFrame,
-  type ProgressFrame,
 } from './job-frames.js';
+import { serveJobBatch } from './job-batch-protocol.js';
+import {
+  SILENT_LOGGER,
+  asJobError,
+  describe,
+  errorFrameOf,
+  isAborted,
+  progressOf,
+  remoteError,
+  toPeerId,
+} from './job-protocol-shared.js';
 
 /** How long a provider has to accept or reject an offer. */
 export const DEFAULT_ACCEPT_TIMEOUT_MS = 10_000;
@@ -37,20 +46,6 @@ export const DEFAULT_MAX_JOB_STREAMS = 64;
 export const PROGRESS_MIN_INTERVAL_MS = 100;
 /** After sending its result, an agent gives the coordinator this long to close the stream. */
 export const RESULT_LINGER_MS = 30_000;
-
-const SILENT_LOGGER: P2pLogger = { debug: () => undefined, warn: () => undefined };
-
-function toPeerId(peer: string | PeerId): PeerId {
-  return typeof peer === 'string' ? peerIdFromString(peer) : peer;
-}
-
-function isAborted(signal: AbortSignal | undefined): boolean {
-  return signal?.aborted === true;
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Coordinator side
@@ -200,27 +195,6 @@ export async function sendJobOffer(
   }
 }
 
-function progressOf(frame: ProgressFrame): JobProgress {
-  return frame.message === undefined
-    ? { fraction: frame.fraction }
-    : { fraction: frame.fraction, message: frame.message };
-}
-
-function remoteError(frame: ErrorFrame): JobProtocolError {
-  return new JobProtocolError('REMOTE_ERROR', `provider error ${frame.code}: ${frame.message}`, {
-    remoteCode: frame.code,
-  });
-}
-
-function asJobError(err: unknown, signal: AbortSignal | undefined): JobProtocolError {
-  if (signal?.aborted === true && !(err instanceof JobProtocolError && err.code === 'REMOTE_ERROR')) {
-    return new JobProtocolError('CANCELLED', 'cancelled by caller', { cause: err });
-  }
-  if (err instanceof JobProtocolError) return err;
-  if (err instanceof StreamError) return jobErrorFromStream(err, 'job stream');
-  return new JobProtocolError('STREAM_RESET', `job stream: ${describe(err)}`, { cause: err });
-}
-
 // ---------------------------------------------------------------------------------------------
 // Agent side
 // ---------------------------------------------------------------------------------------------
@@ -326,18 +300,8 @@ export interface HandleJobOffersOptions {
   readonly logger?: P2pLogger;
 }
 
-const ERROR_CODE = /^[A-Z][A-Z0-9_]{0,63}$/;
-
-function errorFrameOf(err: unknown, cancelled: boolean): ErrorFrame {
-  if (cancelled) return { type: 'error', code: 'CANCELLED', message: 'cancelled' };
-  const coded = err as Partial<CodedError> | undefined;
-  const code =
-    typeof coded?.code === 'string' && ERROR_CODE.test(coded.code) ? coded.code : 'EXECUTION_FAILED';
-  return { type: 'error', code, message: describe(err).slice(0, 1000) };
-}
-
 /**
- * Serves `JOB_PROTOCOL_ID` on an agent: reads the offer, verifies it, asks `onOffer`, and on
+ * Serves `JOB_PROTOCOL_ID` (and `JOB_BATCH_PROTOCOL_ID`, the same per offer) on an agent: reads the offer, verifies it, asks `onOffer`, and on
  * acceptance runs the job, streaming progress and then the result (or an error). A bad stream only
  * ever ends that stream. Resolves a function that stops serving.
  */
@@ -457,7 +421,14 @@ export async function handleJobOffers(
     },
     { maxInboundStreams: options.maxInboundStreams ?? DEFAULT_MAX_JOB_STREAMS },
   );
+  await node.handle(
+    JOB_BATCH_PROTOCOL_ID,
+    (stream, connection) => {
+      void serveJobBatch(stream, connection, options);
+    },
+    { maxInboundStreams: options.maxInboundStreams ?? DEFAULT_MAX_JOB_STREAMS },
+  );
   return async () => {
-    await node.unhandle(JOB_PROTOCOL_ID);
+    await node.unhandle([JOB_PROTOCOL_ID, JOB_BATCH_PROTOCOL_ID]);
   };
 }

@@ -10,11 +10,17 @@ export type GossipTopic = (typeof GOSSIP_TOPICS)[keyof typeof GOSSIP_TOPICS];
 
 /** libp2p stream protocol for job offers, progress and results (coordinator <-> provider). */
 export const JOB_PROTOCOL_ID = '/gpumesh/job/1.0.0';
+/**
+ * libp2p stream protocol for many small offers to one provider at once: one stream, one decisions
+ * frame, results coalesced as they finish (each offer and receipt still verifies alone).
+ */
+export const JOB_BATCH_PROTOCOL_ID = '/gpumesh/job-batch/1.0.0';
 /** libp2p stream protocol for fetching content-addressed artifacts (models, large inputs). */
 export const ARTIFACT_PROTOCOL_ID = '/gpumesh/artifact/1.0.0';
 
 export const STREAM_PROTOCOLS = {
   job: JOB_PROTOCOL_ID,
+  jobBatch: JOB_BATCH_PROTOCOL_ID,
   artifact: ARTIFACT_PROTOCOL_ID,
 } as const;
 

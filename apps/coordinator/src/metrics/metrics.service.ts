@@ -57,6 +57,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly offerBatchSize = new Histogram({
+    name: 'gpumesh_offer_batch_size',
+    help: 'Offers sent to one provider over one stream (batches of two or more)',
+    buckets: [2, 4, 8, 16, 32, 64],
+    registers: [this.registry],
+  });
+
   readonly queueDepth = new Gauge({
     name: 'gpumesh_queue_jobs',
     help: 'BullMQ jobs by queue and state (sampled at scrape time)',

@@ -8,14 +8,14 @@ import {
   penalizePeer,
   PeerAction,
   sendJobOffer,
+  sendJobOffers,
   startGossip,
   type GossipService,
   type GpumeshNode,
   type JobOfferOutcome,
   type SendJobOfferOptions,
 } from '#p2p';
-import type { JobOffer, Signed } from '#protocol';
-import { signPayload } from '#protocol';
+import { signPayloads, type JobOffer, type Signed } from '#protocol';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { LOGGER } from '../logging/logger.js';
 import { ArtifactsRepository } from '../artifacts/artifacts.repository.js';
@@ -25,6 +25,22 @@ import { NetworkDirectory } from './network-directory.js';
 import { ProviderViewService } from './provider-view.service.js';
 
 const REGISTER_EVERY_MS = 10_000;
+/** Offers to one provider travel together (one stream) up to this many. */
+const OFFERS_PER_BATCH = 64;
+/** An offer whose inputs are larger than this travels alone: batches are for small jobs. */
+const BATCHED_INPUT_BYTES = 64 * 1024;
+
+interface PendingOffer {
+  readonly peerId: string;
+  readonly offer: Omit<JobOffer, 'coordinatorPeerId'>;
+  readonly options: SendJobOfferOptions;
+  readonly resolve: (outcome: JobOfferOutcome) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+function inputBytes(offer: Omit<JobOffer, 'coordinatorPeerId'>): number {
+  return offer.spec.inputs.reduce((n, t) => n + t.data.length, 0);
+}
 
 /**
  * The coordinator's libp2p peer. Runs in worker processes (they send the offers): receives signed
@@ -37,6 +53,8 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
   private identity: CoordinatorIdentity | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopServing: (() => Promise<void>) | null = null;
+  /** Offers made in this turn of the event loop, sent together at its end. */
+  private pending: PendingOffer[] = [];
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -117,19 +135,76 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
     return nodePeerId(this.node);
   }
 
-  /** Signs an offer with the coordinator's key and sends it to a provider over libp2p. */
-  async offer(
+  /**
+   * Signs an offer with the coordinator's key and sends it to a provider. Offers made in the same
+   * turn of the event loop share one signature (a Merkle batch), and small ones to the same provider
+   * share one stream (`sendJobOffers`); each settles on its own.
+   */
+  offer(
     peerId: string,
     offer: Omit<JobOffer, 'coordinatorPeerId'>,
     options: SendJobOfferOptions,
   ): Promise<JobOfferOutcome> {
-    if (!this.node || !this.identity) throw new Error('p2p is not running in this process');
-    const signed: Signed<JobOffer> = await signPayload(
-      'offer',
-      { ...offer, coordinatorPeerId: nodePeerId(this.node) },
-      this.identity.signer,
+    if (!this.node || !this.identity) return Promise.reject(new Error('p2p is not running in this process'));
+    return new Promise((resolve, reject) => {
+      if (this.pending.length === 0) setImmediate(() => void this.sendPending());
+      this.pending.push({ peerId, offer, options, resolve, reject });
+    });
+  }
+
+  private async sendPending(): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
+    const node = this.node;
+    const identity = this.identity;
+    if (!node || !identity) {
+      for (const p of batch) p.reject(new Error('p2p is not running in this process'));
+      return;
+    }
+    let signed: Signed<JobOffer>[];
+    try {
+      const coordinatorPeerId = nodePeerId(node);
+      signed = await signPayloads(
+        'offer',
+        batch.map((p) => ({ ...p.offer, coordinatorPeerId })),
+        identity.signer,
+      );
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    const byPeer = new Map<string, number[]>();
+    batch.forEach((p, i) => {
+      if (inputBytes(p.offer) > BATCHED_INPUT_BYTES) this.sendGroup(node, p.peerId, [i], batch, signed);
+      else if (byPeer.has(p.peerId)) byPeer.get(p.peerId)?.push(i);
+      else byPeer.set(p.peerId, [i]);
+    });
+    for (const [peerId, offers] of byPeer) {
+      for (let k = 0; k < offers.length; k += OFFERS_PER_BATCH) {
+        this.sendGroup(node, peerId, offers.slice(k, k + OFFERS_PER_BATCH), batch, signed);
+      }
+    }
+  }
+
+  private sendGroup(
+    node: GpumeshNode,
+    peerId: string,
+    group: number[],
+    batch: PendingOffer[],
+    signed: Signed<JobOffer>[],
+  ): void {
+    if (group.length === 1) {
+      const p = batch[group[0]];
+      sendJobOffer(node, peerId, signed[group[0]], p.options).then(p.resolve, p.reject);
+      return;
+    }
+    this.metrics.offerBatchSize.observe(group.length);
+    const outcomes = sendJobOffers(
+      node,
+      peerId,
+      group.map((i) => ({ offer: signed[i], options: batch[i].options })),
     );
-    return sendJobOffer(this.node, peerId, signed, options);
+    outcomes.forEach((outcome, k) => outcome.then(batch[group[k]].resolve, batch[group[k]].reject));
   }
 
   /** Connected agent peer ids. */

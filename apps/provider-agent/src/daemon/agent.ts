@@ -11,6 +11,7 @@ import {
   type OfferDecision,
 } from '#p2p';
 import {
+  BatchSigner,
   createPeerBinding,
   hashOutputs,
   hashTensors,
@@ -56,6 +57,7 @@ export interface RunningAgent {
 const ADVERT_TTL_MS = 60_000;
 const STATUS_EVERY_MS = 2_000;
 const CHANGE_ADVERT_COALESCE_MS = 1_000;
+const RECEIPT_LINGER_MS = 4;
 
 /** Starts the provider daemon: executors, libp2p, adverts, and the job protocol. */
 export async function startAgent(options: {
@@ -99,6 +101,12 @@ export async function startAgent(options: {
   const binding: PeerBinding = await createPeerBinding(identity.wallet, peerId);
   const coordinatorPeers = new Set(config.bootstrap.map((a) => a.split('/p2p/')[1]).filter(Boolean));
   const counters = { running: 0, completed: 0, failed: 0 };
+  // Receipts of jobs that finish close together share one signature: while other jobs are still
+  // running, a receipt waits up to RECEIPT_LINGER_MS for theirs (a lone job never waits).
+  const receiptSigner = new BatchSigner('receipt', identity.wallet, {
+    expected: () => counters.running,
+    lingerMs: RECEIPT_LINGER_MS,
+  });
   const startedAt = Date.now();
   // Adverts carry a strictly increasing seq that survives restarts (the wall clock, bumped on ties).
   let lastSeq = 0;
@@ -201,22 +209,18 @@ export async function startAgent(options: {
             ),
         },
       );
-      const receipt = await signPayload(
-        'receipt',
-        {
-          version: 1,
-          jobId: offer.jobId,
-          attempt: offer.attempt,
-          providerPeerId: peerId,
-          providerAddress: identity.address,
-          inputHash: hashTensors(offer.spec.inputs),
-          outputHash: hashOutputs(result.outputs),
-          backend: result.backend,
-          timings: result.timings,
-          finishedAt: Date.now(),
-        },
-        identity.wallet,
-      );
+      const receipt = await receiptSigner.sign({
+        version: 1,
+        jobId: offer.jobId,
+        attempt: offer.attempt,
+        providerPeerId: peerId,
+        providerAddress: identity.address,
+        inputHash: hashTensors(offer.spec.inputs),
+        outputHash: hashOutputs(result.outputs),
+        backend: result.backend,
+        timings: result.timings,
+        finishedAt: Date.now(),
+      });
       await journal.record({
         jobId: offer.jobId,
         attempt: offer.attempt,

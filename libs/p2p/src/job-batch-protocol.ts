@@ -1,0 +1,395 @@
+// Many small offers to one provider over one stream (JOB_BATCH_PROTOCOL_ID). Each offer keeps its
+// own signature (usually one Merkle-batch signature for all), its own decision, cancel, progress,
+// deadline and signed receipt; what is shared is the stream, the frames and the round trips. A tiny
+// job's cost is mostly per message, so this is where a busy provider's throughput comes from.
+import { JOB_BATCH_PROTOCOL_ID, type JobOffer, type Signed } from '#protocol';
+import type { Connection, Stream } from '@libp2p/interface';
+import type { Libp2p } from 'libp2p';
+
+import { JobProtocolError, StreamError } from './errors.js';
+import { CONTROL_FRAME_MAX_BYTES, DATA_FRAME_MAX_BYTES, FramedStream } from './frames.js';
+import {
+  BatchCancelFrameSchema,
+  BatchRunFrameSchema,
+  DecisionsFrameSchema,
+  MAX_BATCH_OFFERS,
+  OffersFrameSchema,
+  type BatchOutcome,
+} from './job-frames.js';
+import {
+  DEFAULT_ACCEPT_TIMEOUT_MS,
+  DEFAULT_OFFER_READ_TIMEOUT_MS,
+  OfferVerificationError,
+  PROGRESS_MIN_INTERVAL_MS,
+  RESULT_LINGER_MS,
+  verifyJobResult,
+  type HandleJobOffersOptions,
+  type JobOfferOutcome,
+  type JobRunResult,
+  type OfferContext,
+  type SendJobOfferOptions,
+} from './job-protocol.js';
+import {
+  SILENT_LOGGER,
+  asJobError,
+  describe,
+  errorFrameOf,
+  progressOf,
+  remoteError,
+  toPeerId,
+} from './job-protocol-shared.js';
+
+/** One offer of a batch and how the caller wants it handled (as for `sendJobOffer`). */
+export interface BatchOfferItem {
+  readonly offer: Signed<JobOffer>;
+  readonly options: SendJobOfferOptions;
+}
+
+/** Results frames are cut at about this many bytes of outputs (one result may still be larger). */
+const RESULTS_FRAME_TARGET_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Offers every item to one provider over a single `JOB_BATCH_PROTOCOL_ID` stream. Returns one
+ * promise per item, settled exactly as `sendJobOffer` would settle it: `completed` (receipt verified
+ * against that item's offer), `rejected`, or a `JobProtocolError`. A failure of the stream fails the
+ * items still open; a bad receipt, a timeout or a cancel fails only its own item.
+ */
+export function sendJobOffers(
+  node: Libp2p,
+  peer: string,
+  items: readonly BatchOfferItem[],
+): Promise<JobOfferOutcome>[] {
+  if (items.length === 0) return [];
+  if (items.length > MAX_BATCH_OFFERS) {
+    throw new RangeError(`a batch holds at most ${MAX_BATCH_OFFERS} offers, got ${items.length}`);
+  }
+  const settlers: { resolve: (o: JobOfferOutcome) => void; reject: (e: unknown) => void }[] = [];
+  const promises = items.map(
+    (_, i) =>
+      new Promise<JobOfferOutcome>((resolve, reject) => {
+        settlers[i] = { resolve, reject };
+      }),
+  );
+  void new BatchSender(node, peer, items, settlers).run();
+  return promises;
+}
+
+type ItemState = 'offered' | 'running' | 'done';
+
+class BatchSender {
+  private readonly state: ItemState[];
+  private readonly timers: (ReturnType<typeof setTimeout> | undefined)[];
+  private readonly unlisten: (() => void)[] = [];
+  private framed: FramedStream | undefined;
+  private open: number;
+  /** True while a read for the provider's next frame is pending. */
+  private waiting = false;
+
+  constructor(
+    private readonly node: Libp2p,
+    private readonly peer: string,
+    private readonly items: readonly BatchOfferItem[],
+    private readonly settlers: { resolve: (o: JobOfferOutcome) => void; reject: (e: unknown) => void }[],
+  ) {
+    this.state = items.map(() => 'offered');
+    this.timers = items.map(() => undefined);
+    this.open = items.length;
+  }
+
+  private now(i: number): number {
+    return (this.items[i].options.now ?? Date.now)();
+  }
+
+  private settle(i: number, outcome: JobOfferOutcome | JobProtocolError): void {
+    if (this.state[i] === 'done') return;
+    this.state[i] = 'done';
+    this.open -= 1;
+    clearTimeout(this.timers[i]);
+    if (outcome instanceof JobProtocolError) this.settlers[i].reject(outcome);
+    else this.settlers[i].resolve(outcome);
+    if (this.open === 0) {
+      for (const off of this.unlisten) off();
+      // Settled by a timer or a cancel while the stream waits for more: nothing is left to wait for.
+      if (this.waiting) this.framed?.abort(new StreamError('ABORTED', 'every attempt of the batch settled'));
+    }
+  }
+
+  /** Settles item `i` with `error` and tells the provider to stop it. */
+  private cancel(i: number, error: JobProtocolError): void {
+    if (this.state[i] === 'done') return;
+    if (this.framed !== undefined && this.framed.error === undefined) {
+      this.framed
+        .write({ type: 'cancel', index: i, reason: error.message.slice(0, 1000) })
+        .catch(() => undefined);
+    }
+    this.settle(i, error);
+  }
+
+  async run(): Promise<void> {
+    const items = this.items;
+    items.forEach((item, i) => {
+      const signal = item.options.signal;
+      if (signal === undefined) return;
+      if (signal.aborted) {
+        this.settle(i, new JobProtocolError('CANCELLED', 'cancelled before dialing'));
+        return;
+      }
+      const onAbort = (): void => this.cancel(i, new JobProtocolError('CANCELLED', 'cancelled by caller'));
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.unlisten.push(() => signal.removeEventListener('abort', onAbort));
+    });
+    if (this.open === 0) return;
+
+    let stream: Stream;
+    try {
+      stream = await this.node.dialProtocol(toPeerId(this.peer), JOB_BATCH_PROTOCOL_ID, {
+        negotiateFully: false,
+      });
+    } catch (err) {
+      this.failOpen(
+        new JobProtocolError('DIAL_FAILED', `dial ${this.peer}: ${describe(err)}`, { cause: err }),
+      );
+      return;
+    }
+    const framed = new FramedStream(stream, { maxFrameBytes: DATA_FRAME_MAX_BYTES });
+    this.framed = framed;
+    try {
+      // Items cancelled while dialing stay in the frame (indexes are positions), and are cancelled.
+      const cancelledWhileDialing = items.map((_, i) => this.state[i] === 'done');
+      await framed.write({ type: 'offers', offers: items.map((item) => item.offer) });
+      cancelledWhileDialing.forEach((cancelled, i) => {
+        if (cancelled) framed.write({ type: 'cancel', index: i }).catch(() => undefined);
+      });
+      const acceptTimeoutMs = Math.min(
+        ...items.map((item) => item.options.acceptTimeoutMs ?? DEFAULT_ACCEPT_TIMEOUT_MS),
+      );
+      const { decisions } = await framed.read(DecisionsFrameSchema, {
+        timeoutMs: acceptTimeoutMs,
+        maxBytes: CONTROL_FRAME_MAX_BYTES,
+      });
+      if (decisions.length !== items.length) {
+        throw new StreamError('BAD_FRAME', `${decisions.length} decisions for ${items.length} offers`);
+      }
+      decisions.forEach((decision, i) => {
+        if (this.state[i] === 'done') return;
+        if (decision.type === 'reject') {
+          this.settle(i, { status: 'rejected', code: 'REJECTED', reason: decision.reason });
+          return;
+        }
+        this.state[i] = 'running';
+        const { options, offer } = items[i];
+        options.onAccepted?.();
+        const timeoutMs = options.resultTimeoutMs ?? Math.max(0, offer.payload.deadlineAt - this.now(i));
+        this.timers[i] = setTimeout(
+          () => this.cancel(i, new JobProtocolError('TIMEOUT', `no result within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+      });
+      while (this.open > 0) {
+        this.waiting = true;
+        const frame = await framed.read(BatchRunFrameSchema, { maxBytes: DATA_FRAME_MAX_BYTES });
+        this.waiting = false;
+        if (frame.type === 'progress') {
+          if (this.state[frame.index] === 'running')
+            items[frame.index].options.onProgress?.(progressOf(frame));
+          continue;
+        }
+        for (const outcome of frame.results) this.onOutcome(outcome);
+      }
+      await framed.close();
+    } catch (err) {
+      if (this.open === 0) return; // ended by the last timer or cancel: everything is settled
+      const failure = asJobError(err, undefined);
+      framed.abort(new StreamError('ABORTED', failure.message));
+      this.failOpen(failure);
+    }
+  }
+
+  private onOutcome(outcome: BatchOutcome): void {
+    const i = outcome.index;
+    if (i >= this.items.length)
+      throw new StreamError('BAD_FRAME', `result for offer ${i} of ${this.items.length}`);
+    // A result for an attempt already settled (cancelled, timed out) is a late duplicate: ignored.
+    if (this.state[i] !== 'running') return;
+    if (outcome.type === 'error') {
+      this.settle(i, remoteError(outcome));
+      return;
+    }
+    const { offer, options } = this.items[i];
+    try {
+      const receipt = verifyJobResult(
+        offer.payload,
+        { peerId: this.peer, address: options.providerAddress },
+        outcome.outputs,
+        outcome.receipt,
+        this.now(i),
+      );
+      this.settle(i, { status: 'completed', outputs: outcome.outputs, receipt });
+    } catch (err) {
+      this.settle(i, asJobError(err, undefined));
+    }
+  }
+
+  private failOpen(error: JobProtocolError): void {
+    this.items.forEach((_, i) => this.settle(i, error));
+  }
+}
+
+/**
+ * The agent's side of `JOB_BATCH_PROTOCOL_ID`: each offer is verified and decided as on the single
+ * protocol (same `verifyOffer`, `onOffer`, per-offer signal and progress), all decisions go back in one
+ * frame, and results that finish in the same turn of the event loop share a frame.
+ */
+export async function serveJobBatch(
+  stream: Stream,
+  connection: Connection,
+  options: HandleJobOffersOptions,
+): Promise<void> {
+  const logger = options.logger ?? SILENT_LOGGER;
+  const remotePeer = connection.remotePeer.toString();
+  const offerCap = Math.min(
+    options.maxOfferBytes?.(remotePeer) ?? DATA_FRAME_MAX_BYTES,
+    DATA_FRAME_MAX_BYTES,
+  );
+  const framed = new FramedStream(stream, { maxFrameBytes: offerCap });
+  const controllers: AbortController[] = [];
+  let linger: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const { offers } = await framed.read(OffersFrameSchema, {
+      timeoutMs: options.offerReadTimeoutMs ?? DEFAULT_OFFER_READ_TIMEOUT_MS,
+      maxBytes: offerCap,
+    });
+    const finished = offers.map(() => false);
+    const accepted = offers.map(() => false);
+    const decisions: ({ type: 'accept' } | { type: 'reject'; reason: string })[] = [];
+    const runs: ((() => Promise<JobRunResult>) | undefined)[] = [];
+    for (const [index, offer] of offers.entries()) {
+      const controller = new AbortController();
+      controllers.push(controller);
+      let verified: Signed<JobOffer>;
+      try {
+        verified = await options.verifyOffer(offer, { remotePeer });
+      } catch (err) {
+        const code = err instanceof OfferVerificationError ? err.code : 'INVALID_OFFER';
+        logger.debug({ remotePeer, code, index }, 'job offer failed verification');
+        decisions.push({ type: 'reject', reason: `${code}: ${describe(err)}`.slice(0, 1000) });
+        runs.push(undefined);
+        continue;
+      }
+      let lastProgressAt = 0;
+      const ctx: OfferContext = {
+        signal: controller.signal,
+        remotePeer,
+        reportProgress(fraction, message) {
+          if (!accepted[index] || finished[index] || controller.signal.aborted) return;
+          const at = performance.now();
+          if (fraction < 1 && at - lastProgressAt < PROGRESS_MIN_INTERVAL_MS) return;
+          lastProgressAt = at;
+          const clamped = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
+          const frame =
+            message === undefined
+              ? { type: 'progress', index, fraction: clamped }
+              : { type: 'progress', index, fraction: clamped, message: message.slice(0, 1000) };
+          framed.write(frame).catch(() => undefined);
+        },
+      };
+      const decision = await options.onOffer(verified, ctx);
+      if (decision.accept) {
+        decisions.push({ type: 'accept' });
+        runs.push(decision.run);
+      } else {
+        decisions.push({ type: 'reject', reason: decision.reason.slice(0, 1000) });
+        runs.push(undefined);
+      }
+    }
+    await framed.write({ type: 'decisions', decisions });
+    runs.forEach((run, i) => (accepted[i] = run !== undefined));
+
+    // Only `cancel` frames (or the end of the stream) come from the coordinator from here on.
+    const allFinished = (): boolean => finished.every((done, i) => done || !accepted[i]);
+    const watcher = (async (): Promise<void> => {
+      for (;;) {
+        const frame = await framed.readOrEnd(BatchCancelFrameSchema, { maxBytes: CONTROL_FRAME_MAX_BYTES });
+        if (frame === undefined) break;
+        controllers[frame.index]?.abort(new Error(frame.reason ?? 'cancelled by coordinator'));
+      }
+      if (!allFinished()) {
+        for (const c of controllers) c.abort(new Error('coordinator closed the stream'));
+      }
+    })().catch((err: unknown) => {
+      for (const c of controllers) c.abort(err);
+    });
+
+    // Outcomes of one turn go out in one frame (cut at RESULTS_FRAME_TARGET_BYTES).
+    let outbox: BatchOutcome[] = [];
+    let flushing: Promise<void> | undefined;
+    const flush = async (): Promise<void> => {
+      await new Promise((resolve) => setImmediate(resolve));
+      const ready = outbox;
+      outbox = [];
+      flushing = undefined;
+      let frame: BatchOutcome[] = [];
+      let bytes = 0;
+      for (const outcome of ready) {
+        const size = outcome.type === 'result' ? outcome.outputs.reduce((n, t) => n + t.data.length, 0) : 0;
+        if (frame.length > 0 && bytes + size > RESULTS_FRAME_TARGET_BYTES) {
+          await framed.write({ type: 'results', results: frame });
+          frame = [];
+          bytes = 0;
+        }
+        frame.push(outcome);
+        bytes += size;
+      }
+      if (frame.length > 0) await framed.write({ type: 'results', results: frame });
+    };
+    const sent: Promise<void>[] = [];
+    const report = (outcome: BatchOutcome): void => {
+      if (framed.error !== undefined) return;
+      outbox.push(outcome);
+      flushing ??= flush();
+      sent.push(flushing);
+    };
+    await Promise.all(
+      runs.map(async (run, index) => {
+        if (run === undefined) return;
+        const signal = controllers[index].signal;
+        let result: JobRunResult | undefined;
+        let failure: unknown;
+        try {
+          result = await run();
+        } catch (err) {
+          failure = err;
+        }
+        finished[index] = true;
+        if (result !== undefined && !signal.aborted) {
+          report({ type: 'result', index, outputs: result.outputs, receipt: result.receipt });
+        } else {
+          report({ ...errorFrameOf(failure, signal.aborted), index });
+        }
+      }),
+    );
+    await Promise.all(sent);
+    if (framed.error === undefined) {
+      await framed.close();
+      linger = setTimeout(
+        () => framed.abort(new StreamError('TIMEOUT', 'coordinator did not close')),
+        RESULT_LINGER_MS,
+      );
+      linger.unref?.();
+    }
+    await watcher;
+  } catch (err) {
+    for (const c of controllers) c.abort(err);
+    if (err instanceof StreamError) {
+      logger.debug({ remotePeer, code: err.code, err: err.message }, 'job batch stream failed');
+      if (err.code === 'BAD_FRAME' || err.code === 'FRAME_TOO_LARGE' || err.code === 'TIMEOUT') {
+        options.onStreamError?.(remotePeer, err);
+      }
+    } else {
+      logger.warn({ remotePeer, err: describe(err) }, 'job batch handler failed');
+      framed.abort(new StreamError('ABORTED', 'handler failed'));
+    }
+  } finally {
+    if (linger !== undefined) clearTimeout(linger);
+  }
+}
