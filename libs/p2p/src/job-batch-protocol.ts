@@ -2,7 +2,13 @@
 // own signature (usually one Merkle-batch signature for all), its own decision, cancel, progress,
 // deadline and signed receipt; what is shared is the stream, the frames and the round trips. A tiny
 // job's cost is mostly per message, so this is where a busy provider's throughput comes from.
-import { JOB_BATCH_PROTOCOL_ID, type JobOffer, type Signed } from '#protocol';
+import {
+  JOB_BATCH_PROTOCOL_ID,
+  type JobOffer,
+  type ResultReceipt,
+  type Signed,
+  type TensorWire,
+} from '#protocol';
 import type { Connection, Stream } from '@libp2p/interface';
 import type { Libp2p } from 'libp2p';
 
@@ -15,6 +21,7 @@ import {
   MAX_BATCH_OFFERS,
   OffersFrameSchema,
   type BatchOutcome,
+  type ErrorFrame,
 } from './job-frames.js';
 import {
   DEFAULT_ACCEPT_TIMEOUT_MS,
@@ -44,6 +51,11 @@ export interface BatchOfferItem {
   readonly offer: Signed<JobOffer>;
   readonly options: SendJobOfferOptions;
 }
+
+/** What the agent reports for one attempt of a batch (the shape `BatchOutcomeSchema` reads). */
+type OutgoingOutcome =
+  | { type: 'result'; index: number; outputs: TensorWire[]; receipt: Signed<ResultReceipt> }
+  | (ErrorFrame & { index: number });
 
 /** Results frames are cut at about this many bytes of outputs (one result may still be larger). */
 const RESULTS_FRAME_TARGET_BYTES = 8 * 1024 * 1024;
@@ -321,14 +333,14 @@ export async function serveJobBatch(
     });
 
     // Outcomes of one turn go out in one frame (cut at RESULTS_FRAME_TARGET_BYTES).
-    let outbox: BatchOutcome[] = [];
+    let outbox: OutgoingOutcome[] = [];
     let flushing: Promise<void> | undefined;
     const flush = async (): Promise<void> => {
       await new Promise((resolve) => setImmediate(resolve));
       const ready = outbox;
       outbox = [];
       flushing = undefined;
-      let frame: BatchOutcome[] = [];
+      let frame: OutgoingOutcome[] = [];
       let bytes = 0;
       for (const outcome of ready) {
         const size = outcome.type === 'result' ? outcome.outputs.reduce((n, t) => n + t.data.length, 0) : 0;
@@ -343,7 +355,7 @@ export async function serveJobBatch(
       if (frame.length > 0) await framed.write({ type: 'results', results: frame });
     };
     const sent: Promise<void>[] = [];
-    const report = (outcome: BatchOutcome): void => {
+    const report = (outcome: OutgoingOutcome): void => {
       if (framed.error !== undefined) return;
       outbox.push(outcome);
       flushing ??= flush();

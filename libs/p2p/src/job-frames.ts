@@ -1,4 +1,4 @@
-import { MAX_INPUT_TENSORS, TensorWireSchema, signedMessageSchema } from '#protocol';
+import { MAX_INPUT_TENSORS, TensorWireSchema } from '#protocol';
 import { z } from 'zod';
 
 /** Longest free text in a frame (reasons, messages, error codes). */
@@ -7,10 +7,21 @@ export const MAX_FRAME_TEXT = 1024;
 const Text = z.string().max(MAX_FRAME_TEXT);
 const ErrorCode = z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, { error: 'expected an UPPER_SNAKE error code' });
 
+/**
+ * The outline of a signed offer or receipt in a frame. Its content is validated once, where its
+ * signature is checked (`verifySigned`, through `createOfferVerifier` and `verifyJobResult`), which
+ * also rejects unknown fields: parsing it here too would validate every message twice.
+ */
+const SignedOutlineSchema = z.looseObject({
+  payload: z.unknown(),
+  signature: z.string(),
+  signer: z.string(),
+});
+
 /** Coordinator -> agent: the signed offer, always the first frame. */
 export const OfferFrameSchema = z.strictObject({
   type: z.literal('offer'),
-  offer: signedMessageSchema('offer'),
+  offer: SignedOutlineSchema,
 });
 
 /** Coordinator -> agent: stop the attempt (the agent answers with an `error` frame `CANCELLED` or closes). */
@@ -35,7 +46,7 @@ export const ProgressFrameSchema = z.strictObject({
 export const ResultFrameSchema = z.strictObject({
   type: z.literal('result'),
   outputs: z.array(TensorWireSchema).max(MAX_INPUT_TENSORS),
-  receipt: signedMessageSchema('receipt'),
+  receipt: SignedOutlineSchema,
 });
 
 export const ErrorFrameSchema = z.strictObject({
@@ -64,7 +75,7 @@ const BatchIndex = z
 /** Coordinator -> agent: the signed offers, always the first frame. */
 export const OffersFrameSchema = z.strictObject({
   type: z.literal('offers'),
-  offers: z.array(signedMessageSchema('offer')).min(1).max(MAX_BATCH_OFFERS),
+  offers: z.array(SignedOutlineSchema).min(1).max(MAX_BATCH_OFFERS),
 });
 
 /** Agent -> coordinator: one decision per offer, in the offers' order. */

@@ -231,7 +231,7 @@ export interface OfferVerifierOptions {
  */
 export function createOfferVerifier(
   options: OfferVerifierOptions,
-): (offer: Signed<JobOffer>, meta: OfferMeta) => Signed<JobOffer> {
+): (offer: unknown, meta: OfferMeta) => Signed<JobOffer> {
   const replayGuard = options.replayGuard ?? new ReplayGuard();
   const clock = options.now ?? Date.now;
   return (offer, meta) => {
@@ -280,11 +280,11 @@ export interface CodedError {
 }
 
 export interface HandleJobOffersOptions {
-  /** Throws (ideally `OfferVerificationError`) to reject the offer; see `createOfferVerifier`. */
-  readonly verifyOffer: (
-    offer: Signed<JobOffer>,
-    meta: OfferMeta,
-  ) => Signed<JobOffer> | Promise<Signed<JobOffer>>;
+  /**
+   * Validates and verifies the signed offer exactly as received (frames only check its outline);
+   * throws (ideally `OfferVerificationError`) to reject it. See `createOfferVerifier`.
+   */
+  readonly verifyOffer: (offer: unknown, meta: OfferMeta) => Signed<JobOffer> | Promise<Signed<JobOffer>>;
   readonly onOffer: (offer: Signed<JobOffer>, ctx: OfferContext) => Promise<OfferDecision>;
   readonly offerReadTimeoutMs?: number;
   /**

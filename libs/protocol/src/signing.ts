@@ -92,8 +92,15 @@ export interface VerifyOptions {
 export function signedMessageSchema<K extends SignedMessageKind>(
   kind: K,
 ): z.ZodType<Signed<SignedPayloads[K]>, unknown> {
-  return signedSchema(rulesFor(kind).schema);
+  return ENVELOPES[kind] as z.ZodType<Signed<SignedPayloads[K]>, unknown>;
 }
+
+// Built once: a zod schema is compiled on its first parses, so a fresh one per message costs far more.
+const ENVELOPES: { readonly [K in SignedMessageKind]: z.ZodType<Signed<SignedPayloads[K]>, unknown> } = {
+  advert: signedSchema(RULES.advert.schema),
+  offer: signedSchema(RULES.offer.schema),
+  receipt: signedSchema(RULES.receipt.schema),
+};
 
 /** Validates the shape of a signed envelope of `kind` (no signature check: use `verifySigned`). */
 export function parseSigned<K extends SignedMessageKind>(kind: K, input: unknown): Signed<SignedPayloads[K]> {
