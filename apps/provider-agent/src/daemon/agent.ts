@@ -57,7 +57,7 @@ export interface RunningAgent {
 const ADVERT_TTL_MS = 60_000;
 const STATUS_EVERY_MS = 2_000;
 const CHANGE_ADVERT_COALESCE_MS = 1_000;
-const RECEIPT_LINGER_MS = 4;
+const RECEIPT_LINGER_MS = 10;
 
 /** Starts the provider daemon: executors, libp2p, adverts, and the job protocol. */
 export async function startAgent(options: {
