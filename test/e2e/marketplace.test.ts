@@ -123,6 +123,8 @@ describe('e2e: coordinator and two agent processes run real jobs', () => {
         '--light-kdf',
         '--slots',
         '1',
+        '--jobs-per-slot',
+        '3',
         '--backend',
         'wasm',
       ],
@@ -167,6 +169,15 @@ describe('e2e: coordinator and two agent processes run real jobs', () => {
       const res = await api<unknown[]>(url, 'GET', '/v1/providers');
       return res.body.length >= 2 ? true : undefined;
     });
+    // --jobs-per-slot 3 on one executor: each agent advertises 3 slots.
+    const providers = await api<{ slots: number }[]>(url, 'GET', '/v1/providers');
+    expect(providers.body.map((p) => p.slots)).toEqual([3, 3]);
+    const bad = await runProcess(
+      AGENT_MAIN,
+      ['init', '--coordinator', url, '--data-dir', join(dir, 'bad'), '--jobs-per-slot', '0'],
+      { ...process.env, GPUMESH_AGENT_PASSPHRASE: PASSPHRASE },
+    ).catch((err: unknown) => String(err));
+    expect(bad).toMatch(/--jobs-per-slot must be an integer from 1 to 64/);
   }, 120_000);
 
   afterAll(async () => {
@@ -184,6 +195,19 @@ describe('e2e: coordinator and two agent processes run real jobs', () => {
     const expected = values(referenceMatmul(parseJobSpec(spec))[0]);
     expect(outputs[0].shape).toEqual([48, 24]);
     expect(maxRelError(values(outputs[0]), expected)).toBeLessThan(1e-4);
+  });
+
+  it('runs a burst of tiny matmuls: offers to one agent travel in batches, every result right', async () => {
+    const specs = Array.from({ length: 18 }, (_, i) => matmulSpec(2 + (i % 3), 3, 2 + (i % 4), '5'));
+    const jobs = await Promise.all(specs.map((body) => api<JobBody>(url, 'POST', '/v1/jobs', { key, body })));
+    const outputs = await Promise.all(jobs.map((job) => result(job.body.id)));
+    outputs.forEach((out, i) => {
+      const expected = values(referenceMatmul(parseJobSpec(specs[i]))[0]);
+      expect(maxRelError(values(out[0]), expected)).toBeLessThan(1e-5);
+    });
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const batches = Number(/^gpumesh_offer_batch_size_count (\d+)/m.exec(metrics)?.[1] ?? 0);
+    expect(batches).toBeGreaterThan(0);
   });
 
   it('runs inference of an uploaded LayersModel and matches tfjs in this process', async () => {

@@ -40,6 +40,8 @@ GPUMESH_AGENT_PASSPHRASE or asked on the terminal.`,
   --price <n>          base units per work unit (1 MFLOP) you charge (default 1)
   --region <name>      advertised region (optional)
   --slots <n>          concurrent jobs (default: CPU cores for cpu/wasm, one per GPU)
+  --jobs-per-slot <n>  jobs accepted per slot, the rest waiting in its queue (default 4; 32 for a
+                       stream of tiny jobs, whose offers then travel in batches; 1 for long jobs)
   --backend <name>     auto | tensorflow-gpu | tensorflow | wasm | cpu (default auto)
   --force              replace an existing keystore (its identity and unclaimed earnings address are lost)
   --light-kdf          cheap key derivation, for throwaway test agents only
@@ -106,6 +108,7 @@ const commandOptions = {
     price: { type: 'string', default: '1' },
     region: { type: 'string' },
     slots: { type: 'string' },
+    'jobs-per-slot': { type: 'string' },
     backend: { type: 'string' },
     force: { type: 'boolean', default: false },
     'light-kdf': { type: 'boolean', default: false },
@@ -179,6 +182,7 @@ async function main(argv: string[]): Promise<number> {
           price: values.price as string,
           region: values.region as string | undefined,
           slots: values.slots as string | undefined,
+          jobsPerSlot: values['jobs-per-slot'] as string | undefined,
           backend: values.backend as string | undefined,
           force: values.force === true,
           lightKdf: values['light-kdf'] === true,

@@ -56,6 +56,7 @@ export async function initCommand(
     price: string;
     region?: string;
     slots?: string;
+    jobsPerSlot?: string;
     backend?: string;
     force: boolean;
     lightKdf: boolean;
@@ -69,6 +70,10 @@ export async function initCommand(
   if (slots !== undefined && (!Number.isInteger(slots) || slots < 1 || slots > 256)) {
     throw new CliError('--slots must be an integer from 1 to 256');
   }
+  const jobsPerSlot = opts.jobsPerSlot === undefined ? undefined : Number(opts.jobsPerSlot);
+  if (jobsPerSlot !== undefined && (!Number.isInteger(jobsPerSlot) || jobsPerSlot < 1 || jobsPerSlot > 64)) {
+    throw new CliError('--jobs-per-slot must be an integer from 1 to 64');
+  }
   const network = await fetchNetwork(opts.coordinator);
   const passphrase = await readPassphrase(opts.env, true);
   const { file, identity } = await createKeystore(passphrase, { light: opts.lightKdf });
@@ -81,6 +86,7 @@ export async function initCommand(
     pricePerUnit: opts.price,
     ...(opts.region ? { region: opts.region } : {}),
     ...(slots ? { slots } : {}),
+    ...(jobsPerSlot ? { jobsPerSlot } : {}),
     ...(parseBackend(opts.backend) ? { backend: parseBackend(opts.backend) } : {}),
   };
   await writeAgentConfig(paths.config, config);
