@@ -10,7 +10,9 @@ import {
   modelArtifactHash,
   verifyEvidence,
 } from './evidence.js';
-import { bundleAgainst, floats, mapValues, OTHER_WALLET_FOR_TESTS } from './test-fixtures.js';
+import { signPayloads } from '#protocol';
+
+import { ACCUSED_WALLET, bundleAgainst, floats, mapValues, OTHER_WALLET_FOR_TESTS } from './test-fixtures.js';
 
 describe('evidence bundles', () => {
   it('proves a wrong result: valid, with the checks that passed', async () => {
@@ -69,6 +71,27 @@ describe('evidence bundles', () => {
     const r2 = await verifyEvidence(swapped);
     expect(r2.valid).toBe(false);
     expect(r2.reasons[0]).toMatch(/accused receipt/);
+  });
+
+  it('holds with a receipt signed in a batch (its Merkle proof), and not with a tampered proof', async () => {
+    const bundle = await bundleAgainst('zeros');
+    const own = bundle.accused.receipt.payload;
+    const [, batched] = await signPayloads(
+      'receipt',
+      [{ ...own, attempt: 7 }, own, { ...own, attempt: 9 }],
+      ACCUSED_WALLET,
+    );
+    expect(batched.batch).toMatchObject({ index: 1, size: 3 });
+    const inBatch = { ...structuredClone(bundle), accused: { ...bundle.accused, receipt: batched } };
+    const ok = await verifyEvidence(JSON.parse(JSON.stringify(inBatch)));
+    expect(ok.reasons).toEqual([]);
+    expect(ok.valid).toBe(true);
+
+    const tampered = structuredClone(inBatch);
+    tampered.accused.receipt = { ...batched, batch: { ...batched.batch!, index: 0 } };
+    const bad = await verifyEvidence(tampered);
+    expect(bad.valid).toBe(false);
+    expect(bad.reasons[0]).toMatch(/accused receipt/);
   });
 
   it('is invalid when the spec does not match its hash, or for garbage', async () => {
