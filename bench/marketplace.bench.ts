@@ -1,7 +1,9 @@
 // The whole path with real processes: a coordinator (real PostgreSQL + Redis) and 2 agent processes.
 // Tiny matmul jobs go through REST → PostgreSQL → BullMQ → scheduler → libp2p offer → agent worker
 // thread → signed receipt → verification → ledger. Latency is submit-to-result, taken from the
-// coordinator's own timestamps (Job.createdAt → Job.finishedAt). Also: advert propagation over
+// coordinator's own timestamps (Job.createdAt → Job.finishedAt). The load runs twice: one job a
+// request, then the same number of jobs BENCH_E2E_BATCH_SUBMIT a request (POST /v1/jobs/batch,
+// figures prefixed batchedSubmit). Also: advert propagation over
 // gossipsub with 20 agents on loopback (in-process libp2p nodes).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent } from 'node:http';
@@ -22,6 +24,8 @@ const CONCURRENCY = Number(process.env.BENCH_E2E_CONCURRENCY ?? 64);
 const GOSSIP_AGENTS = 20;
 /** Jobs submitted one at a time (each after the previous one's result) for the unloaded latency. */
 const SEQUENTIAL_JOBS = Number(process.env.BENCH_E2E_SEQUENTIAL_JOBS ?? 100);
+/** Jobs a request in the second load phase (POST /v1/jobs/batch); its clients: CONCURRENCY / this. */
+const BATCH_SUBMIT = Number(process.env.BENCH_E2E_BATCH_SUBMIT ?? 16);
 /**
  * Jobs an agent holds per executor (`gpumesh-agent init --jobs-per-slot`). The agents here are set up
  * for a stream of tiny jobs: a deep queue lets offers travel in batches (the agent default, 4, suits
@@ -165,8 +169,6 @@ async function endToEnd(): Promise<Record<string, number>> {
       }
     }
     sequential.sort((a, b) => a - b);
-    const cleared = await client.query<{ t: Date }>(`SELECT now() AS t`);
-    const loadStart = cleared.rows[0].t;
     const agentPids = children.slice(1).map((c) => c.pid);
     const commits = async (): Promise<number> =>
       Number(
@@ -176,87 +178,119 @@ async function endToEnd(): Promise<Record<string, number>> {
           )
         ).rows[0].n,
       );
-    const commitsBefore = await commits();
-    const loadStarted = performance.now();
-    const meter = cpuMeter([
-      { name: 'coordinatorCores', pids: () => [coordinator.child.pid] },
-      { name: 'agentCores', pids: () => agentPids },
-      { name: 'loadGeneratorCores', pids: () => [process.pid] },
-    ]);
-    let next = 0;
-    let failures = 0;
-    const submitted: string[] = [];
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        for (;;) {
-          const i = next++;
-          if (i >= JOBS) return;
-          const res = await httpJson(http, base, 'POST', '/v1/jobs', headers, tinySpec(i));
-          if (res.status === 201) submitted.push((JSON.parse(res.body) as { id: string }).id);
-          else failures += 1;
-        }
-      }),
-    );
-    http.destroy();
-    const deadline = Date.now() + 300_000;
-    let rows: { ms: number; created: Date; finished: Date; state: string }[] = [];
-    for (;;) {
-      rows = (
-        await client.query<{ ms: number; created: Date; finished: Date; state: string }>(
-          `SELECT EXTRACT(EPOCH FROM ("finishedAt" - "createdAt")) * 1000 AS ms, "createdAt" AS created,
-                  "finishedAt" AS finished, state::text AS state FROM "Job"
-            WHERE "finishedAt" IS NOT NULL AND "createdAt" >= $1`,
-          [loadStart],
-        )
-      ).rows;
-      if (rows.length >= submitted.length || Date.now() > deadline) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    if (process.env.BENCH_E2E_TRACE) {
-      const trace = await client.query<{ type: string; ms: number }>(
-        `SELECT type, AVG(EXTRACT(EPOCH FROM (e."createdAt" - j."createdAt")) * 1000)::float AS ms
-           FROM "JobEvent" e JOIN "Job" j ON j.id = e."jobId" WHERE (j."createdAt" >= $1) = $2
-          GROUP BY type ORDER BY ms`,
-        [loadStart, true],
+
+    /** JOBS tiny jobs from CONCURRENCY clients, one job a request or `batch` a request (POST /v1/jobs/batch). */
+    const load = async (batch: number): Promise<Record<string, number>> => {
+      const loadStart = (await client.query<{ t: Date }>(`SELECT now() AS t`)).rows[0].t;
+      const commitsBefore = await commits();
+      const loadStarted = performance.now();
+      const meter = cpuMeter([
+        { name: 'coordinatorCores', pids: () => [coordinator.child.pid] },
+        { name: 'agentCores', pids: () => agentPids },
+        { name: 'loadGeneratorCores', pids: () => [process.pid] },
+      ]);
+      const clients = batch > 1 ? Math.max(1, Math.ceil(CONCURRENCY / batch)) : CONCURRENCY;
+      const loadHttp = new Agent({ keepAlive: true, maxSockets: clients });
+      let next = 0;
+      let failures = 0;
+      const submitted: string[] = [];
+      await Promise.all(
+        Array.from({ length: clients }, async () => {
+          for (;;) {
+            const from = next;
+            next += batch;
+            if (from >= JOBS) return;
+            const count = Math.min(batch, JOBS - from);
+            if (batch === 1) {
+              const res = await httpJson(loadHttp, base, 'POST', '/v1/jobs', headers, tinySpec(from));
+              if (res.status === 201) submitted.push((JSON.parse(res.body) as { id: string }).id);
+              else failures += 1;
+              continue;
+            }
+            const jobs = Array.from({ length: count }, (_, k) => JSON.parse(tinySpec(from + k)) as unknown);
+            const res = await httpJson(
+              loadHttp,
+              base,
+              'POST',
+              '/v1/jobs/batch',
+              headers,
+              JSON.stringify({ jobs }),
+            );
+            if (res.status !== 201) {
+              failures += count;
+              continue;
+            }
+            for (const item of (JSON.parse(res.body) as { items: { job?: { id: string } }[] }).items) {
+              if (item.job) submitted.push(item.job.id);
+              else failures += 1;
+            }
+          }
+        }),
       );
-      console.error('under load', trace.rows);
-      const unloaded = await client.query<{ type: string; ms: number }>(
-        `SELECT type, AVG(EXTRACT(EPOCH FROM (e."createdAt" - j."createdAt")) * 1000)::float AS ms
-           FROM "JobEvent" e JOIN "Job" j ON j.id = e."jobId" WHERE (j."createdAt" >= $1) = $2
-          GROUP BY type ORDER BY ms`,
-        [loadStart, false],
-      );
-      console.error('unloaded', unloaded.rows);
-    }
-    const cores = meter.stop();
-    // Every statement outside a transaction counts as one (pg_stat_database, flushed within ~1 s).
-    await new Promise((r) => setTimeout(r, 1_500));
-    const databaseCommitsPerJob = round((await commits()) - commitsBefore) / Math.max(1, submitted.length);
-    const loadSeconds = (performance.now() - loadStarted) / 1000;
-    // CPU milliseconds per job: what bounds jobs/s once the machine is busy (2 cores here).
-    const perJob = (c: number): number => round((c * loadSeconds * 1000) / Math.max(1, submitted.length), 2);
-    const cpuMsPerJob = {
-      coordinatorCpuMsPerJob: perJob(cores.coordinatorCores),
-      agentsCpuMsPerJob: perJob(cores.agentCores),
-      otherCpuMsPerJob: perJob(cores.other), // PostgreSQL, Redis, the kernel, anything else running
+      loadHttp.destroy();
+      const deadline = Date.now() + 300_000;
+      let rows: { ms: number; created: Date; finished: Date; state: string }[] = [];
+      for (;;) {
+        rows = (
+          await client.query<{ ms: number; created: Date; finished: Date; state: string }>(
+            `SELECT EXTRACT(EPOCH FROM ("finishedAt" - "createdAt")) * 1000 AS ms, "createdAt" AS created,
+                    "finishedAt" AS finished, state::text AS state FROM "Job"
+              WHERE "finishedAt" IS NOT NULL AND id = ANY($1::uuid[])`,
+            [submitted],
+          )
+        ).rows;
+        if (rows.length >= submitted.length || Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      if (process.env.BENCH_E2E_TRACE) {
+        const trace = await client.query<{ type: string; ms: number }>(
+          `SELECT type, AVG(EXTRACT(EPOCH FROM (e."createdAt" - j."createdAt")) * 1000)::float AS ms
+             FROM "JobEvent" e JOIN "Job" j ON j.id = e."jobId" WHERE (j."createdAt" >= $1) = $2
+            GROUP BY type ORDER BY ms`,
+          [loadStart, batch === 1],
+        );
+        console.error(batch === 1 ? 'unloaded' : 'under load', trace.rows);
+      }
+      const cores = meter.stop();
+      // Every statement outside a transaction counts as one (pg_stat_database, flushed within ~1 s).
+      await new Promise((r) => setTimeout(r, 1_500));
+      const databaseCommitsPerJob = round((await commits()) - commitsBefore) / Math.max(1, submitted.length);
+      const loadSeconds = (performance.now() - loadStarted) / 1000;
+      // CPU milliseconds per job: what bounds jobs/s once the machine is busy (2 cores here).
+      const perJob = (c: number): number =>
+        round((c * loadSeconds * 1000) / Math.max(1, submitted.length), 2);
+      const latencies = rows.map((r) => Number(r.ms)).sort((a, b) => a - b);
+      const first = Math.min(...rows.map((r) => r.created.getTime()));
+      const last = Math.max(...rows.map((r) => r.finished.getTime()));
+      return {
+        jobs: submitted.length,
+        completed: rows.filter((r) => r.state === 'COMPLETED').length,
+        submitFailures: failures,
+        endToEndJobsPerSecond: round(rows.length / ((last - first) / 1000), 1),
+        p50SubmitToResultMs: round(percentile(latencies, 50)),
+        p99SubmitToResultMs: round(percentile(latencies, 99)),
+        ...cores,
+        coordinatorCpuMsPerJob: perJob(cores.coordinatorCores),
+        agentsCpuMsPerJob: perJob(cores.agentCores),
+        otherCpuMsPerJob: perJob(cores.other), // PostgreSQL, Redis, the kernel, anything else running
+        databaseCommitsPerJob: round(databaseCommitsPerJob, 2),
+      };
     };
+    const single = await load(1);
+    // The same jobs submitted BATCH_SUBMIT to a request (what a client with many tiny jobs would do).
+    const batched = await load(BATCH_SUBMIT);
+    http.destroy();
     await client.end();
-    const latencies = rows.map((r) => Number(r.ms)).sort((a, b) => a - b);
-    const first = Math.min(...rows.map((r) => r.created.getTime()));
-    const last = Math.max(...rows.map((r) => r.finished.getTime()));
+    const prefixed = Object.fromEntries(
+      Object.entries(batched).map(([k, v]) => [`batchedSubmit${k[0].toUpperCase()}${k.slice(1)}`, v]),
+    );
     return {
-      jobs: submitted.length,
-      completed: rows.filter((r) => r.state === 'COMPLETED').length,
-      submitFailures: failures,
-      endToEndJobsPerSecond: round(rows.length / ((last - first) / 1000), 1),
-      p50SubmitToResultMs: round(percentile(latencies, 50)),
-      p99SubmitToResultMs: round(percentile(latencies, 99)),
+      ...single,
       sequentialJobs: sequential.length,
       unloadedP50SubmitToResultMs: round(percentile(sequential, 50)),
       unloadedP99SubmitToResultMs: round(percentile(sequential, 99)),
-      ...cores,
-      ...cpuMsPerJob,
-      databaseCommitsPerJob: round(databaseCommitsPerJob, 2),
+      jobsPerBatchSubmit: BATCH_SUBMIT,
+      ...prefixed,
     };
   } finally {
     for (const child of children.reverse()) await stop(child);

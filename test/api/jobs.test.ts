@@ -86,6 +86,59 @@ describe('jobs API (real PostgreSQL + Redis)', () => {
     expect(after.body).toEqual(before.body);
   });
 
+  it('submits a batch: every spec validated before any is stored, each job with its own outcome', async () => {
+    const account = async (): Promise<AccountBody> =>
+      (await api<AccountBody>(c.url, 'GET', '/v1/account', { key: c.devKey })).body;
+    const before = await account();
+    const invalid = await api<ErrorBody>(c.url, 'POST', '/v1/jobs/batch', {
+      key: c.devKey,
+      body: { jobs: [matmulSpec(4, 4, 4, '2'), { ...matmulSpec(4, 4, 4, '2'), kind: 'nope' }] },
+    });
+    expect(invalid.status).toBe(400);
+    expect(invalid.body.error.message).toMatch(/^jobs\[1\]: /);
+    for (const body of [{ jobs: [] }, { jobs: 'x' }, [matmulSpec(4, 4, 4, '2')]]) {
+      const res = await api<ErrorBody>(c.url, 'POST', '/v1/jobs/batch', { key: c.devKey, body });
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('VALIDATION_FAILED');
+    }
+    expect(await account()).toEqual(before);
+
+    interface BatchBody {
+      items: { index: number; job?: JobBody; created?: boolean; error?: { code: string } }[];
+      created: number;
+      refused: number;
+    }
+    const headers = { 'idempotency-key': `batch-${Date.now()}` };
+    const jobs = [
+      matmulSpec(8, 8, 8, '2'),
+      matmulSpec(64, 64, 64, '1000000000000000000'),
+      matmulSpec(8, 8, 4, '3'),
+    ];
+    const first = await api<BatchBody>(c.url, 'POST', '/v1/jobs/batch', {
+      key: c.devKey,
+      headers,
+      body: { jobs },
+    });
+    expect(first.status).toBe(201);
+    expect(first.body).toMatchObject({ created: 2, refused: 1 });
+    expect(first.body.items.map((i) => i.index)).toEqual([0, 1, 2]);
+    expect(first.body.items[1].error?.code).toBe('INSUFFICIENT_BALANCE');
+    expect(first.body.items[0].job?.state).toBe('QUEUED');
+    const after = await account();
+    expect(BigInt(before.balance) - BigInt(after.balance)).toBe(2n + 3n);
+
+    // the same batch again: the stored jobs come back, nothing is stored or reserved twice
+    const again = await api<BatchBody>(c.url, 'POST', '/v1/jobs/batch', {
+      key: c.devKey,
+      headers,
+      body: { jobs },
+    });
+    expect(again.status).toBe(200);
+    expect(again.body.items.map((i) => i.job?.id)).toEqual(first.body.items.map((i) => i.job?.id));
+    expect(again.body.items.map((i) => i.created)).toEqual([false, undefined, false]);
+    expect(await account()).toEqual(after);
+  });
+
   it('cancels a queued job, releases its reservation, and refuses a second cancel', async () => {
     const before = await api<AccountBody>(c.url, 'GET', '/v1/account', { key: c.devKey });
     const job = await api<JobBody>(c.url, 'POST', '/v1/jobs', {

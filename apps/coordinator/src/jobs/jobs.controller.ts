@@ -19,8 +19,9 @@ import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators.js';
 import type { Principal } from '../auth/principal.js';
 import { uuidParam } from '../common/pipes.js';
 import { JobEventStream } from '../events/job-event-stream.js';
-import { JobsService } from './jobs.service.js';
+import { JobsService, MAX_BATCH_SUBMIT } from './jobs.service.js';
 import {
+  BatchSubmitResponseDto,
   JobDetailDto,
   JobDto,
   JobPageDto,
@@ -66,6 +67,58 @@ export class JobsController {
     const { job, created } = await this.jobs.submit(principal, body, idempotencyKey);
     void reply.status(created ? 201 : 200);
     return mapJob(job);
+  }
+
+  @Post('batch')
+  @RequireScopes('jobs:write')
+  @ApiOperation({
+    summary: `Submit up to ${MAX_BATCH_SUBMIT} jobs in one request: every spec is validated before any is stored; each job then succeeds or fails on its own`,
+  })
+  @ApiBody({
+    schema: {
+      type: 'object',
+      required: ['jobs'],
+      properties: {
+        jobs: { type: 'array', minItems: 1, maxItems: MAX_BATCH_SUBMIT, items: jobSpecJsonSchema() },
+      },
+    } as Record<string, unknown>,
+  })
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description: 'job i of the batch uses `<key>.<i>`: a retried batch returns the jobs it stored',
+  })
+  @ApiResponse({ status: 201, type: BatchSubmitResponseDto, description: 'at least one job was stored' })
+  @ApiResponse({
+    status: 200,
+    type: BatchSubmitResponseDto,
+    description: 'no job was stored (all were refused or earlier submissions)',
+  })
+  @ApiResponse({
+    status: 400,
+    description: 'a spec is invalid (the message names its index); nothing was stored',
+  })
+  async submitMany(
+    @CurrentPrincipal() principal: Principal,
+    @Body() body: unknown,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<BatchSubmitResponseDto> {
+    const items = await this.jobs.submitMany(principal, body, idempotencyKey);
+    const created = items.filter((i) => 'created' in i && i.created).length;
+    void reply.status(created > 0 ? 201 : 200);
+    return {
+      items: items.map((i) =>
+        'error' in i
+          ? {
+              index: i.index,
+              error: { code: i.error.code, message: i.error.message, details: i.error.details },
+            }
+          : { index: i.index, job: mapJob(i.job), created: i.created },
+      ),
+      created,
+      refused: items.filter((i) => 'error' in i).length,
+    };
   }
 
   @Post('dry-run')

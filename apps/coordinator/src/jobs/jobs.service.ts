@@ -32,7 +32,29 @@ export interface SubmitResult {
   created: boolean;
 }
 
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+/** Most jobs one `POST /v1/jobs/batch` submits. */
+export const MAX_BATCH_SUBMIT = 500;
+
+/** One job of a batch submission: stored (`job`, `created`) or refused (`error`). */
+export type BatchSubmitItem = { index: number } & (SubmitResult | { error: DomainError });
+
+interface PreparedJob {
+  spec: JobSpec;
+  specHash: string;
+  verification: JobVerification;
+  workUnits: bigint;
+  pricePerUnit: bigint;
+  cost: bigint;
+}
+
+function checkIdempotencyKey(key: string | undefined, maxLength: number): void {
+  if (key !== undefined && !(key.length <= maxLength && /^[\x21-\x7e]+$/.test(key))) {
+    throw new DomainError(
+      'VALIDATION_FAILED',
+      `Idempotency-Key header: 1-${maxLength} printable ASCII characters without spaces`,
+    );
+  }
+}
 
 @Injectable()
 export class JobsService {
@@ -56,24 +78,76 @@ export class JobsService {
     body: unknown,
     idempotencyKey: string | undefined,
   ): Promise<SubmitResult> {
-    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+    checkIdempotencyKey(idempotencyKey, 255);
+    return this.store(principal, await this.prepare(principal, body), idempotencyKey);
+  }
+
+  /**
+   * Submits many jobs in one request (`{ "jobs": [spec, ...] }`). Every spec is validated first and
+   * nothing is stored unless all are valid (the error names the index); then each is stored as
+   * `submit` stores one — they share a database transaction and one queue write — and each reports
+   * its own outcome, so a job the balance no longer covers fails alone. With an Idempotency-Key, job i
+   * uses `<key>.<i>`.
+   */
+  async submitMany(
+    principal: Principal,
+    body: unknown,
+    idempotencyKey: string | undefined,
+  ): Promise<BatchSubmitItem[]> {
+    checkIdempotencyKey(idempotencyKey, 255 - 1 - String(MAX_BATCH_SUBMIT).length);
+    const jobs = (body as { jobs?: unknown } | null)?.jobs;
+    if (typeof body !== 'object' || body === null || !Array.isArray(jobs)) {
+      throw new DomainError('VALIDATION_FAILED', 'body: expected { "jobs": [job spec, ...] }');
+    }
+    if (jobs.length === 0 || jobs.length > MAX_BATCH_SUBMIT) {
       throw new DomainError(
         'VALIDATION_FAILED',
-        'Idempotency-Key header: 1-255 printable ASCII characters without spaces',
+        `jobs: expected 1 to ${MAX_BATCH_SUBMIT} job specs, got ${jobs.length}`,
       );
     }
+    const prepared = await Promise.all(
+      jobs.map((job, i) =>
+        this.prepare(principal, job).catch((err: unknown) => {
+          if (err instanceof DomainError) {
+            throw new DomainError(err.code, `jobs[${i}]: ${err.message}`, { ...err.details, index: i });
+          }
+          throw err;
+        }),
+      ),
+    );
+    return Promise.all(
+      prepared.map((p, i) =>
+        this.store(principal, p, idempotencyKey === undefined ? undefined : `${idempotencyKey}.${i}`).then(
+          (result): BatchSubmitItem => ({ ...result, index: i }),
+          (err: unknown): BatchSubmitItem => {
+            if (!(err instanceof DomainError)) throw err;
+            return { index: i, error: err };
+          },
+        ),
+      ),
+    );
+  }
+
+  private async prepare(principal: Principal, body: unknown): Promise<PreparedJob> {
     const { spec, verification } = await this.parseRequest(principal, body);
     const specHash = hashSpec(spec);
+    const workUnits = await this.workUnits(spec);
+    const pricePerUnit = BigInt(spec.maxPricePerUnit);
+    const breakdown = this.price(workUnits, pricePerUnit, verification);
+    verification.canaryFee = breakdown.canary.toString();
+    return { spec, specHash, verification, workUnits, pricePerUnit, cost: breakdown.total };
+  }
+
+  private async store(
+    principal: Principal,
+    prepared: PreparedJob,
+    idempotencyKey: string | undefined,
+  ): Promise<SubmitResult> {
+    const { spec, specHash, verification, workUnits, pricePerUnit, cost } = prepared;
     if (idempotencyKey) {
       const existing = await this.jobs.findByIdempotencyKey(principal.accountId, idempotencyKey);
       if (existing) return { job: this.sameRequest(existing, specHash), created: false };
     }
-    const workUnits = await this.workUnits(spec);
-    const pricePerUnit = BigInt(spec.maxPricePerUnit);
-    const redundancy = verification.k;
-    const breakdown = this.price(workUnits, pricePerUnit, verification);
-    const cost = breakdown.total;
-    verification.canaryFee = breakdown.canary.toString();
     const deadlineSeconds = spec.deadlineSeconds ?? this.config.DEFAULT_DEADLINE_SECONDS;
     const id = randomUUID();
     const outcome = await this.submissions.submit({
@@ -85,7 +159,7 @@ export class JobsService {
       workUnits,
       pricePerUnit,
       cost,
-      redundancy,
+      redundancy: verification.k,
       priority: 0,
       deadlineAt: new Date(Date.now() + deadlineSeconds * 1000),
       idempotencyKey: idempotencyKey ?? null,

@@ -167,3 +167,24 @@ export function decodeCursor(cursor: string): { createdAt: Date; id: string } | 
   if (!id || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) return null;
   return { createdAt, id };
 }
+
+export class BatchItemErrorDto {
+  @ApiProperty({ example: 'INSUFFICIENT_BALANCE' }) code: string;
+  @ApiProperty() message: string;
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true }) details?: Record<string, unknown>;
+}
+
+export class BatchItemDto {
+  @ApiProperty({ description: 'position of this job in the request' }) index: number;
+  @ApiPropertyOptional({ type: JobDto, description: 'the stored job (absent when refused)' }) job?: JobDto;
+  @ApiPropertyOptional({ description: 'false: an earlier submission with the same Idempotency-Key' })
+  created?: boolean;
+  @ApiPropertyOptional({ type: BatchItemErrorDto, description: 'why this job was refused' })
+  error?: BatchItemErrorDto;
+}
+
+export class BatchSubmitResponseDto {
+  @ApiProperty({ type: [BatchItemDto] }) items: BatchItemDto[];
+  @ApiProperty({ description: 'jobs stored by this request' }) created: number;
+  @ApiProperty({ description: 'jobs refused (see their error)' }) refused: number;
+}
