@@ -128,7 +128,8 @@ export async function waitAllFinished(
       if (r.rows[0].n === 0) return;
       if (Date.now() > until) {
         const stuck = await client.query<{ id: string; state: string; events: string }>(
-          `SELECT j.id::text, j.state::text, (SELECT string_agg(e.type, ' > ' ORDER BY e.id) FROM "JobEvent" e
+          `SELECT j.id::text, j.state::text, (SELECT string_agg(e.type || CASE WHEN e.type = 'attempt.failed'
+             THEN ' (' || coalesce(e.data->>'error', e.data::text) || ')' ELSE '' END, ' > ' ORDER BY e.id) FROM "JobEvent" e
              WHERE e."jobId" = j.id) AS events FROM "Job" j
             WHERE j.state IN ('QUEUED', 'DISPATCHED', 'RUNNING', 'VERIFYING') LIMIT 5`,
         );

@@ -299,6 +299,29 @@ describe('dispatch over libp2p to providers (real PostgreSQL, Redis and libp2p n
     expect(attempts[attempts.length - 1]).toEqual({ providerId: honest.peerId, state: 'SUCCEEDED' });
   });
 
+  it('offers a job again to a provider that was only full (NO_CAPACITY), not to one that refused it', async () => {
+    const only = await startFakeAgent(c.url, { pricePerUnit: '1', behaviour: 'full', operatorId: 'op-f' });
+    agents.push(only);
+    await waitForProviders(c, 1);
+    const job = await api<JobBody>(c.url, 'POST', '/v1/jobs', {
+      key: c.devKey,
+      body: matmulSpec(2, 2, 2, '5'),
+    });
+    await waitFor('a capacity rejection', async () => (only.offers > 0 ? true : undefined));
+    only.setBehaviour('honest');
+    await waitForState(c, job.body.id, ['COMPLETED']);
+    const attempts = await query<{ state: string; error: string | null }>(
+      c.databaseUrl,
+      'SELECT state::text, error FROM "JobAttempt" WHERE "jobId" = $1 ORDER BY attempt',
+      [job.body.id],
+    );
+    expect(attempts[0]).toMatchObject({
+      state: 'FAILED',
+      error: expect.stringMatching(/^rejected: NO_CAPACITY/),
+    });
+    expect(attempts[attempts.length - 1].state).toBe('SUCCEEDED');
+  });
+
   it('breaks a disagreement with the coordinator reference: the cheater is banned with evidence, only the honest result is paid', async () => {
     const honest = await startFakeAgent(c.url, { operatorId: 'op-a', pricePerUnit: '2' });
     const cheat = await startFakeAgent(c.url, { operatorId: 'op-b', behaviour: 'wrong', pricePerUnit: '2' });

@@ -12,6 +12,7 @@ import {
   type GpumeshNode,
 } from '#p2p';
 import {
+  REJECT_NO_CAPACITY,
   createPeerBinding,
   decodeTensor,
   encodeTensor,
@@ -24,12 +25,13 @@ import {
 
 /**
  * honest: the right result (float64 accumulation, or float32 with `float: 'f32'`, as a different
- * honest backend would); reject; hang; and cheaters: wrong (every value + 1), noise (values
+ * honest backend would); reject; full (rejects as a provider with no free slot); hang; and cheaters: wrong (every value + 1), noise (values
  * perturbed by ~1%), zeros, stale (replays its previous output when the shape matches, else zeros),
  * copy (a collusion ring: when two members are offered the same job they return one shared wrong
  * output; otherwise honest, so only pairing can reveal them).
  */
-export type FakeBehaviour = 'honest' | 'reject' | 'wrong' | 'hang' | 'noise' | 'zeros' | 'stale' | 'copy';
+export type FakeBehaviour =
+  'honest' | 'reject' | 'full' | 'wrong' | 'hang' | 'noise' | 'zeros' | 'stale' | 'copy';
 
 /**
  * Colluders sharing what they were offered and one wrong output per job. Offers carry per-attempt
@@ -188,6 +190,7 @@ export async function startFakeAgent(
       state.offers += 1;
       if (offeredSpecs.length < 1000) offeredSpecs.push(signed.payload.spec);
       if (behaviour === 'reject') return { accept: false, reason: 'busy' };
+      if (behaviour === 'full') return { accept: false, reason: `${REJECT_NO_CAPACITY}: no free slot` };
       // Copies of one job are offered under unrelated ids: colluders pair them by spec hash.
       if (behaviour === 'copy') options.ring?.offer(signed.payload.specHash);
       return {

@@ -42,3 +42,9 @@ export const MAX_ID_LENGTH = 256;
 export const MAX_GPUS_PER_ADVERT = 64;
 /** Most concurrent job slots one advert may offer. */
 export const MAX_SLOTS = 1024;
+
+/**
+ * How a reject reason starts when the provider is only full at the moment (it may take the same job
+ * a moment later): the coordinator places the job again without holding it against the provider.
+ */
+export const REJECT_NO_CAPACITY = 'NO_CAPACITY';

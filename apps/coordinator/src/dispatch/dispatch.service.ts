@@ -12,7 +12,12 @@ import {
 } from '#protocol';
 import { JobProtocolError, type JobOfferOutcome } from '#p2p';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
-import { JobsRepository, type PassThrough, type TransitionRequest } from '../jobs/jobs.repository.js';
+import {
+  JobsRepository,
+  REJECTED_ATTEMPT,
+  type PassThrough,
+  type TransitionRequest,
+} from '../jobs/jobs.repository.js';
 import type { JobState } from '../jobs/job-state.js';
 import { JobsService } from '../jobs/jobs.service.js';
 import { AttemptsRepository } from '../jobs/attempts.repository.js';
@@ -307,7 +312,7 @@ export class DispatchService {
         attempt,
         { ...base, pricePerUnit },
         'FAILED',
-        `rejected: ${outcome.reason}`,
+        `${REJECTED_ATTEMPT}${outcome.reason}`,
       );
     }
     const outputHash = hashOutputs(outcome.outputs);

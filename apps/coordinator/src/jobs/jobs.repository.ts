@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { REJECT_NO_CAPACITY } from '#protocol';
 import { Prisma, type AttemptState, type Job, type JobAttempt, type JobEvent } from '#prisma';
 import {
   insertOffersSql,
@@ -21,6 +22,9 @@ import { DomainError } from '../common/domain-error.js';
 import { VerificationAccounts } from '../verification/verification-accounts.js';
 import { JOB_TRANSITIONS, statesLeadingTo, type JobState } from './job-state.js';
 import { GroupCommit } from '../common/group-commit.js';
+
+/** How the error of an attempt the provider rejected starts (then the provider's reason). */
+export const REJECTED_ATTEMPT = 'rejected: ';
 
 export interface NewJob {
   id: string;
@@ -133,13 +137,15 @@ export class JobsRepository {
       commit: async (ids) => {
         // FAILED only: a LOST attempt (the provider or the coordinator worker restarted, a connection
         // dropped) says nothing against the provider, and excluding it could leave a job no one may take.
+        // Nor does a provider that was only full (two workers offered its last slot at once).
         const rows = await this.sql.query<Job & { failedProviders: string[] }>(
           `SELECT ${JOB_COLUMNS},
                   ARRAY(SELECT DISTINCT a."providerId" FROM "JobAttempt" a
-                         WHERE a."jobId" = "Job".id AND a.state = 'FAILED' AND a."providerId" IS NOT NULL)
+                         WHERE a."jobId" = "Job".id AND a.state = 'FAILED' AND a."providerId" IS NOT NULL
+                           AND coalesce(a.error, '') NOT LIKE $2)
                     AS "failedProviders"
              FROM "Job" WHERE id = ANY($1::uuid[])`,
-          [[...new Set(ids)]],
+          [[...new Set(ids)], `${REJECTED_ATTEMPT}${REJECT_NO_CAPACITY}%`],
         );
         const byId = new Map(
           rows.map(({ failedProviders, ...job }) => [job.id, { job: job as Job, failedProviders }]),

@@ -12,6 +12,7 @@ import {
 } from '#p2p';
 import {
   BatchSigner,
+  REJECT_NO_CAPACITY,
   createPeerBinding,
   hashOutputs,
   hashTensors,
@@ -264,7 +265,7 @@ export async function startAgent(options: {
           reason: `price ${offer.pricePerUnit} is below this provider's ${config.pricePerUnit}`,
         };
       }
-      if (freeSlots() === 0) return { accept: false, reason: 'no free slot' };
+      if (freeSlots() === 0) return { accept: false, reason: `${REJECT_NO_CAPACITY}: no free slot` };
       return { accept: true, run: () => run(signed, ctx.reportProgress, ctx.signal, ctx.remotePeer) };
     },
     logger: { debug: (c, m) => logger.debug(c, m), warn: (c, m) => logger.warn(c, m) },
