@@ -24,8 +24,11 @@ export class AttemptJournal {
   private totalEarned = 0n;
   private count = 0;
 
-  /** Held open for appends (O_APPEND): one write per entry, not an open and close each time. */
+  /** Held open for appends (O_APPEND): no open and close per entry. */
   private handle: FileHandle | null = null;
+  /** Lines waiting for the next write, and the write loop while it runs. */
+  private queue: { line: string; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private flushing: Promise<void> | null = null;
 
   private constructor(private readonly path: string) {}
 
@@ -47,6 +50,8 @@ export class AttemptJournal {
       }
     }
     journal.handle = await open(path, 'a', 0o600);
+    // End a torn last line, so the next entry starts a line of its own instead of joining it.
+    if (text.length > 0 && !text.endsWith('\n')) await journal.handle.write('\n');
     return journal;
   }
 
@@ -54,13 +59,38 @@ export class AttemptJournal {
     return this.entries.get(`${jobId}#${attempt}`);
   }
 
+  /**
+   * Appends `entry` and resolves once it is written. Entries recorded together (receipts signed in one
+   * batch) go out in one write.
+   */
   async record(entry: JournalEntry): Promise<void> {
     if (!this.handle) throw new Error(`journal ${this.path} is closed`);
-    await this.handle.write(`${JSON.stringify(entry)}\n`);
+    const line = `${JSON.stringify(entry)}\n`;
+    await new Promise<void>((resolve, reject) => {
+      this.queue.push({ line, resolve, reject });
+      if (this.flushing === null) {
+        this.flushing = new Promise<void>((done) => queueMicrotask(() => void this.flush().then(done)));
+      }
+    });
     this.remember(entry);
   }
 
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0);
+      try {
+        if (!this.handle) throw new Error(`journal ${this.path} is closed`);
+        await this.handle.write(batch.map((b) => b.line).join(''));
+        for (const b of batch) b.resolve();
+      } catch (err) {
+        for (const b of batch) b.reject(err);
+      }
+    }
+    this.flushing = null;
+  }
+
   async close(): Promise<void> {
+    await this.flushing;
     const handle = this.handle;
     this.handle = null;
     await handle?.close();
