@@ -73,8 +73,8 @@ function stop(child: ChildProcess): Promise<void> {
   });
 }
 
-function tinySpec(i: number): string {
-  return JSON.stringify({
+function tinySpec(i: number): Record<string, unknown> {
+  return {
     version: 1,
     kind: 'matmul',
     inputs: [
@@ -83,7 +83,7 @@ function tinySpec(i: number): string {
     ],
     maxPricePerUnit: '1',
     deadlineSeconds: 600,
-  });
+  };
 }
 
 async function endToEnd(): Promise<Record<string, number>> {
@@ -153,7 +153,7 @@ async function endToEnd(): Promise<Record<string, number>> {
     // Unloaded: one job at a time, the next submitted once the previous one has its result.
     const sequential: number[] = [];
     for (let i = 0; i < SEQUENTIAL_JOBS; i++) {
-      const res = await httpJson(http, base, 'POST', '/v1/jobs', headers, tinySpec(i));
+      const res = await httpJson(http, base, 'POST', '/v1/jobs', headers, JSON.stringify(tinySpec(i)));
       if (res.status !== 201) throw new Error(`sequential submit failed: ${res.status} ${res.body}`);
       const id = (JSON.parse(res.body) as { id: string }).id;
       for (const until = Date.now() + 30_000; Date.now() < until;) {
@@ -202,12 +202,19 @@ async function endToEnd(): Promise<Record<string, number>> {
             if (from >= JOBS) return;
             const count = Math.min(batch, JOBS - from);
             if (batch === 1) {
-              const res = await httpJson(loadHttp, base, 'POST', '/v1/jobs', headers, tinySpec(from));
+              const res = await httpJson(
+                loadHttp,
+                base,
+                'POST',
+                '/v1/jobs',
+                headers,
+                JSON.stringify(tinySpec(from)),
+              );
               if (res.status === 201) submitted.push((JSON.parse(res.body) as { id: string }).id);
               else failures += 1;
               continue;
             }
-            const jobs = Array.from({ length: count }, (_, k) => JSON.parse(tinySpec(from + k)) as unknown);
+            const jobs = Array.from({ length: count }, (_, k) => tinySpec(from + k));
             const res = await httpJson(
               loadHttp,
               base,

@@ -42,6 +42,12 @@ async function batchOffers(
   );
 }
 
+/** Each offer with the plain options (the provider's address, nothing else). */
+const plain = (
+  offers: readonly Signed<JobOffer>[],
+): { offer: Signed<JobOffer>; options: { providerAddress: string } }[] =>
+  offers.map((offer) => ({ offer, options: { providerAddress: PROVIDER_WALLET.address } }));
+
 const settled = (promises: Promise<JobOfferOutcome>[]): Promise<(JobOfferOutcome | JobProtocolError)[]> =>
   Promise.all(promises.map((p) => p.catch((err: unknown) => err as JobProtocolError)));
 
@@ -181,16 +187,7 @@ describe('job batch protocol between real nodes', () => {
     }));
     const offers = await batchOffers(coordinator.peerId.toString(), 3);
     const tampered = { ...offers[1], payload: { ...offers[1].payload, pricePerUnit: '1' } };
-    const first = await settled(
-      sendJobOffers(
-        coordinator,
-        agentId,
-        [offers[0], tampered, offers[2]].map((offer) => ({
-          offer,
-          options: { providerAddress: PROVIDER_WALLET.address },
-        })),
-      ),
-    );
+    const first = await settled(sendJobOffers(coordinator, agentId, plain([offers[0], tampered, offers[2]])));
     expect(first.map((o) => ('status' in o ? o.status : o.code))).toEqual([
       'completed',
       'rejected',
@@ -198,16 +195,7 @@ describe('job batch protocol between real nodes', () => {
     ]);
     expect((first[1] as { reason: string }).reason).toMatch(/^BAD_SIGNATURE/);
     // the same offers again: replays, each rejected, over one stream
-    const replay = await settled(
-      sendJobOffers(
-        coordinator,
-        agentId,
-        [offers[0], offers[2]].map((offer) => ({
-          offer,
-          options: { providerAddress: PROVIDER_WALLET.address },
-        })),
-      ),
-    );
+    const replay = await settled(sendJobOffers(coordinator, agentId, plain([offers[0], offers[2]])));
     for (const o of replay) expect((o as { reason: string }).reason).toMatch(/^REPLAY/);
   });
 
@@ -218,11 +206,7 @@ describe('job batch protocol between real nodes', () => {
       run: () => new Promise<never>(() => undefined),
     }));
     const offers = await batchOffers(coordinator.peerId.toString(), 3);
-    const promises = sendJobOffers(
-      coordinator,
-      agent.peerId.toString(),
-      offers.map((offer) => ({ offer, options: { providerAddress: PROVIDER_WALLET.address } })),
-    );
+    const promises = sendJobOffers(coordinator, agent.peerId.toString(), plain(offers));
     setTimeout(() => void agent.stop(), 200);
     const outcomes = await settled(promises);
     for (const o of outcomes) {
@@ -246,13 +230,7 @@ describe('job batch protocol between real nodes', () => {
     expect(streamErrors).toEqual(['BAD_FRAME']);
 
     const offers = await batchOffers(coordinator.peerId.toString(), 2);
-    const outcomes = await settled(
-      sendJobOffers(
-        coordinator,
-        agentId,
-        offers.map((offer) => ({ offer, options: { providerAddress: PROVIDER_WALLET.address } })),
-      ),
-    );
+    const outcomes = await settled(sendJobOffers(coordinator, agentId, plain(offers)));
     expect(outcomes.map((o) => (o as { status: string }).status)).toEqual(['completed', 'completed']);
     // a batch-signed offer also travels alone on the single-offer protocol
     const [alone] = await batchOffers(coordinator.peerId.toString(), 2);

@@ -26,9 +26,6 @@ import {
 import {
   DEFAULT_ACCEPT_TIMEOUT_MS,
   DEFAULT_OFFER_READ_TIMEOUT_MS,
-  OfferVerificationError,
-  PROGRESS_MIN_INTERVAL_MS,
-  RESULT_LINGER_MS,
   verifyJobResult,
   type HandleJobOffersOptions,
   type JobOfferOutcome,
@@ -39,9 +36,14 @@ import {
 import {
   SILENT_LOGGER,
   asJobError,
+  closeAndLinger,
   describe,
   errorFrameOf,
+  offerCap,
+  onServeFailure,
   progressOf,
+  progressReporter,
+  rejectReason,
   remoteError,
   toPeerId,
 } from './job-protocol-shared.js';
@@ -259,17 +261,14 @@ export async function serveJobBatch(
 ): Promise<void> {
   const logger = options.logger ?? SILENT_LOGGER;
   const remotePeer = connection.remotePeer.toString();
-  const offerCap = Math.min(
-    options.maxOfferBytes?.(remotePeer) ?? DATA_FRAME_MAX_BYTES,
-    DATA_FRAME_MAX_BYTES,
-  );
-  const framed = new FramedStream(stream, { maxFrameBytes: offerCap });
+  const cap = offerCap(options, remotePeer);
+  const framed = new FramedStream(stream, { maxFrameBytes: cap });
   const controllers: AbortController[] = [];
   let linger: ReturnType<typeof setTimeout> | undefined;
   try {
     const { offers } = await framed.read(OffersFrameSchema, {
       timeoutMs: options.offerReadTimeoutMs ?? DEFAULT_OFFER_READ_TIMEOUT_MS,
-      maxBytes: offerCap,
+      maxBytes: cap,
     });
     const finished = offers.map(() => false);
     const accepted = offers.map(() => false);
@@ -282,28 +281,19 @@ export async function serveJobBatch(
       try {
         verified = await options.verifyOffer(offer, { remotePeer });
       } catch (err) {
-        const code = err instanceof OfferVerificationError ? err.code : 'INVALID_OFFER';
+        const { code, reason } = rejectReason(err);
         logger.debug({ remotePeer, code, index }, 'job offer failed verification');
-        decisions.push({ type: 'reject', reason: `${code}: ${describe(err)}`.slice(0, 1000) });
+        decisions.push({ type: 'reject', reason });
         runs.push(undefined);
         continue;
       }
-      let lastProgressAt = 0;
       const ctx: OfferContext = {
         signal: controller.signal,
         remotePeer,
-        reportProgress(fraction, message) {
-          if (!accepted[index] || finished[index] || controller.signal.aborted) return;
-          const at = performance.now();
-          if (fraction < 1 && at - lastProgressAt < PROGRESS_MIN_INTERVAL_MS) return;
-          lastProgressAt = at;
-          const clamped = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
-          const frame =
-            message === undefined
-              ? { type: 'progress', index, fraction: clamped }
-              : { type: 'progress', index, fraction: clamped, message: message.slice(0, 1000) };
-          framed.write(frame).catch(() => undefined);
-        },
+        reportProgress: progressReporter(
+          () => accepted[index] && !finished[index] && !controller.signal.aborted,
+          (frame) => framed.write({ ...frame, index }).catch(() => undefined),
+        ),
       };
       const decision = await options.onOffer(verified, ctx);
       if (decision.accept) {
@@ -381,26 +371,11 @@ export async function serveJobBatch(
       }),
     );
     await Promise.all(sent);
-    if (framed.error === undefined) {
-      await framed.close();
-      linger = setTimeout(
-        () => framed.abort(new StreamError('TIMEOUT', 'coordinator did not close')),
-        RESULT_LINGER_MS,
-      );
-      linger.unref?.();
-    }
+    if (framed.error === undefined) linger = await closeAndLinger(framed);
     await watcher;
   } catch (err) {
     for (const c of controllers) c.abort(err);
-    if (err instanceof StreamError) {
-      logger.debug({ remotePeer, code: err.code, err: err.message }, 'job batch stream failed');
-      if (err.code === 'BAD_FRAME' || err.code === 'FRAME_TOO_LARGE' || err.code === 'TIMEOUT') {
-        options.onStreamError?.(remotePeer, err);
-      }
-    } else {
-      logger.warn({ remotePeer, err: describe(err) }, 'job batch handler failed');
-      framed.abort(new StreamError('ABORTED', 'handler failed'));
-    }
+    onServeFailure(err, framed, remotePeer, options, 'job batch stream');
   } finally {
     if (linger !== undefined) clearTimeout(linger);
   }

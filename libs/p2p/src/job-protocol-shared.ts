@@ -1,11 +1,29 @@
 // Pieces both job protocols share (one offer per stream, and batches): not part of the library's API.
+import type { ProtocolErrorCode } from '#protocol';
 import type { PeerId } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 
 import { JobProtocolError, StreamError, jobErrorFromStream } from './errors.js';
+import { DATA_FRAME_MAX_BYTES, type FramedStream } from './frames.js';
 import type { P2pLogger } from './gossip.js';
 import type { ErrorFrame, ProgressFrame } from './job-frames.js';
-import type { CodedError, JobProgress } from './job-protocol.js';
+import type { CodedError, HandleJobOffersOptions, JobProgress } from './job-protocol.js';
+
+/** Progress frames are sent at most this often (the last one before the result always goes). */
+export const PROGRESS_MIN_INTERVAL_MS = 100;
+/** After sending its result, an agent gives the coordinator this long to close the stream. */
+export const RESULT_LINGER_MS = 30_000;
+export type OfferVerificationErrorCode = ProtocolErrorCode | 'COORDINATOR_PEER_MISMATCH' | 'REPLAY' | 'STALE';
+/** An offer the agent will not consider; `code` goes into the `reject` reason. */
+export class OfferVerificationError extends Error {
+  readonly code: OfferVerificationErrorCode;
+
+  constructor(code: OfferVerificationErrorCode, message: string) {
+    super(message);
+    this.name = 'OfferVerificationError';
+    this.code = code;
+  }
+}
 
 export const SILENT_LOGGER: P2pLogger = { debug: () => undefined, warn: () => undefined };
 
@@ -50,4 +68,74 @@ export function errorFrameOf(err: unknown, cancelled: boolean): ErrorFrame {
   const code =
     typeof coded?.code === 'string' && ERROR_CODE.test(coded.code) ? coded.code : 'EXECUTION_FAILED';
   return { type: 'error', code, message: describe(err).slice(0, 1000) };
+}
+
+/** Largest offer frame taken from `remotePeer`, decided before anything is read. */
+export function offerCap(options: HandleJobOffersOptions, remotePeer: string): number {
+  return Math.min(options.maxOfferBytes?.(remotePeer) ?? DATA_FRAME_MAX_BYTES, DATA_FRAME_MAX_BYTES);
+}
+
+/** The `reject` reason for an offer that failed `verifyOffer`, and its code. */
+export function rejectReason(err: unknown): { code: string; reason: string } {
+  const code = err instanceof OfferVerificationError ? err.code : 'INVALID_OFFER';
+  return { code, reason: `${code}: ${describe(err)}`.slice(0, 1000) };
+}
+
+type ProgressOut = { type: 'progress'; fraction: number; message?: string };
+
+/**
+ * An `OfferContext.reportProgress`: sends while `live()`, at most every PROGRESS_MIN_INTERVAL_MS
+ * (a fraction of 1 always goes), with the fraction clamped to [0, 1] and the message capped.
+ */
+export function progressReporter(
+  live: () => boolean,
+  send: (frame: ProgressOut) => void,
+): (fraction: number, message?: string) => void {
+  let lastAt = 0;
+  return (fraction, message) => {
+    if (!live()) return;
+    const at = performance.now();
+    if (fraction < 1 && at - lastAt < PROGRESS_MIN_INTERVAL_MS) return;
+    lastAt = at;
+    const clamped = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
+    send(
+      message === undefined
+        ? { type: 'progress', fraction: clamped }
+        : { type: 'progress', fraction: clamped, message: message.slice(0, 1000) },
+    );
+  };
+}
+
+/** Ends the agent's side after its last frame and gives the coordinator RESULT_LINGER_MS to close. */
+export async function closeAndLinger(framed: FramedStream): Promise<ReturnType<typeof setTimeout>> {
+  await framed.close();
+  const linger = setTimeout(
+    () => framed.abort(new StreamError('TIMEOUT', 'coordinator did not close')),
+    RESULT_LINGER_MS,
+  );
+  linger.unref?.();
+  return linger;
+}
+
+/**
+ * A serving handler failed: a failure the peer caused (garbage, oversize, silence) feeds its
+ * penalties; anything else is this side's bug, logged, and the stream is aborted.
+ */
+export function onServeFailure(
+  err: unknown,
+  framed: FramedStream,
+  remotePeer: string,
+  options: Pick<HandleJobOffersOptions, 'onStreamError' | 'logger'>,
+  what: string,
+): void {
+  const logger = options.logger ?? SILENT_LOGGER;
+  if (err instanceof StreamError) {
+    logger.debug({ remotePeer, code: err.code, err: err.message }, `${what} failed`);
+    if (err.code === 'BAD_FRAME' || err.code === 'FRAME_TOO_LARGE' || err.code === 'TIMEOUT') {
+      options.onStreamError?.(remotePeer, err);
+    }
+  } else {
+    logger.warn({ remotePeer, err: describe(err) }, `${what} handler failed`);
+    framed.abort(new StreamError('ABORTED', 'handler failed'));
+  }
 }

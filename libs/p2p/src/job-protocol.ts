@@ -7,7 +7,6 @@ import {
   isProtocolError,
   verifySigned,
   type JobOffer,
-  type ProtocolErrorCode,
   type ResultReceipt,
   type Signed,
   type TensorWire,
@@ -26,14 +25,27 @@ import {
 } from './job-frames.js';
 import { serveJobBatch } from './job-batch-protocol.js';
 import {
+  OfferVerificationError,
   SILENT_LOGGER,
   asJobError,
+  closeAndLinger,
   describe,
   errorFrameOf,
   isAborted,
+  offerCap,
+  onServeFailure,
   progressOf,
+  progressReporter,
+  rejectReason,
   remoteError,
   toPeerId,
+} from './job-protocol-shared.js';
+
+export {
+  OfferVerificationError,
+  PROGRESS_MIN_INTERVAL_MS,
+  RESULT_LINGER_MS,
+  type OfferVerificationErrorCode,
 } from './job-protocol-shared.js';
 
 /** How long a provider has to accept or reject an offer. */
@@ -42,10 +54,6 @@ export const DEFAULT_ACCEPT_TIMEOUT_MS = 10_000;
 export const DEFAULT_OFFER_READ_TIMEOUT_MS = 30_000;
 /** Most concurrent job streams an agent serves. */
 export const DEFAULT_MAX_JOB_STREAMS = 64;
-/** Progress frames are sent at most this often (the last one before the result always goes). */
-export const PROGRESS_MIN_INTERVAL_MS = 100;
-/** After sending its result, an agent gives the coordinator this long to close the stream. */
-export const RESULT_LINGER_MS = 30_000;
 
 // ---------------------------------------------------------------------------------------------
 // Coordinator side
@@ -199,19 +207,6 @@ export async function sendJobOffer(
 // Agent side
 // ---------------------------------------------------------------------------------------------
 
-export type OfferVerificationErrorCode = ProtocolErrorCode | 'COORDINATOR_PEER_MISMATCH' | 'REPLAY' | 'STALE';
-
-/** An offer the agent will not consider; `code` goes into the `reject` reason. */
-export class OfferVerificationError extends Error {
-  readonly code: OfferVerificationErrorCode;
-
-  constructor(code: OfferVerificationErrorCode, message: string) {
-    super(message);
-    this.name = 'OfferVerificationError';
-    this.code = code;
-  }
-}
-
 export interface OfferMeta {
   /** Peer id of the coordinator that opened the stream. */
   readonly remotePeer: string;
@@ -313,47 +308,35 @@ export async function handleJobOffers(
 
   const serve = async (stream: Stream, connection: Connection): Promise<void> => {
     const remotePeer = connection.remotePeer.toString();
-    const offerCap = Math.min(
-      options.maxOfferBytes?.(remotePeer) ?? DATA_FRAME_MAX_BYTES,
-      DATA_FRAME_MAX_BYTES,
-    );
-    const framed = new FramedStream(stream, { maxFrameBytes: offerCap });
+    const cap = offerCap(options, remotePeer);
+    const framed = new FramedStream(stream, { maxFrameBytes: cap });
     const controller = new AbortController();
     let linger: ReturnType<typeof setTimeout> | undefined;
     try {
       const { offer } = await framed.read(OfferFrameSchema, {
         timeoutMs: options.offerReadTimeoutMs ?? DEFAULT_OFFER_READ_TIMEOUT_MS,
-        maxBytes: offerCap,
+        maxBytes: cap,
       });
       let verified: Signed<JobOffer>;
       try {
         verified = await options.verifyOffer(offer, { remotePeer });
       } catch (err) {
-        const code = err instanceof OfferVerificationError ? err.code : 'INVALID_OFFER';
+        const { code, reason } = rejectReason(err);
         logger.debug({ remotePeer, code }, 'job offer failed verification');
-        await framed.write({ type: 'reject', reason: `${code}: ${describe(err)}`.slice(0, 1000) });
+        await framed.write({ type: 'reject', reason });
         await framed.close();
         return;
       }
 
       let accepted = false;
       let finished = false;
-      let lastProgressAt = 0;
       const ctx: OfferContext = {
         signal: controller.signal,
         remotePeer,
-        reportProgress(fraction, message) {
-          if (!accepted || finished || controller.signal.aborted) return;
-          const at = performance.now();
-          if (fraction < 1 && at - lastProgressAt < PROGRESS_MIN_INTERVAL_MS) return;
-          lastProgressAt = at;
-          const clamped = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
-          const frame =
-            message === undefined
-              ? { type: 'progress', fraction: clamped }
-              : { type: 'progress', fraction: clamped, message: message.slice(0, 1000) };
-          framed.write(frame).catch(() => undefined);
-        },
+        reportProgress: progressReporter(
+          () => accepted && !finished && !controller.signal.aborted,
+          (frame) => framed.write(frame).catch(() => undefined),
+        ),
       };
 
       const decision = await options.onOffer(verified, ctx);
@@ -390,25 +373,12 @@ export async function handleJobOffers(
         } else {
           await framed.write(errorFrameOf(failure, controller.signal.aborted));
         }
-        await framed.close();
-        linger = setTimeout(
-          () => framed.abort(new StreamError('TIMEOUT', 'coordinator did not close')),
-          RESULT_LINGER_MS,
-        );
-        linger.unref?.();
+        linger = await closeAndLinger(framed);
       }
       await watcher;
     } catch (err) {
       controller.abort(err);
-      if (err instanceof StreamError) {
-        logger.debug({ remotePeer, code: err.code, err: err.message }, 'job stream failed');
-        if (err.code === 'BAD_FRAME' || err.code === 'FRAME_TOO_LARGE' || err.code === 'TIMEOUT') {
-          options.onStreamError?.(remotePeer, err);
-        }
-      } else {
-        logger.warn({ remotePeer, err: describe(err) }, 'job stream handler failed');
-        framed.abort(new StreamError('ABORTED', 'handler failed'));
-      }
+      onServeFailure(err, framed, remotePeer, options, 'job stream');
     } finally {
       if (linger !== undefined) clearTimeout(linger);
     }
