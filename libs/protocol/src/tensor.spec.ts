@@ -130,6 +130,43 @@ describe('encodeTensor / decodeTensor', () => {
     ).toMatch(/canonical base64/);
   });
 
+  it('accepts padding only at the end, and only the standard alphabet', () => {
+    const ok = (data: string, shape: number[]): boolean =>
+      safeParseTensorWire({ name: 'b', dtype: 'bool', shape, data }).success;
+    expect(ok('AAE=', [2])).toBe(true);
+    expect(ok('AA==', [1])).toBe(true);
+    expect(ok('A=AA', [2])).toBe(false); // '=' inside
+    expect(ok('AA=A', [2])).toBe(false);
+    expect(ok('A===', [1])).toBe(false);
+    expect(ok('AA-_', [3])).toBe(false); // base64url, which Buffer.from would accept
+    expect(ok('AA\nA', [3])).toBe(false);
+    expect(ok('AAA', [2])).toBe(false); // unpadded
+  });
+
+  it('decodes into a caller-given buffer: same values, a view of that memory (property)', () => {
+    const target = new Uint8Array(new SharedArrayBuffer(4096 + 8), 8);
+    fc.assert(
+      fc.property(tensorArb, ({ dtype, shape, values }) => {
+        fc.pre(values.byteLength <= 4096);
+        const wire = encodeTensor('t', dtype, shape, values as never);
+        const decoded = decodeTensor(wire, target);
+        expect(decoded.values.buffer).toBe(target.buffer);
+        expect(decoded.values.byteOffset).toBe(8);
+        expect(decoded.values.constructor).toBe(values.constructor);
+        expect(Array.from(decoded.values)).toEqual(Array.from(values));
+      }),
+    );
+    expect(() =>
+      decodeTensor(encodeTensor('f', 'float32', [2], new Float32Array(2)), target.subarray(1)),
+    ).toThrow(RangeError);
+    expect(() =>
+      decodeTensor(encodeTensor('f', 'float32', [2], new Float32Array(2)), new Uint8Array(4)),
+    ).toThrow(RangeError);
+    expect(
+      thrown(() => decodeTensor({ name: 'b', dtype: 'bool', shape: [2], data: 'AAF=' }, target)).message,
+    ).toMatch(/canonical base64/);
+  });
+
   it('rejects bool bytes other than 0 and 1 on decode', () => {
     expect(
       thrown(() => decodeTensor({ name: 'b', dtype: 'bool', shape: [1], data: 'Ag==' })).message,

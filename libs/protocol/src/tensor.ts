@@ -31,7 +31,11 @@ export type TensorValues = TensorValuesByDType[DType];
 
 /** Base64 text long enough for `MAX_TENSOR_BYTES` decoded bytes. */
 const MAX_BASE64_LENGTH = Math.ceil(MAX_TENSOR_BYTES / 3) * 4;
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+/**
+ * A character outside the base64 alphabet and padding. Searching for one is ≈ 10× faster on MiB-sized
+ * tensors than an anchored whole-string pattern (and, in V8, than the same class without `=`).
+ */
+const NOT_BASE64 = /[^A-Za-z0-9+/=]/;
 const TENSOR_NAME = /^[A-Za-z0-9_.:/-]+$/;
 
 export const TensorNameSchema = z
@@ -78,8 +82,10 @@ export function tensorByteLength(dtype: DType, shape: readonly number[]): number
 
 /** Decoded byte length of a padded base64 string, without decoding it; -1 if not valid base64. */
 export function base64DecodedLength(data: string): number {
-  if (data.length % 4 !== 0 || !BASE64.test(data)) return -1;
+  if (data.length % 4 !== 0 || NOT_BASE64.test(data)) return -1;
   const padding = data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0;
+  const firstPad = data.indexOf('=');
+  if (firstPad !== -1 && firstPad < data.length - padding) return -1; // '=' only at the end
   return (data.length / 4) * 3 - padding;
 }
 
@@ -158,21 +164,33 @@ function checkShape(name: string, dtype: DType, shape: readonly number[]): numbe
   return bytes;
 }
 
-/** Copies `bytes` into a fresh little-endian-ordered buffer (swapping 4-byte words on big-endian hosts). */
-function orderBytes(bytes: Uint8Array, elementSize: number): Uint8Array {
+/**
+ * `bytes` as little-endian elements: on little-endian hosts `bytes` itself when `owned` (the caller may
+ * keep it), else a copy; on big-endian hosts a copy with 4-byte words swapped. Large tensors pay for
+ * every fresh buffer in page faults, so copies are made only where needed.
+ */
+function orderBytes(bytes: Uint8Array, elementSize: number, owned = false): Uint8Array {
+  if (LITTLE_ENDIAN_HOST && owned) return bytes;
   const copy = new Uint8Array(bytes.byteLength);
   copy.set(bytes);
-  if (!LITTLE_ENDIAN_HOST && elementSize === 4) {
-    for (let i = 0; i < copy.length; i += 4) {
-      const a = copy[i];
-      const b = copy[i + 1];
-      copy[i] = copy[i + 3];
-      copy[i + 1] = copy[i + 2];
-      copy[i + 2] = b;
-      copy[i + 3] = a;
-    }
-  }
+  if (!LITTLE_ENDIAN_HOST && elementSize === 4) swapWords(copy);
   return copy;
+}
+
+/** Whether `bytes` is the whole of its own ArrayBuffer (not a slice of Node's shared Buffer pool). */
+function ownsBuffer(bytes: Uint8Array): boolean {
+  return bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength;
+}
+
+/**
+ * Whether `data` (already checked to be padded base64 of the right length) is the canonical encoding:
+ * Buffer.from ignores the unused bits of the last character before padding, so only the last four
+ * characters can hide a second encoding of the same bytes.
+ */
+function isCanonicalBase64(data: string): boolean {
+  if (!data.endsWith('=')) return true;
+  const tail = data.slice(-4);
+  return Buffer.from(tail, 'base64').toString('base64') === tail;
 }
 
 function expectedArrayName(dtype: DType): string {
@@ -204,7 +222,8 @@ export function encodeTensor<D extends DType>(
   }
   if (dtype === 'bool' && values.some((v) => v > 1)) throw tensorError(name, 'values: bool must be 0 or 1');
   const raw = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-  const ordered = orderBytes(raw, BYTES_PER_ELEMENT[dtype]);
+  // Only read: little-endian hosts encode the caller's bytes in place.
+  const ordered = orderBytes(raw, BYTES_PER_ELEMENT[dtype], true);
   return {
     name,
     dtype,
@@ -213,31 +232,87 @@ export function encodeTensor<D extends DType>(
   };
 }
 
-/** Decodes a wire tensor (validated first) into a typed array of its dtype. */
-export function decodeTensor(wire: unknown): DecodedTensor {
-  const t = parseTensorWire(wire);
-  const bytes = checkShape(t.name, t.dtype, t.shape);
-  const buf = Buffer.from(t.data, 'base64');
-  if (buf.byteLength !== bytes) {
-    throw tensorError(t.name, `data: expected ${bytes} bytes, got ${buf.byteLength}`);
-  }
-  if (buf.toString('base64') !== t.data) throw tensorError(t.name, 'data: expected canonical base64');
-  const ordered = orderBytes(buf, BYTES_PER_ELEMENT[t.dtype]);
-  const shape = [...t.shape];
-  switch (t.dtype) {
-    case 'float32':
-      return { name: t.name, dtype: 'float32', shape, values: new Float32Array(ordered.buffer) };
-    case 'int32':
-      return { name: t.name, dtype: 'int32', shape, values: new Int32Array(ordered.buffer) };
-    case 'bool':
-      if (ordered.some((v) => v > 1)) throw tensorError(t.name, 'data: bool must be 0 or 1');
-      return { name: t.name, dtype: 'bool', shape, values: ordered };
+/** Swaps every 4-byte word of `bytes` in place (big-endian hosts). */
+function swapWords(bytes: Uint8Array): void {
+  for (let i = 0; i + 3 < bytes.length; i += 4) {
+    const a = bytes[i];
+    const b = bytes[i + 1];
+    bytes[i] = bytes[i + 3];
+    bytes[i + 1] = bytes[i + 2];
+    bytes[i + 2] = b;
+    bytes[i + 3] = a;
   }
 }
 
-/** The raw little-endian bytes of a wire or decoded tensor (for hashing). */
+/**
+ * Decodes a wire tensor (validated first) into a typed array of its dtype: a fresh one, or a view of
+ * `into` (its first `tensorByteLength` bytes, 4-byte aligned) when given, so a caller that decodes many
+ * large tensors can reuse memory it already has (fresh MiB-sized buffers cost page faults).
+ */
+export function decodeTensor(wire: unknown, into?: Uint8Array): DecodedTensor {
+  return decodeTensorWire(parseTensorWire(wire), into);
+}
+
+/**
+ * `decodeTensor` for a tensor already validated by `TensorWireSchema` (a parsed job spec's inputs):
+ * skips the alphabet scan, still checks dtype, shape, size caps, length and canonical encoding.
+ */
+export function decodeTensorWire(t: TensorWire, into?: Uint8Array): DecodedTensor {
+  if (!(DTYPES as readonly string[]).includes(t.dtype) || typeof t.data !== 'string') {
+    throw tensorError(String(t.name), 'expected a validated wire tensor');
+  }
+  const bytes = checkShape(t.name, t.dtype, t.shape);
+  let ordered: Uint8Array;
+  if (into) {
+    if (into.byteLength < bytes || into.byteOffset % 4 !== 0) {
+      throw new RangeError(`decodeTensor: target of ${into.byteLength} bytes cannot hold ${bytes}`);
+    }
+    ordered = new Uint8Array(into.buffer, into.byteOffset, bytes);
+    const written = Buffer.from(into.buffer, into.byteOffset, bytes).write(t.data, 'base64');
+    if (written !== bytes) throw tensorError(t.name, `data: expected ${bytes} bytes, got ${written}`);
+    if (!LITTLE_ENDIAN_HOST && BYTES_PER_ELEMENT[t.dtype] === 4) swapWords(ordered);
+  } else {
+    const buf = Buffer.from(t.data, 'base64');
+    if (buf.byteLength !== bytes) {
+      throw tensorError(t.name, `data: expected ${bytes} bytes, got ${buf.byteLength}`);
+    }
+    ordered = orderBytes(buf, BYTES_PER_ELEMENT[t.dtype], ownsBuffer(buf));
+  }
+  if (!isCanonicalBase64(t.data)) throw tensorError(t.name, 'data: expected canonical base64');
+  const shape = [...t.shape];
+  const { buffer, byteOffset, byteLength } = ordered;
+  switch (t.dtype) {
+    case 'float32':
+      return {
+        name: t.name,
+        dtype: 'float32',
+        shape,
+        values: new Float32Array(buffer, byteOffset, byteLength / 4),
+      };
+    case 'int32':
+      return {
+        name: t.name,
+        dtype: 'int32',
+        shape,
+        values: new Int32Array(buffer, byteOffset, byteLength / 4),
+      };
+    case 'bool':
+      if (ordered.some((v) => v > 1)) throw tensorError(t.name, 'data: bool must be 0 or 1');
+      return { name: t.name, dtype: 'bool', shape, values: new Uint8Array(buffer, byteOffset, byteLength) };
+  }
+}
+
+/**
+ * The raw little-endian bytes of a wire or decoded tensor, for hashing: read them, never write (for a
+ * decoded tensor on a little-endian host they are a view of its values).
+ */
 export function tensorBytes(tensor: TensorWire | DecodedTensor): Uint8Array {
-  if ('data' in tensor) return new Uint8Array(Buffer.from(tensor.data, 'base64'));
+  if ('data' in tensor) return Buffer.from(tensor.data, 'base64');
   const v = tensor.values;
-  return orderBytes(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), BYTES_PER_ELEMENT[tensor.dtype]);
+  // A view on little-endian hosts: callers only read (hash) it.
+  return orderBytes(
+    new Uint8Array(v.buffer, v.byteOffset, v.byteLength),
+    BYTES_PER_ELEMENT[tensor.dtype],
+    true,
+  );
 }
