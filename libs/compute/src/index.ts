@@ -6,3 +6,5 @@ export * from './kernels.js';
 export * from './reference.js';
 export * from './reference-runner.js';
 export * from './worker-entry.js';
+export * from './simd-ceiling.js';
+export * from './read-into.js';

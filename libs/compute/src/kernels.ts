@@ -3,6 +3,7 @@
 import type * as tfTypes from '@tensorflow/tfjs';
 
 import type { EpochProgress, ExecutorErrorCode, ModelArtifact, RawTensor, WorkerTask } from './task.js';
+import { readInto, type TensorArray } from './read-into.js';
 import type { Tf } from './tf-loader.js';
 
 export class TaskError extends Error {
@@ -22,6 +23,11 @@ export interface KernelResult {
 
 export interface KernelHooks {
   readonly onProgress?: (progress: EpochProgress) => void;
+  /**
+   * Memory for an output of `bytes` bytes (8-byte aligned), or undefined for a fresh array. An
+   * executor worker hands out its reused shared output memory, so large results cost no page faults.
+   */
+  readonly allocateOutput?: (bytes: number) => Uint8Array | undefined;
 }
 
 const WIRE_NAME = /[^A-Za-z0-9_.:/-]/g;
@@ -36,21 +42,49 @@ function toTensor(tf: Tf, t: RawTensor): tfTypes.Tensor {
   return tf.tensor(t.values, [...t.shape], t.dtype);
 }
 
-async function toRaw(name: string, t: tfTypes.Tensor): Promise<RawTensor> {
+/**
+ * Whether tensor reads on the active backend return a fresh array of their own (wasm slices its heap);
+ * others (cpu) may hand out the backend's own storage, which must be copied before it leaves the thread.
+ */
+function readsFreshArrays(tf: Tf): boolean {
+  return tf.getBackend() === 'wasm';
+}
+
+const ARRAYS = { float32: Float32Array, int32: Int32Array, bool: Uint8Array } as const;
+
+async function toRaw(
+  tf: Tf,
+  name: string,
+  t: tfTypes.Tensor,
+  allocate?: KernelHooks['allocateOutput'],
+): Promise<RawTensor> {
   if (t.dtype !== 'float32' && t.dtype !== 'int32' && t.dtype !== 'bool') {
     throw new TaskError(
       'EXECUTION_FAILED',
       `output "${name}" has dtype ${t.dtype}, which the wire cannot carry`,
     );
   }
-  const data = await t.data();
-  const values =
-    t.dtype === 'float32'
-      ? Float32Array.from(data as Float32Array)
-      : t.dtype === 'int32'
-        ? Int32Array.from(data as Int32Array)
-        : Uint8Array.from(data as Uint8Array);
-  return { name: wireName(name), dtype: t.dtype, shape: [...t.shape], values };
+  const ArrayType = ARRAYS[t.dtype];
+  const raw = (values: TensorArray): RawTensor => ({
+    name: wireName(name),
+    dtype: t.dtype as RawTensor['dtype'],
+    shape: [...t.shape],
+    values,
+  });
+  const target = allocate?.(t.size * ArrayType.BYTES_PER_ELEMENT);
+  if (target) {
+    const values = new ArrayType(target.buffer as ArrayBuffer, target.byteOffset, t.size);
+    await readInto(tf, t, values);
+    return raw(values);
+  }
+  const data = (await t.data()) as TensorArray;
+  // A 1024² output copied again costs ≈ 10 ms in page faults on a VM: keep a fresh array as it is.
+  const fresh =
+    readsFreshArrays(tf) &&
+    data instanceof ArrayType &&
+    data.byteOffset === 0 &&
+    data.buffer.byteLength === data.byteLength;
+  return raw(fresh ? data : ArrayType.from(data as never));
 }
 
 function input(task: WorkerTask, name: string): RawTensor {
@@ -59,7 +93,11 @@ function input(task: WorkerTask, name: string): RawTensor {
   return t;
 }
 
-function runMatmul(tf: Tf, task: Extract<WorkerTask, { kind: 'matmul' }>): Promise<KernelResult> {
+function runMatmul(
+  tf: Tf,
+  task: Extract<WorkerTask, { kind: 'matmul' }>,
+  hooks: KernelHooks,
+): Promise<KernelResult> {
   const a = input(task, 'a');
   const b = input(task, 'b');
   if (a.shape.length !== 2 || b.shape.length !== 2) {
@@ -87,7 +125,7 @@ function runMatmul(tf: Tf, task: Extract<WorkerTask, { kind: 'matmul' }>): Promi
       task.transposeB,
     ),
   );
-  return toRaw('c', c)
+  return toRaw(tf, 'c', c, hooks.allocateOutput)
     .then((raw) => ({ outputs: [raw] }))
     .finally(() => c.dispose());
 }
@@ -219,7 +257,11 @@ function layersIo(tf: Tf, model: tfTypes.LayersModel): { inputs: string[]; outpu
   return { inputs: model.inputNames, outputs: model.outputNames };
 }
 
-async function runInference(tf: Tf, task: Extract<WorkerTask, { kind: 'inference' }>): Promise<KernelResult> {
+async function runInference(
+  tf: Tf,
+  task: Extract<WorkerTask, { kind: 'inference' }>,
+  hooks: KernelHooks,
+): Promise<KernelResult> {
   if (task.model.format === 'layers') {
     const model = await loadLayers(tf, task.model);
     let outs: tfTypes.Tensor[] = [];
@@ -244,7 +286,8 @@ async function runInference(tf: Tf, task: Extract<WorkerTask, { kind: 'inference
         throw executionError(err);
       }
       const outputs: RawTensor[] = [];
-      for (const name of wanted) outputs.push(await toRaw(name, outs[io.outputs.indexOf(name)]));
+      for (const name of wanted)
+        outputs.push(await toRaw(tf, name, outs[io.outputs.indexOf(name)], hooks.allocateOutput));
       return { outputs };
     } finally {
       tf.dispose(outs);
@@ -273,7 +316,8 @@ async function runInference(tf: Tf, task: Extract<WorkerTask, { kind: 'inference
       throw executionError(err);
     }
     const outputs: RawTensor[] = [];
-    for (let i = 0; i < wanted.length; i++) outputs.push(await toRaw(wanted[i], outs[i]));
+    for (let i = 0; i < wanted.length; i++)
+      outputs.push(await toRaw(tf, wanted[i], outs[i], hooks.allocateOutput));
     return { outputs };
   } finally {
     tf.dispose(outs);
@@ -320,7 +364,7 @@ async function runTrain(
       const base = w.originalName ?? w.name;
       const name = seen.has(base) ? `${base}#${i}` : base;
       seen.add(name);
-      outputs.push(await toRaw(`weights/${name}`, w.read()));
+      outputs.push(await toRaw(tf, `weights/${name}`, w.read(), hooks.allocateOutput));
     }
     const lossHistory = (history.history.loss ?? []).map((v) => Number(v));
     return { outputs, lossHistory };
@@ -336,9 +380,9 @@ async function runTrain(
 export async function runKernel(tf: Tf, task: WorkerTask, hooks: KernelHooks = {}): Promise<KernelResult> {
   switch (task.kind) {
     case 'matmul':
-      return runMatmul(tf, task).catch((err: unknown) => Promise.reject(executionError(err)));
+      return runMatmul(tf, task, hooks).catch((err: unknown) => Promise.reject(executionError(err)));
     case 'inference':
-      return runInference(tf, task);
+      return runInference(tf, task, hooks);
     case 'train':
       return runTrain(tf, task, hooks);
   }

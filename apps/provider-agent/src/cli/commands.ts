@@ -146,6 +146,12 @@ export async function benchmarkCommand(
     [
       `backend ${result.backend}: best ${result.bestGflops.toFixed(1)} GFLOP/s at ${result.bestSize}²`,
       ...result.results.map((r) => `  ${String(r.n).padStart(5)}²  ${r.gflops.toFixed(1)} GFLOP/s`),
+      ...(result.ceilingGflops === undefined
+        ? []
+        : [
+            `wasm SIMD ceiling of this core (measured): ${result.ceilingGflops.toFixed(1)} GFLOP/s; ` +
+              `the best size reaches ${Math.round((result.ratioOfCeiling ?? 0) * 100)}% of it`,
+          ]),
       config
         ? `saved to ${paths.config}; it goes into your adverts`
         : 'no config yet: run `gpumesh-agent init` to keep the figure',

@@ -20,6 +20,9 @@ describe('runMatmulBenchmark', () => {
     expect(r.bestGflops).toBeGreaterThan(0.5);
     expect(r.bestGflops).toBeCloseTo(Math.max(...r.results.map((x) => x.gflops)), 1);
     expect(r.results.every((x) => x.iterations >= 3)).toBe(true);
+    // The wasm SIMD ceiling of this core is measured beside it, above what a matmul reaches.
+    expect(r.ceilingGflops).toBeGreaterThan(r.bestGflops);
+    expect(r.ratioOfCeiling).toBeCloseTo(r.bestGflops / (r.ceilingGflops ?? 1), 1);
   });
 
   it('rejects nonsense sizes', async () => {

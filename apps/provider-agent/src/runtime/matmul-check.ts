@@ -1,4 +1,4 @@
-import type { Tf } from '#compute';
+import { readInto, type Tf } from '#compute';
 
 /** Deterministic pseudo-random float32 values in [-1, 1) (xorshift32), for reproducible checks. */
 export function seededValues(count: number, seed: number): Float32Array {
@@ -78,8 +78,8 @@ export interface MatmulTiming {
 
 /**
  * Times n×n·n×n float32 matmuls on the active backend, reading each result back (so asynchronous
- * backends are really finished): one warm-up, then iterations until `minMs` passed (at least
- * `minIterations`, at most `maxIterations`).
+ * backends are really finished) into one reused array: one warm-up, then iterations until `minMs`
+ * passed (at least `minIterations`, at most `maxIterations`).
  */
 export async function timeMatmul(
   tf: Tf,
@@ -91,11 +91,12 @@ export async function timeMatmul(
   const maxIterations = opts.maxIterations ?? 1000;
   const a = tf.tensor2d(seededValues(n * n, 3), [n, n]);
   const b = tf.tensor2d(seededValues(n * n, 4), [n, n]);
+  const out = new Float32Array(n * n);
   try {
     const once = async (): Promise<number> => {
       const t0 = performance.now();
       const c = tf.matMul(a, b);
-      await c.data();
+      await readInto(tf, c, out);
       c.dispose();
       return performance.now() - t0;
     };

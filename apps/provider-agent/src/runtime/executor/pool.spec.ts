@@ -102,6 +102,27 @@ describe('executor pool (wasm, 2 worker threads)', () => {
     expect(maxRelativeError(values(transposed.outputs[0]), expected)).toBeLessThan(1e-5);
   });
 
+  it('runs large tasks through reused shared input and output memory without mixing them up', async () => {
+    // Two 192² float32 inputs = 288 KiB (over ARENA_MIN_BYTES) decoded into arenas reused from task to
+    // task, and a 144 KiB output written into the worker's reused output memory.
+    const [m, k, n] = [192, 192, 192];
+    const tasks = Array.from({ length: 6 }, (_, i) => {
+      const a = seededValues(m * k, 10 + i);
+      const b = seededValues(k * n, 20 + i);
+      return { a, b, spec: matmulSpec(f32('a', [m, k], a), f32('b', [k, n], b)) };
+    });
+    // The first wave runs at once (two workers, the rest queued); a second wave reuses the arenas.
+    for (const wave of [tasks, [...tasks].reverse()]) {
+      const results = await Promise.all(
+        wave.map((t, i) => pool.run({ jobId: JOB_ID, attempt: i + 1, spec: t.spec })),
+      );
+      results.forEach((r, i) => {
+        const expected = referenceMatmul(wave[i].a, wave[i].b, m, k, n);
+        expect(maxRelativeError(values(r.outputs[0]), expected)).toBeLessThan(1e-5);
+      });
+    }
+  });
+
   it('rejects a shape mismatch clearly, without hurting the pool', async () => {
     // The spec schema already refuses mismatched shapes; a caller bypassing it still gets BAD_INPUT.
     const good = matmulSpec(f32('a', [2, 3], [1, 2, 3, 4, 5, 6]), f32('b', [3, 1], [1, 1, 1]));

@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 
 import { disableTf32, TaskError, taskFromSpec, workerEntry } from '#compute';
 import {
-  decodeTensor,
+  decodeTensorWire,
   encodeTensor,
   tensorByteLength,
   type Backend,
@@ -12,6 +12,7 @@ import {
 } from '#protocol';
 
 import { resolveBackend, type BackendReport, type ResolveBackendOptions } from '../backend.js';
+import { ARENA_MIN_BYTES, arenaLayout, InputArenas } from './arena.js';
 import type {
   EpochProgress,
   ExecutorErrorCode,
@@ -105,14 +106,14 @@ export interface ExecutorPool {
 interface Pending {
   readonly id: number;
   readonly task: ExecutorTask;
-  readonly workerTask: WorkerTask;
-  readonly transfer: ArrayBuffer[];
   readonly options: RunOptions;
   readonly timeoutMs: number;
   readonly submittedAt: number;
   startedAt?: number;
   timer?: NodeJS.Timeout;
   slot?: Slot;
+  /** Shared memory its inputs were decoded into when it started (large tasks). */
+  arena?: SharedArrayBuffer;
   readonly resolve: (r: TaskResult) => void;
   readonly reject: (e: ExecutorError) => void;
   readonly cleanup: () => void;
@@ -134,43 +135,53 @@ function defaultSlots(report: BackendReport): number {
   return Math.max(1, availableParallelism());
 }
 
-function decodeInputs(spec: JobSpec): { inputs: RawTensor[]; transfer: ArrayBuffer[] } {
+interface DecodedInputs {
+  readonly inputs: RawTensor[];
+  readonly transfer: ArrayBuffer[];
+  /** Shared memory the inputs were decoded into (large tasks), to give back when the task ends. */
+  readonly arena?: SharedArrayBuffer;
+}
+
+function decodeInputs(spec: JobSpec, arenas: InputArenas): DecodedInputs {
+  const layout = arenaLayout(spec);
+  const arena = layout.bytes >= ARENA_MIN_BYTES ? arenas.take(layout.bytes) : undefined;
   const inputs: RawTensor[] = [];
-  for (const wire of spec.inputs) {
-    try {
-      inputs.push(decodeTensor(wire));
-    } catch (err) {
-      throw new ExecutorError('BAD_INPUT', (err as Error).message);
-    }
+  try {
+    spec.inputs.forEach((wire, i) => {
+      const into = arena ? new Uint8Array(arena, layout.offsets[i]) : undefined;
+      inputs.push(decodeTensorWire(wire, into));
+    });
+  } catch (err) {
+    if (arena) arenas.give(arena);
+    throw new ExecutorError('BAD_INPUT', (err as Error).message);
   }
+  // Views of shared memory reach the worker without a copy; fresh buffers are transferred.
+  if (arena) return { inputs, transfer: [], arena };
   return { inputs, transfer: inputs.map((t) => t.values.buffer as ArrayBuffer) };
 }
 
-function toWorkerTask(task: ExecutorTask, inputs: RawTensor[], memoryLimitMb: number): WorkerTask {
+/** Checks a task before it is queued: what it would need of memory, and its model artifact. */
+function checkTask(task: ExecutorTask, memoryLimitMb: number): void {
   const spec = task.spec;
-  switch (spec.kind) {
-    case 'matmul': {
-      const a = inputs.find((t) => t.name === 'a');
-      const b = inputs.find((t) => t.name === 'b');
-      if (a && b && a.shape.length === 2 && b.shape.length === 2) {
-        const m = spec.params.transposeA ? a.shape[1] : a.shape[0];
-        const n = spec.params.transposeB ? b.shape[0] : b.shape[1];
-        const bytes = tensorByteLength('float32', [m, n]) * 2 + a.values.byteLength + b.values.byteLength;
-        if (bytes > memoryLimitMb * 1024 * 1024) {
-          throw new ExecutorError(
-            'MEMORY_LIMIT',
-            `matmul needs about ${Math.ceil(bytes / 1048576)} MiB, over the ${memoryLimitMb} MiB limit`,
-          );
-        }
+  if (spec.kind === 'matmul') {
+    const a = spec.inputs.find((t) => t.name === 'a');
+    const b = spec.inputs.find((t) => t.name === 'b');
+    if (a && b && a.shape.length === 2 && b.shape.length === 2) {
+      const m = spec.params.transposeA ? a.shape[1] : a.shape[0];
+      const n = spec.params.transposeB ? b.shape[0] : b.shape[1];
+      const bytes =
+        tensorByteLength('float32', [m, n]) * 2 +
+        tensorByteLength(a.dtype, a.shape) +
+        tensorByteLength(b.dtype, b.shape);
+      if (bytes > memoryLimitMb * 1024 * 1024) {
+        throw new ExecutorError(
+          'MEMORY_LIMIT',
+          `matmul needs about ${Math.ceil(bytes / 1048576)} MiB, over the ${memoryLimitMb} MiB limit`,
+        );
       }
-      return fromSpec(task, inputs);
     }
-    case 'inference':
-    case 'train': {
-      if (!task.model)
-        throw new ExecutorError('BAD_INPUT', `${spec.kind} job ${task.jobId} needs its model artifact`);
-      return fromSpec(task, inputs);
-    }
+  } else if (!task.model) {
+    throw new ExecutorError('BAD_INPUT', `${spec.kind} job ${task.jobId} needs its model artifact`);
   }
 }
 
@@ -205,6 +216,7 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
   let nextId = 1;
   let closed = false;
   const counters = { completed: 0, errored: 0, timedOut: 0, cancelled: 0, workersReplaced: 0 };
+  const arenas = new InputArenas(slotCount + 1);
 
   function spawn(slot: Omit<Slot, 'worker' | 'ready' | 'state'> & Partial<Slot>): Slot {
     const init: WorkerInit = { backend: report.name, memoryLimitMb, entry };
@@ -331,18 +343,22 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
       pump();
       return;
     }
+    const now = performance.now();
     s.current = undefined;
     s.state = 'idle';
+    // The worker has read its inputs: their arena is free, and the worker may start its next task
+    // (writing into the other half of its output memory) while this one's outputs are encoded.
+    if (p.arena) arenas.give(p.arena);
+    p.arena = undefined;
+    pump();
     if (msg.type === 'error') {
       finish(p, new ExecutorError(msg.code, msg.message));
     } else {
-      const now = performance.now();
       let outputs: TensorWire[];
       try {
         outputs = msg.outputs.map((o) => encodeTensor(o.name, o.dtype, o.shape, o.values as Float32Array));
       } catch (err) {
         finish(p, new ExecutorError('EXECUTION_FAILED', `cannot encode outputs: ${(err as Error).message}`));
-        pump();
         return;
       }
       const runMs = Math.round(msg.runMs);
@@ -354,26 +370,48 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
         ...(msg.lossHistory ? { lossHistory: [...msg.lossHistory] } : {}),
       });
     }
-    pump();
+  }
+
+  /**
+   * Decodes a task's inputs as it starts (queued tasks hold only their wire form, and an arena freed by
+   * the task before is reused at once) and builds what its worker runs.
+   */
+  function prepare(p: Pending): { task: WorkerTask; transfer: ArrayBuffer[] } {
+    const decoded = decodeInputs(p.task.spec, arenas);
+    p.arena = decoded.arena;
+    return { task: fromSpec(p.task, decoded.inputs), transfer: decoded.transfer };
   }
 
   function pump(): void {
     for (const s of slots) {
-      if (queue.length === 0) return;
       if (s.state !== 'idle') continue;
-      const p = queue.shift() as Pending;
+      let p: Pending | undefined;
+      let prepared: ReturnType<typeof prepare> | undefined;
+      while (prepared === undefined && (p = queue.shift()) !== undefined) {
+        try {
+          prepared = prepare(p);
+        } catch (err) {
+          finish(p, err instanceof ExecutorError ? err : new ExecutorError('BAD_INPUT', String(err)));
+        }
+      }
+      if (p === undefined || prepared === undefined) return;
+      const started = p;
       s.state = 'busy';
-      s.current = p;
-      p.slot = s;
-      p.startedAt = performance.now();
-      p.timer = setTimeout(() => {
-        if (s.current === p) {
-          replace(s, 'TIMEOUT', `job ${p.task.jobId} attempt ${p.task.attempt} exceeded ${p.timeoutMs} ms`);
+      s.current = started;
+      started.slot = s;
+      started.startedAt = performance.now();
+      started.timer = setTimeout(() => {
+        if (s.current === started) {
+          replace(
+            s,
+            'TIMEOUT',
+            `job ${started.task.jobId} attempt ${started.task.attempt} exceeded ${started.timeoutMs} ms`,
+          );
           pump();
         }
-      }, p.timeoutMs);
-      const msg: ToWorker = { type: 'run', id: p.id, task: p.workerTask };
-      s.worker.postMessage(msg, p.transfer);
+      }, started.timeoutMs);
+      const msg: ToWorker = { type: 'run', id: started.id, task: prepared.task };
+      s.worker.postMessage(msg, prepared.transfer);
     }
   }
 
@@ -400,21 +438,17 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
           counters.cancelled++;
           return reject(new ExecutorError('CANCELLED', `job ${task.jobId} was cancelled before it started`));
         }
-        let workerTask: WorkerTask;
-        let transfer: ArrayBuffer[];
-        try {
-          const decoded = decodeInputs(task.spec);
-          workerTask = toWorkerTask(task, decoded.inputs, memoryLimitMb);
-          transfer = decoded.transfer;
-        } catch (err) {
-          counters.errored++;
-          return reject(err instanceof ExecutorError ? err : new ExecutorError('BAD_INPUT', String(err)));
-        }
         if (slots.every((s) => s.state === 'failed')) {
           counters.errored++;
           return reject(
             new ExecutorError('WORKER_INIT_FAILED', `no executor worker is running: ${slots[0]?.initError}`),
           );
+        }
+        try {
+          checkTask(task, memoryLimitMb);
+        } catch (err) {
+          counters.errored++;
+          return reject(err instanceof ExecutorError ? err : new ExecutorError('BAD_INPUT', String(err)));
         }
         const timeoutMs = Math.min(
           runOptions.timeoutMs ?? defaultTimeoutMs,
@@ -433,14 +467,18 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
         const p: Pending = {
           id: nextId++,
           task,
-          workerTask,
-          transfer,
           options: runOptions,
           timeoutMs,
           submittedAt: performance.now(),
           resolve,
           reject,
-          cleanup: () => signal?.removeEventListener('abort', onAbort),
+          cleanup: () => {
+            signal?.removeEventListener('abort', onAbort);
+            // Free for the next task even when a worker still reading it is being replaced: workers
+            // only ever read their inputs.
+            if (p.arena) arenas.give(p.arena);
+            p.arena = undefined;
+          },
         };
         signal?.addEventListener('abort', onAbort, { once: true });
         queue.push(p);

@@ -13,6 +13,47 @@ function send(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   port?.postMessage(msg, transfer);
 }
 
+/** Outputs smaller than this leave in fresh arrays (transferred). */
+const OUTPUT_ARENA_MIN_BYTES = 64 * 1024;
+
+/**
+ * This worker's shared memory for large outputs, reused task after task: results written here need no
+ * fresh pages and reach the pool without a copy. Two halves, alternating: the pool encodes one task's
+ * outputs while this worker already writes the next task's into the other half (it hands out a task
+ * only after it received the result before). Each half grows to what its last task needed.
+ */
+class OutputArena {
+  private readonly halves: (SharedArrayBuffer | undefined)[] = [undefined, undefined];
+  private current = 0;
+  private used = 0;
+  private wanted = 0;
+
+  /** Starts a task on the other half. */
+  next(): void {
+    this.current ^= 1;
+    this.used = 0;
+    this.wanted = 0;
+  }
+
+  readonly allocate = (bytes: number): Uint8Array | undefined => {
+    if (bytes < OUTPUT_ARENA_MIN_BYTES) return undefined;
+    const aligned = Math.ceil(bytes / 8) * 8;
+    this.wanted += aligned;
+    const arena = this.halves[this.current];
+    if (!arena || this.used + aligned > arena.byteLength) return undefined;
+    const view = new Uint8Array(arena, this.used, bytes);
+    this.used += aligned;
+    return view;
+  };
+
+  /** Ends a task that succeeded: grows its half to what it wanted (within `limitBytes`). */
+  settle(limitBytes: number): void {
+    if (this.wanted > (this.halves[this.current]?.byteLength ?? 0) && this.wanted <= limitBytes) {
+      this.halves[this.current] = new SharedArrayBuffer(this.wanted);
+    }
+  }
+}
+
 function wasmHeapBytes(loaded: LoadedTf): number | undefined {
   if (loaded.backend !== 'wasm') return undefined;
   const backend = loaded.tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } };
@@ -42,14 +83,17 @@ async function main(): Promise<void> {
     return;
   }
   const limitBytes = init.memoryLimitMb * 1024 * 1024;
+  const outputArena = new OutputArena();
   port.on('message', (msg: ToWorker) => {
     if (msg.type === 'memory') {
       send({ type: 'memory', id: msg.id, memory: memory(loaded) });
       return;
     }
     const started = performance.now();
+    outputArena.next();
     runKernel(loaded.tf, msg.task, {
       onProgress: (progress) => send({ type: 'progress', id: msg.id, progress }),
+      allocateOutput: outputArena.allocate,
     })
       .then((result) => {
         const heap = wasmHeapBytes(loaded) ?? 0;
@@ -61,6 +105,7 @@ async function main(): Promise<void> {
           );
         }
         const outputs: RawTensor[] = result.outputs;
+        outputArena.settle(limitBytes / 4);
         send(
           {
             type: 'result',
@@ -69,7 +114,10 @@ async function main(): Promise<void> {
             lossHistory: result.lossHistory,
             runMs: performance.now() - started,
           },
-          outputs.map((o) => o.values.buffer as ArrayBuffer),
+          // Fresh arrays are transferred; views of the shared arena are shared as they are.
+          outputs
+            .map((o) => o.values.buffer)
+            .filter((b): b is ArrayBuffer => !(b instanceof SharedArrayBuffer)),
         );
       })
       .catch((err: unknown) => {

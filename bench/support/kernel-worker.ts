@@ -1,0 +1,79 @@
+// A worker thread for the compute benchmark. It loads what it measures, says ready, waits for 'go' so
+// that every worker starts together, measures and posts the result:
+//   ceiling: the wasm SIMD ceiling of its core (best mix, best round);
+//   paired:  rounds of the ceiling kernel and of a resident n² matmul on the wasm backend, alternated,
+//            so that the machine's noise weighs on both alike; medians and the median ratio.
+import { parentPort, workerData } from 'node:worker_threads';
+
+import { ceilingProbe, loadTf, measureWasmSimdCeiling, readInto, type Tf } from '#compute';
+
+import { seededValues } from '../../apps/provider-agent/src/runtime/matmul-check.js';
+
+export interface KernelWorkerData {
+  readonly mode: 'ceiling' | 'paired';
+  readonly n: number;
+  readonly minMs: number;
+}
+
+export interface KernelWorkerResult {
+  readonly ceilingGflops: number;
+  readonly matmulGflops?: number;
+  readonly ratio?: number;
+  readonly rounds?: number;
+}
+
+const data = workerData as KernelWorkerData;
+const port = parentPort;
+if (!port) throw new Error('kernel-worker must run in a worker thread');
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+const loaded = data.mode === 'paired' ? await loadTf('wasm') : undefined;
+
+async function paired(tf: Tf): Promise<KernelWorkerResult> {
+  const n = data.n;
+  const a = tf.tensor2d(seededValues(n * n, 3), [n, n]);
+  const b = tf.tensor2d(seededValues(n * n, 4), [n, n]);
+  const out = new Float32Array(n * n);
+  const matmul = async (): Promise<number> => {
+    const t0 = performance.now();
+    const c = tf.matMul(a, b);
+    await readInto(tf, c, out); // as timeMatmul: the result read back
+    c.dispose();
+    return (2 * n ** 3) / ((performance.now() - t0) * 1e6);
+  };
+  const mix = measureWasmSimdCeiling({ roundMs: 20, rounds: 2 });
+  const probe = ceilingProbe(mix.muls, mix.adds, 50);
+  await matmul(); // warm-up
+  const ceilings: number[] = [];
+  const matmuls: number[] = [];
+  const ratios: number[] = [];
+  const end = performance.now() + data.minMs;
+  while (performance.now() < end || ratios.length < 5) {
+    const c = probe();
+    const m = ((await matmul()) + (await matmul())) / 2;
+    ceilings.push(c);
+    matmuls.push(m);
+    ratios.push(m / c);
+  }
+  a.dispose();
+  b.dispose();
+  return {
+    ceilingGflops: median(ceilings),
+    matmulGflops: median(matmuls),
+    ratio: median(ratios),
+    rounds: ratios.length,
+  };
+}
+
+port.once('message', () => {
+  void (
+    loaded
+      ? paired(loaded.tf)
+      : Promise.resolve({ ceilingGflops: measureWasmSimdCeiling({ roundMs: data.minMs / 25 }).gflops })
+  ).then((result) => port.postMessage(result));
+});
+port.postMessage('ready');
