@@ -384,7 +384,7 @@ function eventRow(
 }
 
 /** Every column of "Job", typed as Prisma's `Job`. */
-const JOB_COLUMNS = `id::text AS id, "accountId"::text AS "accountId", kind, state::text AS state, spec, "specHash",
+export const JOB_COLUMNS = `id::text AS id, "accountId"::text AS "accountId", kind, state::text AS state, spec, "specHash",
   "workUnits", "pricePerUnit", cost, redundancy, verification, canary, priority, "deadlineAt", "idempotencyKey",
   result, "resultHash", error, "createdAt", "updatedAt", "finishedAt"`;
 
