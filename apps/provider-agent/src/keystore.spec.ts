@@ -16,10 +16,11 @@ describe('agent keystore', () => {
     await expect(unlockKeystore(file, 'wrong passphrase')).rejects.toMatchObject({
       code: 'WRONG_PASSPHRASE',
     });
-    const tampered = {
-      ...file,
-      secrets: { ...file.secrets, ciphertext: `00${file.secrets.ciphertext.slice(2)}` },
-    };
+    // Flip every bit of the first byte (overwriting it with a constant left the file intact whenever
+    // the ciphertext already began with that byte: one run in 256).
+    const ct = file.secrets.ciphertext;
+    const flipped = (parseInt(ct.slice(0, 2), 16) ^ 0xff).toString(16).padStart(2, '0');
+    const tampered = { ...file, secrets: { ...file.secrets, ciphertext: `${flipped}${ct.slice(2)}` } };
     await expect(unlockKeystore(tampered, 'correct horse battery')).rejects.toBeInstanceOf(KeystoreError);
     await expect(unlockKeystore({ version: 2 }, 'x')).rejects.toMatchObject({ code: 'MALFORMED' });
   });
