@@ -175,5 +175,23 @@ describe('a canary mirroring a redundant job', () => {
       [jobId],
     );
     expect(corrected[0].n).toBe('1');
+
+    // A reversal run again (a retried re-verification, a restart half-way) refunds nothing twice.
+    const balance = async (): Promise<string> => {
+      const [row] = await rows<{ total: string }>(
+        `SELECT COALESCE(SUM(amount), 0)::text AS total FROM "LedgerEntry" WHERE "jobId" = $1 AND account LIKE 'acct:%:available'`,
+        [jobId],
+      );
+      return row.total;
+    };
+    const before = await balance();
+    const repo = c.running.app.get(VerificationRepository);
+    for (const peer of ringPeers) {
+      expect(await repo.reverse({ peerId: peer, jobId, amount: 0n }, job)).toBe(0n);
+      // Nor does a vesting sweep that picked the credit up before the ban pay it out.
+      expect(await repo.vest({ peerId: peer, jobId, amount: 0n })).toBe(false);
+      expect(await creditFor(peer, jobId)).toBe(0n);
+    }
+    expect(await balance()).toBe(before);
   }, 90_000);
 });

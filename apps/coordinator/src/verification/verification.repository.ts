@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { type CanaryAnswer, type Job, type JobAttempt } from '#prisma';
+import { type CanaryAnswer, type Job, type JobAttempt, type Prisma } from '#prisma';
 import { PrismaService } from '../database/prisma.service.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { LedgerAccounts } from '../ledger/ledger-accounts.js';
@@ -27,6 +27,15 @@ export interface HeldCredit {
   peerId: string;
   jobId: string;
   amount: bigint;
+}
+
+/**
+ * Serialises the transactions that take a held credit out (vesting, reversal) per provider and job:
+ * each reads what is left and then posts it, so two at once would both take it. An advisory lock, taken
+ * before any row lock, keeps the ledger's row lock order intact.
+ */
+async function lockCredit(tx: Prisma.TransactionClient, held: string, jobId: string): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${held} || '/' || ${jobId}, 0))`;
 }
 
 /** Canaries, evidence, slash proposals and held provider credits: the tables verification writes. */
@@ -190,6 +199,7 @@ export class VerificationRepository {
   async vest(credit: HeldCredit): Promise<boolean> {
     return this.prisma.$transaction(async (tx) => {
       const held = VerificationAccounts.held(credit.peerId);
+      await lockCredit(tx, held, credit.jobId);
       const rows = await tx.$queryRaw<{ amount: bigint | null }[]>`
         SELECT SUM(amount)::bigint AS amount FROM "LedgerEntry" WHERE account = ${held} AND "jobId" = ${credit.jobId}::uuid`;
       const left = rows[0]?.amount ?? 0n;
@@ -208,19 +218,24 @@ export class VerificationRepository {
   }
 
   /**
-   * Takes back a held credit: the provider's share and its part of the fee go back to the
-   * developer's available balance. Returns the refunded amount (0 when nothing was held).
+   * Takes back what is still held of a credit: the provider's share and its part of the fee go back
+   * to the developer's available balance. Returns the refunded amount (0 when nothing is held any
+   * more: a credit already reversed, or vested, is not reversed again).
    */
   async reverse(credit: HeldCredit, job: Job): Promise<bigint> {
     return this.prisma.$transaction(async (tx) => {
       const held = VerificationAccounts.held(credit.peerId);
-      const entries = await tx.ledgerEntry.findMany({ where: { jobId: job.id, kind: 'settle' } });
+      await lockCredit(tx, held, job.id);
+      // Every entry of the job, whatever its kind: what is left on hold is what settlement credited
+      // minus what a vesting or an earlier reversal already took out.
+      const entries = await tx.ledgerEntry.findMany({ where: { jobId: job.id } });
       const left = entries.filter((e) => e.account === held).reduce((s, e) => s + e.amount, 0n);
       if (left <= 0n) return 0n;
-      const credited = entries
+      const settled = entries.filter((e) => e.kind === 'settle');
+      const credited = settled
         .filter((e) => e.amount > 0n && e.account.startsWith('provider:'))
         .reduce((s, e) => s + e.amount, 0n);
-      const fees = entries
+      const fees = settled
         .filter((e) => e.account === LedgerAccounts.fees)
         .reduce((s, e) => s + e.amount, 0n);
       const fee = credited > 0n ? (fees * left) / credited : 0n;
