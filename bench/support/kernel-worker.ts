@@ -8,6 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { ceilingProbe, loadTf, measureWasmSimdCeiling, readInto, type Tf } from '#compute';
 
 import { seededValues } from '../../apps/provider-agent/src/runtime/matmul-check.js';
+import { percentile } from '../support.js';
 
 export interface KernelWorkerData {
   readonly mode: 'ceiling' | 'paired';
@@ -26,10 +27,11 @@ const data = workerData as KernelWorkerData;
 const port = parentPort;
 if (!port) throw new Error('kernel-worker must run in a worker thread');
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
+const median = (xs: number[]): number =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
 
 const loaded = data.mode === 'paired' ? await loadTf('wasm') : undefined;
 

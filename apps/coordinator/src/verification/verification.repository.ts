@@ -6,7 +6,7 @@ import { LedgerAccounts } from '../ledger/ledger-accounts.js';
 import { VerificationAccounts } from './verification-accounts.js';
 import { createAttemptOffers } from '../jobs/attempts.repository.js';
 import { jsonText, prismaRunner, SqlService } from '../database/sql.service.js';
-import { JOB_COLUMNS, jsonValue as json } from '../jobs/jobs.repository.js';
+import { JOB_COLUMNS, JobsRepository, jsonValue as json } from '../jobs/jobs.repository.js';
 
 export interface NewCanary {
   id: string;
@@ -45,6 +45,7 @@ export class VerificationRepository {
     private readonly prisma: PrismaService,
     private readonly sql: SqlService,
     private readonly ledger: LedgerRepository,
+    private readonly jobs: JobsRepository,
   ) {}
 
   /**
@@ -281,8 +282,7 @@ export class VerificationRepository {
     return this.prisma.job.findFirst({ where: { kind, canary: false }, orderBy: { createdAt: 'desc' } });
   }
 
-  async findJob(jobId: string): Promise<Job | null> {
-    const [job] = await this.sql.query<Job>(`SELECT ${JOB_COLUMNS} FROM "Job" WHERE id = $1::uuid`, [jobId]);
-    return job ?? null;
+  findJob(jobId: string): Promise<Job | null> {
+    return this.jobs.findById(jobId);
   }
 }
