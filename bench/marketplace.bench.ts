@@ -24,6 +24,8 @@ const CONCURRENCY = Number(process.env.BENCH_E2E_CONCURRENCY ?? 64);
 const GOSSIP_AGENTS = 20;
 /** Jobs submitted one at a time (each after the previous one's result) for the unloaded latency. */
 const SEQUENTIAL_JOBS = Number(process.env.BENCH_E2E_SEQUENTIAL_JOBS ?? 100);
+/** Seconds the processes are watched with no job at all, before the unloaded phase. */
+const IDLE_SECONDS = Number(process.env.BENCH_E2E_IDLE_SECONDS ?? 3);
 /** Jobs a request in the second load phase (POST /v1/jobs/batch); its clients: CONCURRENCY / this. */
 const BATCH_SUBMIT = Number(process.env.BENCH_E2E_BATCH_SUBMIT ?? 16);
 /**
@@ -150,8 +152,22 @@ async function endToEnd(): Promise<Record<string, number>> {
     const headers = { authorization: `Bearer ${key}` };
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
+    const agentPids = children.slice(1).map((c) => c.pid);
+    // Idle: what the processes cost with no job at all (timers, heartbeats, pollers), in cores.
+    const idleMeter = cpuMeter([
+      { name: 'coordinator', pids: () => [coordinator.child.pid] },
+      { name: 'agents', pids: () => agentPids },
+    ]);
+    await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
+    const idleCores = idleMeter.stop();
     // Unloaded: one job at a time, the next submitted once the previous one has its result.
     const sequential: number[] = [];
+    const sequentialStarted = performance.now();
+    const sequentialMeter = cpuMeter([
+      { name: 'coordinator', pids: () => [coordinator.child.pid] },
+      { name: 'agents', pids: () => agentPids },
+      { name: 'loadGenerator', pids: () => [process.pid] },
+    ]);
     for (let i = 0; i < SEQUENTIAL_JOBS; i++) {
       const res = await httpJson(http, base, 'POST', '/v1/jobs', headers, JSON.stringify(tinySpec(i)));
       if (res.status !== 201) throw new Error(`sequential submit failed: ${res.status} ${res.body}`);
@@ -168,8 +184,16 @@ async function endToEnd(): Promise<Record<string, number>> {
         await new Promise((r) => setTimeout(r, 1));
       }
     }
+    // CPU milliseconds a job takes in each process when nothing is shared between jobs (no batching).
+    const sequentialCores = sequentialMeter.stop();
+    const sequentialSeconds = (performance.now() - sequentialStarted) / 1000;
+    const unloadedCpu = Object.fromEntries(
+      ['coordinator', 'agents', 'other'].map((name) => [
+        `unloaded${name[0].toUpperCase()}${name.slice(1)}CpuMsPerJob`,
+        round(((sequentialCores[name] ?? 0) * sequentialSeconds * 1000) / Math.max(1, sequential.length), 2),
+      ]),
+    );
     sequential.sort((a, b) => a - b);
-    const agentPids = children.slice(1).map((c) => c.pid);
     const commits = async (): Promise<number> =>
       Number(
         (
@@ -296,6 +320,11 @@ async function endToEnd(): Promise<Record<string, number>> {
       sequentialJobs: sequential.length,
       unloadedP50SubmitToResultMs: round(percentile(sequential, 50)),
       unloadedP99SubmitToResultMs: round(percentile(sequential, 99)),
+      ...unloadedCpu,
+      idleSeconds: IDLE_SECONDS,
+      idleCoordinatorCores: idleCores.coordinator,
+      idleAgentCores: idleCores.agents,
+      idleOtherCores: idleCores.other,
       jobsPerBatchSubmit: BATCH_SUBMIT,
       ...prefixed,
     };
