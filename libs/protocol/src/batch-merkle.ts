@@ -2,22 +2,28 @@
 // hashed under different prefixes (0x00, 0x01), so a leaf can never pass for a node. A level with an
 // odd count carries its last node up unpaired; `index` and `size` say at each level whether the
 // node has a sibling, so a proof is just the sibling hashes from the leaf up.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
-const LEAF = Buffer.from([0]);
-const NODE = Buffer.from([1]);
+const LEAF = 0;
+const NODE = 1;
 
 /** SHA-256 of a leaf's bytes (lower-case hex). */
 export function batchLeafHash(bytes: Uint8Array): string {
-  return createHash('sha256').update(LEAF).update(bytes).digest('hex');
+  const input = Buffer.allocUnsafe(1 + bytes.byteLength);
+  input[0] = LEAF;
+  input.set(bytes, 1);
+  return hash('sha256', input, 'hex');
 }
 
 function nodeHash(left: string, right: string): string {
-  return createHash('sha256')
-    .update(NODE)
-    .update(Buffer.from(left, 'hex'))
-    .update(Buffer.from(right, 'hex'))
-    .digest('hex');
+  const input = Buffer.allocUnsafe(65);
+  input[0] = NODE;
+  // A proof hash that is not 64 hex digits writes fewer bytes; the rest stays zero and the root
+  // comes out wrong, so a malformed proof can only fail.
+  input.fill(0, 1);
+  input.write(left, 1, 32, 'hex');
+  input.write(right, 33, 32, 'hex');
+  return hash('sha256', input, 'hex');
 }
 
 /** The root of `leaves` and, for each leaf, its proof (sibling hashes from the bottom up). */

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 
 import { batchLeafHash, batchRootOf, batchTree } from './batch-merkle.js';
@@ -32,6 +33,21 @@ describe('batch Merkle tree', () => {
       }),
       { numRuns: 40 },
     );
+  });
+
+  it('hashes leaves and nodes as the protocol defines: SHA-256 of 0x00 ‖ bytes, of 0x01 ‖ left ‖ right', () => {
+    // Written out independently, so a faster implementation cannot drift from what peers compute.
+    const sha = (...parts: Uint8Array[]): string => {
+      const h = createHash('sha256');
+      for (const p of parts) h.update(p);
+      return h.digest('hex');
+    };
+    const leaves = ['a', 'bb', 'ccc'].map((t) => new TextEncoder().encode(t));
+    const l = leaves.map((b) => sha(Uint8Array.of(0), b));
+    expect(leaves.map(batchLeafHash)).toEqual(l);
+    const node = (a: string, b: string): string =>
+      sha(Uint8Array.of(1), Buffer.from(a, 'hex'), Buffer.from(b, 'hex'));
+    expect(batchTree(l).root).toBe(node(node(l[0], l[1]), l[2]));
   });
 
   it('a proof of the wrong length for its position leads nowhere', () => {

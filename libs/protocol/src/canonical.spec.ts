@@ -78,6 +78,23 @@ describe('canonicalJson', () => {
     expect(() => canonicalJson(a)).toThrow(/self: a circular reference/);
   });
 
+  it('encodes deep nesting the same as shallow (past the fast path depth)', () => {
+    let deep: unknown = { leaf: [1, 'x'] };
+    let expected = '{"leaf":[1,"x"]}';
+    for (let i = 0; i < 100; i++) {
+      deep = { z: i, a: deep };
+      expected = `{"a":${expected},"z":${i}}`;
+    }
+    expect(canonicalJson(deep)).toBe(expected);
+    expect(canonicalJson(JSON.parse(expected))).toBe(expected);
+  });
+
+  it('names the path of a bad value below the fast path depth', () => {
+    let deep: unknown = { bad: Number.NaN };
+    for (let i = 0; i < 80; i++) deep = [deep];
+    expect(() => canonicalJson(deep)).toThrow(/\[0\]\.bad: NaN/);
+  });
+
   it('allows the same object twice when it is not a cycle', () => {
     const shared = { x: 1 };
     expect(canonicalJson([shared, shared])).toBe('[{"x":1},{"x":1}]');

@@ -81,16 +81,66 @@ function raise(err: Error): never {
   throw err;
 }
 
+/** Thrown by `encodeFast` for anything it does not encode; `encode` then says what and where. */
+const NOT_FAST = Symbol('not fast');
+/** Nesting past this is left to `encode` (which detects cycles; the fast path keeps no stack). */
+const FAST_MAX_DEPTH = 64;
+
+/**
+ * `encode` without paths or a cycle stack: what every well-formed message takes (it is signed,
+ * hashed and verified several times per job). Throws `NOT_FAST` for whatever `encode` would reject
+ * and for deep nesting, so errors and cycles are reported by `encode` alone.
+ */
+function encodeFast(value: unknown, depth: number): string {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'bigint':
+      return `"${value.toString(10)}"`;
+    case 'number':
+      if (!Number.isFinite(value)) throw NOT_FAST;
+      return Object.is(value, -0) ? '0' : JSON.stringify(value);
+    case 'object':
+      break;
+    default:
+      throw NOT_FAST;
+  }
+  if (value === null) return 'null';
+  if (depth >= FAST_MAX_DEPTH) throw NOT_FAST;
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + encodeFast(value[i], depth + 1);
+    return out + ']';
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) throw NOT_FAST;
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record).sort();
+  let out = '{';
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i];
+    out += (i === 0 ? '' : ',') + JSON.stringify(k) + ':' + encodeFast(record[k], depth + 1);
+  }
+  return out + '}';
+}
+
 /**
  * Deterministic JSON: object keys sorted (UTF-16 code unit order) at every depth, no whitespace,
  * bigint as a decimal string, -0 as 0. Throws `NON_CANONICAL_VALUE` naming the path of any NaN,
  * Infinity, undefined, function, symbol, cycle or non-plain object (Date, Map, typed array...).
  */
 export function canonicalJson(value: unknown): string {
-  return encode(value, '(root)', new Set());
+  try {
+    return encodeFast(value, 0);
+  } catch (err) {
+    if (err !== NOT_FAST) throw err;
+    return encode(value, '(root)', new Set());
+  }
 }
 
 /** UTF-8 bytes of `domainTag(domain) + canonicalJson(value)`: the exact bytes that are signed or hashed. */
 export function canonicalBytes(domain: CanonicalDomain, value: unknown): Uint8Array {
-  return new TextEncoder().encode(domainTag(domain) + canonicalJson(value));
+  return Buffer.from(domainTag(domain) + canonicalJson(value), 'utf8');
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { hashOutputs, hashSpec, hashTensors, sha256Hex } from './hashing.js';
+import { hashOutputs, hashParsedSpec, hashSpec, hashTensors, sha256Hex } from './hashing.js';
 import { parseJobSpec } from './job-spec.js';
 import { decodeTensor, encodeTensor } from './tensor.js';
 import { matmulSpecInput } from './test-fixtures.js';
@@ -19,6 +19,13 @@ describe('hashing', () => {
     expect(hashSpec(input as never)).toBe(hashSpec(explicit));
     expect(hashSpec(reordered as never)).toBe(hashSpec(explicit));
     expect(hashSpec({ ...explicit, redundancy: 2 })).not.toBe(hashSpec(explicit));
+  });
+
+  it('hashParsedSpec of a parsed spec is its hashSpec', () => {
+    const parsed = parseJobSpec(matmulSpecInput());
+    expect(hashParsedSpec(parsed)).toBe(hashSpec(parsed));
+    expect(hashParsedSpec({ ...parsed, redundancy: 3 })).toBe(hashSpec({ ...parsed, redundancy: 3 }));
+    expect(hashParsedSpec({ ...parsed, redundancy: 3 })).not.toBe(hashParsedSpec(parsed));
   });
 
   it('hashTensors is order-independent and equal for wire and decoded forms', () => {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 import { canonicalBytes, type CanonicalDomain } from './canonical.js';
 import { parseJobSpec, type JobSpec, type JobSpecInput } from './job-spec.js';
@@ -6,7 +6,7 @@ import { tensorBytes, type DecodedTensor, type TensorWire } from './tensor.js';
 
 /** Lower-case hex SHA-256 of `bytes`. */
 export function sha256Hex(bytes: Uint8Array | string): string {
-  return createHash('sha256').update(bytes).digest('hex');
+  return hash('sha256', bytes, 'hex');
 }
 
 /** A tensor reduced to its identity: name, dtype, shape and the SHA-256 of its little-endian bytes. */
@@ -50,6 +50,13 @@ export function hashOutputs(outputs: readonly (TensorWire | DecodedTensor)[]): s
  * digest so hashing stays cheap and matches `hashTensors`. The offer's `specHash`.
  */
 export function hashSpec(spec: JobSpec | JobSpecInput): string {
-  const normalised = parseJobSpec(spec);
-  return sha256Hex(canonicalBytes('spec', { ...normalised, inputs: digestList(normalised.inputs) }));
+  return hashParsedSpec(parseJobSpec(spec));
+}
+
+/**
+ * `hashSpec` of a spec that already is what the job spec schema returns (`parseJobSpec`, or the spec
+ * of a parsed offer): the same hash without validating and normalising it a second time.
+ */
+export function hashParsedSpec(spec: JobSpec): string {
+  return sha256Hex(canonicalBytes('spec', { ...spec, inputs: digestList(spec.inputs) }));
 }

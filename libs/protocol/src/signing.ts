@@ -5,7 +5,7 @@ import { batchLeafHash, batchRootOf, batchTree } from './batch-merkle.js';
 import { canonicalBytes } from './canonical.js';
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from './constants.js';
 import { SignatureVerificationError } from './errors.js';
-import { hashSpec } from './hashing.js';
+import { hashParsedSpec } from './hashing.js';
 import { JobOfferSchema, type JobOffer } from './offer.js';
 import { verifyPeerBinding } from './peer-binding.js';
 import { recoverPersonalSigner, signPersonalMessage, type MessageSigner } from './secp256k1.js';
@@ -72,9 +72,12 @@ function rulesFor<K extends SignedMessageKind>(kind: K): KindRules<SignedPayload
   return RULES[kind] as KindRules<SignedPayloads[K]>;
 }
 
-/** Throws `INVALID_MESSAGE` unless `offer.specHash === hashSpec(offer.spec)`. */
+/**
+ * Throws `INVALID_MESSAGE` unless `offer.specHash === hashSpec(offer.spec)`. The offer is a parsed one
+ * (its spec normalised by the offer schema), as `signPayload` and `verifySigned` hand it over.
+ */
 export function assertOfferSpecHash(offer: JobOffer): void {
-  if (hashSpec(offer.spec) !== offer.specHash) {
+  if (hashParsedSpec(offer.spec) !== offer.specHash) {
     throw validationErrorFromIssues('JobOffer', [{ path: 'specHash', message: 'expected hashSpec(spec)' }]);
   }
 }

@@ -2,7 +2,13 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
 import type { Job, JobEvent } from '#prisma';
-import { ProtocolValidationError, hashSpec, parseJobSpec, workUnitsForSpec, type JobSpec } from '#protocol';
+import {
+  ProtocolValidationError,
+  hashParsedSpec,
+  parseJobSpec,
+  workUnitsForSpec,
+  type JobSpec,
+} from '#protocol';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
 import type { Principal } from '../auth/principal.js';
@@ -130,7 +136,7 @@ export class JobsService {
 
   private async prepare(principal: Principal, body: unknown): Promise<PreparedJob> {
     const { spec, verification } = await this.parseRequest(principal, body);
-    const specHash = hashSpec(spec);
+    const specHash = hashParsedSpec(spec);
     const workUnits = await this.workUnits(spec);
     const pricePerUnit = BigInt(spec.maxPricePerUnit);
     const breakdown = this.price(workUnits, pricePerUnit, verification);
