@@ -10,6 +10,7 @@ import { tcp } from '@libp2p/tcp';
 import { yamux } from '@libp2p/yamux';
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p';
 
+import { coalesceTcpWrites } from './coalesce-writes.js';
 import { GOSSIP_MAX_MESSAGE_BYTES } from './gossip-topics.js';
 import { generatePeerKey } from './peer-key.js';
 
@@ -132,6 +133,10 @@ export async function createGpumeshNode(options: GpumeshNodeOptions = {}): Promi
         scoreParams: { IPColocationFactorThreshold: GOSSIP_IP_COLOCATION_THRESHOLD },
       }),
     },
+  });
+  // Every connection's writes within one event-loop turn leave in one system call (see coalesceTcpWrites).
+  node.addEventListener('connection:open', (event) => {
+    coalesceTcpWrites(event.detail);
   });
   if (options.mdns === true) dialLanPeers(node, options.maxConnections ?? DEFAULT_MAX_CONNECTIONS);
   return node;
