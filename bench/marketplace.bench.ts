@@ -186,6 +186,26 @@ async function endToEnd(): Promise<Record<string, number>> {
     }
     // CPU milliseconds a job takes in each process when nothing is shared between jobs (no batching).
     const sequentialCores = sequentialMeter.stop();
+    if (process.env.BENCH_E2E_TRACE) {
+      // Where an unloaded job's time goes: each event's mean delay after the job was created.
+      const trace = await client.query<{ type: string; ms: number }>(
+        `SELECT type, AVG(EXTRACT(EPOCH FROM (e."createdAt" - j."createdAt")) * 1000)::float AS ms
+           FROM "JobEvent" e JOIN "Job" j ON j.id = e."jobId" GROUP BY type ORDER BY ms`,
+      );
+      console.error('one at a time', trace.rows);
+      const attempts = await client.query(
+        `SELECT AVG(EXTRACT(EPOCH FROM (a."offeredAt" - j."createdAt")) * 1000)::float AS offered,
+                AVG(EXTRACT(EPOCH FROM (a."startedAt" - j."createdAt")) * 1000)::float AS started,
+                AVG((a.receipt->'payload'->>'finishedAt')::float - EXTRACT(EPOCH FROM j."createdAt") * 1000)::float AS "agentFinished",
+                AVG((a.receipt->'payload'->'timings'->>'queuedMs')::float) AS "agentQueuedMs",
+                AVG((a.receipt->'payload'->'timings'->>'runMs')::float) AS "agentRunMs",
+                AVG((a.receipt->'payload'->'timings'->>'totalMs')::float) AS "agentTotalMs",
+                AVG(EXTRACT(EPOCH FROM (a."finishedAt" - j."createdAt")) * 1000)::float AS "attemptFinished",
+                AVG(EXTRACT(EPOCH FROM (j."finishedAt" - j."createdAt")) * 1000)::float AS "jobFinished"
+           FROM "JobAttempt" a JOIN "Job" j ON j.id = a."jobId" WHERE a.receipt IS NOT NULL`,
+      );
+      console.error('one at a time, attempts (ms after the job was created)', attempts.rows);
+    }
     const sequentialSeconds = (performance.now() - sequentialStarted) / 1000;
     const unloadedCpu = Object.fromEntries(
       ['coordinator', 'agents', 'other'].map((name) => [
