@@ -15,6 +15,13 @@ import { ChainClient } from './chain-client.js';
 import { settlementSettings, type SettlementSettings } from './settlement-chain.js';
 import { SettlementRepository, type CloseOutcome } from './settlement.repository.js';
 
+/**
+ * Longest wait for a funding transaction's confirmations. Without a bound, a transaction the chain
+ * never mines (dropped, replaced) held the settlement queue's only job slot forever: the step now
+ * fails and the next tick retries it (the escrow's `debitedIn` says whether the first one landed).
+ */
+export const FUNDING_TX_TIMEOUT_MS = 120_000;
+
 export interface PostOptions {
   /** How long to wait for the transaction (default 120,000 ms); a later call resumes. */
   timeoutMs?: number;
@@ -178,7 +185,7 @@ export class SettlementService {
     const funded = amounts.reduce((s, a) => s + a, 0n);
     if (funded > 0n) {
       const tx = await escrow.debit(epoch, accounts, amounts);
-      await tx.wait(this.settings.confirmations);
+      await tx.wait(this.settings.confirmations, FUNDING_TX_TIMEOUT_MS);
       txHash = tx.hash;
     }
     const shortfall = total - funded;
@@ -188,7 +195,7 @@ export class SettlementService {
       if (this.chain.chain.ephemeral && (await token.hasRole(MINTER_ROLE, settler))) {
         const minter = attachComputeToken(await token.getAddress(), this.chain.settler);
         const tx = await minter.mint(this.chain.chain.contracts.distributor, shortfall);
-        await tx.wait(this.settings.confirmations);
+        await tx.wait(this.settings.confirmations, FUNDING_TX_TIMEOUT_MS);
         this.logger.info(
           { epoch, shortfall: shortfall.toString() },
           'dev chain: minted the unescrowed part of the epoch',
