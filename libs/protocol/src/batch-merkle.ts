@@ -18,8 +18,7 @@ export function batchLeafHash(bytes: Uint8Array): string {
 function nodeHash(left: string, right: string): string {
   const input = Buffer.allocUnsafe(65);
   input[0] = NODE;
-  // A proof hash that is not 64 hex digits writes fewer bytes; the rest stays zero and the root
-  // comes out wrong, so a malformed proof can only fail.
+  // The envelope schema admits only 64 hex digits a hash; anything shorter would leave zero bytes.
   input.fill(0, 1);
   input.write(left, 1, 32, 'hex');
   input.write(right, 33, 32, 'hex');
