@@ -8,7 +8,14 @@ import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { encodeTensor } from '#protocol';
-import { BENCH_REDIS_URL, createBenchDatabase, httpJson, percentile, round } from './support.js';
+import {
+  BENCH_REDIS_URL,
+  createBenchDatabase,
+  deleteRedisPrefix,
+  httpJson,
+  percentile,
+  round,
+} from './support.js';
 
 const SUBMISSIONS = Number(process.env.BENCH_API_JOBS ?? 20_000);
 const CONCURRENCY = Number(process.env.BENCH_API_CONCURRENCY ?? 64);
@@ -147,17 +154,6 @@ async function rawAddBulk(prefix: string): Promise<number> {
   return round(SUBMISSIONS / seconds, 0);
 }
 
-async function cleanup(prefix: string): Promise<void> {
-  const redis = new Redis(BENCH_REDIS_URL);
-  let cursor = '0';
-  do {
-    const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = nextCursor;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
-}
-
 export async function run(): Promise<Record<string, unknown>> {
   const prefix = `bench${randomBytes(4).toString('hex')}`;
   const db = await createBenchDatabase();
@@ -175,7 +171,7 @@ export async function run(): Promise<Record<string, unknown>> {
     };
   } finally {
     await api.stop();
-    await cleanup(prefix);
+    await deleteRedisPrefix(prefix);
     await db.drop();
   }
 }

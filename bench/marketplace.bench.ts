@@ -16,7 +16,14 @@ import pg from 'pg';
 import { Wallet } from 'ethers';
 import { createPeerBinding, encodeTensor, signPayload } from '#protocol';
 import { createGpumeshNode, nodePeerId, startGossip, type GossipService, type GpumeshNode } from '#p2p';
-import { BENCH_REDIS_URL, createBenchDatabase, httpJson, percentile, round } from './support.js';
+import {
+  BENCH_REDIS_URL,
+  createBenchDatabase,
+  deleteRedisPrefix,
+  httpJson,
+  percentile,
+  round,
+} from './support.js';
 import { cpuMeter } from './support/cpu.js';
 
 const JOBS = Number(process.env.BENCH_E2E_JOBS ?? 2000);
@@ -351,6 +358,7 @@ async function endToEnd(): Promise<Record<string, number>> {
   } finally {
     for (const child of children.reverse()) await stop(child);
     await db.drop();
+    await deleteRedisPrefix(prefix).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }
 }

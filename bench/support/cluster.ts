@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { generatePeerKey, peerKeyToHex } from '#p2p';
+import { deleteRedisPrefix } from '../support.js';
 
 // Built entry points (run `npm run build` first), whether this file runs from bench/ or dist/bench/.
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
@@ -390,6 +391,7 @@ export class Cluster {
     }
     await this.pgProxy.stop().catch(() => undefined);
     await this.redisProxy.stop().catch(() => undefined);
+    await deleteRedisPrefix(this.prefix, this.options.redisUrl).catch(() => undefined);
     await rm(this.dir, { recursive: true, force: true });
   }
 }
