@@ -34,7 +34,11 @@ function childPath(path: string, key: string | number): string {
   return path === '(root)' ? key : `${path}.${key}`;
 }
 
-function encode(value: unknown, path: string, stack: Set<object>): string {
+/** Stands for a value canonical JSON has no encoding for (NaN, Infinity, undefined, a function, a symbol). */
+const UNENCODABLE = Symbol('unencodable');
+
+/** The JSON of a value that is not an object, UNENCODABLE, or undefined for an object (null included). */
+function scalarJson(value: unknown): string | typeof UNENCODABLE | undefined {
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value);
@@ -43,17 +47,27 @@ function encode(value: unknown, path: string, stack: Set<object>): string {
     case 'bigint':
       return `"${value.toString(10)}"`;
     case 'number':
-      if (!Number.isFinite(value)) return raise(nonCanonical(path, String(value)));
+      if (!Number.isFinite(value)) return UNENCODABLE;
       return Object.is(value, -0) ? '0' : JSON.stringify(value);
-    case 'undefined':
-      return raise(nonCanonical(path, 'undefined'));
-    case 'function':
-      return raise(nonCanonical(path, 'a function'));
-    case 'symbol':
-      return raise(nonCanonical(path, 'a symbol'));
     case 'object':
-      break;
+      return undefined;
+    default:
+      return UNENCODABLE;
   }
+}
+
+/** What an UNENCODABLE value is, for the error. */
+function unencodable(value: unknown): string {
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'symbol') return 'a symbol';
+  return 'undefined';
+}
+
+function encode(value: unknown, path: string, stack: Set<object>): string {
+  const scalar = scalarJson(value);
+  if (scalar === UNENCODABLE) throw nonCanonical(path, unencodable(value));
+  if (scalar !== undefined) return scalar;
   if (value === null) return 'null';
   const obj = value as object;
   if (stack.has(obj)) throw nonCanonical(path, 'a circular reference');
@@ -77,10 +91,6 @@ function encode(value: unknown, path: string, stack: Set<object>): string {
   }
 }
 
-function raise(err: Error): never {
-  throw err;
-}
-
 /** Thrown by `encodeFast` for anything it does not encode; `encode` then says what and where. */
 const NOT_FAST = Symbol('not fast');
 /** Nesting past this is left to `encode` (which detects cycles; the fast path keeps no stack). */
@@ -92,21 +102,9 @@ const FAST_MAX_DEPTH = 64;
  * and for deep nesting, so errors and cycles are reported by `encode` alone.
  */
 function encodeFast(value: unknown, depth: number): string {
-  switch (typeof value) {
-    case 'string':
-      return JSON.stringify(value);
-    case 'boolean':
-      return value ? 'true' : 'false';
-    case 'bigint':
-      return `"${value.toString(10)}"`;
-    case 'number':
-      if (!Number.isFinite(value)) throw NOT_FAST;
-      return Object.is(value, -0) ? '0' : JSON.stringify(value);
-    case 'object':
-      break;
-    default:
-      throw NOT_FAST;
-  }
+  const scalar = scalarJson(value);
+  if (scalar === UNENCODABLE) throw NOT_FAST;
+  if (scalar !== undefined) return scalar;
   if (value === null) return 'null';
   if (depth >= FAST_MAX_DEPTH) throw NOT_FAST;
   if (Array.isArray(value)) {
