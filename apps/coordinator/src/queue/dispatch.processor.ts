@@ -1,5 +1,5 @@
-import { Inject, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { InjectQueue, OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
+import { Inject, OnApplicationBootstrap } from '@nestjs/common';
+import { InjectQueue, OnWorkerEvent, Processor } from '@nestjs/bullmq';
 import type { Job, Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import { DispatchService, NoCapacityError, type DispatchOutcome } from '../dispatch/dispatch.service.js';
@@ -12,11 +12,11 @@ import {
   type DeadLetterJobData,
   type DispatchJobData,
 } from './queue.constants.js';
-import { drainWorker } from './worker-drain.js';
+import { DrainingWorkerHost } from './worker-drain.js';
 
 /** Delegates each dispatch job to DispatchService; moves exhausted jobs to the dead-letter queue. */
 @Processor(QueueName.Dispatch)
-export class DispatchProcessor extends WorkerHost implements OnApplicationBootstrap, OnModuleDestroy {
+export class DispatchProcessor extends DrainingWorkerHost implements OnApplicationBootstrap {
   constructor(
     private readonly dispatch: DispatchService,
     @InjectQueue(QueueName.DeadLetter) private readonly deadLetter: Queue<DeadLetterJobData>,
@@ -24,11 +24,6 @@ export class DispatchProcessor extends WorkerHost implements OnApplicationBootst
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     super();
-  }
-
-  /** Lets running jobs finish before the services they use close (see drainWorker). */
-  async onModuleDestroy(): Promise<void> {
-    await drainWorker(this.worker);
   }
 
   onApplicationBootstrap(): void {

@@ -1,5 +1,5 @@
-import { Inject, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { InjectQueue, Processor, WorkerHost } from '@nestjs/bullmq';
+import { Inject, OnApplicationBootstrap } from '@nestjs/common';
+import { InjectQueue, Processor } from '@nestjs/bullmq';
 import type { Job, Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import { DispatchService } from '../dispatch/dispatch.service.js';
@@ -7,7 +7,7 @@ import { JobsRepository } from '../jobs/jobs.repository.js';
 import { DispatchEnqueuer } from './dispatch-enqueuer.js';
 import { LOGGER } from '../logging/logger.js';
 import { MAINTENANCE_EVERY_MS, QueueJobName, QueueName, jobOptions } from './queue.constants.js';
-import { drainWorker } from './worker-drain.js';
+import { DrainingWorkerHost } from './worker-drain.js';
 
 const BATCH = 500;
 /** In-flight jobs are checked once they have not moved for this long (their dispatch job is live otherwise). */
@@ -20,7 +20,7 @@ const IN_FLIGHT_IDLE_MS = 30_000;
  * jobs whose dispatch job ended without ending them (failed after stalls when workers were killed).
  */
 @Processor(QueueName.Maintenance, { concurrency: 1 })
-export class MaintenanceProcessor extends WorkerHost implements OnApplicationBootstrap, OnModuleDestroy {
+export class MaintenanceProcessor extends DrainingWorkerHost implements OnApplicationBootstrap {
   constructor(
     @InjectQueue(QueueName.Maintenance) private readonly queue: Queue,
     private readonly dispatch: DispatchService,
@@ -29,11 +29,6 @@ export class MaintenanceProcessor extends WorkerHost implements OnApplicationBoo
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
     super();
-  }
-
-  /** Lets running jobs finish before the services they use close (see drainWorker). */
-  async onModuleDestroy(): Promise<void> {
-    await drainWorker(this.worker);
   }
 
   async onApplicationBootstrap(): Promise<void> {

@@ -1,3 +1,5 @@
+import type { OnModuleDestroy } from '@nestjs/common';
+import { WorkerHost } from '@nestjs/bullmq';
 import type { Worker } from 'bullmq';
 
 /** How long a closing worker gives the jobs it is running to finish before it stops waiting. */
@@ -29,4 +31,11 @@ export async function drainWorker(worker: Worker, graceMs = WORKER_DRAIN_MS): Pr
   clearTimeout(timer);
   await worker.close(outcome === 'abandoned');
   return outcome;
+}
+
+/** A BullMQ processor whose worker drains in `onModuleDestroy` (see drainWorker): extend it, not WorkerHost. */
+export abstract class DrainingWorkerHost extends WorkerHost implements OnModuleDestroy {
+  async onModuleDestroy(): Promise<void> {
+    await drainWorker(this.worker);
+  }
 }

@@ -1,12 +1,12 @@
-import { Inject, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { InjectQueue, Processor, WorkerHost } from '@nestjs/bullmq';
+import { Inject, OnApplicationBootstrap } from '@nestjs/common';
+import { InjectQueue, Processor } from '@nestjs/bullmq';
 import type { Job, Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import { LOGGER } from '../logging/logger.js';
 import { QueueJobName, QueueName, jobOptions, type EpochJobData } from '../queue/queue.constants.js';
 import { SettlementService, describeSettlementError } from './settlement.service.js';
 import { SlashExecutorService } from './slash-executor.service.js';
-import { drainWorker } from '../queue/worker-drain.js';
+import { DrainingWorkerHost } from '../queue/worker-drain.js';
 
 /** The job that executes due slash proposals (one at a time across workers: a fixed job id). */
 export const EXECUTE_SLASHES_JOB = 'execute-slashes';
@@ -19,7 +19,7 @@ export const EXECUTE_SLASHES_JOB = 'execute-slashes';
  * state in PostgreSQL before acting.
  */
 @Processor(QueueName.Settlement, { concurrency: 1 })
-export class SettlementProcessor extends WorkerHost implements OnApplicationBootstrap, OnModuleDestroy {
+export class SettlementProcessor extends DrainingWorkerHost implements OnApplicationBootstrap {
   constructor(
     @InjectQueue(QueueName.Settlement) private readonly queue: Queue,
     private readonly settlement: SettlementService,
@@ -27,11 +27,6 @@ export class SettlementProcessor extends WorkerHost implements OnApplicationBoot
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
     super();
-  }
-
-  /** Lets running jobs finish before the services they use close (see drainWorker). */
-  async onModuleDestroy(): Promise<void> {
-    await drainWorker(this.worker);
   }
 
   async onApplicationBootstrap(): Promise<void> {
