@@ -30,6 +30,8 @@ const JOBS = Number(process.env.BENCH_E2E_JOBS ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_E2E_CONCURRENCY ?? 64);
 const GOSSIP_AGENTS = 20;
 /** Jobs submitted one at a time (each after the previous one's result) for the unloaded latency. */
+/** Jobs run unmeasured after the cold phase, so the measured phases see a warmed-up coordinator. */
+const WARMUP_JOBS = Number(process.env.BENCH_E2E_WARMUP_JOBS ?? 3000);
 const SEQUENTIAL_JOBS = Number(process.env.BENCH_E2E_SEQUENTIAL_JOBS ?? 100);
 /** Seconds the processes are watched with no job at all, before the unloaded phase. */
 const IDLE_SECONDS = Number(process.env.BENCH_E2E_IDLE_SECONDS ?? 3);
@@ -160,67 +162,6 @@ async function endToEnd(): Promise<Record<string, number>> {
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
     const agentPids = children.slice(1).map((c) => c.pid);
-    // Idle: what the processes cost with no job at all (timers, heartbeats, pollers), in cores.
-    const idleMeter = cpuMeter([
-      { name: 'coordinator', pids: () => [coordinator.child.pid] },
-      { name: 'agents', pids: () => agentPids },
-    ]);
-    await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
-    const idleCores = idleMeter.stop();
-    // Unloaded: one job at a time, the next submitted once the previous one has its result.
-    const sequential: number[] = [];
-    const sequentialStarted = performance.now();
-    const sequentialMeter = cpuMeter([
-      { name: 'coordinator', pids: () => [coordinator.child.pid] },
-      { name: 'agents', pids: () => agentPids },
-      { name: 'loadGenerator', pids: () => [process.pid] },
-    ]);
-    for (let i = 0; i < SEQUENTIAL_JOBS; i++) {
-      const res = await httpJson(http, base, 'POST', '/v1/jobs', headers, JSON.stringify(tinySpec(i)));
-      if (res.status !== 201) throw new Error(`sequential submit failed: ${res.status} ${res.body}`);
-      const id = (JSON.parse(res.body) as { id: string }).id;
-      for (const until = Date.now() + 30_000; Date.now() < until;) {
-        const { rows } = await client.query<{ ms: number | null }>(
-          `SELECT EXTRACT(EPOCH FROM ("finishedAt" - "createdAt")) * 1000 AS ms FROM "Job" WHERE id = $1`,
-          [id],
-        );
-        if (rows[0]?.ms !== null && rows[0]?.ms !== undefined) {
-          sequential.push(Number(rows[0].ms));
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 1));
-      }
-    }
-    // CPU milliseconds a job takes in each process when nothing is shared between jobs (no batching).
-    const sequentialCores = sequentialMeter.stop();
-    if (process.env.BENCH_E2E_TRACE) {
-      // Where an unloaded job's time goes: each event's mean delay after the job was created.
-      const trace = await client.query<{ type: string; ms: number }>(
-        `SELECT type, AVG(EXTRACT(EPOCH FROM (e."createdAt" - j."createdAt")) * 1000)::float AS ms
-           FROM "JobEvent" e JOIN "Job" j ON j.id = e."jobId" GROUP BY type ORDER BY ms`,
-      );
-      console.error('one at a time', trace.rows);
-      const attempts = await client.query(
-        `SELECT AVG(EXTRACT(EPOCH FROM (a."offeredAt" - j."createdAt")) * 1000)::float AS offered,
-                AVG(EXTRACT(EPOCH FROM (a."startedAt" - j."createdAt")) * 1000)::float AS started,
-                AVG((a.receipt->'payload'->>'finishedAt')::float - EXTRACT(EPOCH FROM j."createdAt") * 1000)::float AS "agentFinished",
-                AVG((a.receipt->'payload'->'timings'->>'queuedMs')::float) AS "agentQueuedMs",
-                AVG((a.receipt->'payload'->'timings'->>'runMs')::float) AS "agentRunMs",
-                AVG((a.receipt->'payload'->'timings'->>'totalMs')::float) AS "agentTotalMs",
-                AVG(EXTRACT(EPOCH FROM (a."finishedAt" - j."createdAt")) * 1000)::float AS "attemptFinished",
-                AVG(EXTRACT(EPOCH FROM (j."finishedAt" - j."createdAt")) * 1000)::float AS "jobFinished"
-           FROM "JobAttempt" a JOIN "Job" j ON j.id = a."jobId" WHERE a.receipt IS NOT NULL`,
-      );
-      console.error('one at a time, attempts (ms after the job was created)', attempts.rows);
-    }
-    const sequentialSeconds = (performance.now() - sequentialStarted) / 1000;
-    const unloadedCpu = Object.fromEntries(
-      ['coordinator', 'agents', 'other'].map((name) => [
-        `unloaded${name[0].toUpperCase()}${name.slice(1)}CpuMsPerJob`,
-        round(((sequentialCores[name] ?? 0) * sequentialSeconds * 1000) / Math.max(1, sequential.length), 2),
-      ]),
-    );
-    sequential.sort((a, b) => a - b);
     const commits = async (): Promise<number> =>
       Number(
         (
@@ -230,9 +171,8 @@ async function endToEnd(): Promise<Record<string, number>> {
         ).rows[0].n,
       );
 
-    /** JOBS tiny jobs from CONCURRENCY clients, one job a request or `batch` a request (POST /v1/jobs/batch). */
-    const load = async (batch: number): Promise<Record<string, number>> => {
-      const loadStart = (await client.query<{ t: Date }>(`SELECT now() AS t`)).rows[0].t;
+    /** `total` tiny jobs from CONCURRENCY clients, one job a request or `batch` a request (POST /v1/jobs/batch). */
+    const load = async (batch: number, total: number): Promise<Record<string, number>> => {
       const commitsBefore = await commits();
       const loadStarted = performance.now();
       const meter = cpuMeter([
@@ -250,8 +190,8 @@ async function endToEnd(): Promise<Record<string, number>> {
           for (;;) {
             const from = next;
             next += batch;
-            if (from >= JOBS) return;
-            const count = Math.min(batch, JOBS - from);
+            if (from >= total) return;
+            const count = Math.min(batch, total - from);
             if (batch === 1) {
               const res = await httpJson(
                 loadHttp,
@@ -303,17 +243,17 @@ async function endToEnd(): Promise<Record<string, number>> {
       if (process.env.BENCH_E2E_TRACE) {
         const trace = await client.query<{ type: string; ms: number }>(
           `SELECT type, AVG(EXTRACT(EPOCH FROM (e."createdAt" - j."createdAt")) * 1000)::float AS ms
-             FROM "JobEvent" e JOIN "Job" j ON j.id = e."jobId" WHERE (j."createdAt" >= $1) = $2
+             FROM "JobEvent" e JOIN "Job" j ON j.id = e."jobId" WHERE j.id = ANY($1::uuid[])
             GROUP BY type ORDER BY ms`,
-          [loadStart, batch === 1],
+          [submitted],
         );
-        console.error(batch === 1 ? 'unloaded' : 'under load', trace.rows);
+        console.error(`under load, ${batch} a request`, trace.rows);
       }
       const cores = meter.stop();
+      const loadSeconds = (performance.now() - loadStarted) / 1000; // the window the meter saw
       // Every statement outside a transaction counts as one (pg_stat_database, flushed within ~1 s).
       await new Promise((r) => setTimeout(r, 1_500));
       const databaseCommitsPerJob = round((await commits()) - commitsBefore) / Math.max(1, submitted.length);
-      const loadSeconds = (performance.now() - loadStarted) / 1000;
       // CPU milliseconds per job: what bounds jobs/s once the machine is busy (2 cores here).
       const perJob = (c: number): number =>
         round((c * loadSeconds * 1000) / Math.max(1, submitted.length), 2);
@@ -331,12 +271,87 @@ async function endToEnd(): Promise<Record<string, number>> {
         coordinatorCpuMsPerJob: perJob(cores.coordinatorCores),
         agentsCpuMsPerJob: perJob(cores.agentCores),
         otherCpuMsPerJob: perJob(cores.other), // PostgreSQL, Redis, the kernel, anything else running
+        // Of "other": the database's and Redis's own processes.
+        postgresCpuMsPerJob: perJob(meter.otherByCommand().postgres ?? 0),
+        redisCpuMsPerJob: perJob(meter.otherByCommand()['redis-server'] ?? 0),
         databaseCommitsPerJob: round(databaseCommitsPerJob, 2),
       };
     };
-    const single = await load(1);
+    // A freshly started coordinator runs its first jobs in code V8 has not optimised yet: the first
+    // phase is reported as `cold*`, then WARMUP_JOBS more jobs run unmeasured, as a coordinator that
+    // has been up for a while would have, before the idle, unloaded and loaded phases.
+    const cold = await load(1, JOBS);
+    await load(1, WARMUP_JOBS);
+    // Idle: what the processes cost with no job at all (timers, heartbeats, pollers), in cores.
+    const idleMeter = cpuMeter([
+      { name: 'coordinator', pids: () => [coordinator.child.pid] },
+      { name: 'agents', pids: () => agentPids },
+    ]);
+    await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
+    const idleCores = idleMeter.stop();
+    // Unloaded: one job at a time, the next submitted once the previous one has its result.
+    const sequential: number[] = [];
+    const sequentialIds: string[] = [];
+    const sequentialStarted = performance.now();
+    const sequentialMeter = cpuMeter([
+      { name: 'coordinator', pids: () => [coordinator.child.pid] },
+      { name: 'agents', pids: () => agentPids },
+      { name: 'loadGenerator', pids: () => [process.pid] },
+    ]);
+    for (let i = 0; i < SEQUENTIAL_JOBS; i++) {
+      const res = await httpJson(http, base, 'POST', '/v1/jobs', headers, JSON.stringify(tinySpec(i)));
+      if (res.status !== 201) throw new Error(`sequential submit failed: ${res.status} ${res.body}`);
+      const id = (JSON.parse(res.body) as { id: string }).id;
+      sequentialIds.push(id);
+      for (const until = Date.now() + 30_000; Date.now() < until;) {
+        const { rows } = await client.query<{ ms: number | null }>(
+          `SELECT EXTRACT(EPOCH FROM ("finishedAt" - "createdAt")) * 1000 AS ms FROM "Job" WHERE id = $1`,
+          [id],
+        );
+        if (rows[0]?.ms !== null && rows[0]?.ms !== undefined) {
+          sequential.push(Number(rows[0].ms));
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    }
+    // CPU milliseconds a job takes in each process when nothing is shared between jobs (no batching).
+    const sequentialCores = sequentialMeter.stop();
+    if (process.env.BENCH_E2E_TRACE) {
+      // Where an unloaded job's time goes: each event's mean delay after the job was created.
+      const trace = await client.query<{ type: string; ms: number }>(
+        `SELECT type, AVG(EXTRACT(EPOCH FROM (e."createdAt" - j."createdAt")) * 1000)::float AS ms
+           FROM "JobEvent" e JOIN "Job" j ON j.id = e."jobId" WHERE j.id = ANY($1::uuid[])
+          GROUP BY type ORDER BY ms`,
+        [sequentialIds],
+      );
+      console.error('one at a time', trace.rows);
+      const attempts = await client.query(
+        `SELECT AVG(EXTRACT(EPOCH FROM (a."offeredAt" - j."createdAt")) * 1000)::float AS offered,
+                AVG(EXTRACT(EPOCH FROM (a."startedAt" - j."createdAt")) * 1000)::float AS started,
+                AVG((a.receipt->'payload'->>'finishedAt')::float - EXTRACT(EPOCH FROM j."createdAt") * 1000)::float AS "agentFinished",
+                AVG((a.receipt->'payload'->'timings'->>'queuedMs')::float) AS "agentQueuedMs",
+                AVG((a.receipt->'payload'->'timings'->>'runMs')::float) AS "agentRunMs",
+                AVG((a.receipt->'payload'->'timings'->>'totalMs')::float) AS "agentTotalMs",
+                AVG(EXTRACT(EPOCH FROM (a."finishedAt" - j."createdAt")) * 1000)::float AS "attemptFinished",
+                AVG(EXTRACT(EPOCH FROM (j."finishedAt" - j."createdAt")) * 1000)::float AS "jobFinished"
+           FROM "JobAttempt" a JOIN "Job" j ON j.id = a."jobId"
+          WHERE a.receipt IS NOT NULL AND j.id = ANY($1::uuid[])`,
+        [sequentialIds],
+      );
+      console.error('one at a time, attempts (ms after the job was created)', attempts.rows);
+    }
+    const sequentialSeconds = (performance.now() - sequentialStarted) / 1000;
+    const unloadedCpu = Object.fromEntries(
+      ['coordinator', 'agents', 'other'].map((name) => [
+        `unloaded${name[0].toUpperCase()}${name.slice(1)}CpuMsPerJob`,
+        round(((sequentialCores[name] ?? 0) * sequentialSeconds * 1000) / Math.max(1, sequential.length), 2),
+      ]),
+    );
+    sequential.sort((a, b) => a - b);
+    const single = await load(1, JOBS);
     // The same jobs submitted BATCH_SUBMIT to a request (what a client with many tiny jobs would do).
-    const batched = await load(BATCH_SUBMIT);
+    const batched = await load(BATCH_SUBMIT, JOBS);
     http.destroy();
     await client.end();
     const prefixed = Object.fromEntries(
@@ -354,6 +369,12 @@ async function endToEnd(): Promise<Record<string, number>> {
       idleOtherCores: idleCores.other,
       jobsPerBatchSubmit: BATCH_SUBMIT,
       ...prefixed,
+      coldEndToEndJobsPerSecond: cold.endToEndJobsPerSecond,
+      coldP50SubmitToResultMs: cold.p50SubmitToResultMs,
+      coldCoordinatorCpuMsPerJob: cold.coordinatorCpuMsPerJob,
+      coldAgentsCpuMsPerJob: cold.agentsCpuMsPerJob,
+      coldOtherCpuMsPerJob: cold.otherCpuMsPerJob,
+      warmupJobs: WARMUP_JOBS,
     };
   } finally {
     for (const child of children.reverse()) await stop(child);
