@@ -17,6 +17,20 @@ export interface SqlRunner {
 }
 
 /**
+ * A `SqlRunner` inside `SqlService.transaction`. Statements are written to the connection as they
+ * are asked for, behind those still running (PostgreSQL pipelining): statements that do not need
+ * each other's answers cost one round trip together when the caller sends them before awaiting.
+ */
+export interface SqlTransaction extends SqlRunner {
+  /**
+   * Sends COMMIT behind the statements already sent, so the last writes and the commit share a round
+   * trip; rejects when the transaction did not commit (a statement before it failed). Optional: the
+   * transaction commits after `work` returns anyway.
+   */
+  commit(): Promise<void>;
+}
+
+/**
  * The parameters of a statement built from parts: `add(value)` returns its placeholder (`$n`), so
  * parts written apart (e.g. several data-modifying CTEs) number their parameters correctly together.
  */
@@ -61,7 +75,13 @@ const types = {
 export const DATABASE_POOL = Symbol('DATABASE_POOL');
 
 export function createDatabasePool(endpoints: RuntimeEndpoints, logger: Logger): pg.Pool {
-  const pool = new pg.Pool({ connectionString: endpoints.databaseUrl, max: endpoints.databasePoolSize });
+  const pool = new pg.Pool({
+    connectionString: endpoints.databaseUrl,
+    max: endpoints.databasePoolSize,
+    // Statements sent while others run go out at once (see SqlTransaction); one at a time each
+    // client behaves as without. The embedded database's socket takes one statement at a time.
+    pipeline: !endpoints.embeddedDatabase,
+  });
   // An idle connection that PostgreSQL drops (restart, admin kill) must not crash the process.
   pool.on('error', (err) => logger.warn({ err: err.message }, 'an idle database connection failed'));
   return pool;
@@ -100,8 +120,12 @@ export class SqlService implements SqlRunner, OnApplicationShutdown {
     return config;
   }
 
-  /** Runs `work` in one transaction on one pooled connection; rolls back when it throws. */
-  async transaction<T>(work: (tx: SqlRunner) => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` in one transaction on one pooled connection; rolls back when it throws. On a
+   * pipelined pool BEGIN travels with the first statement, and `tx.commit()` with the last ones: a
+   * transaction of a read, then writes, costs two round trips instead of one per statement.
+   */
+  async transaction<T>(work: (tx: SqlTransaction) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
     // A connection that dies while checked out emits 'error' on its client; unheard, that would
@@ -110,22 +134,45 @@ export class SqlService implements SqlRunner, OnApplicationShutdown {
       broken = err;
     };
     client.on('error', onError);
+    // Every statement sent, settled or not: none is left running when the client goes back.
+    const sent: Promise<unknown>[] = [];
+    let previous: Promise<unknown> = Promise.resolve();
+    const send = (config: string | pg.QueryConfig): Promise<pg.QueryResult> => {
+      // Unpipelined, a statement waits for the one before it (pg would queue it, with a warning).
+      const result = client.pipeline ? client.query(config) : previous.then(() => client.query(config));
+      previous = result.catch(() => undefined);
+      sent.push(previous);
+      return result;
+    };
+    let committed: Promise<void> | undefined;
     try {
-      await client.query('BEGIN');
-      const tx: SqlRunner = {
+      const begun = send('BEGIN');
+      const tx: SqlTransaction = {
         query: async <R>(text: string, values: readonly unknown[] = []): Promise<R[]> => {
-          return (await client.query(this.statement(text, values))).rows as R[];
+          const result = send(this.statement(text, values));
+          await begun; // a failed BEGIN is the error to report, not the statements behind it
+          return (await result).rows as R[];
+        },
+        commit: () => {
+          committed ??= send('COMMIT').then((result) => {
+            // COMMIT in a transaction a failed statement aborted answers ROLLBACK, not an error.
+            if (result.command !== 'COMMIT') throw new Error(`the transaction ended in ${result.command}`);
+          });
+          return committed;
         },
       };
       const result = await work(tx);
-      await client.query('COMMIT');
+      await tx.commit();
       return result;
     } catch (err) {
-      try {
-        await client.query('ROLLBACK');
-      } catch (rollbackError) {
-        // The connection itself failed: it goes back to the pool destroyed, not reused.
-        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+      await Promise.all(sent);
+      if (committed === undefined) {
+        try {
+          await client.query('ROLLBACK');
+        } catch (rollbackError) {
+          // The connection itself failed: it goes back to the pool destroyed, not reused.
+          broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+        }
       }
       throw err;
     } finally {

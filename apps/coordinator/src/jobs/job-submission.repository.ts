@@ -81,7 +81,7 @@ export class JobSubmissionRepository {
       if (admitted.length === 0) return outcomes as SubmissionOutcome[];
 
       const txId = randomUUID();
-      const rows = await tx.query<Job>(
+      const inserted = tx.query<Job>(
         `
         WITH input AS (
           SELECT * FROM unnest(
@@ -149,6 +149,8 @@ export class JobSubmissionRepository {
           txId,
         ],
       );
+      // The commit travels with the insert (one round trip).
+      const [rows] = await Promise.all([inserted, tx.commit()]);
       const byId = new Map(rows.map((r) => [r.id, r]));
       let next = 0;
       return outcomes.map((outcome) => {

@@ -9,7 +9,7 @@ import {
   type AttemptMove,
   type AttemptOutcomeData,
 } from './attempts.repository.js';
-import { SqlParams, SqlService, jsonText, type SqlRunner } from '../database/sql.service.js';
+import { SqlParams, SqlService, jsonText, type SqlTransaction } from '../database/sql.service.js';
 import { PrismaService } from '../database/prisma.service.js';
 import {
   LedgerAccounts,
@@ -259,7 +259,10 @@ export class JobsRepository {
    * large the batch: lock the jobs, move the attempts, update the jobs, insert the offers, the events
    * and the ledger postings. Null where the job was not in an allowed state.
    */
-  private async applyBatch(tx: SqlRunner, batch: QueuedTransition[]): Promise<(TransitionResult | null)[]> {
+  private async applyBatch(
+    tx: SqlTransaction,
+    batch: QueuedTransition[],
+  ): Promise<(TransitionResult | null)[]> {
     const ids = [...new Set(batch.map((p) => p.req.jobId))].sort();
     // NO KEY UPDATE: moves of one job serialise, while events and attempts of these jobs inserted
     // elsewhere (their foreign-key checks take KEY SHARE) do not wait for this batch.
@@ -302,8 +305,9 @@ export class JobsRepository {
     );
     const plan = planPostings(ledger);
     const offerRowsOfBatch = offerRows(offers);
-    // Every write of the batch in one statement (one round trip): attempts, jobs, offers, events and
-    // ledger entries; then the balances, locked in the ledger's one lock order.
+    // Every write of the batch in one statement: attempts, jobs, offers, events and ledger entries;
+    // then the balances, locked in the ledger's one lock order; then COMMIT. The three travel
+    // together (one round trip after the read above).
     const p = new SqlParams();
     const parts: string[] = [];
     if (attempts.length > 0) parts.push(`settled AS (${settleAttemptsSql(attempts, p)})`);
@@ -312,16 +316,12 @@ export class JobsRepository {
     if (plan.entries.account.length > 0) parts.push(`entries AS (${insertEntriesSql(plan, p)})`);
     const insertOffers = offerRowsOfBatch.ids.length > 0;
     const main = insertOffers ? insertOffersSql(offerRowsOfBatch, p) : 'SELECT 1';
-    let inserted: JobAttempt[] = [];
-    if (parts.length > 0 || insertOffers) {
-      const rows = await tx.query<JobAttempt>(
-        parts.length > 0 ? `WITH ${parts.join(',\n')}\n${main}` : main,
-        p.values,
-      );
-      if (insertOffers) inserted = rows;
-    }
+    const written =
+      parts.length > 0 || insertOffers
+        ? tx.query<JobAttempt>(parts.length > 0 ? `WITH ${parts.join(',\n')}\n${main}` : main, p.values)
+        : Promise.resolve([]);
+    const [inserted] = await Promise.all([written, this.ledger.applyDeltas(tx, plan.deltas), tx.commit()]);
     const offered = insertOffers ? offeredAttempts(offerRowsOfBatch, inserted) : [];
-    await this.ledger.applyDeltas(tx, plan.deltas);
     let nextOffer = 0;
     return batch.map(({ req }, i) => {
       const job = moved[i];

@@ -117,43 +117,39 @@ export class LedgerRepository {
   }
 
   /**
-   * Adds each account's change to its balance row: the existing rows locked first in the one lock
-   * order (byLockOrder's rank, in SQL) and updated, then missing rows created.
+   * Adds each account's change to its balance row, in one statement: the existing rows locked first
+   * in the one lock order (byLockOrder's rank, in SQL) and updated, then missing rows created.
+   * Exactly the rows locked are updated (not "every account given": a row another transaction
+   * inserts meanwhile would then get this delta from the UPDATE and again from the INSERT … ON
+   * CONFLICT). Nor one upsert for all: the check that a developer balance is not negative applies to
+   * the row an INSERT proposes, i.e. to a debit alone. In READ COMMITTED the UPDATE applies to the
+   * newest version of each row it locked.
    */
-  async applyDeltas(db: SqlRunner, deltas: ReadonlyMap<string, bigint>): Promise<void> {
-    if (deltas.size === 0) return;
+  applyDeltas(db: SqlRunner, deltas: ReadonlyMap<string, bigint>): Promise<void> {
+    if (deltas.size === 0) return Promise.resolve();
     const accounts = [...deltas.keys()].sort((a, b) => byLockOrder({ account: a }, { account: b }));
-    const locked = await db.query<{ account: string }>(
-      `SELECT account FROM "LedgerBalance" WHERE account = ANY($1::text[])
-        ORDER BY CASE WHEN account = $2 THEN 0 WHEN account = $3 THEN 1
-                      WHEN account LIKE 'acct:%' THEN 2 ELSE 3 END, account COLLATE "C"
-        FOR UPDATE`,
-      [accounts, LedgerAccounts.fees, CANARY_FUND],
+    // The statement is sent before this returns: on a pipelined transaction it travels with
+    // whatever the caller sends next (see SqlTransaction).
+    const done = db.query(
+      `WITH d AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS d(account, delta)),
+       locked AS (
+         SELECT account FROM "LedgerBalance" WHERE account = ANY($1::text[])
+          ORDER BY CASE WHEN account = $3 THEN 0 WHEN account = $4 THEN 1
+                        WHEN account LIKE 'acct:%' THEN 2 ELSE 3 END, account COLLATE "C"
+            FOR UPDATE),
+       updated AS (
+         UPDATE "LedgerBalance" lb SET balance = lb.balance + d.delta, "updatedAt" = now()
+           FROM d JOIN locked l ON l.account = d.account
+          WHERE lb.account = d.account
+          RETURNING lb.account)
+       INSERT INTO "LedgerBalance" (account, balance, "updatedAt")
+       SELECT d.account, d.delta, now() FROM d
+        WHERE NOT EXISTS (SELECT 1 FROM locked l WHERE l.account = d.account)
+        ORDER BY d.account
+       ON CONFLICT (account) DO UPDATE SET balance = "LedgerBalance".balance + EXCLUDED.balance, "updatedAt" = now()`,
+      [accounts, accounts.map((a) => (deltas.get(a) ?? 0n).toString()), LedgerAccounts.fees, CANARY_FUND],
     );
-    // Update exactly the rows locked above. (Not "every account of the batch": a row another
-    // transaction inserts meanwhile would then get this delta from the UPDATE and again from the
-    // INSERT … ON CONFLICT below. Nor one upsert for all: the check that a developer balance is not
-    // negative applies to the row an INSERT proposes, i.e. to a debit alone.)
-    const existing = locked.map((r) => r.account);
-    if (existing.length > 0) {
-      await db.query(
-        `UPDATE "LedgerBalance" lb SET balance = lb.balance + d.delta, "updatedAt" = now()
-           FROM unnest($1::text[], $2::bigint[]) AS d(account, delta)
-          WHERE lb.account = d.account`,
-        [existing, existing.map((a) => (deltas.get(a) ?? 0n).toString())],
-      );
-    }
-    const seen = new Set(existing);
-    const missing = accounts.filter((a) => !seen.has(a));
-    if (missing.length > 0) {
-      await db.query(
-        `INSERT INTO "LedgerBalance" (account, balance, "updatedAt")
-         SELECT account, delta, now() FROM unnest($1::text[], $2::bigint[]) AS d(account, delta)
-          ORDER BY account
-         ON CONFLICT (account) DO UPDATE SET balance = "LedgerBalance".balance + EXCLUDED.balance, "updatedAt" = now()`,
-        [missing, missing.map((a) => (deltas.get(a) ?? 0n).toString())],
-      );
-    }
+    return done.then(() => undefined);
   }
 
   /** Posts a transaction in its own database transaction. */
