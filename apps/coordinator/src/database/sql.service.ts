@@ -137,10 +137,13 @@ export class SqlService implements SqlRunner, OnApplicationShutdown {
     // Every statement sent, settled or not: none is left running when the client goes back.
     const sent: Promise<unknown>[] = [];
     let previous: Promise<unknown> = Promise.resolve();
+    let firstError: unknown;
     const send = (config: string | pg.QueryConfig): Promise<pg.QueryResult> => {
       // Unpipelined, a statement waits for the one before it (pg would queue it, with a warning).
       const result = client.pipeline ? client.query(config) : previous.then(() => client.query(config));
-      previous = result.catch(() => undefined);
+      previous = result.catch((err: unknown) => {
+        firstError ??= err;
+      });
       sent.push(previous);
       return result;
     };
@@ -155,8 +158,10 @@ export class SqlService implements SqlRunner, OnApplicationShutdown {
         },
         commit: () => {
           committed ??= send('COMMIT').then((result) => {
-            // COMMIT in a transaction a failed statement aborted answers ROLLBACK, not an error.
-            if (result.command !== 'COMMIT') throw new Error(`the transaction ended in ${result.command}`);
+            // COMMIT in a transaction a failed statement aborted answers ROLLBACK, not an error:
+            // the error is that statement's (answered, so recorded, before the COMMIT's answer).
+            if (result.command !== 'COMMIT')
+              throw firstError ?? new Error(`the transaction ended in ${result.command}`);
           });
           return committed;
         },

@@ -144,8 +144,12 @@ export class LedgerRepository {
           RETURNING lb.account)
        INSERT INTO "LedgerBalance" (account, balance, "updatedAt")
        SELECT d.account, d.delta, now() FROM d
-        WHERE NOT EXISTS (SELECT 1 FROM locked l WHERE l.account = d.account)
-        ORDER BY d.account
+        -- An uncorrelated subquery runs once, whole, before the first row is inserted: every
+        -- existing row is locked (in order) before any missing one is created.
+        WHERE d.account <> ALL (coalesce((SELECT array_agg(account) FROM locked), '{}'::text[]))
+        -- Created (or, if another transaction created one meanwhile, locked) in the same order.
+        ORDER BY CASE WHEN d.account = $3 THEN 0 WHEN d.account = $4 THEN 1
+                      WHEN d.account LIKE 'acct:%' THEN 2 ELSE 3 END, d.account COLLATE "C"
        ON CONFLICT (account) DO UPDATE SET balance = "LedgerBalance".balance + EXCLUDED.balance, "updatedAt" = now()`,
       [accounts, accounts.map((a) => (deltas.get(a) ?? 0n).toString()), LedgerAccounts.fees, CANARY_FUND],
     );
