@@ -4,6 +4,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Prisma } from '#prisma';
 import { LOGGER } from '../logging/logger.js';
+import { coalesceSocketWrites } from './coalesce-writes.js';
 import { RUNTIME_ENDPOINTS, type RuntimeEndpoints } from '../runtime-endpoints.js';
 
 /**
@@ -84,6 +85,12 @@ export function createDatabasePool(endpoints: RuntimeEndpoints, logger: Logger):
   });
   // An idle connection that PostgreSQL drops (restart, admin kill) must not crash the process.
   pool.on('error', (err) => logger.warn({ err: err.message }, 'an idle database connection failed'));
+  // Statements sent in one turn of the event loop leave in one write (see coalesceSocketWrites).
+  pool.on('connect', (client) => {
+    coalesceSocketWrites(
+      (client as pg.PoolClient & { connection?: { stream?: unknown } }).connection?.stream,
+    );
+  });
   return pool;
 }
 
