@@ -63,6 +63,32 @@ describe('coalesced TCP writes', () => {
     await stream.close();
   });
 
+  it('opens a stream and sends its first message in two socket writes, not three', async () => {
+    nodes = await startNodes(2);
+    const [sender, receiver] = nodes;
+    const received: string[] = [];
+    await receiver.handle(PROTOCOL, (stream) => {
+      stream.addEventListener('message', (event) => {
+        received.push(new TextDecoder().decode(event.data.subarray()));
+      });
+    });
+    await connect(sender, receiver);
+    const connection = sender.getConnections(receiver.peerId)[0];
+    const socket = (connection as unknown as { maConn: { socket: Socket } }).maConn.socket;
+    await new Promise((resolve) => setTimeout(resolve, 100)); // identify and other opening traffic
+    const writes = countWrites(socket);
+    // As an offer goes out: a new stream, the protocol proposed with the first message (lazy).
+    const stream = await sender.dialProtocol(receiver.peerId, PROTOCOL, { negotiateFully: false });
+    stream.send(new TextEncoder().encode('offer'));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // The stream's opening frame, then the protocol proposal with the message: dialProtocol resolves
+    // an event-loop turn after the opening frame left. Uncorked at the next tick instead, the
+    // proposal and the message went apart too (3 writes).
+    expect(writes.count()).toBe(2);
+    await waitFor(() => received.join('') === 'offer', 5000, 'first message');
+    await stream.close();
+  });
+
   it('leaves anything but a TCP connection alone', () => {
     expect(coalesceTcpWrites(null)).toBe(false);
     expect(coalesceTcpWrites({ maConn: { socket: {}, sendData: () => undefined } })).toBe(false);

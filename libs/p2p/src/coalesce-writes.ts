@@ -22,9 +22,11 @@ function uncork(socket: Socket): void {
  * write. @libp2p/tcp writes each chunk it is handed as its own `socket.write`, and Noise hands it
  * two per message (the length prefix, then the ciphertext), so a small yamux frame cost two system
  * calls and woke the peer twice; several frames in a turn (an offer batch, window updates) cost many.
- * The socket is corked on the first send of a turn and uncorked on the next tick, so Node writes
- * what piled up with one `writev`. Flow control is unchanged: a corked write still reports when the
- * socket's buffer is full, and `drain` follows the flush.
+ * The socket is corked on the first send of a turn and uncorked once the turn's callbacks and
+ * promise continuations have run (`setImmediate`), so Node writes what piled up with one `writev`:
+ * opening a stream, proposing its protocol and sending the first message, three awaits apart, leave
+ * together. Flow control is unchanged: a corked write still reports when the socket's buffer is
+ * full, and `drain` follows the flush.
  *
  * `connection` is a libp2p `Connection` (its `maConn` is the TCP connection) or the TCP connection
  * itself. Returns false, changing nothing, for anything else (another transport, or a libp2p
@@ -40,7 +42,7 @@ export function coalesceTcpWrites(connection: unknown): boolean {
   maConn.sendData = (data: Iterable<Uint8Array>): SendResult => {
     if (socket.writableCorked === 0 && !socket.destroyed) {
       socket.cork();
-      process.nextTick(uncork, socket);
+      setImmediate(uncork, socket);
     }
     return send.call(maConn, data);
   };
