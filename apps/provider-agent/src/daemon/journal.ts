@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { ResultReceipt, Signed, TensorWire } from '#protocol';
@@ -80,7 +81,11 @@ export class AttemptJournal {
       const batch = this.queue.splice(0);
       try {
         if (!this.handle) throw new Error(`journal ${this.path} is closed`);
-        await this.handle.write(batch.map((b) => b.line).join(''));
+        // An append of a few kilobytes to the page cache takes microseconds: written here rather
+        // than through the thread pool (two thread hand-offs on the way to every result).
+        const bytes = Buffer.from(batch.map((b) => b.line).join(''));
+        let written = 0;
+        while (written < bytes.length) written += writeSync(this.handle.fd, bytes, written);
         for (const b of batch) b.resolve();
       } catch (err) {
         for (const b of batch) b.reject(err);
