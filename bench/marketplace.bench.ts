@@ -24,7 +24,7 @@ import {
   percentile,
   round,
 } from './support.js';
-import { cpuMeter } from './support/cpu.js';
+import { cpuMeter, processWriteCalls } from './support/cpu.js';
 
 const JOBS = Number(process.env.BENCH_E2E_JOBS ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_E2E_CONCURRENCY ?? 64);
@@ -162,6 +162,11 @@ async function endToEnd(): Promise<Record<string, number>> {
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
     const agentPids = children.slice(1).map((c) => c.pid);
+    /** Write system calls so far: the coordinator's and the agents' together. */
+    const writeCalls = (): { coordinator: number; agents: number } => ({
+      coordinator: processWriteCalls(coordinator.child.pid),
+      agents: agentPids.reduce<number>((sum, pid) => sum + processWriteCalls(pid), 0),
+    });
     const commits = async (): Promise<number> =>
       Number(
         (
@@ -174,6 +179,7 @@ async function endToEnd(): Promise<Record<string, number>> {
     /** `total` tiny jobs from CONCURRENCY clients, one job a request or `batch` a request (POST /v1/jobs/batch). */
     const load = async (batch: number, total: number): Promise<Record<string, number>> => {
       const commitsBefore = await commits();
+      const writesBefore = writeCalls();
       const loadStarted = performance.now();
       const meter = cpuMeter([
         { name: 'coordinatorCores', pids: () => [coordinator.child.pid] },
@@ -250,11 +256,13 @@ async function endToEnd(): Promise<Record<string, number>> {
         console.error(`under load, ${batch} a request`, trace.rows);
       }
       const cores = meter.stop();
+      const writesAfter = writeCalls();
       const loadSeconds = (performance.now() - loadStarted) / 1000; // the window the meter saw
       // Every statement outside a transaction counts as one (pg_stat_database, flushed within ~1 s).
       await new Promise((r) => setTimeout(r, 1_500));
       const databaseCommitsPerJob = round((await commits()) - commitsBefore) / Math.max(1, submitted.length);
       // CPU milliseconds per job: what bounds jobs/s once the machine is busy (2 cores here).
+      const n = Math.max(1, submitted.length);
       const perJob = (c: number): number =>
         round((c * loadSeconds * 1000) / Math.max(1, submitted.length), 2);
       const latencies = rows.map((r) => Number(r.ms)).sort((a, b) => a - b);
@@ -275,6 +283,8 @@ async function endToEnd(): Promise<Record<string, number>> {
         postgresCpuMsPerJob: perJob(meter.otherByCommand().postgres ?? 0),
         redisCpuMsPerJob: perJob(meter.otherByCommand()['redis-server'] ?? 0),
         databaseCommitsPerJob: round(databaseCommitsPerJob, 2),
+        coordinatorWritesPerJob: round((writesAfter.coordinator - writesBefore.coordinator) / n, 2),
+        agentsWritesPerJob: round((writesAfter.agents - writesBefore.agents) / n, 2),
       };
     };
     // A freshly started coordinator runs its first jobs in code V8 has not optimised yet: the first
@@ -293,6 +303,7 @@ async function endToEnd(): Promise<Record<string, number>> {
     const sequential: number[] = [];
     const sequentialIds: string[] = [];
     const sequentialStarted = performance.now();
+    const sequentialWritesBefore = writeCalls();
     const sequentialMeter = cpuMeter([
       { name: 'coordinator', pids: () => [coordinator.child.pid] },
       { name: 'agents', pids: () => agentPids },
@@ -317,6 +328,7 @@ async function endToEnd(): Promise<Record<string, number>> {
     }
     // CPU milliseconds a job takes in each process when nothing is shared between jobs (no batching).
     const sequentialCores = sequentialMeter.stop();
+    const sequentialWritesAfter = writeCalls();
     if (process.env.BENCH_E2E_TRACE) {
       // Where an unloaded job's time goes: each event's mean delay after the job was created.
       const trace = await client.query<{ type: string; ms: number }>(
@@ -363,6 +375,15 @@ async function endToEnd(): Promise<Record<string, number>> {
       unloadedP50SubmitToResultMs: round(percentile(sequential, 50)),
       unloadedP99SubmitToResultMs: round(percentile(sequential, 99)),
       ...unloadedCpu,
+      unloadedCoordinatorWritesPerJob: round(
+        (sequentialWritesAfter.coordinator - sequentialWritesBefore.coordinator) /
+          Math.max(1, sequential.length),
+        2,
+      ),
+      unloadedAgentsWritesPerJob: round(
+        (sequentialWritesAfter.agents - sequentialWritesBefore.agents) / Math.max(1, sequential.length),
+        2,
+      ),
       idleSeconds: IDLE_SECONDS,
       idleCoordinatorCores: idleCores.coordinator,
       idleAgentCores: idleCores.agents,
