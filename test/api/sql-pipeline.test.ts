@@ -2,6 +2,7 @@
 // statement and COMMIT with the last ones, a failing statement still rolls everything back and
 // reports its own error, the connection goes back usable, and LedgerRepository.applyDeltas (one
 // statement: lock, update, insert the missing rows) keeps balances exact under concurrent updates.
+import type { Socket } from 'node:net';
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -82,6 +83,25 @@ describe('pipelined transactions', () => {
     expect(overlapped).toBe(3);
     const rows = await sql.query<{ id: number }>(`SELECT id FROM pipe_test ORDER BY id`);
     expect(rows.map((r) => r.id)).toEqual([1, 2]);
+  });
+
+  it('sends the statements of one event-loop turn in one socket write', async () => {
+    const client = await pool.connect();
+    try {
+      const socket = (client as unknown as { connection: { stream: Socket } }).connection.stream;
+      let writes = 0;
+      const s = socket as unknown as {
+        _write: (...a: unknown[]) => unknown;
+        _writev: (...a: unknown[]) => unknown;
+      };
+      const [write, writev] = [s._write.bind(socket), s._writev.bind(socket)];
+      s._write = (...a) => ((writes += 1), write(...a));
+      s._writev = (...a) => ((writes += 1), writev(...a));
+      await Promise.all([client.query('BEGIN'), client.query('SELECT 1'), client.query('COMMIT')]);
+      expect(writes).toBe(1); // pg alone: one write per statement
+    } finally {
+      client.release();
+    }
   });
 
   it('rolls back everything when a pipelined statement fails, and reports that statement', async () => {
