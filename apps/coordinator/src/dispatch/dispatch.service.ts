@@ -130,8 +130,9 @@ export class DispatchService {
   ) {}
 
   async dispatch(jobId: string, now = new Date()): Promise<DispatchOutcome> {
-    // The job and the providers that failed it, in one query shared with concurrent dispatches.
-    const found = await this.jobsRepo.findForDispatch(jobId);
+    // The job and the providers that failed it, in one query shared with concurrent dispatches;
+    // a job this process just submitted needs no read on its first dispatch.
+    const found = this.jobsRepo.takeInserted(jobId) ?? (await this.jobsRepo.findForDispatch(jobId));
     // Providers whose results are in an open disagreement get no new work until it is decided.
     const exclude = [...(found?.failedProviders ?? []), ...this.underReview.keys()];
     let job = found?.job ?? null;

@@ -114,6 +114,12 @@ const MAX_TRANSITION_BATCH = 128;
 /** Batches committing at once (each holds one pooled connection). */
 const MAX_BATCHES_IN_FLIGHT = 2;
 
+/**
+ * Rows of jobs this process inserted and has not dispatched yet, kept for their first dispatch (see
+ * takeInserted), up to this many tensor bytes in all (their specs' inputs, as base64).
+ */
+const INSERTED_KEPT_BYTES = 16 * 1024 * 1024;
+
 /** JSON for a Json column: bigints as decimal strings. */
 export function jsonValue(value: unknown): Prisma.InputJsonValue {
   return JSON.parse(jsonText(value)) as Prisma.InputJsonValue;
@@ -124,6 +130,10 @@ export function jsonValue(value: unknown): Prisma.InputJsonValue {
 export class JobsRepository {
   /** Concurrent transitions share database transactions (see GroupCommit). */
   private readonly transitions: GroupCommit<QueuedTransition, TransitionResult | null>;
+
+  /** See takeInserted: job rows by id, with the bytes each holds, oldest first. */
+  private readonly inserted = new Map<string, { job: Job; bytes: number }>();
+  private insertedBytes = 0;
 
   /** Reads for dispatch, batched (see findForDispatch). */
   private readonly dispatchReads: GroupCommit<string, { job: Job; failedProviders: string[] } | null>;
@@ -171,6 +181,34 @@ export class JobsRepository {
   async findForDispatch(id: string): Promise<{ job: Job; failedProviders: string[] } | null> {
     if (!UUID.test(id)) return null;
     return this.dispatchReads.submit(id);
+  }
+
+  /**
+   * Keeps the row of a job this process just inserted (and queued) for its first dispatch, which
+   * then needs no read: a new job has no failed providers, and a job that moved meanwhile (cancelled,
+   * expired) fails the dispatch's QUEUED → DISPATCHED move, which checks the state under lock. The
+   * oldest rows give way beyond INSERTED_KEPT_BYTES; a job not found here is read as before.
+   */
+  rememberInserted(job: Job): void {
+    const inputs = (job.spec as { inputs?: { data?: unknown }[] } | null)?.inputs ?? [];
+    const bytes = inputs.reduce((n, t) => n + (typeof t.data === 'string' ? t.data.length : 0), 256);
+    if (bytes > INSERTED_KEPT_BYTES / 16 || this.inserted.has(job.id)) return;
+    this.inserted.set(job.id, { job, bytes });
+    this.insertedBytes += bytes;
+    for (const [id, kept] of this.inserted) {
+      if (this.insertedBytes <= INSERTED_KEPT_BYTES) break;
+      this.inserted.delete(id);
+      this.insertedBytes -= kept.bytes;
+    }
+  }
+
+  /** The row rememberInserted kept for this job's first dispatch (taken: a second call finds none). */
+  takeInserted(id: string): { job: Job; failedProviders: string[] } | null {
+    const kept = this.inserted.get(id);
+    if (!kept) return null;
+    this.inserted.delete(id);
+    this.insertedBytes -= kept.bytes;
+    return { job: kept.job, failedProviders: [] };
   }
 
   async findById(id: string): Promise<Job | null> {

@@ -185,6 +185,8 @@ export class JobsService {
         { required: cost.toString(), available: balance.toString() },
       );
     }
+    // Its first dispatch, if it runs in this process, starts from the row just written.
+    if (this.config.ROLE !== 'api') this.jobs.rememberInserted(outcome.job);
     try {
       await this.enqueuer.enqueue(id);
     } catch (err) {
