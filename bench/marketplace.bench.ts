@@ -30,6 +30,8 @@ const JOBS = Number(process.env.BENCH_E2E_JOBS ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_E2E_CONCURRENCY ?? 64);
 const GOSSIP_AGENTS = 20;
 /** Jobs submitted one at a time (each after the previous one's result) for the unloaded latency. */
+/** BENCH_E2E_TRACE=1: print where the jobs' time went, phase by phase (0 or unset: do not). */
+const TRACE = !['', '0', 'false'].includes(process.env.BENCH_E2E_TRACE ?? '');
 /** Jobs run unmeasured after the cold phase, so the measured phases see a warmed-up coordinator. */
 const WARMUP_JOBS = Number(process.env.BENCH_E2E_WARMUP_JOBS ?? 3000);
 const SEQUENTIAL_JOBS = Number(process.env.BENCH_E2E_SEQUENTIAL_JOBS ?? 100);
@@ -246,7 +248,7 @@ async function endToEnd(): Promise<Record<string, number>> {
         if (rows.length >= submitted.length || Date.now() > deadline) break;
         await new Promise((r) => setTimeout(r, 250));
       }
-      if (process.env.BENCH_E2E_TRACE) {
+      if (TRACE) {
         const trace = await client.query<{ type: string; ms: number }>(
           `SELECT type, AVG(EXTRACT(EPOCH FROM (e."createdAt" - j."createdAt")) * 1000)::float AS ms
              FROM "JobEvent" e JOIN "Job" j ON j.id = e."jobId" WHERE j.id = ANY($1::uuid[])
@@ -329,7 +331,7 @@ async function endToEnd(): Promise<Record<string, number>> {
     // CPU milliseconds a job takes in each process when nothing is shared between jobs (no batching).
     const sequentialCores = sequentialMeter.stop();
     const sequentialWritesAfter = writeCalls();
-    if (process.env.BENCH_E2E_TRACE) {
+    if (TRACE) {
       // Where an unloaded job's time goes: each event's mean delay after the job was created.
       const trace = await client.query<{ type: string; ms: number }>(
         `SELECT type, AVG(EXTRACT(EPOCH FROM (e."createdAt" - j."createdAt")) * 1000)::float AS ms
