@@ -134,6 +134,15 @@ describe('pipelined transactions', () => {
     expect(await sql.query(`SELECT id FROM pipe_test WHERE id = 9`)).toEqual([]);
   });
 
+  it('refuses a statement after COMMIT was sent (it would run outside the transaction)', async () => {
+    const misuse = sql.transaction(async (tx) => {
+      void tx.commit();
+      await tx.query(`INSERT INTO pipe_test VALUES (10, 'late')`);
+    });
+    await expect(misuse).rejects.toThrow('a statement after COMMIT was sent');
+    expect(await sql.query(`SELECT id FROM pipe_test WHERE id = 10`)).toEqual([]);
+  });
+
   it('fails a COMMIT of an aborted transaction with the error that aborted it', async () => {
     const failed = sql.transaction(async (tx) => {
       void tx.query(`SELECT 1 / 0`).catch(() => undefined); // the caller ignores this failure

@@ -159,6 +159,8 @@ export class SqlService implements SqlRunner, OnApplicationShutdown {
       const begun = send('BEGIN');
       const tx: SqlTransaction = {
         query: async <R>(text: string, values: readonly unknown[] = []): Promise<R[]> => {
+          // Behind the COMMIT it would run outside the transaction, on its own.
+          if (committed !== undefined) throw new Error('a statement after COMMIT was sent');
           const result = send(this.statement(text, values));
           await begun; // a failed BEGIN is the error to report, not the statements behind it
           return (await result).rows as R[];
@@ -178,6 +180,7 @@ export class SqlService implements SqlRunner, OnApplicationShutdown {
       return result;
     } catch (err) {
       await Promise.all(sent);
+      await committed?.catch(() => undefined); // its failure, if any, is `err` or follows from it
       if (committed === undefined) {
         try {
           await client.query('ROLLBACK');
