@@ -118,7 +118,8 @@ export class LedgerRepository {
 
   /**
    * Adds each account's change to its balance row, in one statement: the existing rows locked first
-   * in the one lock order (byLockOrder's rank, in SQL) and updated, then missing rows created.
+   * in the one lock order (byLockOrder, the order of the statement's rows) and updated, then missing
+   * rows created.
    * Exactly the rows locked are updated (not "every account given": a row another transaction
    * inserts meanwhile would then get this delta from the UPDATE and again from the INSERT … ON
    * CONFLICT). Nor one upsert for all: the check that a developer balance is not negative applies to
@@ -131,12 +132,10 @@ export class LedgerRepository {
     // The statement is sent before this returns: on a pipelined transaction it travels with
     // whatever the caller sends next (see SqlTransaction).
     const done = db.query(
-      `WITH d AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS d(account, delta)),
+      `WITH d AS (SELECT * FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS d(account, delta, n)),
        locked AS (
-         SELECT account FROM "LedgerBalance" WHERE account = ANY($1::text[])
-          ORDER BY CASE WHEN account = $3 THEN 0 WHEN account = $4 THEN 1
-                        WHEN account LIKE 'acct:%' THEN 2 ELSE 3 END, account COLLATE "C"
-            FOR UPDATE),
+         SELECT lb.account FROM "LedgerBalance" lb JOIN d ON d.account = lb.account
+          ORDER BY d.n FOR UPDATE OF lb),
        updated AS (
          UPDATE "LedgerBalance" lb SET balance = lb.balance + d.delta, "updatedAt" = now()
            FROM d JOIN locked l ON l.account = d.account
@@ -148,10 +147,9 @@ export class LedgerRepository {
         -- existing row is locked (in order) before any missing one is created.
         WHERE d.account <> ALL (coalesce((SELECT array_agg(account) FROM locked), '{}'::text[]))
         -- Created (or, if another transaction created one meanwhile, locked) in the same order.
-        ORDER BY CASE WHEN d.account = $3 THEN 0 WHEN d.account = $4 THEN 1
-                      WHEN d.account LIKE 'acct:%' THEN 2 ELSE 3 END, d.account COLLATE "C"
+        ORDER BY d.n
        ON CONFLICT (account) DO UPDATE SET balance = "LedgerBalance".balance + EXCLUDED.balance, "updatedAt" = now()`,
-      [accounts, accounts.map((a) => (deltas.get(a) ?? 0n).toString()), LedgerAccounts.fees, CANARY_FUND],
+      [accounts, accounts.map((a) => (deltas.get(a) ?? 0n).toString())],
     );
     return done.then(() => undefined);
   }
