@@ -11,5 +11,6 @@ export * from './gossip-validation.js';
 export * from './gossip.js';
 export * from './job-frames.js';
 export * from './job-protocol.js';
+export { coalesceSocketWrites, type CoalesceUntil } from './coalesce-writes.js';
 export * from './artifact-protocol.js';
 export * from './job-batch-protocol.js';

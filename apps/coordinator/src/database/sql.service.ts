@@ -2,9 +2,9 @@ import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { coalesceSocketWrites } from '#p2p';
 import type { Prisma } from '#prisma';
 import { LOGGER } from '../logging/logger.js';
-import { coalesceSocketWrites } from './coalesce-writes.js';
 import { RUNTIME_ENDPOINTS, type RuntimeEndpoints } from '../runtime-endpoints.js';
 
 /**
@@ -85,10 +85,12 @@ export function createDatabasePool(endpoints: RuntimeEndpoints, logger: Logger):
   });
   // An idle connection that PostgreSQL drops (restart, admin kill) must not crash the process.
   pool.on('error', (err) => logger.warn({ err: err.message }, 'an idle database connection failed'));
-  // Statements sent in one turn of the event loop leave in one write (see coalesceSocketWrites).
+  // pg writes each statement with its own system call: what one tick sends (a pipelined
+  // transaction's BEGIN and first statement, its last writes and COMMIT) leaves in one write.
   pool.on('connect', (client) => {
     coalesceSocketWrites(
       (client as pg.PoolClient & { connection?: { stream?: unknown } }).connection?.stream,
+      'tick',
     );
   });
   return pool;
