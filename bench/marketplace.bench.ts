@@ -164,6 +164,16 @@ async function endToEnd(): Promise<Record<string, number>> {
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
     const agentPids = children.slice(1).map((c) => c.pid);
+    /** BENCH_E2E_TRACE: where these jobs' time went, each event's mean delay after the job was created. */
+    const traceEvents = async (label: string, ids: string[]): Promise<void> => {
+      const trace = await client.query<{ type: string; ms: number }>(
+        `SELECT type, AVG(EXTRACT(EPOCH FROM (e."createdAt" - j."createdAt")) * 1000)::float AS ms
+           FROM "JobEvent" e JOIN "Job" j ON j.id = e."jobId" WHERE j.id = ANY($1::uuid[])
+          GROUP BY type ORDER BY ms`,
+        [ids],
+      );
+      console.error(label, trace.rows);
+    };
     /** Write system calls so far: the coordinator's and the agents' together. */
     const writeCalls = (): { coordinator: number; agents: number } => ({
       coordinator: processWriteCalls(coordinator.child.pid),
@@ -248,15 +258,7 @@ async function endToEnd(): Promise<Record<string, number>> {
         if (rows.length >= submitted.length || Date.now() > deadline) break;
         await new Promise((r) => setTimeout(r, 250));
       }
-      if (TRACE) {
-        const trace = await client.query<{ type: string; ms: number }>(
-          `SELECT type, AVG(EXTRACT(EPOCH FROM (e."createdAt" - j."createdAt")) * 1000)::float AS ms
-             FROM "JobEvent" e JOIN "Job" j ON j.id = e."jobId" WHERE j.id = ANY($1::uuid[])
-            GROUP BY type ORDER BY ms`,
-          [submitted],
-        );
-        console.error(`under load, ${batch} a request`, trace.rows);
-      }
+      if (TRACE) await traceEvents(`under load, ${batch} a request`, submitted);
       const cores = meter.stop();
       const writesAfter = writeCalls();
       const loadSeconds = (performance.now() - loadStarted) / 1000; // the window the meter saw
@@ -332,14 +334,7 @@ async function endToEnd(): Promise<Record<string, number>> {
     const sequentialCores = sequentialMeter.stop();
     const sequentialWritesAfter = writeCalls();
     if (TRACE) {
-      // Where an unloaded job's time goes: each event's mean delay after the job was created.
-      const trace = await client.query<{ type: string; ms: number }>(
-        `SELECT type, AVG(EXTRACT(EPOCH FROM (e."createdAt" - j."createdAt")) * 1000)::float AS ms
-           FROM "JobEvent" e JOIN "Job" j ON j.id = e."jobId" WHERE j.id = ANY($1::uuid[])
-          GROUP BY type ORDER BY ms`,
-        [sequentialIds],
-      );
-      console.error('one at a time', trace.rows);
+      await traceEvents('one at a time', sequentialIds);
       const attempts = await client.query(
         `SELECT AVG(EXTRACT(EPOCH FROM (a."offeredAt" - j."createdAt")) * 1000)::float AS offered,
                 AVG(EXTRACT(EPOCH FROM (a."startedAt" - j."createdAt")) * 1000)::float AS started,
