@@ -98,6 +98,41 @@ describe('deposit watcher on anvil', () => {
     expect(seen).toEqual([444n]);
   });
 
+  it('counts failed passes in a row and reports the recovery once the chain answers again', async () => {
+    // The chain's RPC "goes down": every call fails until `down` is cleared.
+    let down = true;
+    const flaky = new Proxy(chain.provider, {
+      get(target, key) {
+        const value: unknown = Reflect.get(target, key, target);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          if (down) return Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:8545'));
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const failures: number[] = [];
+    const recovered: number[] = [];
+    const watcher = watchDeposits({
+      provider: flaky,
+      escrow: sys.addresses.escrow,
+      fromBlock: await chain.provider.getBlockNumber(),
+      confirmations: 1,
+      pollIntervalMs: 20,
+      onDeposit: async () => undefined,
+      onError: (_err, inARow) => {
+        failures.push(inARow);
+        if (inARow === 3) down = false;
+      },
+      onRecovered: (n) => recovered.push(n),
+    });
+    const deadline = Date.now() + 5_000;
+    while (recovered.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await watcher.stop();
+    expect(failures).toEqual([1, 2, 3]);
+    expect(recovered).toEqual([3]);
+  });
+
   it('stops when the chain reorganises below the cursor', async () => {
     await (await attachJobEscrow(sys.addresses.escrow, chain.wallets[1]).deposit(5n)).wait();
     const head = await chain.provider.getBlockNumber();

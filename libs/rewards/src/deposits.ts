@@ -123,8 +123,13 @@ export interface WatchDepositsParams extends Omit<ScanDepositsParams, 'cursor'> 
   /** The persisted cursor, when resuming. */
   readonly cursor?: DepositCursor;
   readonly pollIntervalMs?: number;
-  /** Called when a pass fails; the watcher tries again next poll (except on REORG_TOO_DEEP, which stops it). */
-  readonly onError?: (err: unknown) => void;
+  /**
+   * Called when a pass fails, with how many passes in a row have failed; the watcher tries again next
+   * poll (except on REORG_TOO_DEEP, which stops it).
+   */
+  readonly onError?: (err: unknown, failuresInARow: number) => void;
+  /** Called when a pass succeeds after `failures` failed ones. */
+  readonly onRecovered?: (failures: number) => void;
 }
 
 export interface DepositWatcher {
@@ -142,13 +147,17 @@ export function watchDeposits(params: WatchDepositsParams): DepositWatcher {
   let stopped = false;
   let wake: (() => void) | null = null;
   const interval = params.pollIntervalMs ?? 1_000;
+  let failures = 0;
   const loop = async (): Promise<void> => {
     while (!stopped) {
       try {
         cursor = await scanDeposits({ ...params, cursor });
+        if (failures > 0) params.onRecovered?.(failures);
+        failures = 0;
       } catch (err) {
         if (err instanceof RewardsError && err.code === 'REORG_TOO_DEEP') throw err;
-        params.onError?.(err);
+        failures += 1;
+        params.onError?.(err, failures);
       }
       if (stopped) break;
       await new Promise<void>((resolve) => {

@@ -6,6 +6,8 @@ import { ChainClient } from './chain-client.js';
 import { SettlementService, describeSettlementError } from './settlement.service.js';
 import { SettlementRepository } from './settlement.repository.js';
 
+const FAILURE_LOG_INTERVAL_MS = 60_000;
+
 /**
  * Worker role: watches the escrow's `Deposited` events from its deploy block and credits each one,
  * after DEPOSIT_CONFIRMATIONS blocks, to the depositing address's account, exactly once: the credit
@@ -14,6 +16,7 @@ import { SettlementRepository } from './settlement.repository.js';
 @Injectable()
 export class DepositWatcherService implements OnApplicationBootstrap, OnModuleDestroy {
   private watcher: DepositWatcher | null = null;
+  private lastFailureLog = 0;
 
   constructor(
     private readonly chain: ChainClient,
@@ -45,8 +48,19 @@ export class DepositWatcherService implements OnApplicationBootstrap, OnModuleDe
         );
       },
       onCursor: (next) => this.repo.saveCursor(chainKey, next),
-      onError: (err) =>
-        this.logger.warn({ err: describeSettlementError(err) }, 'deposit watcher pass failed'),
+      onError: (err, failures) => {
+        // The first failure of a run, then one line a minute: an RPC outage polled every 500 ms
+        // would otherwise log 120 lines a minute.
+        const now = Date.now();
+        if (failures > 1 && now - this.lastFailureLog < FAILURE_LOG_INTERVAL_MS) return;
+        this.lastFailureLog = now;
+        this.logger.warn(
+          { err: describeSettlementError(err), failuresInARow: failures },
+          'deposit watcher pass failed; retrying every 500 ms',
+        );
+      },
+      onRecovered: (failures) =>
+        this.logger.info({ failedPasses: failures }, 'deposit watcher reading the chain again'),
     });
     watcher.done.catch((err: unknown) => {
       this.logger.error({ err: describeSettlementError(err) }, 'deposit watcher stopped');

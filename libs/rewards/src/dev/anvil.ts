@@ -83,6 +83,41 @@ async function rpcReady(rpcUrl: string): Promise<boolean> {
   }
 }
 
+/**
+ * Shell that runs anvil ("$0" "$@") and stops it when the process that started it is gone ($PPID no
+ * longer exists, checked every half second) or when the shell itself is told to stop.
+ */
+const WATCHDOG = [
+  'trap \'kill "$a" 2>/dev/null; wait "$a"; exit 143\' TERM INT HUP',
+  '"$0" "$@" & a=$!',
+  'while kill -0 "$PPID" 2>/dev/null && kill -0 "$a" 2>/dev/null; do sleep 0.5; done',
+  'kill "$a" 2>/dev/null',
+  'wait "$a"',
+].join('\n');
+
+/**
+ * Starts anvil in a process group of its own, so a Ctrl-C at the terminal (SIGINT to the whole
+ * foreground group) reaches the coordinator but not its chain: the coordinator settles what it has in
+ * flight, then stops anvil itself (`stop()`). Anvil handles SIGINT itself, so ignoring the signal is
+ * not enough. Out of our group, anvil would outlive a `kill -9` of this process: a watchdog shell
+ * beside it stops it within a second. On Windows (no process groups, no sh) it is a plain child.
+ */
+function spawnInOwnGroup(binary: string, args: readonly string[]): ChildProcess {
+  const stdio: ['ignore', 'ignore', 'pipe'] = ['ignore', 'ignore', 'pipe'];
+  if (process.platform === 'win32') return spawn(binary, args, { stdio });
+  return spawn('/bin/sh', ['-c', WATCHDOG, binary, ...args], { stdio, detached: true });
+}
+
+/** Signals anvil and its watchdog (their whole group); a no-op once they are gone. */
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (process.platform === 'win32' || child.pid === undefined) child.kill(signal);
+    else process.kill(-child.pid, signal);
+  } catch {
+    // already gone (ESRCH)
+  }
+}
+
 /** Starts a local anvil node (from the npm package) and waits until it answers JSON-RPC. */
 export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilInstance> {
   const port = options.port && options.port > 0 ? options.port : await freePort();
@@ -90,14 +125,14 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilInsta
   const args = ['--host', '127.0.0.1', '--port', String(port), '--chain-id', String(chainId), '--silent'];
   if (options.blockTime !== undefined) args.push('--block-time', String(options.blockTime));
   args.push(...(options.extraArgs ?? []));
-  const child: ChildProcess = spawn(anvilBinaryPath(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawnInOwnGroup(anvilBinaryPath(), args);
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const killOnExit = (): void => {
-    child.kill('SIGKILL');
+    signalGroup(child, 'SIGKILL');
   };
   process.once('exit', killOnExit);
 
@@ -107,7 +142,7 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilInsta
     if (child.exitCode !== null) throw new Error(`anvil exited with ${child.exitCode}: ${stderr}`);
     if (await rpcReady(rpcUrl)) break;
     if (Date.now() > deadline) {
-      child.kill('SIGKILL');
+      signalGroup(child, 'SIGKILL');
       throw new Error(`anvil did not answer on ${rpcUrl}: ${stderr}`);
     }
     await new Promise((r) => setTimeout(r, 50));
@@ -124,7 +159,7 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilInsta
     async stop(): Promise<void> {
       process.removeListener('exit', killOnExit);
       if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
+        signalGroup(child, 'SIGTERM');
         await exited;
       }
     },
