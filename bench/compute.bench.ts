@@ -8,7 +8,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
-import { resolvePackage } from '#compute';
+import { resolvePackage, useWasmMatmulKernel, type Tf } from '#compute';
 import { BACKENDS, encodeTensor, parseJobSpec, type Backend } from '#protocol';
 
 import {
@@ -72,13 +72,24 @@ async function perBackend(wasmCeiling: number): Promise<Record<string, unknown>>
       msPerMatmul: round(t.totalMs / t.iterations),
       ceilingGflops: ceiling,
       ratioOfCeiling: ceiling === null ? null : round(t.gflops / ceiling, 3),
-      ...(backend === 'wasm'
-        ? { ratioOfNominalCeiling: round(t.gflops / WASM_SIMD_CEILING_GFLOPS_PER_CORE, 3) }
-        : {}),
+      ...(backend === 'wasm' ? await wasmKernels(loaded.tf, t.gflops) : {}),
       ...(loaded.simd === undefined ? {} : { simd: loaded.simd, threads: loaded.threads }),
     };
   }
   return out;
+}
+
+/** The wasm figures beside the nominal ceiling, and the same matmul with XNNPACK's kernel. */
+async function wasmKernels(tf: Tf, gemmGflops: number): Promise<Record<string, unknown>> {
+  useWasmMatmulKernel(tf, 'xnnpack');
+  const x = await timeMatmul(tf, N, { minMs: 1500, minIterations: 5 });
+  useWasmMatmulKernel(tf, 'gemm');
+  return {
+    matmulKernel: 'gemm',
+    ratioOfNominalCeiling: round(gemmGflops / WASM_SIMD_CEILING_GFLOPS_PER_CORE, 3),
+    xnnpackGflops: round(x.gflops),
+    gemmOverXnnpack: round(gemmGflops / x.gflops, 2),
+  };
 }
 
 async function workers(slots: number, jobsPerSlot: number): Promise<Record<string, number>> {
@@ -151,6 +162,9 @@ async function kernelWorkers(): Promise<Record<string, unknown>> {
     matmulGflops: rs.map((r) => round(r.matmulGflops ?? 0)),
     ceilingGflops: rs.map((r) => round(r.ceilingGflops)),
     ratioOfCeiling: rs.map((r) => round(r.ratio ?? 0, 3)),
+    xnnpackGflops: rs.map((r) => round(r.xnnpackGflops ?? 0)),
+    xnnpackRatioOfCeiling: rs.map((r) => round(r.xnnpackRatio ?? 0, 3)),
+    gemmOverXnnpack: rs.map((r) => round(r.gemmOverXnnpack ?? 0, 2)),
     rounds: rs.map((r) => r.rounds ?? 0),
   });
   const matmul = (rs: KernelWorkerResult[]): number => sum(rs.map((r) => r.matmulGflops ?? 0));

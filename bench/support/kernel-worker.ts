@@ -1,11 +1,19 @@
 // A worker thread for the compute benchmark. It loads what it measures, says ready, waits for 'go' so
 // that every worker starts together, measures and posts the result:
 //   ceiling: the wasm SIMD ceiling of its core (best mix, best round);
-//   paired:  rounds of the ceiling kernel and of a resident n² matmul on the wasm backend, alternated,
-//            so that the machine's noise weighs on both alike; medians and the median ratio.
+//   paired:  rounds of the ceiling kernel and of a resident n² matmul on the wasm backend with each
+//            matmul kernel (gpumesh's gemm, XNNPACK), alternated, so that the machine's noise weighs
+//            on all alike; medians and the median ratios.
 import { parentPort, workerData } from 'node:worker_threads';
 
-import { ceilingProbe, loadTf, measureWasmSimdCeiling, readInto, type Tf } from '#compute';
+import {
+  ceilingProbe,
+  loadTf,
+  measureWasmSimdCeiling,
+  readInto,
+  useWasmMatmulKernel,
+  type Tf,
+} from '#compute';
 
 import { seededValues } from '../../apps/provider-agent/src/runtime/matmul-check.js';
 import { percentile } from '../support.js';
@@ -18,8 +26,14 @@ export interface KernelWorkerData {
 
 export interface KernelWorkerResult {
   readonly ceilingGflops: number;
+  /** The matmul with the kernel jobs use (gemm). */
   readonly matmulGflops?: number;
   readonly ratio?: number;
+  /** The same matmul with tfjs-backend-wasm's own kernel (XNNPACK). */
+  readonly xnnpackGflops?: number;
+  readonly xnnpackRatio?: number;
+  /** Median over rounds of gemm / XNNPACK. */
+  readonly gemmOverXnnpack?: number;
   readonly rounds?: number;
 }
 
@@ -40,7 +54,8 @@ async function paired(tf: Tf): Promise<KernelWorkerResult> {
   const a = tf.tensor2d(seededValues(n * n, 3), [n, n]);
   const b = tf.tensor2d(seededValues(n * n, 4), [n, n]);
   const out = new Float32Array(n * n);
-  const matmul = async (): Promise<number> => {
+  const matmul = async (kernel: 'gemm' | 'xnnpack'): Promise<number> => {
+    useWasmMatmulKernel(tf, kernel);
     const t0 = performance.now();
     const c = tf.matMul(a, b);
     await readInto(tf, c, out); // as timeMatmul: the result read back
@@ -49,24 +64,36 @@ async function paired(tf: Tf): Promise<KernelWorkerResult> {
   };
   const mix = measureWasmSimdCeiling({ roundMs: 20, rounds: 2 });
   const probe = ceilingProbe(mix.muls, mix.adds, 50);
-  await matmul(); // warm-up
+  await matmul('gemm'); // warm-up
+  await matmul('xnnpack');
   const ceilings: number[] = [];
   const matmuls: number[] = [];
   const ratios: number[] = [];
+  const xnnpacks: number[] = [];
+  const xnnpackRatios: number[] = [];
+  const gains: number[] = [];
   const end = performance.now() + data.minMs;
   while (performance.now() < end || ratios.length < 5) {
     const c = probe();
-    const m = ((await matmul()) + (await matmul())) / 2;
+    const m = ((await matmul('gemm')) + (await matmul('gemm'))) / 2;
+    const x = ((await matmul('xnnpack')) + (await matmul('xnnpack'))) / 2;
     ceilings.push(c);
     matmuls.push(m);
     ratios.push(m / c);
+    xnnpacks.push(x);
+    xnnpackRatios.push(x / c);
+    gains.push(m / x);
   }
+  useWasmMatmulKernel(tf, 'gemm');
   a.dispose();
   b.dispose();
   return {
     ceilingGflops: median(ceilings),
     matmulGflops: median(matmuls),
     ratio: median(ratios),
+    xnnpackGflops: median(xnnpacks),
+    xnnpackRatio: median(xnnpackRatios),
+    gemmOverXnnpack: median(gains),
     rounds: ratios.length,
   };
 }

@@ -39,7 +39,7 @@ const ROWS: Record<string, (f: Figures) => Row> = {
         }
       : {
           figure: `wasm matmul ${at(f, 'matmulSize')}²: ${at(f, 'backends.wasm.gflops')} GFLOP/s; in 2 workers at once ${at(f, 'kernelWorkers.two.matmulGflops')} GFLOP/s, ${at(f, 'kernelWorkers.two.ratioOfCeiling')} of the ceiling each, ×${at(f, 'kernelWorkers.scaling')} one worker; ${at(f, 'matmulSize')}² jobs through the executor (wire decoding and encoding included): ${at(f, 'workers.one.jobsPerSecond')} → ${at(f, 'workers.two.jobsPerSecond')} jobs/s with 2 slots (×${at(f, 'workers.scaling')})`,
-          baseline: `wasm SIMD ceiling measured here: ${at(f, 'measuredWasmSimdCeiling.gflopsPerCore')} GFLOP/s a core, ×${at(f, 'measuredWasmSimdCeiling.twoThreadsScaling')} on 2 (nominal ${at(f, 'wasmSimdCeilingGflopsPerCore')})`,
+          baseline: `wasm SIMD ceiling measured here: ${at(f, 'measuredWasmSimdCeiling.gflopsPerCore')} GFLOP/s a core, ×${at(f, 'measuredWasmSimdCeiling.twoThreadsScaling')} on 2 (nominal ${at(f, 'wasmSimdCeilingGflopsPerCore')})${at(f, 'backends.wasm.xnnpackGflops') !== '?' ? `; tfjs's XNNPACK kernel: ${at(f, 'backends.wasm.xnnpackGflops')} GFLOP/s, ${at(f, 'kernelWorkers.two.xnnpackRatioOfCeiling')} of the ceiling in 2 workers (gemm ×${at(f, 'kernelWorkers.two.gemmOverXnnpack')})` : ''}`,
         },
   settlement: (f) => ({
     figure: `${at(f, 'ledgerCreditsPerSecond')} ledger credits/s; Merkle tree of ${at(f, 'providers')} providers in ${at(f, 'merkleBuildMs')} ms; post root ${at(f, 'gasPostRoot')} gas; claim ${at(f, 'gasClaimSteadyStateAvg')} gas`,

@@ -8,3 +8,5 @@ export * from './reference-runner.js';
 export * from './worker-entry.js';
 export * from './simd-ceiling.js';
 export * from './read-into.js';
+export * from './wasm-gemm.js';
+export * from './wasm-matmul.js';

@@ -5,6 +5,8 @@ import { dirname } from 'node:path';
 
 import type { Backend } from '#protocol';
 
+import { useWasmMatmulKernel, wasmMatmulKernelFromEnv, type WasmMatmulKernel } from './wasm-matmul.js';
+
 export type Tf = typeof import('@tensorflow/tfjs');
 
 /** npm package that provides each backend. */
@@ -49,6 +51,8 @@ export interface LoadedTf {
   /** wasm only: SIMD and multithreading as the backend detected them. */
   readonly simd?: boolean;
   readonly threads?: boolean;
+  /** wasm only: the kernel of large float32 matmuls (GPUMESH_WASM_MATMUL, see wasm-matmul.ts). */
+  readonly matmulKernel?: WasmMatmulKernel;
 }
 
 async function importDynamic(pkg: string): Promise<unknown> {
@@ -102,11 +106,16 @@ export async function loadTf(backend: Backend): Promise<LoadedTf> {
       wasm.setWasmPaths(wasmBinaryDir());
       if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend failed to initialise');
       await tf.ready();
+      const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
+      // The gemm kernel is SIMD code: without SIMD, tfjs's own kernel (its scalar build) stays.
+      const matmulKernel = simd ? wasmMatmulKernelFromEnv() : 'xnnpack';
+      useWasmMatmulKernel(tf, matmulKernel);
       result = {
+        matmulKernel,
         tf,
         backend,
         version: wasm.version_wasm,
-        simd: tf.env().getBool('WASM_HAS_SIMD_SUPPORT'),
+        simd,
         threads: tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT'),
       };
     } else {

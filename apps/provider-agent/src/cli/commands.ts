@@ -116,7 +116,7 @@ export async function doctorCommand(
   const report = await resolveBackend({ force: parseBackend(opts.backend), env: opts.env, gpus });
   out.result({ gpus, backend: report }, () => {
     const lines = [
-      `backend: ${report.name} ${report.version} — ${report.proven ? 'proven' : 'NOT proven'} at ${report.gflops.toFixed(1)} GFLOP/s`,
+      `backend: ${report.name} ${report.version}${report.matmulKernel ? ` (matmul kernel: ${report.matmulKernel})` : ''} — ${report.proven ? 'proven' : 'NOT proven'} at ${report.gflops.toFixed(1)} GFLOP/s`,
     ];
     for (const f of report.fallbacks) lines.push(`  skipped ${f.name}: ${f.reason}`);
     for (const w of report.warnings) lines.push(`  warning: ${w}`);

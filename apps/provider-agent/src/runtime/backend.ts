@@ -36,6 +36,8 @@ export interface BackendReport {
   /** wasm only. */
   readonly simd?: boolean;
   readonly threads?: boolean;
+  /** wasm only: the kernel of large float32 matmuls ('gemm', or tfjs's own 'xnnpack'). */
+  readonly matmulKernel?: string;
   /** tensorflow-gpu only: the GPU device TensorFlow created. */
   readonly devices?: readonly string[];
 }
@@ -112,7 +114,9 @@ export async function proveLoadedBackend(
     maxRelError: check.maxRelError,
     benchSize: n,
     warnings,
-    ...(loaded.simd === undefined ? {} : { simd: loaded.simd, threads: loaded.threads }),
+    ...(loaded.simd === undefined
+      ? {}
+      : { simd: loaded.simd, threads: loaded.threads, matmulKernel: loaded.matmulKernel }),
   };
 }
 

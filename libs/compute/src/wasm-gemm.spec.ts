@@ -1,0 +1,219 @@
+import { describe, expect, it } from 'vitest';
+
+import { loadTf } from './tf-loader.js';
+import { GEMM_KC, GEMM_MAX_BYTES, WasmGemm, gemmBytes, gemmModule } from './wasm-gemm.js';
+import {
+  GEMM_MIN_MACS,
+  gemmBatchMatMul,
+  useWasmMatmulKernel,
+  wasmMatmulKernelFromEnv,
+} from './wasm-matmul.js';
+
+/** A deterministic pseudo-random matrix in [-1, 1). */
+function matrix(length: number, seed: number): Float32Array {
+  let x = seed >>> 0 || 1;
+  return Float32Array.from({ length }, () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 2 ** 31 - 1;
+  });
+}
+
+/** op(A) · op(B) in float64, the independent reference. */
+function reference(
+  a: Float32Array,
+  b: Float32Array,
+  m: number,
+  n: number,
+  k: number,
+  ta: boolean,
+  tb: boolean,
+): Float64Array {
+  const c = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let kk = 0; kk < k; kk++)
+        s += (ta ? a[kk * m + i] : a[i * k + kk]) * (tb ? b[j * k + kk] : b[kk * n + j]);
+      c[i * n + j] = s;
+    }
+  }
+  return c;
+}
+
+/** Largest |x − ref| relative to sqrt(k) (float32 sums of k products of values in [-1, 1)). */
+function worstError(x: ArrayLike<number>, ref: Float64Array, k: number): number {
+  let worst = 0;
+  for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(x[i] - ref[i]));
+  return worst / Math.sqrt(Math.max(k, 1));
+}
+
+describe('WasmGemm', () => {
+  it('assembles a valid module', () => {
+    expect(gemmModule().subarray(0, 4)).toEqual(new Uint8Array([0, 0x61, 0x73, 0x6d]));
+  });
+
+  it('multiplies every shape and transposition like a float64 reference, writing only its output', () => {
+    const gemm = new WasmGemm();
+    // Edges (not multiples of 4 rows or 8 columns), one and several k blocks, vectors.
+    const shapes: [number, number, number][] = [
+      [1, 1, 1],
+      [3, 5, 7],
+      [4, 8, 16],
+      [5, 9, GEMM_KC + 1],
+      [33, 17, 2 * GEMM_KC + 3],
+      [64, 64, 64],
+      [1, 100, 50],
+      [100, 1, 50],
+    ];
+    for (const [m, n, k] of shapes) {
+      for (const ta of [false, true]) {
+        for (const tb of [false, true]) {
+          // Operands at an offset inside larger arrays, the output between sentinels.
+          const a = matrix(m * k + 3, m * 131 + k);
+          const b = matrix(k * n + 5, n * 17 + k);
+          const out = new Float32Array(m * n + 4).fill(42);
+          gemm.multiply(
+            { data: a, offset: 3, transposed: ta },
+            { data: b, offset: 5, transposed: tb },
+            m,
+            n,
+            k,
+            out,
+            2,
+          );
+          const ref = reference(a.subarray(3), b.subarray(5), m, n, k, ta, tb);
+          expect(
+            worstError(out.subarray(2, 2 + m * n), ref, k),
+            `${m}×${k}·${k}×${n} ${ta} ${tb}`,
+          ).toBeLessThan(1e-6);
+          expect([out[0], out[1], out[m * n + 2], out[m * n + 3]]).toEqual([42, 42, 42, 42]);
+        }
+      }
+    }
+  });
+
+  it('gives zeros for k = 0, and grows its memory once for a larger product', () => {
+    const gemm = new WasmGemm();
+    const out = new Float32Array(6).fill(7);
+    gemm.multiply(
+      { data: new Float32Array(0), offset: 0, transposed: false },
+      { data: new Float32Array(0), offset: 0, transposed: false },
+      2,
+      3,
+      0,
+      out,
+      0,
+    );
+    expect(Array.from(out)).toEqual([0, 0, 0, 0, 0, 0]);
+    const before = gemm.memoryBytes;
+    const n = 300;
+    const a = matrix(n * n, 1);
+    const big = new Float32Array(n * n);
+    gemm.multiply(
+      { data: a, offset: 0, transposed: false },
+      { data: a, offset: 0, transposed: true },
+      n,
+      n,
+      n,
+      big,
+      0,
+    );
+    expect(gemm.memoryBytes).toBeGreaterThanOrEqual(gemmBytes(n, n, n));
+    expect(gemm.memoryBytes).toBeGreaterThan(before);
+    const grown = gemm.memoryBytes;
+    gemm.multiply(
+      { data: a, offset: 0, transposed: false },
+      { data: a, offset: 0, transposed: false },
+      n,
+      n,
+      n,
+      big,
+      0,
+    );
+    expect(gemm.memoryBytes).toBe(grown);
+  });
+
+  it('refuses a product needing more than its memory cap before touching anything', () => {
+    const gemm = new WasmGemm();
+    const tiny = { data: new Float32Array(1), offset: 0, transposed: false };
+    expect(gemmBytes(20_000, 20_000, 1)).toBeGreaterThan(GEMM_MAX_BYTES);
+    expect(() => gemm.multiply(tiny, tiny, 20_000, 20_000, 1, new Float32Array(1), 0)).toThrow(RangeError);
+  });
+});
+
+describe('the wasm backend’s BatchMatMul through WasmGemm', () => {
+  it('matches the reference for 2-D, transposed, batched and broadcast products, leaking no tensor', async () => {
+    const { tf, matmulKernel } = await loadTf('wasm');
+    expect(matmulKernel).toBe('gemm');
+    const before = tf.memory().numTensors;
+    const m = 70;
+    const k = 90;
+    const n = 66;
+    expect(m * n * k).toBeGreaterThanOrEqual(GEMM_MIN_MACS);
+    const aData = matrix(3 * m * k, 5);
+    const bData = matrix(3 * k * n, 6);
+    for (const [ta, tb] of [
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ] as const) {
+      const a = tf.tensor2d(aData.subarray(0, m * k), ta ? [k, m] : [m, k]);
+      const b = tf.tensor2d(bData.subarray(0, k * n), tb ? [n, k] : [k, n]);
+      const c = tf.matMul(a, b, ta, tb);
+      expect(c.shape).toEqual([m, n]);
+      const ref = reference(aData.subarray(0, m * k), bData.subarray(0, k * n), m, n, k, ta, tb);
+      expect(worstError(c.dataSync(), ref, k)).toBeLessThan(1e-6);
+      tf.dispose([a, b, c]);
+    }
+    // Same batch on both sides, and a 2-D b broadcast over a's batch.
+    const a3 = tf.tensor3d(aData, [3, m, k]);
+    const b3 = tf.tensor3d(bData, [3, k, n]);
+    const b2 = tf.tensor2d(bData.subarray(0, k * n), [k, n]);
+    const c3 = tf.matMul(a3, b3);
+    const batched = c3.dataSync();
+    const c3b = tf.matMul(a3, b2);
+    const broadcast = c3b.dataSync();
+    for (let i = 0; i < 3; i++) {
+      const ai = aData.subarray(i * m * k, (i + 1) * m * k);
+      const refBatched = reference(ai, bData.subarray(i * k * n, (i + 1) * k * n), m, n, k, false, false);
+      const refBroadcast = reference(ai, bData.subarray(0, k * n), m, n, k, false, false);
+      expect(worstError(batched.subarray(i * m * n, (i + 1) * m * n), refBatched, k)).toBeLessThan(1e-6);
+      expect(worstError(broadcast.subarray(i * m * n, (i + 1) * m * n), refBroadcast, k)).toBeLessThan(1e-6);
+    }
+    tf.dispose([a3, b3, b2, c3, c3b]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('leaves small, non-float32 and broadcasting products to the original kernel, and can be switched back', async () => {
+    const { tf } = await loadTf('wasm');
+    const gemm = new (await import('./wasm-gemm.js')).WasmGemm();
+    const backend = tf.backend();
+    const small = { a: tf.zeros([8, 8]), b: tf.zeros([8, 8]) };
+    const attrs = { transposeA: false, transposeB: false };
+    expect(gemmBatchMatMul(gemm, { inputs: small, backend, attrs })).toBeNull();
+    const ints = { a: tf.zeros([64, 64], 'int32'), b: tf.zeros([64, 64], 'int32') };
+    expect(gemmBatchMatMul(gemm, { inputs: ints, backend, attrs })).toBeNull();
+    const bcast = { a: tf.zeros([2, 64, 64]), b: tf.zeros([1, 64, 64]) };
+    expect(gemmBatchMatMul(gemm, { inputs: bcast, backend, attrs })).toBeNull();
+    tf.dispose([small.a, small.b, ints.a, ints.b, bcast.a, bcast.b]);
+
+    const a = tf.tensor2d(matrix(128 * 128, 9), [128, 128]);
+    const withGemm = tf.matMul(a, a).dataSync();
+    useWasmMatmulKernel(tf, 'xnnpack');
+    const withXnnpack = tf.matMul(a, a).dataSync();
+    useWasmMatmulKernel(tf, 'gemm');
+    let worst = 0;
+    for (let i = 0; i < withGemm.length; i++) worst = Math.max(worst, Math.abs(withGemm[i] - withXnnpack[i]));
+    expect(worst).toBeLessThan(1e-4);
+    a.dispose();
+  });
+
+  it('reads GPUMESH_WASM_MATMUL, refusing anything but gemm and xnnpack', () => {
+    expect(wasmMatmulKernelFromEnv({})).toBe('gemm');
+    expect(wasmMatmulKernelFromEnv({ GPUMESH_WASM_MATMUL: ' XNNPACK ' })).toBe('xnnpack');
+    expect(() => wasmMatmulKernelFromEnv({ GPUMESH_WASM_MATMUL: 'fast' })).toThrow(/gemm or xnnpack/);
+  });
+});
