@@ -14,7 +14,14 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 
 import type * as tfTypes from '@tensorflow/tfjs';
 
-import { runKernel, type ModelArtifact, type RawTensor, type Tf, type WorkerTask } from '#compute';
+import {
+  runKernel,
+  useWasmMatmulKernel,
+  type ModelArtifact,
+  type RawTensor,
+  type Tf,
+  type WorkerTask,
+} from '#compute';
 import {
   decodeTensor,
   encodeTensor,
@@ -26,8 +33,10 @@ import {
 } from '#protocol';
 import { compareOutputs, FLOAT32_UNIT_ROUNDOFF, SAFETY_FACTOR, type CompareContext } from '#verification';
 
-type Variant = 'cpu' | 'wasm-simd' | 'wasm-nosimd';
-const TFJS_VARIANTS: readonly Variant[] = ['cpu', 'wasm-simd', 'wasm-nosimd'];
+// wasm-simd is tfjs's own SIMD kernels (XNNPACK); wasm-gemm the same backend with gpumesh's matmul kernel
+// (wasm-gemm.ts), what agents run by default.
+type Variant = 'cpu' | 'wasm-simd' | 'wasm-gemm' | 'wasm-nosimd';
+const TFJS_VARIANTS: readonly Variant[] = ['cpu', 'wasm-simd', 'wasm-gemm', 'wasm-nosimd'];
 
 interface Case {
   readonly name: string;
@@ -370,6 +379,8 @@ async function workerMain(): Promise<void> {
     // Without SIMD the backend loads tfjs-backend-wasm.wasm: scalar code, another summation shape.
     if (variant === 'wasm-nosimd') tf.env().set('WASM_HAS_SIMD_SUPPORT', false);
     if (!(await tf.setBackend('wasm'))) throw new Error('wasm backend failed');
+    await tf.ready();
+    if (variant === 'wasm-gemm') useWasmMatmulKernel(tf, 'gemm');
   }
   await tf.ready();
   const simd = variant === 'cpu' ? undefined : tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
