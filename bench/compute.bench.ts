@@ -1,7 +1,8 @@
 // Compute benchmark: float32 matmul GFLOP/s per available tfjs backend at 1024², beside the ceiling of
 // this CPU (the wasm SIMD ceiling measured here, and the nominal figure); the matmul kernel in 1 and 2
-// worker threads running side by side (GFLOP/s per worker, scaling); and 1024² matmul jobs through the
-// executor pool with 1 and 2 slots (wire decoding and encoding included).
+// worker threads running side by side (GFLOP/s per worker, scaling), with gpumesh's wasm matmul kernel
+// and tfjs's own; training an MLP with each; and 1024² matmul jobs through the executor pool with 1 and
+// 2 slots (wire decoding and encoding included).
 //   npx tsc -p tsconfig.build.json && node dist/bench/compute.bench.js   (or npm run bench -- --only compute)
 import { once } from 'node:events';
 import { availableParallelism, cpus } from 'node:os';
@@ -92,6 +93,55 @@ async function wasmKernels(tf: Tf, gemmGflops: number): Promise<Record<string, u
   };
 }
 
+/**
+ * Training on the wasm backend with each matmul kernel, alternated (twice each): a 784-512-512-10 MLP
+ * (relu, softmax, Adam), one epoch of 2,048 samples in batches of 256. Backpropagation multiplies by
+ * transposed weights and activations, which tfjs's own kernel runs on a slow path.
+ */
+async function trainKernels(tf: Tf): Promise<Record<string, number>> {
+  const samples = 2048;
+  const x = tf.tensor2d(seededValues(samples * 784, 7), [samples, 784]);
+  const labels = Array.from({ length: samples }, (_, i) => (i * 7) % 10);
+  const y = tf.oneHot(tf.tensor1d(labels, 'int32'), 10);
+  const init = (seed: number): ReturnType<Tf['initializers']['glorotUniform']> =>
+    tf.initializers.glorotUniform({ seed });
+  const epoch = async (kernel: 'gemm' | 'xnnpack'): Promise<number> => {
+    useWasmMatmulKernel(tf, kernel);
+    const model = tf.sequential({
+      layers: [
+        tf.layers.dense({ inputShape: [784], units: 512, activation: 'relu', kernelInitializer: init(1) }),
+        tf.layers.dense({ units: 512, activation: 'relu', kernelInitializer: init(2) }),
+        tf.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: init(3) }),
+      ],
+    });
+    model.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
+    const t0 = performance.now();
+    const history = await model.fit(x, y, { epochs: 1, batchSize: 256, shuffle: false, verbose: 0 });
+    const seconds = (performance.now() - t0) / 1000;
+    model.dispose();
+    losses[kernel] = history.history.loss[0] as number;
+    return samples / seconds;
+  };
+  // Same seeds, same data: both kernels must train to the same loss (within float32 rounding).
+  const losses: Record<string, number> = {};
+  const gemm: number[] = [];
+  const xnnpack: number[] = [];
+  for (let round = 0; round < 2; round++) {
+    gemm.push(await epoch('gemm'));
+    xnnpack.push(await epoch('xnnpack'));
+  }
+  useWasmMatmulKernel(tf, 'gemm');
+  tf.dispose([x, y]);
+  const best = (xs: number[]): number => Math.max(...xs);
+  return {
+    gemmSamplesPerSecond: round(best(gemm)),
+    xnnpackSamplesPerSecond: round(best(xnnpack)),
+    gemmOverXnnpack: round(best(gemm) / best(xnnpack), 2),
+    gemmLoss: losses.gemm,
+    xnnpackLoss: losses.xnnpack,
+  };
+}
+
 async function workers(slots: number, jobsPerSlot: number): Promise<Record<string, number>> {
   const pool = await createExecutorPool({ slots, backend: 'wasm', memoryLimitMb: 1024 });
   try {
@@ -179,6 +229,7 @@ async function kernelWorkers(): Promise<Record<string, unknown>> {
 export async function run(): Promise<Record<string, unknown>> {
   const measured = await ceiling();
   const backends = await perBackend(measured.gflopsPerCore);
+  const trainMlp = await trainKernels((await loadTf('wasm')).tf);
   const kernel = await kernelWorkers();
   const one = await workers(1, 8);
   const two = await workers(2, 8);
@@ -190,6 +241,7 @@ export async function run(): Promise<Record<string, unknown>> {
     measuredWasmSimdCeiling: measured,
     backends,
     kernelWorkers: kernel,
+    trainMlp,
     workers: { one, two, scaling: round(two.aggregateGflops / one.aggregateGflops, 2) },
   };
 }

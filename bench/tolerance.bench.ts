@@ -470,11 +470,16 @@ export async function run(): Promise<Record<string, unknown>> {
   const cases = [...matmulCases(), ...(await modelCases())];
   const outputs = new Map<string, TensorWire[][]>();
   const timings: Record<string, number> = {};
+  const kindMs: Record<string, Record<string, number>> = {};
   const simd: Record<string, boolean | undefined> = {};
   for (const v of TFJS_VARIANTS) {
     const t0 = performance.now();
     const r = await runVariant(v, cases);
     timings[v] = Math.round(performance.now() - t0);
+    // Kernel time by job kind (what a variant's speed means for each kind; the cases are small).
+    const byKind: Record<string, number> = {};
+    cases.forEach((c, i) => (byKind[c.spec.kind] = (byKind[c.spec.kind] ?? 0) + r.ms[i]));
+    kindMs[v] = Object.fromEntries(Object.entries(byKind).map(([kind, ms]) => [kind, Math.round(ms)]));
     simd[v] = r.simd;
     outputs.set(v, r.results);
   }
@@ -544,6 +549,7 @@ export async function run(): Promise<Record<string, unknown>> {
         .map((c) => [c.name, Number(estimateModelFlops(c.model?.modelJson, c.model?.format))]),
     ),
     timingsMs: timings,
+    kernelMsByKind: kindMs,
     summary: byKind,
     cases: rows,
   };

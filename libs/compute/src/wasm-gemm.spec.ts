@@ -4,7 +4,9 @@ import { loadTf } from './tf-loader.js';
 import { GEMM_KC, GEMM_MAX_BYTES, WasmGemm, gemmBytes, gemmModule } from './wasm-gemm.js';
 import {
   GEMM_MIN_MACS,
+  prefersGemm,
   gemmBatchMatMul,
+  gemmFusedMatMul,
   useWasmMatmulKernel,
   wasmMatmulKernelFromEnv,
 } from './wasm-matmul.js';
@@ -148,10 +150,15 @@ describe('the wasm backend’s BatchMatMul through WasmGemm', () => {
     const { tf, matmulKernel } = await loadTf('wasm');
     expect(matmulKernel).toBe('gemm');
     const before = tf.memory().numTensors;
-    const m = 70;
-    const k = 90;
-    const n = 66;
-    expect(m * n * k).toBeGreaterThanOrEqual(GEMM_MIN_MACS);
+    // Large enough that gemm takes every one of these products (checked below), with edges.
+    const m = 202;
+    const k = 530;
+    const n = 70;
+    for (const [ta, tb] of [
+      [false, false],
+      [true, true],
+    ] as const)
+      expect(prefersGemm(m, n, k, ta, tb)).toBe(true);
     const aData = matrix(3 * m * k, 5);
     const bData = matrix(3 * k * n, 6);
     for (const [ta, tb] of [
@@ -196,7 +203,7 @@ describe('the wasm backend’s BatchMatMul through WasmGemm', () => {
     expect(gemmBatchMatMul(gemm, { inputs: small, backend, attrs })).toBeNull();
     const ints = { a: tf.zeros([64, 64], 'int32'), b: tf.zeros([64, 64], 'int32') };
     expect(gemmBatchMatMul(gemm, { inputs: ints, backend, attrs })).toBeNull();
-    const bcast = { a: tf.zeros([2, 64, 64]), b: tf.zeros([1, 64, 64]) };
+    const bcast = { a: tf.zeros([2, 256, 256]), b: tf.zeros([1, 256, 256]) }; // large enough for gemm
     expect(gemmBatchMatMul(gemm, { inputs: bcast, backend, attrs })).toBeNull();
     tf.dispose([small.a, small.b, ints.a, ints.b, bcast.a, bcast.b]);
 
@@ -209,6 +216,72 @@ describe('the wasm backend’s BatchMatMul through WasmGemm', () => {
     for (let i = 0; i < withGemm.length; i++) worst = Math.max(worst, Math.abs(withGemm[i] - withXnnpack[i]));
     expect(worst).toBeLessThan(1e-4);
     a.dispose();
+  });
+
+  it('runs tf.fused.matMul (bias, then activation) like the reference, and leaves other activations to XNNPACK', async () => {
+    const { tf } = await loadTf('wasm');
+    const before = tf.memory().numTensors;
+    const m = 202;
+    const k = 530;
+    const n = 70;
+    const aData = matrix(m * k, 11);
+    const bData = matrix(k * n, 12);
+    const biasData = matrix(n, 13);
+    const product = reference(aData, bData, m, n, k, false, false);
+    const expected: Record<string, (v: number) => number> = {
+      linear: (v) => v,
+      relu: (v) => Math.max(v, 0),
+      relu6: (v) => Math.min(Math.max(v, 0), 6),
+      leakyrelu: (v) => (v < 0 ? 0.1 * v : v),
+      sigmoid: (v) => 1 / (1 + Math.exp(-v)),
+    };
+    const a = tf.tensor2d(aData, [m, k]);
+    const b = tf.tensor2d(bData, [k, n]);
+    const bias = tf.tensor1d(biasData);
+    // Scale up so relu6 clips some values.
+    const a8 = tf.mul(a, 8) as typeof a;
+    for (const [activation, f] of Object.entries(expected)) {
+      for (const scale of [1, 8]) {
+        const c = tf.fused.matMul({
+          a: scale === 1 ? a : a8,
+          b,
+          bias,
+          activation: activation as 'linear',
+          leakyreluAlpha: 0.1,
+        });
+        const ref = Float64Array.from(product, (v, i) => f(scale * v + biasData[i % n]));
+        expect(worstError(c.dataSync(), ref, k), `${activation} ×${scale}`).toBeLessThan(1e-6 * scale);
+        c.dispose();
+      }
+    }
+    const args = (activation: string, biasTensor: typeof bias | null) => ({
+      inputs: { a, b, bias: biasTensor },
+      backend: tf.backend(),
+      attrs: { transposeA: false, transposeB: false, activation },
+    });
+    const gemm = new (await import('./wasm-gemm.js')).WasmGemm();
+    expect(gemmFusedMatMul(gemm, args('sigmoid', bias))).toBeNull();
+    const wrongBias = tf.tensor1d(matrix(5, 1));
+    expect(gemmFusedMatMul(gemm, args('relu', wrongBias))).toBeNull();
+    const handled = gemmFusedMatMul(gemm, args('relu', bias));
+    expect(handled?.shape).toEqual([m, n]);
+    if (handled) tf.engine().disposeTensor(tf.engine().makeTensorFromTensorInfo(handled));
+    tf.dispose([a, b, bias, a8, wrongBias]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('takes the products it was measured to win: large plain ones, and transposed ones but a row times Bᵀ', () => {
+    expect(prefersGemm(1024, 1024, 1024, false, false)).toBe(true);
+    expect(prefersGemm(128, 1024, 1024, false, false)).toBe(true);
+    expect(prefersGemm(1, 1024, 1024, false, false)).toBe(false);
+    expect(prefersGemm(16, 1024, 1024, false, false)).toBe(false);
+    expect(prefersGemm(128, 128, 128, false, false)).toBe(false);
+    expect(prefersGemm(64, 64, 64, true, false)).toBe(true);
+    expect(prefersGemm(8, 1024, 1024, false, true)).toBe(true);
+    expect(prefersGemm(1, 1024, 1024, true, false)).toBe(true);
+    expect(prefersGemm(1, 1024, 1024, false, true)).toBe(false);
+    expect(prefersGemm(32, 32, 32, true, true)).toBe(false);
+    expect(GEMM_MIN_MACS).toBe(64 ** 3);
   });
 
   it('reads GPUMESH_WASM_MATMUL, refusing anything but gemm and xnnpack', () => {
