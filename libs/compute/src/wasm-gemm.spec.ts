@@ -3,8 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { loadTf } from './tf-loader.js';
 import { GEMM_KC, GEMM_MAX_BYTES, WasmGemm, gemmBytes, gemmModule } from './wasm-gemm.js';
 import {
+  GEMM_KEEP_BYTES,
   GEMM_MIN_MACS,
   prefersGemm,
+  wasmGemmMemoryBytes,
   gemmBatchMatMul,
   gemmFusedMatMul,
   useWasmMatmulKernel,
@@ -282,6 +284,27 @@ describe('the wasm backend’s BatchMatMul through WasmGemm', () => {
     expect(prefersGemm(1, 1024, 1024, false, true)).toBe(false);
     expect(prefersGemm(32, 32, 32, true, true)).toBe(false);
     expect(GEMM_MIN_MACS).toBe(64 ** 3);
+  });
+
+  it('runs a product too large for the thread’s kept instance on a throwaway one', async () => {
+    const { tf } = await loadTf('wasm');
+    const n = 4200; // an outer product: 4200² floats of kernel memory, over GEMM_KEEP_BYTES
+    expect(gemmBytes(n, n, 1)).toBeGreaterThan(GEMM_KEEP_BYTES);
+    expect(prefersGemm(n, n, 1, false, false)).toBe(true);
+    const col = matrix(n, 21);
+    const row = matrix(n, 22);
+    const a = tf.tensor2d(col, [n, 1]);
+    const b = tf.tensor2d(row, [1, n]);
+    const c = tf.matMul(a, b);
+    const out = c.dataSync();
+    for (const [i, j] of [
+      [0, 0],
+      [n - 1, n - 1],
+      [1234, 4000],
+    ])
+      expect(out[i * n + j]).toBeCloseTo(col[i] * row[j], 6);
+    expect(wasmGemmMemoryBytes()).toBeLessThanOrEqual(GEMM_KEEP_BYTES);
+    tf.dispose([a, b, c]);
   });
 
   it('reads GPUMESH_WASM_MATMUL, refusing anything but gemm and xnnpack', () => {

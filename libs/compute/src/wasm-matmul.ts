@@ -76,6 +76,8 @@ export function gemmBatchMatMul(gemm: WasmGemm, args: MatMulArgs): tfTypes.Tenso
   else if (outerA.length === 0) outer = outerB;
   else return null;
   const batch = size(outer);
+  // A product larger than the thread's instance keeps gets an instance of its own, freed with it.
+  const kernel = gemmBytes(m, n, k) > GEMM_KEEP_BYTES ? new WasmGemm() : gemm;
   const backend = args.backend as WasmBackendLike;
   // Allocate first: a heap that grows detaches earlier views.
   const out = backend.makeOutput([...outer, m, n], 'float32');
@@ -85,7 +87,7 @@ export function gemmBatchMatMul(gemm: WasmGemm, args: MatMulArgs): tfTypes.Tenso
   const aStride = outerA.length === 0 ? 0 : m * k;
   const bStride = outerB.length === 0 ? 0 : k * n;
   for (let i = 0; i < batch; i++) {
-    gemm.multiply(
+    kernel.multiply(
       { data: aData, offset: i * aStride, transposed: transposeA },
       { data: bData, offset: i * bStride, transposed: transposeB },
       m,
@@ -155,6 +157,17 @@ export function gemmFusedMatMul(gemm: WasmGemm, args: FusedMatMulArgs): tfTypes.
     data[i] = activate(v, alpha);
   }
   return out;
+}
+
+/**
+ * Largest working memory the thread's kernel instance grows to and keeps (a 2048² product needs 19 MiB,
+ * 4096² 71 MiB); WebAssembly memory never shrinks, so larger products use a throwaway instance.
+ */
+export const GEMM_KEEP_BYTES = 64 * 2 ** 20;
+
+/** Bytes held by this thread's kernel instance (for the executor's memory accounting). */
+export function wasmGemmMemoryBytes(): number {
+  return threadGemm?.memoryBytes ?? 0;
 }
 
 /** Kernels replaced in this thread, by tfjs instance: installing twice keeps the first original. */

@@ -1,7 +1,7 @@
 // Executor worker thread: loads its own tfjs backend, then runs one task at a time for the pool.
 import { parentPort, workerData } from 'node:worker_threads';
 
-import { loadTf, runKernel, TaskError, type LoadedTf, type RawTensor } from '#compute';
+import { loadTf, runKernel, TaskError, wasmGemmMemoryBytes, type LoadedTf, type RawTensor } from '#compute';
 
 import { checkMatmul } from '../matmul-check.js';
 import type { FromWorker, ToWorker, WorkerInit, WorkerMemory } from './messages.js';
@@ -54,10 +54,12 @@ class OutputArena {
   }
 }
 
+/** WebAssembly memory the worker holds: tfjs's heap and the matmul kernel's (neither shrinks). */
 function wasmHeapBytes(loaded: LoadedTf): number | undefined {
   if (loaded.backend !== 'wasm') return undefined;
   const backend = loaded.tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } };
-  return backend.wasm?.HEAPU8?.byteLength;
+  const heap = backend.wasm?.HEAPU8?.byteLength;
+  return heap === undefined ? undefined : heap + wasmGemmMemoryBytes();
 }
 
 function memory(loaded: LoadedTf): WorkerMemory {
