@@ -134,6 +134,19 @@ export class WasmGemm {
   }
 
   /**
+   * Grows the memory to what an M × K · K × N product needs (a no-op when it has it). Throws
+   * RangeError past GEMM_MAX_BYTES, or when the memory cannot grow.
+   */
+  reserve(m: number, n: number, k: number): void {
+    const bytes = gemmBytes(m, n, k);
+    if (bytes > GEMM_MAX_BYTES) throw new RangeError(`matmul needs ${bytes} bytes of kernel memory`);
+    if (bytes > this.memory.buffer.byteLength) {
+      this.memory.grow(Math.ceil((bytes - this.memory.buffer.byteLength) / PAGE));
+      this.f32 = new Float32Array(this.memory.buffer);
+    }
+  }
+
+  /**
    * out[outOffset ..] (M × N, row-major) = op(A) (M × K) · op(B) (K × N), where op transposes an
    * operand stored transposed (A as K × M, B as N × K). Throws RangeError past GEMM_MAX_BYTES.
    */
@@ -151,12 +164,7 @@ export class WasmGemm {
       out.fill(0, outOffset, outOffset + m * n);
       return;
     }
-    const bytes = gemmBytes(m, n, k);
-    if (bytes > GEMM_MAX_BYTES) throw new RangeError(`matmul needs ${bytes} bytes of kernel memory`);
-    if (bytes > this.memory.buffer.byteLength) {
-      this.memory.grow(Math.ceil((bytes - this.memory.buffer.byteLength) / PAGE));
-      this.f32 = new Float32Array(this.memory.buffer);
-    }
+    this.reserve(m, n, k);
     const f = this.f32;
     const kc = Math.min(GEMM_KC, k);
     const np = roundUp(n, GEMM_NR);

@@ -78,6 +78,7 @@ export function gemmBatchMatMul(gemm: WasmGemm, args: MatMulArgs): tfTypes.Tenso
   const batch = size(outer);
   // A product larger than the thread's instance keeps gets an instance of its own, freed with it.
   const kernel = gemmBytes(m, n, k) > GEMM_KEEP_BYTES ? new WasmGemm() : gemm;
+  kernel.reserve(m, n, k); // before the output exists: a failure here leaves nothing behind
   const backend = args.backend as WasmBackendLike;
   // Allocate first: a heap that grows detaches earlier views.
   const out = backend.makeOutput([...outer, m, n], 'float32');
