@@ -5,24 +5,19 @@ import { pathToFileURL } from 'node:url';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
+import { rpcReady } from '#rewards';
+
 import { assertBuilt } from '../helpers/processes.js';
 
 // A process that starts anvil the way the dev coordinator does, prints its RPC address and pid, and on
 // SIGINT checks the chain still answers, stops it and exits.
 const ANVIL_MODULE = pathToFileURL(join(process.cwd(), 'dist/libs/rewards/src/dev/anvil.js')).href;
 const HOST = `
-const { startAnvil } = await import(${JSON.stringify(ANVIL_MODULE)});
+const { startAnvil, rpcReady } = await import(${JSON.stringify(ANVIL_MODULE)});
 const anvil = await startAnvil();
-const answers = async () => {
-  try {
-    const res = await fetch(anvil.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }) });
-    return res.ok;
-  } catch { return false; }
-};
 process.once('SIGINT', async () => {
   await new Promise((r) => setTimeout(r, 300));
-  console.log('chain answers after SIGINT: ' + (await answers()));
+  console.log('chain answers after SIGINT: ' + (await rpcReady(anvil.rpcUrl)));
   await anvil.stop();
   console.log('stopped');
   process.exit(0);
@@ -30,19 +25,6 @@ process.once('SIGINT', async () => {
 console.log(JSON.stringify({ rpcUrl: anvil.rpcUrl }));
 setInterval(() => undefined, 1000);
 `;
-
-async function answers(rpcUrl: string): Promise<boolean> {
-  try {
-    const res = await fetch(rpcUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }),
-    });
-    return res.ok;
-  } catch {
-    return false;
-  }
-}
 
 async function startHost(): Promise<{ child: ChildProcess; rpcUrl: string; output: () => string }> {
   // detached: the host leads its own process group, as `npm start` does in a terminal.
@@ -62,7 +44,7 @@ async function startHost(): Promise<{ child: ChildProcess; rpcUrl: string; outpu
 async function gone(rpcUrl: string, withinMs: number): Promise<boolean> {
   const deadline = Date.now() + withinMs;
   while (Date.now() < deadline) {
-    if (!(await answers(rpcUrl))) return true;
+    if (!(await rpcReady(rpcUrl))) return true;
     await new Promise((r) => setTimeout(r, 100));
   }
   return false;
@@ -78,7 +60,7 @@ describe('local anvil process', () => {
     assertBuilt();
     const host = await startHost();
     started.push(host.child);
-    expect(await answers(host.rpcUrl)).toBe(true);
+    expect(await rpcReady(host.rpcUrl)).toBe(true);
     process.kill(-host.child.pid!, 'SIGINT');
     await once(host.child, 'exit');
     expect(host.output()).toContain('chain answers after SIGINT: true');
@@ -90,7 +72,7 @@ describe('local anvil process', () => {
     assertBuilt();
     const host = await startHost();
     started.push(host.child);
-    expect(await answers(host.rpcUrl)).toBe(true);
+    expect(await rpcReady(host.rpcUrl)).toBe(true);
     host.child.kill('SIGKILL');
     await once(host.child, 'exit');
     expect(await gone(host.rpcUrl, 5_000)).toBe(true);

@@ -10,3 +10,4 @@ export * from './simd-ceiling.js';
 export * from './read-into.js';
 export * from './wasm-gemm.js';
 export * from './wasm-matmul.js';
+export * from './seeded.js';

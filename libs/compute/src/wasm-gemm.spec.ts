@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
+import { seededValues } from './seeded.js';
 import { loadTf } from './tf-loader.js';
 import { GEMM_KC, GEMM_MAX_BYTES, WasmGemm, gemmBytes, gemmModule } from './wasm-gemm.js';
 import {
@@ -12,17 +13,6 @@ import {
   useWasmMatmulKernel,
   wasmMatmulKernelFromEnv,
 } from './wasm-matmul.js';
-
-/** A deterministic pseudo-random matrix in [-1, 1). */
-function matrix(length: number, seed: number): Float32Array {
-  let x = seed >>> 0 || 1;
-  return Float32Array.from({ length }, () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 31 - 1;
-  });
-}
 
 /** op(A) · op(B) in float64, the independent reference. */
 function reference(
@@ -75,8 +65,8 @@ describe('WasmGemm', () => {
       for (const ta of [false, true]) {
         for (const tb of [false, true]) {
           // Operands at an offset inside larger arrays, the output between sentinels.
-          const a = matrix(m * k + 3, m * 131 + k);
-          const b = matrix(k * n + 5, n * 17 + k);
+          const a = seededValues(m * k + 3, m * 131 + k);
+          const b = seededValues(k * n + 5, n * 17 + k);
           const out = new Float32Array(m * n + 4).fill(42);
           gemm.multiply(
             { data: a, offset: 3, transposed: ta },
@@ -113,7 +103,7 @@ describe('WasmGemm', () => {
     expect(Array.from(out)).toEqual([0, 0, 0, 0, 0, 0]);
     const before = gemm.memoryBytes;
     const n = 300;
-    const a = matrix(n * n, 1);
+    const a = seededValues(n * n, 1);
     const big = new Float32Array(n * n);
     gemm.multiply(
       { data: a, offset: 0, transposed: false },
@@ -161,8 +151,8 @@ describe('the wasm backend’s BatchMatMul through WasmGemm', () => {
       [true, true],
     ] as const)
       expect(prefersGemm(m, n, k, ta, tb)).toBe(true);
-    const aData = matrix(3 * m * k, 5);
-    const bData = matrix(3 * k * n, 6);
+    const aData = seededValues(3 * m * k, 5);
+    const bData = seededValues(3 * k * n, 6);
     for (const [ta, tb] of [
       [false, false],
       [true, false],
@@ -209,7 +199,7 @@ describe('the wasm backend’s BatchMatMul through WasmGemm', () => {
     expect(gemmBatchMatMul(gemm, { inputs: bcast, backend, attrs })).toBeNull();
     tf.dispose([small.a, small.b, ints.a, ints.b, bcast.a, bcast.b]);
 
-    const a = tf.tensor2d(matrix(128 * 128, 9), [128, 128]);
+    const a = tf.tensor2d(seededValues(128 * 128, 9), [128, 128]);
     const withGemm = tf.matMul(a, a).dataSync();
     useWasmMatmulKernel(tf, 'xnnpack');
     const withXnnpack = tf.matMul(a, a).dataSync();
@@ -226,9 +216,9 @@ describe('the wasm backend’s BatchMatMul through WasmGemm', () => {
     const m = 202;
     const k = 530;
     const n = 70;
-    const aData = matrix(m * k, 11);
-    const bData = matrix(k * n, 12);
-    const biasData = matrix(n, 13);
+    const aData = seededValues(m * k, 11);
+    const bData = seededValues(k * n, 12);
+    const biasData = seededValues(n, 13);
     const product = reference(aData, bData, m, n, k, false, false);
     const expected: Record<string, (v: number) => number> = {
       linear: (v) => v,
@@ -263,7 +253,7 @@ describe('the wasm backend’s BatchMatMul through WasmGemm', () => {
     });
     const gemm = new (await import('./wasm-gemm.js')).WasmGemm();
     expect(gemmFusedMatMul(gemm, args('sigmoid', bias))).toBeNull();
-    const wrongBias = tf.tensor1d(matrix(5, 1));
+    const wrongBias = tf.tensor1d(seededValues(5, 1));
     expect(gemmFusedMatMul(gemm, args('relu', wrongBias))).toBeNull();
     const handled = gemmFusedMatMul(gemm, args('relu', bias));
     expect(handled?.shape).toEqual([m, n]);
@@ -291,8 +281,8 @@ describe('the wasm backend’s BatchMatMul through WasmGemm', () => {
     const n = 4200; // an outer product: 4200² floats of kernel memory, over GEMM_KEEP_BYTES
     expect(gemmBytes(n, n, 1)).toBeGreaterThan(GEMM_KEEP_BYTES);
     expect(prefersGemm(n, n, 1, false, false)).toBe(true);
-    const col = matrix(n, 21);
-    const row = matrix(n, 22);
+    const col = seededValues(n, 21);
+    const row = seededValues(n, 22);
     const a = tf.tensor2d(col, [n, 1]);
     const b = tf.tensor2d(row, [1, n]);
     const c = tf.matMul(a, b);

@@ -68,7 +68,8 @@ export function gemmBatchMatMul(gemm: WasmGemm, args: MatMulArgs): tfTypes.Tenso
   const kB = transposeB ? b.shape[bRank - 1] : b.shape[bRank - 2];
   const n = transposeB ? b.shape[bRank - 2] : b.shape[bRank - 1];
   if (k !== kB) return null; // the original kernel reports the mismatch
-  if (!prefersGemm(m, n, k, transposeA, transposeB) || gemmBytes(m, n, k) > GEMM_MAX_BYTES) return null;
+  const bytes = gemmBytes(m, n, k);
+  if (!prefersGemm(m, n, k, transposeA, transposeB) || bytes > GEMM_MAX_BYTES) return null;
   const outerA = a.shape.slice(0, -2);
   const outerB = b.shape.slice(0, -2);
   let outer: number[];
@@ -77,7 +78,7 @@ export function gemmBatchMatMul(gemm: WasmGemm, args: MatMulArgs): tfTypes.Tenso
   else return null;
   const batch = size(outer);
   // A product larger than the thread's instance keeps gets an instance of its own, freed with it.
-  const kernel = gemmBytes(m, n, k) > GEMM_KEEP_BYTES ? new WasmGemm() : gemm;
+  const kernel = bytes > GEMM_KEEP_BYTES ? new WasmGemm() : gemm;
   kernel.reserve(m, n, k); // before the output exists: a failure here leaves nothing behind
   const backend = args.backend as WasmBackendLike;
   // Allocate first: a heap that grows detaches earlier views.

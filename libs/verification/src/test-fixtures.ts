@@ -2,7 +2,7 @@
 // and evidence bundles, shared by the unit specs and the CLI integration test.
 import { Wallet } from 'ethers';
 
-import { computeReference } from '#compute';
+import { computeReference, seededValues } from '#compute';
 import {
   decodeTensor,
   encodeTensor,
@@ -26,19 +26,7 @@ export const ACCUSED_PEER = '12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5S
 export const HONEST_PEER = '12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK';
 
 /** Deterministic float32 values in [-1, 1) (xorshift32). */
-export function seeded(count: number, seed: number): Float32Array {
-  const out = new Float32Array(count);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < count; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
+export const seeded = seededValues;
 
 export function matmulJob(m: number, k: number, n: number, seed = 7): { spec: JobSpec; specHash: string } {
   const spec = parseJobSpec({

@@ -1,19 +1,7 @@
-import { readInto, type Tf } from '#compute';
+import { readInto, seededValues, type Tf } from '#compute';
 
-/** Deterministic pseudo-random float32 values in [-1, 1) (xorshift32), for reproducible checks. */
-export function seededValues(count: number, seed: number): Float32Array {
-  const out = new Float32Array(count);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < count; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
+/** Deterministic pseudo-random float32 values (from #compute, where the benches and tests get them). */
+export { seededValues };
 
 /** Plain-JS reference C = A·B in float64 accumulation (row-major, A m×k, B k×n). */
 export function referenceMatmul(

@@ -70,7 +70,8 @@ export function anvilBinaryPath(): string {
   return binary;
 }
 
-async function rpcReady(rpcUrl: string): Promise<boolean> {
+/** Whether a JSON-RPC node answers `eth_chainId` at `rpcUrl`. */
+export async function rpcReady(rpcUrl: string): Promise<boolean> {
   try {
     const res = await fetch(rpcUrl, {
       method: 'POST',
