@@ -9,7 +9,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
-import { resolvePackage, useWasmMatmulKernel, type Tf } from '#compute';
+import { resolvePackage, useWasmMatmulKernel, type Tf, type WasmMatmulKernel } from '#compute';
 import { BACKENDS, encodeTensor, parseJobSpec, type Backend } from '#protocol';
 
 import {
@@ -73,23 +73,30 @@ async function perBackend(wasmCeiling: number): Promise<Record<string, unknown>>
       msPerMatmul: round(t.totalMs / t.iterations),
       ceilingGflops: ceiling,
       ratioOfCeiling: ceiling === null ? null : round(t.gflops / ceiling, 3),
-      ...(backend === 'wasm' ? await wasmKernels(loaded.tf, t.gflops) : {}),
+      ...(backend === 'wasm' ? await wasmKernels(loaded.tf, loaded.matmulKernel ?? 'gemm', t.gflops) : {}),
       ...(loaded.simd === undefined ? {} : { simd: loaded.simd, threads: loaded.threads }),
     };
   }
   return out;
 }
 
-/** The wasm figures beside the nominal ceiling, and the same matmul with XNNPACK's kernel. */
-async function wasmKernels(tf: Tf, gemmGflops: number): Promise<Record<string, unknown>> {
+/**
+ * The wasm figures beside the nominal ceiling, and the same matmul with XNNPACK's kernel; `kernel` is
+ * the one `gflops` was measured with (GPUMESH_WASM_MATMUL), restored after.
+ */
+async function wasmKernels(
+  tf: Tf,
+  kernel: WasmMatmulKernel,
+  gflops: number,
+): Promise<Record<string, unknown>> {
   useWasmMatmulKernel(tf, 'xnnpack');
   const x = await timeMatmul(tf, N, { minMs: 1500, minIterations: 5 });
-  useWasmMatmulKernel(tf, 'gemm');
+  useWasmMatmulKernel(tf, kernel);
   return {
-    matmulKernel: 'gemm',
-    ratioOfNominalCeiling: round(gemmGflops / WASM_SIMD_CEILING_GFLOPS_PER_CORE, 3),
+    matmulKernel: kernel,
+    ratioOfNominalCeiling: round(gflops / WASM_SIMD_CEILING_GFLOPS_PER_CORE, 3),
     xnnpackGflops: round(x.gflops),
-    gemmOverXnnpack: round(gemmGflops / x.gflops, 2),
+    ...(kernel === 'gemm' ? { gemmOverXnnpack: round(gflops / x.gflops, 2) } : {}),
   };
 }
 
@@ -98,14 +105,16 @@ async function wasmKernels(tf: Tf, gemmGflops: number): Promise<Record<string, u
  * (relu, softmax, Adam), one epoch of 2,048 samples in batches of 256. Backpropagation multiplies by
  * transposed weights and activations, which tfjs's own kernel runs on a slow path.
  */
-async function trainKernels(tf: Tf): Promise<Record<string, number>> {
+async function trainKernels(tf: Tf, kernel: WasmMatmulKernel): Promise<Record<string, number>> {
   const samples = 2048;
   const x = tf.tensor2d(seededValues(samples * 784, 7), [samples, 784]);
   const labels = Array.from({ length: samples }, (_, i) => (i * 7) % 10);
   const y = tf.oneHot(tf.tensor1d(labels, 'int32'), 10);
   const init = (seed: number): ReturnType<Tf['initializers']['glorotUniform']> =>
     tf.initializers.glorotUniform({ seed });
-  const epoch = async (kernel: 'gemm' | 'xnnpack'): Promise<number> => {
+  // Same seeds, same data: both kernels must train to the same loss (within float32 rounding).
+  const losses: Record<string, number> = {};
+  const epoch = async (kernel: WasmMatmulKernel): Promise<number> => {
     useWasmMatmulKernel(tf, kernel);
     const model = tf.sequential({
       layers: [
@@ -122,15 +131,13 @@ async function trainKernels(tf: Tf): Promise<Record<string, number>> {
     losses[kernel] = history.history.loss[0] as number;
     return samples / seconds;
   };
-  // Same seeds, same data: both kernels must train to the same loss (within float32 rounding).
-  const losses: Record<string, number> = {};
   const gemm: number[] = [];
   const xnnpack: number[] = [];
   for (let round = 0; round < 2; round++) {
     gemm.push(await epoch('gemm'));
     xnnpack.push(await epoch('xnnpack'));
   }
-  useWasmMatmulKernel(tf, 'gemm');
+  useWasmMatmulKernel(tf, kernel);
   tf.dispose([x, y]);
   const best = (xs: number[]): number => Math.max(...xs);
   return {
@@ -229,7 +236,8 @@ async function kernelWorkers(): Promise<Record<string, unknown>> {
 export async function run(): Promise<Record<string, unknown>> {
   const measured = await ceiling();
   const backends = await perBackend(measured.gflopsPerCore);
-  const trainMlp = await trainKernels((await loadTf('wasm')).tf);
+  const wasm = await loadTf('wasm');
+  const trainMlp = await trainKernels(wasm.tf, wasm.matmulKernel ?? 'gemm');
   const kernel = await kernelWorkers();
   const one = await workers(1, 8);
   const two = await workers(2, 8);

@@ -13,6 +13,7 @@ import {
   readInto,
   useWasmMatmulKernel,
   type Tf,
+  type WasmMatmulKernel,
 } from '#compute';
 
 import { seededValues } from '../../apps/provider-agent/src/runtime/matmul-check.js';
@@ -54,7 +55,7 @@ async function paired(tf: Tf): Promise<KernelWorkerResult> {
   const a = tf.tensor2d(seededValues(n * n, 3), [n, n]);
   const b = tf.tensor2d(seededValues(n * n, 4), [n, n]);
   const out = new Float32Array(n * n);
-  const matmul = async (kernel: 'gemm' | 'xnnpack'): Promise<number> => {
+  const matmul = async (kernel: WasmMatmulKernel): Promise<number> => {
     useWasmMatmulKernel(tf, kernel);
     const t0 = performance.now();
     const c = tf.matMul(a, b);
@@ -84,7 +85,6 @@ async function paired(tf: Tf): Promise<KernelWorkerResult> {
     xnnpackRatios.push(x / c);
     gains.push(m / x);
   }
-  useWasmMatmulKernel(tf, 'gemm');
   a.dispose();
   b.dispose();
   return {
