@@ -379,10 +379,9 @@ async function workerMain(): Promise<void> {
     // Without SIMD the backend loads tfjs-backend-wasm.wasm: scalar code, another summation shape.
     if (variant === 'wasm-nosimd') tf.env().set('WASM_HAS_SIMD_SUPPORT', false);
     if (!(await tf.setBackend('wasm'))) throw new Error('wasm backend failed');
-    await tf.ready();
-    if (variant === 'wasm-gemm') useWasmMatmulKernel(tf, 'gemm');
   }
   await tf.ready();
+  if (variant === 'wasm-gemm') useWasmMatmulKernel(tf, 'gemm');
   const simd = variant === 'cpu' ? undefined : tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
   const results: TensorWire[][] = [];
   const ms: number[] = [];
