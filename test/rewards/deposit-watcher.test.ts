@@ -3,9 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   attachComputeToken,
   attachJobEscrow,
-  scanDeposits,
-  watchDeposits,
-  type DepositCursor,
+  scanEscrowEvents,
+  watchEscrowEvents,
+  type EscrowEventCursor,
   type EscrowDeposit,
 } from '#rewards';
 
@@ -32,15 +32,16 @@ describe('deposit watcher on anvil', () => {
     // A "database": credits and the cursor, committed together.
     const db = {
       credits: new Map<string, EscrowDeposit>(),
-      cursor: { blockNumber: sys.addresses.deployBlock, logIndex: -1 } as DepositCursor,
+      cursor: { blockNumber: sys.addresses.deployBlock, logIndex: -1 } as EscrowEventCursor,
     };
-    const scan = (): Promise<DepositCursor> =>
-      scanDeposits({
+    const scan = (): Promise<EscrowEventCursor> =>
+      scanEscrowEvents({
         provider: chain.provider,
         escrow: sys.addresses.escrow,
         cursor: db.cursor,
         confirmations: 3,
-        onDeposit: async (d) => {
+        onEvent: async (d) => {
+          if (d.kind !== 'deposit') return;
           if (db.credits.has(d.id)) throw new Error(`delivered twice: ${d.id}`);
           db.credits.set(d.id, d);
           db.cursor = d.cursor;
@@ -79,14 +80,15 @@ describe('deposit watcher on anvil', () => {
 
     // The polling watcher picks up a new deposit from the same cursor.
     const seen: bigint[] = [];
-    const watcher = watchDeposits({
+    const watcher = watchEscrowEvents({
       provider: chain.provider,
       escrow: sys.addresses.escrow,
       fromBlock: 0,
       cursor: db.cursor,
       confirmations: 2,
       pollIntervalMs: 50,
-      onDeposit: async (d) => {
+      onEvent: async (d) => {
+        if (d.kind !== 'deposit') return;
         seen.push(d.amount);
       },
     });
@@ -113,13 +115,13 @@ describe('deposit watcher on anvil', () => {
     });
     const failures: number[] = [];
     const recovered: number[] = [];
-    const watcher = watchDeposits({
+    const watcher = watchEscrowEvents({
       provider: flaky,
       escrow: sys.addresses.escrow,
       fromBlock: await chain.provider.getBlockNumber(),
       confirmations: 1,
       pollIntervalMs: 20,
-      onDeposit: async () => undefined,
+      onEvent: async () => undefined,
       onError: (_err, inARow) => {
         failures.push(inARow);
         if (inARow === 3) down = false;
@@ -137,15 +139,15 @@ describe('deposit watcher on anvil', () => {
     await (await attachJobEscrow(sys.addresses.escrow, chain.wallets[1]).deposit(5n)).wait();
     const head = await chain.provider.getBlockNumber();
     const block = await chain.provider.getBlock(head);
-    const cursor: DepositCursor = { blockNumber: head, logIndex: 0, blockHash: block!.hash! };
+    const cursor: EscrowEventCursor = { blockNumber: head, logIndex: 0, blockHash: block!.hash! };
     const forged = { ...cursor, blockHash: `0x${'11'.repeat(32)}` };
     await expect(
-      scanDeposits({
+      scanEscrowEvents({
         provider: chain.provider,
         escrow: sys.addresses.escrow,
         cursor: forged,
         confirmations: 1,
-        onDeposit: async () => undefined,
+        onEvent: async () => undefined,
       }),
     ).rejects.toMatchObject({ code: 'REORG_TOO_DEEP' });
   });

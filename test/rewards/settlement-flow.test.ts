@@ -22,9 +22,9 @@ import {
   postEpochRoot,
   RewardsError,
   runAuditCli,
-  scanDeposits,
+  scanEscrowEvents,
   serializeEpochFile,
-  type DepositCursor,
+  type EscrowEventCursor,
   type EpochFile,
 } from '#rewards';
 
@@ -69,13 +69,14 @@ describe('deposit → jobs → epoch → root → claim on anvil', () => {
       expect(dev).toBeTruthy();
     }
     const balances = new Map<string, bigint>();
-    const cursor: DepositCursor = { blockNumber: sys.addresses.deployBlock, logIndex: -1 };
-    await scanDeposits({
+    const cursor: EscrowEventCursor = { blockNumber: sys.addresses.deployBlock, logIndex: -1 };
+    await scanEscrowEvents({
       provider: chain.provider,
       escrow: sys.addresses.escrow,
       cursor,
       confirmations: 1,
-      onDeposit: async (d) => {
+      onEvent: async (d) => {
+        if (d.kind !== 'deposit') return;
         balances.set(d.account, (balances.get(d.account) ?? 0n) + d.amount);
       },
     });

@@ -18,7 +18,7 @@ import { api } from '../helpers/coordinator.js';
 import { matmulSpec } from '../helpers/specs.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { DepositWatcherService } from '../../apps/coordinator/src/settlement/deposit-watcher.service.js';
+import { EscrowWatcherService } from '../../apps/coordinator/src/settlement/escrow-watcher.service.js';
 import {
   balanceOf,
   deployForSettlement,
@@ -201,9 +201,16 @@ describe('settlement: deposit → jobs → epoch → root → claim, on anvil', 
   it('credits a deposit exactly once when the watcher restarts and loses its cursor', async () => {
     const accountId = await devAccountId(db.url);
     const available = `acct:${accountId}:available`;
-    const watcher = c.running.app.get(DepositWatcherService);
+    const watcher = c.running.app.get(EscrowWatcherService);
     const deposits = async (): Promise<number> =>
-      Number((await query<{ n: string }>(db.url, 'SELECT count(*)::text AS n FROM "ChainDeposit"'))[0].n);
+      Number(
+        (
+          await query<{ n: string }>(
+            db.url,
+            `SELECT count(*)::text AS n FROM "EscrowEvent" WHERE kind = 'deposit'`,
+          )
+        )[0].n,
+      );
     const countBefore = await deposits();
     await watcher.stop();
     await query(db.url, 'DELETE FROM "DepositCursor"'); // as if it crashed before saving any cursor
@@ -308,18 +315,29 @@ describe('settlement: the dev chain (SETTLEMENT_ENABLED without CHAIN_RPC_URL)',
     await db?.drop();
   });
 
-  it('starts anvil, deploys the contracts, funds the dev developer and opens an epoch', async () => {
+  it('starts anvil, deploys the contracts, deposits for the dev developer (credited, never minted) and opens an epoch; a restart resumes the same chain', async () => {
     c = await startOwnedCoordinator(db.url, { SETTLEMENT_ENABLED: 'true', SETTLEMENT_TICK_MS: '200' });
     const chain = c.running.chain;
-    expect(chain?.ephemeral).toBe(true);
+    expect(chain?.dev).toBe(true);
     const saved = JSON.parse(await readFile(join(c.config.DATA_DIR, 'chain', 'contracts.json'), 'utf8')) as {
       distributor: string;
+      escrow: string;
       token: string;
     };
     expect(saved.distributor).toBe(chain?.contracts.distributor);
     const provider = new JsonRpcProvider(chain!.rpcUrl, undefined, { staticNetwork: true });
     try {
       expect(await attachComputeToken(saved.token, provider).balanceOf(DEV)).toBeGreaterThan(0n);
+      // The dev credits are the escrow deposit, credited off chain: both sides hold the same.
+      const escrowed = await attachJobEscrow(saved.escrow, provider).balanceOf(DEV);
+      expect(escrowed).toBe(c.config.DEV_CREDITS);
+      const accountId = await devAccountId(db.url);
+      expect(await balanceOf(db.url, `acct:${accountId}:available`)).toBe(escrowed);
+      const mints = await query<{ n: string }>(
+        db.url,
+        `SELECT count(*)::text AS n FROM "LedgerEntry" WHERE kind = 'mint'`,
+      );
+      expect(mints[0].n).toBe('0');
     } finally {
       provider.destroy();
     }
@@ -330,5 +348,32 @@ describe('settlement: the dev chain (SETTLEMENT_ENABLED without CHAIN_RPC_URL)',
     expect(epochs[0]).toMatchObject({ epoch: 1, state: 'OPEN' });
     const proof = await api<{ error: { code: string } }>(c.url, 'GET', `/v1/rewards/proof/${DEV}`);
     expect(proof.status).toBe(404);
+
+    // A restart on the same data dir continues the same chain: same genesis, nothing credited twice.
+    const genesis = async (rpcUrl: string): Promise<string> => {
+      const p = new JsonRpcProvider(rpcUrl, undefined, { staticNetwork: true });
+      try {
+        return (await p.getBlock(0))!.hash!;
+      } finally {
+        p.destroy();
+      }
+    };
+    const firstGenesis = await genesis(chain!.rpcUrl);
+    const accountId = await devAccountId(db.url);
+    const before = await balanceOf(db.url, `acct:${accountId}:available`);
+    await c.running.close();
+    c = await startOwnedCoordinator(db.url, {
+      SETTLEMENT_ENABLED: 'true',
+      SETTLEMENT_TICK_MS: '200',
+      DATA_DIR: c.config.DATA_DIR,
+    });
+    expect(await genesis(c.running.chain!.rpcUrl)).toBe(firstGenesis);
+    await new Promise((r) => setTimeout(r, 4_000)); // a few blocks: a re-credit would show by now
+    expect(await balanceOf(db.url, `acct:${accountId}:available`)).toBe(before);
+    const deposits = await query<{ n: string }>(
+      db.url,
+      `SELECT count(*)::text AS n FROM "EscrowEvent" WHERE kind = 'deposit'`,
+    );
+    expect(deposits[0].n).toBe('2'); // the developer's and the platform account's
   });
 });

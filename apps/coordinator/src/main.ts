@@ -97,7 +97,7 @@ async function main(): Promise<void> {
   if (coordinator.chain) {
     const { chain } = coordinator;
     lines.push(
-      `  chain      ${chain.rpcUrl} (id ${chain.chainId}${chain.ephemeral ? ', local anvil: state lost on exit' : ''})   distributor ${chain.contracts.distributor}   escrow ${chain.contracts.escrow}`,
+      `  chain      ${chain.rpcUrl} (id ${chain.chainId}${chain.dev ? `, local dev chain: state in ${config.DATA_DIR}/chain` : ''})   distributor ${chain.contracts.distributor}   escrow ${chain.contracts.escrow}`,
       `  payouts    epochs: ${coordinator.url}/v1/rewards/epochs   proof: ${coordinator.url}/v1/rewards/proof/<address>`,
     );
   }

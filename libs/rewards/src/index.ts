@@ -11,7 +11,7 @@ export * from './payout-math.js';
 export * from './contracts/index.js';
 export * from './deploy.js';
 export * from './settlement.js';
-export * from './deposits.js';
+export * from './escrow-events.js';
 export * from './claim.js';
 export * from './staking.js';
 export * from './dev/anvil.js';

@@ -14,6 +14,7 @@ import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators.js';
 import type { Principal } from '../auth/principal.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { LedgerAccounts } from '../ledger/ledger-accounts.js';
+import { AccountsRepository } from './accounts.repository.js';
 
 export class AccountDto {
   @ApiProperty() id: string;
@@ -22,6 +23,13 @@ export class AccountDto {
   @ApiProperty({ description: 'base units free to spend', example: '1000000' }) balance: string;
   @ApiProperty({ description: 'base units held for jobs that have not finished', example: '2500' })
   reserved: string;
+  @ApiPropertyOptional({
+    nullable: true,
+    description:
+      'set while an escrow unlock you requested on chain is pending: the time it becomes withdrawable. No new jobs are accepted until you cancel it (JobEscrow.cancelUnlock) or withdraw',
+    example: null,
+  })
+  escrowUnlockAt: string | null;
 }
 
 export class VerificationPolicyDto {
@@ -53,6 +61,7 @@ export class AccountsController {
   constructor(
     private readonly ledger: LedgerRepository,
     private readonly policies: VerificationPolicyService,
+    private readonly accounts: AccountsRepository,
   ) {}
 
   @Get()
@@ -61,13 +70,17 @@ export class AccountsController {
   async get(@CurrentPrincipal() principal: Principal): Promise<AccountDto> {
     const available = LedgerAccounts.available(principal.accountId);
     const reserved = LedgerAccounts.reserved(principal.accountId);
-    const balances = await this.ledger.balances([available, reserved]);
+    const [balances, unlock] = await Promise.all([
+      this.ledger.balances([available, reserved]),
+      this.accounts.escrowUnlock(principal.accountId),
+    ]);
     return {
       id: principal.accountId,
       address: principal.address,
       role: principal.role,
       balance: (balances.get(available) ?? 0n).toString(),
       reserved: (balances.get(reserved) ?? 0n).toString(),
+      escrowUnlockAt: unlock?.unlockAt.toISOString() ?? null,
     };
   }
 

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { Prisma, type Account, type AccountRole } from '#prisma';
+import { Prisma, type Account, type AccountRole, type EscrowUnlock } from '#prisma';
 import { PrismaService } from '../database/prisma.service.js';
 
 @Injectable()
@@ -12,6 +12,11 @@ export class AccountsRepository {
 
   findByAddress(address: string): Promise<Account | null> {
     return this.prisma.account.findUnique({ where: { address: address.toLowerCase() } });
+  }
+
+  /** The account's pending escrow unlock, or null (written by the escrow watcher, SettlementRepository). */
+  escrowUnlock(id: string): Promise<EscrowUnlock | null> {
+    return this.prisma.escrowUnlock.findUnique({ where: { accountId: id } });
   }
 
   /** Stores the account's default verification policy; null returns it to the platform default. */

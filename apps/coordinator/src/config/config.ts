@@ -9,6 +9,11 @@ const integerString = z
   .transform((v) => BigInt(v));
 
 /** Every setting of the coordinator, validated once at boot. Nothing else reads `process.env`. */
+const evmAddress = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{40}$/, 'expected a 0x-prefixed 20-byte hex address')
+  .transform((v) => v.toLowerCase());
+
 const configSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -93,6 +98,14 @@ const configSchema = z.object({
   HTTP_IDLE_TIMEOUT_MS: z.coerce.number().int().min(0).default(0),
   DEFAULT_DEADLINE_SECONDS: z.coerce.number().int().positive().default(600),
   PLATFORM_FEE_BPS: z.coerce.number().int().min(0).max(10_000).default(500),
+  /**
+   * The platform's escrowed account: canary jobs belong to it and are paid from its escrow deposit
+   * like any developer's (the operator funds it). Required when settling on a configured chain; the
+   * local dev chain uses anvil account 7 and deposits for it; without settlement, a system address.
+   */
+  PLATFORM_ACCOUNT_ADDRESS: evmAddress.optional(),
+  /** Where the platform fee is paid: a leaf of every epoch's tree (default: PLATFORM_ACCOUNT_ADDRESS). */
+  FEE_RECIPIENT_ADDRESS: evmAddress.optional(),
   /** Default verification of jobs whose request and account name none (admins may override it at run time). */
   VERIFICATION_MODE: z.enum(['none', 'redundant']).default('none'),
   /** Distinct operators a `redundant` job runs on by default. */
@@ -211,7 +224,19 @@ const configSchema = z.object({
   DEV_CHALLENGE_WINDOW_SECONDS: z.coerce.number().int().min(0).default(10),
 });
 
-export type AppConfig = z.output<typeof configSchema> & { siweDomain: string; coordinatorKeyFile: string };
+export type AppConfig = z.output<typeof configSchema> & {
+  siweDomain: string;
+  coordinatorKeyFile: string;
+  /** PLATFORM_ACCOUNT_ADDRESS or its default (see there), lower-case. */
+  platformAccountAddress: string;
+  /** FEE_RECIPIENT_ADDRESS, else the platform account, lower-case. */
+  feeRecipientAddress: string;
+};
+
+/** The platform account of the local dev chain: anvil account 7 (its key is public; dev only). */
+export const DEV_PLATFORM_ACCOUNT_ADDRESS = '0x14dc79964da2c08b23698b3d3cc7ca32193d9955';
+/** The platform account without settlement: a system address nobody holds a key for (no chain, no money). */
+export const OFF_CHAIN_PLATFORM_ACCOUNT_ADDRESS = '0x000000000000000000000000000000000000ca11';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -243,8 +268,18 @@ export function loadConfig(
       'invalid configuration:\n  HTTP_HEADERS_TIMEOUT_MS: must not exceed HTTP_REQUEST_TIMEOUT_MS',
     );
   }
+  if (config.SETTLEMENT_ENABLED && config.CHAIN_RPC_URL && !config.PLATFORM_ACCOUNT_ADDRESS) {
+    throw new ConfigError(
+      'invalid configuration:\n  PLATFORM_ACCOUNT_ADDRESS: required when settling on CHAIN_RPC_URL (the escrowed account that pays canary jobs; fund its escrow deposit)',
+    );
+  }
+  const platformAccountAddress =
+    config.PLATFORM_ACCOUNT_ADDRESS ??
+    (config.SETTLEMENT_ENABLED ? DEV_PLATFORM_ACCOUNT_ADDRESS : OFF_CHAIN_PLATFORM_ACCOUNT_ADDRESS);
   return {
     ...config,
+    platformAccountAddress,
+    feeRecipientAddress: config.FEE_RECIPIENT_ADDRESS ?? platformAccountAddress,
     siweDomain: config.SIWE_DOMAIN ?? `${config.HOST}:${config.PORT}`,
     coordinatorKeyFile: config.COORDINATOR_KEY_FILE ?? `${config.DATA_DIR}/coordinator-identity.json`,
   };

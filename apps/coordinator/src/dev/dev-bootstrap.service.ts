@@ -23,9 +23,18 @@ export interface DevCredentials {
   credits: string;
 }
 
+/** How long `ensure` waits for the dev developer's escrow deposit to be credited on the dev chain. */
+const DEV_DEPOSIT_WAIT_MS = 60_000;
+
 /**
  * `npm start` dev mode: a developer account with dev credits and an admin account, each with an API
  * key. The keys are kept in `<data dir>/dev-keys.json` (mode 0600) so restarts print the same ones.
+ *
+ * Where the credits come from depends on the money: with settlement, only from escrow deposits (the
+ * local dev chain deposits DEV_CREDITS for the dev developer and funds the platform account when it
+ * is deployed; `ensure` waits until the deposit is credited), never minted off chain, so every base
+ * unit spent is debited on chain. Without settlement (no chain: play money) the credits, and the
+ * platform account's for canaries, are minted in the ledger.
  */
 @Injectable()
 export class DevBootstrapService {
@@ -44,13 +53,12 @@ export class DevBootstrapService {
 
     const developer = await this.accounts.upsertByAddress(DEV_DEVELOPER_ADDRESS, 'DEVELOPER');
     const admin = await this.accounts.upsertByAddress(DEV_ADMIN_ADDRESS, 'ADMIN');
-    const available = LedgerAccounts.available(developer.id);
-    const balance = (await this.ledger.balances([available])).get(available) ?? 0n;
-    if (balance === 0n) {
-      await this.ledger.postStandalone('mint', [
-        { account: LedgerAccounts.mint, amount: -this.config.DEV_CREDITS },
-        { account: available, amount: this.config.DEV_CREDITS },
-      ]);
+    if (this.config.SETTLEMENT_ENABLED) {
+      if (!this.config.CHAIN_RPC_URL) await this.awaitDevDeposit(developer.id);
+    } else {
+      const platform = await this.accounts.upsertByAddress(this.config.platformAccountAddress, 'DEVELOPER');
+      await this.mintOnce(developer.id);
+      await this.mintOnce(platform.id);
     }
     const devKey = await this.auth.createKeyForAccount(
       developer.id,
@@ -70,6 +78,33 @@ export class DevBootstrapService {
     await writeFile(file, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
     await chmod(file, 0o600);
     return credentials;
+  }
+
+  /** Off-chain play money (no settlement): DEV_CREDITS for an account that has none. */
+  private async mintOnce(accountId: string): Promise<void> {
+    const available = LedgerAccounts.available(accountId);
+    const balance = (await this.ledger.balances([available])).get(available) ?? 0n;
+    if (balance > 0n) return;
+    await this.ledger.postStandalone('mint', [
+      { account: LedgerAccounts.mint, amount: -this.config.DEV_CREDITS },
+      { account: available, amount: this.config.DEV_CREDITS },
+    ]);
+  }
+
+  /** Waits until the dev chain's escrow deposit for the dev developer is credited (the escrow watcher). */
+  private async awaitDevDeposit(accountId: string): Promise<void> {
+    const available = LedgerAccounts.available(accountId);
+    const reserved = LedgerAccounts.reserved(accountId);
+    const until = Date.now() + DEV_DEPOSIT_WAIT_MS;
+    for (;;) {
+      const balances = await this.ledger.balances([available, reserved]);
+      if ((balances.get(available) ?? 0n) + (balances.get(reserved) ?? 0n) > 0n) return;
+      if (Date.now() > until) {
+        this.logger.warn('the dev developer escrow deposit is not credited yet; jobs get 402 until it is');
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
   }
 
   private async readSaved(file: string): Promise<DevCredentials | null> {

@@ -513,7 +513,6 @@ export class DispatchService {
         payments: verdict.winners.map((o) => ({ peerId: o.peerId, amount: o.pricePerUnit * job.workUnits })),
         feeBps: await this.settings.get('platformFeeBps'),
         hold: holdSeconds(this.config) > 0,
-        canaryFee: BigInt(jobVerification(job).canaryFee),
       },
       patch: { result: { outputs }, resultHash: hashOutputs(outputs) },
     });
@@ -789,7 +788,6 @@ export class DispatchService {
         payments: [{ peerId: outcome.peerId, amount: outcome.pricePerUnit * job.workUnits }],
         feeBps: await this.settings.get('platformFeeBps'),
         hold: holdSeconds(this.config) > 0,
-        canaryFee: BigInt(jobVerification(job).canaryFee),
       },
       patch: { result: { outputs }, resultHash: hashOutputs(outputs) },
     };

@@ -7,7 +7,11 @@ import type { NewJob } from './jobs.repository.js';
 
 /** How one submission of a batch ended. */
 export type SubmissionOutcome =
-  { kind: 'inserted'; job: Job } | { kind: 'insufficient-balance' } | { kind: 'idempotency-key-taken' };
+  | { kind: 'inserted'; job: Job }
+  | { kind: 'insufficient-balance' }
+  | { kind: 'idempotency-key-taken' }
+  /** The account asked the escrow to unlock its deposit: it may not start new spending. */
+  | { kind: 'escrow-unlocking'; unlockAt: Date };
 
 interface Pending {
   job: NewJob;
@@ -25,6 +29,11 @@ const MAX_BATCH = 256;
  * takes the submissions that arrive in one event-loop turn, locks the balances once, admits them in
  * arrival order while the balance lasts (a job that does not fit gets 402, later smaller ones still
  * go in), and writes jobs, ledger entries, balances and events in one statement.
+ *
+ * An account whose escrow unlock is pending (an `EscrowUnlock` row) is refused: its deposit is on
+ * its way out, so nothing new may be spent from it. The row is written under the same balance-row
+ * lock (SettlementRepository.applyEscrowEvent), so a submission either commits before the unlock is
+ * applied or sees it.
  */
 @Injectable()
 export class JobSubmissionRepository {
@@ -69,8 +78,15 @@ export class JobSubmissionRepository {
         [accounts],
       );
       const left = new Map(balances.map((b) => [b.account, b.balance]));
+      const unlocks = await tx.query<{ accountId: string; unlockAt: Date }>(
+        `SELECT "accountId"::text AS "accountId", "unlockAt" FROM "EscrowUnlock" WHERE "accountId" = ANY($1::uuid[])`,
+        [[...new Set(jobs.map((j) => j.accountId))]],
+      );
+      const unlocking = new Map(unlocks.map((u) => [u.accountId, u.unlockAt]));
       const admitted: NewJob[] = [];
       const outcomes: (SubmissionOutcome | null)[] = jobs.map((job) => {
+        const unlockAt = unlocking.get(job.accountId);
+        if (unlockAt) return { kind: 'escrow-unlocking', unlockAt };
         const account = LedgerAccounts.available(job.accountId);
         const available = left.get(account) ?? 0n;
         if (job.cost > available) return { kind: 'insufficient-balance' };

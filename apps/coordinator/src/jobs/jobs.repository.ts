@@ -56,16 +56,16 @@ export type TransitionEffect =
   /** Return the whole reservation to the developer. */
   | { kind: 'release' }
   /**
-   * Pay providers from the reservation, take the fee, return the rest. `hold` credits providers'
-   * held accounts (they vest later, see verification/vesting.service.ts); `canaryFee` (at most the
-   * fee) is the part of the platform fee that goes to the canary fund.
+   * Pay providers from the reservation, take the fee, return the rest. `hold` credits each provider's
+   * share to its held account and the fee on it to its held-fee account: both vest together (see
+   * verification/vesting.service.ts) or go back to the developer together, so the fee is only ever
+   * charged for work that is paid.
    */
   | {
       kind: 'settle';
       payments: { peerId: string; amount: bigint }[];
       feeBps: number;
       hold?: boolean;
-      canaryFee?: bigint;
     };
 
 export interface TransitionRequest {
@@ -493,16 +493,16 @@ export function effectPostings(
   let fees = 0n;
   for (const payment of effect.payments) {
     const split = splitPayment(payment.amount, effect.feeBps);
-    fees += split.fee;
-    const credited = effect.hold
-      ? VerificationAccounts.held(payment.peerId)
-      : LedgerAccounts.providerEarned(payment.peerId);
-    postings.push({ account: credited, amount: split.provider });
+    if (effect.hold) {
+      postings.push({ account: VerificationAccounts.held(payment.peerId), amount: split.provider });
+      if (split.fee > 0n)
+        postings.push({ account: VerificationAccounts.heldFee(payment.peerId), amount: split.fee });
+    } else {
+      postings.push({ account: LedgerAccounts.providerEarned(payment.peerId), amount: split.provider });
+      fees += split.fee;
+    }
   }
-  const toCanary =
-    effect.canaryFee && effect.canaryFee > 0n ? (effect.canaryFee < fees ? effect.canaryFee : fees) : 0n;
-  if (fees - toCanary > 0n) postings.push({ account: LedgerAccounts.fees, amount: fees - toCanary });
-  if (toCanary > 0n) postings.push({ account: VerificationAccounts.canary, amount: toCanary });
+  if (fees > 0n) postings.push({ account: LedgerAccounts.fees, amount: fees });
   if (job.cost - paid > 0n) postings.push({ account: available, amount: job.cost - paid });
   return { kind: 'settle', postings };
 }

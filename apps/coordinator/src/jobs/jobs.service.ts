@@ -176,6 +176,7 @@ export class JobsService {
       if (existing) return { job: this.sameRequest(existing, specHash), created: false };
       throw new Error('idempotency key conflict without an existing job');
     }
+    if (outcome.kind === 'escrow-unlocking') throw escrowUnlockingError(outcome.unlockAt);
     if (outcome.kind !== 'inserted') {
       const available = LedgerAccounts.available(principal.accountId);
       const balance = (await this.ledger.balances([available])).get(available) ?? 0n;
@@ -393,4 +394,13 @@ export class JobsService {
     }
     return existing;
   }
+}
+
+/** The refusal of new spending by an account whose escrow unlock is pending. */
+export function escrowUnlockingError(unlockAt: Date): DomainError {
+  return new DomainError(
+    'ESCROW_UNLOCK_PENDING',
+    `this account requested an escrow unlock (withdrawable from ${unlockAt.toISOString()}): no new jobs until it calls cancelUnlock on the JobEscrow contract`,
+    { unlockAt: unlockAt.toISOString() },
+  );
 }

@@ -13,7 +13,8 @@ export const LedgerAccounts = {
  */
 export const MAX_LEDGER_AMOUNT = 2n ** 63n - 1n;
 
-export type LedgerEntryKind = 'mint' | 'reserve' | 'release' | 'settle' | 'fee' | 'deposit' | 'epoch';
+export type LedgerEntryKind =
+  'mint' | 'reserve' | 'release' | 'settle' | 'fee' | 'deposit' | 'withdrawal' | 'epoch';
 
 export interface LedgerPosting {
   account: string;

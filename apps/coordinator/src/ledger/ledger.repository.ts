@@ -12,19 +12,15 @@ import {
 
 export type Tx = Prisma.TransactionClient;
 
-/** The canary fund (verification/verification-accounts.ts), a shared hot row like the fees. */
-const CANARY_FUND = 'system:canary';
-
 /**
- * Lock rank of a balance row: the shared fee and canary rows, then developer accounts (each one's
- * `available` before its `reserved`, as byte order has it, which is how submissions lock them), then
- * the rest (providers, system).
+ * Lock rank of a balance row: the shared fee row, then developer accounts (each one's `available`
+ * before its `reserved`, as byte order has it, which is how submissions lock them), then the rest
+ * (providers, system).
  */
 function lockRank(account: string): number {
   if (account === LedgerAccounts.fees) return 0;
-  if (account === CANARY_FUND) return 1;
-  if (account.startsWith('acct:')) return 2;
-  return 3;
+  if (account.startsWith('acct:')) return 1;
+  return 2;
 }
 
 /**

@@ -99,7 +99,7 @@ export class RewardsController {
     return {
       chainId: chain.chainId,
       rpcUrl: chain.publicRpcUrl,
-      dev: chain.ephemeral,
+      dev: chain.dev,
       token: chain.contracts.token ?? null,
       distributor: chain.contracts.distributor,
       escrow: chain.contracts.escrow,

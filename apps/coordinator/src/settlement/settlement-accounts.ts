@@ -4,6 +4,11 @@ export const SettlementAccounts = {
   settled: (address: string, epoch: number): string => `provider:${address.toLowerCase()}:settled:${epoch}`,
   /** Tokens held by the escrow contract on chain; its credits are developers' deposits. */
   escrow: 'system:escrow',
+  /**
+   * What left the escrow on chain beyond what the account had available off chain (a withdrawal the
+   * coordinator did not stop in time): negative; an operator covers it when an epoch debits it.
+   */
+  shortfall: 'system:escrow-shortfall',
 } as const;
 
 /** `provider:<peerId>:earned` → `<peerId>`, or null for any other account. */

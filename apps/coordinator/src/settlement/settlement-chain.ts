@@ -2,7 +2,14 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { JsonRpcProvider, NonceManager, Wallet, getAddress } from 'ethers';
 import type { Logger } from 'pino';
-import { ANVIL_DEV_KEYS, ONE_TOKEN, deployAll, startAnvil } from '#rewards';
+import {
+  ANVIL_DEV_KEYS,
+  ONE_TOKEN,
+  attachComputeToken,
+  attachJobEscrow,
+  deployAll,
+  startAnvil,
+} from '#rewards';
 import { ConfigError, type AppConfig } from '../config/config.js';
 
 /** The contracts settlement talks to. */
@@ -27,8 +34,11 @@ export interface SettlementChain {
   slasherKey: string;
   /** The RPC URL agents are told to use (PUBLIC_CHAIN_RPC_URL; the local dev chain's own URL). */
   publicRpcUrl: string | null;
-  /** True for the local anvil started by this process: its state dies with it. */
-  ephemeral: boolean;
+  /**
+   * True for the local dev chain this process runs (anvil, its state kept under DATA_DIR/chain so a
+   * restart finds its deposits, roots and claims again).
+   */
+  dev: boolean;
 }
 
 export const SETTLEMENT_CHAIN = Symbol('SETTLEMENT_CHAIN');
@@ -53,8 +63,12 @@ export function settlementSettings(config: AppConfig): SettlementSettings {
   };
 }
 
-/** The dev developer account (anvil account 0), funded with tokens on the local chain. */
-const DEV_FUNDING = 1_000_000n * ONE_TOKEN;
+/** Tokens the dev developer (anvil account 0) keeps in its wallet beside its escrow deposit. */
+const DEV_WALLET_TOKENS = 1_000_000n * ONE_TOKEN;
+/** Anvil account 7: the dev chain's platform account (canaries are paid from its escrow deposit). */
+export const DEV_PLATFORM_INDEX = 7;
+/** What the dev platform account deposits into the escrow to pay canary jobs. */
+const DEV_PLATFORM_DEPOSIT = 100_000n * ONE_TOKEN;
 /**
  * Anvil account 8: the dev chain's faucet. It gets tokens at deploy and funds the local agents' wallets
  * (gas and stake), so it never competes for nonces with the settler/slasher key (account 0).
@@ -119,8 +133,7 @@ async function validateChain(chain: SettlementChain): Promise<void> {
 /**
  * Resolves the settlement chain of a worker: nothing when settlement is off or the process serves
  * the API only; the configured chain (validated) when CHAIN_RPC_URL is set; otherwise (role `all`)
- * a local anvil with the contracts deployed from anvil's dev key and the dev developer funded.
- * The local chain is ephemeral: its addresses are written to DATA_DIR/chain/contracts.json.
+ * the local dev chain (see startDevChain).
  */
 export async function resolveSettlementChain(
   config: AppConfig,
@@ -153,7 +166,7 @@ export async function resolveSettlementChain(
       settlerKey: config.SETTLER_KEY,
       slasherKey: config.SLASHER_KEY ?? config.SETTLER_KEY,
       publicRpcUrl: config.PUBLIC_CHAIN_RPC_URL ?? null,
-      ephemeral: false,
+      dev: false,
     };
     await validateChain(chain);
     return { chain, stop: none.stop };
@@ -163,35 +176,67 @@ export async function resolveSettlementChain(
       'SETTLEMENT_ENABLED on a worker-only process needs CHAIN_RPC_URL (one shared chain)',
     );
   }
+  return startDevChain(config, logger);
+}
+
+/** Where the local dev chain keeps its state and its contract addresses. */
+function devChainFiles(config: AppConfig): { dir: string; state: string; contracts: string } {
+  const dir = join(config.DATA_DIR, 'chain');
+  return { dir, state: join(dir, 'anvil-state.json'), contracts: join(dir, 'contracts.json') };
+}
+
+/**
+ * The local dev chain of `npm start`: anvil with its state in DATA_DIR/chain (saved every few
+ * seconds and on exit), so a restart continues the same chain. The first start deploys the
+ * contracts (dev keys), funds the dev developer and the platform account and deposits for both into
+ * the escrow, as a real chain's users would: every credit the coordinator gives comes from an escrow
+ * deposit, nothing is minted later.
+ */
+async function startDevChain(
+  config: AppConfig,
+  logger: Logger,
+): Promise<{ chain: SettlementChain; stop: () => Promise<void> }> {
   const started = performance.now();
-  const anvil = await startAnvil({ blockTime: 1, chainId: config.CHAIN_ID });
+  const files = devChainFiles(config);
+  await mkdir(files.dir, { recursive: true });
+  const anvil = await startAnvil({
+    blockTime: 1,
+    chainId: config.CHAIN_ID,
+    extraArgs: ['--state', files.state, '--state-interval', String(DEV_STATE_INTERVAL_SECONDS)],
+  });
   try {
     const provider = new JsonRpcProvider(anvil.rpcUrl, undefined, {
       staticNetwork: true,
       pollingInterval: 200,
     });
-    const deployer = new NonceManager(new Wallet(ANVIL_DEV_KEYS[0], provider));
-    const developer = anvil.accounts[0].address;
-    const deployed = await deployAll(deployer, {
-      challengeWindowSeconds: config.DEV_CHALLENGE_WINDOW_SECONDS,
-      unlockDelaySeconds: 60,
-      unbondingDelaySeconds: 60,
-      mint: [
-        { to: developer, amount: DEV_FUNDING },
-        { to: anvil.accounts[DEV_FAUCET_INDEX].address, amount: DEV_FAUCET_FUNDING },
-      ],
-    });
-    provider.destroy();
-    const contracts: SettlementContracts = { ...deployed };
-    const dir = join(config.DATA_DIR, 'chain');
-    await mkdir(dir, { recursive: true });
+    let contracts: SettlementContracts;
+    let deployed = false;
+    try {
+      const saved = await readSavedDevContracts(files.contracts, anvil.chainId);
+      if (saved && (await provider.getCode(saved.distributor)) !== '0x') {
+        contracts = saved;
+      } else {
+        if (saved) {
+          logger.warn(
+            { state: files.state },
+            'the dev chain state was lost (its contracts are gone): deploying afresh; earlier epochs and deposits in this data dir belong to the old chain, so settlement stops until you delete the data dir',
+          );
+        }
+        contracts = await deployDevContracts(provider, anvil.accounts, config);
+        deployed = true;
+      }
+    } finally {
+      provider.destroy();
+    }
     await writeFile(
-      join(dir, 'contracts.json'),
-      `${JSON.stringify({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId, ephemeral: true, ...contracts }, null, 2)}\n`,
+      files.contracts,
+      `${JSON.stringify({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId, dev: true, ...contracts }, null, 2)}\n`,
     );
     logger.info(
-      { rpcUrl: anvil.rpcUrl, ms: Math.round(performance.now() - started), ...contracts },
-      'local anvil started and contracts deployed (dev chain: its state is lost on exit)',
+      { rpcUrl: anvil.rpcUrl, ms: Math.round(performance.now() - started), deployed, ...contracts },
+      deployed
+        ? 'local dev chain started and contracts deployed'
+        : 'local dev chain resumed from its saved state',
     );
     return {
       chain: {
@@ -201,7 +246,7 @@ export async function resolveSettlementChain(
         settlerKey: ANVIL_DEV_KEYS[0],
         slasherKey: config.SLASHER_KEY ?? ANVIL_DEV_KEYS[0],
         publicRpcUrl: config.PUBLIC_CHAIN_RPC_URL ?? anvil.rpcUrl,
-        ephemeral: true,
+        dev: true,
       },
       stop: () => anvil.stop(),
     };
@@ -209,4 +254,58 @@ export async function resolveSettlementChain(
     await anvil.stop();
     throw err;
   }
+}
+
+/** Seconds between saves of the dev chain's state (it is also saved when it stops). */
+const DEV_STATE_INTERVAL_SECONDS = 5;
+
+async function readSavedDevContracts(file: string, chainId: number): Promise<SettlementContracts | null> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    return null;
+  }
+  const saved = JSON.parse(text) as { chainId?: unknown; dev?: unknown };
+  if (saved.chainId !== chainId || saved.dev !== true) return null;
+  return readContractsFile(file);
+}
+
+/** Deploys the contracts on a fresh dev chain and makes the dev accounts' escrow deposits. */
+async function deployDevContracts(
+  provider: JsonRpcProvider,
+  accounts: readonly { address: string; privateKey: string }[],
+  config: AppConfig,
+): Promise<SettlementContracts> {
+  const deployer = new NonceManager(new Wallet(ANVIL_DEV_KEYS[0], provider));
+  const developer = accounts[0];
+  const platform = accounts[DEV_PLATFORM_INDEX];
+  const deployed = await deployAll(deployer, {
+    challengeWindowSeconds: config.DEV_CHALLENGE_WINDOW_SECONDS,
+    unlockDelaySeconds: 60,
+    unbondingDelaySeconds: 60,
+    mint: [
+      { to: developer.address, amount: DEV_WALLET_TOKENS + config.DEV_CREDITS },
+      { to: platform.address, amount: DEV_PLATFORM_DEPOSIT },
+      { to: accounts[DEV_FAUCET_INDEX].address, amount: DEV_FAUCET_FUNDING },
+    ],
+  });
+  await Promise.all([
+    depositIntoEscrow(provider, developer.privateKey, deployed, config.DEV_CREDITS),
+    depositIntoEscrow(provider, platform.privateKey, deployed, DEV_PLATFORM_DEPOSIT),
+  ]);
+  return { ...deployed };
+}
+
+/** Approves and deposits `amount` of the key's tokens into the escrow, as a user would. */
+async function depositIntoEscrow(
+  provider: JsonRpcProvider,
+  key: string,
+  contracts: { token: string; escrow: string },
+  amount: bigint,
+): Promise<void> {
+  if (amount <= 0n) return;
+  const wallet = new NonceManager(new Wallet(key, provider));
+  await (await attachComputeToken(contracts.token, wallet).approve(contracts.escrow, amount)).wait();
+  await (await attachJobEscrow(contracts.escrow, wallet).deposit(amount)).wait();
 }

@@ -4,7 +4,7 @@ import type { AppConfig } from '../config/config.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { QueueName } from '../queue/queue.constants.js';
 import { ChainClient } from './chain-client.js';
-import { DepositWatcherService } from './deposit-watcher.service.js';
+import { EscrowWatcherService } from './escrow-watcher.service.js';
 import { RewardsController } from './rewards.controller.js';
 import { SETTLEMENT_CHAIN, type SettlementChain } from './settlement-chain.js';
 import { SettlementProcessor } from './settlement.processor.js';
@@ -47,7 +47,7 @@ export class SettlementModule {
         SettingsService,
         SettlementService,
         SettlementProcessor,
-        DepositWatcherService,
+        EscrowWatcherService,
         SlashExecutorService,
       );
     const controllers: Type[] = serveApi ? [RewardsController] : [];
@@ -59,7 +59,7 @@ export class SettlementModule {
       exports: runWorkers
         ? [
             SettlementService,
-            DepositWatcherService,
+            EscrowWatcherService,
             SlashExecutorService,
             SettlementRepository,
             SlashRepository,

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { Epoch } from '#prisma';
+import type { Epoch, Prisma } from '#prisma';
 import {
   BLOCK_DONE,
   closeEpoch,
@@ -8,11 +8,11 @@ import {
   parseEpochFile,
   serializeEpochFile,
   type CumulativeEntry,
-  type DepositCursor,
+  type EscrowEventCursor,
   type EpochCredit,
   type EpochDebitInput,
   type EpochFile,
-  type EscrowDeposit,
+  type EscrowEvent,
   type SettlementJournal,
   type SettlementRecord,
 } from '#rewards';
@@ -22,6 +22,15 @@ import { LedgerAccounts, type LedgerPosting } from '../ledger/ledger-accounts.js
 import { SettlementAccounts, peerOfEarnedAccount, receiptId } from './settlement-accounts.js';
 
 const ADDRESS_RE = /^0x[0-9a-f]{40}$/;
+
+/** What applying an escrow event did. */
+export interface EscrowEventOutcome {
+  /** False when the event had been applied before. */
+  applied: boolean;
+  accountId: string;
+  /** Base units a withdrawal took beyond the account's available balance (booked as a shortfall). */
+  shortfall: bigint;
+}
 
 export type CloseOutcome =
   | { closed: true; epoch: number; file: EpochFile; fileHash: string }
@@ -78,101 +87,107 @@ export class SettlementRepository {
    *    (it waits for in-flight ledger transactions), so every entry with an id ≤ the newest one is
    *    committed and every later entry gets a larger id: the epoch covers exactly
    *    (previous lastEntryId, lastEntryId];
-   * 2. sums the settle credits of each `provider:<peerId>:earned` in that range per EVM address
-   *    (the Provider's advertised address), with the receipts and the developers who paid;
+   * 2. sums what was charged in that range (epochCharges): each provider's settle credits per EVM
+   *    address, the platform fee as a credit of `feeRecipient`, and per developer the sum of both,
+   *    which is what its escrow is debited: everything a developer was charged is debited on chain;
    * 3. builds the epoch file from the previous file's cumulative amounts (`closeEpoch`);
-   * 4. moves each peer's credits to `provider:<address>:settled:<epoch>` (one balanced ledger
-   *    transaction), stores the file, marks the epoch CLOSED and opens the next one.
+   * 4. moves each peer's credits and the fees to `provider:<address>:settled:<epoch>` (one balanced
+   *    ledger transaction), stores the file, marks the epoch CLOSED and opens the next one.
    * An epoch without earnings stays open.
    */
-  async closeEpoch(epochId: number, now = new Date()): Promise<CloseOutcome> {
+  async closeEpoch(epochId: number, feeRecipient: string, now = new Date()): Promise<CloseOutcome> {
     return this.prisma.$transaction(
       async (tx) => {
         const rows = await tx.$queryRaw<{ state: string }[]>`
           SELECT state::text AS state FROM "Epoch" WHERE id = ${epochId} FOR UPDATE`;
         if (rows[0]?.state !== 'OPEN') return { closed: false, epoch: epochId, reason: 'not-open' } as const;
         await tx.$executeRawUnsafe('LOCK TABLE "LedgerEntry" IN SHARE ROW EXCLUSIVE MODE');
-        const previous = await tx.epoch.findFirst({
-          where: { id: { lt: epochId }, lastEntryId: { not: null } },
-          orderBy: { id: 'desc' },
-        });
+        const previous = await previousClosed(tx, epochId);
         const from = previous?.lastEntryId ?? 0n;
         const top = await tx.$queryRaw<{ max: bigint | null }[]>`SELECT MAX(id) AS max FROM "LedgerEntry"`;
         const to = top[0]?.max ?? 0n;
-        const entries = await tx.$queryRaw<
-          {
-            account: string;
-            amount: bigint;
-            jobId: string | null;
-            developer: string | null;
-            address: string | null;
-          }[]
-        >`
-          SELECT e.account, e.amount, e."jobId"::text AS "jobId", a.address AS developer, p.address
-          FROM "LedgerEntry" e
-          LEFT JOIN "Job" j ON j.id = e."jobId"
-          LEFT JOIN "Account" a ON a.id = j."accountId"
-          LEFT JOIN "Provider" p ON p."peerId" = substring(e.account FROM 10 FOR length(e.account) - 16)
-          WHERE e.id > ${from} AND e.id <= ${to} AND e.kind = 'settle' AND e.account LIKE 'provider:%:earned'
-          ORDER BY e.id`;
-        const byPeer = new Map<string, { address: string; amount: bigint }>();
-        const credits = new Map<string, { amount: bigint; receipts: Map<string, bigint> }>();
-        const debits = new Map<string, bigint>();
-        for (const e of entries) {
-          const peer = peerOfEarnedAccount(e.account);
-          const address = e.address?.toLowerCase() ?? '';
-          if (!peer || !ADDRESS_RE.test(address) || !e.jobId) {
-            throw new Error(`epoch ${epochId}: ledger entry on ${e.account} has no provider address or job`);
-          }
-          const p = byPeer.get(peer) ?? { address, amount: 0n };
-          p.amount += e.amount;
-          byPeer.set(peer, p);
-          const c = credits.get(address) ?? { amount: 0n, receipts: new Map<string, bigint>() };
-          c.amount += e.amount;
-          const id = receiptId(e.jobId, peer);
-          c.receipts.set(id, (c.receipts.get(id) ?? 0n) + e.amount);
-          credits.set(address, c);
-          const developer = e.developer?.toLowerCase();
-          if (!developer || !ADDRESS_RE.test(developer)) {
-            throw new Error(`epoch ${epochId}: job ${e.jobId} has no developer address`);
-          }
-          debits.set(developer, (debits.get(developer) ?? 0n) + e.amount);
-        }
-        const epochCredits: EpochCredit[] = [...credits]
-          .filter(([, c]) => c.amount > 0n)
-          .map(([provider, c]) => ({ provider, amount: c.amount, receiptIds: [...c.receipts.keys()] }));
-        const total = epochCredits.reduce((s, c) => s + c.amount, 0n);
-        const debitTotal = [...debits.values()].reduce((s, d) => s + d, 0n);
-        if (total === 0n || total !== debitTotal || [...byPeer.values()].some((p) => p.amount <= 0n)) {
-          // Nothing to pay (or only corrections): the epoch stays open and covers them later.
-          return { closed: false, epoch: epochId, reason: 'empty' } as const;
-        }
-        let previousCumulative = new Map<string, CumulativeEntry>();
-        if (previous) {
-          const prevFile = await tx.epochFile.findUnique({ where: { epochId: previous.id } });
-          if (!prevFile) throw new Error(`epoch ${previous.id} is closed but has no file`);
-          previousCumulative = cumulativeFromEpochFile(parseEpochFile(prevFile.json));
-        }
-        const epochDebits: EpochDebitInput[] = [...debits].map(([account, amount]) => ({ account, amount }));
-        const file = closeEpoch(previousCumulative, epochCredits, { epoch: epochId, debits: epochDebits });
+        const charges = await epochCharges(tx, epochId, from, to, feeRecipient);
+        if (!charges) return { closed: false, epoch: epochId, reason: 'empty' } as const;
+        const file = await buildFile(tx, epochId, previous, charges);
         const fileHash = epochFileHash(file);
         const postings: LedgerPosting[] = [];
-        for (const [peer, p] of byPeer)
+        for (const [peer, p] of charges.byPeer)
           postings.push({ account: LedgerAccounts.providerEarned(peer), amount: -p.amount });
-        for (const c of epochCredits) {
+        if (charges.fees > 0n) postings.push({ account: LedgerAccounts.fees, amount: -charges.fees });
+        for (const c of charges.credits) {
           postings.push({ account: SettlementAccounts.settled(c.provider, epochId), amount: c.amount });
         }
         await this.ledger.post(tx, 'epoch', postings);
         await tx.epochFile.create({ data: { epochId, json: serializeEpochFile(file) } });
         await tx.epoch.update({
           where: { id: epochId },
-          data: { state: 'CLOSED', closedAt: now, root: file.root, fileHash, total, lastEntryId: to },
+          data: {
+            state: 'CLOSED',
+            closedAt: now,
+            root: file.root,
+            fileHash,
+            total: BigInt(file.total),
+            lastEntryId: to,
+          },
         });
         await tx.epoch.createMany({
           data: [{ id: epochId + 1, state: 'OPEN', startedAt: now }],
           skipDuplicates: true,
         });
         return { closed: true, epoch: epochId, file, fileHash } as const;
+      },
+      { timeout: 60_000, maxWait: 10_000 },
+    );
+  }
+
+  /**
+   * Rebuilds the files of closed epochs `fromEpoch` onwards from the ledger (the entries each one
+   * covers, as closed) after a guardian vetoed the root of `fromEpoch`: a tampered or corrupted file
+   * or root is replaced by what the ledger says; each goes back to CLOSED to be posted again. Returns
+   * each epoch's old and new root (equal roots mean the ledger itself says what was vetoed).
+   */
+  async rebuildFrom(
+    fromEpoch: number,
+    feeRecipient: string,
+  ): Promise<{ epoch: number; oldRoot: string | null; newRoot: string }[]> {
+    return this.prisma.$transaction(
+      async (tx) => {
+        const epochs = await tx.epoch.findMany({
+          where: { id: { gte: fromEpoch }, state: { in: ['CLOSED', 'POSTED', 'FUNDING'] } },
+          orderBy: { id: 'asc' },
+        });
+        const rebuilt: { epoch: number; oldRoot: string | null; newRoot: string }[] = [];
+        for (const epoch of epochs) {
+          const previous = await previousClosed(tx, epoch.id);
+          const charges = await epochCharges(
+            tx,
+            epoch.id,
+            previous?.lastEntryId ?? 0n,
+            epoch.lastEntryId ?? 0n,
+            feeRecipient,
+          );
+          if (!charges) throw new Error(`epoch ${epoch.id}: the ledger holds nothing for it to rebuild`);
+          const file = await buildFile(tx, epoch.id, previous, charges);
+          await tx.epochFile.update({
+            where: { epochId: epoch.id },
+            data: { json: serializeEpochFile(file) },
+          });
+          await tx.epoch.update({
+            where: { id: epoch.id },
+            data: {
+              state: 'CLOSED',
+              root: file.root,
+              fileHash: epochFileHash(file),
+              total: BigInt(file.total),
+              txHash: null,
+              postedAt: null,
+              funded: null,
+              ...(epoch.id === fromEpoch ? { vetoes: { increment: 1 } } : {}),
+            },
+          });
+          rebuilt.push({ epoch: epoch.id, oldRoot: epoch.root, newRoot: file.root });
+        }
+        return rebuilt;
       },
       { timeout: 60_000, maxWait: 10_000 },
     );
@@ -190,25 +205,6 @@ export class SettlementRepository {
       where: { id: epoch, state: 'POSTED' },
       data: { state: 'FINALIZED', fundingTxHash, finalizedAt: new Date() },
     });
-  }
-
-  /**
-   * Epochs posted on another chain than `chainKey` (a fresh dev anvil) go back to CLOSED, to be
-   * posted again in order on this one. Returns how many.
-   */
-  async repostOnNewChain(chainKey: string): Promise<number> {
-    const { count } = await this.prisma.epoch.updateMany({
-      where: { state: { in: ['POSTED', 'FINALIZED'] }, NOT: { chainKey } },
-      data: {
-        state: 'CLOSED',
-        txHash: null,
-        chainKey: null,
-        postedAt: null,
-        finalizedAt: null,
-        fundingTxHash: null,
-      },
-    });
-    return count;
   }
 
   /** Epochs posted on another chain than `chainKey`. */
@@ -250,7 +246,7 @@ export class SettlementRepository {
 
   // ---------------------------------------------------------------- deposits
 
-  async depositCursor(chainKey: string): Promise<DepositCursor | null> {
+  async depositCursor(chainKey: string): Promise<EscrowEventCursor | null> {
     const row = await this.prisma.depositCursor.findUnique({ where: { chainKey } });
     if (!row) return null;
     return {
@@ -261,53 +257,215 @@ export class SettlementRepository {
   }
 
   /** Moves the cursor forward (never back: several watchers may run). */
-  async saveCursor(chainKey: string, cursor: DepositCursor): Promise<void> {
-    await this.prisma.$executeRaw`
-      INSERT INTO "DepositCursor" ("chainKey", "blockNumber", "logIndex", "blockHash", "updatedAt")
-      VALUES (${chainKey}, ${cursor.blockNumber}, ${BigInt(cursor.logIndex)}, ${cursor.blockHash ?? null}, now())
-      ON CONFLICT ("chainKey") DO UPDATE SET "blockNumber" = EXCLUDED."blockNumber",
-        "logIndex" = EXCLUDED."logIndex", "blockHash" = EXCLUDED."blockHash", "updatedAt" = now()
-      WHERE ("DepositCursor"."blockNumber", "DepositCursor"."logIndex") < (EXCLUDED."blockNumber", EXCLUDED."logIndex")`;
+  async saveCursor(chainKey: string, cursor: EscrowEventCursor): Promise<void> {
+    await saveCursorIn(this.prisma, chainKey, cursor);
   }
 
   /**
-   * Credits a deposit to the depositing address's account (created when absent) and moves the
-   * cursor, in one database transaction. The unique (chain, tx hash, log index) makes it exactly
-   * once even when two watchers or a restarted one deliver it again. Returns false when it was
-   * credited before.
+   * Applies one escrow event to the account of its address (created when absent) and moves the
+   * cursor, in one database transaction. The unique (chain, tx hash, log index) makes it take effect
+   * exactly once even when two watchers or a restarted one deliver it again. Returns false when it
+   * was applied before.
+   * - a deposit credits the account's available balance;
+   * - an unlock request marks the account unlocking: it may not start new spending (see
+   *   `unlockOf`); a cancel clears that;
+   * - a withdrawal takes exactly what left the escrow off the available balance (and clears the
+   *   unlock, which the escrow spends). Should more leave than the account has available (the
+   *   coordinator fell behind the unlock delay), the rest is booked to `system:escrow-shortfall`: an
+   *   epoch that debits it will be short on chain until an operator funds it.
    */
-  async creditDeposit(chainKey: string, deposit: EscrowDeposit): Promise<boolean> {
+  async applyEscrowEvent(chainKey: string, event: EscrowEvent): Promise<EscrowEventOutcome> {
     return this.prisma.$transaction(async (tx) => {
-      const address = deposit.account.toLowerCase();
+      const address = event.account.toLowerCase();
       const account = await tx.account.upsert({ where: { address }, create: { address }, update: {} });
+      const amount = event.kind === 'deposit' || event.kind === 'withdrawal' ? event.amount : null;
+      const unlockAt = event.kind === 'unlock-requested' ? new Date(event.unlockAt * 1000) : null;
       const inserted = await tx.$queryRaw<{ id: bigint }[]>`
-        INSERT INTO "ChainDeposit" ("chainKey", "txHash", "logIndex", "blockNumber", address, "accountId", amount, "ledgerTxId")
-        VALUES (${chainKey}, ${deposit.txHash}, ${deposit.logIndex}, ${deposit.blockNumber}, ${address},
-                ${account.id}::uuid, ${deposit.amount}, gen_random_uuid())
+        INSERT INTO "EscrowEvent" ("chainKey", "txHash", "logIndex", "blockNumber", kind, address, "accountId", amount, "unlockAt")
+        VALUES (${chainKey}, ${event.txHash}, ${event.logIndex}, ${event.blockNumber}, ${event.kind}, ${address},
+                ${account.id}::uuid, ${amount}, ${unlockAt})
         ON CONFLICT ("chainKey", "txHash", "logIndex") DO NOTHING
         RETURNING id`;
-      if (inserted.length === 0) return false;
-      const ledgerTxId = await this.ledger.post(tx, 'deposit', [
-        { account: SettlementAccounts.escrow, amount: -deposit.amount },
-        { account: LedgerAccounts.available(account.id), amount: deposit.amount },
-      ]);
-      await tx.chainDeposit.update({ where: { id: inserted[0].id }, data: { ledgerTxId } });
-      const c = deposit.cursor;
-      await tx.$executeRaw`
-        INSERT INTO "DepositCursor" ("chainKey", "blockNumber", "logIndex", "blockHash", "updatedAt")
-        VALUES (${chainKey}, ${c.blockNumber}, ${BigInt(c.logIndex)}, ${c.blockHash ?? null}, now())
-        ON CONFLICT ("chainKey") DO UPDATE SET "blockNumber" = EXCLUDED."blockNumber",
-          "logIndex" = EXCLUDED."logIndex", "blockHash" = EXCLUDED."blockHash", "updatedAt" = now()
-        WHERE ("DepositCursor"."blockNumber", "DepositCursor"."logIndex") < (EXCLUDED."blockNumber", EXCLUDED."logIndex")`;
-      return true;
+      if (inserted.length === 0) return { applied: false, accountId: account.id, shortfall: 0n };
+      let shortfall = 0n;
+      let ledgerTxId: string | null = null;
+      switch (event.kind) {
+        case 'deposit':
+          ledgerTxId = await this.ledger.post(tx, 'deposit', [
+            { account: SettlementAccounts.escrow, amount: -event.amount },
+            { account: LedgerAccounts.available(account.id), amount: event.amount },
+          ]);
+          break;
+        case 'withdrawal': {
+          const available = LedgerAccounts.available(account.id);
+          const rows = await tx.$queryRaw<{ balance: bigint }[]>`
+            SELECT balance FROM "LedgerBalance" WHERE account = ${available} FOR UPDATE`;
+          const have = rows[0]?.balance ?? 0n;
+          const fromAvailable = have < event.amount ? have : event.amount;
+          shortfall = event.amount - fromAvailable;
+          const postings: LedgerPosting[] = [{ account: SettlementAccounts.escrow, amount: event.amount }];
+          if (shortfall > 0n) postings.push({ account: SettlementAccounts.shortfall, amount: -shortfall });
+          if (fromAvailable > 0n) postings.push({ account: available, amount: -fromAvailable });
+          ledgerTxId = await this.ledger.post(tx, 'withdrawal', postings);
+          await tx.escrowUnlock.deleteMany({ where: { accountId: account.id } });
+          break;
+        }
+        case 'unlock-requested':
+          // Under the account's balance-row lock, like submissions (JobSubmissionRepository): a
+          // submission commits before this or sees the unlock.
+          await tx.$queryRaw`SELECT 1 FROM "LedgerBalance" WHERE account = ${LedgerAccounts.available(account.id)} FOR UPDATE`;
+          await tx.escrowUnlock.upsert({
+            where: { accountId: account.id },
+            create: { accountId: account.id, address, unlockAt: unlockAt!, txHash: event.txHash },
+            update: { unlockAt: unlockAt!, txHash: event.txHash, requestedAt: new Date() },
+          });
+          break;
+        case 'unlock-cancelled':
+          await tx.escrowUnlock.deleteMany({ where: { accountId: account.id } });
+          break;
+      }
+      if (ledgerTxId) await tx.escrowEvent.update({ where: { id: inserted[0].id }, data: { ledgerTxId } });
+      await saveCursorIn(tx, chainKey, event.cursor);
+      return { applied: true, accountId: account.id, shortfall };
     });
   }
+}
 
-  depositsOf(accountId: string): Promise<{ txHash: string; amount: bigint }[]> {
-    return this.prisma.chainDeposit.findMany({
-      where: { accountId },
-      select: { txHash: true, amount: true },
-      orderBy: { id: 'asc' },
-    });
+/** Moves the escrow cursor of `chainKey` forward (never back: several watchers may run). */
+async function saveCursorIn(
+  db: Pick<PrismaService, '$executeRaw'>,
+  chainKey: string,
+  c: EscrowEventCursor,
+): Promise<void> {
+  await db.$executeRaw`
+    INSERT INTO "DepositCursor" ("chainKey", "blockNumber", "logIndex", "blockHash", "updatedAt")
+    VALUES (${chainKey}, ${c.blockNumber}, ${BigInt(c.logIndex)}, ${c.blockHash ?? null}, now())
+    ON CONFLICT ("chainKey") DO UPDATE SET "blockNumber" = EXCLUDED."blockNumber",
+      "logIndex" = EXCLUDED."logIndex", "blockHash" = EXCLUDED."blockHash", "updatedAt" = now()
+    WHERE ("DepositCursor"."blockNumber", "DepositCursor"."logIndex") < (EXCLUDED."blockNumber", EXCLUDED."logIndex")`;
+}
+
+/** What an epoch charged, summed from its ledger range. */
+interface EpochCharges {
+  /** Each provider peer's settle credits (swept to its address's settled account at close). */
+  byPeer: Map<string, { address: string; amount: bigint }>;
+  /** Credits per payee address (providers and the fee recipient), with the receipts behind them. */
+  credits: EpochCredit[];
+  /** Per developer address: what its escrow is debited (its providers' shares and fees). */
+  debits: EpochDebitInput[];
+  /** The platform fee in the range (credited to the fee recipient). */
+  fees: bigint;
+}
+
+/** The newest epoch before `epochId` that was closed (its file and last entry). */
+function previousClosed(tx: Prisma.TransactionClient, epochId: number): Promise<Epoch | null> {
+  return tx.epoch.findFirst({
+    where: { id: { lt: epochId }, lastEntryId: { not: null } },
+    orderBy: { id: 'desc' },
+  });
+}
+
+/**
+ * Sums the charges of ledger entries (from, to]: settle credits of `provider:<peer>:earned` (per the
+ * provider's advertised address) and of `system:fees` (to `feeRecipient`), each attributed to the
+ * developer of its job. Null when the range pays nothing, or when credits and debits disagree (only
+ * corrections in it): the epoch then stays open and covers them later.
+ */
+async function epochCharges(
+  tx: Prisma.TransactionClient,
+  epochId: number,
+  from: bigint,
+  to: bigint,
+  feeRecipient: string,
+): Promise<EpochCharges | null> {
+  const entries = await tx.$queryRaw<
+    {
+      account: string;
+      amount: bigint;
+      jobId: string | null;
+      developer: string | null;
+      address: string | null;
+    }[]
+  >`
+    SELECT e.account, e.amount, e."jobId"::text AS "jobId", a.address AS developer, p.address
+    FROM "LedgerEntry" e
+    LEFT JOIN "Job" j ON j.id = e."jobId"
+    LEFT JOIN "Account" a ON a.id = j."accountId"
+    LEFT JOIN "Provider" p ON e.account LIKE 'provider:%:earned'
+      AND p."peerId" = substring(e.account FROM 10 FOR length(e.account) - 16)
+    WHERE e.id > ${from} AND e.id <= ${to} AND e.kind = 'settle'
+      AND (e.account LIKE 'provider:%:earned' OR e.account = ${LedgerAccounts.fees})
+    ORDER BY e.id`;
+  const recipient = feeRecipient.toLowerCase();
+  if (!ADDRESS_RE.test(recipient)) throw new Error(`fee recipient ${feeRecipient} is not an address`);
+  const byPeer = new Map<string, { address: string; amount: bigint }>();
+  const credits = new Map<string, { amount: bigint; receipts: Map<string, bigint> }>();
+  const debits = new Map<string, bigint>();
+  let fees = 0n;
+  for (const e of entries) {
+    if (!e.jobId) throw new Error(`epoch ${epochId}: ledger entry on ${e.account} has no job`);
+    let payee: string;
+    let receipt: string;
+    if (e.account === LedgerAccounts.fees) {
+      payee = recipient;
+      receipt = `${e.jobId}:fee`;
+      fees += e.amount;
+    } else {
+      const peer = peerOfEarnedAccount(e.account);
+      const address = e.address?.toLowerCase() ?? '';
+      if (!peer || !ADDRESS_RE.test(address)) {
+        throw new Error(`epoch ${epochId}: ledger entry on ${e.account} has no provider address`);
+      }
+      const p = byPeer.get(peer) ?? { address, amount: 0n };
+      p.amount += e.amount;
+      byPeer.set(peer, p);
+      payee = address;
+      receipt = receiptId(e.jobId, peer);
+    }
+    const c = credits.get(payee) ?? { amount: 0n, receipts: new Map<string, bigint>() };
+    c.amount += e.amount;
+    c.receipts.set(receipt, (c.receipts.get(receipt) ?? 0n) + e.amount);
+    credits.set(payee, c);
+    const developer = e.developer?.toLowerCase();
+    if (!developer || !ADDRESS_RE.test(developer)) {
+      throw new Error(`epoch ${epochId}: job ${e.jobId} has no developer address`);
+    }
+    debits.set(developer, (debits.get(developer) ?? 0n) + e.amount);
   }
+  const epochCredits: EpochCredit[] = [...credits]
+    .filter(([, c]) => c.amount > 0n)
+    .map(([provider, c]) => ({ provider, amount: c.amount, receiptIds: [...c.receipts.keys()] }));
+  const total = epochCredits.reduce((s, c) => s + c.amount, 0n);
+  const debitTotal = [...debits.values()].reduce((s, d) => s + d, 0n);
+  if (
+    total === 0n ||
+    total !== debitTotal ||
+    fees < 0n ||
+    [...byPeer.values()].some((p) => p.amount <= 0n) ||
+    [...debits.values()].some((d) => d <= 0n)
+  ) {
+    return null;
+  }
+  return {
+    byPeer,
+    credits: epochCredits,
+    debits: [...debits].map(([account, amount]) => ({ account, amount })),
+    fees,
+  };
+}
+
+/** The epoch file of `epochId`: the previous file's cumulative amounts plus `charges`. */
+async function buildFile(
+  tx: Prisma.TransactionClient,
+  epochId: number,
+  previous: Epoch | null,
+  charges: EpochCharges,
+): Promise<EpochFile> {
+  let previousCumulative = new Map<string, CumulativeEntry>();
+  if (previous) {
+    const prevFile = await tx.epochFile.findUnique({ where: { epochId: previous.id } });
+    if (!prevFile) throw new Error(`epoch ${previous.id} is closed but has no file`);
+    previousCumulative = cumulativeFromEpochFile(parseEpochFile(prevFile.json));
+  }
+  return closeEpoch(previousCumulative, charges.credits, { epoch: epochId, debits: charges.debits });
 }

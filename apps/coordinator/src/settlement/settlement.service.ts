@@ -1,13 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
-import {
-  MINTER_ROLE,
-  RewardsError,
-  attachComputeToken,
-  attachJobEscrow,
-  parseEpochFile,
-  postEpochRoot,
-} from '#rewards';
+import { RewardsError, attachJobEscrow, parseEpochFile, postEpochRoot } from '#rewards';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { LOGGER } from '../logging/logger.js';
 import { SettingsService } from '../settings/settings.service.js';
@@ -36,6 +29,8 @@ export interface PostOptions {
 @Injectable()
 export class SettlementService {
   readonly settings: SettlementSettings;
+  /** Where the platform fee of every epoch is paid (a leaf of its tree). */
+  private readonly feeRecipient: string;
   private blocked: string | null = null;
   private prepared = false;
 
@@ -47,19 +42,17 @@ export class SettlementService {
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
     this.settings = settlementSettings(config);
+    this.feeRecipient = config.feeRecipientAddress;
   }
 
   /**
-   * Boot: epochs posted on another chain (a fresh dev anvil) are posted again on this one; on a
-   * persistent chain that would mean the contracts changed under us, so posting stops instead.
+   * Boot: epochs posted on another chain or distributor mean the contracts changed under us (or the
+   * dev chain's state was lost): their money is there, not here, so posting stops with the reason.
    * Creates the open epoch, numbered after the chain's last epoch when the database has none.
    */
   async prepare(): Promise<void> {
     const key = await this.chain.chainKey();
-    if (this.chain.chain.ephemeral) {
-      const n = await this.repo.repostOnNewChain(key);
-      if (n > 0) this.logger.info({ epochs: n }, 'new dev chain: posting earlier epochs again');
-    } else if ((await this.repo.countPostedElsewhere(key)) > 0) {
+    if ((await this.repo.countPostedElsewhere(key)) > 0) {
       this.blocked = `epochs were posted on another chain or distributor than ${key}`;
       this.logger.error({ chainKey: key }, `settlement stopped: ${this.blocked}`);
     }
@@ -89,7 +82,7 @@ export class SettlementService {
 
   /** Closes `epoch` if it is still open (a no-op otherwise, or when nothing was earned). */
   async close(epoch: number): Promise<CloseOutcome> {
-    const outcome = await this.repo.closeEpoch(epoch);
+    const outcome = await this.repo.closeEpoch(epoch, this.feeRecipient);
     if (outcome.closed) {
       this.logger.info(
         { epoch, root: outcome.file.root, total: outcome.file.total, leaves: outcome.file.leaves.length },
@@ -190,22 +183,10 @@ export class SettlementService {
     }
     const shortfall = total - funded;
     if (shortfall > 0n) {
-      const token = await this.chain.token();
-      const settler = await this.chain.settler.getAddress();
-      if (this.chain.chain.ephemeral && (await token.hasRole(MINTER_ROLE, settler))) {
-        const minter = attachComputeToken(await token.getAddress(), this.chain.settler);
-        const tx = await minter.mint(this.chain.chain.contracts.distributor, shortfall);
-        await tx.wait(this.settings.confirmations, FUNDING_TX_TIMEOUT_MS);
-        this.logger.info(
-          { epoch, shortfall: shortfall.toString() },
-          'dev chain: minted the unescrowed part of the epoch',
-        );
-      } else {
-        this.logger.warn(
-          { epoch, shortfall: shortfall.toString() },
-          'the escrow does not cover the epoch: claims beyond the distributor balance fail until it is funded',
-        );
-      }
+      this.logger.warn(
+        { epoch, shortfall: shortfall.toString() },
+        'the escrow does not cover the epoch: claims beyond the distributor balance fail until it is funded',
+      );
     }
     return txHash;
   }

@@ -4,11 +4,11 @@ import { randomUUID, randomInt } from 'node:crypto';
 import type { Job } from '#prisma';
 import { decodeTensor, encodeTensor, hashOutputs, hashSpec, type JobSpec, type TensorWire } from '#protocol';
 import { AccountsRepository } from '../accounts/accounts.repository.js';
+import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { JobEventsBus } from '../events/job-events.publisher.js';
 import { TERMINAL_STATES, type JobState } from '../jobs/job-state.js';
 import { LOGGER } from '../logging/logger.js';
 import { DispatchEnqueuer } from '../queue/dispatch-enqueuer.js';
-import { CANARY_ACCOUNT_ADDRESS } from './verification-accounts.js';
 import { VerificationRepository } from './verification.repository.js';
 import { canComputeReference } from './reference.js';
 import { VerifierService } from './verifier.service.js';
@@ -55,6 +55,9 @@ function isFinal(state: string): boolean {
   return TERMINAL_STATES.includes(state as JobState);
 }
 
+/** How often, at most, the log says canaries stopped for lack of platform funds. */
+const REFUSAL_LOG_INTERVAL_MS = 60_000;
+
 /**
  * Known-answer canary jobs. A canary mirrors a real job — same kind, params, model, input names,
  * dtypes and shapes (fresh random values in the same range), same price cap, deadline length and
@@ -62,8 +65,10 @@ function isFinal(state: string): boolean {
  * by the coordinator before it is offered (in the reference worker, at low priority, under the
  * work budget) and kept in CanaryAnswer. When the answer of an inference or train mirror cannot be
  * computed (over the budget, the worker busy, no artifact), the canary mirrors the most recent real
- * matmul job instead, or is skipped. It belongs to the system canary account and is paid from the
- * `system:canary` fund like any job, so payment does not reveal it.
+ * matmul job instead, or is skipped. It belongs to the platform account (PLATFORM_ACCOUNT_ADDRESS)
+ * and is paid from its escrowed balance like any job, so payment does not reveal it and every base
+ * unit a canary pays is debited on chain; when that balance is short (or unlocking) canaries stop,
+ * with a warning, until the operator deposits more.
  *
  * A canary made for a dispatch waits for the end of the real job, and when the providers that ran it
  * all had their result accepted (they agreed), it is placed on those same providers if they can take
@@ -80,6 +85,7 @@ export class CanaryService implements OnModuleDestroy {
   /** Ends the waits of canaries for their real jobs (at shutdown, with null). */
   private readonly waits = new Set<(ended: Job | null) => void>();
   private closed = false;
+  private lastRefusalLog = 0;
 
   constructor(
     private readonly repo: VerificationRepository,
@@ -87,6 +93,7 @@ export class CanaryService implements OnModuleDestroy {
     private readonly enqueuer: DispatchEnqueuer,
     private readonly verifier: VerifierService,
     private readonly bus: JobEventsBus,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -96,7 +103,7 @@ export class CanaryService implements OnModuleDestroy {
   }
 
   canaryAccountId(): Promise<string> {
-    this.accountId ??= this.accounts.canaryAccount(CANARY_ACCOUNT_ADDRESS).then((a) => a.id);
+    this.accountId ??= this.accounts.canaryAccount(this.config.platformAccountAddress).then((a) => a.id);
     this.accountId.catch(() => {
       this.accountId = null;
     });
@@ -138,7 +145,7 @@ export class CanaryService implements OnModuleDestroy {
     };
     const id = randomUUID();
     const deadlineMs = source.deadlineAt.getTime() - source.createdAt.getTime();
-    const canary = await this.repo.insertCanary({
+    const stored = await this.repo.insertCanary({
       id,
       accountId,
       kind: spec.kind,
@@ -152,12 +159,30 @@ export class CanaryService implements OnModuleDestroy {
       deadlineAt: new Date(Date.now() + deadlineMs),
       answer: { outputs, outputHash: hashOutputs(outputs) },
     });
+    if ('refused' in stored) {
+      this.warnRefused(stored.refused);
+      return null;
+    }
+    const canary = stored.job;
     try {
       await this.enqueuer.enqueue(id);
     } catch (err) {
       this.logger.warn({ err, jobId: id }, 'could not enqueue a canary; the requeue sweep will retry');
     }
     return canary;
+  }
+
+  /** Logs once a minute at most that canaries stopped for lack of platform funds. */
+  private warnRefused(reason: 'insufficient-balance' | 'escrow-unlocking'): void {
+    const now = Date.now();
+    if (now - this.lastRefusalLog < REFUSAL_LOG_INTERVAL_MS) return;
+    this.lastRefusalLog = now;
+    this.logger.warn(
+      { platformAccount: this.config.platformAccountAddress, reason },
+      reason === 'escrow-unlocking'
+        ? 'no canary jobs: the platform account requested an escrow unlock'
+        : 'no canary jobs: the platform account cannot pay them; deposit into its escrow (PLATFORM_ACCOUNT_ADDRESS)',
+    );
   }
 
   /**

@@ -38,6 +38,21 @@ async function lockCredit(tx: Prisma.TransactionClient, held: string, jobId: str
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${held} || '/' || ${jobId}, 0))`;
 }
 
+/** What is still held of one provider's credit for one job, and the fee held on it. */
+async function heldOfJob(
+  tx: Prisma.TransactionClient,
+  peerId: string,
+  jobId: string,
+): Promise<{ credit: bigint; fee: bigint }> {
+  const rows = await tx.$queryRaw<{ account: string; amount: bigint | null }[]>`
+    SELECT account, SUM(amount)::bigint AS amount FROM "LedgerEntry"
+    WHERE account IN (${VerificationAccounts.held(peerId)}, ${VerificationAccounts.heldFee(peerId)})
+      AND "jobId" = ${jobId}::uuid
+    GROUP BY account`;
+  const of = (account: string): bigint => rows.find((r) => r.account === account)?.amount ?? 0n;
+  return { credit: of(VerificationAccounts.held(peerId)), fee: of(VerificationAccounts.heldFee(peerId)) };
+}
+
 /** Canaries, evidence, slash proposals and held provider credits: the tables verification writes. */
 @Injectable()
 export class VerificationRepository {
@@ -49,13 +64,29 @@ export class VerificationRepository {
   ) {}
 
   /**
-   * Stores a canary job (QUEUED, owned by the canary account) with its precomputed answer; its
-   * reservation comes from the canary fund, so no developer balance is touched.
+   * Stores a canary job (QUEUED, owned by the platform account) with its precomputed answer, and
+   * reserves its cost from the platform account's available balance like any job's (its escrow
+   * deposit pays for canaries on chain). Null, storing nothing, when that balance is short or the
+   * platform account's escrow is unlocking.
    */
-  async insertCanary(c: NewCanary): Promise<Job> {
+  async insertCanary(
+    c: NewCanary,
+  ): Promise<{ job: Job } | { refused: 'insufficient-balance' | 'escrow-unlocking' }> {
     // Raw SQL like every statement a job runs (≈ 4% of jobs are canaries; through Prisma their four
     // writes and three reads cost about a fifth of the coordinator's CPU a job).
     return this.sql.transaction(async (tx) => {
+      const available = LedgerAccounts.available(c.accountId);
+      // Locked first, like submissions do (see JobSubmissionRepository): the check holds until commit.
+      const [balance] = await tx.query<{ balance: bigint }>(
+        `SELECT balance FROM "LedgerBalance" WHERE account = $1 FOR UPDATE`,
+        [available],
+      );
+      if ((balance?.balance ?? 0n) < c.cost) return { refused: 'insufficient-balance' } as const;
+      const [unlock] = await tx.query<{ n: number }>(
+        `SELECT 1 AS n FROM "EscrowUnlock" WHERE "accountId" = $1::uuid`,
+        [c.accountId],
+      );
+      if (unlock) return { refused: 'escrow-unlocking' } as const;
       const [job] = await tx.query<Job>(
         `WITH job AS (
            INSERT INTO "Job" (id, "accountId", kind, state, spec, "specHash", "workUnits", "pricePerUnit", cost,
@@ -92,15 +123,14 @@ export class VerificationRepository {
       await this.ledger.postMany(tx, [
         {
           kind: 'reserve',
-          // Lock order of every ledger writer: fees, canary fund, available, reserved, providers.
           postings: [
-            { account: VerificationAccounts.canary, amount: -c.cost },
+            { account: available, amount: -c.cost },
             { account: LedgerAccounts.reserved(c.accountId), amount: c.cost },
           ],
           jobId: c.id,
         },
       ]);
-      return job;
+      return { job };
     });
   }
 
@@ -196,30 +226,31 @@ export class VerificationRepository {
     return credits.filter((c) => !bannedSet.has(c.peerId));
   }
 
-  /** Moves a held credit into the provider's earnings (an epoch pays it from there). */
+  /**
+   * Moves a held credit into the provider's earnings and the fee held on it into the platform's
+   * fees, together (an epoch pays both from there, debiting the developer for both).
+   */
   async vest(credit: HeldCredit): Promise<boolean> {
     return this.prisma.$transaction(async (tx) => {
       const held = VerificationAccounts.held(credit.peerId);
       await lockCredit(tx, held, credit.jobId);
-      const rows = await tx.$queryRaw<{ amount: bigint | null }[]>`
-        SELECT SUM(amount)::bigint AS amount FROM "LedgerEntry" WHERE account = ${held} AND "jobId" = ${credit.jobId}::uuid`;
-      const left = rows[0]?.amount ?? 0n;
+      const { credit: left, fee } = await heldOfJob(tx, credit.peerId, credit.jobId);
       if (left <= 0n) return false;
-      await this.ledger.post(
-        tx,
-        'settle',
-        [
-          { account: held, amount: -left },
-          { account: LedgerAccounts.providerEarned(credit.peerId), amount: left },
-        ],
-        { jobId: credit.jobId },
+      // Lock order of every ledger writer (byLockOrder): fees first, then provider rows.
+      const postings = [];
+      if (fee > 0n) postings.push({ account: LedgerAccounts.fees, amount: fee });
+      postings.push(
+        { account: held, amount: -left },
+        { account: LedgerAccounts.providerEarned(credit.peerId), amount: left },
       );
+      if (fee > 0n) postings.push({ account: VerificationAccounts.heldFee(credit.peerId), amount: -fee });
+      await this.ledger.post(tx, 'settle', postings, { jobId: credit.jobId });
       return true;
     });
   }
 
   /**
-   * Takes back what is still held of a credit: the provider's share and its part of the fee go back
+   * Takes back what is still held of a credit: the provider's share and the fee held on it go back
    * to the developer's available balance. Returns the refunded amount (0 when nothing is held any
    * more: a credit already reversed, or vested, is not reversed again).
    */
@@ -227,26 +258,13 @@ export class VerificationRepository {
     return this.prisma.$transaction(async (tx) => {
       const held = VerificationAccounts.held(credit.peerId);
       await lockCredit(tx, held, job.id);
-      // Every entry of the job, whatever its kind: what is left on hold is what settlement credited
-      // minus what a vesting or an earlier reversal already took out.
-      const entries = await tx.ledgerEntry.findMany({ where: { jobId: job.id } });
-      const left = entries.filter((e) => e.account === held).reduce((s, e) => s + e.amount, 0n);
+      const { credit: left, fee } = await heldOfJob(tx, credit.peerId, job.id);
       if (left <= 0n) return 0n;
-      const settled = entries.filter((e) => e.kind === 'settle');
-      const credited = settled
-        .filter((e) => e.amount > 0n && e.account.startsWith('provider:'))
-        .reduce((s, e) => s + e.amount, 0n);
-      const fees = settled
-        .filter((e) => e.account === LedgerAccounts.fees)
-        .reduce((s, e) => s + e.amount, 0n);
-      const fee = credited > 0n ? (fees * left) / credited : 0n;
-      // Same lock order as settlement: fees, available, provider.
-      const postings = [];
-      if (fee > 0n) postings.push({ account: LedgerAccounts.fees, amount: -fee });
-      postings.push(
+      const postings = [
         { account: LedgerAccounts.available(job.accountId), amount: left + fee },
         { account: held, amount: -left },
-      );
+      ];
+      if (fee > 0n) postings.push({ account: VerificationAccounts.heldFee(credit.peerId), amount: -fee });
       await this.ledger.post(tx, 'release', postings, { jobId: job.id });
       return left + fee;
     });
