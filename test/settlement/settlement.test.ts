@@ -21,6 +21,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { EscrowWatcherService } from '../../apps/coordinator/src/settlement/escrow-watcher.service.js';
 import {
   balanceOf,
+  depositIntoEscrow,
   deployForSettlement,
   query,
   settlementEnv,
@@ -130,16 +131,24 @@ describe('settlement: deposit → jobs → epoch → root → claim, on anvil', 
     );
     const earned = BigInt(credited[0].total);
     expect(earned).toBeGreaterThan(0n);
+    // The platform fee on that work: charged to the developer too, paid to the fee recipient's leaf.
+    const feeRows = await query<{ total: string }>(
+      db.url,
+      `SELECT COALESCE(SUM(amount),0)::text AS total FROM "LedgerEntry" WHERE account = 'system:fees' AND kind = 'settle'`,
+    );
+    const fees = BigInt(feeRows[0].total);
+    expect(fees).toBeGreaterThan(0n);
 
     // The tick closes due epochs, posts their roots, waits out the window, funds them from the escrow.
     const epochs = await waitFor('every earning in a FINALIZED epoch', async () => {
       if ((await balanceOf(db.url, earnedAccount)) !== 0n) return undefined;
+      if ((await balanceOf(db.url, 'system:fees')) !== 0n) return undefined;
       const res = await api<EpochBody[]>(c.url, 'GET', '/v1/rewards/epochs');
       const closed = res.body.filter((e) => e.total !== null);
       return closed.length > 0 && closed.every((e) => e.state === 'FINALIZED') ? closed : undefined;
     });
     const final = epochs[0]; // newest first
-    expect(epochs.reduce((s, e) => s + BigInt(e.total ?? '0'), 0n)).toBe(earned);
+    expect(epochs.reduce((s, e) => s + BigInt(e.total ?? '0'), 0n)).toBe(earned + fees);
     expect(final.txHash).toMatch(/^0x[0-9a-f]{64}$/);
     const distributor = attachRewardsDistributor(addresses.distributor, chain.provider);
     const [root, fileHash] = await distributor.epochRoot(final.epoch);
@@ -151,7 +160,7 @@ describe('settlement: deposit → jobs → epoch → root → claim, on anvil', 
       debited += await escrow.debitedIn(e.epoch);
     }
     expect(settled).toBe(earned);
-    expect(debited).toBe(earned);
+    expect(debited).toBe(earned + fees);
 
     // The provider's address claims with the served proof (anyone may send it; tokens go to the leaf).
     const proof = await api<TicketBody>(c.url, 'GET', `/v1/rewards/proof/${agent.address}`);
@@ -164,8 +173,9 @@ describe('settlement: deposit → jobs → epoch → root → claim, on anvil', 
     });
     expect(claimed.paid).toBe(earned);
     expect(await token.balanceOf(agent.address)).toBe(earned);
-    expect(await token.balanceOf(addresses.distributor)).toBe(0n);
-    expect(await escrow.balanceOf(DEV)).toBe(deposit - earned);
+    expect(await token.balanceOf(addresses.distributor)).toBe(fees); // the fee recipient has not claimed
+    expect(await escrow.balanceOf(DEV)).toBe(deposit - earned - fees);
+    expect(await balanceOf(db.url, available)).toBe(before + deposit - earned - fees);
     const total = await query<{ total: string }>(
       db.url,
       'SELECT COALESCE(SUM(amount),0)::text AS total FROM "LedgerEntry"',
@@ -257,6 +267,10 @@ describe('settlement: a coordinator killed between sending and confirming posts 
     const env = settlementEnv(chain, addresses, SETTLER, { EPOCH_SECONDS: '3600', SETTLEMENT_TICK_MS: '0' });
     const a = await startOwnedCoordinator(db.url, env);
     running.push(a);
+    await depositIntoEscrow(chain, addresses, 0, 10n * ONE_TOKEN);
+    await waitFor('the deposit credited', async () =>
+      (await balanceOf(db.url, `acct:${await devAccountId(db.url)}:available`)) > 0n ? true : undefined,
+    );
     agent = await startFakeAgent(a.url, { pricePerUnit: '2' });
     await waitFor('the provider', async () => {
       const res = await api<unknown[]>(a.url, 'GET', '/v1/providers');

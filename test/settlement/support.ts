@@ -5,6 +5,8 @@ import { JsonRpcProvider, NonceManager, Wallet } from 'ethers';
 import {
   ANVIL_DEV_KEYS,
   ONE_TOKEN,
+  attachComputeToken,
+  attachJobEscrow,
   deployAll,
   startAnvil,
   type AnvilInstance,
@@ -68,10 +70,27 @@ export function settlementEnv(
     ESCROW_ADDRESS: addresses.escrow,
     ESCROW_DEPLOY_BLOCK: String(addresses.deployBlock),
     SETTLER_KEY: ANVIL_DEV_KEYS[settlerIndex],
+    // The escrowed platform account (anvil account 7) pays canaries and receives the fees.
+    PLATFORM_ACCOUNT_ADDRESS: chain.anvil.accounts[7].address,
     DISPATCH_BACKOFF_MS: '50',
     OFFER_ACCEPT_TIMEOUT_MS: '3000',
     ...extra,
   };
+}
+
+/**
+ * Wallet `index` approves and deposits `amount` into the escrow, as a developer would (coordinators
+ * settling on a chain credit accounts from escrow deposits only). Resolves once it is mined.
+ */
+export async function depositIntoEscrow(
+  chain: TestChain,
+  addresses: DeployedAddresses,
+  index: number,
+  amount: bigint,
+): Promise<void> {
+  const wallet = chain.wallets[index];
+  await (await attachComputeToken(addresses.token, wallet).approve(addresses.escrow, amount)).wait();
+  await (await attachJobEscrow(addresses.escrow, wallet).deposit(amount)).wait();
 }
 
 /** A coordinator whose close() stops it and leaves the database to the test. */

@@ -12,6 +12,7 @@ export * from './contracts/index.js';
 export * from './deploy.js';
 export * from './settlement.js';
 export * from './escrow-events.js';
+export * from './funding.js';
 export * from './claim.js';
 export * from './staking.js';
 export * from './dev/anvil.js';

@@ -71,6 +71,25 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly epochsByState = new Gauge({
+    name: 'gpumesh_epochs',
+    help: 'Settlement epochs by state (set by each settlement pass of a worker)',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+  });
+
+  readonly unfundedBaseUnits = new Gauge({
+    name: 'gpumesh_epoch_unfunded_base_units',
+    help: 'Base units that posted epochs past their challenge window still lack on chain (0 when every epoch is funded)',
+    registers: [this.registry],
+  });
+
+  readonly settlementBlocked = new Gauge({
+    name: 'gpumesh_settlement_blocked_epochs',
+    help: 'Epochs whose settlement waits for an operator (a shortfall to fund, a veto to look at)',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'gpumesh_' });
   }

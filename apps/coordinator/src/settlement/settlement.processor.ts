@@ -14,7 +14,8 @@ export const EXECUTE_SLASHES_JOB = 'execute-slashes';
 /**
  * The settlement queue. A repeatable `settlement-tick` (every SETTLEMENT_TICK_MS) only looks and
  * enqueues: `close-epoch` when the open epoch is due, `post-epoch` for the oldest closed one,
- * `finalize-epochs` for posted ones, `execute-slashes` when slash proposals are due; each with a deterministic job id (per epoch), so however many
+ * `finalize-epochs` for posted ones (checks their roots are still on chain, funds them from the
+ * escrow past their challenge window, finalizes the funded ones), `execute-slashes` when slash proposals are due; each with a deterministic job id (per epoch), so however many
  * workers tick, one job per epoch and step exists at a time, and each step re-checks the epoch's
  * state in PostgreSQL before acting.
  */
@@ -62,7 +63,7 @@ export class SettlementProcessor extends DrainingWorkerHost implements OnApplica
         case QueueJobName.PostEpoch:
           return await this.settlement.post((job.data as EpochJobData).epoch);
         case QueueJobName.FinalizeEpochs:
-          return await this.settlement.finalizeReady();
+          return await this.settlement.advance();
         default:
           throw new Error(`unknown settlement job ${job.name}`);
       }

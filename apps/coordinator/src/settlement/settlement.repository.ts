@@ -58,8 +58,10 @@ export class SettlementRepository {
     return (await this.openEpoch()) ?? (await this.prisma.epoch.findUniqueOrThrow({ where: { id } }));
   }
 
-  epochsIn(state: Epoch['state'], take = 100): Promise<Epoch[]> {
-    return this.prisma.epoch.findMany({ where: { state }, orderBy: { id: 'asc' }, take });
+  /** Epochs in `state` (or any of several), oldest first. */
+  epochsIn(state: Epoch['state'] | Epoch['state'][], take = 100): Promise<Epoch[]> {
+    const states = Array.isArray(state) ? state : [state];
+    return this.prisma.epoch.findMany({ where: { state: { in: states } }, orderBy: { id: 'asc' }, take });
   }
 
   list(take: number): Promise<Epoch[]> {
@@ -200,10 +202,71 @@ export class SettlementRepository {
     });
   }
 
-  async markFinalized(epoch: number, fundingTxHash: string | null): Promise<void> {
+  /** Epochs by state, base units FUNDING epochs still lack, and how many wait for an operator. */
+  async settlementHealth(): Promise<{ byState: Record<string, number>; unfunded: bigint; blocked: number }> {
+    const rows = await this.prisma.$queryRaw<{ state: string; n: number; unfunded: bigint; blocked: number }[]>`
+      SELECT state::text AS state, count(*)::int AS n,
+             COALESCE(SUM(CASE WHEN state = 'FUNDING' THEN total - COALESCE(funded, 0) ELSE 0 END), 0)::bigint AS unfunded,
+             count(*) FILTER (WHERE "blockedReason" IS NOT NULL)::int AS blocked
+        FROM "Epoch" GROUP BY state`;
+    const byState: Record<string, number> = { OPEN: 0, CLOSED: 0, POSTED: 0, FUNDING: 0, FINALIZED: 0 };
+    let unfunded = 0n;
+    let blocked = 0;
+    for (const r of rows) {
+      byState[r.state] = r.n;
+      unfunded += r.unfunded;
+      blocked += r.blocked;
+    }
+    return { byState, unfunded, blocked };
+  }
+
+  /** A POSTED epoch past its challenge window: the escrow starts funding it. */
+  async markFunding(epoch: number): Promise<void> {
+    await this.prisma.epoch.updateMany({ where: { id: epoch, state: 'POSTED' }, data: { state: 'FUNDING' } });
+  }
+
+  /** The distributor holds the epoch's whole total: claimable. */
+  async markFinalized(epoch: number, fundingTxHash: string | null, funded: bigint): Promise<void> {
     await this.prisma.epoch.updateMany({
-      where: { id: epoch, state: 'POSTED' },
-      data: { state: 'FINALIZED', fundingTxHash, finalizedAt: new Date() },
+      where: { id: epoch, state: { in: ['POSTED', 'FUNDING'] } },
+      data: { state: 'FINALIZED', fundingTxHash, funded, blockedReason: null, finalizedAt: new Date() },
+    });
+  }
+
+  /** The escrow could not cover the whole epoch: what it holds so far and why it waits. */
+  async markFundingShort(
+    epoch: number,
+    funded: bigint,
+    reason: string,
+    fundingTxHash: string | null,
+  ): Promise<void> {
+    await this.prisma.epoch.updateMany({
+      where: { id: epoch, state: 'FUNDING' },
+      data: { funded, blockedReason: reason, fundingTxHash },
+    });
+  }
+
+  /** Why an epoch cannot go on by itself (null clears it). */
+  async setBlockedReason(epoch: number, reason: string | null): Promise<void> {
+    await this.prisma.epoch.update({ where: { id: epoch }, data: { blockedReason: reason } });
+  }
+
+  /**
+   * `epoch` and every later POSTED/FUNDING epoch go back to CLOSED (their roots left the chain with a
+   * reorg): they are posted again, in order. Returns their ids.
+   */
+  async backToClosed(epoch: number): Promise<number[]> {
+    return this.prisma.$transaction(async (tx) => {
+      const rows = await tx.epoch.findMany({
+        where: { id: { gte: epoch }, state: { in: ['POSTED', 'FUNDING'] } },
+        select: { id: true },
+        orderBy: { id: 'asc' },
+      });
+      await tx.epoch.updateMany({
+        where: { id: { in: rows.map((r) => r.id) } },
+        data: { state: 'CLOSED', txHash: null, postedAt: null, funded: null },
+      });
+      return rows.map((r) => r.id);
     });
   }
 

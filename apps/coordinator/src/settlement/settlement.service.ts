@@ -1,30 +1,60 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
-import { RewardsError, attachJobEscrow, parseEpochFile, postEpochRoot } from '#rewards';
+import {
+  RewardsError,
+  attachJobEscrow,
+  fundingBatches,
+  parseEpochFile,
+  postEpochRoot,
+  sendJournaled,
+  type FundingBatch,
+} from '#rewards';
+import type { Epoch } from '#prisma';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { LOGGER } from '../logging/logger.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { SettingsService } from '../settings/settings.service.js';
 import { ChainClient } from './chain-client.js';
 import { settlementSettings, type SettlementSettings } from './settlement-chain.js';
 import { SettlementRepository, type CloseOutcome } from './settlement.repository.js';
+import { TxJournalRepository } from './tx-journal.repository.js';
 
 /**
- * Longest wait for a funding transaction's confirmations. Without a bound, a transaction the chain
- * never mines (dropped, replaced) held the settlement queue's only job slot forever: the step now
- * fails and the next tick retries it (the escrow's `debitedIn` says whether the first one landed).
+ * Longest wait for one settlement transaction's confirmations in one step. A transaction the chain
+ * does not mine in time (a fee spike, a dropped transaction) does not hold the settlement queue: the
+ * step ends and the next tick resumes it from the journal (re-broadcast, or replaced with higher fees).
  */
-export const FUNDING_TX_TIMEOUT_MS = 120_000;
+export const SETTLEMENT_TX_TIMEOUT_MS = 120_000;
+
+/** Accounts debited per escrow `debit` transaction (gas stays far below a block's limit). */
+export const FUNDING_BATCH_ACCOUNTS = 100;
 
 export interface PostOptions {
-  /** How long to wait for the transaction (default 120,000 ms); a later call resumes. */
+  /** How long to wait for the transaction (default SETTLEMENT_TX_TIMEOUT_MS); a later call resumes. */
   timeoutMs?: number;
 }
 
+/** What one pass over the posted epochs did. */
+export interface AdvanceOutcome {
+  /** Epochs that became FINALIZED (fully funded, claimable). */
+  finalized: number[];
+  /** Epochs sent back to CLOSED because their root is no longer on chain (vetoed, or reorged out). */
+  reposting: number[];
+}
+
 /**
- * The worker side of settlement: closes due epochs, posts their roots in order (crash-safe through
- * the PostgreSQL journal), and marks them FINALIZED after the challenge window once the escrow has
- * funded the distributor. Every step reads its state from PostgreSQL and the chain, so any worker
- * may run it and a restarted one carries on.
+ * The worker side of settlement, a state machine per epoch whose every step reads its state from
+ * PostgreSQL and the chain, so any worker may run it and a restarted one carries on:
+ *
+ *   OPEN → CLOSED (file built from the ledger) → POSTED (root on chain, journaled) → FUNDING (past the
+ *   challenge window: the escrow is debited, batch by batch, journaled and idempotent on chain) →
+ *   FINALIZED (the distributor holds the epoch's whole total: claimable).
+ *
+ * Each pass first checks that every POSTED or FUNDING root is still on chain: a root a guardian
+ * vetoed sends the epoch (and the later ones, which the veto rolled back too) back to CLOSED with its
+ * file rebuilt from the ledger; a root a reorg dropped goes back to CLOSED and is posted again. An
+ * epoch the escrow cannot fully fund stays FUNDING, with the shortfall in its `blockedReason` and in
+ * the metrics, until someone funds the rest (`RewardsDistributor.fund` is open to anyone).
  */
 @Injectable()
 export class SettlementService {
@@ -36,8 +66,10 @@ export class SettlementService {
 
   constructor(
     private readonly repo: SettlementRepository,
+    private readonly txJournal: TxJournalRepository,
     private readonly chain: ChainClient,
     private readonly runtimeSettings: SettingsService,
+    private readonly metrics: MetricsService,
     @Inject(APP_CONFIG) config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
@@ -58,6 +90,11 @@ export class SettlementService {
     }
     await this.ensureOpenEpoch();
     this.prepared = true;
+  }
+
+  /** Why settlement stopped for good in this process (another chain's epochs), or null. */
+  get stoppedBecause(): string | null {
+    return this.blocked;
   }
 
   private async ensurePrepared(): Promise<void> {
@@ -100,17 +137,22 @@ export class SettlementService {
     return this.close(open.id);
   }
 
-  /** The oldest CLOSED epoch: the next root to post (roots go on chain in order). */
+  /**
+   * The oldest CLOSED epoch: the next root to post (roots go on chain in order); none while an epoch
+   * waits for an operator (its `blockedReason`).
+   */
   async nextToPost(): Promise<number | null> {
     await this.ensurePrepared();
     if (this.blocked) return null;
-    return (await this.repo.epochsIn('CLOSED', 1))[0]?.id ?? null;
+    const [next] = await this.repo.epochsIn('CLOSED', 1);
+    if (!next || next.blockedReason) return null;
+    return next.id;
   }
 
   /**
    * Posts the root of `epoch` with `postEpochRoot` and the journal of this chain: signed, journaled
-   * in PostgreSQL, then broadcast; after a crash the same signed transaction is re-broadcast, so the
-   * root is posted once. Marks the epoch POSTED.
+   * in PostgreSQL, then broadcast; after a crash the journaled transaction is re-broadcast (or
+   * replaced with higher fees when it is stuck), so the root is posted once. Marks the epoch POSTED.
    */
   async post(epoch: number, options: PostOptions = {}): Promise<string | null> {
     if (this.blocked) throw new Error(`settlement stopped: ${this.blocked}`);
@@ -122,73 +164,173 @@ export class SettlementService {
     const posted = await postEpochRoot({
       distributor: this.chain.distributor,
       signer: this.chain.settler,
-      journal: this.repo.journal(chainKey),
+      journal: this.txJournal.journal(chainKey),
       epoch,
       root: row.root,
       fileHash: row.fileHash,
       total: row.total,
       confirmations: this.settings.confirmations,
-      timeoutMs: options.timeoutMs,
+      timeoutMs: options.timeoutMs ?? SETTLEMENT_TX_TIMEOUT_MS,
     });
-    const journaled = await this.repo.journal(chainKey).get(epoch);
-    const txHash = posted.txHash ?? journaled?.txHash ?? null;
-    await this.repo.markPosted(epoch, txHash, chainKey);
-    this.logger.info({ epoch, txHash, alreadyPosted: posted.alreadyPosted }, 'epoch root posted');
-    return txHash;
+    await this.repo.markPosted(epoch, posted.txHash, chainKey);
+    this.logger.info({ epoch, txHash: posted.txHash, alreadyPosted: posted.alreadyPosted }, 'epoch root posted');
+    return posted.txHash;
   }
 
   /**
-   * For each POSTED epoch past its challenge window: funds the distributor from the escrow (the
-   * epoch file's debits, as far as each developer's escrow balance goes; on a dev chain where the
-   * settler may mint, the rest is minted), then marks it FINALIZED, which makes it claimable.
+   * One pass over the posted epochs: checks their roots are still on chain (veto, reorg), funds
+   * those past their challenge window from the escrow, and marks the fully funded ones FINALIZED.
    */
-  async finalizeReady(): Promise<number[]> {
-    if (this.blocked) return [];
-    const done: number[] = [];
-    for (const e of await this.repo.epochsIn('POSTED')) {
+  async advance(options: PostOptions = {}): Promise<AdvanceOutcome> {
+    const outcome: AdvanceOutcome = { finalized: [], reposting: [] };
+    if (this.blocked) return outcome;
+    outcome.reposting = await this.reconcile();
+    for (const e of await this.repo.epochsIn(['POSTED', 'FUNDING'])) {
       if (!(await this.chain.distributor.isFinal(e.id))) break;
-      const fundingTxHash = await this.fund(e.id);
-      await this.repo.markFinalized(e.id, fundingTxHash);
-      this.logger.info({ epoch: e.id, fundingTxHash }, 'epoch final and funded');
-      done.push(e.id);
+      if (e.state === 'POSTED') await this.repo.markFunding(e.id);
+      const funded = await this.fund(e, options);
+      if (!funded) break; // later epochs are funded in order, after this one
+      outcome.finalized.push(e.id);
     }
-    return done;
+    await this.sampleMetrics();
+    return outcome;
   }
 
-  /** Debits the escrow for `epoch` once (the chain's `debitedIn` says whether it was). */
-  private async fund(epoch: number): Promise<string | null> {
-    const json = await this.repo.fileJson(epoch);
-    if (!json) throw new Error(`epoch ${epoch} has no file`);
-    const file = parseEpochFile(json);
-    const total = BigInt(file.total);
-    const escrow = attachJobEscrow(this.chain.chain.contracts.escrow, this.chain.settler);
-    const debited = await this.chain.escrow.debitedIn(epoch);
-    if (debited > 0n) return null;
-    const accounts: string[] = [];
-    const amounts: bigint[] = [];
-    for (const d of file.debits) {
-      const available = await this.chain.escrow.balanceOf(d.account);
-      const amount = BigInt(d.amount) < available ? BigInt(d.amount) : available;
-      if (amount > 0n) {
-        accounts.push(d.account);
-        amounts.push(amount);
-      }
-    }
-    let txHash: string | null = null;
-    const funded = amounts.reduce((s, a) => s + a, 0n);
-    if (funded > 0n) {
-      const tx = await escrow.debit(epoch, accounts, amounts);
-      await tx.wait(this.settings.confirmations, FUNDING_TX_TIMEOUT_MS);
-      txHash = tx.hash;
-    }
-    const shortfall = total - funded;
-    if (shortfall > 0n) {
+  /** Epoch counts by state, what funding epochs still lack, and how many wait for an operator. */
+  private async sampleMetrics(): Promise<void> {
+    const health = await this.repo.settlementHealth();
+    for (const [state, n] of Object.entries(health.byState)) this.metrics.epochsByState.set({ state }, n);
+    this.metrics.unfundedBaseUnits.set(Number(health.unfunded));
+    this.metrics.settlementBlocked.set(health.blocked);
+  }
+
+  /**
+   * Compares every POSTED/FUNDING epoch with the chain. A root the chain no longer holds was vetoed
+   * (a `RootVetoed` event names it: the files from that epoch on are rebuilt from the ledger and go
+   * back to CLOSED) or dropped by a reorg (back to CLOSED; posting resumes from the journal). Returns
+   * the epochs sent back.
+   */
+  private async reconcile(): Promise<number[]> {
+    const posted = await this.repo.epochsIn(['POSTED', 'FUNDING']);
+    if (posted.length === 0) return [];
+    const last = Number(await this.chain.distributor.lastEpoch());
+    for (const e of posted) {
+      const [root] = e.id <= last ? await this.chain.distributor.epochRoot(e.id) : [null];
+      if (root && e.root && root.toLowerCase() === e.root.toLowerCase()) continue;
+      const veto = await this.vetoOf(e);
+      if (veto) return this.recoverFromVeto(e, veto.reason);
+      const back = await this.repo.backToClosed(e.id);
       this.logger.warn(
-        { epoch, shortfall: shortfall.toString() },
-        'the escrow does not cover the epoch: claims beyond the distributor balance fail until it is funded',
+        { epoch: e.id, root: e.root, onChain: root, epochs: back },
+        'a posted root is no longer on chain (reorged out): posting it again',
+      );
+      return back;
+    }
+    return [];
+  }
+
+  /** The guardian's veto of `epoch`'s current root, if the chain has one. */
+  private async vetoOf(epoch: Epoch): Promise<{ reason: string } | null> {
+    const events = await this.chain.distributor.queryFilter(
+      this.chain.distributor.filters.RootVetoed(epoch.id),
+      this.chain.chain.contracts.deployBlock,
+    );
+    for (const event of events.reverse()) {
+      const args = (event as unknown as { args: { root: string; reason: string } }).args;
+      if (epoch.root && args.root.toLowerCase() === epoch.root.toLowerCase()) return { reason: args.reason };
+    }
+    return null;
+  }
+
+  /**
+   * After a veto: rebuilds the vetoed epoch's file and every later one's from the ledger and sends
+   * them back to CLOSED, to be posted again under fresh journal entries (the journal key holds the
+   * root). When the ledger gives the very root that was vetoed, the guardian disagrees with the
+   * ledger itself: posting it again would only be vetoed again, so the epoch waits for an operator.
+   */
+  private async recoverFromVeto(epoch: Epoch, reason: string): Promise<number[]> {
+    const rebuilt = await this.repo.rebuildFrom(epoch.id, this.feeRecipient);
+    const first = rebuilt.find((r) => r.epoch === epoch.id);
+    if (first && first.oldRoot && first.oldRoot.toLowerCase() === first.newRoot.toLowerCase()) {
+      const why = `root ${first.newRoot} was vetoed (reason ${reason}) and the ledger rebuilds the same root: an operator must check the ledger against the guardian's evidence before it is posted again`;
+      await this.repo.setBlockedReason(epoch.id, why);
+      this.logger.error({ epoch: epoch.id, reason }, `settlement waits for an operator: ${why}`);
+    } else {
+      this.logger.warn(
+        { epoch: epoch.id, reason, rebuilt },
+        'a guardian vetoed a root: the epoch files were rebuilt from the ledger and are posted again',
       );
     }
-    return txHash;
+    return rebuilt.map((r) => r.epoch);
+  }
+
+  /**
+   * Debits the escrow for a FUNDING epoch, batch by batch (each batch is one journaled transaction;
+   * the escrow refuses a batch twice, so nothing is debited twice whatever crashes), then marks it
+   * FINALIZED once the distributor holds its whole total. An account whose escrow holds less than
+   * it owes is debited what it holds: the epoch stays FUNDING with the shortfall named, until it is
+   * funded (by anyone, with RewardsDistributor.fund). Returns whether the epoch is FINALIZED.
+   */
+  private async fund(epoch: Epoch, options: PostOptions): Promise<boolean> {
+    const total = epoch.total ?? 0n;
+    if (await this.chain.distributor.isFunded(epoch.id)) {
+      await this.repo.markFinalized(epoch.id, epoch.fundingTxHash, total);
+      this.logger.info({ epoch: epoch.id }, 'epoch funded and final: claimable');
+      return true;
+    }
+    const json = await this.repo.fileJson(epoch.id);
+    if (!json) throw new Error(`epoch ${epoch.id} has no file`);
+    const file = parseEpochFile(json);
+    const chainKey = await this.chain.chainKey();
+    const journal = this.txJournal.journal(chainKey);
+    const escrow = attachJobEscrow(this.chain.chain.contracts.escrow, this.chain.settler);
+    let lastTx = epoch.fundingTxHash;
+    for (const batch of fundingBatches(file.debits, FUNDING_BATCH_ACCOUNTS)) {
+      if (await this.chain.escrow.isBatchDebited(epoch.id, batch.index)) continue;
+      const key = `debit:${epoch.id}:${batch.index}:${file.root}`;
+      // The calldata is fixed when the batch is first journaled: a resumed batch sends that again.
+      const journaled = await journal.get(key);
+      const data =
+        journaled?.data ??
+        escrow.interface.encodeFunctionData('debit', [
+          epoch.id,
+          batch.index,
+          batch.accounts,
+          await this.payable(batch),
+        ]);
+      const sent = await sendJournaled({
+        signer: this.chain.settler,
+        journal,
+        key,
+        to: this.chain.chain.contracts.escrow,
+        data,
+        isDone: () => this.chain.escrow.isBatchDebited(epoch.id, batch.index),
+        confirmations: this.settings.confirmations,
+        timeoutMs: options.timeoutMs ?? SETTLEMENT_TX_TIMEOUT_MS,
+      });
+      lastTx = sent.txHash ?? lastTx;
+    }
+    const funded = await this.chain.distributor.fundedIn(epoch.id);
+    if (funded >= total && (await this.chain.distributor.isFunded(epoch.id))) {
+      await this.repo.markFinalized(epoch.id, lastTx, funded);
+      this.logger.info({ epoch: epoch.id, fundingTxHash: lastTx }, 'epoch funded and final: claimable');
+      return true;
+    }
+    const shortfall = total - funded;
+    const why = `the escrow covered ${funded} of ${total} base units: ${shortfall} more must be funded (RewardsDistributor.fund(${epoch.id}, ${shortfall}), open to anyone) before the epoch is claimable`;
+    if (epoch.blockedReason !== why) this.logger.error({ epoch: epoch.id, shortfall: shortfall.toString() }, why);
+    await this.repo.markFundingShort(epoch.id, funded, why, lastTx);
+    return false;
+  }
+
+  /** Each account's debit, capped at what its escrow holds now (the rest is the epoch's shortfall). */
+  private async payable(batch: FundingBatch): Promise<bigint[]> {
+    return Promise.all(
+      batch.accounts.map(async (account, i) => {
+        const balance = await this.chain.escrow.balanceOf(account);
+        return batch.amounts[i] < balance ? batch.amounts[i] : balance;
+      }),
+    );
   }
 }
 
