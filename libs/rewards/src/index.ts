@@ -11,6 +11,28 @@ export * from './payout-math.js';
 export * from './contracts/index.js';
 export * from './deploy.js';
 export * from './settlement.js';
+export {
+  sendJournaled,
+  bumpedFees,
+  MemoryTxJournal,
+  BASE_FEE_MULTIPLIER,
+  DEFAULT_BUMP_AFTER_MS,
+  DEFAULT_CONFIRMATIONS,
+  DEFAULT_MAX_FEE_PER_GAS,
+  DEFAULT_POLL_MS,
+  DEFAULT_PRIORITY_FEE_PER_GAS,
+  DEFAULT_TX_TIMEOUT_MS,
+  GAS_HEADROOM_PERCENT,
+  MIN_BUMP_PERCENT,
+  type FeePolicy,
+  type JournaledTx,
+  type JournaledTxEvent,
+  type SendJournaledParams,
+  type SentJournaled,
+  type TxAttempt,
+  type TxJournal,
+} from './journaled-tx.js';
+export { FileTxJournal } from './file-tx-journal.js';
 export * from './deposits.js';
 export * from './claim.js';
 export * from './staking.js';

@@ -14,6 +14,7 @@ import { SettingsService } from '../settings/settings.service.js';
 import { ChainClient } from './chain-client.js';
 import { settlementSettings, type SettlementSettings } from './settlement-chain.js';
 import { SettlementRepository, type CloseOutcome } from './settlement.repository.js';
+import { TxJournalRepository } from './tx-journal.repository.js';
 
 /**
  * Longest wait for a funding transaction's confirmations. Without a bound, a transaction the chain
@@ -43,6 +44,7 @@ export class SettlementService {
     private readonly repo: SettlementRepository,
     private readonly chain: ChainClient,
     private readonly runtimeSettings: SettingsService,
+    private readonly txJournal: TxJournalRepository,
     @Inject(APP_CONFIG) config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
@@ -115,9 +117,9 @@ export class SettlementService {
   }
 
   /**
-   * Posts the root of `epoch` with `postEpochRoot` and the journal of this chain: signed, journaled
-   * in PostgreSQL, then broadcast; after a crash the same signed transaction is re-broadcast, so the
-   * root is posted once. Marks the epoch POSTED.
+   * Posts the root of `epoch` with `postEpochRoot` and the transaction journal of this chain: signed,
+   * journaled in PostgreSQL, then broadcast; after a crash the journaled transaction is resumed (and
+   * fee-bumped with the same nonce when stuck), so the root is posted once. Marks the epoch POSTED.
    */
   async post(epoch: number, options: PostOptions = {}): Promise<string | null> {
     if (this.blocked) throw new Error(`settlement stopped: ${this.blocked}`);
@@ -129,7 +131,7 @@ export class SettlementService {
     const posted = await postEpochRoot({
       distributor: this.chain.distributor,
       signer: this.chain.settler,
-      journal: this.repo.journal(chainKey),
+      journal: this.txJournal.journal(chainKey),
       epoch,
       root: row.root,
       fileHash: row.fileHash,
@@ -137,8 +139,7 @@ export class SettlementService {
       confirmations: this.settings.confirmations,
       timeoutMs: options.timeoutMs,
     });
-    const journaled = await this.repo.journal(chainKey).get(epoch);
-    const txHash = posted.txHash ?? journaled?.txHash ?? null;
+    const txHash = posted.txHash;
     await this.repo.markPosted(epoch, txHash, chainKey);
     this.logger.info({ epoch, txHash, alreadyPosted: posted.alreadyPosted }, 'epoch root posted');
     return txHash;
