@@ -186,7 +186,7 @@ export async function sendJournaled(params: SendJournaledParams): Promise<SentJo
     from: await signer.getAddress(),
     policy: {
       bumpAfterMs: params.fees?.bumpAfterMs ?? DEFAULT_BUMP_AFTER_MS,
-      bumpPercent: Math.max(params.fees?.bumpPercent ?? MIN_BUMP_PERCENT, MIN_BUMP_PERCENT),
+      bumpPercent: params.fees?.bumpPercent ?? MIN_BUMP_PERCENT,
       maxFeePerGas: params.fees?.maxFeePerGas ?? DEFAULT_MAX_FEE_PER_GAS,
     },
     params,
@@ -213,8 +213,9 @@ export async function sendJournaled(params: SendJournaledParams): Promise<SentJo
 
   let replacements = 0;
   let seen: TransactionReceipt | null = null;
-  let capReported = false;
-  for (;;) {
+  let atCap = false;
+  /** One look at the chain: the result, or whether to look again now or after a poll. */
+  const step = async (): Promise<SentJournaled | 'again' | 'wait'> => {
     if (!entry) entry = await begin(ctx);
     const mined = await minedAttempt(provider, entry);
     if (mined && mined.status !== 1) {
@@ -229,47 +230,57 @@ export async function sendJournaled(params: SendJournaledParams): Promise<SentJo
         return { txHash: mined.hash, receipt: mined, alreadyDone, replacements };
       }
       seen = mined;
-    } else {
-      if (seen) {
-        ctx.emit({ type: 'reorged', key, txHash: seen.hash, blockNumber: seen.blockNumber });
-        seen = null;
-      }
-      if (await isDone()) {
-        // Done by someone else, unless ours was mined just now.
-        if (!(await minedAttempt(provider, entry))) return { ...notSent, replacements };
-        continue;
-      }
-      if ((await provider.getTransactionCount(ctx.from, 'latest')) > entry.nonce) {
-        if (await minedAttempt(provider, entry)) continue; // ours, mined just now
-        ctx.emit({ type: 'nonce-taken', key, nonce: entry.nonce });
-        entry = null;
-        continue;
-      }
-      const newest = entry.attempts[entry.attempts.length - 1];
-      const replacement =
-        Date.now() - Date.parse(newest.sentAt) >= ctx.policy.bumpAfterMs ? await replace(ctx, entry) : null;
-      if (replacement) {
-        entry = replacement;
-        replacements += 1;
-      } else {
-        if (Date.now() - Date.parse(newest.sentAt) >= ctx.policy.bumpAfterMs && !capReported) {
-          capReported = true;
-          ctx.emit({ type: 'fee-cap', key, nonce: entry.nonce, maxFeePerGas: BigInt(newest.maxFeePerGas) });
-        }
-        if ((await broadcast(provider, newest.rawTransaction)) === 'sent') {
-          ctx.emit({ type: 'rebroadcast', key, txHash: newest.txHash, nonce: entry.nonce });
-        }
-      }
+      return 'wait';
     }
+    if (seen) {
+      ctx.emit({ type: 'reorged', key, txHash: seen.hash, blockNumber: seen.blockNumber });
+      seen = null;
+    }
+    if (await isDone()) {
+      // Done by another transaction, unless ours was mined just now.
+      return (await minedAttempt(provider, entry)) ? 'again' : { ...notSent, replacements };
+    }
+    if ((await provider.getTransactionCount(ctx.from, 'latest')) > entry.nonce) {
+      if (await minedAttempt(provider, entry)) return 'again'; // ours, mined just now
+      // Taken by a transaction that is none of ours: ours can never be mined.
+      ctx.emit({ type: 'nonce-taken', key, nonce: entry.nonce });
+      entry = null;
+      atCap = false;
+      return 'again';
+    }
+    const newest = lastAttempt(entry);
+    // Once the cap leaves no room for a replacement, it never will for this entry: just wait.
+    const due = !atCap && Date.now() - Date.parse(newest.sentAt) >= ctx.policy.bumpAfterMs;
+    const replacement = due ? await replace(ctx, entry) : null;
+    if (replacement) {
+      entry = replacement;
+      replacements += 1;
+      return 'wait';
+    }
+    if (due) {
+      atCap = true;
+      ctx.emit({ type: 'fee-cap', key, nonce: entry.nonce, maxFeePerGas: BigInt(newest.maxFeePerGas) });
+    }
+    // Not mined, nonce free: make sure the node has it (a reorg or the node may have dropped it).
+    if ((await broadcast(provider, newest.rawTransaction)) === 'sent') {
+      ctx.emit({ type: 'rebroadcast', key, txHash: newest.txHash, nonce: entry.nonce });
+    }
+    return 'wait';
+  };
+
+  for (;;) {
+    const outcome = await step();
+    if (typeof outcome === 'object') return outcome;
     const left = deadline - Date.now();
     if (left <= 0) {
+      const at = entry ? `nonce ${entry.nonce}, ${entry.attempts.length} attempt(s)` : 'no entry';
       throw new RewardsError(
         'TX_TIMEOUT',
-        `no receipt for ${key} with ${confirmations} confirmation(s) after ${timeoutMs} ms ` +
-          `(nonce ${entry.nonce}, ${entry.attempts.length} attempt(s)); a later call resumes from the journal`,
+        `no receipt for ${key} with ${confirmations} confirmation(s) after ${timeoutMs} ms (${at}); ` +
+          'a later call resumes from the journal',
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, Math.min(pollMs, left)));
+    if (outcome === 'wait') await new Promise((resolve) => setTimeout(resolve, Math.min(pollMs, left)));
   }
 }
 
@@ -370,8 +381,9 @@ export function bumpedFees(
   market: { readonly baseFee: bigint; readonly tip: bigint },
   policy: FeePolicy,
 ): Fees | null {
-  const minFee = raise(previous.maxFeePerGas, policy.bumpPercent);
-  const minTip = raise(previous.maxPriorityFeePerGas, policy.bumpPercent);
+  const percent = Math.max(policy.bumpPercent, MIN_BUMP_PERCENT);
+  const minFee = raise(previous.maxFeePerGas, percent);
+  const minTip = raise(previous.maxPriorityFeePerGas, percent);
   const tip = max(minTip, market.tip);
   const maxFeePerGas = min(max(minFee, BASE_FEE_MULTIPLIER * market.baseFee + tip), policy.maxFeePerGas);
   if (maxFeePerGas < minFee || maxFeePerGas < minTip) return null;
