@@ -15,11 +15,12 @@ import {
   EpochCreditBook,
   epochFileHash,
   EpochProofs,
-  FileSettlementJournal,
+  FileTxJournal,
   latestClaimableEpoch,
-  MemorySettlementJournal,
+  MemoryTxJournal,
   ONE_TOKEN,
   postEpochRoot,
+  postRootKey,
   RewardsError,
   runAuditCli,
   scanEscrowEvents,
@@ -83,7 +84,7 @@ describe('deposit → jobs → epoch → root → claim on anvil', () => {
     expect([...balances.values()]).toEqual([50n * ONE_TOKEN, 50n * ONE_TOKEN]);
 
     // Jobs: each pays its provider an odd number of micro-tokens.
-    const journal = new FileSettlementJournal(join(dir, 'journal'));
+    const journal = new FileTxJournal(join(dir, 'journal'));
     let previous = new Map();
     for (const epoch of [1, 2]) {
       const book = new EpochCreditBook();
@@ -204,7 +205,7 @@ describe('deposit → jobs → epoch → root → claim on anvil', () => {
       [{ provider: providers[0], amount: 5n, receiptIds: ['e3'] }],
       { epoch: 3 },
     );
-    const journal = new MemorySettlementJournal();
+    const journal = new MemoryTxJournal();
     const settler = new Wallet(chain.anvil.accounts[0].privateKey, chain.provider);
     // A crash right after journaling: sign and record, do not broadcast.
     const request = await sys.distributor.postRoot.populateTransaction(
@@ -214,20 +215,27 @@ describe('deposit → jobs → epoch → root → claim on anvil', () => {
       BigInt(file.total),
     );
     const nonce = await chain.provider.getTransactionCount(settler.address, 'pending');
+    const fees = { maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 10n ** 9n };
     const raw = await settler.signTransaction(
-      await settler.populateTransaction({ ...request, nonce, gasLimit: 200_000 }),
+      await settler.populateTransaction({ ...request, nonce, gasLimit: 200_000, ...fees }),
     );
     const { Transaction } = await import('ethers');
     const txHash = Transaction.from(raw).hash!;
     await journal.put({
-      epoch: 3,
-      root: file.root,
-      fileHash: epochFileHash(file),
-      total: file.total,
-      txHash,
-      rawTransaction: raw,
+      key: postRootKey(3, file.root),
+      from: settler.address,
       nonce,
-      sentAt: new Date().toISOString(),
+      to: request.to,
+      data: request.data,
+      attempts: [
+        {
+          txHash,
+          rawTransaction: raw,
+          maxFeePerGas: fees.maxFeePerGas.toString(),
+          maxPriorityFeePerGas: fees.maxPriorityFeePerGas.toString(),
+          sentAt: new Date().toISOString(),
+        },
+      ],
     });
     await expect(
       postEpochRoot({

@@ -286,7 +286,10 @@ describe('settlement: a coordinator killed between sending and confirming posts 
     // Sign, journal, broadcast... and no block comes: the process gives up waiting and dies.
     await chain.provider.send('evm_setAutomine', [false]);
     await expect(settlement.post(closed.epoch, { timeoutMs: 1500 })).rejects.toThrow(/no receipt/);
-    const journal = await query<{ txHash: string }>(db.url, 'SELECT "txHash" FROM "SettlementRecord"');
+    const journal = await query<{ txHash: string }>(
+      db.url,
+      `SELECT attempts -> -1 ->> 'txHash' AS "txHash" FROM "ChainTx" WHERE key LIKE 'postRoot:%'`,
+    );
     expect(journal).toHaveLength(1);
     await a.close();
     running.splice(running.indexOf(a), 1);

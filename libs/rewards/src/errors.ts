@@ -8,6 +8,8 @@ export type RewardsErrorCode =
   | 'EPOCH_GAP'
   | 'ROOT_CONFLICT'
   | 'TX_FAILED'
+  | 'TX_TIMEOUT'
+  | 'JOURNAL_CONFLICT'
   | 'REORG_TOO_DEEP'
   | 'UNSUPPORTED_SIGNER'
   | 'NOTHING_TO_SLASH'

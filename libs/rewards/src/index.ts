@@ -13,6 +13,28 @@ export * from './deploy.js';
 export * from './settlement.js';
 export * from './escrow-events.js';
 export * from './funding.js';
+export {
+  sendJournaled,
+  bumpedFees,
+  MemoryTxJournal,
+  BASE_FEE_MULTIPLIER,
+  DEFAULT_BUMP_AFTER_MS,
+  DEFAULT_CONFIRMATIONS,
+  DEFAULT_MAX_FEE_PER_GAS,
+  DEFAULT_POLL_MS,
+  DEFAULT_PRIORITY_FEE_PER_GAS,
+  DEFAULT_TX_TIMEOUT_MS,
+  GAS_HEADROOM_PERCENT,
+  MIN_BUMP_PERCENT,
+  type FeePolicy,
+  type JournaledTx,
+  type JournaledTxEvent,
+  type SendJournaledParams,
+  type SentJournaled,
+  type TxAttempt,
+  type TxJournal,
+} from './journaled-tx.js';
+export { FileTxJournal } from './file-tx-journal.js';
 export * from './claim.js';
 export * from './staking.js';
 export * from './dev/anvil.js';

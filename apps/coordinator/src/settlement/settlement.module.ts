@@ -15,6 +15,7 @@ import { SettingsService } from '../settings/settings.service.js';
 import { SlashExecutorService } from './slash-executor.service.js';
 import { SlashRepository } from './slash.repository.js';
 import { StakeReader } from './stake-reader.js';
+import { TxJournalRepository } from './tx-journal.repository.js';
 
 export interface SettlementModuleOptions {
   config: AppConfig;
@@ -45,6 +46,7 @@ export class SettlementModule {
         ChainClient,
         SettingsRepository,
         SettingsService,
+        TxJournalRepository,
         SettlementService,
         SettlementProcessor,
         EscrowWatcherService,

@@ -13,8 +13,6 @@ import {
   type EpochDebitInput,
   type EpochFile,
   type EscrowEvent,
-  type SettlementJournal,
-  type SettlementRecord,
 } from '#rewards';
 import { PrismaService } from '../database/prisma.service.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
@@ -36,7 +34,7 @@ export type CloseOutcome =
   | { closed: true; epoch: number; file: EpochFile; fileHash: string }
   | { closed: false; epoch: number; reason: 'not-open' | 'empty' };
 
-/** Epochs, their files, the settlement journal and escrow deposits. */
+/** Epochs, their files and escrow deposits. */
 @Injectable()
 export class SettlementRepository {
   constructor(
@@ -273,38 +271,6 @@ export class SettlementRepository {
   /** Epochs posted on another chain than `chainKey`. */
   countPostedElsewhere(chainKey: string): Promise<number> {
     return this.prisma.epoch.count({ where: { state: { in: ['POSTED', 'FINALIZED'] }, NOT: { chainKey } } });
-  }
-
-  /** The settlement journal of one chain, in PostgreSQL. */
-  journal(chainKey: string): SettlementJournal {
-    const prisma = this.prisma;
-    return {
-      async get(epoch: number): Promise<SettlementRecord | null> {
-        const row = await prisma.settlementRecord.findUnique({
-          where: { chainKey_epoch: { chainKey, epoch } },
-        });
-        if (!row) return null;
-        return {
-          epoch: row.epoch,
-          root: row.root,
-          fileHash: row.fileHash,
-          total: row.total,
-          txHash: row.txHash,
-          rawTransaction: row.rawTransaction,
-          nonce: row.nonce,
-          sentAt: row.sentAt,
-        };
-      },
-      async put(record: SettlementRecord): Promise<void> {
-        const data = { ...record, chainKey };
-        // Committed when this resolves: the transaction is broadcast only afterwards.
-        await prisma.settlementRecord.upsert({
-          where: { chainKey_epoch: { chainKey, epoch: record.epoch } },
-          create: data,
-          update: data,
-        });
-      },
-    };
   }
 
   // ---------------------------------------------------------------- deposits
