@@ -57,10 +57,18 @@ export function settlementSettings(config: AppConfig): SettlementSettings {
 const DEV_FUNDING = 1_000_000n * ONE_TOKEN;
 /**
  * Anvil account 8: the dev chain's faucet. It gets tokens at deploy and funds the local agents' wallets
- * (gas and stake), so it never competes for nonces with the settler/slasher key (account 0).
+ * (gas and stake), so it never competes for nonces with the settler (account 3) or slasher (account 5).
  */
 export const DEV_FAUCET_INDEX = 8;
 const DEV_FAUCET_FUNDING = 1_000_000n * ONE_TOKEN;
+/** The dev chain's role keys (anvil accounts): one key per role, as in production. */
+const DEV_DEPLOYER_INDEX = 2;
+const DEV_SETTLER_INDEX = 3;
+const DEV_GUARDIAN_INDEX = 4;
+const DEV_SLASHER_INDEX = 5;
+/** The dev chain's longest epoch (the dev default is 20 s; EPOCH_SECONDS above 60 s breaks the unlock bound's promise) and funding margin. */
+const DEV_MAX_EPOCH_SECONDS = 60;
+const DEV_FUNDING_MARGIN_SECONDS = 30;
 
 function checksum(value: unknown, what: string): string {
   if (typeof value !== 'string') throw new ConfigError(`${what}: expected an address`);
@@ -170,11 +178,20 @@ export async function resolveSettlementChain(
       staticNetwork: true,
       pollingInterval: 200,
     });
-    const deployer = new NonceManager(new Wallet(ANVIL_DEV_KEYS[0], provider));
+    // Distinct keys per role, as in production: deployer/admin/minter account 2, settler 3,
+    // guardian 4, slasher 5 (or SLASHER_KEY).
+    const deployer = new NonceManager(new Wallet(ANVIL_DEV_KEYS[DEV_DEPLOYER_INDEX], provider));
+    const slasherKey = config.SLASHER_KEY ?? ANVIL_DEV_KEYS[DEV_SLASHER_INDEX];
     const developer = anvil.accounts[0].address;
+    const challengeWindowSeconds = config.DEV_CHALLENGE_WINDOW_SECONDS;
     const deployed = await deployAll(deployer, {
-      challengeWindowSeconds: config.DEV_CHALLENGE_WINDOW_SECONDS,
-      unlockDelaySeconds: 60,
+      settler: anvil.accounts[DEV_SETTLER_INDEX].address,
+      guardian: anvil.accounts[DEV_GUARDIAN_INDEX].address,
+      slasher: new Wallet(slasherKey).address,
+      challengeWindowSeconds,
+      maxEpochSeconds: DEV_MAX_EPOCH_SECONDS,
+      fundingMarginSeconds: DEV_FUNDING_MARGIN_SECONDS,
+      unlockDelaySeconds: DEV_MAX_EPOCH_SECONDS + challengeWindowSeconds + DEV_FUNDING_MARGIN_SECONDS,
       unbondingDelaySeconds: 60,
       mint: [
         { to: developer, amount: DEV_FUNDING },
@@ -198,8 +215,8 @@ export async function resolveSettlementChain(
         rpcUrl: anvil.rpcUrl,
         chainId: anvil.chainId,
         contracts,
-        settlerKey: ANVIL_DEV_KEYS[0],
-        slasherKey: config.SLASHER_KEY ?? ANVIL_DEV_KEYS[0],
+        settlerKey: ANVIL_DEV_KEYS[DEV_SETTLER_INDEX],
+        slasherKey,
         publicRpcUrl: config.PUBLIC_CHAIN_RPC_URL ?? anvil.rpcUrl,
         ephemeral: true,
       },

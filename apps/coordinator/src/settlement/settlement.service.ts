@@ -1,13 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
-import {
-  MINTER_ROLE,
-  RewardsError,
-  attachComputeToken,
-  attachJobEscrow,
-  parseEpochFile,
-  postEpochRoot,
-} from '#rewards';
+import { RewardsError, attachJobEscrow, parseEpochFile, postEpochRoot } from '#rewards';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { LOGGER } from '../logging/logger.js';
 import { SettingsService } from '../settings/settings.service.js';
@@ -184,28 +177,18 @@ export class SettlementService {
     let txHash: string | null = null;
     const funded = amounts.reduce((s, a) => s + a, 0n);
     if (funded > 0n) {
-      const tx = await escrow.debit(epoch, accounts, amounts);
+      const tx = await escrow.debit(epoch, 0, accounts, amounts);
       await tx.wait(this.settings.confirmations, FUNDING_TX_TIMEOUT_MS);
       txHash = tx.hash;
     }
+    // TODO(funding): the settler is no longer the token minter and the distributor pays only funded
+    // epochs; the shortfall (total - funded) must be funded some other way (being rewritten).
     const shortfall = total - funded;
     if (shortfall > 0n) {
-      const token = await this.chain.token();
-      const settler = await this.chain.settler.getAddress();
-      if (this.chain.chain.ephemeral && (await token.hasRole(MINTER_ROLE, settler))) {
-        const minter = attachComputeToken(await token.getAddress(), this.chain.settler);
-        const tx = await minter.mint(this.chain.chain.contracts.distributor, shortfall);
-        await tx.wait(this.settings.confirmations, FUNDING_TX_TIMEOUT_MS);
-        this.logger.info(
-          { epoch, shortfall: shortfall.toString() },
-          'dev chain: minted the unescrowed part of the epoch',
-        );
-      } else {
-        this.logger.warn(
-          { epoch, shortfall: shortfall.toString() },
-          'the escrow does not cover the epoch: claims beyond the distributor balance fail until it is funded',
-        );
-      }
+      this.logger.warn(
+        { epoch, shortfall: shortfall.toString() },
+        'the escrow does not cover the epoch: its root is not claimable until it is fully funded',
+      );
     }
     return txHash;
   }
