@@ -384,5 +384,12 @@ describe('funding before claims', () => {
     expect(await sys.distributor.cumulativeTotal(5)).toBe(0n);
     await (await sys.distributor.postRoot(5, id('good'), ZeroHash, 3n)).wait();
     expect(await sys.distributor.cumulativeTotal(5)).toBe(cum4 + 3n);
+    // Totals fit uint192, cumulative totals uint184 (the claim keeps their running sum in a packed slot).
+    expect(
+      await revertName(() => sys.distributor.postRoot.staticCall(6, id('x'), ZeroHash, 2n ** 192n)),
+    ).toBe('EpochTotalTooLarge');
+    expect(
+      await revertName(() => sys.distributor.postRoot.staticCall(6, id('x'), ZeroHash, 2n ** 184n)),
+    ).toBe('CumulativeTotalTooLarge');
   });
 });
