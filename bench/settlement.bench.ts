@@ -93,6 +93,8 @@ export async function run(): Promise<Record<string, unknown>> {
       fundingMarginSeconds: 0,
       unlockDelaySeconds: 3_600,
       unbondingDelaySeconds: 3_600,
+      // Above the default cap (10^15): the payer holds 10^15 and the epochs are minted on top.
+      tokenCap: 10n ** 18n,
       mint: [{ to: anvil.accounts[1].address, amount: 10n ** 15n }],
     });
     const token = attachComputeToken(addresses.token, admin);
