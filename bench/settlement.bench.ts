@@ -89,8 +89,12 @@ export async function run(): Promise<Record<string, unknown>> {
     const payer = new NonceManager(new Wallet(anvil.accounts[1].privateKey, provider));
     const addresses = await deployAll(admin, {
       challengeWindowSeconds: 0,
+      maxEpochSeconds: 3_600,
+      fundingMarginSeconds: 0,
       unlockDelaySeconds: 3_600,
       unbondingDelaySeconds: 3_600,
+      // Above the default cap (10^15): the payer holds 10^15 and the epochs are minted on top.
+      tokenCap: 10n ** 18n,
       mint: [{ to: anvil.accounts[1].address, amount: 10n ** 15n }],
     });
     const token = attachComputeToken(addresses.token, admin);
@@ -103,8 +107,11 @@ export async function run(): Promise<Record<string, unknown>> {
     const transferExisting = await gasOf(payerToken.transfer(recipient, 1_000n));
 
     const post1 = await gasOf(distributor.postRoot(1, epoch1.root, fileHash, BigInt(epoch1.total)));
-    await (await token.mint(addresses.distributor, BigInt(epoch2.cumulativeTotal))).wait();
+    // The admin (the minter here) funds the epochs; the escrow's debits fund part of epoch 2 below.
+    await (await token.mint(anvil.accounts[0].address, BigInt(epoch2.cumulativeTotal))).wait();
+    await (await token.approve(addresses.distributor, BigInt(epoch2.cumulativeTotal))).wait();
     await provider.send('evm_mine', []);
+    await (await distributor.fund(1, BigInt(epoch1.total))).wait();
 
     const sample = (file: EpochFile, proofs: EpochProofs, indices: readonly number[]): Promise<bigint[]> =>
       Promise.all([]).then(async () => {
@@ -129,10 +136,9 @@ export async function run(): Promise<Record<string, unknown>> {
       distributor.postRoot(2, epoch2.root, epochFileHash(epoch2), BigInt(epoch2.total)),
     );
     await provider.send('evm_mine', []);
-    const proofs2 = new EpochProofs(epoch2);
-    const repeat = await sample(epoch2, proofs2, [...spread, ...neighbours]);
 
-    // Debits: one batch over the nine other dev accounts, each with its own deposit (cold storage).
+    // Debits: one batch over the nine other dev accounts, each with its own deposit (cold storage);
+    // each batch funds part of epoch 2.
     const debitors = anvil.accounts.slice(1);
     for (const a of debitors) {
       const w = new NonceManager(new Wallet(a.privateKey, provider));
@@ -143,13 +149,19 @@ export async function run(): Promise<Record<string, unknown>> {
     const debitBatch = await gasOf(
       attachJobEscrow(addresses.escrow, admin).debit(
         2,
+        0,
         debitors.map((a) => a.address),
         debitors.map(() => 1n),
       ),
     );
     const debitOne = await gasOf(
-      attachJobEscrow(addresses.escrow, admin).debit(2, [debitors[0].address], [1n]),
+      attachJobEscrow(addresses.escrow, admin).debit(2, 1, [debitors[0].address], [1n]),
     );
+    const debitedFor2 = BigInt(debitors.length + 1);
+    await (await distributor.fund(2, BigInt(epoch2.total) - debitedFor2)).wait();
+    const proofs2 = new EpochProofs(epoch2);
+    const repeat = await sample(epoch2, proofs2, [...spread, ...neighbours]);
+
     // Marginal cost of one more developer in a batch.
     const debitPerDeveloper = Number(debitBatch - debitOne) / (debitors.length - 1);
 

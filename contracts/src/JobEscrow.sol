@@ -1,24 +1,37 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.37;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {AccessControlDefaultAdminRules} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {BitMaps} from "@openzeppelin/contracts/utils/structs/BitMaps.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 import {RewardsDistributor} from "./RewardsDistributor.sol";
 
 /// @title JobEscrow
 /// @notice Developers' deposits. A deposit credits the developer's off-chain balance (the
-/// coordinator watches `Deposited`); what jobs spend is debited here, by the settler only, for
-/// epochs whose root is final in the RewardsDistributor, never more than the epoch's posted total,
-/// and the debited tokens go to the distributor that pays the providers. A developer withdraws
-/// after requesting an unlock and waiting `unlockDelay` (which must exceed an epoch plus the
-/// challenge window, so spent funds cannot leave before they are debited).
-contract JobEscrow is AccessControl, ReentrancyGuardTransient {
+/// coordinator watches `Deposited`); what jobs spend is debited here by the settler, in batches
+/// that each land at most once, and the debited tokens fund the epoch in the RewardsDistributor
+/// (which accepts them only for a final epoch, in epoch order, never beyond the epoch's total).
+///
+/// A developer withdraws after requesting an unlock and waiting `unlockDelay`, which is at least
+/// `maxEpochSeconds + distributor.challengeWindow() + fundingMargin`: an epoch lasts at most
+/// `maxEpochSeconds`, its root is final one challenge window after it closes, and the settler debits
+/// it within `fundingMargin` of finality. So as long as the settler follows that protocol,
+/// everything an account spent before it requested an unlock is debited before the unlock comes.
+contract JobEscrow is AccessControlDefaultAdminRules, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
+    using BitMaps for BitMaps.BitMap;
 
     bytes32 public constant SETTLER_ROLE = keccak256("SETTLER_ROLE");
+
+    /// @notice The longest accepted value of every duration (unlock delay, epoch, funding margin).
+    uint64 public constant MAX_DELAY = 365 days;
+    /// @notice The shortest accepted funding margin (except on the local dev chain, id 31337).
+    uint64 public constant MIN_FUNDING_MARGIN = 1 hours;
+
+    uint256 private constant _DEV_CHAIN_ID = 31337;
 
     struct Account {
         uint192 balance;
@@ -28,45 +41,87 @@ contract JobEscrow is AccessControl, ReentrancyGuardTransient {
     IERC20 private immutable _token;
     RewardsDistributor private immutable _distributor;
     uint64 private immutable _unlockDelay;
+    uint64 private immutable _maxEpochSeconds;
+    uint64 private immutable _fundingMargin;
 
     mapping(address account => Account) private _accounts;
     mapping(uint64 epoch => uint256) private _debited;
+    /// @dev Key `(uint256(epoch) << 32) | batch`.
+    BitMaps.BitMap private _debitedBatches;
 
     error ZeroAddress();
     error ZeroAmount();
+    error TokenMismatch(address token, address distributorToken);
+    error DurationOutOfRange(uint256 value, uint256 max);
+    error MaxEpochSecondsZero();
+    error FundingMarginTooShort(uint64 fundingMargin, uint64 min);
+    error UnlockDelayTooShort(uint64 unlockDelay, uint256 minimum);
     error AmountTooLarge(uint256 amount);
     error NotUnlocked(address account, uint64 unlockAt);
     error InsufficientBalance(address account, uint256 balance, uint256 amount);
-    error EpochNotFinal(uint64 epoch);
     error LengthMismatch(uint256 accounts, uint256 amounts);
-    error DebitExceedsEpochTotal(uint64 epoch, uint256 debited, uint256 total);
+    error BatchAlreadyDebited(uint64 epoch, uint32 batch);
 
     event Deposited(address indexed account, uint256 amount);
     event UnlockRequested(address indexed account, uint64 unlockAt);
     event UnlockCancelled(address indexed account);
     event Withdrawn(address indexed account, uint256 amount);
     event Debited(uint64 indexed epoch, address indexed account, uint256 amount);
+    event BatchDebited(uint64 indexed epoch, uint32 indexed batch, uint256 amount);
 
-    constructor(IERC20 token_, RewardsDistributor distributor_, address admin, uint64 unlockDelay_) {
-        if (address(token_) == address(0) || address(distributor_) == address(0) || admin == address(0)) {
+    /// @param token_ The token deposits are made in (the distributor's token).
+    /// @param distributor_ The RewardsDistributor debits fund.
+    /// @param admin Default admin (grants roles; transferable only after `adminDelay`).
+    /// @param adminDelay Seconds a default admin transfer waits before it can be accepted.
+    /// @param settler Gets SETTLER_ROLE (debits).
+    /// @param unlockDelay_ Seconds between an unlock request and the withdrawal; at least
+    /// `maxEpochSeconds_ + distributor_.challengeWindow() + fundingMargin_`.
+    /// @param maxEpochSeconds_ The longest epoch the settler will run (≥ 1 s).
+    /// @param fundingMargin_ How long after an epoch's finality the settler takes to debit it
+    /// (≥ MIN_FUNDING_MARGIN except on chain 31337).
+    constructor(
+        IERC20 token_,
+        RewardsDistributor distributor_,
+        address admin,
+        uint48 adminDelay,
+        address settler,
+        uint64 unlockDelay_,
+        uint64 maxEpochSeconds_,
+        uint64 fundingMargin_
+    ) AccessControlDefaultAdminRules(adminDelay, admin) {
+        if (address(token_) == address(0) || address(distributor_) == address(0) || settler == address(0)) {
             revert ZeroAddress();
         }
+        address distributorToken = address(distributor_.token());
+        if (distributorToken != address(token_)) revert TokenMismatch(address(token_), distributorToken);
+        if (unlockDelay_ > MAX_DELAY) revert DurationOutOfRange(unlockDelay_, MAX_DELAY);
+        if (maxEpochSeconds_ > MAX_DELAY) revert DurationOutOfRange(maxEpochSeconds_, MAX_DELAY);
+        if (fundingMargin_ > MAX_DELAY) revert DurationOutOfRange(fundingMargin_, MAX_DELAY);
+        if (maxEpochSeconds_ == 0) revert MaxEpochSecondsZero();
+        if (fundingMargin_ < MIN_FUNDING_MARGIN && block.chainid != _DEV_CHAIN_ID) {
+            revert FundingMarginTooShort(fundingMargin_, MIN_FUNDING_MARGIN);
+        }
+        uint256 minimum = uint256(maxEpochSeconds_) + distributor_.challengeWindow() + fundingMargin_;
+        if (unlockDelay_ < minimum) revert UnlockDelayTooShort(unlockDelay_, minimum);
         _token = token_;
         _distributor = distributor_;
         _unlockDelay = unlockDelay_;
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _maxEpochSeconds = maxEpochSeconds_;
+        _fundingMargin = fundingMargin_;
+        _grantRole(SETTLER_ROLE, settler);
     }
 
     /// @notice Deposits `amount` base units for the caller (approve first). The caller's address
     /// is the account the coordinator credits (the SIWE account).
     function deposit(uint256 amount) external nonReentrant {
-        if (amount == 0) revert ZeroAmount();
-        Account storage a = _accounts[msg.sender];
-        uint256 balance = uint256(a.balance) + amount;
-        if (balance > type(uint192).max) revert AmountTooLarge(amount);
-        a.balance = uint192(balance);
-        emit Deposited(msg.sender, amount);
-        _token.safeTransferFrom(msg.sender, address(this), amount);
+        _deposit(msg.sender, amount);
+    }
+
+    /// @notice Deposits `amount` base units from the caller (approve first) for `account`, which the
+    /// coordinator credits (`Deposited(account, amount)`); only `account` can withdraw them.
+    function depositFor(address account, uint256 amount) external nonReentrant {
+        if (account == address(0)) revert ZeroAddress();
+        _deposit(account, amount);
     }
 
     /// @notice Starts the unlock delay; `withdraw` works once it has passed.
@@ -96,16 +151,21 @@ contract JobEscrow is AccessControl, ReentrancyGuardTransient {
         _token.safeTransfer(msg.sender, amount);
     }
 
-    /// @notice Debits what `accounts` spent in `epoch` and moves it to the distributor. Only
-    /// SETTLER_ROLE, only for a final epoch, and in total never more than the epoch's posted total
-    /// (several calls may share an epoch's debits).
+    /// @notice Debits what `accounts` spent in `epoch` (batch `batch` of its debits) and funds the
+    /// epoch in the distributor with the sum. Only SETTLER_ROLE; each `(epoch, batch)` lands once,
+    /// so a retried batch cannot debit twice. The distributor refuses the funding (and so the
+    /// debit) unless the epoch is final, every earlier epoch is funded and the epoch's funding stays
+    /// within its posted total.
     function debit(
         uint64 epoch,
+        uint32 batch,
         address[] calldata accounts,
         uint256[] calldata amounts
     ) external onlyRole(SETTLER_ROLE) nonReentrant {
         if (accounts.length != amounts.length) revert LengthMismatch(accounts.length, amounts.length);
-        if (!_distributor.isFinal(epoch)) revert EpochNotFinal(epoch);
+        uint256 key = (uint256(epoch) << 32) | batch;
+        if (_debitedBatches.get(key)) revert BatchAlreadyDebited(epoch, batch);
+        _debitedBatches.set(key);
         uint256 sum;
         for (uint256 i = 0; i < accounts.length; ++i) {
             address account = accounts[i];
@@ -117,11 +177,11 @@ contract JobEscrow is AccessControl, ReentrancyGuardTransient {
             sum += amount;
             emit Debited(epoch, account, amount);
         }
-        uint256 debited = _debited[epoch] + sum;
-        uint256 total = _distributor.epochTotal(epoch);
-        if (debited > total) revert DebitExceedsEpochTotal(epoch, debited, total);
-        _debited[epoch] = debited;
-        _token.safeTransfer(address(_distributor), sum);
+        if (sum == 0) revert ZeroAmount();
+        _debited[epoch] += sum;
+        emit BatchDebited(epoch, batch, sum);
+        _token.forceApprove(address(_distributor), sum);
+        _distributor.fund(epoch, sum);
     }
 
     // ---------------------------------------------------------------- views
@@ -138,6 +198,14 @@ contract JobEscrow is AccessControl, ReentrancyGuardTransient {
         return _unlockDelay;
     }
 
+    function maxEpochSeconds() external view returns (uint64) {
+        return _maxEpochSeconds;
+    }
+
+    function fundingMargin() external view returns (uint64) {
+        return _fundingMargin;
+    }
+
     function balanceOf(address account) external view returns (uint256) {
         return _accounts[account].balance;
     }
@@ -146,7 +214,25 @@ contract JobEscrow is AccessControl, ReentrancyGuardTransient {
         return _accounts[account].unlockAt;
     }
 
+    /// @notice Everything debited for `epoch` so far (all its batches).
     function debitedIn(uint64 epoch) external view returns (uint256) {
         return _debited[epoch];
+    }
+
+    /// @notice True once batch `batch` of `epoch` has been debited.
+    function isBatchDebited(uint64 epoch, uint32 batch) external view returns (bool) {
+        return _debitedBatches.get((uint256(epoch) << 32) | batch);
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    function _deposit(address account, uint256 amount) private {
+        if (amount == 0) revert ZeroAmount();
+        Account storage a = _accounts[account];
+        uint256 balance = uint256(a.balance) + amount;
+        if (balance > type(uint192).max) revert AmountTooLarge(amount);
+        a.balance = uint192(balance);
+        emit Deposited(account, amount);
+        _token.safeTransferFrom(msg.sender, address(this), amount);
     }
 }

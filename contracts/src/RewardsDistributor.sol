@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.37;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {AccessControlDefaultAdminRules} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
@@ -9,64 +9,115 @@ import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 /// @title RewardsDistributor
-/// @notice Pays providers from per-epoch Merkle roots of their **cumulative** earnings.
+/// @notice Pays providers from per-epoch Merkle roots of their **cumulative** earnings, only out of
+/// money funded for those epochs.
 ///
 /// Each epoch the settler posts one root (epoch = last + 1, never skipped) with the hash of the
-/// epoch file that rebuilds it. A root becomes claimable once its challenge window has passed;
-/// until then a guardian can veto it, which rolls the settled epoch back to the one before, so the
-/// settler re-posts a corrected root for the same epoch. A claim proves
-/// `(index, account, cumulativeAmount)` against any claimable root and pays
-/// `cumulativeAmount - alreadyClaimed`: one claim pays everything owed so far.
+/// epoch file that rebuilds it and the epoch's `total`. A root becomes final once its challenge
+/// window has passed; until then a guardian can veto it, which rolls the settled epoch back to the
+/// one before, so the settler re-posts a corrected root for the same epoch.
+///
+/// A final epoch is then funded, in epoch order, by anyone (the JobEscrow's debits, or a treasury)
+/// with exactly its `total`; `fundedEpoch()` is the newest epoch funded together with all the
+/// epochs before it. A claim proves `(index, account, cumulativeAmount)` against any funded root
+/// and pays `cumulativeAmount - alreadyClaimed`: one claim pays everything owed so far. All claims
+/// together never exceed the cumulative total of the root they are made against, so a root with a
+/// wrong `total` can only draw on money funded for its own and earlier epochs, never on later ones.
 ///
 /// Leaf: `keccak256(bytes.concat(keccak256(abi.encode(index, account, cumulativeAmount))))`, tree
 /// of sorted pairs (OpenZeppelin MerkleProof). `index` is the provider's permanent slot, so the
 /// claimed amounts pack four to a storage word (uint64 each; the ledger caps a balance at 2^63-1).
-contract RewardsDistributor is AccessControl, Pausable, ReentrancyGuardTransient {
+contract RewardsDistributor is AccessControlDefaultAdminRules, Pausable, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     bytes32 public constant SETTLER_ROLE = keccak256("SETTLER_ROLE");
     bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
 
+    /// @notice The shortest challenge window accepted (except on the local dev chain, id 31337).
+    uint64 public constant MIN_CHALLENGE_WINDOW = 1 hours;
+    /// @notice The longest challenge window accepted.
+    uint64 public constant MAX_CHALLENGE_WINDOW = 30 days;
+
+    uint256 private constant _DEV_CHAIN_ID = 31337;
     uint256 private constant _AMOUNT_MASK = type(uint64).max;
 
     struct EpochRoot {
         bytes32 root;
-        bytes32 fileHash;
         uint64 claimableAt;
+        /// Σ totals of epochs 1..this one (at most type(uint184).max).
+        uint192 cumulativeTotal;
+        bytes32 fileHash;
         uint192 total;
     }
 
     IERC20 private immutable _token;
     uint64 private immutable _challengeWindow;
 
-    /// @dev These two pack into the slot of Pausable's `_paused`, which every claim reads anyway, so a
-    /// claim against the newest root checks its window without another cold storage read.
+    /// @dev These two pack into the slot of Pausable's `_paused` (AccessControlDefaultAdminRules fills
+    /// the slots before it), which every claim reads anyway: a claim checks that its epoch is funded
+    /// (which implies final and never vetoed) and updates the total paid out without another cold
+    /// storage read. `_totalClaimed` never exceeds a cumulative total, which `postRoot` keeps within
+    /// uint184.
+    uint64 private _fundedEpoch;
+    uint184 private _totalClaimed;
     uint64 private _lastEpoch;
-    uint64 private _lastClaimableAt;
     mapping(uint256 epoch => EpochRoot) private _epochs;
+    mapping(uint256 epoch => uint256) private _funded;
     /// @dev Four uint64 claimed amounts per word: word `index >> 2`, bits `(index & 3) * 64`.
     mapping(uint256 word => uint256) private _claimedWords;
 
     error ZeroAddress();
+    error ZeroAmount();
+    error ChallengeWindowOutOfRange(uint64 window, uint64 min, uint64 max);
     error EmptyRoot();
     error EpochOutOfOrder(uint64 expected, uint64 given);
     error EpochTotalTooLarge(uint256 total);
+    error CumulativeTotalTooLarge(uint256 cumulativeTotal);
     error UnknownEpoch(uint64 epoch);
     error ChallengeWindowOpen(uint64 epoch, uint64 claimableAt);
     error ChallengeWindowClosed(uint64 epoch);
+    error EpochNotFinal(uint64 epoch);
+    error EpochFundedOutOfOrder(uint64 expected, uint64 given);
+    error FundingExceedsTotal(uint64 epoch, uint256 funded, uint256 total);
+    error EpochUnderfunded(uint64 epoch, uint256 funded, uint256 total);
+    error EpochNotFunded(uint64 epoch);
+    error ClaimExceedsFunded(uint64 epoch, uint256 totalClaimed, uint256 cumulativeTotal);
     error CumulativeAmountTooLarge(uint256 cumulativeAmount);
     error NothingToClaim(uint256 index, uint256 cumulativeAmount, uint256 alreadyClaimed);
     error InvalidProof();
 
     event RootPosted(uint64 indexed epoch, bytes32 root, bytes32 fileHash, uint256 total, uint64 claimableAt);
     event RootVetoed(uint64 indexed epoch, bytes32 root, bytes32 reason, uint64 rolledBackFrom);
+    event EpochFunded(uint64 indexed epoch, address indexed funder, uint256 amount, uint256 funded, uint256 total);
+    event EpochFullyFunded(uint64 indexed epoch, uint256 cumulativeTotal);
     event Claimed(address indexed account, uint256 amount, uint256 cumulativeAmount);
 
-    constructor(IERC20 token_, address admin, uint64 challengeWindow_) {
-        if (address(token_) == address(0) || admin == address(0)) revert ZeroAddress();
+    /// @param token_ The token rewards are paid in.
+    /// @param admin Default admin (grants roles, unpauses; transferable only after `adminDelay`).
+    /// @param adminDelay Seconds a default admin transfer waits before it can be accepted.
+    /// @param settler Gets SETTLER_ROLE (posts roots).
+    /// @param guardian Gets GUARDIAN_ROLE (vetoes roots in their window, pauses claims).
+    /// @param challengeWindow_ Seconds between a root's posting and its finality: at least
+    /// MIN_CHALLENGE_WINDOW (any value on chain 31337), at most MAX_CHALLENGE_WINDOW.
+    constructor(
+        IERC20 token_,
+        address admin,
+        uint48 adminDelay,
+        address settler,
+        address guardian,
+        uint64 challengeWindow_
+    ) AccessControlDefaultAdminRules(adminDelay, admin) {
+        if (address(token_) == address(0) || settler == address(0) || guardian == address(0)) revert ZeroAddress();
+        if (
+            challengeWindow_ > MAX_CHALLENGE_WINDOW ||
+            (challengeWindow_ < MIN_CHALLENGE_WINDOW && block.chainid != _DEV_CHAIN_ID)
+        ) {
+            revert ChallengeWindowOutOfRange(challengeWindow_, MIN_CHALLENGE_WINDOW, MAX_CHALLENGE_WINDOW);
+        }
         _token = token_;
         _challengeWindow = challengeWindow_;
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(SETTLER_ROLE, settler);
+        _grantRole(GUARDIAN_ROLE, guardian);
     }
 
     // ---------------------------------------------------------------- settlement
@@ -78,16 +129,24 @@ contract RewardsDistributor is AccessControl, Pausable, ReentrancyGuardTransient
         if (epoch != expected) revert EpochOutOfOrder(expected, epoch);
         if (root == bytes32(0)) revert EmptyRoot();
         if (total > type(uint192).max) revert EpochTotalTooLarge(total);
+        uint256 cumulative = uint256(_epochs[epoch - 1].cumulativeTotal) + total;
+        if (cumulative > type(uint184).max) revert CumulativeTotalTooLarge(cumulative);
         uint64 claimableAt = uint64(block.timestamp) + _challengeWindow;
-        _epochs[epoch] = EpochRoot({root: root, fileHash: fileHash, claimableAt: claimableAt, total: uint192(total)});
+        _epochs[epoch] = EpochRoot({
+            root: root,
+            claimableAt: claimableAt,
+            cumulativeTotal: uint192(cumulative),
+            fileHash: fileHash,
+            total: uint192(total)
+        });
         _lastEpoch = epoch;
-        _lastClaimableAt = claimableAt;
         emit RootPosted(epoch, root, fileHash, total, claimableAt);
     }
 
     /// @notice Vetoes the root of `epoch` during its challenge window. The settled epoch rolls back
     /// to `epoch - 1`: later roots, all still in their windows, are dropped with it and the settler
-    /// re-posts from `epoch`. Only GUARDIAN_ROLE. `reason` is a hash of the evidence.
+    /// re-posts from `epoch`. Only GUARDIAN_ROLE. `reason` is a hash of the evidence. (An epoch in
+    /// its window is never funded, so no funding is dropped.)
     function vetoRoot(uint64 epoch, bytes32 reason) external onlyRole(GUARDIAN_ROLE) {
         uint64 last = _lastEpoch;
         if (epoch == 0 || epoch > last) revert UnknownEpoch(epoch);
@@ -95,7 +154,6 @@ contract RewardsDistributor is AccessControl, Pausable, ReentrancyGuardTransient
         if (block.timestamp >= vetoed.claimableAt) revert ChallengeWindowClosed(epoch);
         bytes32 root = vetoed.root;
         _lastEpoch = epoch - 1;
-        _lastClaimableAt = _epochs[epoch - 1].claimableAt;
         emit RootVetoed(epoch, root, reason, last);
     }
 
@@ -109,10 +167,39 @@ contract RewardsDistributor is AccessControl, Pausable, ReentrancyGuardTransient
         _unpause();
     }
 
+    // ---------------------------------------------------------------- funding
+
+    /// @notice Pulls `amount` tokens from the caller (approve first) for `epoch`. Anyone may fund.
+    /// The epoch must be final, every earlier epoch fully funded (`epoch == fundedEpoch() + 1`), and
+    /// the epoch's funding never exceeds its posted total. Once it reaches the total the epoch is
+    /// fully funded and its root becomes claimable.
+    function fund(uint64 epoch, uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        _checkFundable(epoch);
+        uint256 total = _epochs[epoch].total;
+        uint256 funded = _funded[epoch] + amount;
+        if (funded > total) revert FundingExceedsTotal(epoch, funded, total);
+        _funded[epoch] = funded;
+        emit EpochFunded(epoch, msg.sender, amount, funded, total);
+        if (funded == total) _markFullyFunded(epoch);
+        _token.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @notice Marks the next final epoch fully funded when its funding already covers its total,
+    /// which is how an epoch with total 0 (nothing to fund) becomes claimable. Anyone may call it.
+    function markFunded(uint64 epoch) external {
+        _checkFundable(epoch);
+        uint256 total = _epochs[epoch].total;
+        uint256 funded = _funded[epoch];
+        if (funded < total) revert EpochUnderfunded(epoch, funded, total);
+        _markFullyFunded(epoch);
+    }
+
     // ---------------------------------------------------------------- claims
 
     /// @notice Pays `account` everything it has earned up to `epoch` and not claimed yet. Anyone may
-    /// submit it: the tokens always go to `account`.
+    /// submit it: the tokens always go to `account`. `epoch` must be funded (`isFunded`); all claims
+    /// together never exceed `cumulativeTotal(epoch)`, so claim against the newest funded epoch.
     function claim(
         uint64 epoch,
         uint256 index,
@@ -120,31 +207,33 @@ contract RewardsDistributor is AccessControl, Pausable, ReentrancyGuardTransient
         uint256 cumulativeAmount,
         bytes32[] calldata proof
     ) external whenNotPaused nonReentrant {
-        // Checks.
-        EpochRoot storage settled = _epochs[epoch];
-        {
-            uint64 last = _lastEpoch;
-            if (epoch == 0 || epoch > last) revert UnknownEpoch(epoch);
-            uint64 claimableAt = epoch == last ? _lastClaimableAt : settled.claimableAt;
-            if (block.timestamp < claimableAt) revert ChallengeWindowOpen(epoch, claimableAt);
-        }
+        // Checks. Funded implies final, and a final root can no longer be vetoed.
+        if (epoch == 0 || epoch > _fundedEpoch) _revertNotClaimable(epoch);
         if (cumulativeAmount > _AMOUNT_MASK) revert CumulativeAmountTooLarge(cumulativeAmount);
         uint256 word = _claimedWords[index >> 2];
         uint256 alreadyClaimed = (word >> ((index & 3) << 6)) & _AMOUNT_MASK;
         if (cumulativeAmount <= alreadyClaimed) revert NothingToClaim(index, cumulativeAmount, alreadyClaimed);
+        EpochRoot storage settled = _epochs[epoch];
         // Proof.
         {
             bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(index, account, cumulativeAmount))));
             if (!MerkleProof.verifyCalldata(proof, settled.root, leaf)) revert InvalidProof();
+        }
+        uint256 payout = cumulativeAmount - alreadyClaimed;
+        uint256 claimedAfter = _totalClaimed + payout;
+        {
+            uint256 cumulativeTotal = settled.cumulativeTotal;
+            if (claimedAfter > cumulativeTotal) revert ClaimExceedsFunded(epoch, claimedAfter, cumulativeTotal);
         }
         // Effects.
         {
             uint256 shift = (index & 3) << 6;
             _claimedWords[index >> 2] = (word & ~(_AMOUNT_MASK << shift)) | (cumulativeAmount << shift);
         }
+        _totalClaimed = uint184(claimedAfter);
         // Interaction, then the event.
-        _token.safeTransfer(account, cumulativeAmount - alreadyClaimed);
-        emit Claimed(account, cumulativeAmount - alreadyClaimed, cumulativeAmount);
+        _token.safeTransfer(account, payout);
+        emit Claimed(account, payout, cumulativeAmount);
     }
 
     // ---------------------------------------------------------------- views
@@ -160,6 +249,32 @@ contract RewardsDistributor is AccessControl, Pausable, ReentrancyGuardTransient
     /// @notice The newest posted (not vetoed) epoch; 0 before the first root.
     function lastEpoch() external view returns (uint64) {
         return _lastEpoch;
+    }
+
+    /// @notice The newest epoch that is fully funded together with every epoch before it; 0 before.
+    function fundedEpoch() external view returns (uint64) {
+        return _fundedEpoch;
+    }
+
+    /// @notice True once `epoch` and every epoch before it are fully funded: its root is claimable.
+    function isFunded(uint64 epoch) public view returns (bool) {
+        return epoch != 0 && epoch <= _fundedEpoch;
+    }
+
+    /// @notice The tokens funded so far for `epoch`.
+    function fundedIn(uint64 epoch) external view returns (uint256) {
+        return _funded[epoch];
+    }
+
+    /// @notice Σ of the totals of epochs 1..`epoch` (0 when `epoch` is not posted).
+    function cumulativeTotal(uint64 epoch) external view returns (uint256) {
+        if (epoch == 0 || epoch > _lastEpoch) return 0;
+        return _epochs[epoch].cumulativeTotal;
+    }
+
+    /// @notice Everything paid out by claims so far.
+    function totalClaimed() external view returns (uint256) {
+        return _totalClaimed;
     }
 
     /// @notice The root, file hash, claimable time and total of `epoch` (zeros when not posted).
@@ -190,5 +305,27 @@ contract RewardsDistributor is AccessControl, Pausable, ReentrancyGuardTransient
     /// @notice The cumulative amount already paid to the provider at `index`.
     function claimedAmount(uint256 index) external view returns (uint256) {
         return (_claimedWords[index >> 2] >> ((index & 3) << 6)) & _AMOUNT_MASK;
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    /// @dev Reverts unless `epoch` is final and the next epoch to fund.
+    function _checkFundable(uint64 epoch) private view {
+        if (!isFinal(epoch)) revert EpochNotFinal(epoch);
+        uint64 expected = _fundedEpoch + 1;
+        if (epoch != expected) revert EpochFundedOutOfOrder(expected, epoch);
+    }
+
+    function _markFullyFunded(uint64 epoch) private {
+        _fundedEpoch = epoch;
+        emit EpochFullyFunded(epoch, _epochs[epoch].cumulativeTotal);
+    }
+
+    /// @dev Says why a claim against `epoch` (not funded) is refused.
+    function _revertNotClaimable(uint64 epoch) private view {
+        if (epoch == 0 || epoch > _lastEpoch) revert UnknownEpoch(epoch);
+        uint64 claimableAt = _epochs[epoch].claimableAt;
+        if (block.timestamp < claimableAt) revert ChallengeWindowOpen(epoch, claimableAt);
+        revert EpochNotFunded(epoch);
     }
 }

@@ -8,6 +8,7 @@ import {
   NonceManager,
   Wallet,
   type BaseContract,
+  type Interface,
   type InterfaceAbi,
 } from 'ethers';
 
@@ -17,6 +18,7 @@ import {
   attachProviderStaking,
   attachRewardsDistributor,
   deployAll,
+  minimumUnlockDelay,
   startAnvil,
   type AnvilInstance,
   type ComputeTokenContract,
@@ -36,8 +38,8 @@ export interface Chain {
   stop(): Promise<void>;
 }
 
-export async function startChain(): Promise<Chain> {
-  const anvil = await startAnvil();
+export async function startChain(options: { readonly chainId?: number } = {}): Promise<Chain> {
+  const anvil = await startAnvil(options);
   const provider = new JsonRpcProvider(anvil.rpcUrl, undefined, {
     staticNetwork: true,
     cacheTimeout: -1,
@@ -64,15 +66,23 @@ export interface System {
   readonly staking: ProviderStakingContract;
 }
 
-export const DEFAULT_DEPLOY: DeployOptions = {
+export const DEFAULT_DEPLOY: Omit<DeployOptions, 'unlockDelaySeconds'> = {
   challengeWindowSeconds: 3_600,
-  unlockDelaySeconds: 7_200,
+  maxEpochSeconds: 3_600,
+  fundingMarginSeconds: 60,
   unbondingDelaySeconds: 86_400,
 };
 
-/** Deploys everything from dev account 0 (admin, settler, guardian, slasher) and connects to it. */
+/**
+ * Deploys everything from dev account 0 (admin, minter, settler, guardian, slasher) and connects to
+ * it. Without `unlockDelaySeconds`, the unlock delay is the smallest the escrow accepts.
+ */
 export async function deploySystem(chain: Chain, opts: Partial<DeployOptions> = {}): Promise<System> {
-  const addresses = await deployAll(chain.wallets[0], { ...DEFAULT_DEPLOY, ...opts });
+  const merged = { ...DEFAULT_DEPLOY, ...opts };
+  const addresses = await deployAll(chain.wallets[0], {
+    ...merged,
+    unlockDelaySeconds: opts.unlockDelaySeconds ?? minimumUnlockDelay(merged),
+  });
   const signer = chain.wallets[0];
   return {
     addresses,
@@ -119,6 +129,36 @@ export async function revertName(call: () => Promise<unknown>): Promise<string> 
   } catch (err) {
     const e = err as { revert?: { name?: string }; shortMessage?: string; message?: string };
     if (e.revert?.name) return e.revert.name;
+    return `unknown revert: ${e.shortMessage ?? e.message ?? String(err)}`;
+  }
+  return 'did not revert';
+}
+
+/**
+ * Funds `epoch` (final, next in order) with `amount` tokens minted to account 0 (the deployer, minter
+ * in `deploySystem`); an amount of 0 marks an epoch with nothing to fund as funded.
+ */
+export async function fundEpoch(chain: Chain, sys: System, epoch: number, amount: bigint): Promise<void> {
+  if (amount === 0n) {
+    await (await sys.distributor.markFunded(epoch)).wait();
+    return;
+  }
+  await (await sys.token.mint(chain.addresses[0], amount)).wait();
+  await (await sys.token.approve(sys.addresses.distributor, amount)).wait();
+  await (await sys.distributor.fund(epoch, amount)).wait();
+}
+
+/**
+ * Like `revertName`, for errors raised by a contract the called one calls (e.g. the distributor's
+ * errors bubbling up through JobEscrow.debit): decodes the revert data with `iface`.
+ */
+export async function nestedRevertName(call: () => Promise<unknown>, iface: Interface): Promise<string> {
+  try {
+    await call();
+  } catch (err) {
+    const e = err as { data?: string; shortMessage?: string; message?: string };
+    const parsed = e.data ? iface.parseError(e.data) : null;
+    if (parsed) return parsed.name;
     return `unknown revert: ${e.shortMessage ?? e.message ?? String(err)}`;
   }
   return 'did not revert';

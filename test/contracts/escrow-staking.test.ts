@@ -1,4 +1,4 @@
-import { BaseContract, ZeroHash, id, type ContractTransactionResponse } from 'ethers';
+import { BaseContract, ZeroAddress, ZeroHash, id, type ContractTransactionResponse } from 'ethers';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -17,6 +17,7 @@ import {
   deployMock,
   deploySystem,
   increaseTime,
+  nestedRevertName,
   revertName,
   startChain,
   type Chain,
@@ -32,6 +33,8 @@ describe('JobEscrow and ProviderStaking on anvil', () => {
     chain = await startChain();
     sys = await deploySystem(chain, {
       challengeWindowSeconds: 60,
+      maxEpochSeconds: 480,
+      fundingMarginSeconds: 60,
       unlockDelaySeconds: 600,
       unbondingDelaySeconds: 900,
       treasury,
@@ -71,37 +74,79 @@ describe('JobEscrow and ProviderStaking on anvil', () => {
     expect(await revertName(() => dev.withdraw.staticCall(1n))).toBe('NotUnlocked');
   });
 
-  it('debits only final epochs, only by the settler, never beyond the posted total', async () => {
+  it('debits each batch once, only final epochs, only by the settler, never beyond the posted total', async () => {
     const devA = attachJobEscrow(sys.addresses.escrow, chain.wallets[2]);
+    const a = chain.addresses[2];
+    const dist = sys.distributor.interface;
     await (await devA.deposit(1_000n)).wait();
     const file = closeEpoch(new Map(), [{ provider: chain.addresses[7], amount: 600n, receiptIds: ['j1'] }], {
       epoch: 1,
-      debits: [{ account: chain.addresses[2], amount: 600n }],
+      debits: [{ account: a, amount: 600n }],
     });
-    expect(await revertName(() => sys.escrow.debit.staticCall(1, [chain.addresses[2]], [600n]))).toBe(
+    expect(await nestedRevertName(() => sys.escrow.debit.staticCall(1, 0, [a], [600n]), dist)).toBe(
       'EpochNotFinal',
     );
     await (await sys.distributor.postRoot(1, file.root, epochFileHash(file), 600n)).wait();
-    expect(await revertName(() => sys.escrow.debit.staticCall(1, [chain.addresses[2]], [600n]))).toBe(
+    expect(await nestedRevertName(() => sys.escrow.debit.staticCall(1, 0, [a], [600n]), dist)).toBe(
       'EpochNotFinal',
     );
     await increaseTime(chain, 60);
     const stranger = attachJobEscrow(sys.addresses.escrow, chain.wallets[2]);
-    expect(await revertName(() => stranger.debit.staticCall(1, [chain.addresses[2]], [600n]))).toBe(
+    expect(await revertName(() => stranger.debit.staticCall(1, 0, [a], [600n]))).toBe(
       'AccessControlUnauthorizedAccount',
     );
-    expect(await revertName(() => sys.escrow.debit.staticCall(1, [chain.addresses[2]], [601n]))).toBe(
-      'DebitExceedsEpochTotal',
+    expect(await nestedRevertName(() => sys.escrow.debit.staticCall(1, 0, [a], [601n]), dist)).toBe(
+      'FundingExceedsTotal',
     );
-    expect(await revertName(() => sys.escrow.debit.staticCall(1, [chain.addresses[2]], [600n, 1n]))).toBe(
-      'LengthMismatch',
+    expect(await revertName(() => sys.escrow.debit.staticCall(1, 0, [a], [600n, 1n]))).toBe('LengthMismatch');
+    expect(await revertName(() => sys.escrow.debit.staticCall(1, 0, [a], [1_001n]))).toBe(
+      'InsufficientBalance',
     );
-    await (await sys.escrow.debit(1, [chain.addresses[2]], [600n])).wait();
+    expect(await revertName(() => sys.escrow.debit.staticCall(1, 0, [a], [0n]))).toBe('ZeroAmount');
+
+    // Batch 0 pays part of the epoch; a retry of it is refused whatever it says.
+    const receipt = await (await sys.escrow.debit(1, 0, [a], [400n])).wait();
+    const names = receipt!.logs.map((l) => sys.escrow.interface.parseLog(l)?.name).filter(Boolean);
+    expect(names).toEqual(['Debited', 'BatchDebited']);
+    expect(await sys.escrow.isBatchDebited(1, 0)).toBe(true);
+    expect(await sys.escrow.isBatchDebited(1, 1)).toBe(false);
+    expect(await revertName(() => sys.escrow.debit.staticCall(1, 0, [a], [400n]))).toBe(
+      'BatchAlreadyDebited',
+    );
+    expect(await revertName(() => sys.escrow.debit.staticCall(1, 0, [a], [1n]))).toBe('BatchAlreadyDebited');
+    expect(await sys.distributor.fundedIn(1)).toBe(400n);
+    expect(await sys.distributor.isFunded(1)).toBe(false);
+
+    // Batch 1 completes it, never beyond the total.
+    expect(await nestedRevertName(() => sys.escrow.debit.staticCall(1, 1, [a], [201n]), dist)).toBe(
+      'FundingExceedsTotal',
+    );
+    await (await sys.escrow.debit(1, 1, [a], [200n])).wait();
+    expect(await sys.distributor.isFunded(1)).toBe(true);
+    expect(await sys.escrow.debitedIn(1)).toBe(600n);
     expect(await sys.token.balanceOf(sys.addresses.distributor)).toBe(600n);
-    expect(await sys.escrow.balanceOf(chain.addresses[2])).toBe(400n);
-    expect(await revertName(() => sys.escrow.debit.staticCall(1, [chain.addresses[2]], [1n]))).toBe(
-      'DebitExceedsEpochTotal',
+    expect(await sys.token.allowance(sys.addresses.escrow, sys.addresses.distributor)).toBe(0n);
+    expect(await sys.escrow.balanceOf(a)).toBe(400n);
+    expect(await nestedRevertName(() => sys.escrow.debit.staticCall(1, 2, [a], [1n]), dist)).toBe(
+      'EpochFundedOutOfOrder',
     );
+  });
+
+  it('credits a depositFor to the beneficiary, who alone withdraws it', async () => {
+    const payer = attachJobEscrow(sys.addresses.escrow, chain.wallets[5]);
+    const beneficiary = chain.addresses[6];
+    const before = await sys.escrow.balanceOf(beneficiary);
+    const payerBefore = await sys.escrow.balanceOf(chain.addresses[5]);
+    const receipt = await (await payer.depositFor(beneficiary, 7_000n)).wait();
+    const log = receipt!.logs
+      .map((l) => sys.escrow.interface.parseLog(l))
+      .find((l) => l?.name === 'Deposited');
+    expect(log?.args[0]).toBe(beneficiary);
+    expect(log?.args[1]).toBe(7_000n);
+    expect((await sys.escrow.balanceOf(beneficiary)) - before).toBe(7_000n);
+    expect(await sys.escrow.balanceOf(chain.addresses[5])).toBe(payerBefore);
+    expect(await revertName(() => payer.depositFor.staticCall(ZeroAddress, 1n))).toBe('ZeroAddress');
+    expect(await revertName(() => payer.depositFor.staticCall(beneficiary, 0n))).toBe('ZeroAmount');
   });
 
   it('refuses a withdrawal re-entered from the token', async () => {
@@ -115,12 +160,19 @@ describe('JobEscrow and ProviderStaking on anvil', () => {
       await evil.getAddress(),
       chain.addresses[0],
       0,
+      chain.addresses[0],
+      chain.addresses[0],
+      0,
     );
     const escrow = await deployJobEscrow(
       chain.wallets[0],
       await evil.getAddress(),
       await distributor.getAddress(),
       chain.addresses[0],
+      0,
+      chain.addresses[0],
+      1,
+      1,
       0,
     );
     await (await evil.mint(chain.addresses[0], 1_000n)).wait();

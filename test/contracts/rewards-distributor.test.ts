@@ -17,6 +17,7 @@ import {
 import {
   deployMock,
   deploySystem,
+  fundEpoch,
   increaseTime,
   revertName,
   startChain,
@@ -32,13 +33,12 @@ describe('RewardsDistributor on anvil', () => {
   let providers: string[];
   let epoch1: EpochFile;
   let epoch2: EpochFile;
+  let epoch3: EpochFile;
 
   beforeAll(async () => {
     chain = await startChain();
     sys = await deploySystem(chain, { challengeWindowSeconds: WINDOW });
     providers = chain.addresses.slice(1, 5);
-    // Fund the distributor directly (escrow debits are covered in test/rewards).
-    await (await sys.token.mint(sys.addresses.distributor, 1_000_000_000n)).wait();
     epoch1 = closeEpoch(
       new Map(),
       providers.map((p, i) => ({ provider: p, amount: BigInt(1_000 * (i + 1)), receiptIds: [`r1-${i}`] })),
@@ -104,6 +104,10 @@ describe('RewardsDistributor on anvil', () => {
     const args = [t.epoch, t.index, t.account, t.cumulativeAmount, [...t.proof]] as const;
     expect(await revertName(() => sys.distributor.claim.staticCall(...args))).toBe('ChallengeWindowOpen');
     await increaseTime(chain, WINDOW);
+    // Final but not funded yet (escrow debits are covered in escrow-staking and test/rewards).
+    expect(await revertName(() => sys.distributor.claim.staticCall(...args))).toBe('EpochNotFunded');
+    await fundEpoch(chain, sys, 1, BigInt(epoch1.total));
+    expect(await sys.distributor.isFunded(1)).toBe(true);
     // Wrong proof, wrong amount, somebody else's proof.
     const other = proofs.ticket(providers[2])!;
     expect(
@@ -146,6 +150,7 @@ describe('RewardsDistributor on anvil', () => {
       await sys.distributor.postRoot(2, epoch2.root, epochFileHash(epoch2), BigInt(epoch2.total))
     ).wait();
     await increaseTime(chain, WINDOW);
+    await fundEpoch(chain, sys, 2, BigInt(epoch2.total));
     const old = new EpochProofs(epoch1).ticket(providers[0])!;
     const now = new EpochProofs(epoch2).ticket(providers[0])!;
     const before = await sys.token.balanceOf(providers[0]);
@@ -179,13 +184,15 @@ describe('RewardsDistributor on anvil', () => {
       ),
     ).toBe('UnknownEpoch');
     // A corrected root is posted for the same epoch; once final it cannot be vetoed.
-    const good = closeEpoch(
+    const good = (epoch3 = closeEpoch(
       cumulativeFromEpochFile(epoch2),
       [{ provider: providers[3], amount: 7n, receiptIds: ['r3-3'] }],
       { epoch: 3 },
-    );
+    ));
     await (await sys.distributor.postRoot(3, good.root, epochFileHash(good), BigInt(good.total))).wait();
+    expect(await sys.distributor.cumulativeTotal(3)).toBe(BigInt(good.cumulativeTotal));
     await increaseTime(chain, WINDOW);
+    await fundEpoch(chain, sys, 3, BigInt(good.total));
     expect(await revertName(() => sys.distributor.vetoRoot.staticCall(3, ZeroHash))).toBe(
       'ChallengeWindowClosed',
     );
@@ -194,8 +201,20 @@ describe('RewardsDistributor on anvil', () => {
     expect(await sys.distributor.claimedAmount(g.index)).toBe(4_007n);
   });
 
+  it('refuses a claim against an older root beyond its cumulative total, pays it against the newest', async () => {
+    // Provider 3 was paid epoch 3's money: a claim against epoch 2 would go past epoch 2's total.
+    const old = new EpochProofs(epoch2).ticket(providers[2])!;
+    expect(
+      await revertName(() =>
+        sys.distributor.claim.staticCall(old.epoch, old.index, old.account, old.cumulativeAmount, [
+          ...old.proof,
+        ]),
+      ),
+    ).toBe('ClaimExceedsFunded');
+  });
+
   it('stops claims while paused', async () => {
-    const ticket = new EpochProofs(epoch2).ticket(providers[2])!;
+    const ticket = new EpochProofs(epoch3).ticket(providers[2])!;
     await (await sys.distributor.pause()).wait();
     expect(
       await revertName(() =>
@@ -219,6 +238,7 @@ describe('RewardsDistributor on anvil', () => {
   it('refuses a claim re-entered from the token during the transfer', async () => {
     const evil = (await deployMock(chain, 'ReentrantToken')) as BaseContract & {
       mint(to: string, amount: bigint): Promise<ContractTransactionResponse>;
+      approve(spender: string, amount: bigint): Promise<ContractTransactionResponse>;
       arm(target: string, data: string): Promise<ContractTransactionResponse>;
     };
     const distributor = await deployRewardsDistributor(
@@ -226,9 +246,12 @@ describe('RewardsDistributor on anvil', () => {
       await evil.getAddress(),
       chain.addresses[0],
       0,
+      chain.addresses[0],
+      chain.addresses[0],
+      0,
     );
-    await (await distributor.grantRole(id('SETTLER_ROLE'), chain.addresses[0])).wait();
-    await (await evil.mint(await distributor.getAddress(), 1_000_000n)).wait();
+    await (await evil.mint(chain.addresses[0], 1_000_000n)).wait();
+    await (await evil.approve(await distributor.getAddress(), 1_000_000n)).wait();
     const file = closeEpoch(
       new Map<string, CumulativeEntry>(),
       providers.map((p, i) => ({ provider: p, amount: 100n + BigInt(i), receiptIds: [`e${i}`] })),
@@ -236,6 +259,7 @@ describe('RewardsDistributor on anvil', () => {
     );
     await (await distributor.postRoot(1, file.root, epochFileHash(file), BigInt(file.total))).wait();
     await increaseTime(chain, 1);
+    await (await distributor.fund(1, BigInt(file.total))).wait();
     const proofs = new EpochProofs(file);
     const a = proofs.ticket(providers[0])!;
     const b = proofs.ticket(providers[1])!;

@@ -47,7 +47,6 @@ describe('deposit → jobs → epoch → root → claim on anvil', () => {
     providers = chain.addresses.slice(3, 7);
     sys = await deploySystem(chain, {
       challengeWindowSeconds: WINDOW,
-      unlockDelaySeconds: 3 * WINDOW,
       unbondingDelaySeconds: WINDOW,
       mint: developers.map((to) => ({ to, amount: 100n * ONE_TOKEN })),
     });
@@ -121,6 +120,7 @@ describe('deposit → jobs → epoch → root → claim on anvil', () => {
       await (
         await sys.escrow.debit(
           epoch,
+          0,
           file.debits.map((d) => d.account),
           file.debits.map((d) => BigInt(d.amount)),
         )

@@ -88,7 +88,9 @@ describe('slashing: proposals become on-chain slashes on ProviderStaking (real a
     chain = await startTestChain(); // automine
     addresses = await deployAll(chain.wallets[0], {
       challengeWindowSeconds: 3600,
-      unlockDelaySeconds: 60,
+      maxEpochSeconds: 3600,
+      fundingMarginSeconds: 60,
+      unlockDelaySeconds: 3600 + 3600 + 60,
       unbondingDelaySeconds: 60,
       settler: chain.anvil.accounts[SETTLER].address,
       slasher: chain.anvil.accounts[SLASHER].address,

@@ -49,7 +49,9 @@ export async function deployForSettlement(
 ): Promise<DeployedAddresses> {
   return deployAll(chain.wallets[0], {
     challengeWindowSeconds,
-    unlockDelaySeconds: 60,
+    maxEpochSeconds: 3600,
+    fundingMarginSeconds: 60,
+    unlockDelaySeconds: 3600 + challengeWindowSeconds + 60,
     unbondingDelaySeconds: 60,
     settler: chain.anvil.accounts[settlerIndex].address,
     mint: [{ to: chain.anvil.accounts[0].address, amount: 1_000n * ONE_TOKEN }],

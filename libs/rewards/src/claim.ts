@@ -50,12 +50,13 @@ export function claimTicket(file: EpochFile, account: string): ClaimTicket | nul
   return new EpochProofs(file).ticket(account);
 }
 
-/** The newest epoch whose root is claimable (past its window, not vetoed); 0 when none is. */
+/**
+ * The newest epoch whose root is claimable: final and fully funded together with every epoch before
+ * it (the distributor's `fundedEpoch`); 0 when none is. Claim against it: all claims together never
+ * exceed the cumulative total of the root they are made against.
+ */
 export async function latestClaimableEpoch(distributor: RewardsDistributorContract): Promise<number> {
-  for (let epoch = Number(await distributor.lastEpoch()); epoch > 0; epoch--) {
-    if (await distributor.isFinal(epoch)) return epoch;
-  }
-  return 0;
+  return Number(await distributor.fundedEpoch());
 }
 
 export interface ClaimResult {

@@ -1,25 +1,49 @@
-import { id, NonceManager, type Signer } from 'ethers';
+import { getAddress, id, NonceManager, type Signer } from 'ethers';
 
 import { deployComputeToken } from './contracts/compute-token.js';
 import { deployJobEscrow } from './contracts/job-escrow.js';
 import { deployProviderStaking } from './contracts/provider-staking.js';
 import { deployRewardsDistributor } from './contracts/rewards-distributor.js';
 
+/** The local dev chain's id: the only chain where the contracts accept dev-sized windows. */
+export const DEV_CHAIN_ID = 31337;
+/** RewardsDistributor's bounds on the challenge window (MIN only off the dev chain). */
+export const MIN_CHALLENGE_WINDOW_SECONDS = 3_600;
+export const MAX_CHALLENGE_WINDOW_SECONDS = 30 * 86_400;
+/** JobEscrow's bounds: every duration at most MAX_DELAY; the funding margin at least MIN (off 31337). */
+export const MAX_DELAY_SECONDS = 365 * 86_400;
+export const MIN_FUNDING_MARGIN_SECONDS = 3_600;
+/** The default admin delay off the dev chain: two days. */
+export const DEFAULT_ADMIN_DELAY_SECONDS = 2 * 86_400;
+/** The default token cap: 10^9 tokens of six decimals. */
+export const DEFAULT_TOKEN_CAP = 10n ** 15n;
+
 export interface DeployOptions {
   /** Gets DEFAULT_ADMIN_ROLE everywhere (default: the deployer). */
   readonly admin?: string;
+  /** Delay of a default admin transfer on token, distributor and escrow (default: 0 on chain 31337, else 2 days). */
+  readonly adminDelaySeconds?: number;
   /** Gets SETTLER_ROLE on the distributor and the escrow (default: the deployer). */
   readonly settler?: string;
   /** Gets GUARDIAN_ROLE on the distributor (default: the deployer). */
   readonly guardian?: string;
   /** Gets SLASHER_ROLE on the staking contract (default: the deployer). */
   readonly slasher?: string;
+  /** Gets MINTER_ROLE on the token (default: the deployer). */
+  readonly minter?: string;
   /** Receives slashed stake (default: the admin). */
   readonly treasury?: string;
   readonly challengeWindowSeconds: number;
+  /** At least maxEpochSeconds + challengeWindowSeconds + fundingMarginSeconds. */
   readonly unlockDelaySeconds: number;
+  /** The longest epoch the settler runs. */
+  readonly maxEpochSeconds: number;
+  /** How long after an epoch is final the settler takes to debit it (≥ 1 h off chain 31337). */
+  readonly fundingMarginSeconds: number;
   readonly unbondingDelaySeconds: number;
-  /** Mints these amounts (base units) to these accounts; the deployer keeps MINTER_ROLE. */
+  /** The token's supply cap in base units (default 10^15 = 10^9 tokens). */
+  readonly tokenCap?: bigint;
+  /** Mints these amounts (base units) to these accounts, from the deployer, which must be the minter. */
   readonly mint?: readonly { readonly to: string; readonly amount: bigint }[];
 }
 
@@ -36,29 +60,67 @@ export const SETTLER_ROLE = id('SETTLER_ROLE');
 export const GUARDIAN_ROLE = id('GUARDIAN_ROLE');
 export const SLASHER_ROLE = id('SLASHER_ROLE');
 export const MINTER_ROLE = id('MINTER_ROLE');
+export const DEFAULT_ADMIN_ROLE = `0x${'00'.repeat(32)}`;
+
+/** The smallest unlock delay JobEscrow accepts for these durations. */
+export function minimumUnlockDelay(opts: {
+  readonly maxEpochSeconds: number;
+  readonly challengeWindowSeconds: number;
+  readonly fundingMarginSeconds: number;
+}): number {
+  return opts.maxEpochSeconds + opts.challengeWindowSeconds + opts.fundingMarginSeconds;
+}
 
 /**
  * Deploys ComputeToken, RewardsDistributor, JobEscrow and ProviderStaking in a fixed order from one
- * signer, then grants the roles. Addresses depend only on the deployer and its nonce, so a fresh
- * anvil with the same dev key gives the same addresses every time.
+ * signer. Token, distributor and escrow get their roles in their constructors; the staking contract
+ * is deployed with the deployer as admin, which grants SLASHER_ROLE and, when the admin is someone
+ * else, hands its admin role over and renounces it. Addresses depend only on the deployer and its
+ * nonce, so a fresh anvil with the same dev key gives the same addresses every time.
  */
 export async function deployAll(signer: Signer, opts: DeployOptions): Promise<DeployedAddresses> {
   const sender = signer instanceof NonceManager ? signer : new NonceManager(signer);
-  const deployer = await sender.getAddress();
-  const admin = opts.admin ?? deployer;
-  const token = await deployComputeToken(sender, deployer);
+  const deployer = getAddress(await sender.getAddress());
+  const admin = getAddress(opts.admin ?? deployer);
+  const minter = getAddress(opts.minter ?? deployer);
+  const settler = getAddress(opts.settler ?? deployer);
+  if ((opts.mint?.length ?? 0) > 0 && minter !== deployer) {
+    throw new Error(
+      `deployAll: mint needs the deployer (${deployer}) to be the minter, but the minter is ${minter}`,
+    );
+  }
+  let adminDelay = opts.adminDelaySeconds;
+  if (adminDelay === undefined) {
+    const network = await sender.provider?.getNetwork();
+    if (!network) throw new Error('deployAll: the signer has no provider');
+    adminDelay = Number(network.chainId) === DEV_CHAIN_ID ? 0 : DEFAULT_ADMIN_DELAY_SECONDS;
+  }
+  const token = await deployComputeToken(
+    sender,
+    admin,
+    adminDelay,
+    minter,
+    opts.tokenCap ?? DEFAULT_TOKEN_CAP,
+  );
   const distributor = await deployRewardsDistributor(
     sender,
     await token.getAddress(),
-    deployer,
+    admin,
+    adminDelay,
+    settler,
+    getAddress(opts.guardian ?? deployer),
     opts.challengeWindowSeconds,
   );
   const escrow = await deployJobEscrow(
     sender,
     await token.getAddress(),
     await distributor.getAddress(),
-    deployer,
+    admin,
+    adminDelay,
+    settler,
     opts.unlockDelaySeconds,
+    opts.maxEpochSeconds,
+    opts.fundingMarginSeconds,
   );
   const staking = await deployProviderStaking(
     sender,
@@ -67,17 +129,11 @@ export async function deployAll(signer: Signer, opts: DeployOptions): Promise<De
     opts.treasury ?? admin,
     opts.unbondingDelaySeconds,
   );
-  const txs = [
-    await token.grantRole(MINTER_ROLE, deployer),
-    await distributor.grantRole(SETTLER_ROLE, opts.settler ?? deployer),
-    await distributor.grantRole(GUARDIAN_ROLE, opts.guardian ?? deployer),
-    await escrow.grantRole(SETTLER_ROLE, opts.settler ?? deployer),
-    await staking.grantRole(SLASHER_ROLE, opts.slasher ?? deployer),
-  ];
+  const txs = [await staking.grantRole(SLASHER_ROLE, getAddress(opts.slasher ?? deployer))];
   for (const m of opts.mint ?? []) txs.push(await token.mint(m.to, m.amount));
   if (admin !== deployer) {
-    const adminRole = await token.DEFAULT_ADMIN_ROLE();
-    for (const c of [token, distributor, escrow, staking]) txs.push(await c.grantRole(adminRole, admin));
+    txs.push(await staking.grantRole(DEFAULT_ADMIN_ROLE, admin));
+    txs.push(await staking.renounceRole(DEFAULT_ADMIN_ROLE, deployer));
   }
   let deployBlock = 0;
   for (const tx of txs) {

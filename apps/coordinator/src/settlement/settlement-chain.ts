@@ -71,10 +71,18 @@ export const DEV_PLATFORM_INDEX = 7;
 const DEV_PLATFORM_DEPOSIT = 100_000n * ONE_TOKEN;
 /**
  * Anvil account 8: the dev chain's faucet. It gets tokens at deploy and funds the local agents' wallets
- * (gas and stake), so it never competes for nonces with the settler/slasher key (account 0).
+ * (gas and stake), so it never competes for nonces with the settler (account 3) or slasher (account 5).
  */
 export const DEV_FAUCET_INDEX = 8;
 const DEV_FAUCET_FUNDING = 1_000_000n * ONE_TOKEN;
+/** The dev chain's role keys (anvil accounts): one key per role, as in production. */
+const DEV_DEPLOYER_INDEX = 2;
+const DEV_SETTLER_INDEX = 3;
+const DEV_GUARDIAN_INDEX = 4;
+const DEV_SLASHER_INDEX = 5;
+/** The dev chain's longest epoch (the dev default is 20 s; EPOCH_SECONDS above 60 s breaks the unlock bound's promise) and funding margin. */
+const DEV_MAX_EPOCH_SECONDS = 60;
+const DEV_FUNDING_MARGIN_SECONDS = 30;
 
 function checksum(value: unknown, what: string): string {
   if (typeof value !== 'string') throw new ConfigError(`${what}: expected an address`);
@@ -243,8 +251,8 @@ async function startDevChain(
         rpcUrl: anvil.rpcUrl,
         chainId: anvil.chainId,
         contracts,
-        settlerKey: ANVIL_DEV_KEYS[0],
-        slasherKey: config.SLASHER_KEY ?? ANVIL_DEV_KEYS[0],
+        settlerKey: ANVIL_DEV_KEYS[DEV_SETTLER_INDEX],
+        slasherKey: config.SLASHER_KEY ?? ANVIL_DEV_KEYS[DEV_SLASHER_INDEX],
         publicRpcUrl: config.PUBLIC_CHAIN_RPC_URL ?? anvil.rpcUrl,
         dev: true,
       },
@@ -277,12 +285,22 @@ async function deployDevContracts(
   accounts: readonly { address: string; privateKey: string }[],
   config: AppConfig,
 ): Promise<SettlementContracts> {
-  const deployer = new NonceManager(new Wallet(ANVIL_DEV_KEYS[0], provider));
+  // Distinct keys per role, as in production: deployer/admin/minter account 2, settler 3,
+  // guardian 4, slasher 5 (or SLASHER_KEY).
+  const deployer = new NonceManager(new Wallet(ANVIL_DEV_KEYS[DEV_DEPLOYER_INDEX], provider));
   const developer = accounts[0];
   const platform = accounts[DEV_PLATFORM_INDEX];
+  const challengeWindowSeconds = config.DEV_CHALLENGE_WINDOW_SECONDS;
+  // The escrow's unlock bound must cover the longest epoch this chain will see.
+  const maxEpochSeconds = Math.max(DEV_MAX_EPOCH_SECONDS, settlementSettings(config).epochSeconds);
   const deployed = await deployAll(deployer, {
-    challengeWindowSeconds: config.DEV_CHALLENGE_WINDOW_SECONDS,
-    unlockDelaySeconds: 60,
+    settler: accounts[DEV_SETTLER_INDEX].address,
+    guardian: accounts[DEV_GUARDIAN_INDEX].address,
+    slasher: new Wallet(config.SLASHER_KEY ?? ANVIL_DEV_KEYS[DEV_SLASHER_INDEX]).address,
+    challengeWindowSeconds,
+    maxEpochSeconds,
+    fundingMarginSeconds: DEV_FUNDING_MARGIN_SECONDS,
+    unlockDelaySeconds: maxEpochSeconds + challengeWindowSeconds + DEV_FUNDING_MARGIN_SECONDS,
     unbondingDelaySeconds: 60,
     mint: [
       { to: developer.address, amount: DEV_WALLET_TOKENS + config.DEV_CREDITS },

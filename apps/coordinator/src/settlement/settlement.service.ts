@@ -316,6 +316,8 @@ export class SettlementService {
       this.logger.info({ epoch: epoch.id, fundingTxHash: lastTx }, 'epoch funded and final: claimable');
       return true;
     }
+    // TODO(funding): the settler is no longer the token minter and the distributor pays only funded
+    // epochs; the shortfall (total - funded) must be funded some other way (being rewritten).
     const shortfall = total - funded;
     const why = `the escrow covered ${funded} of ${total} base units: ${shortfall} more must be funded (RewardsDistributor.fund(${epoch.id}, ${shortfall}), open to anyone) before the epoch is claimable`;
     if (epoch.blockedReason !== why) this.logger.error({ epoch: epoch.id, shortfall: shortfall.toString() }, why);

@@ -1,0 +1,67 @@
+// Gas report: the steady-state claim (a provider that has claimed before) against a funded root.
+// Measured from receipts on anvil; the bound keeps the hot-slot packing from regressing silently.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { closeEpoch, cumulativeFromEpochFile, epochFileHash, EpochProofs, type EpochFile } from '#rewards';
+
+import { deploySystem, fundEpoch, increaseTime, startChain, type Chain, type System } from './chain.js';
+
+const WINDOW = 10;
+/** Measured 58,690 (8 leaves, proof depth 3) with funding checks; 53,290 before them. */
+const STEADY_CLAIM_GAS_MAX = 60_000n;
+
+describe('claim gas on anvil', () => {
+  let chain: Chain;
+  let sys: System;
+  const providers = Array.from({ length: 8 }, (_, i) => `0x${(0x1000 + i).toString(16).padStart(40, '0')}`);
+
+  beforeAll(async () => {
+    chain = await startChain();
+    sys = await deploySystem(chain, { challengeWindowSeconds: WINDOW, maxEpochSeconds: 60 });
+  });
+
+  afterAll(async () => {
+    await chain?.stop();
+  });
+
+  async function postAndFund(file: EpochFile): Promise<void> {
+    await (
+      await sys.distributor.postRoot(file.epoch, file.root, epochFileHash(file), BigInt(file.total))
+    ).wait();
+    await increaseTime(chain, WINDOW);
+    await fundEpoch(chain, sys, file.epoch, BigInt(file.total));
+  }
+
+  async function claimAll(file: EpochFile): Promise<bigint[]> {
+    const proofs = new EpochProofs(file);
+    const gas: bigint[] = [];
+    for (const p of providers) {
+      const t = proofs.ticket(p)!;
+      const receipt = await (
+        await sys.distributor.claim(t.epoch, t.index, t.account, t.cumulativeAmount, [...t.proof])
+      ).wait();
+      gas.push(receipt!.gasUsed);
+    }
+    return gas;
+  }
+
+  it('keeps the steady-state claim under its bound', async () => {
+    const e1 = closeEpoch(
+      new Map(),
+      providers.map((p, i) => ({ provider: p, amount: BigInt(1_000 + i), receiptIds: [`a${i}`] })),
+      { epoch: 1 },
+    );
+    const e2 = closeEpoch(
+      cumulativeFromEpochFile(e1),
+      providers.map((p, i) => ({ provider: p, amount: 500n, receiptIds: [`b${i}`] })),
+      { epoch: 2 },
+    );
+    await postAndFund(e1);
+    const first = await claimAll(e1);
+    await postAndFund(e2);
+    const steady = await claimAll(e2);
+    const max = steady.reduce((m, g) => (g > m ? g : m), 0n);
+    console.info(`claim gas: first ${first.join(', ')}; steady-state ${steady.join(', ')}`);
+    expect(max).toBeLessThanOrEqual(STEADY_CLAIM_GAS_MAX);
+  });
+});
