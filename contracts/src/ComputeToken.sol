@@ -3,12 +3,14 @@ pragma solidity 0.8.37;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
+import {ERC20Burnable} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Burnable.sol";
 import {ERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Permit.sol";
 
 /// @title ComputeToken
 /// @notice The token gpumesh developers pay with and providers are paid in. Six decimals, like the
 /// ledger's integer base units (micro-tokens), so a ledger amount is a token amount unchanged.
-contract ComputeToken is ERC20, ERC20Permit, AccessControl {
+/// Burnable: ProviderStaking burns slashed stake that compensates no developer.
+contract ComputeToken is ERC20, ERC20Burnable, ERC20Permit, AccessControl {
     bytes32 public constant MINTER_ROLE = keccak256("MINTER_ROLE");
 
     constructor(address admin) ERC20("gpumesh Compute", "GPUC") ERC20Permit("gpumesh Compute") {

@@ -60,13 +60,14 @@ contract JobEscrow is AccessControl, ReentrancyGuardTransient {
     /// @notice Deposits `amount` base units for the caller (approve first). The caller's address
     /// is the account the coordinator credits (the SIWE account).
     function deposit(uint256 amount) external nonReentrant {
-        if (amount == 0) revert ZeroAmount();
-        Account storage a = _accounts[msg.sender];
-        uint256 balance = uint256(a.balance) + amount;
-        if (balance > type(uint192).max) revert AmountTooLarge(amount);
-        a.balance = uint192(balance);
-        emit Deposited(msg.sender, amount);
-        _token.safeTransferFrom(msg.sender, address(this), amount);
+        _deposit(msg.sender, amount);
+    }
+
+    /// @notice Deposits `amount` base units, pulled from the caller (approve first), for `account`
+    /// (ProviderStaking pays slash compensation to developers this way).
+    function depositFor(address account, uint256 amount) external nonReentrant {
+        if (account == address(0)) revert ZeroAddress();
+        _deposit(account, amount);
     }
 
     /// @notice Starts the unlock delay; `withdraw` works once it has passed.
@@ -122,6 +123,16 @@ contract JobEscrow is AccessControl, ReentrancyGuardTransient {
         if (debited > total) revert DebitExceedsEpochTotal(epoch, debited, total);
         _debited[epoch] = debited;
         _token.safeTransfer(address(_distributor), sum);
+    }
+
+    function _deposit(address account, uint256 amount) private {
+        if (amount == 0) revert ZeroAmount();
+        Account storage a = _accounts[account];
+        uint256 balance = uint256(a.balance) + amount;
+        if (balance > type(uint192).max) revert AmountTooLarge(amount);
+        a.balance = uint192(balance);
+        emit Deposited(account, amount);
+        _token.safeTransferFrom(msg.sender, address(this), amount);
     }
 
     // ---------------------------------------------------------------- views
