@@ -61,6 +61,8 @@ const DEV_FUNDING = 1_000_000n * ONE_TOKEN;
  */
 export const DEV_FAUCET_INDEX = 8;
 const DEV_FAUCET_FUNDING = 1_000_000n * ONE_TOKEN;
+/** ProviderStaking's bound on its delays (365 days). */
+const MAX_SLASH_REVIEW_DELAY_SECONDS = 365 * 86_400;
 
 function checksum(value: unknown, what: string): string {
   if (typeof value !== 'string') throw new ConfigError(`${what}: expected an address`);
@@ -176,6 +178,8 @@ export async function resolveSettlementChain(
       challengeWindowSeconds: config.DEV_CHALLENGE_WINDOW_SECONDS,
       unlockDelaySeconds: 60,
       unbondingDelaySeconds: 60,
+      // The chain's review delay never exceeds the coordinator's (the executor waits for both).
+      slashReviewDelaySeconds: Math.min(config.SLASH_REVIEW_SECONDS, MAX_SLASH_REVIEW_DELAY_SECONDS),
       mint: [
         { to: developer, amount: DEV_FUNDING },
         { to: anvil.accounts[DEV_FAUCET_INDEX].address, amount: DEV_FAUCET_FUNDING },
