@@ -378,6 +378,21 @@ describe('dispatch over libp2p to providers (real PostgreSQL, Redis and libp2p n
     expect(evidence).toHaveLength(1);
     expect(evidence[0].state).toBe('PROPOSED');
     expect(evidence[0].evidenceHash).toBe(evidence[0].bundleHash);
+    // The slash compensates the developer whose job the cheater ran, weighted by the job's cost.
+    const compensated = await query<{
+      beneficiaries: { account: string; weight: string }[];
+      address: string;
+      cost: string;
+    }>(
+      c.databaseUrl,
+      `SELECT s.beneficiaries, a.address, j.cost::text AS cost FROM "SlashProposal" s
+       JOIN "Evidence" e ON e.id = s."evidenceId" JOIN "Job" j ON j.id = e."jobId"
+       JOIN "Account" a ON a.id = j."accountId" WHERE e."peerId" = $1`,
+      [cheat.peerId],
+    );
+    const beneficiary = compensated[0].beneficiaries.find((b) => b.account === compensated[0].address);
+    expect(beneficiary).toBeDefined();
+    expect(BigInt(beneficiary!.weight)).toBeGreaterThanOrEqual(BigInt(compensated[0].cost));
     const honestEvents = await query<{ kind: string }>(
       c.databaseUrl,
       'SELECT kind FROM "ReputationEvent" WHERE "peerId" = $1',
