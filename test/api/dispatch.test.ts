@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { keccak256, toUtf8Bytes } from 'ethers';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { decodeTensor, parseJobSpec, type TensorWire } from '#protocol';
@@ -393,6 +394,15 @@ describe('dispatch over libp2p to providers (real PostgreSQL, Redis and libp2p n
     const beneficiary = compensated[0].beneficiaries.find((b) => b.account === compensated[0].address);
     expect(beneficiary).toBeDefined();
     expect(BigInt(beneficiary!.weight)).toBeGreaterThanOrEqual(BigInt(compensated[0].cost));
+    // The evidence is public, exactly as hashed.
+    const published = await api<{ hash: string; bundle: string; slash: { state: string } | null }>(
+      c.url,
+      'GET',
+      `/v1/evidence/${evidence[0].bundleHash}`,
+    );
+    expect(published.status).toBe(200);
+    expect(keccak256(toUtf8Bytes(published.body.bundle))).toBe(evidence[0].bundleHash);
+    expect(published.body.slash?.state).toBe('PROPOSED');
     const honestEvents = await query<{ kind: string }>(
       c.databaseUrl,
       'SELECT kind FROM "ReputationEvent" WHERE "peerId" = $1',

@@ -145,7 +145,12 @@ export class VerificationRepository {
         where: { attemptId: input.attemptId, peerId: input.peerId },
       });
       if (existing) return { evidenceId: existing.id, created: false };
-      const beneficiaries = await compensationBeneficiaries(tx, input.peerId, input.jobId, new Date());
+      const beneficiaries = await compensationBeneficiaries(tx, {
+        peerId: input.peerId,
+        operatorAddress: input.operatorAddress,
+        convictedJobId: input.jobId,
+        now: new Date(),
+      });
       const evidence = await tx.evidence.create({
         data: {
           jobId: input.jobId,
@@ -298,19 +303,19 @@ export class VerificationRepository {
  * Who a slash of `peerId` compensates: the developers (account addresses) of the jobs it ran with a
  * SUCCEEDED attempt finishing in the 7 days up to `now`, and of the convicted job itself, weighted by
  * the jobs' cost (base units), the largest 64 first. Canary jobs (the coordinator's own) count for
- * nobody. None: the slash is burnt.
+ * nobody, nor does the convicted operator's own address. None: the slash is burnt.
  */
 export async function compensationBeneficiaries(
   tx: Prisma.TransactionClient,
-  peerId: string,
-  convictedJobId: string,
-  now: Date,
+  input: { peerId: string; operatorAddress: string; convictedJobId: string; now: Date },
 ): Promise<{ account: string; weight: bigint }[]> {
+  const { peerId, convictedJobId, now } = input;
+  const operator = input.operatorAddress.toLowerCase();
   const since = new Date(now.getTime() - COMPENSATION_WINDOW_MS);
   const rows = await tx.$queryRaw<{ account: string; weight: bigint }[]>`
     SELECT a.address AS account, SUM(j.cost)::bigint AS weight
     FROM "Job" j JOIN "Account" a ON a.id = j."accountId"
-    WHERE j.canary = false AND j.cost > 0 AND (
+    WHERE j.canary = false AND j.cost > 0 AND a.address <> ${operator} AND (
       j.id = ${convictedJobId}::uuid OR EXISTS (
         SELECT 1 FROM "JobAttempt" t
         WHERE t."jobId" = j.id AND t."providerId" = ${peerId} AND t.state = 'SUCCEEDED'
