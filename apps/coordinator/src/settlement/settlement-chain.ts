@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { JsonRpcProvider, NonceManager, Wallet, getAddress } from 'ethers';
 import type { Logger } from 'pino';
-import { ANVIL_DEV_KEYS, ONE_TOKEN, deployAll, startAnvil } from '#rewards';
+import { ANVIL_DEV_KEYS, ONE_TOKEN, attachProviderStaking, deployAll, startAnvil } from '#rewards';
 import { ConfigError, type AppConfig } from '../config/config.js';
 
 /** The contracts settlement talks to. */
@@ -111,6 +111,22 @@ async function validateChain(chain: SettlementChain): Promise<void> {
     ] as const) {
       if (address && (await provider.getCode(address)) === '0x') {
         throw new ConfigError(`no contract at the ${name} address ${address} on ${chain.rpcUrl}`);
+      }
+    }
+    if (chain.contracts.staking) {
+      // Slash compensation is paid into ProviderStaking's escrow: it must be the one whose deposits
+      // this coordinator credits.
+      const escrow = await attachProviderStaking(chain.contracts.staking, provider)
+        .escrow()
+        .catch((err: unknown) => {
+          throw new ConfigError(
+            `STAKING_ADDRESS ${chain.contracts.staking} is not a ProviderStaking with an escrow: ${(err as Error).message}`,
+          );
+        });
+      if (getAddress(escrow) !== getAddress(chain.contracts.escrow)) {
+        throw new ConfigError(
+          `ProviderStaking ${chain.contracts.staking} pays slash compensation into escrow ${escrow}, not the configured escrow ${chain.contracts.escrow}`,
+        );
       }
     }
   } finally {
