@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { keccak256, toUtf8Bytes } from 'ethers';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { decodeTensor, parseJobSpec, type TensorWire } from '#protocol';
@@ -378,6 +379,30 @@ describe('dispatch over libp2p to providers (real PostgreSQL, Redis and libp2p n
     expect(evidence).toHaveLength(1);
     expect(evidence[0].state).toBe('PROPOSED');
     expect(evidence[0].evidenceHash).toBe(evidence[0].bundleHash);
+    // The slash compensates the developer whose job the cheater ran, weighted by the job's cost.
+    const compensated = await query<{
+      beneficiaries: { account: string; weight: string }[];
+      address: string;
+      cost: string;
+    }>(
+      c.databaseUrl,
+      `SELECT s.beneficiaries, a.address, j.cost::text AS cost FROM "SlashProposal" s
+       JOIN "Evidence" e ON e.id = s."evidenceId" JOIN "Job" j ON j.id = e."jobId"
+       JOIN "Account" a ON a.id = j."accountId" WHERE e."peerId" = $1`,
+      [cheat.peerId],
+    );
+    const beneficiary = compensated[0].beneficiaries.find((b) => b.account === compensated[0].address);
+    expect(beneficiary).toBeDefined();
+    expect(BigInt(beneficiary!.weight)).toBeGreaterThanOrEqual(BigInt(compensated[0].cost));
+    // The evidence is public, exactly as hashed.
+    const published = await api<{ hash: string; bundle: string; slash: { state: string } | null }>(
+      c.url,
+      'GET',
+      `/v1/evidence/${evidence[0].bundleHash}`,
+    );
+    expect(published.status).toBe(200);
+    expect(keccak256(toUtf8Bytes(published.body.bundle))).toBe(evidence[0].bundleHash);
+    expect(published.body.slash?.state).toBe('PROPOSED');
     const honestEvents = await query<{ kind: string }>(
       c.databaseUrl,
       'SELECT kind FROM "ReputationEvent" WHERE "peerId" = $1',

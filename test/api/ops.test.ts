@@ -43,6 +43,7 @@ describe('operations endpoints', () => {
       '/v1/account',
       '/v1/providers',
       '/v1/auth/siwe',
+      '/v1/evidence/{hash}',
     ]) {
       expect(Object.keys(json.body.paths)).toContain(path);
     }

@@ -2,44 +2,35 @@
 import { keccak256, toUtf8Bytes } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  MemorySlashJournal,
   ONE_TOKEN,
   RewardsError,
+  cancelSlash,
   executeSlash,
+  proposeSlash,
+  readSlashProposal,
   readStake,
   requestUnbond,
   stakeTokens,
   withdrawUnbonded,
-  type SlashJournal,
-  type SlashRecord,
 } from '#rewards';
 import { deploySystem, increaseTime, startChain, type Chain, type System } from './chain.js';
 
 const PROVIDER = 3;
-const TREASURY = 6;
-
-function memoryJournal(): SlashJournal & { record: SlashRecord | null; puts: number } {
-  const j = {
-    record: null as SlashRecord | null,
-    puts: 0,
-    async get(): Promise<SlashRecord | null> {
-      return j.record;
-    },
-    async put(record: SlashRecord): Promise<void> {
-      j.puts += 1;
-      j.record = record;
-    },
-  };
-  return j;
-}
+const DEV = 6;
+const REVIEW = 600;
 
 describe('staking and slashing clients (libs/rewards) on anvil', () => {
   let chain: Chain;
   let sys: System;
+  const evidence = (label: string): string => keccak256(toUtf8Bytes(label));
 
   beforeAll(async () => {
     chain = await startChain();
-    sys = await deploySystem(chain, { mint: [{ to: chain.addresses[PROVIDER], amount: 100n * ONE_TOKEN }] });
-    await (await sys.staking.setTreasury(chain.addresses[TREASURY])).wait();
+    sys = await deploySystem(chain, {
+      slashReviewDelaySeconds: REVIEW,
+      mint: [{ to: chain.addresses[PROVIDER], amount: 100n * ONE_TOKEN }],
+    });
   });
 
   afterAll(async () => {
@@ -53,7 +44,7 @@ describe('staking and slashing clients (libs/rewards) on anvil', () => {
       stakeTokens({ staking: sys.addresses.staking, signer, amount: 101n * ONE_TOKEN }),
     ).rejects.toMatchObject({ code: 'INSUFFICIENT_FUNDS' });
     const staked = await stakeTokens({ staking: sys.addresses.staking, signer, amount: 60n * ONE_TOKEN });
-    expect(staked.stake).toMatchObject({ bonded: 60n * ONE_TOKEN, unbonding: 0n });
+    expect(staked.stake).toMatchObject({ bonded: 60n * ONE_TOKEN, unbonding: 0n, frozen: 0n });
     const unbond = await requestUnbond({ staking: sys.addresses.staking, signer, amount: 20n * ONE_TOKEN });
     expect(unbond.stake).toMatchObject({ bonded: 40n * ONE_TOKEN, unbonding: 20n * ONE_TOKEN });
     await expect(withdrawUnbonded({ staking: sys.addresses.staking, signer })).rejects.toMatchObject({
@@ -66,72 +57,117 @@ describe('staking and slashing clients (libs/rewards) on anvil', () => {
     expect(await readStake(sys.staking, address)).toMatchObject({ bonded: 40n * ONE_TOKEN, unbonding: 0n });
   });
 
-  it('slashes once per evidence hash: a second executor with an empty journal sends nothing', async () => {
+  it('proposes, then executes once per evidence hash: a second client with an empty journal sends nothing', async () => {
     const operator = chain.addresses[PROVIDER];
-    const evidenceHash = keccak256(toUtf8Bytes('evidence-1'));
-    const journal = memoryJournal();
-    const first = await executeSlash({
-      staking: sys.staking,
-      signer: chain.wallets[0],
+    const evidenceHash = evidence('evidence-1');
+    const beneficiaries = [{ account: chain.addresses[DEV], weight: 5n }];
+    const journal = new MemorySlashJournal();
+    const base = { staking: sys.staking, signer: chain.wallets[0], evidenceHash };
+    const proposed = await proposeSlash({
+      ...base,
       journal,
       operator,
       amount: 15n * ONE_TOKEN,
-      evidenceHash,
+      beneficiaries,
     });
-    expect(first).toMatchObject({ slashed: 15n * ONE_TOKEN, alreadyExecuted: false });
-    expect(first.treasury.toLowerCase()).toBe(chain.addresses[TREASURY].toLowerCase());
+    expect(proposed).toMatchObject({ frozen: 15n * ONE_TOKEN, state: 'PENDING', alreadyProposed: false });
     expect(journal.puts).toBe(1);
-    expect(journal.record?.txHash).toBe(first.txHash);
-    // the same journal again: no new transaction
-    const again = await executeSlash({
-      staking: sys.staking,
-      signer: chain.wallets[0],
-      journal,
+    expect((await readStake(sys.staking, operator)).frozen).toBe(15n * ONE_TOKEN);
+    // again, and from a client that knows nothing: the chain has it
+    const again = await proposeSlash({ ...base, journal, operator, amount: 15n * ONE_TOKEN, beneficiaries });
+    expect(again).toMatchObject({ txHash: proposed.txHash, alreadyProposed: false });
+    const elsewhere = await proposeSlash({
+      ...base,
+      journal: new MemorySlashJournal(),
       operator,
       amount: 15n * ONE_TOKEN,
-      evidenceHash,
+      beneficiaries,
     });
-    expect(again.txHash).toBe(first.txHash);
+    expect(elsewhere).toMatchObject({ txHash: proposed.txHash, alreadyProposed: true });
     expect(journal.puts).toBe(1);
-    // another executor that knows nothing: the chain says the evidence is used
-    const other = memoryJournal();
-    const elsewhere = await executeSlash({
-      staking: sys.staking,
-      signer: chain.wallets[0],
-      journal: other,
-      operator,
-      amount: 15n * ONE_TOKEN,
-      evidenceHash,
-    });
-    expect(elsewhere).toMatchObject({ txHash: first.txHash, alreadyExecuted: true });
-    expect(other.puts).toBe(0);
-    expect((await readStake(sys.staking, operator)).bonded).toBe(25n * ONE_TOKEN);
 
-    // a second slash (treasury and evidence map already warm except the new hash)
-    const second = await executeSlash({
-      staking: sys.staking,
-      signer: chain.wallets[0],
-      journal: memoryJournal(),
-      operator,
-      amount: 5n * ONE_TOKEN,
-      evidenceHash: keccak256(toUtf8Bytes('evidence-2')),
+    // the provider's withdrawal of everything stops at the frozen part
+    const signer = chain.wallets[PROVIDER];
+    await requestUnbond({ staking: sys.addresses.staking, signer });
+    await increaseTime(chain, 86_400);
+    const out = await withdrawUnbonded({ staking: sys.addresses.staking, signer });
+    expect(out.withdrawn).toBe(25n * ONE_TOKEN);
+    await expect(withdrawUnbonded({ staking: sys.addresses.staking, signer })).rejects.toMatchObject({
+      code: 'STAKE_FROZEN',
     });
-    console.log(`slash gas: first ${first.gasUsed}, second ${second.gasUsed}`);
-    expect(second.gasUsed).toBeLessThan(first.gasUsed!);
+
+    const first = await executeSlash({ ...base, journal, beneficiaries });
+    expect(first).toMatchObject({
+      slashed: 15n * ONE_TOKEN,
+      compensated: 15n * ONE_TOKEN,
+      burnt: 0n,
+      alreadyExecuted: false,
+    });
+    expect(await sys.escrow.balanceOf(chain.addresses[DEV])).toBe(15n * ONE_TOKEN);
+    expect(journal.puts).toBe(2);
+    const repeat = await executeSlash({ ...base, journal, beneficiaries });
+    expect(repeat).toMatchObject({ txHash: first.txHash, alreadyExecuted: false });
+    const other = new MemorySlashJournal();
+    const otherRun = await executeSlash({ ...base, journal: other, beneficiaries });
+    expect(otherRun).toMatchObject({ txHash: first.txHash, alreadyExecuted: true });
+    expect(other.puts).toBe(0);
+    expect(await readStake(sys.staking, operator)).toMatchObject({ bonded: 0n, unbonding: 0n, frozen: 0n });
+    await expect(cancelSlash({ ...base, journal })).rejects.toMatchObject({ code: 'SLASH_CLOSED' });
   });
 
-  it('refuses a signer without SLASHER_ROLE before journaling anything', async () => {
-    const journal = memoryJournal();
-    const err = await executeSlash({
+  it('does not execute before the review delay, and cancels (unfreezing) with the slasher key', async () => {
+    const operator = chain.addresses[PROVIDER];
+    await stakeTokens({ staking: sys.addresses.staking, signer: chain.wallets[PROVIDER], amount: ONE_TOKEN });
+    const journal = new MemorySlashJournal();
+    const base = { staking: sys.staking, signer: chain.wallets[0], evidenceHash: evidence('evidence-2') };
+    await proposeSlash({ ...base, journal, operator, amount: ONE_TOKEN, beneficiaries: [] });
+    await expect(executeSlash({ ...base, journal, beneficiaries: [] })).rejects.toMatchObject({
+      code: 'SLASH_NOT_DUE',
+    });
+    expect(await journal.get('execute')).toBeNull();
+    const cancelled = await cancelSlash({ ...base, journal });
+    expect(cancelled).toMatchObject({ state: 'CANCELLED', alreadyCancelled: false });
+    expect((await cancelSlash({ ...base, journal })).txHash).toBe(cancelled.txHash);
+    expect((await readSlashProposal(sys.staking, base.evidenceHash)).state).toBe('CANCELLED');
+    expect((await readStake(sys.staking, operator)).frozen).toBe(0n);
+    await expect(executeSlash({ ...base, journal, beneficiaries: [] })).rejects.toMatchObject({
+      code: 'SLASH_CLOSED',
+    });
+    // cancelling what never reached the chain is a no-op
+    const never = await cancelSlash({
+      ...base,
+      journal: new MemorySlashJournal(),
+      evidenceHash: evidence('never proposed'),
+    });
+    expect(never).toMatchObject({ state: 'NOT_PROPOSED', txHash: null });
+  });
+
+  it('refuses a signer without SLASHER_ROLE, and an operator without stake, before journaling anything', async () => {
+    const journal = new MemorySlashJournal();
+    const err = await proposeSlash({
       staking: sys.staking,
       signer: chain.wallets[5],
       journal,
       operator: chain.addresses[PROVIDER],
       amount: ONE_TOKEN,
-      evidenceHash: keccak256(toUtf8Bytes('evidence-3')),
+      evidenceHash: evidence('evidence-3'),
+      beneficiaries: [],
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RewardsError);
-    expect((err as RewardsError).message).toMatch(/slash would revert: AccessControlUnauthorizedAccount/);
+    expect((err as RewardsError).message).toMatch(
+      /proposeSlash would revert: AccessControlUnauthorizedAccount/,
+    );
+    await expect(
+      proposeSlash({
+        staking: sys.staking,
+        signer: chain.wallets[0],
+        journal,
+        operator: chain.addresses[8],
+        amount: ONE_TOKEN,
+        evidenceHash: evidence('evidence-4'),
+        beneficiaries: [],
+      }),
+    ).rejects.toMatchObject({ code: 'NOTHING_TO_SLASH' });
     expect(journal.puts).toBe(0);
   });
 });

@@ -6,7 +6,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseEther } from 'ethers';
+import { id, parseEther } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ONE_TOKEN,
@@ -136,6 +136,28 @@ describe.skipIf(!existsSync(AGENT_MAIN))('gpumesh-agent stake, unstake and claim
       bonded: 6n * ONE_TOKEN,
       unbonding: 4n * ONE_TOKEN,
     });
+
+    // A slash proposal freezes 9 of the 10: after the unbonding delay only 1 can be withdrawn.
+    const slasher = attachProviderStaking(addresses.staking, chain.wallets[0]);
+    const evidence = id('agent cli: frozen stake');
+    await (await slasher.proposeSlash(address, 9n * ONE_TOKEN, evidence, [], [])).wait();
+    await chain.provider.send('evm_increaseTime', [61]);
+    await chain.provider.send('evm_mine', []);
+    const shown = await cli(inDir('stake'));
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toMatch(/frozen +9 GPUC/);
+    const partial = await cli(inDir('unstake', '--withdraw', '--json'));
+    expect(partial.code, partial.stderr).toBe(0);
+    expect(JSON.parse(partial.stdout)).toMatchObject({
+      withdrawn: ONE_TOKEN.toString(),
+      unbonding: (3n * ONE_TOKEN).toString(),
+      frozen: (9n * ONE_TOKEN).toString(),
+    });
+    const blocked = await cli(inDir('unstake', '--withdraw'));
+    expect(blocked.code).toBe(1);
+    expect(blocked.stderr).toMatch(/frozen by pending slash proposals/);
+    await (await slasher.cancelSlash(evidence)).wait();
+    expect((await readStake(staking, address)).frozen).toBe(0n);
   });
 
   it("claims the wallet's earnings with the coordinator's proof, once", async () => {

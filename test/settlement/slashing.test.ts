@@ -5,10 +5,14 @@ import {
   ANVIL_DEV_KEYS,
   ONE_TOKEN,
   attachComputeToken,
+  attachJobEscrow,
   attachProviderStaking,
   deployAll,
+  readSlashProposal,
   readStake,
+  requestUnbond,
   stakeTokens,
+  withdrawUnbonded,
   type DeployedAddresses,
 } from '#rewards';
 import { api } from '../helpers/coordinator.js';
@@ -26,10 +30,14 @@ import {
 
 const SETTLER = 9;
 const SLASHER = 7;
-const TREASURY = 6;
+const DEV_A = 6;
+const DEV_B = 8;
 const OPERATOR_A = 3;
 const OPERATOR_B = 4;
 const NO_STAKE = 5;
+const UNBONDING_SECONDS = 60;
+/** ProviderStaking's own review delay (≤ the coordinator's window, here set per row). */
+const CHAIN_REVIEW_SECONDS = 120;
 const PEER = '12D3KooWSxashTestPeerA1111111111111111111111111111';
 
 interface SlashBody {
@@ -37,9 +45,23 @@ interface SlashBody {
   state: string;
   amount: string;
   txHash: string | null;
+  proposeTxHash: string | null;
+  cancelTxHash: string | null;
   error: string | null;
   reviewedBy: string | null;
   evidenceHash: string;
+}
+
+interface EvidenceBody {
+  hash: string;
+  bundle: string;
+  slash: {
+    state: string;
+    amount: string;
+    proposeTxHash: string | null;
+    executeTxHash: string | null;
+    beneficiaries: { account: string; weight: string }[];
+  } | null;
 }
 
 /** Inserts an evidence row and its slash proposal as the verification flow does (state PROPOSED). */
@@ -48,6 +70,7 @@ async function propose(
   operator: string,
   amount: bigint,
   executeAfter: Date,
+  beneficiaries: { account: string; weight: bigint }[] = [],
 ): Promise<{ id: string; evidenceHash: string }> {
   const evidenceId = randomUUID();
   const bundle = JSON.stringify({ test: 'slashing', nonce: randomUUID() });
@@ -59,9 +82,20 @@ async function propose(
   );
   const rows = await query<{ id: string }>(
     databaseUrl,
-    `INSERT INTO "SlashProposal" (id, "peerId", "operatorAddress", "evidenceId", "evidenceHash", amount, reason, "executeAfter", "updatedAt")
-     VALUES ($1, $2, $3, $4, $5, $6, 'wrong result in a redundant job', $7, now()) RETURNING id`,
-    [randomUUID(), PEER, operator.toLowerCase(), evidenceId, evidenceHash, amount.toString(), executeAfter],
+    `INSERT INTO "SlashProposal" (id, "peerId", "operatorAddress", "evidenceId", "evidenceHash", amount, reason, beneficiaries, "executeAfter", "updatedAt")
+     VALUES ($1, $2, $3, $4, $5, $6, 'wrong result in a redundant job', $7::jsonb, $8, now()) RETURNING id`,
+    [
+      randomUUID(),
+      PEER,
+      operator.toLowerCase(),
+      evidenceId,
+      evidenceHash,
+      amount.toString(),
+      JSON.stringify(
+        beneficiaries.map((b) => ({ account: b.account.toLowerCase(), weight: b.weight.toString() })),
+      ),
+      executeAfter,
+    ],
   );
   return { id: rows[0].id, evidenceHash };
 }
@@ -69,20 +103,34 @@ async function propose(
 async function row(databaseUrl: string, id: string): Promise<Record<string, string | null>> {
   const rows = await query<Record<string, string | null>>(
     databaseUrl,
-    `SELECT state::text, amount::text, "txHash", "rawTransaction", nonce::text, error, "reviewedBy", "executedAt"::text
+    `SELECT state::text, amount::text, "txHash", "rawTransaction", nonce::text, "proposeTxHash", "proposeRawTransaction",
+            "cancelTxHash", compensated::text, burnt::text, error, "reviewedBy", "executedAt"::text, "frozenAt"::text
      FROM "SlashProposal" WHERE id = $1`,
     [id],
   );
   return rows[0];
 }
 
-describe('slashing: proposals become on-chain slashes on ProviderStaking (real anvil)', () => {
+/** Waits until the proposal reaches one of `states` (or a final state) and returns its row. */
+function until(databaseUrl: string, id: string, ...states: string[]): Promise<Record<string, string | null>> {
+  const final = ['EXECUTED', 'CANCELLED', 'EXPIRED', 'FAILED'];
+  return waitFor(`slash ${id} in ${states.join('/')}`, async () => {
+    const r = await row(databaseUrl, id);
+    return states.includes(r.state!) || final.includes(r.state!) ? r : undefined;
+  });
+}
+
+describe('slashing: a proposal freezes the stake on chain at once; execution compensates developers or burns (real anvil)', () => {
   let chain: TestChain;
   let addresses: DeployedAddresses;
   let db: TestDatabase;
   let env: Record<string, string>;
   const running: OwnedCoordinator[] = [];
   const operator = (i: number): string => chain.anvil.accounts[i].address;
+  const increaseTime = async (seconds: number): Promise<void> => {
+    await chain.provider.send('evm_increaseTime', [seconds]);
+    await chain.provider.send('evm_mine', []);
+  };
 
   beforeAll(async () => {
     chain = await startTestChain(); // automine
@@ -91,10 +139,10 @@ describe('slashing: proposals become on-chain slashes on ProviderStaking (real a
       maxEpochSeconds: 3600,
       fundingMarginSeconds: 60,
       unlockDelaySeconds: 3600 + 3600 + 60,
-      unbondingDelaySeconds: 60,
+      unbondingDelaySeconds: UNBONDING_SECONDS,
+      slashReviewDelaySeconds: CHAIN_REVIEW_SECONDS,
       settler: chain.anvil.accounts[SETTLER].address,
       slasher: chain.anvil.accounts[SLASHER].address,
-      treasury: chain.anvil.accounts[TREASURY].address,
       mint: [OPERATOR_A, OPERATOR_B].map((i) => ({
         to: chain.anvil.accounts[i].address,
         amount: 1000n * ONE_TOKEN,
@@ -116,6 +164,7 @@ describe('slashing: proposals become on-chain slashes on ProviderStaking (real a
       SLASHER_KEY: ANVIL_DEV_KEYS[SLASHER],
       EPOCH_SECONDS: '3600',
       SETTLEMENT_TICK_MS: '200',
+      DEPOSIT_CONFIRMATIONS: '1',
     });
     running.push(await startOwnedCoordinator(db.url, env));
   }, 60_000);
@@ -126,30 +175,114 @@ describe('slashing: proposals become on-chain slashes on ProviderStaking (real a
     await chain?.stop();
   });
 
-  it('executes a due proposal: the stake shrinks, the treasury gets it, the event cites the evidence', async () => {
+  it('the measured attack fails: a convicted provider that unbonds cannot withdraw the frozen stake; execution compensates the developers', async () => {
     const c = running[0];
     const staking = attachProviderStaking(addresses.staking, chain.provider);
     const token = attachComputeToken(addresses.token, chain.provider);
-    const treasuryBefore = await token.balanceOf(chain.anvil.accounts[TREASURY].address);
-    const p = await propose(db.url, operator(OPERATOR_A), 30n * ONE_TOKEN, new Date(Date.now() - 1000));
-    const done = await waitFor('the slash EXECUTED', async () => {
-      const r = await row(db.url, p.id);
-      return r.state === 'EXECUTED' || r.state === 'FAILED' ? r : undefined;
+    const escrow = attachJobEscrow(addresses.escrow, chain.provider);
+    const devA = chain.anvil.accounts[DEV_A].address;
+    const devB = chain.anvil.accounts[DEV_B].address;
+    // Convicted: the review window (SLASH_REVIEW_SECONDS) is an hour away, but the stake freezes now.
+    const p = await propose(db.url, operator(OPERATOR_A), 30n * ONE_TOKEN, new Date(Date.now() + 3_600_000), [
+      { account: devA, weight: 3n },
+      { account: devB, weight: 1n },
+    ]);
+    const frozen = await until(db.url, p.id, 'FROZEN');
+    expect(frozen.state).toBe('FROZEN');
+    expect(frozen.proposeTxHash).toMatch(/^0x[0-9a-f]{64}$/);
+    expect(frozen.frozenAt).not.toBeNull();
+    expect(await readStake(staking, operator(OPERATOR_A))).toMatchObject({
+      bonded: 100n * ONE_TOKEN,
+      frozen: 30n * ONE_TOKEN,
     });
-    expect(done.state).toBe('EXECUTED');
-    expect(done.txHash).toMatch(/^0x[0-9a-f]{64}$/);
-    expect(done.executedAt).not.toBeNull();
-    expect((await readStake(staking, operator(OPERATOR_A))).bonded).toBe(70n * ONE_TOKEN);
-    expect(await token.balanceOf(chain.anvil.accounts[TREASURY].address)).toBe(
-      treasuryBefore + 30n * ONE_TOKEN,
+    // The on-chain proposal cites the public evidence's hash.
+    const proposed = await staking.queryFilter(staking.filters.SlashProposed(p.evidenceHash), 0);
+    expect(proposed).toHaveLength(1);
+    expect(proposed[0].transactionHash).toBe(frozen.proposeTxHash);
+
+    // The attack: unbond everything, wait out the 60 s unbonding delay (inside the review window), withdraw.
+    const signer = chain.wallets[OPERATOR_A];
+    await requestUnbond({ staking: addresses.staking, signer });
+    await increaseTime(UNBONDING_SECONDS + 1);
+    const out = await withdrawUnbonded({ staking: addresses.staking, signer });
+    expect(out.withdrawn).toBe(70n * ONE_TOKEN); // only the unfrozen part
+    await expect(withdrawUnbonded({ staking: addresses.staking, signer })).rejects.toMatchObject({
+      code: 'STAKE_FROZEN',
+    });
+    const direct = await attachProviderStaking(addresses.staking, signer)
+      .withdraw.staticCall()
+      .catch((err: { revert?: { name?: string } }) => err.revert?.name);
+    expect(direct).toBe('StakeFrozen');
+    expect(await readStake(staking, operator(OPERATOR_A))).toMatchObject({
+      bonded: 0n,
+      unbonding: 30n * ONE_TOKEN,
+      frozen: 30n * ONE_TOKEN,
+    });
+
+    // The evidence is public, exactly as hashed, with the slash's state and transactions.
+    const evidence = await api<EvidenceBody>(c.url, 'GET', `/v1/evidence/${p.evidenceHash}`);
+    expect(evidence.status).toBe(200);
+    expect(keccak256(toUtf8Bytes(evidence.body.bundle))).toBe(p.evidenceHash);
+    expect(evidence.body.slash).toMatchObject({
+      state: 'FROZEN',
+      amount: (30n * ONE_TOKEN).toString(),
+      proposeTxHash: frozen.proposeTxHash,
+      executeTxHash: null,
+    });
+    expect(evidence.body.slash?.beneficiaries).toEqual([
+      { account: devA.toLowerCase(), weight: '3' },
+      { account: devB.toLowerCase(), weight: '1' },
+    ]);
+    expect((await api(c.url, 'GET', '/v1/evidence/0x1234')).status).toBe(400);
+    expect((await api(c.url, 'GET', `/v1/evidence/${keccak256(toUtf8Bytes('unknown'))}`)).status).toBe(404);
+
+    // The review window passes (the chain's delay too): the executor slashes the frozen stake.
+    const supply = await token.totalSupply();
+    await increaseTime(CHAIN_REVIEW_SECONDS);
+    await query(
+      db.url,
+      `UPDATE "SlashProposal" SET "executeAfter" = now() - interval '1 second' WHERE id = $1`,
+      [p.id],
     );
-    expect(await staking.isEvidenceUsed(p.evidenceHash)).toBe(true);
+    const done = await until(db.url, p.id, 'EXECUTED');
+    expect(done).toMatchObject({
+      state: 'EXECUTED',
+      amount: (30n * ONE_TOKEN).toString(),
+      compensated: (30n * ONE_TOKEN).toString(),
+      burnt: '0',
+    });
+    expect(await readStake(staking, operator(OPERATOR_A))).toMatchObject({
+      bonded: 0n,
+      unbonding: 0n,
+      frozen: 0n,
+    });
+    expect(await escrow.balanceOf(devA)).toBe((225n * ONE_TOKEN) / 10n);
+    expect(await escrow.balanceOf(devB)).toBe((75n * ONE_TOKEN) / 10n);
+    expect(await token.totalSupply()).toBe(supply);
     const events = await staking.queryFilter(staking.filters.Slashed(null, p.evidenceHash), 0);
     expect(events).toHaveLength(1);
     expect(events[0].transactionHash).toBe(done.txHash);
-    const receipt = await chain.provider.getTransactionReceipt(done.txHash!);
-    console.log(`slash gas used: ${receipt?.gasUsed} (tx ${done.txHash})`);
+    console.log(
+      `executeSlash gas used: ${(await chain.provider.getTransactionReceipt(done.txHash!))?.gasUsed}`,
+    );
 
+    // The deposit watcher credits the compensation off-chain as escrow deposits.
+    await chain.provider.send('anvil_mine', ['0x2']);
+    const credited = await waitFor('the compensation credited', async () => {
+      const rows = await query<{ address: string; amount: string }>(
+        db.url,
+        `SELECT address, amount::text FROM "ChainDeposit" WHERE "txHash" = $1 ORDER BY address`,
+        [done.txHash],
+      );
+      return rows.length === 2 ? rows : undefined;
+    });
+    expect(Object.fromEntries(credited.map((r) => [r.address, r.amount]))).toEqual({
+      [devA.toLowerCase()]: ((225n * ONE_TOKEN) / 10n).toString(),
+      [devB.toLowerCase()]: ((75n * ONE_TOKEN) / 10n).toString(),
+    });
+
+    const after = await api<EvidenceBody>(c.url, 'GET', `/v1/evidence/${p.evidenceHash}`);
+    expect(after.body.slash).toMatchObject({ state: 'EXECUTED', executeTxHash: done.txHash });
     const listed = await api<SlashBody[]>(c.url, 'GET', `/v1/admin/slashes?peerId=${PEER}`, {
       key: c.adminKey,
     });
@@ -157,35 +290,56 @@ describe('slashing: proposals become on-chain slashes on ProviderStaking (real a
     expect(listed.body.find((s) => s.id === p.id)).toMatchObject({ state: 'EXECUTED', txHash: done.txHash });
   });
 
-  it('caps the amount at the stake, and fails clearly when there is no stake', async () => {
+  it('freezes at most the stake and burns it when no developer is named; fails clearly without stake', async () => {
     const staking = attachProviderStaking(addresses.staking, chain.provider);
+    const token = attachComputeToken(addresses.token, chain.provider);
     const capped = await propose(db.url, operator(OPERATOR_B), 500n * ONE_TOKEN, new Date(Date.now() - 1000));
     const none = await propose(db.url, operator(NO_STAKE), 5n * ONE_TOKEN, new Date(Date.now() - 1000));
+    const frozen = await until(db.url, capped.id, 'FROZEN');
+    expect(frozen.amount).toBe((40n * ONE_TOKEN).toString()); // what the chain froze
+    const supply = await token.totalSupply();
+    await increaseTime(CHAIN_REVIEW_SECONDS); // the chain's own review delay
     const [a, b] = await waitFor('both settled', async () => {
       const rows = [await row(db.url, capped.id), await row(db.url, none.id)];
       return rows.every((r) => r.state === 'EXECUTED' || r.state === 'FAILED') ? rows : undefined;
     });
-    expect(a.state).toBe('EXECUTED');
-    expect(a.amount).toBe((40n * ONE_TOKEN).toString()); // what was really slashed
-    expect(await readStake(staking, operator(OPERATOR_B))).toMatchObject({ bonded: 0n, unbonding: 0n });
+    expect(a).toMatchObject({ state: 'EXECUTED', amount: (40n * ONE_TOKEN).toString(), compensated: '0' });
+    expect(a.burnt).toBe((40n * ONE_TOKEN).toString());
+    expect(await token.totalSupply()).toBe(supply - 40n * ONE_TOKEN);
+    expect(await readStake(staking, operator(OPERATOR_B))).toMatchObject({
+      bonded: 0n,
+      unbonding: 0n,
+      frozen: 0n,
+    });
     expect(b.state).toBe('FAILED');
     expect(b.error).toMatch(/no stake/);
-    expect(b.txHash).toBeNull(); // nothing was signed
+    expect(b.proposeTxHash).toBeNull(); // nothing was signed
   });
 
-  it('never executes a proposal an admin cancelled during its review window', async () => {
+  it('an admin cancel unfreezes the stake on chain with the slasher key', async () => {
     const c = running[0];
     const staking = attachProviderStaking(addresses.staking, chain.provider);
-    const before = await readStake(staking, operator(OPERATOR_A));
-    const p = await propose(db.url, operator(OPERATOR_A), 10n * ONE_TOKEN, new Date(Date.now() + 1500));
+    const signer = chain.wallets[OPERATOR_A];
+    await stakeTokens({ staking: addresses.staking, signer, amount: 50n * ONE_TOKEN });
+    const p = await propose(db.url, operator(OPERATOR_A), 10n * ONE_TOKEN, new Date(Date.now() + 3_600_000));
+    await until(db.url, p.id, 'FROZEN');
+    expect((await readStake(staking, operator(OPERATOR_A))).frozen).toBe(10n * ONE_TOKEN);
+    // a developer key may not cancel
+    const dev = await api(c.url, 'POST', `/v1/admin/slashes/${p.id}/cancel`, { key: c.devKey });
+    expect(dev.status).toBe(403);
     const cancel = await api<SlashBody>(c.url, 'POST', `/v1/admin/slashes/${p.id}/cancel`, {
       key: c.adminKey,
     });
     expect(cancel.status).toBe(200);
     expect(cancel.body).toMatchObject({
-      state: 'CANCELLED',
+      state: 'CANCELLING',
       reviewedBy: '0x70997970c51812dc3a010c7d01b50e0d17dc79c8',
     });
+    const cancelled = await until(db.url, p.id, 'CANCELLED');
+    expect(cancelled.state).toBe('CANCELLED');
+    expect(cancelled.cancelTxHash).toMatch(/^0x[0-9a-f]{64}$/);
+    expect((await readSlashProposal(staking, p.evidenceHash)).state).toBe('CANCELLED');
+    expect((await readStake(staking, operator(OPERATOR_A))).frozen).toBe(0n);
     const again = await api<{ error: { message: string } }>(
       c.url,
       'POST',
@@ -196,27 +350,53 @@ describe('slashing: proposals become on-chain slashes on ProviderStaking (real a
     );
     expect(again.status).toBe(409);
     expect(again.body.error.message).toMatch(/is CANCELLED/);
-    // a developer key may not cancel
-    const dev = await api(c.url, 'POST', `/v1/admin/slashes/${p.id}/cancel`, { key: c.devKey });
-    expect(dev.status).toBe(403);
-    await new Promise((r) => setTimeout(r, 2500)); // past executeAfter, several ticks
-    expect((await row(db.url, p.id)).state).toBe('CANCELLED');
-    expect(await staking.isEvidenceUsed(p.evidenceHash)).toBe(false);
-    expect(await readStake(staking, operator(OPERATOR_A))).toEqual(before);
+    // Unfrozen: the provider unbonds and withdraws everything.
+    await requestUnbond({ staking: addresses.staking, signer });
+    await increaseTime(UNBONDING_SECONDS + 1);
+    expect((await withdrawUnbonded({ staking: addresses.staking, signer })).withdrawn).toBe(50n * ONE_TOKEN);
   });
 
-  it('a coordinator killed between SENT and confirmation re-broadcasts the same transaction: one slash', async () => {
+  it('a coordinator killed after journaling a step re-broadcasts the same transaction: one proposal, one slash', async () => {
     await running[0].close();
     running.length = 0;
-    const a = await startOwnedCoordinator(db.url, { ...env, SETTLEMENT_TICK_MS: '0' });
+    let a = await startOwnedCoordinator(db.url, { ...env, SETTLEMENT_TICK_MS: '0' });
     running.push(a);
     const staking = attachProviderStaking(addresses.staking, chain.provider);
-    const before = await readStake(staking, operator(OPERATOR_A));
+    await stakeTokens({
+      staking: addresses.staking,
+      signer: chain.wallets[OPERATOR_A],
+      amount: 40n * ONE_TOKEN,
+    });
     const p = await propose(db.url, operator(OPERATOR_A), 20n * ONE_TOKEN, new Date(Date.now() - 1000));
 
-    // Sign, journal (SENT), broadcast... and no block comes: the process gives up waiting and dies.
+    // Propose: sign, journal, broadcast... and no block comes: the process gives up waiting and dies.
     await chain.provider.send('evm_setAutomine', [false]);
-    const outcomes = await a.running.app.get(SlashExecutorService).executeDue({ timeoutMs: 1500 });
+    let outcomes = await a.running.app.get(SlashExecutorService).executeDue({ timeoutMs: 1500 });
+    expect(outcomes.find((o) => o.id === p.id)?.state).toBe('PENDING');
+    const proposing = await row(db.url, p.id);
+    expect(proposing.state).toBe('PROPOSED');
+    expect(proposing.proposeRawTransaction).toMatch(/^0x/);
+    await a.close();
+    running.length = 0;
+    a = await startOwnedCoordinator(db.url, { ...env, SETTLEMENT_TICK_MS: '0' });
+    running.push(a);
+    await chain.provider.send('evm_setAutomine', [true]);
+    await chain.provider.send('evm_mine', []);
+    outcomes = await a.running.app.get(SlashExecutorService).executeDue({ timeoutMs: 5000 });
+    expect(outcomes.find((o) => o.id === p.id)?.state).toBe('FROZEN');
+    expect((await row(db.url, p.id)).proposeTxHash).toBe(proposing.proposeTxHash);
+    expect(await staking.queryFilter(staking.filters.SlashProposed(p.evidenceHash), 0)).toHaveLength(1);
+
+    // Execute: the same crash between SENT and confirmation.
+    await increaseTime(CHAIN_REVIEW_SECONDS);
+    await query(
+      db.url,
+      `UPDATE "SlashProposal" SET "executeAfter" = now() - interval '1 second' WHERE id = $1`,
+      [p.id],
+    );
+    const before = await readStake(staking, operator(OPERATOR_A));
+    await chain.provider.send('evm_setAutomine', [false]);
+    outcomes = await a.running.app.get(SlashExecutorService).executeDue({ timeoutMs: 1500 });
     expect(outcomes.find((o) => o.id === p.id)?.state).toBe('PENDING');
     const sent = await row(db.url, p.id);
     expect(sent.state).toBe('SENT');
@@ -231,16 +411,16 @@ describe('slashing: proposals become on-chain slashes on ProviderStaking (real a
     await new Promise((r) => setTimeout(r, 1000));
     await chain.provider.send('evm_setAutomine', [true]);
     await chain.provider.send('evm_mine', []);
-    const done = await waitFor('the slash EXECUTED after the restart', async () => {
-      const r = await row(db.url, p.id);
-      return r.state === 'EXECUTED' || r.state === 'FAILED' ? r : undefined;
-    });
+    const done = await until(db.url, p.id, 'EXECUTED');
     expect(done.state).toBe('EXECUTED');
     expect(done.txHash).toBe(sent.txHash);
     const events = await staking.queryFilter(staking.filters.Slashed(null, p.evidenceHash), 0);
     expect(events).toHaveLength(1);
     expect(events[0].transactionHash).toBe(sent.txHash);
-    expect((await readStake(staking, operator(OPERATOR_A))).bonded).toBe(before.bonded - 20n * ONE_TOKEN);
+    expect(await readStake(staking, operator(OPERATOR_A))).toMatchObject({
+      bonded: before.bonded - 20n * ONE_TOKEN,
+      frozen: 0n,
+    });
     // Running it again is a no-op: nothing is due, the chain is unchanged.
     expect(await b.running.app.get(SlashExecutorService).executeDue()).toEqual([]);
     expect(await staking.queryFilter(staking.filters.Slashed(), 0)).toHaveLength(3);

@@ -143,6 +143,8 @@ export interface Stake {
   available: boolean;
   bonded: string | null;
   unbonding: string | null;
+  /** Held by pending slash proposals. */
+  frozen: string | null;
   unbondingEndsAt: string | null;
   staking: string | null;
   note: string | null;
@@ -157,13 +159,22 @@ export interface Slash {
   amount: string;
   reason: string;
   state: string;
+  /** Developers compensated (through the escrow), largest first; empty = burnt. */
+  beneficiaries: { account: string; weight: string }[];
   executeAfter: string;
+  proposeTxHash: string | null;
+  /** The execution. */
   txHash: string | null;
   nonce: number | null;
+  cancelTxHash: string | null;
+  compensated: string | null;
+  burnt: string | null;
   error: string | null;
   reviewedBy: string | null;
   createdAt: string;
+  frozenAt: string | null;
   executedAt: string | null;
+  cancelledAt: string | null;
 }
 
 export interface ReputationEvent {

@@ -73,16 +73,17 @@ ${COMMON}`,
 
 Bonds <amount> tokens (e.g. 100 or 2.5; 6 decimals) from your keystore wallet on the coordinator's
 ProviderStaking contract: approves it, then stakes. Stake is what a provider caught returning wrong
-results loses (slashed to the treasury after an admin review window). Without an amount it shows your
-bonded and unbonding stake. The wallet needs the tokens and a little ETH for gas.
+results loses: a slash proposal freezes it at once (unbonding cannot dodge it) and, after an admin
+review window, it compensates the developers whose jobs you ran, or is burnt. Without an amount it
+shows your bonded, unbonding and frozen stake. The wallet needs the tokens and a little ETH for gas.
 ${CHAIN}
 ${COMMON}`,
   unstake: `usage: gpumesh-agent unstake <amount|all>
        gpumesh-agent unstake --withdraw
 
 Moves <amount> tokens (or all) of your stake to unbonding; they stay slashable until the unbonding
-delay ends. Then --withdraw returns them to your wallet.
-  --withdraw           withdraw everything whose unbonding delay has passed
+delay ends. Then --withdraw returns them to your wallet, except what pending slash proposals froze.
+  --withdraw           withdraw what finished unbonding and is not frozen
 ${CHAIN}
 ${COMMON}`,
   claim: `usage: gpumesh-agent claim

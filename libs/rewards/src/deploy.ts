@@ -31,8 +31,19 @@ export interface DeployOptions {
   readonly slasher?: string;
   /** Gets MINTER_ROLE on the token (default: the deployer). */
   readonly minter?: string;
-  /** Receives slashed stake (default: the admin). */
-  readonly treasury?: string;
+  /** Gets SLASH_REVIEWER_ROLE (may cancel pending slashes) on the staking contract (default: the admin). */
+  readonly slashReviewer?: string;
+  /**
+   * Seconds between a slash proposal (which freezes the stake) and its earliest execution
+   * (default: 0 on a local chain, id 31337; 1 day elsewhere). Keep it ≤ the coordinator's
+   * SLASH_REVIEW_SECONDS.
+   */
+  readonly slashReviewDelaySeconds?: number;
+  /**
+   * Delay of a DEFAULT_ADMIN_ROLE transfer on ProviderStaking (AccessControlDefaultAdminRules;
+   * default: 0 on a local chain, id 31337; 1 day elsewhere).
+   */
+  readonly stakingAdminDelaySeconds?: number;
   readonly challengeWindowSeconds: number;
   /** At least maxEpochSeconds + challengeWindowSeconds + fundingMarginSeconds. */
   readonly unlockDelaySeconds: number;
@@ -71,6 +82,11 @@ export function minimumUnlockDelay(opts: {
   return opts.maxEpochSeconds + opts.challengeWindowSeconds + opts.fundingMarginSeconds;
 }
 
+export const SLASH_REVIEWER_ROLE = id('SLASH_REVIEWER_ROLE');
+
+/** The chain id of anvil (and other local dev chains): short default delays there only. */
+const ONE_DAY_SECONDS = 86_400;
+
 /**
  * Deploys ComputeToken, RewardsDistributor, JobEscrow and ProviderStaking in a fixed order from one
  * signer. Token, distributor and escrow get their roles in their constructors; the staking contract
@@ -89,12 +105,10 @@ export async function deployAll(signer: Signer, opts: DeployOptions): Promise<De
       `deployAll: mint needs the deployer (${deployer}) to be the minter, but the minter is ${minter}`,
     );
   }
-  let adminDelay = opts.adminDelaySeconds;
-  if (adminDelay === undefined) {
-    const network = await sender.provider?.getNetwork();
-    if (!network) throw new Error('deployAll: the signer has no provider');
-    adminDelay = Number(network.chainId) === DEV_CHAIN_ID ? 0 : DEFAULT_ADMIN_DELAY_SECONDS;
-  }
+  const network = await sender.provider?.getNetwork();
+  if (!network) throw new Error('deployAll: the signer has no provider');
+  const local = Number(network.chainId) === DEV_CHAIN_ID;
+  const adminDelay = opts.adminDelaySeconds ?? (local ? 0 : DEFAULT_ADMIN_DELAY_SECONDS);
   const token = await deployComputeToken(
     sender,
     admin,
@@ -122,19 +136,22 @@ export async function deployAll(signer: Signer, opts: DeployOptions): Promise<De
     opts.maxEpochSeconds,
     opts.fundingMarginSeconds,
   );
+  // ProviderStaking gets its admin and roles in its constructor (AccessControlDefaultAdminRules
+  // refuses a later grant of DEFAULT_ADMIN_ROLE); slashed stake compensates developers through the
+  // escrow, or is burnt.
   const staking = await deployProviderStaking(
     sender,
     await token.getAddress(),
-    deployer,
-    opts.treasury ?? admin,
+    await escrow.getAddress(),
+    admin,
+    opts.stakingAdminDelaySeconds ?? adminDelay,
+    getAddress(opts.slasher ?? deployer),
+    getAddress(opts.slashReviewer ?? admin),
     opts.unbondingDelaySeconds,
+    opts.slashReviewDelaySeconds ?? (local ? 0 : ONE_DAY_SECONDS),
   );
-  const txs = [await staking.grantRole(SLASHER_ROLE, getAddress(opts.slasher ?? deployer))];
+  const txs = [];
   for (const m of opts.mint ?? []) txs.push(await token.mint(m.to, m.amount));
-  if (admin !== deployer) {
-    txs.push(await staking.grantRole(DEFAULT_ADMIN_ROLE, admin));
-    txs.push(await staking.renounceRole(DEFAULT_ADMIN_ROLE, deployer));
-  }
   let deployBlock = 0;
   for (const tx of txs) {
     const receipt = await tx.wait();

@@ -15,7 +15,12 @@ export type RewardsErrorCode =
   | 'NOTHING_TO_SLASH'
   | 'INVALID_AMOUNT'
   | 'INSUFFICIENT_FUNDS'
-  | 'STILL_UNBONDING';
+  | 'STILL_UNBONDING'
+  | 'STAKE_FROZEN'
+  | 'EVIDENCE_CONFLICT'
+  | 'SLASH_NOT_PROPOSED'
+  | 'SLASH_NOT_DUE'
+  | 'SLASH_CLOSED';
 
 export class RewardsError extends Error {
   readonly code: RewardsErrorCode;

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { EpochCreditBook } from './credit-book.js';
-import { applyClaims, applySlash, claimPayout } from './payout-math.js';
+import { applyClaims, applySlash, claimPayout, splitSlash } from './payout-math.js';
 
 describe('payout maths', () => {
   it('cumulative claims, in any order and any number, never pay more than the latest cumulative', () => {
@@ -62,6 +62,23 @@ describe('payout maths', () => {
           const debited = book.debits().reduce((s, d) => s + d.amount, 0n);
           expect(credited).toBe(debited);
           expect(credited).toBe(book.total);
+        },
+      ),
+    );
+  });
+
+  it('a slash splits into shares pro rata to the weights plus burnt dust below one unit per beneficiary', () => {
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: 0n, max: 10n ** 24n }),
+        fc.array(fc.bigInt({ min: 1n, max: 10n ** 18n }), { maxLength: 64 }),
+        (slashed, weights) => {
+          const { shares, compensated, burnt } = splitSlash(slashed, weights);
+          expect(compensated + burnt).toBe(slashed);
+          expect(shares.reduce((a, x) => a + x, 0n)).toBe(compensated);
+          expect(burnt).toBeGreaterThanOrEqual(0n);
+          if (weights.length === 0) expect(burnt).toBe(slashed);
+          else expect(burnt).toBeLessThan(BigInt(weights.length));
         },
       ),
     );

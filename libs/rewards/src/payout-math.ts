@@ -28,11 +28,11 @@ export interface StakePosition {
 }
 
 export interface SlashOutcome extends StakePosition {
-  /** What left the provider for the treasury: min(requested, bonded + unbonding). */
+  /** What left the provider: min(requested, bonded + unbonding). */
   readonly slashed: bigint;
 }
 
-/** `ProviderStaking.slash`: bonded stake goes first, then what is unbonding. */
+/** `ProviderStaking.executeSlash` taking `requested`: bonded stake goes first, then what is unbonding. */
 export function applySlash(position: StakePosition, requested: bigint): SlashOutcome {
   const fromBonded = requested < position.bonded ? requested : position.bonded;
   const rest = requested - fromBonded;
@@ -42,4 +42,21 @@ export function applySlash(position: StakePosition, requested: bigint): SlashOut
     unbonding: position.unbonding - fromUnbonding,
     slashed: fromBonded + fromUnbonding,
   };
+}
+
+export interface SlashSplit {
+  /** Each beneficiary's share, in the order of the weights: slashed × weight / Σ weights, rounded down. */
+  readonly shares: bigint[];
+  /** Σ shares: paid into the escrow for the beneficiaries. */
+  readonly compensated: bigint;
+  /** slashed − compensated: burnt (everything when there are no beneficiaries). */
+  readonly burnt: bigint;
+}
+
+/** How `ProviderStaking.executeSlash` splits `slashed` between the beneficiaries and the burn. */
+export function splitSlash(slashed: bigint, weights: readonly bigint[]): SlashSplit {
+  const total = weights.reduce((a, w) => a + w, 0n);
+  const shares = total === 0n ? weights.map(() => 0n) : weights.map((w) => (slashed * w) / total);
+  const compensated = shares.reduce((a, s) => a + s, 0n);
+  return { shares, compensated, burnt: slashed - compensated };
 }

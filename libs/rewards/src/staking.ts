@@ -2,7 +2,9 @@ import {
   NonceManager,
   Transaction,
   isError,
+  type ContractTransaction,
   type Log,
+  type LogDescription,
   type Provider,
   type Signer,
   type TransactionReceipt,
@@ -19,11 +21,25 @@ export interface StakeInfo {
   readonly unbonding: bigint;
   /** Unix seconds when the unbonding part may be withdrawn (0 when nothing unbonds). */
   readonly unbondingEndsAt: number;
+  /**
+   * Held by pending slash proposals (≤ bonded + unbonding): never withdrawn until each proposal is
+   * executed, cancelled or expired.
+   */
+  readonly frozen: bigint;
 }
 
 export async function readStake(staking: ProviderStakingContract, provider: string): Promise<StakeInfo> {
-  const [bonded, unbonding, endsAt] = await staking.stakeOf(provider);
-  return { bonded, unbonding, unbondingEndsAt: Number(endsAt) };
+  const [[bonded, unbonding, endsAt], frozen] = await Promise.all([
+    staking.stakeOf(provider),
+    staking.frozenOf(provider),
+  ]);
+  return { bonded, unbonding, unbondingEndsAt: Number(endsAt), frozen };
+}
+
+/** What `withdraw` would pay now (ignoring the unbonding delay): min(unbonding, bonded + unbonding − frozen). */
+export function withdrawableStake(stake: StakeInfo): bigint {
+  const free = stake.bonded + stake.unbonding - stake.frozen;
+  return stake.unbonding < free ? stake.unbonding : free;
 }
 
 export interface StakeTxResult {
@@ -95,7 +111,11 @@ export async function requestUnbond(params: {
   return { txHash: receipt.hash, gasUsed: receipt.gasUsed, stake: await readStake(staking, owner) };
 }
 
-/** Withdraws the whole unbonding amount once its delay has passed. */
+/**
+ * Withdraws what is unbonding and not frozen once the unbonding delay has passed. Stake frozen by a
+ * pending slash proposal stays (unbonding) until the proposal is executed, cancelled or expired:
+ * STAKE_FROZEN, before sending anything, when nothing could be paid.
+ */
 export async function withdrawUnbonded(params: {
   readonly staking: string;
   readonly signer: Signer;
@@ -112,18 +132,29 @@ export async function withdrawUnbonded(params: {
       `${before.unbonding} base units unbond until ${new Date(before.unbondingEndsAt * 1000).toISOString()}`,
     );
   }
+  if (withdrawableStake(before) === 0n) {
+    throw new RewardsError(
+      'STAKE_FROZEN',
+      `${before.frozen} base units of ${owner}'s stake are frozen by pending slash proposals: ` +
+        `nothing of the ${before.unbonding} unbonding can be withdrawn until they are executed, cancelled or expired`,
+    );
+  }
   const receipt = await mined(await staking.withdraw(), params.confirmations ?? 1);
+  const after = await readStake(staking, owner);
   return {
     txHash: receipt.hash,
     gasUsed: receipt.gasUsed,
-    withdrawn: before.unbonding,
-    stake: await readStake(staking, owner),
+    withdrawn: before.unbonding - after.unbonding,
+    stake: after,
   };
 }
 
 // ---------------------------------------------------------------- slashing
 
-/** What the slash executor wrote down before broadcasting a slash. */
+/** The three transactions of a slash; each is journaled on its own. */
+export type SlashStep = 'propose' | 'execute' | 'cancel';
+
+/** What a slash client wrote down before broadcasting one step's transaction. */
 export interface SlashRecord {
   readonly txHash: string;
   /** The signed transaction, re-broadcast unchanged after a crash. */
@@ -132,145 +163,156 @@ export interface SlashRecord {
 }
 
 /**
- * Durable storage of one slash's transaction (the coordinator keeps it on the SlashProposal row).
- * `put` must be durable when it resolves, and may refuse (throw) when the slash was cancelled meanwhile:
- * the transaction is broadcast only after it.
+ * Durable storage of one slash's transactions, per step (the coordinator keeps them on the
+ * SlashProposal row). `put` must be durable when it resolves, and may refuse (throw) when the slash
+ * left the state that step needs (an admin cancelled it meanwhile): the transaction is broadcast
+ * only after it.
  */
 export interface SlashJournal {
-  get(): Promise<SlashRecord | null>;
-  put(record: SlashRecord): Promise<void>;
+  get(step: SlashStep): Promise<SlashRecord | null>;
+  put(step: SlashStep, record: SlashRecord): Promise<void>;
 }
 
-export interface ExecuteSlashParams {
-  /** ProviderStaking connected to a provider (reads); sending goes through `signer`. */
+/** A slash journal in memory, for tests and one-shot tools. */
+export class MemorySlashJournal implements SlashJournal {
+  readonly records = new Map<SlashStep, SlashRecord>();
+  puts = 0;
+
+  async get(step: SlashStep): Promise<SlashRecord | null> {
+    return this.records.get(step) ?? null;
+  }
+
+  async put(step: SlashStep, record: SlashRecord): Promise<void> {
+    this.puts += 1;
+    this.records.set(step, record);
+  }
+}
+
+/** A developer compensated by a slash, and its weight (the coordinator uses job cost, base units). */
+export interface SlashBeneficiary {
+  readonly account: string;
+  readonly weight: bigint;
+}
+
+/** `ProviderStaking.SlashState`, by name. */
+export type OnChainSlashState = 'NONE' | 'PENDING' | 'EXECUTED' | 'CANCELLED' | 'EXPIRED';
+const SLASH_STATES: readonly OnChainSlashState[] = ['NONE', 'PENDING', 'EXECUTED', 'CANCELLED', 'EXPIRED'];
+
+/** A slash proposal as ProviderStaking holds it. */
+export interface OnChainSlash {
+  readonly provider: string;
+  /** The frozen amount, base units. */
+  readonly amount: bigint;
+  /** Unix seconds from which it may be executed (0 when none was proposed). */
+  readonly executableAt: number;
+  readonly state: OnChainSlashState;
+}
+
+export async function readSlashProposal(
+  staking: ProviderStakingContract,
+  evidenceHash: string,
+): Promise<OnChainSlash> {
+  const [provider, amount, executableAt, state] = await staking.slashProposal(evidenceHash);
+  return {
+    provider,
+    amount,
+    executableAt: Number(executableAt),
+    state: SLASH_STATES[Number(state)] ?? 'NONE',
+  };
+}
+
+/** The beneficiaries as ProviderStaking's two arrays (the order is part of the proposal). */
+export function beneficiaryArrays(beneficiaries: readonly SlashBeneficiary[]): [string[], bigint[]] {
+  return [beneficiaries.map((b) => b.account), beneficiaries.map((b) => b.weight)];
+}
+
+interface SlashClientParams {
+  /** ProviderStaking (its address is used; reads go through the signer's provider). */
   readonly staking: ProviderStakingContract;
   /** Holds SLASHER_ROLE; must sign locally (a Wallet, or a NonceManager over one). */
   readonly signer: Signer;
   readonly journal: SlashJournal;
-  /** The operator address whose stake is slashed. */
-  readonly operator: string;
-  /** Base units requested; capped at the operator's stake (bonded + unbonding). */
-  readonly amount: bigint;
-  /** keccak256 of the evidence bundle; the contract slashes once per hash. */
+  /** keccak256 of the public evidence bundle: the proposal's key on chain. */
   readonly evidenceHash: string;
   readonly confirmations?: number;
   /** Give up waiting after this long (default 120,000 ms); a later call resumes. */
   readonly timeoutMs?: number;
 }
 
-export interface ExecutedSlash {
-  readonly txHash: string;
-  readonly blockNumber: number;
-  /** Base units moved to the treasury. */
-  readonly slashed: bigint;
-  readonly requested: bigint;
-  /** Where the slashed tokens went (ProviderStaking's treasury at the time). */
-  readonly treasury: string;
-  readonly gasUsed: bigint | null;
-  /** True when the chain had this evidence used before this call sent anything. */
-  readonly alreadyExecuted: boolean;
+interface SlashContext {
+  readonly provider: Provider;
+  /** Connected to the provider: reads and simulations with a `from` override. */
+  readonly staking: ProviderStakingContract;
+  readonly confirmations: number;
+  readonly timeoutMs: number;
 }
 
-interface SlashedEvent {
-  readonly provider: string;
-  readonly evidenceHash: string;
-  readonly requested: bigint;
-  readonly slashed: bigint;
-  readonly treasury: string;
-}
-
-function parseSlashed(staking: ProviderStakingContract, logs: readonly Log[]): SlashedEvent | null {
-  const target = staking.target.toString().toLowerCase();
-  for (const log of logs) {
-    if (log.address.toLowerCase() !== target) continue;
-    const parsed = staking.interface.parseLog({ topics: [...log.topics], data: log.data });
-    if (parsed?.name !== 'Slashed') continue;
-    return {
-      provider: String(parsed.args[0]),
-      evidenceHash: String(parsed.args[1]),
-      requested: BigInt(parsed.args[2] as bigint),
-      slashed: BigInt(parsed.args[3] as bigint),
-      treasury: String(parsed.args[4]),
-    };
+async function slashContext(params: SlashClientParams): Promise<SlashContext> {
+  const provider: Provider | null = params.signer.provider;
+  if (!provider) throw new RewardsError('UNSUPPORTED_SIGNER', 'the signer needs a provider');
+  if (!/^0x[0-9a-fA-F]{64}$/.test(params.evidenceHash)) {
+    throw new RewardsError('INVALID_AMOUNT', `evidence hash ${params.evidenceHash} is not 32 bytes of hex`);
   }
-  return null;
-}
-
-/** The Slashed event that used `evidenceHash`, found by its indexed topic. */
-async function findSlashed(
-  staking: ProviderStakingContract,
-  evidenceHash: string,
-): Promise<{ event: SlashedEvent; txHash: string; blockNumber: number } | null> {
-  const filter = staking.filters.Slashed(null, evidenceHash);
-  const logs = await staking.queryFilter(filter, 0);
-  const log = logs[0];
-  if (!log) return null;
-  const event = parseSlashed(staking, [log]);
-  return event ? { event, txHash: log.transactionHash, blockNumber: log.blockNumber } : null;
+  return {
+    provider,
+    staking: attachProviderStaking(await params.staking.getAddress(), provider),
+    confirmations: params.confirmations ?? 1,
+    timeoutMs: params.timeoutMs ?? 120_000,
+  };
 }
 
 /**
- * Slashes once per evidence hash, crash-safe and idempotent (like `postEpochRoot`):
- * 1. if the chain already used the evidence, returns that slash (`alreadyExecuted`);
- * 2. if the journal holds a transaction, re-broadcasts that same signed transaction (same hash and
- *    nonce) and waits for it; if it reverted, or its nonce went to another transaction, the evidence
- *    is still unused on chain (checked in 1), so a new transaction is safe;
- * 3. otherwise reads the operator's stake (NOTHING_TO_SLASH when it has none), caps the amount at it,
- *    checks the call would succeed, signs, writes the journal, then broadcasts;
- * 4. waits for `confirmations` and returns the Slashed event's figures.
- * The contract refuses a used evidence hash, so even two executors racing slash at most once.
+ * Waits for a journaled transaction to be final: re-broadcasts it unchanged when no node has it,
+ * and resolves its receipt, or null when it can never be mined (its nonce went to another one).
  */
-export async function executeSlash(params: ExecuteSlashParams): Promise<ExecutedSlash> {
-  const { signer, journal, operator, evidenceHash } = params;
-  const confirmations = params.confirmations ?? 1;
-  const timeoutMs = params.timeoutMs ?? 120_000;
-  const provider: Provider | null = signer.provider;
-  if (!provider) throw new RewardsError('UNSUPPORTED_SIGNER', 'the signer needs a provider');
-  // Reads and simulations go through the provider (a `from` override needs a read-only runner).
-  const staking = attachProviderStaking(await params.staking.getAddress(), provider);
-  if (!/^0x[0-9a-fA-F]{64}$/.test(evidenceHash)) {
-    throw new RewardsError('INVALID_AMOUNT', `evidence hash ${evidenceHash} is not 32 bytes of hex`);
+async function settleRecord(ctx: SlashContext, record: SlashRecord): Promise<TransactionReceipt | null> {
+  if (
+    !(await ctx.provider.getTransactionReceipt(record.txHash)) &&
+    (await broadcastSignedTransaction(ctx.provider, record.rawTransaction)) === 'nonce-used' &&
+    !(await ctx.provider.getTransactionReceipt(record.txHash))
+  ) {
+    return null;
   }
+  return waitConfirmed(ctx.provider, record.txHash, ctx.confirmations, ctx.timeoutMs);
+}
 
-  let record = await journal.get();
-  if (await staking.isEvidenceUsed(evidenceHash)) {
-    const found = await findSlashed(staking, evidenceHash);
-    if (!found) throw new RewardsError('TX_FAILED', `evidence ${evidenceHash} is used but no Slashed event`);
-    const receipt = await waitConfirmed(provider, found.txHash, confirmations, timeoutMs);
-    return {
-      txHash: found.txHash,
-      blockNumber: found.blockNumber,
-      slashed: found.event.slashed,
-      requested: found.event.requested,
-      treasury: found.event.treasury,
-      gasUsed: receipt.gasUsed,
-      alreadyExecuted: record === null || record.txHash !== found.txHash,
-    };
-  }
+/**
+ * One step's transaction, crash-safe: a journaled transaction is re-broadcast (same hash and nonce)
+ * and awaited instead of signing another; only when it reverted, or its nonce went to another
+ * transaction, is a new one simulated, signed, journaled and then broadcast. Resolves the receipt
+ * (possibly reverted: the caller re-reads the chain).
+ */
+async function sendJournaled(
+  ctx: SlashContext,
+  params: SlashClientParams,
+  step: SlashStep,
+  call: {
+    simulate(from: string): Promise<unknown>;
+    populate(): Promise<ContractTransaction>;
+  },
+): Promise<TransactionReceipt> {
+  const { signer, journal } = params;
+  let record = await journal.get(step);
   if (record) {
-    const receipt = await provider.getTransactionReceipt(record.txHash);
+    const receipt = await ctx.provider.getTransactionReceipt(record.txHash);
     if (receipt && receipt.status !== 1)
-      record = null; // reverted, evidence unused: sign anew
+      record = null; // reverted: the caller checked the step is still undone on chain
     else if (
       !receipt &&
-      (await broadcastSignedTransaction(provider, record.rawTransaction)) === 'nonce-used'
+      (await broadcastSignedTransaction(ctx.provider, record.rawTransaction)) === 'nonce-used' &&
+      !(await ctx.provider.getTransactionReceipt(record.txHash))
     ) {
-      if (!(await provider.getTransactionReceipt(record.txHash))) record = null;
+      record = null; // its nonce went to another transaction: this one can never be mined
     }
   }
   if (!record) {
-    const stake = await readStake(staking, operator);
-    const total = stake.bonded + stake.unbonding;
-    if (total === 0n) throw new RewardsError('NOTHING_TO_SLASH', `no stake: ${operator} has nothing staked`);
-    const amount = params.amount < total ? params.amount : total;
-    if (amount <= 0n) throw new RewardsError('INVALID_AMOUNT', 'the amount to slash must be positive');
     const from = await signer.getAddress();
-    await staking.slash.staticCall(operator, amount, evidenceHash, { from }).catch((err: unknown) => {
-      throw new RewardsError('TX_FAILED', `slash would revert: ${describeRevert(staking, err)}`);
+    await call.simulate(from).catch((err: unknown) => {
+      throw new RewardsError('TX_FAILED', `${step}Slash would revert: ${describeRevert(ctx.staking, err)}`);
     });
-    const request = await staking.slash.populateTransaction(operator, amount, evidenceHash);
-    const nonce = await provider.getTransactionCount(from, 'pending');
-    const gasLimit = ((await provider.estimateGas({ ...request, from })) * 5n) / 4n;
+    const request = await call.populate();
+    const nonce = await ctx.provider.getTransactionCount(from, 'pending');
+    const gasLimit = ((await ctx.provider.estimateGas({ ...request, from })) * 5n) / 4n; // 25% headroom
     const populated = await signer.populateTransaction({ ...request, from, nonce, gasLimit });
     let rawTransaction: string;
     try {
@@ -282,37 +324,287 @@ export async function executeSlash(params: ExecuteSlashParams): Promise<Executed
       );
     }
     record = { txHash: Transaction.from(rawTransaction).hash!, rawTransaction, nonce };
-    await journal.put(record);
-    await broadcastSignedTransaction(provider, rawTransaction);
+    await journal.put(step, record);
+    await broadcastSignedTransaction(ctx.provider, rawTransaction);
+    // This client picks its own nonce: a NonceManager sharing the key must re-read it.
     if (signer instanceof NonceManager) signer.reset();
   }
-  const receipt = await waitConfirmed(provider, record.txHash, confirmations, timeoutMs);
-  if (receipt.status !== 1) {
-    const found = await findSlashed(staking, evidenceHash);
-    if (found) {
-      return {
-        txHash: found.txHash,
-        blockNumber: found.blockNumber,
-        slashed: found.event.slashed,
-        requested: found.event.requested,
-        treasury: found.event.treasury,
-        gasUsed: null,
-        alreadyExecuted: true,
-      };
-    }
-    throw new RewardsError('TX_FAILED', `slash reverted in ${record.txHash}`);
+  return waitConfirmed(ctx.provider, record.txHash, ctx.confirmations, ctx.timeoutMs);
+}
+
+function parseEvent(
+  staking: ProviderStakingContract,
+  logs: readonly Log[],
+  name: string,
+): LogDescription | null {
+  const target = staking.target.toString().toLowerCase();
+  for (const log of logs) {
+    if (log.address.toLowerCase() !== target) continue;
+    const parsed = staking.interface.parseLog({ topics: [...log.topics], data: log.data });
+    if (parsed?.name === name) return parsed;
   }
-  const event = parseSlashed(staking, receipt.logs);
-  if (!event) throw new RewardsError('TX_FAILED', `no Slashed event in ${record.txHash}`);
+  return null;
+}
+
+/** The first log of `name` whose indexed evidence hash is `evidenceHash`. */
+async function findEvent(
+  staking: ProviderStakingContract,
+  name: 'SlashProposed' | 'Slashed' | 'SlashCancelled',
+  evidenceHash: string,
+): Promise<{ event: LogDescription; txHash: string; blockNumber: number } | null> {
+  const filter =
+    name === 'Slashed' ? staking.filters.Slashed(null, evidenceHash) : staking.filters[name](evidenceHash);
+  const logs = await staking.queryFilter(filter, 0);
+  for (const log of logs) {
+    const event = parseEvent(staking, [log], name);
+    if (event) return { event, txHash: log.transactionHash, blockNumber: log.blockNumber };
+  }
+  return null;
+}
+
+export interface ProposeSlashParams extends SlashClientParams {
+  /** The operator address whose stake is frozen and later slashed. */
+  readonly operator: string;
+  /** Base units requested; the contract freezes min(amount, the operator's unfrozen stake). */
+  readonly amount: bigint;
+  /** Who the slashed tokens compensate (≤ 64; none: everything is burnt). Executed with the same list. */
+  readonly beneficiaries: readonly SlashBeneficiary[];
+}
+
+export interface ProposedSlash {
+  /** The proposing transaction, when this client, its journal or the chain's logs know it. */
+  readonly txHash: string | null;
+  readonly blockNumber: number | null;
+  /** Base units frozen (what the execution will take). */
+  readonly frozen: bigint;
+  /** Unix seconds from which ProviderStaking lets it be executed. */
+  readonly executableAt: number;
+  /** Its state on chain now (PENDING unless it was executed, cancelled or expired since). */
+  readonly state: OnChainSlashState;
+  /** True when the chain had the proposal before this call sent anything. */
+  readonly alreadyProposed: boolean;
+}
+
+/**
+ * Proposes a slash on chain, freezing the operator's stake, once per evidence hash, crash-safe:
+ * 1. reads the proposal: if the chain has it (for this operator) returns it (`alreadyProposed`);
+ * 2. otherwise re-broadcasts the journaled `propose` transaction if there is one, else checks the
+ *    operator has unfrozen stake (NOTHING_TO_SLASH otherwise) and the call would succeed, signs,
+ *    journals and broadcasts;
+ * 3. waits for `confirmations` and returns the SlashProposed figures.
+ */
+export async function proposeSlash(params: ProposeSlashParams): Promise<ProposedSlash> {
+  const ctx = await slashContext(params);
+  const { staking } = ctx;
+  const { operator, evidenceHash } = params;
+  if (params.beneficiaries.some((b) => b.weight <= 0n)) {
+    throw new RewardsError('INVALID_AMOUNT', 'every beneficiary needs a positive weight');
+  }
+  const known = async (alreadyProposed: boolean): Promise<ProposedSlash | null> => {
+    const chain = await readSlashProposal(staking, evidenceHash);
+    if (chain.state === 'NONE') return null;
+    if (chain.provider.toLowerCase() !== operator.toLowerCase()) {
+      throw new RewardsError(
+        'EVIDENCE_CONFLICT',
+        `evidence ${evidenceHash} already proposes a slash of ${chain.provider}, not ${operator}`,
+      );
+    }
+    const found = await findEvent(staking, 'SlashProposed', evidenceHash);
+    return {
+      txHash: found?.txHash ?? null,
+      blockNumber: found?.blockNumber ?? null,
+      frozen: chain.amount,
+      executableAt: chain.executableAt,
+      state: chain.state,
+      alreadyProposed,
+    };
+  };
+  const before = await known(true);
+  if (before) {
+    const record = await params.journal.get('propose');
+    return { ...before, alreadyProposed: record === null || record.txHash !== before.txHash };
+  }
+  if (!(await params.journal.get('propose'))) {
+    if (params.amount <= 0n) throw new RewardsError('INVALID_AMOUNT', 'the amount to slash must be positive');
+    const stake = await readStake(staking, operator);
+    if (stake.bonded + stake.unbonding - stake.frozen === 0n) {
+      throw new RewardsError(
+        'NOTHING_TO_SLASH',
+        `no stake: ${operator} has ${stake.bonded + stake.unbonding} base units staked, ${stake.frozen} of them frozen already`,
+      );
+    }
+  }
+  const [accounts, weights] = beneficiaryArrays(params.beneficiaries);
+  const receipt = await sendJournaled(ctx, params, 'propose', {
+    simulate: (from) =>
+      staking.proposeSlash.staticCall(operator, params.amount, evidenceHash, accounts, weights, { from }),
+    populate: () =>
+      staking.proposeSlash.populateTransaction(operator, params.amount, evidenceHash, accounts, weights),
+  });
+  const event = receipt.status === 1 ? parseEvent(staking, receipt.logs, 'SlashProposed') : null;
+  if (!event) {
+    const raced = await known(true);
+    if (raced) return raced;
+    throw new RewardsError('TX_FAILED', `proposeSlash reverted in ${receipt.hash}`);
+  }
   return {
-    txHash: record.txHash,
+    txHash: receipt.hash,
     blockNumber: receipt.blockNumber,
-    slashed: event.slashed,
-    requested: event.requested,
-    treasury: event.treasury,
+    frozen: BigInt(event.args[2] as bigint),
+    executableAt: Number(event.args[3] as bigint),
+    state: 'PENDING',
+    alreadyProposed: false,
+  };
+}
+
+export interface ExecuteSlashParams extends SlashClientParams {
+  /** Exactly the beneficiaries (same order) the slash was proposed with. */
+  readonly beneficiaries: readonly SlashBeneficiary[];
+}
+
+export interface ExecutedSlash {
+  readonly txHash: string;
+  readonly blockNumber: number;
+  /** Base units taken from the operator's stake. */
+  readonly slashed: bigint;
+  /** Paid into the escrow for the beneficiaries. */
+  readonly compensated: bigint;
+  /** Burnt (rounding dust, or everything when no developer is compensated). */
+  readonly burnt: bigint;
+  readonly gasUsed: bigint | null;
+  /** True when the chain had executed it before this call sent anything. */
+  readonly alreadyExecuted: boolean;
+}
+
+function executedFrom(event: LogDescription): Pick<ExecutedSlash, 'slashed' | 'compensated' | 'burnt'> {
+  return {
+    slashed: BigInt(event.args[2] as bigint),
+    compensated: BigInt(event.args[3] as bigint),
+    burnt: BigInt(event.args[4] as bigint),
+  };
+}
+
+/**
+ * Executes a pending proposal, crash-safe and idempotent like `proposeSlash`:
+ * 1. an executed proposal returns its Slashed figures (`alreadyExecuted`); a cancelled or expired
+ *    one is SLASH_CLOSED, an unknown one SLASH_NOT_PROPOSED;
+ * 2. a journaled `execute` transaction is re-broadcast unchanged and awaited;
+ * 3. otherwise, before the chain's `executableAt` it is SLASH_NOT_DUE (nothing sent); then it
+ *    simulates, signs, journals and broadcasts `executeSlash(evidenceHash, beneficiaries, weights)`.
+ */
+export async function executeSlash(params: ExecuteSlashParams): Promise<ExecutedSlash> {
+  const ctx = await slashContext(params);
+  const { staking } = ctx;
+  const { evidenceHash } = params;
+  const executed = async (record: SlashRecord | null): Promise<ExecutedSlash> => {
+    const found = await findEvent(staking, 'Slashed', evidenceHash);
+    if (!found)
+      throw new RewardsError('TX_FAILED', `evidence ${evidenceHash} is executed but no Slashed event`);
+    const receipt = await waitConfirmed(ctx.provider, found.txHash, ctx.confirmations, ctx.timeoutMs);
+    return {
+      txHash: found.txHash,
+      blockNumber: found.blockNumber,
+      ...executedFrom(found.event),
+      gasUsed: receipt.gasUsed,
+      alreadyExecuted: record === null || record.txHash !== found.txHash,
+    };
+  };
+  const chain = await readSlashProposal(staking, evidenceHash);
+  const record = await params.journal.get('execute');
+  if (chain.state === 'EXECUTED') return executed(record);
+  if (chain.state === 'NONE') {
+    throw new RewardsError('SLASH_NOT_PROPOSED', `no slash proposal on chain for evidence ${evidenceHash}`);
+  }
+  if (chain.state !== 'PENDING') {
+    throw new RewardsError(
+      'SLASH_CLOSED',
+      `the slash proposal for evidence ${evidenceHash} is ${chain.state} on chain`,
+    );
+  }
+  if (!record) {
+    const block = await ctx.provider.getBlock('latest');
+    if (block && block.timestamp < chain.executableAt) {
+      throw new RewardsError(
+        'SLASH_NOT_DUE',
+        `the slash for evidence ${evidenceHash} is executable on chain from ${new Date(chain.executableAt * 1000).toISOString()}`,
+      );
+    }
+  }
+  const [accounts, weights] = beneficiaryArrays(params.beneficiaries);
+  const receipt = await sendJournaled(ctx, params, 'execute', {
+    simulate: (from) => staking.executeSlash.staticCall(evidenceHash, accounts, weights, { from }),
+    populate: () => staking.executeSlash.populateTransaction(evidenceHash, accounts, weights),
+  });
+  const event = receipt.status === 1 ? parseEvent(staking, receipt.logs, 'Slashed') : null;
+  if (!event) {
+    if ((await readSlashProposal(staking, evidenceHash)).state === 'EXECUTED') return executed(null);
+    throw new RewardsError('TX_FAILED', `executeSlash reverted in ${receipt.hash}`);
+  }
+  return {
+    txHash: receipt.hash,
+    blockNumber: receipt.blockNumber,
+    ...executedFrom(event),
     gasUsed: receipt.gasUsed,
     alreadyExecuted: false,
   };
+}
+
+export interface CancelledSlash {
+  /** The cancelling transaction, when there was one. */
+  readonly txHash: string | null;
+  /**
+   * CANCELLED (the chain unfroze the stake), EXPIRED (unfrozen by expiry) or NOT_PROPOSED (nothing
+   * reached the chain, and the journaled proposal, if any, can never be mined).
+   */
+  readonly state: 'CANCELLED' | 'EXPIRED' | 'NOT_PROPOSED';
+  /** True when the chain was in that state before this call sent anything. */
+  readonly alreadyCancelled: boolean;
+}
+
+/**
+ * Cancels a slash on chain (SLASHER_ROLE or SLASH_REVIEWER_ROLE), crash-safe like the others. When
+ * the chain has no proposal yet but the journal holds a `propose` transaction, that one is first
+ * awaited (re-broadcast unchanged): it either lands, and is then cancelled, or can never be mined.
+ * An executed slash cannot be cancelled (SLASH_CLOSED).
+ */
+export async function cancelSlash(params: SlashClientParams): Promise<CancelledSlash> {
+  const ctx = await slashContext(params);
+  const { staking } = ctx;
+  const { evidenceHash } = params;
+  let chain = await readSlashProposal(staking, evidenceHash);
+  if (chain.state === 'NONE') {
+    const proposed = await params.journal.get('propose');
+    if (proposed) await settleRecord(ctx, proposed);
+    chain = await readSlashProposal(staking, evidenceHash);
+    if (chain.state === 'NONE') return { txHash: null, state: 'NOT_PROPOSED', alreadyCancelled: true };
+  }
+  const record = await params.journal.get('cancel');
+  const closed = async (): Promise<CancelledSlash | null> => {
+    const now = await readSlashProposal(staking, evidenceHash);
+    if (now.state === 'EXECUTED') {
+      throw new RewardsError('SLASH_CLOSED', `the slash for evidence ${evidenceHash} was executed on chain`);
+    }
+    if (now.state === 'EXPIRED') return { txHash: null, state: 'EXPIRED', alreadyCancelled: true };
+    if (now.state !== 'CANCELLED') return null;
+    const found = await findEvent(staking, 'SlashCancelled', evidenceHash);
+    return {
+      txHash: found?.txHash ?? null,
+      state: 'CANCELLED',
+      alreadyCancelled: record === null || record.txHash !== found?.txHash,
+    };
+  };
+  const before = await closed();
+  if (before) return before;
+  const receipt = await sendJournaled(ctx, params, 'cancel', {
+    simulate: (from) => staking.cancelSlash.staticCall(evidenceHash, { from }),
+    populate: () => staking.cancelSlash.populateTransaction(evidenceHash),
+  });
+  if (receipt.status !== 1 || !parseEvent(staking, receipt.logs, 'SlashCancelled')) {
+    const after = await closed();
+    if (after) return after;
+    throw new RewardsError('TX_FAILED', `cancelSlash reverted in ${receipt.hash}`);
+  }
+  return { txHash: receipt.hash, state: 'CANCELLED', alreadyCancelled: false };
 }
 
 /** A contract revert as its custom error name and arguments, when the ABI knows it. */

@@ -22,7 +22,7 @@ import { LedgerAccounts } from '../ledger/ledger-accounts.js';
 import { ProviderViewService } from '../p2p/provider-view.service.js';
 import { JobEventStream } from '../events/job-event-stream.js';
 import { FLOAT_RELATIVE_L2_TOLERANCE } from '../verification/compare-outputs.js';
-import { SlashRepository } from '../settlement/slash.repository.js';
+import { SlashRepository, slashBeneficiaries } from '../settlement/slash.repository.js';
 import { StakeReader } from '../settlement/stake-reader.js';
 import { SettingsService, type SettingView } from '../settings/settings.service.js';
 import { SETTING_LABELS } from '../settings/settings.js';
@@ -130,6 +130,7 @@ export class AdminService {
         available: false,
         bonded: null,
         unbonding: null,
+        frozen: null,
         unbondingEndsAt: null,
         staking: null,
         note: view.reason,
@@ -140,6 +141,7 @@ export class AdminService {
       available: true,
       bonded: stake.bonded.toString(),
       unbonding: stake.unbonding.toString(),
+      frozen: stake.frozen.toString(),
       unbondingEndsAt:
         stake.unbondingEndsAt > 0 ? new Date(stake.unbondingEndsAt * 1000).toISOString() : null,
       staking: view.staking,
@@ -158,7 +160,11 @@ export class AdminService {
     return rows.map(mapSlash);
   }
 
-  /** Cancels a slash proposal while it is PROPOSED (its review window); records who did. */
+  /**
+   * Cancels a slash proposal during its review window (PROPOSED or FROZEN); records who did. One that
+   * never reached the chain is CANCELLED at once; a frozen one becomes CANCELLING and the worker
+   * cancels it on chain with the slasher key (CANCELLED once confirmed: the stake is unfrozen).
+   */
   async cancelSlash(principal: Principal, id: string): Promise<SlashDto> {
     const cancelled = await this.slashRepo.cancel(id, principal.address);
     if (cancelled) return mapSlash(cancelled);
@@ -166,7 +172,7 @@ export class AdminService {
     if (!row) throw new DomainError('NOT_FOUND', `slash proposal ${id} not found`);
     throw new DomainError(
       'ILLEGAL_TRANSITION',
-      `slash proposal ${id} is ${row.state}: only a PROPOSED slash can be cancelled`,
+      `slash proposal ${id} is ${row.state}: only a PROPOSED or FROZEN slash can be cancelled`,
       { state: row.state },
     );
   }
@@ -426,13 +432,20 @@ export function mapSlash(s: SlashProposal): SlashDto {
     amount: s.amount.toString(),
     reason: s.reason,
     state: s.state,
+    beneficiaries: slashBeneficiaries(s).map((b) => ({ account: b.account, weight: b.weight.toString() })),
     executeAfter: s.executeAfter.toISOString(),
+    proposeTxHash: s.proposeTxHash,
     txHash: s.txHash,
     nonce: s.nonce,
+    cancelTxHash: s.cancelTxHash,
+    compensated: s.compensated?.toString() ?? null,
+    burnt: s.burnt?.toString() ?? null,
     error: s.error,
     reviewedBy: s.reviewedBy,
     createdAt: s.createdAt.toISOString(),
+    frozenAt: s.frozenAt?.toISOString() ?? null,
     executedAt: s.executedAt?.toISOString() ?? null,
+    cancelledAt: s.cancelledAt?.toISOString() ?? null,
   };
 }
 

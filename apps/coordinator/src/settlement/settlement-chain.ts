@@ -7,6 +7,7 @@ import {
   ONE_TOKEN,
   attachComputeToken,
   attachJobEscrow,
+  attachProviderStaking,
   deployAll,
   startAnvil,
 } from '#rewards';
@@ -83,6 +84,8 @@ const DEV_SLASHER_INDEX = 5;
 /** The dev chain's longest epoch (the dev default is 20 s; EPOCH_SECONDS above 60 s breaks the unlock bound's promise) and funding margin. */
 const DEV_MAX_EPOCH_SECONDS = 60;
 const DEV_FUNDING_MARGIN_SECONDS = 30;
+/** ProviderStaking's bound on its delays (365 days). */
+const MAX_SLASH_REVIEW_DELAY_SECONDS = 365 * 86_400;
 
 function checksum(value: unknown, what: string): string {
   if (typeof value !== 'string') throw new ConfigError(`${what}: expected an address`);
@@ -131,6 +134,22 @@ async function validateChain(chain: SettlementChain): Promise<void> {
     ] as const) {
       if (address && (await provider.getCode(address)) === '0x') {
         throw new ConfigError(`no contract at the ${name} address ${address} on ${chain.rpcUrl}`);
+      }
+    }
+    if (chain.contracts.staking) {
+      // Slash compensation is paid into ProviderStaking's escrow: it must be the one whose deposits
+      // this coordinator credits.
+      const escrow = await attachProviderStaking(chain.contracts.staking, provider)
+        .escrow()
+        .catch((err: unknown) => {
+          throw new ConfigError(
+            `STAKING_ADDRESS ${chain.contracts.staking} is not a ProviderStaking with an escrow: ${(err as Error).message}`,
+          );
+        });
+      if (getAddress(escrow) !== getAddress(chain.contracts.escrow)) {
+        throw new ConfigError(
+          `ProviderStaking ${chain.contracts.staking} pays slash compensation into escrow ${escrow}, not the configured escrow ${chain.contracts.escrow}`,
+        );
       }
     }
   } finally {
@@ -302,6 +321,8 @@ async function deployDevContracts(
     fundingMarginSeconds: DEV_FUNDING_MARGIN_SECONDS,
     unlockDelaySeconds: maxEpochSeconds + challengeWindowSeconds + DEV_FUNDING_MARGIN_SECONDS,
     unbondingDelaySeconds: 60,
+    // The chain's review delay never exceeds the coordinator's (the executor waits for both).
+    slashReviewDelaySeconds: Math.min(config.SLASH_REVIEW_SECONDS, MAX_SLASH_REVIEW_DELAY_SECONDS),
     mint: [
       { to: developer.address, amount: DEV_WALLET_TOKENS + config.DEV_CREDITS },
       { to: platform.address, amount: DEV_PLATFORM_DEPOSIT },

@@ -5,6 +5,8 @@ import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { QueueName } from '../queue/queue.constants.js';
 import { ChainClient } from './chain-client.js';
 import { EscrowWatcherService } from './escrow-watcher.service.js';
+import { EvidenceController } from './evidence.controller.js';
+import { EvidenceService } from './evidence.service.js';
 import { RewardsController } from './rewards.controller.js';
 import { SETTLEMENT_CHAIN, type SettlementChain } from './settlement-chain.js';
 import { SettlementProcessor } from './settlement.processor.js';
@@ -24,7 +26,7 @@ export interface SettlementModuleOptions {
 }
 
 /**
- * Settlement. API role: the public rewards endpoints (from PostgreSQL only). Worker role with
+ * Settlement. API role: the public rewards and evidence endpoints (from PostgreSQL only). Worker role with
  * settlement on: the settlement queue (epochs closed, roots posted, epochs finalized and funded,
  * due slash proposals executed) and the escrow deposit watcher. Every role: slash proposals and
  * stake reads for the admin API.
@@ -40,6 +42,7 @@ export class SettlementModule {
       SettlementRepository,
       SlashRepository,
       StakeReader,
+      EvidenceService,
     ];
     if (runWorkers)
       providers.push(
@@ -52,7 +55,7 @@ export class SettlementModule {
         EscrowWatcherService,
         SlashExecutorService,
       );
-    const controllers: Type[] = serveApi ? [RewardsController] : [];
+    const controllers: Type[] = serveApi ? [RewardsController, EvidenceController] : [];
     return {
       module: SettlementModule,
       imports: runWorkers ? [BullModule.registerQueue({ name: QueueName.Settlement })] : [],

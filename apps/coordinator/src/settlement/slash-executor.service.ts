@@ -1,15 +1,24 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { SlashProposal } from '#prisma';
-import { RewardsError, SLASHER_ROLE, executeSlash, formatTokenAmount } from '#rewards';
+import {
+  RewardsError,
+  SLASHER_ROLE,
+  cancelSlash,
+  executeSlash,
+  formatTokenAmount,
+  proposeSlash,
+  readSlashProposal,
+  type SlashJournal,
+} from '#rewards';
 import { LOGGER } from '../logging/logger.js';
 import { ChainClient } from './chain-client.js';
 import { SettlementService, describeSettlementError } from './settlement.service.js';
-import { SlashNoLongerPendingError, SlashRepository } from './slash.repository.js';
+import { SlashNoLongerPendingError, SlashRepository, slashBeneficiaries } from './slash.repository.js';
 
 export interface SlashOutcome {
   id: string;
-  state: 'EXECUTED' | 'FAILED' | 'PENDING' | 'SKIPPED';
+  state: 'FROZEN' | 'EXECUTED' | 'CANCELLED' | 'EXPIRED' | 'FAILED' | 'PENDING' | 'SKIPPED';
   txHash?: string;
   detail?: string;
 }
@@ -26,13 +35,26 @@ export function evidenceHashHex(value: string): string | null {
   return /^[0-9a-fA-F]{64}$/.test(hex) ? `0x${hex.toLowerCase()}` : null;
 }
 
+interface StepContext {
+  proposal: SlashProposal;
+  evidenceHash: string;
+  chainKey: string;
+  journal: SlashJournal;
+  log: Record<string, string>;
+  timeoutMs: number;
+}
+
 /**
- * Worker side of slashing: each tick takes PROPOSED proposals whose review window (`executeAfter`)
- * has passed, and SENT ones left by a crash, and executes them on ProviderStaking with `executeSlash`:
- * the stake is read and the amount capped at it, the signed `slash(operator, amount, evidenceHash)`
- * is written to the row (state SENT) before it is broadcast, and after a restart that same
- * transaction is re-broadcast, never a second one (the contract also slashes once per evidence hash).
- * Slashed tokens go to ProviderStaking's treasury (an address its admin sets; the event names it).
+ * Worker side of slashing, one step per due proposal and tick, each crash-safe (the signed
+ * transaction is journaled on the row before it is broadcast; after a restart that same transaction
+ * is re-broadcast, never a second one):
+ * - PROPOSED: `proposeSlash` at once, which freezes the operator's stake on ProviderStaking so
+ *   unbonding cannot dodge the slash → FROZEN (`amount` = what the chain froze);
+ * - FROZEN after `executeAfter` (the review window, and the chain's executableAt) and SENT:
+ *   `executeSlash` with the stored beneficiaries: the frozen stake is paid into the escrow for the
+ *   developers the provider worked for (the deposit watcher credits them) and the rest is burnt
+ *   → EXECUTED;
+ * - CANCELLING (an admin cancelled it): `cancelSlash` with the slasher key, unfreezing → CANCELLED.
  */
 @Injectable()
 export class SlashExecutorService {
@@ -63,6 +85,7 @@ export class SlashExecutorService {
     return this.repo.anyDue(now);
   }
 
+  /** Takes the next step of every due proposal. */
   async executeDue(options: ExecuteOptions = {}): Promise<SlashOutcome[]> {
     if (!this.chain.staking) return [];
     const slasher = await this.chain.slasher.getAddress();
@@ -75,15 +98,14 @@ export class SlashExecutorService {
     }
     const outcomes: SlashOutcome[] = [];
     for (const proposal of await this.repo.due(options.now ?? new Date())) {
-      outcomes.push(await this.execute(proposal, options));
+      outcomes.push(await this.step(proposal, options));
     }
     return outcomes;
   }
 
-  async execute(proposal: SlashProposal, options: ExecuteOptions = {}): Promise<SlashOutcome> {
-    const staking = this.chain.staking;
-    if (!staking) return { id: proposal.id, state: 'PENDING', detail: 'no staking contract' };
-    const log = { slash: proposal.id, peerId: proposal.peerId, operator: proposal.operatorAddress };
+  /** The step the proposal's state calls for. */
+  async step(proposal: SlashProposal, options: ExecuteOptions = {}): Promise<SlashOutcome> {
+    if (!this.chain.staking) return { id: proposal.id, state: 'PENDING', detail: 'no staking contract' };
     const evidenceHash = evidenceHashHex(proposal.evidenceHash);
     if (!evidenceHash) {
       const error = `evidence hash ${proposal.evidenceHash} is not 32 bytes of hex`;
@@ -91,62 +113,183 @@ export class SlashExecutorService {
       return { id: proposal.id, state: 'FAILED', detail: error };
     }
     const chainKey = await this.chain.chainKey();
+    const ctx: StepContext = {
+      proposal,
+      evidenceHash,
+      chainKey,
+      journal: this.repo.journal(proposal.id, chainKey),
+      log: { slash: proposal.id, peerId: proposal.peerId, operator: proposal.operatorAddress },
+      timeoutMs: options.timeoutMs ?? 60_000,
+    };
     try {
-      const done = await executeSlash({
-        staking,
-        signer: this.chain.slasher,
-        journal: this.repo.journal(proposal.id, chainKey),
-        operator: proposal.operatorAddress,
-        amount: proposal.amount,
-        evidenceHash,
-        confirmations: this.settlement.settings.confirmations,
-        timeoutMs: options.timeoutMs ?? 60_000,
-      });
-      await this.repo.markExecuted(proposal.id, {
-        txHash: done.txHash,
-        chainKey,
-        slashed: done.slashed,
-        executedAt: new Date(),
-      });
-      this.logger.info(
-        {
-          ...log,
-          txHash: done.txHash,
-          requested: proposal.amount.toString(),
-          slashed: done.slashed.toString(),
-          treasury: done.treasury,
-          gasUsed: done.gasUsed?.toString() ?? null,
-          alreadyExecuted: done.alreadyExecuted,
-        },
-        `stake slashed: ${formatTokenAmount(done.slashed)} tokens to the treasury`,
-      );
-      return { id: proposal.id, state: 'EXECUTED', txHash: done.txHash };
+      switch (proposal.state) {
+        case 'PROPOSED':
+          return await this.propose(ctx);
+        case 'FROZEN':
+        case 'SENT':
+          return await this.execute(ctx);
+        case 'CANCELLING':
+          return await this.cancel(ctx);
+        default:
+          return { id: proposal.id, state: 'SKIPPED', detail: `state ${proposal.state}` };
+      }
     } catch (err) {
       if (err instanceof SlashNoLongerPendingError) {
-        this.logger.info({ ...log, state: err.state }, 'slash proposal left the queue before sending');
+        this.logger.info({ ...ctx.log, state: err.state }, 'slash proposal changed state before sending');
         return { id: proposal.id, state: 'SKIPPED', detail: err.message };
       }
       const message = describeSettlementError(err);
       if (isPermanent(err)) {
         await this.repo.markFailed(proposal.id, message);
-        this.logger.warn({ ...log, err: message }, 'slash failed');
+        this.logger.warn({ ...ctx.log, state: proposal.state, err: message }, 'slash failed');
         return { id: proposal.id, state: 'FAILED', detail: message };
       }
       await this.repo.noteError(proposal.id, message);
-      this.logger.warn({ ...log, err: message }, 'slash not executed yet (retried next tick)');
+      this.logger.warn(
+        { ...ctx.log, state: proposal.state, err: message },
+        'slash step not taken yet (retried next tick)',
+      );
       return { id: proposal.id, state: 'PENDING', detail: message };
     }
   }
+
+  private async propose(ctx: StepContext): Promise<SlashOutcome> {
+    const { proposal } = ctx;
+    const done = await proposeSlash({
+      staking: this.chain.staking!,
+      signer: this.chain.slasher,
+      journal: ctx.journal,
+      evidenceHash: ctx.evidenceHash,
+      operator: proposal.operatorAddress,
+      amount: proposal.amount,
+      beneficiaries: slashBeneficiaries(proposal),
+      confirmations: this.settlement.settings.confirmations,
+      timeoutMs: ctx.timeoutMs,
+    });
+    // The chain's executableAt is in chain time; the executor checks it before executing
+    // (SLASH_NOT_DUE), so `executeAfter` (wall time) stays the coordinator's review window.
+    await this.repo.markFrozen(proposal.id, {
+      frozen: done.frozen,
+      chainExecutableAt: new Date(done.executableAt * 1000),
+      chainKey: ctx.chainKey,
+      txHash: done.txHash,
+    });
+    this.logger.info(
+      {
+        ...ctx.log,
+        txHash: done.txHash,
+        requested: proposal.amount.toString(),
+        frozen: done.frozen.toString(),
+        executeAfter: proposal.executeAfter.toISOString(),
+        chainExecutableAt: new Date(done.executableAt * 1000).toISOString(),
+        alreadyProposed: done.alreadyProposed,
+      },
+      `slash proposed on chain: ${formatTokenAmount(done.frozen)} tokens of stake frozen`,
+    );
+    return { id: proposal.id, state: 'FROZEN', txHash: done.txHash ?? undefined };
+  }
+
+  private async execute(ctx: StepContext): Promise<SlashOutcome> {
+    const { proposal } = ctx;
+    let done;
+    try {
+      done = await executeSlash({
+        staking: this.chain.staking!,
+        signer: this.chain.slasher,
+        journal: ctx.journal,
+        evidenceHash: ctx.evidenceHash,
+        beneficiaries: slashBeneficiaries(proposal),
+        confirmations: this.settlement.settings.confirmations,
+        timeoutMs: ctx.timeoutMs,
+      });
+    } catch (err) {
+      if (err instanceof RewardsError && err.code === 'SLASH_NOT_DUE') {
+        return { id: proposal.id, state: 'PENDING', detail: err.message };
+      }
+      if (err instanceof RewardsError && err.code === 'SLASH_CLOSED') return this.closedOnChain(ctx);
+      throw err;
+    }
+    await this.repo.markExecuted(proposal.id, {
+      txHash: done.txHash,
+      chainKey: ctx.chainKey,
+      slashed: done.slashed,
+      compensated: done.compensated,
+      burnt: done.burnt,
+      executedAt: new Date(),
+    });
+    this.logger.info(
+      {
+        ...ctx.log,
+        txHash: done.txHash,
+        slashed: done.slashed.toString(),
+        compensated: done.compensated.toString(),
+        burnt: done.burnt.toString(),
+        beneficiaries: slashBeneficiaries(proposal).length,
+        gasUsed: done.gasUsed?.toString() ?? null,
+        alreadyExecuted: done.alreadyExecuted,
+      },
+      `stake slashed: ${formatTokenAmount(done.compensated)} tokens to developers, ${formatTokenAmount(done.burnt)} burnt`,
+    );
+    return { id: proposal.id, state: 'EXECUTED', txHash: done.txHash };
+  }
+
+  private async cancel(ctx: StepContext): Promise<SlashOutcome> {
+    const { proposal } = ctx;
+    let done;
+    try {
+      done = await cancelSlash({
+        staking: this.chain.staking!,
+        signer: this.chain.slasher,
+        journal: ctx.journal,
+        evidenceHash: ctx.evidenceHash,
+        confirmations: this.settlement.settings.confirmations,
+        timeoutMs: ctx.timeoutMs,
+      });
+    } catch (err) {
+      // Executed on chain before the cancel could land: record the execution.
+      if (err instanceof RewardsError && err.code === 'SLASH_CLOSED') return this.execute(ctx);
+      throw err;
+    }
+    if (done.state === 'EXPIRED') {
+      await this.repo.markExpired(proposal.id);
+      return { id: proposal.id, state: 'EXPIRED' };
+    }
+    await this.repo.markCancelled(proposal.id, done.txHash);
+    this.logger.info(
+      { ...ctx.log, txHash: done.txHash, onChain: done.state, reviewedBy: proposal.reviewedBy },
+      'slash cancelled: the stake is unfrozen',
+    );
+    return { id: proposal.id, state: 'CANCELLED', txHash: done.txHash ?? undefined };
+  }
+
+  /** The chain says the proposal is cancelled or expired (someone else acted on it). */
+  private async closedOnChain(ctx: StepContext): Promise<SlashOutcome> {
+    const chain = await readSlashProposal(this.chain.staking!, ctx.evidenceHash);
+    if (chain.state === 'EXPIRED') {
+      await this.repo.markExpired(ctx.proposal.id);
+      return { id: ctx.proposal.id, state: 'EXPIRED' };
+    }
+    await this.repo.markCancelled(ctx.proposal.id, null);
+    this.logger.warn(
+      { ...ctx.log, onChain: chain.state },
+      'slash proposal was closed on chain by another key',
+    );
+    return { id: ctx.proposal.id, state: 'CANCELLED' };
+  }
 }
 
-/** Failures a retry cannot fix: no stake, a bad amount, a slash that would revert for good. */
+/** Failures a retry cannot fix: no stake, a bad amount, a step that would revert for good. */
 function isPermanent(err: unknown): boolean {
   if (!(err instanceof RewardsError)) return false;
-  if (err.code === 'NOTHING_TO_SLASH' || err.code === 'INVALID_AMOUNT') return true;
+  if (
+    err.code === 'NOTHING_TO_SLASH' ||
+    err.code === 'INVALID_AMOUNT' ||
+    err.code === 'EVIDENCE_CONFLICT' ||
+    err.code === 'SLASH_NOT_PROPOSED'
+  )
+    return true;
   // A revert other than a missing role (a config problem an operator fixes) is final.
   return (
-    err.code === 'TX_FAILED' &&
-    err.message.startsWith('slash would revert') &&
-    !err.message.includes('AccessControl')
+    err.code === 'TX_FAILED' && / would revert: /.test(err.message) && !err.message.includes('AccessControl')
   );
 }

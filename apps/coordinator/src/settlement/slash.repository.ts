@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import type { SlashProposal, SlashState } from '#prisma';
-import type { SlashJournal, SlashRecord } from '#rewards';
+import type { Evidence, Prisma, SlashProposal, SlashState } from '#prisma';
+import type { SlashBeneficiary, SlashJournal, SlashRecord, SlashStep } from '#rewards';
 import { PrismaService } from '../database/prisma.service.js';
 
-/** The journal refused to record a transaction: the proposal left PROPOSED/SENT (an admin cancelled it). */
+/** The journal refused to record a transaction: the proposal left the state that step needs (an admin cancelled it). */
 export class SlashNoLongerPendingError extends Error {
   constructor(
     readonly id: string,
@@ -20,16 +20,75 @@ export interface SlashListQuery {
   limit: number;
 }
 
+/** The states in which each step may journal its transaction (and the state it moves the row to). */
+const STEP_STATES: Record<SlashStep, { from: SlashState[]; to?: SlashState }> = {
+  propose: { from: ['PROPOSED'] },
+  execute: { from: ['FROZEN', 'SENT'], to: 'SENT' },
+  cancel: { from: ['CANCELLING'] },
+};
+
+/** Not final: the executor still has something to do or to confirm. */
+const OPEN_STATES: SlashState[] = ['PROPOSED', 'FROZEN', 'SENT', 'CANCELLING'];
+
+/** The journal columns of each step. */
+function stepColumns(
+  step: SlashStep,
+  record: SlashRecord | null,
+): Prisma.SlashProposalUpdateManyMutationInput {
+  const [txHash, rawTransaction, nonce] = [
+    record?.txHash ?? null,
+    record?.rawTransaction ?? null,
+    record?.nonce ?? null,
+  ];
+  if (step === 'propose')
+    return { proposeTxHash: txHash, proposeRawTransaction: rawTransaction, proposeNonce: nonce };
+  if (step === 'cancel')
+    return { cancelTxHash: txHash, cancelRawTransaction: rawTransaction, cancelNonce: nonce };
+  return { txHash, rawTransaction, nonce };
+}
+
+function stepRecord(row: SlashProposal, step: SlashStep): SlashRecord | null {
+  const [txHash, rawTransaction, nonce] =
+    step === 'propose'
+      ? [row.proposeTxHash, row.proposeRawTransaction, row.proposeNonce]
+      : step === 'cancel'
+        ? [row.cancelTxHash, row.cancelRawTransaction, row.cancelNonce]
+        : [row.txHash, row.rawTransaction, row.nonce];
+  if (!txHash || !rawTransaction || nonce === null) return null;
+  return { txHash, rawTransaction, nonce };
+}
+
+/** The beneficiaries stored on a proposal (`[{ account, weight }]`, weight a decimal string). */
+export function slashBeneficiaries(row: Pick<SlashProposal, 'beneficiaries'>): SlashBeneficiary[] {
+  const list = Array.isArray(row.beneficiaries) ? row.beneficiaries : [];
+  return list.map((b) => {
+    const { account, weight } = b as { account: string; weight: string };
+    return { account, weight: BigInt(weight) };
+  });
+}
+
 /** Slash proposals: what verification proposed, the executor's journal and the admins' reviews. */
 @Injectable()
 export class SlashRepository {
   constructor(private readonly prisma: PrismaService) {}
 
-  /** PROPOSED proposals whose review window has passed, and SENT ones to resume; oldest first. */
+  private dueWhere(now: Date): Prisma.SlashProposalWhereInput {
+    return {
+      OR: [
+        { state: { in: ['PROPOSED', 'SENT', 'CANCELLING'] } },
+        { state: 'FROZEN', executeAfter: { lte: now } },
+      ],
+    };
+  }
+
+  /**
+   * Proposals with a step to take: PROPOSED ones to freeze on chain, FROZEN ones whose review window
+   * has passed, SENT ones to resume, CANCELLING ones to cancel on chain; oldest first.
+   */
   due(now: Date, limit = 20): Promise<SlashProposal[]> {
     return this.prisma.slashProposal.findMany({
-      where: { OR: [{ state: 'PROPOSED', executeAfter: { lte: now } }, { state: 'SENT' }] },
-      orderBy: [{ executeAfter: 'asc' }, { id: 'asc' }],
+      where: this.dueWhere(now),
+      orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
       take: limit,
     });
   }
@@ -37,7 +96,7 @@ export class SlashRepository {
   /** Whether anything is due (the tick enqueues the executor only then). */
   async anyDue(now: Date): Promise<boolean> {
     const row = await this.prisma.slashProposal.findFirst({
-      where: { OR: [{ state: 'PROPOSED', executeAfter: { lte: now } }, { state: 'SENT' }] },
+      where: this.dueWhere(now),
       select: { id: true },
     });
     return row !== null;
@@ -58,31 +117,33 @@ export class SlashRepository {
     });
   }
 
+  /** An evidence bundle by its hash (0x + 64 lower-case hex), with the slash proposal citing it. */
+  async evidenceByHash(hash: string): Promise<{ evidence: Evidence; slash: SlashProposal | null } | null> {
+    const evidence = await this.prisma.evidence.findUnique({ where: { bundleHash: hash } });
+    if (!evidence) return null;
+    const slash = await this.prisma.slashProposal.findUnique({ where: { evidenceId: evidence.id } });
+    return { evidence, slash };
+  }
+
   /**
-   * The transaction journal of one proposal on one chain, kept on its row. `put` commits the signed
-   * transaction and moves the row to SENT in one statement, only while it is PROPOSED or SENT: a
-   * proposal cancelled meanwhile refuses it, and the transaction is never broadcast.
+   * The transaction journal of one proposal on one chain, kept on its row, one record per step.
+   * `put` commits a step's signed transaction in one statement, only while the row is in a state that
+   * step belongs to (execute: FROZEN/SENT, moving it to SENT; propose: PROPOSED; cancel: CANCELLING):
+   * a proposal cancelled meanwhile refuses it, and the transaction is never broadcast.
    */
   journal(id: string, chainKey: string): SlashJournal {
     const prisma = this.prisma;
     return {
-      async get(): Promise<SlashRecord | null> {
+      async get(step: SlashStep): Promise<SlashRecord | null> {
         const row = await prisma.slashProposal.findUnique({ where: { id } });
-        if (!row || row.chainKey !== chainKey || !row.txHash || !row.rawTransaction || row.nonce === null)
-          return null;
-        return { txHash: row.txHash, rawTransaction: row.rawTransaction, nonce: row.nonce };
+        if (!row || row.chainKey !== chainKey) return null;
+        return stepRecord(row, step);
       },
-      async put(record: SlashRecord): Promise<void> {
+      async put(step: SlashStep, record: SlashRecord): Promise<void> {
+        const { from, to } = STEP_STATES[step];
         const { count } = await prisma.slashProposal.updateMany({
-          where: { id, state: { in: ['PROPOSED', 'SENT'] } },
-          data: {
-            state: 'SENT',
-            chainKey,
-            txHash: record.txHash,
-            rawTransaction: record.rawTransaction,
-            nonce: record.nonce,
-            error: null,
-          },
+          where: { id, state: { in: from } },
+          data: { ...stepColumns(step, record), ...(to ? { state: to } : {}), chainKey, error: null },
         });
         if (count === 0) {
           const row = await prisma.slashProposal.findUnique({ where: { id }, select: { state: true } });
@@ -92,18 +153,52 @@ export class SlashRepository {
     };
   }
 
+  /** PROPOSED → FROZEN: the chain froze `frozen` base units until `executableAt`. */
+  async markFrozen(
+    id: string,
+    data: {
+      frozen: bigint;
+      chainExecutableAt: Date;
+      chainKey: string;
+      txHash: string | null;
+    },
+  ): Promise<boolean> {
+    const { count } = await this.prisma.slashProposal.updateMany({
+      where: { id, state: 'PROPOSED' },
+      data: {
+        state: 'FROZEN',
+        amount: data.frozen,
+        chainExecutableAt: data.chainExecutableAt,
+        chainKey: data.chainKey,
+        ...(data.txHash ? { proposeTxHash: data.txHash } : {}),
+        frozenAt: new Date(),
+        error: null,
+      },
+    });
+    return count > 0;
+  }
+
   /** EXECUTED with the transaction that slashed; `amount` becomes what was really slashed. */
   async markExecuted(
     id: string,
-    data: { txHash: string; chainKey: string; slashed: bigint; executedAt: Date },
+    data: {
+      txHash: string;
+      chainKey: string;
+      slashed: bigint;
+      compensated: bigint;
+      burnt: bigint;
+      executedAt: Date;
+    },
   ): Promise<boolean> {
     const { count } = await this.prisma.slashProposal.updateMany({
-      where: { id, state: { in: ['PROPOSED', 'SENT'] } },
+      where: { id, state: { in: OPEN_STATES } },
       data: {
         state: 'EXECUTED',
         txHash: data.txHash,
         chainKey: data.chainKey,
         amount: data.slashed,
+        compensated: data.compensated,
+        burnt: data.burnt,
         executedAt: data.executedAt,
         error: null,
       },
@@ -111,28 +206,61 @@ export class SlashRepository {
     return count > 0;
   }
 
+  /** CANCELLED (the chain unfroze the stake, or nothing ever reached it). */
+  async markCancelled(id: string, txHash: string | null): Promise<boolean> {
+    const { count } = await this.prisma.slashProposal.updateMany({
+      where: { id, state: { in: OPEN_STATES } },
+      data: {
+        state: 'CANCELLED',
+        ...(txHash ? { cancelTxHash: txHash } : {}),
+        cancelledAt: new Date(),
+        error: null,
+      },
+    });
+    return count > 0;
+  }
+
+  /** EXPIRED: left unexecuted past the contract's execution window; the chain unfroze the stake. */
+  async markExpired(id: string): Promise<boolean> {
+    const { count } = await this.prisma.slashProposal.updateMany({
+      where: { id, state: { in: OPEN_STATES } },
+      data: { state: 'EXPIRED', error: null },
+    });
+    return count > 0;
+  }
+
   async markFailed(id: string, error: string): Promise<boolean> {
     const { count } = await this.prisma.slashProposal.updateMany({
-      where: { id, state: { in: ['PROPOSED', 'SENT'] } },
+      where: { id, state: { in: ['PROPOSED', 'FROZEN', 'SENT'] } },
       data: { state: 'FAILED', error: error.slice(0, 2000) },
     });
     return count > 0;
   }
 
-  /** Records a transient problem on a proposal that stays pending (retried next tick). */
+  /** Records a transient problem on a proposal that stays open (retried next tick). */
   async noteError(id: string, error: string): Promise<void> {
     await this.prisma.slashProposal.updateMany({
-      where: { id, state: { in: ['PROPOSED', 'SENT'] } },
+      where: { id, state: { in: OPEN_STATES } },
       data: { error: error.slice(0, 2000) },
     });
   }
 
-  /** PROPOSED → CANCELLED with the reviewer; null when the proposal is not PROPOSED (or absent). */
+  /**
+   * An admin's cancel, with the reviewer. A proposal that never reached the chain (PROPOSED, no
+   * proposing transaction journaled) becomes CANCELLED at once; one that did, or may have (PROPOSED
+   * with a journaled proposal, FROZEN), becomes CANCELLING and the executor cancels it on chain.
+   * Null when the proposal is in neither state (or absent).
+   */
   async cancel(id: string, reviewedBy: string): Promise<SlashProposal | null> {
-    const { count } = await this.prisma.slashProposal.updateMany({
-      where: { id, state: 'PROPOSED' },
-      data: { state: 'CANCELLED', reviewedBy },
+    const offChain = await this.prisma.slashProposal.updateMany({
+      where: { id, state: 'PROPOSED', proposeTxHash: null },
+      data: { state: 'CANCELLED', reviewedBy, cancelledAt: new Date() },
     });
-    return count === 0 ? null : this.get(id);
+    if (offChain.count > 0) return this.get(id);
+    const onChain = await this.prisma.slashProposal.updateMany({
+      where: { id, state: { in: ['PROPOSED', 'FROZEN'] } },
+      data: { state: 'CANCELLING', reviewedBy },
+    });
+    return onChain.count === 0 ? null : this.get(id);
   }
 }

@@ -23,6 +23,11 @@ export interface NewCanary {
   answer: { outputs: unknown; outputHash: string };
 }
 
+/** How far back a convicted provider's work counts for compensation. */
+export const COMPENSATION_WINDOW_MS = 7 * 86_400_000;
+/** ProviderStaking.MAX_BENEFICIARIES. */
+export const MAX_SLASH_BENEFICIARIES = 64;
+
 export interface HeldCredit {
   peerId: string;
   jobId: string;
@@ -170,6 +175,12 @@ export class VerificationRepository {
         where: { attemptId: input.attemptId, peerId: input.peerId },
       });
       if (existing) return { evidenceId: existing.id, created: false };
+      const beneficiaries = await compensationBeneficiaries(tx, {
+        peerId: input.peerId,
+        operatorAddress: input.operatorAddress,
+        convictedJobId: input.jobId,
+        now: new Date(),
+      });
       const evidence = await tx.evidence.create({
         data: {
           jobId: input.jobId,
@@ -187,6 +198,7 @@ export class VerificationRepository {
           evidenceHash: input.bundleHash,
           amount: input.amount,
           reason: input.reason.slice(0, 500),
+          beneficiaries: beneficiaries.map((b) => ({ account: b.account, weight: b.weight.toString() })),
           executeAfter: input.executeAfter,
         },
       });
@@ -303,4 +315,31 @@ export class VerificationRepository {
   findJob(jobId: string): Promise<Job | null> {
     return this.jobs.findById(jobId);
   }
+}
+
+/**
+ * Who a slash of `peerId` compensates: the developers (account addresses) of the jobs it ran with a
+ * SUCCEEDED attempt finishing in the 7 days up to `now`, and of the convicted job itself, weighted by
+ * the jobs' cost (base units), the largest 64 first. Canary jobs (the coordinator's own) count for
+ * nobody, nor does the convicted operator's own address. None: the slash is burnt.
+ */
+export async function compensationBeneficiaries(
+  tx: Prisma.TransactionClient,
+  input: { peerId: string; operatorAddress: string; convictedJobId: string; now: Date },
+): Promise<{ account: string; weight: bigint }[]> {
+  const { peerId, convictedJobId, now } = input;
+  const operator = input.operatorAddress.toLowerCase();
+  const since = new Date(now.getTime() - COMPENSATION_WINDOW_MS);
+  const rows = await tx.$queryRaw<{ account: string; weight: bigint }[]>`
+    SELECT a.address AS account, SUM(j.cost)::bigint AS weight
+    FROM "Job" j JOIN "Account" a ON a.id = j."accountId"
+    WHERE j.canary = false AND j.cost > 0 AND a.address <> ${operator} AND (
+      j.id = ${convictedJobId}::uuid OR EXISTS (
+        SELECT 1 FROM "JobAttempt" t
+        WHERE t."jobId" = j.id AND t."providerId" = ${peerId} AND t.state = 'SUCCEEDED'
+          AND t."finishedAt" >= ${since} AND t."finishedAt" <= ${now}))
+    GROUP BY a.address
+    ORDER BY weight DESC, account ASC
+    LIMIT ${MAX_SLASH_BENEFICIARIES}`;
+  return rows.map((r) => ({ account: r.account, weight: BigInt(r.weight) }));
 }

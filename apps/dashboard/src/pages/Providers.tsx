@@ -157,6 +157,7 @@ export function ProvidersPage({ query }: { query: URLSearchParams }): React.JSX.
 function StakeText({ stake }: { stake: Stake }): React.JSX.Element {
   if (!stake.available) return <span className="muted">{stake.note ?? 'no chain'}</span>;
   const unbonding = BigInt(stake.unbonding ?? '0');
+  const frozen = BigInt(stake.frozen ?? '0');
   return (
     <>
       {tokens(stake.bonded ?? '0')} tokens bonded
@@ -164,6 +165,9 @@ function StakeText({ stake }: { stake: Stake }): React.JSX.Element {
         <div className="muted small">
           {tokens(stake.unbonding ?? '0')} unbonding until {when(stake.unbondingEndsAt)} (still slashable)
         </div>
+      )}
+      {frozen > 0n && (
+        <div className="muted small">{tokens(stake.frozen ?? '0')} frozen by pending slash proposals</div>
       )}
     </>
   );

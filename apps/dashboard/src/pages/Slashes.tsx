@@ -5,9 +5,38 @@ import { ago, shortId, tokens, when } from '../format';
 import { useLoad } from '../hooks';
 import { href } from '../router';
 
-const STATES = ['', 'PROPOSED', 'SENT', 'EXECUTED', 'CANCELLED', 'FAILED'];
+const STATES = ['', 'PROPOSED', 'FROZEN', 'SENT', 'EXECUTED', 'CANCELLING', 'CANCELLED', 'EXPIRED', 'FAILED'];
 
-/** Slash proposals with their state, amount, evidence and transaction; admins cancel PROPOSED ones. */
+/** States an admin may cancel: the review window (before and after the chain froze the stake). */
+const CANCELLABLE = ['PROPOSED', 'FROZEN'];
+
+/** Where the slashed tokens went, or go. */
+function Destination({ slash }: { slash: Slash }): React.JSX.Element {
+  if (slash.compensated !== null && slash.burnt !== null) {
+    return (
+      <>
+        {tokens(slash.compensated)} to developers, {tokens(slash.burnt)} burnt
+      </>
+    );
+  }
+  if (slash.beneficiaries.length === 0)
+    return <span className="muted">burnt (no developer to compensate)</span>;
+  return (
+    <span className="muted" title={slash.beneficiaries.map((b) => b.account).join('\n')}>
+      {slash.beneficiaries.length} developer{slash.beneficiaries.length === 1 ? '' : 's'}
+    </span>
+  );
+}
+
+/** The last transaction of the slash: cancel, execution or proposal (freeze). */
+function lastTx(s: Slash): { hash: string; label: string } | null {
+  if (s.cancelTxHash) return { hash: s.cancelTxHash, label: 'cancel' };
+  if (s.txHash) return { hash: s.txHash, label: 'execute' };
+  if (s.proposeTxHash) return { hash: s.proposeTxHash, label: 'freeze' };
+  return null;
+}
+
+/** Slash proposals with their state, amount, evidence and transactions; admins cancel them during review. */
 export function SlashTable({
   slashes,
   session,
@@ -29,6 +58,7 @@ export function SlashTable({
             {showPeer && <th scope="col">Provider</th>}
             <th scope="col">State</th>
             <th scope="col">Amount (tokens)</th>
+            <th scope="col">Goes to</th>
             <th scope="col">Reason</th>
             <th scope="col">Evidence</th>
             <th scope="col">Executes</th>
@@ -57,17 +87,26 @@ export function SlashTable({
                 {s.error && <div className="muted small">{s.error}</div>}
               </td>
               <td className="num">{tokens(s.amount)}</td>
+              <td>
+                <Destination slash={s} />
+              </td>
               <td>{s.reason}</td>
               <td className="mono" title={s.evidenceHash}>
-                {shortId(s.evidenceHash, 10)}
+                <a
+                  href={`/v1/evidence/${encodeURIComponent(s.evidenceHash)}`}
+                  target="_blank"
+                  rel="noreferrer"
+                >
+                  {shortId(s.evidenceHash, 10)}
+                </a>
               </td>
               <td>{s.executedAt ? when(s.executedAt) : when(s.executeAfter)}</td>
-              <td className="mono" title={s.txHash ?? undefined}>
-                {s.txHash ? shortId(s.txHash, 10) : '—'}
+              <td className="mono" title={lastTx(s)?.hash}>
+                {lastTx(s) ? `${lastTx(s)!.label} ${shortId(lastTx(s)!.hash, 10)}` : '—'}
               </td>
               {session.canAct && (
                 <td>
-                  {s.state === 'PROPOSED' ? (
+                  {CANCELLABLE.includes(s.state) ? (
                     <ActionButton
                       label="Cancel slash"
                       danger
@@ -101,9 +140,11 @@ export function SlashesPage({ session }: { session: Session }): React.JSX.Elemen
       </div>
       <p className="muted">
         When verification catches a provider returning wrong results it bans it and proposes a slash of its
-        stake, citing the evidence bundle's hash. After the review window the coordinator executes it on
-        ProviderStaking; the slashed tokens go to the staking contract's treasury. Cancel a proposal during
-        its review window to keep it off the chain.
+        stake on ProviderStaking at once, citing the hash of the evidence bundle (public: click it). The
+        proposal freezes the stake, so unbonding cannot dodge it. After the review window the coordinator
+        executes it: the slashed tokens compensate the developers whose jobs the provider ran in the last 7
+        days (paid into their escrow balance), or are burnt when there are none. Cancel a proposal during its
+        review window to unfreeze the stake.
       </p>
       <div className="filters">
         <label>

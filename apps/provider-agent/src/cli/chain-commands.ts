@@ -199,6 +199,7 @@ function stakeJson(stake: StakeInfo): Record<string, string | number> {
     bonded: stake.bonded.toString(),
     unbonding: stake.unbonding.toString(),
     unbondingEndsAt: stake.unbondingEndsAt,
+    frozen: stake.frozen.toString(),
   };
 }
 
@@ -207,6 +208,11 @@ function stakeLines(s: Session, stake: StakeInfo): string[] {
   if (stake.unbonding > 0n) {
     lines.push(
       `  unbonding  ${formatTokenAmount(stake.unbonding)} ${s.symbol} (withdrawable from ${new Date(stake.unbondingEndsAt * 1000).toISOString()}; slashable until then)`,
+    );
+  }
+  if (stake.frozen > 0n) {
+    lines.push(
+      `  frozen     ${formatTokenAmount(stake.frozen)} ${s.symbol} (held by pending slash proposals: see the coordinator's /v1/evidence)`,
     );
   }
   return lines;

@@ -1,5 +1,5 @@
 // npm run deploy:contracts -- --rpc <url> --admin <addr> --settler <addr> --guardian <addr>
-//   --slasher <addr> --minter <addr> [--treasury <addr>] [--admin-delay <s>] [--challenge-window <s>]
+//   --slasher <addr> --minter <addr> [--slash-reviewer <addr>] [--slash-review-delay <s>] [--admin-delay <s>] [--challenge-window <s>]
 //   [--max-epoch <s>] [--funding-margin <s>] [--unlock-delay <s>] [--unbonding-delay <s>]
 //   [--cap <base units>] --out <contracts.json>
 // Deploys ComputeToken, RewardsDistributor, JobEscrow and ProviderStaking for production, one key per
@@ -27,13 +27,13 @@ import {
 
 export const DEPLOY_USAGE = [
   'usage: npm run deploy:contracts -- --rpc <url> --admin <addr> --settler <addr> --guardian <addr>',
-  '         --slasher <addr> --minter <addr> [--treasury <addr>] [--admin-delay <s>] [--challenge-window <s>]',
+  '         --slasher <addr> --minter <addr> [--slash-reviewer <addr>] [--slash-review-delay <s>] [--admin-delay <s>] [--challenge-window <s>]',
   '         [--max-epoch <s>] [--funding-margin <s>] [--unlock-delay <s>] [--unbonding-delay <s>]',
   '         [--cap <base units>] --out <contracts.json>',
   '  DEPLOYER_KEY (environment): the deployer private key (pays gas; keeps no role afterwards).',
   '  Defaults: --admin-delay 172800, --challenge-window 86400, --max-epoch 3600, --funding-margin 3600,',
   '  --unlock-delay max-epoch + challenge-window + funding-margin, --unbonding-delay 604800,',
-  '  --cap 1000000000000000 (10^9 tokens of six decimals), --treasury the admin.',
+  '  --cap 1000000000000000 (10^9 tokens of six decimals), --slash-reviewer the admin, --slash-review-delay 86400.',
 ].join('\n');
 
 export interface DeployCliIo {
@@ -101,7 +101,7 @@ interface ParsedArgs {
   readonly rpc: string;
   readonly out: string;
   readonly roles: Readonly<Record<RoleFlag, string>>;
-  readonly treasury?: string;
+  readonly slashReviewer?: string;
   readonly adminDelaySeconds: number;
   readonly options: Omit<DeployOptions, 'admin' | 'settler' | 'guardian' | 'slasher' | 'minter' | 'mint'>;
 }
@@ -117,7 +117,8 @@ function parse(argv: readonly string[]): ParsedArgs | 'help' {
       guardian: { type: 'string' },
       slasher: { type: 'string' },
       minter: { type: 'string' },
-      treasury: { type: 'string' },
+      'slash-reviewer': { type: 'string' },
+      'slash-review-delay': { type: 'string' },
       'admin-delay': { type: 'string' },
       'challenge-window': { type: 'string' },
       'max-epoch': { type: 'string' },
@@ -180,7 +181,10 @@ function parse(argv: readonly string[]): ParsedArgs | 'help' {
     rpc: values.rpc,
     out: values.out,
     roles,
-    treasury: values.treasury === undefined ? undefined : address('treasury', values.treasury),
+    slashReviewer:
+      values['slash-reviewer'] === undefined
+        ? undefined
+        : address('slash-reviewer', values['slash-reviewer']),
     adminDelaySeconds: seconds('admin-delay', values['admin-delay'], DEFAULTS.adminDelay, MAX_UINT48),
     options: {
       challengeWindowSeconds,
@@ -191,6 +195,12 @@ function parse(argv: readonly string[]): ParsedArgs | 'help' {
         'unbonding-delay',
         values['unbonding-delay'],
         DEFAULTS.unbondingDelay,
+        MAX_DELAY_SECONDS,
+      ),
+      slashReviewDelaySeconds: seconds(
+        'slash-review-delay',
+        values['slash-review-delay'],
+        86_400,
         MAX_DELAY_SECONDS,
       ),
       tokenCap,
@@ -242,7 +252,7 @@ export async function runDeployCli(
     const deployed = await deployAll(signer, {
       ...args.options,
       ...args.roles,
-      treasury: args.treasury,
+      slashReviewer: args.slashReviewer,
       adminDelaySeconds: args.adminDelaySeconds,
     });
     const file: ContractsFile = {
@@ -260,7 +270,7 @@ export async function runDeployCli(
         `ComputeToken        ${file.token}  cap ${o.tokenCap} base units; minter ${args.roles.minter}`,
         `RewardsDistributor  ${file.distributor}  challenge window ${o.challengeWindowSeconds} s; settler ${args.roles.settler}, guardian ${args.roles.guardian}`,
         `JobEscrow           ${file.escrow}  unlock delay ${o.unlockDelaySeconds} s (max epoch ${o.maxEpochSeconds} s, funding margin ${o.fundingMarginSeconds} s); settler ${args.roles.settler}`,
-        `ProviderStaking     ${file.staking}  unbonding delay ${o.unbondingDelaySeconds} s; slasher ${args.roles.slasher}, treasury ${args.treasury ?? args.roles.admin}`,
+        `ProviderStaking     ${file.staking}  unbonding delay ${o.unbondingDelaySeconds} s; slasher ${args.roles.slasher}, slash reviewer ${args.slashReviewer ?? args.roles.admin}, review delay ${o.slashReviewDelaySeconds} s`,
         `default admin       ${args.roles.admin} on all four (transfer delay ${args.adminDelaySeconds} s on token, distributor, escrow)`,
         `deploy block        ${file.deployBlock}`,
         `wrote ${args.out}`,

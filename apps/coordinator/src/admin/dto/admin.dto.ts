@@ -8,7 +8,16 @@ import { ApiKeyDto } from '../../auth/dto/auth.dto.js';
 export const PROVIDER_STATUSES = ['ONLINE', 'OFFLINE', 'DRAINING', 'BANNED'] as const;
 export type ProviderStatusName = (typeof PROVIDER_STATUSES)[number];
 
-export const SLASH_STATES = ['PROPOSED', 'SENT', 'EXECUTED', 'CANCELLED', 'FAILED'] as const;
+export const SLASH_STATES = [
+  'PROPOSED',
+  'FROZEN',
+  'SENT',
+  'EXECUTED',
+  'CANCELLING',
+  'CANCELLED',
+  'EXPIRED',
+  'FAILED',
+] as const;
 export type SlashStateName = (typeof SLASH_STATES)[number];
 
 // ---------- requests ----------
@@ -172,6 +181,12 @@ export class StakeDto {
     description: 'unbonding base units (still slashable)',
   })
   unbonding: string | null;
+  @ApiPropertyOptional({
+    nullable: true,
+    type: String,
+    description: 'base units frozen by pending slash proposals (never withdrawn while they are pending)',
+  })
+  frozen: string | null;
   @ApiPropertyOptional({ nullable: true, type: String }) unbondingEndsAt: string | null;
   @ApiPropertyOptional({ nullable: true, type: String, description: 'the ProviderStaking contract' })
   staking: string | null;
@@ -179,25 +194,63 @@ export class StakeDto {
   note: string | null;
 }
 
+export class SlashBeneficiaryDto {
+  @ApiProperty({ description: 'the developer account address compensated' }) account: string;
+  @ApiProperty({ description: 'its weight: the cost (base units) of its jobs the provider ran' })
+  weight: string;
+}
+
 export class SlashDto {
   @ApiProperty() id: string;
   @ApiProperty() peerId: string;
-  @ApiProperty({ description: 'the operator address whose stake is slashed' }) operatorAddress: string;
+  @ApiProperty({ description: 'the operator address whose stake is frozen and slashed' })
+  operatorAddress: string;
   @ApiProperty() evidenceId: string;
-  @ApiProperty({ description: 'keccak256 of the evidence bundle; cited by the on-chain Slashed event' })
+  @ApiProperty({
+    description:
+      'keccak256 of the evidence bundle (public: GET /v1/evidence/{hash}); cited by the on-chain SlashProposed and Slashed events',
+  })
   evidenceHash: string;
-  @ApiProperty({ description: 'base units: proposed, and once EXECUTED what was really slashed' })
+  @ApiProperty({
+    description: 'base units: requested, then frozen on chain (FROZEN), then really slashed (EXECUTED)',
+  })
   amount: string;
   @ApiProperty() reason: string;
-  @ApiProperty({ enum: SLASH_STATES }) state: string;
+  @ApiProperty({
+    enum: SLASH_STATES,
+    description:
+      'PROPOSED (being frozen on chain) → FROZEN (stake frozen; review window) → SENT → EXECUTED; an admin cancel: CANCELLING → CANCELLED',
+  })
+  state: string;
+  @ApiProperty({
+    type: [SlashBeneficiaryDto],
+    description: 'developers the slash compensates (through the escrow), largest first; empty = burnt',
+  })
+  beneficiaries: SlashBeneficiaryDto[];
   @ApiProperty({ description: 'executed after this unless an admin cancels it first' }) executeAfter: string;
-  @ApiPropertyOptional({ nullable: true, type: String }) txHash: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'the proposeSlash transaction (freeze)' })
+  proposeTxHash: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'the executeSlash transaction' })
+  txHash: string | null;
   @ApiPropertyOptional({ nullable: true, type: Number }) nonce: number | null;
+  @ApiPropertyOptional({
+    nullable: true,
+    type: String,
+    description: 'the cancelSlash transaction (unfreeze)',
+  })
+  cancelTxHash: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'base units paid to the developers' })
+  compensated: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'base units burnt' })
+  burnt: string | null;
   @ApiPropertyOptional({ nullable: true, type: String }) error: string | null;
   @ApiPropertyOptional({ nullable: true, type: String, description: 'the admin who cancelled it' })
   reviewedBy: string | null;
   @ApiProperty() createdAt: string;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'when the chain froze the stake' })
+  frozenAt: string | null;
   @ApiPropertyOptional({ nullable: true, type: String }) executedAt: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String }) cancelledAt: string | null;
 }
 
 export class ReputationEventDto {
