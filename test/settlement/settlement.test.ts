@@ -56,7 +56,7 @@ const SETTLER = 9;
 async function runJob(c: OwnedCoordinator, n: number): Promise<void> {
   const job = await api<{ id: string }>(c.url, 'POST', '/v1/jobs', {
     key: c.devKey,
-    body: matmulSpec(n, n, n, '10'),
+    body: matmulSpec(n, n, n, '500'),
   });
   expect(job.status).toBe(201);
   await waitFor(`job ${job.body.id}`, async () => {
@@ -115,7 +115,7 @@ describe('settlement: deposit → jobs → epoch → root → claim, on anvil', 
       (await balanceOf(db.url, available)) === before + deposit ? true : undefined,
     );
 
-    agent = await startFakeAgent(c.url, { pricePerUnit: '3' });
+    agent = await startFakeAgent(c.url, { pricePerUnit: '300' });
     await waitFor('the provider', async () => {
       const res = await api<unknown[]>(c.url, 'GET', '/v1/providers');
       return res.body.length > 0 ? true : undefined;

@@ -202,7 +202,9 @@ export class SettlementRepository {
 
   /** Epochs by state, base units FUNDING epochs still lack, and how many wait for an operator. */
   async settlementHealth(): Promise<{ byState: Record<string, number>; unfunded: bigint; blocked: number }> {
-    const rows = await this.prisma.$queryRaw<{ state: string; n: number; unfunded: bigint; blocked: number }[]>`
+    const rows = await this.prisma.$queryRaw<
+      { state: string; n: number; unfunded: bigint; blocked: number }[]
+    >`
       SELECT state::text AS state, count(*)::int AS n,
              COALESCE(SUM(CASE WHEN state = 'FUNDING' THEN total - COALESCE(funded, 0) ELSE 0 END), 0)::bigint AS unfunded,
              count(*) FILTER (WHERE "blockedReason" IS NOT NULL)::int AS blocked
@@ -420,8 +422,8 @@ async function epochCharges(
     FROM "LedgerEntry" e
     LEFT JOIN "Job" j ON j.id = e."jobId"
     LEFT JOIN "Account" a ON a.id = j."accountId"
-    LEFT JOIN "Provider" p ON e.account LIKE 'provider:%:earned'
-      AND p."peerId" = substring(e.account FROM 10 FOR length(e.account) - 16)
+    LEFT JOIN "Provider" p ON p."peerId" = CASE WHEN e.account LIKE 'provider:%:earned'
+      THEN substring(e.account FROM 10 FOR length(e.account) - 16) END
     WHERE e.id > ${from} AND e.id <= ${to} AND e.kind = 'settle'
       AND (e.account LIKE 'provider:%:earned' OR e.account = ${LedgerAccounts.fees})
     ORDER BY e.id`;

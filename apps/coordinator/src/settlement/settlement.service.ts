@@ -173,7 +173,10 @@ export class SettlementService {
       timeoutMs: options.timeoutMs ?? SETTLEMENT_TX_TIMEOUT_MS,
     });
     await this.repo.markPosted(epoch, posted.txHash, chainKey);
-    this.logger.info({ epoch, txHash: posted.txHash, alreadyPosted: posted.alreadyPosted }, 'epoch root posted');
+    this.logger.info(
+      { epoch, txHash: posted.txHash, alreadyPosted: posted.alreadyPosted },
+      'epoch root posted',
+    );
     return posted.txHash;
   }
 
@@ -290,14 +293,13 @@ export class SettlementService {
       const key = `debit:${epoch.id}:${batch.index}:${file.root}`;
       // The calldata is fixed when the batch is first journaled: a resumed batch sends that again.
       const journaled = await journal.get(key);
-      const data =
-        journaled?.data ??
-        escrow.interface.encodeFunctionData('debit', [
-          epoch.id,
-          batch.index,
-          batch.accounts,
-          await this.payable(batch),
-        ]);
+      let data = journaled?.data;
+      if (!data) {
+        const amounts = await this.payable(batch);
+        // Escrows that hold nothing of what they owe: nothing to send (the epoch stays short).
+        if (amounts.every((a) => a === 0n)) continue;
+        data = escrow.interface.encodeFunctionData('debit', [epoch.id, batch.index, batch.accounts, amounts]);
+      }
       const sent = await sendJournaled({
         signer: this.chain.settler,
         journal,
@@ -320,7 +322,8 @@ export class SettlementService {
     // epochs; the shortfall (total - funded) must be funded some other way (being rewritten).
     const shortfall = total - funded;
     const why = `the escrow covered ${funded} of ${total} base units: ${shortfall} more must be funded (RewardsDistributor.fund(${epoch.id}, ${shortfall}), open to anyone) before the epoch is claimable`;
-    if (epoch.blockedReason !== why) this.logger.error({ epoch: epoch.id, shortfall: shortfall.toString() }, why);
+    if (epoch.blockedReason !== why)
+      this.logger.error({ epoch: epoch.id, shortfall: shortfall.toString() }, why);
     await this.repo.markFundingShort(epoch.id, funded, why, lastTx);
     return false;
   }
