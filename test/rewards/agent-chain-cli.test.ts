@@ -167,6 +167,10 @@ describe.skipIf(!existsSync(AGENT_MAIN))('gpumesh-agent stake, unstake and claim
       await attachComputeToken(addresses.token, chain.wallets[0]).approve(addresses.escrow, 5n * ONE_TOKEN)
     ).wait();
     await (await escrow.deposit(5n * ONE_TOKEN)).wait();
+    await waitFor('the deposit credited', async () => {
+      const res = await api<{ balance: string }>(c.url, 'GET', '/v1/account', { key: c.devKey });
+      return BigInt(res.body.balance) > 0n ? true : undefined;
+    });
     agent = await startFakeAgent(c.url, { pricePerUnit: '7' });
     await waitFor('the provider', async () => {
       const res = await api<unknown[]>(c.url, 'GET', '/v1/providers');

@@ -264,7 +264,11 @@ describe('settlement: a coordinator killed between sending and confirming posts 
 
   it('re-broadcasts the journaled transaction after a restart instead of signing another', async () => {
     const { SettlementService } = await import('../../apps/coordinator/src/settlement/settlement.service.js');
-    const env = settlementEnv(chain, addresses, SETTLER, { EPOCH_SECONDS: '3600', SETTLEMENT_TICK_MS: '0' });
+    const env = settlementEnv(chain, addresses, SETTLER, {
+      EPOCH_SECONDS: '3600',
+      SETTLEMENT_TICK_MS: '0',
+      DEPOSIT_CONFIRMATIONS: '1', // automine: no block comes unless a transaction does
+    });
     const a = await startOwnedCoordinator(db.url, env);
     running.push(a);
     await depositIntoEscrow(chain, addresses, 0, 10n * ONE_TOKEN);

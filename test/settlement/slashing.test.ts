@@ -271,7 +271,7 @@ describe('slashing: a proposal freezes the stake on chain at once; execution com
     const credited = await waitFor('the compensation credited', async () => {
       const rows = await query<{ address: string; amount: string }>(
         db.url,
-        `SELECT address, amount::text FROM "ChainDeposit" WHERE "txHash" = $1 ORDER BY address`,
+        `SELECT address, amount::text FROM "EscrowEvent" WHERE kind = 'deposit' AND "txHash" = $1 ORDER BY address`,
         [done.txHash],
       );
       return rows.length === 2 ? rows : undefined;

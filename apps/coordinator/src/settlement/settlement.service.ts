@@ -63,6 +63,8 @@ export class SettlementService {
   private readonly feeRecipient: string;
   private blocked: string | null = null;
   private prepared = false;
+  private maxEpoch: Promise<number> | null = null;
+  private warnedEpochCap = false;
 
   constructor(
     private readonly repo: SettlementRepository,
@@ -113,8 +115,30 @@ export class SettlementService {
     await this.ensurePrepared();
     const open = await this.ensureOpenEpoch().then(() => this.repo.openEpoch());
     if (!open) return null;
-    const epochSeconds = await this.runtimeSettings.get('epochSeconds');
+    const epochSeconds = Math.min(await this.runtimeSettings.get('epochSeconds'), await this.maxEpochSeconds());
     return now.getTime() - open.startedAt.getTime() >= epochSeconds * 1000 ? open.id : null;
+  }
+
+  /**
+   * The escrow's `maxEpochSeconds`: its unlock delay only guarantees that what was spent before an
+   * unlock request is debited before the unlock when no epoch runs longer, so a longer setting is
+   * capped to it (with a warning once).
+   */
+  private async maxEpochSeconds(): Promise<number> {
+    this.maxEpoch ??= this.chain.escrow.maxEpochSeconds().then(Number);
+    this.maxEpoch.catch(() => {
+      this.maxEpoch = null;
+    });
+    const max = await this.maxEpoch;
+    const wanted = await this.runtimeSettings.get('epochSeconds');
+    if (wanted > max && !this.warnedEpochCap) {
+      this.warnedEpochCap = true;
+      this.logger.warn(
+        { epochSeconds: wanted, maxEpochSeconds: max },
+        'epochSeconds is longer than the escrow allows (maxEpochSeconds): epochs close at the escrow bound',
+      );
+    }
+    return max;
   }
 
   /** Closes `epoch` if it is still open (a no-op otherwise, or when nothing was earned). */

@@ -321,6 +321,15 @@ export async function claimCommand(opts: ChainOptions, out: Output): Promise<voi
           : `epoch ${t.epoch} is not on chain ${s.info.chainId} (a vetoed root, or another chain)`,
       );
     }
+    if (!(await distributor.isFunded(t.epoch))) {
+      const [total, funded] = await Promise.all([
+        distributor.epochTotal(t.epoch),
+        distributor.fundedIn(t.epoch),
+      ]);
+      throw new CliError(
+        `epoch ${t.epoch} is final but not funded yet (the escrow has paid ${formatTokenAmount(funded)} of ${formatTokenAmount(total)} ${s.symbol}): claims open once it is; try again later`,
+      );
+    }
     if (await distributor.paused())
       throw new CliError('claims are paused on the distributor; try again later');
     const claimed = await distributor.claimedAmount(t.index);
