@@ -8,6 +8,7 @@ import {
 } from './index/provider-entry.js';
 import { speedBand } from './index/sorted-list.js';
 import { regionBonus } from './scoring.js';
+import { stakeRatio } from './stake.js';
 import type { JobRequest, SchedulerConfig } from './types.js';
 
 export const EXCLUSION_REASONS = [
@@ -21,6 +22,7 @@ export const EXCLUSION_REASONS = [
   'speed',
   'capacity',
   'excluded',
+  'stake',
 ] as const;
 
 export type ExclusionReason = (typeof EXCLUSION_REASONS)[number];
@@ -37,6 +39,7 @@ export const REASON_BIT: Readonly<Record<ExclusionReason, number>> = {
   speed: 128,
   capacity: 256,
   excluded: 512,
+  stake: 1024,
 };
 
 /** A job prepared for fast constraint checks. */
@@ -62,6 +65,10 @@ export interface JobContext {
   readonly region: string;
   /** Score bonus for a provider in the preferred region (0 when the job names none). */
   readonly bonus: number;
+  /** Whether stake gates placement (config.requireStake). */
+  readonly requireStake: boolean;
+  /** workUnits × the collateral ratio (scaled): a provider fits when this × its price <= its headroom. */
+  readonly stakeWork: bigint;
 }
 
 /** Work units (MFLOP) the provider gets through per millisecond at `gflops` is exactly `gflops`. */
@@ -104,6 +111,8 @@ export function makeJobContext(
     excluded,
     region,
     bonus: region === '' ? 0 : regionBonus(config.weights),
+    requireStake: config.requireStake,
+    stakeWork: config.requireStake ? job.workUnits * stakeRatio(config) : 0n,
   };
 }
 
@@ -119,6 +128,11 @@ export function hasSuitableGpu(e: ProviderEntry, ctx: JobContext): boolean {
     if (g.vramMiB >= min && models.has(g.model)) return true;
   }
   return false;
+}
+
+/** Whether the provider's stake covers the job on top of what it has in flight (see stake.ts). */
+export function hasStakeFor(e: ProviderEntry, ctx: JobContext): boolean {
+  return !ctx.requireStake || ctx.stakeWork * e.price <= e.stakeHeadroom;
 }
 
 /** Every reason the provider cannot take the job, as a REASON_BIT mask (0 = eligible). */
@@ -143,6 +157,7 @@ export function violations(e: ProviderEntry, ctx: JobContext): number {
   if (!(e.gflops >= ctx.requiredGflops)) mask |= REASON_BIT.speed;
   if (e.avail <= 0) mask |= REASON_BIT.capacity;
   if (ctx.excluded !== null && ctx.excluded.has(e.peerId)) mask |= REASON_BIT.excluded;
+  if (!hasStakeFor(e, ctx)) mask |= REASON_BIT.stake;
   return mask;
 }
 
@@ -157,7 +172,8 @@ export function isEligible(e: ProviderEntry, ctx: JobContext): boolean {
     !e.banned &&
     !e.draining &&
     hasSuitableGpu(e, ctx) &&
-    (ctx.excluded === null || !ctx.excluded.has(e.peerId))
+    (ctx.excluded === null || !ctx.excluded.has(e.peerId)) &&
+    (!ctx.requireStake || ctx.stakeWork * e.price <= e.stakeHeadroom)
   );
 }
 

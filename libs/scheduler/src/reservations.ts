@@ -9,6 +9,8 @@ export type ReservationState = 'held' | 'busy';
 export interface Reservation {
   readonly jobId: string;
   readonly peerId: string;
+  /** Base units of work the reservation puts in flight on the provider (workUnits × its price). */
+  readonly value: bigint;
   state: ReservationState;
   readonly createdAt: number;
   /** When a held reservation lapses (ms). */
@@ -33,12 +35,13 @@ export interface Usage {
   busy: number;
 }
 
-/** Called whenever a provider's held or busy count changes. */
-export type UsageListener = (peerId: string, held: number, busy: number) => void;
+/** Called whenever a provider's held or busy count (or the value they hold) changes. */
+export type UsageListener = (peerId: string, held: number, busy: number, value: bigint) => void;
 
 interface PeerBook {
   held: number;
   busy: number;
+  value: bigint;
   jobs: Map<string, Reservation>;
 }
 
@@ -62,6 +65,11 @@ export class ReservationBook {
     return p === undefined ? { held: 0, busy: 0 } : { held: p.held, busy: p.busy };
   }
 
+  /** Value (base units) the peer's held and busy reservations put in flight. */
+  valueOf(peerId: string): bigint {
+    return this.peers.get(peerId)?.value ?? 0n;
+  }
+
   get(jobId: string, peerId: string): Reservation | undefined {
     return this.peers.get(peerId)?.jobs.get(jobId);
   }
@@ -78,8 +86,9 @@ export class ReservationBook {
   }
 
   /**
-   * Holds a slot on `peerId` for `jobId` until now + ttlMs. Refused (undefined) when the pair already has a
-   * reservation or when `capacity` is given and the peer's held + busy slots already reach it.
+   * Holds a slot on `peerId` for `jobId` until now + ttlMs, putting `value` in flight there. Refused
+   * (undefined) when the pair already has a reservation or when `capacity` is given and the peer's
+   * held + busy slots already reach it.
    */
   reserve(
     jobId: string,
@@ -87,6 +96,7 @@ export class ReservationBook {
     now: number,
     ttlMs: number,
     capacity?: number,
+    value = 0n,
   ): Reservation | undefined {
     const p = this.peer(peerId);
     if (p.jobs.has(jobId)) return undefined;
@@ -94,6 +104,7 @@ export class ReservationBook {
     const r: Reservation = {
       jobId,
       peerId,
+      value,
       state: 'held',
       createdAt: now,
       expiresAt: now + ttlMs,
@@ -170,9 +181,11 @@ export class ReservationBook {
     for (const jobId of reported) {
       const r = p.jobs.get(jobId);
       if (r === undefined) {
+        // Its value is unknown here; the caller reports such work through the advert's inFlightValue.
         const a: Reservation = {
           jobId,
           peerId,
+          value: 0n,
           state: 'busy',
           createdAt: now,
           expiresAt: now,
@@ -205,7 +218,7 @@ export class ReservationBook {
   private peer(peerId: string): PeerBook {
     let p = this.peers.get(peerId);
     if (p === undefined) {
-      p = { held: 0, busy: 0, jobs: new Map() };
+      p = { held: 0, busy: 0, value: 0n, jobs: new Map() };
       this.peers.set(peerId, p);
     }
     return p;
@@ -213,6 +226,7 @@ export class ReservationBook {
 
   private add(p: PeerBook, r: Reservation): void {
     p.jobs.set(r.jobId, r);
+    p.value += r.value;
     const list = this.jobs.get(r.jobId);
     if (list === undefined) this.jobs.set(r.jobId, [r]);
     else list.push(r);
@@ -221,6 +235,7 @@ export class ReservationBook {
 
   private remove(p: PeerBook, r: Reservation): void {
     p.jobs.delete(r.jobId);
+    p.value -= r.value;
     const list = this.jobs.get(r.jobId);
     if (list !== undefined) {
       const i = list.indexOf(r);
@@ -239,6 +254,6 @@ export class ReservationBook {
   }
 
   private notify(peerId: string, p: PeerBook): void {
-    this.onUsage?.(peerId, p.held, p.busy);
+    this.onUsage?.(peerId, p.held, p.busy, p.value);
   }
 }

@@ -88,5 +88,7 @@ function snapshotOf(p: Provider): ProviderSnapshot {
     draining: p.status === 'DRAINING',
     expiresAt: advert.expiresAt ?? p.lastSeenAt.getTime() + 60_000,
     firstSeenAt: p.createdAt.getTime(),
+    stake: 0n,
+    inFlightValue: 0n,
   };
 }

@@ -222,6 +222,8 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
       draining: status === 'DRAINING',
       expiresAt: advert.expiresAt,
       firstSeenAt: this.firstSeen.get(advert.peerId) ?? now,
+      stake: 0n,
+      inFlightValue: 0n,
     };
   }
 }
