@@ -136,6 +136,8 @@ export async function startFakeAgent(
     runDelayMs?: number;
     /** How often it re-advertises (default 300 ms; many agents in one process want it slower). */
     advertEveryMs?: number;
+    /** The wallet that signs its adverts (its operator and staking address; default: a new one). */
+    wallet?: Wallet;
   } = {},
 ): Promise<FakeAgent> {
   let network: NetworkBody = { peers: [] };
@@ -145,7 +147,7 @@ export async function startFakeAgent(
   }
   const coordinator = network.peers[0];
   if (!coordinator) throw new Error('the coordinator has no p2p peer');
-  const wallet = Wallet.createRandom();
+  const wallet = options.wallet ?? Wallet.createRandom();
   const address = wallet.address.toLowerCase();
   const node = await createGpumeshNode({ listen: [], bootstrap: coordinator.multiaddrs });
   const peerId = nodePeerId(node);
