@@ -1,7 +1,7 @@
 // A minimal provider built only from libs/p2p and libs/protocol: real libp2p node, real signed
 // adverts and receipts, with a plain-JS matmul in place of the TensorFlow.js runtime. It stands in
 // for the agent where the subject of a test is the coordinator's dispatch path.
-import { Wallet } from 'ethers';
+import { Wallet, type HDNodeWallet } from 'ethers';
 import {
   createGpumeshNode,
   createOfferVerifier,
@@ -137,7 +137,7 @@ export async function startFakeAgent(
     /** How often it re-advertises (default 300 ms; many agents in one process want it slower). */
     advertEveryMs?: number;
     /** The wallet that signs its adverts (its operator and staking address; default: a new one). */
-    wallet?: Wallet;
+    wallet?: Wallet | HDNodeWallet;
   } = {},
 ): Promise<FakeAgent> {
   let network: NetworkBody = { peers: [] };
