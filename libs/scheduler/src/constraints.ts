@@ -69,6 +69,8 @@ export interface JobContext {
   readonly requireStake: boolean;
   /** workUnits × the collateral ratio (scaled): a provider fits when this × its price <= its headroom. */
   readonly stakeWork: bigint;
+  /** Number(stakeWork), for a fast first comparison. */
+  readonly stakeWorkNum: number;
 }
 
 /** Work units (MFLOP) the provider gets through per millisecond at `gflops` is exactly `gflops`. */
@@ -96,6 +98,7 @@ export function makeJobContext(
   const excluded = job.excludePeers && job.excludePeers.length > 0 ? new Set(job.excludePeers) : null;
   const region = job.region ?? '';
   const required = requiredGflops(job.workUnits, job.deadlineAt, now);
+  const stakeWork = config.requireStake ? job.workUnits * stakeRatio(config) : 0n;
   return {
     job,
     now,
@@ -112,7 +115,8 @@ export function makeJobContext(
     region,
     bonus: region === '' ? 0 : regionBonus(config.weights),
     requireStake: config.requireStake,
-    stakeWork: config.requireStake ? job.workUnits * stakeRatio(config) : 0n,
+    stakeWork,
+    stakeWorkNum: Number(stakeWork),
   };
 }
 
@@ -130,9 +134,22 @@ export function hasSuitableGpu(e: ProviderEntry, ctx: JobContext): boolean {
   return false;
 }
 
-/** Whether the provider's stake covers the job on top of what it has in flight (see stake.ts). */
+/** Relative margin within which the floating-point comparison defers to the exact one. */
+const STAKE_FAST_MARGIN = 1e-9;
+
+/**
+ * Whether the provider's stake covers the job on top of what it has in flight (see stake.ts). A
+ * floating-point comparison decides unless the two sides are within a relative 1e-9 of each other
+ * (far above its rounding error); then the exact bigint comparison does.
+ */
 export function hasStakeFor(e: ProviderEntry, ctx: JobContext): boolean {
-  return !ctx.requireStake || ctx.stakeWork * e.price <= e.stakeHeadroom;
+  if (!ctx.requireStake) return true;
+  const need = ctx.stakeWorkNum * e.priceNum;
+  const room = e.stakeHeadroomNum;
+  const margin = STAKE_FAST_MARGIN * (Math.abs(need) + Math.abs(room));
+  if (need + margin < room) return true;
+  if (need - margin > room) return false;
+  return ctx.stakeWork * e.price <= e.stakeHeadroom;
 }
 
 /** Every reason the provider cannot take the job, as a REASON_BIT mask (0 = eligible). */
@@ -173,7 +190,7 @@ export function isEligible(e: ProviderEntry, ctx: JobContext): boolean {
     !e.draining &&
     hasSuitableGpu(e, ctx) &&
     (ctx.excluded === null || !ctx.excluded.has(e.peerId)) &&
-    (!ctx.requireStake || ctx.stakeWork * e.price <= e.stakeHeadroom)
+    hasStakeFor(e, ctx)
   );
 }
 

@@ -109,6 +109,29 @@ describe('stake gating', () => {
     );
   });
 
+  it('property: exact at the boundary (the fast comparison defers to bigint there)', () => {
+    fc.assert(
+      fc.property(
+        providerArb(1),
+        jobArb('j'),
+        stakeConfigArb,
+        fc.integer({ min: -2, max: 2 }),
+        (p, j, sc, delta) => {
+          const config = resolveConfig({ ...sc, requireStake: true });
+          const value = j.workUnits * p.pricePerUnit;
+          const frozen = p.frozenStake ?? 0n;
+          const stake = requiredStake(p.inFlightValue, value, config) + frozen + BigInt(delta);
+          const e = entry({ ...p, stake }, config);
+          const ctx = makeJobContext(j, NOW, config);
+          const short = (violations(e, ctx) & 1024) !== 0;
+          expect(short).toBe(delta < 0);
+          expect(isEligible(e, ctx)).toBe(violations(e, ctx) === 0);
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
   it('property: never places on a provider below the bound, counting every placement of the pass', () => {
     fc.assert(
       fc.property(

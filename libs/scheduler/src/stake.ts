@@ -20,6 +20,11 @@ export function stakeRatio(config: SchedulerConfig): bigint {
   return r;
 }
 
+/** (stake - frozen - minStake) × S: the collateral part of the headroom, fixed per advert. */
+export function collateralScaled(stake: bigint, frozen: bigint, config: SchedulerConfig): bigint {
+  return (stake - frozen - config.minStake) * STAKE_RATIO_SCALE;
+}
+
 /**
  * Scaled room left under the bound before a new job: (stake - frozen - minStake) × S - inFlight × n.
  * A job of value v fits exactly when v × n <= this.
@@ -30,7 +35,7 @@ export function stakeHeadroom(
   inFlight: bigint,
   config: SchedulerConfig,
 ): bigint {
-  return (stake - frozen - config.minStake) * STAKE_RATIO_SCALE - inFlight * stakeRatio(config);
+  return collateralScaled(stake, frozen, config) - inFlight * stakeRatio(config);
 }
 
 /** Stake a provider needs to take a job of value `jobValue` with `inFlight` already out. */

@@ -1,7 +1,7 @@
 // The index's view of one provider: the advert flattened into monomorphic fields, plus the engine's own
 // bookkeeping (reserved and busy slots, available capacity, sort key, where it is listed).
 import { providerKey, staticScore } from '../scoring.js';
-import { stakeHeadroom } from '../stake.js';
+import { collateralScaled, stakeRatio } from '../stake.js';
 import type { Backend, ProviderSnapshot, SchedulerConfig } from '../types.js';
 import { speedBand, type SortedList } from './sorted-list.js';
 
@@ -65,10 +65,12 @@ export class ProviderEntry {
   externalInFlight = 0n;
   /** Value of the reservations (held and busy) the engine's book holds on this provider. */
   reservedValue = 0n;
-  /** externalInFlight + reservedValue. */
-  inFlight = 0n;
+  /** (stake - frozen - minStake) × STAKE_RATIO_SCALE, set with the advert (see stake.ts). */
+  collateralScaled = 0n;
   /** Scaled room under the stake bound (see stake.ts): a job of value v fits when v × ratio <= it. */
   stakeHeadroom = 0n;
+  /** Number(stakeHeadroom), for a fast first comparison. */
+  stakeHeadroomNum = 0;
   staticPart = 0;
   /** Score before the region bonus: static part + load. */
   key = 0;
@@ -122,6 +124,7 @@ export class ProviderEntry {
     this.stake = s.stake;
     this.frozenStake = s.frozenStake ?? 0n;
     this.externalInFlight = s.inFlightValue;
+    if (config.requireStake) this.collateralScaled = collateralScaled(this.stake, this.frozenStake, config);
     this.staticPart = staticScore(s, config);
     this.recompute(config);
   }
@@ -133,10 +136,15 @@ export class ProviderEntry {
     this.recompute(config);
   }
 
+  /** Value in flight: what the advert's source reported plus the book's reservations. */
+  get inFlight(): bigint {
+    return this.externalInFlight + this.reservedValue;
+  }
+
   private recompute(config: SchedulerConfig): void {
-    this.inFlight = this.externalInFlight + this.reservedValue;
     if (config.requireStake) {
-      this.stakeHeadroom = stakeHeadroom(this.stake, this.frozenStake, this.inFlight, config);
+      this.stakeHeadroom = this.collateralScaled - this.inFlight * stakeRatio(config);
+      this.stakeHeadroomNum = Number(this.stakeHeadroom);
     }
     this.avail = Math.max(0, Math.min(this.freeSlots - this.held, this.slots - this.held - this.busy));
     // A full provider sinks below every provider with a free slot once settled (its blocks are then
