@@ -155,6 +155,8 @@ export async function startFakeAgent(
   const binding = await createPeerBinding(wallet, peerId);
   let behaviour: FakeBehaviour = options.behaviour ?? 'honest';
   let runDelayMs = options.runDelayMs ?? 0;
+  // The wall clock, bumped on ties, like the real agent: the replay guard keeps one seq per signer,
+  // so peers sharing a wallet must not each count from 0.
   let seq = 0;
   const state = { offers: 0 };
   const offeredSpecs: JobSpec[] = [];
@@ -169,7 +171,7 @@ export async function startFakeAgent(
         peerId,
         address,
         operatorId: options.operatorId ?? address,
-        seq: seq++,
+        seq: (seq = Math.max(now, seq + 1)),
         issuedAt: now,
         expiresAt: now + 60_000,
         backend: 'cpu',
