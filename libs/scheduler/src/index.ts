@@ -29,6 +29,7 @@ export { naiveSelect } from './naive.js';
 export { STAKE_RATIO_SCALE, requiredStake, stakeHeadroom, stakeRatio } from './stake.js';
 export {
   ReservationBook,
+  reservationValue,
   type Reservation,
   type ReservationState,
   type ReconcileResult,

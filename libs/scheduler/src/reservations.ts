@@ -9,8 +9,9 @@ export type ReservationState = 'held' | 'busy';
 export interface Reservation {
   readonly jobId: string;
   readonly peerId: string;
-  /** Base units of work the reservation puts in flight on the provider (workUnits × its price). */
-  readonly value: bigint;
+  /** Work units and the provider's price: the reservation puts workUnits × price in flight there. */
+  readonly workUnits: bigint;
+  readonly pricePerUnit: bigint;
   state: ReservationState;
   readonly createdAt: number;
   /** When a held reservation lapses (ms). */
@@ -41,8 +42,14 @@ export type UsageListener = (peerId: string, held: number, busy: number, value: 
 interface PeerBook {
   held: number;
   busy: number;
+  /** Σ workUnits × price of its reservations, kept only when the book tracks value. */
   value: bigint;
   jobs: Map<string, Reservation>;
+}
+
+/** Base units a reservation puts in flight. */
+export function reservationValue(r: Reservation): bigint {
+  return r.workUnits * r.pricePerUnit;
 }
 
 export class ReservationBook {
@@ -53,7 +60,15 @@ export class ReservationBook {
   private readonly expiry = new MinHeap<Reservation>((a, b) => a.expiresAt < b.expiresAt);
   private count = 0;
 
-  constructor(private readonly onUsage?: UsageListener) {}
+  /**
+   * `trackValue`: keep each peer's value in flight up to date and report it to `onUsage` (stake
+   * gating needs it at every decision); otherwise it is summed only when asked (valueOf) and the
+   * listener gets 0n, so placement without stake gating does no bigint arithmetic.
+   */
+  constructor(
+    private readonly onUsage?: UsageListener,
+    private readonly trackValue = true,
+  ) {}
 
   /** Number of live reservations (held + busy). */
   get size(): number {
@@ -67,7 +82,12 @@ export class ReservationBook {
 
   /** Value (base units) the peer's held and busy reservations put in flight. */
   valueOf(peerId: string): bigint {
-    return this.peers.get(peerId)?.value ?? 0n;
+    const p = this.peers.get(peerId);
+    if (p === undefined) return 0n;
+    if (this.trackValue) return p.value;
+    let sum = 0n;
+    for (const r of p.jobs.values()) sum += reservationValue(r);
+    return sum;
   }
 
   get(jobId: string, peerId: string): Reservation | undefined {
@@ -86,9 +106,9 @@ export class ReservationBook {
   }
 
   /**
-   * Holds a slot on `peerId` for `jobId` until now + ttlMs, putting `value` in flight there. Refused
-   * (undefined) when the pair already has a reservation or when `capacity` is given and the peer's
-   * held + busy slots already reach it.
+   * Holds a slot on `peerId` for `jobId` until now + ttlMs, putting workUnits × pricePerUnit in flight
+   * there. Refused (undefined) when the pair already has a reservation or when `capacity` is given and
+   * the peer's held + busy slots already reach it.
    */
   reserve(
     jobId: string,
@@ -96,7 +116,8 @@ export class ReservationBook {
     now: number,
     ttlMs: number,
     capacity?: number,
-    value = 0n,
+    workUnits = 0n,
+    pricePerUnit = 0n,
   ): Reservation | undefined {
     const p = this.peer(peerId);
     if (p.jobs.has(jobId)) return undefined;
@@ -104,7 +125,8 @@ export class ReservationBook {
     const r: Reservation = {
       jobId,
       peerId,
-      value,
+      workUnits,
+      pricePerUnit,
       state: 'held',
       createdAt: now,
       expiresAt: now + ttlMs,
@@ -185,7 +207,8 @@ export class ReservationBook {
         const a: Reservation = {
           jobId,
           peerId,
-          value: 0n,
+          workUnits: 0n,
+          pricePerUnit: 0n,
           state: 'busy',
           createdAt: now,
           expiresAt: now,
@@ -226,7 +249,7 @@ export class ReservationBook {
 
   private add(p: PeerBook, r: Reservation): void {
     p.jobs.set(r.jobId, r);
-    p.value += r.value;
+    if (this.trackValue) p.value += reservationValue(r);
     const list = this.jobs.get(r.jobId);
     if (list === undefined) this.jobs.set(r.jobId, [r]);
     else list.push(r);
@@ -235,7 +258,7 @@ export class ReservationBook {
 
   private remove(p: PeerBook, r: Reservation): void {
     p.jobs.delete(r.jobId);
-    p.value -= r.value;
+    if (this.trackValue) p.value -= reservationValue(r);
     const list = this.jobs.get(r.jobId);
     if (list !== undefined) {
       const i = list.indexOf(r);

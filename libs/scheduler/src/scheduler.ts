@@ -45,8 +45,9 @@ export class Scheduler {
   constructor(options: SchedulerOptions = {}) {
     this.config = resolveConfig(options);
     this.index = new ProviderIndex(this.config);
-    this.reservations = new ReservationBook((peerId, held, busy, value) =>
-      this.index.setUsage(peerId, held, busy, value),
+    this.reservations = new ReservationBook(
+      (peerId, held, busy, value) => this.index.setUsage(peerId, held, busy, value),
+      this.config.requireStake,
     );
     this.planner = new Planner(this.index);
     this.rng = createRng(this.config.seed);
@@ -56,7 +57,8 @@ export class Scheduler {
   upsertProvider(snapshot: ProviderSnapshot, now: number): void {
     const { peerId } = snapshot;
     const usage = this.reservations.usage(peerId);
-    this.index.upsert(snapshot, now, { ...usage, value: this.reservations.valueOf(peerId) });
+    const value = this.config.requireStake ? this.reservations.valueOf(peerId) : 0n;
+    this.index.upsert(snapshot, now, { held: usage.held, busy: usage.busy, value });
   }
 
   /** Forgets a provider (its reservations stay in the book until released, expired or reconciled). */
@@ -84,8 +86,8 @@ export class Scheduler {
     for (const p of sel.placements) {
       const e = this.index.get(p.peerId) as ProviderEntry;
       // The job's value goes in flight at once, so the next decision (same batch or not) counts it.
-      const value = job.workUnits * e.price;
-      if (this.reservations.reserve(job.jobId, p.peerId, now, ttl, e.slots, value) === undefined) {
+      const held = this.reservations.reserve(job.jobId, p.peerId, now, ttl, e.slots, job.workUnits, e.price);
+      if (held === undefined) {
         // Cannot happen for an eligible provider; never leave a partial placement behind if it does.
         for (const q of sel.placements) if (q !== p) this.reservations.release(job.jobId, q.peerId);
         return { jobId: job.jobId, placements: [], ok: false, examined: sel.examined };
@@ -143,7 +145,7 @@ export class Scheduler {
           held: e.held,
           busy: e.busy,
           available: e.avail,
-          inFlightValue: e.inFlight,
+          inFlightValue: e.externalInFlight + this.reservations.valueOf(peerId),
           usableStake: e.stake - e.frozenStake,
         };
   }

@@ -75,6 +75,11 @@ describe('stake gating', () => {
     s.upsertProvider(provider(1, { stake: 0n }), NOW);
     expect(s.select(job('j'), NOW).ok).toBe(true);
     expect(s.explain(job('j'), NOW).excluded.stake).toBe(0);
+    // In-flight value is still reported (summed when asked instead of kept at every decision).
+    expect(s.place(job('p', { workUnits: 7n }), NOW).ok).toBe(true);
+    expect(s.usage('p1')?.inFlightValue).toBe(70n);
+    s.cancel('p');
+    expect(s.usage('p1')?.inFlightValue).toBe(0n);
   });
 
   it('rejects a negative minimum or a bad ratio', () => {

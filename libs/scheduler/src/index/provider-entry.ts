@@ -63,7 +63,7 @@ export class ProviderEntry {
   frozenStake = 0n;
   /** Value in flight the advert's source reported (outside the reservation book). */
   externalInFlight = 0n;
-  /** Value of the reservations (held and busy) the engine's book holds on this provider. */
+  /** Value of the reservations (held and busy) the engine's book holds here (kept only when stake gates). */
   reservedValue = 0n;
   /** (stake - frozen - minStake) × STAKE_RATIO_SCALE, set with the advert (see stake.ts). */
   collateralScaled = 0n;
