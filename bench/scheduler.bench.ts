@@ -105,6 +105,8 @@ function makeProvider(rng: Rng, i: number, now: number): ProviderSnapshot {
     expiresAt: now + 3_600_000,
     firstSeenAt: isNew ? now - rng.int(3_600_000) : now - 2 * 86_400_000 - rng.int(30 * 86_400_000),
     completedJobs: isNew ? rng.int(5) : 10 + rng.int(5000),
+    stake: 0n,
+    inFlightValue: 0n,
   };
 }
 

@@ -1,7 +1,7 @@
 // A minimal provider built only from libs/p2p and libs/protocol: real libp2p node, real signed
 // adverts and receipts, with a plain-JS matmul in place of the TensorFlow.js runtime. It stands in
 // for the agent where the subject of a test is the coordinator's dispatch path.
-import { Wallet } from 'ethers';
+import { Wallet, type HDNodeWallet } from 'ethers';
 import {
   createGpumeshNode,
   createOfferVerifier,
@@ -136,6 +136,8 @@ export async function startFakeAgent(
     runDelayMs?: number;
     /** How often it re-advertises (default 300 ms; many agents in one process want it slower). */
     advertEveryMs?: number;
+    /** The wallet that signs its adverts (its operator and staking address; default: a new one). */
+    wallet?: Wallet | HDNodeWallet;
   } = {},
 ): Promise<FakeAgent> {
   let network: NetworkBody = { peers: [] };
@@ -145,7 +147,7 @@ export async function startFakeAgent(
   }
   const coordinator = network.peers[0];
   if (!coordinator) throw new Error('the coordinator has no p2p peer');
-  const wallet = Wallet.createRandom();
+  const wallet = options.wallet ?? Wallet.createRandom();
   const address = wallet.address.toLowerCase();
   const node = await createGpumeshNode({ listen: [], bootstrap: coordinator.multiaddrs });
   const peerId = nodePeerId(node);
@@ -153,6 +155,8 @@ export async function startFakeAgent(
   const binding = await createPeerBinding(wallet, peerId);
   let behaviour: FakeBehaviour = options.behaviour ?? 'honest';
   let runDelayMs = options.runDelayMs ?? 0;
+  // The wall clock, bumped on ties, like the real agent: the replay guard keeps one seq per signer,
+  // so peers sharing a wallet must not each count from 0.
   let seq = 0;
   const state = { offers: 0 };
   const offeredSpecs: JobSpec[] = [];
@@ -167,7 +171,7 @@ export async function startFakeAgent(
         peerId,
         address,
         operatorId: options.operatorId ?? address,
-        seq: seq++,
+        seq: (seq = Math.max(now, seq + 1)),
         issuedAt: now,
         expiresAt: now + 60_000,
         backend: 'cpu',

@@ -6,14 +6,16 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { id, parseEther } from 'ethers';
+import { Wallet, id, parseEther } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  ANVIL_DEV_KEYS,
   ONE_TOKEN,
   attachComputeToken,
   attachJobEscrow,
   attachProviderStaking,
   readStake,
+  stakeTokens,
   type DeployedAddresses,
 } from '#rewards';
 import { api } from '../helpers/coordinator.js';
@@ -171,7 +173,17 @@ describe.skipIf(!existsSync(AGENT_MAIN))('gpumesh-agent stake, unstake and claim
       const res = await api<{ balance: string }>(c.url, 'GET', '/v1/account', { key: c.devKey });
       return BigInt(res.body.balance) > 0n ? true : undefined;
     });
-    agent = await startFakeAgent(c.url, { pricePerUnit: '7' });
+    // Stake gates placement here (STAKING_ADDRESS): the fake provider signs with anvil account 5,
+    // which stakes the minimum plus room for the job before it comes online.
+    const stake = 11n * ONE_TOKEN;
+    await (
+      await attachComputeToken(addresses.token, chain.wallets[0]).transfer(
+        chain.anvil.accounts[5].address,
+        stake,
+      )
+    ).wait();
+    await stakeTokens({ staking: addresses.staking, signer: chain.wallets[5], amount: stake });
+    agent = await startFakeAgent(c.url, { pricePerUnit: '7', wallet: new Wallet(ANVIL_DEV_KEYS[5]) });
     await waitFor('the provider', async () => {
       const res = await api<unknown[]>(c.url, 'GET', '/v1/providers');
       return res.body.length > 0 ? true : undefined;

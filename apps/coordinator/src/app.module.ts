@@ -36,6 +36,7 @@ import { JobEventsBus } from './events/job-events.publisher.js';
 import { JobEventStream } from './events/job-event-stream.js';
 import { P2pService } from './p2p/p2p.service.js';
 import { ProviderViewService } from './p2p/provider-view.service.js';
+import { ProviderStakesService } from './providers/provider-stakes.service.js';
 import { NetworkDirectory } from './p2p/network-directory.js';
 import { NetworkController } from './p2p/network.controller.js';
 import { DispatchService } from './dispatch/dispatch.service.js';
@@ -152,6 +153,7 @@ export class AppModule {
         JobEventsBus,
         JobEventStream,
         ProviderViewService,
+        ProviderStakesService,
         P2pService,
         NetworkDirectory,
         DispatchService,

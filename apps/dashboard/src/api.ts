@@ -113,6 +113,10 @@ export interface Provider {
   freeSlots: number;
   reputation: number;
   region: string | null;
+  /** Usable stake (base units) placement counts; null when stake does not gate placement. */
+  usableStake: string | null;
+  /** Base units of work offered to or running on it. */
+  inFlightValue: string;
   lastSeenAt: string;
   live: boolean;
 }

@@ -8,6 +8,7 @@ import {
 } from './index/provider-entry.js';
 import { speedBand } from './index/sorted-list.js';
 import { regionBonus } from './scoring.js';
+import { stakeRatio } from './stake.js';
 import type { JobRequest, SchedulerConfig } from './types.js';
 
 export const EXCLUSION_REASONS = [
@@ -21,6 +22,7 @@ export const EXCLUSION_REASONS = [
   'speed',
   'capacity',
   'excluded',
+  'stake',
 ] as const;
 
 export type ExclusionReason = (typeof EXCLUSION_REASONS)[number];
@@ -37,6 +39,7 @@ export const REASON_BIT: Readonly<Record<ExclusionReason, number>> = {
   speed: 128,
   capacity: 256,
   excluded: 512,
+  stake: 1024,
 };
 
 /** A job prepared for fast constraint checks. */
@@ -62,6 +65,12 @@ export interface JobContext {
   readonly region: string;
   /** Score bonus for a provider in the preferred region (0 when the job names none). */
   readonly bonus: number;
+  /** Whether stake gates placement (config.requireStake). */
+  readonly requireStake: boolean;
+  /** workUnits × the collateral ratio (scaled): a provider fits when this × its price <= its headroom. */
+  readonly stakeWork: bigint;
+  /** Number(stakeWork), for a fast first comparison. */
+  readonly stakeWorkNum: number;
 }
 
 /** Work units (MFLOP) the provider gets through per millisecond at `gflops` is exactly `gflops`. */
@@ -89,6 +98,7 @@ export function makeJobContext(
   const excluded = job.excludePeers && job.excludePeers.length > 0 ? new Set(job.excludePeers) : null;
   const region = job.region ?? '';
   const required = requiredGflops(job.workUnits, job.deadlineAt, now);
+  const stakeWork = config.requireStake ? job.workUnits * stakeRatio(config) : 0n;
   return {
     job,
     now,
@@ -104,6 +114,9 @@ export function makeJobContext(
     excluded,
     region,
     bonus: region === '' ? 0 : regionBonus(config.weights),
+    requireStake: config.requireStake,
+    stakeWork,
+    stakeWorkNum: Number(stakeWork),
   };
 }
 
@@ -119,6 +132,24 @@ export function hasSuitableGpu(e: ProviderEntry, ctx: JobContext): boolean {
     if (g.vramMiB >= min && models.has(g.model)) return true;
   }
   return false;
+}
+
+/** Relative margin within which the floating-point comparison defers to the exact one. */
+const STAKE_FAST_MARGIN = 1e-9;
+
+/**
+ * Whether the provider's stake covers the job on top of what it has in flight (see stake.ts). A
+ * floating-point comparison decides unless the two sides are within a relative 1e-9 of each other
+ * (far above its rounding error); then the exact bigint comparison does.
+ */
+export function hasStakeFor(e: ProviderEntry, ctx: JobContext): boolean {
+  if (!ctx.requireStake) return true;
+  const need = ctx.stakeWorkNum * e.priceNum;
+  const room = e.stakeHeadroomNum;
+  const margin = STAKE_FAST_MARGIN * (Math.abs(need) + Math.abs(room));
+  if (need + margin < room) return true;
+  if (need - margin > room) return false;
+  return ctx.stakeWork * e.price <= e.stakeHeadroom;
 }
 
 /** Every reason the provider cannot take the job, as a REASON_BIT mask (0 = eligible). */
@@ -143,6 +174,7 @@ export function violations(e: ProviderEntry, ctx: JobContext): number {
   if (!(e.gflops >= ctx.requiredGflops)) mask |= REASON_BIT.speed;
   if (e.avail <= 0) mask |= REASON_BIT.capacity;
   if (ctx.excluded !== null && ctx.excluded.has(e.peerId)) mask |= REASON_BIT.excluded;
+  if (!hasStakeFor(e, ctx)) mask |= REASON_BIT.stake;
   return mask;
 }
 
@@ -157,7 +189,8 @@ export function isEligible(e: ProviderEntry, ctx: JobContext): boolean {
     !e.banned &&
     !e.draining &&
     hasSuitableGpu(e, ctx) &&
-    (ctx.excluded === null || !ctx.excluded.has(e.peerId))
+    (ctx.excluded === null || !ctx.excluded.has(e.peerId)) &&
+    hasStakeFor(e, ctx)
   );
 }
 

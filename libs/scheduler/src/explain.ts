@@ -9,7 +9,8 @@ import {
   type JobContext,
 } from './constraints.js';
 import type { ProviderEntry } from './index/provider-entry.js';
-import type { Backend } from './types.js';
+import type { Backend, SchedulerConfig } from './types.js';
+import { requiredStake } from './stake.js';
 
 interface SuggestionBase {
   /** Distinct eligible operators after the change. */
@@ -28,6 +29,13 @@ export type Suggestion = SuggestionBase &
     | { kind: 'reduce-redundancy'; redundancy: number }
     | { kind: 'allow-backend'; backend: Backend }
     | { kind: 'allow-gpu-model'; gpuModel: string }
+    | {
+        kind: 'add-stake';
+        /** Stake each of `peerIds` must add at least (the largest shortfall among them). */
+        additionalStake: bigint;
+        /** Providers (lacking nothing but stake) that must stake more, fewest shortfall first. */
+        peerIds: string[];
+      }
   );
 
 export type SuggestionKind = Suggestion['kind'];
@@ -80,7 +88,11 @@ function reach<V>(
   return null;
 }
 
-export function explainJob(providers: Iterable<ProviderEntry>, ctx: JobContext): Explanation {
+export function explainJob(
+  providers: Iterable<ProviderEntry>,
+  ctx: JobContext,
+  config: SchedulerConfig,
+): Explanation {
   const job = ctx.job;
   const excluded = zeroCounts();
   const excludedOnlyBy = zeroCounts();
@@ -91,6 +103,7 @@ export function explainJob(providers: Iterable<ProviderEntry>, ctx: JobContext):
   const vramOnly: Candidate<number>[] = [];
   const speedOnly: Candidate<number>[] = [];
   const capacityOnly: Candidate<null>[] = [];
+  const stakeOnly: Candidate<{ short: bigint; peerId: string }>[] = [];
   const backendOnly = new Map<Backend, Set<string>>();
   const modelOnly = new Map<string, Set<string>>();
 
@@ -121,6 +134,12 @@ export function explainJob(providers: Iterable<ProviderEntry>, ctx: JobContext):
       case 'capacity':
         capacityOnly.push({ value: null, operatorId: e.operatorId });
         break;
+      case 'stake': {
+        const needed = requiredStake(e.inFlight, job.workUnits * e.price, config);
+        const short = needed - (e.stake - e.frozenStake);
+        stakeOnly.push({ value: { short, peerId: e.peerId }, operatorId: e.operatorId });
+        break;
+      }
       case 'backend':
         addTo(backendOnly, e.backend, e.operatorId);
         break;
@@ -145,6 +164,31 @@ export function explainJob(providers: Iterable<ProviderEntry>, ctx: JobContext):
         operatorsAfter: cap.ops,
         relativeCost: 0,
         message: `wait: ${capacityOnly.length} otherwise suitable provider(s) are busy`,
+      });
+    }
+    stakeOnly.sort((a, b) => (a.value.short < b.value.short ? -1 : a.value.short > b.value.short ? 1 : 0));
+    const stake = reach(eligibleOps, stakeOnly, k);
+    if (stake) {
+      const used = stakeOnly.slice(0, stakeOnly.findIndex((c) => c.value === stake.value) + 1);
+      // Only providers whose operator was not already counted need to stake.
+      const ops = new Set(eligibleOps);
+      const peerIds: string[] = [];
+      for (const c of used) {
+        if (ops.has(c.operatorId)) continue;
+        ops.add(c.operatorId);
+        peerIds.push(c.value.peerId);
+      }
+      const n = stake.value.short;
+      suggestions.push({
+        kind: 'add-stake',
+        additionalStake: n,
+        peerIds,
+        operatorsAfter: stake.ops,
+        relativeCost: 0,
+        message:
+          peerIds.length === 1
+            ? `provider ${peerIds[0]} must stake at least ${n} more base units`
+            : `${peerIds.length} providers must each stake at least ${n} more base units`,
       });
     }
     const price = reach(

@@ -26,8 +26,10 @@ export {
 export { ProviderEntry, normalizeModel, type GpuSlot } from './index/provider-entry.js';
 export { ProviderIndex, VRAM_TIERS, vramTier, type IndexStats } from './index/provider-index.js';
 export { naiveSelect } from './naive.js';
+export { STAKE_RATIO_SCALE, requiredStake, stakeHeadroom, stakeRatio } from './stake.js';
 export {
   ReservationBook,
+  reservationValue,
   type Reservation,
   type ReservationState,
   type ReconcileResult,

@@ -9,6 +9,9 @@ export type ReservationState = 'held' | 'busy';
 export interface Reservation {
   readonly jobId: string;
   readonly peerId: string;
+  /** Work units and the provider's price: the reservation puts workUnits × price in flight there. */
+  readonly workUnits: bigint;
+  readonly pricePerUnit: bigint;
   state: ReservationState;
   readonly createdAt: number;
   /** When a held reservation lapses (ms). */
@@ -33,13 +36,20 @@ export interface Usage {
   busy: number;
 }
 
-/** Called whenever a provider's held or busy count changes. */
-export type UsageListener = (peerId: string, held: number, busy: number) => void;
+/** Called whenever a provider's held or busy count (or the value they hold) changes. */
+export type UsageListener = (peerId: string, held: number, busy: number, value: bigint) => void;
 
 interface PeerBook {
   held: number;
   busy: number;
+  /** Σ workUnits × price of its reservations, kept only when the book tracks value. */
+  value: bigint;
   jobs: Map<string, Reservation>;
+}
+
+/** Base units a reservation puts in flight. */
+export function reservationValue(r: Reservation): bigint {
+  return r.workUnits * r.pricePerUnit;
 }
 
 export class ReservationBook {
@@ -50,7 +60,15 @@ export class ReservationBook {
   private readonly expiry = new MinHeap<Reservation>((a, b) => a.expiresAt < b.expiresAt);
   private count = 0;
 
-  constructor(private readonly onUsage?: UsageListener) {}
+  /**
+   * `trackValue`: keep each peer's value in flight up to date and report it to `onUsage` (stake
+   * gating needs it at every decision); otherwise it is summed only when asked (valueOf) and the
+   * listener gets 0n, so placement without stake gating does no bigint arithmetic.
+   */
+  constructor(
+    private readonly onUsage?: UsageListener,
+    private readonly trackValue = true,
+  ) {}
 
   /** Number of live reservations (held + busy). */
   get size(): number {
@@ -60,6 +78,16 @@ export class ReservationBook {
   usage(peerId: string): Usage {
     const p = this.peers.get(peerId);
     return p === undefined ? { held: 0, busy: 0 } : { held: p.held, busy: p.busy };
+  }
+
+  /** Value (base units) the peer's held and busy reservations put in flight. */
+  valueOf(peerId: string): bigint {
+    const p = this.peers.get(peerId);
+    if (p === undefined) return 0n;
+    if (this.trackValue) return p.value;
+    let sum = 0n;
+    for (const r of p.jobs.values()) sum += reservationValue(r);
+    return sum;
   }
 
   get(jobId: string, peerId: string): Reservation | undefined {
@@ -78,8 +106,9 @@ export class ReservationBook {
   }
 
   /**
-   * Holds a slot on `peerId` for `jobId` until now + ttlMs. Refused (undefined) when the pair already has a
-   * reservation or when `capacity` is given and the peer's held + busy slots already reach it.
+   * Holds a slot on `peerId` for `jobId` until now + ttlMs, putting workUnits × pricePerUnit in flight
+   * there. Refused (undefined) when the pair already has a reservation or when `capacity` is given and
+   * the peer's held + busy slots already reach it.
    */
   reserve(
     jobId: string,
@@ -87,6 +116,8 @@ export class ReservationBook {
     now: number,
     ttlMs: number,
     capacity?: number,
+    workUnits = 0n,
+    pricePerUnit = 0n,
   ): Reservation | undefined {
     const p = this.peer(peerId);
     if (p.jobs.has(jobId)) return undefined;
@@ -94,6 +125,8 @@ export class ReservationBook {
     const r: Reservation = {
       jobId,
       peerId,
+      workUnits,
+      pricePerUnit,
       state: 'held',
       createdAt: now,
       expiresAt: now + ttlMs,
@@ -170,9 +203,12 @@ export class ReservationBook {
     for (const jobId of reported) {
       const r = p.jobs.get(jobId);
       if (r === undefined) {
+        // Its value is unknown here; the caller reports such work through the advert's inFlightValue.
         const a: Reservation = {
           jobId,
           peerId,
+          workUnits: 0n,
+          pricePerUnit: 0n,
           state: 'busy',
           createdAt: now,
           expiresAt: now,
@@ -205,7 +241,7 @@ export class ReservationBook {
   private peer(peerId: string): PeerBook {
     let p = this.peers.get(peerId);
     if (p === undefined) {
-      p = { held: 0, busy: 0, jobs: new Map() };
+      p = { held: 0, busy: 0, value: 0n, jobs: new Map() };
       this.peers.set(peerId, p);
     }
     return p;
@@ -213,6 +249,7 @@ export class ReservationBook {
 
   private add(p: PeerBook, r: Reservation): void {
     p.jobs.set(r.jobId, r);
+    if (this.trackValue) p.value += reservationValue(r);
     const list = this.jobs.get(r.jobId);
     if (list === undefined) this.jobs.set(r.jobId, [r]);
     else list.push(r);
@@ -221,6 +258,7 @@ export class ReservationBook {
 
   private remove(p: PeerBook, r: Reservation): void {
     p.jobs.delete(r.jobId);
+    if (this.trackValue) p.value -= reservationValue(r);
     const list = this.jobs.get(r.jobId);
     if (list !== undefined) {
       const i = list.indexOf(r);
@@ -239,6 +277,6 @@ export class ReservationBook {
   }
 
   private notify(peerId: string, p: PeerBook): void {
-    this.onUsage?.(peerId, p.held, p.busy);
+    this.onUsage?.(peerId, p.held, p.busy, p.value);
   }
 }

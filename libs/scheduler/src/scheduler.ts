@@ -29,6 +29,10 @@ export interface ProviderUsage {
   busy: number;
   /** Slots a new offer may take. */
   available: number;
+  /** Base units in flight: the snapshot's inFlightValue plus the book's reservations. */
+  inFlightValue: bigint;
+  /** Bonded stake minus what a pending slash froze. */
+  usableStake: bigint;
 }
 
 export class Scheduler {
@@ -41,14 +45,20 @@ export class Scheduler {
   constructor(options: SchedulerOptions = {}) {
     this.config = resolveConfig(options);
     this.index = new ProviderIndex(this.config);
-    this.reservations = new ReservationBook((peerId, held, busy) => this.index.setUsage(peerId, held, busy));
+    this.reservations = new ReservationBook(
+      (peerId, held, busy, value) => this.index.setUsage(peerId, held, busy, value),
+      this.config.requireStake,
+    );
     this.planner = new Planner(this.index);
     this.rng = createRng(this.config.seed);
   }
 
   /** Adds or refreshes a provider from its advert. */
   upsertProvider(snapshot: ProviderSnapshot, now: number): void {
-    this.index.upsert(snapshot, now, this.reservations.usage(snapshot.peerId));
+    const { peerId } = snapshot;
+    const usage = this.reservations.usage(peerId);
+    const value = this.config.requireStake ? this.reservations.valueOf(peerId) : 0n;
+    this.index.upsert(snapshot, now, { held: usage.held, busy: usage.busy, value });
   }
 
   /** Forgets a provider (its reservations stay in the book until released, expired or reconciled). */
@@ -75,7 +85,9 @@ export class Scheduler {
     const ttl = this.config.reservationTtlMs;
     for (const p of sel.placements) {
       const e = this.index.get(p.peerId) as ProviderEntry;
-      if (this.reservations.reserve(job.jobId, p.peerId, now, ttl, e.slots) === undefined) {
+      // The job's value goes in flight at once, so the next decision (same batch or not) counts it.
+      const held = this.reservations.reserve(job.jobId, p.peerId, now, ttl, e.slots, job.workUnits, e.price);
+      if (held === undefined) {
         // Cannot happen for an eligible provider; never leave a partial placement behind if it does.
         for (const q of sel.placements) if (q !== p) this.reservations.release(job.jobId, q.peerId);
         return { jobId: job.jobId, placements: [], ok: false, examined: sel.examined };
@@ -97,7 +109,7 @@ export class Scheduler {
 
   /** Counts of excluded providers per reason and the cheapest change that makes the job placeable. */
   explain(job: JobRequest, now: number): Explanation {
-    return explainJob(this.index.values(), this.context(job, now));
+    return explainJob(this.index.values(), this.context(job, now), this.config);
   }
 
   /** The provider accepted the offer. False when the reservation is gone (lapsed or released). */
@@ -127,7 +139,15 @@ export class Scheduler {
 
   usage(peerId: string): ProviderUsage | undefined {
     const e = this.index.get(peerId);
-    return e === undefined ? undefined : { held: e.held, busy: e.busy, available: e.avail };
+    return e === undefined
+      ? undefined
+      : {
+          held: e.held,
+          busy: e.busy,
+          available: e.avail,
+          inFlightValue: e.externalInFlight + this.reservations.valueOf(peerId),
+          usableStake: e.stake - e.frozenStake,
+        };
   }
 
   stats(): IndexStats & { reservations: number } {

@@ -24,6 +24,9 @@ export const DEFAULT_CONFIG: SchedulerConfig = {
   reservationTtlMs: 30_000,
   reconcileGraceMs: 10_000,
   seed: 1,
+  requireStake: false,
+  minStake: 0n,
+  stakePerValue: 1,
 };
 
 export interface SchedulerOptions extends Partial<Omit<SchedulerConfig, 'weights'>> {
@@ -44,6 +47,10 @@ export function resolveConfig(options: SchedulerOptions = {}): SchedulerConfig {
   if (!(config.referenceGflops > 0)) throw new RangeError('referenceGflops must be > 0');
   if (!(config.referenceLatencyMs > 0)) throw new RangeError('referenceLatencyMs must be > 0');
   if (!(config.reservationTtlMs > 0)) throw new RangeError('reservationTtlMs must be > 0');
+  if (config.minStake < 0n) throw new RangeError('minStake must be >= 0');
+  if (!(Number.isFinite(config.stakePerValue) && config.stakePerValue >= 0)) {
+    throw new RangeError('stakePerValue must be a finite number >= 0');
+  }
   return config;
 }
 

@@ -37,6 +37,15 @@ export interface ProviderSnapshot {
   firstSeenAt: number;
   /** Completed jobs so far; providers with few are "new" and get an exploration share. */
   completedJobs?: number;
+  /** Bonded stake of the provider's operator (its staking address), base units of the token. */
+  stake: bigint;
+  /** Part of `stake` frozen by a pending slash: not usable as collateral (0 when absent). */
+  frozenStake?: bigint;
+  /**
+   * Base units of work offered to or running on the provider that this engine's reservation book does
+   * not hold (Σ workUnits × price over such open attempts); the engine adds its own reservations.
+   */
+  inFlightValue: bigint;
 }
 
 export type PriorityClass = 'high' | 'normal' | 'low';
@@ -112,6 +121,15 @@ export interface SchedulerConfig {
   reconcileGraceMs: number;
   /** PRNG seed. */
   seed: number;
+  /**
+   * Stake gates placement: a provider takes a job only when
+   * stake - frozen >= minStake + ceil((inFlight + workUnits × price) × stakePerValue).
+   */
+  requireStake: boolean;
+  /** Stake (base units) every provider needs before any job. */
+  minStake: bigint;
+  /** Collateral ratio: stake needed per base unit of work in flight (kept to 1e-6). */
+  stakePerValue: number;
 }
 
 /** One chosen provider. */

@@ -25,6 +25,8 @@ export function provider(i: number, over: Partial<ProviderSnapshot> = {}): Provi
     expiresAt: NOW + 60_000,
     firstSeenAt: NOW - 30 * 86_400_000,
     completedJobs: 100,
+    stake: 0n,
+    inFlightValue: 0n,
     ...over,
   };
 }
@@ -67,6 +69,10 @@ export const providerArb = (i: number): fc.Arbitrary<ProviderSnapshot> =>
       ttl: fc.integer({ min: -10_000, max: 120_000 }),
       age: fc.integer({ min: 0, max: 60 * 86_400_000 }),
       completed: fc.option(fc.integer({ min: 0, max: 50 }), { nil: undefined }),
+      // Job values (workUnits × price) reach 2e13 base units: stakes straddle them.
+      stake: fc.oneof(fc.constant(0n), fc.bigInt({ min: 0n, max: 10n ** 14n })),
+      frozen: fc.option(fc.bigInt({ min: 0n, max: 10n ** 13n }), { nil: undefined }),
+      inFlight: fc.oneof(fc.constant(0n), fc.bigInt({ min: 0n, max: 10n ** 13n })),
     })
     .map((r) => ({
       peerId: `p${i}`,
@@ -85,6 +91,9 @@ export const providerArb = (i: number): fc.Arbitrary<ProviderSnapshot> =>
       expiresAt: NOW + r.ttl,
       firstSeenAt: NOW - r.age,
       completedJobs: r.completed,
+      stake: r.stake,
+      frozenStake: r.frozen,
+      inFlightValue: r.inFlight,
     }));
 
 export const providersArb = (min: number, max: number): fc.Arbitrary<ProviderSnapshot[]> =>

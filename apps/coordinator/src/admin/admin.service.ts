@@ -193,7 +193,11 @@ export class AdminService {
   }
 
   private mapAdminProvider(p: Provider, now: number): AdminProviderDto {
-    return { ...mapProvider(p), address: p.address, live: now - p.lastSeenAt.getTime() < ONLINE_WINDOW_MS };
+    return {
+      ...mapProvider(p, this.view.liveFigures(p.peerId, p.address)),
+      address: p.address,
+      live: now - p.lastSeenAt.getTime() < ONLINE_WINDOW_MS,
+    };
   }
 
   // ---- jobs ----

@@ -124,6 +124,16 @@ const configSchema = z.object({
   PROBATION_CANARY_RATE: z.coerce.number().min(0).max(0.5).default(0.25),
   /** Stake (base units) proposed for slashing when a provider is caught returning wrong results. */
   SLASH_AMOUNT: integerString.default(10_000_000n),
+  /**
+   * Stake gating (on whenever the process knows a ProviderStaking contract): a provider takes a job
+   * only when its usable stake is at least MIN_PROVIDER_STAKE plus STAKE_PER_INFLIGHT_VALUE times the
+   * value (base units) it would then have in flight. Base units; default 10 tokens.
+   */
+  MIN_PROVIDER_STAKE: integerString.default(10_000_000n),
+  /** Stake needed per base unit of work in flight on a provider (collateral ratio; kept to 1e-6). */
+  STAKE_PER_INFLIGHT_VALUE: z.coerce.number().min(0).max(1_000_000).default(1),
+  /** How often each live provider's stake is re-read from ProviderStaking (also re-read on its events). */
+  STAKE_REFRESH_SECONDS: z.coerce.number().int().min(1).default(15),
   /** Review window before a proposed slash may be executed (admins may cancel it meanwhile). */
   SLASH_REVIEW_SECONDS: z.coerce.number().int().min(0).default(86_400),
   /** Half-life of a provider's reputation deviation from the neutral 0.5. */

@@ -1,6 +1,6 @@
 // `npm start` on the local dev chain: the local agents' wallets get gas and tokens from the dev
-// faucet and stake with `gpumesh-agent stake` (so there is stake a slash can take), a small job gives
-// the first epoch earnings, and once that epoch is final `gpumesh-agent claim` pays an agent, so a
+// faucet and stake with `gpumesh-agent stake` (stake gates placement, and a slash can take it); once
+// the coordinator sees their stakes, a small job gives the first epoch earnings, and once that epoch is final `gpumesh-agent claim` pays an agent, so a
 // newcomer sees a payout claimed within a minute. Dev chain only; every step is the real one.
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -16,6 +16,8 @@ const AGENT_TOKENS = 1_000n * ONE_TOKEN;
 export const DEV_AGENT_STAKE = '100';
 /** How long the demo waits for the first claimable epoch before giving up quietly. */
 const PAYOUT_WAIT_MS = 180_000;
+/** How long the first dev job waits for the coordinator to see the agents' stakes. */
+const STAKE_SEEN_WAIT_MS = 60_000;
 
 export interface DevAgentWallet {
   index: number;
@@ -102,6 +104,8 @@ export async function runDevPayoutDemo(options: {
     );
   }
   if (signal.aborted) return;
+  if (info.staking) await stakesSeen(coordinatorUrl, agents, signal);
+  if (signal.aborted) return;
 
   // 3. a small job, so the first epoch has earnings to pay
   const keys = JSON.parse(await readFile(join(options.dataDir, 'dev-keys.json'), 'utf8')) as {
@@ -144,5 +148,31 @@ export async function runDevPayoutDemo(options: {
       return;
     }
     await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/**
+ * Waits until placement counts every agent's stake (GET /v1/providers shows it), so the first job
+ * is placed at once instead of waiting for the next stake refresh.
+ */
+async function stakesSeen(
+  coordinatorUrl: string,
+  agents: DevAgentWallet[],
+  signal: AbortSignal,
+): Promise<void> {
+  const want = BigInt(DEV_AGENT_STAKE) * ONE_TOKEN;
+  const until = Date.now() + STAKE_SEEN_WAIT_MS;
+  while (!signal.aborted && Date.now() < until) {
+    const res = await json<{ operatorId: string; usableStake: string | null }[]>(
+      `${coordinatorUrl}/v1/providers`,
+    ).catch(() => null);
+    const seen = (agent: DevAgentWallet): boolean =>
+      res?.body.some(
+        (p) =>
+          p.operatorId === agent.address.toLowerCase() &&
+          (p.usableStake === null || BigInt(p.usableStake) >= want),
+      ) ?? false;
+    if (res?.status === 200 && agents.every(seen)) return;
+    await new Promise((r) => setTimeout(r, 250));
   }
 }

@@ -1,9 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { Job, Provider } from '#prisma';
 import type { JobSpec } from '#protocol';
 import { Scheduler, type Explanation, type ProviderSnapshot } from '#scheduler';
 import { ProvidersRepository } from '../providers/providers.repository.js';
-import { toJobRequest } from '../p2p/provider-view.service.js';
+import { ProviderViewService, toJobRequest } from '../p2p/provider-view.service.js';
+import { APP_CONFIG, type AppConfig } from '../config/config.js';
 
 /** Rebuild the what-if index from the Provider table at most this often. */
 const INDEX_TTL_MS = 2_000;
@@ -20,12 +21,17 @@ export interface DryRunResult {
  * "Why no match?" before submitting: prices the spec exactly as a submission would and asks
  * libs/scheduler which providers would take it — every exclusion reason counted, and the cheapest
  * change that would make it placeable. Runs in API processes from the persisted provider view.
+ * Stake is counted when this process gates placement by stake or a gating worker stored stakes.
  */
 @Injectable()
 export class DryRunService {
   private cached: { at: number; scheduler: Scheduler } | null = null;
 
-  constructor(private readonly providers: ProvidersRepository) {}
+  constructor(
+    private readonly providers: ProvidersRepository,
+    private readonly view: ProviderViewService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
 
   async explain(input: {
     accountId: string;
@@ -63,15 +69,23 @@ export class DryRunService {
 
   private async index(now: number): Promise<Scheduler> {
     if (this.cached && now - this.cached.at < INDEX_TTL_MS) return this.cached.scheduler;
-    const scheduler = new Scheduler();
     const rows = await this.providers.list({ statuses: ['ONLINE', 'DRAINING', 'BANNED'], limit: 100_000 });
-    for (const row of rows) scheduler.upsertProvider(snapshotOf(row), now);
+    const snapshots = rows.map((row) => snapshotOf(row, this.view.liveFigures(row.peerId, row.address)));
+    const scheduler = new Scheduler({
+      requireStake: this.view.scheduler.config.requireStake || rows.some((r) => r.stake !== null),
+      minStake: this.config.MIN_PROVIDER_STAKE,
+      stakePerValue: this.config.STAKE_PER_INFLIGHT_VALUE,
+    });
+    for (const snapshot of snapshots) scheduler.upsertProvider(snapshot, now);
     this.cached = { at: now, scheduler };
     return scheduler;
   }
 }
 
-function snapshotOf(p: Provider): ProviderSnapshot {
+function snapshotOf(
+  p: Provider,
+  live: { stake: bigint | null; inFlightValue: bigint | undefined },
+): ProviderSnapshot {
   const advert = p.advert as { expiresAt?: number };
   return {
     peerId: p.peerId,
@@ -88,5 +102,7 @@ function snapshotOf(p: Provider): ProviderSnapshot {
     draining: p.status === 'DRAINING',
     expiresAt: advert.expiresAt ?? p.lastSeenAt.getTime() + 60_000,
     firstSeenAt: p.createdAt.getTime(),
+    stake: live.stake ?? p.stake ?? 0n,
+    inFlightValue: live.inFlightValue ?? p.inFlightValue,
   };
 }

@@ -3,7 +3,9 @@ import type { Logger } from 'pino';
 import type { Job, Provider } from '#prisma';
 import type { JobSpec, ProviderAdvert } from '#protocol';
 import { Scheduler, type JobRequest, type PlacementResult, type ProviderSnapshot } from '#scheduler';
+import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { ProvidersRepository } from '../providers/providers.repository.js';
+import { ProviderStakesService, type ProviderStake } from '../providers/provider-stakes.service.js';
 import { LOGGER } from '../logging/logger.js';
 import { jobVerification, PREFERRED_PEERS_WAIT_MS } from '../verification/policy.js';
 
@@ -16,10 +18,14 @@ const STATUS_REFRESH_EVERY_MS = 3_000;
 /**
  * The live view of providers: every accepted advert updates the in-memory `libs/scheduler` index
  * (placement) and, when it changed or on a slow heartbeat, the Provider table (API and dashboard).
+ * A provider's operator is the EVM address that signs its adverts (its staking address), whatever
+ * operatorId it declares: distinct operators are distinct stakes. Where a staking contract is known,
+ * stake gates placement (ProviderStakesService keeps the stakes fresh; the scheduler's reservation
+ * book counts the value each provider has offered or running).
  */
 @Injectable()
 export class ProviderViewService implements OnApplicationBootstrap, OnApplicationShutdown {
-  readonly scheduler = new Scheduler();
+  readonly scheduler: Scheduler;
   private readonly snapshots = new Map<string, ProviderSnapshot>();
   private refreshTimer: NodeJS.Timeout | null = null;
   private readonly persisted = new Map<string, { at: number; fingerprint: string }>();
@@ -31,10 +37,20 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
 
   constructor(
     private readonly providers: ProvidersRepository,
+    private readonly stakes: ProviderStakesService,
+    @Inject(APP_CONFIG) config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
-  ) {}
+  ) {
+    this.scheduler = new Scheduler({
+      requireStake: stakes.gated,
+      minStake: config.MIN_PROVIDER_STAKE,
+      stakePerValue: config.STAKE_PER_INFLIGHT_VALUE,
+    });
+    stakes.onChange((address, stake) => this.onStake(address, stake));
+  }
 
   async onAdvert(advert: ProviderAdvert, now = Date.now()): Promise<void> {
+    this.stakes.track(advert.address, now);
     const fingerprint = JSON.stringify([
       advert.backend,
       advert.gpus,
@@ -43,11 +59,14 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
       advert.slots,
       advert.freeSlots,
       advert.region,
-      advert.operatorId,
+      advert.address,
     ]);
     const last = this.persisted.get(advert.peerId);
     if (!last || last.fingerprint !== fingerprint || now - last.at >= PERSIST_EVERY_MS) {
-      const row = await this.providers.upsertFromAdvert(advert, new Date(now));
+      const row = await this.providers.upsertFromAdvert(advert, new Date(now), {
+        stake: this.usableStake(advert.address),
+        inFlightValue: this.scheduler.usage(advert.peerId)?.inFlightValue ?? 0n,
+      });
       this.persisted.set(advert.peerId, { at: now, fingerprint });
       this.status.set(advert.peerId, row.status);
       this.reputations.set(advert.peerId, row.reputation);
@@ -103,6 +122,40 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
     const waiters = this.waiters;
     this.waiters = [];
     for (const wake of waiters) wake();
+  }
+
+  /** A stake read changed an address's stake: every peer of that operator is re-scored at once. */
+  private onStake(address: string, stake: ProviderStake): void {
+    const now = Date.now();
+    const peers: string[] = [];
+    for (const [peerId, snapshot] of this.snapshots) {
+      if (snapshot.operatorId !== address) continue;
+      const updated = { ...snapshot, stake: stake.bonded, frozenStake: stake.frozen };
+      this.snapshots.set(peerId, updated);
+      this.scheduler.upsertProvider(updated, now);
+      peers.push(peerId);
+    }
+    void this.providers
+      .setStake(address, stake.bonded - stake.frozen)
+      .catch((err: unknown) => this.logger.warn({ err, address }, 'could not store a provider stake'));
+    if (peers.length > 0) this.capacityChanged(); // a job waiting for stake may fit now
+  }
+
+  /** Usable stake of an address as placement sees it: null when stake does not gate placement here. */
+  usableStake(address: string): bigint | null {
+    if (!this.stakes.gated) return null;
+    const stake = this.stakes.stakeOf(address);
+    return stake === undefined ? 0n : stake.bonded - stake.frozen;
+  }
+
+  /** Base units offered to or running on the provider as this process counts them (undefined: unknown peer). */
+  inFlightValue(peerId: string): bigint | undefined {
+    return this.scheduler.usage(peerId)?.inFlightValue;
+  }
+
+  /** Stake and in-flight value of a provider as this process's placement sees them. */
+  liveFigures(peerId: string, address: string): { stake: bigint | null; inFlightValue: bigint | undefined } {
+    return { stake: this.usableStake(address), inFlightValue: this.inFlightValue(peerId) };
   }
 
   /** The signing address and price of a provider's latest accepted advert. */
@@ -207,9 +260,11 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
     // The advert's free slots already exclude the jobs this coordinator has running there, which the
     // scheduler counts as busy itself: add them back so they are not subtracted twice.
     const busy = this.scheduler.usage(advert.peerId)?.busy ?? 0;
+    const stake = this.stakes.stakeOf(advert.address);
     return {
       peerId: advert.peerId,
-      operatorId: advert.operatorId,
+      // The signing (staking) address, not the self-declared operatorId: one stake, one operator.
+      operatorId: advert.address.toLowerCase(),
       backend: advert.backend,
       gpus: advert.gpus,
       gflops: advert.gflops,
@@ -222,6 +277,12 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
       draining: status === 'DRAINING',
       expiresAt: advert.expiresAt,
       firstSeenAt: this.firstSeen.get(advert.peerId) ?? now,
+      // Unknown until the first read: no stake, so a gated scheduler offers it nothing yet.
+      stake: stake?.bonded ?? 0n,
+      frozenStake: stake?.frozen ?? 0n,
+      // Everything this process has offered to or runs on the provider is in the scheduler's
+      // reservation book, which adds it itself; nothing is in flight outside it.
+      inFlightValue: 0n,
     };
   }
 }

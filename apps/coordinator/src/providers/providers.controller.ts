@@ -5,6 +5,7 @@ import { Type } from 'class-transformer';
 import type { Provider } from '#prisma';
 import { Public } from '../auth/auth.decorators.js';
 import { ProvidersRepository } from './providers.repository.js';
+import { ProviderViewService } from '../p2p/provider-view.service.js';
 
 export class ProviderDto {
   @ApiProperty() peerId: string;
@@ -18,6 +19,15 @@ export class ProviderDto {
   @ApiProperty() freeSlots: number;
   @ApiProperty({ minimum: 0, maximum: 1 }) reputation: number;
   @ApiPropertyOptional({ nullable: true, type: String }) region: string | null;
+  @ApiPropertyOptional({
+    nullable: true,
+    type: String,
+    description:
+      'usable stake (bonded minus frozen, base units) of its operator address as placement sees it; null when stake does not gate placement',
+  })
+  usableStake: string | null;
+  @ApiProperty({ description: 'base units of work offered to or running on it (workUnits × price)' })
+  inFlightValue: string;
   @ApiProperty() lastSeenAt: string;
 }
 
@@ -36,7 +46,15 @@ export class ListProvidersQueryDto {
   limit?: number;
 }
 
-export function mapProvider(p: Provider): ProviderDto {
+/** The placing worker's live figures of a provider, when this process is that worker. */
+export interface LiveProviderFigures {
+  stake: bigint | null;
+  inFlightValue: bigint | undefined;
+}
+
+/** The API view of a stored provider; `live` (this process's placement view) beats the stored figures. */
+export function mapProvider(p: Provider, live?: LiveProviderFigures): ProviderDto {
+  const stake = live?.stake !== undefined && live.stake !== null ? live.stake : p.stake;
   return {
     peerId: p.peerId,
     operatorId: p.operatorId,
@@ -49,6 +67,8 @@ export function mapProvider(p: Provider): ProviderDto {
     freeSlots: p.freeSlots,
     reputation: p.reputation,
     region: p.region,
+    usableStake: stake === null ? null : stake.toString(),
+    inFlightValue: (live?.inFlightValue ?? p.inFlightValue).toString(),
     lastSeenAt: p.lastSeenAt.toISOString(),
   };
 }
@@ -56,7 +76,10 @@ export function mapProvider(p: Provider): ProviderDto {
 @ApiTags('providers')
 @Controller('v1/providers')
 export class ProvidersController {
-  constructor(private readonly providers: ProvidersRepository) {}
+  constructor(
+    private readonly providers: ProvidersRepository,
+    private readonly view: ProviderViewService,
+  ) {}
 
   @Public()
   @Get()
@@ -66,6 +89,6 @@ export class ProvidersController {
       statuses: [query.status ?? 'ONLINE'],
       limit: query.limit ?? 100,
     });
-    return rows.map(mapProvider);
+    return rows.map((p) => mapProvider(p, this.view.liveFigures(p.peerId, p.address)));
   }
 }

@@ -26,11 +26,21 @@ export class ProvidersRepository {
     });
   }
 
-  /** Stores the latest accepted advert of a provider (a banned or draining provider keeps its status). */
-  async upsertFromAdvert(advert: ProviderAdvert, now: Date): Promise<Provider> {
+  /**
+   * Stores the latest accepted advert of a provider (a banned or draining provider keeps its status).
+   * Its operator is its signing (staking) address; the declared operatorId stays in `advert` only.
+   * `live` carries the placing worker's figures: usable stake (null: not gated) and value in flight.
+   */
+  async upsertFromAdvert(
+    advert: ProviderAdvert,
+    now: Date,
+    live: { stake?: bigint | null; inFlightValue?: bigint } = {},
+  ): Promise<Provider> {
     const data = {
       address: advert.address,
-      operatorId: advert.operatorId,
+      operatorId: advert.address.toLowerCase(),
+      ...(live.stake !== undefined ? { stake: live.stake } : {}),
+      ...(live.inFlightValue !== undefined ? { inFlightValue: live.inFlightValue } : {}),
       backend: advert.backend,
       gpus: advert.gpus as unknown as Prisma.InputJsonValue,
       gflops: advert.gflops,
@@ -52,6 +62,11 @@ export class ProvidersRepository {
       create: { peerId: advert.peerId, ...data, status },
       update: { ...data, status },
     });
+  }
+
+  /** A stake-gating worker read a new usable stake for an operator's address. */
+  async setStake(address: string, stake: bigint): Promise<void> {
+    await this.prisma.provider.updateMany({ where: { operatorId: address.toLowerCase() }, data: { stake } });
   }
 
   findByPeerId(peerId: string): Promise<Provider | null> {

@@ -69,8 +69,9 @@ export class SettlementModule {
             SettlementRepository,
             SlashRepository,
             StakeReader,
+            SETTLEMENT_CHAIN,
           ]
-        : [SettlementRepository, SlashRepository, StakeReader],
+        : [SettlementRepository, SlashRepository, StakeReader, SETTLEMENT_CHAIN],
     };
   }
 }

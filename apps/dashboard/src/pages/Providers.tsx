@@ -262,6 +262,14 @@ export function ProviderPage({ peerId, session }: { peerId: string; session: Ses
                 <dd data-testid="provider-stake">
                   <StakeText stake={p.stake} />
                 </dd>
+                <dt>Placement</dt>
+                <dd data-testid="provider-collateral">
+                  {p.usableStake === null
+                    ? 'not stake-gated'
+                    : `${tokens(p.usableStake)} tokens usable as collateral`}
+                  {' · '}
+                  {tokens(p.inFlightValue)} tokens of work in flight
+                </dd>
                 <dt>Slashes</dt>
                 <dd>
                   {p.slashes.length

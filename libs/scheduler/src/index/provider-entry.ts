@@ -1,6 +1,7 @@
 // The index's view of one provider: the advert flattened into monomorphic fields, plus the engine's own
 // bookkeeping (reserved and busy slots, available capacity, sort key, where it is listed).
 import { providerKey, staticScore } from '../scoring.js';
+import { collateralScaled, stakeRatio } from '../stake.js';
 import type { Backend, ProviderSnapshot, SchedulerConfig } from '../types.js';
 import { speedBand, type SortedList } from './sorted-list.js';
 
@@ -57,6 +58,19 @@ export class ProviderEntry {
   busy = 0;
   /** Slots a new offer may take: min(freeSlots - held, slots - held - busy), at least 0. */
   avail = 0;
+  /** Bonded stake and the part of it a pending slash froze (base units). */
+  stake = 0n;
+  frozenStake = 0n;
+  /** Value in flight the advert's source reported (outside the reservation book). */
+  externalInFlight = 0n;
+  /** Value of the reservations (held and busy) the engine's book holds here (kept only when stake gates). */
+  reservedValue = 0n;
+  /** (stake - frozen - minStake) × STAKE_RATIO_SCALE, set with the advert (see stake.ts). */
+  collateralScaled = 0n;
+  /** Scaled room under the stake bound (see stake.ts): a job of value v fits when v × ratio <= it. */
+  stakeHeadroom = 0n;
+  /** Number(stakeHeadroom), for a fast first comparison. */
+  stakeHeadroomNum = 0;
   staticPart = 0;
   /** Score before the region bonus: static part + load. */
   key = 0;
@@ -107,17 +121,31 @@ export class ProviderEntry {
     this.expiresAt = s.expiresAt;
     this.firstSeenAt = s.firstSeenAt;
     this.completedJobs = s.completedJobs ?? Number.POSITIVE_INFINITY;
+    this.stake = s.stake;
+    this.frozenStake = s.frozenStake ?? 0n;
+    this.externalInFlight = s.inFlightValue;
+    if (config.requireStake) this.collateralScaled = collateralScaled(this.stake, this.frozenStake, config);
     this.staticPart = staticScore(s, config);
     this.recompute(config);
   }
 
-  setUsage(held: number, busy: number, config: SchedulerConfig): void {
+  setUsage(held: number, busy: number, config: SchedulerConfig, reservedValue = this.reservedValue): void {
     this.held = held;
     this.busy = busy;
+    this.reservedValue = reservedValue;
     this.recompute(config);
   }
 
+  /** Value in flight: what the advert's source reported plus the book's reservations. */
+  get inFlight(): bigint {
+    return this.externalInFlight + this.reservedValue;
+  }
+
   private recompute(config: SchedulerConfig): void {
+    if (config.requireStake) {
+      this.stakeHeadroom = this.collateralScaled - this.inFlight * stakeRatio(config);
+      this.stakeHeadroomNum = Number(this.stakeHeadroom);
+    }
     this.avail = Math.max(0, Math.min(this.freeSlots - this.held, this.slots - this.held - this.busy));
     // A full provider sinks below every provider with a free slot once settled (its blocks are then
     // skipped whole); the offset never reaches a score, since only providers with a free slot are eligible.

@@ -112,7 +112,11 @@ export class ProviderIndex {
   }
 
   /** Adds or updates a provider from its advert; usage (held/busy slots) survives updates. */
-  upsert(snapshot: ProviderSnapshot, now?: number, usage?: { held: number; busy: number }): ProviderEntry {
+  upsert(
+    snapshot: ProviderSnapshot,
+    now?: number,
+    usage?: { held: number; busy: number; value?: bigint },
+  ): ProviderEntry {
     if (now !== undefined && now > this.clock) this.clock = now;
     let e = this.entries.get(snapshot.peerId);
     let oldSig = '';
@@ -125,7 +129,7 @@ export class ProviderIndex {
     }
     const oldExpiresAt = e.expiresAt;
     e.assign(snapshot, this.config, this.modelBit);
-    if (usage !== undefined) e.setUsage(usage.held, usage.busy, this.config);
+    if (usage !== undefined) e.setUsage(usage.held, usage.busy, this.config, usage.value ?? 0n);
     const sig = listingSignature(e);
     if (existed && sig === oldSig && e.lists.length > 0) {
       const oldSortKey = e.sortKey;
@@ -153,12 +157,12 @@ export class ProviderIndex {
     return true;
   }
 
-  /** Updates the engine's view of a provider's reserved and busy slots. */
-  setUsage(peerId: string, held: number, busy: number): void {
+  /** Updates the engine's view of a provider's reserved and busy slots and the value they hold. */
+  setUsage(peerId: string, held: number, busy: number, value = 0n): void {
     const e = this.entries.get(peerId);
     if (e === undefined) return;
     const oldAvail = e.avail;
-    e.setUsage(held, busy, this.config);
+    e.setUsage(held, busy, this.config, value);
     if (e.lists.length === 0) {
       e.sortKey = e.key;
     } else if (e.key > e.sortKey) {
