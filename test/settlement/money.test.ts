@@ -342,6 +342,51 @@ describe('sound money on anvil: shortfalls and vetoes, step by step', () => {
     );
   });
 
+  it('never debits twice when a settler crashed between sending a funding batch and recording it', async () => {
+    const epoch = await chargeAndPost(28);
+    await increaseTime(chain, window + 1);
+    // The previous process sent batch 0 of the epoch's funding and died before recording anything.
+    const file = parseEpochFile(
+      (await query<{ json: string }>(db.url, 'SELECT json FROM "EpochFile" WHERE "epochId" = $1', [epoch]))[0]
+        .json,
+    );
+    const settler = attachJobEscrow(addresses.escrow, chain.wallets[SETTLER]);
+    await (
+      await settler.debit(
+        epoch,
+        0,
+        file.debits.map((d) => d.account),
+        file.debits.map((d) => BigInt(d.amount)),
+      )
+    ).wait();
+    const escrowBefore = await escrow.balanceOf(DEV);
+    await settlement.advance();
+    expect((await epochs(db.url)).find((e) => e.id === epoch)!.state).toBe('FINALIZED');
+    expect(await escrow.debitedIn(epoch)).toBe(BigInt(file.total));
+    expect(await escrow.balanceOf(DEV)).toBe(escrowBefore); // not debited a second time
+    expect(await offChain(db.url, DEV)).toBe(await escrow.balanceOf(DEV));
+  });
+
+  it('posts a root again when a reorg dropped it after its confirmation', async () => {
+    const epoch = await chargeAndPost(26);
+    const row = (await epochs(db.url)).find((e) => e.id === epoch)!;
+    expect(row.state).toBe('POSTED');
+    const posted = await distributor.queryFilter(distributor.filters.RootPosted(epoch));
+    const postedAt = posted[posted.length - 1].blockNumber;
+    const head = await chain.provider.getBlockNumber();
+    // The blocks from the posting one on are replaced by empty ones: the root is gone.
+    await chain.provider.send('anvil_reorg', [head - postedAt + 1, []]);
+    expect(Number(await distributor.lastEpoch())).toBe(epoch - 1);
+    const outcome = await settlement.advance();
+    expect(outcome.reposting).toEqual([epoch]);
+    expect((await epochs(db.url)).find((e) => e.id === epoch)!.state).toBe('CLOSED');
+    await settlement.post(epoch);
+    expect((await distributor.epochRoot(epoch))[0]).toBe(row.root);
+    await increaseTime(chain, window + 1);
+    await settlement.advance();
+    expect((await epochs(db.url)).find((e) => e.id === epoch)!.state).toBe('FINALIZED');
+  });
+
   it('recovers from a guardian veto of a tampered root: rebuilds from the ledger, re-posts, finalizes; a veto of the honest root waits for an operator', async () => {
     await runJob(c, 24);
     await waitFor('the charge vested', async () =>

@@ -276,6 +276,10 @@ export interface Epoch {
   root: string | null;
   fileHash: string | null;
   txHash: string | null;
+  /** Base units the distributor holds for it (FUNDING/FINALIZED). */
+  funded?: string | null;
+  /** Why its settlement waits for someone (a shortfall, a veto). */
+  blockedReason?: string | null;
 }
 
 export interface Audit {

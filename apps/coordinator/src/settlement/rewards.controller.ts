@@ -8,7 +8,12 @@ import { SettlementRepository } from './settlement.repository.js';
 
 export class EpochDto {
   @ApiProperty() epoch: number;
-  @ApiProperty({ enum: ['OPEN', 'CLOSED', 'POSTED', 'FINALIZED'] }) state: string;
+  @ApiProperty({
+    enum: ['OPEN', 'CLOSED', 'POSTED', 'FUNDING', 'FINALIZED'],
+    description:
+      'FUNDING: past its challenge window, being debited from the escrow; FINALIZED: funded and claimable',
+  })
+  state: string;
   @ApiProperty() startedAt: string;
   @ApiPropertyOptional({ nullable: true, type: String }) closedAt: string | null;
   @ApiPropertyOptional({ nullable: true, type: String, description: 'Merkle root of cumulative earnings' })
@@ -19,6 +24,18 @@ export class EpochDto {
   txHash: string | null;
   @ApiPropertyOptional({ nullable: true, type: String, description: 'base units the epoch adds' })
   total: string | null;
+  @ApiPropertyOptional({
+    nullable: true,
+    type: String,
+    description: 'base units the distributor holds for it (claimable once this equals total)',
+  })
+  funded: string | null;
+  @ApiPropertyOptional({
+    nullable: true,
+    type: String,
+    description: 'why its settlement waits (a shortfall someone must fund, a veto an operator must look at)',
+  })
+  blockedReason: string | null;
 }
 
 export class ClaimTicketDto {
@@ -77,6 +94,8 @@ export class RewardsController {
       fileHash: e.fileHash,
       txHash: e.txHash,
       total: e.total?.toString() ?? null,
+      funded: e.funded?.toString() ?? null,
+      blockedReason: e.blockedReason,
     }));
   }
 

@@ -13,6 +13,8 @@ interface RewardsEpoch {
   fileHash: string | null;
   txHash: string | null;
   total: string | null;
+  funded?: string | null;
+  blockedReason?: string | null;
 }
 
 /** The settlement API's public epoch list (with totals and files) when it exists, else the admin view. */
@@ -102,9 +104,16 @@ export function EpochsPage({ session }: { session: Session }): React.JSX.Element
                       <td>
                         {e.state === 'FINALIZED'
                           ? 'claimable'
-                          : e.state === 'POSTED'
-                            ? 'posted, awaiting finality'
-                            : 'not yet'}
+                          : e.state === 'FUNDING'
+                            ? `funding: ${tokens(e.funded ?? '0')} of ${tokens(e.total ?? '0')}`
+                            : e.state === 'POSTED'
+                              ? 'posted, awaiting finality'
+                              : 'not yet'}
+                        {e.blockedReason && (
+                          <div className="bad small" role="alert">
+                            {e.blockedReason}
+                          </div>
+                        )}
                         {files && e.fileHash && (
                           <>
                             {' · '}
