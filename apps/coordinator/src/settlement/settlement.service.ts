@@ -115,7 +115,10 @@ export class SettlementService {
     await this.ensurePrepared();
     const open = await this.ensureOpenEpoch().then(() => this.repo.openEpoch());
     if (!open) return null;
-    const epochSeconds = Math.min(await this.runtimeSettings.get('epochSeconds'), await this.maxEpochSeconds());
+    const epochSeconds = Math.min(
+      await this.runtimeSettings.get('epochSeconds'),
+      await this.maxEpochSeconds(),
+    );
     return now.getTime() - open.startedAt.getTime() >= epochSeconds * 1000 ? open.id : null;
   }
 
