@@ -7,7 +7,15 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { JsonRpcProvider, NonceManager, Wallet, parseEther } from 'ethers';
 import { encodeTensor } from '#protocol';
-import { ANVIL_DEV_KEYS, ONE_TOKEN, attachComputeToken, formatTokenAmount } from '#rewards';
+import {
+  ANVIL_DEV_KEYS,
+  ONE_TOKEN,
+  attachComputeToken,
+  attachProviderStaking,
+  attachRewardsDistributor,
+  formatTokenAmount,
+  readStake,
+} from '#rewards';
 import { DEV_FAUCET_INDEX } from '../settlement/settlement-chain.js';
 
 /** What each local agent's wallet gets from the faucet, and stakes of it. */
@@ -30,6 +38,7 @@ interface ChainInfo {
   rpcUrl: string | null;
   dev: boolean;
   token: string | null;
+  distributor: string;
   staking: string | null;
 }
 
@@ -71,16 +80,26 @@ export async function runDevPayoutDemo(options: {
   if (!chain || chain.status !== 200 || !chain.body.dev || !chain.body.rpcUrl || !chain.body.token) return;
   const info = chain.body;
 
-  // 1. gas and tokens from the faucet (anvil account 8; the settler/slasher key stays untouched)
+  // A restart on the same data dir finds the dev chain as it was: agents that staked keep their stake.
   const provider = new JsonRpcProvider(info.rpcUrl!, info.chainId, {
     staticNetwork: true,
     pollingInterval: 250,
   });
+  let fresh: DevAgentWallet[] = agents;
   try {
+    if (info.staking) {
+      const staking = attachProviderStaking(info.staking, provider);
+      const want = BigInt(DEV_AGENT_STAKE) * ONE_TOKEN;
+      const staked = await Promise.all(
+        agents.map(async (a) => (await readStake(staking, a.address)).bonded >= want),
+      );
+      fresh = agents.filter((_, i) => !staked[i]);
+    }
+    // 1. gas and tokens from the faucet (anvil account 8; the settler/slasher key stays untouched)
     const faucet = new NonceManager(new Wallet(ANVIL_DEV_KEYS[DEV_FAUCET_INDEX], provider));
     const token = attachComputeToken(info.token!, faucet);
     const sent = [];
-    for (const agent of agents) {
+    for (const agent of fresh) {
       sent.push(await faucet.sendTransaction({ to: agent.address, value: AGENT_GAS }));
       sent.push(await token.transfer(agent.address, AGENT_TOKENS));
     }
@@ -93,7 +112,7 @@ export async function runDevPayoutDemo(options: {
   // 2. each agent stakes with its own CLI
   if (info.staking) {
     await Promise.all(
-      agents.map(async (agent) => {
+      fresh.map(async (agent) => {
         const out = lastJson<{ staked: string; txHash: string }>(
           await options.runCli(agent, ['stake', DEV_AGENT_STAKE, '--json']),
         );
@@ -136,8 +155,12 @@ export async function runDevPayoutDemo(options: {
   const until = Date.now() + PAYOUT_WAIT_MS;
   while (!signal.aborted && Date.now() < until) {
     for (const agent of agents) {
-      const proof = await json(`${coordinatorUrl}/v1/rewards/proof/${agent.address}`).catch(() => null);
+      const proof = await json<{ index: number; cumulativeAmount: string }>(
+        `${coordinatorUrl}/v1/rewards/proof/${agent.address}`,
+      ).catch(() => null);
       if (proof?.status !== 200) continue;
+      // After a restart the newest claimable epoch may add nothing to what the agent claimed before.
+      if (!(await claimsSomething(info, proof.body))) continue;
       const out = lastJson<{ paid: string; txHash: string; epoch: number }>(
         await options.runCli(agent, ['claim', '--json']),
       );
@@ -148,6 +171,20 @@ export async function runDevPayoutDemo(options: {
       return;
     }
     await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/** Whether a proof pays more than its leaf's index has claimed on the distributor so far. */
+async function claimsSomething(
+  info: ChainInfo,
+  ticket: { index: number; cumulativeAmount: string },
+): Promise<boolean> {
+  const provider = new JsonRpcProvider(info.rpcUrl!, info.chainId, { staticNetwork: true });
+  try {
+    const distributor = attachRewardsDistributor(info.distributor, provider);
+    return (await distributor.claimedAmount(ticket.index)) < BigInt(ticket.cumulativeAmount);
+  } finally {
+    provider.destroy();
   }
 }
 
