@@ -53,6 +53,8 @@ const CHALLENGE_WINDOW_S = 30;
 
 type Dev = (typeof DEVELOPERS)[number];
 type SettleAction = 'close' | 'post' | 'advance' | 'time';
+/** What the coordinator is doing when it goes away: nothing, posting a root, funding, or running a job. */
+type CrashPoint = 'idle' | 'post' | 'advance' | 'job';
 type Step =
   | { kind: 'deposit'; dev: Dev; tokens: number }
   | { kind: 'job'; dev: Dev; n: number }
@@ -60,7 +62,7 @@ type Step =
   | { kind: 'cancel'; dev: Dev }
   | { kind: 'withdraw'; dev: Dev; percent: number }
   | { kind: 'settle'; action: SettleAction }
-  | { kind: 'crash' };
+  | { kind: 'crash'; during: CrashPoint; afterMs: number };
 
 const devArb = fc.constantFrom(...DEVELOPERS);
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
@@ -93,7 +95,14 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
       action: fc.constantFrom<SettleAction>('close', 'post', 'advance', 'time'),
     }),
   },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('crash' as const) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('crash' as const),
+      during: fc.constantFrom<CrashPoint>('idle', 'post', 'advance', 'job'),
+      afterMs: fc.integer({ min: 0, max: 150 }),
+    }),
+  },
 );
 
 interface EpochRow {
@@ -183,11 +192,38 @@ describe('money invariants under random histories with crashes (property)', () =
     });
   }
 
-  /** A crash between two steps: the coordinator and its agent go away; a new one starts on the same state. */
-  async function crash(): Promise<void> {
+  /**
+   * The coordinator and its agent go away `afterMs` into `during` (an operation left in flight ends
+   * before the new one starts, as in a process that died); a new one starts on the same state.
+   */
+  async function crash(during: CrashPoint, afterMs: number, pending: Map<Dev, boolean>): Promise<void> {
+    let inflight: Promise<string> = Promise.resolve('none');
+    const outcome = (p: Promise<unknown>): Promise<string> =>
+      p.then(
+        () => 'finished',
+        () => 'interrupted',
+      );
+    if (during === 'post') {
+      await settlement.closeNow(); // something to post, if anything was earned
+      const next = await settlement.nextToPost();
+      if (next !== null) inflight = outcome(settlement.post(next));
+    } else if (during === 'advance') {
+      await increaseTime(chain, CHALLENGE_WINDOW_S + 1);
+      inflight = outcome(settlement.advance());
+    } else if (during === 'job') {
+      const dev = DEVELOPERS.find((d) => !pending.get(d)) ?? 0;
+      agent?.setRunDelay(1_000);
+      const job = await api<{ id: string }>(c.url, 'POST', '/v1/jobs', {
+        key: keys.get(dev),
+        body: { ...matmulSpec(16, 16, 16, '10'), deadlineSeconds: 15 },
+      });
+      inflight = Promise.resolve(job.status === 201 ? 'submitted' : `refused ${job.status}`);
+    }
+    await new Promise((r) => setTimeout(r, afterMs));
     await agent?.stop();
     agent = undefined;
     await c.close();
+    count(`crash:${during}:${await inflight}`);
     await startCoordinator();
   }
 
@@ -228,7 +264,7 @@ describe('money invariants under random histories with crashes (property)', () =
         );
         return held === 0n ? true : undefined;
       },
-      60_000,
+      90_000,
     );
   }
 
@@ -317,8 +353,7 @@ describe('money invariants under random histories with crashes (property)', () =
         else await increaseTime(chain, CHALLENGE_WINDOW_S + 1);
         return;
       case 'crash':
-        await crash();
-        count('crash');
+        await crash(step.during, step.afterMs, pending);
         return;
     }
   }
