@@ -1,5 +1,4 @@
 import { BaseContract, ZeroAddress, ZeroHash, id, type ContractTransactionResponse } from 'ethers';
-import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
