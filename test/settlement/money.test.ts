@@ -113,7 +113,9 @@ describe('sound money on anvil', () => {
     // The developer and the platform account deposit, as real users would; nothing is minted off chain.
     await (await token.transfer(chain.anvil.accounts[PLATFORM].address, 50n * ONE_TOKEN)).wait();
     const platformWallet = chain.wallets[PLATFORM];
-    await (await attachComputeToken(addresses.token, platformWallet).approve(addresses.escrow, 50n * ONE_TOKEN)).wait();
+    await (
+      await attachComputeToken(addresses.token, platformWallet).approve(addresses.escrow, 50n * ONE_TOKEN)
+    ).wait();
     await (await attachJobEscrow(addresses.escrow, platformWallet).deposit(50n * ONE_TOKEN)).wait();
     await (await token.approve(addresses.escrow, 100n * ONE_TOKEN)).wait();
     await (await escrow.deposit(20n * ONE_TOKEN)).wait();
@@ -166,8 +168,9 @@ describe('sound money on anvil', () => {
     // The fee recipient (the platform account by default) has a leaf, paid like a provider.
     const last = rows[rows.length - 1];
     const file = parseEpochFile(
-      (await query<{ json: string }>(db.url, 'SELECT json FROM "EpochFile" WHERE "epochId" = $1', [last.id]))[0]
-        .json,
+      (
+        await query<{ json: string }>(db.url, 'SELECT json FROM "EpochFile" WHERE "epochId" = $1', [last.id])
+      )[0].json,
     );
     const feeLeaf = file.leaves.find((l) => l.account === platform);
     expect(feeLeaf && BigInt(feeLeaf.cumulativeAmount)).toBeGreaterThan(0n);
@@ -175,20 +178,28 @@ describe('sound money on anvil', () => {
     const canaries = await query<{ n: string }>(db.url, `SELECT count(*)::text AS n FROM "Job" WHERE canary`);
     expect(Number(canaries[0].n)).toBeGreaterThan(0);
     // No mint anywhere: not in the ledger, not on chain after the deploy.
-    const mints = await query<{ n: string }>(db.url, `SELECT count(*)::text AS n FROM "LedgerEntry" WHERE kind = 'mint'`);
+    const mints = await query<{ n: string }>(
+      db.url,
+      `SELECT count(*)::text AS n FROM "LedgerEntry" WHERE kind = 'mint'`,
+    );
     expect(mints[0].n).toBe('0');
     expect(await token.balanceOf(addresses.distributor)).toBe(total);
     // Off chain == on chain for every developer.
     expect(await offChain(db.url, DEV)).toBe(await escrow.balanceOf(DEV));
     expect(await offChain(db.url, platform)).toBe(await escrow.balanceOf(platform));
-    const sum = await query<{ total: string }>(db.url, 'SELECT COALESCE(SUM(amount),0)::text AS total FROM "LedgerEntry"');
+    const sum = await query<{ total: string }>(
+      db.url,
+      'SELECT COALESCE(SUM(amount),0)::text AS total FROM "LedgerEntry"',
+    );
     expect(sum[0].total).toBe('0');
   });
 
   it('stops new spending from an unlock request on, resumes on cancel, and mirrors a withdrawal exactly', async () => {
     await (await escrow.requestUnlock()).wait();
     await waitFor('the unlock seen', async () => {
-      const res = await api<{ escrowUnlockAt: string | null }>(c.url, 'GET', '/v1/account', { key: c.devKey });
+      const res = await api<{ escrowUnlockAt: string | null }>(c.url, 'GET', '/v1/account', {
+        key: c.devKey,
+      });
       return res.body.escrowUnlockAt ? true : undefined;
     });
     const refused = await api<{ error: { code: string; message: string } }>(c.url, 'POST', '/v1/jobs', {
@@ -201,7 +212,9 @@ describe('sound money on anvil', () => {
 
     await (await escrow.cancelUnlock()).wait();
     await waitFor('the cancel seen', async () => {
-      const res = await api<{ escrowUnlockAt: string | null }>(c.url, 'GET', '/v1/account', { key: c.devKey });
+      const res = await api<{ escrowUnlockAt: string | null }>(c.url, 'GET', '/v1/account', {
+        key: c.devKey,
+      });
       return res.body.escrowUnlockAt === null ? true : undefined;
     });
     await runJob(c, 16);
@@ -286,7 +299,9 @@ describe('sound money on anvil: shortfalls and vetoes, step by step', () => {
   /** Runs a job and closes and posts the epoch that charged it; returns the epoch. */
   async function chargeAndPost(n: number): Promise<number> {
     await runJob(c, n);
-    await waitFor('the charge vested', async () => ((await balanceOf(db.url, 'system:fees')) > 0n ? true : undefined));
+    await waitFor('the charge vested', async () =>
+      (await balanceOf(db.url, 'system:fees')) > 0n ? true : undefined,
+    );
     const closed = await settlement.closeNow();
     if (!closed.closed) throw new Error(`epoch ${closed.epoch} did not close: ${closed.reason}`);
     await settlement.post(closed.epoch);
@@ -315,7 +330,9 @@ describe('sound money on anvil: shortfalls and vetoes, step by step', () => {
     expect(await token.totalSupply()).toBe(supply);
     // Anyone may fund the rest (here the deployer); the next pass finalizes it.
     await (await token.approve(addresses.distributor, missing)).wait();
-    await (await attachRewardsDistributor(addresses.distributor, chain.wallets[0]).fund(epoch, missing)).wait();
+    await (
+      await attachRewardsDistributor(addresses.distributor, chain.wallets[0]).fund(epoch, missing)
+    ).wait();
     await settlement.advance();
     expect((await epochs(db.url)).find((e) => e.id === epoch)!.state).toBe('FINALIZED');
     // Deposit again for the next test (the unlock was spent by the withdrawal).
@@ -327,7 +344,9 @@ describe('sound money on anvil: shortfalls and vetoes, step by step', () => {
 
   it('recovers from a guardian veto of a tampered root: rebuilds from the ledger, re-posts, finalizes; a veto of the honest root waits for an operator', async () => {
     await runJob(c, 24);
-    await waitFor('the charge vested', async () => ((await balanceOf(db.url, 'system:fees')) > 0n ? true : undefined));
+    await waitFor('the charge vested', async () =>
+      (await balanceOf(db.url, 'system:fees')) > 0n ? true : undefined,
+    );
     const closed = await settlement.closeNow();
     if (!closed.closed) throw new Error('the epoch did not close');
     const epoch = closed.epoch;
@@ -350,7 +369,9 @@ describe('sound money on anvil: shortfalls and vetoes, step by step', () => {
     await increaseTime(chain, window + 1);
     await settlement.advance();
     expect((await epochs(db.url)).find((e) => e.id === epoch)!.state).toBe('FINALIZED');
-    const vetoes = await query<{ vetoes: number }>(db.url, 'SELECT vetoes FROM "Epoch" WHERE id = $1', [epoch]);
+    const vetoes = await query<{ vetoes: number }>(db.url, 'SELECT vetoes FROM "Epoch" WHERE id = $1', [
+      epoch,
+    ]);
     expect(vetoes[0].vetoes).toBe(1);
 
     // The guardian vetoes an honest root: the ledger rebuilds the same root, so it is not re-posted

@@ -4,9 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { fundingBatches } from './funding.js';
 
 const debit = fc.record({
-  account: fc
-    .uint8Array({ minLength: 20, maxLength: 20 })
-    .map((b) => `0x${Buffer.from(b).toString('hex')}`),
+  account: fc.uint8Array({ minLength: 20, maxLength: 20 }).map((b) => `0x${Buffer.from(b).toString('hex')}`),
   amount: fc.bigInt({ min: 1n, max: 2n ** 63n - 1n }).map(String),
 });
 

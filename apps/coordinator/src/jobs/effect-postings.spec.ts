@@ -38,9 +38,7 @@ describe('effectPostings (settle)', () => {
         expect(refunded).toBeGreaterThanOrEqual(0n);
         // Fee: on hold it waits beside each provider's held credit; otherwise it is the platform's now.
         const fee = sum(
-          postings.filter(
-            (p) => p.account === LedgerAccounts.fees || p.account.endsWith(':held-fee'),
-          ),
+          postings.filter((p) => p.account === LedgerAccounts.fees || p.account.endsWith(':held-fee')),
         );
         const expectedFee = shares.reduce((s, x) => s + (x * BigInt(feeBps)) / 10_000n, 0n);
         expect(fee).toBe(expectedFee);
