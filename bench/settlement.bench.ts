@@ -1,7 +1,9 @@
 // Settlement benchmark: the ledger's credit aggregation, the epoch close and Merkle build for
 // 100,000 providers, and gas on a real anvil — posting a root, claiming (proofs from the 100,000-leaf
 // tree), debiting escrows — amortised over an epoch of 1,000,000 paid jobs, beside paying each job
-// with an ERC20 transfer measured in the same run.
+// with an ERC20 transfer measured in the same run. Also: the gas of `JobEscrow.debit` per account in
+// batches of 1, 10 and 100 accounts, and the base units posted but left unfunded over the epochs it
+// settles (read from the chain; must be 0).
 //   npm run bench -- --only settlement
 import { JsonRpcProvider, NonceManager, Wallet, randomBytes, type ContractTransactionResponse } from 'ethers';
 
@@ -25,6 +27,8 @@ const JOBS = 1_000_000;
 const PROVIDERS = 100_000;
 const DEVELOPERS = 10_000;
 const CLAIM_SAMPLES = 16;
+/** Batch sizes whose `JobEscrow.debit` gas is reported per account. */
+const DEBIT_BATCH_SIZES = [1, 10, 100] as const;
 
 function address(): string {
   return toHex(randomBytes(20));
@@ -146,21 +150,47 @@ export async function run(): Promise<Record<string, unknown>> {
       await (await attachComputeToken(addresses.token, w).approve(addresses.escrow, 1_000_000n)).wait();
       await (await attachJobEscrow(addresses.escrow, w).deposit(1_000_000n)).wait();
     }
+    const escrowAdmin = attachJobEscrow(addresses.escrow, admin);
     const debitBatch = await gasOf(
-      attachJobEscrow(addresses.escrow, admin).debit(
+      escrowAdmin.debit(
         2,
         0,
         debitors.map((a) => a.address),
         debitors.map(() => 1n),
       ),
     );
-    const debitOne = await gasOf(
-      attachJobEscrow(addresses.escrow, admin).debit(2, 1, [debitors[0].address], [1n]),
-    );
-    const debitedFor2 = BigInt(debitors.length + 1);
+    const debitOne = await gasOf(escrowAdmin.debit(2, 1, [debitors[0].address], [1n]));
+    // Gas of a debit batch per account at 1, 10 and 100 accounts, each account with its own
+    // deposit (fresh addresses funded through depositFor; none debited before in this epoch).
+    const debitPerAccount: Record<string, number> = {};
+    const debitGas = new Map<number, bigint>();
+    let batch = 2;
+    let debitedFor2 = BigInt(debitors.length + 1);
+    for (const size of DEBIT_BATCH_SIZES) {
+      const accounts = Array.from({ length: size }, address);
+      // 2 each, 1 debited: the balance stays non-zero, as a developer's usually does.
+      await (await token.mint(anvil.accounts[0].address, 2n * BigInt(size))).wait();
+      await (await token.approve(addresses.escrow, 2n * BigInt(size))).wait();
+      for (const a of accounts) await (await escrowAdmin.depositFor(a, 2n)).wait();
+      const gas = await gasOf(
+        escrowAdmin.debit(
+          2,
+          batch++,
+          accounts,
+          accounts.map(() => 1n),
+        ),
+      );
+      debitPerAccount[`accounts${size}`] = Math.round(Number(gas) / size);
+      debitGas.set(size, gas);
+      debitedFor2 += BigInt(size);
+    }
     await (await distributor.fund(2, BigInt(epoch2.total) - debitedFor2)).wait();
     const proofs2 = new EpochProofs(epoch2);
     const repeat = await sample(epoch2, proofs2, [...spread, ...neighbours]);
+
+    // Unfunded base units over the epochs settled here, read from the chain (must be 0).
+    let unfunded = 0n;
+    for (const e of [1, 2]) unfunded += (await distributor.epochTotal(e)) - (await distributor.fundedIn(e));
 
     // Marginal cost of one more developer in a batch.
     const debitPerDeveloper = Number(debitBatch - debitOne) / (debitors.length - 1);
@@ -189,6 +219,11 @@ export async function run(): Promise<Record<string, unknown>> {
       gasClaimFirstSharedWordAvg: mean(firstSharedWord),
       gasClaimFirstAvg: claimFirst,
       gasEscrowDebitPerDeveloper: Math.round(debitPerDeveloper),
+      gasEscrowDebitPerAccount: debitPerAccount,
+      // One more account in a later batch of the epoch (gasEscrowDebitPerDeveloper comes from the
+      // epoch's first batch, so it also spreads the first write of the epoch's debited and funded sums).
+      gasEscrowDebitMarginalPerAccount: Math.round(Number(debitGas.get(100)! - debitGas.get(10)!) / 90),
+      unfundedBaseUnits: unfunded.toString(),
       gasErc20TransferFreshRecipient: Number(transferFresh),
       gasErc20TransferExistingRecipient: Number(transferExisting),
       gasPerJobSettlementOnly: Number(perJobSettlementOnly.toFixed(2)),
