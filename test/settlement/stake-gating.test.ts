@@ -10,6 +10,7 @@ import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
 import { matmulSpec } from '../helpers/specs.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import {
+  depositIntoEscrow,
   deployForSettlement,
   query,
   settlementEnv,
@@ -97,8 +98,15 @@ describe('stake gates placement (real anvil + ProviderStaking + coordinator)', (
         EPOCH_SECONDS: '3600',
         CAPACITY_WAIT_MS: '300',
         DISPATCH_ATTEMPTS: '40',
+        DEPOSIT_CONFIRMATIONS: '1',
       }),
     );
+    // The developer pays from an escrow deposit (account 0 holds the deploy's mint).
+    await depositIntoEscrow(chain, addresses, 0, 100n * ONE_TOKEN);
+    await waitFor('the deposit credited', async () => {
+      const res = await api<{ balance: string }>(c.url, 'GET', '/v1/account', { key: c.devKey });
+      return BigInt(res.body.balance) > 0n ? true : undefined;
+    });
   }, 60_000);
 
   afterAll(async () => {
