@@ -190,4 +190,35 @@ describe('stake gates placement (real anvil + ProviderStaking + coordinator)', (
     expect((await provider(a.peerId))?.inFlightValue).toBe('0');
     a.setRunDelay(0);
   }, 60_000);
+
+  it('counts what other workers have in flight on a provider (their open attempts in the database)', async () => {
+    const a = agents[0];
+    // Another worker's offer to A, as its attempt row: 1 work unit at A's price.
+    const [job] = await query<{ id: string }>(
+      c.databaseUrl,
+      `SELECT id::text AS id FROM "Job" WHERE state = 'COMPLETED' ORDER BY "createdAt" LIMIT 1`,
+    );
+    await query(
+      c.databaseUrl,
+      `INSERT INTO "JobAttempt" (id, "jobId", attempt, "providerId", state, "offeredAt")
+       VALUES (gen_random_uuid(), $1::uuid, 90, $2, 'OFFERED', now())`,
+      [job.id, a.peerId],
+    );
+    await waitFor("the other worker's offer counted", async () =>
+      (await provider(a.peerId))?.inFlightValue === PRICE_A.toString() ? true : undefined,
+    );
+    // With it, A's 13 tokens cover the minimum and that job (12) but not one more (14).
+    await new Promise((r) => setTimeout(r, 2_100)); // the what-if index is rebuilt every 2 s
+    const dry = await api<DryRunBody>(c.url, 'POST', '/v1/jobs/dry-run', { key: c.devKey, body: JOB });
+    expect(dry.body.explanation.excluded.stake).toBe(1);
+
+    await query(
+      c.databaseUrl,
+      `UPDATE "JobAttempt" SET state = 'LOST' WHERE "jobId" = $1::uuid AND attempt = 90`,
+      [job.id],
+    );
+    await waitFor('the offer gone', async () =>
+      (await provider(a.peerId))?.inFlightValue === '0' ? true : undefined,
+    );
+  }, 60_000);
 });

@@ -215,7 +215,10 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
 
   onApplicationBootstrap(): void {
     this.refreshTimer = setInterval(
-      () => void this.refreshStatuses().catch(() => undefined),
+      () =>
+        void this.refreshStatuses()
+          .then(() => this.refreshInFlightElsewhere())
+          .catch(() => undefined),
       STATUS_REFRESH_EVERY_MS,
     );
     this.refreshTimer.unref();
@@ -238,6 +241,28 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
       const stored = heldStatus.get(peerId);
       if (stored) this.setStatus(peerId, stored);
       else if (current === 'BANNED' || current === 'DRAINING') this.setStatus(peerId, 'ONLINE');
+    }
+  }
+
+  /**
+   * Where stake gates placement and several workers place work, each one's reservation book counts
+   * only its own offers: the value other workers have in flight on a provider comes from the open
+   * attempts in the database (all workers' minus what this book holds), so a provider's collateral
+   * covers everything it holds, whichever worker offered it. Refreshed with the statuses.
+   */
+  async refreshInFlightElsewhere(now = Date.now()): Promise<void> {
+    if (!this.stakes.gated || this.snapshots.size === 0) return;
+    const values = await this.providers.openAttemptValues([...this.snapshots.keys()]);
+    for (const [peerId, snapshot] of this.snapshots) {
+      const own =
+        (this.scheduler.usage(peerId)?.inFlightValue ?? snapshot.inFlightValue) - snapshot.inFlightValue;
+      const all = values.get(peerId) ?? 0n;
+      const elsewhere = all > own ? all - own : 0n;
+      if (elsewhere === snapshot.inFlightValue) continue;
+      const updated = { ...snapshot, inFlightValue: elsewhere };
+      this.snapshots.set(peerId, updated);
+      this.scheduler.upsertProvider(updated, now);
+      if (elsewhere < snapshot.inFlightValue) this.capacityChanged();
     }
   }
 
@@ -280,9 +305,9 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
       // Unknown until the first read: no stake, so a gated scheduler offers it nothing yet.
       stake: stake?.bonded ?? 0n,
       frozenStake: stake?.frozen ?? 0n,
-      // Everything this process has offered to or runs on the provider is in the scheduler's
-      // reservation book, which adds it itself; nothing is in flight outside it.
-      inFlightValue: 0n,
+      // What this process has offered to or runs on the provider is in the scheduler's reservation
+      // book, which adds it itself; what other workers hold comes from refreshInFlightElsewhere.
+      inFlightValue: this.snapshots.get(advert.peerId)?.inFlightValue ?? 0n,
     };
   }
 }

@@ -69,6 +69,22 @@ export class ProvidersRepository {
     await this.prisma.provider.updateMany({ where: { operatorId: address.toLowerCase() }, data: { stake } });
   }
 
+  /**
+   * Base units of work offered to or running on each provider, by every coordinator worker: Σ over
+   * its open attempts (OFFERED, ACCEPTED, RUNNING) of the job's work units × the provider's price.
+   */
+  async openAttemptValues(peerIds: readonly string[]): Promise<Map<string, bigint>> {
+    if (peerIds.length === 0) return new Map();
+    const rows = await this.prisma.$queryRaw<{ peerId: string; value: bigint }[]>`
+      SELECT a."providerId" AS "peerId", SUM(j."workUnits" * p."pricePerUnit")::bigint AS value
+        FROM "JobAttempt" a
+        JOIN "Job" j ON j.id = a."jobId"
+        JOIN "Provider" p ON p."peerId" = a."providerId"
+       WHERE a.state IN ('OFFERED', 'ACCEPTED', 'RUNNING') AND a."providerId" = ANY(${[...peerIds]}::text[])
+       GROUP BY a."providerId"`;
+    return new Map(rows.map((r) => [r.peerId, r.value]));
+  }
+
   findByPeerId(peerId: string): Promise<Provider | null> {
     return this.prisma.provider.findUnique({ where: { peerId } });
   }
