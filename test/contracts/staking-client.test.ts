@@ -2,7 +2,7 @@
 import { keccak256, toUtf8Bytes } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  MemorySlashJournal,
+  MemoryTxJournal,
   ONE_TOKEN,
   RewardsError,
   cancelSlash,
@@ -11,10 +11,22 @@ import {
   readSlashProposal,
   readStake,
   requestUnbond,
+  slashTxKey,
   stakeTokens,
   withdrawUnbonded,
+  type JournaledTx,
 } from '#rewards';
 import { deploySystem, increaseTime, startChain, type Chain, type System } from './chain.js';
+
+/** The shared transaction journal, counting its writes (one per signed attempt). */
+class CountingTxJournal extends MemoryTxJournal {
+  puts = 0;
+
+  override async put(tx: JournaledTx): Promise<void> {
+    this.puts += 1;
+    await super.put(tx);
+  }
+}
 
 const PROVIDER = 3;
 const DEV = 6;
@@ -61,7 +73,7 @@ describe('staking and slashing clients (libs/rewards) on anvil', () => {
     const operator = chain.addresses[PROVIDER];
     const evidenceHash = evidence('evidence-1');
     const beneficiaries = [{ account: chain.addresses[DEV], weight: 5n }];
-    const journal = new MemorySlashJournal();
+    const journal = new CountingTxJournal();
     const base = { staking: sys.staking, signer: chain.wallets[0], evidenceHash };
     const proposed = await proposeSlash({
       ...base,
@@ -78,7 +90,7 @@ describe('staking and slashing clients (libs/rewards) on anvil', () => {
     expect(again).toMatchObject({ txHash: proposed.txHash, alreadyProposed: false });
     const elsewhere = await proposeSlash({
       ...base,
-      journal: new MemorySlashJournal(),
+      journal: new CountingTxJournal(),
       operator,
       amount: 15n * ONE_TOKEN,
       beneficiaries,
@@ -107,7 +119,7 @@ describe('staking and slashing clients (libs/rewards) on anvil', () => {
     expect(journal.puts).toBe(2);
     const repeat = await executeSlash({ ...base, journal, beneficiaries });
     expect(repeat).toMatchObject({ txHash: first.txHash, alreadyExecuted: false });
-    const other = new MemorySlashJournal();
+    const other = new CountingTxJournal();
     const otherRun = await executeSlash({ ...base, journal: other, beneficiaries });
     expect(otherRun).toMatchObject({ txHash: first.txHash, alreadyExecuted: true });
     expect(other.puts).toBe(0);
@@ -118,13 +130,13 @@ describe('staking and slashing clients (libs/rewards) on anvil', () => {
   it('does not execute before the review delay, and cancels (unfreezing) with the slasher key', async () => {
     const operator = chain.addresses[PROVIDER];
     await stakeTokens({ staking: sys.addresses.staking, signer: chain.wallets[PROVIDER], amount: ONE_TOKEN });
-    const journal = new MemorySlashJournal();
+    const journal = new CountingTxJournal();
     const base = { staking: sys.staking, signer: chain.wallets[0], evidenceHash: evidence('evidence-2') };
     await proposeSlash({ ...base, journal, operator, amount: ONE_TOKEN, beneficiaries: [] });
     await expect(executeSlash({ ...base, journal, beneficiaries: [] })).rejects.toMatchObject({
       code: 'SLASH_NOT_DUE',
     });
-    expect(await journal.get('execute')).toBeNull();
+    expect(await journal.get(slashTxKey('execute', base.evidenceHash))).toBeNull();
     const cancelled = await cancelSlash({ ...base, journal });
     expect(cancelled).toMatchObject({ state: 'CANCELLED', alreadyCancelled: false });
     expect((await cancelSlash({ ...base, journal })).txHash).toBe(cancelled.txHash);
@@ -136,14 +148,14 @@ describe('staking and slashing clients (libs/rewards) on anvil', () => {
     // cancelling what never reached the chain is a no-op
     const never = await cancelSlash({
       ...base,
-      journal: new MemorySlashJournal(),
+      journal: new CountingTxJournal(),
       evidenceHash: evidence('never proposed'),
     });
     expect(never).toMatchObject({ state: 'NOT_PROPOSED', txHash: null });
   });
 
   it('refuses a signer without SLASHER_ROLE, and an operator without stake, before journaling anything', async () => {
-    const journal = new MemorySlashJournal();
+    const journal = new CountingTxJournal();
     const err = await proposeSlash({
       staking: sys.staking,
       signer: chain.wallets[5],

@@ -11,9 +11,12 @@ import {
   readSlashProposal,
   readStake,
   requestUnbond,
+  slashTxKey,
   stakeTokens,
   withdrawUnbonded,
   type DeployedAddresses,
+  type SlashStep,
+  type TxAttempt,
 } from '#rewards';
 import { api } from '../helpers/coordinator.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -103,10 +106,24 @@ async function propose(
 async function row(databaseUrl: string, id: string): Promise<Record<string, string | null>> {
   const rows = await query<Record<string, string | null>>(
     databaseUrl,
-    `SELECT state::text, amount::text, "txHash", "rawTransaction", nonce::text, "proposeTxHash", "proposeRawTransaction",
+    `SELECT state::text, amount::text, "txHash", nonce::text, "proposeTxHash",
             "cancelTxHash", compensated::text, burnt::text, error, "reviewedBy", "executedAt"::text, "frozenAt"::text
      FROM "SlashProposal" WHERE id = $1`,
     [id],
+  );
+  return rows[0];
+}
+
+/** The coordinator's journal entry (`ChainTx`) of one step of the slash for `evidenceHash`. */
+async function journaled(
+  databaseUrl: string,
+  step: SlashStep,
+  evidenceHash: string,
+): Promise<{ nonce: number; attempts: TxAttempt[] } | undefined> {
+  const rows = await query<{ nonce: number; attempts: TxAttempt[] }>(
+    databaseUrl,
+    `SELECT nonce, attempts FROM "ChainTx" WHERE key = $1`,
+    [slashTxKey(step, evidenceHash)],
   );
   return rows[0];
 }
@@ -375,7 +392,9 @@ describe('slashing: a proposal freezes the stake on chain at once; execution com
     expect(outcomes.find((o) => o.id === p.id)?.state).toBe('PENDING');
     const proposing = await row(db.url, p.id);
     expect(proposing.state).toBe('PROPOSED');
-    expect(proposing.proposeRawTransaction).toMatch(/^0x/);
+    const proposeEntry = await journaled(db.url, 'propose', p.evidenceHash);
+    expect(proposeEntry?.attempts.map((a) => a.txHash)).toEqual([proposing.proposeTxHash]);
+    expect(proposeEntry?.attempts[0].rawTransaction).toMatch(/^0x/);
     await a.close();
     running.length = 0;
     a = await startOwnedCoordinator(db.url, { ...env, SETTLEMENT_TICK_MS: '0' });
@@ -400,8 +419,10 @@ describe('slashing: a proposal freezes the stake on chain at once; execution com
     expect(outcomes.find((o) => o.id === p.id)?.state).toBe('PENDING');
     const sent = await row(db.url, p.id);
     expect(sent.state).toBe('SENT');
-    expect(sent.rawTransaction).toMatch(/^0x/);
-    expect(sent.nonce).not.toBeNull();
+    const executeEntry = await journaled(db.url, 'execute', p.evidenceHash);
+    expect(executeEntry?.attempts.map((a) => a.txHash)).toEqual([sent.txHash]);
+    expect(executeEntry?.attempts[0].rawTransaction).toMatch(/^0x/);
+    expect(sent.nonce).toBe(String(executeEntry?.nonce));
     await a.close();
     running.length = 0;
 

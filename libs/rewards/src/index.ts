@@ -15,6 +15,7 @@ export * from './escrow-events.js';
 export * from './funding.js';
 export {
   sendJournaled,
+  settleJournaled,
   bumpedFees,
   MemoryTxJournal,
   BASE_FEE_MULTIPLIER,
@@ -31,6 +32,7 @@ export {
   type JournaledTxEvent,
   type SendJournaledParams,
   type SentJournaled,
+  type SettleJournaledParams,
   type TxAttempt,
   type TxJournal,
 } from './journaled-tx.js';

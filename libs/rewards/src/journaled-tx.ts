@@ -284,6 +284,56 @@ export async function sendJournaled(params: SendJournaledParams): Promise<SentJo
   }
 }
 
+export interface SettleJournaledParams {
+  /** Only its provider is used: nothing is signed. */
+  readonly signer: Signer;
+  readonly journal: TxJournal;
+  readonly key: string;
+  readonly confirmations?: number;
+  readonly timeoutMs?: number;
+  readonly pollMs?: number;
+}
+
+/**
+ * Waits for the journal entry of `key` to be final WITHOUT signing anything: re-broadcasts its
+ * newest attempt while the nonce is free and resolves the receipt of whichever attempt is mined
+ * with `confirmations` (possibly reverted), or null when there is no entry or none of its attempts
+ * can ever be mined (the nonce went to another transaction). TX_TIMEOUT when it stays pending.
+ * For a caller that must know whether an effect it journaled lands before it acts against it (a
+ * slash's cancel waits for the journaled proposal).
+ */
+export async function settleJournaled(params: SettleJournaledParams): Promise<TransactionReceipt | null> {
+  const provider = params.signer.provider;
+  if (!provider) throw new RewardsError('UNSUPPORTED_SIGNER', 'the signer needs a provider');
+  const entry = await params.journal.get(params.key);
+  if (!entry || entry.attempts.length === 0) return null;
+  const confirmations = params.confirmations ?? DEFAULT_CONFIRMATIONS;
+  const timeoutMs = params.timeoutMs ?? DEFAULT_TX_TIMEOUT_MS;
+  const pollMs = params.pollMs ?? DEFAULT_POLL_MS;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const mined = await minedAttempt(provider, entry);
+    if (mined) {
+      if ((await provider.getBlockNumber()) - mined.blockNumber + 1 >= confirmations) return mined;
+    } else if ((await provider.getTransactionCount(entry.from, 'latest')) > entry.nonce) {
+      // Taken by a transaction that is none of the attempts, unless ours was mined just now.
+      if (!(await minedAttempt(provider, entry))) return null;
+      continue;
+    } else {
+      await broadcast(provider, lastAttempt(entry).rawTransaction);
+    }
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      throw new RewardsError(
+        'TX_TIMEOUT',
+        `${params.key} (nonce ${entry.nonce}) is neither mined with ${confirmations} confirmation(s) nor replaced ` +
+          `after ${timeoutMs} ms; a later call resumes from the journal`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(pollMs, left)));
+  }
+}
+
 /** Estimates, takes the pending nonce, signs, journals, then broadcasts the first attempt. */
 async function begin(ctx: Context): Promise<JournaledTx> {
   const { provider, signer, from, params } = ctx;

@@ -1,6 +1,5 @@
 import {
   NonceManager,
-  Transaction,
   isError,
   type ContractTransaction,
   type Log,
@@ -13,7 +12,13 @@ import {
 import { attachComputeToken } from './contracts/compute-token.js';
 import { attachProviderStaking, type ProviderStakingContract } from './contracts/provider-staking.js';
 import { RewardsError } from './errors.js';
-import { broadcastSignedTransaction, waitConfirmed } from './settlement.js';
+import {
+  sendJournaled,
+  settleJournaled,
+  waitConfirmed,
+  type FeePolicy,
+  type TxJournal,
+} from './journaled-tx.js';
 
 /** A provider's stake on ProviderStaking, base units. */
 export interface StakeInfo {
@@ -154,38 +159,9 @@ export async function withdrawUnbonded(params: {
 /** The three transactions of a slash; each is journaled on its own. */
 export type SlashStep = 'propose' | 'execute' | 'cancel';
 
-/** What a slash client wrote down before broadcasting one step's transaction. */
-export interface SlashRecord {
-  readonly txHash: string;
-  /** The signed transaction, re-broadcast unchanged after a crash. */
-  readonly rawTransaction: string;
-  readonly nonce: number;
-}
-
-/**
- * Durable storage of one slash's transactions, per step (the coordinator keeps them on the
- * SlashProposal row). `put` must be durable when it resolves, and may refuse (throw) when the slash
- * left the state that step needs (an admin cancelled it meanwhile): the transaction is broadcast
- * only after it.
- */
-export interface SlashJournal {
-  get(step: SlashStep): Promise<SlashRecord | null>;
-  put(step: SlashStep, record: SlashRecord): Promise<void>;
-}
-
-/** A slash journal in memory, for tests and one-shot tools. */
-export class MemorySlashJournal implements SlashJournal {
-  readonly records = new Map<SlashStep, SlashRecord>();
-  puts = 0;
-
-  async get(step: SlashStep): Promise<SlashRecord | null> {
-    return this.records.get(step) ?? null;
-  }
-
-  async put(step: SlashStep, record: SlashRecord): Promise<void> {
-    this.puts += 1;
-    this.records.set(step, record);
-  }
+/** The journal key of one step of the slash for `evidenceHash`: `slash:<step>:<evidence hash>`. */
+export function slashTxKey(step: SlashStep, evidenceHash: string): string {
+  return `slash:${step}:${evidenceHash.toLowerCase()}`;
 }
 
 /** A developer compensated by a slash, and its weight (the coordinator uses job cost, base units). */
@@ -231,18 +207,27 @@ interface SlashClientParams {
   readonly staking: ProviderStakingContract;
   /** Holds SLASHER_ROLE; must sign locally (a Wallet, or a NonceManager over one). */
   readonly signer: Signer;
-  readonly journal: SlashJournal;
+  /**
+   * Where each step's signed transactions are journaled before broadcast, under `slashTxKey(step,
+   * evidenceHash)` (the coordinator: its `ChainTx` table). `put` may refuse (throw) when the slash
+   * left the state that step needs (an admin cancelled it meanwhile): nothing is broadcast then.
+   */
+  readonly journal: TxJournal;
   /** keccak256 of the public evidence bundle: the proposal's key on chain. */
   readonly evidenceHash: string;
   readonly confirmations?: number;
-  /** Give up waiting after this long (default 120,000 ms); a later call resumes. */
+  /** Give up waiting after this long (default 120,000 ms, TX_TIMEOUT); a later call resumes. */
   readonly timeoutMs?: number;
+  /** Fee bumps of a transaction that is not mined in time (see `sendJournaled`). */
+  readonly fees?: Partial<FeePolicy>;
+  readonly pollMs?: number;
 }
 
 interface SlashContext {
   readonly provider: Provider;
   /** Connected to the provider: reads and simulations with a `from` override. */
   readonly staking: ProviderStakingContract;
+  readonly evidenceHash: string;
   readonly confirmations: number;
   readonly timeoutMs: number;
 }
@@ -256,80 +241,61 @@ async function slashContext(params: SlashClientParams): Promise<SlashContext> {
   return {
     provider,
     staking: attachProviderStaking(await params.staking.getAddress(), provider),
+    evidenceHash: params.evidenceHash.toLowerCase(),
     confirmations: params.confirmations ?? 1,
     timeoutMs: params.timeoutMs ?? 120_000,
   };
 }
 
-/**
- * Waits for a journaled transaction to be final: re-broadcasts it unchanged when no node has it,
- * and resolves its receipt, or null when it can never be mined (its nonce went to another one).
- */
-async function settleRecord(ctx: SlashContext, record: SlashRecord): Promise<TransactionReceipt | null> {
-  if (
-    !(await ctx.provider.getTransactionReceipt(record.txHash)) &&
-    (await broadcastSignedTransaction(ctx.provider, record.rawTransaction)) === 'nonce-used' &&
-    !(await ctx.provider.getTransactionReceipt(record.txHash))
-  ) {
-    return null;
-  }
-  return waitConfirmed(ctx.provider, record.txHash, ctx.confirmations, ctx.timeoutMs);
+/** Whether one of the journaled attempts of `step` is `txHash` (this client sent it). */
+async function journaledAs(
+  params: SlashClientParams,
+  step: SlashStep,
+  txHash: string | null | undefined,
+): Promise<boolean> {
+  if (!txHash) return false;
+  const entry = await params.journal.get(slashTxKey(step, params.evidenceHash));
+  return entry?.attempts.some((a) => a.txHash.toLowerCase() === txHash.toLowerCase()) ?? false;
 }
 
 /**
- * One step's transaction, crash-safe: a journaled transaction is re-broadcast (same hash and nonce)
- * and awaited instead of signing another; only when it reverted, or its nonce went to another
- * transaction, is a new one simulated, signed, journaled and then broadcast. Resolves the receipt
- * (possibly reverted: the caller re-reads the chain).
+ * One step's transaction through the shared `sendJournaled` (journal → sign → broadcast, fee bumps,
+ * re-broadcast after a crash, a drop or a reorg), until `isDone` reads the step's effect on chain.
+ * The call is simulated first (with the contract's ABI, for a readable revert) unless the step is
+ * journaled already. Resolves the receipt of our mined attempt, or null when the chain got there
+ * another way.
  */
-async function sendJournaled(
+async function sendStep(
   ctx: SlashContext,
   params: SlashClientParams,
   step: SlashStep,
   call: {
     simulate(from: string): Promise<unknown>;
     populate(): Promise<ContractTransaction>;
+    isDone(): Promise<boolean>;
   },
-): Promise<TransactionReceipt> {
-  const { signer, journal } = params;
-  let record = await journal.get(step);
-  if (record) {
-    const receipt = await ctx.provider.getTransactionReceipt(record.txHash);
-    if (receipt && receipt.status !== 1)
-      record = null; // reverted: the caller checked the step is still undone on chain
-    else if (
-      !receipt &&
-      (await broadcastSignedTransaction(ctx.provider, record.rawTransaction)) === 'nonce-used' &&
-      !(await ctx.provider.getTransactionReceipt(record.txHash))
-    ) {
-      record = null; // its nonce went to another transaction: this one can never be mined
-    }
-  }
-  if (!record) {
-    const from = await signer.getAddress();
+): Promise<TransactionReceipt | null> {
+  const key = slashTxKey(step, ctx.evidenceHash);
+  if (!(await params.journal.get(key))) {
+    const from = await params.signer.getAddress();
     await call.simulate(from).catch((err: unknown) => {
       throw new RewardsError('TX_FAILED', `${step}Slash would revert: ${describeRevert(ctx.staking, err)}`);
     });
-    const request = await call.populate();
-    const nonce = await ctx.provider.getTransactionCount(from, 'pending');
-    const gasLimit = ((await ctx.provider.estimateGas({ ...request, from })) * 5n) / 4n; // 25% headroom
-    const populated = await signer.populateTransaction({ ...request, from, nonce, gasLimit });
-    let rawTransaction: string;
-    try {
-      rawTransaction = await signer.signTransaction(populated);
-    } catch (err) {
-      throw new RewardsError(
-        'UNSUPPORTED_SIGNER',
-        `the slasher signer must sign locally: ${(err as Error).message}`,
-      );
-    }
-    record = { txHash: Transaction.from(rawTransaction).hash!, rawTransaction, nonce };
-    await journal.put(step, record);
-    await broadcastSignedTransaction(ctx.provider, rawTransaction);
-    // This client picks its own nonce: a NonceManager sharing the key must re-read it.
-    if (signer instanceof NonceManager) signer.reset();
   }
-  return waitConfirmed(ctx.provider, record.txHash, ctx.confirmations, ctx.timeoutMs);
+  const request = await call.populate();
+  const sent = await sendJournaled({
+    signer: params.signer,
+    journal: params.journal,
+    key,
+    to: request.to,
+    data: request.data,
+    isDone: call.isDone,
+    confirmations: ctx.confirmations,
+    timeoutMs: ctx.timeoutMs,
+    fees: params.fees,
+    pollMs: params.pollMs,
+  });
+  return sent.receipt;
 }
 
 function parseEvent(
@@ -388,9 +354,10 @@ export interface ProposedSlash {
 /**
  * Proposes a slash on chain, freezing the operator's stake, once per evidence hash, crash-safe:
  * 1. reads the proposal: if the chain has it (for this operator) returns it (`alreadyProposed`);
- * 2. otherwise re-broadcasts the journaled `propose` transaction if there is one, else checks the
- *    operator has unfrozen stake (NOTHING_TO_SLASH otherwise) and the call would succeed, signs,
- *    journals and broadcasts;
+ * 2. otherwise resumes the journaled `propose` transaction (`sendJournaled`: re-broadcast, or
+ *    replaced with higher fees and the same nonce) if there is one, else checks the operator has
+ *    unfrozen stake (NOTHING_TO_SLASH otherwise) and the call would succeed, signs, journals and
+ *    broadcasts;
  * 3. waits for `confirmations` and returns the SlashProposed figures.
  */
 export async function proposeSlash(params: ProposeSlashParams): Promise<ProposedSlash> {
@@ -421,10 +388,9 @@ export async function proposeSlash(params: ProposeSlashParams): Promise<Proposed
   };
   const before = await known(true);
   if (before) {
-    const record = await params.journal.get('propose');
-    return { ...before, alreadyProposed: record === null || record.txHash !== before.txHash };
+    return { ...before, alreadyProposed: !(await journaledAs(params, 'propose', before.txHash)) };
   }
-  if (!(await params.journal.get('propose'))) {
+  if (!(await params.journal.get(slashTxKey('propose', evidenceHash)))) {
     if (params.amount <= 0n) throw new RewardsError('INVALID_AMOUNT', 'the amount to slash must be positive');
     const stake = await readStake(staking, operator);
     if (stake.bonded + stake.unbonding - stake.frozen === 0n) {
@@ -435,17 +401,18 @@ export async function proposeSlash(params: ProposeSlashParams): Promise<Proposed
     }
   }
   const [accounts, weights] = beneficiaryArrays(params.beneficiaries);
-  const receipt = await sendJournaled(ctx, params, 'propose', {
+  const receipt = await sendStep(ctx, params, 'propose', {
     simulate: (from) =>
       staking.proposeSlash.staticCall(operator, params.amount, evidenceHash, accounts, weights, { from }),
     populate: () =>
       staking.proposeSlash.populateTransaction(operator, params.amount, evidenceHash, accounts, weights),
+    isDone: async () => (await readSlashProposal(staking, evidenceHash)).state !== 'NONE',
   });
-  const event = receipt.status === 1 ? parseEvent(staking, receipt.logs, 'SlashProposed') : null;
-  if (!event) {
+  const event = receipt ? parseEvent(staking, receipt.logs, 'SlashProposed') : null;
+  if (!receipt || !event) {
     const raced = await known(true);
-    if (raced) return raced;
-    throw new RewardsError('TX_FAILED', `proposeSlash reverted in ${receipt.hash}`);
+    if (raced) return { ...raced, alreadyProposed: !(await journaledAs(params, 'propose', raced.txHash)) };
+    throw new RewardsError('TX_FAILED', `proposeSlash for evidence ${evidenceHash} did not propose it`);
   }
   return {
     txHash: receipt.hash,
@@ -488,7 +455,7 @@ function executedFrom(event: LogDescription): Pick<ExecutedSlash, 'slashed' | 'c
  * Executes a pending proposal, crash-safe and idempotent like `proposeSlash`:
  * 1. an executed proposal returns its Slashed figures (`alreadyExecuted`); a cancelled or expired
  *    one is SLASH_CLOSED, an unknown one SLASH_NOT_PROPOSED;
- * 2. a journaled `execute` transaction is re-broadcast unchanged and awaited;
+ * 2. a journaled `execute` transaction is resumed (re-broadcast, or fee-bumped) and awaited;
  * 3. otherwise, before the chain's `executableAt` it is SLASH_NOT_DUE (nothing sent); then it
  *    simulates, signs, journals and broadcasts `executeSlash(evidenceHash, beneficiaries, weights)`.
  */
@@ -496,7 +463,7 @@ export async function executeSlash(params: ExecuteSlashParams): Promise<Executed
   const ctx = await slashContext(params);
   const { staking } = ctx;
   const { evidenceHash } = params;
-  const executed = async (record: SlashRecord | null): Promise<ExecutedSlash> => {
+  const executed = async (): Promise<ExecutedSlash> => {
     const found = await findEvent(staking, 'Slashed', evidenceHash);
     if (!found)
       throw new RewardsError('TX_FAILED', `evidence ${evidenceHash} is executed but no Slashed event`);
@@ -506,22 +473,20 @@ export async function executeSlash(params: ExecuteSlashParams): Promise<Executed
       blockNumber: found.blockNumber,
       ...executedFrom(found.event),
       gasUsed: receipt.gasUsed,
-      alreadyExecuted: record === null || record.txHash !== found.txHash,
+      alreadyExecuted: !(await journaledAs(params, 'execute', found.txHash)),
     };
   };
+  const closed = (state: OnChainSlashState): RewardsError =>
+    state === 'NONE'
+      ? new RewardsError('SLASH_NOT_PROPOSED', `no slash proposal on chain for evidence ${evidenceHash}`)
+      : new RewardsError(
+          'SLASH_CLOSED',
+          `the slash proposal for evidence ${evidenceHash} is ${state} on chain`,
+        );
   const chain = await readSlashProposal(staking, evidenceHash);
-  const record = await params.journal.get('execute');
-  if (chain.state === 'EXECUTED') return executed(record);
-  if (chain.state === 'NONE') {
-    throw new RewardsError('SLASH_NOT_PROPOSED', `no slash proposal on chain for evidence ${evidenceHash}`);
-  }
-  if (chain.state !== 'PENDING') {
-    throw new RewardsError(
-      'SLASH_CLOSED',
-      `the slash proposal for evidence ${evidenceHash} is ${chain.state} on chain`,
-    );
-  }
-  if (!record) {
+  if (chain.state === 'EXECUTED') return executed();
+  if (chain.state !== 'PENDING') throw closed(chain.state);
+  if (!(await params.journal.get(slashTxKey('execute', evidenceHash)))) {
     const block = await ctx.provider.getBlock('latest');
     if (block && block.timestamp < chain.executableAt) {
       throw new RewardsError(
@@ -531,14 +496,18 @@ export async function executeSlash(params: ExecuteSlashParams): Promise<Executed
     }
   }
   const [accounts, weights] = beneficiaryArrays(params.beneficiaries);
-  const receipt = await sendJournaled(ctx, params, 'execute', {
+  const receipt = await sendStep(ctx, params, 'execute', {
     simulate: (from) => staking.executeSlash.staticCall(evidenceHash, accounts, weights, { from }),
     populate: () => staking.executeSlash.populateTransaction(evidenceHash, accounts, weights),
+    // Executed, or closed another way (cancelled, expired): nothing left to send.
+    isDone: async () => (await readSlashProposal(staking, evidenceHash)).state !== 'PENDING',
   });
-  const event = receipt.status === 1 ? parseEvent(staking, receipt.logs, 'Slashed') : null;
-  if (!event) {
-    if ((await readSlashProposal(staking, evidenceHash)).state === 'EXECUTED') return executed(null);
-    throw new RewardsError('TX_FAILED', `executeSlash reverted in ${receipt.hash}`);
+  const event = receipt ? parseEvent(staking, receipt.logs, 'Slashed') : null;
+  if (!receipt || !event) {
+    const after = (await readSlashProposal(staking, evidenceHash)).state;
+    if (after === 'EXECUTED') return executed();
+    if (after !== 'PENDING') throw closed(after);
+    throw new RewardsError('TX_FAILED', `executeSlash for evidence ${evidenceHash} did not execute it`);
   }
   return {
     txHash: receipt.hash,
@@ -564,7 +533,8 @@ export interface CancelledSlash {
 /**
  * Cancels a slash on chain (SLASHER_ROLE or SLASH_REVIEWER_ROLE), crash-safe like the others. When
  * the chain has no proposal yet but the journal holds a `propose` transaction, that one is first
- * awaited (re-broadcast unchanged): it either lands, and is then cancelled, or can never be mined.
+ * awaited without signing anything (`settleJournaled`: its newest attempt re-broadcast): it either
+ * lands, and is then cancelled, or can never be mined.
  * An executed slash cannot be cancelled (SLASH_CLOSED).
  */
 export async function cancelSlash(params: SlashClientParams): Promise<CancelledSlash> {
@@ -573,12 +543,20 @@ export async function cancelSlash(params: SlashClientParams): Promise<CancelledS
   const { evidenceHash } = params;
   let chain = await readSlashProposal(staking, evidenceHash);
   if (chain.state === 'NONE') {
-    const proposed = await params.journal.get('propose');
-    if (proposed) await settleRecord(ctx, proposed);
+    const proposing = slashTxKey('propose', evidenceHash);
+    if (await params.journal.get(proposing)) {
+      await settleJournaled({
+        signer: params.signer,
+        journal: params.journal,
+        key: proposing,
+        confirmations: ctx.confirmations,
+        timeoutMs: ctx.timeoutMs,
+        pollMs: params.pollMs,
+      });
+    }
     chain = await readSlashProposal(staking, evidenceHash);
     if (chain.state === 'NONE') return { txHash: null, state: 'NOT_PROPOSED', alreadyCancelled: true };
   }
-  const record = await params.journal.get('cancel');
   const closed = async (): Promise<CancelledSlash | null> => {
     const now = await readSlashProposal(staking, evidenceHash);
     if (now.state === 'EXECUTED') {
@@ -590,19 +568,20 @@ export async function cancelSlash(params: SlashClientParams): Promise<CancelledS
     return {
       txHash: found?.txHash ?? null,
       state: 'CANCELLED',
-      alreadyCancelled: record === null || record.txHash !== found?.txHash,
+      alreadyCancelled: !(await journaledAs(params, 'cancel', found?.txHash)),
     };
   };
   const before = await closed();
   if (before) return before;
-  const receipt = await sendJournaled(ctx, params, 'cancel', {
+  const receipt = await sendStep(ctx, params, 'cancel', {
     simulate: (from) => staking.cancelSlash.staticCall(evidenceHash, { from }),
     populate: () => staking.cancelSlash.populateTransaction(evidenceHash),
+    isDone: async () => (await readSlashProposal(staking, evidenceHash)).state !== 'PENDING',
   });
-  if (receipt.status !== 1 || !parseEvent(staking, receipt.logs, 'SlashCancelled')) {
+  if (!receipt || !parseEvent(staking, receipt.logs, 'SlashCancelled')) {
     const after = await closed();
     if (after) return after;
-    throw new RewardsError('TX_FAILED', `cancelSlash reverted in ${receipt.hash}`);
+    throw new RewardsError('TX_FAILED', `cancelSlash for evidence ${evidenceHash} did not cancel it`);
   }
   return { txHash: receipt.hash, state: 'CANCELLED', alreadyCancelled: false };
 }

@@ -9,12 +9,15 @@ import {
   formatTokenAmount,
   proposeSlash,
   readSlashProposal,
-  type SlashJournal,
+  slashTxKey,
+  type SlashStep,
+  type TxJournal,
 } from '#rewards';
 import { LOGGER } from '../logging/logger.js';
 import { ChainClient } from './chain-client.js';
 import { SettlementService, describeSettlementError } from './settlement.service.js';
 import { SlashNoLongerPendingError, SlashRepository, slashBeneficiaries } from './slash.repository.js';
+import { TxJournalRepository } from './tx-journal.repository.js';
 
 export interface SlashOutcome {
   id: string;
@@ -39,15 +42,16 @@ interface StepContext {
   proposal: SlashProposal;
   evidenceHash: string;
   chainKey: string;
-  journal: SlashJournal;
+  journal: TxJournal;
   log: Record<string, string>;
   timeoutMs: number;
 }
 
 /**
- * Worker side of slashing, one step per due proposal and tick, each crash-safe (the signed
- * transaction is journaled on the row before it is broadcast; after a restart that same transaction
- * is re-broadcast, never a second one):
+ * Worker side of slashing, one step per due proposal and tick, each crash-safe through the shared
+ * `sendJournaled` (the signed transaction is journaled in `ChainTx` under `slash:<step>:<evidence
+ * hash>`, and its hash noted on the row, before it is broadcast; after a restart that same
+ * transaction is re-broadcast or fee-bumped with the same nonce, never a second one):
  * - PROPOSED: `proposeSlash` at once, which freezes the operator's stake on ProviderStaking so
  *   unbonding cannot dodge the slash → FROZEN (`amount` = what the chain froze);
  * - FROZEN after `executeAfter` (the review window, and the chain's executableAt) and SENT:
@@ -62,6 +66,7 @@ export class SlashExecutorService {
 
   constructor(
     private readonly repo: SlashRepository,
+    private readonly txJournal: TxJournalRepository,
     private readonly chain: ChainClient,
     private readonly settlement: SettlementService,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -103,6 +108,28 @@ export class SlashExecutorService {
     return outcomes;
   }
 
+  /**
+   * The chain's transaction journal, with each step's write first noted on the proposal's row
+   * (refused, so nothing is broadcast, when an admin moved the proposal out of that step's states).
+   */
+  private stepJournal(id: string, evidenceHash: string, chainKey: string): TxJournal {
+    const journal = this.txJournal.journal(chainKey);
+    const steps: SlashStep[] = ['propose', 'execute', 'cancel'];
+    const stepOf = (key: string): SlashStep | undefined =>
+      steps.find((step) => slashTxKey(step, evidenceHash) === key);
+    const repo = this.repo;
+    return {
+      get: (key) => journal.get(key),
+      async put(tx): Promise<void> {
+        const step = stepOf(tx.key);
+        const newest = tx.attempts[tx.attempts.length - 1];
+        if (!step || !newest) throw new Error(`slash ${id}: unexpected journal entry ${tx.key}`);
+        await repo.noteStepTx(id, chainKey, step, { txHash: newest.txHash, nonce: tx.nonce });
+        await journal.put(tx);
+      },
+    };
+  }
+
   /** The step the proposal's state calls for. */
   async step(proposal: SlashProposal, options: ExecuteOptions = {}): Promise<SlashOutcome> {
     if (!this.chain.staking) return { id: proposal.id, state: 'PENDING', detail: 'no staking contract' };
@@ -117,7 +144,7 @@ export class SlashExecutorService {
       proposal,
       evidenceHash,
       chainKey,
-      journal: this.repo.journal(proposal.id, chainKey),
+      journal: this.stepJournal(proposal.id, evidenceHash, chainKey),
       log: { slash: proposal.id, peerId: proposal.peerId, operator: proposal.operatorAddress },
       timeoutMs: options.timeoutMs ?? 60_000,
     };

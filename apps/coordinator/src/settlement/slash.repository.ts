@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Evidence, Prisma, SlashProposal, SlashState } from '#prisma';
-import type { SlashBeneficiary, SlashJournal, SlashRecord, SlashStep } from '#rewards';
+import type { SlashBeneficiary, SlashStep } from '#rewards';
 import { PrismaService } from '../database/prisma.service.js';
 
 /** The journal refused to record a transaction: the proposal left the state that step needs (an admin cancelled it). */
@@ -20,7 +20,7 @@ export interface SlashListQuery {
   limit: number;
 }
 
-/** The states in which each step may journal its transaction (and the state it moves the row to). */
+/** The states in which each step may send its transaction (and the state it moves the row to). */
 const STEP_STATES: Record<SlashStep, { from: SlashState[]; to?: SlashState }> = {
   propose: { from: ['PROPOSED'] },
   execute: { from: ['FROZEN', 'SENT'], to: 'SENT' },
@@ -30,32 +30,14 @@ const STEP_STATES: Record<SlashStep, { from: SlashState[]; to?: SlashState }> = 
 /** Not final: the executor still has something to do or to confirm. */
 const OPEN_STATES: SlashState[] = ['PROPOSED', 'FROZEN', 'SENT', 'CANCELLING'];
 
-/** The journal columns of each step. */
+/** The columns of each step's transaction: its hash (and the execution's nonce, for the admin API). */
 function stepColumns(
   step: SlashStep,
-  record: SlashRecord | null,
+  tx: { txHash: string; nonce: number },
 ): Prisma.SlashProposalUpdateManyMutationInput {
-  const [txHash, rawTransaction, nonce] = [
-    record?.txHash ?? null,
-    record?.rawTransaction ?? null,
-    record?.nonce ?? null,
-  ];
-  if (step === 'propose')
-    return { proposeTxHash: txHash, proposeRawTransaction: rawTransaction, proposeNonce: nonce };
-  if (step === 'cancel')
-    return { cancelTxHash: txHash, cancelRawTransaction: rawTransaction, cancelNonce: nonce };
-  return { txHash, rawTransaction, nonce };
-}
-
-function stepRecord(row: SlashProposal, step: SlashStep): SlashRecord | null {
-  const [txHash, rawTransaction, nonce] =
-    step === 'propose'
-      ? [row.proposeTxHash, row.proposeRawTransaction, row.proposeNonce]
-      : step === 'cancel'
-        ? [row.cancelTxHash, row.cancelRawTransaction, row.cancelNonce]
-        : [row.txHash, row.rawTransaction, row.nonce];
-  if (!txHash || !rawTransaction || nonce === null) return null;
-  return { txHash, rawTransaction, nonce };
+  if (step === 'propose') return { proposeTxHash: tx.txHash };
+  if (step === 'cancel') return { cancelTxHash: tx.txHash };
+  return { txHash: tx.txHash, nonce: tx.nonce };
 }
 
 /** The beneficiaries stored on a proposal (`[{ account, weight }]`, weight a decimal string). */
@@ -67,7 +49,7 @@ export function slashBeneficiaries(row: Pick<SlashProposal, 'beneficiaries'>): S
   });
 }
 
-/** Slash proposals: what verification proposed, the executor's journal and the admins' reviews. */
+/** Slash proposals: what verification proposed, the executor's progress and the admins' reviews. */
 @Injectable()
 export class SlashRepository {
   constructor(private readonly prisma: PrismaService) {}
@@ -126,31 +108,27 @@ export class SlashRepository {
   }
 
   /**
-   * The transaction journal of one proposal on one chain, kept on its row, one record per step.
-   * `put` commits a step's signed transaction in one statement, only while the row is in a state that
-   * step belongs to (execute: FROZEN/SENT, moving it to SENT; propose: PROPOSED; cancel: CANCELLING):
-   * a proposal cancelled meanwhile refuses it, and the transaction is never broadcast.
+   * Notes that `step` is about to broadcast `tx` (its signed transaction is journaled in
+   * `ChainTx`), in one statement and only while the row is in a state that step belongs to
+   * (execute: FROZEN/SENT, moving it to SENT; propose: PROPOSED; cancel: CANCELLING). A proposal
+   * cancelled meanwhile refuses it (SlashNoLongerPendingError) and the transaction is never
+   * broadcast. A replacement (fee bump) notes its own hash; the mark* calls record the mined one.
    */
-  journal(id: string, chainKey: string): SlashJournal {
-    const prisma = this.prisma;
-    return {
-      async get(step: SlashStep): Promise<SlashRecord | null> {
-        const row = await prisma.slashProposal.findUnique({ where: { id } });
-        if (!row || row.chainKey !== chainKey) return null;
-        return stepRecord(row, step);
-      },
-      async put(step: SlashStep, record: SlashRecord): Promise<void> {
-        const { from, to } = STEP_STATES[step];
-        const { count } = await prisma.slashProposal.updateMany({
-          where: { id, state: { in: from } },
-          data: { ...stepColumns(step, record), ...(to ? { state: to } : {}), chainKey, error: null },
-        });
-        if (count === 0) {
-          const row = await prisma.slashProposal.findUnique({ where: { id }, select: { state: true } });
-          throw new SlashNoLongerPendingError(id, row?.state ?? 'gone');
-        }
-      },
-    };
+  async noteStepTx(
+    id: string,
+    chainKey: string,
+    step: SlashStep,
+    tx: { txHash: string; nonce: number },
+  ): Promise<void> {
+    const { from, to } = STEP_STATES[step];
+    const { count } = await this.prisma.slashProposal.updateMany({
+      where: { id, state: { in: from } },
+      data: { ...stepColumns(step, tx), ...(to ? { state: to } : {}), chainKey, error: null },
+    });
+    if (count === 0) {
+      const row = await this.prisma.slashProposal.findUnique({ where: { id }, select: { state: true } });
+      throw new SlashNoLongerPendingError(id, row?.state ?? 'gone');
+    }
   }
 
   /** PROPOSED → FROZEN: the chain froze `frozen` base units until `executableAt`. */
