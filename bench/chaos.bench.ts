@@ -2,12 +2,22 @@
 // are injected at random every few seconds: kill -9 of an agent, the worker or the API (each
 // restarted), a Redis or PostgreSQL restart (connections dropped, new ones refused for a while), an
 // agent cut off and returning late. Prints how many jobs were lost, completed twice or paid twice,
-// and whether the ledger still balances; all must be 0.
+// and whether the ledger still balances; all must be 0. The money is on a real anvil chain (unless
+// BENCH_CHAOS_CHAIN=0): the developer pays from an escrow deposit, the worker settles epochs, and at
+// the end, once settlement is quiescent, every account's off-chain balance must equal its escrow
+// balance on chain.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { auditDatabase, Cluster, type ClusterProcess } from './support/cluster.js';
+import {
+  benchSettlementEnv,
+  settleAndCompare,
+  startBenchChain,
+  waitDepositsCredited,
+  type BenchChain,
+} from './support/chain.js';
 import { submitUntil, waitAllFinished } from './support/load.js';
 import { BENCH_REDIS_URL, createBenchDatabase, round } from './support.js';
 
@@ -34,6 +44,12 @@ const FAULTS: readonly Fault[] = process.env.BENCH_CHAOS_FAULTS
       (ALL_FAULTS as readonly string[]).includes(f),
     )
   : ALL_FAULTS;
+/** BENCH_CHAOS_CHAIN=0: play money off chain (no anvil, no settlement), as before the chain check. */
+const ON_CHAIN = process.env.BENCH_CHAOS_CHAIN !== '0';
+/** Epoch length on chain: short, so epochs close, post and fund through the faults. */
+const EPOCH_SECONDS = Number(process.env.BENCH_CHAOS_EPOCH_S ?? 15);
+/** How long the end of the run may take to settle every epoch. */
+const SETTLE_TIMEOUT_MS = Number(process.env.BENCH_CHAOS_SETTLE_TIMEOUT_S ?? 300) * 1000;
 /** BENCH_CHAOS_LOGS: a directory to write every process's output to (killed ones included). */
 const LOG_DIR = process.env.BENCH_CHAOS_LOGS;
 
@@ -81,15 +97,26 @@ async function inject(cluster: Cluster, fault: Fault): Promise<void> {
 
 export async function run(): Promise<Record<string, unknown>> {
   const db = await createBenchDatabase();
+  const log = (line: string): void => console.error(`chaos: ${line}`);
+  let chain: BenchChain | undefined;
+  if (ON_CHAIN) {
+    chain = await startBenchChain().catch(async (err: unknown) => {
+      await db.drop();
+      throw err;
+    });
+  }
   const cluster = new Cluster({
     databaseUrl: db.url,
     redisUrl: BENCH_REDIS_URL,
     agents: 2,
-    log: (line) => console.error(`chaos: ${line}`),
+    env: chain ? benchSettlementEnv(chain, EPOCH_SECONDS) : undefined,
+    log,
   });
   const injected: Record<Fault, number> = { agent: 0, worker: 0, api: 0, redis: 0, postgres: 0, cutoff: 0 };
   try {
     await cluster.start();
+    // The dev developer (the API's dev key, anvil account 0) pays from its escrow deposit.
+    if (chain) await waitDepositsCredited(chain, db.url);
     const started = Date.now();
     const load = submitUntil(cluster, {
       concurrency: 16,
@@ -162,6 +189,7 @@ export async function run(): Promise<Record<string, unknown>> {
       [submitted.accepted],
     );
     await client.end();
+    const onChain = chain ? await settleAndCompare(chain, db.url, SETTLE_TIMEOUT_MS, log) : undefined;
     return {
       jobs: JOBS,
       accepted: submitted.accepted.length,
@@ -182,6 +210,17 @@ export async function run(): Promise<Record<string, unknown>> {
       seconds: round(seconds, 1),
       longestStallSeconds: longestStallS,
       jobsPerSecondThroughFaults: round(audit.jobs / seconds, 1),
+      onChain: chain !== undefined,
+      ...(onChain && {
+        settledQuiescent: onChain.settled,
+        settleSeconds: onChain.settleSeconds,
+        offChainEqualsOnChain: onChain.offChainEqualsOnChain,
+        largestDifferenceBaseUnits: onChain.largestDifferenceBaseUnits,
+        unfundedBaseUnits: onChain.unfundedBaseUnits,
+        fundedBaseUnits: onChain.fundedBaseUnits,
+        epochsFinalized: onChain.epochsFinalized,
+        accountsCompared: onChain.accountsCompared,
+      }),
     };
   } finally {
     if (LOG_DIR) {
@@ -192,6 +231,7 @@ export async function run(): Promise<Record<string, unknown>> {
       );
     }
     await cluster.stop();
+    await chain?.stop();
     await db.drop();
   }
 }
