@@ -74,6 +74,12 @@ describe('explain', () => {
     expect(s.explain(job('j', { deadlineAt: NOW - 1 }), NOW).deadlinePassed).toBe(true);
     const ok = s.explain(job('j'), NOW);
     expect(ok).toMatchObject({ placeable: true, eligible: 1, eligibleOperators: 1, suggestions: [] });
+    // A job of no work whose deadline passed: the suggested deadline lies after now, so it places
+    // (it used to be now itself, which places nothing; found by the property below, seed 69352052).
+    const empty = job('j', { workUnits: 0n, deadlineAt: NOW - 1_000 });
+    const extend = find(s.explain(empty, NOW).suggestions, 'extend-deadline');
+    expect(extend?.deadlineAt).toBeGreaterThan(NOW);
+    expect(s.select({ ...empty, deadlineAt: extend!.deadlineAt }, NOW, { explore: false }).ok).toBe(true);
   });
 
   it('property: agrees with placement, and every suggestion makes the job placeable', () => {

@@ -226,7 +226,8 @@ export function explainJob(
       k,
     );
     if (speed && speed.value > 0) {
-      const neededMs = Math.ceil(Number(job.workUnits) / speed.value);
+      // At least 1 ms: a deadline equal to now places nothing, even for a job of no work.
+      const neededMs = Math.max(1, Math.ceil(Number(job.workUnits) / speed.value));
       const deadlineAt = ctx.now + neededMs;
       const extendBySeconds = Math.max(1, Math.ceil((deadlineAt - job.deadlineAt) / 1000));
       const window = Math.max(1, job.deadlineAt - ctx.now);
