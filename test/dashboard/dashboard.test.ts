@@ -32,6 +32,13 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
   }
 }
 
+// In CI a missing browser is a failure, never a silent skip; on a developer's machine it is skipped
+// with a warning.
+if (!HAVE_CHROMIUM && process.env.CI) {
+  throw new Error(
+    `${CHROMIUM} is missing: CI must run the dashboard browser tests (.ci/run installs chromium)`,
+  );
+}
 if (!HAVE_CHROMIUM) {
   console.warn(
     `dashboard browser tests skipped: ${CHROMIUM} is missing (apt-get install -y chromium; .ci/run installs it)`,

@@ -60,6 +60,11 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<CliRun> 
   });
 }
 
+// `npm test` builds first, so dist/ is there; in CI its absence is a failure, never a silent skip.
+if (!existsSync(AGENT_MAIN) && process.env.CI) {
+  throw new Error(`${AGENT_MAIN} is missing: run npm run build before these tests`);
+}
+
 describe.skipIf(!existsSync(AGENT_MAIN))('gpumesh-agent stake, unstake and claim on anvil', () => {
   let chain: TestChain;
   let addresses: DeployedAddresses;
