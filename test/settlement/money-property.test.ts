@@ -33,6 +33,8 @@ import { SettlementService } from '../../apps/coordinator/src/settlement/settlem
 import {
   balanceOf,
   deployForSettlement,
+  epochs,
+  increaseTime,
   query,
   settlementEnv,
   startOwnedCoordinator,
@@ -119,26 +121,8 @@ const CRASHES_IN_FLIGHT: Step[] = [
   { kind: 'withdraw', dev: 0, percent: 50 },
 ];
 
-interface EpochRow {
-  id: number;
-  state: string;
-  total: string | null;
-}
-
-async function epochs(url: string): Promise<EpochRow[]> {
-  return query<EpochRow>(
-    url,
-    'SELECT id, state::text AS state, total::text AS total FROM "Epoch" ORDER BY id',
-  );
-}
-
 async function sumOf(url: string, sql: string): Promise<bigint> {
   return BigInt((await query<{ total: string }>(url, sql))[0].total);
-}
-
-async function increaseTime(chain: TestChain, seconds: number): Promise<void> {
-  await chain.provider.send('evm_increaseTime', [seconds]);
-  await chain.provider.send('evm_mine', []);
 }
 
 /** A SIWE sign-in of anvil account `index`, then an API key for it. */

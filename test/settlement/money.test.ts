@@ -21,6 +21,8 @@ import { SettlementService } from '../../apps/coordinator/src/settlement/settlem
 import {
   balanceOf,
   deployForSettlement,
+  epochs,
+  increaseTime,
   query,
   settlementEnv,
   startOwnedCoordinator,
@@ -33,23 +35,6 @@ import {
 const DEV = '0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266';
 const SETTLER = 9;
 const PLATFORM = 7;
-
-interface EpochRow {
-  id: number;
-  state: string;
-  total: string | null;
-  funded: string | null;
-  root: string | null;
-  blockedReason: string | null;
-}
-
-async function epochs(url: string): Promise<EpochRow[]> {
-  return query<EpochRow>(
-    url,
-    `SELECT id, state::text AS state, total::text AS total, funded::text AS funded, root, "blockedReason"
-       FROM "Epoch" ORDER BY id`,
-  );
-}
 
 async function accountId(url: string, address: string): Promise<string> {
   const rows = await query<{ id: string }>(url, 'SELECT id FROM "Account" WHERE address = $1', [address]);
@@ -74,11 +59,6 @@ async function runJob(c: OwnedCoordinator, n: number): Promise<string> {
     return res.body.state === 'COMPLETED' ? true : undefined;
   });
   return job.body.id;
-}
-
-async function increaseTime(chain: TestChain, seconds: number): Promise<void> {
-  await chain.provider.send('evm_increaseTime', [seconds]);
-  await chain.provider.send('evm_mine', []);
 }
 
 describe('sound money on anvil', () => {

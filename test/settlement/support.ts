@@ -142,3 +142,28 @@ export async function balanceOf(databaseUrl: string, account: string): Promise<b
   );
   return BigInt(rows[0]?.balance ?? '0');
 }
+
+/** An epoch row as settlement tests read it. */
+export interface EpochRow {
+  id: number;
+  state: string;
+  total: string | null;
+  funded: string | null;
+  root: string | null;
+  blockedReason: string | null;
+}
+
+/** Every epoch, oldest first. */
+export async function epochs(url: string): Promise<EpochRow[]> {
+  return query<EpochRow>(
+    url,
+    `SELECT id, state::text AS state, total::text AS total, funded::text AS funded, root, "blockedReason"
+       FROM "Epoch" ORDER BY id`,
+  );
+}
+
+/** Moves the chain's clock `seconds` on and mines a block at the new time. */
+export async function increaseTime(chain: TestChain, seconds: number): Promise<void> {
+  await chain.provider.send('evm_increaseTime', [seconds]);
+  await chain.provider.send('evm_mine', []);
+}
