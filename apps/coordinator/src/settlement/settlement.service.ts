@@ -115,19 +115,16 @@ export class SettlementService {
     await this.ensurePrepared();
     const open = await this.ensureOpenEpoch().then(() => this.repo.openEpoch());
     if (!open) return null;
-    const epochSeconds = Math.min(
-      await this.runtimeSettings.get('epochSeconds'),
-      await this.maxEpochSeconds(),
-    );
+    const epochSeconds = await this.epochSeconds();
     return now.getTime() - open.startedAt.getTime() >= epochSeconds * 1000 ? open.id : null;
   }
 
   /**
-   * The escrow's `maxEpochSeconds`: its unlock delay only guarantees that what was spent before an
-   * unlock request is debited before the unlock when no epoch runs longer, so a longer setting is
-   * capped to it (with a warning once).
+   * The epoch length: the run-time setting, capped at the escrow's `maxEpochSeconds` (its unlock
+   * delay only guarantees that what was spent before an unlock request is debited before the unlock
+   * when no epoch runs longer), with a warning once when the setting asks for more.
    */
-  private async maxEpochSeconds(): Promise<number> {
+  private async epochSeconds(): Promise<number> {
     this.maxEpoch ??= this.chain.escrow.maxEpochSeconds().then(Number);
     this.maxEpoch.catch(() => {
       this.maxEpoch = null;
@@ -141,7 +138,7 @@ export class SettlementService {
         'epochSeconds is longer than the escrow allows (maxEpochSeconds): epochs close at the escrow bound',
       );
     }
-    return max;
+    return Math.min(wanted, max);
   }
 
   /** Closes `epoch` if it is still open (a no-op otherwise, or when nothing was earned). */
