@@ -207,6 +207,14 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
     outcomes.forEach((outcome, k) => outcome.then(batch[group[k]].resolve, batch[group[k]].reject));
   }
 
+  /**
+   * Costs a peer p2p score for misbehaviour seen outside gossip (a forged receipt, bad or half
+   * frames); a peer whose score falls low enough is disconnected and, when banned, refused.
+   */
+  penalize(peerId: string, action: PeerAction, reason: string): void {
+    if (this.node && this.gossip) penalizePeer(this.node, this.gossip.peerScore, peerId, action, reason);
+  }
+
   /** Connected agent peer ids. */
   connectedPeers(): string[] {
     return this.node ? this.node.getPeers().map((p) => p.toString()) : [];
