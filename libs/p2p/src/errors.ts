@@ -25,10 +25,12 @@ export class StreamError extends Error {
 /** How a job attempt failed on the coordinator side (a rejection is a result, not an error). */
 export type JobProtocolErrorCode =
   | 'DIAL_FAILED' // could not open a stream to the provider
-  | 'TIMEOUT' // no accept/reject or no result in time
+  | 'TIMEOUT' // no accept/reject or no result in time, or silence (no byte) for the silence window
   | 'STREAM_RESET' // the provider reset the stream
   | 'DISCONNECTED' // the provider closed the stream or the connection without a result
-  | 'BAD_FRAME' // a frame did not decode, was too large or was out of order
+  | 'BAD_FRAME' // a frame did not decode or was out of order, or the stream ended inside a frame
+  | 'FRAME_TOO_LARGE' // a frame (or the unread data) above what the offered spec's result may take
+  | 'BUDGET_EXHAUSTED' // this coordinator had no result-byte budget before the deadline: nothing was sent
   | 'BAD_RECEIPT' // the receipt failed signature, signer, job/attempt or output-hash checks
   | 'REMOTE_ERROR' // the provider reported an `error` frame
   | 'CANCELLED'; // the caller's signal aborted
@@ -83,7 +85,9 @@ export function jobErrorFromStream(err: StreamError, during: string): JobProtoco
           ? 'DISCONNECTED'
           : err.code === 'ABORTED'
             ? 'CANCELLED'
-            : 'BAD_FRAME';
+            : err.code === 'FRAME_TOO_LARGE'
+              ? 'FRAME_TOO_LARGE'
+              : 'BAD_FRAME';
   return new JobProtocolError(code, `${during}: ${err.message}`, { cause: err });
 }
 

@@ -14,6 +14,8 @@ export const CONTROL_FRAME_MAX_BYTES = 1 * MIB;
  * `MAX_INPUT_BYTES_TOTAL` (64 MiB) of decoded tensors, which is ~85.4 MiB of base64 text.
  */
 export const DATA_FRAME_MAX_BYTES = 96 * MIB;
+/** Room a stream buffers beyond its frame cap by default (the prefix and small frames behind it). */
+export const FRAME_BUFFER_SLACK_BYTES = 64 * KIB;
 /** Length prefixes longer than this many bytes are malformed (2^35 is far above any cap). */
 const MAX_VARINT_BYTES = 5;
 
@@ -62,7 +64,7 @@ export interface FramedStreamOptions {
   readonly maxFrameBytes?: number;
   /**
    * Most bytes buffered from the remote before they are read: a peer that floods beyond this is cut
-   * off. Defaults to the largest frame cap plus 64 KiB.
+   * off. Defaults to the largest frame cap plus `FRAME_BUFFER_SLACK_BYTES`.
    */
   readonly maxBufferedBytes?: number;
   /** Largest frame this side will write. Defaults to `DATA_FRAME_MAX_BYTES`. */
@@ -72,6 +74,12 @@ export interface FramedStreamOptions {
 export interface ReadOptions {
   /** Fail with `TIMEOUT` when no complete frame arrived within this many ms (no limit when absent). */
   readonly timeoutMs?: number;
+  /**
+   * Fail with `TIMEOUT` when no byte at all arrived for this many ms (counted from the later of the
+   * read's start and the last byte received): silence, not slowness, so a large frame arriving slowly
+   * is not cut, while a peer that stops in the middle of a frame is.
+   */
+  readonly idleTimeoutMs?: number;
   /** Cap of this frame (must not exceed the stream's `maxBufferedBytes`). */
   readonly maxBytes?: number;
   /** Abort the read (and the stream) with `ABORTED`. */
@@ -110,6 +118,8 @@ export class FramedStream {
   private readonly maxFrameBytes: number;
   private readonly maxBufferedBytes: number;
   private readonly maxWriteFrameBytes: number;
+  /** `performance.now()` when the last bytes arrived from the remote. */
+  private lastByteAt = performance.now();
   private readonly buffer = new Uint8ArrayList();
   private ended = false;
   private failure: StreamError | undefined;
@@ -119,7 +129,7 @@ export class FramedStream {
   constructor(stream: Stream, options: FramedStreamOptions = {}) {
     this.stream = stream;
     this.maxFrameBytes = options.maxFrameBytes ?? CONTROL_FRAME_MAX_BYTES;
-    this.maxBufferedBytes = options.maxBufferedBytes ?? this.maxFrameBytes + 64 * KIB;
+    this.maxBufferedBytes = options.maxBufferedBytes ?? this.maxFrameBytes + FRAME_BUFFER_SLACK_BYTES;
     this.maxWriteFrameBytes = options.maxWriteFrameBytes ?? DATA_FRAME_MAX_BYTES;
     void this.pump();
   }
@@ -182,6 +192,22 @@ export class FramedStream {
             timedOut = true;
             this.wake?.();
           }, options.timeoutMs);
+    let silent = false;
+    let idleTimer: ReturnType<typeof setTimeout> | undefined;
+    const idleMs = options.idleTimeoutMs;
+    if (idleMs !== undefined) {
+      const readStartedAt = performance.now();
+      const check = (): void => {
+        const quietFor = performance.now() - Math.max(readStartedAt, this.lastByteAt);
+        if (quietFor >= idleMs) {
+          silent = true;
+          this.wake?.();
+          return;
+        }
+        idleTimer = setTimeout(check, idleMs - quietFor);
+      };
+      idleTimer = setTimeout(check, idleMs);
+    }
     const onAbort = (): void => this.wake?.();
     options.signal?.addEventListener('abort', onAbort);
     try {
@@ -199,6 +225,15 @@ export class FramedStream {
         if (timedOut) {
           throw this.fail(new StreamError('TIMEOUT', `no complete frame within ${options.timeoutMs} ms`));
         }
+        if (silent) {
+          const partial = this.buffer.byteLength;
+          throw this.fail(
+            new StreamError(
+              'TIMEOUT',
+              `no bytes for ${idleMs} ms${partial > 0 ? ` (${partial} bytes of an unfinished frame)` : ''}`,
+            ),
+          );
+        }
         await new Promise<void>((resolve) => {
           this.wake = resolve;
         });
@@ -206,6 +241,7 @@ export class FramedStream {
       }
     } finally {
       if (timer !== undefined) clearTimeout(timer);
+      if (idleTimer !== undefined) clearTimeout(idleTimer);
       options.signal?.removeEventListener('abort', onAbort);
     }
   }
@@ -280,6 +316,7 @@ export class FramedStream {
     try {
       for await (const chunk of this.stream) {
         if (this.failure !== undefined) return;
+        this.lastByteAt = performance.now();
         this.buffer.append(chunk);
         if (this.buffer.byteLength > this.maxBufferedBytes) {
           this.fail(

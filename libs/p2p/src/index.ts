@@ -14,3 +14,5 @@ export * from './job-protocol.js';
 export { coalesceSocketWrites, type CoalesceUntil } from './coalesce-writes.js';
 export * from './artifact-protocol.js';
 export * from './job-batch-protocol.js';
+export * from './result-size.js';
+export * from './result-budget.js';

@@ -14,6 +14,13 @@ const evmAddress = z
   .regex(/^0x[0-9a-fA-F]{40}$/, 'expected a 0x-prefixed 20-byte hex address')
   .transform((v) => v.toLowerCase());
 
+/**
+ * What one result stream may buffer at most: `DATA_FRAME_MAX_BYTES` plus `FRAME_BUFFER_SLACK_BYTES`
+ * of #p2p (96 MiB + 64 KiB). A per-peer result budget below it could never take the largest result.
+ */
+const LARGEST_RESULT_STREAM_BYTES = 96 * 1024 * 1024 + 64 * 1024;
+const MIB_BYTES = 1024 * 1024;
+
 const configSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -181,6 +188,18 @@ const configSchema = z.object({
   /** How long a dispatch waits for a free provider slot before handing the job back to BullMQ's backoff. */
   CAPACITY_WAIT_MS: z.coerce.number().int().min(0).default(5_000),
   OFFER_ACCEPT_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  /**
+   * Bytes of job results one provider's streams may buffer together. Each offer reserves its expected
+   * result frame (from the offered spec) before it is sent; with no room it waits.
+   */
+  RESULT_BYTES_PER_PEER: z.coerce.number().int().min(LARGEST_RESULT_STREAM_BYTES).default(128 * MIB_BYTES),
+  /** Bytes of job results all providers' streams may buffer together (at least RESULT_BYTES_PER_PEER). */
+  RESULT_BYTES_TOTAL: z.coerce.number().int().min(LARGEST_RESULT_STREAM_BYTES).default(256 * MIB_BYTES),
+  /**
+   * After a provider accepted, an attempt is LOST (TIMEOUT) when not one byte arrives for this long
+   * (agents send a heartbeat every 5 s while running). 0 turns it off, for agents older than heartbeats.
+   */
+  RESULT_SILENCE_TIMEOUT_MS: z.coerce.number().int().min(0).default(20_000),
   DEV_CREDITS: integerString.default(1_000_000_000_000n),
   DEV_BOOTSTRAP: z
     .enum(['true', 'false'])
@@ -277,6 +296,9 @@ export function loadConfig(
     throw new ConfigError(
       'invalid configuration:\n  HTTP_HEADERS_TIMEOUT_MS: must not exceed HTTP_REQUEST_TIMEOUT_MS',
     );
+  }
+  if (config.RESULT_BYTES_TOTAL < config.RESULT_BYTES_PER_PEER) {
+    throw new ConfigError('invalid configuration:\n  RESULT_BYTES_TOTAL: must be at least RESULT_BYTES_PER_PEER');
   }
   if (config.SETTLEMENT_ENABLED && config.CHAIN_RPC_URL && !config.PLATFORM_ACCOUNT_ADDRESS) {
     throw new ConfigError(

@@ -7,6 +7,7 @@ import {
   nodePeerId,
   penalizePeer,
   PeerAction,
+  ResultByteBudget,
   sendJobOffer,
   sendJobOffers,
   startGossip,
@@ -55,6 +56,8 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
   private stopServing: (() => Promise<void>) | null = null;
   /** Offers made in this turn of the event loop, sent together at its end. */
   private pending: PendingOffer[] = [];
+  /** Result bytes all job streams of this process may buffer (see SendJobOfferOptions.resultBudget). */
+  private readonly resultBudget: ResultByteBudget;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -63,7 +66,12 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
     private readonly artifacts: ArtifactsRepository,
     private readonly directory: NetworkDirectory,
     private readonly metrics: MetricsService,
-  ) {}
+  ) {
+    this.resultBudget = new ResultByteBudget({
+      perPeerBytes: config.RESULT_BYTES_PER_PEER,
+      totalBytes: config.RESULT_BYTES_TOTAL,
+    });
+  }
 
   get enabled(): boolean {
     return this.config.P2P_ENABLED && this.config.ROLE !== 'api';
@@ -148,7 +156,12 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
     if (!this.node || !this.identity) return Promise.reject(new Error('p2p is not running in this process'));
     return new Promise((resolve, reject) => {
       if (this.pending.length === 0) setImmediate(() => void this.sendPending());
-      this.pending.push({ peerId, offer, options, resolve, reject });
+      const streamOptions: SendJobOfferOptions = {
+        resultBudget: this.resultBudget,
+        silenceTimeoutMs: this.config.RESULT_SILENCE_TIMEOUT_MS,
+        ...options,
+      };
+      this.pending.push({ peerId, offer, options: streamOptions, resolve, reject });
     });
   }
 
