@@ -88,6 +88,30 @@ describe('FramedStream', () => {
     expect(rawB.status).toBe('aborted');
   });
 
+  it('times out on silence (no byte for idleTimeoutMs), also in the middle of a frame', async () => {
+    const { b, rawA } = await framedPair();
+    rawA.send(Uint8Array.from([100, 1, 2, 3])); // a 100-byte frame: its prefix and 3 bytes
+    const started = performance.now();
+    const err = await b.read(Hello, { idleTimeoutMs: 60 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'TIMEOUT' });
+    expect((err as StreamError).message).toMatch(/4 bytes of an unfinished frame/);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it('does not cut a frame that arrives slowly, byte after byte, within the silence window', async () => {
+    const { b, rawA } = await framedPair();
+    const body = new TextEncoder().encode(JSON.stringify({ type: 'hello', n: 7 }));
+    const framed = encodeFrame(body).subarray();
+    const reading = b.read(Hello, { idleTimeoutMs: 80 });
+    // ~20 ms a byte: the whole frame takes far longer than the window, no gap reaches it.
+    for (const byte of framed) {
+      rawA.send(Uint8Array.from([byte]));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(framed.byteLength * 20).toBeGreaterThan(4 * 80);
+    expect(await reading).toEqual({ type: 'hello', n: 7 });
+  });
+
   it('fails with STREAM_CLOSED when the stream ends before the frame, and BAD_FRAME inside one', async () => {
     const first = await framedPair();
     await first.a.close();

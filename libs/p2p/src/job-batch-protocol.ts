@@ -13,7 +13,12 @@ import type { Connection, Stream } from '@libp2p/interface';
 import type { Libp2p } from 'libp2p';
 
 import { JobProtocolError, StreamError } from './errors.js';
-import { CONTROL_FRAME_MAX_BYTES, DATA_FRAME_MAX_BYTES, FRAME_BUFFER_SLACK_BYTES, FramedStream } from './frames.js';
+import {
+  CONTROL_FRAME_MAX_BYTES,
+  DATA_FRAME_MAX_BYTES,
+  FRAME_BUFFER_SLACK_BYTES,
+  FramedStream,
+} from './frames.js';
 import {
   BatchCancelFrameSchema,
   BatchRunFrameSchema,

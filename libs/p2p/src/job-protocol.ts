@@ -15,7 +15,12 @@ import type { Connection, PeerId, Stream } from '@libp2p/interface';
 import type { Libp2p } from 'libp2p';
 
 import { JobProtocolError, StreamError } from './errors.js';
-import { CONTROL_FRAME_MAX_BYTES, DATA_FRAME_MAX_BYTES, FRAME_BUFFER_SLACK_BYTES, FramedStream } from './frames.js';
+import {
+  CONTROL_FRAME_MAX_BYTES,
+  DATA_FRAME_MAX_BYTES,
+  FRAME_BUFFER_SLACK_BYTES,
+  FramedStream,
+} from './frames.js';
 import type { P2pLogger } from './gossip.js';
 import {
   CancelFrameSchema,
@@ -185,7 +190,10 @@ export async function sendJobOffer(
 }
 
 /** The result frame cap of one offer: `maxResultBytes` or the spec's expected result, ≤ DATA_FRAME_MAX_BYTES. */
-export function resultFrameCap(offer: JobOffer, options: Pick<SendJobOfferOptions, 'maxResultBytes'>): number {
+export function resultFrameCap(
+  offer: JobOffer,
+  options: Pick<SendJobOfferOptions, 'maxResultBytes'>,
+): number {
   return Math.min(options.maxResultBytes ?? expectedResultFrameBytes(offer.spec), DATA_FRAME_MAX_BYTES);
 }
 
@@ -405,7 +413,11 @@ export async function handleJobOffers(
       const ctx: OfferContext = {
         signal: controller.signal,
         remotePeer,
-        reportProgress: progressReporter(live, (frame) => framed.write(frame).catch(() => undefined), progress),
+        reportProgress: progressReporter(
+          live,
+          (frame) => framed.write(frame).catch(() => undefined),
+          progress,
+        ),
       };
 
       const decision = await options.onOffer(verified, ctx);

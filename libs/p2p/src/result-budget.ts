@@ -64,7 +64,9 @@ export class ResultByteBudget {
     if (!Number.isSafeInteger(perPeerBytes) || perPeerBytes <= 0)
       throw new RangeError(`perPeerBytes: expected a positive integer, got ${perPeerBytes}`);
     if (!Number.isSafeInteger(totalBytes) || totalBytes < perPeerBytes)
-      throw new RangeError(`totalBytes: expected an integer >= perPeerBytes (${perPeerBytes}), got ${totalBytes}`);
+      throw new RangeError(
+        `totalBytes: expected an integer >= perPeerBytes (${perPeerBytes}), got ${totalBytes}`,
+      );
     this.perPeerBytes = perPeerBytes;
     this.totalBytes = totalBytes;
   }
@@ -188,7 +190,7 @@ export class ResultByteBudget {
 
   /** Grants waiters in order; stops at the first one the global limit holds back. */
   private drain(): void {
-    for (let i = 0; i < this.waiters.length; ) {
+    for (let i = 0; i < this.waiters.length;) {
       const w = this.waiters[i];
       if (this.fits(w.peer, w.bytes)) {
         w.grant(); // removes itself from `waiters`

@@ -192,9 +192,17 @@ const configSchema = z.object({
    * Bytes of job results one provider's streams may buffer together. Each offer reserves its expected
    * result frame (from the offered spec) before it is sent; with no room it waits.
    */
-  RESULT_BYTES_PER_PEER: z.coerce.number().int().min(LARGEST_RESULT_STREAM_BYTES).default(128 * MIB_BYTES),
+  RESULT_BYTES_PER_PEER: z.coerce
+    .number()
+    .int()
+    .min(LARGEST_RESULT_STREAM_BYTES)
+    .default(128 * MIB_BYTES),
   /** Bytes of job results all providers' streams may buffer together (at least RESULT_BYTES_PER_PEER). */
-  RESULT_BYTES_TOTAL: z.coerce.number().int().min(LARGEST_RESULT_STREAM_BYTES).default(256 * MIB_BYTES),
+  RESULT_BYTES_TOTAL: z.coerce
+    .number()
+    .int()
+    .min(LARGEST_RESULT_STREAM_BYTES)
+    .default(256 * MIB_BYTES),
   /**
    * After a provider accepted, an attempt is LOST (TIMEOUT) when not one byte arrives for this long
    * (agents send a heartbeat every 5 s while running). 0 turns it off, for agents older than heartbeats.
@@ -298,7 +306,9 @@ export function loadConfig(
     );
   }
   if (config.RESULT_BYTES_TOTAL < config.RESULT_BYTES_PER_PEER) {
-    throw new ConfigError('invalid configuration:\n  RESULT_BYTES_TOTAL: must be at least RESULT_BYTES_PER_PEER');
+    throw new ConfigError(
+      'invalid configuration:\n  RESULT_BYTES_TOTAL: must be at least RESULT_BYTES_PER_PEER',
+    );
   }
   if (config.SETTLEMENT_ENABLED && config.CHAIN_RPC_URL && !config.PLATFORM_ACCOUNT_ADDRESS) {
     throw new ConfigError(
