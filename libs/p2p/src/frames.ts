@@ -16,6 +16,11 @@ export const CONTROL_FRAME_MAX_BYTES = 1 * MIB;
 export const DATA_FRAME_MAX_BYTES = 96 * MIB;
 /** Room a stream buffers beyond its frame cap by default (the prefix and small frames behind it). */
 export const FRAME_BUFFER_SLACK_BYTES = 64 * KIB;
+/**
+ * A silence check that runs this much later than due (a busy event loop) looks again after pending
+ * I/O was read, so this process's own lag is not taken for the peer's silence.
+ */
+const IDLE_CHECK_MAX_LAG_MS = 100;
 /** Length prefixes longer than this many bytes are malformed (2^35 is far above any cap). */
 const MAX_VARINT_BYTES = 5;
 
@@ -197,13 +202,23 @@ export class FramedStream {
     const idleMs = options.idleTimeoutMs;
     if (idleMs !== undefined) {
       const readStartedAt = performance.now();
+      let dueAt = readStartedAt + idleMs;
       const check = (): void => {
-        const quietFor = performance.now() - Math.max(readStartedAt, this.lastByteAt);
+        const now = performance.now();
+        const quietFor = now - Math.max(readStartedAt, this.lastByteAt);
+        if (quietFor >= idleMs && now - dueAt > IDLE_CHECK_MAX_LAG_MS) {
+          // This process was busy past the due time: bytes may be waiting unread. Look again once
+          // pending I/O had its turn.
+          dueAt = now;
+          idleTimer = setTimeout(check, 1);
+          return;
+        }
         if (quietFor >= idleMs) {
           silent = true;
           this.wake?.();
           return;
         }
+        dueAt = now + idleMs - quietFor;
         idleTimer = setTimeout(check, idleMs - quietFor);
       };
       idleTimer = setTimeout(check, idleMs);
