@@ -13,12 +13,7 @@ import type { Connection, Stream } from '@libp2p/interface';
 import type { Libp2p } from 'libp2p';
 
 import { JobProtocolError, StreamError } from './errors.js';
-import {
-  CONTROL_FRAME_MAX_BYTES,
-  DATA_FRAME_MAX_BYTES,
-  FRAME_BUFFER_SLACK_BYTES,
-  FramedStream,
-} from './frames.js';
+import { CONTROL_FRAME_MAX_BYTES, DATA_FRAME_MAX_BYTES, FramedStream } from './frames.js';
 import {
   BatchCancelFrameSchema,
   BatchRunFrameSchema,
@@ -54,12 +49,11 @@ import {
   progressReporter,
   rejectReason,
   remoteError,
-  reserveResultBytes,
+  ResultStreamBudget,
   startHeartbeat,
   toPeerId,
   type ProgressState,
 } from './job-protocol-shared.js';
-import type { ResultReservation } from './result-budget.js';
 
 /** One offer of a batch and how the caller wants it handled (as for `sendJobOffer`). */
 export interface BatchOfferItem {
@@ -82,8 +76,8 @@ const RESULTS_FRAME_TARGET_BYTES = 8 * 1024 * 1024;
  * items still open; a bad receipt, a timeout or a cancel fails only its own item.
  *
  * The stream takes result frames up to the sum of the items' result caps (`resultFrameCap`, at most
- * DATA_FRAME_MAX_BYTES) and reserves that, plus FRAME_BUFFER_SLACK_BYTES, in the first item's
- * `resultBudget` before the offers are sent (waiting for room until the earliest deadline); silence
+ * DATA_FRAME_MAX_BYTES), reserved in the first item's `resultBudget` as for `sendJobOffer` (until
+ * the earliest deadline); silence
  * after the decisions for the shortest `silenceTimeoutMs` fails every open item with `TIMEOUT`.
  */
 export function sendJobOffers(
@@ -163,24 +157,29 @@ class BatchSender {
       items.reduce((n, item) => n + resultFrameCap(item.offer.payload, item.options), 0),
       DATA_FRAME_MAX_BYTES,
     );
-    const bufferCap = resultCap + FRAME_BUFFER_SLACK_BYTES;
-    const budget = items.find((item) => item.options.resultBudget !== undefined)?.options.resultBudget;
-    let reservation: ResultReservation | undefined;
+    const waitMs = Math.min(...items.map((item, i) => item.offer.payload.deadlineAt - this.now(i)));
+    const deadlineAt = Date.now() + waitMs;
+    const budget = new ResultStreamBudget(
+      items.find((item) => item.options.resultBudget !== undefined)?.options.resultBudget,
+      this.peer,
+      resultCap,
+      () => deadlineAt,
+      undefined,
+    );
     try {
-      const waitMs = Math.min(...items.map((item, i) => item.offer.payload.deadlineAt - this.now(i)));
-      reservation = await reserveResultBytes(budget, this.peer, bufferCap, waitMs, undefined);
+      await budget.reserveUpfront();
     } catch (err) {
       this.failOpen(asJobError(err, undefined));
       return;
     }
     try {
-      await this.runOnStream(resultCap, bufferCap);
+      await this.runOnStream(resultCap, budget);
     } finally {
-      reservation?.release();
+      budget.release();
     }
   }
 
-  private async runOnStream(resultCap: number, bufferCap: number): Promise<void> {
+  private async runOnStream(resultCap: number, budget: ResultStreamBudget): Promise<void> {
     const items = this.items;
     items.forEach((item, i) => {
       const signal = item.options.signal;
@@ -206,7 +205,11 @@ class BatchSender {
       );
       return;
     }
-    const framed = new FramedStream(stream, { maxFrameBytes: resultCap, maxBufferedBytes: bufferCap });
+    const framed = new FramedStream(stream, {
+      maxFrameBytes: resultCap,
+      maxBufferedBytes: budget.upfrontBytes,
+      admit: budget.admit,
+    });
     this.framed = framed;
     try {
       // Items cancelled while dialing stay in the frame (indexes are positions), and are cancelled.
@@ -264,7 +267,7 @@ class BatchSender {
       await framed.close();
     } catch (err) {
       if (this.open === 0) return; // ended by the last timer or cancel: everything is settled
-      const failure = asJobError(err, undefined);
+      const failure = budget.failure ?? asJobError(err, undefined);
       framed.abort(new StreamError('ABORTED', failure.message));
       this.failOpen(failure);
     }

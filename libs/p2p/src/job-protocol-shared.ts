@@ -4,7 +4,7 @@ import type { PeerId } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 
 import { JobProtocolError, StreamError, jobErrorFromStream } from './errors.js';
-import { DATA_FRAME_MAX_BYTES, type FramedStream } from './frames.js';
+import { DATA_FRAME_MAX_BYTES, FRAME_BUFFER_SLACK_BYTES, type FramedStream } from './frames.js';
 import type { P2pLogger } from './gossip.js';
 import type { ErrorFrame, ProgressFrame } from './job-frames.js';
 import type { CodedError, HandleJobOffersOptions, JobProgress } from './job-protocol.js';
@@ -147,25 +147,76 @@ export function isNewProgress(last: JobProgress | undefined, next: JobProgress):
 }
 
 /**
- * Reserves what a result stream may buffer in `budget` (nothing to reserve without one), waiting
- * for room until `deadlineAt`. Fails with `BUDGET_EXHAUSTED` (the offer must not be sent: nobody's
- * fault but this coordinator's load) or `CANCELLED`.
+ * What a coordinator's result stream reserves before its offer is sent: its frame cap up to this,
+ * plus FRAME_BUFFER_SLACK_BYTES. A small result (a 2×2 matmul) is covered at once; a larger frame
+ * reserves the rest when its length prefix arrives (the stream paused until there is room), so a
+ * long job holds only this much while it runs.
  */
-export async function reserveResultBytes(
-  budget: ResultByteBudget | undefined,
-  peer: string,
-  bytes: number,
-  waitMs: number,
-  signal: AbortSignal | undefined,
-): Promise<ResultReservation | undefined> {
-  if (budget === undefined) return undefined;
-  try {
-    return await budget.reserve(peer, bytes, { signal, timeoutMs: Math.max(0, waitMs) });
-  } catch (err) {
-    if (err instanceof ResultBudgetError && err.code === 'ABORTED') {
-      throw new JobProtocolError('CANCELLED', 'cancelled while waiting for result budget', { cause: err });
+export const RESULT_BYTES_RESERVED_UPFRONT = 64 * 1024;
+
+/**
+ * The result-byte budget of one coordinator stream to one provider: `reserveUpfront` before the offer
+ * goes out, `admit` (for FramedStream) when a frame needs more, `release` when the stream is done.
+ * Fails with `BUDGET_EXHAUSTED` (no room before `waitMs`: this coordinator's load, not the peer's
+ * fault) or `CANCELLED`.
+ */
+export class ResultStreamBudget {
+  /** Bytes the stream may buffer before it needs `admit`. */
+  readonly upfrontBytes: number;
+  /** Why `admit` failed, if it did (the stream then fails with FRAME_TOO_LARGE; report this instead). */
+  failure: JobProtocolError | undefined;
+  private readonly held: ResultReservation[] = [];
+  private reservedBytes = 0;
+
+  constructor(
+    private readonly budget: ResultByteBudget | undefined,
+    private readonly peer: string,
+    frameCap: number,
+    private readonly deadlineAt: () => number,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    this.upfrontBytes = Math.min(frameCap, RESULT_BYTES_RESERVED_UPFRONT) + FRAME_BUFFER_SLACK_BYTES;
+  }
+
+  async reserveUpfront(): Promise<void> {
+    await this.reserve(this.upfrontBytes);
+  }
+
+  /** `FramedStreamOptions.admit`: reserves up to `bufferBytes` in all. */
+  readonly admit = async (bufferBytes: number): Promise<void> => {
+    try {
+      await this.reserve(bufferBytes);
+    } catch (err) {
+      this.failure ??= err instanceof JobProtocolError ? err : asJobError(err, this.signal);
+      throw err;
     }
-    throw new JobProtocolError('BUDGET_EXHAUSTED', `result budget: ${describe(err)}`, { cause: err });
+  };
+
+  release(): void {
+    for (const r of this.held.splice(0)) r.release();
+    this.reservedBytes = 0;
+  }
+
+  private async reserve(totalBytes: number): Promise<void> {
+    const delta = totalBytes - this.reservedBytes;
+    if (this.budget === undefined || delta <= 0) {
+      this.reservedBytes = Math.max(this.reservedBytes, totalBytes);
+      return;
+    }
+    let reservation: ResultReservation;
+    try {
+      reservation = await this.budget.reserve(this.peer, delta, {
+        signal: this.signal,
+        timeoutMs: Math.max(0, this.deadlineAt() - Date.now()),
+      });
+    } catch (err) {
+      if (err instanceof ResultBudgetError && err.code === 'ABORTED') {
+        throw new JobProtocolError('CANCELLED', 'cancelled while waiting for result budget', { cause: err });
+      }
+      throw new JobProtocolError('BUDGET_EXHAUSTED', `result budget: ${describe(err)}`, { cause: err });
+    }
+    this.held.push(reservation);
+    this.reservedBytes += delta;
   }
 }
 

@@ -15,12 +15,7 @@ import type { Connection, PeerId, Stream } from '@libp2p/interface';
 import type { Libp2p } from 'libp2p';
 
 import { JobProtocolError, StreamError } from './errors.js';
-import {
-  CONTROL_FRAME_MAX_BYTES,
-  DATA_FRAME_MAX_BYTES,
-  FRAME_BUFFER_SLACK_BYTES,
-  FramedStream,
-} from './frames.js';
+import { CONTROL_FRAME_MAX_BYTES, DATA_FRAME_MAX_BYTES, FramedStream } from './frames.js';
 import type { P2pLogger } from './gossip.js';
 import {
   CancelFrameSchema,
@@ -45,7 +40,7 @@ import {
   progressReporter,
   rejectReason,
   remoteError,
-  reserveResultBytes,
+  ResultStreamBudget,
   startHeartbeat,
   toPeerId,
   type ProgressState,
@@ -97,9 +92,10 @@ export interface SendJobOfferOptions {
    */
   readonly maxResultBytes?: number;
   /**
-   * Bytes the result stream may buffer are reserved here before the offer is sent (the frame cap plus
-   * FRAME_BUFFER_SLACK_BYTES) and freed when the attempt settles. With no room, the offer waits (it is
-   * not sent) until there is, failing with `BUDGET_EXHAUSTED` at the offer's deadline.
+   * Bytes the result stream may buffer are reserved here and freed when the attempt settles: up to
+   * RESULT_BYTES_RESERVED_UPFRONT (plus FRAME_BUFFER_SLACK_BYTES) before the offer is sent (with no
+   * room the offer waits, unsent), the rest of a larger result frame when its length prefix arrives
+   * (the stream is paused until there is room). No room by the offer's deadline: `BUDGET_EXHAUSTED`.
    */
   readonly resultBudget?: ResultByteBudget;
   readonly onAccepted?: () => void;
@@ -174,18 +170,19 @@ export async function sendJobOffer(
   if (signal?.aborted === true) throw new JobProtocolError('CANCELLED', 'cancelled before dialing');
 
   const resultCap = resultFrameCap(signedOffer.payload, options);
-  const bufferCap = resultCap + FRAME_BUFFER_SLACK_BYTES;
-  const reservation = await reserveResultBytes(
+  const deadlineAt = signedOffer.payload.deadlineAt;
+  const budget = new ResultStreamBudget(
     options.resultBudget,
     peerId.toString(),
-    bufferCap,
-    signedOffer.payload.deadlineAt - now(),
+    resultCap,
+    () => deadlineAt - now() + Date.now(),
     signal,
   );
   try {
-    return await offerOnStream(node, peerId, signedOffer, options, resultCap, bufferCap);
+    await budget.reserveUpfront();
+    return await offerOnStream(node, peerId, signedOffer, options, resultCap, budget);
   } finally {
-    reservation?.release();
+    budget.release();
   }
 }
 
@@ -203,7 +200,7 @@ async function offerOnStream(
   signedOffer: Signed<JobOffer>,
   options: SendJobOfferOptions,
   resultCap: number,
-  bufferCap: number,
+  budget: ResultStreamBudget,
 ): Promise<JobOfferOutcome> {
   const now = options.now ?? Date.now;
   const { signal } = options;
@@ -216,7 +213,11 @@ async function offerOnStream(
     if (isAborted(signal)) throw new JobProtocolError('CANCELLED', 'cancelled while dialing', { cause: err });
     throw new JobProtocolError('DIAL_FAILED', `dial ${peerId.toString()}: ${describe(err)}`, { cause: err });
   }
-  const framed = new FramedStream(stream, { maxFrameBytes: resultCap, maxBufferedBytes: bufferCap });
+  const framed = new FramedStream(stream, {
+    maxFrameBytes: resultCap,
+    maxBufferedBytes: budget.upfrontBytes,
+    admit: budget.admit,
+  });
   const onAbort = (): void => {
     framed
       .write({ type: 'cancel', reason: 'cancelled by coordinator' })
@@ -267,7 +268,7 @@ async function offerOnStream(
       return { status: 'completed', outputs: frame.outputs, receipt };
     }
   } catch (err) {
-    const failure = asJobError(err, signal);
+    const failure = budget.failure ?? asJobError(err, signal);
     framed.abort(new StreamError('ABORTED', failure.message));
     throw failure;
   } finally {
