@@ -43,6 +43,7 @@ import {
   resultFor,
   signedOffer,
   stopNodes,
+  waitFor,
 } from './support.js';
 
 const MIB = 1024 * 1024;
@@ -325,6 +326,45 @@ describe('a provider that lies on the job protocol', () => {
     expect(ms).toBeGreaterThan(4 * SILENCE_MS);
     expect(budget.usedBytes).toBe(0);
     console.info(`[liar] honest slow ${m}×${n} result completed in ${ms.toFixed(0)} ms`);
+  });
+
+  it('holds only the upfront reservation while a job runs; a large result waits at its prefix for room', async () => {
+    const m = 512;
+    const n = 512;
+    let release: () => void = () => undefined;
+    const resultSent = new Promise<void>((resolve) => (release = resolve));
+    const { coordinator, liars } = await coordinatorAndLiars(1, async (stream, offer, framed) => {
+      await framed.write({ type: 'accept' });
+      await resultSent;
+      const frame = encodeFrame(await honestOuterProductFrame(offer.payload, liars[0].peerId.toString()));
+      await sendRaw(stream, frame.subarray());
+    });
+    const peer = liars[0].peerId.toString();
+    const budget = new ResultByteBudget({ perPeerBytes: 2 * MIB, totalBytes: 2 * MIB });
+    const offer = await outerProductOffer(coordinator.peerId.toString(), m, n);
+    const cap = expectedResultFrameBytes(offer.payload.spec);
+    expect(cap).toBeGreaterThan(1.3 * MIB);
+    let accepted = false;
+    const outcome = sendJobOffer(coordinator, liars[0].peerId, offer, {
+      ...options,
+      silenceTimeoutMs: 2000,
+      resultBudget: budget,
+      onAccepted: () => (accepted = true),
+    });
+    await waitFor(() => accepted, 5000, 'acceptance');
+    const running = budget.peerBytes(peer);
+    expect(running).toBe(128 * 1024); // 64 KiB upfront + 64 KiB slack, not the 1.4 MiB allowance
+    const hog = await budget.reserve('someone-else', 2 * MIB - running - 64 * 1024);
+    release();
+    await sleep(2500); // longer than the silence window: waiting for room is not silence
+    expect(budget.waiting).toBe(1);
+    hog.release();
+    const done = await outcome;
+    expect(done.status).toBe('completed');
+    expect(budget.usedBytes).toBe(0);
+    console.info(
+      `[liar] running job held ${running} bytes of budget; its ${cap}-byte result waited for room and completed`,
+    );
   });
 
   it('waits for result budget before sending the offer, and fails with BUDGET_EXHAUSTED at the deadline', async () => {
