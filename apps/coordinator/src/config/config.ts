@@ -189,8 +189,9 @@ const configSchema = z.object({
   CAPACITY_WAIT_MS: z.coerce.number().int().min(0).default(5_000),
   OFFER_ACCEPT_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   /**
-   * Bytes of job results one provider's streams may buffer together. Each offer reserves its expected
-   * result frame (from the offered spec) before it is sent; with no room it waits.
+   * Bytes of job results one provider's streams may buffer together. Each offer reserves up to 128 KiB
+   * before it is sent, and a larger result frame (capped by the offered spec) the rest at its length
+   * prefix; with no room either waits (the offer unsent, the stream paused) until the job's deadline.
    */
   RESULT_BYTES_PER_PEER: z.coerce
     .number()
