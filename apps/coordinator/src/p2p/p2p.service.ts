@@ -103,6 +103,7 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
       maxUnbound: this.config.P2P_MAX_UNBOUND,
       maxUnboundPerIp: this.config.P2P_MAX_UNBOUND_PER_IP,
       unboundTimeoutMs: this.config.P2P_UNBOUND_TIMEOUT_MS,
+      strangerGraceMs: this.config.P2P_STRANGER_GRACE_MS,
     });
     await this.refreshKnownPeers().catch((err: unknown) =>
       log.warn({ err }, 'could not read the known peers; every peer starts as a stranger'),
