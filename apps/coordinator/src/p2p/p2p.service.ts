@@ -10,6 +10,7 @@ import {
   penalizePeer,
   PeerAction,
   PeerScoreStore,
+  type ConnectionGuardStats,
   type GuardedConnections,
   sendJobOffer,
   sendJobOffers,
@@ -288,6 +289,11 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
   /** Has the peer presented a valid peer binding (an accepted advert) over an open connection? */
   isBound(peerId: string): boolean {
     return this.guarded?.isBound(peerId) ?? false;
+  }
+
+  /** Connections as the guard counts them (bound: presented a peer binding, or outbound/trusted). */
+  connectionStats(): ConnectionGuardStats {
+    return this.guarded?.stats() ?? { connections: 0, unbound: 0, bound: 0 };
   }
 
   /** Hangs up on connected peers that became denied (an admin ban, a ban made by another path). */
