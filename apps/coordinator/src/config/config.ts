@@ -175,7 +175,7 @@ const configSchema = z.object({
         .map((a) => a.trim())
         .filter((a) => a.length > 0),
     ),
-  /** Inbound connection defences of a worker's node (libs/p2p/src/connection-guard.ts). Hard limit: */
+  /** Hard limit of a worker node's p2p connections (defences: libs/p2p/src/connection-guard.ts). */
   P2P_MAX_CONNECTIONS: z.coerce.number().int().min(2).max(100_000).default(300),
   /** Slots only known providers (seen recently, or bound) may take; strangers get the rest. */
   P2P_RESERVED_KNOWN_SLOTS: z.coerce.number().int().min(0).default(64),
