@@ -197,6 +197,24 @@ describe('the coordinator p2p node against strangers', () => {
     await waitFor(() => p2p.isBound(other.peerId), 10_000, 'the unbanned agent to bind again');
   }, 60_000);
 
+  it('hangs up on a peer penalised below the disconnect threshold and refuses it for a while', async () => {
+    const agent = await startFakeAgent(c.url);
+    agents.push(agent);
+    await waitFor(() => p2p.isBound(agent.peerId), 10_000, 'the agent to bind');
+    // forged receipts (as the receipt check reports them) cost 10 each; scores decay between
+    // penalties, so the third one crosses the disconnect threshold (-20): a hang-up, not a ban
+    p2p.penalize(agent.peerId, PeerAction.LowToleranceError, 'test: forged receipt');
+    p2p.penalize(agent.peerId, PeerAction.LowToleranceError, 'test: forged receipt');
+    expect(connected(agent.peerId)).toBe(true);
+    p2p.penalize(agent.peerId, PeerAction.LowToleranceError, 'test: forged receipt');
+    await waitFor(() => !connected(agent.peerId), 5_000, 'the hang-up');
+    expect(p2p.peerScore.isBanned(agent.peerId)).toBe(false);
+    expect(p2p.isDenied(agent.peerId)).toBe(true);
+    await agent.node.dial(multiaddr(coordinatorAddr)).catch(() => undefined);
+    await sleep(500);
+    expect(connected(agent.peerId)).toBe(false);
+  }, 30_000);
+
   it('closes a connection that presents no peer binding in time, and keeps a bound agent', async () => {
     const closedBefore = await counterValue(metrics.p2pConnectionsClosed, { reason: 'UNBOUND_TIMEOUT' });
     const silent = await bareNode();
