@@ -4,6 +4,8 @@ import './polyfills.js';
 export * from './errors.js';
 export * from './peer-key.js';
 export * from './node.js';
+export * from './connection-guard.js';
+export * from './gossip-rate-limit.js';
 export * from './frames.js';
 export * from './peer-score.js';
 export * from './gossip-topics.js';

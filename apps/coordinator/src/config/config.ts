@@ -182,6 +182,17 @@ const configSchema = z.object({
         .map((a) => a.trim())
         .filter((a) => a.length > 0),
     ),
+  /** Hard limit of a worker node's p2p connections (defences: libs/p2p/src/connection-guard.ts). */
+  P2P_MAX_CONNECTIONS: z.coerce.number().int().min(2).max(100_000).default(300),
+  /** Slots only known providers (seen recently, or bound) may take; strangers get the rest. */
+  P2P_RESERVED_KNOWN_SLOTS: z.coerce.number().int().min(0).default(64),
+  /** Connections that have not presented a peer binding (a valid advert) yet, at once / per IP. */
+  P2P_MAX_UNBOUND: z.coerce.number().int().min(1).default(64),
+  P2P_MAX_UNBOUND_PER_IP: z.coerce.number().int().min(1).default(16),
+  /** An inbound connection with no peer binding after this long is closed (coordinator peers excepted). */
+  P2P_UNBOUND_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(20_000),
+  /** A stranger younger than this is never displaced by a newcomer when the stranger slots are full. */
+  P2P_STRANGER_GRACE_MS: z.coerce.number().int().min(0).default(5_000),
   /** The coordinator's signing key (offers) and libp2p key; created on first start when absent. */
   COORDINATOR_KEY_FILE: z.string().min(1).optional(),
   /** How long an agent has to accept an offer, and the slack added to a job's own deadline. */

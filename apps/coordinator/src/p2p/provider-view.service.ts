@@ -233,10 +233,12 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
    * a ban made through another (api-only) process reaches placement within a few seconds.
    */
   async refreshStatuses(): Promise<void> {
-    if (this.snapshots.size === 0) return;
+    // a banned peer is refused a connection, so it has no snapshot: its ban is re-read too (an unban)
+    const heldHere = [...this.status].filter(([, s]) => s === 'BANNED').map(([peerId]) => peerId);
+    if (this.snapshots.size === 0 && heldHere.length === 0) return;
     const held = await this.providers.list({ statuses: ['BANNED', 'DRAINING'], limit: 10_000 });
     const heldStatus = new Map(held.map((p) => [p.peerId, p.status]));
-    for (const peerId of this.snapshots.keys()) {
+    for (const peerId of new Set([...this.snapshots.keys(), ...heldHere])) {
       const current = this.status.get(peerId) ?? 'ONLINE';
       const stored = heldStatus.get(peerId);
       if (stored) this.setStatus(peerId, stored);

@@ -85,6 +85,17 @@ export class ProvidersRepository {
     return new Map(rows.map((r) => [r.peerId, r.value]));
   }
 
+  /** Peer ids of providers (not banned) seen since `since`, most recent first: the p2p node's known peers. */
+  async seenSince(since: Date, limit: number): Promise<string[]> {
+    const rows = await this.prisma.provider.findMany({
+      where: { lastSeenAt: { gte: since }, status: { not: 'BANNED' } },
+      select: { peerId: true },
+      orderBy: { lastSeenAt: 'desc' },
+      take: limit,
+    });
+    return rows.map((r) => r.peerId);
+  }
+
   findByPeerId(peerId: string): Promise<Provider | null> {
     return this.prisma.provider.findUnique({ where: { peerId } });
   }
