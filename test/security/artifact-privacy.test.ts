@@ -264,7 +264,9 @@ describe('artifacts over p2p', () => {
     const stranger = await createGpumeshNode({ listen: [] });
     nodes.push(stranger);
     await stranger.dial(multiaddr(coordinatorAddr));
+    const started = performance.now();
     const stored = await fetchArtifact(stranger, coordinatorPeer, secret.hash).catch((e: unknown) => e);
+    console.info(`[timing] a stranger's fetch refused in ${(performance.now() - started).toFixed(1)} ms`);
     const missing = await fetchArtifact(stranger, coordinatorPeer, 'ef'.repeat(32)).catch((e: unknown) => e);
     for (const err of [stored, missing]) {
       expect(err).toBeInstanceOf(ArtifactError);
