@@ -118,7 +118,7 @@ export async function handleArtifactRequests(
           await framed.write({
             type: 'error',
             code: ARTIFACT_REFUSED_CODE,
-            message: 'this peer holds no open offer of a job that uses this artifact',
+            message: 'this peer may not fetch this artifact (it needs an open offer of a job that uses it)',
           });
           await framed.close();
         } finally {

@@ -135,9 +135,12 @@ export class ArtifactsService {
     return hash === undefined ? () => undefined : this.offered.grant(peerId, hash);
   }
 
-  /** Whether `peerId` may fetch `hash` over p2p now (it holds an open offer of a job that uses it). */
+  /**
+   * Whether `peerId` may fetch `hash` over p2p now: it holds an open offer of a job that uses it and
+   * has fetches left (`ARTIFACT_FETCHES_PER_OFFER` each); a yes uses one.
+   */
   mayFetch(peerId: string, hash: string): boolean {
-    return this.offered.allows(peerId, hash);
+    return this.offered.take(peerId, hash);
   }
 
   /** The whole artifact for the artifact protocol (call `mayFetch` first), or undefined. */
