@@ -55,6 +55,7 @@ export class JobProtocolError extends Error {
 export type ArtifactErrorCode =
   | 'DIAL_FAILED'
   | 'NOT_FOUND' // the coordinator does not have the artifact
+  | 'FORBIDDEN' // the coordinator refused: no open offer of a job that uses the artifact
   | 'HASH_MISMATCH' // the bytes received do not hash to the requested hash
   | 'TOO_LARGE' // the announced artifact exceeds the caller's cap
   | 'TIMEOUT'

@@ -24,7 +24,7 @@ import {
 import { signPayloads, type JobOffer, type Signed } from '#protocol';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { LOGGER } from '../logging/logger.js';
-import { ArtifactsRepository } from '../artifacts/artifacts.repository.js';
+import { ArtifactsService } from '../artifacts/artifacts.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { ProvidersRepository } from '../providers/providers.repository.js';
 import { loadCoordinatorIdentity, type CoordinatorIdentity } from './coordinator-identity.js';
@@ -86,7 +86,7 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly view: ProviderViewService,
-    private readonly artifacts: ArtifactsRepository,
+    private readonly artifacts: ArtifactsService,
     private readonly directory: NetworkDirectory,
     private readonly metrics: MetricsService,
     private readonly providers: ProvidersRepository,
@@ -165,15 +165,11 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
       logger: { debug: (ctx, msg) => log.debug(ctx, msg), warn: (ctx, msg) => log.warn(ctx, msg) },
     });
     this.stopServing = await handleArtifactRequests(node, {
-      getArtifact: async (hash) => {
-        const artifact = await this.artifacts.findWhole(hash);
-        if (!artifact) return undefined;
-        return {
-          format: artifact.format as 'layers' | 'graph',
-          modelJson: artifact.modelJson,
-          weights: artifact.weights,
-        };
-      },
+      // only a provider holding an open offer of a job that uses the model (from this worker)
+      mayFetch: (hash, { remotePeer }) => this.artifacts.mayFetch(remotePeer, hash),
+      getArtifact: (hash) => this.artifacts.content(hash),
+      onRefused: (peer) =>
+        this.penalize(peer, PeerAction.MidToleranceError, 'artifact fetch without an open offer'),
       onStreamError: (peer) => {
         penalizePeer(node, this.peerScore, peer, PeerAction.LowToleranceError, 'bad artifact stream');
       },
@@ -218,7 +214,9 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
     options: SendJobOfferOptions,
   ): Promise<JobOfferOutcome> {
     if (!this.node || !this.identity) return Promise.reject(new Error('p2p is not running in this process'));
-    return new Promise((resolve, reject) => {
+    // the provider may fetch the job's model from this worker while the offer is open
+    const release = this.artifacts.openOffer(peerId, offer.spec.model?.hash);
+    return new Promise<JobOfferOutcome>((resolve, reject) => {
       if (this.pending.length === 0) setImmediate(() => void this.sendPending());
       const streamOptions: SendJobOfferOptions = {
         resultBudget: this.resultBudget,
@@ -226,7 +224,7 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
         ...options,
       };
       this.pending.push({ peerId, offer, options: streamOptions, resolve, reject });
-    });
+    }).finally(release);
   }
 
   private async sendPending(): Promise<void> {
