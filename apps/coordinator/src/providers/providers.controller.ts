@@ -20,7 +20,8 @@ export class ProviderDto {
   @ApiPropertyOptional({
     nullable: true,
     type: Number,
-    description: 'GFLOP/s measured by the latest timed known-answer job; null until measured',
+    description:
+      'GFLOP/s the latest timed known-answer job vouches for (a lower bound; at least the probation figure when it answered too fast to resolve); null until measured',
   })
   measuredGflops: number | null;
   @ApiPropertyOptional({ nullable: true, type: String }) measuredAt: string | null;

@@ -19,6 +19,7 @@ import {
   probeMarker,
   probeSpec,
   probeWorkUnits,
+  vouchedGflops,
   type ProbeMarker,
 } from './capacity.js';
 import { CapacityRepository, type DueProvider } from './capacity.repository.js';
@@ -35,6 +36,9 @@ export interface CapacityMeasurement {
   peerId: string;
   jobId: string;
   advertisedGflops: number;
+  /** What the probe showed: work units per ms on the coordinator's clock (a lower bound). */
+  shownGflops: number;
+  /** What it vouches for and is stored (vouchedGflops: at least the probation figure when unresolved). */
   measuredGflops: number;
   workUnits: number;
   elapsedMs: number;
@@ -198,7 +202,13 @@ export class CapacityProbeService implements OnApplicationBootstrap, OnApplicati
       peerId,
       jobId: job.id,
       advertisedGflops: marker.advertisedGflops,
-      measuredGflops: measuredGflops(workUnits, elapsedMs),
+      shownGflops: measuredGflops(workUnits, elapsedMs),
+      measuredGflops: vouchedGflops(
+        workUnits,
+        elapsedMs,
+        this.config.CAPACITY_PROBE_OVERHEAD_MS,
+        this.config.CAPACITY_PROBATION_GFLOPS,
+      ),
       workUnits,
       elapsedMs,
       overstated: isOverstated(marker.advertisedGflops, workUnits, elapsedMs, {
@@ -215,6 +225,7 @@ export class CapacityProbeService implements OnApplicationBootstrap, OnApplicati
     this.view.setMeasuredGflops(m.peerId, m.measuredGflops);
     const detail = {
       advertisedGflops: m.advertisedGflops,
+      shownGflops: m.shownGflops,
       measuredGflops: m.measuredGflops,
       workUnits: m.workUnits,
       elapsedMs: m.elapsedMs,

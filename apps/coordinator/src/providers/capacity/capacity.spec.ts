@@ -14,6 +14,7 @@ import {
   probeShape,
   probeSpec,
   probeWorkUnits,
+  vouchedGflops,
 } from './capacity.js';
 
 const SIZING = { targetMs: 1_500, minWorkUnits: 20, maxWorkUnits: 4_000 };
@@ -48,6 +49,12 @@ describe('capacity probes', () => {
   it('measure GFLOP/s on the coordinator clock (1 work unit = 1 MFLOP)', () => {
     expect(measuredGflops(4_000, 2_000)).toBe(2);
     expect(measuredGflops(4_000, 0)).toBe(4_000);
+  });
+
+  it('vouch for what they showed, and for at least the probation figure when too fast to resolve', () => {
+    expect(vouchedGflops(2_000, 4_000, 1_000, 100)).toBe(0.5); // resolved: a slow provider
+    expect(vouchedGflops(2_000, 40, 1_000, 100)).toBe(100); // a fast GPU on a capped probe
+    expect(vouchedGflops(2_000, 10, 1_000, 100)).toBe(200);
   });
 
   it('find an advert overstated only when the answer took far longer than it implies plus the overhead', () => {

@@ -96,6 +96,22 @@ export function measuredGflops(workUnits: number, elapsedMs: number): number {
 }
 
 /**
+ * The GFLOP/s a probe vouches for (what placement credits, with the advert as ceiling): what it
+ * showed; but an answer within the overhead allowance came too fast for the probe to resolve the
+ * speed (a capped probe of a fast GPU), so it vouches for at least `probationGflops`: being measured
+ * never leaves a provider credited with less than an unmeasured one.
+ */
+export function vouchedGflops(
+  workUnits: number,
+  elapsedMs: number,
+  overheadMs: number,
+  probationGflops: number,
+): number {
+  const shown = measuredGflops(workUnits, elapsedMs);
+  return elapsedMs <= overheadMs ? Math.max(shown, probationGflops) : shown;
+}
+
+/**
  * Whether the advert is far above what the probe showed: the answer took more than `factor` times
  * the time the advert implies plus the allowed overhead. A fast answer to a capped probe proves
  * nothing against the advert (the overhead dominates), so it is never overstated.
