@@ -74,6 +74,8 @@ describe('ProviderAdvert protocol limits', () => {
       'AMD Instinct MI300X',
       'Apple M2 Max',
       'Radeon RX 7900 XTX (gfx1100)',
+      'GA102 [GeForce RTX 3090]',
+      'Intel(R) UHD Graphics 630',
     ]) {
       const result = await parse({ gpus: [{ ...H100, model }] });
       expect(result.success, model).toBe(true);

@@ -130,7 +130,7 @@ export function advertRangeIssues(a: {
     if (g.model.length > MAX_GPU_MODEL_LENGTH || !GPU_MODEL_PATTERN.test(g.model)) {
       issues.push({
         path: ['gpus', i, 'model'],
-        message: `expected a GPU model name of at most ${MAX_GPU_MODEL_LENGTH} letters, digits and " ._-()+/,:@#"`,
+        message: `expected a GPU model name of at most ${MAX_GPU_MODEL_LENGTH} letters, digits and " ._-()[]+/,:@#"`,
       });
     }
     if (g.vramMiB > MAX_GPU_VRAM_MIB) {

@@ -53,10 +53,10 @@ export const MAX_GFLOPS_WITHOUT_GPU = 100_000;
 /** Longest GPU model name (nvidia-smi names are ~30 characters: "NVIDIA H100 80GB HBM3"). */
 export const MAX_GPU_MODEL_LENGTH = 64;
 /**
- * What a GPU model name may look like: letters, digits and ` ._-()+/,:@#`, starting with a letter or
- * digit and not ending in a space (no control characters, quotes or markup to show on a dashboard).
+ * What a GPU model name may look like: letters, digits and ` ._-()[]+/,:@#`, starting with a letter
+ * or digit and not ending in a space (no control characters, quotes or markup to show on a dashboard).
  */
-export const GPU_MODEL_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9 ._()+\-/,:@#]*[A-Za-z0-9._()+\-/,:@#])?$/;
+export const GPU_MODEL_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9 ._()[\]+\-/,:@#]*[A-Za-z0-9._()[\]+\-/,:@#])?$/;
 /** Most VRAM one GPU may claim: 1 TiB. */
 export const MAX_GPU_VRAM_MIB = 1024 * 1024;
 
