@@ -31,6 +31,7 @@ const H100 = { model: 'NVIDIA H100 80GB HBM3', vramMiB: 81_559 };
 /** The liar answers every job this long after accepting it (its receipts still claim 1 ms). */
 const LIAR_DELAY_MS = 4_000;
 const PROBATION_GFLOPS = 100;
+const PROBE_MEAN_INTERVAL_MS = 3_600_000;
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const until = Date.now() + timeoutMs;
@@ -61,7 +62,7 @@ describe('proven capacity', () => {
       CAPACITY_PROBE_MIN_WORK_UNITS: '20',
       CAPACITY_PROBE_MAX_WORK_UNITS: '40',
       CAPACITY_PROBE_OVERHEAD_MS: '500',
-      CAPACITY_PROBE_MEAN_INTERVAL_MS: '3600000',
+      CAPACITY_PROBE_MEAN_INTERVAL_MS: String(PROBE_MEAN_INTERVAL_MS),
       DISPATCH_BACKOFF_MS: '50',
       CAPACITY_WAIT_MS: '300',
     });
@@ -85,12 +86,18 @@ describe('proven capacity', () => {
     });
     agents.push(liar);
 
-    const measured = await waitFor('both providers measured', async () => {
-      const list = await providers(c);
-      const h = list.find((p) => p.peerId === honest.peerId);
-      const l = list.find((p) => p.peerId === liar.peerId);
-      return h?.measuredGflops != null && l?.measuredGflops != null ? { h, l } : undefined;
-    });
+    // The first probe waits for the reference worker to start and compute its answer: on a busy
+    // machine that takes a while.
+    const measured = await waitFor(
+      'both providers measured',
+      async () => {
+        const list = await providers(c);
+        const h = list.find((p) => p.peerId === honest.peerId);
+        const l = list.find((p) => p.peerId === liar.peerId);
+        return h?.measuredGflops != null && l?.measuredGflops != null ? { h, l } : undefined;
+      },
+      150_000,
+    );
     // The overstatement penalty lands just after the measurement.
     const l = await waitFor('the liar flagged and penalised', async () => {
       const found = (await providers(c)).find((p) => p.peerId === liar.peerId);
@@ -120,13 +127,24 @@ describe('proven capacity', () => {
         `SELECT a.address AS owner, j.canary, j.verification->'capacityProbe'->>'peerId' AS target,
                 t."providerId" AS ran
            FROM "Job" j JOIN "Account" a ON a.id = j."accountId" JOIN "JobAttempt" t ON t."jobId" = j.id
-          WHERE j.verification ? 'capacityProbe'`,
+          WHERE j.verification ? 'capacityProbe' AND t.state = 'SUCCEEDED'`,
       );
       expect(probes.rows.map((r) => r.target).sort()).toEqual([honest.peerId, liar.peerId].sort());
       for (const r of probes.rows) {
         expect(r.owner).toBe(c.config.platformAccountAddress);
         expect(r.canary).toBe(true);
         expect(r.ran).toBe(r.target);
+      }
+      // The next probe of each comes at a random time: exponential around the mean, within bounds.
+      const due = await db.query<{ peerId: string; inMs: number }>(
+        `SELECT "peerId", EXTRACT(EPOCH FROM ("probeDueAt" - now())) * 1000 AS "inMs"
+           FROM "Provider" WHERE "peerId" = ANY($1)`,
+        [[honest.peerId, liar.peerId]],
+      );
+      expect(due.rows).toHaveLength(2);
+      for (const r of due.rows) {
+        expect(Number(r.inMs)).toBeGreaterThan(0.1 * PROBE_MEAN_INTERVAL_MS - 120_000);
+        expect(Number(r.inMs)).toBeLessThanOrEqual(5 * PROBE_MEAN_INTERVAL_MS);
       }
     } finally {
       await db.end();
@@ -154,7 +172,7 @@ describe('proven capacity', () => {
       { explore: false },
     );
     expect(quick.placements.map((p) => p.peerId)).not.toContain(liar.peerId);
-  }, 120_000);
+  }, 240_000);
 
   it('rejects adverts beyond the protocol limits at gossip validation (1e300 GFLOP/s, 100 and 10,000 GPUs)', async () => {
     const network = (await (await fetch(`${c.url}/v1/network`)).json()) as {
