@@ -138,6 +138,10 @@ export async function startFakeAgent(
     advertEveryMs?: number;
     /** The wallet that signs its adverts (its operator and staking address; default: a new one). */
     wallet?: Wallet | HDNodeWallet;
+    /** What it advertises (default 1 GFLOP/s on the cpu backend, no GPU): it may lie. */
+    gflops?: number;
+    gpus?: { model: string; vramMiB: number }[];
+    backend?: 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
   } = {},
 ): Promise<FakeAgent> {
   let network: NetworkBody = { peers: [] };
@@ -174,9 +178,9 @@ export async function startFakeAgent(
         seq: (seq = Math.max(now, seq + 1)),
         issuedAt: now,
         expiresAt: now + 60_000,
-        backend: 'cpu',
-        gpus: [],
-        gflops: 1,
+        backend: options.backend ?? 'cpu',
+        gpus: options.gpus ?? [],
+        gflops: options.gflops ?? 1,
         pricePerUnit: options.pricePerUnit ?? '1',
         slots: options.slots ?? 4,
         freeSlots: options.slots ?? 4,

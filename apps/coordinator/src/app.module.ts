@@ -63,6 +63,8 @@ import { VerificationPolicyService } from './verification/policy.service.js';
 import { CanaryService } from './verification/canary.service.js';
 import { VerifierService } from './verification/verifier.service.js';
 import { VestingService } from './verification/vesting.service.js';
+import { CapacityRepository } from './providers/capacity/capacity.repository.js';
+import { CapacityProbeService } from './providers/capacity/capacity-probe.service.js';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -173,6 +175,8 @@ export class AppModule {
         CanaryService,
         VerifierService,
         VestingService,
+        CapacityRepository,
+        CapacityProbeService,
         ...workerProviders,
       ],
     };

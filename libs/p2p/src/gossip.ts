@@ -86,6 +86,7 @@ export const GOSSIP_PENALTY_BY_CODE: Readonly<Partial<Record<GossipErrorCode, Pe
   TENSOR_TOO_LARGE: PeerAction.MidToleranceError,
   NON_CANONICAL_VALUE: PeerAction.MidToleranceError,
   INVALID_MODEL: PeerAction.MidToleranceError,
+  ADVERT_OUT_OF_RANGE: PeerAction.MidToleranceError,
   MESSAGE_TOO_LARGE: PeerAction.MidToleranceError,
   UNDECODABLE: PeerAction.MidToleranceError,
   UNKNOWN_TOPIC: PeerAction.MidToleranceError,

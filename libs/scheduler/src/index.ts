@@ -7,6 +7,7 @@ export {
   resolveConfig,
   priceScore,
   speedScore,
+  effectiveGflops,
   latencyScore,
   loadScore,
   staticScore,

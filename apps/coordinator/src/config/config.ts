@@ -271,6 +271,37 @@ const configSchema = z.object({
   SETTLEMENT_CONFIRMATIONS: z.coerce.number().int().min(1).default(1),
   /** Challenge window of the contracts deployed on the local dev chain. */
   DEV_CHALLENGE_WINDOW_SECONDS: z.coerce.number().int().min(0).default(10),
+
+  // Proven capacity (providers/capacity): a provider's speed is measured by timed known-answer jobs.
+  /** Timed known-answer matmul jobs measure each provider's speed when it joins and at random after. */
+  CAPACITY_PROBES: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
+  /** GFLOP/s a provider is credited with at most until its speed was measured. */
+  CAPACITY_PROBATION_GFLOPS: z.coerce.number().positive().default(100),
+  /** A probe is sized to take this long at the advertised speed (then capped, see below). */
+  CAPACITY_PROBE_TARGET_MS: z.coerce.number().int().min(100).max(60_000).default(1_500),
+  /** Smallest and largest probe, in work units (MFLOP); the largest is also capped by REFERENCE_WORK_BUDGET. */
+  CAPACITY_PROBE_MIN_WORK_UNITS: z.coerce.number().int().min(1).default(20),
+  CAPACITY_PROBE_MAX_WORK_UNITS: z.coerce.number().int().min(1).default(2_000),
+  /** Mean time between a provider's probes after the first (exponentially distributed, so unpredictable). */
+  CAPACITY_PROBE_MEAN_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .default(3 * 3_600_000),
+  /** How often due probes are looked for (a joining provider waits at most about this long). */
+  CAPACITY_PROBE_TICK_MS: z.coerce.number().int().min(100).default(5_000),
+  /** Most base units per work unit the platform pays for a probe; a dearer provider stays unmeasured. */
+  CAPACITY_PROBE_MAX_PRICE_PER_UNIT: integerString.default(1_000n),
+  /**
+   * Round trip and result transfer allowed on top of a probe's compute time before a slow answer
+   * counts against the advert (a capped probe of a fast GPU is mostly this).
+   */
+  CAPACITY_PROBE_OVERHEAD_MS: z.coerce.number().int().min(0).default(1_000),
+  /** An advert this many times above what the probe shows costs reputation and is flagged. */
+  CAPACITY_OVERSTATED_FACTOR: z.coerce.number().min(1).default(3),
 });
 
 export type AppConfig = z.output<typeof configSchema> & {

@@ -33,6 +33,7 @@ import { VerificationRepository } from '../verification/verification.repository.
 import { holdSeconds } from '../verification/vesting.service.js';
 import { offerIdentity } from './offer-id.js';
 import { ReputationService } from '../reputation/reputation.service.js';
+import { CapacityProbeService } from '../providers/capacity/capacity-probe.service.js';
 import { SettingsService } from '../settings/settings.service.js';
 import { TRUSTED_REPUTATION, isSlow, type ReputationKind } from '../reputation/reputation.js';
 
@@ -126,6 +127,7 @@ export class DispatchService {
     private readonly verification: VerificationRepository,
     private readonly reputation: ReputationService,
     private readonly settings: SettingsService,
+    private readonly capacity: CapacityProbeService,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -301,6 +303,7 @@ export class DispatchService {
         `${code}: ${err instanceof Error ? err.message : String(err)}`,
       );
     }
+    const resultAt = Date.now(); // the provider's timings are its word; this clock is ours
     // A result of a single-copy job that beat the acceptance's record carries the acceptance into the
     // completion's commit; otherwise the RUNNING transition lands before the attempt concludes.
     const foldAcceptance = job.redundancy === 1 && outcome.status !== 'rejected' && !acceptanceRecorded;
@@ -321,7 +324,7 @@ export class DispatchService {
     if (this.view.isBanned(peerId)) {
       return this.failAttempt(job, attempt, { ...base, pricePerUnit }, 'FAILED', 'provider banned meanwhile');
     }
-    this.checkSpeed(job, peerId, outcome.receipt.payload.timings.runMs);
+    this.checkSpeed(job, peerId, resultAt - (acceptedAt ?? attempt.offeredAt.getTime()));
     const succeeded = {
       type: 'attempt.succeeded',
       data: {
@@ -709,7 +712,9 @@ export class DispatchService {
       .catch((err: unknown) => this.logger.warn({ err, jobId: job.id }, 'could not create a canary'));
   }
 
+  /** `runMs`: from the provider's acceptance to its result, on this process's clock. */
   private checkSpeed(job: Job, peerId: string, runMs: number): void {
+    this.capacity.observe(job, peerId, runMs); // a capacity probe's timing
     const gflops = this.view.gflops(peerId);
     if (gflops !== undefined && isSlow(job.workUnits, gflops, runMs)) {
       this.recordReputation(peerId, 'slow_vs_advertised', job.id, { runMs, gflops });

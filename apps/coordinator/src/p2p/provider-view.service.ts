@@ -31,6 +31,8 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
   private readonly persisted = new Map<string, { at: number; fingerprint: string }>();
   private readonly status = new Map<string, Provider['status']>();
   private readonly reputations = new Map<string, number>();
+  /** GFLOP/s measured by capacity probes (providers/capacity); placement credits min(advert, it). */
+  private readonly measured = new Map<string, number>();
   private readonly firstSeen = new Map<string, number>();
   private readonly latest = new Map<string, { address: string; pricePerUnit: bigint }>();
   private waiters: (() => void)[] = [];
@@ -45,6 +47,7 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
       requireStake: stakes.gated,
       minStake: config.MIN_PROVIDER_STAKE,
       stakePerValue: config.STAKE_PER_INFLIGHT_VALUE,
+      probationGflops: config.CAPACITY_PROBATION_GFLOPS,
     });
     stakes.onChange((address, stake) => this.onStake(address, stake));
   }
@@ -70,6 +73,7 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
       this.persisted.set(advert.peerId, { at: now, fingerprint });
       this.status.set(advert.peerId, row.status);
       this.reputations.set(advert.peerId, row.reputation);
+      if (row.measuredGflops !== null) this.measured.set(advert.peerId, row.measuredGflops);
       if (!this.firstSeen.has(advert.peerId)) this.firstSeen.set(advert.peerId, row.createdAt.getTime());
     }
     this.latest.set(advert.peerId, { address: advert.address, pricePerUnit: BigInt(advert.pricePerUnit) });
@@ -187,6 +191,17 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
     }
   }
 
+  /** A capacity probe measured the provider's speed: placement credits min(advert, it) at once. */
+  setMeasuredGflops(peerId: string, gflops: number): void {
+    this.measured.set(peerId, gflops);
+    const snapshot = this.snapshots.get(peerId);
+    if (snapshot && snapshot.measuredGflops !== gflops) {
+      const updated = { ...snapshot, measuredGflops: gflops };
+      this.snapshots.set(peerId, updated);
+      this.scheduler.upsertProvider(updated, Date.now());
+    }
+  }
+
   /** The provider's reputation as placement sees it (neutral 0.5 when unknown). */
   reputation(peerId: string): number {
     return this.reputations.get(peerId) ?? 0.5;
@@ -295,6 +310,7 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
       backend: advert.backend,
       gpus: advert.gpus,
       gflops: advert.gflops,
+      measuredGflops: this.measured.get(advert.peerId),
       pricePerUnit: BigInt(advert.pricePerUnit),
       slots: advert.slots,
       freeSlots: Math.min(advert.slots, advert.freeSlots + busy),

@@ -13,7 +13,20 @@ export class ProviderDto {
   @ApiProperty({ enum: ['ONLINE', 'OFFLINE', 'DRAINING', 'BANNED'] }) status: string;
   @ApiProperty({ enum: ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] }) backend: string;
   @ApiProperty({ type: 'array', items: { type: 'object' } }) gpus: unknown;
-  @ApiProperty({ description: 'measured matmul GFLOP/s' }) gflops: number;
+  @ApiProperty({
+    description: 'advertised matmul GFLOP/s (a claim: placement credits at most measuredGflops)',
+  })
+  gflops: number;
+  @ApiPropertyOptional({
+    nullable: true,
+    type: Number,
+    description:
+      'GFLOP/s the latest timed known-answer job vouches for (a lower bound; at least the probation figure when it answered too fast to resolve); null until measured',
+  })
+  measuredGflops: number | null;
+  @ApiPropertyOptional({ nullable: true, type: String }) measuredAt: string | null;
+  @ApiProperty({ description: 'its advert is far above its measured speed (CAPACITY_OVERSTATED_FACTOR)' })
+  capacityOverstated: boolean;
   @ApiProperty({ description: 'base units per work unit' }) pricePerUnit: string;
   @ApiProperty() slots: number;
   @ApiProperty() freeSlots: number;
@@ -62,6 +75,9 @@ export function mapProvider(p: Provider, live?: LiveProviderFigures): ProviderDt
     backend: p.backend,
     gpus: p.gpus,
     gflops: p.gflops,
+    measuredGflops: p.measuredGflops,
+    measuredAt: p.measuredAt?.toISOString() ?? null,
+    capacityOverstated: p.capacityOverstatedAt !== null,
     pricePerUnit: p.pricePerUnit.toString(),
     slots: p.slots,
     freeSlots: p.freeSlots,

@@ -25,6 +25,7 @@ export type ReputationKind =
   | 'missed_deadline'
   | 'lost_attempt'
   | 'slow_vs_advertised'
+  | 'overstated_capacity'
   | 'ban_lifted';
 
 export interface ReputationRule {
@@ -60,6 +61,11 @@ export const REPUTATION_TABLE: Readonly<Record<ReputationKind, ReputationRule>> 
   },
   lost_attempt: { delta: -0.02, ban: false, note: 'dropped an accepted attempt (disconnect, reset)' },
   slow_vs_advertised: { delta: -0.01, ban: false, note: `ran over ${SLOW_FACTOR}x slower than advertised` },
+  overstated_capacity: {
+    delta: -0.2,
+    ban: false,
+    note: 'advertised far more GFLOP/s than a timed known-answer job measured (CAPACITY_OVERSTATED_FACTOR)',
+  },
   ban_lifted: {
     delta: 0,
     setTo: REINSTATED_REPUTATION,
