@@ -63,6 +63,10 @@ import { VerificationPolicyService } from './verification/policy.service.js';
 import { CanaryService } from './verification/canary.service.js';
 import { VerifierService } from './verification/verifier.service.js';
 import { VestingService } from './verification/vesting.service.js';
+import { TrustTierService } from './verification/tiers.service.js';
+import { WebhooksRepository } from './events/webhooks/webhooks.repository.js';
+import { WebhooksService } from './events/webhooks/webhooks.service.js';
+import { WebhooksController } from './events/webhooks/webhooks.controller.js';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -99,6 +103,7 @@ export class AppModule {
       ? [
           AuthController,
           AccountsController,
+          WebhooksController,
           JobsController,
           ArtifactsController,
           ProvidersController,
@@ -173,6 +178,9 @@ export class AppModule {
         CanaryService,
         VerifierService,
         VestingService,
+        TrustTierService,
+        WebhooksRepository,
+        WebhooksService,
         ...workerProviders,
       ],
     };
