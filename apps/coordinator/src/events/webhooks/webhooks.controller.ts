@@ -1,11 +1,12 @@
 import { Body, Controller, Delete, Get, HttpCode, Put, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsOptional, Max, Min } from 'class-validator';
+import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import type { Webhook, WebhookDelivery } from '#prisma';
 import { CurrentPrincipal, RequireScopes } from '../../auth/auth.decorators.js';
 import type { Principal } from '../../auth/principal.js';
 import { MAX_DELIVERY_LOG, WebhooksService } from './webhooks.service.js';
+import { MAX_WEBHOOK_URL_LENGTH } from './webhook-url.js';
 
 export class WebhookDto {
   @ApiProperty({ example: 'https://example.com/gpumesh' }) url: string;
@@ -38,7 +39,9 @@ export class WebhookDeliveryDto {
 
 export class SetWebhookDto {
   @ApiProperty({ description: 'https URL on a public address', example: 'https://example.com/gpumesh' })
-  url: unknown;
+  @IsString()
+  @MaxLength(MAX_WEBHOOK_URL_LENGTH)
+  url: string;
 }
 
 export class DeliveriesQueryDto {
@@ -87,7 +90,7 @@ export class WebhooksController {
     @CurrentPrincipal() principal: Principal,
     @Body() body: SetWebhookDto,
   ): Promise<WebhookCreatedDto> {
-    const webhook = await this.webhooks.register(principal.accountId, body?.url);
+    const webhook = await this.webhooks.register(principal.accountId, body.url);
     return { ...mapWebhook(webhook), secret: webhook.secret };
   }
 
