@@ -26,12 +26,12 @@ import {
 /**
  * honest: the right result (float64 accumulation, or float32 with `float: 'f32'`, as a different
  * honest backend would); reject; full (rejects as a provider with no free slot); hang; and cheaters: wrong (every value + 1), noise (values
- * perturbed by ~1%), zeros, stale (replays its previous output when the shape matches, else zeros),
+ * perturbed by ~1%), zeros, inf (every value +Infinity), stale (replays its previous output when the shape matches, else zeros),
  * copy (a collusion ring: when two members are offered the same job they return one shared wrong
  * output; otherwise honest, so only pairing can reveal them).
  */
 export type FakeBehaviour =
-  'honest' | 'reject' | 'full' | 'wrong' | 'hang' | 'noise' | 'zeros' | 'stale' | 'copy';
+  'honest' | 'reject' | 'full' | 'wrong' | 'hang' | 'noise' | 'zeros' | 'inf' | 'stale' | 'copy';
 
 /**
  * Colluders sharing what they were offered and one wrong output per job. Offers carry per-attempt
@@ -216,6 +216,7 @@ export async function startFakeAgent(
           else if (behaviour === 'noise')
             outputs = [mapValues(honest[0], (x) => x * (1 + (Math.random() - 0.5) * 0.02))];
           else if (behaviour === 'zeros') outputs = [mapValues(honest[0], () => 0)];
+          else if (behaviour === 'inf') outputs = [mapValues(honest[0], () => Infinity)];
           else if (behaviour === 'stale') {
             const same = previous && previous[0].shape.join('x') === honest[0].shape.join('x');
             outputs = same && previous ? previous : [mapValues(honest[0], () => 0)];

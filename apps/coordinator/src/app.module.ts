@@ -65,6 +65,10 @@ import { VerifierService } from './verification/verifier.service.js';
 import { VestingService } from './verification/vesting.service.js';
 import { CapacityRepository } from './providers/capacity/capacity.repository.js';
 import { CapacityProbeService } from './providers/capacity/capacity-probe.service.js';
+import { TrustTierService } from './verification/tiers.service.js';
+import { WebhooksRepository } from './events/webhooks/webhooks.repository.js';
+import { WebhooksService } from './events/webhooks/webhooks.service.js';
+import { WebhooksController } from './events/webhooks/webhooks.controller.js';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -101,6 +105,7 @@ export class AppModule {
       ? [
           AuthController,
           AccountsController,
+          WebhooksController,
           JobsController,
           ArtifactsController,
           ProvidersController,
@@ -177,6 +182,9 @@ export class AppModule {
         VestingService,
         CapacityRepository,
         CapacityProbeService,
+        TrustTierService,
+        WebhooksRepository,
+        WebhooksService,
         ...workerProviders,
       ],
     };

@@ -129,6 +129,14 @@ const configSchema = z.object({
   REFERENCE_WORK_BUDGET: z.coerce.number().int().min(0).default(5_000),
   /** Canary rate at least this high for jobs placed on providers below the trusted reputation. */
   PROBATION_CANARY_RATE: z.coerce.number().min(0).max(0.5).default(0.25),
+  /**
+   * Webhooks (docs/verification.md "Corrections and webhooks") may reach http:// URLs and private,
+   * loopback or link-local addresses. Off: https to public addresses only. For development and tests.
+   */
+  WEBHOOK_ALLOW_PRIVATE_ADDRESSES: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
   /** Stake (base units) proposed for slashing when a provider is caught returning wrong results. */
   SLASH_AMOUNT: integerString.default(10_000_000n),
   /**

@@ -31,6 +31,7 @@ import { CanaryService } from '../verification/canary.service.js';
 import { VerifierService, type Reference } from '../verification/verifier.service.js';
 import { VerificationRepository } from '../verification/verification.repository.js';
 import { holdSeconds } from '../verification/vesting.service.js';
+import { TrustTierService, type SingleCheck } from '../verification/tiers.service.js';
 import { offerIdentity } from './offer-id.js';
 import { ReputationService } from '../reputation/reputation.service.js';
 import { CapacityProbeService } from '../providers/capacity/capacity-probe.service.js';
@@ -129,6 +130,7 @@ export class DispatchService {
     private readonly settings: SettingsService,
     private readonly capacity: CapacityProbeService,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly tiers: TrustTierService,
   ) {}
 
   async dispatch(jobId: string, now = new Date()): Promise<DispatchOutcome> {
@@ -320,6 +322,8 @@ export class DispatchService {
       );
     }
     const outputHash = hashOutputs(outcome.outputs);
+    const junk = this.tiers.sanity(job, peerId, outcome.outputs); // Inf from finite inputs, bad shapes
+    if (junk) return this.failAttempt(job, attempt, { ...base, pricePerUnit }, 'FAILED', junk);
     this.view.complete(job.id, peerId);
     if (this.view.isBanned(peerId)) {
       return this.failAttempt(job, attempt, { ...base, pricePerUnit }, 'FAILED', 'provider banned meanwhile');
@@ -439,7 +443,17 @@ export class DispatchService {
           'the provider was banned meanwhile',
         );
       }
-      return this.completeSingle(job, only, answerOutputs ? 'verified_pass' : 'completion');
+      // Trust tiers: a probation provider's result (or any, for a `verified` job) waits for a check.
+      const check = answerOutputs
+        ? null
+        : await this.tiers.checkSingle(job, only, (u) => this.tieBreak(job, u));
+      if (check?.kind === 'requeue')
+        return this.requeueAfterVerification(job, ['RUNNING', 'DISPATCHED'], check.reason);
+      if (check?.ranExtra && only.acceptedAt !== undefined) {
+        await this.catchUpRunning(job.id); // the check run may have moved the job to RUNNING already
+        only.acceptedAt = undefined;
+      }
+      return this.completeSingle(job, only, check?.passKind ?? 'verified_pass', check ?? undefined);
     }
     const toVerifying = {
       jobId: job.id,
@@ -517,7 +531,16 @@ export class DispatchService {
         feeBps: await this.settings.get('platformFeeBps'),
         hold: holdSeconds(this.config) > 0,
       },
-      patch: { result: { outputs }, resultHash: hashOutputs(outputs) },
+      patch: {
+        result: {
+          outputs,
+          verification: {
+            method: verdict.reference?.source === 'coordinator' ? 'reference' : 'redundant',
+            verified: true,
+          },
+        },
+        resultHash: hashOutputs(outputs),
+      },
     });
     if (completed) {
       for (const w of verdict.winners) {
@@ -768,6 +791,7 @@ export class DispatchService {
     job: Job,
     outcome: AttemptOutcome,
     passKind: ReputationKind,
+    check?: Extract<SingleCheck, { kind: 'deliver' }>,
   ): Promise<DispatchOutcome> {
     const outputs = outcome.outputs ?? [];
     const verifying = { state: 'VERIFYING' as const, eventType: 'job.verifying', eventData: { results: 1 } };
@@ -787,14 +811,19 @@ export class DispatchService {
       via: folded ? [runningStep(outcome.attempt, outcome.peerId), verifying] : verifying,
       to: 'COMPLETED',
       eventType: 'job.completed',
-      eventData: { providers: [outcome.peerId] },
+      eventData: { providers: [outcome.peerId], ...(check ? { verification: check.outcome } : {}) },
       effect: {
         kind: 'settle',
-        payments: [{ peerId: outcome.peerId, amount: outcome.pricePerUnit * job.workUnits }],
+        payments: check?.payments ?? [
+          { peerId: outcome.peerId, amount: outcome.pricePerUnit * job.workUnits },
+        ],
         feeBps: await this.settings.get('platformFeeBps'),
         hold: holdSeconds(this.config) > 0,
       },
-      patch: { result: { outputs }, resultHash: hashOutputs(outputs) },
+      patch: {
+        result: { outputs, ...(check ? { verification: check.outcome } : {}) },
+        resultHash: hashOutputs(outputs),
+      },
     };
     let completed = await this.jobs.transition(request);
     if (!completed && !folded && (await this.catchUpRunning(job.id)))

@@ -22,6 +22,8 @@ export type ReputationKind =
   | 'failed_canary'
   | 'lost_tiebreak'
   | 'failed_reverification'
+  | 'failed_check'
+  | 'failed_sanity'
   | 'missed_deadline'
   | 'lost_attempt'
   | 'slow_vs_advertised'
@@ -53,6 +55,16 @@ export const REPUTATION_TABLE: Readonly<Record<ReputationKind, ReputationRule>> 
     delta: -1,
     ban: true,
     note: 'a paid result was found wrong when re-verified after a ban',
+  },
+  failed_check: {
+    delta: -1,
+    ban: true,
+    note: 'a result held for a check (probation, or a verified job) disagreed with the coordinator reference',
+  },
+  failed_sanity: {
+    delta: -0.1,
+    ban: false,
+    note: 'returned junk no honest run produces (Inf from finite inputs, a wrong output shape)',
   },
   missed_deadline: {
     delta: -0.05,
