@@ -15,6 +15,7 @@ import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import {
   JobsRepository,
   REJECTED_ATTEMPT,
+  WORKER_LOST_ATTEMPT,
   type PassThrough,
   type TransitionRequest,
 } from '../jobs/jobs.repository.js';
@@ -32,6 +33,7 @@ import { VerifierService, type Reference } from '../verification/verifier.servic
 import { VerificationRepository } from '../verification/verification.repository.js';
 import { holdSeconds } from '../verification/vesting.service.js';
 import { offerIdentity } from './offer-id.js';
+import { attemptFault, type AttemptFault } from './attempt-faults.js';
 import { ReputationService } from '../reputation/reputation.service.js';
 import { SettingsService } from '../settings/settings.service.js';
 import { TRUSTED_REPUTATION, isSlow, type ReputationKind } from '../reputation/reputation.js';
@@ -219,7 +221,10 @@ export class DispatchService {
   }
 
   private async recoverInterrupted(job: Job): Promise<Job | null> {
-    const lost = await this.attempts.loseOpenAttempts(job.id, 'the coordinator worker running it stopped');
+    const lost = await this.attempts.loseOpenAttempts(
+      job.id,
+      `${WORKER_LOST_ATTEMPT}the coordinator worker running it stopped`,
+    );
     const requeued = await this.jobs.transition({
       jobId: job.id,
       from: ['DISPATCHED', 'RUNNING', 'VERIFYING'],
@@ -234,7 +239,16 @@ export class DispatchService {
     const peerId = attempt.providerId as string;
     const provider = this.view.provider(peerId);
     const base = { attempt, peerId, pricePerUnit: provider?.pricePerUnit ?? job.pricePerUnit };
-    if (!provider) return this.failAttempt(job, attempt, base, 'LOST', 'provider advert vanished');
+    if (!provider) {
+      return this.failAttempt(
+        job,
+        attempt,
+        base,
+        'LOST',
+        'DISCONNECTED: provider advert vanished',
+        attemptFault('DISCONNECTED'),
+      );
+    }
     const pricePerUnit = provider.pricePerUnit < job.pricePerUnit ? provider.pricePerUnit : job.pricePerUnit;
     let lastProgressEvent = 0;
     let accepted: Promise<void> = Promise.resolve();
@@ -289,16 +303,14 @@ export class DispatchService {
       clearTimeout(recordTimer); // the failure is what gets recorded
       await accepted;
       const code = err instanceof JobProtocolError ? err.code : 'ERROR';
-      const state =
-        code === 'DISCONNECTED' || code === 'DIAL_FAILED' || code === 'STREAM_RESET' || code === 'TIMEOUT'
-          ? 'LOST'
-          : 'FAILED';
+      const fault = attemptFault(code);
       return this.failAttempt(
         job,
         attempt,
         { ...base, pricePerUnit },
-        state,
+        fault.state,
         `${code}: ${err instanceof Error ? err.message : String(err)}`,
+        fault,
       );
     }
     // A result of a single-copy job that beat the acceptance's record carries the acceptance into the
@@ -308,6 +320,7 @@ export class DispatchService {
     else recordAcceptance();
     await accepted;
     if (outcome.status === 'rejected') {
+      this.view.attemptNeutral(peerId);
       return this.failAttempt(
         job,
         attempt,
@@ -318,6 +331,7 @@ export class DispatchService {
     }
     const outputHash = hashOutputs(outcome.outputs);
     this.view.complete(job.id, peerId);
+    this.view.attemptSucceeded(peerId);
     if (this.view.isBanned(peerId)) {
       return this.failAttempt(job, attempt, { ...base, pricePerUnit }, 'FAILED', 'provider banned meanwhile');
     }
@@ -388,12 +402,11 @@ export class DispatchService {
     base: Omit<AttemptOutcome, 'ok'>,
     state: 'FAILED' | 'LOST',
     error: string,
+    fault?: AttemptFault,
   ): Promise<AttemptOutcome> {
     this.view.fail(job.id, base.peerId); // first: a database error below must not hold the slot
+    if (fault) this.chargeFault(job, base.peerId, fault, error);
     await this.attempts.settle(attempt.id, state, { error });
-    const penalty: ReputationKind | null =
-      state === 'LOST' ? (error.startsWith('TIMEOUT') ? 'missed_deadline' : 'lost_attempt') : null;
-    if (penalty) this.recordReputation(base.peerId, penalty, job.id, { error });
     this.metrics.attempts.inc({ outcome: state.toLowerCase() });
     await this.jobs.note(job.id, state === 'LOST' ? 'attempt.lost' : 'attempt.failed', {
       attempt: attempt.attempt,
@@ -401,6 +414,24 @@ export class DispatchService {
       error,
     });
     return { ...base, ok: false, error };
+  }
+
+  /**
+   * What a failed attempt costs its provider (ATTEMPT_FAULTS): reputation, p2p score for wire
+   * misbehaviour, and a loss toward its circuit breaker (an open breaker keeps offers away from it).
+   */
+  private chargeFault(job: Job, peerId: string, fault: AttemptFault, error: string): void {
+    if (fault.breakerLoss) {
+      const breaker = this.view.attemptLost(peerId);
+      if (breaker.opened) this.metrics.attempts.inc({ outcome: 'breaker_opened' });
+    } else {
+      this.view.attemptNeutral(peerId);
+    }
+    if (fault.reputation) this.recordReputation(peerId, fault.reputation, job.id, { error });
+    if (fault.penalty) {
+      this.p2p.penalize(peerId, fault.penalty, error.split(':')[0] ?? 'attempt fault');
+      this.logger.warn({ peerId, jobId: job.id, error }, 'provider penalised for a failed attempt');
+    }
   }
 
   /** All attempts answered: verify agreement and pay, or send the job back to the queue. */
