@@ -318,7 +318,6 @@ describe('placement routes around bad peers', () => {
     }, 300);
     try {
       expect(view.isConnected(directId)).toBe(false);
-      expect(view.parkedCount()).toBeGreaterThanOrEqual(1);
       const ids = await runHonestJobs(c, honest);
       const attempts = await attemptsOf(c, ids);
       for (const a of attempts) {
@@ -333,6 +332,8 @@ describe('placement routes around bad peers', () => {
         [...ghostIds, directId],
       ]);
       expect(rows).toHaveLength(0);
+      // The advert reached the view and was parked there (not placeable), not lost on the way.
+      expect(view.parkedCount()).toBeGreaterThanOrEqual(1);
     } finally {
       clearInterval(timer);
       for (const g of ghosts) g.gossip.stop();
