@@ -19,6 +19,11 @@ import { jobVerification, PREFERRED_PEERS_WAIT_MS } from '../verification/policy
 
 /** Persist an unchanged advert at most this often (heartbeats would otherwise write every 15 s). */
 const PERSIST_EVERY_MS = 60_000;
+/**
+ * ... and sooner when the stored advert would expire within this margin, so the lapsed-advert sweep
+ * never takes a provider that keeps advertising OFFLINE (the agent's adverts live 60 s).
+ */
+const PERSIST_BEFORE_EXPIRY_MS = 30_000;
 
 /** How often a process with a live view re-reads admin statuses (ban, drain) set by another process. */
 const STATUS_REFRESH_EVERY_MS = 3_000;
@@ -50,7 +55,7 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
   readonly scheduler: Scheduler;
   private readonly snapshots = new Map<string, ProviderSnapshot>();
   private refreshTimer: NodeJS.Timeout | null = null;
-  private readonly persisted = new Map<string, { at: number; fingerprint: string }>();
+  private readonly persisted = new Map<string, { at: number; fingerprint: string; expiresAt: number }>();
   private readonly status = new Map<string, Provider['status']>();
   private readonly reputations = new Map<string, number>();
   private readonly firstSeen = new Map<string, number>();
@@ -94,12 +99,17 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
       advert.address,
     ]);
     const last = this.persisted.get(advert.peerId);
-    if (!last || last.fingerprint !== fingerprint || now - last.at >= PERSIST_EVERY_MS) {
+    if (
+      !last ||
+      last.fingerprint !== fingerprint ||
+      now - last.at >= PERSIST_EVERY_MS ||
+      last.expiresAt - now <= PERSIST_BEFORE_EXPIRY_MS
+    ) {
       const row = await this.providers.upsertFromAdvert(advert, new Date(now), {
         stake: this.usableStake(advert.address),
         inFlightValue: this.scheduler.usage(advert.peerId)?.inFlightValue ?? 0n,
       });
-      this.persisted.set(advert.peerId, { at: now, fingerprint });
+      this.persisted.set(advert.peerId, { at: now, fingerprint, expiresAt: advert.expiresAt });
       this.status.set(advert.peerId, row.status);
       this.reputations.set(advert.peerId, row.reputation);
       if (!this.firstSeen.has(advert.peerId)) this.firstSeen.set(advert.peerId, row.createdAt.getTime());
