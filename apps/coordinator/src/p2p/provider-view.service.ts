@@ -109,6 +109,11 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
         stake: this.usableStake(advert.address),
         inFlightValue: this.scheduler.usage(advert.peerId)?.inFlightValue ?? 0n,
       });
+      if (!this.connected.has(advert.peerId)) {
+        // The connection dropped while the advert was stored: undo it (onDisconnect ran meanwhile).
+        await this.providers.markOffline(advert.peerId);
+        return;
+      }
       this.persisted.set(advert.peerId, { at: now, fingerprint, expiresAt: advert.expiresAt });
       this.status.set(advert.peerId, row.status);
       this.reputations.set(advert.peerId, row.reputation);
@@ -159,9 +164,10 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
   async onDisconnect(peerId: string): Promise<void> {
     this.connected.delete(peerId);
     this.parked.delete(peerId);
-    if (!this.scheduler.removeProvider(peerId)) return;
+    const stored = this.persisted.delete(peerId);
+    const placeable = this.scheduler.removeProvider(peerId);
+    if (!stored && !placeable) return;
     this.snapshots.delete(peerId);
-    this.persisted.delete(peerId);
     await this.providers.markOffline(peerId);
   }
 
