@@ -15,6 +15,7 @@ import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import {
   JobsRepository,
   REJECTED_ATTEMPT,
+  WORKER_LOST_ATTEMPT,
   type PassThrough,
   type TransitionRequest,
 } from '../jobs/jobs.repository.js';
@@ -33,6 +34,7 @@ import { VerificationRepository } from '../verification/verification.repository.
 import { holdSeconds } from '../verification/vesting.service.js';
 import { TrustTierService, type SingleCheck } from '../verification/tiers.service.js';
 import { offerIdentity } from './offer-id.js';
+import { attemptFault, type AttemptFault } from './attempt-faults.js';
 import { ReputationService } from '../reputation/reputation.service.js';
 import { CapacityProbeService } from '../providers/capacity/capacity-probe.service.js';
 import { SettingsService } from '../settings/settings.service.js';
@@ -223,7 +225,10 @@ export class DispatchService {
   }
 
   private async recoverInterrupted(job: Job): Promise<Job | null> {
-    const lost = await this.attempts.loseOpenAttempts(job.id, 'the coordinator worker running it stopped');
+    const lost = await this.attempts.loseOpenAttempts(
+      job.id,
+      `${WORKER_LOST_ATTEMPT}the coordinator worker running it stopped`,
+    );
     const requeued = await this.jobs.transition({
       jobId: job.id,
       from: ['DISPATCHED', 'RUNNING', 'VERIFYING'],
@@ -238,7 +243,16 @@ export class DispatchService {
     const peerId = attempt.providerId as string;
     const provider = this.view.provider(peerId);
     const base = { attempt, peerId, pricePerUnit: provider?.pricePerUnit ?? job.pricePerUnit };
-    if (!provider) return this.failAttempt(job, attempt, base, 'LOST', 'provider advert vanished');
+    if (!provider) {
+      return this.failAttempt(
+        job,
+        attempt,
+        base,
+        'LOST',
+        'DISCONNECTED: provider advert vanished',
+        attemptFault('DISCONNECTED'),
+      );
+    }
     const pricePerUnit = provider.pricePerUnit < job.pricePerUnit ? provider.pricePerUnit : job.pricePerUnit;
     let lastProgressEvent = 0;
     let accepted: Promise<void> = Promise.resolve();
@@ -293,16 +307,14 @@ export class DispatchService {
       clearTimeout(recordTimer); // the failure is what gets recorded
       await accepted;
       const code = err instanceof JobProtocolError ? err.code : 'ERROR';
-      const state =
-        code === 'DISCONNECTED' || code === 'DIAL_FAILED' || code === 'STREAM_RESET' || code === 'TIMEOUT'
-          ? 'LOST'
-          : 'FAILED';
+      const fault = attemptFault(code);
       return this.failAttempt(
         job,
         attempt,
         { ...base, pricePerUnit },
-        state,
+        fault.state,
         `${code}: ${err instanceof Error ? err.message : String(err)}`,
+        fault,
       );
     }
     const resultAt = Date.now(); // the provider's timings are its word; this clock is ours
@@ -313,6 +325,7 @@ export class DispatchService {
     else recordAcceptance();
     await accepted;
     if (outcome.status === 'rejected') {
+      this.view.attemptNeutral(peerId);
       return this.failAttempt(
         job,
         attempt,
@@ -325,6 +338,7 @@ export class DispatchService {
     const junk = this.tiers.sanity(job, peerId, outcome.outputs); // Inf from finite inputs, bad shapes
     if (junk) return this.failAttempt(job, attempt, { ...base, pricePerUnit }, 'FAILED', junk);
     this.view.complete(job.id, peerId);
+    this.view.attemptSucceeded(peerId);
     if (this.view.isBanned(peerId)) {
       return this.failAttempt(job, attempt, { ...base, pricePerUnit }, 'FAILED', 'provider banned meanwhile');
     }
@@ -395,12 +409,11 @@ export class DispatchService {
     base: Omit<AttemptOutcome, 'ok'>,
     state: 'FAILED' | 'LOST',
     error: string,
+    fault?: AttemptFault,
   ): Promise<AttemptOutcome> {
     this.view.fail(job.id, base.peerId); // first: a database error below must not hold the slot
+    if (fault) this.chargeFault(job, base.peerId, fault, error);
     await this.attempts.settle(attempt.id, state, { error });
-    const penalty: ReputationKind | null =
-      state === 'LOST' ? (error.startsWith('TIMEOUT') ? 'missed_deadline' : 'lost_attempt') : null;
-    if (penalty) this.recordReputation(base.peerId, penalty, job.id, { error });
     this.metrics.attempts.inc({ outcome: state.toLowerCase() });
     await this.jobs.note(job.id, state === 'LOST' ? 'attempt.lost' : 'attempt.failed', {
       attempt: attempt.attempt,
@@ -408,6 +421,24 @@ export class DispatchService {
       error,
     });
     return { ...base, ok: false, error };
+  }
+
+  /**
+   * What a failed attempt costs its provider (ATTEMPT_FAULTS): reputation, p2p score for wire
+   * misbehaviour, and a loss toward its circuit breaker (an open breaker keeps offers away from it).
+   */
+  private chargeFault(job: Job, peerId: string, fault: AttemptFault, error: string): void {
+    if (fault.breakerLoss) {
+      const breaker = this.view.attemptLost(peerId);
+      if (breaker.opened) this.metrics.attempts.inc({ outcome: 'breaker_opened' });
+    } else {
+      this.view.attemptNeutral(peerId);
+    }
+    if (fault.reputation) this.recordReputation(peerId, fault.reputation, job.id, { error });
+    if (fault.penalty) {
+      this.p2p.penalize(peerId, fault.penalty, error.split(':')[0] ?? 'attempt fault');
+      this.logger.warn({ peerId, jobId: job.id, error }, 'provider penalised for a failed attempt');
+    }
   }
 
   /** All attempts answered: verify agreement and pay, or send the job back to the queue. */

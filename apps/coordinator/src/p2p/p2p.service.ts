@@ -174,6 +174,13 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
         penalizePeer(node, this.peerScore, peer, PeerAction.LowToleranceError, 'bad artifact stream');
       },
     });
+    // Only directly connected peers are placeable (ProviderViewService.onConnect).
+    node.addEventListener('peer:connect', (evt) => {
+      void this.view
+        .onConnect(evt.detail.toString())
+        .catch((err: unknown) => log.warn({ err }, 'could not admit a connected provider'));
+    });
+    for (const peer of node.getPeers()) void this.view.onConnect(peer.toString()).catch(() => undefined);
     node.addEventListener('peer:disconnect', (evt) => {
       void this.view
         .onDisconnect(evt.detail.toString())

@@ -101,9 +101,13 @@ export class ProvidersController {
   @Get()
   @ApiOperation({ summary: 'The public view of providers (online ones by default)' })
   async list(@Query() query: ListProvidersQueryDto): Promise<ProviderDto[]> {
+    const status = query.status ?? 'ONLINE';
+    // An ONLINE provider is listed only while its advert is fresh (live); the sweeper marks lapsed
+    // ones OFFLINE within seconds, this keeps them off the list meanwhile.
     const rows = await this.providers.list({
-      statuses: [query.status ?? 'ONLINE'],
+      statuses: [status],
       limit: query.limit ?? 100,
+      ...(status === 'ONLINE' ? { liveAt: new Date() } : {}),
     });
     return rows.map((p) => mapProvider(p, this.view.liveFigures(p.peerId, p.address)));
   }

@@ -28,6 +28,8 @@ export type ReputationKind =
   | 'lost_attempt'
   | 'slow_vs_advertised'
   | 'overstated_capacity'
+  | 'forged_receipt'
+  | 'protocol_violation'
   | 'ban_lifted';
 
 export interface ReputationRule {
@@ -71,7 +73,21 @@ export const REPUTATION_TABLE: Readonly<Record<ReputationKind, ReputationRule>> 
     ban: false,
     note: 'accepted a job and did not answer before its deadline',
   },
-  lost_attempt: { delta: -0.02, ban: false, note: 'dropped an accepted attempt (disconnect, reset)' },
+  lost_attempt: {
+    delta: -0.02,
+    ban: false,
+    note: 'lost an attempt: unreachable, did not serve the job protocol, disconnected or reset',
+  },
+  forged_receipt: {
+    delta: -0.2,
+    ban: false,
+    note: 'sent a receipt that failed its signature, signer, job or output-hash checks',
+  },
+  protocol_violation: {
+    delta: -0.1,
+    ban: false,
+    note: 'sent undecodable, out-of-order or oversized frames on the job protocol',
+  },
   slow_vs_advertised: { delta: -0.01, ban: false, note: `ran over ${SLOW_FACTOR}x slower than advertised` },
   overstated_capacity: {
     delta: -0.2,
