@@ -16,6 +16,8 @@ export interface AttemptFault {
   penalty: PeerAction | null;
   /** Counts as a loss for the provider's circuit breaker. */
   breakerLoss: boolean;
+  /** The failure was this coordinator's, not the provider's: it is not excluded from the job. */
+  coordinatorFault?: boolean;
 }
 
 /** Lost through the provider's fault (unreachable, gone, silent): reputation and breaker, no p2p penalty. */
@@ -59,6 +61,15 @@ export const ATTEMPT_FAULTS: Readonly<Record<string, AttemptFault>> = {
   REMOTE_ERROR: { state: 'FAILED', reputation: null, penalty: null, breakerLoss: false },
   // This side aborted.
   CANCELLED: { state: 'FAILED', reputation: null, penalty: null, breakerLoss: false },
+  // This coordinator had no room for the result (its byte budget): the provider did nothing wrong
+  // and stays eligible for the job (the error is recorded as the worker's, see coordinatorFault).
+  BUDGET_EXHAUSTED: {
+    state: 'LOST',
+    reputation: null,
+    penalty: null,
+    breakerLoss: false,
+    coordinatorFault: true,
+  },
 };
 
 const UNKNOWN: AttemptFault = { state: 'FAILED', reputation: null, penalty: null, breakerLoss: false };

@@ -16,6 +16,7 @@ import {
   JobsRepository,
   REJECTED_ATTEMPT,
   WORKER_LOST_ATTEMPT,
+  COORDINATOR_FAULT_ATTEMPT,
   type PassThrough,
   type TransitionRequest,
 } from '../jobs/jobs.repository.js';
@@ -313,7 +314,7 @@ export class DispatchService {
         attempt,
         { ...base, pricePerUnit },
         fault.state,
-        `${code}: ${err instanceof Error ? err.message : String(err)}`,
+        `${fault.coordinatorFault === true ? COORDINATOR_FAULT_ATTEMPT : ''}${code}: ${err instanceof Error ? err.message : String(err)}`,
         fault,
       );
     }

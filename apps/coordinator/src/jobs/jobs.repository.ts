@@ -30,6 +30,11 @@ export const REJECTED_ATTEMPT = 'rejected: ';
  * stopped): unlike every other LOST attempt, it does not exclude the provider from the job.
  */
 export const WORKER_LOST_ATTEMPT = 'worker stopped: ';
+/**
+ * The error of an attempt this coordinator failed itself (no room in its result byte budget): like
+ * WORKER_LOST_ATTEMPT, it does not exclude the provider from the job.
+ */
+export const COORDINATOR_FAULT_ATTEMPT = 'coordinator: ';
 
 export interface NewJob {
   id: string;
@@ -160,10 +165,14 @@ export class JobsRepository {
                   ARRAY(SELECT DISTINCT a."providerId" FROM "JobAttempt" a
                          WHERE a."jobId" = "Job".id AND a."providerId" IS NOT NULL
                            AND ((a.state = 'FAILED' AND coalesce(a.error, '') NOT LIKE $2)
-                             OR (a.state = 'LOST' AND coalesce(a.error, '') NOT LIKE $3)))
+                             OR (a.state = 'LOST' AND NOT coalesce(a.error, '') LIKE ANY($3::text[]))))
                     AS "failedProviders"
              FROM "Job" WHERE id = ANY($1::uuid[])`,
-          [[...new Set(ids)], `${REJECTED_ATTEMPT}${REJECT_NO_CAPACITY}%`, `${WORKER_LOST_ATTEMPT}%`],
+          [
+            [...new Set(ids)],
+            `${REJECTED_ATTEMPT}${REJECT_NO_CAPACITY}%`,
+            [`${WORKER_LOST_ATTEMPT}%`, `${COORDINATOR_FAULT_ATTEMPT}%`],
+          ],
         );
         const byId = new Map(
           rows.map(({ failedProviders, ...job }) => [job.id, { job: job as Job, failedProviders }]),
