@@ -6,6 +6,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { defaultDataDir } from './agent-config.js';
 import { benchmarkCommand, doctorCommand, initCommand, startCommand, statusCommand } from './cli/commands.js';
 import { CliError, createOutput } from './cli/output.js';
+import { agentVersion } from './version.js';
 
 const COMMON = `  --data-dir <dir>  where the keystore, config, cache and journal live (default ~/.gpumesh-agent)
   --json            machine-readable output
@@ -21,6 +22,7 @@ const HELP: Record<string, string> = {
   main: `gpumesh-agent — rent out your GPU (or CPU) on the gpumesh marketplace
 
 usage: gpumesh-agent <command> [options]
+       gpumesh-agent --version
 
 commands:
   init       create an encrypted keystore (wallet + libp2p key) and a config for a coordinator
@@ -57,17 +59,25 @@ ${COMMON}`,
 
 Sweeps matmul sizes on the backend and saves the best sustained GFLOP/s in the config.
 ${COMMON}`,
-  start: `usage: gpumesh-agent start [--log-level info] [--coordinator <url>]
+  start: `usage: gpumesh-agent start [--log-level info] [--coordinator <url>] [--max-disconnected <s>]
 
 Runs the daemon until Ctrl-C: one executor per slot in worker threads, signed adverts on gossipsub,
 job offers over libp2p streams, and a journal so a restarted agent never runs a reported attempt twice.
+It only dials out (no listening port unless "listen" is set in the config) and redials its coordinator
+forever with capped backoff, re-reading its addresses from /v1/network. One agent per data directory.
   --log-level <level>  fatal | error | warn | info | debug (default info)
+  --max-disconnected <s>
+                       exit with code 69 after this many seconds without any coordinator connection,
+                       so a supervisor (systemd Restart=on-failure) restarts the agent; 0 = never
+                       (default: maxDisconnectedSeconds in the config, 600)
   --coordinator <url>  the coordinator's REST URL when it moved (saved in the config; its offer
                        signer must still be the one trusted at init)
 ${COMMON}`,
   status: `usage: gpumesh-agent status
 
-Shows the running agent's peer id, backend, connections, jobs and reported earnings.
+Shows the running agent's peer id, backend, whether it is connected to its coordinator (and for how
+long), its jobs, and its net earnings after the platform fee, per job id, as the coordinator's
+GET /v1/providers/<peer id>/earnings reports them (held, waiting for an epoch, or in a closed epoch).
 ${COMMON}`,
   stake: `usage: gpumesh-agent stake [<amount>]
 
@@ -120,6 +130,7 @@ const commandOptions = {
     ...commonOptions,
     'log-level': { type: 'string', default: 'info' },
     coordinator: { type: 'string' },
+    'max-disconnected': { type: 'string' },
   },
   status: { ...commonOptions },
   stake: { ...commonOptions, coordinator: { type: 'string' }, rpc: { type: 'string' } },
@@ -136,6 +147,10 @@ type Command = keyof typeof commandOptions;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === '--version' || command === '-v' || command === 'version') {
+    console.log(agentVersion());
+    return 0;
+  }
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     console.log(HELP.main);
     return command ? 0 : 2;
@@ -198,12 +213,12 @@ async function main(argv: string[]): Promise<number> {
       await benchmarkCommand({ ...common, backend: values.backend as string | undefined }, out);
       return 0;
     case 'start':
-      await startCommand({
+      return startCommand({
         ...common,
         logLevel: values['log-level'] as string,
         coordinatorUrl: values.coordinator as string | undefined,
+        maxDisconnected: values['max-disconnected'] as string | undefined,
       });
-      return 0;
     case 'status':
       await statusCommand(common, out);
       return 0;
