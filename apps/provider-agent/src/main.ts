@@ -33,6 +33,7 @@ commands:
   stake      bond tokens on ProviderStaking (what a slash for wrong results takes), or show the stake
   unstake    start unbonding stake, or withdraw it once the unbonding delay has passed
   claim      claim your verified earnings on chain with the coordinator's Merkle proof
+  dev-fund   local dev chain only: get gas and tokens from the dev faucet (to try stake and claim)
 
 \`gpumesh-agent <command> --help\` describes each command. The keystore passphrase is read from
 GPUMESH_AGENT_PASSPHRASE or asked on the terminal.`,
@@ -104,6 +105,15 @@ paid; 1 with the reason otherwise (nothing claimable yet, challenge window not p
 chain unreachable, no ETH for gas).
 ${CHAIN}
 ${COMMON}`,
+  'dev-fund': `usage: gpumesh-agent dev-fund [--eth 1] [--tokens 1000]
+
+On a coordinator's local dev chain (\`npm start\`, /v1/rewards/chain says dev), sends your keystore wallet
+ETH for gas and stake tokens from the dev faucet (anvil's public test account 8). On a real network it
+refuses: buy gas on that chain and get tokens from the operator (docs/provider-guide.md).
+  --eth <n>            ETH for gas (default 1)
+  --tokens <n>         stake tokens (default 1000)
+${CHAIN}
+${COMMON}`,
 };
 
 const commonOptions = {
@@ -141,6 +151,13 @@ const commandOptions = {
     withdraw: { type: 'boolean', default: false },
   },
   claim: { ...commonOptions, coordinator: { type: 'string' }, rpc: { type: 'string' } },
+  'dev-fund': {
+    ...commonOptions,
+    coordinator: { type: 'string' },
+    rpc: { type: 'string' },
+    eth: { type: 'string' },
+    tokens: { type: 'string' },
+  },
 } as const satisfies Record<string, ParseArgsConfig['options']>;
 
 type Command = keyof typeof commandOptions;
@@ -224,15 +241,22 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'stake':
     case 'unstake':
-    case 'claim': {
+    case 'claim':
+    case 'dev-fund': {
       // Loaded on demand: only these commands need the rewards library.
-      const { claimCommand, stakeCommand, unstakeCommand } = await import('./cli/chain-commands.js');
+      const { claimCommand, devFundCommand, stakeCommand, unstakeCommand } =
+        await import('./cli/chain-commands.js');
       const chain = {
         ...common,
         coordinator: values.coordinator as string | undefined,
         rpc: values.rpc as string | undefined,
       };
-      if (name === 'stake') await stakeCommand({ ...chain, amount: positionals[0] }, out);
+      if (name === 'dev-fund') {
+        await devFundCommand(
+          { ...chain, eth: values.eth as string | undefined, tokens: values.tokens as string | undefined },
+          out,
+        );
+      } else if (name === 'stake') await stakeCommand({ ...chain, amount: positionals[0] }, out);
       else if (name === 'claim') await claimCommand(chain, out);
       else {
         if (values.withdraw !== true && positionals[0] === undefined)
