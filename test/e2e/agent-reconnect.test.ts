@@ -130,8 +130,8 @@ describe('e2e: an agent rides out a 90 s coordinator outage', () => {
   const t0 = Date.now();
   const stage = (what: string): void => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}`);
 
-  const init = async (dataDir: string): Promise<void> => {
-    await runProcess(
+  const init = async (dataDir: string): Promise<string> => {
+    const out = await runProcess(
       AGENT_MAIN,
       [
         'init',
@@ -150,6 +150,7 @@ describe('e2e: an agent rides out a 90 s coordinator outage', () => {
     const path = join(dataDir, 'agent.json');
     const config = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
     await writeFile(path, JSON.stringify({ ...config, reconnect: TEST_RECONNECT }, null, 2));
+    return out;
   };
 
   beforeAll(async () => {
@@ -179,7 +180,11 @@ describe('e2e: an agent rides out a 90 s coordinator outage', () => {
     async () => {
       const dataDir = join(dir, 'agent');
       const shortLived = join(dir, 'short');
-      await Promise.all([init(dataDir), init(shortLived)]);
+      const [initOut] = await Promise.all([init(dataDir), init(shortLived)]);
+      // init shows the market (GET /v1/market): nobody is live yet on this fresh coordinator.
+      expect(initOut).toMatch(
+        /market {4}no provider is live right now; the platform keeps 5\.00% of each payment/,
+      );
       stage('agents initialised');
       const started = await startProcess(
         AGENT_MAIN,
@@ -301,6 +306,17 @@ describe('e2e: an agent rides out a 90 s coordinator outage', () => {
       });
       expect(done.state, done.error ?? '').toBe('COMPLETED');
       stage('job completed');
+
+      // status: connected, and the job's net earnings after the fee, by job id.
+      const final = await waitFor('status shows the job', async () => {
+        const out = await runProcess(AGENT_MAIN, ['status', '--data-dir', dataDir], env);
+        return out.includes(job.body.id) ? out : undefined;
+      });
+      expect(final).toMatch(/coordinator {2}connected for \d+ s \(1 coordinator peer\(s\)\)/);
+      expect(final).toMatch(/earnings {5}\d+ base units net, after the 5\.00% platform fee/);
+      expect(final).toMatch(
+        new RegExp(`${job.body.id} #1 {2}net \\d+ \\(gross \\d+ − fee \\d+\\) {2}earned`),
+      );
     },
     OUTAGE_MS + 150_000,
   );
