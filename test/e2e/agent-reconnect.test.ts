@@ -318,6 +318,6 @@ describe('e2e: an agent rides out a 90 s coordinator outage', () => {
         new RegExp(`${job.body.id} #1 {2}net \\d+ \\(gross \\d+ − fee \\d+\\) {2}earned`),
       );
     },
-    OUTAGE_MS + 150_000,
+    OUTAGE_MS + 210_000,
   );
 });

@@ -53,7 +53,9 @@ ${COMMON}`,
 
 Detects NVIDIA GPUs (nvidia-smi, then systeminformation), resolves the backend in the order
 tensorflow-gpu → tensorflow → wasm → cpu, and runs a timed, checked matmul on it. Exit code 0 when the
-backend is proven, 1 otherwise; a missing CUDA library is named with how to install it.
+backend is proven and uses the GPUs found; 1 otherwise — including GPUs present while jobs would run on
+wasm or the CPU (a failed optional @tensorflow/tfjs-node-gpu install, missing CUDA libraries), with the
+package, libraries and commands that fix it. --backend wasm|cpu says you mean to rent out the CPU.
   --backend <name>     only try this backend
 ${COMMON}`,
   benchmark: `usage: gpumesh-agent benchmark [--backend <name>]

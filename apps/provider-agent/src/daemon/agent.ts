@@ -113,6 +113,9 @@ export async function startAgent(options: {
       : [];
   // GPUs that jobs will not use (a failed optional install, missing CUDA libraries) are said loudly.
   const gpuUse = gpuUseVerdict(detection, pool.backend, config.backend);
+  if (pool.backend.fallbacks.length > 0) {
+    logger.info({ backend, skipped: pool.backend.fallbacks }, 'better backends were skipped');
+  }
   if (!gpuUse.ok) {
     logger.error({ code: gpuUse.code, fix: gpuUse.fix }, `${gpuUse.message}; run \`gpumesh-agent doctor\``);
   }
