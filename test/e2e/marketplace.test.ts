@@ -159,6 +159,7 @@ describe('e2e: coordinator and two agent processes run real jobs', () => {
         SETTLEMENT_ENABLED: 'false',
         CANARY_RATE: '0',
         PROBATION_CANARY_RATE: '0',
+        CAPACITY_PROBES: 'false', // platform-paid probe jobs too (test/p2p/capacity.test.ts covers them)
       },
       /gpumesh ready/,
     );

@@ -17,6 +17,7 @@ import { createLibp2p, type Libp2p } from 'libp2p';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARTIFACT_PROTOCOL_ID, JOB_PROTOCOL_ID } from '#protocol';
 import { createGpumeshNode, encodeVarint, fetchArtifact, hashArtifact, type GpumeshNode } from '#p2p';
+import { ArtifactsService } from '../../apps/coordinator/src/artifacts/artifacts.service.js';
 import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { AGENT_MAIN, assertBuilt, runProcess, startProcess, type Started } from '../helpers/processes.js';
 import { matmulSpec } from '../helpers/specs.js';
@@ -240,6 +241,8 @@ describe('stream frame fuzzing from a bare libp2p node', () => {
       return res.body.some((p) => p.peerId === agent.match[1]) ? true : undefined;
     });
     honest = await createGpumeshNode();
+    // the honest fetcher stands for a provider holding an open offer of a job that uses the model
+    c.running.app.get(ArtifactsService).openOffer(honest.peerId.toString(), artifactHash);
   }, 120_000);
 
   afterAll(async () => {

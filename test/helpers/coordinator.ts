@@ -45,6 +45,8 @@ export async function startCoordinatorOn(
     // Canaries are random extra jobs (and payments): tests that count money turn them on themselves.
     CANARY_RATE: '0',
     PROBATION_CANARY_RATE: '0',
+    // Capacity probes are platform-paid jobs too (test/p2p/capacity-probe.test.ts turns them on).
+    CAPACITY_PROBES: 'false',
     ...env,
   });
   const running = await startCoordinator(config, createLogger(config.LOG_LEVEL));

@@ -26,12 +26,12 @@ import {
 /**
  * honest: the right result (float64 accumulation, or float32 with `float: 'f32'`, as a different
  * honest backend would); reject; full (rejects as a provider with no free slot); hang; and cheaters: wrong (every value + 1), noise (values
- * perturbed by ~1%), zeros, stale (replays its previous output when the shape matches, else zeros),
+ * perturbed by ~1%), zeros, inf (every value +Infinity), stale (replays its previous output when the shape matches, else zeros),
  * copy (a collusion ring: when two members are offered the same job they return one shared wrong
  * output; otherwise honest, so only pairing can reveal them).
  */
 export type FakeBehaviour =
-  'honest' | 'reject' | 'full' | 'wrong' | 'hang' | 'noise' | 'zeros' | 'stale' | 'copy';
+  'honest' | 'reject' | 'full' | 'wrong' | 'hang' | 'noise' | 'zeros' | 'inf' | 'stale' | 'copy';
 
 /**
  * Colluders sharing what they were offered and one wrong output per job. Offers carry per-attempt
@@ -138,6 +138,10 @@ export async function startFakeAgent(
     advertEveryMs?: number;
     /** The wallet that signs its adverts (its operator and staking address; default: a new one). */
     wallet?: Wallet | HDNodeWallet;
+    /** What it advertises (default 1 GFLOP/s on the cpu backend, no GPU): it may lie. */
+    gflops?: number;
+    gpus?: { model: string; vramMiB: number }[];
+    backend?: 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
   } = {},
 ): Promise<FakeAgent> {
   let network: NetworkBody = { peers: [] };
@@ -174,9 +178,9 @@ export async function startFakeAgent(
         seq: (seq = Math.max(now, seq + 1)),
         issuedAt: now,
         expiresAt: now + 60_000,
-        backend: 'cpu',
-        gpus: [],
-        gflops: 1,
+        backend: options.backend ?? 'cpu',
+        gpus: options.gpus ?? [],
+        gflops: options.gflops ?? 1,
         pricePerUnit: options.pricePerUnit ?? '1',
         slots: options.slots ?? 4,
         freeSlots: options.slots ?? 4,
@@ -212,6 +216,7 @@ export async function startFakeAgent(
           else if (behaviour === 'noise')
             outputs = [mapValues(honest[0], (x) => x * (1 + (Math.random() - 0.5) * 0.02))];
           else if (behaviour === 'zeros') outputs = [mapValues(honest[0], () => 0)];
+          else if (behaviour === 'inf') outputs = [mapValues(honest[0], () => Infinity)];
           else if (behaviour === 'stale') {
             const same = previous && previous[0].shape.join('x') === honest[0].shape.join('x');
             outputs = same && previous ? previous : [mapValues(honest[0], () => 0)];

@@ -6,6 +6,7 @@ import {
   fetchArtifact,
   handleArtifactRequests,
   hashArtifact,
+  type HandleArtifactRequestsOptions,
   type GpumeshNode,
   type ModelArtifact,
 } from '#p2p';
@@ -31,11 +32,18 @@ describe('artifact protocol between real nodes', () => {
   const artifact: ModelArtifact = { format: 'layers', modelJson, weights };
   const hash = hashArtifact(modelJson, weights);
 
-  async function setup(serve: (requested: string) => ModelArtifact | undefined): Promise<GpumeshNode[]> {
+  async function setup(
+    serve: (requested: string) => ModelArtifact | undefined,
+    options: Partial<Pick<HandleArtifactRequestsOptions, 'mayFetch' | 'onRefused'>> = {},
+  ): Promise<GpumeshNode[]> {
     const coordinator = await createGpumeshNode();
     const agent = await createGpumeshNode({ listen: [] });
     nodes = [coordinator, agent];
-    await handleArtifactRequests(coordinator, { getArtifact: async (requested) => serve(requested) });
+    await handleArtifactRequests(coordinator, {
+      mayFetch: options.mayFetch ?? (() => true),
+      getArtifact: async (requested) => serve(requested),
+      onRefused: options.onRefused,
+    });
     await connect(agent, coordinator);
     return [coordinator, agent];
   }
@@ -86,5 +94,42 @@ describe('artifact protocol between real nodes', () => {
     expect((await fetchArtifact(agent, coordinator.peerId, hash)).weights.byteLength).toBe(
       weights.byteLength,
     );
+  });
+
+  it('refuses a peer that may not fetch (FORBIDDEN), before any lookup, existing artifact or not', async () => {
+    const looked: string[] = [];
+    const refused: { peer: string; hash: string }[] = [];
+    let allowed = false;
+    const coordinator = await createGpumeshNode();
+    const agent = await createGpumeshNode({ listen: [] });
+    nodes = [coordinator, agent];
+    await handleArtifactRequests(coordinator, {
+      mayFetch: (requested, { remotePeer }) =>
+        allowed && remotePeer === agent.peerId.toString() && requested === hash,
+      getArtifact: async (requested) => {
+        looked.push(requested);
+        return requested === hash ? artifact : undefined;
+      },
+      onRefused: (peer, requested) => refused.push({ peer, hash: requested }),
+    });
+    await connect(agent, coordinator);
+    const stored = await fetchArtifact(agent, coordinator.peerId, hash).catch((e: unknown) => e);
+    const missing = await fetchArtifact(agent, coordinator.peerId, 'ab'.repeat(32)).catch((e: unknown) => e);
+    for (const err of [stored, missing]) {
+      expect(err).toBeInstanceOf(ArtifactError);
+      expect((err as ArtifactError).code).toBe('FORBIDDEN');
+    }
+    // the same answer whether the artifact exists or not, and no lookup was made
+    expect((missing as ArtifactError).message).toBe((stored as ArtifactError).message);
+    expect(looked).toEqual([]);
+    expect(refused).toEqual([
+      { peer: agent.peerId.toString(), hash },
+      { peer: agent.peerId.toString(), hash: 'ab'.repeat(32) },
+    ]);
+    allowed = true;
+    expect((await fetchArtifact(agent, coordinator.peerId, hash)).weights.byteLength).toBe(
+      weights.byteLength,
+    );
+    expect(looked).toEqual([hash]);
   });
 });

@@ -109,7 +109,7 @@ describe('advert gossip between real nodes', () => {
     expect(coordinator.peerScore.getState(agentId)).toBe('healthy');
 
     // tampered payload: the signature no longer matches -> REJECT and a penalty
-    const tampered = { ...good, payload: { ...good.payload, seq: 12, gflops: 1e6 } };
+    const tampered = { ...good, payload: { ...good.payload, seq: 12, gflops: 50_000 } }; // in range
     await pubsub.publish(ADVERTS_TOPIC, encodeGossipPayload('advert', tampered));
     await waitFor(() => coordinator.metrics.get(ADVERTS_TOPIC, 'REJECT', 'BAD_SIGNATURE') === 1);
     const afterForgery = coordinator.peerScore.getScore(agentId);

@@ -171,7 +171,7 @@ describe('a canary mirroring a redundant job', () => {
     });
     await c.running.app.get(VerifierService).settled();
     const corrected = await rows<{ n: string }>(
-      `SELECT COUNT(*)::text AS n FROM "JobEvent" WHERE "jobId" = $1 AND type = 'job.result_corrected'`,
+      `SELECT COUNT(*)::text AS n FROM "JobEvent" WHERE "jobId" = $1 AND type = 'job.corrected'`,
       [jobId],
     );
     expect(corrected[0].n).toBe('1');

@@ -309,7 +309,7 @@ export async function runVerificationHarness(options: HarnessOptions): Promise<H
     }
     const corrected = await sql<{ n: string }>(
       db,
-      `SELECT COUNT(*)::text AS n FROM "JobEvent" WHERE type = 'job.result_corrected'`,
+      `SELECT COUNT(*)::text AS n FROM "JobEvent" WHERE type = 'job.corrected'`,
     );
     const counts = await sql<{ state: string; canary: boolean; n: string }>(
       db,

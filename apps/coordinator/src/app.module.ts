@@ -68,6 +68,12 @@ import { VerificationPolicyService } from './verification/policy.service.js';
 import { CanaryService } from './verification/canary.service.js';
 import { VerifierService } from './verification/verifier.service.js';
 import { VestingService } from './verification/vesting.service.js';
+import { CapacityRepository } from './providers/capacity/capacity.repository.js';
+import { CapacityProbeService } from './providers/capacity/capacity-probe.service.js';
+import { TrustTierService } from './verification/tiers.service.js';
+import { WebhooksRepository } from './events/webhooks/webhooks.repository.js';
+import { WebhooksService } from './events/webhooks/webhooks.service.js';
+import { WebhooksController } from './events/webhooks/webhooks.controller.js';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -104,6 +110,7 @@ export class AppModule {
       ? [
           AuthController,
           AccountsController,
+          WebhooksController,
           JobsController,
           ArtifactsController,
           ProvidersController,
@@ -183,6 +190,11 @@ export class AppModule {
         CanaryService,
         VerifierService,
         VestingService,
+        CapacityRepository,
+        CapacityProbeService,
+        TrustTierService,
+        WebhooksRepository,
+        WebhooksService,
         ...workerProviders,
       ],
     };

@@ -28,6 +28,11 @@ export const DEFAULT_ARTIFACT_TIMEOUT_MS = 120_000;
 /** Time the server waits for the request frame. */
 export const ARTIFACT_REQUEST_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_ARTIFACT_STREAMS = 32;
+/**
+ * The `error` frame code of a refused request: the peer may not fetch that artifact (on the
+ * coordinator: it holds no open offer of a job that uses it). Sent whether or not the artifact exists.
+ */
+export const ARTIFACT_REFUSED_CODE = 'FORBIDDEN';
 
 /**
  * Content hash of a model artifact: SHA-256 over the UTF-8 bytes of `canonicalJson(modelJson)`
@@ -66,6 +71,11 @@ export interface ModelArtifact {
 // ---------------------------------------------------------------------------------------------
 
 export interface HandleArtifactRequestsOptions {
+  /**
+   * Whether `remotePeer` may fetch `hash`. Asked before the lookup, so a refusal says nothing about
+   * whether the artifact exists; refused requests get an `error` frame `ARTIFACT_REFUSED_CODE`.
+   */
+  readonly mayFetch: (hash: string, meta: { readonly remotePeer: string }) => boolean | Promise<boolean>;
   /** The artifact whose hash is `hash`, or undefined when unknown. */
   readonly getArtifact: (
     hash: string,
@@ -73,6 +83,8 @@ export interface HandleArtifactRequestsOptions {
   ) => Promise<ModelArtifact | undefined>;
   readonly maxInboundStreams?: number;
   readonly onStreamError?: (remotePeer: string, err: StreamError) => void;
+  /** A peer asked for an artifact it may not fetch (and was refused): penalise it here. */
+  readonly onRefused?: (remotePeer: string, hash: string) => void;
   readonly logger?: P2pLogger;
 }
 
@@ -90,12 +102,29 @@ export async function handleArtifactRequests(
         timeoutMs: ARTIFACT_REQUEST_TIMEOUT_MS,
       });
       let artifact: ModelArtifact | undefined;
+      let allowed = false;
       try {
-        artifact = await options.getArtifact(request.hash, { remotePeer });
+        allowed = await options.mayFetch(request.hash, { remotePeer });
+        if (allowed) artifact = await options.getArtifact(request.hash, { remotePeer });
       } catch (err) {
         logger?.warn({ remotePeer, hash: request.hash, err: String(err) }, 'artifact lookup failed');
         await framed.write({ type: 'error', code: 'LOOKUP_FAILED', message: 'artifact lookup failed' });
         await framed.close();
+        return;
+      }
+      if (!allowed) {
+        logger?.debug({ remotePeer, hash: request.hash }, 'artifact request refused');
+        try {
+          await framed.write({
+            type: 'error',
+            code: ARTIFACT_REFUSED_CODE,
+            message: 'this peer may not fetch this artifact (it needs an open offer of a job that uses it)',
+          });
+          await framed.close();
+        } finally {
+          // after the answer: a penalty may hang up on the peer
+          options.onRefused?.(remotePeer, request.hash);
+        }
         return;
       }
       if (artifact === undefined) {
@@ -156,7 +185,7 @@ export interface FetchArtifactOptions {
 
 /**
  * Fetches the artifact named `hash` from `peer` and verifies `hashArtifact(modelJson, weights)`.
- * Throws `ArtifactError` (`NOT_FOUND`, `HASH_MISMATCH`, `TOO_LARGE`, `TIMEOUT`, ...).
+ * Throws `ArtifactError` (`NOT_FOUND`, `FORBIDDEN`, `HASH_MISMATCH`, `TOO_LARGE`, `TIMEOUT`, ...).
  */
 export async function fetchArtifact(
   node: Libp2p,
@@ -188,7 +217,12 @@ export async function fetchArtifact(
     const header = await framed.read(ArtifactHeaderFrameSchema, { timeoutMs: remaining(), signal });
     if (header.type === 'not-found')
       throw new ArtifactError('NOT_FOUND', `artifact ${hash} not found on ${peerId.toString()}`);
-    if (header.type === 'error') throw new ArtifactError('REMOTE_ERROR', `${header.code}: ${header.message}`);
+    if (header.type === 'error') {
+      throw new ArtifactError(
+        header.code === ARTIFACT_REFUSED_CODE ? 'FORBIDDEN' : 'REMOTE_ERROR',
+        `${header.code}: ${header.message}`,
+      );
+    }
     if (header.hash !== hash)
       throw new ArtifactError('BAD_FRAME', `asked for ${hash}, got header for ${header.hash}`);
     if (header.weightsBytes > maxBytes) {

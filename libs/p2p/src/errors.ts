@@ -25,10 +25,12 @@ export class StreamError extends Error {
 /** How a job attempt failed on the coordinator side (a rejection is a result, not an error). */
 export type JobProtocolErrorCode =
   | 'DIAL_FAILED' // could not open a stream to the provider
-  | 'TIMEOUT' // no accept/reject or no result in time
+  | 'TIMEOUT' // no accept/reject or no result in time, or silence (no byte) for the silence window
   | 'STREAM_RESET' // the provider reset the stream
   | 'DISCONNECTED' // the provider closed the stream or the connection without a result
-  | 'BAD_FRAME' // a frame did not decode, was too large or was out of order
+  | 'BAD_FRAME' // a frame did not decode or was out of order, or the stream ended inside a frame
+  | 'FRAME_TOO_LARGE' // a frame (or the unread data) above what the offered spec's result may take
+  | 'BUDGET_EXHAUSTED' // this coordinator had no result-byte budget before the deadline: nothing was sent
   | 'BAD_RECEIPT' // the receipt failed signature, signer, job/attempt or output-hash checks
   | 'REMOTE_ERROR' // the provider reported an `error` frame
   | 'CANCELLED'; // the caller's signal aborted
@@ -53,6 +55,7 @@ export class JobProtocolError extends Error {
 export type ArtifactErrorCode =
   | 'DIAL_FAILED'
   | 'NOT_FOUND' // the coordinator does not have the artifact
+  | 'FORBIDDEN' // the coordinator refused: no open offer of a job that uses the artifact
   | 'HASH_MISMATCH' // the bytes received do not hash to the requested hash
   | 'TOO_LARGE' // the announced artifact exceeds the caller's cap
   | 'TIMEOUT'
@@ -83,7 +86,9 @@ export function jobErrorFromStream(err: StreamError, during: string): JobProtoco
           ? 'DISCONNECTED'
           : err.code === 'ABORTED'
             ? 'CANCELLED'
-            : 'BAD_FRAME';
+            : err.code === 'FRAME_TOO_LARGE'
+              ? 'FRAME_TOO_LARGE'
+              : 'BAD_FRAME';
   return new JobProtocolError(code, `${during}: ${err.message}`, { cause: err });
 }
 

@@ -88,6 +88,76 @@ describe('FramedStream', () => {
     expect(rawB.status).toBe('aborted');
   });
 
+  it('times out on silence (no byte for idleTimeoutMs), also in the middle of a frame', async () => {
+    const { b, rawA } = await framedPair();
+    rawA.send(Uint8Array.from([100, 1, 2, 3])); // a 100-byte frame: its prefix and 3 bytes
+    const started = performance.now();
+    const err = await b.read(Hello, { idleTimeoutMs: 60 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'TIMEOUT' });
+    expect((err as StreamError).message).toMatch(/4 bytes of an unfinished frame/);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it('does not cut a frame that arrives slowly, byte after byte, within the silence window', async () => {
+    const { b, rawA } = await framedPair();
+    const body = new TextEncoder().encode(JSON.stringify({ type: 'hello', n: 7 }));
+    const framed = encodeFrame(body).subarray();
+    const reading = b.read(Hello, { idleTimeoutMs: 80 });
+    // ~20 ms a byte: the whole frame takes far longer than the window, no gap reaches it.
+    for (const byte of framed) {
+      rawA.send(Uint8Array.from([byte]));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(framed.byteLength * 20).toBeGreaterThan(4 * 80);
+    expect(await reading).toEqual({ type: 'hello', n: 7 });
+  });
+
+  it('asks admit for room for a frame above the buffer cap but within the frame cap', async () => {
+    const asked: number[] = [];
+    let grant: () => void = () => undefined;
+    const { a, b } = await framedPair({
+      maxFrameBytes: 200_000,
+      maxBufferedBytes: 70_000,
+      admit: (bytes) => {
+        asked.push(bytes);
+        return new Promise<void>((resolve) => (grant = resolve));
+      },
+    });
+    const body = new Uint8Array(150_000).fill(7);
+    const reading = b.readBytes({ idleTimeoutMs: 100 });
+    await a.writeBytes(body);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // held back: not silence
+    expect(asked.length).toBe(1);
+    expect(asked[0]).toBeGreaterThanOrEqual(150_000);
+    expect(asked[0]).toBeLessThanOrEqual(150_000 + 3 + 64 * 1024);
+    grant();
+    expect((await reading).byteLength).toBe(150_000);
+  });
+
+  it('fails with FRAME_TOO_LARGE when admit refuses, or the frame passes the frame cap', async () => {
+    const refused = await framedPair({
+      maxFrameBytes: 200_000,
+      maxBufferedBytes: 70_000,
+      admit: () => Promise.reject(new Error('no room')),
+    });
+    const reading = refused.b.readBytes();
+    await refused.a.writeBytes(new Uint8Array(150_000));
+    expect(await codeOf(reading)).toBe('FRAME_TOO_LARGE');
+
+    let asked = 0;
+    const over = await framedPair({
+      maxFrameBytes: 200_000,
+      maxBufferedBytes: 70_000,
+      admit: async () => {
+        asked += 1;
+      },
+    });
+    over.rawA.send(encodeVarint(300_000));
+    over.rawA.send(new Uint8Array(100_000));
+    expect(await codeOf(over.b.readBytes())).toBe('FRAME_TOO_LARGE');
+    expect(asked).toBe(0);
+  });
+
   it('fails with STREAM_CLOSED when the stream ends before the frame, and BAD_FRAME inside one', async () => {
     const first = await framedPair();
     await first.a.close();

@@ -14,6 +14,13 @@ export const CONTROL_FRAME_MAX_BYTES = 1 * MIB;
  * `MAX_INPUT_BYTES_TOTAL` (64 MiB) of decoded tensors, which is ~85.4 MiB of base64 text.
  */
 export const DATA_FRAME_MAX_BYTES = 96 * MIB;
+/** Room a stream buffers beyond its frame cap by default (the prefix and small frames behind it). */
+export const FRAME_BUFFER_SLACK_BYTES = 64 * KIB;
+/**
+ * A silence check that runs this much later than due (a busy event loop) looks again after pending
+ * I/O was read, so this process's own lag is not taken for the peer's silence.
+ */
+const IDLE_CHECK_MAX_LAG_MS = 100;
 /** Length prefixes longer than this many bytes are malformed (2^35 is far above any cap). */
 const MAX_VARINT_BYTES = 5;
 
@@ -35,13 +42,13 @@ export function encodeVarint(n: number): Uint8Array {
 type VarintResult = { readonly value: number; readonly bytes: number } | 'incomplete' | 'malformed';
 
 /** Decodes a varint at the start of `buf`. */
-export function decodeVarint(buf: Uint8ArrayList | Uint8Array): VarintResult {
+export function decodeVarint(buf: Uint8ArrayList | Uint8Array, offset = 0): VarintResult {
   let value = 0;
   let scale = 1;
-  const length = buf.byteLength;
+  const length = buf.byteLength - offset;
   for (let i = 0; i < MAX_VARINT_BYTES; i++) {
     if (i >= length) return 'incomplete';
-    const byte = buf instanceof Uint8Array ? buf[i] : buf.get(i);
+    const byte = buf instanceof Uint8Array ? buf[offset + i] : buf.get(offset + i);
     value += (byte & 0x7f) * scale;
     if ((byte & 0x80) === 0) {
       if (i > 0 && byte === 0) return 'malformed'; // non-minimal encoding
@@ -62,17 +69,30 @@ export interface FramedStreamOptions {
   readonly maxFrameBytes?: number;
   /**
    * Most bytes buffered from the remote before they are read: a peer that floods beyond this is cut
-   * off. Defaults to the largest frame cap plus 64 KiB.
+   * off. Defaults to the largest frame cap plus `FRAME_BUFFER_SLACK_BYTES`.
    */
   readonly maxBufferedBytes?: number;
   /** Largest frame this side will write. Defaults to `DATA_FRAME_MAX_BYTES`. */
   readonly maxWriteFrameBytes?: number;
+  /**
+   * Called when unread data would pass `maxBufferedBytes` because a frame within `maxFrameBytes` is
+   * larger than the buffer: resolves once `bufferBytes` may be buffered (the cap is raised to it),
+   * rejects to fail the stream with `FRAME_TOO_LARGE`. Meanwhile the stream is paused (the remote
+   * sees backpressure) and the wait does not count as silence. Without it, such data fails at once.
+   */
+  readonly admit?: (bufferBytes: number) => Promise<void>;
 }
 
 export interface ReadOptions {
   /** Fail with `TIMEOUT` when no complete frame arrived within this many ms (no limit when absent). */
   readonly timeoutMs?: number;
-  /** Cap of this frame (must not exceed the stream's `maxBufferedBytes`). */
+  /**
+   * Fail with `TIMEOUT` when no byte at all arrived for this many ms (counted from the later of the
+   * read's start and the last byte received): silence, not slowness, so a large frame arriving slowly
+   * is not cut, while a peer that stops in the middle of a frame is.
+   */
+  readonly idleTimeoutMs?: number;
+  /** Cap of this frame (at most the stream's `maxBufferedBytes`, or `maxFrameBytes` with `admit`). */
   readonly maxBytes?: number;
   /** Abort the read (and the stream) with `ABORTED`. */
   readonly signal?: AbortSignal;
@@ -108,8 +128,13 @@ function streamErrorFrom(err: unknown): StreamError {
 export class FramedStream {
   readonly stream: Stream;
   private readonly maxFrameBytes: number;
-  private readonly maxBufferedBytes: number;
+  private maxBufferedBytes: number;
+  private readonly admit: ((bufferBytes: number) => Promise<void>) | undefined;
+  /** True while `admit` runs: the remote is held back, which is not its silence. */
+  private admitting = false;
   private readonly maxWriteFrameBytes: number;
+  /** `performance.now()` when the last bytes arrived from the remote. */
+  private lastByteAt = performance.now();
   private readonly buffer = new Uint8ArrayList();
   private ended = false;
   private failure: StreamError | undefined;
@@ -119,8 +144,9 @@ export class FramedStream {
   constructor(stream: Stream, options: FramedStreamOptions = {}) {
     this.stream = stream;
     this.maxFrameBytes = options.maxFrameBytes ?? CONTROL_FRAME_MAX_BYTES;
-    this.maxBufferedBytes = options.maxBufferedBytes ?? this.maxFrameBytes + 64 * KIB;
+    this.maxBufferedBytes = options.maxBufferedBytes ?? this.maxFrameBytes + FRAME_BUFFER_SLACK_BYTES;
     this.maxWriteFrameBytes = options.maxWriteFrameBytes ?? DATA_FRAME_MAX_BYTES;
+    this.admit = options.admit;
     void this.pump();
   }
 
@@ -173,7 +199,7 @@ export class FramedStream {
 
   /** Reads one binary frame, or `undefined` on a clean end of stream between frames. */
   async readBytesOrEnd(options: ReadOptions = {}): Promise<Uint8Array | undefined> {
-    const maxBytes = Math.min(options.maxBytes ?? this.maxFrameBytes, this.maxBufferedBytes);
+    const requested = options.maxBytes ?? this.maxFrameBytes;
     let timedOut = false;
     const timer =
       options.timeoutMs === undefined
@@ -182,12 +208,42 @@ export class FramedStream {
             timedOut = true;
             this.wake?.();
           }, options.timeoutMs);
+    let silent = false;
+    let idleTimer: ReturnType<typeof setTimeout> | undefined;
+    const idleMs = options.idleTimeoutMs;
+    if (idleMs !== undefined) {
+      const readStartedAt = performance.now();
+      let dueAt = readStartedAt + idleMs;
+      const check = (): void => {
+        const now = performance.now();
+        if (this.admitting) this.lastByteAt = now;
+        const quietFor = now - Math.max(readStartedAt, this.lastByteAt);
+        if (quietFor >= idleMs && now - dueAt > IDLE_CHECK_MAX_LAG_MS) {
+          // This process was busy past the due time: bytes may be waiting unread. Look again once
+          // pending I/O had its turn.
+          dueAt = now;
+          idleTimer = setTimeout(check, 1);
+          return;
+        }
+        if (quietFor >= idleMs) {
+          silent = true;
+          this.wake?.();
+          return;
+        }
+        dueAt = now + idleMs - quietFor;
+        idleTimer = setTimeout(check, idleMs - quietFor);
+      };
+      idleTimer = setTimeout(check, idleMs);
+    }
     const onAbort = (): void => this.wake?.();
     options.signal?.addEventListener('abort', onAbort);
     try {
       for (;;) {
         if (this.failure !== undefined) throw this.failure;
-        const frame = this.takeFrame(maxBytes);
+        // With `admit`, the buffer grows for frames up to the frame cap; without, it bounds them.
+        const frame = this.takeFrame(
+          Math.min(requested, this.admit === undefined ? this.maxBufferedBytes : this.maxFrameBytes),
+        );
         if (frame !== undefined) return frame;
         if (this.ended) {
           if (this.buffer.byteLength === 0) return undefined;
@@ -199,6 +255,15 @@ export class FramedStream {
         if (timedOut) {
           throw this.fail(new StreamError('TIMEOUT', `no complete frame within ${options.timeoutMs} ms`));
         }
+        if (silent) {
+          const partial = this.buffer.byteLength;
+          throw this.fail(
+            new StreamError(
+              'TIMEOUT',
+              `no bytes for ${idleMs} ms${partial > 0 ? ` (${partial} bytes of an unfinished frame)` : ''}`,
+            ),
+          );
+        }
         await new Promise<void>((resolve) => {
           this.wake = resolve;
         });
@@ -206,6 +271,7 @@ export class FramedStream {
       }
     } finally {
       if (timer !== undefined) clearTimeout(timer);
+      if (idleTimer !== undefined) clearTimeout(idleTimer);
       options.signal?.removeEventListener('abort', onAbort);
     }
   }
@@ -276,20 +342,71 @@ export class FramedStream {
     return body;
   }
 
+  /**
+   * The buffer passed its cap: finds the unfinished frame behind the complete ones and, when it is
+   * within the frame cap, asks `admit` for room for it (the stream paused meanwhile). False when the
+   * stream failed.
+   */
+  private async admitMore(): Promise<boolean> {
+    const overflow = (): false => {
+      this.fail(
+        new StreamError(
+          'FRAME_TOO_LARGE',
+          `peer sent ${this.buffer.byteLength} unread bytes (cap ${this.maxBufferedBytes})`,
+        ),
+      );
+      return false;
+    };
+    if (this.admit === undefined) return overflow();
+    let offset = 0;
+    let needed = this.buffer.byteLength + FRAME_BUFFER_SLACK_BYTES;
+    for (;;) {
+      const prefix = decodeVarint(this.buffer, offset);
+      if (prefix === 'incomplete') break;
+      if (prefix === 'malformed') {
+        this.fail(new StreamError('BAD_FRAME', 'malformed length prefix'));
+        return false;
+      }
+      if (prefix.value > this.maxFrameBytes) {
+        this.fail(
+          new StreamError(
+            'FRAME_TOO_LARGE',
+            `frame of ${prefix.value} bytes exceeds cap ${this.maxFrameBytes}`,
+          ),
+        );
+        return false;
+      }
+      const end = offset + prefix.bytes + prefix.value;
+      if (end > this.buffer.byteLength) {
+        needed = end + FRAME_BUFFER_SLACK_BYTES;
+        break;
+      }
+      offset = end;
+    }
+    if (needed > this.maxFrameBytes + 2 * FRAME_BUFFER_SLACK_BYTES) return overflow();
+    this.admitting = true;
+    this.stream.pause();
+    try {
+      await this.admit(needed);
+    } catch {
+      return overflow();
+    } finally {
+      this.admitting = false;
+      this.lastByteAt = performance.now();
+      if (this.failure === undefined) this.stream.resume();
+    }
+    if (this.failure !== undefined) return false;
+    this.maxBufferedBytes = Math.max(this.maxBufferedBytes, needed);
+    return true;
+  }
+
   private async pump(): Promise<void> {
     try {
       for await (const chunk of this.stream) {
         if (this.failure !== undefined) return;
+        this.lastByteAt = performance.now();
         this.buffer.append(chunk);
-        if (this.buffer.byteLength > this.maxBufferedBytes) {
-          this.fail(
-            new StreamError(
-              'FRAME_TOO_LARGE',
-              `peer sent ${this.buffer.byteLength} unread bytes (cap ${this.maxBufferedBytes})`,
-            ),
-          );
-          return;
-        }
+        if (this.buffer.byteLength > this.maxBufferedBytes && !(await this.admitMore())) return;
         this.wake?.();
       }
       this.ended = true;

@@ -21,6 +21,9 @@ export type GossipErrorCode =
   | 'REPLAY'
   | 'STALE'
   | 'PEER_BANNED'
+  | 'ORIGIN_NOT_CONNECTED'
+  | 'ORIGIN_RATE_LIMITED'
+  | 'RELAY_RATE_LIMITED'
   | 'UNKNOWN_TOPIC'
   | 'INTERNAL_ERROR';
 

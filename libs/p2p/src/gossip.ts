@@ -16,6 +16,15 @@ import {
   type GossipErrorCode,
   type GossipMessageInput,
 } from './gossip-validation.js';
+import {
+  ADVERT_ORIGIN_BURST,
+  ADVERT_ORIGIN_RATE_PER_SECOND,
+  GOSSIP_RELAY_BURST,
+  GOSSIP_RELAY_RATE_PER_SECOND,
+  KeyedTokenBuckets,
+  OffenceMeter,
+  type TokenBucketOptions,
+} from './gossip-rate-limit.js';
 import type { GpumeshNode } from './node.js';
 import { PeerAction, PeerScoreStore, type ScoreState } from './peer-score.js';
 
@@ -77,11 +86,32 @@ export const GOSSIP_PENALTY_BY_CODE: Readonly<Partial<Record<GossipErrorCode, Pe
   TENSOR_TOO_LARGE: PeerAction.MidToleranceError,
   NON_CANONICAL_VALUE: PeerAction.MidToleranceError,
   INVALID_MODEL: PeerAction.MidToleranceError,
+  ADVERT_OUT_OF_RANGE: PeerAction.MidToleranceError,
   MESSAGE_TOO_LARGE: PeerAction.MidToleranceError,
   UNDECODABLE: PeerAction.MidToleranceError,
   UNKNOWN_TOPIC: PeerAction.MidToleranceError,
   REPLAY: PeerAction.HighToleranceError,
 };
+
+/**
+ * Penalty of each offence beyond the forgiven burst (see `OffenceMeter`): a relayer that keeps
+ * delivering adverts of peers not connected here (ghosts) pays more than a peer that is only fast.
+ */
+export const GOSSIP_OFFENCE_PENALTY: Readonly<Partial<Record<GossipErrorCode, PeerAction>>> = {
+  ORIGIN_NOT_CONNECTED: PeerAction.MidToleranceError,
+  ORIGIN_RATE_LIMITED: PeerAction.HighToleranceError,
+  RELAY_RATE_LIMITED: PeerAction.HighToleranceError,
+};
+
+/** Rate limits of received gossip; each defaults to the named constants of gossip-rate-limit.ts. */
+export interface GossipRateLimits {
+  /** Adverts accepted per origin peer. */
+  readonly advertOrigin?: TokenBucketOptions;
+  /** Messages accepted per relaying connection (propagation source). */
+  readonly relay?: TokenBucketOptions;
+  /** Offences forgiven per peer before each costs a penalty. */
+  readonly offences?: Partial<TokenBucketOptions>;
+}
 
 export interface GossipMessageMeta {
   /** Peer that created (and gossipsub-signed) the message. */
@@ -121,6 +151,20 @@ export interface StartGossipOptions {
   readonly validators?: Partial<GossipValidators>;
   readonly logger?: P2pLogger;
   readonly now?: () => number;
+  /**
+   * Gossip created or relayed by these peers is ignored; defaults to the score store's bans. A node
+   * with a connection gater passes the same predicate to both.
+   */
+  readonly isPeerDenied?: (peerId: string) => boolean;
+  /**
+   * Accept an advert only when its origin is directly connected to this node (a coordinator places
+   * work only on peers it can reach): others are ignored (`ORIGIN_NOT_CONNECTED`) and a relayer that
+   * keeps sending them is penalised.
+   */
+  readonly requireConnectedOrigin?: boolean;
+  /** Called with the origin of every accepted advert that is directly connected: it presented a peer binding. */
+  readonly onPeerBound?: (peerId: string) => void;
+  readonly rateLimits?: GossipRateLimits;
 }
 
 export interface GossipService {
@@ -189,6 +233,17 @@ export function startGossip(node: GpumeshNode, options: StartGossipOptions = {})
   };
   const handlers = options.handlers ?? {};
   const subscribed = new Set<string>();
+  const isDenied = options.isPeerDenied ?? ((peer: string) => peerScore.isBanned(peer));
+  const originBuckets = new KeyedTokenBuckets(
+    options.rateLimits?.advertOrigin ?? {
+      ratePerSecond: ADVERT_ORIGIN_RATE_PER_SECOND,
+      burst: ADVERT_ORIGIN_BURST,
+    },
+  );
+  const relayBuckets = new KeyedTokenBuckets(
+    options.rateLimits?.relay ?? { ratePerSecond: GOSSIP_RELAY_RATE_PER_SECOND, burst: GOSSIP_RELAY_BURST },
+  );
+  const offences = new OffenceMeter(options.rateLimits?.offences);
 
   async function deliver<T extends GossipType>(
     type: T,
@@ -209,6 +264,54 @@ export function startGossip(node: GpumeshNode, options: StartGossipOptions = {})
     return (validators[type] as (m: GossipMessageInput) => GossipPayloads[T])(input);
   }
 
+  /** Cheap checks before any signature is verified: bans, rates, a connected origin. */
+  function admit(type: GossipType, source: string, msg: GossipsubMessage['msg']): void {
+    const origin = msg.type === 'signed' ? msg.from : undefined;
+    const originId = origin?.toString();
+    if (isDenied(source) || (originId !== undefined && isDenied(originId))) {
+      throw new GossipValidationError('IGNORE', 'PEER_BANNED', `peer ${source} is banned`);
+    }
+    const at = now();
+    if (!relayBuckets.take(source, at)) {
+      throw new GossipValidationError('IGNORE', 'RELAY_RATE_LIMITED', `peer ${source} relays too fast`);
+    }
+    if (type !== 'advert' || origin === undefined || originId === undefined) return;
+    if (
+      options.requireConnectedOrigin === true &&
+      originId !== source &&
+      node.getConnections(origin).length === 0
+    ) {
+      throw new GossipValidationError(
+        'IGNORE',
+        'ORIGIN_NOT_CONNECTED',
+        `advert of ${originId} relayed by ${source}: the origin is not connected here`,
+      );
+    }
+    if (!originBuckets.take(originId, at)) {
+      throw new GossipValidationError(
+        'IGNORE',
+        'ORIGIN_RATE_LIMITED',
+        `peer ${originId} advertises too fast`,
+      );
+    }
+  }
+
+  /** The peer and penalty a verdict costs, if any. */
+  function penaltyOf(
+    code: GossipErrorCode,
+    source: string,
+    from: string | undefined,
+  ): [string, PeerAction] | undefined {
+    const offence = GOSSIP_OFFENCE_PENALTY[code];
+    if (offence !== undefined) {
+      // an origin over its rate signed every message itself; the others are the relayer's doing
+      const offender = code === 'ORIGIN_RATE_LIMITED' && from !== undefined ? from : source;
+      return offences.offend(offender, now()) ? [offender, offence] : undefined;
+    }
+    const action = GOSSIP_PENALTY_BY_CODE[code];
+    return action === undefined ? undefined : [source, action];
+  }
+
   const onMessage = (event: CustomEvent<GossipsubMessage>): void => {
     const { propagationSource, msgId, msg } = event.detail;
     const started = performance.now();
@@ -221,9 +324,7 @@ export function startGossip(node: GpumeshNode, options: StartGossipOptions = {})
     try {
       if (type === undefined)
         throw new GossipValidationError('REJECT', 'UNKNOWN_TOPIC', `unknown topic ${msg.topic}`);
-      if (peerScore.isBanned(source) || (from !== undefined && peerScore.isBanned(from))) {
-        throw new GossipValidationError('IGNORE', 'PEER_BANNED', `peer ${source} is banned`);
-      }
+      admit(type, source, msg);
       payload = validate(type, { from, data: msg.data });
     } catch (err) {
       if (err instanceof GossipValidationError) {
@@ -239,12 +340,13 @@ export function startGossip(node: GpumeshNode, options: StartGossipOptions = {})
     options.metrics?.onValidation({ topic: msg.topic, verdict, code });
     options.metrics?.onValidationDuration?.(msg.topic, (performance.now() - started) / 1000);
     if (verdict !== 'ACCEPT') {
-      logger.debug({ topic: msg.topic, msgId, source, verdict, code }, 'gossip message not accepted');
-      const action = code === 'OK' ? undefined : GOSSIP_PENALTY_BY_CODE[code];
-      if (action !== undefined) penalizePeer(node, peerScore, source, action, `gossip ${code}`);
+      logger.debug({ topic: msg.topic, msgId, source, from, verdict, code }, 'gossip message not accepted');
+      const penalty = code === 'OK' ? undefined : penaltyOf(code, source, from);
+      if (penalty !== undefined) penalizePeer(node, peerScore, penalty[0], penalty[1], `gossip ${code}`);
       return;
     }
     if (type !== undefined && payload !== undefined && from !== undefined) {
+      if (msg.type === 'signed' && node.getConnections(msg.from).length > 0) options.onPeerBound?.(from);
       void deliver(type, payload, { from, propagationSource: source, msgId, receivedAt: now() });
     }
   };

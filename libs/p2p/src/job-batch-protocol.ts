@@ -26,7 +26,9 @@ import {
 import {
   DEFAULT_ACCEPT_TIMEOUT_MS,
   DEFAULT_OFFER_READ_TIMEOUT_MS,
+  resultFrameCap,
   verifyJobResult,
+  type JobProgress,
   type HandleJobOffersOptions,
   type JobOfferOutcome,
   type JobRunResult,
@@ -34,6 +36,7 @@ import {
   type SendJobOfferOptions,
 } from './job-protocol.js';
 import {
+  DEFAULT_SILENCE_TIMEOUT_MS,
   SILENT_LOGGER,
   asJobError,
   closeAndLinger,
@@ -41,11 +44,15 @@ import {
   errorFrameOf,
   offerCap,
   onServeFailure,
+  isNewProgress,
   progressOf,
   progressReporter,
   rejectReason,
   remoteError,
+  ResultStreamBudget,
+  startHeartbeat,
   toPeerId,
+  type ProgressState,
 } from './job-protocol-shared.js';
 
 /** One offer of a batch and how the caller wants it handled (as for `sendJobOffer`). */
@@ -67,6 +74,11 @@ const RESULTS_FRAME_TARGET_BYTES = 8 * 1024 * 1024;
  * promise per item, settled exactly as `sendJobOffer` would settle it: `completed` (receipt verified
  * against that item's offer), `rejected`, or a `JobProtocolError`. A failure of the stream fails the
  * items still open; a bad receipt, a timeout or a cancel fails only its own item.
+ *
+ * The stream takes result frames up to the sum of the items' result caps (`resultFrameCap`, at most
+ * DATA_FRAME_MAX_BYTES), reserved in the first item's `resultBudget` as for `sendJobOffer` (until
+ * the earliest deadline); silence
+ * after the decisions for the shortest `silenceTimeoutMs` fails every open item with `TIMEOUT`.
  */
 export function sendJobOffers(
   node: Libp2p,
@@ -141,6 +153,34 @@ class BatchSender {
 
   async run(): Promise<void> {
     const items = this.items;
+    const resultCap = Math.min(
+      items.reduce((n, item) => n + resultFrameCap(item.offer.payload, item.options), 0),
+      DATA_FRAME_MAX_BYTES,
+    );
+    const waitMs = Math.min(...items.map((item, i) => item.offer.payload.deadlineAt - this.now(i)));
+    const deadlineAt = Date.now() + waitMs;
+    const budget = new ResultStreamBudget(
+      items.find((item) => item.options.resultBudget !== undefined)?.options.resultBudget,
+      this.peer,
+      resultCap,
+      () => deadlineAt,
+      undefined,
+    );
+    try {
+      await budget.reserveUpfront();
+    } catch (err) {
+      this.failOpen(asJobError(err, undefined));
+      return;
+    }
+    try {
+      await this.runOnStream(resultCap, budget);
+    } finally {
+      budget.release();
+    }
+  }
+
+  private async runOnStream(resultCap: number, budget: ResultStreamBudget): Promise<void> {
+    const items = this.items;
     items.forEach((item, i) => {
       const signal = item.options.signal;
       if (signal === undefined) return;
@@ -165,7 +205,11 @@ class BatchSender {
       );
       return;
     }
-    const framed = new FramedStream(stream, { maxFrameBytes: DATA_FRAME_MAX_BYTES });
+    const framed = new FramedStream(stream, {
+      maxFrameBytes: resultCap,
+      maxBufferedBytes: budget.upfrontBytes,
+      admit: budget.admit,
+    });
     this.framed = framed;
     try {
       // Items cancelled while dialing stay in the frame (indexes are positions), and are cancelled.
@@ -199,13 +243,23 @@ class BatchSender {
           timeoutMs,
         );
       });
+      const silenceMs = Math.min(
+        ...items.map((item) => item.options.silenceTimeoutMs ?? DEFAULT_SILENCE_TIMEOUT_MS),
+      );
+      const lastProgress: (JobProgress | undefined)[] = items.map(() => undefined);
       while (this.open > 0) {
         this.waiting = true;
-        const frame = await framed.read(BatchRunFrameSchema, { maxBytes: DATA_FRAME_MAX_BYTES });
+        const frame = await framed.read(BatchRunFrameSchema, {
+          maxBytes: resultCap,
+          idleTimeoutMs: silenceMs > 0 ? silenceMs : undefined,
+        });
         this.waiting = false;
         if (frame.type === 'progress') {
-          if (this.state[frame.index] === 'running')
-            items[frame.index].options.onProgress?.(progressOf(frame));
+          const i = frame.index;
+          if (this.state[i] !== 'running') continue;
+          const progress = progressOf(frame);
+          if (isNewProgress(lastProgress[i], progress)) items[i].options.onProgress?.(progress);
+          lastProgress[i] = progress;
           continue;
         }
         for (const outcome of frame.results) this.onOutcome(outcome);
@@ -213,7 +267,7 @@ class BatchSender {
       await framed.close();
     } catch (err) {
       if (this.open === 0) return; // ended by the last timer or cancel: everything is settled
-      const failure = asJobError(err, undefined);
+      const failure = budget.failure ?? asJobError(err, undefined);
       framed.abort(new StreamError('ABORTED', failure.message));
       this.failOpen(failure);
     }
@@ -272,6 +326,7 @@ export async function serveJobBatch(
     });
     const finished = offers.map(() => false);
     const accepted = offers.map(() => false);
+    const progress: ProgressState[] = offers.map(() => ({ fraction: 0 }));
     const decisions: ({ type: 'accept' } | { type: 'reject'; reason: string })[] = [];
     const runs: ((() => Promise<JobRunResult>) | undefined)[] = [];
     for (const [index, offer] of offers.entries()) {
@@ -293,6 +348,7 @@ export async function serveJobBatch(
         reportProgress: progressReporter(
           () => accepted[index] && !finished[index] && !controller.signal.aborted,
           (frame) => framed.write({ ...frame, index }).catch(() => undefined),
+          progress[index],
         ),
       };
       const decision = await options.onOffer(verified, ctx);
@@ -344,6 +400,14 @@ export async function serveJobBatch(
       }
       if (frame.length > 0) await framed.write({ type: 'results', results: frame });
     };
+    // One heartbeat per stream keeps the coordinator's silence timer of the whole stream at bay.
+    const stopHeartbeat = startHeartbeat(options.heartbeatIntervalMs, () => {
+      const index = runs.findIndex(
+        (run, i) => run !== undefined && !finished[i] && !controllers[i].signal.aborted,
+      );
+      if (index < 0 || framed.error !== undefined) return;
+      framed.write({ type: 'progress', index, fraction: progress[index].fraction }).catch(() => undefined);
+    });
     const sent: Promise<void>[] = [];
     const report = (outcome: OutgoingOutcome): void => {
       if (framed.error !== undefined) return;
@@ -370,6 +434,7 @@ export async function serveJobBatch(
         }
       }),
     );
+    stopHeartbeat();
     await Promise.all(sent);
     if (framed.error === undefined) linger = await closeAndLinger(framed);
     await watcher;

@@ -25,6 +25,7 @@ import {
 } from './job-frames.js';
 import { serveJobBatch } from './job-batch-protocol.js';
 import {
+  DEFAULT_SILENCE_TIMEOUT_MS,
   OfferVerificationError,
   SILENT_LOGGER,
   asJobError,
@@ -32,16 +33,24 @@ import {
   describe,
   errorFrameOf,
   isAborted,
+  isNewProgress,
   offerCap,
   onServeFailure,
   progressOf,
   progressReporter,
   rejectReason,
   remoteError,
+  ResultStreamBudget,
+  startHeartbeat,
   toPeerId,
+  type ProgressState,
 } from './job-protocol-shared.js';
+import type { ResultByteBudget } from './result-budget.js';
+import { expectedResultFrameBytes } from './result-size.js';
 
 export {
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_SILENCE_TIMEOUT_MS,
   OfferVerificationError,
   PROGRESS_MIN_INTERVAL_MS,
   RESULT_LINGER_MS,
@@ -70,6 +79,25 @@ export interface SendJobOfferOptions {
   readonly acceptTimeoutMs?: number;
   /** Time from acceptance to result; defaults to the time left until the offer's `deadlineAt`. */
   readonly resultTimeoutMs?: number;
+  /**
+   * After acceptance, fail with `TIMEOUT` when no byte arrived for this long (the agent sends a
+   * heartbeat every DEFAULT_HEARTBEAT_INTERVAL_MS while it runs). Default DEFAULT_SILENCE_TIMEOUT_MS;
+   * 0 turns it off (for agents older than heartbeats).
+   */
+  readonly silenceTimeoutMs?: number;
+  /**
+   * Largest result frame taken for this offer; default `expectedResultFrameBytes(offer.spec)`. Never
+   * above `DATA_FRAME_MAX_BYTES`. A larger frame fails the attempt with `FRAME_TOO_LARGE` as soon as
+   * its length prefix arrives.
+   */
+  readonly maxResultBytes?: number;
+  /**
+   * Bytes the result stream may buffer are reserved here and freed when the attempt settles: up to
+   * RESULT_BYTES_RESERVED_UPFRONT (plus FRAME_BUFFER_SLACK_BYTES) before the offer is sent (with no
+   * room the offer waits, unsent), the rest of a larger result frame when its length prefix arrives
+   * (the stream is paused until there is room). No room by the offer's deadline: `BUDGET_EXHAUSTED`.
+   */
+  readonly resultBudget?: ResultByteBudget;
   readonly onAccepted?: () => void;
   readonly onProgress?: (progress: JobProgress) => void;
   /** Aborting sends `cancel` to the provider, resets the stream and rejects with `CANCELLED`. */
@@ -127,7 +155,8 @@ export function verifyJobResult(
  * peer id, so libp2p reuses the connection the agent opened (agents behind NAT never listen).
  *
  * Resolves `completed` (receipt verified) or `rejected`; throws `JobProtocolError` with `DIAL_FAILED`,
- * `TIMEOUT`, `STREAM_RESET`, `DISCONNECTED`, `BAD_FRAME`, `BAD_RECEIPT`, `REMOTE_ERROR` or `CANCELLED`.
+ * `TIMEOUT` (no decision, no result by the deadline, or silence), `STREAM_RESET`, `DISCONNECTED`,
+ * `BAD_FRAME`, `FRAME_TOO_LARGE`, `BAD_RECEIPT`, `REMOTE_ERROR`, `BUDGET_EXHAUSTED` or `CANCELLED`.
  */
 export async function sendJobOffer(
   node: Libp2p,
@@ -140,6 +169,41 @@ export async function sendJobOffer(
   const { signal } = options;
   if (signal?.aborted === true) throw new JobProtocolError('CANCELLED', 'cancelled before dialing');
 
+  const resultCap = resultFrameCap(signedOffer.payload, options);
+  const deadlineAt = signedOffer.payload.deadlineAt;
+  const budget = new ResultStreamBudget(
+    options.resultBudget,
+    peerId.toString(),
+    resultCap,
+    () => deadlineAt - now() + Date.now(),
+    signal,
+  );
+  try {
+    await budget.reserveUpfront();
+    return await offerOnStream(node, peerId, signedOffer, options, resultCap, budget);
+  } finally {
+    budget.release();
+  }
+}
+
+/** The result frame cap of one offer: `maxResultBytes` or the spec's expected result, ≤ DATA_FRAME_MAX_BYTES. */
+export function resultFrameCap(
+  offer: JobOffer,
+  options: Pick<SendJobOfferOptions, 'maxResultBytes'>,
+): number {
+  return Math.min(options.maxResultBytes ?? expectedResultFrameBytes(offer.spec), DATA_FRAME_MAX_BYTES);
+}
+
+async function offerOnStream(
+  node: Libp2p,
+  peerId: PeerId,
+  signedOffer: Signed<JobOffer>,
+  options: SendJobOfferOptions,
+  resultCap: number,
+  budget: ResultStreamBudget,
+): Promise<JobOfferOutcome> {
+  const now = options.now ?? Date.now;
+  const { signal } = options;
   let stream: Stream;
   try {
     // The protocol name goes out with the offer (no round trip of its own before the first frame);
@@ -149,7 +213,11 @@ export async function sendJobOffer(
     if (isAborted(signal)) throw new JobProtocolError('CANCELLED', 'cancelled while dialing', { cause: err });
     throw new JobProtocolError('DIAL_FAILED', `dial ${peerId.toString()}: ${describe(err)}`, { cause: err });
   }
-  const framed = new FramedStream(stream, { maxFrameBytes: DATA_FRAME_MAX_BYTES });
+  const framed = new FramedStream(stream, {
+    maxFrameBytes: resultCap,
+    maxBufferedBytes: budget.upfrontBytes,
+    admit: budget.admit,
+  });
   const onAbort = (): void => {
     framed
       .write({ type: 'cancel', reason: 'cancelled by coordinator' })
@@ -173,14 +241,19 @@ export async function sendJobOffer(
 
     const resultTimeoutMs = options.resultTimeoutMs ?? Math.max(0, signedOffer.payload.deadlineAt - now());
     const resultDeadline = now() + resultTimeoutMs;
+    const silenceMs = options.silenceTimeoutMs ?? DEFAULT_SILENCE_TIMEOUT_MS;
+    let lastProgress: JobProgress | undefined;
     for (;;) {
       const frame = await framed.read(RunFrameSchema, {
         timeoutMs: Math.max(0, resultDeadline - now()),
-        maxBytes: DATA_FRAME_MAX_BYTES,
+        idleTimeoutMs: silenceMs > 0 ? silenceMs : undefined,
+        maxBytes: resultCap,
         signal,
       });
       if (frame.type === 'progress') {
-        options.onProgress?.(progressOf(frame));
+        const progress = progressOf(frame);
+        if (isNewProgress(lastProgress, progress)) options.onProgress?.(progress);
+        lastProgress = progress;
         continue;
       }
       if (frame.type === 'error') throw remoteError(frame);
@@ -195,7 +268,7 @@ export async function sendJobOffer(
       return { status: 'completed', outputs: frame.outputs, receipt };
     }
   } catch (err) {
-    const failure = asJobError(err, signal);
+    const failure = budget.failure ?? asJobError(err, signal);
     framed.abort(new StreamError('ABORTED', failure.message));
     throw failure;
   } finally {
@@ -290,6 +363,12 @@ export interface HandleJobOffersOptions {
    */
   readonly maxOfferBytes?: (remotePeer: string) => number;
   readonly maxInboundStreams?: number;
+  /**
+   * How often a running job sends a heartbeat (a `progress` frame repeating the last fraction);
+   * default DEFAULT_HEARTBEAT_INTERVAL_MS, 0 sends none. Must stay well below the coordinator's
+   * silence timeout (DEFAULT_SILENCE_TIMEOUT_MS).
+   */
+  readonly heartbeatIntervalMs?: number;
   /** Called when a stream fails on the peer's side (garbage, oversize, timeout): feed peer penalties. */
   readonly onStreamError?: (remotePeer: string, err: StreamError) => void;
   readonly logger?: P2pLogger;
@@ -330,12 +409,15 @@ export async function handleJobOffers(
 
       let accepted = false;
       let finished = false;
+      const live = (): boolean => accepted && !finished && !controller.signal.aborted;
+      const progress: ProgressState = { fraction: 0 };
       const ctx: OfferContext = {
         signal: controller.signal,
         remotePeer,
         reportProgress: progressReporter(
-          () => accepted && !finished && !controller.signal.aborted,
+          live,
           (frame) => framed.write(frame).catch(() => undefined),
+          progress,
         ),
       };
 
@@ -359,12 +441,17 @@ export async function handleJobOffers(
           if (!finished) controller.abort(err);
         });
 
+      const stopHeartbeat = startHeartbeat(options.heartbeatIntervalMs, () => {
+        if (live()) framed.write({ type: 'progress', fraction: progress.fraction }).catch(() => undefined);
+      });
       let result: JobRunResult | undefined;
       let failure: unknown;
       try {
         result = await decision.run();
       } catch (err) {
         failure = err;
+      } finally {
+        stopHeartbeat();
       }
       finished = true;
       if (framed.error === undefined) {

@@ -2,15 +2,23 @@ import { GOSSIP_TOPICS } from '#protocol';
 import { bootstrap } from '@libp2p/bootstrap';
 import { gossipsub, StrictSign, type GossipSub } from '@libp2p/gossipsub';
 import { identify, type Identify } from '@libp2p/identify';
-import { KEEP_ALIVE, type PrivateKey } from '@libp2p/interface';
+import { KEEP_ALIVE, type Connection, type PrivateKey } from '@libp2p/interface';
 import { mdns } from '@libp2p/mdns';
 import { noise } from '@libp2p/noise';
+import { peerIdFromString } from '@libp2p/peer-id';
 import { ping, type Ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
+import { tryGetNetConfig } from '@libp2p/utils';
 import { yamux } from '@libp2p/yamux';
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p';
 
 import { coalesceTcpWrites } from './coalesce-writes.js';
+import {
+  ConnectionGuard,
+  type ConnectionClosure,
+  type ConnectionGuardStats,
+  type ConnectionRefusal,
+} from './connection-guard.js';
 import { GOSSIP_MAX_MESSAGE_BYTES } from './gossip-topics.js';
 import { generatePeerKey } from './peer-key.js';
 
@@ -26,6 +34,11 @@ export const DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS = 50;
  * coordinator restart; they would only come back after their redial backoff.
  */
 export const DEFAULT_INBOUND_CONNECTIONS_PER_HOST_PER_SECOND = 100;
+/**
+ * An inbound connection must finish its handshake (Noise, Yamux) within this long: libp2p's default
+ * (10 s) lets a few dozen silent sockets hold every pending-handshake slot.
+ */
+export const DEFAULT_INBOUND_UPGRADE_TIMEOUT_MS = 5_000;
 
 /**
  * Gossipsub mesh degrees for a small network (a coordinator and a few agents): small meshes, and
@@ -64,7 +77,7 @@ export interface GpumeshNodeOptions {
   readonly mdns?: boolean;
   readonly maxConnections?: number;
   readonly dialTimeoutMs?: number;
-  /** Refuse dials to and connections from these peers (wire it to `PeerScoreStore.isBanned`). */
+  /** Refuse dials to and connections from these peers (wire it to `PeerScoreStore.isDenied`). */
   readonly isPeerDenied?: (peerId: string) => boolean;
   /** Override the gossipsub mesh degrees (tests, benches). */
   readonly gossipMesh?: { readonly D?: number; readonly Dlo?: number; readonly Dhi?: number };
@@ -104,6 +117,7 @@ export async function createGpumeshNode(options: GpumeshNodeOptions = {}): Promi
       dialTimeout: options.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS,
       maxIncomingPendingConnections: DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS,
       inboundConnectionThreshold: DEFAULT_INBOUND_CONNECTIONS_PER_HOST_PER_SECOND,
+      inboundUpgradeTimeout: DEFAULT_INBOUND_UPGRADE_TIMEOUT_MS,
     },
     connectionGater:
       isDenied === undefined
@@ -159,6 +173,102 @@ function dialLanPeers(node: GpumeshNode, maxConnections: number): void {
       .catch(() => undefined) // an unreachable LAN peer is simply not joined
       .finally(() => dialing.delete(key));
   });
+}
+
+/** Peer-store tag of a peer that presented a valid binding: libp2p prunes untagged strangers first. */
+export const BOUND_PEER_TAG = 'gpumesh-bound';
+export const BOUND_PEER_TAG_VALUE = 50;
+/** A bound peer's tag outlives its connection by this long (a quick reconnect keeps its priority). */
+export const BOUND_PEER_TAG_TTL_MS = 60 * 60 * 1000;
+/** How often unbound connections are checked against their timeout. */
+export const GUARD_SWEEP_EVERY_MS = 1_000;
+
+export interface GuardConnectionsOptions {
+  /** Other coordinator processes: exempt from binding and caps. */
+  readonly isTrustedPeer?: (peerId: string) => boolean;
+  /** Recently seen providers: they may use the slots reserved for known peers. */
+  readonly isKnownPeer?: (peerId: string) => boolean;
+  readonly onRefused?: (reason: ConnectionRefusal, peerId: string) => void;
+  readonly onClosed?: (reason: ConnectionClosure, peerId: string) => void;
+  readonly now?: () => number;
+}
+
+export interface GuardedConnections {
+  readonly guard: ConnectionGuard;
+  /** The peer presented a valid binding (an accepted advert): its connections are kept and tagged. */
+  bind(peerId: string): void;
+  isBound(peerId: string): boolean;
+  stats(): ConnectionGuardStats;
+  stop(): void;
+}
+
+/**
+ * Puts a `ConnectionGuard` in front of a node: every opened connection is admitted or closed at
+ * once, a displaced stranger is closed, and inbound connections that present no peer binding within
+ * the guard's timeout are closed. The connection gater (`isPeerDenied`) still runs first.
+ */
+export function guardConnections(
+  node: Libp2p,
+  guard: ConnectionGuard,
+  options: GuardConnectionsOptions = {},
+): GuardedConnections {
+  const now = options.now ?? Date.now;
+  const open = new Map<string, Connection>();
+  const drop = (id: string, reason: ConnectionClosure): void => {
+    const connection = open.get(id);
+    open.delete(id);
+    if (connection === undefined) return;
+    options.onClosed?.(reason, connection.remotePeer.toString());
+    connection.abort(new Error(`connection closed by the guard: ${reason}`));
+  };
+  const onOpen = (event: CustomEvent<Connection>): void => {
+    const connection = event.detail;
+    const peerId = connection.remotePeer.toString();
+    const decision = guard.admit({
+      id: connection.id,
+      peerId,
+      ip: tryGetNetConfig(connection.remoteAddr)?.host,
+      direction: connection.direction,
+      trusted: options.isTrustedPeer?.(peerId) ?? false,
+      known: options.isKnownPeer?.(peerId) ?? false,
+      now: now(),
+    });
+    if (!decision.admit) {
+      options.onRefused?.(decision.reason, peerId);
+      connection.abort(new Error(`connection refused by the guard: ${decision.reason}`));
+      return;
+    }
+    open.set(connection.id, connection);
+    if (decision.displace !== undefined) drop(decision.displace, 'DISPLACED');
+  };
+  const onClose = (event: CustomEvent<Connection>): void => {
+    open.delete(event.detail.id);
+    guard.remove(event.detail.id);
+  };
+  node.addEventListener('connection:open', onOpen);
+  node.addEventListener('connection:close', onClose);
+  const sweeper = setInterval(() => {
+    for (const id of guard.expire(now())) drop(id, 'UNBOUND_TIMEOUT');
+  }, GUARD_SWEEP_EVERY_MS);
+  sweeper.unref();
+  return {
+    guard,
+    bind(peerId: string): void {
+      if (guard.bind(peerId) === 0) return;
+      node.peerStore
+        .merge(peerIdFromString(peerId), {
+          tags: { [BOUND_PEER_TAG]: { value: BOUND_PEER_TAG_VALUE, ttl: BOUND_PEER_TAG_TTL_MS } },
+        })
+        .catch(() => undefined); // a tag only orders pruning
+    },
+    isBound: (peerId) => guard.isBound(peerId),
+    stats: () => guard.stats(),
+    stop(): void {
+      clearInterval(sweeper);
+      node.removeEventListener('connection:open', onOpen);
+      node.removeEventListener('connection:close', onClose);
+    },
+  };
 }
 
 /** The node's peer id as a string. */

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import {
   BANNED_BEFORE_DECAY_MS,
+  DENY_AFTER_DISCONNECT_MS,
   MIN_SCORE,
   PEER_ACTION_SCORE,
   PeerAction,
@@ -87,5 +88,30 @@ describe('PeerScoreStore', () => {
     expect(scoreStateOf(-19.9)).toBe('healthy');
     expect(scoreStateOf(-20)).toBe('disconnect');
     expect(scoreStateOf(-50)).toBe('banned');
+  });
+});
+
+describe('PeerScoreStore.isDenied', () => {
+  it('refuses a peer hung up on for a while after its penalty, then lets it back', () => {
+    const { store, advance } = storeAt();
+    store.applyAction('p', PeerAction.LowToleranceError, 'forgery');
+    expect(store.isDenied('p')).toBe(false); // still healthy at -10
+    store.applyAction('p', PeerAction.LowToleranceError, 'forgery');
+    expect(store.getState('p')).toBe('disconnect');
+    expect(store.isDenied('p')).toBe(true);
+    advance(DENY_AFTER_DISCONNECT_MS - 1);
+    expect(store.isDenied('p')).toBe(true);
+    advance(2);
+    expect(store.isDenied('p')).toBe(false);
+  });
+
+  it('refuses a banned peer until its score has decayed above the ban threshold', () => {
+    const { store, advance } = storeAt();
+    store.applyAction('p', PeerAction.Fatal, 'provably malicious');
+    advance(BANNED_BEFORE_DECAY_MS);
+    expect(store.isDenied('p')).toBe(true);
+    advance(SCORE_HALFLIFE_MS * 2);
+    expect(store.isBanned('p')).toBe(false);
+    expect(store.isDenied('p')).toBe(false);
   });
 });

@@ -24,6 +24,11 @@ export const MIN_SCORE = -100;
 export const MIN_SCORE_BEFORE_DISCONNECT = -20;
 /** At or below this a peer is banned: disconnected, refused and its messages ignored. */
 export const MIN_SCORE_BEFORE_BAN = -50;
+/**
+ * A peer hung up on for its score (at or below MIN_SCORE_BEFORE_DISCONNECT) is refused for this long
+ * after its last penalty, so a hang-up is not undone by an instant reconnect.
+ */
+export const DENY_AFTER_DISCONNECT_MS = 60 * 1000;
 /** Scores halve every this many ms. */
 export const SCORE_HALFLIFE_MS = 10 * 60 * 1000;
 /** A banned peer's score does not decay for this long after its last penalty. */
@@ -66,6 +71,8 @@ interface ScoreEntry {
   lastUpdate: number;
   /** Until when the score is frozen (banned peers). */
   frozenUntil: number;
+  /** Until when the peer is refused after a penalty that hung up on it. */
+  deniedUntil: number;
 }
 
 /** Scores of remote peers, by peer id string. */
@@ -84,11 +91,12 @@ export class PeerScoreStore {
   /** Applies `action` to `peerId`, returns the peer's new state. */
   applyAction(peerId: string, action: PeerAction, reason: string): ScoreState {
     const now = this.now();
-    const entry = this.decayed(peerId, now) ?? { score: 0, lastUpdate: now, frozenUntil: 0 };
+    const entry = this.decayed(peerId, now) ?? { score: 0, lastUpdate: now, frozenUntil: 0, deniedUntil: 0 };
     entry.score = Math.max(MIN_SCORE, Math.min(MAX_SCORE, entry.score + PEER_ACTION_SCORE[action]));
     entry.lastUpdate = now;
     const state = scoreStateOf(entry.score);
     if (state === 'banned') entry.frozenUntil = now + BANNED_BEFORE_DECAY_MS;
+    if (state !== 'healthy') entry.deniedUntil = now + DENY_AFTER_DISCONNECT_MS;
     this.entries.delete(peerId); // re-insert: the map's order is least recently penalised first
     this.entries.set(peerId, entry);
     this.evictIfFull();
@@ -107,6 +115,18 @@ export class PeerScoreStore {
 
   isBanned(peerId: string): boolean {
     return this.getState(peerId) === 'banned';
+  }
+
+  /**
+   * Should the peer be refused now? Banned peers are, until their score decays above the ban
+   * threshold (BANNED_BEFORE_DECAY_MS, then half-lives); a peer hung up on for a lesser penalty is
+   * refused for DENY_AFTER_DISCONNECT_MS.
+   */
+  isDenied(peerId: string): boolean {
+    const now = this.now();
+    const entry = this.decayed(peerId, now);
+    if (entry === undefined) return false;
+    return scoreStateOf(entry.score) === 'banned' || entry.deniedUntil > now;
   }
 
   /** Number of peers with a remembered score. */
@@ -135,7 +155,11 @@ export class PeerScoreStore {
       entry.lastUpdate = now;
       if (entry.frozenUntil <= now) entry.frozenUntil = 0;
     }
-    if (Math.abs(entry.score) < SCORE_FORGET_THRESHOLD && entry.frozenUntil === 0) {
+    if (
+      Math.abs(entry.score) < SCORE_FORGET_THRESHOLD &&
+      entry.frozenUntil === 0 &&
+      entry.deniedUntil <= now
+    ) {
       this.entries.delete(peerId);
       return undefined;
     }

@@ -44,6 +44,23 @@ export const MAX_GPUS_PER_ADVERT = 64;
 export const MAX_SLOTS = 1024;
 
 /**
+ * Highest matmul GFLOP/s one GPU may claim: 2 PFLOP/s, above any accelerator's float32/tf32 matmul
+ * rate with room for the next generations. A claim is only a ceiling: the coordinator measures.
+ */
+export const MAX_GFLOPS_PER_GPU = 2_000_000;
+/** Highest GFLOP/s an advert that lists no GPU (CPU, wasm) may claim: 100 TFLOP/s. */
+export const MAX_GFLOPS_WITHOUT_GPU = 100_000;
+/** Longest GPU model name (nvidia-smi names are ~30 characters: "NVIDIA H100 80GB HBM3"). */
+export const MAX_GPU_MODEL_LENGTH = 64;
+/**
+ * What a GPU model name may look like: letters, digits and ` ._-()[]+/,:@#`, starting with a letter
+ * or digit and not ending in a space (no control characters, quotes or markup to show on a dashboard).
+ */
+export const GPU_MODEL_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9 ._()[\]+\-/,:@#]*[A-Za-z0-9._()[\]+\-/,:@#])?$/;
+/** Most VRAM one GPU may claim: 1 TiB. */
+export const MAX_GPU_VRAM_MIB = 1024 * 1024;
+
+/**
  * How a reject reason starts when the provider is only full at the moment (it may take the same job
  * a moment later): the coordinator places the job again without holding it against the provider.
  */

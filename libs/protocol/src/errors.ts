@@ -5,7 +5,13 @@
 
 /** Codes for malformed input: the message itself is wrong, whoever sent it. */
 export type ValidationErrorCode =
-  'INVALID_MESSAGE' | 'INVALID_TENSOR' | 'TENSOR_TOO_LARGE' | 'NON_CANONICAL_VALUE' | 'INVALID_MODEL';
+  | 'INVALID_MESSAGE'
+  | 'INVALID_TENSOR'
+  | 'TENSOR_TOO_LARGE'
+  | 'NON_CANONICAL_VALUE'
+  | 'INVALID_MODEL'
+  /** A well-typed advert claims more than the protocol allows (GFLOP/s, GPUs, slots, names). */
+  | 'ADVERT_OUT_OF_RANGE';
 
 /** Codes for signature and freshness checks on a well-formed message. */
 export type SignatureErrorCode =
@@ -63,6 +69,7 @@ const GOSSIP_ACTION_BY_CODE: Readonly<Record<ProtocolErrorCode, GossipAction>> =
   TENSOR_TOO_LARGE: 'REJECT',
   NON_CANONICAL_VALUE: 'REJECT',
   INVALID_MODEL: 'REJECT',
+  ADVERT_OUT_OF_RANGE: 'REJECT',
   BAD_SIGNATURE: 'REJECT',
   SIGNER_MISMATCH: 'REJECT',
   BAD_PEER_BINDING: 'REJECT',

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 
 import { parseProviderAdvert, safeParseProviderAdvert } from './advert.js';
 import { BACKENDS, parseBackend, safeParseBackend } from './backend.js';
-import { MAX_ADVERT_TTL_MS } from './constants.js';
+import { MAX_ADVERT_TTL_MS, MAX_GFLOPS_PER_GPU } from './constants.js';
 import { parseJobSpec } from './job-spec.js';
 import {
   jobOfferJsonSchema,
@@ -45,7 +45,7 @@ describe('ProviderAdvert', () => {
         fc.record({
           seq: fc.nat(),
           backend: fc.constantFrom(...BACKENDS),
-          gflops: fc.double({ min: 0.001, max: 1e9, noNaN: true }),
+          gflops: fc.double({ min: 0.001, max: MAX_GFLOPS_PER_GPU, noNaN: true }), // the base advert lists 1 GPU
           pricePerUnit: amountArb,
           slots: fc.integer({ min: 1, max: 64 }),
           ttl: fc.integer({ min: 1, max: MAX_ADVERT_TTL_MS }),

@@ -44,12 +44,21 @@ export function validationErrorFromIssues(
 /** Converts a zod failure into a `ProtocolValidationError`. */
 export function fromZodError(what: string, error: z.ZodError): ProtocolValidationError {
   const issues = toIssues(error);
-  const code: ValidationErrorCode = error.issues.some(
-    (i) => i.code === 'custom' && (i.params as { code?: unknown } | undefined)?.code === 'TENSOR_TOO_LARGE',
-  )
-    ? 'TENSOR_TOO_LARGE'
-    : 'INVALID_MESSAGE';
-  return validationErrorFromIssues(what, issues, code);
+  return validationErrorFromIssues(what, issues, issueCode(error));
+}
+
+/** Codes a custom issue may carry in `params.code` to name its failure more precisely. */
+const SPECIFIC_CODES: readonly ValidationErrorCode[] = ['TENSOR_TOO_LARGE', 'ADVERT_OUT_OF_RANGE'];
+
+/** The first specific code a custom issue carries (see SPECIFIC_CODES), else INVALID_MESSAGE. */
+function issueCode(error: z.ZodError): ValidationErrorCode {
+  for (const issue of error.issues) {
+    if (issue.code !== 'custom') continue;
+    const code = (issue.params as { code?: unknown } | undefined)?.code;
+    const specific = SPECIFIC_CODES.find((c) => c === code);
+    if (specific) return specific;
+  }
+  return 'INVALID_MESSAGE';
 }
 
 /** Non-throwing parse of `input` against `schema`. */

@@ -7,6 +7,7 @@ export {
   resolveConfig,
   priceScore,
   speedScore,
+  effectiveGflops,
   latencyScore,
   loadScore,
   staticScore,
@@ -39,3 +40,16 @@ export {
 export { FairQueue, DEFAULT_CLASS_WEIGHTS, type FairQueueItem, type FairQueueOptions } from './fair-queue.js';
 export { explainJob, type Explanation, type Suggestion, type SuggestionKind } from './explain.js';
 export { Scheduler, type SelectOptions, type TickResult, type ProviderUsage } from './scheduler.js';
+export {
+  BREAKER_BASE_COOLDOWN_MS,
+  BREAKER_LOSSES_TO_OPEN,
+  BREAKER_MAX_COOLDOWN_MS,
+  BREAKER_PROBE_TIMEOUT_MS,
+  BREAKER_WINDOW_MS,
+  DEFAULT_BREAKER_OPTIONS,
+  ProviderBreakers,
+  type BreakerOptions,
+  type BreakerSnapshot,
+  type BreakerState,
+  type LossResult,
+} from './breaker.js';

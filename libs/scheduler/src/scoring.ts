@@ -16,6 +16,8 @@ export const DEFAULT_CONFIG: SchedulerConfig = {
   weights: DEFAULT_WEIGHTS,
   referencePricePerUnit: 100n,
   referenceGflops: 1000,
+  // The library believes adverts by default; the coordinator sets its CAPACITY_PROBATION_GFLOPS.
+  probationGflops: Number.POSITIVE_INFINITY,
   referenceLatencyMs: 50,
   explorationShare: 0.05,
   explorationMaxCompletedJobs: 10,
@@ -45,6 +47,7 @@ export function resolveConfig(options: SchedulerOptions = {}): SchedulerConfig {
   }
   if (config.referencePricePerUnit <= 0n) throw new RangeError('referencePricePerUnit must be > 0');
   if (!(config.referenceGflops > 0)) throw new RangeError('referenceGflops must be > 0');
+  if (!(config.probationGflops > 0)) throw new RangeError('probationGflops must be > 0 (Infinity: none)');
   if (!(config.referenceLatencyMs > 0)) throw new RangeError('referenceLatencyMs must be > 0');
   if (!(config.reservationTtlMs > 0)) throw new RangeError('reservationTtlMs must be > 0');
   if (config.minStake < 0n) throw new RangeError('minStake must be >= 0');
@@ -66,6 +69,21 @@ export function speedScore(gflops: number, referenceGflops: number): number {
   return gflops <= 0 ? 0 : gflops / (gflops + referenceGflops);
 }
 
+/**
+ * The speed placement credits a provider with (GFLOP/s): what it advertised, but never more than the
+ * coordinator measured, nor, until it was measured, more than `probationGflops`. 0 for a speed that
+ * is not a finite positive number.
+ */
+export function effectiveGflops(
+  p: { gflops: number; measuredGflops?: number },
+  probationGflops: number,
+): number {
+  const advertised = Number.isFinite(p.gflops) && p.gflops > 0 ? p.gflops : 0;
+  const measured = p.measuredGflops;
+  if (measured === undefined) return Math.min(advertised, probationGflops);
+  return Number.isFinite(measured) && measured > 0 ? Math.min(advertised, measured) : 0;
+}
+
 /** ref / (ref + latency); unknown latency scores 0.5. */
 export function latencyScore(latencyMs: number | undefined, referenceLatencyMs: number): number {
   if (latencyMs === undefined || !Number.isFinite(latencyMs)) return 0.5;
@@ -83,14 +101,20 @@ function clamp01(x: number): number {
 
 /** The job-independent part of the score except load (changes only when the advert changes). */
 export function staticScore(
-  p: { pricePerUnit: bigint; reputation: number; gflops: number; latencyMs?: number },
+  p: {
+    pricePerUnit: bigint;
+    reputation: number;
+    gflops: number;
+    measuredGflops?: number;
+    latencyMs?: number;
+  },
   config: SchedulerConfig,
 ): number {
   const w = config.weights;
   return (
     w.price * priceScore(p.pricePerUnit, config.referencePricePerUnit) +
     w.reputation * clamp01(p.reputation) +
-    w.speed * speedScore(p.gflops, config.referenceGflops) +
+    w.speed * speedScore(effectiveGflops(p, config.probationGflops), config.referenceGflops) +
     w.locality * 0.5 * latencyScore(p.latencyMs, config.referenceLatencyMs)
   );
 }

@@ -18,8 +18,14 @@ export interface ProviderSnapshot {
   operatorId: string;
   backend: Backend;
   gpus: GpuInfo[];
-  /** Measured throughput, GFLOP/s (1 work unit = 1 MFLOP, so `gflops` work units per millisecond). */
+  /**
+   * Advertised throughput, GFLOP/s (1 work unit = 1 MFLOP, so `gflops` work units per millisecond):
+   * a claim. Placement uses `effectiveGflops` (scoring.ts): min(advert, measured), or min(advert,
+   * probationGflops) until the provider's speed was measured.
+   */
   gflops: number;
+  /** GFLOP/s the coordinator measured itself (timed known-answer job); absent until measured. */
+  measuredGflops?: number;
   /** Price per work unit, in base units of the payment token. */
   pricePerUnit: bigint;
   slots: number;
@@ -105,6 +111,11 @@ export interface SchedulerConfig {
   referencePricePerUnit: bigint;
   /** GFLOP/s that scores 0.5 on the speed component (score = g / (g + ref)). */
   referenceGflops: number;
+  /**
+   * The speed a provider whose speed was not measured yet is credited with at most (scoring and
+   * deadline feasibility): an advert is a claim, not a figure. Infinity believes adverts.
+   */
+  probationGflops: number;
   /** Latency that scores 0.5 on the latency half of locality. */
   referenceLatencyMs: number;
   /** Share (0..1) of decisions in which one slot goes to a new provider. */

@@ -2,3 +2,4 @@
 export * from './tolerance.js';
 export * from './compare.js';
 export * from './evidence.js';
+export { checkResultSanity, type SanityResult, type SanityFailureCode } from './sanity.js';

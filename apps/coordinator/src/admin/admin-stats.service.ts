@@ -71,8 +71,8 @@ export class AdminStatsService {
     const onlineSince = new Date(now.getTime() - ONLINE_WINDOW_MS);
     const rateSince = new Date(now.getTime() - RATE_WINDOW_MS);
     const [statuses, hardware, counts, finished, latency, series, epoch, queue] = await Promise.all([
-      this.repo.providerStatusCounts(onlineSince),
-      this.repo.onlineHardware(onlineSince),
+      this.repo.providerStatusCounts(onlineSince, now),
+      this.repo.onlineHardware(onlineSince, now),
       this.repo.jobCounts(new Date(now.getTime() - 60_000)),
       this.repo.finishedCounts(rateSince),
       this.repo.latency(rateSince),

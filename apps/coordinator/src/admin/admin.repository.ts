@@ -84,16 +84,27 @@ export class AdminRepository {
     return result.count === 0 ? null : this.provider(peerId);
   }
 
-  async providerStatusCounts(onlineSince: Date): Promise<{ status: string; n: number; fresh: number }[]> {
+  /** Providers per status; `fresh`: seen since `onlineSince` with an advert still unexpired at `now`. */
+  async providerStatusCounts(
+    onlineSince: Date,
+    now: Date,
+  ): Promise<{ status: string; n: number; fresh: number }[]> {
     return this.prisma.$queryRaw<{ status: string; n: number; fresh: number }[]>`
       SELECT status::text AS status, count(*)::int AS n,
-             count(*) FILTER (WHERE "lastSeenAt" > ${onlineSince})::int AS fresh
+             count(*) FILTER (WHERE "lastSeenAt" > ${onlineSince} AND "advertExpiresAt" > ${now})::int AS fresh
       FROM "Provider" GROUP BY status`;
   }
 
-  onlineHardware(onlineSince: Date): Promise<Pick<Provider, 'backend' | 'gpus' | 'slots' | 'freeSlots'>[]> {
+  onlineHardware(
+    onlineSince: Date,
+    now: Date,
+  ): Promise<Pick<Provider, 'backend' | 'gpus' | 'slots' | 'freeSlots'>[]> {
     return this.prisma.provider.findMany({
-      where: { status: { in: ['ONLINE', 'DRAINING'] }, lastSeenAt: { gt: onlineSince } },
+      where: {
+        status: { in: ['ONLINE', 'DRAINING'] },
+        lastSeenAt: { gt: onlineSince },
+        advertExpiresAt: { gt: now },
+      },
       select: { backend: true, gpus: true, slots: true, freeSlots: true },
     });
   }

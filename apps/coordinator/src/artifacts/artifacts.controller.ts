@@ -1,10 +1,17 @@
-import { Body, Controller, Get, Param, Post, Res } from '@nestjs/common';
+import { Body, Controller, Get, Param, Patch, Post, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators.js';
 import type { Principal } from '../auth/principal.js';
 import { ArtifactsService } from './artifacts.service.js';
-import { ArtifactDto, UploadArtifactDto, mapArtifact } from './dto/artifact.dto.js';
+import {
+  ArtifactDto,
+  ArtifactPageDto,
+  ListArtifactsQueryDto,
+  UpdateArtifactDto,
+  UploadArtifactDto,
+  mapArtifact,
+} from './dto/artifact.dto.js';
 
 @ApiTags('artifacts')
 @ApiBearerAuth()
@@ -15,10 +22,11 @@ export class ArtifactsController {
   @Post()
   @RequireScopes('artifacts:write')
   @ApiOperation({
-    summary: 'Upload a tfjs model (model.json + weights); it is stored under its content hash',
+    summary:
+      'Upload a tfjs model (model.json + weights); it is stored under its content hash, private to you unless `public`',
   })
-  @ApiResponse({ status: 201, type: ArtifactDto, description: 'stored' })
-  @ApiResponse({ status: 200, type: ArtifactDto, description: 'already stored' })
+  @ApiResponse({ status: 201, type: ArtifactDto, description: 'stored as yours' })
+  @ApiResponse({ status: 200, type: ArtifactDto, description: 'you had already uploaded it' })
   async upload(
     @CurrentPrincipal() principal: Principal,
     @Body() body: UploadArtifactDto,
@@ -29,9 +37,30 @@ export class ArtifactsController {
     return mapArtifact(artifact);
   }
 
+  @Get()
+  @ApiOperation({ summary: 'Your artifacts, newest upload first, with cursor pagination' })
+  async list(
+    @CurrentPrincipal() principal: Principal,
+    @Query() query: ListArtifactsQueryDto,
+  ): Promise<ArtifactPageDto> {
+    const page = await this.artifacts.list(principal, query);
+    return { items: page.items.map(mapArtifact), nextCursor: page.nextCursor };
+  }
+
   @Get(':hash')
-  @ApiOperation({ summary: "An artifact's metadata" })
-  async get(@Param('hash') hash: string): Promise<ArtifactDto> {
-    return mapArtifact(await this.artifacts.get(hash));
+  @ApiOperation({ summary: "An artifact's metadata (yours or public; anything else is ARTIFACT_NOT_FOUND)" })
+  async get(@CurrentPrincipal() principal: Principal, @Param('hash') hash: string): Promise<ArtifactDto> {
+    return mapArtifact(await this.artifacts.get(principal, hash));
+  }
+
+  @Patch(':hash')
+  @RequireScopes('artifacts:write')
+  @ApiOperation({ summary: 'Share your upload of an artifact with every account, or stop sharing it' })
+  async update(
+    @CurrentPrincipal() principal: Principal,
+    @Param('hash') hash: string,
+    @Body() body: UpdateArtifactDto,
+  ): Promise<ArtifactDto> {
+    return mapArtifact(await this.artifacts.setPublic(principal, hash, body.public));
   }
 }

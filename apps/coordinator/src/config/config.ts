@@ -14,6 +14,13 @@ const evmAddress = z
   .regex(/^0x[0-9a-fA-F]{40}$/, 'expected a 0x-prefixed 20-byte hex address')
   .transform((v) => v.toLowerCase());
 
+/**
+ * What one result stream may buffer at most: `DATA_FRAME_MAX_BYTES` plus `FRAME_BUFFER_SLACK_BYTES`
+ * of #p2p (96 MiB + 64 KiB). A per-peer result budget below it could never take the largest result.
+ */
+const LARGEST_RESULT_STREAM_BYTES = 96 * 1024 * 1024 + 64 * 1024;
+const MIB_BYTES = 1024 * 1024;
+
 const configSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -122,6 +129,14 @@ const configSchema = z.object({
   REFERENCE_WORK_BUDGET: z.coerce.number().int().min(0).default(5_000),
   /** Canary rate at least this high for jobs placed on providers below the trusted reputation. */
   PROBATION_CANARY_RATE: z.coerce.number().min(0).max(0.5).default(0.25),
+  /**
+   * Webhooks (docs/verification.md "Corrections and webhooks") may reach http:// URLs and private,
+   * loopback or link-local addresses. Off: https to public addresses only. For development and tests.
+   */
+  WEBHOOK_ALLOW_PRIVATE_ADDRESSES: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
   /** Stake (base units) proposed for slashing when a provider is caught returning wrong results. */
   SLASH_AMOUNT: integerString.default(10_000_000n),
   /**
@@ -175,12 +190,44 @@ const configSchema = z.object({
         .map((a) => a.trim())
         .filter((a) => a.length > 0),
     ),
+  /** Hard limit of a worker node's p2p connections (defences: libs/p2p/src/connection-guard.ts). */
+  P2P_MAX_CONNECTIONS: z.coerce.number().int().min(2).max(100_000).default(300),
+  /** Slots only known providers (seen recently, or bound) may take; strangers get the rest. */
+  P2P_RESERVED_KNOWN_SLOTS: z.coerce.number().int().min(0).default(64),
+  /** Connections that have not presented a peer binding (a valid advert) yet, at once / per IP. */
+  P2P_MAX_UNBOUND: z.coerce.number().int().min(1).default(64),
+  P2P_MAX_UNBOUND_PER_IP: z.coerce.number().int().min(1).default(16),
+  /** An inbound connection with no peer binding after this long is closed (coordinator peers excepted). */
+  P2P_UNBOUND_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(20_000),
+  /** A stranger younger than this is never displaced by a newcomer when the stranger slots are full. */
+  P2P_STRANGER_GRACE_MS: z.coerce.number().int().min(0).default(5_000),
   /** The coordinator's signing key (offers) and libp2p key; created on first start when absent. */
   COORDINATOR_KEY_FILE: z.string().min(1).optional(),
   /** How long an agent has to accept an offer, and the slack added to a job's own deadline. */
   /** How long a dispatch waits for a free provider slot before handing the job back to BullMQ's backoff. */
   CAPACITY_WAIT_MS: z.coerce.number().int().min(0).default(5_000),
   OFFER_ACCEPT_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  /**
+   * Bytes of job results one provider's streams may buffer together. Each offer reserves up to 128 KiB
+   * before it is sent, and a larger result frame (capped by the offered spec) the rest at its length
+   * prefix; with no room either waits (the offer unsent, the stream paused) until the job's deadline.
+   */
+  RESULT_BYTES_PER_PEER: z.coerce
+    .number()
+    .int()
+    .min(LARGEST_RESULT_STREAM_BYTES)
+    .default(128 * MIB_BYTES),
+  /** Bytes of job results all providers' streams may buffer together (at least RESULT_BYTES_PER_PEER). */
+  RESULT_BYTES_TOTAL: z.coerce
+    .number()
+    .int()
+    .min(LARGEST_RESULT_STREAM_BYTES)
+    .default(256 * MIB_BYTES),
+  /**
+   * After a provider accepted, an attempt is LOST (TIMEOUT) when not one byte arrives for this long
+   * (agents send a heartbeat every 5 s while running). 0 turns it off, for agents older than heartbeats.
+   */
+  RESULT_SILENCE_TIMEOUT_MS: z.coerce.number().int().min(0).default(20_000),
   DEV_CREDITS: integerString.default(1_000_000_000_000n),
   DEV_BOOTSTRAP: z
     .enum(['true', 'false'])
@@ -232,6 +279,37 @@ const configSchema = z.object({
   SETTLEMENT_CONFIRMATIONS: z.coerce.number().int().min(1).default(1),
   /** Challenge window of the contracts deployed on the local dev chain. */
   DEV_CHALLENGE_WINDOW_SECONDS: z.coerce.number().int().min(0).default(10),
+
+  // Proven capacity (providers/capacity): a provider's speed is measured by timed known-answer jobs.
+  /** Timed known-answer matmul jobs measure each provider's speed when it joins and at random after. */
+  CAPACITY_PROBES: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
+  /** GFLOP/s a provider is credited with at most until its speed was measured. */
+  CAPACITY_PROBATION_GFLOPS: z.coerce.number().positive().default(100),
+  /** A probe is sized to take this long at the advertised speed (then capped, see below). */
+  CAPACITY_PROBE_TARGET_MS: z.coerce.number().int().min(100).max(60_000).default(1_500),
+  /** Smallest and largest probe, in work units (MFLOP); the largest is also capped by REFERENCE_WORK_BUDGET. */
+  CAPACITY_PROBE_MIN_WORK_UNITS: z.coerce.number().int().min(1).default(20),
+  CAPACITY_PROBE_MAX_WORK_UNITS: z.coerce.number().int().min(1).default(2_000),
+  /** Mean time between a provider's probes after the first (exponentially distributed, so unpredictable). */
+  CAPACITY_PROBE_MEAN_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .default(3 * 3_600_000),
+  /** How often due probes are looked for (a joining provider waits at most about this long). */
+  CAPACITY_PROBE_TICK_MS: z.coerce.number().int().min(100).default(5_000),
+  /** Most base units per work unit the platform pays for a probe; a dearer provider stays unmeasured. */
+  CAPACITY_PROBE_MAX_PRICE_PER_UNIT: integerString.default(1_000n),
+  /**
+   * Round trip and result transfer allowed on top of a probe's compute time before a slow answer
+   * counts against the advert (a capped probe of a fast GPU is mostly this).
+   */
+  CAPACITY_PROBE_OVERHEAD_MS: z.coerce.number().int().min(0).default(1_000),
+  /** An advert this many times above what the probe shows costs reputation and is flagged. */
+  CAPACITY_OVERSTATED_FACTOR: z.coerce.number().min(1).default(3),
 });
 
 export type AppConfig = z.output<typeof configSchema> & {
@@ -276,6 +354,11 @@ export function loadConfig(
   if (config.HTTP_HEADERS_TIMEOUT_MS > config.HTTP_REQUEST_TIMEOUT_MS) {
     throw new ConfigError(
       'invalid configuration:\n  HTTP_HEADERS_TIMEOUT_MS: must not exceed HTTP_REQUEST_TIMEOUT_MS',
+    );
+  }
+  if (config.RESULT_BYTES_TOTAL < config.RESULT_BYTES_PER_PEER) {
+    throw new ConfigError(
+      'invalid configuration:\n  RESULT_BYTES_TOTAL: must be at least RESULT_BYTES_PER_PEER',
     );
   }
   if (config.SETTLEMENT_ENABLED && config.CHAIN_RPC_URL && !config.PLATFORM_ACCOUNT_ADDRESS) {

@@ -15,6 +15,7 @@ import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import {
   JobsRepository,
   REJECTED_ATTEMPT,
+  WORKER_LOST_ATTEMPT,
   type PassThrough,
   type TransitionRequest,
 } from '../jobs/jobs.repository.js';
@@ -31,8 +32,11 @@ import { CanaryService } from '../verification/canary.service.js';
 import { VerifierService, type Reference } from '../verification/verifier.service.js';
 import { VerificationRepository } from '../verification/verification.repository.js';
 import { holdSeconds } from '../verification/vesting.service.js';
+import { TrustTierService, type SingleCheck } from '../verification/tiers.service.js';
 import { offerIdentity } from './offer-id.js';
+import { attemptFault, type AttemptFault } from './attempt-faults.js';
 import { ReputationService } from '../reputation/reputation.service.js';
+import { CapacityProbeService } from '../providers/capacity/capacity-probe.service.js';
 import { SettingsService } from '../settings/settings.service.js';
 import { TRUSTED_REPUTATION, isSlow, type ReputationKind } from '../reputation/reputation.js';
 
@@ -126,7 +130,9 @@ export class DispatchService {
     private readonly verification: VerificationRepository,
     private readonly reputation: ReputationService,
     private readonly settings: SettingsService,
+    private readonly capacity: CapacityProbeService,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly tiers: TrustTierService,
   ) {}
 
   async dispatch(jobId: string, now = new Date()): Promise<DispatchOutcome> {
@@ -219,7 +225,10 @@ export class DispatchService {
   }
 
   private async recoverInterrupted(job: Job): Promise<Job | null> {
-    const lost = await this.attempts.loseOpenAttempts(job.id, 'the coordinator worker running it stopped');
+    const lost = await this.attempts.loseOpenAttempts(
+      job.id,
+      `${WORKER_LOST_ATTEMPT}the coordinator worker running it stopped`,
+    );
     const requeued = await this.jobs.transition({
       jobId: job.id,
       from: ['DISPATCHED', 'RUNNING', 'VERIFYING'],
@@ -234,7 +243,16 @@ export class DispatchService {
     const peerId = attempt.providerId as string;
     const provider = this.view.provider(peerId);
     const base = { attempt, peerId, pricePerUnit: provider?.pricePerUnit ?? job.pricePerUnit };
-    if (!provider) return this.failAttempt(job, attempt, base, 'LOST', 'provider advert vanished');
+    if (!provider) {
+      return this.failAttempt(
+        job,
+        attempt,
+        base,
+        'LOST',
+        'DISCONNECTED: provider advert vanished',
+        attemptFault('DISCONNECTED'),
+      );
+    }
     const pricePerUnit = provider.pricePerUnit < job.pricePerUnit ? provider.pricePerUnit : job.pricePerUnit;
     let lastProgressEvent = 0;
     let accepted: Promise<void> = Promise.resolve();
@@ -289,18 +307,17 @@ export class DispatchService {
       clearTimeout(recordTimer); // the failure is what gets recorded
       await accepted;
       const code = err instanceof JobProtocolError ? err.code : 'ERROR';
-      const state =
-        code === 'DISCONNECTED' || code === 'DIAL_FAILED' || code === 'STREAM_RESET' || code === 'TIMEOUT'
-          ? 'LOST'
-          : 'FAILED';
+      const fault = attemptFault(code);
       return this.failAttempt(
         job,
         attempt,
         { ...base, pricePerUnit },
-        state,
+        fault.state,
         `${code}: ${err instanceof Error ? err.message : String(err)}`,
+        fault,
       );
     }
+    const resultAt = Date.now(); // the provider's timings are its word; this clock is ours
     // A result of a single-copy job that beat the acceptance's record carries the acceptance into the
     // completion's commit; otherwise the RUNNING transition lands before the attempt concludes.
     const foldAcceptance = job.redundancy === 1 && outcome.status !== 'rejected' && !acceptanceRecorded;
@@ -308,6 +325,7 @@ export class DispatchService {
     else recordAcceptance();
     await accepted;
     if (outcome.status === 'rejected') {
+      this.view.attemptNeutral(peerId);
       return this.failAttempt(
         job,
         attempt,
@@ -317,11 +335,14 @@ export class DispatchService {
       );
     }
     const outputHash = hashOutputs(outcome.outputs);
+    const junk = this.tiers.sanity(job, peerId, outcome.outputs); // Inf from finite inputs, bad shapes
+    if (junk) return this.failAttempt(job, attempt, { ...base, pricePerUnit }, 'FAILED', junk);
     this.view.complete(job.id, peerId);
+    this.view.attemptSucceeded(peerId);
     if (this.view.isBanned(peerId)) {
       return this.failAttempt(job, attempt, { ...base, pricePerUnit }, 'FAILED', 'provider banned meanwhile');
     }
-    this.checkSpeed(job, peerId, outcome.receipt.payload.timings.runMs);
+    this.checkSpeed(job, peerId, resultAt - (acceptedAt ?? attempt.offeredAt.getTime()));
     const succeeded = {
       type: 'attempt.succeeded',
       data: {
@@ -388,12 +409,11 @@ export class DispatchService {
     base: Omit<AttemptOutcome, 'ok'>,
     state: 'FAILED' | 'LOST',
     error: string,
+    fault?: AttemptFault,
   ): Promise<AttemptOutcome> {
     this.view.fail(job.id, base.peerId); // first: a database error below must not hold the slot
+    if (fault) this.chargeFault(job, base.peerId, fault, error);
     await this.attempts.settle(attempt.id, state, { error });
-    const penalty: ReputationKind | null =
-      state === 'LOST' ? (error.startsWith('TIMEOUT') ? 'missed_deadline' : 'lost_attempt') : null;
-    if (penalty) this.recordReputation(base.peerId, penalty, job.id, { error });
     this.metrics.attempts.inc({ outcome: state.toLowerCase() });
     await this.jobs.note(job.id, state === 'LOST' ? 'attempt.lost' : 'attempt.failed', {
       attempt: attempt.attempt,
@@ -401,6 +421,24 @@ export class DispatchService {
       error,
     });
     return { ...base, ok: false, error };
+  }
+
+  /**
+   * What a failed attempt costs its provider (ATTEMPT_FAULTS): reputation, p2p score for wire
+   * misbehaviour, and a loss toward its circuit breaker (an open breaker keeps offers away from it).
+   */
+  private chargeFault(job: Job, peerId: string, fault: AttemptFault, error: string): void {
+    if (fault.breakerLoss) {
+      const breaker = this.view.attemptLost(peerId);
+      if (breaker.opened) this.metrics.attempts.inc({ outcome: 'breaker_opened' });
+    } else {
+      this.view.attemptNeutral(peerId);
+    }
+    if (fault.reputation) this.recordReputation(peerId, fault.reputation, job.id, { error });
+    if (fault.penalty) {
+      this.p2p.penalize(peerId, fault.penalty, error.split(':')[0] ?? 'attempt fault');
+      this.logger.warn({ peerId, jobId: job.id, error }, 'provider penalised for a failed attempt');
+    }
   }
 
   /** All attempts answered: verify agreement and pay, or send the job back to the queue. */
@@ -436,7 +474,17 @@ export class DispatchService {
           'the provider was banned meanwhile',
         );
       }
-      return this.completeSingle(job, only, answerOutputs ? 'verified_pass' : 'completion');
+      // Trust tiers: a probation provider's result (or any, for a `verified` job) waits for a check.
+      const check = answerOutputs
+        ? null
+        : await this.tiers.checkSingle(job, only, (u) => this.tieBreak(job, u));
+      if (check?.kind === 'requeue')
+        return this.requeueAfterVerification(job, ['RUNNING', 'DISPATCHED'], check.reason);
+      if (check?.ranExtra && only.acceptedAt !== undefined) {
+        await this.catchUpRunning(job.id); // the check run may have moved the job to RUNNING already
+        only.acceptedAt = undefined;
+      }
+      return this.completeSingle(job, only, check?.passKind ?? 'verified_pass', check ?? undefined);
     }
     const toVerifying = {
       jobId: job.id,
@@ -514,7 +562,16 @@ export class DispatchService {
         feeBps: await this.settings.get('platformFeeBps'),
         hold: holdSeconds(this.config) > 0,
       },
-      patch: { result: { outputs }, resultHash: hashOutputs(outputs) },
+      patch: {
+        result: {
+          outputs,
+          verification: {
+            method: verdict.reference?.source === 'coordinator' ? 'reference' : 'redundant',
+            verified: true,
+          },
+        },
+        resultHash: hashOutputs(outputs),
+      },
     });
     if (completed) {
       for (const w of verdict.winners) {
@@ -709,7 +766,9 @@ export class DispatchService {
       .catch((err: unknown) => this.logger.warn({ err, jobId: job.id }, 'could not create a canary'));
   }
 
+  /** `runMs`: from the provider's acceptance to its result, on this process's clock. */
   private checkSpeed(job: Job, peerId: string, runMs: number): void {
+    this.capacity.observe(job, peerId, runMs); // a capacity probe's timing
     const gflops = this.view.gflops(peerId);
     if (gflops !== undefined && isSlow(job.workUnits, gflops, runMs)) {
       this.recordReputation(peerId, 'slow_vs_advertised', job.id, { runMs, gflops });
@@ -763,6 +822,7 @@ export class DispatchService {
     job: Job,
     outcome: AttemptOutcome,
     passKind: ReputationKind,
+    check?: Extract<SingleCheck, { kind: 'deliver' }>,
   ): Promise<DispatchOutcome> {
     const outputs = outcome.outputs ?? [];
     const verifying = { state: 'VERIFYING' as const, eventType: 'job.verifying', eventData: { results: 1 } };
@@ -782,14 +842,19 @@ export class DispatchService {
       via: folded ? [runningStep(outcome.attempt, outcome.peerId), verifying] : verifying,
       to: 'COMPLETED',
       eventType: 'job.completed',
-      eventData: { providers: [outcome.peerId] },
+      eventData: { providers: [outcome.peerId], ...(check ? { verification: check.outcome } : {}) },
       effect: {
         kind: 'settle',
-        payments: [{ peerId: outcome.peerId, amount: outcome.pricePerUnit * job.workUnits }],
+        payments: check?.payments ?? [
+          { peerId: outcome.peerId, amount: outcome.pricePerUnit * job.workUnits },
+        ],
         feeBps: await this.settings.get('platformFeeBps'),
         hold: holdSeconds(this.config) > 0,
       },
-      patch: { result: { outputs }, resultHash: hashOutputs(outputs) },
+      patch: {
+        result: { outputs, ...(check ? { verification: check.outcome } : {}) },
+        resultHash: hashOutputs(outputs),
+      },
     };
     let completed = await this.jobs.transition(request);
     if (!completed && !folded && (await this.catchUpRunning(job.id)))

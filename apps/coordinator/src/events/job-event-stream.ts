@@ -11,7 +11,9 @@ const POLL_EVERY_MS = 2_000;
 
 /**
  * A job's events as server-sent events: the history first, then each new event as it is committed
- * (woken by the Redis notice bus, with a slow poll as a safety net). Completes after a terminal state.
+ * (woken by the Redis notice bus, with a slow poll as a safety net). Completes after a terminal state,
+ * once every event recorded by then was sent: a `job.corrected` event recorded after the completion
+ * (a later check found the delivered result wrong) is part of the history a new stream replays.
  */
 @Injectable()
 export class JobEventStream {
@@ -43,13 +45,15 @@ export class JobEventStream {
           do {
             again = false;
             const events = await this.jobs.events(jobId, lastId);
+            let ended = false;
             for (const event of events) {
               if (closed) return;
-              if (emit(event)) {
-                closed = true;
-                subscriber.complete();
-                return;
-              }
+              if (emit(event)) ended = true;
+            }
+            if (ended) {
+              closed = true;
+              subscriber.complete();
+              return;
             }
           } while (again && !closed);
         } catch (err) {

@@ -75,6 +75,7 @@ export class DryRunService {
       requireStake: this.view.scheduler.config.requireStake || rows.some((r) => r.stake !== null),
       minStake: this.config.MIN_PROVIDER_STAKE,
       stakePerValue: this.config.STAKE_PER_INFLIGHT_VALUE,
+      probationGflops: this.config.CAPACITY_PROBATION_GFLOPS,
     });
     for (const snapshot of snapshots) scheduler.upsertProvider(snapshot, now);
     this.cached = { at: now, scheduler };
@@ -93,6 +94,7 @@ function snapshotOf(
     backend: p.backend as ProviderSnapshot['backend'],
     gpus: p.gpus as unknown as ProviderSnapshot['gpus'],
     gflops: p.gflops,
+    ...(p.measuredGflops !== null ? { measuredGflops: p.measuredGflops } : {}),
     pricePerUnit: p.pricePerUnit,
     slots: p.slots,
     freeSlots: p.freeSlots,

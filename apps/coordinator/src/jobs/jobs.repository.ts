@@ -25,6 +25,11 @@ import { GroupCommit } from '../common/group-commit.js';
 
 /** How the error of an attempt the provider rejected starts (then the provider's reason). */
 export const REJECTED_ATTEMPT = 'rejected: ';
+/**
+ * The error of an attempt lost through no fault of its provider (the coordinator worker running it
+ * stopped): unlike every other LOST attempt, it does not exclude the provider from the job.
+ */
+export const WORKER_LOST_ATTEMPT = 'worker stopped: ';
 
 export interface NewJob {
   id: string;
@@ -145,17 +150,20 @@ export class JobsRepository {
   ) {
     this.dispatchReads = new GroupCommit({
       commit: async (ids) => {
-        // FAILED only: a LOST attempt (the provider or the coordinator worker restarted, a connection
-        // dropped) says nothing against the provider, and excluding it could leave a job no one may take.
-        // Nor does a provider that was only full (two workers offered its last slot at once).
+        // FAILED and LOST: a provider that failed the job, or lost it (dial or negotiation failure,
+        // accept-then-silence, reset, disconnect), is not offered it again, so one liar cannot take a
+        // job back until its deadline. Not excluded: a provider that was only full (two workers
+        // offered its last slot at once), or whose attempt was lost because the coordinator worker
+        // running it stopped.
         const rows = await this.sql.query<Job & { failedProviders: string[] }>(
           `SELECT ${JOB_COLUMNS},
                   ARRAY(SELECT DISTINCT a."providerId" FROM "JobAttempt" a
-                         WHERE a."jobId" = "Job".id AND a.state = 'FAILED' AND a."providerId" IS NOT NULL
-                           AND coalesce(a.error, '') NOT LIKE $2)
+                         WHERE a."jobId" = "Job".id AND a."providerId" IS NOT NULL
+                           AND ((a.state = 'FAILED' AND coalesce(a.error, '') NOT LIKE $2)
+                             OR (a.state = 'LOST' AND coalesce(a.error, '') NOT LIKE $3)))
                     AS "failedProviders"
              FROM "Job" WHERE id = ANY($1::uuid[])`,
-          [[...new Set(ids)], `${REJECTED_ATTEMPT}${REJECT_NO_CAPACITY}%`],
+          [[...new Set(ids)], `${REJECTED_ATTEMPT}${REJECT_NO_CAPACITY}%`, `${WORKER_LOST_ATTEMPT}%`],
         );
         const byId = new Map(
           rows.map(({ failedProviders, ...job }) => [job.id, { job: job as Job, failedProviders }]),

@@ -12,7 +12,7 @@ import {
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
 import type { Principal } from '../auth/principal.js';
-import { ArtifactsRepository } from '../artifacts/artifacts.repository.js';
+import { ArtifactsService } from '../artifacts/artifacts.service.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { LedgerAccounts, MAX_LEDGER_AMOUNT } from '../ledger/ledger-accounts.js';
 import { JobEventsBus } from '../events/job-events.publisher.js';
@@ -69,7 +69,7 @@ export class JobsService {
     private readonly jobs: JobsRepository,
     private readonly submissions: JobSubmissionRepository,
     private readonly dryRuns: DryRunService,
-    private readonly artifacts: ArtifactsRepository,
+    private readonly artifacts: ArtifactsService,
     private readonly ledger: LedgerRepository,
     private readonly bus: JobEventsBus,
     private readonly metrics: MetricsService,
@@ -137,7 +137,7 @@ export class JobsService {
   private async prepare(principal: Principal, body: unknown): Promise<PreparedJob> {
     const { spec, verification } = await this.parseRequest(principal, body);
     const specHash = hashParsedSpec(spec);
-    const workUnits = await this.workUnits(spec);
+    const workUnits = await this.workUnits(principal.accountId, spec);
     const pricePerUnit = BigInt(spec.maxPricePerUnit);
     const breakdown = this.price(workUnits, pricePerUnit, verification);
     verification.canaryFee = breakdown.canary.toString();
@@ -204,7 +204,7 @@ export class JobsService {
     body: unknown,
   ): Promise<DryRunResult & { verification: JobVerification; costBreakdown: CostBreakdown }> {
     const { spec, verification } = await this.parseRequest(principal, body);
-    const workUnits = await this.workUnits(spec);
+    const workUnits = await this.workUnits(principal.accountId, spec);
     const breakdown = this.price(workUnits, BigInt(spec.maxPricePerUnit), verification);
     verification.canaryFee = breakdown.canary.toString();
     const result = await this.dryRuns.explain({
@@ -363,17 +363,12 @@ export class JobsService {
     }
   }
 
-  private async workUnits(spec: JobSpec): Promise<bigint> {
+  /** The spec's work; its model must be the account's own or public (else ARTIFACT_NOT_FOUND). */
+  private async workUnits(accountId: string, spec: JobSpec): Promise<bigint> {
     if (!spec.model) return workUnitsForSpec(spec);
-    const artifact = await this.artifacts.findMeta(spec.model.hash);
-    if (!artifact) {
-      throw new DomainError(
-        'ARTIFACT_NOT_FOUND',
-        `model.hash: no artifact ${spec.model.hash}; upload it with POST /v1/artifacts first`,
-      );
-    }
+    const artifact = await this.artifacts.usableBy(accountId, spec.model.hash);
     try {
-      return workUnitsForSpec(spec, artifact.modelJson);
+      return workUnitsForSpec(spec, artifact.meta.modelJson);
     } catch (err: unknown) {
       throw new DomainError(
         'VALIDATION_FAILED',

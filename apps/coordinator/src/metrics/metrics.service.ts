@@ -42,6 +42,20 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly p2pConnectionsRefused = new Counter({
+    name: 'gpumesh_p2p_connections_refused_total',
+    help: 'Inbound p2p connections refused at admission, by reason (PEER_DENIED: banned or penalised)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly p2pConnectionsClosed = new Counter({
+    name: 'gpumesh_p2p_connections_closed_total',
+    help: 'Admitted p2p connections closed by the node, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly attempts = new Counter({
     name: 'gpumesh_job_attempts_total',
     help: 'Job attempts offered to providers, by outcome',

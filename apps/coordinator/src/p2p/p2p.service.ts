@@ -1,12 +1,18 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import type { Logger } from 'pino';
 import {
+  ConnectionGuard,
   createGpumeshNode,
   dialableAddresses,
+  guardConnections,
   handleArtifactRequests,
   nodePeerId,
   penalizePeer,
   PeerAction,
+  PeerScoreStore,
+  ResultByteBudget,
+  type ConnectionGuardStats,
+  type GuardedConnections,
   sendJobOffer,
   sendJobOffers,
   startGossip,
@@ -18,13 +24,22 @@ import {
 import { signPayloads, type JobOffer, type Signed } from '#protocol';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { LOGGER } from '../logging/logger.js';
-import { ArtifactsRepository } from '../artifacts/artifacts.repository.js';
+import { ArtifactsService } from '../artifacts/artifacts.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+import { ProvidersRepository } from '../providers/providers.repository.js';
 import { loadCoordinatorIdentity, type CoordinatorIdentity } from './coordinator-identity.js';
 import { NetworkDirectory } from './network-directory.js';
 import { ProviderViewService } from './provider-view.service.js';
 
 const REGISTER_EVERY_MS = 10_000;
+/** How often connected peers are checked against bans (admin bans reach the view within 3 s). */
+const BAN_SWEEP_EVERY_MS = 1_000;
+/** How often the known peers (other coordinators, recently seen providers) are re-read. */
+const KNOWN_PEERS_REFRESH_MS = 30_000;
+/** A provider seen within this long is known: it may use the connection slots reserved for known peers. */
+const KNOWN_PROVIDER_SEEN_WITHIN_MS = 7 * 24 * 3600 * 1000;
+/** Most known providers remembered (the most recently seen first). */
+const KNOWN_PROVIDERS_LIMIT = 10_000;
 /** Offers to one provider travel together (one stream) up to this many. */
 const OFFERS_PER_BATCH = 64;
 /** An offer whose inputs are larger than this travels alone: batches are for small jobs. */
@@ -50,20 +65,37 @@ function inputBytes(offer: Omit<JobOffer, 'coordinatorPeerId'>): number {
 export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown {
   private node: GpumeshNode | null = null;
   private gossip: GossipService | null = null;
+  private guarded: GuardedConnections | null = null;
   private identity: CoordinatorIdentity | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private banSweep: NodeJS.Timeout | null = null;
+  private knownTimer: NodeJS.Timeout | null = null;
+  /** p2p penalties of this node (gossip, artifact streams, receipts, frames). */
+  readonly peerScore = new PeerScoreStore();
+  /** Other coordinator processes: exempt from binding and connection caps. */
+  private coordinatorPeers = new Set<string>();
+  /** Providers seen recently (the Provider table) or bound here: they may use the reserved slots. */
+  private knownProviders = new Set<string>();
   private stopServing: (() => Promise<void>) | null = null;
   /** Offers made in this turn of the event loop, sent together at its end. */
   private pending: PendingOffer[] = [];
+  /** Result bytes all job streams of this process may buffer (see SendJobOfferOptions.resultBudget). */
+  private readonly resultBudget: ResultByteBudget;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly view: ProviderViewService,
-    private readonly artifacts: ArtifactsRepository,
+    private readonly artifacts: ArtifactsService,
     private readonly directory: NetworkDirectory,
     private readonly metrics: MetricsService,
-  ) {}
+    private readonly providers: ProvidersRepository,
+  ) {
+    this.resultBudget = new ResultByteBudget({
+      perPeerBytes: config.RESULT_BYTES_PER_PEER,
+      totalBytes: config.RESULT_BYTES_TOTAL,
+    });
+  }
 
   get enabled(): boolean {
     return this.config.P2P_ENABLED && this.config.ROLE !== 'api';
@@ -72,14 +104,51 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
   async onApplicationBootstrap(): Promise<void> {
     if (!this.enabled) return;
     this.identity = await loadCoordinatorIdentity(this.config.coordinatorKeyFile);
+    const log = this.logger.child({ component: 'p2p' });
+    // Fails fast on inconsistent limits (reserved slots must leave room for strangers).
+    const guard = new ConnectionGuard({
+      maxConnections: this.config.P2P_MAX_CONNECTIONS,
+      reservedForKnown: this.config.P2P_RESERVED_KNOWN_SLOTS,
+      maxUnbound: this.config.P2P_MAX_UNBOUND,
+      maxUnboundPerIp: this.config.P2P_MAX_UNBOUND_PER_IP,
+      unboundTimeoutMs: this.config.P2P_UNBOUND_TIMEOUT_MS,
+      strangerGraceMs: this.config.P2P_STRANGER_GRACE_MS,
+    });
+    await this.refreshKnownPeers().catch((err: unknown) =>
+      log.warn({ err }, 'could not read the known peers; every peer starts as a stranger'),
+    );
     const node = await createGpumeshNode({
       privateKey: this.identity.peerKey,
       listen: this.config.P2P_LISTEN,
       announce: this.config.P2P_ANNOUNCE.length > 0 ? this.config.P2P_ANNOUNCE : undefined,
+      maxConnections: this.config.P2P_MAX_CONNECTIONS,
+      isPeerDenied: (peerId) => {
+        const denied = this.isDenied(peerId);
+        if (denied) this.metrics.p2pConnectionsRefused.inc({ reason: 'PEER_DENIED' });
+        return denied;
+      },
     });
     this.node = node;
-    const log = this.logger.child({ component: 'p2p' });
+    this.guarded = guardConnections(node, guard, {
+      isTrustedPeer: (peerId) => this.coordinatorPeers.has(peerId),
+      isKnownPeer: (peerId) => this.knownProviders.has(peerId),
+      onRefused: (reason, peerId) => {
+        this.metrics.p2pConnectionsRefused.inc({ reason });
+        log.debug({ peerId, reason }, 'p2p connection refused');
+      },
+      onClosed: (reason, peerId) => {
+        this.metrics.p2pConnectionsClosed.inc({ reason });
+        log.debug({ peerId, reason }, 'p2p connection closed');
+      },
+    });
     this.gossip = startGossip(node, {
+      peerScore: this.peerScore,
+      isPeerDenied: (peerId) => this.isDenied(peerId),
+      requireConnectedOrigin: true,
+      onPeerBound: (peerId) => {
+        this.knownProviders.add(peerId);
+        this.guarded?.bind(peerId);
+      },
       handlers: {
         advert: async (signed) => {
           await this.view.onAdvert(signed.payload);
@@ -96,26 +165,22 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
       logger: { debug: (ctx, msg) => log.debug(ctx, msg), warn: (ctx, msg) => log.warn(ctx, msg) },
     });
     this.stopServing = await handleArtifactRequests(node, {
-      getArtifact: async (hash) => {
-        const artifact = await this.artifacts.findWhole(hash);
-        if (!artifact) return undefined;
-        return {
-          format: artifact.format as 'layers' | 'graph',
-          modelJson: artifact.modelJson,
-          weights: artifact.weights,
-        };
-      },
+      // only a provider holding an open offer of a job that uses the model (from this worker)
+      mayFetch: (hash, { remotePeer }) => this.artifacts.mayFetch(remotePeer, hash),
+      getArtifact: (hash) => this.artifacts.content(hash),
+      onRefused: (peer) =>
+        this.penalize(peer, PeerAction.MidToleranceError, 'artifact fetch without an open offer'),
       onStreamError: (peer) => {
-        if (this.gossip)
-          penalizePeer(
-            node,
-            this.gossip.peerScore,
-            peer,
-            PeerAction.LowToleranceError,
-            'bad artifact stream',
-          );
+        penalizePeer(node, this.peerScore, peer, PeerAction.LowToleranceError, 'bad artifact stream');
       },
     });
+    // Only directly connected peers are placeable (ProviderViewService.onConnect).
+    node.addEventListener('peer:connect', (evt) => {
+      void this.view
+        .onConnect(evt.detail.toString())
+        .catch((err: unknown) => log.warn({ err }, 'could not admit a connected provider'));
+    });
+    for (const peer of node.getPeers()) void this.view.onConnect(peer.toString()).catch(() => undefined);
     node.addEventListener('peer:disconnect', (evt) => {
       void this.view
         .onDisconnect(evt.detail.toString())
@@ -124,6 +189,16 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
     await this.register();
     this.timer = setInterval(() => void this.register().catch(() => undefined), REGISTER_EVERY_MS);
     this.timer.unref();
+    this.banSweep = setInterval(() => this.hangUpDenied(), BAN_SWEEP_EVERY_MS);
+    this.banSweep.unref();
+    this.knownTimer = setInterval(
+      () =>
+        void this.refreshKnownPeers().catch((err: unknown) =>
+          log.warn({ err }, 'could not refresh the known peers'),
+        ),
+      KNOWN_PEERS_REFRESH_MS,
+    );
+    this.knownTimer.unref();
     log.info(
       { peerId: nodePeerId(node), multiaddrs: dialableAddresses(node), signer: this.identity.address },
       'p2p node started',
@@ -146,10 +221,17 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
     options: SendJobOfferOptions,
   ): Promise<JobOfferOutcome> {
     if (!this.node || !this.identity) return Promise.reject(new Error('p2p is not running in this process'));
-    return new Promise((resolve, reject) => {
+    // the provider may fetch the job's model from this worker while the offer is open
+    const release = this.artifacts.openOffer(peerId, offer.spec.model?.hash);
+    return new Promise<JobOfferOutcome>((resolve, reject) => {
       if (this.pending.length === 0) setImmediate(() => void this.sendPending());
-      this.pending.push({ peerId, offer, options, resolve, reject });
-    });
+      const streamOptions: SendJobOfferOptions = {
+        resultBudget: this.resultBudget,
+        silenceTimeoutMs: this.config.RESULT_SILENCE_TIMEOUT_MS,
+        ...options,
+      };
+      this.pending.push({ peerId, offer, options: streamOptions, resolve, reject });
+    }).finally(release);
   }
 
   private async sendPending(): Promise<void> {
@@ -209,10 +291,51 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
 
   /**
    * Costs a peer p2p score for misbehaviour seen outside gossip (a forged receipt, bad or half
-   * frames); a peer whose score falls low enough is disconnected and, when banned, refused.
+   * frames); a peer whose score falls low enough is disconnected and refused for a while
+   * (DENY_AFTER_DISCONNECT_MS), and when banned until its score decays.
    */
   penalize(peerId: string, action: PeerAction, reason: string): void {
-    if (this.node && this.gossip) penalizePeer(this.node, this.gossip.peerScore, peerId, action, reason);
+    if (this.node) penalizePeer(this.node, this.peerScore, peerId, action, reason);
+    else this.peerScore.applyAction(peerId, action, reason);
+  }
+
+  /** Refused by the connection gater and ignored in gossip: banned or recently penalised here, or banned by an admin. */
+  isDenied(peerId: string): boolean {
+    return this.peerScore.isDenied(peerId) || this.view.isBanned(peerId);
+  }
+
+  /** Has the peer presented a valid peer binding (an accepted advert) over an open connection? */
+  isBound(peerId: string): boolean {
+    return this.guarded?.isBound(peerId) ?? false;
+  }
+
+  /** Connections as the guard counts them (bound: presented a peer binding, or outbound/trusted). */
+  connectionStats(): ConnectionGuardStats {
+    return this.guarded?.stats() ?? { connections: 0, unbound: 0, bound: 0 };
+  }
+
+  /** Hangs up on connected peers that became denied (an admin ban, a ban made by another path). */
+  private hangUpDenied(): void {
+    const node = this.node;
+    if (!node) return;
+    for (const peer of node.getPeers()) {
+      if (!this.isDenied(peer.toString())) continue;
+      this.metrics.p2pConnectionsClosed.inc({ reason: 'PEER_DENIED' });
+      node.hangUp(peer).catch(() => undefined);
+    }
+  }
+
+  private async refreshKnownPeers(now = Date.now()): Promise<void> {
+    const [coordinators, providers] = await Promise.all([
+      this.directory.peers(now),
+      this.providers.seenSince(new Date(now - KNOWN_PROVIDER_SEEN_WITHIN_MS), KNOWN_PROVIDERS_LIMIT),
+    ]);
+    this.coordinatorPeers = new Set(coordinators.map((p) => p.peerId));
+    const known = new Set(providers);
+    // peers bound since the last read whose advert is not stored yet stay known
+    if (this.guarded)
+      for (const peerId of this.knownProviders) if (this.guarded.isBound(peerId)) known.add(peerId);
+    this.knownProviders = known;
   }
 
   /** Connected agent peer ids. */
@@ -231,6 +354,9 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
 
   async onApplicationShutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.banSweep) clearInterval(this.banSweep);
+    if (this.knownTimer) clearInterval(this.knownTimer);
+    this.guarded?.stop();
     if (this.node) {
       await this.directory.unregister(nodePeerId(this.node)).catch(() => undefined);
       this.gossip?.stop();

@@ -2,7 +2,15 @@ import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } fro
 import type { Logger } from 'pino';
 import type { Job, Provider } from '#prisma';
 import type { JobSpec, ProviderAdvert } from '#protocol';
-import { Scheduler, type JobRequest, type PlacementResult, type ProviderSnapshot } from '#scheduler';
+import {
+  ProviderBreakers,
+  Scheduler,
+  type BreakerSnapshot,
+  type JobRequest,
+  type LossResult,
+  type PlacementResult,
+  type ProviderSnapshot,
+} from '#scheduler';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { ProvidersRepository } from '../providers/providers.repository.js';
 import { ProviderStakesService, type ProviderStake } from '../providers/provider-stakes.service.js';
@@ -11,9 +19,23 @@ import { jobVerification, PREFERRED_PEERS_WAIT_MS } from '../verification/policy
 
 /** Persist an unchanged advert at most this often (heartbeats would otherwise write every 15 s). */
 const PERSIST_EVERY_MS = 60_000;
+/**
+ * ... and sooner when the stored advert would expire within this margin, so the lapsed-advert sweep
+ * never takes a provider that keeps advertising OFFLINE (the agent's adverts live 60 s).
+ */
+const PERSIST_BEFORE_EXPIRY_MS = 30_000;
 
 /** How often a process with a live view re-reads admin statuses (ban, drain) set by another process. */
 const STATUS_REFRESH_EVERY_MS = 3_000;
+
+/** How often a process sweeps provider rows whose advert lapsed to OFFLINE (idempotent SQL). */
+export const LAPSED_SWEEP_EVERY_MS = 5_000;
+
+/**
+ * Adverts of peers not connected to this process are parked (not placeable) until the peer connects;
+ * at most this many, oldest dropped first, so a flood of relayed ghost adverts holds bounded memory.
+ */
+export const MAX_PARKED_ADVERTS = 10_000;
 
 /**
  * The live view of providers: every accepted advert updates the in-memory `libs/scheduler` index
@@ -22,18 +44,31 @@ const STATUS_REFRESH_EVERY_MS = 3_000;
  * operatorId it declares: distinct operators are distinct stakes. Where a staking contract is known,
  * stake gates placement (ProviderStakesService keeps the stakes fresh; the scheduler's reservation
  * book counts the value each provider has offered or running).
+ *
+ * Only peers directly connected to this process's libp2p node, with an unexpired advert, are
+ * placeable: the advert of a peer that is not connected here (relayed ghosts) is parked, neither
+ * stored nor offered work, until that peer connects. A per-provider circuit breaker (libs/scheduler
+ * ProviderBreakers) keeps offers away from a provider that keeps losing attempts.
  */
 @Injectable()
 export class ProviderViewService implements OnApplicationBootstrap, OnApplicationShutdown {
   readonly scheduler: Scheduler;
   private readonly snapshots = new Map<string, ProviderSnapshot>();
   private refreshTimer: NodeJS.Timeout | null = null;
-  private readonly persisted = new Map<string, { at: number; fingerprint: string }>();
+  private readonly persisted = new Map<string, { at: number; fingerprint: string; expiresAt: number }>();
   private readonly status = new Map<string, Provider['status']>();
   private readonly reputations = new Map<string, number>();
+  /** GFLOP/s measured by capacity probes (providers/capacity); placement credits min(advert, it). */
+  private readonly measured = new Map<string, number>();
   private readonly firstSeen = new Map<string, number>();
   private readonly latest = new Map<string, { address: string; pricePerUnit: bigint }>();
   private waiters: (() => void)[] = [];
+  /** Peers with a direct connection to this process's libp2p node. */
+  private readonly connected = new Set<string>();
+  /** Latest adverts of peers not connected here (insertion order: oldest first). */
+  private readonly parked = new Map<string, ProviderAdvert>();
+  private sweepTimer: NodeJS.Timeout | null = null;
+  readonly breakers = new ProviderBreakers();
 
   constructor(
     private readonly providers: ProvidersRepository,
@@ -45,11 +80,16 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
       requireStake: stakes.gated,
       minStake: config.MIN_PROVIDER_STAKE,
       stakePerValue: config.STAKE_PER_INFLIGHT_VALUE,
+      probationGflops: config.CAPACITY_PROBATION_GFLOPS,
     });
     stakes.onChange((address, stake) => this.onStake(address, stake));
   }
 
   async onAdvert(advert: ProviderAdvert, now = Date.now()): Promise<void> {
+    if (!this.connected.has(advert.peerId)) {
+      this.park(advert);
+      return;
+    }
     this.stakes.track(advert.address, now);
     const fingerprint = JSON.stringify([
       advert.backend,
@@ -62,14 +102,25 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
       advert.address,
     ]);
     const last = this.persisted.get(advert.peerId);
-    if (!last || last.fingerprint !== fingerprint || now - last.at >= PERSIST_EVERY_MS) {
+    if (
+      !last ||
+      last.fingerprint !== fingerprint ||
+      now - last.at >= PERSIST_EVERY_MS ||
+      last.expiresAt - now <= PERSIST_BEFORE_EXPIRY_MS
+    ) {
       const row = await this.providers.upsertFromAdvert(advert, new Date(now), {
         stake: this.usableStake(advert.address),
         inFlightValue: this.scheduler.usage(advert.peerId)?.inFlightValue ?? 0n,
       });
-      this.persisted.set(advert.peerId, { at: now, fingerprint });
+      if (!this.connected.has(advert.peerId)) {
+        // The connection dropped while the advert was stored: undo it (onDisconnect ran meanwhile).
+        await this.providers.markOffline(advert.peerId);
+        return;
+      }
+      this.persisted.set(advert.peerId, { at: now, fingerprint, expiresAt: advert.expiresAt });
       this.status.set(advert.peerId, row.status);
       this.reputations.set(advert.peerId, row.reputation);
+      if (row.measuredGflops !== null) this.measured.set(advert.peerId, row.measuredGflops);
       if (!this.firstSeen.has(advert.peerId)) this.firstSeen.set(advert.peerId, row.createdAt.getTime());
     }
     this.latest.set(advert.peerId, { address: advert.address, pricePerUnit: BigInt(advert.pricePerUnit) });
@@ -79,11 +130,48 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
     this.capacityChanged();
   }
 
-  /** A provider's connection dropped: stop placing work on it until its next advert. */
+  /**
+   * A peer connected to this process's node: an advert it sent (or that was relayed) before is
+   * placeable now, if it has not expired.
+   */
+  async onConnect(peerId: string, now = Date.now()): Promise<void> {
+    this.connected.add(peerId);
+    const advert = this.parked.get(peerId);
+    if (!advert) return;
+    this.parked.delete(peerId);
+    if (advert.expiresAt > now) await this.onAdvert(advert, now);
+  }
+
+  /** Whether the peer is directly connected to this process's node. */
+  isConnected(peerId: string): boolean {
+    return this.connected.has(peerId);
+  }
+
+  /** Parked adverts (of peers not connected here), for tests and metrics. */
+  parkedCount(): number {
+    return this.parked.size;
+  }
+
+  private park(advert: ProviderAdvert): void {
+    this.parked.delete(advert.peerId); // re-inserted last: the newest advert is evicted last
+    this.parked.set(advert.peerId, advert);
+    if (this.parked.size > MAX_PARKED_ADVERTS) {
+      const oldest = this.parked.keys().next().value;
+      if (oldest !== undefined) this.parked.delete(oldest);
+    }
+    // A peer that was placeable and lost its connection is removed by onDisconnect; this is the
+    // belt to those braces (an advert racing the disconnect event).
+    if (this.scheduler.removeProvider(advert.peerId)) this.snapshots.delete(advert.peerId);
+  }
+
+  /** A provider's connection dropped: stop placing work on it until it reconnects and adverts again. */
   async onDisconnect(peerId: string): Promise<void> {
-    if (!this.scheduler.removeProvider(peerId)) return;
+    this.connected.delete(peerId);
+    this.parked.delete(peerId);
+    const stored = this.persisted.delete(peerId);
+    const placeable = this.scheduler.removeProvider(peerId);
+    if (!stored && !placeable) return;
     this.snapshots.delete(peerId);
-    this.persisted.delete(peerId);
     await this.providers.markOffline(peerId);
   }
 
@@ -115,6 +203,35 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
 
   cancel(jobId: string): void {
     if (this.scheduler.cancel(jobId).length > 0) this.capacityChanged();
+  }
+
+  /** The provider lost an attempt through its own fault: counts toward opening its breaker. */
+  attemptLost(peerId: string, now = Date.now()): LossResult {
+    const result = this.breakers.recordLoss(peerId, now);
+    if (result.opened) {
+      this.logger.warn(
+        { peerId, cooldownMs: result.cooldownMs, openBreakers: this.breakers.openCount() },
+        'provider circuit breaker opened: no offers until the cooldown ends',
+      );
+    }
+    return result;
+  }
+
+  /** The provider returned a result: a half-open breaker closes. */
+  attemptSucceeded(peerId: string, now = Date.now()): void {
+    const before = this.breakers.state(peerId, now);
+    if (this.breakers.recordSuccess(peerId, now) === 'closed' && before === 'half-open') {
+      this.logger.info({ peerId }, 'provider circuit breaker closed: the probe succeeded');
+    }
+  }
+
+  /** The attempt ended saying nothing about the provider (a rejection): a half-open probe is freed. */
+  attemptNeutral(peerId: string): void {
+    this.breakers.recordNeutral(peerId);
+  }
+
+  breaker(peerId: string, now = Date.now()): BreakerSnapshot {
+    return this.breakers.snapshot(peerId, now);
   }
 
   private capacityChanged(): void {
@@ -187,6 +304,17 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
     }
   }
 
+  /** A capacity probe measured the provider's speed: placement credits min(advert, it) at once. */
+  setMeasuredGflops(peerId: string, gflops: number): void {
+    this.measured.set(peerId, gflops);
+    const snapshot = this.snapshots.get(peerId);
+    if (snapshot && snapshot.measuredGflops !== gflops) {
+      const updated = { ...snapshot, measuredGflops: gflops };
+      this.snapshots.set(peerId, updated);
+      this.scheduler.upsertProvider(updated, Date.now());
+    }
+  }
+
   /** The provider's reputation as placement sees it (neutral 0.5 when unknown). */
   reputation(peerId: string): number {
     return this.reputations.get(peerId) ?? 0.5;
@@ -214,6 +342,14 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
   }
 
   onApplicationBootstrap(): void {
+    this.sweepTimer = setInterval(
+      () =>
+        void this.sweepLapsed().catch((err: unknown) =>
+          this.logger.warn({ err }, 'could not sweep lapsed provider adverts'),
+        ),
+      LAPSED_SWEEP_EVERY_MS,
+    );
+    this.sweepTimer.unref();
     this.refreshTimer = setInterval(
       () =>
         void this.refreshStatuses()
@@ -226,6 +362,17 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
 
   onApplicationShutdown(): void {
     if (this.refreshTimer) clearInterval(this.refreshTimer);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+  }
+
+  /**
+   * Provider rows whose advert lapsed go OFFLINE (any process may run it; the SQL is idempotent), so
+   * the public list and the dashboard drop a provider within one advert lifetime of its last advert.
+   */
+  async sweepLapsed(now = new Date()): Promise<number> {
+    const lapsed = await this.providers.markLapsed(now);
+    if (lapsed > 0) this.logger.info({ lapsed }, 'providers whose advert lapsed marked OFFLINE');
+    return lapsed;
   }
 
   /**
@@ -233,10 +380,12 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
    * a ban made through another (api-only) process reaches placement within a few seconds.
    */
   async refreshStatuses(): Promise<void> {
-    if (this.snapshots.size === 0) return;
+    // a banned peer is refused a connection, so it has no snapshot: its ban is re-read too (an unban)
+    const heldHere = [...this.status].filter(([, s]) => s === 'BANNED').map(([peerId]) => peerId);
+    if (this.snapshots.size === 0 && heldHere.length === 0) return;
     const held = await this.providers.list({ statuses: ['BANNED', 'DRAINING'], limit: 10_000 });
     const heldStatus = new Map(held.map((p) => [p.peerId, p.status]));
-    for (const peerId of this.snapshots.keys()) {
+    for (const peerId of new Set([...this.snapshots.keys(), ...heldHere])) {
       const current = this.status.get(peerId) ?? 'ONLINE';
       const stored = heldStatus.get(peerId);
       if (stored) this.setStatus(peerId, stored);
@@ -269,7 +418,11 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
   /** Places a job on `redundancy` providers of distinct operators and reserves their slots. */
   place(job: Job, now: number, excludePeers: string[] = []): PlacementResult {
     this.scheduler.tick(now);
-    return this.scheduler.place(toJobRequest(job, excludePeers), now);
+    const blocked = this.breakers.blocked(now);
+    const exclude = blocked.length === 0 ? excludePeers : [...excludePeers, ...blocked];
+    const placement = this.scheduler.place(toJobRequest(job, exclude), now);
+    if (placement.ok) for (const p of placement.placements) this.breakers.offered(p.peerId, now);
+    return placement;
   }
 
   explain(job: Job, now: number): ReturnType<Scheduler['explain']> {
@@ -293,6 +446,7 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
       backend: advert.backend,
       gpus: advert.gpus,
       gflops: advert.gflops,
+      measuredGflops: this.measured.get(advert.peerId),
       pricePerUnit: BigInt(advert.pricePerUnit),
       slots: advert.slots,
       freeSlots: Math.min(advert.slots, advert.freeSlots + busy),

@@ -15,7 +15,20 @@ export class ProviderDto {
   @ApiProperty({ enum: ['ONLINE', 'OFFLINE', 'DRAINING', 'BANNED'] }) status: string;
   @ApiProperty({ enum: ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] }) backend: string;
   @ApiProperty({ type: 'array', items: { type: 'object' } }) gpus: unknown;
-  @ApiProperty({ description: 'measured matmul GFLOP/s' }) gflops: number;
+  @ApiProperty({
+    description: 'advertised matmul GFLOP/s (a claim: placement credits at most measuredGflops)',
+  })
+  gflops: number;
+  @ApiPropertyOptional({
+    nullable: true,
+    type: Number,
+    description:
+      'GFLOP/s the latest timed known-answer job vouches for (a lower bound; at least the probation figure when it answered too fast to resolve); null until measured',
+  })
+  measuredGflops: number | null;
+  @ApiPropertyOptional({ nullable: true, type: String }) measuredAt: string | null;
+  @ApiProperty({ description: 'its advert is far above its measured speed (CAPACITY_OVERSTATED_FACTOR)' })
+  capacityOverstated: boolean;
   @ApiProperty({ description: 'base units per work unit' }) pricePerUnit: string;
   @ApiProperty() slots: number;
   @ApiProperty() freeSlots: number;
@@ -64,6 +77,9 @@ export function mapProvider(p: Provider, live?: LiveProviderFigures): ProviderDt
     backend: p.backend,
     gpus: p.gpus,
     gflops: p.gflops,
+    measuredGflops: p.measuredGflops,
+    measuredAt: p.measuredAt?.toISOString() ?? null,
+    capacityOverstated: p.capacityOverstatedAt !== null,
     pricePerUnit: p.pricePerUnit.toString(),
     slots: p.slots,
     freeSlots: p.freeSlots,
@@ -101,9 +117,13 @@ export class ProvidersController {
   @Get()
   @ApiOperation({ summary: 'The public view of providers (online ones by default)' })
   async list(@Query() query: ListProvidersQueryDto): Promise<ProviderDto[]> {
+    const status = query.status ?? 'ONLINE';
+    // An ONLINE provider is listed only while its advert is fresh (live); the sweeper marks lapsed
+    // ones OFFLINE within seconds, this keeps them off the list meanwhile.
     const rows = await this.providers.list({
-      statuses: [query.status ?? 'ONLINE'],
+      statuses: [status],
       limit: query.limit ?? 100,
+      ...(status === 'ONLINE' ? { liveAt: new Date() } : {}),
     });
     return rows.map((p) => mapProvider(p, this.view.liveFigures(p.peerId, p.address)));
   }

@@ -7,9 +7,13 @@ import { PrismaService } from '../database/prisma.service.js';
 export class ProvidersRepository {
   constructor(private readonly prisma: PrismaService) {}
 
-  list(filter: { statuses?: ProviderStatus[]; limit: number }): Promise<Provider[]> {
+  /** Providers by status; with `liveAt`, only those whose advert has not expired by then. */
+  list(filter: { statuses?: ProviderStatus[]; limit: number; liveAt?: Date }): Promise<Provider[]> {
     return this.prisma.provider.findMany({
-      where: filter.statuses ? { status: { in: filter.statuses } } : {},
+      where: {
+        ...(filter.statuses ? { status: { in: filter.statuses } } : {}),
+        ...(filter.liveAt ? { advertExpiresAt: { gt: filter.liveAt } } : {}),
+      },
       orderBy: [{ lastSeenAt: 'desc' }, { peerId: 'asc' }],
       take: filter.limit,
     });
@@ -50,6 +54,7 @@ export class ProvidersRepository {
       region: advert.region ?? null,
       advert: advert as unknown as Prisma.InputJsonValue,
       advertSeq: BigInt(advert.seq),
+      advertExpiresAt: new Date(advert.expiresAt),
       lastSeenAt: now,
     };
     const existing = await this.prisma.provider.findUnique({
@@ -85,6 +90,17 @@ export class ProvidersRepository {
     return new Map(rows.map((r) => [r.peerId, r.value]));
   }
 
+  /** Peer ids of providers (not banned) seen since `since`, most recent first: the p2p node's known peers. */
+  async seenSince(since: Date, limit: number): Promise<string[]> {
+    const rows = await this.prisma.provider.findMany({
+      where: { lastSeenAt: { gte: since }, status: { not: 'BANNED' } },
+      select: { peerId: true },
+      orderBy: { lastSeenAt: 'desc' },
+      take: limit,
+    });
+    return rows.map((r) => r.peerId);
+  }
+
   findByPeerId(peerId: string): Promise<Provider | null> {
     return this.prisma.provider.findUnique({ where: { peerId } });
   }
@@ -94,6 +110,18 @@ export class ProvidersRepository {
       where: { peerId, status: 'ONLINE' },
       data: { status: 'OFFLINE' },
     });
+  }
+
+  /**
+   * ONLINE providers whose advert expired by `now` go OFFLINE (idempotent: any process may run it).
+   * A provider that adverts again comes back ONLINE through upsertFromAdvert.
+   */
+  async markLapsed(now: Date): Promise<number> {
+    const result = await this.prisma.provider.updateMany({
+      where: { status: 'ONLINE', advertExpiresAt: { lte: now } },
+      data: { status: 'OFFLINE' },
+    });
+    return result.count;
   }
 
   /** Providers whose last advert is older than `before` go OFFLINE. */

@@ -7,7 +7,7 @@ describe('reputation table and decay', () => {
       .filter(([, r]) => r.ban)
       .map(([k]) => k)
       .sort();
-    expect(banning).toEqual(['failed_canary', 'failed_reverification', 'lost_tiebreak']);
+    expect(banning).toEqual(['failed_canary', 'failed_check', 'failed_reverification', 'lost_tiebreak']);
     expect(applyRule(0.9, 'failed_canary')).toBe(0);
   });
 

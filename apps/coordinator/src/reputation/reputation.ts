@@ -22,9 +22,14 @@ export type ReputationKind =
   | 'failed_canary'
   | 'lost_tiebreak'
   | 'failed_reverification'
+  | 'failed_check'
+  | 'failed_sanity'
   | 'missed_deadline'
   | 'lost_attempt'
   | 'slow_vs_advertised'
+  | 'overstated_capacity'
+  | 'forged_receipt'
+  | 'protocol_violation'
   | 'ban_lifted';
 
 export interface ReputationRule {
@@ -53,13 +58,42 @@ export const REPUTATION_TABLE: Readonly<Record<ReputationKind, ReputationRule>> 
     ban: true,
     note: 'a paid result was found wrong when re-verified after a ban',
   },
+  failed_check: {
+    delta: -1,
+    ban: true,
+    note: 'a result held for a check (probation, or a verified job) disagreed with the coordinator reference',
+  },
+  failed_sanity: {
+    delta: -0.1,
+    ban: false,
+    note: 'returned junk no honest run produces (Inf from finite inputs, a wrong output shape)',
+  },
   missed_deadline: {
     delta: -0.05,
     ban: false,
     note: 'accepted a job and did not answer before its deadline',
   },
-  lost_attempt: { delta: -0.02, ban: false, note: 'dropped an accepted attempt (disconnect, reset)' },
+  lost_attempt: {
+    delta: -0.02,
+    ban: false,
+    note: 'lost an attempt: unreachable, did not serve the job protocol, disconnected or reset',
+  },
+  forged_receipt: {
+    delta: -0.2,
+    ban: false,
+    note: 'sent a receipt that failed its signature, signer, job or output-hash checks',
+  },
+  protocol_violation: {
+    delta: -0.1,
+    ban: false,
+    note: 'sent undecodable, out-of-order or oversized frames on the job protocol',
+  },
   slow_vs_advertised: { delta: -0.01, ban: false, note: `ran over ${SLOW_FACTOR}x slower than advertised` },
+  overstated_capacity: {
+    delta: -0.2,
+    ban: false,
+    note: 'advertised far more GFLOP/s than a timed known-answer job measured (CAPACITY_OVERSTATED_FACTOR)',
+  },
   ban_lifted: {
     delta: 0,
     setTo: REINSTATED_REPUTATION,

@@ -25,8 +25,10 @@ export const VerificationPolicySchema = z
         .min(0, { error: `expected 0..${MAX_CANARY_RATE}` })
         .max(MAX_CANARY_RATE, { error: `expected 0..${MAX_CANARY_RATE}` })
         .optional(),
+      /** Deliver only checked results (docs/verification.md "Trust tiers"): a job completes after a check passed. */
+      verified: z.boolean({ error: 'expected boolean' }).optional(),
     },
-    { error: 'expected a verification policy { mode, k?, canaryRate? }' },
+    { error: 'expected a verification policy { mode, k?, canaryRate?, verified? }' },
   )
   .superRefine((p, ctx) => {
     if (p.mode === 'none' && p.k !== undefined)
@@ -36,6 +38,7 @@ export const VerificationPolicySchema = z
     mode: p.mode,
     k: p.mode === 'redundant' ? (p.k ?? 2) : 1,
     canaryRate: p.canaryRate ?? 0,
+    ...(p.verified === true ? { verified: true as const } : {}),
   }));
 
 export type VerificationPolicy = z.output<typeof VerificationPolicySchema>;

@@ -172,6 +172,61 @@ export class CanaryService implements OnModuleDestroy {
     return canary;
   }
 
+  /**
+   * Stores and enqueues a known-answer job made elsewhere in the coordinator (a capacity probe): the
+   * platform account owns and pays it like a canary, `outputs` is its answer, it runs on `preferPeers`
+   * when they can take it, and `marker` is kept in its stored policy (never sent to providers). Null
+   * when the platform account cannot pay it (logged like canaries).
+   */
+  async submitKnownAnswer(input: {
+    spec: JobSpec;
+    workUnits: bigint;
+    pricePerUnit: bigint;
+    deadlineMs: number;
+    outputs: TensorWire[];
+    preferPeers: string[];
+    marker: Record<string, unknown>;
+  }): Promise<Job | null> {
+    const accountId = await this.canaryAccountId();
+    const policy: JobVerification & Record<string, unknown> = {
+      ...input.marker,
+      mode: 'none',
+      k: 1,
+      canaryRate: 0,
+      source: 'platform',
+      canaryFee: '0',
+      preferPeers: input.preferPeers,
+    };
+    const id = randomUUID();
+    const stored = await this.repo.insertCanary({
+      id,
+      accountId,
+      kind: input.spec.kind,
+      spec: input.spec,
+      specHash: hashSpec(input.spec),
+      workUnits: input.workUnits,
+      pricePerUnit: input.pricePerUnit,
+      cost: input.workUnits * input.pricePerUnit,
+      redundancy: 1,
+      verification: policy,
+      deadlineAt: new Date(Date.now() + input.deadlineMs),
+      answer: { outputs: input.outputs, outputHash: hashOutputs(input.outputs) },
+    });
+    if ('refused' in stored) {
+      this.warnRefused(stored.refused);
+      return null;
+    }
+    try {
+      await this.enqueuer.enqueue(id);
+    } catch (err) {
+      this.logger.warn(
+        { err, jobId: id },
+        'could not enqueue a known-answer job; the requeue sweep will retry',
+      );
+    }
+    return stored.job;
+  }
+
   /** Logs once a minute at most that canaries stopped for lack of platform funds. */
   private warnRefused(reason: 'insufficient-balance' | 'escrow-unlocking'): void {
     const now = Date.now();

@@ -17,6 +17,22 @@ export interface JobVerification extends VerificationPolicy {
   preferPeers?: string[];
 }
 
+/** How a delivered result was checked (docs/verification.md "Trust tiers"). */
+export type VerificationMethod = 'redundant' | 'reference' | 'spot-check' | 'none';
+
+/** What a completed job's result went through, kept with the result (Job.result.verification). */
+export interface VerificationOutcome {
+  method: VerificationMethod;
+  /** A check of this very result passed before it was delivered. */
+  verified: boolean;
+  /** The provider of another operator whose run agreed (method redundant on a single-copy job). */
+  checkedBy?: string;
+  /** The tier of the provider whose result was delivered when it was checked. */
+  tier?: 'probation' | 'trusted';
+  /** A later check found the delivered result wrong and replaced it (event job.corrected). */
+  corrected?: boolean;
+}
+
 /** How long after its creation a job waits for a free slot on its preferred providers (preferPeers). */
 export const PREFERRED_PEERS_WAIT_MS = 2_000;
 
@@ -30,7 +46,12 @@ export interface CostBreakdown {
    * to the `system:canary` fund when the job settles), so it is shown but not added to `total`.
    */
   canary: bigint;
-  /** What is reserved: work × k. */
+  /**
+   * work, when `verified` is asked of a single-copy job: the check run on a provider of another
+   * operator (returned when the coordinator's own recompute did the check instead).
+   */
+  check: bigint;
+  /** What is reserved: work × k + check. */
   total: bigint;
 }
 
@@ -41,7 +62,8 @@ export function costOf(workUnits: bigint, pricePerUnit: bigint, policy: Verifica
   const k = BigInt(policy.k);
   const rate = BigInt(Math.round(policy.canaryRate * 1_000_000));
   const canary = (work * k * rate + PPM - 1n) / PPM;
-  return { work, redundancy: work * (k - 1n), canary, total: work * k };
+  const check = policy.verified === true && policy.k === 1 ? work : 0n;
+  return { work, redundancy: work * (k - 1n), canary, check, total: work * k + check };
 }
 
 function parsePolicy(raw: unknown, where: string): VerificationPolicy {
@@ -116,6 +138,7 @@ export function jobVerification(job: { verification: unknown; redundancy: number
       canaryRate: v.canaryRate ?? 0,
       source: v.source ?? 'platform',
       canaryFee: v.canaryFee ?? '0',
+      ...(v.verified === true ? { verified: true as const } : {}),
       ...(Array.isArray(prefer) && prefer.every((p) => typeof p === 'string') ? { preferPeers: prefer } : {}),
     };
   }
@@ -125,5 +148,18 @@ export function jobVerification(job: { verification: unknown; redundancy: number
     canaryRate: 0,
     source: 'spec',
     canaryFee: '0',
+  };
+}
+
+/** How a job's result was verified (null until it completed), from Job.result.verification. */
+export function verificationOutcome(job: { result: unknown }): VerificationOutcome | null {
+  const v = (job.result as { verification?: Partial<VerificationOutcome> } | null)?.verification;
+  if (!v || typeof v.method !== 'string') return null;
+  return {
+    method: v.method,
+    verified: v.verified === true,
+    ...(typeof v.checkedBy === 'string' ? { checkedBy: v.checkedBy } : {}),
+    ...(v.tier === 'probation' || v.tier === 'trusted' ? { tier: v.tier } : {}),
+    ...(v.corrected === true ? { corrected: true } : {}),
   };
 }

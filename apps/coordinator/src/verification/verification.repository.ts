@@ -7,6 +7,10 @@ import { VerificationAccounts } from './verification-accounts.js';
 import { createAttemptOffers } from '../jobs/attempts.repository.js';
 import { jsonText, prismaRunner, SqlService } from '../database/sql.service.js';
 import { JOB_COLUMNS, JobsRepository, jsonValue as json } from '../jobs/jobs.repository.js';
+import { WebhooksRepository } from '../events/webhooks/webhooks.repository.js';
+
+/** The event of a completed job whose delivered result a later check found wrong and replaced. */
+export const JOB_CORRECTED_EVENT = 'job.corrected';
 
 export interface NewCanary {
   id: string;
@@ -66,6 +70,7 @@ export class VerificationRepository {
     private readonly sql: SqlService,
     private readonly ledger: LedgerRepository,
     private readonly jobs: JobsRepository,
+    private readonly webhooks: WebhooksRepository,
   ) {}
 
   /**
@@ -282,12 +287,77 @@ export class VerificationRepository {
     });
   }
 
-  /** A completed job whose result was found wrong: the coordinator's reference replaces it. */
-  async correctResult(jobId: string, outputs: unknown, resultHash: string, detail: Record<string, unknown>) {
-    await this.prisma.$transaction([
-      this.prisma.job.update({ where: { id: jobId }, data: { result: json({ outputs }), resultHash } }),
-      this.prisma.jobEvent.create({ data: { jobId, type: 'job.result_corrected', data: json(detail) } }),
-    ]);
+  /**
+   * A completed job whose result was found wrong: the coordinator's reference replaces it (its
+   * verification marked corrected), a `job.corrected` event is recorded and, when the developer's
+   * account has a webhook, its delivery is queued in the same transaction (outbox).
+   */
+  async correctResult(
+    job: Job,
+    outputs: unknown,
+    resultHash: string,
+    detail: Record<string, unknown>,
+  ): Promise<void> {
+    const before = (job.result as { verification?: Record<string, unknown> } | null)?.verification ?? {};
+    const verification = { ...before, method: 'reference', verified: true, corrected: true };
+    const data = { jobId: job.id, resultHash, ...detail };
+    await this.prisma.$transaction(async (tx) => {
+      await tx.job.update({
+        where: { id: job.id },
+        data: { result: json({ outputs, verification }), resultHash },
+      });
+      await tx.jobEvent.create({ data: { jobId: job.id, type: JOB_CORRECTED_EVENT, data: json(data) } });
+      await this.webhooks.enqueueIn(tx, {
+        accountId: job.accountId,
+        jobId: job.id,
+        event: JOB_CORRECTED_EVENT,
+        data,
+      });
+    });
+  }
+
+  /** Whether a job's result was already corrected. */
+  async wasCorrected(jobId: string): Promise<boolean> {
+    const row = await this.prisma.jobEvent.findFirst({
+      where: { jobId, type: JOB_CORRECTED_EVENT },
+      select: { id: true },
+    });
+    return row !== null;
+  }
+
+  /**
+   * Completed developer jobs whose delivered result a provider's accepted attempt produced, finished
+   * since `since`, newest first (the jobs a banned provider's re-verification covers once its
+   * credits vested: with a hold of 0 s they vest at once).
+   */
+  async deliveredBy(peerId: string, since: Date, limit: number): Promise<string[]> {
+    const rows = await this.prisma.$queryRaw<{ jobId: string }[]>`
+      SELECT t."jobId"::text AS "jobId", MAX(t."finishedAt") AS at
+        FROM "JobAttempt" t JOIN "Job" j ON j.id = t."jobId"
+       WHERE t."providerId" = ${peerId} AND t.state = 'SUCCEEDED' AND t."finishedAt" >= ${since}
+         AND j.state = 'COMPLETED' AND j.canary = false
+       GROUP BY t."jobId" ORDER BY at DESC LIMIT ${limit}`;
+    return rows.map((r) => r.jobId);
+  }
+
+  /**
+   * What a provider's tier is decided from: its checked results (counted up to `cap`) and its latest
+   * verification penalty.
+   */
+  async trustRecord(
+    peerId: string,
+    cap: number,
+    verifiedKinds: readonly string[],
+    penaltyKinds: readonly string[],
+  ): Promise<{ verifiedResults: number; lastPenaltyAt: Date | null }> {
+    const [row] = await this.sql.query<{ verified: number; lastPenaltyAt: Date | null }>(
+      `SELECT (SELECT COUNT(*)::int FROM (SELECT 1 FROM "ReputationEvent"
+                 WHERE "peerId" = $1 AND kind = ANY($2::text[]) LIMIT $3) v) AS verified,
+              (SELECT MAX("createdAt") FROM "ReputationEvent"
+                 WHERE "peerId" = $1 AND kind = ANY($4::text[])) AS "lastPenaltyAt"`,
+      [peerId, verifiedKinds, cap, penaltyKinds],
+    );
+    return { verifiedResults: row?.verified ?? 0, lastPenaltyAt: row?.lastPenaltyAt ?? null };
   }
 
   /** One more attempt of a job (a tie-break on another operator), numbered after the others. */

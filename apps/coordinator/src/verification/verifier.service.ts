@@ -11,7 +11,13 @@ import type { ReputationKind } from '../reputation/reputation.js';
 import { buildEvidence, canonicalEvidence, evidenceHash, type ReferenceSource } from './evidence.js';
 import { CoordinatorReference, type ReferenceOutcome } from './reference.js';
 import { compareResults } from './compare.js';
-import { VerificationRepository } from './verification.repository.js';
+import {
+  COMPENSATION_WINDOW_MS,
+  JOB_CORRECTED_EVENT,
+  VerificationRepository,
+} from './verification.repository.js';
+import { JobEventsBus } from '../events/job-events.publisher.js';
+import { WebhooksService } from '../events/webhooks/webhooks.service.js';
 
 export interface Accused {
   attemptId: string;
@@ -36,6 +42,10 @@ export interface Reference {
  */
 /** Delay of the second re-verification pass after a ban (jobs in flight at the ban have settled). */
 const REVERIFY_AGAIN_AFTER_MS = 3_000;
+/** How far back a banned provider's delivered results are re-verified (credits vested or not). */
+export const REVERIFY_WINDOW_MS = COMPENSATION_WINDOW_MS;
+/** Most delivered jobs one re-verification pass recomputes (newest first). */
+export const REVERIFY_MAX_JOBS = 500;
 
 @Injectable()
 export class VerifierService implements OnModuleDestroy {
@@ -52,6 +62,8 @@ export class VerifierService implements OnModuleDestroy {
     private readonly jobs: JobsService,
     artifacts: ArtifactsRepository,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly bus: JobEventsBus,
+    private readonly webhooks: WebhooksService,
   ) {
     this.references = new CoordinatorReference(artifacts, {
       maxWorkUnits: BigInt(config.REFERENCE_WORK_BUDGET),
@@ -190,6 +202,7 @@ export class VerifierService implements OnModuleDestroy {
    */
   async reverify(peerId: string): Promise<void> {
     const credits = await this.repo.heldCredits(peerId);
+    const seen = new Set(credits.map((c) => c.jobId));
     for (const credit of credits) {
       const job = await this.repo.findJob(credit.jobId);
       if (!job) continue;
@@ -205,30 +218,57 @@ export class VerifierService implements OnModuleDestroy {
         continue;
       }
       if (this.agrees(job, delivered, reference)) continue; // correct: its credits vest as usual
-      const deliveredHash = hashOutputs(delivered);
-      const attempts = await this.repo.attempts(job.id);
-      const paid = attempts.filter((a) => a.state === 'SUCCEEDED' && a.providerId);
-      let refunded = 0n;
-      for (const a of paid) {
-        refunded += await this.repo.reverse(
-          { peerId: a.providerId as string, jobId: job.id, amount: 0n },
-          job,
-        );
-      }
-      await this.repo.correctResult(job.id, reference, hashOutputs(reference), {
-        reason: `re-verified after ${peerId} was banned: the delivered result was wrong`,
-        refunded: refunded.toString(),
-        wrongResultHash: deliveredHash,
-      });
-      for (const a of paid) {
-        if (a.providerId === peerId || a.outputHash !== deliveredHash || !a.receipt) continue;
-        await this.convict(
-          job,
-          accusedOf(a, delivered),
-          { source: 'coordinator', outputs: reference },
-          'failed_reverification',
-        );
-      }
+      await this.correct(job, peerId, delivered, reference);
+    }
+    // Results whose credits already vested (a hold of 0 s vests at once): the developer still gets
+    // the corrected result, the job.corrected event and the webhook; what vested stays paid.
+    const since = new Date(Date.now() - REVERIFY_WINDOW_MS);
+    for (const jobId of await this.repo.deliveredBy(peerId, since, REVERIFY_MAX_JOBS)) {
+      if (seen.has(jobId) || (await this.repo.wasCorrected(jobId))) continue;
+      const job = await this.repo.findJob(jobId);
+      const delivered = (job?.result as { outputs?: TensorWire[] } | null)?.outputs;
+      if (!job || !delivered) continue;
+      const reference = await this.reference(job);
+      if (!reference || this.agrees(job, delivered, reference)) continue;
+      await this.correct(job, peerId, delivered, reference);
+    }
+  }
+
+  /**
+   * A delivered result found wrong: what is still held for it goes back to the developer, the
+   * reference replaces it (event job.corrected, webhook delivery queued with it), and providers whose
+   * signed output is that very wrong output are convicted in turn.
+   */
+  private async correct(
+    job: Job,
+    peerId: string,
+    delivered: TensorWire[],
+    reference: TensorWire[],
+  ): Promise<void> {
+    const deliveredHash = hashOutputs(delivered);
+    const attempts = await this.repo.attempts(job.id);
+    const paid = attempts.filter((a) => a.state === 'SUCCEEDED' && a.providerId);
+    let refunded = 0n;
+    for (const a of paid) {
+      refunded += await this.repo.reverse({ peerId: a.providerId as string, jobId: job.id, amount: 0n }, job);
+    }
+    await this.repo.correctResult(job, reference, hashOutputs(reference), {
+      reason: `re-verified after ${peerId} was banned: the delivered result was wrong`,
+      refunded: refunded.toString(),
+      wrongResultHash: deliveredHash,
+      provider: peerId,
+    });
+    this.logger.warn({ jobId: job.id, peerId }, 'delivered result corrected');
+    void this.bus.publish({ jobId: job.id, type: JOB_CORRECTED_EVENT });
+    this.webhooks.kick();
+    for (const a of paid) {
+      if (a.providerId === peerId || a.outputHash !== deliveredHash || !a.receipt) continue;
+      await this.convict(
+        job,
+        accusedOf(a, delivered),
+        { source: 'coordinator', outputs: reference },
+        'failed_reverification',
+      );
     }
   }
 }

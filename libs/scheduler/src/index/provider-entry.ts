@@ -1,6 +1,6 @@
 // The index's view of one provider: the advert flattened into monomorphic fields, plus the engine's own
 // bookkeeping (reserved and busy slots, available capacity, sort key, where it is listed).
-import { providerKey, staticScore } from '../scoring.js';
+import { effectiveGflops, providerKey, staticScore } from '../scoring.js';
 import { collateralScaled, stakeRatio } from '../stake.js';
 import type { Backend, ProviderSnapshot, SchedulerConfig } from '../types.js';
 import { speedBand, type SortedList } from './sorted-list.js';
@@ -34,6 +34,7 @@ export class ProviderEntry {
   backendBit = 0;
   gpus: GpuSlot[] = [];
   maxVramMiB = 0;
+  /** Speed placement credits it with: effectiveGflops (min of advert and measured or probation). */
   gflops = 0;
   /** speedBand(gflops), cached for block summaries. */
   speedBand = 0;
@@ -108,7 +109,7 @@ export class ProviderEntry {
     this.gpus = gpus;
     this.maxVramMiB = maxVram;
     this.modelMask = modelMask;
-    this.gflops = Number.isFinite(s.gflops) ? s.gflops : 0;
+    this.gflops = effectiveGflops(s, config.probationGflops); // the measured figure, not the claim
     this.speedBand = speedBand(this.gflops);
     this.price = s.pricePerUnit;
     this.priceNum = Number(s.pricePerUnit);

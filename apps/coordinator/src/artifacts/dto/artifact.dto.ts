@@ -1,6 +1,18 @@
-import { ApiProperty } from '@nestjs/swagger';
-import { IsBase64, IsIn, IsObject, IsString } from 'class-validator';
-import type { ArtifactMeta } from '../artifacts.repository.js';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  IsBase64,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsObject,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+} from 'class-validator';
+import type { ArtifactCursor, ArtifactView } from '../artifacts.repository.js';
 
 export class UploadArtifactDto {
   @ApiProperty({ enum: ['layers', 'graph'], description: 'tfjs LayersModel or GraphModel' })
@@ -19,6 +31,36 @@ export class UploadArtifactDto {
   @IsString()
   @IsBase64()
   weights: string;
+
+  @ApiPropertyOptional({
+    description:
+      'share the model: any account may then use it in its jobs. A new upload is private unless true; on a model you already uploaded, omitting it keeps your setting',
+  })
+  @IsOptional()
+  @IsBoolean()
+  public?: boolean;
+}
+
+export class UpdateArtifactDto {
+  @ApiProperty({ description: 'share your upload of this model with every account (true) or stop (false)' })
+  @IsBoolean()
+  public: boolean;
+}
+
+export class ListArtifactsQueryDto {
+  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(200)
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'opaque cursor from a previous page' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9_-]{1,200}$/, { message: 'cursor is not a cursor this API returned' })
+  cursor?: string;
 }
 
 export class ArtifactDto {
@@ -26,9 +68,38 @@ export class ArtifactDto {
   hash: string;
   @ApiProperty({ enum: ['layers', 'graph'] }) format: string;
   @ApiProperty() sizeBytes: number;
-  @ApiProperty() createdAt: string;
+  @ApiProperty({ description: 'you uploaded it (else you see it because it is public)' })
+  owned: boolean;
+  @ApiProperty({ description: 'your upload is shared with every account (always true when not owned)' })
+  public: boolean;
+  @ApiProperty({ description: 'when you uploaded it (when not owned: when its first public owner did)' })
+  createdAt: string;
 }
 
-export function mapArtifact(a: ArtifactMeta): ArtifactDto {
-  return { hash: a.hash, format: a.format, sizeBytes: a.sizeBytes, createdAt: a.createdAt.toISOString() };
+export class ArtifactPageDto {
+  @ApiProperty({ type: [ArtifactDto] }) items: ArtifactDto[];
+  @ApiProperty({ type: String, nullable: true, description: 'pass as cursor for the next page' })
+  nextCursor: string | null;
+}
+
+export function mapArtifact(a: ArtifactView): ArtifactDto {
+  return {
+    hash: a.meta.hash,
+    format: a.meta.format,
+    sizeBytes: a.meta.sizeBytes,
+    owned: a.owned,
+    public: a.public,
+    createdAt: a.since.toISOString(),
+  };
+}
+
+export function encodeArtifactCursor(a: ArtifactView): string {
+  return Buffer.from(`${a.since.toISOString()}|${a.meta.hash}`).toString('base64url');
+}
+
+export function decodeArtifactCursor(cursor: string): ArtifactCursor | null {
+  const [iso, hash] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const createdAt = new Date(iso ?? '');
+  if (!hash || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f]{64}$/.test(hash)) return null;
+  return { createdAt, hash };
 }

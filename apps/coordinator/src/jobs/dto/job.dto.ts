@@ -3,7 +3,7 @@ import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-vali
 import { Type } from 'class-transformer';
 import type { Job, JobEvent } from '#prisma';
 import { JOB_STATES } from '../job-state.js';
-import { jobVerification } from '../../verification/policy.js';
+import { jobVerification, verificationOutcome } from '../../verification/policy.js';
 
 export class JobCostDto {
   @ApiProperty({ description: 'workUnits × pricePerUnit: one provider running it', example: '21470' })
@@ -15,7 +15,14 @@ export class JobCostDto {
     example: '2147',
   })
   canary: string;
-  @ApiProperty({ description: 'what is reserved: work + redundancy', example: '42940' }) total: string;
+  @ApiProperty({
+    description:
+      'a check run on another operator, reserved when a single-copy job asks for verified (returned when the coordinator recomputed it instead)',
+    example: '0',
+  })
+  check: string;
+  @ApiProperty({ description: 'what is reserved: work + redundancy + check', example: '42940' })
+  total: string;
 }
 
 export class JobVerificationDto {
@@ -24,6 +31,21 @@ export class JobVerificationDto {
   @ApiProperty({ description: 'share of dispatches followed by a known-answer canary' }) canaryRate: number;
   @ApiProperty({ enum: ['request', 'spec', 'account', 'platform'] }) source: string;
   @ApiProperty({ type: JobCostDto, description: 'what verification adds to the cost' }) cost: JobCostDto;
+  @ApiProperty({ description: 'the job completes only after a check of its result passed' })
+  required: boolean;
+  @ApiPropertyOptional({
+    nullable: true,
+    enum: ['redundant', 'reference', 'spot-check', 'none'],
+    description:
+      'how the delivered result was verified (null until completed): redundant (another operator agreed), reference (the coordinator recomputed it), spot-check (a trusted provider, sampled by canaries), none',
+  })
+  method: string | null;
+  @ApiProperty({ description: 'a check of this very result passed before it was delivered' })
+  verified: boolean;
+  @ApiProperty({
+    description: 'a later check found the delivered result wrong and replaced it (job.corrected)',
+  })
+  corrected: boolean;
 }
 
 export class JobDto {
@@ -67,7 +89,9 @@ export function mapJob(job: Job): JobDto {
 
 function mapVerification(job: Job): JobVerificationDto {
   const v = jobVerification(job);
+  const outcome = verificationOutcome(job);
   const work = job.workUnits * job.pricePerUnit;
+  const redundancy = work * BigInt(v.k - 1);
   return {
     mode: v.mode,
     k: v.k,
@@ -75,10 +99,15 @@ function mapVerification(job: Job): JobVerificationDto {
     source: v.source,
     cost: {
       work: work.toString(),
-      redundancy: (work * BigInt(v.k - 1)).toString(),
+      redundancy: redundancy.toString(),
       canary: v.canaryFee,
+      check: (job.cost - work - redundancy > 0n ? job.cost - work - redundancy : 0n).toString(),
       total: job.cost.toString(),
     },
+    required: v.verified === true,
+    method: outcome?.method ?? null,
+    verified: outcome?.verified ?? false,
+    corrected: outcome?.corrected ?? false,
   };
 }
 
