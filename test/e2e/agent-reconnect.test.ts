@@ -43,15 +43,23 @@ interface StatusJson {
   listening: string[];
 }
 
+/**
+ * A free port below the kernel's ephemeral range (32768+), so that no outgoing connection of another
+ * process on this machine takes it while the coordinator is down and must come back on it.
+ */
+const FIXED_PORT_RANGE = { from: 20_000, to: 30_000 };
+
 async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+  for (;;) {
+    const port =
+      FIXED_PORT_RANGE.from + Math.floor(Math.random() * (FIXED_PORT_RANGE.to - FIXED_PORT_RANGE.from));
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
 }
 
 /** Runs a node script to completion; resolves with its exit code and output (never throws). */
@@ -157,8 +165,16 @@ describe('e2e: an agent rides out a 90 s coordinator outage', () => {
     assertBuilt();
     db = await createTestDatabase();
     dir = await mkdtemp(join(tmpdir(), 'gpumesh-reconnect-'));
-    port = await freePort();
-    await startCoordinator();
+    // Another process may take the port between the check and the start: then try another.
+    for (let attempt = 1; ; attempt++) {
+      port = await freePort();
+      try {
+        await startCoordinator();
+        break;
+      } catch (err) {
+        if (attempt >= 3 || !/EADDRINUSE/.test(String(err))) throw err;
+      }
+    }
   }, 120_000);
 
   afterAll(async () => {
