@@ -294,15 +294,25 @@ describe('stream frame fuzzing from a bare libp2p node', () => {
     return { ends, senders };
   };
 
-  it('ends every bad job stream on the agent, which keeps serving real jobs', async () => {
+  it('refuses every stranger job stream at the agent gate; the agent keeps serving real jobs', async () => {
     // a real job placed on the agent while its job protocol is fuzzed
     const job = await api<{ id: string }>(c.url, 'POST', '/v1/jobs', {
       key: c.devKey,
       body: matmulSpec(3, 3, 3, '1000'),
     });
     expect(job.status).toBe(201);
-    const { ends } = await fuzz(agentAddr, JOB_PROTOCOL_ID);
-    expect((ends.reset ?? 0) + (ends.closed ?? 0)).toBe(RUNS);
+    // Only the coordinator's peers may connect to an agent (its connection gater): a stranger's bad
+    // job stream never reaches the job protocol, every case is refused at the connection.
+    const offer = await signedOffer(coordinatorPeer);
+    const cases = fc.sample(caseArb(frame(enc(JSON.stringify({ type: 'offer', offer })))), {
+      numRuns: RUNS,
+      seed: SEED,
+    });
+    for (const each of cases) {
+      const stranger = await bareNode();
+      bare.push(stranger);
+      expect((await run(stranger, agentAddr, JOB_PROTOCOL_ID, each)).end).toBe('refused');
+    }
     expect(agent.child.exitCode).toBeNull();
     const done = await waitFor('the real job to finish', async () => {
       const res = await api<{ state: string; error: string | null }>(

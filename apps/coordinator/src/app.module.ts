@@ -28,6 +28,11 @@ import { ArtifactsService } from './artifacts/artifacts.service.js';
 import { ArtifactsController } from './artifacts/artifacts.controller.js';
 import { ProvidersRepository } from './providers/providers.repository.js';
 import { ProvidersController } from './providers/providers.controller.js';
+import { MarketController } from './providers/market.controller.js';
+import { MarketRepository } from './providers/market.repository.js';
+import { MarketService } from './providers/market.service.js';
+import { ProviderEarningsRepository } from './providers/provider-earnings.repository.js';
+import { ProviderEarningsService } from './providers/provider-earnings.service.js';
 import { HealthController } from './health/health.controller.js';
 import { HealthService } from './health/health.service.js';
 import { HealthRepository } from './health/health.repository.js';
@@ -109,6 +114,7 @@ export class AppModule {
           JobsController,
           ArtifactsController,
           ProvidersController,
+          MarketController,
           NetworkController,
           HealthController,
           MetricsController,
@@ -155,6 +161,10 @@ export class AppModule {
         ArtifactsRepository,
         ArtifactsService,
         ProvidersRepository,
+        ProviderEarningsRepository,
+        ProviderEarningsService,
+        MarketRepository,
+        MarketService,
         HealthService,
         HealthRepository,
         JobEventsBus,

@@ -3,6 +3,11 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { BACKENDS } from '#protocol';
+import {
+  DEFAULT_MAX_DISCONNECTED_SECONDS,
+  DEFAULT_RECONNECT_INITIAL_DELAY_MS,
+  DEFAULT_RECONNECT_MAX_DELAY_MS,
+} from './daemon/coordinator-link.js';
 
 /** Where the agent keeps its keystore, config, artifact cache and journal. */
 export function defaultDataDir(): string {
@@ -17,7 +22,11 @@ export const agentConfigSchema = z.strictObject({
   bootstrap: z.array(z.string().startsWith('/')).min(1, 'bootstrap: at least one coordinator multiaddr'),
   /** The EVM address whose signed offers this agent accepts. */
   coordinatorAddress: z.string().regex(/^0x[0-9a-f]{40}$/, 'coordinatorAddress: a lower-case 0x address'),
-  listen: z.array(z.string().startsWith('/')).default(['/ip4/0.0.0.0/tcp/0']),
+  /**
+   * Listen multiaddrs. Default none: the agent only dials out to its coordinator (it works behind NAT
+   * and offers nothing to scan). When set, only coordinator peers may connect; strangers are refused.
+   */
+  listen: z.array(z.string().startsWith('/')).default([]),
   mdns: z.boolean().default(false),
   /** Price per work unit (1 MFLOP), in base units (micro-tokens). */
   pricePerUnit: z.string().regex(/^\d{1,30}$/, 'pricePerUnit: a non-negative integer string'),
@@ -35,6 +44,22 @@ export const agentConfigSchema = z.strictObject({
   /** Written by `gpumesh-agent benchmark`; advertised as the measured GFLOP/s. */
   benchmarkGflops: z.number().positive().optional(),
   advertIntervalMs: z.number().int().min(1000).max(300_000).default(15_000),
+  /** Redial backoff towards the coordinator: doubles from initialDelayMs per failed round, capped. */
+  reconnect: z
+    .strictObject({
+      initialDelayMs: z.number().int().min(100).max(600_000).default(DEFAULT_RECONNECT_INITIAL_DELAY_MS),
+      maxDelayMs: z.number().int().min(100).max(3_600_000).default(DEFAULT_RECONNECT_MAX_DELAY_MS),
+    })
+    .refine((r) => r.maxDelayMs >= r.initialDelayMs, 'reconnect.maxDelayMs must be ≥ initialDelayMs')
+    .default({
+      initialDelayMs: DEFAULT_RECONNECT_INITIAL_DELAY_MS,
+      maxDelayMs: DEFAULT_RECONNECT_MAX_DELAY_MS,
+    }),
+  /**
+   * Exit non-zero after this many seconds without any coordinator connection, so a supervisor
+   * (systemd Restart=on-failure) restarts the agent; 0 = never exit.
+   */
+  maxDisconnectedSeconds: z.number().int().min(0).max(31_536_000).default(DEFAULT_MAX_DISCONNECTED_SECONDS),
 });
 
 export type AgentConfig = z.output<typeof agentConfigSchema>;
@@ -85,6 +110,7 @@ export interface AgentPaths {
   artifacts: string;
   journal: string;
   status: string;
+  lock: string;
 }
 
 export function agentPaths(dataDir: string): AgentPaths {
@@ -95,5 +121,6 @@ export function agentPaths(dataDir: string): AgentPaths {
     artifacts: join(dataDir, 'artifacts'),
     journal: join(dataDir, 'journal.jsonl'),
     status: join(dataDir, 'status.json'),
+    lock: join(dataDir, 'agent.lock'),
   };
 }

@@ -6,6 +6,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { defaultDataDir } from './agent-config.js';
 import { benchmarkCommand, doctorCommand, initCommand, startCommand, statusCommand } from './cli/commands.js';
 import { CliError, createOutput } from './cli/output.js';
+import { agentVersion } from './version.js';
 
 const COMMON = `  --data-dir <dir>  where the keystore, config, cache and journal live (default ~/.gpumesh-agent)
   --json            machine-readable output
@@ -21,6 +22,7 @@ const HELP: Record<string, string> = {
   main: `gpumesh-agent — rent out your GPU (or CPU) on the gpumesh marketplace
 
 usage: gpumesh-agent <command> [options]
+       gpumesh-agent --version
 
 commands:
   init       create an encrypted keystore (wallet + libp2p key) and a config for a coordinator
@@ -31,6 +33,7 @@ commands:
   stake      bond tokens on ProviderStaking (what a slash for wrong results takes), or show the stake
   unstake    start unbonding stake, or withdraw it once the unbonding delay has passed
   claim      claim your verified earnings on chain with the coordinator's Merkle proof
+  dev-fund   local dev chain only: get gas and tokens from the dev faucet (to try stake and claim)
 
 \`gpumesh-agent <command> --help\` describes each command. The keystore passphrase is read from
 GPUMESH_AGENT_PASSPHRASE or asked on the terminal.`,
@@ -50,24 +53,34 @@ ${COMMON}`,
 
 Detects NVIDIA GPUs (nvidia-smi, then systeminformation), resolves the backend in the order
 tensorflow-gpu → tensorflow → wasm → cpu, and runs a timed, checked matmul on it. Exit code 0 when the
-backend is proven, 1 otherwise; a missing CUDA library is named with how to install it.
+backend is proven and uses the GPUs found; 1 otherwise — including GPUs present while jobs would run on
+wasm or the CPU (a failed optional @tensorflow/tfjs-node-gpu install, missing CUDA libraries), with the
+package, libraries and commands that fix it. --backend wasm|cpu says you mean to rent out the CPU.
   --backend <name>     only try this backend
 ${COMMON}`,
   benchmark: `usage: gpumesh-agent benchmark [--backend <name>]
 
 Sweeps matmul sizes on the backend and saves the best sustained GFLOP/s in the config.
 ${COMMON}`,
-  start: `usage: gpumesh-agent start [--log-level info] [--coordinator <url>]
+  start: `usage: gpumesh-agent start [--log-level info] [--coordinator <url>] [--max-disconnected <s>]
 
 Runs the daemon until Ctrl-C: one executor per slot in worker threads, signed adverts on gossipsub,
 job offers over libp2p streams, and a journal so a restarted agent never runs a reported attempt twice.
+It only dials out (no listening port unless "listen" is set in the config) and redials its coordinator
+forever with capped backoff, re-reading its addresses from /v1/network. One agent per data directory.
   --log-level <level>  fatal | error | warn | info | debug (default info)
+  --max-disconnected <s>
+                       exit with code 69 after this many seconds without any coordinator connection,
+                       so a supervisor (systemd Restart=on-failure) restarts the agent; 0 = never
+                       (default: maxDisconnectedSeconds in the config, 600)
   --coordinator <url>  the coordinator's REST URL when it moved (saved in the config; its offer
                        signer must still be the one trusted at init)
 ${COMMON}`,
   status: `usage: gpumesh-agent status
 
-Shows the running agent's peer id, backend, connections, jobs and reported earnings.
+Shows the running agent's peer id, backend, whether it is connected to its coordinator (and for how
+long), its jobs, and its net earnings after the platform fee, per job id, as the coordinator's
+GET /v1/providers/<peer id>/earnings reports them (held, waiting for an epoch, or in a closed epoch).
 ${COMMON}`,
   stake: `usage: gpumesh-agent stake [<amount>]
 
@@ -92,6 +105,15 @@ Fetches your wallet's Merkle proof from the coordinator (/v1/rewards/proof/<addr
 RewardsDistributor everything your verified work earned up to the latest final epoch. Exit code 0 when
 paid; 1 with the reason otherwise (nothing claimable yet, challenge window not passed, already claimed,
 chain unreachable, no ETH for gas).
+${CHAIN}
+${COMMON}`,
+  'dev-fund': `usage: gpumesh-agent dev-fund [--eth 1] [--tokens 1000]
+
+On a coordinator's local dev chain (\`npm start\`, /v1/rewards/chain says dev), sends your keystore wallet
+ETH for gas and stake tokens from the dev faucet (anvil's public test account 8). On a real network it
+refuses: buy gas on that chain and get tokens from the operator (docs/provider-guide.md).
+  --eth <n>            ETH for gas (default 1)
+  --tokens <n>         stake tokens (default 1000)
 ${CHAIN}
 ${COMMON}`,
 };
@@ -120,6 +142,7 @@ const commandOptions = {
     ...commonOptions,
     'log-level': { type: 'string', default: 'info' },
     coordinator: { type: 'string' },
+    'max-disconnected': { type: 'string' },
   },
   status: { ...commonOptions },
   stake: { ...commonOptions, coordinator: { type: 'string' }, rpc: { type: 'string' } },
@@ -130,12 +153,23 @@ const commandOptions = {
     withdraw: { type: 'boolean', default: false },
   },
   claim: { ...commonOptions, coordinator: { type: 'string' }, rpc: { type: 'string' } },
+  'dev-fund': {
+    ...commonOptions,
+    coordinator: { type: 'string' },
+    rpc: { type: 'string' },
+    eth: { type: 'string' },
+    tokens: { type: 'string' },
+  },
 } as const satisfies Record<string, ParseArgsConfig['options']>;
 
 type Command = keyof typeof commandOptions;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === '--version' || command === '-v' || command === 'version') {
+    console.log(agentVersion());
+    return 0;
+  }
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     console.log(HELP.main);
     return command ? 0 : 2;
@@ -198,26 +232,33 @@ async function main(argv: string[]): Promise<number> {
       await benchmarkCommand({ ...common, backend: values.backend as string | undefined }, out);
       return 0;
     case 'start':
-      await startCommand({
+      return startCommand({
         ...common,
         logLevel: values['log-level'] as string,
         coordinatorUrl: values.coordinator as string | undefined,
+        maxDisconnected: values['max-disconnected'] as string | undefined,
       });
-      return 0;
     case 'status':
       await statusCommand(common, out);
       return 0;
     case 'stake':
     case 'unstake':
-    case 'claim': {
+    case 'claim':
+    case 'dev-fund': {
       // Loaded on demand: only these commands need the rewards library.
-      const { claimCommand, stakeCommand, unstakeCommand } = await import('./cli/chain-commands.js');
+      const { claimCommand, devFundCommand, stakeCommand, unstakeCommand } =
+        await import('./cli/chain-commands.js');
       const chain = {
         ...common,
         coordinator: values.coordinator as string | undefined,
         rpc: values.rpc as string | undefined,
       };
-      if (name === 'stake') await stakeCommand({ ...chain, amount: positionals[0] }, out);
+      if (name === 'dev-fund') {
+        await devFundCommand(
+          { ...chain, eth: values.eth as string | undefined, tokens: values.tokens as string | undefined },
+          out,
+        );
+      } else if (name === 'stake') await stakeCommand({ ...chain, amount: positionals[0] }, out);
       else if (name === 'claim') await claimCommand(chain, out);
       else {
         if (values.withdraw !== true && positionals[0] === undefined)

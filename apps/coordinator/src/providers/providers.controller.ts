@@ -1,4 +1,4 @@
-import { Controller, Get, Query } from '@nestjs/common';
+import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsIn, IsInt, IsOptional, Max, Min } from 'class-validator';
 import { Type } from 'class-transformer';
@@ -6,6 +6,8 @@ import type { Provider } from '#prisma';
 import { Public } from '../auth/auth.decorators.js';
 import { ProvidersRepository } from './providers.repository.js';
 import { ProviderViewService } from '../p2p/provider-view.service.js';
+import { ProviderEarningsService } from './provider-earnings.service.js';
+import { ProviderEarningsDto, ProviderEarningsQueryDto } from './provider-earnings.dto.js';
 
 export class ProviderDto {
   @ApiProperty() peerId: string;
@@ -95,7 +97,21 @@ export class ProvidersController {
   constructor(
     private readonly providers: ProvidersRepository,
     private readonly view: ProviderViewService,
+    private readonly earnings: ProviderEarningsService,
   ) {}
+
+  @Public()
+  @Get(':peerId/earnings')
+  @ApiOperation({
+    summary:
+      "A provider's earnings per job: gross, fee, net, held or vested, and the epoch that pays it (public, like the epoch files)",
+  })
+  earningsOf(
+    @Param('peerId') peerId: string,
+    @Query() q: ProviderEarningsQueryDto,
+  ): Promise<ProviderEarningsDto> {
+    return this.earnings.forProvider(peerId, q.limit);
+  }
 
   @Public()
   @Get()

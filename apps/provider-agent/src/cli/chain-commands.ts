@@ -1,8 +1,9 @@
 // `gpumesh-agent stake | unstake | claim`: the agent's wallet on the settlement chain. The coordinator
 // says which chain and contracts (GET /v1/rewards/chain) and serves the Merkle proof of the wallet's
 // earnings (GET /v1/rewards/proof/:address); everything else is read from the chain itself.
-import { JsonRpcProvider, Wallet } from 'ethers';
+import { JsonRpcProvider, NonceManager, Wallet, formatEther, parseEther } from 'ethers';
 import {
+  ANVIL_DEV_KEYS,
   RewardsError,
   attachComputeToken,
   attachProviderStaking,
@@ -369,6 +370,66 @@ export async function claimCommand(opts: ChainOptions, out: Output): Promise<voi
           `claimed ${formatTokenAmount(result.paid)} ${s.symbol} for ${address} (epoch ${t.epoch}, tx ${result.txHash})`,
           `  earned so far  ${formatTokenAmount(cumulative)} ${s.symbol}`,
           `  wallet         ${formatTokenAmount(balance)} ${s.symbol}`,
+        ].join('\n'),
+    );
+  });
+}
+
+/**
+ * The local dev chain's faucet: anvil's well-known account 8 (public test keys; the coordinator's dev
+ * chain gives it tokens at deploy, see DEV_FAUCET_INDEX in apps/coordinator/src/settlement/settlement-chain.ts).
+ */
+export const DEV_FAUCET_ANVIL_INDEX = 8;
+/** What `dev-fund` sends by default: gas, and tokens to stake. */
+export const DEV_FUND_ETH = '1';
+export const DEV_FUND_TOKENS = '1000';
+
+/**
+ * `dev-fund`: on a coordinator's local dev chain only, sends the keystore wallet ETH for gas and tokens
+ * from the dev faucet, so `stake` and `claim` can be tried at once. On a real network it refuses and
+ * says where gas and tokens come from.
+ */
+export async function devFundCommand(
+  opts: ChainOptions & { eth?: string; tokens?: string },
+  out: Output,
+): Promise<void> {
+  await withSession(opts, async (s) => {
+    if (!s.info.dev) {
+      throw new CliError(
+        `chain ${s.info.chainId} is not a local dev chain: there is no faucet. Buy a little ETH for gas on chain ` +
+          `${s.info.chainId} and send it to ${s.wallet.address}; get the stake token (${s.info.token}) from the ` +
+          'operator or an exchange (see docs/provider-guide.md)',
+      );
+    }
+    let eth: bigint;
+    try {
+      eth = parseEther(opts.eth ?? DEV_FUND_ETH);
+    } catch {
+      throw new CliError(`--eth: "${opts.eth}" is not an ETH amount`);
+    }
+    const tokens = amountArg(opts.tokens ?? DEV_FUND_TOKENS, '--tokens');
+    const faucet = new NonceManager(new Wallet(ANVIL_DEV_KEYS[DEV_FAUCET_ANVIL_INDEX], s.provider));
+    const token = attachComputeToken(s.info.token!, faucet);
+    const gasTx = await faucet.sendTransaction({ to: s.wallet.address, value: eth });
+    const tokenTx = await token.transfer(s.wallet.address, tokens);
+    await Promise.all([gasTx.wait(), tokenTx.wait()]);
+    const [ethBalance, tokenBalance] = await Promise.all([
+      s.provider.getBalance(s.wallet.address),
+      attachComputeToken(s.info.token!, s.provider).balanceOf(s.wallet.address),
+    ]);
+    out.result(
+      {
+        address: s.wallet.address,
+        eth: ethBalance.toString(),
+        tokens: tokenBalance.toString(),
+        txHashes: [gasTx.hash, tokenTx.hash],
+      },
+      () =>
+        [
+          `funded ${s.wallet.address} from the dev faucet (chain ${s.info.chainId})`,
+          `  gas     ${formatEther(ethBalance)} ETH`,
+          `  tokens  ${formatTokenAmount(tokenBalance)} ${s.symbol}`,
+          `next: gpumesh-agent stake 100`,
         ].join('\n'),
     );
   });

@@ -9,8 +9,24 @@ import {
   type AgentConfigInput,
 } from '../agent-config.js';
 import { createKeystore, readKeystore, unlockKeystore, writeKeystore } from '../keystore.js';
-import { detectGpus, resolveBackend, runMatmulBenchmark } from '../runtime/index.js';
+import {
+  backendFromEnv,
+  detectGpus,
+  gpuUseVerdict,
+  resolveBackend,
+  runMatmulBenchmark,
+  type BackendReport,
+  type GpuDetection,
+  type ResolveBackendOptions,
+} from '../runtime/index.js';
 import { startAgent, type AgentStatus } from '../daemon/agent.js';
+import {
+  fetchCoordinatorNetwork,
+  trustedMultiaddrs,
+  type CoordinatorNetwork,
+} from '../daemon/coordinator-directory.js';
+import { acquireInstanceLock, InstanceLockError } from '../daemon/instance-lock.js';
+import { agentVersion } from '../version.js';
 import { CliError, type Output } from './output.js';
 import { readPassphrase } from './passphrase.js';
 
@@ -20,26 +36,50 @@ export interface CommonOptions {
   env: NodeJS.ProcessEnv;
 }
 
-interface NetworkBody {
-  protocolVersion: number;
-  peers: { peerId: string; multiaddrs: string[]; signerAddress: string }[];
+async function fetchNetwork(coordinatorUrl: string): Promise<CoordinatorNetwork> {
+  try {
+    return await fetchCoordinatorNetwork(coordinatorUrl);
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
 }
 
-async function fetchNetwork(coordinatorUrl: string): Promise<NetworkBody> {
-  let response: Response;
+/** What `GET /v1/market` answers (apps/coordinator/src/providers/market.service.ts). */
+export interface MarketBody {
+  providers: number;
+  min: string | null;
+  median: string | null;
+  max: string | null;
+  feeBps: number;
+}
+
+/** The market's live price range, or an error string (init goes on without it). */
+async function fetchMarket(coordinatorUrl: string): Promise<MarketBody | { error: string }> {
   try {
-    response = await fetch(new URL('/v1/network', coordinatorUrl), { signal: AbortSignal.timeout(10_000) });
+    const response = await fetch(new URL('/v1/market', coordinatorUrl), {
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (!response.ok) return { error: `${coordinatorUrl}/v1/market answered ${response.status}` };
+    return (await response.json()) as MarketBody;
   } catch (err) {
-    throw new CliError(`cannot reach the coordinator at ${coordinatorUrl}: ${(err as Error).message}`);
+    return { error: (err as Error).message };
   }
-  if (!response.ok) throw new CliError(`${coordinatorUrl}/v1/network answered ${response.status}`);
-  const body = (await response.json()) as NetworkBody;
-  if (!Array.isArray(body.peers) || body.peers.length === 0) {
-    throw new CliError(
-      `the coordinator at ${coordinatorUrl} has no p2p worker online yet; try again shortly`,
-    );
+}
+
+export function marketLine(market: MarketBody | { error: string }, price: string): string {
+  if ('error' in market) return `price range unknown (${market.error})`;
+  const fee = `the platform keeps ${(market.feeBps / 100).toFixed(2)}% of each payment`;
+  if (market.providers === 0 || market.min === null || market.max === null) {
+    return `no provider is live right now; ${fee}`;
   }
-  return body;
+  const p = BigInt(price);
+  const where =
+    p < BigInt(market.min)
+      ? 'below every live provider'
+      : p > BigInt(market.max)
+        ? 'above every live provider (jobs whose max price is lower skip you)'
+        : 'inside the live range';
+  return `${market.providers} live provider(s) charge ${market.min} (min) / ${market.median} (median) / ${market.max} (max); yours is ${where}; ${fee}`;
 }
 
 function parseBackend(value: string | undefined): Backend | undefined {
@@ -75,6 +115,7 @@ export async function initCommand(
     throw new CliError('--jobs-per-slot must be an integer from 1 to 64');
   }
   const network = await fetchNetwork(opts.coordinator);
+  const market = await fetchMarket(opts.coordinator);
   const passphrase = await readPassphrase(opts.env, true);
   const { file, identity } = await createKeystore(passphrase, { light: opts.lightKdf });
   await writeKeystore(paths.keystore, file, opts.force);
@@ -91,7 +132,14 @@ export async function initCommand(
   };
   await writeAgentConfig(paths.config, config);
   out.result(
-    { peerId: identity.peerId, address: identity.address, keystore: paths.keystore, config: paths.config },
+    {
+      peerId: identity.peerId,
+      address: identity.address,
+      keystore: paths.keystore,
+      config: paths.config,
+      price: opts.price,
+      market,
+    },
     () =>
       [
         `created a provider identity`,
@@ -99,30 +147,52 @@ export async function initCommand(
         `  address   ${identity.address}   (payouts go here)`,
         `  keystore  ${paths.keystore}`,
         `  config    ${paths.config}`,
+        `  price     ${opts.price} base units per work unit (1 MFLOP)`,
+        `  market    ${marketLine(market, opts.price)}`,
         `next: gpumesh-agent doctor, then gpumesh-agent benchmark, then gpumesh-agent start`,
+        `(gas, tokens, stake and pricing: docs/provider-guide.md)`,
       ].join('\n'),
   );
+}
+
+/** What `doctor` detects and resolves with (injectable: tests drive it with recorded fixtures). */
+export interface DoctorDeps {
+  detect: () => Promise<GpuDetection>;
+  resolve: (opts: ResolveBackendOptions) => Promise<BackendReport>;
 }
 
 export async function doctorCommand(
   opts: CommonOptions & { backend?: string },
   out: Output,
+  deps: DoctorDeps = { detect: () => detectGpus(), resolve: resolveBackend },
 ): Promise<number> {
-  const gpus = await detectGpus();
+  const gpus = await deps.detect();
   out.line(`GPUs: ${gpus.message}`);
   if (gpus.hint) out.line(`  hint: ${gpus.hint}`);
   for (const gpu of gpus.gpus)
     out.line(`  #${gpu.index} ${gpu.model} ${gpu.vramMiB} MiB (compute ${gpu.computeCapability ?? '?'})`);
-  const report = await resolveBackend({ force: parseBackend(opts.backend), env: opts.env, gpus });
-  out.result({ gpus, backend: report }, () => {
+  const forced = parseBackend(opts.backend) ?? backendFromEnv(opts.env);
+  const report = await deps.resolve({ force: forced, env: opts.env, gpus });
+  const verdict = gpuUseVerdict(gpus, report, forced);
+  out.result({ gpus, backend: report, gpuUse: verdict, ok: report.proven && verdict.ok }, () => {
     const lines = [
       `backend: ${report.name} ${report.version}${report.matmulKernel ? ` (matmul kernel: ${report.matmulKernel})` : ''} — ${report.proven ? 'proven' : 'NOT proven'} at ${report.gflops.toFixed(1)} GFLOP/s`,
     ];
     for (const f of report.fallbacks) lines.push(`  skipped ${f.name}: ${f.reason}`);
     for (const w of report.warnings) lines.push(`  warning: ${w}`);
+    if (verdict.ok) {
+      lines.push(`GPU use: ${verdict.message}`);
+    } else {
+      lines.push(
+        '',
+        `FAIL [${verdict.code}]: ${verdict.message}`,
+        'this box would earn a fraction of what its GPUs can; fix the install:',
+        ...verdict.fix.map((f) => `  - ${f}`),
+      );
+    }
     return lines.join('\n');
   });
-  return report.proven ? 0 : 1;
+  return report.proven && verdict.ok ? 0 : 1;
 }
 
 export async function benchmarkCommand(
@@ -168,7 +238,7 @@ async function refreshBootstrap(
   paths: ReturnType<typeof agentPaths>,
   urlChanged = false,
 ): Promise<AgentConfig> {
-  let network: NetworkBody;
+  let network: CoordinatorNetwork;
   try {
     network = await fetchNetwork(config.coordinatorUrl);
   } catch (err) {
@@ -177,14 +247,13 @@ async function refreshBootstrap(
     if (urlChanged) throw err;
     return config;
   }
-  const trusted = network.peers.filter((p) => p.signerAddress === config.coordinatorAddress);
-  if (trusted.length === 0) {
+  const bootstrap = trustedMultiaddrs(network, config.coordinatorAddress);
+  if (bootstrap.length === 0) {
     throw new CliError(
       `the coordinator at ${config.coordinatorUrl} now signs offers as ${network.peers[0].signerAddress}, ` +
         `not ${config.coordinatorAddress}; if you trust it, run init again with --force`,
     );
   }
-  const bootstrap = trusted.flatMap((p) => p.multiaddrs);
   if (!urlChanged && bootstrap.join() === config.bootstrap.join()) return config;
   const updated = { ...config, bootstrap };
   await writeAgentConfig(paths.config, updated);
@@ -205,38 +274,93 @@ function httpUrl(value: string): string {
   return value;
 }
 
+/** Exit code of an agent that gave up after `maxDisconnectedSeconds` without its coordinator (EX_UNAVAILABLE). */
+export const EXIT_COORDINATOR_UNREACHABLE = 69;
+
+/** `--max-disconnected <seconds>`: a whole number of seconds, 0 = never exit. */
+export function parseMaxDisconnected(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d{1,9}$/.test(value) || !Number.isSafeInteger(n)) {
+    throw new CliError('--max-disconnected must be a whole number of seconds (0 = never exit)');
+  }
+  return n;
+}
+
 export async function startCommand(
-  opts: CommonOptions & { logLevel: string; coordinatorUrl?: string },
-): Promise<void> {
+  opts: CommonOptions & { logLevel: string; coordinatorUrl?: string; maxDisconnected?: string },
+): Promise<number> {
   const paths = agentPaths(opts.dataDir);
+  const maxDisconnectedSeconds = parseMaxDisconnected(opts.maxDisconnected);
   const saved = await readAgentConfig(paths.config);
+  // One agent per data directory (keystore, journal): a second one is refused before it touches them.
+  const lock = await acquireInstanceLock(paths.lock).catch((err: unknown) => {
+    throw err instanceof InstanceLockError ? new CliError(err.message) : err;
+  });
+  try {
+    return await runDaemon(opts, paths, saved, maxDisconnectedSeconds);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function runDaemon(
+  opts: CommonOptions & { logLevel: string; coordinatorUrl?: string },
+  paths: ReturnType<typeof agentPaths>,
+  saved: AgentConfig,
+  maxDisconnectedSeconds: number | undefined,
+): Promise<number> {
   // A coordinator that moved: its new URL is kept, and refreshBootstrap still checks its offer signer.
   const moved = opts.coordinatorUrl !== undefined && opts.coordinatorUrl !== saved.coordinatorUrl;
-  const config = await refreshBootstrap(
+  const refreshed = await refreshBootstrap(
     moved ? { ...saved, coordinatorUrl: httpUrl(opts.coordinatorUrl as string) } : saved,
     paths,
     moved,
   );
+  const config = maxDisconnectedSeconds === undefined ? refreshed : { ...refreshed, maxDisconnectedSeconds };
   const passphrase = await readPassphrase(opts.env, false);
   const identity = await unlockKeystore(await readKeystore(paths.keystore), passphrase);
-  const logger = pino({ level: opts.logLevel, base: { service: 'provider-agent', peerId: identity.peerId } });
-  const agent = await startAgent({ config, identity, paths, logger });
+  const version = agentVersion();
+  const logger = pino({
+    level: opts.logLevel,
+    base: { service: 'provider-agent', peerId: identity.peerId, version },
+  });
+  let exitCode = 0;
+  let stop: (() => void) | undefined;
+  const agent = await startAgent({
+    config,
+    identity,
+    paths,
+    logger,
+    version,
+    onGiveUp: () => {
+      exitCode = EXIT_COORDINATOR_UNREACHABLE;
+      stop?.();
+    },
+    onBootstrapChanged: (bootstrap) => {
+      // Kept for the next start (a restart under systemd dials the new addresses at once).
+      void readAgentConfig(paths.config)
+        .then((current) => writeAgentConfig(paths.config, { ...current, bootstrap }))
+        .catch((err: unknown) => logger.warn({ err }, 'could not save the new coordinator addresses'));
+    },
+  });
   process.stdout.write(
-    `gpumesh-agent ready: peer ${agent.peerId} address ${agent.address} backend ${agent.backend} price ${config.pricePerUnit}\n`,
+    `gpumesh-agent ready: peer ${agent.peerId} address ${agent.address} backend ${agent.backend} price ${config.pricePerUnit} version ${version}\n`,
   );
   await new Promise<void>((resolve) => {
     let stopping = false;
-    const stop = (): void => {
+    stop = (): void => {
       if (stopping) return;
       stopping = true;
-      logger.info('stopping');
+      logger.info({ exitCode }, 'stopping');
       agent
         .stop()
         .catch((err: unknown) => logger.error({ err }, 'error while stopping'))
         .finally(resolve);
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    const onSignal = (): void => stop?.();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
     // Agents started by `npm start` (GPUMESH_AGENT_EXIT_WITH_PARENT=1) stop when the coordinator that
     // started them is gone, even if it was killed without a chance to stop them.
     if (opts.env.GPUMESH_AGENT_EXIT_WITH_PARENT === '1') {
@@ -244,10 +368,81 @@ export async function startCommand(
       setInterval(() => {
         if (process.ppid === parent) return;
         logger.warn({ parent }, 'the process that started this agent exited');
-        stop();
+        stop?.();
       }, 1_000).unref();
     }
   });
+  return exitCode;
+}
+
+/** How many of the latest jobs `status` lists with their earnings. */
+export const STATUS_JOBS_SHOWN = 10;
+/** A status file older than this means the agent is not running (it is rewritten every 2 s). */
+const STATUS_STALE_MS = 10_000;
+const EARNINGS_FETCH_TIMEOUT_MS = 5_000;
+
+/** What `GET /v1/providers/:peerId/earnings` answers (apps/coordinator/src/providers). */
+export interface ProviderEarningsBody {
+  peerId: string;
+  address: string | null;
+  feeBps: number;
+  totals: { net: string; held: string; pendingEpoch: string; inEpochs: string; reversed: string };
+  openEpoch: number | null;
+  jobs: {
+    jobId: string;
+    attempts: number[];
+    finishedAt: string | null;
+    gross: string;
+    fee: string;
+    net: string;
+    reversed: string;
+    state: string;
+    epoch: number | null;
+    epochState: string | null;
+  }[];
+}
+
+/** "3 h 2 min", "4 min 5 s", "12 s". */
+export function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${s % 60} s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h} h ${m % 60} min`;
+  return `${Math.floor(h / 24)} d ${h % 24} h`;
+}
+
+async function fetchEarnings(
+  coordinatorUrl: string,
+  peerId: string,
+): Promise<
+  { ok: true; body: ProviderEarningsBody; url: string } | { ok: false; error: string; url: string }
+> {
+  const url = new URL(
+    `/v1/providers/${encodeURIComponent(peerId)}/earnings?limit=${STATUS_JOBS_SHOWN}`,
+    coordinatorUrl,
+  );
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(EARNINGS_FETCH_TIMEOUT_MS) });
+    if (response.status === 404) return { ok: false, error: 'no earnings yet (no job paid)', url: url.href };
+    if (!response.ok) return { ok: false, error: `HTTP ${response.status}`, url: url.href };
+    return { ok: true, body: (await response.json()) as ProviderEarningsBody, url: url.href };
+  } catch (err) {
+    return { ok: false, error: (err as Error).message, url: url.href };
+  }
+}
+
+function coordinatorLine(status: AgentStatus, now: number): string {
+  const link = status.coordinator;
+  if (!link) return status.coordinatorConnected ? 'connected' : 'not connected';
+  const since = formatDuration(now - link.since);
+  if (link.connected) return `connected for ${since} (${link.connectedPeers.length} coordinator peer(s))`;
+  const exit =
+    link.exitAt === null
+      ? 'it keeps redialling (maxDisconnectedSeconds 0)'
+      : `it exits for a restart in ${formatDuration(link.exitAt - now)}`;
+  return `DISCONNECTED for ${since}: ${link.failedRounds} failed redial round(s)${link.lastError ? `, last error: ${link.lastError}` : ''}; ${exit}`;
 }
 
 export async function statusCommand(opts: CommonOptions, out: Output): Promise<void> {
@@ -258,17 +453,44 @@ export async function statusCommand(opts: CommonOptions, out: Output): Promise<v
   } catch {
     throw new CliError(`no status at ${paths.status}: is the agent started (gpumesh-agent start)?`);
   }
-  const ageMs = Date.now() - status.updatedAt;
-  const alive = ageMs < 10_000;
-  out.result({ ...status, alive }, () =>
-    [
-      `agent ${alive ? 'running' : `not running (last seen ${Math.round(ageMs / 1000)} s ago)`}`,
-      `  peer id      ${status.peerId}`,
-      `  address      ${status.address}`,
-      `  backend      ${status.backend} (${status.gflops.toFixed(1)} GFLOP/s, ${status.slots} slots)`,
-      `  coordinator  ${status.coordinatorConnected ? 'connected' : 'not connected'}; ${status.peers.length} peer(s)`,
-      `  jobs         ${status.running} running, ${status.completed} done, ${status.failed} failed`,
-      `  earnings     ${status.earned} base units reported (credited once verified; paid at each epoch)`,
-    ].join('\n'),
+  const now = Date.now();
+  const ageMs = now - status.updatedAt;
+  const alive = ageMs < STATUS_STALE_MS;
+  const config = await readAgentConfig(paths.config).catch(() => undefined);
+  const earnings = config ? await fetchEarnings(config.coordinatorUrl, status.peerId) : undefined;
+  out.result(
+    { ...status, alive, earnings: earnings?.ok ? earnings.body : { error: earnings?.error ?? 'no config' } },
+    () => {
+      const lines = [
+        `agent ${alive ? `running (pid ${status.pid ?? '?'}, version ${status.version ?? '?'})` : `not running (last seen ${formatDuration(ageMs)} ago)`}`,
+        `  peer id      ${status.peerId}`,
+        `  address      ${status.address}`,
+        `  backend      ${status.backend} (${status.gflops.toFixed(1)} GFLOP/s, ${status.slots} slots)`,
+        `  listening    ${status.listening === undefined || status.listening.length === 0 ? 'no (dial-only)' : `${status.listening.join(', ')} (coordinator peers only)`}`,
+        `  coordinator  ${coordinatorLine(status, alive ? now : status.updatedAt)}`,
+        `  jobs         ${status.running} running, ${status.completed} done, ${status.failed} failed (this run)`,
+        `  reported     ${status.reportedAttempts} attempt(s) worth ${status.earned} base units before the platform fee`,
+      ];
+      if (!earnings?.ok) {
+        lines.push(
+          `  earnings     unknown: ${earnings?.error ?? 'no config'}${earnings ? ` (${earnings.url})` : ''}`,
+        );
+        return lines.join('\n');
+      }
+      const e = earnings.body;
+      lines.push(
+        `  earnings     ${e.totals.net} base units net, after the ${(e.feeBps / 100).toFixed(2)}% platform fee:`,
+        `               ${e.totals.held} held until verified, ${e.totals.pendingEpoch} waiting for epoch ${e.openEpoch ?? '-'}, ${e.totals.inEpochs} in closed epochs (gpumesh-agent claim)` +
+          (e.totals.reversed !== '0' ? `, ${e.totals.reversed} reversed` : ''),
+      );
+      if (e.jobs.length > 0) lines.push(`  latest jobs  (look one up: ${earnings.url.replace(/\?.*$/, '')})`);
+      for (const j of e.jobs) {
+        const epoch = j.epoch === null ? '' : ` epoch ${j.epoch} ${j.epochState ?? ''}`.trimEnd();
+        lines.push(
+          `    ${j.jobId} #${j.attempts.join(',') || '?'}  net ${j.net} (gross ${j.gross} − fee ${j.fee})  ${j.state}${epoch}`,
+        );
+      }
+      return lines.join('\n');
+    },
   );
 }

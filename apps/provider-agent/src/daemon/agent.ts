@@ -23,10 +23,12 @@ import {
 } from '#protocol';
 import type { AgentConfig, AgentPaths } from '../agent-config.js';
 import type { UnlockedIdentity } from '../keystore.js';
-import { createExecutorPool, detectGpus, type ExecutorPool } from '../runtime/index.js';
+import { createExecutorPool, detectGpus, gpuUseVerdict, type ExecutorPool } from '../runtime/index.js';
 import { AttemptJournal } from './journal.js';
 import { coordinatorOfferPolicy } from './offer-policy.js';
 import { ArtifactCache } from './artifact-cache.js';
+import { fetchCoordinatorNetwork, trustedMultiaddrs } from './coordinator-directory.js';
+import { coordinatorPeerIds, keepCoordinatorLink, type CoordinatorLinkState } from './coordinator-link.js';
 
 export interface AgentStatus {
   peerId: string;
@@ -42,6 +44,12 @@ export interface AgentStatus {
   earned: string;
   peers: string[];
   coordinatorConnected: boolean;
+  /** The link to the coordinator: connected or not, since when, redial rounds, when the agent exits. */
+  coordinator: CoordinatorLinkState;
+  /** The agent's listen addresses ([] = dial-only). */
+  listening: string[];
+  pid: number;
+  version: string;
   startedAt: number;
   updatedAt: number;
 }
@@ -54,6 +62,13 @@ export interface RunningAgent {
   status(): AgentStatus;
   stop(): Promise<void>;
 }
+
+/** Connections an agent keeps at most: its coordinator's workers and nothing else. */
+export const AGENT_MAX_CONNECTIONS = 32;
+/** After a coordinator peer connects, how often the agent checks whether it subscribed to adverts. */
+const ADVERT_SUBSCRIPTION_POLL_MS = 50;
+/** ... and how long it waits for that before advertising anyway. */
+const ADVERT_SUBSCRIPTION_WAIT_MS = 5_000;
 
 const ADVERT_TTL_MS = 60_000;
 const STATUS_EVERY_MS = 2_000;
@@ -68,6 +83,12 @@ export async function startAgent(options: {
   logger: Logger;
   /** Pre-built executor pool (tests); default: one from the config. */
   pool?: ExecutorPool;
+  /** The agent's version (shown by `status`). */
+  version?: string;
+  /** Called once the agent has had no coordinator for `config.maxDisconnectedSeconds`. */
+  onGiveUp?: (disconnectedMs: number) => void;
+  /** Called when the coordinator's addresses changed (from `/v1/network`): persist them. */
+  onBootstrapChanged?: (addresses: string[]) => void;
 }): Promise<RunningAgent> {
   const { config, identity, paths, logger } = options;
   const pool =
@@ -80,27 +101,48 @@ export async function startAgent(options: {
     }));
   const backend = pool.backend.name;
   const gflops = config.benchmarkGflops ?? Math.max(pool.backend.gflops, 0.001);
+  const detection = await detectGpus();
   // GPUs are advertised only when jobs really run on them.
   const gpus =
     backend === 'tensorflow-gpu'
-      ? (await detectGpus()).gpus.map((g) => ({
+      ? detection.gpus.map((g) => ({
           model: g.model,
           vramMiB: g.vramMiB,
           ...(g.computeCapability ? { computeCapability: g.computeCapability } : {}),
         }))
       : [];
+  // GPUs that jobs will not use (a failed optional install, missing CUDA libraries) are said loudly.
+  const gpuUse = gpuUseVerdict(detection, pool.backend, config.backend);
+  if (pool.backend.fallbacks.length > 0) {
+    logger.info({ backend, skipped: pool.backend.fallbacks }, 'better backends were skipped');
+  }
+  if (!gpuUse.ok) {
+    logger.error({ code: gpuUse.code, fix: gpuUse.fix }, `${gpuUse.message}; run \`gpumesh-agent doctor\``);
+  }
   const journal = await AttemptJournal.open(paths.journal);
   const artifacts = new ArtifactCache(paths.artifacts);
+  // Coordinator peers: those of the bootstrap list, plus those /v1/network names later, plus workers
+  // that sent a verified offer (see coordinatorOfferPolicy). Nobody else may connect, in or out: an
+  // agent serves one coordinator, so a stranger's connection only costs memory.
+  const coordinatorPeers = new Set(coordinatorPeerIds(config.bootstrap));
   const node = await createGpumeshNode({
     privateKey: identity.peerKey,
     listen: config.listen,
     bootstrap: config.bootstrap,
     mdns: config.mdns,
+    maxConnections: AGENT_MAX_CONNECTIONS,
+    isPeerDenied: (peer) => !coordinatorPeers.has(peer),
   });
   const peerId = nodePeerId(node);
   const gossip = startGossip(node, {});
   const binding: PeerBinding = await createPeerBinding(identity.wallet, peerId);
-  const coordinatorPeers = new Set(config.bootstrap.map((a) => a.split('/p2p/')[1]).filter(Boolean));
+  const listening = node.getMultiaddrs().map((a) => a.toString());
+  if (listening.length > 0) {
+    logger.warn(
+      { listening },
+      'listening for connections: only coordinator peers are accepted (set "listen": [] in the config to only dial out)',
+    );
+  }
   const counters = { running: 0, completed: 0, failed: 0 };
   // Receipts of jobs that finish close together share one signature: while other jobs are still
   // running, a receipt waits up to RECEIPT_LINGER_MS for theirs (a lone job never waits).
@@ -167,7 +209,11 @@ export async function startAgent(options: {
     reportedAttempts: journal.reported,
     earned: journal.earned.toString(),
     peers: node.getPeers().map((p) => p.toString()),
-    coordinatorConnected: node.getPeers().some((p) => coordinatorPeers.has(p.toString())),
+    coordinatorConnected: link.state().connected,
+    coordinator: link.state(),
+    listening,
+    pid: process.pid,
+    version: options.version ?? 'unknown',
     startedAt,
     updatedAt: Date.now(),
   });
@@ -271,13 +317,51 @@ export async function startAgent(options: {
     logger: { debug: (c, m) => logger.debug(c, m), warn: (c, m) => logger.warn(c, m) },
   });
 
-  await advertise();
-  const advertTimer = setInterval(() => void advertise(), config.advertIntervalMs);
-  // Re-advertise as soon as the coordinator (re)connects, so a restart is seen at once.
-  const onConnect = (evt: CustomEvent<{ toString(): string }>): void => {
-    if (coordinatorPeers.has(evt.detail.toString())) setTimeout(() => void advertise(), 1_500);
+  // Advertise as soon as a coordinator peer (re)connects and its advert subscription is known (the
+  // coordinator drops connections that present no advert within seconds).
+  const advertWaits = new Set<NodeJS.Timeout>();
+  const advertiseTo = (coordinator: string): void => {
+    const until = Date.now() + ADVERT_SUBSCRIPTION_WAIT_MS;
+    const check = (): void => {
+      if (gossip.topicPeers('advert').includes(coordinator) || Date.now() >= until) {
+        void advertise();
+        return;
+      }
+      const t = setTimeout(() => {
+        advertWaits.delete(t);
+        check();
+      }, ADVERT_SUBSCRIPTION_POLL_MS);
+      advertWaits.add(t);
+    };
+    check();
   };
-  node.addEventListener('peer:connect', onConnect);
+  const link = keepCoordinatorLink({
+    node,
+    addresses: config.bootstrap,
+    coordinatorPeers,
+    refreshAddresses: async () => {
+      const network = await fetchCoordinatorNetwork(config.coordinatorUrl);
+      const trusted = trustedMultiaddrs(network, config.coordinatorAddress);
+      if (trusted.length === 0) {
+        logger.error(
+          { coordinatorUrl: config.coordinatorUrl, trusted: config.coordinatorAddress },
+          'the coordinator lists no peer signing offers as the trusted address; keeping the known addresses',
+        );
+        return null;
+      }
+      return trusted;
+    },
+    onAddressesChanged: (addresses) => options.onBootstrapChanged?.(addresses),
+    backoff: config.reconnect,
+    maxDisconnectedMs: config.maxDisconnectedSeconds * 1000,
+    onGiveUp: (ms) => options.onGiveUp?.(ms),
+    onCoordinatorConnected: advertiseTo,
+    logger,
+  });
+
+  await advertise();
+  for (const coordinator of link.state().connectedPeers) advertiseTo(coordinator);
+  const advertTimer = setInterval(() => void advertise(), config.advertIntervalMs);
   const statusTimer = setInterval(() => void writeStatus().catch(() => undefined), STATUS_EVERY_MS);
   await writeStatus();
   logger.info({ peerId, address: identity.address, backend, gflops, slots: pool.slots }, 'agent started');
@@ -292,7 +376,8 @@ export async function startAgent(options: {
       clearInterval(advertTimer);
       if (pendingAdvert) clearTimeout(pendingAdvert);
       clearInterval(statusTimer);
-      node.removeEventListener('peer:connect', onConnect);
+      link.stop();
+      for (const t of advertWaits) clearTimeout(t);
       gossip.stop();
       await stopServing();
       await node.stop();

@@ -6,3 +6,4 @@ export * from './benchmark.js';
 export * from './matmul-check.js';
 export { BACKEND_PACKAGES, loadTf, wasmBinaryDir, type LoadedTf, type Tf } from '#compute';
 export * from './executor/index.js';
+export * from './gpu-verdict.js';
