@@ -2,7 +2,8 @@
 // results as the in-thread reference for matmul, layers and graph inference and train, from the
 // TypeScript sources (vitest) and from dist; the event loop stays free while it computes; work over
 // the budget or beyond a full queue is refused at once with a reason; a reference over its time
-// limit is stopped; a worker that dies (out of memory) fails its task without taking the process.
+// limit is stopped; a worker that dies (out of memory) fails its task without taking the process;
+// a worker restarted after its idle stop, or a new runner's after close, starts in the same process.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,6 +36,39 @@ async function refused(p: Promise<unknown>): Promise<ReferenceRunError> {
     throw err;
   }
   throw new Error('expected a ReferenceRunError');
+}
+
+/** Idle time after which the restart tests' runners stop their worker. */
+const IDLE_MS = 100;
+/** Time for a stopped worker thread to have exited before the next one starts. */
+const WORKER_EXIT_WAIT_MS = 1000;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** #compute's compiled entry point (dist tests). */
+function distCompute(): string {
+  const dist = join(process.cwd(), 'dist/libs/compute/src/index.js');
+  if (!existsSync(dist)) throw new Error(`${dist} is missing: run npm run build first`);
+  return dist;
+}
+
+/** Runs an ES module script with node and resolves its stdout (rejects on a non-zero exit or a signal). */
+async function runNode(script: string, args: string[]): Promise<string> {
+  const file = join(mkdtempSync(join(tmpdir(), 'gpumesh-ref-')), 'run.mjs');
+  writeFileSync(file, script);
+  return new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, [file, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code, signal) =>
+      code === 0 ? resolve(stdout) : reject(new Error(`exit ${code ?? signal}: ${stderr}`)),
+    );
+  });
 }
 
 const runners: ReferenceRunner[] = [];
@@ -155,6 +189,20 @@ describe('the reference worker', () => {
     expect(ok.outputs).toHaveLength(1);
   });
 
+  it('starts a fresh worker after the idle stop and a new runner after close, in the same process', async () => {
+    // The first worker thread's exit used to leave the second one (started from the TypeScript
+    // sources) to load @swc/core again, which crashed this whole process with SIGSEGV.
+    const r = runner({ idleMs: IDLE_MS });
+    expect((await r.compute(matmul(4, 4, 4))).outputs).toHaveLength(1);
+    await sleep(IDLE_MS + WORKER_EXIT_WAIT_MS); // idle stop, and the thread has exited
+    expect((await r.compute(matmul(4, 4, 4))).outputs).toHaveLength(1);
+    expect(r.stats()).toMatchObject({ completed: 2, failed: 0, workersStarted: 2 });
+    await r.close();
+    const next = runner();
+    expect((await next.compute(matmul(4, 4, 4))).outputs).toHaveLength(1);
+    expect(next.stats()).toMatchObject({ completed: 1, workersStarted: 1 });
+  });
+
   it('measures an inference reference (MLP 256-512-512-10, batch 256)', async () => {
     const model = await saveLayers(mlp(256, [512, 512], 10, 41));
     const spec = specOf(inferenceBody(model, 256, 256));
@@ -174,8 +222,7 @@ describe('the reference worker', () => {
   });
 
   it('runs from dist (compiled JS) with the same result', async () => {
-    const dist = join(process.cwd(), 'dist/libs/compute/src/index.js');
-    if (!existsSync(dist)) throw new Error(`${dist} is missing: run npm run build first`);
+    const dist = distCompute();
     const model = await saveLayers(mlp(6, [12], 3, 21, true));
     const spec = specOf(inferenceBody(model, 5, 6));
     const expected = hashOutputs(
@@ -195,21 +242,27 @@ describe('the reference worker', () => {
       spec,
       model: { ...asArtifact(model), weights: Buffer.from(model.weights).toString('base64') },
     });
-    const file = join(mkdtempSync(join(tmpdir(), 'gpumesh-ref-')), 'run.mjs');
-    writeFileSync(file, script);
-    const out = await new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, [file, arg], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('error', reject);
-      child.on('close', (code) =>
-        code === 0 ? resolve(stdout) : reject(new Error(`exit ${code}: ${stderr}`)),
-      );
-    });
+    const out = await runNode(script, [arg]);
     expect(JSON.parse(out.trim().split('\n').pop() ?? '{}')).toEqual({ hash: expected });
+  });
+
+  it('restarts its worker from dist too (after the idle stop, and a new runner after close)', async () => {
+    const dist = distCompute();
+    const script = `
+      const { ReferenceRunner } = await import(${JSON.stringify(dist)});
+      const spec = JSON.parse(process.argv[2]);
+      const first = new ReferenceRunner({ idleMs: ${IDLE_MS} });
+      await first.compute(spec);
+      await new Promise((r) => setTimeout(r, ${IDLE_MS + WORKER_EXIT_WAIT_MS}));
+      await first.compute(spec);
+      const started = first.stats().workersStarted;
+      await first.close();
+      const next = new ReferenceRunner();
+      const run = await next.compute(spec);
+      await next.close();
+      console.log(JSON.stringify({ started, outputs: run.outputs.length }));
+    `;
+    const out = await runNode(script, [JSON.stringify(matmul(4, 4, 4))]);
+    expect(JSON.parse(out.trim().split('\n').pop() ?? '{}')).toEqual({ started: 2, outputs: 1 });
   });
 });

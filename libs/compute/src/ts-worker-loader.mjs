@@ -1,6 +1,7 @@
 // Module-resolution hooks that let a worker thread load TypeScript sources directly (used only when
 // the caller itself runs from .ts, i.e. under vitest; compiled dist uses plain .js): transpiles with
-// @swc/core (a devDependency), maps `./x.js` imports to `./x.ts`, and adds the `source` condition so
+// @swc/core (a devDependency; the thread that starts the worker keeps it loaded, see
+// worker-entry.ts), maps `./x.js` imports to `./x.ts`, and adds the `source` condition so
 // `#protocol` resolves to libs/protocol/src like tsconfig's customConditions.
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
