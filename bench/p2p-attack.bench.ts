@@ -5,7 +5,8 @@
 // bench/support/attackers.ts) does its worst; the clean phase runs the same load with no attacker.
 // Per attack it reports, each against its goal:
 //   - the fraction of honest jobs completed                       goal >= 0.99
-//   - p50 submit-to-result latency and its ratio to the clean run goal <= 2x
+//   - p50 submit-to-result latency (jobs that never completed count as never finishing) and its
+//     ratio to the clean run's                                    goal <= 2x
 //   - the coordinator's RSS growth during the phase              goal <= 256 MB
 //   - ghost attacks: seconds from the last ghost advert until no ghost is in GET /v1/providers
 //                                                                 goal <= one advert lifetime
@@ -77,6 +78,8 @@ const AGENTS = envNumber('BENCH_P2P_ATTACK_AGENTS', 2);
 /** Honest jobs a second, and for how many seconds, in every phase. */
 const RATE = envNumber('BENCH_P2P_ATTACK_RATE', 4);
 const LOAD_SECONDS = envNumber('BENCH_P2P_ATTACK_SECONDS', 15);
+/** Unmeasured jobs run before each phase's measured load (and before its attack starts). */
+const WARMUP_JOBS = envNumber('BENCH_P2P_ATTACK_WARMUP_JOBS', 8);
 /** Each honest job's deadline: a job an attacker holds expires after this (and counts as not completed). */
 const DEADLINE_S = envNumber('BENCH_P2P_ATTACK_DEADLINE_S', 30);
 /** How long after the deadline the phase waits for its jobs to end before counting the rest as open. */
@@ -411,8 +414,14 @@ interface HonestFigures {
   completed: number;
   completedFraction: number;
   byState: Record<string, number>;
+  /** p50 latency of the completed jobs. */
   p50Ms: number | null;
   p99Ms: number | null;
+  /**
+   * p50 latency of every submitted job, those that never completed counted as never finishing: null
+   * when half of them or more did not complete. The goal compares this one with the clean run's.
+   */
+  p50AllMs: number | null;
 }
 
 /** Waits until none of `ids` is open (or the cap), then counts them and their latencies. */
@@ -443,6 +452,7 @@ async function honestFigures(
   }
   latencies.sort((a, b) => a - b);
   const completed = byState.COMPLETED ?? 0;
+  const median = Math.max(0, Math.ceil(submitted / 2) - 1);
   return {
     submitted,
     accepted: ids.length,
@@ -452,6 +462,7 @@ async function honestFigures(
     byState,
     p50Ms: latencies.length ? round(percentile(latencies, 50), 1) : null,
     p99Ms: latencies.length ? round(percentile(latencies, 99), 1) : null,
+    p50AllMs: median < latencies.length ? round(latencies[median], 1) : null,
   };
 }
 
@@ -474,6 +485,7 @@ async function runPhase(name: AttackName | 'clean'): Promise<PhaseFigures> {
     redisUrl: BENCH_REDIS_URL,
     agents: AGENTS,
     roleAll: true,
+    parallelAgents: true,
     log,
   });
   const db = new pg.Client({ connectionString: database.url });
@@ -487,6 +499,16 @@ async function runPhase(name: AttackName | 'clean'): Promise<PhaseFigures> {
     while ((await publicPeerIds(cluster.apiUrl)).size < AGENTS) {
       if (Date.now() > until) throw new Error(`BENCH_AGENTS_NOT_LISTED: fewer than ${AGENTS} agents listed`);
       await pause(POLL_MS);
+    }
+    // Warm-up jobs first (unmeasured): the first jobs of a fresh coordinator pay for its cold start.
+    if (WARMUP_JOBS > 0) {
+      const warm = await submitUntil(cluster, {
+        concurrency: 4,
+        total: WARMUP_JOBS,
+        deadlineSeconds: DEADLINE_S,
+        runId: `warmup-${randomBytes(4).toString('hex')}`,
+      }).finished();
+      await honestFigures(db, warm.accepted, WARMUP_JOBS);
     }
     const pid = cluster.api.child.pid;
     const rssBefore = rssBytes(pid);
@@ -540,7 +562,8 @@ interface Goal {
 }
 
 function goalsOf(phase: PhaseFigures, cleanP50: number | null): Record<string, Goal> {
-  const ratio = phase.honest.p50Ms !== null && cleanP50 ? round(phase.honest.p50Ms / cleanP50, 2) : null;
+  const ratio =
+    phase.honest.p50AllMs !== null && cleanP50 ? round(phase.honest.p50AllMs / cleanP50, 2) : null;
   const goals: Record<string, Goal> = {
     completedFraction: {
       value: phase.honest.completedFraction,
@@ -577,7 +600,7 @@ export async function run(): Promise<Record<string, unknown>> {
   );
   const clean = await runPhase('clean');
   log(`clean: ${JSON.stringify(clean.honest)}`);
-  const cleanP50 = clean.honest.p50Ms;
+  const cleanP50 = clean.honest.p50AllMs;
   const results: Record<string, unknown> = {};
   const verdicts: { name: string; phase?: PhaseFigures; goals?: Record<string, Goal>; error?: string }[] = [];
   for (const name of attacks) {
@@ -612,7 +635,7 @@ export async function run(): Promise<Record<string, unknown>> {
       .filter(([, x]) => !x.pass)
       .map(([k]) => k);
     lines.push(
-      `${v.name.padEnd(18)} ${cell(g.completedFraction.value, 9)} ${cell(v.phase.honest.p50Ms, 8)} ${cell(g.p50RatioToClean.value, 7)} ${cell(g.rssGrowthMB.value, 8)} ${g.ghostsGoneSeconds ? cell(g.ghostsGoneSeconds.value, 13) : ''.padStart(13)}  ${failed.length === 0 ? 'PASS' : `FAIL (${failed.join(', ')})`}`,
+      `${v.name.padEnd(18)} ${cell(g.completedFraction.value, 9)} ${cell(v.phase.honest.p50AllMs, 8)} ${cell(g.p50RatioToClean.value, 7)} ${cell(g.rssGrowthMB.value, 8)} ${g.ghostsGoneSeconds ? cell(g.ghostsGoneSeconds.value, 13) : ''.padStart(13)}  ${failed.length === 0 ? 'PASS' : `FAIL (${failed.join(', ')})`}`,
     );
   }
   lines.push(

@@ -475,16 +475,16 @@ export async function startConnectionFlood(
   const nodes: GpumeshNode[] = [];
   const identities = Math.max(1, Math.min(options.identities, options.connections));
   for (let i = 0; i < identities; i++) nodes.push(await createGpumeshNode({ listen: [] }));
-  const dials: Promise<unknown>[] = [];
-  for (let i = 0; i < options.connections; i++) {
-    const node = nodes[i % nodes.length];
-    dials.push(
-      node
-        .dial(address, { force: true, signal: AbortSignal.timeout(ATTACKER_READY_TIMEOUT_MS) })
-        .catch(() => undefined),
-    );
-  }
-  await Promise.all(dials);
+  // One identity's dials go one after another: libp2p joins concurrent dials to one peer into one.
+  await Promise.all(
+    nodes.map(async (node, k) => {
+      for (let i = k; i < options.connections; i += nodes.length) {
+        await node
+          .dial(address, { force: true, signal: AbortSignal.timeout(ATTACKER_READY_TIMEOUT_MS) })
+          .catch(() => undefined);
+      }
+    }),
+  );
   const tcp = /\/ip[46]\/([^/]+)\/tcp\/(\d+)/.exec(coordinator.multiaddrs[0]);
   if (!tcp) throw new Error(`ATTACKER_NO_TCP_ADDRESS: ${coordinator.multiaddrs[0]}`);
   const [, host, port] = tcp;
