@@ -160,25 +160,34 @@ async function waitListed(
 
 /** Watches the public list for ghosts: peak count seen, and when none is left. */
 interface GhostWatch {
-  /** Seconds from `since` to the first poll with no ghost listed; null when not gone in time. */
+  /**
+   * Seconds from `since` to the first poll with no ghost listed after the last poll that listed one
+   * (0 when none was ever listed); null when some are still listed when the watch ends.
+   */
   result(): Promise<{ goneSeconds: number | null; peakListed: number; listedAtEnd: number }>;
 }
 
+/**
+ * Polls the public list for the whole window (`capMs` from `since`): a ghost may show up late (its
+ * advert is stored after a queue), so the first empty poll does not end the watch.
+ */
 function watchGhosts(apiUrl: string, ghosts: readonly Ghost[], since: number, capMs: number): GhostWatch {
   const ids = new Set(ghosts.map((g) => g.peerId));
   let peak = 0;
   let last = 0;
+  let goneAt: number | undefined = since;
   const done = (async (): Promise<number | null> => {
-    for (;;) {
+    while (Date.now() - since <= capMs) {
       const listed = await publicPeerIds(apiUrl).catch(() => undefined);
       if (listed !== undefined) {
         last = [...listed].filter((p) => ids.has(p)).length;
         peak = Math.max(peak, last);
-        if (last === 0) return round((Date.now() - since) / 1000, 1);
+        if (last > 0) goneAt = undefined;
+        else goneAt ??= Date.now();
       }
-      if (Date.now() - since > capMs) return null;
       await pause(POLL_MS);
     }
+    return goneAt === undefined ? null : round((goneAt - since) / 1000, 1);
   })();
   return {
     result: async () => ({ goneSeconds: await done, peakListed: peak, listedAtEnd: last }),
