@@ -88,8 +88,8 @@ const DRAIN_GRACE_S = 15;
 const GHOSTS = envNumber('BENCH_P2P_ATTACK_GHOSTS', 50);
 /** Adverts in the advert flood, each for its own never-connected identity (advert-flood). */
 const FLOOD_ADVERTS = envNumber('BENCH_P2P_ATTACK_FLOOD_ADVERTS', 2000);
-/** Wallets the flood's identities share (signing a wallet each would only slow the attacker). */
-const FLOOD_WALLETS = envNumber('BENCH_P2P_ATTACK_FLOOD_WALLETS', 50);
+/** Wallets the flood's identities use (default one each, like real identities; fewer are shared round robin). */
+const FLOOD_WALLETS = envNumber('BENCH_P2P_ATTACK_FLOOD_WALLETS', FLOOD_ADVERTS);
 /** Lifetime of the ghosts' adverts: every ghost must be gone from the public list within it. */
 const GHOST_TTL_S = envNumber('BENCH_P2P_ATTACK_GHOST_TTL_S', 30);
 /** After the lifetime, how much longer the ghost watch goes on (to report a time even when late). */

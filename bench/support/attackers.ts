@@ -2,6 +2,7 @@
 // (`createGpumeshNode` with a fresh key) that speaks to a coordinator the way an agent would, and
 // lies. Adverts are signed with fresh ethers wallets exactly as the agent signs them
 // (apps/provider-agent/src/daemon/agent.ts); nothing here reaches into the coordinator.
+import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { publicKeyToProtobuf } from '@libp2p/crypto/keys';
 import type { PrivateKey, Stream } from '@libp2p/interface';
@@ -58,6 +59,9 @@ const LIAR_GFLOPS = 400_000;
 const LIAR_GPUS = Array.from({ length: 8 }, () => ({ model: 'NVIDIA H100 80GB', vramMiB: 81_920 }));
 const LIAR_SLOTS = 64;
 const LIAR_PRICE = '0';
+/** How long the connection flood may spend opening its connections, and one dial of it. */
+const FLOOD_SETUP_TIMEOUT_MS = 20_000;
+const FLOOD_DIAL_TIMEOUT_MS = 3_000;
 /** Streams an oversize attacker feeds at once (the issue saw 6 streams add ~450 MB). */
 const DEFAULT_OVERSIZE_STREAMS = 6;
 /** Bytes a half-frame liar announces in its length prefix, and how many of them it sends. */
@@ -381,7 +385,11 @@ export interface Ghost {
  * of thousands needs no thousand wallets: the coordinator keys providers by peer id).
  */
 export async function makeGhosts(count: number, wallets = count): Promise<Ghost[]> {
-  const pool = Array.from({ length: Math.max(1, Math.min(count, wallets)) }, () => Wallet.createRandom());
+  // A random key, not `Wallet.createRandom()`: no mnemonic to derive, so thousands take moments.
+  const pool = Array.from(
+    { length: Math.max(1, Math.min(count, wallets)) },
+    () => new Wallet(`0x${randomBytes(32).toString('hex')}`),
+  );
   const ghosts: Ghost[] = [];
   for (let i = 0; i < count; i++) {
     const privateKey = await generatePeerKey();
@@ -469,8 +477,9 @@ export interface ConnectionFlood {
  */
 export async function startConnectionFlood(
   coordinator: CoordinatorPeer,
-  options: { connections: number; identities: number; sockets: number },
+  options: { connections: number; identities: number; sockets: number; setupTimeoutMs?: number },
 ): Promise<ConnectionFlood> {
+  const setupDeadline = Date.now() + (options.setupTimeoutMs ?? FLOOD_SETUP_TIMEOUT_MS);
   const address = multiaddr(coordinator.multiaddrs[0]);
   const nodes: GpumeshNode[] = [];
   const identities = Math.max(1, Math.min(options.identities, options.connections));
@@ -478,10 +487,9 @@ export async function startConnectionFlood(
   // One identity's dials go one after another: libp2p joins concurrent dials to one peer into one.
   await Promise.all(
     nodes.map(async (node, k) => {
-      for (let i = k; i < options.connections; i += nodes.length) {
-        await node
-          .dial(address, { force: true, signal: AbortSignal.timeout(ATTACKER_READY_TIMEOUT_MS) })
-          .catch(() => undefined);
+      for (let i = k; i < options.connections && Date.now() < setupDeadline; i += nodes.length) {
+        const left = Math.max(1, Math.min(FLOOD_DIAL_TIMEOUT_MS, setupDeadline - Date.now()));
+        await node.dial(address, { force: true, signal: AbortSignal.timeout(left) }).catch(() => undefined);
       }
     }),
   );
