@@ -25,6 +25,7 @@ const BENCHMARKS: Record<string, string> = {
   verification: './verification.bench.js',
   chaos: './chaos.bench.js',
   scaleout: './scaleout.bench.js',
+  'p2p-attack': './p2p-attack.bench.js',
 };
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -93,6 +93,8 @@ export interface ClusterOptions {
   roleAll?: boolean;
   /** Node flags for the coordinator processes (e.g. `--cpu-prof --cpu-prof-dir=…`). */
   coordinatorNodeArgs?: string[];
+  /** Set up and start the agents all at once instead of one after another. Default false. */
+  parallelAgents?: boolean;
 }
 
 export type CoordinatorRole = 'all' | 'api' | 'worker';
@@ -216,7 +218,11 @@ export class Cluster {
       await this.startApi();
       await this.startWorker();
     }
-    for (let n = 0; n < this.options.agents; n++) await this.startAgent(n, true);
+    if (this.options.parallelAgents) {
+      await Promise.all(Array.from({ length: this.options.agents }, (_, n) => this.startAgent(n, true)));
+    } else {
+      for (let n = 0; n < this.options.agents; n++) await this.startAgent(n, true);
+    }
   }
 
   /** The first coordinator as one `--role all --dev` process (roleAll): both `api` and `worker`. */

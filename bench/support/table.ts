@@ -74,6 +74,23 @@ const ROWS: Record<string, (f: Figures) => Row> = {
     figure: `two coordinators: ${at(f, 'twoCoordinators.jobsPerSecond')} jobs/s (×${at(f, 'ratio')}), coordinators ${at(f, 'twoCoordinators.cores.coordinators')} cores, machine idle ${at(f, 'twoCoordinators.cores.idle')}; placed twice ${at(f, 'audit.placedTwice')}, completed twice ${at(f, 'audit.completedTwice')}, paid twice ${at(f, 'audit.paidTwice')}, ledger sum ${at(f, 'audit.ledgerSum')}; ${at(f, 'audit.dispatchedTwice')} placed again after an agent refused a slot both workers offered`,
     baseline: `one coordinator: ${at(f, 'oneCoordinator.jobsPerSecond')} jobs/s, ${at(f, 'oneCoordinator.cores.coordinators')} cores, machine idle ${at(f, 'oneCoordinator.cores.idle')} (same ${at(f, 'agents')} agents, ${at(f, 'jobsPerPhase')} jobs)`,
   }),
+  'p2p-attack': (f) => {
+    const attacks = (f.attacks ?? {}) as Record<
+      string,
+      { passed?: boolean; goals?: Record<string, { value: unknown }> }
+    >;
+    const parts = Object.entries(attacks).map(([name, a]) => {
+      const g = a.goals ?? {};
+      const ghosts = g.ghostsGoneSeconds
+        ? `, ghosts gone ${String(g.ghostsGoneSeconds.value ?? 'never')} s`
+        : '';
+      return `${name} ${a.passed === true ? 'PASS' : 'FAIL'} (${String(g.completedFraction?.value ?? '?')} done, p50 ×${String(g.p50RatioToClean?.value ?? '?')}, RSS +${String(g.rssGrowthMB?.value ?? '?')} MB${ghosts})`;
+    });
+    return {
+      figure: `${at(f, 'attacksPassed')}/${at(f, 'attacksRun')} attacks meet every goal: ${parts.join('; ') || '?'}`,
+      baseline: `clean run: ${at(f, 'clean.honest.completed')}/${at(f, 'clean.honest.submitted')} done, p50 ${at(f, 'clean.honest.p50AllMs')} ms, RSS +${at(f, 'clean.rssGrowthMB')} MB; goals ≥ 0.99 done, p50 ≤ 2×, RSS ≤ 256 MB, ghosts gone within an advert lifetime`,
+    };
+  },
 };
 
 const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
