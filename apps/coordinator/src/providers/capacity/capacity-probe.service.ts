@@ -67,6 +67,12 @@ export interface CapacityMeasurement {
  * placement: min(advert, measured), or min(advert, CAPACITY_PROBATION_GFLOPS) until measured. An
  * advert far above the measurement (CAPACITY_OVERSTATED_FACTOR) costs reputation and is flagged. A
  * wrong answer is a failed canary (ban), handled by dispatch.
+ *
+ * A probe is capped (tensor limits, REFERENCE_WORK_BUDGET), so on a fast GPU it mostly times the
+ * network. Verified jobs prove speed too (creditVerifiedJob, proven-speed.ts): a completed job whose
+ * result a check confirmed (known answer, agreement, the reference), timed the same way less the
+ * round trip and result transfer allowances; the measured figure is the best a probe or a verified
+ * job showed within CAPACITY_CREDIT_WINDOW_MS. Unchecked and refused results prove nothing.
  */
 @Injectable()
 export class CapacityProbeService implements OnApplicationBootstrap, OnApplicationShutdown {
