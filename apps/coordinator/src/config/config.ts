@@ -310,6 +310,19 @@ const configSchema = z.object({
   CAPACITY_PROBE_OVERHEAD_MS: z.coerce.number().int().min(0).default(1_000),
   /** An advert this many times above what the probe shows costs reputation and is flagged. */
   CAPACITY_OVERSTATED_FACTOR: z.coerce.number().min(1).default(3),
+  // Proven speed from real work (providers/capacity/proven-speed.ts): verified jobs raise the figure.
+  /** Round trip allowed on top of a verified job's compute time (subtracted from its elapsed time). */
+  CAPACITY_CREDIT_OVERHEAD_MS: z.coerce.number().int().min(0).default(100),
+  /** Result bytes per second assumed for a verified job's result transfer (allowance = bytes / this). */
+  CAPACITY_CREDIT_TRANSFER_BYTES_PER_S: z.coerce.number().positive().default(100_000_000),
+  /** A verified job whose compute time (elapsed minus allowances) is shorter resolves no speed. */
+  CAPACITY_CREDIT_MIN_COMPUTE_MS: z.coerce.number().int().min(1).default(1_000),
+  /** A credited speed stands this long unless shown again; then the next, lower figure replaces it. */
+  CAPACITY_CREDIT_WINDOW_MS: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .default(6 * 3_600_000),
 });
 
 export type AppConfig = z.output<typeof configSchema> & {

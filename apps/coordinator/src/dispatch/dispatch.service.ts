@@ -75,6 +75,8 @@ interface AttemptOutcome {
    * the RUNNING move is then folded into the completion's commit.
    */
   acceptedAt?: number;
+  /** From the provider's acceptance to its result, on this process's clock (proven speed). */
+  runMs?: number;
 }
 
 /** Who was right about a job's results (DispatchService.decide). */
@@ -343,7 +345,8 @@ export class DispatchService {
     if (this.view.isBanned(peerId)) {
       return this.failAttempt(job, attempt, { ...base, pricePerUnit }, 'FAILED', 'provider banned meanwhile');
     }
-    this.checkSpeed(job, peerId, resultAt - (acceptedAt ?? attempt.offeredAt.getTime()));
+    const runMs = resultAt - (acceptedAt ?? attempt.offeredAt.getTime());
+    this.checkSpeed(job, peerId, runMs);
     const succeeded = {
       type: 'attempt.succeeded',
       data: {
@@ -365,6 +368,7 @@ export class DispatchService {
         outputHash,
         succeeded,
         acceptedAt: foldAcceptance ? acceptedAt : undefined,
+        runMs,
       };
     }
     const recorded = await this.attempts.settle(attempt.id, 'SUCCEEDED', {
@@ -385,6 +389,7 @@ export class DispatchService {
       outputs: outcome.outputs,
       receipt: outcome.receipt,
       outputHash,
+      runMs,
     };
   }
 
@@ -485,7 +490,9 @@ export class DispatchService {
         await this.catchUpRunning(job.id); // the check run may have moved the job to RUNNING already
         only.acceptedAt = undefined;
       }
-      return this.completeSingle(job, only, check?.passKind ?? 'verified_pass', check ?? undefined);
+      // Verified: by the canary's known answer, or by a check that passed (not a spot-checked delivery).
+      const verified = answerOutputs !== null || check?.outcome.verified === true;
+      return this.completeSingle(job, only, check?.passKind ?? 'verified_pass', check ?? undefined, verified);
     }
     const toVerifying = {
       jobId: job.id,
@@ -577,6 +584,7 @@ export class DispatchService {
     if (completed) {
       for (const w of verdict.winners) {
         this.recordReputation(w.peerId, verdict.disagreed ? 'won_tiebreak' : 'verified_pass', job.id);
+        this.creditSpeed(job, w); // agreement, the reference or the known answer checked it
       }
       this.metrics.jobDuration.observe({ kind: job.kind }, (Date.now() - job.createdAt.getTime()) / 1000);
       this.logger.debug({ jobId: job.id }, 'job completed');
@@ -767,6 +775,12 @@ export class DispatchService {
       .catch((err: unknown) => this.logger.warn({ err, jobId: job.id }, 'could not create a canary'));
   }
 
+  /** A verified, completed result's timing proves its provider's speed (capacity/proven-speed.ts). */
+  private creditSpeed(job: Job, outcome: AttemptOutcome): void {
+    if (outcome.runMs === undefined) return;
+    this.capacity.creditVerifiedJob(job, outcome.peerId, outcome.runMs, outcome.outputs ?? []);
+  }
+
   /** `runMs`: from the provider's acceptance to its result, on this process's clock. */
   private checkSpeed(job: Job, peerId: string, runMs: number): void {
     this.capacity.observe(job, peerId, runMs); // a capacity probe's timing
@@ -824,6 +838,7 @@ export class DispatchService {
     outcome: AttemptOutcome,
     passKind: ReputationKind,
     check?: Extract<SingleCheck, { kind: 'deliver' }>,
+    verified = false,
   ): Promise<DispatchOutcome> {
     const outputs = outcome.outputs ?? [];
     const verifying = { state: 'VERIFYING' as const, eventType: 'job.verifying', eventData: { results: 1 } };
@@ -866,6 +881,7 @@ export class DispatchService {
     }
     this.metrics.attempts.inc({ outcome: 'succeeded' });
     this.recordReputation(outcome.peerId, passKind, job.id);
+    if (verified) this.creditSpeed(job, outcome);
     this.metrics.jobDuration.observe({ kind: job.kind }, (Date.now() - job.createdAt.getTime()) / 1000);
     return 'completed';
   }

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { Job } from '#prisma';
-import { workUnitsForSpec } from '#protocol';
+import { base64DecodedLength, workUnitsForSpec, type TensorWire } from '#protocol';
 import { effectiveGflops } from '#scheduler';
 import { APP_CONFIG, type AppConfig } from '../../config/config.js';
 import { TERMINAL_STATES } from '../../jobs/job-state.js';
@@ -23,6 +23,7 @@ import {
   type ProbeMarker,
 } from './capacity.js';
 import { CapacityRepository, type DueProvider } from './capacity.repository.js';
+import { creditAfterProbe, nextCredit, provenGflops, type Credit, type CreditRule } from './proven-speed.js';
 
 /** A provider whose last advert is older than this is not probed (it is gone or going). */
 const LIVE_WITHIN_MS = 120_000;
@@ -30,6 +31,16 @@ const LIVE_WITHIN_MS = 120_000;
 const MAX_PROBES_PER_TICK = 4;
 /** How often a timed probe's job is read until its verdict is in (it is decided right after the result). */
 const CONCLUSION_POLL_MS = 100;
+/** A figure at least this share of the credited one shows it again (refreshes its window)... */
+export const CREDIT_REFRESH_SHARE = 0.8;
+/** ...written at most once per this share of CAPACITY_CREDIT_WINDOW_MS. */
+export const CREDIT_REFRESH_EVERY_SHARE = 0.25;
+/** A verified job's higher figure is written only when it beats the credited one by this share. */
+export const CREDIT_MIN_RISE_SHARE = 0.05;
+/** Credits cached in this process at most (the cache is dropped whole beyond). */
+const MAX_CACHED_CREDITS = 10_000;
+/** Times a credit is read again after another worker changed it meanwhile. */
+const CREDIT_RETRIES = 2;
 
 /** One capacity measurement, as stored and logged. */
 export interface CapacityMeasurement {
@@ -56,12 +67,22 @@ export interface CapacityMeasurement {
  * placement: min(advert, measured), or min(advert, CAPACITY_PROBATION_GFLOPS) until measured. An
  * advert far above the measurement (CAPACITY_OVERSTATED_FACTOR) costs reputation and is flagged. A
  * wrong answer is a failed canary (ban), handled by dispatch.
+ *
+ * A probe is capped (tensor limits, REFERENCE_WORK_BUDGET), so on a fast GPU it mostly times the
+ * network. Verified jobs prove speed too (creditVerifiedJob, proven-speed.ts): a completed job whose
+ * result a check confirmed (known answer, agreement, the reference), timed the same way less the
+ * round trip and result transfer allowances; the measured figure is the best a probe or a verified
+ * job showed within CAPACITY_CREDIT_WINDOW_MS. Unchecked and refused results prove nothing.
  */
 @Injectable()
 export class CapacityProbeService implements OnApplicationBootstrap, OnApplicationShutdown {
   private timer: NodeJS.Timeout | null = null;
   private ticking = false;
   private closed = false;
+  /** Each provider's credit as last read or written here (saves a read per verified job). */
+  private readonly credits = new Map<string, Credit | null>();
+  /** Credits being written, one chain per provider (one writer per provider in this process). */
+  private readonly crediting = new Map<string, Promise<void>>();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -221,12 +242,22 @@ export class CapacityProbeService implements OnApplicationBootstrap, OnApplicati
 
   /** Stores a measurement, tells placement at once, and penalises and flags an overstated advert. */
   async record(m: CapacityMeasurement): Promise<void> {
-    await this.repo.recordMeasurement(m.peerId, m.measuredGflops, new Date(), m.overstated);
-    this.view.setMeasuredGflops(m.peerId, m.measuredGflops);
+    const at = new Date();
+    // The probe's figure joins the verified jobs': the best of the window is credited (proven-speed).
+    const credit = creditAfterProbe(
+      await this.repo.credit(m.peerId),
+      m.measuredGflops,
+      at.getTime(),
+      this.rule(),
+    );
+    await this.repo.recordMeasurement(m.peerId, credit, at, m.overstated);
+    this.remember(m.peerId, credit);
+    this.view.setMeasuredGflops(m.peerId, credit.gflops);
     const detail = {
       advertisedGflops: m.advertisedGflops,
       shownGflops: m.shownGflops,
       measuredGflops: m.measuredGflops,
+      creditedGflops: credit.gflops,
       workUnits: m.workUnits,
       elapsedMs: m.elapsedMs,
     };
@@ -239,5 +270,88 @@ export class CapacityProbeService implements OnApplicationBootstrap, OnApplicati
       'provider capacity overstated: its advert is far above what a timed known-answer job measured',
     );
     await this.reputation.record(m.peerId, 'overstated_capacity', { jobId: m.jobId, detail });
+  }
+
+  /**
+   * A provider's result of `job`, returned `elapsedMs` after its acceptance (this process's clock),
+   * was verified (a known answer, agreement with another operator, the coordinator's reference) and
+   * the job completed: what it proves (elapsed minus the allowances for round trip and the result's
+   * transfer, when that leaves CAPACITY_CREDIT_MIN_COMPUTE_MS) joins the provider's credited speed.
+   * Capacity probes are measured by observe(). Written only when the credit changes (nextCredit).
+   */
+  creditVerifiedJob(job: Job, peerId: string, elapsedMs: number, outputs: readonly TensorWire[]): void {
+    if (probeMarker(job.verification)) return;
+    const workUnits = Number(job.workUnits);
+    const resultBytes = outputs.reduce((sum, t) => sum + Math.max(0, base64DecodedLength(t.data)), 0);
+    const gflops = provenGflops({ workUnits, elapsedMs, resultBytes }, this.rule());
+    if (gflops === null) return; // too short to resolve a speed
+    const previous = this.crediting.get(peerId) ?? Promise.resolve();
+    const next = previous
+      .then(() => this.credit(peerId, gflops, { jobId: job.id, workUnits, elapsedMs, resultBytes }))
+      .catch((err: unknown) =>
+        this.logger.warn({ err, jobId: job.id, peerId }, 'proven speed: could not credit a verified job'),
+      )
+      .finally(() => {
+        if (this.crediting.get(peerId) === next) this.crediting.delete(peerId);
+      });
+    this.crediting.set(peerId, next);
+  }
+
+  /** Settles until every verified job's credit seen so far is written (tests, shutdown). */
+  async flushCredits(): Promise<void> {
+    await Promise.all([...this.crediting.values()]);
+  }
+
+  private async credit(
+    peerId: string,
+    gflops: number,
+    detail: { jobId: string; workUnits: number; elapsedMs: number; resultBytes: number },
+  ): Promise<void> {
+    const rule = this.rule();
+    for (let i = 0; i <= CREDIT_RETRIES; i++) {
+      const current = this.credits.has(peerId)
+        ? (this.credits.get(peerId) ?? null)
+        : await this.repo.credit(peerId);
+      this.remember(peerId, current);
+      const next = nextCredit(current, gflops, Date.now(), rule);
+      if (!next) return;
+      if (await this.repo.replaceCredit(peerId, current, next)) {
+        this.remember(peerId, next);
+        this.view.setMeasuredGflops(peerId, next.gflops);
+        this.logger.info(
+          {
+            peerId,
+            ...detail,
+            provenGflops: gflops,
+            creditedGflops: next.gflops,
+            was: current?.gflops ?? null,
+          },
+          'provider speed credited from a verified job',
+        );
+        return;
+      }
+      this.credits.delete(peerId); // changed meanwhile (a probe, another worker): read it again
+    }
+    this.logger.warn(
+      { peerId, ...detail, provenGflops: gflops },
+      'proven speed: the credit kept changing; skipped',
+    );
+  }
+
+  private remember(peerId: string, credit: Credit | null): void {
+    if (this.credits.size >= MAX_CACHED_CREDITS) this.credits.clear();
+    this.credits.set(peerId, credit);
+  }
+
+  private rule(): CreditRule {
+    return {
+      overheadMs: this.config.CAPACITY_CREDIT_OVERHEAD_MS,
+      transferBytesPerSecond: this.config.CAPACITY_CREDIT_TRANSFER_BYTES_PER_S,
+      minComputeMs: this.config.CAPACITY_CREDIT_MIN_COMPUTE_MS,
+      windowMs: this.config.CAPACITY_CREDIT_WINDOW_MS,
+      refreshShare: CREDIT_REFRESH_SHARE,
+      refreshEveryShare: CREDIT_REFRESH_EVERY_SHARE,
+      minRiseShare: CREDIT_MIN_RISE_SHARE,
+    };
   }
 }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { JobState } from '#prisma';
 import { PrismaService } from '../../database/prisma.service.js';
+import type { Credit } from './proven-speed.js';
 
 /** A provider due for a capacity probe, as it was claimed. */
 export interface DueProvider {
@@ -59,12 +60,45 @@ export class CapacityRepository {
     await this.prisma.provider.updateMany({ where: { peerId }, data: { probeDueAt: null } });
   }
 
-  /** Stores a measurement; `overstated` sets (or clears) the flag of an advert far above it. */
-  async recordMeasurement(peerId: string, gflops: number, at: Date, overstated: boolean): Promise<void> {
+  /**
+   * Stores a probe's measurement: the provider's credit (`credit`, see creditAfterProbe) and the flag
+   * of an advert far above the probe (`overstated` sets it at `at`, or clears it).
+   */
+  async recordMeasurement(peerId: string, credit: Credit, at: Date, overstated: boolean): Promise<void> {
     await this.prisma.provider.updateMany({
       where: { peerId },
-      data: { measuredGflops: gflops, measuredAt: at, capacityOverstatedAt: overstated ? at : null },
+      data: {
+        measuredGflops: credit.gflops,
+        measuredAt: new Date(credit.at),
+        capacityOverstatedAt: overstated ? at : null,
+      },
     });
+  }
+
+  /** A provider's stored credit (null: never measured, or no such provider). */
+  async credit(peerId: string): Promise<Credit | null> {
+    const row = await this.prisma.provider.findUnique({
+      where: { peerId },
+      select: { measuredGflops: true, measuredAt: true },
+    });
+    if (!row || row.measuredGflops === null || row.measuredAt === null) return null;
+    return { gflops: row.measuredGflops, at: row.measuredAt.getTime() };
+  }
+
+  /**
+   * Replaces a provider's credit with `next` only while it still is `expected` (another worker may
+   * have credited it meanwhile); false when it was not (read it again).
+   */
+  async replaceCredit(peerId: string, expected: Credit | null, next: Credit): Promise<boolean> {
+    const { count } = await this.prisma.provider.updateMany({
+      where: {
+        peerId,
+        measuredGflops: expected?.gflops ?? null,
+        measuredAt: expected ? new Date(expected.at) : null,
+      },
+      data: { measuredGflops: next.gflops, measuredAt: new Date(next.at) },
+    });
+    return count > 0;
   }
 
   /** A probe job's state and whether `peerId`'s attempt on it succeeded (null: no such job). */
