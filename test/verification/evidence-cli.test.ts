@@ -43,7 +43,10 @@ describe('gpumesh CLI', () => {
     write('honest', { ...honest, verdict: { ...honest.verdict, agree: false, reason: 'forged' } });
     const tampered = structuredClone(wrong);
     // Swap in the reference's values: the outputs now look honest, but the signed receipt covers others.
-    tampered.accused.outputs = tampered.reference.outputs.map((t) => mapValues(t, (v) => v));
+    tampered.disclosed = {
+      ...tampered.disclosed,
+      accusedOutputs: (tampered.disclosed?.referenceOutputs ?? []).map((t) => mapValues(t, (v) => v)),
+    };
     write('tampered', tampered);
     write('garbled', '{ "type": "gpumesh/evidence", ');
   });

@@ -142,7 +142,7 @@ async function checkEvidenceCli(bundle: EvidenceBundle, name: string): Promise<v
   expect(valid.code).toBe(0);
 
   const tampered = structuredClone(bundle);
-  tampered.accused.outputs = tampered.reference.outputs;
+  tampered.disclosed = { ...tampered.disclosed, accusedOutputs: tampered.disclosed?.referenceOutputs };
   const tamperedFile = join(dir, `${name}-tampered.json`);
   await writeFile(tamperedFile, JSON.stringify(tampered));
   const bad = await gpumesh('verify-evidence', tamperedFile);
@@ -152,9 +152,9 @@ async function checkEvidenceCli(bundle: EvidenceBundle, name: string): Promise<v
 
   // The model in the bundle is what the recomputation runs: altered weights are caught by its hash.
   const swapped = structuredClone(bundle);
-  const w = Buffer.from(swapped.artifacts?.[0]?.weights ?? '', 'base64');
+  const w = Buffer.from(swapped.disclosed?.artifacts?.[0]?.weights ?? '', 'base64');
   w[0] ^= 0x40;
-  if (swapped.artifacts?.[0]) swapped.artifacts[0].weights = w.toString('base64');
+  if (swapped.disclosed?.artifacts?.[0]) swapped.disclosed.artifacts[0].weights = w.toString('base64');
   const swappedFile = join(dir, `${name}-weights.json`);
   await writeFile(swappedFile, JSON.stringify(swapped));
   const badModel = await gpumesh('verify-evidence', swappedFile);
