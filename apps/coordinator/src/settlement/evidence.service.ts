@@ -32,7 +32,7 @@ export class EvidenceService {
     if (principal && (await this.entitled(principal, evidence, operatorAddress))) {
       return mapEvidence(evidence, slash, { access: 'full', bundle: evidence.bundle, withheld: [] });
     }
-    const parsed = EvidenceBundleSchema.safeParse(JSON.parse(evidence.bundle));
+    const parsed = EvidenceBundleSchema.safeParse(parseJson(evidence.bundle));
     if (!parsed.success) {
       // A bundle from before redaction existed (version 1) hashes its bytes whole: it cannot be shown
       // in part, and it may carry a developer's private data.
@@ -86,5 +86,13 @@ function accusedOperator(evidence: Evidence): string | null {
     return typeof address === 'string' ? address : null;
   } catch {
     return null;
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
   }
 }
