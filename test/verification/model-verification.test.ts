@@ -10,8 +10,8 @@
 //    tampered ones fail (exit 1);
 //  - GET /v1/evidence/:hash: a stranger (no key, or another developer's key) gets the redacted
 //    bundle (no model weights while the model is private, no job inputs or outputs) under the same
-//    evidence hash, which verify-evidence reports as integrity-only (exit 3); the job's owner and an
-//    admin get the full bundle, which verify-evidence recomputes (exit 0); a public model's weights
+//    evidence hash, which verify-evidence reports as integrity-only (exit 3); the job's owner, an
+//    admin and the accused operator (signed in with its wallet) get the full bundle, which verify-evidence recomputes (exit 0); a public model's weights
 //    are disclosed to strangers;
 //  - redundant copies of one job reach their providers under different wire ids;
 //  - a reference over REFERENCE_WORK_BUDGET is refused with the reason.
@@ -185,6 +185,7 @@ async function checkEvidenceAccess(
   full: EvidenceBundle,
   name: string,
   model: SavedModel,
+  accused: ModelAgent,
 ): Promise<EvidenceBundle> {
   const hash = evidenceHash(full);
   const stranger = await fundedDeveloper(c, 1n);
@@ -227,8 +228,10 @@ async function checkEvidenceAccess(
   }
   const bad = await api(c.url, 'GET', `/v1/evidence/${hash}`, { key: 'gm_not-a-key' });
   expect(bad.status).toBe(401);
+  // The accused provider's operator, signed in with its wallet, reads the evidence against it whole.
+  const operator = await fundedDeveloper(c, 1n, accused.wallet);
   let served: EvidenceBundle | undefined;
-  for (const key of [c.devKey, c.adminKey]) {
+  for (const key of [c.devKey, c.adminKey, operator.key]) {
     const res = await api<EvidenceBody>(c.url, 'GET', `/v1/evidence/${hash}`, { key });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body).toMatchObject({ hash, access: 'full', withheld: [] });
@@ -421,7 +424,7 @@ describe('inference and train verification against the coordinator reference', (
     expect(bundle.job.offerIds).toEqual([byPeer.get(cheater.peerId)?.id]);
     expect(bundle.artifacts?.[0]?.hash).toBe(classifier.hash);
     await checkEvidenceCli(
-      await checkEvidenceAccess(bundle, 'inference-tiebreak', classifier),
+      await checkEvidenceAccess(bundle, 'inference-tiebreak', classifier, cheater),
       'inference-tiebreak',
     );
   });
@@ -445,7 +448,10 @@ describe('inference and train verification against the coordinator reference', (
     const bundle = await evidenceOf(cheater.peerId);
     expect(bundle.reference.source).toBe('coordinator');
     expect(bundle.job.spec.kind).toBe('train');
-    await checkEvidenceCli(await checkEvidenceAccess(bundle, 'train-tiebreak', regressor), 'train-tiebreak');
+    await checkEvidenceCli(
+      await checkEvidenceAccess(bundle, 'train-tiebreak', regressor, cheater),
+      'train-tiebreak',
+    );
   });
 
   it('catches a wrong inference canary result and bans the cheater', async () => {
