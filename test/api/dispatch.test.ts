@@ -1,8 +1,8 @@
 import pg from 'pg';
-import { keccak256, toUtf8Bytes } from 'ethers';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { decodeTensor, parseJobSpec, type TensorWire } from '#protocol';
+import { evidenceHash, type EvidenceBundle } from '#verification';
 import { api, startTestCoordinator, TEST_REDIS_URL, type TestCoordinator } from '../helpers/coordinator.js';
 import { matmulSpec } from '../helpers/specs.js';
 import { referenceMatmul, startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
@@ -394,15 +394,23 @@ describe('dispatch over libp2p to providers (real PostgreSQL, Redis and libp2p n
     const beneficiary = compensated[0].beneficiaries.find((b) => b.account === compensated[0].address);
     expect(beneficiary).toBeDefined();
     expect(BigInt(beneficiary!.weight)).toBeGreaterThanOrEqual(BigInt(compensated[0].cost));
-    // The evidence is public, exactly as hashed.
-    const published = await api<{ hash: string; bundle: string; slash: { state: string } | null }>(
-      c.url,
-      'GET',
-      `/v1/evidence/${evidence[0].bundleHash}`,
-    );
+    // The evidence is public, redacted (no job inputs or outputs) under the same evidence hash; the
+    // job's owner reads it whole.
+    type Published = { hash: string; bundle: string; access: string; slash: { state: string } | null };
+    const published = await api<Published>(c.url, 'GET', `/v1/evidence/${evidence[0].bundleHash}`);
     expect(published.status).toBe(200);
-    expect(keccak256(toUtf8Bytes(published.body.bundle))).toBe(evidence[0].bundleHash);
+    expect(published.body.access).toBe('redacted');
+    const redacted = JSON.parse(published.body.bundle) as EvidenceBundle;
+    expect(redacted.disclosed).toBeUndefined();
+    expect(evidenceHash(redacted)).toBe(evidence[0].bundleHash);
     expect(published.body.slash?.state).toBe('PROPOSED');
+    const whole = await api<Published>(c.url, 'GET', `/v1/evidence/${evidence[0].bundleHash}`, {
+      key: c.devKey,
+    });
+    expect(whole.body.access).toBe('full');
+    const full = JSON.parse(whole.body.bundle) as EvidenceBundle;
+    expect(full.disclosed?.inputs?.length).toBeGreaterThan(0);
+    expect(evidenceHash(full)).toBe(evidence[0].bundleHash);
     const honestEvents = await query<{ kind: string }>(
       c.databaseUrl,
       'SELECT kind FROM "ReputationEvent" WHERE "peerId" = $1',

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Wallet } from 'ethers';
+import { Wallet, type HDNodeWallet } from 'ethers';
 import pg from 'pg';
 import { SiweMessage } from 'siwe';
 import { api, type TestCoordinator } from './coordinator.js';
@@ -11,8 +11,11 @@ export interface TestDeveloper {
 }
 
 /** A new developer account (signed in with a fresh wallet) with `credits` minted to it, and an API key. */
-export async function fundedDeveloper(c: TestCoordinator, credits: bigint): Promise<TestDeveloper> {
-  const wallet = Wallet.createRandom();
+export async function fundedDeveloper(
+  c: TestCoordinator,
+  credits: bigint,
+  wallet: Wallet | HDNodeWallet = Wallet.createRandom(),
+): Promise<TestDeveloper> {
   const nonce = await api<{ nonce: string; domain: string; chainId: number; uri: string }>(
     c.url,
     'GET',

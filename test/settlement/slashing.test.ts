@@ -236,8 +236,13 @@ describe('slashing: a proposal freezes the stake on chain at once; execution com
       frozen: 30n * ONE_TOKEN,
     });
 
-    // The evidence is public, exactly as hashed, with the slash's state and transactions.
-    const evidence = await api<EvidenceBody>(c.url, 'GET', `/v1/evidence/${p.evidenceHash}`);
+    // The evidence, with the slash's state and transactions. This hand-made bundle is not a version 2
+    // bundle (hashed whole), so it cannot be redacted: strangers are refused, an admin reads it.
+    const stranger = await api(c.url, 'GET', `/v1/evidence/${p.evidenceHash}`);
+    expect(stranger.status).toBe(403);
+    const evidence = await api<EvidenceBody>(c.url, 'GET', `/v1/evidence/${p.evidenceHash}`, {
+      key: c.adminKey,
+    });
     expect(evidence.status).toBe(200);
     expect(keccak256(toUtf8Bytes(evidence.body.bundle))).toBe(p.evidenceHash);
     expect(evidence.body.slash).toMatchObject({
@@ -298,7 +303,9 @@ describe('slashing: a proposal freezes the stake on chain at once; execution com
       [devB.toLowerCase()]: ((75n * ONE_TOKEN) / 10n).toString(),
     });
 
-    const after = await api<EvidenceBody>(c.url, 'GET', `/v1/evidence/${p.evidenceHash}`);
+    const after = await api<EvidenceBody>(c.url, 'GET', `/v1/evidence/${p.evidenceHash}`, {
+      key: c.adminKey,
+    });
     expect(after.body.slash).toMatchObject({ state: 'EXECUTED', executeTxHash: done.txHash });
     const listed = await api<SlashBody[]>(c.url, 'GET', `/v1/admin/slashes?peerId=${PEER}`, {
       key: c.adminKey,

@@ -1,6 +1,6 @@
 // The `gpumesh` operator CLI as a real process (built JS from dist/): verify-evidence on a bundle that
 // proves a wrong result (exit 0), one against an honest result and a tampered one (exit 1), usage
-// errors (exit 2), and `gpumesh audit --help`.
+// errors (exit 2), a redacted bundle (exit 3: integrity only), and `gpumesh audit --help`.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { evidenceHash, redactEvidence } from '../../libs/verification/src/evidence.js';
 import { bundleAgainst, mapValues } from '../../libs/verification/src/test-fixtures.js';
 
 const CLI = join(process.cwd(), 'dist/apps/cli/src/main.js');
@@ -43,9 +44,14 @@ describe('gpumesh CLI', () => {
     write('honest', { ...honest, verdict: { ...honest.verdict, agree: false, reason: 'forged' } });
     const tampered = structuredClone(wrong);
     // Swap in the reference's values: the outputs now look honest, but the signed receipt covers others.
-    tampered.accused.outputs = tampered.reference.outputs.map((t) => mapValues(t, (v) => v));
+    tampered.disclosed = {
+      ...tampered.disclosed,
+      accusedOutputs: (tampered.disclosed?.referenceOutputs ?? []).map((t) => mapValues(t, (v) => v)),
+    };
     write('tampered', tampered);
     write('garbled', '{ "type": "gpumesh/evidence", ');
+    write('redacted', redactEvidence(wrong));
+    files.hash = evidenceHash(wrong);
   });
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -68,6 +74,21 @@ describe('gpumesh CLI', () => {
     expect(tampered.code).toBe(1);
     expect(tampered.stdout).toMatch(/INVALID/);
     expect(tampered.stdout).toMatch(/outputHash does not match/);
+  });
+
+  it('exits 3 on a redacted bundle: integrity checked under the same evidence hash, what is withheld named', async () => {
+    const r = await gpumesh('verify-evidence', files.redacted);
+    expect(r.stdout).toMatch(/CONSISTENT \(redacted\) — integrity checked, not recomputed/);
+    expect(r.stdout).toContain(`evidence hash ${files.hash}`);
+    expect(r.stdout).toMatch(/withheld +the job inputs/);
+    expect(r.code).toBe(3);
+    const json = JSON.parse((await gpumesh('verify-evidence', files.redacted, '--json')).stdout) as {
+      valid: boolean;
+      consistent: boolean;
+      withheld: string[];
+    };
+    expect(json).toMatchObject({ valid: false, consistent: true });
+    expect(json.withheld).toEqual(['the job inputs', 'the accused outputs', 'the reference outputs']);
   });
 
   it('exits 2 with a clear message on a missing or garbled file and on bad usage', async () => {

@@ -2,7 +2,7 @@
 // signed adverts and receipts, the model fetched from the coordinator over the artifact protocol and
 // run with the agent's kernels in this thread; `wrong` then alters a few output values (a cheat that
 // a comparison must catch), `reject` declines every offer. It records every offer it receives.
-import { Wallet } from 'ethers';
+import { Wallet, type HDNodeWallet } from 'ethers';
 import { computeReference } from '#compute';
 import {
   createGpumeshNode,
@@ -37,6 +37,8 @@ export interface OfferSeen {
 export interface ModelAgent {
   peerId: string;
   address: string;
+  /** The operator wallet that signs its receipts (signs in as the operator's account too). */
+  wallet: HDNodeWallet;
   node: GpumeshNode;
   offers: OfferSeen[];
   setBehaviour(b: ModelAgentBehaviour): void;
@@ -152,6 +154,7 @@ export async function startModelAgent(
   return {
     peerId,
     address,
+    wallet,
     node,
     offers,
     setBehaviour: (b) => {

@@ -8,6 +8,11 @@
 //    provider the coordinator recomputes the job (worker thread) and the honest side wins;
 //  - the evidence bundles (inference, train, canary) pass `gpumesh verify-evidence` (exit 0) and
 //    tampered ones fail (exit 1);
+//  - GET /v1/evidence/:hash: a stranger (no key, or another developer's key) gets the redacted
+//    bundle (no model weights while the model is private, no job inputs or outputs) under the same
+//    evidence hash, which verify-evidence reports as integrity-only (exit 3); the job's owner, an
+//    admin and the accused operator (signed in with its wallet) get the full bundle, which verify-evidence recomputes (exit 0); a public model's weights
+//    are disclosed to strangers;
 //  - redundant copies of one job reach their providers under different wire ids;
 //  - a reference over REFERENCE_WORK_BUDGET is refused with the reason.
 import { spawn } from 'node:child_process';
@@ -17,7 +22,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobSpec, TensorWire } from '#protocol';
-import type { EvidenceBundle } from '#verification';
+import { evidenceHash, type EvidenceBundle } from '#verification';
+import { fundedDeveloper } from '../helpers/accounts.js';
 import { CanaryService } from '../../apps/coordinator/src/verification/canary.service.js';
 import { VerifierService } from '../../apps/coordinator/src/verification/verifier.service.js';
 import { VerificationRepository } from '../../apps/coordinator/src/verification/verification.repository.js';
@@ -142,7 +148,7 @@ async function checkEvidenceCli(bundle: EvidenceBundle, name: string): Promise<v
   expect(valid.code).toBe(0);
 
   const tampered = structuredClone(bundle);
-  tampered.accused.outputs = tampered.reference.outputs;
+  tampered.disclosed = { ...tampered.disclosed, accusedOutputs: tampered.disclosed?.referenceOutputs };
   const tamperedFile = join(dir, `${name}-tampered.json`);
   await writeFile(tamperedFile, JSON.stringify(tampered));
   const bad = await gpumesh('verify-evidence', tamperedFile);
@@ -152,14 +158,105 @@ async function checkEvidenceCli(bundle: EvidenceBundle, name: string): Promise<v
 
   // The model in the bundle is what the recomputation runs: altered weights are caught by its hash.
   const swapped = structuredClone(bundle);
-  const w = Buffer.from(swapped.artifacts?.[0]?.weights ?? '', 'base64');
+  const w = Buffer.from(swapped.disclosed?.artifacts?.[0]?.weights ?? '', 'base64');
   w[0] ^= 0x40;
-  if (swapped.artifacts?.[0]) swapped.artifacts[0].weights = w.toString('base64');
+  if (swapped.disclosed?.artifacts?.[0]) swapped.disclosed.artifacts[0].weights = w.toString('base64');
   const swappedFile = join(dir, `${name}-weights.json`);
   await writeFile(swappedFile, JSON.stringify(swapped));
   const badModel = await gpumesh('verify-evidence', swappedFile);
-  expect(badModel.stdout).toMatch(/artifacts\[0\]: content does not match its hash/);
+  expect(badModel.stdout).toMatch(/disclosed\.artifacts\[0\]: content does not match its hash/);
   expect(badModel.code).toBe(1);
+}
+
+interface EvidenceBody {
+  hash: string;
+  bundle: string;
+  access: 'full' | 'redacted';
+  withheld: string[];
+  jobId: string;
+}
+
+/**
+ * Who sees what of the evidence against `peerId` over the API: strangers the redacted bundle (same
+ * evidence hash, no private weights, inputs or outputs: verify-evidence exit 3), the job's owner and
+ * an admin the full bundle (verify-evidence exit 0). Returns the full bundle from the API.
+ */
+async function checkEvidenceAccess(
+  full: EvidenceBundle,
+  name: string,
+  model: SavedModel,
+  accused: ModelAgent,
+): Promise<EvidenceBundle> {
+  const hash = evidenceHash(full);
+  const stranger = await fundedDeveloper(c, 1n);
+  const weights = Buffer.from(model.weights).toString('base64');
+  const inputs = full.disclosed?.inputs ?? [];
+  const outputs = [...(full.disclosed?.accusedOutputs ?? []), ...(full.disclosed?.referenceOutputs ?? [])];
+  expect(inputs.length).toBeGreaterThan(0);
+  expect(outputs.length).toBeGreaterThan(0);
+  for (const key of [undefined, stranger.key]) {
+    const res = await api<EvidenceBody>(c.url, 'GET', `/v1/evidence/${hash}`, { key });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.hash).toBe(hash);
+    expect(res.body.access).toBe('redacted');
+    expect(res.body.withheld).toEqual([
+      'the job inputs',
+      'the accused outputs',
+      'the reference outputs',
+      `the model ${model.hash}`,
+    ]);
+    // None of the private bytes, in any form.
+    expect(res.body.bundle).not.toContain(weights.slice(0, 64));
+    for (const t of [...inputs, ...outputs]) expect(res.body.bundle).not.toContain(t.data);
+    const redacted = JSON.parse(res.body.bundle) as EvidenceBundle;
+    expect(redacted.disclosed).toBeUndefined();
+    expect(evidenceHash(redacted)).toBe(hash);
+    const file = join(dir, `${name}-redacted.json`);
+    await writeFile(file, res.body.bundle);
+    const cli = await gpumesh('verify-evidence', file);
+    expect(cli.stdout).toMatch(/CONSISTENT \(redacted\)/);
+    expect(cli.stdout).toContain(`evidence hash ${hash}`);
+    expect(cli.stdout).toMatch(/withheld +the model/);
+    expect(cli.stdout).toMatch(/ok +accused receipt signed by 0x/);
+    expect(cli.code).toBe(3);
+    // A forged redacted bundle (accused digests swapped for the reference's) is caught without the data.
+    const forged = { ...redacted, accused: { ...redacted.accused, outputs: redacted.reference.outputs } };
+    await writeFile(file, JSON.stringify(forged));
+    const bad = await gpumesh('verify-evidence', file);
+    expect(bad.stdout).toMatch(/INVALID/);
+    expect(bad.code).toBe(1);
+  }
+  const bad = await api(c.url, 'GET', `/v1/evidence/${hash}`, { key: 'gm_not-a-key' });
+  expect(bad.status).toBe(401);
+  // The accused provider's operator, signed in with its wallet, reads the evidence against it whole.
+  const operator = await fundedDeveloper(c, 1n, accused.wallet);
+  let served: EvidenceBundle | undefined;
+  for (const key of [c.devKey, c.adminKey, operator.key]) {
+    const res = await api<EvidenceBody>(c.url, 'GET', `/v1/evidence/${hash}`, { key });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toMatchObject({ hash, access: 'full', withheld: [] });
+    expect(res.body.bundle).toContain(weights.slice(0, 64));
+    served = JSON.parse(res.body.bundle) as EvidenceBundle;
+    expect(served).toEqual(full);
+  }
+  // Once the model is public its weights are disclosed to strangers too (inputs and outputs are not).
+  const share = await api(c.url, 'PATCH', `/v1/artifacts/${model.hash}`, {
+    key: c.devKey,
+    body: { public: true },
+  });
+  expect(share.status, JSON.stringify(share.body)).toBe(200);
+  const open = await api<EvidenceBody>(c.url, 'GET', `/v1/evidence/${hash}`);
+  const opened = JSON.parse(open.body.bundle) as EvidenceBundle;
+  expect(opened.disclosed?.artifacts?.map((a) => a.hash)).toEqual([model.hash]);
+  expect(opened.disclosed?.inputs).toBeUndefined();
+  expect(open.body.withheld).toEqual(['the job inputs', 'the accused outputs', 'the reference outputs']);
+  expect(evidenceHash(opened)).toBe(hash);
+  const unshare = await api(c.url, 'PATCH', `/v1/artifacts/${model.hash}`, {
+    key: c.devKey,
+    body: { public: false },
+  });
+  expect(unshare.status).toBe(200);
+  return served ?? full;
 }
 
 /** The offers of one job as stored: attempt rows, the receipts' wire ids, their providers. */
@@ -326,7 +423,10 @@ describe('inference and train verification against the coordinator reference', (
     expect(bundle.job.id).toBe(jobId);
     expect(bundle.job.offerIds).toEqual([byPeer.get(cheater.peerId)?.id]);
     expect(bundle.artifacts?.[0]?.hash).toBe(classifier.hash);
-    await checkEvidenceCli(bundle, 'inference-tiebreak');
+    await checkEvidenceCli(
+      await checkEvidenceAccess(bundle, 'inference-tiebreak', classifier, cheater),
+      'inference-tiebreak',
+    );
   });
 
   it('breaks a train disagreement with its own recompute: the honest side wins', async () => {
@@ -348,7 +448,10 @@ describe('inference and train verification against the coordinator reference', (
     const bundle = await evidenceOf(cheater.peerId);
     expect(bundle.reference.source).toBe('coordinator');
     expect(bundle.job.spec.kind).toBe('train');
-    await checkEvidenceCli(bundle, 'train-tiebreak');
+    await checkEvidenceCli(
+      await checkEvidenceAccess(bundle, 'train-tiebreak', regressor, cheater),
+      'train-tiebreak',
+    );
   });
 
   it('catches a wrong inference canary result and bans the cheater', async () => {

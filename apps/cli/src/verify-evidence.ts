@@ -1,10 +1,11 @@
 // gpumesh verify-evidence <file> [--json] [--backend cpu|wasm] [--max-work-units <n>]
 // Checks an evidence bundle offline. Exit code 0 when it proves a wrong result, 1 when it does not
-// (honest result, forged signature, tampered outputs, ...), 2 on usage errors and unreadable files.
+// (honest result, forged signature, tampered outputs, ...), 2 on usage errors and unreadable files,
+// 3 when a redacted bundle is consistent but cannot be recomputed (its private data withheld).
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 
-import { DEFAULT_EVIDENCE_MAX_WORK_UNITS, verifyEvidence } from '#verification';
+import { DEFAULT_EVIDENCE_MAX_WORK_UNITS, verifyEvidence, type EvidenceVerification } from '#verification';
 
 import type { CliIo } from './io.js';
 
@@ -15,12 +16,21 @@ the receipt covers this job, its inputs and exactly the accused outputs, then re
 this machine's CPU (inference and train with the model embedded in the bundle, checked against its
 hash; nothing is fetched) and compares it with the accused outputs under the verification bounds.
 
+A redacted bundle (what GET /v1/evidence/<hash> serves to anyone but the job's owner, the accused
+operator and admins) names the job's inputs and outputs by digest and its model by hash: the command
+then checks only its integrity (signatures, receipts against the committed digests, spec hash, and
+the evidence hash, the same as the full bundle's) and says what is withheld; it cannot recompute.
+
   --json                 print the whole verdict as JSON
   --backend <name>       cpu (default; plain JavaScript, identical everywhere) or wasm (faster)
   --max-work-units <n>   refuse to recompute jobs costing more (default ${DEFAULT_EVIDENCE_MAX_WORK_UNITS}; 1 unit = 10^6 FLOPs)
   -h, --help             this help
 
-exit code: 0 the evidence proves a wrong result, 1 it does not, 2 usage error or unreadable file`;
+exit code: 0 the evidence proves a wrong result, 1 it does not, 2 usage error or unreadable file,
+           3 a redacted bundle whose commitment checks out (integrity only, not recomputed)`;
+
+/** Exit code of a redacted bundle that is consistent but could not be recomputed. */
+export const EXIT_REDACTED_CONSISTENT = 3;
 
 export async function runVerifyEvidenceCli(argv: readonly string[], io: CliIo): Promise<number> {
   let values: { json?: boolean; help?: boolean; backend?: string; 'max-work-units'?: string };
@@ -86,12 +96,30 @@ export async function runVerifyEvidenceCli(argv: readonly string[], io: CliIo): 
   if (values.json) {
     io.out(JSON.stringify({ file, ...result }, null, 2));
   } else {
+    const redacted = isRedactedConsistent(result);
     io.out(
-      `${file}: ${result.valid ? 'VALID — the accused result is wrong' : 'INVALID — the evidence does not prove a wrong result'}`,
+      `${file}: ${
+        result.valid
+          ? 'VALID — the accused result is wrong'
+          : redacted
+            ? 'CONSISTENT (redacted) — integrity checked, not recomputed: the evidence hash, signatures and committed digests hold'
+            : 'INVALID — the evidence does not prove a wrong result'
+      }`,
     );
     if (result.hash) io.out(`  evidence hash ${result.hash}`);
     for (const c of result.checks) io.out(`  ok    ${c}`);
-    for (const r of result.reasons) io.out(`  fail  ${r}`);
+    if (redacted) {
+      for (const w of result.withheld) io.out(`  withheld  ${w}`);
+      io.out(
+        "  to recompute, fetch the full bundle as the job's owner, the accused operator or an admin (GET /v1/evidence/<hash> with an API key)",
+      );
+    } else {
+      for (const r of result.reasons) io.out(`  fail  ${r}`);
+    }
   }
-  return result.valid ? 0 : 1;
+  return result.valid ? 0 : isRedactedConsistent(result) ? EXIT_REDACTED_CONSISTENT : 1;
+}
+
+function isRedactedConsistent(result: EvidenceVerification): boolean {
+  return !result.valid && result.consistent && result.withheld.length > 0;
 }

@@ -8,6 +8,7 @@ import {
   EvidenceBundleSchema,
   evidenceHash,
   modelArtifactHash,
+  redactEvidence,
   verifyEvidence,
 } from './evidence.js';
 import { signPayloads } from '#protocol';
@@ -44,11 +45,16 @@ describe('evidence bundles', () => {
   it('is invalid with tampered accused outputs, naming the outputHash', async () => {
     const bundle = await bundleAgainst('zeros');
     const tampered = structuredClone(bundle);
-    tampered.accused.outputs = tampered.accused.outputs.map((t) => mapValues(t, (v) => v.map((x) => x + 1)));
+    const outputs = (tampered.disclosed?.accusedOutputs ?? []).map((t) =>
+      mapValues(t, (v) => v.map((x) => x + 1)),
+    );
+    tampered.disclosed = { ...tampered.disclosed, accusedOutputs: outputs };
     const result = await verifyEvidence(tampered);
     expect(result.valid).toBe(false);
     expect(result.reasons.join('\n')).toMatch(/outputHash does not match/);
-    expect(floats(tampered.accused.outputs[0])[0]).toBe(1);
+    expect(floats(outputs[0])[0]).toBe(1);
+    // The same evidence hash: tampering with disclosed bytes is caught by their commitment, not the hash.
+    expect(evidenceHash(tampered)).toBe(evidenceHash(bundle));
   });
 
   it('is invalid with a forged signature or a receipt signed by someone else', async () => {
@@ -102,6 +108,27 @@ describe('evidence bundles', () => {
     expect(garbage.valid).toBe(false);
     expect(garbage.reasons[0]).toMatch(/^bundle /);
     expect((await verifyEvidence(null)).valid).toBe(false);
+  });
+
+  it('a redacted bundle keeps the evidence hash and is consistent, but cannot be recomputed', async () => {
+    const bundle = await bundleAgainst('zeros');
+    const redacted = redactEvidence(bundle);
+    expect(redacted.disclosed).toBeUndefined();
+    expect(evidenceHash(redacted)).toBe(evidenceHash(bundle));
+    expect(canonicalEvidence(redacted)).not.toMatch(/"data"/);
+    const result = await verifyEvidence(JSON.parse(JSON.stringify(redacted)));
+    expect(result.valid).toBe(false);
+    expect(result.consistent).toBe(true);
+    expect(result.hash).toBe(evidenceHash(bundle));
+    expect(result.withheld).toEqual(['the job inputs', 'the accused outputs', 'the reference outputs']);
+    expect(result.checks.join('\n')).toMatch(/accused receipt signed by 0x/);
+    expect(result.reasons[0]).toMatch(/redacted bundle: cannot recompute/);
+    // A redacted bundle whose commitment was altered is inconsistent.
+    const forged = structuredClone(redacted);
+    forged.accused.outputs = forged.reference.outputs;
+    const bad = await verifyEvidence(forged);
+    expect(bad.consistent).toBe(false);
+    expect(bad.reasons.join('\n')).toMatch(/outputHash does not match/);
   });
 
   it('refuses to recompute past the work budget', async () => {

@@ -2,6 +2,12 @@
 // and the reference it was compared with. Anyone can check one offline with `verifyEvidence` (or
 // `gpumesh verify-evidence <file>`): signature and signer, receipt ↔ outputs and inputs, then a
 // recomputation of the job on the CPU that must disagree with the accused outputs beyond the bound.
+//
+// Version 2 splits a bundle in two: the commitment (every field but `disclosed`) names the job's
+// inputs and outputs by tensor digest and its model by content hash; `disclosed` carries the bytes
+// (inputs, outputs, model weights), each checked against its commitment. The evidence hash covers the
+// commitment only, so a redacted bundle (a developer's private inputs, outputs and model left out of
+// `disclosed`) hashes to the same on-chain evidence hash as the full one.
 import { createHash } from 'node:crypto';
 
 import { keccak256 } from 'ethers';
@@ -10,12 +16,13 @@ import { z } from 'zod';
 import { computeReference, type ModelArtifact } from '#compute';
 import {
   canonicalJson,
-  hashOutputs,
   hashSpec,
-  hashTensors,
   JobSpecSchema,
   Sha256HexSchema,
+  canonicalBytes,
+  sha256Hex,
   signedMessageSchema,
+  tensorDigest,
   TensorWireSchema,
   UuidSchema,
   verifySigned,
@@ -29,7 +36,7 @@ import { compareOutputs, type Agreement, type Bound } from './compare.js';
 
 /** The `type` every bundle carries (and that its hash therefore commits to). */
 export const EVIDENCE_TYPE = 'gpumesh/evidence';
-export const EVIDENCE_VERSION = 1;
+export const EVIDENCE_VERSION = 2;
 /** Work budget of an offline recomputation unless the caller sets one (10¹¹ FLOPs). */
 export const DEFAULT_EVIDENCE_MAX_WORK_UNITS = 100_000n;
 
@@ -49,6 +56,22 @@ export const EvidenceArtifactSchema = z.strictObject({
 });
 export type EvidenceArtifact = z.output<typeof EvidenceArtifactSchema>;
 
+/** A model artifact as the commitment names it: content hash and format. */
+const ArtifactCommitmentSchema = z.strictObject({
+  hash: Sha256HexSchema,
+  format: z.enum(['layers', 'graph']),
+});
+
+/** A tensor as the commitment names it (#protocol `tensorDigest`): name, dtype, shape and SHA-256. */
+const TensorDigestSchema = z.strictObject({
+  name: z.string().min(1).max(128),
+  dtype: z.string().min(1).max(16),
+  shape: z.array(z.number().int().min(0)).max(8),
+  sha256: Sha256HexSchema,
+});
+type TensorDigestEntry = z.output<typeof TensorDigestSchema>;
+const DigestsSchema = z.array(TensorDigestSchema).min(1, { error: 'expected at least one tensor' }).max(64);
+
 const BoundSchema = z.strictObject({ relativeL2: z.number().min(0), absolute: z.number().min(0) });
 
 /** Non-finite figures (a NaN mismatch) travel as null: canonical JSON has no Infinity. */
@@ -57,23 +80,36 @@ const FigureSchema = z.number().min(0).nullable();
 const ReceiptSchema = signedMessageSchema('receipt');
 const TensorsSchema = z.array(TensorWireSchema).min(1, { error: 'expected at least one output' }).max(64);
 
+/**
+ * The bytes a bundle discloses, each checked against its commitment: the job's input tensors, the
+ * accused and reference outputs, the model artifact(s). Left out of the evidence hash.
+ */
+const DisclosedSchema = z.strictObject({
+  inputs: z.array(TensorWireSchema).max(64).optional(),
+  accusedOutputs: TensorsSchema.optional(),
+  referenceOutputs: TensorsSchema.optional(),
+  artifacts: z.array(EvidenceArtifactSchema).max(4).optional(),
+});
+export type EvidenceDisclosure = z.output<typeof DisclosedSchema>;
+
 export const EvidenceBundleSchema = z.strictObject({
   type: z.literal(EVIDENCE_TYPE),
-  version: z.literal(EVIDENCE_VERSION),
+  version: z.literal(EVIDENCE_VERSION, { error: `expected evidence bundle version ${EVIDENCE_VERSION}` }),
   job: z.strictObject({
     id: UuidSchema,
-    spec: JobSpecSchema,
+    /** The job spec with `inputs` replaced by their digests (as `hashSpec` hashes it). */
+    spec: z.record(z.string(), z.unknown(), { error: 'expected the job spec object' }),
     specHash: Sha256HexSchema,
     /** The opaque ids the job's attempts were offered under (receipts name these, not `id`). */
     offerIds: z.array(UuidSchema).min(1).max(16).optional(),
   }),
-  accused: z.strictObject({ receipt: ReceiptSchema, outputs: TensorsSchema }),
+  accused: z.strictObject({ receipt: ReceiptSchema, outputs: DigestsSchema }),
   reference: z.strictObject({
     source: z.enum(REFERENCE_SOURCES),
-    outputs: TensorsSchema,
+    outputs: DigestsSchema,
     receipts: z.array(ReceiptSchema).max(8).optional(),
   }),
-  artifacts: z.array(EvidenceArtifactSchema).max(4).optional(),
+  artifacts: z.array(ArtifactCommitmentSchema).max(4).optional(),
   /** The comparison of the accused outputs with the reference when the bundle was built. */
   verdict: z.strictObject({
     agree: z.boolean(),
@@ -83,6 +119,7 @@ export const EvidenceBundleSchema = z.strictObject({
     bound: BoundSchema,
   }),
   createdAt: z.number().int().min(0),
+  disclosed: DisclosedSchema.optional(),
 });
 export type EvidenceBundle = z.output<typeof EvidenceBundleSchema>;
 
@@ -150,18 +187,30 @@ function toEvidenceArtifact(artifact: ModelArtifact): EvidenceArtifact {
   };
 }
 
-/** The artifacts of a bundle as `#compute` model artifacts. */
-export function evidenceArtifacts(bundle: Pick<EvidenceBundle, 'artifacts'>): ModelArtifact[] {
-  return (bundle.artifacts ?? []).map((a) => ({
+/** Artifacts of a bundle (disclosed ones) as `#compute` model artifacts. */
+export function evidenceArtifacts(bundle: Pick<EvidenceBundle, 'disclosed'>): ModelArtifact[] {
+  return (bundle.disclosed?.artifacts ?? []).map(fromEvidenceArtifact);
+}
+
+function fromEvidenceArtifact(a: EvidenceArtifact): ModelArtifact {
+  return {
     format: a.format,
     modelJson: a.modelJson,
     weights: new Uint8Array(Buffer.from(a.weights, 'base64')),
-  }));
+  };
+}
+
+function digests(tensors: readonly TensorWire[]): TensorDigestEntry[] {
+  return tensors
+    .map(tensorDigest)
+    .map((d) => ({ ...d, shape: [...d.shape] }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 /**
- * Assembles an evidence bundle and records the comparison of the accused outputs with the reference
- * (verdict and the bounds used). It does not check anything: `verifyEvidence` does.
+ * Assembles a full evidence bundle (commitment and every byte disclosed) and records the comparison
+ * of the accused outputs with the reference (verdict and the bounds used). It does not check
+ * anything: `verifyEvidence` does. `redactEvidence` derives what strangers may see.
  */
 export function buildEvidence(input: BuildEvidenceInput): EvidenceBundle {
   const modelJson =
@@ -175,39 +224,81 @@ export function buildEvidence(input: BuildEvidenceInput): EvidenceBundle {
     spec: input.job.spec,
     modelJson,
   });
+  const artifacts = (input.artifacts ?? []).map(toEvidenceArtifact);
   return {
     type: EVIDENCE_TYPE,
     version: EVIDENCE_VERSION,
     job: {
       id: input.job.id,
-      spec: input.job.spec,
+      spec: { ...input.job.spec, inputs: digests(input.job.spec.inputs) },
       specHash: input.job.specHash,
       ...(input.job.offerIds === undefined || input.job.offerIds.length === 0
         ? {}
         : { offerIds: [...new Set(input.job.offerIds)] }),
     },
-    accused: { receipt: input.accused.receipt, outputs: [...input.accused.outputs] },
+    accused: { receipt: input.accused.receipt, outputs: digests(input.accused.outputs) },
     reference: {
       source: input.reference.source,
-      outputs: [...input.reference.outputs],
+      outputs: digests(input.reference.outputs),
       ...(input.reference.receipts === undefined ? {} : { receipts: [...input.reference.receipts] }),
     },
-    ...(input.artifacts === undefined || input.artifacts.length === 0
+    ...(artifacts.length === 0
       ? {}
-      : { artifacts: input.artifacts.map(toEvidenceArtifact) }),
+      : { artifacts: artifacts.map((a) => ({ hash: a.hash, format: a.format })) }),
     verdict: verdictOf(agreement),
     createdAt: input.createdAt ?? Date.now(),
+    disclosed: {
+      inputs: [...input.job.spec.inputs],
+      accusedOutputs: [...input.accused.outputs],
+      referenceOutputs: [...input.reference.outputs],
+      ...(artifacts.length === 0 ? {} : { artifacts }),
+    },
   };
 }
 
-/** Canonical JSON of a bundle (sorted keys, no whitespace; #protocol `canonicalJson`). */
+/** The commitment of a bundle: everything but `disclosed` (what the evidence hash covers). */
+export function evidenceCommitment(bundle: EvidenceBundle): Omit<EvidenceBundle, 'disclosed'> {
+  const { disclosed: _disclosed, ...commitment } = bundle;
+  return commitment;
+}
+
+/** Canonical JSON of a bundle as served and stored (sorted keys, no whitespace; #protocol `canonicalJson`). */
 export function canonicalEvidence(bundle: EvidenceBundle): string {
   return canonicalJson(bundle);
 }
 
-/** keccak256 of `canonicalEvidence(bundle)`: the hash a slash cites on chain. */
+/**
+ * keccak256 of the canonical JSON of the bundle's commitment (`disclosed` left out): the hash a slash
+ * cites on chain, the same for the full and every redacted form of a bundle.
+ */
 export function evidenceHash(bundle: EvidenceBundle): `0x${string}` {
-  return keccak256(new TextEncoder().encode(canonicalEvidence(bundle))) as `0x${string}`;
+  return keccak256(new TextEncoder().encode(canonicalJson(evidenceCommitment(bundle)))) as `0x${string}`;
+}
+
+export interface RedactionOptions {
+  /** Content hashes of model artifacts that are public: their bytes stay in the bundle. */
+  readonly publicArtifacts?: ReadonlySet<string>;
+}
+
+/**
+ * The bundle a stranger may see: the commitment whole (same evidence hash), the bytes of public model
+ * artifacts, and none of the job's inputs or outputs (a developer's data).
+ */
+export function redactEvidence(bundle: EvidenceBundle, opts: RedactionOptions = {}): EvidenceBundle {
+  const artifacts = (bundle.disclosed?.artifacts ?? []).filter((a) => opts.publicArtifacts?.has(a.hash));
+  const commitment = evidenceCommitment(bundle);
+  return artifacts.length === 0 ? commitment : { ...commitment, disclosed: { artifacts } };
+}
+
+/** What a bundle leaves out, in words (empty for a full bundle). */
+export function withheldFrom(bundle: EvidenceBundle, extraArtifacts: readonly string[] = []): string[] {
+  const withheld: string[] = [];
+  if (bundle.disclosed?.inputs === undefined) withheld.push('the job inputs');
+  if (bundle.disclosed?.accusedOutputs === undefined) withheld.push('the accused outputs');
+  if (bundle.disclosed?.referenceOutputs === undefined) withheld.push('the reference outputs');
+  const have = new Set([...(bundle.disclosed?.artifacts ?? []).map((a) => a.hash), ...extraArtifacts]);
+  for (const a of bundle.artifacts ?? []) if (!have.has(a.hash)) withheld.push(`the model ${a.hash}`);
+  return withheld;
 }
 
 export interface VerifyEvidenceOptions {
@@ -215,11 +306,21 @@ export interface VerifyEvidenceOptions {
   readonly backend?: 'wasm' | 'cpu';
   /** Refuse to recompute jobs costing more (default `DEFAULT_EVIDENCE_MAX_WORK_UNITS`). */
   readonly maxWorkUnits?: bigint;
+  /** Model artifacts supplied beside the bundle (a redacted bundle's model, e.g. from a file). */
+  readonly artifacts?: readonly ModelArtifact[];
 }
 
 export interface EvidenceVerification {
   /** True when every check passed and the accused outputs disagree with the recomputation. */
   valid: boolean;
+  /**
+   * True when every check the bundle allows passed: for a full bundle the same as `valid`; for a
+   * redacted one, its commitment is consistent (signatures, receipts ↔ committed digests, spec hash)
+   * but the recomputation could not run (see `withheld`).
+   */
+  consistent: boolean;
+  /** What the bundle withholds, so the job could not be recomputed (empty for a full bundle). */
+  withheld: string[];
   /** Why the bundle does not prove a wrong result (empty when valid). */
   reasons: string[];
   /** Checks that passed, in order (for display). */
@@ -240,19 +341,45 @@ function rawReceipt(input: unknown, path: 'accused' | number): unknown {
   return path === 'accused' ? root.accused?.receipt : root.reference?.receipts?.[path];
 }
 
+function digestSetHash(domain: 'inputs' | 'outputs', list: readonly TensorDigestEntry[]): string {
+  return sha256Hex(
+    canonicalBytes(
+      domain,
+      [...list].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    ),
+  );
+}
+
+/** Disclosed tensors must be exactly the committed ones (by digest). */
+function matchesDigests(tensors: readonly TensorWire[], committed: readonly TensorDigestEntry[]): boolean {
+  return canonicalJson(digests(tensors)) === canonicalJson(sortedDigests(committed));
+}
+
+function sortedDigests(list: readonly TensorDigestEntry[]): TensorDigestEntry[] {
+  return [...list].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
 /**
  * Checks an evidence bundle offline. Valid means the accusation holds: the bundle is well formed,
  * the spec matches its hash, the accused receipt is signed by the provider it names, covers this job,
  * its inputs and exactly the accused outputs; the reference receipts (if any) check out the same way
- * and come from other providers; and a recomputation of the job on the CPU (within a work budget)
- * agrees with the bundle's reference and disagrees with the accused outputs beyond the bound.
+ * and come from other providers; every disclosed byte matches its commitment; and a recomputation of
+ * the job on the CPU (within a work budget) agrees with the bundle's reference and disagrees with the
+ * accused outputs beyond the bound. A redacted bundle (inputs, outputs or model withheld) can only be
+ * `consistent`: its commitment checks out, but the job cannot be recomputed.
  */
 export async function verifyEvidence(
   input: unknown,
   opts: VerifyEvidenceOptions = {},
 ): Promise<EvidenceVerification> {
   const checks: string[] = [];
-  const invalid = (reasons: string[]): EvidenceVerification => ({ valid: false, reasons, checks });
+  const invalid = (reasons: string[]): EvidenceVerification => ({
+    valid: false,
+    consistent: false,
+    withheld: [],
+    reasons,
+    checks,
+  });
   const parsed = EvidenceBundleSchema.safeParse(input);
   if (!parsed.success) {
     return invalid(
@@ -263,16 +390,19 @@ export async function verifyEvidence(
   }
   const bundle = parsed.data;
   const hash = evidenceHash(bundle);
-  const spec = bundle.job.spec;
   const reasons: string[] = [];
-  if (hashSpec(spec) !== bundle.job.specHash) reasons.push('job.specHash is not the hash of job.spec');
+  const committedSpec = bundle.job.spec;
+  if (sha256Hex(canonicalBytes('spec', committedSpec)) !== bundle.job.specHash)
+    reasons.push('job.specHash is not the hash of job.spec');
   else checks.push('spec hash matches');
+  const committedInputs = TensorDigestSchema.array().safeParse(committedSpec.inputs);
+  if (!committedInputs.success) return { ...invalid(['job.spec.inputs: expected tensor digests']), hash };
 
-  const inputHash = hashTensors(spec.inputs);
+  const inputHash = digestSetHash('inputs', committedInputs.data);
   const checkReceipt = (
     raw: unknown,
     label: string,
-    outputs: readonly TensorWire[],
+    outputs: readonly TensorDigestEntry[],
   ): Signed<ResultReceipt> | undefined => {
     let receipt: Signed<ResultReceipt>;
     try {
@@ -291,7 +421,7 @@ export async function verifyEvidence(
       );
     if (receipt.payload.inputHash !== inputHash)
       reasons.push(`${label}: inputHash does not match the spec's inputs`);
-    if (receipt.payload.outputHash !== hashOutputs(outputs))
+    if (receipt.payload.outputHash !== digestSetHash('outputs', outputs))
       reasons.push(`${label}: outputHash does not match the outputs in the bundle (tampered outputs?)`);
     if (reasons.length === before)
       checks.push(
@@ -315,18 +445,84 @@ export async function verifyEvidence(
     reasons.push('reference.source is "providers" but no provider receipt is included');
   if (bundle.verdict.agree) reasons.push('the bundle itself records that the outputs agree');
 
-  const artifacts = evidenceArtifacts(bundle);
-  for (const [i, a] of (bundle.artifacts ?? []).entries()) {
-    if (modelArtifactHash(artifacts[i]) !== a.hash)
-      reasons.push(`artifacts[${i}]: content does not match its hash`);
+  // Disclosed bytes against their commitments.
+  const disclosed = bundle.disclosed ?? {};
+  if (disclosed.inputs !== undefined) {
+    if (!matchesDigests(disclosed.inputs, committedInputs.data))
+      reasons.push('disclosed.inputs do not match the digests in job.spec.inputs');
+    else checks.push('disclosed inputs match their digests');
   }
-  let modelJson: unknown;
-  if (spec.kind !== 'matmul') {
-    const model = (bundle.artifacts ?? []).find((a) => a.hash === spec.model.hash);
-    if (!model) reasons.push(`the model ${spec.model.hash} of this ${spec.kind} job is not in the bundle`);
-    modelJson = model?.modelJson;
+  if (disclosed.accusedOutputs !== undefined) {
+    if (!matchesDigests(disclosed.accusedOutputs, bundle.accused.outputs))
+      reasons.push(
+        'disclosed.accusedOutputs do not match accused.outputs: outputHash does not match (tampered outputs?)',
+      );
+    else checks.push('disclosed accused outputs match their digests');
   }
-  if (reasons.length > 0) return { valid: false, reasons, checks, hash };
+  if (disclosed.referenceOutputs !== undefined) {
+    if (!matchesDigests(disclosed.referenceOutputs, bundle.reference.outputs))
+      reasons.push('disclosed.referenceOutputs do not match reference.outputs');
+    else checks.push('disclosed reference outputs match their digests');
+  }
+  const committedArtifacts = new Set((bundle.artifacts ?? []).map((a) => a.hash));
+  const artifacts: ModelArtifact[] = [];
+  for (const [i, a] of (disclosed.artifacts ?? []).entries()) {
+    const artifact = fromEvidenceArtifact(a);
+    if (modelArtifactHash(artifact) !== a.hash)
+      reasons.push(`disclosed.artifacts[${i}]: content does not match its hash`);
+    else if (!committedArtifacts.has(a.hash))
+      reasons.push(`disclosed.artifacts[${i}]: ${a.hash} is not committed in artifacts`);
+    else artifacts.push(artifact);
+  }
+  const supplied: string[] = [];
+  for (const artifact of opts.artifacts ?? []) {
+    const h = modelArtifactHash(artifact);
+    if (!committedArtifacts.has(h)) {
+      reasons.push(`the supplied model ${h} is not one this bundle commits to`);
+      continue;
+    }
+    checks.push(`the supplied model matches the committed hash ${h}`);
+    artifacts.push(artifact);
+    supplied.push(h);
+  }
+  const kind = committedSpec.kind;
+  const model = (committedSpec.model as { hash?: unknown } | undefined)?.hash;
+  if (kind !== 'matmul' && (typeof model !== 'string' || !committedArtifacts.has(model)))
+    reasons.push(`the model ${String(model)} of this ${String(kind)} job is not committed in the bundle`);
+  if (reasons.length > 0) return { valid: false, consistent: false, withheld: [], reasons, checks, hash };
+
+  const withheld = withheldFrom(bundle, supplied);
+  if (
+    disclosed.inputs === undefined ||
+    disclosed.accusedOutputs === undefined ||
+    disclosed.referenceOutputs === undefined ||
+    (kind !== 'matmul' && !artifacts.some((a) => modelArtifactHash(a) === model))
+  ) {
+    return {
+      valid: false,
+      consistent: true,
+      withheld,
+      reasons: [`redacted bundle: cannot recompute the job without ${withheld.join(', ')}`],
+      checks,
+      hash,
+    };
+  }
+  const specParsed = JobSpecSchema.safeParse({ ...committedSpec, inputs: disclosed.inputs });
+  if (!specParsed.success) {
+    return {
+      ...invalid([
+        `job.spec with the disclosed inputs is not a valid job spec: ${specParsed.error.issues[0]?.message ?? ''}`,
+      ]),
+      hash,
+    };
+  }
+  const spec: JobSpec = specParsed.data;
+  if (hashSpec(spec) !== bundle.job.specHash)
+    return { ...invalid(['job.spec with the disclosed inputs does not hash to job.specHash']), hash };
+  const modelJson =
+    spec.kind === 'matmul'
+      ? undefined
+      : modelJsonObject(artifacts.find((a) => modelArtifactHash(a) === model)!);
 
   let recomputed: TensorWire[];
   const backend = opts.backend ?? 'cpu';
@@ -337,17 +533,17 @@ export async function verifyEvidence(
       maxWorkUnits: opts.maxWorkUnits ?? DEFAULT_EVIDENCE_MAX_WORK_UNITS,
     });
   } catch (err) {
-    return { valid: false, reasons: [`cannot recompute the job: ${message(err)}`], checks, hash };
+    return { ...invalid([`cannot recompute the job: ${message(err)}`]), consistent: true, hash };
   }
   checks.push(`recomputed the job on ${backend}`);
   const context = { spec, modelJson };
-  const witness = compareOutputs(recomputed, bundle.reference.outputs, context);
+  const witness = compareOutputs(recomputed, disclosed.referenceOutputs, context);
   if (!witness.agree) {
     reasons.push(`the bundle's reference disagrees with the recomputation: ${witness.reason ?? ''}`);
   } else {
     checks.push(`the bundle's reference agrees with the recomputation`);
   }
-  const comparison = compareOutputs(recomputed, bundle.accused.outputs, context);
+  const comparison = compareOutputs(recomputed, disclosed.accusedOutputs, context);
   if (comparison.agree) {
     reasons.push(
       `the accused outputs agree with the recomputation (max relative L2 ${comparison.maxRelativeL2.toExponential(2)} ≤ ${comparison.bound.relativeL2.toExponential(2)}): an honest result`,
@@ -355,5 +551,15 @@ export async function verifyEvidence(
   } else {
     checks.push(`the accused outputs disagree with the recomputation: ${comparison.reason ?? ''}`);
   }
-  return { valid: reasons.length === 0, reasons, checks, comparison, bound: comparison.bound, hash };
+  const valid = reasons.length === 0;
+  return {
+    valid,
+    consistent: valid,
+    withheld: [],
+    reasons,
+    checks,
+    comparison,
+    bound: comparison.bound,
+    hash,
+  };
 }

@@ -7,6 +7,14 @@ export const REQUIRED_SCOPES = 'gpumesh:scopes';
 /** The route needs no credentials. */
 export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(IS_PUBLIC, true);
 
+export const OPTIONAL_AUTH = 'gpumesh:optional-auth';
+
+/**
+ * The route needs no credentials, but when the caller sends some they are checked (a bad key is
+ * refused, not ignored) and the principal is set: the route may show more to whom it knows.
+ */
+export const OptionalAuth = (): MethodDecorator & ClassDecorator => SetMetadata(OPTIONAL_AUTH, true);
+
 /** The caller's credentials must carry every one of these scopes (`admin` implies all). */
 export const RequireScopes = (...scopes: ApiScope[]): MethodDecorator & ClassDecorator =>
   SetMetadata(REQUIRED_SCOPES, scopes);

@@ -2,7 +2,7 @@ import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { DomainError } from '../common/domain-error.js';
 import { AuthService } from './auth.service.js';
-import { IS_PUBLIC, REQUIRED_SCOPES, type RequestWithPrincipal } from './auth.decorators.js';
+import { IS_PUBLIC, OPTIONAL_AUTH, REQUIRED_SCOPES, type RequestWithPrincipal } from './auth.decorators.js';
 import type { ApiScope } from './principal.js';
 
 /** Reads `Authorization: Bearer <key>` (or `x-api-key`) on every non-public route and checks scopes. */
@@ -15,8 +15,13 @@ export class AuthGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const targets = [context.getHandler(), context.getClass()];
-    if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets)) return true;
     const request = context.switchToHttp().getRequest<RequestWithPrincipal>();
+    if (this.reflector.getAllAndOverride<boolean>(OPTIONAL_AUTH, targets)) {
+      const sent = extractToken(request.headers);
+      if (sent) request.principal = await this.auth.authenticate(sent);
+      return true;
+    }
+    if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets)) return true;
     const token = extractToken(request.headers);
     if (!token) {
       throw new DomainError('UNAUTHENTICATED', 'missing credentials: send "Authorization: Bearer <api key>"');

@@ -38,17 +38,28 @@ export class EvidenceSlashDto {
   burnt: string | null;
 }
 
+export const EVIDENCE_ACCESS = ['full', 'redacted'] as const;
+export type EvidenceAccess = (typeof EVIDENCE_ACCESS)[number];
+
 export class EvidenceDto {
   @ApiProperty({
     description:
-      'keccak256 of the UTF-8 bytes of `bundle`: the evidenceHash of ProviderStaking.SlashProposed and Slashed',
+      'keccak256 of the canonical JSON of `bundle` without its `disclosed` part (the same for the full and the redacted form): the evidenceHash of ProviderStaking.SlashProposed and Slashed',
   })
   hash: string;
   @ApiProperty({
     description:
-      'the evidence bundle exactly as hashed (canonical JSON: the job, the accused signed receipt and outputs, the reference); `gpumesh verify-evidence` re-checks it offline',
+      'the evidence bundle (canonical JSON: the job, the accused signed receipt, the reference, tensors by digest and models by hash; `disclosed` holds the bytes the caller may see); `gpumesh verify-evidence` re-checks it offline',
   })
   bundle: string;
+  @ApiProperty({
+    enum: EVIDENCE_ACCESS,
+    description:
+      "full: every byte disclosed (the caller is the job's owner, the accused operator or an admin); redacted: inputs, outputs and private model weights withheld",
+  })
+  access: EvidenceAccess;
+  @ApiProperty({ type: [String], description: 'what the bundle withholds, in words (empty when full)' })
+  withheld: string[];
   @ApiProperty() jobId: string;
   @ApiProperty({ description: 'the convicted provider' }) peerId: string;
   @ApiProperty() createdAt: string;
@@ -60,10 +71,16 @@ export class EvidenceDto {
   slash: EvidenceSlashDto | null;
 }
 
-export function mapEvidence(evidence: Evidence, slash: SlashProposal | null): EvidenceDto {
+export function mapEvidence(
+  evidence: Evidence,
+  slash: SlashProposal | null,
+  view: { access: EvidenceAccess; bundle: string; withheld: string[] },
+): EvidenceDto {
   return {
     hash: evidence.bundleHash,
-    bundle: evidence.bundle,
+    bundle: view.bundle,
+    access: view.access,
+    withheld: view.withheld,
     jobId: evidence.jobId,
     peerId: evidence.peerId,
     createdAt: evidence.createdAt.toISOString(),
