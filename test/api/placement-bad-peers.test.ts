@@ -371,9 +371,28 @@ describe('placement routes around bad peers', () => {
     await waitFor('the forger to be placeable', async () =>
       view.isConnected(forger.peerId) && view.gflops(forger.peerId) ? true : undefined,
     );
-    // One job at a time: each offer travels alone on the job protocol (the forger serves only that).
+    // One job at a time (each offer travels alone on the job protocol, the forger serves only that),
+    // with the honest agent drained until the forger has answered: placement would otherwise prefer
+    // the honest agent once its verified jobs prove its speed, and the forger would never be tried.
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push(...(await runHonestJobs(c, honest, 1)));
+    const admin = (action: 'drain' | 'unban'): Promise<unknown> =>
+      api(c.url, 'POST', `/v1/admin/providers/${honest.peerId}/${action}`, { key: c.adminKey });
+    for (let i = 0; i < 2; i++) {
+      await admin('drain');
+      const job = await submit(c);
+      ids.push(job.id);
+      await waitFor(
+        'the forger to answer an offer',
+        async () =>
+          (await attemptsOf(c, [job.id])).some((a) => a.providerId === forger.peerId) ? true : undefined,
+        10_000,
+      ).catch(() => undefined); // hung up after its penalties: the job goes to the honest agent
+      await admin('unban');
+      await waitFor('the job to complete on the honest agent', async () => {
+        const body = (await api<JobBody>(c.url, 'GET', `/v1/jobs/${job.id}`, { key: c.devKey })).body;
+        return body.state === 'COMPLETED' ? true : undefined;
+      });
+    }
     const forged = (await attemptsOf(c, ids)).filter((a) => a.providerId === forger.peerId);
     expect(forged.length).toBeGreaterThanOrEqual(1);
     // Forged receipts fail their attempts; once its p2p score falls low enough the forger is hung up
