@@ -41,6 +41,12 @@ import { CapacityProbeService } from '../providers/capacity/capacity-probe.servi
 import { SettingsService } from '../settings/settings.service.js';
 import { TRUSTED_REPUTATION, isSlow, type ReputationKind } from '../reputation/reputation.js';
 
+/**
+ * How long a job must have waited before providers that lost it (see JobsRepository.findForDispatch)
+ * may be offered it again, when no other provider can take it.
+ */
+export const LOST_LAST_RESORT_AFTER_MS = 10_000;
+
 export type DispatchOutcome = 'completed' | 'skipped' | 'expired' | 'failed';
 
 /** Thrown to make BullMQ retry with backoff: nothing can take the job right now. */
@@ -143,7 +149,9 @@ export class DispatchService {
     // a job this process just submitted needs no read on its first dispatch.
     const found = this.jobsRepo.takeInserted(jobId) ?? (await this.jobsRepo.findForDispatch(jobId));
     // Providers whose results are in an open disagreement get no new work until it is decided.
-    const exclude = [...(found?.failedProviders ?? []), ...this.underReview.keys()];
+    const hardExclude = [...(found?.failedProviders ?? []), ...this.underReview.keys()];
+    // Providers that lost the job are not offered it again while anyone else can take it.
+    const exclude = [...hardExclude, ...(found?.lostProviders ?? [])];
     let job = found?.job ?? null;
     if (
       !job ||
@@ -171,6 +179,17 @@ export class DispatchService {
     while (!placement.ok && Date.now() < waitUntil && job.deadlineAt.getTime() > Date.now()) {
       await this.view.waitForCapacity(Math.min(250, waitUntil - Date.now()));
       placement = this.view.place(job, Date.now(), exclude);
+    }
+    const lost = found?.lostProviders ?? [];
+    if (
+      !placement.ok &&
+      lost.length > 0 &&
+      Date.now() - job.createdAt.getTime() >= LOST_LAST_RESORT_AFTER_MS
+    ) {
+      // Providers that lost this job (gone, silent, reset) are a last resort: nobody else could
+      // take it for a while, so one that came back (an agent restarted mid-job) may finish it; a
+      // liar that keeps losing has its circuit breaker open and is not placeable anyway.
+      placement = this.view.place(job, Date.now(), hardExclude);
     }
     if (!placement.ok) {
       this.metrics.dispatchAttempts.inc({ outcome: 'no_capacity' });
@@ -688,13 +707,18 @@ export class DispatchService {
     return compareResults(a, b, { spec: job.spec as unknown as JobSpec }).agree;
   }
 
+  private async providersThatFailedOrLost(jobId: string): Promise<string[]> {
+    const read = await this.jobsRepo.findForDispatch(jobId);
+    return read ? [...read.failedProviders, ...read.lostProviders] : [];
+  }
+
   /** Runs the job once more on a provider of an operator that has not run it; null when none is free. */
   private async tieBreak(job: Job, used: string[]): Promise<AttemptOutcome | null> {
     const single = { ...job, redundancy: 1 };
     const exclude = [
       ...new Set([
         ...this.view.peersOfSameOperators(used),
-        ...((await this.jobsRepo.findForDispatch(job.id))?.failedProviders ?? []),
+        ...(await this.providersThatFailedOrLost(job.id)),
         ...this.underReview.keys(),
       ]),
     ];

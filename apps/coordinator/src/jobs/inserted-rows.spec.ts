@@ -17,7 +17,7 @@ describe('JobsRepository inserted rows', () => {
   it('hands a row to its first dispatch once; a second dispatch reads the database', () => {
     const repo = repository();
     repo.rememberInserted(job('j1', 16));
-    expect(repo.takeInserted('j1')).toEqual({ job: job('j1', 16), failedProviders: [] });
+    expect(repo.takeInserted('j1')).toEqual({ job: job('j1', 16), failedProviders: [], lostProviders: [] });
     expect(repo.takeInserted('j1')).toBeNull();
     expect(repo.takeInserted('unknown')).toBeNull();
   });

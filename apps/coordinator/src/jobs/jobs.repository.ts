@@ -135,6 +135,15 @@ export function jsonValue(value: unknown): Prisma.InputJsonValue {
   return JSON.parse(jsonText(value)) as Prisma.InputJsonValue;
 }
 
+/** A job as dispatch reads it, with the providers that failed it and those that lost it. */
+export interface DispatchRead {
+  job: Job;
+  /** Providers whose attempt FAILED (never offered the job again). */
+  failedProviders: string[];
+  /** Providers whose attempt was LOST through them (offered the job again only as a last resort). */
+  lostProviders: string[];
+}
+
 /** Jobs, their events and the ledger moves that go with their transitions. */
 @Injectable()
 export class JobsRepository {
@@ -146,7 +155,7 @@ export class JobsRepository {
   private insertedBytes = 0;
 
   /** Reads for dispatch, batched (see findForDispatch). */
-  private readonly dispatchReads: GroupCommit<string, { job: Job; failedProviders: string[] } | null>;
+  private readonly dispatchReads: GroupCommit<string, DispatchRead | null>;
 
   constructor(
     private readonly prisma: PrismaService,
@@ -155,18 +164,23 @@ export class JobsRepository {
   ) {
     this.dispatchReads = new GroupCommit({
       commit: async (ids) => {
-        // FAILED and LOST: a provider that failed the job, or lost it (dial or negotiation failure,
-        // accept-then-silence, reset, disconnect), is not offered it again, so one liar cannot take a
-        // job back until its deadline. Not excluded: a provider that was only full (two workers
-        // offered its last slot at once), or whose attempt was lost because the coordinator worker
-        // running it stopped.
-        const rows = await this.sql.query<Job & { failedProviders: string[] }>(
+        // FAILED: a provider that failed the job is never offered it again. LOST (dial or negotiation
+        // failure, accept-then-silence, reset, disconnect): a provider that lost it is offered it
+        // again only when nobody else can take it (a last resort, see DispatchService.dispatch), so
+        // one liar cannot take a job back while honest capacity exists, and an honest provider that
+        // restarted mid-job is not shut out of it for good. Neither: a provider that was only full
+        // (two workers offered its last slot at once), or whose attempt ended through this
+        // coordinator (its worker stopped, no byte budget for the result).
+        const rows = await this.sql.query<Job & { failedProviders: string[]; lostProviders: string[] }>(
           `SELECT ${JOB_COLUMNS},
                   ARRAY(SELECT DISTINCT a."providerId" FROM "JobAttempt" a
                          WHERE a."jobId" = "Job".id AND a."providerId" IS NOT NULL
-                           AND ((a.state = 'FAILED' AND coalesce(a.error, '') NOT LIKE $2)
-                             OR (a.state = 'LOST' AND NOT coalesce(a.error, '') LIKE ANY($3::text[]))))
-                    AS "failedProviders"
+                           AND a.state = 'FAILED' AND coalesce(a.error, '') NOT LIKE $2)
+                    AS "failedProviders",
+                  ARRAY(SELECT DISTINCT a."providerId" FROM "JobAttempt" a
+                         WHERE a."jobId" = "Job".id AND a."providerId" IS NOT NULL
+                           AND a.state = 'LOST' AND NOT coalesce(a.error, '') LIKE ANY($3::text[]))
+                    AS "lostProviders"
              FROM "Job" WHERE id = ANY($1::uuid[])`,
           [
             [...new Set(ids)],
@@ -175,7 +189,10 @@ export class JobsRepository {
           ],
         );
         const byId = new Map(
-          rows.map(({ failedProviders, ...job }) => [job.id, { job: job as Job, failedProviders }]),
+          rows.map(({ failedProviders, lostProviders, ...job }) => [
+            job.id,
+            { job: job as Job, failedProviders, lostProviders },
+          ]),
         );
         return ids.map((id) => byId.get(id) ?? null);
       },
@@ -195,7 +212,7 @@ export class JobsRepository {
    * A job with the providers that failed it (never offered it again), for a dispatch or a tie-break.
    * Concurrent reads share one query (under load many dispatches start in the same event-loop turn).
    */
-  async findForDispatch(id: string): Promise<{ job: Job; failedProviders: string[] } | null> {
+  async findForDispatch(id: string): Promise<DispatchRead | null> {
     if (!UUID.test(id)) return null;
     return this.dispatchReads.submit(id);
   }
@@ -220,12 +237,12 @@ export class JobsRepository {
   }
 
   /** The row rememberInserted kept for this job's first dispatch (taken: a second call finds none). */
-  takeInserted(id: string): { job: Job; failedProviders: string[] } | null {
+  takeInserted(id: string): DispatchRead | null {
     const kept = this.inserted.get(id);
     if (!kept) return null;
     this.inserted.delete(id);
     this.insertedBytes -= kept.bytes;
-    return { job: kept.job, failedProviders: [] };
+    return { job: kept.job, failedProviders: [], lostProviders: [] };
   }
 
   async findById(id: string): Promise<Job | null> {
