@@ -495,6 +495,8 @@ async function runPhase(name: AttackName | 'clean'): Promise<PhaseFigures> {
     agents: AGENTS,
     roleAll: true,
     parallelAgents: true,
+    // As deployed: new providers (honest agents and liars alike) are measured by capacity probes.
+    env: { CAPACITY_PROBES: 'true' },
     log,
   });
   const db = new pg.Client({ connectionString: database.url });

@@ -201,6 +201,8 @@ export class Cluster {
       SETTLEMENT_ENABLED: 'false',
       CANARY_RATE: '0',
       PROBATION_CANARY_RATE: '0',
+      // Platform-paid capacity probes are jobs too: runs that count jobs and money leave them out.
+      CAPACITY_PROBES: 'false',
       RATE_LIMIT_PER_IP: '0',
       RATE_LIMIT_PER_KEY: '0',
       RATE_LIMIT_STORE: 'memory',
@@ -477,17 +479,25 @@ export async function auditDatabase(databaseUrl: string): Promise<Audit> {
 
 /** Placement invariants when several coordinator workers share the queue (scale-out). */
 export interface PlacementAudit {
-  /** Jobs with two attempts open at the same time (offered before the other ended): placed twice. */
+  /** Jobs with two attempts open at the same time (offered before the other ended): placed twice (check runs excluded). */
   placedTwice: number;
   /** Jobs dispatched more than once (placed again after a failed or lost attempt; 0 without faults). */
   dispatchedTwice: number;
-  /** Jobs with more than one succeeded attempt. */
+  /** Jobs with more than one succeeded attempt (check runs excluded). */
   succeededTwice: number;
+  /**
+   * Jobs a provider of another operator ran again to check a result on probation (trust tiers, when
+   * the coordinator's reference was unavailable): two attempts by design, left out of the two above.
+   */
+  checkRuns: number;
   /** Attempts that ended failed or lost. */
   failedAttempts: number;
   /** Those attempts by error (first words), most frequent first. */
   failureReasons: Record<string, number>;
 }
+
+/** Jobs whose probation result was checked by a second provider's run (see PlacementAudit.checkRuns). */
+const CHECK_RUN_JOBS = `SELECT DISTINCT "jobId" FROM "JobEvent" WHERE type = 'verification.reference_unavailable'`;
 
 export async function auditPlacements(databaseUrl: string): Promise<PlacementAudit> {
   const client = new pg.Client({ connectionString: databaseUrl });
@@ -498,13 +508,15 @@ export async function auditPlacements(databaseUrl: string): Promise<PlacementAud
       placedTwice: await one(`
         SELECT count(DISTINCT a."jobId")::int AS n FROM "JobAttempt" a
           JOIN "JobAttempt" b ON b."jobId" = a."jobId" AND b.attempt > a.attempt
-         WHERE b."offeredAt" < COALESCE(a."finishedAt", 'infinity'::timestamp)`),
+         WHERE b."offeredAt" < COALESCE(a."finishedAt", 'infinity'::timestamp)
+           AND a."jobId" NOT IN (${CHECK_RUN_JOBS})`),
       dispatchedTwice: await one(`
         SELECT count(*)::int AS n FROM (SELECT "jobId" FROM "JobEvent" WHERE type = 'job.dispatched'
           GROUP BY "jobId" HAVING count(*) > 1) t`),
       succeededTwice: await one(`
         SELECT count(*)::int AS n FROM (SELECT "jobId" FROM "JobAttempt" WHERE state = 'SUCCEEDED'
-          GROUP BY "jobId" HAVING count(*) > 1) t`),
+           AND "jobId" NOT IN (${CHECK_RUN_JOBS}) GROUP BY "jobId" HAVING count(*) > 1) t`),
+      checkRuns: await one(`SELECT count(*)::int AS n FROM (${CHECK_RUN_JOBS}) t`),
       failedAttempts: await one(
         `SELECT count(*)::int AS n FROM "JobAttempt" WHERE state IN ('FAILED', 'LOST')`,
       ),

@@ -160,6 +160,9 @@ describe('e2e: coordinator and two agent processes run real jobs', () => {
         CANARY_RATE: '0',
         PROBATION_CANARY_RATE: '0',
         CAPACITY_PROBES: 'false', // platform-paid probe jobs too (test/p2p/capacity.test.ts covers them)
+        // Both agents are new (on probation): their results are held until the coordinator's reference
+        // agrees, and after a kill no other operator is left to check the survivor's training run.
+        REFERENCE_WORK_BUDGET: '200000',
       },
       /gpumesh ready/,
     );
@@ -361,5 +364,5 @@ describe('e2e: coordinator and two agent processes run real jobs', () => {
     expect(attempts.rows[0]).toEqual({ providerId: running, state: 'LOST' });
     expect(attempts.rows[attempts.rows.length - 1].state).toBe('SUCCEEDED');
     expect(attempts.rows[attempts.rows.length - 1].providerId).not.toBe(running);
-  });
+  }, 180_000); // a training run, part of another on the killed agent, and the reference's recompute
 });
