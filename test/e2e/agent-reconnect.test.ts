@@ -223,9 +223,13 @@ describe('e2e: an agent rides out a 90 s coordinator outage', () => {
         return res.body.some((p) => p.peerId === peerId) ? true : undefined;
       });
       stage('agent listed');
-      const up = JSON.parse(
-        await runProcess(AGENT_MAIN, ['status', '--data-dir', dataDir, '--json'], env),
-      ) as StatusJson;
+      // The status file is rewritten every few seconds: read it until it has caught up.
+      const up = await waitFor('the status file to show the connection', async () => {
+        const status = JSON.parse(
+          await runProcess(AGENT_MAIN, ['status', '--data-dir', dataDir, '--json'], env),
+        ) as StatusJson;
+        return status.coordinatorConnected ? status : undefined;
+      });
       expect(up).toMatchObject({ alive: true, coordinatorConnected: true, listening: [] });
       expect(up.coordinator.connected).toBe(true);
 

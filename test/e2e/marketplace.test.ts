@@ -96,11 +96,17 @@ describe('e2e: coordinator and two agent processes run real jobs', () => {
       await new Promise((r) => setTimeout(r, 150));
     }
   };
-  const finished = (id: string): Promise<JobBody> =>
-    waitFor(`job ${id}`, async () => {
-      const res = await api<JobBody>(url, 'GET', `/v1/jobs/${id}`, { key });
-      return ['COMPLETED', 'FAILED', 'EXPIRED', 'CANCELLED'].includes(res.body.state) ? res.body : undefined;
-    });
+  const finished = (id: string, timeoutMs?: number): Promise<JobBody> =>
+    waitFor(
+      `job ${id}`,
+      async () => {
+        const res = await api<JobBody>(url, 'GET', `/v1/jobs/${id}`, { key });
+        return ['COMPLETED', 'FAILED', 'EXPIRED', 'CANCELLED'].includes(res.body.state)
+          ? res.body
+          : undefined;
+      },
+      timeoutMs,
+    );
   const result = async (id: string): Promise<TensorWire[]> => {
     const job = await finished(id);
     expect(job.state, job.error ?? '').toBe('COMPLETED');
@@ -352,7 +358,7 @@ describe('e2e: coordinator and two agent processes run real jobs', () => {
     expect(victim, 'the running provider is one of ours').toBeDefined();
     await victim?.stop('SIGKILL');
     agents.delete(running);
-    const done = await finished(job.body.id);
+    const done = await finished(job.body.id, 160_000);
     expect(done.state, done.error ?? '').toBe('COMPLETED');
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
