@@ -2,7 +2,6 @@
 // libp2p attacker nodes with validly signed adverts from fresh wallets — a liar that takes the job
 // stream and never answers, a liar that does not speak the job protocol, ghost identities whose
 // adverts are relayed by another peer, and a provider whose advert lapses.
-import pg from 'pg';
 import { Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -30,6 +29,7 @@ import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
 import { ProviderViewService } from '../../apps/coordinator/src/p2p/provider-view.service.js';
 import { P2pService } from '../../apps/coordinator/src/p2p/p2p.service.js';
 import { referenceMatmul } from '../helpers/fake-agent.js';
+import { pollUntil, query } from '../helpers/poll.js';
 
 /** A liar that never accepts is given up on after this long (OFFER_ACCEPT_TIMEOUT_MS). */
 const ACCEPT_TIMEOUT_MS = 1_000;
@@ -53,28 +53,8 @@ interface NetworkBody {
   peers: { peerId: string; multiaddrs: string[]; signerAddress: string }[];
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function query<T extends pg.QueryResultRow>(
-  url: string,
-  sql: string,
-  params: unknown[] = [],
-): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
+function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  return pollUntil(what, probe, timeoutMs);
 }
 
 /** A signed advert of `peerId` from a fresh wallet: fast, cheap and roomy, so placement prefers it. */

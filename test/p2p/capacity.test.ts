@@ -18,6 +18,7 @@ import { MetricsService } from '../../apps/coordinator/src/metrics/metrics.servi
 import { ProviderViewService } from '../../apps/coordinator/src/p2p/provider-view.service.js';
 import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
+import { pollUntil } from '../helpers/poll.js';
 
 interface ProviderBody {
   peerId: string;
@@ -33,14 +34,8 @@ const LIAR_DELAY_MS = 4_000;
 const PROBATION_GFLOPS = 100;
 const PROBE_MEAN_INTERVAL_MS = 3_600_000;
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  return pollUntil(what, probe, timeoutMs);
 }
 
 async function providers(c: TestCoordinator): Promise<ProviderBody[]> {

@@ -10,6 +10,7 @@ import { ProviderViewService } from '../../apps/coordinator/src/p2p/provider-vie
 import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
 import { matmulSpec } from '../helpers/specs.js';
+import { pollUntil } from '../helpers/poll.js';
 
 /** Credited until measured: 1 MFLOP/s, far below what the fake agent's plain-JS matmul does. */
 const PROBATION_GFLOPS = 0.001;
@@ -26,14 +27,8 @@ interface ProviderRow {
   measuredGflops: number | null;
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  return pollUntil(what, probe, timeoutMs);
 }
 
 describe('proven speed from verified jobs', () => {

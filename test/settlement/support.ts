@@ -1,6 +1,6 @@
 // Helpers for settlement tests: a real anvil with the contracts deployed, and coordinators that
 // settle on it against a database the test owns (so a coordinator can be restarted on it).
-import pg from 'pg';
+export { query } from '../helpers/poll.js';
 import { JsonRpcProvider, NonceManager, Wallet } from 'ethers';
 import {
   ANVIL_DEV_KEYS,
@@ -13,6 +13,7 @@ import {
   type DeployedAddresses,
 } from '#rewards';
 import { startCoordinatorOn, type TestCoordinator } from '../helpers/coordinator.js';
+import { pollUntil, query } from '../helpers/poll.js';
 
 export interface TestChain {
   anvil: AnvilInstance;
@@ -106,32 +107,12 @@ export function startOwnedCoordinator(
   return startCoordinatorOn(databaseUrl, env);
 }
 
-export async function query<T extends pg.QueryResultRow>(
-  url: string,
-  sql: string,
-  params: unknown[] = [],
-): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
-export async function waitFor<T>(
+export function waitFor<T>(
   what: string,
   probe: () => Promise<T | undefined>,
   timeoutMs = 30_000,
 ): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  return pollUntil(what, probe, timeoutMs);
 }
 
 export async function balanceOf(databaseUrl: string, account: string): Promise<bigint> {
