@@ -90,6 +90,32 @@ describe('placement', () => {
     expect(peers(freed)).toEqual(['p3', 'p5']);
   });
 
+  it('places a pinned job on its providers or nowhere', () => {
+    const s = new Scheduler({ explorationShare: 0 });
+    s.upsertProvider(provider(1, { pricePerUnit: 1n, operatorId: 'op1', slots: 1, freeSlots: 1 }), NOW);
+    s.upsertProvider(provider(2, { pricePerUnit: 90n, operatorId: 'op2', slots: 1, freeSlots: 1 }), NOW);
+    const pinned = (peerId: string, over: Partial<JobRequest> = {}): JobRequest =>
+      job(`probe-${peerId}`, { preferPeers: [peerId], pinPeers: true, ...over });
+    // The pricier provider is pinned: placed there, not on the best one.
+    expect(s.select(pinned('p2'), NOW).placements.map((p) => p.peerId)).toEqual(['p2']);
+    // Unknown, excluded, over the price cap or full: it waits (nothing placed), never runs elsewhere.
+    for (const request of [
+      pinned('p9'),
+      pinned('p2', { excludePeers: ['p2'] }),
+      pinned('p2', { maxPricePerUnit: 10n }),
+      job('two', { redundancy: 2, preferPeers: ['p2'], pinPeers: true }),
+    ]) {
+      const r = s.place(request, NOW);
+      expect(r.ok).toBe(false);
+      expect(r.placements).toEqual([]);
+      expect(s.reservations.peersOf(request.jobId)).toEqual([]);
+    }
+    expect(s.place(job('fill', { preferPeers: ['p2'] }), NOW).ok).toBe(true);
+    expect(s.place(pinned('p2', { preferUntil: NOW }), NOW).ok).toBe(false);
+    s.complete('fill', 'p2');
+    expect(s.place(pinned('p2'), NOW).placements.map((p) => p.peerId)).toEqual(['p2']);
+  });
+
   it('spends the exploration share on new providers', () => {
     const s = new Scheduler({ explorationShare: 1, seed: 3 });
     s.upsertProvider(provider(1, { pricePerUnit: 1n }), NOW);

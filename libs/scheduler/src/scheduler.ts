@@ -177,22 +177,25 @@ export class Scheduler {
 
   /**
    * The job's preferred providers when all k of them (distinct operators) can take it; `wait` when
-   * some lack only a free slot and preferUntil has not passed; else null (placed as usual).
+   * some lack only a free slot and preferUntil has not passed; else null (placed as usual). A job
+   * pinned to them (pinPeers) is never placed as usual: it waits for them instead.
    */
   private preferred(ctx: JobContext): Selection | 'wait' | null {
-    const { preferPeers: peers, preferUntil } = ctx.job;
-    if (peers === undefined || peers.length !== ctx.k) return null;
+    const { preferPeers: peers, preferUntil, pinPeers } = ctx.job;
+    if (peers === undefined) return null;
+    const elsewhere = pinPeers === true ? 'wait' : null;
+    if (peers.length !== ctx.k) return elsewhere;
     const top = new TopK(ctx.k);
     let full = false;
     for (const peerId of peers) {
       const e = this.index.get(peerId);
-      if (e === undefined || top.hasOperator(e.operatorId)) return null;
+      if (e === undefined || top.hasOperator(e.operatorId)) return elsewhere;
       const violated = violations(e, ctx);
       if (violated === REASON_BIT.capacity) full = true;
-      else if (violated !== 0) return null;
+      else if (violated !== 0) return elsewhere;
       top.offer(e, scoreFor(e, ctx));
     }
     if (!full) return toSelection(top, false, peers.length);
-    return preferUntil !== undefined && ctx.now < preferUntil ? 'wait' : null;
+    return preferUntil !== undefined && ctx.now < preferUntil ? 'wait' : elsewhere;
   }
 }

@@ -94,6 +94,8 @@ export interface JobRequest {
    * for: nothing is placed (not ok, so the caller waits for capacity) instead of placing elsewhere.
    */
   preferUntil?: number;
+  /** `preferPeers` are the only providers the job may run on: it waits for them instead (no fallback). */
+  pinPeers?: boolean;
 }
 
 /** Scoring weights; each component is normalised to 0..1. */

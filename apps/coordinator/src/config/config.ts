@@ -290,9 +290,12 @@ const configSchema = z.object({
   CAPACITY_PROBATION_GFLOPS: z.coerce.number().positive().default(100),
   /** A probe is sized to take this long at the advertised speed (then capped, see below). */
   CAPACITY_PROBE_TARGET_MS: z.coerce.number().int().min(100).max(60_000).default(1_500),
-  /** Smallest and largest probe, in work units (MFLOP); the largest is also capped by REFERENCE_WORK_BUDGET. */
+  /**
+   * Smallest and largest probe, in work units (MFLOP); the largest is also capped by REFERENCE_WORK_BUDGET
+   * and by the probe's byte limit (MAX_PROBE_SIDE in providers/capacity/capacity.ts: 268 MFLOP).
+   */
   CAPACITY_PROBE_MIN_WORK_UNITS: z.coerce.number().int().min(1).default(20),
-  CAPACITY_PROBE_MAX_WORK_UNITS: z.coerce.number().int().min(1).default(2_000),
+  CAPACITY_PROBE_MAX_WORK_UNITS: z.coerce.number().int().min(1).default(250),
   /** Mean time between a provider's probes after the first (exponentially distributed, so unpredictable). */
   CAPACITY_PROBE_MEAN_INTERVAL_MS: z.coerce
     .number()

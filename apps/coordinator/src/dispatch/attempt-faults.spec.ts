@@ -24,6 +24,21 @@ describe('attemptFault', () => {
     expect(attemptFault('toString')).toEqual(attemptFault('SOMETHING_NEW'));
   });
 
+  it('a lost capacity probe costs nothing; a probe answered with forged frames costs what it always does', () => {
+    for (const code of Object.keys(ATTEMPT_FAULTS)) {
+      const plain = attemptFault(code);
+      const probe = attemptFault(code, { probe: true });
+      expect(probe.state).toBe(plain.state);
+      if (plain.state === 'LOST') {
+        expect(probe).toMatchObject({ reputation: null, penalty: null, breakerLoss: false });
+      } else {
+        expect(probe).toEqual(plain);
+      }
+    }
+    expect(attemptFault('TIMEOUT', { probe: true }).breakerLoss).toBe(false);
+    expect(attemptFault('BAD_RECEIPT', { probe: true }).reputation).toBe('forged_receipt');
+  });
+
   it('only provider faults open the breaker', () => {
     for (const fault of Object.values(ATTEMPT_FAULTS)) {
       if (fault.coordinatorFault === true) expect(fault.breakerLoss).toBe(false);

@@ -74,6 +74,17 @@ export const ATTEMPT_FAULTS: Readonly<Record<string, AttemptFault>> = {
 
 const UNKNOWN: AttemptFault = { state: 'FAILED', reputation: null, penalty: null, breakerLoss: false };
 
-export function attemptFault(code: string): AttemptFault {
-  return Object.hasOwn(ATTEMPT_FAULTS, code) ? ATTEMPT_FAULTS[code] : UNKNOWN;
+/**
+ * The fault of an attempt that ended with `code`. A capacity probe (`probe`) the provider lost (it
+ * went away, or did not answer in time) says nothing against it: the probe is the platform's test,
+ * an honest provider busy with paid work or on a slow link may miss it, and a provider that never
+ * answers probes stays credited at the probation speed anyway. A probe's forged receipt or bad frames
+ * still cost what they always do, and a wrong answer is a failed canary (dispatch convicts it).
+ */
+export function attemptFault(code: string, options: { probe?: boolean } = {}): AttemptFault {
+  const fault = Object.hasOwn(ATTEMPT_FAULTS, code) ? ATTEMPT_FAULTS[code] : UNKNOWN;
+  if (options.probe === true && fault.state === 'LOST' && fault.coordinatorFault !== true) {
+    return { state: 'LOST', reputation: null, penalty: null, breakerLoss: false };
+  }
+  return fault;
 }

@@ -38,6 +38,7 @@ import { offerIdentity } from './offer-id.js';
 import { attemptFault, type AttemptFault } from './attempt-faults.js';
 import { ReputationService } from '../reputation/reputation.service.js';
 import { CapacityProbeService } from '../providers/capacity/capacity-probe.service.js';
+import { probeMarker } from '../providers/capacity/capacity.js';
 import { SettingsService } from '../settings/settings.service.js';
 import { TRUSTED_REPUTATION, isSlow, type ReputationKind } from '../reputation/reputation.js';
 
@@ -329,7 +330,7 @@ export class DispatchService {
       clearTimeout(recordTimer); // the failure is what gets recorded
       await accepted;
       const code = err instanceof JobProtocolError ? err.code : 'ERROR';
-      const fault = attemptFault(code);
+      const fault = attemptFault(code, { probe: probeMarker(job.verification) !== null });
       return this.failAttempt(
         job,
         attempt,

@@ -469,7 +469,7 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
 /** The scheduler's view of a stored job (a canary's preferred providers included). */
 export function toJobRequest(job: Job, excludePeers: string[]): JobRequest {
   const spec = job.spec as unknown as JobSpec;
-  const { preferPeers } = jobVerification(job);
+  const { preferPeers, pinPeers } = jobVerification(job);
   return {
     jobId: job.id,
     accountId: job.accountId,
@@ -481,5 +481,6 @@ export function toJobRequest(job: Job, excludePeers: string[]): JobRequest {
     deadlineAt: job.deadlineAt.getTime(),
     excludePeers,
     ...(preferPeers ? { preferPeers, preferUntil: job.createdAt.getTime() + PREFERRED_PEERS_WAIT_MS } : {}),
+    ...(preferPeers && pinPeers ? { pinPeers: true } : {}),
   };
 }

@@ -174,9 +174,9 @@ export class CanaryService implements OnModuleDestroy {
 
   /**
    * Stores and enqueues a known-answer job made elsewhere in the coordinator (a capacity probe): the
-   * platform account owns and pays it like a canary, `outputs` is its answer, it runs on `preferPeers`
-   * when they can take it, and `marker` is kept in its stored policy (never sent to providers). Null
-   * when the platform account cannot pay it (logged like canaries).
+   * platform account owns and pays it like a canary, `outputs` is its answer, it runs only on
+   * `pinPeers` (waiting for them until its deadline), and `marker` is kept in its stored policy (never
+   * sent to providers). Null when the platform account cannot pay it (logged like canaries).
    */
   async submitKnownAnswer(input: {
     spec: JobSpec;
@@ -184,7 +184,7 @@ export class CanaryService implements OnModuleDestroy {
     pricePerUnit: bigint;
     deadlineMs: number;
     outputs: TensorWire[];
-    preferPeers: string[];
+    pinPeers: string[];
     marker: Record<string, unknown>;
   }): Promise<Job | null> {
     const accountId = await this.canaryAccountId();
@@ -195,7 +195,8 @@ export class CanaryService implements OnModuleDestroy {
       canaryRate: 0,
       source: 'platform',
       canaryFee: '0',
-      preferPeers: input.preferPeers,
+      preferPeers: input.pinPeers,
+      pinPeers: true,
     };
     const id = randomUUID();
     const stored = await this.repo.insertCanary({

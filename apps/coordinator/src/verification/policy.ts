@@ -15,6 +15,11 @@ export interface JobVerification extends VerificationPolicy {
    * otherwise, and waited for at most PREFERRED_PEERS_WAIT_MS when they only lack a free slot.
    */
   preferPeers?: string[];
+  /**
+   * The job runs on `preferPeers` or nowhere (a capacity probe measures one provider: run elsewhere
+   * it would measure, and pay, the wrong one). It waits for them until its deadline.
+   */
+  pinPeers?: true;
 }
 
 /** How a delivered result was checked (docs/verification.md "Trust tiers"). */
@@ -140,6 +145,7 @@ export function jobVerification(job: { verification: unknown; redundancy: number
       canaryFee: v.canaryFee ?? '0',
       ...(v.verified === true ? { verified: true as const } : {}),
       ...(Array.isArray(prefer) && prefer.every((p) => typeof p === 'string') ? { preferPeers: prefer } : {}),
+      ...(v.pinPeers === true ? { pinPeers: true as const } : {}),
     };
   }
   return {

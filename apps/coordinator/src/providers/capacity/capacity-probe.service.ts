@@ -181,7 +181,7 @@ export class CapacityProbeService implements OnApplicationBootstrap, OnApplicati
       pricePerUnit: price,
       deadlineMs,
       outputs: answer.outputs,
-      preferPeers: [peerId],
+      pinPeers: [peerId],
       marker: { [PROBE_MARKER_KEY]: marker },
     });
     if (!job) return false;

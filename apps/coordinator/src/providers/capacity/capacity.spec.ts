@@ -36,10 +36,15 @@ describe('capacity probes', () => {
       expect(m * k * 4).toBeLessThanOrEqual(MAX_TENSOR_BYTES);
       expect(k * n * 4).toBeLessThanOrEqual(MAX_TENSOR_BYTES);
     }
-    const spec = probeSpec(1_500, 7n, 60_000);
+    const spec = probeSpec(200, 7n, 60_000);
     const wu = Number(workUnitsForSpec(spec));
-    expect(wu).toBeGreaterThan(1_500 * 0.9);
-    expect(wu).toBeLessThan(1_500 * 1.1);
+    expect(wu).toBeGreaterThan(200 * 0.9);
+    expect(wu).toBeLessThan(200 * 1.1);
+    // However much work is asked for, a probe's bytes stay small (see MAX_PROBE_SIDE).
+    const big = probeSpec(1_000_000, 7n, 60_000);
+    const bytes = big.inputs.reduce((sum, t) => sum + t.data.length, 0);
+    expect(bytes).toBeLessThan(3_000_000); // base64 of two 1 MiB float32 matrices
+    expect(Number(workUnitsForSpec(big))).toBeGreaterThan(250);
     expect(spec.maxPricePerUnit).toBe('7');
     expect(spec.deadlineSeconds).toBe(60);
     // Fresh values every time: a provider cannot replay an earlier answer.

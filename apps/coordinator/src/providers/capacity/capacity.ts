@@ -19,10 +19,19 @@ export interface OverstatementRule {
   overheadMs: number;
 }
 
-/** The shared inner dimension of a probe is this many times its outer ones (more work per result byte). */
-export const PROBE_INNER_RATIO = 4;
-/** The largest outer dimension of a probe: its `a` (m × 4m float32, 16 MB) stays under MAX_TENSOR_BYTES. */
-export const MAX_PROBE_SIDE = 1_000;
+/**
+ * A probe is square (m × m times m × m): for a given number of bytes sent, stored and sent back, that
+ * is the most work a matmul carries (a long inner dimension adds input bytes as fast as work).
+ */
+export const PROBE_INNER_RATIO = 1;
+/**
+ * The largest side of a probe: 512 (each input 1 MiB of float32, about 1.4 MB on the wire; 268 MFLOP).
+ * A probe's bytes cost every hop (the offer, the stored job and known answer, the result) while the
+ * provider waits, and the coordinator's embedded database writes them on its own event loop: the
+ * 16 MB probes of the first version held `npm start`'s API for over 10 s and timed out honest agents.
+ * A probe therefore shows at most a few hundred GFLOP/s; verified real jobs prove more (proven-speed.ts).
+ */
+export const MAX_PROBE_SIDE = 512;
 /** A probe's deadline allows this many times the time it needs at the speed the provider is credited with... */
 export const PROBE_DEADLINE_FACTOR = 20;
 /** ...and at least this long, at most this long. */
@@ -49,7 +58,7 @@ export function probeWorkUnits(advertisedGflops: number, sizing: ProbeSizing): n
   return Math.max(sizing.minWorkUnits, Math.min(sizing.maxWorkUnits, Math.ceil(wanted)));
 }
 
-/** The matmul shape of about `workUnits`: a is m × k, b is k × n, with n = m and k = 4m (2·m·k·n FLOPs). */
+/** The matmul shape of about `workUnits` (2·m·k·n FLOPs): a is m × k, b is k × n, square up to MAX_PROBE_SIDE. */
 export function probeShape(workUnits: number): { m: number; k: number; n: number } {
   const flops = Math.max(1, workUnits) * 1e6;
   const m = Math.max(1, Math.min(MAX_PROBE_SIDE, Math.round(Math.cbrt(flops / (2 * PROBE_INNER_RATIO)))));
