@@ -58,6 +58,21 @@ async function json<T>(url: string, init?: RequestInit): Promise<{ status: numbe
   return { status: response.status, body: (text ? JSON.parse(text) : null) as T };
 }
 
+/** How many times the demo tries a request that timed out or could not connect. */
+const REQUEST_TRIES = 3;
+
+/** `call` again (after a second) when it threw, at most REQUEST_TRIES times in all. */
+async function retried<T>(call: () => Promise<T>, signal: AbortSignal): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (attempt >= REQUEST_TRIES || signal.aborted) throw err;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
 /** The last JSON document a `--json` command printed. */
 function lastJson<T>(output: string): T {
   const start = output.lastIndexOf('\n{');
@@ -133,11 +148,12 @@ export async function runDevPayoutDemo(options: {
   const n = 256;
   const a = Float32Array.from({ length: n * n }, (_, i) => ((i % 7) - 3) / 4);
   const b = Float32Array.from({ length: n * n }, (_, i) => ((i % 5) - 2) / 3);
-  const job = await json<{ id: string }>(`${coordinatorUrl}/v1/jobs`, {
+  const request: RequestInit = {
     method: 'POST',
     headers: {
       authorization: `Bearer ${keys.developerKey}`,
       'content-type': 'application/json',
+      // One key for every try: a retry after a timeout never submits the job twice.
       'idempotency-key': `dev-first-payout-${randomUUID()}`,
     },
     body: JSON.stringify({
@@ -147,8 +163,11 @@ export async function runDevPayoutDemo(options: {
       maxPricePerUnit: '10',
       deadlineSeconds: 120,
     }),
-  });
-  if (job.status !== 201) throw new Error(`the first dev job was refused (${job.status})`);
+  };
+  const job = await retried(() => json<{ id: string }>(`${coordinatorUrl}/v1/jobs`, request), signal);
+  if (job.status !== 200 && job.status !== 201) {
+    throw new Error(`the first dev job was refused (${job.status})`);
+  }
   say(`  dev job    ${job.body.id} (a ${n}×${n} matmul) so the first epoch has earnings to pay out`);
 
   // 4. wait for a claimable proof, then claim with the agent's CLI
