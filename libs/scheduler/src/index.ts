@@ -53,3 +53,10 @@ export {
   type BreakerState,
   type LossResult,
 } from './breaker.js';
+export {
+  ConcurrencyWindows,
+  DEFAULT_SLOW_START_OPTIONS,
+  SLOW_START_INITIAL_WINDOW,
+  SLOW_START_MAX_WINDOW,
+  type SlowStartOptions,
+} from './slow-start.js';

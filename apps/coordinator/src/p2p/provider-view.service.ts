@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Job, Provider } from '#prisma';
 import type { JobSpec, ProviderAdvert } from '#protocol';
 import {
+  ConcurrencyWindows,
   ProviderBreakers,
   Scheduler,
   type BreakerSnapshot,
@@ -48,7 +49,9 @@ export const MAX_PARKED_ADVERTS = 10_000;
  * Only peers directly connected to this process's libp2p node, with an unexpired advert, are
  * placeable: the advert of a peer that is not connected here (relayed ghosts) is parked, neither
  * stored nor offered work, until that peer connects. A per-provider circuit breaker (libs/scheduler
- * ProviderBreakers) keeps offers away from a provider that keeps losing attempts.
+ * ProviderBreakers) keeps offers away from a provider that keeps losing attempts, and slow start
+ * (ConcurrencyWindows) lets a provider hold only as many jobs at once as its results earned: a new
+ * identity that accepts and then stalls holds two honest jobs, not the slots it advertises.
  */
 @Injectable()
 export class ProviderViewService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -62,6 +65,8 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
   private readonly measured = new Map<string, number>();
   private readonly firstSeen = new Map<string, number>();
   private readonly latest = new Map<string, { address: string; pricePerUnit: bigint }>();
+  /** Slots each provider's latest advert claims (placement uses at most its slow-start window of them). */
+  private readonly advertisedSlots = new Map<string, number>();
   private waiters: (() => void)[] = [];
   /** Peers with a direct connection to this process's libp2p node. */
   private readonly connected = new Set<string>();
@@ -69,6 +74,7 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
   private readonly parked = new Map<string, ProviderAdvert>();
   private sweepTimer: NodeJS.Timeout | null = null;
   readonly breakers = new ProviderBreakers();
+  readonly windows = new ConcurrencyWindows();
 
   constructor(
     private readonly providers: ProvidersRepository,
@@ -161,17 +167,22 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
     }
     // A peer that was placeable and lost its connection is removed by onDisconnect; this is the
     // belt to those braces (an advert racing the disconnect event).
-    if (this.scheduler.removeProvider(advert.peerId)) this.snapshots.delete(advert.peerId);
+    if (this.scheduler.removeProvider(advert.peerId)) {
+      this.snapshots.delete(advert.peerId);
+      this.advertisedSlots.delete(advert.peerId);
+    }
   }
 
   /** A provider's connection dropped: stop placing work on it until it reconnects and adverts again. */
   async onDisconnect(peerId: string): Promise<void> {
     this.connected.delete(peerId);
     this.parked.delete(peerId);
+    this.windows.release(peerId);
     const stored = this.persisted.delete(peerId);
     const placeable = this.scheduler.removeProvider(peerId);
     if (!stored && !placeable) return;
     this.snapshots.delete(peerId);
+    this.advertisedSlots.delete(peerId);
     await this.providers.markOffline(peerId);
   }
 
@@ -207,6 +218,8 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
 
   /** The provider lost an attempt through its own fault: counts toward opening its breaker. */
   attemptLost(peerId: string, now = Date.now()): LossResult {
+    this.windows.recordLoss(peerId);
+    this.applyWindow(peerId, now);
     const result = this.breakers.recordLoss(peerId, now);
     if (result.opened) {
       this.logger.warn(
@@ -219,6 +232,8 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
 
   /** The provider returned a result: a half-open breaker closes. */
   attemptSucceeded(peerId: string, now = Date.now()): void {
+    this.windows.recordSuccess(peerId);
+    if (this.applyWindow(peerId, now)) this.capacityChanged();
     const before = this.breakers.state(peerId, now);
     if (this.breakers.recordSuccess(peerId, now) === 'closed' && before === 'half-open') {
       this.logger.info({ peerId }, 'provider circuit breaker closed: the probe succeeded');
@@ -226,6 +241,19 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
   }
 
   /** The attempt ended saying nothing about the provider (a rejection): a half-open probe is freed. */
+  /** Re-scores the provider with the slots its window allows; true when they changed. */
+  private applyWindow(peerId: string, now: number): boolean {
+    const snapshot = this.snapshots.get(peerId);
+    const advertised = this.advertisedSlots.get(peerId);
+    if (!snapshot || advertised === undefined) return false;
+    const slots = this.windows.usableSlots(peerId, advertised);
+    if (slots === snapshot.slots) return false;
+    const updated = { ...snapshot, slots, freeSlots: Math.min(slots, snapshot.freeSlots) };
+    this.snapshots.set(peerId, updated);
+    this.scheduler.upsertProvider(updated, now);
+    return true;
+  }
+
   attemptNeutral(peerId: string): void {
     this.breakers.recordNeutral(peerId);
   }
@@ -439,6 +467,8 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
     // scheduler counts as busy itself: add them back so they are not subtracted twice.
     const busy = this.scheduler.usage(advert.peerId)?.busy ?? 0;
     const stake = this.stakes.stakeOf(advert.address);
+    this.advertisedSlots.set(advert.peerId, advert.slots);
+    const slots = this.windows.usableSlots(advert.peerId, advert.slots);
     return {
       peerId: advert.peerId,
       // The signing (staking) address, not the self-declared operatorId: one stake, one operator.
@@ -448,8 +478,8 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
       gflops: advert.gflops,
       measuredGflops: this.measured.get(advert.peerId),
       pricePerUnit: BigInt(advert.pricePerUnit),
-      slots: advert.slots,
-      freeSlots: Math.min(advert.slots, advert.freeSlots + busy),
+      slots,
+      freeSlots: Math.min(slots, advert.freeSlots + busy),
       reputation: this.reputations.get(advert.peerId) ?? 0.5,
       region: advert.region,
       banned: status === 'BANNED',
