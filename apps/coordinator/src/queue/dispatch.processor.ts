@@ -12,10 +12,11 @@ import {
   type DeadLetterJobData,
   type DispatchJobData,
 } from './queue.constants.js';
+import { dispatchBackoff } from './dispatch-backoff.js';
 import { DrainingWorkerHost } from './worker-drain.js';
 
 /** Delegates each dispatch job to DispatchService; moves exhausted jobs to the dead-letter queue. */
-@Processor(QueueName.Dispatch)
+@Processor(QueueName.Dispatch, { settings: { backoffStrategy: dispatchBackoff } })
 export class DispatchProcessor extends DrainingWorkerHost implements OnApplicationBootstrap {
   constructor(
     private readonly dispatch: DispatchService,

@@ -1,4 +1,5 @@
 import type { JobsOptions } from 'bullmq';
+import { DISPATCH_BACKOFF_TYPE } from './dispatch-backoff.js';
 
 /** Every BullMQ queue of the coordinator. */
 export enum QueueName {
@@ -44,7 +45,8 @@ export function jobOptions(
     case QueueJobName.Dispatch:
       return {
         attempts: dispatch.attempts,
-        backoff: { type: 'exponential', delay: dispatch.backoffMs },
+        // Exponential when nothing could take the job, at once after failed attempts (dispatch-backoff.ts).
+        backoff: { type: DISPATCH_BACKOFF_TYPE, delay: dispatch.backoffMs },
         removeOnComplete: { count: 1000 },
         removeOnFail: { count: 10_000 },
       };
