@@ -3,11 +3,31 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseEther } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ONE_TOKEN } from '#rewards';
+import { DEV_FUND_ETH } from '../../apps/provider-agent/src/cli/chain-commands.js';
 import { api } from '../helpers/coordinator.js';
 import { matmulSpec } from '../helpers/specs.js';
 
 const MAIN = join(process.cwd(), 'dist/apps/coordinator/src/main.js');
+const AGENT_MAIN = join(process.cwd(), 'dist/apps/provider-agent/src/main.js');
+
+/** Runs the agent CLI (`gpumesh-agent`) from dist/ to its end. */
+function agentCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [AGENT_MAIN, ...args], {
+      env: { ...process.env, GPUMESH_AGENT_PASSPHRASE: 'e2e-dev-fund-passphrase' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
 
 interface Started {
   child: ChildProcessWithoutNullStreams;
@@ -56,14 +76,15 @@ async function stopProcess(started: Started): Promise<number | null> {
 describe('e2e: the coordinator process on embedded defaults', () => {
   let dataDir: string;
   beforeAll(async () => {
-    if (!existsSync(MAIN)) throw new Error('run `npm run build` first (npm test does)');
+    if (!existsSync(MAIN) || !existsSync(AGENT_MAIN))
+      throw new Error('run `npm run build` first (npm test does)');
     dataDir = await mkdtemp(join(tmpdir(), 'gpumesh-e2e-'));
   });
   afterAll(async () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('starts, prints the banner, takes a job, stops on Ctrl-C, keeps the job across a restart, and runs a burst of jobs', async () => {
+  it('starts, prints the banner, takes a job, stops on Ctrl-C, keeps the job across a restart, runs a burst of jobs, and funds a new agent from the dev faucet', async () => {
     const first = await startProcess(dataDir);
     expect(first.output()).toContain('/docs');
     const health = await api<{ status: string }>(first.url, 'GET', '/health');
@@ -122,6 +143,31 @@ describe('e2e: the coordinator process on embedded defaults', () => {
         seen = await states();
       }
       expect(seen, second.output()).toEqual(burst.map(() => '200 COMPLETED'));
+
+      // A GPU owner trying stake and claim on the dev chain: a fresh agent wallet gets gas and tokens
+      // from the dev faucet with one command.
+      const agentDir = join(dataDir, 'new-agent');
+      const init = await agentCli([
+        'init',
+        '--coordinator',
+        second.url,
+        '--light-kdf',
+        '--json',
+        '--data-dir',
+        agentDir,
+      ]);
+      expect(init.code, init.stderr).toBe(0);
+      const funded = await agentCli(['dev-fund', '--tokens', '250', '--json', '--data-dir', agentDir]);
+      expect(funded.code, funded.stderr).toBe(0);
+      const figures = JSON.parse(funded.stdout.slice(funded.stdout.lastIndexOf('\n{') + 1)) as {
+        address: string;
+        eth: string;
+        tokens: string;
+        txHashes: string[];
+      };
+      expect(figures.eth).toBe(parseEther(DEV_FUND_ETH).toString());
+      expect(figures.tokens).toBe(String(250n * ONE_TOKEN));
+      expect(figures.txHashes).toHaveLength(2);
     } finally {
       expect(await stopProcess(second)).toBe(0);
     }

@@ -112,6 +112,10 @@ describe.skipIf(!existsSync(AGENT_MAIN))('gpumesh-agent stake, unstake and claim
     const noGas = await cli(inDir('stake', '10'));
     expect(noGas.code).toBe(1);
     expect(noGas.stderr.toLowerCase()).toContain(`the wallet ${address} has no eth to pay for gas`);
+    // No faucet off the dev chain: dev-fund refuses and says where gas and tokens come from.
+    const noFaucet = await cli(inDir('dev-fund'));
+    expect(noFaucet.code).toBe(1);
+    expect(noFaucet.stderr).toMatch(/is not a local dev chain: there is no faucet/);
     const down = await cli(inDir('claim', '--rpc', 'http://127.0.0.1:1'));
     expect(down.code).toBe(1);
     expect(down.stderr).toMatch(/cannot reach the chain at http:\/\/127\.0\.0\.1:1/);
