@@ -26,6 +26,7 @@ const BENCHMARKS: Record<string, string> = {
   chaos: './chaos.bench.js',
   scaleout: './scaleout.bench.js',
   'p2p-attack': './p2p-attack.bench.js',
+  'job-offer': './job-offer.bench.js',
 };
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -74,6 +74,10 @@ const ROWS: Record<string, (f: Figures) => Row> = {
     figure: `two coordinators: ${at(f, 'twoCoordinators.jobsPerSecond')} jobs/s (×${at(f, 'ratio')}), coordinators ${at(f, 'twoCoordinators.cores.coordinators')} cores, machine idle ${at(f, 'twoCoordinators.cores.idle')}; placed twice ${at(f, 'audit.placedTwice')}, completed twice ${at(f, 'audit.completedTwice')}, paid twice ${at(f, 'audit.paidTwice')}, ledger sum ${at(f, 'audit.ledgerSum')}; ${at(f, 'audit.dispatchedTwice')} placed again after an agent refused a slot both workers offered`,
     baseline: `one coordinator: ${at(f, 'oneCoordinator.jobsPerSecond')} jobs/s, ${at(f, 'oneCoordinator.cores.coordinators')} cores, machine idle ${at(f, 'oneCoordinator.cores.idle')} (same ${at(f, 'agents')} agents, ${at(f, 'jobsPerPhase')} jobs)`,
   }),
+  'job-offer': (f) => ({
+    figure: `one offer as a batch of one: p50 ${at(f, 'sequential.batchOfOne.p50Ms')} ms one at a time, ${at(f, 'concurrent.batchOfOne.offersPerSecond')} offers/s with ${at(f, 'concurrent.inFlight')} in flight`,
+    baseline: `one offer on its own stream: p50 ${at(f, 'sequential.single.p50Ms')} ms, ${at(f, 'concurrent.single.offersPerSecond')} offers/s (p50 ratio ${at(f, 'sequentialP50Ratio')}, throughput ratio ${at(f, 'concurrentThroughputRatio')})`,
+  }),
   'p2p-attack': (f) => {
     const attacks = (f.attacks ?? {}) as Record<
       string,

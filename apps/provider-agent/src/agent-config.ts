@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { BACKENDS } from '#protocol';
+import { BACKENDS, LOWER_CASE_ADDRESS_PATTERN } from '#protocol';
 import {
   DEFAULT_MAX_DISCONNECTED_SECONDS,
   DEFAULT_RECONNECT_INITIAL_DELAY_MS,
@@ -21,7 +21,9 @@ export const agentConfigSchema = z.strictObject({
   /** The coordinator's libp2p multiaddrs (with /p2p/<peer id>); the agent stays connected to one. */
   bootstrap: z.array(z.string().startsWith('/')).min(1, 'bootstrap: at least one coordinator multiaddr'),
   /** The EVM address whose signed offers this agent accepts. */
-  coordinatorAddress: z.string().regex(/^0x[0-9a-f]{40}$/, 'coordinatorAddress: a lower-case 0x address'),
+  coordinatorAddress: z
+    .string()
+    .regex(LOWER_CASE_ADDRESS_PATTERN, 'coordinatorAddress: a lower-case 0x address'),
   /**
    * Listen multiaddrs. Default none: the agent only dials out to its coordinator (it works behind NAT
    * and offers nothing to scan). When set, only coordinator peers may connect; strangers are refused.

@@ -10,6 +10,7 @@ import { dirname } from 'node:path';
 import { Wallet, type HDNodeWallet } from 'ethers';
 import { z } from 'zod';
 import { generatePeerKey, peerIdStringOf, peerKeyFromHex, peerKeyToHex } from '#p2p';
+import { LOWER_CASE_ADDRESS_PATTERN } from '#protocol';
 import type { PrivateKey } from '@libp2p/interface';
 
 /** scrypt cost of the keystore; `light` is for tests and throwaway dev agents only. */
@@ -29,7 +30,7 @@ const encryptedSchema = z.strictObject({
 
 const keystoreSchema = z.strictObject({
   version: z.literal(1),
-  address: z.string().regex(/^0x[0-9a-f]{40}$/),
+  address: z.string().regex(LOWER_CASE_ADDRESS_PATTERN),
   peerId: z.string().min(1),
   /** Both secrets (the EVM private key and the libp2p key), AES-256-GCM under a scrypt-derived key. */
   secrets: encryptedSchema,

@@ -4,7 +4,7 @@ import type * as tfTypes from '@tensorflow/tfjs';
 
 import type { EpochProgress, ExecutorErrorCode, ModelArtifact, RawTensor, WorkerTask } from './task.js';
 import { readInto, type TensorArray } from './read-into.js';
-import type { Tf } from './tf-loader.js';
+import type { Tf } from './tf.js';
 
 export class TaskError extends Error {
   constructor(

@@ -4,7 +4,7 @@
 // costs a memcpy.
 import type * as tfTypes from '@tensorflow/tfjs';
 
-import type { Tf } from './tf-loader.js';
+import type { Tf } from './tf.js';
 
 export type TensorArray = Float32Array | Int32Array | Uint8Array;
 

@@ -5,9 +5,10 @@ import { dirname } from 'node:path';
 
 import type { Backend } from '#protocol';
 
+import type { Tf } from './tf.js';
 import { useWasmMatmulKernel, wasmMatmulKernelFromEnv, type WasmMatmulKernel } from './wasm-matmul.js';
 
-export type Tf = typeof import('@tensorflow/tfjs');
+export type { Tf } from './tf.js';
 
 /** npm package that provides each backend. */
 export const BACKEND_PACKAGES: Readonly<Record<Backend, string>> = {

@@ -5,7 +5,7 @@
 // backend.
 import type * as tfTypes from '@tensorflow/tfjs';
 
-import type { Tf } from './tf-loader.js';
+import type { Tf } from './tf.js';
 import { GEMM_MAX_BYTES, WasmGemm, gemmBytes } from './wasm-gemm.js';
 
 /** Which kernel runs the wasm backend's large float32 matmuls. */

@@ -34,10 +34,18 @@ export const Sha256HexSchema = z
   .string({ error: 'expected sha256 hex string' })
   .regex(/^[0-9a-f]{64}$/, { error: 'expected sha256 as 64 lower-case hex characters' });
 
+/**
+ * A 20-byte EVM address in hex, any case (the EIP-55 checksum is not checked here: it costs a keccak).
+ * The one address pattern: everything that checks an address uses this or LOWER_CASE_ADDRESS_PATTERN.
+ */
+export const ADDRESS_PATTERN = /^0x[0-9a-fA-F]{40}$/;
+/** An address as gpumesh stores, signs and files it: lower-case hex. */
+export const LOWER_CASE_ADDRESS_PATTERN = /^0x[0-9a-f]{40}$/;
+
 /** EVM address, checksummed or lower-case on input; always lower-case after parsing. */
 export const AddressSchema = z
   .string({ error: 'expected EVM address' })
-  .regex(/^0x[0-9a-fA-F]{40}$/, { error: 'expected EVM address (0x + 40 hex characters)' })
+  .regex(ADDRESS_PATTERN, { error: 'expected EVM address (0x + 40 hex characters)' })
   .transform((s) => s.toLowerCase());
 
 /** 65-byte secp256k1 signature, 0x-prefixed hex. */

@@ -1,4 +1,4 @@
-import { canonicalJson, formatIssuePath } from '#protocol';
+import { ADDRESS_PATTERN, LOWER_CASE_ADDRESS_PATTERN, canonicalJson, formatIssuePath } from '#protocol';
 import { z } from 'zod';
 
 import { MAX_CUMULATIVE_AMOUNT, TOKEN_DECIMALS } from './amounts.js';
@@ -78,10 +78,8 @@ export interface CloseEpochOptions {
   readonly debits?: readonly EpochDebitInput[];
 }
 
-const ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/;
-
 function normaliseAddress(address: string, what: string): string {
-  if (!ADDRESS_RE.test(address))
+  if (!ADDRESS_PATTERN.test(address))
     throw new RewardsError('INVALID_CREDIT', `${what}: invalid address ${address}`);
   return address.toLowerCase();
 }
@@ -218,7 +216,7 @@ export function epochFileHash(file: EpochFile): string {
 }
 
 const decimalString = z.string().regex(/^(0|[1-9]\d*)$/, 'a decimal integer string');
-const address = z.string().regex(/^0x[0-9a-f]{40}$/, 'a lower-case 0x address');
+const address = z.string().regex(LOWER_CASE_ADDRESS_PATTERN, 'a lower-case 0x address');
 
 const EpochFileSchema = z.strictObject({
   format: z.literal(EPOCH_FILE_FORMAT),

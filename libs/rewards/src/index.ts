@@ -15,6 +15,7 @@ export * from './escrow-events.js';
 export * from './funding.js';
 export {
   sendJournaled,
+  sendJournaledCall,
   settleJournaled,
   bumpedFees,
   MemoryTxJournal,
@@ -28,6 +29,7 @@ export {
   GAS_HEADROOM_PERCENT,
   MIN_BUMP_PERCENT,
   type FeePolicy,
+  type JournaledCall,
   type JournaledTx,
   type JournaledTxEvent,
   type SendJournaledParams,

@@ -25,6 +25,7 @@ import {
   NonceManager,
   Transaction,
   isError,
+  type ContractTransaction,
   type Provider,
   type Signer,
   type TransactionReceipt,
@@ -282,6 +283,32 @@ export async function sendJournaled(params: SendJournaledParams): Promise<SentJo
     }
     if (outcome === 'wait') await new Promise((resolve) => setTimeout(resolve, Math.min(pollMs, left)));
   }
+}
+
+/** A contract call to send as one journaled effect: `populate` builds it (`contract.fn.populateTransaction`). */
+export interface JournaledCall {
+  readonly key: string;
+  populate(): Promise<ContractTransaction>;
+  readonly isDone?: () => Promise<boolean>;
+}
+
+/**
+ * The one way a contract call of libs/rewards is sent: built by `call.populate()`, then
+ * `sendJournaled` (journal, sign, broadcast, resume, bump, re-broadcast) with the caller's signer,
+ * journal and patience.
+ */
+export async function sendJournaledCall(
+  options: Omit<SendJournaledParams, 'key' | 'to' | 'data' | 'isDone'>,
+  call: JournaledCall,
+): Promise<SentJournaled> {
+  const request = await call.populate();
+  return sendJournaled({
+    ...options,
+    key: call.key,
+    to: request.to,
+    data: request.data,
+    isDone: call.isDone,
+  });
 }
 
 export interface SettleJournaledParams {

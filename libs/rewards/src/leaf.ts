@@ -1,3 +1,5 @@
+import { ADDRESS_PATTERN } from '#protocol';
+
 import { toHex } from './hex.js';
 import { keccak256Bytes } from './keccak.js';
 
@@ -11,9 +13,6 @@ export interface LeafInput {
 /** How leaves are hashed, written into every epoch file. */
 export const LEAF_ENCODING =
   'keccak256(bytes.concat(keccak256(abi.encode(uint256 index, address account, uint256 cumulativeAmount))))';
-
-/** A 20-byte address in hex, any case (the checksum is not checked here: it costs a keccak). */
-const ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/;
 
 const UINT256_MAX = (1n << 256n) - 1n;
 
@@ -31,7 +30,7 @@ function encodeLeafInto(out: Buffer, leaf: LeafInput): void {
   if (leaf.cumulativeAmount < 0n || leaf.cumulativeAmount > UINT256_MAX) {
     throw new Error(`invalid cumulative amount ${leaf.cumulativeAmount}`);
   }
-  if (!ADDRESS_RE.test(leaf.account)) throw new Error(`invalid account address ${leaf.account}`);
+  if (!ADDRESS_PATTERN.test(leaf.account)) throw new Error(`invalid account address ${leaf.account}`);
   out.fill(0, 0, 32);
   out.writeUIntBE(leaf.index, 26, 6);
   out.fill(0, 32, 44);

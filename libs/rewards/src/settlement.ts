@@ -3,7 +3,7 @@ import type { Signer } from 'ethers';
 import type { RewardsDistributorContract } from './contracts/rewards-distributor.js';
 import { RewardsError } from './errors.js';
 import {
-  sendJournaled,
+  sendJournaledCall,
   type FeePolicy,
   type JournaledTxEvent,
   type SentJournaled,
@@ -96,22 +96,24 @@ export async function postEpochRoot(params: PostEpochRootParams): Promise<Posted
   if (epoch > before.last + 1) {
     throw new RewardsError('EPOCH_GAP', `epoch ${epoch} cannot be posted before epoch ${before.last + 1}`);
   }
-  const request = await distributor.postRoot.populateTransaction(epoch, root, fileHash, total);
   let sent: SentJournaled;
   try {
-    sent = await sendJournaled({
-      signer: params.signer,
-      journal: params.journal,
-      key: postRootKey(epoch, root),
-      to: request.to,
-      data: request.data,
-      isDone: async () => onChain(await chainEpoch(distributor, epoch)),
-      confirmations: params.confirmations,
-      timeoutMs: params.timeoutMs,
-      fees: params.fees,
-      pollMs: params.pollMs,
-      onEvent: params.onEvent,
-    });
+    sent = await sendJournaledCall(
+      {
+        signer: params.signer,
+        journal: params.journal,
+        confirmations: params.confirmations,
+        timeoutMs: params.timeoutMs,
+        fees: params.fees,
+        pollMs: params.pollMs,
+        onEvent: params.onEvent,
+      },
+      {
+        key: postRootKey(epoch, root),
+        populate: () => distributor.postRoot.populateTransaction(epoch, root, fileHash, total),
+        isDone: async () => onChain(await chainEpoch(distributor, epoch)),
+      },
+    );
   } catch (err) {
     // Reverted because another root got there first: say so.
     if (err instanceof RewardsError && err.code === 'TX_FAILED')

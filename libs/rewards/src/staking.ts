@@ -13,7 +13,7 @@ import { attachComputeToken } from './contracts/compute-token.js';
 import { attachProviderStaking, type ProviderStakingContract } from './contracts/provider-staking.js';
 import { RewardsError } from './errors.js';
 import {
-  sendJournaled,
+  sendJournaledCall,
   settleJournaled,
   waitConfirmed,
   type FeePolicy,
@@ -282,19 +282,17 @@ async function sendStep(
       throw new RewardsError('TX_FAILED', `${step}Slash would revert: ${describeRevert(ctx.staking, err)}`);
     });
   }
-  const request = await call.populate();
-  const sent = await sendJournaled({
-    signer: params.signer,
-    journal: params.journal,
-    key,
-    to: request.to,
-    data: request.data,
-    isDone: call.isDone,
-    confirmations: ctx.confirmations,
-    timeoutMs: ctx.timeoutMs,
-    fees: params.fees,
-    pollMs: params.pollMs,
-  });
+  const sent = await sendJournaledCall(
+    {
+      signer: params.signer,
+      journal: params.journal,
+      confirmations: ctx.confirmations,
+      timeoutMs: ctx.timeoutMs,
+      fees: params.fees,
+      pollMs: params.pollMs,
+    },
+    { key, populate: call.populate, isDone: call.isDone },
+  );
   return sent.receipt;
 }
 

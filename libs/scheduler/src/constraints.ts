@@ -6,10 +6,13 @@ import {
   normalizeModel,
   type ProviderEntry,
 } from './index/provider-entry.js';
-import { speedBand } from './index/sorted-list.js';
+import { speedBand } from './index/speed-band.js';
 import { regionBonus } from './scoring.js';
 import { stakeRatio } from './stake.js';
+import type { JobContext } from './job-context.js';
 import type { JobRequest, SchedulerConfig } from './types.js';
+
+export type { JobContext } from './job-context.js';
 
 export const EXCLUSION_REASONS = [
   'banned',
@@ -41,37 +44,6 @@ export const REASON_BIT: Readonly<Record<ExclusionReason, number>> = {
   excluded: 512,
   stake: 1024,
 };
-
-/** A job prepared for fast constraint checks. */
-export interface JobContext {
-  readonly job: JobRequest;
-  readonly now: number;
-  readonly k: number;
-  readonly backendMask: number;
-  /** Normalised allowed models, null when any. */
-  readonly models: ReadonlySet<string> | null;
-  readonly minVramMiB: number;
-  readonly maxPrice: bigint;
-  /** Number(maxPrice), for block bounds and a fast first comparison. */
-  readonly maxPriceNum: number;
-  /** Model bits of the allowlist in the index's numbering (-1 when any model goes). */
-  readonly modelMask: number;
-  /** GFLOP/s needed to finish workUnits by the deadline (Infinity when the deadline has passed). */
-  readonly requiredGflops: number;
-  /** speedBand(requiredGflops). */
-  readonly speedBand: number;
-  readonly excluded: ReadonlySet<string> | null;
-  /** '' when the job has no preferred region. */
-  readonly region: string;
-  /** Score bonus for a provider in the preferred region (0 when the job names none). */
-  readonly bonus: number;
-  /** Whether stake gates placement (config.requireStake). */
-  readonly requireStake: boolean;
-  /** workUnits × the collateral ratio (scaled): a provider fits when this × its price <= its headroom. */
-  readonly stakeWork: bigint;
-  /** Number(stakeWork), for a fast first comparison. */
-  readonly stakeWorkNum: number;
-}
 
 /** Work units (MFLOP) the provider gets through per millisecond at `gflops` is exactly `gflops`. */
 export function requiredGflops(workUnits: bigint, deadlineAt: number, now: number): number {

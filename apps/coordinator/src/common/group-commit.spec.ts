@@ -48,6 +48,33 @@ describe('GroupCommit', () => {
     expect(batches).toEqual([[1], [3]]);
   });
 
+  it('with retryAlone false, fails every request of a failed batch with its error and runs none again', async () => {
+    const batches: number[][] = [];
+    const commit = new GroupCommit<Req, number>({
+      commit: async (batch) => {
+        batches.push(batch.map((r) => r.value));
+        await new Promise((r) => setTimeout(r, 5));
+        if (batch.some((r) => r.fail)) throw new Error('connection lost');
+        return batch.map((r) => r.value * 10);
+      },
+      maxBatch: 4,
+      maxInFlight: 1,
+      retryAlone: false,
+    });
+    const outcomes = await Promise.allSettled([
+      commit.submit({ key: 'a', value: 1 }),
+      commit.submit({ key: 'b', value: 2, fail: true }),
+      commit.submit({ key: 'a', value: 3 }),
+    ]);
+    expect(outcomes.map((o) => (o.status === 'rejected' ? (o.reason as Error).message : o.value))).toEqual([
+      'connection lost',
+      'connection lost',
+      'connection lost',
+    ]);
+    expect(batches).toEqual([[1, 2, 3]]);
+    expect(await commit.submit({ key: 'a', value: 4 })).toBe(40);
+  });
+
   it('lets routine requests wait for company, sends them along with an urgent one, and drains at shutdown', async () => {
     const { commit, batches } = committer({ lingerMs: 10_000 });
     const first = commit.submit({ key: 'a', value: 1 });

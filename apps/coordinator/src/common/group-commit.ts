@@ -1,14 +1,23 @@
 /**
  * Group commit: requests made while a batch commits wait for the next one, so under load many share
- * one database transaction (one commit, one lock of each hot row); alone, a request waits one
- * event-loop turn. A batch that fails is retried one request at a time, in the order asked within a
- * key (different keys concurrently), so a bad request never takes the others down with it.
+ * one database transaction (one commit, one lock of each hot row) or one round trip; alone, a request
+ * waits one event-loop turn. A batch that fails is retried one request at a time, in the order asked
+ * within a key (different keys concurrently), so a bad request never takes the others down with it;
+ * or, with `retryAlone: false`, every request of the batch fails with the batch's error.
  */
 export interface GroupCommitOptions<Req, Res> {
   /** Commits a whole batch; returns one result per request, in order. */
   commit: (batch: Req[]) => Promise<Res[]>;
-  /** Requests with the same key are retried in order after a failed batch (e.g. a job id). */
-  key: (req: Req) => string;
+  /**
+   * Requests with the same key are retried in order after a failed batch (e.g. a job id). Default:
+   * one key for all (retried one after another).
+   */
+  key?: (req: Req) => string;
+  /**
+   * Whether a failed batch is retried one request at a time (default true). False: its error fails
+   * every request of the batch (a failure that is no one request's fault, like a lost connection).
+   */
+  retryAlone?: boolean;
   /** Most requests per batch. */
   maxBatch: number;
   /** Batches committing at once (each holds one pooled connection). */
@@ -108,10 +117,14 @@ export class GroupCommit<Req, Res> {
     let results: Res[];
     try {
       results = await this.options.commit(batch.map((p) => p.req));
-    } catch {
+    } catch (err) {
+      if (this.options.retryAlone === false) {
+        for (const p of batch) p.reject(err);
+        return;
+      }
       const chains = new Map<string, Promise<void>>();
       for (const p of batch) {
-        const key = this.options.key(p.req);
+        const key = this.options.key?.(p.req) ?? '';
         const previous = chains.get(key) ?? Promise.resolve();
         chains.set(
           key,

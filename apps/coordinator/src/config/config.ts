@@ -1,3 +1,4 @@
+import { ADDRESS_PATTERN, LOWER_CASE_ADDRESS_PATTERN } from '#protocol';
 import { z } from 'zod';
 
 export const COORDINATOR_ROLES = ['api', 'worker', 'all'] as const;
@@ -11,7 +12,7 @@ const integerString = z
 /** Every setting of the coordinator, validated once at boot. Nothing else reads `process.env`. */
 const evmAddress = z
   .string()
-  .regex(/^0x[0-9a-fA-F]{40}$/, 'expected a 0x-prefixed 20-byte hex address')
+  .regex(ADDRESS_PATTERN, 'expected a 0x-prefixed 20-byte hex address')
   .transform((v) => v.toLowerCase());
 
 /**
@@ -165,7 +166,7 @@ const configSchema = z.object({
         .map((a) => a.trim().toLowerCase())
         .filter((a) => a.length > 0),
     )
-    .pipe(z.array(z.string().regex(/^0x[0-9a-f]{40}$/, 'expected comma-separated EVM addresses'))),
+    .pipe(z.array(z.string().regex(LOWER_CASE_ADDRESS_PATTERN, 'expected comma-separated EVM addresses'))),
   P2P_ENABLED: z
     .enum(['true', 'false'])
     .default('true')
@@ -246,19 +247,10 @@ const configSchema = z.object({
   CHAIN_RPC_URL: z.string().url().optional(),
   /** JSON file with token, distributor, escrow, staking and deployBlock (else the *_ADDRESS settings). */
   CONTRACTS_FILE: z.string().min(1).optional(),
-  DISTRIBUTOR_ADDRESS: z
-    .string()
-    .regex(/^0x[0-9a-fA-F]{40}$/)
-    .optional(),
-  ESCROW_ADDRESS: z
-    .string()
-    .regex(/^0x[0-9a-fA-F]{40}$/)
-    .optional(),
+  DISTRIBUTOR_ADDRESS: z.string().regex(ADDRESS_PATTERN).optional(),
+  ESCROW_ADDRESS: z.string().regex(ADDRESS_PATTERN).optional(),
   /** ProviderStaking (slashes are executed there; the dashboard reads stakes from it). */
-  STAKING_ADDRESS: z
-    .string()
-    .regex(/^0x[0-9a-fA-F]{40}$/)
-    .optional(),
+  STAKING_ADDRESS: z.string().regex(ADDRESS_PATTERN).optional(),
   /** Private key (0x hex) holding SLASHER_ROLE on ProviderStaking (default: SETTLER_KEY). */
   SLASHER_KEY: z
     .string()

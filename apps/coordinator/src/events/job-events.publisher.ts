@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { Subject, type Observable } from 'rxjs';
 import { filter } from 'rxjs/operators';
 import type { Logger } from 'pino';
+import { GroupCommit } from '../common/group-commit.js';
 import { RUNTIME_ENDPOINTS, type RuntimeEndpoints } from '../runtime-endpoints.js';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { LOGGER } from '../logging/logger.js';
@@ -23,8 +24,12 @@ export class JobEventsBus implements OnModuleDestroy {
   private readonly publisher: Redis;
   private subscriber: Redis | null = null;
   private readonly notices = new Subject<JobEventNotice>();
-  /** Notices waiting for this turn's message. */
-  private readonly outbox: { notice: JobEventNotice; done: () => void }[] = [];
+  /** The notices of one turn, one message (every turn's message goes out at once, none waits). */
+  private readonly outbox = new GroupCommit<JobEventNotice, void>({
+    commit: (notices) => this.flush(notices),
+    maxBatch: Number.POSITIVE_INFINITY,
+    maxInFlight: Number.POSITIVE_INFINITY,
+  });
 
   constructor(
     @Inject(RUNTIME_ENDPOINTS) private readonly endpoints: RuntimeEndpoints,
@@ -41,21 +46,18 @@ export class JobEventsBus implements OnModuleDestroy {
    * database, so a lost notice only delays a client and must never fail a transition.
    */
   publish(notice: JobEventNotice): Promise<void> {
-    return new Promise<void>((resolve) => {
-      this.outbox.push({ notice, done: resolve });
-      if (this.outbox.length === 1) setImmediate(() => void this.flush());
-    });
+    return this.outbox.submit(notice);
   }
 
-  private async flush(): Promise<void> {
-    const batch = this.outbox.splice(0, this.outbox.length);
+  /** Publishes one turn's notices; never throws. */
+  private async flush(notices: JobEventNotice[]): Promise<void[]> {
     try {
       if (this.publisher.status === 'wait') await this.publisher.connect();
-      await this.publisher.publish(this.channel, JSON.stringify(batch.map((b) => b.notice)));
+      await this.publisher.publish(this.channel, JSON.stringify(notices));
     } catch (err) {
-      this.logger.warn({ err, notices: batch.length }, 'could not publish job event notices');
+      this.logger.warn({ err, notices: notices.length }, 'could not publish job event notices');
     }
-    for (const b of batch) b.done();
+    return notices.map(() => undefined);
   }
 
   /** Notices for one job, from any process. */

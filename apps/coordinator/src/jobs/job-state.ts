@@ -29,8 +29,9 @@ export const JOB_TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = 
   EXPIRED: [],
 };
 
-export function isTerminal(state: JobState): boolean {
-  return TERMINAL_STATES.includes(state);
+/** Whether a job in `state` is done for good (the one place that decides it; takes raw strings too). */
+export function isTerminal(state: string): boolean {
+  return (TERMINAL_STATES as readonly string[]).includes(state);
 }
 
 export function canTransition(from: JobState, to: JobState): boolean {

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Job } from '#prisma';
+import { GroupCommit } from '../common/group-commit.js';
 import { SqlService, jsonText } from '../database/sql.service.js';
 import { LedgerAccounts } from '../ledger/ledger-accounts.js';
 import type { NewJob } from './jobs.repository.js';
@@ -12,12 +13,6 @@ export type SubmissionOutcome =
   | { kind: 'idempotency-key-taken' }
   /** The account asked the escrow to unlock its deposit: it may not start new spending. */
   | { kind: 'escrow-unlocking'; unlockAt: Date };
-
-interface Pending {
-  job: NewJob;
-  resolve: (outcome: SubmissionOutcome) => void;
-  reject: (err: unknown) => void;
-}
 
 const MAX_BATCH = 256;
 
@@ -37,36 +32,18 @@ const MAX_BATCH = 256;
  */
 @Injectable()
 export class JobSubmissionRepository {
-  private pending: Pending[] = [];
-  private scheduled = false;
   /** One batch in flight at a time: the next one gathers while this one commits. */
-  private running = false;
+  private readonly submissions = new GroupCommit<NewJob, SubmissionOutcome>({
+    commit: (jobs) => this.writeBatch(jobs),
+    maxBatch: MAX_BATCH,
+    maxInFlight: 1,
+    retryAlone: false,
+  });
 
   constructor(private readonly sql: SqlService) {}
 
   submit(job: NewJob): Promise<SubmissionOutcome> {
-    return new Promise<SubmissionOutcome>((resolve, reject) => {
-      this.pending.push({ job, resolve, reject });
-      if (!this.scheduled && !this.running) {
-        this.scheduled = true;
-        setImmediate(() => void this.drain());
-      }
-    });
-  }
-
-  private async drain(): Promise<void> {
-    this.scheduled = false;
-    this.running = true;
-    while (this.pending.length > 0) {
-      const batch = this.pending.splice(0, MAX_BATCH);
-      try {
-        const outcomes = await this.writeBatch(batch.map((p) => p.job));
-        batch.forEach((p, i) => p.resolve(outcomes[i]));
-      } catch (err) {
-        for (const p of batch) p.reject(err);
-      }
-    }
-    this.running = false;
+    return this.submissions.submit(job);
   }
 
   private async writeBatch(jobs: NewJob[]): Promise<SubmissionOutcome[]> {

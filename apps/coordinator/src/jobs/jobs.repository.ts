@@ -20,7 +20,7 @@ import {
 import { LedgerRepository, insertEntriesSql, planPostings } from '../ledger/ledger.repository.js';
 import { DomainError } from '../common/domain-error.js';
 import { VerificationAccounts } from '../verification/verification-accounts.js';
-import { JOB_TRANSITIONS, statesLeadingTo, type JobState } from './job-state.js';
+import { JOB_TRANSITIONS, isTerminal, statesLeadingTo, type JobState } from './job-state.js';
 import { GroupCommit } from '../common/group-commit.js';
 
 /** How the error of an attempt the provider rejected starts (then the provider's reason). */
@@ -464,7 +464,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The job after a transition (what `updateJobs` writes). */
 function applyPatch(job: Job, req: TransitionRequest, now: Date): Job {
-  const terminal = ['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'].includes(req.to);
+  const terminal = isTerminal(req.to);
   return {
     ...job,
     state: req.to,

@@ -1,5 +1,6 @@
 import { Controller, Get, Header, Inject, Param, ParseIntPipe } from '@nestjs/common';
 import { ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { ADDRESS_PATTERN } from '#protocol';
 import { EpochProofs, parseEpochFile } from '#rewards';
 import { Public } from '../auth/auth.decorators.js';
 import { DomainError } from '../common/domain-error.js';
@@ -68,8 +69,6 @@ export class ChainInfoDto {
   staking: string | null;
 }
 
-const ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/;
-
 /** Public settlement data: anyone can list the epochs, download a file to audit, or fetch a proof. */
 @ApiTags('rewards')
 @Controller('v1/rewards')
@@ -132,7 +131,7 @@ export class RewardsController {
     summary: "The latest claimable ticket of a provider's address (RewardsDistributor.claim arguments)",
   })
   async proof(@Param('address') address: string): Promise<ClaimTicketDto> {
-    if (!ADDRESS_RE.test(address))
+    if (!ADDRESS_PATTERN.test(address))
       throw new DomainError('VALIDATION_FAILED', 'address: expected a 0x address');
     const latest = await this.repo.latestFinalized();
     if (!latest) throw new DomainError('NOT_FOUND', 'no epoch is claimable yet');

@@ -14,12 +14,11 @@ import {
   type EpochFile,
   type EscrowEvent,
 } from '#rewards';
+import { LOWER_CASE_ADDRESS_PATTERN } from '#protocol';
 import { PrismaService } from '../database/prisma.service.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { LedgerAccounts, type LedgerPosting } from '../ledger/ledger-accounts.js';
 import { SettlementAccounts, peerOfEarnedAccount, receiptId } from './settlement-accounts.js';
-
-const ADDRESS_RE = /^0x[0-9a-f]{40}$/;
 
 /** What applying an escrow event did. */
 export interface EscrowEventOutcome {
@@ -428,7 +427,8 @@ async function epochCharges(
       AND (e.account LIKE 'provider:%:earned' OR e.account = ${LedgerAccounts.fees})
     ORDER BY e.id`;
   const recipient = feeRecipient.toLowerCase();
-  if (!ADDRESS_RE.test(recipient)) throw new Error(`fee recipient ${feeRecipient} is not an address`);
+  if (!LOWER_CASE_ADDRESS_PATTERN.test(recipient))
+    throw new Error(`fee recipient ${feeRecipient} is not an address`);
   const byPeer = new Map<string, { address: string; amount: bigint }>();
   const credits = new Map<string, { amount: bigint; receipts: Map<string, bigint> }>();
   const debits = new Map<string, bigint>();
@@ -444,7 +444,7 @@ async function epochCharges(
     } else {
       const peer = peerOfEarnedAccount(e.account);
       const address = e.address?.toLowerCase() ?? '';
-      if (!peer || !ADDRESS_RE.test(address)) {
+      if (!peer || !LOWER_CASE_ADDRESS_PATTERN.test(address)) {
         throw new Error(`epoch ${epochId}: ledger entry on ${e.account} has no provider address`);
       }
       const p = byPeer.get(peer) ?? { address, amount: 0n };
@@ -458,7 +458,7 @@ async function epochCharges(
     c.receipts.set(receipt, (c.receipts.get(receipt) ?? 0n) + e.amount);
     credits.set(payee, c);
     const developer = e.developer?.toLowerCase();
-    if (!developer || !ADDRESS_RE.test(developer)) {
+    if (!developer || !LOWER_CASE_ADDRESS_PATTERN.test(developer)) {
       throw new Error(`epoch ${epochId}: job ${e.jobId} has no developer address`);
     }
     debits.set(developer, (debits.get(developer) ?? 0n) + e.amount);

@@ -6,7 +6,7 @@ import { decodeTensor, encodeTensor, hashOutputs, hashSpec, type JobSpec, type T
 import { AccountsRepository } from '../accounts/accounts.repository.js';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { JobEventsBus } from '../events/job-events.publisher.js';
-import { TERMINAL_STATES, type JobState } from '../jobs/job-state.js';
+import { isTerminal } from '../jobs/job-state.js';
 import { LOGGER } from '../logging/logger.js';
 import { DispatchEnqueuer } from '../queue/dispatch-enqueuer.js';
 import { VerificationRepository } from './verification.repository.js';
@@ -50,10 +50,6 @@ const RECENT_JOB_TTL_MS = 60 * 60 * 1000;
 
 /** Safety net for lost job-event notices while a canary waits for the end of the job it mirrors. */
 const CONCLUSION_POLL_EVERY_MS = 2_000;
-
-function isFinal(state: string): boolean {
-  return TERMINAL_STATES.includes(state as JobState);
-}
 
 /** How often, at most, the log says canaries stopped for lack of platform funds. */
 const REFUSAL_LOG_INTERVAL_MS = 60_000;
@@ -273,7 +269,7 @@ export class CanaryService implements OnModuleDestroy {
         void this.repo
           .findJob(job.id)
           .then((found) => {
-            if (!found || isFinal(found.state)) end(found);
+            if (!found || isTerminal(found.state)) end(found);
           })
           .catch((err: unknown) => this.logger.debug({ err, jobId: job.id }, 'could not read a mirrored job'))
           .finally(() => {
@@ -282,7 +278,7 @@ export class CanaryService implements OnModuleDestroy {
       };
       this.waits.add(end);
       const notices = this.bus.forJob(job.id).subscribe((n) => {
-        if (n.state !== undefined && isFinal(n.state)) read();
+        if (n.state !== undefined && isTerminal(n.state)) read();
       });
       const poll = setInterval(read, CONCLUSION_POLL_EVERY_MS);
       const limit = setTimeout(() => end(null), Math.max(0, job.deadlineAt.getTime() - Date.now()) + 1_000);

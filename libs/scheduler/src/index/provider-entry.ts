@@ -3,7 +3,7 @@
 import { effectiveGflops, providerKey, staticScore } from '../scoring.js';
 import { collateralScaled, stakeRatio } from '../stake.js';
 import type { Backend, ProviderSnapshot, SchedulerConfig } from '../types.js';
-import { speedBand, type SortedList } from './sorted-list.js';
+import { speedBand } from './speed-band.js';
 
 export const BACKEND_BITS: Readonly<Record<Backend, number>> = {
   'tensorflow-gpu': 1,
@@ -24,6 +24,19 @@ export interface GpuSlot {
 
 export function normalizeModel(model: string): string {
   return model.trim().toLowerCase();
+}
+
+/**
+ * What an entry knows of a list it is in (the index's SortedList). Declared here, where it is used, so
+ * that the entry and the list, which refer to each other, do not import each other.
+ */
+export interface EntryList {
+  readonly name: string;
+  entries(): IterableIterator<ProviderEntry>;
+  remove(e: ProviderEntry, key: number): void;
+  reposition(e: ProviderEntry, oldKey: number): void;
+  touch(e: ProviderEntry): void;
+  raiseAvail(e: ProviderEntry): void;
 }
 
 export class ProviderEntry {
@@ -82,7 +95,7 @@ export class ProviderEntry {
    */
   sortKey = 0;
   /** Lists (buckets) the entry is currently in. */
-  lists: SortedList[] = [];
+  lists: EntryList[] = [];
   /** Position in the exploration pool, -1 when not in it. */
   poolIndex = -1;
 

@@ -5,20 +5,11 @@
 // engines: a selective or hopeless job costs chunks, not providers. An update touches one or two chunks
 // (a splice of at most 64 pointers; an insertion widens the summary, a removal leaves it a valid if
 // looser bound until it is recomputed), never the rest of the list.
-import type { JobContext } from '../constraints.js';
+import type { JobContext } from '../job-context.js';
 import type { ProviderEntry } from './provider-entry.js';
+import { SPEED_BANDS } from './speed-band.js';
 
 const CHUNK_MAX = 64;
-
-/** Speed bands (factor 2 each) for the per-chunk price-by-speed bounds. */
-export const SPEED_BANDS = 20;
-
-/** Band of a speed: floor(log2(gflops)), clamped to 0..SPEED_BANDS-1; monotonic in gflops. */
-export function speedBand(gflops: number): number {
-  if (!(gflops >= 2)) return 0;
-  if (gflops === Number.POSITIVE_INFINITY) return SPEED_BANDS - 1;
-  return Math.min(SPEED_BANDS - 1, Math.floor(Math.log2(gflops)));
-}
 
 /** Strict total order used everywhere: higher score first, then lower peerId. */
 export function ranksBefore(scoreA: number, peerA: string, scoreB: number, peerB: string): boolean {

@@ -324,3 +324,41 @@ describe('executor pool (wasm, 2 worker threads)', () => {
     expect(pool.stats()).toMatchObject({ failed: 0, queued: 0 });
   }, 30_000);
 });
+
+describe('executor pool: workerMemory while the worker goes away', () => {
+  it('rejects a memory request the worker never answered when it is replaced (a timed-out task)', async () => {
+    const pool = await createExecutorPool({ slots: 1, backend: 'wasm', memoryLimitMb: 256 });
+    try {
+      const n = 2048; // a synchronous matmul of a second or more: the worker reads no message meanwhile
+      const a = f32('a', [n, n], seededValues(n * n, 1));
+      const b = f32('b', [n, n], seededValues(n * n, 2));
+      const long = pool.run({ jobId: JOB_ID, attempt: 1, spec: matmulSpec(a, b) }, { timeoutMs: 100 });
+      long.catch(() => undefined);
+      const memory = pool.workerMemory(0);
+      memory.catch(() => undefined);
+      expect((await rejection(long)).code).toBe('TIMEOUT');
+      await expect(memory).rejects.toThrow(/worker was replaced/);
+      await pool.ready();
+      expect((await pool.workerMemory(0)).numTensors).toBeGreaterThanOrEqual(0);
+    } finally {
+      await pool.close();
+    }
+  }, 30_000);
+
+  it('rejects a memory request still waiting when the pool closes', async () => {
+    const pool = await createExecutorPool({ slots: 1, backend: 'wasm', memoryLimitMb: 256 });
+    const n = 2048;
+    const long = pool.run({
+      jobId: JOB_ID,
+      attempt: 1,
+      spec: matmulSpec(f32('a', [n, n], seededValues(n * n, 3)), f32('b', [n, n], seededValues(n * n, 4))),
+    });
+    long.catch(() => undefined);
+    const memory = pool.workerMemory(0);
+    memory.catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await pool.close();
+    await expect(memory).rejects.toThrow(/pool was closed/);
+    expect((await rejection(long)).code).toBe('CLOSED');
+  }, 30_000);
+});

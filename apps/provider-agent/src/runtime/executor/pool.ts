@@ -126,7 +126,19 @@ interface Slot {
   current?: Pending;
   ready: Promise<void>;
   initError?: string;
-  readonly memoryRequests: Map<number, (m: WorkerMemory) => void>;
+  /** `workerMemory` requests waiting for this worker's answer, by message id. */
+  readonly memoryRequests: Map<number, MemoryRequest>;
+}
+
+interface MemoryRequest {
+  readonly resolve: (m: WorkerMemory) => void;
+  readonly reject: (e: Error) => void;
+}
+
+/** Rejects every `workerMemory` request still waiting on `s`'s worker (it is going away). */
+function failMemoryRequests(s: Slot, reason: string): void {
+  for (const request of s.memoryRequests.values()) request.reject(new Error(reason));
+  s.memoryRequests.clear();
 }
 
 function defaultSlots(report: BackendReport): number {
@@ -284,6 +296,7 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
   function failSlot(s: Slot, worker: Worker, message: string): void {
     s.state = 'failed';
     s.initError = message;
+    failMemoryRequests(s, `slot ${s.index}'s worker failed: ${message}`);
     void worker.terminate();
     if (slots.length === slotCount && slots.every((x) => x.state === 'failed')) {
       for (const p of queue.splice(0))
@@ -295,8 +308,7 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
   function replace(s: Slot, code: ExecutorErrorCode, message: string): void {
     const p = s.current;
     s.current = undefined;
-    for (const resolveMem of s.memoryRequests.values()) void resolveMem;
-    s.memoryRequests.clear();
+    failMemoryRequests(s, `slot ${s.index}'s worker was replaced: ${message}`);
     void s.worker.terminate();
     if (p) finish(p, new ExecutorError(code, message));
     if (closed) return;
@@ -324,7 +336,7 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
 
   function onMessage(s: Slot, msg: FromWorker): void {
     if (msg.type === 'memory') {
-      s.memoryRequests.get(msg.id)?.(msg.memory);
+      s.memoryRequests.get(msg.id)?.resolve(msg.memory);
       s.memoryRequests.delete(msg.id);
       return;
     }
@@ -506,8 +518,8 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
       await s.ready;
       if (s.state === 'failed' || s.state === 'closed') throw new Error(`slot ${slot} has no running worker`);
       const id = nextId++;
-      return new Promise<WorkerMemory>((resolve) => {
-        s.memoryRequests.set(id, resolve);
+      return new Promise<WorkerMemory>((resolve, reject) => {
+        s.memoryRequests.set(id, { resolve, reject });
         const msg: ToWorker = { type: 'memory', id };
         s.worker.postMessage(msg);
       });
@@ -523,6 +535,7 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
           finish(p, new ExecutorError('CLOSED', 'the executor pool was closed'));
         }
         s.state = 'closed';
+        failMemoryRequests(s, 'the executor pool was closed');
       }
       await Promise.all(slots.map((s) => s.worker.terminate()));
     },
