@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Job } from '#prisma';
 import { SqlService, jsonText } from '../database/sql.service.js';
-import { LedgerAccounts } from '../ledger/ledger-accounts.js';
+import { LedgerAccounts } from '../ledger/accounts.js';
 import type { NewJob } from './jobs.repository.js';
 
 /** How one submission of a batch ended. */

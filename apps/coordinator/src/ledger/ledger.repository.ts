@@ -3,12 +3,8 @@ import { randomUUID } from 'node:crypto';
 import type { Prisma } from '#prisma';
 import { PrismaService } from '../database/prisma.service.js';
 import { SqlParams, prismaRunner, type SqlRunner } from '../database/sql.service.js';
-import {
-  LedgerAccounts,
-  assertBalanced,
-  type LedgerEntryKind,
-  type LedgerPosting,
-} from './ledger-accounts.js';
+import { LedgerAccounts, parseAccount } from './accounts.js';
+import { assertBalanced, type LedgerEntryKind, type LedgerPosting } from './ledger-accounts.js';
 
 export type Tx = Prisma.TransactionClient;
 
@@ -19,7 +15,7 @@ export type Tx = Prisma.TransactionClient;
  */
 function lockRank(account: string): number {
   if (account === LedgerAccounts.fees) return 0;
-  if (account.startsWith('acct:')) return 1;
+  if (parseAccount(account)?.owner === 'developer') return 1;
   return 2;
 }
 

@@ -16,8 +16,9 @@ import {
 } from '#rewards';
 import { PrismaService } from '../database/prisma.service.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
-import { LedgerAccounts, type LedgerPosting } from '../ledger/ledger-accounts.js';
-import { SettlementAccounts, peerOfEarnedAccount, receiptId } from './settlement-accounts.js';
+import { LedgerAccounts, peerOfAccount } from '../ledger/accounts.js';
+import { depositPostings, epochSweepPostings, withdrawalPostings } from '../ledger/postings.js';
+import { receiptId } from './settlement-accounts.js';
 
 const ADDRESS_RE = /^0x[0-9a-f]{40}$/;
 
@@ -110,14 +111,8 @@ export class SettlementRepository {
         if (!charges) return { closed: false, epoch: epochId, reason: 'empty' } as const;
         const file = await buildFile(tx, epochId, previous, charges);
         const fileHash = epochFileHash(file);
-        const postings: LedgerPosting[] = [];
-        for (const [peer, p] of charges.byPeer)
-          postings.push({ account: LedgerAccounts.providerEarned(peer), amount: -p.amount });
-        if (charges.fees > 0n) postings.push({ account: LedgerAccounts.fees, amount: -charges.fees });
-        for (const c of charges.credits) {
-          postings.push({ account: SettlementAccounts.settled(c.provider, epochId), amount: c.amount });
-        }
-        await this.ledger.post(tx, 'epoch', postings);
+        const sweep = epochSweepPostings(epochId, charges, charges.credits);
+        await this.ledger.post(tx, sweep.kind, sweep.postings);
         await tx.epochFile.create({ data: { epochId, json: serializeEpochFile(file) } });
         await tx.epoch.update({
           where: { id: epochId },
@@ -321,23 +316,18 @@ export class SettlementRepository {
       let shortfall = 0n;
       let ledgerTxId: string | null = null;
       switch (event.kind) {
-        case 'deposit':
-          ledgerTxId = await this.ledger.post(tx, 'deposit', [
-            { account: SettlementAccounts.escrow, amount: -event.amount },
-            { account: LedgerAccounts.available(account.id), amount: event.amount },
-          ]);
+        case 'deposit': {
+          const deposit = depositPostings(account.id, event.amount);
+          ledgerTxId = await this.ledger.post(tx, deposit.kind, deposit.postings);
           break;
+        }
         case 'withdrawal': {
           const available = LedgerAccounts.available(account.id);
           const rows = await tx.$queryRaw<{ balance: bigint }[]>`
             SELECT balance FROM "LedgerBalance" WHERE account = ${available} FOR UPDATE`;
-          const have = rows[0]?.balance ?? 0n;
-          const fromAvailable = have < event.amount ? have : event.amount;
-          shortfall = event.amount - fromAvailable;
-          const postings: LedgerPosting[] = [{ account: SettlementAccounts.escrow, amount: event.amount }];
-          if (shortfall > 0n) postings.push({ account: SettlementAccounts.shortfall, amount: -shortfall });
-          if (fromAvailable > 0n) postings.push({ account: available, amount: -fromAvailable });
-          ledgerTxId = await this.ledger.post(tx, 'withdrawal', postings);
+          const withdrawal = withdrawalPostings(account.id, event.amount, rows[0]?.balance ?? 0n);
+          shortfall = withdrawal.shortfall;
+          ledgerTxId = await this.ledger.post(tx, withdrawal.kind, withdrawal.postings);
           await tx.escrowUnlock.deleteMany({ where: { accountId: account.id } });
           break;
         }
@@ -442,7 +432,7 @@ async function epochCharges(
       receipt = `${e.jobId}:fee`;
       fees += e.amount;
     } else {
-      const peer = peerOfEarnedAccount(e.account);
+      const peer = peerOfAccount(e.account, 'earned');
       const address = e.address?.toLowerCase() ?? '';
       if (!peer || !ADDRESS_RE.test(address)) {
         throw new Error(`epoch ${epochId}: ledger entry on ${e.account} has no provider address`);
