@@ -16,7 +16,7 @@ import {
 } from '#rewards';
 import { PrismaService } from '../database/prisma.service.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
-import { LedgerAccounts, peerOfAccount } from '../ledger/accounts.js';
+import { LedgerAccounts, type AccountKind } from '../ledger/accounts.js';
 import { depositPostings, epochSweepPostings, withdrawalPostings } from '../ledger/postings.js';
 import { receiptId } from './settlement-accounts.js';
 
@@ -387,8 +387,8 @@ function previousClosed(tx: Prisma.TransactionClient, epochId: number): Promise<
 }
 
 /**
- * Sums the charges of ledger entries (from, to]: settle credits of `provider:<peer>:earned` (per the
- * provider's advertised address) and of `system:fees` (to `feeRecipient`), each attributed to the
+ * Sums the charges of ledger entries (from, to]: settle credits of `earned` accounts (per the payee
+ * peer's advertised address) and of `system:fees` (to `feeRecipient`), each attributed to the
  * developer of its job. Null when the range pays nothing, or when credits and debits disagree (only
  * corrections in it): the epoch then stays open and covers them later.
  */
@@ -399,40 +399,44 @@ async function epochCharges(
   to: bigint,
   feeRecipient: string,
 ): Promise<EpochCharges | null> {
+  const earned: AccountKind = 'earned';
+  const fees: AccountKind = 'fees';
   const entries = await tx.$queryRaw<
     {
       account: string;
+      accountKind: string;
+      payeePeerId: string | null;
       amount: bigint;
       jobId: string | null;
       developer: string | null;
       address: string | null;
     }[]
   >`
-    SELECT e.account, e.amount, e."jobId"::text AS "jobId", a.address AS developer, p.address
+    SELECT e.account, e."accountKind", e."payeePeerId", e.amount, e."jobId"::text AS "jobId",
+           a.address AS developer, p.address
     FROM "LedgerEntry" e
     LEFT JOIN "Job" j ON j.id = e."jobId"
     LEFT JOIN "Account" a ON a.id = j."accountId"
-    LEFT JOIN "Provider" p ON p."peerId" = CASE WHEN e.account LIKE 'provider:%:earned'
-      THEN substring(e.account FROM 10 FOR length(e.account) - 16) END
+    LEFT JOIN "Provider" p ON p."peerId" = e."payeePeerId" AND e."accountKind" = ${earned}
     WHERE e.id > ${from} AND e.id <= ${to} AND e.kind = 'settle'
-      AND (e.account LIKE 'provider:%:earned' OR e.account = ${LedgerAccounts.fees})
+      AND e."accountKind" IN (${earned}, ${fees})
     ORDER BY e.id`;
   const recipient = feeRecipient.toLowerCase();
   if (!ADDRESS_RE.test(recipient)) throw new Error(`fee recipient ${feeRecipient} is not an address`);
   const byPeer = new Map<string, { address: string; amount: bigint }>();
   const credits = new Map<string, { amount: bigint; receipts: Map<string, bigint> }>();
   const debits = new Map<string, bigint>();
-  let fees = 0n;
+  let feeTotal = 0n;
   for (const e of entries) {
     if (!e.jobId) throw new Error(`epoch ${epochId}: ledger entry on ${e.account} has no job`);
     let payee: string;
     let receipt: string;
-    if (e.account === LedgerAccounts.fees) {
+    if (e.accountKind === fees) {
       payee = recipient;
       receipt = `${e.jobId}:fee`;
-      fees += e.amount;
+      feeTotal += e.amount;
     } else {
-      const peer = peerOfAccount(e.account, 'earned');
+      const peer = e.payeePeerId;
       const address = e.address?.toLowerCase() ?? '';
       if (!peer || !ADDRESS_RE.test(address)) {
         throw new Error(`epoch ${epochId}: ledger entry on ${e.account} has no provider address`);
@@ -461,7 +465,7 @@ async function epochCharges(
   if (
     total === 0n ||
     total !== debitTotal ||
-    fees < 0n ||
+    feeTotal < 0n ||
     [...byPeer.values()].some((p) => p.amount <= 0n) ||
     [...debits.values()].some((d) => d <= 0n)
   ) {
@@ -471,7 +475,7 @@ async function epochCharges(
     byPeer,
     credits: epochCredits,
     debits: [...debits].map(([account, amount]) => ({ account, amount })),
-    fees,
+    fees: feeTotal,
   };
 }
 

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { type CanaryAnswer, type Job, type JobAttempt, type Prisma } from '#prisma';
 import { PrismaService } from '../database/prisma.service.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
-import { LedgerAccounts, peerOfAccount } from '../ledger/accounts.js';
+import { LedgerAccounts, type AccountKind } from '../ledger/accounts.js';
 import { reservePostings, reversePostings, vestPostings } from '../ledger/postings.js';
 import { createAttemptOffers } from '../jobs/attempts.repository.js';
 import { jsonText, prismaRunner, SqlService } from '../database/sql.service.js';
@@ -213,17 +213,14 @@ export class VerificationRepository {
 
   /** Held credits older than `before` of providers that are not banned (ready to vest). */
   async vestable(before: Date, limit: number): Promise<HeldCredit[]> {
-    const rows = await this.prisma.$queryRaw<{ account: string; jobId: string; amount: bigint }[]>`
-      SELECT e.account, e."jobId"::text AS "jobId", SUM(e.amount)::bigint AS amount
+    const held: AccountKind = 'held';
+    const credits = await this.prisma.$queryRaw<HeldCredit[]>`
+      SELECT e."payeePeerId" AS "peerId", e."jobId"::text AS "jobId", SUM(e.amount)::bigint AS amount
       FROM "LedgerEntry" e
-      WHERE e.account LIKE 'provider:%:held' AND e."jobId" IS NOT NULL
-      GROUP BY e.account, e."jobId"
+      WHERE e."accountKind" = ${held} AND e."payeePeerId" IS NOT NULL AND e."jobId" IS NOT NULL
+      GROUP BY e."payeePeerId", e."jobId"
       HAVING SUM(e.amount) > 0 AND MAX(e."createdAt") < ${before}
       LIMIT ${limit}`;
-    const credits = rows.flatMap((r) => {
-      const peerId = peerOfAccount(r.account, 'held');
-      return peerId ? [{ peerId, jobId: r.jobId, amount: r.amount }] : [];
-    });
     if (credits.length === 0) return [];
     const banned = await this.prisma.provider.findMany({
       where: { peerId: { in: [...new Set(credits.map((c) => c.peerId))] }, status: 'BANNED' },
