@@ -13,7 +13,7 @@ import { VerificationPolicyService } from '../verification/policy.service.js';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators.js';
 import type { Principal } from '../auth/principal.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
-import { LedgerAccounts } from '../ledger/ledger-accounts.js';
+import { LedgerAccounts } from '../ledger/accounts.js';
 import { AccountsRepository } from './accounts.repository.js';
 
 export class AccountDto {

@@ -14,6 +14,7 @@ import type {
 } from '#prisma';
 import { PrismaService } from '../database/prisma.service.js';
 import type { JobState } from '../jobs/job-state.js';
+import type { AccountKind } from '../ledger/accounts.js';
 
 export interface AdminJobQuery {
   states?: JobState[];
@@ -232,10 +233,12 @@ export class AdminRepository {
 
   /** Provider earnings and platform fees credited since a moment. */
   async earningsSince(since: Date): Promise<{ providers: bigint; fees: bigint }> {
+    const earned: AccountKind = 'earned';
+    const fees: AccountKind = 'fees';
     const rows = await this.prisma.$queryRaw<{ providers: bigint | null; fees: bigint | null }[]>`
       SELECT
-        SUM(amount) FILTER (WHERE account LIKE 'provider:%:earned')::bigint AS providers,
-        SUM(amount) FILTER (WHERE account = 'system:fees')::bigint AS fees
+        SUM(amount) FILTER (WHERE "accountKind" = ${earned})::bigint AS providers,
+        SUM(amount) FILTER (WHERE "accountKind" = ${fees})::bigint AS fees
       FROM "LedgerEntry" WHERE "createdAt" >= ${since} AND kind = 'settle'`;
     return { providers: rows[0]?.providers ?? 0n, fees: rows[0]?.fees ?? 0n };
   }

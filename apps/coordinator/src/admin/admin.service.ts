@@ -18,7 +18,7 @@ import { JOB_STATES, type JobState } from '../jobs/job-state.js';
 import { decodeCursor, encodeCursor, mapJob, mapJobEvent } from '../jobs/dto/job.dto.js';
 import { mapProvider } from '../providers/providers.controller.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
-import { LedgerAccounts } from '../ledger/ledger-accounts.js';
+import { LedgerAccounts, parseAccount } from '../ledger/accounts.js';
 import { ProviderViewService } from '../p2p/provider-view.service.js';
 import { JobEventStream } from '../events/job-event-stream.js';
 import { FLOAT_RELATIVE_L2_TOLERANCE } from '../verification/compare-outputs.js';
@@ -233,7 +233,8 @@ export class AdminService {
     const charged = ledger
       .filter(
         (e) =>
-          e.kind === 'settle' && (e.account.startsWith('provider:') || e.account === LedgerAccounts.fees),
+          e.kind === 'settle' &&
+          (parseAccount(e.account)?.owner === 'provider' || e.account === LedgerAccounts.fees),
       )
       .reduce((sum, e) => sum + e.amount, 0n);
     return {

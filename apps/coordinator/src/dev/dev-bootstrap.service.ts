@@ -8,7 +8,8 @@ import { AuthService } from '../auth/auth.service.js';
 import { DomainError } from '../common/domain-error.js';
 import { DEVELOPER_SCOPES, API_SCOPES } from '../auth/principal.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
-import { LedgerAccounts } from '../ledger/ledger-accounts.js';
+import { LedgerAccounts } from '../ledger/accounts.js';
+import { mintPostings } from '../ledger/postings.js';
 import { LOGGER } from '../logging/logger.js';
 
 /** Well-known local-chain dev addresses (anvil's first two accounts); never used outside dev mode. */
@@ -85,10 +86,8 @@ export class DevBootstrapService {
     const available = LedgerAccounts.available(accountId);
     const balance = (await this.ledger.balances([available])).get(available) ?? 0n;
     if (balance > 0n) return;
-    await this.ledger.postStandalone('mint', [
-      { account: LedgerAccounts.mint, amount: -this.config.DEV_CREDITS },
-      { account: available, amount: this.config.DEV_CREDITS },
-    ]);
+    const mint = mintPostings(accountId, this.config.DEV_CREDITS);
+    await this.ledger.postStandalone(mint.kind, mint.postings);
   }
 
   /** Waits until the dev chain's escrow deposit for the dev developer is credited (the escrow watcher). */

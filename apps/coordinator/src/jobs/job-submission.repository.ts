@@ -2,8 +2,9 @@ import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Job } from '#prisma';
 import { GroupCommit } from '../common/group-commit.js';
-import { SqlService, jsonText } from '../database/sql.service.js';
-import { LedgerAccounts } from '../ledger/ledger-accounts.js';
+import { SqlParams, SqlService, jsonText } from '../database/sql.service.js';
+import { LedgerAccounts } from '../ledger/accounts.js';
+import { reserveInsertedJobsSql } from '../ledger/ledger.repository.js';
 import type { NewJob } from './jobs.repository.js';
 
 /** How one submission of a batch ended. */
@@ -73,7 +74,26 @@ export class JobSubmissionRepository {
       });
       if (admitted.length === 0) return outcomes as SubmissionOutcome[];
 
-      const txId = randomUUID();
+      const p = new SqlParams();
+      for (const values of [
+        admitted.map((j) => j.id),
+        admitted.map((j) => j.accountId),
+        admitted.map((j) => j.kind),
+        admitted.map((j) => jsonText(j.spec)),
+        admitted.map((j) => j.specHash),
+        admitted.map((j) => j.workUnits.toString()),
+        admitted.map((j) => j.pricePerUnit.toString()),
+        admitted.map((j) => j.cost.toString()),
+        admitted.map((j) => j.redundancy),
+        admitted.map((j) => j.priority),
+        admitted.map((j) => j.deadlineAt.toISOString()),
+        admitted.map((j) => j.idempotencyKey),
+        admitted.map((j) => (j.verification === undefined ? null : JSON.stringify(j.verification))),
+      ]) {
+        p.add(values);
+      }
+      // The ledger writes the reservations of the jobs inserted ($14 on).
+      const reserve = reserveInsertedJobsSql('ins', randomUUID(), admitted, p);
       const inserted = tx.query<Job>(
         `
         WITH input AS (
@@ -95,25 +115,7 @@ export class JobSubmissionRepository {
           FROM input
           ON CONFLICT ("accountId", "idempotencyKey") DO NOTHING
           RETURNING *
-        ), sums AS (
-          SELECT "accountId", SUM(cost)::bigint AS total FROM ins GROUP BY "accountId"
-        ), debit AS (
-          UPDATE "LedgerBalance" lb SET balance = lb.balance - s.total, "updatedAt" = now()
-          FROM sums s WHERE lb.account = 'acct:' || s."accountId" || ':available'
-          RETURNING lb.account
-        ), credit AS (
-          INSERT INTO "LedgerBalance" (account, balance, "updatedAt")
-          SELECT 'acct:' || "accountId" || ':reserved', total, now() FROM sums
-          ON CONFLICT (account) DO UPDATE SET balance = "LedgerBalance".balance + EXCLUDED.balance, "updatedAt" = now()
-          RETURNING account
-        ), entries AS (
-          INSERT INTO "LedgerEntry" ("txId", account, amount, kind, "jobId", "createdAt")
-          SELECT $14::uuid, p.account, p.amount, 'reserve', ins.id, now()
-          FROM ins CROSS JOIN LATERAL (VALUES
-            ('acct:' || ins."accountId" || ':available', -ins.cost),
-            ('acct:' || ins."accountId" || ':reserved', ins.cost)) AS p(account, amount)
-          RETURNING id
-        ), events AS (
+        ), ${reserve.join(',\n')}, events AS (
           INSERT INTO "JobEvent" ("jobId", type, "toState", data, "createdAt")
           SELECT id, 'job.submitted', 'QUEUED'::"JobState",
                  jsonb_build_object('cost', cost::text, 'workUnits', "workUnits"::text), now()
@@ -125,22 +127,7 @@ export class JobSubmissionRepository {
                "idempotencyKey", result,
                "resultHash", error, "createdAt", "updatedAt", "finishedAt"
         FROM ins`,
-        [
-          admitted.map((j) => j.id),
-          admitted.map((j) => j.accountId),
-          admitted.map((j) => j.kind),
-          admitted.map((j) => jsonText(j.spec)),
-          admitted.map((j) => j.specHash),
-          admitted.map((j) => j.workUnits.toString()),
-          admitted.map((j) => j.pricePerUnit.toString()),
-          admitted.map((j) => j.cost.toString()),
-          admitted.map((j) => j.redundancy),
-          admitted.map((j) => j.priority),
-          admitted.map((j) => j.deadlineAt.toISOString()),
-          admitted.map((j) => j.idempotencyKey),
-          admitted.map((j) => (j.verification === undefined ? null : JSON.stringify(j.verification))),
-          txId,
-        ],
+        p.values,
       );
       // The commit travels with the insert (one round trip).
       const [rows] = await Promise.all([inserted, tx.commit()]);

@@ -11,15 +11,10 @@ import {
 } from './attempts.repository.js';
 import { SqlParams, SqlService, jsonText, type SqlTransaction } from '../database/sql.service.js';
 import { PrismaService } from '../database/prisma.service.js';
-import {
-  LedgerAccounts,
-  splitPayment,
-  type LedgerEntryKind,
-  type LedgerPosting,
-} from '../ledger/ledger-accounts.js';
+import type { LedgerEntryKind, LedgerPosting } from '../ledger/ledger-accounts.js';
+import { jobEffectPostings, type JobLedgerEffect } from '../ledger/postings.js';
 import { LedgerRepository, insertEntriesSql, planPostings } from '../ledger/ledger.repository.js';
 import { DomainError } from '../common/domain-error.js';
-import { VerificationAccounts } from '../verification/verification-accounts.js';
 import { JOB_TRANSITIONS, isTerminal, statesLeadingTo, type JobState } from './job-state.js';
 import { GroupCommit } from '../common/group-commit.js';
 
@@ -61,22 +56,8 @@ export interface JobListQuery {
   limit: number;
 }
 
-export type TransitionEffect =
-  | { kind: 'none' }
-  /** Return the whole reservation to the developer. */
-  | { kind: 'release' }
-  /**
-   * Pay providers from the reservation, take the fee, return the rest. `hold` credits each provider's
-   * share to its held account and the fee on it to its held-fee account: both vest together (see
-   * verification/vesting.service.ts) or go back to the developer together, so the fee is only ever
-   * charged for work that is paid.
-   */
-  | {
-      kind: 'settle';
-      payments: { peerId: string; amount: bigint }[];
-      feeBps: number;
-      hold?: boolean;
-    };
+/** What a transition does to the job's reservation (the ledger builds the postings: ledger/postings.ts). */
+export type TransitionEffect = JobLedgerEffect;
 
 export interface TransitionRequest {
   jobId: string;
@@ -365,7 +346,7 @@ export class JobsRepository {
       }
       const job = applyPatch(before, req, now);
       events.push(eventRow(req.jobId, req.eventType, req.eventData, previous, req.to));
-      const effect = effectPostings(job, req.effect ?? { kind: 'none' });
+      const effect = jobEffectPostings(job, req.effect ?? { kind: 'none' });
       if (effect) ledger.push({ ...effect, jobId: job.id });
       if (req.offers) offers.push({ jobId: req.jobId, providerIds: req.offers });
       current.set(req.jobId, job);
@@ -501,42 +482,4 @@ function insertEventsSql(events: readonly EventRow[], p: SqlParams): string {
             AS e(job, type, from_state, to_state, data, n)
       ORDER BY n
      RETURNING id`;
-}
-
-/** The ledger transaction a transition's effect posts, or null for none. */
-export function effectPostings(
-  job: Job,
-  effect: TransitionEffect,
-): { kind: LedgerEntryKind; postings: LedgerPosting[] } | null {
-  if (effect.kind === 'none') return null;
-  const reserved = LedgerAccounts.reserved(job.accountId);
-  const available = LedgerAccounts.available(job.accountId);
-  if (effect.kind === 'release') {
-    return {
-      kind: 'release',
-      postings: [
-        { account: reserved, amount: -job.cost },
-        { account: available, amount: job.cost },
-      ],
-    };
-  }
-  const paid = effect.payments.reduce((sum, p) => sum + p.amount, 0n);
-  if (paid > job.cost)
-    throw new Error(`job ${job.id} would pay ${paid}, more than its reservation ${job.cost}`);
-  const postings: LedgerPosting[] = [{ account: reserved, amount: -job.cost }];
-  let fees = 0n;
-  for (const payment of effect.payments) {
-    const split = splitPayment(payment.amount, effect.feeBps);
-    if (effect.hold) {
-      postings.push({ account: VerificationAccounts.held(payment.peerId), amount: split.provider });
-      if (split.fee > 0n)
-        postings.push({ account: VerificationAccounts.heldFee(payment.peerId), amount: split.fee });
-    } else {
-      postings.push({ account: LedgerAccounts.providerEarned(payment.peerId), amount: split.provider });
-      fees += split.fee;
-    }
-  }
-  if (fees > 0n) postings.push({ account: LedgerAccounts.fees, amount: fees });
-  if (job.cost - paid > 0n) postings.push({ account: available, amount: job.cost - paid });
-  return { kind: 'settle', postings };
 }

@@ -1,11 +1,4 @@
-/** Names of ledger accounts. Account (developer) balances may never go negative; system ones may. */
-export const LedgerAccounts = {
-  available: (accountId: string): string => `acct:${accountId}:available`,
-  reserved: (accountId: string): string => `acct:${accountId}:reserved`,
-  providerEarned: (peerId: string): string => `provider:${peerId}:earned`,
-  mint: 'system:mint',
-  fees: 'system:fees',
-} as const;
+// Account names: accounts.ts.
 
 /**
  * The largest amount the ledger holds in one balance (PostgreSQL BIGINT). Base units are micro-tokens

@@ -3,12 +3,9 @@ import { randomUUID } from 'node:crypto';
 import type { Prisma } from '#prisma';
 import { PrismaService } from '../database/prisma.service.js';
 import { SqlParams, prismaRunner, type SqlRunner } from '../database/sql.service.js';
-import {
-  LedgerAccounts,
-  assertBalanced,
-  type LedgerEntryKind,
-  type LedgerPosting,
-} from './ledger-accounts.js';
+import { LedgerAccounts, parseAccount, payeeOf } from './accounts.js';
+import { reservePostings } from './postings.js';
+import { assertBalanced, type LedgerEntryKind, type LedgerPosting } from './ledger-accounts.js';
 
 export type Tx = Prisma.TransactionClient;
 
@@ -19,7 +16,7 @@ export type Tx = Prisma.TransactionClient;
  */
 function lockRank(account: string): number {
   if (account === LedgerAccounts.fees) return 0;
-  if (account.startsWith('acct:')) return 1;
+  if (parseAccount(account)?.owner === 'developer') return 1;
   return 2;
 }
 
@@ -44,7 +41,17 @@ export interface LedgerTransaction {
 /** The rows of some ledger transactions: entries (column arrays, in order) and each account's change. */
 export interface PostingPlan {
   txIds: string[];
-  entries: { txId: string[]; account: string[]; amount: string[]; kind: string[]; jobId: (string | null)[] };
+  entries: {
+    txId: string[];
+    account: string[];
+    amount: string[];
+    kind: string[];
+    jobId: (string | null)[];
+    /** The payee columns beside each account name (accounts.ts payeeOf). */
+    accountKind: (string | null)[];
+    payeePeerId: (string | null)[];
+    payoutAddress: (string | null)[];
+  };
   deltas: Map<string, bigint>;
 }
 
@@ -52,7 +59,16 @@ export interface PostingPlan {
 export function planPostings(transactions: readonly LedgerTransaction[]): PostingPlan {
   const plan: PostingPlan = {
     txIds: [],
-    entries: { txId: [], account: [], amount: [], kind: [], jobId: [] },
+    entries: {
+      txId: [],
+      account: [],
+      amount: [],
+      kind: [],
+      jobId: [],
+      accountKind: [],
+      payeePeerId: [],
+      payoutAddress: [],
+    },
     deltas: new Map(),
   };
   for (const t of transactions) {
@@ -65,6 +81,10 @@ export function planPostings(transactions: readonly LedgerTransaction[]): Postin
       plan.entries.amount.push(p.amount.toString());
       plan.entries.kind.push(t.kind);
       plan.entries.jobId.push(t.jobId ?? null);
+      const payee = payeeOf(p.account);
+      plan.entries.accountKind.push(payee.accountKind);
+      plan.entries.payeePeerId.push(payee.payeePeerId);
+      plan.entries.payoutAddress.push(payee.payoutAddress);
       plan.deltas.set(p.account, (plan.deltas.get(p.account) ?? 0n) + p.amount);
     }
   }
@@ -74,13 +94,56 @@ export function planPostings(transactions: readonly LedgerTransaction[]): Postin
 /** The insert of a plan's entries, in order. Usable as a CTE. */
 export function insertEntriesSql(plan: PostingPlan, p: SqlParams): string {
   const e = plan.entries;
-  return `INSERT INTO "LedgerEntry" ("txId", account, amount, kind, "jobId", "createdAt")
-       SELECT tx, account, amount, kind, job, now()
+  return `INSERT INTO "LedgerEntry" ("txId", account, amount, kind, "jobId", "accountKind", "payeePeerId",
+                                     "payoutAddress", "createdAt")
+       SELECT tx, account, amount, kind, job, account_kind, peer, address, now()
          FROM unnest(${p.add(e.txId)}::uuid[], ${p.add(e.account)}::text[], ${p.add(e.amount)}::bigint[],
-                     ${p.add(e.kind)}::text[], ${p.add(e.jobId)}::uuid[]) WITH ORDINALITY
-              AS e(tx, account, amount, kind, job, n)
+                     ${p.add(e.kind)}::text[], ${p.add(e.jobId)}::uuid[], ${p.add(e.accountKind)}::text[],
+                     ${p.add(e.payeePeerId)}::text[], ${p.add(e.payoutAddress)}::text[]) WITH ORDINALITY
+              AS e(tx, account, amount, kind, job, account_kind, peer, address, n)
         ORDER BY n
        RETURNING id`;
+}
+
+/**
+ * The reservations of jobs that a statement may insert, as CTEs to put after the one (`inserted`)
+ * that inserts them and returns their `id`: one `reserve` transaction (reservePostings) for each job
+ * of `jobs` that it did insert (one skipped for its idempotency key reserves nothing), all under
+ * `txId`. Each available balance is debited by UPDATE (the caller locked the rows and checked they
+ * cover it), each reserved balance credited by upsert.
+ */
+export function reserveInsertedJobsSql(
+  inserted: string,
+  txId: string,
+  jobs: readonly { id: string; accountId: string; cost: bigint }[],
+  p: SqlParams,
+): string[] {
+  const plan = planPostings(jobs.map((j) => ({ ...reservePostings(j.accountId, j.cost), jobId: j.id })));
+  const e = plan.entries;
+  return [
+    `reserve_rows AS (
+       SELECT r.* FROM unnest(${p.add(e.jobId)}::uuid[], ${p.add(e.account)}::text[], ${p.add(e.amount)}::bigint[],
+                              ${p.add(e.accountKind)}::text[], ${p.add(e.payeePeerId)}::text[],
+                              ${p.add(e.payoutAddress)}::text[]) WITH ORDINALITY
+                   AS r(job, account, amount, account_kind, peer, address, n)
+        WHERE r.job IN (SELECT id FROM ${inserted}))`,
+    `reserve_sums AS (SELECT account, SUM(amount)::bigint AS delta FROM reserve_rows GROUP BY account)`,
+    `reserve_debit AS (
+       UPDATE "LedgerBalance" lb SET balance = lb.balance + s.delta, "updatedAt" = now()
+         FROM reserve_sums s WHERE lb.account = s.account AND s.delta < 0
+       RETURNING lb.account)`,
+    `reserve_credit AS (
+       INSERT INTO "LedgerBalance" (account, balance, "updatedAt")
+       SELECT account, delta, now() FROM reserve_sums WHERE delta >= 0
+       ON CONFLICT (account) DO UPDATE SET balance = "LedgerBalance".balance + EXCLUDED.balance, "updatedAt" = now()
+       RETURNING account)`,
+    `reserve_entries AS (
+       INSERT INTO "LedgerEntry" ("txId", account, amount, kind, "jobId", "accountKind", "payeePeerId",
+                                  "payoutAddress", "createdAt")
+       SELECT ${p.add(txId)}::uuid, account, amount, 'reserve', job, account_kind, peer, address, now()
+         FROM reserve_rows ORDER BY n
+       RETURNING id)`,
+  ];
 }
 
 /** Double-entry postings and running balances. The only code that writes LedgerEntry/LedgerBalance. */

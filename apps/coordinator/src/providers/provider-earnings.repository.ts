@@ -1,8 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { Prisma } from '#prisma';
 import { PrismaService } from '../database/prisma.service.js';
-import { LedgerAccounts } from '../ledger/ledger-accounts.js';
-import { VerificationAccounts } from '../verification/verification-accounts.js';
+import { LedgerAccounts } from '../ledger/accounts.js';
 
 /** One ledger posting of a transaction that touched a provider's accounts. */
 export interface EarningsPostingRow {
@@ -35,8 +34,8 @@ export interface EarningsEpochRow {
 export function providerEarningAccounts(peerId: string): { earned: string; held: string; heldFee: string } {
   return {
     earned: LedgerAccounts.providerEarned(peerId),
-    held: VerificationAccounts.held(peerId),
-    heldFee: VerificationAccounts.heldFee(peerId),
+    held: LedgerAccounts.held(peerId),
+    heldFee: LedgerAccounts.heldFee(peerId),
   };
 }
 

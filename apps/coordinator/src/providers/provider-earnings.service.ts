@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DomainError } from '../common/domain-error.js';
-import { LedgerAccounts } from '../ledger/ledger-accounts.js';
+import { LedgerAccounts, peerOfAccount } from '../ledger/accounts.js';
 import { SettingsService } from '../settings/settings.service.js';
 import {
   ProviderEarningsRepository,
@@ -123,7 +123,7 @@ export function summarizeEarnings(
     } else if (kind === 'settle' && earned > 0n) {
       // Paid at once: the fee of this transaction is shared by the providers it paid, pro rata.
       const providersPaid = tx
-        .filter((p) => p.account.startsWith('provider:') && p.account.endsWith(':earned') && p.amount > 0n)
+        .filter((p) => peerOfAccount(p.account, 'earned') !== null && p.amount > 0n)
         .reduce((s, p) => s + p.amount, 0n);
       const fees = sum(LedgerAccounts.fees);
       job.net += earned;

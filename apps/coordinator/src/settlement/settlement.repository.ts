@@ -17,8 +17,9 @@ import {
 import { LOWER_CASE_ADDRESS_PATTERN } from '#protocol';
 import { PrismaService } from '../database/prisma.service.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
-import { LedgerAccounts, type LedgerPosting } from '../ledger/ledger-accounts.js';
-import { SettlementAccounts, peerOfEarnedAccount, receiptId } from './settlement-accounts.js';
+import { LedgerAccounts, type AccountKind } from '../ledger/accounts.js';
+import { depositPostings, epochSweepPostings, withdrawalPostings } from '../ledger/postings.js';
+import { receiptId } from './settlement-accounts.js';
 
 /** What applying an escrow event did. */
 export interface EscrowEventOutcome {
@@ -109,14 +110,8 @@ export class SettlementRepository {
         if (!charges) return { closed: false, epoch: epochId, reason: 'empty' } as const;
         const file = await buildFile(tx, epochId, previous, charges);
         const fileHash = epochFileHash(file);
-        const postings: LedgerPosting[] = [];
-        for (const [peer, p] of charges.byPeer)
-          postings.push({ account: LedgerAccounts.providerEarned(peer), amount: -p.amount });
-        if (charges.fees > 0n) postings.push({ account: LedgerAccounts.fees, amount: -charges.fees });
-        for (const c of charges.credits) {
-          postings.push({ account: SettlementAccounts.settled(c.provider, epochId), amount: c.amount });
-        }
-        await this.ledger.post(tx, 'epoch', postings);
+        const sweep = epochSweepPostings(epochId, charges, charges.credits);
+        await this.ledger.post(tx, sweep.kind, sweep.postings);
         await tx.epochFile.create({ data: { epochId, json: serializeEpochFile(file) } });
         await tx.epoch.update({
           where: { id: epochId },
@@ -320,23 +315,18 @@ export class SettlementRepository {
       let shortfall = 0n;
       let ledgerTxId: string | null = null;
       switch (event.kind) {
-        case 'deposit':
-          ledgerTxId = await this.ledger.post(tx, 'deposit', [
-            { account: SettlementAccounts.escrow, amount: -event.amount },
-            { account: LedgerAccounts.available(account.id), amount: event.amount },
-          ]);
+        case 'deposit': {
+          const deposit = depositPostings(account.id, event.amount);
+          ledgerTxId = await this.ledger.post(tx, deposit.kind, deposit.postings);
           break;
+        }
         case 'withdrawal': {
           const available = LedgerAccounts.available(account.id);
           const rows = await tx.$queryRaw<{ balance: bigint }[]>`
             SELECT balance FROM "LedgerBalance" WHERE account = ${available} FOR UPDATE`;
-          const have = rows[0]?.balance ?? 0n;
-          const fromAvailable = have < event.amount ? have : event.amount;
-          shortfall = event.amount - fromAvailable;
-          const postings: LedgerPosting[] = [{ account: SettlementAccounts.escrow, amount: event.amount }];
-          if (shortfall > 0n) postings.push({ account: SettlementAccounts.shortfall, amount: -shortfall });
-          if (fromAvailable > 0n) postings.push({ account: available, amount: -fromAvailable });
-          ledgerTxId = await this.ledger.post(tx, 'withdrawal', postings);
+          const withdrawal = withdrawalPostings(account.id, event.amount, rows[0]?.balance ?? 0n);
+          shortfall = withdrawal.shortfall;
+          ledgerTxId = await this.ledger.post(tx, withdrawal.kind, withdrawal.postings);
           await tx.escrowUnlock.deleteMany({ where: { accountId: account.id } });
           break;
         }
@@ -396,8 +386,8 @@ function previousClosed(tx: Prisma.TransactionClient, epochId: number): Promise<
 }
 
 /**
- * Sums the charges of ledger entries (from, to]: settle credits of `provider:<peer>:earned` (per the
- * provider's advertised address) and of `system:fees` (to `feeRecipient`), each attributed to the
+ * Sums the charges of ledger entries (from, to]: settle credits of `earned` accounts (per the payee
+ * peer's advertised address) and of `system:fees` (to `feeRecipient`), each attributed to the
  * developer of its job. Null when the range pays nothing, or when credits and debits disagree (only
  * corrections in it): the epoch then stays open and covers them later.
  */
@@ -408,23 +398,27 @@ async function epochCharges(
   to: bigint,
   feeRecipient: string,
 ): Promise<EpochCharges | null> {
+  const earned: AccountKind = 'earned';
+  const fees: AccountKind = 'fees';
   const entries = await tx.$queryRaw<
     {
       account: string;
+      accountKind: string;
+      payeePeerId: string | null;
       amount: bigint;
       jobId: string | null;
       developer: string | null;
       address: string | null;
     }[]
   >`
-    SELECT e.account, e.amount, e."jobId"::text AS "jobId", a.address AS developer, p.address
+    SELECT e.account, e."accountKind", e."payeePeerId", e.amount, e."jobId"::text AS "jobId",
+           a.address AS developer, p.address
     FROM "LedgerEntry" e
     LEFT JOIN "Job" j ON j.id = e."jobId"
     LEFT JOIN "Account" a ON a.id = j."accountId"
-    LEFT JOIN "Provider" p ON p."peerId" = CASE WHEN e.account LIKE 'provider:%:earned'
-      THEN substring(e.account FROM 10 FOR length(e.account) - 16) END
+    LEFT JOIN "Provider" p ON p."peerId" = e."payeePeerId" AND e."accountKind" = ${earned}
     WHERE e.id > ${from} AND e.id <= ${to} AND e.kind = 'settle'
-      AND (e.account LIKE 'provider:%:earned' OR e.account = ${LedgerAccounts.fees})
+      AND e."accountKind" IN (${earned}, ${fees})
     ORDER BY e.id`;
   const recipient = feeRecipient.toLowerCase();
   if (!LOWER_CASE_ADDRESS_PATTERN.test(recipient))
@@ -432,17 +426,17 @@ async function epochCharges(
   const byPeer = new Map<string, { address: string; amount: bigint }>();
   const credits = new Map<string, { amount: bigint; receipts: Map<string, bigint> }>();
   const debits = new Map<string, bigint>();
-  let fees = 0n;
+  let feeTotal = 0n;
   for (const e of entries) {
     if (!e.jobId) throw new Error(`epoch ${epochId}: ledger entry on ${e.account} has no job`);
     let payee: string;
     let receipt: string;
-    if (e.account === LedgerAccounts.fees) {
+    if (e.accountKind === fees) {
       payee = recipient;
       receipt = `${e.jobId}:fee`;
-      fees += e.amount;
+      feeTotal += e.amount;
     } else {
-      const peer = peerOfEarnedAccount(e.account);
+      const peer = e.payeePeerId;
       const address = e.address?.toLowerCase() ?? '';
       if (!peer || !LOWER_CASE_ADDRESS_PATTERN.test(address)) {
         throw new Error(`epoch ${epochId}: ledger entry on ${e.account} has no provider address`);
@@ -471,7 +465,7 @@ async function epochCharges(
   if (
     total === 0n ||
     total !== debitTotal ||
-    fees < 0n ||
+    feeTotal < 0n ||
     [...byPeer.values()].some((p) => p.amount <= 0n) ||
     [...debits.values()].some((d) => d <= 0n)
   ) {
@@ -481,7 +475,7 @@ async function epochCharges(
     byPeer,
     credits: epochCredits,
     debits: [...debits].map(([account, amount]) => ({ account, amount })),
-    fees,
+    fees: feeTotal,
   };
 }
 

@@ -2,8 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { type CanaryAnswer, type Job, type JobAttempt, type Prisma } from '#prisma';
 import { PrismaService } from '../database/prisma.service.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
-import { LedgerAccounts } from '../ledger/ledger-accounts.js';
-import { VerificationAccounts } from './verification-accounts.js';
+import { LedgerAccounts, type AccountKind } from '../ledger/accounts.js';
+import { reservePostings, reversePostings, vestPostings } from '../ledger/postings.js';
 import { createAttemptOffers } from '../jobs/attempts.repository.js';
 import { jsonText, prismaRunner, SqlService } from '../database/sql.service.js';
 import { JOB_COLUMNS, JobsRepository, jsonValue as json } from '../jobs/jobs.repository.js';
@@ -55,11 +55,11 @@ async function heldOfJob(
 ): Promise<{ credit: bigint; fee: bigint }> {
   const rows = await tx.$queryRaw<{ account: string; amount: bigint | null }[]>`
     SELECT account, SUM(amount)::bigint AS amount FROM "LedgerEntry"
-    WHERE account IN (${VerificationAccounts.held(peerId)}, ${VerificationAccounts.heldFee(peerId)})
+    WHERE account IN (${LedgerAccounts.held(peerId)}, ${LedgerAccounts.heldFee(peerId)})
       AND "jobId" = ${jobId}::uuid
     GROUP BY account`;
   const of = (account: string): bigint => rows.find((r) => r.account === account)?.amount ?? 0n;
-  return { credit: of(VerificationAccounts.held(peerId)), fee: of(VerificationAccounts.heldFee(peerId)) };
+  return { credit: of(LedgerAccounts.held(peerId)), fee: of(LedgerAccounts.heldFee(peerId)) };
 }
 
 /** Canaries, evidence, slash proposals and held provider credits: the tables verification writes. */
@@ -130,16 +130,7 @@ export class VerificationRepository {
           c.answer.outputHash,
         ],
       );
-      await this.ledger.postMany(tx, [
-        {
-          kind: 'reserve',
-          postings: [
-            { account: available, amount: -c.cost },
-            { account: LedgerAccounts.reserved(c.accountId), amount: c.cost },
-          ],
-          jobId: c.id,
-        },
-      ]);
+      await this.ledger.postMany(tx, [{ ...reservePostings(c.accountId, c.cost), jobId: c.id }]);
       return { job };
     });
   }
@@ -215,25 +206,21 @@ export class VerificationRepository {
   async heldCredits(peerId: string): Promise<HeldCredit[]> {
     const rows = await this.prisma.$queryRaw<{ jobId: string; amount: bigint }[]>`
       SELECT "jobId"::text AS "jobId", SUM(amount)::bigint AS amount FROM "LedgerEntry"
-      WHERE account = ${VerificationAccounts.held(peerId)} AND "jobId" IS NOT NULL
+      WHERE account = ${LedgerAccounts.held(peerId)} AND "jobId" IS NOT NULL
       GROUP BY "jobId" HAVING SUM(amount) > 0 ORDER BY MIN(id)`;
     return rows.map((r) => ({ peerId, jobId: r.jobId, amount: r.amount }));
   }
 
   /** Held credits older than `before` of providers that are not banned (ready to vest). */
   async vestable(before: Date, limit: number): Promise<HeldCredit[]> {
-    const rows = await this.prisma.$queryRaw<{ account: string; jobId: string; amount: bigint }[]>`
-      SELECT e.account, e."jobId"::text AS "jobId", SUM(e.amount)::bigint AS amount
+    const held: AccountKind = 'held';
+    const credits = await this.prisma.$queryRaw<HeldCredit[]>`
+      SELECT e."payeePeerId" AS "peerId", e."jobId"::text AS "jobId", SUM(e.amount)::bigint AS amount
       FROM "LedgerEntry" e
-      WHERE e.account LIKE 'provider:%:held' AND e."jobId" IS NOT NULL
-      GROUP BY e.account, e."jobId"
+      WHERE e."accountKind" = ${held} AND e."payeePeerId" IS NOT NULL AND e."jobId" IS NOT NULL
+      GROUP BY e."payeePeerId", e."jobId"
       HAVING SUM(e.amount) > 0 AND MAX(e."createdAt") < ${before}
       LIMIT ${limit}`;
-    const credits = rows.map((r) => ({
-      peerId: r.account.slice('provider:'.length, -':held'.length),
-      jobId: r.jobId,
-      amount: r.amount,
-    }));
     if (credits.length === 0) return [];
     const banned = await this.prisma.provider.findMany({
       where: { peerId: { in: [...new Set(credits.map((c) => c.peerId))] }, status: 'BANNED' },
@@ -249,19 +236,12 @@ export class VerificationRepository {
    */
   async vest(credit: HeldCredit): Promise<boolean> {
     return this.prisma.$transaction(async (tx) => {
-      const held = VerificationAccounts.held(credit.peerId);
+      const held = LedgerAccounts.held(credit.peerId);
       await lockCredit(tx, held, credit.jobId);
       const { credit: left, fee } = await heldOfJob(tx, credit.peerId, credit.jobId);
       if (left <= 0n) return false;
-      // Lock order of every ledger writer (byLockOrder): fees first, then provider rows.
-      const postings = [];
-      if (fee > 0n) postings.push({ account: LedgerAccounts.fees, amount: fee });
-      postings.push(
-        { account: held, amount: -left },
-        { account: LedgerAccounts.providerEarned(credit.peerId), amount: left },
-      );
-      if (fee > 0n) postings.push({ account: VerificationAccounts.heldFee(credit.peerId), amount: -fee });
-      await this.ledger.post(tx, 'settle', postings, { jobId: credit.jobId });
+      const { kind, postings } = vestPostings(credit.peerId, left, fee);
+      await this.ledger.post(tx, kind, postings, { jobId: credit.jobId });
       return true;
     });
   }
@@ -273,16 +253,12 @@ export class VerificationRepository {
    */
   async reverse(credit: HeldCredit, job: Job): Promise<bigint> {
     return this.prisma.$transaction(async (tx) => {
-      const held = VerificationAccounts.held(credit.peerId);
+      const held = LedgerAccounts.held(credit.peerId);
       await lockCredit(tx, held, job.id);
       const { credit: left, fee } = await heldOfJob(tx, credit.peerId, job.id);
       if (left <= 0n) return 0n;
-      const postings = [
-        { account: LedgerAccounts.available(job.accountId), amount: left + fee },
-        { account: held, amount: -left },
-      ];
-      if (fee > 0n) postings.push({ account: VerificationAccounts.heldFee(credit.peerId), amount: -fee });
-      await this.ledger.post(tx, 'release', postings, { jobId: job.id });
+      const { kind, postings } = reversePostings(job.accountId, credit.peerId, left, fee);
+      await this.ledger.post(tx, kind, postings, { jobId: job.id });
       return left + fee;
     });
   }
