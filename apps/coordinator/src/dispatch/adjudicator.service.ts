@@ -2,6 +2,15 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { Job } from '#prisma';
 import type { JobSpec, TensorWire } from '#protocol';
+import {
+  decideVerdict,
+  verdictAction,
+  type DecidedVerdict,
+  type KnownResult,
+  type Verdict,
+  type VerdictAction,
+  type VerdictBasis,
+} from '#verification';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { JobsRepository } from '../jobs/jobs.repository.js';
 import { JobsService } from '../jobs/jobs.service.js';
@@ -12,15 +21,6 @@ import { compareResults } from '../verification/compare.js';
 import { VerifierService, type Reference } from '../verification/verifier.service.js';
 import { VerificationRepository } from '../verification/verification.repository.js';
 import { TrustTierService, type SingleCheck } from '../verification/tiers.service.js';
-import {
-  decideVerdict,
-  verdictAction,
-  type DecidedVerdict,
-  type KnownResult,
-  type Verdict,
-  type VerdictAction,
-  type VerdictBasis,
-} from '../verification/verdict.js';
 import type { ReputationKind } from '../reputation/reputation.js';
 import { AttemptRunner, type AttemptOutcome } from './attempt-runner.service.js';
 
@@ -48,7 +48,7 @@ export type SingleJudgement =
 
 /**
  * The judge's clerk: runs what a verdict needs (tie-breaks on a provider of another operator, the
- * coordinator's reference), asks decideVerdict (verification/verdict.ts) who was right, and records
+ * coordinator's reference), asks decideVerdict (#verification, verdict.ts) who was right, and records
  * its consequences: convictions with evidence, failed canaries, results of providers banned
  * meanwhile set aside. While their results are judged, providers get no new work (reviewing()).
  */

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeTensor, type TensorWire } from '#protocol';
-import { compareOutputs } from './compare-outputs.js';
+import { compareOutputs } from './compare.js';
 import {
   CANARY_MISSED,
   REFERENCE_MISSED,

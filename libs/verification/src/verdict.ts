@@ -1,7 +1,7 @@
 /**
- * Who was right about a job's results: pure judgement, no I/O. Dispatch gathers the results (and,
- * when they disagree, a tie-break run and the coordinator's reference), this decides; the
- * adjudicator (dispatch/adjudicator.service.ts) records the convictions and the job's fate.
+ * Who was right about a job's results: pure judgement, no I/O. The coordinator gathers the results
+ * (and, when they disagree, a tie-break run and its own reference) and records the convictions and
+ * the job's fate (its dispatch Adjudicator); this decides.
  */
 
 /** A result nobody can argue with: a canary's known answer or the coordinator's own recompute. */
