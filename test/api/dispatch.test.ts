@@ -276,28 +276,31 @@ describe('dispatch over libp2p to providers (real PostgreSQL, Redis and libp2p n
   });
 
   it('places the job elsewhere when a provider rejects it, and never offers it to that provider again', async () => {
+    // The rejecter is the only provider when the job is submitted, so the first offer must go to it.
     const rejecter = await startFakeAgent(c.url, {
       pricePerUnit: '1',
       behaviour: 'reject',
       operatorId: 'op-r',
     });
-    const honest = await startFakeAgent(c.url, { pricePerUnit: '3', operatorId: 'op-h' });
-    agents.push(rejecter, honest);
-    await waitForProviders(c, 2);
+    agents.push(rejecter);
+    await waitForProviders(c, 1);
     const job = await api<JobBody>(c.url, 'POST', '/v1/jobs', {
       key: c.devKey,
       body: matmulSpec(2, 2, 2, '5'),
     });
+    await waitFor('the rejecter to be offered the job', async () => (rejecter.offers > 0 ? true : undefined));
+    const honest = await startFakeAgent(c.url, { pricePerUnit: '3', operatorId: 'op-h' });
+    agents.push(honest);
     await waitForState(c, job.body.id, ['COMPLETED']);
-    const attempts = await query<{ providerId: string; state: string }>(
+    const attempts = await query<{ providerId: string; state: string; error: string | null }>(
       c.databaseUrl,
-      'SELECT "providerId", state::text FROM "JobAttempt" WHERE "jobId" = $1 ORDER BY attempt',
+      'SELECT "providerId", state::text, error FROM "JobAttempt" WHERE "jobId" = $1 ORDER BY attempt',
       [job.body.id],
     );
-    expect(attempts.filter((a) => a.providerId === rejecter.peerId).map((a) => a.state)).toEqual(
-      attempts.some((a) => a.providerId === rejecter.peerId) ? ['FAILED'] : [],
-    );
-    expect(attempts[attempts.length - 1]).toEqual({ providerId: honest.peerId, state: 'SUCCEEDED' });
+    expect(rejecter.offers).toBe(1);
+    expect(attempts[0]).toEqual({ providerId: rejecter.peerId, state: 'FAILED', error: 'rejected: busy' });
+    expect(attempts.filter((a) => a.providerId === rejecter.peerId)).toHaveLength(1);
+    expect(attempts[attempts.length - 1]).toMatchObject({ providerId: honest.peerId, state: 'SUCCEEDED' });
   });
 
   it('offers a job again to a provider that was only full (NO_CAPACITY), not to one that refused it', async () => {

@@ -26,7 +26,7 @@ describe('verification under adversarial providers (real coordinator, PostgreSQL
     for (const cheater of report.cheaters.filter((x) => x.behaviour !== 'copy')) {
       // Always-wrong cheaters: banned at their first verified result. A wrong copy is only known
       // once its partner's copy is in; until then the cheater's 4 slots keep taking work, and from
-      // the disagreement to the ban it gets none (DispatchService review). What it returns in all:
+      // the disagreement to the ban it gets none (Adjudicator review). What it returns in all:
       // the jobs on its slots when the disagreement is found plus at most one more round of its
       // slots (seen: 2 to 7 over 10 runs): at most 2 × 4.
       expect(cheater.banned, `${cheater.behaviour} banned`).toBe(true);

@@ -45,6 +45,8 @@ import { ProviderStakesService } from './providers/provider-stakes.service.js';
 import { NetworkDirectory } from './p2p/network-directory.js';
 import { NetworkController } from './p2p/network.controller.js';
 import { DispatchService } from './dispatch/dispatch.service.js';
+import { AttemptRunner } from './dispatch/attempt-runner.service.js';
+import { Adjudicator } from './dispatch/adjudicator.service.js';
 import { DispatchProcessor } from './queue/dispatch.processor.js';
 import { MaintenanceProcessor } from './queue/maintenance.processor.js';
 import { DispatchEnqueuer } from './queue/dispatch-enqueuer.js';
@@ -173,6 +175,8 @@ export class AppModule {
         ProviderStakesService,
         P2pService,
         NetworkDirectory,
+        AttemptRunner,
+        Adjudicator,
         DispatchService,
         DevBootstrapService,
         AdminGuard,

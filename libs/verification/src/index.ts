@@ -3,3 +3,17 @@ export * from './tolerance.js';
 export * from './compare.js';
 export * from './evidence.js';
 export { checkResultSanity, type SanityResult, type SanityFailureCode } from './sanity.js';
+export {
+  CANARY_MISSED,
+  REFERENCE_MISSED,
+  UNDECIDED,
+  clusterResults,
+  decideVerdict,
+  verdictAction,
+  type DecidedVerdict,
+  type KnownResult,
+  type Verdict,
+  type VerdictAction,
+  type VerdictBasis,
+  type VerdictInput,
+} from './verdict.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AFTER_FAILED_ATTEMPTS_MS, dispatchBackoff, dispatchBackoffMs } from './dispatch-backoff.js';
-import { AttemptsFailedError, NoCapacityError } from '../dispatch/dispatch.service.js';
+import { AttemptsFailedError, NoCapacityError } from '../dispatch/dispatch-errors.js';
 import { jobOptions, QueueJobName } from './queue.constants.js';
 
 describe('dispatch backoff', () => {

@@ -117,6 +117,19 @@ export class CanaryService implements OnModuleDestroy {
   }
 
   /**
+   * With the job's canary rate (raised to PROBATION_CANARY_RATE when a provider it was placed on is
+   * on `probation`), a canary mirrors this job (mirror(), placed on the same `peers` when they agree
+   * on it); the canary when one was made.
+   */
+  async maybeMirror(job: Job, peers: readonly string[], probation: boolean): Promise<Job | null> {
+    if (job.canary || !this.canMirror(job)) return null;
+    const policy = jobVerification(job);
+    const rate = Math.max(policy.canaryRate, probation ? this.config.PROBATION_CANARY_RATE : 0);
+    if (rate <= 0 || Math.random() >= rate) return null;
+    return this.mirror(job, job.redundancy, peers);
+  }
+
+  /**
    * Creates, answers and enqueues the canary mirroring `job`; null when no answer could be computed.
    * With `peers` (the providers `job` was just placed on), the canary is made once `job` is over,
    * and when all of them agreed on it they are kept in the canary's stored policy as the providers

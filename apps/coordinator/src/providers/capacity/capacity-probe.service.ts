@@ -62,7 +62,7 @@ export interface CapacityMeasurement {
  * advertised speed, within bounds, owned and paid by the platform account like a canary (so it looks
  * like any job, and with settlement on it is paid from the platform's escrow), and placed on that
  * provider. The dispatching worker times it on its own clock from the provider's acceptance to its
- * result (DispatchService reports it here); when the answer matched the known one, the provider's
+ * result (AttemptRunner reports it here); when the answer matched the known one, the provider's
  * measured GFLOP/s is stored (Provider.measuredGflops), shown in the public list and used by
  * placement: min(advert, measured), or min(advert, CAPACITY_PROBATION_GFLOPS) until measured. An
  * advert far above the measurement (CAPACITY_OVERSTATED_FACTOR) costs reputation and is flagged. A

@@ -1,0 +1,94 @@
+import type { Job } from '#prisma';
+import { hashOutputs } from '#protocol';
+import type { TransitionRequest } from '../jobs/jobs.repository.js';
+import type { SingleJudgement } from './adjudicator.service.js';
+import { runningStep, type AttemptOutcome } from './attempt-runner.service.js';
+import type { Adjudication } from './adjudicator.service.js';
+
+/** The platform's cut and whether credits vest (the settle effect's terms). */
+export interface SettleTerms {
+  feeBps: number;
+  hold: boolean;
+}
+
+/**
+ * A single-copy job's completion, in one commit: its attempt SUCCEEDED, the events (the RUNNING
+ * move folded in when the result beat the acceptance's record), the result and the payment (the
+ * checker's too when a check run took place).
+ */
+export function singleCompletion(
+  job: Job,
+  outcome: AttemptOutcome,
+  { check }: Extract<SingleJudgement, { kind: 'deliver' }>,
+  terms: SettleTerms,
+): TransitionRequest {
+  const outputs = outcome.outputs ?? [];
+  const verifying = { state: 'VERIFYING' as const, eventType: 'job.verifying', eventData: { results: 1 } };
+  const { acceptedAt } = outcome;
+  const folded = acceptedAt !== undefined;
+  return {
+    jobId: job.id,
+    from: folded ? ['DISPATCHED'] : ['RUNNING'],
+    notes: outcome.succeeded ? [outcome.succeeded] : [],
+    attempt: {
+      id: outcome.attempt.id,
+      to: 'SUCCEEDED',
+      receipt: outcome.receipt,
+      outputHash: outcome.outputHash,
+      startedAt: folded ? new Date(acceptedAt) : undefined,
+    },
+    via: folded ? [runningStep(outcome.attempt, outcome.peerId), verifying] : verifying,
+    to: 'COMPLETED',
+    eventType: 'job.completed',
+    eventData: { providers: [outcome.peerId], ...(check ? { verification: check.outcome } : {}) },
+    effect: {
+      kind: 'settle',
+      payments: check?.payments ?? [{ peerId: outcome.peerId, amount: outcome.pricePerUnit * job.workUnits }],
+      ...terms,
+    },
+    patch: {
+      result: { outputs, ...(check ? { verification: check.outcome } : {}) },
+      resultHash: hashOutputs(outputs),
+    },
+  };
+}
+
+/** A redundant job's completion with its judged winners' result; each winner is paid its price. */
+export function verifiedCompletion(
+  job: Job,
+  { verdict, tiebreak }: Adjudication,
+  winners: AttemptOutcome[],
+  terms: SettleTerms,
+): TransitionRequest {
+  const outputs = winners[0]?.outputs ?? [];
+  const source = verdict.basis.source;
+  const reference = source === 'agreement' || source === 'none' ? null : source;
+  return {
+    jobId: job.id,
+    from: ['VERIFYING'],
+    to: 'COMPLETED',
+    eventType: 'job.completed',
+    eventData: {
+      providers: winners.map((o) => o.peerId),
+      verification: {
+        results: verdict.results,
+        disagreed: verdict.disagreed,
+        tiebreak: tiebreak ?? null,
+        reference: reference ?? (job.canary ? 'canary' : 'providers'),
+        rejected: verdict.losers.map((o) => o.peerId),
+      },
+    },
+    effect: {
+      kind: 'settle',
+      payments: winners.map((o) => ({ peerId: o.peerId, amount: o.pricePerUnit * job.workUnits })),
+      ...terms,
+    },
+    patch: {
+      result: {
+        outputs,
+        verification: { method: reference === 'coordinator' ? 'reference' : 'redundant', verified: true },
+      },
+      resultHash: hashOutputs(outputs),
+    },
+  };
+}
