@@ -312,7 +312,7 @@ describe('placement routes around bad peers', () => {
     await waitFor('the liar to be placeable', async () =>
       view.isConnected(liar.peerId) && view.gflops(liar.peerId) ? true : undefined,
     );
-    // Placement prefers the liar (fast, cheap, 64 slots advertised), but slow start lets a provider
+    // Placement prefers the liar (fast, cheap, 8 slots advertised), but slow start lets a provider
     // without results hold only SLOW_START_INITIAL_WINDOW jobs at once; each loss halves that. Rounds
     // of honest jobs go on until its losses open its breaker.
     const lost: Awaited<ReturnType<typeof attemptsOf>> = [];
@@ -328,6 +328,14 @@ describe('placement routes around bad peers', () => {
     for (const a of lost) perJob.set(a.jobId, (perJob.get(a.jobId) ?? 0) + 1);
     expect(Math.max(...perJob.values())).toBe(1); // each job lost it once and never went back
     expect(view.breaker(liar.peerId).state).not.toBe('closed');
+    // Admins see it too: the breaker and the window its losses left it (the provider detail page).
+    const detail = await api<{
+      placement: { connected: boolean; breaker: string; concurrencyWindow: number; advertisedSlots: number };
+    }>(c.url, 'GET', `/v1/admin/providers/${liar.peerId}`, { key: c.adminKey });
+    expect(detail.status).toBe(200);
+    expect(detail.body.placement).toMatchObject({ connected: true, concurrencyWindow: 1 });
+    expect(detail.body.placement.breaker).not.toBe('closed');
+    expect(detail.body.placement.advertisedSlots).toBeGreaterThan(SLOW_START_INITIAL_WINDOW);
     const row = await waitFor('the liar reputation to drop', async () => {
       const [p] = await query<{ reputation: number }>(
         c.databaseUrl,

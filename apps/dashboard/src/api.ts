@@ -141,6 +141,19 @@ export interface ProviderDetail extends Provider {
   stake: Stake;
   slashes: Slash[];
   reputationHistory: ReputationEvent[];
+  placement: ProviderPlacement;
+}
+
+/** How the answering coordinator process's placement sees a provider (each worker keeps its own). */
+export interface ProviderPlacement {
+  connected: boolean;
+  placeable: boolean;
+  breaker: 'closed' | 'open' | 'half-open';
+  breakerLosses: number;
+  breakerOpenUntil: string | null;
+  /** Slow start: jobs it may hold at once. */
+  concurrencyWindow: number;
+  advertisedSlots: number | null;
 }
 
 export interface Stake {

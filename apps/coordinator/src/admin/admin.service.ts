@@ -119,6 +119,7 @@ export class AdminService {
       stake,
       slashes: slashes.map(mapSlash),
       reputationHistory: history.map(mapReputationEvent),
+      placement: this.view.placementState(peerId),
     };
   }
 

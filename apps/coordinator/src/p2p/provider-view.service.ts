@@ -258,6 +258,31 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
     this.breakers.recordNeutral(peerId);
   }
 
+  /** How this process's placement sees a provider (admin provider detail). */
+  placementState(
+    peerId: string,
+    now = Date.now(),
+  ): {
+    connected: boolean;
+    placeable: boolean;
+    breaker: BreakerSnapshot['state'];
+    breakerLosses: number;
+    breakerOpenUntil: string | null;
+    concurrencyWindow: number;
+    advertisedSlots: number | null;
+  } {
+    const breaker = this.breakers.snapshot(peerId, now);
+    return {
+      connected: this.connected.has(peerId),
+      placeable: this.snapshots.has(peerId),
+      breaker: breaker.state,
+      breakerLosses: breaker.losses,
+      breakerOpenUntil: breaker.openUntil > 0 ? new Date(breaker.openUntil).toISOString() : null,
+      concurrencyWindow: this.windows.window(peerId),
+      advertisedSlots: this.advertisedSlots.get(peerId) ?? null,
+    };
+  }
+
   breaker(peerId: string, now = Date.now()): BreakerSnapshot {
     return this.breakers.snapshot(peerId, now);
   }

@@ -1,5 +1,13 @@
 import { useMemo, useState } from 'react';
-import { get, post, type Provider, type ProviderDetail, type Session, type Stake } from '../api';
+import {
+  get,
+  post,
+  type Provider,
+  type ProviderDetail,
+  type ProviderPlacement,
+  type Session,
+  type Stake,
+} from '../api';
 import { ScoreChart } from '../charts';
 import { ActionButton, Empty, Json, Loaded, StateBadge } from '../components';
 import { SlashTable } from './Slashes';
@@ -270,6 +278,11 @@ export function ProviderPage({ peerId, session }: { peerId: string; session: Ses
                   {' · '}
                   {tokens(p.inFlightValue)} tokens of work in flight
                 </dd>
+                <dt>Offers</dt>
+                <dd data-testid="provider-breaker">
+                  {placementText(p.placement)}
+                  <div className="muted small">as this coordinator process sees it</div>
+                </dd>
                 <dt>Slashes</dt>
                 <dd>
                   {p.slashes.length
@@ -387,4 +400,17 @@ export function ProviderPage({ peerId, session }: { peerId: string; session: Ses
       </Loaded>
     </section>
   );
+}
+
+/** Whether this process offers the provider work, and how much at once. */
+function placementText(p: ProviderPlacement): string {
+  if (!p.connected) return 'not connected to this process: no offers from it';
+  const breaker =
+    p.breaker === 'closed'
+      ? `breaker closed (${p.breakerLosses} recent losses)`
+      : p.breaker === 'open'
+        ? `breaker open until ${p.breakerOpenUntil ? when(p.breakerOpenUntil) : '?'}: no offers`
+        : 'breaker half-open: one offer to try it';
+  const slots = p.advertisedSlots === null ? '' : ` of ${p.advertisedSlots} advertised`;
+  return `${breaker} · ${Math.min(p.concurrencyWindow, p.advertisedSlots ?? p.concurrencyWindow)} jobs at once${slots} (slow start)`;
 }

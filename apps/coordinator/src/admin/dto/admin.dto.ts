@@ -264,6 +264,26 @@ export class ReputationEventDto {
   @ApiProperty() createdAt: string;
 }
 
+export class ProviderPlacementDto {
+  @ApiProperty({ description: 'directly connected to this process (only those get offers)' })
+  connected: boolean;
+  @ApiProperty({ description: "in this process's placement index (connected, with a fresh advert)" })
+  placeable: boolean;
+  @ApiProperty({ enum: ['closed', 'open', 'half-open'], description: 'circuit breaker (losses open it)' })
+  breaker: 'closed' | 'open' | 'half-open';
+  @ApiProperty({ description: 'losses counted toward opening the breaker' }) breakerLosses: number;
+  @ApiPropertyOptional({
+    nullable: true,
+    type: String,
+    description: 'when an open breaker lets an offer through',
+  })
+  breakerOpenUntil: string | null;
+  @ApiProperty({ description: 'slow start: jobs it may hold at once (earned by results, halved by losses)' })
+  concurrencyWindow: number;
+  @ApiPropertyOptional({ nullable: true, type: Number, description: 'slots its latest advert claims' })
+  advertisedSlots: number | null;
+}
+
 export class AdminProviderDetailDto extends AdminProviderDto {
   @ApiProperty({ type: 'object', additionalProperties: true, description: 'the latest signed advert' })
   advert: unknown;
@@ -280,6 +300,12 @@ export class AdminProviderDetailDto extends AdminProviderDto {
   slashes: SlashDto[];
   @ApiProperty({ type: [ReputationEventDto], description: 'reputation history, oldest first (last 200)' })
   reputationHistory: ReputationEventDto[];
+  @ApiProperty({
+    type: ProviderPlacementDto,
+    description:
+      "how this process's placement sees the provider (breaker, slow-start window); each worker keeps its own",
+  })
+  placement: ProviderPlacementDto;
 }
 
 export class AdminJobDto extends JobDto {
