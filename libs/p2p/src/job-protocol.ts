@@ -416,7 +416,7 @@ export async function handleJobOffers(
         remotePeer,
         reportProgress: progressReporter(
           live,
-          (frame) => framed.write(frame).catch(() => undefined),
+          (frame) => void framed.write(frame).catch(() => undefined),
           progress,
         ),
       };
