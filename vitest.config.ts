@@ -25,7 +25,8 @@ const swcPlugin = swc.vite({
 // this order: the fast ones fail first). Each project has its own sequence.groupOrder, so one tier
 // finishes before the next starts.
 //  - unit: specs beside the code, in parallel.
-//  - integration: real PostgreSQL, Redis, anvil and libp2p, in process. Needs no build.
+//  - integration: real PostgreSQL, Redis, anvil and libp2p, in process. Needs no build (the
+//    dashboard's is made once when missing: test/setup/dashboard-build.ts).
 //  - e2e: starts real processes built under dist/ (the coordinator, the agent, the CLIs, the anvil
 //    host) or a real browser; needs `npm run build`. One file at a time.
 
@@ -47,8 +48,9 @@ const E2E = [
 
 /**
  * Integration files that must run alone: fault injection and timing (faults/), batching counts that
- * depend on how requests interleave, socket-write and rate-limit measurements, connection floods,
- * mDNS on the machine's real network, and the embedded servers (test/infra).
+ * depend on how requests interleave, socket-write and rate-limit measurements, speed measurements
+ * (capacity probes, proven speed against a tight deadline), connection floods, mDNS on the
+ * machine's real network, and the embedded servers (test/infra).
  */
 const INTEGRATION_SERIAL = [
   'test/faults/**/*.test.ts',
@@ -57,12 +59,15 @@ const INTEGRATION_SERIAL = [
   'test/api/sql-pipeline.test.ts',
   'test/api/transition-batching.test.ts',
   'test/p2p/attack-network.test.ts',
+  'test/p2p/capacity.test.ts',
   'test/p2p/coalesce-writes.test.ts',
   'test/p2p/mdns.test.ts',
+  'test/p2p/proven-speed.test.ts',
   'test/security/http-hardening.test.ts',
 ];
 
 const integrationOptions = {
+  globalSetup: ['./test/setup/dashboard-build.ts'],
   setupFiles: ['./test/setup/polyfills.ts'],
   testTimeout: 60_000,
   hookTimeout: 60_000,
