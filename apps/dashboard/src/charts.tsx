@@ -1,4 +1,4 @@
-import { useEffect, useRef } from 'react';
+import { useEffect, useEffectEvent, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 
@@ -10,8 +10,8 @@ export interface Series {
   color: string;
 }
 
-function useWidth(ref: React.RefObject<HTMLDivElement | null>): () => number {
-  return () => Math.max(200, Math.floor(ref.current?.clientWidth ?? 300));
+function widthOf(box: HTMLDivElement): number {
+  return Math.max(200, Math.floor(box.clientWidth));
 }
 
 /** A small live line chart (uPlot). `x` is seconds since the epoch. */
@@ -24,35 +24,43 @@ export function TimeChart(props: {
 }): React.JSX.Element {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
-  const width = useWidth(box);
   const { x, ys, series, height = 160, title } = props;
 
+  // the chart is rebuilt only when its shape changes (with the data and labels of that moment);
+  // data flows in below
+  const createPlot = useEffectEvent(
+    (el: HTMLDivElement): uPlot =>
+      new uPlot(
+        {
+          width: widthOf(el),
+          height,
+          legend: { show: true, live: false },
+          cursor: { drag: { x: false, y: false } },
+          scales: {
+            y: { range: (_u, min, max) => [0, Math.max(1, max * 1.15, min)] },
+          },
+          axes: [{ stroke: 'currentColor' }, { stroke: 'currentColor', size: 48, incrs: COUNT_INCRS }],
+          series: [
+            {},
+            ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, fill: `${s.color}22` })),
+          ],
+        },
+        [x, ...ys] as uPlot.AlignedData,
+        el,
+      ),
+  );
   useEffect(() => {
-    if (!box.current) return;
-    const opts: uPlot.Options = {
-      width: width(),
-      height,
-      legend: { show: true, live: false },
-      cursor: { drag: { x: false, y: false } },
-      scales: {
-        y: { range: (_u, min, max) => [0, Math.max(1, max * 1.15, min)] },
-      },
-      axes: [{ stroke: 'currentColor' }, { stroke: 'currentColor', size: 48, incrs: COUNT_INCRS }],
-      series: [
-        {},
-        ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, fill: `${s.color}22` })),
-      ],
-    };
-    const u = new uPlot(opts, [x, ...ys] as uPlot.AlignedData, box.current);
+    const el = box.current;
+    if (!el) return;
+    const u = createPlot(el);
     plot.current = u;
-    const observer = new ResizeObserver(() => u.setSize({ width: width(), height }));
-    observer.observe(box.current);
+    const observer = new ResizeObserver(() => u.setSize({ width: widthOf(el), height }));
+    observer.observe(el);
     return () => {
       observer.disconnect();
       u.destroy();
       plot.current = null;
     };
-    // the chart is rebuilt only when its shape changes; data flows in below
   }, [series.length, height]);
 
   useEffect(() => {
@@ -79,16 +87,16 @@ export function BarChart(props: {
   color?: string;
 }): React.JSX.Element {
   const box = useRef<HTMLDivElement>(null);
-  const width = useWidth(box);
   const { data, title, color = '#6366f1' } = props;
   const key = JSON.stringify(data);
 
-  useEffect(() => {
-    if (!box.current || data.length === 0) return;
+  // drawn again only when the data's content changes (the key), not its identity
+  const draw = useEffectEvent((el: HTMLDivElement): (() => void) | undefined => {
+    if (data.length === 0) return undefined;
     const labels = data.map((d) => d.label);
     const bars = uPlot.paths.bars?.({ size: [0.6, 80] });
     const opts: uPlot.Options = {
-      width: width(),
+      width: widthOf(el),
       height: 180,
       legend: { show: false },
       cursor: { show: false },
@@ -110,13 +118,17 @@ export function BarChart(props: {
         { label: 'count', stroke: color, fill: `${color}cc`, paths: bars, points: { show: false } },
       ],
     };
-    const u = new uPlot(opts, [labels.map((_l, i) => i), data.map((d) => d.count)], box.current);
-    const observer = new ResizeObserver(() => u.setSize({ width: width(), height: 180 }));
-    observer.observe(box.current);
+    const u = new uPlot(opts, [labels.map((_l, i) => i), data.map((d) => d.count)], el);
+    const observer = new ResizeObserver(() => u.setSize({ width: widthOf(el), height: 180 }));
+    observer.observe(el);
     return () => {
       observer.disconnect();
       u.destroy();
     };
+  });
+  useEffect(() => {
+    const el = box.current;
+    return el ? draw(el) : undefined;
   }, [key]);
 
   return (
@@ -147,14 +159,14 @@ export function ScoreChart(props: {
   height?: number;
 }): React.JSX.Element {
   const box = useRef<HTMLDivElement>(null);
-  const width = useWidth(box);
   const { x, y, title, color = '#0ea5e9', height = 160 } = props;
   const key = `${x.join(',')}|${y.join(',')}`;
 
-  useEffect(() => {
-    if (!box.current || x.length === 0) return;
+  // drawn again only when the data's content changes (the key), not its identity
+  const draw = useEffectEvent((el: HTMLDivElement): (() => void) | undefined => {
+    if (x.length === 0) return undefined;
     const opts: uPlot.Options = {
-      width: width(),
+      width: widthOf(el),
       height,
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
@@ -176,13 +188,17 @@ export function ScoreChart(props: {
         },
       ],
     };
-    const u = new uPlot(opts, [x, y], box.current);
-    const observer = new ResizeObserver(() => u.setSize({ width: width(), height }));
-    observer.observe(box.current);
+    const u = new uPlot(opts, [x, y], el);
+    const observer = new ResizeObserver(() => u.setSize({ width: widthOf(el), height }));
+    observer.observe(el);
     return () => {
       observer.disconnect();
       u.destroy();
     };
+  });
+  useEffect(() => {
+    const el = box.current;
+    return el ? draw(el) : undefined;
   }, [key, height]);
 
   const last = y[y.length - 1];

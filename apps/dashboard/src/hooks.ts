@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useEffectEvent, useState } from 'react';
 
 export type Load<T> =
   | { status: 'loading'; data?: undefined; error?: undefined }
@@ -16,16 +16,19 @@ export function useLoad<T>(
 ): Load<T> & { reload: () => void } {
   const [state, setState] = useState<Load<T>>({ status: 'loading' });
   const [tick, setTick] = useState(0);
-  const fetcherRef = useRef(fetcher);
-  fetcherRef.current = fetcher;
-
-  useEffect(() => {
+  // `deps` changed since the last render: show loading at once and count a new version, which the
+  // effect below loads (React's pattern for state that follows a prop, set during render).
+  const [seen, setSeen] = useState({ deps, version: 0 });
+  if (!sameDeps(seen.deps, deps)) {
+    setSeen({ deps, version: seen.version + 1 });
     setState({ status: 'loading' });
-  }, deps);
+  }
+  const { version } = seen;
+  const fetchLatest = useEffectEvent(fetcher);
 
   useEffect(() => {
     let cancelled = false;
-    fetcherRef.current().then(
+    fetchLatest().then(
       (data) => {
         if (!cancelled) setState({ status: 'ok', data });
       },
@@ -41,7 +44,7 @@ export function useLoad<T>(
     return () => {
       cancelled = true;
     };
-  }, [...deps, tick]);
+  }, [version, tick]);
 
   useEffect(() => {
     if (!pollMs) return;
@@ -53,6 +56,11 @@ export function useLoad<T>(
   return { ...state, reload };
 }
 
+/** Whether two dependency lists are equal the way React compares an effect's dependencies. */
+function sameDeps(a: readonly unknown[], b: readonly unknown[]): boolean {
+  return a.length === b.length && a.every((value, i) => Object.is(value, b[i]));
+}
+
 export type StreamStatus = 'connecting' | 'live' | 'reconnecting';
 
 /** Subscribes to a server-sent event stream; the browser reconnects by itself after a drop. */
@@ -61,21 +69,25 @@ export function useEventStream(
   handlers: Record<string, (data: unknown) => void>,
 ): StreamStatus {
   const [status, setStatus] = useState<StreamStatus>('connecting');
-  const handlersRef = useRef(handlers);
-  handlersRef.current = handlers;
+  // a new url connects afresh (set during render, React's pattern for state that follows a prop)
+  const [seenUrl, setSeenUrl] = useState(url);
+  if (seenUrl !== url) {
+    setSeenUrl(url);
+    setStatus('connecting');
+  }
+  const names = Object.keys(handlers).join('\n');
+  const handle = useEffectEvent((name: string, data: unknown): void => handlers[name]?.(data));
 
   useEffect(() => {
     if (!url) return;
-    setStatus('connecting');
     const source = new EventSource(url, { withCredentials: true });
     source.onopen = () => setStatus('live');
     source.onerror = () => setStatus('reconnecting');
-    const names = Object.keys(handlersRef.current);
-    const listeners = names.map((name) => {
+    const listeners = names.split('\n').map((name) => {
       const listener = (event: MessageEvent<string>): void => {
         setStatus('live');
         try {
-          handlersRef.current[name]?.(JSON.parse(event.data));
+          handle(name, JSON.parse(event.data));
         } catch {
           // a malformed event is skipped
         }
@@ -87,7 +99,7 @@ export function useEventStream(
       for (const [name, listener] of listeners) source.removeEventListener(name, listener);
       source.close();
     };
-  }, [url]);
+  }, [url, names]);
 
   return status;
 }

@@ -286,7 +286,7 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
       peerId,
       group.map((i) => ({ offer: signed[i], options: batch[i].options })),
     );
-    outcomes.forEach((outcome, k) => outcome.then(batch[group[k]].resolve, batch[group[k]].reject));
+    outcomes.forEach((outcome, k) => void outcome.then(batch[group[k]].resolve, batch[group[k]].reject));
   }
 
   /**

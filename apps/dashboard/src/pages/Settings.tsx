@@ -1,4 +1,4 @@
-import { useEffect, useId, useState, type FormEvent, type ReactNode } from 'react';
+import { useId, useState, type FormEvent, type ReactNode } from 'react';
 import { get, put, type Session, type Setting, type VerificationPolicy } from '../api';
 import { Loaded } from '../components';
 import { when } from '../format';
@@ -113,12 +113,16 @@ function VerificationForm(props: {
   const [mode, setMode] = useState(current.mode);
   const [k, setK] = useState(String(current.k >= 2 ? current.k : 2));
   const [canary, setCanary] = useState(String(current.canaryRate));
-  // a saved (or reset) value comes back from the coordinator: show it
-  useEffect(() => {
+  // a saved (or reset) value comes back from the coordinator: show it (set during render, React's
+  // pattern for state that follows a prop)
+  const currentKey = JSON.stringify(current);
+  const [shown, setShown] = useState(currentKey);
+  if (shown !== currentKey) {
+    setShown(currentKey);
     setMode(current.mode);
     setK(String(current.k >= 2 ? current.k : 2));
     setCanary(String(current.canaryRate));
-  }, [JSON.stringify(current)]);
+  }
   return (
     <SettingForm
       {...props}
@@ -165,8 +169,13 @@ function NumberForm(props: {
   onSaved: () => void;
   label: string;
 }): React.JSX.Element {
-  const [text, setText] = useState(String(props.setting.current));
-  useEffect(() => setText(String(props.setting.current)), [String(props.setting.current)]);
+  const current = String(props.setting.current);
+  const [text, setText] = useState(current);
+  const [shown, setShown] = useState(current);
+  if (shown !== current) {
+    setShown(current);
+    setText(current);
+  }
   return (
     <SettingForm {...props} value={() => num(text)}>
       <label>

@@ -68,7 +68,7 @@ export async function serveJobBatch(
         remotePeer,
         reportProgress: progressReporter(
           () => accepted[index] && !finished[index] && !controller.signal.aborted,
-          (frame) => framed.write({ ...frame, index }).catch(() => undefined),
+          (frame) => void framed.write({ ...frame, index }).catch(() => undefined),
           progress[index],
         ),
       };

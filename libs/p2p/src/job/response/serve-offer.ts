@@ -55,7 +55,11 @@ export async function serveJobOffer(
     const ctx: OfferContext = {
       signal: controller.signal,
       remotePeer,
-      reportProgress: progressReporter(live, (frame) => framed.write(frame).catch(() => undefined), progress),
+      reportProgress: progressReporter(
+        live,
+        (frame) => void framed.write(frame).catch(() => undefined),
+        progress,
+      ),
     };
 
     const decision = await options.onOffer(verified, ctx);
