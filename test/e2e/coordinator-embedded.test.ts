@@ -8,25 +8,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ONE_TOKEN } from '#rewards';
 import { DEV_FUND_ETH } from '../../apps/provider-agent/src/cli/chain-commands.js';
 import { api } from '../helpers/coordinator.js';
+import { AGENT_MAIN, runCli, type CliRun } from '../helpers/processes.js';
 import { matmulSpec } from '../helpers/specs.js';
 
 const MAIN = join(process.cwd(), 'dist/apps/coordinator/src/main.js');
-const AGENT_MAIN = join(process.cwd(), 'dist/apps/provider-agent/src/main.js');
 
 /** Runs the agent CLI (`gpumesh-agent`) from dist/ to its end. */
-function agentCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [AGENT_MAIN, ...args], {
-      env: { ...process.env, GPUMESH_AGENT_PASSPHRASE: 'e2e-dev-fund-passphrase' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+function agentCli(args: string[]): Promise<CliRun> {
+  return runCli(AGENT_MAIN, args, { ...process.env, GPUMESH_AGENT_PASSPHRASE: 'e2e-dev-fund-passphrase' });
 }
 
 interface Started {

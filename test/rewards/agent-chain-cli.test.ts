@@ -1,6 +1,5 @@
 // `gpumesh-agent stake | unstake | claim` as real processes (from dist/: build first) against a real
 // coordinator settling on a real anvil.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,6 +18,7 @@ import {
   type DeployedAddresses,
 } from '#rewards';
 import { api } from '../helpers/coordinator.js';
+import { runCli, type CliRun } from '../helpers/processes.js';
 import { matmulSpec } from '../helpers/specs.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -39,25 +39,8 @@ const AGENT_MAIN = join(root, 'dist', 'apps', 'provider-agent', 'src', 'main.js'
 const PASSPHRASE = 'agent-chain-cli-test-passphrase';
 const SETTLER = 9;
 
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 function cli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [AGENT_MAIN, ...args], {
-      env: { ...process.env, GPUMESH_AGENT_PASSPHRASE: PASSPHRASE, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+  return runCli(AGENT_MAIN, args, { ...process.env, GPUMESH_AGENT_PASSPHRASE: PASSPHRASE, ...env });
 }
 
 // `npm test` builds first, so dist/ is there; in CI its absence is a failure, never a silent skip.
