@@ -310,8 +310,12 @@ describe('e2e: coordinator and two agent processes run real jobs', () => {
   });
 
   it('finishes a job on the other agent when the one running it is killed', async () => {
+    // A well-conditioned training run (tanh, a learnable linear target, a small step): honest
+    // backends then end within the train tolerance of each other, as the reference's check of the
+    // survivor's result needs. (relu fitting sin(i) at lr 0.01 is chaotic: 2,400 Adam steps on wasm
+    // and on the reference's backend drifted past the 1 % bound and convicted the honest survivor.)
     const model = tf.sequential();
-    model.add(tf.layers.dense({ inputShape: [32], units: 256, activation: 'relu' }));
+    model.add(tf.layers.dense({ inputShape: [32], units: 256, activation: 'tanh' }));
     model.add(tf.layers.dense({ units: 1 }));
     const { modelJson, weights } = await saveModel(model);
     const upload = await api<{ hash: string }>(url, 'POST', '/v1/artifacts', {
@@ -320,7 +324,11 @@ describe('e2e: coordinator and two agent processes run real jobs', () => {
     });
     const n = 2048;
     const x = Float32Array.from({ length: n * 32 }, (_, i) => Math.cos(i));
-    const y = Float32Array.from({ length: n }, (_, i) => Math.sin(i));
+    const y = Float32Array.from({ length: n }, (_, i) => {
+      let sum = 0;
+      for (let k = 0; k < 32; k++) sum += x[i * 32 + k] * Math.cos(k);
+      return sum / 8;
+    });
     const job = await api<JobBody>(url, 'POST', '/v1/jobs', {
       key,
       body: {
@@ -331,7 +339,7 @@ describe('e2e: coordinator and two agent processes run real jobs', () => {
         params: {
           epochs: 300,
           batchSize: 256,
-          learningRate: 0.01,
+          learningRate: 0.001,
           optimizer: 'adam',
           loss: 'meanSquaredError',
         },
