@@ -1,10 +1,10 @@
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { decodeTensor, parseJobSpec, type TensorWire } from '#protocol';
 import { evidenceHash, type EvidenceBundle } from '#verification';
 import { api, startTestCoordinator, TEST_REDIS_URL, type TestCoordinator } from '../helpers/coordinator.js';
 import { matmulSpec } from '../helpers/specs.js';
+import { pollUntil, query } from '../helpers/poll.js';
 import { referenceMatmul, startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
 import { createLogger } from '../../apps/coordinator/src/logging/logger.js';
 import { startCoordinator } from '../../apps/coordinator/src/bootstrap.js';
@@ -17,28 +17,8 @@ interface JobBody {
   workUnits: string;
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function query<T extends pg.QueryResultRow>(
-  url: string,
-  sql: string,
-  params: unknown[] = [],
-): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
+function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  return pollUntil(what, probe, timeoutMs);
 }
 
 const eventTypes = async (c: TestCoordinator, jobId: string): Promise<string[]> =>
