@@ -207,19 +207,18 @@ export class AttemptRunner {
         timings: outcome.receipt.payload.timings,
       },
     };
+    const result = {
+      ...base,
+      pricePerUnit,
+      ok: true as const,
+      outputs: outcome.outputs,
+      receipt: outcome.receipt,
+      outputHash,
+      runMs,
+    };
     if (job.redundancy === 1) {
       // Recorded together with the job's completion in conclude(): one commit for the whole result.
-      return {
-        ...base,
-        pricePerUnit,
-        ok: true,
-        outputs: outcome.outputs,
-        receipt: outcome.receipt,
-        outputHash,
-        succeeded,
-        acceptedAt: foldAcceptance ? acceptedAt : undefined,
-        runMs,
-      };
+      return { ...result, succeeded, acceptedAt: foldAcceptance ? acceptedAt : undefined };
     }
     const recorded = await this.attempts.settle(attempt.id, 'SUCCEEDED', {
       receipt: outcome.receipt,
@@ -232,15 +231,7 @@ export class AttemptRunner {
     }
     this.metrics.attempts.inc({ outcome: 'succeeded' });
     await this.jobs.note(job.id, succeeded.type, succeeded.data);
-    return {
-      ...base,
-      pricePerUnit,
-      ok: true,
-      outputs: outcome.outputs,
-      receipt: outcome.receipt,
-      outputHash,
-      runMs,
-    };
+    return result;
   }
 
   private async onAccepted(job: Job, attempt: JobAttempt, peerId: string): Promise<void> {
