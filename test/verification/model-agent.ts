@@ -24,7 +24,12 @@ import {
   type TensorWire,
 } from '#protocol';
 
-export type ModelAgentBehaviour = 'honest' | 'wrong' | 'reject';
+/**
+ * honest: the job run on cpu; wrong: that result with three values of its first output altered
+ * (`tamper`); zeros: outputs of the right names and shapes, all zero (no training done); reject:
+ * refuses every offer.
+ */
+export type ModelAgentBehaviour = 'honest' | 'wrong' | 'zeros' | 'reject';
 
 export interface OfferSeen {
   /** The offer's `jobId`: the opaque id it was sent under. */
@@ -46,6 +51,14 @@ export interface ModelAgent {
 }
 
 /** A few values of the first float output changed: small enough to look plausible, beyond any bound. */
+/** The same tensors, every value zero. */
+export function zeroed(outputs: TensorWire[]): TensorWire[] {
+  return outputs.map((t) => {
+    const size = t.shape.reduce((n, d) => n * d, 1);
+    return t.dtype === 'float32' ? encodeTensor(t.name, 'float32', t.shape, new Float32Array(size)) : t;
+  });
+}
+
 export function tamper(outputs: TensorWire[]): TensorWire[] {
   return outputs.map((t, k) => {
     if (k !== 0 || t.dtype !== 'float32') return t;
@@ -127,7 +140,8 @@ export async function startModelAgent(
               weights: a.weights,
             })),
           });
-          const outputs = behaviour === 'wrong' ? tamper(honest) : honest;
+          const outputs =
+            behaviour === 'wrong' ? tamper(honest) : behaviour === 'zeros' ? zeroed(honest) : honest;
           const receipt = await signPayload(
             'receipt',
             {

@@ -16,12 +16,21 @@
 //  - redundant copies of one job reach their providers under different wire ids;
 //  - a reference over REFERENCE_WORK_BUDGET is refused with the reason.
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JobSpec, TensorWire } from '#protocol';
+import { computeReference } from '#compute';
+import {
+  decodeTensor,
+  encodeTensor,
+  type JobSpec,
+  type ResultReceipt,
+  type Signed,
+  type TensorWire,
+} from '#protocol';
 import { evidenceHash, type EvidenceBundle } from '#verification';
 import { fundedDeveloper } from '../helpers/accounts.js';
 import { CanaryService } from '../../apps/coordinator/src/verification/canary.service.js';
@@ -30,8 +39,8 @@ import { VerificationRepository } from '../../apps/coordinator/src/verification/
 import { compareResults } from '../../apps/coordinator/src/verification/compare.js';
 import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { AGENT_MAIN, assertBuilt, runProcess, startProcess, type Started } from '../helpers/processes.js';
-import { startModelAgent, type ModelAgent } from './model-agent.js';
-import { inferenceBody, mlp, saveLayers, trainBody, type SavedModel } from './models.js';
+import { startModelAgent, zeroed, type ModelAgent } from './model-agent.js';
+import { asArtifact, inferenceBody, mlp, saveLayers, trainBody, type SavedModel } from './models.js';
 
 const CLI = join(process.cwd(), 'dist/apps/cli/src/main.js');
 const PASSPHRASE = 'model-verification-passphrase';
@@ -430,7 +439,9 @@ describe('inference and train verification against the coordinator reference', (
   });
 
   it('breaks a train disagreement with its own recompute: the honest side wins', async () => {
-    const cheater = await startModelAgent(c.url, { behaviour: 'wrong' });
+    // A cheater that does not train: its zero weights fit the data far worse than the reference's
+    // (weights outside the tolerance alone prove nothing for training, see the last test).
+    const cheater = await startModelAgent(c.url, { behaviour: 'zeros' });
     cheaters.push(cheater);
     await providersOnline([honestPeer, cheater.peerId]);
     const jobId = await submit(trainBody(regressor, 32, 4, { redundancy: 2 }));
@@ -504,4 +515,58 @@ describe('inference and train verification against the coordinator reference', (
     expect(claimed).toMatchObject({ ok: false, code: 'OVER_BUDGET' });
     await api(c.url, 'POST', `/v1/jobs/${id}/cancel`, { key: c.devKey });
   });
+
+  it('judges train weights past the tolerance by their training loss: the same fit proves nothing, zeros are wrong', async () => {
+    const verifier = c.running.app.get(VerifierService);
+    const id = await submit(trainBody(regressor, 32, 4));
+    await api(c.url, 'POST', `/v1/jobs/${id}/cancel`, { key: c.devKey });
+    const job = await c.running.app.get(VerificationRepository).findJob(id);
+    if (!job) throw new Error('job not stored');
+    const spec = job.spec as unknown as JobSpec;
+    const reference = await computeReference(spec, { backend: 'cpu', artifacts: [asArtifact(regressor)] });
+    // The hidden units in reverse order: the very same function (the same loss), other weights, as
+    // far from the reference as the drift of an ill-conditioned training on another backend.
+    const permuted = reverseHiddenUnits(reference);
+    expect(verifier.agrees(job, permuted, reference)).toBe(false);
+    const same = await verifier.judge(job, permuted, reference);
+    expect(same).toMatchObject({ kind: 'undecided' });
+    expect(same.kind === 'undecided' && same.reason).toMatch(/within the bound/);
+    const wrong = await verifier.judge(job, zeroed(reference), reference);
+    expect(wrong).toMatchObject({ kind: 'disagree' });
+    expect(wrong.kind === 'disagree' && wrong.reason).toMatch(/training loss .* over the bound/);
+    // No conviction for the permuted weights (nothing is written, the receipt is never read).
+    const accused = {
+      attemptId: randomUUID(),
+      peerId: 'not-a-provider',
+      receipt: {} as Signed<ResultReceipt>,
+      outputs: permuted,
+    };
+    expect(
+      await verifier.convict(job, accused, { source: 'coordinator', outputs: reference }, 'failed_check'),
+    ).toBe(false);
+    expect(await rows('SELECT 1 FROM "Evidence" WHERE "peerId" = $1', ['not-a-provider'])).toEqual([]);
+    const notes = await rows<{ data: { outcome: string } }>(
+      `SELECT data FROM "JobEvent" WHERE "jobId" = $1 AND type = 'verification.train_loss' ORDER BY id`,
+      [id],
+    );
+    const outcomes = notes.map((n) => n.data.outcome);
+    expect(outcomes.filter((o) => o === 'undecided').length).toBeGreaterThanOrEqual(2);
+    expect(outcomes).toContain('disagree');
+  });
 });
+
+/** A one-hidden-layer MLP's trained weights with its hidden units in reverse order. */
+function reverseHiddenUnits(outputs: TensorWire[]): TensorWire[] {
+  return outputs.map((t) => {
+    const v = decodeTensor(t).values as Float32Array;
+    const out = new Float32Array(v.length);
+    if (t.name === 'weights/h0/kernel') {
+      const [rows, cols] = t.shape; // [inputs, hidden]: reverse the columns
+      for (let r = 0; r < rows; r++)
+        for (let k = 0; k < cols; k++) out[r * cols + k] = v[r * cols + cols - 1 - k];
+    } else if (t.name === 'weights/h0/bias' || t.name === 'weights/out/kernel') {
+      for (let k = 0; k < v.length; k++) out[k] = v[v.length - 1 - k]; // [hidden] and [hidden, 1]
+    } else out.set(v);
+    return encodeTensor(t.name, 'float32', t.shape, out);
+  });
+}

@@ -356,15 +356,10 @@ async function runTrain(
     } catch (err) {
       throw executionError(err);
     }
-    // Named by the variable's original name: tfjs makes `name` unique per thread (`lin/kernel_3` on
-    // the fourth load of a model), which would differ between two honest runs of the same job.
     const outputs: RawTensor[] = [];
-    const seen = new Set<string>();
+    const names = trainedWeightNames(model);
     for (const [i, w] of model.weights.entries()) {
-      const base = w.originalName ?? w.name;
-      const name = seen.has(base) ? `${base}#${i}` : base;
-      seen.add(name);
-      outputs.push(await toRaw(tf, `weights/${name}`, w.read(), hooks.allocateOutput));
+      outputs.push(await toRaw(tf, names[i], w.read(), hooks.allocateOutput));
     }
     const lossHistory = (history.history.loss ?? []).map((v) => Number(v));
     return { outputs, lossHistory };
@@ -373,6 +368,82 @@ async function runTrain(
     y.dispose();
     model.dispose();
     optimizer.dispose();
+  }
+}
+
+/**
+ * The output name of each of a model's weights after training, `weights/<name>`: named by the
+ * variable's original name, because tfjs makes `name` unique per thread (`lin/kernel_3` on the fourth
+ * load of a model), which would differ between two honest runs of the same job.
+ */
+function trainedWeightNames(model: tfTypes.LayersModel): string[] {
+  const seen = new Set<string>();
+  return model.weights.map((w, i) => {
+    const base = w.originalName ?? w.name;
+    const name = seen.has(base) ? `${base}#${i}` : base;
+    seen.add(name);
+    return wireName(`weights/${name}`);
+  });
+}
+
+/**
+ * The training loss (the job's own loss function over its whole `x`, `y`) of the model with each set
+ * of weights in `candidates` (a train job's outputs; `null`: the artifact's untrained weights). A set
+ * that lacks a weight, has one of another shape or leads to a non-finite loss scores +Infinity. This
+ * judges two trainings by what they achieved, where their weights may have drifted apart.
+ */
+export async function evaluateTrainLoss(
+  tf: Tf,
+  task: Extract<WorkerTask, { kind: 'train' }>,
+  candidates: readonly (readonly RawTensor[] | null)[],
+): Promise<number[]> {
+  if (task.model.format !== 'layers') throw new TaskError('BAD_INPUT', 'train needs a layers model');
+  const model = await loadLayers(tf, task.model);
+  const x = toTensor(tf, input(task, 'x'));
+  const y = toTensor(tf, input(task, 'y'));
+  const names = trainedWeightNames(model);
+  const initial = model.weights.map((w) => w.read().clone());
+  try {
+    model.compile({ optimizer: 'sgd', loss: task.params.loss });
+    const losses: number[] = [];
+    for (const candidate of candidates) {
+      const byName = new Map((candidate ?? []).map((t) => [t.name, t]));
+      const values: tfTypes.Tensor[] = [];
+      let complete = true;
+      for (const [i, w] of model.weights.entries()) {
+        if (candidate === null) {
+          values.push(initial[i]);
+          continue;
+        }
+        const t = byName.get(names[i]);
+        if (!t || t.dtype !== 'float32' || t.shape.join('x') !== w.shape.join('x')) {
+          complete = false;
+          break;
+        }
+        values.push(toTensor(tf, t));
+      }
+      if (!complete) {
+        if (candidate !== null) tf.dispose(values);
+        losses.push(Number.POSITIVE_INFINITY);
+        continue;
+      }
+      model.weights.forEach((w, i) => w.write(values[i]));
+      const result = model.evaluate(x, y, { batchSize: task.params.batchSize, verbose: 0 });
+      const scalar = Array.isArray(result) ? result[0] : result;
+      const loss = Number((await scalar.data())[0]);
+      tf.dispose(result);
+      if (candidate !== null) tf.dispose(values);
+      losses.push(Number.isFinite(loss) ? loss : Number.POSITIVE_INFINITY);
+    }
+    return losses;
+  } catch (err) {
+    if (err instanceof TaskError) throw err;
+    throw executionError(err);
+  } finally {
+    tf.dispose(initial);
+    x.dispose();
+    y.dispose();
+    model.dispose();
   }
 }
 

@@ -42,17 +42,35 @@ export interface ReferenceWorkerRequest {
   readonly artifacts: ModelArtifact[];
   readonly backend: ReferenceBackend;
   readonly maxWorkUnits?: bigint;
+  /** Train specs: evaluate these weight sets' training loss instead of training (`computeTrainLosses`). */
+  readonly trainLossOf?: readonly (readonly TensorWire[] | null)[];
 }
 
 export type ReferenceWorkerReply =
-  | { readonly id: number; readonly ok: true; readonly outputs: TensorWire[]; readonly runMs: number }
+  | {
+      readonly id: number;
+      readonly ok: true;
+      readonly outputs: TensorWire[];
+      /** The losses of a `trainLossOf` request, in its order. */
+      readonly losses?: number[];
+      readonly runMs: number;
+    }
   | { readonly id: number; readonly ok: false; readonly code: ExecutorErrorCode; readonly message: string };
 
 export interface ReferenceRunnerOptions {
   /** Refuse specs costing more work units than this (1 unit = 10⁶ FLOPs). Default: no limit. */
   readonly maxWorkUnits?: bigint;
-  /** Time limit of one reference, from submission (queue wait included). Default 60 s. */
+  /**
+   * Time limit of one reference, from submission (queue wait included), for a small job. Default
+   * 60 s. A bigger job gets the time its work takes at `minMegaflopsPerSecond` when that is longer.
+   */
   readonly timeoutMs?: number;
+  /**
+   * The slowest rate the worker is assumed to compute at, in MFLOP/s (work units a second), so a job
+   * within the budget is not stopped for its size on a busy machine. Default 100 (the cpu backend
+   * trains at ~1,300 on one idle core of the 2-core CI machine, under 550 when the cores are shared).
+   */
+  readonly minMegaflopsPerSecond?: number;
   /** Most references waiting at once, across priorities; more are refused `BUSY`. Default 16. */
   readonly maxQueued?: number;
   /** Most low-priority references (canary answers) waiting at once. Default 4. */
@@ -72,10 +90,18 @@ export interface ReferenceRequestOptions {
   readonly priority?: 'high' | 'low';
   /** Overrides the runner's time limit for this reference. */
   readonly timeoutMs?: number;
+  /**
+   * Train specs only: instead of training, the training loss of each of these weight sets (a train
+   * job's outputs; `null` for the artifact's untrained weights), returned in `losses`.
+   */
+  readonly trainLossOf?: readonly (readonly TensorWire[] | null)[];
 }
 
 export interface ReferenceRun {
+  /** The job's outputs (empty for a `trainLossOf` request). */
   readonly outputs: TensorWire[];
+  /** The losses of a `trainLossOf` request, in its order. */
+  readonly losses?: number[];
   /** Work units of the spec (what the budget was checked against). */
   readonly workUnits: bigint;
   readonly queuedMs: number;
@@ -106,11 +132,25 @@ interface Task {
 
 const DEFAULTS = {
   timeoutMs: 60_000,
+  minMegaflopsPerSecond: 100,
   maxQueued: 16,
   maxLowPriorityQueued: 4,
   memoryLimitMb: 1024,
   idleMs: 60_000,
 };
+
+/**
+ * The time limit of a reference costing `workUnits` (MFLOP): `timeoutMs`, or the time the work takes
+ * at `minMegaflopsPerSecond` when that is longer.
+ */
+export function referenceTimeLimitMs(
+  workUnits: bigint,
+  timeoutMs: number,
+  minMegaflopsPerSecond: number,
+): number {
+  const workMs = (Number(workUnits) / minMegaflopsPerSecond) * 1000;
+  return Math.max(timeoutMs, Math.ceil(workMs));
+}
 
 function modelJsonOf(model: ModelArtifact): unknown {
   return typeof model.modelJson === 'string' ? (JSON.parse(model.modelJson) as unknown) : model.modelJson;
@@ -157,6 +197,9 @@ export class ReferenceRunner {
     if (spec.kind !== 'matmul' && !options.model) {
       throw this.refuse('NO_ARTIFACT', `no artifact for the ${spec.kind} job's model ${spec.model.hash}`);
     }
+    if (options.trainLossOf && spec.kind !== 'train') {
+      throw this.refuse('BAD_INPUT', `a ${spec.kind} job has no training loss`);
+    }
     let workUnits: bigint;
     try {
       workUnits = protocol.workUnitsForSpec(spec, options.model ? modelJsonOf(options.model) : undefined);
@@ -193,10 +236,13 @@ export class ReferenceRunner {
           artifacts: options.model ? [options.model] : [],
           backend: this.options.backend,
           maxWorkUnits: budget,
+          ...(options.trainLossOf ? { trainLossOf: options.trainLossOf } : {}),
         },
         workUnits,
         submittedAt: performance.now(),
-        timeoutMs: options.timeoutMs ?? this.options.timeoutMs,
+        timeoutMs:
+          options.timeoutMs ??
+          referenceTimeLimitMs(workUnits, this.options.timeoutMs, this.options.minMegaflopsPerSecond),
         resolve,
         reject,
       };
@@ -296,6 +342,7 @@ export class ReferenceRunner {
       const started = task.startedAt ?? task.submittedAt;
       task.resolve({
         outputs: msg.outputs,
+        ...(msg.losses ? { losses: msg.losses } : {}),
         workUnits: task.workUnits,
         queuedMs: started - task.submittedAt,
         runMs: msg.runMs,

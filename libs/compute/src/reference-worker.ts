@@ -2,8 +2,10 @@
 // `computeReference` on its own tfjs backend, so the caller's event loop never runs a kernel.
 import { parentPort } from 'node:worker_threads';
 
+import type { TensorWire } from '#protocol';
+
 import { TaskError } from './kernels.js';
-import { computeReference } from './reference.js';
+import { computeReference, computeTrainLosses } from './reference.js';
 import type { ReferenceWorkerReply, ReferenceWorkerRequest } from './reference-runner.js';
 
 const port = parentPort;
@@ -13,14 +15,26 @@ function reply(msg: ReferenceWorkerReply): void {
   port?.postMessage(msg);
 }
 
-port.on('message', (msg: ReferenceWorkerRequest) => {
-  const started = performance.now();
-  computeReference(msg.spec, {
+async function answer(msg: ReferenceWorkerRequest): Promise<{ outputs: TensorWire[]; losses?: number[] }> {
+  if (msg.trainLossOf) {
+    const losses = await computeTrainLosses(msg.spec, msg.trainLossOf, {
+      artifacts: msg.artifacts,
+      backend: msg.backend,
+    });
+    return { outputs: [], losses };
+  }
+  const outputs = await computeReference(msg.spec, {
     artifacts: msg.artifacts,
     backend: msg.backend,
     maxWorkUnits: msg.maxWorkUnits,
-  })
-    .then((outputs) => reply({ id: msg.id, ok: true, outputs, runMs: performance.now() - started }))
+  });
+  return { outputs };
+}
+
+port.on('message', (msg: ReferenceWorkerRequest) => {
+  const started = performance.now();
+  answer(msg)
+    .then((done) => reply({ id: msg.id, ok: true, ...done, runMs: performance.now() - started }))
     .catch((err: unknown) => {
       const e =
         err instanceof TaskError

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 
 import type { JobSpec, TensorWire } from '#protocol';
 
-import { runKernel, TaskError } from './kernels.js';
+import { evaluateTrainLoss, runKernel, TaskError } from './kernels.js';
 import type { ModelArtifact, RawTensor, WorkerTask } from './task.js';
 import { loadTf } from './tf-loader.js';
 
@@ -109,4 +109,44 @@ export async function computeReference(
   const { tf } = await loadTf(options.backend ?? 'cpu');
   const result = await runKernel(tf, task);
   return result.outputs.map((o) => protocol.encodeTensor(o.name, o.dtype, o.shape, o.values as Float32Array));
+}
+
+/**
+ * The training loss a train job's model reaches with each set of weights in `candidates` (train
+ * outputs, `weights/<name>` tensors; `null`: the artifact's untrained weights), over the job's own
+ * `x`, `y` and loss function, on `backend` in this thread. Undecodable or incomplete sets score
+ * +Infinity. Throws `TaskError` (BAD_INPUT, MODEL_LOAD_FAILED, EXECUTION_FAILED) when it cannot run.
+ */
+export async function computeTrainLosses(
+  spec: JobSpec,
+  candidates: readonly (readonly TensorWire[] | null)[],
+  options: Omit<ComputeReferenceOptions, 'maxWorkUnits'> = {},
+): Promise<number[]> {
+  if (spec.kind !== 'train') throw new TaskError('BAD_INPUT', `a ${spec.kind} job has no training loss`);
+  const protocol = await import('#protocol');
+  const model = await findArtifact(options.artifacts ?? [], spec.model.hash);
+  if (!model) throw new TaskError('BAD_INPUT', `no artifact with hash ${spec.model.hash} was given`);
+  const decode = (wire: TensorWire): RawTensor | null => {
+    try {
+      return protocol.decodeTensor(wire);
+    } catch {
+      return null;
+    }
+  };
+  let inputs: RawTensor[];
+  try {
+    inputs = spec.inputs.map((wire) => protocol.decodeTensor(wire));
+  } catch (err) {
+    throw new TaskError('BAD_INPUT', (err as Error).message);
+  }
+  const sets = candidates.map((set) => {
+    if (set === null) return null;
+    const decoded = set.map(decode);
+    // A tensor that does not decode leaves its weight missing: that set scores +Infinity.
+    return decoded.filter((t): t is RawTensor => t !== null);
+  });
+  const task = taskFromSpec(spec, inputs, model);
+  if (task.kind !== 'train') throw new TaskError('BAD_INPUT', 'not a train task');
+  const { tf } = await loadTf(options.backend ?? 'cpu');
+  return evaluateTrainLoss(tf, task, sets);
 }

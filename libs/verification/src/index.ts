@@ -17,3 +17,10 @@ export {
   type VerdictBasis,
   type VerdictInput,
 } from './verdict.js';
+export {
+  TRAIN_LOSS_FLOOR_FRACTION,
+  TRAIN_LOSS_RATIO,
+  judgeTrainLoss,
+  type TrainLosses,
+  type TrainLossVerdict,
+} from './train-loss.js';

@@ -8,7 +8,11 @@ import {
 import type { JobSpec, TensorWire } from '#protocol';
 import type { ArtifactsRepository } from '../artifacts/artifacts.repository.js';
 
-/** Time limit of one coordinator reference (queue wait included); the worker is stopped past it. */
+/**
+ * Time limit of one coordinator reference (queue wait included) within the default budget; a bigger
+ * job gets its work's time at the runner's floor rate (`referenceTimeLimitMs`). The worker is stopped
+ * past it.
+ */
 export const REFERENCE_TIMEOUT_MS = 60_000;
 /** Model artifacts kept in memory between references (canaries of one model reuse it), in bytes. */
 export const REFERENCE_ARTIFACT_CACHE_BYTES = 128 * 1024 * 1024;
@@ -89,6 +93,32 @@ export class CoordinatorReference {
       }
       const run = await this.runner.compute(spec, { model: model ?? undefined, priority });
       return { ok: true, ...run };
+    } catch (err) {
+      if (err instanceof ReferenceRunError) return { ok: false, code: err.code, reason: err.message };
+      return {
+        ok: false,
+        code: 'EXECUTION_FAILED',
+        reason: err instanceof Error ? err.message : String(err),
+      };
+    }
+  }
+
+  /**
+   * The training loss a train job reaches with each weight set in `candidates` (`null`: the
+   * artifact's untrained weights), computed off the event loop like a reference.
+   */
+  async trainLosses(
+    spec: JobSpec,
+    candidates: readonly (readonly TensorWire[] | null)[],
+  ): Promise<{ ok: true; losses: number[] } | { ok: false; code: ReferenceFailureCode; reason: string }> {
+    try {
+      if (spec.kind !== 'train') return { ok: false, code: 'BAD_INPUT', reason: `a ${spec.kind} job` };
+      const model = await this.artifactOf(spec);
+      if (!model) {
+        return { ok: false, code: 'NO_ARTIFACT', reason: `the model ${spec.model.hash} is not stored here` };
+      }
+      const run = await this.runner.compute(spec, { model, priority: 'high', trainLossOf: candidates });
+      return { ok: true, losses: run.losses ?? [] };
     } catch (err) {
       if (err instanceof ReferenceRunError) return { ok: false, code: err.code, reason: err.message };
       return {

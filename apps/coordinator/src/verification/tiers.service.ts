@@ -146,15 +146,18 @@ export class TrustTierService {
       .note(job.id, 'verification.held', { provider: held.peerId, tier, why: required ? 'verified' : reason })
       .catch(() => undefined);
     const reference = await this.verifier.referenceOf(job.spec as unknown as JobSpec, job.workUnits, 'high');
-    if (reference.ok) {
-      if (this.verifier.agrees(job, outputs, reference.outputs)) {
-        return {
-          kind: 'deliver',
-          outcome: { method: 'reference', verified: true, tier },
-          passKind: 'verified_pass',
-          ranExtra: false,
-        };
-      }
+    // A train result outside the weight tolerance that trains the model as well as the reference
+    // proves nothing either way: it is checked like a job without a reference.
+    const judgement = reference.ok ? await this.verifier.judge(job, outputs, reference.outputs) : null;
+    if (reference.ok && judgement?.kind === 'agree') {
+      return {
+        kind: 'deliver',
+        outcome: { method: 'reference', verified: true, tier },
+        passKind: 'verified_pass',
+        ranExtra: false,
+      };
+    }
+    if (reference.ok && judgement?.kind === 'disagree') {
       await this.attempts.settle(held.attempt.id, 'SUCCEEDED', {
         receipt: held.receipt,
         outputHash: held.outputHash,
@@ -166,6 +169,7 @@ export class TrustTierService {
             { attemptId: held.attempt.id, peerId: held.peerId, receipt: held.receipt, outputs },
             { source: 'coordinator', outputs: reference.outputs },
             'failed_check',
+            { judged: true },
           )
           .catch((err: unknown) =>
             this.logger.error({ err, jobId: job.id, peerId: held.peerId }, 'could not record a conviction'),
@@ -177,12 +181,18 @@ export class TrustTierService {
         reason: `the result of ${held.peerId} (on ${tier}) disagreed with the coordinator's reference; running it again`,
       };
     }
-    await this.jobs
-      .note(job.id, 'verification.reference_unavailable', { code: reference.code, reason: reference.reason })
-      .catch(() => undefined);
+    const noReference = reference.ok ? 'UNDECIDED' : reference.code;
+    if (!reference.ok) {
+      await this.jobs
+        .note(job.id, 'verification.reference_unavailable', {
+          code: reference.code,
+          reason: reference.reason,
+        })
+        .catch(() => undefined);
+    }
     const extra = await runCheck([held.peerId]);
     if (!extra?.ok) {
-      const why = `${CHECK_UNAVAILABLE}: no reference (${reference.code}) and ${extra ? `the check run failed (${extra.error ?? 'no result'})` : 'no provider of another operator free to check it'}`;
+      const why = `${CHECK_UNAVAILABLE}: no reference (${noReference}) and ${extra ? `the check run failed (${extra.error ?? 'no result'})` : 'no provider of another operator free to check it'}`;
       await this.attempts.settle(held.attempt.id, 'FAILED', { error: why });
       return { kind: 'requeue', reason: why };
     }

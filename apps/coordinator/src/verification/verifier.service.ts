@@ -2,6 +2,7 @@ import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { Job, JobAttempt } from '#prisma';
 import { hashOutputs, type JobSpec, type ResultReceipt, type Signed, type TensorWire } from '#protocol';
+import { judgeTrainLoss, type TrainLosses } from '#verification';
 import { ArtifactsRepository } from '../artifacts/artifacts.repository.js';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { LOGGER } from '../logging/logger.js';
@@ -25,6 +26,12 @@ export interface Accused {
   receipt: Signed<ResultReceipt>;
   outputs: TensorWire[];
 }
+
+/** What a known answer says of a result (VerifierService.judge). */
+export type Judgement =
+  | { kind: 'agree' }
+  | { kind: 'disagree'; reason: string; losses?: TrainLosses }
+  | { kind: 'undecided'; reason: string; losses?: TrainLosses };
 
 export interface Reference {
   source: ReferenceSource;
@@ -127,9 +134,79 @@ export class VerifierService implements OnModuleDestroy {
     return compareResults(a, b, { spec: job.spec as unknown as JobSpec }).agree;
   }
 
-  /** Evidence, ban, slash proposal; then the provider's held credits are re-verified. */
-  async convict(job: Job, accused: Accused, reference: Reference, kind: ReputationKind): Promise<void> {
+  /**
+   * What a known answer (the coordinator's reference, a canary's) says of `candidate`. Within the
+   * job's tolerance it agrees. Outside it, a train job's weights are judged by the training loss
+   * each set reaches on the job's data (libs/verification/src/train-loss.ts): clearly worse is
+   * proof of a wrong result; as good is not proof either way, since honest trainings on two
+   * backends can drift apart and a tampered model (a backdoor) can keep the loss, so the result is
+   * `undecided`: nobody is convicted for it and it is not delivered on this check alone.
+   */
+  async judge(job: Job, candidate: readonly TensorWire[], known: readonly TensorWire[]): Promise<Judgement> {
     const spec = job.spec as unknown as JobSpec;
+    const agreement = compareResults(candidate, known, { spec });
+    if (agreement.agree) return { kind: 'agree' };
+    const weights = agreement.reason ?? 'results differ';
+    if (spec.kind !== 'train') return { kind: 'disagree', reason: weights };
+    const run = await this.references.trainLosses(spec, [candidate, known, null]);
+    if (!run.ok || run.losses.length !== 3) {
+      const why = run.ok ? 'no losses' : `${run.code}: ${run.reason}`;
+      await this.jobs
+        .note(job.id, 'verification.train_loss', { outcome: 'undecided', weights, reason: why })
+        .catch(() => undefined);
+      return { kind: 'undecided', reason: `${weights}; the training losses could not be computed (${why})` };
+    }
+    const [candidateLoss, referenceLoss, initial] = run.losses;
+    const losses: TrainLosses = { candidate: candidateLoss, reference: referenceLoss, initial };
+    const verdict = judgeTrainLoss(losses);
+    const judgement: Judgement =
+      verdict.kind === 'worse'
+        ? { kind: 'disagree', reason: `${weights}; ${verdict.reason}`, losses }
+        : {
+            kind: 'undecided',
+            reason:
+              verdict.kind === 'agree'
+                ? `${weights}, yet the training loss ${candidateLoss.toExponential(3)} is within the bound ${verdict.bound.toExponential(3)} of the reference's`
+                : `${weights}; ${verdict.reason}`,
+            losses,
+          };
+    await this.jobs
+      .note(job.id, 'verification.train_loss', {
+        outcome: judgement.kind,
+        weights,
+        losses,
+        ...(verdict.kind === 'undecided' ? {} : { bound: verdict.bound }),
+      })
+      .catch(() => undefined);
+    return judgement;
+  }
+
+  /**
+   * Evidence, ban, slash proposal; then the provider's held credits are re-verified. A train job's
+   * result is first judged (`judge`) unless the caller did (`judged`): weights outside the tolerance
+   * that train the model as well as the reference prove nothing, so the result is only set aside
+   * (its attempt FAILED, unpaid) and nobody is convicted. Resolves whether the provider was.
+   */
+  async convict(
+    job: Job,
+    accused: Accused,
+    reference: Reference,
+    kind: ReputationKind,
+    options: { judged?: boolean } = {},
+  ): Promise<boolean> {
+    const spec = job.spec as unknown as JobSpec;
+    if (spec.kind === 'train' && !options.judged) {
+      const judgement = await this.judge(job, accused.outputs, reference.outputs);
+      if (judgement.kind === 'agree') return false;
+      if (judgement.kind === 'undecided') {
+        this.logger.warn(
+          { jobId: job.id, peerId: accused.peerId, judgement },
+          'train result outside the weight tolerance but not proven wrong: set aside, not convicted',
+        );
+        await this.repo.rejectAttempt(accused.attemptId, `verification: set aside: ${judgement.reason}`);
+        return false;
+      }
+    }
     const agreement = compareResults(accused.outputs, reference.outputs, { spec });
     // Model jobs carry their artifact, so the bundle can be recomputed offline; receipts name the
     // opaque per-attempt ids the job was offered under, which the bundle lists.
@@ -157,7 +234,7 @@ export class VerifierService implements OnModuleDestroy {
       reason,
       executeAfter: new Date(Date.now() + this.config.SLASH_REVIEW_SECONDS * 1000),
     });
-    if (!created) return;
+    if (!created) return true;
     await this.reputation.record(accused.peerId, kind, {
       jobId: job.id,
       reason,
@@ -167,6 +244,7 @@ export class VerifierService implements OnModuleDestroy {
       .note(job.id, 'verification.convicted', { provider: accused.peerId, kind, evidenceHash: hash })
       .catch(() => undefined);
     this.reverifyLater(accused.peerId);
+    return true;
   }
 
   /** Starts (once at a time per provider) the re-verification of a banned provider's held credits. */
@@ -217,7 +295,8 @@ export class VerifierService implements OnModuleDestroy {
         });
         continue;
       }
-      if (this.agrees(job, delivered, reference)) continue; // correct: its credits vest as usual
+      // Correct (or not proven wrong): its credits vest as usual.
+      if ((await this.judge(job, delivered, reference)).kind !== 'disagree') continue;
       await this.correct(job, peerId, delivered, reference);
     }
     // Results whose credits already vested (a hold of 0 s vests at once): the developer still gets
@@ -229,7 +308,7 @@ export class VerifierService implements OnModuleDestroy {
       const delivered = (job?.result as { outputs?: TensorWire[] } | null)?.outputs;
       if (!job || !delivered) continue;
       const reference = await this.reference(job);
-      if (!reference || this.agrees(job, delivered, reference)) continue;
+      if (!reference || (await this.judge(job, delivered, reference)).kind !== 'disagree') continue;
       await this.correct(job, peerId, delivered, reference);
     }
   }
