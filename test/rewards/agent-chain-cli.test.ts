@@ -211,6 +211,32 @@ describe('gpumesh-agent stake, unstake and claim on anvil', () => {
 
     const token = attachComputeToken(addresses.token, chain.provider);
     const before = await token.balanceOf(address);
+    // A coordinator serving a file the chain does not commit to (here: this wallet's leaf doubled)
+    // gets a refusal, not a transaction.
+    const [stored] = await query<{ json: string }>(
+      db.url,
+      'SELECT json FROM "EpochFile" WHERE "epochId" = $1',
+      [closed.epoch],
+    );
+    const forged = JSON.parse(stored.json) as { leaves: { account: string; cumulativeAmount: string }[] };
+    for (const leaf of forged.leaves) {
+      if (leaf.account === address.toLowerCase()) leaf.cumulativeAmount = (2n * earned).toString();
+    }
+    await query(db.url, 'UPDATE "EpochFile" SET json = $1 WHERE "epochId" = $2', [
+      JSON.stringify(forged),
+      closed.epoch,
+    ]);
+    const refused = await cli(inDir('claim'));
+    expect(refused.code, refused.stdout).toBe(1);
+    expect(refused.stderr).toMatch(
+      new RegExp(
+        `refusing to claim: the coordinator's file of epoch ${closed.epoch} does not match the chain`,
+      ),
+    );
+    expect(refused.stderr).toMatch(/AMOUNT_MISMATCH/);
+    expect(await token.balanceOf(address)).toBe(before);
+    await query(db.url, 'UPDATE "EpochFile" SET json = $1 WHERE "epochId" = $2', [stored.json, closed.epoch]);
+
     const claimed = await cli(inDir('claim', '--json'));
     expect(claimed.code, claimed.stderr).toBe(0);
     const body = JSON.parse(claimed.stdout) as {
@@ -218,8 +244,11 @@ describe('gpumesh-agent stake, unstake and claim on anvil', () => {
       txHash: string;
       epoch: number;
       gasUsed: string;
+      verified: { root: string; leaves: number };
     };
     expect(body.paid).toBe(earned.toString());
+    expect(body.verified.leaves).toBeGreaterThan(0);
+    expect(body.verified.root).toMatch(/^0x[0-9a-f]{64}$/);
     expect(body.epoch).toBe(closed.epoch);
     expect(body.txHash).toMatch(/^0x[0-9a-f]{64}$/);
     expect(await token.balanceOf(address)).toBe(before + earned);

@@ -1,20 +1,25 @@
 // `gpumesh-agent stake | unstake | claim`: the agent's wallet on the settlement chain. The coordinator
-// says which chain and contracts (GET /v1/rewards/chain) and serves the Merkle proof of the wallet's
-// earnings (GET /v1/rewards/proof/:address); everything else is read from the chain itself.
+// says which chain and contracts (GET /v1/rewards/chain) and which epoch to claim (GET
+// /v1/rewards/proof/:address); `claim` then checks the epoch's file (GET /v1/rewards/epochs/:n/file)
+// against the root and file hash on chain and builds the wallet's proof from it itself.
 import { JsonRpcProvider, NonceManager, Wallet, formatEther, parseEther } from 'ethers';
 import {
   ANVIL_DEV_KEYS,
   RewardsError,
   attachComputeToken,
   attachProviderStaking,
+  EpochProofs,
   attachRewardsDistributor,
+  auditEpoch,
   claimRewards,
   formatTokenAmount,
+  parseEpochFile,
   parseTokenAmount,
   readStake,
   requestUnbond,
   stakeTokens,
   withdrawUnbonded,
+  type ClaimTicket,
   type StakeInfo,
 } from '#rewards';
 import { agentPaths, readAgentConfig } from '../agent-config.js';
@@ -299,7 +304,12 @@ export async function unstakeCommand(
   });
 }
 
-/** `claim`: fetches the wallet's proof from the coordinator and claims everything owed so far. */
+/**
+ * `claim`: asks the coordinator which epoch is claimable, checks that epoch's file against the root
+ * and file hash posted on chain (`auditEpoch`), builds the wallet's leaf and proof from the checked
+ * file, and claims everything owed so far. Nothing the coordinator says is sent without that check:
+ * a coordinator serving a file the chain does not commit to gets a refusal, not a transaction.
+ */
 export async function claimCommand(opts: ChainOptions, out: Output): Promise<void> {
   await withSession(opts, async (s) => {
     const address = s.wallet.address;
@@ -310,10 +320,16 @@ export async function claimCommand(opts: ChainOptions, out: Output): Promise<voi
         `${s.coordinatorUrl}/v1/rewards/proof answered ${ticketRes.status}: ${ticketRes.message}`,
       );
     }
-    const t = ticketRes.body;
-    const distributorAddress = t.distributor ?? s.info.distributor;
+    const offered = ticketRes.body;
+    const distributorAddress = s.info.distributor;
+    if (offered.distributor && offered.distributor.toLowerCase() !== distributorAddress.toLowerCase()) {
+      throw new CliError(
+        `refusing to claim: the coordinator's ticket names the distributor ${offered.distributor}, its chain info ${distributorAddress}`,
+      );
+    }
     const distributor = attachRewardsDistributor(distributorAddress, s.provider);
-    const cumulative = BigInt(t.cumulativeAmount);
+    const t = await verifiedTicket(s, distributor, offered.epoch, address);
+    const cumulative = t.cumulativeAmount;
     if (!(await distributor.isFinal(t.epoch))) {
       const [, , claimableAt] = await distributor.epochRoot(t.epoch);
       throw new CliError(
@@ -348,11 +364,7 @@ export async function claimCommand(opts: ChainOptions, out: Output): Promise<voi
       );
     }
     await ensureGas(s);
-    const result = await claimRewards({
-      distributor: distributorAddress,
-      signer: s.wallet,
-      ticket: { ...t, cumulativeAmount: cumulative },
-    });
+    const result = await claimRewards({ distributor: distributorAddress, signer: s.wallet, ticket: t });
     const balance = await token.balanceOf(address);
     out.result(
       {
@@ -364,15 +376,54 @@ export async function claimCommand(opts: ChainOptions, out: Output): Promise<voi
         gasUsed: result.gasUsed?.toString() ?? null,
         balance: balance.toString(),
         symbol: s.symbol,
+        verified: { root: t.root, fileHash: t.fileHash, leaves: t.leaves },
       },
       () =>
         [
           `claimed ${formatTokenAmount(result.paid)} ${s.symbol} for ${address} (epoch ${t.epoch}, tx ${result.txHash})`,
           `  earned so far  ${formatTokenAmount(cumulative)} ${s.symbol}`,
+          `  checked        epoch ${t.epoch}'s file (${t.leaves} leaves) matches root ${t.root} on chain`,
           `  wallet         ${formatTokenAmount(balance)} ${s.symbol}`,
         ].join('\n'),
     );
   });
+}
+
+/**
+ * The wallet's ticket for `epoch`, built from the epoch's file after checking it against the chain:
+ * its leaves' arithmetic and receipts, the Merkle root and the file hash (`auditEpoch`).
+ */
+async function verifiedTicket(
+  s: Session,
+  distributor: ReturnType<typeof attachRewardsDistributor>,
+  epoch: number,
+  address: string,
+): Promise<ClaimTicket & { root: string; fileHash: string; leaves: number }> {
+  const [root, fileHash] = await distributor.epochRoot(epoch);
+  if (/^0x0+$/.test(root)) {
+    throw new CliError(`epoch ${epoch} is not on chain ${s.info.chainId} (a vetoed root, or another chain)`);
+  }
+  const fileRes = await getJson<unknown>(s.coordinatorUrl, `/v1/rewards/epochs/${epoch}/file`);
+  if (!fileRes.ok) {
+    throw new CliError(
+      `cannot check epoch ${epoch} before claiming: ${s.coordinatorUrl}/v1/rewards/epochs/${epoch}/file answered ${fileRes.status}: ${fileRes.message}`,
+    );
+  }
+  const report = auditEpoch(fileRes.body, root, fileHash);
+  if (!report.ok || report.epoch !== epoch) {
+    const problems = report.problems.map((p) => `${p.code}: ${p.message}`).slice(0, 5);
+    if (report.epoch !== epoch) problems.unshift(`the file is of epoch ${report.epoch ?? '?'}`);
+    throw new CliError(
+      `refusing to claim: the coordinator's file of epoch ${epoch} does not match the chain (root ${root}, file hash ${fileHash}): ${problems.join('; ')}`,
+    );
+  }
+  const ticket = new EpochProofs(parseEpochFile(fileRes.body)).ticket(address);
+  if (!ticket) {
+    throw new CliError(
+      `nothing to claim: epoch ${epoch}'s file, as committed on chain, has no leaf for ${address}`,
+    );
+  }
+  return { ...ticket, root, fileHash, leaves: report.leafCount };
 }
 
 /**
