@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // gpumesh: the operator's command line. `verify-evidence` checks an evidence bundle offline (exit 0
 // when it proves a wrong result); `audit` recomputes an epoch's Merkle root from its epoch file and
-// compares it with the chain (libs/rewards, exit 0 when everything matches).
+// compares it with the chain (libs/rewards, exit 0 when everything matches); `watch` does that for
+// every root posted, as it is posted, and vetoes a wrong one with a guardian key.
 import { consoleIo, type CliIo } from './io.js';
 
 export const MAIN_USAGE = `gpumesh — operator tools for the gpumesh marketplace
@@ -11,6 +12,7 @@ usage: gpumesh <command> [options]
 commands:
   verify-evidence <file>   check an evidence bundle offline (exit 0: it proves a wrong result, 1: it does not)
   audit <epoch-file>       recompute an epoch's root from its epoch file and compare it with the chain
+  watch                    check every epoch root on chain against its file; veto wrong ones as guardian
 
 \`gpumesh <command> --help\` describes each command.`;
 
@@ -34,6 +36,13 @@ export async function runCli(argv: readonly string[], io: CliIo = consoleIo): Pr
       // Loaded on demand: the rewards library brings ethers and the contract bindings.
       const { runAuditCli } = await import('#rewards');
       return runAuditCli(rest, io);
+    }
+    case 'watch': {
+      const { runWatchCli } = await import('./watch.js');
+      const stop = new AbortController();
+      process.once('SIGINT', () => stop.abort());
+      process.once('SIGTERM', () => stop.abort());
+      return runWatchCli(rest, io, stop.signal);
     }
     default:
       io.err(`gpumesh: unknown command "${command}"\n\n${MAIN_USAGE}`);

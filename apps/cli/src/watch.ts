@@ -1,0 +1,194 @@
+// gpumesh watch --coordinator <url> [--rpc <url>] [--distributor <address>] [--from-epoch <n>]
+//               [--poll-ms <ms>] [--once] [--json]
+// Follows the epoch roots on chain, fetches each epoch's file and audits it against the chain; with
+// a guardian key (GPUMESH_GUARDIAN_KEY, never on the command line) it vetoes a wrong root inside
+// its challenge window. `--once` checks what is posted and exits 0 when every root is right.
+import { parseArgs } from 'node:util';
+
+import { JsonRpcProvider, Wallet } from 'ethers';
+
+import type { CliIo } from './io.js';
+
+export const GUARDIAN_KEY_ENV = 'GPUMESH_GUARDIAN_KEY';
+
+export const WATCH_USAGE = `usage: gpumesh watch --coordinator <url> [--rpc <url>] [--distributor <address>] [--from-epoch <n>] [--poll-ms <ms>] [--once] [--json]
+
+Checks every epoch root the distributor holds against the epoch's file (from the coordinator):
+each leaf's arithmetic and receipts, continuity with the previous epoch, the Merkle root and the
+file hash. With a guardian key in ${GUARDIAN_KEY_ENV} it vetoes a wrong root inside its challenge
+window by itself; without one it reports.
+
+  --coordinator <url>      where epoch files are fetched (GET /v1/rewards/epochs/:n/file)
+  --rpc <url>              the chain (default: the coordinator's GET /v1/rewards/chain)
+  --distributor <address>  the RewardsDistributor (default: the coordinator's chain info; pin it)
+  --from-epoch <n>         first epoch to check (default 1)
+  --poll-ms <ms>           how often the chain is read (default 2000)
+  --once                   check once and exit: 0 every root right, 1 a root wrong or a file missing
+  --json                   one JSON object a line`;
+
+interface ChainInfo {
+  chainId: number;
+  rpcUrl: string | null;
+  distributor: string;
+}
+
+async function fetchText(url: string): Promise<{ status: number; text: string }> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(15_000) });
+  return { status: res.status, text: await res.text() };
+}
+
+/** Runs `gpumesh watch` on `argv` (without the command name) and returns the exit code. */
+export async function runWatchCli(
+  argv: readonly string[],
+  io: CliIo,
+  signal: AbortSignal = new AbortController().signal,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
+  let values: {
+    coordinator?: string;
+    rpc?: string;
+    distributor?: string;
+    'from-epoch'?: string;
+    'poll-ms'?: string;
+    once?: boolean;
+    json?: boolean;
+    help?: boolean;
+  };
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        coordinator: { type: 'string' },
+        rpc: { type: 'string' },
+        distributor: { type: 'string' },
+        'from-epoch': { type: 'string' },
+        'poll-ms': { type: 'string' },
+        once: { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean' },
+      },
+    }));
+  } catch (err) {
+    io.err(`gpumesh watch: ${(err as Error).message}\n${WATCH_USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    io.out(WATCH_USAGE);
+    return 0;
+  }
+  const positive = (name: string, raw: string | undefined, fallback: number): number => {
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got "${raw}"`);
+    return n;
+  };
+  let fromEpoch: number;
+  let pollMs: number;
+  try {
+    if (!values.coordinator) throw new Error('--coordinator is required');
+    new URL(values.coordinator);
+    fromEpoch = positive('from-epoch', values['from-epoch'], 1);
+    pollMs = positive('poll-ms', values['poll-ms'], 2_000);
+    if (values.distributor !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(values.distributor))
+      throw new Error(`--distributor must be a 0x address, got "${values.distributor}"`);
+  } catch (err) {
+    io.err(`gpumesh watch: ${(err as Error).message}\n${WATCH_USAGE}`);
+    return 2;
+  }
+  const coordinator = values.coordinator.replace(/\/+$/, '');
+  let rpcUrl = values.rpc;
+  let distributor = values.distributor;
+  if (!rpcUrl || !distributor) {
+    const res = await fetchText(`${coordinator}/v1/rewards/chain`).catch((err: unknown) => ({
+      status: 0,
+      text: String(err),
+    }));
+    if (res.status !== 200) {
+      io.err(
+        `gpumesh watch: cannot read ${coordinator}/v1/rewards/chain (${res.status}): pass --rpc and --distributor`,
+      );
+      return 1;
+    }
+    const info = JSON.parse(res.text) as ChainInfo;
+    rpcUrl ??= info.rpcUrl ?? undefined;
+    distributor ??= info.distributor;
+    if (!rpcUrl) {
+      io.err('gpumesh watch: the coordinator publishes no RPC URL: pass --rpc');
+      return 1;
+    }
+  }
+  const key = env[GUARDIAN_KEY_ENV];
+  const provider = new JsonRpcProvider(rpcUrl, undefined, { staticNetwork: true, pollingInterval: 250 });
+  let guardian: Wallet | undefined;
+  try {
+    guardian = key ? new Wallet(key, provider) : undefined;
+  } catch {
+    io.err(`gpumesh watch: ${GUARDIAN_KEY_ENV} is not a private key`);
+    provider.destroy();
+    return 2;
+  }
+  const { EpochWatcher } = await import('#rewards');
+  let bad = 0;
+  const watcher = new EpochWatcher({
+    distributor,
+    provider,
+    guardian,
+    fromEpoch,
+    fetchFile: async (epoch) => {
+      const res = await fetchText(`${coordinator}/v1/rewards/epochs/${epoch}/file`);
+      if (res.status === 404) return null;
+      if (res.status !== 200)
+        throw new Error(`the coordinator answered ${res.status} for epoch ${epoch}'s file`);
+      return res.text;
+    },
+    onEvent: (event) => {
+      if (event.kind !== 'ok') bad += 1;
+      if (values.json) {
+        io.out(JSON.stringify({ time: new Date().toISOString(), ...event }));
+        return;
+      }
+      switch (event.kind) {
+        case 'ok':
+          io.out(
+            `epoch ${event.epoch}: OK (${event.leaves} leaves, total ${event.total}, root ${event.root})`,
+          );
+          break;
+        case 'wrong':
+          io.out(`epoch ${event.epoch}: WRONG root ${event.root}`);
+          for (const p of event.problems.slice(0, 10)) io.out(`  ${p.code}: ${p.message}`);
+          io.out(
+            event.veto.sent
+              ? `  vetoed (tx ${event.veto.txHash}, reason ${event.reason})`
+              : `  not vetoed: ${event.veto.why}`,
+          );
+          break;
+        case 'unavailable':
+          io.out(
+            `epoch ${event.epoch}: file unavailable (${event.why}); final at ${new Date(event.claimableAt * 1000).toISOString()}`,
+          );
+          break;
+        case 'error':
+          io.err(`gpumesh watch: ${event.why}`);
+          break;
+      }
+    },
+  });
+  if (!values.json) {
+    io.out(
+      `watching ${distributor} on ${rpcUrl} from epoch ${fromEpoch}; files from ${coordinator}; ${guardian ? `vetoes as guardian ${guardian.address}` : 'report only (no guardian key)'}`,
+    );
+  }
+  try {
+    if (values.once) {
+      await watcher.checkOnce();
+      return bad === 0 ? 0 : 1;
+    }
+    await watcher.run(signal, pollMs);
+    return 0;
+  } catch (err) {
+    io.err(`gpumesh watch: ${(err as Error).message}`);
+    return 1;
+  } finally {
+    provider.destroy();
+  }
+}

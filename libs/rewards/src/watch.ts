@@ -1,0 +1,162 @@
+// The epoch watcher behind `gpumesh watch`: the optimistic part of settlement only protects anyone
+// if someone checks each root inside its challenge window. It follows the roots the distributor
+// holds, fetches each epoch's file, audits it against the chain (auditEpoch: leaf arithmetic,
+// receipts used once, continuity with the previous epoch, the Merkle root, the file hash) and, with
+// a guardian key, vetoes a wrong root by itself while its window is open, giving the hash of its
+// findings as the reason.
+import { type Provider, type Signer } from 'ethers';
+
+import { auditEpoch, type AuditProblem } from './audit.js';
+import { attachRewardsDistributor } from './contracts/rewards-distributor.js';
+import { parseEpochFile, type EpochFile } from './epoch-file.js';
+import { keccak256Hex } from './keccak.js';
+
+/** What the watcher found out about one posted root (or about itself). */
+export type WatchEvent =
+  | {
+      readonly kind: 'ok';
+      readonly epoch: number;
+      readonly root: string;
+      readonly leaves: number;
+      readonly total: string;
+    }
+  | {
+      readonly kind: 'wrong';
+      readonly epoch: number;
+      readonly root: string;
+      readonly problems: readonly AuditProblem[];
+      /** keccak256 of the findings: the veto's reason. */
+      readonly reason: string;
+      /** The veto: sent (its tx), not possible (why), or not tried (no guardian key). */
+      readonly veto:
+        { readonly sent: true; readonly txHash: string } | { readonly sent: false; readonly why: string };
+    }
+  | {
+      /** The file is not available (withheld, or the server is down): nobody can build a proof. */
+      readonly kind: 'unavailable';
+      readonly epoch: number;
+      readonly root: string;
+      readonly why: string;
+      /** Unix seconds when the root becomes final, veto or not. */
+      readonly claimableAt: number;
+    }
+  | { readonly kind: 'error'; readonly why: string };
+
+export interface EpochWatcherOptions {
+  readonly distributor: string;
+  /** Reads the chain. */
+  readonly provider: Provider;
+  /** Holds GUARDIAN_ROLE: wrong roots are vetoed with it. Without it the watcher only reports. */
+  readonly guardian?: Signer;
+  /** The exact text of epoch `epoch`'s file, or null when it cannot be had. */
+  readonly fetchFile: (epoch: number) => Promise<string | null>;
+  readonly onEvent: (event: WatchEvent) => void;
+  /** First epoch to check (default 1). */
+  readonly fromEpoch?: number;
+}
+
+const ZERO_ROOT = /^0x0{64}$/;
+
+/** Checks every posted root once (again when it changes after a veto and a re-post). */
+export class EpochWatcher {
+  /** epoch → `root:claimableAt` checked (a re-post, even of the same root, is checked again). */
+  private readonly checked = new Map<number, string>();
+  /** Files that passed, for the continuity check of the next epoch. */
+  private readonly good = new Map<number, EpochFile>();
+
+  constructor(private readonly options: EpochWatcherOptions) {}
+
+  /** One pass over the roots on chain; resolves with what it found (also given to onEvent). */
+  async checkOnce(): Promise<WatchEvent[]> {
+    const events: WatchEvent[] = [];
+    const emit = (event: WatchEvent): void => {
+      events.push(event);
+      this.options.onEvent(event);
+    };
+    const distributor = attachRewardsDistributor(this.options.distributor, this.options.provider);
+    const last = Number(await distributor.lastEpoch());
+    for (let epoch = this.options.fromEpoch ?? 1; epoch <= last; epoch++) {
+      const [rootRaw, fileHash, claimableAt, total] = await distributor.epochRoot(epoch);
+      const root = rootRaw.toLowerCase();
+      const posting = `${root}:${claimableAt}`;
+      if (ZERO_ROOT.test(root) || this.checked.get(epoch) === posting) continue;
+      let text: string | null;
+      try {
+        text = await this.options.fetchFile(epoch);
+      } catch (err) {
+        text = null;
+        emit({
+          kind: 'unavailable',
+          epoch,
+          root,
+          why: err instanceof Error ? err.message : String(err),
+          claimableAt: Number(claimableAt),
+        });
+        continue;
+      }
+      if (text === null) {
+        emit({
+          kind: 'unavailable',
+          epoch,
+          root,
+          why: 'no file is served',
+          claimableAt: Number(claimableAt),
+        });
+        continue;
+      }
+      const report = auditEpoch(text, root, fileHash, { previous: this.good.get(epoch - 1) });
+      const problems = [...report.problems];
+      if (report.ok && report.epoch !== epoch) {
+        problems.push({ code: 'INVALID_FILE', message: `the file is of epoch ${report.epoch}` });
+      }
+      this.checked.set(epoch, posting);
+      if (problems.length === 0) {
+        this.good.set(epoch, parseEpochFile(text));
+        this.good.delete(epoch - 2);
+        emit({ kind: 'ok', epoch, root, leaves: report.leafCount, total: total.toString() });
+        continue;
+      }
+      const reason = keccak256Hex(JSON.stringify({ epoch, root, problems }));
+      emit({ kind: 'wrong', epoch, root, problems, reason, veto: await this.veto(epoch, reason) });
+      // Later roots were dropped with this one; their re-posts are checked on the next pass.
+      if (this.options.guardian) break;
+    }
+    return events;
+  }
+
+  /** Checks every `pollMs` until `signal` aborts; a failed pass is reported and retried. */
+  async run(signal: AbortSignal, pollMs = 2_000): Promise<void> {
+    while (!signal.aborted) {
+      await this.checkOnce().catch((err: unknown) =>
+        this.options.onEvent({ kind: 'error', why: err instanceof Error ? err.message : String(err) }),
+      );
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, pollMs);
+        signal.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(timer);
+            resolve();
+          },
+          { once: true },
+        );
+      });
+    }
+  }
+
+  private async veto(
+    epoch: number,
+    reason: string,
+  ): Promise<{ sent: true; txHash: string } | { sent: false; why: string }> {
+    const guardian = this.options.guardian;
+    if (!guardian) return { sent: false, why: 'no guardian key: report only' };
+    try {
+      const distributor = attachRewardsDistributor(this.options.distributor, guardian);
+      const tx = await distributor.vetoRoot(epoch, reason);
+      await tx.wait(1);
+      return { sent: true, txHash: tx.hash };
+    } catch (err) {
+      return { sent: false, why: err instanceof Error ? err.message.slice(0, 300) : String(err) };
+    }
+  }
+}
