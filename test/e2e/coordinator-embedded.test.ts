@@ -90,6 +90,14 @@ describe('e2e: the coordinator process on embedded defaults', () => {
     const credits = BigInt(/([0-9]+) dev credits/.exec(first.output())?.[1] ?? '0');
     expect(BigInt(account.body.balance)).toBeLessThan(credits);
     expect(['0', '2']).toContain(account.body.reserved);
+    // Its own watcher checks every root posted, as the dev chain's guardian (not the settler).
+    expect(first.output()).toMatch(
+      /watcher {4}gpumesh watch checks every root posted .*guardian 0x[0-9a-fA-F]{40}/,
+    );
+    const until = Date.now() + 20_000;
+    while (!/watch {6}watching 0x/.test(first.output()) && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 200));
+    expect(first.output()).toMatch(/watch {6}watching 0x[0-9a-fA-F]{40} on .* vetoes as guardian 0x/);
     expect(await stopProcess(first)).toBe(0);
 
     const second = await startProcess(dataDir);

@@ -42,6 +42,14 @@ export async function runCli(argv: readonly string[], io: CliIo = consoleIo): Pr
       const stop = new AbortController();
       process.once('SIGINT', () => stop.abort());
       process.once('SIGTERM', () => stop.abort());
+      // A watcher started by `npm start` (GPUMESH_EXIT_WITH_PARENT=1) stops with the coordinator,
+      // even one killed without a chance to stop it.
+      if (process.env.GPUMESH_EXIT_WITH_PARENT === '1') {
+        const parent = process.ppid;
+        setInterval(() => {
+          if (process.ppid !== parent) stop.abort();
+        }, 1_000).unref();
+      }
       return runWatchCli(rest, io, stop.signal);
     }
     default:

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { COORDINATOR_ROLES, ConfigError, loadConfig } from './config/config.js';
 import { createLogger } from './logging/logger.js';
 import { startCoordinator } from './bootstrap.js';
+import { startDevWatcher } from './dev/dev-watcher.js';
 import { startLocalAgents } from './dev/local-agents.js';
 
 const HELP = `gpumesh coordinator
@@ -94,12 +95,21 @@ async function main(): Promise<void> {
   for (const agent of localAgents?.agents ?? []) {
     lines.push(`  agent ${agent.index}    ${agent.peerId}   backend ${agent.backend}`);
   }
+  const watcher =
+    coordinator.chain && config.ROLE !== 'worker'
+      ? startDevWatcher({ coordinatorUrl: coordinator.url, chain: coordinator.chain })
+      : null;
   if (coordinator.chain) {
     const { chain } = coordinator;
     lines.push(
       `  chain      ${chain.rpcUrl} (id ${chain.chainId}${chain.dev ? `, local dev chain: state in ${config.DATA_DIR}/chain` : ''})   distributor ${chain.contracts.distributor}   escrow ${chain.contracts.escrow}`,
       `  payouts    epochs: ${coordinator.url}/v1/rewards/epochs   proof: ${coordinator.url}/v1/rewards/proof/<address>`,
     );
+    if (watcher) {
+      lines.push(
+        `  watcher    gpumesh watch checks every root posted and vetoes a wrong one (guardian ${watcher.guardian}, not the settler)`,
+      );
+    }
   }
   process.stdout.write(`${lines.join('\n')}\n\ngpumesh ready\n`);
 
@@ -108,6 +118,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping');
+    watcher?.stop();
     (localAgents ? localAgents.stop() : Promise.resolve())
       .then(() => coordinator.close())
       .then(() => process.exit(0))

@@ -79,7 +79,8 @@ const DEV_FAUCET_FUNDING = 1_000_000n * ONE_TOKEN;
 /** The dev chain's role keys (anvil accounts): one key per role, as in production. */
 const DEV_DEPLOYER_INDEX = 2;
 const DEV_SETTLER_INDEX = 3;
-const DEV_GUARDIAN_INDEX = 4;
+/** The dev chain's guardian: `npm start`'s own `gpumesh watch` vetoes with it (dev-watcher.ts). */
+export const DEV_GUARDIAN_INDEX = 4;
 const DEV_SLASHER_INDEX = 5;
 /** The dev chain's longest epoch (the dev default is 20 s; EPOCH_SECONDS above 60 s breaks the unlock bound's promise) and funding margin. */
 const DEV_MAX_EPOCH_SECONDS = 60;
