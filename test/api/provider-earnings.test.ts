@@ -158,4 +158,38 @@ describe('provider earnings and market price range', () => {
       feeBps: Number(FEE_BPS),
     });
   });
+
+  it('keeps the fee signed into the offer when the fee is raised while the job runs', async () => {
+    agent.setRunDelay(1_500);
+    const offered = agent.offeredFees.length;
+    const job = await api<{ id: string; workUnits: string }>(c.url, 'POST', '/v1/jobs', {
+      key: c.devKey,
+      body: matmulSpec(9, 9, 9, PRICE.toString()),
+    });
+    expect(job.status).toBe(201);
+    await waitFor('the offer', async () => (agent.offeredFees.length > offered ? true : undefined));
+    expect(agent.offeredFees[offered]).toBe(Number(FEE_BPS));
+    // The admin raises the fee to 100 % after the provider accepted at 5 %.
+    const put = await api(c.url, 'PUT', '/v1/admin/settings/platformFeeBps', {
+      key: c.adminKey,
+      body: { value: 10_000 },
+    });
+    expect(put.status).toBe(200);
+    try {
+      await waitFor('the job', async () => {
+        const res = await api<{ state: string }>(c.url, 'GET', `/v1/jobs/${job.body.id}`, { key: c.devKey });
+        return res.body.state === 'COMPLETED' ? true : undefined;
+      });
+      const row = (await earnings()).body.jobs.find((j) => j.jobId === job.body.id);
+      const gross = PRICE * BigInt(job.body.workUnits);
+      expect(row).toMatchObject({ gross: gross.toString(), fee: ((gross * FEE_BPS) / 10_000n).toString() });
+      expect((await api<{ feeBps: number }>(c.url, 'GET', '/v1/market')).body.feeBps).toBe(10_000);
+    } finally {
+      agent.setRunDelay(0);
+      await api(c.url, 'PUT', '/v1/admin/settings/platformFeeBps', {
+        key: c.adminKey,
+        body: { value: Number(FEE_BPS) },
+      });
+    }
+  });
 });

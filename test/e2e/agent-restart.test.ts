@@ -91,6 +91,7 @@ describe('a restarted agent', () => {
           spec,
           specHash: hashSpec(spec),
           pricePerUnit: '100',
+          feeBps: 500,
           workUnits: workUnitsForSpec(spec).toString(),
           deadlineAt: Date.now() + 60_000,
           nonce: randomNonce(),
@@ -121,12 +122,20 @@ describe('a restarted agent', () => {
     expect(again.outputs).toEqual(before.outputs);
 
     // The status file is written periodically: wait for this run's, then check nothing was computed.
-    let status: { completed: number; reportedAttempts: number } | undefined;
+    type Status = { completed: number; reportedAttempts: number; earned: string; net: string };
+    let status: Status | undefined;
     for (let i = 0; i < 100 && status?.reportedAttempts !== 1; i++) {
       const out = await runProcess(AGENT_MAIN, ['status', '--data-dir', dataDir, '--json'], env());
-      status = JSON.parse(out) as { completed: number; reportedAttempts: number };
+      status = JSON.parse(out) as Status;
       if (status.reportedAttempts !== 1) await new Promise((r) => setTimeout(r, 200));
     }
-    expect(status).toMatchObject({ completed: 0, reportedAttempts: 1 });
+    // Worth the offered price, and after the 5 % fee signed into the offer (kept in the journal).
+    const gross = 100n * workUnitsForSpec(spec);
+    expect(status).toMatchObject({
+      completed: 0,
+      reportedAttempts: 1,
+      earned: gross.toString(),
+      net: (gross - (gross * 500n) / 10_000n).toString(),
+    });
   });
 });

@@ -79,6 +79,8 @@ export interface FakeAgent {
   offers: number;
   /** The specs of the offers it received (what a provider sees of a job). */
   offeredSpecs: JobSpec[];
+  /** The platform fee signed into each offer it received, in order (basis points). */
+  offeredFees: (number | undefined)[];
   node: GpumeshNode;
   setBehaviour(b: FakeBehaviour): void;
   /** How long it works on each further job before returning the result. */
@@ -164,6 +166,7 @@ export async function startFakeAgent(
   let seq = 0;
   const state = { offers: 0 };
   const offeredSpecs: JobSpec[] = [];
+  const offeredFees: (number | undefined)[] = [];
   let previous: TensorWire[] | null = null;
 
   const advertise = async (): Promise<void> => {
@@ -197,6 +200,7 @@ export async function startFakeAgent(
     onOffer: async (signed, ctx) => {
       state.offers += 1;
       if (offeredSpecs.length < 1000) offeredSpecs.push(signed.payload.spec);
+      if (offeredFees.length < 1000) offeredFees.push(signed.payload.feeBps);
       if (behaviour === 'reject') return { accept: false, reason: 'busy' };
       if (behaviour === 'full') return { accept: false, reason: `${REJECT_NO_CAPACITY}: no free slot` };
       // Copies of one job are offered under unrelated ids: colluders pair them by spec hash.
@@ -260,6 +264,7 @@ export async function startFakeAgent(
       return state.offers;
     },
     offeredSpecs,
+    offeredFees,
     setBehaviour: (b) => {
       behaviour = b;
     },

@@ -44,6 +44,13 @@ export const JobOfferSchema = z
     spec: JobSpecSchema,
     specHash: Sha256HexSchema,
     pricePerUnit: AmountSchema,
+    /**
+     * The platform fee on this attempt's payment, in basis points, signed with the price: the
+     * provider's net (price × workUnits × (1 − feeBps/10,000)) is fixed when it accepts, and a fee
+     * change applies to later offers only. Absent from offers of coordinators before it (the fee
+     * of the day applied then).
+     */
+    feeBps: z.number().int().min(0).max(10_000).optional(),
     workUnits: uintStringSchema(MAX_WORK_UNITS).refine((s) => s !== '0', {
       error: 'expected at least 1 work unit',
     }),

@@ -24,6 +24,7 @@ import { ReputationService } from '../reputation/reputation.service.js';
 import { CapacityProbeService } from '../providers/capacity/capacity-probe.service.js';
 import { probeMarker } from '../providers/capacity/capacity.js';
 import { isSlow, type ReputationKind } from '../reputation/reputation.js';
+import { SettingsService } from '../settings/settings.service.js';
 import { offerIdentity } from './offer-id.js';
 import { attemptFault, type AttemptFault } from './attempt-faults.js';
 
@@ -32,6 +33,8 @@ export interface AttemptOutcome {
   attempt: JobAttempt;
   peerId: string;
   pricePerUnit: bigint;
+  /** The platform fee signed into the offer (basis points); what the payment's split uses. */
+  feeBps?: number;
   ok: boolean;
   outputs?: TensorWire[];
   error?: string;
@@ -85,6 +88,7 @@ export class AttemptRunner {
     private readonly capacity: CapacityProbeService,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly tiers: TrustTierService,
+    private readonly settings: SettingsService,
   ) {}
 
   /**
@@ -107,6 +111,8 @@ export class AttemptRunner {
       );
     }
     const pricePerUnit = provider.pricePerUnit < job.pricePerUnit ? provider.pricePerUnit : job.pricePerUnit;
+    // The fee of the day is signed into the offer: what the provider accepts is what it is paid.
+    const feeBps = await this.settings.get('platformFeeBps');
     let lastProgressEvent = 0;
     let accepted: Promise<void> = Promise.resolve();
     let acceptedAt: number | undefined;
@@ -129,6 +135,7 @@ export class AttemptRunner {
           ...offerIdentity(attempt),
           ...offeredSpec(job),
           pricePerUnit: pricePerUnit.toString(),
+          feeBps,
           workUnits: job.workUnits.toString(),
           deadlineAt: job.deadlineAt.getTime(),
           nonce: randomNonce(),
@@ -164,7 +171,7 @@ export class AttemptRunner {
       return this.failAttempt(
         job,
         attempt,
-        { ...base, pricePerUnit },
+        { ...base, pricePerUnit, feeBps },
         fault.state,
         `${fault.coordinatorFault === true ? COORDINATOR_FAULT_ATTEMPT : ''}${code}: ${err instanceof Error ? err.message : String(err)}`,
         fault,
@@ -182,18 +189,24 @@ export class AttemptRunner {
       return this.failAttempt(
         job,
         attempt,
-        { ...base, pricePerUnit },
+        { ...base, pricePerUnit, feeBps },
         'FAILED',
         `${REJECTED_ATTEMPT}${outcome.reason}`,
       );
     }
     const outputHash = hashOutputs(outcome.outputs);
     const junk = this.tiers.sanity(job, peerId, outcome.outputs); // Inf from finite inputs, bad shapes
-    if (junk) return this.failAttempt(job, attempt, { ...base, pricePerUnit }, 'FAILED', junk);
+    if (junk) return this.failAttempt(job, attempt, { ...base, pricePerUnit, feeBps }, 'FAILED', junk);
     this.view.complete(job.id, peerId);
     this.view.attemptSucceeded(peerId);
     if (this.view.isBanned(peerId)) {
-      return this.failAttempt(job, attempt, { ...base, pricePerUnit }, 'FAILED', 'provider banned meanwhile');
+      return this.failAttempt(
+        job,
+        attempt,
+        { ...base, pricePerUnit, feeBps },
+        'FAILED',
+        'provider banned meanwhile',
+      );
     }
     const runMs = resultAt - (acceptedAt ?? attempt.offeredAt.getTime());
     this.checkSpeed(job, peerId, runMs);
@@ -210,6 +223,7 @@ export class AttemptRunner {
     const result = {
       ...base,
       pricePerUnit,
+      feeBps,
       ok: true as const,
       outputs: outcome.outputs,
       receipt: outcome.receipt,
@@ -227,7 +241,7 @@ export class AttemptRunner {
     if (!recorded) {
       // The attempt was already closed (lost, expired): a late duplicate result changes nothing.
       this.metrics.attempts.inc({ outcome: 'late_ignored' });
-      return { ...base, pricePerUnit, ok: false, error: 'late result ignored' };
+      return { ...base, pricePerUnit, feeBps, ok: false, error: 'late result ignored' };
     }
     this.metrics.attempts.inc({ outcome: 'succeeded' });
     await this.jobs.note(job.id, succeeded.type, succeeded.data);

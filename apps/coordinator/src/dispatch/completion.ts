@@ -1,11 +1,12 @@
 import type { Job } from '#prisma';
 import { hashOutputs } from '#protocol';
 import type { TransitionRequest } from '../jobs/jobs.repository.js';
+import { paymentOf } from '../ledger/postings.js';
 import type { SingleJudgement } from './adjudicator.service.js';
 import { runningStep, type AttemptOutcome } from './attempt-runner.service.js';
 import type { Adjudication } from './adjudicator.service.js';
 
-/** The platform's cut and whether credits vest (the settle effect's terms). */
+/** The platform's cut of payments without an offered fee, and whether credits vest. */
 export interface SettleTerms {
   feeBps: number;
   hold: boolean;
@@ -43,7 +44,7 @@ export function singleCompletion(
     eventData: { providers: [outcome.peerId], ...(check ? { verification: check.outcome } : {}) },
     effect: {
       kind: 'settle',
-      payments: check?.payments ?? [{ peerId: outcome.peerId, amount: outcome.pricePerUnit * job.workUnits }],
+      payments: check?.payments ?? [paymentOf(outcome, job)],
       ...terms,
     },
     patch: {
@@ -80,7 +81,7 @@ export function verifiedCompletion(
     },
     effect: {
       kind: 'settle',
-      payments: winners.map((o) => ({ peerId: o.peerId, amount: o.pricePerUnit * job.workUnits })),
+      payments: winners.map((o) => paymentOf(o, job)),
       ...terms,
     },
     patch: {

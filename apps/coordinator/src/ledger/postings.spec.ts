@@ -83,6 +83,36 @@ describe('jobEffectPostings (settle)', () => {
     );
   });
 
+  it("takes each payment's fee from the offer it was signed into, whatever the fee of the day is", () => {
+    fc.assert(
+      fc.property(
+        settle,
+        fc.array(fc.option(fc.integer({ min: 0, max: 10_000 }), { nil: undefined }), {
+          minLength: 3,
+          maxLength: 3,
+        }),
+        ({ cost, shares, feeBps, hold }, offered) => {
+          const payments = shares.map((amount, i) => ({ peerId: `p${i}`, amount, feeBps: offered[i] }));
+          const postings =
+            jobEffectPostings(job(cost), { kind: 'settle', payments, feeBps, hold })?.postings ?? [];
+          expect(sum(postings)).toBe(0n);
+          for (const [i, share] of shares.entries()) {
+            const bps = offered[i] ?? feeBps;
+            const credit = hold ? LedgerAccounts.held(`p${i}`) : LedgerAccounts.providerEarned(`p${i}`);
+            expect(on(postings, credit)).toBe(share - fee(share, bps));
+          }
+        },
+      ),
+    );
+    // An admin raising the fee to 100 % after the offer takes nothing from it.
+    const tx = jobEffectPostings(job(100n), {
+      kind: 'settle',
+      payments: [{ peerId: 'p0', amount: 100n, feeBps: 500 }],
+      feeBps: 10_000,
+    });
+    expect(on(tx?.postings ?? [], LedgerAccounts.providerEarned('p0'))).toBe(95n);
+  });
+
   it('refuses to pay more than the reservation, or a negative amount', () => {
     expect(() =>
       jobEffectPostings(job(10n), { kind: 'settle', payments: [{ peerId: 'p', amount: 11n }], feeBps: 0 }),

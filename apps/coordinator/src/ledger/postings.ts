@@ -33,10 +33,30 @@ export type JobLedgerEffect =
   | { kind: 'release' }
   | {
       kind: 'settle';
-      payments: { peerId: string; amount: bigint }[];
+      payments: SettlePayment[];
+      /** The fee of payments that carry none of their own. */
       feeBps: number;
       hold?: boolean;
     };
+
+/** One provider's payment for a job; `feeBps` is the fee signed into the offer it accepted. */
+export interface SettlePayment {
+  peerId: string;
+  amount: bigint;
+  feeBps?: number;
+}
+
+/** What an attempt's provider is paid: its offered price for the job's work, at its offered fee. */
+export function paymentOf(
+  attempt: { peerId: string; pricePerUnit: bigint; feeBps?: number },
+  job: { workUnits: bigint },
+): SettlePayment {
+  return {
+    peerId: attempt.peerId,
+    amount: attempt.pricePerUnit * job.workUnits,
+    ...(attempt.feeBps === undefined ? {} : { feeBps: attempt.feeBps }),
+  };
+}
 
 /** A job's cost moved from the developer's available balance to its reserved one. */
 export function reservePostings(accountId: string, cost: bigint): LedgerDraft {
@@ -73,7 +93,7 @@ export function jobEffectPostings(job: ReservedJob, effect: JobLedgerEffect): Le
   const postings: LedgerPosting[] = [{ account: reserved, amount: -job.cost }];
   let fees = 0n;
   for (const payment of effect.payments) {
-    const split = splitPayment(payment.amount, effect.feeBps);
+    const split = splitPayment(payment.amount, payment.feeBps ?? effect.feeBps);
     if (effect.hold) {
       postings.push({ account: LedgerAccounts.held(payment.peerId), amount: split.provider });
       if (split.fee > 0n)

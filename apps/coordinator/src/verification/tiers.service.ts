@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Job, JobAttempt } from '#prisma';
 import type { JobSpec, ResultReceipt, Signed, TensorWire } from '#protocol';
 import { checkResultSanity } from '#verification';
+import { paymentOf, type SettlePayment } from '../ledger/postings.js';
 import { LOGGER } from '../logging/logger.js';
 import { AttemptsRepository } from '../jobs/attempts.repository.js';
 import { JobsService } from '../jobs/jobs.service.js';
@@ -28,6 +29,8 @@ export interface HeldResult {
   attempt: JobAttempt;
   peerId: string;
   pricePerUnit: bigint;
+  /** The platform fee signed into its offer. */
+  feeBps?: number;
   ok: boolean;
   outputs?: TensorWire[];
   receipt?: Signed<ResultReceipt>;
@@ -43,7 +46,7 @@ export type SingleCheck =
       /** The reputation the delivered provider earns. */
       passKind: ReputationKind;
       /** Payments when a checker ran the job too (else the provider is paid as usual). */
-      payments?: { peerId: string; amount: bigint }[];
+      payments?: SettlePayment[];
       /** A check run on another provider took place (the job moved to RUNNING meanwhile). */
       ranExtra: boolean;
     }
@@ -224,11 +227,7 @@ export class TrustTierService {
       kind: 'deliver',
       outcome: { method: 'redundant', verified: true, checkedBy: extra.peerId, tier },
       passKind: 'verified_pass',
-      payments: checkedPayments(
-        job.cost,
-        { peerId: held.peerId, amount: held.pricePerUnit * job.workUnits },
-        { peerId: extra.peerId, amount: extra.pricePerUnit * job.workUnits },
-      ),
+      payments: checkedPayments(job.cost, paymentOf(held, job), paymentOf(extra, job)),
       ranExtra: true,
     };
   }

@@ -76,16 +76,16 @@ export function uncheckedMethod(canaryRate: number): VerificationMethod {
  * holds up to its own price (a provider on probation pays for its own check unless the developer
  * reserved a check run by asking for `verified`).
  */
-export function checkedPayments(
+export function checkedPayments<P extends { peerId: string; amount: bigint }>(
   cost: bigint,
-  checked: { peerId: string; amount: bigint },
-  checker: { peerId: string; amount: bigint },
-): { peerId: string; amount: bigint }[] {
+  checked: P,
+  checker: P,
+): P[] {
   const toChecker = checker.amount < cost ? checker.amount : cost;
   const left = cost - toChecker;
   const toChecked = checked.amount < left ? checked.amount : left;
   return [
-    { peerId: checked.peerId, amount: toChecked },
-    { peerId: checker.peerId, amount: toChecker },
+    { ...checked, amount: toChecked },
+    { ...checker, amount: toChecker },
   ].filter((p) => p.amount > 0n);
 }

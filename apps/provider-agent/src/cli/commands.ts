@@ -469,7 +469,7 @@ export async function statusCommand(opts: CommonOptions, out: Output): Promise<v
         `  listening    ${status.listening === undefined || status.listening.length === 0 ? 'no (dial-only)' : `${status.listening.join(', ')} (coordinator peers only)`}`,
         `  coordinator  ${coordinatorLine(status, alive ? now : status.updatedAt)}`,
         `  jobs         ${status.running} running, ${status.completed} done, ${status.failed} failed (this run)`,
-        `  reported     ${status.reportedAttempts} attempt(s) worth ${status.earned} base units before the platform fee`,
+        `  reported     ${status.reportedAttempts} attempt(s) worth ${status.earned} base units before the platform fee${status.net === undefined ? '' : `, ${status.net} after the fee signed into each offer`}`,
       ];
       if (!earnings?.ok) {
         lines.push(

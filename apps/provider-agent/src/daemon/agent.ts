@@ -42,6 +42,8 @@ export interface AgentStatus {
   reportedAttempts: number;
   /** Base units earned by reported attempts (credited by the coordinator once verified). */
   earned: string;
+  /** The same after the platform fee signed into each offer. */
+  net?: string;
   peers: string[];
   coordinatorConnected: boolean;
   /** The link to the coordinator: connected or not, since when, redial rounds, when the agent exits. */
@@ -208,6 +210,7 @@ export async function startAgent(options: {
     ...counters,
     reportedAttempts: journal.reported,
     earned: journal.earned.toString(),
+    net: journal.net.toString(),
     peers: node.getPeers().map((p) => p.toString()),
     coordinatorConnected: link.state().connected,
     coordinator: link.state(),
@@ -268,12 +271,15 @@ export async function startAgent(options: {
         timings: result.timings,
         finishedAt: Date.now(),
       });
+      // The fee is signed into the offer: what this attempt pays is fixed at acceptance.
+      const gross = BigInt(offer.pricePerUnit) * BigInt(offer.workUnits);
       await journal.record({
         jobId: offer.jobId,
         attempt: offer.attempt,
         outputs: result.outputs,
         receipt,
-        earned: (BigInt(offer.pricePerUnit) * BigInt(offer.workUnits)).toString(),
+        earned: gross.toString(),
+        net: (gross - (gross * BigInt(offer.feeBps ?? 0)) / 10_000n).toString(),
         at: Date.now(),
       });
       counters.completed += 1;

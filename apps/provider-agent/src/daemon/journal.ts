@@ -8,7 +8,10 @@ export interface JournalEntry {
   attempt: number;
   outputs: TensorWire[];
   receipt: Signed<ResultReceipt>;
+  /** The offered price × work units, before the platform fee. */
   earned: string;
+  /** What the provider is paid for it once verified: `earned` less the fee signed into the offer. */
+  net?: string;
   at: number;
 }
 
@@ -23,6 +26,7 @@ const MAX_REMEMBERED = 10_000;
 export class AttemptJournal {
   private readonly entries = new Map<string, JournalEntry>();
   private totalEarned = 0n;
+  private totalNet = 0n;
   private count = 0;
 
   /** Held open for appends (O_APPEND): no open and close per entry. */
@@ -110,10 +114,19 @@ export class AttemptJournal {
     return this.totalEarned;
   }
 
+  /**
+   * Sum of what the reported attempts pay after the fee signed into their offers (an attempt
+   * journaled before offers carried a fee counts at its gross).
+   */
+  get net(): bigint {
+    return this.totalNet;
+  }
+
   private remember(entry: JournalEntry): void {
     this.entries.set(`${entry.jobId}#${entry.attempt}`, entry);
     this.count += 1;
     this.totalEarned += BigInt(entry.earned);
+    this.totalNet += BigInt(entry.net ?? entry.earned);
     if (this.entries.size > MAX_REMEMBERED) {
       const oldest = this.entries.keys().next().value;
       if (oldest !== undefined) this.entries.delete(oldest);
