@@ -159,6 +159,42 @@ describe('provider earnings and market price range', () => {
     });
   });
 
+  it('stops the work on the provider when the developer cancels a running job, and pays nothing', async () => {
+    agent.setRunDelay(20_000);
+    const offered = agent.offeredFees.length;
+    const before = await api<{ balance: string }>(c.url, 'GET', '/v1/account', { key: c.devKey });
+    const job = await api<{ id: string }>(c.url, 'POST', '/v1/jobs', {
+      key: c.devKey,
+      body: matmulSpec(7, 7, 7, PRICE.toString()),
+    });
+    expect(job.status).toBe(201);
+    try {
+      await waitFor('the offer', async () => (agent.offeredFees.length > offered ? true : undefined));
+      const stopped = agent.cancelledRuns;
+      const cancel = await api<{ state: string }>(c.url, 'POST', `/v1/jobs/${job.body.id}/cancel`, {
+        key: c.devKey,
+      });
+      expect(cancel.body.state).toBe('CANCELLED');
+      await waitFor(
+        'the provider to stop',
+        async () => (agent.cancelledRuns > stopped ? true : undefined),
+        5_000,
+      );
+      const attempt = await waitFor('the attempt closed', async () => {
+        const rows = await c.running.app
+          .get(PrismaService)
+          .jobAttempt.findMany({ where: { jobId: job.body.id } });
+        return rows.length === 1 && rows[0].state === 'FAILED' ? rows[0] : undefined;
+      });
+      expect(attempt.error).toMatch(/CANCELLED/);
+      const after = await api<{ balance: string }>(c.url, 'GET', '/v1/account', { key: c.devKey });
+      expect(after.body.balance).toBe(before.body.balance);
+      expect((await earnings()).body.jobs.some((j) => j.jobId === job.body.id)).toBe(false);
+    } finally {
+      agent.setRunDelay(0);
+    }
+  });
+
   it('keeps the fee signed into the offer when the fee is raised while the job runs', async () => {
     agent.setRunDelay(1_500);
     const offered = agent.offeredFees.length;

@@ -81,6 +81,8 @@ export interface FakeAgent {
   offeredSpecs: JobSpec[];
   /** The platform fee signed into each offer it received, in order (basis points). */
   offeredFees: (number | undefined)[];
+  /** Attempts the coordinator cancelled while this agent worked on them (it stopped). */
+  cancelledRuns: number;
   node: GpumeshNode;
   setBehaviour(b: FakeBehaviour): void;
   /** How long it works on each further job before returning the result. */
@@ -164,7 +166,7 @@ export async function startFakeAgent(
   // The wall clock, bumped on ties, like the real agent: the replay guard keeps one seq per signer,
   // so peers sharing a wallet must not each count from 0.
   let seq = 0;
-  const state = { offers: 0 };
+  const state = { offers: 0, cancelled: 0 };
   const offeredSpecs: JobSpec[] = [];
   const offeredFees: (number | undefined)[] = [];
   let previous: TensorWire[] | null = null;
@@ -208,7 +210,23 @@ export async function startFakeAgent(
       return {
         accept: true,
         run: async () => {
-          if (runDelayMs > 0) await new Promise((r) => setTimeout(r, runDelayMs));
+          if (runDelayMs > 0) {
+            await new Promise<void>((r) => {
+              const timer = setTimeout(r, runDelayMs);
+              ctx.signal.addEventListener(
+                'abort',
+                () => {
+                  clearTimeout(timer);
+                  r();
+                },
+                { once: true },
+              );
+            });
+          }
+          if (ctx.signal.aborted) {
+            state.cancelled += 1;
+            throw new Error('stopped: the coordinator cancelled the attempt');
+          }
           if (behaviour === 'hang')
             await new Promise((_r, reject) =>
               ctx.signal.addEventListener('abort', () => reject(new Error('aborted'))),
@@ -260,6 +278,9 @@ export async function startFakeAgent(
     peerId,
     address,
     node,
+    get cancelledRuns() {
+      return state.cancelled;
+    },
     get offers() {
       return state.offers;
     },

@@ -24,6 +24,7 @@ import { ReputationService } from '../reputation/reputation.service.js';
 import { CapacityProbeService } from '../providers/capacity/capacity-probe.service.js';
 import { probeMarker } from '../providers/capacity/capacity.js';
 import { isSlow, type ReputationKind } from '../reputation/reputation.js';
+import { JobEventsBus } from '../events/job-events.publisher.js';
 import { SettingsService } from '../settings/settings.service.js';
 import { offerIdentity } from './offer-id.js';
 import { attemptFault, type AttemptFault } from './attempt-faults.js';
@@ -89,6 +90,7 @@ export class AttemptRunner {
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly tiers: TrustTierService,
     private readonly settings: SettingsService,
+    private readonly bus: JobEventsBus,
   ) {}
 
   /**
@@ -126,6 +128,12 @@ export class AttemptRunner {
         this.logger.warn({ err, jobId: job.id }, 'could not record an accepted attempt'),
       );
     };
+    // A developer's cancel, heard from any process, stops the attempt on the provider (a `cancel`
+    // frame, then the stream is reset): nothing is computed for a job nobody will pay for.
+    const cancel = new AbortController();
+    const cancelled = this.bus.forJob(job.id).subscribe((notice) => {
+      if (notice.state === 'CANCELLED') cancel.abort(new Error('the job was cancelled'));
+    });
     let outcome: JobOfferOutcome;
     try {
       outcome = await this.p2p.offer(
@@ -144,6 +152,7 @@ export class AttemptRunner {
         {
           providerAddress: provider.address,
           acceptTimeoutMs: this.config.OFFER_ACCEPT_TIMEOUT_MS,
+          signal: cancel.signal,
           onAccepted: () => {
             acceptedAt = Date.now();
             this.view.confirm(job.id, peerId, acceptedAt);
@@ -165,6 +174,7 @@ export class AttemptRunner {
       );
     } catch (err) {
       clearTimeout(recordTimer); // the failure is what gets recorded
+      cancelled.unsubscribe();
       await accepted;
       const code = err instanceof JobProtocolError ? err.code : 'ERROR';
       const fault = attemptFault(code, { probe: probeMarker(job.verification) !== null });
@@ -177,6 +187,7 @@ export class AttemptRunner {
         fault,
       );
     }
+    cancelled.unsubscribe();
     const resultAt = Date.now(); // the provider's timings are its word; this clock is ours
     // A result of a single-copy job that beat the acceptance's record carries the acceptance into the
     // completion's commit; otherwise the RUNNING transition lands before the attempt concludes.

@@ -259,6 +259,9 @@ export async function startAgent(options: {
             ),
         },
       );
+      // Cancelled by the coordinator while it ran (the developer cancelled the job): nothing is
+      // reported, journaled or counted as earned for it.
+      if (signal.aborted) throw new Error('the coordinator cancelled the attempt');
       const receipt = await receiptSigner.sign({
         version: 1,
         jobId: offer.jobId,
