@@ -66,7 +66,7 @@ import { AdminStatsService } from './admin/admin-stats.service.js';
 import { ReputationRepository } from './reputation/reputation.repository.js';
 import { ReputationService } from './reputation/reputation.service.js';
 import { VerificationRepository } from './verification/verification.repository.js';
-import { VerificationPolicyService } from './verification/policy.service.js';
+import { VerificationPolicyService } from './pricing/policy.service.js';
 import { CanaryService } from './verification/canary.service.js';
 import { VerifierService } from './verification/verifier.service.js';
 import { VestingService } from './verification/vesting.service.js';

@@ -16,7 +16,7 @@ import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { ProvidersRepository } from '../providers/providers.repository.js';
 import { ProviderStakesService, type ProviderStake } from '../providers/provider-stakes.service.js';
 import { LOGGER } from '../logging/logger.js';
-import { jobVerification, PREFERRED_PEERS_WAIT_MS } from '../verification/policy.js';
+import { jobVerification, PREFERRED_PEERS_WAIT_MS } from '../pricing/policy.js';
 
 /** Persist an unchanged advert at most this often (heartbeats would otherwise write every 15 s). */
 const PERSIST_EVERY_MS = 60_000;
