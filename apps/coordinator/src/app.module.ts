@@ -4,7 +4,7 @@ import { BullModule } from '@nestjs/bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { APP_CONFIG, type AppConfig } from './config/config.js';
-import { RUNTIME_ENDPOINTS, type RuntimeEndpoints } from './runtime-endpoints.js';
+import { RUNTIME_ENDPOINTS, type RuntimeEndpoints } from './config/runtime-endpoints.js';
 import { LOGGER } from './logging/logger.js';
 import { DatabaseModule } from './database/database.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
