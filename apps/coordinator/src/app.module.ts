@@ -38,7 +38,7 @@ import { HealthService } from './health/health.service.js';
 import { HealthRepository } from './health/health.repository.js';
 import { MetricsController } from './metrics/metrics.controller.js';
 import { JobEventsBus } from './events/job-events.publisher.js';
-import { JobEventStream } from './events/job-event-stream.js';
+import { JobEventStream } from './jobs/job-event-stream.js';
 import { P2pService } from './p2p/p2p.service.js';
 import { ProviderViewService } from './p2p/provider-view.service.js';
 import { ProviderStakesService } from './providers/provider-stakes.service.js';

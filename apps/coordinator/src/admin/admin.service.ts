@@ -20,7 +20,7 @@ import { mapProvider } from '../providers/providers.controller.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { LedgerAccounts, parseAccount } from '../ledger/accounts.js';
 import { ProviderViewService } from '../p2p/provider-view.service.js';
-import { JobEventStream } from '../events/job-event-stream.js';
+import { JobEventStream } from '../jobs/job-event-stream.js';
 import { FLOAT_RELATIVE_L2_TOLERANCE } from '../verification/compare-outputs.js';
 import { SlashRepository, slashBeneficiaries } from '../settlement/slash.repository.js';
 import { StakeReader } from '../settlement/stake-reader.js';
