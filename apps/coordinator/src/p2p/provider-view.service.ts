@@ -61,7 +61,7 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
   private readonly persisted = new Map<string, { at: number; fingerprint: string; expiresAt: number }>();
   private readonly status = new Map<string, Provider['status']>();
   private readonly reputations = new Map<string, number>();
-  /** GFLOP/s measured by capacity probes (providers/capacity); placement credits min(advert, it). */
+  /** GFLOP/s measured by capacity probes (capacity/); placement credits min(advert, it). */
   private readonly measured = new Map<string, number>();
   private readonly firstSeen = new Map<string, number>();
   private readonly latest = new Map<string, { address: string; pricePerUnit: bigint }>();
