@@ -16,7 +16,7 @@ import { mapApiKey, type ApiKeyDto } from '../auth/dto/auth.dto.js';
 import { JobsService } from '../jobs/jobs.service.js';
 import { JOB_STATES, type JobState } from '../jobs/job-state.js';
 import { decodeCursor, encodeCursor, mapJob, mapJobEvent } from '../jobs/dto/job.dto.js';
-import { mapProvider } from '../providers/providers.controller.js';
+import { mapProvider } from '../providers/dto/provider.dto.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { LedgerAccounts, parseAccount } from '../ledger/accounts.js';
 import { ProviderViewService } from '../p2p/provider-view.service.js';
