@@ -13,7 +13,7 @@ import {
 } from '../../apps/coordinator/src/database/sql.service.js';
 import { LedgerRepository } from '../../apps/coordinator/src/ledger/ledger.repository.js';
 import type { PrismaService } from '../../apps/coordinator/src/database/prisma.service.js';
-import type { RuntimeEndpoints } from '../../apps/coordinator/src/runtime-endpoints.js';
+import type { RuntimeEndpoints } from '../../apps/coordinator/src/config/runtime-endpoints.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 let database: TestDatabase;

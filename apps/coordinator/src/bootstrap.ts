@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/config.js';
-import type { RuntimeEndpoints } from './runtime-endpoints.js';
+import type { RuntimeEndpoints } from './config/runtime-endpoints.js';
 import { PinoNestLogger } from './logging/logger.js';
 import { createValidationPipe } from './common/pipes.js';
 import { MetricsService } from './metrics/metrics.service.js';

@@ -9,7 +9,7 @@ import {
 } from '@nestjs/swagger';
 import { DomainError } from '../common/domain-error.js';
 import { VerificationPolicySchema, type VerificationPolicy } from '../settings/settings.js';
-import { VerificationPolicyService } from '../verification/policy.service.js';
+import { VerificationPolicyService } from '../pricing/policy.service.js';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators.js';
 import type { Principal } from '../auth/principal.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';

@@ -272,7 +272,7 @@ const configSchema = z.object({
   /** Challenge window of the contracts deployed on the local dev chain. */
   DEV_CHALLENGE_WINDOW_SECONDS: z.coerce.number().int().min(0).default(10),
 
-  // Proven capacity (providers/capacity): a provider's speed is measured by timed known-answer jobs.
+  // Proven capacity (capacity/): a provider's speed is measured by timed known-answer jobs.
   /** Timed known-answer matmul jobs measure each provider's speed when it joins and at random after. */
   CAPACITY_PROBES: z
     .enum(['true', 'false'])
@@ -284,7 +284,7 @@ const configSchema = z.object({
   CAPACITY_PROBE_TARGET_MS: z.coerce.number().int().min(100).max(60_000).default(1_500),
   /**
    * Smallest and largest probe, in work units (MFLOP); the largest is also capped by REFERENCE_WORK_BUDGET
-   * and by the probe's byte limit (MAX_PROBE_SIDE in providers/capacity/capacity.ts: 268 MFLOP).
+   * and by the probe's byte limit (MAX_PROBE_SIDE in capacity/capacity.ts: 268 MFLOP).
    */
   CAPACITY_PROBE_MIN_WORK_UNITS: z.coerce.number().int().min(1).default(20),
   CAPACITY_PROBE_MAX_WORK_UNITS: z.coerce.number().int().min(1).default(250),
@@ -305,7 +305,7 @@ const configSchema = z.object({
   CAPACITY_PROBE_OVERHEAD_MS: z.coerce.number().int().min(0).default(1_000),
   /** An advert this many times above what the probe shows costs reputation and is flagged. */
   CAPACITY_OVERSTATED_FACTOR: z.coerce.number().min(1).default(3),
-  // Proven speed from real work (providers/capacity/proven-speed.ts): verified jobs raise the figure.
+  // Proven speed from real work (capacity/proven-speed.ts): verified jobs raise the figure.
   /** Round trip allowed on top of a verified job's compute time (subtracted from its elapsed time). */
   CAPACITY_CREDIT_OVERHEAD_MS: z.coerce.number().int().min(0).default(100),
   /** Result bytes per second assumed for a verified job's result transfer (allowance = bytes / this). */

@@ -1,7 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { LOGGER } from '../logging/logger.js';
-import { RUNTIME_ENDPOINTS, type RuntimeEndpoints } from '../runtime-endpoints.js';
+import { RUNTIME_ENDPOINTS, type RuntimeEndpoints } from '../config/runtime-endpoints.js';
 import { PrismaService } from './prisma.service.js';
 import { DATABASE_POOL, SqlService, createDatabasePool } from './sql.service.js';
 

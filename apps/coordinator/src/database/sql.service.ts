@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { coalesceSocketWrites } from '#p2p';
 import type { Prisma } from '#prisma';
 import { LOGGER } from '../logging/logger.js';
-import { RUNTIME_ENDPOINTS, type RuntimeEndpoints } from '../runtime-endpoints.js';
+import { RUNTIME_ENDPOINTS, type RuntimeEndpoints } from '../config/runtime-endpoints.js';
 
 /**
  * Runs one SQL statement with positional parameters ($1, $2, ...) and returns its rows: on the raw

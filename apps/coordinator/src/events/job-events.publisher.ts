@@ -4,7 +4,7 @@ import { Subject, type Observable } from 'rxjs';
 import { filter } from 'rxjs/operators';
 import type { Logger } from 'pino';
 import { GroupCommit } from '../common/group-commit.js';
-import { RUNTIME_ENDPOINTS, type RuntimeEndpoints } from '../runtime-endpoints.js';
+import { RUNTIME_ENDPOINTS, type RuntimeEndpoints } from '../config/runtime-endpoints.js';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { LOGGER } from '../logging/logger.js';
 

@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { RUNTIME_ENDPOINTS, type RuntimeEndpoints } from '../runtime-endpoints.js';
+import { RUNTIME_ENDPOINTS, type RuntimeEndpoints } from '../config/runtime-endpoints.js';
 import { HealthRepository } from './health.repository.js';
 
 export interface DependencyHealth {

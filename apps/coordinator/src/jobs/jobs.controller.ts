@@ -18,7 +18,7 @@ import { jobSpecJsonSchema } from '#protocol';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators.js';
 import type { Principal } from '../auth/principal.js';
 import { uuidParam } from '../common/pipes.js';
-import { JobEventStream } from '../events/job-event-stream.js';
+import { JobEventStream } from './job-event-stream.js';
 import { JobsService, MAX_BATCH_SUBMIT } from './jobs.service.js';
 import {
   BatchSubmitResponseDto,

@@ -44,7 +44,7 @@ export interface NewJob {
   priority: number;
   deadlineAt: Date;
   idempotencyKey: string | null;
-  /** The policy the job runs under (verification/policy.ts JobVerification). */
+  /** The policy the job runs under (pricing/policy.ts JobVerification). */
   verification?: unknown;
 }
 

@@ -30,8 +30,9 @@ import { JobSubmissionRepository } from './job-submission.repository.js';
 import { DryRunService, type DryRunResult } from './dry-run.service.js';
 import { JOB_STATES, isTerminal, type JobState } from './job-state.js';
 import { decodeCursor, encodeCursor } from './dto/job.dto.js';
-import { VerificationPolicyService } from '../verification/policy.service.js';
-import { costOf, type CostBreakdown, type JobVerification } from '../verification/policy.js';
+import { VerificationPolicyService } from '../pricing/policy.service.js';
+import { costOf, type CostBreakdown } from '../pricing/cost.js';
+import type { JobVerification } from '../pricing/policy.js';
 
 export interface SubmitResult {
   job: Job;

@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
-import { RUNTIME_ENDPOINTS, type RuntimeEndpoints } from '../runtime-endpoints.js';
+import { RUNTIME_ENDPOINTS, type RuntimeEndpoints } from '../config/runtime-endpoints.js';
 
 export interface CoordinatorPeer {
   peerId: string;

@@ -16,7 +16,7 @@ import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { ProvidersRepository } from '../providers/providers.repository.js';
 import { ProviderStakesService, type ProviderStake } from '../providers/provider-stakes.service.js';
 import { LOGGER } from '../logging/logger.js';
-import { jobVerification, PREFERRED_PEERS_WAIT_MS } from '../verification/policy.js';
+import { jobVerification, PREFERRED_PEERS_WAIT_MS } from '../pricing/policy.js';
 
 /** Persist an unchanged advert at most this often (heartbeats would otherwise write every 15 s). */
 const PERSIST_EVERY_MS = 60_000;
@@ -61,7 +61,7 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
   private readonly persisted = new Map<string, { at: number; fingerprint: string; expiresAt: number }>();
   private readonly status = new Map<string, Provider['status']>();
   private readonly reputations = new Map<string, number>();
-  /** GFLOP/s measured by capacity probes (providers/capacity); placement credits min(advert, it). */
+  /** GFLOP/s measured by capacity probes (capacity/); placement credits min(advert, it). */
   private readonly measured = new Map<string, number>();
   private readonly firstSeen = new Map<string, number>();
   private readonly latest = new Map<string, { address: string; pricePerUnit: bigint }>();

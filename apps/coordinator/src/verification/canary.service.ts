@@ -12,7 +12,7 @@ import { DispatchEnqueuer } from '../queue/dispatch-enqueuer.js';
 import { VerificationRepository } from './verification.repository.js';
 import { canComputeReference } from './reference.js';
 import { VerifierService } from './verifier.service.js';
-import { jobVerification, type JobVerification } from './policy.js';
+import { jobVerification, type JobVerification } from '../pricing/policy.js';
 
 /** A tensor of the same name, dtype and shape with fresh random values in the original's range. */
 export function freshLike(t: TensorWire): TensorWire {

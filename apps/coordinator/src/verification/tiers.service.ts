@@ -9,7 +9,7 @@ import { AttemptsRepository } from '../jobs/attempts.repository.js';
 import { JobsService } from '../jobs/jobs.service.js';
 import { ReputationService } from '../reputation/reputation.service.js';
 import type { ReputationKind } from '../reputation/reputation.js';
-import { jobVerification, type VerificationOutcome } from './policy.js';
+import { jobVerification, type VerificationOutcome } from '../pricing/policy.js';
 import {
   PROBATION_PENALTY_KINDS,
   PROBATION_VERIFIED_RESULTS,

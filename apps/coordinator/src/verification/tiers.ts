@@ -6,7 +6,7 @@
  * delivered at once and spot-checked by canaries. See docs/verification.md "Trust tiers".
  */
 import type { ReputationKind } from '../reputation/reputation.js';
-import type { VerificationMethod } from './policy.js';
+import type { VerificationMethod } from '../pricing/policy.js';
 
 /** Checked results a provider needs to leave probation. */
 export const PROBATION_VERIFIED_RESULTS = 10;

@@ -2,7 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { Allow, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Matches, Max, Min } from 'class-validator';
 import { JobDto, JobEventDto, ListJobsQueryDto } from '../../jobs/dto/job.dto.js';
-import { ProviderDto } from '../../providers/providers.controller.js';
+import { ProviderDto } from '../../providers/dto/provider.dto.js';
 import { ApiKeyDto } from '../../auth/dto/auth.dto.js';
 
 export const PROVIDER_STATUSES = ['ONLINE', 'OFFLINE', 'DRAINING', 'BANNED'] as const;

@@ -3,7 +3,7 @@ import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-vali
 import { Type } from 'class-transformer';
 import type { Job, JobEvent } from '#prisma';
 import { JOB_STATES } from '../job-state.js';
-import { jobVerification, verificationOutcome } from '../../verification/policy.js';
+import { jobVerification, verificationOutcome } from '../../pricing/policy.js';
 
 export class JobCostDto {
   @ApiProperty({ description: 'workUnits × pricePerUnit: one provider running it', example: '21470' })

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { JobState } from '#prisma';
-import { PrismaService } from '../../database/prisma.service.js';
+import { PrismaService } from '../database/prisma.service.js';
 import type { Credit } from './proven-speed.js';
 
 /** A provider due for a capacity probe, as it was claimed. */

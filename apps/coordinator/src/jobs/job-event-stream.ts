@@ -1,10 +1,10 @@
 import { Injectable, type MessageEvent } from '@nestjs/common';
 import { Observable } from 'rxjs';
 import type { JobEvent } from '#prisma';
-import { JobsRepository } from '../jobs/jobs.repository.js';
-import { isTerminal, type JobState } from '../jobs/job-state.js';
-import { mapJobEvent } from '../jobs/dto/job.dto.js';
-import { JobEventsBus } from './job-events.publisher.js';
+import { JobsRepository } from './jobs.repository.js';
+import { isTerminal, type JobState } from './job-state.js';
+import { mapJobEvent } from './dto/job.dto.js';
+import { JobEventsBus } from '../events/job-events.publisher.js';
 
 /** Safety net for lost pub/sub notices. */
 const POLL_EVERY_MS = 2_000;

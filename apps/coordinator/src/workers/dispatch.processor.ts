@@ -11,9 +11,9 @@ import {
   jobOptions,
   type DeadLetterJobData,
   type DispatchJobData,
-} from './queue.constants.js';
-import { dispatchBackoff } from './dispatch-backoff.js';
-import { DrainingWorkerHost } from './worker-drain.js';
+} from '../queue/queue.constants.js';
+import { dispatchBackoff } from '../queue/dispatch-backoff.js';
+import { DrainingWorkerHost } from '../queue/worker-drain.js';
 
 /** Delegates each dispatch job to DispatchService; moves exhausted jobs to the dead-letter queue. */
 @Processor(QueueName.Dispatch, { settings: { backoffStrategy: dispatchBackoff } })

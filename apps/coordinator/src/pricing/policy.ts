@@ -41,36 +41,6 @@ export interface VerificationOutcome {
 /** How long after its creation a job waits for a free slot on its preferred providers (preferPeers). */
 export const PREFERRED_PEERS_WAIT_MS = 2_000;
 
-export interface CostBreakdown {
-  /** workUnits × maxPricePerUnit: one provider's work. */
-  work: bigint;
-  /** (k − 1) × work: the redundant runs. */
-  redundancy: bigint;
-  /**
-   * ⌈work × k × canaryRate⌉: what the job's canaries cost. Funded from the platform fee (it moves
-   * to the `system:canary` fund when the job settles), so it is shown but not added to `total`.
-   */
-  canary: bigint;
-  /**
-   * work, when `verified` is asked of a single-copy job: the check run on a provider of another
-   * operator (returned when the coordinator's own recompute did the check instead).
-   */
-  check: bigint;
-  /** What is reserved: work × k + check. */
-  total: bigint;
-}
-
-const PPM = 1_000_000n;
-
-export function costOf(workUnits: bigint, pricePerUnit: bigint, policy: VerificationPolicy): CostBreakdown {
-  const work = workUnits * pricePerUnit;
-  const k = BigInt(policy.k);
-  const rate = BigInt(Math.round(policy.canaryRate * 1_000_000));
-  const canary = (work * k * rate + PPM - 1n) / PPM;
-  const check = policy.verified === true && policy.k === 1 ? work : 0n;
-  return { work, redundancy: work * (k - 1n), canary, check, total: work * k + check };
-}
-
 function parsePolicy(raw: unknown, where: string): VerificationPolicy {
   const parsed = VerificationPolicySchema.safeParse(raw);
   if (!parsed.success) {

@@ -3,13 +3,13 @@ import type { Logger } from 'pino';
 import type { Job } from '#prisma';
 import { base64DecodedLength, workUnitsForSpec, type TensorWire } from '#protocol';
 import { effectiveGflops } from '#scheduler';
-import { APP_CONFIG, type AppConfig } from '../../config/config.js';
-import { TERMINAL_STATES } from '../../jobs/job-state.js';
-import { LOGGER } from '../../logging/logger.js';
-import { ProviderViewService } from '../../p2p/provider-view.service.js';
-import { ReputationService } from '../../reputation/reputation.service.js';
-import { CanaryService } from '../../verification/canary.service.js';
-import { VerifierService } from '../../verification/verifier.service.js';
+import { APP_CONFIG, type AppConfig } from '../config/config.js';
+import { TERMINAL_STATES } from '../jobs/job-state.js';
+import { LOGGER } from '../logging/logger.js';
+import { ProviderViewService } from '../p2p/provider-view.service.js';
+import { ReputationService } from '../reputation/reputation.service.js';
+import { CanaryService } from '../verification/canary.service.js';
+import { VerifierService } from '../verification/verifier.service.js';
 import {
   PROBE_MARKER_KEY,
   isOverstated,

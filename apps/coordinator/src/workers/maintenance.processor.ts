@@ -4,10 +4,10 @@ import type { Job, Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import { DispatchService } from '../dispatch/dispatch.service.js';
 import { JobsRepository } from '../jobs/jobs.repository.js';
-import { DispatchEnqueuer } from './dispatch-enqueuer.js';
+import { DispatchEnqueuer } from '../queue/dispatch-enqueuer.js';
 import { LOGGER } from '../logging/logger.js';
-import { MAINTENANCE_EVERY_MS, QueueJobName, QueueName, jobOptions } from './queue.constants.js';
-import { DrainingWorkerHost } from './worker-drain.js';
+import { MAINTENANCE_EVERY_MS, QueueJobName, QueueName, jobOptions } from '../queue/queue.constants.js';
+import { DrainingWorkerHost } from '../queue/worker-drain.js';
 
 const BATCH = 500;
 /** In-flight jobs are checked once they have not moved for this long (their dispatch job is live otherwise). */
