@@ -2,6 +2,7 @@
 //
 // The libraries stack in one fixed order; each may import only those below it:
 //
+//   devchain      -> rewards (dev tooling: the local anvil launcher; no other library imports it)
 //   verification  -> compute, protocol
 //   compute, p2p, rewards -> protocol
 //   scheduler     -> (nothing)
@@ -18,6 +19,7 @@ const LIBRARY_DEPENDENCIES = {
   p2p: ['protocol'],
   rewards: ['protocol'],
   verification: ['compute', 'protocol'],
+  devchain: ['rewards'],
 };
 
 const libraryOrder = Object.entries(LIBRARY_DEPENDENCIES).map(([lib, allowed]) => ({
@@ -47,6 +49,22 @@ export default {
       to: { path: '^apps/' },
     },
     ...libraryOrder,
+    {
+      name: 'libs-not-devchain',
+      comment:
+        'libs/devchain (the local anvil launcher) is dev tooling for the coordinator --dev, tests and benchmarks; no library imports it.',
+      severity: 'error',
+      from: { path: '^libs/', pathNot: '^libs/devchain/' },
+      to: { path: '^libs/devchain/' },
+    },
+    {
+      name: 'agent-not-devchain',
+      comment:
+        'The packed provider agent carries no dev tooling (scripts/pack-agent.mjs packs no libs/devchain).',
+      severity: 'error',
+      from: { path: '^apps/provider-agent/' },
+      to: { path: '^libs/devchain/' },
+    },
     {
       name: 'agent-not-coordinator',
       comment: 'The provider agent never imports the coordinator.',

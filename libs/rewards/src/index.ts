@@ -41,4 +41,4 @@ export {
 export { FileTxJournal } from './file-tx-journal.js';
 export * from './claim.js';
 export * from './staking.js';
-export * from './dev/anvil.js';
+export * from './anvil-keys.js';
