@@ -58,6 +58,24 @@ export default {
       to: { path: '^libs/devchain/' },
     },
     {
+      // Two halves: a file under libs/<lib>/src/cli/ or dev/ that imports anything (node:* included),
+      // and any import of one (an index re-exporting it).
+      name: 'libs-no-cli-or-dev',
+      comment:
+        'A library holds no command line (apps/cli) and no dev tooling (libs/devchain): no libs/<lib>/src/cli/ or dev/.',
+      severity: 'error',
+      from: { path: '^libs/[^/]+/src/(cli|dev)/' },
+      to: {},
+    },
+    {
+      name: 'libs-no-cli-or-dev',
+      comment:
+        'A library holds no command line (apps/cli) and no dev tooling (libs/devchain): no libs/<lib>/src/cli/ or dev/.',
+      severity: 'error',
+      from: {},
+      to: { path: '^libs/[^/]+/src/(cli|dev)/' },
+    },
+    {
       name: 'agent-not-devchain',
       comment:
         'The packed provider agent carries no dev tooling (scripts/pack-agent.mjs packs no libs/devchain).',
