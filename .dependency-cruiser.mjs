@@ -2,6 +2,7 @@
 //
 // The libraries stack in one fixed order; each may import only those below it:
 //
+//   devchain      -> rewards (dev tooling: the local anvil launcher; no other library imports it)
 //   verification  -> compute, protocol
 //   compute, p2p, rewards -> protocol
 //   scheduler     -> (nothing)
@@ -22,6 +23,7 @@ const LIBRARY_DEPENDENCIES = {
   p2p: ['protocol'],
   rewards: ['protocol'],
   verification: ['compute', 'protocol'],
+  devchain: ['rewards'],
 };
 
 const libraryOrder = Object.entries(LIBRARY_DEPENDENCIES).map(([lib, allowed]) => ({
@@ -121,6 +123,40 @@ export default {
       to: { path: '^apps/' },
     },
     ...libraryOrder,
+    {
+      name: 'libs-not-devchain',
+      comment:
+        'libs/devchain (the local anvil launcher) is dev tooling for the coordinator --dev, tests and benchmarks; no library imports it.',
+      severity: 'error',
+      from: { path: '^libs/', pathNot: '^libs/devchain/' },
+      to: { path: '^libs/devchain/' },
+    },
+    {
+      // Two halves: a file under libs/<lib>/src/cli/ or dev/ that imports anything (node:* included),
+      // and any import of one (an index re-exporting it).
+      name: 'libs-no-cli-or-dev',
+      comment:
+        'A library holds no command line (apps/cli) and no dev tooling (libs/devchain): no libs/<lib>/src/cli/ or dev/.',
+      severity: 'error',
+      from: { path: '^libs/[^/]+/src/(cli|dev)/' },
+      to: {},
+    },
+    {
+      name: 'libs-no-cli-or-dev',
+      comment:
+        'A library holds no command line (apps/cli) and no dev tooling (libs/devchain): no libs/<lib>/src/cli/ or dev/.',
+      severity: 'error',
+      from: {},
+      to: { path: '^libs/[^/]+/src/(cli|dev)/' },
+    },
+    {
+      name: 'agent-not-devchain',
+      comment:
+        'The packed provider agent carries no dev tooling (scripts/pack-agent.mjs packs no libs/devchain).',
+      severity: 'error',
+      from: { path: '^apps/provider-agent/' },
+      to: { path: '^libs/devchain/' },
+    },
     {
       name: 'agent-not-coordinator',
       comment: 'The provider agent never imports the coordinator.',

@@ -10,6 +10,7 @@ const alias = {
   '#p2p': `${root}libs/p2p/src/index.ts`,
   '#compute': `${root}libs/compute/src/index.ts`,
   '#verification': `${root}libs/verification/src/index.ts`,
+  '#devchain': `${root}libs/devchain/src/index.ts`,
   '#prisma': `${root}generated/prisma/client.ts`,
 };
 

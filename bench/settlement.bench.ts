@@ -18,10 +18,10 @@ import {
   EpochProofs,
   epochTree,
   attachRewardsDistributor,
-  startAnvil,
   toHex,
   type EpochFile,
 } from '#rewards';
+import { startAnvil } from '#devchain';
 
 const JOBS = 1_000_000;
 const PROVIDERS = 100_000;

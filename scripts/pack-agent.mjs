@@ -1,9 +1,11 @@
 // Packs the provider agent as its own npm package (@gpumesh/agent, bin `gpumesh-agent`) for GPU
 // owners: `npm run pack:agent` → apps/provider-agent/gpumesh-agent-<version>.tgz, installable with
-// `npm install -g ./gpumesh-agent-<version>.tgz`. It carries the compiled agent and the two libraries
-// it uses (protocol, p2p, compute); its package.json (apps/provider-agent/agent-package.json, staged as
-// package.json only in the pack directory so it never shadows the monorepo's import map) maps
-// `#protocol`/`#p2p`/`#compute`/`#rewards` to them (rewards: the stake and claim commands).
+// `npm install -g ./gpumesh-agent-<version>.tgz`. It carries the compiled agent and the libraries it
+// uses (protocol, p2p, compute, rewards), and no dev tooling (libs/devchain, the anvil launcher, stays
+// out: `agent-not-devchain` in .dependency-cruiser.mjs). Its package.json
+// (apps/provider-agent/agent-package.json, staged as package.json only in the pack directory so it
+// never shadows the monorepo's import map) maps `#protocol`/`#p2p`/`#compute`/`#rewards` to them
+// (rewards: the stake, claim and dev-fund commands).
 import { copyFileSync, cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';

@@ -11,10 +11,9 @@ import {
   attachJobEscrow,
   attachRewardsDistributor,
   deployAll,
-  startAnvil,
-  type AnvilInstance,
   type DeployedAddresses,
 } from '#rewards';
+import { startAnvil, type AnvilInstance } from '#devchain';
 
 /** Anvil accounts by role: deployer (admin, minter), settler, developer (the dev developer), platform. */
 const DEVELOPER_INDEX = 0;

@@ -19,8 +19,6 @@ import {
   attachRewardsDistributor,
   deployAll,
   minimumUnlockDelay,
-  startAnvil,
-  type AnvilInstance,
   type ComputeTokenContract,
   type DeployedAddresses,
   type DeployOptions,
@@ -28,6 +26,7 @@ import {
   type ProviderStakingContract,
   type RewardsDistributorContract,
 } from '#rewards';
+import { startAnvil, type AnvilInstance } from '#devchain';
 
 export interface Chain {
   readonly anvil: AnvilInstance;

@@ -10,9 +10,9 @@ import {
   attachJobEscrow,
   attachProviderStaking,
   attachRewardsDistributor,
-  runDeployCli,
-  type ContractsFile,
 } from '#rewards';
+
+import { runDeployCli, type ContractsFile } from '../../apps/cli/src/deploy-contracts.js';
 
 import { startChain, type Chain } from './chain.js';
 

@@ -22,13 +22,13 @@ import {
   postEpochRoot,
   postRootKey,
   RewardsError,
-  runAuditCli,
   scanEscrowEvents,
   serializeEpochFile,
   type EscrowEventCursor,
   type EpochFile,
 } from '#rewards';
 
+import { runAuditCli } from '../../apps/cli/src/audit.js';
 import { deploySystem, increaseTime, startChain, type Chain, type System } from '../contracts/chain.js';
 
 const WINDOW = 600;

@@ -11,13 +11,13 @@ import {
   auditEpoch,
   claimRewards,
   parseEpochFile,
-  runAuditCli,
   type DeployedAddresses,
 } from '#rewards';
 import { api } from '../helpers/coordinator.js';
 import { matmulSpec } from '../helpers/specs.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { runAuditCli } from '../../apps/cli/src/audit.js';
 import { EscrowWatcherService } from '../../apps/coordinator/src/settlement/escrow-watcher.service.js';
 import {
   balanceOf,

@@ -8,10 +8,9 @@ import {
   attachComputeToken,
   attachJobEscrow,
   deployAll,
-  startAnvil,
-  type AnvilInstance,
   type DeployedAddresses,
 } from '#rewards';
+import { startAnvil, type AnvilInstance } from '#devchain';
 import { startCoordinatorOn, type TestCoordinator } from '../helpers/coordinator.js';
 import { pollUntil, query } from '../helpers/poll.js';
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // gpumesh: the operator's command line. `verify-evidence` checks an evidence bundle offline (exit 0
 // when it proves a wrong result); `audit` recomputes an epoch's Merkle root from its epoch file and
-// compares it with the chain (libs/rewards, exit 0 when everything matches); `watch` does that for
-// every root posted, as it is posted, and vetoes a wrong one with a guardian key.
+// compares it with the chain (audit.ts on libs/rewards, exit 0 when everything matches); `watch`
+// does that for every root posted, as it is posted, and vetoes a wrong one with a guardian key. The
+// contracts' deployment (deploy-contracts.ts) runs on its own: `npm run deploy:contracts`.
 import { consoleIo, type CliIo } from './io.js';
 
 export const MAIN_USAGE = `gpumesh — operator tools for the gpumesh marketplace
@@ -33,8 +34,8 @@ export async function runCli(argv: readonly string[], io: CliIo = consoleIo): Pr
       return runVerifyEvidenceCli(rest, io);
     }
     case 'audit': {
-      // Loaded on demand: the rewards library brings ethers and the contract bindings.
-      const { runAuditCli } = await import('#rewards');
+      // Loaded on demand: it brings the rewards library, ethers and the contract bindings.
+      const { runAuditCli } = await import('./audit.js');
       return runAuditCli(rest, io);
     }
     case 'watch': {

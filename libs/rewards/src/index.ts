@@ -42,6 +42,4 @@ export {
 export { FileTxJournal } from './file-tx-journal.js';
 export * from './claim.js';
 export * from './staking.js';
-export * from './dev/anvil.js';
-export { runAuditCli, AUDIT_USAGE, type AuditCliIo } from './cli/audit.js';
-export { runDeployCli, DEPLOY_USAGE, type DeployCliIo, type ContractsFile } from './cli/deploy.js';
+export * from './anvil-keys.js';

@@ -9,8 +9,8 @@ import {
   attachJobEscrow,
   attachProviderStaking,
   deployAll,
-  startAnvil,
 } from '#rewards';
+import { startAnvil } from '#devchain';
 import { ConfigError, type AppConfig } from '../config/config.js';
 
 /** The contracts settlement talks to. */

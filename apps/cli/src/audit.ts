@@ -2,27 +2,25 @@
 // Recomputes the epoch's root from the file alone and compares it, and the file's hash, with what
 // the RewardsDistributor holds for that epoch. Exit code 0 when everything matches, 1 otherwise.
 import { readFile } from 'node:fs/promises';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { JsonRpcProvider } from 'ethers';
 
-import { auditEpoch, type AuditReport } from '../audit.js';
-import { attachRewardsDistributor } from '../contracts/rewards-distributor.js';
-import { parseEpochFile, type EpochFile } from '../epoch-file.js';
+import {
+  attachRewardsDistributor,
+  auditEpoch,
+  parseEpochFile,
+  type AuditReport,
+  type EpochFile,
+} from '#rewards';
+
+import { consoleIo, type CliIo } from './io.js';
 
 export const AUDIT_USAGE =
   'usage: gpumesh audit <epoch-file> --rpc <url> --distributor <address> [--previous <epoch-file>] [--json]';
 
-export interface AuditCliIo {
-  readonly out: (line: string) => void;
-  readonly err: (line: string) => void;
-}
-
-const consoleIo: AuditCliIo = { out: (l) => console.log(l), err: (l) => console.error(l) };
-
 /** Runs the audit CLI on `argv` (without the command name) and returns the exit code. */
-export async function runAuditCli(argv: readonly string[], io: AuditCliIo = consoleIo): Promise<number> {
+export async function runAuditCli(argv: readonly string[], io: CliIo = consoleIo): Promise<number> {
   let values: { rpc?: string; distributor?: string; previous?: string; json?: boolean; help?: boolean };
   let positionals: string[];
   try {
@@ -74,7 +72,7 @@ export async function runAuditCli(argv: readonly string[], io: AuditCliIo = cons
   return print(report, values.json ?? false, io);
 }
 
-function print(report: AuditReport, json: boolean, io: AuditCliIo): number {
+function print(report: AuditReport, json: boolean, io: CliIo): number {
   if (json) {
     io.out(JSON.stringify(report, null, 2));
   } else if (report.ok) {
@@ -84,15 +82,4 @@ function print(report: AuditReport, json: boolean, io: AuditCliIo): number {
     for (const p of report.problems) io.out(`  ${p.code}: ${p.message}`);
   }
   return report.ok ? 0 : 1;
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const args = process.argv.slice(2);
-  runAuditCli(args[0] === 'audit' ? args.slice(1) : args).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
 }

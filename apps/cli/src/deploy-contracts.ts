@@ -6,6 +6,8 @@
 // role, and writes the addresses in the format CONTRACTS_FILE reads. The deployer's key comes from
 // the environment (DEPLOYER_KEY), never from a flag, and is never printed. Everything is checked
 // before the first transaction: distinct role addresses, the contracts' bounds, the chain id.
+// Part of the operator's tools in apps/cli, but run on its own (`npm run deploy:contracts` builds,
+// then runs dist/apps/cli/src/deploy-contracts.js), not as a `gpumesh` command.
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
@@ -23,7 +25,9 @@ import {
   MIN_FUNDING_MARGIN_SECONDS,
   minimumUnlockDelay,
   type DeployOptions,
-} from '../deploy.js';
+} from '#rewards';
+
+import { consoleIo, type CliIo } from './io.js';
 
 export const DEPLOY_USAGE = [
   'usage: npm run deploy:contracts -- --rpc <url> --admin <addr> --settler <addr> --guardian <addr>',
@@ -35,13 +39,6 @@ export const DEPLOY_USAGE = [
   '  --unlock-delay max-epoch + challenge-window + funding-margin, --unbonding-delay 604800,',
   '  --cap 1000000000000000 (10^9 tokens of six decimals), --slash-reviewer the admin, --slash-review-delay 86400.',
 ].join('\n');
-
-export interface DeployCliIo {
-  readonly out: (line: string) => void;
-  readonly err: (line: string) => void;
-}
-
-const consoleIo: DeployCliIo = { out: (l) => console.log(l), err: (l) => console.error(l) };
 
 /** The role flags, which must all name different addresses. */
 const ROLE_FLAGS = ['admin', 'settler', 'guardian', 'slasher', 'minter'] as const;
@@ -211,7 +208,7 @@ function parse(argv: readonly string[]): ParsedArgs | 'help' {
 /** Runs the deploy command on `argv` (without the command name) and returns the exit code. */
 export async function runDeployCli(
   argv: readonly string[],
-  io: DeployCliIo = consoleIo,
+  io: CliIo = consoleIo,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
   let args: ParsedArgs;
