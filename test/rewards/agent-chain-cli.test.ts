@@ -1,7 +1,7 @@
 // `gpumesh-agent stake | unstake | claim` as real processes (from dist/: build first) against a real
 // coordinator settling on a real anvil.
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -257,5 +257,24 @@ describe('gpumesh-agent stake, unstake and claim on anvil', () => {
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/already claimed: .* paid to /);
     expect(await token.balanceOf(address)).toBe(before + earned);
+
+    // With the coordinator gone: a kept epoch file, the chain and the distributor are enough. The
+    // file is checked against the chain and the proof built from it (here it finds the claim made).
+    const kept = join(dir, `epoch-${closed.epoch}.json`);
+    await writeFile(kept, stored.json);
+    const offline = ['--file', kept, '--rpc', chain.anvil.rpcUrl, '--distributor', addresses.distributor];
+    const gone = ['--coordinator', 'http://127.0.0.1:1'];
+    const fromFile = await cli(inDir('claim', ...offline, ...gone));
+    expect(fromFile.code, fromFile.stdout).toBe(1);
+    expect(fromFile.stderr).toMatch(/already claimed: .* paid to /);
+    await writeFile(kept, JSON.stringify(forged));
+    const forgedFile = await cli(inDir('claim', ...offline, ...gone));
+    expect(forgedFile.stderr).toMatch(/refusing to claim: the file of epoch \d+ does not match the chain/);
+    expect((await cli(inDir('claim', '--file', kept, ...gone))).stderr).toMatch(
+      /needs --rpc <url> and --distributor/,
+    );
+    // A pinned distributor the coordinator does not settle on is refused before anything is sent.
+    const pinned = await cli(inDir('claim', '--distributor', `0x${'11'.repeat(20)}`));
+    expect(pinned.stderr).toMatch(/refusing: the coordinator settles on the distributor/);
   });
 });

@@ -2,6 +2,9 @@
 // root against the epoch's file, vetoes a tampered one as guardian inside its window, the
 // coordinator rebuilds and re-posts, and the watcher then finds every root right. A watcher that
 // cannot get a file says so (nobody could build a proof from a withheld file).
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ANVIL_DEV_KEYS,
@@ -140,9 +143,18 @@ describe('gpumesh watch', () => {
     expect(outcome.reposting).toContain(second);
     await settlement.post(second);
     expect((await distributor.epochRoot(second))[0]).toBe(honestRoot);
-    const recovered = await watchOnce('--coordinator', c.url);
-    expect(recovered.code, recovered.out + recovered.err).toBe(0);
-    expect(recovered.out).toMatch(new RegExp(`epoch ${second}: OK`));
+    const keep = await mkdtemp(join(tmpdir(), 'gpumesh-watch-'));
+    try {
+      const recovered = await watchOnce('--coordinator', c.url, '--save-dir', keep);
+      expect(recovered.code, recovered.out + recovered.err).toBe(0);
+      expect(recovered.out).toMatch(new RegExp(`epoch ${second}: OK`));
+      // Every file that checked out is kept, byte for byte what the chain's file hash commits to.
+      const served = await fetch(`${c.url}/v1/rewards/epochs/${second}/file`).then((r) => r.text());
+      expect(await readFile(join(keep, `epoch-${second}.json`), 'utf8')).toBe(served);
+      expect(await readFile(join(keep, `epoch-${first}.json`), 'utf8')).toContain(`"epoch":${first}`);
+    } finally {
+      await rm(keep, { recursive: true, force: true });
+    }
   });
 
   it('reports a file it cannot get, and refuses bad options', async () => {

@@ -1,8 +1,10 @@
 // gpumesh watch --coordinator <url> [--rpc <url>] [--distributor <address>] [--from-epoch <n>]
-//               [--poll-ms <ms>] [--once] [--json]
+//               [--poll-ms <ms>] [--save-dir <dir>] [--once] [--json]
 // Follows the epoch roots on chain, fetches each epoch's file and audits it against the chain; with
 // a guardian key (GPUMESH_GUARDIAN_KEY, never on the command line) it vetoes a wrong root inside
 // its challenge window. `--once` checks what is posted and exits 0 when every root is right.
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { JsonRpcProvider, Wallet } from 'ethers';
@@ -11,7 +13,7 @@ import type { CliIo } from './io.js';
 
 export const GUARDIAN_KEY_ENV = 'GPUMESH_GUARDIAN_KEY';
 
-export const WATCH_USAGE = `usage: gpumesh watch --coordinator <url> [--rpc <url>] [--distributor <address>] [--from-epoch <n>] [--poll-ms <ms>] [--once] [--json]
+export const WATCH_USAGE = `usage: gpumesh watch --coordinator <url> [--rpc <url>] [--distributor <address>] [--from-epoch <n>] [--poll-ms <ms>] [--save-dir <dir>] [--once] [--json]
 
 Checks every epoch root the distributor holds against the epoch's file (from the coordinator):
 each leaf's arithmetic and receipts, continuity with the previous epoch, the Merkle root and the
@@ -23,6 +25,8 @@ window by itself; without one it reports.
   --distributor <address>  the RewardsDistributor (default: the coordinator's chain info; pin it)
   --from-epoch <n>         first epoch to check (default 1)
   --poll-ms <ms>           how often the chain is read (default 2000)
+  --save-dir <dir>         keep every file that checks out as <dir>/epoch-<n>.json: with it a provider
+                           claims after the coordinator is gone (gpumesh-agent claim --file)
   --once                   check once and exit: 0 every root right, 1 a root wrong or a file missing
   --json                   one JSON object a line`;
 
@@ -50,6 +54,7 @@ export async function runWatchCli(
     distributor?: string;
     'from-epoch'?: string;
     'poll-ms'?: string;
+    'save-dir'?: string;
     once?: boolean;
     json?: boolean;
     help?: boolean;
@@ -63,6 +68,7 @@ export async function runWatchCli(
         distributor: { type: 'string' },
         'from-epoch': { type: 'string' },
         'poll-ms': { type: 'string' },
+        'save-dir': { type: 'string' },
         once: { type: 'boolean' },
         json: { type: 'boolean' },
         help: { type: 'boolean' },
@@ -117,6 +123,7 @@ export async function runWatchCli(
       return 1;
     }
   }
+  const saveDir = values['save-dir'];
   const key = env[GUARDIAN_KEY_ENV];
   const provider = new JsonRpcProvider(rpcUrl, undefined, { staticNetwork: true, pollingInterval: 250 });
   let guardian: Wallet | undefined;
@@ -134,6 +141,16 @@ export async function runWatchCli(
     provider,
     guardian,
     fromEpoch,
+    ...(saveDir === undefined
+      ? {}
+      : {
+          keep: async (epoch: number, text: string) => {
+            await mkdir(saveDir, { recursive: true });
+            const path = join(saveDir, `epoch-${epoch}.json`);
+            await writeFile(`${path}.tmp`, text);
+            await rename(`${path}.tmp`, path);
+          },
+        }),
     fetchFile: async (epoch) => {
       const res = await fetchText(`${coordinator}/v1/rewards/epochs/${epoch}/file`);
       if (res.status === 404) return null;

@@ -99,13 +99,18 @@ delay ends. Then --withdraw returns them to your wallet, except what pending sla
   --withdraw           withdraw what finished unbonding and is not frozen
 ${CHAIN}
 ${COMMON}`,
-  claim: `usage: gpumesh-agent claim
+  claim: `usage: gpumesh-agent claim [--distributor <address>] [--file <epoch-file> --rpc <url> --distributor <address>]
 
-Fetches your wallet's Merkle proof from the coordinator (/v1/rewards/proof/<address>) and claims on the
-RewardsDistributor everything your verified work earned up to the latest final epoch. Exit code 0 when
-paid; 1 with the reason otherwise (nothing claimable yet, challenge window not passed, already claimed,
-chain unreachable, no ETH for gas).
+Claims on the RewardsDistributor everything your verified work earned up to the latest final epoch.
+The coordinator says which epoch; its file (/v1/rewards/epochs/<n>/file) is checked against the root
+and file hash on chain, and your leaf and proof are built from it here; a file the chain does not
+commit to is refused. With --file, a kept epoch file is used and the coordinator is not contacted at
+all (it may be gone): give --rpc and --distributor. Exit code 0 when paid; 1 with the reason
+otherwise (nothing claimable yet, challenge window not passed, already claimed, chain unreachable,
+no ETH for gas, a file that does not match the chain).
 ${CHAIN}
+  --distributor <addr> pin the RewardsDistributor (the coordinator's chain info must name it)
+  --file <path>        claim from this epoch file without the coordinator
 ${COMMON}`,
   'dev-fund': `usage: gpumesh-agent dev-fund [--eth 1] [--tokens 1000]
 
@@ -152,7 +157,13 @@ const commandOptions = {
     rpc: { type: 'string' },
     withdraw: { type: 'boolean', default: false },
   },
-  claim: { ...commonOptions, coordinator: { type: 'string' }, rpc: { type: 'string' } },
+  claim: {
+    ...commonOptions,
+    coordinator: { type: 'string' },
+    rpc: { type: 'string' },
+    distributor: { type: 'string' },
+    file: { type: 'string' },
+  },
   'dev-fund': {
     ...commonOptions,
     coordinator: { type: 'string' },
@@ -259,8 +270,12 @@ async function main(argv: string[]): Promise<number> {
           out,
         );
       } else if (name === 'stake') await stakeCommand({ ...chain, amount: positionals[0] }, out);
-      else if (name === 'claim') await claimCommand(chain, out);
-      else {
+      else if (name === 'claim') {
+        const distributor = values.distributor as string | undefined;
+        if (distributor !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(distributor))
+          throw new CliError(`--distributor must be a 0x address, got "${distributor}"`);
+        await claimCommand({ ...chain, distributor, file: values.file as string | undefined }, out);
+      } else {
         if (values.withdraw !== true && positionals[0] === undefined)
           throw new CliError('unstake needs <amount|all>, or --withdraw');
         await unstakeCommand({ ...chain, amount: positionals[0], withdraw: values.withdraw === true }, out);

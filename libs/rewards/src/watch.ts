@@ -51,6 +51,12 @@ export interface EpochWatcherOptions {
   /** The exact text of epoch `epoch`'s file, or null when it cannot be had. */
   readonly fetchFile: (epoch: number) => Promise<string | null>;
   readonly onEvent: (event: WatchEvent) => void;
+  /**
+   * Given each file that checked out, to keep (`gpumesh watch --save-dir`): with it a provider can
+   * claim (`gpumesh-agent claim --file`) after the coordinator is gone. A failure is reported, and
+   * the file is offered again on the next pass.
+   */
+  readonly keep?: (epoch: number, text: string) => Promise<void>;
   /** First epoch to check (default 1). */
   readonly fromEpoch?: number;
 }
@@ -108,6 +114,14 @@ export class EpochWatcher {
       const problems = [...report.problems];
       if (report.ok && report.epoch !== epoch) {
         problems.push({ code: 'INVALID_FILE', message: `the file is of epoch ${report.epoch}` });
+      }
+      if (problems.length === 0 && this.options.keep) {
+        try {
+          await this.options.keep(epoch, text);
+        } catch (err) {
+          emit({ kind: 'error', why: `could not keep epoch ${epoch}'s file: ${(err as Error).message}` });
+          continue;
+        }
       }
       this.checked.set(epoch, posting);
       if (problems.length === 0) {

@@ -2,6 +2,8 @@
 // says which chain and contracts (GET /v1/rewards/chain) and which epoch to claim (GET
 // /v1/rewards/proof/:address); `claim` then checks the epoch's file (GET /v1/rewards/epochs/:n/file)
 // against the root and file hash on chain and builds the wallet's proof from it itself.
+import { readFile } from 'node:fs/promises';
+
 import { JsonRpcProvider, NonceManager, Wallet, formatEther, parseEther } from 'ethers';
 import {
   ANVIL_DEV_KEYS,
@@ -35,6 +37,8 @@ export interface ChainOptions extends CommonOptions {
   coordinator?: string;
   /** Overrides the RPC URL the coordinator publishes (also GPUMESH_CHAIN_RPC_URL). */
   rpc?: string;
+  /** Pins the RewardsDistributor: the coordinator's chain info must name it (claim). */
+  distributor?: string;
 }
 
 interface ChainInfo {
@@ -89,20 +93,55 @@ async function getJson<T>(
   return { ok: false, status: response.status, message };
 }
 
-/** Unlocks the keystore and connects its wallet to the chain the coordinator settles on. */
-async function openSession(opts: ChainOptions): Promise<Session> {
+/**
+ * Unlocks the keystore and connects its wallet to the chain the coordinator settles on. `offline`
+ * (claim --file): the coordinator is not asked anything; --rpc and --distributor say where to go.
+ */
+async function openSession(opts: ChainOptions, offline = false): Promise<Session> {
   const paths = agentPaths(opts.dataDir);
   const config = await readAgentConfig(paths.config);
   const coordinatorUrl = opts.coordinator ?? config.coordinatorUrl;
-  const chain = await getJson<ChainInfo>(coordinatorUrl, '/v1/rewards/chain');
-  if (!chain.ok) {
-    throw new CliError(
-      chain.status === 404
-        ? `the coordinator at ${coordinatorUrl} does not settle on a chain (${chain.message})`
-        : `${coordinatorUrl}/v1/rewards/chain answered ${chain.status}: ${chain.message}`,
-    );
+  let info: ChainInfo;
+  if (offline) {
+    const rpc = opts.rpc ?? opts.env[CHAIN_RPC_ENV];
+    if (!rpc || !opts.distributor) {
+      throw new CliError(
+        'claim --file works without the coordinator: it needs --rpc <url> and --distributor <address>',
+      );
+    }
+    const probe = new JsonRpcProvider(rpc, undefined, { staticNetwork: true });
+    try {
+      const chainId = Number(await probe.send('eth_chainId', []));
+      info = {
+        chainId,
+        rpcUrl: rpc,
+        dev: false,
+        token: null,
+        distributor: opts.distributor,
+        escrow: '',
+        staking: null,
+      };
+    } catch (err) {
+      throw new CliError(`cannot reach the chain at ${rpc}: ${(err as Error).message.split('\n')[0]}`);
+    } finally {
+      probe.destroy();
+    }
+  } else {
+    const chain = await getJson<ChainInfo>(coordinatorUrl, '/v1/rewards/chain');
+    if (!chain.ok) {
+      throw new CliError(
+        chain.status === 404
+          ? `the coordinator at ${coordinatorUrl} does not settle on a chain (${chain.message})`
+          : `${coordinatorUrl}/v1/rewards/chain answered ${chain.status}: ${chain.message}`,
+      );
+    }
+    info = chain.body;
+    if (opts.distributor && opts.distributor.toLowerCase() !== info.distributor.toLowerCase()) {
+      throw new CliError(
+        `refusing: the coordinator settles on the distributor ${info.distributor}, not the --distributor ${opts.distributor} you pinned`,
+      );
+    }
   }
-  const info = chain.body;
   const rpcUrl = opts.rpc ?? opts.env[CHAIN_RPC_ENV] ?? info.rpcUrl;
   if (!rpcUrl) {
     throw new CliError(
@@ -142,8 +181,12 @@ async function openSession(opts: ChainOptions): Promise<Session> {
   }
 }
 
-async function withSession<T>(opts: ChainOptions, run: (s: Session) => Promise<T>): Promise<T> {
-  const session = await openSession(opts);
+async function withSession<T>(
+  opts: ChainOptions,
+  run: (s: Session) => Promise<T>,
+  offline = false,
+): Promise<T> {
+  const session = await openSession(opts, offline);
   try {
     return await run(session);
   } catch (err) {
@@ -310,83 +353,122 @@ export async function unstakeCommand(
  * file, and claims everything owed so far. Nothing the coordinator says is sent without that check:
  * a coordinator serving a file the chain does not commit to gets a refusal, not a transaction.
  */
-export async function claimCommand(opts: ChainOptions, out: Output): Promise<void> {
-  await withSession(opts, async (s) => {
-    const address = s.wallet.address;
-    const ticketRes = await getJson<ClaimTicketBody>(s.coordinatorUrl, `/v1/rewards/proof/${address}`);
-    if (!ticketRes.ok) {
-      if (ticketRes.status === 404) throw new CliError(`nothing claimable yet: ${ticketRes.message}`);
-      throw new CliError(
-        `${s.coordinatorUrl}/v1/rewards/proof answered ${ticketRes.status}: ${ticketRes.message}`,
-      );
-    }
-    const offered = ticketRes.body;
-    const distributorAddress = s.info.distributor;
-    if (offered.distributor && offered.distributor.toLowerCase() !== distributorAddress.toLowerCase()) {
-      throw new CliError(
-        `refusing to claim: the coordinator's ticket names the distributor ${offered.distributor}, its chain info ${distributorAddress}`,
-      );
-    }
-    const distributor = attachRewardsDistributor(distributorAddress, s.provider);
-    const t = await verifiedTicket(s, distributor, offered.epoch, address);
-    const cumulative = t.cumulativeAmount;
-    if (!(await distributor.isFinal(t.epoch))) {
-      const [, , claimableAt] = await distributor.epochRoot(t.epoch);
-      throw new CliError(
-        claimableAt > 0n
-          ? `the challenge window of epoch ${t.epoch} has not passed yet: claimable from ${new Date(Number(claimableAt) * 1000).toISOString()}`
-          : `epoch ${t.epoch} is not on chain ${s.info.chainId} (a vetoed root, or another chain)`,
-      );
-    }
-    if (!(await distributor.isFunded(t.epoch))) {
-      const [total, funded] = await Promise.all([
-        distributor.epochTotal(t.epoch),
-        distributor.fundedIn(t.epoch),
-      ]);
-      throw new CliError(
-        `epoch ${t.epoch} is final but not funded yet (the escrow has paid ${formatTokenAmount(funded)} of ${formatTokenAmount(total)} ${s.symbol}): claims open once it is; try again later`,
-      );
-    }
-    if (await distributor.paused())
-      throw new CliError('claims are paused on the distributor; try again later');
-    const claimed = await distributor.claimedAmount(t.index);
-    if (claimed >= cumulative) {
-      throw new CliError(
-        `already claimed: ${formatTokenAmount(claimed)} ${s.symbol} paid to ${address} so far; epoch ${t.epoch} adds nothing new`,
-      );
-    }
-    const token = attachComputeToken(s.info.token!, s.provider);
-    const held = await token.balanceOf(distributorAddress);
-    if (held < cumulative - claimed) {
-      throw new CliError(
-        `the distributor holds ${formatTokenAmount(held)} ${s.symbol}, less than the ${formatTokenAmount(cumulative - claimed)} owed to you: ` +
-          `epoch ${t.epoch} is not funded yet; try again later`,
-      );
-    }
-    await ensureGas(s);
-    const result = await claimRewards({ distributor: distributorAddress, signer: s.wallet, ticket: t });
-    const balance = await token.balanceOf(address);
-    out.result(
-      {
-        address,
-        epoch: t.epoch,
-        paid: result.paid.toString(),
-        cumulativeAmount: cumulative.toString(),
-        txHash: result.txHash,
-        gasUsed: result.gasUsed?.toString() ?? null,
-        balance: balance.toString(),
-        symbol: s.symbol,
-        verified: { root: t.root, fileHash: t.fileHash, leaves: t.leaves },
-      },
-      () =>
-        [
-          `claimed ${formatTokenAmount(result.paid)} ${s.symbol} for ${address} (epoch ${t.epoch}, tx ${result.txHash})`,
-          `  earned so far  ${formatTokenAmount(cumulative)} ${s.symbol}`,
-          `  checked        epoch ${t.epoch}'s file (${t.leaves} leaves) matches root ${t.root} on chain`,
-          `  wallet         ${formatTokenAmount(balance)} ${s.symbol}`,
-        ].join('\n'),
+export async function claimCommand(opts: ChainOptions & { file?: string }, out: Output): Promise<void> {
+  // --file: an epoch file kept from before (a watcher's, a peer's); the coordinator may be gone.
+  const fileText = opts.file === undefined ? undefined : await readEpochFileText(opts.file);
+  await withSession(
+    opts,
+    async (s) => {
+      const address = s.wallet.address;
+      const distributorAddress = s.info.distributor;
+      let epoch: number;
+      if (fileText !== undefined) {
+        epoch = epochOf(fileText);
+      } else {
+        const ticketRes = await getJson<ClaimTicketBody>(s.coordinatorUrl, `/v1/rewards/proof/${address}`);
+        if (!ticketRes.ok) {
+          if (ticketRes.status === 404) throw new CliError(`nothing claimable yet: ${ticketRes.message}`);
+          throw new CliError(
+            `${s.coordinatorUrl}/v1/rewards/proof answered ${ticketRes.status}: ${ticketRes.message}`,
+          );
+        }
+        const offered = ticketRes.body;
+        if (offered.distributor && offered.distributor.toLowerCase() !== distributorAddress.toLowerCase()) {
+          throw new CliError(
+            `refusing to claim: the coordinator's ticket names the distributor ${offered.distributor}, its chain info ${distributorAddress}`,
+          );
+        }
+        epoch = offered.epoch;
+      }
+      await claimEpoch(s, out, epoch, fileText);
+    },
+    fileText !== undefined,
+  );
+}
+
+async function readEpochFileText(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw new CliError(`cannot read the epoch file ${path}: ${(err as Error).message}`);
+  }
+}
+
+function epochOf(text: string): number {
+  try {
+    return parseEpochFile(text).epoch;
+  } catch (err) {
+    throw new CliError(`not an epoch file: ${(err as Error).message}`);
+  }
+}
+
+/** Checks epoch `epoch`'s file against the chain, then claims what the wallet is owed. */
+async function claimEpoch(
+  s: Session,
+  out: Output,
+  epoch: number,
+  fileText: string | undefined,
+): Promise<void> {
+  const address = s.wallet.address;
+  const distributorAddress = s.info.distributor;
+  const distributor = attachRewardsDistributor(distributorAddress, s.provider);
+  const t = await verifiedTicket(s, distributor, epoch, address, fileText);
+  const cumulative = t.cumulativeAmount;
+  if (!(await distributor.isFinal(t.epoch))) {
+    const [, , claimableAt] = await distributor.epochRoot(t.epoch);
+    throw new CliError(
+      claimableAt > 0n
+        ? `the challenge window of epoch ${t.epoch} has not passed yet: claimable from ${new Date(Number(claimableAt) * 1000).toISOString()}`
+        : `epoch ${t.epoch} is not on chain ${s.info.chainId} (a vetoed root, or another chain)`,
     );
-  });
+  }
+  if (!(await distributor.isFunded(t.epoch))) {
+    const [total, funded] = await Promise.all([
+      distributor.epochTotal(t.epoch),
+      distributor.fundedIn(t.epoch),
+    ]);
+    throw new CliError(
+      `epoch ${t.epoch} is final but not funded yet (the escrow has paid ${formatTokenAmount(funded)} of ${formatTokenAmount(total)} ${s.symbol}): claims open once it is; try again later`,
+    );
+  }
+  if (await distributor.paused()) throw new CliError('claims are paused on the distributor; try again later');
+  const claimed = await distributor.claimedAmount(t.index);
+  if (claimed >= cumulative) {
+    throw new CliError(
+      `already claimed: ${formatTokenAmount(claimed)} ${s.symbol} paid to ${address} so far; epoch ${t.epoch} adds nothing new`,
+    );
+  }
+  const token = attachComputeToken(s.info.token!, s.provider);
+  const held = await token.balanceOf(distributorAddress);
+  if (held < cumulative - claimed) {
+    throw new CliError(
+      `the distributor holds ${formatTokenAmount(held)} ${s.symbol}, less than the ${formatTokenAmount(cumulative - claimed)} owed to you: ` +
+        `epoch ${t.epoch} is not funded yet; try again later`,
+    );
+  }
+  await ensureGas(s);
+  const result = await claimRewards({ distributor: distributorAddress, signer: s.wallet, ticket: t });
+  const balance = await token.balanceOf(address);
+  out.result(
+    {
+      address,
+      epoch: t.epoch,
+      paid: result.paid.toString(),
+      cumulativeAmount: cumulative.toString(),
+      txHash: result.txHash,
+      gasUsed: result.gasUsed?.toString() ?? null,
+      balance: balance.toString(),
+      symbol: s.symbol,
+      verified: { root: t.root, fileHash: t.fileHash, leaves: t.leaves },
+    },
+    () =>
+      [
+        `claimed ${formatTokenAmount(result.paid)} ${s.symbol} for ${address} (epoch ${t.epoch}, tx ${result.txHash})`,
+        `  earned so far  ${formatTokenAmount(cumulative)} ${s.symbol}`,
+        `  checked        epoch ${t.epoch}'s file (${t.leaves} leaves) matches root ${t.root} on chain`,
+        `  wallet         ${formatTokenAmount(balance)} ${s.symbol}`,
+      ].join('\n'),
+  );
 }
 
 /**
@@ -398,26 +480,32 @@ async function verifiedTicket(
   distributor: ReturnType<typeof attachRewardsDistributor>,
   epoch: number,
   address: string,
+  fileText?: string,
 ): Promise<ClaimTicket & { root: string; fileHash: string; leaves: number }> {
   const [root, fileHash] = await distributor.epochRoot(epoch);
   if (/^0x0+$/.test(root)) {
     throw new CliError(`epoch ${epoch} is not on chain ${s.info.chainId} (a vetoed root, or another chain)`);
   }
-  const fileRes = await getJson<unknown>(s.coordinatorUrl, `/v1/rewards/epochs/${epoch}/file`);
-  if (!fileRes.ok) {
-    throw new CliError(
-      `cannot check epoch ${epoch} before claiming: ${s.coordinatorUrl}/v1/rewards/epochs/${epoch}/file answered ${fileRes.status}: ${fileRes.message}`,
-    );
+  let file: unknown = fileText;
+  if (file === undefined) {
+    const fileRes = await getJson<unknown>(s.coordinatorUrl, `/v1/rewards/epochs/${epoch}/file`);
+    if (!fileRes.ok) {
+      throw new CliError(
+        `cannot check epoch ${epoch} before claiming: ${s.coordinatorUrl}/v1/rewards/epochs/${epoch}/file answered ${fileRes.status}: ${fileRes.message}`,
+      );
+    }
+    file = fileRes.body;
   }
-  const report = auditEpoch(fileRes.body, root, fileHash);
+  const whose = fileText === undefined ? "the coordinator's file" : 'the file';
+  const report = auditEpoch(file, root, fileHash);
   if (!report.ok || report.epoch !== epoch) {
     const problems = report.problems.map((p) => `${p.code}: ${p.message}`).slice(0, 5);
     if (report.epoch !== epoch) problems.unshift(`the file is of epoch ${report.epoch ?? '?'}`);
     throw new CliError(
-      `refusing to claim: the coordinator's file of epoch ${epoch} does not match the chain (root ${root}, file hash ${fileHash}): ${problems.join('; ')}`,
+      `refusing to claim: ${whose} of epoch ${epoch} does not match the chain (root ${root}, file hash ${fileHash}): ${problems.join('; ')}`,
     );
   }
-  const ticket = new EpochProofs(parseEpochFile(fileRes.body)).ticket(address);
+  const ticket = new EpochProofs(parseEpochFile(file)).ticket(address);
   if (!ticket) {
     throw new CliError(
       `nothing to claim: epoch ${epoch}'s file, as committed on chain, has no leaf for ${address}`,
