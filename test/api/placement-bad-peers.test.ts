@@ -31,6 +31,7 @@ import { P2pService } from '../../apps/coordinator/src/p2p/p2p.service.js';
 import { referenceMatmul } from '../helpers/fake-agent.js';
 import { pollUntil, query } from '../helpers/poll.js';
 import { SLOW_START_INITIAL_WINDOW } from '#scheduler';
+import { isTerminal } from '../../apps/coordinator/src/jobs/job-state.js';
 
 /** A liar that never accepts is given up on after this long (OFFER_ACCEPT_TIMEOUT_MS). */
 const ACCEPT_TIMEOUT_MS = 1_000;
@@ -258,7 +259,7 @@ async function runHonestJobs(c: TestCoordinator, honest: FakeAgent, count = HONE
       const bodies = await Promise.all(
         ids.map(async (id) => (await api<JobBody>(c.url, 'GET', `/v1/jobs/${id}`, { key: c.devKey })).body),
       );
-      return bodies.every((b) => ['COMPLETED', 'FAILED', 'EXPIRED'].includes(b.state)) ? bodies : undefined;
+      return bodies.every((b) => isTerminal(b.state)) ? bodies : undefined;
     },
     JOB_DEADLINE_S * 1000 + 10_000,
   );

@@ -23,6 +23,7 @@ import {
   startProcess,
   type Started,
 } from '../helpers/processes.js';
+import { isTerminal } from '../../apps/coordinator/src/jobs/job-state.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PASSPHRASE = 'reconnect-test-passphrase';
@@ -320,9 +321,7 @@ describe('e2e: an agent rides out a 90 s coordinator outage', () => {
           `/v1/jobs/${job.body.id}`,
           { key },
         );
-        return ['COMPLETED', 'FAILED', 'EXPIRED', 'CANCELLED'].includes(res.body.state)
-          ? res.body
-          : undefined;
+        return isTerminal(res.body.state) ? res.body : undefined;
       });
       expect(done.state, done.error ?? '').toBe('COMPLETED');
       stage('job completed');

@@ -19,6 +19,7 @@ import {
   startProcess,
   type Started,
 } from '../helpers/processes.js';
+import { isTerminal } from '../../apps/coordinator/src/jobs/job-state.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PASSPHRASE = 'e2e-test-passphrase';
@@ -129,9 +130,7 @@ describe('e2e: coordinator and two agent processes run real jobs', () => {
       `job ${id}`,
       async () => {
         const res = await api<JobBody>(url, 'GET', `/v1/jobs/${id}`, { key });
-        return ['COMPLETED', 'FAILED', 'EXPIRED', 'CANCELLED'].includes(res.body.state)
-          ? res.body
-          : undefined;
+        return isTerminal(res.body.state) ? res.body : undefined;
       },
       timeoutMs,
       () => history(id),

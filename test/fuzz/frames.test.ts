@@ -22,6 +22,7 @@ import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coor
 import { AGENT_MAIN, assertBuilt, runProcess, startProcess, type Started } from '../helpers/processes.js';
 import { matmulSpec } from '../helpers/specs.js';
 import { signedOffer } from '../p2p/support.js';
+import { isTerminal } from '../../apps/coordinator/src/jobs/job-state.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_108);
 const RUNS = Number(process.env.FUZZ_FRAME_RUNS ?? 30);
@@ -323,7 +324,7 @@ describe('stream frame fuzzing from a bare libp2p node', () => {
           key: c.devKey,
         },
       );
-      return ['COMPLETED', 'FAILED', 'EXPIRED', 'CANCELLED'].includes(res.body.state) ? res.body : undefined;
+      return isTerminal(res.body.state) ? res.body : undefined;
     });
     expect(done.state, `${done.error}\n${agent.output().slice(-2000)}`).toBe('COMPLETED');
     // and one more after the fuzzing

@@ -31,6 +31,7 @@ import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coor
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
 import { matmulSpec } from '../helpers/specs.js';
 import { signedAdvert, waitFor } from './support.js';
+import { isTerminal } from '../../apps/coordinator/src/jobs/job-state.js';
 
 /** Test settings: short windows so the file runs in well under a minute. */
 const UNBOUND_TIMEOUT_MS = 6_000;
@@ -84,7 +85,7 @@ async function pollJob(c: TestCoordinator, id: string, timeoutMs: number): Promi
   const until = Date.now() + timeoutMs;
   for (;;) {
     const res = await api<{ state: string }>(c.url, 'GET', `/v1/jobs/${id}`, { key: c.devKey });
-    if (['COMPLETED', 'FAILED', 'EXPIRED', 'CANCELLED'].includes(res.body.state)) return res.body.state;
+    if (isTerminal(res.body.state)) return res.body.state;
     if (Date.now() > until) return res.body.state;
     await sleep(100);
   }

@@ -11,6 +11,7 @@ import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coor
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
 import { matmulSpec } from '../helpers/specs.js';
 import { pollUntil } from '../helpers/poll.js';
+import { isTerminal } from '../../apps/coordinator/src/jobs/job-state.js';
 
 /** Credited until measured: 1 MFLOP/s, far below what the fake agent's plain-JS matmul does. */
 const PROBATION_GFLOPS = 0.001;
@@ -21,7 +22,6 @@ const SIDE = 200;
 const WORK_UNITS = 2 * SIDE * 4 * SIDE * SIDE * 1e-6;
 /** The tight job's deadline: it needs WORK_UNITS / 5 s = 0.0128 GFLOP/s, 12.8 × the probation figure. */
 const TIGHT_DEADLINE_SECONDS = 5;
-const TERMINAL = ['COMPLETED', 'FAILED', 'EXPIRED', 'CANCELLED'];
 
 interface ProviderRow {
   measuredGflops: number | null;
@@ -49,7 +49,7 @@ describe('proven speed from verified jobs', () => {
       `job ${id} finished`,
       async () => {
         const res = await api<{ state: string }>(c.url, 'GET', `/v1/jobs/${id}`, { key: c.devKey });
-        if (!TERMINAL.includes(res.body.state)) return undefined;
+        if (!isTerminal(res.body.state)) return undefined;
         const ran = await db.query<{ providerId: string }>(
           `SELECT "providerId" FROM "JobAttempt" WHERE "jobId" = $1 AND state = 'SUCCEEDED'`,
           [id],

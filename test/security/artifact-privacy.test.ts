@@ -27,8 +27,8 @@ import { fundedDeveloper, type TestDeveloper } from '../helpers/accounts.js';
 import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { startModelAgent, type ModelAgent } from '../verification/model-agent.js';
 import { inferenceBody, mlp, saveLayers, type SavedModel } from '../verification/models.js';
+import { isTerminal } from '../../apps/coordinator/src/jobs/job-state.js';
 
-const FINAL = ['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'];
 /**
  * Refusals after which the coordinator hangs up on a stranger: each costs MidToleranceError and the
  * score decays a little between them, so one more than an exact division.
@@ -75,7 +75,7 @@ async function finished(id: string): Promise<{ state: string; error: string | nu
       'SELECT state::text, error FROM "Job" WHERE id = $1',
       [id],
     );
-    return rows[0] && FINAL.includes(rows[0].state) ? rows[0] : undefined;
+    return rows[0] && isTerminal(rows[0].state) ? rows[0] : undefined;
   });
 }
 

@@ -31,6 +31,7 @@ import {
   type OwnedCoordinator,
   type TestChain,
 } from './support.js';
+import { TERMINAL_STATES, isTerminal } from '../../apps/coordinator/src/jobs/job-state.js';
 
 const DEV = '0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266';
 const SETTLER = 9;
@@ -55,8 +56,9 @@ async function runJob(c: OwnedCoordinator, n: number): Promise<string> {
   expect(job.status).toBe(201);
   await waitFor(`job ${job.body.id}`, async () => {
     const res = await api<{ state: string }>(c.url, 'GET', `/v1/jobs/${job.body.id}`, { key: c.devKey });
-    if (['FAILED', 'EXPIRED', 'CANCELLED'].includes(res.body.state)) throw new Error(`job ${res.body.state}`);
-    return res.body.state === 'COMPLETED' ? true : undefined;
+    if (res.body.state === 'COMPLETED') return true;
+    if (isTerminal(res.body.state)) throw new Error(`job ${res.body.state}`);
+    return undefined;
   });
   return job.body.id;
 }
@@ -134,7 +136,8 @@ describe('sound money on anvil', () => {
       async () => {
         const open = await query<{ n: string }>(
           db.url,
-          `SELECT count(*)::text AS n FROM "Job" WHERE state NOT IN ('COMPLETED','FAILED','EXPIRED','CANCELLED')`,
+          `SELECT count(*)::text AS n FROM "Job" WHERE state::text <> ALL($1::text[])`,
+          [TERMINAL_STATES],
         );
         if (open[0].n !== '0') return undefined;
         if ((await balanceOf(db.url, 'system:fees')) !== 0n) return undefined;

@@ -31,6 +31,7 @@ import {
   type OwnedCoordinator,
   type TestChain,
 } from './support.js';
+import { isTerminal } from '../../apps/coordinator/src/jobs/job-state.js';
 
 interface EpochBody {
   epoch: number;
@@ -61,8 +62,9 @@ async function runJob(c: OwnedCoordinator, n: number): Promise<void> {
   expect(job.status).toBe(201);
   await waitFor(`job ${job.body.id}`, async () => {
     const res = await api<{ state: string }>(c.url, 'GET', `/v1/jobs/${job.body.id}`, { key: c.devKey });
-    if (['FAILED', 'EXPIRED', 'CANCELLED'].includes(res.body.state)) throw new Error(`job ${res.body.state}`);
-    return res.body.state === 'COMPLETED' ? true : undefined;
+    if (res.body.state === 'COMPLETED') return true;
+    if (isTerminal(res.body.state)) throw new Error(`job ${res.body.state}`);
+    return undefined;
   });
 }
 

@@ -20,6 +20,7 @@ import {
   type OwnedCoordinator,
   type TestChain,
 } from './support.js';
+import { isTerminal } from '../../apps/coordinator/src/jobs/job-state.js';
 
 const SETTLER = 9;
 const AGENT_A = 3;
@@ -72,9 +73,9 @@ describe('stake gates placement (real anvil + ProviderStaking + coordinator)', (
   const completed = (jobId: string): Promise<boolean> =>
     waitFor(`job ${jobId} completed`, async () => {
       const res = await api<{ state: string }>(c.url, 'GET', `/v1/jobs/${jobId}`, { key: c.devKey });
-      if (['FAILED', 'EXPIRED', 'CANCELLED'].includes(res.body.state))
-        throw new Error(`job ${res.body.state}`);
-      return res.body.state === 'COMPLETED' ? true : undefined;
+      if (res.body.state === 'COMPLETED') return true;
+      if (isTerminal(res.body.state)) throw new Error(`job ${res.body.state}`);
+      return undefined;
     });
 
   /** Gives an anvil account tokens from account 0 (which the deploy minted to) and stakes them. */

@@ -12,6 +12,7 @@ import { ProviderViewService, toJobRequest } from '../../apps/coordinator/src/p2
 import { CanaryService } from '../../apps/coordinator/src/verification/canary.service.js';
 import { VerificationRepository } from '../../apps/coordinator/src/verification/verification.repository.js';
 import { VerifierService } from '../../apps/coordinator/src/verification/verifier.service.js';
+import { isTerminal } from '../../apps/coordinator/src/jobs/job-state.js';
 
 let c: TestCoordinator;
 let db: pg.Client;
@@ -34,7 +35,7 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
 async function finalState(jobId: string): Promise<string> {
   return waitFor(`job ${jobId} to finish`, async () => {
     const [row] = await rows<{ state: string }>('SELECT state::text FROM "Job" WHERE id = $1', [jobId]);
-    return row && ['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'].includes(row.state) ? row.state : undefined;
+    return row && isTerminal(row.state) ? row.state : undefined;
   });
 }
 

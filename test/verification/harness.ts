@@ -16,6 +16,7 @@ import {
 } from '../helpers/fake-agent.js';
 import { VerifierService } from '../../apps/coordinator/src/verification/verifier.service.js';
 import { compareResults } from '../../apps/coordinator/src/verification/compare.js';
+import { TERMINAL_STATES, isTerminal } from '../../apps/coordinator/src/jobs/job-state.js';
 
 export interface HarnessOptions {
   honest: number;
@@ -164,7 +165,6 @@ export async function runVerificationHarness(options: HarnessOptions): Promise<H
     let next = 0;
     const pending = new Set<string>();
     const finished = new Map<string, string>();
-    const final = ['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'];
     let lastLog = Date.now();
     while (finished.size < options.jobs) {
       const refill = Math.min(options.jobs - next, options.concurrency - pending.size);
@@ -185,7 +185,7 @@ export async function runVerificationHarness(options: HarnessOptions): Promise<H
         [[...pending]],
       );
       for (const r of rows) {
-        if (final.includes(r.state)) {
+        if (isTerminal(r.state)) {
           pending.delete(r.id);
           finished.set(r.id, r.state);
         }
@@ -204,7 +204,8 @@ export async function runVerificationHarness(options: HarnessOptions): Promise<H
     while (Date.now() < settleUntil) {
       const open = await sql<{ n: string }>(
         db,
-        `SELECT COUNT(*)::text AS n FROM "Job" WHERE state NOT IN ('COMPLETED','FAILED','CANCELLED','EXPIRED')`,
+        `SELECT COUNT(*)::text AS n FROM "Job" WHERE state::text <> ALL($1::text[])`,
+        [TERMINAL_STATES],
       );
       if (open[0].n === '0') break;
       await new Promise((r) => setTimeout(r, 100));

@@ -41,10 +41,10 @@ import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coor
 import { AGENT_MAIN, assertBuilt, runProcess, startProcess, type Started } from '../helpers/processes.js';
 import { startModelAgent, zeroed, type ModelAgent } from './model-agent.js';
 import { asArtifact, inferenceBody, mlp, saveLayers, trainBody, type SavedModel } from './models.js';
+import { isTerminal } from '../../apps/coordinator/src/jobs/job-state.js';
 
 const CLI = join(process.cwd(), 'dist/apps/cli/src/main.js');
 const PASSPHRASE = 'model-verification-passphrase';
-const FINAL = ['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'];
 
 let c: TestCoordinator;
 let db: pg.Client;
@@ -97,7 +97,7 @@ function finished(id: string): Promise<JobRow> {
       'SELECT id::text, state::text, error, result, spec, "specHash" FROM "Job" WHERE id = $1',
       [id],
     );
-    return row && FINAL.includes(row.state) ? row : undefined;
+    return row && isTerminal(row.state) ? row : undefined;
   });
 }
 

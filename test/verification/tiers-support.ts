@@ -15,6 +15,7 @@ import {
 import { compareResults } from '../../apps/coordinator/src/verification/compare.js';
 import { PROBATION_VERIFIED_RESULTS } from '../../apps/coordinator/src/verification/tiers.js';
 import { VerifierService } from '../../apps/coordinator/src/verification/verifier.service.js';
+import { isTerminal } from '../../apps/coordinator/src/jobs/job-state.js';
 
 /** The platform defaults of a production coordinator (test coordinators turn canaries off). */
 const DEFAULTS = { CANARY_RATE: '0.05', PROBATION_CANARY_RATE: '0.25', DISPATCH_BACKOFF_MS: '50' };
@@ -127,7 +128,7 @@ export async function finished(t: Ctx, id: string, timeoutMs = 30_000): Promise<
     `job ${id} to finish`,
     async () => {
       const j = await job(t, id);
-      return ['COMPLETED', 'FAILED', 'CANCELLED', 'EXPIRED'].includes(j.state) ? j : undefined;
+      return isTerminal(j.state) ? j : undefined;
     },
     timeoutMs,
   );

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../common/domain-error.js';
 import {
+  CORRECTABLE_STATES,
   JOB_STATES,
   TERMINAL_STATES,
   assertTransition,
@@ -30,6 +31,11 @@ describe('job state machine', () => {
       expect((err as DomainError).code).toBe('ILLEGAL_TRANSITION');
       expect((err as DomainError).message).toBe('a queued job cannot become completed');
     }
+  });
+
+  it('corrects the result of a completed job only, which stays completed', () => {
+    expect(CORRECTABLE_STATES).toEqual(['COMPLETED']);
+    for (const state of CORRECTABLE_STATES) expect(TERMINAL_STATES).toContain(state);
   });
 
   it('lets only live jobs be cancelled', () => {

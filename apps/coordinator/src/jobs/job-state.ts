@@ -29,6 +29,15 @@ export const JOB_TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = 
   EXPIRED: [],
 };
 
+/**
+ * The states whose stored result may still be replaced, without a state change: a correction (the
+ * coordinator's reference replaces a delivered result found wrong later, event `job.corrected`).
+ */
+export const CORRECTABLE_STATES: readonly JobState[] = ['COMPLETED'];
+
+/** The event of a completed job whose delivered result a later check found wrong and replaced. */
+export const JOB_CORRECTED_EVENT = 'job.corrected';
+
 /** Whether a job in `state` is done for good (the one place that decides it; takes raw strings too). */
 export function isTerminal(state: string): boolean {
   return (TERMINAL_STATES as readonly string[]).includes(state);

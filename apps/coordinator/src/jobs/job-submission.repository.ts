@@ -2,10 +2,10 @@ import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Job } from '#prisma';
 import { GroupCommit } from '../common/group-commit.js';
-import { SqlParams, SqlService, jsonText } from '../database/sql.service.js';
+import { SqlParams, SqlService, jsonText, type SqlRunner } from '../database/sql.service.js';
 import { LedgerAccounts } from '../ledger/accounts.js';
 import { reserveInsertedJobsSql } from '../ledger/ledger.repository.js';
-import type { NewJob } from './jobs.repository.js';
+import { JOB_COLUMNS, type NewJob } from './jobs.repository.js';
 
 /** How one submission of a batch ended. */
 export type SubmissionOutcome =
@@ -14,6 +14,24 @@ export type SubmissionOutcome =
   | { kind: 'idempotency-key-taken' }
   /** The account asked the escrow to unlock its deposit: it may not start new spending. */
   | { kind: 'escrow-unlocking'; unlockAt: Date };
+
+/**
+ * A canary job (or another known-answer job the coordinator makes): owned and paid by the platform
+ * account, stored QUEUED with `canary` set, with no idempotency key and priority 0.
+ */
+export interface NewCanaryJob {
+  id: string;
+  accountId: string;
+  kind: string;
+  spec: unknown;
+  specHash: string;
+  workUnits: bigint;
+  pricePerUnit: bigint;
+  cost: bigint;
+  redundancy: number;
+  verification: unknown;
+  deadlineAt: Date;
+}
 
 const MAX_BATCH = 256;
 
@@ -45,6 +63,44 @@ export class JobSubmissionRepository {
 
   submit(job: NewJob): Promise<SubmissionOutcome> {
     return this.submissions.submit(job);
+  }
+
+  /**
+   * Inserts a canary job and its `job.submitted` event (as a submission's) in one statement, inside
+   * the caller's transaction, which checks and reserves its cost (VerificationRepository.insertCanary
+   * also stores the canary's answer). Sent before this returns: on a pipelined transaction the
+   * caller's next statement travels with it.
+   */
+  insertCanaryIn(tx: SqlRunner, c: NewCanaryJob): Promise<Job> {
+    const inserted = tx.query<Job>(
+      `WITH job AS (
+         INSERT INTO "Job" (id, "accountId", kind, state, spec, "specHash", "workUnits", "pricePerUnit", cost,
+                            redundancy, verification, canary, "deadlineAt", "createdAt", "updatedAt")
+         VALUES ($1::uuid, $2::uuid, $3, 'QUEUED'::"JobState", $4::jsonb, $5, $6::bigint, $7::bigint, $8::bigint,
+                 $9, $10::jsonb, true, $11::timestamptz, now(), now())
+         RETURNING *
+       ), event AS (
+         INSERT INTO "JobEvent" ("jobId", type, "toState", data, "createdAt")
+         SELECT id, 'job.submitted', 'QUEUED'::"JobState",
+                jsonb_build_object('cost', cost::text, 'workUnits', "workUnits"::text), now()
+         FROM job
+       )
+       SELECT ${JOB_COLUMNS} FROM job`,
+      [
+        c.id,
+        c.accountId,
+        c.kind,
+        jsonText(c.spec),
+        c.specHash,
+        c.workUnits.toString(),
+        c.pricePerUnit.toString(),
+        c.cost.toString(),
+        c.redundancy,
+        jsonText(c.verification),
+        c.deadlineAt.toISOString(),
+      ],
+    );
+    return inserted.then(([job]) => job);
   }
 
   private async writeBatch(jobs: NewJob[]): Promise<SubmissionOutcome[]> {

@@ -9,13 +9,26 @@ import {
   type AttemptMove,
   type AttemptOutcomeData,
 } from './attempts.repository.js';
-import { SqlParams, SqlService, jsonText, type SqlTransaction } from '../database/sql.service.js';
+import {
+  SqlParams,
+  SqlService,
+  jsonText,
+  prismaRunner,
+  type SqlTransaction,
+} from '../database/sql.service.js';
 import { PrismaService } from '../database/prisma.service.js';
 import type { LedgerEntryKind, LedgerPosting } from '../ledger/ledger-accounts.js';
 import { jobEffectPostings, type JobLedgerEffect } from '../ledger/postings.js';
 import { LedgerRepository, insertEntriesSql, planPostings } from '../ledger/ledger.repository.js';
 import { DomainError } from '../common/domain-error.js';
-import { JOB_TRANSITIONS, isTerminal, statesLeadingTo, type JobState } from './job-state.js';
+import {
+  CORRECTABLE_STATES,
+  JOB_CORRECTED_EVENT,
+  JOB_TRANSITIONS,
+  isTerminal,
+  statesLeadingTo,
+  type JobState,
+} from './job-state.js';
 import { GroupCommit } from '../common/group-commit.js';
 
 /** How the error of an attempt the provider rejected starts (then the provider's reason). */
@@ -380,6 +393,33 @@ export class JobsRepository {
       const job = moved[i];
       if (!job) return null;
       return { job, offered: req.offers ? offered[nextOffer++] : [] };
+    });
+  }
+
+  /**
+   * Replaces the stored result of a job in a correctable state (CORRECTABLE_STATES: completed; the
+   * state stays) and records its `job.corrected` event, the way transitions record theirs, with
+   * `alsoIn` (the webhook delivery of the correction, an outbox) in the same transaction. A
+   * conditional update, like a transition's: false, writing nothing, when the job is in no such state.
+   */
+  async correctResult(
+    correction: { jobId: string; result: unknown; resultHash: string; eventData: Record<string, unknown> },
+    alsoIn: (tx: Prisma.TransactionClient) => Promise<unknown>,
+  ): Promise<boolean> {
+    const { jobId, result, resultHash, eventData } = correction;
+    return this.prisma.$transaction(async (tx) => {
+      const { count } = await tx.job.updateMany({
+        where: { id: jobId, state: { in: [...CORRECTABLE_STATES] } },
+        data: { result: jsonValue(result), resultHash },
+      });
+      if (count === 0) return false;
+      const p = new SqlParams();
+      await prismaRunner(tx).query(
+        insertEventsSql([eventRow(jobId, JOB_CORRECTED_EVENT, eventData)], p),
+        p.values,
+      );
+      await alsoIn(tx);
+      return true;
     });
   }
 

@@ -6,24 +6,13 @@ import { LedgerAccounts, type AccountKind } from '../ledger/accounts.js';
 import { reservePostings, reversePostings, vestPostings } from '../ledger/postings.js';
 import { createAttemptOffers } from '../jobs/attempts.repository.js';
 import { jsonText, prismaRunner, SqlService } from '../database/sql.service.js';
-import { JOB_COLUMNS, JobsRepository, jsonValue as json } from '../jobs/jobs.repository.js';
+import { JobsRepository } from '../jobs/jobs.repository.js';
+import { JobSubmissionRepository, type NewCanaryJob } from '../jobs/job-submission.repository.js';
+import { JOB_CORRECTED_EVENT } from '../jobs/job-state.js';
 import { WebhooksRepository } from '../events/webhooks/webhooks.repository.js';
 
-/** The event of a completed job whose delivered result a later check found wrong and replaced. */
-export const JOB_CORRECTED_EVENT = 'job.corrected';
-
-export interface NewCanary {
-  id: string;
-  accountId: string;
-  kind: string;
-  spec: unknown;
-  specHash: string;
-  workUnits: bigint;
-  pricePerUnit: bigint;
-  cost: bigint;
-  redundancy: number;
-  verification: unknown;
-  deadlineAt: Date;
+/** A canary job with its precomputed answer. */
+export interface NewCanary extends NewCanaryJob {
   answer: { outputs: unknown; outputHash: string };
 }
 
@@ -70,6 +59,7 @@ export class VerificationRepository {
     private readonly sql: SqlService,
     private readonly ledger: LedgerRepository,
     private readonly jobs: JobsRepository,
+    private readonly submissions: JobSubmissionRepository,
     private readonly webhooks: WebhooksRepository,
   ) {}
 
@@ -83,7 +73,8 @@ export class VerificationRepository {
     c: NewCanary,
   ): Promise<{ job: Job } | { refused: 'insufficient-balance' | 'escrow-unlocking' }> {
     // Raw SQL like every statement a job runs (≈ 4% of jobs are canaries; through Prisma their four
-    // writes and three reads cost about a fifth of the coordinator's CPU a job).
+    // writes and three reads cost about a fifth of the coordinator's CPU a job). The job and its event
+    // are the jobs lifecycle's to write (JobSubmissionRepository), the answer this repository's.
     return this.sql.transaction(async (tx) => {
       const available = LedgerAccounts.available(c.accountId);
       // Locked first, like submissions do (see JobSubmissionRepository): the check holds until commit.
@@ -97,39 +88,14 @@ export class VerificationRepository {
         [c.accountId],
       );
       if (unlock) return { refused: 'escrow-unlocking' } as const;
-      const [job] = await tx.query<Job>(
-        `WITH job AS (
-           INSERT INTO "Job" (id, "accountId", kind, state, spec, "specHash", "workUnits", "pricePerUnit", cost,
-                              redundancy, verification, canary, "deadlineAt", "createdAt", "updatedAt")
-           VALUES ($1::uuid, $2::uuid, $3, 'QUEUED'::"JobState", $4::jsonb, $5, $6::bigint, $7::bigint, $8::bigint,
-                   $9, $10::jsonb, true, $11::timestamptz, now(), now())
-           RETURNING *
-         ), answer AS (
-           INSERT INTO "CanaryAnswer" ("jobId", outputs, "outputHash", "createdAt")
-           SELECT id, $12::jsonb, $13, now() FROM job
-         ), event AS (
-           INSERT INTO "JobEvent" ("jobId", type, "toState", data, "createdAt")
-           SELECT id, 'job.submitted', 'QUEUED'::"JobState",
-                  jsonb_build_object('cost', cost::text, 'workUnits', "workUnits"::text), now()
-           FROM job
-         )
-         SELECT ${JOB_COLUMNS} FROM job`,
-        [
-          c.id,
-          c.accountId,
-          c.kind,
-          jsonText(c.spec),
-          c.specHash,
-          c.workUnits.toString(),
-          c.pricePerUnit.toString(),
-          c.cost.toString(),
-          c.redundancy,
-          jsonText(c.verification),
-          c.deadlineAt.toISOString(),
-          jsonText(c.answer.outputs),
-          c.answer.outputHash,
-        ],
+      // Both sent before either answer (pipelined): the answer's row follows its job's.
+      const inserted = this.submissions.insertCanaryIn(tx, c);
+      const answer = tx.query(
+        `INSERT INTO "CanaryAnswer" ("jobId", outputs, "outputHash", "createdAt")
+         VALUES ($1::uuid, $2::jsonb, $3, now())`,
+        [c.id, jsonText(c.answer.outputs), c.answer.outputHash],
       );
+      const [job] = await Promise.all([inserted, answer]);
       await this.ledger.postMany(tx, [{ ...reservePostings(c.accountId, c.cost), jobId: c.id }]);
       return { job };
     });
@@ -265,31 +231,29 @@ export class VerificationRepository {
 
   /**
    * A completed job whose result was found wrong: the coordinator's reference replaces it (its
-   * verification marked corrected), a `job.corrected` event is recorded and, when the developer's
-   * account has a webhook, its delivery is queued in the same transaction (outbox).
+   * verification marked corrected), a `job.corrected` event is recorded (both by the jobs lifecycle,
+   * JobsRepository.correctResult) and, when the developer's account has a webhook, its delivery is
+   * queued in the same transaction (outbox). False, changing nothing, when the job is not completed.
    */
   async correctResult(
     job: Job,
     outputs: unknown,
     resultHash: string,
     detail: Record<string, unknown>,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const before = (job.result as { verification?: Record<string, unknown> } | null)?.verification ?? {};
     const verification = { ...before, method: 'reference', verified: true, corrected: true };
     const data = { jobId: job.id, resultHash, ...detail };
-    await this.prisma.$transaction(async (tx) => {
-      await tx.job.update({
-        where: { id: job.id },
-        data: { result: json({ outputs, verification }), resultHash },
-      });
-      await tx.jobEvent.create({ data: { jobId: job.id, type: JOB_CORRECTED_EVENT, data: json(data) } });
-      await this.webhooks.enqueueIn(tx, {
-        accountId: job.accountId,
-        jobId: job.id,
-        event: JOB_CORRECTED_EVENT,
-        data,
-      });
-    });
+    return this.jobs.correctResult(
+      { jobId: job.id, result: { outputs, verification }, resultHash, eventData: data },
+      (tx) =>
+        this.webhooks.enqueueIn(tx, {
+          accountId: job.accountId,
+          jobId: job.id,
+          event: JOB_CORRECTED_EVENT,
+          data,
+        }),
+    );
   }
 
   /** Whether a job's result was already corrected. */

@@ -12,11 +12,8 @@ import type { ReputationKind } from '../reputation/reputation.js';
 import { buildEvidence, canonicalEvidence, evidenceHash, type ReferenceSource } from './evidence.js';
 import { CoordinatorReference, type ReferenceOutcome } from './reference.js';
 import { compareResults } from './compare.js';
-import {
-  COMPENSATION_WINDOW_MS,
-  JOB_CORRECTED_EVENT,
-  VerificationRepository,
-} from './verification.repository.js';
+import { COMPENSATION_WINDOW_MS, VerificationRepository } from './verification.repository.js';
+import { JOB_CORRECTED_EVENT } from '../jobs/job-state.js';
 import { JobEventsBus } from '../events/job-events.publisher.js';
 import { WebhooksService } from '../events/webhooks/webhooks.service.js';
 
@@ -331,15 +328,17 @@ export class VerifierService implements OnModuleDestroy {
     for (const a of paid) {
       refunded += await this.repo.reverse({ peerId: a.providerId as string, jobId: job.id, amount: 0n }, job);
     }
-    await this.repo.correctResult(job, reference, hashOutputs(reference), {
+    const corrected = await this.repo.correctResult(job, reference, hashOutputs(reference), {
       reason: `re-verified after ${peerId} was banned: the delivered result was wrong`,
       refunded: refunded.toString(),
       wrongResultHash: deliveredHash,
       provider: peerId,
     });
-    this.logger.warn({ jobId: job.id, peerId }, 'delivered result corrected');
-    void this.bus.publish({ jobId: job.id, type: JOB_CORRECTED_EVENT });
-    this.webhooks.kick();
+    if (corrected) {
+      this.logger.warn({ jobId: job.id, peerId }, 'delivered result corrected');
+      void this.bus.publish({ jobId: job.id, type: JOB_CORRECTED_EVENT });
+      this.webhooks.kick();
+    }
     for (const a of paid) {
       if (a.providerId === peerId || a.outputHash !== deliveredHash || !a.receipt) continue;
       await this.convict(
