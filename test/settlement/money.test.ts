@@ -15,7 +15,7 @@ import {
 } from '#rewards';
 import { api } from '../helpers/coordinator.js';
 import { matmulSpec } from '../helpers/specs.js';
-import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
+import type { FakeAgent } from '../helpers/fake-agent.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { SettlementService } from '../../apps/coordinator/src/settlement/settlement.service.js';
 import {
@@ -30,6 +30,7 @@ import {
   waitFor,
   type OwnedCoordinator,
   type TestChain,
+  startListedAgent,
 } from './support.js';
 import { TERMINAL_STATES, isTerminal } from '../../apps/coordinator/src/jobs/job-state.js';
 
@@ -108,11 +109,7 @@ describe('sound money on anvil', () => {
         ? true
         : undefined,
     );
-    agent = await startFakeAgent(c.url, { pricePerUnit: '300' });
-    await waitFor('the provider', async () => {
-      const res = await api<unknown[]>(c.url, 'GET', '/v1/providers');
-      return res.body.length > 0 ? true : undefined;
-    });
+    agent = await startListedAgent(c, '300');
   });
 
   afterAll(async () => {
@@ -271,11 +268,7 @@ describe('sound money on anvil: shortfalls and vetoes, step by step', () => {
     await waitFor('the deposit credited', async () =>
       (await offChain(db.url, DEV).catch(() => 0n)) === 10n * ONE_TOKEN ? true : undefined,
     );
-    agent = await startFakeAgent(c.url, { pricePerUnit: '300' });
-    await waitFor('the provider', async () => {
-      const res = await api<unknown[]>(c.url, 'GET', '/v1/providers');
-      return res.body.length > 0 ? true : undefined;
-    });
+    agent = await startListedAgent(c, '300');
   });
 
   afterAll(async () => {

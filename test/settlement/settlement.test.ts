@@ -30,6 +30,7 @@ import {
   waitFor,
   type OwnedCoordinator,
   type TestChain,
+  startListedAgent,
 } from './support.js';
 import { isTerminal } from '../../apps/coordinator/src/jobs/job-state.js';
 
@@ -117,11 +118,7 @@ describe('settlement: deposit → jobs → epoch → root → claim, on anvil', 
       (await balanceOf(db.url, available)) === before + deposit ? true : undefined,
     );
 
-    agent = await startFakeAgent(c.url, { pricePerUnit: '300' });
-    await waitFor('the provider', async () => {
-      const res = await api<unknown[]>(c.url, 'GET', '/v1/providers');
-      return res.body.length > 0 ? true : undefined;
-    });
+    agent = await startListedAgent(c, '300');
     await runJob(c, 40);
     await runJob(c, 60);
     const earnedAccount = `provider:${agent.peerId}:earned`;

@@ -11,7 +11,8 @@ import {
   type DeployedAddresses,
 } from '#rewards';
 import { startAnvil, type AnvilInstance } from '#devchain';
-import { startCoordinatorOn, type TestCoordinator } from '../helpers/coordinator.js';
+import { api, startCoordinatorOn, type TestCoordinator } from '../helpers/coordinator.js';
+import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
 import { pollUntil, query } from '../helpers/poll.js';
 
 export interface TestChain {
@@ -146,4 +147,14 @@ export async function epochs(url: string): Promise<EpochRow[]> {
 export async function increaseTime(chain: TestChain, seconds: number): Promise<void> {
   await chain.provider.send('evm_increaseTime', [seconds]);
   await chain.provider.send('evm_mine', []);
+}
+
+/** A fake provider at `pricePerUnit`, once the coordinator lists it. */
+export async function startListedAgent(c: TestCoordinator, pricePerUnit: string): Promise<FakeAgent> {
+  const agent = await startFakeAgent(c.url, { pricePerUnit });
+  await waitFor('the provider', async () => {
+    const res = await api<{ peerId: string }[]>(c.url, 'GET', '/v1/providers');
+    return res.body.some((p) => p.peerId === agent.peerId) ? true : undefined;
+  });
+  return agent;
 }

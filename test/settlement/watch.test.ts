@@ -9,8 +9,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ANVIL_DEV_KEYS,
   ONE_TOKEN,
-  attachComputeToken,
-  attachJobEscrow,
   attachRewardsDistributor,
   type DeployedAddresses,
   type RewardsDistributorContract,
@@ -18,12 +16,13 @@ import {
 import { runWatchCli } from '../../apps/cli/src/watch.js';
 import { SettlementService } from '../../apps/coordinator/src/settlement/settlement.service.js';
 import { api } from '../helpers/coordinator.js';
-import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
+import type { FakeAgent } from '../helpers/fake-agent.js';
 import { matmulSpec } from '../helpers/specs.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import {
   balanceOf,
   deployForSettlement,
+  depositIntoEscrow,
   epochs,
   query,
   settlementEnv,
@@ -32,6 +31,7 @@ import {
   waitFor,
   type OwnedCoordinator,
   type TestChain,
+  startListedAgent,
 } from './support.js';
 
 const SETTLER = 9;
@@ -95,19 +95,12 @@ describe('gpumesh watch', () => {
       }),
     );
     settlement = c.running.app.get(SettlementService);
-    await (
-      await attachComputeToken(addresses.token, chain.wallets[0]).approve(addresses.escrow, 10n * ONE_TOKEN)
-    ).wait();
-    await (await attachJobEscrow(addresses.escrow, chain.wallets[0]).deposit(10n * ONE_TOKEN)).wait();
+    await depositIntoEscrow(chain, addresses, 0, 10n * ONE_TOKEN);
     await waitFor('the deposit credited', async () => {
       const res = await api<{ balance: string }>(c.url, 'GET', '/v1/account', { key: c.devKey });
       return BigInt(res.body.balance) > 0n ? true : undefined;
     });
-    agent = await startFakeAgent(c.url, { pricePerUnit: '300' });
-    await waitFor('the provider', async () => {
-      const res = await api<unknown[]>(c.url, 'GET', '/v1/providers');
-      return res.body.length > 0 ? true : undefined;
-    });
+    agent = await startListedAgent(c, '300');
   });
 
   afterAll(async () => {
