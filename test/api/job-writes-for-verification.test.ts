@@ -4,18 +4,17 @@
 // transitions record their events, and runs the caller's outbox write in the same transaction.
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PrismaService } from '../../apps/coordinator/src/database/prisma.service.js';
-import { SqlService, createDatabasePool } from '../../apps/coordinator/src/database/sql.service.js';
+import type { SqlService } from '../../apps/coordinator/src/database/sql.service.js';
 import {
   JobSubmissionRepository,
   type NewCanaryJob,
 } from '../../apps/coordinator/src/jobs/job-submission.repository.js';
 import { JobsRepository } from '../../apps/coordinator/src/jobs/jobs.repository.js';
 import type { LedgerRepository } from '../../apps/coordinator/src/ledger/ledger.repository.js';
-import type { RuntimeEndpoints } from '../../apps/coordinator/src/config/runtime-endpoints.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { openTestSql } from '../support/sql.js';
 
 let database: TestDatabase;
 let pool: pg.Pool;
@@ -27,14 +26,7 @@ let accountId: string;
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  const endpoints = {
-    databaseUrl: database.url,
-    databasePoolSize: 4,
-    embeddedDatabase: false,
-  } as RuntimeEndpoints;
-  const logger = pino({ level: 'silent' });
-  pool = createDatabasePool(endpoints, logger);
-  sql = new SqlService(pool, endpoints, logger);
+  ({ pool, sql } = openTestSql(database.url));
   prisma = new PrismaService(pool);
   // Neither path posts to the ledger (the caller reserves a canary's cost; a correction moves no money).
   jobs = new JobsRepository(prisma, sql, null as unknown as LedgerRepository);

@@ -4,17 +4,12 @@
 // statement: lock, update, insert the missing rows) keeps balances exact under concurrent updates.
 import type { Socket } from 'node:net';
 import pg from 'pg';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  SqlService,
-  createDatabasePool,
-  type SqlTransaction,
-} from '../../apps/coordinator/src/database/sql.service.js';
+import type { SqlService, SqlTransaction } from '../../apps/coordinator/src/database/sql.service.js';
 import { LedgerRepository } from '../../apps/coordinator/src/ledger/ledger.repository.js';
 import type { PrismaService } from '../../apps/coordinator/src/database/prisma.service.js';
-import type { RuntimeEndpoints } from '../../apps/coordinator/src/config/runtime-endpoints.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { openTestSql } from '../support/sql.js';
 
 let database: TestDatabase;
 let pool: pg.Pool;
@@ -23,14 +18,7 @@ let ledger: LedgerRepository;
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  const endpoints = {
-    databaseUrl: database.url,
-    databasePoolSize: 4,
-    embeddedDatabase: false,
-  } as RuntimeEndpoints;
-  const logger = pino({ level: 'silent' });
-  pool = createDatabasePool(endpoints, logger);
-  sql = new SqlService(pool, endpoints, logger);
+  ({ pool, sql } = openTestSql(database.url));
   // applyDeltas runs on the SqlRunner it is given; Prisma is not used on that path.
   ledger = new LedgerRepository(null as unknown as PrismaService);
   await sql.query(`CREATE TABLE pipe_test (id int PRIMARY KEY, note text NOT NULL)`);
