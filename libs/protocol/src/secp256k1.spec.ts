@@ -1,7 +1,7 @@
-import { Signature, Wallet, verifyMessage } from 'ethers';
+import { Signature, Wallet, hashMessage, verifyMessage } from 'ethers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { recoverPersonalSigner, signPersonalMessage } from './secp256k1.js';
+import { personalMessageDigest, recoverPersonalSigner, signPersonalMessage } from './secp256k1.js';
 
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 
@@ -26,6 +26,20 @@ describe('EIP-191 signatures on libsecp256k1', () => {
       ),
       { numRuns: 60 },
     );
+  });
+
+  it('hashes a message to the digest ethers’ hashMessage gives, bytes or text, large or empty', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.string({ unit: 'binary' })), (msg) => {
+        expect(Buffer.from(personalMessageDigest(msg)).toString('hex')).toBe(hashMessage(msg).slice(2));
+      }),
+      { numRuns: 200 },
+    );
+    for (const msg of [new Uint8Array(), '']) {
+      expect(Buffer.from(personalMessageDigest(msg)).toString('hex')).toBe(hashMessage(msg).slice(2));
+    }
+    const large = Uint8Array.from({ length: 300_000 }, (_, i) => (i * 31) & 0xff);
+    expect(Buffer.from(personalMessageDigest(large)).toString('hex')).toBe(hashMessage(large).slice(2));
   });
 
   it('falls back to the signer’s own signMessage when it holds no local key', async () => {
