@@ -120,6 +120,11 @@ describe('proven speed from verified jobs', () => {
 
     const honest = await startFakeAgent(c.url, { gflops: ADVERTISED_GFLOPS, pricePerUnit: '1' });
     agents.push(honest);
+    // The fake agent computes on this process's event loop, which the coordinator shares: its ~45 ms
+    // matmul would hold back the coordinator's handling of the acceptance until the result is there,
+    // and the timing would show only the network. 60 ms of work off the loop first (a timer) makes
+    // the acceptance land when it is sent, as with a real agent process.
+    honest.setRunDelay(60);
     await waitFor('the honest provider listed', async () =>
       view.provider(honest.peerId) ? true : undefined,
     );

@@ -170,7 +170,9 @@ describe('the reference worker', () => {
   });
 
   it('stops a reference over its time limit and carries on with a fresh worker', async () => {
-    const r = runner({ timeoutMs: 150 });
+    // A floor rate far above the worker's: the 1,458-unit job gets the flat 150 ms (at the default
+    // 100 MFLOP/s it would get 14.6 s, its work's time: referenceTimeLimitMs).
+    const r = runner({ timeoutMs: 150, minMegaflopsPerSecond: 1_000_000 });
     const slow = await refused(r.compute(matmul(900, 900, 900)));
     expect(slow.code).toBe('TIMEOUT');
     expect(slow.message).toMatch(/longer than 0\.1|longer than 0\.2/);
