@@ -4,6 +4,8 @@
 // receipts used once, continuity with the previous epoch, the Merkle root, the file hash) and, with
 // a guardian key, vetoes a wrong root by itself while its window is open, giving the hash of its
 // findings as the reason.
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import { type Provider, type Signer } from 'ethers';
 
 import { auditEpoch, type AuditProblem } from './audit.js';
@@ -144,17 +146,8 @@ export class EpochWatcher {
       await this.checkOnce().catch((err: unknown) =>
         this.options.onEvent({ kind: 'error', why: err instanceof Error ? err.message : String(err) }),
       );
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, pollMs);
-        signal.addEventListener(
-          'abort',
-          () => {
-            clearTimeout(timer);
-            resolve();
-          },
-          { once: true },
-        );
-      });
+      // Ends early on abort and leaves no listener on the signal behind (one a pass would pile up).
+      await sleep(pollMs, undefined, { signal }).catch(() => undefined);
     }
   }
 
