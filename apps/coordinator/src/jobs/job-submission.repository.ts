@@ -19,19 +19,9 @@ export type SubmissionOutcome =
  * A canary job (or another known-answer job the coordinator makes): owned and paid by the platform
  * account, stored QUEUED with `canary` set, with no idempotency key and priority 0.
  */
-export interface NewCanaryJob {
-  id: string;
-  accountId: string;
-  kind: string;
-  spec: unknown;
-  specHash: string;
-  workUnits: bigint;
-  pricePerUnit: bigint;
-  cost: bigint;
-  redundancy: number;
+export type NewCanaryJob = Omit<NewJob, 'priority' | 'idempotencyKey' | 'verification'> & {
   verification: unknown;
-  deadlineAt: Date;
-}
+};
 
 const MAX_BATCH = 256;
 
