@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
+import type { Subscription } from 'rxjs';
 import type { Job, JobAttempt } from '#prisma';
 import {
   hashOutputs,
@@ -78,6 +79,10 @@ export function runningStep(attempt: JobAttempt, peerId: string): PassThrough {
  */
 @Injectable()
 export class AttemptRunner {
+  /** Offers in flight by job, to abort on a cancel (see cancellable). */
+  private readonly inFlight = new Map<string, Set<AbortController>>();
+  private cancelWatch: Subscription | null = null;
+
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly jobs: JobsService,
@@ -128,12 +133,7 @@ export class AttemptRunner {
         this.logger.warn({ err, jobId: job.id }, 'could not record an accepted attempt'),
       );
     };
-    // A developer's cancel, heard from any process, stops the attempt on the provider (a `cancel`
-    // frame, then the stream is reset): nothing is computed for a job nobody will pay for.
-    const cancel = new AbortController();
-    const cancelled = this.bus.forJob(job.id).subscribe((notice) => {
-      if (notice.state === 'CANCELLED') cancel.abort(new Error('the job was cancelled'));
-    });
+    const cancel = this.cancellable(job.id);
     let outcome: JobOfferOutcome;
     try {
       outcome = await this.p2p.offer(
@@ -174,7 +174,7 @@ export class AttemptRunner {
       );
     } catch (err) {
       clearTimeout(recordTimer); // the failure is what gets recorded
-      cancelled.unsubscribe();
+      cancel.release();
       await accepted;
       const code = err instanceof JobProtocolError ? err.code : 'ERROR';
       const fault = attemptFault(code, { probe: probeMarker(job.verification) !== null });
@@ -187,7 +187,7 @@ export class AttemptRunner {
         fault,
       );
     }
-    cancelled.unsubscribe();
+    cancel.release();
     const resultAt = Date.now(); // the provider's timings are its word; this clock is ours
     // A result of a single-copy job that beat the acceptance's record carries the acceptance into the
     // completion's commit; otherwise the RUNNING transition lands before the attempt concludes.
@@ -311,6 +311,31 @@ export class AttemptRunner {
       this.p2p.penalize(peerId, fault.penalty, error.split(':')[0] ?? 'attempt fault');
       this.logger.warn({ peerId, jobId: job.id, error }, 'provider penalised for a failed attempt');
     }
+  }
+
+  /**
+   * An abort signal for an offer of `jobId`: a developer's cancel, heard from any process over the
+   * job-event bus, stops the attempt on the provider (a `cancel` frame, then the stream is reset),
+   * so nothing is computed for a job nobody will pay for. One bus subscription serves every offer in
+   * flight; `release` forgets the offer once it has ended.
+   */
+  private cancellable(jobId: string): { signal: AbortSignal; release: () => void } {
+    this.cancelWatch ??= this.bus.all().subscribe((notice) => {
+      if (notice.state !== 'CANCELLED') return;
+      for (const offer of this.inFlight.get(notice.jobId) ?? [])
+        offer.abort(new Error('the job was cancelled'));
+    });
+    const offer = new AbortController();
+    const offers = this.inFlight.get(jobId) ?? new Set<AbortController>();
+    offers.add(offer);
+    this.inFlight.set(jobId, offers);
+    return {
+      signal: offer.signal,
+      release: () => {
+        offers.delete(offer);
+        if (offers.size === 0 && this.inFlight.get(jobId) === offers) this.inFlight.delete(jobId);
+      },
+    };
   }
 
   /**

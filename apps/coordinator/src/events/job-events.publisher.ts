@@ -60,10 +60,15 @@ export class JobEventsBus implements OnModuleDestroy {
     return notices.map(() => undefined);
   }
 
+  /** Every job's notices, from any process. */
+  all(): Observable<JobEventNotice> {
+    this.ensureSubscribed();
+    return this.notices.asObservable();
+  }
+
   /** Notices for one job, from any process. */
   forJob(jobId: string): Observable<JobEventNotice> {
-    this.ensureSubscribed();
-    return this.notices.pipe(filter((n) => n.jobId === jobId));
+    return this.all().pipe(filter((n) => n.jobId === jobId));
   }
 
   private ensureSubscribed(): void {
