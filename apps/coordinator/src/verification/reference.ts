@@ -22,6 +22,8 @@ export type ReferenceOutcome =
   | {
       readonly ok: true;
       readonly outputs: TensorWire[];
+      /** The losses of a `trainLossOf` computation, in its order. */
+      readonly losses?: number[];
       readonly workUnits: bigint;
       readonly queuedMs: number;
       readonly runMs: number;
@@ -84,14 +86,25 @@ export class CoordinatorReference {
     return artifact;
   }
 
-  /** Computes `spec`'s reference off the event loop; `low` priority waits behind tie-breaks. */
-  async compute(spec: JobSpec, priority: 'high' | 'low' = 'high'): Promise<ReferenceOutcome> {
+  /**
+   * Computes `spec`'s reference off the event loop; `low` priority waits behind tie-breaks. With
+   * `trainLossOf` (train specs) it evaluates those weight sets' training loss instead (`losses`).
+   */
+  async compute(
+    spec: JobSpec,
+    priority: 'high' | 'low' = 'high',
+    trainLossOf?: readonly (readonly TensorWire[] | null)[],
+  ): Promise<ReferenceOutcome> {
     try {
       const model = spec.kind === 'matmul' ? undefined : await this.artifactOf(spec);
       if (spec.kind !== 'matmul' && !model) {
         return { ok: false, code: 'NO_ARTIFACT', reason: `the model ${spec.model.hash} is not stored here` };
       }
-      const run = await this.runner.compute(spec, { model: model ?? undefined, priority });
+      const run = await this.runner.compute(spec, {
+        model: model ?? undefined,
+        priority,
+        ...(trainLossOf ? { trainLossOf } : {}),
+      });
       return { ok: true, ...run };
     } catch (err) {
       if (err instanceof ReferenceRunError) return { ok: false, code: err.code, reason: err.message };
@@ -111,22 +124,9 @@ export class CoordinatorReference {
     spec: JobSpec,
     candidates: readonly (readonly TensorWire[] | null)[],
   ): Promise<{ ok: true; losses: number[] } | { ok: false; code: ReferenceFailureCode; reason: string }> {
-    try {
-      if (spec.kind !== 'train') return { ok: false, code: 'BAD_INPUT', reason: `a ${spec.kind} job` };
-      const model = await this.artifactOf(spec);
-      if (!model) {
-        return { ok: false, code: 'NO_ARTIFACT', reason: `the model ${spec.model.hash} is not stored here` };
-      }
-      const run = await this.runner.compute(spec, { model, priority: 'high', trainLossOf: candidates });
-      return { ok: true, losses: run.losses ?? [] };
-    } catch (err) {
-      if (err instanceof ReferenceRunError) return { ok: false, code: err.code, reason: err.message };
-      return {
-        ok: false,
-        code: 'EXECUTION_FAILED',
-        reason: err instanceof Error ? err.message : String(err),
-      };
-    }
+    if (spec.kind !== 'train') return { ok: false, code: 'BAD_INPUT', reason: `a ${spec.kind} job` };
+    const outcome = await this.compute(spec, 'high', candidates);
+    return outcome.ok ? { ok: true, losses: outcome.losses ?? [] } : outcome;
   }
 
   stats(): ReturnType<ReferenceRunner['stats']> {
