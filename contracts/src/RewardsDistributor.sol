@@ -24,9 +24,13 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 /// together never exceed the cumulative total of the root they are made against, so a root with a
 /// wrong `total` can only draw on money funded for its own and earlier epochs, never on later ones.
 ///
-/// Leaf: `keccak256(bytes.concat(keccak256(abi.encode(index, account, cumulativeAmount))))`, tree
-/// of sorted pairs (OpenZeppelin MerkleProof). `index` is the provider's permanent slot, so the
-/// claimed amounts pack four to a storage word (uint64 each; the ledger caps a balance at 2^63-1).
+/// Leaf: `keccak256(bytes.concat(keccak256(abi.encode(block.chainid, address(this), index, account,
+/// cumulativeAmount))))`, in OpenZeppelin's standard Merkle tree (the merkle-tree library
+/// `standard-v1`, leaf encoding `uint256, address, uint256, address, uint256`; sorted pairs, as
+/// MerkleProof folds them). The chain id and this contract's address bind every leaf to this
+/// distributor: a ticket proves nothing on another distributor or chain. `index` is the provider's
+/// permanent slot, so the claimed amounts pack four to a storage word (uint64 each; the ledger caps a
+/// balance at 2^63-1).
 contract RewardsDistributor is AccessControlDefaultAdminRules, Pausable, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -216,7 +220,7 @@ contract RewardsDistributor is AccessControlDefaultAdminRules, Pausable, Reentra
         EpochRoot storage settled = _epochs[epoch];
         // Proof.
         {
-            bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(index, account, cumulativeAmount))));
+            bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(block.chainid, address(this), index, account, cumulativeAmount))));
             if (!MerkleProof.verifyCalldata(proof, settled.root, leaf)) revert InvalidProof();
         }
         uint256 payout = cumulativeAmount - alreadyClaimed;
@@ -297,9 +301,10 @@ contract RewardsDistributor is AccessControlDefaultAdminRules, Pausable, Reentra
         return _epochs[epoch].total;
     }
 
-    /// @notice The leaf the tree commits to for `(index, account, cumulativeAmount)`.
-    function leafHash(uint256 index, address account, uint256 cumulativeAmount) external pure returns (bytes32) {
-        return keccak256(bytes.concat(keccak256(abi.encode(index, account, cumulativeAmount))));
+    /// @notice The leaf the tree commits to for `(index, account, cumulativeAmount)` on this
+    /// distributor and chain.
+    function leafHash(uint256 index, address account, uint256 cumulativeAmount) external view returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(abi.encode(block.chainid, address(this), index, account, cumulativeAmount))));
     }
 
     /// @notice The cumulative amount already paid to the provider at `index`.

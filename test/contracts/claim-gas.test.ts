@@ -48,13 +48,13 @@ describe('claim gas on anvil', () => {
   it('keeps the steady-state claim under its bound', async () => {
     const e1 = closeEpoch(
       new Map(),
-      providers.map((p, i) => ({ provider: p, amount: BigInt(1_000 + i), receiptIds: [`a${i}`] })),
-      { epoch: 1 },
+      providers.map((p, i) => ({ provider: p, receipts: [{ id: `a${i}`, amount: BigInt(1_000 + i) }] })),
+      { epoch: 1, ...sys.domain },
     );
     const e2 = closeEpoch(
       cumulativeFromEpochFile(e1),
-      providers.map((p, i) => ({ provider: p, amount: 500n, receiptIds: [`b${i}`] })),
-      { epoch: 2 },
+      providers.map((p, i) => ({ provider: p, receipts: [{ id: `b${i}`, amount: 500n }] })),
+      { epoch: 2, ...sys.domain },
     );
     await postAndFund(e1);
     const first = await claimAll(e1);

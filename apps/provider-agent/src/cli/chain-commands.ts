@@ -497,7 +497,8 @@ async function verifiedTicket(
     file = fileRes.body;
   }
   const whose = fileText === undefined ? "the coordinator's file" : 'the file';
-  const report = auditEpoch(file, root, fileHash);
+  const domain = { chainId: s.info.chainId, distributor: await distributor.getAddress() };
+  const report = auditEpoch(file, root, fileHash, { domain });
   if (!report.ok || report.epoch !== epoch) {
     const problems = report.problems.map((p) => `${p.code}: ${p.message}`).slice(0, 5);
     if (report.epoch !== epoch) problems.unshift(`the file is of epoch ${report.epoch ?? '?'}`);
