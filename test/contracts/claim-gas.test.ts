@@ -7,8 +7,12 @@ import { closeEpoch, cumulativeFromEpochFile, epochFileHash, EpochProofs, type E
 import { deploySystem, fundEpoch, increaseTime, startChain, type Chain, type System } from './chain.js';
 
 const WINDOW = 10;
-/** Measured 58,690 (8 leaves, proof depth 3) with funding checks; 53,290 before them. */
-const STEADY_CLAIM_GAS_MAX = 60_000n;
+/**
+ * Measured 54,754 (8 leaves, proof depth 3, domain-separated leaf, no Claimed event, assembly proof
+ * loop, the funded bound kept beside the funded epoch); 58,690 before. A 100,000-leaf tree (depth
+ * 17) claims in 64,206: `npm run bench -- --only settlement` reports it.
+ */
+const STEADY_CLAIM_GAS_MAX = 56_000n;
 
 describe('claim gas on anvil', () => {
   let chain: Chain;
