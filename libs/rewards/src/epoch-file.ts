@@ -16,6 +16,16 @@ export interface EpochReceipt {
   readonly amount: string;
 }
 
+/** A provider's receipt id in the epoch file: the job and the peer it paid. */
+export function receiptId(jobId: string, peerId: string): string {
+  return `${jobId}:${peerId}`;
+}
+
+/** The platform fee's receipt id for a job (in the fee recipient's leaf). */
+export function feeReceiptId(jobId: string): string {
+  return `${jobId}:fee`;
+}
+
 /** One provider's leaf and the receipts that justify what this epoch adds to it. */
 export interface EpochLeaf {
   /** The provider's permanent slot in the distributor (assigned on its first earning). */

@@ -7,6 +7,7 @@ export * from './merkle.js';
 export * from './epoch-file.js';
 export * from './audit.js';
 export * from './watch.js';
+export * from './provider-reconcile.js';
 export * from './credit-book.js';
 export * from './payout-math.js';
 export * from './contracts/index.js';

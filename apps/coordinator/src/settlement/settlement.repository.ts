@@ -14,13 +14,14 @@ import {
   type EpochFile,
   type EscrowEvent,
   type LeafDomain,
+  feeReceiptId,
+  receiptId,
 } from '#rewards';
 import { LOWER_CASE_ADDRESS_PATTERN } from '#protocol';
 import { PrismaService } from '../database/prisma.service.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { LedgerAccounts, type AccountKind } from '../ledger/accounts.js';
 import { depositPostings, epochSweepPostings, withdrawalPostings } from '../ledger/postings.js';
-import { receiptId } from './settlement-accounts.js';
 
 /** What applying an escrow event did. */
 export interface EscrowEventOutcome {
@@ -442,7 +443,7 @@ async function epochCharges(
     let receipt: string;
     if (e.accountKind === fees) {
       payee = recipient;
-      receipt = `${e.jobId}:fee`;
+      receipt = feeReceiptId(e.jobId);
       feeTotal += e.amount;
     } else {
       const peer = e.payeePeerId;
