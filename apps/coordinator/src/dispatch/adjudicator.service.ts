@@ -148,7 +148,7 @@ export class Adjudicator {
     const action = verdictAction(verdict, job, (o) => this.view.isBanned(o.peerId));
     // A winner banned meanwhile (caught on another job) is not paid; its result does not count.
     for (const w of action.dropped) {
-      await this.verification.rejectAttempt(w.attempt.id, 'verification failed: provider banned meanwhile');
+      await this.attempts.reject(w.attempt.id, 'verification failed: provider banned meanwhile');
     }
     if (action.kind === 'fail') {
       await this.jobs.transition({
@@ -182,7 +182,7 @@ export class Adjudicator {
     }
     if (!placement.ok) return null;
     const peerId = placement.placements[0].peerId;
-    const attempt = await this.verification.offerExtra(job.id, peerId);
+    const attempt = await this.attempts.offerExtra(job.id, peerId);
     await this.jobs.note(job.id, 'verification.tiebreak', { attempt: attempt.attempt, provider: peerId });
     return this.runner.run(job, attempt);
   }

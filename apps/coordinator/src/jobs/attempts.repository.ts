@@ -142,6 +142,20 @@ export class AttemptsRepository {
     return settleAttempt(this.sql, id, to, data);
   }
 
+  /** A SUCCEEDED attempt whose result failed verification: FAILED, so it is neither paid nor reused. */
+  async reject(attemptId: string, error: string): Promise<void> {
+    await this.prisma.jobAttempt.updateMany({
+      where: { id: attemptId, state: 'SUCCEEDED' },
+      data: { state: 'FAILED', error: error.slice(0, 2000) },
+    });
+  }
+
+  /** One more attempt of a job (a tie-break on another operator), numbered after the others. */
+  async offerExtra(jobId: string, peerId: string): Promise<JobAttempt> {
+    const [[attempt]] = await createAttemptOffers(this.sql, [{ jobId, providerIds: [peerId] }]);
+    return attempt;
+  }
+
   /** Attempts left open by a process that died: they are lost. */
   async loseOpenAttempts(jobId: string, reason: string): Promise<JobAttempt[]> {
     const open = await this.prisma.jobAttempt.findMany({ where: { jobId, state: { in: OPEN_STATES } } });

@@ -28,9 +28,16 @@ interface TableOwner {
 /** One writer per table (docs/architecture.md, "Who writes which table"), where it holds. */
 const OWNERS: readonly TableOwner[] = [
   {
-    tables: ['Job', 'JobEvent'],
+    tables: ['Job', 'JobEvent', 'JobAttempt'],
     owner: 'jobs',
-    writes: [prismaWrites('job'), prismaWrites('jobEvent'), sqlWrites('Job'), sqlWrites('JobEvent')],
+    writes: [
+      prismaWrites('job'),
+      prismaWrites('jobEvent'),
+      prismaWrites('jobAttempt'),
+      sqlWrites('Job'),
+      sqlWrites('JobEvent'),
+      sqlWrites('JobAttempt'),
+    ],
   },
   {
     tables: ['LedgerEntry', 'LedgerBalance'],
@@ -105,6 +112,8 @@ describe('who writes which table', () => {
       'update "Job" j SET state = $2',
       'INSERT INTO\n  "JobEvent" ("jobId") SELECT id FROM job',
       'DELETE FROM "Job" WHERE id = $1',
+      'await tx.jobAttempt.updateMany({});',
+      'UPDATE "JobAttempt" a SET state = $1',
     ].join('\n');
     expect(writesIn(source, jobs.writes)).toEqual([
       '1: .job.update(',
@@ -115,13 +124,15 @@ describe('who writes which table', () => {
       '7: update "Job"',
       '8: INSERT INTO "JobEvent"',
       '10: DELETE FROM "Job"',
+      '11: .jobAttempt.updateMany(',
+      '12: UPDATE "JobAttempt"',
     ]);
     const untouched = [
       'await this.prisma.job.findMany({ where });',
       'await this.prisma.jobEvent.findFirst({ where });',
-      'await tx.jobAttempt.updateMany({});',
-      'UPDATE "JobAttempt" a SET state = $1',
-      'INSERT INTO "JobAttempt" (id) VALUES ($1)',
+      'await tx.provider.updateMany({});',
+      'UPDATE "JobAttemptArchive" a SET state = $1',
+      'INSERT INTO "Provider" (id) VALUES ($1)',
       'SELECT * FROM "Job" JOIN "JobEvent" e ON e."jobId" = "Job".id',
       'INSERT INTO "LedgerEntry" (account) VALUES ($1)',
     ].join('\n');

@@ -4,8 +4,7 @@ import { PrismaService } from '../database/prisma.service.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { LedgerAccounts, type AccountKind } from '../ledger/accounts.js';
 import { reservePostings, reversePostings, vestPostings } from '../ledger/postings.js';
-import { createAttemptOffers } from '../jobs/attempts.repository.js';
-import { jsonText, prismaRunner, SqlService } from '../database/sql.service.js';
+import { jsonText, SqlService } from '../database/sql.service.js';
 import { JobsRepository } from '../jobs/jobs.repository.js';
 import { JobSubmissionRepository, type NewCanaryJob } from '../jobs/job-submission.repository.js';
 import { JOB_CORRECTED_EVENT } from '../jobs/job-state.js';
@@ -107,14 +106,6 @@ export class VerificationRepository {
       [jobId],
     );
     return answer ?? null;
-  }
-
-  /** A SUCCEEDED attempt whose result failed verification: FAILED, so it is neither paid nor reused. */
-  async rejectAttempt(attemptId: string, error: string): Promise<void> {
-    await this.prisma.jobAttempt.updateMany({
-      where: { id: attemptId, state: 'SUCCEEDED' },
-      data: { state: 'FAILED', error: error.slice(0, 2000) },
-    });
   }
 
   /**
@@ -298,14 +289,6 @@ export class VerificationRepository {
       [peerId, verifiedKinds, cap, penaltyKinds],
     );
     return { verifiedResults: row?.verified ?? 0, lastPenaltyAt: row?.lastPenaltyAt ?? null };
-  }
-
-  /** One more attempt of a job (a tie-break on another operator), numbered after the others. */
-  async offerExtra(jobId: string, peerId: string): Promise<JobAttempt> {
-    const [[attempt]] = await this.prisma.$transaction((tx) =>
-      createAttemptOffers(prismaRunner(tx), [{ jobId, providerIds: [peerId] }]),
-    );
-    return attempt;
   }
 
   attempts(jobId: string): Promise<JobAttempt[]> {

@@ -16,6 +16,7 @@ import { COMPENSATION_WINDOW_MS, VerificationRepository } from './verification.r
 import { JOB_CORRECTED_EVENT } from '../jobs/job-state.js';
 import { JobEventsBus } from '../events/job-events.publisher.js';
 import { WebhooksService } from '../events/webhooks/webhooks.service.js';
+import { AttemptsRepository } from '../jobs/attempts.repository.js';
 
 export interface Accused {
   attemptId: string;
@@ -68,6 +69,7 @@ export class VerifierService implements OnModuleDestroy {
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly bus: JobEventsBus,
     private readonly webhooks: WebhooksService,
+    private readonly attempts: AttemptsRepository,
   ) {
     this.references = new CoordinatorReference(artifacts, {
       maxWorkUnits: BigInt(config.REFERENCE_WORK_BUDGET),
@@ -200,7 +202,7 @@ export class VerifierService implements OnModuleDestroy {
           { jobId: job.id, peerId: accused.peerId, judgement },
           'train result outside the weight tolerance but not proven wrong: set aside, not convicted',
         );
-        await this.repo.rejectAttempt(accused.attemptId, `verification: set aside: ${judgement.reason}`);
+        await this.attempts.reject(accused.attemptId, `verification: set aside: ${judgement.reason}`);
         return false;
       }
     }
@@ -219,7 +221,7 @@ export class VerifierService implements OnModuleDestroy {
     });
     const hash = evidenceHash(bundle);
     const reason = `${kind}: job ${job.id}: ${agreement.reason ?? 'result differs from the reference'} (reference: ${reference.source})`;
-    await this.repo.rejectAttempt(accused.attemptId, `verification failed: ${reason}`);
+    await this.attempts.reject(accused.attemptId, `verification failed: ${reason}`);
     const { created } = await this.repo.recordConviction({
       jobId: job.id,
       attemptId: accused.attemptId,
