@@ -70,6 +70,39 @@ export class SettlementRepository {
     return (await this.prisma.epochFile.findUnique({ where: { epochId: epoch } }))?.json ?? null;
   }
 
+  /**
+   * The newest epochs whose root is on chain (POSTED, FUNDING, FINALIZED), newest first, with their
+   * files: what the coordinator announces and serves over p2p.
+   */
+  async postedFiles(take: number): Promise<{ epoch: Epoch; json: string }[]> {
+    const posted = await this.prisma.epoch.findMany({
+      where: {
+        state: { in: ['POSTED', 'FUNDING', 'FINALIZED'] },
+        root: { not: null },
+        fileHash: { not: null },
+      },
+      orderBy: { id: 'desc' },
+      take,
+    });
+    const files = await this.prisma.epochFile.findMany({
+      where: { epochId: { in: posted.map((e) => e.id) } },
+    });
+    const byEpoch = new Map(files.map((f) => [f.epochId, f.json]));
+    return posted.flatMap((epoch) => {
+      const json = byEpoch.get(epoch.id);
+      return json === undefined ? [] : [{ epoch, json }];
+    });
+  }
+
+  /** The file of a posted epoch whose file hash is `fileHash`, or null. */
+  async postedFileByHash(fileHash: string): Promise<string | null> {
+    const epoch = await this.prisma.epoch.findFirst({
+      where: { fileHash, state: { in: ['POSTED', 'FUNDING', 'FINALIZED'] } },
+      orderBy: { id: 'desc' },
+    });
+    return epoch ? this.fileJson(epoch.id) : null;
+  }
+
   /** The newest FINALIZED epoch (claimable and funded) and its file. */
   async latestFinalized(): Promise<{ epoch: Epoch; json: string } | null> {
     const epoch = await this.prisma.epoch.findFirst({
