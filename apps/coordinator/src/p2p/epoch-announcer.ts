@@ -7,11 +7,15 @@ import type { SettlementRepository } from '../settlement/settlement.repository.j
 
 /** How often the posted epochs are read (a root posted by any worker is announced within this). */
 export const EPOCH_ANNOUNCE_POLL_MS = 2_000;
+/** Posted epochs read per pass: any of them not announced yet by this process is announced. */
+export const EPOCHS_SCANNED = 16;
 /** The newest this many posted epochs are announced again every EPOCH_REANNOUNCE_EVERY_MS, for late joiners. */
 export const EPOCHS_REANNOUNCED = 4;
 export const EPOCH_REANNOUNCE_EVERY_MS = 60_000;
 /** An announcement is valid this long (the protocol allows up to MAX_EPOCH_ANNOUNCEMENT_TTL_MS). */
 export const EPOCH_ANNOUNCEMENT_TTL_MS = 5 * 60_000;
+/** File sizes remembered by file hash (a file is read from the database once, not on every pass). */
+const FILE_SIZES_KEPT = 64;
 
 /**
  * Announces each epoch root this coordinator posted on the epochs gossip topic (signed with its
@@ -20,6 +24,7 @@ export const EPOCH_ANNOUNCEMENT_TTL_MS = 5 * 60_000;
  */
 export class EpochAnnouncer {
   private readonly announced = new Set<string>();
+  private readonly sizes = new Map<string, number>();
   private lastReannounce = 0;
   private seq = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -54,6 +59,20 @@ export class EpochAnnouncer {
     return json === null ? undefined : new TextEncoder().encode(json);
   }
 
+  private async sizeOf(epoch: number, fileHash: string): Promise<number | undefined> {
+    const known = this.sizes.get(fileHash);
+    if (known !== undefined) return known;
+    const json = await this.deps.repo.fileJson(epoch);
+    if (json === null) return undefined;
+    const size = Buffer.byteLength(json, 'utf8');
+    this.sizes.set(fileHash, size);
+    if (this.sizes.size > FILE_SIZES_KEPT) {
+      const oldest = this.sizes.keys().next().value;
+      if (oldest !== undefined) this.sizes.delete(oldest);
+    }
+    return size;
+  }
+
   /** One pass: announce what is new, and the newest few again when it is time. */
   tick(): Promise<void> {
     this.running ??= this.announceDue().finally(() => (this.running = null));
@@ -64,12 +83,15 @@ export class EpochAnnouncer {
     const now = (this.deps.now ?? Date.now)();
     const reannounce = now - this.lastReannounce >= EPOCH_REANNOUNCE_EVERY_MS;
     try {
-      const posted = await this.deps.repo.postedFiles(EPOCHS_REANNOUNCED);
+      const posted = await this.deps.repo.postedEpochs(EPOCHS_SCANNED);
       // oldest first, so a receiver learns epochs in order
-      for (const [i, { epoch, json }] of [...posted.entries()].reverse()) {
+      for (let rank = posted.length - 1; rank >= 0; rank--) {
+        const epoch = posted[rank];
         if (epoch.root === null || epoch.fileHash === null) continue;
         const fresh = !this.announced.has(epoch.fileHash);
-        if (!fresh && !(reannounce && i < EPOCHS_REANNOUNCED)) continue;
+        if (!fresh && !(reannounce && rank < EPOCHS_REANNOUNCED)) continue;
+        const size = await this.sizeOf(epoch.id, epoch.fileHash);
+        if (size === undefined) continue;
         this.seq = Math.max(now, this.seq + 1);
         const signed = await signPayload(
           'epoch',
@@ -84,7 +106,7 @@ export class EpochAnnouncer {
             epoch: epoch.id,
             root: epoch.root,
             fileHash: epoch.fileHash,
-            size: Buffer.byteLength(json, 'utf8'),
+            size,
           },
           this.deps.signer,
         );

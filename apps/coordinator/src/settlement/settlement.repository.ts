@@ -71,11 +71,11 @@ export class SettlementRepository {
   }
 
   /**
-   * The newest epochs whose root is on chain (POSTED, FUNDING, FINALIZED), newest first, with their
-   * files: what the coordinator announces and serves over p2p.
+   * The newest epochs whose root is on chain (POSTED, FUNDING, FINALIZED) and that have a file,
+   * newest first: what the coordinator announces and serves over p2p.
    */
-  async postedFiles(take: number): Promise<{ epoch: Epoch; json: string }[]> {
-    const posted = await this.prisma.epoch.findMany({
+  postedEpochs(take: number): Promise<Epoch[]> {
+    return this.prisma.epoch.findMany({
       where: {
         state: { in: ['POSTED', 'FUNDING', 'FINALIZED'] },
         root: { not: null },
@@ -83,14 +83,6 @@ export class SettlementRepository {
       },
       orderBy: { id: 'desc' },
       take,
-    });
-    const files = await this.prisma.epochFile.findMany({
-      where: { epochId: { in: posted.map((e) => e.id) } },
-    });
-    const byEpoch = new Map(files.map((f) => [f.epochId, f.json]));
-    return posted.flatMap((epoch) => {
-      const json = byEpoch.get(epoch.id);
-      return json === undefined ? [] : [{ epoch, json }];
     });
   }
 
