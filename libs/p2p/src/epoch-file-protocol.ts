@@ -226,8 +226,9 @@ export async function fetchEpochFile(
 }
 
 /**
- * Tries `peers` in order until one returns bytes that hash to `fileHash`; throws the last failure
- * (or `NOT_FOUND` when there is no peer to ask).
+ * Tries `peers` in order until one returns bytes that hash to `fileHash`; otherwise throws an
+ * `EpochFileError` with the last peer's code that names every peer's failure (`NOT_FOUND` when there
+ * is no peer to ask).
  */
 export async function fetchEpochFileFromAny(
   node: Libp2p,
@@ -235,14 +236,19 @@ export async function fetchEpochFileFromAny(
   fileHash: string,
   options: FetchEpochFileOptions,
 ): Promise<{ bytes: Uint8Array; peer: string }> {
-  let last: unknown = new EpochFileError('NOT_FOUND', `no peer to ask for epoch file ${fileHash}`);
+  const failures: string[] = [];
+  let code: EpochFileError['code'] = 'NOT_FOUND';
   for (const peer of peers) {
     if (options.signal?.aborted === true) break;
     try {
       return { bytes: await fetchEpochFile(node, peer, fileHash, options), peer: peer.toString() };
     } catch (err) {
-      last = err;
+      code = err instanceof EpochFileError ? err.code : 'STREAM_RESET';
+      failures.push(`${peer.toString()}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
-  throw last;
+  throw new EpochFileError(
+    code,
+    failures.length === 0 ? `no peer to ask for epoch file ${fileHash}` : failures.join('; '),
+  );
 }
