@@ -30,6 +30,19 @@ export const agentConfigSchema = z.strictObject({
    */
   listen: z.array(z.string().startsWith('/')).default([]),
   mdns: z.boolean().default(false),
+  /**
+   * Peers (multiaddrs with /p2p/<peer id>: other agents, watchers) this agent exchanges epoch files
+   * with: it dials them, lets them connect, relays epoch announcements to them and serves them the
+   * files it keeps, so the files outlive the coordinator. Give them a reachable `listen` address too.
+   */
+  epochPeers: z.array(z.string().startsWith('/')).default([]),
+  /**
+   * JSON-RPC URL of the settlement chain: announced epoch files are checked against the file hash on
+   * chain before they are kept, and `claim` works from kept files when the coordinator is gone.
+   */
+  chainRpcUrl: z.url().optional(),
+  /** Epoch files of epochs without a leaf of this wallet kept for peers (the newest ones). */
+  keepOtherEpochFiles: z.number().int().min(0).max(10_000).default(16),
   /** Price per work unit (1 MFLOP), in base units (micro-tokens). */
   pricePerUnit: z.string().regex(/^\d{1,30}$/, 'pricePerUnit: a non-negative integer string'),
   operatorId: z.string().min(1).max(128).optional(),
@@ -110,6 +123,8 @@ export interface AgentPaths {
   keystore: string;
   config: string;
   artifacts: string;
+  /** Kept epoch files: `epochs/<distributor>/<epoch>.json`. */
+  epochs: string;
   journal: string;
   status: string;
   lock: string;
@@ -121,6 +136,7 @@ export function agentPaths(dataDir: string): AgentPaths {
     keystore: join(dataDir, 'keystore.json'),
     config: join(dataDir, 'agent.json'),
     artifacts: join(dataDir, 'artifacts'),
+    epochs: join(dataDir, 'epochs'),
     journal: join(dataDir, 'journal.jsonl'),
     status: join(dataDir, 'status.json'),
     lock: join(dataDir, 'agent.lock'),

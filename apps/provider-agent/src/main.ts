@@ -100,18 +100,23 @@ delay ends. Then --withdraw returns them to your wallet, except what pending sla
   --withdraw           withdraw what finished unbonding and is not frozen
 ${CHAIN}
 ${COMMON}`,
-  claim: `usage: gpumesh-agent claim [--distributor <address>] [--file <epoch-file> --rpc <url> --distributor <address>]
+  claim: `usage: gpumesh-agent claim [--distributor <address>] [--file <epoch-file> --rpc <url> --distributor <address>] [--peer <multiaddr>]
 
 Claims on the RewardsDistributor everything your verified work earned up to the latest final epoch.
 The coordinator says which epoch; its file (/v1/rewards/epochs/<n>/file) is checked against the root
 and file hash on chain, and your leaf and proof are built from it here; a file the chain does not
 commit to is refused. With --file, a kept epoch file is used and the coordinator is not contacted at
-all (it may be gone): give --rpc and --distributor. Exit code 0 when paid; 1 with the reason
+all (it may be gone): give --rpc and --distributor. When the coordinator does not answer, the chain
+says which epoch is final and funded and what its file hashes to; the file is this agent's kept copy
+(epochs/ in the data dir, kept by \`start\` from the coordinator's announcements) or is fetched by that
+hash from a peer (epochPeers in the config, --peer); the RPC is --rpc or chainRpcUrl of the config,
+the distributor --distributor or the one the kept files name. Exit code 0 when paid; 1 with the reason
 otherwise (nothing claimable yet, challenge window not passed, already claimed, chain unreachable,
 no ETH for gas, a file that does not match the chain).
 ${CHAIN}
   --distributor <addr> pin the RewardsDistributor (the coordinator's chain info must name it)
   --file <path>        claim from this epoch file without the coordinator
+  --peer <multiaddr>   a peer (/…/p2p/<id>) to fetch the epoch file from when the coordinator is gone; repeatable
 ${COMMON}`,
   earnings: `usage: gpumesh-agent earnings [--from <epoch>] [--files <dir> --rpc <url> --distributor <address>]
 
@@ -177,6 +182,7 @@ const commandOptions = {
     rpc: { type: 'string' },
     distributor: { type: 'string' },
     file: { type: 'string' },
+    peer: { type: 'string', multiple: true },
   },
   earnings: {
     ...commonOptions,
@@ -320,6 +326,7 @@ async function main(argv: string[]): Promise<number> {
             ...chain,
             distributor: addressOption(values.distributor),
             file: values.file as string | undefined,
+            peers: (values.peer as string[] | undefined) ?? [],
           },
           out,
         );

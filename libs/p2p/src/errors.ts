@@ -106,3 +106,42 @@ export function artifactErrorFromStream(err: StreamError, during: string): Artif
             : 'BAD_FRAME';
   return new ArtifactError(code, `${during}: ${err.message}`, { cause: err });
 }
+
+export type EpochFileErrorCode =
+  | 'DIAL_FAILED'
+  | 'NOT_FOUND' // the peer does not hold a file with that hash
+  | 'HASH_MISMATCH' // the bytes received do not hash to the requested file hash
+  | 'TOO_LARGE' // the announced size exceeds the caller's cap
+  | 'TIMEOUT'
+  | 'STREAM_RESET'
+  | 'DISCONNECTED'
+  | 'BAD_FRAME'
+  | 'REMOTE_ERROR'
+  | 'CANCELLED';
+
+export class EpochFileError extends Error {
+  readonly code: EpochFileErrorCode;
+
+  constructor(code: EpochFileErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'EpochFileError';
+    this.code = code;
+  }
+}
+
+/** Maps a stream failure to the epoch-file protocol's codes. */
+export function epochFileErrorFromStream(err: StreamError, during: string): EpochFileError {
+  const code: EpochFileErrorCode =
+    err.code === 'TIMEOUT'
+      ? 'TIMEOUT'
+      : err.code === 'STREAM_RESET'
+        ? 'STREAM_RESET'
+        : err.code === 'STREAM_CLOSED'
+          ? 'DISCONNECTED'
+          : err.code === 'ABORTED'
+            ? 'CANCELLED'
+            : err.code === 'FRAME_TOO_LARGE'
+              ? 'TOO_LARGE'
+              : 'BAD_FRAME';
+  return new EpochFileError(code, `${during}: ${err.message}`, { cause: err });
+}

@@ -7,6 +7,12 @@
 /** Adverts one origin may have accepted: a burst, then this many per second (an agent sends one per 15 s, 1/s at most on changes). */
 export const ADVERT_ORIGIN_RATE_PER_SECOND = 5;
 export const ADVERT_ORIGIN_BURST = 10;
+/**
+ * Epoch announcements one origin may have accepted: a coordinator posts a root per epoch (minutes
+ * apart at the least) and re-announces its newest few now and then.
+ */
+export const EPOCH_ANNOUNCEMENT_ORIGIN_RATE_PER_SECOND = 1;
+export const EPOCH_ANNOUNCEMENT_ORIGIN_BURST = 16;
 /** Gossip messages (any topic) one connection may deliver: it may relay several origins. */
 export const GOSSIP_RELAY_RATE_PER_SECOND = 50;
 export const GOSSIP_RELAY_BURST = 100;

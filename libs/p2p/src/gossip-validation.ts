@@ -2,6 +2,7 @@ import {
   gossipActionFor,
   isProtocolError,
   verifySigned,
+  type EpochAnnouncement,
   type GossipAction,
   type ProtocolErrorCode,
   type ProviderAdvert,
@@ -25,6 +26,7 @@ export type GossipErrorCode =
   | 'ORIGIN_RATE_LIMITED'
   | 'RELAY_RATE_LIMITED'
   | 'UNKNOWN_TOPIC'
+  | 'UNTRUSTED_ANNOUNCER'
   | 'INTERNAL_ERROR';
 
 /** A failed gossip check: what to do with the message (`action`) and why (`code`). */
@@ -124,6 +126,84 @@ export function validateAdvertGossip(
       'IGNORE',
       'STALE',
       `advert seq ${advert.seq} of ${signed.signer} is stale`,
+    );
+  }
+  return signed;
+}
+
+export interface EpochAnnouncementValidationContext {
+  /** Highest announcement `seq` per signer (a guard of its own: seqs of adverts are another series). */
+  readonly replayGuard: ReplayGuard;
+  /**
+   * Whose announcements this node acts on (an agent: its coordinator's wallet). Others are ignored,
+   * not rejected: a relaying peer cannot know every receiver's policy. Absent: any signer.
+   */
+  readonly isTrustedAnnouncer?: (signer: string) => boolean;
+  readonly now?: () => number;
+  readonly maxSkewMs?: number;
+}
+
+/**
+ * Validates an `EpochAnnouncement` gossip message. Cheap and total: it never touches the chain or the
+ * file (the receiver checks the file's hash when it fetches it, and the chain before it claims).
+ *
+ * - too large, not JSON, invalid shape, bad signature: REJECT
+ * - gossip originator is not the announcement's `peerId`: REJECT (`PEER_ID_MISMATCH`)
+ * - expired or issued in the future: IGNORE
+ * - a signer this node does not listen to: IGNORE (`UNTRUSTED_ANNOUNCER`)
+ * - `seq` already seen (`REPLAY`) or lower than seen (`STALE`): IGNORE
+ */
+export function validateEpochAnnouncementGossip(
+  ctx: EpochAnnouncementValidationContext,
+  message: GossipMessageInput,
+): Signed<EpochAnnouncement> {
+  if (message.from === undefined) {
+    throw new GossipValidationError(
+      'REJECT',
+      'UNSIGNED_MESSAGE',
+      'epoch announcements must be signed by their origin',
+    );
+  }
+  const json = decodeJson(message.data, GOSSIP_MAX_BYTES_BY_TYPE.epoch);
+  let signed: Signed<EpochAnnouncement>;
+  try {
+    signed = verifySigned('epoch', json, {
+      now: (ctx.now ?? Date.now)(),
+      ...(ctx.maxSkewMs !== undefined ? { maxSkewMs: ctx.maxSkewMs } : {}),
+    });
+  } catch (err) {
+    if (isProtocolError(err))
+      throw new GossipValidationError(gossipActionFor(err.code), err.code, err.message);
+    throw err;
+  }
+  const announcement = signed.payload;
+  if (announcement.peerId !== message.from) {
+    throw new GossipValidationError(
+      'REJECT',
+      'PEER_ID_MISMATCH',
+      `epoch announcement for peer ${announcement.peerId} published by ${message.from}`,
+    );
+  }
+  if (ctx.isTrustedAnnouncer !== undefined && !ctx.isTrustedAnnouncer(signed.signer)) {
+    throw new GossipValidationError(
+      'IGNORE',
+      'UNTRUSTED_ANNOUNCER',
+      `epoch announcement signed by ${signed.signer}, whom this node does not follow`,
+    );
+  }
+  const verdict = ctx.replayGuard.checkSeq(signed.signer, announcement.seq);
+  if (verdict === 'replay') {
+    throw new GossipValidationError(
+      'IGNORE',
+      'REPLAY',
+      `epoch announcement seq ${announcement.seq} of ${signed.signer} already seen`,
+    );
+  }
+  if (verdict === 'stale') {
+    throw new GossipValidationError(
+      'IGNORE',
+      'STALE',
+      `epoch announcement seq ${announcement.seq} of ${signed.signer} is stale`,
     );
   }
   return signed;

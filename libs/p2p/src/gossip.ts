@@ -1,4 +1,4 @@
-import { ReplayGuard, type ProviderAdvert, type Signed } from '#protocol';
+import { ReplayGuard, type EpochAnnouncement, type ProviderAdvert, type Signed } from '#protocol';
 import { TopicValidatorResult, type GossipSub, type GossipsubMessage } from '@libp2p/gossipsub';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { Libp2p } from 'libp2p';
@@ -13,12 +13,15 @@ import {
 import {
   GossipValidationError,
   validateAdvertGossip,
+  validateEpochAnnouncementGossip,
   type GossipErrorCode,
   type GossipMessageInput,
 } from './gossip-validation.js';
 import {
   ADVERT_ORIGIN_BURST,
   ADVERT_ORIGIN_RATE_PER_SECOND,
+  EPOCH_ANNOUNCEMENT_ORIGIN_BURST,
+  EPOCH_ANNOUNCEMENT_ORIGIN_RATE_PER_SECOND,
   GOSSIP_RELAY_BURST,
   GOSSIP_RELAY_RATE_PER_SECOND,
   KeyedTokenBuckets,
@@ -93,6 +96,12 @@ export const GOSSIP_PENALTY_BY_CODE: Readonly<Partial<Record<GossipErrorCode, Pe
   REPLAY: PeerAction.HighToleranceError,
 };
 
+/** Rate-limit code of each message type's origin bucket. */
+const ORIGIN_RATE_LIMITED_MESSAGE: Readonly<Record<GossipType, string>> = {
+  advert: 'advertises too fast',
+  epoch: 'announces epochs too fast',
+};
+
 /**
  * Penalty of each offence beyond the forgiven burst (see `OffenceMeter`): a relayer that keeps
  * delivering adverts of peers not connected here (ghosts) pays more than a peer that is only fast.
@@ -107,6 +116,8 @@ export const GOSSIP_OFFENCE_PENALTY: Readonly<Partial<Record<GossipErrorCode, Pe
 export interface GossipRateLimits {
   /** Adverts accepted per origin peer. */
   readonly advertOrigin?: TokenBucketOptions;
+  /** Epoch announcements accepted per origin peer. */
+  readonly epochOrigin?: TokenBucketOptions;
   /** Messages accepted per relaying connection (propagation source). */
   readonly relay?: TokenBucketOptions;
   /** Offences forgiven per peer before each costs a penalty. */
@@ -147,6 +158,8 @@ export interface StartGossipOptions {
   readonly metrics?: GossipMetrics;
   /** Replay guard for advert `seq`s; a fresh one when absent. */
   readonly replayGuard?: ReplayGuard;
+  /** Whose epoch announcements are accepted (see `validateEpochAnnouncementGossip`); any signer when absent. */
+  readonly isTrustedEpochAnnouncer?: (signer: string) => boolean;
   /** Replace the default validators (tests). */
   readonly validators?: Partial<GossipValidators>;
   readonly logger?: P2pLogger;
@@ -172,6 +185,7 @@ export interface GossipService {
   /** Publishes a payload on its type's topic; resolves the number of peers it was sent to. */
   publish<T extends GossipType>(type: T, payload: GossipPayloads[T]): Promise<number>;
   publishAdvert(advert: Signed<ProviderAdvert>): Promise<number>;
+  publishEpochAnnouncement(announcement: Signed<EpochAnnouncement>): Promise<number>;
   /** Peers subscribed to a type's topic. */
   topicPeers(type: GossipType): string[];
   stop(): void;
@@ -227,19 +241,40 @@ export function startGossip(node: GpumeshNode, options: StartGossipOptions = {})
   const now = options.now ?? Date.now;
   const peerScore = options.peerScore ?? new PeerScoreStore();
   const replayGuard = options.replayGuard ?? new ReplayGuard();
+  // Announcements count their own seqs: a coordinator's wallet could also sign other series.
+  const epochReplayGuard = new ReplayGuard();
   const validators: GossipValidators = {
     advert: (message) => validateAdvertGossip({ replayGuard, now }, message),
+    epoch: (message) =>
+      validateEpochAnnouncementGossip(
+        {
+          replayGuard: epochReplayGuard,
+          now,
+          ...(options.isTrustedEpochAnnouncer !== undefined
+            ? { isTrustedAnnouncer: options.isTrustedEpochAnnouncer }
+            : {}),
+        },
+        message,
+      ),
     ...options.validators,
   };
   const handlers = options.handlers ?? {};
   const subscribed = new Set<string>();
   const isDenied = options.isPeerDenied ?? ((peer: string) => peerScore.isBanned(peer));
-  const originBuckets = new KeyedTokenBuckets(
-    options.rateLimits?.advertOrigin ?? {
-      ratePerSecond: ADVERT_ORIGIN_RATE_PER_SECOND,
-      burst: ADVERT_ORIGIN_BURST,
-    },
-  );
+  const originBuckets: Readonly<Record<GossipType, KeyedTokenBuckets>> = {
+    advert: new KeyedTokenBuckets(
+      options.rateLimits?.advertOrigin ?? {
+        ratePerSecond: ADVERT_ORIGIN_RATE_PER_SECOND,
+        burst: ADVERT_ORIGIN_BURST,
+      },
+    ),
+    epoch: new KeyedTokenBuckets(
+      options.rateLimits?.epochOrigin ?? {
+        ratePerSecond: EPOCH_ANNOUNCEMENT_ORIGIN_RATE_PER_SECOND,
+        burst: EPOCH_ANNOUNCEMENT_ORIGIN_BURST,
+      },
+    ),
+  };
   const relayBuckets = new KeyedTokenBuckets(
     options.rateLimits?.relay ?? { ratePerSecond: GOSSIP_RELAY_RATE_PER_SECOND, burst: GOSSIP_RELAY_BURST },
   );
@@ -275,8 +310,9 @@ export function startGossip(node: GpumeshNode, options: StartGossipOptions = {})
     if (!relayBuckets.take(source, at)) {
       throw new GossipValidationError('IGNORE', 'RELAY_RATE_LIMITED', `peer ${source} relays too fast`);
     }
-    if (type !== 'advert' || origin === undefined || originId === undefined) return;
+    if (origin === undefined || originId === undefined) return;
     if (
+      type === 'advert' &&
       options.requireConnectedOrigin === true &&
       originId !== source &&
       node.getConnections(origin).length === 0
@@ -287,11 +323,11 @@ export function startGossip(node: GpumeshNode, options: StartGossipOptions = {})
         `advert of ${originId} relayed by ${source}: the origin is not connected here`,
       );
     }
-    if (!originBuckets.take(originId, at)) {
+    if (!originBuckets[type].take(originId, at)) {
       throw new GossipValidationError(
         'IGNORE',
         'ORIGIN_RATE_LIMITED',
-        `peer ${originId} advertises too fast`,
+        `peer ${originId} ${ORIGIN_RATE_LIMITED_MESSAGE[type]}`,
       );
     }
   }
@@ -346,7 +382,8 @@ export function startGossip(node: GpumeshNode, options: StartGossipOptions = {})
       return;
     }
     if (type !== undefined && payload !== undefined && from !== undefined) {
-      if (msg.type === 'signed' && node.getConnections(msg.from).length > 0) options.onPeerBound?.(from);
+      if (type === 'advert' && msg.type === 'signed' && node.getConnections(msg.from).length > 0)
+        options.onPeerBound?.(from);
       void deliver(type, payload, { from, propagationSource: source, msgId, receivedAt: now() });
     }
   };
@@ -366,6 +403,9 @@ export function startGossip(node: GpumeshNode, options: StartGossipOptions = {})
     },
     publishAdvert(advert: Signed<ProviderAdvert>): Promise<number> {
       return this.publish('advert', advert);
+    },
+    publishEpochAnnouncement(announcement: Signed<EpochAnnouncement>): Promise<number> {
+      return this.publish('epoch', announcement);
     },
     topicPeers(type: GossipType): string[] {
       return pubsub.getSubscribers(gossipTopicOf(type)).map((p) => p.toString());

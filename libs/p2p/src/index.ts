@@ -14,5 +14,6 @@ export * from './gossip.js';
 export * from './job/index.js';
 export { coalesceSocketWrites, type CoalesceUntil } from './coalesce-writes.js';
 export * from './artifact-protocol.js';
+export * from './epoch-file-protocol.js';
 export * from './result-size.js';
 export * from './result-budget.js';

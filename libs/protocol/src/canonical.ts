@@ -14,6 +14,7 @@ export const CANONICAL_DOMAINS = [
   'outputs',
   'offer-batch',
   'receipt-batch',
+  'epoch',
 ] as const;
 export type CanonicalDomain = (typeof CANONICAL_DOMAINS)[number];
 

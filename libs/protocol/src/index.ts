@@ -8,6 +8,7 @@ export * from './tensor.js';
 export * from './job-spec.js';
 export * from './peer-binding.js';
 export * from './advert.js';
+export * from './epoch-announcement.js';
 export * from './offer.js';
 export * from './receipt.js';
 export * from './signed.js';

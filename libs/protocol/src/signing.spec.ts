@@ -18,6 +18,7 @@ import {
   OTHER_WALLET,
   PROVIDER_WALLET,
   advertInput,
+  epochAnnouncementInput,
   inferenceSpecInput,
   offerInput,
   receiptInput,
@@ -28,6 +29,7 @@ type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 async function signedOf(kind: SignedMessageKind): Promise<Signed<unknown>> {
   if (kind === 'advert') return signPayload('advert', await advertInput(), PROVIDER_WALLET);
   if (kind === 'offer') return signPayload('offer', offerInput(), COORDINATOR_WALLET);
+  if (kind === 'epoch') return signPayload('epoch', epochAnnouncementInput(), COORDINATOR_WALLET);
   return signPayload('receipt', receiptInput(), PROVIDER_WALLET);
 }
 
@@ -65,8 +67,13 @@ function failure(fn: () => unknown): ProtocolError {
   throw new Error('expected verification to fail');
 }
 
-const KINDS: SignedMessageKind[] = ['advert', 'offer', 'receipt'];
-const SIGNERS = { advert: PROVIDER_WALLET, offer: COORDINATOR_WALLET, receipt: PROVIDER_WALLET };
+const KINDS: SignedMessageKind[] = ['advert', 'offer', 'receipt', 'epoch'];
+const SIGNERS = {
+  advert: PROVIDER_WALLET,
+  offer: COORDINATOR_WALLET,
+  receipt: PROVIDER_WALLET,
+  epoch: COORDINATOR_WALLET,
+};
 
 describe.each(KINDS)('signed %s', (kind) => {
   it('verifies after a JSON round trip and returns the normalised payload', async () => {

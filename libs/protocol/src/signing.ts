@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
 import { ProviderAdvertSchema, type ProviderAdvert } from './advert.js';
+import { EpochAnnouncementSchema, type EpochAnnouncement } from './epoch-announcement.js';
 import { batchLeafHash, batchRootOf, batchTree } from './batch-merkle.js';
 import { canonicalBytes } from './canonical.js';
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from './constants.js';
@@ -14,13 +15,14 @@ import { MAX_SIGNED_BATCH, signedSchema, type Signed } from './signed.js';
 import { parseWith, safeParseWith, validationErrorFromIssues, type SafeParseResult } from './validation.js';
 
 /** Message types that travel signed. Each is signed under its own domain tag. */
-export const SIGNED_MESSAGE_KINDS = ['advert', 'offer', 'receipt'] as const;
+export const SIGNED_MESSAGE_KINDS = ['advert', 'offer', 'receipt', 'epoch'] as const;
 export type SignedMessageKind = (typeof SIGNED_MESSAGE_KINDS)[number];
 
 export interface SignedPayloads {
   advert: ProviderAdvert;
   offer: JobOffer;
   receipt: ResultReceipt;
+  epoch: EpochAnnouncement;
 }
 
 interface KindRules<T> {
@@ -66,6 +68,13 @@ const RULES: { readonly [K in SignedMessageKind]: KindRules<SignedPayloads[K]> }
       }
     },
   },
+  epoch: {
+    name: 'EpochAnnouncement',
+    schema: EpochAnnouncementSchema,
+    window: (a) => ({ issuedAt: a.issuedAt, expiresAt: a.expiresAt }),
+    // Who may announce is the receiver's policy (an agent listens to its coordinator's wallet).
+    check: () => undefined,
+  },
 };
 
 function rulesFor<K extends SignedMessageKind>(kind: K): KindRules<SignedPayloads[K]> {
@@ -103,6 +112,7 @@ const ENVELOPES: { readonly [K in SignedMessageKind]: z.ZodType<Signed<SignedPay
   advert: signedSchema(RULES.advert.schema),
   offer: signedSchema(RULES.offer.schema),
   receipt: signedSchema(RULES.receipt.schema),
+  epoch: signedSchema(RULES.epoch.schema),
 };
 
 /** Validates the shape of a signed envelope of `kind` (no signature check: use `verifySigned`). */
@@ -134,8 +144,8 @@ export async function signPayload<K extends SignedMessageKind>(
   return { payload: normalised, signature, signer };
 }
 
-/** Message kinds that may be signed in batches (adverts travel alone on gossip). */
-export type BatchableKind = Exclude<SignedMessageKind, 'advert'>;
+/** Message kinds that may be signed in batches (gossip travels alone: adverts, epoch announcements). */
+export type BatchableKind = Exclude<SignedMessageKind, 'advert' | 'epoch'>;
 
 /** The bytes a batch signature covers: the batch's Merkle root and size under the kind's batch tag. */
 function batchRootBytes(kind: BatchableKind, root: string, size: number): Uint8Array {
@@ -265,7 +275,7 @@ function recoverBatchSigner(
 ): string | null {
   const batch = signed.batch;
   if (batch === undefined) return recoverSigner(canonicalBytes(kind, payload), signed.signature);
-  if (kind === 'advert') return null;
+  if (kind === 'advert' || kind === 'epoch') return null;
   const root = batchRootOf(
     batchLeafHash(canonicalBytes(kind, payload)),
     batch.index,

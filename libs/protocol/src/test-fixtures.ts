@@ -125,3 +125,19 @@ export function receiptInput(wallet: Wallet = PROVIDER_WALLET, now: number = NOW
     finishedAt: now,
   };
 }
+
+export function epochAnnouncementInput(): Record<string, unknown> {
+  return {
+    version: PROTOCOL_VERSION,
+    peerId: COORDINATOR_PEER_ID,
+    seq: 7,
+    issuedAt: NOW - 1000,
+    expiresAt: NOW + 60_000,
+    chainId: 31337,
+    distributor: `0x${'ab'.repeat(20)}`,
+    epoch: 3,
+    root: `0x${'cd'.repeat(32)}`,
+    fileHash: `0x${'ef'.repeat(32)}`,
+    size: 1234,
+  };
+}

@@ -5,6 +5,7 @@ export * from './keccak.js';
 export * from './leaf.js';
 export * from './merkle.js';
 export * from './epoch-file.js';
+export * from './epoch-retention.js';
 export * from './audit.js';
 export * from './watch.js';
 export * from './provider-reconcile.js';

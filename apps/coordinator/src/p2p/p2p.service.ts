@@ -6,6 +6,7 @@ import {
   dialableAddresses,
   guardConnections,
   handleArtifactRequests,
+  handleEpochFileRequests,
   nodePeerId,
   penalizePeer,
   PeerAction,
@@ -27,6 +28,9 @@ import { LOGGER } from '../logging/logger.js';
 import { ArtifactsService } from '../artifacts/artifacts.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { ProvidersRepository } from '../providers/providers.repository.js';
+import { SETTLEMENT_CHAIN, type SettlementChain } from '../settlement/settlement-chain.js';
+import { SettlementRepository } from '../settlement/settlement.repository.js';
+import { EpochAnnouncer } from './epoch-announcer.js';
 import { loadCoordinatorIdentity, type CoordinatorIdentity } from './coordinator-identity.js';
 import { NetworkDirectory } from './network-directory.js';
 import { ProviderViewService } from './provider-view.service.js';
@@ -77,6 +81,8 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
   /** Providers seen recently (the Provider table) or bound here: they may use the reserved slots. */
   private knownProviders = new Set<string>();
   private stopServing: (() => Promise<void>) | null = null;
+  private stopServingEpochFiles: (() => Promise<void>) | null = null;
+  private epochAnnouncer: EpochAnnouncer | null = null;
   /** Offers made in this turn of the event loop, sent together at its end. */
   private pending: PendingOffer[] = [];
   /** Result bytes all job streams of this process may buffer (see SendJobOfferOptions.resultBudget). */
@@ -90,6 +96,8 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
     private readonly directory: NetworkDirectory,
     private readonly metrics: MetricsService,
     private readonly providers: ProvidersRepository,
+    private readonly settlementRepo: SettlementRepository,
+    @Inject(SETTLEMENT_CHAIN) private readonly chain: SettlementChain | null,
   ) {
     this.resultBudget = new ResultByteBudget({
       perPeerBytes: config.RESULT_BYTES_PER_PEER,
@@ -174,6 +182,26 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
         penalizePeer(node, this.peerScore, peer, PeerAction.LowToleranceError, 'bad artifact stream');
       },
     });
+    // Each posted epoch's file is announced and served by hash, so peers keep it (docs/settlement.md).
+    if (this.chain !== null) {
+      const announcer = new EpochAnnouncer({
+        repo: this.settlementRepo,
+        chain: this.chain,
+        gossip: this.gossip,
+        signer: this.identity.signer,
+        peerId: nodePeerId(node),
+        logger: log,
+      });
+      this.epochAnnouncer = announcer;
+      this.stopServingEpochFiles = await handleEpochFileRequests(node, {
+        getFile: (fileHash) => announcer.file(fileHash),
+        onStreamError: (peer) => {
+          penalizePeer(node, this.peerScore, peer, PeerAction.LowToleranceError, 'bad epoch file stream');
+        },
+        logger: { debug: (ctx, msg) => log.debug(ctx, msg), warn: (ctx, msg) => log.warn(ctx, msg) },
+      });
+      announcer.start();
+    }
     // Only directly connected peers are placeable (ProviderViewService.onConnect).
     node.addEventListener('peer:connect', (evt) => {
       void this.view
@@ -359,8 +387,10 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
     this.guarded?.stop();
     if (this.node) {
       await this.directory.unregister(nodePeerId(this.node)).catch(() => undefined);
+      this.epochAnnouncer?.stop();
       this.gossip?.stop();
       await this.stopServing?.().catch(() => undefined);
+      await this.stopServingEpochFiles?.().catch(() => undefined);
       await this.node.stop();
       this.node = null;
     }

@@ -72,6 +72,31 @@ export class SettlementRepository {
     return (await this.prisma.epochFile.findUnique({ where: { epochId: epoch } }))?.json ?? null;
   }
 
+  /**
+   * The newest epochs whose root is on chain (POSTED, FUNDING, FINALIZED) and that have a file,
+   * newest first: what the coordinator announces and serves over p2p.
+   */
+  postedEpochs(take: number): Promise<Epoch[]> {
+    return this.prisma.epoch.findMany({
+      where: {
+        state: { in: ['POSTED', 'FUNDING', 'FINALIZED'] },
+        root: { not: null },
+        fileHash: { not: null },
+      },
+      orderBy: { id: 'desc' },
+      take,
+    });
+  }
+
+  /** The file of a posted epoch whose file hash is `fileHash`, or null. */
+  async postedFileByHash(fileHash: string): Promise<string | null> {
+    const epoch = await this.prisma.epoch.findFirst({
+      where: { fileHash, state: { in: ['POSTED', 'FUNDING', 'FINALIZED'] } },
+      orderBy: { id: 'desc' },
+    });
+    return epoch ? this.fileJson(epoch.id) : null;
+  }
+
   /** The newest FINALIZED epoch (claimable and funded) and its file. */
   async latestFinalized(): Promise<{ epoch: Epoch; json: string } | null> {
     const epoch = await this.prisma.epoch.findFirst({

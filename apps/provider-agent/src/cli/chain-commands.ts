@@ -25,7 +25,9 @@ import {
   type StakeInfo,
 } from '#rewards';
 import { agentPaths, readAgentConfig } from '../agent-config.js';
-import { readKeystore, unlockKeystore } from '../keystore.js';
+import { EpochFileStore } from '../daemon/epoch-store.js';
+import { readKeystore, unlockKeystore, type UnlockedIdentity } from '../keystore.js';
+import { epochFileFromStoreOrPeers, type EpochFileSource } from './peer-epoch-files.js';
 import { CliError, type Output } from './output.js';
 import { readPassphrase } from './passphrase.js';
 import type { CommonOptions } from './commands.js';
@@ -67,6 +69,8 @@ interface Session {
   rpcUrl: string;
   provider: JsonRpcProvider;
   wallet: Wallet;
+  /** The agent's libp2p identity (it asks its epoch peers for files as itself: they only let it in). */
+  peerKey: UnlockedIdentity['peerKey'];
   symbol: string;
 }
 
@@ -111,7 +115,7 @@ export async function connectChain(opts: ChainOptions, offline = false): Promise
   const coordinatorUrl = opts.coordinator ?? config.coordinatorUrl;
   let info: ChainInfo;
   if (offline) {
-    const rpc = opts.rpc ?? opts.env[CHAIN_RPC_ENV];
+    const rpc = opts.rpc ?? opts.env[CHAIN_RPC_ENV] ?? config.chainRpcUrl;
     if (!rpc || !opts.distributor) {
       throw new CliError(
         'without the coordinator (--file, --files) it needs --rpc <url> and --distributor <address>',
@@ -150,7 +154,7 @@ export async function connectChain(opts: ChainOptions, offline = false): Promise
       );
     }
   }
-  const rpcUrl = opts.rpc ?? opts.env[CHAIN_RPC_ENV] ?? info.rpcUrl;
+  const rpcUrl = opts.rpc ?? opts.env[CHAIN_RPC_ENV] ?? info.rpcUrl ?? config.chainRpcUrl;
   if (!rpcUrl) {
     throw new CliError(
       `no chain RPC URL: the coordinator publishes none; pass --rpc <url> or set ${CHAIN_RPC_ENV}`,
@@ -189,7 +193,15 @@ async function openSession(opts: ChainOptions, offline = false): Promise<Session
     const symbol = await attachComputeToken(tokenAddress, provider)
       .symbol()
       .catch(() => 'tokens');
-    return { coordinatorUrl, info: { ...info, token: tokenAddress }, rpcUrl, provider, wallet, symbol };
+    return {
+      coordinatorUrl,
+      info: { ...info, token: tokenAddress },
+      rpcUrl,
+      provider,
+      wallet,
+      peerKey: identity.peerKey,
+      symbol,
+    };
   } catch (err) {
     provider.destroy();
     throw err;
@@ -368,9 +380,20 @@ export async function unstakeCommand(
  * file, and claims everything owed so far. Nothing the coordinator says is sent without that check:
  * a coordinator serving a file the chain does not commit to gets a refusal, not a transaction.
  */
-export async function claimCommand(opts: ChainOptions & { file?: string }, out: Output): Promise<void> {
+export async function claimCommand(
+  opts: ChainOptions & { file?: string; peers?: readonly string[] },
+  out: Output,
+): Promise<void> {
   // --file: an epoch file kept from before (a watcher's, a peer's); the coordinator may be gone.
   const fileText = opts.file === undefined ? undefined : await readEpochFileText(opts.file);
+  if (fileText === undefined) {
+    const config = await readAgentConfig(agentPaths(opts.dataDir).config);
+    const coordinatorUrl = opts.coordinator ?? config.coordinatorUrl;
+    if (!(await answers(coordinatorUrl))) {
+      await claimWithoutCoordinator(opts, out, coordinatorUrl);
+      return;
+    }
+  }
   await withSession(
     opts,
     async (s) => {
@@ -401,6 +424,81 @@ export async function claimCommand(opts: ChainOptions & { file?: string }, out: 
   );
 }
 
+/** Whether anything answers HTTP at `base` (a coordinator that is down or gone does not). */
+async function answers(base: string): Promise<boolean> {
+  try {
+    await fetch(new URL('/v1/rewards/chain', base), { signal: AbortSignal.timeout(10_000) });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Epochs `claim` looks back from the chain's last one for a final and funded one. */
+const OFFLINE_EPOCH_SCAN = 256;
+
+/**
+ * `claim` with the coordinator unreachable: the chain says which epoch is the newest final and funded
+ * one and what its file hashes to; the file comes from this agent's kept files or from a peer
+ * (epochPeers of the config, --peer), and is checked against the chain like any other.
+ */
+async function claimWithoutCoordinator(
+  opts: ChainOptions & { peers?: readonly string[] },
+  out: Output,
+  coordinatorUrl: string,
+): Promise<void> {
+  const paths = agentPaths(opts.dataDir);
+  const config = await readAgentConfig(paths.config);
+  const keystore = (await readKeystore(paths.keystore)) as { address?: string };
+  const store = await EpochFileStore.open(paths.epochs, keystore.address ?? '0x', config.keepOtherEpochFiles);
+  const kept = store.distributors();
+  const distributorAddress = opts.distributor ?? (kept.length === 1 ? kept[0] : undefined);
+  if (distributorAddress === undefined) {
+    throw new CliError(
+      `the coordinator at ${coordinatorUrl} does not answer; to claim without it pass --distributor <address>` +
+        (kept.length > 1 ? ` (kept files name ${kept.join(', ')})` : ''),
+    );
+  }
+  const peers = [...(opts.peers ?? []), ...config.epochPeers];
+  await withSession(
+    { ...opts, distributor: distributorAddress },
+    async (s) => {
+      const distributor = attachRewardsDistributor(s.info.distributor, s.provider);
+      const last = Number(await distributor.lastEpoch());
+      let epoch = 0;
+      for (let e = last; e >= 1 && e > last - OFFLINE_EPOCH_SCAN; e--) {
+        if ((await distributor.isFinal(e)) && (await distributor.isFunded(e))) {
+          epoch = e;
+          break;
+        }
+      }
+      if (epoch === 0) {
+        throw new CliError(
+          `nothing claimable yet: no final and funded epoch on ${s.info.distributor} (last posted: ${last})`,
+        );
+      }
+      const [, fileHash] = await distributor.epochRoot(epoch);
+      let file: { text: string; source: EpochFileSource };
+      try {
+        file = await epochFileFromStoreOrPeers(
+          store,
+          s.peerKey,
+          peers,
+          s.info.distributor.toLowerCase(),
+          epoch,
+          fileHash.toLowerCase(),
+        );
+      } catch (err) {
+        throw new CliError(
+          `the coordinator at ${coordinatorUrl} does not answer and epoch ${epoch}'s file (hash ${fileHash}) could not be had: ${(err as Error).message}`,
+        );
+      }
+      await claimEpoch(s, out, epoch, file.text, file.source);
+    },
+    true,
+  );
+}
+
 async function readEpochFileText(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
@@ -423,6 +521,7 @@ async function claimEpoch(
   out: Output,
   epoch: number,
   fileText: string | undefined,
+  fileSource?: EpochFileSource,
 ): Promise<void> {
   const address = s.wallet.address;
   const distributorAddress = s.info.distributor;
@@ -475,12 +574,13 @@ async function claimEpoch(
       balance: balance.toString(),
       symbol: s.symbol,
       verified: { root: t.root, fileHash: t.fileHash, leaves: t.leaves },
+      fileSource: fileSource ?? (fileText === undefined ? 'coordinator' : 'file'),
     },
     () =>
       [
         `claimed ${formatTokenAmount(result.paid)} ${s.symbol} for ${address} (epoch ${t.epoch}, tx ${result.txHash})`,
         `  earned so far  ${formatTokenAmount(cumulative)} ${s.symbol}`,
-        `  checked        epoch ${t.epoch}'s file (${t.leaves} leaves) matches root ${t.root} on chain`,
+        `  checked        epoch ${t.epoch}'s file (${t.leaves} leaves${fileSource === undefined ? '' : `, ${fileSource === 'kept' ? 'a kept file' : `from ${fileSource}`}`}) matches root ${t.root} on chain`,
         `  wallet         ${formatTokenAmount(balance)} ${s.symbol}`,
       ].join('\n'),
   );

@@ -29,6 +29,8 @@ import { coordinatorOfferPolicy } from './offer-policy.js';
 import { ArtifactCache } from './artifact-cache.js';
 import { fetchCoordinatorNetwork, trustedMultiaddrs } from './coordinator-directory.js';
 import { coordinatorPeerIds, keepCoordinatorLink, type CoordinatorLinkState } from './coordinator-link.js';
+import { EpochKeeper } from './epoch-keeper.js';
+import { EpochFileStore } from './epoch-store.js';
 
 export interface AgentStatus {
   peerId: string;
@@ -50,6 +52,8 @@ export interface AgentStatus {
   coordinator: CoordinatorLinkState;
   /** The agent's listen addresses ([] = dial-only). */
   listening: string[];
+  /** Epoch files kept (checked by hash) and served to peers. */
+  epochFiles: { distributor: string; epoch: number; fileHash: string }[];
   pid: number;
   version: string;
   startedAt: number;
@@ -127,22 +131,36 @@ export async function startAgent(options: {
   // that sent a verified offer (see coordinatorOfferPolicy). Nobody else may connect, in or out: an
   // agent serves one coordinator, so a stranger's connection only costs memory.
   const coordinatorPeers = new Set(coordinatorPeerIds(config.bootstrap));
+  // Epoch peers (the owner's list) may connect too, to exchange epoch files and their announcements.
+  const epochPeers = new Set(coordinatorPeerIds(config.epochPeers));
   const node = await createGpumeshNode({
     privateKey: identity.peerKey,
     listen: config.listen,
-    bootstrap: config.bootstrap,
+    bootstrap: [...config.bootstrap, ...config.epochPeers],
     mdns: config.mdns,
     maxConnections: AGENT_MAX_CONNECTIONS,
-    isPeerDenied: (peer) => !coordinatorPeers.has(peer),
+    isPeerDenied: (peer) => !coordinatorPeers.has(peer) && !epochPeers.has(peer),
   });
   const peerId = nodePeerId(node);
-  const gossip = startGossip(node, {});
+  const epochStore = await EpochFileStore.open(paths.epochs, identity.address, config.keepOtherEpochFiles);
+  const epochKeeper = new EpochKeeper({
+    node,
+    store: epochStore,
+    logger: logger.child({ component: 'epochs' }),
+    ...(config.chainRpcUrl !== undefined ? { chainRpcUrl: config.chainRpcUrl } : {}),
+  });
+  await epochKeeper.start();
+  const gossip = startGossip(node, {
+    // Announcements of the coordinator this agent serves, relayed by anyone: each names a file to keep.
+    isTrustedEpochAnnouncer: (signer) => signer === config.coordinatorAddress,
+    handlers: { epoch: (signed, meta) => epochKeeper.onAnnouncement(signed, meta.from) },
+  });
   const binding: PeerBinding = await createPeerBinding(identity.wallet, peerId);
   const listening = node.getMultiaddrs().map((a) => a.toString());
   if (listening.length > 0) {
     logger.warn(
       { listening },
-      'listening for connections: only coordinator peers are accepted (set "listen": [] in the config to only dial out)',
+      'listening for connections: only coordinator peers and epoch peers are accepted (set "listen": [] in the config to only dial out)',
     );
   }
   const counters = { running: 0, completed: 0, failed: 0 };
@@ -215,6 +233,9 @@ export async function startAgent(options: {
     coordinatorConnected: link.state().connected,
     coordinator: link.state(),
     listening,
+    epochFiles: epochStore
+      .list()
+      .map((f) => ({ distributor: f.distributor, epoch: f.epoch, fileHash: f.fileHash })),
     pid: process.pid,
     version: options.version ?? 'unknown',
     startedAt,
@@ -389,6 +410,7 @@ export async function startAgent(options: {
       for (const t of advertWaits) clearTimeout(t);
       gossip.stop();
       await stopServing();
+      await epochKeeper.stop();
       await node.stop();
       await pool.close();
       await journal.close();
