@@ -113,6 +113,7 @@ describe('settlement: deposit → jobs → epoch → root → claim, on anvil', 
     const token = attachComputeToken(addresses.token, chain.wallets[0]);
     const escrow = attachJobEscrow(addresses.escrow, chain.wallets[0]);
     await (await token.approve(addresses.escrow, 100n * ONE_TOKEN)).wait();
+    await (await escrow.setSpendingCap(100n * ONE_TOKEN)).wait();
     await (await escrow.deposit(deposit)).wait();
     await waitFor('the deposit credit', async () =>
       (await balanceOf(db.url, available)) === before + deposit ? true : undefined,

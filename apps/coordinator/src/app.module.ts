@@ -16,6 +16,9 @@ import { AuthRepository } from './auth/auth.repository.js';
 import { AuthController } from './auth/auth.controller.js';
 import { AccountsRepository } from './accounts/accounts.repository.js';
 import { AccountsController } from './accounts/accounts.controller.js';
+import { SPENDING_CAP_DOMAIN, spendingCapDomainOf } from './accounts/spending-cap-domain.js';
+import { SpendingCapsRepository } from './accounts/spending-caps.repository.js';
+import { SpendingCapsService } from './accounts/spending-caps.service.js';
 import { LedgerRepository } from './ledger/ledger.repository.js';
 import { JobsRepository } from './jobs/jobs.repository.js';
 import { JobSubmissionRepository } from './jobs/job-submission.repository.js';
@@ -153,6 +156,9 @@ export class AppModule {
         AuthService,
         AuthRepository,
         AccountsRepository,
+        { provide: SPENDING_CAP_DOMAIN, useValue: spendingCapDomainOf(config, options.chain ?? null) },
+        SpendingCapsRepository,
+        SpendingCapsService,
         LedgerRepository,
         JobsRepository,
         JobSubmissionRepository,
