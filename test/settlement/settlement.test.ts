@@ -359,6 +359,14 @@ describe('settlement: the dev chain (SETTLEMENT_ENABLED without CHAIN_RPC_URL)',
         `SELECT count(*)::text AS n FROM "LedgerEntry" WHERE kind = 'mint'`,
       );
       expect(mints[0].n).toBe('0');
+      // The dev developer signed a spending cap at boot: its deposit can be spent.
+      const account = await api<{ spendingCap: { cap: string; authorisedRemaining: string } | null }>(
+        c.url,
+        'GET',
+        '/v1/account',
+        { key: c.devKey },
+      );
+      expect(BigInt(account.body.spendingCap?.authorisedRemaining ?? '0')).toBeGreaterThanOrEqual(escrowed);
     } finally {
       provider.destroy();
     }
