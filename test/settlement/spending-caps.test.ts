@@ -21,6 +21,7 @@ import type { FakeAgent } from '../helpers/fake-agent.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { SettlementService } from '../../apps/coordinator/src/settlement/settlement.service.js';
 import { isTerminal } from '../../apps/coordinator/src/jobs/job-state.js';
+import { runSpendingCapCli } from '../../apps/cli/src/spending-cap.js';
 import {
   balanceOf,
   deployForSettlement,
@@ -238,8 +239,25 @@ describe('spending caps on anvil', () => {
     expect((await account()).balance).toBe(before.balance);
     expect(await jobCount()).toBe(jobs);
 
-    const raised = await putCap(10n * ONE_TOKEN);
-    expect(raised.status).toBe(200);
+    // The developer raises it with the CLI, which reads the domain from the coordinator and PUTs it.
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runSpendingCapCli(
+      [
+        '--cap',
+        (10n * ONE_TOKEN).toString(),
+        '--key-env',
+        'DEV_KEY',
+        '--coordinator',
+        c.url,
+        '--api-key-env',
+        'API_KEY',
+      ],
+      { out: (l) => out.push(l), err: (l) => err.push(l) },
+      { DEV_KEY: chain.anvil.accounts[DEV_INDEX].privateKey, API_KEY: c.devKey },
+    );
+    expect(code, err.join('\n')).toBe(0);
+    expect(JSON.parse(out.join('\n'))).toMatchObject({ coordinator: { cap: (10n * ONE_TOKEN).toString() } });
     const second = await submit(16);
     expect(second.status).toBe(201);
     await completed(second.body.id);
