@@ -42,6 +42,11 @@ const OWNERS: readonly TableOwner[] = [
       sqlWrites('LedgerBalance'),
     ],
   },
+  {
+    tables: ['SpendingCap'],
+    owner: 'accounts',
+    writes: [prismaWrites('spendingCap'), sqlWrites('SpendingCap')],
+  },
 ];
 
 /** The writes `source` makes with any of `patterns`, as `line: text`. */
