@@ -128,6 +128,12 @@ export class AppModule {
         ]
       : [HealthController, MetricsController];
     const workerProviders: Provider[] = runWorkers ? [DispatchProcessor, MaintenanceProcessor] : [];
+    const capDomain = spendingCapDomainOf(config, options.chain ?? null);
+    if (config.SETTLEMENT_ENABLED && !capDomain) {
+      options.logger.warn(
+        'settlement is on but this process knows no escrow (set CONTRACTS_FILE or ESCROW_ADDRESS): it cannot check spending caps, so submissions here are not bounded by them (the escrow still refuses debits past them)',
+      );
+    }
     return {
       module: AppModule,
       imports: [
@@ -156,7 +162,7 @@ export class AppModule {
         AuthService,
         AuthRepository,
         AccountsRepository,
-        { provide: SPENDING_CAP_DOMAIN, useValue: spendingCapDomainOf(config, options.chain ?? null) },
+        { provide: SPENDING_CAP_DOMAIN, useValue: capDomain },
         SpendingCapsRepository,
         SpendingCapsService,
         LedgerRepository,

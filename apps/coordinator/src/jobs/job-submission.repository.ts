@@ -115,14 +115,16 @@ export class JobSubmissionRepository {
         [accounts],
       );
       const left = new Map(balances.map((b) => [b.account, b.balance]));
-      const unlocks = await tx.query<{ accountId: string; unlockAt: Date }>(
-        `SELECT "accountId"::text AS "accountId", "unlockAt" FROM "EscrowUnlock" WHERE "accountId" = ANY($1::uuid[])`,
-        [[...new Set(jobs.map((j) => j.accountId))]],
-      );
+      const accountIds = [...new Set(jobs.map((j) => j.accountId))];
+      // Both sent at once (pipelined), after the lock: one round trip.
+      const [unlocks, bounds] = await Promise.all([
+        tx.query<{ accountId: string; unlockAt: Date }>(
+          `SELECT "accountId"::text AS "accountId", "unlockAt" FROM "EscrowUnlock" WHERE "accountId" = ANY($1::uuid[])`,
+          [accountIds],
+        ),
+        this.capDomain ? spendingBoundsIn(tx, accountIds, this.capDomain) : null,
+      ]);
       const unlocking = new Map(unlocks.map((u) => [u.accountId, u.unlockAt]));
-      const bounds = this.capDomain
-        ? await spendingBoundsIn(tx, [...new Set(jobs.map((j) => j.accountId))], this.capDomain)
-        : null;
       const admitted: NewJob[] = [];
       const outcomes: (SubmissionOutcome | null)[] = jobs.map((job) => {
         const unlockAt = unlocking.get(job.accountId);

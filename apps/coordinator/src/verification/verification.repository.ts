@@ -89,17 +89,17 @@ export class VerificationRepository {
       );
       const available = balance?.balance ?? 0n;
       if (available < c.cost) return { refused: 'insufficient-balance' } as const;
-      const [unlock] = await tx.query<{ n: number }>(
-        `SELECT 1 AS n FROM "EscrowUnlock" WHERE "accountId" = $1::uuid`,
-        [c.accountId],
-      );
+      const [[unlock], bounds] = await Promise.all([
+        tx.query<{ n: number }>(`SELECT 1 AS n FROM "EscrowUnlock" WHERE "accountId" = $1::uuid`, [
+          c.accountId,
+        ]),
+        this.capDomain ? spendingBoundsIn(tx, [c.accountId], this.capDomain) : null,
+      ]);
       if (unlock) return { refused: 'escrow-unlocking' } as const;
-      if (this.capDomain) {
-        // The platform account's escrowed spending stays within the cap it signed, like a developer's.
-        const bound = (await spendingBoundsIn(tx, [c.accountId], this.capDomain)).get(c.accountId);
-        if (bound && !fitsSpendingCap(bound.cap, bound.deposited - available, c.cost)) {
-          return { refused: 'spending-cap-exceeded' } as const;
-        }
+      // The platform account's escrowed spending stays within the cap it signed, like a developer's.
+      const bound = bounds?.get(c.accountId);
+      if (bound && !fitsSpendingCap(bound.cap, bound.deposited - available, c.cost)) {
+        return { refused: 'spending-cap-exceeded' } as const;
       }
       // Both sent before either answer (pipelined): the answer's row follows its job's.
       const inserted = this.submissions.insertCanaryIn(tx, c);
