@@ -1,6 +1,6 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { JsonRpcProvider, NonceManager, Wallet, getAddress } from 'ethers';
+import { JsonRpcProvider, NonceManager, Wallet, ZeroAddress, getAddress } from 'ethers';
 import type { Logger } from 'pino';
 import {
   ANVIL_DEV_KEYS,
@@ -242,6 +242,7 @@ async function startDevChain(
     try {
       const saved = await readSavedDevContracts(files.contracts, anvil.chainId);
       if (saved && (await provider.getCode(saved.distributor)) !== '0x') {
+        await requireSpendingCaps(provider, saved.escrow, files.dir);
         contracts = saved;
       } else {
         if (saved) {
@@ -335,6 +336,20 @@ async function deployDevContracts(
     depositIntoEscrow(provider, platform.privateKey, deployed, DEV_PLATFORM_DEPOSIT),
   ]);
   return { ...deployed };
+}
+
+/**
+ * A dev chain saved before JobEscrow had spending caps cannot settle with this code (its escrow has
+ * no `spendingCapOf`): says so, instead of failing at every settlement step.
+ */
+async function requireSpendingCaps(provider: JsonRpcProvider, escrow: string, dir: string): Promise<void> {
+  try {
+    await attachJobEscrow(escrow, provider).spendingCapOf(ZeroAddress);
+  } catch {
+    throw new ConfigError(
+      `the dev chain saved in ${dir} has a JobEscrow from before spending caps: delete the data directory (or ${dir}) to deploy the current contracts`,
+    );
+  }
 }
 
 /** Approves and deposits `amount` of the key's tokens into the escrow, as a user would. */
