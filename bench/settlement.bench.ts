@@ -22,6 +22,8 @@ import {
   serializeEpochFile,
   attachRewardsDistributor,
   toHex,
+  signSpendingCap,
+  spendingCapDomain,
   type EpochFile,
 } from '#rewards';
 import { startAnvil } from '#devchain';
@@ -171,6 +173,7 @@ export async function run(): Promise<Record<string, unknown>> {
       if (a.address !== anvil.accounts[1].address) await (await token.mint(a.address, 1_000_000n)).wait();
       await (await attachComputeToken(addresses.token, w).approve(addresses.escrow, 1_000_000n)).wait();
       await (await attachJobEscrow(addresses.escrow, w).deposit(1_000_000n)).wait();
+      await (await attachJobEscrow(addresses.escrow, w).setSpendingCap(1_000_000n)).wait();
     }
     const escrowAdmin = attachJobEscrow(addresses.escrow, admin);
     const debitBatch = await gasOf(
@@ -189,11 +192,18 @@ export async function run(): Promise<Record<string, unknown>> {
     let batch = 2;
     let debitedFor2 = BigInt(debitors.length + 1);
     for (const size of DEBIT_BATCH_SIZES) {
-      const accounts = Array.from({ length: size }, address);
+      const keys = Array.from({ length: size }, () => Wallet.createRandom());
+      const accounts = keys.map((k) => k.address);
       // 2 each, 1 debited: the balance stays non-zero, as a developer's usually does.
       await (await token.mint(anvil.accounts[0].address, 2n * BigInt(size))).wait();
       await (await token.approve(addresses.escrow, 2n * BigInt(size))).wait();
       for (const a of accounts) await (await escrowAdmin.depositFor(a, 2n)).wait();
+      // Each signs a spending cap (anyone submits it): the debit reads and writes its cap word.
+      const capDomain = spendingCapDomain(Number((await provider.getNetwork()).chainId), addresses.escrow);
+      for (const k of keys) {
+        const signed = await signSpendingCap(k, capDomain, 2n);
+        await (await escrowAdmin.authorize(k.address, 2n, signed.signature)).wait();
+      }
       const gas = await gasOf(
         escrowAdmin.debit(
           2,

@@ -65,6 +65,8 @@ export async function startBenchChain(): Promise<BenchChain> {
     const deposit = async (i: number, amount: bigint): Promise<void> => {
       const w = wallet(i);
       await (await attachComputeToken(addresses.token, w).approve(addresses.escrow, amount)).wait();
+      // The spending cap first: the watcher records it before it credits the deposit.
+      await (await attachJobEscrow(addresses.escrow, w).setSpendingCap(amount)).wait();
       await (await attachJobEscrow(addresses.escrow, w).deposit(amount)).wait();
     };
     await Promise.all([

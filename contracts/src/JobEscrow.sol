@@ -4,6 +4,8 @@ pragma solidity 0.8.37;
 import {AccessControlDefaultAdminRules} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {BitMaps} from "@openzeppelin/contracts/utils/structs/BitMaps.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
@@ -20,7 +22,14 @@ import {RewardsDistributor} from "./RewardsDistributor.sol";
 /// `maxEpochSeconds`, its root is final one challenge window after it closes, and the settler debits
 /// it within `fundingMargin` of finality. So as long as the settler follows that protocol,
 /// everything an account spent before it requested an unlock is debited before the unlock comes.
-contract JobEscrow is AccessControlDefaultAdminRules, ReentrancyGuardTransient {
+///
+/// What the settler may debit from an account is bounded by the account itself: a developer signs an
+/// EIP-712 `SpendingCap(address account, uint256 cap)`, a cap on everything ever debited from it
+/// (cumulative, so a signature cannot be replayed into more spending; a higher cap supersedes a lower
+/// one). Anyone may submit the signature (`authorize`), the account may set it directly
+/// (`setSpendingCap`), and `debit` reverts with `CapExceeded` beyond it. The settler's key alone can
+/// no longer take more than a developer agreed to.
+contract JobEscrow is AccessControlDefaultAdminRules, ReentrancyGuardTransient, EIP712 {
     using SafeERC20 for IERC20;
     using BitMaps for BitMaps.BitMap;
 
@@ -33,9 +42,19 @@ contract JobEscrow is AccessControlDefaultAdminRules, ReentrancyGuardTransient {
 
     uint256 private constant _DEV_CHAIN_ID = 31337;
 
+    /// @notice The EIP-712 type a developer signs to bound what may ever be debited from it.
+    bytes32 public constant SPENDING_CAP_TYPEHASH = keccak256("SpendingCap(address account,uint256 cap)");
+
     struct Account {
         uint192 balance;
         uint64 unlockAt;
+    }
+
+    /// @dev One slot, so a debit reads and writes a single extra word. A signed cap above
+    /// `type(uint128).max` is stored as that (more tokens than can ever exist).
+    struct Allowance {
+        uint128 spent;
+        uint128 cap;
     }
 
     IERC20 private immutable _token;
@@ -45,6 +64,7 @@ contract JobEscrow is AccessControlDefaultAdminRules, ReentrancyGuardTransient {
     uint64 private immutable _fundingMargin;
 
     mapping(address account => Account) private _accounts;
+    mapping(address account => Allowance) private _allowances;
     mapping(uint64 epoch => uint256) private _debited;
     /// @dev Key `(uint256(epoch) << 32) | batch`.
     BitMaps.BitMap private _debitedBatches;
@@ -61,6 +81,9 @@ contract JobEscrow is AccessControlDefaultAdminRules, ReentrancyGuardTransient {
     error InsufficientBalance(address account, uint256 balance, uint256 amount);
     error LengthMismatch(uint256 accounts, uint256 amounts);
     error BatchAlreadyDebited(uint64 epoch, uint32 batch);
+    error CapExceeded(address account, uint256 spent, uint256 amount, uint256 cap);
+    error StaleSpendingCap(address account, uint256 cap, uint256 current);
+    error InvalidSpendingCapSignature(address account);
 
     event Deposited(address indexed account, uint256 amount);
     event UnlockRequested(address indexed account, uint64 unlockAt);
@@ -68,6 +91,7 @@ contract JobEscrow is AccessControlDefaultAdminRules, ReentrancyGuardTransient {
     event Withdrawn(address indexed account, uint256 amount);
     event Debited(uint64 indexed epoch, address indexed account, uint256 amount);
     event BatchDebited(uint64 indexed epoch, uint32 indexed batch, uint256 amount);
+    event SpendingCapAuthorized(address indexed account, uint256 cap);
 
     /// @param token_ The token deposits are made in (the distributor's token).
     /// @param distributor_ The RewardsDistributor debits fund.
@@ -88,7 +112,7 @@ contract JobEscrow is AccessControlDefaultAdminRules, ReentrancyGuardTransient {
         uint64 unlockDelay_,
         uint64 maxEpochSeconds_,
         uint64 fundingMargin_
-    ) AccessControlDefaultAdminRules(adminDelay, admin) {
+    ) AccessControlDefaultAdminRules(adminDelay, admin) EIP712("gpumesh JobEscrow", "1") {
         if (address(token_) == address(0) || address(distributor_) == address(0) || settler == address(0)) {
             revert ZeroAddress();
         }
@@ -151,11 +175,30 @@ contract JobEscrow is AccessControlDefaultAdminRules, ReentrancyGuardTransient {
         _token.safeTransfer(msg.sender, amount);
     }
 
+    /// @notice Records `cap` as the caller's spending cap: the most that may ever be debited from it,
+    /// in total. Only raises it (a cap at or below the current one reverts as stale).
+    function setSpendingCap(uint256 cap) external {
+        _authorize(msg.sender, cap);
+    }
+
+    /// @notice Records the spending cap `account` signed (EIP-712 `SpendingCap(account, cap)` in this
+    /// contract's domain): an EOA's ECDSA signature, or an ERC-1271 contract's approval. Open to
+    /// anyone (the settler submits the caps developers gave the coordinator): it can only raise the
+    /// bound to what the account itself signed. A cap at or below the current one reverts as stale.
+    function authorize(address account, uint256 cap, bytes calldata signature) external {
+        bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(SPENDING_CAP_TYPEHASH, account, cap)));
+        if (!SignatureChecker.isValidSignatureNow(account, digest, signature)) {
+            revert InvalidSpendingCapSignature(account);
+        }
+        _authorize(account, cap);
+    }
+
     /// @notice Debits what `accounts` spent in `epoch` (batch `batch` of its debits) and funds the
     /// epoch in the distributor with the sum. Only SETTLER_ROLE; each `(epoch, batch)` lands once,
     /// so a retried batch cannot debit twice. The distributor refuses the funding (and so the
     /// debit) unless the epoch is final, every earlier epoch is funded and the epoch's funding stays
-    /// within its posted total.
+    /// within its posted total. No account is debited beyond the spending cap it signed: everything
+    /// ever debited from it stays within its cap, or the batch reverts (`CapExceeded`).
     function debit(
         uint64 epoch,
         uint32 batch,
@@ -168,14 +211,9 @@ contract JobEscrow is AccessControlDefaultAdminRules, ReentrancyGuardTransient {
         _debitedBatches.set(key);
         uint256 sum;
         for (uint256 i = 0; i < accounts.length; ++i) {
-            address account = accounts[i];
             uint256 amount = amounts[i];
-            Account storage a = _accounts[account];
-            uint256 balance = a.balance;
-            if (amount > balance) revert InsufficientBalance(account, balance, amount);
-            a.balance = uint192(balance - amount);
+            _debitAccount(epoch, accounts[i], amount);
             sum += amount;
-            emit Debited(epoch, account, amount);
         }
         if (sum == 0) revert ZeroAmount();
         _debited[epoch] += sum;
@@ -214,6 +252,21 @@ contract JobEscrow is AccessControlDefaultAdminRules, ReentrancyGuardTransient {
         return _accounts[account].unlockAt;
     }
 
+    /// @notice The highest spending cap `account` authorized (0: nothing may be debited from it).
+    function spendingCapOf(address account) external view returns (uint256) {
+        return _allowances[account].cap;
+    }
+
+    /// @notice Everything ever debited from `account` (never more than its spending cap).
+    function spentBy(address account) external view returns (uint256) {
+        return _allowances[account].spent;
+    }
+
+    /// @notice The EIP-712 domain separator `SpendingCap` signatures are made in.
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
     /// @notice Everything debited for `epoch` so far (all its batches).
     function debitedIn(uint64 epoch) external view returns (uint256) {
         return _debited[epoch];
@@ -225,6 +278,30 @@ contract JobEscrow is AccessControlDefaultAdminRules, ReentrancyGuardTransient {
     }
 
     // ---------------------------------------------------------------- internals
+
+    /// @dev Takes `amount` off `account`'s balance and adds it to what it spent, within its cap.
+    function _debitAccount(uint64 epoch, address account, uint256 amount) private {
+        Account storage a = _accounts[account];
+        uint256 balance = a.balance;
+        if (amount > balance) revert InsufficientBalance(account, balance, amount);
+        Allowance storage allowance = _allowances[account];
+        uint256 spent = allowance.spent;
+        uint256 cap = allowance.cap;
+        // spent <= cap always holds: caps only rise and every debit stays within one.
+        if (amount > cap - spent) revert CapExceeded(account, spent, amount, cap);
+        a.balance = uint192(balance - amount);
+        allowance.spent = uint128(spent + amount);
+        emit Debited(epoch, account, amount);
+    }
+
+    function _authorize(address account, uint256 cap) private {
+        uint256 stored = cap > type(uint128).max ? type(uint128).max : cap;
+        Allowance storage allowance = _allowances[account];
+        uint256 current = allowance.cap;
+        if (stored <= current) revert StaleSpendingCap(account, cap, current);
+        allowance.cap = uint128(stored);
+        emit SpendingCapAuthorized(account, cap);
+    }
 
     function _deposit(address account, uint256 amount) private {
         if (amount == 0) revert ZeroAmount();

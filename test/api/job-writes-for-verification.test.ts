@@ -30,7 +30,7 @@ beforeAll(async () => {
   prisma = new PrismaService(pool);
   // Neither path posts to the ledger (the caller reserves a canary's cost; a correction moves no money).
   jobs = new JobsRepository(prisma, sql, null as unknown as LedgerRepository);
-  submissions = new JobSubmissionRepository(sql);
+  submissions = new JobSubmissionRepository(sql, null);
   const [account] = await sql.query<{ id: string }>(
     `INSERT INTO "Account" (id, address, "createdAt") VALUES ($1::uuid, $2, now()) RETURNING id::text AS id`,
     [randomUUID(), '0x00000000000000000000000000000000000000c0'],

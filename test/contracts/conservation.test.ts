@@ -2,23 +2,36 @@
 // debits of final epochs in batches, funding and claims keep the tokens conserved:
 //   token.balanceOf(escrow)      == Σ escrow balances
 //   token.balanceOf(distributor) == Σ funded − totalClaimed
-// and no claim ever takes the total paid beyond the cumulative total of its root.
+// and no claim ever takes the total paid beyond the cumulative total of its root. Developers sign
+// spending caps (submitted by anyone) at random: a debit past a cap reverts (CapExceeded), and what
+// was ever debited from each developer stays within the highest cap it signed.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
   attachComputeToken,
   attachJobEscrow,
+  capHeadroom,
   closeEpoch,
   cumulativeFromEpochFile,
   epochFileHash,
   EpochProofs,
+  signSpendingCap,
+  spendingCapDomain,
   type CumulativeEntry,
   type EpochCredit,
   type EpochFile,
 } from '#rewards';
 
-import { deploySystem, fundEpoch, increaseTime, startChain, type Chain, type System } from './chain.js';
+import {
+  deploySystem,
+  fundEpoch,
+  increaseTime,
+  revertName,
+  startChain,
+  type Chain,
+  type System,
+} from './chain.js';
 
 const WINDOW = 10;
 const DEVS = [1, 2, 3];
@@ -38,7 +51,9 @@ type Op =
       /** Debit in two batches. */
       readonly split: boolean;
     }
-  | { readonly kind: 'claim'; readonly who: number };
+  | { readonly kind: 'claim'; readonly who: number }
+  /** `dev` signs a cap `raise` above its current one; `by` submits it (anyone may). */
+  | { readonly kind: 'cap'; readonly dev: number; readonly raise: bigint; readonly by: number };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   {
@@ -70,6 +85,15 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     }),
     weight: 3,
   },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('cap' as const),
+      dev: fc.constantFrom(...DEVS),
+      raise: fc.bigInt({ min: 1n, max: 5_000n }),
+      by: fc.constantFrom(0, ...DEVS, ...PROVIDERS),
+    }),
+    weight: 1,
+  },
 );
 
 describe('token conservation across escrow and distributor (property, on anvil)', () => {
@@ -80,6 +104,8 @@ describe('token conservation across escrow and distributor (property, on anvil)'
   let cumulative: ReadonlyMap<string, CumulativeEntry> = new Map();
   let latest: EpochFile | null = null;
   let epoch = 0;
+  /** What this test debited from each developer, in total. */
+  const debited = new Map<string, bigint>();
 
   beforeAll(async () => {
     chain = await startChain();
@@ -93,6 +119,8 @@ describe('token conservation across escrow and distributor (property, on anvil)'
       const token = attachComputeToken(sys.addresses.token, chain.wallets[d]);
       await (await token.approve(sys.addresses.escrow, 10n ** 9n)).wait();
       await (await attachJobEscrow(sys.addresses.escrow, chain.wallets[d]).deposit(5_000n)).wait();
+      // A cap below the deposit: it binds before the balance does.
+      await (await attachJobEscrow(sys.addresses.escrow, chain.wallets[d]).setSpendingCap(3_000n)).wait();
     }
   });
 
@@ -110,6 +138,11 @@ describe('token conservation across escrow and distributor (property, on anvil)'
     expect(await sys.token.balanceOf(sys.addresses.distributor)).toBe(funded - claimed);
     const fundedEpoch = await sys.distributor.fundedEpoch();
     expect(claimed <= (await sys.distributor.cumulativeTotal(fundedEpoch))).toBe(true);
+    for (const d of DEVS) {
+      const spent = await sys.escrow.spentBy(chain.addresses[d]);
+      expect(spent).toBe(debited.get(chain.addresses[d]) ?? 0n);
+      expect(spent <= (await sys.escrow.spendingCapOf(chain.addresses[d]))).toBe(true);
+    }
   }
 
   it('holds for random sequences of deposits, epochs, debits, funding and claims', async () => {
@@ -119,12 +152,32 @@ describe('token conservation across escrow and distributor (property, on anvil)'
           if (op.kind === 'deposit') {
             const escrow = attachJobEscrow(sys.addresses.escrow, chain.wallets[op.dev]);
             await (await escrow.deposit(op.amount)).wait();
+          } else if (op.kind === 'cap') {
+            const account = chain.addresses[op.dev];
+            const cap = (await sys.escrow.spendingCapOf(account)) + op.raise;
+            const domain = spendingCapDomain(chain.anvil.chainId, sys.addresses.escrow);
+            const signed = await signSpendingCap(chain.wallets[op.dev], domain, cap);
+            const submitter = attachJobEscrow(sys.addresses.escrow, chain.wallets[op.by]);
+            await (await submitter.authorize(account, cap, signed.signature)).wait();
+            expect(await sys.escrow.spendingCapOf(account)).toBe(cap);
           } else if (op.kind === 'epoch') {
             const debits: { account: string; amount: bigint }[] = [];
             const credits: EpochCredit[] = [];
             for (const [i, d] of DEVS.entries()) {
-              const balance = await sys.escrow.balanceOf(chain.addresses[d]);
-              const amount = (balance * BigInt(op.spend[i])) / 1_000n;
+              const account = chain.addresses[d];
+              const balance = await sys.escrow.balanceOf(account);
+              let amount = (balance * BigInt(op.spend[i])) / 1_000n;
+              const headroom = capHeadroom(
+                await sys.escrow.spendingCapOf(account),
+                await sys.escrow.spentBy(account),
+              );
+              if (amount > headroom) {
+                // The settler cannot take more than the developer signed for, whatever the epoch.
+                expect(
+                  await revertName(() => sys.escrow.debit.staticCall(epoch + 1, 0, [account], [amount])),
+                ).toBe('CapExceeded');
+                amount = headroom;
+              }
               if (amount === 0n) continue;
               debits.push({ account: chain.addresses[d], amount });
               credits.push({
@@ -158,6 +211,7 @@ describe('token conservation across escrow and distributor (property, on anvil)'
                     batch.map((d) => d.amount),
                   )
                 ).wait();
+                for (const d of batch) debited.set(d.account, (debited.get(d.account) ?? 0n) + d.amount);
               }
             }
             expect(await sys.distributor.isFunded(epoch)).toBe(true);

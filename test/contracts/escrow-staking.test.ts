@@ -77,6 +77,7 @@ describe('JobEscrow and ProviderStaking on anvil', () => {
     const a = chain.addresses[2];
     const dist = sys.distributor.interface;
     await (await devA.deposit(1_000n)).wait();
+    await (await devA.setSpendingCap(10_000n)).wait();
     const file = closeEpoch(
       new Map(),
       [{ provider: chain.addresses[7], receipts: [{ id: 'j1', amount: 600n }] }],

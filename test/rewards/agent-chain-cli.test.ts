@@ -160,6 +160,7 @@ describe('gpumesh-agent stake, unstake and claim on anvil', () => {
     await (
       await attachComputeToken(addresses.token, chain.wallets[0]).approve(addresses.escrow, 5n * ONE_TOKEN)
     ).wait();
+    await (await escrow.setSpendingCap(5n * ONE_TOKEN)).wait();
     await (await escrow.deposit(5n * ONE_TOKEN)).wait();
     await waitFor('the deposit credited', async () => {
       const res = await api<{ balance: string }>(c.url, 'GET', '/v1/account', { key: c.devKey });

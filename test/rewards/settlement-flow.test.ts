@@ -66,6 +66,8 @@ describe('deposit → jobs → epoch → root → claim on anvil', () => {
         await attachComputeToken(sys.addresses.token, w).approve(sys.addresses.escrow, 50n * ONE_TOKEN)
       ).wait();
       await (await attachJobEscrow(sys.addresses.escrow, w).deposit(50n * ONE_TOKEN)).wait();
+      // The developer bounds what the settler may ever debit (here: its whole deposit).
+      await (await attachJobEscrow(sys.addresses.escrow, w).setSpendingCap(50n * ONE_TOKEN)).wait();
       expect(dev).toBeTruthy();
     }
     const balances = new Map<string, bigint>();

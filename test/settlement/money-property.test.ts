@@ -1,8 +1,9 @@
 // The money invariants as a property of the real system: fast-check draws short random histories of
-// deposits, jobs, unlocks, cancels, withdrawals, settlement steps and coordinator crashes against a
+// deposits, spending caps, jobs, unlocks, cancels, withdrawals, settlement steps and coordinator crashes against a
 // real anvil, PostgreSQL, Redis and coordinator; after each history the test drives settlement to
 // quiescence and checks that off chain and on chain agree to the base unit, every final epoch is
-// fully debited and funded, the ledger balances, tokens are conserved and nothing was minted.
+// fully debited and funded, the ledger balances, tokens are conserved and nothing was minted, and no
+// account was ever debited past the spending cap it signed (a job past it is refused, reserving nothing).
 // The histories follow the protocol: a developer withdraws only after its unlock delay, and the
 // coordinator settles within that delay (modelled by driving settlement to quiescence first).
 //   MONEY_PROPERTY_RUNS (default 4) and MONEY_PROPERTY_SEED reproduce or extend a run.
@@ -17,6 +18,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ANVIL_DEV_KEYS,
   ONE_TOKEN,
+  signSpendingCap,
+  spendingCapDomain,
   attachComputeToken,
   attachJobEscrow,
   attachRewardsDistributor,
@@ -53,6 +56,11 @@ const DEVELOPERS = [0, 1, 2] as const;
 const SETTLER = 9;
 const PLATFORM = 7;
 const CHALLENGE_WINDOW_S = 30;
+/**
+ * The first spending cap of developers 1 and 2, in base units: one job (a job reserves 10 at its max
+ * price and is charged 3, the provider's price), not two. Developer 0 starts with a token.
+ */
+const FIRST_CAP = 12n;
 
 type Dev = (typeof DEVELOPERS)[number];
 type SettleAction = 'close' | 'post' | 'advance' | 'time';
@@ -60,6 +68,8 @@ type SettleAction = 'close' | 'post' | 'advance' | 'time';
 type CrashPoint = 'idle' | 'post' | 'advance' | 'job';
 type Step =
   | { kind: 'deposit'; dev: Dev; tokens: number; awaitCredit: boolean }
+  /** The developer signs a cap `raise` base units higher: PUT to the coordinator, or set on chain. */
+  | { kind: 'cap'; dev: Dev; raise: number; via: 'put' | 'chain' }
   | { kind: 'job'; dev: Dev; n: number }
   | { kind: 'unlock'; dev: Dev }
   | { kind: 'cancel'; dev: Dev }
@@ -81,6 +91,15 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   {
     weight: 4,
     arbitrary: fc.record({ kind: fc.constant('job' as const), dev: devArb, n: fc.constantFrom(8, 16, 24) }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('cap' as const),
+      dev: devArb,
+      raise: fc.integer({ min: 0, max: 40 }),
+      via: fc.constantFrom<'put' | 'chain'>('put', 'chain'),
+    }),
   },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('unlock' as const), dev: devArb }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('cancel' as const), dev: devArb }) },
@@ -120,6 +139,16 @@ const CRASHES_IN_FLIGHT: Step[] = [
   { kind: 'crash', during: 'job', afterMs: 100 },
   { kind: 'unlock', dev: 0 },
   { kind: 'withdraw', dev: 0, percent: 50 },
+];
+
+/** A history run first on every seed: jobs past the first cap are refused, then a higher cap admits them. */
+const PAST_THE_CAP: Step[] = [
+  { kind: 'deposit', dev: 2, tokens: 1, awaitCredit: true },
+  { kind: 'job', dev: 2, n: 8 },
+  { kind: 'job', dev: 2, n: 8 },
+  { kind: 'cap', dev: 2, raise: 40, via: 'put' },
+  { kind: 'job', dev: 2, n: 8 },
+  { kind: 'settle', action: 'close' },
 ];
 
 async function sumOf(url: string, sql: string): Promise<bigint> {
@@ -288,8 +317,40 @@ describe('money invariants under random histories with crashes (property)', () =
     }
   }
 
+  /** The developer's highest cap so far (the coordinator's view, which follows the chain's). */
+  async function capOf(dev: Dev): Promise<bigint> {
+    const res = await api<{ spendingCap: { cap: string } | null }>(c.url, 'GET', '/v1/account', {
+      key: keys.get(dev),
+    });
+    return BigInt(res.body.spendingCap?.cap ?? '0');
+  }
+
+  /** `dev` signs `cap` and gives it to the coordinator (PUT), or sets it on chain (the watcher follows). */
+  async function signCap(dev: Dev, cap: bigint, via: 'put' | 'chain'): Promise<void> {
+    if (via === 'chain') {
+      if (cap > (await escrowOf(dev).spendingCapOf(addressOf(dev)))) {
+        await (await escrowOf(dev).setSpendingCap(cap)).wait();
+      }
+      await waitFor(`the cap of ${dev} seen`, async () => ((await capOf(dev)) >= cap ? true : undefined));
+      return;
+    }
+    const domain = spendingCapDomain(chain.anvil.chainId, addresses.escrow);
+    const signed = await signSpendingCap(chain.wallets[dev], domain, cap);
+    const res = await api(c.url, 'PUT', '/v1/account/spending-cap', {
+      key: keys.get(dev),
+      body: { cap: cap.toString(), signature: signed.signature },
+    });
+    expect(res.status).toBe(200);
+  }
+
   async function apply(step: Step, pending: Map<Dev, boolean>): Promise<void> {
     switch (step.kind) {
+      case 'cap': {
+        const cap = (await capOf(step.dev)) + BigInt(step.raise);
+        await signCap(step.dev, cap, step.via);
+        count(`cap:${step.via}`);
+        return;
+      }
       case 'deposit': {
         const before = await offChain(step.dev);
         await (await escrowOf(step.dev).deposit(BigInt(step.tokens) * ONE_TOKEN)).wait();
@@ -309,6 +370,10 @@ describe('money invariants under random histories with crashes (property)', () =
           expect(job.status).toBe(409);
           expect(job.body.error?.code).toBe('ESCROW_UNLOCK_PENDING');
           count('jobRefusedUnlockPending');
+          return;
+        }
+        if (job.status === 402 && job.body.error?.code === 'SPENDING_CAP_EXCEEDED') {
+          count('jobRefusedSpendingCap'); // past the cap the developer signed
           return;
         }
         if (job.status === 402) {
@@ -402,6 +467,17 @@ describe('money invariants under random histories with crashes (property)', () =
     for (let e = 1; e <= last; e++) funded += await distributor.fundedIn(e);
     expect(await token.balanceOf(addresses.distributor)).toBe(funded - (await distributor.totalClaimed()));
     expect(await token.totalSupply()).toBe(supplyAfterDeploy);
+    // Spending caps: no account was debited past the cap it signed, and every debit funded an epoch.
+    let spent = 0n;
+    for (const i of [...DEVELOPERS, PLATFORM]) {
+      const address = chain.anvil.accounts[i].address;
+      const debited = await escrow.spentBy(address);
+      expect(debited <= (await escrow.spendingCapOf(address)), `account ${i} within its cap`).toBe(true);
+      spent += debited;
+    }
+    let debitedInEpochs = 0n;
+    for (let e = 1; e <= last; e++) debitedInEpochs += await escrow.debitedIn(e);
+    expect(spent).toBe(debitedInEpochs);
   }
 
   beforeAll(async () => {
@@ -429,6 +505,10 @@ describe('money invariants under random histories with crashes (property)', () =
     });
     await startCoordinator();
     for (const dev of DEVELOPERS) if (dev !== 0) keys.set(dev, await apiKeyOf(c.url, dev));
+    // Each developer signs a first, small cap: some through the coordinator, one on chain.
+    for (const dev of DEVELOPERS) {
+      await signCap(dev, dev === 0 ? ONE_TOKEN : FIRST_CAP, dev === 1 ? 'chain' : 'put');
+    }
   }, 120_000);
 
   afterAll(async () => {
@@ -452,10 +532,17 @@ describe('money invariants under random histories with crashes (property)', () =
         await checkInvariants();
       }),
       // Shrinking would replay histories on state the failed one left behind: report, do not shrink.
-      { numRuns: RUNS, seed: SEED, endOnFailure: true, verbose: true, examples: [[CRASHES_IN_FLIGHT]] },
+      {
+        numRuns: RUNS,
+        seed: SEED,
+        endOnFailure: true,
+        verbose: true,
+        examples: [[CRASHES_IN_FLIGHT], [PAST_THE_CAP]],
+      },
     );
     const finalized = (await epochs(db.url)).filter((e) => e.state === 'FINALIZED').length;
     console.log(`money-property seed ${SEED}: ${JSON.stringify({ ...seen, epochsFinalized: finalized })}`);
     expect(finalized).toBeGreaterThan(0);
+    expect(seen.jobRefusedSpendingCap ?? 0).toBeGreaterThan(0); // PAST_THE_CAP at least
   }, 600_000);
 });

@@ -99,8 +99,11 @@ describe('sound money on anvil', () => {
     await (
       await attachComputeToken(addresses.token, platformWallet).approve(addresses.escrow, 50n * ONE_TOKEN)
     ).wait();
+    // Each signs a spending cap first (on chain here; the watcher records it before the deposit).
+    await (await attachJobEscrow(addresses.escrow, platformWallet).setSpendingCap(50n * ONE_TOKEN)).wait();
     await (await attachJobEscrow(addresses.escrow, platformWallet).deposit(50n * ONE_TOKEN)).wait();
     await (await token.approve(addresses.escrow, 100n * ONE_TOKEN)).wait();
+    await (await escrow.setSpendingCap(40n * ONE_TOKEN)).wait();
     await (await escrow.deposit(20n * ONE_TOKEN)).wait();
     await waitFor('both deposits credited', async () =>
       (await offChain(db.url, DEV).catch(() => 0n)) === 20n * ONE_TOKEN &&
@@ -264,6 +267,7 @@ describe('sound money on anvil: shortfalls and vetoes, step by step', () => {
     );
     settlement = c.running.app.get(SettlementService);
     await (await token.approve(addresses.escrow, 100n * ONE_TOKEN)).wait();
+    await (await escrow.setSpendingCap(100n * ONE_TOKEN)).wait();
     await (await escrow.deposit(10n * ONE_TOKEN)).wait();
     await waitFor('the deposit credited', async () =>
       (await offChain(db.url, DEV).catch(() => 0n)) === 10n * ONE_TOKEN ? true : undefined,

@@ -113,6 +113,7 @@ describe('settlement: deposit → jobs → epoch → root → claim, on anvil', 
     const token = attachComputeToken(addresses.token, chain.wallets[0]);
     const escrow = attachJobEscrow(addresses.escrow, chain.wallets[0]);
     await (await token.approve(addresses.escrow, 100n * ONE_TOKEN)).wait();
+    await (await escrow.setSpendingCap(100n * ONE_TOKEN)).wait();
     await (await escrow.deposit(deposit)).wait();
     await waitFor('the deposit credit', async () =>
       (await balanceOf(db.url, available)) === before + deposit ? true : undefined,
@@ -358,6 +359,14 @@ describe('settlement: the dev chain (SETTLEMENT_ENABLED without CHAIN_RPC_URL)',
         `SELECT count(*)::text AS n FROM "LedgerEntry" WHERE kind = 'mint'`,
       );
       expect(mints[0].n).toBe('0');
+      // The dev developer signed a spending cap at boot: its deposit can be spent.
+      const account = await api<{ spendingCap: { cap: string; authorisedRemaining: string } | null }>(
+        c.url,
+        'GET',
+        '/v1/account',
+        { key: c.devKey },
+      );
+      expect(BigInt(account.body.spendingCap?.authorisedRemaining ?? '0')).toBeGreaterThanOrEqual(escrowed);
     } finally {
       provider.destroy();
     }

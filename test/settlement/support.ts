@@ -8,6 +8,8 @@ import {
   attachComputeToken,
   attachJobEscrow,
   deployAll,
+  signSpendingCap,
+  spendingCapDomain,
   type DeployedAddresses,
 } from '#rewards';
 import { startAnvil, type AnvilInstance } from '#devchain';
@@ -83,7 +85,8 @@ export function settlementEnv(
 
 /**
  * Wallet `index` approves and deposits `amount` into the escrow, as a developer would (coordinators
- * settling on a chain credit accounts from escrow deposits only). Resolves once it is mined.
+ * settling on a chain credit accounts from escrow deposits only), having first raised its spending
+ * cap on chain by as much (the watcher records it before the deposit). Resolves once both are mined.
  */
 export async function depositIntoEscrow(
   chain: TestChain,
@@ -92,8 +95,33 @@ export async function depositIntoEscrow(
   amount: bigint,
 ): Promise<void> {
   const wallet = chain.wallets[index];
+  await raiseSpendingCapOnChain(chain, addresses, index, amount);
   await (await attachComputeToken(addresses.token, wallet).approve(addresses.escrow, amount)).wait();
   await (await attachJobEscrow(addresses.escrow, wallet).deposit(amount)).wait();
+}
+
+/** Wallet `index` raises its spending cap on chain by `by` (setSpendingCap); returns the new cap. */
+export async function raiseSpendingCapOnChain(
+  chain: TestChain,
+  addresses: DeployedAddresses,
+  index: number,
+  by: bigint,
+): Promise<bigint> {
+  const escrow = attachJobEscrow(addresses.escrow, chain.wallets[index]);
+  const cap = (await escrow.spendingCapOf(chain.anvil.accounts[index].address)) + by;
+  await (await escrow.setSpendingCap(cap)).wait();
+  return cap;
+}
+
+/** Wallet `index`'s EIP-712 signature of the spending cap `cap` for the escrow (to PUT or submit). */
+export async function signSpendingCapOf(
+  chain: TestChain,
+  addresses: DeployedAddresses,
+  index: number,
+  cap: bigint,
+): Promise<string> {
+  const domain = spendingCapDomain(chain.anvil.chainId, addresses.escrow);
+  return (await signSpendingCap(chain.wallets[index], domain, cap)).signature;
 }
 
 /** A coordinator whose close() stops it and leaves the database to the test. */

@@ -2,7 +2,8 @@
 // gpumesh: the operator's command line. `verify-evidence` checks an evidence bundle offline (exit 0
 // when it proves a wrong result); `audit` recomputes an epoch's Merkle root from its epoch file and
 // compares it with the chain (audit.ts on libs/rewards, exit 0 when everything matches); `watch`
-// does that for every root posted, as it is posted, and vetoes a wrong one with a guardian key. The
+// does that for every root posted, as it is posted, and vetoes a wrong one with a guardian key;
+// `spending-cap` signs a developer's escrow spending cap (spending-cap.ts). The
 // contracts' deployment (deploy-contracts.ts) runs on its own: `npm run deploy:contracts`.
 import { consoleIo, type CliIo } from './io.js';
 
@@ -14,6 +15,7 @@ commands:
   verify-evidence <file>   check an evidence bundle offline (exit 0: it proves a wrong result, 1: it does not)
   audit <epoch-file>       recompute an epoch's root from its epoch file and compare it with the chain
   watch                    check every epoch root on chain against its file; veto wrong ones as guardian
+  spending-cap             sign your escrow spending cap (EIP-712); submit it on chain or to a coordinator
 
 \`gpumesh <command> --help\` describes each command.`;
 
@@ -37,6 +39,10 @@ export async function runCli(argv: readonly string[], io: CliIo = consoleIo): Pr
       // Loaded on demand: it brings the rewards library, ethers and the contract bindings.
       const { runAuditCli } = await import('./audit.js');
       return runAuditCli(rest, io);
+    }
+    case 'spending-cap': {
+      const { runSpendingCapCli } = await import('./spending-cap.js');
+      return runSpendingCapCli(rest, io);
     }
     case 'watch': {
       const { runWatchCli } = await import('./watch.js');

@@ -16,6 +16,9 @@ import { AuthRepository } from './auth/auth.repository.js';
 import { AuthController } from './auth/auth.controller.js';
 import { AccountsRepository } from './accounts/accounts.repository.js';
 import { AccountsController } from './accounts/accounts.controller.js';
+import { SPENDING_CAP_DOMAIN, spendingCapDomainOf } from './accounts/spending-cap-domain.js';
+import { SpendingCapsRepository } from './accounts/spending-caps.repository.js';
+import { SpendingCapsService } from './accounts/spending-caps.service.js';
 import { LedgerRepository } from './ledger/ledger.repository.js';
 import { JobsRepository } from './jobs/jobs.repository.js';
 import { JobSubmissionRepository } from './jobs/job-submission.repository.js';
@@ -125,6 +128,12 @@ export class AppModule {
         ]
       : [HealthController, MetricsController];
     const workerProviders: Provider[] = runWorkers ? [DispatchProcessor, MaintenanceProcessor] : [];
+    const capDomain = spendingCapDomainOf(config, options.chain ?? null);
+    if (config.SETTLEMENT_ENABLED && !capDomain) {
+      options.logger.warn(
+        'settlement is on but this process knows no escrow (set CONTRACTS_FILE or ESCROW_ADDRESS): it cannot check spending caps, so submissions here are not bounded by them (the escrow still refuses debits past them)',
+      );
+    }
     return {
       module: AppModule,
       imports: [
@@ -153,6 +162,9 @@ export class AppModule {
         AuthService,
         AuthRepository,
         AccountsRepository,
+        { provide: SPENDING_CAP_DOMAIN, useValue: capDomain },
+        SpendingCapsRepository,
+        SpendingCapsService,
         LedgerRepository,
         JobsRepository,
         JobSubmissionRepository,

@@ -52,8 +52,23 @@ export interface EscrowWithdrawal extends EscrowEventBase {
   readonly amount: bigint;
 }
 
+/**
+ * `SpendingCapAuthorized(account, cap)`: the account's spending cap on chain rose to `cap` (its own
+ * `setSpendingCap`, or a signature anyone submitted): what it may commit off chain rises with it.
+ */
+export interface EscrowSpendingCapAuthorized extends EscrowEventBase {
+  readonly kind: 'spending-cap';
+  /** The cap as signed (a uint256; the escrow stores at most 2^128 - 1). */
+  readonly cap: bigint;
+}
+
 /** Every escrow event that changes what an account may spend off chain, in chain order. */
-export type EscrowEvent = EscrowDeposit | EscrowUnlockRequested | EscrowUnlockCancelled | EscrowWithdrawal;
+export type EscrowEvent =
+  | EscrowDeposit
+  | EscrowUnlockRequested
+  | EscrowUnlockCancelled
+  | EscrowWithdrawal
+  | EscrowSpendingCapAuthorized;
 
 export interface ScanEscrowEventsParams {
   readonly provider: Provider;
@@ -75,9 +90,13 @@ export const BLOCK_DONE = Number.MAX_SAFE_INTEGER;
 
 const escrowInterface = new Interface(jobEscrowAbi);
 /** The events an account's off-chain balance follows, by topic. */
-const ACCOUNT_EVENT_TOPICS = ['Deposited', 'UnlockRequested', 'UnlockCancelled', 'Withdrawn'].map(
-  (name) => escrowInterface.getEvent(name)!.topicHash,
-);
+const ACCOUNT_EVENT_TOPICS = [
+  'Deposited',
+  'UnlockRequested',
+  'UnlockCancelled',
+  'Withdrawn',
+  'SpendingCapAuthorized',
+].map((name) => escrowInterface.getEvent(name)!.topicHash);
 
 function toEscrowEvent(log: Log, cursor: EscrowEventCursor): EscrowEvent | null {
   const parsed = escrowInterface.parseLog({ topics: [...log.topics], data: log.data });
@@ -100,6 +119,8 @@ function toEscrowEvent(log: Log, cursor: EscrowEventCursor): EscrowEvent | null 
       return { ...base, kind: 'unlock-cancelled' };
     case 'Withdrawn':
       return { ...base, kind: 'withdrawal', amount: parsed.args[1] as bigint };
+    case 'SpendingCapAuthorized':
+      return { ...base, kind: 'spending-cap', cap: parsed.args[1] as bigint };
     default:
       return null;
   }

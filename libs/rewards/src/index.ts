@@ -16,6 +16,7 @@ export * from './deploy.js';
 export * from './settlement.js';
 export * from './escrow-events.js';
 export * from './funding.js';
+export * from './spending-cap.js';
 export {
   sendJournaled,
   sendJournaledCall,

@@ -15,6 +15,70 @@ import type { Principal } from '../auth/principal.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { LedgerAccounts } from '../ledger/accounts.js';
 import { AccountsRepository } from './accounts.repository.js';
+import { SpendingCapsService, type SpendingCapView } from './spending-caps.service.js';
+
+export class SpendingCapTypedDataDto {
+  @ApiProperty({
+    description: 'EIP-712 domain: name, version, chainId, verifyingContract (the JobEscrow)',
+    example: {
+      name: 'gpumesh JobEscrow',
+      version: '1',
+      chainId: 31337,
+      verifyingContract: '0x5FbDB2315678afecb367f032d93F642f64180aa3',
+    },
+  })
+  domain: Record<string, unknown>;
+  @ApiProperty({
+    example: {
+      SpendingCap: [
+        { name: 'account', type: 'address' },
+        { name: 'cap', type: 'uint256' },
+      ],
+    },
+  })
+  types: Record<string, unknown>;
+  @ApiProperty({ example: 'SpendingCap' }) primaryType: string;
+  @ApiProperty({
+    description: 'your account and current cap: put the new (higher) cap in `cap` and sign',
+    example: { account: '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266', cap: '0' },
+  })
+  message: Record<string, unknown>;
+}
+
+export class SpendingCapDto {
+  @ApiProperty({
+    description:
+      'base units: the most that may ever be debited from your escrow deposit, in total (the highest cap you signed; 0 = none)',
+    example: '1000000000',
+  })
+  cap: string;
+  @ApiProperty({ description: 'base units spent, held or reserved for jobs so far', example: '2500' })
+  spent: string;
+  @ApiProperty({ description: 'base units you may still commit under your cap', example: '999997500' })
+  authorisedRemaining: string;
+  @ApiProperty({
+    type: SpendingCapTypedDataDto,
+    description:
+      'what to sign (eth_signTypedData_v4) to raise the cap; PUT the result to /v1/account/spending-cap',
+  })
+  typedData: SpendingCapTypedDataDto;
+}
+
+export class PutSpendingCapDto {
+  @ApiProperty({ description: 'the new cap in base units (decimal string)', example: '1000000000' })
+  cap: string;
+  @ApiProperty({ description: 'your EIP-712 signature of SpendingCap(account, cap)', example: '0x…' })
+  signature: string;
+}
+
+function mapSpendingCap(view: SpendingCapView): SpendingCapDto {
+  return {
+    cap: view.cap.toString(),
+    spent: view.spent.toString(),
+    authorisedRemaining: view.authorisedRemaining.toString(),
+    typedData: view.typedData as unknown as SpendingCapTypedDataDto,
+  };
+}
 
 export class AccountDto {
   @ApiProperty() id: string;
@@ -30,6 +94,13 @@ export class AccountDto {
     example: null,
   })
   escrowUnlockAt: string | null;
+  @ApiPropertyOptional({
+    type: SpendingCapDto,
+    nullable: true,
+    description:
+      'your signed spending cap (what the settler may ever debit from your escrow) and what to sign to raise it; null when the coordinator settles on no chain',
+  })
+  spendingCap: SpendingCapDto | null;
 }
 
 export class VerificationPolicyDto {
@@ -62,6 +133,7 @@ export class AccountsController {
     private readonly ledger: LedgerRepository,
     private readonly policies: VerificationPolicyService,
     private readonly accounts: AccountsRepository,
+    private readonly spendingCaps: SpendingCapsService,
   ) {}
 
   @Get()
@@ -74,6 +146,11 @@ export class AccountsController {
       this.ledger.balances([available, reserved]),
       this.accounts.escrowUnlock(principal.accountId),
     ]);
+    const cap = await this.spendingCaps.view(
+      principal.accountId,
+      principal.address,
+      balances.get(available) ?? 0n,
+    );
     return {
       id: principal.accountId,
       address: principal.address,
@@ -81,7 +158,27 @@ export class AccountsController {
       balance: (balances.get(available) ?? 0n).toString(),
       reserved: (balances.get(reserved) ?? 0n).toString(),
       escrowUnlockAt: unlock?.unlockAt.toISOString() ?? null,
+      spendingCap: cap ? mapSpendingCap(cap) : null,
     };
+  }
+
+  @Put('spending-cap')
+  @RequireScopes('jobs:write')
+  @ApiOperation({
+    summary:
+      'Raise your spending cap: { cap, signature } with your EIP-712 signature of SpendingCap(account, cap) in the escrow domain GET /v1/account shows',
+  })
+  @ApiBody({ type: PutSpendingCapDto })
+  async setSpendingCap(
+    @CurrentPrincipal() principal: Principal,
+    @Body() body: unknown,
+  ): Promise<SpendingCapDto> {
+    await this.spendingCaps.raise(principal.accountId, principal.address, body);
+    const available = LedgerAccounts.available(principal.accountId);
+    const balance = (await this.ledger.balances([available])).get(available) ?? 0n;
+    const view = await this.spendingCaps.view(principal.accountId, principal.address, balance);
+    if (!view) throw new DomainError('BAD_REQUEST', 'this coordinator settles on no chain');
+    return mapSpendingCap(view);
   }
 
   @Get('verification')

@@ -1,9 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { Wallet } from 'ethers';
 import type { Logger } from 'pino';
+import { ANVIL_DEV_KEYS, MAX_STORED_SPENDING_CAP, signSpendingCap, type SpendingCapDomain } from '#rewards';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { APP_CONFIG, type AppConfig } from '../config/config.js';
+import { APP_CONFIG, DEV_PLATFORM_ACCOUNT_ADDRESS, type AppConfig } from '../config/config.js';
 import { AccountsRepository } from '../accounts/accounts.repository.js';
+import { SPENDING_CAP_DOMAIN } from '../accounts/spending-cap-domain.js';
+import { SpendingCapsService } from '../accounts/spending-caps.service.js';
+import { DEV_PLATFORM_INDEX } from '../settlement/settlement-chain.js';
 import { AuthService } from '../auth/auth.service.js';
 import { DomainError } from '../common/domain-error.js';
 import { DEVELOPER_SCOPES, API_SCOPES } from '../auth/principal.js';
@@ -24,6 +29,12 @@ export interface DevCredentials {
   credits: string;
 }
 
+/**
+ * The spending cap the dev developer and the dev platform account sign on the local dev chain: the
+ * largest the escrow records (their deposits bound them anyway; a real developer signs a real bound).
+ */
+const DEV_SPENDING_CAP = MAX_STORED_SPENDING_CAP;
+
 /** How long `ensure` waits for the dev developer's escrow deposit to be credited on the dev chain. */
 const DEV_DEPOSIT_WAIT_MS = 60_000;
 
@@ -36,6 +47,10 @@ const DEV_DEPOSIT_WAIT_MS = 60_000;
  * is deployed; `ensure` waits until the deposit is credited), never minted off chain, so every base
  * unit spent is debited on chain. Without settlement (no chain: play money) the credits, and the
  * platform account's for canaries, are minted in the ledger.
+ *
+ * On the local dev chain both the dev developer and the platform account (anvil keys, public) sign a
+ * spending cap, stored as a developer's PUT /v1/account/spending-cap would store it; the settler
+ * submits it on chain before it first debits them.
  */
 @Injectable()
 export class DevBootstrapService {
@@ -44,10 +59,13 @@ export class DevBootstrapService {
     private readonly accounts: AccountsRepository,
     private readonly auth: AuthService,
     private readonly ledger: LedgerRepository,
+    private readonly spendingCaps: SpendingCapsService,
+    @Inject(SPENDING_CAP_DOMAIN) private readonly capDomain: SpendingCapDomain | null,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
   async ensure(): Promise<DevCredentials> {
+    await this.signDevSpendingCaps();
     const file = join(this.config.DATA_DIR, 'dev-keys.json');
     const saved = await this.readSaved(file);
     if (saved && (await this.stillValid(saved))) return saved;
@@ -79,6 +97,25 @@ export class DevBootstrapService {
     await writeFile(file, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
     await chmod(file, 0o600);
     return credentials;
+  }
+
+  /** The dev chain's dev developer and platform account sign their spending caps (once; idempotent). */
+  private async signDevSpendingCaps(): Promise<void> {
+    const domain = this.capDomain;
+    if (!domain || !this.config.SETTLEMENT_ENABLED || this.config.CHAIN_RPC_URL) return;
+    const signers = [ANVIL_DEV_KEYS[0]];
+    if (this.config.platformAccountAddress === DEV_PLATFORM_ACCOUNT_ADDRESS) {
+      signers.push(ANVIL_DEV_KEYS[DEV_PLATFORM_INDEX]);
+    }
+    for (const key of signers) {
+      const wallet = new Wallet(key);
+      const account = await this.accounts.upsertByAddress(wallet.address, 'DEVELOPER');
+      const signed = await signSpendingCap(wallet, domain, DEV_SPENDING_CAP);
+      await this.spendingCaps.raise(account.id, account.address, {
+        cap: signed.cap.toString(),
+        signature: signed.signature,
+      });
+    }
   }
 
   /** Off-chain play money (no settlement): DEV_CREDITS for an account that has none. */

@@ -1,6 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Job } from '#prisma';
+import { fitsSpendingCap, type SpendingCapDomain } from '#rewards';
+import { SPENDING_CAP_DOMAIN } from '../accounts/spending-cap-domain.js';
+import { spendingBoundsIn } from '../accounts/spending-caps.repository.js';
 import { GroupCommit } from '../common/group-commit.js';
 import { SqlParams, SqlService, jsonText, type SqlRunner } from '../database/sql.service.js';
 import { LedgerAccounts } from '../ledger/accounts.js';
@@ -13,7 +16,9 @@ export type SubmissionOutcome =
   | { kind: 'insufficient-balance' }
   | { kind: 'idempotency-key-taken' }
   /** The account asked the escrow to unlock its deposit: it may not start new spending. */
-  | { kind: 'escrow-unlocking'; unlockAt: Date };
+  | { kind: 'escrow-unlocking'; unlockAt: Date }
+  /** Its cost would take the account's escrowed spending past the cap it signed. */
+  | { kind: 'spending-cap-exceeded'; cap: bigint; committed: bigint };
 
 /**
  * A canary job (or another known-answer job the coordinator makes): owned and paid by the platform
@@ -38,6 +43,11 @@ const MAX_BATCH = 256;
  * its way out, so nothing new may be spent from it. The row is written under the same balance-row
  * lock (SettlementRepository.applyEscrowEvent), so a submission either commits before the unlock is
  * applied or sees it.
+ *
+ * With a chain, an account is also refused new spending past the spending cap it signed (the
+ * SpendingCap row; JobEscrow.debit enforces the same cap on chain): what it committed (deposited less
+ * available: spent, held or reserved) plus the job's cost must stay within the cap. Read under the
+ * same lock, so concurrent submissions cannot pass it together.
  */
 @Injectable()
 export class JobSubmissionRepository {
@@ -49,7 +59,10 @@ export class JobSubmissionRepository {
     retryAlone: false,
   });
 
-  constructor(private readonly sql: SqlService) {}
+  constructor(
+    private readonly sql: SqlService,
+    @Inject(SPENDING_CAP_DOMAIN) private readonly capDomain: SpendingCapDomain | null,
+  ) {}
 
   submit(job: NewJob): Promise<SubmissionOutcome> {
     return this.submissions.submit(job);
@@ -102,10 +115,15 @@ export class JobSubmissionRepository {
         [accounts],
       );
       const left = new Map(balances.map((b) => [b.account, b.balance]));
-      const unlocks = await tx.query<{ accountId: string; unlockAt: Date }>(
-        `SELECT "accountId"::text AS "accountId", "unlockAt" FROM "EscrowUnlock" WHERE "accountId" = ANY($1::uuid[])`,
-        [[...new Set(jobs.map((j) => j.accountId))]],
-      );
+      const accountIds = [...new Set(jobs.map((j) => j.accountId))];
+      // Both sent at once (pipelined), after the lock: one round trip.
+      const [unlocks, bounds] = await Promise.all([
+        tx.query<{ accountId: string; unlockAt: Date }>(
+          `SELECT "accountId"::text AS "accountId", "unlockAt" FROM "EscrowUnlock" WHERE "accountId" = ANY($1::uuid[])`,
+          [accountIds],
+        ),
+        this.capDomain ? spendingBoundsIn(tx, accountIds, this.capDomain) : null,
+      ]);
       const unlocking = new Map(unlocks.map((u) => [u.accountId, u.unlockAt]));
       const admitted: NewJob[] = [];
       const outcomes: (SubmissionOutcome | null)[] = jobs.map((job) => {
@@ -114,6 +132,14 @@ export class JobSubmissionRepository {
         const account = LedgerAccounts.available(job.accountId);
         const available = left.get(account) ?? 0n;
         if (job.cost > available) return { kind: 'insufficient-balance' };
+        const bound = bounds?.get(job.accountId);
+        if (bound) {
+          // `left` already holds this batch's earlier admissions: they count as committed.
+          const committed = bound.deposited - available;
+          if (!fitsSpendingCap(bound.cap, committed, job.cost)) {
+            return { kind: 'spending-cap-exceeded', cap: bound.cap, committed };
+          }
+        }
         left.set(account, available - job.cost);
         admitted.push(job);
         return null;

@@ -32,6 +32,7 @@ import { JOB_STATES, isTerminal, type JobState } from './job-state.js';
 import { decodeCursor, encodeCursor } from './dto/job.dto.js';
 import { VerificationPolicyService } from '../pricing/policy.service.js';
 import { costOf, type CostBreakdown } from '../pricing/cost.js';
+import { spendingCapExceededError } from '../accounts/spending-caps.service.js';
 import type { JobVerification } from '../pricing/policy.js';
 
 export interface SubmitResult {
@@ -179,6 +180,9 @@ export class JobsService {
       throw new Error('idempotency key conflict without an existing job');
     }
     if (outcome.kind === 'escrow-unlocking') throw escrowUnlockingError(outcome.unlockAt);
+    if (outcome.kind === 'spending-cap-exceeded') {
+      throw spendingCapExceededError(outcome.cap, outcome.committed, cost);
+    }
     if (outcome.kind !== 'inserted') {
       const available = LedgerAccounts.available(principal.accountId);
       const balance = (await this.ledger.balances([available])).get(available) ?? 0n;

@@ -49,6 +49,11 @@ const OWNERS: readonly TableOwner[] = [
       sqlWrites('LedgerBalance'),
     ],
   },
+  {
+    tables: ['SpendingCap'],
+    owner: 'accounts',
+    writes: [prismaWrites('spendingCap'), sqlWrites('SpendingCap')],
+  },
 ];
 
 /** The writes `source` makes with any of `patterns`, as `line: text`. */

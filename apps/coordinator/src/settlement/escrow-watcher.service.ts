@@ -1,6 +1,13 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import type { Logger } from 'pino';
-import { formatTokenAmount, watchEscrowEvents, type EscrowEvent, type EscrowEventWatcher } from '#rewards';
+import {
+  formatTokenAmount,
+  spendingCapDomain,
+  watchEscrowEvents,
+  type EscrowEvent,
+  type EscrowEventWatcher,
+  type SpendingCapDomain,
+} from '#rewards';
 import { LOGGER } from '../logging/logger.js';
 import { ChainClient } from './chain-client.js';
 import { SettlementService, describeSettlementError } from './settlement.service.js';
@@ -13,19 +20,23 @@ const FAILURE_LOG_INTERVAL_MS = 60_000;
  * DEPOSIT_CONFIRMATIONS blocks (a shallow reorg never reaches the ledger), exactly once (effect and
  * cursor commit in one database transaction, keyed by (chain, tx hash, log index)), so off-chain
  * money mirrors on-chain money: a deposit credits the account, an unlock request stops its new
- * spending until it is cancelled, a withdrawal takes off exactly what left the escrow.
+ * spending until it is cancelled, a withdrawal takes off exactly what left the escrow, a spending cap
+ * authorized on chain raises what the account may commit.
  */
 @Injectable()
 export class EscrowWatcherService implements OnApplicationBootstrap, OnModuleDestroy {
   private watcher: EscrowEventWatcher | null = null;
   private lastFailureLog = 0;
+  private readonly capDomain: SpendingCapDomain;
 
   constructor(
     private readonly chain: ChainClient,
     private readonly repo: SettlementRepository,
     private readonly settlement: SettlementService,
     @Inject(LOGGER) private readonly logger: Logger,
-  ) {}
+  ) {
+    this.capDomain = spendingCapDomain(chain.chain.chainId, chain.chain.contracts.escrow);
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     await this.start();
@@ -43,7 +54,7 @@ export class EscrowWatcherService implements OnApplicationBootstrap, OnModuleDes
       confirmations: this.settlement.settings.depositConfirmations,
       pollIntervalMs: 500,
       onEvent: async (event) => {
-        const outcome = await this.repo.applyEscrowEvent(chainKey, event);
+        const outcome = await this.repo.applyEscrowEvent(chainKey, event, this.capDomain);
         this.logEvent(event, outcome.applied, outcome.shortfall);
       },
       onCursor: (next) => this.repo.saveCursor(chainKey, next),
@@ -95,6 +106,9 @@ export class EscrowWatcherService implements OnApplicationBootstrap, OnModuleDes
         break;
       case 'unlock-cancelled':
         this.logger.info(context, 'escrow unlock cancelled: the account may spend again');
+        break;
+      case 'spending-cap':
+        this.logger.info({ ...context, cap: event.cap.toString() }, 'spending cap authorized on chain');
         break;
     }
   }

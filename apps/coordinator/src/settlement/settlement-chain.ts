@@ -242,16 +242,17 @@ async function startDevChain(
     let deployed = false;
     try {
       const saved = await readSavedDevContracts(files.contracts, anvil.chainId);
-      const current = saved?.fingerprint === contractsFingerprint();
-      if (saved && current && (await provider.getCode(saved.contracts.distributor)) !== '0x') {
+      if (saved && saved.fingerprint !== contractsFingerprint()) {
+        // Its epochs, deposits and caps live in the old contracts (and the embedded database beside
+        // them): nothing of it carries over to a fresh deployment, so ask rather than half-work.
+        throw new ConfigError(
+          `the dev chain saved in ${files.dir} runs contracts built from other sources than this build (an upgrade changed them: leaf encoding, spending caps): delete the data directory ${config.DATA_DIR} (dev data only: chain, embedded database, keys) to deploy this build's contracts`,
+        );
+      }
+      if (saved && (await provider.getCode(saved.contracts.distributor)) !== '0x') {
         contracts = saved.contracts;
       } else {
-        if (saved && !current) {
-          logger.warn(
-            { contracts: files.contracts },
-            "the dev chain runs contracts built from other sources than this build (e.g. a changed leaf encoding): deploying this build's contracts afresh; earlier epochs and deposits in this data dir belong to the old contracts, so settlement stops until you delete the data dir",
-          );
-        } else if (saved) {
+        if (saved) {
           logger.warn(
             { state: files.state },
             'the dev chain state was lost (its contracts are gone): deploying afresh; earlier epochs and deposits in this data dir belong to the old chain, so settlement stops until you delete the data dir',
@@ -347,6 +348,10 @@ async function deployDevContracts(
   return { ...deployed };
 }
 
+/**
+ * A dev chain saved before JobEscrow had spending caps cannot settle with this code (its escrow has
+ * no `spendingCapOf`): says so, instead of failing at every settlement step.
+ */
 /** Approves and deposits `amount` of the key's tokens into the escrow, as a user would. */
 async function depositIntoEscrow(
   provider: JsonRpcProvider,

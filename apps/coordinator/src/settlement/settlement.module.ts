@@ -2,6 +2,7 @@ import { DynamicModule, Module, type Provider, type Type } from '@nestjs/common'
 import { BullModule } from '@nestjs/bullmq';
 import type { AppConfig } from '../config/config.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
+import { SpendingCapsRepository } from '../accounts/spending-caps.repository.js';
 import { QueueName } from '../queue/queue.constants.js';
 import { ChainClient } from './chain-client.js';
 import { EscrowWatcherService } from './escrow-watcher.service.js';
@@ -50,6 +51,7 @@ export class SettlementModule {
         SettingsRepository,
         SettingsService,
         TxJournalRepository,
+        SpendingCapsRepository,
         SettlementService,
         SettlementProcessor,
         EscrowWatcherService,

@@ -14,11 +14,14 @@ import {
   type EpochFile,
   type EscrowEvent,
   type LeafDomain,
+  type SpendingCapDomain,
   feeReceiptId,
   receiptId,
 } from '#rewards';
 import { LOWER_CASE_ADDRESS_PATTERN } from '#protocol';
 import { PrismaService } from '../database/prisma.service.js';
+import { prismaRunner } from '../database/sql.service.js';
+import { recordOnChainSpendingCapIn } from '../accounts/spending-caps.repository.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { LedgerAccounts, type AccountKind } from '../ledger/accounts.js';
 import { depositPostings, epochSweepPostings, withdrawalPostings } from '../ledger/postings.js';
@@ -331,8 +334,14 @@ export class SettlementRepository {
    *   unlock, which the escrow spends). Should more leave than the account has available (the
    *   coordinator fell behind the unlock delay), the rest is booked to `system:escrow-shortfall`: an
    *   epoch that debits it will be short on chain until an operator funds it.
+   * - a spending cap authorized on chain is recorded as the account's cap for `capDomain`'s escrow
+   *   (SpendingCapsRepository), when higher than the one stored.
    */
-  async applyEscrowEvent(chainKey: string, event: EscrowEvent): Promise<EscrowEventOutcome> {
+  async applyEscrowEvent(
+    chainKey: string,
+    event: EscrowEvent,
+    capDomain: SpendingCapDomain,
+  ): Promise<EscrowEventOutcome> {
     return this.prisma.$transaction(async (tx) => {
       const address = event.account.toLowerCase();
       const account = await tx.account.upsert({ where: { address }, create: { address }, update: {} });
@@ -375,6 +384,13 @@ export class SettlementRepository {
           break;
         case 'unlock-cancelled':
           await tx.escrowUnlock.deleteMany({ where: { accountId: account.id } });
+          break;
+        case 'spending-cap':
+          await recordOnChainSpendingCapIn(
+            prismaRunner(tx),
+            { accountId: account.id, address, cap: event.cap },
+            capDomain,
+          );
           break;
       }
       if (ledgerTxId) await tx.escrowEvent.update({ where: { id: inserted[0].id }, data: { ledgerTxId } });

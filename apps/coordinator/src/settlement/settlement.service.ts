@@ -3,13 +3,19 @@ import type { Logger } from 'pino';
 import {
   RewardsError,
   attachJobEscrow,
+  debitableWithinCap,
   fundingBatches,
   parseEpochFile,
   postEpochRoot,
   sendJournaled,
+  spendingCapDomain,
+  storedSpendingCap,
   type FundingBatch,
+  type SpendingCapDomain,
+  type TxJournal,
 } from '#rewards';
 import type { Epoch } from '#prisma';
+import { SpendingCapsRepository } from '../accounts/spending-caps.repository.js';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { LOGGER } from '../logging/logger.js';
 import { MetricsService } from '../metrics/metrics.service.js';
@@ -42,6 +48,14 @@ export interface AdvanceOutcome {
   reposting: number[];
 }
 
+/** An account a funding batch cannot debit yet: what it owes passes the spending cap it signed. */
+interface CapShortfall {
+  account: string;
+  owed: bigint;
+  spent: bigint;
+  cap: bigint;
+}
+
 /**
  * The worker side of settlement, a state machine per epoch whose every step reads its state from
  * PostgreSQL and the chain, so any worker may run it and a restarted one carries on:
@@ -65,6 +79,7 @@ export class SettlementService {
   private prepared = false;
   private maxEpoch: Promise<number> | null = null;
   private warnedEpochCap = false;
+  private readonly capDomain: SpendingCapDomain;
 
   constructor(
     private readonly repo: SettlementRepository,
@@ -72,11 +87,13 @@ export class SettlementService {
     private readonly chain: ChainClient,
     private readonly runtimeSettings: SettingsService,
     private readonly metrics: MetricsService,
+    private readonly spendingCaps: SpendingCapsRepository,
     @Inject(APP_CONFIG) config: AppConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
     this.settings = settlementSettings(config);
     this.feeRecipient = config.feeRecipientAddress;
+    this.capDomain = spendingCapDomain(chain.chain.chainId, chain.chain.contracts.escrow);
   }
 
   /**
@@ -312,6 +329,7 @@ export class SettlementService {
     const journal = this.txJournal.journal(chainKey);
     const escrow = attachJobEscrow(this.chain.chain.contracts.escrow, this.chain.settler);
     let lastTx = epoch.fundingTxHash;
+    const overCap: CapShortfall[] = [];
     for (const batch of fundingBatches(file.debits, FUNDING_BATCH_ACCOUNTS)) {
       if (await this.chain.escrow.isBatchDebited(epoch.id, batch.index)) continue;
       const key = `debit:${epoch.id}:${batch.index}:${file.root}`;
@@ -319,7 +337,14 @@ export class SettlementService {
       const journaled = await journal.get(key);
       let data = journaled?.data;
       if (!data) {
-        const amounts = await this.payable(batch);
+        await this.submitSpendingCaps(batch, journal, options);
+        const payable = await this.payable(batch);
+        if ('overCap' in payable) {
+          // Not sent: the escrow would revert it. It waits (unjournaled) for higher caps.
+          overCap.push(...payable.overCap);
+          continue;
+        }
+        const amounts = payable.amounts;
         // Escrows that hold nothing of what they owe: nothing to send (the epoch stays short).
         if (amounts.every((a) => a === 0n)) continue;
         data = escrow.interface.encodeFunctionData('debit', [epoch.id, batch.index, batch.accounts, amounts]);
@@ -345,6 +370,15 @@ export class SettlementService {
     // TODO(funding): the settler is no longer the token minter and the distributor pays only funded
     // epochs; the shortfall (total - funded) must be funded some other way (being rewritten).
     const shortfall = total - funded;
+    if (overCap.length > 0) {
+      const accounts = overCap
+        .map((o) => `${o.account} (owes ${o.owed}, spent ${o.spent} of cap ${o.cap})`)
+        .join(', ');
+      const why = `waiting for spending caps: ${accounts} signed no cap covering what the epoch debits; the debit is sent once they sign a higher one (PUT /v1/account/spending-cap, gpumesh spending-cap, or JobEscrow.authorize/setSpendingCap)`;
+      if (epoch.blockedReason !== why) this.logger.error({ epoch: epoch.id, overCap: overCap.length }, why);
+      await this.repo.markFundingShort(epoch.id, funded, why, lastTx);
+      return false;
+    }
     const why = `the escrow covered ${funded} of ${total} base units: ${shortfall} more must be funded (RewardsDistributor.fund(${epoch.id}, ${shortfall}), open to anyone) before the epoch is claimable`;
     if (epoch.blockedReason !== why)
       this.logger.error({ epoch: epoch.id, shortfall: shortfall.toString() }, why);
@@ -352,14 +386,59 @@ export class SettlementService {
     return false;
   }
 
-  /** Each account's debit, capped at what its escrow holds now (the rest is the epoch's shortfall). */
-  private async payable(batch: FundingBatch): Promise<bigint[]> {
-    return Promise.all(
+  /**
+   * Submits on chain (JobEscrow.authorize, journaled) every cap a developer of `batch` signed that is
+   * higher than the escrow's, so its debit does not revert for a cap the coordinator holds.
+   */
+  private async submitSpendingCaps(
+    batch: FundingBatch,
+    journal: TxJournal,
+    options: PostOptions,
+  ): Promise<void> {
+    const stored = await this.spendingCaps.forAddresses(batch.accounts, this.capDomain);
+    const escrow = attachJobEscrow(this.chain.chain.contracts.escrow, this.chain.settler);
+    for (const cap of stored) {
+      // A cap read from the chain (no signature kept) is there already.
+      if (cap.signature === null) continue;
+      const target = storedSpendingCap(cap.cap);
+      if ((await this.chain.escrow.spendingCapOf(cap.address)) >= target) continue;
+      const sent = await sendJournaled({
+        signer: this.chain.settler,
+        journal,
+        key: `spending-cap:${cap.address}:${cap.cap}`,
+        to: this.chain.chain.contracts.escrow,
+        data: escrow.interface.encodeFunctionData('authorize', [cap.address, cap.cap, cap.signature]),
+        isDone: async () => (await this.chain.escrow.spendingCapOf(cap.address)) >= target,
+        confirmations: this.settings.confirmations,
+        timeoutMs: options.timeoutMs ?? SETTLEMENT_TX_TIMEOUT_MS,
+      });
+      this.logger.info(
+        { account: cap.address, cap: cap.cap.toString(), txHash: sent.txHash },
+        'spending cap submitted',
+      );
+    }
+  }
+
+  /**
+   * Each account's debit, capped at what its escrow holds now (the rest is the epoch's shortfall);
+   * or the accounts whose debit would pass their on-chain spending cap (the batch would revert).
+   */
+  private async payable(batch: FundingBatch): Promise<{ amounts: bigint[] } | { overCap: CapShortfall[] }> {
+    const rows = await Promise.all(
       batch.accounts.map(async (account, i) => {
-        const balance = await this.chain.escrow.balanceOf(account);
-        return batch.amounts[i] < balance ? batch.amounts[i] : balance;
+        const [balance, spent, cap] = await Promise.all([
+          this.chain.escrow.balanceOf(account),
+          this.chain.escrow.spentBy(account),
+          this.chain.escrow.spendingCapOf(account),
+        ]);
+        const owed = batch.amounts[i];
+        return { account, owed, spent, cap, amount: debitableWithinCap(owed, balance, spent, cap) };
       }),
     );
+    const overCap = rows.filter((r) => r.amount === null);
+    if (overCap.length > 0)
+      return { overCap: overCap.map(({ account, owed, spent, cap }) => ({ account, owed, spent, cap })) };
+    return { amounts: rows.map((r) => r.amount ?? 0n) };
   }
 }
 

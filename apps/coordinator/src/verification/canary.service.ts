@@ -9,7 +9,7 @@ import { JobEventsBus } from '../events/job-events.publisher.js';
 import { isTerminal } from '../jobs/job-state.js';
 import { LOGGER } from '../logging/logger.js';
 import { DispatchEnqueuer } from '../queue/dispatch-enqueuer.js';
-import { VerificationRepository } from './verification.repository.js';
+import { VerificationRepository, type CanaryRefusal } from './verification.repository.js';
 import { canComputeReference } from './reference.js';
 import { VerifierService } from './verifier.service.js';
 import { jobVerification, type JobVerification } from '../pricing/policy.js';
@@ -238,7 +238,7 @@ export class CanaryService implements OnModuleDestroy {
   }
 
   /** Logs once a minute at most that canaries stopped for lack of platform funds. */
-  private warnRefused(reason: 'insufficient-balance' | 'escrow-unlocking'): void {
+  private warnRefused(reason: CanaryRefusal): void {
     const now = Date.now();
     if (now - this.lastRefusalLog < REFUSAL_LOG_INTERVAL_MS) return;
     this.lastRefusalLog = now;
@@ -246,7 +246,9 @@ export class CanaryService implements OnModuleDestroy {
       { platformAccount: this.config.platformAccountAddress, reason },
       reason === 'escrow-unlocking'
         ? 'no canary jobs: the platform account requested an escrow unlock'
-        : 'no canary jobs: the platform account cannot pay them; deposit into its escrow (PLATFORM_ACCOUNT_ADDRESS)',
+        : reason === 'spending-cap-exceeded'
+          ? 'no canary jobs: they would pass the spending cap the platform account signed; sign a higher one (gpumesh spending-cap with the PLATFORM_ACCOUNT_ADDRESS key, or PUT /v1/account/spending-cap)'
+          : 'no canary jobs: the platform account cannot pay them; deposit into its escrow (PLATFORM_ACCOUNT_ADDRESS)',
     );
   }
 

@@ -1,5 +1,8 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { type CanaryAnswer, type Job, type JobAttempt, type Prisma } from '#prisma';
+import { fitsSpendingCap, type SpendingCapDomain } from '#rewards';
+import { SPENDING_CAP_DOMAIN } from '../accounts/spending-cap-domain.js';
+import { spendingBoundsIn } from '../accounts/spending-caps.repository.js';
 import { PrismaService } from '../database/prisma.service.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { LedgerAccounts, type AccountKind } from '../ledger/accounts.js';
@@ -51,6 +54,9 @@ async function heldOfJob(
 }
 
 /** Canaries, evidence, slash proposals and held provider credits: the tables verification writes. */
+/** Why a canary (or another known-answer job) was not stored. */
+export type CanaryRefusal = 'insufficient-balance' | 'escrow-unlocking' | 'spending-cap-exceeded';
+
 @Injectable()
 export class VerificationRepository {
   constructor(
@@ -60,6 +66,7 @@ export class VerificationRepository {
     private readonly jobs: JobsRepository,
     private readonly submissions: JobSubmissionRepository,
     private readonly webhooks: WebhooksRepository,
+    @Inject(SPENDING_CAP_DOMAIN) private readonly capDomain: SpendingCapDomain | null,
   ) {}
 
   /**
@@ -68,25 +75,31 @@ export class VerificationRepository {
    * deposit pays for canaries on chain). Null, storing nothing, when that balance is short or the
    * platform account's escrow is unlocking.
    */
-  async insertCanary(
-    c: NewCanary,
-  ): Promise<{ job: Job } | { refused: 'insufficient-balance' | 'escrow-unlocking' }> {
+  async insertCanary(c: NewCanary): Promise<{ job: Job } | { refused: CanaryRefusal }> {
     // Raw SQL like every statement a job runs (≈ 4% of jobs are canaries; through Prisma their four
     // writes and three reads cost about a fifth of the coordinator's CPU a job). The job and its event
     // are the jobs lifecycle's to write (JobSubmissionRepository), the answer this repository's.
     return this.sql.transaction(async (tx) => {
-      const available = LedgerAccounts.available(c.accountId);
+      const availableAccount = LedgerAccounts.available(c.accountId);
       // Locked first, like submissions do (see JobSubmissionRepository): the check holds until commit.
       const [balance] = await tx.query<{ balance: bigint }>(
         `SELECT balance FROM "LedgerBalance" WHERE account = $1 FOR UPDATE`,
-        [available],
+        [availableAccount],
       );
-      if ((balance?.balance ?? 0n) < c.cost) return { refused: 'insufficient-balance' } as const;
-      const [unlock] = await tx.query<{ n: number }>(
-        `SELECT 1 AS n FROM "EscrowUnlock" WHERE "accountId" = $1::uuid`,
-        [c.accountId],
-      );
+      const available = balance?.balance ?? 0n;
+      if (available < c.cost) return { refused: 'insufficient-balance' } as const;
+      const [[unlock], bounds] = await Promise.all([
+        tx.query<{ n: number }>(`SELECT 1 AS n FROM "EscrowUnlock" WHERE "accountId" = $1::uuid`, [
+          c.accountId,
+        ]),
+        this.capDomain ? spendingBoundsIn(tx, [c.accountId], this.capDomain) : null,
+      ]);
       if (unlock) return { refused: 'escrow-unlocking' } as const;
+      // The platform account's escrowed spending stays within the cap it signed, like a developer's.
+      const bound = bounds?.get(c.accountId);
+      if (bound && !fitsSpendingCap(bound.cap, bound.deposited - available, c.cost)) {
+        return { refused: 'spending-cap-exceeded' } as const;
+      }
       // Both sent before either answer (pipelined): the answer's row follows its job's.
       const inserted = this.submissions.insertCanaryIn(tx, c);
       const answer = tx.query(
