@@ -19,6 +19,8 @@ import {
   epochFileHash,
   EpochProofs,
   epochTree,
+  EpochWatcher,
+  keccak256Hex,
   serializeEpochFile,
   attachRewardsDistributor,
   toHex,
@@ -224,6 +226,49 @@ export async function run(): Promise<Record<string, unknown>> {
     let unfunded = 0n;
     for (const e of [1, 2]) unfunded += (await distributor.epochTotal(e)) - (await distributor.fundedIn(e));
 
+    // Time from a tampered RootPosted to its veto: a watcher (as `npm start` runs one, polling every
+    // 2 s, here with the guardian key) against a distributor with a one-hour challenge window; the
+    // coordinator posts epoch 1's root with the file hash of a file that pays an attacker more.
+    const watched = await deployAll(admin, {
+      challengeWindowSeconds: 3_600,
+      maxEpochSeconds: 3_600,
+      fundingMarginSeconds: 0,
+      unlockDelaySeconds: 7_200,
+      unbondingDelaySeconds: 3_600,
+    });
+    const watchedDomain = { chainId: anvil.chainId, distributor: watched.distributor };
+    const honest = closeEpoch(
+      new Map(),
+      providers.slice(0, 100).map((p, i) => ({ provider: p, receipts: [{ id: `w${i}`, amount: 1_000n }] })),
+      { epoch: 1, ...watchedDomain },
+    );
+    const served = serializeEpochFile({
+      ...honest,
+      leaves: honest.leaves.map((l, i) => (i === 0 ? { ...l, cumulativeAmount: '1000000' } : l)),
+    });
+    const watchedDistributor = attachRewardsDistributor(watched.distributor, admin);
+    const stopWatcher = new AbortController();
+    const vetoed = new Promise<void>((resolve) => {
+      const watcher = new EpochWatcher({
+        distributor: watched.distributor,
+        provider,
+        guardian: admin,
+        fetchFile: () => Promise.resolve(served),
+        onEvent: (e) => {
+          if (e.kind === 'wrong' && e.veto.sent) resolve();
+        },
+      });
+      void watcher.run(stopWatcher.signal, 2_000);
+    });
+    await (
+      await watchedDistributor.postRoot(1, honest.root, keccak256Hex(served), BigInt(honest.total))
+    ).wait();
+    started = performance.now();
+    await vetoed;
+    const watcherVetoMs = performance.now() - started;
+    stopWatcher.abort();
+    if ((await watchedDistributor.lastEpoch()) !== 0n) throw new Error('the tampered root was not vetoed');
+
     // Marginal cost of one more developer in a batch.
     const debitPerDeveloper = Number(debitBatch - debitOne) / (debitors.length - 1);
 
@@ -246,6 +291,7 @@ export async function run(): Promise<Record<string, unknown>> {
       epochFileBytes: epoch1Text.length,
       epochFileHashMs: Math.round(fileHashMs),
       watcherAuditMs: Math.round(watcherAuditMs),
+      watcherVetoMs: Math.round(watcherVetoMs),
       proofDepth,
       gasPostRootFirst: Number(post1),
       gasPostRoot: Number(post2),
