@@ -9,8 +9,8 @@ import { availableParallelism, cpus } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
-import { resolvePackage, useWasmMatmulKernel, type Tf, type WasmMatmulKernel } from '#compute';
-import { BACKENDS, encodeTensor, parseJobSpec, type Backend } from '#protocol';
+import { resolvePackage, useWasmMatmulKernel, type Tf, type WasmMatmulKernel } from '@gpumesh/compute';
+import { BACKENDS, encodeTensor, parseJobSpec, type Backend } from '@gpumesh/protocol';
 
 import {
   BACKEND_PACKAGES,

@@ -14,8 +14,14 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Wallet } from 'ethers';
-import { createPeerBinding, encodeTensor, signPayload } from '#protocol';
-import { createGpumeshNode, nodePeerId, startGossip, type GossipService, type GpumeshNode } from '#p2p';
+import { createPeerBinding, encodeTensor, signPayload } from '@gpumesh/protocol';
+import {
+  createGpumeshNode,
+  nodePeerId,
+  startGossip,
+  type GossipService,
+  type GpumeshNode,
+} from '@gpumesh/p2p';
 import {
   BENCH_REDIS_URL,
   createBenchDatabase,

@@ -22,8 +22,8 @@ import {
   attachRewardsDistributor,
   toHex,
   type EpochFile,
-} from '#rewards';
-import { startAnvil } from '#devchain';
+} from '@gpumesh/rewards';
+import { startAnvil } from '@gpumesh/devchain';
 
 const JOBS = 1_000_000;
 const PROVIDERS = 100_000;

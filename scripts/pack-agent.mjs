@@ -4,7 +4,7 @@
 // uses (protocol, p2p, compute, rewards), and no dev tooling (libs/devchain, the anvil launcher, stays
 // out: `agent-not-devchain` in .dependency-cruiser.mjs). Its package.json
 // (apps/provider-agent/agent-package.json, staged as package.json only in the pack directory so it
-// never shadows the monorepo's import map) maps `#protocol`/`#p2p`/`#compute`/`#rewards` to them
+// never shadows the monorepo's import map) maps `@gpumesh/protocol`/`@gpumesh/p2p`/`@gpumesh/compute`/`@gpumesh/rewards` to them
 // (rewards: the stake, claim and dev-fund commands).
 import { copyFileSync, cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { generatePeerKey, peerKeyToHex } from '#p2p';
+import { generatePeerKey, peerKeyToHex } from '@gpumesh/p2p';
 import { deleteRedisPrefix } from '../support.js';
 
 // Built entry points (run `npm run build` first), whether this file runs from bench/ or dist/bench/.

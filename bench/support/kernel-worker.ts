@@ -14,7 +14,7 @@ import {
   useWasmMatmulKernel,
   type Tf,
   type WasmMatmulKernel,
-} from '#compute';
+} from '@gpumesh/compute';
 
 import { seededValues } from '../../apps/provider-agent/src/runtime/matmul-check.js';
 import { percentile } from '../support.js';

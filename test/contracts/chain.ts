@@ -25,8 +25,8 @@ import {
   type JobEscrowContract,
   type ProviderStakingContract,
   type RewardsDistributorContract,
-} from '#rewards';
-import { startAnvil, type AnvilInstance } from '#devchain';
+} from '@gpumesh/rewards';
+import { startAnvil, type AnvilInstance } from '@gpumesh/devchain';
 
 export interface Chain {
   readonly anvil: AnvilInstance;

@@ -16,7 +16,7 @@ import {
   type CumulativeEntry,
   type EpochCredit,
   type EpochFile,
-} from '#rewards';
+} from '@gpumesh/rewards';
 
 import { deploySystem, fundEpoch, increaseTime, startChain, type Chain, type System } from './chain.js';
 

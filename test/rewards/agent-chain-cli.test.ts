@@ -16,7 +16,7 @@ import {
   readStake,
   stakeTokens,
   type DeployedAddresses,
-} from '#rewards';
+} from '@gpumesh/rewards';
 import { api } from '../helpers/coordinator.js';
 import { runCli, type CliRun } from '../helpers/processes.js';
 import { matmulSpec } from '../helpers/specs.js';

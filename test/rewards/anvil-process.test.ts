@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { rpcReady } from '#devchain';
+import { rpcReady } from '@gpumesh/devchain';
 
 import { assertBuilt } from '../helpers/processes.js';
 

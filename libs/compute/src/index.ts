@@ -1,4 +1,4 @@
-// #compute: the TensorFlow.js job kernels and loader shared by the provider agent's executor, the
+// @gpumesh/compute: the TensorFlow.js job kernels and loader shared by the provider agent's executor, the
 // coordinator's reference recompute and the offline evidence checker.
 export * from './task.js';
 export * from './tf-loader.js';

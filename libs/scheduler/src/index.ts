@@ -1,4 +1,4 @@
-// Public API of libs/scheduler (import from '#scheduler').
+// Public API of libs/scheduler (import from '@gpumesh/scheduler').
 export * from './types.js';
 export { createRng, type Rng } from './rng.js';
 export {

@@ -1,4 +1,4 @@
-// #verification: tolerance-aware comparison of job results and offline-checkable evidence bundles.
+// @gpumesh/verification: tolerance-aware comparison of job results and offline-checkable evidence bundles.
 export * from './tolerance.js';
 export * from './compare.js';
 export * from './evidence.js';

@@ -9,7 +9,7 @@ import {
   type JobEscrowContract,
   type ProviderStakingContract,
   type RewardsDistributorContract,
-} from '#rewards';
+} from '@gpumesh/rewards';
 import { SETTLEMENT_CHAIN, type SettlementChain } from './settlement-chain.js';
 
 /** Connections to the settlement chain: a read provider, the settler wallet and the contracts. */

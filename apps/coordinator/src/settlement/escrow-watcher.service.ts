@@ -1,6 +1,11 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import type { Logger } from 'pino';
-import { formatTokenAmount, watchEscrowEvents, type EscrowEvent, type EscrowEventWatcher } from '#rewards';
+import {
+  formatTokenAmount,
+  watchEscrowEvents,
+  type EscrowEvent,
+  type EscrowEventWatcher,
+} from '@gpumesh/rewards';
 import { LOGGER } from '../logging/logger.js';
 import { ChainClient } from './chain-client.js';
 import { SettlementService, describeSettlementError } from './settlement.service.js';

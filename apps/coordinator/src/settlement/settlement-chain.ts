@@ -9,8 +9,8 @@ import {
   attachJobEscrow,
   attachProviderStaking,
   deployAll,
-} from '#rewards';
-import { startAnvil } from '#devchain';
+} from '@gpumesh/rewards';
+import { startAnvil } from '@gpumesh/devchain';
 import { ConfigError, type AppConfig } from '../config/config.js';
 
 /** The contracts settlement talks to. */

@@ -13,8 +13,8 @@ import {
   type EpochDebitInput,
   type EpochFile,
   type EscrowEvent,
-} from '#rewards';
-import { LOWER_CASE_ADDRESS_PATTERN } from '#protocol';
+} from '@gpumesh/rewards';
+import { LOWER_CASE_ADDRESS_PATTERN } from '@gpumesh/protocol';
 import { PrismaService } from '../database/prisma.service.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { LedgerAccounts, type AccountKind } from '../ledger/accounts.js';

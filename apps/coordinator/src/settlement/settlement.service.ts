@@ -8,7 +8,7 @@ import {
   postEpochRoot,
   sendJournaled,
   type FundingBatch,
-} from '#rewards';
+} from '@gpumesh/rewards';
 import type { Epoch } from '#prisma';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { LOGGER } from '../logging/logger.js';

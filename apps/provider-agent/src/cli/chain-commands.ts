@@ -23,7 +23,7 @@ import {
   withdrawUnbonded,
   type ClaimTicket,
   type StakeInfo,
-} from '#rewards';
+} from '@gpumesh/rewards';
 import { agentPaths, readAgentConfig } from '../agent-config.js';
 import { readKeystore, unlockKeystore } from '../keystore.js';
 import { CliError, type Output } from './output.js';
