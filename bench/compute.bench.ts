@@ -19,7 +19,7 @@ import {
   resolveBackend,
   seededValues,
   timeMatmul,
-} from '../apps/provider-agent/src/runtime/index.js';
+} from '@gpumesh/agent/runtime';
 import type { KernelWorkerData, KernelWorkerResult } from './support/kernel-worker.js';
 
 /**

@@ -18,7 +18,13 @@ import { deleteRedisPrefix } from '../support.js';
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 const distRoot = root.endsWith('/dist') ? root : join(root, 'dist');
 export const COORDINATOR_JS = join(distRoot, 'apps', 'coordinator', 'src', 'main.js');
-export const AGENT_JS = join(distRoot, 'apps', 'provider-agent', 'src', 'main.js');
+export const AGENT_JS = join(
+  root.endsWith('/dist') ? join(root, '..') : root,
+  'apps',
+  'provider-agent',
+  'dist',
+  'main.js',
+);
 
 /** A TCP proxy that can drop every connection and refuse new ones for a while. */
 export class FaultProxy {

@@ -49,7 +49,7 @@ function sleep(ms: number): Promise<void> {
 
 /** @gpumesh/compute's compiled entry point (dist tests). */
 function distCompute(): string {
-  const dist = join(process.cwd(), 'dist/libs/compute/src/index.js');
+  const dist = join(process.cwd(), 'libs/compute/dist/index.js');
   if (!existsSync(dist)) throw new Error(`${dist} is missing: run npm run build first`);
   return dist;
 }
@@ -232,7 +232,7 @@ describe('the reference worker', () => {
     );
     const script = `
       const { ReferenceRunner } = await import(${JSON.stringify(dist)});
-      const { hashOutputs } = await import(${JSON.stringify(join(process.cwd(), 'dist/libs/protocol/src/index.js'))});
+      const { hashOutputs } = await import(${JSON.stringify(join(process.cwd(), 'libs/protocol/dist/index.js'))});
       const input = JSON.parse(process.argv[2]);
       const runner = new ReferenceRunner({ maxWorkUnits: 1000n });
       const model = { ...input.model, weights: new Uint8Array(Buffer.from(input.model.weights, 'base64')) };

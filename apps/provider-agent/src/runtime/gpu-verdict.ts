@@ -6,7 +6,7 @@ import type { Backend } from '@gpumesh/protocol';
 import type { BackendReport } from './backend.js';
 import type { GpuDetection } from './gpu-detect.js';
 
-/** The tfjs-node(-gpu) version the agent is built against (agent-package.json optionalDependencies). */
+/** The tfjs-node(-gpu) version the agent is built against (apps/provider-agent/package.json optionalDependencies). */
 export const TFJS_NODE_VERSION = '4.22.0';
 
 export type GpuUseCode =
