@@ -234,7 +234,7 @@ export default {
   ],
   options: {
     doNotFollow: { path: ['node_modules'] },
-    exclude: { path: ['^dist/', '^generated/', '^node_modules/'] },
+    exclude: { path: ['^dist/', '^(libs|apps)/[^/]+/dist/', '^generated/', '^node_modules/'] },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
     combinedDependencies: false,
