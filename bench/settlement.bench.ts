@@ -5,6 +5,7 @@
 // batches of 1, 10 and 100 accounts, and the base units posted but left unfunded over the epochs it
 // settles (read from the chain; must be 0).
 //   npm run bench -- --only settlement
+import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
 import { JsonRpcProvider, NonceManager, Wallet, randomBytes, type ContractTransactionResponse } from 'ethers';
 
 import {
@@ -47,52 +48,7 @@ function mean(values: readonly bigint[]): number {
 }
 
 export async function run(): Promise<Record<string, unknown>> {
-  // ----------------------------------------------------------------- ledger and epoch close
-  const providers = Array.from({ length: PROVIDERS }, address);
-  const developers = Array.from({ length: DEVELOPERS }, address);
-  const receiptIds = Array.from({ length: JOBS }, (_, i) => `job-${i}`);
-  const amounts = Array.from({ length: 1_000 }, (_, i) => BigInt(1_000 + i * 37));
-  const book = new EpochCreditBook();
-  let started = performance.now();
-  for (let i = 0; i < JOBS; i++) {
-    book.credit(
-      providers[(i * 7_919) % PROVIDERS],
-      developers[i % DEVELOPERS],
-      amounts[i % 1_000],
-      receiptIds[i],
-    );
-  }
-  const creditMs = performance.now() - started;
-
-  started = performance.now();
-  const epoch1 = closeEpoch(new Map(), book.credits(), { epoch: 1, debits: book.debits() });
-  const closeMs = performance.now() - started;
-  started = performance.now();
-  const tree = epochTree(epoch1.leaves);
-  const merkleMs = performance.now() - started;
-  started = performance.now();
-  const fileHash = epochFileHash(epoch1);
-  const fileHashMs = performance.now() - started;
-
-  // What `gpumesh watch` does with each posted root: audit the serialized file of PROVIDERS leaves
-  // against the root and file hash (parse, arithmetic, receipts, the tree, the hash). Goal ≤ 2 s.
-  const epoch1Text = serializeEpochFile(epoch1);
-  started = performance.now();
-  const audit = auditEpoch(epoch1Text, tree.root, fileHash);
-  const watcherAuditMs = performance.now() - started;
-  if (!audit.ok)
-    throw new Error(`the bench's own epoch file failed its audit: ${audit.problems[0]?.message}`);
-
-  // Epoch 2: every provider earns a little more (for steady-state repeat claims).
-  const book2 = new EpochCreditBook();
-  for (let i = 0; i < PROVIDERS; i++)
-    book2.credit(providers[i], developers[i % DEVELOPERS], 1_000n, `e2-${i}`);
-  const epoch2 = closeEpoch(cumulativeFromEpochFile(epoch1), book2.credits(), {
-    epoch: 2,
-    debits: book2.debits(),
-  });
-
-  // ----------------------------------------------------------------- gas on anvil
+  // The chain first: every leaf is bound to the distributor's chain id and address.
   const anvil = await startAnvil();
   const provider = new JsonRpcProvider(anvil.rpcUrl, undefined, {
     staticNetwork: true,
@@ -116,6 +72,61 @@ export async function run(): Promise<Record<string, unknown>> {
     const distributor = attachRewardsDistributor(addresses.distributor, admin);
     const payerToken = attachComputeToken(addresses.token, payer);
 
+    const domain = { chainId: anvil.chainId, distributor: addresses.distributor };
+    // ----------------------------------------------------------------- ledger and epoch close
+    const providers = Array.from({ length: PROVIDERS }, address);
+    const developers = Array.from({ length: DEVELOPERS }, address);
+    const receiptIds = Array.from({ length: JOBS }, (_, i) => `job-${i}`);
+    const amounts = Array.from({ length: 1_000 }, (_, i) => BigInt(1_000 + i * 37));
+    const book = new EpochCreditBook();
+    let started = performance.now();
+    for (let i = 0; i < JOBS; i++) {
+      book.credit(
+        providers[(i * 7_919) % PROVIDERS],
+        developers[i % DEVELOPERS],
+        amounts[i % 1_000],
+        receiptIds[i],
+      );
+    }
+    const creditMs = performance.now() - started;
+
+    started = performance.now();
+    const epoch1 = closeEpoch(new Map(), book.credits(), { epoch: 1, ...domain, debits: book.debits() });
+    const closeMs = performance.now() - started;
+    started = performance.now();
+    const tree = epochTree(epoch1);
+    const merkleMs = performance.now() - started;
+    // The same tree with OpenZeppelin's library (what an independent auditor would use), from the
+    // dump's values: gpumesh keeps its own builder only because it is faster (and equal, merkle.spec.ts).
+    const values = epoch1.tree!.values.map((v) => [...v.value]);
+    started = performance.now();
+    const ozRoot = StandardMerkleTree.of(values, [...epoch1.tree!.leafEncoding]).root;
+    const merkleOpenZeppelinMs = performance.now() - started;
+    if (ozRoot !== tree.root) throw new Error(`OpenZeppelin builds root ${ozRoot}, gpumesh ${tree.root}`);
+    started = performance.now();
+    const fileHash = epochFileHash(epoch1);
+    const fileHashMs = performance.now() - started;
+
+    // What `gpumesh watch` does with each posted root: audit the serialized file of PROVIDERS leaves
+    // against the root and file hash (parse, arithmetic, receipts, the tree, the hash). Goal ≤ 2 s.
+    const epoch1Text = serializeEpochFile(epoch1);
+    started = performance.now();
+    const audit = auditEpoch(epoch1Text, tree.root, fileHash, { domain });
+    const watcherAuditMs = performance.now() - started;
+    if (!audit.ok)
+      throw new Error(`the bench's own epoch file failed its audit: ${audit.problems[0]?.message}`);
+
+    // Epoch 2: every provider earns a little more (for steady-state repeat claims).
+    const book2 = new EpochCreditBook();
+    for (let i = 0; i < PROVIDERS; i++)
+      book2.credit(providers[i], developers[i % DEVELOPERS], 1_000n, `e2-${i}`);
+    const epoch2 = closeEpoch(cumulativeFromEpochFile(epoch1), book2.credits(), {
+      epoch: 2,
+      ...domain,
+      debits: book2.debits(),
+    });
+
+    // ----------------------------------------------------------------- gas on anvil
     // ERC20 transfer per job, to a fresh recipient and to one that already holds tokens.
     const recipient = address();
     const transferFresh = await gasOf(payerToken.transfer(recipient, 1_000n));
@@ -220,6 +231,9 @@ export async function run(): Promise<Record<string, unknown>> {
       ledgerCreditMs: Math.round(creditMs),
       epochCloseMs: Math.round(closeMs),
       merkleBuildMs: Math.round(merkleMs),
+      merkleBuildOpenZeppelinMs: Math.round(merkleOpenZeppelinMs),
+      merkleSpeedupVsOpenZeppelin: Number((merkleOpenZeppelinMs / merkleMs).toFixed(1)),
+      epochFileBytes: epoch1Text.length,
       epochFileHashMs: Math.round(fileHashMs),
       watcherAuditMs: Math.round(watcherAuditMs),
       proofDepth,

@@ -126,7 +126,10 @@ describe('provider earnings and market price range', () => {
 
     const settlement = c.running.app.get(SettlementRepository, { strict: false });
     const open = await settlement.ensureOpenEpoch(async () => 1);
-    const closed = await settlement.closeEpoch(open.id, FEE_RECIPIENT);
+    const closed = await settlement.closeEpoch(open.id, FEE_RECIPIENT, {
+      chainId: 31337,
+      distributor: `0x${'d1'.repeat(20)}`,
+    });
     expect(closed.closed).toBe(true);
     res = await earnings();
     expect(row(vested.id)).toMatchObject({ state: 'in-epoch', epoch: open.id, epochState: 'CLOSED' });

@@ -24,6 +24,7 @@ import {
   type DeployOptions,
   type JobEscrowContract,
   type ProviderStakingContract,
+  type LeafDomain,
   type RewardsDistributorContract,
 } from '@gpumesh/rewards';
 import { startAnvil, type AnvilInstance } from '@gpumesh/devchain';
@@ -63,6 +64,8 @@ export interface System {
   readonly distributor: RewardsDistributorContract;
   readonly escrow: JobEscrowContract;
   readonly staking: ProviderStakingContract;
+  /** What the distributor's leaves are bound to: close epochs for it with `{ epoch, ...domain }`. */
+  readonly domain: LeafDomain;
 }
 
 export const DEFAULT_DEPLOY: Omit<DeployOptions, 'unlockDelaySeconds'> = {
@@ -89,6 +92,7 @@ export async function deploySystem(chain: Chain, opts: Partial<DeployOptions> = 
     distributor: attachRewardsDistributor(addresses.distributor, signer),
     escrow: attachJobEscrow(addresses.escrow, signer),
     staking: attachProviderStaking(addresses.staking, signer),
+    domain: { chainId: chain.anvil.chainId, distributor: addresses.distributor },
   };
 }
 

@@ -129,21 +129,19 @@ describe('token conservation across escrow and distributor (property, on anvil)'
               debits.push({ account: chain.addresses[d], amount });
               credits.push({
                 provider: chain.addresses[op.to[i]],
-                amount,
-                receiptIds: [`e${epoch + 1}-${i}`],
+                receipts: [{ id: `e${epoch + 1}-${i}`, amount }],
               });
             }
             const total = debits.reduce((s, d) => s + d.amount, 0n);
             if (op.forged > 0n) {
               credits.push({
                 provider: chain.addresses[ATTACKER],
-                amount: op.forged,
-                receiptIds: [`forged${epoch + 1}`],
+                receipts: [{ id: `forged${epoch + 1}`, amount: op.forged }],
               });
             }
             if (credits.length === 0) continue;
             epoch += 1;
-            const file = closeEpoch(cumulative, credits, { epoch });
+            const file = closeEpoch(cumulative, credits, { epoch, ...sys.domain });
             await (await sys.distributor.postRoot(epoch, file.root, epochFileHash(file), total)).wait();
             await increaseTime(chain, WINDOW);
             if (total === 0n) {

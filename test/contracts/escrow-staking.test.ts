@@ -77,10 +77,15 @@ describe('JobEscrow and ProviderStaking on anvil', () => {
     const a = chain.addresses[2];
     const dist = sys.distributor.interface;
     await (await devA.deposit(1_000n)).wait();
-    const file = closeEpoch(new Map(), [{ provider: chain.addresses[7], amount: 600n, receiptIds: ['j1'] }], {
-      epoch: 1,
-      debits: [{ account: a, amount: 600n }],
-    });
+    const file = closeEpoch(
+      new Map(),
+      [{ provider: chain.addresses[7], receipts: [{ id: 'j1', amount: 600n }] }],
+      {
+        epoch: 1,
+        ...sys.domain,
+        debits: [{ account: a, amount: 600n }],
+      },
+    );
     expect(await nestedRevertName(() => sys.escrow.debit.staticCall(1, 0, [a], [600n]), dist)).toBe(
       'EpochNotFinal',
     );

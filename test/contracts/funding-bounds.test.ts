@@ -266,8 +266,8 @@ describe('funding before claims', () => {
     attacker = chain.addresses[7];
     epoch1 = closeEpoch(
       new Map(),
-      honest.map((p, i) => ({ provider: p, amount: BigInt(1_000 * (i + 1)), receiptIds: [`h${i}`] })),
-      { epoch: 1 },
+      honest.map((p, i) => ({ provider: p, receipts: [{ id: `h${i}`, amount: BigInt(1_000 * (i + 1)) }] })),
+      { epoch: 1, ...sys.domain },
     );
   });
 
@@ -313,8 +313,8 @@ describe('funding before claims', () => {
     // Epoch 2's tree pays the attacker more than everything funded, and it is posted with total 0.
     const forged = closeEpoch(
       cumulativeFromEpochFile(epoch1),
-      [{ provider: attacker, amount: BigInt(epoch1.total) + 1n, receiptIds: ['forged'] }],
-      { epoch: 2 },
+      [{ provider: attacker, receipts: [{ id: 'forged', amount: BigInt(epoch1.total) + 1n }] }],
+      { epoch: 2, ...sys.domain },
     );
     await (await sys.distributor.postRoot(2, forged.root, epochFileHash(forged), 0n)).wait();
     expect(await sys.distributor.cumulativeTotal(2)).toBe(BigInt(epoch1.total));
@@ -345,17 +345,18 @@ describe('funding before claims', () => {
     const base = cumulativeFromEpochFile(
       closeEpoch(
         cumulativeFromEpochFile(epoch1),
-        [{ provider: attacker, amount: BigInt(epoch1.total) + 1n, receiptIds: ['forged'] }],
-        { epoch: 2 },
+        [{ provider: attacker, receipts: [{ id: 'forged', amount: BigInt(epoch1.total) + 1n }] }],
+        { epoch: 2, ...sys.domain },
       ),
     );
-    const e3 = closeEpoch(base, [{ provider: honest[0], amount: 50n, receiptIds: ['e3'] }], { epoch: 3 });
+    const e3 = closeEpoch(base, [{ provider: honest[0], receipts: [{ id: 'e3', amount: 50n }] }], {
+      epoch: 3,
+      ...sys.domain,
+    });
     const e4 = closeEpoch(
       cumulativeFromEpochFile(e3),
-      [{ provider: honest[1], amount: 70n, receiptIds: ['e4'] }],
-      {
-        epoch: 4,
-      },
+      [{ provider: honest[1], receipts: [{ id: 'e4', amount: 70n }] }],
+      { epoch: 4, ...sys.domain },
     );
     await (await sys.distributor.postRoot(3, e3.root, epochFileHash(e3), 50n)).wait();
     await (await sys.distributor.postRoot(4, e4.root, epochFileHash(e4), 70n)).wait();

@@ -41,13 +41,16 @@ describe('RewardsDistributor on anvil', () => {
     providers = chain.addresses.slice(1, 5);
     epoch1 = closeEpoch(
       new Map(),
-      providers.map((p, i) => ({ provider: p, amount: BigInt(1_000 * (i + 1)), receiptIds: [`r1-${i}`] })),
-      { epoch: 1 },
+      providers.map((p, i) => ({
+        provider: p,
+        receipts: [{ id: `r1-${i}`, amount: BigInt(1_000 * (i + 1)) }],
+      })),
+      { epoch: 1, ...sys.domain },
     );
     epoch2 = closeEpoch(
       cumulativeFromEpochFile(epoch1),
-      [{ provider: providers[0], amount: 500n, receiptIds: ['r2-0'] }],
-      { epoch: 2 },
+      [{ provider: providers[0], receipts: [{ id: 'r2-0', amount: 500n }] }],
+      { epoch: 2, ...sys.domain },
     );
   });
 
@@ -64,9 +67,12 @@ describe('RewardsDistributor on anvil', () => {
         async (index, raw, amount) => {
           const account = `0x${Buffer.from(raw).toString('hex')}`;
           const onChain = await sys.distributor.leafHash(index, account, amount);
-          expect(leafHash({ index, account, cumulativeAmount: amount })).toBe(onChain);
+          expect(leafHash({ ...sys.domain, index, account, cumulativeAmount: amount })).toBe(onChain);
           const inner = keccak256(
-            AbiCoder.defaultAbiCoder().encode(['uint256', 'address', 'uint256'], [index, account, amount]),
+            AbiCoder.defaultAbiCoder().encode(
+              ['uint256', 'address', 'uint256', 'address', 'uint256'],
+              [sys.domain.chainId, sys.domain.distributor, index, account, amount],
+            ),
           );
           expect(keccak256(inner)).toBe(onChain);
         },
@@ -170,8 +176,8 @@ describe('RewardsDistributor on anvil', () => {
   it('lets the guardian veto a root in its window, which rolls the epoch back', async () => {
     const bad = closeEpoch(
       cumulativeFromEpochFile(epoch2),
-      [{ provider: providers[3], amount: 10n ** 9n, receiptIds: ['forged'] }],
-      { epoch: 3 },
+      [{ provider: providers[3], receipts: [{ id: 'forged', amount: 10n ** 9n }] }],
+      { epoch: 3, ...sys.domain },
     );
     await (await sys.distributor.postRoot(3, bad.root, epochFileHash(bad), BigInt(bad.total))).wait();
     await (await sys.distributor.vetoRoot(3, id('forged receipts'))).wait();
@@ -186,8 +192,8 @@ describe('RewardsDistributor on anvil', () => {
     // A corrected root is posted for the same epoch; once final it cannot be vetoed.
     const good = (epoch3 = closeEpoch(
       cumulativeFromEpochFile(epoch2),
-      [{ provider: providers[3], amount: 7n, receiptIds: ['r3-3'] }],
-      { epoch: 3 },
+      [{ provider: providers[3], receipts: [{ id: 'r3-3', amount: 7n }] }],
+      { epoch: 3, ...sys.domain },
     ));
     await (await sys.distributor.postRoot(3, good.root, epochFileHash(good), BigInt(good.total))).wait();
     expect(await sys.distributor.cumulativeTotal(3)).toBe(BigInt(good.cumulativeTotal));
@@ -254,8 +260,8 @@ describe('RewardsDistributor on anvil', () => {
     await (await evil.approve(await distributor.getAddress(), 1_000_000n)).wait();
     const file = closeEpoch(
       new Map<string, CumulativeEntry>(),
-      providers.map((p, i) => ({ provider: p, amount: 100n + BigInt(i), receiptIds: [`e${i}`] })),
-      { epoch: 1 },
+      providers.map((p, i) => ({ provider: p, receipts: [{ id: `e${i}`, amount: 100n + BigInt(i) }] })),
+      { epoch: 1, chainId: chain.anvil.chainId, distributor: await distributor.getAddress() },
     );
     await (await distributor.postRoot(1, file.root, epochFileHash(file), BigInt(file.total))).wait();
     await increaseTime(chain, 1);

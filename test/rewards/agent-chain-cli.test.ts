@@ -1,7 +1,7 @@
 // `gpumesh-agent stake | unstake | claim` as real processes (from dist/: build first) against a real
 // coordinator settling on a real anvil.
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -276,5 +276,77 @@ describe('gpumesh-agent stake, unstake and claim on anvil', () => {
     // A pinned distributor the coordinator does not settle on is refused before anything is sent.
     const pinned = await cli(inDir('claim', '--distributor', `0x${'11'.repeat(20)}`));
     expect(pinned.stderr).toMatch(/refusing: the coordinator settles on the distributor/);
+
+    // `earnings`, the provider's own check: the agent that ran the job (its peer id, the keystore's
+    // address, since the leaf was pointed there) matches each receipt with the net it journaled.
+    const mine = await mkdtemp(join(tmpdir(), 'gpumesh-agent-earnings-'));
+    try {
+      const keystore = JSON.parse(await readFile(join(dir, 'keystore.json'), 'utf8')) as Record<
+        string,
+        unknown
+      >;
+      await writeFile(join(mine, 'keystore.json'), JSON.stringify({ ...keystore, peerId: agent.peerId }));
+      await writeFile(join(mine, 'agent.json'), await readFile(join(dir, 'agent.json'), 'utf8'));
+      const journal = (net: bigint): Promise<void> =>
+        writeFile(
+          join(mine, 'journal.jsonl'),
+          `${JSON.stringify({ jobId: job.body.id, attempt: 1, net: net.toString() })}\n`,
+        );
+      const earnings = (...args: string[]): Promise<CliRun> =>
+        cli(['earnings', '--json', '--data-dir', mine, ...args]);
+      await journal(earned);
+      const ok = await earnings();
+      expect(ok.code, ok.stderr).toBe(0);
+      const report = JSON.parse(ok.stdout) as {
+        epochs: { epoch: number; status: string; paid: string }[];
+        counts: { matched: number; short: number };
+        claimed: string;
+        unpaid: unknown[];
+      };
+      expect(report.epochs.find((e) => e.epoch === closed.epoch)).toMatchObject({
+        status: 'ok',
+        paid: earned.toString(),
+      });
+      expect(report.counts).toMatchObject({ matched: 1, short: 0 });
+      expect(report.claimed).toBe(earned.toString());
+      expect(report.unpaid).toEqual([]);
+      // The agent accepted one base unit more than the file pays: paid short, exit 3.
+      await journal(earned + 1n);
+      const short = await earnings();
+      expect(short.code, short.stderr).toBe(3);
+      expect(JSON.parse(short.stdout)).toMatchObject({ owedShort: '1', counts: { short: 1 } });
+      // Offline from kept files: a forged file fails its audit against the chain (exit 3).
+      await journal(earned);
+      const keptDir = join(mine, 'kept');
+      await mkdir(keptDir);
+      await writeFile(join(keptDir, `epoch-${closed.epoch}.json`), JSON.stringify(forged));
+      const offlineEarnings = await earnings(
+        '--files',
+        keptDir,
+        '--rpc',
+        chain.anvil.rpcUrl,
+        '--distributor',
+        addresses.distributor,
+      );
+      expect(offlineEarnings.code, offlineEarnings.stderr).toBe(3);
+      const offlineReport = JSON.parse(offlineEarnings.stdout) as {
+        epochs: { epoch: number; status: string; why?: string }[];
+      };
+      expect(offlineReport.epochs.find((e) => e.epoch === closed.epoch)).toMatchObject({
+        status: 'unaudited',
+      });
+      await writeFile(join(keptDir, `epoch-${closed.epoch}.json`), stored.json);
+      const offlineGood = await earnings(
+        '--files',
+        keptDir,
+        '--rpc',
+        chain.anvil.rpcUrl,
+        '--distributor',
+        addresses.distributor,
+      );
+      expect(offlineGood.code, offlineGood.stderr).toBe(0);
+    } finally {
+      await rm(mine, { recursive: true, force: true });
+    }
   });
 });

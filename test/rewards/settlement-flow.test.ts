@@ -92,7 +92,7 @@ describe('deposit → jobs → epoch → root → claim on anvil', () => {
         const developer = developers[j % developers.length];
         book.credit(provider, developer, BigInt(1_000 + ((j * 7919 + epoch) % 99_991)), `e${epoch}-job-${j}`);
       }
-      const file = closeEpoch(previous, book.credits(), { epoch, debits: book.debits() });
+      const file = closeEpoch(previous, book.credits(), { epoch, ...sys.domain, debits: book.debits() });
       files.push(file);
       await writeFile(join(dir, `epoch-${epoch}.json`), serializeEpochFile(file));
       const posted = await postEpochRoot({
@@ -202,8 +202,8 @@ describe('deposit → jobs → epoch → root → claim on anvil', () => {
   it('resumes a root whose transaction was signed and journaled but never broadcast, and refuses gaps', async () => {
     const file = closeEpoch(
       cumulativeFromEpochFile(files[1]),
-      [{ provider: providers[0], amount: 5n, receiptIds: ['e3'] }],
-      { epoch: 3 },
+      [{ provider: providers[0], receipts: [{ id: 'e3', amount: 5n }] }],
+      { epoch: 3, ...sys.domain },
     );
     const journal = new MemoryTxJournal();
     const settler = new Wallet(chain.anvil.accounts[0].privateKey, chain.provider);

@@ -62,7 +62,11 @@ export async function runAuditCli(argv: readonly string[], io: CliIo = consoleIo
     }
     const distributor = attachRewardsDistributor(values.distributor, provider);
     const [root, fileHash] = await distributor.epochRoot(epoch);
-    report = auditEpoch(text, root, fileHash, { previous });
+    const { chainId } = await provider.getNetwork();
+    report = auditEpoch(text, root, fileHash, {
+      previous,
+      domain: { chainId: Number(chainId), distributor: values.distributor },
+    });
   } catch (err) {
     io.err(`audit failed: ${(err as Error).message}`);
     return 1;

@@ -33,6 +33,7 @@ commands:
   stake      bond tokens on ProviderStaking (what a slash for wrong results takes), or show the stake
   unstake    start unbonding stake, or withdraw it once the unbonding delay has passed
   claim      claim your verified earnings on chain with the coordinator's Merkle proof
+  earnings   per epoch, what the posted epoch files pay you, checked against your own journal
   dev-fund   local dev chain only: get gas and tokens from the dev faucet (to try stake and claim)
 
 \`gpumesh-agent <command> --help\` describes each command. The keystore passphrase is read from
@@ -112,6 +113,19 @@ ${CHAIN}
   --distributor <addr> pin the RewardsDistributor (the coordinator's chain info must name it)
   --file <path>        claim from this epoch file without the coordinator
 ${COMMON}`,
+  earnings: `usage: gpumesh-agent earnings [--from <epoch>] [--files <dir> --rpc <url> --distributor <address>]
+
+For every epoch root on chain, audits its epoch file against the root and file hash (with continuity
+from the epoch before), then compares each receipt of your leaf with the net your journal recorded
+when you accepted the job: paid exactly, paid SHORT, or unknown to the journal. Lists the jobs no
+posted epoch pays yet, what you have claimed and what you can claim now. Needs no passphrase.
+Exit code 0 when every file checks out; 3 when a file pays a job short or fails its audit.
+${CHAIN}
+  --distributor <addr> pin the RewardsDistributor (the coordinator's chain info must name it)
+  --files <dir>        kept epoch files (epoch-<n>.json, as gpumesh watch --save-dir keeps them);
+                       with --rpc and --distributor the coordinator is not contacted
+  --from <epoch>       first epoch to check (default 1)
+${COMMON}`,
   'dev-fund': `usage: gpumesh-agent dev-fund [--eth 1] [--tokens 1000]
 
 On a coordinator's local dev chain (\`npm start\`, /v1/rewards/chain says dev), sends your keystore wallet
@@ -164,6 +178,14 @@ const commandOptions = {
     distributor: { type: 'string' },
     file: { type: 'string' },
   },
+  earnings: {
+    ...commonOptions,
+    coordinator: { type: 'string' },
+    rpc: { type: 'string' },
+    distributor: { type: 'string' },
+    files: { type: 'string' },
+    from: { type: 'string' },
+  },
   'dev-fund': {
     ...commonOptions,
     coordinator: { type: 'string' },
@@ -174,6 +196,14 @@ const commandOptions = {
 } as const satisfies Record<string, ParseArgsConfig['options']>;
 
 type Command = keyof typeof commandOptions;
+
+/** A --distributor value: a 0x address or absent. */
+function addressOption(value: string | boolean | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(value))
+    throw new CliError(`--distributor must be a 0x address, got "${String(value)}"`);
+  return value;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -252,6 +282,20 @@ async function main(argv: string[]): Promise<number> {
     case 'status':
       await statusCommand(common, out);
       return 0;
+    case 'earnings': {
+      const { earningsCommand } = await import('./cli/earnings-command.js');
+      return earningsCommand(
+        {
+          ...common,
+          coordinator: values.coordinator as string | undefined,
+          rpc: values.rpc as string | undefined,
+          distributor: addressOption(values.distributor),
+          files: values.files as string | undefined,
+          from: values.from as string | undefined,
+        },
+        out,
+      );
+    }
     case 'stake':
     case 'unstake':
     case 'claim':
@@ -271,10 +315,14 @@ async function main(argv: string[]): Promise<number> {
         );
       } else if (name === 'stake') await stakeCommand({ ...chain, amount: positionals[0] }, out);
       else if (name === 'claim') {
-        const distributor = values.distributor as string | undefined;
-        if (distributor !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(distributor))
-          throw new CliError(`--distributor must be a 0x address, got "${distributor}"`);
-        await claimCommand({ ...chain, distributor, file: values.file as string | undefined }, out);
+        await claimCommand(
+          {
+            ...chain,
+            distributor: addressOption(values.distributor),
+            file: values.file as string | undefined,
+          },
+          out,
+        );
       } else {
         if (values.withdraw !== true && positionals[0] === undefined)
           throw new CliError('unstake needs <amount|all>, or --withdraw');

@@ -1,7 +1,8 @@
 import { MAX_CUMULATIVE_AMOUNT } from './amounts.js';
 import { EPOCH_FILE_FORMAT, epochFileHash, epochTree, parseEpochFile, type EpochFile } from './epoch-file.js';
 import { RewardsError } from './errors.js';
-import { LEAF_ENCODING } from './leaf.js';
+import type { MerkleTree } from './merkle.js';
+import { LEAF_ENCODING, type LeafDomain } from './leaf.js';
 
 export type AuditProblemCode =
   | 'INVALID_FILE'
@@ -15,6 +16,8 @@ export type AuditProblemCode =
   | 'TOTAL_MISMATCH'
   | 'DEBITS_MISMATCH'
   | 'ROOT_MISMATCH'
+  | 'TREE_MISMATCH'
+  | 'DOMAIN_MISMATCH'
   | 'CHAIN_ROOT_MISMATCH'
   | 'CHAIN_FILE_HASH_MISMATCH'
   | 'PREVIOUS_MISMATCH';
@@ -39,6 +42,11 @@ export interface AuditOptions {
   readonly previous?: EpochFile;
   /** Stop listing problems of one kind after this many (default 20). */
   readonly maxProblemsPerCode?: number;
+  /**
+   * The chain and distributor the root was read from: a file for another domain is refused
+   * (`DOMAIN_MISMATCH`), since its leaves prove nothing here.
+   */
+  readonly domain?: LeafDomain;
 }
 
 /**
@@ -75,8 +83,15 @@ export function auditEpoch(
       problems: [{ code: 'INVALID_FILE', message }],
     };
   }
-  if (file.format !== EPOCH_FILE_FORMAT || file.leafEncoding !== LEAF_ENCODING) {
-    report('INVALID_FILE', `unsupported format or leaf encoding`);
+  if (file.format !== EPOCH_FILE_FORMAT) report('INVALID_FILE', `unsupported format ${file.format}`);
+  if (
+    options.domain &&
+    (options.domain.chainId !== file.chainId || options.domain.distributor.toLowerCase() !== file.distributor)
+  ) {
+    report(
+      'DOMAIN_MISMATCH',
+      `file is for distributor ${file.distributor} on chain ${file.chainId}, not ${options.domain.distributor.toLowerCase()} on chain ${options.domain.chainId}`,
+    );
   }
 
   const indices = new Set<number>();
@@ -100,15 +115,17 @@ export function auditEpoch(
     }
     if (cumulative > MAX_CUMULATIVE_AMOUNT)
       report('AMOUNT_OVERFLOW', `${leaf.account}: ${cumulative} exceeds uint64`);
-    if (added > 0n !== leaf.receiptIds.length > 0) {
-      report(
-        'MISSING_RECEIPTS',
-        `${leaf.account}: epoch amount ${added} with ${leaf.receiptIds.length} receipt(s)`,
-      );
-    }
-    for (const id of leaf.receiptIds) {
+    let receipted = 0n;
+    for (const { id, amount } of leaf.receipts) {
       if (receipts.has(id)) report('DUPLICATE_RECEIPT', `receipt ${id} credited twice`);
       receipts.add(id);
+      receipted += BigInt(amount);
+    }
+    if (receipted !== added || leaf.receipts.some((r) => r.amount === '0')) {
+      report(
+        'MISSING_RECEIPTS',
+        `${leaf.account}: epoch amount ${added}, its ${leaf.receipts.length} receipt(s) pay ${receipted}`,
+      );
     }
     total += added;
     cumulativeTotal += cumulative;
@@ -155,8 +172,10 @@ export function auditEpoch(
     }
   }
 
-  const root = epochTree(file.leaves).root;
+  const tree = epochTree(file);
+  const root = tree.root;
   if (root !== file.root) report('ROOT_MISMATCH', `leaves give root ${root}, file says ${file.root}`);
+  checkTreeDump(file, tree, report);
   if (root !== chainRoot.toLowerCase())
     report('CHAIN_ROOT_MISMATCH', `leaves give root ${root}, chain has ${chainRoot}`);
   const fileHash = epochFileHash(file);
@@ -171,4 +190,56 @@ export function auditEpoch(
     leafCount: file.leaves.length,
     problems,
   };
+}
+
+/**
+ * Checks the file's `standard-v1` dump is the tree its leaves give, node for node, so
+ * OpenZeppelin's `StandardMerkleTree.load(file.tree)` yields the same root and proofs.
+ */
+function checkTreeDump(
+  file: EpochFile,
+  tree: MerkleTree,
+  report: (code: AuditProblemCode, message: string) => void,
+): void {
+  const dump = file.tree;
+  if (dump === null) {
+    if (file.leaves.length > 0) report('TREE_MISMATCH', 'the file has leaves but no tree');
+    return;
+  }
+  if (dump.leafEncoding.join(',') !== LEAF_ENCODING.join(',')) {
+    report(
+      'TREE_MISMATCH',
+      `leaf encoding ${dump.leafEncoding.join(',')}, expected ${LEAF_ENCODING.join(',')}`,
+    );
+  }
+  const nodes = tree.nodes();
+  if (dump.tree.length !== nodes.length) {
+    report('TREE_MISMATCH', `the tree has ${dump.tree.length} nodes, the leaves give ${nodes.length}`);
+  } else {
+    for (let i = 0; i < nodes.length; i++) {
+      if (dump.tree[i] !== nodes[i]) {
+        report('TREE_MISMATCH', `tree node ${i} is ${dump.tree[i]}, the leaves give ${nodes[i]}`);
+        break;
+      }
+    }
+  }
+  if (dump.values.length !== file.leaves.length) {
+    report('TREE_MISMATCH', `the tree has ${dump.values.length} values for ${file.leaves.length} leaves`);
+    return;
+  }
+  const chainId = String(file.chainId);
+  for (let i = 0; i < file.leaves.length; i++) {
+    const leaf = file.leaves[i];
+    const { value, treeIndex } = dump.values[i];
+    if (
+      value[0] !== chainId ||
+      value[1] !== file.distributor ||
+      value[2] !== String(leaf.index) ||
+      value[3] !== leaf.account ||
+      value[4] !== leaf.cumulativeAmount ||
+      treeIndex !== tree.treeIndex(i)
+    ) {
+      report('TREE_MISMATCH', `tree value ${i} does not match leaf ${leaf.account}`);
+    }
+  }
 }

@@ -22,7 +22,7 @@ export class EpochProofs {
   private readonly positions: Map<string, number>;
 
   constructor(private readonly file: EpochFile) {
-    this.tree = epochTree(file.leaves);
+    this.tree = epochTree(file);
     this.positions = new Map(file.leaves.map((l, i) => [l.account, i]));
   }
 

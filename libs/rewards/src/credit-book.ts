@@ -2,8 +2,7 @@ import type { EpochCredit, EpochDebitInput } from './epoch-file.js';
 import { RewardsError } from './errors.js';
 
 interface ProviderTally {
-  amount: bigint;
-  receiptIds: string[];
+  receipts: { id: string; amount: bigint }[];
 }
 
 /**
@@ -27,11 +26,10 @@ export class EpochCreditBook {
     const p = provider.toLowerCase();
     let tally = this.providers.get(p);
     if (tally === undefined) {
-      tally = { amount: 0n, receiptIds: [] };
+      tally = { receipts: [] };
       this.providers.set(p, tally);
     }
-    tally.amount += amount;
-    tally.receiptIds.push(receiptId);
+    tally.receipts.push({ id: receiptId, amount });
     const d = developer.toLowerCase();
     this.developers.set(d, (this.developers.get(d) ?? 0n) + amount);
     this.totalAmount += amount;
@@ -49,11 +47,7 @@ export class EpochCreditBook {
 
   /** One credit per provider. */
   credits(): EpochCredit[] {
-    return [...this.providers].map(([provider, t]) => ({
-      provider,
-      amount: t.amount,
-      receiptIds: t.receiptIds,
-    }));
+    return [...this.providers].map(([provider, t]) => ({ provider, receipts: t.receipts }));
   }
 
   /** One debit per developer; they add up to `total`. */

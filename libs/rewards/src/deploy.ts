@@ -1,9 +1,10 @@
 import { getAddress, id, NonceManager, type Signer } from 'ethers';
 
-import { deployComputeToken } from './contracts/compute-token.js';
-import { deployJobEscrow } from './contracts/job-escrow.js';
-import { deployProviderStaking } from './contracts/provider-staking.js';
-import { deployRewardsDistributor } from './contracts/rewards-distributor.js';
+import { computeTokenBytecode, deployComputeToken } from './contracts/compute-token.js';
+import { deployJobEscrow, jobEscrowBytecode } from './contracts/job-escrow.js';
+import { deployProviderStaking, providerStakingBytecode } from './contracts/provider-staking.js';
+import { deployRewardsDistributor, rewardsDistributorBytecode } from './contracts/rewards-distributor.js';
+import { keccak256Hex } from './keccak.js';
 
 /** The local dev chain's id: the only chain where the contracts accept dev-sized windows. */
 export const DEV_CHAIN_ID = 31337;
@@ -65,6 +66,17 @@ export interface DeployedAddresses {
   readonly staking: string;
   /** Block of the last deployment transaction: where a deposit watcher can start. */
   readonly deployBlock: number;
+}
+
+/**
+ * keccak256 of the four contracts' creation code as this build deploys them: a saved deployment
+ * whose fingerprint differs runs code older (or newer) than this build's, e.g. a dev chain kept in a
+ * data dir across an upgrade that changed the leaf encoding.
+ */
+export function contractsFingerprint(): string {
+  return keccak256Hex(
+    [computeTokenBytecode, rewardsDistributorBytecode, jobEscrowBytecode, providerStakingBytecode].join(''),
+  );
 }
 
 export const SETTLER_ROLE = id('SETTLER_ROLE');

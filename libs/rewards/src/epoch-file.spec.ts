@@ -1,6 +1,8 @@
+import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
 import { describe, expect, it } from 'vitest';
 
 import { auditEpoch } from './audit.js';
+import { EpochProofs } from './claim.js';
 import { EpochCreditBook } from './credit-book.js';
 import {
   closeEpoch,
@@ -14,30 +16,40 @@ const A = '0x00000000000000000000000000000000000000aa';
 const B = '0x00000000000000000000000000000000000000Bb';
 const C = '0x00000000000000000000000000000000000000cc';
 const DEV = '0x00000000000000000000000000000000000000dd';
+const DOMAIN = { chainId: 31337, distributor: '0x00000000000000000000000000000000000000D1' };
 
 describe('closeEpoch', () => {
   it('adds credits to the previous cumulative amounts and keeps indices permanent', () => {
     const e1 = closeEpoch(
       new Map(),
       [
-        { provider: B, amount: 5n, receiptIds: ['r2'] },
-        { provider: A, amount: 3n, receiptIds: ['r1'] },
-        { provider: B, amount: 1n, receiptIds: ['r3'] },
+        { provider: B, receipts: [{ id: 'r2', amount: 5n }] },
+        { provider: A, receipts: [{ id: 'r1', amount: 3n }] },
+        { provider: B, receipts: [{ id: 'r3', amount: 1n }] },
       ],
-      { epoch: 1 },
+      { epoch: 1, ...DOMAIN },
     );
-    expect(e1.leaves.map((l) => [l.index, l.account, l.cumulativeAmount, l.receiptIds])).toEqual([
-      [0, A, '3', ['r1']],
-      [1, B.toLowerCase(), '6', ['r2', 'r3']],
+    expect(e1.leaves.map((l) => [l.index, l.account, l.cumulativeAmount, l.receipts])).toEqual([
+      [0, A, '3', [{ id: 'r1', amount: '3' }]],
+      [
+        1,
+        B.toLowerCase(),
+        '6',
+        [
+          { id: 'r2', amount: '5' },
+          { id: 'r3', amount: '1' },
+        ],
+      ],
     ]);
+    expect(e1.distributor).toBe(DOMAIN.distributor.toLowerCase());
     expect(e1.total).toBe('9');
     const e2 = closeEpoch(
       cumulativeFromEpochFile(e1),
       [
-        { provider: C, amount: 2n, receiptIds: ['r4'] },
-        { provider: A, amount: 1n, receiptIds: ['r5'] },
+        { provider: C, receipts: [{ id: 'r4', amount: 2n }] },
+        { provider: A, receipts: [{ id: 'r5', amount: 1n }] },
       ],
-      { epoch: 2 },
+      { epoch: 2, ...DOMAIN },
     );
     expect(e2.leaves.map((l) => [l.index, l.cumulativeAmount, l.previousAmount, l.epochAmount])).toEqual([
       [0, '4', '3', '1'],
@@ -49,9 +61,17 @@ describe('closeEpoch', () => {
   });
 
   it('is deterministic and round-trips through its canonical JSON', () => {
-    const credits = [{ provider: A, amount: 3n, receiptIds: ['x', 'a'] }];
-    const one = closeEpoch(new Map(), credits, { epoch: 1 });
-    const two = closeEpoch(new Map(), [...credits], { epoch: 1 });
+    const credits = [
+      {
+        provider: A,
+        receipts: [
+          { id: 'x', amount: 2n },
+          { id: 'a', amount: 1n },
+        ],
+      },
+    ];
+    const one = closeEpoch(new Map(), credits, { epoch: 1, ...DOMAIN });
+    const two = closeEpoch(new Map(), [...credits], { epoch: 1, ...DOMAIN });
     expect(serializeEpochFile(one)).toBe(serializeEpochFile(two));
     expect(parseEpochFile(serializeEpochFile(one))).toEqual(one);
     expect(epochFileHash(parseEpochFile(JSON.stringify(one, null, 2)))).toBe(epochFileHash(one));
@@ -62,26 +82,27 @@ describe('closeEpoch', () => {
       closeEpoch(
         new Map(),
         [
-          { provider: A, amount: 1n, receiptIds: ['r'] },
-          { provider: B, amount: 1n, receiptIds: ['r'] },
+          { provider: A, receipts: [{ id: 'r', amount: 1n }] },
+          { provider: B, receipts: [{ id: 'r', amount: 1n }] },
         ],
-        { epoch: 1 },
+        { epoch: 1, ...DOMAIN },
       ),
     ).toThrow(/twice/);
     expect(() =>
-      closeEpoch(new Map(), [{ provider: A, amount: 0n, receiptIds: ['r'] }], { epoch: 1 }),
+      closeEpoch(new Map(), [{ provider: A, receipts: [{ id: 'r', amount: 0n }] }], { epoch: 1, ...DOMAIN }),
     ).toThrow(/positive/);
     expect(() =>
-      closeEpoch(new Map(), [{ provider: A, amount: 2n, receiptIds: ['r'] }], {
+      closeEpoch(new Map(), [{ provider: A, receipts: [{ id: 'r', amount: 2n }] }], {
         epoch: 1,
+        ...DOMAIN,
         debits: [{ account: DEV, amount: 1n }],
       }),
     ).toThrow(/debits/);
     expect(() =>
       closeEpoch(
         new Map([[A, { index: 0, cumulativeAmount: (1n << 64n) - 1n }]]),
-        [{ provider: A, amount: 1n, receiptIds: ['r'] }],
-        { epoch: 2 },
+        [{ provider: A, receipts: [{ id: 'r', amount: 1n }] }],
+        { epoch: 2, ...DOMAIN },
       ),
     ).toThrow(/uint64/);
   });
@@ -90,11 +111,18 @@ describe('closeEpoch', () => {
 describe('auditEpoch', () => {
   const book = new EpochCreditBook();
   for (let i = 0; i < 50; i++) book.credit(i % 2 ? A : B, DEV, BigInt(100 + i), `job-${i}`);
-  const file = closeEpoch(new Map(), book.credits(), { epoch: 1, debits: book.debits() });
+  const file = closeEpoch(new Map(), book.credits(), { epoch: 1, ...DOMAIN, debits: book.debits() });
   const hash = epochFileHash(file);
 
-  it('passes the published file', () => {
-    expect(auditEpoch(file, file.root, hash)).toMatchObject({ ok: true, problems: [] });
+  it('passes the published file, whose tree OpenZeppelin loads with the same root and proofs', () => {
+    expect(auditEpoch(file, file.root, hash, { domain: DOMAIN })).toMatchObject({ ok: true, problems: [] });
+    const oz = StandardMerkleTree.load(
+      JSON.parse(JSON.stringify(file.tree)) as Parameters<typeof StandardMerkleTree.load<string[]>>[0],
+    );
+    expect(oz.root).toBe(file.root);
+    const ticket = new EpochProofs(file).ticket(A)!;
+    const position = file.leaves.findIndex((l) => l.account === A);
+    expect(oz.getProof(position)).toEqual(ticket.proof);
   });
 
   it('catches every kind of tampering', () => {
@@ -114,13 +142,43 @@ describe('auditEpoch', () => {
     const stolen = {
       ...file,
       leaves: [
-        { ...file.leaves[0], receiptIds: [...file.leaves[0].receiptIds, file.leaves[1].receiptIds[0]] },
+        { ...file.leaves[0], receipts: [...file.leaves[0].receipts, file.leaves[1].receipts[0]] },
         ...file.leaves.slice(1),
       ],
     };
     expect(auditEpoch(stolen, file.root, hash).problems.map((p) => p.code)).toContain('DUPLICATE_RECEIPT');
-    const noReceipts = { ...file, leaves: [{ ...file.leaves[0], receiptIds: [] }, ...file.leaves.slice(1)] };
+    const noReceipts = { ...file, leaves: [{ ...file.leaves[0], receipts: [] }, ...file.leaves.slice(1)] };
     expect(auditEpoch(noReceipts, file.root, hash).problems.map((p) => p.code)).toContain('MISSING_RECEIPTS');
+    const underpaid = {
+      ...file,
+      leaves: [
+        {
+          ...file.leaves[0],
+          receipts: [{ ...file.leaves[0].receipts[0], amount: '1' }, ...file.leaves[0].receipts.slice(1)],
+        },
+        ...file.leaves.slice(1),
+      ],
+    };
+    expect(auditEpoch(underpaid, file.root, hash).problems.map((p) => p.code)).toContain('MISSING_RECEIPTS');
+    const forgedTree = {
+      ...file,
+      tree: { ...file.tree!, tree: [file.root, ...file.tree!.tree.slice(2), file.root] },
+    };
+    expect(auditEpoch(forgedTree, file.root, hash).problems.map((p) => p.code)).toContain('TREE_MISMATCH');
+    const movedValue = {
+      ...file,
+      tree: {
+        ...file.tree!,
+        values: [
+          { ...file.tree!.values[0], treeIndex: file.tree!.values[1].treeIndex },
+          ...file.tree!.values.slice(1),
+        ],
+      },
+    };
+    expect(auditEpoch(movedValue, file.root, hash).problems.map((p) => p.code)).toContain('TREE_MISMATCH');
+    expect(
+      auditEpoch(file, file.root, hash, { domain: { ...DOMAIN, chainId: 1 } }).problems.map((p) => p.code),
+    ).toEqual(['DOMAIN_MISMATCH']);
     const sameIndex = { ...file, leaves: [file.leaves[0], { ...file.leaves[1], index: 0 }] };
     expect(auditEpoch(sameIndex, file.root, hash).problems.map((p) => p.code)).toContain('DUPLICATE_INDEX');
     expect(auditEpoch({ ...file, debits: [] }, file.root, hash).problems.map((p) => p.code)).toEqual([

@@ -9,10 +9,27 @@ import { z } from 'zod';
 import { MAX_CUMULATIVE_AMOUNT, TOKEN_DECIMALS } from './amounts.js';
 import { RewardsError } from './errors.js';
 import { keccak256Hex } from './keccak.js';
-import { LEAF_ENCODING, leafHashBytes } from './leaf.js';
+import { LEAF_ENCODING, leafHashBytes, type LeafDomain } from './leaf.js';
 import { buildMerkleTree, type MerkleTree } from './merkle.js';
 
-export const EPOCH_FILE_FORMAT = 'gpumesh-epoch/1';
+export const EPOCH_FILE_FORMAT = 'gpumesh-epoch/2';
+
+/** A receipt credited in the epoch: its id (`<jobId>:<peerId>`, or `<jobId>:fee`) and what it paid. */
+export interface EpochReceipt {
+  readonly id: string;
+  /** Decimal base units. */
+  readonly amount: string;
+}
+
+/** A provider's receipt id in the epoch file: the job and the peer it paid. */
+export function receiptId(jobId: string, peerId: string): string {
+  return `${jobId}:${peerId}`;
+}
+
+/** The platform fee's receipt id for a job (in the fee recipient's leaf). */
+export function feeReceiptId(jobId: string): string {
+  return `${jobId}:fee`;
+}
 
 /** One provider's leaf and the receipts that justify what this epoch adds to it. */
 export interface EpochLeaf {
@@ -26,8 +43,8 @@ export interface EpochLeaf {
   readonly previousAmount: string;
   /** `cumulativeAmount - previousAmount`. */
   readonly epochAmount: string;
-  /** Sorted ids of the receipts credited this epoch (empty when `epochAmount` is 0). */
-  readonly receiptIds: readonly string[];
+  /** The receipts credited this epoch, sorted by id; their amounts add up to `epochAmount`. */
+  readonly receipts: readonly EpochReceipt[];
 }
 
 /** What a developer's escrow is debited for the epoch. */
@@ -38,16 +55,32 @@ export interface EpochDebit {
   readonly amount: string;
 }
 
+/** One value of the tree dump: `[chainId, distributor, index, account, cumulativeAmount]`, decimal strings and lower-case addresses. */
+export type StandardTreeValue = readonly [string, string, string, string, string];
+
+/**
+ * OpenZeppelin's `standard-v1` tree dump: `StandardMerkleTree.load(file.tree)` rebuilds the tree,
+ * and its `root` is the root posted on chain. `values` are in the order of `leaves`.
+ */
+export interface StandardTreeDump {
+  readonly format: 'standard-v1';
+  readonly leafEncoding: readonly string[];
+  /** Every node, root first. */
+  readonly tree: readonly string[];
+  readonly values: readonly { readonly value: StandardTreeValue; readonly treeIndex: number }[];
+}
+
 /**
  * Everything needed to recompute an epoch's root: every leaf (all providers ever paid, in index
- * order) with the receipts behind this epoch's part, and the escrow debits that fund it. Its
- * keccak256 over the canonical JSON is posted on chain beside the root.
+ * order) with the receipts behind this epoch's part, the escrow debits that fund it, and the whole
+ * tree in OpenZeppelin's `standard-v1` format. Its keccak256 over the canonical JSON is posted on
+ * chain beside the root. Leaves are bound to one chain and one distributor (`chainId`,
+ * `distributor`): the same file proves nothing on another.
  */
-export interface EpochFile {
+export interface EpochFile extends LeafDomain {
   readonly format: typeof EPOCH_FILE_FORMAT;
   readonly epoch: number;
   readonly decimals: number;
-  readonly leafEncoding: string;
   readonly root: string;
   /** Σ epochAmount: what this epoch adds, posted on chain as the epoch total. */
   readonly total: string;
@@ -56,6 +89,8 @@ export interface EpochFile {
   readonly leaves: readonly EpochLeaf[];
   /** Sorted by account; when present their sum equals `total`. */
   readonly debits: readonly EpochDebit[];
+  /** The tree (null when there is no leaf: OpenZeppelin's format has no empty tree). */
+  readonly tree: StandardTreeDump | null;
 }
 
 /** A provider's position after an epoch: its slot and cumulative earnings. */
@@ -67,8 +102,8 @@ export interface CumulativeEntry {
 /** Credits for one provider (several credits for the same provider add up). */
 export interface EpochCredit {
   readonly provider: string;
-  readonly amount: bigint;
-  readonly receiptIds: readonly string[];
+  /** What each receipt pays (positive); the credit is their sum. */
+  readonly receipts: readonly { readonly id: string; readonly amount: bigint }[];
 }
 
 /** A developer's spend in the epoch. */
@@ -77,7 +112,7 @@ export interface EpochDebitInput {
   readonly amount: bigint;
 }
 
-export interface CloseEpochOptions {
+export interface CloseEpochOptions extends LeafDomain {
   readonly epoch: number;
   /** Escrow debits; when given they must add up to the epoch's credits. */
   readonly debits?: readonly EpochDebitInput[];
@@ -102,23 +137,33 @@ export function closeEpoch(
   if (!Number.isSafeInteger(options.epoch) || options.epoch < 1) {
     throw new RewardsError('INVALID_CREDIT', `epoch must be a positive integer, got ${options.epoch}`);
   }
-  const added = new Map<string, { amount: bigint; receiptIds: string[] }>();
+  if (!Number.isSafeInteger(options.chainId) || options.chainId < 1) {
+    throw new RewardsError('INVALID_CREDIT', `chain id must be a positive integer, got ${options.chainId}`);
+  }
+  const distributor = normaliseAddress(options.distributor, 'distributor');
+  const added = new Map<string, { amount: bigint; receipts: EpochReceipt[] }>();
   const seenReceipts = new Set<string>();
   for (const credit of credits) {
     const provider = normaliseAddress(credit.provider, 'credit');
-    if (typeof credit.amount !== 'bigint' || credit.amount <= 0n) {
-      throw new RewardsError('INVALID_CREDIT', `credit for ${provider}: amount must be a positive bigint`);
+    if (credit.receipts.length === 0) {
+      throw new RewardsError('INVALID_CREDIT', `credit for ${provider} has no receipt`);
     }
     let entry = added.get(provider);
     if (!entry) {
-      entry = { amount: 0n, receiptIds: [] };
+      entry = { amount: 0n, receipts: [] };
       added.set(provider, entry);
     }
-    entry.amount += credit.amount;
-    for (const id of credit.receiptIds) {
+    for (const { id, amount } of credit.receipts) {
+      if (typeof amount !== 'bigint' || amount <= 0n) {
+        throw new RewardsError(
+          'INVALID_CREDIT',
+          `receipt ${id} for ${provider}: amount must be a positive bigint`,
+        );
+      }
       if (seenReceipts.has(id)) throw new RewardsError('DUPLICATE_RECEIPT', `receipt ${id} credited twice`);
       seenReceipts.add(id);
-      entry.receiptIds.push(id);
+      entry.amount += amount;
+      entry.receipts.push({ id, amount: amount.toString() });
     }
   }
   const positions = new Map<string, { index: number; previous: bigint }>();
@@ -150,7 +195,7 @@ export function closeEpoch(
       cumulativeAmount: cumulative.toString(),
       previousAmount: position.previous.toString(),
       epochAmount: epochAmount.toString(),
-      receiptIds: credit ? [...credit.receiptIds].sort() : [],
+      receipts: credit ? [...credit.receipts].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)) : [],
     });
   }
   leaves.sort((a, b) => a.index - b.index);
@@ -167,16 +212,19 @@ export function closeEpoch(
       throw new RewardsError('DEBITS_MISMATCH', `debits add up to ${debitTotal}, credits to ${total}`);
     }
   }
+  const domain = { chainId: options.chainId, distributor };
+  const tree = epochTree({ ...domain, leaves });
   return {
     format: EPOCH_FILE_FORMAT,
     epoch: options.epoch,
+    ...domain,
     decimals: TOKEN_DECIMALS,
-    leafEncoding: LEAF_ENCODING,
-    root: epochTree(leaves).root,
+    root: tree.root,
     total: total.toString(),
     cumulativeTotal: cumulativeTotal.toString(),
     leaves,
     debits,
+    tree: standardTreeDump(domain, leaves, tree),
   };
 }
 
@@ -194,13 +242,40 @@ function aggregateDebits(debits: readonly EpochDebitInput[]): EpochDebit[] {
     .map(([account, amount]) => ({ account, amount: amount.toString() }));
 }
 
-/** The Merkle tree of `leaves`, in the order given (leaf `i` of the tree is `leaves[i]`). */
-export function epochTree(leaves: readonly EpochLeaf[]): MerkleTree {
+/** The Merkle tree of a file's leaves (leaf `i` of the tree is `leaves[i]`), in its domain. */
+export function epochTree(file: LeafDomain & { readonly leaves: readonly EpochLeaf[] }): MerkleTree {
+  const { chainId, distributor } = file;
   return buildMerkleTree(
-    leaves.map((l) =>
-      leafHashBytes({ index: l.index, account: l.account, cumulativeAmount: BigInt(l.cumulativeAmount) }),
+    file.leaves.map((l) =>
+      leafHashBytes({
+        chainId,
+        distributor,
+        index: l.index,
+        account: l.account,
+        cumulativeAmount: BigInt(l.cumulativeAmount),
+      }),
     ),
   );
+}
+
+/** The `standard-v1` dump of `tree`, built from `leaves` in `domain`; null without leaves. */
+export function standardTreeDump(
+  domain: LeafDomain,
+  leaves: readonly EpochLeaf[],
+  tree: MerkleTree,
+): StandardTreeDump | null {
+  if (leaves.length === 0) return null;
+  const chainId = String(domain.chainId);
+  const distributor = domain.distributor.toLowerCase();
+  return {
+    format: 'standard-v1',
+    leafEncoding: [...LEAF_ENCODING],
+    tree: tree.nodes(),
+    values: leaves.map((l, i) => ({
+      value: [chainId, distributor, String(l.index), l.account, l.cumulativeAmount] as const,
+      treeIndex: tree.treeIndex(i),
+    })),
+  };
 }
 
 /** Each provider's position after the epoch of `file`: the `previousCumulative` of the next close. */
@@ -223,12 +298,15 @@ export function epochFileHash(file: EpochFile): string {
 const decimalString = z.string().regex(/^(0|[1-9]\d*)$/, 'a decimal integer string');
 const address = z.string().regex(LOWER_CASE_ADDRESS_PATTERN, 'a lower-case 0x address');
 
+const bytes32 = z.string().regex(/^0x[0-9a-f]{64}$/, 'a lower-case 0x bytes32');
+
 const EpochFileSchema = z.strictObject({
   format: z.literal(EPOCH_FILE_FORMAT),
   epoch: z.number().int().positive(),
+  chainId: z.number().int().positive(),
+  distributor: address,
   decimals: z.number().int().nonnegative(),
-  leafEncoding: z.string(),
-  root: z.string().regex(/^0x[0-9a-f]{64}$/, 'a lower-case 0x bytes32'),
+  root: bytes32,
   total: decimalString,
   cumulativeTotal: decimalString,
   leaves: z.array(
@@ -238,10 +316,23 @@ const EpochFileSchema = z.strictObject({
       cumulativeAmount: decimalString,
       previousAmount: decimalString,
       epochAmount: decimalString,
-      receiptIds: z.array(z.string()),
+      receipts: z.array(z.strictObject({ id: z.string().min(1), amount: decimalString })),
     }),
   ),
   debits: z.array(z.strictObject({ account: address, amount: decimalString })),
+  tree: z
+    .strictObject({
+      format: z.literal('standard-v1'),
+      leafEncoding: z.array(z.string()),
+      tree: z.array(bytes32),
+      values: z.array(
+        z.strictObject({
+          value: z.tuple([decimalString, address, decimalString, address, decimalString]),
+          treeIndex: z.number().int().nonnegative(),
+        }),
+      ),
+    })
+    .nullable(),
 });
 
 /** Parses an epoch file (JSON text or a parsed value); throws `INVALID_EPOCH_FILE` naming the field. */

@@ -1,8 +1,10 @@
 export { RewardsError } from './errors.js';
 export { parseTokenAmount, formatTokenAmount, ONE_TOKEN } from './amounts.js';
 export { toHex } from './hex.js';
-export { leafHash } from './leaf.js';
+export { leafHash, type LeafDomain } from './leaf.js';
 export {
+  receiptId,
+  feeReceiptId,
   closeEpoch,
   epochTree,
   cumulativeFromEpochFile,
@@ -16,6 +18,7 @@ export {
 } from './epoch-file.js';
 export { auditEpoch, type AuditReport } from './audit.js';
 export { EpochWatcher } from './watch.js';
+export { reconcileProvider, type JournalPayment, type ProviderReconciliation } from './provider-reconcile.js';
 export { EpochCreditBook } from './credit-book.js';
 export { applySlash, splitSlash } from './payout-math.js';
 export {
@@ -41,6 +44,7 @@ export {
   type RewardsDistributorContract,
 } from './contracts/index.js';
 export {
+  contractsFingerprint,
   minimumUnlockDelay,
   deployAll,
   DEV_CHAIN_ID,

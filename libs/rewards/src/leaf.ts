@@ -3,17 +3,32 @@ import { ADDRESS_PATTERN } from '@gpumesh/protocol';
 import { toHex } from './hex.js';
 import { keccak256Bytes } from './keccak.js';
 
-/** What the distributor's leaf commits to (solidity: `abi.encode(index, account, cumulativeAmount)`). */
-export interface LeafInput {
+/**
+ * The domain a leaf belongs to: the chain and the distributor that pays it. Both are inside every
+ * leaf, so a ticket proves a claim on one distributor of one chain and on no other (the same tree
+ * posted to a second distributor, or on a fork with another chain id, proves nothing there).
+ */
+export interface LeafDomain {
+  readonly chainId: number;
+  /** 0x address of the RewardsDistributor. */
+  readonly distributor: string;
+}
+
+/** What the distributor's leaf commits to (solidity: `abi.encode(block.chainid, address(this), index, account, cumulativeAmount)`). */
+export interface LeafInput extends LeafDomain {
   readonly index: number;
   readonly account: string;
   readonly cumulativeAmount: bigint;
 }
 
-/** How leaves are hashed, written into every epoch file. */
-export const LEAF_ENCODING =
-  'keccak256(bytes.concat(keccak256(abi.encode(uint256 index, address account, uint256 cumulativeAmount))))';
+/**
+ * The ABI types of a leaf's value, in order: OpenZeppelin `StandardMerkleTree`'s `leafEncoding`.
+ * The leaf hash is `keccak256(bytes.concat(keccak256(abi.encode(value))))`.
+ */
+export const LEAF_ENCODING = ['uint256', 'address', 'uint256', 'address', 'uint256'] as const;
 
+/** Bytes of one encoded leaf: five 32-byte words. */
+const LEAF_BYTES = 160;
 const UINT256_MAX = (1n << 256n) - 1n;
 
 function writeUint256(out: Buffer, offset: number, value: bigint): void {
@@ -23,29 +38,38 @@ function writeUint256(out: Buffer, offset: number, value: bigint): void {
   out.write(hex.length % 2 ? `0${hex}` : hex, offset + 32 - Math.ceil(hex.length / 2), 'hex');
 }
 
-/** Writes the 96 bytes of the encoding into `out` (a Buffer of at least 96 bytes). */
+function writeSafeInteger(out: Buffer, offset: number, value: number, what: string): void {
+  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`invalid leaf ${what} ${value}`);
+  out.fill(0, offset, offset + 32);
+  out.writeUIntBE(value, offset + 26, 6);
+}
+
+function writeAddress(out: Buffer, offset: number, address: string, what: string): void {
+  if (!ADDRESS_PATTERN.test(address)) throw new Error(`invalid ${what} address ${address}`);
+  out.fill(0, offset, offset + 12);
+  out.write(address.slice(2), offset + 12, 'hex');
+}
+
+/** Writes the 160 bytes of the encoding into `out` (a Buffer of at least 160 bytes). */
 function encodeLeafInto(out: Buffer, leaf: LeafInput): void {
-  if (!Number.isSafeInteger(leaf.index) || leaf.index < 0)
-    throw new Error(`invalid leaf index ${leaf.index}`);
   if (leaf.cumulativeAmount < 0n || leaf.cumulativeAmount > UINT256_MAX) {
     throw new Error(`invalid cumulative amount ${leaf.cumulativeAmount}`);
   }
-  if (!ADDRESS_PATTERN.test(leaf.account)) throw new Error(`invalid account address ${leaf.account}`);
-  out.fill(0, 0, 32);
-  out.writeUIntBE(leaf.index, 26, 6);
-  out.fill(0, 32, 44);
-  out.write(leaf.account.slice(2), 44, 'hex');
-  writeUint256(out, 64, leaf.cumulativeAmount);
+  writeSafeInteger(out, 0, leaf.chainId, 'chain id');
+  writeAddress(out, 32, leaf.distributor, 'distributor');
+  writeSafeInteger(out, 64, leaf.index, 'index');
+  writeAddress(out, 96, leaf.account, 'account');
+  writeUint256(out, 128, leaf.cumulativeAmount);
 }
 
-/** The 96 bytes of `abi.encode(uint256 index, address account, uint256 cumulativeAmount)`. */
+/** The 160 bytes of `abi.encode(uint256 chainId, address distributor, uint256 index, address account, uint256 cumulativeAmount)`. */
 export function encodeLeaf(leaf: LeafInput): Uint8Array {
-  const out = Buffer.alloc(96);
+  const out = Buffer.alloc(LEAF_BYTES);
   encodeLeafInto(out, leaf);
-  return new Uint8Array(out.buffer, out.byteOffset, 96);
+  return new Uint8Array(out.buffer, out.byteOffset, LEAF_BYTES);
 }
 
-const scratch = Buffer.alloc(96);
+const scratch = Buffer.alloc(LEAF_BYTES);
 
 /** The leaf hash: keccak256 of keccak256 of the encoding (OpenZeppelin's double hashing). */
 export function leafHashBytes(leaf: LeafInput): Uint8Array {

@@ -1,4 +1,5 @@
-import { AbiCoder, concat, keccak256, randomBytes } from 'ethers';
+import { SimpleMerkleTree, StandardMerkleTree } from '@openzeppelin/merkle-tree';
+import { AbiCoder, keccak256, randomBytes } from 'ethers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
@@ -6,25 +7,6 @@ import { fromHex, toHex } from './hex.js';
 import { keccak256Bytes, keccak256Hex } from './keccak.js';
 import { encodeLeaf, leafHash } from './leaf.js';
 import { buildMerkleTree, EMPTY_TREE_ROOT, verifyMerkleProof } from './merkle.js';
-
-/** A slow, obviously-correct reference: OpenZeppelin sorted pairs, odd node carried up. */
-function referenceRoot(leaves: string[]): string {
-  if (leaves.length === 0) return keccak256('0x');
-  let layer = leaves;
-  while (layer.length > 1) {
-    const next: string[] = [];
-    for (let i = 0; i < layer.length; i += 2) {
-      if (i + 1 === layer.length) next.push(layer[i]);
-      else {
-        const [a, b] =
-          BigInt(layer[i]) < BigInt(layer[i + 1]) ? [layer[i], layer[i + 1]] : [layer[i + 1], layer[i]];
-        next.push(keccak256(concat([a, b])));
-      }
-    }
-    layer = next;
-  }
-  return layer[0];
-}
 
 describe('keccak', () => {
   it('matches ethers keccak256', () => {
@@ -38,42 +20,75 @@ describe('keccak', () => {
   });
 });
 
+const CHAIN_ID = 31337;
+const DISTRIBUTOR = `0x${'d1'.repeat(20)}`;
+const ZERO_ADDRESS = `0x${'00'.repeat(20)}`;
+
 describe('leaf encoding', () => {
-  it('is abi.encode(uint256, address, uint256), double hashed', () => {
+  it('is abi.encode(uint256 chainId, address distributor, uint256, address, uint256), double hashed', () => {
     fc.assert(
       fc.property(
+        fc.integer({ min: 1, max: 2 ** 40 }),
+        fc.uint8Array({ minLength: 20, maxLength: 20 }),
         fc.nat(),
         fc.uint8Array({ minLength: 20, maxLength: 20 }),
         fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
-        (index, raw, amount) => {
+        (chainId, rawDistributor, index, raw, amount) => {
+          const distributor = toHex(rawDistributor);
           const account = toHex(raw);
+          const leaf = { chainId, distributor, index, account, cumulativeAmount: amount };
           const abi = AbiCoder.defaultAbiCoder().encode(
-            ['uint256', 'address', 'uint256'],
-            [index, account, amount],
+            ['uint256', 'address', 'uint256', 'address', 'uint256'],
+            [chainId, distributor, index, account, amount],
           );
-          expect(toHex(encodeLeaf({ index, account, cumulativeAmount: amount }))).toBe(abi);
-          expect(leafHash({ index, account, cumulativeAmount: amount })).toBe(keccak256(keccak256(abi)));
+          expect(toHex(encodeLeaf(leaf))).toBe(abi);
+          expect(leafHash(leaf)).toBe(keccak256(keccak256(abi)));
         },
       ),
     );
   });
 
+  it('binds a leaf to its chain and distributor', () => {
+    const leaf = {
+      chainId: CHAIN_ID,
+      distributor: DISTRIBUTOR,
+      index: 3,
+      account: ZERO_ADDRESS,
+      cumulativeAmount: 5n,
+    };
+    expect(leafHash({ ...leaf, chainId: 1 })).not.toBe(leafHash(leaf));
+    expect(leafHash({ ...leaf, distributor: `0x${'d2'.repeat(20)}` })).not.toBe(leafHash(leaf));
+  });
+
   it('rejects malformed input', () => {
-    expect(() => encodeLeaf({ index: -1, account: `0x${'00'.repeat(20)}`, cumulativeAmount: 0n })).toThrow();
-    expect(() => encodeLeaf({ index: 0, account: '0x1234', cumulativeAmount: 0n })).toThrow();
-    expect(() => encodeLeaf({ index: 0, account: `0x${'00'.repeat(20)}`, cumulativeAmount: -1n })).toThrow();
+    const ok = {
+      chainId: CHAIN_ID,
+      distributor: DISTRIBUTOR,
+      index: 0,
+      account: ZERO_ADDRESS,
+      cumulativeAmount: 0n,
+    };
+    expect(() => encodeLeaf({ ...ok, index: -1 })).toThrow();
+    expect(() => encodeLeaf({ ...ok, account: '0x1234' })).toThrow();
+    expect(() => encodeLeaf({ ...ok, distributor: '0x1234' })).toThrow();
+    expect(() => encodeLeaf({ ...ok, chainId: 1.5 })).toThrow();
+    expect(() => encodeLeaf({ ...ok, cumulativeAmount: -1n })).toThrow();
   });
 });
 
 describe('buildMerkleTree', () => {
-  it('gives the reference root and proofs that verify, for every size up to 40', () => {
-    for (let n = 0; n <= 40; n++) {
+  it("is OpenZeppelin's standard tree, node for node, with proofs that verify, for every size up to 40", () => {
+    expect(buildMerkleTree([]).root).toBe(EMPTY_TREE_ROOT);
+    for (let n = 1; n <= 40; n++) {
       const leaves = Array.from({ length: n }, () => randomBytes(32));
       const tree = buildMerkleTree(leaves);
-      expect(tree.root).toBe(referenceRoot(leaves.map((l) => toHex(l))));
+      const oz = SimpleMerkleTree.of(leaves.map((l) => toHex(l)));
+      expect(tree.root).toBe(oz.root);
+      expect(tree.nodes()).toEqual(oz.dump().tree);
       for (let i = 0; i < n; i++) {
         const proof = tree.proof(i);
-        expect(proof.length).toBeLessThanOrEqual(Math.ceil(Math.log2(Math.max(n, 1))));
+        expect(proof).toEqual(oz.getProof(toHex(leaves[i])));
+        expect(proof.length).toBeLessThanOrEqual(tree.depth);
         expect(verifyMerkleProof(proof, tree.root, leaves[i])).toBe(true);
         if (proof.length > 0) {
           const broken = [...proof];
@@ -82,6 +97,59 @@ describe('buildMerkleTree', () => {
         }
       }
     }
+  });
+
+  it('sorts leaves whose hashes share a long prefix like OpenZeppelin', () => {
+    const prefix = randomBytes(8);
+    const leaves = Array.from({ length: 9 }, () => {
+      const leaf = randomBytes(32);
+      leaf.set(prefix, 0);
+      return leaf;
+    });
+    expect(buildMerkleTree(leaves).nodes()).toEqual(
+      SimpleMerkleTree.of(leaves.map((l) => toHex(l))).dump().tree,
+    );
+  });
+
+  it('loads as a StandardMerkleTree from its leaves: same root for domain-separated leaves', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(fc.uint8Array({ minLength: 20, maxLength: 20 }), fc.bigInt({ min: 0n, max: 10n ** 18n })),
+          {
+            minLength: 1,
+            maxLength: 25,
+          },
+        ),
+        (entries) => {
+          const values = entries.map(([raw, amount], index) => [
+            String(CHAIN_ID),
+            DISTRIBUTOR,
+            String(index),
+            toHex(raw),
+            amount.toString(),
+          ]);
+          const tree = buildMerkleTree(
+            entries.map(([raw, amount], index) =>
+              fromHex(
+                leafHash({
+                  chainId: CHAIN_ID,
+                  distributor: DISTRIBUTOR,
+                  index,
+                  account: toHex(raw),
+                  cumulativeAmount: amount,
+                }),
+              ),
+            ),
+          );
+          const oz = StandardMerkleTree.of(values, ['uint256', 'address', 'uint256', 'address', 'uint256']);
+          expect(tree.root).toBe(oz.root);
+          expect(tree.nodes()).toEqual(oz.dump().tree);
+          values.forEach((_, i) => expect(tree.treeIndex(i)).toBe(oz.dump().values[i].treeIndex));
+        },
+      ),
+      { numRuns: 30 },
+    );
   });
 
   it('builds 100,000 leaves with proofs of at most 17 siblings', () => {

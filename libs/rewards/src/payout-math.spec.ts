@@ -58,7 +58,10 @@ describe('payout maths', () => {
               `j${i}`,
             ),
           );
-          const credited = book.credits().reduce((s, c) => s + c.amount, 0n);
+          const credited = book
+            .credits()
+            .flatMap((c) => c.receipts)
+            .reduce((s, r) => s + r.amount, 0n);
           const debited = book.debits().reduce((s, d) => s + d.amount, 0n);
           expect(credited).toBe(debited);
           expect(credited).toBe(book.total);

@@ -82,6 +82,8 @@ export class EpochWatcher {
       this.options.onEvent(event);
     };
     const distributor = attachRewardsDistributor(this.options.distributor, this.options.provider);
+    const { chainId } = await this.options.provider.getNetwork();
+    const domain = { chainId: Number(chainId), distributor: this.options.distributor };
     const last = Number(await distributor.lastEpoch());
     for (let epoch = this.options.fromEpoch ?? 1; epoch <= last; epoch++) {
       const [rootRaw, fileHash, claimableAt, total] = await distributor.epochRoot(epoch);
@@ -112,7 +114,7 @@ export class EpochWatcher {
         });
         continue;
       }
-      const report = auditEpoch(text, root, fileHash, { previous: this.good.get(epoch - 1) });
+      const report = auditEpoch(text, root, fileHash, { previous: this.good.get(epoch - 1), domain });
       const problems = [...report.problems];
       if (report.ok && report.epoch !== epoch) {
         problems.push({ code: 'INVALID_FILE', message: `the file is of epoch ${report.epoch}` });

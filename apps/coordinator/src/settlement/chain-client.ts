@@ -8,6 +8,7 @@ import {
   type ComputeTokenContract,
   type JobEscrowContract,
   type ProviderStakingContract,
+  type LeafDomain,
   type RewardsDistributorContract,
 } from '@gpumesh/rewards';
 import { SETTLEMENT_CHAIN, type SettlementChain } from './settlement-chain.js';
@@ -39,6 +40,11 @@ export class ChainClient implements OnModuleDestroy {
     this.staking = chain.contracts.staking
       ? attachProviderStaking(chain.contracts.staking, this.provider)
       : null;
+  }
+
+  /** The chain and distributor every leaf of an epoch file is bound to. */
+  get leafDomain(): LeafDomain {
+    return { chainId: this.chain.chainId, distributor: this.chain.contracts.distributor };
   }
 
   /**

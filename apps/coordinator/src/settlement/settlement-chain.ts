@@ -8,6 +8,7 @@ import {
   attachComputeToken,
   attachJobEscrow,
   attachProviderStaking,
+  contractsFingerprint,
   deployAll,
 } from '@gpumesh/rewards';
 import { startAnvil } from '@gpumesh/devchain';
@@ -241,10 +242,16 @@ async function startDevChain(
     let deployed = false;
     try {
       const saved = await readSavedDevContracts(files.contracts, anvil.chainId);
-      if (saved && (await provider.getCode(saved.distributor)) !== '0x') {
-        contracts = saved;
+      const current = saved?.fingerprint === contractsFingerprint();
+      if (saved && current && (await provider.getCode(saved.contracts.distributor)) !== '0x') {
+        contracts = saved.contracts;
       } else {
-        if (saved) {
+        if (saved && !current) {
+          logger.warn(
+            { contracts: files.contracts },
+            "the dev chain runs contracts built from other sources than this build (e.g. a changed leaf encoding): deploying this build's contracts afresh; earlier epochs and deposits in this data dir belong to the old contracts, so settlement stops until you delete the data dir",
+          );
+        } else if (saved) {
           logger.warn(
             { state: files.state },
             'the dev chain state was lost (its contracts are gone): deploying afresh; earlier epochs and deposits in this data dir belong to the old chain, so settlement stops until you delete the data dir',
@@ -258,7 +265,7 @@ async function startDevChain(
     }
     await writeFile(
       files.contracts,
-      `${JSON.stringify({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId, dev: true, ...contracts }, null, 2)}\n`,
+      `${JSON.stringify({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId, dev: true, fingerprint: contractsFingerprint(), ...contracts }, null, 2)}\n`,
     );
     logger.info(
       { rpcUrl: anvil.rpcUrl, ms: Math.round(performance.now() - started), deployed, ...contracts },
@@ -287,16 +294,19 @@ async function startDevChain(
 /** Seconds between saves of the dev chain's state (it is also saved when it stops). */
 const DEV_STATE_INTERVAL_SECONDS = 5;
 
-async function readSavedDevContracts(file: string, chainId: number): Promise<SettlementContracts | null> {
+async function readSavedDevContracts(
+  file: string,
+  chainId: number,
+): Promise<{ contracts: SettlementContracts; fingerprint: unknown } | null> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch {
     return null;
   }
-  const saved = JSON.parse(text) as { chainId?: unknown; dev?: unknown };
+  const saved = JSON.parse(text) as { chainId?: unknown; dev?: unknown; fingerprint?: unknown };
   if (saved.chainId !== chainId || saved.dev !== true) return null;
-  return readContractsFile(file);
+  return { contracts: await readContractsFile(file), fingerprint: saved.fingerprint };
 }
 
 /** Deploys the contracts on a fresh dev chain and makes the dev accounts' escrow deposits. */

@@ -13,13 +13,15 @@ import {
   type EpochDebitInput,
   type EpochFile,
   type EscrowEvent,
+  type LeafDomain,
+  feeReceiptId,
+  receiptId,
 } from '@gpumesh/rewards';
 import { LOWER_CASE_ADDRESS_PATTERN } from '@gpumesh/protocol';
 import { PrismaService } from '../database/prisma.service.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { LedgerAccounts, type AccountKind } from '../ledger/accounts.js';
 import { depositPostings, epochSweepPostings, withdrawalPostings } from '../ledger/postings.js';
-import { receiptId } from './settlement-accounts.js';
 
 /** What applying an escrow event did. */
 export interface EscrowEventOutcome {
@@ -95,7 +97,12 @@ export class SettlementRepository {
    *    ledger transaction), stores the file, marks the epoch CLOSED and opens the next one.
    * An epoch without earnings stays open.
    */
-  async closeEpoch(epochId: number, feeRecipient: string, now = new Date()): Promise<CloseOutcome> {
+  async closeEpoch(
+    epochId: number,
+    feeRecipient: string,
+    domain: LeafDomain,
+    now = new Date(),
+  ): Promise<CloseOutcome> {
     return this.prisma.$transaction(
       async (tx) => {
         const rows = await tx.$queryRaw<{ state: string }[]>`
@@ -108,9 +115,9 @@ export class SettlementRepository {
         const to = top[0]?.max ?? 0n;
         const charges = await epochCharges(tx, epochId, from, to, feeRecipient);
         if (!charges) return { closed: false, epoch: epochId, reason: 'empty' } as const;
-        const file = await buildFile(tx, epochId, previous, charges);
+        const file = await buildFile(tx, epochId, previous, charges, domain);
         const fileHash = epochFileHash(file);
-        const sweep = epochSweepPostings(epochId, charges, charges.credits);
+        const sweep = epochSweepPostings(epochId, charges, charges.payees);
         await this.ledger.post(tx, sweep.kind, sweep.postings);
         await tx.epochFile.create({ data: { epochId, json: serializeEpochFile(file) } });
         await tx.epoch.update({
@@ -143,6 +150,7 @@ export class SettlementRepository {
   async rebuildFrom(
     fromEpoch: number,
     feeRecipient: string,
+    domain: LeafDomain,
   ): Promise<{ epoch: number; oldRoot: string | null; newRoot: string }[]> {
     return this.prisma.$transaction(
       async (tx) => {
@@ -161,7 +169,7 @@ export class SettlementRepository {
             feeRecipient,
           );
           if (!charges) throw new Error(`epoch ${epoch.id}: the ledger holds nothing for it to rebuild`);
-          const file = await buildFile(tx, epoch.id, previous, charges);
+          const file = await buildFile(tx, epoch.id, previous, charges, domain);
           await tx.epochFile.update({
             where: { epochId: epoch.id },
             data: { json: serializeEpochFile(file) },
@@ -371,6 +379,8 @@ interface EpochCharges {
   byPeer: Map<string, { address: string; amount: bigint }>;
   /** Credits per payee address (providers and the fee recipient), with the receipts behind them. */
   credits: EpochCredit[];
+  /** What each payee address is credited in all (the sum of its receipts). */
+  payees: { provider: string; amount: bigint }[];
   /** Per developer address: what its escrow is debited (its providers' shares and fees). */
   debits: EpochDebitInput[];
   /** The platform fee in the range (credited to the fee recipient). */
@@ -433,7 +443,7 @@ async function epochCharges(
     let receipt: string;
     if (e.accountKind === fees) {
       payee = recipient;
-      receipt = `${e.jobId}:fee`;
+      receipt = feeReceiptId(e.jobId);
       feeTotal += e.amount;
     } else {
       const peer = e.payeePeerId;
@@ -457,10 +467,12 @@ async function epochCharges(
     }
     debits.set(developer, (debits.get(developer) ?? 0n) + e.amount);
   }
-  const epochCredits: EpochCredit[] = [...credits]
-    .filter(([, c]) => c.amount > 0n)
-    .map(([provider, c]) => ({ provider, amount: c.amount, receiptIds: [...c.receipts.keys()] }));
-  const total = epochCredits.reduce((s, c) => s + c.amount, 0n);
+  const paid = [...credits].filter(([, c]) => c.amount > 0n);
+  const epochCredits: EpochCredit[] = paid.map(([provider, c]) => ({
+    provider,
+    receipts: [...c.receipts].map(([id, amount]) => ({ id, amount })),
+  }));
+  const total = paid.reduce((s, [, c]) => s + c.amount, 0n);
   const debitTotal = [...debits.values()].reduce((s, d) => s + d, 0n);
   if (
     total === 0n ||
@@ -474,6 +486,7 @@ async function epochCharges(
   return {
     byPeer,
     credits: epochCredits,
+    payees: paid.map(([provider, c]) => ({ provider, amount: c.amount })),
     debits: [...debits].map(([account, amount]) => ({ account, amount })),
     fees: feeTotal,
   };
@@ -485,6 +498,7 @@ async function buildFile(
   epochId: number,
   previous: Epoch | null,
   charges: EpochCharges,
+  domain: LeafDomain,
 ): Promise<EpochFile> {
   let previousCumulative = new Map<string, CumulativeEntry>();
   if (previous) {
@@ -492,5 +506,9 @@ async function buildFile(
     if (!prevFile) throw new Error(`epoch ${previous.id} is closed but has no file`);
     previousCumulative = cumulativeFromEpochFile(parseEpochFile(prevFile.json));
   }
-  return closeEpoch(previousCumulative, charges.credits, { epoch: epochId, debits: charges.debits });
+  return closeEpoch(previousCumulative, charges.credits, {
+    epoch: epochId,
+    debits: charges.debits,
+    ...domain,
+  });
 }

@@ -143,7 +143,7 @@ export class SettlementService {
 
   /** Closes `epoch` if it is still open (a no-op otherwise, or when nothing was earned). */
   async close(epoch: number): Promise<CloseOutcome> {
-    const outcome = await this.repo.closeEpoch(epoch, this.feeRecipient);
+    const outcome = await this.repo.closeEpoch(epoch, this.feeRecipient, this.chain.leafDomain);
     if (outcome.closed) {
       this.logger.info(
         { epoch, root: outcome.file.root, total: outcome.file.total, leaves: outcome.file.leaves.length },
@@ -276,7 +276,7 @@ export class SettlementService {
    * ledger itself: posting it again would only be vetoed again, so the epoch waits for an operator.
    */
   private async recoverFromVeto(epoch: Epoch, reason: string): Promise<number[]> {
-    const rebuilt = await this.repo.rebuildFrom(epoch.id, this.feeRecipient);
+    const rebuilt = await this.repo.rebuildFrom(epoch.id, this.feeRecipient, this.chain.leafDomain);
     const first = rebuilt.find((r) => r.epoch === epoch.id);
     if (first && first.oldRoot && first.oldRoot.toLowerCase() === first.newRoot.toLowerCase()) {
       const why = `root ${first.newRoot} was vetoed (reason ${reason}) and the ledger rebuilds the same root: an operator must check the ledger against the guardian's evidence before it is posted again`;

@@ -70,7 +70,7 @@ interface Session {
   symbol: string;
 }
 
-async function getJson<T>(
+export async function getJson<T>(
   base: string,
   path: string,
 ): Promise<{ ok: true; body: T } | { ok: false; status: number; message: string }> {
@@ -93,20 +93,28 @@ async function getJson<T>(
   return { ok: false, status: response.status, message };
 }
 
+/** The chain the coordinator settles on (or the one --rpc and --distributor name), connected. */
+export interface ChainConnection {
+  coordinatorUrl: string;
+  info: ChainInfo;
+  rpcUrl: string;
+  provider: JsonRpcProvider;
+}
+
 /**
- * Unlocks the keystore and connects its wallet to the chain the coordinator settles on. `offline`
- * (claim --file): the coordinator is not asked anything; --rpc and --distributor say where to go.
+ * Connects to the chain the coordinator settles on, checking the RPC serves that chain. `offline`
+ * (claim --file, earnings --files): the coordinator is not asked anything; --rpc and --distributor
+ * say where to go.
  */
-async function openSession(opts: ChainOptions, offline = false): Promise<Session> {
-  const paths = agentPaths(opts.dataDir);
-  const config = await readAgentConfig(paths.config);
+export async function connectChain(opts: ChainOptions, offline = false): Promise<ChainConnection> {
+  const config = await readAgentConfig(agentPaths(opts.dataDir).config);
   const coordinatorUrl = opts.coordinator ?? config.coordinatorUrl;
   let info: ChainInfo;
   if (offline) {
     const rpc = opts.rpc ?? opts.env[CHAIN_RPC_ENV];
     if (!rpc || !opts.distributor) {
       throw new CliError(
-        'claim --file works without the coordinator: it needs --rpc <url> and --distributor <address>',
+        'without the coordinator (--file, --files) it needs --rpc <url> and --distributor <address>',
       );
     }
     const probe = new JsonRpcProvider(rpc, undefined, { staticNetwork: true });
@@ -166,6 +174,13 @@ async function openSession(opts: ChainOptions, offline = false): Promise<Session
     if (err instanceof CliError) throw err;
     throw new CliError(`cannot reach the chain at ${rpcUrl}: ${(err as Error).message.split('\n')[0]}`);
   }
+  return { coordinatorUrl, info, rpcUrl, provider };
+}
+
+/** Unlocks the keystore and connects its wallet to the chain (`connectChain`). */
+async function openSession(opts: ChainOptions, offline = false): Promise<Session> {
+  const { coordinatorUrl, info, rpcUrl, provider } = await connectChain(opts, offline);
+  const paths = agentPaths(opts.dataDir);
   try {
     const passphrase = await readPassphrase(opts.env, false);
     const identity = await unlockKeystore(await readKeystore(paths.keystore), passphrase);
@@ -497,7 +512,8 @@ async function verifiedTicket(
     file = fileRes.body;
   }
   const whose = fileText === undefined ? "the coordinator's file" : 'the file';
-  const report = auditEpoch(file, root, fileHash);
+  const domain = { chainId: s.info.chainId, distributor: await distributor.getAddress() };
+  const report = auditEpoch(file, root, fileHash, { domain });
   if (!report.ok || report.epoch !== epoch) {
     const problems = report.problems.map((p) => `${p.code}: ${p.message}`).slice(0, 5);
     if (report.epoch !== epoch) problems.unshift(`the file is of epoch ${report.epoch ?? '?'}`);

@@ -40,20 +40,8 @@ export class AttemptJournal {
   static async open(path: string): Promise<AttemptJournal> {
     const journal = new AttemptJournal(path);
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    let text = '';
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    for (const line of text.split('\n')) {
-      if (!line.trim()) continue;
-      try {
-        journal.remember(JSON.parse(line) as JournalEntry);
-      } catch {
-        // A torn last line from a crash mid-write: that attempt was never reported.
-      }
-    }
+    const { entries, text } = await readJournalFile(path);
+    for (const entry of entries) journal.remember(entry);
     journal.handle = await open(path, 'a', 0o600);
     // End a torn last line, so the next entry starts a line of its own instead of joining it.
     if (text.length > 0 && !text.endsWith('\n')) await journal.handle.write('\n');
@@ -132,4 +120,27 @@ export class AttemptJournal {
       if (oldest !== undefined) this.entries.delete(oldest);
     }
   }
+}
+
+/**
+ * Every entry of the journal at `path` (none when it does not exist yet), with its text. A torn last
+ * line from a crash mid-write is skipped: that attempt was never reported.
+ */
+export async function readJournalFile(path: string): Promise<{ entries: JournalEntry[]; text: string }> {
+  let text = '';
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const entries: JournalEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      entries.push(JSON.parse(line) as JournalEntry);
+    } catch {
+      // torn line
+    }
+  }
+  return { entries, text };
 }
