@@ -1,6 +1,9 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
 // Import rules, checked in CI by `npm run lint:deps` (part of `npm run lint`).
 //
-// The libraries stack in one fixed order; each may import only those below it:
+// The libraries (npm workspaces @gpumesh/<lib> in libs/<lib>) stack in one fixed order; each may
+// import only those below it:
 //
 //   devchain      -> rewards (dev tooling: the local anvil launcher; no other library imports it)
 //   verification  -> compute, protocol
@@ -15,7 +18,10 @@
 // imports its own files and folders of lower layers only, never one of its own layer or above
 // (docs/architecture.md "The coordinator's layers, checked").
 
-/** Libraries each library may import besides itself. */
+/**
+ * Libraries each library may import besides itself. Each one's package.json lists exactly these as
+ * its @gpumesh dependencies (checked below, so the manifests and the rules cannot drift apart).
+ */
 const LIBRARY_DEPENDENCIES = {
   protocol: [],
   scheduler: [],
@@ -26,14 +32,41 @@ const LIBRARY_DEPENDENCIES = {
   devchain: ['rewards'],
 };
 
+const SCOPE = '@gpumesh/';
+const libraryFolders = readdirSync(new URL('libs/', import.meta.url)).sort();
+const listed = Object.keys(LIBRARY_DEPENDENCIES).sort();
+if (libraryFolders.join() !== listed.join())
+  throw new Error(
+    `LIBRARY_DEPENDENCIES lists ${listed.join(', ')}; libs/ holds ${libraryFolders.join(', ')}`,
+  );
+for (const [lib, allowed] of Object.entries(LIBRARY_DEPENDENCIES)) {
+  const manifest = JSON.parse(readFileSync(new URL(`libs/${lib}/package.json`, import.meta.url), 'utf8'));
+  const declared = Object.keys(manifest.dependencies ?? {})
+    .filter((name) => name.startsWith(SCOPE))
+    .map((name) => name.slice(SCOPE.length))
+    .sort();
+  if (manifest.name !== `${SCOPE}${lib}` || declared.join() !== [...allowed].sort().join())
+    throw new Error(
+      `libs/${lib}/package.json: name ${manifest.name} with @gpumesh dependencies [${declared.join(', ')}]; ` +
+        `LIBRARY_DEPENDENCIES says ${SCOPE}${lib} with [${allowed.join(', ')}]`,
+    );
+}
+
 const libraryOrder = Object.entries(LIBRARY_DEPENDENCIES).map(([lib, allowed]) => ({
   name: `lib-order-${lib}`,
   comment: `libs/${lib} may import only ${allowed.length > 0 ? allowed.map((l) => `libs/${l}`).join(', ') : 'no other library'}`,
   severity: 'error',
-  // Unit specs may cross-check a neighbour (evidence.spec.ts: one artifact hash in #p2p and #compute).
+  // Unit specs may cross-check a neighbour (evidence.spec.ts: one artifact hash in @gpumesh/p2p and
+  // @gpumesh/compute).
   from: { path: `^libs/${lib}/`, pathNot: '\\.spec\\.ts$' },
   to: { path: '^libs/', pathNot: [`^libs/${lib}/`, ...allowed.map((l) => `^libs/${l}/`)] },
 }));
+
+/** The libraries the packed agent carries (apps/provider-agent/package.json bundleDependencies). */
+const AGENT_LIBRARIES = (
+  JSON.parse(readFileSync(new URL('apps/provider-agent/package.json', import.meta.url), 'utf8'))
+    .bundleDependencies ?? []
+).map((name) => name.slice(SCOPE.length));
 
 const COORDINATOR = '^apps/coordinator/src';
 
@@ -152,10 +185,17 @@ export default {
     {
       name: 'agent-not-devchain',
       comment:
-        'The packed provider agent carries no dev tooling (scripts/pack-agent.mjs packs no libs/devchain).',
+        'The packed provider agent carries no dev tooling (@gpumesh/devchain is not among its bundled libraries; scripts/pack-agent.mjs refuses it).',
       severity: 'error',
       from: { path: '^apps/provider-agent/' },
       to: { path: '^libs/devchain/' },
+    },
+    {
+      name: 'agent-only-bundled-libs',
+      comment: `The provider agent imports only the libraries its package bundles (${AGENT_LIBRARIES.join(', ')}: apps/provider-agent/package.json bundleDependencies); an installed agent has no other.`,
+      severity: 'error',
+      from: { path: '^apps/provider-agent/' },
+      to: { path: '^libs/', pathNot: AGENT_LIBRARIES.map((lib) => `^libs/${lib}/`) },
     },
     {
       name: 'agent-not-coordinator',
@@ -194,12 +234,13 @@ export default {
   ],
   options: {
     doNotFollow: { path: ['node_modules'] },
-    exclude: { path: ['^dist/', '^generated/', '^node_modules/'] },
+    exclude: { path: ['^dist/', '^(libs|apps)/[^/]+/dist/', '^generated/', '^node_modules/'] },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
     combinedDependencies: false,
     enhancedResolveOptions: {
-      // '#protocol' and the other package.json "imports" resolve to the TypeScript sources.
+      // @gpumesh/<lib> (the workspace links in node_modules, their package.json "exports") and the
+      // root package's #prisma resolve to the TypeScript sources.
       conditionNames: ['source', 'import', 'node', 'default'],
       exportsFields: ['exports'],
       extensions: ['.ts', '.tsx', '.js', '.mjs', '.cjs', '.d.ts', '.json'],

@@ -4,7 +4,15 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['node_modules', 'dist', 'dist-agent', 'generated', '.data', 'coverage', 'apps/dashboard/dist'],
+    ignores: [
+      'node_modules',
+      '**/dist',
+      'dist-agent',
+      'generated',
+      '.data',
+      'coverage',
+      'apps/dashboard/dist',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,

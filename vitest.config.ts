@@ -3,16 +3,12 @@ import swc from 'unplugin-swc';
 import { defineConfig } from 'vitest/config';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
-const alias = {
-  '#protocol': `${root}libs/protocol/src/index.ts`,
-  '#scheduler': `${root}libs/scheduler/src/index.ts`,
-  '#rewards': `${root}libs/rewards/src/index.ts`,
-  '#p2p': `${root}libs/p2p/src/index.ts`,
-  '#compute': `${root}libs/compute/src/index.ts`,
-  '#verification': `${root}libs/verification/src/index.ts`,
-  '#devchain': `${root}libs/devchain/src/index.ts`,
-  '#prisma': `${root}generated/prisma/client.ts`,
-};
+// The workspace libraries (@gpumesh/<lib>, libs/<lib>) from their TypeScript sources, like their
+// package.json exports' `source` condition does for tsc; #prisma is the root package's subpath import.
+const alias = [
+  { find: /^@gpumesh\/([a-z0-9-]+)$/, replacement: `${root}libs/$1/src/index.ts` },
+  { find: /^#prisma$/, replacement: `${root}generated/prisma/client.ts` },
+];
 
 const swcPlugin = swc.vite({
   jsc: {

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { encodeTensor } from '#protocol';
+import { encodeTensor } from '@gpumesh/protocol';
 import {
   BENCH_REDIS_URL,
   createBenchDatabase,

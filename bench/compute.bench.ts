@@ -9,8 +9,8 @@ import { availableParallelism, cpus } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
-import { resolvePackage, useWasmMatmulKernel, type Tf, type WasmMatmulKernel } from '#compute';
-import { BACKENDS, encodeTensor, parseJobSpec, type Backend } from '#protocol';
+import { resolvePackage, useWasmMatmulKernel, type Tf, type WasmMatmulKernel } from '@gpumesh/compute';
+import { BACKENDS, encodeTensor, parseJobSpec, type Backend } from '@gpumesh/protocol';
 
 import {
   BACKEND_PACKAGES,
@@ -19,7 +19,7 @@ import {
   resolveBackend,
   seededValues,
   timeMatmul,
-} from '../apps/provider-agent/src/runtime/index.js';
+} from '@gpumesh/agent/runtime';
 import type { KernelWorkerData, KernelWorkerResult } from './support/kernel-worker.js';
 
 /**

@@ -19,7 +19,7 @@ import {
   type ResultReceipt,
   type Signed,
   type TensorWire,
-} from '#protocol';
+} from '@gpumesh/protocol';
 import {
   createGpumeshNode,
   handleJobOffers,
@@ -28,7 +28,7 @@ import {
   type GpumeshNode,
   type JobOfferOutcome,
   type SendJobOfferOptions,
-} from '#p2p';
+} from '@gpumesh/p2p';
 import { randomUUID } from 'node:crypto';
 import { Wallet } from 'ethers';
 

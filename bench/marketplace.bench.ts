@@ -14,8 +14,14 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Wallet } from 'ethers';
-import { createPeerBinding, encodeTensor, signPayload } from '#protocol';
-import { createGpumeshNode, nodePeerId, startGossip, type GossipService, type GpumeshNode } from '#p2p';
+import { createPeerBinding, encodeTensor, signPayload } from '@gpumesh/protocol';
+import {
+  createGpumeshNode,
+  nodePeerId,
+  startGossip,
+  type GossipService,
+  type GpumeshNode,
+} from '@gpumesh/p2p';
 import {
   BENCH_REDIS_URL,
   createBenchDatabase,
@@ -48,7 +54,8 @@ const JOBS_PER_SLOT = Number(process.env.BENCH_JOBS_PER_SLOT ?? 32);
 
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const coordinatorMain = join(root, 'apps', 'coordinator', 'src', 'main.js');
-const agentMain = join(root, 'apps', 'provider-agent', 'src', 'main.js');
+// The agent builds into its own package (apps/provider-agent/dist), beside the root's dist/.
+const agentMain = join(root, '..', 'apps', 'provider-agent', 'dist', 'main.js');
 
 function start(
   script: string,

@@ -14,7 +14,7 @@ import {
   type PriorityClass,
   type ProviderSnapshot,
   type Rng,
-} from '#scheduler';
+} from '@gpumesh/scheduler';
 
 const PROVIDERS = 10_000;
 const JOBS = 100_000;

@@ -27,8 +27,8 @@ import {
   signSpendingCap,
   spendingCapDomain,
   type EpochFile,
-} from '#rewards';
-import { startAnvil } from '#devchain';
+} from '@gpumesh/rewards';
+import { startAnvil } from '@gpumesh/devchain';
 
 const JOBS = 1_000_000;
 const PROVIDERS = 100_000;

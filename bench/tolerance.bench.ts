@@ -3,7 +3,7 @@
 // graph models) and train jobs on every backend that really differs here — tfjs `cpu`, `wasm` with
 // SIMD, `wasm` without SIMD (each in its own worker thread) — plus, for matmul, float32 summation
 // orders a GPU may use (sequential with and without FMA, pairwise tree, exact float64), and reports
-// per case the largest spread between any two of them beside the bound #verification sets and the
+// per case the largest spread between any two of them beside the bound @gpumesh/verification sets and the
 // margin (bound / observed; must stay ≥ 1, the safety factor is what we aim for). Executor worker
 // counts do not enter: each task runs whole on one worker thread, and wasm has no threads in Node.
 //   npm run bench -- --only tolerance        (or: node dist/bench/tolerance.bench.js after a build)
@@ -21,7 +21,7 @@ import {
   type RawTensor,
   type Tf,
   type WorkerTask,
-} from '#compute';
+} from '@gpumesh/compute';
 import {
   decodeTensor,
   encodeTensor,
@@ -30,8 +30,13 @@ import {
   type JobSpec,
   type JobSpecInput,
   type TensorWire,
-} from '#protocol';
-import { compareOutputs, FLOAT32_UNIT_ROUNDOFF, SAFETY_FACTOR, type CompareContext } from '#verification';
+} from '@gpumesh/protocol';
+import {
+  compareOutputs,
+  FLOAT32_UNIT_ROUNDOFF,
+  SAFETY_FACTOR,
+  type CompareContext,
+} from '@gpumesh/verification';
 
 // wasm-simd is tfjs's own SIMD kernels (XNNPACK); wasm-gemm the same backend with gpumesh's matmul kernel
 // (wasm-gemm.ts), what agents run by default.
@@ -209,9 +214,9 @@ function graphArtifact(inDim: number, outDim: number, seed: number): ModelArtifa
 }
 
 async function modelCases(): Promise<Case[]> {
-  const { loadTf } = await import('#compute');
+  const { loadTf } = await import('@gpumesh/compute');
   const { tf } = await loadTf('cpu');
-  const { artifactHash } = await import('#compute');
+  const { artifactHash } = await import('@gpumesh/compute');
   const cases: Case[] = [];
   const ref = async (m: ModelArtifact): Promise<{ hash: string; format: 'layers' | 'graph' }> => ({
     hash: await artifactHash(m),

@@ -23,7 +23,7 @@ import {
   type ProviderAdvert,
   type Signed,
   type TensorWire,
-} from '#protocol';
+} from '@gpumesh/protocol';
 import {
   DATA_FRAME_MAX_BYTES,
   FramedStream,
@@ -37,7 +37,7 @@ import {
   startGossip,
   type GossipService,
   type GpumeshNode,
-} from '#p2p';
+} from '@gpumesh/p2p';
 
 type AnyWallet = Wallet | HDNodeWallet;
 

@@ -12,8 +12,8 @@ import {
   attachRewardsDistributor,
   deployAll,
   type DeployedAddresses,
-} from '#rewards';
-import { startAnvil, type AnvilInstance } from '#devchain';
+} from '@gpumesh/rewards';
+import { startAnvil, type AnvilInstance } from '@gpumesh/devchain';
 
 /** Anvil accounts by role: deployer (admin, minter), settler, developer (the dev developer), platform. */
 const DEVELOPER_INDEX = 0;

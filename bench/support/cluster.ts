@@ -11,14 +11,20 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { generatePeerKey, peerKeyToHex } from '#p2p';
+import { generatePeerKey, peerKeyToHex } from '@gpumesh/p2p';
 import { deleteRedisPrefix } from '../support.js';
 
 // Built entry points (run `npm run build` first), whether this file runs from bench/ or dist/bench/.
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 const distRoot = root.endsWith('/dist') ? root : join(root, 'dist');
 export const COORDINATOR_JS = join(distRoot, 'apps', 'coordinator', 'src', 'main.js');
-export const AGENT_JS = join(distRoot, 'apps', 'provider-agent', 'src', 'main.js');
+export const AGENT_JS = join(
+  root.endsWith('/dist') ? join(root, '..') : root,
+  'apps',
+  'provider-agent',
+  'dist',
+  'main.js',
+);
 
 /** A TCP proxy that can drop every connection and refuse new ones for a while. */
 export class FaultProxy {

@@ -11,12 +11,12 @@ import {
   loadTf,
   measureWasmSimdCeiling,
   readInto,
+  seededValues,
   useWasmMatmulKernel,
   type Tf,
   type WasmMatmulKernel,
-} from '#compute';
+} from '@gpumesh/compute';
 
-import { seededValues } from '../../apps/provider-agent/src/runtime/matmul-check.js';
 import { percentile } from '../support.js';
 
 export interface KernelWorkerData {

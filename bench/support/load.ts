@@ -1,7 +1,7 @@
 // A steady stream of tiny matmul submissions against a Cluster's API, each with its own
 // Idempotency-Key and retried with it through API outages (so a job is submitted exactly once).
 import pg from 'pg';
-import { encodeTensor } from '#protocol';
+import { encodeTensor } from '@gpumesh/protocol';
 import type { Cluster } from './cluster.js';
 
 export interface LoadResult {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { multiaddr } from '@multiformats/multiaddr';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGpumeshNode, dialableAddresses, type GpumeshNode } from '#p2p';
+import { createGpumeshNode, dialableAddresses, type GpumeshNode } from '@gpumesh/p2p';
 import { agentPaths, parseAgentConfig } from '../../apps/provider-agent/src/agent-config.js';
 import { startAgent, type RunningAgent } from '../../apps/provider-agent/src/daemon/agent.js';
 import { createKeystore } from '../../apps/provider-agent/src/keystore.js';

@@ -9,8 +9,8 @@ import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { assertBuilt } from '../helpers/processes.js';
 
-const runtime = pathToFileURL(join(process.cwd(), 'dist/apps/provider-agent/src/runtime/index.js')).href;
-const protocol = pathToFileURL(join(process.cwd(), 'dist/libs/protocol/src/index.js')).href;
+const runtime = pathToFileURL(join(process.cwd(), 'apps/provider-agent/dist/runtime/index.js')).href;
+const protocol = pathToFileURL(join(process.cwd(), 'libs/protocol/dist/index.js')).href;
 
 const script = `
 import { createExecutorPool } from ${JSON.stringify(runtime)};

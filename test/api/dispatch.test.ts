@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
-import { decodeTensor, parseJobSpec, type TensorWire } from '#protocol';
-import { evidenceHash, type EvidenceBundle } from '#verification';
+import { decodeTensor, parseJobSpec, type TensorWire } from '@gpumesh/protocol';
+import { evidenceHash, type EvidenceBundle } from '@gpumesh/verification';
 import { api, startTestCoordinator, TEST_REDIS_URL, type TestCoordinator } from '../helpers/coordinator.js';
 import { matmulSpec } from '../helpers/specs.js';
 import { pollUntil, query } from '../helpers/poll.js';

@@ -12,7 +12,7 @@ import {
   startGossip,
   type GossipService,
   type GpumeshNode,
-} from '#p2p';
+} from '@gpumesh/p2p';
 import {
   JOB_BATCH_PROTOCOL_ID,
   JOB_PROTOCOL_ID,
@@ -22,7 +22,7 @@ import {
   signPayload,
   type JobOffer,
   type ProviderAdvert,
-} from '#protocol';
+} from '@gpumesh/protocol';
 import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { matmulSpec } from '../helpers/specs.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
@@ -30,7 +30,7 @@ import { ProviderViewService } from '../../apps/coordinator/src/p2p/provider-vie
 import { P2pService } from '../../apps/coordinator/src/p2p/p2p.service.js';
 import { referenceMatmul } from '../helpers/fake-agent.js';
 import { pollUntil, query } from '../helpers/poll.js';
-import { SLOW_START_INITIAL_WINDOW } from '#scheduler';
+import { SLOW_START_INITIAL_WINDOW } from '@gpumesh/scheduler';
 import { isTerminal } from '../../apps/coordinator/src/jobs/job-state.js';
 
 /** A liar that never accepts is given up on after this long (OFFER_ACCEPT_TIMEOUT_MS). */

@@ -26,8 +26,8 @@ import {
   type ProviderStakingContract,
   type LeafDomain,
   type RewardsDistributorContract,
-} from '#rewards';
-import { startAnvil, type AnvilInstance } from '#devchain';
+} from '@gpumesh/rewards';
+import { startAnvil, type AnvilInstance } from '@gpumesh/devchain';
 
 export interface Chain {
   readonly anvil: AnvilInstance;

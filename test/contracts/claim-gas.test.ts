@@ -2,7 +2,13 @@
 // Measured from receipts on anvil; the bound keeps the hot-slot packing from regressing silently.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { closeEpoch, cumulativeFromEpochFile, epochFileHash, EpochProofs, type EpochFile } from '#rewards';
+import {
+  closeEpoch,
+  cumulativeFromEpochFile,
+  epochFileHash,
+  EpochProofs,
+  type EpochFile,
+} from '@gpumesh/rewards';
 
 import { deploySystem, fundEpoch, increaseTime, startChain, type Chain, type System } from './chain.js';
 

@@ -21,7 +21,7 @@ import {
   type CumulativeEntry,
   type EpochCredit,
   type EpochFile,
-} from '#rewards';
+} from '@gpumesh/rewards';
 
 import {
   deploySystem,

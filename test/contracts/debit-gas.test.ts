@@ -3,7 +3,7 @@
 import { Wallet, ZeroHash } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { signSpendingCap, spendingCapDomain } from '#rewards';
+import { signSpendingCap, spendingCapDomain } from '@gpumesh/rewards';
 
 import { deploySystem, increaseTime, startChain, type Chain, type System } from './chain.js';
 

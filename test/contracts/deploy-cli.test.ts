@@ -10,7 +10,7 @@ import {
   attachJobEscrow,
   attachProviderStaking,
   attachRewardsDistributor,
-} from '#rewards';
+} from '@gpumesh/rewards';
 
 import { runDeployCli, type ContractsFile } from '../../apps/cli/src/deploy-contracts.js';
 

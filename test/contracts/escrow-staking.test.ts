@@ -11,7 +11,7 @@ import {
   deployJobEscrow,
   deployRewardsDistributor,
   epochFileHash,
-} from '#rewards';
+} from '@gpumesh/rewards';
 
 import {
   deployMock,

@@ -21,7 +21,7 @@ import {
   rewardsDistributorAbi,
   rewardsDistributorBytecode,
   type EpochFile,
-} from '#rewards';
+} from '@gpumesh/rewards';
 
 import {
   deploySystem,

@@ -14,7 +14,7 @@ import {
   providerStakingBytecode,
   splitSlash,
   type ProviderStakingContract,
-} from '#rewards';
+} from '@gpumesh/rewards';
 
 import { deployMock, increaseTime, mockArtifact, revertName, startChain, type Chain } from './chain.js';
 

@@ -12,7 +12,7 @@ import {
   leafHash,
   type CumulativeEntry,
   type EpochFile,
-} from '#rewards';
+} from '@gpumesh/rewards';
 
 import {
   deployMock,

@@ -2,7 +2,7 @@
 // submits on chain, prints the signature; refuses bad input without echoing the key.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { spendingCapDomain, spendingCapSigner } from '#rewards';
+import { spendingCapDomain, spendingCapSigner } from '@gpumesh/rewards';
 
 import { runSpendingCapCli } from '../../apps/cli/src/spending-cap.js';
 

@@ -11,7 +11,7 @@ import {
   spendingCapDigest,
   spendingCapDomain,
   type SpendingCapDomain,
-} from '#rewards';
+} from '@gpumesh/rewards';
 
 import {
   deployMock,

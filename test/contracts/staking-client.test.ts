@@ -15,7 +15,7 @@ import {
   stakeTokens,
   withdrawUnbonded,
   type JournaledTx,
-} from '#rewards';
+} from '@gpumesh/rewards';
 import { deploySystem, increaseTime, startChain, type Chain, type System } from './chain.js';
 
 /** The shared transaction journal, counting its writes (one per signed attempt). */

@@ -186,7 +186,7 @@ describe('e2e: an agent rides out a 90 s coordinator outage', () => {
   });
 
   it('prints its version', async () => {
-    const pkg = JSON.parse(await readFile('apps/provider-agent/agent-package.json', 'utf8')) as {
+    const pkg = JSON.parse(await readFile('apps/provider-agent/package.json', 'utf8')) as {
       version: string;
     };
     expect((await runProcess(AGENT_MAIN, ['--version'], env)).trim()).toBe(pkg.version);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseEther } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ONE_TOKEN } from '#rewards';
+import { ONE_TOKEN } from '@gpumesh/rewards';
 import { DEV_FUND_ETH } from '../../apps/provider-agent/src/cli/chain-commands.js';
 import { api } from '../helpers/coordinator.js';
 import { AGENT_MAIN, runCli, type CliRun } from '../helpers/processes.js';

@@ -16,7 +16,7 @@ import {
   attachJobEscrow,
   attachRewardsDistributor,
   type DeployedAddresses,
-} from '#rewards';
+} from '@gpumesh/rewards';
 import { SettlementService } from '../../apps/coordinator/src/settlement/settlement.service.js';
 import { api } from '../helpers/coordinator.js';
 import {

@@ -19,7 +19,7 @@ import {
   createPeerBinding,
   signPayload,
   signPersonalMessage,
-} from '#protocol';
+} from '@gpumesh/protocol';
 import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_108);

@@ -10,7 +10,7 @@ import {
   startGossip,
   type GossipService,
   type GpumeshNode,
-} from '#p2p';
+} from '@gpumesh/p2p';
 import {
   REJECT_NO_CAPACITY,
   createPeerBinding,
@@ -21,7 +21,7 @@ import {
   signPayload,
   type JobSpec,
   type TensorWire,
-} from '#protocol';
+} from '@gpumesh/protocol';
 
 /**
  * honest: the right result (float64 accumulation, or float32 with `float: 'f32'`, as a different

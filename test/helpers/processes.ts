@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const COORDINATOR_MAIN = join(process.cwd(), 'dist/apps/coordinator/src/main.js');
-export const AGENT_MAIN = join(process.cwd(), 'dist/apps/provider-agent/src/main.js');
+export const AGENT_MAIN = join(process.cwd(), 'apps/provider-agent/dist/main.js');
 
 export interface Started {
   child: ChildProcessWithoutNullStreams;

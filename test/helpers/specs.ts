@@ -1,4 +1,4 @@
-import { encodeTensor } from '#protocol';
+import { encodeTensor } from '@gpumesh/protocol';
 
 /** A valid matmul job spec: a (m×k) · b (k×n), filled with small deterministic values. */
 export function matmulSpec(m: number, k: number, n: number, maxPricePerUnit = '1'): Record<string, unknown> {

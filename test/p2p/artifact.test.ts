@@ -9,7 +9,7 @@ import {
   type HandleArtifactRequestsOptions,
   type GpumeshNode,
   type ModelArtifact,
-} from '#p2p';
+} from '@gpumesh/p2p';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { connect, stopNodes } from './support.js';

@@ -15,7 +15,7 @@ import { Wallet } from 'ethers';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { GOSSIP_TOPICS } from '#protocol';
+import { GOSSIP_TOPICS } from '@gpumesh/protocol';
 import {
   ADVERT_ORIGIN_BURST,
   createGpumeshNode,
@@ -24,7 +24,7 @@ import {
   PeerAction,
   startGossip,
   type GpumeshNode,
-} from '#p2p';
+} from '@gpumesh/p2p';
 import { P2pService } from '../../apps/coordinator/src/p2p/p2p.service.js';
 import { MetricsService } from '../../apps/coordinator/src/metrics/metrics.service.js';
 import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';

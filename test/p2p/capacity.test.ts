@@ -5,15 +5,21 @@
 import { Wallet } from 'ethers';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGpumeshNode, nodePeerId, startGossip, type GossipService, type GpumeshNode } from '#p2p';
+import {
+  createGpumeshNode,
+  nodePeerId,
+  startGossip,
+  type GossipService,
+  type GpumeshNode,
+} from '@gpumesh/p2p';
 import {
   canonicalBytes,
   createPeerBinding,
   signPersonalMessage,
   type ProviderAdvert,
   type Signed,
-} from '#protocol';
-import type { JobRequest } from '#scheduler';
+} from '@gpumesh/protocol';
+import type { JobRequest } from '@gpumesh/scheduler';
 import { MetricsService } from '../../apps/coordinator/src/metrics/metrics.service.js';
 import { ProviderViewService } from '../../apps/coordinator/src/p2p/provider-view.service.js';
 import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Socket } from 'node:net';
 
 import { coalesceTcpWrites } from '../../libs/p2p/src/coalesce-writes.js';
-import type { GpumeshNode } from '#p2p';
+import type { GpumeshNode } from '@gpumesh/p2p';
 import { connect, startNodes, stopNodes, waitFor } from './support.js';
 
 const PROTOCOL = '/gpumesh-test/burst/1.0.0';

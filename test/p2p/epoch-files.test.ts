@@ -10,9 +10,15 @@ import {
   startGossip,
   type GossipService,
   type GpumeshNode,
-} from '#p2p';
-import { EPOCHS_TOPIC, PROTOCOL_VERSION, signPayload, type EpochAnnouncement, type Signed } from '#protocol';
-import { keccak256Hex } from '#rewards';
+} from '@gpumesh/p2p';
+import {
+  EPOCHS_TOPIC,
+  PROTOCOL_VERSION,
+  signPayload,
+  type EpochAnnouncement,
+  type Signed,
+} from '@gpumesh/protocol';
+import { keccak256Hex } from '@gpumesh/rewards';
 import { Wallet } from 'ethers';
 import { afterEach, describe, expect, it } from 'vitest';
 

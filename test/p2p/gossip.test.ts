@@ -1,4 +1,4 @@
-import { ADVERTS_TOPIC, type ProviderAdvert, type Signed } from '#protocol';
+import { ADVERTS_TOPIC, type ProviderAdvert, type Signed } from '@gpumesh/protocol';
 import {
   GossipValidationCounter,
   createGpumeshNode,
@@ -8,7 +8,7 @@ import {
   startGossip,
   type GossipService,
   type GpumeshNode,
-} from '#p2p';
+} from '@gpumesh/p2p';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import {

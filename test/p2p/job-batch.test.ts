@@ -1,4 +1,4 @@
-import { JOB_BATCH_PROTOCOL_ID, signPayloads, type JobOffer, type Signed } from '#protocol';
+import { JOB_BATCH_PROTOCOL_ID, signPayloads, type JobOffer, type Signed } from '@gpumesh/protocol';
 import {
   JobProtocolError,
   createGpumeshNode,
@@ -12,7 +12,7 @@ import {
   type JobProgress,
   type OfferContext,
   type OfferDecision,
-} from '#p2p';
+} from '@gpumesh/p2p';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import {

@@ -14,7 +14,7 @@ import {
   signPayload,
   type JobOffer,
   type Signed,
-} from '#protocol';
+} from '@gpumesh/protocol';
 import {
   DATA_FRAME_MAX_BYTES,
   FramedStream,
@@ -31,7 +31,7 @@ import {
   sendJobOffer,
   sendJobOffers,
   type GpumeshNode,
-} from '#p2p';
+} from '@gpumesh/p2p';
 import type { Stream } from '@libp2p/interface';
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-import { JOB_BATCH_PROTOCOL_ID, JOB_PROTOCOL_ID, type JobOffer, type Signed } from '#protocol';
+import { JOB_BATCH_PROTOCOL_ID, JOB_PROTOCOL_ID, type JobOffer, type Signed } from '@gpumesh/protocol';
 import {
   JobProtocolError,
   createGpumeshNode,
@@ -11,7 +11,7 @@ import {
   type OfferContext,
   type OfferDecision,
   type StreamError,
-} from '#p2p';
+} from '@gpumesh/p2p';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import {

@@ -1,8 +1,8 @@
 // mDNS on a LAN: two nodes with no bootstrap list find each other on the machine's real network
 // interface (multicast 224.0.0.251:5353), connect, and gossip a signed advert.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createGpumeshNode, startGossip, type GpumeshNode } from '#p2p';
-import type { ProviderAdvert, Signed } from '#protocol';
+import { createGpumeshNode, startGossip, type GpumeshNode } from '@gpumesh/p2p';
+import type { ProviderAdvert, Signed } from '@gpumesh/protocol';
 import { PROVIDER_WALLET, signedAdvert, waitFor } from './support.js';
 
 let nodes: GpumeshNode[] = [];

@@ -11,7 +11,7 @@ import {
   signPayload,
   type JobOffer,
   type Signed,
-} from '#protocol';
+} from '@gpumesh/protocol';
 import {
   DATA_FRAME_MAX_BYTES,
   JobProtocolError,
@@ -20,7 +20,7 @@ import {
   handleJobOffers,
   sendJobOffer,
   type GpumeshNode,
-} from '#p2p';
+} from '@gpumesh/p2p';
 import { randomUUID } from 'node:crypto';
 import type { Wallet } from 'ethers';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -5,7 +5,7 @@
 // deadline needs that speed; a liar answering fast but wrong gets no credit at all.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JobRequest } from '#scheduler';
+import type { JobRequest } from '@gpumesh/scheduler';
 import { ProviderViewService } from '../../apps/coordinator/src/p2p/provider-view.service.js';
 import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';

@@ -14,8 +14,8 @@ import {
   type ResultReceipt,
   type Signed,
   type TensorWire,
-} from '#protocol';
-import { createGpumeshNode, type GpumeshNode, type GpumeshNodeOptions } from '#p2p';
+} from '@gpumesh/protocol';
+import { createGpumeshNode, type GpumeshNode, type GpumeshNodeOptions } from '@gpumesh/p2p';
 import { randomUUID } from 'node:crypto';
 
 import { Wallet } from 'ethers';

@@ -16,7 +16,7 @@ import {
   readStake,
   stakeTokens,
   type DeployedAddresses,
-} from '#rewards';
+} from '@gpumesh/rewards';
 import { api } from '../helpers/coordinator.js';
 import { runCli, type CliRun } from '../helpers/processes.js';
 import { matmulSpec } from '../helpers/specs.js';
@@ -35,7 +35,7 @@ import {
 } from '../settlement/support.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const AGENT_MAIN = join(root, 'dist', 'apps', 'provider-agent', 'src', 'main.js');
+const AGENT_MAIN = join(root, 'apps', 'provider-agent', 'dist', 'main.js');
 const PASSPHRASE = 'agent-chain-cli-test-passphrase';
 const SETTLER = 9;
 

@@ -5,13 +5,13 @@ import { pathToFileURL } from 'node:url';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { rpcReady } from '#devchain';
+import { rpcReady } from '@gpumesh/devchain';
 
 import { assertBuilt } from '../helpers/processes.js';
 
 // A process that starts anvil the way the dev coordinator does, prints its RPC address and pid, and on
 // SIGINT checks the chain still answers, stops it and exits.
-const ANVIL_MODULE = pathToFileURL(join(process.cwd(), 'dist/libs/devchain/src/anvil.js')).href;
+const ANVIL_MODULE = pathToFileURL(join(process.cwd(), 'libs/devchain/dist/anvil.js')).href;
 const HOST = `
 const { startAnvil, rpcReady } = await import(${JSON.stringify(ANVIL_MODULE)});
 const anvil = await startAnvil();

@@ -7,7 +7,7 @@ import {
   watchEscrowEvents,
   type EscrowEventCursor,
   type EscrowDeposit,
-} from '#rewards';
+} from '@gpumesh/rewards';
 
 import { deploySystem, mine, startChain, type Chain, type System } from '../contracts/chain.js';
 

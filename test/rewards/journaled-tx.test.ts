@@ -12,7 +12,7 @@ import {
   type JournaledTxEvent,
   type SendJournaledParams,
   type TxJournal,
-} from '#rewards';
+} from '@gpumesh/rewards';
 
 import { deploySystem, startChain, type Chain, type System } from '../contracts/chain.js';
 

@@ -26,7 +26,7 @@ import {
   serializeEpochFile,
   type EscrowEventCursor,
   type EpochFile,
-} from '#rewards';
+} from '@gpumesh/rewards';
 
 import { runAuditCli } from '../../apps/cli/src/audit.js';
 import { deploySystem, increaseTime, startChain, type Chain, type System } from '../contracts/chain.js';

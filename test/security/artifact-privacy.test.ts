@@ -19,7 +19,7 @@ import {
   createGpumeshNode,
   fetchArtifact,
   type GpumeshNode,
-} from '#p2p';
+} from '@gpumesh/p2p';
 import { multiaddr } from '@multiformats/multiaddr';
 import { CanaryService } from '../../apps/coordinator/src/verification/canary.service.js';
 import { VerificationRepository } from '../../apps/coordinator/src/verification/verification.repository.js';

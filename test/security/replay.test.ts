@@ -13,7 +13,7 @@ import {
   type JobOffer,
   type ResultReceipt,
   type Signed,
-} from '#protocol';
+} from '@gpumesh/protocol';
 import {
   COORDINATOR_PEER_ID,
   COORDINATOR_WALLET,
@@ -32,7 +32,7 @@ import {
   createOfferVerifier,
   validateAdvertGossip,
   verifyJobResult,
-} from '#p2p';
+} from '@gpumesh/p2p';
 
 const encode = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v));
 

@@ -4,9 +4,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { handleEpochFileRequests, type GpumeshNode } from '#p2p';
-import { PROTOCOL_VERSION, signPayload, type EpochAnnouncement, type Signed } from '#protocol';
-import { attachRewardsDistributor, keccak256Hex, type DeployedAddresses } from '#rewards';
+import { handleEpochFileRequests, type GpumeshNode } from '@gpumesh/p2p';
+import { PROTOCOL_VERSION, signPayload, type EpochAnnouncement, type Signed } from '@gpumesh/protocol';
+import { attachRewardsDistributor, keccak256Hex, type DeployedAddresses } from '@gpumesh/rewards';
 import { Wallet } from 'ethers';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -12,7 +12,7 @@ import {
   type DeployedAddresses,
   type JobEscrowContract,
   type RewardsDistributorContract,
-} from '#rewards';
+} from '@gpumesh/rewards';
 import { api } from '../helpers/coordinator.js';
 import { matmulSpec } from '../helpers/specs.js';
 import type { FakeAgent } from '../helpers/fake-agent.js';

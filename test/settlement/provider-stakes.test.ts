@@ -3,7 +3,7 @@
 // known stake is kept and the outage is logged once.
 import type { Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ONE_TOKEN, attachComputeToken, stakeTokens, type DeployedAddresses } from '#rewards';
+import { ONE_TOKEN, attachComputeToken, stakeTokens, type DeployedAddresses } from '@gpumesh/rewards';
 import { loadConfig } from '../../apps/coordinator/src/config/config.js';
 import {
   ProviderStakesService,

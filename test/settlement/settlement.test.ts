@@ -12,7 +12,7 @@ import {
   claimRewards,
   parseEpochFile,
   type DeployedAddresses,
-} from '#rewards';
+} from '@gpumesh/rewards';
 import { api } from '../helpers/coordinator.js';
 import { matmulSpec } from '../helpers/specs.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';

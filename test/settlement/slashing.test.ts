@@ -17,7 +17,7 @@ import {
   type DeployedAddresses,
   type SlashStep,
   type TxAttempt,
-} from '#rewards';
+} from '@gpumesh/rewards';
 import { api } from '../helpers/coordinator.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { SlashExecutorService } from '../../apps/coordinator/src/settlement/slash-executor.service.js';

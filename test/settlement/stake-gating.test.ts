@@ -4,7 +4,13 @@
 // exceed its collateral is skipped for the next job.
 import { Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANVIL_DEV_KEYS, ONE_TOKEN, attachComputeToken, stakeTokens, type DeployedAddresses } from '#rewards';
+import {
+  ANVIL_DEV_KEYS,
+  ONE_TOKEN,
+  attachComputeToken,
+  stakeTokens,
+  type DeployedAddresses,
+} from '@gpumesh/rewards';
 import { api } from '../helpers/coordinator.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
 import { matmulSpec } from '../helpers/specs.js';

@@ -11,8 +11,8 @@ import {
   signSpendingCap,
   spendingCapDomain,
   type DeployedAddresses,
-} from '#rewards';
-import { startAnvil, type AnvilInstance } from '#devchain';
+} from '@gpumesh/rewards';
+import { startAnvil, type AnvilInstance } from '@gpumesh/devchain';
 import { api, startCoordinatorOn, type TestCoordinator } from '../helpers/coordinator.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
 import { pollUntil, query } from '../helpers/poll.js';

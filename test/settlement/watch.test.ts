@@ -12,7 +12,7 @@ import {
   attachRewardsDistributor,
   type DeployedAddresses,
   type RewardsDistributorContract,
-} from '#rewards';
+} from '@gpumesh/rewards';
 import { runWatchCli } from '../../apps/cli/src/watch.js';
 import { SettlementService } from '../../apps/coordinator/src/settlement/settlement.service.js';
 import { api } from '../helpers/coordinator.js';

@@ -5,7 +5,7 @@
 // result corrected once.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeTensor, hashSpec } from '#protocol';
+import { encodeTensor, hashSpec } from '@gpumesh/protocol';
 import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { CollusionRing, startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
 import { ProviderViewService, toJobRequest } from '../../apps/coordinator/src/p2p/provider-view.service.js';

@@ -5,7 +5,7 @@
 // It submits matmul jobs under redundant(k) + canaries and reports: paid wrong results, jobs until
 // each cheater was banned, honest providers penalised, detection rate and verification overhead.
 import pg from 'pg';
-import { encodeTensor, decodeTensor, parseJobSpec, type TensorWire } from '#protocol';
+import { encodeTensor, decodeTensor, parseJobSpec, type TensorWire } from '@gpumesh/protocol';
 import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import {
   CollusionRing,

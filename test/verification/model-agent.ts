@@ -1,9 +1,9 @@
-// A provider for model jobs built from libs/p2p, libs/protocol and #compute: real libp2p node, real
+// A provider for model jobs built from libs/p2p, libs/protocol and @gpumesh/compute: real libp2p node, real
 // signed adverts and receipts, the model fetched from the coordinator over the artifact protocol and
 // run with the agent's kernels in this thread; `wrong` then alters a few output values (a cheat that
 // a comparison must catch), `reject` declines every offer. It records every offer it receives.
 import { Wallet, type HDNodeWallet } from 'ethers';
-import { computeReference } from '#compute';
+import { computeReference } from '@gpumesh/compute';
 import {
   createGpumeshNode,
   createOfferVerifier,
@@ -13,7 +13,7 @@ import {
   startGossip,
   type GossipService,
   type GpumeshNode,
-} from '#p2p';
+} from '@gpumesh/p2p';
 import {
   createPeerBinding,
   decodeTensor,
@@ -22,7 +22,7 @@ import {
   hashTensors,
   signPayload,
   type TensorWire,
-} from '#protocol';
+} from '@gpumesh/protocol';
 
 /**
  * honest: the job run on cpu; wrong: that result with three values of its first output altered

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { computeReference } from '#compute';
+import { computeReference } from '@gpumesh/compute';
 import {
   decodeTensor,
   encodeTensor,
@@ -30,8 +30,8 @@ import {
   type ResultReceipt,
   type Signed,
   type TensorWire,
-} from '#protocol';
-import { evidenceHash, type EvidenceBundle } from '#verification';
+} from '@gpumesh/protocol';
+import { evidenceHash, type EvidenceBundle } from '@gpumesh/verification';
 import { fundedDeveloper } from '../helpers/accounts.js';
 import { CanaryService } from '../../apps/coordinator/src/verification/canary.service.js';
 import { VerifierService } from '../../apps/coordinator/src/verification/verifier.service.js';

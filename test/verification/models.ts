@@ -1,9 +1,9 @@
 // Small tfjs models for verification tests, saved the way `model.save` lays them out (model.json +
 // one weights buffer), and job specs that use them.
 import * as tf from '@tensorflow/tfjs';
-import type { ModelArtifact } from '#compute';
-import { hashArtifact } from '#p2p';
-import { encodeTensor, parseJobSpec, type JobSpec } from '#protocol';
+import type { ModelArtifact } from '@gpumesh/compute';
+import { hashArtifact } from '@gpumesh/p2p';
+import { encodeTensor, parseJobSpec, type JobSpec } from '@gpumesh/protocol';
 import { seeded } from '../../libs/verification/src/test-fixtures.js';
 
 export interface SavedModel {

@@ -1,4 +1,4 @@
-// The reference worker (#compute ReferenceRunner) that the coordinator recomputes jobs in: the same
+// The reference worker (@gpumesh/compute ReferenceRunner) that the coordinator recomputes jobs in: the same
 // results as the in-thread reference for matmul, layers and graph inference and train, from the
 // TypeScript sources (vitest) and from dist; the event loop stays free while it computes; work over
 // the budget or beyond a full queue is refused at once with a reason; a reference over its time
@@ -9,9 +9,9 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { computeReference, ReferenceRunError, ReferenceRunner } from '#compute';
-import { hashArtifact } from '#p2p';
-import { encodeTensor, hashOutputs, parseJobSpec, type JobSpec } from '#protocol';
+import { computeReference, ReferenceRunError, ReferenceRunner } from '@gpumesh/compute';
+import { hashArtifact } from '@gpumesh/p2p';
+import { encodeTensor, hashOutputs, parseJobSpec, type JobSpec } from '@gpumesh/protocol';
 import { seeded } from '../../libs/verification/src/test-fixtures.js';
 import { affineGraphArtifact } from '../../apps/provider-agent/src/runtime/executor/test-fixtures.js';
 import { asArtifact, inferenceBody, mlp, saveLayers, specOf, trainBody } from './models.js';
@@ -47,9 +47,9 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** #compute's compiled entry point (dist tests). */
+/** @gpumesh/compute's compiled entry point (dist tests). */
 function distCompute(): string {
-  const dist = join(process.cwd(), 'dist/libs/compute/src/index.js');
+  const dist = join(process.cwd(), 'libs/compute/dist/index.js');
   if (!existsSync(dist)) throw new Error(`${dist} is missing: run npm run build first`);
   return dist;
 }
@@ -232,7 +232,7 @@ describe('the reference worker', () => {
     );
     const script = `
       const { ReferenceRunner } = await import(${JSON.stringify(dist)});
-      const { hashOutputs } = await import(${JSON.stringify(join(process.cwd(), 'dist/libs/protocol/src/index.js'))});
+      const { hashOutputs } = await import(${JSON.stringify(join(process.cwd(), 'libs/protocol/dist/index.js'))});
       const input = JSON.parse(process.argv[2]);
       const runner = new ReferenceRunner({ maxWorkUnits: 1000n });
       const model = { ...input.model, weights: new Uint8Array(Buffer.from(input.model.weights, 'base64')) };

@@ -4,7 +4,7 @@
 import type { Server } from 'node:http';
 import pg from 'pg';
 import { afterEach, expect } from 'vitest';
-import { parseJobSpec, type TensorWire } from '#protocol';
+import { parseJobSpec, type TensorWire } from '@gpumesh/protocol';
 import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import {
   referenceMatmul,

@@ -12,7 +12,7 @@ import {
   parseEpochFile,
   type AuditReport,
   type EpochFile,
-} from '#rewards';
+} from '@gpumesh/rewards';
 
 import { consoleIo, type CliIo } from './io.js';
 

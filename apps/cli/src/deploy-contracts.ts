@@ -25,7 +25,7 @@ import {
   MIN_FUNDING_MARGIN_SECONDS,
   minimumUnlockDelay,
   type DeployOptions,
-} from '#rewards';
+} from '@gpumesh/rewards';
 
 import { consoleIo, type CliIo } from './io.js';
 

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 
 import { JsonRpcProvider, Wallet, getAddress, isAddress } from 'ethers';
 
-import { MAX_SPENDING_CAP, attachJobEscrow, signSpendingCap, spendingCapDomain } from '#rewards';
+import { MAX_SPENDING_CAP, attachJobEscrow, signSpendingCap, spendingCapDomain } from '@gpumesh/rewards';
 
 import { consoleIo, type CliIo } from './io.js';
 

@@ -5,7 +5,11 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 
-import { DEFAULT_EVIDENCE_MAX_WORK_UNITS, verifyEvidence, type EvidenceVerification } from '#verification';
+import {
+  DEFAULT_EVIDENCE_MAX_WORK_UNITS,
+  verifyEvidence,
+  type EvidenceVerification,
+} from '@gpumesh/verification';
 
 import type { CliIo } from './io.js';
 

@@ -134,7 +134,7 @@ export async function runWatchCli(
     provider.destroy();
     return 2;
   }
-  const { EpochWatcher } = await import('#rewards');
+  const { EpochWatcher } = await import('@gpumesh/rewards');
   let bad = 0;
   const watcher = new EpochWatcher({
     distributor,

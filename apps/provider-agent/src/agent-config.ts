@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { BACKENDS, LOWER_CASE_ADDRESS_PATTERN } from '#protocol';
+import { BACKENDS, LOWER_CASE_ADDRESS_PATTERN } from '@gpumesh/protocol';
 import {
   DEFAULT_MAX_DISCONNECTED_SECONDS,
   DEFAULT_RECONNECT_INITIAL_DELAY_MS,

@@ -9,8 +9,8 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Wallet, type HDNodeWallet } from 'ethers';
 import { z } from 'zod';
-import { generatePeerKey, peerIdStringOf, peerKeyFromHex, peerKeyToHex } from '#p2p';
-import { LOWER_CASE_ADDRESS_PATTERN } from '#protocol';
+import { generatePeerKey, peerIdStringOf, peerKeyFromHex, peerKeyToHex } from '@gpumesh/p2p';
+import { LOWER_CASE_ADDRESS_PATTERN } from '@gpumesh/protocol';
 import type { PrivateKey } from '@libp2p/interface';
 
 /** scrypt cost of the keystore; `light` is for tests and throwaway dev agents only. */

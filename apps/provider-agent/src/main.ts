@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// gpumesh-agent: the provider agent's command line. `#p2p` comes first: it installs the polyfills
+// gpumesh-agent: the provider agent's command line. `@gpumesh/p2p` comes first: it installs the polyfills
 // libp2p needs on Node 20 before anything loads libp2p.
-import '#p2p';
+import '@gpumesh/p2p';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { defaultDataDir } from './agent-config.js';
 import { benchmarkCommand, doctorCommand, initCommand, startCommand, statusCommand } from './cli/commands.js';

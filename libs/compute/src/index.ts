@@ -1,13 +1,33 @@
-// #compute: the TensorFlow.js job kernels and loader shared by the provider agent's executor, the
+// @gpumesh/compute: the TensorFlow.js job kernels and loader shared by the provider agent's executor, the
 // coordinator's reference recompute and the offline evidence checker.
-export * from './task.js';
-export * from './tf-loader.js';
-export * from './kernels.js';
-export * from './reference.js';
-export * from './reference-runner.js';
-export * from './worker-entry.js';
-export * from './simd-ceiling.js';
-export * from './read-into.js';
-export * from './wasm-gemm.js';
-export * from './wasm-matmul.js';
-export * from './seeded.js';
+export {
+  EXECUTOR_ERROR_CODES,
+  type RawTensor,
+  type ModelArtifact,
+  type TrainSettings,
+  type WorkerTask,
+  type ExecutorErrorCode,
+  type EpochProgress,
+} from './task.js';
+export {
+  resolvePackage,
+  wasmBinaryDir,
+  disableTf32,
+  loadTf,
+  BACKEND_PACKAGES,
+  type Tf,
+  type LoadedTf,
+} from './tf-loader.js';
+export { runKernel, TaskError } from './kernels.js';
+export { artifactHash, taskFromSpec, computeReference } from './reference.js';
+export {
+  ReferenceRunError,
+  ReferenceRunner,
+  type ReferenceFailureCode,
+  type ReferenceRunnerOptions,
+} from './reference-runner.js';
+export { workerEntry } from './worker-entry.js';
+export { ceilingProbe, measureWasmSimdCeiling } from './simd-ceiling.js';
+export { readInto } from './read-into.js';
+export { wasmGemmMemoryBytes, useWasmMatmulKernel, type WasmMatmulKernel } from './wasm-matmul.js';
+export { seededValues } from './seeded.js';

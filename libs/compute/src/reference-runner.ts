@@ -1,10 +1,10 @@
 // Reference results computed off the caller's event loop: one worker thread (started on first use,
 // replaced after a timeout or a crash, stopped when idle) runs `computeReference` for the coordinator.
 // Work over the budget, or beyond a full queue, is refused at once with a reason instead of waiting.
-// #protocol is imported lazily (executor workers load this module through #compute's index).
+// @gpumesh/protocol is imported lazily (executor workers load this module through @gpumesh/compute's index).
 import { Worker } from 'node:worker_threads';
 
-import type { JobSpec, TensorWire } from '#protocol';
+import type { JobSpec, TensorWire } from '@gpumesh/protocol';
 
 import type { ReferenceBackend } from './reference.js';
 import type { ExecutorErrorCode, ModelArtifact } from './task.js';
@@ -193,7 +193,7 @@ export class ReferenceRunner {
    */
   async compute(spec: JobSpec, options: ReferenceRequestOptions = {}): Promise<ReferenceRun> {
     if (this.closed) throw this.refuse('CLOSED', 'the reference runner is closed');
-    const protocol = await import('#protocol');
+    const protocol = await import('@gpumesh/protocol');
     if (spec.kind !== 'matmul' && !options.model) {
       throw this.refuse('NO_ARTIFACT', `no artifact for the ${spec.kind} job's model ${spec.model.hash}`);
     }

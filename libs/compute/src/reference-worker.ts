@@ -2,7 +2,7 @@
 // `computeReference` on its own tfjs backend, so the caller's event loop never runs a kernel.
 import { parentPort } from 'node:worker_threads';
 
-import type { TensorWire } from '#protocol';
+import type { TensorWire } from '@gpumesh/protocol';
 
 import { TaskError } from './kernels.js';
 import { computeReference, computeTrainLosses } from './reference.js';

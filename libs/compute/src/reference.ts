@@ -1,9 +1,9 @@
 // Reference results computed in this thread from a job spec, with the same kernels the provider
 // agent's executor runs: the coordinator's tie-breaking recompute and the offline evidence checker
-// use it. #protocol is imported lazily so executor workers that only need the kernels stay light.
+// use it. @gpumesh/protocol is imported lazily so executor workers that only need the kernels stay light.
 import { createHash } from 'node:crypto';
 
-import type { JobSpec, TensorWire } from '#protocol';
+import type { JobSpec, TensorWire } from '@gpumesh/protocol';
 
 import { evaluateTrainLoss, runKernel, TaskError } from './kernels.js';
 import type { ModelArtifact, RawTensor, WorkerTask } from './task.js';
@@ -22,11 +22,11 @@ export interface ComputeReferenceOptions {
 }
 
 /**
- * Content hash of a model artifact, byte-identical to `hashArtifact` of #p2p (the name jobs use in
+ * Content hash of a model artifact, byte-identical to `hashArtifact` of @gpumesh/p2p (the name jobs use in
  * `spec.model.hash`): SHA-256 over the UTF-8 of `canonicalJson(modelJson)` followed by the weights.
  */
 export async function artifactHash(artifact: ModelArtifact): Promise<string> {
-  const { canonicalJson } = await import('#protocol');
+  const { canonicalJson } = await import('@gpumesh/protocol');
   const json =
     typeof artifact.modelJson === 'string' ? (JSON.parse(artifact.modelJson) as unknown) : artifact.modelJson;
   return createHash('sha256')
@@ -77,7 +77,7 @@ export async function computeReference(
   spec: JobSpec,
   options: ComputeReferenceOptions = {},
 ): Promise<TensorWire[]> {
-  const protocol = await import('#protocol');
+  const protocol = await import('@gpumesh/protocol');
   let model: ModelArtifact | undefined;
   if (spec.kind !== 'matmul') {
     model = await findArtifact(options.artifacts ?? [], spec.model.hash);
@@ -123,7 +123,7 @@ export async function computeTrainLosses(
   options: Omit<ComputeReferenceOptions, 'maxWorkUnits'> = {},
 ): Promise<number[]> {
   if (spec.kind !== 'train') throw new TaskError('BAD_INPUT', `a ${spec.kind} job has no training loss`);
-  const protocol = await import('#protocol');
+  const protocol = await import('@gpumesh/protocol');
   const model = await findArtifact(options.artifacts ?? [], spec.model.hash);
   if (!model) throw new TaskError('BAD_INPUT', `no artifact with hash ${spec.model.hash} was given`);
   const decode = (wire: TensorWire): RawTensor | null => {

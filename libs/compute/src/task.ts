@@ -1,6 +1,6 @@
 // The pure description of a compute task as the kernels take it: decoded tensors, model artifacts and
-// training settings. Type-only imports from #protocol: executor workers must not pay for loading zod.
-import type { DType } from '#protocol';
+// training settings. Type-only imports from @gpumesh/protocol: executor workers must not pay for loading zod.
+import type { DType } from '@gpumesh/protocol';
 
 /** A decoded tensor as kernels take and return it (and as it crosses a thread boundary). */
 export interface RawTensor {

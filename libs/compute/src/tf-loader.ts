@@ -1,9 +1,9 @@
 // Loads TensorFlow.js with one backend in the current thread (main thread or an executor worker).
-// Deliberately free of value imports from #protocol so worker threads start fast.
+// Deliberately free of value imports from @gpumesh/protocol so worker threads start fast.
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 
-import type { Backend } from '#protocol';
+import type { Backend } from '@gpumesh/protocol';
 
 import type { Tf } from './tf.js';
 import { useWasmMatmulKernel, wasmMatmulKernelFromEnv, type WasmMatmulKernel } from './wasm-matmul.js';

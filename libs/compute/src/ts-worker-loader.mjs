@@ -2,7 +2,7 @@
 // the caller itself runs from .ts, i.e. under vitest; compiled dist uses plain .js): transpiles with
 // @swc/core (a devDependency; the thread that starts the worker keeps it loaded, see
 // worker-entry.ts), maps `./x.js` imports to `./x.ts`, and adds the `source` condition so
-// `#protocol` resolves to libs/protocol/src like tsconfig's customConditions.
+// `@gpumesh/protocol` resolves to libs/protocol/src like tsconfig's customConditions.
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';

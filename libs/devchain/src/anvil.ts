@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 
 import { Wallet } from 'ethers';
 
-import { ANVIL_DEV_KEYS } from '#rewards';
+import { ANVIL_DEV_KEYS } from '@gpumesh/rewards';
 
 export interface DevAccount {
   readonly address: string;

@@ -1,1 +1,1 @@
-export * from './anvil.js';
+export { rpcReady, startAnvil, type AnvilInstance } from './anvil.js';

@@ -6,7 +6,7 @@ import {
   Sha256HexSchema,
   canonicalJson,
   type ModelFormat,
-} from '#protocol';
+} from '@gpumesh/protocol';
 import type { Connection, PeerId, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { Libp2p } from 'libp2p';

@@ -4,7 +4,7 @@
 // fetcher keeps the bytes only if they hash to what it asked for, so a server can withhold a file
 // but never pass off another one. The hash function is the caller's (the settlement library's
 // keccak256): this layer treats the file as opaque bytes.
-import { EPOCH_FILE_PROTOCOL_ID, MAX_EPOCH_FILE_BYTES } from '#protocol';
+import { EPOCH_FILE_PROTOCOL_ID, MAX_EPOCH_FILE_BYTES } from '@gpumesh/protocol';
 import type { Connection, PeerId, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';

@@ -1,4 +1,10 @@
-import { PROTOCOL_VERSION, ReplayGuard, signPayload, type EpochAnnouncement, type Signed } from '#protocol';
+import {
+  PROTOCOL_VERSION,
+  ReplayGuard,
+  signPayload,
+  type EpochAnnouncement,
+  type Signed,
+} from '@gpumesh/protocol';
 import { Wallet } from 'ethers';
 import { describe, expect, it } from 'vitest';
 

@@ -1,4 +1,4 @@
-import { GOSSIP_TOPICS, type EpochAnnouncement, type ProviderAdvert, type Signed } from '#protocol';
+import { GOSSIP_TOPICS, type EpochAnnouncement, type ProviderAdvert, type Signed } from '@gpumesh/protocol';
 
 /** Payload carried by each gossip message type (one type, one topic, one payload, one handler). */
 export interface GossipPayloads {

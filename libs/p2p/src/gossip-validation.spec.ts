@@ -5,7 +5,7 @@ import {
   signPayload,
   type ProviderAdvert,
   type Signed,
-} from '#protocol';
+} from '@gpumesh/protocol';
 import { Wallet } from 'ethers';
 import { describe, expect, it } from 'vitest';
 

@@ -8,7 +8,7 @@ import {
   type ProviderAdvert,
   type ReplayGuard,
   type Signed,
-} from '#protocol';
+} from '@gpumesh/protocol';
 
 import { GOSSIP_MAX_BYTES_BY_TYPE } from './gossip-topics.js';
 

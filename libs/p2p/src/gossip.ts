@@ -1,4 +1,4 @@
-import { ReplayGuard, type EpochAnnouncement, type ProviderAdvert, type Signed } from '#protocol';
+import { ReplayGuard, type EpochAnnouncement, type ProviderAdvert, type Signed } from '@gpumesh/protocol';
 import { TopicValidatorResult, type GossipSub, type GossipsubMessage } from '@libp2p/gossipsub';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { Libp2p } from 'libp2p';

@@ -1,4 +1,4 @@
-import { GOSSIP_TOPICS } from '#protocol';
+import { GOSSIP_TOPICS } from '@gpumesh/protocol';
 import { bootstrap } from '@libp2p/bootstrap';
 import { gossipsub, StrictSign, type GossipSub } from '@libp2p/gossipsub';
 import { identify, type Identify } from '@libp2p/identify';

@@ -1,6 +1,6 @@
 /**
  * Runtime shims libp2p 3 needs on Node 20. Imported first by `index.ts`, so anything that imports
- * `#p2p` gets them before libp2p runs.
+ * `@gpumesh/p2p` gets them before libp2p runs.
  */
 
 interface PromiseResolvers<T> {

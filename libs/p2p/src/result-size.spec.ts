@@ -6,7 +6,7 @@ import {
   signPayload,
   type JobSpec,
   type TensorWire,
-} from '#protocol';
+} from '@gpumesh/protocol';
 import { Wallet } from 'ethers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';

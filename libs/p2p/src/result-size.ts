@@ -9,7 +9,7 @@ import {
   matmulDims,
   tensorByteLength,
   type JobSpec,
-} from '#protocol';
+} from '@gpumesh/protocol';
 
 import { DATA_FRAME_MAX_BYTES } from './frames.js';
 

@@ -1,23 +1,62 @@
-export * from './constants.js';
-export * from './topics.js';
-export * from './errors.js';
-export * from './validation.js';
-export * from './primitives.js';
-export * from './backend.js';
-export * from './tensor.js';
-export * from './job-spec.js';
-export * from './peer-binding.js';
-export * from './advert.js';
-export * from './epoch-announcement.js';
-export * from './offer.js';
-export * from './receipt.js';
-export * from './signed.js';
-export * from './canonical.js';
-export * from './hashing.js';
-export * from './signing.js';
-export * from './replay-guard.js';
-export * from './model-flops.js';
-export * from './work-units.js';
-export * from './json-schema.js';
-export { recoverPersonalSigner, signPersonalMessage } from './secp256k1.js';
-export * from './batch-merkle.js';
+export {
+  PROTOCOL_VERSION,
+  MAX_TENSOR_BYTES,
+  MAX_TENSOR_RANK,
+  MAX_INPUT_TENSORS,
+  MAX_TENSOR_NAME_LENGTH,
+  REJECT_NO_CAPACITY,
+} from './constants.js';
+export {
+  ADVERTS_TOPIC,
+  GOSSIP_TOPICS,
+  JOB_PROTOCOL_ID,
+  JOB_BATCH_PROTOCOL_ID,
+  ARTIFACT_PROTOCOL_ID,
+} from './topics.js';
+export {
+  gossipActionFor,
+  isProtocolError,
+  ProtocolValidationError,
+  type ProtocolErrorCode,
+  type GossipAction,
+} from './errors.js';
+export { formatIssuePath } from './validation.js';
+export { Sha256HexSchema, ADDRESS_PATTERN, LOWER_CASE_ADDRESS_PATTERN, UuidSchema } from './primitives.js';
+export { BACKENDS, type Backend } from './backend.js';
+export {
+  tensorByteLength,
+  base64DecodedLength,
+  encodeTensor,
+  decodeTensor,
+  decodeTensorWire,
+  BYTES_PER_ELEMENT,
+  TensorWireSchema,
+  type DType,
+  type TensorWire,
+  type DecodedTensor,
+} from './tensor.js';
+export {
+  matmulDims,
+  parseJobSpec,
+  jobSampleCount,
+  MODEL_FORMATS,
+  JobSpecSchema,
+  type ModelFormat,
+  type JobSpec,
+  type JobSpecInput,
+} from './job-spec.js';
+export { createPeerBinding, type PeerBinding } from './peer-binding.js';
+export type { ProviderAdvert } from './advert.js';
+export { randomNonce, type JobOffer } from './offer.js';
+export type { ResultReceipt } from './receipt.js';
+export type { Signed } from './signed.js';
+export { canonicalJson, canonicalBytes } from './canonical.js';
+export { sha256Hex, tensorDigest, hashTensors, hashOutputs, hashSpec, hashParsedSpec } from './hashing.js';
+export { signedMessageSchema, signPayload, signPayloads, verifySigned, BatchSigner } from './signing.js';
+export { ReplayGuard } from './replay-guard.js';
+export { estimateModelFlops } from './model-flops.js';
+export { workUnitsForSpec } from './work-units.js';
+export { jobSpecJsonSchema } from './json-schema.js';
+export { signPersonalMessage } from './secp256k1.js';
+export { EPOCHS_TOPIC, EPOCH_FILE_PROTOCOL_ID } from './topics.js';
+export { MAX_EPOCH_FILE_BYTES, type EpochAnnouncement } from './epoch-announcement.js';

@@ -1,4 +1,9 @@
-import { ADDRESS_PATTERN, LOWER_CASE_ADDRESS_PATTERN, canonicalJson, formatIssuePath } from '#protocol';
+import {
+  ADDRESS_PATTERN,
+  LOWER_CASE_ADDRESS_PATTERN,
+  canonicalJson,
+  formatIssuePath,
+} from '@gpumesh/protocol';
 import { z } from 'zod';
 
 import { MAX_CUMULATIVE_AMOUNT, TOKEN_DECIMALS } from './amounts.js';

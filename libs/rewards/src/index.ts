@@ -1,48 +1,115 @@
-export * from './errors.js';
-export * from './amounts.js';
-export * from './hex.js';
-export * from './keccak.js';
-export * from './leaf.js';
-export * from './merkle.js';
-export * from './epoch-file.js';
-export * from './epoch-retention.js';
-export * from './audit.js';
-export * from './watch.js';
-export * from './provider-reconcile.js';
-export * from './credit-book.js';
-export * from './payout-math.js';
-export * from './contracts/index.js';
-export * from './deploy.js';
-export * from './settlement.js';
-export * from './escrow-events.js';
-export * from './funding.js';
-export * from './spending-cap.js';
+export { RewardsError } from './errors.js';
+export { parseTokenAmount, formatTokenAmount, ONE_TOKEN } from './amounts.js';
+export { toHex } from './hex.js';
+export { leafHash, type LeafDomain } from './leaf.js';
+export {
+  receiptId,
+  feeReceiptId,
+  closeEpoch,
+  epochTree,
+  cumulativeFromEpochFile,
+  serializeEpochFile,
+  epochFileHash,
+  parseEpochFile,
+  type EpochFile,
+  type CumulativeEntry,
+  type EpochCredit,
+  type EpochDebitInput,
+} from './epoch-file.js';
+export { auditEpoch, type AuditReport } from './audit.js';
+export { EpochWatcher } from './watch.js';
+export { reconcileProvider, type JournalPayment, type ProviderReconciliation } from './provider-reconcile.js';
+export { EpochCreditBook } from './credit-book.js';
+export { applySlash, splitSlash } from './payout-math.js';
+export {
+  attachComputeToken,
+  deployComputeToken,
+  computeTokenAbi,
+  computeTokenBytecode,
+  attachJobEscrow,
+  deployJobEscrow,
+  jobEscrowAbi,
+  jobEscrowBytecode,
+  attachProviderStaking,
+  deployProviderStaking,
+  providerStakingAbi,
+  providerStakingBytecode,
+  attachRewardsDistributor,
+  deployRewardsDistributor,
+  rewardsDistributorAbi,
+  rewardsDistributorBytecode,
+  type ComputeTokenContract,
+  type JobEscrowContract,
+  type ProviderStakingContract,
+  type RewardsDistributorContract,
+} from './contracts/index.js';
+export {
+  contractsFingerprint,
+  minimumUnlockDelay,
+  deployAll,
+  DEV_CHAIN_ID,
+  MIN_CHALLENGE_WINDOW_SECONDS,
+  MAX_CHALLENGE_WINDOW_SECONDS,
+  MAX_DELAY_SECONDS,
+  MIN_FUNDING_MARGIN_SECONDS,
+  DEFAULT_TOKEN_CAP,
+  SLASHER_ROLE,
+  SLASH_REVIEWER_ROLE,
+  type DeployOptions,
+  type DeployedAddresses,
+} from './deploy.js';
+export { postRootKey, postEpochRoot } from './settlement.js';
+export {
+  scanEscrowEvents,
+  watchEscrowEvents,
+  BLOCK_DONE,
+  type EscrowEventCursor,
+  type EscrowDeposit,
+  type EscrowEvent,
+  type EscrowEventWatcher,
+} from './escrow-events.js';
+export { fundingBatches, type FundingBatch } from './funding.js';
 export {
   sendJournaled,
-  sendJournaledCall,
-  settleJournaled,
-  bumpedFees,
   MemoryTxJournal,
-  BASE_FEE_MULTIPLIER,
-  DEFAULT_BUMP_AFTER_MS,
-  DEFAULT_CONFIRMATIONS,
-  DEFAULT_MAX_FEE_PER_GAS,
-  DEFAULT_POLL_MS,
-  DEFAULT_PRIORITY_FEE_PER_GAS,
-  DEFAULT_TX_TIMEOUT_MS,
-  GAS_HEADROOM_PERCENT,
-  MIN_BUMP_PERCENT,
-  type FeePolicy,
-  type JournaledCall,
   type JournaledTx,
   type JournaledTxEvent,
   type SendJournaledParams,
-  type SentJournaled,
-  type SettleJournaledParams,
   type TxAttempt,
   type TxJournal,
 } from './journaled-tx.js';
 export { FileTxJournal } from './file-tx-journal.js';
-export * from './claim.js';
-export * from './staking.js';
-export * from './anvil-keys.js';
+export { latestClaimableEpoch, claimRewards, EpochProofs, type ClaimTicket } from './claim.js';
+export {
+  readStake,
+  stakeTokens,
+  requestUnbond,
+  withdrawUnbonded,
+  slashTxKey,
+  readSlashProposal,
+  proposeSlash,
+  executeSlash,
+  cancelSlash,
+  type StakeInfo,
+  type SlashStep,
+  type SlashBeneficiary,
+} from './staking.js';
+export { ANVIL_DEV_KEYS } from './anvil-keys.js';
+export {
+  MAX_SPENDING_CAP,
+  MAX_STORED_SPENDING_CAP,
+  SPENDING_CAP_TYPES,
+  capHeadroom,
+  debitableWithinCap,
+  fitsSpendingCap,
+  signSpendingCap,
+  spendingCapDigest,
+  spendingCapDomain,
+  spendingCapSigner,
+  spendingCapTypedData,
+  storedSpendingCap,
+  type SpendingCapDomain,
+  type SpendingCapTypedData,
+} from './spending-cap.js';
+export { epochFilesToDrop } from './epoch-retention.js';
+export { keccak256Hex } from './keccak.js';

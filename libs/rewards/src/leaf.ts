@@ -1,4 +1,4 @@
-import { ADDRESS_PATTERN } from '#protocol';
+import { ADDRESS_PATTERN } from '@gpumesh/protocol';
 
 import { toHex } from './hex.js';
 import { keccak256Bytes } from './keccak.js';

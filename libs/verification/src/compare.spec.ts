@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { computeReference } from '#compute';
-import { encodeTensor, parseJobSpec } from '#protocol';
+import { computeReference } from '@gpumesh/compute';
+import { encodeTensor, parseJobSpec } from '@gpumesh/protocol';
 
 import { compareOutputs } from './compare.js';
 import { matmulJob, providerOutputs, type Cheat } from './test-fixtures.js';

@@ -1,7 +1,7 @@
 // Tolerance-aware comparison of two results of the same job: names, dtypes and shapes must match;
 // int32 and bool tensors exactly; float32 tensors within a relative-L2 and a max-abs bound derived
 // from the job (see tolerance.ts); NaN and ±Inf must sit at the same places on both sides.
-import { decodeTensor, type DecodedTensor, type JobSpec, type TensorWire } from '#protocol';
+import { decodeTensor, type DecodedTensor, type JobSpec, type TensorWire } from '@gpumesh/protocol';
 
 import {
   DEFAULT_TOLERANCE,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { artifactHash } from '#compute';
-import { hashArtifact } from '#p2p';
+import { artifactHash } from '@gpumesh/compute';
+import { hashArtifact } from '@gpumesh/p2p';
 
 import {
   canonicalEvidence,
@@ -11,7 +11,7 @@ import {
   redactEvidence,
   verifyEvidence,
 } from './evidence.js';
-import { signPayloads } from '#protocol';
+import { signPayloads } from '@gpumesh/protocol';
 
 import { ACCUSED_WALLET, bundleAgainst, floats, mapValues, OTHER_WALLET_FOR_TESTS } from './test-fixtures.js';
 
@@ -138,7 +138,7 @@ describe('evidence bundles', () => {
     expect(result.reasons[0]).toMatch(/over the reference budget/);
   });
 
-  it('names model artifacts by the same hash as #p2p and #compute', async () => {
+  it('names model artifacts by the same hash as @gpumesh/p2p and @gpumesh/compute', async () => {
     const artifact = {
       format: 'layers' as const,
       modelJson: { format: 'layers-model', modelTopology: { b: 1, a: [2] }, weightsManifest: [] },

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { keccak256 } from 'ethers';
 import { z } from 'zod';
 
-import { computeReference, type ModelArtifact } from '#compute';
+import { computeReference, type ModelArtifact } from '@gpumesh/compute';
 import {
   canonicalJson,
   hashSpec,
@@ -30,7 +30,7 @@ import {
   type ResultReceipt,
   type Signed,
   type TensorWire,
-} from '#protocol';
+} from '@gpumesh/protocol';
 
 import { compareOutputs, type Agreement, type Bound } from './compare.js';
 
@@ -62,7 +62,7 @@ const ArtifactCommitmentSchema = z.strictObject({
   format: z.enum(['layers', 'graph']),
 });
 
-/** A tensor as the commitment names it (#protocol `tensorDigest`): name, dtype, shape and SHA-256. */
+/** A tensor as the commitment names it (@gpumesh/protocol `tensorDigest`): name, dtype, shape and SHA-256. */
 const TensorDigestSchema = z.strictObject({
   name: z.string().min(1).max(128),
   dtype: z.string().min(1).max(16),
@@ -151,7 +151,7 @@ function modelJsonObject(artifact: ModelArtifact): Record<string, unknown> {
 
 /**
  * Content hash of a model artifact, the `spec.model.hash` jobs name it by (the same as `hashArtifact`
- * of #p2p): SHA-256 over the UTF-8 of `canonicalJson(modelJson)` followed by the weight bytes.
+ * of @gpumesh/p2p): SHA-256 over the UTF-8 of `canonicalJson(modelJson)` followed by the weight bytes.
  */
 export function modelArtifactHash(artifact: ModelArtifact): string {
   return createHash('sha256')
@@ -187,7 +187,7 @@ function toEvidenceArtifact(artifact: ModelArtifact): EvidenceArtifact {
   };
 }
 
-/** Artifacts of a bundle (disclosed ones) as `#compute` model artifacts. */
+/** Artifacts of a bundle (disclosed ones) as `@gpumesh/compute` model artifacts. */
 export function evidenceArtifacts(bundle: Pick<EvidenceBundle, 'disclosed'>): ModelArtifact[] {
   return (bundle.disclosed?.artifacts ?? []).map(fromEvidenceArtifact);
 }
@@ -262,7 +262,7 @@ export function evidenceCommitment(bundle: EvidenceBundle): Omit<EvidenceBundle,
   return commitment;
 }
 
-/** Canonical JSON of a bundle as served and stored (sorted keys, no whitespace; #protocol `canonicalJson`). */
+/** Canonical JSON of a bundle as served and stored (sorted keys, no whitespace; @gpumesh/protocol `canonicalJson`). */
 export function canonicalEvidence(bundle: EvidenceBundle): string {
   return canonicalJson(bundle);
 }

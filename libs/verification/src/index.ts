@@ -1,13 +1,26 @@
-// #verification: tolerance-aware comparison of job results and offline-checkable evidence bundles.
-export * from './tolerance.js';
-export * from './compare.js';
-export * from './evidence.js';
-export { checkResultSanity, type SanityResult, type SanityFailureCode } from './sanity.js';
+// @gpumesh/verification: tolerance-aware comparison of job results and offline-checkable evidence bundles.
 export {
-  CANARY_MISSED,
-  REFERENCE_MISSED,
-  UNDECIDED,
-  clusterResults,
+  FLOAT32_UNIT_ROUNDOFF,
+  SAFETY_FACTOR,
+  FLOAT_RELATIVE_L2_TOLERANCE,
+  FLOAT_ABSOLUTE_TOLERANCE,
+} from './tolerance.js';
+export { compareOutputs, type CompareContext, type Agreement } from './compare.js';
+export {
+  buildEvidence,
+  canonicalEvidence,
+  evidenceHash,
+  redactEvidence,
+  withheldFrom,
+  verifyEvidence,
+  DEFAULT_EVIDENCE_MAX_WORK_UNITS,
+  EvidenceBundleSchema,
+  type ReferenceSource,
+  type EvidenceBundle,
+  type EvidenceVerification,
+} from './evidence.js';
+export { checkResultSanity } from './sanity.js';
+export {
   decideVerdict,
   verdictAction,
   type DecidedVerdict,
@@ -15,12 +28,5 @@ export {
   type Verdict,
   type VerdictAction,
   type VerdictBasis,
-  type VerdictInput,
 } from './verdict.js';
-export {
-  TRAIN_LOSS_FLOOR_FRACTION,
-  TRAIN_LOSS_RATIO,
-  judgeTrainLoss,
-  type TrainLosses,
-  type TrainLossVerdict,
-} from './train-loss.js';
+export { judgeTrainLoss, type TrainLosses } from './train-loss.js';

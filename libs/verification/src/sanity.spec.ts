@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeTensor, parseJobSpec, type JobSpec, type TensorWire } from '#protocol';
+import { encodeTensor, parseJobSpec, type JobSpec, type TensorWire } from '@gpumesh/protocol';
 import { checkResultSanity } from './sanity.js';
 
 function matmul(m: number, k: number, n: number, fill = 0.5, params: Record<string, unknown> = {}): JobSpec {

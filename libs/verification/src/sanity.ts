@@ -1,7 +1,7 @@
 // Cheap sanity checks of a provider's result, run before anything else looks at it: junk that no
 // honest run of the spec can produce (Inf or NaN from finite inputs, a shape the spec rules out, a
 // tensor that does not decode) is refused at once, without a reference or another provider.
-import { decodeTensor, type DecodedTensor, type JobSpec, type TensorWire } from '#protocol';
+import { decodeTensor, type DecodedTensor, type JobSpec, type TensorWire } from '@gpumesh/protocol';
 
 /** Why a result is junk. */
 export type SanityFailureCode =

@@ -2,7 +2,7 @@
 // and evidence bundles, shared by the unit specs and the CLI integration test.
 import { Wallet } from 'ethers';
 
-import { computeReference, seededValues } from '#compute';
+import { computeReference, seededValues } from '@gpumesh/compute';
 import {
   decodeTensor,
   encodeTensor,
@@ -15,7 +15,7 @@ import {
   type ResultReceipt,
   type Signed,
   type TensorWire,
-} from '#protocol';
+} from '@gpumesh/protocol';
 
 import { buildEvidence, type EvidenceBundle } from './evidence.js';
 

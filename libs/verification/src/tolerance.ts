@@ -4,7 +4,7 @@
 // magnitudes involved keeps honest providers safe and still catches wrong results. The constants
 // come from bench/tolerance.bench.ts (measured spread × SAFETY_FACTOR); docs/verification.md has
 // the method and the data.
-import { estimateModelFlops, matmulDims, type JobSpec } from '#protocol';
+import { estimateModelFlops, matmulDims, type JobSpec } from '@gpumesh/protocol';
 
 /** float32 unit roundoff, 2^-24. */
 export const FLOAT32_UNIT_ROUNDOFF = 2 ** -24;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encodeTensor, type TensorWire } from '#protocol';
+import { encodeTensor, type TensorWire } from '@gpumesh/protocol';
 import { compareOutputs } from './compare.js';
 import {
   CANARY_MISSED,

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { getAddress } from 'ethers';
-import { spendingCapDomain, type SpendingCapDomain } from '#rewards';
+import { spendingCapDomain, type SpendingCapDomain } from '@gpumesh/rewards';
 import { ConfigError, type AppConfig } from '../config/config.js';
 
 /** The part of a worker's settlement chain (settlement/settlement-chain.ts) the domain comes from. */

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { SpendingCapDomain } from '#rewards';
+import type { SpendingCapDomain } from '@gpumesh/rewards';
 import { SqlService, type SqlRunner } from '../database/sql.service.js';
 
 /** An account's highest signed spending cap for one escrow. */

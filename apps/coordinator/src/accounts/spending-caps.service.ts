@@ -7,7 +7,7 @@ import {
   spendingCapTypedData,
   type SpendingCapDomain,
   type SpendingCapTypedData,
-} from '#rewards';
+} from '@gpumesh/rewards';
 import { DomainError } from '../common/domain-error.js';
 import { SqlService } from '../database/sql.service.js';
 import { SPENDING_CAP_DOMAIN } from './spending-cap-domain.js';

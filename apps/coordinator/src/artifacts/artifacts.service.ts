@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { ModelArtifact } from '#p2p';
-import { MODEL_FORMATS, type ModelFormat } from '#protocol';
+import type { ModelArtifact } from '@gpumesh/p2p';
+import { MODEL_FORMATS, type ModelFormat } from '@gpumesh/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
 import type { Principal } from '../auth/principal.js';

@@ -1,8 +1,8 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { Job } from '#prisma';
-import { base64DecodedLength, workUnitsForSpec, type TensorWire } from '#protocol';
-import { effectiveGflops } from '#scheduler';
+import { base64DecodedLength, workUnitsForSpec, type TensorWire } from '@gpumesh/protocol';
+import { effectiveGflops } from '@gpumesh/scheduler';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { TERMINAL_STATES } from '../jobs/job-state.js';
 import { LOGGER } from '../logging/logger.js';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_TENSOR_BYTES, workUnitsForSpec } from '#protocol';
+import { MAX_TENSOR_BYTES, workUnitsForSpec } from '@gpumesh/protocol';
 import {
   MAX_PROBE_DEADLINE_MS,
   MAX_PROBE_SIDE,

@@ -2,7 +2,7 @@
 // speed is what it shows on the coordinator's own clock, from its acceptance of the offer to its
 // result, never what it advertises or reports in its receipt.
 import { randomFillSync } from 'node:crypto';
-import { encodeTensor, parseJobSpec, type JobSpec, type TensorWire } from '#protocol';
+import { encodeTensor, parseJobSpec, type JobSpec, type TensorWire } from '@gpumesh/protocol';
 
 /** How a probe is sized: to take `targetMs` at the advertised speed, within [min, max] work units. */
 export interface ProbeSizing {

@@ -1,4 +1,4 @@
-import { ADDRESS_PATTERN, LOWER_CASE_ADDRESS_PATTERN } from '#protocol';
+import { ADDRESS_PATTERN, LOWER_CASE_ADDRESS_PATTERN } from '@gpumesh/protocol';
 import { z } from 'zod';
 
 export const COORDINATOR_ROLES = ['api', 'worker', 'all'] as const;
@@ -17,7 +17,7 @@ const evmAddress = z
 
 /**
  * What one result stream may buffer at most: `DATA_FRAME_MAX_BYTES` plus `FRAME_BUFFER_SLACK_BYTES`
- * of #p2p (96 MiB + 64 KiB). A per-peer result budget below it could never take the largest result.
+ * of @gpumesh/p2p (96 MiB + 64 KiB). A per-peer result budget below it could never take the largest result.
  */
 const LARGEST_RESULT_STREAM_BYTES = 96 * 1024 * 1024 + 64 * 1024;
 const MIB_BYTES = 1024 * 1024;

@@ -2,7 +2,7 @@ import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { coalesceSocketWrites } from '#p2p';
+import { coalesceSocketWrites } from '@gpumesh/p2p';
 import type { Prisma } from '#prisma';
 import { LOGGER } from '../logging/logger.js';
 import { RUNTIME_ENDPOINTS, type RuntimeEndpoints } from '../config/runtime-endpoints.js';

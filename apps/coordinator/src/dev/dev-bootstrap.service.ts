@@ -1,7 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Wallet } from 'ethers';
 import type { Logger } from 'pino';
-import { ANVIL_DEV_KEYS, MAX_STORED_SPENDING_CAP, signSpendingCap, type SpendingCapDomain } from '#rewards';
+import {
+  ANVIL_DEV_KEYS,
+  MAX_STORED_SPENDING_CAP,
+  signSpendingCap,
+  type SpendingCapDomain,
+} from '@gpumesh/rewards';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { APP_CONFIG, DEV_PLATFORM_ACCOUNT_ADDRESS, type AppConfig } from '../config/config.js';

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { JsonRpcProvider, NonceManager, Wallet, parseEther } from 'ethers';
-import { encodeTensor } from '#protocol';
+import { encodeTensor } from '@gpumesh/protocol';
 import {
   ANVIL_DEV_KEYS,
   ONE_TOKEN,
@@ -15,7 +15,7 @@ import {
   attachRewardsDistributor,
   formatTokenAmount,
   readStake,
-} from '#rewards';
+} from '@gpumesh/rewards';
 import { DEV_FAUCET_INDEX } from '../settlement/settlement-chain.js';
 
 /** What each local agent's wallet gets from the faucet, and stakes of it. */

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { computeAddress } from 'ethers';
-import { ANVIL_DEV_KEYS } from '#rewards';
+import { ANVIL_DEV_KEYS } from '@gpumesh/rewards';
 import { DEV_GUARDIAN_INDEX, type SettlementChain } from '../settlement/settlement-chain.js';
 
 const cliMain = fileURLToPath(new URL('../../../cli/src/main.js', import.meta.url));

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { runDevPayoutDemo } from './dev-payout.js';
 
 /** The passphrase of the throwaway keystores of `npm start`'s local agents (dev only). */
@@ -17,7 +17,23 @@ export interface LocalAgent {
   process: ChildProcess;
 }
 
-const agentMain = fileURLToPath(new URL('../../../provider-agent/src/main.js', import.meta.url));
+/**
+ * The agent's built entry point, found through its workspace package (@gpumesh/agent, linked into
+ * node_modules by npm workspaces): its manifest's `gpumesh-agent` bin. Resolving a path imports
+ * nothing of the agent (the coordinator never imports it: agent-not-coordinator).
+ */
+function agentMainPath(): string | null {
+  let manifest: string;
+  try {
+    manifest = createRequire(import.meta.url).resolve('@gpumesh/agent/package.json');
+  } catch {
+    return null; // a coordinator installed without the workspace: no local agents
+  }
+  const { bin } = JSON.parse(readFileSync(manifest, 'utf8')) as { bin: Record<string, string> };
+  return join(dirname(manifest), bin['gpumesh-agent']);
+}
+
+const agentMain = agentMainPath() ?? 'gpumesh-agent-not-installed';
 
 function run(args: string[], env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { Job } from '#prisma';
-import type { JobSpec, TensorWire } from '#protocol';
+import type { JobSpec, TensorWire } from '@gpumesh/protocol';
 import {
   decideVerdict,
   verdictAction,
@@ -10,7 +10,7 @@ import {
   type Verdict,
   type VerdictAction,
   type VerdictBasis,
-} from '#verification';
+} from '@gpumesh/verification';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { JobsRepository } from '../jobs/jobs.repository.js';
 import { JobsService } from '../jobs/jobs.service.js';
@@ -48,7 +48,7 @@ export type SingleJudgement =
 
 /**
  * The judge's clerk: runs what a verdict needs (tie-breaks on a provider of another operator, the
- * coordinator's reference), asks decideVerdict (#verification, verdict.ts) who was right, and records
+ * coordinator's reference), asks decideVerdict (@gpumesh/verification, verdict.ts) who was right, and records
  * its consequences: convictions with evidence, failed canaries, results of providers banned
  * meanwhile set aside. While their results are judged, providers get no new work (reviewing()).
  */

@@ -1,4 +1,4 @@
-import { PeerAction } from '#p2p';
+import { PeerAction } from '@gpumesh/p2p';
 import type { ReputationKind } from '../reputation/reputation.js';
 
 /**

@@ -10,8 +10,8 @@ import {
   type ResultReceipt,
   type Signed,
   type TensorWire,
-} from '#protocol';
-import { JobProtocolError, type JobOfferOutcome } from '#p2p';
+} from '@gpumesh/protocol';
+import { JobProtocolError, type JobOfferOutcome } from '@gpumesh/p2p';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { REJECTED_ATTEMPT, COORDINATOR_FAULT_ATTEMPT, type PassThrough } from '../jobs/jobs.repository.js';
 import { JobsService } from '../jobs/jobs.service.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Job, JobAttempt } from '#prisma';
-import { encodeTensor, hashOutputs } from '#protocol';
+import { encodeTensor, hashOutputs } from '@gpumesh/protocol';
 import type { AttemptOutcome } from './attempt-runner.service.js';
 import type { Adjudication } from './adjudicator.service.js';
 import { singleCompletion, verifiedCompletion } from './completion.js';

@@ -1,5 +1,5 @@
 import type { Job } from '#prisma';
-import { hashOutputs } from '#protocol';
+import { hashOutputs } from '@gpumesh/protocol';
 import type { TransitionRequest } from '../jobs/jobs.repository.js';
 import { paymentOf } from '../ledger/postings.js';
 import type { SingleJudgement } from './adjudicator.service.js';

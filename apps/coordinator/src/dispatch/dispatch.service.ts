@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { Job } from '#prisma';
-import type { TensorWire } from '#protocol';
+import type { TensorWire } from '@gpumesh/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { JobsRepository, WORKER_LOST_ATTEMPT } from '../jobs/jobs.repository.js';
 import { isTerminal, type JobState } from '../jobs/job-state.js';

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Job, Provider } from '#prisma';
-import type { JobSpec } from '#protocol';
-import { Scheduler, type Explanation, type ProviderSnapshot } from '#scheduler';
+import type { JobSpec } from '@gpumesh/protocol';
+import { Scheduler, type Explanation, type ProviderSnapshot } from '@gpumesh/scheduler';
 import { ProvidersRepository } from '../providers/providers.repository.js';
 import { ProviderViewService, toJobRequest } from '../p2p/provider-view.service.js';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Job } from '#prisma';
-import { fitsSpendingCap, type SpendingCapDomain } from '#rewards';
+import { fitsSpendingCap, type SpendingCapDomain } from '@gpumesh/rewards';
 import { SPENDING_CAP_DOMAIN } from '../accounts/spending-cap-domain.js';
 import { spendingBoundsIn } from '../accounts/spending-caps.repository.js';
 import { GroupCommit } from '../common/group-commit.js';

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { REJECT_NO_CAPACITY } from '#protocol';
+import { REJECT_NO_CAPACITY } from '@gpumesh/protocol';
 import { Prisma, type AttemptState, type Job, type JobAttempt, type JobEvent } from '#prisma';
 import {
   insertOffersSql,

@@ -8,7 +8,7 @@ import {
   parseJobSpec,
   workUnitsForSpec,
   type JobSpec,
-} from '#protocol';
+} from '@gpumesh/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
 import type { Principal } from '../auth/principal.js';

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { Wallet } from 'ethers';
 import type { PrivateKey } from '@libp2p/interface';
 import { z } from 'zod';
-import { generatePeerKey, peerKeyFromHex, peerKeyToHex } from '#p2p';
+import { generatePeerKey, peerKeyFromHex, peerKeyToHex } from '@gpumesh/p2p';
 
 const identityFileSchema = z.strictObject({
   version: z.literal(1),

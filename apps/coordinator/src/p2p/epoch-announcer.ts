@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Wallet } from 'ethers';
-import { PROTOCOL_VERSION, signPayload } from '#protocol';
-import type { GossipService } from '#p2p';
+import { PROTOCOL_VERSION, signPayload } from '@gpumesh/protocol';
+import type { GossipService } from '@gpumesh/p2p';
 import type { SettlementChain } from '../settlement/settlement-chain.js';
 import type { SettlementRepository } from '../settlement/settlement.repository.js';
 

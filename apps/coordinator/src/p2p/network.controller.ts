@@ -1,6 +1,6 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
-import { PROTOCOL_VERSION } from '#protocol';
+import { PROTOCOL_VERSION } from '@gpumesh/protocol';
 import { Public } from '../auth/auth.decorators.js';
 import { NetworkDirectory } from './network-directory.js';
 

@@ -21,8 +21,8 @@ import {
   type GpumeshNode,
   type JobOfferOutcome,
   type SendJobOfferOptions,
-} from '#p2p';
-import { signPayloads, type JobOffer, type Signed } from '#protocol';
+} from '@gpumesh/p2p';
+import { signPayloads, type JobOffer, type Signed } from '@gpumesh/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { LOGGER } from '../logging/logger.js';
 import { ArtifactsService } from '../artifacts/artifacts.service.js';

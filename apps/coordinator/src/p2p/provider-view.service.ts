@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { Job, Provider } from '#prisma';
-import type { JobSpec, ProviderAdvert } from '#protocol';
+import type { JobSpec, ProviderAdvert } from '@gpumesh/protocol';
 import {
   ConcurrencyWindows,
   ProviderBreakers,
@@ -11,7 +11,7 @@ import {
   type LossResult,
   type PlacementResult,
   type ProviderSnapshot,
-} from '#scheduler';
+} from '@gpumesh/scheduler';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { ProvidersRepository } from '../providers/providers.repository.js';
 import { ProviderStakesService, type ProviderStake } from '../providers/provider-stakes.service.js';

@@ -1,7 +1,12 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { JsonRpcProvider, getAddress } from 'ethers';
 import type { Logger } from 'pino';
-import { attachProviderStaking, readStake, type ProviderStakingContract, type StakeInfo } from '#rewards';
+import {
+  attachProviderStaking,
+  readStake,
+  type ProviderStakingContract,
+  type StakeInfo,
+} from '@gpumesh/rewards';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { LOGGER } from '../logging/logger.js';
 import { SETTLEMENT_CHAIN, type SettlementChain } from '../settlement/settlement-chain.js';

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Prisma, Provider, ProviderStatus } from '#prisma';
-import type { ProviderAdvert } from '#protocol';
+import type { ProviderAdvert } from '@gpumesh/protocol';
 import { PrismaService } from '../database/prisma.service.js';
 
 @Injectable()

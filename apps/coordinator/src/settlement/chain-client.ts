@@ -10,7 +10,7 @@ import {
   type ProviderStakingContract,
   type LeafDomain,
   type RewardsDistributorContract,
-} from '#rewards';
+} from '@gpumesh/rewards';
 import { SETTLEMENT_CHAIN, type SettlementChain } from './settlement-chain.js';
 
 /** Connections to the settlement chain: a read provider, the settler wallet and the contracts. */

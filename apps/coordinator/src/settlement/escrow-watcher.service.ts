@@ -7,7 +7,7 @@ import {
   type EscrowEvent,
   type EscrowEventWatcher,
   type SpendingCapDomain,
-} from '#rewards';
+} from '@gpumesh/rewards';
 import { LOGGER } from '../logging/logger.js';
 import { ChainClient } from './chain-client.js';
 import { SettlementService, describeSettlementError } from './settlement.service.js';

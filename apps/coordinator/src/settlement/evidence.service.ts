@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Evidence } from '#prisma';
-import { canonicalEvidence, EvidenceBundleSchema, redactEvidence, withheldFrom } from '#verification';
+import { canonicalEvidence, EvidenceBundleSchema, redactEvidence, withheldFrom } from '@gpumesh/verification';
 import type { Principal } from '../auth/principal.js';
 import { DomainError } from '../common/domain-error.js';
 import { PrismaService } from '../database/prisma.service.js';

@@ -1,7 +1,7 @@
 import { Controller, Get, Header, Inject, Param, ParseIntPipe } from '@nestjs/common';
 import { ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
-import { ADDRESS_PATTERN } from '#protocol';
-import { EpochProofs, parseEpochFile } from '#rewards';
+import { ADDRESS_PATTERN } from '@gpumesh/protocol';
+import { EpochProofs, parseEpochFile } from '@gpumesh/rewards';
 import { Public } from '../auth/auth.decorators.js';
 import { DomainError } from '../common/domain-error.js';
 import { SETTLEMENT_CHAIN, type SettlementChain } from './settlement-chain.js';

@@ -10,8 +10,8 @@ import {
   attachProviderStaking,
   contractsFingerprint,
   deployAll,
-} from '#rewards';
-import { startAnvil } from '#devchain';
+} from '@gpumesh/rewards';
+import { startAnvil } from '@gpumesh/devchain';
 import { ConfigError, type AppConfig } from '../config/config.js';
 
 /** The contracts settlement talks to. */

@@ -17,8 +17,8 @@ import {
   type SpendingCapDomain,
   feeReceiptId,
   receiptId,
-} from '#rewards';
-import { LOWER_CASE_ADDRESS_PATTERN } from '#protocol';
+} from '@gpumesh/rewards';
+import { LOWER_CASE_ADDRESS_PATTERN } from '@gpumesh/protocol';
 import { PrismaService } from '../database/prisma.service.js';
 import { prismaRunner } from '../database/sql.service.js';
 import { recordOnChainSpendingCapIn } from '../accounts/spending-caps.repository.js';

@@ -13,7 +13,7 @@ import {
   type FundingBatch,
   type SpendingCapDomain,
   type TxJournal,
-} from '#rewards';
+} from '@gpumesh/rewards';
 import type { Epoch } from '#prisma';
 import { SpendingCapsRepository } from '../accounts/spending-caps.repository.js';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';

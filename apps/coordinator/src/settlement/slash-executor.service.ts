@@ -12,7 +12,7 @@ import {
   slashTxKey,
   type SlashStep,
   type TxJournal,
-} from '#rewards';
+} from '@gpumesh/rewards';
 import { LOGGER } from '../logging/logger.js';
 import { ChainClient } from './chain-client.js';
 import { SettlementService, describeSettlementError } from './settlement.service.js';

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Evidence, Prisma, SlashProposal, SlashState } from '#prisma';
-import type { SlashBeneficiary, SlashStep } from '#rewards';
+import type { SlashBeneficiary, SlashStep } from '@gpumesh/rewards';
 import { PrismaService } from '../database/prisma.service.js';
 
 /** The journal refused to record a transaction: the proposal left the state that step needs (an admin cancelled it). */

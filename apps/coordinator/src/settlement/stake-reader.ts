@@ -1,6 +1,11 @@
 import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import { JsonRpcProvider } from 'ethers';
-import { attachProviderStaking, readStake, type ProviderStakingContract, type StakeInfo } from '#rewards';
+import {
+  attachProviderStaking,
+  readStake,
+  type ProviderStakingContract,
+  type StakeInfo,
+} from '@gpumesh/rewards';
 import { SETTLEMENT_CHAIN, type SettlementChain } from './settlement-chain.js';
 
 /** How long a stake read is reused (the dashboard polls provider pages every few seconds). */

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { JournaledTx, TxAttempt, TxJournal } from '#rewards';
+import type { JournaledTx, TxAttempt, TxJournal } from '@gpumesh/rewards';
 import { PrismaService } from '../database/prisma.service.js';
 
 /** The transaction journal (`ChainTx`): what `sendJournaled` signed, per chain and effect key. */

@@ -2,7 +2,14 @@ import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { randomUUID, randomInt } from 'node:crypto';
 import type { Job } from '#prisma';
-import { decodeTensor, encodeTensor, hashOutputs, hashSpec, type JobSpec, type TensorWire } from '#protocol';
+import {
+  decodeTensor,
+  encodeTensor,
+  hashOutputs,
+  hashSpec,
+  type JobSpec,
+  type TensorWire,
+} from '@gpumesh/protocol';
 import { AccountsRepository } from '../accounts/accounts.repository.js';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { JobEventsBus } from '../events/job-events.publisher.js';

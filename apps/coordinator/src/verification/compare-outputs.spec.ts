@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeTensor } from '#protocol';
+import { encodeTensor } from '@gpumesh/protocol';
 import { compareOutputs } from './compare-outputs.js';
 
 const f = (values: number[]) => encodeTensor('y', 'float32', [values.length], Float32Array.from(values));

@@ -1,4 +1,4 @@
-import type { JobSpec, TensorWire } from '#protocol';
+import type { JobSpec, TensorWire } from '@gpumesh/protocol';
 import { compareOutputs, type Agreement } from './compare-outputs.js';
 
 /** Tolerance-aware comparison of two results of one job: the bounds scale with the job's spec. */

@@ -7,4 +7,4 @@ export {
   evidenceHash,
   type EvidenceBundle,
   type ReferenceSource,
-} from '#verification';
+} from '@gpumesh/verification';

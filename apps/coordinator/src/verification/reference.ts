@@ -4,8 +4,8 @@ import {
   type ModelArtifact,
   type ReferenceFailureCode,
   type ReferenceRunnerOptions,
-} from '#compute';
-import type { JobSpec, TensorWire } from '#protocol';
+} from '@gpumesh/compute';
+import type { JobSpec, TensorWire } from '@gpumesh/protocol';
 import type { ArtifactsRepository } from '../artifacts/artifacts.repository.js';
 
 /**
@@ -36,7 +36,7 @@ export function canComputeReference(spec: JobSpec): boolean {
 }
 
 /**
- * The coordinator's own results of jobs: `#compute`'s `computeReference` on the CPU backend, in a
+ * The coordinator's own results of jobs: `@gpumesh/compute`'s `computeReference` on the CPU backend, in a
  * worker thread (ReferenceRunner) so the event loop never runs a kernel, with the stored model
  * artifact of inference and train jobs. Work over `maxWorkUnits` or beyond a full queue is refused
  * with a reason, a reference over the time limit is stopped; nothing here throws.

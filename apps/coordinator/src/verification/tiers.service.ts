@@ -1,8 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { Job, JobAttempt } from '#prisma';
-import type { JobSpec, ResultReceipt, Signed, TensorWire } from '#protocol';
-import { checkResultSanity } from '#verification';
+import type { JobSpec, ResultReceipt, Signed, TensorWire } from '@gpumesh/protocol';
+import { checkResultSanity } from '@gpumesh/verification';
 import { paymentOf, type SettlePayment } from '../ledger/postings.js';
 import { LOGGER } from '../logging/logger.js';
 import { AttemptsRepository } from '../jobs/attempts.repository.js';

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { type CanaryAnswer, type Job, type JobAttempt, type Prisma } from '#prisma';
-import { fitsSpendingCap, type SpendingCapDomain } from '#rewards';
+import { fitsSpendingCap, type SpendingCapDomain } from '@gpumesh/rewards';
 import { SPENDING_CAP_DOMAIN } from '../accounts/spending-cap-domain.js';
 import { spendingBoundsIn } from '../accounts/spending-caps.repository.js';
 import { PrismaService } from '../database/prisma.service.js';

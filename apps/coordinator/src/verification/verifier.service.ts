@@ -1,8 +1,14 @@
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { Job, JobAttempt } from '#prisma';
-import { hashOutputs, type JobSpec, type ResultReceipt, type Signed, type TensorWire } from '#protocol';
-import { judgeTrainLoss, type TrainLosses } from '#verification';
+import {
+  hashOutputs,
+  type JobSpec,
+  type ResultReceipt,
+  type Signed,
+  type TensorWire,
+} from '@gpumesh/protocol';
+import { judgeTrainLoss, type TrainLosses } from '@gpumesh/verification';
 import { ArtifactsRepository } from '../artifacts/artifacts.repository.js';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { LOGGER } from '../logging/logger.js';

@@ -23,7 +23,7 @@ import {
   withdrawUnbonded,
   type ClaimTicket,
   type StakeInfo,
-} from '#rewards';
+} from '@gpumesh/rewards';
 import { agentPaths, readAgentConfig } from '../agent-config.js';
 import { EpochFileStore } from '../daemon/epoch-store.js';
 import { readKeystore, unlockKeystore, type UnlockedIdentity } from '../keystore.js';

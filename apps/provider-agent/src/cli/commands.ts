@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { pino } from 'pino';
-import { BACKENDS, type Backend } from '#protocol';
+import { BACKENDS, type Backend } from '@gpumesh/protocol';
 import {
   agentPaths,
   readAgentConfig,

@@ -15,7 +15,7 @@ import {
   type EpochFile,
   type JournalPayment,
   type ProviderReconciliation,
-} from '#rewards';
+} from '@gpumesh/rewards';
 import { agentPaths } from '../agent-config.js';
 import { readJournalFile } from '../daemon/journal.js';
 import { readKeystore } from '../keystore.js';

@@ -1,8 +1,8 @@
 // Epoch files for `claim` when the coordinator is gone: the agent's kept files, else any peer that
 // holds one (other agents, watchers), fetched over /gpumesh/epoch-file/1 by the hash on chain.
 import type { PrivateKey } from '@libp2p/interface';
-import { createGpumeshNode, fetchEpochFileFromAny } from '#p2p';
-import { keccak256Hex } from '#rewards';
+import { createGpumeshNode, fetchEpochFileFromAny } from '@gpumesh/p2p';
+import { keccak256Hex } from '@gpumesh/rewards';
 import type { EpochFileStore } from '../daemon/epoch-store.js';
 
 /** Whole time `claim` gives the peers to hand over one file. */

@@ -9,7 +9,7 @@ import {
   type GpumeshNode,
   type JobRunResult,
   type OfferDecision,
-} from '#p2p';
+} from '@gpumesh/p2p';
 import {
   BatchSigner,
   REJECT_NO_CAPACITY,
@@ -20,7 +20,7 @@ import {
   type JobOffer,
   type PeerBinding,
   type Signed,
-} from '#protocol';
+} from '@gpumesh/protocol';
 import type { AgentConfig, AgentPaths } from '../agent-config.js';
 import type { UnlockedIdentity } from '../keystore.js';
 import { createExecutorPool, detectGpus, gpuUseVerdict, type ExecutorPool } from '../runtime/index.js';

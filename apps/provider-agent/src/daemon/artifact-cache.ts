@@ -1,6 +1,6 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { hashArtifact, type ModelArtifact } from '#p2p';
+import { hashArtifact, type ModelArtifact } from '@gpumesh/p2p';
 
 /** Verified model artifacts on disk, by content hash; a corrupted file is dropped and fetched again. */
 export class ArtifactCache {

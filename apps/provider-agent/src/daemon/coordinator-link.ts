@@ -7,7 +7,7 @@
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import type { Logger } from 'pino';
-import type { GpumeshNode } from '#p2p';
+import type { GpumeshNode } from '@gpumesh/p2p';
 import { peerIdOfMultiaddr } from './coordinator-directory.js';
 
 /** First redial delay after a coordinator connection is lost (or the first dial failed). */

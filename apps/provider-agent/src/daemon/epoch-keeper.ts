@@ -1,8 +1,8 @@
 import { JsonRpcProvider } from 'ethers';
 import type { Logger } from 'pino';
-import { fetchEpochFileFromAny, handleEpochFileRequests, type GpumeshNode } from '#p2p';
-import type { EpochAnnouncement, Signed } from '#protocol';
-import { attachRewardsDistributor, keccak256Hex } from '#rewards';
+import { fetchEpochFileFromAny, handleEpochFileRequests, type GpumeshNode } from '@gpumesh/p2p';
+import type { EpochAnnouncement, Signed } from '@gpumesh/protocol';
+import { attachRewardsDistributor, keccak256Hex } from '@gpumesh/rewards';
 import type { EpochFileStore } from './epoch-store.js';
 
 /** Announcements waiting for their file at once (a coordinator announces a handful at a time). */

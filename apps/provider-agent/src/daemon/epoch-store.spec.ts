@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { keccak256Hex } from '#rewards';
+import { keccak256Hex } from '@gpumesh/rewards';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { EpochFileStore } from './epoch-store.js';

@@ -1,6 +1,6 @@
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { epochFilesToDrop, keccak256Hex } from '#rewards';
+import { epochFilesToDrop, keccak256Hex } from '@gpumesh/rewards';
 
 /** Files of other providers' epochs an agent keeps by default (it serves them to peers). */
 export const DEFAULT_KEEP_OTHER_EPOCH_FILES = 16;

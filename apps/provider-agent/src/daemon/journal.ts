@@ -1,7 +1,7 @@
 import { writeSync } from 'node:fs';
 import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { ResultReceipt, Signed, TensorWire } from '#protocol';
+import type { ResultReceipt, Signed, TensorWire } from '@gpumesh/protocol';
 
 export interface JournalEntry {
   jobId: string;

@@ -3,7 +3,7 @@ import {
   DATA_FRAME_MAX_BYTES,
   createOfferVerifier,
   type HandleJobOffersOptions,
-} from '#p2p';
+} from '@gpumesh/p2p';
 
 /**
  * Who may send this agent a large job offer. Offers carry their inputs (up to 96 MiB of frame), but

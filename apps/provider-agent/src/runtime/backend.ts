@@ -1,5 +1,5 @@
-import { BACKEND_PACKAGES, loadTf, resolvePackage, type LoadedTf } from '#compute';
-import { BACKENDS, type Backend } from '#protocol';
+import { BACKEND_PACKAGES, loadTf, resolvePackage, type LoadedTf } from '@gpumesh/compute';
+import { BACKENDS, type Backend } from '@gpumesh/protocol';
 
 import { runCommand, type CommandRunner } from './command.js';
 import {

@@ -1,5 +1,5 @@
-import { loadTf, measureWasmSimdCeiling } from '#compute';
-import type { Backend } from '#protocol';
+import { loadTf, measureWasmSimdCeiling } from '@gpumesh/compute';
+import type { Backend } from '@gpumesh/protocol';
 
 import { timeMatmul, type MatmulTiming } from './matmul-check.js';
 

@@ -1,12 +1,12 @@
 // `doctor`'s verdict on GPU use: a box with NVIDIA GPUs whose jobs would run on wasm or the CPU (the
 // optional tfjs-node-gpu install failed silently, or CUDA libraries are missing) earns a fraction of
 // what it could while advertising a backend nobody wants. That is a failure, said loudly, with the fix.
-import { BACKEND_PACKAGES } from '#compute';
-import type { Backend } from '#protocol';
+import { BACKEND_PACKAGES } from '@gpumesh/compute';
+import type { Backend } from '@gpumesh/protocol';
 import type { BackendReport } from './backend.js';
 import type { GpuDetection } from './gpu-detect.js';
 
-/** The tfjs-node(-gpu) version the agent is built against (agent-package.json optionalDependencies). */
+/** The tfjs-node(-gpu) version the agent is built against (apps/provider-agent/package.json optionalDependencies). */
 export const TFJS_NODE_VERSION = '4.22.0';
 
 export type GpuUseCode =

@@ -4,6 +4,6 @@ export * from './cuda-libs.js';
 export * from './backend.js';
 export * from './benchmark.js';
 export * from './matmul-check.js';
-export { BACKEND_PACKAGES, loadTf, wasmBinaryDir, type LoadedTf, type Tf } from '#compute';
+export { BACKEND_PACKAGES, loadTf, wasmBinaryDir, type LoadedTf, type Tf } from '@gpumesh/compute';
 export * from './executor/index.js';
 export * from './gpu-verdict.js';

@@ -1,6 +1,6 @@
-import { readInto, seededValues, type Tf } from '#compute';
+import { readInto, seededValues, type Tf } from '@gpumesh/compute';
 
-/** Deterministic pseudo-random float32 values (from #compute, where the benches and tests get them). */
+/** Deterministic pseudo-random float32 values (from @gpumesh/compute, where the benches and tests get them). */
 export { seededValues };
 
 /** Plain-JS reference C = A·B in float64 accumulation (row-major, A m×k, B k×n). */

@@ -1,4 +1,4 @@
-import { MAX_INPUT_TENSORS, TensorWireSchema } from '#protocol';
+import { MAX_INPUT_TENSORS, TensorWireSchema } from '@gpumesh/protocol';
 import { z } from 'zod';
 
 /** Longest free text in a frame (reasons, messages, error codes). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { encodeTensor, parseJobSpec } from '#protocol';
+import { encodeTensor, parseJobSpec } from '@gpumesh/protocol';
 
 import { arenaLayout, InputArenas } from './arena.js';
 

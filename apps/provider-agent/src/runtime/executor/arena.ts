@@ -1,5 +1,5 @@
 // Shared memory for the inputs of large tasks, reused from task to task.
-import { tensorByteLength, type JobSpec } from '#protocol';
+import { tensorByteLength, type JobSpec } from '@gpumesh/protocol';
 
 /** Tasks with fewer input bytes than this decode into fresh memory (small buffers are cheap). */
 export const ARENA_MIN_BYTES = 256 * 1024;

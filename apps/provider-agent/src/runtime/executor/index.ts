@@ -7,4 +7,4 @@ export type {
   TrainSettings,
   WorkerMemory,
 } from './messages.js';
-export { EXECUTOR_ERROR_CODES } from '#compute';
+export { EXECUTOR_ERROR_CODES } from '@gpumesh/compute';

@@ -1,7 +1,7 @@
 // Messages between the executor pool (main thread) and its worker threads. Type-only imports from
-// #protocol and #compute's task types: workers must not pay for loading zod and the protocol library.
-import type { Backend } from '#protocol';
-import type { EpochProgress, ExecutorErrorCode, RawTensor, WorkerTask } from '#compute';
+// @gpumesh/protocol and @gpumesh/compute's task types: workers must not pay for loading zod and the protocol library.
+import type { Backend } from '@gpumesh/protocol';
+import type { EpochProgress, ExecutorErrorCode, RawTensor, WorkerTask } from '@gpumesh/compute';
 
 export type {
   EpochProgress,
@@ -10,7 +10,7 @@ export type {
   RawTensor,
   TrainSettings,
   WorkerTask,
-} from '#compute';
+} from '@gpumesh/compute';
 
 export interface WorkerMemory {
   readonly numTensors: number;
@@ -24,7 +24,7 @@ export interface WorkerMemory {
 export interface WorkerInit {
   readonly backend: Backend;
   readonly memoryLimitMb: number;
-  /** Set when the worker runs from TypeScript through #compute's ts-worker-bootstrap.mjs. */
+  /** Set when the worker runs from TypeScript through @gpumesh/compute's ts-worker-bootstrap.mjs. */
   readonly entry?: string;
 }
 

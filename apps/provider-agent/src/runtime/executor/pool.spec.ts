@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { decodeTensor, type TensorWire } from '#protocol';
+import { decodeTensor, type TensorWire } from '@gpumesh/protocol';
 
 import { maxRelativeError, referenceMatmul, seededValues } from '../matmul-check.js';
 import { createExecutorPool, ExecutorError, type ExecutorPool, type TaskProgress } from './pool.js';

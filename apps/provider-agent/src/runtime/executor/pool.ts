@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
-import { disableTf32, TaskError, taskFromSpec, workerEntry } from '#compute';
+import { disableTf32, TaskError, taskFromSpec, workerEntry } from '@gpumesh/compute';
 import {
   decodeTensorWire,
   encodeTensor,
@@ -9,7 +9,7 @@ import {
   type Backend,
   type JobSpec,
   type TensorWire,
-} from '#protocol';
+} from '@gpumesh/protocol';
 
 import { resolveBackend, type BackendReport, type ResolveBackendOptions } from '../backend.js';
 import { ARENA_MIN_BYTES, arenaLayout, InputArenas } from './arena.js';

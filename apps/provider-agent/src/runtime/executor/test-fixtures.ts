@@ -1,8 +1,14 @@
 // Test helpers (excluded from the build): tiny model artifacts and job specs.
 import * as tf from '@tensorflow/tfjs';
 
-import type { ModelArtifact } from '#compute';
-import { encodeTensor, parseJobSpec, type JobSpec, type JobSpecInput, type TensorWire } from '#protocol';
+import type { ModelArtifact } from '@gpumesh/compute';
+import {
+  encodeTensor,
+  parseJobSpec,
+  type JobSpec,
+  type JobSpecInput,
+  type TensorWire,
+} from '@gpumesh/protocol';
 
 export const JOB_ID = '3b0f1d2e-8c4a-4f6b-9e21-7a5c3d9b1f00';
 

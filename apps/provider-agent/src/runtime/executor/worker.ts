@@ -1,7 +1,14 @@
 // Executor worker thread: loads its own tfjs backend, then runs one task at a time for the pool.
 import { parentPort, workerData } from 'node:worker_threads';
 
-import { loadTf, runKernel, TaskError, wasmGemmMemoryBytes, type LoadedTf, type RawTensor } from '#compute';
+import {
+  loadTf,
+  runKernel,
+  TaskError,
+  wasmGemmMemoryBytes,
+  type LoadedTf,
+  type RawTensor,
+} from '@gpumesh/compute';
 
 import { checkMatmul } from '../matmul-check.js';
 import type { FromWorker, ToWorker, WorkerInit, WorkerMemory } from './messages.js';

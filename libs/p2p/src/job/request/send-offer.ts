@@ -1,5 +1,5 @@
 // The request side of JOB_PROTOCOL_ID: one offer on its own stream.
-import { JOB_PROTOCOL_ID, type JobOffer, type Signed } from '#protocol';
+import { JOB_PROTOCOL_ID, type JobOffer, type Signed } from '@gpumesh/protocol';
 import type { PeerId, Stream } from '@libp2p/interface';
 import type { Libp2p } from 'libp2p';
 

@@ -2,7 +2,7 @@
 // offer keeps its own signature (usually one Merkle-batch signature for all), its own decision, cancel,
 // progress, deadline and signed receipt; what is shared is the stream, the frames and the round trips.
 // A tiny job's cost is mostly per message, so this is where a busy provider's throughput comes from.
-import { JOB_BATCH_PROTOCOL_ID } from '#protocol';
+import { JOB_BATCH_PROTOCOL_ID } from '@gpumesh/protocol';
 import type { Stream } from '@libp2p/interface';
 import type { Libp2p } from 'libp2p';
 

@@ -7,7 +7,7 @@ import {
   type ResultReceipt,
   type Signed,
   type TensorWire,
-} from '#protocol';
+} from '@gpumesh/protocol';
 
 import { JobProtocolError } from '../../errors.js';
 import { DATA_FRAME_MAX_BYTES } from '../../frames.js';

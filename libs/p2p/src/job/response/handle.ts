@@ -1,5 +1,5 @@
 // An agent serves both transports of the job protocol with one set of options.
-import { JOB_BATCH_PROTOCOL_ID, JOB_PROTOCOL_ID } from '#protocol';
+import { JOB_BATCH_PROTOCOL_ID, JOB_PROTOCOL_ID } from '@gpumesh/protocol';
 import type { Libp2p } from 'libp2p';
 
 import { DEFAULT_MAX_JOB_STREAMS } from '../constants.js';

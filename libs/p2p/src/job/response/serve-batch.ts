@@ -1,5 +1,5 @@
 // The response side of JOB_BATCH_PROTOCOL_ID: many offers from one coordinator on one stream.
-import type { JobOffer, ResultReceipt, Signed, TensorWire } from '#protocol';
+import type { JobOffer, ResultReceipt, Signed, TensorWire } from '@gpumesh/protocol';
 import type { Connection, Stream } from '@libp2p/interface';
 
 import { CONTROL_FRAME_MAX_BYTES, FramedStream } from '../../frames.js';

@@ -1,5 +1,5 @@
 // The response side of JOB_PROTOCOL_ID: one offer on its own stream.
-import type { JobOffer, Signed } from '#protocol';
+import type { JobOffer, Signed } from '@gpumesh/protocol';
 import type { Connection, Stream } from '@libp2p/interface';
 
 import { CONTROL_FRAME_MAX_BYTES, FramedStream } from '../../frames.js';

@@ -6,7 +6,7 @@ import {
   type JobOffer,
   type ProtocolErrorCode,
   type Signed,
-} from '#protocol';
+} from '@gpumesh/protocol';
 
 import type { OfferMeta, OfferVerifierOptions } from '../types.js';
 
