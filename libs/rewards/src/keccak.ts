@@ -14,6 +14,7 @@ export function keccak256Bytes(data: Uint8Array): Uint8Array {
 /** Keccak-256 of `data` as 0x-prefixed lower-case hex. */
 export function keccak256Hex(data: Uint8Array | string): string {
   hasher.init();
-  hasher.update(typeof data === 'string' ? new TextEncoder().encode(data) : data);
+  // hash-wasm takes a string as its UTF-8 bytes, without an encoded copy of it.
+  hasher.update(data);
   return `0x${hasher.digest('hex')}`;
 }

@@ -4,7 +4,7 @@ import {
   BLOCK_DONE,
   closeEpoch,
   cumulativeFromEpochFile,
-  epochFileHash,
+  keccak256Hex,
   parseEpochFile,
   serializeEpochFile,
   type CumulativeEntry,
@@ -144,10 +144,12 @@ export class SettlementRepository {
         const charges = await epochCharges(tx, epochId, from, to, feeRecipient);
         if (!charges) return { closed: false, epoch: epochId, reason: 'empty' } as const;
         const file = await buildFile(tx, epochId, previous, charges, domain);
-        const fileHash = epochFileHash(file);
+        // Encoded once: the stored bytes are the hashed bytes (and a large file costs seconds to encode).
+        const json = serializeEpochFile(file);
+        const fileHash = keccak256Hex(json);
         const sweep = epochSweepPostings(epochId, charges, charges.payees);
         await this.ledger.post(tx, sweep.kind, sweep.postings);
-        await tx.epochFile.create({ data: { epochId, json: serializeEpochFile(file) } });
+        await tx.epochFile.create({ data: { epochId, json } });
         await tx.epoch.update({
           where: { id: epochId },
           data: {
@@ -198,16 +200,14 @@ export class SettlementRepository {
           );
           if (!charges) throw new Error(`epoch ${epoch.id}: the ledger holds nothing for it to rebuild`);
           const file = await buildFile(tx, epoch.id, previous, charges, domain);
-          await tx.epochFile.update({
-            where: { epochId: epoch.id },
-            data: { json: serializeEpochFile(file) },
-          });
+          const json = serializeEpochFile(file);
+          await tx.epochFile.update({ where: { epochId: epoch.id }, data: { json } });
           await tx.epoch.update({
             where: { id: epoch.id },
             data: {
               state: 'CLOSED',
               root: file.root,
-              fileHash: epochFileHash(file),
+              fileHash: keccak256Hex(json),
               total: BigInt(file.total),
               txHash: null,
               postedAt: null,
