@@ -124,6 +124,10 @@ async function endToEnd(): Promise<Record<string, number>> {
         WORKER_CONCURRENCY: '200',
         RATE_LIMIT_PER_IP: '0',
         RATE_LIMIT_PER_KEY: '0',
+        // The bench's own agents stake nothing: on the dev chain stake would gate them all out
+        // (`npm start`'s agents stake at boot; these are started here, after it).
+        MIN_PROVIDER_STAKE: '0',
+        STAKE_PER_INFLIGHT_VALUE: '0',
       },
       /gpumesh ready/,
     );
