@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { ArtifactError, StreamError, artifactErrorFromStream } from './errors.js';
 import { CONTROL_FRAME_MAX_BYTES, FramedStream } from './frames.js';
 import type { P2pLogger } from './gossip.js';
+import { serveFailed, writeChunked } from './serve-stream.js';
 
 const MIB = 1024 * 1024;
 
@@ -139,20 +140,15 @@ export async function handleArtifactRequests(
         modelJson: artifact.modelJson,
         weightsBytes: artifact.weights.byteLength,
       });
-      for (let offset = 0; offset < artifact.weights.byteLength; offset += ARTIFACT_CHUNK_BYTES) {
-        await framed.writeBytes(artifact.weights.subarray(offset, offset + ARTIFACT_CHUNK_BYTES));
-      }
+      await writeChunked(framed, artifact.weights, ARTIFACT_CHUNK_BYTES);
       await framed.close();
     } catch (err) {
-      if (err instanceof StreamError) {
-        logger?.debug({ remotePeer, code: err.code, err: err.message }, 'artifact stream failed');
-        if (err.code === 'BAD_FRAME' || err.code === 'FRAME_TOO_LARGE' || err.code === 'TIMEOUT') {
-          options.onStreamError?.(remotePeer, err);
-        }
-      } else {
-        logger?.warn({ remotePeer, err: String(err) }, 'artifact handler failed');
-        framed.abort(new StreamError('ABORTED', 'handler failed'));
-      }
+      serveFailed(err, framed, {
+        remotePeer,
+        what: 'artifact',
+        logger,
+        onStreamError: options.onStreamError,
+      });
     }
   };
   await node.handle(

@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { EpochFileError, StreamError, epochFileErrorFromStream } from './errors.js';
 import { CONTROL_FRAME_MAX_BYTES, FramedStream } from './frames.js';
 import type { P2pLogger } from './gossip.js';
+import { serveFailed, writeChunked } from './serve-stream.js';
 
 /** File bytes travel in frames of at most this size. */
 export const EPOCH_FILE_CHUNK_BYTES = 1024 * 1024;
@@ -92,20 +93,15 @@ export async function handleEpochFileRequests(
         return;
       }
       await framed.write({ type: 'file', fileHash: request.fileHash, size: bytes.byteLength });
-      for (let offset = 0; offset < bytes.byteLength; offset += EPOCH_FILE_CHUNK_BYTES) {
-        await framed.writeBytes(bytes.subarray(offset, offset + EPOCH_FILE_CHUNK_BYTES));
-      }
+      await writeChunked(framed, bytes, EPOCH_FILE_CHUNK_BYTES);
       await framed.close();
     } catch (err) {
-      if (err instanceof StreamError) {
-        logger?.debug({ remotePeer, code: err.code, err: err.message }, 'epoch file stream failed');
-        if (err.code === 'BAD_FRAME' || err.code === 'FRAME_TOO_LARGE' || err.code === 'TIMEOUT') {
-          options.onStreamError?.(remotePeer, err);
-        }
-      } else {
-        logger?.warn({ remotePeer, err: String(err) }, 'epoch file handler failed');
-        framed.abort(new StreamError('ABORTED', 'handler failed'));
-      }
+      serveFailed(err, framed, {
+        remotePeer,
+        what: 'epoch file',
+        logger,
+        onStreamError: options.onStreamError,
+      });
     }
   };
   await node.handle(
