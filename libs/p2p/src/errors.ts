@@ -75,36 +75,41 @@ export class ArtifactError extends Error {
   }
 }
 
+/**
+ * The code a request/response protocol gives a stream failure: the same for every protocol but for
+ * an oversize frame, which each names its own way (`oversize`).
+ */
+function codeOfStreamFailure<C extends string>(
+  err: StreamError,
+  oversize: C,
+): 'TIMEOUT' | 'STREAM_RESET' | 'DISCONNECTED' | 'CANCELLED' | 'BAD_FRAME' | C {
+  switch (err.code) {
+    case 'TIMEOUT':
+    case 'STREAM_RESET':
+      return err.code;
+    case 'STREAM_CLOSED':
+      return 'DISCONNECTED';
+    case 'ABORTED':
+      return 'CANCELLED';
+    case 'FRAME_TOO_LARGE':
+      return oversize;
+    default:
+      return 'BAD_FRAME';
+  }
+}
+
 /** Maps a stream failure to the job protocol's codes. */
 export function jobErrorFromStream(err: StreamError, during: string): JobProtocolError {
-  const code: JobProtocolErrorCode =
-    err.code === 'TIMEOUT'
-      ? 'TIMEOUT'
-      : err.code === 'STREAM_RESET'
-        ? 'STREAM_RESET'
-        : err.code === 'STREAM_CLOSED'
-          ? 'DISCONNECTED'
-          : err.code === 'ABORTED'
-            ? 'CANCELLED'
-            : err.code === 'FRAME_TOO_LARGE'
-              ? 'FRAME_TOO_LARGE'
-              : 'BAD_FRAME';
-  return new JobProtocolError(code, `${during}: ${err.message}`, { cause: err });
+  return new JobProtocolError(codeOfStreamFailure(err, 'FRAME_TOO_LARGE'), `${during}: ${err.message}`, {
+    cause: err,
+  });
 }
 
 /** Maps a stream failure to the artifact protocol's codes. */
 export function artifactErrorFromStream(err: StreamError, during: string): ArtifactError {
-  const code: ArtifactErrorCode =
-    err.code === 'TIMEOUT'
-      ? 'TIMEOUT'
-      : err.code === 'STREAM_RESET'
-        ? 'STREAM_RESET'
-        : err.code === 'STREAM_CLOSED'
-          ? 'DISCONNECTED'
-          : err.code === 'ABORTED'
-            ? 'CANCELLED'
-            : 'BAD_FRAME';
-  return new ArtifactError(code, `${during}: ${err.message}`, { cause: err });
+  return new ArtifactError(codeOfStreamFailure(err, 'BAD_FRAME'), `${during}: ${err.message}`, {
+    cause: err,
+  });
 }
 
 export type EpochFileErrorCode =
@@ -131,17 +136,7 @@ export class EpochFileError extends Error {
 
 /** Maps a stream failure to the epoch-file protocol's codes. */
 export function epochFileErrorFromStream(err: StreamError, during: string): EpochFileError {
-  const code: EpochFileErrorCode =
-    err.code === 'TIMEOUT'
-      ? 'TIMEOUT'
-      : err.code === 'STREAM_RESET'
-        ? 'STREAM_RESET'
-        : err.code === 'STREAM_CLOSED'
-          ? 'DISCONNECTED'
-          : err.code === 'ABORTED'
-            ? 'CANCELLED'
-            : err.code === 'FRAME_TOO_LARGE'
-              ? 'TOO_LARGE'
-              : 'BAD_FRAME';
-  return new EpochFileError(code, `${during}: ${err.message}`, { cause: err });
+  return new EpochFileError(codeOfStreamFailure(err, 'TOO_LARGE'), `${during}: ${err.message}`, {
+    cause: err,
+  });
 }
