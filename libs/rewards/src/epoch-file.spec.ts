@@ -1,13 +1,15 @@
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { auditEpoch } from './audit.js';
+import { auditEpoch, sumReceipts } from './audit.js';
 import { EpochProofs } from './claim.js';
 import { EpochCreditBook } from './credit-book.js';
 import {
   closeEpoch,
   cumulativeFromEpochFile,
   epochFileHash,
+  EpochFileSchema,
   parseEpochFile,
   serializeEpochFile,
 } from './epoch-file.js';
@@ -185,5 +187,133 @@ describe('auditEpoch', () => {
       'CHAIN_FILE_HASH_MISMATCH',
     ]);
     expect(auditEpoch('not json', file.root, hash).problems[0].code).toBe('INVALID_FILE');
+  });
+});
+
+describe('parseEpochFile', () => {
+  const book = new EpochCreditBook();
+  for (let i = 0; i < 6; i++) book.credit(i % 2 ? A : C, DEV, BigInt(7 + i), `job-${i}`);
+  const text = serializeEpochFile(
+    closeEpoch(new Map(), book.credits(), { epoch: 2, ...DOMAIN, debits: book.debits() }),
+  );
+
+  /** Every path to a value inside `value`, objects and arrays alike. */
+  function paths(value: unknown, at: (string | number)[] = []): (string | number)[][] {
+    const out: (string | number)[][] = [at];
+    if (Array.isArray(value)) value.forEach((v, i) => out.push(...paths(v, [...at, i])));
+    else if (typeof value === 'object' && value !== null)
+      for (const [k, v] of Object.entries(value)) out.push(...paths(v, [...at, k]));
+    return out;
+  }
+
+  it('takes a well-formed file as it is, and never lets through what the schema refuses', () => {
+    const good: unknown = JSON.parse(text);
+    expect(parseEpochFile(good)).toBe(good); // the fast path: nothing copied
+    const all = paths(good).filter((p) => p.length > 0);
+    fc.assert(
+      fc.property(
+        fc.nat({ max: all.length - 1 }),
+        fc.oneof(
+          fc.constant<'delete'>('delete'),
+          fc.constant<'extra'>('extra'),
+          fc.jsonValue({ maxDepth: 2 }),
+          fc.constantFrom(
+            '0',
+            '01',
+            '-1',
+            '1.5',
+            '',
+            `0x${'ab'.repeat(32)}`,
+            `0x${'AB'.repeat(20)}`,
+            2 ** 53,
+            0,
+            -1,
+            1.5,
+          ),
+        ),
+        (which, change) => {
+          const value = JSON.parse(text) as Record<string | number, unknown>;
+          const path = all[which];
+          let parent: Record<string | number, unknown> = value;
+          for (const key of path.slice(0, -1)) parent = parent[key] as Record<string | number, unknown>;
+          const key = path[path.length - 1];
+          if (change === 'delete') {
+            if (Array.isArray(parent)) parent.splice(key as number, 1);
+            else delete parent[key];
+          } else if (change === 'extra') {
+            const target = parent[key];
+            if (typeof target === 'object' && target !== null && !Array.isArray(target))
+              (target as Record<string, unknown>).extra = 1;
+            else parent[key] = { extra: 1 };
+          } else {
+            parent[key] = change;
+          }
+          let accepted: unknown;
+          try {
+            accepted = parseEpochFile(value);
+          } catch {
+            accepted = undefined;
+          }
+          // Whatever parseEpochFile accepts, fast path or not, the schema accepts too.
+          if (accepted !== undefined) expect(EpochFileSchema.safeParse(value).success).toBe(true);
+          else expect(EpochFileSchema.safeParse(value).success).toBe(false);
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('names the field of a malformed file', () => {
+    const bad = JSON.parse(text) as { leaves: { receipts: { amount: string }[] }[] };
+    bad.leaves[1].receipts[0].amount = '07';
+    expect(() => parseEpochFile(bad)).toThrow(/leaves\[1\]\.receipts\[0\]\.amount: a decimal integer string/);
+  });
+});
+
+describe('auditEpoch input', () => {
+  const book = new EpochCreditBook();
+  for (let i = 0; i < 20; i++) book.credit(i % 3 ? A : B, DEV, BigInt(11 + i), `job-${i}`);
+  const file = closeEpoch(new Map(), book.credits(), { epoch: 1, ...DOMAIN, debits: book.debits() });
+  const text = serializeEpochFile(file);
+
+  it('takes the bytes as fetched, the text or the parsed file alike, and hands back the file', () => {
+    const hash = epochFileHash(file);
+    const fromBytes = auditEpoch(new TextEncoder().encode(text), file.root, hash, { domain: DOMAIN });
+    expect(fromBytes).toMatchObject({ ok: true, fileHash: hash, leafCount: file.leaves.length });
+    expect(fromBytes.file).toEqual(file);
+    expect(auditEpoch(text, file.root, hash)).toEqual(fromBytes);
+    // Pretty-printed bytes hash otherwise, but their canonical form is what the chain holds.
+    const pretty = new TextEncoder().encode(JSON.stringify(file, null, 2));
+    expect(auditEpoch(pretty, file.root, hash).ok).toBe(true);
+    expect(auditEpoch(new TextEncoder().encode('{'), file.root, hash)).toMatchObject({
+      ok: false,
+      file: null,
+    });
+  });
+});
+
+describe('sumReceipts', () => {
+  it('is the exact sum of any amounts, small or beyond 2^53', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(fc.bigInt({ min: 0n, max: 10n ** 15n - 1n }), fc.bigInt({ min: 0n, max: 1n << 70n })),
+          {
+            maxLength: 60,
+          },
+        ),
+        (amounts) => {
+          const receipts = amounts.map((a, i) => ({ id: `r${i}`, amount: a.toString() }));
+          expect(sumReceipts(receipts)).toEqual({
+            sum: amounts.reduce((s, a) => s + a, 0n),
+            zero: amounts.includes(0n),
+          });
+        },
+      ),
+    );
+    // Many amounts just under 10^15: the number part is flushed before it stops being exact.
+    const many = Array.from({ length: 5_000 }, (_, i) => ({ id: `r${i}`, amount: String(10 ** 15 - 1 - i) }));
+    const exact = many.reduce((s, r) => s + BigInt(r.amount), 0n);
+    expect(sumReceipts(many).sum).toBe(exact);
   });
 });

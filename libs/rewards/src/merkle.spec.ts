@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 
 import { fromHex, toHex } from './hex.js';
 import { keccak256Bytes, keccak256Hex } from './keccak.js';
-import { encodeLeaf, leafHash } from './leaf.js';
+import { encodeLeaf, leafHash, leafHasher } from './leaf.js';
 import { buildMerkleTree, EMPTY_TREE_ROOT, verifyMerkleProof } from './merkle.js';
 
 describe('keccak', () => {
@@ -32,7 +32,11 @@ describe('leaf encoding', () => {
         fc.uint8Array({ minLength: 20, maxLength: 20 }),
         fc.nat(),
         fc.uint8Array({ minLength: 20, maxLength: 20 }),
-        fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+        // Amounts are uint64 on chain (one word write); wider ones take the general path.
+        fc.oneof(
+          fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+          fc.bigInt({ min: 0n, max: (1n << 256n) - 1n }),
+        ),
         (chainId, rawDistributor, index, raw, amount) => {
           const distributor = toHex(rawDistributor);
           const account = toHex(raw);
@@ -43,6 +47,8 @@ describe('leaf encoding', () => {
           );
           expect(toHex(encodeLeaf(leaf))).toBe(abi);
           expect(leafHash(leaf)).toBe(keccak256(keccak256(abi)));
+          // The batch hasher of a tree's leaves gives the same hash.
+          expect(toHex(leafHasher({ chainId, distributor })(index, account, amount))).toBe(leafHash(leaf));
         },
       ),
     );
@@ -97,6 +103,27 @@ describe('buildMerkleTree', () => {
         }
       }
     }
+  });
+
+  it('finds the first node a given dump gets wrong, or none', () => {
+    const tree = buildMerkleTree(Array.from({ length: 9 }, () => randomBytes(32)));
+    const nodes = tree.nodes();
+    expect(tree.firstNodeMismatch(nodes)).toBe(-1);
+    for (const at of [0, 5, nodes.length - 1]) {
+      const changed = [...nodes];
+      changed[at] = toHex(randomBytes(32));
+      expect(tree.firstNodeMismatch(changed)).toBe(at);
+      changed[at] = nodes[at].toUpperCase().replace('0X', '0x');
+      expect(tree.firstNodeMismatch(changed)).toBe(at);
+    }
+    expect(tree.firstNodeMismatch(nodes.slice(0, -1))).toBe(nodes.length - 1);
+    expect(tree.firstNodeMismatch([...nodes, nodes[0]])).toBe(nodes.length);
+    // Same characters in other places: one node a digit short, the next a digit long.
+    const shifted = [...nodes];
+    shifted[2] = nodes[2].slice(0, -1);
+    shifted[3] = nodes[2].slice(-1) + nodes[3];
+    expect(tree.firstNodeMismatch(shifted)).toBe(2);
+    expect(buildMerkleTree([]).firstNodeMismatch([])).toBe(-1);
   });
 
   it('sorts leaves whose hashes share a long prefix like OpenZeppelin', () => {

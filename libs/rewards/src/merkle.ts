@@ -19,6 +19,8 @@ export interface MerkleTree {
   proof(i: number): string[];
   /** Every node as 0x hex, in `standard-v1` order (node 0 is the root); empty for an empty tree. */
   nodes(): string[];
+  /** Index of the first node where `given` differs from `nodes()`, or -1 when they are the same list. */
+  firstNodeMismatch(given: readonly string[]): number;
   /** Number of levels above the deepest leaf (the longest proof). */
   readonly depth: number;
 }
@@ -34,6 +36,24 @@ function compareNodes(buf: Uint8Array, a: number, b: number): number {
     if (x !== y) return x - y;
   }
   return 0;
+}
+
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+
+/** Every 32-byte node of `nodes` as `0x` and 64 lower-case hex digits, all in one string. */
+function prefixedHex(nodes: Uint8Array): string {
+  const count = nodes.length / 32;
+  const out = Buffer.allocUnsafe(count * 66);
+  let at = 0;
+  for (let i = 0; i < nodes.length; i++) {
+    if (i % 32 === 0) {
+      out[at++] = 0x30; // 0
+      out[at++] = 0x78; // x
+    }
+    out[at++] = HEX_DIGITS[nodes[i] >> 4];
+    out[at++] = HEX_DIGITS[nodes[i] & 15];
+  }
+  return out.toString('latin1');
 }
 
 /** Builds the tree over 32-byte leaf hashes (leaf `i` is `leaves[i]`, wherever it lands). */
@@ -103,6 +123,18 @@ export function buildMerkleTree(leaves: readonly Uint8Array[]): MerkleTree {
       const out = new Array<string>(size);
       for (let i = 0; i < size; i++) out[i] = `0x${hex.slice(i * 64, i * 64 + 64)}`;
       return out;
+    },
+    firstNodeMismatch(given: readonly string[]): number {
+      const count = Math.min(given.length, size);
+      let sameLengths = true;
+      for (let i = 0; i < count && sameLengths; i++) sameLengths = given[i].length === 66;
+      // One comparison of two strings for the usual case (a faithful dump), not 2n - 1 of them.
+      const expected = prefixedHex(nodes);
+      if (sameLengths && given.length === size && given.join('') === expected) return -1;
+      for (let i = 0; i < count; i++) {
+        if (given[i] !== expected.slice(i * 66, i * 66 + 66)) return i;
+      }
+      return count;
     },
   };
 }
