@@ -42,7 +42,7 @@ const ROWS: Record<string, (f: Figures) => Row> = {
           baseline: `wasm SIMD ceiling measured here: ${at(f, 'measuredWasmSimdCeiling.gflopsPerCore')} GFLOP/s a core, ×${at(f, 'measuredWasmSimdCeiling.twoThreadsScaling')} on 2 (nominal ${at(f, 'wasmSimdCeilingGflopsPerCore')})${at(f, 'backends.wasm.xnnpackGflops') !== '?' ? `; tfjs's XNNPACK kernel: ${at(f, 'backends.wasm.xnnpackGflops')} GFLOP/s, ${at(f, 'kernelWorkers.two.xnnpackRatioOfCeiling')} of the ceiling in 2 workers (gemm ×${at(f, 'kernelWorkers.two.gemmOverXnnpack')})` : ''}`,
         },
   settlement: (f) => ({
-    figure: `${at(f, 'ledgerCreditsPerSecond')} ledger credits/s; Merkle tree of ${at(f, 'providers')} providers in ${at(f, 'merkleBuildMs')} ms; post root ${at(f, 'gasPostRoot')} gas; claim ${at(f, 'gasClaimSteadyStateAvg')} gas`,
+    figure: `${at(f, 'ledgerCreditsPerSecond')} ledger credits/s; Merkle tree of ${at(f, 'providers')} providers in ${at(f, 'merkleBuildMs')} ms; post root ${at(f, 'gasPostRoot')} gas; claim ${at(f, 'gasClaimSteadyStateAvg')} gas; watcher audit ${at(f, 'watcherAuditMs')} ms, veto in ${at(f, 'watcherVetoMs')} ms; coordinator gone: ${at(f, 'coordinatorGoneDrill.recoveredPercentOfPosted')} % of posted epochs recovered`,
     baseline: `${at(f, 'gasPerJobSettlementOnly')} gas per paid job vs ${at(f, 'gasErc20TransferExistingRecipient')}–${at(f, 'gasErc20TransferFreshRecipient')} for an ERC20 transfer per job`,
   }),
   marketplace: (f) => ({

@@ -313,6 +313,21 @@ describe('the coordinator-gone drill', () => {
       `[drill] coordinator gone after ${EPOCHS} final epochs: providers recovered ${claimedTotal} of ${owedTotal} base units owed by posted epochs (${share(claimedTotal, owedTotal)} %); ` +
         `the unposted tail of ${tailTotal} base units (${share(claimedTotal, owedTotal + tailTotal)} % recovered counting it) went back to the developer, who withdrew ${escrowLeft} of ${escrowLeft} unspent`,
     );
+    // `npm run bench -- --only settlement` runs this drill and reports these figures.
+    const figuresFile = process.env.GPUMESH_DRILL_FIGURES;
+    if (figuresFile) {
+      await writeFile(
+        figuresFile,
+        JSON.stringify({
+          epochs: EPOCHS,
+          owedByPostedEpochs: owedTotal.toString(),
+          recovered: claimedTotal.toString(),
+          recoveredPercentOfPosted: Number(share(claimedTotal, owedTotal)),
+          unpostedTail: tailTotal.toString(),
+          unspentEscrowWithdrawn: escrowLeft.toString(),
+        }),
+      );
+    }
     expect(claimedTotal).toBe(owedTotal);
   }, 300_000);
 });

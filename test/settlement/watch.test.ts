@@ -10,9 +10,11 @@ import {
   ANVIL_DEV_KEYS,
   ONE_TOKEN,
   attachRewardsDistributor,
+  keccak256Hex,
   type DeployedAddresses,
   type RewardsDistributorContract,
 } from '@gpumesh/rewards';
+import { createGpumeshNode, handleEpochFileRequests, type GpumeshNode } from '@gpumesh/p2p';
 import { runWatchCli } from '../../apps/cli/src/watch.js';
 import { SettlementService } from '../../apps/coordinator/src/settlement/settlement.service.js';
 import { api } from '../helpers/coordinator.js';
@@ -161,8 +163,50 @@ describe('gpumesh watch', () => {
     );
     expect(blind.code).toBe(1);
     expect(blind.out).toMatch(/epoch 1: file unavailable/);
-    expect((await watchOnce()).err).toMatch(/--coordinator is required/);
+    expect((await watchOnce()).err).toMatch(/--coordinator or --peer is required/);
+    expect((await watchOnce('--peer', '/ip4/127.0.0.1/tcp/1')).err).toMatch(/pass --rpc and --distributor/);
+    expect((await watchOnce('--coordinator', c.url, '--peer', '/ip4/127.0.0.1/tcp/1')).err).toMatch(
+      /ending in \/p2p\/<peer id>/,
+    );
     expect((await watchOnce('--coordinator', c.url, '--poll-ms', '0')).code).toBe(2);
     expect((await watchOnce('--coordinator', c.url, '--distributor', 'nope')).err).toMatch(/0x address/);
+  });
+
+  it('fetches the files from a peer that keeps them when the coordinator is gone', async () => {
+    // What an agent or another watcher keeps: the bytes the chain's file hashes commit to.
+    const last = Number(await distributor.lastEpoch());
+    const kept = new Map<string, Uint8Array>();
+    for (let epoch = 1; epoch <= last; epoch++) {
+      const res = await fetch(`${c.url}/v1/rewards/epochs/${epoch}/file`);
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      kept.set(keccak256Hex(bytes), bytes);
+    }
+    const keeper = await createGpumeshNode({ listen: ['/ip4/127.0.0.1/tcp/0'] });
+    const empty = await createGpumeshNode({ listen: ['/ip4/127.0.0.1/tcp/0'] });
+    try {
+      await handleEpochFileRequests(keeper, { getFile: async (fileHash) => kept.get(fileHash) });
+      await handleEpochFileRequests(empty, { getFile: async () => undefined });
+      const gone = ['--coordinator', 'http://127.0.0.1:1', '--rpc', chain.anvil.rpcUrl];
+      const at = (node: GpumeshNode): string => node.getMultiaddrs()[0].toString();
+      // The first peer has nothing; the second serves every file, checked against the chain's hash.
+      const fromPeers = await watchOnce(
+        ...gone,
+        '--distributor',
+        addresses.distributor,
+        '--peer',
+        at(empty),
+        '--peer',
+        at(keeper),
+      );
+      expect(fromPeers.code, fromPeers.out + fromPeers.err).toBe(0);
+      for (let epoch = 1; epoch <= last; epoch++)
+        expect(fromPeers.out).toMatch(new RegExp(`epoch ${epoch}: OK`));
+      // Nobody has it: said with each source's reason.
+      const nobody = await watchOnce(...gone, '--distributor', addresses.distributor, '--peer', at(empty));
+      expect(nobody.code).toBe(1);
+      expect(nobody.out).toMatch(/epoch 1: file unavailable \(coordinator: .*; peers: .*not/i);
+    } finally {
+      await Promise.all([keeper.stop(), empty.stop()]);
+    }
   });
 });

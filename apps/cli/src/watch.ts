@@ -1,6 +1,7 @@
-// gpumesh watch --coordinator <url> [--rpc <url>] [--distributor <address>] [--from-epoch <n>]
-//               [--poll-ms <ms>] [--save-dir <dir>] [--once] [--json]
-// Follows the epoch roots on chain, fetches each epoch's file and audits it against the chain; with
+// gpumesh watch [--coordinator <url>] [--peer <multiaddr>]... [--rpc <url>] [--distributor <address>]
+//               [--from-epoch <n>] [--poll-ms <ms>] [--save-dir <dir>] [--once] [--json]
+// Follows the epoch roots on chain, fetches each epoch's file (from the coordinator, else from peers
+// over /gpumesh/epoch-file/1 by the hash on chain) and audits it against the chain; with
 // a guardian key (GPUMESH_GUARDIAN_KEY, never on the command line) it vetoes a wrong root inside
 // its challenge window. `--once` checks what is posted and exits 0 when every root is right.
 import { mkdir, rename, writeFile } from 'node:fs/promises';
@@ -9,18 +10,23 @@ import { parseArgs } from 'node:util';
 
 import { JsonRpcProvider, Wallet } from 'ethers';
 
+import type { GpumeshNode } from '@gpumesh/p2p';
+
 import type { CliIo } from './io.js';
 
 export const GUARDIAN_KEY_ENV = 'GPUMESH_GUARDIAN_KEY';
 
-export const WATCH_USAGE = `usage: gpumesh watch --coordinator <url> [--rpc <url>] [--distributor <address>] [--from-epoch <n>] [--poll-ms <ms>] [--save-dir <dir>] [--once] [--json]
+export const WATCH_USAGE = `usage: gpumesh watch [--coordinator <url>] [--peer <multiaddr>]... [--rpc <url>] [--distributor <address>] [--from-epoch <n>] [--poll-ms <ms>] [--save-dir <dir>] [--once] [--json]
 
-Checks every epoch root the distributor holds against the epoch's file (from the coordinator):
+Checks every epoch root the distributor holds against the epoch's file (from the coordinator, or
+from peers that keep it when the coordinator withholds it or is gone):
 each leaf's arithmetic and receipts, continuity with the previous epoch, the Merkle root and the
 file hash. With a guardian key in ${GUARDIAN_KEY_ENV} it vetoes a wrong root inside its challenge
 window by itself; without one it reports.
 
   --coordinator <url>      where epoch files are fetched (GET /v1/rewards/epochs/:n/file)
+  --peer <multiaddr>       a peer that keeps epoch files (an agent, another watcher), with /p2p/<id>;
+                           asked, in order, when the coordinator has no file; repeatable
   --rpc <url>              the chain (default: the coordinator's GET /v1/rewards/chain)
   --distributor <address>  the RewardsDistributor (default: the coordinator's chain info; pin it)
   --from-epoch <n>         first epoch to check (default 1)
@@ -36,9 +42,22 @@ interface ChainInfo {
   distributor: string;
 }
 
+/** Whole time the peers get to hand over one file. */
+const PEER_FETCH_TIMEOUT_MS = 30_000;
+
 async function fetchText(url: string): Promise<{ status: number; text: string }> {
   const res = await fetch(url, { signal: AbortSignal.timeout(15_000) });
   return { status: res.status, text: await res.text() };
+}
+
+/** The file's bytes as the coordinator serves them; null when it has none (404). */
+async function fileFromCoordinator(coordinator: string, epoch: number): Promise<Uint8Array | null> {
+  const res = await fetch(`${coordinator}/v1/rewards/epochs/${epoch}/file`, {
+    signal: AbortSignal.timeout(60_000),
+  });
+  if (res.status === 404) return null;
+  if (res.status !== 200) throw new Error(`the coordinator answered ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
 }
 
 /** Runs `gpumesh watch` on `argv` (without the command name) and returns the exit code. */
@@ -50,6 +69,7 @@ export async function runWatchCli(
 ): Promise<number> {
   let values: {
     coordinator?: string;
+    peer?: string[];
     rpc?: string;
     distributor?: string;
     'from-epoch'?: string;
@@ -64,6 +84,7 @@ export async function runWatchCli(
       args: [...argv],
       options: {
         coordinator: { type: 'string' },
+        peer: { type: 'string', multiple: true },
         rpc: { type: 'string' },
         distributor: { type: 'string' },
         'from-epoch': { type: 'string' },
@@ -90,9 +111,16 @@ export async function runWatchCli(
   };
   let fromEpoch: number;
   let pollMs: number;
+  const peers = values.peer ?? [];
   try {
-    if (!values.coordinator) throw new Error('--coordinator is required');
-    new URL(values.coordinator);
+    if (!values.coordinator && peers.length === 0) throw new Error('--coordinator or --peer is required');
+    if (!values.coordinator && (!values.rpc || !values.distributor))
+      throw new Error('without --coordinator, pass --rpc and --distributor');
+    if (values.coordinator) new URL(values.coordinator);
+    for (const peer of peers) {
+      if (!/^\/.+\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/.test(peer))
+        throw new Error(`--peer must be a multiaddr ending in /p2p/<peer id>, got "${peer}"`);
+    }
     fromEpoch = positive('from-epoch', values['from-epoch'], 1);
     pollMs = positive('poll-ms', values['poll-ms'], 2_000);
     if (values.distributor !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(values.distributor))
@@ -101,10 +129,10 @@ export async function runWatchCli(
     io.err(`gpumesh watch: ${(err as Error).message}\n${WATCH_USAGE}`);
     return 2;
   }
-  const coordinator = values.coordinator.replace(/\/+$/, '');
+  const coordinator = values.coordinator?.replace(/\/+$/, '');
   let rpcUrl = values.rpc;
   let distributor = values.distributor;
-  if (!rpcUrl || !distributor) {
+  if (coordinator && (!rpcUrl || !distributor)) {
     const res = await fetchText(`${coordinator}/v1/rewards/chain`).catch((err: unknown) => ({
       status: 0,
       text: String(err),
@@ -118,10 +146,10 @@ export async function runWatchCli(
     const info = JSON.parse(res.text) as ChainInfo;
     rpcUrl ??= info.rpcUrl ?? undefined;
     distributor ??= info.distributor;
-    if (!rpcUrl) {
-      io.err('gpumesh watch: the coordinator publishes no RPC URL: pass --rpc');
-      return 1;
-    }
+  }
+  if (!rpcUrl || !distributor) {
+    io.err('gpumesh watch: the coordinator publishes no RPC URL: pass --rpc');
+    return 1;
   }
   const saveDir = values['save-dir'];
   const key = env[GUARDIAN_KEY_ENV];
@@ -134,7 +162,18 @@ export async function runWatchCli(
     provider.destroy();
     return 2;
   }
-  const { EpochWatcher } = await import('@gpumesh/rewards');
+  const { EpochWatcher, keccak256Hex } = await import('@gpumesh/rewards');
+  // Dialled only when the coordinator has no file; a fresh identity that listens on nothing.
+  let node: GpumeshNode | undefined;
+  const fileFromPeers = async (fileHash: string): Promise<Uint8Array> => {
+    const { createGpumeshNode, fetchEpochFileFromAny } = await import('@gpumesh/p2p');
+    node ??= await createGpumeshNode({ listen: [], maxConnections: peers.length + 4 });
+    const { bytes } = await fetchEpochFileFromAny(node, peers, fileHash, {
+      hash: (b) => keccak256Hex(b),
+      timeoutMs: PEER_FETCH_TIMEOUT_MS,
+    });
+    return bytes;
+  };
   let bad = 0;
   const watcher = new EpochWatcher({
     distributor,
@@ -144,19 +183,33 @@ export async function runWatchCli(
     ...(saveDir === undefined
       ? {}
       : {
-          keep: async (epoch: number, text: string) => {
+          keep: async (epoch: number, file: Uint8Array | string) => {
             await mkdir(saveDir, { recursive: true });
             const path = join(saveDir, `epoch-${epoch}.json`);
-            await writeFile(`${path}.tmp`, text);
+            await writeFile(`${path}.tmp`, file);
             await rename(`${path}.tmp`, path);
           },
         }),
-    fetchFile: async (epoch) => {
-      const res = await fetchText(`${coordinator}/v1/rewards/epochs/${epoch}/file`);
-      if (res.status === 404) return null;
-      if (res.status !== 200)
-        throw new Error(`the coordinator answered ${res.status} for epoch ${epoch}'s file`);
-      return res.text;
+    fetchFile: async (epoch, fileHash) => {
+      const failures: string[] = [];
+      if (coordinator) {
+        try {
+          const bytes = await fileFromCoordinator(coordinator, epoch);
+          if (bytes) return bytes;
+          failures.push('the coordinator has none');
+        } catch (err) {
+          failures.push(`coordinator: ${(err as Error).message}`);
+        }
+      }
+      if (peers.length === 0) {
+        if (failures[0] === 'the coordinator has none') return null;
+        throw new Error(failures.join('; '));
+      }
+      try {
+        return await fileFromPeers(fileHash);
+      } catch (err) {
+        throw new Error([...failures, `peers: ${(err as Error).message}`].join('; '));
+      }
     },
     onEvent: (event) => {
       if (event.kind !== 'ok') bad += 1;
@@ -192,7 +245,7 @@ export async function runWatchCli(
   });
   if (!values.json) {
     io.out(
-      `watching ${distributor} on ${rpcUrl} from epoch ${fromEpoch}; files from ${coordinator}; ${guardian ? `vetoes as guardian ${guardian.address}` : 'report only (no guardian key)'}`,
+      `watching ${distributor} on ${rpcUrl} from epoch ${fromEpoch}; files from ${[coordinator, ...peers].filter(Boolean).join(', ')}; ${guardian ? `vetoes as guardian ${guardian.address}` : 'report only (no guardian key)'}`,
     );
   }
   try {
@@ -207,5 +260,6 @@ export async function runWatchCli(
     return 1;
   } finally {
     provider.destroy();
+    await node?.stop();
   }
 }

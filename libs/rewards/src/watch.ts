@@ -10,7 +10,7 @@ import { type Provider, type Signer } from 'ethers';
 
 import { auditEpoch, type AuditProblem } from './audit.js';
 import { attachRewardsDistributor } from './contracts/rewards-distributor.js';
-import { parseEpochFile, type EpochFile } from './epoch-file.js';
+import type { EpochFile } from './epoch-file.js';
 import { keccak256Hex } from './keccak.js';
 
 /** What the watcher found out about one posted root (or about itself). */
@@ -50,15 +50,18 @@ export interface EpochWatcherOptions {
   readonly provider: Provider;
   /** Holds GUARDIAN_ROLE: wrong roots are vetoed with it. Without it the watcher only reports. */
   readonly guardian?: Signer;
-  /** The exact text of epoch `epoch`'s file, or null when it cannot be had. */
-  readonly fetchFile: (epoch: number) => Promise<string | null>;
+  /**
+   * The exact bytes (or text) of epoch `epoch`'s file, whose keccak256 the chain holds as `fileHash`,
+   * or null when it cannot be had.
+   */
+  readonly fetchFile: (epoch: number, fileHash: string) => Promise<Uint8Array | string | null>;
   readonly onEvent: (event: WatchEvent) => void;
   /**
    * Given each file that checked out, to keep (`gpumesh watch --save-dir`): with it a provider can
    * claim (`gpumesh-agent claim --file`) after the coordinator is gone. A failure is reported, and
    * the file is offered again on the next pass.
    */
-  readonly keep?: (epoch: number, text: string) => Promise<void>;
+  readonly keep?: (epoch: number, file: Uint8Array | string) => Promise<void>;
   /** First epoch to check (default 1). */
   readonly fromEpoch?: number;
 }
@@ -90,11 +93,10 @@ export class EpochWatcher {
       const root = rootRaw.toLowerCase();
       const posting = `${root}:${claimableAt}`;
       if (ZERO_ROOT.test(root) || this.checked.get(epoch) === posting) continue;
-      let text: string | null;
+      let text: Uint8Array | string | null;
       try {
-        text = await this.options.fetchFile(epoch);
+        text = await this.options.fetchFile(epoch, fileHash.toLowerCase());
       } catch (err) {
-        text = null;
         emit({
           kind: 'unavailable',
           epoch,
@@ -129,7 +131,7 @@ export class EpochWatcher {
       }
       this.checked.set(epoch, posting);
       if (problems.length === 0) {
-        this.good.set(epoch, parseEpochFile(text));
+        if (report.file) this.good.set(epoch, report.file);
         this.good.delete(epoch - 2);
         emit({ kind: 'ok', epoch, root, leaves: report.leafCount, total: total.toString() });
         continue;
