@@ -20,6 +20,7 @@ import { SPENDING_CAP_DOMAIN, spendingCapDomainOf } from './accounts/spending-ca
 import { SpendingCapsRepository } from './accounts/spending-caps.repository.js';
 import { SpendingCapsService } from './accounts/spending-caps.service.js';
 import { LedgerRepository } from './ledger/ledger.repository.js';
+import { AccountLedgerService } from './ledger/account-ledger.service.js';
 import { JobsRepository } from './jobs/jobs.repository.js';
 import { JobSubmissionRepository } from './jobs/job-submission.repository.js';
 import { DryRunService } from './jobs/dry-run.service.js';
@@ -166,6 +167,7 @@ export class AppModule {
         SpendingCapsRepository,
         SpendingCapsService,
         LedgerRepository,
+        AccountLedgerService,
         JobsRepository,
         JobSubmissionRepository,
         DryRunService,

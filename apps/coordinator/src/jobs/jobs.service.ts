@@ -16,6 +16,7 @@ import { ArtifactsService } from '../artifacts/artifacts.service.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { LedgerAccounts } from '../ledger/accounts.js';
 import { MAX_LEDGER_AMOUNT } from '../ledger/ledger-accounts.js';
+import { NO_CHARGES, chargesByJob, chargesOfNewJob, type JobCharges } from '../ledger/job-charges.js';
 import { JobEventsBus } from '../events/job-events.publisher.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { DispatchEnqueuer } from '../queue/dispatch-enqueuer.js';
@@ -263,6 +264,21 @@ export class JobsService {
       throw new DomainError('JOB_NOT_FOUND', `job ${id} not found`);
     }
     return job;
+  }
+
+  /**
+   * What the ledger says a job reserved and charged. A job this request just stored has its
+   * reservation and nothing else (written in the same statement), so it needs no read.
+   */
+  async charges(job: Job, justSubmitted = false): Promise<JobCharges> {
+    if (justSubmitted) return chargesOfNewJob(job.cost);
+    return (await this.chargesOfMany([job])).get(job.id) ?? NO_CHARGES;
+  }
+
+  /** `charges` of many jobs, in one ledger read. */
+  async chargesOfMany(jobs: readonly Pick<Job, 'id'>[]): Promise<Map<string, JobCharges>> {
+    const ids = jobs.map((j) => j.id);
+    return chargesByJob(ids, await this.ledger.jobEntrySums(ids));
   }
 
   async list(

@@ -6,6 +6,8 @@ import { SqlParams, prismaRunner, type SqlRunner } from '../database/sql.service
 import { LedgerAccounts, parseAccount, payeeOf } from './accounts.js';
 import { reservePostings } from './postings.js';
 import { assertBalanced, type LedgerEntryKind, type LedgerPosting } from './ledger-accounts.js';
+import type { JobEntrySum } from './job-charges.js';
+import type { AccountLedgerEntry, AccountLedgerQuery } from './account-history.js';
 
 export type Tx = Prisma.TransactionClient;
 
@@ -223,6 +225,92 @@ export class LedgerRepository {
     const result = new Map<string, bigint>(accounts.map((a) => [a, 0n]));
     for (const row of rows) result.set(row.account, row.balance);
     return result;
+  }
+
+  /** The entries of these jobs summed per account kind and provider peer (jobChargesOf reads them). */
+  async jobEntrySums(jobIds: readonly string[]): Promise<JobEntrySum[]> {
+    if (jobIds.length === 0) return [];
+    const rows = await this.prisma.$queryRawUnsafe<
+      {
+        jobId: string;
+        accountKind: string | null;
+        peerId: string | null;
+        net: bigint;
+        reservedIn: bigint;
+        firstId: bigint;
+      }[]
+    >(
+      `SELECT "jobId"::text AS "jobId", "accountKind", "payeePeerId" AS "peerId",
+              SUM(amount)::bigint AS net,
+              COALESCE(SUM(amount) FILTER (WHERE kind = 'reserve' AND amount > 0), 0)::bigint AS "reservedIn",
+              MIN(id) AS "firstId"
+         FROM "LedgerEntry"
+        WHERE "jobId" = ANY($1::uuid[])
+        GROUP BY "jobId", "accountKind", "payeePeerId"`,
+      [...jobIds],
+    );
+    return rows;
+  }
+
+  /**
+   * A page of the entries on some accounts (a developer's `available` and `reserved`), newest first,
+   * each with the balance of its account right after it: the current balance less every later entry
+   * of that account (in id order), all read in one statement so balance and entries agree.
+   */
+  async accountEntries(
+    accounts: readonly string[],
+    query: AccountLedgerQuery,
+  ): Promise<AccountLedgerEntry[]> {
+    const p = new SqlParams();
+    const where = [`e.account = ANY(${p.add([...accounts])}::text[])`];
+    if (query.beforeId !== undefined) where.push(`e.id < ${p.add(query.beforeId.toString())}::bigint`);
+    if (query.kinds && query.kinds.length > 0) where.push(`e.kind = ANY(${p.add([...query.kinds])}::text[])`);
+    if (query.jobId) where.push(`e."jobId" = ${p.add(query.jobId)}::uuid`);
+    if (query.from) where.push(`e."createdAt" >= ${p.add(query.from)}::timestamptz`);
+    if (query.to) where.push(`e."createdAt" < ${p.add(query.to)}::timestamptz`);
+    const accountsParam = p.add([...accounts]);
+    const rows = await this.prisma.$queryRawUnsafe<
+      {
+        id: bigint;
+        txId: string;
+        account: string;
+        amount: bigint;
+        kind: string;
+        jobId: string | null;
+        createdAt: Date;
+        balanceAfter: bigint;
+      }[]
+    >(
+      `WITH page AS (
+         SELECT e.id, e."txId"::text AS "txId", e.account, e.amount, e.kind, e."jobId"::text AS "jobId",
+                e."createdAt"
+           FROM "LedgerEntry" e
+          WHERE ${where.join(' AND ')}
+          ORDER BY e.id DESC
+          LIMIT ${p.add(query.limit)}),
+       -- Every entry of those accounts from the page's oldest on, filters aside: what came after each.
+       after_page AS (
+         SELECT e.account, SUM(e.amount)::bigint AS total
+           FROM "LedgerEntry" e
+          WHERE e.account = ANY(${accountsParam}::text[]) AND e.id > (SELECT MAX(id) FROM page)
+          GROUP BY e.account),
+       span AS (
+         SELECT e.id, SUM(e.amount) OVER (PARTITION BY e.account ORDER BY e.id DESC
+                                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS later
+           FROM "LedgerEntry" e
+          WHERE e.account = ANY(${accountsParam}::text[])
+            AND e.id BETWEEN (SELECT MIN(id) FROM page) AND (SELECT MAX(id) FROM page))
+       SELECT page.*,
+              (COALESCE(lb.balance, 0) - COALESCE(after_page.total, 0) - COALESCE(span.later, 0))::bigint
+                AS "balanceAfter"
+         FROM page
+         LEFT JOIN span ON span.id = page.id
+         LEFT JOIN after_page ON after_page.account = page.account
+         LEFT JOIN "LedgerBalance" lb ON lb.account = page.account
+        ORDER BY page.id DESC`,
+      ...p.values,
+    );
+    return rows;
   }
 
   /** Sum of every entry; a correct ledger always returns 0. */
