@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { Job, JobEvent } from '#prisma';
 import {
   ProtocolValidationError,
+  firstNonFinite,
   hashParsedSpec,
   parseJobSpec,
   workUnitsForSpec,
@@ -237,6 +238,7 @@ export class JobsService {
     }
     const { verification: requested, ...specBody } = body as Record<string, unknown>;
     const parsed = this.parseSpec(specBody);
+    refuseNonFiniteInputs(parsed);
     const rawRedundancy = typeof specBody.redundancy === 'number' ? specBody.redundancy : undefined;
     const { policy, source } = await this.policies.resolve(principal.accountId, requested, rawRedundancy);
     return { spec: { ...parsed, redundancy: 1 }, verification: { ...policy, source, canaryFee: '0' } };
@@ -411,6 +413,20 @@ export class JobsService {
     }
     return existing;
   }
+}
+
+/** A 400 naming the first input holding NaN or ±Infinity: no job kind takes them. */
+function refuseNonFiniteInputs(spec: JobSpec): void {
+  spec.inputs.forEach((input, i) => {
+    const bad = firstNonFinite(input);
+    if (bad) {
+      throw new DomainError(
+        'VALIDATION_FAILED',
+        `inputs[${i}].data: element ${bad.index} is ${bad.value}; job inputs must be finite numbers (NaN and Infinity are refused)`,
+        { field: `inputs[${i}].data`, index: bad.index },
+      );
+    }
+  });
 }
 
 /** The refusal of new spending by an account whose escrow unlock is pending. */
