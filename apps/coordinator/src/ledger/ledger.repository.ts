@@ -262,13 +262,19 @@ export class LedgerRepository {
     query: AccountLedgerQuery,
   ): Promise<AccountLedgerEntry[]> {
     const p = new SqlParams();
-    const where = [`e.account = ANY(${p.add([...accounts])}::text[])`];
-    if (query.beforeId !== undefined) where.push(`e.id < ${p.add(query.beforeId.toString())}::bigint`);
-    if (query.kinds && query.kinds.length > 0) where.push(`e.kind = ANY(${p.add([...query.kinds])}::text[])`);
-    if (query.jobId) where.push(`e."jobId" = ${p.add(query.jobId)}::uuid`);
-    if (query.from) where.push(`e."createdAt" >= ${p.add(query.from)}::timestamptz`);
-    if (query.to) where.push(`e."createdAt" < ${p.add(query.to)}::timestamptz`);
-    const accountsParam = p.add([...accounts]);
+    const filters: string[] = [];
+    if (query.beforeId !== undefined) filters.push(`e.id < ${p.add(query.beforeId.toString())}::bigint`);
+    if (query.kinds && query.kinds.length > 0)
+      filters.push(`e.kind = ANY(${p.add([...query.kinds])}::text[])`);
+    if (query.jobId) filters.push(`e."jobId" = ${p.add(query.jobId)}::uuid`);
+    if (query.from) filters.push(`e."createdAt" >= ${p.add(query.from)}::timestamptz`);
+    if (query.to) filters.push(`e."createdAt" < ${p.add(query.to)}::timestamptz`);
+    const limit = p.add(query.limit);
+    // One branch per account (one or two), each a range of the (account, id) index: with
+    // `account = ANY(…)` PostgreSQL may walk the primary key backwards through everyone's entries.
+    const names = accounts.map((a) => p.add(a));
+    const each = (sql: (account: string) => string): string =>
+      names.map((account) => `(${sql(account)})`).join(' UNION ALL ');
     const rows = await this.prisma.$queryRawUnsafe<
       {
         id: bigint;
@@ -282,24 +288,28 @@ export class LedgerRepository {
       }[]
     >(
       `WITH page AS (
-         SELECT e.id, e."txId"::text AS "txId", e.account, e.amount, e.kind, e."jobId"::text AS "jobId",
-                e."createdAt"
-           FROM "LedgerEntry" e
-          WHERE ${where.join(' AND ')}
-          ORDER BY e.id DESC
-          LIMIT ${p.add(query.limit)}),
-       -- Every entry of those accounts from the page's oldest on, filters aside: what came after each.
-       after_page AS (
-         SELECT e.account, SUM(e.amount)::bigint AS total
-           FROM "LedgerEntry" e
-          WHERE e.account = ANY(${accountsParam}::text[]) AND e.id > (SELECT MAX(id) FROM page)
-          GROUP BY e.account),
-       span AS (
-         SELECT e.id, SUM(e.amount) OVER (PARTITION BY e.account ORDER BY e.id DESC
-                                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS later
-           FROM "LedgerEntry" e
-          WHERE e.account = ANY(${accountsParam}::text[])
-            AND e.id BETWEEN (SELECT MIN(id) FROM page) AND (SELECT MAX(id) FROM page))
+         SELECT * FROM (${each(
+           (account) => `SELECT e.id, e."txId"::text AS "txId", e.account, e.amount, e.kind,
+                                e."jobId"::text AS "jobId", e."createdAt"
+                           FROM "LedgerEntry" e
+                          WHERE ${[`e.account = ${account}`, ...filters].join(' AND ')}
+                          ORDER BY e.id DESC LIMIT ${limit}`,
+         )}) u
+          ORDER BY id DESC LIMIT ${limit}),
+       -- What came after each page entry on its account, filters aside: the entries newer than the
+       -- page, and those between the page's entries.
+       after_page AS (${each(
+         (account) => `SELECT ${account}::text AS account, SUM(e.amount)::bigint AS total
+                         FROM "LedgerEntry" e
+                        WHERE e.account = ${account} AND e.id > (SELECT MAX(id) FROM page)`,
+       )}),
+       span AS (${each(
+         (account) => `SELECT e.id, SUM(e.amount) OVER (ORDER BY e.id DESC
+                                                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS later
+                         FROM "LedgerEntry" e
+                        WHERE e.account = ${account}
+                          AND e.id BETWEEN (SELECT MIN(id) FROM page) AND (SELECT MAX(id) FROM page)`,
+       )})
        SELECT page.*,
               (COALESCE(lb.balance, 0) - COALESCE(after_page.total, 0) - COALESCE(span.later, 0))::bigint
                 AS "balanceAfter"
