@@ -3,7 +3,8 @@
 // when it proves a wrong result); `audit` recomputes an epoch's Merkle root from its epoch file and
 // compares it with the chain (audit.ts on libs/rewards, exit 0 when everything matches); `watch`
 // does that for every root posted, as it is posted, and vetoes a wrong one with a guardian key;
-// `spending-cap` signs a developer's escrow spending cap (spending-cap.ts). The
+// `spending-cap` signs a developer's escrow spending cap (spending-cap.ts); `dev fund` funds a wallet
+// on a coordinator's local dev chain (dev-fund.ts). The
 // contracts' deployment (deploy-contracts.ts) runs on its own: `npm run deploy:contracts`.
 import { consoleIo, type CliIo } from './io.js';
 
@@ -16,6 +17,7 @@ commands:
   audit <epoch-file>       recompute an epoch's root from its epoch file and compare it with the chain
   watch                    check every epoch root on chain against its file; veto wrong ones as guardian
   spending-cap             sign your escrow spending cap (EIP-712); submit it on chain or to a coordinator
+  dev fund <address>       local dev chain only: ETH for gas and escrow tokens from the dev faucet
 
 \`gpumesh <command> --help\` describes each command.`;
 
@@ -43,6 +45,15 @@ export async function runCli(argv: readonly string[], io: CliIo = consoleIo): Pr
     case 'spending-cap': {
       const { runSpendingCapCli } = await import('./spending-cap.js');
       return runSpendingCapCli(rest, io);
+    }
+    case 'dev': {
+      const [sub, ...args] = rest;
+      if (sub !== 'fund') {
+        io.err(`gpumesh dev: expected "gpumesh dev fund <address>"${sub ? `, got "${sub}"` : ''}`);
+        return 2;
+      }
+      const { runDevFundCli } = await import('./dev-fund.js');
+      return runDevFundCli(args, io);
     }
     case 'watch': {
       const { runWatchCli } = await import('./watch.js');

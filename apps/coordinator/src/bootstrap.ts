@@ -18,6 +18,7 @@ import { resolveSettlementChain, type SettlementChain } from './settlement/settl
 import { registerDashboard } from './admin/dashboard-static.js';
 import { registerRateLimits } from './security/rate-limit.js';
 import { frameworkErrors, registerRequestGuards } from './common/request-guards.js';
+import { jsonBodyParser } from './common/json-body.js';
 import { corsOptions } from './security/cors.js';
 import { helmetOptions, httpTimeouts, trustProxyOption } from './security/server-options.js';
 
@@ -136,6 +137,9 @@ export async function startCoordinator(config: AppConfig, logger: Logger): Promi
         abortOnError: false,
       },
     );
+    // JSON bodies: `__proto__` refused, `constructor` kept as data, and a body that cannot be used
+    // reported only after authentication (json-body.ts).
+    app.useBodyParser('application/json', { bodyLimit: config.MAX_BODY_BYTES }, jsonBodyParser(fastify));
     app.enableCors(corsOptions(config.CORS_ORIGINS));
     app.useGlobalPipes(createValidationPipe());
     const metrics = app.get(MetricsService);

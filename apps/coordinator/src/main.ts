@@ -105,6 +105,13 @@ async function main(): Promise<void> {
       `  chain      ${chain.rpcUrl} (id ${chain.chainId}${chain.dev ? `, local dev chain: state in ${config.DATA_DIR}/chain` : ''})   distributor ${chain.contracts.distributor}   escrow ${chain.contracts.escrow}`,
       `  payouts    epochs: ${coordinator.url}/v1/rewards/epochs   proof: ${coordinator.url}/v1/rewards/proof/<address>`,
     );
+    if (chain.dev && config.ROLE !== 'worker') {
+      lines.push(
+        `  fund       a new wallet: npx gpumesh dev fund <0x address> --coordinator ${coordinator.url}`,
+        `             (ETH for gas + tokens from the dev faucet; add --deposit <tokens> --key-env <VAR holding its key>`,
+        `             to deposit into the escrow too, then sign in with it: README "Billing and funding")`,
+      );
+    }
     if (watcher) {
       lines.push(
         `  watcher    gpumesh watch checks every root posted and vetoes a wrong one (guardian ${watcher.guardian}, not the settler)`,

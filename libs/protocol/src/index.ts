@@ -29,6 +29,7 @@ export {
   encodeTensor,
   decodeTensor,
   decodeTensorWire,
+  firstNonFinite,
   BYTES_PER_ELEMENT,
   TensorWireSchema,
   type DType,

@@ -3,7 +3,14 @@ import { describe, expect, it } from 'vitest';
 
 import { MAX_TENSOR_BYTES, MAX_TENSOR_RANK } from './constants.js';
 import { ProtocolValidationError } from './errors.js';
-import { decodeTensor, encodeTensor, parseTensorWire, safeParseTensorWire, type DType } from './tensor.js';
+import {
+  decodeTensor,
+  encodeTensor,
+  firstNonFinite,
+  parseTensorWire,
+  safeParseTensorWire,
+  type DType,
+} from './tensor.js';
 
 const shapeArb = fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 0, maxLength: 4 });
 
@@ -178,5 +185,33 @@ describe('encodeTensor / decodeTensor', () => {
     const extra = safeParseTensorWire({ ...wire, extra: 1 });
     expect(!extra.success && extra.error.message).toContain('extra: unknown field');
     expect(() => encodeTensor('bad name', 'int32', [1], Int32Array.from([1]))).toThrow(/tensor "bad name"/);
+  });
+});
+
+describe('firstNonFinite', () => {
+  it('finds the first NaN or infinity of a float32 tensor, and nothing in finite ones', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.float({ noNaN: true, noDefaultInfinity: true }), { minLength: 1, maxLength: 64 }),
+        fc.nat(),
+        fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY),
+        (values, at, bad) => {
+          const finite = encodeTensor('x', 'float32', [values.length], Float32Array.from(values));
+          expect(firstNonFinite(finite)).toBeNull();
+          const index = at % values.length;
+          const poisoned = Float32Array.from(values);
+          poisoned[index] = bad;
+          if (index + 1 < poisoned.length) poisoned[index + 1] = Number.NaN;
+          const found = firstNonFinite(encodeTensor('x', 'float32', [values.length], poisoned));
+          expect(found?.index).toBe(index);
+          expect(Object.is(found?.value, bad)).toBe(true);
+        },
+      ),
+    );
+  });
+
+  it('never flags int32 or bool tensors', () => {
+    expect(firstNonFinite(encodeTensor('i', 'int32', [3], Int32Array.from([-1, 0, 2 ** 31 - 1])))).toBeNull();
+    expect(firstNonFinite(encodeTensor('b', 'bool', [2], Uint8Array.from([0, 1])))).toBeNull();
   });
 });

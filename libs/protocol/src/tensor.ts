@@ -316,3 +316,17 @@ export function tensorBytes(tensor: TensorWire | DecodedTensor): Uint8Array {
     true,
   );
 }
+
+/**
+ * Where the first NaN or ±Infinity of a validated wire tensor is, or null when every value is finite
+ * (only float32 can hold either). Job inputs must be finite: no kernel of ours defines what they do.
+ */
+export function firstNonFinite(t: TensorWire): { index: number; value: number } | null {
+  if (t.dtype !== 'float32') return null;
+  const values = decodeTensorWire(t).values;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (!Number.isFinite(v)) return { index: i, value: v };
+  }
+  return null;
+}

@@ -96,6 +96,12 @@ export {
 } from './staking.js';
 export { ANVIL_DEV_KEYS } from './anvil-keys.js';
 export {
+  DEV_FAUCET_ANVIL_INDEX,
+  depositIntoEscrow,
+  fundFromDevFaucet,
+  type DevFaucetGrant,
+} from './dev-faucet.js';
+export {
   MAX_SPENDING_CAP,
   MAX_STORED_SPENDING_CAP,
   SPENDING_CAP_TYPES,

@@ -1,10 +1,11 @@
-import { Body, Controller, Get, Put } from '@nestjs/common';
+import { Body, Controller, Get, Put, Query } from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiBody,
   ApiOperation,
   ApiProperty,
   ApiPropertyOptional,
+  ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
 import { DomainError } from '../common/domain-error.js';
@@ -14,6 +15,12 @@ import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators.js';
 import type { Principal } from '../auth/principal.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { LedgerAccounts } from '../ledger/accounts.js';
+import { AccountLedgerService } from '../ledger/account-ledger.service.js';
+import {
+  AccountLedgerPageDto,
+  AccountLedgerQueryDto,
+  mapAccountLedgerEntry,
+} from '../ledger/dto/account-ledger.dto.js';
 import { AccountsRepository } from './accounts.repository.js';
 import { SpendingCapsService, type SpendingCapView } from './spending-caps.service.js';
 
@@ -134,6 +141,7 @@ export class AccountsController {
     private readonly policies: VerificationPolicyService,
     private readonly accounts: AccountsRepository,
     private readonly spendingCaps: SpendingCapsService,
+    private readonly history: AccountLedgerService,
   ) {}
 
   @Get()
@@ -160,6 +168,22 @@ export class AccountsController {
       escrowUnlockAt: unlock?.unlockAt.toISOString() ?? null,
       spendingCap: cap ? mapSpendingCap(cap) : null,
     };
+  }
+
+  @Get('ledger')
+  @RequireScopes('account:read')
+  @ApiOperation({
+    summary:
+      'Your billing history: every ledger entry on your balances (deposits, reservations, charges, releases), newest first, with cursor pagination and filters',
+  })
+  @ApiResponse({ status: 200, type: AccountLedgerPageDto })
+  @ApiResponse({ status: 400, description: 'a filter or cursor is invalid (the message names it)' })
+  async ledgerPage(
+    @CurrentPrincipal() principal: Principal,
+    @Query() query: AccountLedgerQueryDto,
+  ): Promise<AccountLedgerPageDto> {
+    const page = await this.history.page(principal.accountId, query);
+    return { items: page.items.map(mapAccountLedgerEntry), nextCursor: page.nextCursor };
   }
 
   @Put('spending-cap')

@@ -16,9 +16,10 @@ import { mapApiKey, type ApiKeyDto } from '../auth/dto/auth.dto.js';
 import { JobsService } from '../jobs/jobs.service.js';
 import { JOB_STATES, type JobState } from '../jobs/job-state.js';
 import { decodeCursor, encodeCursor, mapJob, mapJobEvent } from '../jobs/dto/job.dto.js';
+import { NO_CHARGES } from '../ledger/job-charges.js';
 import { mapProvider } from '../providers/dto/provider.dto.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
-import { LedgerAccounts, parseAccount } from '../ledger/accounts.js';
+import { LedgerAccounts } from '../ledger/accounts.js';
 import { ProviderViewService } from '../p2p/provider-view.service.js';
 import { JobEventStream } from '../jobs/job-event-stream.js';
 import { FLOAT_RELATIVE_L2_TOLERANCE } from '../verification/compare-outputs.js';
@@ -221,8 +222,13 @@ export class AdminService {
     });
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
+    const charges = await this.jobs.chargesOfMany(page);
     return {
-      items: page.map((j) => ({ ...mapJob(j), accountId: j.accountId, accountAddress: j.account.address })),
+      items: page.map((j) => ({
+        ...mapJob(j, charges.get(j.id) ?? NO_CHARGES),
+        accountId: j.accountId,
+        accountAddress: j.account.address,
+      })),
       nextCursor: rows.length > limit && last ? encodeCursor(last) : null,
     };
   }
@@ -230,16 +236,9 @@ export class AdminService {
   async job(id: string): Promise<AdminJobDetailDto> {
     const job = await this.repo.job(id);
     if (!job) throw new DomainError('JOB_NOT_FOUND', `job ${id} not found`);
-    const ledger = await this.repo.jobLedger(id);
-    const charged = ledger
-      .filter(
-        (e) =>
-          e.kind === 'settle' &&
-          (parseAccount(e.account)?.owner === 'provider' || e.account === LedgerAccounts.fees),
-      )
-      .reduce((sum, e) => sum + e.amount, 0n);
+    const [ledger, charges] = await Promise.all([this.repo.jobLedger(id), this.jobs.charges(job)]);
     return {
-      ...mapJob(job),
+      ...mapJob(job, charges),
       accountId: job.accountId,
       accountAddress: job.account.address,
       spec: job.spec,
@@ -252,7 +251,6 @@ export class AdminService {
         kind: e.kind,
         createdAt: e.createdAt.toISOString(),
       })),
-      charged: charged.toString(),
       result: job.state === 'COMPLETED' ? summarizeResult(job.result) : null,
     };
   }
@@ -264,7 +262,11 @@ export class AdminService {
   async cancelJob(principal: Principal, id: string): Promise<AdminJobDto> {
     const job = await this.jobs.cancel(principal, id);
     const account = await this.repo.account(job.accountId);
-    return { ...mapJob(job), accountId: job.accountId, accountAddress: account?.address ?? '' };
+    return {
+      ...mapJob(job, await this.jobs.charges(job)),
+      accountId: job.accountId,
+      accountAddress: account?.address ?? '',
+    };
   }
 
   // ---- accounts ----

@@ -34,26 +34,15 @@ export function replyWithError(logger: Logger, error: unknown, reply: FastifyRep
 
 /**
  * Errors Fastify answers before Nest sees the request get the API's error envelope too: a malformed
- * URL or over-long parameter (`frameworkErrors`, pass to the adapter), an unparsable body on a route
- * a plugin registered (CORS preflight, dashboard files). Bodies nested deeper than
- * `MAX_BODY_DEPTH` are refused with 400 before validation.
+ * URL or over-long parameter (`frameworkErrors`, pass to the adapter), an error on a route a plugin
+ * registered (CORS preflight, dashboard files). Unparsable JSON and bodies nested deeper than
+ * `MAX_BODY_DEPTH` are refused with 400 after authentication (json-body.ts).
  */
 export function registerRequestGuards(fastify: FastifyInstance, logger: Logger): void {
   const handler = (error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void =>
     replyWithError(logger, error, reply);
   fastify.addHook('onRoute', (route) => {
     route.errorHandler ??= handler;
-  });
-  fastify.addHook('preValidation', async (request, reply) => {
-    if (exceedsDepth(request.body, MAX_BODY_DEPTH)) {
-      return reply.status(400).send({
-        statusCode: 400,
-        error: {
-          code: 'VALIDATION_FAILED',
-          message: `body: nested more than ${MAX_BODY_DEPTH} levels deep`,
-        },
-      });
-    }
   });
 }
 

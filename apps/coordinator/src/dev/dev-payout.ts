@@ -5,18 +5,16 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { JsonRpcProvider, NonceManager, Wallet, parseEther } from 'ethers';
+import { JsonRpcProvider, parseEther } from 'ethers';
 import { encodeTensor } from '@gpumesh/protocol';
 import {
-  ANVIL_DEV_KEYS,
   ONE_TOKEN,
-  attachComputeToken,
+  fundFromDevFaucet,
   attachProviderStaking,
   attachRewardsDistributor,
   formatTokenAmount,
   readStake,
 } from '@gpumesh/rewards';
-import { DEV_FAUCET_INDEX } from '../settlement/settlement-chain.js';
 
 /** What each local agent's wallet gets from the faucet, and stakes of it. */
 const AGENT_GAS = parseEther('10');
@@ -111,14 +109,11 @@ export async function runDevPayoutDemo(options: {
       fresh = agents.filter((_, i) => !staked[i]);
     }
     // 1. gas and tokens from the faucet (anvil account 8; the settler/slasher key stays untouched)
-    const faucet = new NonceManager(new Wallet(ANVIL_DEV_KEYS[DEV_FAUCET_INDEX], provider));
-    const token = attachComputeToken(info.token!, faucet);
-    const sent = [];
-    for (const agent of fresh) {
-      sent.push(await faucet.sendTransaction({ to: agent.address, value: AGENT_GAS }));
-      sent.push(await token.transfer(agent.address, AGENT_TOKENS));
-    }
-    await Promise.all(sent.map((tx) => tx.wait()));
+    await fundFromDevFaucet(
+      provider,
+      info.token!,
+      fresh.map((agent) => ({ to: agent.address, wei: AGENT_GAS, tokens: AGENT_TOKENS })),
+    );
   } finally {
     provider.destroy();
   }

@@ -18,6 +18,7 @@ import { jobSpecJsonSchema } from '@gpumesh/protocol';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators.js';
 import type { Principal } from '../auth/principal.js';
 import { uuidParam } from '../common/pipes.js';
+import { NO_CHARGES, chargesOfNewJob } from '../ledger/job-charges.js';
 import { JobEventStream } from './job-event-stream.js';
 import { JobsService, MAX_BATCH_SUBMIT } from './jobs.service.js';
 import {
@@ -66,7 +67,7 @@ export class JobsController {
   ): Promise<JobDto> {
     const { job, created } = await this.jobs.submit(principal, body, idempotencyKey);
     void reply.status(created ? 201 : 200);
-    return mapJob(job);
+    return mapJob(job, await this.jobs.charges(job, created));
   }
 
   @Post('batch')
@@ -106,6 +107,10 @@ export class JobsController {
   ): Promise<BatchSubmitResponseDto> {
     const items = await this.jobs.submitMany(principal, body, idempotencyKey);
     const created = items.filter((i) => 'created' in i && i.created).length;
+    // Jobs stored earlier under the same key may have moved on: the ledger says what they cost.
+    const earlier = await this.jobs.chargesOfMany(
+      items.flatMap((i) => ('job' in i && !i.created ? [i.job] : [])),
+    );
     void reply.status(created > 0 ? 201 : 200);
     return {
       items: items.map((i) =>
@@ -114,7 +119,11 @@ export class JobsController {
               index: i.index,
               error: { code: i.error.code, message: i.error.message, details: i.error.details },
             }
-          : { index: i.index, job: mapJob(i.job), created: i.created },
+          : {
+              index: i.index,
+              job: mapJob(i.job, earlier.get(i.job.id) ?? chargesOfNewJob(i.job.cost)),
+              created: i.created,
+            },
       ),
       created,
       refused: items.filter((i) => 'error' in i).length,
@@ -144,7 +153,11 @@ export class JobsController {
     @Query() query: ListJobsQueryDto,
   ): Promise<JobPageDto> {
     const page = await this.jobs.list(principal, query);
-    return { items: page.items.map(mapJob), nextCursor: page.nextCursor };
+    const charges = await this.jobs.chargesOfMany(page.items);
+    return {
+      items: page.items.map((job) => mapJob(job, charges.get(job.id) ?? NO_CHARGES)),
+      nextCursor: page.nextCursor,
+    };
   }
 
   @Get(':id')
@@ -154,7 +167,8 @@ export class JobsController {
     @CurrentPrincipal() principal: Principal,
     @Param('id', uuidParam('id')) id: string,
   ): Promise<JobDetailDto> {
-    return mapJobDetail(await this.jobs.get(principal, id));
+    const job = await this.jobs.get(principal, id);
+    return mapJobDetail(job, await this.jobs.charges(job));
   }
 
   @Post(':id/cancel')
@@ -165,7 +179,8 @@ export class JobsController {
     @CurrentPrincipal() principal: Principal,
     @Param('id', uuidParam('id')) id: string,
   ): Promise<JobDto> {
-    return mapJob(await this.jobs.cancel(principal, id));
+    const job = await this.jobs.cancel(principal, id);
+    return mapJob(job, await this.jobs.charges(job));
   }
 
   @Get(':id/result')

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { Job, JobEvent } from '#prisma';
 import {
   ProtocolValidationError,
+  firstNonFinite,
   hashParsedSpec,
   parseJobSpec,
   workUnitsForSpec,
@@ -16,6 +17,7 @@ import { ArtifactsService } from '../artifacts/artifacts.service.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { LedgerAccounts } from '../ledger/accounts.js';
 import { MAX_LEDGER_AMOUNT } from '../ledger/ledger-accounts.js';
+import { NO_CHARGES, chargesByJob, chargesOfNewJob, type JobCharges } from '../ledger/job-charges.js';
 import { JobEventsBus } from '../events/job-events.publisher.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { DispatchEnqueuer } from '../queue/dispatch-enqueuer.js';
@@ -236,6 +238,7 @@ export class JobsService {
     }
     const { verification: requested, ...specBody } = body as Record<string, unknown>;
     const parsed = this.parseSpec(specBody);
+    refuseNonFiniteInputs(parsed);
     const rawRedundancy = typeof specBody.redundancy === 'number' ? specBody.redundancy : undefined;
     const { policy, source } = await this.policies.resolve(principal.accountId, requested, rawRedundancy);
     return { spec: { ...parsed, redundancy: 1 }, verification: { ...policy, source, canaryFee: '0' } };
@@ -263,6 +266,21 @@ export class JobsService {
       throw new DomainError('JOB_NOT_FOUND', `job ${id} not found`);
     }
     return job;
+  }
+
+  /**
+   * What the ledger says a job reserved and charged. A job this request just stored has its
+   * reservation and nothing else (written in the same statement), so it needs no read.
+   */
+  async charges(job: Job, justSubmitted = false): Promise<JobCharges> {
+    if (justSubmitted) return chargesOfNewJob(job.cost);
+    return (await this.chargesOfMany([job])).get(job.id) ?? NO_CHARGES;
+  }
+
+  /** `charges` of many jobs, in one ledger read. */
+  async chargesOfMany(jobs: readonly Pick<Job, 'id'>[]): Promise<Map<string, JobCharges>> {
+    const ids = jobs.map((j) => j.id);
+    return chargesByJob(ids, await this.ledger.jobEntrySums(ids));
   }
 
   async list(
@@ -395,6 +413,20 @@ export class JobsService {
     }
     return existing;
   }
+}
+
+/** A 400 naming the first input holding NaN or ±Infinity: no job kind takes them. */
+function refuseNonFiniteInputs(spec: JobSpec): void {
+  spec.inputs.forEach((input, i) => {
+    const bad = firstNonFinite(input);
+    if (bad) {
+      throw new DomainError(
+        'VALIDATION_FAILED',
+        `inputs[${i}].data: element ${bad.index} is ${bad.value}; job inputs must be finite numbers (NaN and Infinity are refused)`,
+        { field: `inputs[${i}].data`, index: bad.index },
+      );
+    }
+  });
 }
 
 /** The refusal of new spending by an account whose escrow unlock is pending. */

@@ -6,6 +6,8 @@ import { SqlParams, prismaRunner, type SqlRunner } from '../database/sql.service
 import { LedgerAccounts, parseAccount, payeeOf } from './accounts.js';
 import { reservePostings } from './postings.js';
 import { assertBalanced, type LedgerEntryKind, type LedgerPosting } from './ledger-accounts.js';
+import type { JobEntrySum } from './job-charges.js';
+import type { AccountLedgerEntry, AccountLedgerQuery } from './account-history.js';
 
 export type Tx = Prisma.TransactionClient;
 
@@ -223,6 +225,102 @@ export class LedgerRepository {
     const result = new Map<string, bigint>(accounts.map((a) => [a, 0n]));
     for (const row of rows) result.set(row.account, row.balance);
     return result;
+  }
+
+  /** The entries of these jobs summed per account kind and provider peer (jobChargesOf reads them). */
+  async jobEntrySums(jobIds: readonly string[]): Promise<JobEntrySum[]> {
+    if (jobIds.length === 0) return [];
+    const rows = await this.prisma.$queryRawUnsafe<
+      {
+        jobId: string;
+        accountKind: string | null;
+        peerId: string | null;
+        net: bigint;
+        reservedIn: bigint;
+        firstId: bigint;
+      }[]
+    >(
+      `SELECT "jobId"::text AS "jobId", "accountKind", "payeePeerId" AS "peerId",
+              SUM(amount)::bigint AS net,
+              COALESCE(SUM(amount) FILTER (WHERE kind = 'reserve' AND amount > 0), 0)::bigint AS "reservedIn",
+              MIN(id) AS "firstId"
+         FROM "LedgerEntry"
+        WHERE "jobId" = ANY($1::uuid[])
+        GROUP BY "jobId", "accountKind", "payeePeerId"`,
+      [...jobIds],
+    );
+    return rows;
+  }
+
+  /**
+   * A page of the entries on some accounts (a developer's `available` and `reserved`), newest first,
+   * each with the balance of its account right after it: the current balance less every later entry
+   * of that account (in id order), all read in one statement so balance and entries agree.
+   */
+  async accountEntries(
+    accounts: readonly string[],
+    query: AccountLedgerQuery,
+  ): Promise<AccountLedgerEntry[]> {
+    const p = new SqlParams();
+    const filters: string[] = [];
+    if (query.beforeId !== undefined) filters.push(`e.id < ${p.add(query.beforeId.toString())}::bigint`);
+    if (query.kinds && query.kinds.length > 0)
+      filters.push(`e.kind = ANY(${p.add([...query.kinds])}::text[])`);
+    if (query.jobId) filters.push(`e."jobId" = ${p.add(query.jobId)}::uuid`);
+    if (query.from) filters.push(`e."createdAt" >= ${p.add(query.from)}::timestamptz`);
+    if (query.to) filters.push(`e."createdAt" < ${p.add(query.to)}::timestamptz`);
+    const limit = p.add(query.limit);
+    // One branch per account (one or two), each a range of the (account, id) index: with
+    // `account = ANY(…)` PostgreSQL may walk the primary key backwards through everyone's entries.
+    const names = accounts.map((a) => p.add(a));
+    const each = (sql: (account: string) => string): string =>
+      names.map((account) => `(${sql(account)})`).join(' UNION ALL ');
+    const rows = await this.prisma.$queryRawUnsafe<
+      {
+        id: bigint;
+        txId: string;
+        account: string;
+        amount: bigint;
+        kind: string;
+        jobId: string | null;
+        createdAt: Date;
+        balanceAfter: bigint;
+      }[]
+    >(
+      `WITH page AS (
+         SELECT * FROM (${each(
+           (account) => `SELECT e.id, e."txId"::text AS "txId", e.account, e.amount, e.kind,
+                                e."jobId"::text AS "jobId", e."createdAt"
+                           FROM "LedgerEntry" e
+                          WHERE ${[`e.account = ${account}`, ...filters].join(' AND ')}
+                          ORDER BY e.id DESC LIMIT ${limit}`,
+         )}) u
+          ORDER BY id DESC LIMIT ${limit}),
+       -- What came after each page entry on its account, filters aside: the entries newer than the
+       -- page, and those between the page's entries.
+       after_page AS (${each(
+         (account) => `SELECT ${account}::text AS account, SUM(e.amount)::bigint AS total
+                         FROM "LedgerEntry" e
+                        WHERE e.account = ${account} AND e.id > (SELECT MAX(id) FROM page)`,
+       )}),
+       span AS (${each(
+         (account) => `SELECT e.id, SUM(e.amount) OVER (ORDER BY e.id DESC
+                                                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS later
+                         FROM "LedgerEntry" e
+                        WHERE e.account = ${account}
+                          AND e.id BETWEEN (SELECT MIN(id) FROM page) AND (SELECT MAX(id) FROM page)`,
+       )})
+       SELECT page.*,
+              (COALESCE(lb.balance, 0) - COALESCE(after_page.total, 0) - COALESCE(span.later, 0))::bigint
+                AS "balanceAfter"
+         FROM page
+         LEFT JOIN span ON span.id = page.id
+         LEFT JOIN after_page ON after_page.account = page.account
+         LEFT JOIN "LedgerBalance" lb ON lb.account = page.account
+        ORDER BY page.id DESC`,
+      ...p.values,
+    );
+    return rows;
   }
 
   /** Sum of every entry; a correct ledger always returns 0. */

@@ -4,10 +4,10 @@ import { JsonRpcProvider, NonceManager, Wallet, getAddress } from 'ethers';
 import type { Logger } from 'pino';
 import {
   ANVIL_DEV_KEYS,
+  DEV_FAUCET_ANVIL_INDEX,
   ONE_TOKEN,
-  attachComputeToken,
-  attachJobEscrow,
   attachProviderStaking,
+  depositIntoEscrow,
   contractsFingerprint,
   deployAll,
 } from '@gpumesh/rewards';
@@ -71,11 +71,7 @@ const DEV_WALLET_TOKENS = 1_000_000n * ONE_TOKEN;
 export const DEV_PLATFORM_INDEX = 7;
 /** What the dev platform account deposits into the escrow to pay canary jobs. */
 const DEV_PLATFORM_DEPOSIT = 100_000n * ONE_TOKEN;
-/**
- * Anvil account 8: the dev chain's faucet. It gets tokens at deploy and funds the local agents' wallets
- * (gas and stake), so it never competes for nonces with the settler (account 3) or slasher (account 5).
- */
-export const DEV_FAUCET_INDEX = 8;
+/** What the dev chain's faucet (DEV_FAUCET_ANVIL_INDEX) gets at deploy, to fund wallets with. */
 const DEV_FAUCET_FUNDING = 1_000_000n * ONE_TOKEN;
 /** The dev chain's role keys (anvil accounts): one key per role, as in production. */
 const DEV_DEPLOYER_INDEX = 2;
@@ -338,29 +334,20 @@ async function deployDevContracts(
     mint: [
       { to: developer.address, amount: DEV_WALLET_TOKENS + config.DEV_CREDITS },
       { to: platform.address, amount: DEV_PLATFORM_DEPOSIT },
-      { to: accounts[DEV_FAUCET_INDEX].address, amount: DEV_FAUCET_FUNDING },
+      { to: accounts[DEV_FAUCET_ANVIL_INDEX].address, amount: DEV_FAUCET_FUNDING },
     ],
   });
   await Promise.all([
-    depositIntoEscrow(provider, developer.privateKey, deployed, config.DEV_CREDITS),
-    depositIntoEscrow(provider, platform.privateKey, deployed, DEV_PLATFORM_DEPOSIT),
+    depositIntoEscrow(
+      new NonceManager(new Wallet(developer.privateKey, provider)),
+      deployed,
+      config.DEV_CREDITS,
+    ),
+    depositIntoEscrow(
+      new NonceManager(new Wallet(platform.privateKey, provider)),
+      deployed,
+      DEV_PLATFORM_DEPOSIT,
+    ),
   ]);
   return { ...deployed };
-}
-
-/**
- * A dev chain saved before JobEscrow had spending caps cannot settle with this code (its escrow has
- * no `spendingCapOf`): says so, instead of failing at every settlement step.
- */
-/** Approves and deposits `amount` of the key's tokens into the escrow, as a user would. */
-async function depositIntoEscrow(
-  provider: JsonRpcProvider,
-  key: string,
-  contracts: { token: string; escrow: string },
-  amount: bigint,
-): Promise<void> {
-  if (amount <= 0n) return;
-  const wallet = new NonceManager(new Wallet(key, provider));
-  await (await attachComputeToken(contracts.token, wallet).approve(contracts.escrow, amount)).wait();
-  await (await attachJobEscrow(contracts.escrow, wallet).deposit(amount)).wait();
 }

@@ -4,9 +4,8 @@
 // against the root and file hash on chain and builds the wallet's proof from it itself.
 import { readFile } from 'node:fs/promises';
 
-import { JsonRpcProvider, NonceManager, Wallet, formatEther, parseEther } from 'ethers';
+import { JsonRpcProvider, Wallet, formatEther, parseEther } from 'ethers';
 import {
-  ANVIL_DEV_KEYS,
   RewardsError,
   attachComputeToken,
   attachProviderStaking,
@@ -15,6 +14,7 @@ import {
   auditEpoch,
   claimRewards,
   formatTokenAmount,
+  fundFromDevFaucet,
   parseEpochFile,
   parseTokenAmount,
   readStake,
@@ -630,12 +630,7 @@ async function verifiedTicket(
   return { ...ticket, root, fileHash, leaves: report.leafCount };
 }
 
-/**
- * The local dev chain's faucet: anvil's well-known account 8 (public test keys; the coordinator's dev
- * chain gives it tokens at deploy, see DEV_FAUCET_INDEX in apps/coordinator/src/settlement/settlement-chain.ts).
- */
-export const DEV_FAUCET_ANVIL_INDEX = 8;
-/** What `dev-fund` sends by default: gas, and tokens to stake. */
+/** What `dev-fund` sends by default: gas, and tokens to stake (from the dev faucet, fundFromDevFaucet). */
 export const DEV_FUND_ETH = '1';
 export const DEV_FUND_TOKENS = '1000';
 
@@ -663,11 +658,9 @@ export async function devFundCommand(
       throw new CliError(`--eth: "${opts.eth}" is not an ETH amount`);
     }
     const tokens = amountArg(opts.tokens ?? DEV_FUND_TOKENS, '--tokens');
-    const faucet = new NonceManager(new Wallet(ANVIL_DEV_KEYS[DEV_FAUCET_ANVIL_INDEX], s.provider));
-    const token = attachComputeToken(s.info.token!, faucet);
-    const gasTx = await faucet.sendTransaction({ to: s.wallet.address, value: eth });
-    const tokenTx = await token.transfer(s.wallet.address, tokens);
-    await Promise.all([gasTx.wait(), tokenTx.wait()]);
+    const txHashes = await fundFromDevFaucet(s.provider, s.info.token!, [
+      { to: s.wallet.address, wei: eth, tokens },
+    ]);
     const [ethBalance, tokenBalance] = await Promise.all([
       s.provider.getBalance(s.wallet.address),
       attachComputeToken(s.info.token!, s.provider).balanceOf(s.wallet.address),
@@ -677,7 +670,7 @@ export async function devFundCommand(
         address: s.wallet.address,
         eth: ethBalance.toString(),
         tokens: tokenBalance.toString(),
-        txHashes: [gasTx.hash, tokenTx.hash],
+        txHashes,
       },
       () =>
         [

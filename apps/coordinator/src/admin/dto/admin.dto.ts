@@ -348,7 +348,6 @@ export class AdminJobDetailDto extends AdminJobDto {
   @ApiProperty({ type: [AttemptDto] }) attempts: AttemptDto[];
   @ApiProperty({ type: VerdictDto }) verdict: VerdictDto;
   @ApiProperty({ type: [LedgerMoveDto] }) ledger: LedgerMoveDto[];
-  @ApiProperty({ description: 'base units paid out of the reservation (providers + fee)' }) charged: string;
   @ApiPropertyOptional({ nullable: true, type: 'object', additionalProperties: true }) result: unknown;
 }
 

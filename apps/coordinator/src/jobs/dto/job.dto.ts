@@ -4,6 +4,7 @@ import { Type } from 'class-transformer';
 import type { Job, JobEvent } from '#prisma';
 import { JOB_STATES } from '../job-state.js';
 import { jobVerification, verificationOutcome } from '../../pricing/policy.js';
+import type { JobCharges } from '../../ledger/job-charges.js';
 
 export class JobCostDto {
   @ApiProperty({ description: 'workUnits × pricePerUnit: one provider running it', example: '21470' })
@@ -48,6 +49,27 @@ export class JobVerificationDto {
   corrected: boolean;
 }
 
+export class JobChargesDto {
+  @ApiProperty({
+    description: 'base units paid to the provider of the first run (its price × work units, less the fee)',
+    example: '31',
+  })
+  work: string;
+  @ApiProperty({
+    description: 'base units paid to the providers of every further run: redundant copies and tie-breaks',
+    example: '0',
+  })
+  redundancy: string;
+  @ApiProperty({
+    description:
+      'base units you paid for canaries: always 0, the platform pays its canary jobs (verification.cost.canary is what they cost it)',
+    example: '0',
+  })
+  canary: string;
+  @ApiProperty({ description: "the platform fee, taken out of the providers' payments", example: '3' })
+  fee: string;
+}
+
 export class JobDto {
   @ApiProperty({ format: 'uuid' }) id: string;
   @ApiProperty({ enum: ['matmul', 'inference', 'train'] }) kind: string;
@@ -56,8 +78,26 @@ export class JobDto {
   workUnits: string;
   @ApiProperty({ description: 'the maximum price per work unit, in base units', example: '10' })
   pricePerUnit: string;
-  @ApiProperty({ description: 'base units reserved from the balance for this job', example: '21470' })
+  @ApiProperty({
+    deprecated: true,
+    description: 'deprecated: the same figure as `reserved` (what was reserved, not what was charged)',
+    example: '21470',
+  })
   cost: string;
+  @ApiProperty({
+    description:
+      'base units reserved from your balance at submission: work units × maxPricePerUnit × k (+ a check run); what is not charged returns to your balance when the job ends',
+    example: '21470',
+  })
+  reserved: string;
+  @ApiProperty({
+    description:
+      'base units charged for this job so far, read from the ledger: 0 until it completes, then what the providers were paid at their own price (fee included), less any refund; work + redundancy + canary + fee',
+    example: '34',
+  })
+  charged: string;
+  @ApiProperty({ type: JobChargesDto, description: 'what `charged` is made of' })
+  chargedBreakdown: JobChargesDto;
   @ApiProperty({ minimum: 1, maximum: 3 }) redundancy: number;
   @ApiProperty({ type: JobVerificationDto }) verification: JobVerificationDto;
   @ApiProperty() deadlineAt: string;
@@ -68,7 +108,8 @@ export class JobDto {
   @ApiPropertyOptional({ nullable: true, type: String }) resultHash: string | null;
 }
 
-export function mapJob(job: Job): JobDto {
+/** A job as the API shows it, with what the ledger says it reserved and charged. */
+export function mapJob(job: Job, charges: JobCharges): JobDto {
   return {
     id: job.id,
     kind: job.kind,
@@ -76,6 +117,14 @@ export function mapJob(job: Job): JobDto {
     workUnits: job.workUnits.toString(),
     pricePerUnit: job.pricePerUnit.toString(),
     cost: job.cost.toString(),
+    reserved: charges.reserved.toString(),
+    charged: charges.charged.toString(),
+    chargedBreakdown: {
+      work: charges.work.toString(),
+      redundancy: charges.redundancy.toString(),
+      canary: charges.canary.toString(),
+      fee: charges.fee.toString(),
+    },
     redundancy: job.redundancy,
     verification: mapVerification(job),
     deadlineAt: job.deadlineAt.toISOString(),
@@ -116,8 +165,8 @@ export class JobDetailDto extends JobDto {
   spec: unknown;
 }
 
-export function mapJobDetail(job: Job): JobDetailDto {
-  return { ...mapJob(job), spec: job.spec };
+export function mapJobDetail(job: Job, charges: JobCharges): JobDetailDto {
+  return { ...mapJob(job, charges), spec: job.spec };
 }
 
 export class JobPageDto {
