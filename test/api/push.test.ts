@@ -4,10 +4,11 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
+import { api, startCoordinatorOn, type TestCoordinator } from '../helpers/coordinator.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
-import { pollUntil } from '../helpers/poll.js';
+import { pollUntil, query } from '../helpers/poll.js';
 import { matmulSpec } from '../helpers/specs.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { verifyWebhookSignature } from '../../apps/coordinator/src/events/webhooks/webhook-signature.js';
 
 interface Received {
@@ -39,7 +40,14 @@ interface SseEvent {
 }
 
 const HEARTBEAT_MS = 150;
-const RETRY_HINT_MS = 1_500;
+const ENV = {
+  WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
+  WEBHOOK_RETRY_BASE_MS: '100',
+  WEBHOOK_SWEEP_MS: '100',
+  SSE_HEARTBEAT_MS: String(HEARTBEAT_MS),
+  SSE_RETRY_MS: '1500',
+};
+const RETRY_HINT_MS = Number(ENV.SSE_RETRY_MS);
 
 /** The messages of an event stream's text (blank-line separated), each with its fields. */
 function parseSse(text: string): SseEvent[] {
@@ -60,6 +68,7 @@ function parseSse(text: string): SseEvent[] {
 }
 
 describe('push: lifecycle webhooks and resumable event streams (real coordinator, local receiver)', () => {
+  let db: TestDatabase;
   let c: TestCoordinator;
   let receiver: Server;
   let hookUrl: string;
@@ -69,13 +78,8 @@ describe('push: lifecycle webhooks and resumable event streams (real coordinator
   const answers = new Map<string, number[]>();
 
   beforeAll(async () => {
-    c = await startTestCoordinator({
-      WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
-      WEBHOOK_RETRY_BASE_MS: '100',
-      WEBHOOK_SWEEP_MS: '100',
-      SSE_HEARTBEAT_MS: String(HEARTBEAT_MS),
-      SSE_RETRY_MS: String(RETRY_HINT_MS),
-    });
+    db = await createTestDatabase();
+    c = await startCoordinatorOn(db.url, ENV);
     receiver = createServer((req, res) => {
       let body = '';
       req.on('data', (d: Buffer) => (body += d.toString('utf8')));
@@ -93,6 +97,7 @@ describe('push: lifecycle webhooks and resumable event streams (real coordinator
   afterAll(async () => {
     for (const a of agents) await a.stop();
     await c?.close();
+    await db?.drop();
     await new Promise((r) => receiver?.close(r));
   });
 
@@ -321,4 +326,44 @@ describe('push: lifecycle webhooks and resumable event streams (real coordinator
     );
     expect(cancelled.body.items).toEqual([]);
   }, 30_000);
+
+  it('keeps retrying a delivery across a coordinator restart (the outbox is in PostgreSQL)', async () => {
+    for (const a of agents.splice(0)) await a.stop();
+    await api(c.url, 'PUT', '/v1/account/webhook', { key: c.devKey, body: { url: hookUrl } });
+    answers.set(
+      'job.cancelled',
+      Array.from({ length: 50 }, () => 500),
+    ); // down until the restart
+    const job = await api<{ id: string }>(c.url, 'POST', '/v1/jobs', {
+      key: c.devKey,
+      body: { ...matmulSpec(2, 2, 2, '1'), requirements: { minVramMiB: 1_000_000 } },
+    });
+    await api(c.url, 'POST', `/v1/jobs/${job.body.id}/cancel`, { key: c.devKey });
+    await pollUntil(
+      'two failed attempts',
+      async () => (deliveriesOf('job.cancelled', job.body.id).length >= 2 ? true : undefined),
+      10_000,
+    );
+    await c.close();
+    answers.delete('job.cancelled'); // the receiver is back; the coordinator is not
+    const attemptsBefore = deliveriesOf('job.cancelled', job.body.id).length;
+    c = await startCoordinatorOn(db.url, ENV);
+    const [row] = await pollUntil(
+      'the delivery, by the restarted coordinator',
+      async () => {
+        const rows = await query<{ id: string; state: string; attempts: number; lastStatus: number }>(
+          db.url,
+          `SELECT id::text, state, attempts, "lastStatus" FROM "WebhookDelivery" WHERE "jobId" = $1 AND event = 'job.cancelled'`,
+          [job.body.id],
+        );
+        return rows[0]?.state === 'DELIVERED' ? rows : undefined;
+      },
+      20_000,
+    );
+    const attempts = deliveriesOf('job.cancelled', job.body.id);
+    expect(attempts.length).toBeGreaterThan(attemptsBefore);
+    expect(attempts.at(-1)?.answered).toBe(204);
+    expect(new Set(attempts.map((r) => r.headers['x-gpumesh-delivery']))).toEqual(new Set([row.id]));
+    expect(row).toMatchObject({ attempts: attempts.length, lastStatus: 204 });
+  }, 40_000);
 });

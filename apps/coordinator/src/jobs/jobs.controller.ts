@@ -209,7 +209,11 @@ export class JobsController {
     description:
       'the same as the Last-Event-ID header, for clients that cannot set headers (the header wins)',
   })
-  @ApiResponse({ status: 200, description: 'a text/event-stream of `job-event` events' })
+  @ApiResponse({
+    status: 200,
+    description: 'a stream of `job-event` events (data: a JobEventDto as JSON) and `: ping` comments',
+    content: { 'text/event-stream': { schema: { type: 'string' } } },
+  })
   @ApiResponse({ status: 400, description: 'Last-Event-ID is not the id of an event of this job' })
   @ApiResponse({ status: 404, description: 'no such job of yours' })
   async events(
