@@ -131,8 +131,8 @@ const configSchema = z.object({
   /** Canary rate at least this high for jobs placed on providers below the trusted reputation. */
   PROBATION_CANARY_RATE: z.coerce.number().min(0).max(0.5).default(0.25),
   /**
-   * Webhooks (docs/verification.md "Corrections and webhooks") may reach http:// URLs and private,
-   * loopback or link-local addresses. Off: https to public addresses only. For development and tests.
+   * Webhooks (docs/push.md) may reach http:// URLs and private, loopback or link-local addresses.
+   * Off: https to public addresses only. For development and tests.
    */
   WEBHOOK_ALLOW_PRIVATE_ADDRESSES: z
     .enum(['true', 'false'])
