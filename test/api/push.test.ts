@@ -294,9 +294,17 @@ describe('push: lifecycle webhooks and resumable event streams (real coordinator
     const after = parseSse(await resumed.text());
     expect(after[0]).toMatchObject({ id: jobEvents[0].id, retry: RETRY_HINT_MS });
     expect(after.filter((m) => m.data).map((m) => m.data?.type)).toEqual(['job.cancelled']);
-    // The query parameter does the same for clients that cannot set headers; after the last event, nothing.
-    const viaQuery = await fetch(`${events}?lastEventId=${jobEvents[1].id!}`, { headers: auth });
-    expect(parseSse(await viaQuery.text()).filter((m) => m.data)).toEqual([]);
+    // The query parameter does the same for clients that cannot set headers.
+    const viaQuery = await fetch(`${events}?lastEventId=${jobEvents[0].id!}`, { headers: auth });
+    expect(
+      parseSse(await viaQuery.text())
+        .filter((m) => m.data)
+        .map((m) => m.data?.type),
+    ).toEqual(['job.cancelled']);
+    // After the terminal event, nothing followed: 204, which makes an EventSource stop reconnecting.
+    const over = await fetch(events, { headers: { ...auth, 'last-event-id': jobEvents[1].id! } });
+    expect(over.status).toBe(204);
+    expect(await over.text()).toBe('');
     // Whole history again from 0.
     const fromZero = await fetch(events, { headers: { ...auth, 'last-event-id': '0' } });
     expect(parseSse(await fromZero.text()).filter((m) => m.data)).toHaveLength(2);

@@ -36,19 +36,20 @@ export class JobEventStream {
   ) {}
 
   /**
-   * The stream after `lastEventId` (null: the whole history). Rejects with VALIDATION_FAILED (400),
-   * before anything is sent, when it is not an event of this job.
+   * The stream after `lastEventId` (null: the whole history), or null when the client already has
+   * every event up to the terminal one and none followed (answered 204 No Content: an EventSource,
+   * which reconnects whenever a stream ends, then stops). Rejects with VALIDATION_FAILED (400),
+   * before anything is sent, when `lastEventId` is not an event of this job.
    */
-  async open(jobId: string, lastEventId: bigint | null): Promise<Observable<MessageEvent>> {
+  async open(jobId: string, lastEventId: bigint | null): Promise<Observable<MessageEvent> | null> {
     if (lastEventId === null) return this.stream(jobId);
     const events = await this.jobs.events(jobId);
-    return this.stream(
-      jobId,
-      resumePoint(
-        events.map((e) => ({ id: e.id, terminal: endsStream(e) })),
-        lastEventId,
-      ),
+    const from = resumePoint(
+      events.map((e) => ({ id: e.id, terminal: endsStream(e) })),
+      lastEventId,
     );
+    if (from.ended && events.every((e) => e.id <= from.afterId)) return null;
+    return this.stream(jobId, from);
   }
 
   stream(jobId: string, from: ResumePoint = { afterId: 0n, ended: false }): Observable<MessageEvent> {

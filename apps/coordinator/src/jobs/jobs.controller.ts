@@ -21,7 +21,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import type { Observable } from 'rxjs';
+import { EMPTY, type Observable } from 'rxjs';
 import { jobSpecJsonSchema } from '@gpumesh/protocol';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators.js';
 import type { Principal } from '../auth/principal.js';
@@ -214,6 +214,11 @@ export class JobsController {
     description: 'a stream of `job-event` events (data: a JobEventDto as JSON) and `: ping` comments',
     content: { 'text/event-stream': { schema: { type: 'string' } } },
   })
+  @ApiResponse({
+    status: 204,
+    description:
+      'resumed after the terminal event and nothing followed: the stream is over (an EventSource stops)',
+  })
   @ApiResponse({ status: 400, description: 'Last-Event-ID is not the id of an event of this job' })
   @ApiResponse({ status: 404, description: 'no such job of yours' })
   async events(
@@ -221,10 +226,14 @@ export class JobsController {
     @Param('id', uuidParam('id')) id: string,
     @Headers('last-event-id') lastEventIdHeader: string | undefined,
     @Query('lastEventId') lastEventIdQuery: unknown,
+    @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<Observable<MessageEvent>> {
     const lastEventId = parseLastEventId(lastEventIdHeader, lastEventIdQuery);
     await this.jobs.get(principal, id);
-    return this.stream.open(id, lastEventId);
+    const events = await this.stream.open(id, lastEventId);
+    if (events) return events;
+    void reply.status(204); // the client has the whole stream: an EventSource stops reconnecting
+    return EMPTY;
   }
 }
 
