@@ -305,6 +305,17 @@ describe('push: lifecycle webhooks and resumable event streams (real coordinator
     const over = await fetch(events, { headers: { ...auth, 'last-event-id': jobEvents[1].id! } });
     expect(over.status).toBe(204);
     expect(await over.text()).toBe('');
+    // The admin dashboard's stream of any job resumes the same way.
+    const admin = { authorization: `Bearer ${c.adminKey}` };
+    const adminEvents = `${c.url}/v1/admin/jobs/${job.body.id}/events`;
+    const adminAfter = await fetch(adminEvents, { headers: { ...admin, 'last-event-id': jobEvents[0].id! } });
+    expect(
+      parseSse(await adminAfter.text())
+        .filter((m) => m.data)
+        .map((m) => m.data?.type),
+    ).toEqual(['job.cancelled']);
+    const adminOver = await fetch(adminEvents, { headers: { ...admin, 'last-event-id': jobEvents[1].id! } });
+    expect(adminOver.status).toBe(204);
     // Whole history again from 0.
     const fromZero = await fetch(events, { headers: { ...auth, 'last-event-id': '0' } });
     expect(parseSse(await fromZero.text()).filter((m) => m.data)).toHaveLength(2);
