@@ -35,16 +35,23 @@ export function isWebhookEventType(value: unknown): value is WebhookEventType {
   return typeof value === 'string' && (WEBHOOK_EVENT_TYPES as readonly string[]).includes(value);
 }
 
+export class WebhookEventsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WebhookEventsError';
+  }
+}
+
 /**
  * The subscription of a webhook from a request: undefined or an empty list means every event;
- * otherwise distinct known event types (sorted). Throws a message naming the bad entry.
+ * otherwise distinct known event types (sorted). Throws WebhookEventsError naming the bad entry.
  */
 export function parseWebhookEvents(input: unknown): WebhookEventType[] {
   if (input === undefined || input === null) return [];
-  if (!Array.isArray(input)) throw new TypeError('events: expected an array of event types');
+  if (!Array.isArray(input)) throw new WebhookEventsError('events: expected an array of event types');
   const bad = input.find((e) => !isWebhookEventType(e));
   if (bad !== undefined) {
-    throw new TypeError(
+    throw new WebhookEventsError(
       `events: unknown event type ${JSON.stringify(bad)} (one of ${WEBHOOK_EVENT_TYPES.join(', ')})`,
     );
   }

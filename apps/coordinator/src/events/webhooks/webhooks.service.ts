@@ -13,7 +13,7 @@ import {
   type WebhookDeliveryState,
 } from './webhooks.repository.js';
 import { decodeDeliveryCursor, encodeDeliveryCursor } from './delivery-cursor.js';
-import { WEBHOOK_PING_EVENT, parseWebhookEvents } from './webhook-events.js';
+import { WEBHOOK_PING_EVENT, WebhookEventsError, parseWebhookEvents } from './webhook-events.js';
 import { DEFAULT_WEBHOOK_RETRY_SCHEDULE, retryDelayMs, type WebhookRetrySchedule } from './webhook-retry.js';
 import {
   WEBHOOK_DELIVERY_HEADER,
@@ -107,7 +107,7 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
       wanted = parseWebhookEvents(events);
       await resolveWebhookUrl(url, this.urlPolicy());
     } catch (err) {
-      if (err instanceof WebhookUrlError || err instanceof TypeError) {
+      if (err instanceof WebhookUrlError || err instanceof WebhookEventsError) {
         throw new DomainError('VALIDATION_FAILED', err.message);
       }
       throw err;
