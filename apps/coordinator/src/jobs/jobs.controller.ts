@@ -228,8 +228,8 @@ export class JobsController {
     @Query('lastEventId') lastEventIdQuery: unknown,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<Observable<MessageEvent>> {
+    await this.jobs.get(principal, id); // someone else's job is a 404 whatever the id says
     const lastEventId = parseLastEventId(lastEventIdHeader, lastEventIdQuery);
-    await this.jobs.get(principal, id);
     const events = await this.stream.open(id, lastEventId);
     if (events) return events;
     void reply.status(204); // the client has the whole stream: an EventSource stops reconnecting
