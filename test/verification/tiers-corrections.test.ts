@@ -41,7 +41,8 @@ describe('corrections (real coordinator, fake agents)', () => {
     const port = (server.address() as AddressInfo).port;
     const hook = await api<{ secret: string; url: string }>(t.c.url, 'PUT', '/v1/account/webhook', {
       key: t.c.devKey,
-      body: { url: `http://127.0.0.1:${port}/gpumesh` },
+      // Only corrections: this receiver is not told of the lifecycle of the jobs below.
+      body: { url: `http://127.0.0.1:${port}/gpumesh`, events: ['job.corrected'] },
     });
     expect(hook.status, JSON.stringify(hook.body)).toBe(200);
     expect(hook.body.secret).toMatch(/^whsec_/);
@@ -111,13 +112,10 @@ describe('corrections (real coordinator, fake agents)', () => {
     expect(payload.data.jobId).toBe(wrongJob);
     expect(payload.data.provider).toBe(cheater.peerId);
     const log = await waitFor('the delivery log to say DELIVERED', async () => {
-      const res = await api<{ state: string; attempts: number; lastStatus: number; jobId: string }[]>(
-        t.c.url,
-        'GET',
-        '/v1/account/webhook/deliveries',
-        { key: t.c.devKey },
-      );
-      return res.body[0]?.state === 'DELIVERED' ? res.body : undefined;
+      const res = await api<{
+        items: { state: string; attempts: number; lastStatus: number; jobId: string }[];
+      }>(t.c.url, 'GET', '/v1/account/webhook/deliveries?event=job.corrected', { key: t.c.devKey });
+      return res.body.items[0]?.state === 'DELIVERED' ? res.body.items : undefined;
     });
     expect(log).toHaveLength(1);
     expect(log[0]).toMatchObject({ jobId: wrongJob, attempts: 2, lastStatus: 204 });

@@ -3,17 +3,21 @@ import {
   Controller,
   Delete,
   Get,
+  Headers,
   HttpCode,
   Param,
   Post,
   Put,
   Query,
+  Res,
   Sse,
   type MessageEvent,
   type PipeTransform,
 } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { Observable } from 'rxjs';
+import type { FastifyReply } from 'fastify';
+import { EMPTY, type Observable } from 'rxjs';
+import { parseLastEventId } from '../events/sse/sse-resume.js';
 import { CurrentPrincipal } from '../auth/auth.decorators.js';
 import type { Principal } from '../auth/principal.js';
 import type { ApiKeyDto } from '../auth/dto/auth.dto.js';
@@ -142,9 +146,20 @@ export class AdminController {
   }
 
   @Sse('jobs/:id/events')
-  @ApiOperation({ summary: "Server-sent events: the job's events, live, until it ends" })
-  jobEvents(@Param('id', uuidParam('id')) id: string): Observable<MessageEvent> {
-    return this.admin.jobEvents(id);
+  @ApiOperation({
+    summary:
+      "Server-sent events: the job's events, live, until it ends; resumes after Last-Event-ID (or ?lastEventId=) like /v1/jobs/:id/events",
+  })
+  async jobEvents(
+    @Param('id', uuidParam('id')) id: string,
+    @Headers('last-event-id') lastEventIdHeader: string | undefined,
+    @Query('lastEventId') lastEventIdQuery: unknown,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<Observable<MessageEvent>> {
+    const events = await this.admin.jobEvents(id, parseLastEventId(lastEventIdHeader, lastEventIdQuery));
+    if (events) return events;
+    void reply.status(204); // the client has the whole stream: an EventSource stops reconnecting
+    return EMPTY;
   }
 
   @Post('jobs/:id/cancel')

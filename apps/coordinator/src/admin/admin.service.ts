@@ -255,8 +255,9 @@ export class AdminService {
     };
   }
 
-  jobEvents(id: string): Observable<MessageEvent> {
-    return this.events.stream(id);
+  /** A job's event stream after `lastEventId` (null: all), or null when there is nothing more to send. */
+  jobEvents(id: string, lastEventId: bigint | null): Promise<Observable<MessageEvent> | null> {
+    return this.events.open(id, lastEventId);
   }
 
   async cancelJob(principal: Principal, id: string): Promise<AdminJobDto> {

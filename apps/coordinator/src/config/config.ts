@@ -131,13 +131,23 @@ const configSchema = z.object({
   /** Canary rate at least this high for jobs placed on providers below the trusted reputation. */
   PROBATION_CANARY_RATE: z.coerce.number().min(0).max(0.5).default(0.25),
   /**
-   * Webhooks (docs/verification.md "Corrections and webhooks") may reach http:// URLs and private,
-   * loopback or link-local addresses. Off: https to public addresses only. For development and tests.
+   * Webhooks (docs/push.md) may reach http:// URLs and private, loopback or link-local addresses.
+   * Off: https to public addresses only. For development and tests.
    */
   WEBHOOK_ALLOW_PRIVATE_ADDRESSES: z
     .enum(['true', 'false'])
     .default('false')
     .transform((v) => v === 'true'),
+  /** Wait before a failed webhook delivery's first retry; each next wait is 4× longer (at most 1 h). */
+  WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(10).default(2_000),
+  /** Attempts of one webhook delivery (the first included) before it is given up (FAILED). */
+  WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(8),
+  /** How often workers look for due webhook deliveries (new ones and retries). */
+  WEBHOOK_SWEEP_MS: z.coerce.number().int().min(10).default(1_000),
+  /** Interval of the `: ping` comment on open server-sent event streams (keeps proxies from closing them). */
+  SSE_HEARTBEAT_MS: z.coerce.number().int().min(10).max(300_000).default(15_000),
+  /** The `retry:` hint of server-sent event streams: how long a client waits before reconnecting. */
+  SSE_RETRY_MS: z.coerce.number().int().min(0).max(600_000).default(3_000),
   /** Stake (base units) proposed for slashing when a provider is caught returning wrong results. */
   SLASH_AMOUNT: integerString.default(10_000_000n),
   /**

@@ -11,15 +11,24 @@ import {
   Sse,
   type MessageEvent,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiBody,
+  ApiHeader,
+  ApiOperation,
+  ApiQuery,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import type { Observable } from 'rxjs';
+import { EMPTY, type Observable } from 'rxjs';
 import { jobSpecJsonSchema } from '@gpumesh/protocol';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators.js';
 import type { Principal } from '../auth/principal.js';
 import { uuidParam } from '../common/pipes.js';
 import { NO_CHARGES, chargesOfNewJob } from '../ledger/job-charges.js';
 import { JobEventStream } from './job-event-stream.js';
+import { parseLastEventId } from '../events/sse/sse-resume.js';
 import { JobsService, MAX_BATCH_SUBMIT } from './jobs.service.js';
 import {
   BatchSubmitResponseDto,
@@ -197,13 +206,49 @@ export class JobsController {
 
   @Sse(':id/events')
   @RequireScopes('jobs:read')
-  @ApiOperation({ summary: "Server-sent events: the job's event history, then live events until it ends" })
+  @ApiOperation({
+    summary:
+      "Server-sent events: the job's event history (or what follows Last-Event-ID), then live events until it ends",
+    description:
+      'Each `job-event` carries its event id as `id:`; reconnect with `Last-Event-ID` (or `?lastEventId=`) to get only later events. The stream opens with a `retry:` hint, sends a `: ping` comment every SSE_HEARTBEAT_MS (15 s by default) and ends after the terminal event.',
+  })
+  @ApiHeader({
+    name: 'Last-Event-ID',
+    required: false,
+    description: 'the id of the last event received: only later events are sent (0: the whole history)',
+  })
+  @ApiQuery({
+    name: 'lastEventId',
+    required: false,
+    type: String,
+    description:
+      'the same as the Last-Event-ID header, for clients that cannot set headers (the header wins)',
+  })
+  @ApiResponse({
+    status: 200,
+    description: 'a stream of `job-event` events (data: a JobEventDto as JSON) and `: ping` comments',
+    content: { 'text/event-stream': { schema: { type: 'string' } } },
+  })
+  @ApiResponse({
+    status: 204,
+    description:
+      'resumed after the terminal event and nothing followed: the stream is over (an EventSource stops)',
+  })
+  @ApiResponse({ status: 400, description: 'Last-Event-ID is not the id of an event of this job' })
+  @ApiResponse({ status: 404, description: 'no such job of yours' })
   async events(
     @CurrentPrincipal() principal: Principal,
     @Param('id', uuidParam('id')) id: string,
+    @Headers('last-event-id') lastEventIdHeader: string | undefined,
+    @Query('lastEventId') lastEventIdQuery: unknown,
+    @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<Observable<MessageEvent>> {
-    await this.jobs.get(principal, id);
-    return this.stream.stream(id);
+    await this.jobs.get(principal, id); // someone else's job is a 404 whatever the id says
+    const lastEventId = parseLastEventId(lastEventIdHeader, lastEventIdQuery);
+    const events = await this.stream.open(id, lastEventId);
+    if (events) return events;
+    void reply.status(204); // the client has the whole stream: an EventSource stops reconnecting
+    return EMPTY;
   }
 }
 

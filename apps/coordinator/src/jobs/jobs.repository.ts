@@ -30,6 +30,8 @@ import {
   type JobState,
 } from './job-state.js';
 import { GroupCommit } from '../common/group-commit.js';
+import { lifecycleDeliveryRows } from '../events/webhooks/webhook-events.js';
+import { insertLifecycleDeliveriesSql } from '../events/webhooks/webhooks.repository.js';
 
 /** How the error of an attempt the provider rejected starts (then the provider's reason). */
 export const REJECTED_ATTEMPT = 'rejected: ';
@@ -379,6 +381,9 @@ export class JobsRepository {
     if (attempts.length > 0) parts.push(`settled AS (${settleAttemptsSql(attempts, p)})`);
     if (changed.length > 0) parts.push(`moved AS (${updateJobsSql(changed, p)})`);
     if (events.length > 0) parts.push(`events AS (${insertEventsSql(events, p)})`);
+    // Lifecycle webhooks (job.running, job.succeeded, ...), queued with the change they report.
+    const hooks = lifecycleDeliveryRows(events, (id) => current.get(id), now);
+    if (hooks.length > 0) parts.push(`hooks AS (${insertLifecycleDeliveriesSql(hooks, now, p)})`);
     if (plan.entries.account.length > 0) parts.push(`entries AS (${insertEntriesSql(plan, p)})`);
     const insertOffers = offerRowsOfBatch.ids.length > 0;
     const main = insertOffers ? insertOffersSql(offerRowsOfBatch, p) : 'SELECT 1';

@@ -50,6 +50,16 @@ const OWNERS: readonly TableOwner[] = [
     ],
   },
   {
+    tables: ['Webhook', 'WebhookDelivery'],
+    owner: 'events',
+    writes: [
+      prismaWrites('webhook'),
+      prismaWrites('webhookDelivery'),
+      sqlWrites('Webhook'),
+      sqlWrites('WebhookDelivery'),
+    ],
+  },
+  {
     tables: ['SpendingCap'],
     owner: 'accounts',
     writes: [prismaWrites('spendingCap'), sqlWrites('SpendingCap')],

@@ -1,15 +1,42 @@
-import { Body, Controller, Delete, Get, HttpCode, Put, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiOperation,
+  ApiProperty,
+  ApiPropertyOptional,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+} from 'class-validator';
 import type { Webhook, WebhookDelivery } from '#prisma';
 import { CurrentPrincipal, RequireScopes } from '../../auth/auth.decorators.js';
 import type { Principal } from '../../auth/principal.js';
-import { MAX_DELIVERY_LOG, WebhooksService } from './webhooks.service.js';
+import { uuidParam } from '../../common/pipes.js';
+import { MAX_DELIVERY_LOG, WebhooksService, type AttemptOutcome } from './webhooks.service.js';
 import { MAX_WEBHOOK_URL_LENGTH } from './webhook-url.js';
+import { WEBHOOK_EVENT_TYPES, WEBHOOK_PING_EVENT } from './webhook-events.js';
+import { WEBHOOK_DELIVERY_STATES, type WebhookDeliveryState } from './webhooks.repository.js';
 
 export class WebhookDto {
   @ApiProperty({ example: 'https://example.com/gpumesh' }) url: string;
+  @ApiProperty({
+    enum: WEBHOOK_EVENT_TYPES,
+    isArray: true,
+    description: 'the event types delivered; empty: every event type',
+  })
+  events: string[];
   @ApiProperty() createdAt: string;
   @ApiProperty() updatedAt: string;
 }
@@ -25,16 +52,40 @@ export class WebhookCreatedDto extends WebhookDto {
 export class WebhookDeliveryDto {
   @ApiProperty({ format: 'uuid', description: 'also the x-gpumesh-delivery header: deduplicate on it' })
   id: string;
-  @ApiProperty({ example: 'job.corrected' }) event: string;
+  @ApiProperty({ enum: [...WEBHOOK_EVENT_TYPES, WEBHOOK_PING_EVENT], example: 'job.succeeded' })
+  event: string;
   @ApiPropertyOptional({ nullable: true, type: String, format: 'uuid' }) jobId: string | null;
   @ApiProperty() url: string;
-  @ApiProperty({ enum: ['PENDING', 'DELIVERED', 'FAILED'] }) state: string;
-  @ApiProperty() attempts: number;
-  @ApiPropertyOptional({ nullable: true, type: Number }) lastStatus: number | null;
-  @ApiPropertyOptional({ nullable: true, type: String }) lastError: string | null;
+  @ApiProperty({ enum: WEBHOOK_DELIVERY_STATES }) state: string;
+  @ApiProperty({ description: 'attempts made so far' }) attempts: number;
+  @ApiPropertyOptional({ nullable: true, type: Number, description: 'HTTP status of the last attempt' })
+  lastStatus: number | null;
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'why the last attempt failed' })
+  lastError: string | null;
   @ApiProperty({ description: 'next attempt (PENDING) or last one' }) nextAttemptAt: string;
   @ApiProperty() createdAt: string;
   @ApiPropertyOptional({ nullable: true, type: String }) deliveredAt: string | null;
+}
+
+export class WebhookDeliveryPageDto {
+  @ApiProperty({ type: [WebhookDeliveryDto], description: 'newest first' }) items: WebhookDeliveryDto[];
+  @ApiPropertyOptional({ nullable: true, type: String, description: 'pass as ?cursor= for the next page' })
+  nextCursor: string | null;
+}
+
+export class WebhookTestResultDto {
+  @ApiProperty({ description: 'the receiver answered 2xx' }) delivered: boolean;
+  @ApiPropertyOptional({ nullable: true, type: Number, description: "the receiver's HTTP status" })
+  status: number | null;
+  @ApiPropertyOptional({
+    nullable: true,
+    type: String,
+    description: 'why it failed (refused URL, timeout, connection error, non-2xx answer)',
+  })
+  error: string | null;
+  @ApiProperty({ description: 'time of the attempt, connection included' }) durationMs: number;
+  @ApiProperty({ type: WebhookDeliveryDto, description: 'the ping in the delivery log (not retried)' })
+  delivery: WebhookDeliveryDto;
 }
 
 export class SetWebhookDto {
@@ -42,6 +93,21 @@ export class SetWebhookDto {
   @IsString()
   @MaxLength(MAX_WEBHOOK_URL_LENGTH)
   url: string;
+
+  @ApiPropertyOptional({
+    enum: WEBHOOK_EVENT_TYPES,
+    isArray: true,
+    description: 'deliver only these event types (default: every event type)',
+    example: ['job.succeeded', 'job.failed'],
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(WEBHOOK_EVENT_TYPES.length)
+  @IsIn(WEBHOOK_EVENT_TYPES, {
+    each: true,
+    message: `events: each must be one of ${WEBHOOK_EVENT_TYPES.join(', ')}`,
+  })
+  events?: string[];
 }
 
 export class DeliveriesQueryDto {
@@ -52,10 +118,34 @@ export class DeliveriesQueryDto {
   @Min(1)
   @Max(MAX_DELIVERY_LOG)
   limit?: number;
+
+  @ApiPropertyOptional({ description: 'opaque cursor from a previous page (nextCursor)' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9_-]{1,200}$/, { message: 'cursor: is not a cursor this API returned' })
+  cursor?: string;
+
+  @ApiPropertyOptional({ enum: WEBHOOK_DELIVERY_STATES, description: 'only deliveries in this state' })
+  @IsOptional()
+  @IsIn(WEBHOOK_DELIVERY_STATES)
+  state?: WebhookDeliveryState;
+
+  @ApiPropertyOptional({
+    enum: [...WEBHOOK_EVENT_TYPES, WEBHOOK_PING_EVENT],
+    description: 'only this event type',
+  })
+  @IsOptional()
+  @IsIn([...WEBHOOK_EVENT_TYPES, WEBHOOK_PING_EVENT])
+  event?: string;
 }
 
 function mapWebhook(w: Webhook): WebhookDto {
-  return { url: w.url, createdAt: w.createdAt.toISOString(), updatedAt: w.updatedAt.toISOString() };
+  return {
+    url: w.url,
+    events: w.events,
+    createdAt: w.createdAt.toISOString(),
+    updatedAt: w.updatedAt.toISOString(),
+  };
 }
 
 function mapDelivery(d: WebhookDelivery): WebhookDeliveryDto {
@@ -74,6 +164,16 @@ function mapDelivery(d: WebhookDelivery): WebhookDeliveryDto {
   };
 }
 
+function mapTestResult(delivery: WebhookDelivery, outcome: AttemptOutcome): WebhookTestResultDto {
+  return {
+    delivered: outcome.delivered,
+    status: outcome.status,
+    error: outcome.error,
+    durationMs: outcome.durationMs,
+    delivery: mapDelivery(delivery),
+  };
+}
+
 @ApiTags('account')
 @ApiBearerAuth()
 @Controller('v1/account/webhook')
@@ -84,19 +184,26 @@ export class WebhooksController {
   @RequireScopes('jobs:write')
   @ApiOperation({
     summary:
-      'Set your webhook: signed POSTs of job.corrected events (a delivered result found wrong later); returns a new signing secret',
+      'Set your webhook: signed POSTs of job lifecycle events (job.running, job.succeeded, job.failed, job.expired, job.cancelled) and job.corrected, all or the `events` chosen; returns a new signing secret',
+  })
+  @ApiResponse({ status: 200, type: WebhookCreatedDto })
+  @ApiResponse({
+    status: 400,
+    description: 'the URL is not https on a public address, or an unknown event type',
   })
   async set(
     @CurrentPrincipal() principal: Principal,
     @Body() body: SetWebhookDto,
   ): Promise<WebhookCreatedDto> {
-    const webhook = await this.webhooks.register(principal.accountId, body.url);
+    const webhook = await this.webhooks.register(principal.accountId, body.url, body.events);
     return { ...mapWebhook(webhook), secret: webhook.secret };
   }
 
   @Get()
   @RequireScopes('account:read')
   @ApiOperation({ summary: 'Your webhook (its secret is shown only when set)' })
+  @ApiResponse({ status: 200, type: WebhookDto })
+  @ApiResponse({ status: 404, description: 'this account has no webhook' })
   async get(@CurrentPrincipal() principal: Principal): Promise<WebhookDto> {
     return mapWebhook(await this.webhooks.get(principal.accountId));
   }
@@ -105,17 +212,55 @@ export class WebhooksController {
   @HttpCode(204)
   @RequireScopes('jobs:write')
   @ApiOperation({ summary: 'Remove your webhook (queued deliveries are given up)' })
+  @ApiResponse({ status: 204, description: 'removed' })
+  @ApiResponse({ status: 404, description: 'this account has no webhook' })
   async remove(@CurrentPrincipal() principal: Principal): Promise<void> {
     await this.webhooks.remove(principal.accountId);
   }
 
+  @Post('test')
+  @HttpCode(200)
+  @RequireScopes('jobs:write')
+  @ApiOperation({
+    summary:
+      'Send a signed `ping` event to your webhook now and report the outcome (one attempt, not retried; it is in the delivery log)',
+  })
+  @ApiResponse({
+    status: 200,
+    type: WebhookTestResultDto,
+    description: 'the attempt was made: `delivered` says whether the receiver answered 2xx',
+  })
+  @ApiResponse({ status: 404, description: 'this account has no webhook' })
+  async test(@CurrentPrincipal() principal: Principal): Promise<WebhookTestResultDto> {
+    const { delivery, outcome } = await this.webhooks.ping(principal.accountId);
+    return mapTestResult(delivery, outcome);
+  }
+
   @Get('deliveries')
   @RequireScopes('account:read')
-  @ApiOperation({ summary: 'The delivery log: your latest deliveries, their attempts and answers' })
+  @ApiOperation({
+    summary:
+      'The delivery log: your deliveries, newest first, their attempts and answers (cursor pagination)',
+  })
+  @ApiResponse({ status: 200, type: WebhookDeliveryPageDto })
+  @ApiResponse({ status: 400, description: 'a bad limit, cursor, state or event' })
   async deliveries(
     @CurrentPrincipal() principal: Principal,
     @Query() query: DeliveriesQueryDto,
-  ): Promise<WebhookDeliveryDto[]> {
-    return (await this.webhooks.deliveries(principal.accountId, query.limit)).map(mapDelivery);
+  ): Promise<WebhookDeliveryPageDto> {
+    const page = await this.webhooks.deliveryPage(principal.accountId, query);
+    return { items: page.items.map(mapDelivery), nextCursor: page.nextCursor };
+  }
+
+  @Get('deliveries/:id')
+  @RequireScopes('account:read')
+  @ApiOperation({ summary: 'One delivery of the log' })
+  @ApiResponse({ status: 200, type: WebhookDeliveryDto })
+  @ApiResponse({ status: 404, description: 'no such delivery of this account' })
+  async delivery(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', uuidParam('id')) id: string,
+  ): Promise<WebhookDeliveryDto> {
+    return mapDelivery(await this.webhooks.delivery(principal.accountId, id));
   }
 }

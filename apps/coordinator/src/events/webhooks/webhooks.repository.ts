@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Prisma, Webhook, WebhookDelivery } from '#prisma';
 import { PrismaService } from '../../database/prisma.service.js';
+import type { SqlParams } from '../../database/sql.service.js';
+import { WEBHOOK_PING_EVENT, webhookBody, type LifecycleDeliveryRow } from './webhook-events.js';
 
 /** A delivery claimed for one attempt, with its webhook's current secret (null: webhook removed). */
 export interface ClaimedDelivery {
@@ -14,6 +16,16 @@ export interface ClaimedDelivery {
   secret: string | null;
 }
 
+/** The states of a delivery: waiting or retrying, answered 2xx, given up. */
+export const WEBHOOK_DELIVERY_STATES = ['PENDING', 'DELIVERED', 'FAILED'] as const;
+export type WebhookDeliveryState = (typeof WEBHOOK_DELIVERY_STATES)[number];
+
+/** Where a page of the delivery log starts: after this delivery (newest first). */
+export interface DeliveryCursor {
+  createdAt: Date;
+  id: string;
+}
+
 /** Webhook and WebhookDelivery: the only code that writes them. */
 @Injectable()
 export class WebhooksRepository {
@@ -23,11 +35,11 @@ export class WebhooksRepository {
     return this.prisma.webhook.findUnique({ where: { accountId } });
   }
 
-  upsert(accountId: string, url: string, secret: string): Promise<Webhook> {
+  upsert(accountId: string, url: string, secret: string, events: readonly string[]): Promise<Webhook> {
     return this.prisma.webhook.upsert({
       where: { accountId },
-      create: { accountId, url, secret },
-      update: { url, secret },
+      create: { accountId, url, secret, events: [...events] },
+      update: { url, secret, events: [...events] },
     });
   }
 
@@ -46,19 +58,38 @@ export class WebhooksRepository {
   ): Promise<boolean> {
     const id = randomUUID();
     const createdAt = new Date();
-    const payload = JSON.stringify({
-      id,
-      type: input.event,
-      createdAt: createdAt.toISOString(),
-      data: input.data,
-    });
+    const payload = webhookBody(id, input.event, createdAt, input.data);
     const inserted = await tx.$executeRaw`
       INSERT INTO "WebhookDelivery" (id, "accountId", "jobId", event, url, payload, state, attempts,
                                      "nextAttemptAt", "createdAt")
       SELECT ${id}::uuid, w."accountId", ${input.jobId}::uuid, ${input.event}, w.url, ${payload},
              'PENDING', 0, ${createdAt}, ${createdAt}
-        FROM "Webhook" w WHERE w."accountId" = ${input.accountId}::uuid`;
+        FROM "Webhook" w
+       WHERE w."accountId" = ${input.accountId}::uuid
+         AND (cardinality(w.events) = 0 OR ${input.event} = ANY(w.events))`;
     return inserted > 0;
+  }
+
+  /**
+   * Queues a signed `ping` to the account's webhook already claimed for `leaseMs` (the caller makes
+   * its one attempt at once; sweeps leave it alone meanwhile). Null when the account has no webhook.
+   */
+  async createPing(accountId: string, leaseMs: number): Promise<ClaimedDelivery | null> {
+    const id = randomUUID();
+    const createdAt = new Date();
+    const lease = new Date(createdAt.getTime() + leaseMs);
+    const payload = webhookBody(id, WEBHOOK_PING_EVENT, createdAt, {
+      message: 'a test delivery from gpumesh (POST /v1/account/webhook/test)',
+    });
+    const rows = await this.prisma.$queryRaw<ClaimedDelivery[]>`
+      INSERT INTO "WebhookDelivery" (id, "accountId", "jobId", event, url, payload, state, attempts,
+                                     "nextAttemptAt", "createdAt")
+      SELECT ${id}::uuid, w."accountId", NULL, ${WEBHOOK_PING_EVENT}, w.url, ${payload},
+             'PENDING', 0, ${lease}, ${createdAt}
+        FROM "Webhook" w WHERE w."accountId" = ${accountId}::uuid
+      RETURNING id::text AS id, "accountId"::text AS "accountId", event, url, payload, attempts,
+                (SELECT w.secret FROM "Webhook" w WHERE w."accountId" = ${accountId}::uuid) AS secret`;
+    return rows[0] ?? null;
   }
 
   /**
@@ -97,12 +128,59 @@ export class WebhooksRepository {
     });
   }
 
-  /** An account's deliveries, newest first (the delivery log). */
-  deliveries(accountId: string, limit: number): Promise<WebhookDelivery[]> {
+  /** One delivery of an account (the log entry). */
+  delivery(accountId: string, id: string): Promise<WebhookDelivery | null> {
+    return this.prisma.webhookDelivery.findFirst({ where: { id, accountId } });
+  }
+
+  /**
+   * A page of an account's deliveries, newest first (the delivery log), optionally of one state or
+   * event type, starting after `after`.
+   */
+  deliveries(
+    accountId: string,
+    page: { limit: number; after?: DeliveryCursor; state?: WebhookDeliveryState; event?: string },
+  ): Promise<WebhookDelivery[]> {
+    const { after } = page;
     return this.prisma.webhookDelivery.findMany({
-      where: { accountId },
-      orderBy: { createdAt: 'desc' },
-      take: limit,
+      where: {
+        accountId,
+        ...(page.state ? { state: page.state } : {}),
+        ...(page.event ? { event: page.event } : {}),
+        ...(after
+          ? {
+              OR: [
+                { createdAt: { lt: after.createdAt } },
+                { createdAt: after.createdAt, id: { lt: after.id } },
+              ],
+            }
+          : {}),
+      },
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: page.limit,
     });
   }
+}
+
+/**
+ * The insert of job lifecycle deliveries for the accounts whose webhook wants them, as a CTE of
+ * the statement that records the transitions (`JobsRepository`), so each is queued in the very
+ * transaction of the change it reports (outbox). Rows of accounts without a webhook insert nothing.
+ */
+export function insertLifecycleDeliveriesSql(
+  rows: readonly LifecycleDeliveryRow[],
+  now: Date,
+  p: SqlParams,
+): string {
+  // timestamp (no zone) from the UTC ISO text: what Prisma writes, whatever the session's time zone.
+  const at = p.add(now.toISOString());
+  return `INSERT INTO "WebhookDelivery" (id, "accountId", "jobId", event, url, payload, state, attempts,
+                                         "nextAttemptAt", "createdAt")
+     SELECT u.id, w."accountId", u.job, u.event, w.url, u.payload, 'PENDING', 0, ${at}::timestamp, ${at}::timestamp
+       FROM unnest(${p.add(rows.map((r) => r.id))}::uuid[], ${p.add(rows.map((r) => r.accountId))}::uuid[],
+                   ${p.add(rows.map((r) => r.jobId))}::uuid[], ${p.add(rows.map((r) => r.event))}::text[],
+                   ${p.add(rows.map((r) => r.payload))}::text[]) AS u(id, account, job, event, payload)
+       JOIN "Webhook" w ON w."accountId" = u.account
+      WHERE cardinality(w.events) = 0 OR u.event = ANY(w.events)
+     RETURNING id`;
 }

@@ -7,7 +7,14 @@ import type { Webhook, WebhookDelivery } from '#prisma';
 import { APP_CONFIG, type AppConfig } from '../../config/config.js';
 import { DomainError } from '../../common/domain-error.js';
 import { LOGGER } from '../../logging/logger.js';
-import { WebhooksRepository, type ClaimedDelivery } from './webhooks.repository.js';
+import {
+  WebhooksRepository,
+  type ClaimedDelivery,
+  type WebhookDeliveryState,
+} from './webhooks.repository.js';
+import { decodeDeliveryCursor, encodeDeliveryCursor } from './delivery-cursor.js';
+import { WEBHOOK_PING_EVENT, WebhookEventsError, parseWebhookEvents } from './webhook-events.js';
+import { DEFAULT_WEBHOOK_RETRY_SCHEDULE, retryDelayMs, type WebhookRetrySchedule } from './webhook-retry.js';
 import {
   WEBHOOK_DELIVERY_HEADER,
   WEBHOOK_EVENT_HEADER,
@@ -18,28 +25,25 @@ import {
 } from './webhook-signature.js';
 import { WebhookUrlError, resolveWebhookUrl, type ResolvedWebhookUrl } from './webhook-url.js';
 
-/** How often due deliveries are looked for (a correction in this process also kicks a sweep). */
-export const WEBHOOK_SWEEP_EVERY_MS = 1_000;
 /** Deliveries claimed per sweep. */
 export const WEBHOOK_SWEEP_BATCH = 50;
 /** A claimed delivery is retried by another sweep only after this lease (covers the request). */
 export const WEBHOOK_CLAIM_LEASE_MS = 30_000;
 /** Time limit of one delivery request, connection included. */
 export const WEBHOOK_TIMEOUT_MS = 5_000;
-/** Attempts before a delivery is given up (FAILED). */
-export const WEBHOOK_MAX_ATTEMPTS = 8;
-/** Backoff before retry n (n ≥ 1): WEBHOOK_RETRY_BASE_MS × 4^(n−1), at most WEBHOOK_RETRY_MAX_MS. */
-export const WEBHOOK_RETRY_BASE_MS = 2_000;
-export const WEBHOOK_RETRY_MAX_MS = 3_600_000;
 /** Most response bytes read (and ignored) from a webhook's answer. */
 const MAX_RESPONSE_BYTES = 4_096;
-/** Most deliveries the log returns. */
+/** Most deliveries one page of the log holds. */
 export const MAX_DELIVERY_LOG = 100;
 
-/** The wait before the retry that follows `attempts` failed attempts, or null to give up. */
-export function retryDelayMs(attempts: number): number | null {
-  if (attempts >= WEBHOOK_MAX_ATTEMPTS) return null;
-  return Math.min(WEBHOOK_RETRY_MAX_MS, WEBHOOK_RETRY_BASE_MS * 4 ** (attempts - 1));
+/** The outcome of one delivery attempt. */
+export interface AttemptOutcome {
+  delivered: boolean;
+  status: number | null;
+  error: string | null;
+  /** When it is tried again; null: delivered or given up. */
+  retryAt: Date | null;
+  durationMs: number;
 }
 
 export interface WebhookView {
@@ -49,11 +53,12 @@ export interface WebhookView {
 }
 
 /**
- * Account webhooks: registration (URL checked against SSRF, a fresh signing secret) and the
- * delivery of queued events (outbox rows in WebhookDelivery, written in the transaction of the
- * change they report): each POST is signed (HMAC-SHA256 over "<timestamp>.<body>"), connects only
- * to the address its URL was checked to resolve to, follows no redirect, and is retried with
- * exponential backoff until a 2xx answer or WEBHOOK_MAX_ATTEMPTS.
+ * Account webhooks: registration (URL checked against SSRF, a fresh signing secret, the event types
+ * wanted) and the delivery of queued events (outbox rows in WebhookDelivery, written in the
+ * transaction of the change they report: job lifecycle transitions, corrections): each POST is
+ * signed (HMAC-SHA256 over "<timestamp>.<body>"), connects only to the address its URL was checked
+ * to resolve to, follows no redirect, and is retried with exponential backoff until a 2xx answer
+ * or WEBHOOK_MAX_ATTEMPTS. A test ping is one attempt made at once, reported to the caller.
  */
 @Injectable()
 export class WebhooksService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -61,36 +66,54 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
   private sweeping: Promise<number> | null = null;
   private again = false;
   private closed = false;
+  /** Early retries (sooner than the next sweep) waiting for their time. */
+  private readonly soon = new Set<NodeJS.Timeout>();
+  private readonly retries: WebhookRetrySchedule;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly repo: WebhooksRepository,
     @Inject(LOGGER) private readonly logger: Logger,
-  ) {}
+  ) {
+    this.retries = {
+      baseMs: config.WEBHOOK_RETRY_BASE_MS,
+      maxMs: DEFAULT_WEBHOOK_RETRY_SCHEDULE.maxMs,
+      maxAttempts: config.WEBHOOK_MAX_ATTEMPTS,
+    };
+  }
 
   onApplicationBootstrap(): void {
     if (this.config.ROLE === 'api') return;
-    this.timer = setInterval(() => this.kick(), WEBHOOK_SWEEP_EVERY_MS);
+    this.timer = setInterval(() => this.kick(), this.config.WEBHOOK_SWEEP_MS);
     this.timer.unref();
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    for (const t of this.soon) clearTimeout(t);
+    this.soon.clear();
     await this.sweeping;
   }
 
-  /** Sets (or replaces) the account's webhook; returns it with its new signing secret. */
-  async register(accountId: string, url: unknown): Promise<Webhook> {
+  /**
+   * Sets (or replaces) the account's webhook and the event types it wants (none: all); returns it
+   * with its new signing secret.
+   */
+  async register(accountId: string, url: unknown, events?: unknown): Promise<Webhook> {
     if (typeof url !== 'string') throw new DomainError('VALIDATION_FAILED', 'url: expected a string');
+    let wanted: string[];
     try {
+      wanted = parseWebhookEvents(events);
       await resolveWebhookUrl(url, this.urlPolicy());
     } catch (err) {
-      if (err instanceof WebhookUrlError) throw new DomainError('VALIDATION_FAILED', err.message);
+      if (err instanceof WebhookUrlError || err instanceof WebhookEventsError) {
+        throw new DomainError('VALIDATION_FAILED', err.message);
+      }
       throw err;
     }
-    const webhook = await this.repo.upsert(accountId, url, newWebhookSecret());
-    this.logger.info({ accountId, host: new URL(url).host }, 'webhook registered');
+    const webhook = await this.repo.upsert(accountId, url, newWebhookSecret(), wanted);
+    this.logger.info({ accountId, host: new URL(url).host, events: wanted }, 'webhook registered');
     return webhook;
   }
 
@@ -106,8 +129,40 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
     }
   }
 
-  deliveries(accountId: string, limit = 50): Promise<WebhookDelivery[]> {
-    return this.repo.deliveries(accountId, Math.min(Math.max(1, limit), MAX_DELIVERY_LOG));
+  /** A page of the delivery log, newest first, and the cursor of the next one (null: the last page). */
+  async deliveryPage(
+    accountId: string,
+    query: { limit?: number; cursor?: string; state?: WebhookDeliveryState; event?: string } = {},
+  ): Promise<{ items: WebhookDelivery[]; nextCursor: string | null }> {
+    const after = query.cursor === undefined ? undefined : decodeDeliveryCursor(query.cursor);
+    if (after === null)
+      throw new DomainError('VALIDATION_FAILED', 'cursor: is not a cursor this API returned');
+    const limit = Math.min(Math.max(1, query.limit ?? 50), MAX_DELIVERY_LOG);
+    const items = await this.repo.deliveries(accountId, {
+      limit,
+      after,
+      state: query.state,
+      event: query.event,
+    });
+    const last = items.at(-1);
+    return { items, nextCursor: items.length === limit && last ? encodeDeliveryCursor(last) : null };
+  }
+
+  async delivery(accountId: string, id: string): Promise<WebhookDelivery> {
+    const found = await this.repo.delivery(accountId, id);
+    if (!found) throw new DomainError('NOT_FOUND', 'no such delivery of this account');
+    return found;
+  }
+
+  /**
+   * Delivers a signed `ping` to the account's webhook now (one attempt, no retry; it is in the
+   * delivery log like any other) and reports how it went.
+   */
+  async ping(accountId: string): Promise<{ delivery: WebhookDelivery; outcome: AttemptOutcome }> {
+    const claimed = await this.repo.createPing(accountId, WEBHOOK_CLAIM_LEASE_MS);
+    if (!claimed) throw new DomainError('WEBHOOK_NOT_FOUND', 'this account has no webhook');
+    const outcome = await this.attempt(claimed);
+    return { delivery: await this.delivery(accountId, claimed.id), outcome };
   }
 
   /** Starts a sweep now (or right after the running one): a new delivery was queued. */
@@ -132,14 +187,15 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
     try {
       const due = await this.repo.claimDue(WEBHOOK_SWEEP_BATCH, WEBHOOK_CLAIM_LEASE_MS);
       const results = await Promise.all(due.map((d) => this.attempt(d)));
-      delivered = results.filter(Boolean).length;
+      delivered = results.filter((r) => r.delivered).length;
     } catch (err) {
       this.logger.warn({ err }, 'webhook sweep failed; the next one retries');
     }
     return delivered;
   }
 
-  private async attempt(d: ClaimedDelivery): Promise<boolean> {
+  private async attempt(d: ClaimedDelivery): Promise<AttemptOutcome> {
+    const started = Date.now();
     const attempts = d.attempts + 1;
     let status: number | null = null;
     let error: string | null = null;
@@ -154,18 +210,28 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
       }
     }
     const delivered = error === null;
-    const delay = delivered || d.secret === null ? null : retryDelayMs(attempts);
-    await this.repo.recordAttempt(d.id, {
-      delivered,
-      status,
-      error,
-      retryAt: delay === null ? null : new Date(Date.now() + delay),
-    });
+    // A ping is one attempt: its caller hears the outcome at once.
+    const final = delivered || d.secret === null || d.event === WEBHOOK_PING_EVENT;
+    const delay = final ? null : retryDelayMs(attempts, this.retries);
+    const retryAt = delay === null ? null : new Date(Date.now() + delay);
+    await this.repo.recordAttempt(d.id, { delivered, status, error, retryAt });
+    if (delay !== null && delay < this.config.WEBHOOK_SWEEP_MS) this.retrySoon(delay);
     const log = { deliveryId: d.id, accountId: d.accountId, event: d.event, attempts, status };
     if (delivered) this.logger.info(log, 'webhook delivered');
     else if (delay === null) this.logger.warn({ ...log, error }, 'webhook delivery given up');
     else this.logger.info({ ...log, error, retryInMs: delay }, 'webhook delivery failed; retrying');
-    return delivered;
+    return { delivered, status, error, retryAt, durationMs: Date.now() - started };
+  }
+
+  /** A sweep once a retry due before the next regular sweep is due. */
+  private retrySoon(delayMs: number): void {
+    if (this.closed || this.config.ROLE === 'api') return;
+    const timer = setTimeout(() => {
+      this.soon.delete(timer);
+      this.kick();
+    }, delayMs + 5);
+    timer.unref();
+    this.soon.add(timer);
   }
 
   private urlPolicy(): { allowPrivate: boolean } {

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { resolveWebhookUrl, isPublicAddress, WebhookUrlError } from './webhook-url.js';
 import { signWebhook, verifyWebhookSignature } from './webhook-signature.js';
-import { WEBHOOK_MAX_ATTEMPTS, WEBHOOK_RETRY_MAX_MS, retryDelayMs } from './webhooks.service.js';
+import { DEFAULT_WEBHOOK_RETRY_SCHEDULE, retryDelayMs, retrySchedule } from './webhook-retry.js';
+import {
+  WEBHOOK_EVENT_TYPES,
+  lifecycleDeliveryRows,
+  lifecycleWebhookEvent,
+  parseWebhookEvents,
+  webhookWants,
+} from './webhook-events.js';
+import { decodeDeliveryCursor, encodeDeliveryCursor } from './delivery-cursor.js';
 
 describe('webhook URLs (SSRF guard)', () => {
   it('classifies private, loopback, link-local, reserved and mapped addresses as not public', () => {
@@ -79,9 +87,104 @@ describe('webhook signatures and retries', () => {
   });
 
   it('backs off exponentially, capped, and gives up after the last attempt', () => {
+    const { maxAttempts, maxMs } = DEFAULT_WEBHOOK_RETRY_SCHEDULE;
     expect(retryDelayMs(1)).toBe(2_000);
     expect(retryDelayMs(2)).toBe(8_000);
-    expect(retryDelayMs(WEBHOOK_MAX_ATTEMPTS - 1)).toBeLessThanOrEqual(WEBHOOK_RETRY_MAX_MS);
-    expect(retryDelayMs(WEBHOOK_MAX_ATTEMPTS)).toBeNull();
+    expect(retryDelayMs(maxAttempts - 1)).toBeLessThanOrEqual(maxMs);
+    expect(retryDelayMs(maxAttempts)).toBeNull();
+    // The whole default schedule: 7 waits between 8 attempts, ×4 each, the last capped at 1 h.
+    expect(retrySchedule()).toEqual([2_000, 8_000, 32_000, 128_000, 512_000, 2_048_000, 3_600_000]);
+  });
+
+  it('follows a configured schedule (short waits in tests, fewer attempts)', () => {
+    const schedule = { baseMs: 100, maxMs: 1_000, maxAttempts: 4 };
+    expect(retrySchedule(schedule)).toEqual([100, 400, 1_000]);
+    expect(retryDelayMs(4, schedule)).toBeNull();
+    expect(retrySchedule({ ...schedule, maxAttempts: 1 })).toEqual([]); // one attempt: never retried
+  });
+
+  it('never waits less than the one before, nor more than the cap', () => {
+    for (const baseMs of [10, 250, 2_000, 60_000]) {
+      for (const maxAttempts of [1, 2, 8, 20]) {
+        const waits = retrySchedule({ baseMs, maxMs: 3_600_000, maxAttempts });
+        expect(waits).toHaveLength(maxAttempts - 1);
+        for (let i = 1; i < waits.length; i++) expect(waits[i]).toBeGreaterThanOrEqual(waits[i - 1]);
+        expect(waits.every((w) => w >= baseMs && w <= 3_600_000)).toBe(true);
+      }
+    }
+  });
+});
+
+describe('webhook events', () => {
+  it('maps the states a developer acts on to lifecycle events, and no other', () => {
+    expect(lifecycleWebhookEvent('RUNNING')).toBe('job.running');
+    expect(lifecycleWebhookEvent('COMPLETED')).toBe('job.succeeded');
+    expect(lifecycleWebhookEvent('FAILED')).toBe('job.failed');
+    expect(lifecycleWebhookEvent('EXPIRED')).toBe('job.expired');
+    expect(lifecycleWebhookEvent('CANCELLED')).toBe('job.cancelled');
+    for (const s of ['QUEUED', 'DISPATCHED', 'VERIFYING', null, 'constructor', '__proto__']) {
+      expect(lifecycleWebhookEvent(s), String(s)).toBeNull();
+    }
+  });
+
+  it('validates a subscription: known types, deduplicated; none means all', () => {
+    expect(parseWebhookEvents(undefined)).toEqual([]);
+    expect(parseWebhookEvents(['job.failed', 'job.succeeded', 'job.failed'])).toEqual([
+      'job.failed',
+      'job.succeeded',
+    ]);
+    expect(() => parseWebhookEvents(['job.done'])).toThrow(/unknown event type "job.done"/);
+    expect(() => parseWebhookEvents('job.failed')).toThrow(/expected an array/);
+    expect(() => parseWebhookEvents([42])).toThrow(/unknown event type 42/);
+    expect(webhookWants([], 'job.running')).toBe(true);
+    expect(webhookWants(['job.failed'], 'job.running')).toBe(false);
+    expect(webhookWants(['job.failed'], 'job.failed')).toBe(true);
+    expect(webhookWants(['job.failed'], 'ping')).toBe(true); // a test ping always goes
+    expect(WEBHOOK_EVENT_TYPES).toContain('job.corrected');
+  });
+
+  it('makes one delivery per lifecycle event of a batch, passed-through states included', () => {
+    const now = new Date('2026-12-06T12:00:00.000Z');
+    let n = 0;
+    const jobs = new Map([
+      ['j1', { accountId: 'a1', kind: 'matmul', error: null }],
+      ['j2', { accountId: 'a2', kind: 'inference', error: 'deadline passed' }],
+    ]);
+    const rows = lifecycleDeliveryRows(
+      [
+        { jobId: 'j1', fromState: 'DISPATCHED', toState: 'RUNNING' },
+        { jobId: 'j1', fromState: 'RUNNING', toState: 'VERIFYING' },
+        { jobId: 'j1', fromState: null, toState: null }, // a note
+        { jobId: 'j2', fromState: 'QUEUED', toState: 'EXPIRED' },
+        { jobId: 'unknown', fromState: 'RUNNING', toState: 'COMPLETED' },
+      ],
+      (id) => jobs.get(id),
+      now,
+      () => `d${++n}`,
+    );
+    expect(rows.map((r) => [r.id, r.accountId, r.jobId, r.event])).toEqual([
+      ['d1', 'a1', 'j1', 'job.running'],
+      ['d2', 'a2', 'j2', 'job.expired'],
+    ]);
+    expect(JSON.parse(rows[0].payload)).toEqual({
+      id: 'd1',
+      type: 'job.running',
+      createdAt: '2026-12-06T12:00:00.000Z',
+      data: { jobId: 'j1', kind: 'matmul', state: 'RUNNING', fromState: 'DISPATCHED', error: null },
+    });
+    expect(JSON.parse(rows[1].payload).data).toMatchObject({ state: 'EXPIRED', error: 'deadline passed' });
+  });
+
+  it('pages the delivery log with cursors it can read back, and refuses any other', () => {
+    const d = { createdAt: new Date('2026-12-06T12:00:00.123Z'), id: '0b7e4a5c-1f0e-4d1a-9c1e-2a3b4c5d6e7f' };
+    expect(decodeDeliveryCursor(encodeDeliveryCursor(d))).toEqual(d);
+    for (const bad of [
+      '',
+      'abc',
+      Buffer.from('x|y').toString('base64url'),
+      Buffer.from(`nope|${d.id}`).toString('base64url'),
+    ]) {
+      expect(decodeDeliveryCursor(bad), bad).toBeNull();
+    }
   });
 });
