@@ -86,6 +86,8 @@ export interface AppModuleOptions {
   logger: Logger;
   /** The settlement chain of a worker (settlement/settlement-chain.ts); absent or null when off. */
   chain?: SettlementChain | null;
+  /** Only to build the OpenAPI document (openapi.ts): nothing connects to Redis. */
+  documentOnly?: boolean;
 }
 
 @Global()
@@ -142,7 +144,10 @@ export class AppModule {
         MetricsModule,
         BullModule.forRoot({
           prefix: config.QUEUE_PREFIX,
-          connection: new Redis(endpoints.redisUrl, { maxRetriesPerRequest: null }),
+          connection: new Redis(endpoints.redisUrl, {
+            maxRetriesPerRequest: null,
+            lazyConnect: options.documentOnly === true,
+          }),
         }),
         BullModule.registerQueue(
           { name: QueueName.Dispatch },

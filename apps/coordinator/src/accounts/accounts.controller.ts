@@ -2,12 +2,14 @@ import { Body, Controller, Get, Put } from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiBody,
+  ApiOkResponse,
   ApiOperation,
   ApiProperty,
   ApiPropertyOptional,
   ApiTags,
 } from '@nestjs/swagger';
 import { DomainError } from '../common/domain-error.js';
+import { ApiErrors } from '../common/api-docs.js';
 import { VerificationPolicySchema, type VerificationPolicy } from '../settings/settings.js';
 import { VerificationPolicyService } from '../pricing/policy.service.js';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators.js';
@@ -139,6 +141,8 @@ export class AccountsController {
   @Get()
   @RequireScopes('account:read')
   @ApiOperation({ summary: 'Your balance and what is reserved for running jobs' })
+  @ApiOkResponse({ type: AccountDto })
+  @ApiErrors({ 403: 'FORBIDDEN: the key lacks account:read' })
   async get(@CurrentPrincipal() principal: Principal): Promise<AccountDto> {
     const available = LedgerAccounts.available(principal.accountId);
     const reserved = LedgerAccounts.reserved(principal.accountId);
@@ -169,6 +173,11 @@ export class AccountsController {
       'Raise your spending cap: { cap, signature } with your EIP-712 signature of SpendingCap(account, cap) in the escrow domain GET /v1/account shows',
   })
   @ApiBody({ type: PutSpendingCapDto })
+  @ApiOkResponse({ type: SpendingCapDto })
+  @ApiErrors({
+    400: 'VALIDATION_FAILED, SPENDING_CAP_SIGNATURE_INVALID, SPENDING_CAP_STALE (not above the current cap), or BAD_REQUEST (this coordinator settles on no chain)',
+    403: 'FORBIDDEN: the key lacks jobs:write',
+  })
   async setSpendingCap(
     @CurrentPrincipal() principal: Principal,
     @Body() body: unknown,
@@ -184,6 +193,8 @@ export class AccountsController {
   @Get('verification')
   @RequireScopes('account:read')
   @ApiOperation({ summary: 'The verification policy your jobs run under when a request names none' })
+  @ApiOkResponse({ type: AccountVerificationDto })
+  @ApiErrors({ 403: 'FORBIDDEN: the key lacks account:read' })
   async verification(@CurrentPrincipal() principal: Principal): Promise<AccountVerificationDto> {
     return this.verificationView(principal.accountId);
   }
@@ -195,8 +206,13 @@ export class AccountsController {
       'Set your default verification policy ({ mode: none | redundant, k?, canaryRate? }); null clears it',
   })
   @ApiBody({
-    schema: { nullable: true, type: 'object', example: { mode: 'redundant', k: 2, canaryRate: 0.05 } },
+    schema: {
+      oneOf: [{ $ref: '#/components/schemas/VerificationPolicyRequest' }, { type: 'null' }],
+      example: { mode: 'redundant', k: 2, canaryRate: 0.05 },
+    },
   })
+  @ApiOkResponse({ type: AccountVerificationDto })
+  @ApiErrors({ 403: 'FORBIDDEN: the key lacks jobs:write' })
   async setVerification(
     @CurrentPrincipal() principal: Principal,
     @Body() body: unknown,

@@ -12,11 +12,12 @@ import {
   type MessageEvent,
   type PipeTransform,
 } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiErrors, ApiEventStream } from '../common/api-docs.js';
 import type { Observable } from 'rxjs';
 import { CurrentPrincipal } from '../auth/auth.decorators.js';
 import type { Principal } from '../auth/principal.js';
-import type { ApiKeyDto } from '../auth/dto/auth.dto.js';
+import { ApiKeyDto } from '../auth/dto/auth.dto.js';
 import { DomainError } from '../common/domain-error.js';
 import { uuidParam } from '../common/pipes.js';
 import { AdminAction, AdminRoute } from './admin.guard.js';
@@ -64,24 +65,29 @@ export class AdminController {
   @ApiOperation({
     summary: 'Marketplace figures: providers, GPUs, throughput, rates, queue, latency, earnings',
   })
+  @ApiOkResponse({ type: OverviewDto })
   overview(): Promise<OverviewDto> {
     return this.stats.overview();
   }
 
   @Sse('stream')
   @ApiOperation({ summary: 'Server-sent events: the overview as a `stats` event every ~2 s' })
+  @ApiEventStream('a `stats` event (data: the Overview as JSON) every ~2 s')
   stream(): Observable<MessageEvent> {
     return this.stats.stream();
   }
 
   @Get('providers')
   @ApiOperation({ summary: 'Every provider (all statuses unless filtered)' })
+  @ApiOkResponse({ type: [AdminProviderDto] })
   providers(@Query() query: AdminProvidersQueryDto): Promise<AdminProviderDto[]> {
     return this.admin.providers(query);
   }
 
   @Get('providers/:peerId')
   @ApiOperation({ summary: 'A provider: advert, hardware, benchmark, reputation, attempts, earnings' })
+  @ApiOkResponse({ type: AdminProviderDetailDto })
+  @ApiErrors({ 404: 'NOT_FOUND: no such provider' })
   provider(@Param('peerId', peerIdParam) peerId: string): Promise<AdminProviderDetailDto> {
     return this.admin.provider(peerId);
   }
@@ -90,6 +96,8 @@ export class AdminController {
   @HttpCode(200)
   @AdminAction()
   @ApiOperation({ summary: 'Ban a provider: it gets no new work' })
+  @ApiOkResponse({ type: AdminProviderDto })
+  @ApiErrors({ 404: 'NOT_FOUND: no such provider' })
   ban(@Param('peerId', peerIdParam) peerId: string): Promise<AdminProviderDto> {
     return this.admin.setProviderStatus(peerId, 'ban');
   }
@@ -98,6 +106,8 @@ export class AdminController {
   @HttpCode(200)
   @AdminAction()
   @ApiOperation({ summary: 'Lift a ban or a drain' })
+  @ApiOkResponse({ type: AdminProviderDto })
+  @ApiErrors({ 404: 'NOT_FOUND: no such provider' })
   unban(@Param('peerId', peerIdParam) peerId: string): Promise<AdminProviderDto> {
     return this.admin.setProviderStatus(peerId, 'unban');
   }
@@ -106,6 +116,8 @@ export class AdminController {
   @HttpCode(200)
   @AdminAction()
   @ApiOperation({ summary: 'Drain a provider: no new work, running jobs finish' })
+  @ApiOkResponse({ type: AdminProviderDto })
+  @ApiErrors({ 404: 'NOT_FOUND: no such provider' })
   drain(@Param('peerId', peerIdParam) peerId: string): Promise<AdminProviderDto> {
     return this.admin.setProviderStatus(peerId, 'drain');
   }
@@ -114,6 +126,7 @@ export class AdminController {
   @ApiOperation({
     summary: 'Slash proposals (newest first): executed on ProviderStaking after their review window',
   })
+  @ApiOkResponse({ type: [SlashDto] })
   slashes(@Query() query: AdminSlashesQueryDto): Promise<SlashDto[]> {
     return this.admin.slashes(query);
   }
@@ -122,6 +135,11 @@ export class AdminController {
   @HttpCode(200)
   @AdminAction()
   @ApiOperation({ summary: 'Cancel a slash proposal during its review window (PROPOSED only)' })
+  @ApiOkResponse({ type: SlashDto })
+  @ApiErrors({
+    404: 'NOT_FOUND: no such slash proposal',
+    409: 'ILLEGAL_TRANSITION: past its review window or not cancellable',
+  })
   cancelSlash(
     @CurrentPrincipal() principal: Principal,
     @Param('id', uuidParam('id')) id: string,
@@ -131,18 +149,23 @@ export class AdminController {
 
   @Get('jobs')
   @ApiOperation({ summary: 'Jobs of every account; filter by state, account, provider, kind' })
+  @ApiOkResponse({ type: AdminJobPageDto })
   jobs(@Query() query: AdminJobsQueryDto): Promise<AdminJobPageDto> {
     return this.admin.jobList(query);
   }
 
   @Get('jobs/:id')
   @ApiOperation({ summary: 'A job with its event timeline, attempts and receipts, verdict and cost' })
+  @ApiOkResponse({ type: AdminJobDetailDto })
+  @ApiErrors({ 404: 'JOB_NOT_FOUND' })
   job(@Param('id', uuidParam('id')) id: string): Promise<AdminJobDetailDto> {
     return this.admin.job(id);
   }
 
   @Sse('jobs/:id/events')
   @ApiOperation({ summary: "Server-sent events: the job's events, live, until it ends" })
+  @ApiEventStream('one event per job event (data: a JobEvent as JSON), until the job ends')
+  @ApiErrors({ 404: 'JOB_NOT_FOUND' })
   jobEvents(@Param('id', uuidParam('id')) id: string): Observable<MessageEvent> {
     return this.admin.jobEvents(id);
   }
@@ -151,6 +174,8 @@ export class AdminController {
   @HttpCode(200)
   @AdminAction()
   @ApiOperation({ summary: "Cancel any account's unfinished job; its reservation is released" })
+  @ApiOkResponse({ type: AdminJobDto })
+  @ApiErrors({ 404: 'JOB_NOT_FOUND', 409: 'ILLEGAL_TRANSITION: the job has already finished' })
   cancel(
     @CurrentPrincipal() principal: Principal,
     @Param('id', uuidParam('id')) id: string,
@@ -160,12 +185,15 @@ export class AdminController {
 
   @Get('accounts')
   @ApiOperation({ summary: 'Accounts with balances, reservations and key counts' })
+  @ApiOkResponse({ type: [AdminAccountDto] })
   accounts(): Promise<AdminAccountDto[]> {
     return this.admin.accounts();
   }
 
   @Get('accounts/:id')
   @ApiOperation({ summary: 'An account with its API keys' })
+  @ApiOkResponse({ type: AdminAccountDetailDto })
+  @ApiErrors({ 404: 'NOT_FOUND: no such account' })
   account(@Param('id', uuidParam('id')) id: string): Promise<AdminAccountDetailDto> {
     return this.admin.account(id);
   }
@@ -173,6 +201,8 @@ export class AdminController {
   @Delete('api-keys/:id')
   @AdminAction()
   @ApiOperation({ summary: 'Revoke any API key' })
+  @ApiOkResponse({ type: ApiKeyDto, description: 'the revoked key' })
+  @ApiErrors({ 404: 'API_KEY_NOT_FOUND' })
   revokeKey(
     @CurrentPrincipal() principal: Principal,
     @Param('id', uuidParam('id')) id: string,
@@ -182,6 +212,7 @@ export class AdminController {
 
   @Get('epochs')
   @ApiOperation({ summary: 'Reward epochs: roots, transaction hashes, states' })
+  @ApiOkResponse({ type: [EpochDto] })
   epochs(): Promise<EpochDto[]> {
     return this.admin.epochs();
   }
@@ -190,6 +221,7 @@ export class AdminController {
   @HttpCode(200)
   @AdminAction()
   @ApiOperation({ summary: 'Audit the ledger: entries balance, balances match entries, none overdrawn' })
+  @ApiOkResponse({ type: AuditDto })
   audit(): Promise<AuditDto> {
     return this.admin.audit();
   }
@@ -198,6 +230,7 @@ export class AdminController {
   @ApiOperation({
     summary: 'Run-time settings (verification policy, fee, epoch length) and the fixed configuration',
   })
+  @ApiOkResponse({ type: [SettingDto] })
   settings(): Promise<SettingDto[]> {
     return this.admin.settings();
   }
@@ -205,6 +238,8 @@ export class AdminController {
   @Put('settings/:key')
   @AdminAction()
   @ApiOperation({ summary: 'Change a run-time setting (validated; null returns to the configured default)' })
+  @ApiOkResponse({ type: SettingDto })
+  @ApiErrors({ 404: 'NOT_FOUND: no such setting' })
   setSetting(
     @CurrentPrincipal() principal: Principal,
     @Param('key') key: string,

@@ -1,5 +1,14 @@
 import { Body, Controller, Delete, Get, HttpCode, Put, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiProperty,
+  ApiPropertyOptional,
+  ApiTags,
+} from '@nestjs/swagger';
+import { ApiErrors } from '../../common/api-docs.js';
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import type { Webhook, WebhookDelivery } from '#prisma';
@@ -86,6 +95,8 @@ export class WebhooksController {
     summary:
       'Set your webhook: signed POSTs of job.corrected events (a delivered result found wrong later); returns a new signing secret',
   })
+  @ApiOkResponse({ type: WebhookCreatedDto })
+  @ApiErrors({ 403: 'FORBIDDEN: the key lacks jobs:write' })
   async set(
     @CurrentPrincipal() principal: Principal,
     @Body() body: SetWebhookDto,
@@ -97,6 +108,8 @@ export class WebhooksController {
   @Get()
   @RequireScopes('account:read')
   @ApiOperation({ summary: 'Your webhook (its secret is shown only when set)' })
+  @ApiOkResponse({ type: WebhookDto })
+  @ApiErrors({ 403: 'FORBIDDEN: the key lacks account:read', 404: 'WEBHOOK_NOT_FOUND' })
   async get(@CurrentPrincipal() principal: Principal): Promise<WebhookDto> {
     return mapWebhook(await this.webhooks.get(principal.accountId));
   }
@@ -105,6 +118,8 @@ export class WebhooksController {
   @HttpCode(204)
   @RequireScopes('jobs:write')
   @ApiOperation({ summary: 'Remove your webhook (queued deliveries are given up)' })
+  @ApiNoContentResponse({ description: 'removed' })
+  @ApiErrors({ 403: 'FORBIDDEN: the key lacks jobs:write', 404: 'WEBHOOK_NOT_FOUND' })
   async remove(@CurrentPrincipal() principal: Principal): Promise<void> {
     await this.webhooks.remove(principal.accountId);
   }
@@ -112,6 +127,8 @@ export class WebhooksController {
   @Get('deliveries')
   @RequireScopes('account:read')
   @ApiOperation({ summary: 'The delivery log: your latest deliveries, their attempts and answers' })
+  @ApiOkResponse({ type: [WebhookDeliveryDto] })
+  @ApiErrors({ 403: 'FORBIDDEN: the key lacks account:read' })
   async deliveries(
     @CurrentPrincipal() principal: Principal,
     @Query() query: DeliveriesQueryDto,
