@@ -169,6 +169,25 @@ describe('the OpenAPI document', () => {
     expect(documented.filter((d) => !served.has(d))).toEqual([]);
   });
 
+  it('has no schema a client would type as unknown (an empty schema or an object without properties)', () => {
+    const untyped: string[] = [];
+    const walk = (schema: unknown, at: string): void => {
+      if (typeof schema !== 'object' || schema === null) return;
+      const s = schema as Json;
+      const types = [s.type].flat();
+      if (Object.keys(s).length === 0) untyped.push(at);
+      if (types.includes('object') && !s.properties && !s.additionalProperties) untyped.push(at);
+      for (const [name, child] of Object.entries((s.properties ?? {}) as Json)) walk(child, `${at}.${name}`);
+      walk(s.items, `${at}[]`);
+      if (typeof s.additionalProperties === 'object') walk(s.additionalProperties, `${at}{}`);
+      for (const union of ['oneOf', 'anyOf', 'allOf'] as const) {
+        ((s[union] ?? []) as unknown[]).forEach((m, i) => walk(m, `${at}.${union}[${i}]`));
+      }
+    };
+    for (const [name, schema] of Object.entries(doc.components?.schemas ?? {})) walk(schema, name);
+    expect(untyped).toEqual([]);
+  });
+
   it('accepts the request bodies of the README', async () => {
     const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
     const submitted = /-d '(\{[\s\S]*?\})'/.exec(readme)?.[1];

@@ -2,6 +2,7 @@ import { Body, Controller, Get, Put } from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiBody,
+  ApiExtraModels,
   ApiOkResponse,
   ApiOperation,
   ApiProperty,
@@ -19,8 +20,30 @@ import { LedgerAccounts } from '../ledger/accounts.js';
 import { AccountsRepository } from './accounts.repository.js';
 import { SpendingCapsService, type SpendingCapView } from './spending-caps.service.js';
 
+export class SpendingCapDomainDto {
+  @ApiProperty({ example: 'gpumesh JobEscrow' }) name: string;
+  @ApiProperty({ example: '1' }) version: string;
+  @ApiProperty({ example: 31337 }) chainId: number;
+  @ApiProperty({
+    description: 'the JobEscrow contract',
+    example: '0x5FbDB2315678afecb367f032d93F642f64180aa3',
+  })
+  verifyingContract: string;
+}
+
+export class TypedDataFieldDto {
+  @ApiProperty({ example: 'cap' }) name: string;
+  @ApiProperty({ example: 'uint256' }) type: string;
+}
+
+export class SpendingCapMessageDto {
+  @ApiProperty({ example: '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266' }) account: string;
+  @ApiProperty({ description: 'base units (decimal string)', example: '0' }) cap: string;
+}
+
 export class SpendingCapTypedDataDto {
   @ApiProperty({
+    type: SpendingCapDomainDto,
     description: 'EIP-712 domain: name, version, chainId, verifyingContract (the JobEscrow)',
     example: {
       name: 'gpumesh JobEscrow',
@@ -31,6 +54,8 @@ export class SpendingCapTypedDataDto {
   })
   domain: Record<string, unknown>;
   @ApiProperty({
+    type: 'object',
+    additionalProperties: { type: 'array', items: { $ref: '#/components/schemas/TypedDataFieldDto' } },
     example: {
       SpendingCap: [
         { name: 'account', type: 'address' },
@@ -41,6 +66,7 @@ export class SpendingCapTypedDataDto {
   types: Record<string, unknown>;
   @ApiProperty({ example: 'SpendingCap' }) primaryType: string;
   @ApiProperty({
+    type: SpendingCapMessageDto,
     description: 'your account and current cap: put the new (higher) cap in `cap` and sign',
     example: { account: '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266', cap: '0' },
   })
@@ -91,6 +117,8 @@ export class AccountDto {
   reserved: string;
   @ApiPropertyOptional({
     nullable: true,
+    type: String,
+    format: 'date-time',
     description:
       'set while an escrow unlock you requested on chain is pending: the time it becomes withdrawable. No new jobs are accepted until you cancel it (JobEscrow.cancelUnlock) or withdraw',
     example: null,
@@ -128,6 +156,7 @@ export class AccountVerificationDto {
 }
 
 @ApiTags('account')
+@ApiExtraModels(TypedDataFieldDto)
 @ApiBearerAuth()
 @Controller('v1/account')
 export class AccountsController {
