@@ -187,6 +187,15 @@ export class ResultVerificationDto {
   @ApiPropertyOptional({ enum: ['redundant', 'reference', 'spot-check', 'none'] }) method?: string;
   @ApiPropertyOptional({ description: 'a check of this result passed before it was delivered' })
   verified?: boolean;
+  @ApiPropertyOptional({ description: 'the provider of another operator whose run agreed (redundant check)' })
+  checkedBy?: string;
+  @ApiPropertyOptional({
+    enum: ['probation', 'trusted'],
+    description: 'the tier of the provider whose result was delivered, when it was checked',
+  })
+  tier?: string;
+  @ApiPropertyOptional({ description: 'a later check found the delivered result wrong and replaced it' })
+  corrected?: boolean;
 }
 
 export class JobOutputsDto {
