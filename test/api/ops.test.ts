@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 
@@ -47,6 +48,13 @@ describe('operations endpoints', () => {
     ]) {
       expect(Object.keys(json.body.paths)).toContain(path);
     }
+    // the checked-in document (npm run openapi, built without servers) is what a running coordinator
+    // serves, but for the server it names
+    const checkedIn = JSON.parse(
+      await readFile(new URL('../../docs/openapi.json', import.meta.url), 'utf8'),
+    ) as { servers: unknown };
+    expect({ ...json.body, servers: checkedIn.servers }).toEqual(checkedIn);
+    expect((json.body as unknown as { servers: { url: string }[] }).servers[0].url).toBe('/');
     const page = await fetch(`${c.url}/docs`);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('swagger');

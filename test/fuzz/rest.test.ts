@@ -3,8 +3,9 @@
 // huge numbers, deep nesting, unicode, prototype-pollution keys, bad credentials, bad cursors and ids,
 // authenticated and not. Routes come from the OpenAPI document, so new routes are fuzzed too.
 //
-// Asserts: no response >= 500, the server keeps answering, and every 4xx carries the error envelope
-// `{ statusCode, error: { code, message } }`. FUZZ_RUNS (default 300) and FUZZ_SEED reproduce or
+// Asserts: no response >= 500, the server keeps answering, every 4xx carries the error envelope
+// `{ statusCode, error: { code, message } }`, and every status a request shaped as its route documents
+// (its method, its path, a body only where it takes one) is one the document lists for that route. FUZZ_RUNS (default 300) and FUZZ_SEED reproduce or
 // extend a run: `FUZZ_RUNS=5000 npx vitest run test/fuzz/rest.test.ts`.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,21 +24,26 @@ interface Route {
   query: string[];
   headers: string[];
   body: boolean;
+  /** The statuses the document lists for the route (none for the undocumented ones). */
+  statuses: string[];
 }
+
+/** A request, and the route's documented statuses when it is shaped as its route documents. */
+type FuzzRequest = RawRequest & { documented: { operation: string; statuses: string[] } | null };
 
 /** Routes the OpenAPI document leaves out (HTML, metrics, static files, the SIWE nonce). */
 const UNDOCUMENTED: Route[] = [
-  { method: 'GET', path: '/v1/auth/nonce', query: [], headers: [], body: false },
-  { method: 'GET', path: '/metrics', query: [], headers: [], body: false },
-  { method: 'GET', path: '/docs', query: [], headers: [], body: false },
-  { method: 'GET', path: '/docs/json', query: [], headers: [], body: false },
-  { method: 'GET', path: '/dashboard', query: [], headers: [], body: false },
-  { method: 'GET', path: '/dashboard/{file}', query: [], headers: [], body: false },
+  { method: 'GET', path: '/metrics', query: [], headers: [], body: false, statuses: [] },
+  { method: 'GET', path: '/docs', query: [], headers: [], body: false, statuses: [] },
+  { method: 'GET', path: '/docs/json', query: [], headers: [], body: false, statuses: [] },
+  { method: 'GET', path: '/dashboard', query: [], headers: [], body: false, statuses: [] },
+  { method: 'GET', path: '/dashboard/{file}', query: [], headers: [], body: false, statuses: [] },
 ];
 
 interface OpenApiOperation {
   parameters?: { in: string; name: string }[];
   requestBody?: unknown;
+  responses?: Record<string, unknown>;
 }
 
 async function loadRoutes(base: string): Promise<Route[]> {
@@ -54,6 +60,7 @@ async function loadRoutes(base: string): Promise<Route[]> {
         query: params.filter((p) => p.in === 'query').map((p) => p.name),
         headers: params.filter((p) => p.in === 'header').map((p) => p.name),
         body: op.requestBody !== undefined,
+        statuses: Object.keys(op.responses ?? {}),
       });
     }
   }
@@ -328,7 +335,7 @@ interface Seeds {
   bodies: Record<string, unknown>;
 }
 
-function requestArb(routes: Route[], seeds: Seeds): fc.Arbitrary<RawRequest> {
+function requestArb(routes: Route[], seeds: Seeds): fc.Arbitrary<FuzzRequest> {
   const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
   return fc.constantFrom(...routes).chain((route) => {
     const params = [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
@@ -408,7 +415,17 @@ function requestArb(routes: Route[], seeds: Seeds): fc.Arbitrary<RawRequest> {
           if (r.contentType) headers['content-type'] = r.contentType;
           headers['content-length'] = String(r.body.length);
         }
-        return { method: r.method, path: `${path}${r.suffix}${r.query}`, headers, body: r.body };
+        const shaped = r.method === route.method && r.suffix === '' && (route.body || r.body === undefined);
+        return {
+          method: r.method,
+          path: `${path}${r.suffix}${r.query}`,
+          headers,
+          body: r.body,
+          documented:
+            shaped && route.statuses.length > 0
+              ? { operation: `${route.method} ${route.path}`, statuses: route.statuses }
+              : null,
+        };
       });
   });
 }
@@ -479,6 +496,7 @@ describe('REST fuzzing with plain HTTP', () => {
     const failures: string[] = [];
     const statuses = new Map<number, number>();
     let resets = 0;
+    let checked = 0;
     let next = 0;
     const worker = async (): Promise<void> => {
       for (;;) {
@@ -489,6 +507,10 @@ describe('REST fuzzing with plain HTTP', () => {
         try {
           const res = await send(c.url, req);
           statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+          if (req.documented) checked += 1;
+          if (req.documented && res.status !== 408 && !req.documented.statuses.includes(String(res.status))) {
+            failures.push(`${res.status} is not documented for ${req.documented.operation} <- ${label}`);
+          }
           if (res.status >= 500) failures.push(`${res.status} ${res.text.slice(0, 200)} <- ${label}`);
           else if (res.status >= 400 && res.status !== 408) {
             const problem = envelopeProblem(res, req.method);
@@ -516,6 +538,8 @@ describe('REST fuzzing with plain HTTP', () => {
     expect(job.status).toBe(201);
     expect(failures, `seed ${SEED}, statuses ${JSON.stringify([...statuses])}, resets ${resets}`).toEqual([]);
     expect(resets).toBeLessThan(Math.max(5, requests.length / 20));
+    // many requests were shaped as their route documents, so their statuses were checked
+    expect(checked).toBeGreaterThan(requests.length / 5);
     // the fuzzer reached past validation: some requests succeeded and many were refused
     const ok = [...statuses].filter(([s]) => s < 300).reduce((n, [, k]) => n + k, 0);
     const refused = [...statuses].filter(([s]) => s >= 400).reduce((n, [, k]) => n + k, 0);

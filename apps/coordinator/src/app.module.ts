@@ -88,6 +88,8 @@ export interface AppModuleOptions {
   logger: Logger;
   /** The settlement chain of a worker (settlement/settlement-chain.ts); absent or null when off. */
   chain?: SettlementChain | null;
+  /** Only to build the OpenAPI document (openapi.ts): nothing connects to Redis. */
+  documentOnly?: boolean;
 }
 
 @Global()
@@ -144,7 +146,10 @@ export class AppModule {
         MetricsModule,
         BullModule.forRoot({
           prefix: config.QUEUE_PREFIX,
-          connection: new Redis(endpoints.redisUrl, { maxRetriesPerRequest: null }),
+          connection: new Redis(endpoints.redisUrl, {
+            maxRetriesPerRequest: null,
+            lazyConnect: options.documentOnly === true,
+          }),
         }),
         BullModule.registerQueue(
           { name: QueueName.Dispatch },

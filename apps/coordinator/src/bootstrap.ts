@@ -1,11 +1,12 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
 import helmet from '@fastify/helmet';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { AppModule } from './app.module.js';
+import { createOpenApiDocument } from './openapi.js';
 import type { AppConfig } from './config/config.js';
 import type { RuntimeEndpoints } from './config/runtime-endpoints.js';
 import { PinoNestLogger } from './logging/logger.js';
@@ -150,19 +151,8 @@ export async function startCoordinator(config: AppConfig, logger: Logger): Promi
         reply.elapsedTime / 1000,
       );
     });
-    const document = SwaggerModule.createDocument(
-      app,
-      new DocumentBuilder()
-        .setTitle('gpumesh coordinator')
-        .setDescription('Submit GPU jobs, follow them live, and manage your account and API keys.')
-        .setVersion('1')
-        .addBearerAuth({
-          type: 'http',
-          scheme: 'bearer',
-          description: 'an API key (gmk_…) or a SIWE session (gms_…)',
-        })
-        .build(),
-    );
+    // the checked-in docs/openapi.json is the same document, naming npm start's URL (openapi.ts)
+    const document = createOpenApiDocument(app, '/');
     SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/json' });
     const dashboardDir = config.ROLE === 'worker' ? null : await registerDashboard(app);
     await app.listen({ port: config.PORT, host: config.HOST });

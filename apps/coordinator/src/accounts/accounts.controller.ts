@@ -2,6 +2,8 @@ import { Body, Controller, Get, Put, Query } from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiBody,
+  ApiExtraModels,
+  ApiOkResponse,
   ApiOperation,
   ApiProperty,
   ApiPropertyOptional,
@@ -9,6 +11,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import { DomainError } from '../common/domain-error.js';
+import { ApiErrors } from '../common/api-docs.js';
 import { VerificationPolicySchema, type VerificationPolicy } from '../settings/settings.js';
 import { VerificationPolicyService } from '../pricing/policy.service.js';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators.js';
@@ -24,8 +27,30 @@ import {
 import { AccountsRepository } from './accounts.repository.js';
 import { SpendingCapsService, type SpendingCapView } from './spending-caps.service.js';
 
+export class SpendingCapDomainDto {
+  @ApiProperty({ example: 'gpumesh JobEscrow' }) name: string;
+  @ApiProperty({ example: '1' }) version: string;
+  @ApiProperty({ example: 31337 }) chainId: number;
+  @ApiProperty({
+    description: 'the JobEscrow contract',
+    example: '0x5FbDB2315678afecb367f032d93F642f64180aa3',
+  })
+  verifyingContract: string;
+}
+
+export class TypedDataFieldDto {
+  @ApiProperty({ example: 'cap' }) name: string;
+  @ApiProperty({ example: 'uint256' }) type: string;
+}
+
+export class SpendingCapMessageDto {
+  @ApiProperty({ example: '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266' }) account: string;
+  @ApiProperty({ description: 'base units (decimal string)', example: '0' }) cap: string;
+}
+
 export class SpendingCapTypedDataDto {
   @ApiProperty({
+    type: SpendingCapDomainDto,
     description: 'EIP-712 domain: name, version, chainId, verifyingContract (the JobEscrow)',
     example: {
       name: 'gpumesh JobEscrow',
@@ -36,6 +61,8 @@ export class SpendingCapTypedDataDto {
   })
   domain: Record<string, unknown>;
   @ApiProperty({
+    type: 'object',
+    additionalProperties: { type: 'array', items: { $ref: '#/components/schemas/TypedDataFieldDto' } },
     example: {
       SpendingCap: [
         { name: 'account', type: 'address' },
@@ -46,6 +73,7 @@ export class SpendingCapTypedDataDto {
   types: Record<string, unknown>;
   @ApiProperty({ example: 'SpendingCap' }) primaryType: string;
   @ApiProperty({
+    type: SpendingCapMessageDto,
     description: 'your account and current cap: put the new (higher) cap in `cap` and sign',
     example: { account: '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266', cap: '0' },
   })
@@ -96,6 +124,8 @@ export class AccountDto {
   reserved: string;
   @ApiPropertyOptional({
     nullable: true,
+    type: String,
+    format: 'date-time',
     description:
       'set while an escrow unlock you requested on chain is pending: the time it becomes withdrawable. No new jobs are accepted until you cancel it (JobEscrow.cancelUnlock) or withdraw',
     example: null,
@@ -133,6 +163,7 @@ export class AccountVerificationDto {
 }
 
 @ApiTags('account')
+@ApiExtraModels(TypedDataFieldDto)
 @ApiBearerAuth()
 @Controller('v1/account')
 export class AccountsController {
@@ -147,6 +178,8 @@ export class AccountsController {
   @Get()
   @RequireScopes('account:read')
   @ApiOperation({ summary: 'Your balance and what is reserved for running jobs' })
+  @ApiOkResponse({ type: AccountDto })
+  @ApiErrors({ 403: 'FORBIDDEN: the key lacks account:read' })
   async get(@CurrentPrincipal() principal: Principal): Promise<AccountDto> {
     const available = LedgerAccounts.available(principal.accountId);
     const reserved = LedgerAccounts.reserved(principal.accountId);
@@ -193,6 +226,11 @@ export class AccountsController {
       'Raise your spending cap: { cap, signature } with your EIP-712 signature of SpendingCap(account, cap) in the escrow domain GET /v1/account shows',
   })
   @ApiBody({ type: PutSpendingCapDto })
+  @ApiOkResponse({ type: SpendingCapDto })
+  @ApiErrors({
+    400: 'VALIDATION_FAILED, SPENDING_CAP_SIGNATURE_INVALID, SPENDING_CAP_STALE (not above the current cap), or BAD_REQUEST (this coordinator settles on no chain)',
+    403: 'FORBIDDEN: the key lacks jobs:write',
+  })
   async setSpendingCap(
     @CurrentPrincipal() principal: Principal,
     @Body() body: unknown,
@@ -208,6 +246,8 @@ export class AccountsController {
   @Get('verification')
   @RequireScopes('account:read')
   @ApiOperation({ summary: 'The verification policy your jobs run under when a request names none' })
+  @ApiOkResponse({ type: AccountVerificationDto })
+  @ApiErrors({ 403: 'FORBIDDEN: the key lacks account:read' })
   async verification(@CurrentPrincipal() principal: Principal): Promise<AccountVerificationDto> {
     return this.verificationView(principal.accountId);
   }
@@ -219,8 +259,13 @@ export class AccountsController {
       'Set your default verification policy ({ mode: none | redundant, k?, canaryRate? }); null clears it',
   })
   @ApiBody({
-    schema: { nullable: true, type: 'object', example: { mode: 'redundant', k: 2, canaryRate: 0.05 } },
+    schema: {
+      oneOf: [{ $ref: '#/components/schemas/VerificationPolicyRequest' }, { type: 'null' }],
+      example: { mode: 'redundant', k: 2, canaryRate: 0.05 },
+    },
   })
+  @ApiOkResponse({ type: AccountVerificationDto })
+  @ApiErrors({ 403: 'FORBIDDEN: the key lacks jobs:write' })
   async setVerification(
     @CurrentPrincipal() principal: Principal,
     @Body() body: unknown,

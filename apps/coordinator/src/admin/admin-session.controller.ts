@@ -1,5 +1,14 @@
 import { Body, Controller, Delete, Get, HttpCode, Post, Req, Res } from '@nestjs/common';
-import { ApiCookieAuth, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiCookieAuth,
+  ApiHeader,
+  ApiOkResponse,
+  ApiOperation,
+  ApiProperty,
+  ApiSecurity,
+  ApiTags,
+} from '@nestjs/swagger';
+import { ApiErrors } from '../common/api-docs.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CurrentPrincipal, Public } from '../auth/auth.decorators.js';
 import { AdminAuthService, type AdminPrincipal, type CookieJar } from './admin-auth.service.js';
@@ -15,6 +24,10 @@ function jar(request: FastifyRequest, reply: FastifyReply): CookieJar {
   };
 }
 
+export class SignedOutDto {
+  @ApiProperty({ enum: [true] }) signedOut: true;
+}
+
 @ApiTags('admin')
 @Controller('v1/admin/session')
 export class AdminSessionController {
@@ -25,8 +38,11 @@ export class AdminSessionController {
   @HttpCode(200)
   @ApiHeader({ name: CSRF_HEADER, required: true })
   @ApiOperation({ summary: 'Dashboard sign-in: an admin API key → an httpOnly session cookie' })
-  @ApiResponse({ status: 401, description: 'unknown or revoked key' })
-  @ApiResponse({ status: 403, description: 'not an admin key' })
+  @ApiOkResponse({ type: AdminSessionDto, description: 'signed in: the session cookie is set' })
+  @ApiErrors({
+    401: 'INVALID_API_KEY: unknown or revoked key',
+    403: 'FORBIDDEN: not an admin key with the admin scope, or a cross-origin request',
+  })
   signIn(
     @Body() body: AdminSignInDto,
     @Req() req: FastifyRequest,
@@ -38,15 +54,20 @@ export class AdminSessionController {
   @AdminRoute()
   @Get()
   @ApiOperation({ summary: 'Who is signed in, and what they may do' })
+  @ApiOkResponse({ type: AdminSessionDto })
+  @ApiErrors({ 403: 'FORBIDDEN: not an admin account' })
   me(@CurrentPrincipal() principal: AdminPrincipal): AdminSessionDto {
     return this.sessions.describe(principal);
   }
 
   @Public()
   @Delete()
+  @ApiSecurity({})
   @ApiCookieAuth(ADMIN_COOKIE)
   @ApiHeader({ name: CSRF_HEADER, required: true })
   @ApiOperation({ summary: 'Sign out: the session is revoked and the cookie cleared' })
+  @ApiOkResponse({ type: SignedOutDto })
+  @ApiErrors({ 403: 'FORBIDDEN: the x-gpumesh-csrf header is missing, or a cross-origin request' })
   signOut(
     @Req() req: FastifyRequest,
     @Res({ passthrough: true }) reply: FastifyReply,

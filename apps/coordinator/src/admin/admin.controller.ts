@@ -14,13 +14,14 @@ import {
   type MessageEvent,
   type PipeTransform,
 } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { EMPTY, type Observable } from 'rxjs';
+import { ApiErrors, ApiEventStream } from '../common/api-docs.js';
 import { parseLastEventId } from '../events/sse/sse-resume.js';
 import { CurrentPrincipal } from '../auth/auth.decorators.js';
 import type { Principal } from '../auth/principal.js';
-import type { ApiKeyDto } from '../auth/dto/auth.dto.js';
+import { ApiKeyDto } from '../auth/dto/auth.dto.js';
 import { DomainError } from '../common/domain-error.js';
 import { uuidParam } from '../common/pipes.js';
 import { AdminAction, AdminRoute } from './admin.guard.js';
@@ -68,24 +69,29 @@ export class AdminController {
   @ApiOperation({
     summary: 'Marketplace figures: providers, GPUs, throughput, rates, queue, latency, earnings',
   })
+  @ApiOkResponse({ type: OverviewDto })
   overview(): Promise<OverviewDto> {
     return this.stats.overview();
   }
 
   @Sse('stream')
   @ApiOperation({ summary: 'Server-sent events: the overview as a `stats` event every ~2 s' })
+  @ApiEventStream('a `stats` event (data: the Overview as JSON) every ~2 s')
   stream(): Observable<MessageEvent> {
     return this.stats.stream();
   }
 
   @Get('providers')
   @ApiOperation({ summary: 'Every provider (all statuses unless filtered)' })
+  @ApiOkResponse({ type: [AdminProviderDto] })
   providers(@Query() query: AdminProvidersQueryDto): Promise<AdminProviderDto[]> {
     return this.admin.providers(query);
   }
 
   @Get('providers/:peerId')
   @ApiOperation({ summary: 'A provider: advert, hardware, benchmark, reputation, attempts, earnings' })
+  @ApiOkResponse({ type: AdminProviderDetailDto })
+  @ApiErrors({ 404: 'NOT_FOUND: no such provider' })
   provider(@Param('peerId', peerIdParam) peerId: string): Promise<AdminProviderDetailDto> {
     return this.admin.provider(peerId);
   }
@@ -94,6 +100,8 @@ export class AdminController {
   @HttpCode(200)
   @AdminAction()
   @ApiOperation({ summary: 'Ban a provider: it gets no new work' })
+  @ApiOkResponse({ type: AdminProviderDto })
+  @ApiErrors({ 404: 'NOT_FOUND: no such provider' })
   ban(@Param('peerId', peerIdParam) peerId: string): Promise<AdminProviderDto> {
     return this.admin.setProviderStatus(peerId, 'ban');
   }
@@ -102,6 +110,8 @@ export class AdminController {
   @HttpCode(200)
   @AdminAction()
   @ApiOperation({ summary: 'Lift a ban or a drain' })
+  @ApiOkResponse({ type: AdminProviderDto })
+  @ApiErrors({ 404: 'NOT_FOUND: no such provider' })
   unban(@Param('peerId', peerIdParam) peerId: string): Promise<AdminProviderDto> {
     return this.admin.setProviderStatus(peerId, 'unban');
   }
@@ -110,6 +120,8 @@ export class AdminController {
   @HttpCode(200)
   @AdminAction()
   @ApiOperation({ summary: 'Drain a provider: no new work, running jobs finish' })
+  @ApiOkResponse({ type: AdminProviderDto })
+  @ApiErrors({ 404: 'NOT_FOUND: no such provider' })
   drain(@Param('peerId', peerIdParam) peerId: string): Promise<AdminProviderDto> {
     return this.admin.setProviderStatus(peerId, 'drain');
   }
@@ -118,6 +130,7 @@ export class AdminController {
   @ApiOperation({
     summary: 'Slash proposals (newest first): executed on ProviderStaking after their review window',
   })
+  @ApiOkResponse({ type: [SlashDto] })
   slashes(@Query() query: AdminSlashesQueryDto): Promise<SlashDto[]> {
     return this.admin.slashes(query);
   }
@@ -126,6 +139,11 @@ export class AdminController {
   @HttpCode(200)
   @AdminAction()
   @ApiOperation({ summary: 'Cancel a slash proposal during its review window (PROPOSED only)' })
+  @ApiOkResponse({ type: SlashDto })
+  @ApiErrors({
+    404: 'NOT_FOUND: no such slash proposal',
+    409: 'ILLEGAL_TRANSITION: past its review window or not cancellable',
+  })
   cancelSlash(
     @CurrentPrincipal() principal: Principal,
     @Param('id', uuidParam('id')) id: string,
@@ -135,12 +153,15 @@ export class AdminController {
 
   @Get('jobs')
   @ApiOperation({ summary: 'Jobs of every account; filter by state, account, provider, kind' })
+  @ApiOkResponse({ type: AdminJobPageDto })
   jobs(@Query() query: AdminJobsQueryDto): Promise<AdminJobPageDto> {
     return this.admin.jobList(query);
   }
 
   @Get('jobs/:id')
   @ApiOperation({ summary: 'A job with its event timeline, attempts and receipts, verdict and cost' })
+  @ApiOkResponse({ type: AdminJobDetailDto })
+  @ApiErrors({ 404: 'JOB_NOT_FOUND' })
   job(@Param('id', uuidParam('id')) id: string): Promise<AdminJobDetailDto> {
     return this.admin.job(id);
   }
@@ -149,6 +170,15 @@ export class AdminController {
   @ApiOperation({
     summary:
       "Server-sent events: the job's events, live, until it ends; resumes after Last-Event-ID (or ?lastEventId=) like /v1/jobs/:id/events",
+  })
+  @ApiEventStream('one event per job event (data: a JobEvent as JSON, id: its event id), until the job ends')
+  @ApiResponse({
+    status: 204,
+    description: 'resumed after the terminal event and nothing followed: the stream is over',
+  })
+  @ApiErrors({
+    400: 'VALIDATION_FAILED: Last-Event-ID is not the id of an event of this job',
+    404: 'JOB_NOT_FOUND',
   })
   async jobEvents(
     @Param('id', uuidParam('id')) id: string,
@@ -166,6 +196,8 @@ export class AdminController {
   @HttpCode(200)
   @AdminAction()
   @ApiOperation({ summary: "Cancel any account's unfinished job; its reservation is released" })
+  @ApiOkResponse({ type: AdminJobDto })
+  @ApiErrors({ 404: 'JOB_NOT_FOUND', 409: 'ILLEGAL_TRANSITION: the job has already finished' })
   cancel(
     @CurrentPrincipal() principal: Principal,
     @Param('id', uuidParam('id')) id: string,
@@ -175,12 +207,15 @@ export class AdminController {
 
   @Get('accounts')
   @ApiOperation({ summary: 'Accounts with balances, reservations and key counts' })
+  @ApiOkResponse({ type: [AdminAccountDto] })
   accounts(): Promise<AdminAccountDto[]> {
     return this.admin.accounts();
   }
 
   @Get('accounts/:id')
   @ApiOperation({ summary: 'An account with its API keys' })
+  @ApiOkResponse({ type: AdminAccountDetailDto })
+  @ApiErrors({ 404: 'NOT_FOUND: no such account' })
   account(@Param('id', uuidParam('id')) id: string): Promise<AdminAccountDetailDto> {
     return this.admin.account(id);
   }
@@ -188,6 +223,8 @@ export class AdminController {
   @Delete('api-keys/:id')
   @AdminAction()
   @ApiOperation({ summary: 'Revoke any API key' })
+  @ApiOkResponse({ type: ApiKeyDto, description: 'the revoked key' })
+  @ApiErrors({ 404: 'API_KEY_NOT_FOUND' })
   revokeKey(
     @CurrentPrincipal() principal: Principal,
     @Param('id', uuidParam('id')) id: string,
@@ -197,6 +234,7 @@ export class AdminController {
 
   @Get('epochs')
   @ApiOperation({ summary: 'Reward epochs: roots, transaction hashes, states' })
+  @ApiOkResponse({ type: [EpochDto] })
   epochs(): Promise<EpochDto[]> {
     return this.admin.epochs();
   }
@@ -205,6 +243,7 @@ export class AdminController {
   @HttpCode(200)
   @AdminAction()
   @ApiOperation({ summary: 'Audit the ledger: entries balance, balances match entries, none overdrawn' })
+  @ApiOkResponse({ type: AuditDto })
   audit(): Promise<AuditDto> {
     return this.admin.audit();
   }
@@ -213,6 +252,7 @@ export class AdminController {
   @ApiOperation({
     summary: 'Run-time settings (verification policy, fee, epoch length) and the fixed configuration',
   })
+  @ApiOkResponse({ type: [SettingDto] })
   settings(): Promise<SettingDto[]> {
     return this.admin.settings();
   }
@@ -220,6 +260,8 @@ export class AdminController {
   @Put('settings/:key')
   @AdminAction()
   @ApiOperation({ summary: 'Change a run-time setting (validated; null returns to the configured default)' })
+  @ApiOkResponse({ type: SettingDto })
+  @ApiErrors({ 404: 'NOT_FOUND: no such setting' })
   setSetting(
     @CurrentPrincipal() principal: Principal,
     @Param('key') key: string,

@@ -9,6 +9,7 @@ import {
 import { Reflector } from '@nestjs/core';
 import { ApiBearerAuth, ApiCookieAuth, ApiHeader } from '@nestjs/swagger';
 import { DomainError } from '../common/domain-error.js';
+import { ApiErrors } from '../common/api-docs.js';
 import { Public, type RequestWithPrincipal } from '../auth/auth.decorators.js';
 import { extractToken } from '../auth/auth.guard.js';
 import { AdminAuthService, type AdminPrincipal } from './admin-auth.service.js';
@@ -73,6 +74,10 @@ export const AdminRoute = (): MethodDecorator & ClassDecorator =>
     UseGuards(AdminGuard),
     ApiBearerAuth(),
     ApiCookieAuth(ADMIN_COOKIE),
+    ApiErrors({
+      401: 'UNAUTHENTICATED or INVALID_API_KEY: no admin key or dashboard session, or an unknown, revoked or expired one',
+      403: 'FORBIDDEN: not an admin account; actions also need the admin scope and, with the cookie, the x-gpumesh-csrf header',
+    }),
   );
 
 /** An admin route that changes state: needs the admin scope (and the CSRF header with the cookie). */

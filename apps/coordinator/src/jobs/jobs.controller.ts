@@ -15,6 +15,7 @@ import {
   ApiBearerAuth,
   ApiBody,
   ApiHeader,
+  ApiOkResponse,
   ApiOperation,
   ApiQuery,
   ApiResponse,
@@ -22,16 +23,17 @@ import {
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { EMPTY, type Observable } from 'rxjs';
-import { jobSpecJsonSchema } from '@gpumesh/protocol';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators.js';
 import type { Principal } from '../auth/principal.js';
 import { uuidParam } from '../common/pipes.js';
+import { ApiErrors, ApiEventStream } from '../common/api-docs.js';
 import { NO_CHARGES, chargesOfNewJob } from '../ledger/job-charges.js';
 import { JobEventStream } from './job-event-stream.js';
 import { parseLastEventId } from '../events/sse/sse-resume.js';
 import { JobsService, MAX_BATCH_SUBMIT } from './jobs.service.js';
 import {
   BatchSubmitResponseDto,
+  DryRunDto,
   JobDetailDto,
   JobDto,
   JobPageDto,
@@ -55,7 +57,7 @@ export class JobsController {
   @ApiOperation({
     summary: 'Submit a job: its cost is computed from the spec and reserved from your balance',
   })
-  @ApiBody({ schema: jobSpecJsonSchema() as Record<string, unknown> })
+  @ApiBody({ schema: { $ref: '#/components/schemas/JobSubmission' } })
   @ApiHeader({
     name: 'Idempotency-Key',
     required: false,
@@ -67,7 +69,12 @@ export class JobsController {
     type: JobDto,
     description: 'an earlier submission with the same Idempotency-Key',
   })
-  @ApiResponse({ status: 402, description: 'the available balance does not cover the cost' })
+  @ApiErrors({
+    402: 'INSUFFICIENT_BALANCE (details: required, available) or SPENDING_CAP_EXCEEDED',
+    403: 'FORBIDDEN: the key lacks jobs:write',
+    404: 'ARTIFACT_NOT_FOUND: the model is not yours and not public',
+    409: 'IDEMPOTENCY_CONFLICT (the key was used for another spec) or ESCROW_UNLOCK_PENDING',
+  })
   async submit(
     @CurrentPrincipal() principal: Principal,
     @Body() body: unknown,
@@ -84,15 +91,7 @@ export class JobsController {
   @ApiOperation({
     summary: `Submit up to ${MAX_BATCH_SUBMIT} jobs in one request: every spec is validated before any is stored; each job then succeeds or fails on its own`,
   })
-  @ApiBody({
-    schema: {
-      type: 'object',
-      required: ['jobs'],
-      properties: {
-        jobs: { type: 'array', minItems: 1, maxItems: MAX_BATCH_SUBMIT, items: jobSpecJsonSchema() },
-      },
-    } as Record<string, unknown>,
-  })
+  @ApiBody({ schema: { $ref: '#/components/schemas/BatchJobSubmission' } })
   @ApiHeader({
     name: 'Idempotency-Key',
     required: false,
@@ -104,9 +103,11 @@ export class JobsController {
     type: BatchSubmitResponseDto,
     description: 'no job was stored (all were refused or earlier submissions)',
   })
-  @ApiResponse({
-    status: 400,
-    description: 'a spec is invalid (the message names its index); nothing was stored',
+  @ApiErrors({
+    400: 'VALIDATION_FAILED: a spec is invalid (the message names jobs[i]); nothing was stored',
+    403: 'FORBIDDEN: the key lacks jobs:write',
+    404: 'ARTIFACT_NOT_FOUND: a job names a model that is not yours and not public',
+    409: 'ESCROW_UNLOCK_PENDING: an escrow unlock is pending',
   })
   async submitMany(
     @CurrentPrincipal() principal: Principal,
@@ -146,17 +147,21 @@ export class JobsController {
     summary:
       'Price a job and see where it would run, or why no provider matches (every reason, counted) and the cheapest change that would make it placeable',
   })
-  @ApiBody({ schema: jobSpecJsonSchema() as Record<string, unknown> })
-  async dryRun(
-    @CurrentPrincipal() principal: Principal,
-    @Body() body: unknown,
-  ): Promise<Record<string, unknown>> {
-    return toJson(await this.jobs.dryRun(principal, body));
+  @ApiBody({ schema: { $ref: '#/components/schemas/JobSubmission' } })
+  @ApiOkResponse({ type: DryRunDto })
+  @ApiErrors({
+    403: 'FORBIDDEN: the key lacks jobs:write',
+    404: 'ARTIFACT_NOT_FOUND: the model is not yours and not public',
+  })
+  async dryRun(@CurrentPrincipal() principal: Principal, @Body() body: unknown): Promise<DryRunDto> {
+    return toJson(await this.jobs.dryRun(principal, body)) as unknown as DryRunDto;
   }
 
   @Get()
   @RequireScopes('jobs:read')
   @ApiOperation({ summary: 'Your jobs, newest first, with cursor pagination and filters' })
+  @ApiOkResponse({ type: JobPageDto })
+  @ApiErrors({ 403: 'FORBIDDEN: the key lacks jobs:read' })
   async list(
     @CurrentPrincipal() principal: Principal,
     @Query() query: ListJobsQueryDto,
@@ -172,6 +177,8 @@ export class JobsController {
   @Get(':id')
   @RequireScopes('jobs:read')
   @ApiOperation({ summary: 'One job' })
+  @ApiOkResponse({ type: JobDetailDto })
+  @ApiErrors({ 403: 'FORBIDDEN: the key lacks jobs:read', 404: 'JOB_NOT_FOUND' })
   async get(
     @CurrentPrincipal() principal: Principal,
     @Param('id', uuidParam('id')) id: string,
@@ -184,6 +191,12 @@ export class JobsController {
   @HttpCode(200)
   @RequireScopes('jobs:write')
   @ApiOperation({ summary: 'Cancel a job that has not finished; its reservation is released' })
+  @ApiOkResponse({ type: JobDto })
+  @ApiErrors({
+    403: 'FORBIDDEN: the key lacks jobs:write',
+    404: 'JOB_NOT_FOUND',
+    409: 'ILLEGAL_TRANSITION: the job has already finished',
+  })
   async cancel(
     @CurrentPrincipal() principal: Principal,
     @Param('id', uuidParam('id')) id: string,
@@ -195,7 +208,12 @@ export class JobsController {
   @Get(':id/result')
   @RequireScopes('jobs:read')
   @ApiOperation({ summary: 'The verified outputs of a completed job' })
-  @ApiResponse({ status: 409, description: 'the job has not completed' })
+  @ApiOkResponse({ type: JobResultDto })
+  @ApiErrors({
+    403: 'FORBIDDEN: the key lacks jobs:read',
+    404: 'JOB_NOT_FOUND',
+    409: 'RESULT_NOT_READY: the job has not completed (details.state)',
+  })
   async result(
     @CurrentPrincipal() principal: Principal,
     @Param('id', uuidParam('id')) id: string,
@@ -224,18 +242,19 @@ export class JobsController {
     description:
       'the same as the Last-Event-ID header, for clients that cannot set headers (the header wins)',
   })
-  @ApiResponse({
-    status: 200,
-    description: 'a stream of `job-event` events (data: a JobEventDto as JSON) and `: ping` comments',
-    content: { 'text/event-stream': { schema: { type: 'string' } } },
-  })
+  @ApiEventStream(
+    'a stream of `job-event` events (data: a JobEvent as JSON, id: its event id) and `: ping` comments',
+  )
   @ApiResponse({
     status: 204,
     description:
       'resumed after the terminal event and nothing followed: the stream is over (an EventSource stops)',
   })
-  @ApiResponse({ status: 400, description: 'Last-Event-ID is not the id of an event of this job' })
-  @ApiResponse({ status: 404, description: 'no such job of yours' })
+  @ApiErrors({
+    400: 'VALIDATION_FAILED: Last-Event-ID is not the id of an event of this job',
+    403: 'FORBIDDEN: the key lacks jobs:read',
+    404: 'JOB_NOT_FOUND',
+  })
   async events(
     @CurrentPrincipal() principal: Principal,
     @Param('id', uuidParam('id')) id: string,

@@ -1,5 +1,5 @@
 import { Controller, Get } from '@nestjs/common';
-import { ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { PROTOCOL_VERSION } from '@gpumesh/protocol';
 import { Public } from '../auth/auth.decorators.js';
 import { NetworkDirectory } from './network-directory.js';
@@ -26,6 +26,7 @@ export class NetworkController {
   @ApiOperation({
     summary: "How provider agents reach the coordinator's libp2p peers, and whose offers to trust",
   })
+  @ApiOkResponse({ type: NetworkDto })
   async get(): Promise<NetworkDto> {
     const peers = await this.directory.peers();
     return {

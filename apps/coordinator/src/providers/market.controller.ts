@@ -1,5 +1,12 @@
 import { Controller, Get } from '@nestjs/common';
-import { ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import {
+  ApiExtraModels,
+  ApiOkResponse,
+  ApiOperation,
+  ApiProperty,
+  ApiPropertyOptional,
+  ApiTags,
+} from '@nestjs/swagger';
 import { Public } from '../auth/auth.decorators.js';
 import { MarketService } from './market.service.js';
 
@@ -19,6 +26,7 @@ export class MarketDto extends PriceRangeDto {
 }
 
 @ApiTags('providers')
+@ApiExtraModels(PriceRangeDto)
 @Controller('v1/market')
 export class MarketController {
   constructor(private readonly market: MarketService) {}
@@ -28,6 +36,7 @@ export class MarketController {
   @ApiOperation({
     summary: 'What live providers charge: min, median and max price per work unit, and the fee',
   })
+  @ApiOkResponse({ type: MarketDto })
   get(): Promise<MarketDto> {
     return this.market.summary();
   }

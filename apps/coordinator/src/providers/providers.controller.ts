@@ -1,11 +1,12 @@
 import { Controller, Get, Param, Query } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiErrors } from '../common/api-docs.js';
 import { Public } from '../auth/auth.decorators.js';
 import { ProvidersRepository } from './providers.repository.js';
 import { ProviderViewService } from '../p2p/provider-view.service.js';
 import { ProviderEarningsService } from './provider-earnings.service.js';
 import { ProviderEarningsDto, ProviderEarningsQueryDto } from './provider-earnings.dto.js';
-import { ListProvidersQueryDto, mapProvider, type ProviderDto } from './dto/provider.dto.js';
+import { ListProvidersQueryDto, ProviderDto, mapProvider } from './dto/provider.dto.js';
 
 @ApiTags('providers')
 @Controller('v1/providers')
@@ -22,6 +23,8 @@ export class ProvidersController {
     summary:
       "A provider's earnings per job: gross, fee, net, held or vested, and the epoch that pays it (public, like the epoch files)",
   })
+  @ApiOkResponse({ type: ProviderEarningsDto })
+  @ApiErrors({ 404: 'NOT_FOUND: no provider with this peer id is known' })
   earningsOf(
     @Param('peerId') peerId: string,
     @Query() q: ProviderEarningsQueryDto,
@@ -32,6 +35,7 @@ export class ProvidersController {
   @Public()
   @Get()
   @ApiOperation({ summary: 'The public view of providers (online ones by default)' })
+  @ApiOkResponse({ type: [ProviderDto] })
   async list(@Query() query: ListProvidersQueryDto): Promise<ProviderDto[]> {
     const status = query.status ?? 'ONLINE';
     // An ONLINE provider is listed only while its advert is fresh (live); the sweeper marks lapsed

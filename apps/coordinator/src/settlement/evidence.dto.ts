@@ -1,7 +1,8 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, ApiSchema } from '@nestjs/swagger';
 import type { Evidence, SlashProposal } from '#prisma';
 import { slashBeneficiaries } from './slash.repository.js';
 
+@ApiSchema({ name: 'EvidenceSlashBeneficiaryDto' })
 export class SlashBeneficiaryDto {
   @ApiProperty({ description: 'the developer account address compensated' }) account: string;
   @ApiProperty({ description: 'its weight: the cost (base units) of its jobs the provider ran' })

@@ -1,5 +1,13 @@
 import { Controller, Get, Header, Inject, Param, ParseIntPipe } from '@nestjs/common';
-import { ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import {
+  ApiOkResponse,
+  ApiOperation,
+  ApiProperty,
+  ApiPropertyOptional,
+  ApiSchema,
+  ApiTags,
+} from '@nestjs/swagger';
+import { ApiErrors } from '../common/api-docs.js';
 import { ADDRESS_PATTERN } from '@gpumesh/protocol';
 import { EpochProofs, parseEpochFile } from '@gpumesh/rewards';
 import { Public } from '../auth/auth.decorators.js';
@@ -7,6 +15,7 @@ import { DomainError } from '../common/domain-error.js';
 import { SETTLEMENT_CHAIN, type SettlementChain } from './settlement-chain.js';
 import { SettlementRepository } from './settlement.repository.js';
 
+@ApiSchema({ name: 'RewardEpochDto' })
 export class EpochDto {
   @ApiProperty() epoch: number;
   @ApiProperty({
@@ -83,6 +92,7 @@ export class RewardsController {
   @Get('epochs')
   @Public()
   @ApiOperation({ summary: 'Every epoch, newest first, with its root, file hash and posting transaction' })
+  @ApiOkResponse({ type: [EpochDto] })
   async epochs(): Promise<EpochDto[]> {
     return (await this.repo.list(500)).map((e) => ({
       epoch: e.id,
@@ -102,6 +112,18 @@ export class RewardsController {
   @Public()
   @Header('content-type', 'application/json; charset=utf-8')
   @ApiOperation({ summary: 'The epoch file: the exact bytes whose keccak256 is posted on chain' })
+  @ApiOkResponse({
+    description: 'the epoch file (JSON; OpenZeppelin standard-v1 Merkle tree of cumulative earnings)',
+    schema: {
+      type: 'object',
+      properties: {
+        epoch: { type: 'integer' },
+        tree: { type: 'object', description: 'the StandardMerkleTree dump (format standard-v1)' },
+      },
+      additionalProperties: true,
+    },
+  })
+  @ApiErrors({ 404: 'NOT_FOUND: the epoch has no file (not closed yet?)' })
   async file(@Param('epoch', ParseIntPipe) epoch: number): Promise<string> {
     const json = await this.repo.fileJson(epoch);
     if (json === null) throw new DomainError('NOT_FOUND', `epoch ${epoch} has no file (not closed yet?)`);
@@ -111,6 +133,8 @@ export class RewardsController {
   @Get('chain')
   @Public()
   @ApiOperation({ summary: 'The settlement chain and contracts: what `gpumesh-agent stake|claim` talk to' })
+  @ApiOkResponse({ type: ChainInfoDto })
+  @ApiErrors({ 404: 'NOT_FOUND: this coordinator process does not settle on a chain' })
   chainInfo(): ChainInfoDto {
     const chain = this.chain;
     if (!chain) throw new DomainError('NOT_FOUND', 'this coordinator process does not settle on a chain');
@@ -130,6 +154,8 @@ export class RewardsController {
   @ApiOperation({
     summary: "The latest claimable ticket of a provider's address (RewardsDistributor.claim arguments)",
   })
+  @ApiOkResponse({ type: ClaimTicketDto })
+  @ApiErrors({ 404: 'NOT_FOUND: no epoch is claimable yet, or the address earned nothing in it' })
   async proof(@Param('address') address: string): Promise<ClaimTicketDto> {
     if (!ADDRESS_PATTERN.test(address))
       throw new DomainError('VALIDATION_FAILED', 'address: expected a 0x address');

@@ -88,7 +88,7 @@ export class PutSettingDto {
     description:
       'verification: { mode: "none" | "redundant", k?: 2..3, canaryRate?: 0..0.5 }; platformFeeBps: 0..10000; ' +
       'epochSeconds: 1..2592000; null returns to the configured default',
-    oneOf: [{ type: 'object' }, { type: 'number' }],
+    oneOf: [{ type: 'object', additionalProperties: true }, { type: 'number' }],
   })
   @Allow()
   value: unknown;
@@ -145,7 +145,12 @@ export class OverviewDto {
   verificationFailureRate: number | null;
   @ApiProperty({ description: 'jobs waiting for a provider (QUEUED)' }) queueDepth: number;
   @ApiProperty({ description: 'jobs dispatched, running or verifying' }) activeJobs: number;
-  @ApiPropertyOptional({ nullable: true, type: Object, description: 'BullMQ dispatch queue counts' })
+  @ApiPropertyOptional({
+    nullable: true,
+    type: 'object',
+    additionalProperties: { type: 'integer' },
+    description: 'BullMQ dispatch queue counts',
+  })
   dispatchQueue: Record<string, number> | null;
   @ApiPropertyOptional({ nullable: true, type: Number }) latencyP50Seconds: number | null;
   @ApiPropertyOptional({ nullable: true, type: Number }) latencyP99Seconds: number | null;
@@ -396,9 +401,16 @@ export class SettingDto {
   @ApiProperty() note: string;
   @ApiProperty({ description: 'admins may change it at run time (PUT /v1/admin/settings/:key)' })
   editable: boolean;
-  @ApiPropertyOptional({ description: 'editable settings: the value itself (object or number)' })
+  @ApiPropertyOptional({
+    description: 'editable settings: the value itself (object or number)',
+    oneOf: [{ type: 'object', additionalProperties: true }, { type: 'number' }],
+  })
   current?: unknown;
-  @ApiPropertyOptional({ description: 'editable settings: the configured default' }) default?: unknown;
+  @ApiPropertyOptional({
+    description: 'editable settings: the configured default',
+    oneOf: [{ type: 'object', additionalProperties: true }, { type: 'number' }],
+  })
+  default?: unknown;
   @ApiPropertyOptional({ description: 'editable settings: an admin override is in force' })
   overridden?: boolean;
   @ApiPropertyOptional({ nullable: true, type: String }) updatedBy?: string | null;

@@ -1,12 +1,14 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
 import {
   ApiBearerAuth,
+  ApiNoContentResponse,
+  ApiOkResponse,
   ApiOperation,
   ApiProperty,
   ApiPropertyOptional,
-  ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
+import { ApiErrors } from '../../common/api-docs.js';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -186,10 +188,10 @@ export class WebhooksController {
     summary:
       'Set your webhook: signed POSTs of job lifecycle events (job.running, job.succeeded, job.failed, job.expired, job.cancelled) and job.corrected, all or the `events` chosen; returns a new signing secret',
   })
-  @ApiResponse({ status: 200, type: WebhookCreatedDto })
-  @ApiResponse({
-    status: 400,
-    description: 'the URL is not https on a public address, or an unknown event type',
+  @ApiOkResponse({ type: WebhookCreatedDto })
+  @ApiErrors({
+    400: 'VALIDATION_FAILED: the URL is not https on a public address, or an unknown event type',
+    403: 'FORBIDDEN: the key lacks jobs:write',
   })
   async set(
     @CurrentPrincipal() principal: Principal,
@@ -202,8 +204,8 @@ export class WebhooksController {
   @Get()
   @RequireScopes('account:read')
   @ApiOperation({ summary: 'Your webhook (its secret is shown only when set)' })
-  @ApiResponse({ status: 200, type: WebhookDto })
-  @ApiResponse({ status: 404, description: 'this account has no webhook' })
+  @ApiOkResponse({ type: WebhookDto })
+  @ApiErrors({ 403: 'FORBIDDEN: the key lacks account:read', 404: 'WEBHOOK_NOT_FOUND' })
   async get(@CurrentPrincipal() principal: Principal): Promise<WebhookDto> {
     return mapWebhook(await this.webhooks.get(principal.accountId));
   }
@@ -212,8 +214,8 @@ export class WebhooksController {
   @HttpCode(204)
   @RequireScopes('jobs:write')
   @ApiOperation({ summary: 'Remove your webhook (queued deliveries are given up)' })
-  @ApiResponse({ status: 204, description: 'removed' })
-  @ApiResponse({ status: 404, description: 'this account has no webhook' })
+  @ApiNoContentResponse({ description: 'removed' })
+  @ApiErrors({ 403: 'FORBIDDEN: the key lacks jobs:write', 404: 'WEBHOOK_NOT_FOUND' })
   async remove(@CurrentPrincipal() principal: Principal): Promise<void> {
     await this.webhooks.remove(principal.accountId);
   }
@@ -225,12 +227,11 @@ export class WebhooksController {
     summary:
       'Send a signed `ping` event to your webhook now and report the outcome (one attempt, not retried; it is in the delivery log)',
   })
-  @ApiResponse({
-    status: 200,
+  @ApiOkResponse({
     type: WebhookTestResultDto,
     description: 'the attempt was made: `delivered` says whether the receiver answered 2xx',
   })
-  @ApiResponse({ status: 404, description: 'this account has no webhook' })
+  @ApiErrors({ 403: 'FORBIDDEN: the key lacks jobs:write', 404: 'WEBHOOK_NOT_FOUND' })
   async test(@CurrentPrincipal() principal: Principal): Promise<WebhookTestResultDto> {
     const { delivery, outcome } = await this.webhooks.ping(principal.accountId);
     return mapTestResult(delivery, outcome);
@@ -242,8 +243,11 @@ export class WebhooksController {
     summary:
       'The delivery log: your deliveries, newest first, their attempts and answers (cursor pagination)',
   })
-  @ApiResponse({ status: 200, type: WebhookDeliveryPageDto })
-  @ApiResponse({ status: 400, description: 'a bad limit, cursor, state or event' })
+  @ApiOkResponse({ type: WebhookDeliveryPageDto })
+  @ApiErrors({
+    400: 'VALIDATION_FAILED: a bad limit, cursor, state or event',
+    403: 'FORBIDDEN: the key lacks account:read',
+  })
   async deliveries(
     @CurrentPrincipal() principal: Principal,
     @Query() query: DeliveriesQueryDto,
@@ -255,8 +259,11 @@ export class WebhooksController {
   @Get('deliveries/:id')
   @RequireScopes('account:read')
   @ApiOperation({ summary: 'One delivery of the log' })
-  @ApiResponse({ status: 200, type: WebhookDeliveryDto })
-  @ApiResponse({ status: 404, description: 'no such delivery of this account' })
+  @ApiOkResponse({ type: WebhookDeliveryDto })
+  @ApiErrors({
+    403: 'FORBIDDEN: the key lacks account:read',
+    404: 'NOT_FOUND: no such delivery of this account',
+  })
   async delivery(
     @CurrentPrincipal() principal: Principal,
     @Param('id', uuidParam('id')) id: string,

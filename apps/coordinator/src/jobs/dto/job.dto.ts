@@ -161,7 +161,7 @@ function mapVerification(job: Job): JobVerificationDto {
 }
 
 export class JobDetailDto extends JobDto {
-  @ApiProperty({ description: 'the submitted job spec', type: 'object', additionalProperties: true })
+  @ApiProperty({ description: 'the submitted job spec', allOf: [{ $ref: '#/components/schemas/JobSpec' }] })
   spec: unknown;
 }
 
@@ -224,15 +224,40 @@ export function mapJobEvent(event: JobEvent): JobEventDto {
   };
 }
 
+export class TensorDto {
+  @ApiProperty({ example: 'c' }) name: string;
+  @ApiProperty({ enum: ['float32', 'int32', 'bool'] }) dtype: string;
+  @ApiProperty({ type: [Number], example: [2, 2] }) shape: number[];
+  @ApiProperty({ description: 'the values, little-endian, base64', example: 'AACAPwAAAEAAAEBAAACAQA==' })
+  data: string;
+}
+
+export class ResultVerificationDto {
+  @ApiPropertyOptional({ enum: ['redundant', 'reference', 'spot-check', 'none'] }) method?: string;
+  @ApiPropertyOptional({ description: 'a check of this result passed before it was delivered' })
+  verified?: boolean;
+  @ApiPropertyOptional({ description: 'the provider of another operator whose run agreed (redundant check)' })
+  checkedBy?: string;
+  @ApiPropertyOptional({
+    enum: ['probation', 'trusted'],
+    description: 'the tier of the provider whose result was delivered, when it was checked',
+  })
+  tier?: string;
+  @ApiPropertyOptional({ description: 'a later check found the delivered result wrong and replaced it' })
+  corrected?: boolean;
+}
+
+export class JobOutputsDto {
+  @ApiProperty({ type: [TensorDto], description: 'the output tensors, in the order the job names them' })
+  outputs: TensorDto[];
+  @ApiPropertyOptional({ type: ResultVerificationDto, description: 'how the result was verified' })
+  verification?: ResultVerificationDto;
+}
+
 export class JobResultDto {
   @ApiProperty({ format: 'uuid' }) jobId: string;
-  @ApiProperty() resultHash: string;
-  @ApiProperty({
-    description: 'named output tensors (dtype, shape, base64 data)',
-    type: 'object',
-    additionalProperties: true,
-  })
-  result: unknown;
+  @ApiProperty({ description: 'the hash of the outputs, as the providers signed it' }) resultHash: string;
+  @ApiProperty({ type: JobOutputsDto }) result: unknown;
 }
 
 export function encodeCursor(job: Pick<Job, 'createdAt' | 'id'>): string {
@@ -265,4 +290,108 @@ export class BatchSubmitResponseDto {
   @ApiProperty({ type: [BatchItemDto] }) items: BatchItemDto[];
   @ApiProperty({ description: 'jobs stored by this request' }) created: number;
   @ApiProperty({ description: 'jobs refused (see their error)' }) refused: number;
+}
+
+// ---------- dry run (POST /v1/jobs/dry-run; bigints as decimal strings) ----------
+
+const EXCLUSION_REASON_NAMES = [
+  'banned',
+  'draining',
+  'expired',
+  'backend',
+  'gpu-model',
+  'vram',
+  'price',
+  'speed',
+  'capacity',
+  'excluded',
+  'stake',
+];
+
+const integer = { type: 'integer' } as const;
+const reasonCounts = {
+  type: 'object' as const,
+  properties: Object.fromEntries(EXCLUSION_REASON_NAMES.map((r) => [r, integer])),
+  additionalProperties: integer,
+};
+
+export class DryRunCandidateDto {
+  @ApiProperty() peerId: string;
+  @ApiProperty() operatorId: string;
+  @ApiProperty({ description: 'placement score (higher is better)' }) score: number;
+}
+
+export class DryRunSuggestionDto {
+  @ApiProperty({
+    enum: [
+      'wait-for-capacity',
+      'raise-max-price',
+      'lower-min-vram',
+      'extend-deadline',
+      'reduce-redundancy',
+      'allow-backend',
+      'allow-gpu-model',
+      'add-stake',
+    ],
+  })
+  kind: string;
+  @ApiProperty({ description: 'distinct eligible operators after the change' }) operatorsAfter: number;
+  @ApiProperty({ description: 'size of the change relative to the job (0 = free)' }) relativeCost: number;
+  @ApiProperty() message: string;
+  @ApiPropertyOptional() providersBusy?: number;
+  @ApiPropertyOptional({ description: 'base units per work unit' }) maxPricePerUnit?: string;
+  @ApiPropertyOptional() minVramMiB?: number;
+  @ApiPropertyOptional() extendBySeconds?: number;
+  @ApiPropertyOptional({ description: 'milliseconds since the epoch' }) deadlineAt?: number;
+  @ApiPropertyOptional() redundancy?: number;
+  @ApiPropertyOptional({ enum: ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] }) backend?: string;
+  @ApiPropertyOptional() gpuModel?: string;
+  @ApiPropertyOptional({ description: 'base units each of peerIds must add' }) additionalStake?: string;
+  @ApiPropertyOptional({ type: [String] }) peerIds?: string[];
+}
+
+export class DryRunExplanationDto {
+  @ApiProperty() jobId: string;
+  @ApiProperty() placeable: boolean;
+  @ApiProperty({ description: 'providers considered' }) providers: number;
+  @ApiProperty() eligible: number;
+  @ApiProperty() eligibleOperators: number;
+  @ApiProperty({ description: 'distinct operators needed' }) needed: number;
+  @ApiProperty() deadlinePassed: boolean;
+  @ApiProperty({ ...reasonCounts, description: 'providers failing each reason' })
+  excluded: Record<string, number>;
+  @ApiProperty({ ...reasonCounts, description: 'providers failing this reason and nothing else' })
+  excludedOnlyBy: Record<string, number>;
+  @ApiProperty({ type: [DryRunSuggestionDto], description: 'feasible single changes, cheapest first' })
+  suggestions: DryRunSuggestionDto[];
+  @ApiPropertyOptional({ type: DryRunSuggestionDto }) cheapest?: DryRunSuggestionDto;
+  @ApiProperty() message: string;
+}
+
+export class DryRunVerificationDto {
+  @ApiProperty({ enum: ['none', 'redundant'] }) mode: string;
+  @ApiProperty({ minimum: 1, maximum: 3 }) k: number;
+  @ApiProperty() canaryRate: number;
+  @ApiPropertyOptional() verified?: boolean;
+  @ApiProperty({ enum: ['request', 'spec', 'account', 'platform'] }) source: string;
+  @ApiProperty({ description: 'base units of the platform fee that fund its canaries' }) canaryFee: string;
+}
+
+export class DryRunCostDto {
+  @ApiProperty() work: string;
+  @ApiProperty() redundancy: string;
+  @ApiProperty() canary: string;
+  @ApiProperty() check: string;
+  @ApiProperty({ description: 'what a submission would reserve' }) total: string;
+}
+
+export class DryRunDto {
+  @ApiProperty({ example: '2147' }) workUnits: string;
+  @ApiProperty({ description: 'base units a submission would reserve', example: '21470' }) cost: string;
+  @ApiProperty() placeable: boolean;
+  @ApiProperty({ type: [DryRunCandidateDto], description: 'where it would run, best first' })
+  candidates: DryRunCandidateDto[];
+  @ApiProperty({ type: DryRunExplanationDto }) explanation: DryRunExplanationDto;
+  @ApiProperty({ type: DryRunVerificationDto }) verification: DryRunVerificationDto;
+  @ApiProperty({ type: DryRunCostDto }) costBreakdown: DryRunCostDto;
 }

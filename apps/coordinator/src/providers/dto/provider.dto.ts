@@ -3,12 +3,18 @@ import { IsIn, IsInt, IsOptional, Max, Min } from 'class-validator';
 import { Type } from 'class-transformer';
 import type { Provider } from '#prisma';
 
+export class GpuDto {
+  @ApiProperty({ example: 'NVIDIA RTX 4090' }) model: string;
+  @ApiProperty({ example: 24564 }) vramMiB: number;
+  @ApiPropertyOptional({ example: '8.9' }) computeCapability?: string;
+}
+
 export class ProviderDto {
   @ApiProperty() peerId: string;
   @ApiProperty() operatorId: string;
   @ApiProperty({ enum: ['ONLINE', 'OFFLINE', 'DRAINING', 'BANNED'] }) status: string;
   @ApiProperty({ enum: ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] }) backend: string;
-  @ApiProperty({ type: 'array', items: { type: 'object' } }) gpus: unknown;
+  @ApiProperty({ type: [GpuDto] }) gpus: unknown;
   @ApiProperty({
     description: 'advertised matmul GFLOP/s (a claim: placement credits at most measuredGflops)',
   })
