@@ -5,6 +5,7 @@ import type { Job, JobAttempt } from '#prisma';
 import {
   hashOutputs,
   hashSpec,
+  jobErrorFault,
   randomNonce,
   type JobSpec,
   type ResultReceipt,
@@ -13,7 +14,12 @@ import {
 } from '@gpumesh/protocol';
 import { JobProtocolError, type JobOfferOutcome } from '@gpumesh/p2p';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
-import { REJECTED_ATTEMPT, COORDINATOR_FAULT_ATTEMPT, type PassThrough } from '../jobs/jobs.repository.js';
+import {
+  REJECTED_ATTEMPT,
+  COORDINATOR_FAULT_ATTEMPT,
+  INPUT_FAULT_ATTEMPT,
+  type PassThrough,
+} from '../jobs/jobs.repository.js';
 import { JobsService } from '../jobs/jobs.service.js';
 import { AttemptsRepository } from '../jobs/attempts.repository.js';
 import { MetricsService } from '../metrics/metrics.service.js';
@@ -40,6 +46,11 @@ export interface AttemptOutcome {
   ok: boolean;
   outputs?: TensorWire[];
   error?: string;
+  /**
+   * The provider said the job itself cannot run (its `error` frame's code is an input fault, see
+   * INPUT_FAULT_ERROR_CODES): the error recorded after INPUT_FAULT_ATTEMPT.
+   */
+  inputFault?: string;
   /** The provider's signed receipt of a result. */
   receipt?: Signed<ResultReceipt>;
   outputHash?: string;
@@ -178,6 +189,18 @@ export class AttemptRunner {
       await accepted;
       const code = err instanceof JobProtocolError ? err.code : 'ERROR';
       const fault = attemptFault(code, { probe: probeMarker(job.verification) !== null });
+      const inputFault = inputFaultOf(err);
+      if (inputFault !== null) {
+        const failed = await this.failAttempt(
+          job,
+          attempt,
+          { ...base, pricePerUnit, feeBps },
+          fault.state,
+          `${INPUT_FAULT_ATTEMPT}${inputFault}`,
+          fault,
+        );
+        return { ...failed, inputFault };
+      }
       return this.failAttempt(
         job,
         attempt,
@@ -368,6 +391,21 @@ export class AttemptRunner {
       .record(peerId, kind, { jobId, detail })
       .catch((err: unknown) => this.logger.warn({ err, peerId, kind }, 'could not record reputation'));
   }
+}
+
+/**
+ * The provider's error ("CODE: message") when it said the job itself cannot run (an `error` frame
+ * whose code libs/protocol classes as the input's fault), else null.
+ */
+export function inputFaultOf(err: unknown): string | null {
+  if (!(err instanceof JobProtocolError) || err.code !== 'REMOTE_ERROR' || err.remoteCode === undefined) {
+    return null;
+  }
+  if (jobErrorFault(err.remoteCode) !== 'input') return null;
+  const prefix = 'provider error ';
+  return err.message.startsWith(prefix)
+    ? err.message.slice(prefix.length)
+    : `${err.remoteCode}: ${err.message}`;
 }
 
 /**
