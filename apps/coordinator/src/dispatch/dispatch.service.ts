@@ -176,8 +176,8 @@ export class DispatchService {
       patch: { error: storedJobError(error) },
     });
     if (job) {
+      // Its attempts have all ended (input faults) or it has none open (queued): nothing to lose.
       this.view.cancel(jobId);
-      await this.attempts.loseOpenAttempts(jobId, 'job failed');
       this.logger.info({ jobId, code: error.code }, 'job failed');
     }
     return job !== null;
