@@ -211,6 +211,20 @@ describe('fail fast, with the reason', () => {
     await expectReleased(triple.id);
   });
 
+  it('says why an expired job expired', async () => {
+    const before = await account();
+    const job = await submit({ ...matmulSpec(2, 2, 2, '10'), deadlineSeconds: 1 });
+    const done = await finished(job.id);
+    expect(done.state).toBe('EXPIRED');
+    expect(done.error).toEqual({
+      code: 'DEADLINE_PASSED',
+      message: 'the deadline passed before a provider finished the job',
+    });
+    expect((await failureEvent(job.id)).error.code).toBe('DEADLINE_PASSED');
+    expect(await account()).toEqual(before);
+    await expectReleased(job.id);
+  });
+
   it('dry-runs the balance: a job costing 10^12 against 5×10^7 is not placeable, and says why', async () => {
     await startAgents(1, {});
     const dear = await api<{

@@ -21,6 +21,7 @@ import { Adjudicator, type Adjudication, type SingleJudgement } from './adjudica
 import { singleCompletion, verifiedCompletion, type SettleTerms } from './completion.js';
 import { AttemptsFailedError, NoCapacityError, type DispatchOutcome } from './dispatch-errors.js';
 import { inputFaultFailure } from './input-faults.js';
+import { deadlineError } from './deadline.js';
 import { unplaceableFailure } from './unplaceable.js';
 
 /**
@@ -28,11 +29,6 @@ import { unplaceableFailure } from './unplaceable.js';
  * may be offered it again, when no other provider can take it.
  */
 export const LOST_LAST_RESORT_AFTER_MS = 10_000;
-
-const DEADLINE_PASSED: JobError = {
-  code: 'DEADLINE_PASSED',
-  message: 'the deadline passed before a provider finished the job',
-};
 
 export { AttemptsFailedError, NoCapacityError, type DispatchOutcome } from './dispatch-errors.js';
 
@@ -145,14 +141,16 @@ export class DispatchService {
 
   /** Ends a job whose deadline passed and returns its reservation. */
   async expire(jobId: string): Promise<boolean> {
+    // What its attempts ended with, so an expired job says why no provider finished it.
+    const error = deadlineError(await this.attempts.forJob(jobId));
     const job = await this.jobs.transition({
       jobId,
       from: ['QUEUED', 'DISPATCHED', 'RUNNING'],
       to: 'EXPIRED',
       eventType: 'job.expired',
-      eventData: { reason: 'deadline passed', ...jobErrorEvent(DEADLINE_PASSED) },
+      eventData: { reason: 'deadline passed', ...jobErrorEvent(error) },
       effect: { kind: 'release' },
-      patch: { error: storedJobError(DEADLINE_PASSED) },
+      patch: { error: storedJobError(error) },
     });
     if (job) {
       this.view.cancel(jobId);
