@@ -5,7 +5,6 @@ import type { Job, JobAttempt } from '#prisma';
 import {
   hashOutputs,
   hashSpec,
-  jobErrorFault,
   randomNonce,
   type JobSpec,
   type ResultReceipt,
@@ -35,6 +34,7 @@ import { JobEventsBus } from '../events/job-events.publisher.js';
 import { SettingsService } from '../settings/settings.service.js';
 import { offerIdentity } from './offer-id.js';
 import { attemptFault, type AttemptFault } from './attempt-faults.js';
+import { inputFaultOf } from './input-faults.js';
 
 /** One attempt's end, as the runner hands it back to dispatch. */
 export interface AttemptOutcome {
@@ -391,21 +391,6 @@ export class AttemptRunner {
       .record(peerId, kind, { jobId, detail })
       .catch((err: unknown) => this.logger.warn({ err, peerId, kind }, 'could not record reputation'));
   }
-}
-
-/**
- * The provider's error ("CODE: message") when it said the job itself cannot run (an `error` frame
- * whose code libs/protocol classes as the input's fault), else null.
- */
-export function inputFaultOf(err: unknown): string | null {
-  if (!(err instanceof JobProtocolError) || err.code !== 'REMOTE_ERROR' || err.remoteCode === undefined) {
-    return null;
-  }
-  if (jobErrorFault(err.remoteCode) !== 'input') return null;
-  const prefix = 'provider error ';
-  return err.message.startsWith(prefix)
-    ? err.message.slice(prefix.length)
-    : `${err.remoteCode}: ${err.message}`;
 }
 
 /**

@@ -1,6 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { INPUT_FAULT_OPERATORS, inputFaultFailure, type InputFaultReport } from './input-faults.js';
+import { JobProtocolError } from '@gpumesh/p2p';
+import {
+  INPUT_FAULT_OPERATORS,
+  inputFaultFailure,
+  inputFaultOf,
+  type InputFaultReport,
+} from './input-faults.js';
 
 const report = (providerId: string, operator: string, error = 'BAD_INPUT: dtype'): InputFaultReport => ({
   providerId,
@@ -55,5 +61,19 @@ describe('inputFaultFailure', () => {
         },
       ),
     );
+  });
+});
+
+describe('inputFaultOf', () => {
+  const remote = (code: string): JobProtocolError =>
+    new JobProtocolError('REMOTE_ERROR', `provider error ${code}: it says so`, { remoteCode: code });
+
+  it('reads the provider’s input-fault codes, and nothing else, as the input’s fault', () => {
+    expect(inputFaultOf(remote('BAD_INPUT'))).toBe('BAD_INPUT: it says so');
+    expect(inputFaultOf(remote('MODEL_LOAD_FAILED'))).toBe('MODEL_LOAD_FAILED: it says so');
+    expect(inputFaultOf(remote('EXECUTION_FAILED'))).toBeNull();
+    expect(inputFaultOf(remote('TIMEOUT'))).toBeNull();
+    expect(inputFaultOf(new JobProtocolError('TIMEOUT', 'silent'))).toBeNull();
+    expect(inputFaultOf(new Error('BAD_INPUT: not from a provider'))).toBeNull();
   });
 });

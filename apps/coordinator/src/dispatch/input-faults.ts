@@ -1,6 +1,8 @@
 // When the providers' own errors end a job: a failure an agent classifies as the input's fault
 // (INPUT_FAULT_ERROR_CODES in libs/protocol) fails the job only once providers of enough distinct
 // operators reported one, so a lone lying provider cannot fail someone's job.
+import { jobErrorFault } from '@gpumesh/protocol';
+import { JobProtocolError } from '@gpumesh/p2p';
 import type { JobError } from '../jobs/job-error.js';
 
 /** Distinct operators (signing wallets) that must report an input fault before the job fails. */
@@ -34,4 +36,19 @@ export function inputFaultFailure(
     message: `providers of ${firsts.length} distinct operators could not run this job: ${distinctErrors.join(' | ')}`,
     details: { reports: firsts.map((r) => ({ provider: r.providerId, error: r.error })) },
   };
+}
+
+/**
+ * The provider's error ("CODE: message") when it said the job itself cannot run (an `error` frame
+ * whose code libs/protocol classes as the input's fault), else null.
+ */
+export function inputFaultOf(err: unknown): string | null {
+  if (!(err instanceof JobProtocolError) || err.code !== 'REMOTE_ERROR' || err.remoteCode === undefined) {
+    return null;
+  }
+  if (jobErrorFault(err.remoteCode) !== 'input') return null;
+  const prefix = 'provider error ';
+  return err.message.startsWith(prefix)
+    ? err.message.slice(prefix.length)
+    : `${err.remoteCode}: ${err.message}`;
 }
