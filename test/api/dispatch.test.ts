@@ -73,7 +73,7 @@ describe('dispatch without providers: retries, dead letter, deadline expiry', ()
       await dlq.close();
     }
     const state = await api<JobBody>(c.url, 'GET', `/v1/jobs/${job.body.id}`, { key: c.devKey });
-    expect(state.body.state).toBe('QUEUED'); // stays queued (and reserved) until its deadline
+    expect(state.body.state).toBe('QUEUED'); // stays queued (and reserved) for UNPLACEABLE_GRACE_SECONDS (60 s)
   });
 
   it('expires a job at its deadline and releases its reservation', async () => {

@@ -315,7 +315,7 @@ describe('e2e: an agent rides out a 90 s coordinator outage', () => {
       const job = await api<{ id: string }>(url, 'POST', '/v1/jobs', { key, body: matmulSpec(8, 8, 8, '5') });
       expect(job.status).toBe(201);
       const done = await waitFor('the job finished', async () => {
-        const res = await api<{ state: string; error: string | null }>(
+        const res = await api<{ state: string; error: { code: string; message: string } | null }>(
           url,
           'GET',
           `/v1/jobs/${job.body.id}`,
@@ -323,7 +323,7 @@ describe('e2e: an agent rides out a 90 s coordinator outage', () => {
         );
         return isTerminal(res.body.state) ? res.body : undefined;
       });
-      expect(done.state, done.error ?? '').toBe('COMPLETED');
+      expect(done.state, JSON.stringify(done.error)).toBe('COMPLETED');
       stage('job completed');
 
       // status: connected, and the job's net earnings after the fee, by job id.

@@ -27,7 +27,7 @@ const PASSPHRASE = 'e2e-test-passphrase';
 interface JobBody {
   id: string;
   state: string;
-  error: string | null;
+  error: { code: string; message: string } | null;
 }
 
 function values(t: TensorWire): number[] {
@@ -137,7 +137,7 @@ describe('e2e: coordinator and two agent processes run real jobs', () => {
     );
   const result = async (id: string): Promise<TensorWire[]> => {
     const job = await finished(id);
-    expect(job.state, job.error ?? '').toBe('COMPLETED');
+    expect(job.state, JSON.stringify(job.error)).toBe('COMPLETED');
     const res = await api<{ result: { outputs: TensorWire[] } }>(url, 'GET', `/v1/jobs/${id}/result`, {
       key,
     });
@@ -397,7 +397,7 @@ describe('e2e: coordinator and two agent processes run real jobs', () => {
     // The survivor's run (12 s idle) and the coordinator's reference on its plain-JS cpu backend
     // (about 85 s when the 2 cores are shared three ways) both fit well inside the job's deadline.
     const done = await finished(job.body.id, 240_000);
-    expect(done.state, done.error ?? '').toBe('COMPLETED');
+    expect(done.state, JSON.stringify(done.error)).toBe('COMPLETED');
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
     const attempts = await client.query<{ providerId: string; state: string }>(

@@ -316,7 +316,7 @@ describe('stream frame fuzzing from a bare libp2p node', () => {
     }
     expect(agent.child.exitCode).toBeNull();
     const done = await waitFor('the real job to finish', async () => {
-      const res = await api<{ state: string; error: string | null }>(
+      const res = await api<{ state: string; error: { code: string; message: string } | null }>(
         c.url,
         'GET',
         `/v1/jobs/${job.body.id}`,
@@ -326,7 +326,7 @@ describe('stream frame fuzzing from a bare libp2p node', () => {
       );
       return isTerminal(res.body.state) ? res.body : undefined;
     });
-    expect(done.state, `${done.error}\n${agent.output().slice(-2000)}`).toBe('COMPLETED');
+    expect(done.state, `${JSON.stringify(done.error)}\n${agent.output().slice(-2000)}`).toBe('COMPLETED');
     // and one more after the fuzzing
     const after = await api<{ id: string }>(c.url, 'POST', '/v1/jobs', {
       key: c.devKey,

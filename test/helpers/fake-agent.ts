@@ -28,10 +28,21 @@ import {
  * honest backend would); reject; full (rejects as a provider with no free slot); hang; and cheaters: wrong (every value + 1), noise (values
  * perturbed by ~1%), zeros, inf (every value +Infinity), stale (replays its previous output when the shape matches, else zeros),
  * copy (a collusion ring: when two members are offered the same job they return one shared wrong
- * output; otherwise honest, so only pairing can reveal them).
+ * output; otherwise honest, so only pairing can reveal them); bad-input (fails every job with the
+ * `BAD_INPUT` error an agent's kernel reports for inputs it cannot take: the input's fault).
  */
 export type FakeBehaviour =
-  'honest' | 'reject' | 'full' | 'wrong' | 'hang' | 'noise' | 'zeros' | 'inf' | 'stale' | 'copy';
+  | 'honest'
+  | 'reject'
+  | 'full'
+  | 'wrong'
+  | 'hang'
+  | 'noise'
+  | 'zeros'
+  | 'inf'
+  | 'stale'
+  | 'copy'
+  | 'bad-input';
 
 /**
  * Colluders sharing what they were offered and one wrong output per job. Offers carry per-attempt
@@ -232,6 +243,11 @@ export async function startFakeAgent(
               ctx.signal.addEventListener('abort', () => reject(new Error('aborted'))),
             );
           const offer = signed.payload;
+          if (behaviour === 'bad-input') {
+            throw Object.assign(new Error(`${offer.spec.kind} inputs cannot run here (test agent)`), {
+              code: 'BAD_INPUT',
+            });
+          }
           const honest = referenceMatmul(offer.spec, options.float ?? 'f64');
           let outputs = honest;
           if (behaviour === 'wrong') outputs = [mapValues(honest[0], (x) => x + 1)];

@@ -216,7 +216,8 @@ export interface Job {
   createdAt: string;
   updatedAt: string;
   finishedAt: string | null;
-  error: string | null;
+  /** Why it ended: set on FAILED and EXPIRED. */
+  error: { code: string; message: string } | null;
   resultHash: string | null;
   accountId: string;
   accountAddress: string;

@@ -240,11 +240,18 @@ function bindInputs(modelInputs: readonly string[], task: WorkerTask): RawTensor
   return modelInputs.map((n) => task.inputs.find((i) => i.name === n) as RawTensor);
 }
 
-function executionError(err: unknown): TaskError {
+/**
+ * A model op's failure as a TaskError: the input's fault (BAD_INPUT: shapes, ranks, dtypes the model
+ * does not take; UNSUPPORTED_OP: an op tfjs-converter maps on no backend) or this provider's
+ * (EXECUTION_FAILED: anything else, e.g. a kernel its backend lacks).
+ */
+export function executionError(err: unknown): TaskError {
   if (err instanceof TaskError) return err;
   const e = err as Error;
-  const bad = e.name === 'ValueError' || /shape|rank|dtype|expected/i.test(e.message ?? '');
-  return new TaskError(bad ? 'BAD_INPUT' : 'EXECUTION_FAILED', e.message ?? String(err));
+  const message = e.message ?? String(err);
+  if (/^Tensorflow Op is not supported/i.test(message)) return new TaskError('UNSUPPORTED_OP', message);
+  const bad = e.name === 'ValueError' || /shape|rank|dtype|expected/i.test(message);
+  return new TaskError(bad ? 'BAD_INPUT' : 'EXECUTION_FAILED', message);
 }
 
 /** Input and output names of a layers model (a Sequential model keeps them on an internal model). */

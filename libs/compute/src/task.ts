@@ -47,9 +47,15 @@ export type WorkerTask =
       readonly params: TrainSettings;
     };
 
+/**
+ * Why a task failed. BAD_INPUT, MODEL_LOAD_FAILED and UNSUPPORTED_OP are the job's own fault: every
+ * backend fails it the same way (`INPUT_FAULT_ERROR_CODES` in libs/protocol, which the agent sends as
+ * its `error` frame's code); the others are this provider's (transient, or a limit of its own).
+ */
 export const EXECUTOR_ERROR_CODES = [
   'BAD_INPUT',
   'MODEL_LOAD_FAILED',
+  'UNSUPPORTED_OP',
   'EXECUTION_FAILED',
   'TIMEOUT',
   'CANCELLED',

@@ -61,3 +61,11 @@ export { jobSpecJsonSchema } from './json-schema.js';
 export { signPersonalMessage } from './secp256k1.js';
 export { EPOCHS_TOPIC, EPOCH_FILE_PROTOCOL_ID } from './topics.js';
 export { MAX_EPOCH_FILE_BYTES, type EpochAnnouncement } from './epoch-announcement.js';
+export {
+  INPUT_FAULT_ERROR_CODES,
+  jobErrorFault,
+  backendsAbleToRun,
+  placeableBackends,
+  type InputFaultErrorCode,
+  type JobErrorFault,
+} from './job-errors.js';

@@ -164,6 +164,13 @@ const configSchema = z.object({
   SLASH_REVIEW_SECONDS: z.coerce.number().int().min(0).default(86_400),
   /** Half-life of a provider's reputation deviation from the neutral 0.5. */
   REPUTATION_HALF_LIFE_HOURS: z.coerce.number().positive().default(168),
+  /**
+   * A queued job that no set of providers can take (the dry run's explanation: price, backend, GPU,
+   * redundancy over the live operators, ...; busy providers do not count) fails UNPLACEABLE after
+   * waiting this long, with that explanation, instead of holding its reservation until its deadline.
+   * 0: never (it waits for its deadline).
+   */
+  UNPLACEABLE_GRACE_SECONDS: z.coerce.number().int().min(0).default(60),
   DISPATCH_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(8),
   DISPATCH_BACKOFF_MS: z.coerce.number().int().min(10).default(1000),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),

@@ -15,6 +15,7 @@ import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { JobsRepository } from '../jobs/jobs.repository.js';
 import { JobsService } from '../jobs/jobs.service.js';
 import { AttemptsRepository } from '../jobs/attempts.repository.js';
+import { jobErrorEvent, storedJobError, type JobError } from '../jobs/job-error.js';
 import { LOGGER } from '../logging/logger.js';
 import { ProviderViewService } from '../p2p/provider-view.service.js';
 import { compareResults } from '../verification/compare.js';
@@ -156,9 +157,12 @@ export class Adjudicator {
         from: ['VERIFYING'],
         to: 'FAILED',
         eventType: 'job.failed',
-        eventData: { reason: action.reason },
+        eventData: {
+          reason: action.reason,
+          ...jobErrorEvent({ code: 'WRONG_RESULT', message: action.reason }),
+        },
         effect: { kind: 'release' },
-        patch: { error: action.reason },
+        patch: { error: storedJobError({ code: 'WRONG_RESULT', message: action.reason }) },
       });
     }
     return { verdict, action, tiebreak };
@@ -256,12 +260,14 @@ export class Adjudicator {
       from: ['RUNNING', 'DISPATCHED'],
       to: 'FAILED',
       eventType: 'job.failed',
-      eventData: { reason: 'the result did not match the known answer' },
+      eventData: { reason: WRONG_ANSWER.message, ...jobErrorEvent(WRONG_ANSWER) },
       effect: { kind: 'release' },
-      patch: { error: 'the result did not match the known answer' },
+      patch: { error: storedJobError(WRONG_ANSWER) },
     });
   }
 }
+
+const WRONG_ANSWER: JobError = { code: 'WRONG_RESULT', message: 'the result did not match the known answer' };
 
 /** The reference a verdict's losers are convicted against (none when nothing proved them wrong). */
 function evidenceReference(basis: VerdictBasis<AttemptOutcome, TensorWire[]>): Reference | null {

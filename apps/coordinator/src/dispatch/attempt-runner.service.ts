@@ -13,7 +13,12 @@ import {
 } from '@gpumesh/protocol';
 import { JobProtocolError, type JobOfferOutcome } from '@gpumesh/p2p';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
-import { REJECTED_ATTEMPT, COORDINATOR_FAULT_ATTEMPT, type PassThrough } from '../jobs/jobs.repository.js';
+import {
+  REJECTED_ATTEMPT,
+  COORDINATOR_FAULT_ATTEMPT,
+  INPUT_FAULT_ATTEMPT,
+  type PassThrough,
+} from '../jobs/jobs.repository.js';
 import { JobsService } from '../jobs/jobs.service.js';
 import { AttemptsRepository } from '../jobs/attempts.repository.js';
 import { MetricsService } from '../metrics/metrics.service.js';
@@ -29,6 +34,7 @@ import { JobEventsBus } from '../events/job-events.publisher.js';
 import { SettingsService } from '../settings/settings.service.js';
 import { offerIdentity } from './offer-id.js';
 import { attemptFault, type AttemptFault } from './attempt-faults.js';
+import { inputFaultOf } from './input-faults.js';
 
 /** One attempt's end, as the runner hands it back to dispatch. */
 export interface AttemptOutcome {
@@ -40,6 +46,11 @@ export interface AttemptOutcome {
   ok: boolean;
   outputs?: TensorWire[];
   error?: string;
+  /**
+   * The provider said the job itself cannot run (its `error` frame's code is an input fault, see
+   * INPUT_FAULT_ERROR_CODES): the error recorded after INPUT_FAULT_ATTEMPT.
+   */
+  inputFault?: string;
   /** The provider's signed receipt of a result. */
   receipt?: Signed<ResultReceipt>;
   outputHash?: string;
@@ -178,6 +189,18 @@ export class AttemptRunner {
       await accepted;
       const code = err instanceof JobProtocolError ? err.code : 'ERROR';
       const fault = attemptFault(code, { probe: probeMarker(job.verification) !== null });
+      const inputFault = inputFaultOf(err);
+      if (inputFault !== null) {
+        const failed = await this.failAttempt(
+          job,
+          attempt,
+          { ...base, pricePerUnit, feeBps },
+          fault.state,
+          `${INPUT_FAULT_ATTEMPT}${inputFault}`,
+          fault,
+        );
+        return { ...failed, inputFault };
+      }
       return this.failAttempt(
         job,
         attempt,

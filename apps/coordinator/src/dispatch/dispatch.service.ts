@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import type { Job } from '#prisma';
 import type { TensorWire } from '@gpumesh/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
-import { JobsRepository, WORKER_LOST_ATTEMPT } from '../jobs/jobs.repository.js';
+import { INPUT_FAULT_ATTEMPT, JobsRepository, WORKER_LOST_ATTEMPT } from '../jobs/jobs.repository.js';
+import { jobErrorEvent, storedJobError, type JobError } from '../jobs/job-error.js';
 import { isTerminal, type JobState } from '../jobs/job-state.js';
 import { JobsService } from '../jobs/jobs.service.js';
 import { AttemptsRepository } from '../jobs/attempts.repository.js';
@@ -19,6 +20,9 @@ import { AttemptRunner, type AttemptOutcome } from './attempt-runner.service.js'
 import { Adjudicator, type Adjudication, type SingleJudgement } from './adjudicator.service.js';
 import { singleCompletion, verifiedCompletion, type SettleTerms } from './completion.js';
 import { AttemptsFailedError, NoCapacityError, type DispatchOutcome } from './dispatch-errors.js';
+import { inputFaultFailure } from './input-faults.js';
+import { deadlineError } from './deadline.js';
+import { unplaceableFailure } from './unplaceable.js';
 
 /**
  * How long a job must have waited before providers that lost it (see JobsRepository.findForDispatch)
@@ -96,7 +100,16 @@ export class DispatchService {
     }
     if (!placement.ok) {
       this.metrics.dispatchAttempts.inc({ outcome: 'no_capacity' });
-      const why = this.view.explain(job, Date.now());
+      const at = Date.now();
+      const why = this.view.explain(job, at, found?.failedProviders ?? []);
+      // Waited since it was queued last (a requeued job gets a fresh grace period).
+      const waitedMs = at - job.updatedAt.getTime();
+      const graceMs = this.config.UNPLACEABLE_GRACE_SECONDS * 1000;
+      if (unplaceableFailure(why, waitedMs, graceMs)) {
+        const reported = (await this.attempts.inputFaults(jobId, INPUT_FAULT_ATTEMPT)).map((r) => r.error);
+        const failure = unplaceableFailure(why, waitedMs, graceMs, reported);
+        if (failure && (await this.fail(jobId, ['QUEUED'], failure))) return 'failed';
+      }
       throw new NoCapacityError(jobId, why.message);
     }
     const peers = placement.placements.map((p) => p.peerId);
@@ -128,18 +141,42 @@ export class DispatchService {
 
   /** Ends a job whose deadline passed and returns its reservation. */
   async expire(jobId: string): Promise<boolean> {
+    // What its attempts ended with, so an expired job says why no provider finished it.
+    const error = deadlineError(await this.attempts.forJob(jobId));
     const job = await this.jobs.transition({
       jobId,
       from: ['QUEUED', 'DISPATCHED', 'RUNNING'],
       to: 'EXPIRED',
       eventType: 'job.expired',
-      eventData: { reason: 'deadline passed' },
+      eventData: { reason: 'deadline passed', ...jobErrorEvent(error) },
       effect: { kind: 'release' },
-      patch: { error: 'the deadline passed before a provider finished the job' },
+      patch: { error: storedJobError(error) },
     });
     if (job) {
       this.view.cancel(jobId);
       await this.attempts.loseOpenAttempts(jobId, 'job expired');
+    }
+    return job !== null;
+  }
+
+  /**
+   * Ends a job that cannot run (its input, or no provider could ever take it) with its reason, and
+   * returns its reservation.
+   */
+  private async fail(jobId: string, from: JobState[], error: JobError): Promise<boolean> {
+    const job = await this.jobs.transition({
+      jobId,
+      from,
+      to: 'FAILED',
+      eventType: 'job.failed',
+      eventData: { reason: error.message, ...jobErrorEvent(error) },
+      effect: { kind: 'release' },
+      patch: { error: storedJobError(error) },
+    });
+    if (job) {
+      // Its attempts have all ended (input faults) or it has none open (queued): nothing to lose.
+      this.view.cancel(jobId);
+      this.logger.info({ jobId, code: error.code }, 'job failed');
     }
     return job !== null;
   }
@@ -165,6 +202,11 @@ export class DispatchService {
   /** All attempts answered: verify agreement and pay, or send the job back to the queue. */
   private async conclude(job: Job, outcomes: AttemptOutcome[]): Promise<DispatchOutcome> {
     const failed = outcomes.filter((o) => !o.ok);
+    if (failed.some((o) => o.inputFault !== undefined)) {
+      // The job itself cannot run, say its providers: two distinct operators saying so end it.
+      const failure = inputFaultFailure(await this.attempts.inputFaults(job.id, INPUT_FAULT_ATTEMPT));
+      if (failure && (await this.fail(job.id, ['DISPATCHED', 'RUNNING'], failure))) return 'failed';
+    }
     if (failed.length > 0) {
       const requeued = await this.jobs.transition({
         jobId: job.id,

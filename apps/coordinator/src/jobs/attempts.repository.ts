@@ -156,6 +156,25 @@ export class AttemptsRepository {
     return attempt;
   }
 
+  /**
+   * The job's attempts whose provider reported an input fault (`errorPrefix`, INPUT_FAULT_ATTEMPT),
+   * with each provider's operator: the lower-case address it signs with, as placement counts operators.
+   */
+  async inputFaults(
+    jobId: string,
+    errorPrefix: string,
+  ): Promise<{ providerId: string; operator: string; error: string }[]> {
+    return this.sql.query<{ providerId: string; operator: string; error: string }>(
+      `SELECT a."providerId" AS "providerId", lower(COALESCE(p.address, a."providerId")) AS operator,
+              substr(a.error, length($2) + 1) AS error
+         FROM "JobAttempt" a LEFT JOIN "Provider" p ON p."peerId" = a."providerId"
+        WHERE a."jobId" = $1::uuid AND a.state = 'FAILED' AND a."providerId" IS NOT NULL
+          AND starts_with(a.error, $2)
+        ORDER BY a.attempt`,
+      [jobId, errorPrefix],
+    );
+  }
+
   /** Attempts left open by a process that died: they are lost. */
   async loseOpenAttempts(jobId: string, reason: string): Promise<JobAttempt[]> {
     const open = await this.prisma.jobAttempt.findMany({ where: { jobId, state: { in: OPEN_STATES } } });

@@ -5,14 +5,27 @@ import { Scheduler, type Explanation, type ProviderSnapshot } from '@gpumesh/sch
 import { ProvidersRepository } from '../providers/providers.repository.js';
 import { ProviderViewService, toJobRequest } from '../p2p/provider-view.service.js';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
+import { LedgerRepository } from '../ledger/ledger.repository.js';
+import { LedgerAccounts } from '../ledger/accounts.js';
 
 /** Rebuild the what-if index from the Provider table at most this often. */
 const INDEX_TTL_MS = 2_000;
 
+/** Whether the account's available balance covers the job's reservation, as submitting checks it. */
+export interface DryRunFunds {
+  required: bigint;
+  available: bigint;
+  sufficient: boolean;
+}
+
 export interface DryRunResult {
   workUnits: bigint;
   cost: bigint;
+  /** Providers would take it and the balance covers it: submitting it now would be accepted and placed. */
   placeable: boolean;
+  funds: DryRunFunds;
+  /** Why it is not placeable (empty when it is): the placement explanation, the balance. */
+  reasons: string[];
   candidates: { peerId: string; operatorId: string; score: number }[];
   explanation: Explanation;
 }
@@ -31,6 +44,7 @@ export class DryRunService {
     private readonly providers: ProvidersRepository,
     private readonly view: ProviderViewService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly ledger: LedgerRepository,
   ) {}
 
   async explain(input: {
@@ -54,16 +68,22 @@ export class DryRunService {
     } as unknown as Job;
     const request = toJobRequest(job, []);
     const selection = scheduler.select(request, now, { explore: false });
+    const explanation = scheduler.explain(request, now);
+    const account = LedgerAccounts.available(input.accountId);
+    const available = (await this.ledger.balances([account])).get(account) ?? 0n;
+    const funds = fundsFor(input.cost, available);
     return {
       workUnits: input.workUnits,
       cost: input.cost,
-      placeable: selection.ok,
+      placeable: selection.ok && funds.sufficient,
+      funds,
+      reasons: dryRunReasons(selection.ok, explanation, funds),
       candidates: selection.placements.map((p) => ({
         peerId: p.peerId,
         operatorId: p.operatorId,
         score: p.score,
       })),
-      explanation: scheduler.explain(request, now),
+      explanation,
     };
   }
 
@@ -81,6 +101,23 @@ export class DryRunService {
     this.cached = { at: now, scheduler };
     return scheduler;
   }
+}
+
+/** The balance check of a dry run: submitting reserves `required` from the available balance. */
+export function fundsFor(required: bigint, available: bigint): DryRunFunds {
+  return { required, available, sufficient: available >= required };
+}
+
+/** Every reason a dry-run job would not be placed: no providers match (the explanation), the balance. */
+export function dryRunReasons(matched: boolean, explanation: Explanation, funds: DryRunFunds): string[] {
+  const reasons: string[] = [];
+  if (!matched) reasons.push(explanation.message);
+  if (!funds.sufficient) {
+    reasons.push(
+      `INSUFFICIENT_BALANCE: this job costs ${funds.required} base units but the available balance is ${funds.available}`,
+    );
+  }
+  return reasons;
 }
 
 function snapshotOf(

@@ -45,6 +45,13 @@ export const WORKER_LOST_ATTEMPT = 'worker stopped: ';
  * WORKER_LOST_ATTEMPT, it does not exclude the provider from the job.
  */
 export const COORDINATOR_FAULT_ATTEMPT = 'coordinator: ';
+/**
+ * How the error of a FAILED attempt starts when its provider said the job itself cannot run (an
+ * `error` frame code of INPUT_FAULT_ERROR_CODES), then the provider's code and message. Like any
+ * failure it excludes the provider from the job; providers of two distinct operators saying so fail
+ * the job (dispatch/input-faults.ts).
+ */
+export const INPUT_FAULT_ATTEMPT = 'input fault: ';
 
 export interface NewJob {
   id: string;

@@ -30,6 +30,7 @@ import {
 } from './jobs.repository.js';
 import { JobSubmissionRepository } from './job-submission.repository.js';
 import { DryRunService, type DryRunResult } from './dry-run.service.js';
+import { staticIssues } from './static-checks.js';
 import { JOB_STATES, isTerminal, type JobState } from './job-state.js';
 import { decodeCursor, encodeCursor } from './dto/job.dto.js';
 import { VerificationPolicyService } from '../pricing/policy.service.js';
@@ -239,6 +240,13 @@ export class JobsService {
     const { verification: requested, ...specBody } = body as Record<string, unknown>;
     const parsed = this.parseSpec(specBody);
     refuseNonFiniteInputs(parsed);
+    const issues = staticIssues(parsed);
+    if (issues.length > 0) {
+      throw new DomainError('VALIDATION_FAILED', issues.map((i) => `${i.path}: ${i.message}`).join('; '), {
+        errors: issues,
+      });
+    }
+
     const rawRedundancy = typeof specBody.redundancy === 'number' ? specBody.redundancy : undefined;
     const { policy, source } = await this.policies.resolve(principal.accountId, requested, rawRedundancy);
     return { spec: { ...parsed, redundancy: 1 }, verification: { ...policy, source, canaryFee: '0' } };

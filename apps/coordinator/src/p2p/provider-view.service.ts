@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { Job, Provider } from '#prisma';
-import type { JobSpec, ProviderAdvert } from '@gpumesh/protocol';
+import { BACKENDS, placeableBackends, type JobSpec, type ProviderAdvert } from '@gpumesh/protocol';
 import {
   ConcurrencyWindows,
   ProviderBreakers,
@@ -478,8 +478,9 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
     return placement;
   }
 
-  explain(job: Job, now: number): ReturnType<Scheduler['explain']> {
-    return this.scheduler.explain(toJobRequest(job, []), now);
+  /** Why the job can or cannot be placed now, `excludePeers` (those that failed it) left out. */
+  explain(job: Job, now: number, excludePeers: string[] = []): ReturnType<Scheduler['explain']> {
+    return this.scheduler.explain(toJobRequest(job, excludePeers), now);
   }
 
   providerCount(): number {
@@ -521,6 +522,19 @@ export class ProviderViewService implements OnApplicationBootstrap, OnApplicatio
   }
 }
 
+/**
+ * A job's requirements as placement applies them: its backends narrowed to those that can run it at
+ * all (an int32 matmul never goes to wasm, see placeableBackends; a job allowing none is refused at
+ * submit, and is left as it asked here).
+ */
+function runnableRequirements(spec: JobSpec): JobRequest['requirements'] {
+  const requirements = spec.requirements ?? {};
+  if (spec.inputs === undefined) return requirements;
+  const backends = placeableBackends(spec);
+  if (backends.length === 0 || backends.length === BACKENDS.length) return requirements;
+  return { ...requirements, backends: [...backends] };
+}
+
 /** The scheduler's view of a stored job (a canary's preferred providers included). */
 export function toJobRequest(job: Job, excludePeers: string[]): JobRequest {
   const spec = job.spec as unknown as JobSpec;
@@ -530,7 +544,7 @@ export function toJobRequest(job: Job, excludePeers: string[]): JobRequest {
     accountId: job.accountId,
     priority: job.priority > 0 ? 'high' : job.priority < 0 ? 'low' : 'normal',
     workUnits: job.workUnits,
-    requirements: spec.requirements ?? {},
+    requirements: runnableRequirements(spec),
     maxPricePerUnit: job.pricePerUnit,
     redundancy: job.redundancy,
     deadlineAt: job.deadlineAt.getTime(),

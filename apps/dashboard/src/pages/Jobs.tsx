@@ -233,7 +233,9 @@ export function JobPage({ id, session }: { id: string; session: Session }): Reac
                   {job.error && (
                     <>
                       <dt>Error</dt>
-                      <dd>{job.error}</dd>
+                      <dd>
+                        {job.error.code}: {job.error.message}
+                      </dd>
                     </>
                   )}
                 </dl>

@@ -16,6 +16,7 @@ import {
   createPeerBinding,
   hashOutputs,
   hashTensors,
+  jobErrorFault,
   signPayload,
   type JobOffer,
   type PeerBinding,
@@ -314,8 +315,16 @@ export async function startAgent(options: {
       return { outputs: result.outputs, receipt };
     } catch (err) {
       counters.failed += 1;
+      // The code goes to the coordinator as the error frame's; it says whose fault the failure is.
+      const code = (err as { code?: unknown } | null)?.code;
       logger.warn(
-        { jobId: offer.jobId, attempt: offer.attempt, err: err instanceof Error ? err.message : String(err) },
+        {
+          jobId: offer.jobId,
+          attempt: offer.attempt,
+          code,
+          fault: typeof code === 'string' ? jobErrorFault(code) : 'provider',
+          err: err instanceof Error ? err.message : String(err),
+        },
         'job failed',
       );
       throw err;

@@ -3,6 +3,7 @@ import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-vali
 import { Type } from 'class-transformer';
 import type { Job, JobEvent } from '#prisma';
 import { JOB_STATES } from '../job-state.js';
+import { JOB_ERROR_CODES, jobErrorOf } from '../job-error.js';
 import { jobVerification, verificationOutcome } from '../../pricing/policy.js';
 import type { JobCharges } from '../../ledger/job-charges.js';
 
@@ -70,6 +71,20 @@ export class JobChargesDto {
   fee: string;
 }
 
+export class JobErrorDto {
+  @ApiProperty({
+    enum: JOB_ERROR_CODES,
+    description:
+      'INPUT_REJECTED: providers of two distinct operators could not run the job (its dtype, shapes, model); UNPLACEABLE: no provider could take it for the grace period; DEADLINE_PASSED; WRONG_RESULT (known-answer jobs); FAILED (older jobs)',
+  })
+  code: string;
+  @ApiProperty({
+    description: 'why, with the providers’ own error or the placement explanation',
+    example: 'providers of 2 distinct operators could not run this job: BAD_INPUT: matmul shape mismatch',
+  })
+  message: string;
+}
+
 export class JobDto {
   @ApiProperty({ format: 'uuid' }) id: string;
   @ApiProperty({ enum: ['matmul', 'inference', 'train'] }) kind: string;
@@ -104,7 +119,12 @@ export class JobDto {
   @ApiProperty() createdAt: string;
   @ApiProperty() updatedAt: string;
   @ApiPropertyOptional({ nullable: true, type: String }) finishedAt: string | null;
-  @ApiPropertyOptional({ nullable: true, type: String }) error: string | null;
+  @ApiPropertyOptional({
+    nullable: true,
+    type: JobErrorDto,
+    description: 'why the job ended: always set on FAILED and EXPIRED, null otherwise',
+  })
+  error: JobErrorDto | null;
   @ApiPropertyOptional({ nullable: true, type: String }) resultHash: string | null;
 }
 
@@ -131,7 +151,7 @@ export function mapJob(job: Job, charges: JobCharges): JobDto {
     createdAt: job.createdAt.toISOString(),
     updatedAt: job.updatedAt.toISOString(),
     finishedAt: job.finishedAt?.toISOString() ?? null,
-    error: job.error,
+    error: jobErrorOf(job.state, job.error),
     resultHash: job.resultHash,
   };
 }

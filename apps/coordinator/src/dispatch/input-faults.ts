@@ -1,0 +1,54 @@
+// When the providers' own errors end a job: a failure an agent classifies as the input's fault
+// (INPUT_FAULT_ERROR_CODES in libs/protocol) fails the job only once providers of enough distinct
+// operators reported one, so a lone lying provider cannot fail someone's job.
+import { jobErrorFault } from '@gpumesh/protocol';
+import { JobProtocolError } from '@gpumesh/p2p';
+import type { JobError } from '../jobs/job-error.js';
+
+/** Distinct operators (signing wallets) that must report an input fault before the job fails. */
+export const INPUT_FAULT_OPERATORS = 2;
+
+/** One attempt of the job that ended with an input fault. */
+export interface InputFaultReport {
+  providerId: string;
+  /** The provider's operator (the address that signs its adverts and receipts). */
+  operator: string;
+  /** The provider's error as recorded (code and message). */
+  error: string;
+}
+
+/**
+ * The job's error once providers of `INPUT_FAULT_OPERATORS` distinct operators reported an input
+ * fault, else null (the job is placed again, on another operator). The message quotes the first
+ * report of each operator.
+ */
+export function inputFaultFailure(
+  reports: readonly InputFaultReport[],
+  operators = INPUT_FAULT_OPERATORS,
+): JobError | null {
+  const firstByOperator = new Map<string, InputFaultReport>();
+  for (const r of reports) if (!firstByOperator.has(r.operator)) firstByOperator.set(r.operator, r);
+  if (firstByOperator.size < operators) return null;
+  const firsts = [...firstByOperator.values()];
+  const distinctErrors = [...new Set(firsts.map((r) => r.error))];
+  return {
+    code: 'INPUT_REJECTED',
+    message: `providers of ${firsts.length} distinct operators could not run this job: ${distinctErrors.join(' | ')}`,
+    details: { reports: firsts.map((r) => ({ provider: r.providerId, error: r.error })) },
+  };
+}
+
+/**
+ * The provider's error ("CODE: message") when it said the job itself cannot run (an `error` frame
+ * whose code libs/protocol classes as the input's fault), else null.
+ */
+export function inputFaultOf(err: unknown): string | null {
+  if (!(err instanceof JobProtocolError) || err.code !== 'REMOTE_ERROR' || err.remoteCode === undefined) {
+    return null;
+  }
+  if (jobErrorFault(err.remoteCode) !== 'input') return null;
+  const prefix = 'provider error ';
+  return err.message.startsWith(prefix)
+    ? err.message.slice(prefix.length)
+    : `${err.remoteCode}: ${err.message}`;
+}

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { encodeTensor, parseJobSpec, type JobSpec } from '@gpumesh/protocol';
+import { staticIssues } from './static-checks.js';
+
+function matmul(over: Record<string, unknown> = {}, dtype: 'float32' | 'int32' = 'float32'): JobSpec {
+  const values = dtype === 'int32' ? new Int32Array([1, 2, 3, 4]) : new Float32Array([1, 2, 3, 4]);
+  return parseJobSpec({
+    version: 1,
+    kind: 'matmul',
+    inputs: [encodeTensor('a', dtype, [2, 2], values), encodeTensor('b', dtype, [2, 2], values)],
+    maxPricePerUnit: '1',
+    ...over,
+  });
+}
+
+describe('staticIssues', () => {
+  it('passes a job that some provider could run', () => {
+    expect(staticIssues(matmul())).toEqual([]);
+    expect(staticIssues(matmul({}, 'int32'))).toEqual([]);
+    expect(staticIssues(matmul({ requirements: { backends: ['wasm', 'cpu'] } }, 'int32'))).toEqual([]);
+  });
+
+  it('refuses a max price of 0, naming the field', () => {
+    expect(staticIssues(matmul({ maxPricePerUnit: '0' }))).toEqual([
+      { path: 'maxPricePerUnit', message: expect.stringContaining('at least 1') as string },
+    ]);
+  });
+
+  it('refuses an int32 matmul that may only run where int32 matmuls cannot', () => {
+    const [issue] = staticIssues(matmul({ requirements: { backends: ['wasm'] } }, 'int32'));
+    expect(issue.path).toBe('requirements.backends');
+    expect(issue.message).toContain('inputs[0].dtype int32 runs on tensorflow-gpu, tensorflow, cpu only');
+  });
+});

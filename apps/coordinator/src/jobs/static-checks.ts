@@ -1,0 +1,34 @@
+// What the spec alone says can never run: refused at submit (and by the dry run) with a 400 that
+// names the field, rather than accepted to fail on every provider. What depends on the live network
+// (its prices, backends, operators) is the placement explanation's, after a grace period
+// (dispatch/unplaceable.ts).
+import { backendsAbleToRun, placeableBackends, type JobSpec } from '@gpumesh/protocol';
+
+/** One field the spec cannot run with, and why. */
+export interface StaticIssue {
+  path: string;
+  message: string;
+}
+
+/** The least a job may offer per work unit: every provider is paid for its work. */
+export const MIN_MAX_PRICE_PER_UNIT = 1n;
+
+/** Every reason the spec can never run, each naming its field (empty: nothing static forbids it). */
+export function staticIssues(spec: JobSpec): StaticIssue[] {
+  const issues: StaticIssue[] = [];
+  if (BigInt(spec.maxPricePerUnit) < MIN_MAX_PRICE_PER_UNIT) {
+    issues.push({
+      path: 'maxPricePerUnit',
+      message: `expected at least ${MIN_MAX_PRICE_PER_UNIT} base unit per work unit; no provider runs a job for nothing`,
+    });
+  }
+  if (placeableBackends(spec).length === 0) {
+    const index = spec.inputs.findIndex((t) => t.dtype === 'int32');
+    const able = backendsAbleToRun(spec).join(', ');
+    issues.push({
+      path: 'requirements.backends',
+      message: `no allowed backend can run this job (${spec.kind} of inputs[${index}].dtype ${spec.inputs[index]?.dtype ?? '?'} runs on ${able} only)`,
+    });
+  }
+  return issues;
+}
