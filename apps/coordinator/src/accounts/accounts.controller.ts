@@ -7,7 +7,6 @@ import {
   ApiOperation,
   ApiProperty,
   ApiPropertyOptional,
-  ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
 import { DomainError } from '../common/domain-error.js';
@@ -209,8 +208,11 @@ export class AccountsController {
     summary:
       'Your billing history: every ledger entry on your balances (deposits, reservations, charges, releases), newest first, with cursor pagination and filters',
   })
-  @ApiResponse({ status: 200, type: AccountLedgerPageDto })
-  @ApiResponse({ status: 400, description: 'a filter or cursor is invalid (the message names it)' })
+  @ApiOkResponse({ type: AccountLedgerPageDto })
+  @ApiErrors({
+    400: 'VALIDATION_FAILED: a filter or cursor is invalid (the message names it)',
+    403: 'FORBIDDEN: the key lacks account:read',
+  })
   async ledgerPage(
     @CurrentPrincipal() principal: Principal,
     @Query() query: AccountLedgerQueryDto,
