@@ -4,7 +4,6 @@ import { randomUUID } from 'node:crypto';
 import type { Job, JobEvent } from '#prisma';
 import {
   ProtocolValidationError,
-  firstNonFinite,
   hashParsedSpec,
   parseJobSpec,
   workUnitsForSpec,
@@ -239,7 +238,6 @@ export class JobsService {
     }
     const { verification: requested, ...specBody } = body as Record<string, unknown>;
     const parsed = this.parseSpec(specBody);
-    refuseNonFiniteInputs(parsed);
     const issues = staticIssues(parsed);
     if (issues.length > 0) {
       throw new DomainError('VALIDATION_FAILED', issues.map((i) => `${i.path}: ${i.message}`).join('; '), {
@@ -421,20 +419,6 @@ export class JobsService {
     }
     return existing;
   }
-}
-
-/** A 400 naming the first input holding NaN or ±Infinity: no job kind takes them. */
-function refuseNonFiniteInputs(spec: JobSpec): void {
-  spec.inputs.forEach((input, i) => {
-    const bad = firstNonFinite(input);
-    if (bad) {
-      throw new DomainError(
-        'VALIDATION_FAILED',
-        `inputs[${i}].data: element ${bad.index} is ${bad.value}; job inputs must be finite numbers (NaN and Infinity are refused)`,
-        { field: `inputs[${i}].data`, index: bad.index },
-      );
-    }
-  });
 }
 
 /** The refusal of new spending by an account whose escrow unlock is pending. */

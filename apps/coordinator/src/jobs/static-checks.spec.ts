@@ -31,4 +31,14 @@ describe('staticIssues', () => {
     expect(issue.path).toBe('requirements.backends');
     expect(issue.message).toContain('inputs[0].dtype int32 runs on tensorflow-gpu, tensorflow, cpu only');
   });
+
+  it('refuses NaN and Infinity in an input, naming the input and the element', () => {
+    const finite = matmul();
+    const b = encodeTensor('b', 'float32', [2, 2], new Float32Array([1, 2, Number.NaN, 4]));
+    expect(staticIssues({ ...finite, inputs: [finite.inputs[0], b] })).toEqual([
+      { path: 'inputs[1].data', message: expect.stringContaining('element 2 is NaN') as string },
+    ]);
+    const a = encodeTensor('a', 'float32', [2, 2], new Float32Array([-Infinity, 2, 3, 4]));
+    expect(staticIssues({ ...finite, inputs: [a, finite.inputs[1]] })[0].message).toContain('-Infinity');
+  });
 });

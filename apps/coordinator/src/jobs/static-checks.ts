@@ -2,7 +2,7 @@
 // names the field, rather than accepted to fail on every provider. What depends on the live network
 // (its prices, backends, operators) is the placement explanation's, after a grace period
 // (dispatch/unplaceable.ts).
-import { backendsAbleToRun, placeableBackends, type JobSpec } from '@gpumesh/protocol';
+import { backendsAbleToRun, firstNonFinite, placeableBackends, type JobSpec } from '@gpumesh/protocol';
 
 /** One field the spec cannot run with, and why. */
 export interface StaticIssue {
@@ -16,6 +16,16 @@ export const MIN_MAX_PRICE_PER_UNIT = 1n;
 /** Every reason the spec can never run, each naming its field (empty: nothing static forbids it). */
 export function staticIssues(spec: JobSpec): StaticIssue[] {
   const issues: StaticIssue[] = [];
+  // No spec option allows NaN or Infinity: no kernel result over them could be checked.
+  spec.inputs.forEach((input, i) => {
+    const bad = firstNonFinite(input);
+    if (bad) {
+      issues.push({
+        path: `inputs[${i}].data`,
+        message: `element ${bad.index} is ${bad.value}; job inputs must be finite numbers (NaN and Infinity are refused)`,
+      });
+    }
+  });
   if (BigInt(spec.maxPricePerUnit) < MIN_MAX_PRICE_PER_UNIT) {
     issues.push({
       path: 'maxPricePerUnit',
