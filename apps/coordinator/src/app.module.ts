@@ -1,5 +1,5 @@
 import { DynamicModule, Global, Module, type Provider, type Type } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { BullModule } from '@nestjs/bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -21,7 +21,7 @@ import { SpendingCapsRepository } from './accounts/spending-caps.repository.js';
 import { SpendingCapsService } from './accounts/spending-caps.service.js';
 import { LedgerRepository } from './ledger/ledger.repository.js';
 import { AccountLedgerService } from './ledger/account-ledger.service.js';
-import { UnusableBodyInterceptor } from './common/json-body.js';
+import { UnusableBodyGuard } from './common/json-body.js';
 import { JobsRepository } from './jobs/jobs.repository.js';
 import { JobSubmissionRepository } from './jobs/job-submission.repository.js';
 import { DryRunService } from './jobs/dry-run.service.js';
@@ -161,8 +161,8 @@ export class AppModule {
       controllers,
       providers: [
         { provide: APP_GUARD, useClass: AuthGuard },
-        // After the guards: a body that could not be parsed is reported to authenticated callers only.
-        { provide: APP_INTERCEPTOR, useClass: UnusableBodyInterceptor },
+        // After authentication: a body that could not be parsed is reported to authenticated callers only.
+        { provide: APP_GUARD, useClass: UnusableBodyGuard },
         {
           provide: APP_FILTER,
           useFactory: (logger: Logger) => new HttpExceptionFilter(logger),

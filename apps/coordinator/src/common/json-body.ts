@@ -1,13 +1,12 @@
-import { Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
+import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Observable } from 'rxjs';
 import { DomainError } from './domain-error.js';
 import { MAX_BODY_DEPTH, exceedsDepth } from './request-guards.js';
 
 /**
  * A JSON body that cannot be used (not JSON, empty, a `__proto__` key, nested too deep). The parser
- * does not fail the request with it: it leaves this in `request.body`, and `UnusableBodyInterceptor`
- * raises `error` once the route's guards have run. So a request without valid credentials gets 401
+ * does not fail the request with it: it leaves this in `request.body`, and `UnusableBodyGuard` raises
+ * `error` once the authentication guard has passed. So a request without valid credentials gets 401
  * whatever its body, and nothing of an unauthenticated body is reported back.
  */
 export class UnusableBody {
@@ -42,12 +41,17 @@ export function jsonBodyParser(
   };
 }
 
-/** Raises the error of an `UnusableBody` after authentication (interceptors run after guards). */
+/**
+ * Raises the error of an `UnusableBody` after authentication: a global guard registered after
+ * `AuthGuard` (global guards run in order). A guard rather than an interceptor, because an
+ * interceptor defers the handler into the response stream, and a server-sent-events route then
+ * cannot set its status (a resumed, finished stream's 204) before the stream's headers go out.
+ */
 @Injectable()
-export class UnusableBodyInterceptor implements NestInterceptor {
-  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+export class UnusableBodyGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
     const body = context.switchToHttp().getRequest<{ body?: unknown }>().body;
     if (body instanceof UnusableBody) throw body.error;
-    return next.handle();
+    return true;
   }
 }

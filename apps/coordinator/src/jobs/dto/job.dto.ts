@@ -405,10 +405,28 @@ export class DryRunCostDto {
   @ApiProperty({ description: 'what a submission would reserve' }) total: string;
 }
 
+export class DryRunFundsDto {
+  @ApiProperty({ description: 'base units a submission would reserve', example: '21470' })
+  required: string;
+  @ApiProperty({ description: 'your available balance, in base units', example: '50000000' })
+  available: string;
+  @ApiProperty({ description: 'the available balance covers the reservation' }) sufficient: boolean;
+}
+
 export class DryRunDto {
   @ApiProperty({ example: '2147' }) workUnits: string;
   @ApiProperty({ description: 'base units a submission would reserve', example: '21470' }) cost: string;
-  @ApiProperty() placeable: boolean;
+  @ApiProperty({
+    description: 'providers would take it now and your balance covers it: a submission would be placed',
+  })
+  placeable: boolean;
+  @ApiProperty({ type: DryRunFundsDto }) funds: DryRunFundsDto;
+  @ApiProperty({
+    type: [String],
+    description:
+      'why it is not placeable (empty when it is): the placement explanation, INSUFFICIENT_BALANCE: …',
+  })
+  reasons: string[];
   @ApiProperty({ type: [DryRunCandidateDto], description: 'where it would run, best first' })
   candidates: DryRunCandidateDto[];
   @ApiProperty({ type: DryRunExplanationDto }) explanation: DryRunExplanationDto;
