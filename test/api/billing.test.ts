@@ -300,10 +300,33 @@ describe('gpumesh dev fund: a new wallet gets gas and tokens on the dev chain, a
       },
     );
     expect(deposited.code, deposited.err).toBe(0);
-    expect(JSON.parse(deposited.out)).toMatchObject({ deposited: (100n * ONE_TOKEN).toString() });
+    expect(JSON.parse(deposited.out)).toMatchObject({
+      deposited: (100n * ONE_TOKEN).toString(),
+      spendingCap: (100n * ONE_TOKEN).toString(),
+    });
     expect(deposited.out).not.toContain(wallet.privateKey.slice(2));
     expect(await sys.escrow.balanceOf(wallet.address)).toBe(100n * ONE_TOKEN);
     expect(await sys.token.balanceOf(wallet.address)).toBe(150n * ONE_TOKEN);
+    // The top-up authorised spending what it added: the cap rose by the deposit, on chain.
+    expect(await sys.escrow.spendingCapOf(wallet.address)).toBe(100n * ONE_TOKEN);
+    const more = await run(
+      [wallet.address, '--amount', '0', '--eth', '0', '--deposit', '30', '--key-env', 'K'],
+      {
+        K: wallet.privateKey,
+      },
+    );
+    expect(more.code, more.err).toBe(0);
+    expect(more.out).toContain('spending cap on the JobEscrow is now 130');
+    expect(await sys.escrow.spendingCapOf(wallet.address)).toBe(130n * ONE_TOKEN);
+    // --no-cap deposits and leaves the cap where it was.
+    const uncapped = await run(
+      [wallet.address, '--amount', '0', '--eth', '0', '--deposit', '20', '--key-env', 'K', '--no-cap'],
+      { K: wallet.privateKey },
+    );
+    expect(uncapped.code, uncapped.err).toBe(0);
+    expect(uncapped.out).toContain('gpumesh spending-cap --cap');
+    expect(await sys.escrow.balanceOf(wallet.address)).toBe(150n * ONE_TOKEN);
+    expect(await sys.escrow.spendingCapOf(wallet.address)).toBe(130n * ONE_TOKEN);
   });
 
   it('refuses bad arguments with usage, a key that is not the address, and a chain that is not a dev chain', async () => {
@@ -313,6 +336,7 @@ describe('gpumesh dev fund: a new wallet gets gas and tokens on the dev chain, a
       ['0x1234'],
       [wallet.address, '--amount', 'lots'],
       [wallet.address, '--deposit', '5'],
+      [wallet.address, '--no-cap'],
     ]) {
       const res = await run(args);
       expect(res.code, args.join(' ')).toBe(2);

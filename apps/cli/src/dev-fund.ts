@@ -1,7 +1,9 @@
 // gpumesh dev fund: on a coordinator's local dev chain (`npm start`), gives a wallet ETH for gas and the
 // escrow's token from the dev faucet (fundFromDevFaucet, the same code as the agent's `dev-fund` and
 // `npm start`'s local agents), then says how to deposit into the JobEscrow, or deposits itself with
-// `--deposit` and the wallet's key from an environment variable (never a flag, never printed).
+// `--deposit` and the wallet's key from an environment variable (never a flag, never printed). A
+// deposit also raises the wallet's spending cap on the JobEscrow by the amount deposited (its own
+// `setSpendingCap`): topping up authorises spending what was added, in one step (`--no-cap` not).
 import { parseArgs } from 'node:util';
 
 import {
@@ -15,7 +17,9 @@ import {
 } from 'ethers';
 
 import {
+  MAX_SPENDING_CAP,
   attachComputeToken,
+  attachJobEscrow,
   depositIntoEscrow,
   formatTokenAmount,
   fundFromDevFaucet,
@@ -31,13 +35,15 @@ const DEFAULT_COORDINATOR = 'http://127.0.0.1:8080';
 
 export const DEV_FUND_USAGE = [
   'usage: gpumesh dev fund <address> [--amount <tokens>] [--eth <n>] [--coordinator <url>]',
-  '                        [--deposit <tokens> --key-env <NAME>] [--json]',
+  '                        [--deposit <tokens> --key-env <NAME> [--no-cap]] [--json]',
   "  On a coordinator's local dev chain (npm start; GET /v1/rewards/chain says dev), sends <address>",
   `  ETH for gas (--eth, default ${DEV_FUND_DEFAULT_ETH}) and the escrow's token (--amount, default ${DEV_FUND_DEFAULT_TOKENS})`,
   '  from the dev faucet (anvil test account 8), then prints how to deposit into the JobEscrow.',
   '  --coordinator   the coordinator whose chain to use (default http://127.0.0.1:8080)',
   '  --deposit       also approve and deposit that many tokens into the JobEscrow from <address>,',
-  '                  signing with the private key in the environment variable named by --key-env',
+  '                  signing with the private key in the environment variable named by --key-env,',
+  '                  and raise its spending cap by as much (JobEscrow.setSpendingCap): jobs may spend',
+  '                  what was deposited; --no-cap deposits without raising it',
   '  Refuses on any chain that is not a local dev chain: there is no faucet there.',
 ].join('\n');
 
@@ -57,6 +63,7 @@ interface DevFundValues {
   coordinator?: string;
   deposit?: string;
   'key-env'?: string;
+  'no-cap'?: boolean;
   json?: boolean;
   help?: boolean;
 }
@@ -101,6 +108,7 @@ export async function runDevFundCli(
         coordinator: { type: 'string' },
         deposit: { type: 'string' },
         'key-env': { type: 'string' },
+        'no-cap': { type: 'boolean' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -146,6 +154,8 @@ export async function runDevFundCli(
       deposit = { amount: depositAmount, wallet };
     } else if (values['key-env'] !== undefined) {
       throw new UsageError('--key-env is only used with --deposit');
+    } else if (values['no-cap']) {
+      throw new UsageError('--no-cap is only used with --deposit');
     }
   } catch (err) {
     if (!(err instanceof UsageError) && !(err instanceof TypeError)) throw err;
@@ -154,6 +164,7 @@ export async function runDevFundCli(
   }
 
   let provider: JsonRpcProvider | null = null;
+  let spendingCap: bigint | null = null;
   try {
     const info = await chainInfo(coordinator);
     if (!info.dev || !info.rpcUrl || !info.token) {
@@ -174,6 +185,18 @@ export async function runDevFundCli(
       txHashes.push(
         ...(await depositIntoEscrow(signer, { token: info.token, escrow: info.escrow }, deposit.amount)),
       );
+      if (!values['no-cap']) {
+        // Caps are cumulative (what may ever be debited): the top-up adds what it deposited.
+        const escrow = attachJobEscrow(info.escrow, signer);
+        const current = await escrow.spendingCapOf(address);
+        const raised = current + deposit.amount;
+        spendingCap = raised > MAX_SPENDING_CAP ? MAX_SPENDING_CAP : raised;
+        if (spendingCap > current) {
+          const tx = await escrow.setSpendingCap(spendingCap);
+          await tx.wait(1);
+          txHashes.push(tx.hash);
+        }
+      }
     }
     const token = attachComputeToken(info.token, provider);
     const [ethBalance, tokenBalance, symbol] = await Promise.all([
@@ -190,6 +213,7 @@ export async function runDevFundCli(
       eth: ethBalance.toString(),
       tokens: tokenBalance.toString(),
       deposited: deposit ? deposit.amount.toString() : '0',
+      spendingCap: spendingCap?.toString() ?? null,
       txHashes,
     };
     if (values.json) {
@@ -205,6 +229,11 @@ export async function runDevFundCli(
           ? [
               `  escrow   deposited ${formatTokenAmount(deposit.amount)} ${symbol} into the JobEscrow ${info.escrow}:`,
               '           the coordinator credits it to your account once it is confirmed (a few seconds here)',
+              ...(spendingCap === null
+                ? []
+                : [
+                    `  cap      your spending cap on the JobEscrow is now ${formatTokenAmount(spendingCap)} ${symbol}: jobs may spend what you deposited`,
+                  ]),
             ]
           : []),
         'next:',
@@ -217,8 +246,12 @@ export async function runDevFundCli(
             ]),
         `  ${deposit ? '1' : '2'}. sign in with that wallet (GET ${coordinator}/v1/auth/nonce, POST /v1/auth/siwe) and create an API key`,
         '     (POST /v1/auth/api-keys); GET /v1/account shows the deposit as your balance',
-        `  ${deposit ? '2' : '3'}. sign a spending cap so jobs may spend it: gpumesh spending-cap --cap <base units> --key-env <VAR> \\`,
-        `       --coordinator ${coordinator} --api-key-env <VAR with the API key>`,
+        ...(spendingCap === null
+          ? [
+              `  ${deposit ? '2' : '3'}. sign a spending cap so jobs may spend it: gpumesh spending-cap --cap <base units> --key-env <VAR> \\`,
+              `       --coordinator ${coordinator} --api-key-env <VAR with the API key>`,
+            ]
+          : []),
       ].join('\n'),
     );
     return 0;
