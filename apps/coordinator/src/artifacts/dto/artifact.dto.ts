@@ -1,17 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import {
-  IsBase64,
-  IsBoolean,
-  IsIn,
-  IsInt,
-  IsObject,
-  IsOptional,
-  IsString,
-  Matches,
-  Max,
-  Min,
-} from 'class-validator';
+import { IsBase64, IsBoolean, IsIn, IsObject, IsOptional, IsString } from 'class-validator';
+import { PageQueryDto } from '../../common/page-query.dto.js';
 import type { ArtifactCursor, ArtifactView } from '../artifacts.repository.js';
 
 export class UploadArtifactDto {
@@ -47,21 +36,7 @@ export class UpdateArtifactDto {
   public: boolean;
 }
 
-export class ListArtifactsQueryDto {
-  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(200)
-  limit?: number;
-
-  @ApiPropertyOptional({ description: 'opaque cursor from a previous page' })
-  @IsOptional()
-  @IsString()
-  @Matches(/^[A-Za-z0-9_-]{1,200}$/, { message: 'cursor is not a cursor this API returned' })
-  cursor?: string;
-}
+export class ListArtifactsQueryDto extends PageQueryDto {}
 
 export class ArtifactDto {
   @ApiProperty({ description: 'sha256 of the canonical model.json bytes followed by the weights' })

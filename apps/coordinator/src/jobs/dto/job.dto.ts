@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
-import { Type } from 'class-transformer';
+import { IsIn, IsOptional, IsString, Matches } from 'class-validator';
 import type { Job, JobEvent } from '#prisma';
+import { PageQueryDto } from '../../common/page-query.dto.js';
 import { JOB_STATES } from '../job-state.js';
 import { JOB_ERROR_CODES, jobErrorOf } from '../job-error.js';
 import { jobVerification, verificationOutcome } from '../../pricing/policy.js';
@@ -195,7 +195,7 @@ export class JobPageDto {
   nextCursor: string | null;
 }
 
-export class ListJobsQueryDto {
+export class ListJobsQueryDto extends PageQueryDto {
   @ApiPropertyOptional({ description: 'comma-separated states', example: 'QUEUED,RUNNING' })
   @IsOptional()
   @IsString()
@@ -208,20 +208,6 @@ export class ListJobsQueryDto {
   @IsOptional()
   @IsIn(['matmul', 'inference', 'train'])
   kind?: string;
-
-  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(200)
-  limit?: number;
-
-  @ApiPropertyOptional({ description: 'opaque cursor from a previous page' })
-  @IsOptional()
-  @IsString()
-  @Matches(/^[A-Za-z0-9_-]{1,200}$/, { message: 'cursor is not a cursor this API returned' })
-  cursor?: string;
 }
 
 export class JobEventDto {

@@ -1,11 +1,11 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsISO8601, IsOptional, IsString, IsUUID, Matches, Max, Min } from 'class-validator';
+import { IsIn, IsISO8601, IsOptional, IsString, IsUUID, Matches } from 'class-validator';
+import { PageQueryDto } from '../../common/page-query.dto.js';
 import { ACCOUNT_ENTRY_KINDS, developerBalanceOf, type AccountLedgerEntry } from '../account-history.js';
 
 const KIND_LIST = new RegExp(`^(${ACCOUNT_ENTRY_KINDS.join('|')})(,(${ACCOUNT_ENTRY_KINDS.join('|')}))*$`);
 
-export class AccountLedgerQueryDto {
+export class AccountLedgerQueryDto extends PageQueryDto {
   @ApiPropertyOptional({
     description: `comma-separated entry kinds: ${ACCOUNT_ENTRY_KINDS.join(', ')}`,
     example: 'deposit,settle',
@@ -45,20 +45,6 @@ export class AccountLedgerQueryDto {
   @IsOptional()
   @IsISO8601({ strict: true })
   to?: string;
-
-  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(200)
-  limit?: number;
-
-  @ApiPropertyOptional({ description: 'opaque cursor from a previous page (its nextCursor)' })
-  @IsOptional()
-  @IsString()
-  @Matches(/^[A-Za-z0-9_-]{1,64}$/, { message: 'cursor is not a cursor this API returned' })
-  cursor?: string;
 }
 
 export class AccountLedgerEntryDto {
