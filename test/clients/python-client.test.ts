@@ -1,0 +1,57 @@
+// The Python client (clients/python) against a real coordinator (PostgreSQL, Redis) and a fake
+// provider over libp2p: its unittest suite runs with the coordinator's URL and a funded developer key,
+// once with NumPy (required: .ci/run installs it) and once without it (the standard-library path).
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
+import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
+
+const CLIENT_DIR = join(process.cwd(), 'clients/python');
+/** The interpreter: python3 on PATH unless GPUMESH_PYTHON names another (one with NumPy). */
+const PYTHON = process.env.GPUMESH_PYTHON ?? 'python3';
+
+interface PythonRun {
+  code: number | null;
+  output: string;
+}
+
+/** Runs python3 in clients/python without blocking the event loop (the coordinator shares it). */
+function runPython(args: string[], env: Record<string, string>): Promise<PythonRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(PYTHON, args, { cwd: CLIENT_DIR, env: { ...process.env, ...env } });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('error', (err) => reject(new Error(`cannot run ${PYTHON} (install python3): ${err.message}`)));
+    child.on('close', (code) => resolve({ code, output }));
+  });
+}
+
+describe('Python client against a running coordinator', () => {
+  let c: TestCoordinator;
+  let agent: FakeAgent;
+
+  beforeAll(async () => {
+    c = await startTestCoordinator();
+    agent = await startFakeAgent(c.url);
+  });
+  afterAll(async () => {
+    await agent?.stop();
+    await c?.close();
+  });
+
+  it.each<{ mode: string; env: Record<string, string> }>([
+    { mode: 'with NumPy', env: { GPUMESH_REQUIRE_NUMPY: '1' } },
+    { mode: 'without NumPy', env: { GPUMESH_NUMPY: '0' } },
+  ])('passes its unittest suite $mode', async ({ env }) => {
+    const run = await runPython(['-m', 'unittest', '-v'], {
+      GPUMESH_URL: c.url,
+      GPUMESH_API_KEY: c.devKey,
+      ...env,
+    });
+    if (run.code !== 0) console.error(run.output);
+    expect(run.code, run.output).toBe(0);
+    expect(run.output).toMatch(/Ran \d+ tests/);
+  });
+});
