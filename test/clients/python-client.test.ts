@@ -1,7 +1,9 @@
 // The Python client (clients/python) against a real coordinator (PostgreSQL, Redis) and a fake
 // provider over libp2p: its unittest suite runs with the coordinator's URL and a funded developer key,
-// once with NumPy (required: .ci/run installs it) and once without it (the standard-library path).
+// once with NumPy (required: .ci/run installs it) and once without it (the standard-library path);
+// then the README's example runs as written.
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
@@ -53,5 +55,17 @@ describe('Python client against a running coordinator', () => {
     if (run.code !== 0) console.error(run.output);
     expect(run.code, run.output).toBe(0);
     expect(run.output).toMatch(/Ran \d+ tests/);
+  });
+
+  it('runs the README example as written', async () => {
+    const readme = await readFile(join(CLIENT_DIR, 'README.md'), 'utf8');
+    const example = /```python\n([\s\S]*?)```/.exec(readme)?.[1];
+    if (!example) throw new Error('clients/python/README.md has no python example');
+    const run = await runPython(['-c', example], { GPUMESH_URL: `${c.url}/v1`, GPUMESH_API_KEY: c.devKey });
+    expect(run.code, run.output).toBe(0);
+    expect(run.output).toMatch(/^COMPLETED reserved \d+ charged \d+$/m);
+    expect(run.output).toMatch(/^max error \d/m);
+    expect(run.output).toContain('[[1.0, 2.0], [3.0, 4.0]]');
+    expect(run.output).toMatch(/^400 VALIDATION_FAILED maxPricePerUnit - /m);
   });
 });

@@ -42,6 +42,8 @@ def matmul_spec(
 class Client:
     """A client of one coordinator, authenticated with an API key (``Authorization: Bearer``).
 
+    ``base_url`` is the coordinator's address (``http://127.0.0.1:8080``, with or without ``/v1``).
+
     ``use_numpy``: None decodes tensors to NumPy arrays when NumPy imports (and GPUMESH_NUMPY is
     not ``0``), True requires NumPy, False always returns :class:`gpumesh.Tensor`.
     """
@@ -57,7 +59,9 @@ class Client:
             raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
         if not api_key:
             raise ValueError("api_key is required")
-        self.base_url = base_url.rstrip("/")
+        base = base_url.rstrip("/")
+        # npm start prints the API as http://host:port/v1: accept that form too
+        self.base_url = base[: -len("/v1")] if base.endswith("/v1") else base
         self.api_key = api_key
         self.timeout = timeout
         self.use_numpy = use_numpy

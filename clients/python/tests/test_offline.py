@@ -4,7 +4,7 @@ import base64
 import struct
 import unittest
 
-from gpumesh import JobFailedError, Tensor, decode_tensor, encode_tensor, sign_webhook, verify_webhook
+from gpumesh import GpumeshError, JobFailedError, Tensor, decode_tensor, encode_tensor, sign_webhook, verify_webhook
 from gpumesh.sse import parse_events
 from gpumesh.tensors import numpy_module
 
@@ -40,6 +40,17 @@ class TensorTest(unittest.TestCase):
         self.assertEqual(back.shape, (2, 3))
         np.testing.assert_array_equal(back, a.astype(np.float32))
         self.assertEqual(encode_tensor("a", a), encode_tensor("a", a.astype(np.float32).tolist()))
+
+
+class GpumeshErrorTest(unittest.TestCase):
+    def test_names_the_fields_of_either_details_form_or_the_message(self):
+        objects = GpumeshError(400, "VALIDATION_FAILED", "x", {"errors": [{"path": "inputs[0].data", "message": "m"}]})
+        self.assertEqual(objects.field, "inputs[0].data")
+        strings = GpumeshError(400, "VALIDATION_FAILED", "a: x; b: y", {"errors": ["limit: too big", "cursor: bad"]})
+        self.assertEqual(strings.fields, ["limit", "cursor"])
+        self.assertEqual(GpumeshError(400, "VALIDATION_FAILED", "redundancy: at most 3").field, "redundancy")
+        self.assertIsNone(GpumeshError(404, "JOB_NOT_FOUND", "no such job").field)
+        self.assertEqual(str(GpumeshError(404, "JOB_NOT_FOUND", "no such job")), "404 JOB_NOT_FOUND: no such job")
 
 
 class JobFailedErrorTest(unittest.TestCase):
