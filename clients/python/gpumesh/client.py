@@ -221,6 +221,27 @@ class Client:
         return self._request("GET", "/v1/account/ledger" + suffix)
 
 
+    # -- webhooks -----------------------------------------------------------------------------
+
+    def set_webhook(self, url: str, events: Optional[List[str]] = None) -> Dict[str, Any]:
+        """Sets the account's webhook; the answer's ``secret`` (shown only here) signs deliveries."""
+        body: Dict[str, Any] = {"url": url}
+        if events is not None:
+            body["events"] = events
+        return self._request("PUT", "/v1/account/webhook", body)
+
+    def webhook(self) -> Dict[str, Any]:
+        """The account's webhook (``WEBHOOK_NOT_FOUND`` when none is set)."""
+        return self._request("GET", "/v1/account/webhook")
+
+    def test_webhook(self) -> Dict[str, Any]:
+        """Sends a signed ping to the webhook now: ``delivered``, the receiver's ``status``, ``error``."""
+        return self._request("POST", "/v1/account/webhook/test")
+
+    def delete_webhook(self) -> None:
+        """Removes the account's webhook."""
+        self._request("DELETE", "/v1/account/webhook")
+
 def _quote(segment: str) -> str:
     return urllib.parse.quote(str(segment), safe="")
 

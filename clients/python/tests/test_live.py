@@ -3,12 +3,14 @@
 test/clients/python-client.test.ts starts both and runs this suite (with and without NumPy).
 """
 
+import http.server
 import os
 import random
+import threading
 import unittest
 import uuid
 
-from gpumesh import Client, GpumeshError, Tensor, WaitTimeoutError, matmul_spec
+from gpumesh import Client, GpumeshError, Tensor, WaitTimeoutError, matmul_spec, verify_webhook
 from gpumesh.tensors import numpy_module
 
 TOLERANCE = 1e-4  # float32 results against a float64 reference of small values
@@ -123,6 +125,39 @@ class LiveClientTest(unittest.TestCase):
         with self.assertRaises(GpumeshError) as caught:
             self.client.result(job["id"])
         self.assertEqual(caught.exception.code, "RESULT_NOT_READY")
+
+
+    def test_webhook_deliveries_verify_with_the_secret(self):
+        received = []
+        secret = {}
+
+        class Receiver(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                raw = self.rfile.read(int(self.headers["content-length"]))
+                genuine = verify_webhook(secret["value"], raw, self.headers)
+                received.append((genuine, raw))
+                self.send_response(204 if genuine else 401)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            hook = self.client.set_webhook(f"http://127.0.0.1:{server.server_port}/gpumesh")
+            secret["value"] = hook["secret"]
+            ping = self.client.test_webhook()
+            self.assertTrue(ping["delivered"], ping)
+            self.assertEqual(ping["status"], 204)
+            self.assertEqual([genuine for genuine, _ in received], [True])
+            secret["value"] = "whsec_wrong"
+            self.assertEqual(self.client.test_webhook()["status"], 401)
+        finally:
+            self.client.delete_webhook()
+            server.shutdown()
+            server.server_close()
 
 
 if __name__ == "__main__":
