@@ -10,7 +10,7 @@ import threading
 import unittest
 import uuid
 
-from gpumesh import Client, GpumeshError, Tensor, WaitTimeoutError, matmul_spec, verify_webhook
+from gpumesh import Client, GpumeshError, JobFailedError, Tensor, WaitTimeoutError, matmul_spec, verify_webhook
 from gpumesh.tensors import numpy_module
 
 TOLERANCE = 1e-4  # float32 results against a float64 reference of small values
@@ -158,6 +158,17 @@ class LiveClientTest(unittest.TestCase):
             self.client.delete_webhook()
             server.shutdown()
             server.server_close()
+
+
+    def test_a_job_that_ends_without_a_result_raises_its_error(self):
+        # no provider has 1 TiB of VRAM: the job expires at its 1 s deadline, with the reason
+        stuck = matmul_spec([[1.0]], [[1.0]], max_price=5, deadline_seconds=1, requirements={"minVramMiB": 1 << 20})
+        with self.assertRaises(JobFailedError) as caught:
+            self.client.run(stuck, timeout=20)
+        err = caught.exception
+        self.assertEqual((err.state, err.code), ("EXPIRED", "DEADLINE_PASSED"))
+        self.assertEqual(err.job["error"]["message"], err.message)
+        self.assertTrue(err.message)
 
 
 if __name__ == "__main__":
