@@ -146,7 +146,12 @@ class LiveClientTest(unittest.TestCase):
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
+            # a coordinator takes this local http receiver with WEBHOOK_ALLOW_PRIVATE_ADDRESSES=true
             hook = self.client.set_webhook(f"http://127.0.0.1:{server.server_port}/gpumesh")
+        except BaseException:
+            server.server_close()
+            raise
+        try:
             secret["value"] = hook["secret"]
             ping = self.client.test_webhook()
             self.assertTrue(ping["delivered"], ping)
