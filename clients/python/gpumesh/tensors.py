@@ -1,0 +1,108 @@
+"""Tensors on the wire: ``{"name", "dtype", "shape", "data"}`` with the values little-endian, base64.
+
+With NumPy installed, tensors decode to ``numpy.ndarray``; without it, to :class:`Tensor`
+(``dtype``, ``shape``, a flat list of values in row-major order).
+"""
+
+import base64
+import os
+import struct
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+DTYPES = ("float32", "int32", "bool")
+_STRUCT = {"float32": "f", "int32": "i", "bool": "B"}
+_NUMPY = {"float32": "<f4", "int32": "<i4", "bool": "u1"}
+
+
+class Tensor(NamedTuple):
+    """A decoded tensor when NumPy is not used: dtype, shape and the values, flat and row-major."""
+
+    dtype: str
+    shape: Tuple[int, ...]
+    values: List[Any]
+
+
+def numpy_module(use_numpy: Optional[bool] = None) -> Any:
+    """NumPy when it is wanted and importable, else None (GPUMESH_NUMPY=0 turns it off)."""
+    if use_numpy is False:
+        return None
+    if use_numpy is None and os.environ.get("GPUMESH_NUMPY") == "0":
+        return None
+    try:
+        import numpy  # noqa: PLC0415 (NumPy is optional: imported only when used)
+    except ImportError:
+        if use_numpy:
+            raise
+        return None
+    return numpy
+
+
+def _count(shape: Sequence[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _flatten(value: Any) -> Tuple[List[Any], List[int]]:
+    """Nested lists to (flat values, shape); every row must have the same length."""
+    if not isinstance(value, (list, tuple)):
+        return [value], []
+    if len(value) == 0:
+        return [], [0]
+    parts = [_flatten(v) for v in value]
+    inner = parts[0][1]
+    if any(p[1] != inner for p in parts):
+        raise ValueError("ragged nested list: every row must have the same shape")
+    return [x for p in parts for x in p[0]], [len(value)] + inner
+
+
+def encode_tensor(name: str, value: Any, dtype: Optional[str] = None) -> Dict[str, Any]:
+    """A wire tensor from a NumPy array, a :class:`Tensor` or nested lists (float32 unless told)."""
+    if isinstance(value, Tensor):
+        dtype = dtype or value.dtype
+        flat, shape = list(value.values), list(value.shape)
+    elif hasattr(value, "__array_interface__") and hasattr(value, "dtype"):
+        np = numpy_module(True)
+        if dtype is None:
+            kind = value.dtype.kind
+            dtype = "bool" if kind == "b" else "int32" if kind in "iu" else "float32"
+        array = np.ascontiguousarray(value, dtype=_NUMPY[dtype])
+        data = array.tobytes()
+        return {
+            "name": name,
+            "dtype": dtype,
+            "shape": [int(d) for d in array.shape],
+            "data": base64.b64encode(data).decode("ascii"),
+        }
+    else:
+        flat, shape = _flatten(value)
+        dtype = dtype or "float32"
+    if dtype not in DTYPES:
+        raise ValueError(f"{name}: dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if len(flat) != _count(shape):
+        raise ValueError(f"{name}: {len(flat)} values do not fill shape {shape}")
+    if dtype == "bool":
+        flat = [1 if v else 0 for v in flat]
+    data = struct.pack(f"<{len(flat)}{_STRUCT[dtype]}", *flat)
+    return {"name": name, "dtype": dtype, "shape": shape, "data": base64.b64encode(data).decode("ascii")}
+
+
+def decode_tensor(wire: Dict[str, Any], use_numpy: Optional[bool] = None) -> Any:
+    """The values of a wire tensor: a NumPy array (when available) or a :class:`Tensor`."""
+    dtype, shape = wire["dtype"], tuple(int(d) for d in wire["shape"])
+    if dtype not in DTYPES:
+        raise ValueError(f"{wire.get('name')}: unknown dtype {dtype!r}")
+    raw = base64.b64decode(wire["data"], validate=True)
+    count = _count(shape)
+    if len(raw) != count * struct.calcsize(_STRUCT[dtype]):
+        raise ValueError(f"{wire.get('name')}: {len(raw)} bytes do not fill {dtype} shape {list(shape)}")
+    np = numpy_module(use_numpy)
+    if np is not None:
+        array = np.frombuffer(raw, dtype=_NUMPY[dtype]).reshape(shape)
+        return array.astype(bool) if dtype == "bool" else array.astype(array.dtype.newbyteorder("="))
+    values: List[Any] = list(struct.unpack(f"<{count}{_STRUCT[dtype]}", raw))
+    if dtype == "bool":
+        values = [bool(v) for v in values]
+    return Tensor(dtype, shape, values)
+

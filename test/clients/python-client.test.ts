@@ -1,0 +1,73 @@
+// The Python client (clients/python) against a real coordinator (PostgreSQL, Redis) and a fake
+// provider over libp2p: its unittest suite runs with the coordinator's URL and a funded developer key,
+// once with NumPy (required: .ci/run installs it) and once without it (the standard-library path);
+// then the README's example runs as written.
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
+import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
+
+const CLIENT_DIR = join(process.cwd(), 'clients/python');
+/** The interpreter: python3 on PATH unless GPUMESH_PYTHON names another (one with NumPy). */
+const PYTHON = process.env.GPUMESH_PYTHON ?? 'python3';
+
+interface PythonRun {
+  code: number | null;
+  output: string;
+}
+
+/** Runs python3 in clients/python without blocking the event loop (the coordinator shares it). */
+function runPython(args: string[], env: Record<string, string>): Promise<PythonRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(PYTHON, args, { cwd: CLIENT_DIR, env: { ...process.env, ...env } });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('error', (err) => reject(new Error(`cannot run ${PYTHON} (install python3): ${err.message}`)));
+    child.on('close', (code) => resolve({ code, output }));
+  });
+}
+
+describe('Python client against a running coordinator', () => {
+  let c: TestCoordinator;
+  let agent: FakeAgent;
+
+  beforeAll(async () => {
+    // the suite's webhook receiver listens on 127.0.0.1
+    c = await startTestCoordinator({ WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true' });
+    agent = await startFakeAgent(c.url);
+  });
+  afterAll(async () => {
+    await agent?.stop();
+    await c?.close();
+  });
+
+  it.each<{ mode: string; env: Record<string, string> }>([
+    { mode: 'with NumPy', env: { GPUMESH_REQUIRE_NUMPY: '1' } },
+    { mode: 'without NumPy', env: { GPUMESH_NUMPY: '0' } },
+  ])('passes its unittest suite $mode', async ({ env }) => {
+    const run = await runPython(['-m', 'unittest', '-v'], {
+      GPUMESH_URL: c.url,
+      GPUMESH_API_KEY: c.devKey,
+      ...env,
+    });
+    if (run.code !== 0) console.error(run.output);
+    expect(run.code, run.output).toBe(0);
+    expect(run.output).toMatch(/^Ran \d+ tests/m);
+    expect(run.output).not.toMatch(/skipped/);
+  });
+
+  it('runs the README example as written', async () => {
+    const readme = await readFile(join(CLIENT_DIR, 'README.md'), 'utf8');
+    const example = /```python\n([\s\S]*?)```/.exec(readme)?.[1];
+    if (!example) throw new Error('clients/python/README.md has no python example');
+    const run = await runPython(['-c', example], { GPUMESH_URL: `${c.url}/v1`, GPUMESH_API_KEY: c.devKey });
+    expect(run.code, run.output).toBe(0);
+    expect(run.output).toMatch(/^COMPLETED reserved \d+ charged \d+$/m);
+    expect(run.output).toMatch(/^max error \d/m);
+    expect(run.output).toContain('[[1.0, 2.0], [3.0, 4.0]]');
+    expect(run.output).toMatch(/^400 VALIDATION_FAILED maxPricePerUnit - /m);
+  });
+});
