@@ -209,4 +209,55 @@ describe('gpumesh watch', () => {
       await Promise.all([keeper.stop(), empty.stop()]);
     }
   });
+
+  it('serves the files it keeps (--listen) to a watcher that has no coordinator', async () => {
+    const keep = await mkdtemp(join(tmpdir(), 'gpumesh-watch-serve-'));
+    const stop = new AbortController();
+    const lines: string[] = [];
+    const serving = runWatchCli(
+      [
+        '--coordinator',
+        c.url,
+        '--save-dir',
+        keep,
+        '--listen',
+        '/ip4/127.0.0.1/tcp/0',
+        '--poll-ms',
+        '200',
+        '--json',
+      ],
+      { out: (l) => lines.push(l), err: (l) => lines.push(l) },
+      stop.signal,
+      {},
+    );
+    try {
+      const last = Number(await distributor.lastEpoch());
+      await waitFor('the serving watcher kept every file', async () =>
+        lines.some((l) => l.includes(`"kind":"ok","epoch":${last}`)) ? true : undefined,
+      );
+      const announced = lines.map((l) => JSON.parse(l) as { kind: string; addresses?: string[] });
+      const address = announced.find((e) => e.kind === 'serving')?.addresses?.[0];
+      expect(address).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/12D3Koo/);
+      const fromWatcher = await watchOnce(
+        '--rpc',
+        chain.anvil.rpcUrl,
+        '--distributor',
+        addresses.distributor,
+        '--peer',
+        address!,
+      );
+      expect(fromWatcher.code, fromWatcher.out + fromWatcher.err).toBe(0);
+      for (let epoch = 1; epoch <= last; epoch++)
+        expect(fromWatcher.out).toMatch(new RegExp(`epoch ${epoch}: OK`));
+    } finally {
+      stop.abort();
+      expect(await serving).toBe(0);
+    }
+    // Its identity is kept beside the files, so its address stays the same across restarts.
+    expect((await readFile(join(keep, 'peer-key'), 'utf8')).trim()).toMatch(/^[0-9a-f]+$/);
+    expect((await watchOnce('--coordinator', c.url, '--listen', '/ip4/127.0.0.1/tcp/0')).err).toMatch(
+      /needs --save-dir/,
+    );
+    await rm(keep, { recursive: true, force: true });
+  });
 });

@@ -1,10 +1,12 @@
 // gpumesh watch [--coordinator <url>] [--peer <multiaddr>]... [--rpc <url>] [--distributor <address>]
-//               [--from-epoch <n>] [--poll-ms <ms>] [--save-dir <dir>] [--once] [--json]
+//               [--from-epoch <n>] [--poll-ms <ms>] [--save-dir <dir> [--listen <multiaddr>]] [--once] [--json]
 // Follows the epoch roots on chain, fetches each epoch's file (from the coordinator, else from peers
-// over /gpumesh/epoch-file/1 by the hash on chain) and audits it against the chain; with
+// over /gpumesh/epoch-file/1 by the hash on chain) and audits it against the chain; with `--listen`
+// it serves the files it kept to other peers the same way (a copy of the data outside the
+// coordinator for providers to claim with); with
 // a guardian key (GPUMESH_GUARDIAN_KEY, never on the command line) it vetoes a wrong root inside
 // its challenge window. `--once` checks what is posted and exits 0 when every root is right.
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -16,7 +18,7 @@ import type { CliIo } from './io.js';
 
 export const GUARDIAN_KEY_ENV = 'GPUMESH_GUARDIAN_KEY';
 
-export const WATCH_USAGE = `usage: gpumesh watch [--coordinator <url>] [--peer <multiaddr>]... [--rpc <url>] [--distributor <address>] [--from-epoch <n>] [--poll-ms <ms>] [--save-dir <dir>] [--once] [--json]
+export const WATCH_USAGE = `usage: gpumesh watch [--coordinator <url>] [--peer <multiaddr>]... [--rpc <url>] [--distributor <address>] [--from-epoch <n>] [--poll-ms <ms>] [--save-dir <dir> [--listen <multiaddr>]] [--once] [--json]
 
 Checks every epoch root the distributor holds against the epoch's file (from the coordinator, or
 from peers that keep it when the coordinator withholds it or is gone):
@@ -33,6 +35,8 @@ window by itself; without one it reports.
   --poll-ms <ms>           how often the chain is read (default 2000)
   --save-dir <dir>         keep every file that checks out as <dir>/epoch-<n>.json: with it a provider
                            claims after the coordinator is gone (gpumesh-agent claim --file)
+  --listen <multiaddr>     serve the kept files over /gpumesh/epoch-file/1 (e.g. /ip4/0.0.0.0/tcp/4010),
+                           as <save-dir>/peer-key's peer id (made on first use); needs --save-dir
   --once                   check once and exit: 0 every root right, 1 a root wrong or a file missing
   --json                   one JSON object a line`;
 
@@ -75,6 +79,7 @@ export async function runWatchCli(
     'from-epoch'?: string;
     'poll-ms'?: string;
     'save-dir'?: string;
+    listen?: string;
     once?: boolean;
     json?: boolean;
     help?: boolean;
@@ -90,6 +95,7 @@ export async function runWatchCli(
         'from-epoch': { type: 'string' },
         'poll-ms': { type: 'string' },
         'save-dir': { type: 'string' },
+        listen: { type: 'string' },
         once: { type: 'boolean' },
         json: { type: 'boolean' },
         help: { type: 'boolean' },
@@ -121,6 +127,10 @@ export async function runWatchCli(
       if (!/^\/.+\/p2p\/[1-9A-HJ-NP-Za-km-z]+$/.test(peer))
         throw new Error(`--peer must be a multiaddr ending in /p2p/<peer id>, got "${peer}"`);
     }
+    if (values.listen !== undefined && values['save-dir'] === undefined)
+      throw new Error('--listen serves the kept files: it needs --save-dir');
+    if (values.listen !== undefined && !values.listen.startsWith('/'))
+      throw new Error(`--listen must be a multiaddr such as /ip4/0.0.0.0/tcp/4010, got "${values.listen}"`);
     fromEpoch = positive('from-epoch', values['from-epoch'], 1);
     pollMs = positive('poll-ms', values['poll-ms'], 2_000);
     if (values.distributor !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(values.distributor))
@@ -163,8 +173,32 @@ export async function runWatchCli(
     return 2;
   }
   const { EpochWatcher, keccak256Hex } = await import('@gpumesh/rewards');
-  // Dialled only when the coordinator has no file; a fresh identity that listens on nothing.
+  // The files kept in --save-dir by the hash of their bytes: what --listen serves.
+  const kept = new Map<string, string>();
   let node: GpumeshNode | undefined;
+  if (values.listen !== undefined && saveDir !== undefined) {
+    try {
+      node = await startFileServer(saveDir, values.listen, kept, (b) => keccak256Hex(b));
+    } catch (err) {
+      io.err(`gpumesh watch: cannot serve on ${values.listen}: ${(err as Error).message}`);
+      provider.destroy();
+      return 1;
+    }
+    const served = node.getMultiaddrs().map((a) => a.toString());
+    if (values.json) {
+      io.out(
+        JSON.stringify({
+          time: new Date().toISOString(),
+          kind: 'serving',
+          addresses: served,
+          files: kept.size,
+        }),
+      );
+    } else {
+      io.out(`serving ${kept.size} kept epoch file(s) at ${served.join(', ')}`);
+    }
+  }
+  // Dialled only when the coordinator has no file; without --listen a fresh identity that listens on nothing.
   const fileFromPeers = async (fileHash: string): Promise<Uint8Array> => {
     const { createGpumeshNode, fetchEpochFileFromAny } = await import('@gpumesh/p2p');
     node ??= await createGpumeshNode({ listen: [], maxConnections: peers.length + 4 });
@@ -188,6 +222,7 @@ export async function runWatchCli(
             const path = join(saveDir, `epoch-${epoch}.json`);
             await writeFile(`${path}.tmp`, file);
             await rename(`${path}.tmp`, path);
+            kept.set(keccak256Hex(typeof file === 'string' ? Buffer.from(file) : file), path);
           },
         }),
     fetchFile: async (epoch, fileHash) => {
@@ -262,4 +297,43 @@ export async function runWatchCli(
     provider.destroy();
     await node?.stop();
   }
+}
+
+/**
+ * Serves the epoch files kept in `saveDir` over /gpumesh/epoch-file/1 on `listen`, as the peer whose
+ * key is kept in `<saveDir>/peer-key` (made on first use, readable by its owner only): a stable
+ * address others can list as `--peer` or in an agent's epochPeers. `kept` is filled with the files
+ * already there and grows as the watcher keeps more.
+ */
+async function startFileServer(
+  saveDir: string,
+  listen: string,
+  kept: Map<string, string>,
+  hash: (bytes: Uint8Array) => string,
+): Promise<GpumeshNode> {
+  const { createGpumeshNode, generatePeerKey, handleEpochFileRequests, peerKeyFromHex, peerKeyToHex } =
+    await import('@gpumesh/p2p');
+  await mkdir(saveDir, { recursive: true });
+  const keyPath = join(saveDir, 'peer-key');
+  let privateKey;
+  try {
+    privateKey = peerKeyFromHex((await readFile(keyPath, 'utf8')).trim());
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    privateKey = await generatePeerKey();
+    await writeFile(keyPath, `${peerKeyToHex(privateKey)}\n`, { mode: 0o600 });
+    await chmod(keyPath, 0o600);
+  }
+  for (const name of await readdir(saveDir)) {
+    if (/^epoch-\d+\.json$/.test(name))
+      kept.set(hash(await readFile(join(saveDir, name))), join(saveDir, name));
+  }
+  const node = await createGpumeshNode({ privateKey, listen: [listen] });
+  await handleEpochFileRequests(node, {
+    getFile: async (fileHash) => {
+      const path = kept.get(fileHash);
+      return path === undefined ? undefined : new Uint8Array(await readFile(path));
+    },
+  });
+  return node;
 }
