@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 //   verification  -> compute, protocol
 //   compute, p2p, rewards -> protocol
 //   scheduler     -> (nothing)
+//   sdk           -> (nothing: the client SDK, types generated from docs/openapi.json)
 //   protocol      -> (nothing: the bottom)
 //
 // Apps build on libraries, never the other way round, and the provider agent and the coordinator
@@ -30,6 +31,7 @@ const LIBRARY_DEPENDENCIES = {
   rewards: ['protocol'],
   verification: ['compute', 'protocol'],
   devchain: ['rewards'],
+  sdk: [],
 };
 
 const SCOPE = '@gpumesh/';

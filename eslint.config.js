@@ -5,6 +5,7 @@ import tseslint from 'typescript-eslint';
 export default tseslint.config(
   {
     ignores: [
+      'libs/sdk/src/generated.ts',
       'node_modules',
       '**/dist',
       'dist-agent',

@@ -1,0 +1,33 @@
+import type { TensorDto } from './generated.js';
+
+export type TensorInput = TensorDto;
+
+/** A tensor for a job spec from a typed array: little-endian bytes, base64. */
+export function tensor(name: string, values: Float32Array | Int32Array, shape: readonly number[]): TensorDto {
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (!shape.every((d) => Number.isInteger(d) && d >= 0))
+    throw new RangeError(`tensor ${name}: bad shape [${shape.join(', ')}]`);
+  if (size !== values.length)
+    throw new RangeError(
+      `tensor ${name}: shape [${shape.join(', ')}] holds ${size} values, got ${values.length}`,
+    );
+  const dtype = values instanceof Float32Array ? 'float32' : 'int32';
+  const bytes = new Uint8Array(values.length * 4);
+  const view = new DataView(bytes.buffer);
+  values.forEach((v, i) =>
+    dtype === 'float32' ? view.setFloat32(i * 4, v, true) : view.setInt32(i * 4, v, true),
+  );
+  return { name, dtype, shape: [...shape], data: Buffer.from(bytes).toString('base64') };
+}
+
+/** The values of a result tensor as a typed array. */
+export function decodeTensor(t: TensorDto): Float32Array | Int32Array | Uint8Array {
+  const bytes = Buffer.from(t.data, 'base64');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (t.dtype === 'bool') return new Uint8Array(bytes);
+  const n = bytes.byteLength / 4;
+  const out = t.dtype === 'float32' ? new Float32Array(n) : new Int32Array(n);
+  for (let i = 0; i < n; i++)
+    out[i] = t.dtype === 'float32' ? view.getFloat32(i * 4, true) : view.getInt32(i * 4, true);
+  return out;
+}
