@@ -60,6 +60,15 @@ export { workUnitsForSpec } from './work-units.js';
 export { jobSpecJsonSchema } from './json-schema.js';
 export { signPersonalMessage } from './secp256k1.js';
 export { EPOCHS_TOPIC, EPOCH_FILE_PROTOCOL_ID } from './topics.js';
+export {
+  NPY_MEDIA_TYPE,
+  NpyFormatError,
+  readNpyHeader,
+  encodeNpyHeader,
+  encodeNpy,
+  decodeNpy,
+  type NpyHeader,
+} from './npy.js';
 export { MAX_EPOCH_FILE_BYTES, type EpochAnnouncement } from './epoch-announcement.js';
 export {
   INPUT_FAULT_ERROR_CODES,
