@@ -14,6 +14,14 @@ import { createValidationPipe } from './common/pipes.js';
 import { MetricsService } from './metrics/metrics.service.js';
 import { startEmbeddedPostgres } from './infra/embedded/embedded-postgres.js';
 import { resolveRedis } from './infra/embedded/embedded-redis.js';
+import {
+  claimQueuePrefix,
+  derivedQueuePrefix,
+  readMarketplaceId,
+  STALE_AFTER_MS,
+  staleQueuePrefixes,
+  type QueuePrefixClaim,
+} from './queue/queue-prefix.js';
 import { DevBootstrapService, type DevCredentials } from './dev/dev-bootstrap.service.js';
 import { resolveSettlementChain, type SettlementChain } from './settlement/settlement-chain.js';
 import { registerDashboard } from './admin/dashboard-static.js';
@@ -32,6 +40,8 @@ export interface RunningCoordinator {
   chain: SettlementChain | null;
   /** The admin dashboard's URL, or null when it is not built (or this is a worker). */
   dashboardUrl: string | null;
+  /** The Redis key prefix this coordinator holds (QUEUE_PREFIX, or derived from the database). */
+  queuePrefix: string;
   close(): Promise<void>;
 }
 
@@ -76,15 +86,20 @@ export async function resolveEndpoints(
 }
 
 /** Builds, configures and starts the coordinator's Nest application. */
-export async function startCoordinator(config: AppConfig, logger: Logger): Promise<RunningCoordinator> {
-  const { endpoints, stop: stopEndpoints } = await resolveEndpoints(config, logger);
+export async function startCoordinator(configured: AppConfig, logger: Logger): Promise<RunningCoordinator> {
+  const { endpoints, stop: stopEndpoints } = await resolveEndpoints(configured, logger);
   let stopChain = async (): Promise<void> => undefined;
+  let releasePrefix = async (): Promise<void> => undefined;
   const stop = async (): Promise<void> => {
     await stopChain().catch(() => undefined);
+    await releasePrefix();
     await stopEndpoints();
   };
   let app: NestFastifyApplication | undefined;
   try {
+    const queue = await claimOwnQueuePrefix(configured, endpoints, logger);
+    releasePrefix = queue.release;
+    const config: AppConfig = { ...configured, QUEUE_PREFIX: queue.prefix };
     // Settlement on without CHAIN_RPC_URL (role all): a local anvil with the contracts deployed.
     const settlement = await resolveSettlementChain(config, logger);
     stopChain = settlement.stop;
@@ -169,6 +184,7 @@ export async function startCoordinator(config: AppConfig, logger: Logger): Promi
       dev,
       chain: settlement.chain,
       dashboardUrl: dashboardDir ? `${url}/dashboard/` : null,
+      queuePrefix: config.QUEUE_PREFIX,
       close: async () => {
         await running.close();
         await stop();
@@ -179,4 +195,38 @@ export async function startCoordinator(config: AppConfig, logger: Logger): Promi
     await stop();
     throw err;
   }
+}
+
+/**
+ * Claims this marketplace's Redis prefix (queue/queue-prefix.ts): QUEUE_PREFIX when set, else one
+ * derived from the database's marketplace id. Then reports, off the start path, prefixes nobody holds
+ * (and in dev deletes the keys of those unused for an hour).
+ */
+async function claimOwnQueuePrefix(
+  config: AppConfig,
+  endpoints: RuntimeEndpoints,
+  logger: Logger,
+): Promise<QueuePrefixClaim> {
+  const marketplaceId = await readMarketplaceId(endpoints.databaseUrl);
+  const prefix = config.queuePrefixExplicit ? config.QUEUE_PREFIX : derivedQueuePrefix(marketplaceId);
+  const claim = await claimQueuePrefix(endpoints.redisUrl, prefix, marketplaceId, logger);
+  logger.info({ marketplaceId, queuePrefix: prefix }, 'queue prefix claimed');
+  staleQueuePrefixes(endpoints.redisUrl, prefix, {
+    removeOlderThanMs: config.DEV_BOOTSTRAP ? STALE_AFTER_MS : undefined,
+  }).then(
+    ({ stale, removedKeys }) => {
+      if (stale.length === 0) return;
+      logger.warn(
+        {
+          stale: stale.map((s) => ({ ...s, lastSeen: s.lastSeenMs && new Date(s.lastSeenMs).toISOString() })),
+          removedKeys,
+        },
+        removedKeys > 0
+          ? `removed ${removedKeys} Redis keys of queue prefixes no coordinator has used for an hour (dev)`
+          : 'Redis holds keys of queue prefixes no live coordinator holds (stopped marketplaces?)',
+      );
+    },
+    (err: unknown) => logger.warn({ err }, 'could not look for stale queue prefixes'),
+  );
+  return claim;
 }

@@ -30,10 +30,11 @@ const configSchema = z.object({
   DATA_DIR: z.string().min(1).default('.data'),
   DATABASE_URL: z.string().url().optional(),
   REDIS_URL: z.string().url().optional(),
+  /** Redis key prefix; unset, it is derived from the database's marketplace id (queue/queue-prefix.ts). */
   QUEUE_PREFIX: z
     .string()
     .regex(/^[a-zA-Z0-9_-]+$/)
-    .default('gpumesh'),
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PUBLIC_URL: z.string().url().optional(),
   SIWE_DOMAIN: z.string().min(1).optional(),
@@ -337,7 +338,13 @@ const configSchema = z.object({
     .default(6 * 3_600_000),
 });
 
-export type AppConfig = z.output<typeof configSchema> & {
+export type AppConfig = Omit<z.output<typeof configSchema>, 'QUEUE_PREFIX'> & {
+  /**
+   * The Redis key prefix. loadConfig gives QUEUE_PREFIX or, unset, the legacy `gpumesh`;
+   * startCoordinator replaces that with the prefix derived from the database (queuePrefixExplicit false).
+   */
+  QUEUE_PREFIX: string;
+  queuePrefixExplicit: boolean;
   siweDomain: string;
   coordinatorKeyFile: string;
   /** PLATFORM_ACCOUNT_ADDRESS or its default (see there), lower-case. */
@@ -345,6 +352,9 @@ export type AppConfig = z.output<typeof configSchema> & {
   /** FEE_RECIPIENT_ADDRESS, else the platform account, lower-case. */
   feeRecipientAddress: string;
 };
+
+/** The Redis prefix of coordinators before prefixes were derived from the database. */
+export const LEGACY_QUEUE_PREFIX = 'gpumesh';
 
 /** The platform account of the local dev chain: anvil account 7 (its key is public; dev only). */
 export const DEV_PLATFORM_ACCOUNT_ADDRESS = '0x14dc79964da2c08b23698b3d3cc7ca32193d9955';
@@ -396,6 +406,8 @@ export function loadConfig(
     (config.SETTLEMENT_ENABLED ? DEV_PLATFORM_ACCOUNT_ADDRESS : OFF_CHAIN_PLATFORM_ACCOUNT_ADDRESS);
   return {
     ...config,
+    QUEUE_PREFIX: config.QUEUE_PREFIX ?? LEGACY_QUEUE_PREFIX,
+    queuePrefixExplicit: config.QUEUE_PREFIX !== undefined,
     platformAccountAddress,
     feeRecipientAddress: config.FEE_RECIPIENT_ADDRESS ?? platformAccountAddress,
     siweDomain: config.SIWE_DOMAIN ?? `${config.HOST}:${config.PORT}`,
