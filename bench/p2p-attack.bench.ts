@@ -327,7 +327,8 @@ async function bannedReconnect(ctx: PhaseContext): Promise<RunningAttack> {
   const listedMs = await waitListed(ctx.cluster.apiUrl, [first.peerId], LISTED_TIMEOUT_MS);
   const ban = await fetch(`${ctx.cluster.apiUrl}/v1/admin/providers/${first.peerId}/ban`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${ctx.adminKey}` },
+    headers: { authorization: `Bearer ${ctx.adminKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ reason: 'p2p-attack bench: banned identity reconnecting' }),
   });
   if (!ban.ok) throw new Error(`BENCH_BAN_FAILED: POST /v1/admin/providers/:peerId/ban: HTTP ${ban.status}`);
   await pause(1_000);

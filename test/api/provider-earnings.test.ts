@@ -211,7 +211,7 @@ describe('provider earnings and market price range', () => {
     // The admin raises the fee to 100 % after the provider accepted at 5 %.
     const put = await api(c.url, 'PUT', '/v1/admin/settings/platformFeeBps', {
       key: c.adminKey,
-      body: { value: 10_000 },
+      body: { value: 10_000, reason: 'fee raised after acceptance (test)' },
     });
     expect(put.status).toBe(200);
     try {
@@ -227,7 +227,7 @@ describe('provider earnings and market price range', () => {
       agent.setRunDelay(0);
       await api(c.url, 'PUT', '/v1/admin/settings/platformFeeBps', {
         key: c.adminKey,
-        body: { value: Number(FEE_BPS) },
+        body: { value: Number(FEE_BPS), reason: 'back to the test fee' },
       });
     }
   });

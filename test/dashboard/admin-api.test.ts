@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 
 const CSRF = { 'x-gpumesh-csrf': '1' };
+/** Every admin action takes a reason (it goes to the audit log). */
+const WHY = { reason: 'admin-api test' };
 
 describe('admin API: cookie sessions, CSRF and roles', () => {
   let c: TestCoordinator;
@@ -49,20 +51,23 @@ describe('admin API: cookie sessions, CSRF and roles', () => {
     expect(overview.body.providersOnline).toBe(0);
     const peer = '12D3KooWDwmwa9u6nmh3ordN2cM1pGNyHTeFjJ9Xzt6BhBZPHihK';
     expect(
-      (await api(c.url, 'POST', `/v1/admin/providers/${peer}/ban`, { headers: { cookie } })).status,
+      (await api(c.url, 'POST', `/v1/admin/providers/${peer}/ban`, { headers: { cookie }, body: WHY }))
+        .status,
     ).toBe(403);
     const crossSite = await api(c.url, 'POST', `/v1/admin/providers/${peer}/ban`, {
       headers: { cookie, ...CSRF, origin: 'https://evil.example' },
+      body: WHY,
     });
     expect(crossSite.status).toBe(403);
     const sameSite = await api(c.url, 'POST', `/v1/admin/providers/${peer}/ban`, {
       headers: { cookie, ...CSRF, origin: c.url },
+      body: WHY,
     });
     expect(sameSite.status).toBe(404); // authorised; that provider does not exist
     // a bearer admin key needs no CSRF header (it is not ambient)
-    expect((await api(c.url, 'POST', `/v1/admin/providers/${peer}/ban`, { key: c.adminKey })).status).toBe(
-      404,
-    );
+    expect(
+      (await api(c.url, 'POST', `/v1/admin/providers/${peer}/ban`, { key: c.adminKey, body: WHY })).status,
+    ).toBe(404);
     expect((await api(c.url, 'POST', '/v1/admin/audit', { key: c.adminKey })).body).toMatchObject({
       ok: true,
     });
@@ -85,23 +90,25 @@ describe('admin API: cookie sessions, CSRF and roles', () => {
 
   it('changes run-time settings: admin scope, CSRF with the cookie, validated, resettable', async () => {
     const path = '/v1/admin/settings/epochSeconds';
-    expect((await api(c.url, 'PUT', path, { headers: { cookie }, body: { value: 30 } })).status).toBe(403);
+    expect((await api(c.url, 'PUT', path, { headers: { cookie }, body: { value: 30, ...WHY } })).status).toBe(
+      403,
+    );
     const viewer = await api<{ secret: string }>(c.url, 'POST', '/v1/auth/api-keys', {
       key: c.adminKey,
       body: { name: 'settings viewer', role: 'ADMIN', scopes: ['jobs:read'] },
     });
-    expect((await api(c.url, 'PUT', path, { key: viewer.body.secret, body: { value: 30 } })).status).toBe(
-      403,
-    );
+    expect(
+      (await api(c.url, 'PUT', path, { key: viewer.body.secret, body: { value: 30, ...WHY } })).status,
+    ).toBe(403);
     const bad = await api<{ error: { message: string } }>(c.url, 'PUT', path, {
       headers: { cookie, ...CSRF },
-      body: { value: 0 },
+      body: { value: 0, ...WHY },
     });
     expect(bad.status).toBe(400);
     expect(bad.body.error.message).toBe('epochSeconds: expected at least 1 second');
     const unknown = await api(c.url, 'PUT', '/v1/admin/settings/nope', {
       key: c.adminKey,
-      body: { value: 1 },
+      body: { value: 1, ...WHY },
     });
     expect(unknown.status).toBe(404);
     const policy = await api<{ error: { message: string } }>(
@@ -110,20 +117,20 @@ describe('admin API: cookie sessions, CSRF and roles', () => {
       '/v1/admin/settings/verification',
       {
         key: c.adminKey,
-        body: { value: { mode: 'redundant', k: 4 } },
+        body: { value: { mode: 'redundant', k: 4 }, ...WHY },
       },
     );
     expect(policy.status).toBe(400);
     expect(policy.body.error.message).toBe('verification.k: expected 2..3');
     const ok = await api<{ current: number; overridden: boolean; value: string }>(c.url, 'PUT', path, {
       headers: { cookie, ...CSRF, origin: c.url },
-      body: { value: 30 },
+      body: { value: 30, ...WHY },
     });
     expect(ok.status).toBe(200);
     expect(ok.body).toMatchObject({ current: 30, overridden: true, value: '30 s' });
     const reset = await api<{ overridden: boolean }>(c.url, 'PUT', path, {
       key: c.adminKey,
-      body: { value: null },
+      body: { value: null, ...WHY },
     });
     expect(reset.body.overridden).toBe(false);
   });

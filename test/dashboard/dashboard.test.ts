@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { matmulSpec } from '../helpers/specs.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
@@ -20,6 +20,14 @@ const nav = (page: Page, name: string) =>
 interface JobBody {
   id: string;
   state: string;
+}
+
+/** Clicks an admin action, gives the reason it asks for, and confirms it. */
+async function confirmAction(scope: Page | Locator, label: string, reason: string): Promise<void> {
+  await scope.getByRole('button', { name: label, exact: true }).click();
+  const form = scope.getByRole('form', { name: `Confirm: ${label}` });
+  await form.getByLabel('Reason (kept in the audit log)').fill(reason);
+  await form.getByRole('button', { name: `Confirm ${label.toLowerCase()}` }).click();
 }
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
@@ -126,7 +134,11 @@ describe('admin dashboard in a real browser, against a real coordinator with pro
 
   it('bans a provider: it gets no new work, the other provider does', async () => {
     await page.goto(`${dashboard()}#/providers/${a.peerId}`);
-    await page.getByRole('button', { name: 'Ban' }).click();
+    // an action asks first: Cancel leaves the provider as it was
+    await page.getByRole('button', { name: 'Ban', exact: true }).click();
+    await page.getByRole('form', { name: 'Confirm: Ban' }).getByRole('button', { name: 'Cancel' }).click();
+    expect(await page.getByTestId('provider-status').textContent()).toBe('online');
+    await confirmAction(page, 'Ban', 'returns junk on purpose (dashboard test)');
     await expect.poll(() => page.getByTestId('provider-status').textContent()).toBe('banned');
     await screenshot(page, '04-provider-banned');
 
@@ -153,7 +165,7 @@ describe('admin dashboard in a real browser, against a real coordinator with pro
   it("follows a job's timeline live as it is placed, runs and completes", async () => {
     // drain the other provider too: nothing can take the next job
     await page.goto(`${dashboard()}#/providers/${b.peerId}`);
-    await page.getByRole('button', { name: 'Drain' }).click();
+    await confirmAction(page, 'Drain', 'maintenance (dashboard test)');
     await expect.poll(() => page.getByTestId('provider-status').textContent()).toBe('draining');
 
     const job = await api<JobBody>(c.url, 'POST', '/v1/jobs', {
@@ -166,8 +178,11 @@ describe('admin dashboard in a real browser, against a real coordinator with pro
     expect(await page.locator('[data-testid="timeline"] li[data-type="job.running"]').count()).toBe(0);
 
     // lift the drain through the API (as another admin would): the open page must follow by itself
-    const unban = await api(c.url, 'POST', `/v1/admin/providers/${b.peerId}/unban`, { key: c.adminKey });
-    expect(unban.status).toBe(200);
+    const undrain = await api(c.url, 'POST', `/v1/admin/providers/${b.peerId}/undrain`, {
+      key: c.adminKey,
+      body: { reason: 'maintenance over' },
+    });
+    expect(undrain.status).toBe(200);
     await page.locator('[data-testid="timeline"] li[data-type="job.running"]').waitFor({ timeout: 20_000 });
     await page.locator('[data-testid="timeline"] li[data-type="job.completed"]').waitFor({ timeout: 20_000 });
     // the live event shows at once; the state comes with the page's reload of the job (slow under load)
@@ -203,6 +218,7 @@ describe('admin dashboard in a real browser, against a real coordinator with pro
     await nav(page, 'Settings').click();
     const verification = page.locator('form[data-setting="verification"]');
     await verification.getByLabel('Canary rate (0–0.5)').fill('0.9');
+    await verification.getByLabel('Reason for the change (kept in the audit log)').fill('more canaries');
     await verification.getByRole('button', { name: 'Save' }).click();
     await expect
       .poll(() => verification.getByRole('alert').textContent())
@@ -211,6 +227,7 @@ describe('admin dashboard in a real browser, against a real coordinator with pro
 
     const fee = page.locator('form[data-setting="platformFeeBps"]');
     await fee.getByLabel('Fee (basis points, 0–10000)').fill('250');
+    await fee.getByLabel('Reason for the change (kept in the audit log)').fill('fee for the demo');
     await fee.getByRole('button', { name: 'Save' }).click();
     await expect.poll(() => fee.getByRole('status').textContent()).toContain('Saved: 2.50 % (250 bps)');
     await expect
@@ -229,6 +246,7 @@ describe('admin dashboard in a real browser, against a real coordinator with pro
     });
     await screenshot(page, '16-settings-saved');
     // and back to the configured default
+    await fee.getByLabel('Reason for the change (kept in the audit log)').fill('demo over');
     await fee.getByRole('button', { name: 'Reset to default' }).click();
     await expect.poll(() => fee.getByRole('status').textContent()).toContain('Back to the default');
   });
@@ -286,7 +304,11 @@ describe('admin dashboard in a real browser, against a real coordinator with pro
     expect(await table.locator(`tr[data-slash="${executed}"]`).textContent()).toContain('25');
     await screenshot(page, '13-provider-reputation-slashes');
 
-    await table.locator(`tr[data-slash="${proposed}"]`).getByRole('button', { name: 'Cancel slash' }).click();
+    await confirmAction(
+      table.locator(`tr[data-slash="${proposed}"]`),
+      'Cancel slash',
+      'evidence reviewed: wrong reference',
+    );
     await table.locator(`tr[data-slash="${proposed}"][data-state="CANCELLED"]`).waitFor();
     const rows = await query<{ state: string; reviewedBy: string }>(
       c.databaseUrl,
@@ -302,6 +324,25 @@ describe('admin dashboard in a real browser, against a real coordinator with pro
     await page.getByRole('heading', { name: 'Slashes' }).waitFor();
     await page.getByTestId('slashes-table').locator(`tr[data-slash="${executed}"]`).waitFor();
     await screenshot(page, '14-slashes');
+  });
+
+  it('lists every admin action in the audit log, filterable', async () => {
+    await nav(page, 'Audit log').click();
+    const log = page.getByTestId('audit-log');
+    await log.locator('tr[data-action="provider.ban"]').waitFor();
+    expect(await log.locator('tr[data-action="provider.ban"]').textContent()).toContain(
+      'returns junk on purpose (dashboard test)',
+    );
+    for (const action of ['provider.drain', 'provider.undrain', 'setting.change', 'slash.cancel'])
+      await log.locator(`tr[data-action="${action}"]`).first().waitFor();
+    await screenshot(page, '17-audit-log');
+    await page
+      .getByRole('form', { name: 'Filter the audit log' })
+      .getByLabel('Action')
+      .selectOption('setting.change');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await expect.poll(() => log.locator('tr[data-action]').count()).toBe(2);
+    expect(await log.locator('tr[data-action="provider.ban"]').count()).toBe(0);
   });
 
   it('works at phone width and by keyboard', async () => {

@@ -184,14 +184,20 @@ describe('the coordinator p2p node against strangers', () => {
     const other = await startFakeAgent(c.url);
     agents.push(other);
     await waitFor(() => p2p.isBound(other.peerId), 10_000, 'the second agent to bind');
-    const ban = await api(c.url, 'POST', `/v1/admin/providers/${other.peerId}/ban`, { key: c.adminKey });
+    const ban = await api(c.url, 'POST', `/v1/admin/providers/${other.peerId}/ban`, {
+      key: c.adminKey,
+      body: { reason: 'attack-network test' },
+    });
     expect(ban.status).toBe(200);
     await waitFor(() => !connected(other.peerId), 8_000, 'the admin-ban hang-up');
     await other.node.dial(multiaddr(coordinatorAddr)).catch(() => undefined);
     await sleep(500);
     expect(connected(other.peerId)).toBe(false);
     // lifting the ban lets it back in
-    const unban = await api(c.url, 'POST', `/v1/admin/providers/${other.peerId}/unban`, { key: c.adminKey });
+    const unban = await api(c.url, 'POST', `/v1/admin/providers/${other.peerId}/unban`, {
+      key: c.adminKey,
+      body: { reason: 'attack-network test' },
+    });
     expect(unban.status).toBe(200);
     await waitFor(() => !p2p.isDenied(other.peerId), 8_000, 'the unban to reach the node');
     await other.node.dial(multiaddr(coordinatorAddr));

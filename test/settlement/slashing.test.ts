@@ -353,6 +353,7 @@ describe('slashing: a proposal freezes the stake on chain at once; execution com
     expect(dev.status).toBe(403);
     const cancel = await api<SlashBody>(c.url, 'POST', `/v1/admin/slashes/${p.id}/cancel`, {
       key: c.adminKey,
+      body: { reason: 'evidence reviewed: the reference was wrong' },
     });
     expect(cancel.status).toBe(200);
     expect(cancel.body).toMatchObject({
@@ -370,6 +371,7 @@ describe('slashing: a proposal freezes the stake on chain at once; execution com
       `/v1/admin/slashes/${p.id}/cancel`,
       {
         key: c.adminKey,
+        body: { reason: 'again' },
       },
     );
     expect(again.status).toBe(409);

@@ -68,6 +68,8 @@ import { AdminSessionsRepository } from './admin/admin-sessions.repository.js';
 import { AdminRepository } from './admin/admin.repository.js';
 import { AdminService } from './admin/admin.service.js';
 import { AdminStatsService } from './admin/admin-stats.service.js';
+import { AuditLogRepository } from './admin/audit-log.repository.js';
+import { AuditLogService } from './admin/audit-log.service.js';
 import { ReputationRepository } from './reputation/reputation.repository.js';
 import { ReputationService } from './reputation/reputation.service.js';
 import { VerificationRepository } from './verification/verification.repository.js';
@@ -207,6 +209,8 @@ export class AppModule {
         AdminRepository,
         AdminService,
         AdminStatsService,
+        AuditLogRepository,
+        AuditLogService,
         SettingsRepository,
         SettingsService,
         ReputationRepository,

@@ -6,6 +6,7 @@ import { OverviewPage } from './pages/Overview';
 import { ProviderPage, ProvidersPage } from './pages/Providers';
 import { JobPage, JobsPage } from './pages/Jobs';
 import { AccountPage, AccountsPage } from './pages/Accounts';
+import { AuditLogPage } from './pages/AuditLog';
 import { EpochsPage } from './pages/Epochs';
 import { SettingsPage } from './pages/Settings';
 import { SlashesPage } from './pages/Slashes';
@@ -19,6 +20,7 @@ const NAV = [
   ['slashes', 'Slashes'],
   ['epochs', 'Epochs & payouts'],
   ['settings', 'Settings'],
+  ['audit-log', 'Audit log'],
 ] as const;
 
 type Auth = { state: 'checking' } | { state: 'out'; reason?: string } | { state: 'in'; session: Session };
@@ -86,6 +88,9 @@ export function App(): React.JSX.Element {
       break;
     case 'settings':
       content = <SettingsPage session={session} />;
+      break;
+    case 'audit-log':
+      content = <AuditLogPage query={route.query} />;
       break;
     default:
       content = <OverviewPage />;

@@ -1,4 +1,5 @@
 // The dashboard's only link to the coordinator: its REST API under /v1/admin and its live streams.
+import type { AuditLogEntryDto } from '../../../libs/sdk/src/generated';
 
 export const CSRF_HEADER = 'x-gpumesh-csrf';
 
@@ -56,7 +57,7 @@ export async function request<T>(method: string, path: string, body?: unknown): 
 
 export const get = <T>(path: string): Promise<T> => request<T>('GET', path);
 export const post = <T>(path: string, body?: unknown): Promise<T> => request<T>('POST', path, body);
-export const del = <T>(path: string): Promise<T> => request<T>('DELETE', path);
+export const del = <T>(path: string, body?: unknown): Promise<T> => request<T>('DELETE', path, body);
 export const put = <T>(path: string, body?: unknown): Promise<T> => request<T>('PUT', path, body);
 
 // ---- wire types (mirrors of the coordinator's admin DTOs) ----
@@ -295,6 +296,9 @@ export interface Epoch {
   /** Why its settlement waits for someone (a shortfall, a veto). */
   blockedReason?: string | null;
 }
+
+/** An admin audit log entry (GET /v1/admin/audit-log), as the OpenAPI document types it. */
+export type AuditLogEntry = AuditLogEntryDto;
 
 export interface Audit {
   ok: boolean;

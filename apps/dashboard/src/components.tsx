@@ -73,39 +73,98 @@ export function StateBadge({ state }: { state: string }): React.JSX.Element {
 }
 
 /** A button that runs an async action, disables itself meanwhile and reports a failure. */
+/**
+ * A button that runs an action and shows its error. With `confirm`, the first click asks: the
+ * question, a reason (required, kept in the admin audit log) and a confirm button; `run` gets the reason.
+ */
 export function ActionButton({
   label,
   run,
   danger,
   disabled,
   onDone,
+  confirm,
 }: {
   label: string;
-  run: () => Promise<unknown>;
+  run: (reason: string) => Promise<unknown>;
   danger?: boolean;
   disabled?: boolean;
   onDone?: () => void;
+  /** What the action will do, asked before it runs (e.g. "Ban this provider? It gets no new work."). */
+  confirm?: string;
 }): React.JSX.Element {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const [asking, setAsking] = useState(false);
+  const [reason, setReason] = useState('');
+  const go = (why: string): void => {
+    setBusy(true);
+    setError(null);
+    run(why)
+      .then(() => {
+        setAsking(false);
+        setReason('');
+        onDone?.();
+      })
+      .catch((err: unknown) => setError(err instanceof Error ? err.message : String(err)))
+      .finally(() => setBusy(false));
+  };
+  const id = `why-${label.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;
   return (
     <span className="action">
-      <button
-        type="button"
-        className={danger ? 'danger' : 'secondary'}
-        disabled={busy || disabled}
-        aria-busy={busy}
-        onClick={() => {
-          setBusy(true);
-          setError(null);
-          run()
-            .then(() => onDone?.())
-            .catch((err: unknown) => setError(err instanceof Error ? err.message : String(err)))
-            .finally(() => setBusy(false));
-        }}
-      >
-        {busy ? `${label}…` : label}
-      </button>
+      {asking && confirm ? (
+        <form
+          className="confirm card"
+          aria-label={`Confirm: ${label}`}
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (reason.trim().length >= 3) go(reason.trim());
+          }}
+        >
+          <p>{confirm}</p>
+          <label htmlFor={id}>Reason (kept in the audit log)</label>
+          <textarea
+            id={id}
+            required
+            minLength={3}
+            maxLength={500}
+            rows={2}
+            autoFocus
+            value={reason}
+            onChange={(e) => setReason(e.target.value)}
+          />
+          <div className="actions">
+            <button
+              type="submit"
+              className={danger ? 'danger' : 'primary'}
+              disabled={busy || reason.trim().length < 3}
+              aria-busy={busy}
+            >
+              {busy ? `${label}…` : `Confirm ${label.toLowerCase()}`}
+            </button>
+            <button
+              type="button"
+              className="secondary"
+              onClick={() => {
+                setAsking(false);
+                setError(null);
+              }}
+            >
+              Cancel
+            </button>
+          </div>
+        </form>
+      ) : (
+        <button
+          type="button"
+          className={danger ? 'danger' : 'secondary'}
+          disabled={busy || disabled}
+          aria-busy={busy}
+          onClick={() => (confirm ? setAsking(true) : go(''))}
+        >
+          {busy ? `${label}…` : label}
+        </button>
+      )}
       {error && (
         <span className="action-error" role="alert">
           {error}

@@ -33,7 +33,8 @@ export function shortId(id: string, keep = 8): string {
 export function when(iso: string | null): string {
   if (!iso) return '—';
   const d = new Date(iso);
-  return d.toLocaleString('en-GB', { hour12: false });
+  // with the zone: an operator comparing with logs (UTC) must not guess
+  return d.toLocaleString('en-GB', { hour12: false, timeZoneName: 'short' });
 }
 
 export function ago(iso: string): string {

@@ -944,6 +944,18 @@ export type AdminProviderDetailDto = {
   placement: ProviderPlacementDto;
 };
 
+export type AdminActionDto = {
+  /** why: kept with the action in the audit log (GET /v1/admin/audit-log) */
+  reason: string;
+};
+
+export type UnbanDto = {
+  /** why: kept with the action in the audit log (GET /v1/admin/audit-log) */
+  reason: string;
+  /** the score after the ban is lifted: keep (unchanged, the default when the ban did not lower it, e.g. an admin ban), probation (0.3, the default after a ban for wrong results) or restore (the score it had before the ban) */
+  reputation?: "keep" | "probation" | "restore";
+};
+
 export type AdminJobDto = {
   id: string;
   kind: "matmul" | "inference" | "train";
@@ -1071,6 +1083,31 @@ export type AdminAccountDetailDto = {
   keys: ApiKeyDto[];
 };
 
+export type AuditLogEntryDto = {
+  /** increasing with time */
+  id: string;
+  at: string;
+  /** the admin account's address */
+  actor: string;
+  /** the API key used, if any */
+  apiKeyId: string | null;
+  /** provider.ban, provider.unban, provider.drain, provider.undrain, job.cancel, api_key.revoke, slash.cancel, setting.change */
+  action: string;
+  /** a peer id, job id, API key id, slash id or setting key */
+  target: string;
+  reason: string;
+  /** the target before */
+  before: Record<string, unknown> | null;
+  /** the target after */
+  after: Record<string, unknown> | null;
+};
+
+export type AuditLogPageDto = {
+  items: AuditLogEntryDto[];
+  /** pass as cursor for older entries; null at the end */
+  nextCursor: string | null;
+};
+
 export type EpochDto = {
   id: number;
   state: string;
@@ -1112,6 +1149,8 @@ export type SettingDto = {
 };
 
 export type PutSettingDto = {
+  /** why: kept with the action in the audit log (GET /v1/admin/audit-log) */
+  reason: string;
   /** verification: { mode: "none" | "redundant", k?: 2..3, canaryRate?: 0..0.5 }; platformFeeBps: 0..10000; epochSeconds: 1..2592000; null returns to the configured default */
   value: Record<string, unknown> | number | null;
 };

@@ -27,7 +27,9 @@ import { uuidParam } from '../common/pipes.js';
 import { AdminAction, AdminRoute } from './admin.guard.js';
 import { AdminService } from './admin.service.js';
 import { AdminStatsService } from './admin-stats.service.js';
+import { AuditLogService } from './audit-log.service.js';
 import {
+  AdminActionDto,
   AdminAccountDetailDto,
   AdminAccountDto,
   AdminJobDetailDto,
@@ -39,11 +41,14 @@ import {
   AdminProvidersQueryDto,
   AdminSlashesQueryDto,
   AuditDto,
+  AuditLogPageDto,
+  AuditLogQueryDto,
   EpochDto,
   OverviewDto,
   PutSettingDto,
   SettingDto,
   SlashDto,
+  UnbanDto,
 } from './dto/admin.dto.js';
 
 /** Validates a `:peerId` path parameter (base58 libp2p peer id). */
@@ -63,6 +68,7 @@ export class AdminController {
   constructor(
     private readonly admin: AdminService,
     private readonly stats: AdminStatsService,
+    private readonly auditLogs: AuditLogService,
   ) {}
 
   @Get('overview')
@@ -99,31 +105,78 @@ export class AdminController {
   @Post('providers/:peerId/ban')
   @HttpCode(200)
   @AdminAction()
-  @ApiOperation({ summary: 'Ban a provider: it gets no new work' })
+  @ApiOperation({
+    summary: 'Ban a provider: it gets no new work (running attempts finish); its reputation is left as it is',
+  })
   @ApiOkResponse({ type: AdminProviderDto })
-  @ApiErrors({ 404: 'NOT_FOUND: no such provider' })
-  ban(@Param('peerId', peerIdParam) peerId: string): Promise<AdminProviderDto> {
-    return this.admin.setProviderStatus(peerId, 'ban');
+  @ApiErrors({
+    400: 'VALIDATION_FAILED: a reason is required',
+    404: 'NOT_FOUND: no such provider',
+    409: 'ILLEGAL_TRANSITION: already banned',
+  })
+  ban(
+    @CurrentPrincipal() principal: Principal,
+    @Param('peerId', peerIdParam) peerId: string,
+    @Body() body: AdminActionDto,
+  ): Promise<AdminProviderDto> {
+    return this.admin.banProvider(principal, peerId, body.reason);
   }
 
   @Post('providers/:peerId/unban')
   @HttpCode(200)
   @AdminAction()
-  @ApiOperation({ summary: 'Lift a ban or a drain' })
+  @ApiOperation({
+    summary:
+      'Lift a ban; the reputation is kept, restored or set to probation (see reputation). A drain is lifted with undrain',
+  })
   @ApiOkResponse({ type: AdminProviderDto })
-  @ApiErrors({ 404: 'NOT_FOUND: no such provider' })
-  unban(@Param('peerId', peerIdParam) peerId: string): Promise<AdminProviderDto> {
-    return this.admin.setProviderStatus(peerId, 'unban');
+  @ApiErrors({
+    400: 'VALIDATION_FAILED: a reason is required',
+    404: 'NOT_FOUND: no such provider',
+    409: 'ILLEGAL_TRANSITION: the provider is not banned',
+  })
+  unban(
+    @CurrentPrincipal() principal: Principal,
+    @Param('peerId', peerIdParam) peerId: string,
+    @Body() body: UnbanDto,
+  ): Promise<AdminProviderDto> {
+    return this.admin.unbanProvider(principal, peerId, body.reason, body.reputation);
   }
 
   @Post('providers/:peerId/drain')
   @HttpCode(200)
   @AdminAction()
-  @ApiOperation({ summary: 'Drain a provider: no new work, running jobs finish' })
+  @ApiOperation({ summary: 'Drain a provider for maintenance: no new work, running jobs finish, no penalty' })
   @ApiOkResponse({ type: AdminProviderDto })
-  @ApiErrors({ 404: 'NOT_FOUND: no such provider' })
-  drain(@Param('peerId', peerIdParam) peerId: string): Promise<AdminProviderDto> {
-    return this.admin.setProviderStatus(peerId, 'drain');
+  @ApiErrors({
+    400: 'VALIDATION_FAILED: a reason is required',
+    404: 'NOT_FOUND: no such provider',
+    409: 'ILLEGAL_TRANSITION: banned or already draining',
+  })
+  drain(
+    @CurrentPrincipal() principal: Principal,
+    @Param('peerId', peerIdParam) peerId: string,
+    @Body() body: AdminActionDto,
+  ): Promise<AdminProviderDto> {
+    return this.admin.setDraining(principal, peerId, true, body.reason);
+  }
+
+  @Post('providers/:peerId/undrain')
+  @HttpCode(200)
+  @AdminAction()
+  @ApiOperation({ summary: 'End a drain: the provider takes new work again; its reputation is untouched' })
+  @ApiOkResponse({ type: AdminProviderDto })
+  @ApiErrors({
+    400: 'VALIDATION_FAILED: a reason is required',
+    404: 'NOT_FOUND: no such provider',
+    409: 'ILLEGAL_TRANSITION: not draining',
+  })
+  undrain(
+    @CurrentPrincipal() principal: Principal,
+    @Param('peerId', peerIdParam) peerId: string,
+    @Body() body: AdminActionDto,
+  ): Promise<AdminProviderDto> {
+    return this.admin.setDraining(principal, peerId, false, body.reason);
   }
 
   @Get('slashes')
@@ -141,14 +194,16 @@ export class AdminController {
   @ApiOperation({ summary: 'Cancel a slash proposal during its review window (PROPOSED only)' })
   @ApiOkResponse({ type: SlashDto })
   @ApiErrors({
+    400: 'VALIDATION_FAILED: a reason is required',
     404: 'NOT_FOUND: no such slash proposal',
     409: 'ILLEGAL_TRANSITION: past its review window or not cancellable',
   })
   cancelSlash(
     @CurrentPrincipal() principal: Principal,
     @Param('id', uuidParam('id')) id: string,
+    @Body() body: AdminActionDto,
   ): Promise<SlashDto> {
-    return this.admin.cancelSlash(principal, id);
+    return this.admin.cancelSlash(principal, id, body.reason);
   }
 
   @Get('jobs')
@@ -197,12 +252,17 @@ export class AdminController {
   @AdminAction()
   @ApiOperation({ summary: "Cancel any account's unfinished job; its reservation is released" })
   @ApiOkResponse({ type: AdminJobDto })
-  @ApiErrors({ 404: 'JOB_NOT_FOUND', 409: 'ILLEGAL_TRANSITION: the job has already finished' })
+  @ApiErrors({
+    400: 'VALIDATION_FAILED: a reason is required',
+    404: 'JOB_NOT_FOUND',
+    409: 'ILLEGAL_TRANSITION: the job has already finished',
+  })
   cancel(
     @CurrentPrincipal() principal: Principal,
     @Param('id', uuidParam('id')) id: string,
+    @Body() body: AdminActionDto,
   ): Promise<AdminJobDto> {
-    return this.admin.cancelJob(principal, id);
+    return this.admin.cancelJob(principal, id, body.reason);
   }
 
   @Get('accounts')
@@ -224,12 +284,24 @@ export class AdminController {
   @AdminAction()
   @ApiOperation({ summary: 'Revoke any API key' })
   @ApiOkResponse({ type: ApiKeyDto, description: 'the revoked key' })
-  @ApiErrors({ 404: 'API_KEY_NOT_FOUND' })
+  @ApiErrors({ 400: 'VALIDATION_FAILED: a reason is required', 404: 'API_KEY_NOT_FOUND' })
   revokeKey(
     @CurrentPrincipal() principal: Principal,
     @Param('id', uuidParam('id')) id: string,
+    @Body() body: AdminActionDto,
   ): Promise<ApiKeyDto> {
-    return this.admin.revokeKey(principal, id);
+    return this.admin.revokeKey(principal, id, body.reason);
+  }
+
+  @Get('audit-log')
+  @ApiOperation({
+    summary:
+      'The admin audit log, newest first: who banned, drained, revoked, cancelled or changed what, why, before and after',
+  })
+  @ApiOkResponse({ type: AuditLogPageDto })
+  @ApiErrors({ 400: 'VALIDATION_FAILED: a filter or the cursor is malformed' })
+  auditLog(@Query() query: AuditLogQueryDto): Promise<AuditLogPageDto> {
+    return this.auditLogs.list(query);
   }
 
   @Get('epochs')
@@ -261,12 +333,12 @@ export class AdminController {
   @AdminAction()
   @ApiOperation({ summary: 'Change a run-time setting (validated; null returns to the configured default)' })
   @ApiOkResponse({ type: SettingDto })
-  @ApiErrors({ 404: 'NOT_FOUND: no such setting' })
+  @ApiErrors({ 400: 'VALIDATION_FAILED: the value or the reason', 404: 'NOT_FOUND: no such setting' })
   setSetting(
     @CurrentPrincipal() principal: Principal,
     @Param('key') key: string,
     @Body() body: PutSettingDto,
   ): Promise<SettingDto> {
-    return this.admin.setSetting(principal, key, body.value);
+    return this.admin.setSetting(principal, key, body.value, body.reason);
   }
 }

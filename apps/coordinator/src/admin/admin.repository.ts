@@ -80,8 +80,25 @@ export class AdminRepository {
     return rows.reverse();
   }
 
-  async setProviderStatus(peerId: string, status: ProviderStatus): Promise<Provider | null> {
-    const result = await this.prisma.provider.updateMany({ where: { peerId }, data: { status } });
+  /** Moves a provider from status `from` to `status`; null when it is not (any longer) in `from`. */
+  async setProviderStatus(
+    peerId: string,
+    status: ProviderStatus,
+    from: ProviderStatus,
+  ): Promise<Provider | null> {
+    const result = await this.prisma.provider.updateMany({
+      where: { peerId, status: from },
+      data: { status },
+    });
+    return result.count === 0 ? null : this.provider(peerId);
+  }
+
+  /** An admin's ban: status, time and reason; the reputation is left alone. */
+  async banProvider(peerId: string, banReason: string, bannedAt: Date): Promise<Provider | null> {
+    const result = await this.prisma.provider.updateMany({
+      where: { peerId },
+      data: { status: 'BANNED', bannedAt, banReason: banReason.slice(0, 500) },
+    });
     return result.count === 0 ? null : this.provider(peerId);
   }
 

@@ -2,6 +2,7 @@ import { Inject, Injectable, type MessageEvent } from '@nestjs/common';
 import type { Observable } from 'rxjs';
 import type {
   JobAttempt,
+  Prisma,
   Provider,
   ProviderStatus,
   ReputationEvent,
@@ -48,16 +49,21 @@ import type {
   SettingDto,
   SlashDto,
   StakeDto,
+  UnbanReputation,
   VerdictDto,
 } from './dto/admin.dto.js';
+import { AuditLogService } from './audit-log.service.js';
+import { REINSTATED_REPUTATION } from '../reputation/reputation.js';
 
-export type ProviderAction = 'ban' | 'unban' | 'drain';
-
-const ACTION_STATUS: Record<ProviderAction, ProviderStatus> = {
-  ban: 'BANNED',
-  unban: 'ONLINE',
-  drain: 'DRAINING',
-};
+/** A provider's state as the audit log records it before and after an action. */
+function providerState(p: Provider): Record<string, string | number | null> {
+  return {
+    status: p.status,
+    reputation: Number(p.reputation.toFixed(4)),
+    bannedAt: p.bannedAt?.toISOString() ?? null,
+    banReason: p.banReason,
+  };
+}
 
 /** Providers, jobs, accounts, epochs and settings as the admin dashboard sees and steers them. */
 @Injectable()
@@ -74,6 +80,7 @@ export class AdminService {
     private readonly stakes: StakeReader,
     private readonly runtimeSettings: SettingsService,
     private readonly reputation: ReputationService,
+    private readonly auditLog: AuditLogService,
   ) {}
 
   // ---- providers ----
@@ -167,9 +174,20 @@ export class AdminService {
    * never reached the chain is CANCELLED at once; a frozen one becomes CANCELLING and the worker
    * cancels it on chain with the slasher key (CANCELLED once confirmed: the stake is unfrozen).
    */
-  async cancelSlash(principal: Principal, id: string): Promise<SlashDto> {
+  async cancelSlash(principal: Principal, id: string, reason: string): Promise<SlashDto> {
+    const before = await this.slashRepo.get(id);
     const cancelled = await this.slashRepo.cancel(id, principal.address);
-    if (cancelled) return mapSlash(cancelled);
+    if (cancelled) {
+      await this.auditLog.record(
+        principal,
+        'slash.cancel',
+        id,
+        reason,
+        before ? { state: before.state, peerId: before.peerId, amount: String(before.amount) } : undefined,
+        { state: cancelled.state },
+      );
+      return mapSlash(cancelled);
+    }
     const row = await this.slashRepo.get(id);
     if (!row) throw new DomainError('NOT_FOUND', `slash proposal ${id} not found`);
     throw new DomainError(
@@ -180,18 +198,104 @@ export class AdminService {
   }
 
   /**
-   * Ban, unban or drain: the Provider row changes (so every process's placement view picks it up
-   * within seconds, see ProviderViewService.refreshStatuses) and this process's view at once.
-   * Draining stops new work; attempts already running finish.
+   * Ban: no new work; attempts already running finish. Status BANNED with the time and the reason;
+   * the reputation is left as it is (an admin's ban is not a verdict on the provider's results).
+   * The Provider row changes (every process's placement view picks it up within seconds, see
+   * ProviderViewService.refreshStatuses) and this process's view at once.
    */
-  async setProviderStatus(peerId: string, action: ProviderAction): Promise<AdminProviderDto> {
-    const status = ACTION_STATUS[action];
-    const updated = await this.repo.setProviderStatus(peerId, status);
-    if (!updated) throw new DomainError('NOT_FOUND', `provider ${peerId} not found`);
+  async banProvider(principal: Principal, peerId: string, reason: string): Promise<AdminProviderDto> {
+    const before = await this.providerOr404(peerId);
+    if (before.status === 'BANNED')
+      throw new DomainError('ILLEGAL_TRANSITION', `provider ${peerId} is already banned`, {
+        status: before.status,
+      });
+    const after = await this.repo.banProvider(peerId, `admin: ${reason}`, new Date());
+    if (!after) throw new DomainError('NOT_FOUND', `provider ${peerId} not found`);
+    this.view.setStatus(peerId, 'BANNED');
+    await this.auditLog.record(
+      principal,
+      'provider.ban',
+      peerId,
+      reason,
+      providerState(before),
+      providerState(after),
+    );
+    return this.mapAdminProvider(after, Date.now());
+  }
+
+  /**
+   * Lifts a ban. The score afterwards is the admin's choice: `keep` it (the default when the ban did
+   * not lower it, as an admin's ban does not), put the provider on `probation` (the default after a
+   * ban for wrong results, which drove the score to 0), or `restore` the score it had before the ban.
+   */
+  async unbanProvider(
+    principal: Principal,
+    peerId: string,
+    reason: string,
+    choice?: UnbanReputation,
+  ): Promise<AdminProviderDto> {
+    const before = await this.providerOr404(peerId);
+    if (before.status !== 'BANNED') {
+      throw new DomainError(
+        'ILLEGAL_TRANSITION',
+        `provider ${peerId} is ${before.status}, not banned${before.status === 'DRAINING' ? ': undrain it instead' : ''}`,
+        { status: before.status },
+      );
+    }
+    const chosen = choice ?? (before.reputation >= REINSTATED_REPUTATION ? 'keep' : 'probation');
+    const score =
+      chosen === 'keep'
+        ? 'keep'
+        : chosen === 'probation'
+          ? REINSTATED_REPUTATION
+          : ((await this.reputation.scoreBeforeLastBan(peerId)) ?? 'keep');
+    await this.reputation.liftBan(peerId, { by: principal.address, reason, score });
+    const after = await this.providerOr404(peerId);
+    await this.auditLog.record(principal, 'provider.unban', peerId, reason, providerState(before), {
+      ...providerState(after),
+      reputationChoice: chosen,
+    });
+    return this.mapAdminProvider(after, Date.now());
+  }
+
+  /** Drain (no new work, running attempts finish) or undrain (back to work); the reputation is untouched. */
+  async setDraining(
+    principal: Principal,
+    peerId: string,
+    draining: boolean,
+    reason: string,
+  ): Promise<AdminProviderDto> {
+    const before = await this.providerOr404(peerId);
+    const allowed = draining
+      ? before.status === 'ONLINE' || before.status === 'OFFLINE'
+      : before.status === 'DRAINING';
+    if (!allowed) {
+      throw new DomainError(
+        'ILLEGAL_TRANSITION',
+        `provider ${peerId} is ${before.status}: ${draining ? 'only an online or offline provider can be drained' : 'only a draining provider can be undrained'}`,
+        { status: before.status },
+      );
+    }
+    const status: ProviderStatus = draining ? 'DRAINING' : 'ONLINE';
+    const after = await this.repo.setProviderStatus(peerId, status, before.status);
+    if (!after)
+      throw new DomainError('ILLEGAL_TRANSITION', `provider ${peerId} changed meanwhile: try again`);
     this.view.setStatus(peerId, status);
-    // Lifting a ban clears bannedAt/banReason, restores a probation score and records it (issue 5).
-    if (action === 'unban') await this.reputation.liftBan(peerId);
-    return this.mapAdminProvider(updated, Date.now());
+    await this.auditLog.record(
+      principal,
+      draining ? 'provider.drain' : 'provider.undrain',
+      peerId,
+      reason,
+      providerState(before),
+      providerState(after),
+    );
+    return this.mapAdminProvider(after, Date.now());
+  }
+
+  private async providerOr404(peerId: string): Promise<Provider> {
+    const p = await this.repo.provider(peerId);
+    if (!p) throw new DomainError('NOT_FOUND', `provider ${peerId} not found`);
+    return p;
   }
 
   private mapAdminProvider(p: Provider, now: number): AdminProviderDto {
@@ -260,8 +364,17 @@ export class AdminService {
     return this.events.open(id, lastEventId);
   }
 
-  async cancelJob(principal: Principal, id: string): Promise<AdminJobDto> {
+  async cancelJob(principal: Principal, id: string, reason: string): Promise<AdminJobDto> {
+    const before = await this.repo.job(id);
     const job = await this.jobs.cancel(principal, id);
+    await this.auditLog.record(
+      principal,
+      'job.cancel',
+      id,
+      reason,
+      before ? { state: before.state, accountId: before.accountId } : undefined,
+      { state: job.state },
+    );
     const account = await this.repo.account(job.accountId);
     return {
       ...mapJob(job, await this.jobs.charges(job)),
@@ -313,8 +426,14 @@ export class AdminService {
     };
   }
 
-  async revokeKey(principal: Principal, id: string): Promise<ApiKeyDto> {
-    return mapApiKey(await this.auth.revokeApiKey(principal, id));
+  async revokeKey(principal: Principal, id: string, reason: string): Promise<ApiKeyDto> {
+    const key = await this.auth.revokeApiKey(principal, id);
+    await this.auditLog.record(principal, 'api_key.revoke', id, reason, undefined, {
+      accountId: key.accountId,
+      name: key.name,
+      revokedAt: key.revokedAt?.toISOString() ?? null,
+    });
+    return mapApiKey(key);
   }
 
   // ---- epochs, audit, settings ----
@@ -394,8 +513,18 @@ export class AdminService {
   }
 
   /** Validates and stores a run-time setting (null resets it to the configured default). */
-  async setSetting(principal: Principal, key: string, value: unknown): Promise<SettingDto> {
-    return mapSetting(await this.runtimeSettings.set(key, value, principal.address));
+  async setSetting(principal: Principal, key: string, value: unknown, reason: string): Promise<SettingDto> {
+    const before = (await this.runtimeSettings.list()).find((v) => v.key === key);
+    const after = await this.runtimeSettings.set(key, value, principal.address);
+    await this.auditLog.record(
+      principal,
+      'setting.change',
+      key,
+      reason,
+      before ? { value: before.value as Prisma.InputJsonValue } : undefined,
+      { value: after.value as Prisma.InputJsonValue },
+    );
+    return mapSetting(after);
   }
 }
 

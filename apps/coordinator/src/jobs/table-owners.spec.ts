@@ -50,6 +50,11 @@ const OWNERS: readonly TableOwner[] = [
     ],
   },
   {
+    tables: ['AdminAuditEntry'],
+    owner: 'admin',
+    writes: [prismaWrites('adminAuditEntry'), sqlWrites('AdminAuditEntry')],
+  },
+  {
     tables: ['Webhook', 'WebhookDelivery'],
     owner: 'events',
     writes: [

@@ -184,6 +184,16 @@ export class ReputationRepository implements OnModuleDestroy {
     return this.prisma.reputationEvent.findMany({ where: { peerId }, orderBy: { id: 'desc' }, take: limit });
   }
 
+  /** The score a provider had just before the last change that banned it, or null when none did. */
+  async scoreBeforeLastBan(peerId: string, banKinds: readonly string[]): Promise<number | null> {
+    const ban = await this.prisma.reputationEvent.findFirst({
+      where: { peerId, kind: { in: [...banKinds] } },
+      orderBy: { id: 'desc' },
+      select: { score: true, delta: true },
+    });
+    return ban ? ban.score - ban.delta : null;
+  }
+
   async isBanned(peerId: string): Promise<boolean> {
     const row = await this.prisma.provider.findUnique({ where: { peerId }, select: { status: true } });
     return row?.status === 'BANNED';

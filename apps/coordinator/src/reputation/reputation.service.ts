@@ -6,6 +6,9 @@ import { LOGGER } from '../logging/logger.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { ProviderViewService } from '../p2p/provider-view.service.js';
 import { REPUTATION_TABLE, applyRule, decayed, type ReputationKind } from './reputation.js';
+
+/** The kinds of change that ban a provider (caught returning wrong results). */
+const BAN_KINDS = (Object.keys(REPUTATION_TABLE) as ReputationKind[]).filter((k) => REPUTATION_TABLE[k].ban);
 import { ReputationRepository, type ReputationOutcome } from './reputation.repository.js';
 
 /**
@@ -31,7 +34,13 @@ export class ReputationService {
   async record(
     peerId: string,
     kind: ReputationKind,
-    ctx: { jobId?: string; detail?: Record<string, unknown>; reason?: string } = {},
+    ctx: {
+      jobId?: string;
+      detail?: Record<string, unknown>;
+      reason?: string;
+      /** The score to set instead of the rule's (`keep`: the current score, decayed to now). */
+      setScore?: number | 'keep';
+    } = {},
   ): Promise<ReputationOutcome | null> {
     const rule = REPUTATION_TABLE[kind];
     const now = Date.now();
@@ -40,8 +49,11 @@ export class ReputationService {
       kind,
       jobId: ctx.jobId,
       detail: ctx.detail,
-      next: (stored, lastAt) =>
-        applyRule(decayed(stored, lastAt ? now - lastAt.getTime() : 0, this.halfLifeMs), kind),
+      next: (stored, lastAt) => {
+        const current = decayed(stored, lastAt ? now - lastAt.getTime() : 0, this.halfLifeMs);
+        if (ctx.setScore === undefined) return applyRule(current, kind);
+        return ctx.setScore === 'keep' ? current : Math.min(1, Math.max(0, ctx.setScore));
+      },
       ban: rule.ban ? (ctx.reason ?? rule.note) : undefined,
       lift: kind === 'ban_lifted',
     });
@@ -55,10 +67,22 @@ export class ReputationService {
     return outcome;
   }
 
-  /** An admin lifted a ban: the provider is placeable again, on probation (see REINSTATED_REPUTATION). */
-  async liftBan(peerId: string, by?: string): Promise<void> {
-    const outcome = await this.record(peerId, 'ban_lifted', { detail: by ? { by } : undefined });
+  /**
+   * An admin lifted a ban: the provider is placeable again with `score` (a number, or `keep` the
+   * current one), by default on probation (see REINSTATED_REPUTATION).
+   */
+  async liftBan(
+    peerId: string,
+    options: { by?: string; reason?: string; score?: number | 'keep' } = {},
+  ): Promise<void> {
+    const detail = options.by ? { by: options.by, reason: options.reason } : undefined;
+    const outcome = await this.record(peerId, 'ban_lifted', { detail, setScore: options.score });
     if (outcome) this.view.setStatus(peerId, 'ONLINE');
+  }
+
+  /** The score a provider had before the last change that banned it (null when none did, e.g. an admin ban). */
+  scoreBeforeLastBan(peerId: string): Promise<number | null> {
+    return this.repo.scoreBeforeLastBan(peerId, BAN_KINDS);
   }
 
   /** The provider's live score (the scheduler's copy), or the neutral score when unknown. */

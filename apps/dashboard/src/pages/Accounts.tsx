@@ -120,7 +120,10 @@ export function AccountPage({ id, session }: { id: string; session: Session }): 
                             <ActionButton
                               label={`Revoke ${k.name}`}
                               danger
-                              run={() => del(`/v1/admin/api-keys/${encodeURIComponent(k.id)}`)}
+                              confirm="Revoke this API key? Every request with it fails from now on."
+                              run={(reason) =>
+                                del(`/v1/admin/api-keys/${encodeURIComponent(k.id)}`, { reason })
+                              }
                               onDone={load.reload}
                             />
                           ) : (

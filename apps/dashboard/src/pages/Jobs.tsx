@@ -203,7 +203,8 @@ export function JobPage({ id, session }: { id: string; session: Session }): Reac
                   <ActionButton
                     label="Cancel job"
                     danger
-                    run={() => post(`/v1/admin/jobs/${encodeURIComponent(job.id)}/cancel`)}
+                    confirm="Cancel this job? Its reservation is released and its developer is not charged for work not done."
+                    run={(reason) => post(`/v1/admin/jobs/${encodeURIComponent(job.id)}/cancel`, { reason })}
                     onDone={reload}
                   />
                 </div>

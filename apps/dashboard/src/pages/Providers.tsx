@@ -187,8 +187,8 @@ export function ProviderPage({ peerId, session }: { peerId: string; session: Ses
     [peerId],
     3000,
   );
-  const act = (action: 'ban' | 'unban' | 'drain') => () =>
-    post(`/v1/admin/providers/${encodeURIComponent(peerId)}/${action}`);
+  const act = (action: 'ban' | 'unban' | 'drain' | 'undrain') => (reason: string) =>
+    post(`/v1/admin/providers/${encodeURIComponent(peerId)}/${action}`, { reason });
 
   return (
     <section aria-labelledby="provider-title">
@@ -209,13 +209,37 @@ export function ProviderPage({ peerId, session }: { peerId: string; session: Ses
             {session.canAct && (
               <div className="actions" role="group" aria-label="Provider actions">
                 {p.status !== 'BANNED' && (
-                  <ActionButton label="Ban" danger run={act('ban')} onDone={load.reload} />
+                  <ActionButton
+                    label="Ban"
+                    danger
+                    confirm="Ban this provider? It gets no new work; running jobs finish. Its reputation is left as it is."
+                    run={act('ban')}
+                    onDone={load.reload}
+                  />
                 )}
-                {p.status !== 'DRAINING' && p.status !== 'BANNED' && (
-                  <ActionButton label="Drain" run={act('drain')} onDone={load.reload} />
+                {(p.status === 'ONLINE' || p.status === 'OFFLINE') && (
+                  <ActionButton
+                    label="Drain"
+                    confirm="Drain this provider for maintenance? It gets no new work until undrained; no penalty."
+                    run={act('drain')}
+                    onDone={load.reload}
+                  />
                 )}
-                {(p.status === 'BANNED' || p.status === 'DRAINING') && (
-                  <ActionButton label="Unban" run={act('unban')} onDone={load.reload} />
+                {p.status === 'DRAINING' && (
+                  <ActionButton
+                    label="Undrain"
+                    confirm="End the drain? The provider takes new work again."
+                    run={act('undrain')}
+                    onDone={load.reload}
+                  />
+                )}
+                {p.status === 'BANNED' && (
+                  <ActionButton
+                    label="Unban"
+                    confirm={`Lift the ban? ${p.reputation >= 0.3 ? `Its reputation stays ${p.reputation.toFixed(2)}.` : 'It returns on probation (reputation 0.30).'}`}
+                    run={act('unban')}
+                    onDone={load.reload}
+                  />
                 )}
               </div>
             )}

@@ -24,16 +24,25 @@ function SettingForm({
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [saved, setSaved] = useState<string | null>(null);
+  const [reason, setReason] = useState('');
   const titleId = useId();
+  const reasonId = useId();
 
   const save: Save = async (v) => {
     setBusy(true);
     setError(null);
     setSaved(null);
+    if (reason.trim().length < 3) {
+      setBusy(false);
+      setError('Say why (at least 3 characters): the reason is kept in the audit log.');
+      return;
+    }
     try {
       const updated = await put<Setting>(`/v1/admin/settings/${encodeURIComponent(setting.key)}`, {
         value: v,
+        reason: reason.trim(),
       });
+      setReason('');
       setSaved(v === null ? `Back to the default: ${updated.value}` : `Saved: ${updated.value}`);
       onSaved();
     } catch (err) {
@@ -74,6 +83,15 @@ function SettingForm({
       <fieldset disabled={!canAct || busy}>
         <legend className="sr-only">{setting.label}</legend>
         <div className="setting-inputs">{children}</div>
+        <label htmlFor={reasonId}>Reason for the change (kept in the audit log)</label>
+        <input
+          id={reasonId}
+          type="text"
+          className="setting-reason"
+          maxLength={500}
+          value={reason}
+          onChange={(e) => setReason(e.target.value)}
+        />
         <div className="actions">
           <button type="submit" aria-busy={busy}>
             {busy ? 'Saving…' : 'Save'}

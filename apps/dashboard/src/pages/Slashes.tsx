@@ -110,7 +110,10 @@ export function SlashTable({
                     <ActionButton
                       label="Cancel slash"
                       danger
-                      run={() => post(`/v1/admin/slashes/${encodeURIComponent(s.id)}/cancel`)}
+                      confirm="Cancel this slash proposal? The provider's frozen stake is released."
+                      run={(reason) =>
+                        post(`/v1/admin/slashes/${encodeURIComponent(s.id)}/cancel`, { reason })
+                      }
                       onDone={onChanged}
                     />
                   ) : (

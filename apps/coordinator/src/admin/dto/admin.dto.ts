@@ -1,6 +1,18 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { Allow, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Matches, Max, Min } from 'class-validator';
+import {
+  Allow,
+  IsIn,
+  IsInt,
+  IsISO8601,
+  IsOptional,
+  IsString,
+  IsUUID,
+  Length,
+  Matches,
+  Max,
+  Min,
+} from 'class-validator';
 import { JobDto, JobEventDto, ListJobsQueryDto } from '../../jobs/dto/job.dto.js';
 import { ProviderDto } from '../../providers/dto/provider.dto.js';
 import { ApiKeyDto } from '../../auth/dto/auth.dto.js';
@@ -81,8 +93,82 @@ export class AdminSlashesQueryDto {
   limit?: number;
 }
 
+/** Why an admin acts: required for every action and kept in the audit log. */
+export class AdminActionDto {
+  @ApiProperty({
+    minLength: 3,
+    maxLength: 500,
+    description: 'why: kept with the action in the audit log (GET /v1/admin/audit-log)',
+    example: 'maintenance window: GPU driver upgrade',
+  })
+  @IsString()
+  @Length(3, 500)
+  @Matches(/\S.*\S/s, { message: 'reason must say why (at least 3 characters, not only spaces)' })
+  reason: string;
+}
+
+export const UNBAN_REPUTATION = ['keep', 'probation', 'restore'] as const;
+export type UnbanReputation = (typeof UNBAN_REPUTATION)[number];
+
+/** `POST /v1/admin/providers/:peerId/unban`. */
+export class UnbanDto extends AdminActionDto {
+  @ApiPropertyOptional({
+    enum: UNBAN_REPUTATION,
+    description:
+      'the score after the ban is lifted: keep (unchanged, the default when the ban did not lower it, ' +
+      'e.g. an admin ban), probation (0.3, the default after a ban for wrong results) or restore (the ' +
+      'score it had before the ban)',
+  })
+  @IsOptional()
+  @IsIn(UNBAN_REPUTATION)
+  reputation?: UnbanReputation;
+}
+
+/** `GET /v1/admin/audit-log`: filters, newest first, paged by cursor. */
+export class AuditLogQueryDto {
+  @ApiPropertyOptional({ description: 'an action, e.g. provider.ban (see AuditLogEntry.action)' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[a-z_]+\.[a-z_]+$/, { message: 'action must look like provider.ban' })
+  action?: string;
+
+  @ApiPropertyOptional({ description: 'a target: a peer id, job id, API key id, slash id or setting key' })
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
+  target?: string;
+
+  @ApiPropertyOptional({ description: "an actor: the admin account's address" })
+  @IsOptional()
+  @Matches(/^0x[0-9a-fA-F]{40}$/, { message: 'actor must be a 0x-prefixed address' })
+  actor?: string;
+
+  @ApiPropertyOptional({ format: 'date-time', description: 'entries at or after this time' })
+  @IsOptional()
+  @IsISO8601({ strict: true })
+  since?: string;
+
+  @ApiPropertyOptional({ format: 'date-time', description: 'entries before this time' })
+  @IsOptional()
+  @IsISO8601({ strict: true })
+  until?: string;
+
+  @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
+  @IsOptional()
+  @Matches(/^[1-9][0-9]{0,18}$/, { message: 'cursor is not a cursor this API returned' })
+  cursor?: string;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 100 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(500)
+  limit?: number;
+}
+
 /** `PUT /v1/admin/settings/:key`: the new value (its shape depends on the key), or null to reset. */
-export class PutSettingDto {
+export class PutSettingDto extends AdminActionDto {
   @ApiProperty({
     nullable: true,
     description:
@@ -415,4 +501,59 @@ export class SettingDto {
   overridden?: boolean;
   @ApiPropertyOptional({ nullable: true, type: String }) updatedBy?: string | null;
   @ApiPropertyOptional({ nullable: true, type: String }) updatedAt?: string | null;
+}
+
+export class AuditLogEntryDto {
+  @ApiProperty({ description: 'increasing with time' })
+  id: string;
+
+  @ApiProperty({ format: 'date-time' })
+  at: string;
+
+  @ApiProperty({ description: "the admin account's address" })
+  actor: string;
+
+  @ApiProperty({ type: String, nullable: true, format: 'uuid', description: 'the API key used, if any' })
+  apiKeyId: string | null;
+
+  @ApiProperty({
+    description:
+      'provider.ban, provider.unban, provider.drain, provider.undrain, job.cancel, api_key.revoke, ' +
+      'slash.cancel, setting.change',
+  })
+  action: string;
+
+  @ApiProperty({ description: 'a peer id, job id, API key id, slash id or setting key' })
+  target: string;
+
+  @ApiProperty()
+  reason: string;
+
+  @ApiProperty({
+    nullable: true,
+    type: 'object',
+    additionalProperties: true,
+    description: 'the target before',
+  })
+  before: Record<string, unknown> | null;
+
+  @ApiProperty({
+    nullable: true,
+    type: 'object',
+    additionalProperties: true,
+    description: 'the target after',
+  })
+  after: Record<string, unknown> | null;
+}
+
+export class AuditLogPageDto {
+  @ApiProperty({ type: [AuditLogEntryDto] })
+  items: AuditLogEntryDto[];
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'pass as cursor for older entries; null at the end',
+  })
+  nextCursor: string | null;
 }
