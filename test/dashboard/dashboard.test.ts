@@ -56,6 +56,8 @@ describe('admin dashboard in a real browser, against a real coordinator with pro
   const agents: FakeAgent[] = [];
   let a: FakeAgent;
   let b: FakeAgent;
+  /** The job of the ban test (completed before the live-timeline test starts). */
+  let earlierJob = '';
   const dashboard = (): string => `${c.url}/dashboard/`;
 
   beforeAll(async () => {
@@ -155,6 +157,7 @@ describe('admin dashboard in a real browser, against a real coordinator with pro
     });
     expect(a.offers).toBe(offersA); // the banned provider was offered nothing
     expect(b.offers).toBe(offersB + 1);
+    earlierJob = job.body.id;
 
     await page.goto(`${dashboard()}#/jobs/${job.body.id}`);
     await expect.poll(() => page.getByTestId('job-state').textContent()).toBe('completed');
@@ -190,6 +193,19 @@ describe('admin dashboard in a real browser, against a real coordinator with pro
       .poll(() => page.getByTestId('job-state').textContent(), { timeout: 20_000 })
       .toBe('completed');
     await screenshot(page, '05-job-timeline');
+
+    // Another job's page (same page component, only the hash changes) shows only that job's events,
+    // none of the live ones just received for this one.
+    const liveHere = await page.locator('[data-testid="timeline"] li').count();
+    const other = await api<{ events: unknown[] }>(c.url, 'GET', `/v1/admin/jobs/${earlierJob}`, {
+      key: c.adminKey,
+    });
+    await page.goto(`${dashboard()}#/jobs/${earlierJob}`);
+    await page.getByRole('heading', { name: `Job ${earlierJob}` }).waitFor();
+    await expect
+      .poll(() => page.locator('[data-testid="timeline"] li').count())
+      .toBe(other.body.events.length);
+    expect(liveHere).toBeGreaterThan(0);
 
     await nav(page, 'Jobs').click();
     await page.locator(`tr[data-job="${job.body.id}"]`).waitFor();

@@ -12,6 +12,7 @@ import { HttpExceptionFilter } from './common/http-exception.filter.js';
 import { QueueName } from './queue/queue.constants.js';
 import { AuthGuard } from './auth/auth.guard.js';
 import { AuthService } from './auth/auth.service.js';
+import { CredentialWatch } from './auth/credential-watch.service.js';
 import { AuthRepository } from './auth/auth.repository.js';
 import { AuthController } from './auth/auth.controller.js';
 import { AccountsRepository } from './accounts/accounts.repository.js';
@@ -172,6 +173,7 @@ export class AppModule {
         },
         AuthService,
         AuthRepository,
+        CredentialWatch,
         AccountsRepository,
         { provide: SPENDING_CAP_DOMAIN, useValue: capDomain },
         SpendingCapsRepository,

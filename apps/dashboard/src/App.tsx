@@ -72,13 +72,19 @@ export function App(): React.JSX.Element {
   let content: React.JSX.Element;
   switch (page) {
     case 'providers':
-      content = id ? <ProviderPage peerId={id} session={session} /> : <ProvidersPage query={route.query} />;
+      // keyed by id: another provider's page starts from nothing (no state carried over)
+      content = id ? (
+        <ProviderPage key={id} peerId={id} session={session} />
+      ) : (
+        <ProvidersPage query={route.query} />
+      );
       break;
     case 'jobs':
-      content = id ? <JobPage id={id} session={session} /> : <JobsPage query={route.query} />;
+      // keyed by id: another job's page starts with an empty live timeline
+      content = id ? <JobPage key={id} id={id} session={session} /> : <JobsPage query={route.query} />;
       break;
     case 'accounts':
-      content = id ? <AccountPage id={id} session={session} /> : <AccountsPage />;
+      content = id ? <AccountPage key={id} id={id} session={session} /> : <AccountsPage />;
       break;
     case 'epochs':
       content = <EpochsPage session={session} />;

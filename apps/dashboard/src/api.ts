@@ -55,6 +55,15 @@ export async function request<T>(method: string, path: string, body?: unknown): 
   return parsed as T;
 }
 
+/** After a live stream was refused: when the session is gone, the sign-in page shows. */
+export async function confirmSession(): Promise<void> {
+  try {
+    await request('GET', '/v1/admin/session');
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) onUnauthenticated?.();
+  }
+}
+
 export const get = <T>(path: string): Promise<T> => request<T>('GET', path);
 export const post = <T>(path: string, body?: unknown): Promise<T> => request<T>('POST', path, body);
 export const del = <T>(path: string, body?: unknown): Promise<T> => request<T>('DELETE', path, body);

@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useEffectEvent, useState } from 'react';
+import { confirmSession } from './api';
 
 export type Load<T> =
   | { status: 'loading'; data?: undefined; error?: undefined }
@@ -61,7 +62,8 @@ function sameDeps(a: readonly unknown[], b: readonly unknown[]): boolean {
   return a.length === b.length && a.every((value, i) => Object.is(value, b[i]));
 }
 
-export type StreamStatus = 'connecting' | 'live' | 'reconnecting';
+/** `ended`: the server closed the stream for good (the job finished, or the session ended). */
+export type StreamStatus = 'connecting' | 'live' | 'reconnecting' | 'ended';
 
 /** Subscribes to a server-sent event stream; the browser reconnects by itself after a drop. */
 export function useEventStream(
@@ -82,7 +84,16 @@ export function useEventStream(
     if (!url) return;
     const source = new EventSource(url, { withCredentials: true });
     source.onopen = () => setStatus('live');
-    source.onerror = () => setStatus('reconnecting');
+    source.onerror = () => {
+      if (source.readyState !== EventSource.CLOSED) {
+        setStatus('reconnecting');
+        return;
+      }
+      // Refused for good (204: nothing more will come; 401: signed out or the key revoked): no
+      // reconnecting; if the session is gone, the sign-in page shows.
+      setStatus('ended');
+      void confirmSession();
+    };
     const listeners = names.split('\n').map((name) => {
       const listener = (event: MessageEvent<string>): void => {
         setStatus('live');

@@ -4,6 +4,7 @@ import { DomainError } from '../common/domain-error.js';
 import { AuthService } from '../auth/auth.service.js';
 import { API_SCOPES, type Principal } from '../auth/principal.js';
 import { SESSION_PREFIX, newSessionToken, sha256Hex } from '../auth/secrets.js';
+import { CredentialWatch } from '../auth/credential-watch.service.js';
 import { AdminSessionsRepository } from './admin-sessions.repository.js';
 import {
   ADMIN_COOKIE,
@@ -34,6 +35,7 @@ export class AdminAuthService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly auth: AuthService,
     private readonly sessions: AdminSessionsRepository,
+    private readonly credentials: CredentialWatch,
   ) {}
 
   async signIn(apiKey: string, jar: CookieJar): Promise<AdminSessionDto> {
@@ -51,7 +53,8 @@ export class AdminAuthService {
     const { token, hash } = newSessionToken();
     const ttl = this.config.SESSION_TTL_SECONDS;
     const expiresAt = new Date(Date.now() + ttl * 1000);
-    await this.sessions.create(principal.accountId, hash, expiresAt);
+    if (!principal.apiKeyId) throw new Error('an API-key principal without its key id');
+    await this.sessions.create(principal.accountId, hash, expiresAt, principal.apiKeyId);
     jar.set(sessionCookie(token, ttl, jar.secure));
     return describe({
       ...principal,
@@ -64,7 +67,8 @@ export class AdminAuthService {
   async signOut(jar: CookieJar): Promise<{ signedOut: true }> {
     checkCsrf(jar);
     const token = readCookie(jar.headers.cookie, ADMIN_COOKIE);
-    if (token) await this.sessions.revoke(sha256Hex(token), new Date());
+    const sessionId = token ? await this.sessions.revoke(sha256Hex(token), new Date()) : null;
+    if (sessionId) this.credentials.revoked({ sessionId });
     jar.set(clearedSessionCookie(jar.secure));
     return { signedOut: true };
   }
@@ -75,6 +79,12 @@ export class AdminAuthService {
     if (!session || session.revokedAt || session.expiresAt.getTime() <= Date.now()) {
       throw new DomainError('UNAUTHENTICATED', 'the dashboard session is unknown, expired or signed out');
     }
+    if (session.keyRevoked) {
+      throw new DomainError(
+        'UNAUTHENTICATED',
+        'the API key this dashboard session was opened with is revoked',
+      );
+    }
     const admin = session.account.role === 'ADMIN';
     return {
       accountId: session.accountId,
@@ -82,6 +92,7 @@ export class AdminAuthService {
       role: session.account.role,
       scopes: new Set(admin ? API_SCOPES : []),
       via: 'session',
+      sessionId: session.id,
       cookieExpiresAt: session.expiresAt,
     };
   }

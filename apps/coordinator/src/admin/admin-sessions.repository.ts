@@ -10,15 +10,32 @@ import { PrismaService } from '../database/prisma.service.js';
 export class AdminSessionsRepository {
   constructor(private readonly prisma: PrismaService) {}
 
-  create(accountId: string, tokenHash: string, expiresAt: Date): Promise<Session> {
-    return this.prisma.session.create({ data: { accountId, tokenHash, expiresAt } });
+  /** A dashboard session, tied to the API key it was opened with (revoking the key ends it). */
+  create(accountId: string, tokenHash: string, expiresAt: Date, apiKeyId: string): Promise<Session> {
+    return this.prisma.session.create({ data: { accountId, tokenHash, expiresAt, apiKeyId } });
   }
 
-  find(tokenHash: string): Promise<(Session & { account: Account }) | null> {
-    return this.prisma.session.findUnique({ where: { tokenHash }, include: { account: true } });
+  /** The session with its account, and whether the key it was opened with is revoked. */
+  async find(tokenHash: string): Promise<(Session & { account: Account; keyRevoked: boolean }) | null> {
+    const session = await this.prisma.session.findUnique({
+      where: { tokenHash },
+      include: { account: true },
+    });
+    if (!session) return null;
+    const key = session.apiKeyId
+      ? await this.prisma.apiKey.findUnique({ where: { id: session.apiKeyId }, select: { revokedAt: true } })
+      : undefined;
+    return { ...session, keyRevoked: key !== undefined && (key === null || key.revokedAt !== null) };
   }
 
-  async revoke(tokenHash: string, now: Date): Promise<void> {
-    await this.prisma.session.updateMany({ where: { tokenHash, revokedAt: null }, data: { revokedAt: now } });
+  /** Revokes the session of a cookie; returns its id (null when there was none to revoke). */
+  async revoke(tokenHash: string, now: Date): Promise<string | null> {
+    const session = await this.prisma.session.findUnique({ where: { tokenHash }, select: { id: true } });
+    if (!session) return null;
+    await this.prisma.session.updateMany({
+      where: { id: session.id, revokedAt: null },
+      data: { revokedAt: now },
+    });
+    return session.id;
   }
 }

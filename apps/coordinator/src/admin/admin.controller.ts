@@ -20,6 +20,7 @@ import { EMPTY, type Observable } from 'rxjs';
 import { ApiErrors, ApiEventStream } from '../common/api-docs.js';
 import { parseLastEventId } from '../events/sse/sse-resume.js';
 import { CurrentPrincipal } from '../auth/auth.decorators.js';
+import { CredentialWatch } from '../auth/credential-watch.service.js';
 import type { Principal } from '../auth/principal.js';
 import { ApiKeyDto } from '../auth/dto/auth.dto.js';
 import { DomainError } from '../common/domain-error.js';
@@ -69,6 +70,7 @@ export class AdminController {
     private readonly admin: AdminService,
     private readonly stats: AdminStatsService,
     private readonly auditLogs: AuditLogService,
+    private readonly credentials: CredentialWatch,
   ) {}
 
   @Get('overview')
@@ -83,8 +85,9 @@ export class AdminController {
   @Sse('stream')
   @ApiOperation({ summary: 'Server-sent events: the overview as a `stats` event every ~2 s' })
   @ApiEventStream('a `stats` event (data: the Overview as JSON) every ~2 s')
-  stream(): Observable<MessageEvent> {
-    return this.stats.stream();
+  stream(@CurrentPrincipal() principal: Principal): Observable<MessageEvent> {
+    // ends when the session or key it was opened with is signed out or revoked
+    return this.credentials.until(principal, this.stats.stream());
   }
 
   @Get('providers')
@@ -236,13 +239,14 @@ export class AdminController {
     404: 'JOB_NOT_FOUND',
   })
   async jobEvents(
+    @CurrentPrincipal() principal: Principal,
     @Param('id', uuidParam('id')) id: string,
     @Headers('last-event-id') lastEventIdHeader: string | undefined,
     @Query('lastEventId') lastEventIdQuery: unknown,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<Observable<MessageEvent>> {
     const events = await this.admin.jobEvents(id, parseLastEventId(lastEventIdHeader, lastEventIdQuery));
-    if (events) return events;
+    if (events) return this.credentials.until(principal, events);
     void reply.status(204); // the client has the whole stream: an EventSource stops reconnecting
     return EMPTY;
   }

@@ -50,12 +50,60 @@ export class AuthRepository {
     return this.prisma.apiKey.findMany({ where: { accountId }, orderBy: { createdAt: 'desc' } });
   }
 
+  /** Revokes a key and, in the same transaction, every session opened with it (dashboard sign-ins). */
   async revokeApiKey(id: string, accountId: string | null, now: Date): Promise<ApiKey | null> {
     const where = accountId ? { id, accountId } : { id };
     const key = await this.prisma.apiKey.findFirst({ where });
     if (!key) return null;
     if (key.revokedAt) return key;
-    return this.prisma.apiKey.update({ where: { id }, data: { revokedAt: now } });
+    return this.prisma.$transaction(async (tx) => {
+      await tx.session.updateMany({ where: { apiKeyId: id, revokedAt: null }, data: { revokedAt: now } });
+      return tx.apiKey.update({ where: { id }, data: { revokedAt: now } });
+    });
+  }
+
+  /**
+   * Of these keys and sessions, those that no longer authorise anything: keys revoked or gone;
+   * sessions revoked, expired, gone, or opened with a key that is revoked. Two queries, whatever the counts.
+   */
+  async deadCredentials(
+    apiKeyIds: readonly string[],
+    sessionIds: readonly string[],
+    now: Date,
+  ): Promise<{ apiKeyIds: string[]; sessionIds: string[] }> {
+    const [keys, sessions] = await Promise.all([
+      apiKeyIds.length === 0
+        ? []
+        : this.prisma.apiKey.findMany({
+            where: { id: { in: [...apiKeyIds] }, revokedAt: null },
+            select: { id: true },
+          }),
+      sessionIds.length === 0
+        ? []
+        : this.prisma.session.findMany({
+            where: { id: { in: [...sessionIds] }, revokedAt: null, expiresAt: { gt: now } },
+            select: { id: true, apiKeyId: true },
+          }),
+    ]);
+    const sessionKeys = [...new Set(sessions.flatMap((s) => (s.apiKeyId ? [s.apiKeyId] : [])))];
+    const liveSessionKeys = new Set(
+      sessionKeys.length === 0
+        ? []
+        : (
+            await this.prisma.apiKey.findMany({
+              where: { id: { in: sessionKeys }, revokedAt: null },
+              select: { id: true },
+            })
+          ).map((k) => k.id),
+    );
+    const liveKeys = new Set(keys.map((k) => k.id));
+    const liveSessions = new Set(
+      sessions.filter((s) => s.apiKeyId === null || liveSessionKeys.has(s.apiKeyId)).map((s) => s.id),
+    );
+    return {
+      apiKeyIds: apiKeyIds.filter((id) => !liveKeys.has(id)),
+      sessionIds: sessionIds.filter((id) => !liveSessions.has(id)),
+    };
   }
 
   async touchApiKey(id: string, now: Date): Promise<void> {

@@ -4,6 +4,7 @@ import type { AccountRole, ApiKey } from '#prisma';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
 import { AccountsRepository } from '../accounts/accounts.repository.js';
+import { CredentialWatch } from './credential-watch.service.js';
 import { AuthRepository } from './auth.repository.js';
 import {
   API_KEY_PREFIX,
@@ -31,6 +32,7 @@ export class AuthService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly repo: AuthRepository,
     private readonly accounts: AccountsRepository,
+    private readonly credentials: CredentialWatch,
   ) {}
 
   async issueNonce(): Promise<{
@@ -144,6 +146,7 @@ export class AuthService {
     const key = await this.repo.revokeApiKey(id, scope, new Date());
     if (!key) throw new DomainError('API_KEY_NOT_FOUND', `api key ${id} not found`);
     this.cache.delete(key.keyHash);
+    this.credentials.revoked({ apiKeyId: key.id });
     return key;
   }
 
@@ -196,6 +199,7 @@ export class AuthService {
       role: session.account.role,
       scopes: new Set(scopes),
       via: 'session',
+      sessionId: session.id,
     };
   }
 

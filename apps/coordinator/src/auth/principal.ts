@@ -12,4 +12,6 @@ export interface Principal {
   scopes: ReadonlySet<ApiScope>;
   via: 'session' | 'api-key';
   apiKeyId?: string;
+  /** The session's id when `via` is `session` (a SIWE session or a dashboard cookie). */
+  sessionId?: string;
 }

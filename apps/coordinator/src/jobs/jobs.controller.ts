@@ -24,6 +24,7 @@ import {
 import type { FastifyReply } from 'fastify';
 import { EMPTY, type Observable } from 'rxjs';
 import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators.js';
+import { CredentialWatch } from '../auth/credential-watch.service.js';
 import type { Principal } from '../auth/principal.js';
 import { uuidParam } from '../common/pipes.js';
 import { ApiErrors, ApiEventStream } from '../common/api-docs.js';
@@ -50,6 +51,7 @@ export class JobsController {
   constructor(
     private readonly jobs: JobsService,
     private readonly stream: JobEventStream,
+    private readonly credentials: CredentialWatch,
   ) {}
 
   @Post()
@@ -265,7 +267,8 @@ export class JobsController {
     await this.jobs.get(principal, id); // someone else's job is a 404 whatever the id says
     const lastEventId = parseLastEventId(lastEventIdHeader, lastEventIdQuery);
     const events = await this.stream.open(id, lastEventId);
-    if (events) return events;
+    // ends when the key or session it was opened with is revoked
+    if (events) return this.credentials.until(principal, events);
     void reply.status(204); // the client has the whole stream: an EventSource stops reconnecting
     return EMPTY;
   }

@@ -171,7 +171,11 @@ export function JobPage({ id, session }: { id: string; session: Session }): Reac
     },
     [reload],
   );
-  const stream = useEventStream(`/v1/admin/jobs/${encodeURIComponent(id)}/events`, { 'job-event': onEvent });
+  // a finished job has nothing more to say: no stream (and no reconnecting) once it is known to be over
+  const over = load.data !== undefined && TERMINAL.includes(load.data.state);
+  const stream = useEventStream(over ? null : `/v1/admin/jobs/${encodeURIComponent(id)}/events`, {
+    'job-event': onEvent,
+  });
 
   return (
     <section aria-labelledby="job-title">

@@ -59,7 +59,13 @@ export function OverviewPage(): React.JSX.Element {
       <div className="page-head">
         <h1 id="overview-title">Overview</h1>
         <span className={`live live-${status}`} role="status" aria-live="polite">
-          {status === 'live' ? 'live' : status === 'connecting' ? 'connecting…' : 'reconnecting…'}
+          {status === 'live'
+            ? 'live'
+            : status === 'connecting'
+              ? 'connecting…'
+              : status === 'ended'
+                ? 'not live'
+                : 'reconnecting…'}
         </span>
       </div>
       {!o && initial.status === 'error' && <ErrorBox error={initial.error} retry={initial.reload} />}
