@@ -148,6 +148,31 @@ describe('push: lifecycle webhooks and resumable event streams (real coordinator
     expect(failedPing.body).toMatchObject({ delivered: false, status: 503, error: 'answered HTTP 503' });
     expect(failedPing.body.delivery).toMatchObject({ state: 'FAILED', attempts: 1, lastStatus: 503 });
 
+    // A finished delivery is sent again on request (the receiver is fixed): same delivery id, a
+    // fresh schedule, delivered this time.
+    const failedId = failedPing.body.delivery.id;
+    const redeliver = (id: string, key = c.devKey) =>
+      api<DeliveryBody>(c.url, 'POST', `/v1/account/webhook/deliveries/${id}/redeliver`, { key });
+    const again = await redeliver(failedId);
+    expect(again.status, JSON.stringify(again.body)).toBe(202);
+    expect(again.body).toMatchObject({ id: failedId, state: 'PENDING', attempts: 0 });
+    const redelivered = await pollUntil(
+      'the redelivered ping',
+      async () => {
+        const d = await api<DeliveryBody>(c.url, 'GET', `/v1/account/webhook/deliveries/${failedId}`, {
+          key: c.devKey,
+        });
+        return d.body.state === 'DELIVERED' ? d.body : undefined;
+      },
+      10_000,
+    );
+    expect(redelivered).toMatchObject({ attempts: 1, lastStatus: 204 });
+    const pings = deliveriesOf('ping');
+    expect(pings).toHaveLength(3);
+    expect(pings[2]!.headers['x-gpumesh-delivery']).toBe(failedId);
+    expect(verified(pings[2]!)).toBe(true);
+    expect((await redeliver('00000000-0000-4000-8000-000000000000')).status).toBe(404);
+
     // A job that runs: job.running, then job.succeeded, whose first attempt is answered 500.
     answers.set('job.succeeded', [500]);
     agents.push(await startFakeAgent(c.url));

@@ -6,6 +6,7 @@ import {
   ApiOperation,
   ApiProperty,
   ApiPropertyOptional,
+  ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
 import { ApiErrors } from '../../common/api-docs.js';
@@ -269,5 +270,25 @@ export class WebhooksController {
     @Param('id', uuidParam('id')) id: string,
   ): Promise<WebhookDeliveryDto> {
     return mapDelivery(await this.webhooks.delivery(principal.accountId, id));
+  }
+
+  @Post('deliveries/:id/redeliver')
+  @HttpCode(202)
+  @RequireScopes('jobs:write')
+  @ApiOperation({
+    summary:
+      'Send a failed (or delivered) delivery again, to your webhook URL of now, with a fresh retry schedule; same delivery id',
+  })
+  @ApiResponse({ status: 202, type: WebhookDeliveryDto, description: 'queued: PENDING, attempted at once' })
+  @ApiErrors({
+    403: 'FORBIDDEN: the key lacks jobs:write',
+    404: 'NOT_FOUND: no such delivery of this account; WEBHOOK_NOT_FOUND: no webhook to deliver to',
+    409: 'ILLEGAL_TRANSITION: the delivery is still PENDING',
+  })
+  async redeliver(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', uuidParam('id')) id: string,
+  ): Promise<WebhookDeliveryDto> {
+    return mapDelivery(await this.webhooks.redeliver(principal.accountId, id));
   }
 }

@@ -128,6 +128,22 @@ export class WebhooksRepository {
     });
   }
 
+  /**
+   * Queues a finished delivery (FAILED or DELIVERED) again, to the account's webhook URL of now, with
+   * a fresh retry schedule; the same delivery id, so a receiver that saw it can tell. Null when the
+   * delivery is not the account's, still PENDING, or the account has no webhook.
+   */
+  async requeue(accountId: string, id: string): Promise<WebhookDelivery | null> {
+    const rows = await this.prisma.$queryRaw<{ id: string }[]>`
+      UPDATE "WebhookDelivery" d
+         SET state = 'PENDING', attempts = 0, "nextAttemptAt" = now(), "deliveredAt" = NULL, url = w.url
+        FROM "Webhook" w
+       WHERE d.id = ${id}::uuid AND d."accountId" = ${accountId}::uuid AND w."accountId" = d."accountId"
+         AND d.state IN ('FAILED', 'DELIVERED')
+      RETURNING d.id::text AS id`;
+    return rows.length === 0 ? null : this.delivery(accountId, id);
+  }
+
   /** One delivery of an account (the log entry). */
   delivery(accountId: string, id: string): Promise<WebhookDelivery | null> {
     return this.prisma.webhookDelivery.findFirst({ where: { id, accountId } });

@@ -158,6 +158,27 @@ export class WebhooksService implements OnApplicationBootstrap, OnApplicationShu
    * Delivers a signed `ping` to the account's webhook now (one attempt, no retry; it is in the
    * delivery log like any other) and reports how it went.
    */
+  /** Sends a finished delivery again (after fixing a receiver): queued at once, with a fresh schedule. */
+  async redeliver(accountId: string, id: string): Promise<WebhookDelivery> {
+    const queued = await this.repo.requeue(accountId, id);
+    if (queued) {
+      this.logger.info({ deliveryId: id, accountId, event: queued.event }, 'webhook delivery queued again');
+      this.kick();
+      return queued;
+    }
+    const found = await this.repo.delivery(accountId, id);
+    if (!found) throw new DomainError('NOT_FOUND', 'no such delivery of this account');
+    if (found.state === 'PENDING')
+      throw new DomainError(
+        'ILLEGAL_TRANSITION',
+        'this delivery is still being tried: wait for it to finish',
+        {
+          state: found.state,
+        },
+      );
+    throw new DomainError('WEBHOOK_NOT_FOUND', 'this account has no webhook to deliver to: set one first');
+  }
+
   async ping(accountId: string): Promise<{ delivery: WebhookDelivery; outcome: AttemptOutcome }> {
     const claimed = await this.repo.createPing(accountId, WEBHOOK_CLAIM_LEASE_MS);
     if (!claimed) throw new DomainError('WEBHOOK_NOT_FOUND', 'this account has no webhook');

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { resolveWebhookUrl, isPublicAddress, WebhookUrlError } from './webhook-url.js';
 import { signWebhook, verifyWebhookSignature } from './webhook-signature.js';
@@ -88,8 +89,9 @@ describe('webhook signatures and retries', () => {
 
   it('backs off exponentially, capped, and gives up after the last attempt', () => {
     const { maxAttempts, maxMs } = DEFAULT_WEBHOOK_RETRY_SCHEDULE;
-    expect(retryDelayMs(1)).toBe(2_000);
-    expect(retryDelayMs(2)).toBe(8_000);
+    const nominal = () => 0.5;
+    expect(retryDelayMs(1, undefined, nominal)).toBe(2_000);
+    expect(retryDelayMs(2, undefined, nominal)).toBe(8_000);
     expect(retryDelayMs(maxAttempts - 1)).toBeLessThanOrEqual(maxMs);
     expect(retryDelayMs(maxAttempts)).toBeNull();
     // The whole default schedule: 7 waits between 8 attempts, ×4 each, the last capped at 1 h.
@@ -101,6 +103,23 @@ describe('webhook signatures and retries', () => {
     expect(retrySchedule(schedule)).toEqual([100, 400, 1_000]);
     expect(retryDelayMs(4, schedule)).toBeNull();
     expect(retrySchedule({ ...schedule, maxAttempts: 1 })).toEqual([]); // one attempt: never retried
+  });
+
+  it('moves each wait by at most ±20 % at random, so retries after one outage spread out', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 7 }),
+        fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+        (attempts, r) => {
+          const nominal = retryDelayMs(attempts, undefined, () => 0.5)!;
+          const wait = retryDelayMs(attempts, undefined, () => r)!;
+          expect(wait).toBeGreaterThanOrEqual(Math.floor(nominal * 0.8));
+          expect(wait).toBeLessThanOrEqual(Math.ceil(nominal * 1.2));
+        },
+      ),
+    );
+    const waits = new Set(Array.from({ length: 50 }, () => retryDelayMs(3)));
+    expect(waits.size).toBeGreaterThan(10); // not all the same second
   });
 
   it('never waits less than the one before, nor more than the cap', () => {
