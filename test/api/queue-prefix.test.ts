@@ -49,10 +49,18 @@ describe('each marketplace owns its queues', () => {
     a = await startCoordinatorOn(dbs[0]!.url, { QUEUE_PREFIX: '' });
     b = await startCoordinatorOn(dbs[1]!.url, { QUEUE_PREFIX: '' });
   });
+  const prefixes: string[] = [];
   afterAll(async () => {
+    if (a) prefixes.push(a.running.queuePrefix);
+    if (b) prefixes.push(b.running.queuePrefix);
     await a?.close();
     await b?.close();
     for (const db of dbs) await db.drop();
+    // the databases are gone: so are their marketplaces, and their keys must not linger in Redis
+    for (const prefix of prefixes) {
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length > 0) await redis.unlink(...keys);
+    }
     redis.disconnect();
   });
 
@@ -104,6 +112,7 @@ describe('each marketplace owns its queues', () => {
     expect(await redis.exists(claimKey(prefixA))).toBe(0);
     const ownB = b!.running.queuePrefix;
     const kept = await staleQueuePrefixes(TEST_REDIS_URL, ownB, { removeOlderThanMs: 3_600_000 });
+    // (removal below is limited to this test's marketplace: the Redis is shared with other stacks)
     const entry = kept.stale.find((s) => s.prefix === prefixA);
     expect(entry?.keys).toBeGreaterThan(0);
     expect(entry?.lastSeenMs).toBeGreaterThan(Date.now() - 120_000);
@@ -112,6 +121,7 @@ describe('each marketplace owns its queues', () => {
     const removed = await staleQueuePrefixes(TEST_REDIS_URL, ownB, {
       removeOlderThanMs: 0,
       now: Date.now() + 1_000,
+      only: [prefixA, ownB],
     });
     expect(removed.removedKeys).toBeGreaterThanOrEqual(entry!.keys);
     expect(await redis.keys(`${prefixA}:*`)).toHaveLength(0);

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { COORDINATOR_ROLES, ConfigError, loadConfig } from './config/config.js';
 import { createLogger } from './logging/logger.js';
+import { humanLogStream } from './logging/human-log.js';
 import { startCoordinator } from './bootstrap.js';
 import { startDevWatcher } from './dev/dev-watcher.js';
 import { startLocalAgents } from './dev/local-agents.js';
@@ -62,7 +63,10 @@ async function main(): Promise<void> {
   }
   if (agentCount > 0 && config.ROLE === 'api')
     throw new ConfigError('--agents needs a worker (--role all or worker)');
-  const logger = createLogger(config.LOG_LEVEL);
+  const human =
+    config.LOG_FORMAT === 'pretty' ||
+    (config.LOG_FORMAT === 'auto' && config.DEV_BOOTSTRAP && process.stdout.isTTY);
+  const logger = createLogger(config.LOG_LEVEL, human ? humanLogStream(process.stdout) : undefined);
   const coordinator = await startCoordinator(config, logger);
   let localAgents: Awaited<ReturnType<typeof startLocalAgents>> | null = null;
   if (agentCount > 0) {

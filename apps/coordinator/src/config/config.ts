@@ -36,6 +36,8 @@ const configSchema = z.object({
     .regex(/^[a-zA-Z0-9_-]+$/)
     .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** `json` (one JSON object per line), `pretty` (lines for a person), `auto`: pretty in --dev on a terminal. */
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   PUBLIC_URL: z.string().url().optional(),
   SIWE_DOMAIN: z.string().min(1).optional(),
   CHAIN_ID: z.coerce.number().int().positive().default(31337),

@@ -65,11 +65,25 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
   );
 }
 
+/**
+ * Nest's start-up chatter (one line per module and per route: 70+ lines at every start): logged at
+ * debug, so an info-level log starts with what matters. `LOG_LEVEL=debug` shows it again.
+ */
+const NEST_BOOT_CONTEXTS = new Set([
+  'InstanceLoader',
+  'RoutesResolver',
+  'RouterExplorer',
+  'NestFactory',
+  'NestApplication',
+]);
+
 /** Routes Nest's own log calls through pino. */
 export class PinoNestLogger implements LoggerService {
   constructor(private readonly logger: Logger) {}
   log(message: unknown, context?: string): void {
-    this.logger.info({ context }, String(message));
+    if (context !== undefined && NEST_BOOT_CONTEXTS.has(context))
+      this.logger.debug({ context }, String(message));
+    else this.logger.info({ context }, String(message));
   }
   error(message: unknown, trace?: string, context?: string): void {
     this.logger.error({ context, trace }, String(message));

@@ -199,7 +199,12 @@ export function lastSeenTime(value: string | null): number | null {
 export async function staleQueuePrefixes(
   redisUrl: string,
   own: string,
-  options: { removeOlderThanMs?: number; now?: number } = {},
+  options: {
+    removeOlderThanMs?: number;
+    now?: number;
+    /** Consider only these prefixes (default: every gpumesh prefix on the Redis). */
+    only?: readonly string[];
+  } = {},
 ): Promise<{ stale: StalePrefix[]; removedKeys: number }> {
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 2, lazyConnect: true });
   await redis.connect();
@@ -213,6 +218,7 @@ export async function staleQueuePrefixes(
         for (const key of keys) {
           const prefix = gpumeshPrefixOf(key);
           if (prefix === null || prefix === own) continue;
+          if (options.only && !options.only.includes(prefix)) continue;
           let list = counts.get(prefix);
           if (!list) counts.set(prefix, (list = []));
           list.push(key);
