@@ -30,6 +30,7 @@ import { frameworkErrors, registerRequestGuards } from './common/request-guards.
 import { jsonBodyParser } from './common/json-body.js';
 import { corsOptions } from './security/cors.js';
 import { helmetOptions, httpTimeouts, trustProxyOption } from './security/server-options.js';
+import { registerStaticCompression } from './common/static-compression.js';
 
 export interface RunningCoordinator {
   app: NestFastifyApplication;
@@ -115,7 +116,9 @@ export async function startCoordinator(configured: AppConfig, logger: Logger): P
     const fastify = adapter.getInstance();
     registerRequestGuards(fastify, logger);
     // Security headers first, so that every response carries them (429s and 415s included).
-    await fastify.register(helmet, helmetOptions());
+    await fastify.register(helmet, helmetOptions(config.PUBLIC_URL));
+    // brotli/gzip for the dashboard's files and the docs (not for API responses or streams)
+    registerStaticCompression(fastify);
     // First onRequest hook: over-limit requests are turned away before anything else runs.
     await registerRateLimits(fastify, {
       perIp: config.RATE_LIMIT_PER_IP,

@@ -44,9 +44,13 @@ export function trustProxyOption(
 
 /**
  * Security headers (helmet) on every response: a strict CSP for the dashboard and the docs (Swagger UI
- * needs inline scripts and styles), HSTS, nosniff, frame and referrer policies.
+ * needs inline scripts and styles), nosniff, frame and referrer policies. Served over https
+ * (`PUBLIC_URL` https://…) the CSP also upgrades insecure requests and HSTS is sent; over plain http
+ * neither is, since a browser on a LAN host would then fetch the dashboard's assets over https and
+ * show a blank page (browsers exempt only localhost).
  */
-export function helmetOptions(): FastifyHelmetOptions {
+export function helmetOptions(publicUrl?: string): FastifyHelmetOptions {
+  const https = publicUrl?.startsWith('https://') === true;
   return {
     contentSecurityPolicy: {
       directives: {
@@ -55,7 +59,9 @@ export function helmetOptions(): FastifyHelmetOptions {
         styleSrc: ["'self'", "'unsafe-inline'"],
         imgSrc: ["'self'", 'data:'],
         frameAncestors: ["'none'"],
+        upgradeInsecureRequests: https ? [] : null,
       },
     },
+    strictTransportSecurity: https,
   };
 }
