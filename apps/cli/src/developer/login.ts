@@ -1,6 +1,7 @@
 // gpumesh login: signs in to a coordinator with a wallet (Sign-In with Ethereum, through the SDK),
 // creates an API key and stores it in the credentials file (0600) for the other developer commands.
 import { parseArgs } from 'node:util';
+import { getAddress } from 'ethers';
 import { signIn } from '@gpumesh/sdk';
 import { consoleIo, type CliIo } from '../io.js';
 import { DEFAULT_COORDINATOR, normaliseUrl, saveCredentials } from './credentials.js';
@@ -64,17 +65,18 @@ export async function runLoginCli(
       }
       throw err;
     }
+    const address = getAddress(signedIn.session.address);
     const path = await saveCredentials(env, {
       coordinator,
       apiKey: signedIn.apiKey.secret,
-      address: signedIn.session.address,
+      address,
       accountId: signedIn.session.accountId,
       keyPrefix: signedIn.apiKey.prefix,
       createdAt: new Date().toISOString(),
     });
     const summary = {
       coordinator,
-      address: signedIn.session.address,
+      address,
       accountId: signedIn.session.accountId,
       keyPrefix: signedIn.apiKey.prefix,
       credentials: path,
