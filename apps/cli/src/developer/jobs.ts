@@ -164,6 +164,9 @@ export async function runJobsCli(
     const out = values.o;
 
     if (sub === 'submit') {
+      if (!values.wait && (values.timeout !== undefined || out !== undefined))
+        throw new UsageError('--timeout and -o go with --wait');
+      const timeout = positiveInt(values.timeout, '--timeout');
       let spec: JobSubmission;
       if (values.matmul) {
         if (positionals.length !== 2) throw new UsageError('--matmul takes two .npy files: a and b');
@@ -190,9 +193,6 @@ export async function runJobsCli(
         if (values['max-price'] !== undefined)
           spec.maxPricePerUnit = baseUnits(values['max-price'], '--max-price');
       }
-      if (!values.wait && (values.timeout !== undefined || out !== undefined))
-        throw new UsageError('--timeout and -o go with --wait');
-      const timeout = positiveInt(values.timeout, '--timeout');
       const client = await developerClient(env, values.coordinator);
       const job = await client.submit(spec);
       if (!values.wait) {
@@ -217,13 +217,14 @@ export async function runJobsCli(
       if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
       if (values.kind !== undefined && !['matmul', 'inference', 'train'].includes(values.kind))
         throw new UsageError('--kind: matmul, inference or train');
-      const client = await developerClient(env, values.coordinator);
-      const page = await client.jobs({
+      const query = {
         state: values.state,
         kind: values.kind as 'matmul' | 'inference' | 'train' | undefined,
         limit: positiveInt(values.limit, '--limit'),
         cursor: values.cursor,
-      });
+      };
+      const client = await developerClient(env, values.coordinator);
+      const page = await client.jobs(query);
       if (values.json) printJson(io, page);
       else {
         for (const j of page.items) io.out(describeJob(j));
@@ -236,6 +237,8 @@ export async function runJobsCli(
     // watch, result, cancel: one job id
     if (positionals.length !== 1) throw new UsageError('expected one job id');
     const id = positionals[0];
+    if (sub === 'result' && out === undefined && values.name !== undefined)
+      throw new UsageError('--name names the output -o writes');
     const client = await developerClient(env, values.coordinator);
     if (sub === 'cancel') {
       const job = await client.cancel(id);
@@ -250,7 +253,6 @@ export async function runJobsCli(
         else io.out(`wrote ${written.name} ${written.dtype}[${written.shape.join(',')}] to ${written.path}`);
         return 0;
       }
-      if (values.name !== undefined) throw new UsageError('--name names the output -o writes');
       printJson(io, await client.result(id));
       return 0;
     }
