@@ -4,9 +4,11 @@
 // matmul, follows its events through a proxy that cuts the stream after the first event (the SDK
 // resumes with Last-Event-ID: nothing lost, nothing twice), waits, and checks the result against a
 // float64 reference, also through a .npy round trip.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { HDNodeWallet, NonceManager, Wallet, parseEther } from 'ethers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ONE_TOKEN, attachComputeToken, depositIntoEscrow, type DeployedAddresses } from '@gpumesh/rewards';
 import {
   GpumeshApiError,
@@ -237,5 +239,41 @@ describe('the TypeScript SDK against a coordinator on a chain', () => {
       .catch((e: unknown) => e);
     expect(unfunded).toBeInstanceOf(GpumeshApiError);
     expect((unfunded as GpumeshApiError).statusCode).toBe(402);
+  });
+
+  it('runs the docs/sdk.md example as written (with this coordinator and a funded wallet)', async () => {
+    const docs = await readFile(join(process.cwd(), 'docs/sdk.md'), 'utf8');
+    const example = /```ts\n([\s\S]*?)```/.exec(docs)?.[1];
+    if (!example) throw new Error('docs/sdk.md has no ts example');
+    // A wallet with a deposit credited, as after `gpumesh deposit`.
+    const dev = Wallet.createRandom().connect(chain.provider);
+    await (await chain.wallets[0].sendTransaction({ to: dev.address, value: parseEther('1') })).wait();
+    await (await attachComputeToken(addresses.token, chain.wallets[0]).transfer(dev.address, DEPOSIT)).wait();
+    const { client } = await signIn(c.url, dev);
+    await depositIntoEscrow(
+      new NonceManager(dev),
+      { token: addresses.token, escrow: addresses.escrow },
+      DEPOSIT,
+    );
+    await waitFor('the deposit credited', async () =>
+      BigInt((await client.account()).balance) === DEPOSIT ? true : undefined,
+    );
+    agent!.setRunDelay(0);
+    // The example as a module in the repository (so its imports resolve), with this coordinator's URL.
+    const dir = await mkdtemp(join(process.cwd(), 'test/clients/.sdk-example-'));
+    const file = join(dir, 'example.ts');
+    await writeFile(file, example.replaceAll('http://127.0.0.1:8080', c.url));
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    process.env.DEV_KEY = dev.privateKey;
+    try {
+      await import(file);
+      const lines = log.mock.calls.map((args) => args.map(String).join(' '));
+      expect(lines.at(-1)).toBe('COMPLETED 19,22,43,50');
+      expect(lines).toContain('job.completed COMPLETED'); // the events loop's last line
+    } finally {
+      log.mockRestore();
+      delete process.env.DEV_KEY;
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
