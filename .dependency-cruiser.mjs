@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 //   verification  -> compute, protocol
 //   compute, p2p, rewards -> protocol
 //   scheduler     -> (nothing)
-//   sdk           -> (nothing: the client SDK, types generated from docs/openapi.json)
+//   sdk           -> protocol (the client SDK: types generated from docs/openapi.json, .npy codec)
 //   protocol      -> (nothing: the bottom)
 //
 // Apps build on libraries, never the other way round, and the provider agent and the coordinator
@@ -31,7 +31,7 @@ const LIBRARY_DEPENDENCIES = {
   rewards: ['protocol'],
   verification: ['compute', 'protocol'],
   devchain: ['rewards'],
-  sdk: [],
+  sdk: ['protocol'],
 };
 
 const SCOPE = '@gpumesh/';

@@ -4,21 +4,34 @@
 // compares it with the chain (audit.ts on libs/rewards, exit 0 when everything matches); `watch`
 // does that for every root posted, as it is posted, and vetoes a wrong one with a guardian key;
 // `spending-cap` signs a developer's escrow spending cap (spending-cap.ts); `dev fund` funds a wallet
-// on a coordinator's local dev chain (dev-fund.ts). The
+// on a coordinator's local dev chain (dev-fund.ts). The developer commands (developer/: login, jobs,
+// account, deposit, withdraw) use a coordinator through @gpumesh/sdk. The
 // contracts' deployment (deploy-contracts.ts) runs on its own: `npm run deploy:contracts`.
 import { consoleIo, type CliIo } from './io.js';
 
-export const MAIN_USAGE = `gpumesh — operator tools for the gpumesh marketplace
+export const MAIN_USAGE = `gpumesh — developer and operator tools for the gpumesh marketplace
 
 usage: gpumesh <command> [options]
 
-commands:
+developer commands:
+  login                    sign in with your wallet; stores an API key in ~/.config/gpumesh/credentials.json
+  jobs submit <spec.json | --matmul a.npy b.npy>   submit a job (prints its id; --wait waits)
+  jobs watch <id>          a job's events, live (resumes after a dropped connection)
+  jobs result <id> [-o out.npy]                    its result as JSON, or an output as .npy
+  jobs list | jobs cancel <id>
+  account                  balance, reserved, charged, spending cap and what remains under it
+  deposit <tokens>         deposit into the escrow and raise your spending cap by as much (one step)
+  withdraw <tokens>        request an unlock, then (after the escrow's delay) withdraw
+
+operator commands:
   verify-evidence <file>   check an evidence bundle offline (exit 0: it proves a wrong result, 1: it does not)
   audit <epoch-file>       recompute an epoch's root from its epoch file and compare it with the chain
   watch                    check every epoch root on chain against its file; veto wrong ones as guardian
   spending-cap             sign your escrow spending cap (EIP-712); submit it on chain or to a coordinator
   dev fund <address>       local dev chain only: ETH for gas and escrow tokens from the dev faucet
 
+Every command takes --help; developer commands take --json and find the coordinator in --coordinator,
+$GPUMESH_COORDINATOR or the stored login (the API key: $GPUMESH_API_KEY or the stored login).
 \`gpumesh <command> --help\` describes each command.`;
 
 /** Runs `gpumesh` on `argv` (without node and the script) and returns the exit code. */
@@ -33,6 +46,26 @@ export async function runCli(argv: readonly string[], io: CliIo = consoleIo): Pr
     case 'help':
       io.out(MAIN_USAGE);
       return 0;
+    case 'login': {
+      const { runLoginCli } = await import('./developer/login.js');
+      return runLoginCli(rest, io);
+    }
+    case 'jobs': {
+      const { runJobsCli } = await import('./developer/jobs.js');
+      return runJobsCli(rest, io);
+    }
+    case 'account': {
+      const { runAccountCli } = await import('./developer/funds.js');
+      return runAccountCli(rest, io);
+    }
+    case 'deposit': {
+      const { runDepositCli } = await import('./developer/funds.js');
+      return runDepositCli(rest, io);
+    }
+    case 'withdraw': {
+      const { runWithdrawCli } = await import('./developer/funds.js');
+      return runWithdrawCli(rest, io);
+    }
     case 'verify-evidence': {
       const { runVerifyEvidenceCli } = await import('./verify-evidence.js');
       return runVerifyEvidenceCli(rest, io);

@@ -1,5 +1,6 @@
 """The gpumesh REST client: submit, wait, result, and the helpers around them."""
 
+import email.utils
 import json
 import socket
 import time
@@ -44,6 +45,10 @@ class Client:
 
     ``base_url`` is the coordinator's address (``http://127.0.0.1:8080``, with or without ``/v1``).
 
+    A 429 (rate limited) or 503 (unavailable) answer is retried after its ``Retry-After`` (seconds
+    or an HTTP date; without one 0.25 s doubling), ``max_retries`` times, each wait at most
+    ``max_retry_delay`` seconds.
+
     ``use_numpy``: None decodes tensors to NumPy arrays when NumPy imports (and GPUMESH_NUMPY is
     not ``0``), True requires NumPy, False always returns :class:`gpumesh.Tensor`.
     """
@@ -54,6 +59,8 @@ class Client:
         api_key: str,
         timeout: float = 30.0,
         use_numpy: Optional[bool] = None,
+        max_retries: int = 4,
+        max_retry_delay: float = 30.0,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must start with http:// or https://, got {base_url!r}")
@@ -65,6 +72,8 @@ class Client:
         self.api_key = api_key
         self.timeout = timeout
         self.use_numpy = use_numpy
+        self.max_retries = max_retries
+        self.max_retry_delay = max_retry_delay
 
     # -- HTTP ---------------------------------------------------------------------------------
 
@@ -100,11 +109,20 @@ class Client:
             data = json.dumps(body, allow_nan=False).encode("utf-8")
             all_headers["content-type"] = "application/json"
         all_headers.update(headers or {})
-        request = urllib.request.Request(self.base_url + path, data=data, method=method, headers=all_headers)
-        try:
-            return urllib.request.urlopen(request, timeout=timeout or self.timeout)
-        except urllib.error.HTTPError as err:
-            raise _api_error(err) from None
+        attempt = 0
+        while True:
+            request = urllib.request.Request(self.base_url + path, data=data, method=method, headers=all_headers)
+            try:
+                return urllib.request.urlopen(request, timeout=timeout or self.timeout)
+            except urllib.error.HTTPError as err:
+                attempt += 1
+                if err.code not in RETRYABLE_STATUSES or attempt > self.max_retries:
+                    raise _api_error(err) from None
+                wait = retry_after_seconds(err.headers.get("Retry-After"))
+                if wait is None:
+                    wait = BASE_BACKOFF_SECONDS * 2 ** (attempt - 1)
+                err.close()
+                time.sleep(min(wait, self.max_retry_delay))
 
     # -- jobs ---------------------------------------------------------------------------------
 
@@ -241,6 +259,26 @@ class Client:
     def delete_webhook(self) -> None:
         """Removes the account's webhook."""
         self._request("DELETE", "/v1/account/webhook")
+
+RETRYABLE_STATUSES = (429, 503)
+BASE_BACKOFF_SECONDS = 0.25
+
+
+def retry_after_seconds(header: Optional[str], now: Optional[float] = None) -> Optional[float]:
+    """How long ``Retry-After`` asks to wait (seconds or an HTTP date), or None when unreadable."""
+    if header is None:
+        return None
+    text = header.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
 
 def _quote(segment: str) -> str:
     return urllib.parse.quote(str(segment), safe="")

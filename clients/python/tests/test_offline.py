@@ -1,10 +1,13 @@
-"""Tensor encoding, the event-stream parser and webhook signatures, without a coordinator."""
+"""Tensor encoding, the event-stream parser, webhook signatures and retries, without a coordinator."""
 
 import base64
+import json
 import struct
+import time
 import unittest
 
-from gpumesh import GpumeshError, JobFailedError, Tensor, decode_tensor, encode_tensor, sign_webhook, verify_webhook
+from gpumesh import Client, GpumeshError, JobFailedError, Tensor, decode_tensor, encode_tensor, sign_webhook, verify_webhook
+from gpumesh.client import retry_after_seconds
 from gpumesh.sse import parse_events
 from gpumesh.tensors import numpy_module
 
@@ -98,3 +101,58 @@ class WebhookTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RetryTest(unittest.TestCase):
+    """429/503 answers are retried after Retry-After, against a local HTTP server."""
+
+    def serve(self, answers):
+        import http.server
+        import threading
+
+        times = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the stdlib's name)
+                times.append(time.monotonic())
+                status, headers = answers.pop(0) if answers else (200, {})
+                body = b'{"id": "acct"}' if status == 200 else json.dumps(
+                    {"statusCode": status, "error": {"code": "RATE_LIMITED", "message": "slow down"}}
+                ).encode()
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        return f"http://127.0.0.1:{server.server_address[1]}", times
+
+    def test_retries_429_after_retry_after_and_503_with_backoff(self):
+        url, times = self.serve([(429, {"Retry-After": "1"}), (503, {})])
+        self.assertEqual(Client(url, "k").account(), {"id": "acct"})
+        self.assertEqual(len(times), 3)
+        self.assertGreaterEqual(times[1] - times[0], 0.95)
+        self.assertGreaterEqual(times[2] - times[1], 0.2)
+
+    def test_gives_up_after_max_retries(self):
+        url, times = self.serve([(429, {}), (429, {}), (429, {})])
+        with self.assertRaises(GpumeshError) as caught:
+            Client(url, "k", max_retries=1).account()
+        self.assertEqual(caught.exception.status, 429)
+        self.assertEqual(caught.exception.code, "RATE_LIMITED")
+        self.assertEqual(len(times), 2)
+
+    def test_reads_retry_after_as_seconds_or_a_date(self):
+        self.assertEqual(retry_after_seconds("3"), 3.0)
+        self.assertAlmostEqual(retry_after_seconds("Sun, 06 Dec 2026 12:00:05 GMT", now=1796558400.0), 5.0)
+        self.assertIsNone(retry_after_seconds("soon"))
+        self.assertIsNone(retry_after_seconds(None))

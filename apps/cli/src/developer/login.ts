@@ -1,0 +1,94 @@
+// gpumesh login: signs in to a coordinator with a wallet (Sign-In with Ethereum, through the SDK),
+// creates an API key and stores it in the credentials file (0600) for the other developer commands.
+import { parseArgs } from 'node:util';
+import { getAddress } from 'ethers';
+import { signIn } from '@gpumesh/sdk';
+import { consoleIo, type CliIo } from '../io.js';
+import { DEFAULT_COORDINATOR, normaliseUrl, saveCredentials } from './credentials.js';
+import {
+  UsageError,
+  WALLET_OPTIONS,
+  WALLET_USAGE,
+  loadWallet,
+  parseOrUsage,
+  printJson,
+  runCommand,
+} from './command.js';
+
+export const LOGIN_USAGE = [
+  'usage: gpumesh login (--key-env <NAME> | --keystore <file> [--passphrase-env <NAME>])',
+  '                     [--coordinator <url>] [--name <key name>] [--json]',
+  '  Signs in to the coordinator with your wallet (Sign-In with Ethereum), creates an API key and',
+  '  stores it in ~/.config/gpumesh/credentials.json (mode 0600; $GPUMESH_CONFIG_DIR moves it).',
+  WALLET_USAGE,
+  `  --coordinator <url>      default $GPUMESH_COORDINATOR, else ${DEFAULT_COORDINATOR}`,
+  '  --name <key name>        the API key\'s name (default "gpumesh cli")',
+].join('\n');
+
+export async function runLoginCli(
+  argv: readonly string[],
+  io: CliIo = consoleIo,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
+  return runCommand('login', LOGIN_USAGE, io, async () => {
+    const { values, positionals } = parseOrUsage(() =>
+      parseArgs({
+        args: [...argv],
+        allowPositionals: true,
+        options: {
+          ...WALLET_OPTIONS,
+          coordinator: { type: 'string' },
+          name: { type: 'string' },
+          json: { type: 'boolean' },
+          help: { type: 'boolean', short: 'h' },
+        },
+      }),
+    );
+    if (values.help) {
+      io.out(LOGIN_USAGE);
+      return 0;
+    }
+    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    let coordinator: string;
+    try {
+      coordinator = normaliseUrl(values.coordinator ?? env.GPUMESH_COORDINATOR ?? DEFAULT_COORDINATOR);
+    } catch (err) {
+      throw new UsageError(`--coordinator: ${(err as Error).message}`);
+    }
+    const wallet = await loadWallet(values, env);
+    let signedIn: Awaited<ReturnType<typeof signIn>>;
+    try {
+      signedIn = await signIn(coordinator, wallet, { keyName: values.name ?? 'gpumesh cli' });
+    } catch (err) {
+      if (err instanceof TypeError) {
+        throw new Error(`cannot reach the coordinator at ${coordinator} (${err.message})`);
+      }
+      throw err;
+    }
+    const address = getAddress(signedIn.session.address);
+    const path = await saveCredentials(env, {
+      coordinator,
+      apiKey: signedIn.apiKey.secret,
+      address,
+      accountId: signedIn.session.accountId,
+      keyPrefix: signedIn.apiKey.prefix,
+      createdAt: new Date().toISOString(),
+    });
+    const summary = {
+      coordinator,
+      address,
+      accountId: signedIn.session.accountId,
+      keyPrefix: signedIn.apiKey.prefix,
+      credentials: path,
+    };
+    if (values.json) printJson(io, summary);
+    else
+      io.out(
+        [
+          `logged in to ${coordinator} as ${summary.address} (account ${summary.accountId})`,
+          `API key ${summary.keyPrefix}… stored in ${path} (readable by you only)`,
+        ].join('\n'),
+      );
+    return 0;
+  });
+}

@@ -1,0 +1,238 @@
+// The developer CLI (`gpumesh`, built: dist/apps/cli/src/main.js) as real processes against a real
+// coordinator settling on a real anvil (PostgreSQL, Redis) with a fake provider over libp2p: a fresh
+// wallet logs in (SIWE; the API key lands in a 0600 credentials file, never on screen), deposits
+// (escrow deposit and a signed spending cap in one step), submits a matmul of two .npy files and
+// waits, writes the result as .npy (checked against a float64 reference), reads its account and
+// jobs, and withdraws through the escrow's unlock delay.
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Wallet, parseEther, type HDNodeWallet } from 'ethers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeNpy } from '@gpumesh/protocol';
+import { ONE_TOKEN, attachComputeToken, attachJobEscrow, type DeployedAddresses } from '@gpumesh/rewards';
+import { tensor, toNpy } from '@gpumesh/sdk';
+import { assertBuilt, runCli, type CliRun } from '../helpers/processes.js';
+import type { FakeAgent } from '../helpers/fake-agent.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import {
+  deployForSettlement,
+  increaseTime,
+  settlementEnv,
+  startListedAgent,
+  startOwnedCoordinator,
+  startTestChain,
+  waitFor,
+  type OwnedCoordinator,
+  type TestChain,
+} from '../settlement/support.js';
+
+const CLI = join(process.cwd(), 'dist/apps/cli/src/main.js');
+const SETTLER = 9;
+const FUNDS = 100n * ONE_TOKEN;
+const M = 5;
+const K = 7;
+const N = 3;
+
+describe('gpumesh developer commands, as processes', () => {
+  let chain: TestChain;
+  let addresses: DeployedAddresses;
+  let db: TestDatabase;
+  let c: OwnedCoordinator;
+  let agent: FakeAgent | undefined;
+  let wallet: HDNodeWallet;
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+
+  const gpumesh = (...args: string[]): Promise<CliRun> => runCli(CLI, args, env);
+  const json = <T>(run: CliRun): T => {
+    expect(run.code, `${run.stderr}\n${run.stdout}`).toBe(0);
+    return JSON.parse(run.stdout) as T;
+  };
+
+  beforeAll(async () => {
+    assertBuilt();
+    chain = await startTestChain(1);
+    addresses = await deployForSettlement(chain, SETTLER, 30);
+    db = await createTestDatabase();
+    c = await startOwnedCoordinator(
+      db.url,
+      settlementEnv(chain, addresses, SETTLER, {
+        SETTLEMENT_TICK_MS: '0',
+        DEPOSIT_CONFIRMATIONS: '1',
+        CANARY_RATE: '0',
+        MIN_PROVIDER_STAKE: '0',
+        PUBLIC_CHAIN_RPC_URL: chain.anvil.rpcUrl,
+      }),
+    );
+    agent = await startListedAgent(c, '300');
+    wallet = Wallet.createRandom().connect(chain.provider);
+    await (await chain.wallets[0].sendTransaction({ to: wallet.address, value: parseEther('1') })).wait();
+    await (
+      await attachComputeToken(addresses.token, chain.wallets[0]).transfer(wallet.address, FUNDS)
+    ).wait();
+    dir = await mkdtemp(join(tmpdir(), 'gpumesh-cli-'));
+    const { GPUMESH_API_KEY: _key, GPUMESH_COORDINATOR: _url, ...rest } = process.env;
+    env = { ...rest, HOME: dir, GPUMESH_CONFIG_DIR: join(dir, 'config'), DEV_WALLET_KEY: wallet.privateKey };
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await c?.close();
+    await db?.drop();
+    await chain?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('refuses bad command lines with usage (exit 2) and says when it is not logged in (exit 1)', async () => {
+    const cases: [string[], RegExp][] = [
+      [['login', '--coordinator', c.url], /a wallet is needed/],
+      [['login', '--coordinator', 'ftp://x', '--key-env', 'DEV_WALLET_KEY'], /not an http\(s\) URL/],
+      [['login', '--key-env', 'NOT_SET_ANYWHERE'], /NOT_SET_ANYWHERE is not set/],
+      [['jobs', 'submit', '--matmul', 'a.npy', 'b.npy'], /needs --max-price/],
+      [['jobs', 'result'], /expected one job id/],
+      [['jobs', 'list', '--bogus'], /Unknown option '--bogus'/],
+      [['deposit', 'lots', '--key-env', 'DEV_WALLET_KEY'], /not a token amount/],
+      [['withdraw', '--cancel', '5', '--key-env', 'DEV_WALLET_KEY'], /--cancel takes no amount/],
+    ];
+    for (const [args, message] of cases) {
+      const run = await gpumesh(...args);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr).toMatch(message);
+      expect(run.stderr).toContain('usage: gpumesh');
+    }
+    const notLoggedIn = await gpumesh('account', '--coordinator', c.url);
+    expect(notLoggedIn.code).toBe(1);
+    expect(notLoggedIn.stderr).toMatch(/not logged in .* run gpumesh login/);
+    for (const command of ['login', 'jobs', 'account', 'deposit', 'withdraw']) {
+      const help = await gpumesh(command, '--help');
+      expect(help.code, command).toBe(0);
+      expect(help.stdout).toMatch(/^usage: gpumesh /);
+    }
+  });
+
+  it('logs in, deposits, submits and waits, writes the result as .npy, and withdraws', async () => {
+    // login: the API key goes to the credentials file (0600), and is printed nowhere.
+    const login = await gpumesh('login', '--coordinator', c.url, '--key-env', 'DEV_WALLET_KEY');
+    expect(login.code, login.stderr).toBe(0);
+    expect(login.stdout).toContain(`as ${wallet.address}`);
+    const path = join(dir, 'config', 'credentials.json');
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    const stored = JSON.parse(await readFile(path, 'utf8')) as { apiKey: string; coordinator: string };
+    expect(stored.coordinator).toBe(c.url);
+    expect(stored.apiKey.length).toBeGreaterThan(16);
+    const secrets = [stored.apiKey, wallet.privateKey, wallet.privateKey.slice(2)];
+    const printed: string[] = [login.stdout, login.stderr];
+
+    // deposit: on chain, and the spending cap raised by as much, signed, in one command.
+    const deposit = await gpumesh('deposit', '40', '--key-env', 'DEV_WALLET_KEY', '--json');
+    printed.push(deposit.stdout, deposit.stderr);
+    expect(json<{ spendingCap: string }>(deposit).spendingCap).toBe((40n * ONE_TOKEN).toString());
+    // A wallet that is not the logged-in account's is a usage error.
+    const other = await runCli(CLI, ['deposit', '1', '--key-env', 'OTHER_KEY'], {
+      ...env,
+      OTHER_KEY: Wallet.createRandom().privateKey,
+    });
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/but you are logged in as/);
+    await waitFor('the deposit credited', async () => {
+      const a = json<{ balance: string }>(await gpumesh('account', '--json'));
+      return BigInt(a.balance) === 40n * ONE_TOKEN ? true : undefined;
+    });
+
+    // submit a matmul of two .npy files and wait for it.
+    const a = Float32Array.from({ length: M * K }, (_, i) => Math.sin(i) * 2);
+    const b = Float32Array.from({ length: K * N }, (_, i) => Math.cos(i) / 3);
+    await writeFile(join(dir, 'a.npy'), toNpy(tensor('a', a, [M, K])));
+    await writeFile(join(dir, 'b.npy'), toNpy(tensor('b', b, [K, N])));
+    const submitted = await gpumesh(
+      'jobs',
+      'submit',
+      '--matmul',
+      join(dir, 'a.npy'),
+      join(dir, 'b.npy'),
+      '--max-price',
+      '1000',
+      '--wait',
+      '--timeout',
+      '60',
+      '--json',
+    );
+    printed.push(submitted.stdout, submitted.stderr);
+    const job = json<{ id: string; state: string; charged: string }>(submitted);
+    expect(job.state).toBe('COMPLETED');
+
+    // result -o out.npy: a .npy NumPy would load, equal to a float64 reference.
+    const out = join(dir, 'out.npy');
+    const result = await gpumesh('jobs', 'result', job.id, '-o', out);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain(`wrote c float32[${M},${N}] to ${out}`);
+    const npy = decodeNpy(await readFile(out));
+    expect(npy.dtype).toBe('float32');
+    expect(npy.shape).toEqual([M, N]);
+    const values = new Float32Array(
+      npy.data.buffer.slice(npy.data.byteOffset, npy.data.byteOffset + npy.data.byteLength),
+    );
+    for (let i = 0; i < M; i++)
+      for (let j = 0; j < N; j++) {
+        let s = 0;
+        for (let x = 0; x < K; x++) s += a[i * K + x] * b[x * N + j];
+        expect(Math.abs(values[i * N + j] - s)).toBeLessThan(1e-4);
+      }
+    // Without -o the result is JSON.
+    const resultJson = json<{ jobId: string; result: { outputs: { name: string }[] } }>(
+      await gpumesh('jobs', 'result', job.id),
+    );
+    expect(resultJson.jobId).toBe(job.id);
+
+    // watch replays the events to the end (exit 0: it completed); list shows the job.
+    const watch = await gpumesh('jobs', 'watch', job.id, '--json');
+    expect(watch.code, watch.stderr).toBe(0);
+    const events = watch.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { toState: string | null });
+    expect(events.at(-1)?.toState).toBe('COMPLETED');
+    const list = json<{ items: { id: string }[] }>(await gpumesh('jobs', 'list', '--json'));
+    expect(list.items.map((j) => j.id)).toContain(job.id);
+    const text = await gpumesh('jobs', 'list', '--state', 'COMPLETED');
+    expect(text.stdout).toContain(job.id);
+
+    // account: what was charged, and what remains under the cap.
+    const account = json<{
+      balance: string;
+      reserved: string;
+      charged: string;
+      cap: string;
+      remaining: string;
+    }>(await gpumesh('account', '--json'));
+    expect(BigInt(account.charged)).toBe(BigInt(job.charged));
+    expect(BigInt(account.charged)).toBeGreaterThan(0n);
+    expect(BigInt(account.balance)).toBe(40n * ONE_TOKEN - BigInt(job.charged));
+    expect(account.cap).toBe((40n * ONE_TOKEN).toString());
+    expect(BigInt(account.remaining)).toBe(40n * ONE_TOKEN - BigInt(job.charged));
+    const accountText = await gpumesh('account');
+    expect(accountText.stdout).toMatch(/^balance\s+39\.\d+/m);
+
+    // withdraw: request the unlock, refuse while it is pending, withdraw after the delay.
+    const escrow = attachJobEscrow(addresses.escrow, chain.provider);
+    const requested = json<{ step: string; unlockDelaySeconds: number }>(
+      await gpumesh('withdraw', '10', '--key-env', 'DEV_WALLET_KEY', '--json'),
+    );
+    expect(requested.step).toBe('unlock-requested');
+    expect(await escrow.unlockAt(wallet.address)).toBeGreaterThan(0n);
+    const early = await gpumesh('withdraw', '10', '--key-env', 'DEV_WALLET_KEY');
+    expect(early.code).toBe(1);
+    expect(early.stderr).toMatch(/your unlock is pending: withdrawable from/);
+    await increaseTime(chain, requested.unlockDelaySeconds + 1);
+    const token = attachComputeToken(addresses.token, chain.provider);
+    const before = await token.balanceOf(wallet.address);
+    const withdrawn = await gpumesh('withdraw', '10', '--key-env', 'DEV_WALLET_KEY');
+    printed.push(withdrawn.stdout, withdrawn.stderr);
+    expect(withdrawn.code, withdrawn.stderr).toBe(0);
+    expect(withdrawn.stdout).toContain('withdrew 10');
+    expect(await token.balanceOf(wallet.address)).toBe(before + 10n * ONE_TOKEN);
+
+    for (const secret of secrets) for (const text of printed) expect(text).not.toContain(secret);
+  });
+});
