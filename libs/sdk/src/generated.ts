@@ -681,13 +681,51 @@ export type DependencyHealthDto = {
   error?: string;
 };
 
+export type ChainHealthDto = {
+  status: "up" | "down";
+  latencyMs: number;
+  /** why it is down */
+  error?: string;
+  chainId: number;
+  /** the latest block, when the RPC answered */
+  blockNumber?: number;
+};
+
+export type P2pHealthDto = {
+  /** idle: the node runs, no agent is connected */
+  status: "up" | "idle" | "down";
+  /** connected peers */
+  peers: number;
+};
+
+export type SettlementHealthDto = {
+  /** degraded: an epoch is blocked or unfunded, or a closed epoch waits over 10 min to be posted */
+  status: "up" | "degraded";
+  /** epochs per state */
+  epochs: {
+    [key: string]: number;
+  };
+  /** base units FUNDING epochs still lack on chain */
+  unfundedBaseUnits: string;
+  blockedEpochs: number;
+  /** seconds the oldest closed epoch has waited to be posted */
+  postingLagSeconds: number;
+};
+
 export type HealthChecksDto = {
   database: DependencyHealthDto;
   redis: DependencyHealthDto;
+  /** when this process settles on a chain */
+  chain?: ChainHealthDto;
+  /** when this process runs the p2p node */
+  p2p?: P2pHealthDto;
+  /** when this process settles on a chain */
+  settlement?: SettlementHealthDto;
 };
 
 export type HealthReport = {
-  status: "ok" | "unavailable";
+  /** ok; degraded (still serving: the chain, p2p or settlement needs a look; HTTP 200); unavailable (PostgreSQL or Redis down; HTTP 503) */
+  status: "ok" | "degraded" | "unavailable";
   checks: HealthChecksDto;
 };
 

@@ -15,6 +15,9 @@ import type { FastifyRequest } from 'fastify';
 import { Public } from '../auth/auth.decorators.js';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { QueueName } from '../queue/queue.constants.js';
+import { ONLINE_WINDOW_MS } from '../admin/admin-stats.service.js';
+import { HealthRepository } from '../health/health.repository.js';
+import { HealthService } from '../health/health.service.js';
 import { MetricsService } from './metrics.service.js';
 
 /** Headers a reverse proxy adds: a request carrying one did not come from this host directly. */
@@ -59,6 +62,8 @@ export class MetricsController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @InjectQueue(QueueName.Dispatch) private readonly dispatch: Queue,
     @InjectQueue(QueueName.DeadLetter) private readonly deadLetter: Queue,
+    private readonly health: HealthService,
+    private readonly state: HealthRepository,
   ) {}
 
   // No API key or session: METRICS_TOKEN or a loopback connection (checkMetricsAccess).
@@ -79,6 +84,37 @@ export class MetricsController {
         // Redis down: /health reports it; the other metrics still scrape.
       }
     }
+    await this.sampleMarketplace();
     return this.metrics.registry.metrics();
+  }
+
+  /** Providers, verification, settlement, fees and the chain, read now (a few aggregate queries). */
+  private async sampleMarketplace(): Promise<void> {
+    const m = this.metrics;
+    try {
+      const s = await this.state.marketplaceState(new Date(Date.now() - ONLINE_WINDOW_MS));
+      m.providers.reset();
+      let gpus = 0;
+      for (const p of s.providers) {
+        m.providers.set({ status: p.status, online: 'true' }, p.fresh);
+        m.providers.set({ status: p.status, online: 'false' }, p.n - p.fresh);
+        if (p.status === 'ONLINE') gpus += p.gpus;
+      }
+      m.gpusOnline.set(gpus);
+      for (const [kind, n] of Object.entries(s.verificationFailures1h))
+        m.verificationFailures.set({ kind }, n);
+      m.epochPostingLag.set(s.postingLagSeconds);
+      m.feesUnsettled.set(Number(s.feesUnsettled));
+    } catch {
+      // database down: /health says so; the process metrics still scrape
+    }
+    const report = await this.health.check().catch(() => null);
+    if (report?.checks.chain) m.chainUp.set(report.checks.chain.status === 'up' ? 1 : 0);
+    if (report?.checks.settlement) {
+      for (const [state, n] of Object.entries(report.checks.settlement.epochs))
+        m.epochsByState.set({ state }, n);
+      m.unfundedBaseUnits.set(Number(report.checks.settlement.unfundedBaseUnits));
+      m.settlementBlocked.set(report.checks.settlement.blockedEpochs);
+    }
   }
 }

@@ -104,6 +104,44 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly providers = new Gauge({
+    name: 'gpumesh_providers',
+    help: 'Providers by status; online: advertised within the last 2 minutes (sampled at scrape time)',
+    labelNames: ['status', 'online'] as const,
+    registers: [this.registry],
+  });
+
+  readonly gpusOnline = new Gauge({
+    name: 'gpumesh_gpus_online',
+    help: 'GPUs advertised by online providers that take work (sampled at scrape time)',
+    registers: [this.registry],
+  });
+
+  readonly verificationFailures = new Gauge({
+    name: 'gpumesh_verification_failures_last_hour',
+    help: 'Wrong results caught in the last hour, by kind (canary, tie-break, check, sanity, re-verification)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly epochPostingLag = new Gauge({
+    name: 'gpumesh_epoch_posting_lag_seconds',
+    help: 'Seconds the oldest closed epoch has waited for its root to be posted (0: none waits)',
+    registers: [this.registry],
+  });
+
+  readonly feesUnsettled = new Gauge({
+    name: 'gpumesh_platform_fees_unsettled_base_units',
+    help: 'Platform fees accrued and not yet paid out in an epoch (the system:fees balance)',
+    registers: [this.registry],
+  });
+
+  readonly chainUp = new Gauge({
+    name: 'gpumesh_chain_up',
+    help: '1 when the settlement chain RPC answered at the last scrape, 0 when not (absent without a chain)',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'gpumesh_' });
   }

@@ -366,6 +366,11 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
     this.knownProviders = known;
   }
 
+  /** Whether this process's p2p node is started. */
+  get running(): boolean {
+    return this.node !== null;
+  }
+
   /** Connected agent peer ids. */
   connectedPeers(): string[] {
     return this.node ? this.node.getPeers().map((p) => p.toString()) : [];
