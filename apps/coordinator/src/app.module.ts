@@ -31,6 +31,9 @@ import { JobsController } from './jobs/jobs.controller.js';
 import { ArtifactsRepository } from './artifacts/artifacts.repository.js';
 import { ArtifactsService } from './artifacts/artifacts.service.js';
 import { ArtifactsController } from './artifacts/artifacts.controller.js';
+import { TensorsRepository } from './tensors/tensors.repository.js';
+import { TensorsService } from './tensors/tensors.service.js';
+import { TensorsController } from './tensors/tensors.controller.js';
 import { ProvidersRepository } from './providers/providers.repository.js';
 import { ProvidersController } from './providers/providers.controller.js';
 import { MarketController } from './providers/market.controller.js';
@@ -122,6 +125,7 @@ export class AppModule {
           WebhooksController,
           JobsController,
           ArtifactsController,
+          TensorsController,
           ProvidersController,
           MarketController,
           NetworkController,
@@ -184,6 +188,8 @@ export class AppModule {
         DispatchEnqueuer,
         ArtifactsRepository,
         ArtifactsService,
+        TensorsRepository,
+        TensorsService,
         ProvidersRepository,
         ProviderEarningsRepository,
         ProviderEarningsService,

@@ -20,6 +20,8 @@ import { registerDashboard } from './admin/dashboard-static.js';
 import { registerRateLimits } from './security/rate-limit.js';
 import { frameworkErrors, registerRequestGuards } from './common/request-guards.js';
 import { jsonBodyParser } from './common/json-body.js';
+import { NPY_MEDIA_TYPE } from '@gpumesh/protocol';
+import { RAW_MEDIA_TYPE } from './tensors/tensors.service.js';
 import { corsOptions } from './security/cors.js';
 import { helmetOptions, httpTimeouts, trustProxyOption } from './security/server-options.js';
 
@@ -120,6 +122,8 @@ export async function startCoordinator(config: AppConfig, logger: Logger): Promi
         request.headers['content-length'] !== undefined && request.headers['content-length'] !== '0';
       if (!hasBody && request.headers['transfer-encoding'] === undefined) return;
       const type = request.headers['content-type'] ?? '';
+      // Tensor uploads are streamed binary bodies; their route judges the media type itself.
+      if (request.method === 'POST' && request.url.split('?')[0] === '/v1/tensors') return;
       if (!/^application\/json\s*(;|$)/i.test(type)) {
         await reply.status(415).send({
           statusCode: 415,
@@ -141,6 +145,8 @@ export async function startCoordinator(config: AppConfig, logger: Logger): Promi
     // JSON bodies: `__proto__` refused, `constructor` kept as data, and a body that cannot be used
     // reported only after authentication (json-body.ts).
     app.useBodyParser('application/json', { bodyLimit: config.MAX_BODY_BYTES }, jsonBodyParser(fastify));
+    // Tensor uploads: the body stays a stream for the route to read (tensors/tensor-files.ts).
+    fastify.addContentTypeParser([NPY_MEDIA_TYPE, RAW_MEDIA_TYPE], (_request, _payload, done) => done(null));
     app.enableCors(corsOptions(config.CORS_ORIGINS));
     app.useGlobalPipes(createValidationPipe());
     const metrics = app.get(MetricsService);
