@@ -28,6 +28,7 @@ export class TensorUploadError extends Error {
 }
 
 const TEMP_SUFFIX = '.tmp';
+const WRITE_BATCH_BYTES = 1024 * 1024;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /**
@@ -114,6 +115,8 @@ export class TensorFiles {
     let expected = layout ? checkedLength(layout, maxBytes) : -1;
     let prefix: Buffer | null = framing.kind === 'npy' ? Buffer.alloc(0) : null;
     let written = 0;
+    let pending: Uint8Array[] = [];
+    let pendingBytes = 0;
     for await (const chunk of source) {
       let data: Uint8Array = chunk;
       if (prefix !== null) {
@@ -136,9 +139,17 @@ export class TensorFiles {
         throw new TensorUploadError('BAD_TENSOR', 'bool tensor: every byte must be 0 or 1');
       }
       hash.update(data);
-      await file.write(data);
+      pending.push(data);
+      pendingBytes += data.byteLength;
       written += data.byteLength;
+      // Socket chunks are 16-64 KiB: one write (a thread-pool round trip) per WRITE_BATCH_BYTES instead.
+      if (pendingBytes >= WRITE_BATCH_BYTES) {
+        await file.write(Buffer.concat(pending, pendingBytes));
+        pending = [];
+        pendingBytes = 0;
+      }
     }
+    if (pendingBytes > 0) await file.write(Buffer.concat(pending, pendingBytes));
     if (layout === null) {
       throw new TensorUploadError('BAD_TENSOR', 'body ended inside the .npy header');
     }
