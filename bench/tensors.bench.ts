@@ -22,6 +22,7 @@ const MIB = 1024 * 1024;
 const SIZES_MIB = [64, 256, ...(process.env.BENCH_TENSORS_GIB === '1' ? [1024] : [])];
 const CHUNK = MIB;
 const HEALTH_INTERVAL_MS = 20;
+const IDLE_PROBE_MS = 3000;
 /** The JSON/base64 comparison: two float32 matrices of this shape (each 2 MiB; 5.6 MB of JSON). */
 const JSON_SHAPE = [512, 1024] as const;
 
@@ -191,6 +192,16 @@ function probeHealth(base: URL): { stop: () => Promise<number[]> } {
   };
 }
 
+function latencyFigures(latencies: number[]): Record<string, number> {
+  const sorted = [...latencies].sort((x, y) => x - y);
+  return {
+    probes: sorted.length,
+    p50Ms: round(percentile(sorted, 50)),
+    p99Ms: round(percentile(sorted, 99)),
+    maxMs: round(sorted[sorted.length - 1] ?? 0),
+  };
+}
+
 const mbps = (bytes: number, ms: number): number => round(bytes / 1e6 / (ms / 1000), 1);
 
 /** The same two matrices through POST /v1/jobs as inline base64 JSON, and as .npy uploads plus refs. */
@@ -269,6 +280,10 @@ export async function run(): Promise<Record<string, unknown>> {
     const figures: Record<string, unknown> = {};
     // made before the probes start: filling 256 MiB would stall this process's own event loop
     const tensors = SIZES_MIB.map((mib) => ({ mib, data: tensorData(mib) }));
+    // the same probes with nothing else running: what this (shared) machine gives at best
+    const idle = probeHealth(api.url);
+    await new Promise((r) => setTimeout(r, IDLE_PROBE_MS));
+    figures.healthLiveIdle = latencyFigures(await idle.stop());
     const health = probeHealth(api.url);
     for (const { mib, data } of tensors) {
       const shape = [mib * 256, 1024]; // float32 rows of 4 KiB
@@ -285,13 +300,7 @@ export async function run(): Promise<Record<string, unknown>> {
         downloadMs: round(downloadMs),
       };
     }
-    const latencies = (await health.stop()).sort((x, y) => x - y);
-    figures.healthLiveDuringTransfers = {
-      probes: latencies.length,
-      p50Ms: round(percentile(latencies, 50)),
-      p99Ms: round(percentile(latencies, 99)),
-      maxMs: round(latencies[latencies.length - 1] ?? 0),
-    };
+    figures.healthLiveDuringTransfers = latencyFigures(await health.stop());
     figures.jsonVersusNpy = await jsonVersusNpy(agent, api.url, api.key);
     return figures;
   } finally {
