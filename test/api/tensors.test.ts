@@ -131,6 +131,16 @@ describe('tensors as binary: POST /v1/tensors, jobs by ref, outputs as .npy (rea
 
     const text = await upload(c, c.devKey, whole, 'text/plain');
     expect(text.status).toBe(415);
+
+    const anonymous = await fetch(`${c.url}/v1/tensors`, {
+      method: 'POST',
+      headers: { 'content-type': NPY_MEDIA_TYPE },
+      body: big,
+    });
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('connection')).toBe('close');
+    // the connection of a refused upload is not reused with its body half read
+    expect((await api(c.url, 'GET', '/v1/account', { key: c.devKey })).status).toBe(200);
   });
 
   it("refuses someone else's ref, by field, at submit", async () => {

@@ -147,6 +147,12 @@ export async function startCoordinator(config: AppConfig, logger: Logger): Promi
     app.useBodyParser('application/json', { bodyLimit: config.MAX_BODY_BYTES }, jsonBodyParser(fastify));
     // Tensor uploads: the body stays a stream for the route to read (tensors/tensor-files.ts).
     fastify.addContentTypeParser([NPY_MEDIA_TYPE, RAW_MEDIA_TYPE], (_request, _payload, done) => done(null));
+    // A tensor upload answered before its body was read (401, 403, 413, …): the unread rest would
+    // be taken for the next request on a kept-alive connection, so the connection closes.
+    fastify.addHook('onSend', async (request, reply, payload) => {
+      if (request.method === 'POST' && !request.raw.complete) void reply.header('connection', 'close');
+      return payload;
+    });
     app.enableCors(corsOptions(config.CORS_ORIGINS));
     app.useGlobalPipes(createValidationPipe());
     const metrics = app.get(MetricsService);

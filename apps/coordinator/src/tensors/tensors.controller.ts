@@ -67,14 +67,13 @@ export class TensorsController {
     @Query() query: Record<string, unknown>,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<UploadedTensorDto> {
-    const { tensor, created } = await this.tensors
-      .upload(principal, request.raw, request.headers['content-type'], query)
-      .catch((err: unknown) => {
-        // The rest of a refused body is not read: the client must not send its next request on
-        // this connection.
-        void reply.header('connection', 'close');
-        throw err;
-      });
+    // A refusal leaves the rest of the body unread: bootstrap.ts then closes the connection.
+    const { tensor, created } = await this.tensors.upload(
+      principal,
+      request.raw,
+      request.headers['content-type'],
+      query,
+    );
     void reply.status(created ? 201 : 200);
     return mapUploadedTensor(tensor);
   }
