@@ -82,7 +82,7 @@ const COORDINATOR_LAYERS = [
   ['database', 'security'],
   ['accounts', 'ledger', 'settings', 'events', 'queue'],
   ['auth', 'pricing'],
-  ['artifacts', 'settlement'],
+  ['artifacts', 'settlement', 'tensors'],
   ['providers'],
   ['p2p'],
   ['jobs', 'reputation'],

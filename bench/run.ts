@@ -27,6 +27,7 @@ const BENCHMARKS: Record<string, string> = {
   scaleout: './scaleout.bench.js',
   'p2p-attack': './p2p-attack.bench.js',
   'job-offer': './job-offer.bench.js',
+  tensors: './tensors.bench.js',
 };
 
 const here = dirname(fileURLToPath(import.meta.url));

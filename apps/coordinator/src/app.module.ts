@@ -32,6 +32,9 @@ import { JobsController } from './jobs/jobs.controller.js';
 import { ArtifactsRepository } from './artifacts/artifacts.repository.js';
 import { ArtifactsService } from './artifacts/artifacts.service.js';
 import { ArtifactsController } from './artifacts/artifacts.controller.js';
+import { TensorsRepository } from './tensors/tensors.repository.js';
+import { TensorsService } from './tensors/tensors.service.js';
+import { TensorsController } from './tensors/tensors.controller.js';
 import { ProvidersRepository } from './providers/providers.repository.js';
 import { ProvidersController } from './providers/providers.controller.js';
 import { MarketController } from './providers/market.controller.js';
@@ -125,6 +128,7 @@ export class AppModule {
           WebhooksController,
           JobsController,
           ArtifactsController,
+          TensorsController,
           ProvidersController,
           MarketController,
           NetworkController,
@@ -188,6 +192,8 @@ export class AppModule {
         DispatchEnqueuer,
         ArtifactsRepository,
         ArtifactsService,
+        TensorsRepository,
+        TensorsService,
         ProvidersRepository,
         ProviderEarningsRepository,
         ProviderEarningsService,

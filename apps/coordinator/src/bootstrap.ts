@@ -28,6 +28,8 @@ import { registerDashboard } from './admin/dashboard-static.js';
 import { registerRateLimits } from './security/rate-limit.js';
 import { frameworkErrors, registerRequestGuards } from './common/request-guards.js';
 import { jsonBodyParser } from './common/json-body.js';
+import { NPY_MEDIA_TYPE } from '@gpumesh/protocol';
+import { RAW_MEDIA_TYPE } from './tensors/tensors.service.js';
 import { corsOptions } from './security/cors.js';
 import { helmetOptions, httpTimeouts, trustProxyOption } from './security/server-options.js';
 import { registerStaticCompression } from './common/static-compression.js';
@@ -138,6 +140,8 @@ export async function startCoordinator(configured: AppConfig, logger: Logger): P
         request.headers['content-length'] !== undefined && request.headers['content-length'] !== '0';
       if (!hasBody && request.headers['transfer-encoding'] === undefined) return;
       const type = request.headers['content-type'] ?? '';
+      // Tensor uploads are streamed binary bodies; their route judges the media type itself.
+      if (request.method === 'POST' && request.url.split('?')[0] === '/v1/tensors') return;
       if (!/^application\/json\s*(;|$)/i.test(type)) {
         await reply.status(415).send({
           statusCode: 415,
@@ -159,6 +163,14 @@ export async function startCoordinator(configured: AppConfig, logger: Logger): P
     // JSON bodies: `__proto__` refused, `constructor` kept as data, and a body that cannot be used
     // reported only after authentication (json-body.ts).
     app.useBodyParser('application/json', { bodyLimit: config.MAX_BODY_BYTES }, jsonBodyParser(fastify));
+    // Tensor uploads: the body stays a stream for the route to read (tensors/tensor-files.ts).
+    fastify.addContentTypeParser([NPY_MEDIA_TYPE, RAW_MEDIA_TYPE], (_request, _payload, done) => done(null));
+    // A tensor upload answered before its body was read (401, 403, 413, …): the unread rest would
+    // be taken for the next request on a kept-alive connection, so the connection closes.
+    fastify.addHook('onSend', async (request, reply, payload) => {
+      if (request.method === 'POST' && !request.raw.complete) void reply.header('connection', 'close');
+      return payload;
+    });
     app.enableCors(corsOptions(config.CORS_ORIGINS));
     app.useGlobalPipes(createValidationPipe());
     const metrics = app.get(MetricsService);

@@ -142,7 +142,6 @@ function jobSchemas(): Record<string, Json> {
         "a job's verification policy: none (one provider) or redundant on k distinct operators, plus a canary rate; `verified` asks for a checked result even with one copy",
     },
   };
-  const specRefs: Record<string, string> = {};
   const submissionRefs: Record<string, string> = {};
   for (const branch of branches) {
     const properties = { ...(branch.properties as Record<string, Json>) };
@@ -153,16 +152,15 @@ function jobSchemas(): Record<string, Json> {
       if (Object.keys(schema).length === 0) delete properties[name];
     }
     const title = `${kind[0].toUpperCase()}${kind.slice(1)}`;
-    schemas[`${title}JobSpec`] = { ...branch, properties, description: `a ${kind} job spec` };
     schemas[`${title}JobSubmission`] = {
       ...branch,
       properties: {
         ...properties,
+        inputs: inputsByValueOrRef(properties.inputs),
         verification: { $ref: '#/components/schemas/VerificationPolicyRequest' },
       },
       description: `a ${kind} job spec as submitted: the spec, and optionally its verification policy`,
     };
-    specRefs[kind] = `#/components/schemas/${title}JobSpec`;
     submissionRefs[kind] = `#/components/schemas/${title}JobSubmission`;
   }
   const union = (refs: Record<string, string>, description: string): Json => ({
@@ -170,7 +168,6 @@ function jobSchemas(): Record<string, Json> {
     oneOf: Object.values(refs).map(($ref) => ({ $ref })),
     discriminator: { propertyName: 'kind', mapping: refs },
   });
-  schemas.JobSpec = union(specRefs, 'a job spec: a matmul, an inference or a training job');
   schemas.JobSubmission = union(
     submissionRefs,
     'what POST /v1/jobs takes: a job spec, with an optional `verification` policy beside it',
@@ -190,6 +187,21 @@ function jobSchemas(): Record<string, Json> {
     additionalProperties: false,
   };
   return schemas;
+}
+
+/** A submission's inputs: inline tensors, or `{ name, ref }` naming a tensor uploaded to /v1/tensors. */
+function inputsByValueOrRef(inputs: Json): Json {
+  const byRef: Json = {
+    type: 'object',
+    description: 'a tensor you uploaded (POST /v1/tensors), by its ref',
+    required: ['name', 'ref'],
+    additionalProperties: false,
+    properties: {
+      name: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:/-]+$' },
+      ref: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' },
+    },
+  };
+  return { ...inputs, items: { oneOf: [inputs.items as Json, byRef] } };
 }
 
 /** `$schema` is a JSON Schema document keyword: not allowed inside an OpenAPI schema object. */

@@ -31,6 +31,7 @@ export {
   decodeTensorWire,
   firstNonFinite,
   BYTES_PER_ELEMENT,
+  DTYPES,
   TensorWireSchema,
   type DType,
   type TensorWire,

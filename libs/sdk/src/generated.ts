@@ -492,8 +492,17 @@ export type JobDetailDto = {
   /** why the job ended: always set on FAILED and EXPIRED, null otherwise */
   error?: JobErrorDto | null;
   resultHash?: string | null;
-  /** the submitted job spec */
-  spec: JobSpec;
+  /** the submitted job spec, its inputs as metadata only (name, dtype, shape, bytes): no tensor data */
+  spec?: {
+    kind: "matmul" | "inference" | "train";
+    inputs: {
+      name: string;
+      dtype: "float32" | "int32" | "bool";
+      shape: number[];
+      /** bytes of element data */
+      bytes: number;
+    }[];
+  };
 };
 
 export type TensorDto = {
@@ -563,6 +572,17 @@ export type ArtifactPageDto = {
 export type UpdateArtifactDto = {
   /** share your upload of this model with every account (true) or stop (false) */
   public: boolean;
+};
+
+export type UploadedTensorDto = {
+  /** sha256 of the element bytes (little-endian, C order): use it as a job input { name, ref } */
+  ref: string;
+  dtype: "float32" | "int32" | "bool";
+  shape: number[];
+  /** bytes of element data */
+  bytes: number;
+  /** when you last uploaded it */
+  createdAt: string;
 };
 
 export type EarningsTotalsDto = {
@@ -1291,30 +1311,6 @@ export type VerificationPolicyRequest = {
   verified?: boolean;
 };
 
-/** a matmul job spec */
-export type MatmulJobSpec = {
-  kind: "matmul";
-  version: 1;
-  inputs: {
-    name: string;
-    dtype: "float32" | "int32" | "bool";
-    shape: number[];
-    data: string;
-  }[];
-  requirements?: {
-    minVramMiB?: number;
-    gpuModels?: string[];
-    backends?: ("tensorflow-gpu" | "tensorflow" | "wasm" | "cpu")[];
-  };
-  maxPricePerUnit: string;
-  redundancy?: number;
-  deadlineSeconds?: number;
-  params?: {
-    transposeA?: boolean;
-    transposeB?: boolean;
-  };
-};
-
 /** a matmul job spec as submitted: the spec, and optionally its verification policy */
 export type MatmulJobSubmission = {
   kind: "matmul";
@@ -1324,6 +1320,9 @@ export type MatmulJobSubmission = {
     dtype: "float32" | "int32" | "bool";
     shape: number[];
     data: string;
+  } | {
+    name: string;
+    ref: string;
   }[];
   requirements?: {
     minVramMiB?: number;
@@ -1338,34 +1337,6 @@ export type MatmulJobSubmission = {
     transposeB?: boolean;
   };
   verification?: VerificationPolicyRequest;
-};
-
-/** a inference job spec */
-export type InferenceJobSpec = {
-  kind: "inference";
-  version: 1;
-  inputs: {
-    name: string;
-    dtype: "float32" | "int32" | "bool";
-    shape: number[];
-    data: string;
-  }[];
-  requirements?: {
-    minVramMiB?: number;
-    gpuModels?: string[];
-    backends?: ("tensorflow-gpu" | "tensorflow" | "wasm" | "cpu")[];
-  };
-  maxPricePerUnit: string;
-  redundancy?: number;
-  deadlineSeconds?: number;
-  model: {
-    hash: string;
-    format: "layers" | "graph";
-  };
-  params?: {
-    batchSize?: number;
-  };
-  outputs?: string[];
 };
 
 /** a inference job spec as submitted: the spec, and optionally its verification policy */
@@ -1377,6 +1348,9 @@ export type InferenceJobSubmission = {
     dtype: "float32" | "int32" | "bool";
     shape: number[];
     data: string;
+  } | {
+    name: string;
+    ref: string;
   }[];
   requirements?: {
     minVramMiB?: number;
@@ -1397,37 +1371,6 @@ export type InferenceJobSubmission = {
   verification?: VerificationPolicyRequest;
 };
 
-/** a train job spec */
-export type TrainJobSpec = {
-  kind: "train";
-  version: 1;
-  inputs: {
-    name: string;
-    dtype: "float32" | "int32" | "bool";
-    shape: number[];
-    data: string;
-  }[];
-  requirements?: {
-    minVramMiB?: number;
-    gpuModels?: string[];
-    backends?: ("tensorflow-gpu" | "tensorflow" | "wasm" | "cpu")[];
-  };
-  maxPricePerUnit: string;
-  redundancy?: number;
-  deadlineSeconds?: number;
-  model: {
-    hash: string;
-    format: "layers" | "graph";
-  };
-  params: {
-    epochs: number;
-    batchSize: number;
-    learningRate: number;
-    optimizer: "sgd" | "adam";
-    loss: "meanSquaredError" | "categoricalCrossentropy" | "binaryCrossentropy";
-  };
-};
-
 /** a train job spec as submitted: the spec, and optionally its verification policy */
 export type TrainJobSubmission = {
   kind: "train";
@@ -1437,6 +1380,9 @@ export type TrainJobSubmission = {
     dtype: "float32" | "int32" | "bool";
     shape: number[];
     data: string;
+  } | {
+    name: string;
+    ref: string;
   }[];
   requirements?: {
     minVramMiB?: number;
@@ -1459,9 +1405,6 @@ export type TrainJobSubmission = {
   };
   verification?: VerificationPolicyRequest;
 };
-
-/** a job spec: a matmul, an inference or a training job */
-export type JobSpec = MatmulJobSpec | InferenceJobSpec | TrainJobSpec;
 
 /** what POST /v1/jobs takes: a job spec, with an optional `verification` policy beside it */
 export type JobSubmission = MatmulJobSubmission | InferenceJobSubmission | TrainJobSubmission;

@@ -54,6 +54,18 @@ const configSchema = z.object({
     .int()
     .positive()
     .default(64 * 1024 * 1024),
+  /** Largest tensor `POST /v1/tensors` takes, in bytes of element data (413 beyond). */
+  MAX_TENSOR_UPLOAD_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(1024 * MIB_BYTES),
+  /** Bytes of uploaded tensors one account may keep (413 TENSOR_QUOTA beyond); 0: no quota. */
+  TENSOR_QUOTA_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(16 * 1024 * MIB_BYTES),
   /** Requests per minute from one client IP (every request); 0 turns the per-IP limit off. */
   RATE_LIMIT_PER_IP: z.coerce.number().int().min(0).default(1200),
   /** Requests per minute with one API key, session or admin cookie; 0 turns the per-key limit off. */

@@ -17,6 +17,7 @@ import {
   ApiHeader,
   ApiOkResponse,
   ApiOperation,
+  ApiProduces,
   ApiQuery,
   ApiResponse,
   ApiTags,
@@ -29,6 +30,8 @@ import type { Principal } from '../auth/principal.js';
 import { uuidParam } from '../common/pipes.js';
 import { ApiErrors, ApiEventStream } from '../common/api-docs.js';
 import { NO_CHARGES, chargesOfNewJob } from '../ledger/job-charges.js';
+import { NPY_MEDIA_TYPE } from '@gpumesh/protocol';
+import { npyStream, wantsJson } from '../tensors/npy-stream.js';
 import { JobEventStream } from './job-event-stream.js';
 import { parseLastEventId } from '../events/sse/sse-resume.js';
 import { JobsService, MAX_BATCH_SUBMIT } from './jobs.service.js';
@@ -222,6 +225,48 @@ export class JobsController {
   ): Promise<JobResultDto> {
     const { job, result, resultHash } = await this.jobs.result(principal, id);
     return { jobId: job.id, resultHash, result };
+  }
+
+  @Get(':id/outputs/:name')
+  @RequireScopes('jobs:read')
+  @ApiOperation({
+    summary:
+      'One output tensor of a completed job: .npy by default, or { name, dtype, shape, data (base64) } with Accept: application/json',
+  })
+  @ApiProduces(NPY_MEDIA_TYPE, 'application/json')
+  @ApiOkResponse({
+    content: {
+      [NPY_MEDIA_TYPE]: { schema: { type: 'string', format: 'binary' } },
+      'application/json': { schema: { $ref: '#/components/schemas/TensorDto' } },
+    },
+  })
+  @ApiErrors({
+    403: 'FORBIDDEN: the key lacks jobs:read',
+    404: 'JOB_NOT_FOUND, or NOT_FOUND: the job has no output of that name',
+    409: 'RESULT_NOT_READY: the job has not completed (details.state)',
+  })
+  async output(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id', uuidParam('id')) id: string,
+    @Param('name') name: string,
+    @Headers('accept') accept: string | undefined,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const output = await this.jobs.output(principal, id, name);
+    if (wantsJson(accept)) {
+      await reply.type('application/json').send(output);
+      return;
+    }
+    const data = Buffer.from(output.data, 'base64');
+    const body = npyStream(output.dtype, output.shape, data.byteLength, data);
+    await reply
+      .type(NPY_MEDIA_TYPE)
+      .header('content-length', String(body.length))
+      .header(
+        'content-disposition',
+        `attachment; filename="${output.name.replace(/[^A-Za-z0-9_.-]/g, '_')}.npy"`,
+      )
+      .send(body.stream);
   }
 
   @Sse(':id/events')

@@ -8,11 +8,13 @@ import {
   parseJobSpec,
   workUnitsForSpec,
   type JobSpec,
+  type TensorWire,
 } from '@gpumesh/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
 import type { Principal } from '../auth/principal.js';
 import { ArtifactsService } from '../artifacts/artifacts.service.js';
+import { TensorsService } from '../tensors/tensors.service.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { LedgerAccounts } from '../ledger/accounts.js';
 import { MAX_LEDGER_AMOUNT } from '../ledger/ledger-accounts.js';
@@ -75,6 +77,7 @@ export class JobsService {
     private readonly submissions: JobSubmissionRepository,
     private readonly dryRuns: DryRunService,
     private readonly artifacts: ArtifactsService,
+    private readonly tensors: TensorsService,
     private readonly ledger: LedgerRepository,
     private readonly bus: JobEventsBus,
     private readonly metrics: MetricsService,
@@ -237,6 +240,11 @@ export class JobsService {
       throw new DomainError('VALIDATION_FAILED', 'body: expected a JSON object (the job spec)');
     }
     const { verification: requested, ...specBody } = body as Record<string, unknown>;
+    // Inputs by ref ({ name, ref }) become the inline tensors they name: the spec, its hash and the
+    // offers agents sign stay what they were.
+    if ('inputs' in specBody) {
+      specBody.inputs = await this.tensors.resolveInputs(principal.accountId, specBody.inputs);
+    }
     const parsed = this.parseSpec(specBody);
     const issues = staticIssues(parsed);
     if (issues.length > 0) {
@@ -349,6 +357,20 @@ export class JobsService {
       );
     }
     return { job, result: job.result, resultHash: job.resultHash };
+  }
+
+  /** One output tensor of a completed job (RESULT_NOT_READY before; NOT_FOUND for an unknown name). */
+  async output(principal: Principal, id: string, name: string): Promise<TensorWire> {
+    const { result } = await this.result(principal, id);
+    const outputs = (result as { outputs?: TensorWire[] } | null)?.outputs ?? [];
+    const output = outputs.find((o) => o.name === name);
+    if (!output) {
+      throw new DomainError(
+        'NOT_FOUND',
+        `job ${id} has no output named "${name.slice(0, 128)}" (it has ${outputs.map((o) => `"${o.name}"`).join(', ') || 'none'})`,
+      );
+    }
+    return output;
   }
 
   events(jobId: string, afterId?: bigint): Promise<JobEvent[]> {

@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Matches } from 'class-validator';
 import type { Job, JobEvent } from '#prisma';
+import { base64DecodedLength, type TensorWire } from '@gpumesh/protocol';
 import { PageQueryDto } from '../../common/page-query.dto.js';
 import { JOB_STATES } from '../job-state.js';
 import { JOB_ERROR_CODES, jobErrorOf } from '../job-error.js';
@@ -180,13 +181,58 @@ function mapVerification(job: Job): JobVerificationDto {
   };
 }
 
+/** A job input as `GET /v1/jobs/:id` shows it: what it is, not its data. */
+export interface JobInputSummary {
+  name: string;
+  dtype: string;
+  shape: number[];
+  bytes: number;
+}
+
 export class JobDetailDto extends JobDto {
-  @ApiProperty({ description: 'the submitted job spec', allOf: [{ $ref: '#/components/schemas/JobSpec' }] })
-  spec: unknown;
+  @ApiProperty({
+    description:
+      'the submitted job spec, its inputs as metadata only (name, dtype, shape, bytes): no tensor data',
+    type: 'object',
+    additionalProperties: true,
+    required: ['kind', 'inputs'],
+    properties: {
+      kind: { type: 'string', enum: ['matmul', 'inference', 'train'] },
+      inputs: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['name', 'dtype', 'shape', 'bytes'],
+          additionalProperties: false,
+          properties: {
+            name: { type: 'string' },
+            dtype: { type: 'string', enum: ['float32', 'int32', 'bool'] },
+            shape: { type: 'array', items: { type: 'integer' } },
+            bytes: { type: 'integer', description: 'bytes of element data' },
+          },
+        },
+      },
+    },
+  })
+  spec: Record<string, unknown> & { inputs: JobInputSummary[] };
+}
+
+/** A stored job spec with each input's data replaced by its size. */
+export function summarizeSpec(spec: unknown): Record<string, unknown> & { inputs: JobInputSummary[] } {
+  const { inputs, ...rest } = spec as { inputs?: TensorWire[] } & Record<string, unknown>;
+  return {
+    ...rest,
+    inputs: (inputs ?? []).map((t) => ({
+      name: t.name,
+      dtype: t.dtype,
+      shape: [...t.shape],
+      bytes: base64DecodedLength(t.data),
+    })),
+  };
 }
 
 export function mapJobDetail(job: Job, charges: JobCharges): JobDetailDto {
-  return { ...mapJob(job, charges), spec: job.spec };
+  return { ...mapJob(job, charges), spec: summarizeSpec(job.spec) };
 }
 
 export class JobPageDto {

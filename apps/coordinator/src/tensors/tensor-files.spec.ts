@@ -1,0 +1,74 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeNpy } from '@gpumesh/protocol';
+import { TensorFiles, TensorUploadError } from './tensor-files.js';
+
+/** `bytes` as a stream of chunks of `size` bytes (a header split across chunks included). */
+async function* chunks(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+}
+
+describe('TensorFiles', () => {
+  let dir: string;
+  let files: TensorFiles;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tensor-files-'));
+    files = new TensorFiles(join(dir, 'tensors'));
+    await files.init();
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('stores the element bytes of a .npy under their sha256, whatever the chunking', async () => {
+    const data = new Uint8Array(new Float32Array([1, 2, 3, 4, 5, 6]).buffer);
+    const sha = createHash('sha256').update(data).digest('hex');
+    for (const size of [1, 7, 64, 4096]) {
+      const stored = await files.write(
+        chunks(encodeNpy('float32', [3, 2], data), size),
+        { kind: 'npy' },
+        1024,
+      );
+      expect(stored).toEqual({ dtype: 'float32', shape: [3, 2], sha256: sha, bytes: 24 });
+    }
+    expect(new Uint8Array(await readFile(files.pathOf(sha)))).toEqual(data);
+    expect(await readdir(files.dir)).toEqual([sha]); // one file, no temporaries
+  });
+
+  it('takes raw bytes with a given layout and refuses a wrong length', async () => {
+    const data = new Uint8Array(new Int32Array([7, 8, 9, 10]).buffer);
+    const stored = await files.write(chunks(data, 5), { kind: 'raw', dtype: 'int32', shape: [4] }, 1024);
+    expect(stored.bytes).toBe(16);
+    await expect(
+      files.write(chunks(data, 5), { kind: 'raw', dtype: 'int32', shape: [5] }, 1024),
+    ).rejects.toThrow('needs 20');
+    await expect(
+      files.write(chunks(data, 5), { kind: 'raw', dtype: 'int32', shape: [3] }, 1024),
+    ).rejects.toThrow('more data than int32[3]');
+  });
+
+  it('refuses what is not a .npy, a bool byte over 1, and a tensor over the limit, leaving nothing behind', async () => {
+    const notNpy = files.write(chunks(new TextEncoder().encode('{"a":1}'), 3), { kind: 'npy' }, 1024);
+    await expect(notNpy).rejects.toBeInstanceOf(TensorUploadError);
+    const bool = files.write(
+      chunks(encodeNpy('bool', [3], Uint8Array.of(0, 2, 1)), 8),
+      { kind: 'npy' },
+      1024,
+    );
+    await expect(bool).rejects.toThrow('0 or 1');
+    const big = encodeNpy('float32', [64, 64], new Uint8Array(64 * 64 * 4));
+    await expect(files.write(chunks(big, 1000), { kind: 'npy' }, 1024)).rejects.toMatchObject({
+      code: 'TOO_LARGE',
+    });
+    expect(await readdir(files.dir)).toEqual([]);
+  });
+
+  it('removes the temporaries of an interrupted upload at start', async () => {
+    await writeFile(join(files.dir, 'abc.tmp'), 'partial');
+    expect(await new TensorFiles(files.dir).init()).toBe(1);
+    expect(await readdir(files.dir)).toEqual([]);
+  });
+});

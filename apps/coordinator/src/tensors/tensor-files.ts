@@ -1,0 +1,194 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream, type ReadStream } from 'node:fs';
+import { mkdir, open, readFile, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BYTES_PER_ELEMENT, NpyFormatError, readNpyHeader, type DType } from '@gpumesh/protocol';
+
+/** What an upload says about the tensor before its data: parsed from the `.npy` header, or given. */
+export type TensorLayout = { readonly dtype: DType; readonly shape: readonly number[] };
+
+/** How the body of an upload is framed. */
+export type UploadFraming = { readonly kind: 'npy' } | ({ readonly kind: 'raw' } & TensorLayout);
+
+/** A tensor written to the store: its layout and the SHA-256 of its element bytes. */
+export interface StoredTensor extends TensorLayout {
+  readonly sha256: string;
+  readonly bytes: number;
+}
+
+/** Why an upload was refused; `code` tells the service which HTTP error it is. */
+export class TensorUploadError extends Error {
+  constructor(
+    readonly code: 'BAD_TENSOR' | 'TOO_LARGE',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TensorUploadError';
+  }
+}
+
+const TEMP_SUFFIX = '.tmp';
+const WRITE_BATCH_BYTES = 1024 * 1024;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/**
+ * The content-addressed files of uploaded tensors: `<dir>/<sha256>` holds a tensor's little-endian
+ * element bytes (no header). An upload is written to a temporary file while it is hashed, synced,
+ * then renamed into place, so a file under its hash is always whole; temporaries left by a crash are
+ * removed by `init`.
+ */
+export class TensorFiles {
+  constructor(readonly dir: string) {}
+
+  /** Creates the directory and removes temporaries an interrupted upload left behind. */
+  async init(): Promise<number> {
+    await mkdir(this.dir, { recursive: true });
+    let removed = 0;
+    for (const name of await readdir(this.dir)) {
+      if (name.endsWith(TEMP_SUFFIX)) {
+        await unlink(join(this.dir, name)).catch(() => undefined);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  pathOf(sha256: string): string {
+    if (!SHA256_HEX.test(sha256)) throw new Error(`not a sha256: ${sha256.slice(0, 80)}`);
+    return join(this.dir, sha256);
+  }
+
+  async exists(sha256: string): Promise<boolean> {
+    return stat(this.pathOf(sha256)).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** The element bytes of a stored tensor, streamed. */
+  openRead(sha256: string): ReadStream {
+    return createReadStream(this.pathOf(sha256), { highWaterMark: 1024 * 1024 });
+  }
+
+  /** The element bytes of a stored tensor, whole (for tensors that go inline into a job spec). */
+  read(sha256: string): Promise<Buffer> {
+    return readFile(this.pathOf(sha256));
+  }
+
+  /**
+   * Writes one upload: reads `source` chunk by chunk, parses the `.npy` header (or takes the given
+   * layout), hashes and writes the element bytes, and refuses anything over `maxBytes` as soon as its
+   * header (or layout) says so. Throws `TensorUploadError`; nothing is left behind on failure.
+   */
+  async write(
+    source: AsyncIterable<Uint8Array>,
+    framing: UploadFraming,
+    maxBytes: number,
+  ): Promise<StoredTensor> {
+    await mkdir(this.dir, { recursive: true });
+    const temp = join(this.dir, `${randomUUID()}${TEMP_SUFFIX}`);
+    const file = await open(temp, 'w');
+    let closed = false;
+    try {
+      const stored = await this.copy(source, framing, maxBytes, file);
+      await file.sync();
+      await file.close();
+      closed = true;
+      if (await this.exists(stored.sha256)) await unlink(temp);
+      else await rename(temp, this.pathOf(stored.sha256));
+      return stored;
+    } catch (err) {
+      if (!closed) await file.close().catch(() => undefined);
+      await unlink(temp).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async copy(
+    source: AsyncIterable<Uint8Array>,
+    framing: UploadFraming,
+    maxBytes: number,
+    file: FileHandle,
+  ): Promise<StoredTensor> {
+    const hash = createHash('sha256');
+    let layout: TensorLayout | null = framing.kind === 'raw' ? framing : null;
+    let expected = layout ? checkedLength(layout, maxBytes) : -1;
+    let prefix: Buffer | null = framing.kind === 'npy' ? Buffer.alloc(0) : null;
+    let written = 0;
+    let pending: Uint8Array[] = [];
+    let pendingBytes = 0;
+    for await (const chunk of source) {
+      let data: Uint8Array = chunk;
+      if (prefix !== null) {
+        prefix = Buffer.concat([prefix, chunk]);
+        const header = parseHeader(prefix);
+        if ('need' in header) continue;
+        layout = header;
+        expected = checkedLength(header, maxBytes);
+        data = prefix.subarray(header.dataOffset);
+        prefix = null;
+      }
+      if (data.byteLength === 0) continue;
+      if (written + data.byteLength > expected) {
+        throw new TensorUploadError(
+          'BAD_TENSOR',
+          `body has more data than ${describe(layout)} holds (${expected} bytes)`,
+        );
+      }
+      if (layout?.dtype === 'bool' && data.some((v) => v > 1)) {
+        throw new TensorUploadError('BAD_TENSOR', 'bool tensor: every byte must be 0 or 1');
+      }
+      hash.update(data);
+      pending.push(data);
+      pendingBytes += data.byteLength;
+      written += data.byteLength;
+      // Socket chunks are 16-64 KiB: one write (a thread-pool round trip) per WRITE_BATCH_BYTES instead.
+      if (pendingBytes >= WRITE_BATCH_BYTES) {
+        await file.write(Buffer.concat(pending, pendingBytes));
+        pending = [];
+        pendingBytes = 0;
+      }
+    }
+    if (pendingBytes > 0) await file.write(Buffer.concat(pending, pendingBytes));
+    if (layout === null) {
+      throw new TensorUploadError('BAD_TENSOR', 'body ended inside the .npy header');
+    }
+    if (written !== expected) {
+      throw new TensorUploadError(
+        'BAD_TENSOR',
+        `body has ${written} bytes of data; ${describe(layout)} needs ${expected}`,
+      );
+    }
+    return { dtype: layout.dtype, shape: [...layout.shape], sha256: hash.digest('hex'), bytes: written };
+  }
+}
+
+function parseHeader(prefix: Buffer): ReturnType<typeof readNpyHeader> {
+  try {
+    return readNpyHeader(prefix);
+  } catch (err) {
+    if (err instanceof NpyFormatError) throw new TensorUploadError('BAD_TENSOR', err.message);
+    throw err;
+  }
+}
+
+function describe(layout: TensorLayout | null): string {
+  return layout ? `${layout.dtype}[${layout.shape.join(',')}]` : 'the tensor';
+}
+
+/** The data length `layout` implies, refused (TOO_LARGE) over `maxBytes`. */
+function checkedLength(layout: TensorLayout, maxBytes: number): number {
+  // Not protocol's tensorByteLength: that one stops counting at the inline-tensor cap (16 MiB).
+  let bytes = BYTES_PER_ELEMENT[layout.dtype];
+  for (const d of layout.shape) {
+    bytes *= d;
+    if (bytes > maxBytes) break;
+  }
+  if (bytes > maxBytes) {
+    throw new TensorUploadError(
+      'TOO_LARGE',
+      `${describe(layout)} is ${'more than ' + maxBytes} bytes; the largest tensor this coordinator takes is ${maxBytes} bytes (MAX_TENSOR_UPLOAD_BYTES)`,
+    );
+  }
+  return bytes;
+}

@@ -1,0 +1,202 @@
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { join } from 'node:path';
+import type { ReadStream } from 'node:fs';
+import type { Tensor } from '#prisma';
+import {
+  DTYPES,
+  MAX_TENSOR_BYTES,
+  MAX_TENSOR_RANK,
+  NPY_MEDIA_TYPE,
+  type DType,
+  type TensorWire,
+} from '@gpumesh/protocol';
+import { APP_CONFIG, type AppConfig } from '../config/config.js';
+import { DomainError } from '../common/domain-error.js';
+import type { Principal } from '../auth/principal.js';
+import { LOGGER } from '../logging/logger.js';
+import { TensorsRepository } from './tensors.repository.js';
+import { TensorFiles, TensorUploadError, type UploadFraming } from './tensor-files.js';
+
+export const RAW_MEDIA_TYPE = 'application/octet-stream';
+/** Media types `POST /v1/tensors` takes. */
+export const TENSOR_UPLOAD_MEDIA_TYPES = [NPY_MEDIA_TYPE, RAW_MEDIA_TYPE] as const;
+
+const REF = /^sha256:([0-9a-f]{64})$/;
+
+/** `sha256:<hex>`: how the API names a tensor's element bytes. */
+export function tensorRef(sha256: string): string {
+  return `sha256:${sha256}`;
+}
+
+/** An uploaded tensor as its uploader sees it. */
+export interface TensorView {
+  readonly ref: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly bytes: number;
+  readonly createdAt: Date;
+}
+
+function viewOf(row: Tensor): TensorView {
+  return {
+    ref: tensorRef(row.sha256),
+    dtype: row.dtype as DType,
+    shape: row.shape,
+    bytes: Number(row.bytes),
+    createdAt: row.createdAt,
+  };
+}
+
+/**
+ * Uploaded tensors: the bytes stream into the content-addressed store (`TensorFiles`), one row per
+ * account says who may use them. A ref is usable only by the accounts that uploaded its bytes.
+ */
+@Injectable()
+export class TensorsService implements OnModuleInit {
+  readonly files: TensorFiles;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly tensors: TensorsRepository,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {
+    this.files = new TensorFiles(join(config.DATA_DIR, 'tensors'));
+  }
+
+  async onModuleInit(): Promise<void> {
+    const removed = await this.files.init();
+    if (removed > 0) this.logger.info({ removed }, 'removed unfinished tensor uploads');
+  }
+
+  /** Streams one upload (`.npy`, or raw bytes with `dtype` and `shape`) into the store. */
+  async upload(
+    principal: Principal,
+    body: AsyncIterable<Uint8Array>,
+    contentType: string | undefined,
+    query: { dtype?: unknown; shape?: unknown },
+  ): Promise<{ tensor: TensorView; created: boolean }> {
+    const framing = uploadFraming(contentType, query);
+    const quota = this.config.TENSOR_QUOTA_BYTES;
+    let max = this.config.MAX_TENSOR_UPLOAD_BYTES;
+    if (quota > 0) {
+      const used = Number(await this.tensors.bytesOf(principal.accountId));
+      max = Math.min(max, Math.max(0, quota - used));
+    }
+    let stored;
+    try {
+      stored = await this.files.write(body, framing, max);
+    } catch (err) {
+      if (!(err instanceof TensorUploadError)) throw err;
+      if (err.code === 'BAD_TENSOR') throw new DomainError('VALIDATION_FAILED', `body: ${err.message}`);
+      const overQuota = max < this.config.MAX_TENSOR_UPLOAD_BYTES;
+      throw new DomainError(
+        'PAYLOAD_TOO_LARGE',
+        overQuota
+          ? `${err.message.replace(/; the largest.*$/, '')}; this account has ${max} bytes left of its TENSOR_QUOTA_BYTES (${quota})`
+          : err.message,
+      );
+    }
+    const before = await this.tensors.find(principal.accountId, stored.sha256);
+    const row = await this.tensors.upsert({ accountId: principal.accountId, ...stored });
+    this.logger.debug(
+      { accountId: principal.accountId, sha256: stored.sha256, bytes: stored.bytes },
+      'tensor uploaded',
+    );
+    return { tensor: viewOf(row), created: before === null };
+  }
+
+  /** The tensor `ref` names, if `principal` uploaded it (anything else is TENSOR_NOT_FOUND). */
+  async get(principal: Principal, ref: string): Promise<TensorView> {
+    const match = REF.exec(ref);
+    const row = match ? await this.tensors.find(principal.accountId, match[1]) : null;
+    if (!row)
+      throw new DomainError('TENSOR_NOT_FOUND', `no tensor ${ref.slice(0, 80)} uploaded by this account`);
+    return viewOf(row);
+  }
+
+  /** The element bytes of a tensor `get` returned, streamed from the store. */
+  open(tensor: TensorView): ReadStream {
+    return this.files.openRead(tensor.ref.slice('sha256:'.length));
+  }
+
+  /**
+   * A job's `inputs` with every `{ name, ref }` replaced by the inline tensor it names (so the spec,
+   * its hash and what agents receive are what they were). Refs must be the caller's; the error names
+   * the field. Anything else is left for the job spec schema to judge.
+   */
+  async resolveInputs(accountId: string, inputs: unknown): Promise<unknown> {
+    if (!Array.isArray(inputs)) return inputs;
+    return Promise.all(
+      inputs.map(async (input: unknown, i) => {
+        if (typeof input !== 'object' || input === null || !('ref' in input)) return input;
+        const field = `inputs[${i}]`;
+        const { name, ref, ...rest } = input as Record<string, unknown>;
+        if (Object.keys(rest).length > 0) {
+          throw new DomainError(
+            'VALIDATION_FAILED',
+            `${field}: an input by ref is { name, ref }; unexpected ${Object.keys(rest).join(', ')}`,
+          );
+        }
+        const match = typeof ref === 'string' ? REF.exec(ref) : null;
+        if (!match)
+          throw new DomainError('VALIDATION_FAILED', `${field}.ref: expected "sha256:<64 hex digits>"`);
+        const row = await this.tensors.find(accountId, match[1]);
+        if (!row) {
+          throw new DomainError(
+            'VALIDATION_FAILED',
+            `${field}.ref: no tensor ${ref as string} uploaded by this account (POST /v1/tensors)`,
+          );
+        }
+        if (row.bytes > BigInt(MAX_TENSOR_BYTES)) {
+          throw new DomainError(
+            'VALIDATION_FAILED',
+            `${field}.ref: the tensor is ${row.bytes} bytes; a job input is at most ${MAX_TENSOR_BYTES} bytes (MAX_TENSOR_BYTES)`,
+            { code: 'TENSOR_TOO_LARGE' },
+          );
+        }
+        const bytes = await this.files.read(row.sha256).catch(() => null);
+        if (!bytes) {
+          throw new DomainError(
+            'VALIDATION_FAILED',
+            `${field}.ref: the bytes of ${ref as string} are gone; upload it again`,
+          );
+        }
+        const wire: TensorWire = {
+          name: name as string,
+          dtype: row.dtype as DType,
+          shape: row.shape,
+          data: bytes.toString('base64'),
+        };
+        return wire;
+      }),
+    );
+  }
+}
+
+/** How an upload's body is framed, from its Content-Type and (raw bytes) its `dtype` and `shape`. */
+export function uploadFraming(
+  contentType: string | undefined,
+  query: { dtype?: unknown; shape?: unknown },
+): UploadFraming {
+  const type = (contentType ?? '').split(';')[0].trim().toLowerCase();
+  if (type === NPY_MEDIA_TYPE) return { kind: 'npy' };
+  if (type !== RAW_MEDIA_TYPE) {
+    throw new DomainError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `Content-Type must be ${NPY_MEDIA_TYPE} (a .npy file) or ${RAW_MEDIA_TYPE} (raw little-endian bytes with ?dtype=&shape=), got ${type ? type.slice(0, 100) : 'none'}`,
+    );
+  }
+  const { dtype, shape } = query;
+  if (typeof dtype !== 'string' || !(DTYPES as readonly string[]).includes(dtype)) {
+    throw new DomainError('VALIDATION_FAILED', `dtype: expected one of ${DTYPES.join(', ')} for raw bytes`);
+  }
+  const dims = typeof shape === 'string' && shape.length > 0 ? shape.split(',') : null;
+  if (!dims || dims.length > MAX_TENSOR_RANK || !dims.every((d) => /^[1-9]\d{0,9}$/.test(d.trim()))) {
+    throw new DomainError(
+      'VALIDATION_FAILED',
+      `shape: expected 1 to ${MAX_TENSOR_RANK} comma-separated positive integers (e.g. shape=1024,1024)`,
+    );
+  }
+  return { kind: 'raw', dtype: dtype as DType, shape: dims.map((d) => Number(d.trim())) };
+}
