@@ -32,7 +32,16 @@ export function typeOf(schema, indent = '') {
       return 'null';
     case 'array': {
       const item = typeOf(schema.items, indent);
-      return /[|&]/.test(item) && !item.startsWith('{') ? `(${item})[]` : `${item}[]`;
+      // a union or intersection of items needs parentheses: (A | B)[], not A | B[]
+      const items = schema.items ?? {};
+      const composite =
+        items.oneOf ||
+        items.anyOf ||
+        items.allOf ||
+        items.nullable ||
+        Array.isArray(items.type) ||
+        (items.enum && items.enum.length > 1);
+      return composite ? `(${item})[]` : `${item}[]`;
     }
     case 'object':
     default: {

@@ -1315,7 +1315,7 @@ export type VerificationPolicyRequest = {
 export type MatmulJobSubmission = {
   kind: "matmul";
   version: 1;
-  inputs: {
+  inputs: ({
     name: string;
     dtype: "float32" | "int32" | "bool";
     shape: number[];
@@ -1323,7 +1323,7 @@ export type MatmulJobSubmission = {
   } | {
     name: string;
     ref: string;
-  }[];
+  })[];
   requirements?: {
     minVramMiB?: number;
     gpuModels?: string[];
@@ -1343,7 +1343,7 @@ export type MatmulJobSubmission = {
 export type InferenceJobSubmission = {
   kind: "inference";
   version: 1;
-  inputs: {
+  inputs: ({
     name: string;
     dtype: "float32" | "int32" | "bool";
     shape: number[];
@@ -1351,7 +1351,7 @@ export type InferenceJobSubmission = {
   } | {
     name: string;
     ref: string;
-  }[];
+  })[];
   requirements?: {
     minVramMiB?: number;
     gpuModels?: string[];
@@ -1375,7 +1375,7 @@ export type InferenceJobSubmission = {
 export type TrainJobSubmission = {
   kind: "train";
   version: 1;
-  inputs: {
+  inputs: ({
     name: string;
     dtype: "float32" | "int32" | "bool";
     shape: number[];
@@ -1383,7 +1383,7 @@ export type TrainJobSubmission = {
   } | {
     name: string;
     ref: string;
-  }[];
+  })[];
   requirements?: {
     minVramMiB?: number;
     gpuModels?: string[];
