@@ -7,6 +7,7 @@ import {
   type EpochFile,
   type EpochReceipt,
 } from './epoch-file.js';
+import { decodeUtf8 } from './epoch-file-split.js';
 import { RewardsError } from './errors.js';
 import { keccak256Hex } from './keccak.js';
 import type { MerkleTree } from './merkle.js';
@@ -70,6 +71,47 @@ export function auditEpoch(
   chainFileHash: string,
   options: AuditOptions = {},
 ): AuditReport {
+  // The bytes as fetched are hashed as they are (faster than hashing their text), and decoded once.
+  const given = epochFile instanceof Uint8Array ? epochFile : null;
+  let file: EpochFile;
+  try {
+    file = parseEpochFile(given ? decodeUtf8(given) : epochFile);
+  } catch (err) {
+    return unreadableFileReport(err);
+  }
+  const rawHash =
+    given || typeof epochFile === 'string' ? keccak256Hex(given ?? (epochFile as string)) : null;
+  return auditParsedEpoch(file, rawHash, chainRoot, chainFileHash, options);
+}
+
+/** The report on a file that could not be parsed. */
+export function unreadableFileReport(err: unknown): AuditReport {
+  const message = err instanceof RewardsError ? err.message : String(err);
+  return {
+    ok: false,
+    epoch: null,
+    root: null,
+    fileHash: null,
+    leafCount: 0,
+    problems: [{ code: 'INVALID_FILE', message }],
+    file: null,
+  };
+}
+
+/**
+ * `auditEpoch` of a parsed file. `rawHash`: keccak256 of the bytes (or text) as given, null for a
+ * parsed value. `faithfulTreeRoot`: given when the file's tree dump is already known to be the tree
+ * its leaves give (`EpochAuditor`, from its worker's check), with that tree's root; the tree is then
+ * neither rebuilt nor compared here.
+ */
+export function auditParsedEpoch(
+  file: EpochFile,
+  rawHash: string | null,
+  chainRoot: string,
+  chainFileHash: string,
+  options: AuditOptions = {},
+  faithfulTreeRoot?: string,
+): AuditReport {
   const problems: AuditProblem[] = [];
   const counts = new Map<AuditProblemCode, number>();
   const limit = options.maxProblemsPerCode ?? 20;
@@ -78,26 +120,6 @@ export function auditEpoch(
     counts.set(code, n);
     if (n <= limit) problems.push({ code, message });
   };
-
-  // The bytes as fetched are hashed as they are (faster than hashing their text), and decoded once.
-  const given = epochFile instanceof Uint8Array ? epochFile : null;
-  let file: EpochFile;
-  try {
-    file = parseEpochFile(
-      given ? Buffer.from(given.buffer, given.byteOffset, given.length).toString('utf8') : epochFile,
-    );
-  } catch (err) {
-    const message = err instanceof RewardsError ? err.message : String(err);
-    return {
-      ok: false,
-      epoch: null,
-      root: null,
-      fileHash: null,
-      leafCount: 0,
-      problems: [{ code: 'INVALID_FILE', message }],
-      file: null,
-    };
-  }
   if (file.format !== EPOCH_FILE_FORMAT) report('INVALID_FILE', `unsupported format ${file.format}`);
   if (
     options.domain &&
@@ -187,16 +209,20 @@ export function auditEpoch(
     }
   }
 
-  const tree = epochTree(file);
-  const root = tree.root;
-  if (root !== file.root) report('ROOT_MISMATCH', `leaves give root ${root}, file says ${file.root}`);
-  checkTreeDump(file, tree, report);
+  let root: string;
+  if (faithfulTreeRoot === undefined) {
+    const tree = epochTree(file);
+    root = tree.root;
+    if (root !== file.root) report('ROOT_MISMATCH', `leaves give root ${root}, file says ${file.root}`);
+    checkTreeDump(file, tree, report);
+  } else {
+    root = faithfulTreeRoot;
+    if (root !== file.root) report('ROOT_MISMATCH', `leaves give root ${root}, file says ${file.root}`);
+  }
   if (root !== chainRoot.toLowerCase())
     report('CHAIN_ROOT_MISMATCH', `leaves give root ${root}, chain has ${chainRoot}`);
   // The text as given is the committed bytes when its hash is the chain's (what a coordinator serves):
   // no need to encode the parsed file again. Otherwise the canonical form decides (a pretty-printed copy).
-  const rawHash =
-    given || typeof epochFile === 'string' ? keccak256Hex(given ?? (epochFile as string)) : null;
   const fileHash = rawHash === chainFileHash.toLowerCase() ? rawHash : epochFileHash(file);
   if (fileHash !== chainFileHash.toLowerCase()) {
     report('CHAIN_FILE_HASH_MISMATCH', `file hashes to ${fileHash}, chain has ${chainFileHash}`);

@@ -349,7 +349,7 @@ const isCount = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number
  * schema then decides, and names the field) but never accepts what the schema refuses
  * (`epoch-file.spec.ts` checks the two agree on mutated files).
  */
-function isWellFormedEpochFile(v: unknown): v is EpochFile {
+export function isWellFormedEpochFile(v: unknown): v is EpochFile {
   if (!hasExactKeys(v, 11)) return false;
   if (
     v.format !== EPOCH_FILE_FORMAT ||
@@ -393,8 +393,14 @@ function isWellFormedEpochFile(v: unknown): v is EpochFile {
   for (const debit of v.debits as unknown[]) {
     if (!hasExactKeys(debit, 2) || !isAddress(debit.account) || !isDecimal(debit.amount)) return false;
   }
-  const tree = v.tree;
-  if (tree === null) return true;
+  return v.tree === null || isWellFormedTreeDump(v.tree);
+}
+
+/**
+ * The part of `isWellFormedEpochFile` for the `tree` dump (not null): what the audit's worker checks
+ * of the half of the file it parses (`tree-dump-check.ts`).
+ */
+export function isWellFormedTreeDump(tree: unknown): tree is StandardTreeDump {
   if (
     !hasExactKeys(tree, 4) ||
     tree.format !== 'standard-v1' ||

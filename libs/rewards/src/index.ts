@@ -17,6 +17,7 @@ export {
   type EpochDebitInput,
 } from './epoch-file.js';
 export { auditEpoch, type AuditReport } from './audit.js';
+export { EpochAuditor } from './epoch-auditor.js';
 export { EpochWatcher } from './watch.js';
 export { reconcileProvider, type JournalPayment, type ProviderReconciliation } from './provider-reconcile.js';
 export { EpochCreditBook } from './credit-book.js';

@@ -8,8 +8,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { type Provider, type Signer } from 'ethers';
 
-import { auditEpoch, type AuditProblem } from './audit.js';
+import type { AuditProblem } from './audit.js';
 import { attachRewardsDistributor } from './contracts/rewards-distributor.js';
+import { EpochAuditor } from './epoch-auditor.js';
 import type { EpochFile } from './epoch-file.js';
 import { keccak256Hex } from './keccak.js';
 
@@ -74,6 +75,8 @@ export class EpochWatcher {
   private readonly checked = new Map<number, string>();
   /** Files that passed, for the continuity check of the next epoch. */
   private readonly good = new Map<number, EpochFile>();
+  /** Audits on two threads; its worker lives as long as the watcher (idle, it keeps no process up). */
+  private readonly auditor = new EpochAuditor();
 
   constructor(private readonly options: EpochWatcherOptions) {}
 
@@ -116,7 +119,10 @@ export class EpochWatcher {
         });
         continue;
       }
-      const report = auditEpoch(text, root, fileHash, { previous: this.good.get(epoch - 1), domain });
+      const report = await this.auditor.audit(text, root, fileHash, {
+        previous: this.good.get(epoch - 1),
+        domain,
+      });
       const problems = [...report.problems];
       if (report.ok && report.epoch !== epoch) {
         problems.push({ code: 'INVALID_FILE', message: `the file is of epoch ${report.epoch}` });
@@ -153,6 +159,7 @@ export class EpochWatcher {
       // Ends early on abort and leaves no listener on the signal behind (one a pass would pile up).
       await sleep(pollMs, undefined, { signal }).catch(() => undefined);
     }
+    await this.auditor.close();
   }
 
   private async veto(
