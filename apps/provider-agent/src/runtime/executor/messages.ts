@@ -18,6 +18,8 @@ export interface WorkerMemory {
   readonly numDataBuffers: number;
   /** wasm backend: size of the WebAssembly heap (it grows and never shrinks). */
   readonly wasmHeapBytes?: number;
+  /** webgpu backend: bytes held in GPU buffers (tfjs's buffer pool). */
+  readonly gpuBufferBytes?: number;
   readonly jsHeapUsedBytes: number;
 }
 

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
-import { disableTf32, TaskError, taskFromSpec, workerEntry } from '@gpumesh/compute';
+import { disableTf32, ensureEglPlatform, TaskError, taskFromSpec, workerEntry } from '@gpumesh/compute';
 import {
   decodeTensorWire,
   encodeTensor,
@@ -144,6 +144,7 @@ function failMemoryRequests(s: Slot, reason: string): void {
 function defaultSlots(report: BackendReport): number {
   if (report.name === 'tensorflow-gpu') return Math.max(1, report.devices?.length ?? 1);
   if (report.name === 'tensorflow') return 1; // libtensorflow already uses every core
+  if (report.name === 'webgpu') return 1; // one executor per adapter (Dawn opens the first one)
   return Math.max(1, availableParallelism());
 }
 
@@ -218,6 +219,8 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
       ? options.backend
       : await resolveBackend({ ...options.resolve, force: options.backend ?? options.resolve?.force });
   if (report.name === 'tensorflow-gpu') disableTf32(); // before any worker loads libtensorflow
+  // Mesa reads EGL_PLATFORM from the real environment, which a worker's process.env does not change.
+  if (report.name === 'webgpu') ensureEglPlatform();
   const slotCount = options.slots ?? defaultSlots(report);
   const memoryLimitMb = options.memoryLimitMb ?? 1024;
   const defaultTimeoutMs = options.defaultTimeoutMs ?? 600_000;
