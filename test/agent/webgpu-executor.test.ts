@@ -143,15 +143,22 @@ describe('executor on the webgpu backend (software adapter in CI)', () => {
 
   it('cancels a running job and keeps serving on a fresh worker', async (ctx) => {
     const p = requirePool(ctx);
-    const n = 256;
-    const big = matmulSpec(
-      f32('a', [n, n], seededValues(n * n, 5)),
-      f32('b', [n, n], seededValues(n * n, 6)),
-    );
+    const model = await layersArtifact(linearModel());
+    const x = Array.from({ length: 64 }, (_, i) => i / 64);
+    const long = spec({
+      kind: 'train',
+      inputs: [f32('x', [64, 1], x), f32('y', [64, 1], x)],
+      model: { hash: await artifactHash(model), format: 'layers' },
+      params: { epochs: 1000, batchSize: 8, learningRate: 0.01, optimizer: 'sgd', loss: 'meanSquaredError' },
+    });
     const controller = new AbortController();
-    const running = p.run({ jobId: JOB_ID, attempt: 4, spec: big }, { signal: controller.signal });
-    setTimeout(() => controller.abort(), 20);
+    const running = p.run(
+      { jobId: JOB_ID, attempt: 4, spec: long, model },
+      // Cancelled once it is surely running: at its first epoch.
+      { signal: controller.signal, onProgress: () => controller.abort() },
+    );
     await expect(running).rejects.toMatchObject({ code: 'CANCELLED' });
+    expect(p.stats().workersReplaced).toBe(1);
     const small = matmulSpec(f32('a', [1, 2], [1, 2]), f32('b', [2, 1], [3, 4]));
     const result = await p.run({ jobId: JOB_ID, attempt: 5, spec: small });
     await agreeWithReference(small, result.outputs);

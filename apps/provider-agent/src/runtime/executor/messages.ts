@@ -32,7 +32,9 @@ export interface WorkerInit {
 
 export type ToWorker =
   | { readonly type: 'run'; readonly id: number; readonly task: WorkerTask }
-  | { readonly type: 'memory'; readonly id: number };
+  | { readonly type: 'memory'; readonly id: number }
+  /** Exit at the next turn of the event loop (webgpu: terminating inside a Dawn call aborts the process). */
+  | { readonly type: 'exit' };
 
 export type FromWorker =
   | {

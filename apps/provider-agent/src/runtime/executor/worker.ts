@@ -101,12 +101,26 @@ async function main(): Promise<void> {
   }
   const limitBytes = init.memoryLimitMb * 1024 * 1024;
   const outputArena = new OutputArena();
+  // A task in flight, and whether the pool asked this worker to exit when it ends.
+  let running = false;
+  let exiting = false;
+  const settle = (): void => {
+    running = false;
+    if (exiting) process.exit(0);
+  };
   port.on('message', (msg: ToWorker) => {
+    if (msg.type === 'exit') {
+      // Dawn aborts the process if a worker ends with a GPU readback (mapAsync) pending: leave between tasks.
+      exiting = true;
+      if (!running) process.exit(0);
+      return;
+    }
     if (msg.type === 'memory') {
       send({ type: 'memory', id: msg.id, memory: memory(loaded) });
       return;
     }
     const started = performance.now();
+    running = true;
     outputArena.next();
     runKernel(loaded.tf, msg.task, {
       onProgress: (progress) => send({ type: 'progress', id: msg.id, progress }),
@@ -157,7 +171,8 @@ async function main(): Promise<void> {
           message: e.message,
           fatal: e.code === 'MEMORY_LIMIT',
         });
-      });
+      })
+      .finally(settle);
   });
   send({
     type: 'ready',
