@@ -15,6 +15,8 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import type * as tfTypes from '@tensorflow/tfjs';
 
 import {
+  loadTf,
+  requestWebgpuAdapter,
   runKernel,
   useWasmMatmulKernel,
   type ModelArtifact,
@@ -40,8 +42,20 @@ import {
 
 // wasm-simd is tfjs's own SIMD kernels (XNNPACK); wasm-gemm the same backend with gpumesh's matmul kernel
 // (wasm-gemm.ts), what agents run by default.
-type Variant = 'cpu' | 'wasm-simd' | 'wasm-gemm' | 'wasm-nosimd';
-const TFJS_VARIANTS: readonly Variant[] = ['cpu', 'wasm-simd', 'wasm-gemm', 'wasm-nosimd'];
+// webgpu: tfjs-backend-webgpu on Dawn (here Mesa's llvmpipe through OpenGL ES: WGSL shaders, another
+// summation order); included when an adapter can be had.
+type Variant = 'cpu' | 'wasm-simd' | 'wasm-gemm' | 'wasm-nosimd' | 'webgpu';
+const CPU_VARIANTS: readonly Variant[] = ['cpu', 'wasm-simd', 'wasm-gemm', 'wasm-nosimd'];
+
+async function tfjsVariants(): Promise<readonly Variant[]> {
+  try {
+    await requestWebgpuAdapter();
+    return [...CPU_VARIANTS, 'webgpu'];
+  } catch (err) {
+    console.warn(`tolerance bench: no webgpu variant (${(err as Error).message})`);
+    return CPU_VARIANTS;
+  }
+}
 
 interface Case {
   readonly name: string;
@@ -373,6 +387,12 @@ function taskOf(c: Pick<Case, 'spec' | 'model'>): WorkerTask {
 
 async function workerMain(): Promise<void> {
   const { variant, cases } = workerData as { variant: Variant; cases: Pick<Case, 'spec' | 'model'>[] };
+  if (variant === 'webgpu') {
+    const { tf } = await loadTf('webgpu');
+    await runCases(tf, variant, cases);
+    // Leave once every readback has settled (a pending Dawn mapAsync would abort the process).
+    process.exit(0);
+  }
   const tf = await import('@tensorflow/tfjs');
   tf.env().set('PROD', true);
   if (variant === 'cpu') {
@@ -387,7 +407,12 @@ async function workerMain(): Promise<void> {
   }
   await tf.ready();
   if (variant === 'wasm-gemm') useWasmMatmulKernel(tf, 'gemm');
-  const simd = variant === 'cpu' ? undefined : tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
+  await runCases(tf, variant, cases);
+}
+
+async function runCases(tf: Tf, variant: Variant, cases: Pick<Case, 'spec' | 'model'>[]): Promise<void> {
+  const simd =
+    variant === 'cpu' || variant === 'webgpu' ? undefined : tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
   const results: TensorWire[][] = [];
   const ms: number[] = [];
   for (const c of cases) {
@@ -476,6 +501,7 @@ export async function run(): Promise<Record<string, unknown>> {
   const timings: Record<string, number> = {};
   const kindMs: Record<string, Record<string, number>> = {};
   const simd: Record<string, boolean | undefined> = {};
+  const TFJS_VARIANTS = await tfjsVariants();
   for (const v of TFJS_VARIANTS) {
     const t0 = performance.now();
     const r = await runVariant(v, cases);

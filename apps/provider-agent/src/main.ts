@@ -46,14 +46,14 @@ GPUMESH_AGENT_PASSPHRASE or asked on the terminal.`,
   --slots <n>          concurrent jobs (default: CPU cores for cpu/wasm, one per GPU)
   --jobs-per-slot <n>  jobs accepted per slot, the rest waiting in its queue (default 4; 32 for a
                        stream of tiny jobs, whose offers then travel in batches; 1 for long jobs)
-  --backend <name>     auto | tensorflow-gpu | tensorflow | wasm | cpu (default auto)
+  --backend <name>     auto | tensorflow-gpu | webgpu | tensorflow | wasm | cpu (default auto)
   --force              replace an existing keystore (its identity and unclaimed earnings address are lost)
   --light-kdf          cheap key derivation, for throwaway test agents only
 ${COMMON}`,
   doctor: `usage: gpumesh-agent doctor [--backend <name>]
 
 Detects NVIDIA GPUs (nvidia-smi, then systeminformation), resolves the backend in the order
-tensorflow-gpu → tensorflow → wasm → cpu, and runs a timed, checked matmul on it. Exit code 0 when the
+tensorflow-gpu → webgpu → tensorflow → wasm → cpu, and runs a timed, checked matmul on it. Exit code 0 when the
 backend is proven and uses the GPUs found; 1 otherwise — including GPUs present while jobs would run on
 wasm or the CPU (a failed optional @tensorflow/tfjs-node-gpu install, missing CUDA libraries), with the
 package, libraries and commands that fix it. --backend wasm|cpu says you mean to rent out the CPU.

@@ -31,3 +31,12 @@ export { ceilingProbe, measureWasmSimdCeiling } from './simd-ceiling.js';
 export { readInto } from './read-into.js';
 export { wasmGemmMemoryBytes, useWasmMatmulKernel, type WasmMatmulKernel } from './wasm-matmul.js';
 export { seededValues } from './seeded.js';
+export {
+  describeWebgpuAdapter,
+  ensureEglPlatform,
+  isSoftwareAdapter,
+  requestWebgpuAdapter,
+  type WebgpuAdapterInfo,
+  type WebgpuAttempt,
+  type WebgpuDawnBackend,
+} from './webgpu.js';

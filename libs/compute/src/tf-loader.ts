@@ -6,6 +6,7 @@ import { dirname } from 'node:path';
 import type { Backend } from '@gpumesh/protocol';
 
 import type { Tf } from './tf.js';
+import { installNavigatorGpu, requestWebgpuAdapter, type WebgpuAdapterInfo } from './webgpu.js';
 import { useWasmMatmulKernel, wasmMatmulKernelFromEnv, type WasmMatmulKernel } from './wasm-matmul.js';
 
 export type { Tf } from './tf.js';
@@ -14,6 +15,7 @@ export type { Tf } from './tf.js';
 export const BACKEND_PACKAGES: Readonly<Record<Backend, string>> = {
   'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
   tensorflow: '@tensorflow/tfjs-node',
+  webgpu: '@tensorflow/tfjs-backend-webgpu',
   wasm: '@tensorflow/tfjs-backend-wasm',
   cpu: '@tensorflow/tfjs',
 };
@@ -22,6 +24,7 @@ export const BACKEND_PACKAGES: Readonly<Record<Backend, string>> = {
 export const TFJS_BACKEND_NAMES: Readonly<Record<Backend, string>> = {
   'tensorflow-gpu': 'tensorflow',
   tensorflow: 'tensorflow',
+  webgpu: 'webgpu',
   wasm: 'wasm',
   cpu: 'cpu',
 };
@@ -54,6 +57,8 @@ export interface LoadedTf {
   readonly threads?: boolean;
   /** wasm only: the kernel of large float32 matmuls (GPUMESH_WASM_MATMUL, see wasm-matmul.ts). */
   readonly matmulKernel?: WasmMatmulKernel;
+  /** webgpu only: the adapter Dawn opened. */
+  readonly adapter?: WebgpuAdapterInfo;
 }
 
 async function importDynamic(pkg: string): Promise<unknown> {
@@ -101,7 +106,17 @@ export async function loadTf(backend: Backend): Promise<LoadedTf> {
     const tf = await import('@tensorflow/tfjs');
     // Production mode: no debug checks and no "install tfjs-node" banner in every worker.
     tf.env().set('PROD', true);
-    if (backend === 'wasm') {
+    if (backend === 'webgpu') {
+      const choice = await requestWebgpuAdapter();
+      installNavigatorGpu(choice);
+      const pkg = BACKEND_PACKAGES.webgpu;
+      if (resolvePackage(pkg) === null) throw new Error(`${pkg} is not installed`);
+      await importDynamic(pkg);
+      const { version } = require(`${pkg}/package.json`) as { version: string };
+      if (!(await tf.setBackend('webgpu'))) throw new Error('the webgpu backend failed to initialise');
+      await tf.ready();
+      result = { tf, backend, version, adapter: choice.info };
+    } else if (backend === 'wasm') {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
       // In Node the wasm backend reads the binaries from this path with fs; no fetch, no network.
       wasm.setWasmPaths(wasmBinaryDir());

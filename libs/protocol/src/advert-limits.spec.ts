@@ -31,6 +31,11 @@ async function expectOutOfRange(overrides: Record<string, unknown>, path: string
 }
 
 describe('ProviderAdvert protocol limits', () => {
+  it('gives the webgpu backend name no GPU allowance: without a GPU listed it is capped like the CPU', async () => {
+    expect((await parse({ gflops: MAX_GFLOPS_WITHOUT_GPU, gpus: [], backend: 'webgpu' })).success).toBe(true);
+    await expectOutOfRange({ gflops: MAX_GFLOPS_WITHOUT_GPU + 1, gpus: [], backend: 'webgpu' }, 'gflops');
+  });
+
   it('rejects absurd speeds with ADVERT_OUT_OF_RANGE', async () => {
     await expectOutOfRange({ gflops: 1e300, gpus: [H100] }, 'gflops');
     await expectOutOfRange({ gflops: 1e300, gpus: Array.from({ length: 8 }, () => H100) }, 'gflops');

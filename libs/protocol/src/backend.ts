@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { parseWith, safeParseWith, type SafeParseResult } from './validation.js';
 
 /** tfjs backends a provider can run on, best first. */
-export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKENDS = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 
 export const BackendSchema = z.enum(BACKENDS, { error: `expected one of ${BACKENDS.join(', ')}` });
 

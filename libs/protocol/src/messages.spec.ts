@@ -31,7 +31,7 @@ const timeArb = fc.integer({ min: 0, max: 2 ** 45 });
 
 describe('Backend', () => {
   it('lists backends best first and parses them', () => {
-    expect(BACKENDS).toEqual(['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']);
+    expect(BACKENDS).toEqual(['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu']);
     expect(parseBackend('wasm')).toBe('wasm');
     expect(safeParseBackend('cuda').success).toBe(false);
   });

@@ -2,9 +2,9 @@
 // of libs/protocol (adverts, job requests), but defined here so the engine depends on nothing.
 
 /** Compute backends a provider can run jobs on, best first. */
-export type Backend = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+export type Backend = 'tensorflow-gpu' | 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';
 
-export const BACKENDS: readonly Backend[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+export const BACKENDS: readonly Backend[] = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'];
 
 export interface GpuInfo {
   model: string;

@@ -5,7 +5,7 @@ import type { Backend, JobRequest, PriorityClass, ProviderSnapshot } from '../sr
 export const NOW = 1_750_000_000_000;
 export const MODELS = ['RTX 3090', 'RTX 4090', 'A100', 'T4', 'L4'];
 export const REGIONS = ['eu', 'us', 'ap'];
-const BACKEND_LIST: Backend[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+const BACKEND_LIST: Backend[] = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'];
 
 export function provider(i: number, over: Partial<ProviderSnapshot> = {}): ProviderSnapshot {
   return {

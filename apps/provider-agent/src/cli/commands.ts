@@ -18,6 +18,11 @@ import {
   type BackendReport,
   type GpuDetection,
   type ResolveBackendOptions,
+  describeWebgpuAdapter,
+  requestWebgpuAdapter,
+  resolvePackage,
+  type WebgpuAdapterInfo,
+  type WebgpuAttempt,
 } from '../runtime/index.js';
 import { startAgent, type AgentStatus } from '../daemon/agent.js';
 import {
@@ -159,6 +164,36 @@ export async function initCommand(
 export interface DoctorDeps {
   detect: () => Promise<GpuDetection>;
   resolve: (opts: ResolveBackendOptions) => Promise<BackendReport>;
+  /** Asks Dawn for a WebGPU adapter (default: the real one). */
+  webgpu?: () => Promise<WebgpuProbe>;
+}
+
+/** What Dawn offers here, whichever backend ends up running jobs. */
+export interface WebgpuProbe {
+  readonly adapter: WebgpuAdapterInfo | null;
+  /** Every way Dawn was asked (default backend, then OpenGL ES) and what came of it. */
+  readonly attempts: readonly WebgpuAttempt[];
+  readonly error?: string;
+}
+
+/** Probes Dawn for a WebGPU adapter without loading tfjs (never throws). */
+export async function probeWebgpu(): Promise<WebgpuProbe> {
+  if (resolvePackage('webgpu') === null) {
+    return { adapter: null, attempts: [], error: 'webgpu (Dawn) is not installed' };
+  }
+  try {
+    const choice = await requestWebgpuAdapter();
+    return { adapter: choice.info, attempts: choice.attempts };
+  } catch (err) {
+    return { adapter: null, attempts: [], error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/** One line a backend tried by `doctor --json`: the one chosen, then those skipped and why. */
+export interface BackendTried {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly reason: string;
 }
 
 export async function doctorCommand(
@@ -172,10 +207,23 @@ export async function doctorCommand(
   for (const gpu of gpus.gpus)
     out.line(`  #${gpu.index} ${gpu.model} ${gpu.vramMiB} MiB (compute ${gpu.computeCapability ?? '?'})`);
   const forced = parseBackend(opts.backend) ?? backendFromEnv(opts.env);
+  const webgpu = await (deps.webgpu ?? probeWebgpu)();
   const report = await deps.resolve({ force: forced, env: opts.env, gpus });
   const verdict = gpuUseVerdict(gpus, report, forced);
-  out.result({ gpus, backend: report, gpuUse: verdict, ok: report.proven && verdict.ok }, () => {
+  const tried: BackendTried[] = [
+    ...report.fallbacks.map((f) => ({ name: f.name, ok: false, reason: f.reason })),
+    {
+      name: report.name,
+      ok: report.proven,
+      reason: `${report.proven ? 'proven' : 'NOT proven'} at ${report.gflops.toFixed(1)} GFLOP/s`,
+    },
+  ];
+  const ok = report.proven && verdict.ok;
+  out.result({ gpus, webgpu, backend: report, tried, gpuUse: verdict, ok }, () => {
     const lines = [
+      webgpu.adapter
+        ? `WebGPU adapter: ${describeWebgpuAdapter(webgpu.adapter)}${webgpu.adapter.software ? ' — not a GPU: advertised as CPU-class' : ''}`
+        : `WebGPU: no adapter (${webgpu.error ?? 'unknown'})`,
       `backend: ${report.name} ${report.version}${report.matmulKernel ? ` (matmul kernel: ${report.matmulKernel})` : ''} — ${report.proven ? 'proven' : 'NOT proven'} at ${report.gflops.toFixed(1)} GFLOP/s`,
     ];
     for (const f of report.fallbacks) lines.push(`  skipped ${f.name}: ${f.reason}`);
@@ -192,7 +240,7 @@ export async function doctorCommand(
     }
     return lines.join('\n');
   });
-  return report.proven && verdict.ok ? 0 : 1;
+  return ok ? 0 : 1;
 }
 
 export async function benchmarkCommand(

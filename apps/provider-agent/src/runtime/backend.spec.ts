@@ -72,6 +72,8 @@ describe('resolveBackend on this machine', () => {
     expect(r.maxRelError).toBeLessThan(1e-5);
     expect(r.fallbacks).toEqual([
       { name: 'tensorflow-gpu', reason: expect.stringMatching(/tfjs-node-gpu is not installed/) },
+      // No GPU here: Dawn finds only Mesa's llvmpipe (or nothing), which automatic choice passes over.
+      { name: 'webgpu', reason: expect.stringMatching(/software adapter .*llvmpipe|no WebGPU adapter/) },
       { name: 'tensorflow', reason: expect.stringMatching(/tfjs-node is not installed/) },
     ]);
   });

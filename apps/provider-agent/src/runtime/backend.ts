@@ -1,4 +1,12 @@
-import { BACKEND_PACKAGES, loadTf, resolvePackage, type LoadedTf } from '@gpumesh/compute';
+import {
+  BACKEND_PACKAGES,
+  describeWebgpuAdapter,
+  loadTf,
+  requestWebgpuAdapter,
+  resolvePackage,
+  type LoadedTf,
+  type WebgpuAdapterInfo,
+} from '@gpumesh/compute';
 import { BACKENDS, type Backend } from '@gpumesh/protocol';
 
 import { runCommand, type CommandRunner } from './command.js';
@@ -40,6 +48,8 @@ export interface BackendReport {
   readonly matmulKernel?: string;
   /** tensorflow-gpu only: the GPU device TensorFlow created. */
   readonly devices?: readonly string[];
+  /** webgpu only: the adapter Dawn opened (a software one is never advertised as a GPU). */
+  readonly adapter?: WebgpuAdapterInfo;
 }
 
 export class BackendUnavailableError extends Error {
@@ -106,6 +116,11 @@ export async function proveLoadedBackend(
     if (loaded.simd === false) warnings.push('WASM SIMD is off: matmul runs about 3-4x slower than it could');
     if (loaded.threads === true) warnings.push('WASM threads are on (unexpected in Node)');
   }
+  if (loaded.adapter?.software === true) {
+    warnings.push(
+      `WebGPU adapter ${describeWebgpuAdapter(loaded.adapter)} renders on the CPU: advertised as CPU-class, not as a GPU`,
+    );
+  }
   return {
     name: loaded.backend,
     version: loaded.version,
@@ -117,7 +132,22 @@ export async function proveLoadedBackend(
     ...(loaded.simd === undefined
       ? {}
       : { simd: loaded.simd, threads: loaded.threads, matmulKernel: loaded.matmulKernel }),
+    ...(loaded.adapter === undefined ? {} : { adapter: loaded.adapter }),
   };
+}
+
+/**
+ * In automatic choice, a software WebGPU adapter (Mesa's llvmpipe, SwiftShader…) is passed over: the
+ * native and wasm CPU backends beat it. `--backend webgpu` still uses it.
+ */
+async function webgpuAdapterRefusal(): Promise<string | null> {
+  try {
+    const choice = await requestWebgpuAdapter();
+    if (!choice.info.software) return null;
+    return `software adapter ${describeWebgpuAdapter(choice.info)}: slower than the CPU backends (force it with --backend webgpu)`;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
 }
 
 const GPU_PROBE_SCRIPT = `
@@ -264,6 +294,13 @@ async function tryInProcess(
           : `${pkg} is not installed`,
     };
   }
+  if (name === 'webgpu' && opts.force !== 'webgpu' && resolve('webgpu') !== null) {
+    const refusal = await webgpuAdapterRefusal();
+    if (refusal !== null) return { ok: false, reason: refusal };
+  }
+  if (name === 'webgpu' && resolve('webgpu') === null) {
+    return { ok: false, reason: 'webgpu (Dawn) is not installed' };
+  }
   try {
     const loaded = await loadTf(name);
     const report = await proveLoadedBackend(loaded, opts.benchSize, opts.benchMinMs);
@@ -277,7 +314,7 @@ async function tryInProcess(
 }
 
 /**
- * Picks the best working tfjs backend in the order tensorflow-gpu → tensorflow → wasm → cpu (or the
+ * Picks the best working tfjs backend in the order tensorflow-gpu → webgpu → tensorflow → wasm → cpu (or the
  * forced one), loads it in this thread and proves it with a checked, timed matmul.
  */
 export async function resolveBackend(opts: ResolveBackendOptions = {}): Promise<BackendReport> {
@@ -290,7 +327,7 @@ export async function resolveBackend(opts: ResolveBackendOptions = {}): Promise<
     const attempt =
       name === 'tensorflow-gpu'
         ? await tryTensorflowGpu(opts, resolve)
-        : await tryInProcess(name, opts, resolve);
+        : await tryInProcess(name, { ...opts, force: forced }, resolve);
     if (attempt.ok) {
       return { ...attempt.report, fallbacks, warnings: [...warnings, ...attempt.report.warnings] };
     }

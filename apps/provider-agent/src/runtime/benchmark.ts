@@ -1,7 +1,7 @@
-import { loadTf, measureWasmSimdCeiling } from '@gpumesh/compute';
+import { loadTf, measureWasmSimdCeiling, type WebgpuAdapterInfo } from '@gpumesh/compute';
 import type { Backend } from '@gpumesh/protocol';
 
-import { timeMatmul, type MatmulTiming } from './matmul-check.js';
+import { checkMatmul, timeMatmul, type MatmulTiming } from './matmul-check.js';
 
 export const DEFAULT_BENCH_SIZES: readonly number[] = [128, 256, 512, 768, 1024];
 
@@ -31,6 +31,10 @@ export interface BenchmarkResult {
   /** Best sustained GFLOP/s over the sizes (what goes into the advert). */
   readonly bestGflops: number;
   readonly bestSize: number;
+  /** The matmul check run before timing: the figures count only when it matched the reference. */
+  readonly check: { readonly ok: true; readonly maxRelError: number };
+  /** webgpu only: the adapter measured (a software one is CPU-class). */
+  readonly adapter?: WebgpuAdapterInfo;
   /**
    * wasm and cpu backends: the wasm SIMD float32 ceiling of this core, measured (GFLOP/s), and the
    * share of it the best size reached.
@@ -47,6 +51,12 @@ export async function runMatmulBenchmark(options: BenchmarkOptions = {}): Promis
     throw new Error('benchmark sizes must be integers in 1..8192');
   }
   const loaded = await loadTf(backend);
+  const check = await checkMatmul(loaded.tf);
+  if (!check.ok) {
+    throw new Error(
+      `${backend} computed a wrong matmul (max relative error ${check.maxRelError}): not benchmarked`,
+    );
+  }
   const results: MatmulTiming[] = [];
   for (const n of sizes) {
     const timing = await timeMatmul(loaded.tf, n, { minMs: options.minMsPerSize ?? 400, minIterations: 3 });
@@ -65,6 +75,8 @@ export async function runMatmulBenchmark(options: BenchmarkOptions = {}): Promis
     results,
     bestGflops: Math.round(best.gflops * 10) / 10,
     bestSize: best.n,
+    check: { ok: true, maxRelError: check.maxRelError },
+    ...(loaded.adapter === undefined ? {} : { adapter: loaded.adapter }),
     ...(ceiling === undefined
       ? {}
       : {

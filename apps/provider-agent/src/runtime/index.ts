@@ -5,5 +5,12 @@ export * from './backend.js';
 export * from './benchmark.js';
 export * from './matmul-check.js';
 export { BACKEND_PACKAGES, loadTf, wasmBinaryDir, type LoadedTf, type Tf } from '@gpumesh/compute';
+export {
+  describeWebgpuAdapter,
+  requestWebgpuAdapter,
+  resolvePackage,
+  type WebgpuAdapterInfo,
+  type WebgpuAttempt,
+} from '@gpumesh/compute';
 export * from './executor/index.js';
 export * from './gpu-verdict.js';

@@ -10,8 +10,11 @@ export const BACKEND_BITS: Readonly<Record<Backend, number>> = {
   tensorflow: 2,
   wasm: 4,
   cpu: 8,
+  // A backend name earns no GPU-class placement: that comes only from the advert's GPU list (checked
+  // against the benchmark and proofs). A webgpu provider on a software adapter lists no GPU.
+  webgpu: 16,
 };
-export const ALL_BACKENDS_MASK = 15;
+export const ALL_BACKENDS_MASK = 31;
 
 /** Subtracted from the sort key of a provider without a free slot. */
 export const FULL_OFFSET = 1e6;

@@ -18,6 +18,8 @@ export interface WorkerMemory {
   readonly numDataBuffers: number;
   /** wasm backend: size of the WebAssembly heap (it grows and never shrinks). */
   readonly wasmHeapBytes?: number;
+  /** webgpu backend: bytes held in GPU buffers (tfjs's buffer pool). */
+  readonly gpuBufferBytes?: number;
   readonly jsHeapUsedBytes: number;
 }
 
@@ -30,7 +32,9 @@ export interface WorkerInit {
 
 export type ToWorker =
   | { readonly type: 'run'; readonly id: number; readonly task: WorkerTask }
-  | { readonly type: 'memory'; readonly id: number };
+  | { readonly type: 'memory'; readonly id: number }
+  /** Exit at the next turn of the event loop (webgpu: terminating inside a Dawn call aborts the process). */
+  | { readonly type: 'exit' };
 
 export type FromWorker =
   | {

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
-import { disableTf32, TaskError, taskFromSpec, workerEntry } from '@gpumesh/compute';
+import { disableTf32, ensureEglPlatform, TaskError, taskFromSpec, workerEntry } from '@gpumesh/compute';
 import {
   decodeTensorWire,
   encodeTensor,
@@ -141,9 +141,34 @@ function failMemoryRequests(s: Slot, reason: string): void {
   s.memoryRequests.clear();
 }
 
+/** How long a webgpu worker told to exit may take before it is terminated anyway. */
+const WEBGPU_EXIT_GRACE_MS = 30_000;
+
+/**
+ * Ends a worker. dawn.node aborts the whole process when a worker is terminated inside one of its
+ * calls (napi_throw on a terminating thread: FATAL ERROR) or while a GPU readback is pending (mapAsync
+ * "Promise not resolved"), so a webgpu worker is asked to exit: it does when its task in flight has
+ * settled (its result is dropped: the pool already failed the task). Only a worker still alive after
+ * WEBGPU_EXIT_GRACE_MS is terminated, at that risk.
+ */
+function stopWorker(worker: Worker, backend: Backend): Promise<void> {
+  if (backend !== 'webgpu') return worker.terminate().then(() => undefined);
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => void worker.terminate(), WEBGPU_EXIT_GRACE_MS);
+    timer.unref();
+    worker.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    const exit: ToWorker = { type: 'exit' };
+    worker.postMessage(exit);
+  });
+}
+
 function defaultSlots(report: BackendReport): number {
   if (report.name === 'tensorflow-gpu') return Math.max(1, report.devices?.length ?? 1);
   if (report.name === 'tensorflow') return 1; // libtensorflow already uses every core
+  if (report.name === 'webgpu') return 1; // one executor per adapter (Dawn opens the first one)
   return Math.max(1, availableParallelism());
 }
 
@@ -218,6 +243,8 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
       ? options.backend
       : await resolveBackend({ ...options.resolve, force: options.backend ?? options.resolve?.force });
   if (report.name === 'tensorflow-gpu') disableTf32(); // before any worker loads libtensorflow
+  // Mesa reads EGL_PLATFORM from the real environment, which a worker's process.env does not change.
+  if (report.name === 'webgpu') ensureEglPlatform();
   const slotCount = options.slots ?? defaultSlots(report);
   const memoryLimitMb = options.memoryLimitMb ?? 1024;
   const defaultTimeoutMs = options.defaultTimeoutMs ?? 600_000;
@@ -297,7 +324,7 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
     s.state = 'failed';
     s.initError = message;
     failMemoryRequests(s, `slot ${s.index}'s worker failed: ${message}`);
-    void worker.terminate();
+    void stopWorker(worker, report.name);
     if (slots.length === slotCount && slots.every((x) => x.state === 'failed')) {
       for (const p of queue.splice(0))
         finish(p, new ExecutorError('WORKER_INIT_FAILED', `no executor worker could start: ${message}`));
@@ -309,7 +336,7 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
     const p = s.current;
     s.current = undefined;
     failMemoryRequests(s, `slot ${s.index}'s worker was replaced: ${message}`);
-    void s.worker.terminate();
+    void stopWorker(s.worker, report.name);
     if (p) finish(p, new ExecutorError(code, message));
     if (closed) return;
     counters.workersReplaced++;
@@ -432,7 +459,7 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
   }
   await Promise.all(slots.map((s) => s.ready));
   if (slots.every((s) => s.state === 'failed')) {
-    await Promise.all(slots.map((s) => s.worker.terminate()));
+    await Promise.all(slots.map((s) => stopWorker(s.worker, report.name)));
     throw new ExecutorError(
       'WORKER_INIT_FAILED',
       `no executor worker could start: ${slots[0]?.initError ?? 'unknown'}`,
@@ -537,7 +564,7 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
         s.state = 'closed';
         failMemoryRequests(s, 'the executor pool was closed');
       }
-      await Promise.all(slots.map((s) => s.worker.terminate()));
+      await Promise.all(slots.map((s) => stopWorker(s.worker, report.name)));
     },
   };
 }

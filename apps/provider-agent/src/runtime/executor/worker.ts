@@ -69,6 +69,13 @@ function wasmHeapBytes(loaded: LoadedTf): number | undefined {
   return heap === undefined ? undefined : heap + wasmGemmMemoryBytes();
 }
 
+/** webgpu backend: bytes tfjs holds in GPU buffers (its buffer pool keeps freed buffers for reuse). */
+function gpuBufferBytes(loaded: LoadedTf): number | undefined {
+  if (loaded.backend !== 'webgpu') return undefined;
+  const backend = loaded.tf.backend() as unknown as { bufferManager?: { numBytesAllocated?: number } };
+  return backend.bufferManager?.numBytesAllocated;
+}
+
 function memory(loaded: LoadedTf): WorkerMemory {
   const m = loaded.tf.memory();
   return {
@@ -76,6 +83,7 @@ function memory(loaded: LoadedTf): WorkerMemory {
     numBytes: m.numBytes,
     numDataBuffers: m.numDataBuffers,
     wasmHeapBytes: wasmHeapBytes(loaded),
+    gpuBufferBytes: gpuBufferBytes(loaded),
     jsHeapUsedBytes: process.memoryUsage().heapUsed,
   };
 }
@@ -93,18 +101,40 @@ async function main(): Promise<void> {
   }
   const limitBytes = init.memoryLimitMb * 1024 * 1024;
   const outputArena = new OutputArena();
+  // A task in flight, and whether the pool asked this worker to exit when it ends.
+  let running = false;
+  let exiting = false;
+  const settle = (): void => {
+    running = false;
+    if (exiting) process.exit(0);
+  };
   port.on('message', (msg: ToWorker) => {
+    if (msg.type === 'exit') {
+      // Dawn aborts the process if a worker ends with a GPU readback (mapAsync) pending: leave between tasks.
+      exiting = true;
+      if (!running) process.exit(0);
+      return;
+    }
     if (msg.type === 'memory') {
       send({ type: 'memory', id: msg.id, memory: memory(loaded) });
       return;
     }
     const started = performance.now();
+    running = true;
     outputArena.next();
     runKernel(loaded.tf, msg.task, {
       onProgress: (progress) => send({ type: 'progress', id: msg.id, progress }),
       allocateOutput: outputArena.allocate,
     })
       .then((result) => {
+        const gpu = gpuBufferBytes(loaded) ?? 0;
+        if (gpu > limitBytes) {
+          // GPU buffers are outside the worker's V8 heap limit: hold them to the same limit.
+          throw new TaskError(
+            'MEMORY_LIMIT',
+            `GPU buffers grew to ${Math.round(gpu / 1048576)} MiB, over the ${init.memoryLimitMb} MiB limit`,
+          );
+        }
         const heap = wasmHeapBytes(loaded) ?? 0;
         if (heap > limitBytes) {
           // The wasm heap never shrinks: report the breach and let the pool replace this worker.
@@ -141,7 +171,8 @@ async function main(): Promise<void> {
           message: e.message,
           fatal: e.code === 'MEMORY_LIMIT',
         });
-      });
+      })
+      .finally(settle);
   });
   send({
     type: 'ready',
