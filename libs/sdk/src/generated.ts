@@ -373,7 +373,7 @@ export type DryRunSuggestionDto = {
   /** milliseconds since the epoch */
   deadlineAt?: number;
   redundancy?: number;
-  backend?: "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu";
+  backend?: "tensorflow-gpu" | "webgpu" | "tensorflow" | "wasm" | "cpu";
   gpuModel?: string;
   /** base units each of peerIds must add */
   additionalStake?: string;
@@ -637,7 +637,7 @@ export type ProviderDto = {
   peerId: string;
   operatorId: string;
   status: "ONLINE" | "OFFLINE" | "DRAINING" | "BANNED";
-  backend: "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu";
+  backend: "tensorflow-gpu" | "webgpu" | "tensorflow" | "wasm" | "cpu";
   gpus: GpuDto[];
   /** advertised matmul GFLOP/s (a claim: placement credits at most measuredGflops) */
   gflops: number;
@@ -828,7 +828,7 @@ export type AdminProviderDto = {
   peerId: string;
   operatorId: string;
   status: "ONLINE" | "OFFLINE" | "DRAINING" | "BANNED";
-  backend: "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu";
+  backend: "tensorflow-gpu" | "webgpu" | "tensorflow" | "wasm" | "cpu";
   gpus: GpuDto[];
   /** advertised matmul GFLOP/s (a claim: placement credits at most measuredGflops) */
   gflops: number;
@@ -958,7 +958,7 @@ export type AdminProviderDetailDto = {
   peerId: string;
   operatorId: string;
   status: "ONLINE" | "OFFLINE" | "DRAINING" | "BANNED";
-  backend: "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu";
+  backend: "tensorflow-gpu" | "webgpu" | "tensorflow" | "wasm" | "cpu";
   gpus: GpuDto[];
   /** advertised matmul GFLOP/s (a claim: placement credits at most measuredGflops) */
   gflops: number;
@@ -1327,7 +1327,7 @@ export type MatmulJobSubmission = {
   requirements?: {
     minVramMiB?: number;
     gpuModels?: string[];
-    backends?: ("tensorflow-gpu" | "tensorflow" | "wasm" | "cpu")[];
+    backends?: ("tensorflow-gpu" | "webgpu" | "tensorflow" | "wasm" | "cpu")[];
   };
   maxPricePerUnit: string;
   redundancy?: number;
@@ -1355,7 +1355,7 @@ export type InferenceJobSubmission = {
   requirements?: {
     minVramMiB?: number;
     gpuModels?: string[];
-    backends?: ("tensorflow-gpu" | "tensorflow" | "wasm" | "cpu")[];
+    backends?: ("tensorflow-gpu" | "webgpu" | "tensorflow" | "wasm" | "cpu")[];
   };
   maxPricePerUnit: string;
   redundancy?: number;
@@ -1387,7 +1387,7 @@ export type TrainJobSubmission = {
   requirements?: {
     minVramMiB?: number;
     gpuModels?: string[];
-    backends?: ("tensorflow-gpu" | "tensorflow" | "wasm" | "cpu")[];
+    backends?: ("tensorflow-gpu" | "webgpu" | "tensorflow" | "wasm" | "cpu")[];
   };
   maxPricePerUnit: string;
   redundancy?: number;

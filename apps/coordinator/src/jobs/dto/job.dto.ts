@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Matches } from 'class-validator';
 import type { Job, JobEvent } from '#prisma';
-import { base64DecodedLength, type TensorWire } from '@gpumesh/protocol';
+import { BACKENDS, base64DecodedLength, type TensorWire } from '@gpumesh/protocol';
 import { PageQueryDto } from '../../common/page-query.dto.js';
 import { JOB_STATES } from '../job-state.js';
 import { JOB_ERROR_CODES, jobErrorOf } from '../job-error.js';
@@ -396,7 +396,7 @@ export class DryRunSuggestionDto {
   @ApiPropertyOptional() extendBySeconds?: number;
   @ApiPropertyOptional({ description: 'milliseconds since the epoch' }) deadlineAt?: number;
   @ApiPropertyOptional() redundancy?: number;
-  @ApiPropertyOptional({ enum: ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] }) backend?: string;
+  @ApiPropertyOptional({ enum: BACKENDS }) backend?: string;
   @ApiPropertyOptional() gpuModel?: string;
   @ApiPropertyOptional({ description: 'base units each of peerIds must add' }) additionalStake?: string;
   @ApiPropertyOptional({ type: [String] }) peerIds?: string[];

@@ -1,3 +1,4 @@
+import { BACKENDS } from '@gpumesh/protocol';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsInt, IsOptional, Max, Min } from 'class-validator';
 import { Type } from 'class-transformer';
@@ -13,7 +14,7 @@ export class ProviderDto {
   @ApiProperty() peerId: string;
   @ApiProperty() operatorId: string;
   @ApiProperty({ enum: ['ONLINE', 'OFFLINE', 'DRAINING', 'BANNED'] }) status: string;
-  @ApiProperty({ enum: ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] }) backend: string;
+  @ApiProperty({ enum: BACKENDS }) backend: string;
   @ApiProperty({ type: [GpuDto] }) gpus: unknown;
   @ApiProperty({
     description: 'advertised matmul GFLOP/s (a claim: placement credits at most measuredGflops)',
