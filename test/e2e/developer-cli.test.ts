@@ -112,10 +112,12 @@ describe('gpumesh developer commands, as processes', () => {
   });
 
   it('logs in, deposits, submits and waits, writes the result as .npy, and withdraws', async () => {
-    // login: the API key goes to the credentials file (0600), and is printed nowhere.
-    const login = await gpumesh('login', '--coordinator', c.url, '--key-env', 'DEV_WALLET_KEY');
+    // login: the API key goes to the credentials file (0600), and is printed nowhere; the spending
+    // cap is signed in the same step.
+    const login = await gpumesh('login', '--coordinator', c.url, '--key-env', 'DEV_WALLET_KEY', '--cap', '5');
     expect(login.code, login.stderr).toBe(0);
     expect(login.stdout).toContain(`as ${wallet.address}`);
+    expect(login.stdout).toContain('spending cap signed and stored: 5 tokens');
     const path = join(dir, 'config', 'credentials.json');
     expect((await stat(path)).mode & 0o777).toBe(0o600);
     const stored = JSON.parse(await readFile(path, 'utf8')) as { apiKey: string; coordinator: string };
@@ -127,7 +129,7 @@ describe('gpumesh developer commands, as processes', () => {
     // deposit: on chain, and the spending cap raised by as much, signed, in one command.
     const deposit = await gpumesh('deposit', '40', '--key-env', 'DEV_WALLET_KEY', '--json');
     printed.push(deposit.stdout, deposit.stderr);
-    expect(json<{ spendingCap: string }>(deposit).spendingCap).toBe((40n * ONE_TOKEN).toString());
+    expect(json<{ spendingCap: string }>(deposit).spendingCap).toBe((45n * ONE_TOKEN).toString());
     // A wallet that is not the logged-in account's is a usage error.
     const other = await runCli(CLI, ['deposit', '1', '--key-env', 'OTHER_KEY'], {
       ...env,

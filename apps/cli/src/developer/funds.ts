@@ -53,7 +53,8 @@ export const WITHDRAW_USAGE = [
   "  --rpc <url>              the chain's JSON-RPC URL when the coordinator publishes none",
 ].join('\n');
 
-function tokens(text: string | undefined, what: string): bigint {
+/** A positive token amount from the command line, in base units (a usage error otherwise). */
+export function tokens(text: string | undefined, what: string): bigint {
   if (text === undefined) throw new UsageError(`expected the amount of tokens to ${what}`);
   let amount: bigint;
   try {
@@ -65,7 +66,7 @@ function tokens(text: string | undefined, what: string): bigint {
   return amount;
 }
 
-const fmt = (units: string | bigint): string => formatTokenAmount(BigInt(units));
+export const fmt = (units: string | bigint): string => formatTokenAmount(BigInt(units));
 
 /** What GET /v1/account shows, with charged (spent − reserved) when the account has a cap. */
 function accountSummary(a: AccountDto): Record<string, string | null> {

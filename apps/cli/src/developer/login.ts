@@ -5,6 +5,7 @@ import { getAddress } from 'ethers';
 import { signIn } from '@gpumesh/sdk';
 import { consoleIo, type CliIo } from '../io.js';
 import { DEFAULT_COORDINATOR, normaliseUrl, saveCredentials } from './credentials.js';
+import { fmt, tokens } from './funds.js';
 import {
   UsageError,
   WALLET_OPTIONS,
@@ -17,12 +18,14 @@ import {
 
 export const LOGIN_USAGE = [
   'usage: gpumesh login (--key-env <NAME> | --keystore <file> [--passphrase-env <NAME>])',
-  '                     [--coordinator <url>] [--name <key name>] [--json]',
+  '                     [--coordinator <url>] [--name <key name>] [--cap <tokens>] [--json]',
   '  Signs in to the coordinator with your wallet (Sign-In with Ethereum), creates an API key and',
   '  stores it in ~/.config/gpumesh/credentials.json (mode 0600; $GPUMESH_CONFIG_DIR moves it).',
   WALLET_USAGE,
   `  --coordinator <url>      default $GPUMESH_COORDINATOR, else ${DEFAULT_COORDINATOR}`,
   '  --name <key name>        the API key\'s name (default "gpumesh cli")',
+  '  --cap <tokens>           also sign your spending cap (EIP-712): the escrow lets the coordinator',
+  '                           debit at most this much in all; `gpumesh deposit` raises it as you top up',
 ].join('\n');
 
 export async function runLoginCli(
@@ -39,6 +42,7 @@ export async function runLoginCli(
           ...WALLET_OPTIONS,
           coordinator: { type: 'string' },
           name: { type: 'string' },
+          cap: { type: 'string' },
           json: { type: 'boolean' },
           help: { type: 'boolean', short: 'h' },
         },
@@ -55,6 +59,7 @@ export async function runLoginCli(
     } catch (err) {
       throw new UsageError(`--coordinator: ${(err as Error).message}`);
     }
+    const cap = values.cap === undefined ? null : tokens(values.cap, 'authorise');
     const wallet = await loadWallet(values, env);
     let signedIn: Awaited<ReturnType<typeof signIn>>;
     try {
@@ -74,12 +79,22 @@ export async function runLoginCli(
       keyPrefix: signedIn.apiKey.prefix,
       createdAt: new Date().toISOString(),
     });
+    // Signing the cap is part of creating the key: one step for a person. Caps only rise.
+    let spendingCap: string | null = null;
+    if (cap !== null) {
+      const account = await signedIn.client.account();
+      const current = BigInt(account.spendingCap?.cap ?? '0');
+      spendingCap = (
+        current >= cap ? current : (await signedIn.client.authorizeSpending(wallet, cap)).cap
+      ).toString();
+    }
     const summary = {
       coordinator,
       address,
       accountId: signedIn.session.accountId,
       keyPrefix: signedIn.apiKey.prefix,
       credentials: path,
+      spendingCap,
     };
     if (values.json) printJson(io, summary);
     else
@@ -87,6 +102,7 @@ export async function runLoginCli(
         [
           `logged in to ${coordinator} as ${summary.address} (account ${summary.accountId})`,
           `API key ${summary.keyPrefix}… stored in ${path} (readable by you only)`,
+          ...(spendingCap === null ? [] : [`spending cap signed and stored: ${fmt(spendingCap)} tokens`]),
         ].join('\n'),
       );
     return 0;
