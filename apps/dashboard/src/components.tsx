@@ -177,3 +177,29 @@ export function ActionButton({
 export function Json({ value }: { value: unknown }): React.JSX.Element {
   return <pre className="json">{JSON.stringify(value, null, 2)}</pre>;
 }
+
+/** Newest / Older buttons of a cursor-paged list (`cursor` null: the newest page is shown). */
+export function Pager({
+  cursor,
+  next,
+  go,
+}: {
+  cursor: string | null;
+  next: string | null;
+  go: (cursor: string | null) => void;
+}): React.JSX.Element {
+  return (
+    <div className="pager">
+      {cursor && (
+        <button type="button" className="secondary" onClick={() => go(null)}>
+          Newest
+        </button>
+      )}
+      {next && (
+        <button type="button" className="secondary" onClick={() => go(next)}>
+          Older
+        </button>
+      )}
+    </div>
+  );
+}

@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { get, type AuditLogEntry } from '../api';
-import { Empty, Loaded } from '../components';
+import { Empty, Loaded, Pager } from '../components';
 import { shortId, when } from '../format';
 import { useLoad } from '../hooks';
 import { href, navigate } from '../router';
@@ -136,18 +136,7 @@ export function AuditLogPage({ query }: { query: URLSearchParams }): React.JSX.E
                   </tbody>
                 </table>
               </div>
-              <div className="pager">
-                {cursor && (
-                  <button type="button" className="secondary" onClick={() => setCursor(null)}>
-                    Newest
-                  </button>
-                )}
-                {page.nextCursor && (
-                  <button type="button" className="secondary" onClick={() => setCursor(page.nextCursor)}>
-                    Older
-                  </button>
-                )}
-              </div>
+              <Pager cursor={cursor} next={page.nextCursor} go={setCursor} />
             </>
           )
         }

@@ -1,6 +1,6 @@
 import { useCallback, useState, type FormEvent } from 'react';
 import { get, post, type JobDetail, type JobEvent, type Job, type Session } from '../api';
-import { ActionButton, Empty, Json, Loaded, StateBadge } from '../components';
+import { ActionButton, Empty, Json, Loaded, Pager, StateBadge } from '../components';
 import { ago, shortId, tokens, when } from '../format';
 import { useEventStream, useLoad } from '../hooks';
 import { href, navigate } from '../router';
@@ -125,18 +125,7 @@ export function JobsPage({ query }: { query: URLSearchParams }): React.JSX.Eleme
                   </tbody>
                 </table>
               </div>
-              <div className="pager">
-                {cursor && (
-                  <button type="button" className="secondary" onClick={() => setCursor(null)}>
-                    Newest
-                  </button>
-                )}
-                {page.nextCursor && (
-                  <button type="button" className="secondary" onClick={() => setCursor(page.nextCursor)}>
-                    Older
-                  </button>
-                )}
-              </div>
+              <Pager cursor={cursor} next={page.nextCursor} go={setCursor} />
             </>
           )
         }
