@@ -391,8 +391,13 @@ describe('placement routes around bad peers', () => {
     // with the honest agent drained until the forger has answered: placement would otherwise prefer
     // the honest agent once its verified jobs prove its speed, and the forger would never be tried.
     const ids: string[] = [];
-    const admin = (action: 'drain' | 'unban'): Promise<unknown> =>
-      api(c.url, 'POST', `/v1/admin/providers/${honest.peerId}/${action}`, { key: c.adminKey });
+    const admin = async (action: 'drain' | 'undrain'): Promise<void> => {
+      const res = await api(c.url, 'POST', `/v1/admin/providers/${honest.peerId}/${action}`, {
+        key: c.adminKey,
+        body: { reason: `placement test: ${action}` },
+      });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+    };
     for (let i = 0; i < 2; i++) {
       await admin('drain');
       const job = await submit(c);
@@ -403,7 +408,7 @@ describe('placement routes around bad peers', () => {
           (await attemptsOf(c, [job.id])).some((a) => a.providerId === forger.peerId) ? true : undefined,
         10_000,
       ).catch(() => undefined); // hung up after its penalties: the job goes to the honest agent
-      await admin('unban');
+      await admin('undrain');
       await waitFor('the job to complete on the honest agent', async () => {
         const body = (await api<JobBody>(c.url, 'GET', `/v1/jobs/${job.id}`, { key: c.devKey })).body;
         return body.state === 'COMPLETED' ? true : undefined;

@@ -211,8 +211,8 @@ describe('gpumesh developer commands, as processes', () => {
     expect(BigInt(account.charged)).toBe(BigInt(job.charged));
     expect(BigInt(account.charged)).toBeGreaterThan(0n);
     expect(BigInt(account.balance)).toBe(40n * ONE_TOKEN - BigInt(job.charged));
-    expect(account.cap).toBe((40n * ONE_TOKEN).toString());
-    expect(BigInt(account.remaining)).toBe(40n * ONE_TOKEN - BigInt(job.charged));
+    expect(account.cap).toBe((45n * ONE_TOKEN).toString()); // 5 signed at login + 40 at the deposit
+    expect(BigInt(account.remaining)).toBe(45n * ONE_TOKEN - BigInt(job.charged));
     const accountText = await gpumesh('account');
     expect(accountText.stdout).toMatch(/^balance\s+39\.\d+/m);
 
