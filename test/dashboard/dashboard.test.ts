@@ -161,6 +161,17 @@ describe('admin dashboard in a real browser, against a real coordinator with pro
 
     await page.goto(`${dashboard()}#/jobs/${job.body.id}`);
     await expect.poll(() => page.getByTestId('job-state').textContent()).toBe('completed');
+    // charged (what the ledger debited) apart from reserved, with what it is made of
+    const charges = await api<{ charged: string; chargedBreakdown: { fee: string } }>(
+      c.url,
+      'GET',
+      `/v1/jobs/${job.body.id}`,
+      { key: c.devKey },
+    );
+    const charged = await page.getByTestId('job-charged').textContent();
+    expect(charged).toContain('platform fee');
+    expect(charged).toContain('work');
+    expect(Number(charges.body.charged)).toBeGreaterThan(0);
     expect(await page.locator(`a[href="#/providers/${b.peerId}"]`).count()).toBeGreaterThan(0);
     expect(await page.locator(`a[href="#/providers/${a.peerId}"]`).count()).toBe(0);
   });

@@ -1,5 +1,5 @@
 // The dashboard's only link to the coordinator: its REST API under /v1/admin and its live streams.
-import type { AuditLogEntryDto } from '../../../libs/sdk/src/generated';
+import type { AuditLogEntryDto, JobChargesDto } from '../../../libs/sdk/src/generated';
 
 export const CSRF_HEADER = 'x-gpumesh-csrf';
 
@@ -220,7 +220,13 @@ export interface Job {
   state: string;
   workUnits: string;
   pricePerUnit: string;
+  /** Deprecated by the API: the same as `reserved`. */
   cost: string;
+  /** Held from the balance at submission; what is not charged returns when the job ends. */
+  reserved: string;
+  /** What the ledger charged so far (0 until it completes). */
+  charged: string;
+  chargedBreakdown: JobChargesDto;
   redundancy: number;
   deadlineAt: string;
   createdAt: string;
@@ -260,7 +266,6 @@ export interface JobDetail extends Job {
   attempts: Attempt[];
   verdict: { outcome: string; detail: string };
   ledger: { account: string; amount: string; kind: string; createdAt: string }[];
-  charged: string;
   result: unknown;
 }
 

@@ -96,7 +96,7 @@ export function JobsPage({ query }: { query: URLSearchParams }): React.JSX.Eleme
                       <th scope="col">Kind</th>
                       <th scope="col">Account</th>
                       <th scope="col">Work units</th>
-                      <th scope="col">Reserved</th>
+                      <th scope="col">Charged / reserved</th>
                       <th scope="col">Submitted</th>
                     </tr>
                   </thead>
@@ -118,7 +118,9 @@ export function JobsPage({ query }: { query: URLSearchParams }): React.JSX.Eleme
                           </a>
                         </td>
                         <td className="num">{j.workUnits}</td>
-                        <td className="num">{tokens(j.cost)}</td>
+                        <td className="num">
+                          {TERMINAL.includes(j.state) ? tokens(j.charged) : `${tokens(j.reserved)} held`}
+                        </td>
                         <td>{ago(j.createdAt)}</td>
                       </tr>
                     ))}
@@ -219,9 +221,29 @@ export function JobPage({ id, session }: { id: string; session: Session }): Reac
                   <dt>Redundancy</dt>
                   <dd>{job.redundancy}</dd>
                   <dt>Reserved</dt>
-                  <dd>{tokens(job.cost)} tokens</dd>
+                  <dd>
+                    {tokens(job.reserved)} tokens{' '}
+                    <span className="muted small">
+                      {finished ? '(released: what was not charged went back)' : '(held until it ends)'}
+                    </span>
+                  </dd>
                   <dt>Charged</dt>
-                  <dd>{finished ? `${tokens(job.charged)} tokens` : 'when it completes'}</dd>
+                  <dd data-testid="job-charged">
+                    {finished ? (
+                      <>
+                        {tokens(job.charged)} tokens
+                        <div className="muted small">
+                          work {tokens(job.chargedBreakdown.work)} + further runs{' '}
+                          {tokens(job.chargedBreakdown.redundancy)} + platform fee{' '}
+                          {tokens(job.chargedBreakdown.fee)}
+                          {job.chargedBreakdown.canary !== '0' &&
+                            ` + canary ${tokens(job.chargedBreakdown.canary)}`}
+                        </div>
+                      </>
+                    ) : (
+                      'when it completes'
+                    )}
+                  </dd>
                   <dt>Deadline</dt>
                   <dd>{when(job.deadlineAt)}</dd>
                   {job.error && (
