@@ -204,6 +204,28 @@ function inputsByValueOrRef(inputs: Json): Json {
   return { ...inputs, items: { oneOf: [inputs.items as Json, byRef] } };
 }
 
+/**
+ * Every time in the API is an ISO 8601 string, and every property holding one is named `…At` (or
+ * `at`): say so in the document (`format: date-time`), so generated clients can parse them as dates.
+ * The conformance test validates real answers against the format.
+ */
+function markTimestamps(schema: Json): void {
+  const props = schema.properties as Record<string, Json> | undefined;
+  for (const [name, prop] of Object.entries(props ?? {})) {
+    const type = prop.type;
+    const stringy = type === 'string' || (Array.isArray(type) && type.includes('string'));
+    if (
+      stringy &&
+      prop.format === undefined &&
+      prop.enum === undefined &&
+      /^(at|[a-z][A-Za-z]*At)$/.test(name)
+    )
+      prop.format = 'date-time';
+    markTimestamps(prop);
+    if (prop.items && typeof prop.items === 'object') markTimestamps(prop.items as Json);
+  }
+}
+
 /** `$schema` is a JSON Schema document keyword: not allowed inside an OpenAPI schema object. */
 function stripSchemaKeyword(schema: Json): Json {
   const copy: Json = { ...schema };
@@ -219,6 +241,7 @@ function stripSchemaKeyword(schema: Json): Json {
 function finishDocument(document: OpenAPIObject): OpenAPIObject {
   const components = (document.components ??= {});
   components.schemas = { ...components.schemas, ...jobSchemas() };
+  for (const schema of Object.values(components.schemas)) markTimestamps(schema as Json);
   components.securitySchemes = { ...SECURITY_SCHEMES };
   const error = { 'application/json': { schema: { $ref: ERROR_REF } } };
   for (const operations of Object.values(document.paths)) {
