@@ -26,7 +26,7 @@ export const DEFAULT_WEBHOOK_RETRY_SCHEDULE: WebhookRetrySchedule = {
 
 /**
  * The wait before the retry that follows `attempts` failed attempts (≥ 1): baseMs × 4^(attempts−1),
- * at most maxMs, moved by ±WEBHOOK_RETRY_JITTER (`random` in [0, 1); 0.5 gives the nominal wait);
+ * moved by ±WEBHOOK_RETRY_JITTER (`random` in [0, 1); 0.5 gives the nominal wait), at most maxMs;
  * null once maxAttempts were made (give up).
  */
 export function retryDelayMs(
@@ -37,7 +37,8 @@ export function retryDelayMs(
   if (attempts >= schedule.maxAttempts) return null;
   const n = Math.max(1, attempts);
   const nominal = Math.min(schedule.maxMs, schedule.baseMs * WEBHOOK_RETRY_FACTOR ** (n - 1));
-  return Math.round(nominal * (1 + WEBHOOK_RETRY_JITTER * (2 * random() - 1)));
+  // the cap holds after the jitter too: no wait is ever longer than maxMs
+  return Math.min(schedule.maxMs, Math.round(nominal * (1 + WEBHOOK_RETRY_JITTER * (2 * random() - 1))));
 }
 
 /** Every nominal wait of a schedule, in order (what the docs and the delivery log promise, ±20 %). */
