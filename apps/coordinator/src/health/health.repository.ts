@@ -8,8 +8,6 @@ export interface MarketplaceState {
   providers: { status: string; n: number; fresh: number; gpus: number }[];
   /** Verification failures (reputation events that ban) per kind in the last hour. */
   verificationFailures1h: Record<string, number>;
-  /** Seconds since the oldest CLOSED (not yet posted) epoch closed; 0 when none waits. */
-  postingLagSeconds: number;
   /** Platform fees accrued and not yet paid out in an epoch (the `system:fees` balance). */
   feesUnsettled: bigint;
 }
@@ -32,7 +30,7 @@ export class HealthRepository {
   }
 
   async marketplaceState(onlineSince: Date): Promise<MarketplaceState> {
-    const [providers, failures, lag, fees] = await Promise.all([
+    const [providers, failures, fees] = await Promise.all([
       this.prisma.$queryRaw<{ status: string; n: number; fresh: number; gpus: number }[]>`
         SELECT status::text AS status, count(*)::int AS n,
                count(*) FILTER (WHERE "lastSeenAt" > ${onlineSince} AND "advertExpiresAt" > now())::int AS fresh,
@@ -43,8 +41,6 @@ export class HealthRepository {
         SELECT kind, count(*)::int AS n FROM "ReputationEvent"
          WHERE "createdAt" > now() - interval '1 hour' AND kind = ANY(${FAILURE_KINDS}::text[])
          GROUP BY kind`,
-      this.prisma.$queryRaw<{ lag: number | null }[]>`
-        SELECT EXTRACT(EPOCH FROM now() - min("closedAt"))::float8 AS lag FROM "Epoch" WHERE state = 'CLOSED'`,
       this.prisma.ledgerBalance.findUnique({
         where: { account: LedgerAccounts.fees },
         select: { balance: true },
@@ -57,8 +53,14 @@ export class HealthRepository {
     return {
       providers,
       verificationFailures1h,
-      postingLagSeconds: Math.max(0, Math.round(lag[0]?.lag ?? 0)),
       feesUnsettled: fees?.balance ?? 0n,
     };
+  }
+
+  /** Seconds since the oldest CLOSED (not yet posted) epoch closed; 0 when none waits. */
+  async postingLagSeconds(): Promise<number> {
+    const [row] = await this.prisma.$queryRaw<{ lag: number | null }[]>`
+      SELECT EXTRACT(EPOCH FROM now() - min("closedAt"))::float8 AS lag FROM "Epoch" WHERE state = 'CLOSED'`;
+    return Math.max(0, Math.round(row?.lag ?? 0));
   }
 }

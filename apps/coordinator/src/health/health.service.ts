@@ -132,10 +132,10 @@ export class HealthService implements OnModuleDestroy {
     if (this.chain && database.status === 'up') {
       const [epochs, lag] = await Promise.all([
         this.settlement.settlementHealth().catch(() => null),
-        this.repo.marketplaceState(new Date(Date.now() - 120_000)).catch(() => null),
+        this.repo.postingLagSeconds().catch(() => null),
       ]);
       if (epochs) {
-        const postingLagSeconds = lag?.postingLagSeconds ?? 0;
+        const postingLagSeconds = lag ?? 0;
         const degraded =
           epochs.blocked > 0 || epochs.unfunded > 0n || postingLagSeconds > POSTING_LAG_DEGRADED_SECONDS;
         checks.settlement = {

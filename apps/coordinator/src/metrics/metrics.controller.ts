@@ -103,7 +103,6 @@ export class MetricsController {
       m.gpusOnline.set(gpus);
       for (const [kind, n] of Object.entries(s.verificationFailures1h))
         m.verificationFailures.set({ kind }, n);
-      m.epochPostingLag.set(s.postingLagSeconds);
       m.feesUnsettled.set(Number(s.feesUnsettled));
     } catch {
       // database down: /health says so; the process metrics still scrape
@@ -111,6 +110,7 @@ export class MetricsController {
     const report = await this.health.check().catch(() => null);
     if (report?.checks.chain) m.chainUp.set(report.checks.chain.status === 'up' ? 1 : 0);
     if (report?.checks.settlement) {
+      m.epochPostingLag.set(report.checks.settlement.postingLagSeconds);
       for (const [state, n] of Object.entries(report.checks.settlement.epochs))
         m.epochsByState.set({ state }, n);
       m.unfundedBaseUnits.set(Number(report.checks.settlement.unfundedBaseUnits));
