@@ -66,7 +66,10 @@ export function registerStaticCompression(fastify: FastifyInstance): void {
     if (length < MIN_BYTES) return payload;
     const bytes = await bytesOf(payload);
     if (bytes === null) return payload; // too big: it was not read, so it goes as it is
-    reply.header('vary', 'accept-encoding');
+    // appended: a Vary set before (CORS's Origin) still holds
+    const vary = String(reply.getHeader('vary') ?? '');
+    if (!/\baccept-encoding\b/i.test(vary))
+      reply.header('vary', vary ? `${vary}, accept-encoding` : 'accept-encoding');
     if (bytes.length < MIN_BYTES) return bytes;
     const version = String(reply.getHeader('etag') ?? reply.getHeader('last-modified') ?? '');
     const key = `${encoding} ${request.url} ${version} ${bytes.length}`;
