@@ -14,7 +14,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
-import { JsonRpcProvider, NonceManager, Wallet, randomBytes, type ContractTransactionResponse } from 'ethers';
+import {
+  JsonRpcProvider,
+  NonceManager,
+  Wallet,
+  ZeroHash,
+  randomBytes,
+  type ContractTransactionResponse,
+} from 'ethers';
 
 import {
   attachComputeToken,
@@ -29,6 +36,7 @@ import {
   epochTree,
   EpochAuditor,
   EpochWatcher,
+  fundingTree,
   keccak256Hex,
   serializeEpochFile,
   attachRewardsDistributor,
@@ -37,6 +45,7 @@ import {
   spendingCapDomain,
   type AuditReport,
   type EpochFile,
+  type FundingBatch,
 } from '@gpumesh/rewards';
 import { startAnvil } from '@gpumesh/devchain';
 
@@ -207,7 +216,7 @@ export async function run(): Promise<Record<string, unknown>> {
     const transferFresh = await gasOf(payerToken.transfer(recipient, 1_000n));
     const transferExisting = await gasOf(payerToken.transfer(recipient, 1_000n));
 
-    const post1 = await gasOf(distributor.postRoot(1, epoch1.root, fileHash, BigInt(epoch1.total)));
+    const post1 = await gasOf(distributor.postRoot(1, epoch1.root, fileHash, BigInt(epoch1.total), ZeroHash));
     // The admin (the minter here) funds the epochs; the escrow's debits fund part of epoch 2 below.
     await (await token.mint(anvil.accounts[0].address, BigInt(epoch2.cumulativeTotal))).wait();
     await (await token.approve(addresses.distributor, BigInt(epoch2.cumulativeTotal))).wait();
@@ -233,13 +242,10 @@ export async function run(): Promise<Record<string, unknown>> {
     const firstCold = await sample(epoch1, proofs1, spread);
     const firstSharedWord = await sample(epoch1, proofs1, neighbours);
 
-    const post2 = await gasOf(
-      distributor.postRoot(2, epoch2.root, epochFileHash(epoch2), BigInt(epoch2.total)),
-    );
-    await provider.send('evm_mine', []);
-
     // Debits: one batch over the nine other dev accounts, each with its own deposit (cold storage);
-    // each batch funds part of epoch 2.
+    // then batches of 1, 10 and 100 fresh accounts, each with its own deposit (funded through
+    // depositFor; none debited before in this epoch) and signed spending cap. All of them are
+    // committed with epoch 2's root (its funding root) and each funds part of epoch 2.
     const debitors = anvil.accounts.slice(1);
     for (const a of debitors) {
       const w = new NonceManager(new Wallet(a.privateKey, provider));
@@ -249,21 +255,11 @@ export async function run(): Promise<Record<string, unknown>> {
       await (await attachJobEscrow(addresses.escrow, w).setSpendingCap(1_000_000n)).wait();
     }
     const escrowAdmin = attachJobEscrow(addresses.escrow, admin);
-    const debitBatch = await gasOf(
-      escrowAdmin.debit(
-        2,
-        0,
-        debitors.map((a) => a.address),
-        debitors.map(() => 1n),
-      ),
-    );
-    const debitOne = await gasOf(escrowAdmin.debit(2, 1, [debitors[0].address], [1n]));
-    // Gas of a debit batch per account at 1, 10 and 100 accounts, each account with its own
-    // deposit (fresh addresses funded through depositFor; none debited before in this epoch).
-    const debitPerAccount: Record<string, number> = {};
-    const debitGas = new Map<number, bigint>();
-    let batch = 2;
-    let debitedFor2 = BigInt(debitors.length + 1);
+    const chainId = Number((await provider.getNetwork()).chainId);
+    const batches: FundingBatch[] = [
+      { index: 0, accounts: debitors.map((a) => a.address), amounts: debitors.map(() => 1n) },
+      { index: 1, accounts: [debitors[0].address], amounts: [1n] },
+    ];
     for (const size of DEBIT_BATCH_SIZES) {
       const keys = Array.from({ length: size }, () => Wallet.createRandom());
       const accounts = keys.map((k) => k.address);
@@ -272,19 +268,29 @@ export async function run(): Promise<Record<string, unknown>> {
       await (await token.approve(addresses.escrow, 2n * BigInt(size))).wait();
       for (const a of accounts) await (await escrowAdmin.depositFor(a, 2n)).wait();
       // Each signs a spending cap (anyone submits it): the debit reads and writes its cap word.
-      const capDomain = spendingCapDomain(Number((await provider.getNetwork()).chainId), addresses.escrow);
+      const capDomain = spendingCapDomain(chainId, addresses.escrow);
       for (const k of keys) {
         const signed = await signSpendingCap(k, capDomain, 2n);
         await (await escrowAdmin.authorize(k.address, 2n, signed.signature)).wait();
       }
-      const gas = await gasOf(
-        escrowAdmin.debit(
-          2,
-          batch++,
-          accounts,
-          accounts.map(() => 1n),
-        ),
-      );
+      batches.push({ index: batches.length, accounts, amounts: accounts.map(() => 1n) });
+    }
+    const fundingTree2 = fundingTree({ chainId, escrow: addresses.escrow }, 2, batches)!;
+    const post2 = await gasOf(
+      distributor.postRoot(2, epoch2.root, epochFileHash(epoch2), BigInt(epoch2.total), fundingTree2.root),
+    );
+    await provider.send('evm_mine', []);
+    const debitWith = (b: FundingBatch): Promise<bigint> =>
+      gasOf(escrowAdmin.debit(2, b.index, b.accounts, b.amounts, fundingTree2.proof(b.index)));
+    const debitBatch = await debitWith(batches[0]);
+    const debitOne = await debitWith(batches[1]);
+    // Gas of a debit batch per account at 1, 10 and 100 accounts.
+    const debitPerAccount: Record<string, number> = {};
+    const debitGas = new Map<number, bigint>();
+    let debitedFor2 = BigInt(debitors.length + 1);
+    for (const b of batches.slice(2)) {
+      const size = b.accounts.length;
+      const gas = await debitWith(b);
       debitPerAccount[`accounts${size}`] = Math.round(Number(gas) / size);
       debitGas.set(size, gas);
       debitedFor2 += BigInt(size);
@@ -332,7 +338,7 @@ export async function run(): Promise<Record<string, unknown>> {
       void watcher.run(stopWatcher.signal, 2_000);
     });
     await (
-      await watchedDistributor.postRoot(1, honest.root, keccak256Hex(served), BigInt(honest.total))
+      await watchedDistributor.postRoot(1, honest.root, keccak256Hex(served), BigInt(honest.total), ZeroHash)
     ).wait();
     started = performance.now();
     await vetoed;

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.37;
 
-import {AccessControlDefaultAdminRules} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {BitMaps} from "@openzeppelin/contracts/utils/structs/BitMaps.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
@@ -13,27 +13,30 @@ import {RewardsDistributor} from "./RewardsDistributor.sol";
 
 /// @title JobEscrow
 /// @notice Developers' deposits. A deposit credits the developer's off-chain balance (the
-/// coordinator watches `Deposited`); what jobs spend is debited here by the settler, in batches
-/// that each land at most once, and the debited tokens fund the epoch in the RewardsDistributor
-/// (which accepts them only for a final epoch, in epoch order, never beyond the epoch's total).
+/// coordinator watches `Deposited`); what jobs spend is debited here in batches committed on chain
+/// with the epoch's root (`RewardsDistributor.fundingRoot`), and the debited tokens fund the epoch
+/// in the RewardsDistributor (which accepts them only for a final epoch, in epoch order, never
+/// beyond the epoch's total).
+///
+/// Nobody holds a role here. A debit is open to anyone, and takes effect only for a batch of the
+/// epoch's funding root, once that root is final (past its challenge window, not vetoed), at most
+/// once per batch: the settler sends them, and if the settler is gone a provider or anyone holding
+/// the epoch file sends the same batches. No key can move a developer's tokens any other way.
 ///
 /// A developer withdraws after requesting an unlock and waiting `unlockDelay`, which is at least
 /// `maxEpochSeconds + distributor.challengeWindow() + fundingMargin`: an epoch lasts at most
-/// `maxEpochSeconds`, its root is final one challenge window after it closes, and the settler debits
-/// it within `fundingMargin` of finality. So as long as the settler follows that protocol,
-/// everything an account spent before it requested an unlock is debited before the unlock comes.
+/// `maxEpochSeconds`, its root is final one challenge window after it closes, and its batches are
+/// debited within `fundingMargin` of finality. So everything an account spent before it requested an
+/// unlock can be debited before the unlock comes.
 ///
-/// What the settler may debit from an account is bounded by the account itself: a developer signs an
+/// What may be debited from an account is also bounded by the account itself: a developer signs an
 /// EIP-712 `SpendingCap(address account, uint256 cap)`, a cap on everything ever debited from it
 /// (cumulative, so a signature cannot be replayed into more spending; a higher cap supersedes a lower
 /// one). Anyone may submit the signature (`authorize`), the account may set it directly
-/// (`setSpendingCap`), and `debit` reverts with `CapExceeded` beyond it. The settler's key alone can
-/// no longer take more than a developer agreed to.
-contract JobEscrow is AccessControlDefaultAdminRules, ReentrancyGuardTransient, EIP712 {
+/// (`setSpendingCap`), and a debit never takes an account beyond it.
+contract JobEscrow is ReentrancyGuardTransient, EIP712 {
     using SafeERC20 for IERC20;
     using BitMaps for BitMaps.BitMap;
-
-    bytes32 public constant SETTLER_ROLE = keccak256("SETTLER_ROLE");
 
     /// @notice The longest accepted value of every duration (unlock delay, epoch, funding margin).
     uint64 public constant MAX_DELAY = 365 days;
@@ -81,7 +84,7 @@ contract JobEscrow is AccessControlDefaultAdminRules, ReentrancyGuardTransient, 
     error InsufficientBalance(address account, uint256 balance, uint256 amount);
     error LengthMismatch(uint256 accounts, uint256 amounts);
     error BatchAlreadyDebited(uint64 epoch, uint32 batch);
-    error CapExceeded(address account, uint256 spent, uint256 amount, uint256 cap);
+    error InvalidDebitProof(uint64 epoch, uint32 batch);
     error StaleSpendingCap(address account, uint256 cap, uint256 current);
     error InvalidSpendingCapSignature(address account);
 
@@ -91,13 +94,13 @@ contract JobEscrow is AccessControlDefaultAdminRules, ReentrancyGuardTransient, 
     event Withdrawn(address indexed account, uint256 amount);
     event Debited(uint64 indexed epoch, address indexed account, uint256 amount);
     event BatchDebited(uint64 indexed epoch, uint32 indexed batch, uint256 amount);
+    /// @notice An account of a batch held less than it owed (balance or spending cap): `debited` was
+    /// taken, the rest is the epoch's shortfall (anyone may fund it with `RewardsDistributor.fund`).
+    event DebitShort(uint64 indexed epoch, address indexed account, uint256 owed, uint256 debited);
     event SpendingCapAuthorized(address indexed account, uint256 cap);
 
     /// @param token_ The token deposits are made in (the distributor's token).
     /// @param distributor_ The RewardsDistributor debits fund.
-    /// @param admin Default admin (grants roles; transferable only after `adminDelay`).
-    /// @param adminDelay Seconds a default admin transfer waits before it can be accepted.
-    /// @param settler Gets SETTLER_ROLE (debits).
     /// @param unlockDelay_ Seconds between an unlock request and the withdrawal; at least
     /// `maxEpochSeconds_ + distributor_.challengeWindow() + fundingMargin_`.
     /// @param maxEpochSeconds_ The longest epoch the settler will run (≥ 1 s).
@@ -106,16 +109,11 @@ contract JobEscrow is AccessControlDefaultAdminRules, ReentrancyGuardTransient, 
     constructor(
         IERC20 token_,
         RewardsDistributor distributor_,
-        address admin,
-        uint48 adminDelay,
-        address settler,
         uint64 unlockDelay_,
         uint64 maxEpochSeconds_,
         uint64 fundingMargin_
-    ) AccessControlDefaultAdminRules(adminDelay, admin) EIP712("gpumesh JobEscrow", "1") {
-        if (address(token_) == address(0) || address(distributor_) == address(0) || settler == address(0)) {
-            revert ZeroAddress();
-        }
+    ) EIP712("gpumesh JobEscrow", "1") {
+        if (address(token_) == address(0) || address(distributor_) == address(0)) revert ZeroAddress();
         address distributorToken = address(distributor_.token());
         if (distributorToken != address(token_)) revert TokenMismatch(address(token_), distributorToken);
         if (unlockDelay_ > MAX_DELAY) revert DurationOutOfRange(unlockDelay_, MAX_DELAY);
@@ -132,7 +130,6 @@ contract JobEscrow is AccessControlDefaultAdminRules, ReentrancyGuardTransient, 
         _unlockDelay = unlockDelay_;
         _maxEpochSeconds = maxEpochSeconds_;
         _fundingMargin = fundingMargin_;
-        _grantRole(SETTLER_ROLE, settler);
     }
 
     /// @notice Deposits `amount` base units for the caller (approve first). The caller's address
@@ -193,33 +190,57 @@ contract JobEscrow is AccessControlDefaultAdminRules, ReentrancyGuardTransient, 
         _authorize(account, cap);
     }
 
-    /// @notice Debits what `accounts` spent in `epoch` (batch `batch` of its debits) and funds the
-    /// epoch in the distributor with the sum. Only SETTLER_ROLE; each `(epoch, batch)` lands once,
-    /// so a retried batch cannot debit twice. The distributor refuses the funding (and so the
-    /// debit) unless the epoch is final, every earlier epoch is funded and the epoch's funding stays
-    /// within its posted total. No account is debited beyond the spending cap it signed: everything
-    /// ever debited from it stays within its cap, or the batch reverts (`CapExceeded`).
+    /// @notice Debits batch `batch` of `epoch`'s committed debits (`accounts[i]` owes `amounts[i]`)
+    /// and funds the epoch in the distributor with the sum. Open to anyone: the batch must be a leaf
+    /// of the epoch's funding root (`proof`), and the distributor refuses the funding (and so the
+    /// debit) unless the epoch is final, every earlier epoch is funded and the funding stays within
+    /// the epoch's total. Each `(epoch, batch)` lands once. Each account is debited what it owes, or
+    /// less when its balance or its spending cap does not cover it (`DebitShort`: the rest is the
+    /// epoch's shortfall), so one account can never hold up the others of its batch.
+    ///
+    /// Leaf: `keccak256(bytes.concat(keccak256(abi.encode(block.chainid, address(this), epoch, batch,
+    /// accounts, amounts))))` in OpenZeppelin's standard Merkle tree (leaf encoding `uint256, address,
+    /// uint64, uint32, address[], uint256[]`), so a batch is bound to this escrow on this chain.
     function debit(
         uint64 epoch,
         uint32 batch,
         address[] calldata accounts,
-        uint256[] calldata amounts
-    ) external onlyRole(SETTLER_ROLE) nonReentrant {
+        uint256[] calldata amounts,
+        bytes32[] calldata proof
+    ) external nonReentrant {
         if (accounts.length != amounts.length) revert LengthMismatch(accounts.length, amounts.length);
         uint256 key = (uint256(epoch) << 32) | batch;
         if (_debitedBatches.get(key)) revert BatchAlreadyDebited(epoch, batch);
+        bytes32 leaf = keccak256(
+            bytes.concat(keccak256(abi.encode(block.chainid, address(this), epoch, batch, accounts, amounts)))
+        );
+        bytes32 root = _distributor.fundingRoot(epoch);
+        if (root == bytes32(0) || !MerkleProof.verifyCalldata(proof, root, leaf)) {
+            revert InvalidDebitProof(epoch, batch);
+        }
         _debitedBatches.set(key);
         uint256 sum;
         for (uint256 i = 0; i < accounts.length; ++i) {
-            uint256 amount = amounts[i];
-            _debitAccount(epoch, accounts[i], amount);
-            sum += amount;
+            sum += _debitAccount(epoch, accounts[i], amounts[i]);
         }
-        if (sum == 0) revert ZeroAmount();
         _debited[epoch] += sum;
         emit BatchDebited(epoch, batch, sum);
-        _token.forceApprove(address(_distributor), sum);
-        _distributor.fund(epoch, sum);
+        if (sum != 0) {
+            _token.forceApprove(address(_distributor), sum);
+            _distributor.fund(epoch, sum);
+        }
+    }
+
+    /// @notice The leaf of batch `batch` of `epoch` in this escrow's funding trees (see `debit`).
+    function debitLeaf(
+        uint64 epoch,
+        uint32 batch,
+        address[] calldata accounts,
+        uint256[] calldata amounts
+    ) external view returns (bytes32) {
+        return keccak256(
+            bytes.concat(keccak256(abi.encode(block.chainid, address(this), epoch, batch, accounts, amounts)))
+        );
     }
 
     // ---------------------------------------------------------------- views
@@ -279,16 +300,20 @@ contract JobEscrow is AccessControlDefaultAdminRules, ReentrancyGuardTransient, 
 
     // ---------------------------------------------------------------- internals
 
-    /// @dev Takes `amount` off `account`'s balance and adds it to what it spent, within its cap.
-    function _debitAccount(uint64 epoch, address account, uint256 amount) private {
+    /// @dev Takes what `account` owes off its balance, as far as its balance and its spending cap
+    /// allow, adds it to what it spent, and returns what was taken.
+    function _debitAccount(uint64 epoch, address account, uint256 owed) private returns (uint256 amount) {
         Account storage a = _accounts[account];
         uint256 balance = a.balance;
-        if (amount > balance) revert InsufficientBalance(account, balance, amount);
         Allowance storage allowance = _allowances[account];
         uint256 spent = allowance.spent;
-        uint256 cap = allowance.cap;
         // spent <= cap always holds: caps only rise and every debit stays within one.
-        if (amount > cap - spent) revert CapExceeded(account, spent, amount, cap);
+        uint256 headroom = allowance.cap - spent;
+        amount = owed;
+        if (amount > balance) amount = balance;
+        if (amount > headroom) amount = headroom;
+        if (amount != owed) emit DebitShort(epoch, account, owed, amount);
+        if (amount == 0) return 0;
         a.balance = uint192(balance - amount);
         allowance.spent = uint128(spent + amount);
         emit Debited(epoch, account, amount);

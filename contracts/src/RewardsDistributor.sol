@@ -51,6 +51,8 @@ contract RewardsDistributor is AccessControlDefaultAdminRules, Pausable, Reentra
         uint192 cumulativeTotal;
         bytes32 fileHash;
         uint192 total;
+        /// The root of the escrow debits that fund this epoch (see `fundingRoot`).
+        bytes32 fundingRoot;
     }
 
     IERC20 private immutable _token;
@@ -90,7 +92,14 @@ contract RewardsDistributor is AccessControlDefaultAdminRules, Pausable, Reentra
     error NothingToClaim(uint256 index, uint256 cumulativeAmount, uint256 alreadyClaimed);
     error InvalidProof();
 
-    event RootPosted(uint64 indexed epoch, bytes32 root, bytes32 fileHash, uint256 total, uint64 claimableAt);
+    event RootPosted(
+        uint64 indexed epoch,
+        bytes32 root,
+        bytes32 fileHash,
+        uint256 total,
+        uint64 claimableAt,
+        bytes32 fundingRoot
+    );
     event RootVetoed(uint64 indexed epoch, bytes32 root, bytes32 reason, uint64 rolledBackFrom);
     event EpochFunded(uint64 indexed epoch, address indexed funder, uint256 amount, uint256 funded, uint256 total);
     event EpochFullyFunded(uint64 indexed epoch, uint256 cumulativeTotal);
@@ -125,9 +134,19 @@ contract RewardsDistributor is AccessControlDefaultAdminRules, Pausable, Reentra
 
     // ---------------------------------------------------------------- settlement
 
-    /// @notice Posts the root of `epoch` (must be `lastEpoch() + 1`) with the hash of its epoch file
-    /// and `total`, the sum of the earnings the epoch adds. Only SETTLER_ROLE.
-    function postRoot(uint64 epoch, bytes32 root, bytes32 fileHash, uint256 total) external onlyRole(SETTLER_ROLE) {
+    /// @notice Posts the root of `epoch` (must be `lastEpoch() + 1`) with the hash of its epoch file,
+    /// `total`, the sum of the earnings the epoch adds, and `fundingRoot_`, the Merkle root of the
+    /// escrow debit batches that fund it (zero when nothing is debited). The funding root is vetoed
+    /// and becomes final with the root: once final, anyone can make the escrow debit exactly those
+    /// batches (`JobEscrow.debit`), so a posted epoch gets funded even if the settler never comes
+    /// back. Only SETTLER_ROLE.
+    function postRoot(
+        uint64 epoch,
+        bytes32 root,
+        bytes32 fileHash,
+        uint256 total,
+        bytes32 fundingRoot_
+    ) external onlyRole(SETTLER_ROLE) {
         uint64 expected = _lastEpoch + 1;
         if (epoch != expected) revert EpochOutOfOrder(expected, epoch);
         if (root == bytes32(0)) revert EmptyRoot();
@@ -140,10 +159,11 @@ contract RewardsDistributor is AccessControlDefaultAdminRules, Pausable, Reentra
             claimableAt: claimableAt,
             cumulativeTotal: uint192(cumulative),
             fileHash: fileHash,
-            total: uint192(total)
+            total: uint192(total),
+            fundingRoot: fundingRoot_
         });
         _lastEpoch = epoch;
-        emit RootPosted(epoch, root, fileHash, total, claimableAt);
+        emit RootPosted(epoch, root, fileHash, total, claimableAt, fundingRoot_);
     }
 
     /// @notice Vetoes the root of `epoch` during its challenge window. The settled epoch rolls back
@@ -291,6 +311,13 @@ contract RewardsDistributor is AccessControlDefaultAdminRules, Pausable, Reentra
         if (epoch == 0 || epoch > _lastEpoch) return (bytes32(0), bytes32(0), 0, 0);
         EpochRoot storage r = _epochs[epoch];
         return (r.root, r.fileHash, r.claimableAt, r.total);
+    }
+
+    /// @notice The root of the escrow debit batches that fund `epoch`, as posted with its root (zero
+    /// when not posted or when nothing is debited).
+    function fundingRoot(uint64 epoch) external view returns (bytes32) {
+        if (epoch == 0 || epoch > _lastEpoch) return bytes32(0);
+        return _epochs[epoch].fundingRoot;
     }
 
     /// @notice True once `epoch` is posted, not vetoed and past its challenge window.

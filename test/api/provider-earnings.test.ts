@@ -129,6 +129,7 @@ describe('provider earnings and market price range', () => {
     const closed = await settlement.closeEpoch(open.id, FEE_RECIPIENT, {
       chainId: 31337,
       distributor: `0x${'d1'.repeat(20)}`,
+      escrow: `0x${'e5'.repeat(20)}`,
     });
     expect(closed.closed).toBe(true);
     res = await earnings();

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 
 import {
   ContractFactory,
+  ZeroHash,
   JsonRpcProvider,
   NonceManager,
   Wallet,
@@ -18,7 +19,9 @@ import {
   attachProviderStaking,
   attachRewardsDistributor,
   deployAll,
+  fundingTree,
   minimumUnlockDelay,
+  type CommittedBatch,
   type ComputeTokenContract,
   type DeployedAddresses,
   type DeployOptions,
@@ -94,6 +97,47 @@ export async function deploySystem(chain: Chain, opts: Partial<DeployOptions> = 
     staking: attachProviderStaking(addresses.staking, signer),
     domain: { chainId: chain.anvil.chainId, distributor: addresses.distributor },
   };
+}
+
+/** The accounts and amounts of one escrow debit batch. */
+export interface DebitBatchInput {
+  readonly accounts: readonly string[];
+  readonly amounts: readonly bigint[];
+}
+
+/**
+ * Posts `epoch`'s root with `batches` committed as its funding root (batch `i` gets index `i`) and
+ * returns them with their proofs: what `debitBatch` sends once the epoch is final.
+ */
+export async function postRootWithDebits(
+  sys: System,
+  epoch: number,
+  root: string,
+  fileHash: string,
+  total: bigint,
+  batches: readonly DebitBatchInput[],
+): Promise<CommittedBatch[]> {
+  const indexed = batches.map((b, index) => ({ index, accounts: b.accounts, amounts: b.amounts }));
+  const tree = fundingTree({ chainId: sys.domain.chainId, escrow: sys.addresses.escrow }, epoch, indexed);
+  await (await sys.distributor.postRoot(epoch, root, fileHash, total, tree?.root ?? ZeroHash)).wait();
+  return tree ? indexed.map((b, i) => ({ ...b, proof: tree.proof(i) })) : [];
+}
+
+/** Sends `JobEscrow.debit` for a committed batch of `epoch` (from account 0 unless `escrow` says otherwise). */
+export function debitBatch(
+  escrow: JobEscrowContract,
+  epoch: number,
+  batch: CommittedBatch,
+  overrides: { gasLimit?: number } = {},
+): ReturnType<JobEscrowContract['debit']> {
+  return escrow.debit(
+    epoch,
+    batch.index,
+    [...batch.accounts],
+    [...batch.amounts],
+    [...batch.proof],
+    overrides,
+  );
 }
 
 /** Moves the chain clock forward and mines a block. */

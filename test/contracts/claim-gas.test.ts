@@ -1,5 +1,6 @@
 // Gas report: the steady-state claim (a provider that has claimed before) against a funded root.
 // Measured from receipts on anvil; the bound keeps the hot-slot packing from regressing silently.
+import { ZeroHash } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
@@ -36,7 +37,7 @@ describe('claim gas on anvil', () => {
 
   async function postAndFund(file: EpochFile): Promise<void> {
     await (
-      await sys.distributor.postRoot(file.epoch, file.root, epochFileHash(file), BigInt(file.total))
+      await sys.distributor.postRoot(file.epoch, file.root, epochFileHash(file), BigInt(file.total), ZeroHash)
     ).wait();
     await increaseTime(chain, WINDOW);
     await fundEpoch(chain, sys, file.epoch, BigInt(file.total));

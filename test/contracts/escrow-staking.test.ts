@@ -8,9 +8,13 @@ import {
   attachJobEscrow,
   attachProviderStaking,
   closeEpoch,
+  committedBatches,
   deployJobEscrow,
   deployRewardsDistributor,
   epochFileHash,
+  fundingLeaf,
+  toHex,
+  type CommittedBatch,
 } from '@gpumesh/rewards';
 
 import {
@@ -18,6 +22,7 @@ import {
   deploySystem,
   increaseTime,
   nestedRevertName,
+  postRootWithDebits,
   revertName,
   startChain,
   type Chain,
@@ -72,68 +77,93 @@ describe('JobEscrow and ProviderStaking on anvil', () => {
     expect(await revertName(() => dev.withdraw.staticCall(1n))).toBe('NotUnlocked');
   });
 
-  it('debits each batch once, only final epochs, only by the settler, never beyond the posted total', async () => {
-    const devA = attachJobEscrow(sys.addresses.escrow, chain.wallets[2]);
+  it('debits only the batches committed with a final root, each once, by anyone, never beyond the total', async () => {
     const a = chain.addresses[2];
+    const b = chain.addresses[3];
+    for (const w of [chain.wallets[2], chain.wallets[3]]) {
+      const dev = attachJobEscrow(sys.addresses.escrow, w);
+      await (await dev.deposit(1_000n)).wait();
+      await (await dev.setSpendingCap(10_000n)).wait();
+    }
     const dist = sys.distributor.interface;
-    await (await devA.deposit(1_000n)).wait();
-    await (await devA.setSpendingCap(10_000n)).wait();
     const file = closeEpoch(
       new Map(),
       [{ provider: chain.addresses[7], receipts: [{ id: 'j1', amount: 600n }] }],
       {
         epoch: 1,
         ...sys.domain,
-        debits: [{ account: a, amount: 600n }],
+        escrow: sys.addresses.escrow,
+        fundingBatchSize: 1,
+        debits: [
+          { account: a, amount: 400n },
+          { account: b, amount: 200n },
+        ],
       },
     );
-    expect(await nestedRevertName(() => sys.escrow.debit.staticCall(1, 0, [a], [600n]), dist)).toBe(
-      'EpochNotFinal',
+    const [first, second] = committedBatches(file);
+    const owed = new Map([
+      [a.toLowerCase(), 400n],
+      [b.toLowerCase(), 200n],
+    ]);
+    expect(first.amounts).toEqual([owed.get(first.accounts[0])]);
+    // The library's leaf is the contract's.
+    expect(await sys.escrow.debitLeaf(1, first.index, first.accounts, first.amounts)).toBe(
+      toHex(fundingLeaf({ chainId: sys.domain.chainId, escrow: sys.addresses.escrow }, 1, first)),
     );
-    await (await sys.distributor.postRoot(1, file.root, epochFileHash(file), 600n)).wait();
-    expect(await nestedRevertName(() => sys.escrow.debit.staticCall(1, 0, [a], [600n]), dist)).toBe(
-      'EpochNotFinal',
-    );
+    const stranger = attachJobEscrow(sys.addresses.escrow, chain.wallets[5]);
+    const debit = (e: number, x: CommittedBatch, over: Partial<CommittedBatch> = {}) => {
+      const y = { ...x, ...over };
+      return stranger.debit.staticCall(e, y.index, y.accounts, y.amounts, y.proof);
+    };
+    // Nothing posted: no funding root to prove against.
+    expect(await revertName(() => debit(1, first))).toBe('InvalidDebitProof');
+    await (
+      await sys.distributor.postRoot(1, file.root, epochFileHash(file), 600n, file.funding!.root)
+    ).wait();
+    expect(await sys.distributor.fundingRoot(1)).toBe(file.funding!.root);
+    expect(await nestedRevertName(() => debit(1, first), dist)).toBe('EpochNotFinal');
     await increaseTime(chain, 60);
-    const stranger = attachJobEscrow(sys.addresses.escrow, chain.wallets[2]);
-    expect(await revertName(() => stranger.debit.staticCall(1, 0, [a], [600n]))).toBe(
-      'AccessControlUnauthorizedAccount',
+    // Anything but a committed batch is refused: other amounts, accounts, index, epoch.
+    expect(await revertName(() => debit(1, first, { amounts: [first.amounts[0] + 1n] }))).toBe(
+      'InvalidDebitProof',
     );
-    expect(await nestedRevertName(() => sys.escrow.debit.staticCall(1, 0, [a], [601n]), dist)).toBe(
-      'FundingExceedsTotal',
-    );
-    expect(await revertName(() => sys.escrow.debit.staticCall(1, 0, [a], [600n, 1n]))).toBe('LengthMismatch');
-    expect(await revertName(() => sys.escrow.debit.staticCall(1, 0, [a], [1_001n]))).toBe(
-      'InsufficientBalance',
-    );
-    expect(await revertName(() => sys.escrow.debit.staticCall(1, 0, [a], [0n]))).toBe('ZeroAmount');
+    expect(await revertName(() => debit(1, first, { accounts: second.accounts }))).toBe('InvalidDebitProof');
+    expect(await revertName(() => debit(1, first, { index: 1 }))).toBe('InvalidDebitProof');
+    expect(await revertName(() => debit(2, first))).toBe('InvalidDebitProof');
+    expect(await revertName(() => debit(1, first, { proof: second.proof }))).toBe('InvalidDebitProof');
+    expect(await revertName(() => debit(1, first, { amounts: [1n, 2n] }))).toBe('LengthMismatch');
 
-    // Batch 0 pays part of the epoch; a retry of it is refused whatever it says.
-    const receipt = await (await sys.escrow.debit(1, 0, [a], [400n])).wait();
+    // Anyone sends a committed batch (here an account with no role); a retry is refused.
+    const receipt = await (
+      await stranger.debit(1, first.index, first.accounts, first.amounts, first.proof)
+    ).wait();
     const names = receipt!.logs.map((l) => sys.escrow.interface.parseLog(l)?.name).filter(Boolean);
     expect(names).toEqual(['Debited', 'BatchDebited']);
     expect(await sys.escrow.isBatchDebited(1, 0)).toBe(true);
     expect(await sys.escrow.isBatchDebited(1, 1)).toBe(false);
-    expect(await revertName(() => sys.escrow.debit.staticCall(1, 0, [a], [400n]))).toBe(
-      'BatchAlreadyDebited',
-    );
-    expect(await revertName(() => sys.escrow.debit.staticCall(1, 0, [a], [1n]))).toBe('BatchAlreadyDebited');
-    expect(await sys.distributor.fundedIn(1)).toBe(400n);
+    expect(await revertName(() => debit(1, first))).toBe('BatchAlreadyDebited');
+    expect(await sys.distributor.fundedIn(1)).toBe(first.amounts[0]);
     expect(await sys.distributor.isFunded(1)).toBe(false);
 
-    // Batch 1 completes it, never beyond the total.
-    expect(await nestedRevertName(() => sys.escrow.debit.staticCall(1, 1, [a], [201n]), dist)).toBe(
-      'FundingExceedsTotal',
-    );
-    await (await sys.escrow.debit(1, 1, [a], [200n])).wait();
+    await (await stranger.debit(1, second.index, second.accounts, second.amounts, second.proof)).wait();
     expect(await sys.distributor.isFunded(1)).toBe(true);
     expect(await sys.escrow.debitedIn(1)).toBe(600n);
     expect(await sys.token.balanceOf(sys.addresses.distributor)).toBe(600n);
     expect(await sys.token.allowance(sys.addresses.escrow, sys.addresses.distributor)).toBe(0n);
-    expect(await sys.escrow.balanceOf(a)).toBe(400n);
-    expect(await nestedRevertName(() => sys.escrow.debit.staticCall(1, 2, [a], [1n]), dist)).toBe(
-      'EpochFundedOutOfOrder',
-    );
+    expect(await sys.escrow.balanceOf(a)).toBe(600n);
+    expect(await sys.escrow.balanceOf(b)).toBe(800n);
+
+    // A vetoed root's batches cannot be debited; a committed batch beyond the total cannot fund.
+    const over = await postRootWithDebits(sys, 2, `0x${'33'.repeat(32)}`, ZeroHash, 100n, [
+      { accounts: [a], amounts: [150n] },
+    ]);
+    await (await sys.distributor.vetoRoot(2, ZeroHash)).wait();
+    expect(await revertName(() => debit(2, over[0]))).toBe('InvalidDebitProof');
+    const again = await postRootWithDebits(sys, 2, `0x${'33'.repeat(32)}`, ZeroHash, 100n, [
+      { accounts: [a], amounts: [150n] },
+    ]);
+    await increaseTime(chain, 60);
+    expect(await nestedRevertName(() => debit(2, again[0]), dist)).toBe('FundingExceedsTotal');
   });
 
   it('credits a depositFor to the beneficiary, who alone withdraws it', async () => {
@@ -172,9 +202,6 @@ describe('JobEscrow and ProviderStaking on anvil', () => {
       chain.wallets[0],
       await evil.getAddress(),
       await distributor.getAddress(),
-      chain.addresses[0],
-      0,
-      chain.addresses[0],
       1,
       1,
       0,

@@ -103,16 +103,7 @@ describe('bounds off the dev chain (chain id 1337)', () => {
       chain.addresses[2],
       HOUR,
     );
-    const args = (margin: number): unknown[] => [
-      token,
-      distributor.target,
-      chain.addresses[0],
-      0,
-      chain.addresses[1],
-      10 * HOUR,
-      HOUR,
-      margin,
-    ];
+    const args = (margin: number): unknown[] => [token, distributor.target, 10 * HOUR, HOUR, margin];
     expect(await deployRevertName(chain, jobEscrowAbi, jobEscrowBytecode, args(HOUR - 1))).toBe(
       'FundingMarginTooShort',
     );
@@ -202,9 +193,6 @@ describe('bounds on the dev chain (31337)', () => {
     const args = (unlock: number, maxEpoch: number | bigint = 50, margin = 10): unknown[] => [
       token,
       distributor.target,
-      chain.addresses[0],
-      0,
-      chain.addresses[1],
       unlock,
       maxEpoch,
       margin,
@@ -277,7 +265,7 @@ describe('funding before claims', () => {
 
   it('funds only final epochs, in order, never beyond their total', async () => {
     const total1 = BigInt(epoch1.total);
-    await (await sys.distributor.postRoot(1, epoch1.root, epochFileHash(epoch1), total1)).wait();
+    await (await sys.distributor.postRoot(1, epoch1.root, epochFileHash(epoch1), total1, ZeroHash)).wait();
     await (await sys.token.mint(chain.addresses[0], 10n ** 9n)).wait();
     await (await sys.token.approve(sys.addresses.distributor, 10n ** 9n)).wait();
     expect(await revertName(() => sys.distributor.fund.staticCall(1, total1))).toBe('EpochNotFinal');
@@ -316,7 +304,7 @@ describe('funding before claims', () => {
       [{ provider: attacker, receipts: [{ id: 'forged', amount: BigInt(epoch1.total) + 1n }] }],
       { epoch: 2, ...sys.domain },
     );
-    await (await sys.distributor.postRoot(2, forged.root, epochFileHash(forged), 0n)).wait();
+    await (await sys.distributor.postRoot(2, forged.root, epochFileHash(forged), 0n, ZeroHash)).wait();
     expect(await sys.distributor.cumulativeTotal(2)).toBe(BigInt(epoch1.total));
     const t = new EpochProofs(forged).ticket(attacker)!;
     const claim = (): Promise<unknown> =>
@@ -358,8 +346,8 @@ describe('funding before claims', () => {
       [{ provider: honest[1], receipts: [{ id: 'e4', amount: 70n }] }],
       { epoch: 4, ...sys.domain },
     );
-    await (await sys.distributor.postRoot(3, e3.root, epochFileHash(e3), 50n)).wait();
-    await (await sys.distributor.postRoot(4, e4.root, epochFileHash(e4), 70n)).wait();
+    await (await sys.distributor.postRoot(3, e3.root, epochFileHash(e3), 50n, ZeroHash)).wait();
+    await (await sys.distributor.postRoot(4, e4.root, epochFileHash(e4), 70n, ZeroHash)).wait();
     await increaseTime(chain, WINDOW);
     const t = new EpochProofs(e4).ticket(honest[1])!;
     expect(
@@ -379,18 +367,18 @@ describe('funding before claims', () => {
 
   it('recomputes the cumulative total of a root re-posted after a veto', async () => {
     const cum4 = await sys.distributor.cumulativeTotal(4);
-    await (await sys.distributor.postRoot(5, id('bad'), ZeroHash, 1_000n)).wait();
+    await (await sys.distributor.postRoot(5, id('bad'), ZeroHash, 1_000n, ZeroHash)).wait();
     expect(await sys.distributor.cumulativeTotal(5)).toBe(cum4 + 1_000n);
     await (await sys.distributor.vetoRoot(5, id('evidence'))).wait();
     expect(await sys.distributor.cumulativeTotal(5)).toBe(0n);
-    await (await sys.distributor.postRoot(5, id('good'), ZeroHash, 3n)).wait();
+    await (await sys.distributor.postRoot(5, id('good'), ZeroHash, 3n, ZeroHash)).wait();
     expect(await sys.distributor.cumulativeTotal(5)).toBe(cum4 + 3n);
     // Totals fit uint192, cumulative totals uint184 (the claim keeps their running sum in a packed slot).
     expect(
-      await revertName(() => sys.distributor.postRoot.staticCall(6, id('x'), ZeroHash, 2n ** 192n)),
+      await revertName(() => sys.distributor.postRoot.staticCall(6, id('x'), ZeroHash, 2n ** 192n, ZeroHash)),
     ).toBe('EpochTotalTooLarge');
     expect(
-      await revertName(() => sys.distributor.postRoot.staticCall(6, id('x'), ZeroHash, 2n ** 184n)),
+      await revertName(() => sys.distributor.postRoot.staticCall(6, id('x'), ZeroHash, 2n ** 184n, ZeroHash)),
     ).toBe('CumulativeTotalTooLarge');
   });
 });

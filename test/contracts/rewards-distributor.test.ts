@@ -83,7 +83,7 @@ describe('RewardsDistributor on anvil', () => {
 
   it('rejects roles it was not given', async () => {
     const stranger = attachRewardsDistributor(sys.addresses.distributor, chain.wallets[9]);
-    expect(await revertName(() => stranger.postRoot.staticCall(1, epoch1.root, ZeroHash, 1n))).toBe(
+    expect(await revertName(() => stranger.postRoot.staticCall(1, epoch1.root, ZeroHash, 1n, ZeroHash))).toBe(
       'AccessControlUnauthorizedAccount',
     );
     expect(await revertName(() => stranger.vetoRoot.staticCall(1, ZeroHash))).toBe(
@@ -93,17 +93,17 @@ describe('RewardsDistributor on anvil', () => {
   });
 
   it('enforces epoch = last + 1 and a non-empty root', async () => {
-    expect(await revertName(() => sys.distributor.postRoot.staticCall(2, epoch1.root, ZeroHash, 1n))).toBe(
-      'EpochOutOfOrder',
-    );
-    expect(await revertName(() => sys.distributor.postRoot.staticCall(1, ZeroHash, ZeroHash, 1n))).toBe(
-      'EmptyRoot',
-    );
+    expect(
+      await revertName(() => sys.distributor.postRoot.staticCall(2, epoch1.root, ZeroHash, 1n, ZeroHash)),
+    ).toBe('EpochOutOfOrder');
+    expect(
+      await revertName(() => sys.distributor.postRoot.staticCall(1, ZeroHash, ZeroHash, 1n, ZeroHash)),
+    ).toBe('EmptyRoot');
   });
 
   it('pays a claim only after the challenge window, once, against the right proof', async () => {
     await (
-      await sys.distributor.postRoot(1, epoch1.root, epochFileHash(epoch1), BigInt(epoch1.total))
+      await sys.distributor.postRoot(1, epoch1.root, epochFileHash(epoch1), BigInt(epoch1.total), ZeroHash)
     ).wait();
     const proofs = new EpochProofs(epoch1);
     const t = proofs.ticket(providers[1])!;
@@ -153,7 +153,7 @@ describe('RewardsDistributor on anvil', () => {
 
   it('pays only the difference of a later cumulative root, and nothing for an older one', async () => {
     await (
-      await sys.distributor.postRoot(2, epoch2.root, epochFileHash(epoch2), BigInt(epoch2.total))
+      await sys.distributor.postRoot(2, epoch2.root, epochFileHash(epoch2), BigInt(epoch2.total), ZeroHash)
     ).wait();
     await increaseTime(chain, WINDOW);
     await fundEpoch(chain, sys, 2, BigInt(epoch2.total));
@@ -179,7 +179,9 @@ describe('RewardsDistributor on anvil', () => {
       [{ provider: providers[3], receipts: [{ id: 'forged', amount: 10n ** 9n }] }],
       { epoch: 3, ...sys.domain },
     );
-    await (await sys.distributor.postRoot(3, bad.root, epochFileHash(bad), BigInt(bad.total))).wait();
+    await (
+      await sys.distributor.postRoot(3, bad.root, epochFileHash(bad), BigInt(bad.total), ZeroHash)
+    ).wait();
     await (await sys.distributor.vetoRoot(3, id('forged receipts'))).wait();
     expect(await sys.distributor.lastEpoch()).toBe(2n);
     await increaseTime(chain, WINDOW);
@@ -195,7 +197,9 @@ describe('RewardsDistributor on anvil', () => {
       [{ provider: providers[3], receipts: [{ id: 'r3-3', amount: 7n }] }],
       { epoch: 3, ...sys.domain },
     ));
-    await (await sys.distributor.postRoot(3, good.root, epochFileHash(good), BigInt(good.total))).wait();
+    await (
+      await sys.distributor.postRoot(3, good.root, epochFileHash(good), BigInt(good.total), ZeroHash)
+    ).wait();
     expect(await sys.distributor.cumulativeTotal(3)).toBe(BigInt(good.cumulativeTotal));
     await increaseTime(chain, WINDOW);
     await fundEpoch(chain, sys, 3, BigInt(good.total));
@@ -263,7 +267,9 @@ describe('RewardsDistributor on anvil', () => {
       providers.map((p, i) => ({ provider: p, receipts: [{ id: `e${i}`, amount: 100n + BigInt(i) }] })),
       { epoch: 1, chainId: chain.anvil.chainId, distributor: await distributor.getAddress() },
     );
-    await (await distributor.postRoot(1, file.root, epochFileHash(file), BigInt(file.total))).wait();
+    await (
+      await distributor.postRoot(1, file.root, epochFileHash(file), BigInt(file.total), ZeroHash)
+    ).wait();
     await increaseTime(chain, 1);
     await (await distributor.fund(1, BigInt(file.total))).wait();
     const proofs = new EpochProofs(file);

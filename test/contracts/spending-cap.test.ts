@@ -1,6 +1,7 @@
-// JobEscrow spending caps: what a developer signed (EIP-712, EOA or ERC-1271) bounds everything the
-// settler can ever debit from it; caps only rise; anyone may submit a signed cap.
-import { TypedDataEncoder, Wallet, ZeroHash, id } from 'ethers';
+// JobEscrow spending caps: what a developer signed (EIP-712, EOA or ERC-1271) bounds everything that
+// can ever be debited from it, whatever the committed batches say; caps only rise; anyone may submit
+// a signed cap.
+import { TypedDataEncoder, Wallet, ZeroHash, id, type ContractTransactionReceipt } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
@@ -10,17 +11,20 @@ import {
   signSpendingCap,
   spendingCapDigest,
   spendingCapDomain,
+  type CommittedBatch,
   type SpendingCapDomain,
 } from '@gpumesh/rewards';
 
 import {
+  debitBatch,
   deployMock,
   deploySystem,
   increaseTime,
-  nestedRevertName,
+  postRootWithDebits,
   revertName,
   startChain,
   type Chain,
+  type DebitBatchInput,
   type System,
 } from './chain.js';
 
@@ -31,7 +35,6 @@ describe('JobEscrow spending caps on anvil', () => {
   let sys: System;
   let domain: SpendingCapDomain;
   let epoch = 0;
-  let batch = 0;
 
   beforeAll(async () => {
     chain = await startChain();
@@ -52,13 +55,23 @@ describe('JobEscrow spending caps on anvil', () => {
     await chain?.stop();
   });
 
-  /** Posts a final epoch with room for `total`, and returns its number. */
-  async function finalEpoch(total: bigint): Promise<number> {
+  /** Posts an epoch of `total` committing `batches`, lets it become final; returns it and its batches. */
+  async function finalEpoch(
+    total: bigint,
+    batches: readonly DebitBatchInput[],
+  ): Promise<{ e: number; committed: CommittedBatch[] }> {
     epoch += 1;
-    batch = 0;
-    await (await sys.distributor.postRoot(epoch, `0x${'22'.repeat(32)}`, ZeroHash, total)).wait();
+    const committed = await postRootWithDebits(sys, epoch, `0x${'22'.repeat(32)}`, ZeroHash, total, batches);
     await increaseTime(chain, WINDOW);
-    return epoch;
+    return { e: epoch, committed };
+  }
+
+  /** The `DebitShort` events of a debit: `[account, owed, debited]`. */
+  function shorts(receipt: ContractTransactionReceipt | null): [string, bigint, bigint][] {
+    return (receipt?.logs ?? [])
+      .map((l) => sys.escrow.interface.parseLog(l))
+      .filter((l) => l?.name === 'DebitShort')
+      .map((l) => [l!.args[1] as string, l!.args[2] as bigint, l!.args[3] as bigint]);
   }
 
   it('matches the contract: domain separator and digest of the library', async () => {
@@ -71,11 +84,26 @@ describe('JobEscrow spending caps on anvil', () => {
 
   it('debits nothing from an account without a cap, and never beyond the cap it signed', async () => {
     const dev = chain.addresses[1];
-    const e = await finalEpoch(1_000n);
+    const other = chain.addresses[2];
+    const { e, committed } = await finalEpoch(1_010n, [
+      { accounts: [dev], amounts: [1n] },
+      { accounts: [dev], amounts: [200n] },
+      { accounts: [dev], amounts: [150n] },
+      { accounts: [other, dev], amounts: [10n, 5n] },
+      { accounts: [dev], amounts: [700n] },
+    ]);
     expect(await sys.escrow.spendingCapOf(dev)).toBe(0n);
-    expect(await revertName(() => sys.escrow.debit.staticCall(e, batch, [dev], [1n]))).toBe('CapExceeded');
+    // No cap: nothing is taken, the batch still lands (it cannot be sent again).
+    expect(shorts(await (await debitBatch(sys.escrow, e, committed[0])).wait())).toEqual([[dev, 1n, 0n]]);
+    expect(await sys.escrow.spentBy(dev)).toBe(0n);
+    const again = committed[0];
+    expect(
+      await revertName(() =>
+        sys.escrow.debit.staticCall(e, again.index, again.accounts, again.amounts, again.proof),
+      ),
+    ).toBe('BatchAlreadyDebited');
 
-    // Anyone (here the settler, account 0) submits the cap the developer signed.
+    // Anyone (here account 0) submits the cap the developer signed.
     const signed = await signSpendingCap(chain.wallets[1], domain, 300n);
     const receipt = await (await sys.escrow.authorize(dev, 300n, signed.signature)).wait();
     const log = receipt!.logs.map((l) => sys.escrow.interface.parseLog(l)).find((l) => l?.name);
@@ -84,18 +112,15 @@ describe('JobEscrow spending caps on anvil', () => {
     expect(log?.args[1]).toBe(300n);
     expect(await sys.escrow.spendingCapOf(dev)).toBe(300n);
 
-    expect(await revertName(() => sys.escrow.debit.staticCall(e, batch, [dev], [301n]))).toBe('CapExceeded');
-    await (await sys.escrow.debit(e, batch++, [dev], [200n])).wait();
+    expect(shorts(await (await debitBatch(sys.escrow, e, committed[1])).wait())).toEqual([]);
     expect(await sys.escrow.spentBy(dev)).toBe(200n);
-    // Cumulative: 200 spent, so 101 more passes the cap of 300 (whatever the epoch or batch).
-    expect(await revertName(() => sys.escrow.debit.staticCall(e, batch, [dev], [101n]))).toBe('CapExceeded');
-    // One account over its cap reverts the whole batch: nobody in it is debited.
-    const other = chain.addresses[2];
+    // Cumulative: 200 spent, so of 150 owed only 100 fit under the cap of 300.
+    expect(shorts(await (await debitBatch(sys.escrow, e, committed[2])).wait())).toEqual([[dev, 150n, 100n]]);
+    expect(await sys.escrow.spentBy(dev)).toBe(300n);
+    // One account at its cap does not hold up the others of its batch.
     await (await attachJobEscrow(sys.addresses.escrow, chain.wallets[2]).setSpendingCap(1_000n)).wait();
-    expect(await revertName(() => sys.escrow.debit.staticCall(e, batch, [other, dev], [10n, 101n]))).toBe(
-      'CapExceeded',
-    );
-    await (await sys.escrow.debit(e, batch++, [dev], [100n])).wait();
+    expect(shorts(await (await debitBatch(sys.escrow, e, committed[3])).wait())).toEqual([[dev, 5n, 0n]]);
+    expect(await sys.escrow.spentBy(other)).toBe(10n);
     expect(await sys.escrow.spentBy(dev)).toBe(300n);
     expect(await sys.escrow.balanceOf(dev)).toBe(10_000n - 300n);
 
@@ -104,8 +129,9 @@ describe('JobEscrow spending caps on anvil', () => {
     await (
       await attachJobEscrow(sys.addresses.escrow, chain.wallets[3]).authorize(dev, 1_000n, higher.signature)
     ).wait();
-    await (await sys.escrow.debit(e, batch++, [dev], [700n])).wait();
+    await (await debitBatch(sys.escrow, e, committed[4])).wait();
     expect(await sys.escrow.spentBy(dev)).toBe(1_000n);
+    expect(await sys.distributor.fundedIn(e)).toBe(1_010n);
     expect(await sys.distributor.isFunded(e)).toBe(true);
   });
 
@@ -166,12 +192,8 @@ describe('JobEscrow spending caps on anvil', () => {
     const byOwner = await chain.wallets[3].signTypedData(domain, SPENDING_CAP_TYPES, { account, cap: 400n });
     await (await sys.escrow.authorize(account, 400n, byOwner)).wait();
     expect(await sys.escrow.spendingCapOf(account)).toBe(400n);
-    const e = await finalEpoch(400n);
-    const dist = sys.distributor.interface;
-    expect(await nestedRevertName(() => sys.escrow.debit.staticCall(e, batch, [account], [400n]), dist)).toBe(
-      'did not revert',
-    );
-    await (await sys.escrow.debit(e, batch++, [account], [400n])).wait();
+    const { e, committed } = await finalEpoch(400n, [{ accounts: [account], amounts: [400n] }]);
+    expect(shorts(await (await debitBatch(sys.escrow, e, committed[0])).wait())).toEqual([]);
     expect(await sys.escrow.spentBy(account)).toBe(400n);
   });
 

@@ -1,9 +1,11 @@
 // The coordinator-gone drill. Two provider agents (real processes) earn over several epochs settled
 // on a real anvil by a real coordinator (PostgreSQL, Redis); each posted epoch's file is announced
-// over p2p and kept by both agents. Then the coordinator is stopped for good and its database
-// dropped. With nothing but the chain and each other, every provider claims all it earned up to the
-// last final epoch (one from its kept file, one from its peer after losing its own), and the
-// developer takes every unspent token out of the escrow. What is lost: the unposted tail only.
+// over p2p and kept by both agents. The last epoch is posted but the coordinator is stopped for good
+// (and its database dropped) before it is final, so the settler never funds it. With nothing but the
+// chain and each other, the first provider to claim funds that epoch from the escrow debits committed
+// with its root, and every provider claims all it earned up to the last posted epoch (one from its
+// kept file, one from its peer after losing its own); the developer takes every unspent token out of
+// the escrow. What is lost: the unposted tail only.
 import { createServer } from 'node:net';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -48,6 +50,8 @@ const SETTLER = 9;
 const DEVELOPER = 0;
 const PASSPHRASE = 'coordinator-gone-drill';
 const EPOCHS = 3;
+/** Challenge window: long enough that the last root is still in it when the coordinator goes away. */
+const WINDOW = 60;
 const DEPOSIT = 10n * ONE_TOKEN;
 /** Base units per work unit (1 MFLOP) both agents charge. */
 const PRICE = '1000';
@@ -98,7 +102,7 @@ describe('the coordinator-gone drill', () => {
   beforeAll(async () => {
     assertBuilt();
     chain = await startTestChain(1);
-    addresses = await deployForSettlement(chain, SETTLER, 2);
+    addresses = await deployForSettlement(chain, SETTLER, WINDOW);
     db = await createTestDatabase();
     c = await startOwnedCoordinator(
       db.url,
@@ -221,30 +225,40 @@ describe('the coordinator-gone drill', () => {
     const token = attachComputeToken(addresses.token, chain.provider);
     const escrow = attachJobEscrow(addresses.escrow, chain.provider);
 
-    // Several epochs, each closed, posted, past its window, funded from the escrow: FINALIZED.
+    // Several epochs, each closed and posted; all but the last past their window and funded from
+    // the escrow by the coordinator: FINALIZED. The last stays POSTED, in its window.
+    const posted: number[] = [];
     for (let i = 0; i < EPOCHS; i++) {
       await runJob(96 + 16 * i);
       const closed = await settlement.closeNow();
       if (!closed.closed) throw new Error(`epoch ${closed.epoch} did not close: ${closed.reason}`);
+      const state = async (): Promise<string | undefined> =>
+        (await epochs(url)).find((e) => e.id === closed.epoch)?.state;
+      await waitFor(`epoch ${closed.epoch} POSTED`, async () =>
+        (await state()) === 'POSTED' ? true : undefined,
+      );
+      posted.push(closed.epoch);
+      if (i === EPOCHS - 1) break;
+      await increaseTime(chain, WINDOW + 1);
       await waitFor(
         `epoch ${closed.epoch} FINALIZED`,
-        async () =>
-          (await epochs(url)).find((e) => e.id === closed.epoch)?.state === 'FINALIZED' ? true : undefined,
+        async () => ((await state()) === 'FINALIZED' ? true : undefined),
         60_000,
       );
     }
     const final = (await epochs(url)).filter((e) => e.state === 'FINALIZED').map((e) => e.id);
-    expect(final).toHaveLength(EPOCHS);
-    const last = Math.max(...final);
+    expect(final).toHaveLength(EPOCHS - 1);
+    const last = Math.max(...posted);
+    expect(await distributor.isFinal(last)).toBe(false);
     // Every posted epoch's file reached both agents over p2p, checked against the chain.
     for (const agent of agents) {
       await waitFor(`${agent.name} keeps every epoch file`, async () => {
         const kept = await keptEpochs(agent);
-        return final.every((e) => kept.includes(e)) ? true : undefined;
+        return posted.every((e) => kept.includes(e)) ? true : undefined;
       });
     }
 
-    // What each provider is owed by the posted epochs: its cumulative amount in the last final file.
+    // What each provider is owed by the posted epochs: its cumulative amount in the last posted file.
     const [lastFile] = await query<{ json: string }>(
       url,
       'SELECT json FROM "EpochFile" WHERE "epochId" = $1',
@@ -261,7 +275,6 @@ describe('the coordinator-gone drill', () => {
     await runJob(80);
     const tail = await Promise.all(agents.map((a) => balanceOf(url, `provider:${a.peerId}:earned`)));
     expect(tail.every((t) => t > 0n)).toBe(true);
-    const escrowLeft = await escrow.balanceOf(chain.anvil.accounts[DEVELOPER].address);
 
     // The coordinator goes away for good, with its database.
     const goneUrl = c!.url;
@@ -270,6 +283,10 @@ describe('the coordinator-gone drill', () => {
     await db!.drop();
     db = undefined;
     await expect(fetch(`${goneUrl}/v1/rewards/epochs`)).rejects.toThrow();
+    // The last root's window passes with nobody left to fund it.
+    await increaseTime(chain, WINDOW + 1);
+    expect(await distributor.isFinal(last)).toBe(true);
+    expect(await distributor.isFunded(last)).toBe(false);
 
     // Agent A claims from the file it kept; agent B lost its disk and gets the file from A.
     const [a, b] = agents;
@@ -282,8 +299,21 @@ describe('the coordinator-gone drill', () => {
       const pin = agent === b ? ['--distributor', addresses.distributor] : [];
       const run = await runCli(AGENT_MAIN, ['claim', '--json', '--data-dir', agent.dir, ...pin], agentEnv());
       expect(run.code, `${agent.name}: ${run.stderr}${run.stdout}`).toBe(0);
-      claims.push(JSON.parse(run.stdout) as { epoch: number; paid: string; fileSource: string });
+      claims.push(
+        JSON.parse(run.stdout) as {
+          epoch: number;
+          paid: string;
+          fileSource: string;
+          funded: { epoch: number; txHashes: string[] }[];
+        },
+      );
     }
+    // A funded the unfunded epoch from the escrow's committed debits before claiming; B had nothing to fund.
+    expect(claims[0].funded.map((f) => f.epoch)).toEqual([last]);
+    expect(claims[0].funded[0].txHashes.length).toBeGreaterThan(0);
+    expect(claims[1].funded).toEqual([]);
+    expect(await distributor.isFunded(last)).toBe(true);
+    expect(await distributor.fundedIn(last)).toBe(await distributor.epochTotal(last));
     expect(claims[0]).toMatchObject({ epoch: last, paid: owed[0].toString(), fileSource: 'kept' });
     expect(claims[1]).toMatchObject({ epoch: last, paid: owed[1].toString() });
     expect(claims[1].fileSource).toContain(`/p2p/${a.peerId}`);
@@ -293,6 +323,7 @@ describe('the coordinator-gone drill', () => {
     // The developer: unlock, wait out the delay on the chain's clock, withdraw every unspent token.
     const dev = chain.wallets[DEVELOPER];
     const devAddress = chain.anvil.accounts[DEVELOPER].address;
+    const escrowLeft = await escrow.balanceOf(devAddress);
     const devEscrow = attachJobEscrow(addresses.escrow, dev);
     await (await devEscrow.requestUnlock()).wait();
     await increaseTime(chain, Number(await escrow.unlockDelay()) + 1);
@@ -300,9 +331,9 @@ describe('the coordinator-gone drill', () => {
     await (await devEscrow.withdraw(escrowLeft)).wait();
     expect(await escrow.balanceOf(devAddress)).toBe(0n);
     expect((await token.balanceOf(devAddress)) - walletBefore).toBe(escrowLeft);
-    // Every deposited token is accounted for: debited into the final epochs, or withdrawn.
+    // Every deposited token is accounted for: debited into the posted epochs, or withdrawn.
     let debited = 0n;
-    for (const e of final) debited += await distributor.epochTotal(e);
+    for (const e of posted) debited += await distributor.epochTotal(e);
     expect(debited + escrowLeft).toBe(DEPOSIT);
 
     const owedTotal = owed.reduce((s, x) => s + x, 0n);
@@ -310,7 +341,7 @@ describe('the coordinator-gone drill', () => {
     const tailTotal = tail.reduce((s, x) => s + x, 0n);
     const share = (x: bigint, of: bigint): string => ((Number(x) / Number(of)) * 100).toFixed(2);
     console.info(
-      `[drill] coordinator gone after ${EPOCHS} final epochs: providers recovered ${claimedTotal} of ${owedTotal} base units owed by posted epochs (${share(claimedTotal, owedTotal)} %); ` +
+      `[drill] coordinator gone after ${EPOCHS} posted epochs (the last unfunded, funded by a provider): providers recovered ${claimedTotal} of ${owedTotal} base units owed by posted epochs (${share(claimedTotal, owedTotal)} %); ` +
         `the unposted tail of ${tailTotal} base units (${share(claimedTotal, owedTotal + tailTotal)} % recovered counting it) went back to the developer, who withdrew ${escrowLeft} of ${escrowLeft} unspent`,
     );
     // `npm run bench -- --only settlement` runs this drill and reports these figures.
@@ -320,6 +351,7 @@ describe('the coordinator-gone drill', () => {
         figuresFile,
         JSON.stringify({
           epochs: EPOCHS,
+          postedUnfundedEpochsFundedByProviders: 1,
           owedByPostedEpochs: owedTotal.toString(),
           recovered: claimedTotal.toString(),
           recoveredPercentOfPosted: Number(share(claimedTotal, owedTotal)),

@@ -1,6 +1,6 @@
 // sendJournaled on a real anvil: fee spikes, a crash between journal and broadcast, a dropped
 // transaction, a reorg, and a nonce taken by a foreign transaction.
-import { Transaction, Wallet, toQuantity, type JsonRpcProvider } from 'ethers';
+import { Transaction, Wallet, ZeroHash, toQuantity, type JsonRpcProvider } from 'ethers';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import {
@@ -294,6 +294,7 @@ describe('sendJournaled on anvil', () => {
         root,
         fileHash,
         total: 0n,
+        fundingRoot: ZeroHash,
         pollMs: POLL_MS,
         timeoutMs: 20_000,
         onEvent: (e) => events.push(e),
@@ -322,7 +323,7 @@ describe('sendJournaled on anvil', () => {
     // the effect is on chain, nothing more is sent.
     await expect(post(epoch2, root2, new CrashAfterPutJournal(journal))).rejects.toThrow(/crash/);
     const pending = (await journal.get(postRootKey(epoch2, root2)))!;
-    const request = await sys.distributor.postRoot.populateTransaction(epoch2, root2, fileHash, 0n);
+    const request = await sys.distributor.postRoot.populateTransaction(epoch2, root2, fileHash, 0n, ZeroHash);
     await foreign(pending.nonce, { to: request.to, data: request.data });
     const before = await chain.provider.getTransactionCount(settler.address, 'latest');
     const done = await post(epoch2, root2, journal);

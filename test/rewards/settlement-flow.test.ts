@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { Wallet } from 'ethers';
+import { Wallet, ZeroHash } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
@@ -16,6 +16,7 @@ import {
   epochFileHash,
   EpochProofs,
   FileTxJournal,
+  fundEpochFromEscrow,
   latestClaimableEpoch,
   MemoryTxJournal,
   ONE_TOKEN,
@@ -94,7 +95,12 @@ describe('deposit → jobs → epoch → root → claim on anvil', () => {
         const developer = developers[j % developers.length];
         book.credit(provider, developer, BigInt(1_000 + ((j * 7919 + epoch) % 99_991)), `e${epoch}-job-${j}`);
       }
-      const file = closeEpoch(previous, book.credits(), { epoch, ...sys.domain, debits: book.debits() });
+      const file = closeEpoch(previous, book.credits(), {
+        epoch,
+        ...sys.domain,
+        escrow: sys.addresses.escrow,
+        debits: book.debits(),
+      });
       files.push(file);
       await writeFile(join(dir, `epoch-${epoch}.json`), serializeEpochFile(file));
       const posted = await postEpochRoot({
@@ -105,6 +111,7 @@ describe('deposit → jobs → epoch → root → claim on anvil', () => {
         root: file.root,
         fileHash: epochFileHash(file),
         total: BigInt(file.total),
+        fundingRoot: file.funding!.root,
       });
       expect(posted.alreadyPosted).toBe(false);
       // Posting again is a no-op.
@@ -116,17 +123,17 @@ describe('deposit → jobs → epoch → root → claim on anvil', () => {
         root: file.root,
         fileHash: epochFileHash(file),
         total: BigInt(file.total),
+        fundingRoot: file.funding!.root,
       });
       expect(again).toMatchObject({ alreadyPosted: true, txHash: posted.txHash });
       await increaseTime(chain, WINDOW);
-      await (
-        await sys.escrow.debit(
-          epoch,
-          0,
-          file.debits.map((d) => d.account),
-          file.debits.map((d) => BigInt(d.amount)),
-        )
-      ).wait();
+      // Anyone funds the final epoch from its file: here a developer, not the settler.
+      const funded = await fundEpochFromEscrow({
+        distributor: sys.addresses.distributor,
+        signer: chain.wallets[1],
+        file,
+      });
+      expect(funded).toMatchObject({ epoch, funded: BigInt(file.total), fullyFunded: true });
       for (const d of file.debits) balances.set(d.account, balances.get(d.account)! - BigInt(d.amount));
       previous = cumulativeFromEpochFile(file);
     }
@@ -215,6 +222,7 @@ describe('deposit → jobs → epoch → root → claim on anvil', () => {
       file.root,
       epochFileHash(file),
       BigInt(file.total),
+      ZeroHash,
     );
     const nonce = await chain.provider.getTransactionCount(settler.address, 'pending');
     const fees = { maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 10n ** 9n };
@@ -248,6 +256,7 @@ describe('deposit → jobs → epoch → root → claim on anvil', () => {
         root: file.root,
         fileHash: epochFileHash(file),
         total: 5n,
+        fundingRoot: ZeroHash,
       }),
     ).rejects.toMatchObject({ code: 'EPOCH_GAP' });
     const posted = await postEpochRoot({
@@ -258,6 +267,7 @@ describe('deposit → jobs → epoch → root → claim on anvil', () => {
       root: file.root,
       fileHash: epochFileHash(file),
       total: 5n,
+      fundingRoot: ZeroHash,
     });
     expect(posted).toMatchObject({ txHash, alreadyPosted: false });
     expect(await sys.distributor.lastEpoch()).toBe(3n);
@@ -269,6 +279,7 @@ describe('deposit → jobs → epoch → root → claim on anvil', () => {
       root: files[0].root,
       fileHash: epochFileHash(file),
       total: 5n,
+      fundingRoot: ZeroHash,
     });
     await expect(conflict).rejects.toBeInstanceOf(RewardsError);
     await expect(conflict).rejects.toMatchObject({ code: 'ROOT_CONFLICT' });

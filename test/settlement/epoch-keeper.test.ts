@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { handleEpochFileRequests, type GpumeshNode } from '@gpumesh/p2p';
 import { PROTOCOL_VERSION, signPayload, type EpochAnnouncement, type Signed } from '@gpumesh/protocol';
 import { attachRewardsDistributor, keccak256Hex, type DeployedAddresses } from '@gpumesh/rewards';
-import { Wallet } from 'ethers';
+import { Wallet, ZeroHash } from 'ethers';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EpochKeeper, type EpochKeepOutcome } from '../../apps/provider-agent/src/daemon/epoch-keeper.js';
@@ -37,7 +37,7 @@ describe('the agent keeps an announced epoch file only when the chain and the by
     chain = await startTestChain();
     addresses = await deployForSettlement(chain, SETTLER, 60);
     const distributor = attachRewardsDistributor(addresses.distributor, chain.wallets[SETTLER]);
-    await (await distributor.postRoot(1, ROOT, FILE_HASH, 40)).wait();
+    await (await distributor.postRoot(1, ROOT, FILE_HASH, 40, ZeroHash)).wait();
     dir = await mkdtemp(join(tmpdir(), 'epoch-keeper-'));
   }, 60_000);
 

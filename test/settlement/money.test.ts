@@ -7,6 +7,7 @@ import {
   attachComputeToken,
   attachJobEscrow,
   attachRewardsDistributor,
+  committedBatches,
   parseEpochFile,
   type ComputeTokenContract,
   type DeployedAddresses,
@@ -337,14 +338,8 @@ describe('sound money on anvil: shortfalls and vetoes, step by step', () => {
         .json,
     );
     const settler = attachJobEscrow(addresses.escrow, chain.wallets[SETTLER]);
-    await (
-      await settler.debit(
-        epoch,
-        0,
-        file.debits.map((d) => d.account),
-        file.debits.map((d) => BigInt(d.amount)),
-      )
-    ).wait();
+    const [batch] = committedBatches(file);
+    await (await settler.debit(epoch, batch.index, batch.accounts, batch.amounts, batch.proof)).wait();
     const escrowBefore = await escrow.balanceOf(DEV);
     await settlement.advance();
     expect((await epochs(db.url)).find((e) => e.id === epoch)!.state).toBe('FINALIZED');

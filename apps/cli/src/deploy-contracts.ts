@@ -266,7 +266,7 @@ export async function runDeployCli(
       [
         `ComputeToken        ${file.token}  cap ${o.tokenCap} base units; minter ${args.roles.minter}`,
         `RewardsDistributor  ${file.distributor}  challenge window ${o.challengeWindowSeconds} s; settler ${args.roles.settler}, guardian ${args.roles.guardian}`,
-        `JobEscrow           ${file.escrow}  unlock delay ${o.unlockDelaySeconds} s (max epoch ${o.maxEpochSeconds} s, funding margin ${o.fundingMarginSeconds} s); settler ${args.roles.settler}`,
+        `JobEscrow           ${file.escrow}  unlock delay ${o.unlockDelaySeconds} s (max epoch ${o.maxEpochSeconds} s, funding margin ${o.fundingMarginSeconds} s); no roles (debits need a batch committed with a final root)`,
         `ProviderStaking     ${file.staking}  unbonding delay ${o.unbondingDelaySeconds} s; slasher ${args.roles.slasher}, slash reviewer ${args.slashReviewer ?? args.roles.admin}, review delay ${o.slashReviewDelaySeconds} s`,
         `default admin       ${args.roles.admin} on all four (transfer delay ${args.adminDelaySeconds} s on token, distributor, escrow)`,
         `deploy block        ${file.deployBlock}`,

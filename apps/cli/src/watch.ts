@@ -18,12 +18,12 @@ import type { CliIo } from './io.js';
 
 export const GUARDIAN_KEY_ENV = 'GPUMESH_GUARDIAN_KEY';
 
-export const WATCH_USAGE = `usage: gpumesh watch [--coordinator <url>] [--peer <multiaddr>]... [--rpc <url>] [--distributor <address>] [--from-epoch <n>] [--poll-ms <ms>] [--save-dir <dir> [--listen <multiaddr>]] [--once] [--json]
+export const WATCH_USAGE = `usage: gpumesh watch [--coordinator <url>] [--peer <multiaddr>]... [--rpc <url>] [--distributor <address>] [--escrow <address>] [--from-epoch <n>] [--poll-ms <ms>] [--save-dir <dir> [--listen <multiaddr>]] [--once] [--json]
 
 Checks every epoch root the distributor holds against the epoch's file (from the coordinator, or
 from peers that keep it when the coordinator withholds it or is gone):
-each leaf's arithmetic and receipts, continuity with the previous epoch, the Merkle root and the
-file hash. With a guardian key in ${GUARDIAN_KEY_ENV} it vetoes a wrong root inside its challenge
+each leaf's arithmetic and receipts, continuity with the previous epoch, the Merkle root, the
+file hash, and the escrow debits committed as the epoch's funding root. With a guardian key in ${GUARDIAN_KEY_ENV} it vetoes a wrong root inside its challenge
 window by itself; without one it reports.
 
   --coordinator <url>      where epoch files are fetched (GET /v1/rewards/epochs/:n/file)
@@ -31,6 +31,8 @@ window by itself; without one it reports.
                            asked, in order, when the coordinator has no file; repeatable
   --rpc <url>              the chain (default: the coordinator's GET /v1/rewards/chain)
   --distributor <address>  the RewardsDistributor (default: the coordinator's chain info; pin it)
+  --escrow <address>       the JobEscrow whose debits fund it: each file's funding must name it
+                           (default: the coordinator's chain info, when --distributor is not given)
   --from-epoch <n>         first epoch to check (default 1)
   --poll-ms <ms>           how often the chain is read (default 2000)
   --save-dir <dir>         keep every file that checks out as <dir>/epoch-<n>.json: with it a provider
@@ -44,6 +46,7 @@ interface ChainInfo {
   chainId: number;
   rpcUrl: string | null;
   distributor: string;
+  escrow?: string;
 }
 
 /** Whole time the peers get to hand over one file. */
@@ -76,6 +79,7 @@ export async function runWatchCli(
     peer?: string[];
     rpc?: string;
     distributor?: string;
+    escrow?: string;
     'from-epoch'?: string;
     'poll-ms'?: string;
     'save-dir'?: string;
@@ -92,6 +96,7 @@ export async function runWatchCli(
         peer: { type: 'string', multiple: true },
         rpc: { type: 'string' },
         distributor: { type: 'string' },
+        escrow: { type: 'string' },
         'from-epoch': { type: 'string' },
         'poll-ms': { type: 'string' },
         'save-dir': { type: 'string' },
@@ -135,6 +140,8 @@ export async function runWatchCli(
     pollMs = positive('poll-ms', values['poll-ms'], 2_000);
     if (values.distributor !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(values.distributor))
       throw new Error(`--distributor must be a 0x address, got "${values.distributor}"`);
+    if (values.escrow !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(values.escrow))
+      throw new Error(`--escrow must be a 0x address, got "${values.escrow}"`);
   } catch (err) {
     io.err(`gpumesh watch: ${(err as Error).message}\n${WATCH_USAGE}`);
     return 2;
@@ -142,6 +149,7 @@ export async function runWatchCli(
   const coordinator = values.coordinator?.replace(/\/+$/, '');
   let rpcUrl = values.rpc;
   let distributor = values.distributor;
+  let escrow = values.escrow;
   if (coordinator && (!rpcUrl || !distributor)) {
     const res = await fetchText(`${coordinator}/v1/rewards/chain`).catch((err: unknown) => ({
       status: 0,
@@ -155,6 +163,7 @@ export async function runWatchCli(
     }
     const info = JSON.parse(res.text) as ChainInfo;
     rpcUrl ??= info.rpcUrl ?? undefined;
+    if (distributor === undefined) escrow ??= info.escrow;
     distributor ??= info.distributor;
   }
   if (!rpcUrl || !distributor) {
@@ -211,6 +220,7 @@ export async function runWatchCli(
   let bad = 0;
   const watcher = new EpochWatcher({
     distributor,
+    escrow,
     provider,
     guardian,
     fromEpoch,

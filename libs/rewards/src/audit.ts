@@ -9,6 +9,7 @@ import {
 } from './epoch-file.js';
 import { decodeUtf8 } from './epoch-file-split.js';
 import { RewardsError } from './errors.js';
+import { fundingRootOf } from './funding.js';
 import { keccak256Hex } from './keccak.js';
 import type { MerkleTree } from './merkle.js';
 import { LEAF_ENCODING, type LeafDomain } from './leaf.js';
@@ -24,6 +25,8 @@ export type AuditProblemCode =
   | 'DUPLICATE_RECEIPT'
   | 'TOTAL_MISMATCH'
   | 'DEBITS_MISMATCH'
+  | 'FUNDING_MISMATCH'
+  | 'CHAIN_FUNDING_ROOT_MISMATCH'
   | 'ROOT_MISMATCH'
   | 'TREE_MISMATCH'
   | 'DOMAIN_MISMATCH'
@@ -58,6 +61,13 @@ export interface AuditOptions {
    * (`DOMAIN_MISMATCH`), since its leaves prove nothing here.
    */
   readonly domain?: LeafDomain;
+  /**
+   * The JobEscrow that funds the distributor: the file's `funding` must name it whenever the epoch
+   * debits anything (`FUNDING_MISMATCH`), or the batches could never be debited.
+   */
+  readonly escrow?: string;
+  /** The epoch's `fundingRoot` on chain: it must be the root of the file's batches. */
+  readonly chainFundingRoot?: string;
 }
 
 /**
@@ -180,6 +190,7 @@ export function auditParsedEpoch(
     if (debitTotal !== total)
       report('DEBITS_MISMATCH', `debits add up to ${debitTotal}, credits to ${total}`);
   }
+  checkFunding(file, options, report);
 
   if (options.previous) {
     const prev = options.previous;
@@ -313,3 +324,43 @@ function checkTreeDump(
     }
   }
 }
+
+/**
+ * The file's funding: its batches give its funding root, the root is the chain's, and it names the
+ * watched escrow when the epoch debits anything (otherwise the epoch could only be funded by the
+ * settler's goodwill, which is what the funding root exists to remove).
+ */
+function checkFunding(
+  file: EpochFile,
+  options: AuditOptions,
+  report: (code: AuditProblemCode, message: string) => void,
+): void {
+  const funding = file.funding;
+  let root = ZERO_HASH;
+  if (funding === null) {
+    if (options.escrow !== undefined && file.debits.length > 0)
+      report(
+        'FUNDING_MISMATCH',
+        `the epoch debits ${file.debits.length} accounts but the file names no escrow funding`,
+      );
+  } else {
+    if (options.escrow !== undefined && funding.escrow !== options.escrow.toLowerCase())
+      report('FUNDING_MISMATCH', `the file's debits go to escrow ${funding.escrow}, not ${options.escrow}`);
+    root = fundingRootOf(
+      { chainId: file.chainId, escrow: funding.escrow },
+      file.epoch,
+      file.debits,
+      funding.batchSize,
+    );
+    if (root !== funding.root)
+      report('FUNDING_MISMATCH', `the debits give funding root ${root}, the file says ${funding.root}`);
+  }
+  if (options.chainFundingRoot !== undefined && root !== options.chainFundingRoot.toLowerCase()) {
+    report(
+      'CHAIN_FUNDING_ROOT_MISMATCH',
+      `the debits give funding root ${root}, chain has ${options.chainFundingRoot}`,
+    );
+  }
+}
+
+const ZERO_HASH = `0x${'0'.repeat(64)}`;

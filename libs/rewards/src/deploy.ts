@@ -22,9 +22,9 @@ export const DEFAULT_TOKEN_CAP = 10n ** 15n;
 export interface DeployOptions {
   /** Gets DEFAULT_ADMIN_ROLE everywhere (default: the deployer). */
   readonly admin?: string;
-  /** Delay of a default admin transfer on token, distributor and escrow (default: 0 on chain 31337, else 2 days). */
+  /** Delay of a default admin transfer on token and distributor (default: 0 on chain 31337, else 2 days). */
   readonly adminDelaySeconds?: number;
-  /** Gets SETTLER_ROLE on the distributor and the escrow (default: the deployer). */
+  /** Gets SETTLER_ROLE on the distributor: posts roots (default: the deployer). The escrow has no roles. */
   readonly settler?: string;
   /** Gets GUARDIAN_ROLE on the distributor (default: the deployer). */
   readonly guardian?: string;
@@ -141,9 +141,6 @@ export async function deployAll(signer: Signer, opts: DeployOptions): Promise<De
     sender,
     await token.getAddress(),
     await distributor.getAddress(),
-    admin,
-    adminDelay,
-    settler,
     opts.unlockDelaySeconds,
     opts.maxEpochSeconds,
     opts.fundingMarginSeconds,

@@ -1,5 +1,6 @@
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
 import fc from 'fast-check';
+import { ZeroHash } from 'ethers';
 import { describe, expect, it } from 'vitest';
 
 import { auditEpoch, sumReceipts } from './audit.js';
@@ -187,6 +188,37 @@ describe('auditEpoch', () => {
       'CHAIN_FILE_HASH_MISMATCH',
     ]);
     expect(auditEpoch('not json', file.root, hash).problems[0].code).toBe('INVALID_FILE');
+  });
+
+  it("checks the funding: batches give the root, the root is the chain's, the escrow is the watched one", () => {
+    const escrow = `0x${'e5'.repeat(20)}`;
+    const funded = closeEpoch(new Map(), book.credits(), {
+      epoch: 1,
+      ...DOMAIN,
+      escrow,
+      fundingBatchSize: 1,
+      debits: book.debits(),
+    });
+    const fundedHash = epochFileHash(funded);
+    const codes = (f: unknown, opts: Parameters<typeof auditEpoch>[3] = {}): string[] =>
+      auditEpoch(f, funded.root, fundedHash, { escrow, ...opts }).problems.map((p) => p.code);
+    const root = funded.funding!.root;
+    expect(codes(funded, { chainFundingRoot: root })).toEqual([]);
+    // The chain holds another funding root (the settler posted batches that are not the file's).
+    expect(codes(funded, { chainFundingRoot: `0x${'77'.repeat(32)}` })).toEqual([
+      'CHAIN_FUNDING_ROOT_MISMATCH',
+    ]);
+    // A file whose funding root its debits do not give, or that names another escrow.
+    const wrongRoot = { ...funded, funding: { ...funded.funding!, root: `0x${'77'.repeat(32)}` } };
+    expect(codes(wrongRoot, { chainFundingRoot: root })).toEqual(
+      expect.arrayContaining(['FUNDING_MISMATCH', 'CHAIN_FILE_HASH_MISMATCH']),
+    );
+    const otherEscrow = { ...funded, funding: { ...funded.funding!, escrow: `0x${'e6'.repeat(20)}` } };
+    expect(codes(otherEscrow)).toContain('FUNDING_MISMATCH');
+    // Debits with no funding at all, while the watcher knows the escrow.
+    expect(codes({ ...funded, funding: null })).toContain('FUNDING_MISMATCH');
+    // A file without debits needs no funding (a zero funding root).
+    expect(auditEpoch(file, file.root, hash, { chainFundingRoot: ZeroHash }).problems).toEqual([]);
   });
 });
 

@@ -8,11 +8,14 @@ import { z } from 'zod';
 
 import { MAX_CUMULATIVE_AMOUNT, TOKEN_DECIMALS } from './amounts.js';
 import { RewardsError } from './errors.js';
+import { DEFAULT_FUNDING_BATCH_SIZE, fundingRootOf, type EpochDebit, type EpochFunding } from './funding.js';
 import { keccak256Hex } from './keccak.js';
 import { LEAF_ENCODING, leafHasher, type LeafDomain } from './leaf.js';
 import { buildMerkleTree, type MerkleTree } from './merkle.js';
 
-export const EPOCH_FILE_FORMAT = 'gpumesh-epoch/2';
+export const EPOCH_FILE_FORMAT = 'gpumesh-epoch/3';
+
+export type { EpochDebit, EpochFunding } from './funding.js';
 
 /** A receipt credited in the epoch: its id (`<jobId>:<peerId>`, or `<jobId>:fee`) and what it paid. */
 export interface EpochReceipt {
@@ -45,14 +48,6 @@ export interface EpochLeaf {
   readonly epochAmount: string;
   /** The receipts credited this epoch, sorted by id; their amounts add up to `epochAmount`. */
   readonly receipts: readonly EpochReceipt[];
-}
-
-/** What a developer's escrow is debited for the epoch. */
-export interface EpochDebit {
-  /** Lower-case 0x address (the SIWE account that deposited). */
-  readonly account: string;
-  /** Decimal base units. */
-  readonly amount: string;
 }
 
 /** One value of the tree dump: `[chainId, distributor, index, account, cumulativeAmount]`, decimal strings and lower-case addresses. */
@@ -89,6 +84,12 @@ export interface EpochFile extends LeafDomain {
   readonly leaves: readonly EpochLeaf[];
   /** Sorted by account; when present their sum equals `total`. */
   readonly debits: readonly EpochDebit[];
+  /**
+   * How `debits` fund the epoch on chain: the escrow, the batch size and the batches' root (posted
+   * as the epoch's `fundingRoot`). Null when the epoch is not funded from an escrow (then only a
+   * `RewardsDistributor.fund` from someone else funds it).
+   */
+  readonly funding: EpochFunding | null;
   /** The tree (null when there is no leaf: OpenZeppelin's format has no empty tree). */
   readonly tree: StandardTreeDump | null;
 }
@@ -106,6 +107,12 @@ export interface EpochCredit {
   readonly receipts: readonly { readonly id: string; readonly amount: bigint }[];
 }
 
+/** Where an epoch settles: the chain and distributor its leaves are bound to, and the escrow that funds it. */
+export interface EpochDomain extends LeafDomain {
+  /** 0x address of the JobEscrow. */
+  readonly escrow: string;
+}
+
 /** A developer's spend in the epoch. */
 export interface EpochDebitInput {
   readonly account: string;
@@ -116,6 +123,10 @@ export interface CloseEpochOptions extends LeafDomain {
   readonly epoch: number;
   /** Escrow debits; when given they must add up to the epoch's credits. */
   readonly debits?: readonly EpochDebitInput[];
+  /** The JobEscrow the debits are taken from; without it the file has no `funding`. */
+  readonly escrow?: string;
+  /** Accounts per debit batch (default `DEFAULT_FUNDING_BATCH_SIZE`). */
+  readonly fundingBatchSize?: number;
 }
 
 function normaliseAddress(address: string, what: string): string {
@@ -214,6 +225,22 @@ export function closeEpoch(
   }
   const domain = { chainId: options.chainId, distributor };
   const tree = epochTree({ ...domain, leaves });
+  let funding: EpochFunding | null = null;
+  if (options.escrow !== undefined) {
+    const escrow = normaliseAddress(options.escrow, 'escrow');
+    const batchSize = options.fundingBatchSize ?? DEFAULT_FUNDING_BATCH_SIZE;
+    if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
+      throw new RewardsError(
+        'INVALID_CREDIT',
+        `funding batch size must be a positive integer, got ${batchSize}`,
+      );
+    }
+    funding = {
+      escrow,
+      batchSize,
+      root: fundingRootOf({ chainId: options.chainId, escrow }, options.epoch, debits, batchSize),
+    };
+  }
   return {
     format: EPOCH_FILE_FORMAT,
     epoch: options.epoch,
@@ -224,6 +251,7 @@ export function closeEpoch(
     cumulativeTotal: cumulativeTotal.toString(),
     leaves,
     debits,
+    funding,
     tree: standardTreeDump(domain, leaves, tree),
   };
 }
@@ -312,6 +340,9 @@ export const EpochFileSchema = z.strictObject({
     }),
   ),
   debits: z.array(z.strictObject({ account: address, amount: decimalString })),
+  funding: z
+    .strictObject({ escrow: address, batchSize: z.number().int().positive(), root: bytes32 })
+    .nullable(),
   tree: z
     .strictObject({
       format: z.literal('standard-v1'),
@@ -350,7 +381,7 @@ const isCount = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number
  * (`epoch-file.spec.ts` checks the two agree on mutated files).
  */
 export function isWellFormedEpochFile(v: unknown): v is EpochFile {
-  if (!hasExactKeys(v, 11)) return false;
+  if (!hasExactKeys(v, 12)) return false;
   if (
     v.format !== EPOCH_FILE_FORMAT ||
     !isCount(v.epoch) ||
@@ -392,6 +423,17 @@ export function isWellFormedEpochFile(v: unknown): v is EpochFile {
   }
   for (const debit of v.debits as unknown[]) {
     if (!hasExactKeys(debit, 2) || !isAddress(debit.account) || !isDecimal(debit.amount)) return false;
+  }
+  const funding: unknown = v.funding;
+  if (
+    funding !== null &&
+    (!hasExactKeys(funding, 3) ||
+      !isAddress(funding.escrow) ||
+      !isCount(funding.batchSize) ||
+      funding.batchSize === 0 ||
+      !isBytes32(funding.root))
+  ) {
+    return false;
   }
   return v.tree === null || isWellFormedTreeDump(v.tree);
 }

@@ -20,7 +20,8 @@ export type RewardsErrorCode =
   | 'EVIDENCE_CONFLICT'
   | 'SLASH_NOT_PROPOSED'
   | 'SLASH_NOT_DUE'
-  | 'SLASH_CLOSED';
+  | 'SLASH_CLOSED'
+  | 'NOT_FUNDABLE';
 
 export class RewardsError extends Error {
   readonly code: RewardsErrorCode;

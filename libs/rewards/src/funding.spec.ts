@@ -1,7 +1,18 @@
+import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
+import { ZeroHash } from 'ethers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { fundingBatches } from './funding.js';
+import {
+  FUNDING_LEAF_ENCODING,
+  committedBatches,
+  fundingBatches,
+  fundingLeaf,
+  fundingRootOf,
+  fundingTree,
+} from './funding.js';
+import { toHex } from './hex.js';
+import { verifyMerkleProof } from './merkle.js';
 
 const debit = fc.record({
   account: fc.uint8Array({ minLength: 20, maxLength: 20 }).map((b) => `0x${Buffer.from(b).toString('hex')}`),
@@ -26,5 +37,57 @@ describe('fundingBatches', () => {
   it('refuses a batch size that is not a positive integer', () => {
     expect(() => fundingBatches([], 0)).toThrow(RangeError);
     expect(() => fundingBatches([], 1.5)).toThrow(RangeError);
+  });
+});
+
+describe('funding tree', () => {
+  const domain = { chainId: 31337, escrow: `0x${'e5'.repeat(20)}` };
+  const debits = (n: number): { account: string; amount: string }[] =>
+    Array.from({ length: n }, (_, i) => ({
+      account: `0x${(i + 1).toString(16).padStart(40, '0')}`,
+      amount: String(1_000 + i),
+    }));
+
+  it("is OpenZeppelin's standard tree over the batches' leaf values", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 7 }), (n, size) => {
+        const batches = fundingBatches(debits(n), size);
+        const values = batches.map((b) => [domain.chainId, domain.escrow, 9, b.index, b.accounts, b.amounts]);
+        const oz = StandardMerkleTree.of(values, [...FUNDING_LEAF_ENCODING]);
+        expect(fundingTree(domain, 9, batches)!.root).toBe(oz.root);
+        expect(fundingRootOf(domain, 9, debits(n), size)).toBe(oz.root);
+        // Leaf i's proof verifies against the root, as `JobEscrow.debit` checks it.
+        const tree = fundingTree(domain, 9, batches)!;
+        batches.forEach((b, i) => {
+          expect(verifyMerkleProof(tree.proof(i), tree.root, fundingLeaf(domain, 9, b))).toBe(true);
+        });
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('binds each batch to its chain, escrow and epoch', () => {
+    const [batch] = fundingBatches(debits(3), 3);
+    const leaf = toHex(fundingLeaf(domain, 1, batch));
+    expect(toHex(fundingLeaf({ ...domain, chainId: 1 }, 1, batch))).not.toBe(leaf);
+    expect(toHex(fundingLeaf({ ...domain, escrow: `0x${'e6'.repeat(20)}` }, 1, batch))).not.toBe(leaf);
+    expect(toHex(fundingLeaf(domain, 2, batch))).not.toBe(leaf);
+    expect(fundingRootOf(domain, 1, [], 100)).toBe(ZeroHash);
+  });
+
+  it("rebuilds every batch and proof from a file, and refuses a file whose root its debits don't give", () => {
+    const file = { epoch: 4, chainId: domain.chainId, debits: debits(5) };
+    const funding = { escrow: domain.escrow, batchSize: 2, root: fundingRootOf(domain, 4, file.debits, 2) };
+    const batches = committedBatches({ ...file, funding });
+    expect(batches.map((b) => b.accounts.length)).toEqual([2, 2, 1]);
+    for (const b of batches)
+      expect(verifyMerkleProof(b.proof, funding.root, fundingLeaf(domain, 4, b))).toBe(true);
+    expect(committedBatches({ ...file, debits: [], funding: { ...funding, root: ZeroHash } })).toEqual([]);
+    const tampered = file.debits.map((d, i) => (i === 0 ? { ...d, amount: '1' } : d));
+    expect(() => committedBatches({ ...file, debits: tampered, funding })).toThrow(/funding root/);
+    expect(() => committedBatches({ ...file, funding: { ...funding, batchSize: 3 } })).toThrow(
+      /funding root/,
+    );
+    expect(() => committedBatches({ ...file, funding: null })).toThrow(/no escrow funding/);
   });
 });

@@ -15,10 +15,12 @@ export {
   type CumulativeEntry,
   type EpochCredit,
   type EpochDebitInput,
+  type EpochDomain,
 } from './epoch-file.js';
 export { auditEpoch, type AuditReport } from './audit.js';
 export { EpochAuditor } from './epoch-auditor.js';
 export { EpochWatcher } from './watch.js';
+export { fundEpochFromEscrow, type FundEpochResult } from './epoch-funder.js';
 export { reconcileProvider, type JournalPayment, type ProviderReconciliation } from './provider-reconcile.js';
 export { EpochCreditBook } from './credit-book.js';
 export { applySlash, splitSlash } from './payout-math.js';
@@ -69,7 +71,19 @@ export {
   type EscrowEvent,
   type EscrowEventWatcher,
 } from './escrow-events.js';
-export { fundingBatches, type FundingBatch } from './funding.js';
+export {
+  committedBatches,
+  fundingBatches,
+  fundingLeaf,
+  fundingRootOf,
+  fundingTree,
+  DEFAULT_FUNDING_BATCH_SIZE,
+  FUNDING_LEAF_ENCODING,
+  type CommittedBatch,
+  type EpochFunding,
+  type FundingBatch,
+  type FundingDomain,
+} from './funding.js';
 export {
   sendJournaled,
   MemoryTxJournal,

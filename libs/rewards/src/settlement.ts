@@ -25,6 +25,8 @@ export interface PostEpochRootParams {
   readonly fileHash: string;
   /** Σ of what the epoch adds, base units. */
   readonly total: bigint;
+  /** The root of the epoch's escrow debit batches (the file's `funding.root`; zero hash when none). */
+  readonly fundingRoot: string;
   /** Blocks to wait for (default 1: mined). */
   readonly confirmations?: number;
   /** Give up waiting after this long (default 120,000 ms); a later call resumes. */
@@ -79,7 +81,7 @@ export function postRootKey(epoch: number, root: string): string {
  * skips an epoch (the contract also rejects anything but `lastEpoch + 1`).
  */
 export async function postEpochRoot(params: PostEpochRootParams): Promise<PostedRoot> {
-  const { distributor, epoch, root, fileHash, total } = params;
+  const { distributor, epoch, root, fileHash, total, fundingRoot } = params;
   const onChain = (e: ChainEpoch): boolean =>
     epoch <= e.last && same(e.root, root) && same(e.fileHash, fileHash);
   const conflict = (e: ChainEpoch): RewardsError | null =>
@@ -110,7 +112,7 @@ export async function postEpochRoot(params: PostEpochRootParams): Promise<Posted
       },
       {
         key: postRootKey(epoch, root),
-        populate: () => distributor.postRoot.populateTransaction(epoch, root, fileHash, total),
+        populate: () => distributor.postRoot.populateTransaction(epoch, root, fileHash, total, fundingRoot),
         isDone: async () => onChain(await chainEpoch(distributor, epoch)),
       },
     );

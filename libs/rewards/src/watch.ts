@@ -47,6 +47,8 @@ export type WatchEvent =
 
 export interface EpochWatcherOptions {
   readonly distributor: string;
+  /** The JobEscrow that funds the distributor: each file's funding must name it (when known). */
+  readonly escrow?: string;
   /** Reads the chain. */
   readonly provider: Provider;
   /** Holds GUARDIAN_ROLE: wrong roots are vetoed with it. Without it the watcher only reports. */
@@ -122,6 +124,8 @@ export class EpochWatcher {
       const report = await this.auditor.audit(text, root, fileHash, {
         previous: this.good.get(epoch - 1),
         domain,
+        escrow: this.options.escrow,
+        chainFundingRoot: await distributor.fundingRoot(epoch),
       });
       const problems = [...report.problems];
       if (report.ok && report.epoch !== epoch) {

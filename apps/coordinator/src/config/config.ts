@@ -292,7 +292,7 @@ const configSchema = z.object({
   PUBLIC_CHAIN_RPC_URL: z.string().url().optional(),
   /** The escrow's deploy block: where the deposit watcher starts. */
   ESCROW_DEPLOY_BLOCK: z.coerce.number().int().min(0).default(0),
-  /** Private key (0x hex) holding SETTLER_ROLE on the distributor and the escrow. */
+  /** Private key (0x hex) holding SETTLER_ROLE on the distributor (posts roots; it sends the escrow debits, which anyone may send). */
   SETTLER_KEY: z
     .string()
     .regex(/^0x[0-9a-fA-F]{64}$/, 'expected a 0x-prefixed 32-byte hex private key')

@@ -8,7 +8,7 @@ import {
   type ComputeTokenContract,
   type JobEscrowContract,
   type ProviderStakingContract,
-  type LeafDomain,
+  type EpochDomain,
   type RewardsDistributorContract,
 } from '@gpumesh/rewards';
 import { SETTLEMENT_CHAIN, type SettlementChain } from './settlement-chain.js';
@@ -42,9 +42,13 @@ export class ChainClient implements OnModuleDestroy {
       : null;
   }
 
-  /** The chain and distributor every leaf of an epoch file is bound to. */
-  get leafDomain(): LeafDomain {
-    return { chainId: this.chain.chainId, distributor: this.chain.contracts.distributor };
+  /** The chain and distributor every leaf of an epoch file is bound to, and the escrow that funds it. */
+  get epochDomain(): EpochDomain {
+    return {
+      chainId: this.chain.chainId,
+      distributor: this.chain.contracts.distributor,
+      escrow: this.chain.contracts.escrow,
+    };
   }
 
   /**

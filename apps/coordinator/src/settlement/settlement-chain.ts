@@ -30,7 +30,7 @@ export interface SettlementChain {
   rpcUrl: string;
   chainId: number;
   contracts: SettlementContracts;
-  /** Holds SETTLER_ROLE on the distributor and the escrow. */
+  /** Holds SETTLER_ROLE on the distributor (posts roots); sends the escrow debits, open to anyone. */
   settlerKey: string;
   /** Holds SLASHER_ROLE on ProviderStaking (SLASHER_KEY, else the settler key). */
   slasherKey: string;

@@ -13,7 +13,7 @@ import {
   type EpochDebitInput,
   type EpochFile,
   type EscrowEvent,
-  type LeafDomain,
+  type EpochDomain,
   type SpendingCapDomain,
   feeReceiptId,
   receiptId,
@@ -128,7 +128,7 @@ export class SettlementRepository {
   async closeEpoch(
     epochId: number,
     feeRecipient: string,
-    domain: LeafDomain,
+    domain: EpochDomain,
     now = new Date(),
   ): Promise<CloseOutcome> {
     return this.prisma.$transaction(
@@ -180,7 +180,7 @@ export class SettlementRepository {
   async rebuildFrom(
     fromEpoch: number,
     feeRecipient: string,
-    domain: LeafDomain,
+    domain: EpochDomain,
   ): Promise<{ epoch: number; oldRoot: string | null; newRoot: string }[]> {
     return this.prisma.$transaction(
       async (tx) => {
@@ -539,7 +539,7 @@ async function buildFile(
   epochId: number,
   previous: Epoch | null,
   charges: EpochCharges,
-  domain: LeafDomain,
+  domain: EpochDomain,
 ): Promise<EpochFile> {
   let previousCumulative = new Map<string, CumulativeEntry>();
   if (previous) {

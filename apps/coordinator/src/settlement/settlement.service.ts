@@ -1,15 +1,17 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { ZeroHash } from 'ethers';
 import type { Logger } from 'pino';
 import {
   RewardsError,
   attachJobEscrow,
+  committedBatches,
   debitableWithinCap,
-  fundingBatches,
   parseEpochFile,
   postEpochRoot,
   sendJournaled,
   spendingCapDomain,
   storedSpendingCap,
+  type EpochFile,
   type FundingBatch,
   type SpendingCapDomain,
   type TxJournal,
@@ -31,9 +33,6 @@ import { TxJournalRepository } from './tx-journal.repository.js';
  * step ends and the next tick resumes it from the journal (re-broadcast, or replaced with higher fees).
  */
 export const SETTLEMENT_TX_TIMEOUT_MS = 120_000;
-
-/** Accounts debited per escrow `debit` transaction (gas stays far below a block's limit). */
-export const FUNDING_BATCH_ACCOUNTS = 100;
 
 export interface PostOptions {
   /** How long to wait for the transaction (default SETTLEMENT_TX_TIMEOUT_MS); a later call resumes. */
@@ -160,7 +159,7 @@ export class SettlementService {
 
   /** Closes `epoch` if it is still open (a no-op otherwise, or when nothing was earned). */
   async close(epoch: number): Promise<CloseOutcome> {
-    const outcome = await this.repo.closeEpoch(epoch, this.feeRecipient, this.chain.leafDomain);
+    const outcome = await this.repo.closeEpoch(epoch, this.feeRecipient, this.chain.epochDomain);
     if (outcome.closed) {
       this.logger.info(
         { epoch, root: outcome.file.root, total: outcome.file.total, leaves: outcome.file.leaves.length },
@@ -202,14 +201,20 @@ export class SettlementService {
     if (!row.root || !row.fileHash || row.total === null)
       throw new Error(`epoch ${epoch} is closed without a root`);
     const chainKey = await this.chain.chainKey();
+    const journal = this.txJournal.journal(chainKey);
+    const file = await this.epochFile(epoch);
+    // The caps developers signed go on chain before the root, so that once it is final the committed
+    // batches can be debited by anyone, whether or not this coordinator is still there.
+    for (const batch of committedBatches(file)) await this.submitSpendingCaps(batch, journal, options);
     const posted = await postEpochRoot({
       distributor: this.chain.distributor,
       signer: this.chain.settler,
-      journal: this.txJournal.journal(chainKey),
+      journal,
       epoch,
       root: row.root,
       fileHash: row.fileHash,
       total: row.total,
+      fundingRoot: file.funding?.root ?? ZeroHash,
       confirmations: this.settings.confirmations,
       timeoutMs: options.timeoutMs ?? SETTLEMENT_TX_TIMEOUT_MS,
     });
@@ -293,7 +298,7 @@ export class SettlementService {
    * ledger itself: posting it again would only be vetoed again, so the epoch waits for an operator.
    */
   private async recoverFromVeto(epoch: Epoch, reason: string): Promise<number[]> {
-    const rebuilt = await this.repo.rebuildFrom(epoch.id, this.feeRecipient, this.chain.leafDomain);
+    const rebuilt = await this.repo.rebuildFrom(epoch.id, this.feeRecipient, this.chain.epochDomain);
     const first = rebuilt.find((r) => r.epoch === epoch.id);
     if (first && first.oldRoot && first.oldRoot.toLowerCase() === first.newRoot.toLowerCase()) {
       const why = `root ${first.newRoot} was vetoed (reason ${reason}) and the ledger rebuilds the same root: an operator must check the ledger against the guardian's evidence before it is posted again`;
@@ -309,11 +314,12 @@ export class SettlementService {
   }
 
   /**
-   * Debits the escrow for a FUNDING epoch, batch by batch (each batch is one journaled transaction;
-   * the escrow refuses a batch twice, so nothing is debited twice whatever crashes), then marks it
-   * FINALIZED once the distributor holds its whole total. An account whose escrow holds less than
-   * it owes is debited what it holds: the epoch stays FUNDING with the shortfall named, until it is
-   * funded (by anyone, with RewardsDistributor.fund). Returns whether the epoch is FINALIZED.
+   * Debits the escrow for a FUNDING epoch: sends each batch committed in its funding root (one
+   * journaled transaction each; the escrow refuses a batch twice, so nothing is debited twice
+   * whatever crashes — and a batch someone else already sent is skipped), then marks the epoch
+   * FINALIZED once the distributor holds its whole total. The escrow debits an account what it
+   * holds when that is less than it owes: the epoch stays FUNDING with the shortfall named, until it
+   * is funded (by anyone, with RewardsDistributor.fund). Returns whether the epoch is FINALIZED.
    */
   private async fund(epoch: Epoch, options: PostOptions): Promise<boolean> {
     const total = epoch.total ?? 0n;
@@ -322,15 +328,13 @@ export class SettlementService {
       this.logger.info({ epoch: epoch.id }, 'epoch funded and final: claimable');
       return true;
     }
-    const json = await this.repo.fileJson(epoch.id);
-    if (!json) throw new Error(`epoch ${epoch.id} has no file`);
-    const file = parseEpochFile(json);
+    const file = await this.epochFile(epoch.id);
     const chainKey = await this.chain.chainKey();
     const journal = this.txJournal.journal(chainKey);
     const escrow = attachJobEscrow(this.chain.chain.contracts.escrow, this.chain.settler);
     let lastTx = epoch.fundingTxHash;
     const overCap: CapShortfall[] = [];
-    for (const batch of fundingBatches(file.debits, FUNDING_BATCH_ACCOUNTS)) {
+    for (const batch of committedBatches(file)) {
       if (await this.chain.escrow.isBatchDebited(epoch.id, batch.index)) continue;
       const key = `debit:${epoch.id}:${batch.index}:${file.root}`;
       // The calldata is fixed when the batch is first journaled: a resumed batch sends that again.
@@ -340,14 +344,19 @@ export class SettlementService {
         await this.submitSpendingCaps(batch, journal, options);
         const payable = await this.payable(batch);
         if ('overCap' in payable) {
-          // Not sent: the escrow would revert it. It waits (unjournaled) for higher caps.
+          // Not sent yet: the escrow would debit less than owed. It waits (unjournaled) for higher caps.
           overCap.push(...payable.overCap);
           continue;
         }
-        const amounts = payable.amounts;
         // Escrows that hold nothing of what they owe: nothing to send (the epoch stays short).
-        if (amounts.every((a) => a === 0n)) continue;
-        data = escrow.interface.encodeFunctionData('debit', [epoch.id, batch.index, batch.accounts, amounts]);
+        if (payable.amounts.every((a) => a === 0n)) continue;
+        data = escrow.interface.encodeFunctionData('debit', [
+          epoch.id,
+          batch.index,
+          batch.accounts,
+          batch.amounts,
+          batch.proof,
+        ]);
       }
       const sent = await sendJournaled({
         signer: this.chain.settler,
@@ -367,8 +376,6 @@ export class SettlementService {
       this.logger.info({ epoch: epoch.id, fundingTxHash: lastTx }, 'epoch funded and final: claimable');
       return true;
     }
-    // TODO(funding): the settler is no longer the token minter and the distributor pays only funded
-    // epochs; the shortfall (total - funded) must be funded some other way (being rewritten).
     const shortfall = total - funded;
     if (overCap.length > 0) {
       const accounts = overCap
@@ -384,6 +391,13 @@ export class SettlementService {
       this.logger.error({ epoch: epoch.id, shortfall: shortfall.toString() }, why);
     await this.repo.markFundingShort(epoch.id, funded, why, lastTx);
     return false;
+  }
+
+  /** The stored file of `epoch`, parsed. */
+  private async epochFile(epoch: number): Promise<EpochFile> {
+    const json = await this.repo.fileJson(epoch);
+    if (!json) throw new Error(`epoch ${epoch} has no file`);
+    return parseEpochFile(json);
   }
 
   /**

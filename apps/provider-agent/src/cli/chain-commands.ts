@@ -21,7 +21,9 @@ import {
   requestUnbond,
   stakeTokens,
   withdrawUnbonded,
+  fundEpochFromEscrow,
   type ClaimTicket,
+  type FundEpochResult,
   type StakeInfo,
 } from '@gpumesh/rewards';
 import { agentPaths, readAgentConfig } from '../agent-config.js';
@@ -418,7 +420,15 @@ export async function claimCommand(
         }
         epoch = offered.epoch;
       }
-      await claimEpoch(s, out, epoch, fileText);
+      // With --file, a final epoch nobody funded is funded from that file (earlier ones must be funded).
+      const fileOf =
+        fileText === undefined
+          ? undefined
+          : async (e: number): Promise<string> => {
+              if (e === epoch) return fileText;
+              throw new CliError(`epoch ${e} is not funded either: claim with its file first (--file)`);
+            };
+      await claimEpoch(s, out, epoch, fileText, undefined, fileOf);
     },
     fileText !== undefined,
   );
@@ -466,34 +476,37 @@ async function claimWithoutCoordinator(
       const distributor = attachRewardsDistributor(s.info.distributor, s.provider);
       const last = Number(await distributor.lastEpoch());
       let epoch = 0;
+      // The newest final epoch: if nobody funded it (the settler is gone), this claim funds it.
       for (let e = last; e >= 1 && e > last - OFFLINE_EPOCH_SCAN; e--) {
-        if ((await distributor.isFinal(e)) && (await distributor.isFunded(e))) {
+        if (await distributor.isFinal(e)) {
           epoch = e;
           break;
         }
       }
       if (epoch === 0) {
         throw new CliError(
-          `nothing claimable yet: no final and funded epoch on ${s.info.distributor} (last posted: ${last})`,
+          `nothing claimable yet: no final epoch on ${s.info.distributor} (last posted: ${last})`,
         );
       }
-      const [, fileHash] = await distributor.epochRoot(epoch);
-      let file: { text: string; source: EpochFileSource };
-      try {
-        file = await epochFileFromStoreOrPeers(
-          store,
-          s.peerKey,
-          peers,
-          s.info.distributor.toLowerCase(),
-          epoch,
-          fileHash.toLowerCase(),
-        );
-      } catch (err) {
-        throw new CliError(
-          `the coordinator at ${coordinatorUrl} does not answer and epoch ${epoch}'s file (hash ${fileHash}) could not be had: ${(err as Error).message}`,
-        );
-      }
-      await claimEpoch(s, out, epoch, file.text, file.source);
+      const fileOf = async (e: number): Promise<{ text: string; source: EpochFileSource }> => {
+        const [, fileHash] = await distributor.epochRoot(e);
+        try {
+          return await epochFileFromStoreOrPeers(
+            store,
+            s.peerKey,
+            peers,
+            s.info.distributor.toLowerCase(),
+            e,
+            fileHash.toLowerCase(),
+          );
+        } catch (err) {
+          throw new CliError(
+            `the coordinator at ${coordinatorUrl} does not answer and epoch ${e}'s file (hash ${fileHash}) could not be had: ${(err as Error).message}`,
+          );
+        }
+      };
+      const file = await fileOf(epoch);
+      await claimEpoch(s, out, epoch, file.text, file.source, async (e) => (await fileOf(e)).text);
     },
     true,
   );
@@ -515,13 +528,19 @@ function epochOf(text: string): number {
   }
 }
 
-/** Checks epoch `epoch`'s file against the chain, then claims what the wallet is owed. */
+/**
+ * Checks epoch `epoch`'s file against the chain, then claims what the wallet is owed. An epoch that
+ * is final but that nobody has funded (the settler gone) is funded first from the escrow, with the
+ * debits committed on chain beside its root: those of the epochs before it too, in order, with their
+ * files from `fileOf` (each checked against the chain before anything is sent).
+ */
 async function claimEpoch(
   s: Session,
   out: Output,
   epoch: number,
   fileText: string | undefined,
   fileSource?: EpochFileSource,
+  fileOf?: (epoch: number) => Promise<string>,
 ): Promise<void> {
   const address = s.wallet.address;
   const distributorAddress = s.info.distributor;
@@ -535,6 +554,10 @@ async function claimEpoch(
         ? `the challenge window of epoch ${t.epoch} has not passed yet: claimable from ${new Date(Number(claimableAt) * 1000).toISOString()}`
         : `epoch ${t.epoch} is not on chain ${s.info.chainId} (a vetoed root, or another chain)`,
     );
+  }
+  let fundedHere: FundEpochResult[] = [];
+  if (!(await distributor.isFunded(t.epoch)) && fileOf !== undefined) {
+    fundedHere = await fundPendingEpochs(s, distributor, t, fileOf);
   }
   if (!(await distributor.isFunded(t.epoch))) {
     const [total, funded] = await Promise.all([
@@ -575,15 +598,58 @@ async function claimEpoch(
       symbol: s.symbol,
       verified: { root: t.root, fileHash: t.fileHash, leaves: t.leaves },
       fileSource: fileSource ?? (fileText === undefined ? 'coordinator' : 'file'),
+      funded: fundedHere.map((f) => ({ epoch: f.epoch, txHashes: f.txHashes, funded: f.funded.toString() })),
     },
     () =>
       [
+        ...fundedHere.map(
+          (f) =>
+            `funded epoch ${f.epoch} from the escrow's committed debits: ${formatTokenAmount(f.funded)} of ${formatTokenAmount(f.total)} ${s.symbol} (${f.txHashes.length} tx)`,
+        ),
         `claimed ${formatTokenAmount(result.paid)} ${s.symbol} for ${address} (epoch ${t.epoch}, tx ${result.txHash})`,
         `  earned so far  ${formatTokenAmount(cumulative)} ${s.symbol}`,
         `  checked        epoch ${t.epoch}'s file (${t.leaves} leaves${fileSource === undefined ? '' : `, ${fileSource === 'kept' ? 'a kept file' : `from ${fileSource}`}`}) matches root ${t.root} on chain`,
         `  wallet         ${formatTokenAmount(balance)} ${s.symbol}`,
       ].join('\n'),
   );
+}
+
+/**
+ * Funds the final epochs up to `t.epoch` that nobody has funded, in order, from the escrow's
+ * committed debits (`fundEpochFromEscrow`); each epoch's file is checked against the chain first.
+ */
+async function fundPendingEpochs(
+  s: Session,
+  distributor: ReturnType<typeof attachRewardsDistributor>,
+  t: ClaimTicket & { root: string; fileHash: string },
+  fileOf: (epoch: number) => Promise<string>,
+): Promise<FundEpochResult[]> {
+  const results: FundEpochResult[] = [];
+  await ensureGas(s);
+  for (let e = Number(await distributor.fundedEpoch()) + 1; e <= t.epoch; e++) {
+    const text = await fileOf(e);
+    const [root, fileHash] = await distributor.epochRoot(e);
+    const report = auditEpoch(text, root, fileHash, {
+      domain: { chainId: s.info.chainId, distributor: s.info.distributor },
+      chainFundingRoot: await distributor.fundingRoot(e),
+    });
+    if (!report.ok || report.file === null || report.epoch !== e) {
+      const problems = report.problems.map((p) => `${p.code}: ${p.message}`).slice(0, 3);
+      throw new CliError(`cannot fund epoch ${e}: its file does not match the chain: ${problems.join('; ')}`);
+    }
+    try {
+      const result = await fundEpochFromEscrow({
+        distributor: s.info.distributor,
+        signer: s.wallet,
+        file: report.file,
+      });
+      results.push(result);
+      if (!result.fullyFunded) break;
+    } catch (err) {
+      throw new CliError(`cannot fund epoch ${e} from the escrow: ${(err as Error).message}`);
+    }
+  }
+  return results;
 }
 
 /**
