@@ -149,7 +149,12 @@ export async function run(): Promise<Record<string, unknown>> {
     const creditMs = performance.now() - started;
 
     started = performance.now();
-    const epoch1 = closeEpoch(new Map(), book.credits(), { epoch: 1, ...domain, debits: book.debits() });
+    const epoch1 = closeEpoch(new Map(), book.credits(), {
+      epoch: 1,
+      ...domain,
+      escrow: addresses.escrow,
+      debits: book.debits(),
+    });
     const closeMs = performance.now() - started;
     started = performance.now();
     const tree = epochTree(epoch1);

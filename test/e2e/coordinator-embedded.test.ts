@@ -36,7 +36,8 @@ async function startProcess(dataDir: string): Promise<Started> {
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`not ready in 60 s:\n${out}`)), 60_000);
+    // About 35 s on a busy 2-core machine (deploy, two local agents, their capacity probes).
+    const timer = setTimeout(() => reject(new Error(`not ready in 120 s:\n${out}`)), 120_000);
     const check = (): void => {
       if (out.includes('gpumesh ready')) {
         clearTimeout(timer);

@@ -236,5 +236,5 @@ describe('gpumesh developer commands, as processes', () => {
     expect(await token.balanceOf(wallet.address)).toBe(before + 10n * ONE_TOKEN);
 
     for (const secret of secrets) for (const text of printed) expect(text).not.toContain(secret);
-  });
+  }, 180_000);
 });
