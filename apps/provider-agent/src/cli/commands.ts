@@ -245,6 +245,7 @@ export async function doctorCommand(
     for (const w of report.warnings) lines.push(`  warning: ${w}`);
     if (verdict.ok) {
       lines.push(`GPU use: ${verdict.message}`);
+      for (const note of verdict.notes ?? []) lines.push(`  - ${note}`);
     } else {
       lines.push(
         '',
