@@ -319,7 +319,9 @@ async function sweepCommand(
     onPoint: (p) =>
       out.progress(
         ++done / sizes.length,
-        'gflops' in p ? `${p.n}² ${p.gflops.toFixed(1)} GFLOP/s` : `${p.n}² skipped`,
+        'gflops' in p
+          ? `${p.n}² ${p.gflops.toFixed(1)} GFLOP/s`
+          : `${p.n}² ${'failed' in p ? 'failed' : 'skipped'}`,
       ),
   });
   out.done();
@@ -329,7 +331,9 @@ async function sweepCommand(
       ...result.points.map((p) =>
         'gflops' in p
           ? `  ${String(p.n).padStart(5)}²  ${p.gflops.toFixed(1).padStart(9)} GFLOP/s  check ${p.check.ok ? 'ok' : 'FAILED'} (relative error ${p.check.relError.toExponential(1)})`
-          : `  ${String(p.n).padStart(5)}²  skipped: ${p.skipped}`,
+          : 'failed' in p
+            ? `  ${String(p.n).padStart(5)}²  could not run: ${p.failed}`
+            : `  ${String(p.n).padStart(5)}²  skipped: ${p.skipped}`,
       ),
       result.bestGflops === null
         ? 'no size passed its check'

@@ -327,6 +327,7 @@ export function gpuCheckTable(report: GpuCheckReport): string {
     const cells = sizes.map((n) => {
       const p = r.sweep?.points.find((x) => x.n === n);
       if (p === undefined) return '-'.padStart(8);
+      if ('failed' in p) return 'fail'.padStart(8);
       if (!('gflops' in p)) return 'skip'.padStart(8);
       return `${fmt(p.gflops)}${p.check.ok ? '' : '!'}`.padStart(8);
     });
@@ -355,6 +356,11 @@ export function gpuCheckTable(report: GpuCheckReport): string {
     ),
   );
   if (bad.length > 0) lines.push(`! failed the float64 check: ${bad.join('; ')}`);
+  for (const r of report.backends) {
+    for (const p of r.sweep?.points ?? []) {
+      if ('failed' in p) lines.push(`${r.backend} ${p.n}² could not run: ${p.failed}`);
+    }
+  }
   lines.push('');
   const job = report.job;
   if ('skipped' in job) lines.push(`job: skipped (${job.skipped})`);

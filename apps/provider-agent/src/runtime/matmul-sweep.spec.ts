@@ -64,7 +64,7 @@ describe('runMatmulSweep', () => {
     expect(seen).toEqual(points);
     expect(points.map((p) => p.n)).toEqual([64, 128]);
     for (const p of points) {
-      if (!('gflops' in p)) throw new Error(`size ${p.n} skipped: ${p.skipped}`);
+      if (!('gflops' in p)) throw new Error(`size ${p.n} not measured: ${JSON.stringify(p)}`);
       expect(p.gflops).toBeGreaterThan(0);
       expect(p.iterations).toBeGreaterThanOrEqual(3);
       expect(p.check.ok).toBe(true);
@@ -73,6 +73,24 @@ describe('runMatmulSweep', () => {
     const tight = await runMatmulSweep(tf, { sizes: [64, 4096], minMs: 5, maxSecondsPerSize: 1 });
     expect('gflops' in tight[0]).toBe(true);
     expect(tight[1]).toMatchObject({ n: 4096, skipped: expect.stringMatching(/would take about \d+ s/) });
+    expect(tf.memory().numTensors).toBe(0);
+  });
+
+  it('records a size that cannot run and skips the larger ones', async () => {
+    const { tf } = await loadTf('wasm');
+    // A backend refusing 128² (as a GPU refuses a buffer over its limits): 64² still measured.
+    const refusing = {
+      ...tf,
+      matMul: ((a, b) => {
+        if (a instanceof tf.Tensor && a.shape[0] === 128)
+          throw new Error('buffer size exceeds maxStorageBufferBindingSize');
+        return tf.matMul(a, b);
+      }) as typeof tf.matMul,
+    };
+    const points = await runMatmulSweep(refusing, { sizes: [64, 128, 256], minMs: 5 });
+    expect('gflops' in points[0]).toBe(true);
+    expect(points[1]).toEqual({ n: 128, failed: 'buffer size exceeds maxStorageBufferBindingSize' });
+    expect(points[2]).toEqual({ n: 256, skipped: '128² failed' });
     expect(tf.memory().numTensors).toBe(0);
   });
 

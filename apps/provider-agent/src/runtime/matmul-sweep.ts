@@ -76,7 +76,9 @@ export type SweepPoint =
       readonly readbackMs: number;
       readonly check: ProductCheck;
     }
-  | { readonly n: number; readonly skipped: string };
+  | { readonly n: number; readonly skipped: string }
+  /** The size could not run (out of GPU memory, a buffer over the adapter's limits…): no figure, no verdict. */
+  | { readonly n: number; readonly failed: string };
 
 export interface SweepOptions {
   readonly sizes?: readonly number[];
@@ -186,14 +188,22 @@ export async function runMatmulSweep(tf: Tf, options: SweepOptions = {}): Promis
   for (const n of sizes) {
     const estimate = estimateSeconds(n, rate, options.minIterations ?? 3);
     let point: SweepPoint;
-    if (estimate !== null && estimate > budget) {
+    const failedBefore = points.find((p) => 'failed' in p);
+    if (failedBefore !== undefined) {
+      point = { n, skipped: `${failedBefore.n}² failed` };
+    } else if (estimate !== null && estimate > budget) {
       point = {
         n,
         skipped: `would take about ${Math.round(estimate)} s at ${rate?.toFixed(1)} GFLOP/s (limit ${budget} s)`,
       };
     } else {
-      point = await sweepSize(tf, n, options);
-      rate = point.gflops;
+      try {
+        const measured = await sweepSize(tf, n, options);
+        rate = measured.gflops;
+        point = measured;
+      } catch (err) {
+        point = { n, failed: err instanceof Error ? err.message : String(err) };
+      }
     }
     points.push(point);
     options.onPoint?.(point);
