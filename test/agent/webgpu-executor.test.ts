@@ -85,6 +85,28 @@ describe('executor on the webgpu backend (software adapter in CI)', () => {
     expect(p.backend.adapter?.device ?? '').not.toBe('');
     if (/llvmpipe|swiftshader|lavapipe/i.test(`${adapter?.device} ${adapter?.description}`)) {
       expect(p.backend.adapter?.software).toBe(true);
+      expect(p.adapters).toEqual([]); // a software adapter: one executor, on Dawn's own choice
+    }
+  });
+
+  it('opens each executor on its adapter by name; a name Dawn does not have fails only that executor', async (ctx) => {
+    const p = requirePool(ctx);
+    const name = (p.backend.adapter?.device ?? '').split(/[^A-Za-z0-9]/)[0];
+    const two = await createExecutorPool({
+      slots: 2,
+      backend: p.backend,
+      adapters: [name, '__gpumesh_no_such_gpu__'],
+      memoryLimitMb: 256,
+      defaultTimeoutMs: 30_000,
+    });
+    try {
+      expect(two.adapters).toEqual([name, '__gpumesh_no_such_gpu__']);
+      expect(two.stats()).toMatchObject({ slots: 2, idle: 1, failed: 1 });
+      const small = matmulSpec(f32('a', [1, 2], [1, 2]), f32('b', [2, 1], [3, 4]));
+      const result = await two.run({ jobId: JOB_ID, attempt: 6, spec: small });
+      await agreeWithReference(small, result.outputs);
+    } finally {
+      await two.close();
     }
   });
 

@@ -28,6 +28,8 @@ commands:
   init       create an encrypted keystore (wallet + libp2p key) and a config for a coordinator
   doctor     detect GPUs, pick the TensorFlow.js backend and prove it really runs
   benchmark  measure matmul GFLOP/s on the chosen backend (goes into your adverts)
+  gpu-check  one-shot check of a GPU machine: GPUs, doctor for every backend, a checked 1024²–8192²
+             matmul sweep on each, one job through a local coordinator; JSON and a short table
   start      run the provider daemon: advertise, take jobs, report signed receipts
   status     show the running agent's peers, jobs and earnings
   stake      bond tokens on ProviderStaking (what a slash for wrong results takes), or show the stake
@@ -60,8 +62,43 @@ package, libraries and commands that fix it. --backend wasm|cpu says you mean to
   --backend <name>     only try this backend
 ${COMMON}`,
   benchmark: `usage: gpumesh-agent benchmark [--backend <name>]
+       gpumesh-agent benchmark --sweep [--backend <name>] [--max-size <n> | --sizes <n,n,…>]
 
 Sweeps matmul sizes on the backend and saves the best sustained GFLOP/s in the config.
+With --sweep: gpu-check's sweep instead (1024² to 8192²: matmuls queued back to back on the device,
+each size's product checked against a float64 reference with a random vector); nothing is saved.
+  --backend <name>     the backend to measure (default: the config's, else wasm)
+  --sweep              gpu-check's sweep
+  --max-size <n>       --sweep: sizes up to n (below 1024: powers of two from 128)
+  --sizes <n,n,…>      --sweep: these sizes
+  --max-seconds <s>    --sweep: skip a size estimated to take longer (default 120)
+${COMMON}`,
+  'gpu-check': `usage: gpumesh-agent gpu-check [--max-size <n>] [--backends <b,b,…>] [--no-job] [options]
+
+One command for a GPU machine (also scripts/gpu-check.sh in a checkout). It
+  1. lists the GPUs with whichever of nvidia-smi, rocm-smi, system_profiler and lspci exist;
+  2. runs \`doctor --backend <b> --json\` for every backend (tensorflow-gpu, webgpu, tensorflow, wasm,
+     cpu), each in a process of its own;
+  3. on each backend that works, \`benchmark --sweep\`: float32 matmuls of 1024² to 8192², queued back
+     to back and synchronised once (GFLOP/s = 2n³ × iterations / time), each size's product checked
+     against float64 (C·x against A·(B·x) for a random x, relative error ≤ 5e-5; TF32 fails it);
+  4. runs one matmul job through a coordinator on the first backend that works (or --job-backend): a
+     throwaway local one (the checkout's built coordinator, --dev on a temp data dir with one agent on
+     that backend), or a running one with --coordinator <url> and a developer key in GPUMESH_API_KEY;
+     its result is compared with a float64 reference.
+Prints a short table, or one JSON document with --json (the table then goes to stderr). Exit code 0
+when every working backend's sweep passed its checks and the job agreed with the reference.
+  --max-size <n>       sweep sizes up to n (default 8192; below 1024: powers of two from 128)
+  --sizes <n,n,…>      exactly these sweep sizes
+  --max-seconds <s>    skip a size estimated to take longer than this on a backend (default 120)
+  --backends <b,b,…>   only these backends (default all five)
+  --no-job             skip the job through a coordinator
+  --job-backend <name> the job's backend (default: the first that works, in the agent's order)
+  --job-size <n>       the job's square matmul side (default 512)
+  --coordinator <url>  send the job to this running coordinator (key in GPUMESH_API_KEY)
+  --coordinator-main <path>
+                       the coordinator to start (default: dist/apps/coordinator/src/main.js of the
+                       checkout this agent was built in)
 ${COMMON}`,
   start: `usage: gpumesh-agent start [--log-level info] [--coordinator <url>] [--max-disconnected <s>]
 
@@ -161,7 +198,26 @@ const commandOptions = {
     'light-kdf': { type: 'boolean', default: false },
   },
   doctor: { ...commonOptions, backend: { type: 'string' } },
-  benchmark: { ...commonOptions, backend: { type: 'string' } },
+  benchmark: {
+    ...commonOptions,
+    backend: { type: 'string' },
+    sweep: { type: 'boolean', default: false },
+    sizes: { type: 'string' },
+    'max-size': { type: 'string' },
+    'max-seconds': { type: 'string' },
+  },
+  'gpu-check': {
+    ...commonOptions,
+    sizes: { type: 'string' },
+    'max-size': { type: 'string' },
+    'max-seconds': { type: 'string' },
+    backends: { type: 'string' },
+    'no-job': { type: 'boolean', default: false },
+    'job-backend': { type: 'string' },
+    'job-size': { type: 'string' },
+    coordinator: { type: 'string' },
+    'coordinator-main': { type: 'string' },
+  },
   start: {
     ...commonOptions,
     'log-level': { type: 'string', default: 'info' },
@@ -276,8 +332,22 @@ async function main(argv: string[]): Promise<number> {
     case 'doctor':
       return doctorCommand({ ...common, backend: values.backend as string | undefined }, out);
     case 'benchmark':
-      await benchmarkCommand({ ...common, backend: values.backend as string | undefined }, out);
+      await benchmarkCommand(
+        {
+          ...common,
+          backend: values.backend as string | undefined,
+          sweep: values.sweep === true,
+          sizes: values.sizes as string | undefined,
+          maxSize: values['max-size'] as string | undefined,
+          maxSeconds: values['max-seconds'] as string | undefined,
+        },
+        out,
+      );
       return 0;
+    case 'gpu-check': {
+      const { gpuCheckOptions, gpuCheckCommand } = await import('./cli/gpu-check-command.js');
+      return gpuCheckCommand(gpuCheckOptions(values, process.env), out);
+    }
     case 'start':
       return startCommand({
         ...common,

@@ -3,9 +3,10 @@ import { describe, expect, it } from 'vitest';
 
 import type * as tfTypes from '@tensorflow/tfjs';
 
-import { TaskError, executionError, runKernel } from './kernels.js';
+import { TaskError, executionError, int32Matmul, runKernel } from './kernels.js';
 import type { ModelArtifact, RawTensor } from './task.js';
 import { loadTf } from './tf-loader.js';
+import { requestWebgpuAdapter } from './webgpu.js';
 import type { Tf } from './tf.js';
 
 describe('executionError', () => {
@@ -96,24 +97,58 @@ describe('the agent’s kernels on jobs no provider can run (issue 21)', () => {
     for (const code of [wrongShape, unknown]) expect(jobErrorFault(code)).toBe('input');
   });
 
-  it('fails an int32 matmul on wasm as the provider’s limit, not the input’s (cpu runs it)', async () => {
-    const ints = (name: string): RawTensor => ({
-      name,
+  it('runs an int32 matmul exactly (modulo 2³²) and identically on cpu, wasm and webgpu', async () => {
+    // 2²⁴ + 1 is not a float32, 70000 · 100000 overflows int32, 123456789 · 100000 passes 2⁵³ in a sum.
+    const a: RawTensor = {
+      name: 'a',
+      dtype: 'int32',
+      shape: [3, 2],
+      values: new Int32Array([16777217, 1, 70000, 0, 123456789, -3]),
+    };
+    const b: RawTensor = {
+      name: 'b',
       dtype: 'int32',
       shape: [2, 2],
-      values: new Int32Array([1, 2, 3, 4]),
-    });
-    const task = {
-      kind: 'matmul',
-      inputs: [ints('a'), ints('b')],
-      transposeA: false,
-      transposeB: false,
-    } as const;
-    const wasm = await loadTf('wasm');
-    const code = await codeOf(runKernel(wasm.tf, task));
-    expect(jobErrorFault(code)).toBe('provider');
-    const cpu = await loadTf('cpu');
-    const result = await runKernel(cpu.tf, task);
-    expect(Array.from(result.outputs[0].values)).toEqual([7, 10, 15, 22]);
+      values: new Int32Array([1, 100000, 1, 5]),
+    };
+    const exact = (transposeB: boolean): number[] => {
+      const out: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        for (let j = 0; j < 2; j++) {
+          let sum = 0n;
+          for (let p = 0; p < 2; p++) {
+            const bv = transposeB ? b.values[j * 2 + p] : b.values[p * 2 + j];
+            sum += BigInt(a.values[i * 2 + p]) * BigInt(bv);
+          }
+          out.push(Number(BigInt.asIntN(32, sum)));
+        }
+      }
+      return out;
+    };
+    expect(exact(false)).toEqual([16777218, -1610512731, 70000, -1589934592, 123456786, 1942891281]);
+    const backends: ('cpu' | 'wasm' | 'webgpu')[] = ['cpu', 'wasm'];
+    try {
+      await requestWebgpuAdapter();
+      backends.push('webgpu');
+    } catch (err) {
+      if (process.env.CI) throw err; // CI has Mesa's llvmpipe
+    }
+    for (const backend of backends) {
+      const { tf } = await loadTf(backend);
+      for (const transposeB of [false, true]) {
+        const result = await runKernel(tf, { kind: 'matmul', inputs: [a, b], transposeA: false, transposeB });
+        expect(result.outputs[0]).toMatchObject({ name: 'c', dtype: 'int32', shape: [3, 2] });
+        expect(Array.from(result.outputs[0].values), `${backend} transposeB=${transposeB}`).toEqual(
+          exact(transposeB),
+        );
+      }
+      const aT = int32Matmul(
+        { ...a, shape: [2, 3], values: new Int32Array([16777217, 70000, 123456789, 1, 0, -3]) },
+        b,
+        { transposeA: true },
+      );
+      expect(Array.from(aT.values)).toEqual(exact(false));
+      expect(tf.memory().numTensors).toBe(0);
+    }
   });
 });

@@ -117,6 +117,9 @@ function runMatmul(
       `matmul shape mismatch: a[${a.shape}]${task.transposeA ? 'ᵀ' : ''} · b[${b.shape}]${task.transposeB ? 'ᵀ' : ''} has inner dimensions ${kA} and ${kB}`,
     );
   }
+  if (a.dtype === 'int32') {
+    return Promise.resolve({ outputs: [int32Matmul(a, b, task, hooks.allocateOutput)] });
+  }
   const c = tf.tidy(() =>
     tf.matMul(
       toTensor(tf, a) as tfTypes.Tensor2D,
@@ -128,6 +131,51 @@ function runMatmul(
   return toRaw(tf, 'c', c, hooks.allocateOutput)
     .then((raw) => ({ outputs: [raw] }))
     .finally(() => c.dispose());
+}
+
+/** `m` (rows × cols, row-major) transposed into a fresh array. */
+function transposed(m: Int32Array, rows: number, cols: number): Int32Array {
+  const t = new Int32Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = m[i * cols + j];
+  return t;
+}
+
+/**
+ * An int32 matmul, the same on every backend: exact products and sums modulo 2³² (two's-complement
+ * wrap-around, as TensorFlow's int32 MatMul kernels compute), in JavaScript. No tfjs kernel fits:
+ * tfjs-backend-wasm refuses int32 ("BatchMatMul for non non-float32 tensors not yet supported"),
+ * tfjs-backend-webgpu computes it in float32 (16777217 + 1 gives 16777216, an overflow saturates at
+ * 2147483520), and tfjs's cpu backend sums in float64 (inexact once products pass 2⁵³). Outputs are
+ * compared exactly (int32), so every backend and the coordinator's reference must agree to the bit.
+ */
+export function int32Matmul(
+  a: RawTensor,
+  b: RawTensor,
+  task: { readonly transposeA?: boolean; readonly transposeB?: boolean },
+  allocate?: KernelHooks['allocateOutput'],
+): RawTensor {
+  const av = a.values as Int32Array;
+  const bv = b.values as Int32Array;
+  const m = task.transposeA ? a.shape[1] : a.shape[0];
+  const k = task.transposeA ? a.shape[0] : a.shape[1];
+  const n = task.transposeB ? b.shape[0] : b.shape[1];
+  const left = task.transposeA ? transposed(av, a.shape[0], a.shape[1]) : av; // m × k
+  const right = task.transposeB ? transposed(bv, b.shape[0], b.shape[1]) : bv; // k × n
+  const target = allocate?.(m * n * 4);
+  const c = target
+    ? new Int32Array(target.buffer as ArrayBuffer, target.byteOffset, m * n)
+    : new Int32Array(m * n);
+  c.fill(0);
+  for (let i = 0; i < m; i++) {
+    const out = i * n;
+    for (let p = 0; p < k; p++) {
+      const x = left[i * k + p];
+      if (x === 0) continue;
+      const row = p * n;
+      for (let j = 0; j < n; j++) c[out + j] = (c[out + j] + Math.imul(x, right[row + j])) | 0;
+    }
+  }
+  return { name: 'c', dtype: 'int32', shape: [m, n], values: c };
 }
 
 interface ModelJson {

@@ -81,7 +81,10 @@ export function disableTf32(): void {
  * Loads tfjs with `backend` active in this thread (once per thread; later calls reuse it). Throws when
  * the package is missing or the backend fails to initialise.
  */
-export async function loadTf(backend: Backend): Promise<LoadedTf> {
+export async function loadTf(
+  backend: Backend,
+  options: { readonly adapterName?: string } = {},
+): Promise<LoadedTf> {
   const cached = loaded.get(backend);
   if (cached) {
     await cached.tf.setBackend(TFJS_BACKEND_NAMES[backend]);
@@ -107,7 +110,7 @@ export async function loadTf(backend: Backend): Promise<LoadedTf> {
     // Production mode: no debug checks and no "install tfjs-node" banner in every worker.
     tf.env().set('PROD', true);
     if (backend === 'webgpu') {
-      const choice = await requestWebgpuAdapter();
+      const choice = await requestWebgpuAdapter(options);
       installNavigatorGpu(choice);
       const pkg = BACKEND_PACKAGES.webgpu;
       if (resolvePackage(pkg) === null) throw new Error(`${pkg} is not installed`);

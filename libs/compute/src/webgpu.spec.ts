@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 
-import { describeWebgpuAdapter, ensureEglPlatform, isSoftwareAdapter } from './webgpu.js';
+import {
+  describeWebgpuAdapter,
+  ensureEglPlatform,
+  isSoftwareAdapter,
+  listWebgpuAdapters,
+  parseDawnAdapterList,
+  requestWebgpuAdapter,
+} from './webgpu.js';
 
 const blank = { vendor: '', architecture: '', device: '', description: '' };
 
@@ -62,5 +69,44 @@ describe('WebGPU adapter classification', () => {
     const chosen: NodeJS.ProcessEnv = { EGL_PLATFORM: 'x11' };
     ensureEglPlatform(chosen);
     expect(chosen.EGL_PLATFORM).toBe('x11');
+  });
+});
+
+describe('the adapters Dawn lists', () => {
+  it("reads them from dawn.node 0.6.2's answer to an adapter name it does not have (recorded here)", () => {
+    const recorded =
+      "no adapter with backend 'opengles' and name '__gpumesh_list_adapters__' found\nAvailable adapters:\n * backend: 'opengles', name: 'llvmpipe (LLVM 15.0.6, 256 bits)'";
+    expect(parseDawnAdapterList(recorded)).toEqual([
+      { backend: 'opengles', name: 'llvmpipe (LLVM 15.0.6, 256 bits)' },
+    ]);
+    const two =
+      "no adapter with backend 'vulkan' and name 'x' found\nAvailable adapters:\n * backend: 'vulkan', name: 'NVIDIA GeForce RTX 4090'\n * backend: 'vulkan', name: 'NVIDIA GeForce RTX 3090'";
+    expect(parseDawnAdapterList(two).map((a) => a.name)).toEqual([
+      'NVIDIA GeForce RTX 4090',
+      'NVIDIA GeForce RTX 3090',
+    ]);
+    expect(parseDawnAdapterList('no adapter')).toEqual([]);
+  });
+
+  it('lists and opens an adapter by name on the real Dawn (llvmpipe here; CI has it)', async (ctx) => {
+    let available = true;
+    try {
+      await requestWebgpuAdapter();
+    } catch (err) {
+      if (process.env.CI) throw err;
+      available = false;
+    }
+    if (!available) {
+      ctx.skip('no WebGPU adapter here (Debian libegl-mesa0 libgl1-mesa-dri libgles2)');
+      return;
+    }
+    const listed = await listWebgpuAdapters('opengles');
+    expect(listed.length).toBeGreaterThan(0);
+    const first = listed[0].name.split(' ')[0];
+    const byName = await requestWebgpuAdapter({ adapterName: first });
+    expect(byName.info.device).toContain(first);
+    await expect(requestWebgpuAdapter({ adapterName: '__no_such_gpu__' })).rejects.toThrow(
+      /no WebGPU adapter/,
+    );
   });
 });

@@ -99,15 +99,19 @@ async function importDawn(): Promise<DawnModule> {
 
 /**
  * Asks Dawn for an adapter, default backend first, then OpenGL ES. Returns the first adapter found with
- * every attempt made; throws (listing the attempts) when there is none.
+ * every attempt made; throws (listing the attempts) when there is none. `adapterName` picks the first
+ * adapter whose device name contains it (dawn.node's `adapter=` flag), for one executor per adapter.
  */
-export async function requestWebgpuAdapter(): Promise<WebgpuAdapterChoice> {
+export async function requestWebgpuAdapter(
+  options: { readonly adapterName?: string } = {},
+): Promise<WebgpuAdapterChoice> {
   ensureEglPlatform();
   const dawn = await importDawn();
   const attempts: WebgpuAttempt[] = [];
+  const pick = options.adapterName === undefined ? [] : [`adapter=${options.adapterName}`];
   for (const way of WAYS) {
     try {
-      const gpu = dawn.create(way.flags);
+      const gpu = dawn.create([...way.flags, ...pick]);
       const adapter = await gpu.requestAdapter(way.options);
       if (adapter === null) {
         attempts.push({ dawnBackend: way.dawnBackend, ok: false, reason: 'no adapter' });
@@ -155,5 +159,52 @@ export function installNavigatorGpu(choice: WebgpuAdapterChoice): void {
     Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true, writable: true });
   } else {
     Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
+  }
+}
+
+/** One adapter Dawn lists for a backend. */
+export interface DawnAdapterListing {
+  /** Dawn's backend name: 'vulkan', 'metal', 'd3d12', 'opengles'… */
+  readonly backend: string;
+  readonly name: string;
+}
+
+/**
+ * The adapters in dawn.node's answer to an adapter name it does not have ("no adapter with backend 'x'
+ * and name 'y' found\nAvailable adapters:\n * backend: 'opengles', name: 'llvmpipe (…)'"): the only
+ * way 0.6.2 enumerates them.
+ */
+export function parseDawnAdapterList(message: string): DawnAdapterListing[] {
+  const list: DawnAdapterListing[] = [];
+  for (const m of message.matchAll(/^\s*\*\s*backend:\s*'([^']*)',\s*name:\s*'([^']*)'/gm)) {
+    list.push({ backend: m[1], name: m[2] });
+  }
+  return list;
+}
+
+/** Dawn's native backend on this platform (what 'default' means). */
+export function nativeDawnBackend(platform: NodeJS.Platform = process.platform): string {
+  return platform === 'darwin' ? 'metal' : platform === 'win32' ? 'd3d12' : 'vulkan';
+}
+
+const NO_SUCH_ADAPTER = '__gpumesh_list_adapters__';
+
+/**
+ * Every adapter Dawn offers on `dawnBackend` ('default': the platform's native one), by asking for one
+ * that does not exist. Empty when the backend has none or Dawn cannot be loaded.
+ */
+export async function listWebgpuAdapters(
+  dawnBackend: WebgpuDawnBackend = 'default',
+): Promise<DawnAdapterListing[]> {
+  ensureEglPlatform();
+  const backend = dawnBackend === 'default' ? nativeDawnBackend() : 'opengles';
+  const way = WAYS.find((w) => w.dawnBackend === dawnBackend) ?? WAYS[0];
+  try {
+    const dawn = await importDawn();
+    const gpu = dawn.create([`backend=${backend}`, `adapter=${NO_SUCH_ADAPTER}`]);
+    await gpu.requestAdapter(way.options);
+    return [];
+  } catch (err) {
+    return parseDawnAdapterList(err instanceof Error ? err.message : String(err));
   }
 }

@@ -10,11 +10,13 @@ import {
 } from '../agent-config.js';
 import { createKeystore, readKeystore, unlockKeystore, writeKeystore } from '../keystore.js';
 import {
+  BackendUnavailableError,
   backendFromEnv,
   detectGpus,
   gpuUseVerdict,
   resolveBackend,
   runMatmulBenchmark,
+  runSweepBenchmark,
   type BackendReport,
   type GpuDetection,
   type ResolveBackendOptions,
@@ -34,6 +36,7 @@ import { acquireInstanceLock, InstanceLockError } from '../daemon/instance-lock.
 import { agentVersion } from '../version.js';
 import { CliError, type Output } from './output.js';
 import { readPassphrase } from './passphrase.js';
+import { sweepSizes } from './gpu-check-command.js';
 
 export interface CommonOptions {
   dataDir: string;
@@ -208,7 +211,19 @@ export async function doctorCommand(
     out.line(`  #${gpu.index} ${gpu.model} ${gpu.vramMiB} MiB (compute ${gpu.computeCapability ?? '?'})`);
   const forced = parseBackend(opts.backend) ?? backendFromEnv(opts.env);
   const webgpu = await (deps.webgpu ?? probeWebgpu)();
-  const report = await deps.resolve({ force: forced, env: opts.env, gpus });
+  let report: BackendReport;
+  try {
+    report = await deps.resolve({ force: forced, env: opts.env, gpus });
+  } catch (err) {
+    if (!(err instanceof BackendUnavailableError)) throw err;
+    // A forced backend that does not work: still one JSON document, naming it and why.
+    const tried: BackendTried[] = [{ name: err.backend, ok: false, reason: err.reason }];
+    out.result(
+      { gpus, webgpu, backend: null, tried, ok: false },
+      () => `backend ${err.backend}: not available: ${err.reason}`,
+    );
+    return 1;
+  }
   const verdict = gpuUseVerdict(gpus, report, forced);
   const tried: BackendTried[] = [
     ...report.fallbacks.map((f) => ({ name: f.name, ok: false, reason: f.reason })),
@@ -230,6 +245,7 @@ export async function doctorCommand(
     for (const w of report.warnings) lines.push(`  warning: ${w}`);
     if (verdict.ok) {
       lines.push(`GPU use: ${verdict.message}`);
+      for (const note of verdict.notes ?? []) lines.push(`  - ${note}`);
     } else {
       lines.push(
         '',
@@ -244,9 +260,19 @@ export async function doctorCommand(
 }
 
 export async function benchmarkCommand(
-  opts: CommonOptions & { backend?: string },
+  opts: CommonOptions & {
+    backend?: string;
+    sweep?: boolean;
+    sizes?: string;
+    maxSize?: string;
+    maxSeconds?: string;
+  },
   out: Output,
 ): Promise<void> {
+  if (opts.sweep === true) {
+    await sweepCommand(opts, out);
+    return;
+  }
   const paths = agentPaths(opts.dataDir);
   let config: AgentConfig | undefined;
   try {
@@ -275,6 +301,46 @@ export async function benchmarkCommand(
         : 'no config yet: run `gpumesh-agent init` to keep the figure',
     ].join('\n'),
   );
+}
+
+/** `benchmark --sweep`: the gpu-check sweep on one backend (not saved in the config). */
+async function sweepCommand(
+  opts: CommonOptions & { backend?: string; sizes?: string; maxSize?: string; maxSeconds?: string },
+  out: Output,
+): Promise<void> {
+  const backend = parseBackend(opts.backend) ?? backendFromEnv(opts.env) ?? 'wasm';
+  const maxSeconds = opts.maxSeconds === undefined ? 120 : Number(opts.maxSeconds);
+  if (!(maxSeconds > 0)) throw new CliError('--max-seconds must be a positive number');
+  const sizes = sweepSizes(opts.sizes, opts.maxSize);
+  let done = 0;
+  const result = await runSweepBenchmark(backend, {
+    sizes,
+    maxSecondsPerSize: maxSeconds,
+    onPoint: (p) =>
+      out.progress(
+        ++done / sizes.length,
+        'gflops' in p
+          ? `${p.n}² ${p.gflops.toFixed(1)} GFLOP/s`
+          : `${p.n}² ${'failed' in p ? 'failed' : 'skipped'}`,
+      ),
+  });
+  out.done();
+  out.result(result, () =>
+    [
+      `backend ${result.backend} ${result.version}${result.adapter ? ` on ${describeWebgpuAdapter(result.adapter)}` : ''}`,
+      ...result.points.map((p) =>
+        'gflops' in p
+          ? `  ${String(p.n).padStart(5)}²  ${p.gflops.toFixed(1).padStart(9)} GFLOP/s  check ${p.check.ok ? 'ok' : 'FAILED'} (relative error ${p.check.relError.toExponential(1)})`
+          : 'failed' in p
+            ? `  ${String(p.n).padStart(5)}²  could not run: ${p.failed}`
+            : `  ${String(p.n).padStart(5)}²  skipped: ${p.skipped}`,
+      ),
+      result.bestGflops === null
+        ? 'no size passed its check'
+        : `best ${result.bestGflops.toFixed(1)} GFLOP/s at ${result.bestSize}²`,
+    ].join('\n'),
+  );
+  if (!result.allChecked) throw new CliError(`${backend}: a product failed its float64 check`);
 }
 
 /**

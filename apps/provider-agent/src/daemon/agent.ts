@@ -403,7 +403,10 @@ export async function startAgent(options: {
   const advertTimer = setInterval(() => void advertise(), config.advertIntervalMs);
   const statusTimer = setInterval(() => void writeStatus().catch(() => undefined), STATUS_EVERY_MS);
   await writeStatus();
-  logger.info({ peerId, address: identity.address, backend, gflops, slots: pool.slots }, 'agent started');
+  logger.info(
+    { peerId, address: identity.address, backend, gflops, slots: pool.slots, adapters: pool.adapters },
+    'agent started',
+  );
 
   return {
     peerId,

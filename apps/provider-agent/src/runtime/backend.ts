@@ -11,6 +11,7 @@ import { BACKENDS, type Backend } from '@gpumesh/protocol';
 
 import { runCommand, type CommandRunner } from './command.js';
 import {
+  explainCudaVersionMismatch,
   explainTfGpuLog,
   parseTfGpuLog,
   probeCudaLibraries,
@@ -87,6 +88,10 @@ export interface ResolveBackendOptions {
   readonly benchSize?: number;
   /** Minimum time spent timing, ms (default 150). */
   readonly benchMinMs?: number;
+  /** The adapter Dawn would open (injectable for tests; default asks Dawn). */
+  readonly webgpuAdapter?: () => Promise<WebgpuAdapterInfo>;
+  /** Loads a backend in this thread (injectable for tests; default `loadTf`). */
+  readonly load?: (backend: Backend) => Promise<LoadedTf>;
 }
 
 /** The backend named by `GPUMESH_BACKEND`, or undefined; throws on an unknown name. */
@@ -140,11 +145,13 @@ export async function proveLoadedBackend(
  * In automatic choice, a software WebGPU adapter (Mesa's llvmpipe, SwiftShader…) is passed over: the
  * native and wasm CPU backends beat it. `--backend webgpu` still uses it.
  */
-async function webgpuAdapterRefusal(): Promise<string | null> {
+async function webgpuAdapterRefusal(
+  adapter: () => Promise<WebgpuAdapterInfo> = async () => (await requestWebgpuAdapter()).info,
+): Promise<string | null> {
   try {
-    const choice = await requestWebgpuAdapter();
-    if (!choice.info.software) return null;
-    return `software adapter ${describeWebgpuAdapter(choice.info)}: slower than the CPU backends (force it with --backend webgpu)`;
+    const info = await adapter();
+    if (!info.software) return null;
+    return `software adapter ${describeWebgpuAdapter(info)}: slower than the CPU backends (force it with --backend webgpu)`;
   } catch (err) {
     return err instanceof Error ? err.message : String(err);
   }
@@ -203,9 +210,14 @@ export function assessTensorflowGpu(input: {
     return { ok: false, reason: `${gpus.message}${gpus.hint ? ` (${gpus.hint})` : ''}`, warnings: [] };
   }
   if (libraries && libraries.missing.length > 0) {
+    const missing = libraries.missing.map((l) => l.soname);
+    const mismatch =
+      libraries.otherVersions.length > 0
+        ? explainCudaVersionMismatch(missing, libraries.otherVersions)
+        : null;
     return {
       ok: false,
-      reason: `missing CUDA libraries: ${libraries.missing.map((l) => l.soname).join(', ')}`,
+      reason: `missing CUDA libraries: ${missing.join(', ')}${mismatch === null ? '' : ` (${mismatch})`}`,
       warnings: [...libraries.advice],
     };
   }
@@ -295,14 +307,14 @@ async function tryInProcess(
     };
   }
   if (name === 'webgpu' && opts.force !== 'webgpu' && resolve('webgpu') !== null) {
-    const refusal = await webgpuAdapterRefusal();
+    const refusal = await webgpuAdapterRefusal(opts.webgpuAdapter);
     if (refusal !== null) return { ok: false, reason: refusal };
   }
   if (name === 'webgpu' && resolve('webgpu') === null) {
     return { ok: false, reason: 'webgpu (Dawn) is not installed' };
   }
   try {
-    const loaded = await loadTf(name);
+    const loaded = await (opts.load ?? loadTf)(name);
     const report = await proveLoadedBackend(loaded, opts.benchSize, opts.benchMinMs);
     if (!report.proven) {
       return { ok: false, reason: `matmul check failed (max relative error ${report.maxRelError})` };

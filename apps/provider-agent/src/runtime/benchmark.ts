@@ -2,6 +2,7 @@ import { loadTf, measureWasmSimdCeiling, type WebgpuAdapterInfo } from '@gpumesh
 import type { Backend } from '@gpumesh/protocol';
 
 import { checkMatmul, timeMatmul, type MatmulTiming } from './matmul-check.js';
+import { runMatmulSweep, SWEEP_SIZES, type SweepOptions, type SweepPoint } from './matmul-sweep.js';
 
 export const DEFAULT_BENCH_SIZES: readonly number[] = [128, 256, 512, 768, 1024];
 
@@ -83,5 +84,56 @@ export async function runMatmulBenchmark(options: BenchmarkOptions = {}): Promis
           ceilingGflops: Math.round(ceiling * 10) / 10,
           ratioOfCeiling: Math.round((best.gflops / ceiling) * 1000) / 1000,
         }),
+  };
+}
+
+/** What `benchmark --sweep` (and so `gpu-check`) measures on one backend. */
+export interface SweepBenchmarkResult {
+  readonly backend: Backend;
+  readonly version: string;
+  readonly points: readonly SweepPoint[];
+  /** Best sustained GFLOP/s among the sizes whose product passed its check (null: none did). */
+  readonly bestGflops: number | null;
+  readonly bestSize: number | null;
+  /** Every measured size passed its check. */
+  readonly allChecked: boolean;
+  /** webgpu only: the adapter measured (a software one is CPU-class). */
+  readonly adapter?: WebgpuAdapterInfo;
+}
+
+/**
+ * The gpu-check sweep on one backend loaded in this thread: 1024² to 8192² (or `sizes`), timed on the
+ * device and each product checked against a float64 reference (see matmul-sweep.ts).
+ */
+export async function runSweepBenchmark(
+  backend: Backend,
+  options: SweepOptions = {},
+): Promise<SweepBenchmarkResult> {
+  const sizes = options.sizes ?? SWEEP_SIZES;
+  if (sizes.length === 0 || !sizes.every((n) => Number.isInteger(n) && n > 0 && n <= 16384)) {
+    throw new Error('sweep sizes must be integers in 1..16384');
+  }
+  const loaded = await loadTf(backend);
+  const check = await checkMatmul(loaded.tf);
+  if (!check.ok) {
+    throw new Error(
+      `${backend} computed a wrong matmul (max relative error ${check.maxRelError}): not swept`,
+    );
+  }
+  const points = await runMatmulSweep(loaded.tf, { ...options, sizes });
+  const measured = points.filter((p): p is Extract<SweepPoint, { gflops: number }> => 'gflops' in p);
+  const good = measured.filter((p) => p.check.ok);
+  const best = good.reduce<(typeof good)[number] | null>(
+    (a, b) => (a === null || b.gflops > a.gflops ? b : a),
+    null,
+  );
+  return {
+    backend,
+    version: loaded.version,
+    points,
+    bestGflops: best === null ? null : Math.round(best.gflops * 10) / 10,
+    bestSize: best?.n ?? null,
+    allChecked: measured.length > 0 && good.length === measured.length,
+    ...(loaded.adapter === undefined ? {} : { adapter: loaded.adapter }),
   };
 }

@@ -212,13 +212,55 @@ export function explainTfGpuLog(log: TfGpuLog): string | null {
     const libs = log.missingLibraries;
     const known = TFJS_NODE_GPU_LIBRARIES.filter((l) => libs.includes(l.soname));
     const pkgs = [...new Set(known.map((l) => l.aptPackage))];
+    const mismatch = explainCudaVersionMismatch(libs);
     return (
       `TensorFlow could not load ${libs.join(', ')} and fell back to the CPU` +
-      (pkgs.length > 0 ? `; install: ${pkgs.join(', ')}` : '')
+      (pkgs.length > 0 ? `; install: ${pkgs.join(', ')}` : '') +
+      (mismatch === null ? '' : ` (${mismatch})`)
     );
   }
   if (log.cuInitError)
     return `TensorFlow's cuInit failed (${log.cuInitError}); check the driver with nvidia-smi`;
   if (log.skippedGpu) return 'TensorFlow skipped registering GPU devices';
   return 'TensorFlow created no GPU device';
+}
+
+/** What tfjs-node-gpu 4.22 is built for, in one phrase. */
+export const TFJS_NODE_GPU_BUILT_FOR =
+  'tfjs-node-gpu 4.22 (TensorFlow 2.9.1) is built for CUDA 11.2 and cuDNN 8.1 and loads only their sonames';
+
+/**
+ * Why CUDA libraries of another major version do not help (a CUDA-12-only machine: libcudart.so.12,
+ * libcudnn.so.9), or null when none of the CUDA 11 / cuDNN 8 sonames is missing.
+ */
+export function explainCudaVersionMismatch(
+  missing: readonly string[],
+  otherVersions: readonly string[] = [],
+): string | null {
+  const cuda11 = missing.filter((s) =>
+    TFJS_NODE_GPU_LIBRARIES.some((l) => l.soname === s && s !== 'libcuda.so.1'),
+  );
+  if (cuda11.length === 0) return null;
+  const major = (prefix: string): number[] =>
+    [
+      ...new Set(
+        otherVersions.flatMap((s) => {
+          const m = new RegExp(`^${prefix}\\.so\\.(\\d+)`).exec(s);
+          return m ? [Number(m[1])] : [];
+        }),
+      ),
+    ].sort((a, b) => a - b);
+  const cudart = major('libcudart');
+  const cudnn = major('libcudnn');
+  const has = [
+    ...(cudart.length > 0
+      ? [`CUDA ${cudart.join('/')} (libcudart.so.${cudart.join(', libcudart.so.')})`]
+      : []),
+    ...(cudnn.length > 0 ? [`cuDNN ${cudnn.join('/')} (libcudnn.so.${cudnn.join(', libcudnn.so.')})`] : []),
+  ];
+  const here =
+    has.length > 0
+      ? `this machine has ${has.join(' and ')}, which it cannot use`
+      : 'newer CUDA (12.x: libcudart.so.12) or cuDNN (9.x: libcudnn.so.9) does not satisfy it';
+  return `${TFJS_NODE_GPU_BUILT_FOR}; ${here}`;
 }

@@ -3,10 +3,11 @@
 // nvidia-smi, ldconfig and TF-log outputs are recordings.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { loadTf, type WebgpuAdapterInfo } from '@gpumesh/compute';
 import { doctorCommand } from '../cli/commands.js';
 import type { Output } from '../cli/output.js';
 import { resolveBackend, type GpuProbeResult, type ResolveBackendOptions } from './backend.js';
-import { checkCudaLibraries } from './cuda-libs.js';
+import { checkCudaLibraries, scanLibraryPath } from './cuda-libs.js';
 import { detectGpus, type GpuDetection } from './gpu-detect.js';
 import { gpuUseVerdict } from './gpu-verdict.js';
 
@@ -148,5 +149,117 @@ describe('doctor: GPUs present but unused', () => {
       warnings: [],
     });
     expect(v).toMatchObject({ ok: false, code: 'GPU_UNUSED' });
+  });
+});
+
+/**
+ * Dawn's Vulkan adapter on an H100 (the shape of GPUAdapterInfo; not recorded on hardware). Jobs on it
+ * are simulated by the cpu backend: what is under test is doctor's reasoning, not the GPU.
+ */
+const H100_VULKAN: WebgpuAdapterInfo = {
+  vendor: 'nvidia',
+  architecture: 'hopper',
+  device: 'NVIDIA H100 80GB HBM3',
+  description: 'NVIDIA: 535.129.03',
+  dawnBackend: 'default',
+  software: false,
+};
+const webgpuOnH100 = {
+  webgpuAdapter: async () => H100_VULKAN,
+  load: async () => ({ ...(await loadTf('cpu')), backend: 'webgpu' as const, adapter: H100_VULKAN }),
+};
+
+describe('doctor on a CUDA-12-only NVIDIA machine (recorded nvidia-smi, ldconfig and TF load error)', () => {
+  it('ldconfig has CUDA 12 and cuDNN 9 only: says why tensorflow-gpu cannot load, uses webgpu, exit 0', async () => {
+    const c = capture();
+    const code = await doctorCommand(opts, c.out, {
+      detect: gpusFrom('h100-8x'),
+      resolve: resolver(true, { cudaLibraries: async () => libs('cuda12-only'), ...webgpuOnH100 }),
+      webgpu: async () => ({ adapter: H100_VULKAN, attempts: [] }),
+    });
+    expect(code).toBe(0);
+    const text = c.text();
+    if (process.env.SHOW_DOCTOR) console.log(text);
+    expect(text).toMatch(
+      /skipped tensorflow-gpu: missing CUDA libraries: libcudart\.so\.11\.0, .*libcudnn\.so\.8 \(tfjs-node-gpu 4\.22 \(TensorFlow 2\.9\.1\) is built for CUDA 11\.2 and cuDNN 8\.1/,
+    );
+    expect(text).toMatch(
+      /this machine has CUDA 12 \(libcudart\.so\.12\) and cuDNN 9 \(libcudnn\.so\.9\), which it cannot use/,
+    );
+    expect(text).toMatch(
+      /GPU use: jobs run on the GPU through WebGPU: nvidia hopper NVIDIA H100 80GB HBM3 .*via default \(8 NVIDIA GPU\(s\): NVIDIA H100 80GB HBM3\)/,
+    );
+    expect(text).toMatch(/- webgpu is used instead: jobs run on nvidia hopper/);
+    expect(text).toMatch(
+      /- to use CUDA too, install the CUDA 11\.2 runtime and cuDNN 8\.1 beside the newer CUDA/,
+    );
+    expect(text).not.toMatch(/FAIL/);
+    const json = c.json() as { backend: { name: string }; gpuUse: { code: string; notes: string[] } };
+    expect(json.backend.name).toBe('webgpu');
+    expect(json.gpuUse.code).toBe('GPU_IN_USE');
+  });
+
+  it('libraries look present (libcudart.so.12 linked as .so.11.0) but TensorFlow fails to load them: same story from its log', async () => {
+    // The workaround of tensorflow/tfjs#8362: every soname found on LD_LIBRARY_PATH, then the recorded load error.
+    const linked = scanLibraryPath('/usr/local/cuda/lib64', () => [
+      'libcuda.so.1',
+      'libcudart.so.11.0',
+      'libcublas.so.11',
+      'libcublasLt.so.11',
+      'libcufft.so.10',
+      'libcurand.so.10',
+      'libcusolver.so.11',
+      'libcusparse.so.11',
+      'libcudnn.so.8',
+    ]);
+    const c = capture();
+    const code = await doctorCommand(opts, c.out, {
+      detect: gpusFrom('h100-8x'),
+      resolve: resolver(true, {
+        cudaLibraries: async () => checkCudaLibraries('', linked, 'x86-64'),
+        probeGpu: async () => ({ ...probe('cuda12-only'), result: null, exitCode: 0 }),
+        ...webgpuOnH100,
+      }),
+      webgpu: async () => ({ adapter: H100_VULKAN, attempts: [] }),
+    });
+    expect(code).toBe(0);
+    expect(c.text()).toMatch(
+      /skipped tensorflow-gpu: TensorFlow could not load libcudart\.so\.11\.0, libcublas\.so\.11, .*libcudnn\.so\.8 and fell back to the CPU/,
+    );
+    expect(c.text()).toMatch(/built for CUDA 11\.2 and cuDNN 8\.1/);
+    expect(c.text()).toMatch(/GPU use: jobs run on the GPU through WebGPU/);
+  });
+
+  it('the same machine without a hardware WebGPU adapter (no Vulkan driver): a loud failure', async () => {
+    const c = capture();
+    const code = await doctorCommand(opts, c.out, {
+      detect: gpusFrom('h100-8x'),
+      resolve: resolver(true, {
+        cudaLibraries: async () => libs('cuda12-only'),
+        webgpuAdapter: async () => ({ ...H100_VULKAN, device: 'llvmpipe', software: true }),
+      }),
+    });
+    expect(code).toBe(1);
+    expect(c.text()).toMatch(
+      /FAIL \[GPU_UNUSED\]: 8 GPU\(s\) \(NVIDIA H100 80GB HBM3\) detected, but jobs would run on wasm/,
+    );
+    expect(c.text()).toMatch(/built for CUDA 11\.2 and cuDNN 8\.1/);
+  });
+});
+
+describe('doctor --json on a forced backend that does not work', () => {
+  it('still prints one document naming the backend and why', async () => {
+    const c = capture();
+    const code = await doctorCommand({ ...opts, backend: 'tensorflow-gpu' }, c.out, {
+      detect: gpusFrom('not-installed'),
+      resolve: resolver(false),
+      webgpu: async () => ({ adapter: null, attempts: [], error: 'not probed' }),
+    });
+    expect(code).toBe(1);
+    expect(c.json()).toMatchObject({
+      backend: null,
+      ok: false,
+      tried: [{ name: 'tensorflow-gpu', ok: false, reason: expect.stringMatching(/is not installed/) }],
+    });
   });
 });

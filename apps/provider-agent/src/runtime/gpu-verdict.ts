@@ -1,7 +1,7 @@
 // `doctor`'s verdict on GPU use: a box with NVIDIA GPUs whose jobs would run on wasm or the CPU (the
 // optional tfjs-node-gpu install failed silently, or CUDA libraries are missing) earns a fraction of
 // what it could while advertising a backend nobody wants. That is a failure, said loudly, with the fix.
-import { BACKEND_PACKAGES } from '@gpumesh/compute';
+import { BACKEND_PACKAGES, describeWebgpuAdapter } from '@gpumesh/compute';
 import type { Backend } from '@gpumesh/protocol';
 import type { BackendReport } from './backend.js';
 import type { GpuDetection } from './gpu-detect.js';
@@ -25,6 +25,8 @@ export interface GpuUseVerdict {
   readonly message: string;
   /** What to do, one step a line (empty when ok). */
   readonly fix: readonly string[];
+  /** Said beside an ok verdict: why a better backend is not used, and how to get it. */
+  readonly notes?: readonly string[];
 }
 
 /** The command that installs the GPU backend into a global `@gpumesh/agent` install. */
@@ -36,9 +38,33 @@ export function gpuInstallCommand(): string {
 /** Decides whether this box uses its GPUs (see `GpuUseCode`). */
 export function gpuUseVerdict(
   gpus: GpuDetection,
-  report: Pick<BackendReport, 'name' | 'gflops' | 'fallbacks' | 'warnings'>,
+  report: Pick<BackendReport, 'name' | 'gflops' | 'fallbacks' | 'warnings' | 'adapter'>,
   forced?: Backend,
 ): GpuUseVerdict {
+  if (report.name === 'webgpu' && report.adapter !== undefined && !report.adapter.software) {
+    // A hardware adapter through Dawn (Vulkan, Metal, D3D12): the GPU is used, without CUDA.
+    const nvidia =
+      gpus.status === 'ok' && gpus.gpus.length > 0
+        ? ` (${gpus.gpus.length} NVIDIA GPU(s): ${[...new Set(gpus.gpus.map((g) => g.model))].join(', ')})`
+        : '';
+    const notes: string[] = [];
+    const cuda = report.fallbacks.find((f) => f.name === 'tensorflow-gpu');
+    if (nvidia !== '' && cuda !== undefined) {
+      notes.push(`tensorflow-gpu (CUDA) cannot be used: ${cuda.reason}`);
+      notes.push(
+        `webgpu is used instead: jobs run on ${describeWebgpuAdapter(report.adapter)}; nothing to fix`,
+        'to use CUDA too, install the CUDA 11.2 runtime and cuDNN 8.1 beside the newer CUDA ' +
+          "(`apt-get install -y cuda-cudart-11-2 libcublas-11-2 libcufft-11-2 libcurand-11-2 libcusolver-11-2 libcusparse-11-2 libcudnn8=8.1.1.33-1+cuda11.2` from NVIDIA's repository), then run doctor again",
+      );
+    }
+    return {
+      ok: true,
+      code: 'GPU_IN_USE',
+      message: `jobs run on the GPU through WebGPU: ${describeWebgpuAdapter(report.adapter)}${nvidia}`,
+      fix: [],
+      ...(notes.length > 0 ? { notes } : {}),
+    };
+  }
   if (gpus.status === 'driver-error') {
     return {
       ok: false,

@@ -4,6 +4,8 @@ export * from './cuda-libs.js';
 export * from './backend.js';
 export * from './benchmark.js';
 export * from './matmul-check.js';
+export * from './matmul-sweep.js';
+export * from './gpu-list.js';
 export { BACKEND_PACKAGES, loadTf, wasmBinaryDir, type LoadedTf, type Tf } from '@gpumesh/compute';
 export {
   describeWebgpuAdapter,

@@ -8,3 +8,4 @@ export type {
   WorkerMemory,
 } from './messages.js';
 export { EXECUTOR_ERROR_CODES } from '@gpumesh/compute';
+export { adapterForSlot, confirmWebgpuAdapters, planWebgpuAdapters } from './adapters.js';

@@ -28,6 +28,8 @@ export interface WorkerInit {
   readonly memoryLimitMb: number;
   /** Set when the worker runs from TypeScript through @gpumesh/compute's ts-worker-bootstrap.mjs. */
   readonly entry?: string;
+  /** webgpu: open the adapter whose device name contains this (one executor per adapter). */
+  readonly adapterName?: string;
 }
 
 export type ToWorker =

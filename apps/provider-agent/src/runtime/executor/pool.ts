@@ -1,7 +1,15 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
-import { disableTf32, ensureEglPlatform, TaskError, taskFromSpec, workerEntry } from '@gpumesh/compute';
+import {
+  disableTf32,
+  ensureEglPlatform,
+  listWebgpuAdapters,
+  requestWebgpuAdapter,
+  TaskError,
+  taskFromSpec,
+  workerEntry,
+} from '@gpumesh/compute';
 import {
   decodeTensorWire,
   encodeTensor,
@@ -12,6 +20,7 @@ import {
 } from '@gpumesh/protocol';
 
 import { resolveBackend, type BackendReport, type ResolveBackendOptions } from '../backend.js';
+import { adapterForSlot, confirmWebgpuAdapters, planWebgpuAdapters } from './adapters.js';
 import { ARENA_MIN_BYTES, arenaLayout, InputArenas } from './arena.js';
 import type {
   EpochProgress,
@@ -89,11 +98,18 @@ export interface ExecutorPoolOptions {
   readonly defaultTimeoutMs?: number;
   /** How long a worker may take to load its backend. Default 60 s. */
   readonly workerStartTimeoutMs?: number;
+  /**
+   * webgpu: the adapter names of the executors, one executor each (default: the hardware adapters Dawn
+   * lists and tells apart by name, see adapters.ts; empty: one executor on Dawn's own choice).
+   */
+  readonly adapters?: readonly string[];
 }
 
 export interface ExecutorPool {
   readonly backend: BackendReport;
   readonly slots: number;
+  /** webgpu: the adapter name each executor opened by (empty: Dawn's own choice for all). */
+  readonly adapters: readonly string[];
   run(task: ExecutorTask, options?: RunOptions): Promise<TaskResult>;
   stats(): ExecutorStats;
   /** Resolves once no worker is starting (after a replacement, for instance). */
@@ -153,8 +169,10 @@ const WEBGPU_EXIT_GRACE_MS = 30_000;
  */
 function stopWorker(worker: Worker, backend: Backend): Promise<void> {
   if (backend !== 'webgpu') return worker.terminate().then(() => undefined);
+  // threadId is -1 once the thread stopped ('exit' may have fired already: it does not fire again).
+  if (worker.threadId === -1) return Promise.resolve();
   return new Promise<void>((resolve) => {
-    const timer = setTimeout(() => void worker.terminate(), WEBGPU_EXIT_GRACE_MS);
+    const timer = setTimeout(() => void worker.terminate().then(() => resolve()), WEBGPU_EXIT_GRACE_MS);
     timer.unref();
     worker.once('exit', () => {
       clearTimeout(timer);
@@ -168,7 +186,7 @@ function stopWorker(worker: Worker, backend: Backend): Promise<void> {
 function defaultSlots(report: BackendReport): number {
   if (report.name === 'tensorflow-gpu') return Math.max(1, report.devices?.length ?? 1);
   if (report.name === 'tensorflow') return 1; // libtensorflow already uses every core
-  if (report.name === 'webgpu') return 1; // one executor per adapter (Dawn opens the first one)
+  if (report.name === 'webgpu') return 1; // and one more per further adapter Dawn tells apart (adapters.ts)
   return Math.max(1, availableParallelism());
 }
 
@@ -245,7 +263,19 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
   if (report.name === 'tensorflow-gpu') disableTf32(); // before any worker loads libtensorflow
   // Mesa reads EGL_PLATFORM from the real environment, which a worker's process.env does not change.
   if (report.name === 'webgpu') ensureEglPlatform();
-  const slotCount = options.slots ?? defaultSlots(report);
+  const adapters =
+    report.name !== 'webgpu'
+      ? []
+      : (options.adapters ??
+        (await confirmWebgpuAdapters(
+          planWebgpuAdapters(await listWebgpuAdapters(report.adapter?.dawnBackend), report.adapter),
+          (adapterName) =>
+            requestWebgpuAdapter({ adapterName }).then(
+              (choice) => choice.info,
+              () => null,
+            ),
+        )));
+  const slotCount = options.slots ?? Math.max(defaultSlots(report), adapters.length);
   const memoryLimitMb = options.memoryLimitMb ?? 1024;
   const defaultTimeoutMs = options.defaultTimeoutMs ?? 600_000;
   const startTimeoutMs = options.workerStartTimeoutMs ?? 60_000;
@@ -258,7 +288,13 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
   const arenas = new InputArenas(slotCount + 1);
 
   function spawn(slot: Omit<Slot, 'worker' | 'ready' | 'state'> & Partial<Slot>): Slot {
-    const init: WorkerInit = { backend: report.name, memoryLimitMb, entry };
+    const adapterName = adapterForSlot(adapters, slot.index);
+    const init: WorkerInit = {
+      backend: report.name,
+      memoryLimitMb,
+      entry,
+      ...(adapterName === undefined ? {} : { adapterName }),
+    };
     const worker = new Worker(url, {
       workerData: init,
       resourceLimits: { maxOldGenerationSizeMb: memoryLimitMb },
@@ -469,6 +505,7 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
   return {
     backend: report,
     slots: slotCount,
+    adapters: slots.map((s) => adapterForSlot(adapters, s.index)).filter((a): a is string => a !== undefined),
     run(task: ExecutorTask, runOptions: RunOptions = {}): Promise<TaskResult> {
       return new Promise<TaskResult>((resolve, reject) => {
         if (closed) return reject(new ExecutorError('CLOSED', 'the executor pool is closed'));

@@ -92,10 +92,17 @@ async function main(): Promise<void> {
   if (!port) throw new Error('executor worker must run in a worker thread');
   let loaded: LoadedTf;
   try {
-    loaded = await loadTf(init.backend);
+    loaded = await loadTf(
+      init.backend,
+      init.adapterName === undefined ? {} : { adapterName: init.adapterName },
+    );
     const check = await checkMatmul(loaded.tf);
     if (!check.ok) throw new Error(`matmul check failed (max relative error ${check.maxRelError})`);
   } catch (err) {
+    // Leave when the pool says so (a Dawn instance may keep this thread alive on its own).
+    port.on('message', (msg: ToWorker) => {
+      if (msg.type === 'exit') process.exit(0);
+    });
     send({ type: 'init-error', message: err instanceof Error ? err.message : String(err) });
     return;
   }
