@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
@@ -232,6 +233,18 @@ describe('admin dashboard in a real browser, against a real coordinator with pro
     await screenshot(page, '08-account');
 
     await nav(page, 'Epochs & payouts').click();
+    // the ledger as a CSV file, every entry (the coordinator's export, with the session cookie)
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByTestId('export-ledger').click(),
+    ]);
+    expect(download.suggestedFilename()).toMatch(/^gpumesh-ledger-[\dTZ-]+\.csv$/);
+    const lines = (await readFile(await download.path(), 'utf8')).split('\r\n');
+    expect(lines[0]).toBe(
+      'id,created_at,tx_id,kind,account,account_kind,amount,job_id,epoch_id,payee_peer_id,payout_address',
+    );
+    const [{ n }] = await query<{ n: number }>(c.databaseUrl, 'SELECT count(*)::int AS n FROM "LedgerEntry"');
+    expect(lines.length).toBe(n + 2); // the header, the entries, and the empty text after the last CRLF
     await page.getByRole('button', { name: 'Audit the ledger' }).click();
     await expect.poll(() => page.getByTestId('audit').textContent()).toContain('Ledger audit passed');
     await screenshot(page, '09-epochs');

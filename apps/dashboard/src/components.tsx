@@ -1,5 +1,5 @@
 import { useState, type ReactNode } from 'react';
-import { ApiError } from './api';
+import { ApiError, exportUrl } from './api';
 import type { Load } from './hooks';
 
 export function Loading({ what }: { what: string }): React.JSX.Element {
@@ -201,5 +201,20 @@ export function Pager({
         </button>
       )}
     </div>
+  );
+}
+
+/** A link that downloads a CSV export (every row of the table, not only the page shown). */
+export function CsvDownload({
+  table,
+  label,
+}: {
+  table: 'jobs' | 'ledger' | 'epochs';
+  label: string;
+}): React.JSX.Element {
+  return (
+    <a className="button secondary" href={exportUrl(table)} download data-testid={`export-${table}`}>
+      Download {label} (CSV)
+    </a>
   );
 }

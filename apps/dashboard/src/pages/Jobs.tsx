@@ -1,6 +1,6 @@
 import { useCallback, useState, type FormEvent } from 'react';
 import { get, post, type JobDetail, type JobEvent, type Job, type Session } from '../api';
-import { ActionButton, Empty, Json, Loaded, Pager, StateBadge } from '../components';
+import { ActionButton, CsvDownload, Empty, Json, Loaded, Pager, StateBadge } from '../components';
 import { ago, shortId, tokens, when } from '../format';
 import { useEventStream, useLoad } from '../hooks';
 import { href, navigate } from '../router';
@@ -51,6 +51,9 @@ export function JobsPage({ query }: { query: URLSearchParams }): React.JSX.Eleme
     <section aria-labelledby="jobs-title">
       <div className="page-head">
         <h1 id="jobs-title">Jobs</h1>
+        <span className="downloads">
+          <CsvDownload table="jobs" label="all jobs" />
+        </span>
       </div>
       <form className="filters" onSubmit={apply} aria-label="Filter jobs">
         <label>
