@@ -174,8 +174,16 @@ export function ActionButton({
   );
 }
 
-export function Json({ value }: { value: unknown }): React.JSX.Element {
-  return <pre className="json">{JSON.stringify(value, null, 2)}</pre>;
+/**
+ * A JSON block. It scrolls when long, so it is a named region the keyboard can reach (Tab focuses
+ * it, the arrow keys scroll it).
+ */
+export function Json({ value, label }: { value: unknown; label: string }): React.JSX.Element {
+  return (
+    <pre className="json" tabIndex={0} role="region" aria-label={label}>
+      {JSON.stringify(value, null, 2)}
+    </pre>
+  );
 }
 
 /** Newest / Older buttons of a cursor-paged list (`cursor` null: the newest page is shown). */

@@ -266,7 +266,7 @@ export function JobPage({ id, session }: { id: string; session: Session }): Reac
                   <dt>Result hash</dt>
                   <dd className="mono wrap">{job.resultHash ?? '—'}</dd>
                   <dt>Result</dt>
-                  <dd>{job.result ? <Json value={job.result} /> : '—'}</dd>
+                  <dd>{job.result ? <Json value={job.result} label="Job result (JSON)" /> : '—'}</dd>
                 </dl>
               </div>
               <h2>Timeline</h2>
@@ -323,7 +323,10 @@ export function JobPage({ id, session }: { id: string; session: Session }): Reac
                             {a.receipt ? (
                               <details>
                                 <summary>signed receipt</summary>
-                                <Json value={a.receipt} />
+                                <Json
+                                  value={a.receipt}
+                                  label={`Signed receipt of attempt ${a.attempt} (JSON)`}
+                                />
                               </details>
                             ) : (
                               '—'
@@ -362,7 +365,7 @@ export function JobPage({ id, session }: { id: string; session: Session }): Reac
               )}
               <details>
                 <summary>Job spec</summary>
-                <Json value={job.spec} />
+                <Json value={job.spec} label="Job spec (JSON)" />
               </details>
             </>
           );
