@@ -389,6 +389,16 @@ describe('admin dashboard in a real browser, against a real coordinator with pro
   });
 
   it('has nothing serious or critical for axe-core on any page, light and dark', async () => {
+    // a week of stored history (what the per-minute rollup writes), a minute of every hour but for a
+    // day off, for the 7-day view
+    await query(
+      c.databaseUrl,
+      `INSERT INTO "StatsRollup" (minute, "providersOnline", slots, "freeSlots", "queueDepth", "activeJobs",
+         submitted, completed, failed)
+       SELECT date_trunc('minute', now() AT TIME ZONE 'UTC') - make_interval(hours => i),
+              2 + i / 24 % 3, 8, 6, i % 5, 1, 10 + i % 7, 9 + i % 7, i % 2
+       FROM generate_series(1, 166) AS i WHERE i / 24 <> 3`,
+    );
     const accounts = await api<{ id: string }[]>(c.url, 'GET', '/v1/admin/accounts', { key: c.adminKey });
     const pages: [string, string][] = [
       ['overview', '#/overview'],
@@ -440,6 +450,7 @@ describe('admin dashboard in a real browser, against a real coordinator with pro
         await tab.locator('[data-testid="history"][data-range="7d"]').waitFor();
         await expect.poll(() => tab.locator('.loading').count()).toBe(0);
         await tab.getByText('Jobs per hour (7 days)').waitFor();
+        await screenshot(tab, '19-overview-7-days');
         await check('overview, 7 days');
       }
     }

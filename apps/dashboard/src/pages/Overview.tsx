@@ -23,6 +23,33 @@ interface Point {
   jpm: number;
 }
 
+/** Stable empty data while the stored history loads (a new array each render would redraw). */
+const NO_X: number[] = [];
+const NO_SERIES: (number | null)[][] = [[], [], []];
+
+/**
+ * The stored history as chart series over every bucket of its range: a bucket without a stored row
+ * (the coordinator was down) is null, so the chart shows a gap instead of a line across it.
+ */
+function bucketSeries(h: History): { x: number[]; gauges: (number | null)[][]; jobs: (number | null)[][] } {
+  const step = h.bucketSeconds;
+  const byAt = new Map(h.points.map((p) => [new Date(p.at).getTime() / 1000, p]));
+  const first = Math.floor(new Date(h.since).getTime() / 1000 / step) * step;
+  const last = Math.floor(Date.now() / 1000 / step) * step;
+  const x: number[] = [];
+  for (let t = first; t <= last; t += step) x.push(t);
+  const of = (pick: (p: History['points'][number]) => number): (number | null)[] =>
+    x.map((t) => {
+      const p = byAt.get(t);
+      return p ? pick(p) : null;
+    });
+  return {
+    x,
+    gauges: [of((p) => p.providersOnline), of((p) => p.queueDepth), of((p) => p.activeJobs)],
+    jobs: [of((p) => p.submitted), of((p) => p.completed), of((p) => p.failed)],
+  };
+}
+
 export function OverviewPage(): React.JSX.Element {
   const initial = useLoad(() => get<Overview>('/v1/admin/overview'), []);
   const [live, setLive] = useState<Overview | null>(null);
@@ -52,19 +79,7 @@ export function OverviewPage(): React.JSX.Element {
     [range],
     STORED_HISTORY_POLL_MS,
   );
-  const storedChart = useMemo(() => {
-    const points = stored.data?.points ?? [];
-    const x = points.map((p) => new Date(p.at).getTime() / 1000);
-    return {
-      x,
-      gauges: [
-        points.map((p) => p.providersOnline),
-        points.map((p) => p.queueDepth),
-        points.map((p) => p.activeJobs),
-      ],
-      jobs: [points.map((p) => p.submitted), points.map((p) => p.completed), points.map((p) => p.failed)],
-    };
-  }, [stored.data]);
+  const storedChart = useMemo(() => (stored.data ? bucketSeries(stored.data) : null), [stored.data]);
   const rangeInfo = RANGES.find((r) => r.key === range) ?? RANGES[0];
 
   const liveChart = useMemo(
@@ -188,8 +203,8 @@ export function OverviewPage(): React.JSX.Element {
                 <TimeChart
                   key={`gauges-${range}`}
                   title={`Providers, queue, running (${rangeInfo.label}, average per ${rangeInfo.bucket})`}
-                  x={storedChart.x}
-                  ys={storedChart.gauges}
+                  x={storedChart?.x ?? NO_X}
+                  ys={storedChart?.gauges ?? NO_SERIES}
                   series={[
                     { label: 'providers online', color: '#16a34a' },
                     { label: 'queued', color: '#f59e0b' },
@@ -199,8 +214,8 @@ export function OverviewPage(): React.JSX.Element {
                 <TimeChart
                   key={`jobs-${range}`}
                   title={`Jobs per ${rangeInfo.bucket} (${rangeInfo.label})`}
-                  x={storedChart.x}
-                  ys={storedChart.jobs}
+                  x={storedChart?.x ?? NO_X}
+                  ys={storedChart?.jobs ?? NO_SERIES}
                   series={[
                     { label: 'submitted', color: '#0ea5e9' },
                     { label: 'completed', color: '#16a34a' },
