@@ -173,7 +173,7 @@ describe('dashboard history, CSV exports and fee figures', () => {
     expect((await api(c.url, 'GET', '/v1/admin/history', { key: c.devKey })).status).toBe(403);
   });
 
-  it('exports every job as CSV, streamed in batches, escaped, with the filters of time', async () => {
+  it('exports every job as CSV, streamed in batches, escaped, with the filters of time, state and provider', async () => {
     const [account] = await query<{ id: string }>(
       c.databaseUrl,
       `SELECT "accountId" AS id FROM "Job" LIMIT 1`,
@@ -220,6 +220,11 @@ describe('dashboard history, CSV exports and fee figures', () => {
     expect(parseCsv(await window.text()).length).toBe(many + 1);
     const nothing = await csv(c, '/v1/admin/export/jobs?since=2030-01-01T00:00:00.000Z');
     expect(parseCsv(await nothing.text())).toEqual([header]);
+    // the filters of the jobs list: state, provider
+    const failed = parseCsv(await (await csv(c, '/v1/admin/export/jobs?state=FAILED,EXPIRED')).text());
+    expect(failed.length).toBe(many + 1);
+    const ran = parseCsv(await (await csv(c, `/v1/admin/export/jobs?providerId=${agent.peerId}`)).text());
+    expect(ran.slice(1).map((r) => r[header.indexOf('state')])).toEqual(['COMPLETED']);
   });
 
   it('exports the ledger and the epochs; refuses unknown tables, formats and non-admins', async () => {
@@ -240,6 +245,8 @@ describe('dashboard history, CSV exports and fee figures', () => {
 
     expect((await csv(c, '/v1/admin/export/accounts')).status).toBe(400);
     expect((await csv(c, '/v1/admin/export/jobs?format=xml')).status).toBe(400);
+    expect((await csv(c, '/v1/admin/export/ledger?state=FAILED')).status).toBe(400);
+    expect((await csv(c, '/v1/admin/export/jobs?state=DONE')).status).toBe(400);
     expect((await fetch(`${c.url}/v1/admin/export/jobs`)).status).toBe(401);
     const dev = await fetch(`${c.url}/v1/admin/export/ledger`, {
       headers: { authorization: `Bearer ${c.devKey}` },

@@ -5,8 +5,10 @@ export type History = HistoryDto;
 export type HistoryRange = '30m' | '24h' | '7d';
 
 /** The address of a CSV export (the browser downloads it with the session cookie). */
-export function exportUrl(table: 'jobs' | 'ledger' | 'epochs'): string {
-  return `/v1/admin/export/${table}?format=csv`;
+export function exportUrl(table: 'jobs' | 'ledger' | 'epochs', filters?: URLSearchParams): string {
+  const query = new URLSearchParams(filters);
+  query.set('format', 'csv');
+  return `/v1/admin/export/${table}?${query.toString()}`;
 }
 
 export const CSRF_HEADER = 'x-gpumesh-csrf';

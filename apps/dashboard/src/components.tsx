@@ -212,16 +212,19 @@ export function Pager({
   );
 }
 
-/** A link that downloads a CSV export (every row of the table, not only the page shown). */
+/** A link that downloads a CSV export (every row of the table or filter, not only the page shown). */
 export function CsvDownload({
   table,
   label,
+  filters,
 }: {
   table: 'jobs' | 'ledger' | 'epochs';
   label: string;
+  /** Export filters (the jobs page passes its own). */
+  filters?: URLSearchParams;
 }): React.JSX.Element {
   return (
-    <a className="button secondary" href={exportUrl(table)} download data-testid={`export-${table}`}>
+    <a className="button secondary" href={exportUrl(table, filters)} download data-testid={`export-${table}`}>
       Download {label} (CSV)
     </a>
   );

@@ -31,6 +31,7 @@ import { AdminStatsService } from './admin-stats.service.js';
 import { AuditLogService } from './audit-log.service.js';
 import { StatsHistoryService } from './stats-history.service.js';
 import { ExportService } from './export.service.js';
+import type { JobState } from '../jobs/job-state.js';
 import { CSV_MEDIA_TYPE } from '../common/csv.js';
 import {
   AdminActionDto,
@@ -112,14 +113,16 @@ export class AdminController {
   @Get('export/:table')
   @ApiOperation({
     summary:
-      'Every job, ledger entry or epoch (table: jobs, ledger or epochs) of a time window as CSV (RFC 4180, streamed, oldest first), for spreadsheets and accounting',
+      'Every job (optionally filtered as the jobs list), ledger entry or epoch (table: jobs, ledger or epochs) of a time window as CSV (RFC 4180, streamed, oldest first), for spreadsheets and accounting',
   })
   @ApiProduces(CSV_MEDIA_TYPE)
   @ApiOkResponse({
     description: 'a CSV file with a header row (sent as an attachment)',
     content: { [CSV_MEDIA_TYPE]: { schema: { type: 'string', example: 'id,state,kind\r\n' } } },
   })
-  @ApiErrors({ 400: 'VALIDATION_FAILED: no such table, or a malformed time or format' })
+  @ApiErrors({
+    400: 'VALIDATION_FAILED: no such table, a malformed time, format or filter, or a job filter on another table',
+  })
   async export(
     @Param('table') table: string,
     @Query() query: ExportQueryDto,
@@ -128,6 +131,10 @@ export class AdminController {
     const csv = this.exports.export(table, {
       since: query.since ? new Date(query.since) : undefined,
       until: query.until ? new Date(query.until) : undefined,
+      states: query.state ? (query.state.split(',') as JobState[]) : undefined,
+      kind: query.kind,
+      accountId: query.accountId,
+      providerId: query.providerId,
     });
     await reply
       .type(`${CSV_MEDIA_TYPE}; charset=utf-8`)

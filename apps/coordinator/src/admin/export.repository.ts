@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { Account, Epoch, Job, LedgerEntry } from '#prisma';
 import { PrismaService } from '../database/prisma.service.js';
+import type { JobState } from '../jobs/job-state.js';
 
 /** The batch an export reads at a time (one batch is in memory while it streams). */
 export const EXPORT_BATCH = 1000;
@@ -8,6 +9,14 @@ export const EXPORT_BATCH = 1000;
 export interface TimeWindow {
   since?: Date;
   until?: Date;
+}
+
+/** Which jobs: a time window of creation and the filters of the jobs list. */
+export interface JobFilter extends TimeWindow {
+  states?: JobState[];
+  kind?: string;
+  accountId?: string;
+  providerId?: string;
 }
 
 export type ExportedJob = Omit<Job, 'spec' | 'result' | 'verification'> & {
@@ -23,12 +32,16 @@ function createdIn(window: TimeWindow): { gte?: Date; lt?: Date } {
 export class ExportRepository {
   constructor(private readonly prisma: PrismaService) {}
 
-  async *jobs(window: TimeWindow): AsyncGenerator<ExportedJob[]> {
+  async *jobs(filter: JobFilter): AsyncGenerator<ExportedJob[]> {
     let after: { createdAt: Date; id: string } | null = null;
     for (;;) {
       const rows: ExportedJob[] = await this.prisma.job.findMany({
         where: {
-          createdAt: createdIn(window),
+          createdAt: createdIn(filter),
+          ...(filter.states && filter.states.length > 0 ? { state: { in: filter.states } } : {}),
+          ...(filter.kind ? { kind: filter.kind } : {}),
+          ...(filter.accountId ? { accountId: filter.accountId } : {}),
+          ...(filter.providerId ? { attempts: { some: { providerId: filter.providerId } } } : {}),
           ...(after
             ? {
                 OR: [

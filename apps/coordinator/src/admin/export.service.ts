@@ -2,10 +2,18 @@ import { Readable } from 'node:stream';
 import { Injectable } from '@nestjs/common';
 import { csvLines } from '../common/csv.js';
 import { DomainError } from '../common/domain-error.js';
-import { ExportRepository, type TimeWindow } from './export.repository.js';
+import { ExportRepository, type JobFilter } from './export.repository.js';
 
 export const EXPORT_TABLES = ['jobs', 'ledger', 'epochs'] as const;
 export type ExportTable = (typeof EXPORT_TABLES)[number];
+
+/** The job filters, by the query parameter each comes from. */
+const JOB_FILTER_PARAMS = {
+  states: 'state',
+  kind: 'kind',
+  accountId: 'accountId',
+  providerId: 'providerId',
+} as const;
 
 /** An export ready to send: its file name and its CSV text as a stream. */
 export interface CsvExport {
@@ -18,15 +26,23 @@ export interface CsvExport {
 export class ExportService {
   constructor(private readonly repo: ExportRepository) {}
 
-  /** The export of `table` (jobs, ledger or epochs; any other name is a VALIDATION_FAILED). */
-  export(name: string, window: TimeWindow, now = new Date()): CsvExport {
+  /**
+   * The export of `table` (jobs, ledger or epochs; any other name is a VALIDATION_FAILED). The job
+   * filters (states, kind, account, provider) apply to jobs only; with another table they are refused.
+   */
+  export(name: string, filter: JobFilter, now = new Date()): CsvExport {
     const table = EXPORT_TABLES.find((t) => t === name);
     if (!table) throw new DomainError('VALIDATION_FAILED', `table: expected ${EXPORT_TABLES.join(', ')}`);
+    const jobOnly = Object.entries(JOB_FILTER_PARAMS)
+      .filter(([key]) => filter[key as keyof typeof JOB_FILTER_PARAMS] !== undefined)
+      .map(([, param]) => param);
+    if (table !== 'jobs' && jobOnly.length > 0)
+      throw new DomainError('VALIDATION_FAILED', `${jobOnly.join(', ')}: filter jobs only, not ${table}`);
     const filename = `gpumesh-${table}-${now.toISOString().slice(0, 19).replace(/:/g, '')}Z.csv`;
-    return { filename, body: Readable.from(this.lines(table, window), { objectMode: false }) };
+    return { filename, body: Readable.from(this.lines(table, filter), { objectMode: false }) };
   }
 
-  private lines(table: ExportTable, window: TimeWindow): AsyncGenerator<string> {
+  private lines(table: ExportTable, filter: JobFilter): AsyncGenerator<string> {
     switch (table) {
       case 'jobs':
         return csvLines(
@@ -48,7 +64,7 @@ export class ExportService {
             'result_hash',
             'error',
           ],
-          this.repo.jobs(window),
+          this.repo.jobs(filter),
           (j) => [
             j.id,
             j.state,
@@ -83,7 +99,7 @@ export class ExportService {
             'payee_peer_id',
             'payout_address',
           ],
-          this.repo.ledger(window),
+          this.repo.ledger(filter),
           (e) => [
             e.id,
             e.createdAt,
@@ -117,7 +133,7 @@ export class ExportService {
             'vetoes',
             'blocked_reason',
           ],
-          this.repo.epochs(window),
+          this.repo.epochs(filter),
           (e) => [
             e.id,
             e.state,

@@ -28,6 +28,8 @@ export function JobsPage({ query }: { query: URLSearchParams }): React.JSX.Eleme
   if (state) params.set('state', state);
   if (accountId) params.set('accountId', accountId);
   if (providerId) params.set('providerId', providerId);
+  // the export takes the same filters, every page of them
+  const filters = new URLSearchParams(params);
   if (cursor) params.set('cursor', cursor);
   params.set('limit', '50');
   const qs = params.toString();
@@ -52,7 +54,7 @@ export function JobsPage({ query }: { query: URLSearchParams }): React.JSX.Eleme
       <div className="page-head">
         <h1 id="jobs-title">Jobs</h1>
         <span className="downloads">
-          <CsvDownload table="jobs" label="all jobs" />
+          <CsvDownload table="jobs" label={filters.size > 0 ? 'these jobs' : 'all jobs'} filters={filters} />
         </span>
       </div>
       <form className="filters" onSubmit={apply} aria-label="Filter jobs">

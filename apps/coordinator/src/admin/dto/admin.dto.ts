@@ -14,6 +14,7 @@ import {
   Min,
 } from 'class-validator';
 import { JobDto, JobEventDto, ListJobsQueryDto } from '../../jobs/dto/job.dto.js';
+import { JOB_STATES } from '../../jobs/job-state.js';
 import { ProviderDto } from '../../providers/dto/provider.dto.js';
 import { ApiKeyDto } from '../../auth/dto/auth.dto.js';
 
@@ -224,6 +225,33 @@ export class ExportQueryDto {
   @IsOptional()
   @IsISO8601({ strict: true })
   until?: string;
+
+  @ApiPropertyOptional({
+    description: 'jobs only: comma-separated states (as GET /v1/admin/jobs)',
+    example: 'COMPLETED,FAILED',
+  })
+  @IsOptional()
+  @IsString()
+  @Matches(new RegExp(`^(${JOB_STATES.join('|')})(,(${JOB_STATES.join('|')}))*$`), {
+    message: `state must be a comma-separated list of ${JOB_STATES.join(', ')}`,
+  })
+  state?: string;
+
+  @ApiPropertyOptional({ enum: ['matmul', 'inference', 'train'], description: 'jobs only' })
+  @IsOptional()
+  @IsIn(['matmul', 'inference', 'train'])
+  kind?: string;
+
+  @ApiPropertyOptional({ format: 'uuid', description: 'jobs only: of this account' })
+  @IsOptional()
+  @IsUUID()
+  accountId?: string;
+
+  @ApiPropertyOptional({ description: 'jobs only: with an attempt on this provider peer id' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[1-9A-HJ-NP-Za-km-z]{20,100}$/, { message: 'providerId must be a libp2p peer id' })
+  providerId?: string;
 }
 
 export const HISTORY_RANGES = ['30m', '24h', '7d'] as const;
