@@ -1,9 +1,11 @@
 // Browser-test helpers: Debian's chromium driven by playwright-core (see /work/shared/TOOLCHAIN.md),
 // the built dashboard, and screenshots under test-output/dashboard/.
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { AxeResults } from 'axe-core';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -55,4 +57,57 @@ export function collectPageErrors(page: Page): string[] {
     errors.push(`console: ${text}`);
   });
   return errors;
+}
+
+const AXE_SOURCE = readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** A serious or critical axe-core finding. */
+export interface AxeFinding {
+  scheme: string;
+  page: string;
+  rule: string;
+  impact: string;
+  nodes: string[];
+}
+
+/**
+ * Runs axe-core on what the page shows (closed `<details>` opened first, so the JSON blocks in them
+ * are checked too) and returns its serious and critical violations. In dark mode only the colours
+ * differ, so only the colour rules run there.
+ */
+export async function seriousAxeFindings(
+  page: Page,
+  scheme: 'light' | 'dark',
+  name: string,
+): Promise<AxeFinding[]> {
+  // evaluated over the DevTools protocol (the dashboard's CSP stays as it is); the hash routes keep
+  // the document, so once per page load
+  if (!(await page.evaluate<boolean>("typeof window.axe === 'object'")))
+    await page.evaluate(await AXE_SOURCE);
+  const options =
+    scheme === 'dark'
+      ? "{ runOnly: ['color-contrast'], resultTypes: ['violations'] }"
+      : "{ resultTypes: ['violations'] }";
+  // a string: the tests are typed without the DOM library
+  const results = await page.evaluate<Pick<AxeResults, 'violations'>>(`(async () => {
+    for (const d of document.querySelectorAll('details')) d.open = true;
+    const r = await window.axe.run(document, ${options});
+    return { violations: r.violations };
+  })()`);
+  return results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => ({
+      scheme,
+      page: name,
+      rule: v.id,
+      impact: v.impact ?? '',
+      nodes: v.nodes.map((n) => `${n.target.join(' ')}: ${n.failureSummary ?? ''}`.slice(0, 300)),
+    }));
+}
+
+/** The focused element of a page, as "TAG: text". */
+export function focusedElement(page: Page): Promise<string> {
+  return page.evaluate<string>(
+    '`${document.activeElement?.tagName}: ${document.activeElement?.textContent}`',
+  );
 }

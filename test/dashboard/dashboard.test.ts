@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
@@ -10,8 +11,11 @@ import {
   CHROMIUM,
   collectPageErrors,
   ensureDashboardBuilt,
+  focusedElement,
   launchChromium,
   screenshot,
+  seriousAxeFindings,
+  type AxeFinding,
 } from './browser.js';
 
 const nav = (page: Page, name: string) =>
@@ -232,6 +236,18 @@ describe('admin dashboard in a real browser, against a real coordinator with pro
     await screenshot(page, '08-account');
 
     await nav(page, 'Epochs & payouts').click();
+    // the ledger as a CSV file, every entry (the coordinator's export, with the session cookie)
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByTestId('export-ledger').click(),
+    ]);
+    expect(download.suggestedFilename()).toMatch(/^gpumesh-ledger-[\dTZ-]+\.csv$/);
+    const lines = (await readFile(await download.path(), 'utf8')).split('\r\n');
+    expect(lines[0]).toBe(
+      'id,created_at,tx_id,kind,account,account_kind,amount,job_id,epoch_id,payee_peer_id,payout_address',
+    );
+    const [{ n }] = await query<{ n: number }>(c.databaseUrl, 'SELECT count(*)::int AS n FROM "LedgerEntry"');
+    expect(lines.length).toBe(n + 2); // the header, the entries, and the empty text after the last CRLF
     await page.getByRole('button', { name: 'Audit the ledger' }).click();
     await expect.poll(() => page.getByTestId('audit').textContent()).toContain('Ledger audit passed');
     await screenshot(page, '09-epochs');
@@ -372,6 +388,80 @@ describe('admin dashboard in a real browser, against a real coordinator with pro
     expect(await log.locator('tr[data-action="provider.ban"]').count()).toBe(0);
   });
 
+  it('has nothing serious or critical for axe-core on any page, light and dark', async () => {
+    // a week of stored history (what the per-minute rollup writes), a minute of every hour but for a
+    // day off, for the 7-day view
+    await query(
+      c.databaseUrl,
+      `INSERT INTO "StatsRollup" (minute, "providersOnline", slots, "freeSlots", "queueDepth", "activeJobs",
+         submitted, completed, failed)
+       SELECT date_trunc('minute', now() AT TIME ZONE 'UTC') - make_interval(hours => i),
+              2 + i / 24 % 3, 8, 6, i % 5, 1, 10 + i % 7, 9 + i % 7, i % 2
+       FROM generate_series(1, 166) AS i WHERE i / 24 <> 3`,
+    );
+    const accounts = await api<{ id: string }[]>(c.url, 'GET', '/v1/admin/accounts', { key: c.adminKey });
+    const pages: [string, string][] = [
+      ['overview', '#/overview'],
+      ['providers', '#/providers'],
+      ['provider', `#/providers/${a.peerId}`],
+      ['jobs', '#/jobs'],
+      ['job', `#/jobs/${earlierJob}`],
+      ['accounts', '#/accounts'],
+      ['account', `#/accounts/${accounts.body[0]?.id ?? 'none'}`],
+      ['slashes', '#/slashes'],
+      ['epochs', '#/epochs'],
+      ['settings', '#/settings'],
+      ['audit log', '#/audit-log'],
+    ];
+    const findings: AxeFinding[] = [];
+    let checked = 0;
+    const ctx = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+    const tab = await ctx.newPage();
+    const tabErrors = collectPageErrors(tab);
+    /** Each page as it is, then in the dark scheme (only the colours change: no reload). */
+    const check = async (name: string): Promise<void> => {
+      findings.push(...(await seriousAxeFindings(tab, 'light', name)));
+      await tab.emulateMedia({ colorScheme: 'dark' });
+      findings.push(...(await seriousAxeFindings(tab, 'dark', name)));
+      await tab.emulateMedia({ colorScheme: 'light' });
+      checked += 1;
+    };
+    // the sign-in page, showing its error
+    await tab.goto(dashboard());
+    await tab.getByLabel('Admin API key').fill('gmk_this-key-does-not-exist');
+    await tab.getByRole('button', { name: 'Sign in' }).click();
+    await tab.getByRole('alert').waitFor();
+    await check('sign-in');
+    await tab.getByLabel('Admin API key').fill(c.adminKey);
+    await tab.getByRole('button', { name: 'Sign in' }).click();
+    await tab.getByRole('heading', { name: 'Overview' }).waitFor();
+    for (const [name, hash] of pages) {
+      await tab.goto(`${dashboard()}${hash}`);
+      await tab.locator('main h1').first().waitFor();
+      await expect.poll(() => tab.locator('.loading').count()).toBe(0);
+      if (name === 'overview') await tab.getByText('live', { exact: true }).waitFor();
+      await check(name);
+      if (name === 'overview') {
+        // the stored history, a week of it
+        await tab
+          .getByRole('group', { name: 'History range' })
+          .getByRole('button', { name: '7 days' })
+          .click();
+        await tab.locator('[data-testid="history"][data-range="7d"]').waitFor();
+        await expect.poll(() => tab.locator('.loading').count()).toBe(0);
+        await tab.getByText('Jobs per hour (7 days)').waitFor();
+        await screenshot(tab, '19-overview-7-days');
+        await check('overview, 7 days');
+      }
+    }
+    await tab.emulateMedia({ colorScheme: 'dark' });
+    await screenshot(tab, '18-audit-log-dark');
+    expect(tabErrors).toEqual([]);
+    await ctx.close();
+    expect(checked).toBe(pages.length + 2);
+    expect(findings).toEqual([]);
+  });
+
   it('works at phone width and by keyboard', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${dashboard()}#/overview`);
@@ -385,9 +475,17 @@ describe('admin dashboard in a real browser, against a real coordinator with pro
     await page.getByTestId('provider-status').waitFor();
     await page.keyboard.press('Tab');
     expect(await page.locator(':focus').textContent()).toBe('Skip to content');
+    // the skip link focuses the content and stays on the page (it used to route to the overview)
+    const here = new URL(page.url()).hash;
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate<string>("document.activeElement?.id ?? ''")).toBe('main');
+    expect(new URL(page.url()).hash).toBe(here);
     await nav(page, 'Jobs').focus();
     await page.keyboard.press('Enter');
-    await page.getByRole('heading', { name: 'Jobs' }).waitFor();
+    // a navigation moves the focus to the new page's heading, also when it comes with the page's data
+    await expect.poll(() => focusedElement(page)).toBe('H1: Jobs');
+    await page.locator(`tr[data-job="${earlierJob}"] a`).first().click();
+    await expect.poll(() => focusedElement(page)).toBe(`H1: Job ${earlierJob}`);
     await page.setViewportSize({ width: 1366, height: 900 });
   });
 

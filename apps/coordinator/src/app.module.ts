@@ -74,6 +74,11 @@ import { AdminService } from './admin/admin.service.js';
 import { AdminStatsService } from './admin/admin-stats.service.js';
 import { AuditLogRepository } from './admin/audit-log.repository.js';
 import { AuditLogService } from './admin/audit-log.service.js';
+import { StatsHistoryProcessor } from './admin/stats-history.processor.js';
+import { StatsHistoryRepository } from './admin/stats-history.repository.js';
+import { StatsHistoryService } from './admin/stats-history.service.js';
+import { ExportRepository } from './admin/export.repository.js';
+import { ExportService } from './admin/export.service.js';
 import { ReputationRepository } from './reputation/reputation.repository.js';
 import { ReputationService } from './reputation/reputation.service.js';
 import { VerificationRepository } from './verification/verification.repository.js';
@@ -138,7 +143,9 @@ export class AppModule {
           AdminController,
         ]
       : [HealthController, MetricsController];
-    const workerProviders: Provider[] = runWorkers ? [DispatchProcessor, MaintenanceProcessor] : [];
+    const workerProviders: Provider[] = runWorkers
+      ? [DispatchProcessor, MaintenanceProcessor, StatsHistoryProcessor]
+      : [];
     const capDomain = spendingCapDomainOf(config, options.chain ?? null);
     if (config.SETTLEMENT_ENABLED && !capDomain) {
       options.logger.warn(
@@ -162,6 +169,7 @@ export class AppModule {
           { name: QueueName.Dispatch },
           { name: QueueName.DeadLetter },
           { name: QueueName.Maintenance },
+          { name: QueueName.Stats },
         ),
         SettlementModule.register({ config, chain: options.chain ?? null }),
       ],
@@ -217,6 +225,10 @@ export class AppModule {
         AdminRepository,
         AdminService,
         AdminStatsService,
+        StatsHistoryRepository,
+        StatsHistoryService,
+        ExportRepository,
+        ExportService,
         AuditLogRepository,
         AuditLogService,
         SettingsRepository,

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
 import { ApiError, del, get, post, setUnauthenticatedHandler, type Session } from './api';
 import { Loading } from './components';
+import { useFocusHeadingOnNavigation } from './hooks';
 import { href, useRoute } from './router';
 import { OverviewPage } from './pages/Overview';
 import { ProviderPage, ProvidersPage } from './pages/Providers';
@@ -53,6 +54,7 @@ export function App(): React.JSX.Element {
   }, []);
 
   const page = route.parts[0] ?? 'overview';
+  useFocusHeadingOnNavigation(route.parts.join('/'));
   useEffect(() => {
     const label = NAV.find(([key]) => key === page)?.[1] ?? 'Dashboard';
     document.title = `${label} · gpumesh admin`;
@@ -104,7 +106,15 @@ export function App(): React.JSX.Element {
 
   return (
     <div className="layout">
-      <a className="skip" href="#main">
+      {/* the routes live in the hash, so following "#main" would navigate: focus the content instead */}
+      <a
+        className="skip"
+        href="#main"
+        onClick={(event) => {
+          event.preventDefault();
+          document.getElementById('main')?.focus();
+        }}
+      >
         Skip to content
       </a>
       <header className="topbar">

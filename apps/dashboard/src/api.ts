@@ -1,5 +1,15 @@
 // The dashboard's only link to the coordinator: its REST API under /v1/admin and its live streams.
-import type { AuditLogEntryDto, JobChargesDto } from '../../../libs/sdk/src/generated';
+import type { AuditLogEntryDto, HistoryDto, JobChargesDto } from '../../../libs/sdk/src/generated';
+
+export type History = HistoryDto;
+export type HistoryRange = '30m' | '24h' | '7d';
+
+/** The address of a CSV export (the browser downloads it with the session cookie). */
+export function exportUrl(table: 'jobs' | 'ledger' | 'epochs', filters?: URLSearchParams): string {
+  const query = new URLSearchParams(filters);
+  query.set('format', 'csv');
+  return `/v1/admin/export/${table}?${query.toString()}`;
+}
 
 export const CSRF_HEADER = 'x-gpumesh-csrf';
 
@@ -108,6 +118,8 @@ export interface Overview {
   epochStartedAt: string;
   earningsThisEpoch: string;
   feesThisEpoch: string;
+  feesChargedThisEpoch: string;
+  canaryShareThisEpoch: string;
 }
 
 export interface Provider {

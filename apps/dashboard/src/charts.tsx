@@ -10,6 +10,17 @@ export interface Series {
   color: string;
 }
 
+/** A value between two gaps draws no line: mark it with a point so it does not vanish. */
+function isolatedPoints(u: uPlot, seriesIdx: number): number[] | null {
+  const ys = u.data[seriesIdx] as (number | null | undefined)[];
+  const isolated: number[] = [];
+  for (let i = 0; i < ys.length; i += 1) {
+    if (ys[i] == null) continue;
+    if ((i === 0 || ys[i - 1] == null) && (i === ys.length - 1 || ys[i + 1] == null)) isolated.push(i);
+  }
+  return isolated.length > 0 ? isolated : null;
+}
+
 function widthOf(box: HTMLDivElement): number {
   return Math.max(200, Math.floor(box.clientWidth));
 }
@@ -18,7 +29,8 @@ function widthOf(box: HTMLDivElement): number {
 export function TimeChart(props: {
   title: string;
   x: number[];
-  ys: number[][];
+  /** null: no data for that moment (a gap in the line, not a line across it). */
+  ys: (number | null)[][];
   series: Series[];
   height?: number;
 }): React.JSX.Element {
@@ -42,7 +54,13 @@ export function TimeChart(props: {
           axes: [{ stroke: 'currentColor' }, { stroke: 'currentColor', size: 48, incrs: COUNT_INCRS }],
           series: [
             {},
-            ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, fill: `${s.color}22` })),
+            ...series.map((s) => ({
+              label: s.label,
+              stroke: s.color,
+              width: 2,
+              fill: `${s.color}22`,
+              points: { filter: isolatedPoints },
+            })),
           ],
         },
         [x, ...ys] as uPlot.AlignedData,

@@ -1,5 +1,5 @@
 import { useState, type ReactNode } from 'react';
-import { ApiError } from './api';
+import { ApiError, exportUrl } from './api';
 import type { Load } from './hooks';
 
 export function Loading({ what }: { what: string }): React.JSX.Element {
@@ -174,8 +174,16 @@ export function ActionButton({
   );
 }
 
-export function Json({ value }: { value: unknown }): React.JSX.Element {
-  return <pre className="json">{JSON.stringify(value, null, 2)}</pre>;
+/**
+ * A JSON block. It scrolls when long, so it is a named region the keyboard can reach (Tab focuses
+ * it, the arrow keys scroll it).
+ */
+export function Json({ value, label }: { value: unknown; label: string }): React.JSX.Element {
+  return (
+    <pre className="json" tabIndex={0} role="region" aria-label={label}>
+      {JSON.stringify(value, null, 2)}
+    </pre>
+  );
 }
 
 /** Newest / Older buttons of a cursor-paged list (`cursor` null: the newest page is shown). */
@@ -201,5 +209,23 @@ export function Pager({
         </button>
       )}
     </div>
+  );
+}
+
+/** A link that downloads a CSV export (every row of the table or filter, not only the page shown). */
+export function CsvDownload({
+  table,
+  label,
+  filters,
+}: {
+  table: 'jobs' | 'ledger' | 'epochs';
+  label: string;
+  /** Export filters (the jobs page passes its own). */
+  filters?: URLSearchParams;
+}): React.JSX.Element {
+  return (
+    <a className="button secondary" href={exportUrl(table, filters)} download data-testid={`export-${table}`}>
+      Download {label} (CSV)
+    </a>
   );
 }

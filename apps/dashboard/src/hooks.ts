@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useEffectEvent, useState } from 'react';
+import { useCallback, useEffect, useEffectEvent, useRef, useState } from 'react';
 import { confirmSession } from './api';
 
 export type Load<T> =
@@ -113,4 +113,47 @@ export function useEventStream(
   }, [url, names]);
 
   return status;
+}
+
+/** How long after a navigation the new page's heading may take to appear (it may wait for data). */
+const HEADING_WAIT_MS = 3_000;
+
+/**
+ * Moves the keyboard focus to the new page's heading (`main h1`) after each route change (not on the
+ * first render), so a screen reader announces the new page and Tab continues from it. A page that
+ * shows its heading after its data loads is waited for; a focus the user moved meanwhile is kept.
+ */
+export function useFocusHeadingOnNavigation(routeKey: string): void {
+  const shown = useRef(routeKey);
+  useEffect(() => {
+    if (shown.current === routeKey) return;
+    shown.current = routeKey;
+    const main = document.getElementById('main');
+    if (!main) return;
+    const startedOn = document.activeElement;
+    const tryFocus = (): boolean => {
+      const active = document.activeElement;
+      // the user went somewhere else in the meantime (typing in the new page, say): leave it there
+      if (active !== startedOn && active !== document.body && main.contains(active)) return true;
+      const heading = main.querySelector('h1');
+      if (!heading) return false;
+      if (!heading.hasAttribute('tabindex')) heading.setAttribute('tabindex', '-1');
+      heading.focus();
+      return true;
+    };
+    if (tryFocus()) return;
+    const observer = new MutationObserver(() => {
+      if (tryFocus()) stop();
+    });
+    const timer = window.setTimeout(() => {
+      stop();
+      main.focus();
+    }, HEADING_WAIT_MS);
+    const stop = (): void => {
+      observer.disconnect();
+      window.clearTimeout(timer);
+    };
+    observer.observe(main, { childList: true, subtree: true });
+    return stop;
+  }, [routeKey]);
 }

@@ -820,8 +820,49 @@ export type OverviewDto = {
   epochStartedAt: string;
   /** base units credited to providers this epoch */
   earningsThisEpoch: string;
-  /** platform fees this epoch, base units */
+  /** platform fees credited straight to the platform by settlements this epoch, base units */
   feesThisEpoch: string;
+  /** platform fees charged on provider payments this epoch (including those held with unvested credits), base units */
+  feesChargedThisEpoch: string;
+  /** the part of the fees of the jobs completed this epoch that funds canary jobs (their verification.canaryFee), base units */
+  canaryShareThisEpoch: string;
+};
+
+export type HistoryPointDto = {
+  /** start of the bucket */
+  at: string;
+  /** minutes with a stored row in the bucket */
+  minutes: number;
+  /** ONLINE providers seen in the last 2 minutes, average */
+  providersOnline: number;
+  /** slots of online providers, average */
+  slots: number;
+  /** free slots of online providers, average */
+  freeSlots: number;
+  /** jobs waiting for a provider, average */
+  queueDepth: number;
+  /** jobs waiting for a provider, highest sample */
+  queueDepthMax: number;
+  /** jobs dispatched, running or verifying, average */
+  activeJobs: number;
+  /** jobs submitted in the bucket */
+  submitted: number;
+  /** jobs completed in the bucket */
+  completed: number;
+  /** jobs failed or expired in the bucket */
+  failed: number;
+};
+
+export type HistoryDto = {
+  range: "30m" | "24h" | "7d";
+  /** the first moment the range covers */
+  since: string;
+  /** the width of a bucket */
+  bucketSeconds: number;
+  /** how long the minute rows are kept */
+  retentionSeconds: number;
+  /** the buckets that hold data, oldest first (a bucket without any is left out) */
+  points: HistoryPointDto[];
 };
 
 export type AdminProviderDto = {

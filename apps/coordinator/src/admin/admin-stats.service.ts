@@ -122,6 +122,8 @@ export class AdminStatsService {
       epochStartedAt: epochStart.toISOString(),
       earningsThisEpoch: earnings.providers.toString(),
       feesThisEpoch: earnings.fees.toString(),
+      feesChargedThisEpoch: earnings.feesCharged.toString(),
+      canaryShareThisEpoch: earnings.canaryShare.toString(),
     };
   }
 

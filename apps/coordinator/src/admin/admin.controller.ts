@@ -14,7 +14,7 @@ import {
   type MessageEvent,
   type PipeTransform,
 } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { EMPTY, type Observable } from 'rxjs';
 import { ApiErrors, ApiEventStream } from '../common/api-docs.js';
@@ -29,6 +29,10 @@ import { AdminAction, AdminRoute } from './admin.guard.js';
 import { AdminService } from './admin.service.js';
 import { AdminStatsService } from './admin-stats.service.js';
 import { AuditLogService } from './audit-log.service.js';
+import { StatsHistoryService } from './stats-history.service.js';
+import { ExportService } from './export.service.js';
+import type { JobState } from '../jobs/job-state.js';
+import { CSV_MEDIA_TYPE } from '../common/csv.js';
 import {
   AdminActionDto,
   AdminAccountDetailDto,
@@ -45,6 +49,9 @@ import {
   AuditLogPageDto,
   AuditLogQueryDto,
   EpochDto,
+  ExportQueryDto,
+  HistoryDto,
+  HistoryQueryDto,
   OverviewDto,
   PutSettingDto,
   SettingDto,
@@ -71,6 +78,8 @@ export class AdminController {
     private readonly stats: AdminStatsService,
     private readonly auditLogs: AuditLogService,
     private readonly credentials: CredentialWatch,
+    private readonly historyService: StatsHistoryService,
+    private readonly exports: ExportService,
   ) {}
 
   @Get('overview')
@@ -88,6 +97,50 @@ export class AdminController {
   stream(@CurrentPrincipal() principal: Principal): Observable<MessageEvent> {
     // ends when the session or key it was opened with is signed out or revoked
     return this.credentials.until(principal, this.stats.stream());
+  }
+
+  @Get('history')
+  @ApiOperation({
+    summary:
+      'Marketplace history from the stored minute rows (kept 8 days): providers, slots, queue, running, jobs submitted/completed/failed',
+  })
+  @ApiOkResponse({ type: HistoryDto })
+  @ApiErrors({ 400: 'VALIDATION_FAILED: range is not 30m, 24h or 7d' })
+  history(@Query() query: HistoryQueryDto): Promise<HistoryDto> {
+    return this.historyService.history(query.range ?? '24h');
+  }
+
+  @Get('export/:table')
+  @ApiOperation({
+    summary:
+      'Every job (optionally filtered as the jobs list), ledger entry or epoch (table: jobs, ledger or epochs) of a time window as CSV (RFC 4180, streamed, oldest first), for spreadsheets and accounting',
+  })
+  @ApiProduces(CSV_MEDIA_TYPE)
+  @ApiOkResponse({
+    description: 'a CSV file with a header row (sent as an attachment)',
+    content: { [CSV_MEDIA_TYPE]: { schema: { type: 'string', example: 'id,state,kind\r\n' } } },
+  })
+  @ApiErrors({
+    400: 'VALIDATION_FAILED: no such table, a malformed time, format or filter, or a job filter on another table',
+  })
+  async export(
+    @Param('table') table: string,
+    @Query() query: ExportQueryDto,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    const csv = this.exports.export(table, {
+      since: query.since ? new Date(query.since) : undefined,
+      until: query.until ? new Date(query.until) : undefined,
+      states: query.state ? (query.state.split(',') as JobState[]) : undefined,
+      kind: query.kind,
+      accountId: query.accountId,
+      providerId: query.providerId,
+    });
+    await reply
+      .type(`${CSV_MEDIA_TYPE}; charset=utf-8`)
+      .header('content-disposition', `attachment; filename="${csv.filename}"`)
+      .header('cache-control', 'no-store')
+      .send(csv.body);
   }
 
   @Get('providers')

@@ -248,16 +248,35 @@ export class AdminRepository {
     return this.prisma.epoch.findFirst({ orderBy: { id: 'desc' } });
   }
 
-  /** Provider earnings and platform fees credited since a moment. */
-  async earningsSince(since: Date): Promise<{ providers: bigint; fees: bigint }> {
+  /**
+   * Since a moment: provider earnings and platform fees credited by settlements (`fees`: straight to
+   * the platform; `feesCharged`: also the fees held with a provider's credits until they vest), and
+   * the canary share of the jobs settled, the part of their fees that funds canary jobs.
+   */
+  async earningsSince(
+    since: Date,
+  ): Promise<{ providers: bigint; fees: bigint; feesCharged: bigint; canaryShare: bigint }> {
     const earned: AccountKind = 'earned';
     const fees: AccountKind = 'fees';
-    const rows = await this.prisma.$queryRaw<{ providers: bigint | null; fees: bigint | null }[]>`
+    const heldFee: AccountKind = 'held-fee';
+    const rows = await this.prisma.$queryRaw<
+      { providers: bigint | null; fees: bigint | null; charged: bigint | null; canary: bigint | null }[]
+    >`
       SELECT
         SUM(amount) FILTER (WHERE "accountKind" = ${earned})::bigint AS providers,
-        SUM(amount) FILTER (WHERE "accountKind" = ${fees})::bigint AS fees
+        SUM(amount) FILTER (WHERE "accountKind" = ${fees})::bigint AS fees,
+        SUM(amount) FILTER (WHERE "accountKind" IN (${fees}, ${heldFee}))::bigint AS charged,
+        (SELECT SUM((verification->>'canaryFee')::numeric)::bigint FROM "Job"
+          WHERE state = 'COMPLETED' AND NOT canary AND "finishedAt" >= ${since}
+            AND verification->>'canaryFee' ~ '^[0-9]+$') AS canary
       FROM "LedgerEntry" WHERE "createdAt" >= ${since} AND kind = 'settle'`;
-    return { providers: rows[0]?.providers ?? 0n, fees: rows[0]?.fees ?? 0n };
+    const row = rows[0];
+    return {
+      providers: row?.providers ?? 0n,
+      fees: row?.fees ?? 0n,
+      feesCharged: row?.charged ?? 0n,
+      canaryShare: row?.canary ?? 0n,
+    };
   }
 
   // ---- epochs and audit ----

@@ -7,6 +7,7 @@ export enum QueueName {
   DeadLetter = 'dispatch-dead-letter',
   Maintenance = 'maintenance',
   Settlement = 'settlement',
+  Stats = 'stats',
 }
 
 /** Every BullMQ job name. */
@@ -19,6 +20,7 @@ export enum QueueJobName {
   CloseEpoch = 'close-epoch',
   PostEpoch = 'post-epoch',
   FinalizeEpochs = 'finalize-epochs',
+  StatsRollup = 'stats-rollup',
 }
 
 export interface EpochJobData {
@@ -54,6 +56,7 @@ export function jobOptions(
       return { removeOnComplete: false, removeOnFail: false };
     case QueueJobName.ExpireOverdue:
     case QueueJobName.RequeueQueued:
+    case QueueJobName.StatsRollup:
       return { removeOnComplete: { count: 10 }, removeOnFail: { count: 100 } };
     case QueueJobName.SettlementTick:
     case QueueJobName.CloseEpoch:

@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { ApiError, get, post, type Audit, type Epoch, type Session } from '../api';
-import { ActionButton, Empty, Loaded, StateBadge } from '../components';
+import { ActionButton, CsvDownload, Empty, Loaded, StateBadge } from '../components';
 import { shortId, tokens, when } from '../format';
 import { useLoad } from '../hooks';
 
@@ -35,6 +35,10 @@ export function EpochsPage({ session }: { session: Session }): React.JSX.Element
     <section aria-labelledby="epochs-title">
       <div className="page-head">
         <h1 id="epochs-title">Epochs &amp; payouts</h1>
+        <span className="downloads">
+          <CsvDownload table="epochs" label="epochs" />
+          <CsvDownload table="ledger" label="the ledger" />
+        </span>
       </div>
       {session.canAct && (
         <div className="actions">

@@ -1,6 +1,6 @@
 import { useCallback, useState, type FormEvent } from 'react';
 import { get, post, type JobDetail, type JobEvent, type Job, type Session } from '../api';
-import { ActionButton, Empty, Json, Loaded, Pager, StateBadge } from '../components';
+import { ActionButton, CsvDownload, Empty, Json, Loaded, Pager, StateBadge } from '../components';
 import { ago, shortId, tokens, when } from '../format';
 import { useEventStream, useLoad } from '../hooks';
 import { href, navigate } from '../router';
@@ -28,6 +28,8 @@ export function JobsPage({ query }: { query: URLSearchParams }): React.JSX.Eleme
   if (state) params.set('state', state);
   if (accountId) params.set('accountId', accountId);
   if (providerId) params.set('providerId', providerId);
+  // the export takes the same filters, every page of them
+  const filters = new URLSearchParams(params);
   if (cursor) params.set('cursor', cursor);
   params.set('limit', '50');
   const qs = params.toString();
@@ -51,6 +53,9 @@ export function JobsPage({ query }: { query: URLSearchParams }): React.JSX.Eleme
     <section aria-labelledby="jobs-title">
       <div className="page-head">
         <h1 id="jobs-title">Jobs</h1>
+        <span className="downloads">
+          <CsvDownload table="jobs" label={filters.size > 0 ? 'these jobs' : 'all jobs'} filters={filters} />
+        </span>
       </div>
       <form className="filters" onSubmit={apply} aria-label="Filter jobs">
         <label>
@@ -263,7 +268,7 @@ export function JobPage({ id, session }: { id: string; session: Session }): Reac
                   <dt>Result hash</dt>
                   <dd className="mono wrap">{job.resultHash ?? '—'}</dd>
                   <dt>Result</dt>
-                  <dd>{job.result ? <Json value={job.result} /> : '—'}</dd>
+                  <dd>{job.result ? <Json value={job.result} label="Job result (JSON)" /> : '—'}</dd>
                 </dl>
               </div>
               <h2>Timeline</h2>
@@ -320,7 +325,10 @@ export function JobPage({ id, session }: { id: string; session: Session }): Reac
                             {a.receipt ? (
                               <details>
                                 <summary>signed receipt</summary>
-                                <Json value={a.receipt} />
+                                <Json
+                                  value={a.receipt}
+                                  label={`Signed receipt of attempt ${a.attempt} (JSON)`}
+                                />
                               </details>
                             ) : (
                               '—'
@@ -359,7 +367,7 @@ export function JobPage({ id, session }: { id: string; session: Session }): Reac
               )}
               <details>
                 <summary>Job spec</summary>
-                <Json value={job.spec} />
+                <Json value={job.spec} label="Job spec (JSON)" />
               </details>
             </>
           );

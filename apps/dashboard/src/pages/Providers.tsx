@@ -417,7 +417,7 @@ export function ProviderPage({ peerId, session }: { peerId: string; session: Ses
             )}
             <details>
               <summary>Latest signed advert</summary>
-              <Json value={p.advert} />
+              <Json value={p.advert} label="Latest signed advert (JSON)" />
             </details>
           </>
         )}

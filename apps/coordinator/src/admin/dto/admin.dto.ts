@@ -14,6 +14,7 @@ import {
   Min,
 } from 'class-validator';
 import { JobDto, JobEventDto, ListJobsQueryDto } from '../../jobs/dto/job.dto.js';
+import { JOB_STATES } from '../../jobs/job-state.js';
 import { ProviderDto } from '../../providers/dto/provider.dto.js';
 import { ApiKeyDto } from '../../auth/dto/auth.dto.js';
 
@@ -208,6 +209,94 @@ export class JobsPerMinuteDto {
   @ApiProperty() completed: number;
 }
 
+/** `GET /v1/admin/export/{table}`: a time window (of creation; of start for epochs). */
+export class ExportQueryDto {
+  @ApiPropertyOptional({ enum: ['csv'], description: 'the only format (the route answers text/csv)' })
+  @IsOptional()
+  @IsIn(['csv'])
+  format?: 'csv';
+
+  @ApiPropertyOptional({ format: 'date-time', description: 'rows created at or after this time' })
+  @IsOptional()
+  @IsISO8601({ strict: true })
+  since?: string;
+
+  @ApiPropertyOptional({ format: 'date-time', description: 'rows created before this time' })
+  @IsOptional()
+  @IsISO8601({ strict: true })
+  until?: string;
+
+  @ApiPropertyOptional({
+    description: 'jobs only: comma-separated states (as GET /v1/admin/jobs)',
+    example: 'COMPLETED,FAILED',
+  })
+  @IsOptional()
+  @IsString()
+  @Matches(new RegExp(`^(${JOB_STATES.join('|')})(,(${JOB_STATES.join('|')}))*$`), {
+    message: `state must be a comma-separated list of ${JOB_STATES.join(', ')}`,
+  })
+  state?: string;
+
+  @ApiPropertyOptional({ enum: ['matmul', 'inference', 'train'], description: 'jobs only' })
+  @IsOptional()
+  @IsIn(['matmul', 'inference', 'train'])
+  kind?: string;
+
+  @ApiPropertyOptional({ format: 'uuid', description: 'jobs only: of this account' })
+  @IsOptional()
+  @IsUUID()
+  accountId?: string;
+
+  @ApiPropertyOptional({ description: 'jobs only: with an attempt on this provider peer id' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[1-9A-HJ-NP-Za-km-z]{20,100}$/, { message: 'providerId must be a libp2p peer id' })
+  providerId?: string;
+}
+
+export const HISTORY_RANGES = ['30m', '24h', '7d'] as const;
+export type HistoryRange = (typeof HISTORY_RANGES)[number];
+
+/** `GET /v1/admin/history`: which range. */
+export class HistoryQueryDto {
+  @ApiPropertyOptional({
+    enum: HISTORY_RANGES,
+    default: '24h',
+    description: '30m in 1-minute buckets, 24h in 5-minute buckets, 7d in 1-hour buckets',
+  })
+  @IsOptional()
+  @IsIn(HISTORY_RANGES)
+  range?: HistoryRange;
+}
+
+/** One bucket of the history: gauges averaged over the minutes it holds, counts summed. */
+export class HistoryPointDto {
+  @ApiProperty({ format: 'date-time', description: 'start of the bucket' }) at: string;
+  @ApiProperty({ description: 'minutes with a stored row in the bucket' }) minutes: number;
+  @ApiProperty({ description: 'ONLINE providers seen in the last 2 minutes, average' })
+  providersOnline: number;
+  @ApiProperty({ description: 'slots of online providers, average' }) slots: number;
+  @ApiProperty({ description: 'free slots of online providers, average' }) freeSlots: number;
+  @ApiProperty({ description: 'jobs waiting for a provider, average' }) queueDepth: number;
+  @ApiProperty({ description: 'jobs waiting for a provider, highest sample' }) queueDepthMax: number;
+  @ApiProperty({ description: 'jobs dispatched, running or verifying, average' }) activeJobs: number;
+  @ApiProperty({ description: 'jobs submitted in the bucket' }) submitted: number;
+  @ApiProperty({ description: 'jobs completed in the bucket' }) completed: number;
+  @ApiProperty({ description: 'jobs failed or expired in the bucket' }) failed: number;
+}
+
+export class HistoryDto {
+  @ApiProperty({ enum: HISTORY_RANGES }) range: string;
+  @ApiProperty({ format: 'date-time', description: 'the first moment the range covers' }) since: string;
+  @ApiProperty({ description: 'the width of a bucket' }) bucketSeconds: number;
+  @ApiProperty({ description: 'how long the minute rows are kept' }) retentionSeconds: number;
+  @ApiProperty({
+    type: [HistoryPointDto],
+    description: 'the buckets that hold data, oldest first (a bucket without any is left out)',
+  })
+  points: HistoryPointDto[];
+}
+
 export class OverviewDto {
   @ApiProperty() at: string;
   @ApiProperty({ description: 'ONLINE providers seen in the last 2 minutes' }) providersOnline: number;
@@ -243,7 +332,20 @@ export class OverviewDto {
   @ApiPropertyOptional({ nullable: true, type: Number }) epoch: number | null;
   @ApiProperty() epochStartedAt: string;
   @ApiProperty({ description: 'base units credited to providers this epoch' }) earningsThisEpoch: string;
-  @ApiProperty({ description: 'platform fees this epoch, base units' }) feesThisEpoch: string;
+  @ApiProperty({
+    description: 'platform fees credited straight to the platform by settlements this epoch, base units',
+  })
+  feesThisEpoch: string;
+  @ApiProperty({
+    description:
+      'platform fees charged on provider payments this epoch (including those held with unvested credits), base units',
+  })
+  feesChargedThisEpoch: string;
+  @ApiProperty({
+    description:
+      'the part of the fees of the jobs completed this epoch that funds canary jobs (their verification.canaryFee), base units',
+  })
+  canaryShareThisEpoch: string;
 }
 
 export class AdminProviderDto extends ProviderDto {
