@@ -2,7 +2,13 @@
 // names the field, rather than accepted to fail on every provider. What depends on the live network
 // (its prices, backends, operators) is the placement explanation's, after a grace period
 // (dispatch/unplaceable.ts).
-import { backendsAbleToRun, firstNonFinite, placeableBackends, type JobSpec } from '@gpumesh/protocol';
+import {
+  backendsAbleToRun,
+  firstNonFinite,
+  isTensorRef,
+  placeableBackends,
+  type JobSpec,
+} from '@gpumesh/protocol';
 
 /** One field the spec cannot run with, and why. */
 export interface StaticIssue {
@@ -16,9 +22,10 @@ export const MIN_MAX_PRICE_PER_UNIT = 1n;
 /** Every reason the spec can never run, each naming its field (empty: nothing static forbids it). */
 export function staticIssues(spec: JobSpec): StaticIssue[] {
   const issues: StaticIssue[] = [];
-  // No spec option allows NaN or Infinity: no kernel result over them could be checked.
+  // No spec option allows NaN or Infinity: no kernel result over them could be checked. (Inputs by
+  // ref are scanned from their file when the submission names them: TensorsService.resolveInputs.)
   spec.inputs.forEach((input, i) => {
-    const bad = firstNonFinite(input);
+    const bad = isTensorRef(input) ? null : firstNonFinite(input);
     if (bad) {
       issues.push({
         path: `inputs[${i}].data`,
