@@ -29,6 +29,13 @@ export const DEFAULT_ARTIFACT_TIMEOUT_MS = 120_000;
 /** Time the server waits for the request frame. */
 export const ARTIFACT_REQUEST_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_ARTIFACT_STREAMS = 32;
+/** Unread tensor bytes above which an agent pauses the coordinator's stream (backpressure). */
+export const TENSOR_PAUSE_ABOVE_BYTES = 4 * MIB;
+/**
+ * Hard cap of unread tensor bytes, what was in flight when the stream paused included (a yamux
+ * window grows up to 16 MiB); as much as `fetchArtifact` buffers.
+ */
+export const TENSOR_MAX_BUFFERED_BYTES = 36 * MIB;
 /**
  * The `error` frame code of a refused request: the peer may not fetch that artifact (on the
  * coordinator: it holds no open offer of a job that uses it). Sent whether or not the artifact exists.
@@ -386,12 +393,14 @@ export async function fetchTensor(
   }
   const framed = new FramedStream(stream, {
     maxFrameBytes: Math.max(CONTROL_FRAME_MAX_BYTES, ARTIFACT_CHUNK_BYTES),
-    maxBufferedBytes: 4 * ARTIFACT_CHUNK_BYTES,
+    // the coordinator sends chunks faster than a busy agent may hash them: hold it back past 4 MiB
+    pauseAboveBytes: TENSOR_PAUSE_ABOVE_BYTES,
+    maxBufferedBytes: TENSOR_MAX_BUFFERED_BYTES,
   });
   const remaining = (): number => Math.max(0, deadline - Date.now());
   try {
+    // the write end stays open until the end: libp2p pauses (backpressure) only an open stream
     await framed.write({ type: 'get-tensor', sha256 });
-    await framed.close();
     const header = await framed.read(ArtifactHeaderFrameSchema, { timeoutMs: remaining(), signal });
     if (header.type === 'not-found')
       throw new ArtifactError('NOT_FOUND', `tensor ${sha256} not found on ${peerId.toString()}`);
@@ -432,6 +441,7 @@ export async function fetchTensor(
       signal,
     });
     if (trailing !== undefined) throw new ArtifactError('BAD_FRAME', 'data after the announced tensor');
+    await framed.close();
     const actual = hash.digest('hex');
     if (actual !== sha256)
       throw new ArtifactError('HASH_MISMATCH', `tensor bytes hash to ${actual}, expected ${sha256}`);
