@@ -3,9 +3,12 @@
 // (its prices, backends, operators) is the placement explanation's, after a grace period
 // (dispatch/unplaceable.ts).
 import {
+  BYTES_PER_ELEMENT,
+  MAX_TENSOR_BYTES,
   backendsAbleToRun,
   firstNonFinite,
   isTensorRef,
+  matmulDims,
   placeableBackends,
   type JobSpec,
 } from '@gpumesh/protocol';
@@ -33,6 +36,21 @@ export function staticIssues(spec: JobSpec): StaticIssue[] {
       });
     }
   });
+  // Inputs may go by ref beyond the inline caps; results still come back inline (docs/tensors.md).
+  if (spec.kind === 'matmul') {
+    const a = spec.inputs.find((t) => t.name === 'a');
+    const b = spec.inputs.find((t) => t.name === 'b');
+    if (a && b) {
+      const { m, n } = matmulDims(a.shape, b.shape, spec.params.transposeA, spec.params.transposeB);
+      const bytes = m * n * BYTES_PER_ELEMENT[a.dtype];
+      if (bytes > MAX_TENSOR_BYTES) {
+        issues.push({
+          path: 'inputs',
+          message: `the product c would be ${a.dtype}[${m},${n}], ${bytes} bytes; a result tensor is at most ${MAX_TENSOR_BYTES} bytes (MAX_TENSOR_BYTES) until outputs come back as files`,
+        });
+      }
+    }
+  }
   if (BigInt(spec.maxPricePerUnit) < MIN_MAX_PRICE_PER_UNIT) {
     issues.push({
       path: 'maxPricePerUnit',
