@@ -271,6 +271,55 @@ async function jsonVersusNpy(agent: Agent, base: URL, key: string): Promise<Reco
   };
 }
 
+/**
+ * Submitting a float32 matmul whose inputs are refs of 64 MiB each (1024×16384 by 16384×1024, over
+ * the inline caps; the 4 MiB product fits the result cap, which a 4096² product does not yet): the
+ * coordinator reads the Tensor rows and scans each file for NaN/Inf; the job row keeps the refs.
+ */
+async function largeRefSubmit(
+  agent: Agent,
+  base: URL,
+  key: string,
+  data: Buffer,
+): Promise<Record<string, number>> {
+  const [m, k] = [1024, 16384];
+  const a = Buffer.from(data.subarray(0, m * k * 4));
+  const b = Buffer.from(a);
+  b[8] ^= 1;
+  const headers = { authorization: `Bearer ${key}` };
+  let started = performance.now();
+  const ra = await uploadNpy(agent, base, key, [m, k], a);
+  const rb = await uploadNpy(agent, base, key, [k, m], b);
+  const uploadsMs = performance.now() - started;
+  started = performance.now();
+  const res = await httpJson(
+    agent,
+    base,
+    'POST',
+    '/v1/jobs',
+    headers,
+    JSON.stringify({
+      version: 1,
+      kind: 'matmul',
+      maxPricePerUnit: '1',
+      deadlineSeconds: 3600,
+      inputs: [
+        { name: 'a', ref: ra },
+        { name: 'b', ref: rb },
+      ],
+    }),
+  );
+  const submitMs = performance.now() - started;
+  if (res.status !== 201) throw new Error(`64 MiB ref job: ${res.status} ${res.body.slice(0, 300)}`);
+  const id = (JSON.parse(res.body) as { id: string }).id;
+  const detail = await httpJson(agent, base, 'GET', `/v1/jobs/${id}`, headers);
+  return {
+    uploadsMs: round(uploadsMs),
+    refSubmitMs: round(submitMs),
+    getJobResponseBytes: detail.body.length,
+  };
+}
+
 export async function run(): Promise<Record<string, unknown>> {
   const db = await createBenchDatabase();
   const prefix = `bench-tensors-${randomBytes(4).toString('hex')}`;
@@ -302,6 +351,7 @@ export async function run(): Promise<Record<string, unknown>> {
     }
     figures.healthLiveDuringTransfers = latencyFigures(await health.stop());
     figures.jsonVersusNpy = await jsonVersusNpy(agent, api.url, api.key);
+    figures.matmul64MiBRefs = await largeRefSubmit(agent, api.url, api.key, tensors[0].data);
     return figures;
   } finally {
     agent.destroy();

@@ -1,6 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { decodeNpy, decodeTensor, encodeNpy, NPY_MEDIA_TYPE, type TensorWire } from '@gpumesh/protocol';
+import { ArtifactError, createGpumeshNode, fetchTensor } from '@gpumesh/p2p';
+import {
+  decodeNpy,
+  decodeTensor,
+  encodeNpy,
+  encodeTensor,
+  hashSpec,
+  NPY_MEDIA_TYPE,
+  type JobSpec,
+  type TensorWire,
+} from '@gpumesh/protocol';
 import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { fundedDeveloper } from '../helpers/accounts.js';
 import { pollUntil } from '../helpers/poll.js';
@@ -208,9 +218,10 @@ describe('tensors as binary: POST /v1/tensors, jobs by ref, outputs as .npy (rea
         key: c.devKey,
       },
     );
+    // the stored spec keeps the refs (no base64 in the job row)
     expect(detail.body.spec.inputs).toEqual([
-      { name: 'a', dtype: 'float32', shape: [m, k], bytes: m * k * 4 },
-      { name: 'b', dtype: 'float32', shape: [k, n], bytes: k * n * 4 },
+      { name: 'a', dtype: 'float32', shape: [m, k], bytes: m * k * 4, ref: ra.body.ref },
+      { name: 'b', dtype: 'float32', shape: [k, n], bytes: k * n * 4, ref: rb.body.ref },
     ]);
 
     await pollUntil(
@@ -244,5 +255,38 @@ describe('tensors as binary: POST /v1/tensors, jobs by ref, outputs as .npy (rea
 
     const missing = await api(c.url, 'GET', `/v1/jobs/${job.body.id}/outputs/nope`, { key: c.devKey });
     expect(missing.status).toBe(404);
+
+    // the offer carried the refs, not the bytes: the agent fetched them (and checked their sha256)
+    const offered = agent.offeredSpecs.at(-1);
+    expect(offered?.inputs.map((t) => ('data' in t ? 'inline' : t.ref))).toEqual([ra.body.ref, rb.body.ref]);
+    expect(hashSpec(offered as JobSpec)).toBe(
+      hashSpec({
+        ...(offered as JobSpec),
+        inputs: [encodeTensor('a', 'float32', [m, k], a), encodeTensor('b', 'float32', [k, n], b)],
+      }),
+    );
+
+    // Only a peer holding an open offer of a job that uses the tensor may fetch it from the
+    // coordinator: not an unrelated peer, and not the agent once its offer is over.
+    const network = (await (await fetch(`${c.url}/v1/network`)).json()) as {
+      peers: { peerId: string; multiaddrs: string[] }[];
+    };
+    const coordinator = network.peers[0];
+    const stranger = await createGpumeshNode({ listen: [], bootstrap: coordinator.multiaddrs });
+    try {
+      await pollUntil(
+        'the stranger connected',
+        async () => (stranger.getPeers().some((p) => p.toString() === coordinator.peerId) ? true : undefined),
+        10_000,
+      );
+      const expected = { sha256: ra.body.ref.slice('sha256:'.length), bytes: m * k * 4 };
+      for (const peer of [stranger, agent.node]) {
+        const refused = await fetchTensor(peer, coordinator.peerId, expected).catch((err: unknown) => err);
+        expect(refused).toBeInstanceOf(ArtifactError);
+        expect((refused as ArtifactError).code).toBe('FORBIDDEN');
+      }
+    } finally {
+      await stranger.stop();
+    }
   });
 });

@@ -235,6 +235,53 @@ describe('e2e: coordinator and two agent processes run real jobs', () => {
     expect(maxRelError(values(outputs[0]), expected)).toBeLessThan(1e-4);
   });
 
+  it('runs a matmul whose inputs are refs over the old 16 MiB inline cap: the agent fetches them over p2p', async () => {
+    // a: 128×33000 and b: 33000×128 float32, 16.9 MB each (the inline cap is 16 MiB a tensor)
+    const [m, k, n] = [128, 33_000, 128];
+    const fill = (count: number, seed: number): Float32Array => {
+      const out = new Float32Array(count);
+      for (let i = 0; i < count; i++) out[i] = (((i * 7919 + seed * 104_729) % 2001) - 1000) / 1000;
+      return out;
+    };
+    const a = fill(m * k, 1);
+    const b = fill(k * n, 2);
+    const upload = async (values: Float32Array, shape: number[]): Promise<string> => {
+      const res = await fetch(`${url}/v1/tensors?dtype=float32&shape=${shape.join(',')}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/octet-stream' },
+        body: new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+      });
+      expect(res.status).toBe(201);
+      return ((await res.json()) as { ref: string }).ref;
+    };
+    const [refA, refB] = await Promise.all([upload(a, [m, k]), upload(b, [k, n])]);
+    const job = await api<JobBody>(url, 'POST', '/v1/jobs', {
+      key,
+      body: {
+        kind: 'matmul',
+        version: 1,
+        maxPricePerUnit: '5',
+        inputs: [
+          { name: 'a', ref: refA },
+          { name: 'b', ref: refB },
+        ],
+      },
+    });
+    expect(job.status, JSON.stringify(job.body)).toBe(201);
+    const outputs = await result(job.body.id);
+    expect(outputs[0].shape).toEqual([m, n]);
+    // float64 reference
+    const expected = new Float64Array(m * n);
+    for (let i = 0; i < m; i++)
+      for (let p = 0; p < k; p++) {
+        const x = a[i * k + p];
+        for (let j = 0; j < n; j++) expected[i * n + j] += x * b[p * n + j];
+      }
+    expect(maxRelError(values(outputs[0]), expected)).toBeLessThan(1e-4);
+    // Both agents are on probation and the coordinator does not recompute refs over 16 MiB: the
+    // other agent (another operator) ran the job too as its check, fetching the refs as well.
+  }, 90_000);
+
   it('runs a burst of tiny matmuls: offers to one agent travel in batches, every result right', async () => {
     const specs = Array.from({ length: 18 }, (_, i) => matmulSpec(2 + (i % 3), 3, 2 + (i % 4), '5'));
     const jobs = await Promise.all(specs.map((body) => api<JobBody>(url, 'POST', '/v1/jobs', { key, body })));

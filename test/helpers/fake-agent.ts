@@ -5,6 +5,7 @@ import { Wallet, type HDNodeWallet } from 'ethers';
 import {
   createGpumeshNode,
   createOfferVerifier,
+  fetchTensor,
   handleJobOffers,
   nodePeerId,
   startGossip,
@@ -12,13 +13,17 @@ import {
   type GpumeshNode,
 } from '@gpumesh/p2p';
 import {
+  MAX_REF_TENSOR_BYTES,
   REJECT_NO_CAPACITY,
   createPeerBinding,
   decodeTensor,
   encodeTensor,
   hashOutputs,
   hashTensors,
+  isTensorRef,
+  refTensorByteLength,
   signPayload,
+  type JobInput,
   type JobSpec,
   type TensorWire,
 } from '@gpumesh/protocol';
@@ -109,14 +114,27 @@ interface NetworkBody {
  * Plain-JS reference matmul of a spec's inputs `a` and `b` (named `c` like the agent's kernel);
  * `f32` accumulates in float32 like a different honest backend would.
  */
-export function referenceMatmul(spec: JobSpec, precision: 'f64' | 'f32' = 'f64'): TensorWire[] {
+export function referenceMatmul(
+  spec: JobSpec,
+  precision: 'f64' | 'f32' = 'f64',
+  /** The fetched element bytes of inputs by ref, by name. */
+  refInputs: ReadonlyMap<string, Uint8Array> = new Map(),
+): TensorWire[] {
   const a = spec.inputs.find((t) => t.name === 'a');
   const b = spec.inputs.find((t) => t.name === 'b');
   if (!a || !b) throw new Error('matmul needs inputs a and b');
   const [m, k] = a.shape;
   const n = b.shape[1];
-  const av = decodeTensor(a).values;
-  const bv = decodeTensor(b).values;
+  const values = (t: JobInput): ArrayLike<number> => {
+    if (!isTensorRef(t)) return decodeTensor(t).values;
+    const bytes = refInputs.get(t.name);
+    if (!bytes) throw new Error(`input ${t.name} is by ref and was not fetched`);
+    return t.dtype === 'int32'
+      ? new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)
+      : new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  };
+  const av = values(a);
+  const bv = values(b);
   const out = new Float32Array(m * n);
   for (let i = 0; i < m; i++)
     for (let j = 0; j < n; j++) {
@@ -248,7 +266,23 @@ export async function startFakeAgent(
               code: 'BAD_INPUT',
             });
           }
-          const honest = referenceMatmul(offer.spec, options.float ?? 'f64');
+          // inputs by ref come from the coordinator that offered the job, like the real agent's
+          const refs = offer.spec.inputs.filter(isTensorRef);
+          const fetched = await Promise.all(
+            refs.map((t) =>
+              fetchTensor(
+                node,
+                ctx.remotePeer,
+                { sha256: t.sha256, bytes: refTensorByteLength(t.dtype, t.shape) },
+                { signal: ctx.signal, maxBytes: MAX_REF_TENSOR_BYTES },
+              ),
+            ),
+          );
+          const honest = referenceMatmul(
+            offer.spec,
+            options.float ?? 'f64',
+            new Map(refs.map((t, i) => [t.name, fetched[i]])),
+          );
           let outputs = honest;
           if (behaviour === 'wrong') outputs = [mapValues(honest[0], (x) => x + 1)];
           else if (behaviour === 'noise')

@@ -1,9 +1,10 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 import {
   ArtifactError,
   createGpumeshNode,
   fetchArtifact,
+  fetchTensor,
   handleArtifactRequests,
   hashArtifact,
   type HandleArtifactRequestsOptions,
@@ -131,5 +132,53 @@ describe('artifact protocol between real nodes', () => {
       weights.byteLength,
     );
     expect(looked).toEqual([hash]);
+  });
+  it('streams a job input by ref: verified while it arrives, tampered or mis-sized bytes refused', async () => {
+    const tensor = new Uint8Array(randomBytes(5 * 1024 * 1024 + 8)); // several 1 MiB frames
+    const sha256 = createHash('sha256').update(tensor).digest('hex');
+    let served = tensor;
+    const coordinator = await createGpumeshNode();
+    const agent = await createGpumeshNode({ listen: [] });
+    nodes = [coordinator, agent];
+    await handleArtifactRequests(coordinator, {
+      mayFetch: () => false,
+      getArtifact: async () => undefined,
+      mayFetchTensor: (requested) => requested === sha256,
+      openTensor: async (requested) =>
+        requested === sha256
+          ? {
+              bytes: served.byteLength,
+              // odd-sized chunks: the server re-frames them
+              chunks: (async function* () {
+                for (let i = 0; i < served.byteLength; i += 700_000) yield served.subarray(i, i + 700_000);
+              })(),
+            }
+          : undefined,
+    });
+    await connect(agent, coordinator);
+
+    const fetched = await fetchTensor(agent, coordinator.peerId, { sha256, bytes: tensor.byteLength });
+    expect(Buffer.from(fetched).equals(Buffer.from(tensor))).toBe(true);
+    expect(fetched.byteOffset % 8).toBe(0);
+
+    const codeOf = (p: Promise<unknown>): Promise<string> =>
+      p.then(
+        () => 'ok',
+        (e: unknown) => (e instanceof ArtifactError ? e.code : String(e)),
+      );
+    // a length other than dtype × shape implies is refused from the header
+    expect(
+      await codeOf(fetchTensor(agent, coordinator.peerId, { sha256, bytes: tensor.byteLength - 4 })),
+    ).toBe('BAD_FRAME');
+    // another tensor, or one the peer may not fetch
+    expect(await codeOf(fetchTensor(agent, coordinator.peerId, { sha256: 'ab'.repeat(32), bytes: 8 }))).toBe(
+      'FORBIDDEN',
+    );
+    // bytes that do not hash to the ref
+    served = new Uint8Array(tensor);
+    served[3_000_000] ^= 1;
+    expect(await codeOf(fetchTensor(agent, coordinator.peerId, { sha256, bytes: tensor.byteLength }))).toBe(
+      'HASH_MISMATCH',
+    );
   });
 });

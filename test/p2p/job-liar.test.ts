@@ -14,6 +14,7 @@ import {
   signPayload,
   type JobOffer,
   type Signed,
+  type TensorWire,
 } from '@gpumesh/protocol';
 import {
   DATA_FRAME_MAX_BYTES,
@@ -95,7 +96,7 @@ async function outerProductOffer(coordinatorPeerId: string, m: number, n: number
 
 /** The honest `result` frame (body bytes) for `outerProductOffer`, with a receipt that verifies. */
 async function honestOuterProductFrame(offer: JobOffer, providerPeerId: string): Promise<Uint8Array> {
-  const [a, b] = offer.spec.inputs;
+  const [a, b] = offer.spec.inputs as TensorWire[];
   const m = a.shape[0];
   const n = b.shape[1];
   const av = new Float32Array(Buffer.from(a.data, 'base64').buffer.slice(0));

@@ -201,7 +201,11 @@ function inputsByValueOrRef(inputs: Json): Json {
       ref: { type: 'string', pattern: '^sha256:[0-9a-f]{64}$' },
     },
   };
-  return { ...inputs, items: { oneOf: [inputs.items as Json, byRef] } };
+  // The spec schema's items are inline tensors or the stored form of a ref ({ name, ref, dtype, shape,
+  // sha256 }, which the coordinator writes); a client sends the inline form or { name, ref }.
+  const items = inputs.items as Json;
+  const inline = Array.isArray(items.anyOf) ? (items.anyOf[0] as Json) : items;
+  return { ...inputs, items: { oneOf: [inline, byRef] } };
 }
 
 /**

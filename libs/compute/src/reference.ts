@@ -99,6 +99,9 @@ export async function computeReference(
   }
   const inputs: RawTensor[] = [];
   for (const wire of spec.inputs) {
+    if ('ref' in wire) {
+      throw new TaskError('BAD_INPUT', `input ${wire.name} is by ref: the reference does not fetch those`);
+    }
     try {
       inputs.push(protocol.decodeTensor(wire));
     } catch (err) {
@@ -134,6 +137,9 @@ export async function computeTrainLosses(
     }
   };
   let inputs: RawTensor[];
+  const byRef = spec.inputs.find((wire) => 'ref' in wire);
+  if (byRef)
+    throw new TaskError('BAD_INPUT', `input ${byRef.name} is by ref: the reference does not fetch those`);
   try {
     inputs = spec.inputs.map((wire) => protocol.decodeTensor(wire));
   } catch (err) {

@@ -29,6 +29,13 @@ export const DEFAULT_ARTIFACT_TIMEOUT_MS = 120_000;
 /** Time the server waits for the request frame. */
 export const ARTIFACT_REQUEST_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_ARTIFACT_STREAMS = 32;
+/** Unread tensor bytes above which an agent pauses the coordinator's stream (backpressure). */
+export const TENSOR_PAUSE_ABOVE_BYTES = 4 * MIB;
+/**
+ * Hard cap of unread tensor bytes, what was in flight when the stream paused included (a yamux
+ * window grows up to 16 MiB); as much as `fetchArtifact` buffers.
+ */
+export const TENSOR_MAX_BUFFERED_BYTES = 36 * MIB;
 /**
  * The `error` frame code of a refused request: the peer may not fetch that artifact (on the
  * coordinator: it holds no open offer of a job that uses it). Sent whether or not the artifact exists.
@@ -45,7 +52,11 @@ export function hashArtifact(modelJson: unknown, weights: Uint8Array | readonly 
   return hash.digest('hex');
 }
 
-export const ArtifactRequestFrameSchema = z.strictObject({ type: z.literal('get'), hash: Sha256HexSchema });
+export const ArtifactRequestFrameSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('get'), hash: Sha256HexSchema }),
+  // a job input by ref: the tensor's little-endian element bytes, named by their SHA-256
+  z.strictObject({ type: z.literal('get-tensor'), sha256: Sha256HexSchema }),
+]);
 
 export const ArtifactHeaderFrameSchema = z.discriminatedUnion('type', [
   z.strictObject({
@@ -55,9 +66,21 @@ export const ArtifactHeaderFrameSchema = z.discriminatedUnion('type', [
     modelJson: z.unknown(),
     weightsBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   }),
+  z.strictObject({
+    type: z.literal('tensor'),
+    sha256: Sha256HexSchema,
+    bytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  }),
   z.strictObject({ type: z.literal('not-found'), hash: Sha256HexSchema }),
   z.strictObject({ type: z.literal('error'), code: z.string().max(64), message: z.string().max(1024) }),
 ]);
+
+/** A stored tensor's element bytes as the server streams them. */
+export interface TensorSource {
+  readonly bytes: number;
+  /** The bytes, in order; chunks of any size (re-framed to `ARTIFACT_CHUNK_BYTES`). */
+  readonly chunks: AsyncIterable<Uint8Array>;
+}
 
 export interface ModelArtifact {
   readonly format: ModelFormat;
@@ -82,9 +105,19 @@ export interface HandleArtifactRequestsOptions {
     hash: string,
     meta: { readonly remotePeer: string },
   ) => Promise<ModelArtifact | undefined>;
+  /**
+   * Whether `remotePeer` may fetch the tensor whose bytes hash to `sha256` (a job input by ref).
+   * Without it (or `openTensor`) every tensor request is refused.
+   */
+  readonly mayFetchTensor?: (
+    sha256: string,
+    meta: { readonly remotePeer: string },
+  ) => boolean | Promise<boolean>;
+  /** The tensor's bytes, streamed, or undefined when unknown. */
+  readonly openTensor?: (sha256: string) => Promise<TensorSource | undefined>;
   readonly maxInboundStreams?: number;
   readonly onStreamError?: (remotePeer: string, err: StreamError) => void;
-  /** A peer asked for an artifact it may not fetch (and was refused): penalise it here. */
+  /** A peer asked for an artifact (or tensor) it may not fetch (and was refused): penalise it here. */
   readonly onRefused?: (remotePeer: string, hash: string) => void;
   readonly logger?: P2pLogger;
 }
@@ -102,6 +135,10 @@ export async function handleArtifactRequests(
       const request = await framed.read(ArtifactRequestFrameSchema, {
         timeoutMs: ARTIFACT_REQUEST_TIMEOUT_MS,
       });
+      if (request.type === 'get-tensor') {
+        await serveTensor(framed, request.sha256, remotePeer, options);
+        return;
+      }
       let artifact: ModelArtifact | undefined;
       let allowed = false;
       try {
@@ -163,6 +200,58 @@ export async function handleArtifactRequests(
   };
 }
 
+/** Answers one `get-tensor`: refused, not found, or a `tensor` header and the bytes in chunks. */
+async function serveTensor(
+  framed: FramedStream,
+  sha256: string,
+  remotePeer: string,
+  options: HandleArtifactRequestsOptions,
+): Promise<void> {
+  const logger = options.logger;
+  let source: TensorSource | undefined;
+  let allowed = false;
+  try {
+    allowed =
+      options.mayFetchTensor !== undefined &&
+      options.openTensor !== undefined &&
+      (await options.mayFetchTensor(sha256, { remotePeer }));
+    if (allowed && options.openTensor) source = await options.openTensor(sha256);
+  } catch (err) {
+    logger?.warn({ remotePeer, sha256, err: String(err) }, 'tensor lookup failed');
+    await framed.write({ type: 'error', code: 'LOOKUP_FAILED', message: 'tensor lookup failed' });
+    await framed.close();
+    return;
+  }
+  if (!allowed) {
+    logger?.debug({ remotePeer, sha256 }, 'tensor request refused');
+    try {
+      await framed.write({
+        type: 'error',
+        code: ARTIFACT_REFUSED_CODE,
+        message: 'this peer may not fetch this tensor (it needs an open offer of a job that uses it)',
+      });
+      await framed.close();
+    } finally {
+      options.onRefused?.(remotePeer, sha256);
+    }
+    return;
+  }
+  if (source === undefined) {
+    await framed.write({ type: 'not-found', hash: sha256 });
+    await framed.close();
+    return;
+  }
+  await framed.write({ type: 'tensor', sha256, bytes: source.bytes });
+  let sent = 0;
+  for await (const chunk of source.chunks) {
+    if (sent + chunk.byteLength > source.bytes) throw new Error(`tensor ${sha256} is longer than announced`);
+    await writeChunked(framed, chunk, ARTIFACT_CHUNK_BYTES);
+    sent += chunk.byteLength;
+  }
+  if (sent !== source.bytes) throw new Error(`tensor ${sha256} is shorter than announced`);
+  await framed.close();
+}
+
 function isAborted(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true;
 }
@@ -219,8 +308,8 @@ export async function fetchArtifact(
         `${header.code}: ${header.message}`,
       );
     }
-    if (header.hash !== hash)
-      throw new ArtifactError('BAD_FRAME', `asked for ${hash}, got header for ${header.hash}`);
+    if (header.type !== 'artifact' || header.hash !== hash)
+      throw new ArtifactError('BAD_FRAME', `asked for artifact ${hash}, got another header`);
     if (header.weightsBytes > maxBytes) {
       throw new ArtifactError(
         'TOO_LARGE',
@@ -260,6 +349,112 @@ export async function fetchArtifact(
           : err instanceof StreamError
             ? artifactErrorFromStream(err, 'artifact stream')
             : new ArtifactError('STREAM_RESET', `artifact stream: ${String(err)}`, { cause: err });
+    framed.abort(new StreamError('ABORTED', failure.message));
+    throw failure;
+  }
+}
+
+/** What an agent expects of a tensor input by ref. */
+export interface ExpectedTensor {
+  /** SHA-256 of the element bytes (the input's `sha256`). */
+  readonly sha256: string;
+  /** Byte length its dtype and shape imply. */
+  readonly bytes: number;
+}
+
+/**
+ * Fetches the element bytes of a job input by ref from `peer` (the coordinator that offered the job)
+ * and checks them while they arrive: the announced length must be `expected.bytes` (at most
+ * `maxBytes`), and the SHA-256 of what arrived `expected.sha256`, else nothing is returned. The bytes
+ * land in one fresh, 8-byte aligned buffer. Throws `ArtifactError` (`NOT_FOUND`, `FORBIDDEN`,
+ * `HASH_MISMATCH`, `TOO_LARGE`, `BAD_FRAME`, `TIMEOUT`, ...).
+ */
+export async function fetchTensor(
+  node: Libp2p,
+  peer: string | PeerId,
+  expected: ExpectedTensor,
+  options: FetchArtifactOptions = {},
+): Promise<Uint8Array> {
+  const { sha256 } = expected;
+  if (!Sha256HexSchema.safeParse(sha256).success)
+    throw new ArtifactError('BAD_FRAME', `not a sha256 hash: ${sha256}`);
+  const peerId = typeof peer === 'string' ? peerIdFromString(peer) : peer;
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_ARTIFACT_BYTES;
+  if (expected.bytes > maxBytes)
+    throw new ArtifactError('TOO_LARGE', `tensor of ${expected.bytes} bytes exceeds ${maxBytes}`);
+  const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_ARTIFACT_TIMEOUT_MS);
+  const { signal } = options;
+  let stream: Stream;
+  try {
+    stream = await node.dialProtocol(peerId, ARTIFACT_PROTOCOL_ID, { signal });
+  } catch (err) {
+    if (isAborted(signal)) throw new ArtifactError('CANCELLED', 'cancelled while dialing', { cause: err });
+    throw new ArtifactError('DIAL_FAILED', `dial ${peerId.toString()}: ${String(err)}`, { cause: err });
+  }
+  const framed = new FramedStream(stream, {
+    maxFrameBytes: Math.max(CONTROL_FRAME_MAX_BYTES, ARTIFACT_CHUNK_BYTES),
+    // the coordinator sends chunks faster than a busy agent may hash them: hold it back past 4 MiB
+    pauseAboveBytes: TENSOR_PAUSE_ABOVE_BYTES,
+    maxBufferedBytes: TENSOR_MAX_BUFFERED_BYTES,
+  });
+  const remaining = (): number => Math.max(0, deadline - Date.now());
+  try {
+    // the write end stays open until the end: libp2p pauses (backpressure) only an open stream
+    await framed.write({ type: 'get-tensor', sha256 });
+    const header = await framed.read(ArtifactHeaderFrameSchema, { timeoutMs: remaining(), signal });
+    if (header.type === 'not-found')
+      throw new ArtifactError('NOT_FOUND', `tensor ${sha256} not found on ${peerId.toString()}`);
+    if (header.type === 'error') {
+      throw new ArtifactError(
+        header.code === ARTIFACT_REFUSED_CODE ? 'FORBIDDEN' : 'REMOTE_ERROR',
+        `${header.code}: ${header.message}`,
+      );
+    }
+    if (header.type !== 'tensor' || header.sha256 !== sha256)
+      throw new ArtifactError('BAD_FRAME', `asked for tensor ${sha256}, got another header`);
+    if (header.bytes !== expected.bytes) {
+      throw new ArtifactError(
+        header.bytes > maxBytes ? 'TOO_LARGE' : 'BAD_FRAME',
+        `tensor ${sha256}: announced ${header.bytes} bytes, its dtype and shape need ${expected.bytes}`,
+      );
+    }
+    // a fresh ArrayBuffer: typed arrays of any dtype view it without a copy
+    const bytes = new Uint8Array(new ArrayBuffer(header.bytes));
+    const hash = createHash('sha256');
+    let received = 0;
+    while (received < header.bytes) {
+      const chunk = await framed.readBytes({
+        timeoutMs: remaining(),
+        maxBytes: ARTIFACT_CHUNK_BYTES,
+        signal,
+      });
+      if (chunk.byteLength === 0 || received + chunk.byteLength > header.bytes) {
+        throw new ArtifactError('BAD_FRAME', 'tensor chunks do not add up to the announced size');
+      }
+      bytes.set(chunk, received);
+      hash.update(chunk);
+      received += chunk.byteLength;
+    }
+    const trailing = await framed.readBytesOrEnd({
+      timeoutMs: remaining(),
+      maxBytes: ARTIFACT_CHUNK_BYTES,
+      signal,
+    });
+    if (trailing !== undefined) throw new ArtifactError('BAD_FRAME', 'data after the announced tensor');
+    await framed.close();
+    const actual = hash.digest('hex');
+    if (actual !== sha256)
+      throw new ArtifactError('HASH_MISMATCH', `tensor bytes hash to ${actual}, expected ${sha256}`);
+    return bytes;
+  } catch (err) {
+    const failure =
+      signal?.aborted === true
+        ? new ArtifactError('CANCELLED', 'cancelled', { cause: err })
+        : err instanceof ArtifactError
+          ? err
+          : err instanceof StreamError
+            ? artifactErrorFromStream(err, 'tensor stream')
+            : new ArtifactError('STREAM_RESET', `tensor stream: ${String(err)}`, { cause: err });
     framed.abort(new StreamError('ABORTED', failure.message));
     throw failure;
   }

@@ -82,6 +82,29 @@ describe('FramedStream', () => {
     expect(b.error?.code).toBe('FRAME_TOO_LARGE');
   });
 
+  it('pauses the stream while the reader is behind (pauseAboveBytes) and loses nothing when the remote closes meanwhile', async () => {
+    // (libp2p's async iterator would end at the remote's close with the paused bytes unread)
+    const { a, b } = await framedPair({
+      maxFrameBytes: 1024,
+      maxBufferedBytes: 1024 * 1024,
+      pauseAboveBytes: 2048,
+    });
+    const sent = (async () => {
+      for (let i = 0; i < 200; i++) await a.writeBytes(new Uint8Array(1000).fill(i));
+      await a.close();
+    })();
+    const received: number[] = [];
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, 2)); // a slow reader
+      const frame = await b.readBytesOrEnd({ timeoutMs: 5_000 });
+      if (frame === undefined) break;
+      received.push(frame[0]);
+    }
+    await sent;
+    expect(b.error).toBeUndefined();
+    expect(received).toEqual(Array.from({ length: 200 }, (_, i) => i));
+  });
+
   it('times out a read and aborts only that stream', async () => {
     const { b, rawB } = await framedPair();
     expect(await codeOf(b.read(Hello, { timeoutMs: 30 }))).toBe('TIMEOUT');

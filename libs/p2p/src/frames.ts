@@ -1,4 +1,4 @@
-import type { Stream } from '@libp2p/interface';
+import type { MessageStreamEvents, Stream } from '@libp2p/interface';
 import { Uint8ArrayList } from 'uint8arraylist';
 import type { z } from 'zod';
 
@@ -81,6 +81,14 @@ export interface FramedStreamOptions {
    * sees backpressure) and the wait does not count as silence. Without it, such data fails at once.
    */
   readonly admit?: (bufferBytes: number) => Promise<void>;
+  /**
+   * Backpressure for bulk transfers (many frames in a row): once more than this many bytes wait
+   * unread, the stream is paused (the remote is held back) until the reader has taken them down to
+   * half of it. `maxBufferedBytes` stays the hard cap for what was already in flight. Without it,
+   * the stream is read as fast as the remote sends. libp2p pauses only a stream whose write end is
+   * still open: close it after the transfer, not before.
+   */
+  readonly pauseAboveBytes?: number;
 }
 
 export interface ReadOptions {
@@ -136,6 +144,9 @@ export class FramedStream {
   /** `performance.now()` when the last bytes arrived from the remote. */
   private lastByteAt = performance.now();
   private readonly buffer = new Uint8ArrayList();
+  private readonly pauseAboveBytes: number | undefined;
+  /** True while the stream is paused because the reader is behind (`pauseAboveBytes`). */
+  private pausedForReader = false;
   private ended = false;
   private failure: StreamError | undefined;
   private wake: (() => void) | undefined;
@@ -147,7 +158,9 @@ export class FramedStream {
     this.maxBufferedBytes = options.maxBufferedBytes ?? this.maxFrameBytes + FRAME_BUFFER_SLACK_BYTES;
     this.maxWriteFrameBytes = options.maxWriteFrameBytes ?? DATA_FRAME_MAX_BYTES;
     this.admit = options.admit;
-    void this.pump();
+    this.pauseAboveBytes = options.pauseAboveBytes;
+    if (this.pauseAboveBytes === undefined) void this.pump();
+    else this.listen();
   }
 
   /** The error that ended this stream, if any. */
@@ -339,6 +352,19 @@ export class FramedStream {
     if (this.buffer.byteLength < end) return undefined;
     const body = this.buffer.subarray(prefix.bytes, end);
     this.buffer.consume(end);
+    if (
+      this.pausedForReader &&
+      this.failure === undefined &&
+      this.buffer.byteLength <= (this.pauseAboveBytes ?? 0) / 2
+    ) {
+      this.pausedForReader = false;
+      this.lastByteAt = performance.now(); // the pause was this side's doing, not the remote's silence
+      try {
+        this.stream.resume();
+      } catch {
+        // the stream is ending: nothing left to resume
+      }
+    }
     return body;
   }
 
@@ -398,6 +424,56 @@ export class FramedStream {
     if (this.failure !== undefined) return false;
     this.maxBufferedBytes = Math.max(this.maxBufferedBytes, needed);
     return true;
+  }
+
+  /**
+   * What `pump` does, for streams with `pauseAboveBytes`, through the stream's events: libp2p's
+   * async iterator ends at the remote's close even while the stream is paused with bytes still
+   * buffered, whereas `end` comes only once every byte was delivered.
+   */
+  private listen(): void {
+    const stream = this.stream;
+    const onMessage = (evt: MessageStreamEvents['message']): void => {
+      if (this.failure !== undefined) return;
+      this.lastByteAt = performance.now();
+      this.buffer.append(evt.data);
+      if (this.buffer.byteLength > this.maxBufferedBytes) {
+        this.fail(
+          new StreamError(
+            'FRAME_TOO_LARGE',
+            `peer sent ${this.buffer.byteLength} unread bytes (cap ${this.maxBufferedBytes})`,
+          ),
+        );
+        return;
+      }
+      if (!this.pausedForReader && this.buffer.byteLength > (this.pauseAboveBytes ?? Infinity)) {
+        try {
+          stream.pause();
+          this.pausedForReader = true;
+        } catch {
+          // libp2p pauses only a stream whose ends are open: this one is read as it comes
+        }
+      }
+      this.wake?.();
+    };
+    const stop = (): void => {
+      stream.removeEventListener('message', onMessage);
+      stream.removeEventListener('end', onEnd);
+      stream.removeEventListener('close', onClose);
+      this.wake?.();
+    };
+    const onEnd = (): void => {
+      this.ended = true;
+      stop();
+    };
+    const onClose = (evt: MessageStreamEvents['close']): void => {
+      if (evt.error !== undefined && this.failure === undefined) this.failure = streamErrorFrom(evt.error);
+      else this.ended = true;
+      stop();
+    };
+    stream.addEventListener('message', onMessage);
+    stream.addEventListener('end', onEnd);
+    stream.addEventListener('close', onClose);
   }
 
   private async pump(): Promise<void> {

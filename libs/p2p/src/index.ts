@@ -53,6 +53,9 @@ export {
   hashArtifact,
   handleArtifactRequests,
   fetchArtifact,
+  fetchTensor,
+  type ExpectedTensor,
+  type TensorSource,
   type ModelArtifact,
   type HandleArtifactRequestsOptions,
 } from './artifact-protocol.js';

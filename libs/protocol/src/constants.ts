@@ -5,9 +5,16 @@ const MIB = 1024 * 1024;
 
 /** Largest single tensor (decoded bytes) accepted on the wire. */
 export const MAX_TENSOR_BYTES = 16 * MIB;
+/**
+ * Largest tensor a job may name by ref (`{ name, ref, dtype, shape, sha256 }`, uploaded to the
+ * coordinator and fetched by agents over the artifact protocol): 1 GiB. A coordinator's own
+ * `MAX_TENSOR_UPLOAD_BYTES` may be lower; the inline caps (`MAX_TENSOR_BYTES`,
+ * `MAX_INPUT_BYTES_TOTAL`) do not apply to refs.
+ */
+export const MAX_REF_TENSOR_BYTES = 1024 * MIB;
 /** Largest number of dimensions a tensor may have. */
 export const MAX_TENSOR_RANK = 6;
-/** Largest total of decoded input bytes in one job spec. */
+/** Largest total of decoded inline input bytes in one job spec (inputs by ref do not count). */
 export const MAX_INPUT_BYTES_TOTAL = 64 * MIB;
 /** Most input tensors in one job spec. */
 export const MAX_INPUT_TENSORS = 64;

@@ -3,6 +3,10 @@ import { hash } from 'node:crypto';
 import { canonicalBytes, type CanonicalDomain } from './canonical.js';
 import { parseJobSpec, type JobSpec, type JobSpecInput } from './job-spec.js';
 import { tensorBytes, type DecodedTensor, type TensorWire } from './tensor.js';
+import { isTensorRef, type TensorRef } from './tensor-ref.js';
+
+/** Anything a tensor digest can be taken of: a wire, decoded or by-ref tensor. */
+type Digestible = TensorWire | DecodedTensor | TensorRef;
 
 /** Lower-case hex SHA-256 of `bytes`. */
 export function sha256Hex(bytes: Uint8Array | string): string {
@@ -17,8 +21,14 @@ export interface TensorDigest {
   readonly sha256: string;
 }
 
-/** Digest of one tensor (wire or decoded: the same tensor gives the same digest). */
-export function tensorDigest(tensor: TensorWire | DecodedTensor): TensorDigest {
+/**
+ * Digest of one tensor (wire, decoded or by ref: the same tensor gives the same digest, so a job
+ * whose inputs go by ref has the spec hash and input hash of the same job sent inline).
+ */
+export function tensorDigest(tensor: Digestible): TensorDigest {
+  if (isTensorRef(tensor)) {
+    return { name: tensor.name, dtype: tensor.dtype, shape: [...tensor.shape], sha256: tensor.sha256 };
+  }
   return {
     name: tensor.name,
     dtype: tensor.dtype,
@@ -27,16 +37,16 @@ export function tensorDigest(tensor: TensorWire | DecodedTensor): TensorDigest {
   };
 }
 
-function digestList(tensors: readonly (TensorWire | DecodedTensor)[]): TensorDigest[] {
+function digestList(tensors: readonly Digestible[]): TensorDigest[] {
   return tensors.map(tensorDigest).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-function hashTensorSet(domain: CanonicalDomain, tensors: readonly (TensorWire | DecodedTensor)[]): string {
+function hashTensorSet(domain: CanonicalDomain, tensors: readonly Digestible[]): string {
   return sha256Hex(canonicalBytes(domain, digestList(tensors)));
 }
 
 /** Hash of a job's input tensors (order-independent: sorted by name); the receipt's `inputHash`. */
-export function hashTensors(inputs: readonly (TensorWire | DecodedTensor)[]): string {
+export function hashTensors(inputs: readonly Digestible[]): string {
   return hashTensorSet('inputs', inputs);
 }
 

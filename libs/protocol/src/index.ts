@@ -1,6 +1,7 @@
 export {
   PROTOCOL_VERSION,
   MAX_TENSOR_BYTES,
+  MAX_REF_TENSOR_BYTES,
   MAX_TENSOR_RANK,
   MAX_INPUT_TENSORS,
   MAX_TENSOR_NAME_LENGTH,
@@ -37,12 +38,14 @@ export {
   type TensorWire,
   type DecodedTensor,
 } from './tensor.js';
+export { TensorRefSchema, isTensorRef, refTensorByteLength, type TensorRef } from './tensor-ref.js';
 export {
   matmulDims,
   parseJobSpec,
   jobSampleCount,
   MODEL_FORMATS,
   JobSpecSchema,
+  type JobInput,
   type ModelFormat,
   type JobSpec,
   type JobSpecInput,

@@ -22,6 +22,7 @@ import {
   Sha256HexSchema,
 } from './primitives.js';
 import { TensorNameSchema, TensorWireSchema, tensorByteLength, type TensorWire } from './tensor.js';
+import { TensorRefSchema, isTensorRef, type TensorRef } from './tensor-ref.js';
 import { parseWith, safeParseWith, type SafeParseResult } from './validation.js';
 
 export const JOB_KINDS = ['matmul', 'inference', 'train'] as const;
@@ -33,9 +34,16 @@ export type ModelFormat = (typeof MODEL_FORMATS)[number];
 export const OPTIMIZERS = ['sgd', 'adam'] as const;
 export const LOSSES = ['meanSquaredError', 'categoricalCrossentropy', 'binaryCrossentropy'] as const;
 
-/** Named input tensors: unique names, at most `MAX_INPUT_TENSORS`, at most `MAX_INPUT_BYTES_TOTAL` in all. */
+/** A job input: a tensor inline (base64 `data`) or named by ref (fetched by the agent). */
+export const JobInputSchema = z.union([TensorWireSchema, TensorRefSchema]);
+export type JobInput = TensorWire | TensorRef;
+
+/**
+ * Named input tensors: unique names, at most `MAX_INPUT_TENSORS`, inline ones at most
+ * `MAX_INPUT_BYTES_TOTAL` in all (inputs by ref are bounded one by one by `MAX_REF_TENSOR_BYTES`).
+ */
 export const TensorListSchema = z
-  .array(TensorWireSchema, { error: 'expected array of tensors' })
+  .array(JobInputSchema, { error: 'expected array of tensors' })
   .min(1, { error: 'expected at least one tensor' })
   .max(MAX_INPUT_TENSORS, { error: `expected at most ${MAX_INPUT_TENSORS} tensors` })
   .superRefine((tensors, ctx) => {
@@ -46,6 +54,7 @@ export const TensorListSchema = z
         ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate tensor name "${t.name}"` });
       }
       seen.add(t.name);
+      if (isTensorRef(t)) return;
       const bytes = tensorByteLength(t.dtype, t.shape);
       if (bytes > 0) total += bytes;
     });
@@ -169,7 +178,7 @@ export const TrainJobSpecSchema = z.strictObject({
 
 type IssueSink = { addIssue(issue: { code: 'custom'; path: PropertyKey[]; message: string }): void };
 
-function inputIndex(inputs: readonly TensorWire[], name: string): number {
+function inputIndex(inputs: readonly JobInput[], name: string): number {
   return inputs.findIndex((t) => t.name === name);
 }
 

@@ -17,9 +17,34 @@ export function formatIssuePath(path: readonly PropertyKey[]): string {
   return out === '' ? '(root)' : out;
 }
 
+type ZodIssue = z.ZodError['issues'][number];
+
+/**
+ * `issues` with every failed union replaced by the issues of its closest branch (the one with the
+ * fewest, the first on a tie), paths made absolute: an inline tensor with bad base64 reports its
+ * `data`, not that it is not a tensor by ref either.
+ */
+function flattenUnions(issues: readonly ZodIssue[]): ZodIssue[] {
+  const out: ZodIssue[] = [];
+  for (const issue of issues) {
+    if (issue.code !== 'invalid_union' || issue.errors.length === 0) {
+      out.push(issue);
+      continue;
+    }
+    const branches = issue.errors.map((branch) => flattenUnions(branch));
+    const closest = branches.reduce((best, b) => (b.length < best.length ? b : best));
+    if (closest.length === 0) {
+      out.push(issue);
+      continue;
+    }
+    for (const sub of closest) out.push({ ...sub, path: [...issue.path, ...sub.path] } as ZodIssue);
+  }
+  return out;
+}
+
 function toIssues(error: z.ZodError): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
-  for (const issue of error.issues) {
+  for (const issue of flattenUnions(error.issues)) {
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
         issues.push({ path: formatIssuePath([...issue.path, key]), message: 'unknown field' });
@@ -52,7 +77,7 @@ const SPECIFIC_CODES: readonly ValidationErrorCode[] = ['TENSOR_TOO_LARGE', 'ADV
 
 /** The first specific code a custom issue carries (see SPECIFIC_CODES), else INVALID_MESSAGE. */
 function issueCode(error: z.ZodError): ValidationErrorCode {
-  for (const issue of error.issues) {
+  for (const issue of flattenUnions(error.issues)) {
     if (issue.code !== 'custom') continue;
     const code = (issue.params as { code?: unknown } | undefined)?.code;
     const specific = SPECIFIC_CODES.find((c) => c === code);

@@ -492,7 +492,7 @@ export type JobDetailDto = {
   /** why the job ended: always set on FAILED and EXPIRED, null otherwise */
   error?: JobErrorDto | null;
   resultHash?: string | null;
-  /** the submitted job spec, its inputs as metadata only (name, dtype, shape, bytes): no tensor data */
+  /** the submitted job spec, its inputs as metadata only (name, dtype, shape, bytes, and ref for an input by ref): no tensor data */
   spec?: {
     kind: "matmul" | "inference" | "train";
     inputs: {
@@ -501,6 +501,8 @@ export type JobDetailDto = {
       shape: number[];
       /** bytes of element data */
       bytes: number;
+      /** the uploaded tensor an input by ref names (absent for inline inputs) */
+      ref?: string;
     }[];
   };
 };

@@ -29,6 +29,8 @@ import {
   type JobSpec,
   type ResultReceipt,
   type Signed,
+  isTensorRef,
+  type TensorRef,
   type TensorWire,
 } from '@gpumesh/protocol';
 
@@ -200,7 +202,7 @@ function fromEvidenceArtifact(a: EvidenceArtifact): ModelArtifact {
   };
 }
 
-function digests(tensors: readonly TensorWire[]): TensorDigestEntry[] {
+function digests(tensors: readonly (TensorWire | TensorRef)[]): TensorDigestEntry[] {
   return tensors
     .map(tensorDigest)
     .map((d) => ({ ...d, shape: [...d.shape] }))
@@ -248,7 +250,10 @@ export function buildEvidence(input: BuildEvidenceInput): EvidenceBundle {
     verdict: verdictOf(agreement),
     createdAt: input.createdAt ?? Date.now(),
     disclosed: {
-      inputs: [...input.job.spec.inputs],
+      // inputs by ref are not copied into the bundle (they may be up to 1 GiB each): withheld
+      ...(input.job.spec.inputs.some(isTensorRef)
+        ? {}
+        : { inputs: input.job.spec.inputs.filter((t): t is TensorWire => !isTensorRef(t)) }),
       accusedOutputs: [...input.accused.outputs],
       referenceOutputs: [...input.reference.outputs],
       ...(artifacts.length === 0 ? {} : { artifacts }),

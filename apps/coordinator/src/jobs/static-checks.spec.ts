@@ -20,6 +20,19 @@ describe('staticIssues', () => {
     expect(staticIssues(matmul({ requirements: { backends: ['wasm', 'cpu'] } }, 'int32'))).toEqual([]);
   });
 
+  it('takes a 4096² matmul by ref, and refuses one whose product is over the result cap', () => {
+    const ref = (name: string, shape: number[]): Record<string, unknown> => {
+      const sha256 = (name === 'a' ? 'aa' : 'bb').repeat(32);
+      return { name, ref: `sha256:${sha256}`, dtype: 'float32', shape, sha256 };
+    };
+    // 64 MiB inputs, 4 MiB product: the inline caps do not bound refs
+    expect(staticIssues(matmul({ inputs: [ref('a', [1024, 16384]), ref('b', [16384, 1024])] }))).toEqual([]);
+    // a 64 MiB product cannot come back yet
+    expect(staticIssues(matmul({ inputs: [ref('a', [4096, 4096]), ref('b', [4096, 4096])] }))).toEqual([
+      { path: 'inputs', message: expect.stringContaining('float32[4096,4096], 67108864 bytes') as string },
+    ]);
+  });
+
   it('refuses a max price of 0, naming the field', () => {
     expect(staticIssues(matmul({ maxPricePerUnit: '0' }))).toEqual([
       { path: 'maxPricePerUnit', message: expect.stringContaining('at least 1') as string },

@@ -2,7 +2,16 @@
 // names the field, rather than accepted to fail on every provider. What depends on the live network
 // (its prices, backends, operators) is the placement explanation's, after a grace period
 // (dispatch/unplaceable.ts).
-import { backendsAbleToRun, firstNonFinite, placeableBackends, type JobSpec } from '@gpumesh/protocol';
+import {
+  BYTES_PER_ELEMENT,
+  MAX_TENSOR_BYTES,
+  backendsAbleToRun,
+  firstNonFinite,
+  isTensorRef,
+  matmulDims,
+  placeableBackends,
+  type JobSpec,
+} from '@gpumesh/protocol';
 
 /** One field the spec cannot run with, and why. */
 export interface StaticIssue {
@@ -16,9 +25,10 @@ export const MIN_MAX_PRICE_PER_UNIT = 1n;
 /** Every reason the spec can never run, each naming its field (empty: nothing static forbids it). */
 export function staticIssues(spec: JobSpec): StaticIssue[] {
   const issues: StaticIssue[] = [];
-  // No spec option allows NaN or Infinity: no kernel result over them could be checked.
+  // No spec option allows NaN or Infinity: no kernel result over them could be checked. (Inputs by
+  // ref are scanned from their file when the submission names them: TensorsService.resolveInputs.)
   spec.inputs.forEach((input, i) => {
-    const bad = firstNonFinite(input);
+    const bad = isTensorRef(input) ? null : firstNonFinite(input);
     if (bad) {
       issues.push({
         path: `inputs[${i}].data`,
@@ -26,6 +36,21 @@ export function staticIssues(spec: JobSpec): StaticIssue[] {
       });
     }
   });
+  // Inputs may go by ref beyond the inline caps; results still come back inline (docs/tensors.md).
+  if (spec.kind === 'matmul') {
+    const a = spec.inputs.find((t) => t.name === 'a');
+    const b = spec.inputs.find((t) => t.name === 'b');
+    if (a && b) {
+      const { m, n } = matmulDims(a.shape, b.shape, spec.params.transposeA, spec.params.transposeB);
+      const bytes = m * n * BYTES_PER_ELEMENT[a.dtype];
+      if (bytes > MAX_TENSOR_BYTES) {
+        issues.push({
+          path: 'inputs',
+          message: `the product c would be ${a.dtype}[${m},${n}], ${bytes} bytes; a result tensor is at most ${MAX_TENSOR_BYTES} bytes (MAX_TENSOR_BYTES) until outputs come back as files`,
+        });
+      }
+    }
+  }
   if (BigInt(spec.maxPricePerUnit) < MIN_MAX_PRICE_PER_UNIT) {
     issues.push({
       path: 'maxPricePerUnit',

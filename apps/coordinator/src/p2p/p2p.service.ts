@@ -22,10 +22,12 @@ import {
   type JobOfferOutcome,
   type SendJobOfferOptions,
 } from '@gpumesh/p2p';
-import { signPayloads, type JobOffer, type Signed } from '@gpumesh/protocol';
+import { isTensorRef, signPayloads, type JobOffer, type Signed } from '@gpumesh/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { LOGGER } from '../logging/logger.js';
 import { ArtifactsService } from '../artifacts/artifacts.service.js';
+import { OfferedArtifacts } from '../artifacts/offered-artifacts.js';
+import { TensorsService } from '../tensors/tensors.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { ProvidersRepository } from '../providers/providers.repository.js';
 import { SETTLEMENT_CHAIN, type SettlementChain } from '../settlement/settlement-chain.js';
@@ -58,7 +60,7 @@ interface PendingOffer {
 }
 
 function inputBytes(offer: Omit<JobOffer, 'coordinatorPeerId'>): number {
-  return offer.spec.inputs.reduce((n, t) => n + t.data.length, 0);
+  return offer.spec.inputs.reduce((n, t) => n + (isTensorRef(t) ? 0 : t.data.length), 0);
 }
 
 /**
@@ -83,6 +85,11 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
   private stopServing: (() => Promise<void>) | null = null;
   private stopServingEpochFiles: (() => Promise<void>) | null = null;
   private epochAnnouncer: EpochAnnouncer | null = null;
+  /**
+   * Which provider may fetch which job input by ref (by sha256) from this worker: one holding an
+   * open offer of a job that uses it, a few fetches per offer (as for model artifacts).
+   */
+  private readonly offeredTensors = new OfferedArtifacts();
   /** Offers made in this turn of the event loop, sent together at its end. */
   private pending: PendingOffer[] = [];
   /** Result bytes all job streams of this process may buffer (see SendJobOfferOptions.resultBudget). */
@@ -93,6 +100,7 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly view: ProviderViewService,
     private readonly artifacts: ArtifactsService,
+    private readonly tensors: TensorsService,
     private readonly directory: NetworkDirectory,
     private readonly metrics: MetricsService,
     private readonly providers: ProvidersRepository,
@@ -176,6 +184,9 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
       // only a provider holding an open offer of a job that uses the model (from this worker)
       mayFetch: (hash, { remotePeer }) => this.artifacts.mayFetch(remotePeer, hash),
       getArtifact: (hash) => this.artifacts.content(hash),
+      // job inputs by ref: the same rule, per tensor
+      mayFetchTensor: (sha256, { remotePeer }) => this.offeredTensors.take(remotePeer, sha256),
+      openTensor: (sha256) => this.tensors.source(sha256),
       onRefused: (peer) =>
         this.penalize(peer, PeerAction.MidToleranceError, 'artifact fetch without an open offer'),
       onStreamError: (peer) => {
@@ -250,7 +261,15 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
   ): Promise<JobOfferOutcome> {
     if (!this.node || !this.identity) return Promise.reject(new Error('p2p is not running in this process'));
     // the provider may fetch the job's model from this worker while the offer is open
-    const release = this.artifacts.openOffer(peerId, offer.spec.model?.hash);
+    const releaseModel = this.artifacts.openOffer(peerId, offer.spec.model?.hash);
+    // ... and its inputs by ref
+    const releaseTensors = offer.spec.inputs
+      .filter(isTensorRef)
+      .map((input) => this.offeredTensors.grant(peerId, input.sha256));
+    const release = (): void => {
+      releaseModel();
+      for (const r of releaseTensors) r();
+    };
     return new Promise<JobOfferOutcome>((resolve, reject) => {
       if (this.pending.length === 0) setImmediate(() => void this.sendPending());
       const streamOptions: SendJobOfferOptions = {

@@ -70,9 +70,40 @@ export class TensorFiles {
     return createReadStream(this.pathOf(sha256), { highWaterMark: 1024 * 1024 });
   }
 
-  /** The element bytes of a stored tensor, whole (for tensors that go inline into a job spec). */
+  /** The element bytes of a stored tensor, whole. */
   read(sha256: string): Promise<Buffer> {
     return readFile(this.pathOf(sha256));
+  }
+
+  /** Byte length of a stored tensor, or undefined when it is not stored. */
+  async size(sha256: string): Promise<number | undefined> {
+    return stat(this.pathOf(sha256)).then(
+      (s) => s.size,
+      () => undefined,
+    );
+  }
+
+  /**
+   * Where the first NaN or ±Infinity of a stored float32 tensor is, or null when every element is
+   * finite; read in a stream (≈ 50 ms per 64 MiB from the page cache). Throws when the file is gone.
+   */
+  async firstNonFiniteFloat32(sha256: string): Promise<{ index: number; value: number } | null> {
+    let index = 0;
+    let carry = Buffer.alloc(0);
+    for await (const chunk of this.openRead(sha256) as AsyncIterable<Buffer>) {
+      const data = carry.byteLength > 0 ? Buffer.concat([carry, chunk]) : chunk;
+      const whole = data.byteLength - (data.byteLength % 4);
+      // a copy when unaligned: Float32Array needs a 4-byte aligned offset
+      const aligned = data.byteOffset % 4 === 0 ? data : Buffer.from(data.subarray(0, whole));
+      const values = new Float32Array(aligned.buffer, aligned.byteOffset, whole / 4);
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i];
+        if (v - v !== 0) return { index: index + i, value: v };
+      }
+      index += values.length;
+      carry = Buffer.from(data.subarray(whole));
+    }
+    return null;
   }
 
   /**

@@ -5,12 +5,13 @@ import type { ReadStream } from 'node:fs';
 import type { Tensor } from '#prisma';
 import {
   DTYPES,
-  MAX_TENSOR_BYTES,
+  MAX_REF_TENSOR_BYTES,
   MAX_TENSOR_RANK,
   NPY_MEDIA_TYPE,
   type DType,
-  type TensorWire,
+  type TensorRef,
 } from '@gpumesh/protocol';
+import type { TensorSource } from '@gpumesh/p2p';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
 import type { Principal } from '../auth/principal.js';
@@ -121,9 +122,13 @@ export class TensorsService implements OnModuleInit {
   }
 
   /**
-   * A job's `inputs` with every `{ name, ref }` replaced by the inline tensor it names (so the spec,
-   * its hash and what agents receive are what they were). Refs must be the caller's; the error names
-   * the field. Anything else is left for the job spec schema to judge.
+   * A job's `inputs` with every `{ name, ref }` completed from the caller's tensor row into the
+   * stored form `{ name, ref, dtype, shape, sha256 }`: the spec keeps the ref (its hash is that of
+   * the same job sent inline, since specs hash inputs by digest), agents fetch the bytes over the
+   * artifact protocol. A ref is bounded by `MAX_TENSOR_UPLOAD_BYTES` (and the protocol's
+   * `MAX_REF_TENSOR_BYTES`), not by the inline caps; its file must still be there, and a float32
+   * one must hold finite numbers only. Errors name the field. Anything else is left for the job spec
+   * schema to judge.
    */
   async resolveInputs(accountId: string, inputs: unknown): Promise<unknown> {
     if (!Array.isArray(inputs)) return inputs;
@@ -148,29 +153,50 @@ export class TensorsService implements OnModuleInit {
             `${field}.ref: no tensor ${ref as string} uploaded by this account (POST /v1/tensors)`,
           );
         }
-        if (row.bytes > BigInt(MAX_TENSOR_BYTES)) {
+        const limit = Math.min(this.config.MAX_TENSOR_UPLOAD_BYTES, MAX_REF_TENSOR_BYTES);
+        if (row.bytes > BigInt(limit)) {
           throw new DomainError(
             'VALIDATION_FAILED',
-            `${field}.ref: the tensor is ${row.bytes} bytes; a job input is at most ${MAX_TENSOR_BYTES} bytes (MAX_TENSOR_BYTES)`,
+            `${field}.ref: the tensor is ${row.bytes} bytes; a job input by ref is at most ${limit} bytes (MAX_TENSOR_UPLOAD_BYTES; the inline caps do not apply to refs)`,
             { code: 'TENSOR_TOO_LARGE' },
           );
         }
-        const bytes = await this.files.read(row.sha256).catch(() => null);
-        if (!bytes) {
+        const nonFinite =
+          row.dtype === 'float32'
+            ? await this.files.firstNonFiniteFloat32(row.sha256).catch(() => undefined)
+            : null;
+        if (nonFinite === undefined) {
           throw new DomainError(
             'VALIDATION_FAILED',
             `${field}.ref: the bytes of ${ref as string} are gone; upload it again`,
           );
         }
-        const wire: TensorWire = {
+        if (nonFinite !== null) {
+          throw new DomainError(
+            'VALIDATION_FAILED',
+            `${field}.ref: element ${nonFinite.index} is ${nonFinite.value}; job inputs must be finite numbers (NaN and Infinity are refused)`,
+          );
+        }
+        const stored: TensorRef = {
           name: name as string,
+          ref: tensorRef(row.sha256),
           dtype: row.dtype as DType,
           shape: row.shape,
-          data: bytes.toString('base64'),
+          sha256: row.sha256,
         };
-        return wire;
+        return stored;
       }),
     );
+  }
+
+  /**
+   * The tensor `sha256` names, streamed, if some account uploaded it and its file is whole (the
+   * artifact protocol serves job inputs by ref with it; who may fetch is the caller's check).
+   */
+  async source(sha256: string): Promise<TensorSource | undefined> {
+    const bytes = await this.files.size(sha256);
+    if (bytes === undefined) return undefined;
+    return { bytes, chunks: this.files.openRead(sha256) };
   }
 }
 

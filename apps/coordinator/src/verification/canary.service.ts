@@ -8,6 +8,7 @@ import {
   hashOutputs,
   hashSpec,
   type JobSpec,
+  isTensorRef,
   type TensorWire,
 } from '@gpumesh/protocol';
 import { AccountsRepository } from '../accounts/accounts.repository.js';
@@ -331,7 +332,11 @@ export class CanaryService implements OnModuleDestroy {
     { ok: true; made: { source: Job; spec: JobSpec; outputs: TensorWire[] } } | { ok: false; reason: string }
   > {
     const real = source.spec as unknown as JobSpec;
-    const spec = { ...real, inputs: real.inputs.map(freshLike), redundancy: 1 } as JobSpec;
+    // A job with inputs by ref (possibly beyond the inline caps) is not copied: the coordinator
+    // does not recompute those (reference.ts) and fresh inline copies would not look like them.
+    const inline = real.inputs.filter((t): t is TensorWire => !isTensorRef(t));
+    if (inline.length < real.inputs.length) return { ok: false, reason: 'the job has inputs by ref' };
+    const spec = { ...real, inputs: inline.map(freshLike), redundancy: 1 } as JobSpec;
     const outcome = await this.verifier.referenceOf(spec, source.workUnits, 'low');
     if (!outcome.ok) {
       this.logger.debug(

@@ -5,7 +5,13 @@ import {
   type ReferenceFailureCode,
   type ReferenceRunnerOptions,
 } from '@gpumesh/compute';
-import type { JobSpec, TensorWire } from '@gpumesh/protocol';
+import {
+  isTensorRef,
+  MAX_TENSOR_BYTES,
+  refTensorByteLength,
+  type JobSpec,
+  type TensorWire,
+} from '@gpumesh/protocol';
 import type { ArtifactsRepository } from '../artifacts/artifacts.repository.js';
 
 /**
@@ -49,6 +55,8 @@ export class CoordinatorReference {
   constructor(
     private readonly artifacts: Pick<ArtifactsRepository, 'findWhole'>,
     options: ReferenceRunnerOptions,
+    /** The element bytes of an uploaded tensor (a job input by ref), by sha256. */
+    private readonly tensorBytes?: (sha256: string) => Promise<Uint8Array>,
   ) {
     this.runner = new ReferenceRunner({ timeoutMs: REFERENCE_TIMEOUT_MS, ...options });
   }
@@ -96,6 +104,9 @@ export class CoordinatorReference {
     trainLossOf?: readonly (readonly TensorWire[] | null)[],
   ): Promise<ReferenceOutcome> {
     try {
+      const inlined = await this.inlineRefs(spec);
+      if (!inlined.ok) return inlined;
+      spec = inlined.spec;
       const model = spec.kind === 'matmul' ? undefined : await this.artifactOf(spec);
       if (spec.kind !== 'matmul' && !model) {
         return { ok: false, code: 'NO_ARTIFACT', reason: `the model ${spec.model.hash} is not stored here` };
@@ -127,6 +138,39 @@ export class CoordinatorReference {
     if (spec.kind !== 'train') return { ok: false, code: 'BAD_INPUT', reason: `a ${spec.kind} job` };
     const outcome = await this.compute(spec, 'high', candidates);
     return outcome.ok ? { ok: true, losses: outcome.losses ?? [] } : outcome;
+  }
+
+  /**
+   * `spec` with its inputs by ref read from the tensor store as inline tensors, for the reference
+   * worker. An input over the inline cap (`MAX_TENSOR_BYTES`) is not recomputed here (such jobs are
+   * over the reference budget anyway): a `BAD_INPUT` failure, as for any input the reference refuses.
+   */
+  private async inlineRefs(
+    spec: JobSpec,
+  ): Promise<{ ok: true; spec: JobSpec } | { ok: false; code: ReferenceFailureCode; reason: string }> {
+    if (!spec.inputs.some(isTensorRef)) return { ok: true, spec };
+    const read = this.tensorBytes;
+    const tooLarge = spec.inputs.find(
+      (t) => isTensorRef(t) && refTensorByteLength(t.dtype, t.shape) > MAX_TENSOR_BYTES,
+    );
+    if (!read || tooLarge) {
+      return {
+        ok: false,
+        code: 'BAD_INPUT',
+        reason: tooLarge
+          ? `input ${tooLarge.name} by ref is over ${MAX_TENSOR_BYTES} bytes: not recomputed here`
+          : 'inputs by ref cannot be read here',
+      };
+    }
+    const inputs = await Promise.all(
+      spec.inputs.map(async (t): Promise<TensorWire> => {
+        if (!isTensorRef(t)) return t;
+        const bytes = await read(t.sha256);
+        const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+        return { name: t.name, dtype: t.dtype, shape: [...t.shape], data };
+      }),
+    );
+    return { ok: true, spec: { ...spec, inputs } };
   }
 
   stats(): ReturnType<ReferenceRunner['stats']> {

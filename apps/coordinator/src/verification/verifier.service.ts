@@ -9,6 +9,7 @@ import {
   type TensorWire,
 } from '@gpumesh/protocol';
 import { judgeTrainLoss, type TrainLosses } from '@gpumesh/verification';
+import { TensorsService } from '../tensors/tensors.service.js';
 import { ArtifactsRepository } from '../artifacts/artifacts.repository.js';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { LOGGER } from '../logging/logger.js';
@@ -76,10 +77,13 @@ export class VerifierService implements OnModuleDestroy {
     private readonly bus: JobEventsBus,
     private readonly webhooks: WebhooksService,
     private readonly attempts: AttemptsRepository,
+    tensors: TensorsService,
   ) {
-    this.references = new CoordinatorReference(artifacts, {
-      maxWorkUnits: BigInt(config.REFERENCE_WORK_BUDGET),
-    });
+    this.references = new CoordinatorReference(
+      artifacts,
+      { maxWorkUnits: BigInt(config.REFERENCE_WORK_BUDGET) },
+      (sha256) => tensors.files.read(sha256),
+    );
   }
 
   async onModuleDestroy(): Promise<void> {

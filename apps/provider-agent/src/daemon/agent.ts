@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import {
   createGpumeshNode,
   fetchArtifact,
+  fetchTensor,
   handleJobOffers,
   nodePeerId,
   startGossip,
@@ -12,13 +13,17 @@ import {
 } from '@gpumesh/p2p';
 import {
   BatchSigner,
+  MAX_REF_TENSOR_BYTES,
   REJECT_NO_CAPACITY,
   createPeerBinding,
   hashOutputs,
   hashTensors,
+  isTensorRef,
   jobErrorFault,
+  refTensorByteLength,
   signPayload,
   type JobOffer,
+  type JobSpec,
   type PeerBinding,
   type Signed,
 } from '@gpumesh/protocol';
@@ -260,9 +265,14 @@ export async function startAgent(options: {
     advertiseSoon();
     try {
       const ref = offer.spec.model;
-      const artifact = ref
-        ? await artifacts.getOrFetch(ref.hash, () => fetchArtifact(node, remotePeer, ref.hash, { signal }))
-        : undefined;
+      // The model and the inputs by ref come from the coordinator that sent the offer, while the
+      // offer is open (it serves them to no one else); each is checked against its hash.
+      const [artifact, refInputs] = await Promise.all([
+        ref
+          ? artifacts.getOrFetch(ref.hash, () => fetchArtifact(node, remotePeer, ref.hash, { signal }))
+          : undefined,
+        fetchRefInputs(node, remotePeer, offer.spec, signal),
+      ]);
       const model = artifact
         ? {
             format: artifact.format,
@@ -271,7 +281,7 @@ export async function startAgent(options: {
           }
         : undefined;
       const result = await pool.run(
-        { jobId: offer.jobId, attempt: offer.attempt, spec: offer.spec, model },
+        { jobId: offer.jobId, attempt: offer.attempt, spec: offer.spec, model, refInputs },
         {
           signal,
           onProgress: (p) =>
@@ -429,4 +439,29 @@ export async function startAgent(options: {
       await writeStatus().catch(() => undefined);
     },
   };
+}
+
+/**
+ * The element bytes of every input of `spec` given by ref, fetched from `coordinator` over the
+ * artifact protocol (in parallel; each checked for its length and sha256 while it arrives), by
+ * input name. Empty when every input is inline.
+ */
+async function fetchRefInputs(
+  node: GpumeshNode,
+  coordinator: string,
+  spec: JobSpec,
+  signal: AbortSignal,
+): Promise<Map<string, Uint8Array>> {
+  const refs = spec.inputs.filter(isTensorRef);
+  const fetched = await Promise.all(
+    refs.map((input) =>
+      fetchTensor(
+        node,
+        coordinator,
+        { sha256: input.sha256, bytes: refTensorByteLength(input.dtype, input.shape) },
+        { signal, maxBytes: MAX_REF_TENSOR_BYTES },
+      ),
+    ),
+  );
+  return new Map(refs.map((input, i) => [input.name, fetched[i]]));
 }

@@ -1,7 +1,13 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Matches } from 'class-validator';
 import type { Job, JobEvent } from '#prisma';
-import { BACKENDS, base64DecodedLength, type TensorWire } from '@gpumesh/protocol';
+import {
+  BACKENDS,
+  base64DecodedLength,
+  isTensorRef,
+  refTensorByteLength,
+  type JobInput,
+} from '@gpumesh/protocol';
 import { PageQueryDto } from '../../common/page-query.dto.js';
 import { JOB_STATES } from '../job-state.js';
 import { JOB_ERROR_CODES, jobErrorOf } from '../job-error.js';
@@ -187,12 +193,14 @@ export interface JobInputSummary {
   dtype: string;
   shape: number[];
   bytes: number;
+  /** `sha256:<hex>` when the input is by ref (an uploaded tensor, GET /v1/tensors/:ref). */
+  ref?: string;
 }
 
 export class JobDetailDto extends JobDto {
   @ApiProperty({
     description:
-      'the submitted job spec, its inputs as metadata only (name, dtype, shape, bytes): no tensor data',
+      'the submitted job spec, its inputs as metadata only (name, dtype, shape, bytes, and ref for an input by ref): no tensor data',
     type: 'object',
     additionalProperties: true,
     required: ['kind', 'inputs'],
@@ -209,6 +217,11 @@ export class JobDetailDto extends JobDto {
             dtype: { type: 'string', enum: ['float32', 'int32', 'bool'] },
             shape: { type: 'array', items: { type: 'integer' } },
             bytes: { type: 'integer', description: 'bytes of element data' },
+            ref: {
+              type: 'string',
+              pattern: '^sha256:[0-9a-f]{64}$',
+              description: 'the uploaded tensor an input by ref names (absent for inline inputs)',
+            },
           },
         },
       },
@@ -219,15 +232,20 @@ export class JobDetailDto extends JobDto {
 
 /** A stored job spec with each input's data replaced by its size. */
 export function summarizeSpec(spec: unknown): Record<string, unknown> & { inputs: JobInputSummary[] } {
-  const { inputs, ...rest } = spec as { inputs?: TensorWire[] } & Record<string, unknown>;
+  const { inputs, ...rest } = spec as { inputs?: JobInput[] } & Record<string, unknown>;
   return {
     ...rest,
-    inputs: (inputs ?? []).map((t) => ({
-      name: t.name,
-      dtype: t.dtype,
-      shape: [...t.shape],
-      bytes: base64DecodedLength(t.data),
-    })),
+    inputs: (inputs ?? []).map((t) =>
+      isTensorRef(t)
+        ? {
+            name: t.name,
+            dtype: t.dtype,
+            shape: [...t.shape],
+            bytes: refTensorByteLength(t.dtype, t.shape),
+            ref: t.ref,
+          }
+        : { name: t.name, dtype: t.dtype, shape: [...t.shape], bytes: base64DecodedLength(t.data) },
+    ),
   };
 }
 

@@ -1,5 +1,5 @@
 // Shared memory for the inputs of large tasks, reused from task to task.
-import { tensorByteLength, type JobSpec } from '@gpumesh/protocol';
+import { refTensorByteLength, type JobSpec } from '@gpumesh/protocol';
 
 /** Tasks with fewer input bytes than this decode into fresh memory (small buffers are cheap). */
 export const ARENA_MIN_BYTES = 256 * 1024;
@@ -10,7 +10,7 @@ export function arenaLayout(spec: JobSpec): { offsets: number[]; bytes: number }
   let bytes = 0;
   for (const t of spec.inputs) {
     offsets.push(bytes);
-    bytes += Math.ceil(tensorByteLength(t.dtype, t.shape) / 8) * 8;
+    bytes += Math.ceil(refTensorByteLength(t.dtype, t.shape) / 8) * 8;
   }
   return { offsets, bytes };
 }

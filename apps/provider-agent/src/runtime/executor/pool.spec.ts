@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
+
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { decodeTensor, type TensorWire } from '@gpumesh/protocol';
+import { decodeTensor, type TensorRef, type TensorWire } from '@gpumesh/protocol';
 
 import { maxRelativeError, referenceMatmul, seededValues } from '../matmul-check.js';
 import { createExecutorPool, ExecutorError, type ExecutorPool, type TaskProgress } from './pool.js';
@@ -120,6 +122,33 @@ describe('executor pool (wasm, 2 worker threads)', () => {
         const expected = referenceMatmul(wave[i].a, wave[i].b, m, k, n);
         expect(maxRelativeError(values(r.outputs[0]), expected)).toBeLessThan(1e-5);
       });
+    }
+  });
+
+  it('runs inputs by ref from their fetched bytes (fresh memory and arena), and refuses missing ones', async () => {
+    const asRef = (name: string, shape: number[], v: Float32Array): TensorRef => {
+      const sha256 = createHash('sha256').update(v).digest('hex');
+      return { name, ref: `sha256:${sha256}`, dtype: 'float32', shape, sha256 };
+    };
+    // 7×9 (fresh memory) and 192² (over ARENA_MIN_BYTES: copied into a shared arena)
+    for (const [m, k, n] of [
+      [7, 9, 5],
+      [192, 192, 192],
+    ]) {
+      const a = seededValues(m * k, 31);
+      const b = seededValues(k * n, 32);
+      const refSpec = spec({ kind: 'matmul', inputs: [asRef('a', [m, k], a), f32('b', [k, n], b)] });
+      const bytesOfA = new Uint8Array(a.buffer.slice(0));
+      const result = await pool.run({
+        jobId: JOB_ID,
+        attempt: 1,
+        spec: refSpec,
+        refInputs: new Map([['a', bytesOfA]]),
+      });
+      expect(maxRelativeError(values(result.outputs[0]), referenceMatmul(a, b, m, k, n))).toBeLessThan(1e-5);
+      const missing = await rejection(pool.run({ jobId: JOB_ID, attempt: 2, spec: refSpec }));
+      expect(missing.code).toBe('BAD_INPUT');
+      expect(missing.message).toContain('input a is by ref');
     }
   });
 

@@ -13,9 +13,11 @@ import {
 import {
   decodeTensorWire,
   encodeTensor,
-  tensorByteLength,
+  isTensorRef,
+  refTensorByteLength,
   type Backend,
   type JobSpec,
+  type TensorRef,
   type TensorWire,
 } from '@gpumesh/protocol';
 
@@ -51,6 +53,11 @@ export interface ExecutorTask {
   readonly spec: JobSpec;
   /** The model artifact for inference and train jobs (fetched and verified by the caller). */
   readonly model?: ModelArtifact;
+  /**
+   * The little-endian element bytes of each input by ref, by input name (fetched and checked against
+   * their sha256 by the caller); they reach the worker as typed arrays, never as base64.
+   */
+  readonly refInputs?: ReadonlyMap<string, Uint8Array>;
 }
 
 export interface TaskProgress extends EpochProgress {
@@ -197,14 +204,58 @@ interface DecodedInputs {
   readonly arena?: SharedArrayBuffer;
 }
 
-function decodeInputs(spec: JobSpec, arenas: InputArenas): DecodedInputs {
+/**
+ * An input by ref as a typed array over `bytes` (its fetched element bytes): a view, or a copy into
+ * `into` (an arena) when given. Little-endian hosts only read the bytes as they are.
+ */
+function refInput(ref: TensorRef, bytes: Uint8Array | undefined, into?: Uint8Array): RawTensor {
+  const length = refTensorByteLength(ref.dtype, ref.shape);
+  if (bytes === undefined || bytes.byteLength !== length) {
+    throw new Error(`input ${ref.name} is by ref and its ${length} bytes were not fetched`);
+  }
+  let data = bytes;
+  if (into) {
+    data = into.subarray(0, length);
+    data.set(bytes);
+  } else if (bytes.byteOffset % 4 !== 0) {
+    data = bytes.slice();
+  }
+  const shape = [...ref.shape];
+  const { buffer, byteOffset } = data;
+  switch (ref.dtype) {
+    case 'float32':
+      return {
+        name: ref.name,
+        dtype: 'float32',
+        shape,
+        values: new Float32Array(buffer, byteOffset, length / 4),
+      };
+    case 'int32':
+      return {
+        name: ref.name,
+        dtype: 'int32',
+        shape,
+        values: new Int32Array(buffer, byteOffset, length / 4),
+      };
+    case 'bool':
+      return { name: ref.name, dtype: 'bool', shape, values: new Uint8Array(buffer, byteOffset, length) };
+  }
+}
+
+function decodeInputs(
+  spec: JobSpec,
+  arenas: InputArenas,
+  refInputs?: ReadonlyMap<string, Uint8Array>,
+): DecodedInputs {
   const layout = arenaLayout(spec);
   const arena = layout.bytes >= ARENA_MIN_BYTES ? arenas.take(layout.bytes) : undefined;
   const inputs: RawTensor[] = [];
   try {
     spec.inputs.forEach((wire, i) => {
       const into = arena ? new Uint8Array(arena, layout.offsets[i]) : undefined;
-      inputs.push(decodeTensorWire(wire, into));
+      inputs.push(
+        isTensorRef(wire) ? refInput(wire, refInputs?.get(wire.name), into) : decodeTensorWire(wire, into),
+      );
     });
   } catch (err) {
     if (arena) arenas.give(arena);
@@ -225,9 +276,9 @@ function checkTask(task: ExecutorTask, memoryLimitMb: number): void {
       const m = spec.params.transposeA ? a.shape[1] : a.shape[0];
       const n = spec.params.transposeB ? b.shape[0] : b.shape[1];
       const bytes =
-        tensorByteLength('float32', [m, n]) * 2 +
-        tensorByteLength(a.dtype, a.shape) +
-        tensorByteLength(b.dtype, b.shape);
+        refTensorByteLength('float32', [m, n]) * 2 +
+        refTensorByteLength(a.dtype, a.shape) +
+        refTensorByteLength(b.dtype, b.shape);
       if (bytes > memoryLimitMb * 1024 * 1024) {
         throw new ExecutorError(
           'MEMORY_LIMIT',
@@ -452,7 +503,7 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
    * the task before is reused at once) and builds what its worker runs.
    */
   function prepare(p: Pending): { task: WorkerTask; transfer: ArrayBuffer[] } {
-    const decoded = decodeInputs(p.task.spec, arenas);
+    const decoded = decodeInputs(p.task.spec, arenas, p.task.refInputs);
     p.arena = decoded.arena;
     return { task: fromSpec(p.task, decoded.inputs), transfer: decoded.transfer };
   }
