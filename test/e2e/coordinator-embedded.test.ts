@@ -26,12 +26,27 @@ interface Started {
   output: () => string;
 }
 
-/** Starts the real coordinator process on the embedded defaults (no DATABASE_URL, no REDIS_URL). */
-async function startProcess(dataDir: string): Promise<Started> {
-  const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'warn', QUEUE_PREFIX: `e2e${Date.now()}` };
+/**
+ * Starts the real coordinator process on the embedded defaults (no DATABASE_URL, no REDIS_URL), as
+ * `npm start` does. `derivedPrefix`: no QUEUE_PREFIX either, so the queue prefix comes from the
+ * marketplace's database (else a unique one keeps this test off other stacks' queues).
+ */
+async function startProcess(
+  dataDir: string,
+  options: { derivedPrefix?: boolean; agents?: number; logLevel?: string } = {},
+): Promise<Started> {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    LOG_LEVEL: options.logLevel ?? 'warn',
+    LOG_FORMAT: 'json',
+    QUEUE_PREFIX: `e2e${Date.now()}`,
+  };
   delete env.DATABASE_URL;
   delete env.REDIS_URL;
-  const child = spawn(process.execPath, [MAIN, '--dev', '--port', '0', '--data-dir', dataDir], { env });
+  if (options.derivedPrefix) delete env.QUEUE_PREFIX;
+  const args = [MAIN, '--dev', '--port', '0', '--data-dir', dataDir];
+  if (options.agents !== undefined) args.push('--agents', String(options.agents));
+  const child = spawn(process.execPath, args, { env });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -170,5 +185,46 @@ describe('e2e: the coordinator process on embedded defaults', () => {
       expect(await stopProcess(second)).toBe(0);
     }
     // Two full starts (PGlite, anvil, 2 agents) on a loaded 2-core CI machine take well over a minute.
+  }, 300_000);
+  it('runs two marketplaces side by side on one Redis: each takes only its own work', async () => {
+    // Two `npm start` stacks with their own data directories and the machine's one Redis, neither
+    // given a QUEUE_PREFIX: each derives its prefix from its database, so neither takes the other's
+    // dispatch jobs (before, the second stack's jobs stayed QUEUED until their deadline).
+    const dirs = await Promise.all([1, 2].map((n) => mkdtemp(join(tmpdir(), `gpumesh-e2e-stack${n}-`))));
+    const stacks: Started[] = [];
+    try {
+      for (const dir of dirs)
+        stacks.push(await startProcess(dir, { derivedPrefix: true, agents: 1, logLevel: 'info' }));
+      // Each claimed a prefix of its own marketplace id.
+      const prefixes = stacks.map((s) => /"queuePrefix":"(gm-[0-9a-f]+)"/.exec(s.output())?.[1]);
+      expect(prefixes.every((p) => p !== undefined)).toBe(true);
+      expect(prefixes[0]).not.toBe(prefixes[1]);
+      const jobs = await Promise.all(
+        stacks.map(async (s) => {
+          const res = await api<{ id: string }>(s.url, 'POST', '/v1/jobs', {
+            key: s.devKey,
+            body: matmulSpec(16, 16, 16, '2'),
+          });
+          expect(res.status, JSON.stringify(res.body)).toBe(201);
+          return res.body.id;
+        }),
+      );
+      for (const [i, s] of stacks.entries()) {
+        const until = Date.now() + 90_000;
+        let state = '';
+        while (state !== 'COMPLETED' && Date.now() < until) {
+          const got = await api<{ state: string }>(s.url, 'GET', `/v1/jobs/${jobs[i]}`, { key: s.devKey });
+          state = got.body.state;
+          if (state !== 'COMPLETED') await new Promise((r) => setTimeout(r, 500));
+        }
+        expect(state, `stack ${i + 1}:\n${s.output()}`).toBe('COMPLETED');
+        // The other marketplace has never heard of it.
+        const other = stacks[1 - i];
+        expect((await api(other.url, 'GET', `/v1/jobs/${jobs[i]}`, { key: other.devKey })).status).toBe(404);
+      }
+    } finally {
+      for (const s of stacks) await stopProcess(s);
+      for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+    }
   }, 300_000);
 });
