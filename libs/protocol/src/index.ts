@@ -30,6 +30,7 @@ export {
   encodeTensor,
   decodeTensor,
   decodeTensorWire,
+  tensorView,
   firstNonFinite,
   BYTES_PER_ELEMENT,
   DTYPES,

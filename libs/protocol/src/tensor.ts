@@ -279,26 +279,29 @@ export function decodeTensorWire(t: TensorWire, into?: Uint8Array): DecodedTenso
     ordered = orderBytes(buf, BYTES_PER_ELEMENT[t.dtype], ownsBuffer(buf));
   }
   if (!isCanonicalBase64(t.data)) throw tensorError(t.name, 'data: expected canonical base64');
-  const shape = [...t.shape];
-  const { buffer, byteOffset, byteLength } = ordered;
-  switch (t.dtype) {
+  if (t.dtype === 'bool' && ordered.some((v) => v > 1))
+    throw tensorError(t.name, 'data: bool must be 0 or 1');
+  return tensorView(t.name, t.dtype, t.shape, ordered);
+}
+
+/**
+ * A tensor's typed array over `bytes`, its little-endian element bytes in host order (4-byte aligned
+ * for float32 and int32): a view, nothing is copied or checked.
+ */
+export function tensorView(
+  name: string,
+  dtype: DType,
+  shape: readonly number[],
+  bytes: Uint8Array,
+): DecodedTensor {
+  const { buffer, byteOffset, byteLength } = bytes;
+  switch (dtype) {
     case 'float32':
-      return {
-        name: t.name,
-        dtype: 'float32',
-        shape,
-        values: new Float32Array(buffer, byteOffset, byteLength / 4),
-      };
+      return { name, dtype, shape: [...shape], values: new Float32Array(buffer, byteOffset, byteLength / 4) };
     case 'int32':
-      return {
-        name: t.name,
-        dtype: 'int32',
-        shape,
-        values: new Int32Array(buffer, byteOffset, byteLength / 4),
-      };
+      return { name, dtype, shape: [...shape], values: new Int32Array(buffer, byteOffset, byteLength / 4) };
     case 'bool':
-      if (ordered.some((v) => v > 1)) throw tensorError(t.name, 'data: bool must be 0 or 1');
-      return { name: t.name, dtype: 'bool', shape, values: new Uint8Array(buffer, byteOffset, byteLength) };
+      return { name, dtype, shape: [...shape], values: new Uint8Array(buffer, byteOffset, byteLength) };
   }
 }
 

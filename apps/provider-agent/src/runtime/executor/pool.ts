@@ -15,6 +15,7 @@ import {
   encodeTensor,
   isTensorRef,
   refTensorByteLength,
+  tensorView,
   type Backend,
   type JobSpec,
   type TensorRef,
@@ -220,26 +221,7 @@ function refInput(ref: TensorRef, bytes: Uint8Array | undefined, into?: Uint8Arr
   } else if (bytes.byteOffset % 4 !== 0) {
     data = bytes.slice();
   }
-  const shape = [...ref.shape];
-  const { buffer, byteOffset } = data;
-  switch (ref.dtype) {
-    case 'float32':
-      return {
-        name: ref.name,
-        dtype: 'float32',
-        shape,
-        values: new Float32Array(buffer, byteOffset, length / 4),
-      };
-    case 'int32':
-      return {
-        name: ref.name,
-        dtype: 'int32',
-        shape,
-        values: new Int32Array(buffer, byteOffset, length / 4),
-      };
-    case 'bool':
-      return { name: ref.name, dtype: 'bool', shape, values: new Uint8Array(buffer, byteOffset, length) };
-  }
+  return tensorView(ref.name, ref.dtype, ref.shape, data);
 }
 
 function decodeInputs(
