@@ -8,6 +8,7 @@ import {
   type EpochReceipt,
 } from './epoch-file.js';
 import { decodeUtf8 } from './epoch-file-split.js';
+import type { LeafPosition, ReceiptFacts } from './epoch-leaves-scan.js';
 import { RewardsError } from './errors.js';
 import { fundingRootOf } from './funding.js';
 import { keccak256Hex } from './keccak.js';
@@ -49,11 +50,22 @@ export interface AuditReport {
   readonly problems: readonly AuditProblem[];
   /** The file as parsed (null when it could not be read): no need to parse it again. */
   readonly file: EpochFile | null;
+  /**
+   * Its leaves without their receipts (empty when it could not be read): what the next epoch's audit
+   * needs as `previous`, kept without holding every receipt.
+   */
+  readonly positions: readonly LeafPosition[];
+}
+
+/** The previous epoch, as far as the continuity check reads it (an `EpochFile` will do). */
+export interface PreviousEpoch {
+  readonly epoch: number;
+  readonly leaves: readonly Pick<LeafPosition, 'index' | 'account' | 'cumulativeAmount'>[];
 }
 
 export interface AuditOptions {
-  /** The previous epoch's file: checks each provider carries on from where it stood. */
-  readonly previous?: EpochFile;
+  /** The previous epoch's file (or its positions): checks each provider carries on from where it stood. */
+  readonly previous?: PreviousEpoch;
   /** Stop listing problems of one kind after this many (default 20). */
   readonly maxProblemsPerCode?: number;
   /**
@@ -68,6 +80,20 @@ export interface AuditOptions {
   readonly escrow?: string;
   /** The epoch's `fundingRoot` on chain: it must be the root of the file's batches. */
   readonly chainFundingRoot?: string;
+}
+
+/** What the two-thread audit (`EpochAuditor`) knows of a file before `auditParsedEpoch` runs. */
+export interface KnownFacts {
+  /**
+   * The file's tree dump is the tree its leaves give (the worker's check), with this root: the tree
+   * is then neither rebuilt nor compared.
+   */
+  readonly treeRoot?: string;
+  /**
+   * The leaves scanned from the bytes (`scanEpochLeaves`): their positions, and their receipts summed
+   * with no id repeated in the file. The file's `leaves` (and their receipts) are then not read.
+   */
+  readonly scanned?: { readonly positions: readonly LeafPosition[]; readonly receipts: ReceiptFacts };
 }
 
 /**
@@ -105,14 +131,13 @@ export function unreadableFileReport(err: unknown): AuditReport {
     leafCount: 0,
     problems: [{ code: 'INVALID_FILE', message }],
     file: null,
+    positions: [],
   };
 }
 
 /**
  * `auditEpoch` of a parsed file. `rawHash`: keccak256 of the bytes (or text) as given, null for a
- * parsed value. `faithfulTreeRoot`: given when the file's tree dump is already known to be the tree
- * its leaves give (`EpochAuditor`, from its worker's check), with that tree's root; the tree is then
- * neither rebuilt nor compared here.
+ * parsed value. `known`: what `EpochAuditor` already established on its fast path (see `KnownFacts`).
  */
 export function auditParsedEpoch(
   file: EpochFile,
@@ -120,7 +145,7 @@ export function auditParsedEpoch(
   chainRoot: string,
   chainFileHash: string,
   options: AuditOptions = {},
-  faithfulTreeRoot?: string,
+  known: KnownFacts = {},
 ): AuditReport {
   const problems: AuditProblem[] = [];
   const counts = new Map<AuditProblemCode, number>();
@@ -144,11 +169,13 @@ export function auditParsedEpoch(
   const indices = new Set<number>();
   const accounts = new Set<string>();
   const receipts = new Set<string>();
+  const facts = known.scanned?.receipts;
+  const leaves = known.scanned?.positions ?? file.leaves;
   let total = 0n;
   let cumulativeTotal = 0n;
-  for (let i = 0; i < file.leaves.length; i++) {
-    const leaf = file.leaves[i];
-    if (i > 0 && leaf.index <= file.leaves[i - 1].index)
+  for (let i = 0; i < leaves.length; i++) {
+    const leaf = leaves[i];
+    if (i > 0 && leaf.index <= leaves[i - 1].index)
       report('LEAF_ORDER', `leaf ${i}: index ${leaf.index} out of order`);
     if (indices.has(leaf.index)) report('DUPLICATE_INDEX', `index ${leaf.index} appears twice`);
     indices.add(leaf.index);
@@ -162,16 +189,27 @@ export function auditParsedEpoch(
     }
     if (cumulative > MAX_CUMULATIVE_AMOUNT)
       report('AMOUNT_OVERFLOW', `${leaf.account}: ${cumulative} exceeds uint64`);
-    const { sum: receipted, zero } = sumReceipts(leaf.receipts);
-    for (const { id } of leaf.receipts) {
-      const before = receipts.size;
-      receipts.add(id);
-      if (receipts.size === before) report('DUPLICATE_RECEIPT', `receipt ${id} credited twice`);
+    let receipted: bigint;
+    let zero: boolean;
+    let receiptCount: number;
+    if (facts) {
+      receipted = facts.sums[i];
+      zero = facts.zero[i] === 1;
+      receiptCount = facts.counts[i];
+    } else {
+      const leafReceipts = file.leaves[i].receipts;
+      ({ sum: receipted, zero } = sumReceipts(leafReceipts));
+      receiptCount = leafReceipts.length;
+      for (const { id } of leafReceipts) {
+        const before = receipts.size;
+        receipts.add(id);
+        if (receipts.size === before) report('DUPLICATE_RECEIPT', `receipt ${id} credited twice`);
+      }
     }
     if (receipted !== added || zero) {
       report(
         'MISSING_RECEIPTS',
-        `${leaf.account}: epoch amount ${added}, its ${leaf.receipts.length} receipt(s) pay ${receipted}`,
+        `${leaf.account}: epoch amount ${added}, its ${receiptCount} receipt(s) pay ${receipted}`,
       );
     }
     total += added;
@@ -196,7 +234,7 @@ export function auditParsedEpoch(
     const prev = options.previous;
     if (prev.epoch + 1 !== file.epoch)
       report('PREVIOUS_MISMATCH', `previous file is epoch ${prev.epoch}, not ${file.epoch - 1}`);
-    const byAccount = new Map(file.leaves.map((l) => [l.account, l]));
+    const byAccount = new Map(leaves.map((l) => [l.account, l]));
     let maxIndex = -1;
     for (const p of prev.leaves) {
       maxIndex = Math.max(maxIndex, p.index);
@@ -209,9 +247,9 @@ export function auditParsedEpoch(
         );
       }
     }
-    const known = new Set(prev.leaves.map((l) => l.account));
-    for (const l of file.leaves) {
-      if (!known.has(l.account) && (l.previousAmount !== '0' || l.index <= maxIndex)) {
+    const paidBefore = new Set(prev.leaves.map((l) => l.account));
+    for (const l of leaves) {
+      if (!paidBefore.has(l.account) && (l.previousAmount !== '0' || l.index <= maxIndex)) {
         report(
           'PREVIOUS_MISMATCH',
           `${l.account}: new provider with previous ${l.previousAmount} at index ${l.index}`,
@@ -221,13 +259,13 @@ export function auditParsedEpoch(
   }
 
   let root: string;
-  if (faithfulTreeRoot === undefined) {
+  if (known.treeRoot === undefined) {
     const tree = epochTree(file);
     root = tree.root;
     if (root !== file.root) report('ROOT_MISMATCH', `leaves give root ${root}, file says ${file.root}`);
     checkTreeDump(file, tree, report);
   } else {
-    root = faithfulTreeRoot;
+    root = known.treeRoot;
     if (root !== file.root) report('ROOT_MISMATCH', `leaves give root ${root}, file says ${file.root}`);
   }
   if (root !== chainRoot.toLowerCase())
@@ -243,9 +281,10 @@ export function auditParsedEpoch(
     epoch: file.epoch,
     root,
     fileHash,
-    leafCount: file.leaves.length,
+    leafCount: leaves.length,
     problems,
     file,
+    positions: known.scanned?.positions ?? file.leaves.map(({ receipts: _, ...position }) => position),
   };
 }
 

@@ -152,6 +152,15 @@ describe('EpochAuditor', () => {
     await expectSameAudit(`{"tree":null,${text.slice(1)}`);
     await expectSameAudit(`${text.slice(0, -1)},"tree":{}}`);
     await expectSameAudit(`${text}\n`);
+    // Leaves the scan must not be fooled by: a later member named leaves (escaped, or repeated as is,
+    // where JSON.parse keeps the last), a receipt id repeated, whitespace inside the array.
+    const leavesJson = JSON.stringify(file.leaves);
+    await expectSameAudit(text.replace(',"root":', ',"\\u006ceaves":[],"root":'));
+    await expectSameAudit(
+      text.replace(',"root":', `,"leaves":${JSON.stringify(file.leaves.slice(1))},"root":`),
+    );
+    await expectSameAudit(text.replace(leavesJson, leavesJson.replace('"id":"job-1"', '"id":"job-0"')));
+    await expectSameAudit(text.replace('"leaves":[{', '"leaves":[ {'));
     await expectSameAudit(`${text}x`);
     await expectSameAudit(`${text.slice(0, -1)}`);
     await expectSameAudit('not json');

@@ -1,10 +1,18 @@
+import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
 import { auditEpoch, auditParsedEpoch, type AuditOptions, type AuditReport } from './audit.js';
 import type { AuditWorkerJob, AuditWorkerResult } from './audit-worker.js';
-import { isWellFormedEpochFile, type EpochFile, type StandardTreeDump } from './epoch-file.js';
-import { splitEpochFile, type EpochFileSplit } from './epoch-file-split.js';
+import {
+  isWellFormedEpochFile,
+  type EpochFile,
+  type EpochLeaf,
+  type StandardTreeDump,
+} from './epoch-file.js';
+import { decodeUtf8, NULL_TREE, splitEpochFile, type EpochFileSplit } from './epoch-file-split.js';
+import { scanEpochLeaves, type ScannedLeaves } from './epoch-leaves-scan.js';
+import { keccak256Hex } from './keccak.js';
 import { leafValues, sameValues } from './tree-dump-check.js';
 
 /** The native TypeScript transpiler the worker's loader uses when run from sources (vitest). */
@@ -33,9 +41,10 @@ interface Pending {
 /**
  * `auditEpoch` on two threads, for the watcher (one per process, reused across epochs; its worker
  * thread starts on the first audit and does not keep the process alive when idle). The file is cut
- * at its tree dump (`epoch-file-split.ts`); the worker hashes the bytes and checks the dump is the tree
- * of its own values (`tree-dump-check.ts`) while this thread parses the rest and checks leaves,
- * receipts and totals, then compares the leaves with the dump's values. The report is `auditEpoch`'s,
+ * at its tree dump (`epoch-file-split.ts`); the worker checks the dump is the tree of its own values
+ * (`tree-dump-check.ts`) while this thread reads the rest (`readHead`: the leaves scanned from the
+ * bytes, their receipts summed and checked for repeats without being parsed), hashes the bytes and
+ * checks leaves, receipts and totals, then compares the leaves with the dump's values. The report is `auditEpoch`'s,
  * problem for problem (`epoch-auditor.spec.ts`): whenever the fast path is unsure (a dump that is not
  * the leaves' tree, a layout it cannot cut, a worker that failed) the whole audit runs on this thread.
  */
@@ -58,30 +67,36 @@ export class EpochAuditor {
       return auditEpoch(epochFile, chainRoot, chainFileHash, options);
     };
     if (!(epochFile instanceof Uint8Array) && typeof epochFile !== 'string') return slow();
-    const split = splitEpochFile(epochFile);
+    // One path for both: a text is read as its UTF-8 bytes (what its hash is taken over anyway).
+    const bytes = typeof epochFile === 'string' ? Buffer.from(epochFile, 'utf8') : epochFile;
+    const split = splitEpochFile(bytes);
     if (!split) return slow();
-    const checked = this.send(epochFile, split);
-
-    let head: unknown;
-    try {
-      head = JSON.parse(split.head());
-    } catch {
-      head = null;
-    }
-    const leaves = isWellFormedEpochFile(head) && head.tree === null ? leafValues(head) : null;
+    const checked = this.send(bytes.subarray(split.treeAt, split.endAt));
+    const read = readHead(bytes, split);
+    const fileHash = read === null ? null : keccak256Hex(bytes);
     const result = await checked;
     if (
-      leaves === null ||
+      read === null ||
       result === null ||
       'error' in result ||
       result.verdict.kind !== 'faithful' ||
-      !sameValues(result.verdict, leaves)
+      !sameValues(
+        result.verdict,
+        leafValues({
+          chainId: read.file.chainId,
+          distributor: read.file.distributor,
+          leaves: read.scanned.positions,
+        }),
+      )
     ) {
       return slow();
     }
-    const file = withLazyTree(head as EpochFile, split);
+    const file = lazyMember(read.file, 'tree', () => JSON.parse(split.tree()) as StandardTreeDump);
     this.stats.twoThreads++;
-    return auditParsedEpoch(file, result.fileHash, chainRoot, chainFileHash, options, result.verdict.root);
+    return auditParsedEpoch(file, fileHash, chainRoot, chainFileHash, options, {
+      treeRoot: result.verdict.root,
+      scanned: read.scanned,
+    });
   }
 
   /** Stops the worker thread (a later audit starts another). */
@@ -93,8 +108,8 @@ export class EpochAuditor {
     if (worker) await worker.terminate();
   }
 
-  /** Gives the worker its job; resolves with its answer, or null when it failed. */
-  private send(input: Uint8Array | string, split: EpochFileSplit): Promise<AuditWorkerResult | null> {
+  /** Gives the worker a tree dump to check; resolves with its answer, or null when it failed. */
+  private send(tree: Uint8Array): Promise<AuditWorkerResult | null> {
     let worker: Worker;
     try {
       worker = this.ensureWorker();
@@ -102,12 +117,7 @@ export class EpochAuditor {
       return Promise.resolve(null);
     }
     const id = this.nextId++;
-    const job: AuditWorkerJob = {
-      id,
-      input: typeof input === 'string' ? input : this.copyForWorker(input),
-      treeAt: split.treeAt,
-      endAt: split.endAt,
-    };
+    const job: AuditWorkerJob = { id, tree: this.copyForWorker(tree) };
     const answer = new Promise<AuditWorkerResult | null>((resolve) => this.pending.set(id, { resolve }));
     if (this.pending.size === 1) worker.ref();
     worker.postMessage(job);
@@ -116,7 +126,7 @@ export class EpochAuditor {
 
   /**
    * The bytes for the worker (the caller keeps its own): copied into a buffer shared with the worker
-   * and reused from one audit to the next, since copying 80 MB into fresh memory costs more than the
+   * and reused from one audit to the next, since copying 25 MB into fresh memory costs more than the
    * copy itself (a page fault every 4 KiB). A second audit while one is running gets its own.
    */
   private copyForWorker(bytes: Uint8Array): Uint8Array {
@@ -155,24 +165,67 @@ export class EpochAuditor {
   }
 }
 
+const LEAVES_MEMBER = Buffer.from('"leaves":[', 'latin1');
+
+/** The file but its tree, read by `readHead`; its `leaves` are parsed only when first read. */
+export interface HeadRead {
+  readonly file: EpochFile;
+  readonly scanned: ScannedLeaves;
+}
+
 /**
- * The head's file with its `tree` read from the dump's text when first used (the report's reader
- * rarely needs it, and parsing it again here would cost what the worker saved).
+ * The file but its tree, read on this thread without parsing its leaves (`scanEpochLeaves`): the
+ * text around them, with the leaves and the tree replaced by placeholders, is parsed as JSON. Null
+ * when unsure (the audit then parses the whole file).
+ *
+ * Why this is what `JSON.parse` makes of the whole file: the text before the leaves' value leaves the
+ * parser expecting a value, and the placeholder and the scanned array are each one whole JSON value,
+ * so the text after them is parsed alike (as the tree's cut, `epoch-file-split.ts`). The placeholder
+ * holds a fresh random string no file can contain: the top-level `leaves` parses to it only when the
+ * scanned value is the last `leaves` member of the outermost object, and no other member can be named
+ * `leaves` without breaking the file's exact shape (`isWellFormedEpochFile`).
  */
-function withLazyTree(head: EpochFile, split: EpochFileSplit): EpochFile {
-  Object.defineProperty(head, 'tree', {
+export function readHead(bytes: Uint8Array, split: EpochFileSplit): HeadRead | null {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const memberAt = buf.indexOf(LEAVES_MEMBER);
+  if (memberAt < 0) return null;
+  const valueAt = memberAt + LEAVES_MEMBER.length - 1;
+  const scanned = scanEpochLeaves(bytes, valueAt, split.memberAt);
+  if (scanned === null) return null;
+  const placeholder = randomUUID();
+  let head: unknown;
+  try {
+    head = JSON.parse(
+      `${decodeUtf8(bytes.subarray(0, valueAt))}["${placeholder}"]` +
+        `${decodeUtf8(bytes.subarray(scanned.end, split.memberAt))}${NULL_TREE}`,
+    );
+  } catch {
+    return null;
+  }
+  if (typeof head !== 'object' || head === null) return null;
+  const fields = head as Record<string, unknown>;
+  const leaves = fields.leaves;
+  if (!Array.isArray(leaves) || leaves.length !== 1 || leaves[0] !== placeholder) return null;
+  fields.leaves = [];
+  if (!isWellFormedEpochFile(fields)) return null;
+  // The scanned bytes are ASCII: their Latin-1 text is the leaves' JSON.
+  const leavesText = decodeUtf8(bytes.subarray(scanned.start, scanned.end));
+  return { file: lazyMember(fields, 'leaves', () => JSON.parse(leavesText) as EpochLeaf[]), scanned };
+}
+
+/**
+ * `object` with its `key` read when first used, then kept (the report's reader rarely needs the
+ * leaves' receipts or the tree, and parsing them here would cost what the fast path saved).
+ */
+function lazyMember<T extends object, K extends keyof T>(object: T, key: K, read: () => T[K]): T {
+  Object.defineProperty(object, key, {
     configurable: true,
     enumerable: true,
-    get(): StandardTreeDump {
-      const tree = JSON.parse(split.tree()) as StandardTreeDump;
-      Object.defineProperty(head, 'tree', {
-        value: tree,
-        configurable: true,
-        enumerable: true,
-        writable: true,
-      });
-      return tree;
+    get(): T[K] {
+      const value = read();
+      Object.defineProperty(object, key, { value, configurable: true, enumerable: true, writable: true });
+      return value;
     },
   });
-  return head;
+  return object;
 }

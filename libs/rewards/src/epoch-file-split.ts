@@ -17,7 +17,9 @@ export interface EpochFileSplit {
   head(): string;
   /** The tree dump's text (the member's value). */
   tree(): string;
-  /** Offset (in the input's units: bytes or UTF-16 code units) where the dump's value starts. */
+  /** Offset (in the input's units: bytes or UTF-16 code units) of the `"tree":` member. */
+  readonly memberAt: number;
+  /** Offset where the dump's value starts. */
   readonly treeAt: number;
   /** Offset of the outermost object's closing brace (the dump's value ends just before it). */
   readonly endAt: number;
@@ -26,7 +28,7 @@ export interface EpochFileSplit {
 const TREE_MEMBER = '"tree":';
 const TREE_MEMBER_OBJECT = `${TREE_MEMBER}{`;
 const TREE_MEMBER_BYTES = Buffer.from(TREE_MEMBER_OBJECT, 'latin1');
-const NULL_TREE = `${TREE_MEMBER}null}`;
+export const NULL_TREE = `${TREE_MEMBER}null}`;
 const CLOSING_BRACE = 0x7d;
 
 function isJsonWhitespace(c: number): boolean {
@@ -48,6 +50,7 @@ export function splitEpochFile(input: Uint8Array | string): EpochFileSplit | nul
     if (keyAt < 0 || input.charCodeAt(endAt) !== CLOSING_BRACE) return null;
     const treeAt = keyAt + TREE_MEMBER.length;
     return {
+      memberAt: keyAt,
       treeAt,
       endAt,
       head: () => input.slice(0, keyAt) + NULL_TREE,
@@ -62,6 +65,7 @@ export function splitEpochFile(input: Uint8Array | string): EpochFileSplit | nul
   const treeAt = keyAt + TREE_MEMBER.length;
   // Cut at an ASCII byte, so the halves decode to the two halves of the whole's text.
   return {
+    memberAt: keyAt,
     treeAt,
     endAt,
     head: () => decodeUtf8(bytes.subarray(0, keyAt)) + NULL_TREE,

@@ -8,10 +8,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { type Provider, type Signer } from 'ethers';
 
-import type { AuditProblem } from './audit.js';
+import type { AuditProblem, PreviousEpoch } from './audit.js';
 import { attachRewardsDistributor } from './contracts/rewards-distributor.js';
 import { EpochAuditor } from './epoch-auditor.js';
-import type { EpochFile } from './epoch-file.js';
 import { keccak256Hex } from './keccak.js';
 
 /** What the watcher found out about one posted root (or about itself). */
@@ -75,8 +74,8 @@ const ZERO_ROOT = /^0x0{64}$/;
 export class EpochWatcher {
   /** epoch → `root:claimableAt` checked (a re-post, even of the same root, is checked again). */
   private readonly checked = new Map<number, string>();
-  /** Files that passed, for the continuity check of the next epoch. */
-  private readonly good = new Map<number, EpochFile>();
+  /** The leaves of files that passed (without receipts), for the continuity check of the next epoch. */
+  private readonly good = new Map<number, PreviousEpoch>();
   /** Audits on two threads; its worker lives as long as the watcher (idle, it keeps no process up). */
   private readonly auditor = new EpochAuditor();
 
@@ -141,7 +140,7 @@ export class EpochWatcher {
       }
       this.checked.set(epoch, posting);
       if (problems.length === 0) {
-        if (report.file) this.good.set(epoch, report.file);
+        this.good.set(epoch, { epoch, leaves: report.positions });
         this.good.delete(epoch - 2);
         emit({ kind: 'ok', epoch, root, leaves: report.leafCount, total: total.toString() });
         continue;
