@@ -135,6 +135,53 @@ export class TensorFiles {
     }
   }
 
+  /**
+   * Writes the element bytes of a tensor whose SHA-256 and length are known beforehand (a job output
+   * a provider uploads): refused (`BAD_TENSOR`) unless exactly `bytes` arrive and hash to `sha256`.
+   * Already stored: the bytes are still read and checked, then dropped. Nothing is left on failure.
+   */
+  async writeExpected(source: AsyncIterable<Uint8Array>, sha256: string, bytes: number): Promise<void> {
+    const target = this.pathOf(sha256);
+    await mkdir(this.dir, { recursive: true });
+    const temp = join(this.dir, `${randomUUID()}${TEMP_SUFFIX}`);
+    const file = await open(temp, 'w');
+    let closed = false;
+    try {
+      const hash = createHash('sha256');
+      let written = 0;
+      let pending: Uint8Array[] = [];
+      let pendingBytes = 0;
+      for await (const chunk of source) {
+        written += chunk.byteLength;
+        if (written > bytes)
+          throw new TensorUploadError('BAD_TENSOR', `more than the announced ${bytes} bytes`);
+        hash.update(chunk);
+        pending.push(chunk);
+        pendingBytes += chunk.byteLength;
+        if (pendingBytes >= WRITE_BATCH_BYTES) {
+          await file.write(pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes));
+          pending = [];
+          pendingBytes = 0;
+        }
+      }
+      if (pendingBytes > 0) await file.write(Buffer.concat(pending, pendingBytes));
+      if (written !== bytes)
+        throw new TensorUploadError('BAD_TENSOR', `${written} bytes arrived, ${bytes} were announced`);
+      const actual = hash.digest('hex');
+      if (actual !== sha256)
+        throw new TensorUploadError('BAD_TENSOR', `the bytes hash to ${actual}, ${sha256} was announced`);
+      await file.sync();
+      await file.close();
+      closed = true;
+      if (await this.exists(sha256)) await unlink(temp);
+      else await rename(temp, target);
+    } catch (err) {
+      if (!closed) await file.close().catch(() => undefined);
+      await unlink(temp).catch(() => undefined);
+      throw err;
+    }
+  }
+
   private async copy(
     source: AsyncIterable<Uint8Array>,
     framing: UploadFraming,
