@@ -274,7 +274,8 @@ export class TensorsService implements OnModuleInit {
         if (data === undefined || data.byteLength !== refTensorByteLength(t.dtype, t.shape)) return t;
         // typed arrays need an aligned offset: small files may come in a slice of Node's pool
         const bytes = data.byteOffset % 4 === 0 ? data : new Uint8Array(data);
-        return tensorView(t.name, t.dtype, t.shape, bytes);
+        // its sha256 stays with it: bit-identical copies agree without a comparison (compare.ts)
+        return Object.assign(tensorView(t.name, t.dtype, t.shape, bytes), { sha256: t.sha256 });
       }),
     );
   }
