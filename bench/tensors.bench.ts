@@ -1,13 +1,16 @@
 // Tensors as binary (issue 21 part 2): upload and download MB/s of .npy bodies on loopback through a
 // coordinator in its own process (role api), /health/live latency while they run, and the same
-// bytes through the JSON/base64 job path beside the .npy + ref path, as a ratio.
+// bytes through the JSON/base64 job path beside the .npy + ref path, as a ratio. Then a 4096²
+// float32 matmul end to end on a full coordinator with two local agents: two 64 MiB uploads, the
+// job (redundancy 2: both agents fetch the refs over p2p, compute, upload their 64 MiB product by
+// ref; the coordinator compares the copies), the .npy download, checked on sampled entries.
 import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { encodeNpyHeader, encodeTensor } from '@gpumesh/protocol';
+import { decodeNpy, encodeNpyHeader, encodeTensor } from '@gpumesh/protocol';
 import {
   BENCH_REDIS_URL,
   createBenchDatabase,
@@ -38,10 +41,12 @@ const mainJs = join(
 async function startApi(
   databaseUrl: string,
   prefix: string,
+  roleArgs: string[] = ['--role', 'api', '--agents', '0'],
+  extraEnv: Record<string, string> = {},
 ): Promise<{ url: URL; key: string; stop: () => Promise<void> }> {
   const child = spawn(
     process.execPath,
-    [mainJs, '--role', 'api', '--agents', '0', '--port', '0', '--dev', '--data-dir', join('/tmp', prefix)],
+    [mainJs, ...roleArgs, '--port', '0', '--dev', '--data-dir', join('/tmp', prefix)],
     {
       env: {
         ...process.env,
@@ -53,6 +58,7 @@ async function startApi(
         RATE_LIMIT_PER_IP: '0',
         RATE_LIMIT_PER_KEY: '0',
         MAX_TENSOR_UPLOAD_BYTES: String(Math.max(...SIZES_MIB) * MIB),
+        ...extraEnv,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
@@ -61,7 +67,8 @@ async function startApi(
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`coordinator not ready:\n${out}`)), 60_000);
+    // with local agents, "ready" waits for them too (their backend probe is slow on a busy machine)
+    const timer = setTimeout(() => reject(new Error(`coordinator not ready:\n${out}`)), 300_000);
     child.stdout.on('data', () => {
       if (out.includes('gpumesh ready')) {
         clearTimeout(timer);
@@ -142,8 +149,15 @@ function uploadNpy(agent: Agent, base: URL, key: string, shape: number[], data: 
   });
 }
 
-/** GETs a tensor as `.npy`, counting the bytes without keeping them. */
-function downloadNpy(agent: Agent, base: URL, key: string, ref: string): Promise<number> {
+/** GETs a tensor as `.npy`, counting the bytes without keeping them (or keeping them: `keep`). */
+function downloadNpy(
+  agent: Agent,
+  base: URL,
+  key: string,
+  ref: string,
+  path = `/v1/tensors/${ref}`,
+  keep?: Buffer[],
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
@@ -151,12 +165,15 @@ function downloadNpy(agent: Agent, base: URL, key: string, ref: string): Promise
         host: base.hostname,
         port: base.port,
         method: 'GET',
-        path: `/v1/tensors/${ref}`,
+        path,
         headers: { authorization: `Bearer ${key}` },
       },
       (res) => {
         let bytes = 0;
-        res.on('data', (c: Buffer) => (bytes += c.byteLength));
+        res.on('data', (c: Buffer) => {
+          bytes += c.byteLength;
+          keep?.push(c);
+        });
         res.on('end', () =>
           res.statusCode === 200 ? resolve(bytes) : reject(new Error(`download: ${res.statusCode}`)),
         );
@@ -273,7 +290,7 @@ async function jsonVersusNpy(agent: Agent, base: URL, key: string): Promise<Reco
 
 /**
  * Submitting a float32 matmul whose inputs are refs of 64 MiB each (1024×16384 by 16384×1024, over
- * the inline caps; the 4 MiB product fits the result cap, which a 4096² product does not yet): the
+ * the inline caps; a 4 MiB product): the
  * coordinator reads the Tensor rows and scans each file for NaN/Inf; the job row keeps the refs.
  */
 async function largeRefSubmit(
@@ -320,11 +337,130 @@ async function largeRefSubmit(
   };
 }
 
+/** `n`×`n` float32 values uniform in [-1, 1). */
+function randomMatrix(n: number): Float32Array {
+  const m = new Float32Array(n * n);
+  for (let i = 0; i < m.length; i++) m[i] = Math.random() * 2 - 1;
+  return m;
+}
+
+/**
+ * A 4096² float32 matmul end to end on a coordinator (role all) with two local agents: uploads,
+ * submit, compute on both agents (redundancy 2), outputs by ref, verification, .npy download,
+ * and the product checked on MATMUL_SAMPLES entries against float64 sums.
+ */
+async function matmulEndToEnd(databaseUrl: string, prefix: string): Promise<Record<string, unknown>> {
+  const N = 4096;
+  const SAMPLES = 256;
+  const api = await startApi(databaseUrl, prefix, ['--role', 'all', '--agents', '2'], {
+    CANARY_RATE: '0',
+    PROBATION_CANARY_RATE: '0',
+    CAPACITY_PROBES: 'false',
+  });
+  const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+  const headers = { authorization: `Bearer ${api.key}` };
+  try {
+    const providersUntil = Date.now() + 120_000;
+    for (;;) {
+      const res = await httpJson(agent, api.url, 'GET', '/v1/providers', {});
+      if ((JSON.parse(res.body) as unknown[]).length >= 2) break;
+      if (Date.now() > providersUntil) throw new Error('two local agents did not advertise in 120 s');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const a = randomMatrix(N);
+    const b = randomMatrix(N);
+    const asBuffer = (m: Float32Array): Buffer => Buffer.from(m.buffer, m.byteOffset, m.byteLength);
+    const health = probeHealth(api.url);
+    const t0 = performance.now();
+    const ra = await uploadNpy(agent, api.url, api.key, [N, N], asBuffer(a));
+    const rb = await uploadNpy(agent, api.url, api.key, [N, N], asBuffer(b));
+    const uploadMs = performance.now() - t0;
+    const submitted = await httpJson(
+      agent,
+      api.url,
+      'POST',
+      '/v1/jobs',
+      headers,
+      JSON.stringify({
+        version: 1,
+        kind: 'matmul',
+        maxPricePerUnit: '1',
+        deadlineSeconds: 3600,
+        redundancy: 2,
+        inputs: [
+          { name: 'a', ref: ra },
+          { name: 'b', ref: rb },
+        ],
+      }),
+    );
+    if (submitted.status !== 201)
+      throw new Error(`4096² job: ${submitted.status} ${submitted.body.slice(0, 300)}`);
+    const id = (JSON.parse(submitted.body) as { id: string }).id;
+    const t1 = performance.now();
+    let state = '';
+    let error: unknown = null;
+    const until = Date.now() + 30 * 60_000;
+    while (!['COMPLETED', 'FAILED', 'EXPIRED', 'CANCELLED'].includes(state)) {
+      if (Date.now() > until) throw new Error(`4096² job ${id} still ${state} after 30 min`);
+      await new Promise((r) => setTimeout(r, 250));
+      const res = await httpJson(agent, api.url, 'GET', `/v1/jobs/${id}`, headers);
+      ({ state, error } = JSON.parse(res.body) as { state: string; error: unknown });
+    }
+    const jobMs = performance.now() - t1;
+    if (state !== 'COMPLETED') throw new Error(`4096² job ${id} ended ${state}: ${JSON.stringify(error)}`);
+    const result = JSON.parse(
+      (await httpJson(agent, api.url, 'GET', `/v1/jobs/${id}/result`, headers)).body,
+    ) as {
+      result: { outputs: { name: string; ref?: string }[]; verification?: unknown };
+    };
+    const t2 = performance.now();
+    const chunks: Buffer[] = [];
+    const bytes = await downloadNpy(agent, api.url, api.key, '', `/v1/jobs/${id}/outputs/c`, chunks);
+    const downloadMs = performance.now() - t2;
+    const endToEndMs = performance.now() - t0;
+    const during = latencyFigures(await health.stop());
+    const npy = Buffer.concat(chunks);
+    const c = decodeNpy(npy);
+    if (c.shape.join('x') !== `${N}x${N}`) throw new Error(`product shape ${c.shape.join('x')}`);
+    const cv = new Float32Array(new Uint8Array(c.data).buffer);
+    let maxRelError = 0;
+    for (let s = 0; s < SAMPLES; s++) {
+      const i = Math.floor(Math.random() * N);
+      const j = Math.floor(Math.random() * N);
+      let sum = 0;
+      let scale = 0;
+      for (let k = 0; k < N; k++) {
+        sum += a[i * N + k] * b[k * N + j];
+        scale += Math.abs(a[i * N + k] * b[k * N + j]);
+      }
+      maxRelError = Math.max(maxRelError, Math.abs(cv[i * N + j] - sum) / scale);
+    }
+    if (maxRelError > 1e-4) throw new Error(`4096² product off by ${maxRelError} (relative to Σ|a·b|)`);
+    return {
+      uploadMBps: mbps(2 * N * N * 4, uploadMs),
+      uploadsMs: round(uploadMs),
+      submitToCompletedMs: round(jobMs),
+      downloadMBps: mbps(bytes, downloadMs),
+      downloadMs: round(downloadMs),
+      endToEndMs: round(endToEndMs),
+      outputByRef: result.result.outputs[0]?.ref !== undefined,
+      verification: result.result.verification ?? null,
+      sampledEntries: SAMPLES,
+      maxRelErrorSampled: maxRelError,
+      healthLiveDuringJob: during,
+    };
+  } finally {
+    agent.destroy();
+    await api.stop();
+  }
+}
+
 export async function run(): Promise<Record<string, unknown>> {
   const db = await createBenchDatabase();
   const prefix = `bench-tensors-${randomBytes(4).toString('hex')}`;
   const api = await startApi(db.url, prefix);
   const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+  let stopped = false;
   try {
     const figures: Record<string, unknown> = {};
     // made before the probes start: filling 256 MiB would stall this process's own event loop
@@ -352,12 +488,19 @@ export async function run(): Promise<Record<string, unknown>> {
     figures.healthLiveDuringTransfers = latencyFigures(await health.stop());
     figures.jsonVersusNpy = await jsonVersusNpy(agent, api.url, api.key);
     figures.matmul64MiBRefs = await largeRefSubmit(agent, api.url, api.key, tensors[0].data);
+    await api.stop();
+    stopped = true;
+    figures.matmul4096EndToEnd = await matmulEndToEnd(db.url, `${prefix}-mm`).catch((err: unknown) => ({
+      error: err instanceof Error ? err.message.slice(0, 2000) : String(err),
+    }));
     return figures;
   } finally {
     agent.destroy();
-    await api.stop();
+    if (!stopped) await api.stop();
     await deleteRedisPrefix(prefix).catch(() => undefined);
+    await deleteRedisPrefix(`${prefix}-mm`).catch(() => undefined);
     await db.drop();
     await rm(join('/tmp', prefix), { recursive: true, force: true });
+    await rm(join('/tmp', `${prefix}-mm`), { recursive: true, force: true });
   }
 }

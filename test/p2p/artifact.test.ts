@@ -7,11 +7,16 @@ import {
   fetchTensor,
   handleArtifactRequests,
   hashArtifact,
+  putTensor,
   type HandleArtifactRequestsOptions,
   type GpumeshNode,
   type ModelArtifact,
 } from '@gpumesh/p2p';
 import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TensorFiles } from '../../apps/coordinator/src/tensors/tensor-files.js';
 
 import { connect, stopNodes } from './support.js';
 
@@ -180,5 +185,48 @@ describe('artifact protocol between real nodes', () => {
     expect(await codeOf(fetchTensor(agent, coordinator.peerId, { sha256, bytes: tensor.byteLength }))).toBe(
       'HASH_MISMATCH',
     );
+  });
+
+  it('takes a job output by ref (put-tensor): stored when allowed and whole, refused otherwise', async () => {
+    const tensor = new Uint8Array(randomBytes(6 * 1024 * 1024 + 12)); // several 1 MiB frames
+    const sha256 = createHash('sha256').update(tensor).digest('hex');
+    const dir = await mkdtemp(join(tmpdir(), 'gpumesh-put-'));
+    const files = new TensorFiles(dir);
+    await files.init();
+    let allowed = true;
+    const refused: string[] = [];
+    const coordinator = await createGpumeshNode();
+    const agent = await createGpumeshNode({ listen: [] });
+    nodes = [coordinator, agent];
+    await handleArtifactRequests(coordinator, {
+      mayFetch: () => false,
+      getArtifact: async () => undefined,
+      mayPutTensor: (upload) => allowed && upload.bytes <= 8 * 1024 * 1024,
+      storeTensor: (upload, chunks) => files.writeExpected(chunks, upload.sha256, upload.bytes),
+      onRefused: (_peer, hash) => refused.push(hash),
+    });
+    await connect(agent, coordinator);
+    const codeOf = (p: Promise<unknown>): Promise<string> =>
+      p.then(
+        () => 'ok',
+        (e: unknown) => (e instanceof ArtifactError ? e.code : String(e)),
+      );
+    try {
+      await putTensor(agent, coordinator.peerId, tensor, sha256);
+      expect(Buffer.from(await readFile(files.pathOf(sha256))).equals(Buffer.from(tensor))).toBe(true);
+      // bytes that do not hash to what was announced are not kept
+      const other = 'cd'.repeat(32);
+      expect(await codeOf(putTensor(agent, coordinator.peerId, tensor, other))).toBe('REMOTE_ERROR');
+      expect(await files.exists(other)).toBe(false);
+      // over the size the server allows, or without an open offer: refused before any byte
+      const big = new Uint8Array(9 * 1024 * 1024);
+      const bigHash = createHash('sha256').update(big).digest('hex');
+      expect(await codeOf(putTensor(agent, coordinator.peerId, big, bigHash))).toBe('FORBIDDEN');
+      allowed = false;
+      expect(await codeOf(putTensor(agent, coordinator.peerId, tensor, sha256))).toBe('FORBIDDEN');
+      expect(refused).toEqual([bigHash, sha256]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -2,7 +2,12 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { BACKENDS, LOWER_CASE_ADDRESS_PATTERN } from '@gpumesh/protocol';
+import {
+  BACKENDS,
+  DEFAULT_INLINE_OUTPUT_BYTES,
+  LOWER_CASE_ADDRESS_PATTERN,
+  MAX_TENSOR_BYTES,
+} from '@gpumesh/protocol';
 import {
   DEFAULT_MAX_DISCONNECTED_SECONDS,
   DEFAULT_RECONNECT_INITIAL_DELAY_MS,
@@ -56,6 +61,12 @@ export const agentConfigSchema = z.strictObject({
   jobsPerSlot: z.number().int().min(1).max(64).default(4),
   memoryLimitMb: z.number().int().min(64).max(1_048_576).default(2048),
   jobTimeoutMs: z.number().int().min(1000).default(600_000),
+  /**
+   * Outputs of more bytes than this go to the coordinator by ref: uploaded as binary chunks over the
+   * artifact protocol (`put-tensor`) before the result, which then names them; smaller ones travel
+   * inline (base64) in the result frame.
+   */
+  inlineOutputMaxBytes: z.number().int().min(0).max(MAX_TENSOR_BYTES).default(DEFAULT_INLINE_OUTPUT_BYTES),
   /** Written by `gpumesh-agent benchmark`; advertised as the measured GFLOP/s. */
   benchmarkGflops: z.number().positive().optional(),
   advertIntervalMs: z.number().int().min(1000).max(300_000).default(15_000),

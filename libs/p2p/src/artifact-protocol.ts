@@ -29,6 +29,8 @@ export const DEFAULT_ARTIFACT_TIMEOUT_MS = 120_000;
 /** Time the server waits for the request frame. */
 export const ARTIFACT_REQUEST_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_ARTIFACT_STREAMS = 32;
+/** Largest binary chunk of a `put-tensor` upload (the uploader's frames). */
+export const TENSOR_PUT_CHUNK_BYTES = 1 * MIB;
 /** Unread tensor bytes above which an agent pauses the coordinator's stream (backpressure). */
 export const TENSOR_PAUSE_ABOVE_BYTES = 4 * MIB;
 /**
@@ -56,6 +58,20 @@ export const ArtifactRequestFrameSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('get'), hash: Sha256HexSchema }),
   // a job input by ref: the tensor's little-endian element bytes, named by their SHA-256
   z.strictObject({ type: z.literal('get-tensor'), sha256: Sha256HexSchema }),
+  // a job output by ref (agent -> coordinator): `bytes` element bytes hashing to `sha256` follow in
+  // binary chunks once the server answered `ready`
+  z.strictObject({
+    type: z.literal('put-tensor'),
+    sha256: Sha256HexSchema,
+    bytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  }),
+]);
+
+/** The server's answers to a `put-tensor`: `ready` (send the bytes), then `stored`; or `error`. */
+export const PutTensorAnswerFrameSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('ready') }),
+  z.strictObject({ type: z.literal('stored'), sha256: Sha256HexSchema }),
+  z.strictObject({ type: z.literal('error'), code: z.string().max(64), message: z.string().max(1024) }),
 ]);
 
 export const ArtifactHeaderFrameSchema = z.discriminatedUnion('type', [
@@ -74,6 +90,12 @@ export const ArtifactHeaderFrameSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('not-found'), hash: Sha256HexSchema }),
   z.strictObject({ type: z.literal('error'), code: z.string().max(64), message: z.string().max(1024) }),
 ]);
+
+/** What a `put-tensor` announces: the element bytes' SHA-256 and length. */
+export interface TensorUpload {
+  readonly sha256: string;
+  readonly bytes: number;
+}
 
 /** A stored tensor's element bytes as the server streams them. */
 export interface TensorSource {
@@ -115,6 +137,23 @@ export interface HandleArtifactRequestsOptions {
   ) => boolean | Promise<boolean>;
   /** The tensor's bytes, streamed, or undefined when unknown. */
   readonly openTensor?: (sha256: string) => Promise<TensorSource | undefined>;
+  /**
+   * Whether `remotePeer` may upload `upload` (a job output by ref): asked before any byte is taken.
+   * Without it (or `storeTensor`) every upload is refused.
+   */
+  readonly mayPutTensor?: (
+    upload: TensorUpload,
+    meta: { readonly remotePeer: string },
+  ) => boolean | Promise<boolean>;
+  /**
+   * Stores an upload: consumes `chunks` (exactly `upload.bytes` bytes, checked by the protocol) and
+   * throws unless they hash to `upload.sha256`; nothing may be kept then.
+   */
+  readonly storeTensor?: (
+    upload: TensorUpload,
+    chunks: AsyncIterable<Uint8Array>,
+    meta: { readonly remotePeer: string },
+  ) => Promise<void>;
   readonly maxInboundStreams?: number;
   readonly onStreamError?: (remotePeer: string, err: StreamError) => void;
   /** A peer asked for an artifact (or tensor) it may not fetch (and was refused): penalise it here. */
@@ -130,11 +169,20 @@ export async function handleArtifactRequests(
   const logger = options.logger;
   const serve = async (stream: Stream, connection: Connection): Promise<void> => {
     const remotePeer = connection.remotePeer.toString();
-    const framed = new FramedStream(stream, { maxFrameBytes: CONTROL_FRAME_MAX_BYTES });
+    const framed = new FramedStream(stream, {
+      maxFrameBytes: CONTROL_FRAME_MAX_BYTES,
+      // a `put-tensor` streams chunks in: hold the uploader back past 4 MiB unread
+      pauseAboveBytes: TENSOR_PAUSE_ABOVE_BYTES,
+      maxBufferedBytes: TENSOR_MAX_BUFFERED_BYTES,
+    });
     try {
       const request = await framed.read(ArtifactRequestFrameSchema, {
         timeoutMs: ARTIFACT_REQUEST_TIMEOUT_MS,
       });
+      if (request.type === 'put-tensor') {
+        await receiveTensor(framed, request, remotePeer, options);
+        return;
+      }
       if (request.type === 'get-tensor') {
         await serveTensor(framed, request.sha256, remotePeer, options);
         return;
@@ -249,6 +297,67 @@ async function serveTensor(
     sent += chunk.byteLength;
   }
   if (sent !== source.bytes) throw new Error(`tensor ${sha256} is shorter than announced`);
+  await framed.close();
+}
+
+/** Takes one `put-tensor`: refused, or `ready`, the bytes into `storeTensor`, then `stored`. */
+async function receiveTensor(
+  framed: FramedStream,
+  upload: TensorUpload,
+  remotePeer: string,
+  options: HandleArtifactRequestsOptions,
+): Promise<void> {
+  const logger = options.logger;
+  const { storeTensor } = options;
+  let allowed = false;
+  try {
+    allowed =
+      options.mayPutTensor !== undefined &&
+      storeTensor !== undefined &&
+      (await options.mayPutTensor(upload, { remotePeer }));
+  } catch (err) {
+    logger?.warn({ remotePeer, sha256: upload.sha256, err: String(err) }, 'tensor upload check failed');
+    allowed = false;
+  }
+  if (!allowed || storeTensor === undefined) {
+    logger?.debug({ remotePeer, sha256: upload.sha256, bytes: upload.bytes }, 'tensor upload refused');
+    try {
+      await framed.write({
+        type: 'error',
+        code: ARTIFACT_REFUSED_CODE,
+        message: 'this peer may not upload this tensor (it needs a running attempt, within the size limit)',
+      });
+      await framed.close();
+    } finally {
+      options.onRefused?.(remotePeer, upload.sha256);
+    }
+    return;
+  }
+  await framed.write({ type: 'ready' });
+  async function* chunks(): AsyncGenerator<Uint8Array> {
+    let received = 0;
+    while (received < upload.bytes) {
+      const chunk = await framed.readBytes({
+        idleTimeoutMs: DEFAULT_ARTIFACT_TIMEOUT_MS,
+        maxBytes: TENSOR_PUT_CHUNK_BYTES,
+      });
+      if (chunk.byteLength === 0 || received + chunk.byteLength > upload.bytes) {
+        throw new StreamError('BAD_FRAME', 'tensor chunks do not add up to the announced size');
+      }
+      received += chunk.byteLength;
+      yield chunk;
+    }
+  }
+  try {
+    await storeTensor(upload, chunks(), { remotePeer });
+  } catch (err) {
+    if (err instanceof StreamError) throw err;
+    logger?.debug({ remotePeer, sha256: upload.sha256, err: String(err) }, 'tensor upload not stored');
+    await framed.write({ type: 'error', code: 'NOT_STORED', message: String(err).slice(0, 1024) });
+    await framed.close();
+    return;
+  }
+  await framed.write({ type: 'stored', sha256: upload.sha256 });
   await framed.close();
 }
 
@@ -455,6 +564,66 @@ export async function fetchTensor(
           : err instanceof StreamError
             ? artifactErrorFromStream(err, 'tensor stream')
             : new ArtifactError('STREAM_RESET', `tensor stream: ${String(err)}`, { cause: err });
+    framed.abort(new StreamError('ABORTED', failure.message));
+    throw failure;
+  }
+}
+
+/**
+ * Uploads a job output by ref to `peer` (the coordinator that offered the job) with `put-tensor`:
+ * announces its SHA-256 and length, waits for `ready`, sends the bytes in `TENSOR_PUT_CHUNK_BYTES`
+ * chunks (libp2p backpressure paces them) and resolves on `stored`. Throws `ArtifactError`
+ * (`FORBIDDEN` when refused, `REMOTE_ERROR` when the coordinator did not store it, `TIMEOUT`, ...).
+ */
+export async function putTensor(
+  node: Libp2p,
+  peer: string | PeerId,
+  bytes: Uint8Array,
+  sha256: string,
+  options: FetchArtifactOptions = {},
+): Promise<void> {
+  if (!Sha256HexSchema.safeParse(sha256).success)
+    throw new ArtifactError('BAD_FRAME', `not a sha256 hash: ${sha256}`);
+  const peerId = typeof peer === 'string' ? peerIdFromString(peer) : peer;
+  const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_ARTIFACT_TIMEOUT_MS);
+  const { signal } = options;
+  let stream: Stream;
+  try {
+    stream = await node.dialProtocol(peerId, ARTIFACT_PROTOCOL_ID, { signal });
+  } catch (err) {
+    if (isAborted(signal)) throw new ArtifactError('CANCELLED', 'cancelled while dialing', { cause: err });
+    throw new ArtifactError('DIAL_FAILED', `dial ${peerId.toString()}: ${String(err)}`, { cause: err });
+  }
+  const framed = new FramedStream(stream, { maxFrameBytes: CONTROL_FRAME_MAX_BYTES });
+  const remaining = (): number => Math.max(0, deadline - Date.now());
+  const answer = async (): Promise<z.output<typeof PutTensorAnswerFrameSchema>> => {
+    const frame = await framed.read(PutTensorAnswerFrameSchema, { timeoutMs: remaining(), signal });
+    if (frame.type === 'error') {
+      throw new ArtifactError(
+        frame.code === ARTIFACT_REFUSED_CODE ? 'FORBIDDEN' : 'REMOTE_ERROR',
+        `${frame.code}: ${frame.message}`,
+      );
+    }
+    return frame;
+  };
+  try {
+    await framed.write({ type: 'put-tensor', sha256, bytes: bytes.byteLength });
+    const ready = await answer();
+    if (ready.type !== 'ready') throw new ArtifactError('BAD_FRAME', `expected ready, got ${ready.type}`);
+    await writeChunked(framed, bytes, TENSOR_PUT_CHUNK_BYTES, { signal });
+    const stored = await answer();
+    if (stored.type !== 'stored' || stored.sha256 !== sha256)
+      throw new ArtifactError('BAD_FRAME', `expected stored ${sha256}, got ${stored.type}`);
+    await framed.close();
+  } catch (err) {
+    const failure =
+      signal?.aborted === true
+        ? new ArtifactError('CANCELLED', 'cancelled', { cause: err })
+        : err instanceof ArtifactError
+          ? err
+          : err instanceof StreamError
+            ? artifactErrorFromStream(err, 'tensor upload stream')
+            : new ArtifactError('STREAM_RESET', `tensor upload stream: ${String(err)}`, { cause: err });
     framed.abort(new StreamError('ABORTED', failure.message));
     throw failure;
   }

@@ -54,12 +54,14 @@ export {
   handleArtifactRequests,
   fetchArtifact,
   fetchTensor,
+  putTensor,
   type ExpectedTensor,
   type TensorSource,
+  type TensorUpload,
   type ModelArtifact,
   type HandleArtifactRequestsOptions,
 } from './artifact-protocol.js';
-export { expectedResultFrameBytes } from './result-size.js';
+export { expectedOutputs, expectedResultFrameBytes } from './result-size.js';
 export { ResultByteBudget } from './result-budget.js';
 export { EpochFileError } from './errors.js';
 export { fetchEpochFile, fetchEpochFileFromAny, handleEpochFileRequests } from './epoch-file-protocol.js';

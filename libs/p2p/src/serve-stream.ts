@@ -1,5 +1,5 @@
 import { StreamError } from './errors.js';
-import type { FramedStream } from './frames.js';
+import type { FramedStream, WriteOptions } from './frames.js';
 import type { P2pLogger } from './gossip.js';
 
 /** Writes `bytes` as data frames of at most `chunkBytes` each. */
@@ -7,9 +7,10 @@ export async function writeChunked(
   framed: FramedStream,
   bytes: Uint8Array,
   chunkBytes: number,
+  options: WriteOptions = {},
 ): Promise<void> {
   for (let offset = 0; offset < bytes.byteLength; offset += chunkBytes) {
-    await framed.writeBytes(bytes.subarray(offset, offset + chunkBytes));
+    await framed.writeBytes(bytes.subarray(offset, offset + chunkBytes), options);
   }
 }
 

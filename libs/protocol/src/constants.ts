@@ -12,6 +12,12 @@ export const MAX_TENSOR_BYTES = 16 * MIB;
  * `MAX_INPUT_BYTES_TOTAL`) do not apply to refs.
  */
 export const MAX_REF_TENSOR_BYTES = 1024 * MIB;
+/**
+ * Default size above which an agent sends a job output by ref (uploaded as binary chunks over the
+ * artifact protocol, `put-tensor`) rather than inline as base64 in the result frame: 1 MiB. Outputs
+ * by ref are bounded by `MAX_REF_TENSOR_BYTES` (and the coordinator's `MAX_RESULT_TENSOR_BYTES`).
+ */
+export const DEFAULT_INLINE_OUTPUT_BYTES = 1 * MIB;
 /** Largest number of dimensions a tensor may have. */
 export const MAX_TENSOR_RANK = 6;
 /** Largest total of decoded inline input bytes in one job spec (inputs by ref do not count). */

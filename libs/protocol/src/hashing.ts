@@ -51,7 +51,7 @@ export function hashTensors(inputs: readonly Digestible[]): string {
 }
 
 /** Hash of a job's output tensors (order-independent: sorted by name); the receipt's `outputHash`. */
-export function hashOutputs(outputs: readonly (TensorWire | DecodedTensor)[]): string {
+export function hashOutputs(outputs: readonly Digestible[]): string {
   return hashTensorSet('outputs', outputs);
 }
 

@@ -2,6 +2,7 @@ export {
   PROTOCOL_VERSION,
   MAX_TENSOR_BYTES,
   MAX_REF_TENSOR_BYTES,
+  DEFAULT_INLINE_OUTPUT_BYTES,
   MAX_TENSOR_RANK,
   MAX_INPUT_TENSORS,
   MAX_TENSOR_NAME_LENGTH,
@@ -31,6 +32,7 @@ export {
   decodeTensor,
   decodeTensorWire,
   tensorView,
+  tensorBytes,
   firstNonFinite,
   BYTES_PER_ELEMENT,
   DTYPES,
@@ -39,7 +41,14 @@ export {
   type TensorWire,
   type DecodedTensor,
 } from './tensor.js';
-export { TensorRefSchema, isTensorRef, refTensorByteLength, type TensorRef } from './tensor-ref.js';
+export {
+  TensorRefSchema,
+  ResultTensorSchema,
+  isTensorRef,
+  refTensorByteLength,
+  type TensorRef,
+  type ResultTensor,
+} from './tensor-ref.js';
 export {
   matmulDims,
   parseJobSpec,

@@ -2,7 +2,15 @@ import { z } from 'zod';
 
 import { MAX_REF_TENSOR_BYTES, MAX_TENSOR_RANK } from './constants.js';
 import { Sha256HexSchema } from './primitives.js';
-import { BYTES_PER_ELEMENT, DTypeSchema, ShapeSchema, TensorNameSchema, type DType } from './tensor.js';
+import {
+  BYTES_PER_ELEMENT,
+  DTypeSchema,
+  ShapeSchema,
+  TensorNameSchema,
+  TensorWireSchema,
+  type DType,
+  type TensorWire,
+} from './tensor.js';
 
 const REF_PATTERN = /^sha256:[0-9a-f]{64}$/;
 
@@ -57,3 +65,12 @@ export type TensorRef = z.output<typeof TensorRefSchema>;
 export function isTensorRef<T extends { readonly name: string }>(input: T | TensorRef): input is TensorRef {
   return 'ref' in input && typeof input.ref === 'string';
 }
+
+/**
+ * One output of a job result: inline (`TensorWire`, base64 in the result frame) or by ref (the agent
+ * uploaded the element bytes to the coordinator over the artifact protocol's `put-tensor` before
+ * the result frame; the coordinator keeps them in its tensor store). Both give the same digest, so a
+ * receipt's `outputHash` does not depend on how an output travelled.
+ */
+export const ResultTensorSchema = z.union([TensorWireSchema, TensorRefSchema]);
+export type ResultTensor = TensorWire | TensorRef;

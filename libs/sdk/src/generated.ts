@@ -515,6 +515,16 @@ export type TensorDto = {
   data: string;
 };
 
+export type OutputRefDto = {
+  name: string;
+  /** `sha256:` and the SHA-256 of the element bytes */
+  ref: string;
+  dtype: "float32" | "int32" | "bool";
+  shape: number[];
+  /** SHA-256 of the little-endian element bytes */
+  sha256: string;
+};
+
 export type ResultVerificationDto = {
   method?: "redundant" | "reference" | "spot-check" | "none";
   /** a check of this result passed before it was delivered */
@@ -528,8 +538,8 @@ export type ResultVerificationDto = {
 };
 
 export type JobOutputsDto = {
-  /** the output tensors, in the order the job names them */
-  outputs: TensorDto[];
+  /** the output tensors, in the order the job names them: inline (base64 `data`), or by ref when large (fetch them with GET /v1/jobs/{id}/outputs/{name}) */
+  outputs: (TensorDto | OutputRefDto)[];
   /** how the result was verified */
   verification?: ResultVerificationDto;
 };

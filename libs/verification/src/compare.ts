@@ -74,7 +74,11 @@ function fail(
   return { agree: false, reason, maxRelativeL2, maxAbs, bound, margin, tensors };
 }
 
-function decode(t: TensorWire, side: string): DecodedTensor | string {
+/** An output as compared: on the wire, or already decoded (an output by ref read from the store). */
+export type ComparedTensor = TensorWire | DecodedTensor;
+
+function decode(t: ComparedTensor, side: string): DecodedTensor | string {
+  if ('values' in t) return t;
   try {
     return decodeTensor(t);
   } catch (err) {
@@ -227,7 +231,7 @@ function compareFloats(
 }
 
 /** Largest finite |value| over the float32 tensors of `tensors` (undecodable ones are skipped). */
-function largestMagnitude(tensors: readonly TensorWire[]): number {
+function largestMagnitude(tensors: readonly ComparedTensor[]): number {
   let scale = 0;
   for (const t of tensors) {
     if (t.dtype !== 'float32') continue;
@@ -247,8 +251,8 @@ function largestMagnitude(tensors: readonly TensorWire[]): number {
  * the operands' row/column norms; inference: model FLOPs per output; train: also optimizer steps).
  */
 export function compareOutputs(
-  a: readonly TensorWire[],
-  b: readonly TensorWire[],
+  a: readonly ComparedTensor[],
+  b: readonly ComparedTensor[],
   context?: CompareContext,
 ): Agreement {
   const tensors: TensorAgreement[] = [];

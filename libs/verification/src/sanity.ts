@@ -62,9 +62,13 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-function decodeAll(outputs: readonly TensorWire[]): DecodedTensor[] | SanityResult {
+function decodeAll(outputs: readonly (TensorWire | DecodedTensor)[]): DecodedTensor[] | SanityResult {
   const decoded: DecodedTensor[] = [];
   for (const [i, t] of outputs.entries()) {
+    if ('values' in t) {
+      decoded.push(t); // an output by ref, read from the coordinator's store
+      continue;
+    }
     try {
       decoded.push(decodeTensor(t));
     } catch (err) {
@@ -177,7 +181,10 @@ function checkTrain(out: DecodedTensor[]): SanityResult {
  * inputs are (model weights are assumed finite: the coordinator does not load them here); a train
  * result returns `weights/…` tensors only. Pure and cheap: one pass over the tensors.
  */
-export function checkResultSanity(spec: JobSpec, outputs: readonly TensorWire[]): SanityResult {
+export function checkResultSanity(
+  spec: JobSpec,
+  outputs: readonly (TensorWire | DecodedTensor)[],
+): SanityResult {
   if (!Array.isArray(outputs) || outputs.length === 0) return fail('NO_OUTPUTS', 'the result has no outputs');
   const decoded = decodeAll(outputs);
   if (!Array.isArray(decoded)) return decoded;

@@ -132,9 +132,19 @@ async function writeOutput(
       `job ${id} has no output ${name ?? ''} (outputs: ${result.outputs.map((t) => t.name).join(', ') || 'none'})`,
     );
   }
-  const npy = toNpy(output);
+  // A large output comes by ref: its .npy is streamed from GET /v1/jobs/{id}/outputs/{name}.
+  const npy = 'ref' in output ? await downloadOutput(client, id, output.name) : toNpy(output);
   await writeFile(path, npy);
   return { path, name: output.name, dtype: output.dtype, shape: output.shape, bytes: npy.byteLength };
+}
+
+/** The .npy of an output by ref, from GET /v1/jobs/{id}/outputs/{name}. */
+async function downloadOutput(client: GpumeshClient, id: string, name: string): Promise<Uint8Array> {
+  const res = await fetch(`${client.baseUrl}/v1/jobs/${id}/outputs/${encodeURIComponent(name)}`, {
+    headers: { authorization: `Bearer ${client.apiKey}`, accept: 'application/x-npy' },
+  });
+  if (!res.ok) throw new CommandError(`downloading output ${name} of job ${id}: HTTP ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
 }
 
 export async function runJobsCli(

@@ -1,7 +1,13 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { Job } from '#prisma';
-import { base64DecodedLength, workUnitsForSpec, type TensorWire } from '@gpumesh/protocol';
+import {
+  base64DecodedLength,
+  isTensorRef,
+  refTensorByteLength,
+  workUnitsForSpec,
+  type ResultTensor,
+} from '@gpumesh/protocol';
 import { effectiveGflops } from '@gpumesh/scheduler';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { TERMINAL_STATES } from '../jobs/job-state.js';
@@ -279,10 +285,15 @@ export class CapacityProbeService implements OnApplicationBootstrap, OnApplicati
    * transfer, when that leaves CAPACITY_CREDIT_MIN_COMPUTE_MS) joins the provider's credited speed.
    * Capacity probes are measured by observe(). Written only when the credit changes (nextCredit).
    */
-  creditVerifiedJob(job: Job, peerId: string, elapsedMs: number, outputs: readonly TensorWire[]): void {
+  creditVerifiedJob(job: Job, peerId: string, elapsedMs: number, outputs: readonly ResultTensor[]): void {
     if (probeMarker(job.verification)) return;
     const workUnits = Number(job.workUnits);
-    const resultBytes = outputs.reduce((sum, t) => sum + Math.max(0, base64DecodedLength(t.data)), 0);
+    const resultBytes = outputs.reduce(
+      (sum, t) =>
+        sum +
+        (isTensorRef(t) ? refTensorByteLength(t.dtype, t.shape) : Math.max(0, base64DecodedLength(t.data))),
+      0,
+    );
     const gflops = provenGflops({ workUnits, elapsedMs, resultBytes }, this.rule());
     if (gflops === null) return; // too short to resolve a speed
     const previous = this.crediting.get(peerId) ?? Promise.resolve();

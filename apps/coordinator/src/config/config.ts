@@ -60,6 +60,27 @@ const configSchema = z.object({
     .int()
     .positive()
     .default(1024 * MIB_BYTES),
+  /**
+   * Largest job output a provider may upload by ref (the artifact protocol's `put-tensor`), in bytes
+   * of element data; also the largest result tensor a job may have at submit (400 beyond). At most
+   * MAX_REF_TENSOR_BYTES (1 GiB).
+   */
+  MAX_RESULT_TENSOR_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(1024 * MIB_BYTES)
+    .default(1024 * MIB_BYTES),
+  /**
+   * Most bytes of outputs by ref one result may have for the coordinator to read them back and
+   * check them (sanity, comparison within tolerance); above it a result's outputs by ref are
+   * compared by hash only (bit-identical copies agree; anything else is undecided, never convicted).
+   */
+  RESULT_CHECK_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(1024 * MIB_BYTES),
   /** Bytes of uploaded tensors one account may keep (413 TENSOR_QUOTA beyond); 0: no quota. */
   TENSOR_QUOTA_BYTES: z.coerce
     .number()

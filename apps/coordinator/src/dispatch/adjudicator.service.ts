@@ -23,11 +23,12 @@ import { VerifierService, type Reference } from '../verification/verifier.servic
 import { VerificationRepository } from '../verification/verification.repository.js';
 import { TrustTierService, type SingleCheck } from '../verification/tiers.service.js';
 import type { ReputationKind } from '../reputation/reputation.js';
+import type { CheckedTensor } from '../tensors/tensors.service.js';
 import { AttemptRunner, type AttemptOutcome } from './attempt-runner.service.js';
 
 /** A redundant job's verdict, with what became of it (see Adjudicator.adjudicate). */
 export interface Adjudication {
-  verdict: DecidedVerdict<AttemptOutcome, TensorWire[]>;
+  verdict: DecidedVerdict<AttemptOutcome, CheckedTensor[]>;
   action: VerdictAction<AttemptOutcome>;
   /** The provider a tie-break was offered to, if one was. */
   tiebreak?: string;
@@ -116,7 +117,7 @@ export class Adjudicator {
     // disagreement takes a tie-break and a recompute; agreeing results are decided at once).
     const suspects = outcomes.map((o) => o.peerId);
     this.review(suspects, +1);
-    let verdict: DecidedVerdict<AttemptOutcome, TensorWire[]>;
+    let verdict: DecidedVerdict<AttemptOutcome, CheckedTensor[]>;
     let tiebreak: string | undefined;
     try {
       const first = this.decide(job, outcomes, answer ? { source: 'canary', outputs: answer } : null, false);
@@ -194,13 +195,13 @@ export class Adjudicator {
   private decide(
     job: Job,
     results: AttemptOutcome[],
-    known: KnownResult<TensorWire[]> | null,
+    known: KnownResult<CheckedTensor[]> | null,
     escalated: boolean,
-  ): Verdict<AttemptOutcome, TensorWire[]> {
+  ): Verdict<AttemptOutcome, CheckedTensor[]> {
     const spec = job.spec as unknown as JobSpec;
     return decideVerdict({
       results,
-      outputsOf: (o) => o.outputs ?? [],
+      outputsOf: (o) => o.checked ?? o.outputs ?? [],
       agree: (a, b) => compareResults(a, b, { spec }).agree,
       known,
       escalated,
@@ -270,7 +271,7 @@ export class Adjudicator {
 const WRONG_ANSWER: JobError = { code: 'WRONG_RESULT', message: 'the result did not match the known answer' };
 
 /** The reference a verdict's losers are convicted against (none when nothing proved them wrong). */
-function evidenceReference(basis: VerdictBasis<AttemptOutcome, TensorWire[]>): Reference | null {
+function evidenceReference(basis: VerdictBasis<AttemptOutcome, CheckedTensor[]>): Reference | null {
   switch (basis.source) {
     case 'canary':
     case 'coordinator':

@@ -8,8 +8,8 @@ import {
   randomNonce,
   type JobSpec,
   type ResultReceipt,
+  type ResultTensor,
   type Signed,
-  type TensorWire,
 } from '@gpumesh/protocol';
 import { JobProtocolError, type JobOfferOutcome } from '@gpumesh/p2p';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
@@ -35,6 +35,7 @@ import { SettingsService } from '../settings/settings.service.js';
 import { offerIdentity } from './offer-id.js';
 import { attemptFault, type AttemptFault } from './attempt-faults.js';
 import { inputFaultOf } from './input-faults.js';
+import { TensorsService, type CheckedTensor } from '../tensors/tensors.service.js';
 
 /** One attempt's end, as the runner hands it back to dispatch. */
 export interface AttemptOutcome {
@@ -44,7 +45,13 @@ export interface AttemptOutcome {
   /** The platform fee signed into the offer (basis points); what the payment's split uses. */
   feeBps?: number;
   ok: boolean;
-  outputs?: TensorWire[];
+  /** As the provider sent them: inline, or by ref (uploaded to this worker's tensor store). */
+  outputs?: ResultTensor[];
+  /**
+   * The outputs as they are checked and compared: outputs by ref read back from the store (within
+   * RESULT_CHECK_MAX_BYTES; beyond, still by ref and compared by hash only).
+   */
+  checked?: CheckedTensor[];
   error?: string;
   /**
    * The provider said the job itself cannot run (its `error` frame's code is an input fault, see
@@ -107,6 +114,7 @@ export class AttemptRunner {
     private readonly tiers: TrustTierService,
     private readonly settings: SettingsService,
     private readonly bus: JobEventsBus,
+    private readonly tensors: TensorsService,
   ) {}
 
   /**
@@ -229,7 +237,11 @@ export class AttemptRunner {
       );
     }
     const outputHash = hashOutputs(outcome.outputs);
-    const junk = this.tiers.sanity(job, peerId, outcome.outputs); // Inf from finite inputs, bad shapes
+    // Outputs by ref: uploaded by this provider for this offer, whole in the store.
+    const missing = await this.tensors.outputsMissing(peerId, outcome.outputs);
+    if (missing) return this.failAttempt(job, attempt, { ...base, pricePerUnit, feeBps }, 'FAILED', missing);
+    const checked = await this.tensors.forCheck(outcome.outputs);
+    const junk = this.tiers.sanity(job, peerId, checked); // Inf from finite inputs, bad shapes
     if (junk) return this.failAttempt(job, attempt, { ...base, pricePerUnit, feeBps }, 'FAILED', junk);
     this.view.complete(job.id, peerId);
     this.view.attemptSucceeded(peerId);
@@ -260,6 +272,7 @@ export class AttemptRunner {
       feeBps,
       ok: true as const,
       outputs: outcome.outputs,
+      checked,
       receipt: outcome.receipt,
       outputHash,
       runMs,

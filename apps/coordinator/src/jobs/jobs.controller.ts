@@ -30,11 +30,12 @@ import type { Principal } from '../auth/principal.js';
 import { uuidParam } from '../common/pipes.js';
 import { ApiErrors, ApiEventStream } from '../common/api-docs.js';
 import { NO_CHARGES, chargesOfNewJob } from '../ledger/job-charges.js';
-import { NPY_MEDIA_TYPE } from '@gpumesh/protocol';
+import { MAX_TENSOR_BYTES, NPY_MEDIA_TYPE } from '@gpumesh/protocol';
+import { DomainError } from '../common/domain-error.js';
 import { npyStream, wantsJson } from '../tensors/npy-stream.js';
 import { JobEventStream } from './job-event-stream.js';
 import { parseLastEventId } from '../events/sse/sse-resume.js';
-import { JobsService, MAX_BATCH_SUBMIT } from './jobs.service.js';
+import { JobsService, MAX_BATCH_SUBMIT, type JobOutput } from './jobs.service.js';
 import {
   BatchSubmitResponseDto,
   DryRunDto,
@@ -45,6 +46,7 @@ import {
   ListJobsQueryDto,
   mapJob,
   mapJobDetail,
+  TensorDto,
 } from './dto/job.dto.js';
 
 @ApiTags('jobs')
@@ -254,11 +256,10 @@ export class JobsController {
   ): Promise<void> {
     const output = await this.jobs.output(principal, id, name);
     if (wantsJson(accept)) {
-      await reply.type('application/json').send(output);
+      await reply.type('application/json').send(await outputAsJson(output));
       return;
     }
-    const data = Buffer.from(output.data, 'base64');
-    const body = npyStream(output.dtype, output.shape, data.byteLength, data);
+    const body = npyStream(output.dtype, output.shape, output.bytes, output.data);
     await reply
       .type(NPY_MEDIA_TYPE)
       .header('content-length', String(body.length))
@@ -324,4 +325,23 @@ function toJson(value: unknown): Record<string, unknown> {
   return JSON.parse(
     JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)),
   ) as Record<string, unknown>;
+}
+
+/** An output as `{ name, dtype, shape, data }` (base64): up to the inline cap only. */
+async function outputAsJson(output: JobOutput): Promise<TensorDto> {
+  if (output.bytes > MAX_TENSOR_BYTES) {
+    throw new DomainError(
+      'VALIDATION_FAILED',
+      `output "${output.name}" is ${output.bytes} bytes; as JSON (base64) an output is at most ${MAX_TENSOR_BYTES} bytes (MAX_TENSOR_BYTES): ask for ${NPY_MEDIA_TYPE}`,
+    );
+  }
+  let data: Buffer;
+  if (output.data instanceof Uint8Array) {
+    data = Buffer.from(output.data.buffer, output.data.byteOffset, output.data.byteLength);
+  } else {
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of output.data) chunks.push(chunk);
+    data = Buffer.concat(chunks);
+  }
+  return { name: output.name, dtype: output.dtype, shape: [...output.shape], data: data.toString('base64') };
 }

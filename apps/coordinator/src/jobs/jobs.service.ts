@@ -5,10 +5,12 @@ import type { Job, JobEvent } from '#prisma';
 import {
   ProtocolValidationError,
   hashParsedSpec,
+  isTensorRef,
   parseJobSpec,
   workUnitsForSpec,
+  type DType,
   type JobSpec,
-  type TensorWire,
+  type ResultTensor,
 } from '@gpumesh/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
@@ -67,6 +69,18 @@ function checkIdempotencyKey(key: string | undefined, maxLength: number): void {
       `Idempotency-Key header: 1-${maxLength} printable ASCII characters without spaces`,
     );
   }
+}
+
+/** One output of a completed job, ready to send: its layout and its element bytes. */
+export interface JobOutput {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly bytes: number;
+  /** Whole (an inline output) or streamed from the tensor store (an output by ref). */
+  readonly data: Uint8Array | AsyncIterable<Uint8Array>;
+  /** `sha256:<hex>` of an output by ref. */
+  readonly ref?: string;
 }
 
 @Injectable()
@@ -246,7 +260,7 @@ export class JobsService {
       specBody.inputs = await this.tensors.resolveInputs(principal.accountId, specBody.inputs);
     }
     const parsed = this.parseSpec(specBody);
-    const issues = staticIssues(parsed);
+    const issues = staticIssues(parsed, { maxResultTensorBytes: this.config.MAX_RESULT_TENSOR_BYTES });
     if (issues.length > 0) {
       throw new DomainError('VALIDATION_FAILED', issues.map((i) => `${i.path}: ${i.message}`).join('; '), {
         errors: issues,
@@ -360,9 +374,9 @@ export class JobsService {
   }
 
   /** One output tensor of a completed job (RESULT_NOT_READY before; NOT_FOUND for an unknown name). */
-  async output(principal: Principal, id: string, name: string): Promise<TensorWire> {
+  async output(principal: Principal, id: string, name: string): Promise<JobOutput> {
     const { result } = await this.result(principal, id);
-    const outputs = (result as { outputs?: TensorWire[] } | null)?.outputs ?? [];
+    const outputs = (result as { outputs?: ResultTensor[] } | null)?.outputs ?? [];
     const output = outputs.find((o) => o.name === name);
     if (!output) {
       throw new DomainError(
@@ -370,7 +384,23 @@ export class JobsService {
         `job ${id} has no output named "${name.slice(0, 128)}" (it has ${outputs.map((o) => `"${o.name}"`).join(', ') || 'none'})`,
       );
     }
-    return output;
+    if (!isTensorRef(output)) {
+      const data = Buffer.from(output.data, 'base64');
+      return { name: output.name, dtype: output.dtype, shape: output.shape, bytes: data.byteLength, data };
+    }
+    // An output by ref: streamed from the tensor store, never held whole.
+    const source = await this.tensors.openOutput(output.sha256);
+    if (!source) {
+      throw new DomainError('NOT_FOUND', `the bytes of output "${output.name}" (${output.ref}) are gone`);
+    }
+    return {
+      name: output.name,
+      dtype: output.dtype,
+      shape: output.shape,
+      bytes: source.bytes,
+      data: source.chunks,
+      ref: output.ref,
+    };
   }
 
   events(jobId: string, afterId?: bigint): Promise<JobEvent[]> {

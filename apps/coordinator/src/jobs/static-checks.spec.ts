@@ -27,10 +27,18 @@ describe('staticIssues', () => {
     };
     // 64 MiB inputs, 4 MiB product: the inline caps do not bound refs
     expect(staticIssues(matmul({ inputs: [ref('a', [1024, 16384]), ref('b', [16384, 1024])] }))).toEqual([]);
-    // a 64 MiB product cannot come back yet
-    expect(staticIssues(matmul({ inputs: [ref('a', [4096, 4096]), ref('b', [4096, 4096])] }))).toEqual([
+    // a 64 MiB product comes back by ref (default cap: 1 GiB)
+    const big = matmul({ inputs: [ref('a', [4096, 4096]), ref('b', [4096, 4096])] });
+    expect(staticIssues(big)).toEqual([]);
+    // ... unless the coordinator's MAX_RESULT_TENSOR_BYTES is lower
+    expect(staticIssues(big, { maxResultTensorBytes: 32 * 1024 * 1024 })).toEqual([
       { path: 'inputs', message: expect.stringContaining('float32[4096,4096], 67108864 bytes') as string },
     ]);
+    // and never above MAX_REF_TENSOR_BYTES (1 GiB): a 32768² float32 product is 4 GiB
+    const huge = matmul({ inputs: [ref('a', [32768, 128]), ref('b', [128, 32768])] });
+    expect(staticIssues(huge, { maxResultTensorBytes: Number.MAX_SAFE_INTEGER })[0].message).toContain(
+      'at most 1073741824 bytes',
+    );
   });
 
   it('refuses a max price of 0, naming the field', () => {

@@ -4,7 +4,7 @@
 // (dispatch/unplaceable.ts).
 import {
   BYTES_PER_ELEMENT,
-  MAX_TENSOR_BYTES,
+  MAX_REF_TENSOR_BYTES,
   backendsAbleToRun,
   firstNonFinite,
   isTensorRef,
@@ -22,8 +22,17 @@ export interface StaticIssue {
 /** The least a job may offer per work unit: every provider is paid for its work. */
 export const MIN_MAX_PRICE_PER_UNIT = 1n;
 
+/** What the coordinator's configuration allows of a job's results. */
+export interface ResultLimits {
+  /** Largest result tensor (MAX_RESULT_TENSOR_BYTES; larger outputs than the inline cap go by ref). */
+  readonly maxResultTensorBytes: number;
+}
+
 /** Every reason the spec can never run, each naming its field (empty: nothing static forbids it). */
-export function staticIssues(spec: JobSpec): StaticIssue[] {
+export function staticIssues(
+  spec: JobSpec,
+  limits: ResultLimits = { maxResultTensorBytes: MAX_REF_TENSOR_BYTES },
+): StaticIssue[] {
   const issues: StaticIssue[] = [];
   // No spec option allows NaN or Infinity: no kernel result over them could be checked. (Inputs by
   // ref are scanned from their file when the submission names them: TensorsService.resolveInputs.)
@@ -36,17 +45,19 @@ export function staticIssues(spec: JobSpec): StaticIssue[] {
       });
     }
   });
-  // Inputs may go by ref beyond the inline caps; results still come back inline (docs/tensors.md).
+  // Inputs may go by ref beyond the inline caps, and so may outputs (docs/tensors.md): a result
+  // tensor is bounded by MAX_RESULT_TENSOR_BYTES.
   if (spec.kind === 'matmul') {
     const a = spec.inputs.find((t) => t.name === 'a');
     const b = spec.inputs.find((t) => t.name === 'b');
     if (a && b) {
       const { m, n } = matmulDims(a.shape, b.shape, spec.params.transposeA, spec.params.transposeB);
       const bytes = m * n * BYTES_PER_ELEMENT[a.dtype];
-      if (bytes > MAX_TENSOR_BYTES) {
+      const max = Math.min(limits.maxResultTensorBytes, MAX_REF_TENSOR_BYTES);
+      if (bytes > max) {
         issues.push({
           path: 'inputs',
-          message: `the product c would be ${a.dtype}[${m},${n}], ${bytes} bytes; a result tensor is at most ${MAX_TENSOR_BYTES} bytes (MAX_TENSOR_BYTES) until outputs come back as files`,
+          message: `the product c would be ${a.dtype}[${m},${n}], ${bytes} bytes; a result tensor is at most ${max} bytes (MAX_RESULT_TENSOR_BYTES)`,
         });
       }
     }

@@ -187,6 +187,9 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
       // job inputs by ref: the same rule, per tensor
       mayFetchTensor: (sha256, { remotePeer }) => this.offeredTensors.take(remotePeer, sha256),
       openTensor: (sha256) => this.tensors.source(sha256),
+      // job outputs by ref: uploaded by a provider holding an open offer, within its job's size
+      mayPutTensor: (upload, { remotePeer }) => this.tensors.mayStoreOutput(remotePeer, upload),
+      storeTensor: (upload, chunks, { remotePeer }) => this.tensors.storeOutput(remotePeer, upload, chunks),
       onRefused: (peer) =>
         this.penalize(peer, PeerAction.MidToleranceError, 'artifact fetch without an open offer'),
       onStreamError: (peer) => {
@@ -266,8 +269,11 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
     const releaseTensors = offer.spec.inputs
       .filter(isTensorRef)
       .map((input) => this.offeredTensors.grant(peerId, input.sha256));
+    // ... and it may upload the job's large outputs to this worker
+    const releaseOutputs = this.tensors.grantOutputs(peerId, offer.spec);
     const release = (): void => {
       releaseModel();
+      releaseOutputs();
       for (const r of releaseTensors) r();
     };
     return new Promise<JobOfferOutcome>((resolve, reject) => {

@@ -1,8 +1,9 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createReadStream, type ReadStream } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BYTES_PER_ELEMENT, NpyFormatError, readNpyHeader, type DType } from '@gpumesh/protocol';
+import { TensorFileWriter } from './tensor-writer.js';
 
 /** What an upload says about the tensor before its data: parsed from the `.npy` header, or given. */
 export type TensorLayout = { readonly dtype: DType; readonly shape: readonly number[] };
@@ -118,18 +119,60 @@ export class TensorFiles {
   ): Promise<StoredTensor> {
     await mkdir(this.dir, { recursive: true });
     const temp = join(this.dir, `${randomUUID()}${TEMP_SUFFIX}`);
-    const file = await open(temp, 'w');
-    let closed = false;
+    const file = new TensorFileWriter(temp);
+    let finished = false;
     try {
       const stored = await this.copy(source, framing, maxBytes, file);
-      await file.sync();
-      await file.close();
-      closed = true;
+      finished = true;
       if (await this.exists(stored.sha256)) await unlink(temp);
       else await rename(temp, this.pathOf(stored.sha256));
       return stored;
     } catch (err) {
-      if (!closed) await file.close().catch(() => undefined);
+      if (!finished) await file.abort();
+      await unlink(temp).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * Writes the element bytes of a tensor whose SHA-256 and length are known beforehand (a job output
+   * a provider uploads): refused (`BAD_TENSOR`) unless exactly `bytes` arrive and hash to `sha256`.
+   * Already stored: the bytes are still read and checked, then dropped. Nothing is left on failure.
+   */
+  async writeExpected(source: AsyncIterable<Uint8Array>, sha256: string, bytes: number): Promise<void> {
+    const target = this.pathOf(sha256);
+    await mkdir(this.dir, { recursive: true });
+    const temp = join(this.dir, `${randomUUID()}${TEMP_SUFFIX}`);
+    const file = new TensorFileWriter(temp);
+    let finished = false;
+    try {
+      let written = 0;
+      let pending: Uint8Array[] = [];
+      let pendingBytes = 0;
+      for await (const chunk of source) {
+        written += chunk.byteLength;
+        if (written > bytes)
+          throw new TensorUploadError('BAD_TENSOR', `more than the announced ${bytes} bytes`);
+        pending.push(chunk);
+        pendingBytes += chunk.byteLength;
+        if (pendingBytes >= WRITE_BATCH_BYTES) {
+          // a fresh buffer (the chunks are views of the stream's): handed to the writer thread
+          await file.write(Buffer.concat(pending, pendingBytes));
+          pending = [];
+          pendingBytes = 0;
+        }
+      }
+      if (pendingBytes > 0) await file.write(Buffer.concat(pending, pendingBytes));
+      if (written !== bytes)
+        throw new TensorUploadError('BAD_TENSOR', `${written} bytes arrived, ${bytes} were announced`);
+      const actual = await file.finish();
+      finished = true;
+      if (actual !== sha256)
+        throw new TensorUploadError('BAD_TENSOR', `the bytes hash to ${actual}, ${sha256} was announced`);
+      if (await this.exists(sha256)) await unlink(temp);
+      else await rename(temp, target);
+    } catch (err) {
+      if (!finished) await file.abort();
       await unlink(temp).catch(() => undefined);
       throw err;
     }
@@ -139,9 +182,8 @@ export class TensorFiles {
     source: AsyncIterable<Uint8Array>,
     framing: UploadFraming,
     maxBytes: number,
-    file: FileHandle,
+    file: TensorFileWriter,
   ): Promise<StoredTensor> {
-    const hash = createHash('sha256');
     let layout: TensorLayout | null = framing.kind === 'raw' ? framing : null;
     let expected = layout ? checkedLength(layout, maxBytes) : -1;
     let prefix: Buffer | null = framing.kind === 'npy' ? Buffer.alloc(0) : null;
@@ -169,11 +211,11 @@ export class TensorFiles {
       if (layout?.dtype === 'bool' && data.some((v) => v > 1)) {
         throw new TensorUploadError('BAD_TENSOR', 'bool tensor: every byte must be 0 or 1');
       }
-      hash.update(data);
       pending.push(data);
       pendingBytes += data.byteLength;
       written += data.byteLength;
-      // Socket chunks are 16-64 KiB: one write (a thread-pool round trip) per WRITE_BATCH_BYTES instead.
+      // Socket chunks are 16-64 KiB: one fresh WRITE_BATCH_BYTES buffer goes to the writer thread
+      // (hashed and written there, off the event loop) instead.
       if (pendingBytes >= WRITE_BATCH_BYTES) {
         await file.write(Buffer.concat(pending, pendingBytes));
         pending = [];
@@ -190,7 +232,8 @@ export class TensorFiles {
         `body has ${written} bytes of data; ${describe(layout)} needs ${expected}`,
       );
     }
-    return { dtype: layout.dtype, shape: [...layout.shape], sha256: hash.digest('hex'), bytes: written };
+    const sha256 = await file.finish();
+    return { dtype: layout.dtype, shape: [...layout.shape], sha256, bytes: written };
   }
 }
 

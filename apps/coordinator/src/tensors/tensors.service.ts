@@ -8,16 +8,31 @@ import {
   MAX_REF_TENSOR_BYTES,
   MAX_TENSOR_RANK,
   NPY_MEDIA_TYPE,
+  encodeTensor,
+  isTensorRef,
+  refTensorByteLength,
+  tensorView,
+  type DecodedTensor,
   type DType,
+  type JobSpec,
+  type ResultTensor,
   type TensorRef,
+  type TensorWire,
 } from '@gpumesh/protocol';
-import type { TensorSource } from '@gpumesh/p2p';
+import { expectedOutputs, type TensorSource, type TensorUpload } from '@gpumesh/p2p';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
 import type { Principal } from '../auth/principal.js';
 import { LOGGER } from '../logging/logger.js';
 import { TensorsRepository } from './tensors.repository.js';
 import { TensorFiles, TensorUploadError, type UploadFraming } from './tensor-files.js';
+import { OutputUploads } from './output-uploads.js';
+
+/**
+ * An output as the coordinator checks it: inline, decoded from the store (an output by ref within
+ * RESULT_CHECK_MAX_BYTES), or still by ref (larger: compared by hash only).
+ */
+export type CheckedTensor = TensorWire | DecodedTensor | TensorRef;
 
 export const RAW_MEDIA_TYPE = 'application/octet-stream';
 /** Media types `POST /v1/tensors` takes. */
@@ -56,6 +71,7 @@ function viewOf(row: Tensor): TensorView {
 @Injectable()
 export class TensorsService implements OnModuleInit {
   readonly files: TensorFiles;
+  private readonly uploads = new OutputUploads();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -197,6 +213,94 @@ export class TensorsService implements OnModuleInit {
     const bytes = await this.files.size(sha256);
     if (bytes === undefined) return undefined;
     return { bytes, chunks: this.files.openRead(sha256) };
+  }
+
+  /**
+   * Opens uploads of outputs by ref for one offer to `peerId` (ended by the returned function): as
+   * many tensors as the job may return, each at most its largest honest output and
+   * MAX_RESULT_TENSOR_BYTES.
+   */
+  grantOutputs(peerId: string, spec: JobSpec): () => void {
+    const { bytes, tensors } = expectedOutputs(spec);
+    return this.uploads.grant(peerId, Math.min(bytes, this.config.MAX_RESULT_TENSOR_BYTES), tensors);
+  }
+
+  /** Whether `peerId` may upload `upload` now (uses one upload of an open offer). */
+  mayStoreOutput(peerId: string, upload: TensorUpload): boolean {
+    return upload.bytes <= this.config.MAX_RESULT_TENSOR_BYTES && this.uploads.take(peerId, upload.bytes);
+  }
+
+  /** Streams an uploaded output into the store, checked against its announced hash and length. */
+  async storeOutput(peerId: string, upload: TensorUpload, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    await this.files.writeExpected(chunks, upload.sha256, upload.bytes);
+    this.uploads.stored(peerId, upload.sha256);
+    this.logger.debug({ peerId, sha256: upload.sha256, bytes: upload.bytes }, 'job output stored');
+  }
+
+  /**
+   * Why a result's outputs by ref cannot be taken (null: they can): each must have been uploaded by
+   * `peerId` and be whole in the store, as long as its dtype and shape say.
+   */
+  async outputsMissing(peerId: string, outputs: readonly ResultTensor[]): Promise<string | null> {
+    for (const output of outputs) {
+      if (!isTensorRef(output)) continue;
+      if (!this.uploads.uploadedBy(peerId, output.sha256)) {
+        return `OUTPUT_NOT_UPLOADED: output ${output.name} names ${output.ref}, which this provider did not upload`;
+      }
+      const size = await this.files.size(output.sha256);
+      const expected = refTensorByteLength(output.dtype, output.shape);
+      if (size !== expected) {
+        return `OUTPUT_NOT_UPLOADED: output ${output.name} (${output.ref}) is ${size ?? 'not'} stored; its dtype and shape need ${expected} bytes`;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * `outputs` with every output by ref read back from the store and decoded, for the sanity check
+   * and comparisons within tolerance; unchanged (still by ref) when they total more than
+   * RESULT_CHECK_MAX_BYTES or their file is gone.
+   */
+  async forCheck(outputs: readonly CheckedTensor[]): Promise<CheckedTensor[]> {
+    const refBytes = outputs.reduce(
+      (n, t) => n + (isTensorRef(t) ? refTensorByteLength(t.dtype, t.shape) : 0),
+      0,
+    );
+    if (refBytes === 0 || refBytes > this.config.RESULT_CHECK_MAX_BYTES) return [...outputs];
+    return Promise.all(
+      outputs.map(async (t): Promise<CheckedTensor> => {
+        if (!isTensorRef(t)) return t;
+        const data = await this.files.read(t.sha256).catch(() => undefined);
+        if (data === undefined || data.byteLength !== refTensorByteLength(t.dtype, t.shape)) return t;
+        // typed arrays need an aligned offset: small files may come in a slice of Node's pool
+        const bytes = data.byteOffset % 4 === 0 ? data : new Uint8Array(data);
+        // its sha256 stays with it: bit-identical copies agree without a comparison (compare.ts)
+        return Object.assign(tensorView(t.name, t.dtype, t.shape, bytes), { sha256: t.sha256 });
+      }),
+    );
+  }
+
+  /**
+   * `outputs` as wire tensors (what evidence bundles and the training-loss check carry): outputs by
+   * ref read back and encoded; null when one cannot be (too large to read back or to inline, gone).
+   */
+  async wireFor(outputs: readonly CheckedTensor[]): Promise<TensorWire[] | null> {
+    const loaded = await this.forCheck(outputs);
+    try {
+      const wire = loaded.map((t) => {
+        if (isTensorRef(t)) return null;
+        if (!('values' in t)) return t;
+        return encodeTensor(t.name, t.dtype, t.shape, t.values as Float32Array);
+      });
+      return wire.every((t) => t !== null) ? (wire as TensorWire[]) : null;
+    } catch {
+      return null; // over the inline cap (MAX_TENSOR_BYTES)
+    }
+  }
+
+  /** The element bytes of a job output by ref, streamed from the store (undefined: gone). */
+  async openOutput(sha256: string): Promise<TensorSource | undefined> {
+    return this.source(sha256);
   }
 }
 

@@ -1,7 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { Job, JobAttempt } from '#prisma';
-import type { JobSpec, ResultReceipt, Signed, TensorWire } from '@gpumesh/protocol';
+import type {
+  DecodedTensor,
+  JobSpec,
+  ResultReceipt,
+  ResultTensor,
+  Signed,
+  TensorWire,
+} from '@gpumesh/protocol';
 import { checkResultSanity } from '@gpumesh/verification';
 import { paymentOf, type SettlePayment } from '../ledger/postings.js';
 import { LOGGER } from '../logging/logger.js';
@@ -22,6 +29,8 @@ import {
   type TierDecision,
 } from './tiers.js';
 import { VerificationRepository } from './verification.repository.js';
+import type { CheckedTensor } from '../tensors/tensors.service.js';
+import { unreadOutputs } from './compare.js';
 import { VerifierService } from './verifier.service.js';
 
 /** A provider's answer to one attempt, as dispatch holds it before the job completes. */
@@ -32,7 +41,10 @@ export interface HeldResult {
   /** The platform fee signed into its offer. */
   feeBps?: number;
   ok: boolean;
-  outputs?: TensorWire[];
+  /** As the provider sent them (inline or by ref). */
+  outputs?: ResultTensor[];
+  /** As checked: outputs by ref read back from the store when within RESULT_CHECK_MAX_BYTES. */
+  checked?: CheckedTensor[];
   receipt?: Signed<ResultReceipt>;
   outputHash?: string;
   error?: string;
@@ -100,9 +112,15 @@ export class TrustTierService {
    * passes, else the attempt's error (`NON_FINITE_OUTPUT: …`), with a `failed_sanity` reputation
    * penalty that also puts the provider on probation. Canaries are judged by their known answer.
    */
-  sanity(job: Job, peerId: string, outputs: readonly TensorWire[]): string | null {
+  sanity(job: Job, peerId: string, outputs: readonly CheckedTensor[]): string | null {
     if (job.canary) return null;
-    const verdict = checkResultSanity(job.spec as unknown as JobSpec, outputs);
+    // Outputs by ref too large to read back: their dtype and shape were checked against the upload,
+    // their values are judged by redundant copies and checks only (compared by hash).
+    if (unreadOutputs(outputs)) return null;
+    const verdict = checkResultSanity(
+      job.spec as unknown as JobSpec,
+      outputs as readonly (TensorWire | DecodedTensor)[],
+    );
     if (verdict.ok) return null;
     this.forget(peerId);
     this.logger.warn(
@@ -144,7 +162,7 @@ export class TrustTierService {
         ranExtra: false,
       };
     }
-    const outputs = held.outputs ?? [];
+    const outputs = held.checked ?? held.outputs ?? [];
     await this.jobs
       .note(job.id, 'verification.held', { provider: held.peerId, tier, why: required ? 'verified' : reason })
       .catch(() => undefined);
@@ -169,7 +187,12 @@ export class TrustTierService {
         await this.verifier
           .convict(
             job,
-            { attemptId: held.attempt.id, peerId: held.peerId, receipt: held.receipt, outputs },
+            {
+              attemptId: held.attempt.id,
+              peerId: held.peerId,
+              receipt: held.receipt,
+              outputs: held.outputs ?? [],
+            },
             { source: 'coordinator', outputs: reference.outputs },
             'failed_check',
             { judged: true },
@@ -199,7 +222,7 @@ export class TrustTierService {
       await this.attempts.settle(held.attempt.id, 'FAILED', { error: why });
       return { kind: 'requeue', reason: why };
     }
-    const extraOutputs = extra.outputs ?? [];
+    const extraOutputs = extra.checked ?? extra.outputs ?? [];
     if (!this.verifier.agrees(job, outputs, extraOutputs)) {
       const why = `${CHECK_DISAGREED}: ${held.peerId} and the check run of ${extra.peerId} disagree and no reference can decide`;
       await this.jobs

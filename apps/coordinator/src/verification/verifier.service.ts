@@ -5,11 +5,12 @@ import {
   hashOutputs,
   type JobSpec,
   type ResultReceipt,
+  type ResultTensor,
   type Signed,
   type TensorWire,
 } from '@gpumesh/protocol';
 import { judgeTrainLoss, type TrainLosses } from '@gpumesh/verification';
-import { TensorsService } from '../tensors/tensors.service.js';
+import { TensorsService, type CheckedTensor } from '../tensors/tensors.service.js';
 import { ArtifactsRepository } from '../artifacts/artifacts.repository.js';
 import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { LOGGER } from '../logging/logger.js';
@@ -18,7 +19,7 @@ import { ReputationService } from '../reputation/reputation.service.js';
 import type { ReputationKind } from '../reputation/reputation.js';
 import { buildEvidence, canonicalEvidence, evidenceHash, type ReferenceSource } from './evidence.js';
 import { CoordinatorReference, type ReferenceOutcome } from './reference.js';
-import { compareResults } from './compare.js';
+import { compareResults, unreadOutputs } from './compare.js';
 import { COMPENSATION_WINDOW_MS, VerificationRepository } from './verification.repository.js';
 import { JOB_CORRECTED_EVENT } from '../jobs/job-state.js';
 import { JobEventsBus } from '../events/job-events.publisher.js';
@@ -29,7 +30,8 @@ export interface Accused {
   attemptId: string;
   peerId: string;
   receipt: Signed<ResultReceipt>;
-  outputs: TensorWire[];
+  /** As the provider sent them (inline or by ref). */
+  outputs: ResultTensor[];
 }
 
 /** What a known answer says of a result (VerifierService.judge). */
@@ -40,7 +42,8 @@ export type Judgement =
 
 export interface Reference {
   source: ReferenceSource;
-  outputs: TensorWire[];
+  /** Inline, or a provider's outputs as checked (read back from the store, or still by ref). */
+  outputs: CheckedTensor[];
   receipts?: Signed<ResultReceipt>[];
 }
 
@@ -77,7 +80,7 @@ export class VerifierService implements OnModuleDestroy {
     private readonly bus: JobEventsBus,
     private readonly webhooks: WebhooksService,
     private readonly attempts: AttemptsRepository,
-    tensors: TensorsService,
+    private readonly tensors: TensorsService,
   ) {
     this.references = new CoordinatorReference(
       artifacts,
@@ -139,7 +142,7 @@ export class VerifierService implements OnModuleDestroy {
     return null;
   }
 
-  agrees(job: Job, a: readonly TensorWire[], b: readonly TensorWire[]): boolean {
+  agrees(job: Job, a: readonly CheckedTensor[], b: readonly CheckedTensor[]): boolean {
     return compareResults(a, b, { spec: job.spec as unknown as JobSpec }).agree;
   }
 
@@ -151,13 +154,28 @@ export class VerifierService implements OnModuleDestroy {
    * backends can drift apart and a tampered model (a backdoor) can keep the loss, so the result is
    * `undecided`: nobody is convicted for it and it is not delivered on this check alone.
    */
-  async judge(job: Job, candidate: readonly TensorWire[], known: readonly TensorWire[]): Promise<Judgement> {
+  async judge(
+    job: Job,
+    candidate: readonly CheckedTensor[],
+    known: readonly CheckedTensor[],
+  ): Promise<Judgement> {
     const spec = job.spec as unknown as JobSpec;
-    const agreement = compareResults(candidate, known, { spec });
+    // outputs by ref are read back from the tensor store (within RESULT_CHECK_MAX_BYTES)
+    const [c, k] = await Promise.all([this.tensors.forCheck(candidate), this.tensors.forCheck(known)]);
+    const agreement = compareResults(c, k, { spec });
     if (agreement.agree) return { kind: 'agree' };
     const weights = agreement.reason ?? 'results differ';
+    // Too large to read back and not bit-identical: no proof either way.
+    if (unreadOutputs(c) || unreadOutputs(k)) return { kind: 'undecided', reason: weights };
     if (spec.kind !== 'train') return { kind: 'disagree', reason: weights };
-    const run = await this.references.trainLosses(spec, [candidate, known, null]);
+    const [candidateWire, knownWire] = await Promise.all([this.tensors.wireFor(c), this.tensors.wireFor(k)]);
+    if (!candidateWire || !knownWire) {
+      return {
+        kind: 'undecided',
+        reason: `${weights}; the weights are too large for the training-loss check`,
+      };
+    }
+    const run = await this.references.trainLosses(spec, [candidateWire, knownWire, null]);
     if (!run.ok || run.losses.length !== 3) {
       const why = run.ok ? 'no losses' : `${run.code}: ${run.reason}`;
       await this.jobs
@@ -216,7 +234,23 @@ export class VerifierService implements OnModuleDestroy {
         return false;
       }
     }
-    const agreement = compareResults(accused.outputs, reference.outputs, { spec });
+    // The bundle carries the accused's outputs inline: outputs by ref are read back and encoded.
+    const [accusedOutputs, referenceOutputs] = await Promise.all([
+      this.tensors.wireFor(accused.outputs),
+      this.tensors.wireFor(reference.outputs),
+    ]);
+    if (!accusedOutputs || !referenceOutputs) {
+      this.logger.warn(
+        { jobId: job.id, peerId: accused.peerId },
+        'wrong result too large for an evidence bundle: set aside, not convicted',
+      );
+      await this.attempts.reject(
+        accused.attemptId,
+        'verification: set aside: its outputs are too large for an evidence bundle',
+      );
+      return false;
+    }
+    const agreement = compareResults(accusedOutputs, referenceOutputs, { spec });
     // Model jobs carry their artifact, so the bundle can be recomputed offline; receipts name the
     // opaque per-attempt ids the job was offered under, which the bundle lists.
     const artifact = await this.references.artifactOf(spec).catch(() => null);
@@ -225,8 +259,8 @@ export class VerifierService implements OnModuleDestroy {
       .filter((id) => id !== job.id);
     const bundle = buildEvidence({
       job: { id: job.id, spec, specHash: job.specHash, offerIds },
-      accused: { receipt: accused.receipt, outputs: accused.outputs },
-      reference,
+      accused: { receipt: accused.receipt, outputs: accusedOutputs },
+      reference: { ...reference, outputs: referenceOutputs },
       artifacts: artifact ? [artifact] : undefined,
     });
     const hash = evidenceHash(bundle);
@@ -293,7 +327,7 @@ export class VerifierService implements OnModuleDestroy {
     for (const credit of credits) {
       const job = await this.repo.findJob(credit.jobId);
       if (!job) continue;
-      const delivered = (job.result as { outputs?: TensorWire[] } | null)?.outputs;
+      const delivered = (job.result as { outputs?: ResultTensor[] } | null)?.outputs;
       const reference = await this.reference(job);
       if (!reference || !delivered) {
         const refunded = await this.repo.reverse(credit, job);
@@ -314,7 +348,7 @@ export class VerifierService implements OnModuleDestroy {
     for (const jobId of await this.repo.deliveredBy(peerId, since, REVERIFY_MAX_JOBS)) {
       if (seen.has(jobId) || (await this.repo.wasCorrected(jobId))) continue;
       const job = await this.repo.findJob(jobId);
-      const delivered = (job?.result as { outputs?: TensorWire[] } | null)?.outputs;
+      const delivered = (job?.result as { outputs?: ResultTensor[] } | null)?.outputs;
       if (!job || !delivered) continue;
       const reference = await this.reference(job);
       if (!reference || (await this.judge(job, delivered, reference)).kind !== 'disagree') continue;
@@ -330,7 +364,7 @@ export class VerifierService implements OnModuleDestroy {
   private async correct(
     job: Job,
     peerId: string,
-    delivered: TensorWire[],
+    delivered: ResultTensor[],
     reference: TensorWire[],
   ): Promise<void> {
     const deliveredHash = hashOutputs(delivered);
@@ -363,7 +397,7 @@ export class VerifierService implements OnModuleDestroy {
   }
 }
 
-function accusedOf(a: JobAttempt, outputs: TensorWire[]): Accused {
+function accusedOf(a: JobAttempt, outputs: ResultTensor[]): Accused {
   return {
     attemptId: a.id,
     peerId: a.providerId as string,

@@ -37,6 +37,7 @@ import { fetchCoordinatorNetwork, trustedMultiaddrs } from './coordinator-direct
 import { coordinatorPeerIds, keepCoordinatorLink, type CoordinatorLinkState } from './coordinator-link.js';
 import { EpochKeeper } from './epoch-keeper.js';
 import { EpochFileStore } from './epoch-store.js';
+import { outputsForResult } from './result-outputs.js';
 
 export interface AgentStatus {
   peerId: string;
@@ -110,6 +111,7 @@ export async function startAgent(options: {
       backend: config.backend,
       memoryLimitMb: config.memoryLimitMb,
       defaultTimeoutMs: config.jobTimeoutMs,
+      inlineOutputMaxBytes: config.inlineOutputMaxBytes,
     }));
   const backend = pool.backend.name;
   const gflops = config.benchmarkGflops ?? Math.max(pool.backend.gflops, 0.001);
@@ -294,6 +296,13 @@ export async function startAgent(options: {
       // Cancelled by the coordinator while it ran (the developer cancelled the job): nothing is
       // reported, journaled or counted as earned for it.
       if (signal.aborted) throw new Error('the coordinator cancelled the attempt');
+      // Large outputs go to the coordinator as binary chunks first; the result names them by ref.
+      const outputs = await outputsForResult(
+        node,
+        remotePeer,
+        [...result.outputs, ...result.largeOutputs],
+        signal,
+      );
       const receipt = await receiptSigner.sign({
         version: 1,
         jobId: offer.jobId,
@@ -301,7 +310,7 @@ export async function startAgent(options: {
         providerPeerId: peerId,
         providerAddress: identity.address,
         inputHash: hashTensors(offer.spec.inputs),
-        outputHash: hashOutputs(result.outputs),
+        outputHash: hashOutputs(outputs),
         backend: result.backend,
         timings: result.timings,
         finishedAt: Date.now(),
@@ -311,7 +320,7 @@ export async function startAgent(options: {
       await journal.record({
         jobId: offer.jobId,
         attempt: offer.attempt,
-        outputs: result.outputs,
+        outputs,
         receipt,
         earned: gross.toString(),
         net: (gross - (gross * BigInt(offer.feeBps ?? 0)) / 10_000n).toString(),
@@ -322,7 +331,7 @@ export async function startAgent(options: {
         { jobId: offer.jobId, attempt: offer.attempt, kind: offer.spec.kind, ms: result.timings.totalMs },
         'job done',
       );
-      return { outputs: result.outputs, receipt };
+      return { outputs, receipt };
     } catch (err) {
       counters.failed += 1;
       // The code goes to the coordinator as the error frame's; it says whose fault the failure is.

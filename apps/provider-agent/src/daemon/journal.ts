@@ -1,12 +1,13 @@
 import { writeSync } from 'node:fs';
 import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { ResultReceipt, Signed, TensorWire } from '@gpumesh/protocol';
+import type { ResultReceipt, ResultTensor, Signed } from '@gpumesh/protocol';
 
 export interface JournalEntry {
   jobId: string;
   attempt: number;
-  outputs: TensorWire[];
+  /** As reported: outputs by ref were uploaded to the coordinator before. */
+  outputs: ResultTensor[];
   receipt: Signed<ResultReceipt>;
   /** The offered price × work units, before the platform fee. */
   earned: string;

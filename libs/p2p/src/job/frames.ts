@@ -1,4 +1,4 @@
-import { MAX_INPUT_TENSORS, TensorWireSchema } from '@gpumesh/protocol';
+import { MAX_INPUT_TENSORS, ResultTensorSchema } from '@gpumesh/protocol';
 import { z } from 'zod';
 
 /** Longest free text in a frame (reasons, messages, error codes). */
@@ -45,7 +45,8 @@ export const ProgressFrameSchema = z.strictObject({
 
 export const ResultFrameSchema = z.strictObject({
   type: z.literal('result'),
-  outputs: z.array(TensorWireSchema).max(MAX_INPUT_TENSORS),
+  // inline, or by ref once uploaded with the artifact protocol's `put-tensor` (see putTensor)
+  outputs: z.array(ResultTensorSchema).max(MAX_INPUT_TENSORS),
   receipt: SignedOutlineSchema,
 });
 

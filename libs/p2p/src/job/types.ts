@@ -1,6 +1,6 @@
 // The job protocol's types: what a coordinator passes to the request side and gets back, and what an
 // agent gives the response side. Both sides import these; neither imports the other.
-import type { JobOffer, ReplayGuard, ResultReceipt, Signed, TensorWire } from '@gpumesh/protocol';
+import type { JobOffer, ReplayGuard, ResultReceipt, ResultTensor, Signed } from '@gpumesh/protocol';
 
 import type { StreamError } from '../errors.js';
 import type { P2pLogger } from '../gossip.js';
@@ -49,7 +49,7 @@ export interface SendJobOfferOptions {
 
 export interface CompletedJob {
   readonly status: 'completed';
-  readonly outputs: TensorWire[];
+  readonly outputs: ResultTensor[];
   readonly receipt: Signed<ResultReceipt>;
 }
 
@@ -85,7 +85,7 @@ export interface OfferVerifierOptions {
 }
 
 export interface JobRunResult {
-  readonly outputs: TensorWire[];
+  readonly outputs: ResultTensor[];
   readonly receipt: Signed<ResultReceipt>;
 }
 

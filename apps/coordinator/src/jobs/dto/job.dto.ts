@@ -1,4 +1,4 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiExtraModels, ApiProperty, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Matches } from 'class-validator';
 import type { Job, JobEvent } from '#prisma';
 import {
@@ -302,6 +302,24 @@ export class TensorDto {
   data: string;
 }
 
+/**
+ * An output too large to travel inline (over the provider's inline threshold, 1 MiB by default): the
+ * provider uploaded its bytes to the coordinator, which keeps them by hash. `GET
+ * /v1/jobs/{id}/outputs/{name}` streams it as .npy.
+ */
+export class OutputRefDto {
+  @ApiProperty({ example: 'c' }) name: string;
+  @ApiProperty({
+    pattern: '^sha256:[0-9a-f]{64}$',
+    description: '`sha256:` and the SHA-256 of the element bytes',
+  })
+  ref: string;
+  @ApiProperty({ enum: ['float32', 'int32', 'bool'] }) dtype: string;
+  @ApiProperty({ type: [Number], example: [4096, 4096] }) shape: number[];
+  @ApiProperty({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the little-endian element bytes' })
+  sha256: string;
+}
+
 export class ResultVerificationDto {
   @ApiPropertyOptional({ enum: ['redundant', 'reference', 'spot-check', 'none'] }) method?: string;
   @ApiPropertyOptional({ description: 'a check of this result passed before it was delivered' })
@@ -317,9 +335,15 @@ export class ResultVerificationDto {
   corrected?: boolean;
 }
 
+@ApiExtraModels(TensorDto, OutputRefDto)
 export class JobOutputsDto {
-  @ApiProperty({ type: [TensorDto], description: 'the output tensors, in the order the job names them' })
-  outputs: TensorDto[];
+  @ApiProperty({
+    type: 'array',
+    items: { oneOf: [{ $ref: getSchemaPath(TensorDto) }, { $ref: getSchemaPath(OutputRefDto) }] },
+    description:
+      'the output tensors, in the order the job names them: inline (base64 `data`), or by ref when large (fetch them with GET /v1/jobs/{id}/outputs/{name})',
+  })
+  outputs: (TensorDto | OutputRefDto)[];
   @ApiPropertyOptional({ type: ResultVerificationDto, description: 'how the result was verified' })
   verification?: ResultVerificationDto;
 }

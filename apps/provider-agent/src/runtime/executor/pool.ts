@@ -17,6 +17,7 @@ import {
   refTensorByteLength,
   tensorView,
   type Backend,
+  type DecodedTensor,
   type JobSpec,
   type TensorRef,
   type TensorWire,
@@ -74,7 +75,13 @@ export interface RunOptions {
 }
 
 export interface TaskResult {
+  /** The outputs of up to the pool's `inlineOutputMaxBytes` each, as wire tensors (base64). */
   readonly outputs: TensorWire[];
+  /**
+   * The larger outputs as their values (a copy out of the worker's shared memory), not encoded: the
+   * agent sends those by ref.
+   */
+  readonly largeOutputs: DecodedTensor[];
   readonly backend: Backend;
   readonly timings: { readonly queuedMs: number; readonly runMs: number; readonly totalMs: number };
   readonly lossHistory?: number[];
@@ -111,6 +118,11 @@ export interface ExecutorPoolOptions {
    * lists and tells apart by name, see adapters.ts; empty: one executor on Dawn's own choice).
    */
   readonly adapters?: readonly string[];
+  /**
+   * Outputs of more bytes than this come back as values (`largeOutputs`), not base64. Default
+   * Infinity: every output inline (the agent passes its `inlineOutputMaxBytes`).
+   */
+  readonly inlineOutputMaxBytes?: number;
 }
 
 export interface ExecutorPool {
@@ -294,6 +306,7 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
       ? options.backend
       : await resolveBackend({ ...options.resolve, force: options.backend ?? options.resolve?.force });
   if (report.name === 'tensorflow-gpu') disableTf32(); // before any worker loads libtensorflow
+  const inlineOutputMaxBytes = options.inlineOutputMaxBytes ?? Number.POSITIVE_INFINITY;
   // Mesa reads EGL_PLATFORM from the real environment, which a worker's process.env does not change.
   if (report.name === 'webgpu') ensureEglPlatform();
   const adapters =
@@ -462,9 +475,19 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
     if (msg.type === 'error') {
       finish(p, new ExecutorError(msg.code, msg.message));
     } else {
-      let outputs: TensorWire[];
+      const outputs: TensorWire[] = [];
+      const largeOutputs: DecodedTensor[] = [];
       try {
-        outputs = msg.outputs.map((o) => encodeTensor(o.name, o.dtype, o.shape, o.values as Float32Array));
+        for (const o of msg.outputs) {
+          const { buffer, byteOffset, byteLength } = o.values;
+          if (byteLength > inlineOutputMaxBytes) {
+            // a copy: the worker writes its next task's outputs into this shared memory
+            const copy = new Uint8Array(buffer, byteOffset, byteLength).slice();
+            largeOutputs.push(tensorView(o.name, o.dtype, o.shape, copy));
+          } else {
+            outputs.push(encodeTensor(o.name, o.dtype, o.shape, o.values as Float32Array));
+          }
+        }
       } catch (err) {
         finish(p, new ExecutorError('EXECUTION_FAILED', `cannot encode outputs: ${(err as Error).message}`));
         return;
@@ -473,6 +496,7 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
       const queuedMs = Math.round((p.startedAt ?? now) - p.submittedAt);
       finish(p, {
         outputs,
+        largeOutputs,
         backend: report.name,
         timings: { queuedMs, runMs, totalMs: Math.max(runMs, Math.round(now - p.submittedAt)) },
         ...(msg.lossHistory ? { lossHistory: [...msg.lossHistory] } : {}),

@@ -6,7 +6,7 @@ import {
   type JobOffer,
   type ResultReceipt,
   type Signed,
-  type TensorWire,
+  type ResultTensor,
 } from '@gpumesh/protocol';
 
 import { JobProtocolError } from '../../errors.js';
@@ -23,7 +23,7 @@ import type { SendJobOfferOptions } from '../types.js';
 export function verifyJobResult(
   offer: JobOffer,
   provider: { readonly peerId: string; readonly address: string },
-  outputs: readonly TensorWire[],
+  outputs: readonly ResultTensor[],
   receipt: unknown,
   now: number = Date.now(),
 ): Signed<ResultReceipt> {

@@ -1,5 +1,5 @@
 // The response side of JOB_BATCH_PROTOCOL_ID: many offers from one coordinator on one stream.
-import type { JobOffer, ResultReceipt, Signed, TensorWire } from '@gpumesh/protocol';
+import type { JobOffer, ResultReceipt, ResultTensor, Signed } from '@gpumesh/protocol';
 import type { Connection, Stream } from '@libp2p/interface';
 
 import { CONTROL_FRAME_MAX_BYTES, FramedStream } from '../../frames.js';
@@ -18,7 +18,7 @@ import {
 
 /** What the agent reports for one attempt of a batch (the shape `BatchOutcomeSchema` reads). */
 type OutgoingOutcome =
-  | { type: 'result'; index: number; outputs: TensorWire[]; receipt: Signed<ResultReceipt> }
+  | { type: 'result'; index: number; outputs: ResultTensor[]; receipt: Signed<ResultReceipt> }
   | (ErrorFrame & { index: number });
 
 /** Results frames are cut at about this many bytes of outputs (one result may still be larger). */
@@ -110,7 +110,10 @@ export async function serveJobBatch(
       let frame: OutgoingOutcome[] = [];
       let bytes = 0;
       for (const outcome of ready) {
-        const size = outcome.type === 'result' ? outcome.outputs.reduce((n, t) => n + t.data.length, 0) : 0;
+        const size =
+          outcome.type === 'result'
+            ? outcome.outputs.reduce((n, t) => n + ('data' in t ? t.data.length : 0), 0)
+            : 0;
         if (frame.length > 0 && bytes + size > RESULTS_FRAME_TARGET_BYTES) {
           await framed.write({ type: 'results', results: frame });
           frame = [];

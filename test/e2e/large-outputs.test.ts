@@ -1,0 +1,224 @@
+// Outputs by ref (issue 21 part 2): outputs over the agent's inline threshold travel to the
+// coordinator as binary chunks over the artifact protocol (`put-tensor`), land in its tensor store,
+// and the result names them by ref. A real coordinator process (PostgreSQL, Redis, libp2p) and two
+// real agent processes whose threshold is lowered to 4 KiB, so small matmuls exercise the path.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  decodeNpy,
+  decodeTensor,
+  encodeTensor,
+  parseJobSpec,
+  tensorView,
+  type TensorRef,
+} from '@gpumesh/protocol';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { api } from '../helpers/coordinator.js';
+import { matmulSpec } from '../helpers/specs.js';
+import { referenceMatmul } from '../helpers/fake-agent.js';
+import {
+  AGENT_MAIN,
+  COORDINATOR_MAIN,
+  assertBuilt,
+  runProcess,
+  startProcess,
+  type Started,
+} from '../helpers/processes.js';
+import { pollUntil, query } from '../helpers/poll.js';
+import { isTerminal } from '../../apps/coordinator/src/jobs/job-state.js';
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PASSPHRASE = 'e2e-test-passphrase';
+/** The agents' inline threshold here: a 48×40 float32 product (7680 bytes) goes by ref. */
+const INLINE_OUTPUT_MAX_BYTES = 4096;
+
+interface JobBody {
+  id: string;
+  state: string;
+  error: { code: string; message: string } | null;
+}
+
+interface ResultBody {
+  jobId: string;
+  resultHash: string;
+  result: {
+    outputs: (TensorRef | { name: string; data: string })[];
+    verification?: { method?: string; verified?: boolean };
+  };
+}
+
+/** ‖actual − expected‖₂ / ‖expected‖₂. */
+function relativeL2(actual: Float32Array, expected: Float32Array): number {
+  expect(actual.length).toBe(expected.length);
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < actual.length; i++) {
+    diff += (actual[i] - expected[i]) ** 2;
+    norm += expected[i] ** 2;
+  }
+  return Math.sqrt(diff) / Math.max(Math.sqrt(norm), 1e-12);
+}
+
+describe('e2e: outputs over the inline threshold come back by ref', () => {
+  let db: TestDatabase;
+  let dir: string;
+  let coordinator: Started;
+  let url: string;
+  let key: string;
+  const agents: Started[] = [];
+
+  const finished = (id: string): Promise<JobBody> =>
+    pollUntil(
+      `job ${id}`,
+      async () => {
+        const res = await api<JobBody>(url, 'GET', `/v1/jobs/${id}`, { key });
+        return isTerminal(res.body.state) ? res.body : undefined;
+      },
+      90_000,
+    );
+
+  const startAgent = async (n: number): Promise<void> => {
+    const dataDir = join(dir, `agent-${n}`);
+    const env = { ...process.env, GPUMESH_AGENT_PASSPHRASE: PASSPHRASE };
+    await runProcess(
+      AGENT_MAIN,
+      [
+        'init',
+        '--coordinator',
+        url,
+        '--data-dir',
+        dataDir,
+        '--light-kdf',
+        '--slots',
+        '1',
+        '--backend',
+        'wasm',
+      ],
+      env,
+    );
+    const configPath = join(dataDir, 'agent.json');
+    const config = JSON.parse(await readFile(configPath, 'utf8')) as Record<string, unknown>;
+    await writeFile(configPath, JSON.stringify({ ...config, inlineOutputMaxBytes: INLINE_OUTPUT_MAX_BYTES }));
+    agents.push(
+      await startProcess(
+        AGENT_MAIN,
+        ['start', '--data-dir', dataDir, '--log-level', 'warn'],
+        env,
+        /gpumesh-agent ready: peer (\S+)/,
+      ),
+    );
+  };
+
+  beforeAll(async () => {
+    assertBuilt();
+    db = await createTestDatabase();
+    dir = await mkdtemp(join(tmpdir(), 'gpumesh-e2e-outputs-'));
+    coordinator = await startProcess(
+      COORDINATOR_MAIN,
+      ['--dev', '--agents', '0', '--port', '0', '--data-dir', join(dir, 'coordinator')],
+      {
+        ...process.env,
+        DATABASE_URL: db.url,
+        REDIS_URL,
+        QUEUE_PREFIX: `e2eout${randomBytes(4).toString('hex')}`,
+        LOG_LEVEL: 'warn',
+        DISPATCH_BACKOFF_MS: '200',
+        DISPATCH_ATTEMPTS: '20',
+        SETTLEMENT_ENABLED: 'false',
+        CANARY_RATE: '0',
+        PROBATION_CANARY_RATE: '0',
+        CAPACITY_PROBES: 'false',
+        // new agents are on probation: a single-copy result is held until the coordinator's
+        // reference (within this budget) agrees with the output it reads back from its store
+        REFERENCE_WORK_BUDGET: '200000',
+      },
+      /gpumesh ready/,
+    );
+    url = /API\s+(http:\/\/\S+)\/v1/.exec(coordinator.output())?.[1] ?? '';
+    key = /dev key\s+(gmk_\S+)/.exec(coordinator.output())?.[1] ?? '';
+    await Promise.all([startAgent(1), startAgent(2)]);
+    await pollUntil(
+      'two providers',
+      async () => {
+        const res = await api<unknown[]>(url, 'GET', '/v1/providers');
+        return res.body.length >= 2 ? true : undefined;
+      },
+      60_000,
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const agent of agents) await agent.stop();
+    await coordinator?.stop();
+    await db?.drop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Submits a matmul, waits for it and checks its output by ref end to end. */
+  const runByRef = async (redundancy: number): Promise<ResultBody> => {
+    const spec = { ...matmulSpec(48, 40, 40, '5'), redundancy };
+    const job = await api<JobBody>(url, 'POST', '/v1/jobs', { key, body: spec });
+    expect(job.status, JSON.stringify(job.body)).toBe(201);
+    const done = await finished(job.body.id);
+    expect(done.state, JSON.stringify(done.error)).toBe('COMPLETED');
+    const res = await api<ResultBody>(url, 'GET', `/v1/jobs/${job.body.id}/result`, { key });
+    expect(res.status).toBe(200);
+    const [c] = res.body.result.outputs;
+    // the result names the output by ref: no base64 in it
+    expect(c).toMatchObject({ name: 'c', dtype: 'float32', shape: [48, 40] });
+    expect('data' in c).toBe(false);
+    const ref = c as TensorRef;
+    expect(ref.ref).toBe(`sha256:${ref.sha256}`);
+
+    // the .npy download streams the stored bytes, byte-exact with the ref's hash
+    const npy = await fetch(`${url}/v1/jobs/${job.body.id}/outputs/c`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(npy.status).toBe(200);
+    expect(npy.headers.get('content-type')).toContain('application/x-npy');
+    const body = new Uint8Array(await npy.arrayBuffer());
+    const decoded = decodeNpy(body);
+    expect(decoded.dtype).toBe('float32');
+    expect(decoded.shape).toEqual([48, 40]);
+    expect(decoded.data.byteLength).toBe(48 * 40 * 4);
+    expect(createHash('sha256').update(decoded.data).digest('hex')).toBe(ref.sha256);
+
+    // right within float tolerance of the reference product
+    const aligned = new Uint8Array(decoded.data); // a copy at offset 0: float32-aligned
+    const values = tensorView('c', 'float32', [48, 40], aligned).values as Float32Array;
+    const reference = decodeTensor(referenceMatmul(parseJobSpec(spec))[0]).values as Float32Array;
+    expect(relativeL2(values, reference)).toBeLessThan(1e-4);
+
+    // and as JSON on request: the same bytes, base64
+    const json = await api<{ name: string; data: string }>(url, 'GET', `/v1/jobs/${job.body.id}/outputs/c`, {
+      key,
+      headers: { accept: 'application/json' },
+    });
+    expect(json.status).toBe(200);
+    expect(json.body).toEqual(encodeTensor('c', 'float32', [48, 40], values));
+    return res.body;
+  };
+
+  it('runs a single-copy matmul: its output comes back by ref and passes the reference check', async () => {
+    const body = await runByRef(1);
+    // probation: held until the coordinator's reference agreed with the output read back
+    expect(body.result.verification).toMatchObject({ method: 'reference', verified: true });
+  }, 120_000);
+
+  it('runs a redundant matmul: both copies are compared from the store and agree', async () => {
+    const body = await runByRef(2);
+    expect(body.result.verification).toMatchObject({ verified: true });
+    expect(['redundant', 'reference']).toContain(body.result.verification?.method);
+    // both providers uploaded their copy and were paid for it: two attempts SUCCEEDED
+    const rows = await query<{ provider: string }>(
+      db.url,
+      `SELECT a."providerId" AS provider FROM "JobAttempt" a JOIN "Job" j ON j.id = a."jobId"
+        WHERE j.id = $1::uuid AND a.state = 'SUCCEEDED'`,
+      [body.jobId],
+    );
+    expect(new Set(rows.map((r) => r.provider)).size).toBe(2);
+  }, 120_000);
+});
