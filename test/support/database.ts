@@ -5,7 +5,8 @@
 // committed migrations are applied once, to a template database named after their content
 // (gpumesh_template_<hash of prisma/migrations>), and each test database is a copy of it
 // (CREATE DATABASE ... TEMPLATE): the same tables and the same _prisma_migrations rows. A change to
-// any migration makes a new hash, hence a new template.
+// any migration makes a new hash, hence a new template. What a migration seeds at random is drawn
+// again in each copy (RESEED), else every test database would be the same marketplace.
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -52,6 +53,14 @@ export async function adminQuery(sql: string): Promise<pg.QueryResult> {
     await client.end().catch(() => undefined);
   }
 }
+
+/**
+ * Run in each copy of the template: the random values the migrations seed, drawn again as they drew
+ * them (prisma/migrations/20261206151848_marketplace_identity: the marketplace id, from which a
+ * coordinator derives its queue prefix). A migration that seeds another random value adds it here.
+ */
+const RESEED = `UPDATE "Marketplace"
+  SET "id" = substr(md5(random()::text || clock_timestamp()::text), 1, 12), "createdAt" = CURRENT_TIMESTAMP`;
 
 /** PostgreSQL error codes a concurrent creator of the same database name produces. */
 const DUPLICATE_DATABASE = new Set(['42P04', '23505']);
@@ -141,5 +150,17 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
     (dropped ??= adminQuery(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`).then(
       () => undefined,
     ));
+  if (source) {
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+    try {
+      await client.connect();
+      await client.query(RESEED);
+    } catch (error) {
+      await drop().catch(() => undefined);
+      throw error;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
   return { url, name, applied: source ? [...source.migrations] : [], drop };
 }
