@@ -2,33 +2,12 @@
 // provider over libp2p: its unittest suite runs with the coordinator's URL and a funded developer key,
 // once with NumPy (required: .ci/run installs it) and once without it (the standard-library path);
 // then the README's example runs as written.
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
-
-const CLIENT_DIR = join(process.cwd(), 'clients/python');
-/** The interpreter: python3 on PATH unless GPUMESH_PYTHON names another (one with NumPy). */
-const PYTHON = process.env.GPUMESH_PYTHON ?? 'python3';
-
-interface PythonRun {
-  code: number | null;
-  output: string;
-}
-
-/** Runs python3 in clients/python without blocking the event loop (the coordinator shares it). */
-function runPython(args: string[], env: Record<string, string>): Promise<PythonRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, args, { cwd: CLIENT_DIR, env: { ...process.env, ...env } });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    child.on('error', (err) => reject(new Error(`cannot run ${PYTHON} (install python3): ${err.message}`)));
-    child.on('close', (code) => resolve({ code, output }));
-  });
-}
+import { PYTHON_CLIENT_DIR, runPython } from '../helpers/python.js';
 
 describe('Python client against a running coordinator', () => {
   let c: TestCoordinator;
@@ -60,7 +39,7 @@ describe('Python client against a running coordinator', () => {
   });
 
   it('runs the README example as written', async () => {
-    const readme = await readFile(join(CLIENT_DIR, 'README.md'), 'utf8');
+    const readme = await readFile(join(PYTHON_CLIENT_DIR, 'README.md'), 'utf8');
     const example = /```python\n([\s\S]*?)```/.exec(readme)?.[1];
     if (!example) throw new Error('clients/python/README.md has no python example');
     const run = await runPython(['-c', example], { GPUMESH_URL: `${c.url}/v1`, GPUMESH_API_KEY: c.devKey });

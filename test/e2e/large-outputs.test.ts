@@ -15,6 +15,7 @@ import {
   tensorView,
   type TensorRef,
 } from '@gpumesh/protocol';
+import { GpumeshClient, decodeTensor as decodeSdkTensor, type JobSubmission } from '@gpumesh/sdk';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { api } from '../helpers/coordinator.js';
 import { matmulSpec } from '../helpers/specs.js';
@@ -28,6 +29,7 @@ import {
   type Started,
 } from '../helpers/processes.js';
 import { pollUntil, query } from '../helpers/poll.js';
+import { runPython } from '../helpers/python.js';
 import { isTerminal } from '../../apps/coordinator/src/jobs/job-state.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -206,6 +208,60 @@ describe('e2e: outputs over the inline threshold come back by ref', () => {
     const body = await runByRef(1);
     // probation: held until the coordinator's reference agreed with the output read back
     expect(body.result.verification).toMatchObject({ method: 'reference', verified: true });
+  }, 120_000);
+
+  it('lets the SDK and the Python client upload inputs by ref and read outputs by ref as they read inline ones', async () => {
+    const client = new GpumeshClient({ baseUrl: url, apiKey: key });
+    const a = Float32Array.from({ length: 48 * 40 }, (_, i) => ((i % 11) - 5) / 8);
+    const b = Float32Array.from({ length: 40 * 40 }, (_, i) => ((i % 13) - 6) / 9);
+    const [refA, refB] = await Promise.all([
+      client.uploadTensor(a, [48, 40]),
+      client.uploadTensor(b, [40, 40]),
+    ]);
+    const spec = {
+      ...matmulSpec(1, 1, 1, '5'),
+      inputs: [
+        { name: 'a', ref: refA.ref },
+        { name: 'b', ref: refB.ref },
+      ],
+    };
+    const job = await client.submit(spec as JobSubmission);
+    const done = await client.wait(job.id, { timeoutMs: 90_000 });
+    expect(done.state, JSON.stringify(done.error)).toBe('COMPLETED');
+    const expected = decodeTensor(
+      referenceMatmul(
+        parseJobSpec({
+          ...spec,
+          inputs: [encodeTensor('a', 'float32', [48, 40], a), encodeTensor('b', 'float32', [40, 40], b)],
+        }),
+      )[0],
+    ).values as Float32Array;
+
+    // the SDK: the output by ref downloaded as .npy and decoded like an inline one
+    const [c] = await client.outputTensors(job.id);
+    expect(c).toMatchObject({ name: 'c', dtype: 'float32', shape: [48, 40] });
+    expect(relativeL2(decodeSdkTensor(c) as Float32Array, expected)).toBeLessThan(1e-4);
+
+    // the Python client, with NumPy and without: result() downloads the output by ref
+    const script = [
+      'import json, os, gpumesh',
+      'c = gpumesh.Client(os.environ["GPUMESH_URL"], os.environ["GPUMESH_API_KEY"]).result(os.environ["JOB"])["c"]',
+      'values = c.flatten().tolist() if hasattr(c, "flatten") else c.values',
+      'print(json.dumps({"kind": type(c).__name__, "shape": list(c.shape), "values": values}))',
+    ].join('\n');
+    for (const numpy of ['1', '0']) {
+      const run = await runPython(['-c', script], {
+        GPUMESH_URL: url,
+        GPUMESH_API_KEY: key,
+        JOB: job.id,
+        GPUMESH_NUMPY: numpy,
+      });
+      expect(run.code, run.output).toBe(0);
+      const got = JSON.parse(run.output) as { kind: string; shape: number[]; values: number[] };
+      expect(got.kind).toBe(numpy === '1' ? 'ndarray' : 'Tensor');
+      expect(got.shape).toEqual([48, 40]);
+      expect(relativeL2(Float32Array.from(got.values), expected)).toBeLessThan(1e-4);
+    }
   }, 120_000);
 
   it('runs a redundant matmul: both copies are compared from the store and agree', async () => {

@@ -2,7 +2,7 @@
 
 from .client import TERMINAL_STATES, Client, matmul_spec
 from .errors import GpumeshError, JobFailedError, WaitTimeoutError
-from .tensors import Tensor, decode_tensor, encode_tensor
+from .tensors import Tensor, decode_npy, decode_tensor, encode_tensor
 from .webhooks import sign_webhook, verify_webhook
 
 __version__ = "0.1.0"
@@ -14,6 +14,7 @@ __all__ = [
     "JobFailedError",
     "Tensor",
     "WaitTimeoutError",
+    "decode_npy",
     "decode_tensor",
     "encode_tensor",
     "matmul_spec",

@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterator, List, Optional
 
 from .errors import GpumeshError, JobFailedError, WaitTimeoutError
 from .sse import parse_events
-from .tensors import decode_tensor, encode_tensor
+from .tensors import decode_npy, decode_tensor, encode_tensor, tensor_bytes
 
 TERMINAL_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "EXPIRED"})
 USER_AGENT = "gpumesh-python/0.1.0"
@@ -105,7 +105,9 @@ class Client:
             "user-agent": USER_AGENT,
         }
         data = None
-        if body is not None:
+        if isinstance(body, bytes):
+            data = body  # sent as is, with the content-type the caller put in headers
+        elif body is not None:
             data = json.dumps(body, allow_nan=False).encode("utf-8")
             all_headers["content-type"] = "application/json"
         all_headers.update(headers or {})
@@ -206,7 +208,33 @@ class Client:
         """
         body = self._request("GET", f"/v1/jobs/{_quote(job_id)}/result")
         outputs: List[Dict[str, Any]] = body["result"]["outputs"]
-        return {t["name"]: decode_tensor(t, self.use_numpy) for t in outputs}
+        # large outputs come by ref (no "data"): their .npy is downloaded
+        return {
+            t["name"]: self.output(job_id, t["name"]) if "ref" in t else decode_tensor(t, self.use_numpy)
+            for t in outputs
+        }
+
+    def output(self, job_id: str, name: str) -> Any:
+        """One output of a completed job (``GET /v1/jobs/{id}/outputs/{name}``, as ``.npy``), decoded."""
+        response = self._open(
+            "GET",
+            f"/v1/jobs/{_quote(job_id)}/outputs/{_quote(name)}",
+            headers={"accept": "application/x-npy"},
+        )
+        with response:
+            return decode_npy(name, response.read(), self.use_numpy)
+
+    def upload_tensor(self, value: Any, dtype: Optional[str] = None) -> Dict[str, Any]:
+        """Uploads a tensor (``POST /v1/tensors``) to use as a job input by ref: ``{"name": ..., "ref": ...}``.
+
+        ``value``: a NumPy array, a :class:`gpumesh.Tensor` or nested lists (float32 unless told).
+        Answers ``ref``, ``dtype``, ``shape`` and ``bytes``; the same bytes again give the same ref.
+        """
+        dtype, shape, data = tensor_bytes("upload", value, dtype)
+        query = urllib.parse.urlencode({"dtype": dtype, "shape": ",".join(str(d) for d in shape)})
+        return self._request(
+            "POST", f"/v1/tensors?{query}", data, {"content-type": "application/octet-stream"}
+        )
 
     def run(self, spec: Dict[str, Any], timeout: float = 600.0) -> Dict[str, Any]:
         """Submits, waits and returns the outputs; a job that ends without them raises :class:`JobFailedError`."""

@@ -4,6 +4,7 @@ With NumPy installed, tensors decode to ``numpy.ndarray``; without it, to :class
 (``dtype``, ``shape``, a flat list of values in row-major order).
 """
 
+import ast
 import base64
 import os
 import struct
@@ -57,8 +58,8 @@ def _flatten(value: Any) -> Tuple[List[Any], List[int]]:
     return [x for p in parts for x in p[0]], [len(value)] + inner
 
 
-def encode_tensor(name: str, value: Any, dtype: Optional[str] = None) -> Dict[str, Any]:
-    """A wire tensor from a NumPy array, a :class:`Tensor` or nested lists (float32 unless told)."""
+def tensor_bytes(name: str, value: Any, dtype: Optional[str] = None) -> Tuple[str, List[int], bytes]:
+    """(dtype, shape, little-endian element bytes) of a NumPy array, a :class:`Tensor` or nested lists."""
     if isinstance(value, Tensor):
         dtype = dtype or value.dtype
         flat, shape = list(value.values), list(value.shape)
@@ -68,13 +69,7 @@ def encode_tensor(name: str, value: Any, dtype: Optional[str] = None) -> Dict[st
             kind = value.dtype.kind
             dtype = "bool" if kind == "b" else "int32" if kind in "iu" else "float32"
         array = np.ascontiguousarray(value, dtype=_NUMPY[dtype])
-        data = array.tobytes()
-        return {
-            "name": name,
-            "dtype": dtype,
-            "shape": [int(d) for d in array.shape],
-            "data": base64.b64encode(data).decode("ascii"),
-        }
+        return dtype, [int(d) for d in array.shape], array.tobytes()
     else:
         flat, shape = _flatten(value)
         dtype = dtype or "float32"
@@ -84,19 +79,56 @@ def encode_tensor(name: str, value: Any, dtype: Optional[str] = None) -> Dict[st
         raise ValueError(f"{name}: {len(flat)} values do not fill shape {shape}")
     if dtype == "bool":
         flat = [1 if v else 0 for v in flat]
-    data = struct.pack(f"<{len(flat)}{_STRUCT[dtype]}", *flat)
+    return dtype, shape, struct.pack(f"<{len(flat)}{_STRUCT[dtype]}", *flat)
+
+
+def encode_tensor(name: str, value: Any, dtype: Optional[str] = None) -> Dict[str, Any]:
+    """A wire tensor from a NumPy array, a :class:`Tensor` or nested lists (float32 unless told)."""
+    dtype, shape, data = tensor_bytes(name, value, dtype)
     return {"name": name, "dtype": dtype, "shape": shape, "data": base64.b64encode(data).decode("ascii")}
 
 
 def decode_tensor(wire: Dict[str, Any], use_numpy: Optional[bool] = None) -> Any:
     """The values of a wire tensor: a NumPy array (when available) or a :class:`Tensor`."""
-    dtype, shape = wire["dtype"], tuple(int(d) for d in wire["shape"])
-    if dtype not in DTYPES:
-        raise ValueError(f"{wire.get('name')}: unknown dtype {dtype!r}")
     raw = base64.b64decode(wire["data"], validate=True)
+    return _from_bytes(wire.get("name"), wire["dtype"], wire["shape"], raw, use_numpy)
+
+
+_NPY_MAGIC = b"\x93NUMPY"
+_NPY_DTYPES = {"<f4": "float32", "<i4": "int32", "|b1": "bool", "|u1": "bool"}
+
+
+def decode_npy(name: str, npy: bytes, use_numpy: Optional[bool] = None) -> Any:
+    """The values of a ``.npy`` file as the API serves outputs (``<f4``, ``<i4`` or ``|b1``, C order)."""
+    if npy[:6] != _NPY_MAGIC or len(npy) < 10:
+        raise ValueError(f"{name}: not a .npy file")
+    major = npy[6]
+    if major == 1:
+        header_len, start = struct.unpack("<H", npy[8:10])[0], 10
+    elif major in (2, 3):
+        header_len, start = struct.unpack("<I", npy[8:12])[0], 12
+    else:
+        raise ValueError(f"{name}: .npy version {major} is not supported")
+    try:
+        header = ast.literal_eval(npy[start : start + header_len].decode("latin1"))
+    except (ValueError, SyntaxError) as err:
+        raise ValueError(f"{name}: bad .npy header: {err}") from None
+    if not isinstance(header, dict) or header.get("fortran_order") is not False:
+        raise ValueError(f"{name}: only C-order .npy files are read")
+    dtype = _NPY_DTYPES.get(header.get("descr"))
+    if dtype is None:
+        raise ValueError(f"{name}: .npy dtype {header.get('descr')!r} is not float32, int32 or bool")
+    return _from_bytes(name, dtype, header.get("shape", ()), npy[start + header_len :], use_numpy)
+
+
+def _from_bytes(name: Any, dtype: str, shape_in: Sequence[int], raw: bytes, use_numpy: Optional[bool]) -> Any:
+    """A NumPy array (when available) or a :class:`Tensor` of little-endian element bytes."""
+    shape = tuple(int(d) for d in shape_in)
+    if dtype not in DTYPES:
+        raise ValueError(f"{name}: unknown dtype {dtype!r}")
     count = _count(shape)
     if len(raw) != count * struct.calcsize(_STRUCT[dtype]):
-        raise ValueError(f"{wire.get('name')}: {len(raw)} bytes do not fill {dtype} shape {list(shape)}")
+        raise ValueError(f"{name}: {len(raw)} bytes do not fill {dtype} shape {list(shape)}")
     np = numpy_module(use_numpy)
     if np is not None:
         array = np.frombuffer(raw, dtype=_NUMPY[dtype]).reshape(shape)

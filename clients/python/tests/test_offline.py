@@ -6,7 +6,17 @@ import struct
 import time
 import unittest
 
-from gpumesh import Client, GpumeshError, JobFailedError, Tensor, decode_tensor, encode_tensor, sign_webhook, verify_webhook
+from gpumesh import (
+    Client,
+    GpumeshError,
+    JobFailedError,
+    Tensor,
+    decode_npy,
+    decode_tensor,
+    encode_tensor,
+    sign_webhook,
+    verify_webhook,
+)
 from gpumesh.client import retry_after_seconds
 from gpumesh.sse import parse_events
 from gpumesh.tensors import numpy_module
@@ -43,6 +53,40 @@ class TensorTest(unittest.TestCase):
         self.assertEqual(back.shape, (2, 3))
         np.testing.assert_array_equal(back, a.astype(np.float32))
         self.assertEqual(encode_tensor("a", a), encode_tensor("a", a.astype(np.float32).tolist()))
+
+
+def _npy(descr, shape, data, fortran=False):
+    """A version 1.0 .npy file, written by hand (what numpy.save writes: header padded to 64 bytes)."""
+    header = "{'descr': '%s', 'fortran_order': %s, 'shape': %r, }" % (descr, fortran, tuple(shape))
+    header += " " * (63 - (10 + len(header)) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode("latin1") + data
+
+
+class NpyTest(unittest.TestCase):
+    def test_decodes_the_npy_files_outputs_are_served_as(self):
+        npy = _npy("<f4", (2, 2), struct.pack("<4f", 1, 2, 3, 4))
+        self.assertEqual(decode_npy("c", npy, use_numpy=False), Tensor("float32", (2, 2), [1.0, 2.0, 3.0, 4.0]))
+        flags = decode_npy("m", _npy("|b1", (3,), b"\x01\x00\x01"), use_numpy=False)
+        self.assertEqual(flags, Tensor("bool", (3,), [True, False, True]))
+        np = numpy_module()
+        if np is not None:
+            import io  # noqa: PLC0415
+
+            a = (np.arange(12, dtype=np.float32) / 3).reshape(3, 4)
+            buf = io.BytesIO()
+            np.save(buf, a)
+            self.assertTrue(np.array_equal(decode_npy("a", buf.getvalue()), a))
+            self.assertEqual(decode_npy("a", buf.getvalue(), use_numpy=False).values, [float(x) for x in a.flatten()])
+
+    def test_refuses_what_it_cannot_read(self):
+        with self.assertRaisesRegex(ValueError, "not a .npy file"):
+            decode_npy("x", b"PK\x03\x04")
+        with self.assertRaisesRegex(ValueError, "C-order"):
+            decode_npy("x", _npy("<f4", (2, 2), b"\x00" * 16, fortran=True))
+        with self.assertRaisesRegex(ValueError, "not float32, int32 or bool"):
+            decode_npy("x", _npy("<f8", (1,), b"\x00" * 8))
+        with self.assertRaisesRegex(ValueError, "12 bytes do not fill float32 shape \\[2, 2\\]"):
+            decode_npy("x", _npy("<f4", (2, 2), b"\x00" * 12), use_numpy=False)
 
 
 class GpumeshErrorTest(unittest.TestCase):

@@ -13,12 +13,19 @@ import type {
   NonceResponseDto,
   SessionResponseDto,
   SpendingCapDto,
+  TensorDto,
+  UploadedTensorDto,
 } from './generated.js';
+import { fromNpy } from './npy.js';
 import { RETRYABLE_STATUSES, backoffMs, retryAfterMs, sleep } from './retry.js';
 import { signSignIn } from './sign-in.js';
 import { signSpendingCap } from './spending-cap.js';
 import { SseParser } from './sse.js';
+import { tensorBytes } from './tensor.js';
 import type { WalletSigner } from './wallet.js';
+
+/** The media type of NumPy's `.npy` files, as the API takes and serves them. */
+const NPY_MEDIA_TYPE = 'application/x-npy';
 
 /** An error answer from the API, with its envelope `{ statusCode, error: { code, message, details } }`. */
 export class GpumeshApiError extends Error {
@@ -78,7 +85,10 @@ export interface ListJobsQuery {
 }
 
 export interface RequestOptions {
+  /** A JSON body. */
   body?: unknown;
+  /** A binary body, sent as is (with its `content-type` in `headers`). */
+  bytes?: Uint8Array;
   headers?: Record<string, string>;
   signal?: AbortSignal;
 }
@@ -113,7 +123,7 @@ export class GpumeshClient {
       ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
       ...options.headers,
     };
-    const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+    const body = options.bytes ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
     for (let attempt = 1; ; attempt++) {
       const res = await this.fetchFn(`${this.baseUrl}${path}`, {
         method,
@@ -158,6 +168,57 @@ export class GpumeshClient {
   }
   result(id: string): Promise<JobResultDto> {
     return this.request('GET', `/v1/jobs/${encodeURIComponent(id)}/result`);
+  }
+  /**
+   * Uploads `.npy` bytes (float32, int32 or bool, C order) for use as a job input by ref
+   * (POST /v1/tensors); `{ name, ref }` with the answer's `ref` is then an input of any job of this
+   * account. The same bytes again answer the same ref.
+   */
+  uploadNpy(npy: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<UploadedTensorDto> {
+    return this.request('POST', '/v1/tensors', {
+      bytes: npy,
+      headers: { 'content-type': NPY_MEDIA_TYPE },
+      signal: options.signal,
+    });
+  }
+  /** `uploadNpy` of a typed array of `shape` (sent as its raw little-endian bytes). */
+  uploadTensor(
+    values: Float32Array | Int32Array,
+    shape: readonly number[],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<UploadedTensorDto> {
+    const { dtype, bytes } = tensorBytes('upload', values, shape);
+    const params = new URLSearchParams({ dtype, shape: shape.join(',') });
+    return this.request('POST', `/v1/tensors?${params.toString()}`, {
+      bytes,
+      headers: { 'content-type': 'application/octet-stream' },
+      signal: options.signal,
+    });
+  }
+  /** One output of a completed job as `.npy` bytes (GET /v1/jobs/:id/outputs/:name), inline or by ref. */
+  async outputNpy(id: string, name: string, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    const res = await this.send(
+      'GET',
+      `/v1/jobs/${encodeURIComponent(id)}/outputs/${encodeURIComponent(name)}`,
+      {
+        headers: { accept: NPY_MEDIA_TYPE },
+        signal: options.signal,
+      },
+    );
+    if (!res.ok) return parseAnswer<never>(res);
+    return new Uint8Array(await res.arrayBuffer());
+  }
+  /**
+   * Every output of a completed job as a tensor (`decodeTensor` gives its values): inline outputs as
+   * the result carries them, outputs by ref (large ones) downloaded as `.npy`.
+   */
+  async outputTensors(id: string, options: { signal?: AbortSignal } = {}): Promise<TensorDto[]> {
+    const { result } = await this.result(id);
+    return Promise.all(
+      result.outputs.map(async (t) =>
+        'ref' in t ? fromNpy(t.name, await this.outputNpy(id, t.name, options)) : t,
+      ),
+    );
   }
   account(): Promise<AccountDto> {
     return this.request('GET', '/v1/account');

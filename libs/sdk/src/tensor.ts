@@ -4,6 +4,16 @@ export type TensorInput = TensorDto;
 
 /** A tensor for a job spec from a typed array: little-endian bytes, base64. */
 export function tensor(name: string, values: Float32Array | Int32Array, shape: readonly number[]): TensorDto {
+  const { dtype, bytes } = tensorBytes(name, values, shape);
+  return { name, dtype, shape: [...shape], data: Buffer.from(bytes).toString('base64') };
+}
+
+/** The little-endian element bytes of a typed array of `shape` (checked), and its dtype. */
+export function tensorBytes(
+  name: string,
+  values: Float32Array | Int32Array,
+  shape: readonly number[],
+): { dtype: 'float32' | 'int32'; bytes: Uint8Array } {
   const size = shape.reduce((a, b) => a * b, 1);
   if (!shape.every((d) => Number.isInteger(d) && d >= 0))
     throw new RangeError(`tensor ${name}: bad shape [${shape.join(', ')}]`);
@@ -17,7 +27,7 @@ export function tensor(name: string, values: Float32Array | Int32Array, shape: r
   values.forEach((v, i) =>
     dtype === 'float32' ? view.setFloat32(i * 4, v, true) : view.setInt32(i * 4, v, true),
   );
-  return { name, dtype, shape: [...shape], data: Buffer.from(bytes).toString('base64') };
+  return { dtype, bytes };
 }
 
 /** The values of a result tensor as a typed array. */
