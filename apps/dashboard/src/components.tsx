@@ -186,14 +186,17 @@ export function Json({ value, label }: { value: unknown; label: string }): React
   );
 }
 
-/** Newest / Older buttons of a cursor-paged list (`cursor` null: the newest page is shown). */
+/**
+ * Newest / Older buttons of a cursor-paged list (`cursor` null: the newest page is shown; `next`
+ * null or absent: it is the oldest).
+ */
 export function Pager({
   cursor,
   next,
   go,
 }: {
   cursor: string | null;
-  next: string | null;
+  next?: string | null;
   go: (cursor: string | null) => void;
 }): React.JSX.Element {
   return (

@@ -898,10 +898,10 @@ export type AdminProviderDto = {
 
 export type ProviderAttemptDto = {
   jobId: string;
-  kind: string;
-  jobState: string;
+  kind: "matmul" | "inference" | "train";
+  jobState: "QUEUED" | "DISPATCHED" | "RUNNING" | "VERIFYING" | "COMPLETED" | "FAILED" | "CANCELLED" | "EXPIRED";
   attempt: number;
-  state: string;
+  state: "OFFERED" | "ACCEPTED" | "RUNNING" | "SUCCEEDED" | "FAILED" | "LOST";
   error?: string | null;
   offeredAt: string;
   finishedAt?: string | null;
@@ -1103,7 +1103,7 @@ export type JobEventDto = {
 export type AttemptDto = {
   attempt: number;
   providerId?: string | null;
-  state: string;
+  state: "OFFERED" | "ACCEPTED" | "RUNNING" | "SUCCEEDED" | "FAILED" | "LOST";
   outputHash?: string | null;
   error?: string | null;
   receipt?: Record<string, unknown> | null;
@@ -1162,7 +1162,7 @@ export type AdminJobDetailDto = {
 export type AdminAccountDto = {
   id: string;
   address: string;
-  role: string;
+  role: "DEVELOPER" | "ADMIN";
   balance: string;
   reserved: string;
   apiKeys: number;
@@ -1174,7 +1174,7 @@ export type AdminAccountDto = {
 export type AdminAccountDetailDto = {
   id: string;
   address: string;
-  role: string;
+  role: "DEVELOPER" | "ADMIN";
   balance: string;
   reserved: string;
   apiKeys: number;
@@ -1211,7 +1211,7 @@ export type AuditLogPageDto = {
 
 export type EpochDto = {
   id: number;
-  state: string;
+  state: "OPEN" | "CLOSED" | "POSTED" | "FUNDING" | "FINALIZED";
   startedAt: string;
   closedAt?: string | null;
   root?: string | null;

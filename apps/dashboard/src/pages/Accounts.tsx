@@ -1,11 +1,12 @@
-import { del, get, type Account, type AccountDetail, type Session } from '../api';
+import type { AdminAccountDetailDto, AdminAccountDto, AdminSessionDto } from '@gpumesh/sdk/types';
+import { del, get } from '../api';
 import { ActionButton, Empty, Loaded, StateBadge } from '../components';
 import { ago, shortId, tokens, when } from '../format';
 import { useLoad } from '../hooks';
 import { href } from '../router';
 
 export function AccountsPage(): React.JSX.Element {
-  const load = useLoad(() => get<Account[]>('/v1/admin/accounts'), [], 5000);
+  const load = useLoad(() => get<AdminAccountDto[]>('/v1/admin/accounts'), [], 5000);
   return (
     <section aria-labelledby="accounts-title">
       <div className="page-head">
@@ -57,8 +58,11 @@ export function AccountsPage(): React.JSX.Element {
   );
 }
 
-export function AccountPage({ id, session }: { id: string; session: Session }): React.JSX.Element {
-  const load = useLoad(() => get<AccountDetail>(`/v1/admin/accounts/${encodeURIComponent(id)}`), [id]);
+export function AccountPage({ id, session }: { id: string; session: AdminSessionDto }): React.JSX.Element {
+  const load = useLoad(
+    () => get<AdminAccountDetailDto>(`/v1/admin/accounts/${encodeURIComponent(id)}`),
+    [id],
+  );
   return (
     <section aria-labelledby="account-title">
       <p>

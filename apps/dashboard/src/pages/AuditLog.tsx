@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
-import { get, type AuditLogEntry } from '../api';
+import type { AuditLogEntryDto, AuditLogPageDto } from '@gpumesh/sdk/types';
+import { get } from '../api';
 import { Empty, Loaded, Pager } from '../components';
 import { shortId, when } from '../format';
 import { useLoad } from '../hooks';
@@ -18,7 +19,7 @@ const ACTIONS = [
 ] as const;
 
 /** Where an entry's target lives in the dashboard, when it has a page. */
-function targetLink(e: AuditLogEntry): string | null {
+function targetLink(e: AuditLogEntryDto): string | null {
   if (e.action.startsWith('provider.')) return href('providers', e.target);
   if (e.action === 'job.cancel') return href('jobs', e.target);
   if (e.action === 'setting.change') return href('settings');
@@ -52,7 +53,7 @@ export function AuditLogPage({ query }: { query: URLSearchParams }): React.JSX.E
   params.set('limit', '50');
   const qs = params.toString();
   const load = useLoad(
-    () => get<{ items: AuditLogEntry[]; nextCursor: string | null }>(`/v1/admin/audit-log?${qs}`),
+    () => get<AuditLogPageDto>(`/v1/admin/audit-log?${qs}`),
     [qs],
     cursor ? undefined : 5000,
   );

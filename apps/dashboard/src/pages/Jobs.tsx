@@ -1,5 +1,6 @@
 import { useCallback, useState, type FormEvent } from 'react';
-import { get, post, type JobDetail, type JobEvent, type Job, type Session } from '../api';
+import type { AdminJobDetailDto, AdminJobPageDto, AdminSessionDto, JobEventDto } from '@gpumesh/sdk/types';
+import { get, post } from '../api';
 import { ActionButton, CsvDownload, Empty, Json, Loaded, Pager, StateBadge } from '../components';
 import { ago, shortId, tokens, when } from '../format';
 import { useEventStream, useLoad } from '../hooks';
@@ -33,11 +34,7 @@ export function JobsPage({ query }: { query: URLSearchParams }): React.JSX.Eleme
   if (cursor) params.set('cursor', cursor);
   params.set('limit', '50');
   const qs = params.toString();
-  const load = useLoad(
-    () => get<{ items: Job[]; nextCursor: string | null }>(`/v1/admin/jobs?${qs}`),
-    [qs],
-    cursor ? undefined : 3000,
-  );
+  const load = useLoad(() => get<AdminJobPageDto>(`/v1/admin/jobs?${qs}`), [qs], cursor ? undefined : 3000);
 
   const apply = (event: FormEvent): void => {
     event.preventDefault();
@@ -141,8 +138,8 @@ export function JobsPage({ query }: { query: URLSearchParams }): React.JSX.Eleme
   );
 }
 
-function eventSummary(e: JobEvent): string {
-  const data = (e.data ?? {}) as Record<string, unknown>;
+function eventSummary(e: JobEventDto): string {
+  const data = e.data ?? {};
   const bits: string[] = [];
   if (typeof data.provider === 'string') bits.push(`provider ${shortId(data.provider)}`);
   if (Array.isArray(data.providers))
@@ -155,13 +152,13 @@ function eventSummary(e: JobEvent): string {
   return bits.join(' · ');
 }
 
-export function JobPage({ id, session }: { id: string; session: Session }): React.JSX.Element {
-  const load = useLoad(() => get<JobDetail>(`/v1/admin/jobs/${encodeURIComponent(id)}`), [id]);
-  const [liveEvents, setLiveEvents] = useState<JobEvent[]>([]);
+export function JobPage({ id, session }: { id: string; session: AdminSessionDto }): React.JSX.Element {
+  const load = useLoad(() => get<AdminJobDetailDto>(`/v1/admin/jobs/${encodeURIComponent(id)}`), [id]);
+  const [liveEvents, setLiveEvents] = useState<JobEventDto[]>([]);
   const reload = load.reload;
   const onEvent = useCallback(
     (data: unknown) => {
-      const event = data as JobEvent;
+      const event = data as JobEventDto;
       setLiveEvents((list) => (list.some((e) => e.id === event.id) ? list : [...list, event]));
       if (event.toState || event.type.startsWith('attempt.')) reload();
     },
