@@ -245,7 +245,7 @@ describe('dashboard history, CSV exports and fee figures', () => {
     expect(ran.slice(1).map((r) => r[header.indexOf('state')])).toEqual(Array(completed).fill('COMPLETED'));
   });
 
-  it('exports the ledger and the epochs; refuses unknown tables, formats and non-admins', async () => {
+  it('exports the ledger and the epochs, also to Accept: text/csv on the lists; refuses unknown tables, formats and non-admins', async () => {
     const ledger = parseCsv(await (await csv(c, '/v1/admin/export/ledger')).text());
     const [{ n, total }] = await query<{ n: number; total: string }>(
       c.databaseUrl,
@@ -260,6 +260,25 @@ describe('dashboard history, CSV exports and fee figures', () => {
     const [{ e }] = await query<{ e: number }>(c.databaseUrl, `SELECT count(*)::int AS e FROM "Epoch"`);
     expect(epochs[0].slice(0, 3)).toEqual(['id', 'state', 'started_at']);
     expect(epochs.length).toBe(e + 1);
+
+    // the list routes answer the same CSV to Accept: text/csv (and JSON otherwise)
+    const listed = await csv(c, '/v1/admin/epochs', { accept: 'text/csv' });
+    expect(listed.status).toBe(200);
+    expect(listed.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    expect(listed.headers.get('content-disposition')).toMatch(/^attachment; filename="gpumesh-epochs-/);
+    expect(parseCsv(await listed.text())).toEqual(epochs);
+    const json = await csv(c, '/v1/admin/epochs', { accept: 'application/json, text/csv;q=0.5' });
+    expect(json.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(((await json.json()) as unknown[]).length).toBe(e);
+    const failedJobs = '/v1/admin/jobs?state=FAILED,EXPIRED&limit=1';
+    const jobsCsv = parseCsv(await (await csv(c, failedJobs, { accept: 'text/csv' })).text());
+    expect(jobsCsv).toEqual(
+      parseCsv(await (await csv(c, '/v1/admin/export/jobs?state=FAILED,EXPIRED')).text()),
+    );
+    expect(jobsCsv.length).toBeGreaterThan(2); // every match, not a page of one
+    const page = (await (await csv(c, failedJobs)).json()) as { items: unknown[] };
+    expect(page.items.length).toBe(1);
+    expect((await csv(c, '/v1/admin/jobs?state=DONE', { accept: 'text/csv' })).status).toBe(400);
 
     expect((await csv(c, '/v1/admin/export/accounts')).status).toBe(400);
     expect((await csv(c, '/v1/admin/export/jobs?format=xml')).status).toBe(400);

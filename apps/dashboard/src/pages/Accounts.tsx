@@ -1,6 +1,6 @@
 import type { AdminAccountDetailDto, AdminAccountDto, AdminSessionDto } from '@gpumesh/sdk/types';
 import { del, get } from '../api';
-import { ActionButton, Empty, Loaded, StateBadge } from '../components';
+import { ActionButton, Empty, Loaded, StateBadge, TableWrap } from '../components';
 import { ago, shortId, tokens, when } from '../format';
 import { useLoad } from '../hooks';
 import { href } from '../router';
@@ -17,7 +17,7 @@ export function AccountsPage(): React.JSX.Element {
           accounts.length === 0 ? (
             <Empty>No accounts yet.</Empty>
           ) : (
-            <div className="table-wrap">
+            <TableWrap label="Accounts table">
               <table data-testid="accounts-table">
                 <thead>
                   <tr>
@@ -50,7 +50,7 @@ export function AccountsPage(): React.JSX.Element {
                   ))}
                 </tbody>
               </table>
-            </div>
+            </TableWrap>
           )
         }
       </Loaded>
@@ -95,7 +95,7 @@ export function AccountPage({ id, session }: { id: string; session: AdminSession
             {a.keys.length === 0 ? (
               <Empty>This account has no API keys.</Empty>
             ) : (
-              <div className="table-wrap">
+              <TableWrap label="API keys">
                 <table data-testid="keys-table">
                   <thead>
                     <tr>
@@ -138,7 +138,7 @@ export function AccountPage({ id, session }: { id: string; session: AdminSession
                     ))}
                   </tbody>
                 </table>
-              </div>
+              </TableWrap>
             )}
           </>
         )}

@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import type { AuditLogEntryDto, AuditLogPageDto } from '@gpumesh/sdk/types';
 import { get } from '../api';
-import { Empty, Loaded, Pager } from '../components';
+import { Empty, Loaded, Pager, TableWrap } from '../components';
 import { shortId, when } from '../format';
 import { useLoad } from '../hooks';
 import { href, navigate } from '../router';
@@ -102,7 +102,7 @@ export function AuditLogPage({ query }: { query: URLSearchParams }): React.JSX.E
             <Empty>{action || target ? 'No action matches these filters.' : 'No admin has acted yet.'}</Empty>
           ) : (
             <>
-              <div className="table-wrap" tabIndex={0} aria-label="Audit log entries">
+              <TableWrap label="Audit log entries">
                 <table data-testid="audit-log">
                   <thead>
                     <tr>
@@ -136,7 +136,7 @@ export function AuditLogPage({ query }: { query: URLSearchParams }): React.JSX.E
                     })}
                   </tbody>
                 </table>
-              </div>
+              </TableWrap>
               <Pager cursor={cursor} next={page.nextCursor} go={setCursor} />
             </>
           )

@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import type { AdminSessionDto, AuditDto, EpochDto, RewardEpochDto } from '@gpumesh/sdk/types';
 import { ApiError, get, post } from '../api';
-import { ActionButton, CsvDownload, Empty, Loaded, StateBadge } from '../components';
+import { ActionButton, CsvDownload, Empty, Loaded, StateBadge, TableWrap } from '../components';
 import { shortId, tokens, when } from '../format';
 import { useLoad } from '../hooks';
 
@@ -69,7 +69,7 @@ export function EpochsPage({ session }: { session: AdminSessionDto }): React.JSX
               an epoch (a Merkle root posted on chain) by settlement.
             </Empty>
           ) : (
-            <div className="table-wrap">
+            <TableWrap label="Epochs table">
               <table>
                 <thead>
                   <tr>
@@ -125,7 +125,7 @@ export function EpochsPage({ session }: { session: AdminSessionDto }): React.JSX
                   ))}
                 </tbody>
               </table>
-            </div>
+            </TableWrap>
           )
         }
       </Loaded>

@@ -1,7 +1,7 @@
 import { useCallback, useState, type FormEvent } from 'react';
 import type { AdminJobDetailDto, AdminJobPageDto, AdminSessionDto, JobEventDto } from '@gpumesh/sdk/types';
 import { get, post } from '../api';
-import { ActionButton, CsvDownload, Empty, Json, Loaded, Pager, StateBadge } from '../components';
+import { ActionButton, CsvDownload, Empty, Json, Loaded, Pager, StateBadge, TableWrap } from '../components';
 import { ago, shortId, tokens, when } from '../format';
 import { useEventStream, useLoad } from '../hooks';
 import { href, navigate } from '../router';
@@ -89,7 +89,7 @@ export function JobsPage({ query }: { query: URLSearchParams }): React.JSX.Eleme
             <Empty>No jobs{state || accountId || providerId ? ' match these filters' : ' yet'}.</Empty>
           ) : (
             <>
-              <div className="table-wrap">
+              <TableWrap label="Jobs table">
                 <table data-testid="jobs-table">
                   <thead>
                     <tr>
@@ -128,7 +128,7 @@ export function JobsPage({ query }: { query: URLSearchParams }): React.JSX.Eleme
                     ))}
                   </tbody>
                 </table>
-              </div>
+              </TableWrap>
               <Pager cursor={cursor} next={page.nextCursor} go={setCursor} />
             </>
           )
@@ -289,7 +289,7 @@ export function JobPage({ id, session }: { id: string; session: AdminSessionDto 
               {job.attempts.length === 0 ? (
                 <Empty>Not offered to a provider yet.</Empty>
               ) : (
-                <div className="table-wrap">
+                <TableWrap label="Attempts and receipts">
                   <table>
                     <thead>
                       <tr>
@@ -335,12 +335,12 @@ export function JobPage({ id, session }: { id: string; session: AdminSessionDto 
                       ))}
                     </tbody>
                   </table>
-                </div>
+                </TableWrap>
               )}
               {job.ledger.length > 0 && (
                 <>
                   <h2>Ledger</h2>
-                  <div className="table-wrap">
+                  <TableWrap label="Ledger moves of this job">
                     <table>
                       <thead>
                         <tr>
@@ -359,7 +359,7 @@ export function JobPage({ id, session }: { id: string; session: AdminSessionDto 
                         ))}
                       </tbody>
                     </table>
-                  </div>
+                  </TableWrap>
                 </>
               )}
               <details>

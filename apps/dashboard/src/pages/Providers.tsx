@@ -8,7 +8,7 @@ import type {
 } from '@gpumesh/sdk/types';
 import { get, post } from '../api';
 import { ScoreChart } from '../charts';
-import { ActionButton, Empty, Json, Loaded, StateBadge } from '../components';
+import { ActionButton, Empty, Json, Loaded, StateBadge, TableWrap } from '../components';
 import { SlashTable } from './Slashes';
 import { ago, shortId, tokens, when } from '../format';
 import { useLoad } from '../hooks';
@@ -104,7 +104,7 @@ export function ProvidersPage({ query }: { query: URLSearchParams }): React.JSX.
               {!load.data?.length && <code>npx gpumesh-agent start</code>}
             </Empty>
           ) : (
-            <div className="table-wrap">
+            <TableWrap label="Providers table">
               <table data-testid="providers-table">
                 <caption className="sr-only">Providers, sortable by column</caption>
                 <thead>
@@ -153,7 +153,7 @@ export function ProvidersPage({ query }: { query: URLSearchParams }): React.JSX.
                   ))}
                 </tbody>
               </table>
-            </div>
+            </TableWrap>
           )
         }
       </Loaded>
@@ -339,7 +339,7 @@ export function ProviderPage({
               {p.reputationHistory.length > 0 && (
                 <details>
                   <summary>Events ({p.reputationHistory.length})</summary>
-                  <div className="table-wrap">
+                  <TableWrap label="Reputation events">
                     <table aria-labelledby="reputation-title">
                       <thead>
                         <tr>
@@ -370,7 +370,7 @@ export function ProviderPage({
                         ))}
                       </tbody>
                     </table>
-                  </div>
+                  </TableWrap>
                 </details>
               )}
             </div>
@@ -384,7 +384,7 @@ export function ProviderPage({
             {p.recentAttempts.length === 0 ? (
               <Empty>This provider has not been offered a job yet.</Empty>
             ) : (
-              <div className="table-wrap">
+              <TableWrap label="Recent jobs">
                 <table>
                   <thead>
                     <tr>
@@ -418,7 +418,7 @@ export function ProviderPage({
                     ))}
                   </tbody>
                 </table>
-              </div>
+              </TableWrap>
             )}
             <details>
               <summary>Latest signed advert</summary>

@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import type { AdminSessionDto, SlashDto } from '@gpumesh/sdk/types';
 import { get, post } from '../api';
-import { ActionButton, Empty, Loaded, StateBadge } from '../components';
+import { ActionButton, Empty, Loaded, StateBadge, TableWrap } from '../components';
 import { ago, shortId, tokens, when } from '../format';
 import { useLoad } from '../hooks';
 import { href } from '../router';
@@ -50,7 +50,7 @@ export function SlashTable({
   showPeer?: boolean;
 }): React.JSX.Element {
   return (
-    <div className="table-wrap">
+    <TableWrap label="Slash proposals">
       <table data-testid="slashes-table">
         <caption className="sr-only">Slash proposals, newest first</caption>
         <thead>
@@ -126,7 +126,7 @@ export function SlashTable({
           ))}
         </tbody>
       </table>
-    </div>
+    </TableWrap>
   );
 }
 
