@@ -835,12 +835,12 @@ export type HistoryPointDto = {
   at: string;
   /** minutes with a stored row in the bucket */
   minutes: number;
-  /** ONLINE providers seen in the last 2 minutes, average */
-  providersOnline: number;
-  /** slots of online providers, average */
-  slots: number;
-  /** free slots of online providers, average */
-  freeSlots: number;
+  /** ONLINE providers seen in the last 2 minutes, average; null when the bucket holds only minutes rebuilt from the stored jobs (which do not say) */
+  providersOnline: number | null;
+  /** slots of online providers, average (null: as providersOnline) */
+  slots: number | null;
+  /** free slots of online providers, average (null: as providersOnline) */
+  freeSlots: number | null;
   /** jobs waiting for a provider, average */
   queueDepth: number;
   /** jobs waiting for a provider, highest sample */

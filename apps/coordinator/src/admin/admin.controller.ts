@@ -105,7 +105,7 @@ export class AdminController {
   @Get('history')
   @ApiOperation({
     summary:
-      'Marketplace history from the stored minute rows (kept 8 days): providers, slots, queue, running, jobs submitted/completed/failed',
+      'Marketplace history from the stored minute rows (kept HISTORY_RETENTION_DAYS, default 8; minutes missing are rebuilt from the stored jobs at startup, without provider figures): providers, slots, queue, running, jobs submitted/completed/failed',
   })
   @ApiOkResponse({ type: HistoryDto })
   @ApiErrors({ 400: 'VALIDATION_FAILED: range is not 30m, 24h or 7d' })

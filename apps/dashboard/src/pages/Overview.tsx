@@ -43,7 +43,8 @@ function bucketSeries(h: HistoryDto): {
   const last = Math.floor(Date.now() / 1000 / step) * step;
   const x: number[] = [];
   for (let t = first; t <= last; t += step) x.push(t);
-  const of = (pick: (p: HistoryDto['points'][number]) => number): (number | null)[] =>
+  // provider figures are null in minutes rebuilt from the stored jobs (they were not recorded): a gap too
+  const of = (pick: (p: HistoryDto['points'][number]) => number | null): (number | null)[] =>
     x.map((t) => {
       const p = byAt.get(t);
       return p ? pick(p) : null;

@@ -277,10 +277,25 @@ export class HistoryQueryDto {
 export class HistoryPointDto {
   @ApiProperty({ format: 'date-time', description: 'start of the bucket' }) at: string;
   @ApiProperty({ description: 'minutes with a stored row in the bucket' }) minutes: number;
-  @ApiProperty({ description: 'ONLINE providers seen in the last 2 minutes, average' })
-  providersOnline: number;
-  @ApiProperty({ description: 'slots of online providers, average' }) slots: number;
-  @ApiProperty({ description: 'free slots of online providers, average' }) freeSlots: number;
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    description:
+      'ONLINE providers seen in the last 2 minutes, average; null when the bucket holds only minutes rebuilt from the stored jobs (which do not say)',
+  })
+  providersOnline: number | null;
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    description: 'slots of online providers, average (null: as providersOnline)',
+  })
+  slots: number | null;
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    description: 'free slots of online providers, average (null: as providersOnline)',
+  })
+  freeSlots: number | null;
   @ApiProperty({ description: 'jobs waiting for a provider, average' }) queueDepth: number;
   @ApiProperty({ description: 'jobs waiting for a provider, highest sample' }) queueDepthMax: number;
   @ApiProperty({ description: 'jobs dispatched, running or verifying, average' }) activeJobs: number;
