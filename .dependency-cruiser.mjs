@@ -227,6 +227,18 @@ export default {
       to: { path: `${COORDINATOR}/.+\\.controller\\.ts$` },
     },
     {
+      // The admin dashboard is a browser app built by vite: it meets the coordinator over REST only.
+      // Its response types come from the SDK's generated types, which `npm run openapi` derives from
+      // the coordinator's decorators (a type-only import of a file that has nothing else, so nothing
+      // of the SDK's client, nor of Node, reaches the bundle).
+      name: 'dashboard-only-sdk-types',
+      comment:
+        "The dashboard imports none of our apps or libraries but the SDK's generated REST types (@gpumesh/sdk/types).",
+      severity: 'error',
+      from: { path: '^apps/dashboard/' },
+      to: { path: '^(apps|libs)/', pathNot: ['^apps/dashboard/', '^libs/sdk/src/generated\\.ts$'] },
+    },
+    {
       name: 'coordinator-not-agent',
       comment: 'The coordinator never imports the provider agent.',
       severity: 'error',

@@ -61,7 +61,10 @@ export function collectPageErrors(page: Page): string[] {
 
 const AXE_SOURCE = readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
-/** A serious or critical axe-core finding. */
+/** The axe-core impacts a page may not have any finding of: all but `minor`. */
+const FAILING_IMPACTS: readonly string[] = ['moderate', 'serious', 'critical'];
+
+/** A moderate, serious or critical axe-core finding. */
 export interface AxeFinding {
   scheme: string;
   page: string;
@@ -72,14 +75,10 @@ export interface AxeFinding {
 
 /**
  * Runs axe-core on what the page shows (closed `<details>` opened first, so the JSON blocks in them
- * are checked too) and returns its serious and critical violations. In dark mode only the colours
- * differ, so only the colour rules run there.
+ * are checked too) and returns its moderate, serious and critical violations. In dark mode only the
+ * colours differ, so only the colour rules run there.
  */
-export async function seriousAxeFindings(
-  page: Page,
-  scheme: 'light' | 'dark',
-  name: string,
-): Promise<AxeFinding[]> {
+export async function axeFindings(page: Page, scheme: 'light' | 'dark', name: string): Promise<AxeFinding[]> {
   // evaluated over the DevTools protocol (the dashboard's CSP stays as it is); the hash routes keep
   // the document, so once per page load
   if (!(await page.evaluate<boolean>("typeof window.axe === 'object'")))
@@ -95,7 +94,7 @@ export async function seriousAxeFindings(
     return { violations: r.violations };
   })()`);
   return results.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .filter((v) => FAILING_IMPACTS.includes(v.impact ?? ''))
     .map((v) => ({
       scheme,
       page: name,

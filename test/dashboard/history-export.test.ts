@@ -5,6 +5,7 @@ import type { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StatsHistoryService } from '../../apps/coordinator/src/admin/stats-history.service.js';
 import { EXPORT_BATCH } from '../../apps/coordinator/src/admin/export.repository.js';
+import { loadConfig } from '../../apps/coordinator/src/config/config.js';
 import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
 import { pollUntil, query } from '../helpers/poll.js';
@@ -245,7 +246,7 @@ describe('dashboard history, CSV exports and fee figures', () => {
     expect(ran.slice(1).map((r) => r[header.indexOf('state')])).toEqual(Array(completed).fill('COMPLETED'));
   });
 
-  it('exports the ledger and the epochs; refuses unknown tables, formats and non-admins', async () => {
+  it('exports the ledger and the epochs, also to Accept: text/csv on the lists; refuses unknown tables, formats and non-admins', async () => {
     const ledger = parseCsv(await (await csv(c, '/v1/admin/export/ledger')).text());
     const [{ n, total }] = await query<{ n: number; total: string }>(
       c.databaseUrl,
@@ -261,6 +262,25 @@ describe('dashboard history, CSV exports and fee figures', () => {
     expect(epochs[0].slice(0, 3)).toEqual(['id', 'state', 'started_at']);
     expect(epochs.length).toBe(e + 1);
 
+    // the list routes answer the same CSV to Accept: text/csv (and JSON otherwise)
+    const listed = await csv(c, '/v1/admin/epochs', { accept: 'text/csv' });
+    expect(listed.status).toBe(200);
+    expect(listed.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    expect(listed.headers.get('content-disposition')).toMatch(/^attachment; filename="gpumesh-epochs-/);
+    expect(parseCsv(await listed.text())).toEqual(epochs);
+    const json = await csv(c, '/v1/admin/epochs', { accept: 'application/json, text/csv;q=0.5' });
+    expect(json.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(((await json.json()) as unknown[]).length).toBe(e);
+    const failedJobs = '/v1/admin/jobs?state=FAILED,EXPIRED&limit=1';
+    const jobsCsv = parseCsv(await (await csv(c, failedJobs, { accept: 'text/csv' })).text());
+    expect(jobsCsv).toEqual(
+      parseCsv(await (await csv(c, '/v1/admin/export/jobs?state=FAILED,EXPIRED')).text()),
+    );
+    expect(jobsCsv.length).toBeGreaterThan(2); // every match, not a page of one
+    const page = (await (await csv(c, failedJobs)).json()) as { items: unknown[] };
+    expect(page.items.length).toBe(1);
+    expect((await csv(c, '/v1/admin/jobs?state=DONE', { accept: 'text/csv' })).status).toBe(400);
+
     expect((await csv(c, '/v1/admin/export/accounts')).status).toBe(400);
     expect((await csv(c, '/v1/admin/export/jobs?format=xml')).status).toBe(400);
     expect((await csv(c, '/v1/admin/export/ledger?state=FAILED')).status).toBe(400);
@@ -270,5 +290,108 @@ describe('dashboard history, CSV exports and fee figures', () => {
       headers: { authorization: `Bearer ${c.devKey}` },
     });
     expect(dev.status).toBe(403);
+  });
+
+  it('rebuilds the minutes missing from the history from the stored jobs, and keeps what the rollup wrote', async () => {
+    const history = c.running.app.get(StatsHistoryService);
+    const now = Date.now();
+    const minuteAgo = (n: number, plusMs = 0): Date =>
+      new Date(Math.floor(now / MINUTE) * MINUTE - n * MINUTE + plusMs);
+    // an upgrade to a version with history: no rows, but jobs of the last half hour in the tables
+    // (the jobs of the tests above are younger than these two, or older than the retention window)
+    await query(c.databaseUrl, `DELETE FROM "StatsRollup"`);
+    const [account] = await query<{ id: string }>(
+      c.databaseUrl,
+      `SELECT "accountId" AS id FROM "Job" LIMIT 1`,
+    );
+    const job = async (state: string, createdAt: Date, finishedAt: Date): Promise<string> => {
+      const [row] = await query<{ id: string }>(
+        c.databaseUrl,
+        `INSERT INTO "Job" (id, "accountId", kind, state, spec, "specHash", "workUnits", "pricePerUnit", cost,
+           "deadlineAt", "createdAt", "finishedAt", "updatedAt")
+         VALUES (gen_random_uuid(), $1, 'matmul', $2, '{}', 'h', 1, 1, 1, now(), $3, $4, now()) RETURNING id`,
+        [account.id, state, createdAt, finishedAt],
+      );
+      return row.id;
+    };
+    const move = async (jobId: string, from: string | null, to: string, at: Date): Promise<void> => {
+      await query(
+        c.databaseUrl,
+        `INSERT INTO "JobEvent" ("jobId", type, "fromState", "toState", "createdAt") VALUES ($1, 'state', $2, $3, $4)`,
+        [jobId, from, to, at],
+      );
+    };
+    // one completes: queued 30 min ago, dispatched at 28, running at 27, completed at 20
+    const done = await job('COMPLETED', minuteAgo(30, 5_000), minuteAgo(20, 10_000));
+    await move(done, null, 'QUEUED', minuteAgo(30, 5_000));
+    await move(done, 'QUEUED', 'DISPATCHED', minuteAgo(28, 1_000));
+    await move(done, 'DISPATCHED', 'RUNNING', minuteAgo(27, 1_000));
+    await move(done, 'RUNNING', 'VERIFYING', minuteAgo(21, 1_000));
+    await move(done, 'VERIFYING', 'COMPLETED', minuteAgo(20, 10_000));
+    // one waits from 29 and fails at 22
+    const failed = await job('FAILED', minuteAgo(29, 2_000), minuteAgo(22, 3_000));
+    await move(failed, null, 'QUEUED', minuteAgo(29, 2_000));
+    await move(failed, 'QUEUED', 'FAILED', minuteAgo(22, 3_000));
+    // a minute the rollup did write stays as it was
+    await query(
+      c.databaseUrl,
+      `INSERT INTO "StatsRollup" (minute, "providersOnline", slots, "freeSlots", "queueDepth", "activeJobs",
+         submitted, completed, failed) VALUES ($1, 3, 12, 9, 0, 0, 0, 0, 0)`,
+      [minuteAgo(5)],
+    );
+
+    const written = await history.backfill(new Date(now));
+    type Row = {
+      minute: Date;
+      providersOnline: number | null;
+      queueDepth: number;
+      activeJobs: number;
+      submitted: number;
+      completed: number;
+      failed: number;
+    };
+    const rows = await query<Row>(
+      c.databaseUrl,
+      `SELECT minute, "providersOnline", "queueDepth", "activeJobs", submitted, completed, failed
+       FROM "StatsRollup" WHERE minute >= $1 ORDER BY minute`,
+      [minuteAgo(30)],
+    );
+    // every finished minute from the first job's on, one row each (the live rollup may have written
+    // the last one meanwhile: it is kept, as minute 5's is)
+    expect(rows.map((r) => r.minute.getTime())).toEqual(
+      Array.from({ length: 30 }, (_, i) => minuteAgo(30 - i).getTime()),
+    );
+    expect(written).toBeGreaterThanOrEqual(28);
+    const at = (n: number): Row | undefined =>
+      rows.find((r) => r.minute.getTime() === minuteAgo(n).getTime());
+    expect(at(30)).toMatchObject({ providersOnline: null, submitted: 1, queueDepth: 1, activeJobs: 0 });
+    expect(at(29)).toMatchObject({ submitted: 1, queueDepth: 2, activeJobs: 0 });
+    expect(at(28)).toMatchObject({ submitted: 0, queueDepth: 1, activeJobs: 1 });
+    expect(at(25)).toMatchObject({ queueDepth: 1, activeJobs: 1, completed: 0, failed: 0 });
+    expect(at(22)).toMatchObject({ queueDepth: 0, activeJobs: 1, failed: 1 });
+    expect(at(21)).toMatchObject({ queueDepth: 0, activeJobs: 1 });
+    expect(at(20)).toMatchObject({ queueDepth: 0, activeJobs: 0, completed: 1 });
+    expect(at(5)?.providersOnline).toBe(3);
+    // the jobs summed over the rebuilt minutes are the jobs
+    expect(rows.filter((r) => r.minute < minuteAgo(19)).reduce((n, r) => n + r.submitted, 0)).toBe(2);
+    // again: nothing is missing any more
+    expect(await history.backfill(new Date(now))).toBe(0);
+
+    // the history shows the rebuilt minutes, with no provider figures for them
+    const short = await api<{ points: { at: string; providersOnline: number | null; queueDepth: number }[] }>(
+      c.url,
+      'GET',
+      '/v1/admin/history?range=30m',
+      { key: c.adminKey },
+    );
+    const point = short.body.points.find((p) => p.at === minuteAgo(29).toISOString());
+    expect(point).toMatchObject({ providersOnline: null, queueDepth: 2 });
+  });
+
+  it('keeps the history for HISTORY_RETENTION_DAYS, at least the 7 days the dashboard shows', () => {
+    expect(loadConfig({}).HISTORY_RETENTION_DAYS).toBe(8);
+    expect(loadConfig({ HISTORY_RETENTION_DAYS: '30' }).HISTORY_RETENTION_DAYS).toBe(30);
+    expect(() => loadConfig({ HISTORY_RETENTION_DAYS: '6' })).toThrow(/HISTORY_RETENTION_DAYS/);
+    expect(() => loadConfig({ HISTORY_RETENTION_DAYS: 'a week' })).toThrow(/HISTORY_RETENTION_DAYS/);
   });
 });

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useState } from 'react';
-import { ApiError, del, get, post, setUnauthenticatedHandler, type Session } from './api';
+import type { AdminSessionDto } from '@gpumesh/sdk/types';
+import { ApiError, del, get, post, setUnauthenticatedHandler } from './api';
 import { Loading } from './components';
 import { useFocusHeadingOnNavigation } from './hooks';
 import { href, useRoute } from './router';
@@ -24,14 +25,15 @@ const NAV = [
   ['audit-log', 'Audit log'],
 ] as const;
 
-type Auth = { state: 'checking' } | { state: 'out'; reason?: string } | { state: 'in'; session: Session };
+type Auth =
+  { state: 'checking' } | { state: 'out'; reason?: string } | { state: 'in'; session: AdminSessionDto };
 
 export function App(): React.JSX.Element {
   const [auth, setAuth] = useState<Auth>({ state: 'checking' });
   const route = useRoute();
 
   useEffect(() => {
-    get<Session>('/v1/admin/session').then(
+    get<AdminSessionDto>('/v1/admin/session').then(
       (session) => setAuth({ state: 'in', session }),
       (err: unknown) =>
         setAuth({
@@ -44,7 +46,7 @@ export function App(): React.JSX.Element {
   }, []);
 
   const signIn = useCallback(async (apiKey: string) => {
-    const session = await post<Session>('/v1/admin/session', { apiKey });
+    const session = await post<AdminSessionDto>('/v1/admin/session', { apiKey });
     setAuth({ state: 'in', session });
   }, []);
 

@@ -186,14 +186,35 @@ export function Json({ value, label }: { value: unknown; label: string }): React
   );
 }
 
-/** Newest / Older buttons of a cursor-paged list (`cursor` null: the newest page is shown). */
+/**
+ * A table's scrolling box, focusable and named: a table wider than the screen (at phone width most
+ * are) scrolls by keyboard too, and a screen reader names the region (axe: scrollable-region-focusable).
+ */
+export function TableWrap({
+  label,
+  children,
+}: {
+  label: string;
+  children: React.ReactNode;
+}): React.JSX.Element {
+  return (
+    <div className="table-wrap" role="region" aria-label={label} tabIndex={0}>
+      {children}
+    </div>
+  );
+}
+
+/**
+ * Newest / Older buttons of a cursor-paged list (`cursor` null: the newest page is shown; `next`
+ * null or absent: it is the oldest).
+ */
 export function Pager({
   cursor,
   next,
   go,
 }: {
   cursor: string | null;
-  next: string | null;
+  next?: string | null;
   go: (cursor: string | null) => void;
 }): React.JSX.Element {
   return (

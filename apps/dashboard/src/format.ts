@@ -15,12 +15,13 @@ export function tokens(baseUnits: string): string {
   return `${negative ? '-' : ''}${whole}${frac ? `.${frac}` : ''}`;
 }
 
-export function percent(x: number | null): string {
-  return x === null ? '—' : `${(x * 100).toFixed(1)} %`;
+/** A share (0..1); null or absent (no data) as a dash. */
+export function percent(x: number | null | undefined): string {
+  return x === null || x === undefined ? '—' : `${(x * 100).toFixed(1)} %`;
 }
 
-export function seconds(x: number | null): string {
-  if (x === null) return '—';
+export function seconds(x: number | null | undefined): string {
+  if (x === null || x === undefined) return '—';
   if (x < 1) return `${Math.round(x * 1000)} ms`;
   if (x < 120) return `${x.toFixed(1)} s`;
   return `${(x / 60).toFixed(1)} min`;
@@ -30,7 +31,7 @@ export function shortId(id: string, keep = 8): string {
   return id.length <= keep * 2 + 1 ? id : `${id.slice(0, keep)}…${id.slice(-4)}`;
 }
 
-export function when(iso: string | null): string {
+export function when(iso: string | null | undefined): string {
   if (!iso) return '—';
   const d = new Date(iso);
   // with the zone: an operator comparing with logs (UTC) must not guess

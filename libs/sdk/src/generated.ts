@@ -845,12 +845,12 @@ export type HistoryPointDto = {
   at: string;
   /** minutes with a stored row in the bucket */
   minutes: number;
-  /** ONLINE providers seen in the last 2 minutes, average */
-  providersOnline: number;
-  /** slots of online providers, average */
-  slots: number;
-  /** free slots of online providers, average */
-  freeSlots: number;
+  /** ONLINE providers seen in the last 2 minutes, average; null when the bucket holds only minutes rebuilt from the stored jobs (which do not say) */
+  providersOnline: number | null;
+  /** slots of online providers, average (null: as providersOnline) */
+  slots: number | null;
+  /** free slots of online providers, average (null: as providersOnline) */
+  freeSlots: number | null;
   /** jobs waiting for a provider, average */
   queueDepth: number;
   /** jobs waiting for a provider, highest sample */
@@ -908,10 +908,10 @@ export type AdminProviderDto = {
 
 export type ProviderAttemptDto = {
   jobId: string;
-  kind: string;
-  jobState: string;
+  kind: "matmul" | "inference" | "train";
+  jobState: "QUEUED" | "DISPATCHED" | "RUNNING" | "VERIFYING" | "COMPLETED" | "FAILED" | "CANCELLED" | "EXPIRED";
   attempt: number;
-  state: string;
+  state: "OFFERED" | "ACCEPTED" | "RUNNING" | "SUCCEEDED" | "FAILED" | "LOST";
   error?: string | null;
   offeredAt: string;
   finishedAt?: string | null;
@@ -1113,7 +1113,7 @@ export type JobEventDto = {
 export type AttemptDto = {
   attempt: number;
   providerId?: string | null;
-  state: string;
+  state: "OFFERED" | "ACCEPTED" | "RUNNING" | "SUCCEEDED" | "FAILED" | "LOST";
   outputHash?: string | null;
   error?: string | null;
   receipt?: Record<string, unknown> | null;
@@ -1172,7 +1172,7 @@ export type AdminJobDetailDto = {
 export type AdminAccountDto = {
   id: string;
   address: string;
-  role: string;
+  role: "DEVELOPER" | "ADMIN";
   balance: string;
   reserved: string;
   apiKeys: number;
@@ -1184,7 +1184,7 @@ export type AdminAccountDto = {
 export type AdminAccountDetailDto = {
   id: string;
   address: string;
-  role: string;
+  role: "DEVELOPER" | "ADMIN";
   balance: string;
   reserved: string;
   apiKeys: number;
@@ -1221,7 +1221,7 @@ export type AuditLogPageDto = {
 
 export type EpochDto = {
   id: number;
-  state: string;
+  state: "OPEN" | "CLOSED" | "POSTED" | "FUNDING" | "FINALIZED";
   startedAt: string;
   closedAt?: string | null;
   root?: string | null;

@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Wallet, type HDNodeWallet } from 'ethers';
 import { GpumeshApiError, GpumeshClient } from '@gpumesh/sdk';
 import type { CliIo } from '../io.js';
@@ -47,6 +48,45 @@ export function parseOrUsage<T>(parse: () => T): T {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+}
+
+type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
+
+/** The options every developer command takes: --coordinator, --json and --help. */
+const COMMAND_OPTIONS = {
+  coordinator: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type CommandArgsConfig<O extends ParseArgsOptionsConfig> = {
+  args: string[];
+  allowPositionals: true;
+  options: typeof COMMAND_OPTIONS & O;
+};
+
+/**
+ * A developer command's command line: its own `options` beside --coordinator, --json and --help,
+ * positionals allowed; a malformed one is a usage error. `null` when --help asked for the usage
+ * (printed here): the command then exits 0.
+ */
+export function parseCommandArgs<O extends ParseArgsOptionsConfig>(
+  argv: readonly string[],
+  options: O,
+  usage: string,
+  io: CliIo,
+): ReturnType<typeof parseArgs<CommandArgsConfig<O>>> | null {
+  const config: CommandArgsConfig<O> = {
+    args: [...argv],
+    allowPositionals: true,
+    options: { ...COMMAND_OPTIONS, ...options },
+  };
+  const parsed = parseOrUsage(() => parseArgs(config));
+  if ('help' in parsed.values && parsed.values.help === true) {
+    io.out(usage);
+    return null;
+  }
+  return parsed;
 }
 
 /** A client for the coordinator of --coordinator / the environment / the stored login. */

@@ -2,7 +2,6 @@
 // into the JobEscrow with the wallet and, in the same step, signs a spending cap raised by as much
 // (EIP-712, PUT to the coordinator): what was added may be spent. `withdraw` follows the escrow's
 // flow: request an unlock (no new jobs from then on), wait the escrow's unlock delay, withdraw.
-import { parseArgs } from 'node:util';
 import { JsonRpcProvider, NonceManager, type HDNodeWallet, type Wallet } from 'ethers';
 import {
   attachComputeToken,
@@ -15,14 +14,14 @@ import type { AccountDto, ChainInfoDto, GpumeshClient } from '@gpumesh/sdk';
 import { consoleIo, type CliIo } from '../io.js';
 import {
   CommandError,
+  developerClient,
+  loadWallet,
+  parseCommandArgs,
+  printJson,
+  runCommand,
   UsageError,
   WALLET_OPTIONS,
   WALLET_USAGE,
-  developerClient,
-  loadWallet,
-  parseOrUsage,
-  printJson,
-  runCommand,
 } from './command.js';
 
 export const ACCOUNT_USAGE = [
@@ -88,21 +87,9 @@ export async function runAccountCli(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
   return runCommand('account', ACCOUNT_USAGE, io, async () => {
-    const { values, positionals } = parseOrUsage(() =>
-      parseArgs({
-        args: [...argv],
-        allowPositionals: true,
-        options: {
-          coordinator: { type: 'string' },
-          json: { type: 'boolean' },
-          help: { type: 'boolean', short: 'h' },
-        },
-      }),
-    );
-    if (values.help) {
-      io.out(ACCOUNT_USAGE);
-      return 0;
-    }
+    const args = parseCommandArgs(argv, {}, ACCOUNT_USAGE, io);
+    if (!args) return 0;
+    const { values, positionals } = args;
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const client = await developerClient(env, values.coordinator);
     const s = accountSummary(await client.account());
@@ -173,24 +160,18 @@ export async function runDepositCli(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
   return runCommand('deposit', DEPOSIT_USAGE, io, async () => {
-    const { values, positionals } = parseOrUsage(() =>
-      parseArgs({
-        args: [...argv],
-        allowPositionals: true,
-        options: {
-          ...WALLET_OPTIONS,
-          coordinator: { type: 'string' },
-          rpc: { type: 'string' },
-          'no-cap': { type: 'boolean' },
-          json: { type: 'boolean' },
-          help: { type: 'boolean', short: 'h' },
-        },
-      }),
+    const args = parseCommandArgs(
+      argv,
+      {
+        ...WALLET_OPTIONS,
+        rpc: { type: 'string' },
+        'no-cap': { type: 'boolean' },
+      },
+      DEPOSIT_USAGE,
+      io,
     );
-    if (values.help) {
-      io.out(DEPOSIT_USAGE);
-      return 0;
-    }
+    if (!args) return 0;
+    const { values, positionals } = args;
     if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
     const amount = tokens(positionals[0], 'deposit');
     const ctx = await chainContext(values, env);
@@ -232,24 +213,18 @@ export async function runWithdrawCli(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
   return runCommand('withdraw', WITHDRAW_USAGE, io, async () => {
-    const { values, positionals } = parseOrUsage(() =>
-      parseArgs({
-        args: [...argv],
-        allowPositionals: true,
-        options: {
-          ...WALLET_OPTIONS,
-          coordinator: { type: 'string' },
-          rpc: { type: 'string' },
-          cancel: { type: 'boolean' },
-          json: { type: 'boolean' },
-          help: { type: 'boolean', short: 'h' },
-        },
-      }),
+    const args = parseCommandArgs(
+      argv,
+      {
+        ...WALLET_OPTIONS,
+        rpc: { type: 'string' },
+        cancel: { type: 'boolean' },
+      },
+      WITHDRAW_USAGE,
+      io,
     );
-    if (values.help) {
-      io.out(WITHDRAW_USAGE);
-      return 0;
-    }
+    if (!args) return 0;
+    const { values, positionals } = args;
     if (values.cancel && positionals.length > 0) throw new UsageError('--cancel takes no amount');
     if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
     const amount = values.cancel ? 0n : tokens(positionals[0], 'withdraw');

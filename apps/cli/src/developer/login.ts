@@ -1,19 +1,18 @@
 // gpumesh login: signs in to a coordinator with a wallet (Sign-In with Ethereum, through the SDK),
 // creates an API key and stores it in the credentials file (0600) for the other developer commands.
-import { parseArgs } from 'node:util';
 import { getAddress } from 'ethers';
 import { signIn } from '@gpumesh/sdk';
 import { consoleIo, type CliIo } from '../io.js';
 import { DEFAULT_COORDINATOR, normaliseUrl, saveCredentials } from './credentials.js';
 import { fmt, tokens } from './funds.js';
 import {
+  loadWallet,
+  parseCommandArgs,
+  printJson,
+  runCommand,
   UsageError,
   WALLET_OPTIONS,
   WALLET_USAGE,
-  loadWallet,
-  parseOrUsage,
-  printJson,
-  runCommand,
 } from './command.js';
 
 export const LOGIN_USAGE = [
@@ -34,24 +33,18 @@ export async function runLoginCli(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
   return runCommand('login', LOGIN_USAGE, io, async () => {
-    const { values, positionals } = parseOrUsage(() =>
-      parseArgs({
-        args: [...argv],
-        allowPositionals: true,
-        options: {
-          ...WALLET_OPTIONS,
-          coordinator: { type: 'string' },
-          name: { type: 'string' },
-          cap: { type: 'string' },
-          json: { type: 'boolean' },
-          help: { type: 'boolean', short: 'h' },
-        },
-      }),
+    const args = parseCommandArgs(
+      argv,
+      {
+        ...WALLET_OPTIONS,
+        name: { type: 'string' },
+        cap: { type: 'string' },
+      },
+      LOGIN_USAGE,
+      io,
     );
-    if (values.help) {
-      io.out(LOGIN_USAGE);
-      return 0;
-    }
+    if (!args) return 0;
+    const { values, positionals } = args;
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     let coordinator: string;
     try {

@@ -11,13 +11,15 @@ import {
   Query,
   Res,
   Sse,
+  StreamableFile,
   type MessageEvent,
   type PipeTransform,
 } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { EMPTY, type Observable } from 'rxjs';
-import { ApiErrors, ApiEventStream } from '../common/api-docs.js';
+import { negotiateMediaType } from '../common/accept.js';
+import { ApiErrors, ApiEventStream, ApiJsonOrCsv } from '../common/api-docs.js';
 import { parseLastEventId } from '../events/sse/sse-resume.js';
 import { CurrentPrincipal } from '../auth/auth.decorators.js';
 import { CredentialWatch } from '../auth/credential-watch.service.js';
@@ -30,7 +32,8 @@ import { AdminService } from './admin.service.js';
 import { AdminStatsService } from './admin-stats.service.js';
 import { AuditLogService } from './audit-log.service.js';
 import { StatsHistoryService } from './stats-history.service.js';
-import { ExportService } from './export.service.js';
+import { ExportService, type CsvExport, type ExportTable } from './export.service.js';
+import type { JobFilter } from './export.repository.js';
 import type { JobState } from '../jobs/job-state.js';
 import { CSV_MEDIA_TYPE } from '../common/csv.js';
 import {
@@ -102,7 +105,7 @@ export class AdminController {
   @Get('history')
   @ApiOperation({
     summary:
-      'Marketplace history from the stored minute rows (kept 8 days): providers, slots, queue, running, jobs submitted/completed/failed',
+      'Marketplace history from the stored minute rows (kept HISTORY_RETENTION_DAYS, default 8; minutes missing are rebuilt from the stored jobs at startup, without provider figures): providers, slots, queue, running, jobs submitted/completed/failed',
   })
   @ApiOkResponse({ type: HistoryDto })
   @ApiErrors({ 400: 'VALIDATION_FAILED: range is not 30m, 24h or 7d' })
@@ -123,24 +126,19 @@ export class AdminController {
   @ApiErrors({
     400: 'VALIDATION_FAILED: no such table, a malformed time, format or filter, or a job filter on another table',
   })
-  async export(
+  export(
     @Param('table') table: string,
     @Query() query: ExportQueryDto,
-    @Res() reply: FastifyReply,
-  ): Promise<void> {
-    const csv = this.exports.export(table, {
-      since: query.since ? new Date(query.since) : undefined,
-      until: query.until ? new Date(query.until) : undefined,
-      states: query.state ? (query.state.split(',') as JobState[]) : undefined,
-      kind: query.kind,
-      accountId: query.accountId,
-      providerId: query.providerId,
-    });
-    await reply
-      .type(`${CSV_MEDIA_TYPE}; charset=utf-8`)
-      .header('content-disposition', `attachment; filename="${csv.filename}"`)
-      .header('cache-control', 'no-store')
-      .send(csv.body);
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): StreamableFile {
+    return csvFile(
+      reply,
+      this.exports.export(table, {
+        since: query.since ? new Date(query.since) : undefined,
+        until: query.until ? new Date(query.until) : undefined,
+        ...jobFilter(query),
+      }),
+    );
   }
 
   @Get('providers')
@@ -264,9 +262,16 @@ export class AdminController {
 
   @Get('jobs')
   @ApiOperation({ summary: 'Jobs of every account; filter by state, account, provider, kind' })
-  @ApiOkResponse({ type: AdminJobPageDto })
-  jobs(@Query() query: AdminJobsQueryDto): Promise<AdminJobPageDto> {
-    return this.admin.jobList(query);
+  @ApiJsonOrCsv(
+    AdminJobPageDto,
+    'every job the filters match (not a page: cursor and limit do not apply) as GET /v1/admin/export/jobs gives it',
+  )
+  jobs(
+    @Query() query: AdminJobsQueryDto,
+    @Headers('accept') accept: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<AdminJobPageDto> | StreamableFile {
+    return this.orCsv(accept, reply, 'jobs', query) ?? this.admin.jobList(query);
   }
 
   @Get('jobs/:id')
@@ -363,9 +368,12 @@ export class AdminController {
 
   @Get('epochs')
   @ApiOperation({ summary: 'Reward epochs: roots, transaction hashes, states' })
-  @ApiOkResponse({ type: [EpochDto] })
-  epochs(): Promise<EpochDto[]> {
-    return this.admin.epochs();
+  @ApiJsonOrCsv([EpochDto], 'every epoch as GET /v1/admin/export/epochs gives it')
+  epochs(
+    @Headers('accept') accept: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<EpochDto[]> | StreamableFile {
+    return this.orCsv(accept, reply, 'epochs', {}) ?? this.admin.epochs();
   }
 
   @Post('audit')
@@ -398,4 +406,44 @@ export class AdminController {
   ): Promise<SettingDto> {
     return this.admin.setSetting(principal, key, body.value, body.reason);
   }
+
+  /**
+   * The CSV export of `table` (the filters of `query`) when the Accept header prefers text/csv to
+   * JSON, else null: a list route answers what its export route does, from the same code.
+   */
+  private orCsv(
+    accept: string | undefined,
+    reply: FastifyReply,
+    table: ExportTable,
+    query: JobFilterQuery,
+  ): StreamableFile | null {
+    if (negotiateMediaType(accept, ['application/json', CSV_MEDIA_TYPE]) !== CSV_MEDIA_TYPE) return null;
+    return csvFile(reply, this.exports.export(table, jobFilter(query)));
+  }
+}
+
+/** The job filters a jobs list or export query carries. */
+interface JobFilterQuery {
+  state?: string;
+  kind?: string;
+  accountId?: string;
+  providerId?: string;
+}
+
+function jobFilter(query: JobFilterQuery): Omit<JobFilter, 'since' | 'until'> {
+  return {
+    states: query.state ? (query.state.split(',') as JobState[]) : undefined,
+    kind: query.kind,
+    accountId: query.accountId,
+    providerId: query.providerId,
+  };
+}
+
+/** A CSV export as the reply: streamed, an attachment, never cached. */
+function csvFile(reply: FastifyReply, csv: CsvExport): StreamableFile {
+  void reply.header('cache-control', 'no-store');
+  return new StreamableFile(csv.body, {
+    type: `${CSV_MEDIA_TYPE}; charset=utf-8`,
+    disposition: `attachment; filename="${csv.filename}"`,
+  });
 }

@@ -9,7 +9,9 @@ import { ROLLUP_EVERY_MS, StatsHistoryService } from './stats-history.service.js
 
 /**
  * The history queue: a repeatable `stats-rollup` (once a minute; the scheduler only enqueues, so
- * any number of worker processes write each minute once) that writes the finished minute's row.
+ * any number of worker processes write each minute once) that writes the finished minute's row, and
+ * at startup a `stats-backfill` (one job id, however many workers start) that rebuilds the minutes
+ * missing from the retention window from the stored jobs.
  */
 @Processor(QueueName.Stats, { concurrency: 1 })
 export class StatsHistoryProcessor extends DrainingWorkerHost implements OnApplicationBootstrap {
@@ -28,9 +30,20 @@ export class StatsHistoryProcessor extends DrainingWorkerHost implements OnAppli
       { every: ROLLUP_EVERY_MS },
       { name, data: {}, opts: jobOptions(name, { attempts: 1, backoffMs: 0 }) },
     );
+    const backfill = QueueJobName.StatsBackfill;
+    await this.queue.add(
+      backfill,
+      {},
+      { ...jobOptions(backfill, { attempts: 1, backoffMs: 0 }), jobId: backfill },
+    );
   }
 
   async process(job: Job): Promise<string> {
+    if (job.name === (QueueJobName.StatsBackfill as string)) {
+      const rows = await this.history.backfill();
+      if (rows > 0) this.logger.info({ rows }, 'rebuilt missing history minutes from the stored jobs');
+      return `${rows} rows`;
+    }
     if (job.name !== (QueueJobName.StatsRollup as string)) throw new Error(`unknown stats job ${job.name}`);
     const { minute, pruned } = await this.history.rollUp();
     if (pruned > 0) this.logger.debug({ minute, pruned }, 'pruned expired history rows');

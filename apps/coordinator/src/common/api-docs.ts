@@ -1,5 +1,14 @@
-import { applyDecorators } from '@nestjs/common';
-import { ApiProduces, ApiProperty, ApiPropertyOptional, ApiResponse, ApiSchema } from '@nestjs/swagger';
+import { applyDecorators, type Type } from '@nestjs/common';
+import {
+  ApiExtraModels,
+  ApiProduces,
+  ApiProperty,
+  ApiPropertyOptional,
+  ApiResponse,
+  ApiSchema,
+  getSchemaPath,
+} from '@nestjs/swagger';
+import { CSV_MEDIA_TYPE } from './csv.js';
 
 /** What `error` holds in every error response (`ErrorBody` in http-exception.filter.ts). */
 @ApiSchema({ name: 'ErrorDetail' })
@@ -61,6 +70,29 @@ export function ApiEventStream(description: string): MethodDecorator {
         'text/event-stream': {
           schema: { type: 'string', description: 'server-sent events (`event:`, `id:`, `data:` lines)' },
         },
+      },
+    }),
+  );
+}
+
+/**
+ * A list route that answers JSON (`type`, or an array of `[type]`) by default and CSV to
+ * `Accept: text/csv` (content negotiation, `negotiateMediaType` in common/accept.ts).
+ */
+export function ApiJsonOrCsv(type: Type<unknown> | [Type<unknown>], csv: string): MethodDecorator {
+  const model = Array.isArray(type) ? type[0] : type;
+  const json = Array.isArray(type)
+    ? { type: 'array' as const, items: { $ref: getSchemaPath(model) } }
+    : { $ref: getSchemaPath(model) };
+  return applyDecorators(
+    ApiExtraModels(model),
+    ApiProduces('application/json', CSV_MEDIA_TYPE),
+    ApiResponse({
+      status: 200,
+      description: `JSON; with \`Accept: text/csv\`, ${csv}`,
+      content: {
+        'application/json': { schema: json },
+        [CSV_MEDIA_TYPE]: { schema: { type: 'string', example: 'id,state\r\n' } },
       },
     }),
   );

@@ -207,6 +207,11 @@ const configSchema = z.object({
    * 0: never (it waits for its deadline).
    */
   UNPLACEABLE_GRACE_SECONDS: z.coerce.number().int().min(0).default(60),
+  /**
+   * Days the dashboard's per-minute history rows (`StatsRollup`) are kept; older ones are pruned each
+   * minute. At least 7: the dashboard's longest range is 7 days.
+   */
+  HISTORY_RETENTION_DAYS: z.coerce.number().int().min(7).max(3660).default(8),
   DISPATCH_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(8),
   DISPATCH_BACKOFF_MS: z.coerce.number().int().min(10).default(1000),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),

@@ -21,6 +21,7 @@ export enum QueueJobName {
   PostEpoch = 'post-epoch',
   FinalizeEpochs = 'finalize-epochs',
   StatsRollup = 'stats-rollup',
+  StatsBackfill = 'stats-backfill',
 }
 
 export interface EpochJobData {
@@ -62,6 +63,7 @@ export function jobOptions(
     case QueueJobName.CloseEpoch:
     case QueueJobName.PostEpoch:
     case QueueJobName.FinalizeEpochs:
+    case QueueJobName.StatsBackfill:
       // Removed when done so the deterministic id (one per epoch and step) can be used again.
       return { removeOnComplete: true, removeOnFail: true };
   }

@@ -1,11 +1,12 @@
-import { del, get, type Account, type AccountDetail, type Session } from '../api';
-import { ActionButton, Empty, Loaded, StateBadge } from '../components';
+import type { AdminAccountDetailDto, AdminAccountDto, AdminSessionDto } from '@gpumesh/sdk/types';
+import { del, get } from '../api';
+import { ActionButton, Empty, Loaded, StateBadge, TableWrap } from '../components';
 import { ago, shortId, tokens, when } from '../format';
 import { useLoad } from '../hooks';
 import { href } from '../router';
 
 export function AccountsPage(): React.JSX.Element {
-  const load = useLoad(() => get<Account[]>('/v1/admin/accounts'), [], 5000);
+  const load = useLoad(() => get<AdminAccountDto[]>('/v1/admin/accounts'), [], 5000);
   return (
     <section aria-labelledby="accounts-title">
       <div className="page-head">
@@ -16,7 +17,7 @@ export function AccountsPage(): React.JSX.Element {
           accounts.length === 0 ? (
             <Empty>No accounts yet.</Empty>
           ) : (
-            <div className="table-wrap">
+            <TableWrap label="Accounts table">
               <table data-testid="accounts-table">
                 <thead>
                   <tr>
@@ -49,7 +50,7 @@ export function AccountsPage(): React.JSX.Element {
                   ))}
                 </tbody>
               </table>
-            </div>
+            </TableWrap>
           )
         }
       </Loaded>
@@ -57,8 +58,11 @@ export function AccountsPage(): React.JSX.Element {
   );
 }
 
-export function AccountPage({ id, session }: { id: string; session: Session }): React.JSX.Element {
-  const load = useLoad(() => get<AccountDetail>(`/v1/admin/accounts/${encodeURIComponent(id)}`), [id]);
+export function AccountPage({ id, session }: { id: string; session: AdminSessionDto }): React.JSX.Element {
+  const load = useLoad(
+    () => get<AdminAccountDetailDto>(`/v1/admin/accounts/${encodeURIComponent(id)}`),
+    [id],
+  );
   return (
     <section aria-labelledby="account-title">
       <p>
@@ -91,7 +95,7 @@ export function AccountPage({ id, session }: { id: string; session: Session }): 
             {a.keys.length === 0 ? (
               <Empty>This account has no API keys.</Empty>
             ) : (
-              <div className="table-wrap">
+              <TableWrap label="API keys">
                 <table data-testid="keys-table">
                   <thead>
                     <tr>
@@ -134,7 +138,7 @@ export function AccountPage({ id, session }: { id: string; session: Session }): 
                     ))}
                   </tbody>
                 </table>
-              </div>
+              </TableWrap>
             )}
           </>
         )}

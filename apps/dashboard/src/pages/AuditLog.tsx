@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
-import { get, type AuditLogEntry } from '../api';
-import { Empty, Loaded, Pager } from '../components';
+import type { AuditLogEntryDto, AuditLogPageDto } from '@gpumesh/sdk/types';
+import { get } from '../api';
+import { Empty, Loaded, Pager, TableWrap } from '../components';
 import { shortId, when } from '../format';
 import { useLoad } from '../hooks';
 import { href, navigate } from '../router';
@@ -18,7 +19,7 @@ const ACTIONS = [
 ] as const;
 
 /** Where an entry's target lives in the dashboard, when it has a page. */
-function targetLink(e: AuditLogEntry): string | null {
+function targetLink(e: AuditLogEntryDto): string | null {
   if (e.action.startsWith('provider.')) return href('providers', e.target);
   if (e.action === 'job.cancel') return href('jobs', e.target);
   if (e.action === 'setting.change') return href('settings');
@@ -52,7 +53,7 @@ export function AuditLogPage({ query }: { query: URLSearchParams }): React.JSX.E
   params.set('limit', '50');
   const qs = params.toString();
   const load = useLoad(
-    () => get<{ items: AuditLogEntry[]; nextCursor: string | null }>(`/v1/admin/audit-log?${qs}`),
+    () => get<AuditLogPageDto>(`/v1/admin/audit-log?${qs}`),
     [qs],
     cursor ? undefined : 5000,
   );
@@ -101,7 +102,7 @@ export function AuditLogPage({ query }: { query: URLSearchParams }): React.JSX.E
             <Empty>{action || target ? 'No action matches these filters.' : 'No admin has acted yet.'}</Empty>
           ) : (
             <>
-              <div className="table-wrap" tabIndex={0} aria-label="Audit log entries">
+              <TableWrap label="Audit log entries">
                 <table data-testid="audit-log">
                   <thead>
                     <tr>
@@ -135,7 +136,7 @@ export function AuditLogPage({ query }: { query: URLSearchParams }): React.JSX.E
                     })}
                   </tbody>
                 </table>
-              </div>
+              </TableWrap>
               <Pager cursor={cursor} next={page.nextCursor} go={setCursor} />
             </>
           )

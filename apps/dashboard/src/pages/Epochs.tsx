@@ -1,36 +1,30 @@
 import { useState } from 'react';
-import { ApiError, get, post, type Audit, type Epoch, type Session } from '../api';
-import { ActionButton, CsvDownload, Empty, Loaded, StateBadge } from '../components';
+import type { AdminSessionDto, AuditDto, EpochDto, RewardEpochDto } from '@gpumesh/sdk/types';
+import { ApiError, get, post } from '../api';
+import { ActionButton, CsvDownload, Empty, Loaded, StateBadge, TableWrap } from '../components';
 import { shortId, tokens, when } from '../format';
 import { useLoad } from '../hooks';
 
-interface RewardsEpoch {
-  epoch: number;
-  state: string;
-  startedAt: string;
-  closedAt: string | null;
-  root: string | null;
-  fileHash: string | null;
-  txHash: string | null;
-  total: string | null;
-  funded?: string | null;
-  blockedReason?: string | null;
-}
+/**
+ * An epoch as the page shows it: the settlement API's (`RewardEpochDto`, with totals and funding) or,
+ * without settlement, the admin view's (`EpochDto`, which has neither).
+ */
+type EpochRow = EpochDto & Partial<Pick<RewardEpochDto, 'total' | 'funded' | 'blockedReason'>>;
 
 /** The settlement API's public epoch list (with totals and files) when it exists, else the admin view. */
-async function loadEpochs(): Promise<{ epochs: Epoch[]; files: boolean }> {
+async function loadEpochs(): Promise<{ epochs: EpochRow[]; files: boolean }> {
   try {
-    const rows = await get<RewardsEpoch[]>('/v1/rewards/epochs');
-    return { epochs: rows.map((r) => ({ ...r, id: r.epoch })), files: true };
+    const rows = await get<RewardEpochDto[]>('/v1/rewards/epochs');
+    return { epochs: rows.map(({ epoch, ...r }) => ({ ...r, id: epoch })), files: true };
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 404) throw err;
-    return { epochs: await get<Epoch[]>('/v1/admin/epochs'), files: false };
+    return { epochs: await get<EpochDto[]>('/v1/admin/epochs'), files: false };
   }
 }
 
-export function EpochsPage({ session }: { session: Session }): React.JSX.Element {
+export function EpochsPage({ session }: { session: AdminSessionDto }): React.JSX.Element {
   const load = useLoad(loadEpochs, [], 10_000);
-  const [audit, setAudit] = useState<Audit | null>(null);
+  const [audit, setAudit] = useState<AuditDto | null>(null);
   return (
     <section aria-labelledby="epochs-title">
       <div className="page-head">
@@ -44,7 +38,7 @@ export function EpochsPage({ session }: { session: Session }): React.JSX.Element
         <div className="actions">
           <ActionButton
             label="Audit the ledger"
-            run={async () => setAudit(await post<Audit>('/v1/admin/audit'))}
+            run={async () => setAudit(await post<AuditDto>('/v1/admin/audit'))}
           />
         </div>
       )}
@@ -75,7 +69,7 @@ export function EpochsPage({ session }: { session: Session }): React.JSX.Element
               an epoch (a Merkle root posted on chain) by settlement.
             </Empty>
           ) : (
-            <div className="table-wrap">
+            <TableWrap label="Epochs table">
               <table>
                 <thead>
                   <tr>
@@ -131,7 +125,7 @@ export function EpochsPage({ session }: { session: Session }): React.JSX.Element
                   ))}
                 </tbody>
               </table>
-            </div>
+            </TableWrap>
           )
         }
       </Loaded>

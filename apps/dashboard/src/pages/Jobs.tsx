@@ -1,6 +1,7 @@
 import { useCallback, useState, type FormEvent } from 'react';
-import { get, post, type JobDetail, type JobEvent, type Job, type Session } from '../api';
-import { ActionButton, CsvDownload, Empty, Json, Loaded, Pager, StateBadge } from '../components';
+import type { AdminJobDetailDto, AdminJobPageDto, AdminSessionDto, JobEventDto } from '@gpumesh/sdk/types';
+import { get, post } from '../api';
+import { ActionButton, CsvDownload, Empty, Json, Loaded, Pager, StateBadge, TableWrap } from '../components';
 import { ago, shortId, tokens, when } from '../format';
 import { useEventStream, useLoad } from '../hooks';
 import { href, navigate } from '../router';
@@ -33,11 +34,7 @@ export function JobsPage({ query }: { query: URLSearchParams }): React.JSX.Eleme
   if (cursor) params.set('cursor', cursor);
   params.set('limit', '50');
   const qs = params.toString();
-  const load = useLoad(
-    () => get<{ items: Job[]; nextCursor: string | null }>(`/v1/admin/jobs?${qs}`),
-    [qs],
-    cursor ? undefined : 3000,
-  );
+  const load = useLoad(() => get<AdminJobPageDto>(`/v1/admin/jobs?${qs}`), [qs], cursor ? undefined : 3000);
 
   const apply = (event: FormEvent): void => {
     event.preventDefault();
@@ -92,7 +89,7 @@ export function JobsPage({ query }: { query: URLSearchParams }): React.JSX.Eleme
             <Empty>No jobs{state || accountId || providerId ? ' match these filters' : ' yet'}.</Empty>
           ) : (
             <>
-              <div className="table-wrap">
+              <TableWrap label="Jobs table">
                 <table data-testid="jobs-table">
                   <thead>
                     <tr>
@@ -131,7 +128,7 @@ export function JobsPage({ query }: { query: URLSearchParams }): React.JSX.Eleme
                     ))}
                   </tbody>
                 </table>
-              </div>
+              </TableWrap>
               <Pager cursor={cursor} next={page.nextCursor} go={setCursor} />
             </>
           )
@@ -141,8 +138,8 @@ export function JobsPage({ query }: { query: URLSearchParams }): React.JSX.Eleme
   );
 }
 
-function eventSummary(e: JobEvent): string {
-  const data = (e.data ?? {}) as Record<string, unknown>;
+function eventSummary(e: JobEventDto): string {
+  const data = e.data ?? {};
   const bits: string[] = [];
   if (typeof data.provider === 'string') bits.push(`provider ${shortId(data.provider)}`);
   if (Array.isArray(data.providers))
@@ -155,13 +152,13 @@ function eventSummary(e: JobEvent): string {
   return bits.join(' · ');
 }
 
-export function JobPage({ id, session }: { id: string; session: Session }): React.JSX.Element {
-  const load = useLoad(() => get<JobDetail>(`/v1/admin/jobs/${encodeURIComponent(id)}`), [id]);
-  const [liveEvents, setLiveEvents] = useState<JobEvent[]>([]);
+export function JobPage({ id, session }: { id: string; session: AdminSessionDto }): React.JSX.Element {
+  const load = useLoad(() => get<AdminJobDetailDto>(`/v1/admin/jobs/${encodeURIComponent(id)}`), [id]);
+  const [liveEvents, setLiveEvents] = useState<JobEventDto[]>([]);
   const reload = load.reload;
   const onEvent = useCallback(
     (data: unknown) => {
-      const event = data as JobEvent;
+      const event = data as JobEventDto;
       setLiveEvents((list) => (list.some((e) => e.id === event.id) ? list : [...list, event]));
       if (event.toState || event.type.startsWith('attempt.')) reload();
     },
@@ -292,7 +289,7 @@ export function JobPage({ id, session }: { id: string; session: Session }): Reac
               {job.attempts.length === 0 ? (
                 <Empty>Not offered to a provider yet.</Empty>
               ) : (
-                <div className="table-wrap">
+                <TableWrap label="Attempts and receipts">
                   <table>
                     <thead>
                       <tr>
@@ -338,12 +335,12 @@ export function JobPage({ id, session }: { id: string; session: Session }): Reac
                       ))}
                     </tbody>
                   </table>
-                </div>
+                </TableWrap>
               )}
               {job.ledger.length > 0 && (
                 <>
                   <h2>Ledger</h2>
-                  <div className="table-wrap">
+                  <TableWrap label="Ledger moves of this job">
                     <table>
                       <thead>
                         <tr>
@@ -362,7 +359,7 @@ export function JobPage({ id, session }: { id: string; session: Session }): Reac
                         ))}
                       </tbody>
                     </table>
-                  </div>
+                  </TableWrap>
                 </>
               )}
               <details>

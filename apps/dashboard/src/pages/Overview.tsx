@@ -1,5 +1,6 @@
 import { useMemo, useState } from 'react';
-import { get, type History, type HistoryRange, type Overview } from '../api';
+import type { HistoryDto, OverviewDto } from '@gpumesh/sdk/types';
+import { get, type HistoryRange } from '../api';
 import { BarChart, TimeChart } from '../charts';
 import { ErrorBox, Loading, Stat } from '../components';
 import { percent, seconds, tokens } from '../format';
@@ -31,14 +32,19 @@ const NO_SERIES: (number | null)[][] = [[], [], []];
  * The stored history as chart series over every bucket of its range: a bucket without a stored row
  * (the coordinator was down) is null, so the chart shows a gap instead of a line across it.
  */
-function bucketSeries(h: History): { x: number[]; gauges: (number | null)[][]; jobs: (number | null)[][] } {
+function bucketSeries(h: HistoryDto): {
+  x: number[];
+  gauges: (number | null)[][];
+  jobs: (number | null)[][];
+} {
   const step = h.bucketSeconds;
   const byAt = new Map(h.points.map((p) => [new Date(p.at).getTime() / 1000, p]));
   const first = Math.floor(new Date(h.since).getTime() / 1000 / step) * step;
   const last = Math.floor(Date.now() / 1000 / step) * step;
   const x: number[] = [];
   for (let t = first; t <= last; t += step) x.push(t);
-  const of = (pick: (p: History['points'][number]) => number): (number | null)[] =>
+  // provider figures are null in minutes rebuilt from the stored jobs (they were not recorded): a gap too
+  const of = (pick: (p: HistoryDto['points'][number]) => number | null): (number | null)[] =>
     x.map((t) => {
       const p = byAt.get(t);
       return p ? pick(p) : null;
@@ -51,12 +57,12 @@ function bucketSeries(h: History): { x: number[]; gauges: (number | null)[][]; j
 }
 
 export function OverviewPage(): React.JSX.Element {
-  const initial = useLoad(() => get<Overview>('/v1/admin/overview'), []);
-  const [live, setLive] = useState<Overview | null>(null);
+  const initial = useLoad(() => get<OverviewDto>('/v1/admin/overview'), []);
+  const [live, setLive] = useState<OverviewDto | null>(null);
   const [history, setHistory] = useState<Point[]>([]);
   const status = useEventStream('/v1/admin/stream', {
     stats: (data) => {
-      const o = data as Overview;
+      const o = data as OverviewDto;
       setLive(o);
       setHistory((h) =>
         [
@@ -75,7 +81,7 @@ export function OverviewPage(): React.JSX.Element {
   const o = live ?? initial.data ?? null;
   const [range, setRange] = useState<HistoryRange>('30m');
   const stored = useLoad(
-    () => (range === '30m' ? Promise.resolve(null) : get<History>(`/v1/admin/history?range=${range}`)),
+    () => (range === '30m' ? Promise.resolve(null) : get<HistoryDto>(`/v1/admin/history?range=${range}`)),
     [range],
     STORED_HISTORY_POLL_MS,
   );
@@ -135,12 +141,16 @@ export function OverviewPage(): React.JSX.Element {
               value={`${seconds(o.latencyP50Seconds)} / ${seconds(o.latencyP99Seconds)}`}
             />
             <Stat
-              label={o.epoch === null ? 'earnings (all time)' : `earnings, epoch ${o.epoch}`}
+              label={
+                o.epoch === null || o.epoch === undefined
+                  ? 'earnings (all time)'
+                  : `earnings, epoch ${o.epoch}`
+              }
               value={tokens(o.earningsThisEpoch)}
             />
             <Stat
               label={
-                o.epoch === null
+                o.epoch === null || o.epoch === undefined
                   ? 'platform fees charged (all time)'
                   : `platform fees charged, epoch ${o.epoch}`
               }

@@ -1,15 +1,14 @@
 import { useMemo, useState } from 'react';
-import {
-  get,
-  post,
-  type Provider,
-  type ProviderDetail,
-  type ProviderPlacement,
-  type Session,
-  type Stake,
-} from '../api';
+import type {
+  AdminProviderDetailDto,
+  AdminProviderDto,
+  AdminSessionDto,
+  ProviderPlacementDto,
+  StakeDto,
+} from '@gpumesh/sdk/types';
+import { get, post } from '../api';
 import { ScoreChart } from '../charts';
-import { ActionButton, Empty, Json, Loaded, StateBadge } from '../components';
+import { ActionButton, Empty, Json, Loaded, StateBadge, TableWrap } from '../components';
 import { SlashTable } from './Slashes';
 import { ago, shortId, tokens, when } from '../format';
 import { useLoad } from '../hooks';
@@ -26,7 +25,7 @@ const COLUMNS: [SortKey, string][] = [
   ['lastSeenAt', 'Last seen'],
 ];
 
-function compare(a: Provider, b: Provider, key: SortKey): number {
+function compare(a: AdminProviderDto, b: AdminProviderDto, key: SortKey): number {
   switch (key) {
     case 'pricePerUnit': {
       const d = BigInt(a.pricePerUnit) - BigInt(b.pricePerUnit);
@@ -41,7 +40,7 @@ function compare(a: Provider, b: Provider, key: SortKey): number {
   }
 }
 
-function hardware(p: Provider): string {
+function hardware(p: AdminProviderDto): string {
   if (!p.gpus.length) return p.backend;
   return `${p.backend}: ${p.gpus.map((g) => g.model ?? 'GPU').join(', ')}`;
 }
@@ -51,7 +50,7 @@ export function ProvidersPage({ query }: { query: URLSearchParams }): React.JSX.
   const [text, setText] = useState('');
   const [sort, setSort] = useState<{ key: SortKey; desc: boolean }>({ key: 'lastSeenAt', desc: true });
   const load = useLoad(
-    () => get<Provider[]>(`/v1/admin/providers${status ? `?status=${status}` : ''}`),
+    () => get<AdminProviderDto[]>(`/v1/admin/providers${status ? `?status=${status}` : ''}`),
     [status],
     3000,
   );
@@ -105,7 +104,7 @@ export function ProvidersPage({ query }: { query: URLSearchParams }): React.JSX.
               {!load.data?.length && <code>npx gpumesh-agent start</code>}
             </Empty>
           ) : (
-            <div className="table-wrap">
+            <TableWrap label="Providers table">
               <table data-testid="providers-table">
                 <caption className="sr-only">Providers, sortable by column</caption>
                 <thead>
@@ -154,7 +153,7 @@ export function ProvidersPage({ query }: { query: URLSearchParams }): React.JSX.
                   ))}
                 </tbody>
               </table>
-            </div>
+            </TableWrap>
           )
         }
       </Loaded>
@@ -162,7 +161,7 @@ export function ProvidersPage({ query }: { query: URLSearchParams }): React.JSX.
   );
 }
 
-function StakeText({ stake }: { stake: Stake }): React.JSX.Element {
+function StakeText({ stake }: { stake: StakeDto }): React.JSX.Element {
   if (!stake.available) return <span className="muted">{stake.note ?? 'no chain'}</span>;
   const unbonding = BigInt(stake.unbonding ?? '0');
   const frozen = BigInt(stake.frozen ?? '0');
@@ -181,9 +180,15 @@ function StakeText({ stake }: { stake: Stake }): React.JSX.Element {
   );
 }
 
-export function ProviderPage({ peerId, session }: { peerId: string; session: Session }): React.JSX.Element {
+export function ProviderPage({
+  peerId,
+  session,
+}: {
+  peerId: string;
+  session: AdminSessionDto;
+}): React.JSX.Element {
   const load = useLoad(
-    () => get<ProviderDetail>(`/v1/admin/providers/${encodeURIComponent(peerId)}`),
+    () => get<AdminProviderDetailDto>(`/v1/admin/providers/${encodeURIComponent(peerId)}`),
     [peerId],
     3000,
   );
@@ -296,7 +301,7 @@ export function ProviderPage({ peerId, session }: { peerId: string; session: Ses
                 </dd>
                 <dt>Placement</dt>
                 <dd data-testid="provider-collateral">
-                  {p.usableStake === null
+                  {p.usableStake === null || p.usableStake === undefined
                     ? 'not stake-gated'
                     : `${tokens(p.usableStake)} tokens usable as collateral`}
                   {' · '}
@@ -334,7 +339,7 @@ export function ProviderPage({ peerId, session }: { peerId: string; session: Ses
               {p.reputationHistory.length > 0 && (
                 <details>
                   <summary>Events ({p.reputationHistory.length})</summary>
-                  <div className="table-wrap">
+                  <TableWrap label="Reputation events">
                     <table aria-labelledby="reputation-title">
                       <thead>
                         <tr>
@@ -365,7 +370,7 @@ export function ProviderPage({ peerId, session }: { peerId: string; session: Ses
                         ))}
                       </tbody>
                     </table>
-                  </div>
+                  </TableWrap>
                 </details>
               )}
             </div>
@@ -379,7 +384,7 @@ export function ProviderPage({ peerId, session }: { peerId: string; session: Ses
             {p.recentAttempts.length === 0 ? (
               <Empty>This provider has not been offered a job yet.</Empty>
             ) : (
-              <div className="table-wrap">
+              <TableWrap label="Recent jobs">
                 <table>
                   <thead>
                     <tr>
@@ -413,7 +418,7 @@ export function ProviderPage({ peerId, session }: { peerId: string; session: Ses
                     ))}
                   </tbody>
                 </table>
-              </div>
+              </TableWrap>
             )}
             <details>
               <summary>Latest signed advert</summary>
@@ -427,7 +432,7 @@ export function ProviderPage({ peerId, session }: { peerId: string; session: Ses
 }
 
 /** Whether this process offers the provider work, and how much at once. */
-function placementText(p: ProviderPlacement): string {
+function placementText(p: ProviderPlacementDto): string {
   if (!p.connected) return 'not connected to this process: no offers from it';
   const breaker =
     p.breaker === 'closed'
@@ -435,6 +440,9 @@ function placementText(p: ProviderPlacement): string {
       : p.breaker === 'open'
         ? `breaker open until ${p.breakerOpenUntil ? when(p.breakerOpenUntil) : '?'}: no offers`
         : 'breaker half-open: one offer to try it';
-  const slots = p.advertisedSlots === null ? '' : ` of ${p.advertisedSlots} advertised`;
+  const slots =
+    p.advertisedSlots === null || p.advertisedSlots === undefined
+      ? ''
+      : ` of ${p.advertisedSlots} advertised`;
   return `${breaker} · ${Math.min(p.concurrencyWindow, p.advertisedSlots ?? p.concurrencyWindow)} jobs at once${slots} (slow start)`;
 }

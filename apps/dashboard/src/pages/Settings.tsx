@@ -1,5 +1,6 @@
 import { useId, useState, type FormEvent, type ReactNode } from 'react';
-import { get, put, type Session, type Setting, type VerificationPolicy } from '../api';
+import type { AdminSessionDto, SettingDto, VerificationPolicyDto } from '@gpumesh/sdk/types';
+import { get, put } from '../api';
 import { Loaded } from '../components';
 import { when } from '../format';
 import { useLoad } from '../hooks';
@@ -14,7 +15,7 @@ function SettingForm({
   children,
   value,
 }: {
-  setting: Setting;
+  setting: SettingDto;
   canAct: boolean;
   onSaved: () => void;
   /** The inputs; `value()` reads what they hold. */
@@ -38,7 +39,7 @@ function SettingForm({
       return;
     }
     try {
-      const updated = await put<Setting>(`/v1/admin/settings/${encodeURIComponent(setting.key)}`, {
+      const updated = await put<SettingDto>(`/v1/admin/settings/${encodeURIComponent(setting.key)}`, {
         value: v,
         reason: reason.trim(),
       });
@@ -123,11 +124,11 @@ function num(text: string): number | string {
 }
 
 function VerificationForm(props: {
-  setting: Setting;
+  setting: SettingDto;
   canAct: boolean;
   onSaved: () => void;
 }): React.JSX.Element {
-  const current = props.setting.current as VerificationPolicy;
+  const current = props.setting.current as VerificationPolicyDto;
   const [mode, setMode] = useState(current.mode);
   const [k, setK] = useState(String(current.k >= 2 ? current.k : 2));
   const [canary, setCanary] = useState(String(current.canaryRate));
@@ -152,7 +153,7 @@ function VerificationForm(props: {
     >
       <label>
         Mode
-        <select value={mode} onChange={(e) => setMode(e.target.value as VerificationPolicy['mode'])}>
+        <select value={mode} onChange={(e) => setMode(e.target.value as VerificationPolicyDto['mode'])}>
           <option value="none">none (one provider)</option>
           <option value="redundant">redundant (k distinct operators)</option>
         </select>
@@ -182,7 +183,7 @@ function VerificationForm(props: {
 }
 
 function NumberForm(props: {
-  setting: Setting;
+  setting: SettingDto;
   canAct: boolean;
   onSaved: () => void;
   label: string;
@@ -204,8 +205,8 @@ function NumberForm(props: {
   );
 }
 
-export function SettingsPage({ session }: { session: Session }): React.JSX.Element {
-  const load = useLoad(() => get<Setting[]>('/v1/admin/settings'), []);
+export function SettingsPage({ session }: { session: AdminSessionDto }): React.JSX.Element {
+  const load = useLoad(() => get<SettingDto[]>('/v1/admin/settings'), []);
   return (
     <section aria-labelledby="settings-title">
       <div className="page-head">

@@ -1,6 +1,7 @@
 import { useState } from 'react';
-import { get, post, type Session, type Slash } from '../api';
-import { ActionButton, Empty, Loaded, StateBadge } from '../components';
+import type { AdminSessionDto, SlashDto } from '@gpumesh/sdk/types';
+import { get, post } from '../api';
+import { ActionButton, Empty, Loaded, StateBadge, TableWrap } from '../components';
 import { ago, shortId, tokens, when } from '../format';
 import { useLoad } from '../hooks';
 import { href } from '../router';
@@ -11,8 +12,8 @@ const STATES = ['', 'PROPOSED', 'FROZEN', 'SENT', 'EXECUTED', 'CANCELLING', 'CAN
 const CANCELLABLE = ['PROPOSED', 'FROZEN'];
 
 /** Where the slashed tokens went, or go. */
-function Destination({ slash }: { slash: Slash }): React.JSX.Element {
-  if (slash.compensated !== null && slash.burnt !== null) {
+function Destination({ slash }: { slash: SlashDto }): React.JSX.Element {
+  if (typeof slash.compensated === 'string' && typeof slash.burnt === 'string') {
     return (
       <>
         {tokens(slash.compensated)} to developers, {tokens(slash.burnt)} burnt
@@ -29,7 +30,7 @@ function Destination({ slash }: { slash: Slash }): React.JSX.Element {
 }
 
 /** The last transaction of the slash: cancel, execution or proposal (freeze). */
-function lastTx(s: Slash): { hash: string; label: string } | null {
+function lastTx(s: SlashDto): { hash: string; label: string } | null {
   if (s.cancelTxHash) return { hash: s.cancelTxHash, label: 'cancel' };
   if (s.txHash) return { hash: s.txHash, label: 'execute' };
   if (s.proposeTxHash) return { hash: s.proposeTxHash, label: 'freeze' };
@@ -43,13 +44,13 @@ export function SlashTable({
   onChanged,
   showPeer,
 }: {
-  slashes: Slash[];
-  session: Session;
+  slashes: SlashDto[];
+  session: AdminSessionDto;
   onChanged: () => void;
   showPeer?: boolean;
 }): React.JSX.Element {
   return (
-    <div className="table-wrap">
+    <TableWrap label="Slash proposals">
       <table data-testid="slashes-table">
         <caption className="sr-only">Slash proposals, newest first</caption>
         <thead>
@@ -125,14 +126,14 @@ export function SlashTable({
           ))}
         </tbody>
       </table>
-    </div>
+    </TableWrap>
   );
 }
 
-export function SlashesPage({ session }: { session: Session }): React.JSX.Element {
+export function SlashesPage({ session }: { session: AdminSessionDto }): React.JSX.Element {
   const [state, setState] = useState('');
   const load = useLoad(
-    () => get<Slash[]>(`/v1/admin/slashes${state ? `?state=${state}` : ''}`),
+    () => get<SlashDto[]>(`/v1/admin/slashes${state ? `?state=${state}` : ''}`),
     [state],
     5000,
   );

@@ -20,6 +20,10 @@ import { ApiKeyDto } from '../../auth/dto/auth.dto.js';
 
 export const PROVIDER_STATUSES = ['ONLINE', 'OFFLINE', 'DRAINING', 'BANNED'] as const;
 export type ProviderStatusName = (typeof PROVIDER_STATUSES)[number];
+export const ATTEMPT_STATES = ['OFFERED', 'ACCEPTED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'LOST'] as const;
+export const EPOCH_STATES = ['OPEN', 'CLOSED', 'POSTED', 'FUNDING', 'FINALIZED'] as const;
+export const ACCOUNT_ROLES = ['DEVELOPER', 'ADMIN'] as const;
+export const JOB_KINDS = ['matmul', 'inference', 'train'] as const;
 
 export const SLASH_STATES = [
   'PROPOSED',
@@ -237,9 +241,9 @@ export class ExportQueryDto {
   })
   state?: string;
 
-  @ApiPropertyOptional({ enum: ['matmul', 'inference', 'train'], description: 'jobs only' })
+  @ApiPropertyOptional({ enum: JOB_KINDS, description: 'jobs only' })
   @IsOptional()
-  @IsIn(['matmul', 'inference', 'train'])
+  @IsIn(JOB_KINDS)
   kind?: string;
 
   @ApiPropertyOptional({ format: 'uuid', description: 'jobs only: of this account' })
@@ -273,10 +277,25 @@ export class HistoryQueryDto {
 export class HistoryPointDto {
   @ApiProperty({ format: 'date-time', description: 'start of the bucket' }) at: string;
   @ApiProperty({ description: 'minutes with a stored row in the bucket' }) minutes: number;
-  @ApiProperty({ description: 'ONLINE providers seen in the last 2 minutes, average' })
-  providersOnline: number;
-  @ApiProperty({ description: 'slots of online providers, average' }) slots: number;
-  @ApiProperty({ description: 'free slots of online providers, average' }) freeSlots: number;
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    description:
+      'ONLINE providers seen in the last 2 minutes, average; null when the bucket holds only minutes rebuilt from the stored jobs (which do not say)',
+  })
+  providersOnline: number | null;
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    description: 'slots of online providers, average (null: as providersOnline)',
+  })
+  slots: number | null;
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    description: 'free slots of online providers, average (null: as providersOnline)',
+  })
+  freeSlots: number | null;
   @ApiProperty({ description: 'jobs waiting for a provider, average' }) queueDepth: number;
   @ApiProperty({ description: 'jobs waiting for a provider, highest sample' }) queueDepthMax: number;
   @ApiProperty({ description: 'jobs dispatched, running or verifying, average' }) activeJobs: number;
@@ -355,10 +374,10 @@ export class AdminProviderDto extends ProviderDto {
 
 export class ProviderAttemptDto {
   @ApiProperty() jobId: string;
-  @ApiProperty() kind: string;
-  @ApiProperty() jobState: string;
+  @ApiProperty({ enum: JOB_KINDS }) kind: string;
+  @ApiProperty({ enum: JOB_STATES }) jobState: string;
   @ApiProperty() attempt: number;
-  @ApiProperty() state: string;
+  @ApiProperty({ enum: ATTEMPT_STATES }) state: string;
   @ApiPropertyOptional({ nullable: true, type: String }) error: string | null;
   @ApiProperty() offeredAt: string;
   @ApiPropertyOptional({ nullable: true, type: String }) finishedAt: string | null;
@@ -514,7 +533,7 @@ export class AdminJobPageDto {
 export class AttemptDto {
   @ApiProperty() attempt: number;
   @ApiPropertyOptional({ nullable: true, type: String }) providerId: string | null;
-  @ApiProperty() state: string;
+  @ApiProperty({ enum: ATTEMPT_STATES }) state: string;
   @ApiPropertyOptional({ nullable: true, type: String }) outputHash: string | null;
   @ApiPropertyOptional({ nullable: true, type: String }) error: string | null;
   @ApiPropertyOptional({ nullable: true, type: 'object', additionalProperties: true }) receipt: unknown;
@@ -547,7 +566,7 @@ export class AdminJobDetailDto extends AdminJobDto {
 export class AdminAccountDto {
   @ApiProperty() id: string;
   @ApiProperty() address: string;
-  @ApiProperty() role: string;
+  @ApiProperty({ enum: ACCOUNT_ROLES }) role: string;
   @ApiProperty() balance: string;
   @ApiProperty() reserved: string;
   @ApiProperty() apiKeys: number;
@@ -562,7 +581,7 @@ export class AdminAccountDetailDto extends AdminAccountDto {
 
 export class EpochDto {
   @ApiProperty() id: number;
-  @ApiProperty() state: string;
+  @ApiProperty({ enum: EPOCH_STATES }) state: string;
   @ApiProperty() startedAt: string;
   @ApiPropertyOptional({ nullable: true, type: String }) closedAt: string | null;
   @ApiPropertyOptional({ nullable: true, type: String }) root: string | null;

@@ -1,0 +1,4 @@
+-- AlterTable
+ALTER TABLE "StatsRollup" ALTER COLUMN "providersOnline" DROP NOT NULL,
+ALTER COLUMN "slots" DROP NOT NULL,
+ALTER COLUMN "freeSlots" DROP NOT NULL;
