@@ -1,11 +1,12 @@
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
-import { ZeroHash } from 'ethers';
+import { AbiCoder, ZeroHash } from 'ethers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import {
   FUNDING_LEAF_ENCODING,
   committedBatches,
+  encodeFundingLeaf,
   fundingBatches,
   fundingLeaf,
   fundingRootOf,
@@ -17,6 +18,44 @@ import { verifyMerkleProof } from './merkle.js';
 const debit = fc.record({
   account: fc.uint8Array({ minLength: 20, maxLength: 20 }).map((b) => `0x${Buffer.from(b).toString('hex')}`),
   amount: fc.bigInt({ min: 1n, max: 2n ** 63n - 1n }).map(String),
+});
+
+describe('encodeFundingLeaf', () => {
+  it("writes what ethers' ABI coder writes, for any batch, and refuses what it refuses", () => {
+    const abi = AbiCoder.defaultAbiCoder();
+    const address = fc
+      .uint8Array({ minLength: 20, maxLength: 20 })
+      .map((b) => `0x${Buffer.from(b).toString('hex')}`);
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 2 ** 48 }),
+        address,
+        fc
+          .bigInt({ min: 0n, max: 2n ** 64n - 1n })
+          .map(Number)
+          .filter(Number.isSafeInteger),
+        fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+        fc.array(fc.tuple(address, fc.bigInt({ min: 0n, max: 2n ** 256n - 1n })), { maxLength: 8 }),
+        (chainId, escrow, epoch, index, debits) => {
+          const batch = { index, accounts: debits.map((d) => d[0]), amounts: debits.map((d) => d[1]) };
+          const ours = encodeFundingLeaf({ chainId, escrow }, epoch, batch);
+          const theirs = abi.encode(
+            [...FUNDING_LEAF_ENCODING],
+            [chainId, escrow, epoch, index, batch.accounts, batch.amounts],
+          );
+          expect(toHex(ours)).toBe(theirs);
+        },
+      ),
+    );
+    const domain = { chainId: 1, escrow: `0x${'11'.repeat(20)}` };
+    const batch = { index: 0, accounts: [`0x${'22'.repeat(20)}`], amounts: [1n] };
+    expect(() => encodeFundingLeaf(domain, 1, { ...batch, amounts: [2n ** 256n] })).toThrow(RangeError);
+    expect(() => encodeFundingLeaf(domain, 1, { ...batch, amounts: [-1n] })).toThrow(RangeError);
+    expect(() => encodeFundingLeaf(domain, 2 ** 64, batch)).toThrow(RangeError);
+    expect(() => encodeFundingLeaf(domain, 1, { ...batch, index: 2 ** 32 })).toThrow(RangeError);
+    expect(() => encodeFundingLeaf(domain, 1, { ...batch, accounts: ['0x12'] })).toThrow(TypeError);
+    expect(() => encodeFundingLeaf(domain, 1, { ...batch, amounts: [] })).toThrow(RangeError);
+  });
 });
 
 describe('fundingBatches', () => {

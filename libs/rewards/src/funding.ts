@@ -1,6 +1,6 @@
-import { AbiCoder, ZeroHash } from 'ethers';
+import { ADDRESS_PATTERN } from '@gpumesh/protocol';
+import { ZeroHash } from 'ethers';
 
-import { fromHex } from './hex.js';
 import { keccak256Bytes } from './keccak.js';
 import { buildMerkleTree, type MerkleTree } from './merkle.js';
 
@@ -84,15 +84,55 @@ export function fundingBatches(debits: readonly EpochDebit[], size: number): Fun
   return batches;
 }
 
-const abi = AbiCoder.defaultAbiCoder();
+const WORD = 32;
+const UINT256_MAX = (1n << 256n) - 1n;
+const UINT64_MAX = (1n << 64n) - 1n;
+
+function writeUint(out: Buffer, at: number, value: bigint, max: bigint, what: string): void {
+  if (value < 0n || value > max) throw new RangeError(`funding leaf: ${what} ${value} is out of range`);
+  if (value <= UINT64_MAX) {
+    out.writeBigUInt64BE(value, at + WORD - 8);
+    return;
+  }
+  const hex = value.toString(16).padStart(64, '0');
+  out.write(hex, at, 'hex');
+}
+
+function writeAddress(out: Buffer, at: number, address: string, what: string): void {
+  if (!ADDRESS_PATTERN.test(address))
+    throw new TypeError(`funding leaf: ${what} ${address} is not an address`);
+  out.write(address.slice(2), at + 12, 'hex');
+}
+
+/**
+ * `abi.encode` of a batch's value (`FUNDING_LEAF_ENCODING`), written word by word: the six head
+ * words (the two arrays by offset), then each array's length and elements. The same bytes as
+ * ethers' coder (`funding.spec.ts`), at a fraction of its cost for the watcher's audit of 100 batches.
+ */
+export function encodeFundingLeaf(domain: FundingDomain, epoch: number, batch: FundingBatch): Uint8Array {
+  const n = batch.accounts.length;
+  if (batch.amounts.length !== n) throw new RangeError('funding leaf: one amount per account');
+  const accountsAt = 6 * WORD;
+  const amountsAt = accountsAt + (1 + n) * WORD;
+  const out = Buffer.alloc(amountsAt + (1 + n) * WORD);
+  writeUint(out, 0, BigInt(domain.chainId), UINT256_MAX, 'chain id');
+  writeAddress(out, WORD, domain.escrow, 'escrow');
+  writeUint(out, 2 * WORD, BigInt(epoch), UINT64_MAX, 'epoch');
+  writeUint(out, 3 * WORD, BigInt(batch.index), 0xffffffffn, 'batch');
+  writeUint(out, 4 * WORD, BigInt(accountsAt), UINT256_MAX, 'offset');
+  writeUint(out, 5 * WORD, BigInt(amountsAt), UINT256_MAX, 'offset');
+  writeUint(out, accountsAt, BigInt(n), UINT256_MAX, 'length');
+  writeUint(out, amountsAt, BigInt(n), UINT256_MAX, 'length');
+  for (let i = 0; i < n; i++) {
+    writeAddress(out, accountsAt + (1 + i) * WORD, batch.accounts[i], 'account');
+    writeUint(out, amountsAt + (1 + i) * WORD, batch.amounts[i], UINT256_MAX, 'amount');
+  }
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
 
 /** The leaf of `batch` of `epoch` in `domain` (what `JobEscrow.debitLeaf` returns). */
 export function fundingLeaf(domain: FundingDomain, epoch: number, batch: FundingBatch): Uint8Array {
-  const encoded = abi.encode(
-    [...FUNDING_LEAF_ENCODING],
-    [domain.chainId, domain.escrow, epoch, batch.index, batch.accounts, batch.amounts],
-  );
-  return keccak256Bytes(keccak256Bytes(fromHex(encoded)));
+  return keccak256Bytes(keccak256Bytes(encodeFundingLeaf(domain, epoch, batch)));
 }
 
 /** The tree over `batches` of `epoch` (leaf `i` is batch `i`), or null when there is none. */
