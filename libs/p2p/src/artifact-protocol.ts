@@ -200,17 +200,11 @@ export async function handleArtifactRequests(
       }
       if (!allowed) {
         logger?.debug({ remotePeer, hash: request.hash }, 'artifact request refused');
-        try {
-          await framed.write({
-            type: 'error',
-            code: ARTIFACT_REFUSED_CODE,
-            message: 'this peer may not fetch this artifact (it needs an open offer of a job that uses it)',
-          });
-          await framed.close();
-        } finally {
-          // after the answer: a penalty may hang up on the peer
-          options.onRefused?.(remotePeer, request.hash);
-        }
+        await refuse(
+          framed,
+          'this peer may not fetch this artifact (it needs an open offer of a job that uses it)',
+          () => options.onRefused?.(remotePeer, request.hash),
+        );
         return;
       }
       if (artifact === undefined) {
@@ -272,16 +266,11 @@ async function serveTensor(
   }
   if (!allowed) {
     logger?.debug({ remotePeer, sha256 }, 'tensor request refused');
-    try {
-      await framed.write({
-        type: 'error',
-        code: ARTIFACT_REFUSED_CODE,
-        message: 'this peer may not fetch this tensor (it needs an open offer of a job that uses it)',
-      });
-      await framed.close();
-    } finally {
-      options.onRefused?.(remotePeer, sha256);
-    }
+    await refuse(
+      framed,
+      'this peer may not fetch this tensor (it needs an open offer of a job that uses it)',
+      () => options.onRefused?.(remotePeer, sha256),
+    );
     return;
   }
   if (source === undefined) {
@@ -321,16 +310,11 @@ async function receiveTensor(
   }
   if (!allowed || storeTensor === undefined) {
     logger?.debug({ remotePeer, sha256: upload.sha256, bytes: upload.bytes }, 'tensor upload refused');
-    try {
-      await framed.write({
-        type: 'error',
-        code: ARTIFACT_REFUSED_CODE,
-        message: 'this peer may not upload this tensor (it needs a running attempt, within the size limit)',
-      });
-      await framed.close();
-    } finally {
-      options.onRefused?.(remotePeer, upload.sha256);
-    }
+    await refuse(
+      framed,
+      'this peer may not upload this tensor (it needs a running attempt, within the size limit)',
+      () => options.onRefused?.(remotePeer, upload.sha256),
+    );
     return;
   }
   await framed.write({ type: 'ready' });
@@ -359,6 +343,19 @@ async function receiveTensor(
   }
   await framed.write({ type: 'stored', sha256: upload.sha256 });
   await framed.close();
+}
+
+/**
+ * Answers a refused request with an `error` frame `ARTIFACT_REFUSED_CODE` and closes the stream, then
+ * calls `refused` (after the answer, whatever became of it: a penalty may hang up on the peer).
+ */
+async function refuse(framed: FramedStream, message: string, refused: () => void): Promise<void> {
+  try {
+    await framed.write({ type: 'error', code: ARTIFACT_REFUSED_CODE, message });
+    await framed.close();
+  } finally {
+    refused();
+  }
 }
 
 function isAborted(signal: AbortSignal | undefined): boolean {
