@@ -358,6 +358,16 @@ async function refuse(framed: FramedStream, message: string, refused: () => void
   }
 }
 
+/** A stream of the artifact protocol to `peerId`; a failed dial is `DIAL_FAILED` (`CANCELLED` on abort). */
+async function dialArtifacts(node: Libp2p, peerId: PeerId, signal: AbortSignal | undefined): Promise<Stream> {
+  try {
+    return await node.dialProtocol(peerId, ARTIFACT_PROTOCOL_ID, { signal });
+  } catch (err) {
+    if (isAborted(signal)) throw new ArtifactError('CANCELLED', 'cancelled while dialing', { cause: err });
+    throw new ArtifactError('DIAL_FAILED', `dial ${peerId.toString()}: ${String(err)}`, { cause: err });
+  }
+}
+
 function isAborted(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true;
 }
@@ -390,13 +400,7 @@ export async function fetchArtifact(
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_ARTIFACT_BYTES;
   const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_ARTIFACT_TIMEOUT_MS);
   const { signal } = options;
-  let stream: Stream;
-  try {
-    stream = await node.dialProtocol(peerId, ARTIFACT_PROTOCOL_ID, { signal });
-  } catch (err) {
-    if (isAborted(signal)) throw new ArtifactError('CANCELLED', 'cancelled while dialing', { cause: err });
-    throw new ArtifactError('DIAL_FAILED', `dial ${peerId.toString()}: ${String(err)}`, { cause: err });
-  }
+  const stream = await dialArtifacts(node, peerId, signal);
   const framed = new FramedStream(stream, {
     maxFrameBytes: ARTIFACT_HEADER_MAX_BYTES,
     maxBufferedBytes: ARTIFACT_HEADER_MAX_BYTES + 4 * ARTIFACT_CHUNK_BYTES,
@@ -490,13 +494,7 @@ export async function fetchTensor(
     throw new ArtifactError('TOO_LARGE', `tensor of ${expected.bytes} bytes exceeds ${maxBytes}`);
   const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_ARTIFACT_TIMEOUT_MS);
   const { signal } = options;
-  let stream: Stream;
-  try {
-    stream = await node.dialProtocol(peerId, ARTIFACT_PROTOCOL_ID, { signal });
-  } catch (err) {
-    if (isAborted(signal)) throw new ArtifactError('CANCELLED', 'cancelled while dialing', { cause: err });
-    throw new ArtifactError('DIAL_FAILED', `dial ${peerId.toString()}: ${String(err)}`, { cause: err });
-  }
+  const stream = await dialArtifacts(node, peerId, signal);
   const framed = new FramedStream(stream, {
     maxFrameBytes: Math.max(CONTROL_FRAME_MAX_BYTES, ARTIFACT_CHUNK_BYTES),
     // the coordinator sends chunks faster than a busy agent may hash them: hold it back past 4 MiB
@@ -584,13 +582,7 @@ export async function putTensor(
   const peerId = typeof peer === 'string' ? peerIdFromString(peer) : peer;
   const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_ARTIFACT_TIMEOUT_MS);
   const { signal } = options;
-  let stream: Stream;
-  try {
-    stream = await node.dialProtocol(peerId, ARTIFACT_PROTOCOL_ID, { signal });
-  } catch (err) {
-    if (isAborted(signal)) throw new ArtifactError('CANCELLED', 'cancelled while dialing', { cause: err });
-    throw new ArtifactError('DIAL_FAILED', `dial ${peerId.toString()}: ${String(err)}`, { cause: err });
-  }
+  const stream = await dialArtifacts(node, peerId, signal);
   const framed = new FramedStream(stream, { maxFrameBytes: CONTROL_FRAME_MAX_BYTES });
   const remaining = (): number => Math.max(0, deadline - Date.now());
   const answer = async (): Promise<z.output<typeof PutTensorAnswerFrameSchema>> => {
