@@ -208,9 +208,7 @@ export function readHead(bytes: Uint8Array, split: EpochFileSplit): HeadRead | n
   if (!Array.isArray(leaves) || leaves.length !== 1 || leaves[0] !== placeholder) return null;
   fields.leaves = [];
   if (!isWellFormedEpochFile(fields)) return null;
-  // The scanned bytes are ASCII: their Latin-1 text is the leaves' JSON.
-  const leavesText = decodeUtf8(bytes.subarray(scanned.start, scanned.end));
-  return { file: lazyMember(fields, 'leaves', () => JSON.parse(leavesText) as EpochLeaf[]), scanned };
+  return { file: lazyMember(fields, 'leaves', () => JSON.parse(scanned.json()) as EpochLeaf[]), scanned };
 }
 
 /**

@@ -23,7 +23,8 @@ export interface ScannedLeaves {
   readonly receipts: ReceiptFacts;
   /** Offset of the array's `[`, and just past its closing `]`. */
   readonly start: number;
-  readonly end: number;
+  readonly end: number; /** The array's JSON text (of the bytes as they were scanned, not of a buffer changed since). */
+  readonly json: () => string;
 }
 
 /** A leaf without its receipts: what the audit's arithmetic and continuity checks read. */
@@ -286,5 +287,6 @@ export function scanEpochLeaves(input: Uint8Array, at: number, limit = input.len
     receipts: { sums, counts: counts.subarray(0, n), zero: zero.subarray(0, n) },
     start: at,
     end: p,
+    json: () => text.slice(at, p),
   };
 }
