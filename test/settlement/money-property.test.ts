@@ -393,6 +393,9 @@ describe('money invariants under random histories with crashes (property)', () =
         return;
       }
       case 'unlock':
+        // The protocol (and `gpumesh withdraw`): no second request while one is pending. A second
+        // one in the same second as the first is estimated as a no-op write and runs out of gas.
+        if (pending.get(step.dev)) return;
         await (await escrowOf(step.dev).requestUnlock()).wait();
         pending.set(step.dev, true);
         await unlockSeen(step.dev, true);
