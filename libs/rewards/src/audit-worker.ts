@@ -1,10 +1,11 @@
 // The audit's second thread (started by EpochAuditor, epoch-auditor.ts): checks an epoch file's tree
-// dump (tree-dump-check.ts) while the thread that sent it hashes the file and checks the leaves and
+// dump (tree-dump-scan.ts, or tree-dump-check.ts when its bytes are not canonical) while the thread that sent it hashes the file and checks the leaves and
 // receipts.
 import { parentPort } from 'node:worker_threads';
 
 import { decodeUtf8 } from './epoch-file-split.js';
 import { checkTreeDumpText, type TreeDumpVerdict } from './tree-dump-check.js';
+import { scanTreeDump } from './tree-dump-scan.js';
 
 /** One tree dump to check: the bytes of its JSON value. */
 export interface AuditWorkerJob {
@@ -19,7 +20,9 @@ export type AuditWorkerResult =
 parentPort?.on('message', (job: AuditWorkerJob) => {
   let result: AuditWorkerResult;
   try {
-    result = { id: job.id, verdict: checkTreeDumpText(decodeUtf8(job.tree)) };
+    // The canonical bytes are read as they are; anything else is parsed as JSON.
+    const verdict = scanTreeDump(job.tree) ?? checkTreeDumpText(decodeUtf8(job.tree));
+    result = { id: job.id, verdict };
   } catch (err) {
     result = { id: job.id, error: err instanceof Error ? err.message : String(err) };
   }

@@ -1,3 +1,18 @@
+import {
+  ascii,
+  BACKSLASH,
+  CLOSE_BRACE,
+  CLOSE_BRACKET,
+  COMMA,
+  digits,
+  digitsValue,
+  EXACT_DIGITS,
+  grown,
+  hexDigits,
+  latin1Text,
+  literal,
+  QUOTE,
+} from './canonical-bytes.js';
 import type { EpochLeaf } from './epoch-file.js';
 
 /**
@@ -40,65 +55,6 @@ export interface ReceiptFacts {
   readonly zero: Uint8Array;
 }
 
-// Canonical JSON read byte by byte: each helper answers the offset past what it read, or -1 when the
-// bytes are not exactly the canonical form.
-const QUOTE = 0x22;
-const COMMA = 0x2c;
-const CLOSE_BRACKET = 0x5d;
-const CLOSE_BRACE = 0x7d;
-const BACKSLASH = 0x5c;
-const ZERO = 0x30;
-const NINE = 0x39;
-const LOWER_A = 0x61;
-const LOWER_F = 0x66;
-
-/** Up to 15 digits a decimal is below 2^53: exact as a number (an index is then a safe integer). */
-const EXACT_DIGITS = 15;
-
-/** The bytes of an ASCII literal. */
-function ascii(s: string): Uint8Array {
-  return new Uint8Array(Buffer.from(s, 'latin1'));
-}
-
-/** `bytes[p...]` starts with `lit`: the offset past it, or -1. */
-function literal(bytes: Uint8Array, p: number, lit: Uint8Array): number {
-  if (p < 0 || p + lit.length > bytes.length) return -1;
-  for (let i = 0; i < lit.length; i++) if (bytes[p + i] !== lit[i]) return -1;
-  return p + lit.length;
-}
-
-/** Canonical decimal digits at `p` (`0`, or no leading zero): the offset past them, or -1. */
-function digits(bytes: Uint8Array, p: number): number {
-  if (p < 0) return -1;
-  const at = p;
-  while (p < bytes.length && bytes[p] >= ZERO && bytes[p] <= NINE) p++;
-  return p === at || (bytes[at] === ZERO && p - at > 1) ? -1 : p;
-}
-
-/** The value of the digits `bytes[at, end)` (at most `EXACT_DIGITS` of them). */
-function digitsValue(bytes: Uint8Array, at: number, end: number): number {
-  let v = 0;
-  for (let p = at; p < end; p++) v = v * 10 + (bytes[p] - ZERO);
-  return v;
-}
-
-/** `count` lower-case hex digits at `p`: the offset past them, or -1. */
-function hexDigits(bytes: Uint8Array, p: number, count: number): number {
-  if (p < 0 || p + count > bytes.length) return -1;
-  for (let i = 0; i < count; i++) {
-    const c = bytes[p + i];
-    if (!((c >= ZERO && c <= NINE) || (c >= LOWER_A && c <= LOWER_F))) return -1;
-  }
-  return p + count;
-}
-
-/** A growable array's next size. */
-function grown<T extends Int32Array | Uint8Array>(from: T): T {
-  const to = new (from.constructor as new (n: number) => T)(from.length * 2);
-  to.set(from);
-  return to;
-}
-
 const LEAVES_OPEN = ascii('[');
 const LEAF_ACCOUNT = ascii('{"account":"0x');
 const LEAF_CUMULATIVE = ascii('","cumulativeAmount":"');
@@ -133,26 +89,24 @@ class ReceiptIds {
     this.hashes[i] = hash;
   }
 
-  /** Some id appears twice (ids of equal hash compared byte for byte). */
+  /**
+   * Some id appears twice: the ids go into an open-addressing table by their hashes, and only ids of
+   * equal hash are compared byte for byte (a few hundred pairs of a million ids share a 32-bit hash
+   * by chance).
+   */
   hasRepeat(bytes: Uint8Array): boolean {
-    const hashes = this.hashes.subarray(0, this.size);
-    const sorted = hashes.slice().sort();
-    let shared: Set<number> | null = null;
-    for (let i = 1; i < sorted.length; i++) {
-      if (sorted[i] === sorted[i - 1]) (shared ??= new Set()).add(sorted[i]);
-    }
-    if (shared === null) return false;
-    // A few hundred pairs of a million ids share a 32-bit hash by chance: compare those.
-    const byHash = new Map<number, number[]>();
-    for (let i = 0; i < hashes.length; i++) {
-      if (!shared.has(hashes[i])) continue;
-      const group = byHash.get(hashes[i]);
-      if (group === undefined) {
-        byHash.set(hashes[i], [i]);
-        continue;
+    const bits = Math.max(4, Math.ceil(Math.log2(this.size * 2)));
+    const mask = (1 << bits) - 1;
+    const table = new Int32Array(1 << bits); // id number + 1, or 0 for an empty slot
+    for (let i = 0; i < this.size; i++) {
+      const hash = this.hashes[i];
+      // Fibonacci hashing spreads the FNV hash's bits over the table's index.
+      let slot = Math.imul(hash, 0x9e3779b1) >>> (32 - bits);
+      for (let j = table[slot]; j !== 0; j = table[slot]) {
+        if (this.hashes[j - 1] === hash && this.same(bytes, i, j - 1)) return true;
+        slot = (slot + 1) & mask;
       }
-      for (const j of group) if (this.same(bytes, i, j)) return true;
-      group.push(i);
+      table[slot] = i + 1;
     }
     return false;
   }
@@ -175,9 +129,9 @@ export function scanEpochLeaves(input: Uint8Array, at: number, limit = input.len
   if (limit > input.length || limit >= 2 ** 31) return null;
   // A plain Uint8Array view (not a Buffer): element reads stay on one fast path.
   const bytes = new Uint8Array(input.buffer, input.byteOffset, limit);
-  // The bytes as one Latin-1 string (a char per byte), sliced for each string value kept: only the
-  // chars of bytes the scan accepted are read, all ASCII, so the slices are the values' text.
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+  // Each string value kept is decoded from the bytes the scan accepted (all ASCII), on its own: one
+  // Latin-1 string of the whole 50 MB array cost more than the scan.
+  const text = latin1Text(bytes);
   const positions: LeafPosition[] = [];
   const sums: bigint[] = [];
   let counts = new Int32Array(1 << 12);
@@ -201,17 +155,17 @@ export function scanEpochLeaves(input: Uint8Array, at: number, limit = input.len
       const accountAt = p - 2;
       p = hexDigits(bytes, p, ADDRESS_HEX_DIGITS);
       if (p < 0) return null;
-      const account = text.slice(accountAt, p);
+      const account = text(accountAt, p);
       p = literal(bytes, p, LEAF_CUMULATIVE);
       if (p < 0) return null;
       let end = digits(bytes, p);
       if (end < 0) return null;
-      const cumulativeAmount = text.slice(p, end);
+      const cumulativeAmount = text(p, end);
       p = literal(bytes, end, LEAF_EPOCH);
       if (p < 0) return null;
       end = digits(bytes, p);
       if (end < 0) return null;
-      const epochAmount = text.slice(p, end);
+      const epochAmount = text(p, end);
       p = literal(bytes, end, LEAF_INDEX);
       if (p < 0) return null;
       end = digits(bytes, p);
@@ -221,7 +175,7 @@ export function scanEpochLeaves(input: Uint8Array, at: number, limit = input.len
       if (p < 0) return null;
       end = digits(bytes, p);
       if (end < 0) return null;
-      const previousAmount = text.slice(p, end);
+      const previousAmount = text(p, end);
       p = literal(bytes, end, LEAF_RECEIPTS);
       if (p < 0) return null;
 
@@ -245,7 +199,7 @@ export function scanEpochLeaves(input: Uint8Array, at: number, limit = input.len
               small = 0;
             }
           } else {
-            big += BigInt(text.slice(p, end));
+            big += BigInt(text(p, end));
           }
           p = literal(bytes, end, RECEIPT_ID);
           if (p < 0) return null;
@@ -282,11 +236,14 @@ export function scanEpochLeaves(input: Uint8Array, at: number, limit = input.len
   }
   if (p > bytes.length || ids.hasRepeat(bytes)) return null;
   const n = positions.length;
+  // The array's bytes, copied: its text is made only if someone asks, and of the bytes as scanned.
+  // (`slice` copies natively; `Buffer.from` of a Uint8Array copies it element by element.)
+  const array = bytes.slice(at, p);
   return {
     positions,
     receipts: { sums, counts: counts.subarray(0, n), zero: zero.subarray(0, n) },
     start: at,
     end: p,
-    json: () => text.slice(at, p),
+    json: () => latin1Text(array)(0, array.length),
   };
 }

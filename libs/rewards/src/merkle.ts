@@ -21,6 +21,8 @@ export interface MerkleTree {
   nodes(): string[];
   /** Index of the first node where `given` differs from `nodes()`, or -1 when they are the same list. */
   firstNodeMismatch(given: readonly string[]): number;
+  /** `given` is every node's 32 bytes, in `standard-v1` order, and nothing more. */
+  hasNodes(given: Uint8Array): boolean;
   /** Number of levels above the deepest leaf (the longest proof). */
   readonly depth: number;
 }
@@ -123,6 +125,9 @@ export function buildMerkleTree(leaves: readonly Uint8Array[]): MerkleTree {
       const out = new Array<string>(size);
       for (let i = 0; i < size; i++) out[i] = `0x${hex.slice(i * 64, i * 64 + 64)}`;
       return out;
+    },
+    hasNodes(given: Uint8Array): boolean {
+      return Buffer.compare(given, nodes) === 0;
     },
     firstNodeMismatch(given: readonly string[]): number {
       const count = Math.min(given.length, size);
