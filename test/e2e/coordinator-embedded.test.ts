@@ -193,8 +193,12 @@ describe('e2e: the coordinator process on embedded defaults', () => {
     const dirs = await Promise.all([1, 2].map((n) => mkdtemp(join(tmpdir(), `gpumesh-e2e-stack${n}-`))));
     const stacks: Started[] = [];
     try {
-      for (const dir of dirs)
-        stacks.push(await startProcess(dir, { derivedPrefix: true, agents: 1, logLevel: 'info' }));
+      // Started side by side (a start is mostly waiting: initdb, the deploy's blocks, the agent's probe).
+      const started = await Promise.allSettled(
+        dirs.map((dir) => startProcess(dir, { derivedPrefix: true, agents: 1, logLevel: 'info' })),
+      );
+      for (const s of started) if (s.status === 'fulfilled') stacks.push(s.value);
+      for (const s of started) if (s.status === 'rejected') throw s.reason;
       // Each claimed a prefix of its own marketplace id.
       const prefixes = stacks.map((s) => /"queuePrefix":"(gm-[0-9a-f]+)"/.exec(s.output())?.[1]);
       expect(prefixes.every((p) => p !== undefined)).toBe(true);
