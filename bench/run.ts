@@ -28,6 +28,7 @@ const BENCHMARKS: Record<string, string> = {
   'p2p-attack': './p2p-attack.bench.js',
   'job-offer': './job-offer.bench.js',
   tensors: './tensors.bench.js',
+  'webgpu-matmul': './webgpu-matmul.bench.js',
 };
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -14,7 +14,11 @@ import {
 } from '@gpumesh/compute';
 import type { JobSpec, TensorWire } from '@gpumesh/protocol';
 import { compareOutputs } from '@gpumesh/verification';
-import { createExecutorPool, type ExecutorPool } from '../../apps/provider-agent/src/runtime/index.js';
+import {
+  advertisedGpus,
+  createExecutorPool,
+  type ExecutorPool,
+} from '../../apps/provider-agent/src/runtime/index.js';
 import {
   JOB_ID,
   denseModel,
@@ -86,7 +90,18 @@ describe('executor on the webgpu backend (software adapter in CI)', () => {
     if (/llvmpipe|swiftshader|lavapipe/i.test(`${adapter?.device} ${adapter?.description}`)) {
       expect(p.backend.adapter?.software).toBe(true);
       expect(p.adapters).toEqual([]); // a software adapter: one executor, on Dawn's own choice
+      // ...and the advert lists no GPU: the provider is CPU-class.
+      expect(p.webgpuAdapters).toEqual([p.backend.adapter]);
+      const gpus = advertisedGpus({
+        backend: 'webgpu',
+        cuda: { gpus: [] },
+        webgpuAdapters: p.webgpuAdapters,
+        listed: [],
+        hostMemoryBytes: 2 ** 34,
+      });
+      expect(gpus).toEqual([]);
     }
+    expect(p.backend.adapter?.maxBufferBytes ?? 0).toBeGreaterThan(0);
   });
 
   it('opens each executor on its adapter by name; a name Dawn does not have fails only that executor', async (ctx) => {

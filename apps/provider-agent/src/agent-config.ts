@@ -69,6 +69,8 @@ export const agentConfigSchema = z.strictObject({
   inlineOutputMaxBytes: z.number().int().min(0).max(MAX_TENSOR_BYTES).default(DEFAULT_INLINE_OUTPUT_BYTES),
   /** Written by `gpumesh-agent benchmark`; advertised as the measured GFLOP/s. */
   benchmarkGflops: z.number().positive().optional(),
+  /** The backend `benchmarkGflops` was measured on: the figure is advertised only on that backend. */
+  benchmarkBackend: z.enum(BACKENDS).optional(),
   advertIntervalMs: z.number().int().min(1000).max(300_000).default(15_000),
   /** Redial backoff towards the coordinator: doubles from initialDelayMs per failed round, capped. */
   reconnect: z

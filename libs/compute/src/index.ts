@@ -44,3 +44,12 @@ export {
   type WebgpuAttempt,
   type WebgpuDawnBackend,
 } from './webgpu.js';
+export {
+  GpumeshMatMulProgram,
+  useWebgpuMatmulKernel,
+  webgpuBatchMatMul,
+  webgpuMatmulKernelFor,
+  webgpuMatmulSource,
+  type WebgpuMatmulKernel,
+} from './webgpu-matmul.js';
+export { measureWebgpuCeiling, webgpuCeilingSource, type WebgpuCeiling } from './webgpu-ceiling.js';

@@ -8,6 +8,7 @@ import type { Backend } from '@gpumesh/protocol';
 import type { Tf } from './tf.js';
 import { installNavigatorGpu, requestWebgpuAdapter, type WebgpuAdapterInfo } from './webgpu.js';
 import { useWasmMatmulKernel, wasmMatmulKernelFromEnv, type WasmMatmulKernel } from './wasm-matmul.js';
+import { useWebgpuMatmulKernel, webgpuMatmulKernelFor, type WebgpuMatmulKernel } from './webgpu-matmul.js';
 
 export type { Tf } from './tf.js';
 
@@ -57,6 +58,8 @@ export interface LoadedTf {
   readonly threads?: boolean;
   /** wasm only: the kernel of large float32 matmuls (GPUMESH_WASM_MATMUL, see wasm-matmul.ts). */
   readonly matmulKernel?: WasmMatmulKernel;
+  /** webgpu only: the kernel of float32 matmuls (GPUMESH_WEBGPU_MATMUL, see webgpu-matmul.ts). */
+  readonly webgpuMatmulKernel?: WebgpuMatmulKernel;
   /** webgpu only: the adapter Dawn opened. */
   readonly adapter?: WebgpuAdapterInfo;
 }
@@ -118,7 +121,10 @@ export async function loadTf(
       const { version } = require(`${pkg}/package.json`) as { version: string };
       if (!(await tf.setBackend('webgpu'))) throw new Error('the webgpu backend failed to initialise');
       await tf.ready();
-      result = { tf, backend, version, adapter: choice.info };
+      // gpumesh's WGSL matmul where it was measured faster (a software adapter), else tfjs's.
+      const webgpuMatmulKernel = webgpuMatmulKernelFor(choice.info.software);
+      useWebgpuMatmulKernel(tf, webgpuMatmulKernel);
+      result = { tf, backend, version, adapter: choice.info, webgpuMatmulKernel };
     } else if (backend === 'wasm') {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
       // In Node the wasm backend reads the binaries from this path with fs; no fetch, no network.

@@ -13,6 +13,8 @@ export interface WebgpuAdapterInfo {
   readonly dawnBackend: WebgpuDawnBackend;
   /** A software rasteriser (llvmpipe, lavapipe, SwiftShader, Microsoft Basic Render, a fallback adapter). */
   readonly software: boolean;
+  /** The adapter's maxBufferSize limit in bytes: the largest buffer it allocates (not its VRAM). */
+  readonly maxBufferBytes?: number;
 }
 
 export type WebgpuDawnBackend = 'default' | 'opengles';
@@ -35,6 +37,7 @@ interface GpuAdapterLike {
     readonly isFallbackAdapter?: boolean;
   };
   readonly isFallbackAdapter?: boolean;
+  readonly limits?: { readonly maxBufferSize?: number };
 }
 
 interface GpuLike {
@@ -125,10 +128,12 @@ export async function requestWebgpuAdapter(
         description: raw.description ?? '',
       };
       const fallback = raw.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false;
+      const maxBufferBytes = adapter.limits?.maxBufferSize;
       const info: WebgpuAdapterInfo = {
         ...fields,
         dawnBackend: way.dawnBackend,
         software: isSoftwareAdapter(fields, fallback),
+        ...(typeof maxBufferBytes === 'number' && maxBufferBytes > 0 ? { maxBufferBytes } : {}),
       };
       attempts.push({ dawnBackend: way.dawnBackend, ok: true, reason: describeWebgpuAdapter(info) });
       return { gpu, adapter, info, attempts, globals: dawn.globals };

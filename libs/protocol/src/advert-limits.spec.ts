@@ -36,6 +36,17 @@ describe('ProviderAdvert protocol limits', () => {
     await expectOutOfRange({ gflops: MAX_GFLOPS_WITHOUT_GPU + 1, gpus: [], backend: 'webgpu' }, 'gflops');
   });
 
+  it('lets only GPU backends list GPUs: a hardware webgpu adapter gets the GPU allowance, a CPU backend no GPU', async () => {
+    const rtx = { model: 'NVIDIA GeForce RTX 4090', vramMiB: 24_564 };
+    expect(
+      (await parse({ gflops: MAX_GFLOPS_WITHOUT_GPU + 1, gpus: [rtx], backend: 'webgpu' })).success,
+    ).toBe(true);
+    for (const backend of ['tensorflow', 'wasm', 'cpu']) {
+      await expectOutOfRange({ gflops: 10, gpus: [rtx], backend }, 'gpus');
+      expect((await parse({ gflops: 10, gpus: [], backend })).success).toBe(true);
+    }
+  });
+
   it('rejects absurd speeds with ADVERT_OUT_OF_RANGE', async () => {
     await expectOutOfRange({ gflops: 1e300, gpus: [H100] }, 'gflops');
     await expectOutOfRange({ gflops: 1e300, gpus: Array.from({ length: 8 }, () => H100) }, 'gflops');

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { BackendSchema } from './backend.js';
+import { BackendSchema, type Backend } from './backend.js';
 import {
   GPU_MODEL_PATTERN,
   MAX_ADVERT_TTL_MS,
@@ -38,6 +38,13 @@ export const GpuInfoSchema = z.strictObject(
   { error: 'expected GPU { model, vramMiB, computeCapability? }' },
 );
 export type GpuInfo = z.output<typeof GpuInfoSchema>;
+
+/**
+ * Backends that compute on a GPU, and so the only ones whose adverts may list GPUs: tensorflow-gpu
+ * (CUDA) and webgpu on a hardware adapter (a webgpu agent on a software adapter lists none). A CPU
+ * backend listing a GPU claims hardware its jobs never touch.
+ */
+export const GPU_BACKENDS: readonly Backend[] = ['tensorflow-gpu', 'webgpu'];
 
 /**
  * What a provider offers, gossiped on `ADVERTS_TOPIC` and signed by its wallet. `seq` grows with
@@ -107,8 +114,15 @@ export function advertRangeIssues(a: {
   gflops: number;
   gpus: readonly { model: string; vramMiB: number }[];
   slots: number;
+  backend?: Backend;
 }): { path: (string | number)[]; message: string }[] {
   const issues: { path: (string | number)[]; message: string }[] = [];
+  if (a.backend !== undefined && a.gpus.length > 0 && !GPU_BACKENDS.includes(a.backend)) {
+    issues.push({
+      path: ['gpus'],
+      message: `expected no GPUs on the ${a.backend} backend (only ${GPU_BACKENDS.join(' and ')} compute on one)`,
+    });
+  }
   if (a.gpus.length > MAX_GPUS_PER_ADVERT) {
     issues.push({
       path: ['gpus'],

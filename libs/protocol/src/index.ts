@@ -7,6 +7,9 @@ export {
   MAX_INPUT_TENSORS,
   MAX_TENSOR_NAME_LENGTH,
   REJECT_NO_CAPACITY,
+  GPU_MODEL_PATTERN,
+  MAX_GPU_MODEL_LENGTH,
+  MAX_GPU_VRAM_MIB,
 } from './constants.js';
 export {
   ADVERTS_TOPIC,
@@ -61,7 +64,7 @@ export {
   type JobSpecInput,
 } from './job-spec.js';
 export { createPeerBinding, type PeerBinding } from './peer-binding.js';
-export type { ProviderAdvert } from './advert.js';
+export { GPU_BACKENDS, type GpuInfo, type ProviderAdvert } from './advert.js';
 export { randomNonce, type JobOffer } from './offer.js';
 export type { ResultReceipt } from './receipt.js';
 export type { Signed } from './signed.js';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { parseProviderAdvert, safeParseProviderAdvert } from './advert.js';
+import { GPU_BACKENDS, parseProviderAdvert, safeParseProviderAdvert } from './advert.js';
 import { BACKENDS, parseBackend, safeParseBackend } from './backend.js';
 import { MAX_ADVERT_TTL_MS, MAX_GFLOPS_PER_GPU } from './constants.js';
 import { parseJobSpec } from './job-spec.js';
@@ -44,8 +44,8 @@ describe('ProviderAdvert', () => {
       fc.property(
         fc.record({
           seq: fc.nat(),
-          backend: fc.constantFrom(...BACKENDS),
-          gflops: fc.double({ min: 0.001, max: MAX_GFLOPS_PER_GPU, noNaN: true }), // the base advert lists 1 GPU
+          backend: fc.constantFrom(...GPU_BACKENDS), // the base advert lists 1 GPU: only these may
+          gflops: fc.double({ min: 0.001, max: MAX_GFLOPS_PER_GPU, noNaN: true }),
           pricePerUnit: amountArb,
           slots: fc.integer({ min: 1, max: 64 }),
           ttl: fc.integer({ min: 1, max: MAX_ADVERT_TTL_MS }),

@@ -285,7 +285,13 @@ export async function benchmarkCommand(
     onProgress: (p) => out.progress(p.done / p.total, `${p.size}² ${p.gflops.toFixed(1)} GFLOP/s`),
   });
   out.done();
-  if (config) await writeAgentConfig(paths.config, { ...config, benchmarkGflops: result.bestGflops });
+  if (config) {
+    await writeAgentConfig(paths.config, {
+      ...config,
+      benchmarkGflops: result.bestGflops,
+      benchmarkBackend: result.backend,
+    });
+  }
   out.result(result, () =>
     [
       `backend ${result.backend}: best ${result.bestGflops.toFixed(1)} GFLOP/s at ${result.bestSize}²`,

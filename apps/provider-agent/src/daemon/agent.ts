@@ -1,4 +1,5 @@
 import { writeFile, rename } from 'node:fs/promises';
+import { totalmem } from 'node:os';
 import type { Logger } from 'pino';
 import {
   createGpumeshNode,
@@ -29,7 +30,16 @@ import {
 } from '@gpumesh/protocol';
 import type { AgentConfig, AgentPaths } from '../agent-config.js';
 import type { UnlockedIdentity } from '../keystore.js';
-import { createExecutorPool, detectGpus, gpuUseVerdict, type ExecutorPool } from '../runtime/index.js';
+import {
+  advertisedGpus,
+  createExecutorPool,
+  describeWebgpuAdapter,
+  detectGpus,
+  gpuUseVerdict,
+  listGpus,
+  toAdvertGpuInfo,
+  type ExecutorPool,
+} from '../runtime/index.js';
 import { AttemptJournal } from './journal.js';
 import { coordinatorOfferPolicy } from './offer-policy.js';
 import { ArtifactCache } from './artifact-cache.js';
@@ -114,17 +124,33 @@ export async function startAgent(options: {
       inlineOutputMaxBytes: config.inlineOutputMaxBytes,
     }));
   const backend = pool.backend.name;
-  const gflops = config.benchmarkGflops ?? Math.max(pool.backend.gflops, 0.001);
+  // A saved benchmark counts only for the backend it measured (a wasm figure is not a GPU's).
+  const benchmarked =
+    config.benchmarkGflops !== undefined &&
+    (config.benchmarkBackend === undefined || config.benchmarkBackend === backend)
+      ? config.benchmarkGflops
+      : undefined;
+  const gflops = benchmarked ?? Math.max(pool.backend.gflops, 0.001);
   const detection = await detectGpus();
-  // GPUs are advertised only when jobs really run on them.
-  const gpus =
-    backend === 'tensorflow-gpu'
-      ? detection.gpus.map((g) => ({
-          model: g.model,
-          vramMiB: g.vramMiB,
-          ...(g.computeCapability ? { computeCapability: g.computeCapability } : {}),
-        }))
-      : [];
+  // GPUs are advertised only when jobs really run on them: the CUDA devices on tensorflow-gpu, the
+  // hardware adapters of the executors on webgpu (a software adapter is CPU-class).
+  const hardwareAdapters = pool.webgpuAdapters.filter((a) => !a.software);
+  const advertGpus = advertisedGpus({
+    backend,
+    cuda: detection,
+    webgpuAdapters: hardwareAdapters,
+    listed: hardwareAdapters.length > 0 ? (await listGpus()).gpus : [],
+    hostMemoryBytes: totalmem(),
+  });
+  const gpus = toAdvertGpuInfo(advertGpus);
+  if (backend === 'webgpu') {
+    logger.info(
+      { adapters: pool.webgpuAdapters.map(describeWebgpuAdapter), gpus: advertGpus, gflops },
+      gpus.length > 0
+        ? 'advertising the WebGPU adapter(s) as GPUs'
+        : 'WebGPU on a software adapter: advertised as CPU-class',
+    );
+  }
   // GPUs that jobs will not use (a failed optional install, missing CUDA libraries) are said loudly.
   const gpuUse = gpuUseVerdict(detection, pool.backend, config.backend);
   if (pool.backend.fallbacks.length > 0) {

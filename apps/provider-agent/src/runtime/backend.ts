@@ -45,7 +45,7 @@ export interface BackendReport {
   /** wasm only. */
   readonly simd?: boolean;
   readonly threads?: boolean;
-  /** wasm only: the kernel of large float32 matmuls ('gemm', or tfjs's own 'xnnpack'). */
+  /** wasm: the kernel of large float32 matmuls ('gemm', or tfjs's own 'xnnpack'); webgpu: 'gpumesh' or 'tfjs'. */
   readonly matmulKernel?: string;
   /** tensorflow-gpu only: the GPU device TensorFlow created. */
   readonly devices?: readonly string[];
@@ -137,7 +137,9 @@ export async function proveLoadedBackend(
     ...(loaded.simd === undefined
       ? {}
       : { simd: loaded.simd, threads: loaded.threads, matmulKernel: loaded.matmulKernel }),
-    ...(loaded.adapter === undefined ? {} : { adapter: loaded.adapter }),
+    ...(loaded.adapter === undefined
+      ? {}
+      : { adapter: loaded.adapter, matmulKernel: loaded.webgpuMatmulKernel }),
   };
 }
 

@@ -6,6 +6,7 @@ export * from './benchmark.js';
 export * from './matmul-check.js';
 export * from './matmul-sweep.js';
 export * from './gpu-list.js';
+export * from './advert-gpus.js';
 export { BACKEND_PACKAGES, loadTf, wasmBinaryDir, type LoadedTf, type Tf } from '@gpumesh/compute';
 export {
   describeWebgpuAdapter,

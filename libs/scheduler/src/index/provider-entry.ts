@@ -10,8 +10,9 @@ export const BACKEND_BITS: Readonly<Record<Backend, number>> = {
   tensorflow: 2,
   wasm: 4,
   cpu: 8,
-  // A backend name earns no GPU-class placement: that comes only from the advert's GPU list (checked
-  // against the benchmark and proofs). A webgpu provider on a software adapter lists no GPU.
+  // A backend name earns no GPU-class placement: that comes only from the advert's GPU list (only
+  // tensorflow-gpu and webgpu may list one; its speed is credited as measured, never as claimed). A
+  // webgpu provider lists its hardware adapter; on a software adapter (llvmpipe) it lists none.
   webgpu: 16,
 };
 export const ALL_BACKENDS_MASK = 31;

@@ -9,6 +9,7 @@ import {
   TaskError,
   taskFromSpec,
   workerEntry,
+  type WebgpuAdapterInfo,
 } from '@gpumesh/compute';
 import {
   decodeTensorWire,
@@ -130,6 +131,11 @@ export interface ExecutorPool {
   readonly slots: number;
   /** webgpu: the adapter name each executor opened by (empty: Dawn's own choice for all). */
   readonly adapters: readonly string[];
+  /**
+   * webgpu: what Dawn said of the adapters the executors open (one per name in `adapters`, or the
+   * adapter of Dawn's own choice); empty on other backends. The advert lists the hardware ones.
+   */
+  readonly webgpuAdapters: readonly WebgpuAdapterInfo[];
   run(task: ExecutorTask, options?: RunOptions): Promise<TaskResult>;
   stats(): ExecutorStats;
   /** Resolves once no worker is starting (after a replacement, for instance). */
@@ -309,6 +315,7 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
   const inlineOutputMaxBytes = options.inlineOutputMaxBytes ?? Number.POSITIVE_INFINITY;
   // Mesa reads EGL_PLATFORM from the real environment, which a worker's process.env does not change.
   if (report.name === 'webgpu') ensureEglPlatform();
+  const opened = new Map<string, WebgpuAdapterInfo>();
   const adapters =
     report.name !== 'webgpu'
       ? []
@@ -317,10 +324,22 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
           planWebgpuAdapters(await listWebgpuAdapters(report.adapter?.dawnBackend), report.adapter),
           (adapterName) =>
             requestWebgpuAdapter({ adapterName }).then(
-              (choice) => choice.info,
+              (choice) => {
+                opened.set(adapterName, choice.info);
+                return choice.info;
+              },
               () => null,
             ),
         )));
+  const named = adapters.map((name) => opened.get(name)).filter((i) => i !== undefined);
+  const webgpuAdapters: WebgpuAdapterInfo[] =
+    report.name !== 'webgpu'
+      ? []
+      : named.length > 0
+        ? named
+        : report.adapter === undefined
+          ? []
+          : [report.adapter];
   const slotCount = options.slots ?? Math.max(defaultSlots(report), adapters.length);
   const memoryLimitMb = options.memoryLimitMb ?? 1024;
   const defaultTimeoutMs = options.defaultTimeoutMs ?? 600_000;
@@ -563,6 +582,7 @@ export async function createExecutorPool(options: ExecutorPoolOptions = {}): Pro
     backend: report,
     slots: slotCount,
     adapters: slots.map((s) => adapterForSlot(adapters, s.index)).filter((a): a is string => a !== undefined),
+    webgpuAdapters,
     run(task: ExecutorTask, runOptions: RunOptions = {}): Promise<TaskResult> {
       return new Promise<TaskResult>((resolve, reject) => {
         if (closed) return reject(new ExecutorError('CLOSED', 'the executor pool is closed'));
