@@ -30,11 +30,12 @@ let db: pg.Client;
 const PEER = '12D3KooWAuditTestPeer1111111111111111111111111111';
 const CHEAT = '12D3KooWAuditTestPeer2222222222222222222222222222';
 
+/** A provider seen "now" for the whole test (the staleness sweep would otherwise take it OFFLINE on a loaded machine). */
 async function addProvider(peerId: string, reputation: number): Promise<void> {
   await db.query(
     `INSERT INTO "Provider" ("peerId", address, "operatorId", status, backend, gpus, gflops, "pricePerUnit",
                              slots, "freeSlots", reputation, advert, "lastSeenAt", "updatedAt")
-     VALUES ($1, $2, $2, 'ONLINE', 'cpu', '[]', 1, 1, 1, 1, $3, '{}', now(), now())`,
+     VALUES ($1, $2, $2, 'ONLINE', 'cpu', '[]', 1, 1, 1, 1, $3, '{}', now() + interval '1 hour', now())`,
     [peerId, `0x${Buffer.from(peerId).toString('hex').slice(-40)}`, reputation],
   );
 }

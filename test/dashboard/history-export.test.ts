@@ -124,6 +124,19 @@ describe('dashboard history, CSV exports and fee figures', () => {
     // the scheduler of the once-a-minute rollup is in place
     const queue = c.running.app.get<Queue>(getQueueToken('stats'));
     expect((await queue.getJobSchedulers()).map((s) => s.key)).toContain('stats-rollup');
+    // From here the test writes the minutes itself: the scheduler stopped, the startup backfill
+    // finished (on a loaded machine it may run after the first test's job; a finished job is removed,
+    // 'unknown'), and the table emptied.
+    await queue.removeJobScheduler('stats-rollup');
+    await pollUntil(
+      'the startup backfill done',
+      async () =>
+        ['completed', 'failed', 'unknown'].includes(await queue.getJobState('stats-backfill'))
+          ? true
+          : undefined,
+      30_000,
+    );
+    await query(c.databaseUrl, 'DELETE FROM "StatsRollup"');
 
     const now = Date.now();
     const minuteAgo = (n: number): Date => new Date(Math.floor(now / MINUTE) * MINUTE - n * MINUTE);
