@@ -284,10 +284,6 @@ async function serveTensor(
     if (sent + chunk.byteLength > source.bytes) throw new Error(`tensor ${sha256} is longer than announced`);
     await writeChunked(framed, chunk, ARTIFACT_CHUNK_BYTES);
     sent += chunk.byteLength;
-    // One MiB framed and encrypted per turn of the event loop: without the turn, chunks already
-    // read run back to back in microtasks, and serving four 64 MiB inputs at once held the loop
-    // (and /health/live) for 100–500 ms at a time.
-    await new Promise((resolve) => setImmediate(resolve));
   }
   if (sent !== source.bytes) throw new Error(`tensor ${sha256} is shorter than announced`);
   await framed.close();
