@@ -10,7 +10,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { decodeNpy, encodeNpyHeader, encodeTensor } from '@gpumesh/protocol';
+import { decodeNpy, encodeNpyHeader, encodeTensor, parseJobSpec, tensorView } from '@gpumesh/protocol';
+import { checkResultSanity } from '@gpumesh/verification';
+import {
+  checkResultSanityOffLoop,
+  compareResultsOffLoop,
+} from '../apps/coordinator/src/verification/check-thread.js';
+import { compareResults } from '../apps/coordinator/src/verification/compare.js';
 import {
   BENCH_REDIS_URL,
   createBenchDatabase,
@@ -46,7 +52,16 @@ async function startApi(
 ): Promise<{ url: URL; key: string; stop: () => Promise<void> }> {
   const child = spawn(
     process.execPath,
-    [mainJs, ...roleArgs, '--port', '0', '--dev', '--data-dir', join('/tmp', prefix)],
+    [
+      ...COORDINATOR_NODE_ARGS,
+      mainJs,
+      ...roleArgs,
+      '--port',
+      '0',
+      '--dev',
+      '--data-dir',
+      join('/tmp', prefix),
+    ],
     {
       env: {
         ...process.env,
@@ -186,9 +201,10 @@ function downloadNpy(
 }
 
 /** Probes /health/live every HEALTH_INTERVAL_MS until stopped; returns the latencies. */
-function probeHealth(base: URL): { stop: () => Promise<number[]> } {
+function probeHealth(base: URL): { stop: () => Promise<number[]>; startedAt: number[] } {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const latencies: number[] = [];
+  const startedAt: number[] = [];
   let running = true;
   const loop = (async () => {
     while (running) {
@@ -196,10 +212,12 @@ function probeHealth(base: URL): { stop: () => Promise<number[]> } {
       const res = await httpJson(agent, base, 'GET', '/health/live', {});
       if (res.status !== 200) throw new Error(`/health/live: ${res.status}`);
       latencies.push(performance.now() - started);
+      startedAt.push(started);
       await new Promise((r) => setTimeout(r, HEALTH_INTERVAL_MS));
     }
   })();
   return {
+    startedAt,
     stop: async () => {
       running = false;
       await loop;
@@ -418,7 +436,14 @@ async function matmulEndToEnd(databaseUrl: string, prefix: string): Promise<Reco
     const bytes = await downloadNpy(agent, api.url, api.key, '', `/v1/jobs/${id}/outputs/c`, chunks);
     const downloadMs = performance.now() - t2;
     const endToEndMs = performance.now() - t0;
-    const during = latencyFigures(await health.stop());
+    const latencies = await health.stop();
+    const during = latencyFigures(latencies);
+    // where the slowest probes fell, in ms from the poll that saw COMPLETED (negative: before it)
+    const completedAt = t1 + jobMs;
+    const slowest = latencies
+      .map((ms, i) => ({ ms: round(ms), atMs: round(health.startedAt[i] - completedAt) }))
+      .sort((x, y) => y.ms - x.ms)
+      .slice(0, 8);
     const npy = Buffer.concat(chunks);
     const c = decodeNpy(npy);
     if (c.shape.join('x') !== `${N}x${N}`) throw new Error(`product shape ${c.shape.join('x')}`);
@@ -448,6 +473,7 @@ async function matmulEndToEnd(databaseUrl: string, prefix: string): Promise<Reco
       sampledEntries: SAMPLES,
       maxRelErrorSampled: maxRelError,
       healthLiveDuringJob: during,
+      healthLiveSlowestProbes: slowest,
     };
   } finally {
     agent.destroy();
@@ -455,8 +481,94 @@ async function matmulEndToEnd(databaseUrl: string, prefix: string): Promise<Reco
   }
 }
 
+/** Node options for the coordinator's process alone (e.g. BENCH_COORDINATOR_NODE_ARGS="--cpu-prof"). */
+const COORDINATOR_NODE_ARGS = (process.env.BENCH_COORDINATOR_NODE_ARGS ?? '').split(' ').filter(Boolean);
+/**
+ * What a 4096² job's completion asks of the coordinator once both 64 MiB products are back (read
+ * back into shared memory): the sanity scan of each and their comparison within tolerance, their
+ * bytes differing in the last bits (as GPUs of two makes give). Timed on the event loop, as before,
+ * and through the result-check thread, in this process, with a 2 ms ticker measuring how long the
+ * loop was held.
+ */
+async function resultChecks(): Promise<Record<string, unknown>> {
+  const N = 4096;
+  const sha = (c: string): string => c.repeat(64);
+  const spec = parseJobSpec({
+    version: 1,
+    kind: 'matmul',
+    maxPricePerUnit: '1',
+    inputs: ['a', 'b'].map((name, i) => ({
+      name,
+      ref: `sha256:${sha(String(i))}`,
+      dtype: 'float32',
+      shape: [N, N],
+      sha256: sha(String(i)),
+    })),
+  });
+  const product = (hash: string, jitter: number) => {
+    const bytes = new Uint8Array(new SharedArrayBuffer(N * N * 4));
+    const values = new Float32Array(bytes.buffer);
+    for (let i = 0; i < values.length; i++) values[i] = Math.sin(i) * 40 * (1 + (i % 7 === 0 ? jitter : 0));
+    return Object.assign(tensorView('c', 'float32', [N, N], bytes), { sha256: sha(hash) });
+  };
+  const a = product('a', 0);
+  const b = product('b', 1e-7);
+  const held = async (work: () => Promise<unknown>): Promise<Record<string, number>> => {
+    const gaps: number[] = [];
+    let last = performance.now();
+    const ticker = setInterval(() => {
+      const now = performance.now();
+      gaps.push(now - last);
+      last = now;
+    }, 2);
+    const started = performance.now();
+    await new Promise((r) => setTimeout(r, 20));
+    await work();
+    const ms = performance.now() - started - 20;
+    await new Promise((r) => setTimeout(r, 20));
+    clearInterval(ticker);
+    const sorted = gaps.sort((x, y) => x - y);
+    return {
+      ms: round(ms),
+      loopHeldMaxMs: round(sorted[sorted.length - 1] ?? 0),
+      loopHeldP99Ms: round(percentile(sorted, 99)),
+    };
+  };
+  let agreeOnLoop = false;
+  let agreeOffLoop = false;
+  // warm both paths once (JIT, the thread's start)
+  compareResults([a], [b], { spec });
+  await compareResultsOffLoop([a], [b], { spec });
+  const onLoop = await held(async () => {
+    checkResultSanity(spec, [a]);
+    checkResultSanity(spec, [b]);
+    agreeOnLoop = compareResults([a], [b], { spec }).agree;
+  });
+  const offLoop = await held(async () => {
+    await checkResultSanityOffLoop(spec, [a]);
+    await checkResultSanityOffLoop(spec, [b]);
+    agreeOffLoop = (await compareResultsOffLoop([a], [b], { spec })).agree;
+  });
+  if (!agreeOnLoop || !agreeOffLoop) throw new Error('the two products should agree within tolerance');
+  return { outputs: '2 × float32[4096,4096], bytes differ', onEventLoop: onLoop, onCheckThread: offLoop };
+}
+
+/** BENCH_TENSORS_PART=transfers, checks or matmul runs one part (to iterate on it); unset runs all. */
+const PART = process.env.BENCH_TENSORS_PART ?? 'all';
+
 export async function run(): Promise<Record<string, unknown>> {
+  if (PART === 'checks') return { resultChecks4096: await resultChecks() };
   const db = await createBenchDatabase();
+  if (PART === 'matmul') {
+    const prefix = `bench-tensors-${randomBytes(4).toString('hex')}-mm`;
+    try {
+      return { matmul4096EndToEnd: await matmulEndToEnd(db.url, prefix) };
+    } finally {
+      await deleteRedisPrefix(prefix).catch(() => undefined);
+      await db.drop();
+      await rm(join('/tmp', prefix), { recursive: true, force: true });
+    }
+  }
   const prefix = `bench-tensors-${randomBytes(4).toString('hex')}`;
   const api = await startApi(db.url, prefix);
   const agent = new Agent({ keepAlive: true, maxSockets: 4 });
@@ -464,13 +576,18 @@ export async function run(): Promise<Record<string, unknown>> {
   try {
     const figures: Record<string, unknown> = {};
     // made before the probes start: filling 256 MiB would stall this process's own event loop
-    const tensors = SIZES_MIB.map((mib) => ({ mib, data: tensorData(mib) }));
+    // the first size again at the end, other bytes: the same upload once the process is warm
+    const tensors = [...SIZES_MIB, SIZES_MIB[0]].map((mib, i) => ({
+      mib,
+      label: i === SIZES_MIB.length ? `${mib}MiBWarm` : `${mib}MiB`,
+      data: tensorData(mib),
+    }));
     // the same probes with nothing else running: what this (shared) machine gives at best
     const idle = probeHealth(api.url);
     await new Promise((r) => setTimeout(r, IDLE_PROBE_MS));
     figures.healthLiveIdle = latencyFigures(await idle.stop());
     const health = probeHealth(api.url);
-    for (const { mib, data } of tensors) {
+    for (const { mib, label, data } of tensors) {
       const shape = [mib * 256, 1024]; // float32 rows of 4 KiB
       let started = performance.now();
       const ref = await uploadNpy(agent, api.url, api.key, shape, data);
@@ -478,7 +595,7 @@ export async function run(): Promise<Record<string, unknown>> {
       started = performance.now();
       const bytes = await downloadNpy(agent, api.url, api.key, ref);
       const downloadMs = performance.now() - started;
-      figures[`${mib}MiB`] = {
+      figures[label] = {
         uploadMBps: mbps(data.byteLength, uploadMs),
         downloadMBps: mbps(bytes, downloadMs),
         uploadMs: round(uploadMs),
@@ -488,8 +605,10 @@ export async function run(): Promise<Record<string, unknown>> {
     figures.healthLiveDuringTransfers = latencyFigures(await health.stop());
     figures.jsonVersusNpy = await jsonVersusNpy(agent, api.url, api.key);
     figures.matmul64MiBRefs = await largeRefSubmit(agent, api.url, api.key, tensors[0].data);
+    figures.resultChecks4096 = await resultChecks();
     await api.stop();
     stopped = true;
+    if (PART === 'transfers') return figures;
     figures.matmul4096EndToEnd = await matmulEndToEnd(db.url, `${prefix}-mm`).catch((err: unknown) => ({
       error: err instanceof Error ? err.message.slice(0, 2000) : String(err),
     }));

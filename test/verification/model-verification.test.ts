@@ -527,7 +527,7 @@ describe('inference and train verification against the coordinator reference', (
     // The hidden units in reverse order: the very same function (the same loss), other weights, as
     // far from the reference as the drift of an ill-conditioned training on another backend.
     const permuted = reverseHiddenUnits(reference);
-    expect(verifier.agrees(job, permuted, reference)).toBe(false);
+    expect(await verifier.agrees(job, permuted, reference)).toBe(false);
     const same = await verifier.judge(job, permuted, reference);
     expect(same).toMatchObject({ kind: 'undecided' });
     expect(same.kind === 'undecided' && same.reason).toMatch(/within the bound/);

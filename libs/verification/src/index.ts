@@ -19,7 +19,7 @@ export {
   type EvidenceBundle,
   type EvidenceVerification,
 } from './evidence.js';
-export { checkResultSanity } from './sanity.js';
+export { checkResultSanity, type SanityResult } from './sanity.js';
 export {
   decideVerdict,
   verdictAction,

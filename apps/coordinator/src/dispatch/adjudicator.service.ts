@@ -19,6 +19,7 @@ import { jobErrorEvent, storedJobError, type JobError } from '../jobs/job-error.
 import { LOGGER } from '../logging/logger.js';
 import { ProviderViewService } from '../p2p/provider-view.service.js';
 import { compareResults } from '../verification/compare.js';
+import { compareResultsOffLoop } from '../verification/check-thread.js';
 import { VerifierService, type Reference } from '../verification/verifier.service.js';
 import { VerificationRepository } from '../verification/verification.repository.js';
 import { TrustTierService, type SingleCheck } from '../verification/tiers.service.js';
@@ -84,7 +85,7 @@ export class Adjudicator {
    */
   async judgeSingle(job: Job, only: AttemptOutcome, answer: TensorWire[] | null): Promise<SingleJudgement> {
     if (answer) {
-      const verdict = this.decide(job, [only], { source: 'canary', outputs: answer }, false);
+      const verdict = await this.decide(job, [only], { source: 'canary', outputs: answer }, false);
       if (verdict.kind === 'decided' && verdict.winners.length === 0) {
         await this.failCanary(job, verdict.convict, answer);
         return { kind: 'failed' };
@@ -120,7 +121,12 @@ export class Adjudicator {
     let verdict: DecidedVerdict<AttemptOutcome, CheckedTensor[]>;
     let tiebreak: string | undefined;
     try {
-      const first = this.decide(job, outcomes, answer ? { source: 'canary', outputs: answer } : null, false);
+      const first = await this.decide(
+        job,
+        outcomes,
+        answer ? { source: 'canary', outputs: answer } : null,
+        false,
+      );
       if (first.kind === 'decided') {
         verdict = first;
       } else {
@@ -135,7 +141,7 @@ export class Adjudicator {
         const all = extra?.ok ? [...outcomes, extra] : [...outcomes];
         const reference = await this.verifier.reference(job);
         const known = reference ? { source: 'coordinator' as const, outputs: reference } : null;
-        const final = this.decide(job, all, known, true);
+        const final = await this.decide(job, all, known, true);
         if (final.kind !== 'decided') throw new Error('an escalated verdict is always decided');
         verdict = final;
       }
@@ -192,20 +198,20 @@ export class Adjudicator {
     return this.runner.run(job, attempt);
   }
 
-  private decide(
+  /**
+   * The verdict over `results` (and the known answer). Every pair it may compare is compared first,
+   * large ones on the check thread (check-thread.ts), so the pure verdict reads answers only.
+   */
+  private async decide(
     job: Job,
     results: AttemptOutcome[],
     known: KnownResult<CheckedTensor[]> | null,
     escalated: boolean,
-  ): Verdict<AttemptOutcome, CheckedTensor[]> {
+  ): Promise<Verdict<AttemptOutcome, CheckedTensor[]>> {
     const spec = job.spec as unknown as JobSpec;
-    return decideVerdict({
-      results,
-      outputsOf: (o) => o.checked ?? o.outputs ?? [],
-      agree: (a, b) => compareResults(a, b, { spec }).agree,
-      known,
-      escalated,
-    });
+    const outputsOf = (o: AttemptOutcome): CheckedTensor[] => o.checked ?? o.outputs ?? [];
+    const agree = await agreementsOf([...results.map(outputsOf), ...(known ? [known.outputs] : [])], spec);
+    return decideVerdict({ results, outputsOf, agree, known, escalated });
   }
 
   /**
@@ -269,6 +275,33 @@ export class Adjudicator {
 }
 
 const WRONG_ANSWER: JobError = { code: 'WRONG_RESULT', message: 'the result did not match the known answer' };
+
+/**
+ * Compares every pair of `lists` (off the event loop when large) and returns the lookup a verdict
+ * uses; a pair not among them (none is expected) is compared on the spot.
+ */
+async function agreementsOf(
+  lists: readonly CheckedTensor[][],
+  spec: JobSpec,
+): Promise<(a: readonly CheckedTensor[], b: readonly CheckedTensor[]) => boolean> {
+  const answers = new Map<readonly CheckedTensor[], Map<readonly CheckedTensor[], boolean>>();
+  const pairs: [CheckedTensor[], CheckedTensor[]][] = [];
+  for (let i = 0; i < lists.length; i++) {
+    for (let j = i + 1; j < lists.length; j++) pairs.push([lists[i], lists[j]]);
+  }
+  const agreements = await Promise.all(pairs.map(([a, b]) => compareResultsOffLoop(a, b, { spec })));
+  pairs.forEach(([a, b], k) => {
+    for (const [x, y] of [
+      [a, b],
+      [b, a],
+    ]) {
+      const row = answers.get(x) ?? new Map<readonly CheckedTensor[], boolean>();
+      row.set(y, agreements[k].agree);
+      answers.set(x, row);
+    }
+  });
+  return (a, b) => answers.get(a)?.get(b) ?? compareResults(a, b, { spec }).agree;
+}
 
 /** The reference a verdict's losers are convicted against (none when nothing proved them wrong). */
 function evidenceReference(basis: VerdictBasis<AttemptOutcome, CheckedTensor[]>): Reference | null {

@@ -241,7 +241,7 @@ export class AttemptRunner {
     const missing = await this.tensors.outputsMissing(peerId, outcome.outputs);
     if (missing) return this.failAttempt(job, attempt, { ...base, pricePerUnit, feeBps }, 'FAILED', missing);
     const checked = await this.tensors.forCheck(outcome.outputs);
-    const junk = this.tiers.sanity(job, peerId, checked); // Inf from finite inputs, bad shapes
+    const junk = await this.tiers.sanity(job, peerId, checked); // Inf from finite inputs, bad shapes
     if (junk) return this.failAttempt(job, attempt, { ...base, pricePerUnit, feeBps }, 'FAILED', junk);
     this.view.complete(job.id, peerId);
     this.view.attemptSucceeded(peerId);

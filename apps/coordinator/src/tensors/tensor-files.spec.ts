@@ -23,6 +23,25 @@ describe('TensorFiles', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('stores a tensor of many background syncs whole, and reads it back in shared memory', async () => {
+    // 40 MiB: two background syncs of 16 MiB start while it is written, then the final fsync
+    const data = new Uint8Array(40 * 1024 * 1024);
+    for (let i = 0; i < data.length; i += 4093) data[i] = i % 251;
+    const sha = createHash('sha256').update(data).digest('hex');
+    const stored = await files.write(
+      chunks(data, 256 * 1024),
+      { kind: 'raw', dtype: 'int32', shape: [data.length / 4] },
+      data.length,
+    );
+    expect(stored).toEqual({ dtype: 'int32', shape: [data.length / 4], sha256: sha, bytes: data.length });
+    const shared = await files.readShared(sha, data.length);
+    expect(shared?.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(Buffer.compare(Buffer.from(shared as Uint8Array), Buffer.from(data))).toBe(0);
+    expect(await files.readShared(sha, data.length - 4)).toBeUndefined(); // not as long as said
+    expect(await files.readShared('0'.repeat(64), 4)).toBeUndefined(); // not stored
+    expect(await readdir(files.dir)).toEqual([sha]);
+  });
+
   it('stores the element bytes of a .npy under their sha256, whatever the chunking', async () => {
     const data = new Uint8Array(new Float32Array([1, 2, 3, 4, 5, 6]).buffer);
     const sha = createHash('sha256').update(data).digest('hex');

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream, type ReadStream } from 'node:fs';
-import { mkdir, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BYTES_PER_ELEMENT, NpyFormatError, readNpyHeader, type DType } from '@gpumesh/protocol';
 import { TensorFileWriter } from './tensor-writer.js';
@@ -30,6 +30,8 @@ export class TensorUploadError extends Error {
 
 const TEMP_SUFFIX = '.tmp';
 const WRITE_BATCH_BYTES = 1024 * 1024;
+/** Bytes per read of `readShared` (one thread-pool request each). */
+const READ_BATCH_BYTES = 8 * 1024 * 1024;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /**
@@ -74,6 +76,32 @@ export class TensorFiles {
   /** The element bytes of a stored tensor, whole. */
   read(sha256: string): Promise<Buffer> {
     return readFile(this.pathOf(sha256));
+  }
+
+  /**
+   * The element bytes of a stored tensor, whole, in a SharedArrayBuffer (so the result-check thread
+   * reads them without a copy); undefined when the file is gone or not `bytes` long.
+   */
+  async readShared(sha256: string, bytes: number): Promise<Uint8Array | undefined> {
+    const file = await open(this.pathOf(sha256), 'r').catch(() => undefined);
+    if (file === undefined) return undefined;
+    try {
+      if ((await file.stat()).size !== bytes) return undefined;
+      const data = new Uint8Array(new SharedArrayBuffer(bytes));
+      for (let offset = 0; offset < bytes;) {
+        const { bytesRead } = await file.read(
+          data,
+          offset,
+          Math.min(READ_BATCH_BYTES, bytes - offset),
+          offset,
+        );
+        if (bytesRead === 0) return undefined;
+        offset += bytesRead;
+      }
+      return data;
+    } finally {
+      await file.close();
+    }
   }
 
   /** Byte length of a stored tensor, or undefined when it is not stored. */

@@ -2,8 +2,12 @@
 // by ref, so neither runs on the coordinator's event loop (hashing alone is ~4 ms a MiB on a busy
 // core). Each file is one `open`, many `write` (an ArrayBuffer transferred, acknowledged once
 // written), then `finish` (fsync, close, the digest) or `abort`.
+//
+// Every SYNC_EVERY_BYTES written, a background `fdatasync` (the thread pool) starts the disk on what
+// is written so far while more arrives: the `fsync` of `finish` then waits only for the tail. Left
+// to `finish` alone, syncing 64 MiB took 0.1–0.3 s on the bench machine, after the last byte.
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 
 import type { WriterReply, WriterRequest } from './tensor-writer-messages.js';
@@ -11,7 +15,32 @@ import type { WriterReply, WriterRequest } from './tensor-writer-messages.js';
 const port = parentPort;
 if (!port) throw new Error('tensor-writer-worker runs as a worker thread');
 
-const files = new Map<number, { fd: number; hash: Hash }>();
+/** Bytes written to a file between two background syncs. */
+const SYNC_EVERY_BYTES = 16 * 1024 * 1024;
+
+interface OpenFile {
+  fd: number;
+  hash: Hash;
+  unsynced: number;
+  /** The background sync in progress, if any (the file is not closed before it ends). */
+  syncing: Promise<void> | null;
+}
+
+const files = new Map<number, OpenFile>();
+
+function syncInBackground(file: OpenFile): void {
+  if (file.syncing) return;
+  file.unsynced = 0;
+  // its failure is left to the fsync of `finish`, which reports it
+  file.syncing = new Promise<void>((resolve) => fdatasync(file.fd, () => resolve())).then(() => {
+    file.syncing = null;
+  });
+}
+
+/** Waits for a file's background sync (before its fd is closed). */
+async function settled(file: OpenFile): Promise<void> {
+  while (file.syncing) await file.syncing;
+}
 
 function reply(msg: WriterReply): void {
   port?.postMessage(msg);
@@ -21,7 +50,12 @@ port.on('message', (msg: WriterRequest) => {
   try {
     switch (msg.type) {
       case 'open':
-        files.set(msg.id, { fd: openSync(msg.path, 'w'), hash: createHash('sha256') });
+        files.set(msg.id, {
+          fd: openSync(msg.path, 'w'),
+          hash: createHash('sha256'),
+          unsynced: 0,
+          syncing: null,
+        });
         reply({ type: 'ok', id: msg.id });
         return;
       case 'write': {
@@ -32,6 +66,8 @@ port.on('message', (msg: WriterRequest) => {
         for (let written = 0; written < bytes.byteLength;) {
           written += writeSync(file.fd, bytes, written, bytes.byteLength - written);
         }
+        file.unsynced += bytes.byteLength;
+        if (file.unsynced >= SYNC_EVERY_BYTES) syncInBackground(file);
         reply({ type: 'ok', id: msg.id });
         return;
       }
@@ -39,16 +75,30 @@ port.on('message', (msg: WriterRequest) => {
         const file = files.get(msg.id);
         if (!file) throw new Error(`no open file ${msg.id}`);
         files.delete(msg.id);
-        fsyncSync(file.fd);
-        closeSync(file.fd);
-        reply({ type: 'done', id: msg.id, sha256: file.hash.digest('hex') });
+        const sha256 = file.hash.digest('hex');
+        void settled(file).then(() => {
+          try {
+            fsyncSync(file.fd);
+            reply({ type: 'done', id: msg.id, sha256 });
+          } catch (err) {
+            reply({ type: 'error', id: msg.id, message: err instanceof Error ? err.message : String(err) });
+          } finally {
+            closeSync(file.fd);
+          }
+        });
         return;
       }
       case 'abort': {
         const file = files.get(msg.id);
         files.delete(msg.id);
-        if (file) closeSync(file.fd);
-        reply({ type: 'ok', id: msg.id });
+        if (!file) {
+          reply({ type: 'ok', id: msg.id });
+          return;
+        }
+        void settled(file).then(() => {
+          closeSync(file.fd);
+          reply({ type: 'ok', id: msg.id });
+        });
         return;
       }
     }

@@ -22,6 +22,14 @@ function writerThread(): WriterThread {
   return shared;
 }
 
+/**
+ * Starts the writer thread now rather than on the first upload (which would pay its start-up, tens
+ * of milliseconds on a busy machine).
+ */
+export function startTensorWriter(): void {
+  writerThread();
+}
+
 class WriterThread {
   readonly worker: Worker;
   dead = false;

@@ -27,6 +27,7 @@ import { LOGGER } from '../logging/logger.js';
 import { TensorsRepository } from './tensors.repository.js';
 import { TensorFiles, TensorUploadError, type UploadFraming } from './tensor-files.js';
 import { OutputUploads } from './output-uploads.js';
+import { startTensorWriter } from './tensor-writer.js';
 
 /**
  * An output as the coordinator checks it: inline, decoded from the store (an output by ref within
@@ -82,6 +83,7 @@ export class TensorsService implements OnModuleInit {
   }
 
   async onModuleInit(): Promise<void> {
+    startTensorWriter();
     const removed = await this.files.init();
     if (removed > 0) this.logger.info({ removed }, 'removed unfinished tensor uploads');
   }
@@ -270,10 +272,11 @@ export class TensorsService implements OnModuleInit {
     return Promise.all(
       outputs.map(async (t): Promise<CheckedTensor> => {
         if (!isTensorRef(t)) return t;
-        const data = await this.files.read(t.sha256).catch(() => undefined);
-        if (data === undefined || data.byteLength !== refTensorByteLength(t.dtype, t.shape)) return t;
-        // typed arrays need an aligned offset: small files may come in a slice of Node's pool
-        const bytes = data.byteOffset % 4 === 0 ? data : new Uint8Array(data);
+        // in shared memory: large checks run on the check thread (verification/check-thread.ts)
+        const bytes = await this.files
+          .readShared(t.sha256, refTensorByteLength(t.dtype, t.shape))
+          .catch(() => undefined);
+        if (bytes === undefined) return t;
         // its sha256 stays with it: bit-identical copies agree without a comparison (compare.ts)
         return Object.assign(tensorView(t.name, t.dtype, t.shape, bytes), { sha256: t.sha256 });
       }),

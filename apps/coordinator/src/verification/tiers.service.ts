@@ -9,7 +9,6 @@ import type {
   Signed,
   TensorWire,
 } from '@gpumesh/protocol';
-import { checkResultSanity } from '@gpumesh/verification';
 import { paymentOf, type SettlePayment } from '../ledger/postings.js';
 import { LOGGER } from '../logging/logger.js';
 import { AttemptsRepository } from '../jobs/attempts.repository.js';
@@ -31,6 +30,7 @@ import {
 import { VerificationRepository } from './verification.repository.js';
 import type { CheckedTensor } from '../tensors/tensors.service.js';
 import { unreadOutputs } from './compare.js';
+import { checkResultSanityOffLoop } from './check-thread.js';
 import { VerifierService } from './verifier.service.js';
 
 /** A provider's answer to one attempt, as dispatch holds it before the job completes. */
@@ -112,12 +112,13 @@ export class TrustTierService {
    * passes, else the attempt's error (`NON_FINITE_OUTPUT: …`), with a `failed_sanity` reputation
    * penalty that also puts the provider on probation. Canaries are judged by their known answer.
    */
-  sanity(job: Job, peerId: string, outputs: readonly CheckedTensor[]): string | null {
+  async sanity(job: Job, peerId: string, outputs: readonly CheckedTensor[]): Promise<string | null> {
     if (job.canary) return null;
     // Outputs by ref too large to read back: their dtype and shape were checked against the upload,
     // their values are judged by redundant copies and checks only (compared by hash).
     if (unreadOutputs(outputs)) return null;
-    const verdict = checkResultSanity(
+    // large outputs (read back from the tensor store) are scanned on the check thread
+    const verdict = await checkResultSanityOffLoop(
       job.spec as unknown as JobSpec,
       outputs as readonly (TensorWire | DecodedTensor)[],
     );
@@ -223,7 +224,7 @@ export class TrustTierService {
       return { kind: 'requeue', reason: why };
     }
     const extraOutputs = extra.checked ?? extra.outputs ?? [];
-    if (!this.verifier.agrees(job, outputs, extraOutputs)) {
+    if (!(await this.verifier.agrees(job, outputs, extraOutputs))) {
       const why = `${CHECK_DISAGREED}: ${held.peerId} and the check run of ${extra.peerId} disagree and no reference can decide`;
       await this.jobs
         .note(job.id, 'verification.disagreement', {

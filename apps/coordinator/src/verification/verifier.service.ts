@@ -19,7 +19,8 @@ import { ReputationService } from '../reputation/reputation.service.js';
 import type { ReputationKind } from '../reputation/reputation.js';
 import { buildEvidence, canonicalEvidence, evidenceHash, type ReferenceSource } from './evidence.js';
 import { CoordinatorReference, type ReferenceOutcome } from './reference.js';
-import { compareResults, unreadOutputs } from './compare.js';
+import { unreadOutputs } from './compare.js';
+import { compareResultsOffLoop } from './check-thread.js';
 import { COMPENSATION_WINDOW_MS, VerificationRepository } from './verification.repository.js';
 import { JOB_CORRECTED_EVENT } from '../jobs/job-state.js';
 import { JobEventsBus } from '../events/job-events.publisher.js';
@@ -142,8 +143,9 @@ export class VerifierService implements OnModuleDestroy {
     return null;
   }
 
-  agrees(job: Job, a: readonly CheckedTensor[], b: readonly CheckedTensor[]): boolean {
-    return compareResults(a, b, { spec: job.spec as unknown as JobSpec }).agree;
+  /** Whether two results agree within the job's tolerance (large ones compared on the check thread). */
+  async agrees(job: Job, a: readonly CheckedTensor[], b: readonly CheckedTensor[]): Promise<boolean> {
+    return (await compareResultsOffLoop(a, b, { spec: job.spec as unknown as JobSpec })).agree;
   }
 
   /**
@@ -162,7 +164,7 @@ export class VerifierService implements OnModuleDestroy {
     const spec = job.spec as unknown as JobSpec;
     // outputs by ref are read back from the tensor store (within RESULT_CHECK_MAX_BYTES)
     const [c, k] = await Promise.all([this.tensors.forCheck(candidate), this.tensors.forCheck(known)]);
-    const agreement = compareResults(c, k, { spec });
+    const agreement = await compareResultsOffLoop(c, k, { spec });
     if (agreement.agree) return { kind: 'agree' };
     const weights = agreement.reason ?? 'results differ';
     // Too large to read back and not bit-identical: no proof either way.
@@ -250,7 +252,7 @@ export class VerifierService implements OnModuleDestroy {
       );
       return false;
     }
-    const agreement = compareResults(accusedOutputs, referenceOutputs, { spec });
+    const agreement = await compareResultsOffLoop(accusedOutputs, referenceOutputs, { spec });
     // Model jobs carry their artifact, so the bundle can be recomputed offline; receipts name the
     // opaque per-attempt ids the job was offered under, which the bundle lists.
     const artifact = await this.references.artifactOf(spec).catch(() => null);
