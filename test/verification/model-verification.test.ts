@@ -463,7 +463,8 @@ describe('inference and train verification against the coordinator reference', (
       await checkEvidenceAccess(bundle, 'train-tiebreak', regressor, cheater),
       'train-tiebreak',
     );
-  });
+    // Three agents, a reference recompute and the evidence CLI: about 30 s alone, twice that on a loaded machine.
+  }, 180_000);
 
   it('catches a wrong inference canary result and bans the cheater', async () => {
     await honest?.stop();
