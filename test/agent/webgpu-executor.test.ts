@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   artifactHash,
   computeReference,
-  requestWebgpuAdapter,
   seededValues,
   type ModelArtifact,
   type WebgpuAdapterInfo,
@@ -28,9 +27,10 @@ import {
   matmulSpec,
   spec,
 } from '../../apps/provider-agent/src/runtime/executor/test-fixtures.js';
+import { WebgpuGate } from '../helpers/webgpu.js';
 
+const gate = new WebgpuGate('webgpu executor test');
 let adapter: WebgpuAdapterInfo | undefined;
-let unavailable: string | undefined;
 let pool: ExecutorPool | undefined;
 
 async function agreeWithReference(
@@ -49,27 +49,13 @@ async function agreeWithReference(
 }
 
 function requirePool(ctx: { skip: (note?: string) => void }): ExecutorPool {
-  if (pool === undefined) {
-    ctx.skip(`no WebGPU adapter here: ${unavailable ?? 'unknown'}`);
-    throw new Error('unreachable');
-  }
-  return pool;
+  return gate.need(ctx, pool);
 }
 
 describe('executor on the webgpu backend (software adapter in CI)', () => {
   beforeAll(async () => {
-    try {
-      adapter = (await requestWebgpuAdapter()).info;
-    } catch (err) {
-      unavailable = err instanceof Error ? err.message : String(err);
-      if (process.env.CI) {
-        throw new Error(
-          `CI must have a WebGPU adapter (Mesa: libegl-mesa0 libgl1-mesa-dri libgles2): ${unavailable}`,
-        );
-      }
-      console.warn(`skipping the webgpu executor test: ${unavailable}`);
-      return;
-    }
+    adapter = await gate.open();
+    if (adapter === undefined) return;
     pool = await createExecutorPool({
       slots: 1,
       backend: 'webgpu',

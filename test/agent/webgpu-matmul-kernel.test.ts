@@ -6,15 +6,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   GpumeshMatMulProgram,
   loadTf,
-  requestWebgpuAdapter,
   seededValues,
   useWebgpuMatmulKernel,
   webgpuBatchMatMul,
   type LoadedTf,
 } from '@gpumesh/compute';
+import { WebgpuGate } from '../helpers/webgpu.js';
 
 let loaded: LoadedTf | undefined;
-let unavailable: string | undefined;
+const gate = new WebgpuGate('webgpu matmul kernel test');
 
 /** Max |got - want| / (1 + |want|) against float64 sums of a batch of [m,k]·[k,n] products. */
 function relError(
@@ -42,14 +42,7 @@ function relError(
 
 describe('gpumesh WGSL matmul on the webgpu backend', () => {
   beforeAll(async () => {
-    try {
-      await requestWebgpuAdapter();
-    } catch (err) {
-      unavailable = err instanceof Error ? err.message : String(err);
-      if (process.env.CI) throw new Error(`CI must have a WebGPU adapter (Mesa llvmpipe): ${unavailable}`);
-      console.warn(`skipping the webgpu matmul kernel test: ${unavailable}`);
-      return;
-    }
+    if ((await gate.open()) === undefined) return;
     loaded = await loadTf('webgpu');
   }, 60_000);
 
@@ -57,13 +50,7 @@ describe('gpumesh WGSL matmul on the webgpu backend', () => {
     if (loaded) useWebgpuMatmulKernel(loaded.tf, 'tfjs');
   });
 
-  const need = (ctx: { skip: (note?: string) => void }): LoadedTf => {
-    if (loaded === undefined) {
-      ctx.skip(`no WebGPU adapter here: ${unavailable ?? 'unknown'}`);
-      throw new Error('unreachable');
-    }
-    return loaded;
-  };
+  const need = (ctx: { skip: (note?: string) => void }): LoadedTf => gate.need(ctx, loaded);
 
   it.for([
     { batchA: 1, batchB: 1, m: 64, k: 64, n: 64 },

@@ -6,7 +6,7 @@
 // 11 on 2 cores); WEBGPU_MEMORY_JOBS changes the count. Without an adapter the test fails in CI and
 // skips with a message elsewhere.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactHash, requestWebgpuAdapter, seededValues, type ModelArtifact } from '@gpumesh/compute';
+import { artifactHash, seededValues, type ModelArtifact } from '@gpumesh/compute';
 import type { JobSpec } from '@gpumesh/protocol';
 import {
   createExecutorPool,
@@ -23,12 +23,13 @@ import {
   matmulSpec,
   spec,
 } from '../../apps/provider-agent/src/runtime/executor/test-fixtures.js';
+import { WebgpuGate } from '../helpers/webgpu.js';
 
 const JOBS = Number(process.env.WEBGPU_MEMORY_JOBS ?? 1000);
 const WARMUP_JOBS = 30;
 
 let pool: ExecutorPool | undefined;
-let unavailable: string | undefined;
+const gate = new WebgpuGate('webgpu memory test');
 
 interface Mix {
   tasks: ((i: number) => ExecutorTask)[];
@@ -81,14 +82,7 @@ async function jobMix(): Promise<Mix> {
 
 describe('webgpu executor memory over many jobs', () => {
   beforeAll(async () => {
-    try {
-      await requestWebgpuAdapter();
-    } catch (err) {
-      unavailable = err instanceof Error ? err.message : String(err);
-      if (process.env.CI) throw new Error(`CI must have a WebGPU adapter (Mesa llvmpipe): ${unavailable}`);
-      console.warn(`skipping the webgpu memory test: ${unavailable}`);
-      return;
-    }
+    if ((await gate.open()) === undefined) return;
     pool = await createExecutorPool({
       slots: 1,
       backend: 'webgpu',
@@ -102,11 +96,7 @@ describe('webgpu executor memory over many jobs', () => {
   });
 
   it(`runs ${JOBS} matmul, inference and training jobs without growing tensors or GPU buffers`, async (ctx) => {
-    if (pool === undefined) {
-      ctx.skip(`no WebGPU adapter here: ${unavailable ?? 'unknown'}`);
-      return;
-    }
-    const p = pool;
+    const p = gate.need(ctx, pool);
     const mix = await jobMix();
     const run = async (i: number): Promise<void> => {
       const task = mix.tasks[i % mix.tasks.length](i);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { computeReference, requestWebgpuAdapter } from '@gpumesh/compute';
+import { computeReference } from '@gpumesh/compute';
 import {
   hashSpec,
   isTensorRef,
@@ -22,24 +22,18 @@ import { ProvidersRepository } from '../../apps/coordinator/src/providers/provid
 import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { AGENT_MAIN, assertBuilt, runProcess, startProcess, type Started } from '../helpers/processes.js';
 import { matmulSpec } from '../helpers/specs.js';
+import { WebgpuGate } from '../helpers/webgpu.js';
 
 const PASSPHRASE = 'webgpu-test-passphrase';
 
 let c: TestCoordinator | undefined;
 let dir: string | undefined;
 let agent: Started | undefined;
-let unavailable: string | undefined;
+const gate = new WebgpuGate('webgpu agent test');
 
 beforeAll(async () => {
   assertBuilt();
-  try {
-    await requestWebgpuAdapter();
-  } catch (err) {
-    unavailable = err instanceof Error ? err.message : String(err);
-    if (process.env.CI) throw new Error(`CI must have a WebGPU adapter (Mesa EGL/GLES): ${unavailable}`);
-    console.warn(`skipping the webgpu agent test: ${unavailable}`);
-    return;
-  }
+  if ((await gate.open()) === undefined) return;
   c = await startTestCoordinator();
   dir = await mkdtemp(join(tmpdir(), 'gpumesh-webgpu-'));
 }, 120_000);
@@ -54,14 +48,11 @@ const env = () => ({ ...process.env, GPUMESH_AGENT_PASSPHRASE: PASSPHRASE });
 
 describe('an agent on the webgpu backend', () => {
   it('advertises webgpu without a GPU and completes a matmul that agrees with the reference', async (ctx) => {
-    if (c === undefined || dir === undefined) {
-      ctx.skip(`no WebGPU adapter here: ${unavailable ?? 'unknown'}`);
-      return;
-    }
-    const dataDir = join(dir, 'agent');
+    const coordinator = gate.need(ctx, c);
+    const dataDir = join(gate.need(ctx, dir), 'agent');
     await runProcess(
       AGENT_MAIN,
-      ['init', '--coordinator', c.url, '--data-dir', dataDir, '--light-kdf', '--backend', 'webgpu'],
+      ['init', '--coordinator', coordinator.url, '--data-dir', dataDir, '--light-kdf', '--backend', 'webgpu'],
       env(),
     );
     const started = await startProcess(
@@ -73,7 +64,7 @@ describe('an agent on the webgpu backend', () => {
     agent = started;
     const [peerId, address] = [started.match[1], started.match[2]];
 
-    const providers = c.running.app.get(ProvidersRepository);
+    const providers = coordinator.running.app.get(ProvidersRepository);
     let row: Awaited<ReturnType<typeof providers.list>>[number] | undefined;
     for (let i = 0; i < 300 && row === undefined; i++) {
       row = (await providers.list({ limit: 50 })).find((p) => p.peerId === peerId);
@@ -84,7 +75,7 @@ describe('an agent on the webgpu backend', () => {
 
     const spec = parseJobSpec(matmulSpec(24, 40, 16, '100'));
     const jobId = randomUUID();
-    const outcome = await c.running.app.get(P2pService).offer(
+    const outcome = await coordinator.running.app.get(P2pService).offer(
       peerId,
       {
         version: 1,
