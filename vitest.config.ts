@@ -64,6 +64,10 @@ const INTEGRATION_SERIAL = [
 ];
 
 const integrationOptions = {
+  // One module graph per worker, not per file: the coordinator's imports (NestJS, Prisma, tfjs,
+  // libp2p) cost seconds a file, most of the suite's time when each file paid them. Files must leave
+  // no state behind (env restored, servers closed, timers real, tfjs tensors counted from a baseline).
+  isolate: false,
   globalSetup: ['./test/setup/dashboard-build.ts'],
   setupFiles: ['./test/setup/polyfills.ts'],
   testTimeout: 60_000,
@@ -80,6 +84,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['apps/**/*.spec.ts', 'libs/**/*.spec.ts'],
+          isolate: false, // as integrationOptions says
           setupFiles: ['./test/setup/polyfills.ts'],
           sequence: { groupOrder: 0 },
         },
