@@ -18,6 +18,7 @@ import {
 import { GpumeshClient, decodeTensor as decodeSdkTensor, type JobSubmission } from '@gpumesh/sdk';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { api } from '../helpers/coordinator.js';
+import { fundedDeveloper } from '../helpers/accounts.js';
 import { matmulSpec } from '../helpers/specs.js';
 import { referenceMatmul } from '../helpers/fake-agent.js';
 import {
@@ -209,6 +210,109 @@ describe('e2e: outputs over the inline threshold come back by ref', () => {
     // probation: held until the coordinator's reference agreed with the output read back
     expect(body.result.verification).toMatchObject({ method: 'reference', verified: true });
   }, 120_000);
+
+  it("chains jobs: a job's output by ref is its account's input of a later job, nobody else's", async () => {
+    // inputs of its own (other tests' products have other bytes, so this row is this job's)
+    const a1 = Float32Array.from({ length: 48 * 40 }, (_, i) => ((i % 23) - 11) / 13);
+    const b1 = Float32Array.from({ length: 40 * 40 }, (_, i) => ((i % 19) - 9) / 11);
+    const firstSpec = {
+      ...matmulSpec(1, 1, 1, '5'),
+      inputs: [encodeTensor('a', 'float32', [48, 40], a1), encodeTensor('b', 'float32', [40, 40], b1)],
+    };
+    const submitted = await api<JobBody>(url, 'POST', '/v1/jobs', { key, body: firstSpec });
+    expect(submitted.status, JSON.stringify(submitted.body)).toBe(201);
+    const firstDone = await finished(submitted.body.id);
+    expect(firstDone.state, JSON.stringify(firstDone.error)).toBe('COMPLETED');
+    const first = (await api<ResultBody>(url, 'GET', `/v1/jobs/${submitted.body.id}/result`, { key })).body;
+    const c = first.result.outputs[0] as TensorRef;
+    expect(c).toMatchObject({ name: 'c', dtype: 'float32', shape: [48, 40] });
+    // the output is its account's tensor now, marked with the job (it goes with the job)
+    const rows = await query<{ jobId: string | null; bytes: string }>(
+      db.url,
+      'SELECT "jobId"::text AS "jobId", bytes::text AS bytes FROM "Tensor" WHERE sha256 = $1',
+      [c.sha256],
+    );
+    expect(rows).toEqual([{ jobId: first.jobId, bytes: String(48 * 40 * 4) }]);
+    // ... shown like an upload
+    const meta = await api<{ ref: string; dtype: string; shape: number[]; bytes: number }>(
+      url,
+      'GET',
+      `/v1/tensors/${c.ref}`,
+      { key, headers: { accept: 'application/json' } },
+    );
+    expect(meta.status).toBe(200);
+    expect(meta.body).toMatchObject({ ref: c.ref, dtype: 'float32', shape: [48, 40], bytes: 48 * 40 * 4 });
+
+    // ... and named by ref in a later job, without downloading it: (a · b) · b2
+    const b2 = Float32Array.from({ length: 40 * 24 }, (_, i) => ((i % 9) - 4) / 7);
+    const chained = {
+      ...matmulSpec(1, 1, 1, '5'),
+      inputs: [{ name: 'a', ref: c.ref }, encodeTensor('b', 'float32', [40, 24], b2)],
+    };
+    const job = await api<JobBody>(url, 'POST', '/v1/jobs', { key, body: chained });
+    expect(job.status, JSON.stringify(job.body)).toBe(201);
+    const done = await finished(job.body.id);
+    expect(done.state, JSON.stringify(done.error)).toBe('COMPLETED');
+    const npy = await fetch(`${url}/v1/jobs/${job.body.id}/outputs/c`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(npy.status).toBe(200);
+    const got = decodeNpy(new Uint8Array(await npy.arrayBuffer()));
+    expect(got.shape).toEqual([48, 24]);
+    const cBytes = await fetch(`${url}/v1/jobs/${first.jobId}/outputs/c`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    const cValues = tensorView(
+      'a',
+      'float32',
+      [48, 40],
+      new Uint8Array(decodeNpy(new Uint8Array(await cBytes.arrayBuffer())).data),
+    ).values as Float32Array;
+    const expected = decodeTensor(
+      referenceMatmul(
+        parseJobSpec({
+          ...chained,
+          inputs: [
+            encodeTensor('a', 'float32', [48, 40], cValues),
+            encodeTensor('b', 'float32', [40, 24], b2),
+          ],
+        }),
+      )[0],
+    ).values as Float32Array;
+    const values = tensorView('c', 'float32', [48, 24], new Uint8Array(got.data)).values as Float32Array;
+    expect(relativeL2(values, expected)).toBeLessThan(1e-4);
+
+    // Another account gets what it gets for a ref that does not exist: no oracle of others' data.
+    const other = await fundedDeveloper({ url, databaseUrl: db.url }, 10n ** 12n);
+    const unknown = `sha256:${'0'.repeat(64)}`;
+    const submitAs = (ref: string) =>
+      api<{ error: { code: string; message: string } }>(url, 'POST', '/v1/jobs', {
+        key: other.key,
+        body: { ...chained, inputs: [{ name: 'a', ref }, chained.inputs[1]] },
+      });
+    const [theirs, nobodys] = await Promise.all([submitAs(c.ref), submitAs(unknown)]);
+    expect(theirs.status).toBe(400);
+    expect(nobodys.status).toBe(400);
+    expect(theirs.body.error.code).toBe(nobodys.body.error.code);
+    expect(theirs.body.error.message.replace(c.ref, '<ref>')).toBe(
+      nobodys.body.error.message.replace(unknown, '<ref>'),
+    );
+    expect(theirs.body.error.message).toMatch(
+      /^inputs\[0\]\.ref: no tensor sha256:[0-9a-f]{64} of this account/,
+    );
+    const [readTheirs, readNobodys] = await Promise.all(
+      [c.ref, unknown].map((ref) =>
+        api<{ error: { code: string; message: string } }>(url, 'GET', `/v1/tensors/${ref}`, {
+          key: other.key,
+        }),
+      ),
+    );
+    expect(readTheirs.status).toBe(404);
+    expect(readNobodys.status).toBe(404);
+    expect(readTheirs.body.error.message.replace(c.ref, '<ref>')).toBe(
+      readNobodys.body.error.message.replace(unknown, '<ref>'),
+    );
+  }, 180_000);
 
   it('lets the SDK and the Python client upload inputs by ref and read outputs by ref as they read inline ones', async () => {
     const client = new GpumeshClient({ baseUrl: url, apiKey: key });

@@ -12,7 +12,7 @@ export interface TestDeveloper {
 
 /** A new developer account (signed in with a fresh wallet) with `credits` minted to it, and an API key. */
 export async function fundedDeveloper(
-  c: TestCoordinator,
+  c: Pick<TestCoordinator, 'url' | 'databaseUrl'>,
   credits: bigint,
   wallet: Wallet | HDNodeWallet = Wallet.createRandom(),
 ): Promise<TestDeveloper> {

@@ -189,11 +189,12 @@ function jobSchemas(): Record<string, Json> {
   return schemas;
 }
 
-/** A submission's inputs: inline tensors, or `{ name, ref }` naming a tensor uploaded to /v1/tensors. */
+/** A submission's inputs: inline tensors, or `{ name, ref }` naming a tensor of the account (uploaded, or an earlier job's output by ref). */
 function inputsByValueOrRef(inputs: Json): Json {
   const byRef: Json = {
     type: 'object',
-    description: 'a tensor you uploaded (POST /v1/tensors), by its ref',
+    description:
+      'a tensor of yours by its ref: uploaded (POST /v1/tensors), or an output by ref of one of your completed jobs',
     required: ['name', 'ref'],
     additionalProperties: false,
     properties: {

@@ -501,7 +501,7 @@ export type JobDetailDto = {
       shape: number[];
       /** bytes of element data */
       bytes: number;
-      /** the uploaded tensor an input by ref names (absent for inline inputs) */
+      /** the tensor an input by ref names: uploaded, or an output by ref of an earlier job of the account (absent for inline inputs) */
       ref?: string;
     }[];
   };

@@ -16,6 +16,7 @@ import { VerificationRepository } from '../verification/verification.repository.
 import { holdSeconds } from '../verification/vesting.service.js';
 import { SettingsService } from '../settings/settings.service.js';
 import { TRUSTED_REPUTATION } from '../reputation/reputation.js';
+import { TensorsService } from '../tensors/tensors.service.js';
 import { AttemptRunner, type AttemptOutcome } from './attempt-runner.service.js';
 import { Adjudicator, type Adjudication, type SingleJudgement } from './adjudicator.service.js';
 import { singleCompletion, verifiedCompletion, type SettleTerms } from './completion.js';
@@ -55,6 +56,7 @@ export class DispatchService {
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly runner: AttemptRunner,
     private readonly adjudicator: Adjudicator,
+    private readonly tensors: TensorsService,
   ) {}
 
   async dispatch(jobId: string, now = new Date()): Promise<DispatchOutcome> {
@@ -263,6 +265,7 @@ export class DispatchService {
       verifiedCompletion(job, adjudication, winners, await this.settleTerms()),
     );
     if (!completed) return 'skipped';
+    await this.ownOutputs(completed);
     const kind = adjudication.verdict.disagreed ? 'won_tiebreak' : 'verified_pass';
     // Agreement, the reference or the known answer checked each winner's result.
     for (const w of winners) this.runner.creditResult(job, w, kind, true);
@@ -330,9 +333,22 @@ export class DispatchService {
       return 'skipped';
     }
     this.metrics.attempts.inc({ outcome: 'succeeded' });
+    await this.ownOutputs(completed);
     this.runner.creditResult(job, outcome, judged.passKind, judged.verified);
     this.metrics.jobDuration.observe({ kind: job.kind }, (Date.now() - job.createdAt.getTime()) / 1000);
     return 'completed';
+  }
+
+  /**
+   * The completed job's outputs by ref become its account's tensors (a later job may name them). A
+   * failure here leaves the job completed and its outputs downloadable; only the naming is lost.
+   */
+  private async ownOutputs(job: Job): Promise<void> {
+    await this.tensors
+      .adoptOutputs(job)
+      .catch((err: unknown) =>
+        this.logger.warn({ err, jobId: job.id }, 'could not give a job its outputs by ref as tensors'),
+      );
   }
 
   private async settleTerms(): Promise<SettleTerms> {

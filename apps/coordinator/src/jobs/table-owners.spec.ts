@@ -69,6 +69,16 @@ const OWNERS: readonly TableOwner[] = [
     owner: 'accounts',
     writes: [prismaWrites('spendingCap'), sqlWrites('SpendingCap')],
   },
+  {
+    tables: ['Tensor', 'OutputUpload'],
+    owner: 'tensors',
+    writes: [
+      prismaWrites('tensor'),
+      prismaWrites('outputUpload'),
+      sqlWrites('Tensor'),
+      sqlWrites('OutputUpload'),
+    ],
+  },
 ];
 
 /** The writes `source` makes with any of `patterns`, as `line: text`. */

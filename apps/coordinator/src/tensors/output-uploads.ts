@@ -1,7 +1,8 @@
-// Who may upload job outputs by ref (the artifact protocol's `put-tensor`) and what they uploaded:
-// a provider holding an open offer may upload as many tensors as the job can return, each at most
-// the job's largest honest output; a result may then name only tensors this provider uploaded, so a
-// provider cannot pass off a tensor it never sent (another account's upload, say) as its output.
+// Who may upload job outputs by ref (the artifact protocol's `put-tensor`): a provider holding an
+// open offer may upload as many tensors as the job can return, each at most the job's largest honest
+// output. What they uploaded is recorded in PostgreSQL (`OutputUpload`, TensorsRepository), so a
+// result may name only tensors this provider uploaded (a provider cannot pass off a tensor it never
+// sent, another account's upload say, as its output), after a coordinator restart too.
 
 interface Grant {
   readonly maxBytes: number;
@@ -11,10 +12,11 @@ interface Grant {
 /** Uploaded outputs are forgotten after this long unclaimed (a result that never came). */
 export const UPLOAD_CLAIM_TTL_MS = 60 * 60 * 1000;
 
+/** Uploads older than UPLOAD_CLAIM_TTL_MS are deleted at most this often (on the next upload). */
+export const UPLOAD_PRUNE_EVERY_MS = 60 * 1000;
+
 export class OutputUploads {
   private readonly grants = new Map<string, Set<Grant>>();
-  /** Uploaded, not yet claimed by a result: `${peerId}/${sha256}` -> when. */
-  private readonly uploaded = new Map<string, number>();
 
   /** Records an open offer to `peerId`; the returned function ends it (once). */
   grant(peerId: string, maxBytes: number, tensors: number): () => void {
@@ -39,19 +41,5 @@ export class OutputUploads {
       }
     }
     return false;
-  }
-
-  /** Records that `peerId` uploaded the tensor `sha256` (it is now in the store). */
-  stored(peerId: string, sha256: string, now: number = Date.now()): void {
-    this.uploaded.set(`${peerId}/${sha256}`, now);
-    for (const [key, at] of this.uploaded) {
-      if (now - at <= UPLOAD_CLAIM_TTL_MS) break; // insertion order: the rest are newer
-      this.uploaded.delete(key);
-    }
-  }
-
-  /** Whether `peerId` uploaded `sha256` (a result of its may name it; redundant copies may share it). */
-  uploadedBy(peerId: string, sha256: string): boolean {
-    return this.uploaded.has(`${peerId}/${sha256}`);
   }
 }

@@ -82,7 +82,7 @@ export class TensorsController {
   @RequireScopes('jobs:read')
   @ApiOperation({
     summary:
-      'A tensor you uploaded: its bytes as .npy (streamed), or its metadata with Accept: application/json',
+      'A tensor of yours (uploaded, or an output by ref of one of your jobs): its bytes as .npy (streamed), or its metadata with Accept: application/json',
   })
   @ApiProduces(NPY_MEDIA_TYPE, 'application/json')
   @ApiOkResponse({
@@ -91,7 +91,10 @@ export class TensorsController {
       'application/json': { schema: { $ref: '#/components/schemas/UploadedTensorDto' } },
     },
   })
-  @ApiErrors({ 403: 'FORBIDDEN: the key lacks jobs:read', 404: 'TENSOR_NOT_FOUND: not uploaded by you' })
+  @ApiErrors({
+    403: 'FORBIDDEN: the key lacks jobs:read',
+    404: 'TENSOR_NOT_FOUND: neither uploaded by you nor output by ref of one of your jobs',
+  })
   async get(
     @CurrentPrincipal() principal: Principal,
     @Param('ref') ref: string,

@@ -2,7 +2,7 @@ import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { join } from 'node:path';
 import type { ReadStream } from 'node:fs';
-import type { Tensor } from '#prisma';
+import type { Job, Tensor } from '#prisma';
 import {
   DTYPES,
   MAX_REF_TENSOR_BYTES,
@@ -24,9 +24,9 @@ import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { DomainError } from '../common/domain-error.js';
 import type { Principal } from '../auth/principal.js';
 import { LOGGER } from '../logging/logger.js';
-import { TensorsRepository } from './tensors.repository.js';
+import { TensorsRepository, type OwnedOutput } from './tensors.repository.js';
 import { TensorFiles, TensorUploadError, type UploadFraming } from './tensor-files.js';
-import { OutputUploads } from './output-uploads.js';
+import { OutputUploads, UPLOAD_CLAIM_TTL_MS, UPLOAD_PRUNE_EVERY_MS } from './output-uploads.js';
 import { startTensorWriter } from './tensor-writer.js';
 
 /**
@@ -67,12 +67,14 @@ function viewOf(row: Tensor): TensorView {
 
 /**
  * Uploaded tensors: the bytes stream into the content-addressed store (`TensorFiles`), one row per
- * account says who may use them. A ref is usable only by the accounts that uploaded its bytes.
+ * account says who may use them. A ref is usable only by the accounts that uploaded its bytes or
+ * whose job returned them as an output by ref (a row marked with the job, which goes with it).
  */
 @Injectable()
 export class TensorsService implements OnModuleInit {
   readonly files: TensorFiles;
   private readonly uploads = new OutputUploads();
+  private lastPrune = 0;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -129,8 +131,7 @@ export class TensorsService implements OnModuleInit {
   async get(principal: Principal, ref: string): Promise<TensorView> {
     const match = REF.exec(ref);
     const row = match ? await this.tensors.find(principal.accountId, match[1]) : null;
-    if (!row)
-      throw new DomainError('TENSOR_NOT_FOUND', `no tensor ${ref.slice(0, 80)} uploaded by this account`);
+    if (!row) throw new DomainError('TENSOR_NOT_FOUND', `no tensor ${ref.slice(0, 80)} of this account`);
     return viewOf(row);
   }
 
@@ -168,7 +169,7 @@ export class TensorsService implements OnModuleInit {
         if (!row) {
           throw new DomainError(
             'VALIDATION_FAILED',
-            `${field}.ref: no tensor ${ref as string} uploaded by this account (POST /v1/tensors)`,
+            `${field}.ref: no tensor ${ref as string} of this account (uploaded with POST /v1/tensors, or an output by ref of one of its jobs)`,
           );
         }
         const limit = Math.min(this.config.MAX_TENSOR_UPLOAD_BYTES, MAX_REF_TENSOR_BYTES);
@@ -232,11 +233,39 @@ export class TensorsService implements OnModuleInit {
     return upload.bytes <= this.config.MAX_RESULT_TENSOR_BYTES && this.uploads.take(peerId, upload.bytes);
   }
 
-  /** Streams an uploaded output into the store, checked against its announced hash and length. */
+  /**
+   * Streams an uploaded output into the store, checked against its announced hash and length, and
+   * records who uploaded it (in PostgreSQL, before the agent hears `stored`: a result it sends, or
+   * replays from its journal after a restart of this coordinator, finds the record).
+   */
   async storeOutput(peerId: string, upload: TensorUpload, chunks: AsyncIterable<Uint8Array>): Promise<void> {
     await this.files.writeExpected(chunks, upload.sha256, upload.bytes);
-    this.uploads.stored(peerId, upload.sha256);
+    const now = Date.now();
+    await this.tensors.recordUpload(peerId, upload.sha256, new Date(now));
     this.logger.debug({ peerId, sha256: upload.sha256, bytes: upload.bytes }, 'job output stored');
+    if (now - this.lastPrune >= UPLOAD_PRUNE_EVERY_MS) {
+      this.lastPrune = now;
+      void this.tensors
+        .pruneUploads(new Date(now - UPLOAD_CLAIM_TTL_MS))
+        .catch((err: unknown) => this.logger.warn({ err }, 'could not prune old output uploads'));
+    }
+  }
+
+  /**
+   * Gives a completed job's account its outputs by ref, as tensors it may name (a later job's input
+   * by ref, `GET /v1/tensors/:ref`) like its uploads; the rows go with the job. Canaries' outputs are
+   * the platform's and stay unowned.
+   */
+  async adoptOutputs(job: Pick<Job, 'id' | 'accountId' | 'canary' | 'result'>): Promise<number> {
+    if (job.canary) return 0;
+    const outputs = (job.result as unknown as { outputs?: readonly ResultTensor[] } | null)?.outputs ?? [];
+    const owned: OwnedOutput[] = outputs.filter(isTensorRef).map((o) => ({
+      sha256: o.sha256,
+      dtype: o.dtype,
+      shape: o.shape,
+      bytes: refTensorByteLength(o.dtype, o.shape),
+    }));
+    return this.tensors.adoptOutputs(job.accountId, job.id, owned);
   }
 
   /**
@@ -246,7 +275,8 @@ export class TensorsService implements OnModuleInit {
   async outputsMissing(peerId: string, outputs: readonly ResultTensor[]): Promise<string | null> {
     for (const output of outputs) {
       if (!isTensorRef(output)) continue;
-      if (!this.uploads.uploadedBy(peerId, output.sha256)) {
+      const since = new Date(Date.now() - UPLOAD_CLAIM_TTL_MS);
+      if (!(await this.tensors.uploadedSince(peerId, output.sha256, since))) {
         return `OUTPUT_NOT_UPLOADED: output ${output.name} names ${output.ref}, which this provider did not upload`;
       }
       const size = await this.files.size(output.sha256);

@@ -193,7 +193,7 @@ export interface JobInputSummary {
   dtype: string;
   shape: number[];
   bytes: number;
-  /** `sha256:<hex>` when the input is by ref (an uploaded tensor, GET /v1/tensors/:ref). */
+  /** `sha256:<hex>` when the input is by ref (an uploaded tensor or an earlier job's output by ref, GET /v1/tensors/:ref). */
   ref?: string;
 }
 
@@ -220,7 +220,8 @@ export class JobDetailDto extends JobDto {
             ref: {
               type: 'string',
               pattern: '^sha256:[0-9a-f]{64}$',
-              description: 'the uploaded tensor an input by ref names (absent for inline inputs)',
+              description:
+                'the tensor an input by ref names: uploaded, or an output by ref of an earlier job of the account (absent for inline inputs)',
             },
           },
         },
