@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { setPriority } from 'node:os';
 import { dirname, join } from 'node:path';
 import { runDevPayoutDemo } from './dev-payout.js';
 
@@ -122,6 +123,7 @@ export async function startLocalAgents(options: {
         env,
         stdio: ['ignore', 'pipe', 'inherit'],
       });
+      lowerPriority(child);
       const ready = await new Promise<{ peerId: string; address: string; backend: string }>(
         (resolve, reject) => {
           let out = '';
@@ -161,4 +163,24 @@ export async function startLocalAgents(options: {
 
 export function agentBinaryAvailable(): boolean {
   return existsSync(agentMain);
+}
+
+/**
+ * The nice value of local agents: they share the machine with the coordinator, which should answer
+ * while they compute (on 2 cores at equal priority, /health/live waited up to 1 s for a core during a
+ * 4096² job: docs/tensors.md). Real providers run on machines of their own.
+ */
+const LOCAL_AGENT_NICE = 10;
+
+/**
+ * Puts a local agent below the coordinator, before it starts its executor threads (which inherit the
+ * priority of the thread that starts them). Where the OS refuses, the agent keeps the default.
+ */
+function lowerPriority(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  try {
+    setPriority(child.pid, LOCAL_AGENT_NICE);
+  } catch {
+    // not permitted here: equal priority still works, only less responsively
+  }
 }
