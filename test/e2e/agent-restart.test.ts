@@ -11,7 +11,14 @@ import type { JobOfferOutcome } from '@gpumesh/p2p';
 import { P2pService } from '../../apps/coordinator/src/p2p/p2p.service.js';
 import { ProvidersRepository } from '../../apps/coordinator/src/providers/providers.repository.js';
 import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
-import { AGENT_MAIN, assertBuilt, runProcess, startProcess, type Started } from '../helpers/processes.js';
+import {
+  AGENT_MAIN,
+  assertBuilt,
+  initAgent,
+  runProcess,
+  startProcess,
+  type Started,
+} from '../helpers/processes.js';
 import { matmulSpec } from '../helpers/specs.js';
 
 const PASSPHRASE = 'restart-test-passphrase';
@@ -58,22 +65,7 @@ async function advertSeq(peerId: string, above: bigint, timeoutMs = 30_000): Pro
 describe('a restarted agent', () => {
   it('re-advertises and never re-runs an attempt it already reported', async () => {
     const dataDir = join(dir, 'agent');
-    await runProcess(
-      AGENT_MAIN,
-      [
-        'init',
-        '--coordinator',
-        c.url,
-        '--data-dir',
-        dataDir,
-        '--light-kdf',
-        '--slots',
-        '1',
-        '--backend',
-        'cpu',
-      ],
-      env(),
-    );
+    await initAgent(c.url, dataDir, env());
     const first = await startAgent(dataDir);
     agent = first.started;
     const seqBefore = await advertSeq(first.peerId, 0n);

@@ -17,7 +17,7 @@ import { P2pService } from '../../apps/coordinator/src/p2p/p2p.service.js';
 import { ProvidersRepository } from '../../apps/coordinator/src/providers/providers.repository.js';
 import { TensorsService } from '../../apps/coordinator/src/tensors/tensors.service.js';
 import { startCoordinatorOn, type TestCoordinator } from '../helpers/coordinator.js';
-import { AGENT_MAIN, assertBuilt, runProcess, startProcess, type Started } from '../helpers/processes.js';
+import { AGENT_MAIN, assertBuilt, initAgent, startProcess, type Started } from '../helpers/processes.js';
 import { matmulSpec } from '../helpers/specs.js';
 import { pollUntil, query } from '../helpers/poll.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -62,22 +62,7 @@ describe('e2e: a replayed result with an output by ref after a coordinator resta
     const coordinatorEnv = { PORT: String(await freePort()), DATA_DIR: join(dir, 'coordinator') };
     c = await startCoordinatorOn(db.url, coordinatorEnv);
     const dataDir = join(dir, 'agent');
-    await runProcess(
-      AGENT_MAIN,
-      [
-        'init',
-        '--coordinator',
-        c.url,
-        '--data-dir',
-        dataDir,
-        '--light-kdf',
-        '--slots',
-        '1',
-        '--backend',
-        'cpu',
-      ],
-      env,
-    );
+    await initAgent(c.url, dataDir, env);
     const configPath = join(dataDir, 'agent.json');
     const config = JSON.parse(await readFile(configPath, 'utf8')) as Record<string, unknown>;
     await writeFile(

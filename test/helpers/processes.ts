@@ -76,6 +76,35 @@ export function runProcess(script: string, args: string[], env: NodeJS.ProcessEn
   });
 }
 
+/**
+ * `gpumesh-agent init` of a test agent in `dataDir` for `coordinatorUrl`: a light key derivation, one
+ * slot and the cpu backend unless `extra` says otherwise (later flags win).
+ */
+export function initAgent(
+  coordinatorUrl: string,
+  dataDir: string,
+  env: NodeJS.ProcessEnv,
+  extra: string[] = [],
+): Promise<string> {
+  return runProcess(
+    AGENT_MAIN,
+    [
+      'init',
+      '--coordinator',
+      coordinatorUrl,
+      '--data-dir',
+      dataDir,
+      '--light-kdf',
+      '--slots',
+      '1',
+      '--backend',
+      'cpu',
+      ...extra,
+    ],
+    env,
+  );
+}
+
 /** How a command-line run ended. */
 export interface CliRun {
   code: number;
