@@ -32,7 +32,8 @@ const LEAF_BYTES = 160;
 const UINT256_MAX = (1n << 256n) - 1n;
 const UINT64_MAX = (1n << 64n) - 1n;
 
-function writeUint256(out: Buffer, offset: number, value: bigint): void {
+/** Writes `value` as the uint256 word at `offset` (throws past 2^256 - 1). */
+export function writeUint256(out: Buffer, offset: number, value: bigint): void {
   if (value < 0n || value > UINT256_MAX) throw new Error(`invalid cumulative amount ${value}`);
   out.fill(0, offset, offset + 32);
   // Amounts are uint64 on chain: one word write, not a trip through hex.
@@ -44,7 +45,8 @@ function writeUint256(out: Buffer, offset: number, value: bigint): void {
   out.write(hex.length % 2 ? `0${hex}` : hex, offset + 32 - Math.ceil(hex.length / 2), 'hex');
 }
 
-function writeSafeInteger(out: Buffer, offset: number, value: number, what: string): void {
+/** Writes a non-negative integer below 2^48 as the word at `offset` (throws on anything else). */
+export function writeSafeInteger(out: Buffer, offset: number, value: number, what: string): void {
   if (!Number.isSafeInteger(value) || value < 0) throw new Error(`invalid leaf ${what} ${value}`);
   out.fill(0, offset, offset + 32);
   out.writeUIntBE(value, offset + 26, 6);

@@ -12,7 +12,7 @@ import {
   literal,
 } from './canonical-bytes.js';
 import { keccak256Bytes } from './keccak.js';
-import { LEAF_ENCODING } from './leaf.js';
+import { LEAF_ENCODING, writeSafeInteger, writeUint256 } from './leaf.js';
 import { buildMerkleTree } from './merkle.js';
 import type { TreeDumpVerdict } from './tree-dump-check.js';
 
@@ -67,7 +67,7 @@ export function scanTreeDump(input: Uint8Array): TreeDumpVerdict | null {
   const amountRanges = new Int32Array(capacity * 2);
   let amountChars = 0;
   // The encoded leaf (`encodeLeaf`): the chain id and distributor words written from the first value.
-  const encoded = new Uint8Array(LEAF_WORDS * 32);
+  const encoded = Buffer.alloc(LEAF_WORDS * 32);
   let chainAt = -1;
   let chainEnd = -1;
   let distributorAt = -1;
@@ -88,7 +88,7 @@ export function scanTreeDump(input: Uint8Array): TreeDumpVerdict | null {
     if (n === 0) {
       chainAt = p;
       chainEnd = end;
-      writeInteger(encoded, 0, chainId);
+      writeSafeInteger(encoded, 0, chainId, 'chain id');
     } else if (!sameBytes(bytes, chainAt, chainEnd, p, end)) severalDomains = true;
 
     p = literal(bytes, end, NEXT_ADDRESS);
@@ -107,7 +107,7 @@ export function scanTreeDump(input: Uint8Array): TreeDumpVerdict | null {
     const index = digitsValue(bytes, p, end);
     if (index >= MAX_WORD_INTEGER) return null;
     indices[n] = index;
-    writeInteger(encoded, 64, index);
+    writeSafeInteger(encoded, 64, index, 'index');
 
     p = literal(bytes, end, NEXT_ADDRESS);
     const accountAt = p;
@@ -119,7 +119,10 @@ export function scanTreeDump(input: Uint8Array): TreeDumpVerdict | null {
 
     p = literal(bytes, p, NEXT_STRING);
     end = digits(bytes, p);
-    if (end < 0 || !writeAmount(encoded, 128, bytes, p, end, text)) return null;
+    if (end < 0) return null;
+    const amount = end - p <= EXACT_DIGITS ? BigInt(digitsValue(bytes, p, end)) : BigInt(text(p, end));
+    if (amount > UINT256_MAX) return null; // the text's encoder refuses it
+    writeUint256(encoded, 128, amount);
     amountRanges[2 * n] = p;
     amountRanges[2 * n + 1] = end;
     amountChars += end - p + 1;
@@ -183,41 +186,5 @@ const VALUE_CLOSE = ascii('"]}');
 function sameBytes(bytes: Uint8Array, a: number, aEnd: number, b: number, bEnd: number): boolean {
   if (aEnd - a !== bEnd - b) return false;
   for (let k = 0; k < aEnd - a; k++) if (bytes[a + k] !== bytes[b + k]) return false;
-  return true;
-}
-
-/** Writes a non-negative integer below 2^48 as the 32-byte big-endian word at `offset`. */
-function writeInteger(out: Uint8Array, offset: number, value: number): void {
-  out.fill(0, offset, offset + 26);
-  for (let k = 31; k >= 26; k--) {
-    out[offset + k] = value % 256;
-    value = Math.floor(value / 256);
-  }
-}
-
-/** Writes the decimal `bytes[at, end)` as a uint256 word at `offset`; false when it does not fit. */
-function writeAmount(
-  out: Uint8Array,
-  offset: number,
-  bytes: Uint8Array,
-  at: number,
-  end: number,
-  text: (start: number, end: number) => string,
-): boolean {
-  if (end - at <= EXACT_DIGITS) {
-    let value = digitsValue(bytes, at, end);
-    out.fill(0, offset, offset + 24);
-    for (let k = 31; k >= 24; k--) {
-      out[offset + k] = value % 256;
-      value = Math.floor(value / 256);
-    }
-    return true;
-  }
-  let value = BigInt(text(at, end));
-  if (value > UINT256_MAX) return false;
-  for (let k = 31; k >= 0; k--) {
-    out[offset + k] = Number(value & 0xffn);
-    value >>= 8n;
-  }
   return true;
 }
