@@ -24,6 +24,7 @@ import {
   formatTokenAmount,
   fundFromDevFaucet,
   parseTokenAmount,
+  rpcProvider,
 } from '@gpumesh/rewards';
 
 import { consoleIo, type CliIo } from './io.js';
@@ -172,7 +173,7 @@ export async function runDevFundCli(
         `chain ${info.chainId} of ${coordinator} is not a local dev chain: there is no faucet. Send ${address} a little ETH for gas on that chain and the escrow's token (${info.token ?? 'see GET /v1/rewards/chain'}) from an exchange or the operator, then deposit into the JobEscrow ${info.escrow}`,
       );
     }
-    provider = new JsonRpcProvider(info.rpcUrl, info.chainId, { staticNetwork: true, pollingInterval: 250 });
+    provider = rpcProvider(info.rpcUrl, info.chainId);
     const txHashes = await fundFromDevFaucet(provider, info.token, [{ to: address, wei, tokens: amount }]);
     if (deposit) {
       const held = await attachComputeToken(info.token, provider).balanceOf(address);

@@ -10,7 +10,7 @@ import { chmod, mkdir, readFile, readdir, rename, writeFile } from 'node:fs/prom
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { JsonRpcProvider, Wallet } from 'ethers';
+import { Wallet } from 'ethers';
 
 import type { GpumeshNode } from '@gpumesh/p2p';
 
@@ -172,7 +172,8 @@ export async function runWatchCli(
   }
   const saveDir = values['save-dir'];
   const key = env[GUARDIAN_KEY_ENV];
-  const provider = new JsonRpcProvider(rpcUrl, undefined, { staticNetwork: true, pollingInterval: 250 });
+  const { EpochWatcher, keccak256Hex, rpcProvider } = await import('@gpumesh/rewards');
+  const provider = rpcProvider(rpcUrl);
   let guardian: Wallet | undefined;
   try {
     guardian = key ? new Wallet(key, provider) : undefined;
@@ -181,7 +182,6 @@ export async function runWatchCli(
     provider.destroy();
     return 2;
   }
-  const { EpochWatcher, keccak256Hex } = await import('@gpumesh/rewards');
   // The files kept in --save-dir by the hash of their bytes: what --listen serves.
   const kept = new Map<string, string>();
   let node: GpumeshNode | undefined;

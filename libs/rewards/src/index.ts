@@ -1,6 +1,7 @@
 export { RewardsError } from './errors.js';
 export { parseTokenAmount, formatTokenAmount, ONE_TOKEN } from './amounts.js';
 export { toHex } from './hex.js';
+export { rpcProvider, type RpcProviderOptions } from './rpc-provider.js';
 export { leafHash, type LeafDomain } from './leaf.js';
 export {
   receiptId,

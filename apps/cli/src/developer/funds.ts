@@ -9,6 +9,7 @@ import {
   depositIntoEscrow,
   formatTokenAmount,
   parseTokenAmount,
+  rpcProvider,
 } from '@gpumesh/rewards';
 import type { AccountDto, ChainInfoDto, GpumeshClient } from '@gpumesh/sdk';
 import { consoleIo, type CliIo } from '../io.js';
@@ -150,7 +151,7 @@ async function chainContext(
   const rpcUrl = values.rpc ?? info.rpcUrl;
   if (!rpcUrl)
     throw new UsageError(`${client.baseUrl} publishes no RPC URL for chain ${info.chainId}: pass --rpc`);
-  const provider = new JsonRpcProvider(rpcUrl, info.chainId, { staticNetwork: true, pollingInterval: 250 });
+  const provider = rpcProvider(rpcUrl, info.chainId);
   return { client, wallet, signer: new NonceManager(wallet.connect(provider)), provider, info, account };
 }
 

@@ -14,6 +14,7 @@ import {
   attachRewardsDistributor,
   formatTokenAmount,
   readStake,
+  rpcProvider,
 } from '@gpumesh/rewards';
 
 /** What each local agent's wallet gets from the faucet, and stakes of it. */
@@ -94,10 +95,7 @@ export async function runDevPayoutDemo(options: {
   const info = chain.body;
 
   // A restart on the same data dir finds the dev chain as it was: agents that staked keep their stake.
-  const provider = new JsonRpcProvider(info.rpcUrl!, info.chainId, {
-    staticNetwork: true,
-    pollingInterval: 250,
-  });
+  const provider = rpcProvider(info.rpcUrl!, info.chainId);
   let fresh: DevAgentWallet[] = agents;
   try {
     if (info.staking) {

@@ -10,6 +10,7 @@ import {
   type ProviderStakingContract,
   type EpochDomain,
   type RewardsDistributorContract,
+  rpcProvider,
 } from '@gpumesh/rewards';
 import { SETTLEMENT_CHAIN, type SettlementChain } from './settlement-chain.js';
 
@@ -28,11 +29,7 @@ export class ChainClient implements OnModuleDestroy {
   private tokenPromise: Promise<ComputeTokenContract> | null = null;
 
   constructor(@Inject(SETTLEMENT_CHAIN) readonly chain: SettlementChain) {
-    this.provider = new JsonRpcProvider(chain.rpcUrl, chain.chainId, {
-      staticNetwork: true,
-      pollingInterval: 250,
-      cacheTimeout: -1,
-    });
+    this.provider = rpcProvider(chain.rpcUrl, chain.chainId);
     this.settler = new Wallet(chain.settlerKey, this.provider);
     this.distributor = attachRewardsDistributor(chain.contracts.distributor, this.provider);
     this.escrow = attachJobEscrow(chain.contracts.escrow, this.provider);

@@ -25,6 +25,7 @@ import {
   type ClaimTicket,
   type FundEpochResult,
   type StakeInfo,
+  rpcProvider,
 } from '@gpumesh/rewards';
 import { agentPaths, readAgentConfig } from '../agent-config.js';
 import { EpochFileStore } from '../daemon/epoch-store.js';
@@ -162,7 +163,7 @@ export async function connectChain(opts: ChainOptions, offline = false): Promise
       `no chain RPC URL: the coordinator publishes none; pass --rpc <url> or set ${CHAIN_RPC_ENV}`,
     );
   }
-  const provider = new JsonRpcProvider(rpcUrl, info.chainId, { staticNetwork: true, pollingInterval: 250 });
+  const provider = rpcProvider(rpcUrl, info.chainId);
   try {
     const network = await Promise.race([
       provider.send('eth_chainId', []) as Promise<string>,

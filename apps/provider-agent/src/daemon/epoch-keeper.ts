@@ -2,7 +2,7 @@ import { JsonRpcProvider } from 'ethers';
 import type { Logger } from 'pino';
 import { fetchEpochFileFromAny, handleEpochFileRequests, type GpumeshNode } from '@gpumesh/p2p';
 import type { EpochAnnouncement, Signed } from '@gpumesh/protocol';
-import { attachRewardsDistributor, keccak256Hex } from '@gpumesh/rewards';
+import { attachRewardsDistributor, keccak256Hex, rpcProvider } from '@gpumesh/rewards';
 import type { EpochFileStore } from './epoch-store.js';
 
 /** Announcements waiting for their file at once (a coordinator announces a handful at a time). */
@@ -40,10 +40,7 @@ export class EpochKeeper {
   private stopServing: (() => Promise<void>) | null = null;
 
   constructor(private readonly options: EpochKeeperOptions) {
-    this.provider =
-      options.chainRpcUrl === undefined
-        ? null
-        : new JsonRpcProvider(options.chainRpcUrl, undefined, { staticNetwork: true });
+    this.provider = options.chainRpcUrl === undefined ? null : rpcProvider(options.chainRpcUrl);
   }
 
   async start(): Promise<void> {
