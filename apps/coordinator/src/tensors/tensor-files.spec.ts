@@ -42,6 +42,39 @@ describe('TensorFiles', () => {
     expect(await readdir(files.dir)).toEqual([sha]);
   });
 
+  it('writes concurrent uploads whole while their batch buffers are reused, one after an aborted one', async () => {
+    // chunks that straddle the 1 MiB batches; the writer thread hands each batch's buffer back, and
+    // the next batch (of any upload) is copied into it: a buffer reused too early corrupts a file
+    const tensor = (seed: number, mib: number): Uint8Array => {
+      const data = new Uint8Array(mib * 1024 * 1024 + 4 * seed);
+      for (let i = 0; i < data.length; i += 1) data[i] = (i * seed + (i >> 12)) % 253;
+      return data;
+    };
+    // refused after 3 MiB (bytes over the layout's length), so its half-filled batch is dropped
+    const refused = files.write(
+      chunks(tensor(2, 4), 65_521),
+      { kind: 'raw', dtype: 'int32', shape: [768 * 1024] },
+      1 << 30,
+    );
+    await expect(refused).rejects.toThrow('more data than');
+    const inputs = [tensor(3, 5), tensor(5, 3), tensor(7, 6)];
+    const sizes = [65_521, 1024 * 1024 + 3, 7_777];
+    const stored = await Promise.all(
+      inputs.map((data, i) =>
+        files.write(
+          chunks(data, sizes[i]),
+          { kind: 'raw', dtype: 'int32', shape: [data.length / 4] },
+          1 << 30,
+        ),
+      ),
+    );
+    for (const [i, data] of inputs.entries()) {
+      expect(stored[i].sha256).toBe(createHash('sha256').update(data).digest('hex'));
+      expect(Buffer.compare(await files.read(stored[i].sha256), Buffer.from(data))).toBe(0);
+    }
+    expect((await readdir(files.dir)).sort()).toEqual(stored.map((s) => s.sha256).sort());
+  });
+
   it('stores the element bytes of a .npy under their sha256, whatever the chunking', async () => {
     const data = new Uint8Array(new Float32Array([1, 2, 3, 4, 5, 6]).buffer);
     const sha = createHash('sha256').update(data).digest('hex');

@@ -29,7 +29,6 @@ export class TensorUploadError extends Error {
 }
 
 const TEMP_SUFFIX = '.tmp';
-const WRITE_BATCH_BYTES = 1024 * 1024;
 /** Bytes per read of `readShared` (one thread-pool request each). */
 const READ_BATCH_BYTES = 8 * 1024 * 1024;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -175,22 +174,12 @@ export class TensorFiles {
     let finished = false;
     try {
       let written = 0;
-      let pending: Uint8Array[] = [];
-      let pendingBytes = 0;
       for await (const chunk of source) {
         written += chunk.byteLength;
         if (written > bytes)
           throw new TensorUploadError('BAD_TENSOR', `more than the announced ${bytes} bytes`);
-        pending.push(chunk);
-        pendingBytes += chunk.byteLength;
-        if (pendingBytes >= WRITE_BATCH_BYTES) {
-          // a fresh buffer (the chunks are views of the stream's): handed to the writer thread
-          await file.write(Buffer.concat(pending, pendingBytes));
-          pending = [];
-          pendingBytes = 0;
-        }
+        await file.append(chunk);
       }
-      if (pendingBytes > 0) await file.write(Buffer.concat(pending, pendingBytes));
       if (written !== bytes)
         throw new TensorUploadError('BAD_TENSOR', `${written} bytes arrived, ${bytes} were announced`);
       const actual = await file.finish();
@@ -216,8 +205,6 @@ export class TensorFiles {
     let expected = layout ? checkedLength(layout, maxBytes) : -1;
     let prefix: Buffer | null = framing.kind === 'npy' ? Buffer.alloc(0) : null;
     let written = 0;
-    let pending: Uint8Array[] = [];
-    let pendingBytes = 0;
     for await (const chunk of source) {
       let data: Uint8Array = chunk;
       if (prefix !== null) {
@@ -239,18 +226,10 @@ export class TensorFiles {
       if (layout?.dtype === 'bool' && data.some((v) => v > 1)) {
         throw new TensorUploadError('BAD_TENSOR', 'bool tensor: every byte must be 0 or 1');
       }
-      pending.push(data);
-      pendingBytes += data.byteLength;
       written += data.byteLength;
-      // Socket chunks are 16-64 KiB: one fresh WRITE_BATCH_BYTES buffer goes to the writer thread
-      // (hashed and written there, off the event loop) instead.
-      if (pendingBytes >= WRITE_BATCH_BYTES) {
-        await file.write(Buffer.concat(pending, pendingBytes));
-        pending = [];
-        pendingBytes = 0;
-      }
+      // hashed and written by the writer thread, off the event loop, in 1 MiB batches
+      await file.append(data);
     }
-    if (pendingBytes > 0) await file.write(Buffer.concat(pending, pendingBytes));
     if (layout === null) {
       throw new TensorUploadError('BAD_TENSOR', 'body ended inside the .npy header');
     }

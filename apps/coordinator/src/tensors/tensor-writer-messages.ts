@@ -13,6 +13,7 @@ export type WriterRequest =
   | { readonly type: 'abort'; readonly id: number };
 
 export type WriterReply =
-  | { readonly type: 'ok'; readonly id: number }
+  /** `buffer`: a written batch's buffer, transferred back to be filled again. */
+  | { readonly type: 'ok'; readonly id: number; readonly buffer?: ArrayBuffer }
   | { readonly type: 'done'; readonly id: number; readonly sha256: string }
   | { readonly type: 'error'; readonly id: number; readonly message: string };

@@ -1,7 +1,7 @@
 // The tensor store's writer thread: hashes (SHA-256) and writes the bytes of uploads and job outputs
 // by ref, so neither runs on the coordinator's event loop (hashing alone is ~4 ms a MiB on a busy
 // core). Each file is one `open`, many `write` (an ArrayBuffer transferred, acknowledged once
-// written), then `finish` (fsync, close, the digest) or `abort`.
+// written, and transferred back for reuse), then `finish` (fsync, close, the digest) or `abort`.
 //
 // Every SYNC_EVERY_BYTES written, a background `fdatasync` (the thread pool) starts the disk on what
 // is written so far while more arrives: the `fsync` of `finish` then waits only for the tail. Left
@@ -68,7 +68,8 @@ port.on('message', (msg: WriterRequest) => {
         }
         file.unsynced += bytes.byteLength;
         if (file.unsynced >= SYNC_EVERY_BYTES) syncInBackground(file);
-        reply({ type: 'ok', id: msg.id });
+        // the buffer goes back to the event loop's pool: refilled there without fresh pages
+        port?.postMessage({ type: 'ok', id: msg.id, buffer: msg.buffer } satisfies WriterReply, [msg.buffer]);
         return;
       }
       case 'finish': {
