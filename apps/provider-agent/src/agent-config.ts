@@ -13,6 +13,7 @@ import {
   DEFAULT_RECONNECT_INITIAL_DELAY_MS,
   DEFAULT_RECONNECT_MAX_DELAY_MS,
 } from './daemon/coordinator-link.js';
+import { DEFAULT_TENSOR_CACHE_BYTES } from './daemon/tensor-cache.js';
 
 /** Where the agent keeps its keystore, config, artifact cache and journal. */
 export function defaultDataDir(): string {
@@ -67,6 +68,12 @@ export const agentConfigSchema = z.strictObject({
    * inline (base64) in the result frame.
    */
   inlineOutputMaxBytes: z.number().int().min(0).max(MAX_TENSOR_BYTES).default(DEFAULT_INLINE_OUTPUT_BYTES),
+  /**
+   * Bytes of job inputs by ref kept on disk under `tensors/` in the data dir (least recently used out
+   * first), so jobs on the same tensors do not fetch them again; 0 = keep none. Lowered at start to
+   * what the cache holds plus half the free disk space.
+   */
+  tensorCacheBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(DEFAULT_TENSOR_CACHE_BYTES),
   /** Written by `gpumesh-agent benchmark`; advertised as the measured GFLOP/s. */
   benchmarkGflops: z.number().positive().optional(),
   /** The backend `benchmarkGflops` was measured on: the figure is advertised only on that backend. */
@@ -136,6 +143,8 @@ export interface AgentPaths {
   keystore: string;
   config: string;
   artifacts: string;
+  /** Cached job inputs by ref: one file per tensor, named by the sha256 of its bytes. */
+  tensors: string;
   /** Kept epoch files: `epochs/<distributor>/<epoch>.json`. */
   epochs: string;
   journal: string;
@@ -149,6 +158,7 @@ export function agentPaths(dataDir: string): AgentPaths {
     keystore: join(dataDir, 'keystore.json'),
     config: join(dataDir, 'agent.json'),
     artifacts: join(dataDir, 'artifacts'),
+    tensors: join(dataDir, 'tensors'),
     epochs: join(dataDir, 'epochs'),
     journal: join(dataDir, 'journal.jsonl'),
     status: join(dataDir, 'status.json'),

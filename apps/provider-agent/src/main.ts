@@ -49,6 +49,9 @@ GPUMESH_AGENT_PASSPHRASE or asked on the terminal.`,
   --jobs-per-slot <n>  jobs accepted per slot, the rest waiting in its queue (default 4; 32 for a
                        stream of tiny jobs, whose offers then travel in batches; 1 for long jobs)
   --backend <name>     auto | tensorflow-gpu | webgpu | tensorflow | wasm | cpu (default auto)
+  --tensor-cache <size>
+                       disk kept for job inputs by ref under tensors/ in the data dir, so jobs on the
+                       same tensors do not fetch them again (default 1GiB; e.g. 0, 512MiB, 20GiB)
   --force              replace an existing keystore (its identity and unclaimed earnings address are lost)
   --light-kdf          cheap key derivation, for throwaway test agents only
 ${COMMON}`,
@@ -101,6 +104,7 @@ when every working backend's sweep passed its checks and the job agreed with the
                        checkout this agent was built in)
 ${COMMON}`,
   start: `usage: gpumesh-agent start [--log-level info] [--coordinator <url>] [--max-disconnected <s>]
+                           [--tensor-cache <size>]
 
 Runs the daemon until Ctrl-C: one executor per slot in worker threads, signed adverts on gossipsub,
 job offers over libp2p streams, and a journal so a restarted agent never runs a reported attempt twice.
@@ -113,6 +117,9 @@ forever with capped backoff, re-reading its addresses from /v1/network. One agen
                        (default: maxDisconnectedSeconds in the config, 600)
   --coordinator <url>  the coordinator's REST URL when it moved (saved in the config; its offer
                        signer must still be the one trusted at init)
+  --tensor-cache <size>
+                       the tensor cache's size for this run (default: tensorCacheBytes in the
+                       config, 1GiB); 0 = keep no tensor (the files kept are removed)
 ${COMMON}`,
   status: `usage: gpumesh-agent status
 
@@ -194,6 +201,7 @@ const commandOptions = {
     slots: { type: 'string' },
     'jobs-per-slot': { type: 'string' },
     backend: { type: 'string' },
+    'tensor-cache': { type: 'string' },
     force: { type: 'boolean', default: false },
     'light-kdf': { type: 'boolean', default: false },
   },
@@ -223,6 +231,7 @@ const commandOptions = {
     'log-level': { type: 'string', default: 'info' },
     coordinator: { type: 'string' },
     'max-disconnected': { type: 'string' },
+    'tensor-cache': { type: 'string' },
   },
   status: { ...commonOptions },
   stake: { ...commonOptions, coordinator: { type: 'string' }, rpc: { type: 'string' } },
@@ -322,6 +331,7 @@ async function main(argv: string[]): Promise<number> {
           slots: values.slots as string | undefined,
           jobsPerSlot: values['jobs-per-slot'] as string | undefined,
           backend: values.backend as string | undefined,
+          tensorCache: values['tensor-cache'] as string | undefined,
           force: values.force === true,
           lightKdf: values['light-kdf'] === true,
         },
@@ -354,6 +364,7 @@ async function main(argv: string[]): Promise<number> {
         logLevel: values['log-level'] as string,
         coordinatorUrl: values.coordinator as string | undefined,
         maxDisconnected: values['max-disconnected'] as string | undefined,
+        tensorCache: values['tensor-cache'] as string | undefined,
       });
     case 'status':
       await statusCommand(common, out);

@@ -56,6 +56,18 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly p2pTensorsServed = new Counter({
+    name: 'gpumesh_p2p_tensors_served_total',
+    help: 'Job inputs by ref streamed to providers over the artifact protocol (agents cache them)',
+    registers: [this.registry],
+  });
+
+  readonly p2pTensorBytesServed = new Counter({
+    name: 'gpumesh_p2p_tensor_served_bytes_total',
+    help: 'Bytes of job inputs by ref streamed to providers over the artifact protocol',
+    registers: [this.registry],
+  });
+
   readonly attempts = new Counter({
     name: 'gpumesh_job_attempts_total',
     help: 'Job attempts offered to providers, by outcome',

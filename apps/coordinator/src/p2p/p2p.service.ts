@@ -186,7 +186,14 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
       getArtifact: (hash) => this.artifacts.content(hash),
       // job inputs by ref: the same rule, per tensor
       mayFetchTensor: (sha256, { remotePeer }) => this.offeredTensors.take(remotePeer, sha256),
-      openTensor: (sha256) => this.tensors.source(sha256),
+      openTensor: async (sha256) => {
+        const source = await this.tensors.source(sha256);
+        if (source) {
+          this.metrics.p2pTensorsServed.inc();
+          this.metrics.p2pTensorBytesServed.inc(source.bytes);
+        }
+        return source;
+      },
       // job outputs by ref: uploaded by a provider holding an open offer, within its job's size
       mayPutTensor: (upload, { remotePeer }) => this.tensors.mayStoreOutput(remotePeer, upload),
       storeTensor: (upload, chunks, { remotePeer }) => this.tensors.storeOutput(remotePeer, upload, chunks),

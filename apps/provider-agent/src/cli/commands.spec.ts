@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, marketLine, parseMaxDisconnected } from './commands.js';
+import {
+  formatBytes,
+  formatDuration,
+  marketLine,
+  parseMaxDisconnected,
+  parseTensorCache,
+  tensorCacheLine,
+} from './commands.js';
 import { CliError } from './output.js';
 
 describe('status and init helpers', () => {
@@ -31,5 +38,37 @@ describe('status and init helpers', () => {
     expect(parseMaxDisconnected('0')).toBe(0);
     expect(parseMaxDisconnected('600')).toBe(600);
     for (const bad of ['-1', '1.5', 'ten', '']) expect(() => parseMaxDisconnected(bad)).toThrow(CliError);
+  });
+
+  it('reads --tensor-cache as bytes or binary units, 0 = no cache', () => {
+    expect(parseTensorCache(undefined)).toBeUndefined();
+    expect(parseTensorCache('0')).toBe(0);
+    expect(parseTensorCache('4096')).toBe(4096);
+    expect(parseTensorCache('512MiB')).toBe(512 * 2 ** 20);
+    expect(parseTensorCache('20 GiB')).toBe(20 * 2 ** 30);
+    for (const bad of ['-1', '1.5GiB', '1GB', 'lots', '', '99999999999999TiB'])
+      expect(() => parseTensorCache(bad)).toThrow(CliError);
+    expect([0, 1023, 1536, 3 * 2 ** 30].map(formatBytes)).toEqual(['0 B', '1023 B', '1.5 KiB', '3.0 GiB']);
+  });
+
+  it("shows the tensor cache's figures in status", () => {
+    const stats = {
+      budgetBytes: 2 ** 30,
+      entries: 3,
+      bytes: 3 * 2 ** 20,
+      hits: 7,
+      misses: 3,
+      sharedFetches: 2,
+      bytesSaved: 9 * 2 ** 20,
+      evictions: 1,
+      dropped: 0,
+      writeErrors: 0,
+    };
+    expect(tensorCacheLine(stats)).toBe(
+      '7 hit(s), 3 miss(es), 2 shared fetch(es), 9.0 MiB not transferred; 3 tensor(s), 3.0 MiB of 1.0 GiB; 1 evicted, 0 corrupt dropped',
+    );
+    expect(tensorCacheLine({ ...stats, budgetBytes: 0 })).toBe(
+      'off (tensorCacheBytes 0); 2 fetch(es) shared between jobs',
+    );
   });
 });

@@ -106,6 +106,7 @@ export async function initCommand(
     slots?: string;
     jobsPerSlot?: string;
     backend?: string;
+    tensorCache?: string;
     force: boolean;
     lightKdf: boolean;
   },
@@ -122,6 +123,7 @@ export async function initCommand(
   if (jobsPerSlot !== undefined && (!Number.isInteger(jobsPerSlot) || jobsPerSlot < 1 || jobsPerSlot > 64)) {
     throw new CliError('--jobs-per-slot must be an integer from 1 to 64');
   }
+  const tensorCacheBytes = parseTensorCache(opts.tensorCache);
   const network = await fetchNetwork(opts.coordinator);
   const market = await fetchMarket(opts.coordinator);
   const passphrase = await readPassphrase(opts.env, true);
@@ -136,6 +138,7 @@ export async function initCommand(
     ...(opts.region ? { region: opts.region } : {}),
     ...(slots ? { slots } : {}),
     ...(jobsPerSlot ? { jobsPerSlot } : {}),
+    ...(tensorCacheBytes !== undefined ? { tensorCacheBytes } : {}),
     ...(parseBackend(opts.backend) ? { backend: parseBackend(opts.backend) } : {}),
   };
   await writeAgentConfig(paths.config, config);
@@ -407,18 +410,64 @@ export function parseMaxDisconnected(value: string | undefined): number | undefi
   return n;
 }
 
+const BYTE_UNITS: Record<string, number> = { '': 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40 };
+
+/** `--tensor-cache <size>`: bytes, or a whole number of KiB, MiB, GiB or TiB; 0 = no cache. */
+export function parseTensorCache(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d{1,15})\s*(KiB|MiB|GiB|TiB)?$/.exec(value);
+  const bytes = m ? Number(m[1]) * BYTE_UNITS[m[2] ?? ''] : Number.NaN;
+  if (!Number.isSafeInteger(bytes)) {
+    throw new CliError('--tensor-cache must be a size such as 0, 512MiB, 4GiB or a number of bytes');
+  }
+  return bytes;
+}
+
+/** `bytes` for people: 512 B, 1.5 MiB, 4.0 GiB. */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}
+
+export function tensorCacheLine(c: AgentStatus['tensorCache']): string {
+  if (c.budgetBytes === 0)
+    return `off (tensorCacheBytes 0); ${c.sharedFetches} fetch(es) shared between jobs`;
+  return (
+    `${c.hits} hit(s), ${c.misses} miss(es), ${c.sharedFetches} shared fetch(es), ${formatBytes(c.bytesSaved)} not transferred; ` +
+    `${c.entries} tensor(s), ${formatBytes(c.bytes)} of ${formatBytes(c.budgetBytes)}; ${c.evictions} evicted, ${c.dropped} corrupt dropped`
+  );
+}
+
 export async function startCommand(
-  opts: CommonOptions & { logLevel: string; coordinatorUrl?: string; maxDisconnected?: string },
+  opts: CommonOptions & {
+    logLevel: string;
+    coordinatorUrl?: string;
+    maxDisconnected?: string;
+    tensorCache?: string;
+  },
 ): Promise<number> {
   const paths = agentPaths(opts.dataDir);
   const maxDisconnectedSeconds = parseMaxDisconnected(opts.maxDisconnected);
+  const tensorCacheBytes = parseTensorCache(opts.tensorCache);
   const saved = await readAgentConfig(paths.config);
   // One agent per data directory (keystore, journal): a second one is refused before it touches them.
   const lock = await acquireInstanceLock(paths.lock).catch((err: unknown) => {
     throw err instanceof InstanceLockError ? new CliError(err.message) : err;
   });
   try {
-    return await runDaemon(opts, paths, saved, maxDisconnectedSeconds);
+    return await runDaemon(
+      opts,
+      paths,
+      tensorCacheBytes === undefined ? saved : { ...saved, tensorCacheBytes },
+      maxDisconnectedSeconds,
+    );
   } finally {
     await lock.release();
   }
@@ -591,6 +640,9 @@ export async function statusCommand(opts: CommonOptions, out: Output): Promise<v
         `  jobs         ${status.running} running, ${status.completed} done, ${status.failed} failed (this run)`,
         `  reported     ${status.reportedAttempts} attempt(s) worth ${status.earned} base units before the platform fee${status.net === undefined ? '' : `, ${status.net} after the fee signed into each offer`}`,
       ];
+      // absent from the status file of an agent older than the cache
+      if (status.tensorCache !== undefined)
+        lines.push(`  tensor cache ${tensorCacheLine(status.tensorCache)}`);
       if (!earnings?.ok) {
         lines.push(
           `  earnings     unknown: ${earnings?.error ?? 'no config'}${earnings ? ` (${earnings.url})` : ''}`,

@@ -43,6 +43,7 @@ import {
 import { AttemptJournal } from './journal.js';
 import { coordinatorOfferPolicy } from './offer-policy.js';
 import { ArtifactCache } from './artifact-cache.js';
+import { TensorCache, type TensorCacheStats } from './tensor-cache.js';
 import { fetchCoordinatorNetwork, trustedMultiaddrs } from './coordinator-directory.js';
 import { coordinatorPeerIds, keepCoordinatorLink, type CoordinatorLinkState } from './coordinator-link.js';
 import { EpochKeeper } from './epoch-keeper.js';
@@ -71,6 +72,8 @@ export interface AgentStatus {
   listening: string[];
   /** Epoch files kept (checked by hash) and served to peers. */
   epochFiles: { distributor: string; epoch: number; fileHash: string }[];
+  /** Job inputs by ref kept on disk: hits, misses, fetches shared between jobs, bytes saved, evictions. */
+  tensorCache: TensorCacheStats;
   pid: number;
   version: string;
   startedAt: number;
@@ -161,6 +164,11 @@ export async function startAgent(options: {
   }
   const journal = await AttemptJournal.open(paths.journal);
   const artifacts = new ArtifactCache(paths.artifacts);
+  const tensorCache = await TensorCache.open({
+    dir: paths.tensors,
+    budgetBytes: config.tensorCacheBytes,
+    logger: logger.child({ component: 'tensor-cache' }),
+  });
   // Coordinator peers: those of the bootstrap list, plus those /v1/network names later, plus workers
   // that sent a verified offer (see coordinatorOfferPolicy). Nobody else may connect, in or out: an
   // agent serves one coordinator, so a stranger's connection only costs memory.
@@ -270,6 +278,7 @@ export async function startAgent(options: {
     epochFiles: epochStore
       .list()
       .map((f) => ({ distributor: f.distributor, epoch: f.epoch, fileHash: f.fileHash })),
+    tensorCache: tensorCache.stats(),
     pid: process.pid,
     version: options.version ?? 'unknown',
     startedAt,
@@ -294,12 +303,13 @@ export async function startAgent(options: {
     try {
       const ref = offer.spec.model;
       // The model and the inputs by ref come from the coordinator that sent the offer, while the
-      // offer is open (it serves them to no one else); each is checked against its hash.
+      // offer is open (it serves them to no one else), or from the agent's caches; each is checked
+      // against the hash the signed offer names.
       const [artifact, refInputs] = await Promise.all([
         ref
           ? artifacts.getOrFetch(ref.hash, () => fetchArtifact(node, remotePeer, ref.hash, { signal }))
           : undefined,
-        fetchRefInputs(node, remotePeer, offer.spec, signal),
+        fetchRefInputs(node, remotePeer, offer.spec, signal, tensorCache),
       ]);
       const model = artifact
         ? {
@@ -470,6 +480,7 @@ export async function startAgent(options: {
       await epochKeeper.stop();
       await node.stop();
       await pool.close();
+      await tensorCache.settled();
       await journal.close();
       await writeStatus().catch(() => undefined);
     },
@@ -477,26 +488,30 @@ export async function startAgent(options: {
 }
 
 /**
- * The element bytes of every input of `spec` given by ref, fetched from `coordinator` over the
- * artifact protocol (in parallel; each checked for its length and sha256 while it arrives), by
- * input name. Empty when every input is inline.
+ * The element bytes of every input of `spec` given by ref, by input name: from the tensor cache
+ * (hashed as they are read), else fetched from `coordinator` over the artifact protocol (in parallel;
+ * each checked for its length and sha256 while it arrives) and kept. The sha256 comes from the signed
+ * offer, so a cached tensor is only ever used for a job that names its hash. Empty when every input
+ * is inline.
  */
 async function fetchRefInputs(
   node: GpumeshNode,
   coordinator: string,
   spec: JobSpec,
   signal: AbortSignal,
+  cache: TensorCache,
 ): Promise<Map<string, Uint8Array>> {
   const refs = spec.inputs.filter(isTensorRef);
   const fetched = await Promise.all(
-    refs.map((input) =>
-      fetchTensor(
-        node,
-        coordinator,
-        { sha256: input.sha256, bytes: refTensorByteLength(input.dtype, input.shape) },
-        { signal, maxBytes: MAX_REF_TENSOR_BYTES },
-      ),
-    ),
+    refs.map((input) => {
+      const want = { sha256: input.sha256, bytes: refTensorByteLength(input.dtype, input.shape) };
+      return cache.getOrFetch(
+        want,
+        (fetchSignal) =>
+          fetchTensor(node, coordinator, want, { signal: fetchSignal, maxBytes: MAX_REF_TENSOR_BYTES }),
+        signal,
+      );
+    }),
   );
   return new Map(refs.map((input, i) => [input.name, fetched[i]]));
 }
