@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeNpy, NPY_MEDIA_TYPE } from '@gpumesh/protocol';
@@ -381,6 +382,55 @@ describe('tensor retention: DELETE and GET /v1/tensors, the expiry sweep, 410 fo
     const listed = await api<{ items: TensorBody[] }>(c.url, 'GET', '/v1/tensors', { key: c.devKey });
     expect(listed.body.items.find((t) => t.ref === `sha256:${row.sha256}`)?.jobId).toBe(job.body.id);
   }, 60_000);
+
+  it('fails at once (INPUT_DELETED) a job stored just after a DELETE of its input had checked for jobs', async () => {
+    const mine = await upload(c, c.devKey, npyOf(floats(4, 41), [2, 2]));
+    const before = (
+      await api<{ id: string; reserved: string }>(c.url, 'GET', '/v1/account', { key: c.devKey })
+    ).body;
+    // The submission's insert waits on the account's balance row, held here: it has resolved (and
+    // marked used) its input, its job row is not written yet, when the DELETE runs.
+    const blocker = new pg.Client({ connectionString: c.databaseUrl });
+    await blocker.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query(`SELECT balance FROM "LedgerBalance" WHERE account = $1 FOR UPDATE`, [
+        `acct:${before.id}:available`,
+      ]);
+      const submitted = api<{ id: string; state: string; error: { code: string; message: string } | null }>(
+        c.url,
+        'POST',
+        '/v1/jobs',
+        { key: c.devKey, body: matmulByRef(mine.ref, mine.ref) },
+      );
+      await pollUntil(
+        'the submission waiting for the balance row',
+        async () => {
+          const waiting = await query(
+            c.databaseUrl,
+            `SELECT 1 FROM pg_stat_activity
+              WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%"LedgerBalance"%'`,
+          );
+          return waiting.length > 0 ? true : undefined;
+        },
+        10_000,
+      );
+      const deleted = await api(c.url, 'DELETE', `/v1/tensors/${mine.ref}`, { key: c.devKey });
+      expect(deleted.status).toBe(200);
+      expect(await exists(mine.ref)).toBe(false);
+      await blocker.query('ROLLBACK');
+      const job = await submitted;
+      expect(job.status).toBe(201);
+      expect(job.body.state).toBe('FAILED');
+      expect(job.body.error?.code).toBe('INPUT_DELETED');
+      expect(job.body.error?.message).toContain(mine.ref);
+      // its reservation went back
+      const after = (await api<{ reserved: string }>(c.url, 'GET', '/v1/account', { key: c.devKey })).body;
+      expect(after.reserved).toBe(before.reserved);
+    } finally {
+      await blocker.end();
+    }
+  }, 30_000);
 });
 
 function bearer(key: string): RequestInit {

@@ -202,8 +202,8 @@ export class TensorsRepository {
   /**
    * Deletes (at most `limit`) rows past their retention: uploads last used before `uploadsBefore`,
    * outputs last used before `outputsBefore` (null: that kind is kept), none that a job of its
-   * account that has not finished names as an input. One statement: a row a submission marks used
-   * meanwhile (`touch`) is re-read with its new time and kept.
+   * account that has not finished names as an input (so rows such jobs hold never fill a batch). One
+   * statement: a row a submission marks used meanwhile (`touch`) is re-read with its new time and kept.
    */
   deleteExpired(
     uploadsBefore: Date | null,
@@ -213,10 +213,11 @@ export class TensorsRepository {
     return this.prisma.$queryRawUnsafe<DeletedTensor[]>(
       `DELETE FROM "Tensor" t
         WHERE (t."accountId", t.sha256) IN (
-          SELECT "accountId", sha256 FROM "Tensor"
-           WHERE ("jobId" IS NULL AND "lastUsedAt" < $1::timestamp)
-              OR ("jobId" IS NOT NULL AND "lastUsedAt" < $2::timestamp)
-           ORDER BY "lastUsedAt" LIMIT $3)
+          SELECT t."accountId", t.sha256 FROM "Tensor" t
+           WHERE (   (t."jobId" IS NULL AND t."lastUsedAt" < $1::timestamp)
+                  OR (t."jobId" IS NOT NULL AND t."lastUsedAt" < $2::timestamp))
+             AND NOT ${LIVE_JOB_OF_ACCOUNT_NAMES_IT}
+           ORDER BY t."lastUsedAt" LIMIT $3)
           AND (   (t."jobId" IS NULL AND t."lastUsedAt" < $1::timestamp)
                OR (t."jobId" IS NOT NULL AND t."lastUsedAt" < $2::timestamp))
           AND NOT ${LIVE_JOB_OF_ACCOUNT_NAMES_IT}
