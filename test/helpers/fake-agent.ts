@@ -7,6 +7,7 @@ import {
   createOfferVerifier,
   fetchTensor,
   handleJobOffers,
+  putTensor,
   nodePeerId,
   startGossip,
   type GossipService,
@@ -25,8 +26,10 @@ import {
   signPayload,
   type JobInput,
   type JobSpec,
+  type ResultTensor,
   type TensorWire,
 } from '@gpumesh/protocol';
+import { createHash } from 'node:crypto';
 
 /**
  * honest: the right result (float64 accumulation, or float32 with `float: 'f32'`, as a different
@@ -159,6 +162,11 @@ export async function startFakeAgent(
     slots?: number;
     /** Accumulation precision of honest results (default f64). */
     float?: 'f64' | 'f32';
+    /**
+     * Return outputs by ref, as the real agent does over its inline threshold: the bytes go up with
+     * `put-tensor` to the coordinator that offered the job, the result names their sha256.
+     */
+    outputsByRef?: boolean;
     /** The ring of a `copy` agent. */
     ring?: CollusionRing;
     /** Every offer id (the attempt's wire id) this agent returned a wrong result for. */
@@ -298,6 +306,17 @@ export async function startFakeAgent(
           }
           previous = honest;
           const cheated = outputs !== honest;
+          let returned: ResultTensor[] = outputs;
+          if (options.outputsByRef) {
+            returned = await Promise.all(
+              outputs.map(async (t): Promise<ResultTensor> => {
+                const bytes = new Uint8Array(Buffer.from(t.data, 'base64'));
+                const sha256 = createHash('sha256').update(bytes).digest('hex');
+                await putTensor(node, ctx.remotePeer, bytes, sha256, { signal: ctx.signal });
+                return { name: t.name, ref: `sha256:${sha256}`, dtype: t.dtype, shape: t.shape, sha256 };
+              }),
+            );
+          }
           if (cheated) options.onCheat?.(offer.jobId);
           options.onRun?.(offer.jobId, cheated);
           ctx.reportProgress(1, 'done');
@@ -310,14 +329,14 @@ export async function startFakeAgent(
               providerPeerId: peerId,
               providerAddress: address,
               inputHash: hashTensors(offer.spec.inputs),
-              outputHash: hashOutputs(outputs),
+              outputHash: hashOutputs(returned),
               backend: options.float === 'f32' ? 'wasm' : 'cpu',
               timings: { queuedMs: 0, runMs: 1, totalMs: 1 },
               finishedAt: Date.now(),
             },
             wallet,
           );
-          return { outputs, receipt };
+          return { outputs: returned, receipt };
         },
       };
     },

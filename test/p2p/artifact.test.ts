@@ -202,7 +202,8 @@ describe('artifact protocol between real nodes', () => {
       mayFetch: () => false,
       getArtifact: async () => undefined,
       mayPutTensor: (upload) => allowed && upload.bytes <= 8 * 1024 * 1024,
-      storeTensor: (upload, chunks) => files.writeExpected(chunks, upload.sha256, upload.bytes),
+      storeTensor: (upload, chunks) =>
+        files.writeExpected(chunks, upload.sha256, upload.bytes, (place) => place()),
       onRefused: (_peer, hash) => refused.push(hash),
     });
     await connect(agent, coordinator);

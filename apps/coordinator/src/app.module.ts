@@ -35,6 +35,8 @@ import { ArtifactsController } from './artifacts/artifacts.controller.js';
 import { TensorsRepository } from './tensors/tensors.repository.js';
 import { TensorsService } from './tensors/tensors.service.js';
 import { TensorsController } from './tensors/tensors.controller.js';
+import { TensorRetentionService } from './tensors/tensor-retention.service.js';
+import { TensorRetentionProcessor } from './tensors/tensor-retention.processor.js';
 import { ProvidersRepository } from './providers/providers.repository.js';
 import { ProvidersController } from './providers/providers.controller.js';
 import { MarketController } from './providers/market.controller.js';
@@ -144,7 +146,7 @@ export class AppModule {
         ]
       : [HealthController, MetricsController];
     const workerProviders: Provider[] = runWorkers
-      ? [DispatchProcessor, MaintenanceProcessor, StatsHistoryProcessor]
+      ? [DispatchProcessor, MaintenanceProcessor, StatsHistoryProcessor, TensorRetentionProcessor]
       : [];
     const capDomain = spendingCapDomainOf(config, options.chain ?? null);
     if (config.SETTLEMENT_ENABLED && !capDomain) {
@@ -170,6 +172,7 @@ export class AppModule {
           { name: QueueName.DeadLetter },
           { name: QueueName.Maintenance },
           { name: QueueName.Stats },
+          { name: QueueName.Retention },
         ),
         SettlementModule.register({ config, chain: options.chain ?? null }),
       ],
@@ -202,6 +205,7 @@ export class AppModule {
         ArtifactsService,
         TensorsRepository,
         TensorsService,
+        TensorRetentionService,
         ProvidersRepository,
         ProviderEarningsRepository,
         ProviderEarningsService,

@@ -15,6 +15,8 @@ import type {
   SpendingCapDto,
   TensorDto,
   UploadedTensorDto,
+  TensorPageDto,
+  DeletedTensorDto,
 } from './generated.js';
 import { fromNpy } from './npy.js';
 import { RETRYABLE_STATUSES, backoffMs, retryAfterMs, sleep } from './retry.js';
@@ -194,6 +196,18 @@ export class GpumeshClient {
       headers: { 'content-type': 'application/octet-stream' },
       signal: options.signal,
     });
+  }
+  /** A page of your tensors (uploads, and outputs by ref of your jobs), newest first, with `expiresAt`. */
+  tensors(query: { limit?: number; cursor?: string } = {}): Promise<TensorPageDto> {
+    const params = new URLSearchParams();
+    if (query.limit !== undefined) params.set('limit', String(query.limit));
+    if (query.cursor !== undefined) params.set('cursor', query.cursor);
+    const qs = params.toString();
+    return this.request('GET', `/v1/tensors${qs ? `?${qs}` : ''}`);
+  }
+  /** Deletes a tensor of yours (409 TENSOR_IN_USE while a job that has not finished names it). */
+  deleteTensor(ref: string): Promise<DeletedTensorDto> {
+    return this.request('DELETE', `/v1/tensors/${encodeURIComponent(ref)}`);
   }
   /** One output of a completed job as `.npy` bytes (GET /v1/jobs/:id/outputs/:name), inline or by ref. */
   async outputNpy(id: string, name: string, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {

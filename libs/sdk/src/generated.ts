@@ -284,8 +284,8 @@ export type JobVerificationDto = {
 };
 
 export type JobErrorDto = {
-  /** INPUT_REJECTED: providers of two distinct operators could not run the job (its dtype, shapes, model); UNPLACEABLE: no provider could take it for the grace period; DEADLINE_PASSED; WRONG_RESULT (known-answer jobs); FAILED (older jobs) */
-  code: "INPUT_REJECTED" | "UNPLACEABLE" | "DEADLINE_PASSED" | "WRONG_RESULT" | "FAILED";
+  /** INPUT_REJECTED: providers of two distinct operators could not run the job (its dtype, shapes, model); UNPLACEABLE: no provider could take it for the grace period; DEADLINE_PASSED; INPUT_DELETED: an input by ref was deleted while the job was submitted; WRONG_RESULT (known-answer jobs); FAILED (older jobs) */
+  code: "INPUT_REJECTED" | "UNPLACEABLE" | "DEADLINE_PASSED" | "INPUT_DELETED" | "WRONG_RESULT" | "FAILED";
   /** why, with the providers’ own error or the placement explanation */
   message: string;
 };
@@ -593,8 +593,24 @@ export type UploadedTensorDto = {
   shape: number[];
   /** bytes of element data */
   bytes: number;
-  /** when you last uploaded it */
+  /** when you first uploaded it (or its job gave it to you) */
   createdAt: string;
+  /** when the retention sweep may delete it: TENSOR_RETENTION_DAYS (an upload) or OUTPUT_RETENTION_DAYS (an output) after it was last uploaded, produced or named as a job input; never while a job that has not finished names it. null: kept until you delete it */
+  expiresAt: string | null;
+  /** the job whose output by ref this is; null for an upload */
+  jobId: string | null;
+};
+
+export type TensorPageDto = {
+  items: UploadedTensorDto[];
+  /** pass as ?cursor= for the next page */
+  nextCursor?: string | null;
+};
+
+export type DeletedTensorDto = {
+  ref: string;
+  /** always true */
+  deleted: boolean;
 };
 
 export type EarningsTotalsDto = {

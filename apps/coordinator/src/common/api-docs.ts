@@ -43,7 +43,7 @@ export class ErrorResponseDto {
 }
 
 /** Error statuses a route may document with `ApiErrors`. */
-export type ErrorStatus = 400 | 401 | 402 | 403 | 404 | 409 | 413 | 415 | 503;
+export type ErrorStatus = 400 | 401 | 402 | 403 | 404 | 409 | 410 | 413 | 415 | 503;
 
 /**
  * Documents the route-specific error responses of a route, all with the `ErrorResponse` body:

@@ -87,6 +87,17 @@ const configSchema = z.object({
     .int()
     .min(0)
     .default(16 * 1024 * MIB_BYTES),
+  /**
+   * Days an uploaded tensor is kept after it was last uploaded or named as a job input; then the
+   * retention sweep deletes it (never while a job that has not finished names it). 0: kept forever.
+   */
+  TENSOR_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_600).default(7),
+  /**
+   * Days a job's output by ref is kept after the job finished (or a later job last named it as an
+   * input); then the retention sweep deletes it and `GET /v1/jobs/:id/outputs/:name` answers 410.
+   * 0: kept forever.
+   */
+  OUTPUT_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_600).default(30),
   /** Requests per minute from one client IP (every request); 0 turns the per-IP limit off. */
   RATE_LIMIT_PER_IP: z.coerce.number().int().min(0).default(1200),
   /** Requests per minute with one API key, session or admin cookie; 0 turns the per-key limit off. */

@@ -10,6 +10,8 @@ export const JOB_ERROR_CODES = [
   'UNPLACEABLE',
   /** The deadline passed before a provider finished the job. */
   'DEADLINE_PASSED',
+  /** An input by ref was deleted (DELETE /v1/tensors) while the job was being submitted. */
+  'INPUT_DELETED',
   /** A known-answer job's results did not match the known answer. */
   'WRONG_RESULT',
   /** A FAILED job whose row predates error codes. */

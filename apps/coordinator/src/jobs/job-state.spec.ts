@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../common/domain-error.js';
+import { LIVE_JOB_STATES } from '../tensors/tensors.repository.js';
 import {
   CORRECTABLE_STATES,
   JOB_STATES,
@@ -36,6 +37,12 @@ describe('job state machine', () => {
   it('corrects the result of a completed job only, which stays completed', () => {
     expect(CORRECTABLE_STATES).toEqual(['COMPLETED']);
     for (const state of CORRECTABLE_STATES) expect(TERMINAL_STATES).toContain(state);
+  });
+
+  it("agrees with the tensors' list of jobs that have not finished (what retention never deletes from)", () => {
+    expect([...LIVE_JOB_STATES].sort()).toEqual(
+      JOB_STATES.filter((s) => !TERMINAL_STATES.includes(s)).sort(),
+    );
   });
 
   it('lets only live jobs be cancelled', () => {

@@ -246,6 +246,7 @@ export class JobsController {
     403: 'FORBIDDEN: the key lacks jobs:read',
     404: 'JOB_NOT_FOUND, or NOT_FOUND: the job has no output of that name',
     409: 'RESULT_NOT_READY: the job has not completed (details.state)',
+    410: 'OUTPUT_EXPIRED: an output by ref deleted under the retention policy (OUTPUT_RETENTION_DAYS after the job finished) or by DELETE /v1/tensors/{ref}; the job and its result remain',
   })
   async output(
     @CurrentPrincipal() principal: Principal,

@@ -35,6 +35,7 @@ import { JobSubmissionRepository } from './job-submission.repository.js';
 import { DryRunService, type DryRunResult } from './dry-run.service.js';
 import { staticIssues } from './static-checks.js';
 import { JOB_STATES, isTerminal, type JobState } from './job-state.js';
+import { jobErrorEvent, storedJobError } from './job-error.js';
 import { decodeCursor, encodeCursor } from './dto/job.dto.js';
 import { VerificationPolicyService } from '../pricing/policy.service.js';
 import { costOf, type CostBreakdown } from '../pricing/cost.js';
@@ -211,6 +212,25 @@ export class JobsService {
         { required: cost.toString(), available: balance.toString() },
       );
     }
+    // An input by ref deleted while this job was stored (the deletion checked for jobs before it
+    // existed): the job fails at once, its reservation released, instead of failing at its agents.
+    const gone = await this.tensors.inputsGone(principal.accountId, spec);
+    if (gone.length > 0) {
+      const error = {
+        code: 'INPUT_DELETED' as const,
+        message: `input ${gone.map((t) => `${t.name} (${t.ref})`).join(', ')} was deleted (DELETE /v1/tensors/{ref}) while this job was submitted`,
+      };
+      const failed = await this.transition({
+        jobId: id,
+        to: 'FAILED',
+        from: ['QUEUED'],
+        eventType: 'job.failed',
+        eventData: { reason: error.message, ...jobErrorEvent(error) },
+        effect: { kind: 'release' },
+        patch: { error: storedJobError(error) },
+      });
+      return { job: failed ?? outcome.job, created: true };
+    }
     // Its first dispatch, if it runs in this process, starts from the row just written.
     if (this.config.ROLE !== 'api') this.jobs.rememberInserted(outcome.job);
     try {
@@ -373,9 +393,12 @@ export class JobsService {
     return { job, result: job.result, resultHash: job.resultHash };
   }
 
-  /** One output tensor of a completed job (RESULT_NOT_READY before; NOT_FOUND for an unknown name). */
+  /**
+   * One output tensor of a completed job (RESULT_NOT_READY before; NOT_FOUND for an unknown name;
+   * OUTPUT_EXPIRED for an output by ref the retention sweep, or its account, deleted).
+   */
   async output(principal: Principal, id: string, name: string): Promise<JobOutput> {
-    const { result } = await this.result(principal, id);
+    const { job, result } = await this.result(principal, id);
     const outputs = (result as { outputs?: ResultTensor[] } | null)?.outputs ?? [];
     const output = outputs.find((o) => o.name === name);
     if (!output) {
@@ -391,7 +414,14 @@ export class JobsService {
     // An output by ref: streamed from the tensor store, never held whole.
     const source = await this.tensors.openOutput(output.sha256);
     if (!source) {
-      throw new DomainError('NOT_FOUND', `the bytes of output "${output.name}" (${output.ref}) are gone`);
+      const keep = this.tensors.retentionMs('output');
+      throw new DomainError(
+        'OUTPUT_EXPIRED',
+        `output "${output.name}" (${output.ref}) of job ${id} was deleted: outputs by ref are kept ${
+          keep === null ? 'until deleted' : `${keep / 86_400_000} days (OUTPUT_RETENTION_DAYS)`
+        } after their job finished or a job last named them as an input, or until deleted with DELETE /v1/tensors/{ref}; the job and its result metadata remain`,
+        { ref: output.ref, finishedAt: job.finishedAt?.toISOString() ?? null },
+      );
     }
     return {
       name: output.name,

@@ -8,6 +8,7 @@ export enum QueueName {
   Maintenance = 'maintenance',
   Settlement = 'settlement',
   Stats = 'stats',
+  Retention = 'retention',
 }
 
 /** Every BullMQ job name. */
@@ -22,6 +23,7 @@ export enum QueueJobName {
   FinalizeEpochs = 'finalize-epochs',
   StatsRollup = 'stats-rollup',
   StatsBackfill = 'stats-backfill',
+  SweepTensors = 'sweep-tensors',
 }
 
 export interface EpochJobData {
@@ -58,6 +60,7 @@ export function jobOptions(
     case QueueJobName.ExpireOverdue:
     case QueueJobName.RequeueQueued:
     case QueueJobName.StatsRollup:
+    case QueueJobName.SweepTensors:
       return { removeOnComplete: { count: 10 }, removeOnFail: { count: 100 } };
     case QueueJobName.SettlementTick:
     case QueueJobName.CloseEpoch:

@@ -4,7 +4,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeNpy } from '@gpumesh/protocol';
-import { TensorFiles, TensorUploadError } from './tensor-files.js';
+import { TensorFiles, TensorUploadError, placeOnly } from './tensor-files.js';
 
 /** `bytes` as a stream of chunks of `size` bytes (a header split across chunks included). */
 async function* chunks(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
@@ -32,6 +32,7 @@ describe('TensorFiles', () => {
       chunks(data, 256 * 1024),
       { kind: 'raw', dtype: 'int32', shape: [data.length / 4] },
       data.length,
+      placeOnly,
     );
     expect(stored).toEqual({ dtype: 'int32', shape: [data.length / 4], sha256: sha, bytes: data.length });
     const shared = await files.readShared(sha, data.length);
@@ -83,6 +84,7 @@ describe('TensorFiles', () => {
         chunks(encodeNpy('float32', [3, 2], data), size),
         { kind: 'npy' },
         1024,
+        placeOnly,
       );
       expect(stored).toEqual({ dtype: 'float32', shape: [3, 2], sha256: sha, bytes: 24 });
     }
@@ -92,27 +94,38 @@ describe('TensorFiles', () => {
 
   it('takes raw bytes with a given layout and refuses a wrong length', async () => {
     const data = new Uint8Array(new Int32Array([7, 8, 9, 10]).buffer);
-    const stored = await files.write(chunks(data, 5), { kind: 'raw', dtype: 'int32', shape: [4] }, 1024);
+    const stored = await files.write(
+      chunks(data, 5),
+      { kind: 'raw', dtype: 'int32', shape: [4] },
+      1024,
+      placeOnly,
+    );
     expect(stored.bytes).toBe(16);
     await expect(
-      files.write(chunks(data, 5), { kind: 'raw', dtype: 'int32', shape: [5] }, 1024),
+      files.write(chunks(data, 5), { kind: 'raw', dtype: 'int32', shape: [5] }, 1024, placeOnly),
     ).rejects.toThrow('needs 20');
     await expect(
-      files.write(chunks(data, 5), { kind: 'raw', dtype: 'int32', shape: [3] }, 1024),
+      files.write(chunks(data, 5), { kind: 'raw', dtype: 'int32', shape: [3] }, 1024, placeOnly),
     ).rejects.toThrow('more data than int32[3]');
   });
 
   it('refuses what is not a .npy, a bool byte over 1, and a tensor over the limit, leaving nothing behind', async () => {
-    const notNpy = files.write(chunks(new TextEncoder().encode('{"a":1}'), 3), { kind: 'npy' }, 1024);
+    const notNpy = files.write(
+      chunks(new TextEncoder().encode('{"a":1}'), 3),
+      { kind: 'npy' },
+      1024,
+      placeOnly,
+    );
     await expect(notNpy).rejects.toBeInstanceOf(TensorUploadError);
     const bool = files.write(
       chunks(encodeNpy('bool', [3], Uint8Array.of(0, 2, 1)), 8),
       { kind: 'npy' },
       1024,
+      placeOnly,
     );
     await expect(bool).rejects.toThrow('0 or 1');
     const big = encodeNpy('float32', [64, 64], new Uint8Array(64 * 64 * 4));
-    await expect(files.write(chunks(big, 1000), { kind: 'npy' }, 1024)).rejects.toMatchObject({
+    await expect(files.write(chunks(big, 1000), { kind: 'npy' }, 1024, placeOnly)).rejects.toMatchObject({
       code: 'TOO_LARGE',
     });
     expect(await readdir(files.dir)).toEqual([]);

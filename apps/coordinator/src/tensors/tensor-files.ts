@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream, type ReadStream } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BYTES_PER_ELEMENT, NpyFormatError, readNpyHeader, type DType } from '@gpumesh/protocol';
 import { TensorFileWriter } from './tensor-writer.js';
@@ -15,6 +15,27 @@ export type UploadFraming = { readonly kind: 'npy' } | ({ readonly kind: 'raw' }
 export interface StoredTensor extends TensorLayout {
   readonly sha256: string;
   readonly bytes: number;
+}
+
+/**
+ * Puts a finished upload's file under its hash (or drops it when those bytes are stored already, and
+ * marks the stored file as just written). Called by the `record` callback of `write` and
+ * `writeExpected`, inside whatever makes the bytes referenced (a database transaction holding the
+ * hash's file lock), so the file cannot be deleted between being placed and being referenced.
+ */
+export type PlaceFile = () => Promise<void>;
+
+/** The `record` of a `write` nothing references (tests, tools): places the file, returns what was stored. */
+export async function placeOnly(stored: StoredTensor, place: PlaceFile): Promise<StoredTensor> {
+  await place();
+  return stored;
+}
+
+/** A stored tensor file as the retention sweep sees it. */
+export interface StoredFile {
+  readonly sha256: string;
+  readonly bytes: number;
+  readonly modifiedAt: Date;
 }
 
 /** Why an upload was refused; `code` tells the service which HTTP error it is. */
@@ -137,13 +158,16 @@ export class TensorFiles {
   /**
    * Writes one upload: reads `source` chunk by chunk, parses the `.npy` header (or takes the given
    * layout), hashes and writes the element bytes, and refuses anything over `maxBytes` as soon as its
-   * header (or layout) says so. Throws `TensorUploadError`; nothing is left behind on failure.
+   * header (or layout) says so. Throws `TensorUploadError`; nothing is left behind on failure. Once
+   * the bytes are whole, `record` is called with them and a function that places the file (see
+   * `PlaceFile`); what it returns is returned.
    */
-  async write(
+  async write<R>(
     source: AsyncIterable<Uint8Array>,
     framing: UploadFraming,
     maxBytes: number,
-  ): Promise<StoredTensor> {
+    record: (stored: StoredTensor, place: PlaceFile) => Promise<R>,
+  ): Promise<R> {
     await mkdir(this.dir, { recursive: true });
     const temp = join(this.dir, `${randomUUID()}${TEMP_SUFFIX}`);
     const file = new TensorFileWriter(temp);
@@ -151,9 +175,7 @@ export class TensorFiles {
     try {
       const stored = await this.copy(source, framing, maxBytes, file);
       finished = true;
-      if (await this.exists(stored.sha256)) await unlink(temp);
-      else await rename(temp, this.pathOf(stored.sha256));
-      return stored;
+      return await record(stored, () => this.place(temp, stored.sha256));
     } catch (err) {
       if (!finished) await file.abort();
       await unlink(temp).catch(() => undefined);
@@ -165,9 +187,15 @@ export class TensorFiles {
    * Writes the element bytes of a tensor whose SHA-256 and length are known beforehand (a job output
    * a provider uploads): refused (`BAD_TENSOR`) unless exactly `bytes` arrive and hash to `sha256`.
    * Already stored: the bytes are still read and checked, then dropped. Nothing is left on failure.
+   * `record` places the file (see `PlaceFile`) where the upload is recorded.
    */
-  async writeExpected(source: AsyncIterable<Uint8Array>, sha256: string, bytes: number): Promise<void> {
-    const target = this.pathOf(sha256);
+  async writeExpected(
+    source: AsyncIterable<Uint8Array>,
+    sha256: string,
+    bytes: number,
+    record: (place: PlaceFile) => Promise<void>,
+  ): Promise<void> {
+    this.pathOf(sha256); // a bad hash throws before any byte is read
     await mkdir(this.dir, { recursive: true });
     const temp = join(this.dir, `${randomUUID()}${TEMP_SUFFIX}`);
     const file = new TensorFileWriter(temp);
@@ -186,13 +214,81 @@ export class TensorFiles {
       finished = true;
       if (actual !== sha256)
         throw new TensorUploadError('BAD_TENSOR', `the bytes hash to ${actual}, ${sha256} was announced`);
-      if (await this.exists(sha256)) await unlink(temp);
-      else await rename(temp, target);
+      await record(() => this.place(temp, sha256));
     } catch (err) {
       if (!finished) await file.abort();
       await unlink(temp).catch(() => undefined);
       throw err;
     }
+  }
+
+  /**
+   * The finished temporary `temp` under its hash, or dropped when that hash is stored already (whose
+   * modification time is then renewed: the retention sweep reads it as "last written").
+   */
+  private async place(temp: string, sha256: string): Promise<void> {
+    const target = this.pathOf(sha256);
+    if (await this.exists(sha256)) {
+      await unlink(temp);
+      const now = new Date();
+      await utimes(target, now, now);
+    } else {
+      await rename(temp, target);
+    }
+  }
+
+  /** The stored files (not temporaries) with their size and last write. */
+  async list(): Promise<StoredFile[]> {
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    const files = await Promise.all(
+      names
+        .filter((name) => SHA256_HEX.test(name))
+        .map(async (name) => {
+          const s = await stat(join(this.dir, name)).catch(() => undefined);
+          return s ? { sha256: name, bytes: s.size, modifiedAt: s.mtime } : undefined;
+        }),
+    );
+    return files.filter((f): f is StoredFile => f !== undefined);
+  }
+
+  /** When the file of `sha256` was last written (placed, or the same bytes stored again); undefined: none. */
+  async modifiedAt(sha256: string): Promise<Date | undefined> {
+    return stat(this.pathOf(sha256)).then(
+      (s) => s.mtime,
+      () => undefined,
+    );
+  }
+
+  /** Deletes the file of `sha256`; resolves its size, or undefined when there was none. */
+  async remove(sha256: string): Promise<number | undefined> {
+    const path = this.pathOf(sha256);
+    const size = await this.size(sha256);
+    if (size === undefined) return undefined;
+    return unlink(path).then(
+      () => size,
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return undefined;
+        throw err;
+      },
+    );
+  }
+
+  /**
+   * Deletes temporaries not written to since `before` (an upload that stopped without a crash of
+   * this process, or a crash of another process sharing the directory); resolves how many.
+   */
+  async removeStaleTemporaries(before: Date): Promise<number> {
+    let removed = 0;
+    for (const name of await readdir(this.dir).catch(() => [] as string[])) {
+      if (!name.endsWith(TEMP_SUFFIX)) continue;
+      const path = join(this.dir, name);
+      const s = await stat(path).catch(() => undefined);
+      if (s && s.mtime < before) {
+        await unlink(path).catch(() => undefined);
+        removed++;
+      }
+    }
+    return removed;
   }
 
   private async copy(

@@ -1,4 +1,4 @@
-import { Controller, Get, Headers, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { Controller, Delete, Get, Headers, Param, Post, Query, Req, Res } from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiBody,
@@ -16,7 +16,13 @@ import { CurrentPrincipal, RequireScopes } from '../auth/auth.decorators.js';
 import type { Principal } from '../auth/principal.js';
 import { ApiErrors } from '../common/api-docs.js';
 import { TensorsService, RAW_MEDIA_TYPE } from './tensors.service.js';
-import { UploadedTensorDto, mapUploadedTensor } from './dto/tensor.dto.js';
+import {
+  DeletedTensorDto,
+  ListTensorsQueryDto,
+  TensorPageDto,
+  UploadedTensorDto,
+  mapUploadedTensor,
+} from './dto/tensor.dto.js';
 import { npyStream, wantsJson } from './npy-stream.js';
 
 const BINARY = { type: 'string', format: 'binary' } as const;
@@ -76,6 +82,44 @@ export class TensorsController {
     );
     void reply.status(created ? 201 : 200);
     return mapUploadedTensor(tensor);
+  }
+
+  @Get()
+  @RequireScopes('jobs:read')
+  @ApiOperation({
+    summary:
+      'Your tensors (uploads, and outputs by ref of your jobs), newest first, with cursor pagination; each with its expiresAt',
+  })
+  @ApiOkResponse({ type: TensorPageDto })
+  @ApiErrors({ 403: 'FORBIDDEN: the key lacks jobs:read' })
+  async list(
+    @CurrentPrincipal() principal: Principal,
+    @Query() query: ListTensorsQueryDto,
+  ): Promise<TensorPageDto> {
+    const page = await this.tensors.list(principal, query);
+    return { items: page.items.map(mapUploadedTensor), nextCursor: page.nextCursor };
+  }
+
+  @Delete(':ref')
+  @RequireScopes('jobs:write')
+  @ApiOperation({
+    summary:
+      'Delete a tensor of yours (an upload, or an output by ref of one of your jobs): it can no longer be named as an input or downloaded',
+    description:
+      'Refused (409 TENSOR_IN_USE) while a job of yours that has not finished names it as an input. The bytes are deleted once nothing else references them; a job whose output it was answers 410 for that output.',
+  })
+  @ApiOkResponse({ type: DeletedTensorDto })
+  @ApiErrors({
+    403: 'FORBIDDEN: the key lacks jobs:write',
+    404: 'TENSOR_NOT_FOUND: neither uploaded by you nor output by ref of one of your jobs',
+    409: 'TENSOR_IN_USE: a job of yours that has not finished names it as an input (details.jobIds)',
+  })
+  async delete(
+    @CurrentPrincipal() principal: Principal,
+    @Param('ref') ref: string,
+  ): Promise<DeletedTensorDto> {
+    await this.tensors.delete(principal, ref);
+    return { ref, deleted: true };
   }
 
   @Get(':ref')

@@ -46,23 +46,33 @@ export function tensorRef(sha256: string): string {
   return `sha256:${sha256}`;
 }
 
-/** An uploaded tensor as its uploader sees it. */
+/** An uploaded tensor (or an output by ref of one of its jobs) as its account sees it. */
 export interface TensorView {
   readonly ref: string;
   readonly dtype: DType;
   readonly shape: readonly number[];
   readonly bytes: number;
   readonly createdAt: Date;
+  /** When the retention sweep may delete it (null: kept until deleted); later if a job names it. */
+  readonly expiresAt: Date | null;
+  /** The job whose output by ref this is; null for an upload. */
+  readonly jobId: string | null;
 }
 
-function viewOf(row: Tensor): TensorView {
-  return {
-    ref: tensorRef(row.sha256),
-    dtype: row.dtype as DType,
-    shape: row.shape,
-    bytes: Number(row.bytes),
-    createdAt: row.createdAt,
-  };
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** A page of `GET /v1/tensors` holds at most this many when no limit is asked for. */
+const DEFAULT_PAGE = 50;
+
+/** Opaque cursor of `GET /v1/tensors`: the last row's (createdAt, sha256). */
+export function encodeTensorCursor(row: Pick<Tensor, 'createdAt' | 'sha256'>): string {
+  return Buffer.from(`${row.createdAt.toISOString()}|${row.sha256}`).toString('base64url');
+}
+
+export function decodeTensorCursor(cursor: string): { createdAt: Date; sha256: string } | null {
+  const [iso, sha256] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const createdAt = new Date(iso ?? '');
+  if (!sha256 || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f]{64}$/.test(sha256)) return null;
+  return { createdAt, sha256 };
 }
 
 /**
@@ -104,9 +114,11 @@ export class TensorsService implements OnModuleInit {
       const used = Number(await this.tensors.bytesOf(principal.accountId));
       max = Math.min(max, Math.max(0, quota - used));
     }
-    let stored;
+    let result;
     try {
-      stored = await this.files.write(body, framing, max);
+      result = await this.files.write(body, framing, max, (stored, place) =>
+        this.tensors.upsert({ accountId: principal.accountId, ...stored }, place),
+      );
     } catch (err) {
       if (!(err instanceof TensorUploadError)) throw err;
       if (err.code === 'BAD_TENSOR') throw new DomainError('VALIDATION_FAILED', `body: ${err.message}`);
@@ -118,21 +130,107 @@ export class TensorsService implements OnModuleInit {
           : err.message,
       );
     }
-    const before = await this.tensors.find(principal.accountId, stored.sha256);
-    const row = await this.tensors.upsert({ accountId: principal.accountId, ...stored });
+    const { tensor, created } = result;
     this.logger.debug(
-      { accountId: principal.accountId, sha256: stored.sha256, bytes: stored.bytes },
+      { accountId: principal.accountId, sha256: tensor.sha256, bytes: Number(tensor.bytes) },
       'tensor uploaded',
     );
-    return { tensor: viewOf(row), created: before === null };
+    return { tensor: this.viewOf(tensor), created };
   }
 
   /** The tensor `ref` names, if `principal` uploaded it (anything else is TENSOR_NOT_FOUND). */
   async get(principal: Principal, ref: string): Promise<TensorView> {
     const match = REF.exec(ref);
     const row = match ? await this.tensors.find(principal.accountId, match[1]) : null;
-    if (!row) throw new DomainError('TENSOR_NOT_FOUND', `no tensor ${ref.slice(0, 80)} of this account`);
-    return viewOf(row);
+    if (!row) throw notFound(ref);
+    return this.viewOf(row);
+  }
+
+  /** The account's tensors (uploads and outputs by ref of its jobs), newest first. */
+  async list(
+    principal: Principal,
+    query: { limit?: number; cursor?: string },
+  ): Promise<{ items: TensorView[]; nextCursor: string | null }> {
+    const limit = query.limit ?? DEFAULT_PAGE;
+    const before = query.cursor ? decodeTensorCursor(query.cursor) : undefined;
+    if (before === null)
+      throw new DomainError('VALIDATION_FAILED', 'cursor: is not a cursor this API returned');
+    const rows = await this.tensors.page(principal.accountId, limit + 1, before);
+    const items = rows.slice(0, limit);
+    return {
+      items: items.map((row) => this.viewOf(row)),
+      nextCursor: rows.length > limit ? encodeTensorCursor(items[items.length - 1]) : null,
+    };
+  }
+
+  /**
+   * Deletes the account's tensor `ref` (an upload, or an output by ref of one of its jobs): its row
+   * first, then its file unless something else still names those bytes (another account's row, a job
+   * that has not finished). TENSOR_NOT_FOUND as `get`; TENSOR_IN_USE while a job of the account that
+   * has not finished names it as an input.
+   */
+  async delete(principal: Principal, ref: string): Promise<void> {
+    const match = REF.exec(ref);
+    const outcome = match ? await this.tensors.deleteOwn(principal.accountId, match[1]) : null;
+    if (outcome === null) throw notFound(ref);
+    if ('inUse' in outcome) {
+      throw new DomainError(
+        'TENSOR_IN_USE',
+        `tensor ${ref} is an input of job ${outcome.inUse.join(', ')}, which has not finished; delete it once the job ends (or cancel the job)`,
+        { jobIds: outcome.inUse },
+      );
+    }
+    const { deleted } = outcome;
+    const removed = await this.removeFileIfUnreferenced(deleted.sha256).catch((err: unknown) => {
+      // The row is gone: the retention sweep deletes the file as an orphan later.
+      this.logger.warn({ err, sha256: deleted.sha256 }, 'could not delete a deleted tensor file');
+      return undefined;
+    });
+    this.logger.info(
+      {
+        accountId: principal.accountId,
+        sha256: deleted.sha256,
+        bytes: Number(deleted.bytes),
+        fileRemoved: removed !== undefined,
+      },
+      'tensor deleted by its account',
+    );
+  }
+
+  /**
+   * Deletes the file of `sha256` if nothing references it, deciding under the hash's file lock: no
+   * `Tensor` row of any account, no job that has not finished naming it as an input, and not written
+   * since the oldest such job was submitted (it could be an output that job holds, named by no row
+   * yet), nor after `writtenBefore` when given. Resolves the bytes deleted (undefined: kept, or none).
+   */
+  removeFileIfUnreferenced(sha256: string, writtenBefore?: Date): Promise<number | undefined> {
+    return this.tensors.underFileLock(sha256, async (refs) => {
+      if (refs.tensorRow || refs.liveInput) return undefined;
+      const modifiedAt = await this.files.modifiedAt(sha256);
+      if (modifiedAt === undefined) return undefined;
+      if (refs.oldestLiveJobAt !== null && modifiedAt >= refs.oldestLiveJobAt) return undefined;
+      if (writtenBefore !== undefined && modifiedAt >= writtenBefore) return undefined;
+      return this.files.remove(sha256);
+    });
+  }
+
+  /** How long a row is kept after its last use (null: forever), by kind. */
+  retentionMs(kind: 'upload' | 'output'): number | null {
+    const days = kind === 'upload' ? this.config.TENSOR_RETENTION_DAYS : this.config.OUTPUT_RETENTION_DAYS;
+    return days > 0 ? days * DAY_MS : null;
+  }
+
+  private viewOf(row: Tensor): TensorView {
+    const keep = this.retentionMs(row.jobId === null ? 'upload' : 'output');
+    return {
+      ref: tensorRef(row.sha256),
+      dtype: row.dtype as DType,
+      shape: row.shape,
+      bytes: Number(row.bytes),
+      createdAt: row.createdAt,
+      expiresAt: keep === null ? null : new Date(row.lastUsedAt.getTime() + keep),
+      jobId: row.jobId,
+    };
   }
 
   /** The element bytes of a tensor `get` returned, streamed from the store. */
@@ -151,7 +249,8 @@ export class TensorsService implements OnModuleInit {
    */
   async resolveInputs(accountId: string, inputs: unknown): Promise<unknown> {
     if (!Array.isArray(inputs)) return inputs;
-    return Promise.all(
+    // Checked at once; the error reported is the first input's that fails.
+    const settled = await Promise.allSettled(
       inputs.map(async (input: unknown, i) => {
         if (typeof input !== 'object' || input === null || !('ref' in input)) return input;
         const field = `inputs[${i}]`;
@@ -165,7 +264,8 @@ export class TensorsService implements OnModuleInit {
         const match = typeof ref === 'string' ? REF.exec(ref) : null;
         if (!match)
           throw new DomainError('VALIDATION_FAILED', `${field}.ref: expected "sha256:<64 hex digits>"`);
-        const row = await this.tensors.find(accountId, match[1]);
+        // marked used: the retention sweep keeps it (and a job naming it keeps it until it ends)
+        const row = await this.tensors.touch(accountId, match[1]);
         if (!row) {
           throw new DomainError(
             'VALIDATION_FAILED',
@@ -206,6 +306,24 @@ export class TensorsService implements OnModuleInit {
         return stored;
       }),
     );
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value);
+  }
+
+  /**
+   * The inputs by ref of a job just stored whose row the account no longer has: deleted by a
+   * `DELETE /v1/tensors/:ref` that checked for jobs naming it before this one was stored. Read after
+   * the job's row committed, so a deletion either saw the job (and refused) or is seen here.
+   */
+  async inputsGone(accountId: string, spec: JobSpec): Promise<TensorRef[]> {
+    const refs = spec.inputs.filter(isTensorRef);
+    if (refs.length === 0) return [];
+    const held = await this.tensors.stillHeld(
+      accountId,
+      refs.map((r) => r.sha256),
+    );
+    return refs.filter((r) => !held.has(r.sha256));
   }
 
   /**
@@ -239,9 +357,10 @@ export class TensorsService implements OnModuleInit {
    * replays from its journal after a restart of this coordinator, finds the record).
    */
   async storeOutput(peerId: string, upload: TensorUpload, chunks: AsyncIterable<Uint8Array>): Promise<void> {
-    await this.files.writeExpected(chunks, upload.sha256, upload.bytes);
     const now = Date.now();
-    await this.tensors.recordUpload(peerId, upload.sha256, new Date(now));
+    await this.files.writeExpected(chunks, upload.sha256, upload.bytes, (place) =>
+      this.tensors.recordUpload(peerId, upload.sha256, new Date(now), place),
+    );
     this.logger.debug({ peerId, sha256: upload.sha256, bytes: upload.bytes }, 'job output stored');
     if (now - this.lastPrune >= UPLOAD_PRUNE_EVERY_MS) {
       this.lastPrune = now;
@@ -256,7 +375,9 @@ export class TensorsService implements OnModuleInit {
    * by ref, `GET /v1/tensors/:ref`) like its uploads; the rows go with the job. Canaries' outputs are
    * the platform's and stay unowned.
    */
-  async adoptOutputs(job: Pick<Job, 'id' | 'accountId' | 'canary' | 'result'>): Promise<number> {
+  async adoptOutputs(
+    job: Pick<Job, 'id' | 'accountId' | 'canary' | 'result' | 'finishedAt'>,
+  ): Promise<number> {
     if (job.canary) return 0;
     const outputs = (job.result as unknown as { outputs?: readonly ResultTensor[] } | null)?.outputs ?? [];
     const owned: OwnedOutput[] = outputs.filter(isTensorRef).map((o) => ({
@@ -265,7 +386,7 @@ export class TensorsService implements OnModuleInit {
       shape: o.shape,
       bytes: refTensorByteLength(o.dtype, o.shape),
     }));
-    return this.tensors.adoptOutputs(job.accountId, job.id, owned);
+    return this.tensors.adoptOutputs(job.accountId, job.id, owned, job.finishedAt ?? new Date());
   }
 
   /**
@@ -335,6 +456,10 @@ export class TensorsService implements OnModuleInit {
   async openOutput(sha256: string): Promise<TensorSource | undefined> {
     return this.source(sha256);
   }
+}
+
+function notFound(ref: string): DomainError {
+  return new DomainError('TENSOR_NOT_FOUND', `no tensor ${ref.slice(0, 80)} of this account`);
 }
 
 /** How an upload's body is framed, from its Content-Type and (raw bytes) its `dtype` and `shape`. */

@@ -82,7 +82,7 @@ export class JobErrorDto {
   @ApiProperty({
     enum: JOB_ERROR_CODES,
     description:
-      'INPUT_REJECTED: providers of two distinct operators could not run the job (its dtype, shapes, model); UNPLACEABLE: no provider could take it for the grace period; DEADLINE_PASSED; WRONG_RESULT (known-answer jobs); FAILED (older jobs)',
+      'INPUT_REJECTED: providers of two distinct operators could not run the job (its dtype, shapes, model); UNPLACEABLE: no provider could take it for the grace period; DEADLINE_PASSED; INPUT_DELETED: an input by ref was deleted while the job was submitted; WRONG_RESULT (known-answer jobs); FAILED (older jobs)',
   })
   code: string;
   @ApiProperty({
