@@ -56,6 +56,7 @@ describe('TensorFiles', () => {
       chunks(tensor(2, 4), 65_521),
       { kind: 'raw', dtype: 'int32', shape: [768 * 1024] },
       1 << 30,
+      placeOnly,
     );
     await expect(refused).rejects.toThrow('more data than');
     const inputs = [tensor(3, 5), tensor(5, 3), tensor(7, 6)];
@@ -66,6 +67,7 @@ describe('TensorFiles', () => {
           chunks(data, sizes[i]),
           { kind: 'raw', dtype: 'int32', shape: [data.length / 4] },
           1 << 30,
+          placeOnly,
         ),
       ),
     );
