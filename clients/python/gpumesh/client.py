@@ -236,6 +236,24 @@ class Client:
             "POST", f"/v1/tensors?{query}", data, {"content-type": "application/octet-stream"}
         )
 
+    def tensors(self, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+        """One page of the account's tensors, newest first (``GET /v1/tensors``).
+
+        Answers ``items`` (each ``ref``, ``dtype``, ``shape``, ``bytes``, ``createdAt``, ``expiresAt``,
+        ``jobId`` for a job's output) and ``nextCursor`` (None on the last page).
+        """
+        query = {k: v for k, v in (("limit", limit), ("cursor", cursor)) if v is not None}
+        suffix = "?" + urllib.parse.urlencode(query) if query else ""
+        return self._request("GET", "/v1/tensors" + suffix)
+
+    def delete_tensor(self, ref: str) -> Dict[str, Any]:
+        """Deletes one of the account's tensors (``DELETE /v1/tensors/{ref}``).
+
+        ``TENSOR_IN_USE`` (409, ``details.jobIds``) while an unfinished job uses it as an input;
+        ``TENSOR_NOT_FOUND`` (404) for a ref the account does not hold.
+        """
+        return self._request("DELETE", f"/v1/tensors/{_quote(ref)}")
+
     def run(self, spec: Dict[str, Any], timeout: float = 600.0) -> Dict[str, Any]:
         """Submits, waits and returns the outputs; a job that ends without them raises :class:`JobFailedError`."""
         job = self.wait(self.submit(spec)["id"], timeout)

@@ -104,6 +104,22 @@ class LiveClientTest(unittest.TestCase):
             Client(self.client.base_url, "gm_not_a_key").account()
         self.assertEqual(caught.exception.status, 401)
 
+    def test_lists_and_deletes_uploaded_tensors(self):
+        a = self.random_matrix(4, 6)
+        uploaded = self.client.upload_tensor(a)
+        ref = uploaded["ref"]
+        self.assertTrue(ref.startswith("sha256:"))
+        self.assertIsNotNone(uploaded["expiresAt"])  # unused uploads expire (TENSOR_RETENTION_DAYS)
+        page = self.client.tensors(limit=100)
+        mine = [t for t in page["items"] if t["ref"] == ref]
+        self.assertEqual(len(mine), 1, page)
+        self.assertEqual((mine[0]["dtype"], mine[0]["shape"], mine[0]["jobId"]), ("float32", [4, 6], None))
+        self.assertEqual(self.client.delete_tensor(ref), {"ref": ref, "deleted": True})
+        self.assertNotIn(ref, [t["ref"] for t in self.client.tensors(limit=100)["items"]])
+        with self.assertRaises(GpumeshError) as caught:
+            self.client.delete_tensor(ref)
+        self.assertEqual((caught.exception.status, caught.exception.code), (404, "TENSOR_NOT_FOUND"))
+
     def test_account_dry_run_and_cancel(self):
         account = self.client.account()
         self.assertGreater(int(account["balance"]), 0)
