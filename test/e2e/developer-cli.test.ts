@@ -94,6 +94,8 @@ describe('gpumesh developer commands, as processes', () => {
       [['jobs', 'list', '--bogus'], /Unknown option '--bogus'/],
       [['deposit', 'lots', '--key-env', 'DEV_WALLET_KEY'], /not a token amount/],
       [['withdraw', '--cancel', '5', '--key-env', 'DEV_WALLET_KEY'], /--cancel takes no amount/],
+      [['tensors', 'rm', 'sha256:nope'], /is not a ref/],
+      [['tensors', 'upload', 'a.npy', '--limit', '3'], /--limit and --cursor go with list/],
     ];
     for (const [args, message] of cases) {
       const run = await gpumesh(...args);
@@ -104,7 +106,7 @@ describe('gpumesh developer commands, as processes', () => {
     const notLoggedIn = await gpumesh('account', '--coordinator', c.url);
     expect(notLoggedIn.code).toBe(1);
     expect(notLoggedIn.stderr).toMatch(/not logged in .* run gpumesh login/);
-    for (const command of ['login', 'jobs', 'account', 'deposit', 'withdraw']) {
+    for (const command of ['login', 'jobs', 'tensors', 'account', 'deposit', 'withdraw']) {
       const help = await gpumesh(command, '--help');
       expect(help.code, command).toBe(0);
       expect(help.stdout).toMatch(/^usage: gpumesh /);
@@ -199,6 +201,27 @@ describe('gpumesh developer commands, as processes', () => {
     expect(list.items.map((j) => j.id)).toContain(job.id);
     const text = await gpumesh('jobs', 'list', '--state', 'COMPLETED');
     expect(text.stdout).toContain(job.id);
+
+    // tensors: a .npy stored once is listed with its expiry, then deleted; the same bytes, the same ref.
+    const uploaded = await gpumesh('tensors', 'upload', join(dir, 'a.npy'));
+    expect(uploaded.code, uploaded.stderr).toBe(0);
+    const ref = uploaded.stdout.trim();
+    expect(ref).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(json<{ ref: string }>(await gpumesh('tensors', 'upload', join(dir, 'a.npy'), '--json')).ref).toBe(
+      ref,
+    );
+    const listed = await gpumesh('tensors', 'list');
+    expect(listed.stdout).toMatch(
+      new RegExp(`${ref}  float32\\[${M},${K}\\]  ${M * K * 4} bytes  upload  expires `),
+    );
+    const removed = await gpumesh('tensors', 'rm', ref);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(removed.stdout).toContain(`deleted ${ref}`);
+    const page = json<{ items: { ref: string }[] }>(await gpumesh('tensors', 'list', '--json'));
+    expect(page.items.map((t) => t.ref)).not.toContain(ref);
+    const again = await gpumesh('tensors', 'rm', ref);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/TENSOR_NOT_FOUND|no tensor/);
 
     // account: what was charged, and what remains under the cap.
     const account = json<{

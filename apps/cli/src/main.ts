@@ -5,7 +5,7 @@
 // does that for every root posted, as it is posted, and vetoes a wrong one with a guardian key;
 // `spending-cap` signs a developer's escrow spending cap (spending-cap.ts); `dev fund` funds a wallet
 // on a coordinator's local dev chain (dev-fund.ts). The developer commands (developer/: login, jobs,
-// account, deposit, withdraw) use a coordinator through @gpumesh/sdk. The
+// tensors, account, deposit, withdraw) use a coordinator through @gpumesh/sdk. The
 // contracts' deployment (deploy-contracts.ts) runs on its own: `npm run deploy:contracts`.
 import { consoleIo, type CliIo } from './io.js';
 
@@ -19,6 +19,7 @@ developer commands:
   jobs watch <id>          a job's events, live (resumes after a dropped connection)
   jobs result <id> [-o out.npy]                    its result as JSON, or an output as .npy
   jobs list | jobs cancel <id>
+  tensors upload <file.npy> | list | rm <ref>      tensors stored once, used as job inputs by ref
   account                  balance, reserved, charged, spending cap and what remains under it
   deposit <tokens>         deposit into the escrow and raise your spending cap by as much (one step)
   withdraw <tokens>        request an unlock, then (after the escrow's delay) withdraw
@@ -53,6 +54,10 @@ export async function runCli(argv: readonly string[], io: CliIo = consoleIo): Pr
     case 'jobs': {
       const { runJobsCli } = await import('./developer/jobs.js');
       return runJobsCli(rest, io);
+    }
+    case 'tensors': {
+      const { runTensorsCli } = await import('./developer/tensors.js');
+      return runTensorsCli(rest, io);
     }
     case 'account': {
       const { runAccountCli } = await import('./developer/funds.js');
