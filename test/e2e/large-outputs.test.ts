@@ -23,9 +23,9 @@ import { matmulSpec } from '../helpers/specs.js';
 import { referenceMatmul } from '../helpers/fake-agent.js';
 import {
   AGENT_MAIN,
-  COORDINATOR_MAIN,
   assertBuilt,
   runProcess,
+  startDevCoordinator,
   startProcess,
   type Started,
 } from '../helpers/processes.js';
@@ -33,7 +33,6 @@ import { pollUntil, query } from '../helpers/poll.js';
 import { runPython } from '../helpers/python.js';
 import { isTerminal } from '../../apps/coordinator/src/jobs/job-state.js';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PASSPHRASE = 'e2e-test-passphrase';
 /** The agents' inline threshold here: a 48×40 float32 product (7680 bytes) goes by ref. */
 const INLINE_OUTPUT_MAX_BYTES = 4096;
@@ -119,29 +118,14 @@ describe('e2e: outputs over the inline threshold come back by ref', () => {
     assertBuilt();
     db = await createTestDatabase();
     dir = await mkdtemp(join(tmpdir(), 'gpumesh-e2e-outputs-'));
-    coordinator = await startProcess(
-      COORDINATOR_MAIN,
-      ['--dev', '--agents', '0', '--port', '0', '--data-dir', join(dir, 'coordinator')],
-      {
-        ...process.env,
-        DATABASE_URL: db.url,
-        REDIS_URL,
-        QUEUE_PREFIX: `e2eout${randomBytes(4).toString('hex')}`,
-        LOG_LEVEL: 'warn',
-        DISPATCH_BACKOFF_MS: '200',
-        DISPATCH_ATTEMPTS: '20',
-        SETTLEMENT_ENABLED: 'false',
-        CANARY_RATE: '0',
-        PROBATION_CANARY_RATE: '0',
-        CAPACITY_PROBES: 'false',
-        // new agents are on probation: a single-copy result is held until the coordinator's
-        // reference (within this budget) agrees with the output it reads back from its store
-        REFERENCE_WORK_BUDGET: '200000',
-      },
-      /gpumesh ready/,
-    );
-    url = /API\s+(http:\/\/\S+)\/v1/.exec(coordinator.output())?.[1] ?? '';
-    key = /dev key\s+(gmk_\S+)/.exec(coordinator.output())?.[1] ?? '';
+    ({ coordinator, url, key } = await startDevCoordinator({
+      dataDir: join(dir, 'coordinator'),
+      databaseUrl: db.url,
+      queuePrefix: `e2eout${randomBytes(4).toString('hex')}`,
+      // new agents are on probation: a single-copy result is held until the coordinator's
+      // reference (within this budget) agrees with the output it reads back from its store
+      env: { REFERENCE_WORK_BUDGET: '200000' },
+    }));
     await Promise.all([startAgent(1), startAgent(2)]);
     await pollUntil(
       'two providers',

@@ -13,15 +13,14 @@ import { matmulSpec } from '../helpers/specs.js';
 import { referenceMatmul } from '../helpers/fake-agent.js';
 import {
   AGENT_MAIN,
-  COORDINATOR_MAIN,
   assertBuilt,
   runProcess,
+  startDevCoordinator,
   startProcess,
   type Started,
 } from '../helpers/processes.js';
 import { isTerminal } from '../../apps/coordinator/src/jobs/job-state.js';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PASSPHRASE = 'e2e-test-passphrase';
 
 interface JobBody {
@@ -178,30 +177,14 @@ describe('e2e: coordinator and two agent processes run real jobs', () => {
     await tf.setBackend('cpu');
     db = await createTestDatabase();
     dir = await mkdtemp(join(tmpdir(), 'gpumesh-e2e-'));
-    coordinator = await startProcess(
-      COORDINATOR_MAIN,
-      ['--dev', '--agents', '0', '--port', '0', '--data-dir', join(dir, 'coordinator')],
-      {
-        ...process.env,
-        DATABASE_URL: db.url,
-        REDIS_URL,
-        QUEUE_PREFIX: `e2e${randomBytes(4).toString('hex')}`,
-        LOG_LEVEL: 'warn',
-        DISPATCH_BACKOFF_MS: '200',
-        DISPATCH_ATTEMPTS: '20',
-        // This suite checks compute results, not payouts or canaries (test/settlement, test/verification do).
-        SETTLEMENT_ENABLED: 'false',
-        CANARY_RATE: '0',
-        PROBATION_CANARY_RATE: '0',
-        CAPACITY_PROBES: 'false', // platform-paid probe jobs too (test/p2p/capacity.test.ts covers them)
-        // Both agents are new (on probation): their results are held until the coordinator's reference
-        // agrees, and after a kill no other operator is left to check the survivor's training run.
-        REFERENCE_WORK_BUDGET: '200000',
-      },
-      /gpumesh ready/,
-    );
-    url = /API\s+(http:\/\/\S+)\/v1/.exec(coordinator.output())?.[1] ?? '';
-    key = /dev key\s+(gmk_\S+)/.exec(coordinator.output())?.[1] ?? '';
+    ({ coordinator, url, key } = await startDevCoordinator({
+      dataDir: join(dir, 'coordinator'),
+      databaseUrl: db.url,
+      queuePrefix: `e2e${randomBytes(4).toString('hex')}`,
+      // Both agents are new (on probation): their results are held until the coordinator's reference
+      // agrees, and after a kill no other operator is left to check the survivor's training run.
+      env: { REFERENCE_WORK_BUDGET: '200000' },
+    }));
     await Promise.all([startAgent(1), startAgent(2)]);
     await waitFor('two providers', async () => {
       const res = await api<unknown[]>(url, 'GET', '/v1/providers');

@@ -14,17 +14,16 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { api } from '../helpers/coordinator.js';
 import {
   AGENT_MAIN,
-  COORDINATOR_MAIN,
   assertBuilt,
   initAgent,
   runProcess,
+  startDevCoordinator,
   startProcess,
   type Started,
 } from '../helpers/processes.js';
 import { pollUntil } from '../helpers/poll.js';
 import { isTerminal } from '../../apps/coordinator/src/jobs/job-state.js';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PASSPHRASE = 'e2e-test-passphrase';
 const [M, K, N] = [32, 4096, 32];
 /** Bytes of each input: a is M×K, b and c are K×N float32 (512 KiB each). */
@@ -163,28 +162,13 @@ describe('e2e: a provider agent caches the tensors it fetches by ref', () => {
     assertBuilt();
     db = await createTestDatabase();
     dir = await mkdtemp(join(tmpdir(), 'gpumesh-e2e-tcache-'));
-    coordinator = await startProcess(
-      COORDINATOR_MAIN,
-      ['--dev', '--agents', '0', '--port', '0', '--data-dir', join(dir, 'coordinator')],
-      {
-        ...process.env,
-        DATABASE_URL: db.url,
-        REDIS_URL,
-        QUEUE_PREFIX: `e2etc${randomBytes(4).toString('hex')}`,
-        LOG_LEVEL: 'warn',
-        DISPATCH_BACKOFF_MS: '200',
-        DISPATCH_ATTEMPTS: '20',
-        SETTLEMENT_ENABLED: 'false',
-        CANARY_RATE: '0',
-        PROBATION_CANARY_RATE: '0',
-        CAPACITY_PROBES: 'false',
-        // the agent is new (on probation): its results are held until the coordinator's reference agrees
-        REFERENCE_WORK_BUDGET: '200000',
-      },
-      /gpumesh ready/,
-    );
-    url = /API\s+(http:\/\/\S+)\/v1/.exec(coordinator.output())?.[1] ?? '';
-    key = /dev key\s+(gmk_\S+)/.exec(coordinator.output())?.[1] ?? '';
+    ({ coordinator, url, key } = await startDevCoordinator({
+      dataDir: join(dir, 'coordinator'),
+      databaseUrl: db.url,
+      queuePrefix: `e2etc${randomBytes(4).toString('hex')}`,
+      // the agent is new (on probation): its results are held until the coordinator's reference agrees
+      env: { REFERENCE_WORK_BUDGET: '200000' },
+    }));
     dataDir = join(dir, 'agent');
     // room for the three inputs and a little more, set the way an owner would
     await initAgent(url, dataDir, env, ['--tensor-cache', '2MiB']);

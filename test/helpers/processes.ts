@@ -65,6 +65,42 @@ export async function startProcess(
   };
 }
 
+/**
+ * A `--dev` coordinator with no local agents, for an end-to-end test that starts its own: its
+ * process, API URL and dev key. Dispatch retries fast; settlement, canaries and capacity probes are
+ * off (their own suites cover them). `env` adds to or overrides that.
+ */
+export async function startDevCoordinator(options: {
+  readonly dataDir: string;
+  readonly databaseUrl: string;
+  readonly queuePrefix: string;
+  readonly env?: NodeJS.ProcessEnv;
+}): Promise<{ coordinator: Started; url: string; key: string }> {
+  const coordinator = await startProcess(
+    COORDINATOR_MAIN,
+    ['--dev', '--agents', '0', '--port', '0', '--data-dir', options.dataDir],
+    {
+      ...process.env,
+      DATABASE_URL: options.databaseUrl,
+      REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+      QUEUE_PREFIX: options.queuePrefix,
+      LOG_LEVEL: 'warn',
+      DISPATCH_BACKOFF_MS: '200',
+      DISPATCH_ATTEMPTS: '20',
+      SETTLEMENT_ENABLED: 'false',
+      CANARY_RATE: '0',
+      PROBATION_CANARY_RATE: '0',
+      CAPACITY_PROBES: 'false',
+      ...options.env,
+    },
+    /gpumesh ready/,
+  );
+  const url = /API\s+(http:\/\/\S+)\/v1/.exec(coordinator.output())?.[1];
+  const key = /dev key\s+(gmk_\S+)/.exec(coordinator.output())?.[1];
+  if (!url || !key) throw new Error(`cannot read the coordinator's banner:\n${coordinator.output()}`);
+  return { coordinator, url, key };
+}
+
 /** Runs a node script to completion and returns its output (throws on a non-zero exit). */
 export function runProcess(script: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
