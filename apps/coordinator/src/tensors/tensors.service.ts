@@ -28,6 +28,7 @@ import { TensorsRepository, type OwnedOutput } from './tensors.repository.js';
 import { TensorFiles, TensorUploadError, type UploadFraming } from './tensor-files.js';
 import { OutputUploads, UPLOAD_CLAIM_TTL_MS, UPLOAD_PRUNE_EVERY_MS } from './output-uploads.js';
 import { startTensorWriter } from './tensor-writer.js';
+import { decodePageCursor, encodePageCursor } from '../common/page-cursor.js';
 
 /**
  * An output as the coordinator checks it: inline, decoded from the store (an output by ref within
@@ -40,6 +41,7 @@ export const RAW_MEDIA_TYPE = 'application/octet-stream';
 export const TENSOR_UPLOAD_MEDIA_TYPES = [NPY_MEDIA_TYPE, RAW_MEDIA_TYPE] as const;
 
 const REF = /^sha256:([0-9a-f]{64})$/;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /** `sha256:<hex>`: how the API names a tensor's element bytes. */
 export function tensorRef(sha256: string): string {
@@ -62,18 +64,6 @@ export interface TensorView {
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** A page of `GET /v1/tensors` holds at most this many when no limit is asked for. */
 const DEFAULT_PAGE = 50;
-
-/** Opaque cursor of `GET /v1/tensors`: the last row's (createdAt, sha256). */
-export function encodeTensorCursor(row: Pick<Tensor, 'createdAt' | 'sha256'>): string {
-  return Buffer.from(`${row.createdAt.toISOString()}|${row.sha256}`).toString('base64url');
-}
-
-export function decodeTensorCursor(cursor: string): { createdAt: Date; sha256: string } | null {
-  const [iso, sha256] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  const createdAt = new Date(iso ?? '');
-  if (!sha256 || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f]{64}$/.test(sha256)) return null;
-  return { createdAt, sha256 };
-}
 
 /**
  * Uploaded tensors: the bytes stream into the content-addressed store (`TensorFiles`), one row per
@@ -152,14 +142,15 @@ export class TensorsService implements OnModuleInit {
     query: { limit?: number; cursor?: string },
   ): Promise<{ items: TensorView[]; nextCursor: string | null }> {
     const limit = query.limit ?? DEFAULT_PAGE;
-    const before = query.cursor ? decodeTensorCursor(query.cursor) : undefined;
-    if (before === null)
-      throw new DomainError('VALIDATION_FAILED', 'cursor: is not a cursor this API returned');
+    const at = query.cursor ? decodePageCursor(query.cursor, SHA256_HEX) : undefined;
+    if (at === null) throw new DomainError('VALIDATION_FAILED', 'cursor: is not a cursor this API returned');
+    const before = at && { createdAt: at.createdAt, sha256: at.key };
     const rows = await this.tensors.page(principal.accountId, limit + 1, before);
     const items = rows.slice(0, limit);
+    const last = items.at(-1);
     return {
       items: items.map((row) => this.viewOf(row)),
-      nextCursor: rows.length > limit ? encodeTensorCursor(items[items.length - 1]) : null,
+      nextCursor: rows.length > limit && last ? encodePageCursor(last.createdAt, last.sha256) : null,
     };
   }
 

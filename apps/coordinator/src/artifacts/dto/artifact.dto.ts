@@ -2,6 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBase64, IsBoolean, IsIn, IsObject, IsOptional, IsString } from 'class-validator';
 import { PageQueryDto } from '../../common/page-query.dto.js';
 import type { ArtifactCursor, ArtifactView } from '../artifacts.repository.js';
+import { decodePageCursor, encodePageCursor } from '../../common/page-cursor.js';
 
 export class UploadArtifactDto {
   @ApiProperty({ enum: ['layers', 'graph'], description: 'tfjs LayersModel or GraphModel' })
@@ -69,12 +70,10 @@ export function mapArtifact(a: ArtifactView): ArtifactDto {
 }
 
 export function encodeArtifactCursor(a: ArtifactView): string {
-  return Buffer.from(`${a.since.toISOString()}|${a.meta.hash}`).toString('base64url');
+  return encodePageCursor(a.since, a.meta.hash);
 }
 
 export function decodeArtifactCursor(cursor: string): ArtifactCursor | null {
-  const [iso, hash] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  const createdAt = new Date(iso ?? '');
-  if (!hash || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f]{64}$/.test(hash)) return null;
-  return { createdAt, hash };
+  const at = decodePageCursor(cursor, /^[0-9a-f]{64}$/);
+  return at && { createdAt: at.createdAt, hash: at.key };
 }

@@ -13,6 +13,7 @@ import { JOB_STATES } from '../job-state.js';
 import { JOB_ERROR_CODES, jobErrorOf } from '../job-error.js';
 import { jobVerification, verificationOutcome } from '../../pricing/policy.js';
 import type { JobCharges } from '../../ledger/job-charges.js';
+import { decodePageCursor, encodePageCursor } from '../../common/page-cursor.js';
 
 export class JobCostDto {
   @ApiProperty({ description: 'workUnits × pricePerUnit: one provider running it', example: '21470' })
@@ -356,14 +357,12 @@ export class JobResultDto {
 }
 
 export function encodeCursor(job: Pick<Job, 'createdAt' | 'id'>): string {
-  return Buffer.from(`${job.createdAt.toISOString()}|${job.id}`).toString('base64url');
+  return encodePageCursor(job.createdAt, job.id);
 }
 
 export function decodeCursor(cursor: string): { createdAt: Date; id: string } | null {
-  const [iso, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  const createdAt = new Date(iso ?? '');
-  if (!id || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) return null;
-  return { createdAt, id };
+  const at = decodePageCursor(cursor, /^[0-9a-f-]{36}$/);
+  return at && { createdAt: at.createdAt, id: at.key };
 }
 
 export class BatchItemErrorDto {
