@@ -4,6 +4,7 @@
 // (escrow deposit and a signed spending cap in one step), submits a matmul of two .npy files and
 // waits, writes the result as .npy (checked against a float64 reference), reads its account and
 // jobs, and withdraws through the escrow's unlock delay.
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,7 +66,8 @@ describe('gpumesh developer commands, as processes', () => {
         PUBLIC_CHAIN_RPC_URL: chain.anvil.rpcUrl,
       }),
     );
-    agent = await startListedAgent(c, '300');
+    // outputs by ref, as a real agent returns large ones: `-o` streams them, checked against the ref
+    agent = await startListedAgent(c, '300', { outputsByRef: true });
     wallet = Wallet.createRandom().connect(chain.provider);
     await (await chain.wallets[0].sendTransaction({ to: wallet.address, value: parseEther('1') })).wait();
     await (
@@ -96,6 +98,10 @@ describe('gpumesh developer commands, as processes', () => {
       [['withdraw', '--cancel', '5', '--key-env', 'DEV_WALLET_KEY'], /--cancel takes no amount/],
       [['tensors', 'rm', 'sha256:nope'], /is not a ref/],
       [['tensors', 'upload', 'a.npy', '--limit', '3'], /--limit and --cursor go with list/],
+      [['tensors', 'upload', 'a.npy', '-o', 'b.npy'], /-o goes with get/],
+      [['tensors', 'get', `sha256:${'ab'.repeat(32)}`], /-o <file\.npy>: where to write it/],
+      [['tensors', 'get', 'sha256:nope', '-o', 'x.npy'], /is not a ref/],
+      [['tensors', 'upload', join(tmpdir(), 'gpumesh-no-such-file.npy')], /cannot read .*ENOENT/],
     ];
     for (const [args, message] of cases) {
       const run = await gpumesh(...args);
@@ -223,6 +229,51 @@ describe('gpumesh developer commands, as processes', () => {
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/TENSOR_NOT_FOUND|no tensor/);
 
+    // Larger .npy files: --matmul uploads them (streamed from disk) and names them by ref; the output
+    // (by ref) and the stored inputs come back as files equal byte for byte.
+    const [bigM, bigK, bigN] = [300, 1000, 40]; // a: 1.2 MB, over the 1 MiB sent inline
+    const bigA = Float32Array.from({ length: bigM * bigK }, (_, i) => Math.sin(i / 7));
+    const bigB = Float32Array.from({ length: bigK * bigN }, (_, i) => Math.cos(i / 5));
+    await writeFile(join(dir, 'big-a.npy'), toNpy(tensor('a', bigA, [bigM, bigK])));
+    await writeFile(join(dir, 'big-b.npy'), toNpy(tensor('b', bigB, [bigK, bigN])));
+    const bigJob = json<{ id: string; state: string; charged: string; written: { bytes: number } }>(
+      await gpumesh(
+        ...['jobs', 'submit', '--matmul', join(dir, 'big-a.npy'), join(dir, 'big-b.npy')],
+        ...['--max-price', '1000', '--wait', '--timeout', '60', '-o', join(dir, 'big-c.npy'), '--json'],
+      ),
+    );
+    expect(bigJob.state).toBe('COMPLETED');
+    const bigC = decodeNpy(await readFile(join(dir, 'big-c.npy')));
+    expect(bigC.shape).toEqual([bigM, bigN]);
+    const cValues = new Float32Array(
+      bigC.data.buffer.slice(bigC.data.byteOffset, bigC.data.byteOffset + bigC.data.byteLength),
+    );
+    for (const [i, j] of [
+      [0, 0],
+      [bigM - 1, bigN - 1],
+      [123, 17],
+    ]) {
+      let s = 0;
+      for (let x = 0; x < bigK; x++) s += bigA[i * bigK + x] * bigB[x * bigN + j];
+      expect(Math.abs(cValues[i * bigN + j] - s)).toBeLessThan(1e-3);
+    }
+    // --matmul stored both inputs: their refs (the sha256 of their element bytes) are listed
+    const bigRef = `sha256:${createHash('sha256').update(new Uint8Array(bigA.buffer)).digest('hex')}`;
+    const listedBig = json<{ items: { ref: string; bytes: number }[] }>(
+      await gpumesh('tensors', 'list', '--json'),
+    );
+    expect(listedBig.items.find((t) => t.ref === bigRef)?.bytes).toBe(bigM * bigK * 4);
+    const got = await gpumesh('tensors', 'get', bigRef, '-o', join(dir, 'got-a.npy'));
+    expect(got.code, got.stderr).toBe(0);
+    expect(got.stdout).toBe(`wrote ${bigRef} float32[${bigM},${bigK}] to ${join(dir, 'got-a.npy')}\n`);
+    expect((await readFile(join(dir, 'got-a.npy'))).equals(await readFile(join(dir, 'big-a.npy')))).toBe(
+      true,
+    );
+    const missing = await gpumesh('tensors', 'get', `sha256:${'0'.repeat(64)}`, '-o', join(dir, 'none.npy'));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/TENSOR_NOT_FOUND/);
+    await expect(stat(join(dir, 'none.npy'))).rejects.toThrow(/ENOENT/);
+
     // account: what was charged, and what remains under the cap.
     const account = json<{
       balance: string;
@@ -231,11 +282,13 @@ describe('gpumesh developer commands, as processes', () => {
       cap: string;
       remaining: string;
     }>(await gpumesh('account', '--json'));
-    expect(BigInt(account.charged)).toBe(BigInt(job.charged));
-    expect(BigInt(account.charged)).toBeGreaterThan(0n);
-    expect(BigInt(account.balance)).toBe(40n * ONE_TOKEN - BigInt(job.charged));
+    const charged = BigInt(job.charged) + BigInt(bigJob.charged);
+    expect(BigInt(account.charged)).toBe(charged);
+    expect(BigInt(job.charged)).toBeGreaterThan(0n);
+    expect(BigInt(bigJob.charged)).toBeGreaterThan(0n);
+    expect(BigInt(account.balance)).toBe(40n * ONE_TOKEN - charged);
     expect(account.cap).toBe((45n * ONE_TOKEN).toString()); // 5 signed at login + 40 at the deposit
-    expect(BigInt(account.remaining)).toBe(45n * ONE_TOKEN - BigInt(job.charged));
+    expect(BigInt(account.remaining)).toBe(45n * ONE_TOKEN - charged);
     const accountText = await gpumesh('account');
     expect(accountText.stdout).toMatch(/^balance\s+39\.\d+/m);
 

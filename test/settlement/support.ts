@@ -177,9 +177,13 @@ export async function increaseTime(chain: TestChain, seconds: number): Promise<v
   await chain.provider.send('evm_mine', []);
 }
 
-/** A fake provider at `pricePerUnit`, once the coordinator lists it. */
-export async function startListedAgent(c: TestCoordinator, pricePerUnit: string): Promise<FakeAgent> {
-  const agent = await startFakeAgent(c.url, { pricePerUnit });
+/** A fake provider at `pricePerUnit` (and `options`), once the coordinator lists it. */
+export async function startListedAgent(
+  c: TestCoordinator,
+  pricePerUnit: string,
+  options: Omit<Parameters<typeof startFakeAgent>[1], 'pricePerUnit'> = {},
+): Promise<FakeAgent> {
+  const agent = await startFakeAgent(c.url, { ...options, pricePerUnit });
   await waitFor('the provider', async () => {
     const res = await api<{ peerId: string }[]>(c.url, 'GET', '/v1/providers');
     return res.body.some((p) => p.peerId === agent.peerId) ? true : undefined;

@@ -89,10 +89,20 @@ export interface ListJobsQuery {
 export interface RequestOptions {
   /** A JSON body. */
   body?: unknown;
-  /** A binary body, sent as is (with its `content-type` in `headers`). */
-  bytes?: Uint8Array;
+  /**
+   * A binary body, sent as is (with its `content-type` in `headers`). A `Blob` (a browser `File`,
+   * Node's `fs.openAsBlob(path)`) is streamed from its source, never held whole, and can be sent
+   * again when a 429/503 is retried.
+   */
+  bytes?: Uint8Array | Blob;
   headers?: Record<string, string>;
   signal?: AbortSignal;
+}
+
+/** A `.npy` file as it arrives, and its length in bytes when the server said it. */
+export interface NpyStream {
+  body: ReadableStream<Uint8Array>;
+  bytes: number | null;
 }
 
 /** The first reconnection waits the server's `retry:` hint (or this), doubling while nothing arrives. */
@@ -176,7 +186,7 @@ export class GpumeshClient {
    * (POST /v1/tensors); `{ name, ref }` with the answer's `ref` is then an input of any job of this
    * account. The same bytes again answer the same ref.
    */
-  uploadNpy(npy: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<UploadedTensorDto> {
+  uploadNpy(npy: Uint8Array | Blob, options: { signal?: AbortSignal } = {}): Promise<UploadedTensorDto> {
     return this.request('POST', '/v1/tensors', {
       bytes: npy,
       headers: { 'content-type': NPY_MEDIA_TYPE },
@@ -211,16 +221,29 @@ export class GpumeshClient {
   }
   /** One output of a completed job as `.npy` bytes (GET /v1/jobs/:id/outputs/:name), inline or by ref. */
   async outputNpy(id: string, name: string, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
-    const res = await this.send(
-      'GET',
+    const res = await this.openOutputNpy(id, name, options);
+    return new Uint8Array(await new Response(res.body).arrayBuffer());
+  }
+  /**
+   * One output of a completed job as a `.npy` stream, for outputs too large to hold (save it as it
+   * arrives); `bytes` is the whole file's length.
+   */
+  openOutputNpy(id: string, name: string, options: { signal?: AbortSignal } = {}): Promise<NpyStream> {
+    return this.openNpy(
       `/v1/jobs/${encodeURIComponent(id)}/outputs/${encodeURIComponent(name)}`,
-      {
-        headers: { accept: NPY_MEDIA_TYPE },
-        signal: options.signal,
-      },
+      options.signal,
     );
+  }
+  /** A tensor of yours (an upload, or an output by ref) as a `.npy` stream (GET /v1/tensors/:ref). */
+  openTensorNpy(ref: string, options: { signal?: AbortSignal } = {}): Promise<NpyStream> {
+    return this.openNpy(`/v1/tensors/${encodeURIComponent(ref)}`, options.signal);
+  }
+  private async openNpy(path: string, signal: AbortSignal | undefined): Promise<NpyStream> {
+    const res = await this.send('GET', path, { headers: { accept: NPY_MEDIA_TYPE }, signal });
     if (!res.ok) return parseAnswer<never>(res);
-    return new Uint8Array(await res.arrayBuffer());
+    if (res.body === null) throw new Error(`GET ${path}: an answer without a body`);
+    const length = res.headers.get('content-length');
+    return { body: res.body, bytes: length === null ? null : Number(length) };
   }
   /**
    * Every output of a completed job as a tensor (`decodeTensor` gives its values): inline outputs as

@@ -7,6 +7,7 @@ export {
   type EventsOptions,
   type GpumeshClientOptions,
   type ListJobsQuery,
+  type NpyStream,
   type RequestOptions,
   type SignInOptions,
   type WaitOptions,

@@ -1,5 +1,7 @@
 // gpumesh jobs submit | watch | result | list | cancel: a developer's jobs through the SDK. A job is
-// a JSON spec file, or a matmul of two .npy files; results are written as .npy (NumPy loads them).
+// a JSON spec file, or a matmul of two .npy files (small ones inline, larger ones uploaded first and
+// named by ref); results are written as .npy (NumPy loads them), streamed to disk, and an output by
+// ref only once its bytes match the ref.
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import {
@@ -11,10 +13,13 @@ import {
   type JobDto,
   type JobEventDto,
   type JobSubmission,
-  type TensorDto,
 } from '@gpumesh/sdk';
 import { consoleIo, type CliIo } from '../io.js';
 import { CommandError, UsageError, developerClient, parseOrUsage, printJson, runCommand } from './command.js';
+import { openNpyFile, saveNpy, type NpyFileInfo } from './npy-files.js';
+
+/** A --matmul input file larger than this is uploaded and named by ref rather than sent inline (base64). */
+const INLINE_NPY_MAX_BYTES = 1024 * 1024;
 
 const COMMON = '  --coordinator <url>  --json (machine-readable output)  --help';
 
@@ -25,6 +30,7 @@ export const JOBS_USAGE = [
   '                      [--deadline <s>] [--wait [--timeout <s>] [-o out.npy]]',
   '      submits a job and prints its id; --wait follows it to the end (exit 1 unless COMPLETED)',
   '      and -o writes its first output as .npy. --max-price: base units per work unit (1 MFLOP).',
+  '      .npy files over 1 MiB are uploaded first (gpumesh tensors upload) and sent by ref.',
   '  gpumesh jobs watch <id>             its events, live, until it ends (resumes after a drop;',
   '                                      exit 0 when it COMPLETED, 1 otherwise)',
   '  gpumesh jobs result <id> [-o out.npy] [--name <output>]',
@@ -74,18 +80,15 @@ function baseUnits(text: string, flag: string): string {
   return text;
 }
 
-async function readNpyFile(path: string, name: string): Promise<TensorDto> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    throw new UsageError(`cannot read ${path} (${(err as Error).message})`);
-  }
-  try {
-    return fromNpy(name, bytes);
-  } catch (err) {
-    throw new UsageError(`${path}: ${(err as Error).message}`);
-  }
+/** A checked .npy file as a job input: inline when small, else uploaded (streamed) and named by ref. */
+async function npyInput(
+  client: GpumeshClient,
+  path: string,
+  file: NpyFileInfo & { blob: Blob },
+  name: string,
+): Promise<JobSubmission['inputs'][number]> {
+  if (file.bytes > INLINE_NPY_MAX_BYTES) return { name, ref: (await client.uploadNpy(file.blob)).ref };
+  return fromNpy(name, await readFile(path));
 }
 
 async function readSpecFile(path: string): Promise<JobSubmission> {
@@ -124,6 +127,7 @@ async function writeOutput(
   id: string,
   path: string,
   name: string | undefined,
+  progress: ((line: string) => void) | undefined,
 ): Promise<{ path: string; name: string; dtype: string; shape: number[]; bytes: number }> {
   const { result } = await client.result(id);
   const output = name === undefined ? result.outputs[0] : result.outputs.find((t) => t.name === name);
@@ -132,19 +136,18 @@ async function writeOutput(
       `job ${id} has no output ${name ?? ''} (outputs: ${result.outputs.map((t) => t.name).join(', ') || 'none'})`,
     );
   }
-  // A large output comes by ref: its .npy is streamed from GET /v1/jobs/{id}/outputs/{name}.
-  const npy = 'ref' in output ? await downloadOutput(client, id, output.name) : toNpy(output);
+  // A large output comes by ref: its .npy is streamed from GET /v1/jobs/{id}/outputs/{name} to the
+  // file, checked against the ref.
+  if ('ref' in output) {
+    const saved = await saveNpy(await client.openOutputNpy(id, output.name), path, {
+      ref: output.ref,
+      progress,
+    });
+    return { path, name: output.name, dtype: saved.dtype, shape: saved.shape, bytes: saved.bytes };
+  }
+  const npy = toNpy(output);
   await writeFile(path, npy);
   return { path, name: output.name, dtype: output.dtype, shape: output.shape, bytes: npy.byteLength };
-}
-
-/** The .npy of an output by ref, from GET /v1/jobs/{id}/outputs/{name}. */
-async function downloadOutput(client: GpumeshClient, id: string, name: string): Promise<Uint8Array> {
-  const res = await fetch(`${client.baseUrl}/v1/jobs/${id}/outputs/${encodeURIComponent(name)}`, {
-    headers: { authorization: `Bearer ${client.apiKey}`, accept: 'application/x-npy' },
-  });
-  if (!res.ok) throw new CommandError(`downloading output ${name} of job ${id}: HTTP ${res.status}`);
-  return new Uint8Array(await res.arrayBuffer());
 }
 
 export async function runJobsCli(
@@ -178,13 +181,16 @@ export async function runJobsCli(
         throw new UsageError('--timeout and -o go with --wait');
       const timeout = positiveInt(values.timeout, '--timeout');
       let spec: JobSubmission;
+      let client: GpumeshClient | undefined;
       if (values.matmul) {
         if (positionals.length !== 2) throw new UsageError('--matmul takes two .npy files: a and b');
         if (values['max-price'] === undefined)
           throw new UsageError('--matmul needs --max-price <base units>');
+        const files = await Promise.all(positionals.map((path) => openNpyFile(path)));
+        client = await developerClient(env, values.coordinator);
         const [a, b] = await Promise.all([
-          readNpyFile(positionals[0], 'a'),
-          readNpyFile(positionals[1], 'b'),
+          npyInput(client, positionals[0], files[0], 'a'),
+          npyInput(client, positionals[1], files[1], 'b'),
         ]);
         spec = {
           kind: 'matmul',
@@ -203,7 +209,7 @@ export async function runJobsCli(
         if (values['max-price'] !== undefined)
           spec.maxPricePerUnit = baseUnits(values['max-price'], '--max-price');
       }
-      const client = await developerClient(env, values.coordinator);
+      client ??= await developerClient(env, values.coordinator);
       const job = await client.submit(spec);
       if (!values.wait) {
         if (values.json) printJson(io, job);
@@ -213,7 +219,9 @@ export async function runJobsCli(
       if (!values.json) io.err(`submitted ${job.id}; waiting…`);
       const done = await client.wait(job.id, timeout === undefined ? {} : { timeoutMs: timeout * 1000 });
       const written =
-        done.state === 'COMPLETED' && out ? await writeOutput(client, job.id, out, undefined) : null;
+        done.state === 'COMPLETED' && out
+          ? await writeOutput(client, job.id, out, undefined, values.json ? undefined : io.err)
+          : null;
       if (values.json) printJson(io, { ...done, spec: undefined, written });
       else {
         io.out(describeJob(done));
@@ -258,7 +266,7 @@ export async function runJobsCli(
     }
     if (sub === 'result') {
       if (out !== undefined) {
-        const written = await writeOutput(client, id, out, values.name);
+        const written = await writeOutput(client, id, out, values.name, values.json ? undefined : io.err);
         if (values.json) printJson(io, written);
         else io.out(`wrote ${written.name} ${written.dtype}[${written.shape.join(',')}] to ${written.path}`);
         return 0;

@@ -1,23 +1,30 @@
-// gpumesh tensors upload | list | rm: a developer's stored tensors through the SDK. An upload is a
-// .npy file sent once (streamed to the coordinator's store); its ref is then a job input
-// `{ "name": "a", "ref": "sha256:…" }` in a spec file. Unused uploads and old outputs expire.
-import { readFile } from 'node:fs/promises';
+// gpumesh tensors upload | get | list | rm: a developer's stored tensors through the SDK. An upload
+// is a .npy file streamed from disk to the coordinator's store; its ref is then a job input
+// `{ "name": "a", "ref": "sha256:…" }` in a spec file. `get` streams one back to a file, checked
+// against its ref. Unused uploads and old outputs expire.
 import type { UploadedTensorDto } from '@gpumesh/sdk';
 import { consoleIo, type CliIo } from '../io.js';
 import { UsageError, developerClient, parseCommandArgs, printJson, runCommand } from './command.js';
+import { openNpyFile, saveNpy } from './npy-files.js';
 
 export const TENSORS_USAGE = [
-  'usage: gpumesh tensors <upload | list | rm> …',
+  'usage: gpumesh tensors <upload | get | list | rm> …',
   '  gpumesh tensors upload <file.npy>   stores it and prints its ref (use { "name", "ref" } as a job',
   '                                      input); the same bytes again give the same ref',
+  '  gpumesh tensors get <ref> -o <file.npy>',
+  '                                      writes it as .npy once its bytes match the ref',
   '  gpumesh tensors list [--limit n] [--cursor c]',
   '                                      your tensors, newest first, with when each expires',
   '  gpumesh tensors rm <ref>…           deletes them (refused while an unfinished job uses one)',
   '  --coordinator <url>  --json (machine-readable output)  --help',
 ].join('\n');
 
-const OPTIONS = { limit: { type: 'string' }, cursor: { type: 'string' } } as const;
-const SUBCOMMANDS = ['upload', 'list', 'rm'] as const;
+const OPTIONS = {
+  limit: { type: 'string' },
+  cursor: { type: 'string' },
+  o: { type: 'string', short: 'o' },
+} as const;
+const SUBCOMMANDS = ['upload', 'get', 'list', 'rm'] as const;
 const REF = /^sha256:[0-9a-f]{64}$/;
 
 function describeTensor(t: UploadedTensorDto): string {
@@ -47,19 +54,31 @@ export async function runTensorsCli(
     if (sub !== 'list' && (values.limit !== undefined || values.cursor !== undefined)) {
       throw new UsageError('--limit and --cursor go with list');
     }
+    if (sub !== 'get' && values.o !== undefined) throw new UsageError('-o goes with get');
 
     if (sub === 'upload') {
       if (positionals.length !== 1) throw new UsageError('expected one .npy file');
-      let npy: Buffer;
-      try {
-        npy = await readFile(positionals[0]);
-      } catch (err) {
-        throw new UsageError(`cannot read ${positionals[0]} (${(err as Error).message})`);
-      }
+      const file = await openNpyFile(positionals[0]);
       const client = await developerClient(env, values.coordinator);
-      const tensor = await client.uploadNpy(npy);
+      const tensor = await client.uploadNpy(file.blob);
       if (values.json) printJson(io, tensor);
       else io.out(tensor.ref);
+      return 0;
+    }
+
+    if (sub === 'get') {
+      if (positionals.length !== 1) throw new UsageError('expected one ref (sha256:…)');
+      const ref = positionals[0];
+      if (!REF.test(ref)) throw new UsageError(`"${ref}" is not a ref (sha256: and 64 hex digits)`);
+      if (values.o === undefined) throw new UsageError('-o <file.npy>: where to write it');
+      const client = await developerClient(env, values.coordinator);
+      const saved = await saveNpy(await client.openTensorNpy(ref), values.o, {
+        ref,
+        progress: values.json ? undefined : io.err,
+      });
+      const written = { path: values.o, ref, dtype: saved.dtype, shape: saved.shape, bytes: saved.bytes };
+      if (values.json) printJson(io, written);
+      else io.out(`wrote ${ref} ${saved.dtype}[${saved.shape.join(',')}] to ${values.o}`);
       return 0;
     }
 

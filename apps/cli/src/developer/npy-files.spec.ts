@@ -1,0 +1,144 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { encodeNpy } from '@gpumesh/protocol';
+import { CommandError, UsageError } from './command.js';
+import { openNpyFile, saveNpy } from './npy-files.js';
+
+/** A stream of `bytes` cut into chunks of the given sizes (the rest in one last chunk). */
+function streamOf(bytes: Uint8Array, cuts: number[] = []): ReadableStream<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let at = 0;
+  for (const n of cuts) {
+    chunks.push(bytes.subarray(at, at + n));
+    at += n;
+  }
+  if (at < bytes.length) chunks.push(bytes.subarray(at));
+  return new ReadableStream({
+    pull(controller) {
+      const next = chunks.shift();
+      if (next) controller.enqueue(next);
+      else controller.close();
+    },
+  });
+}
+
+const float32Npy = (rows: number, cols: number): { npy: Uint8Array; data: Uint8Array } => {
+  const values = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i));
+  const data = new Uint8Array(values.buffer);
+  return { npy: encodeNpy('float32', [rows, cols], data), data };
+};
+const refOf = (data: Uint8Array): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+
+describe('.npy files of the developer CLI', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'gpumesh-npy-files-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('opens a .npy to upload only when its header and length agree, naming the file otherwise', async () => {
+    const { npy } = float32Npy(30, 7);
+    const good = join(dir, 'good.npy');
+    await writeFile(good, npy);
+    const opened = await openNpyFile(good);
+    expect(opened).toMatchObject({ dtype: 'float32', shape: [30, 7], bytes: npy.length });
+    expect(Buffer.from(await opened.blob.arrayBuffer()).equals(Buffer.from(npy))).toBe(true);
+
+    const short = join(dir, 'short.npy');
+    await writeFile(short, npy.subarray(0, npy.length - 4));
+    await expect(openNpyFile(short)).rejects.toThrow(
+      new UsageError(
+        `${short}: its header announces float32[30,7] (${npy.length} bytes with the header) but the file has ${npy.length - 4}`,
+      ),
+    );
+    const text = join(dir, 'text.npy');
+    await writeFile(text, 'a,b\n1,2\n');
+    await expect(openNpyFile(text)).rejects.toThrow(/text\.npy: not a \.npy file/);
+    const halfHeader = join(dir, 'half.npy');
+    await writeFile(halfHeader, npy.subarray(0, 20));
+    await expect(openNpyFile(halfHeader)).rejects.toThrow(
+      /half\.npy: \.npy file is truncated inside its header/,
+    );
+    await expect(openNpyFile(join(dir, 'missing.npy'))).rejects.toThrow(
+      /cannot read .*missing\.npy \(ENOENT/,
+    );
+  });
+
+  it('writes a download as it arrives, its header split across chunks, and checks it against its ref', async () => {
+    const { npy, data } = float32Npy(64, 33);
+    const path = join(dir, 'out.npy');
+    const saved = await saveNpy({ body: streamOf(npy, [3, 5, 61, 1000]), bytes: npy.length }, path, {
+      ref: refOf(data),
+    });
+    expect(saved).toMatchObject({ dtype: 'float32', shape: [64, 33], bytes: npy.length });
+    expect(`sha256:${saved.sha256}`).toBe(refOf(data));
+    expect(Buffer.from(await readFile(path)).equals(Buffer.from(npy))).toBe(true);
+    expect(await readdir(dir)).toEqual(['out.npy']);
+  });
+
+  it('writes nothing, and keeps what was there, when the bytes do not match the ref', async () => {
+    const { npy, data } = float32Npy(16, 16);
+    const path = join(dir, 'out.npy');
+    await writeFile(path, 'an older result');
+    const tampered = Uint8Array.from(npy);
+    tampered[tampered.length - 1] ^= 1;
+    const err = await saveNpy({ body: streamOf(tampered, [100]), bytes: npy.length }, path, {
+      ref: refOf(data),
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CommandError);
+    expect((err as Error).message).toMatch(
+      new RegExp(
+        `the bytes received hash to sha256:[0-9a-f]{64}, not ${refOf(data)}: .*out\\.npy not written`,
+      ),
+    );
+    expect(await readFile(path, 'utf8')).toBe('an older result');
+    expect(await readdir(dir)).toEqual(['out.npy']);
+  });
+
+  it('fails a download cut short or that is not a .npy, leaving no file', async () => {
+    const { npy } = float32Npy(16, 16);
+    const path = join(dir, 'out.npy');
+    await expect(
+      saveNpy({ body: streamOf(npy.subarray(0, npy.length - 8)), bytes: npy.length }, path),
+    ).rejects.toThrow(/the download has \d+ bytes; its header announces \d+/);
+    await expect(
+      saveNpy({ body: streamOf(new TextEncoder().encode('<html>oops</html>')), bytes: 17 }, path),
+    ).rejects.toThrow(/the download is not a \.npy file/);
+    await expect(saveNpy({ body: streamOf(npy.subarray(0, 9)), bytes: 9 }, path)).rejects.toThrow(
+      /the download ended inside the \.npy header/,
+    );
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('reports the progress of a large download about every tenth', async () => {
+    const rows = 17 * 1024; // 17 × 4 MiB of float32 rows of 1024: 68 MiB
+    const data = new Uint8Array(rows * 1024 * 4);
+    const npy = encodeNpy('float32', [rows, 1024], data);
+    const lines: string[] = [];
+    const path = join(dir, 'big.npy');
+    await saveNpy(
+      {
+        body: streamOf(
+          npy,
+          Array.from({ length: 68 }, () => 1024 * 1024),
+        ),
+        bytes: npy.length,
+      },
+      path,
+      { ref: refOf(data), progress: (line) => lines.push(line) },
+    );
+    expect(lines.length).toBeGreaterThanOrEqual(9);
+    expect(lines.length).toBeLessThanOrEqual(10);
+    expect(lines.at(-1)).toBe(`${path}: 68 of 68 MiB`);
+    const small: string[] = [];
+    await saveNpy({ body: streamOf(float32Npy(4, 4).npy), bytes: null }, join(dir, 'small.npy'), {
+      progress: (line) => small.push(line),
+    });
+    expect(small).toEqual([]);
+  });
+});
