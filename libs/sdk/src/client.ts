@@ -368,7 +368,11 @@ export class GpumeshClient {
   }
 }
 
-async function parseAnswer<T>(res: Response): Promise<T> {
+/**
+ * The parsed JSON of an answer, or a GpumeshApiError with its error envelope (one made up from the
+ * status and text when the body is not an envelope).
+ */
+export async function parseAnswer<T>(res: Response): Promise<T> {
   const text = await res.text();
   let parsed: unknown;
   try {

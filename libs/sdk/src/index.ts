@@ -3,6 +3,7 @@ export {
   GpumeshApiError,
   GpumeshClient,
   TERMINAL_JOB_STATES,
+  parseAnswer,
   signIn,
   type EventsOptions,
   type GpumeshClientOptions,
@@ -13,7 +14,7 @@ export {
   type WaitOptions,
 } from './client.js';
 export { fromNpy, toNpy } from './npy.js';
-export { retryAfterMs } from './retry.js';
+export { RETRYABLE_STATUSES, backoffMs, retryAfterMs } from './retry.js';
 export { SIGN_IN_STATEMENT, signInMessage, signSignIn } from './sign-in.js';
 export { MAX_SPENDING_CAP, signSpendingCap } from './spending-cap.js';
 export { SseParser, type SseMessage } from './sse.js';

@@ -16,7 +16,7 @@ import {
 } from '@gpumesh/sdk';
 import { consoleIo, type CliIo } from '../io.js';
 import { CommandError, UsageError, developerClient, parseOrUsage, printJson, runCommand } from './command.js';
-import { openNpyFile, saveNpy, type NpyFileInfo } from './npy-files.js';
+import { openNpyFile, saveNpy, uploadNpyFile, type NpyFileInfo } from './npy-files.js';
 
 /** A --matmul input file larger than this is uploaded and named by ref rather than sent inline (base64). */
 const INLINE_NPY_MAX_BYTES = 1024 * 1024;
@@ -83,12 +83,11 @@ function baseUnits(text: string, flag: string): string {
 /** A checked .npy file as a job input: inline when small, else uploaded (streamed) and named by ref. */
 async function npyInput(
   client: GpumeshClient,
-  path: string,
-  file: NpyFileInfo & { blob: Blob },
+  file: NpyFileInfo & { path: string },
   name: string,
 ): Promise<JobSubmission['inputs'][number]> {
-  if (file.bytes > INLINE_NPY_MAX_BYTES) return { name, ref: (await client.uploadNpy(file.blob)).ref };
-  return fromNpy(name, await readFile(path));
+  if (file.bytes > INLINE_NPY_MAX_BYTES) return { name, ref: (await uploadNpyFile(client, file)).ref };
+  return fromNpy(name, await readFile(file.path));
 }
 
 async function readSpecFile(path: string): Promise<JobSubmission> {
@@ -188,10 +187,7 @@ export async function runJobsCli(
           throw new UsageError('--matmul needs --max-price <base units>');
         const files = await Promise.all(positionals.map((path) => openNpyFile(path)));
         client = await developerClient(env, values.coordinator);
-        const [a, b] = await Promise.all([
-          npyInput(client, positionals[0], files[0], 'a'),
-          npyInput(client, positionals[1], files[1], 'b'),
-        ]);
+        const [a, b] = await Promise.all([npyInput(client, files[0], 'a'), npyInput(client, files[1], 'b')]);
         spec = {
           kind: 'matmul',
           version: 1,

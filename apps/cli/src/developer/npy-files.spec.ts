@@ -1,11 +1,14 @@
 import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { encodeNpy } from '@gpumesh/protocol';
+import { GpumeshApiError, GpumeshClient } from '@gpumesh/sdk';
 import { CommandError, UsageError } from './command.js';
-import { openNpyFile, saveNpy } from './npy-files.js';
+import { openNpyFile, saveNpy, uploadNpyFile } from './npy-files.js';
 
 /** A stream of `bytes` cut into chunks of the given sizes (the rest in one last chunk). */
 function streamOf(bytes: Uint8Array, cuts: number[] = []): ReadableStream<Uint8Array> {
@@ -46,8 +49,7 @@ describe('.npy files of the developer CLI', () => {
     const good = join(dir, 'good.npy');
     await writeFile(good, npy);
     const opened = await openNpyFile(good);
-    expect(opened).toMatchObject({ dtype: 'float32', shape: [30, 7], bytes: npy.length });
-    expect(Buffer.from(await opened.blob.arrayBuffer()).equals(Buffer.from(npy))).toBe(true);
+    expect(opened).toEqual({ path: good, dtype: 'float32', shape: [30, 7], bytes: npy.length });
 
     const short = join(dir, 'short.npy');
     await writeFile(short, npy.subarray(0, npy.length - 4));
@@ -140,5 +142,63 @@ describe('.npy files of the developer CLI', () => {
       progress: (line) => small.push(line),
     });
     expect(small).toEqual([]);
+  });
+
+  it('uploads a file streamed from disk, tries again after a 429, and reports the API error otherwise', async () => {
+    const { npy } = float32Npy(300, 300);
+    const path = join(dir, 'a.npy');
+    await writeFile(path, npy);
+    const seen: { auth?: string; type?: string; length?: string; body: Buffer }[] = [];
+    let answers: ((res: ServerResponse) => void)[] = [];
+    const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        seen.push({
+          auth: req.headers.authorization,
+          type: req.headers['content-type'],
+          length: req.headers['content-length'],
+          body: Buffer.concat(chunks),
+        });
+        answers.shift()?.(res);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const client = new GpumeshClient({ baseUrl: `http://127.0.0.1:${port}/`, apiKey: 'gmk_test' });
+      const file = await openNpyFile(path);
+      answers = [
+        (res) => res.writeHead(429, { 'retry-after': '0' }).end('{}'),
+        (res) =>
+          res
+            .writeHead(201, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ ref: 'sha256:ab' })),
+      ];
+      expect(await uploadNpyFile(client, file)).toEqual({ ref: 'sha256:ab' });
+      expect(seen).toHaveLength(2);
+      for (const s of seen) {
+        expect(s).toMatchObject({
+          auth: 'Bearer gmk_test',
+          type: 'application/x-npy',
+          length: String(npy.length),
+        });
+        expect(s.body.equals(Buffer.from(npy))).toBe(true);
+      }
+      answers = [
+        (res) =>
+          res.writeHead(413, { 'content-type': 'application/json' }).end(
+            JSON.stringify({
+              statusCode: 413,
+              error: { code: 'PAYLOAD_TOO_LARGE', message: 'over 1 MiB' },
+            }),
+          ),
+      ];
+      const err = await uploadNpyFile(client, file).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(GpumeshApiError);
+      expect((err as GpumeshApiError).code).toBe('PAYLOAD_TOO_LARGE');
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 });

@@ -5,7 +5,7 @@
 import type { UploadedTensorDto } from '@gpumesh/sdk';
 import { consoleIo, type CliIo } from '../io.js';
 import { UsageError, developerClient, parseCommandArgs, printJson, runCommand } from './command.js';
-import { openNpyFile, saveNpy } from './npy-files.js';
+import { openNpyFile, saveNpy, uploadNpyFile } from './npy-files.js';
 
 export const TENSORS_USAGE = [
   'usage: gpumesh tensors <upload | get | list | rm> …',
@@ -60,7 +60,7 @@ export async function runTensorsCli(
       if (positionals.length !== 1) throw new UsageError('expected one .npy file');
       const file = await openNpyFile(positionals[0]);
       const client = await developerClient(env, values.coordinator);
-      const tensor = await client.uploadNpy(file.blob);
+      const tensor = await uploadNpyFile(client, file);
       if (values.json) printJson(io, tensor);
       else io.out(tensor.ref);
       return 0;
