@@ -25,6 +25,7 @@ import {
   percentile,
   round,
 } from './support.js';
+import { startHealthProber } from './support/health-prober.js';
 
 const MIB = 1024 * 1024;
 /** Tensor sizes to move, in MiB (BENCH_TENSORS_GIB=1 adds 1 GiB). */
@@ -32,9 +33,12 @@ const SIZES_MIB = [64, 256, ...(process.env.BENCH_TENSORS_GIB === '1' ? [1024] :
 const CHUNK = MIB;
 const HEALTH_INTERVAL_MS = 20;
 const IDLE_PROBE_MS = 3000;
+/** Round trips of each size (BENCH_TENSORS_REPEATS); the figures are their median. */
+const TRANSFER_REPEATS = Number(process.env.BENCH_TENSORS_REPEATS ?? 3);
 /** The JSON/base64 comparison: two float32 matrices of this shape (each 2 MiB; 5.6 MB of JSON). */
 const JSON_SHAPE = [512, 1024] as const;
 
+const cliJs = join(fileURLToPath(new URL('.', import.meta.url)), '..', 'apps', 'cli', 'src', 'main.js');
 const mainJs = join(
   fileURLToPath(new URL('.', import.meta.url)),
   '..',
@@ -104,6 +108,47 @@ async function startApi(
         child.kill('SIGINT');
       }),
   };
+}
+
+/**
+ * What a developer's own tools get: `gpumesh tensors get <ref> -o file.npy` (streamed to disk, hashed
+ * against the ref, fsynced) and `gpumesh tensors upload file.npy` (streamed from disk), each a CLI
+ * process of its own, timed from its start to its exit (Node's start-up included).
+ */
+async function cliRoundTrip(
+  api: { url: URL; key: string },
+  ref: string,
+  mib: number,
+): Promise<Record<string, number>> {
+  const file = join('/tmp', `bench-tensors-cli-${randomBytes(4).toString('hex')}.npy`);
+  const env = {
+    ...process.env,
+    GPUMESH_COORDINATOR: api.url.href.replace(/\/$/, ''),
+    GPUMESH_API_KEY: api.key,
+  };
+  const run = async (args: string[]): Promise<number> => {
+    const started = performance.now();
+    const child = spawn(process.execPath, [cliJs, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    if (code !== 0) throw new Error(`gpumesh ${args.join(' ')} exited ${code}: ${out}`);
+    return performance.now() - started;
+  };
+  try {
+    const getMs = await run(['tensors', 'get', ref, '-o', file, '--json']);
+    const uploadMs = await run(['tensors', 'upload', file, '--json']);
+    const bytes = mib * MIB;
+    return {
+      getMBps: mbps(bytes, getMs),
+      getMs: round(getMs),
+      uploadMBps: mbps(bytes, uploadMs),
+      uploadMs: round(uploadMs),
+    };
+  } finally {
+    await rm(file, { force: true });
+  }
 }
 
 /** Float32 data of `mib` MiB: random blocks, so no two sizes share a hash. */
@@ -200,33 +245,6 @@ function downloadNpy(
   });
 }
 
-/** Probes /health/live every HEALTH_INTERVAL_MS until stopped; returns the latencies. */
-function probeHealth(base: URL): { stop: () => Promise<number[]>; startedAt: number[] } {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const latencies: number[] = [];
-  const startedAt: number[] = [];
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      const started = performance.now();
-      const res = await httpJson(agent, base, 'GET', '/health/live', {});
-      if (res.status !== 200) throw new Error(`/health/live: ${res.status}`);
-      latencies.push(performance.now() - started);
-      startedAt.push(started);
-      await new Promise((r) => setTimeout(r, HEALTH_INTERVAL_MS));
-    }
-  })();
-  return {
-    startedAt,
-    stop: async () => {
-      running = false;
-      await loop;
-      agent.destroy();
-      return latencies;
-    },
-  };
-}
-
 function latencyFigures(latencies: number[]): Record<string, number> {
   const sorted = [...latencies].sort((x, y) => x - y);
   return {
@@ -238,6 +256,11 @@ function latencyFigures(latencies: number[]): Record<string, number> {
 }
 
 const mbps = (bytes: number, ms: number): number => round(bytes / 1e6 / (ms / 1000), 1);
+const median = (xs: number[]): number =>
+  percentile(
+    [...xs].sort((x, y) => x - y),
+    50,
+  );
 
 /** The same two matrices through POST /v1/jobs as inline base64 JSON, and as .npy uploads plus refs. */
 async function jsonVersusNpy(agent: Agent, base: URL, key: string): Promise<Record<string, number>> {
@@ -388,7 +411,8 @@ async function matmulEndToEnd(databaseUrl: string, prefix: string): Promise<Reco
     const a = randomMatrix(N);
     const b = randomMatrix(N);
     const asBuffer = (m: Float32Array): Buffer => Buffer.from(m.buffer, m.byteOffset, m.byteLength);
-    const health = probeHealth(api.url);
+    const health = startHealthProber(api.url, HEALTH_INTERVAL_MS);
+    await health.ready;
     const t0 = performance.now();
     const ra = await uploadNpy(agent, api.url, api.key, [N, N], asBuffer(a));
     const rb = await uploadNpy(agent, api.url, api.key, [N, N], asBuffer(b));
@@ -436,12 +460,12 @@ async function matmulEndToEnd(databaseUrl: string, prefix: string): Promise<Reco
     const bytes = await downloadNpy(agent, api.url, api.key, '', `/v1/jobs/${id}/outputs/c`, chunks);
     const downloadMs = performance.now() - t2;
     const endToEndMs = performance.now() - t0;
-    const latencies = await health.stop();
-    const during = latencyFigures(latencies);
+    const probes = await health.stop();
+    const during = latencyFigures(probes.latencies);
     // where the slowest probes fell, in ms from the poll that saw COMPLETED (negative: before it)
-    const completedAt = t1 + jobMs;
-    const slowest = latencies
-      .map((ms, i) => ({ ms: round(ms), atMs: round(health.startedAt[i] - completedAt) }))
+    const completedAt = performance.timeOrigin + t1 + jobMs;
+    const slowest = probes.latencies
+      .map((ms, i) => ({ ms: round(ms), atMs: round(probes.startedAt[i] - completedAt) }))
       .sort((x, y) => y.ms - x.ms)
       .slice(0, 8);
     const npy = Buffer.concat(chunks);
@@ -576,33 +600,58 @@ export async function run(): Promise<Record<string, unknown>> {
   try {
     const figures: Record<string, unknown> = {};
     // made before the probes start: filling 256 MiB would stall this process's own event loop
-    // the first size again at the end, other bytes: the same upload once the process is warm
-    const tensors = [...SIZES_MIB, SIZES_MIB[0]].map((mib, i) => ({
-      mib,
-      label: i === SIZES_MIB.length ? `${mib}MiBWarm` : `${mib}MiB`,
-      data: tensorData(mib),
-    }));
+    const tensors = SIZES_MIB.map((mib) => ({ mib, data: tensorData(mib) }));
     // the same probes with nothing else running: what this (shared) machine gives at best
-    const idle = probeHealth(api.url);
+    const idle = startHealthProber(api.url, HEALTH_INTERVAL_MS);
+    await idle.ready;
     await new Promise((r) => setTimeout(r, IDLE_PROBE_MS));
-    figures.healthLiveIdle = latencyFigures(await idle.stop());
-    const health = probeHealth(api.url);
-    for (const { mib, label, data } of tensors) {
-      const shape = [mib * 256, 1024]; // float32 rows of 4 KiB
+    figures.healthLiveIdle = latencyFigures((await idle.stop()).latencies);
+    const health = startHealthProber(api.url, HEALTH_INTERVAL_MS);
+    await health.ready;
+    let variant = 0;
+    /** One upload of `data` made new (its first element changed: no two uploads share a hash), and its download. */
+    const roundTrip = async (
+      data: Buffer,
+    ): Promise<{ ref: string; uploadMs: number; downloadMs: number }> => {
+      data.writeFloatLE(1 + ++variant / 1024, 0);
+      const shape = [data.byteLength / 4096, 1024]; // float32 rows of 4 KiB
       let started = performance.now();
       const ref = await uploadNpy(agent, api.url, api.key, shape, data);
       const uploadMs = performance.now() - started;
       started = performance.now();
       const bytes = await downloadNpy(agent, api.url, api.key, ref);
-      const downloadMs = performance.now() - started;
-      figures[label] = {
-        uploadMBps: mbps(data.byteLength, uploadMs),
-        downloadMBps: mbps(bytes, downloadMs),
-        uploadMs: round(uploadMs),
-        downloadMs: round(downloadMs),
+      if (bytes !== data.byteLength + encodeNpyHeader('float32', shape).byteLength) {
+        throw new Error(`download of ${ref}: ${bytes} bytes`);
+      }
+      return { ref, uploadMs, downloadMs: performance.now() - started };
+    };
+    // the process's first transfer pays for what warms up once (query plans, lazy modules, buffers)
+    const first = await roundTrip(tensors[0].data);
+    figures[`${tensors[0].mib}MiBFirst`] = {
+      uploadMBps: mbps(tensors[0].data.byteLength, first.uploadMs),
+      downloadMBps: mbps(tensors[0].data.byteLength, first.downloadMs),
+    };
+    // then each size TRANSFER_REPEATS times: the median says what a transfer gets, min/max how much
+    // this shared machine moved it
+    for (const { mib, data } of tensors) {
+      const runs = [];
+      for (let i = 0; i < TRANSFER_REPEATS; i++) runs.push(await roundTrip(data));
+      const up = runs.map((r) => mbps(data.byteLength, r.uploadMs));
+      const down = runs.map((r) => mbps(data.byteLength, r.downloadMs));
+      figures[`${mib}MiB`] = {
+        uploadMBps: median(up),
+        downloadMBps: median(down),
+        uploadMBpsRuns: up,
+        downloadMBpsRuns: down,
       };
     }
-    figures.healthLiveDuringTransfers = latencyFigures(await health.stop());
+    figures.healthLiveDuringTransfers = latencyFigures((await health.stop()).latencies);
+    const largest = tensors[tensors.length - 1];
+    figures[`cli${largest.mib}MiB`] = await cliRoundTrip(
+      api,
+      (await roundTrip(largest.data)).ref,
+      largest.mib,
+    );
     figures.jsonVersusNpy = await jsonVersusNpy(agent, api.url, api.key);
     figures.matmul64MiBRefs = await largeRefSubmit(agent, api.url, api.key, tensors[0].data);
     figures.resultChecks4096 = await resultChecks();
