@@ -19,7 +19,8 @@ developer commands:
   jobs watch <id>          a job's events, live (resumes after a dropped connection)
   jobs result <id> [-o out.npy]                    its result as JSON, or an output as .npy
   jobs list | jobs cancel <id>
-  tensors upload <file.npy> | list | rm <ref>      tensors stored once, used as job inputs by ref
+  tensors upload <file.npy> | get <ref> -o <file.npy> | list | rm <ref>
+                           tensors stored once, used as job inputs by ref
   account                  balance, reserved, charged, spending cap and what remains under it
   deposit <tokens>         deposit into the escrow and raise your spending cap by as much (one step)
   withdraw <tokens>        request an unlock, then (after the escrow's delay) withdraw

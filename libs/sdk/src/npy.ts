@@ -1,6 +1,6 @@
 // Tensors as NumPy `.npy` files, through the wire codec of @gpumesh/protocol: a result tensor to a
 // file NumPy loads (`np.load`), and a file back to a tensor for a job spec.
-import { decodeNpy, encodeNpy } from '@gpumesh/protocol';
+import { decodeNpy, encodeNpy } from '@gpumesh/protocol/npy';
 import type { TensorDto } from './generated.js';
 
 /** The `.npy` bytes of a tensor (as results and specs carry them: little-endian, base64). */

@@ -1,10 +1,10 @@
-// .npy files on the developer's disk, in and out, without holding them whole: an upload is read
+// .npy files on the developer's disk, in and out, without holding them whole. An upload is read
 // from the file as it is sent (its header checked first, so a wrong file fails before any byte
-// leaves; sent with node:http, which moved 256 MiB at 580–770 MB/s on loopback where fetch's
-// streamed and Blob bodies managed 135–230), and a download is written as it arrives to a temporary file that replaces the target
-// only once complete. A tensor by ref is content-addressed (its ref is the sha256 of its element
-// bytes), so a download is checked against the ref it was asked for: bytes that differ are never
-// written where the developer asked.
+// leaves), over node:http: it moved 256 MiB at 580–770 MB/s on loopback where fetch's streamed and
+// Blob bodies managed 135–230. A download is written as it arrives to a temporary file that
+// replaces the target only once complete. A tensor by ref is content-addressed (its ref is the
+// sha256 of its element bytes), so a download is checked against the ref it was asked for: bytes
+// that differ are never written where the developer asked.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
@@ -14,7 +14,8 @@ import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { readNpyHeader, NpyFormatError, type DType, type NpyHeader } from '@gpumesh/protocol';
+import { readNpyHeader, NpyFormatError, type NpyHeader } from '@gpumesh/protocol/npy';
+import type { DType } from '@gpumesh/protocol';
 import {
   RETRYABLE_STATUSES,
   backoffMs,
