@@ -58,6 +58,7 @@ import { NetworkController } from './p2p/network.controller.js';
 import { DispatchService } from './dispatch/dispatch.service.js';
 import { AttemptRunner } from './dispatch/attempt-runner.service.js';
 import { Adjudicator } from './dispatch/adjudicator.service.js';
+import { DisprovedClaims } from './dispatch/disproved-claims.service.js';
 import { DispatchProcessor } from './workers/dispatch.processor.js';
 import { MaintenanceProcessor } from './workers/maintenance.processor.js';
 import { DispatchEnqueuer } from './queue/dispatch-enqueuer.js';
@@ -221,6 +222,7 @@ export class AppModule {
         NetworkDirectory,
         AttemptRunner,
         Adjudicator,
+        DisprovedClaims,
         DispatchService,
         DevBootstrapService,
         AdminGuard,

@@ -1058,6 +1058,8 @@ export type AdminProviderDetailDto = {
   attemptCounts: {
     [key: string]: number;
   };
+  /** input-fault claims (the job's input cannot run: BAD_INPUT, MODEL_LOAD_FAILED, UNSUPPORTED_OP) that a verified result of the job disproved; each cost reputation (kind disproved_input_fault) and put the provider on probation */
+  disprovedInputFaults: number;
   recentAttempts: ProviderAttemptDto[];
   bannedAt?: string | null;
   banReason?: string | null;

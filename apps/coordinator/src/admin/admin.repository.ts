@@ -70,6 +70,11 @@ export class AdminRepository {
     return Object.fromEntries(rows.map((r) => [r.state, r._count._all]));
   }
 
+  /** How many of a provider's input-fault claims verified results disproved (DisprovedClaim). */
+  disprovedClaims(peerId: string): Promise<number> {
+    return this.prisma.disprovedClaim.count({ where: { peerId } });
+  }
+
   /** The newest `limit` reputation events of a provider, oldest first. */
   async reputationEvents(peerId: string, limit: number): Promise<ReputationEvent[]> {
     const rows = await this.prisma.reputationEvent.findMany({

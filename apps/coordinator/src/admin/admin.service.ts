@@ -98,9 +98,10 @@ export class AdminService {
     const p = await this.repo.provider(peerId);
     if (!p) throw new DomainError('NOT_FOUND', `provider ${peerId} not found`);
     const earnedAccount = LedgerAccounts.providerEarned(peerId);
-    const [attempts, counts, balances, slashes, history, stake] = await Promise.all([
+    const [attempts, counts, disproved, balances, slashes, history, stake] = await Promise.all([
       this.repo.providerAttempts(peerId, 50),
       this.repo.providerAttemptCounts(peerId),
+      this.repo.disprovedClaims(peerId),
       this.ledger.balances([earnedAccount]),
       this.slashRepo.list({ peerId, limit: 100 }),
       this.repo.reputationEvents(peerId, 200),
@@ -112,6 +113,7 @@ export class AdminService {
       createdAt: p.createdAt.toISOString(),
       earned: (balances.get(earnedAccount) ?? 0n).toString(),
       attemptCounts: counts,
+      disprovedInputFaults: disproved,
       recentAttempts: attempts.map((a) => ({
         jobId: a.jobId,
         kind: a.job.kind,

@@ -3,10 +3,18 @@ import type { Job, JobAttempt } from '#prisma';
 import { encodeTensor, hashOutputs } from '@gpumesh/protocol';
 import type { AttemptOutcome } from './attempt-runner.service.js';
 import type { Adjudication } from './adjudicator.service.js';
-import { singleCompletion, verifiedCompletion } from './completion.js';
+import { singleCompletion, verifiedCompletion, verifiedResult } from './completion.js';
+import { CLAIM_DISPROVED_EVENT, type InputFaultClaim } from './input-faults.js';
 
 const outputs = [encodeTensor('y', 'float32', [2], Float32Array.from([1, 2]))];
 const terms = { feeBps: 250, hold: true };
+const claim: InputFaultClaim = {
+  attemptId: 'att-0',
+  attempt: 1,
+  providerId: 'liar',
+  operator: 'op-liar',
+  error: 'BAD_INPUT: dtype',
+};
 
 function job(canary = false): Job {
   return { id: 'job-1', workUnits: 10n, canary } as unknown as Job;
@@ -84,6 +92,41 @@ describe('singleCompletion', () => {
     expect(req.eventData).toEqual({ providers: ['p'], verification: check.outcome });
     expect(req.patch?.result).toEqual({ outputs, verification: check.outcome });
   });
+
+  it('records the claims its verified result disproved with the completion, before job.completed', () => {
+    const succeeded = { type: 'attempt.succeeded', data: { attempt: 2 } };
+    const verified = { ...delivered, verified: true };
+    const req = singleCompletion(job(), outcome('p', 2, { succeeded }), verified, terms, [claim]);
+    expect(req.notes).toEqual([
+      succeeded,
+      {
+        type: CLAIM_DISPROVED_EVENT,
+        data: { attempt: 1, provider: 'liar', claim: 'BAD_INPUT: dtype', ranBy: ['p'] },
+      },
+    ]);
+    expect(singleCompletion(job(), outcome('p', 2), verified, terms).notes).toEqual([]);
+  });
+});
+
+describe('verifiedResult', () => {
+  const completed = (result: unknown, canary = false): Job =>
+    ({ state: 'COMPLETED', canary, result }) as unknown as Job;
+
+  it('is true for a completion its record says was verified, and for a canary (its known answer)', () => {
+    expect(
+      verifiedResult(completed({ outputs, verification: { method: 'reference', verified: true } })),
+    ).toBe(true);
+    expect(verifiedResult(completed({ outputs }, true))).toBe(true);
+  });
+
+  it('is false for a spot-checked delivery, an old result without a record, or a job not completed', () => {
+    expect(
+      verifiedResult(completed({ outputs, verification: { method: 'spot-check', verified: false } })),
+    ).toBe(false);
+    expect(verifiedResult(completed({ outputs }))).toBe(false);
+    expect(verifiedResult(completed(null))).toBe(false);
+    expect(verifiedResult({ state: 'FAILED', canary: true, result: null })).toBe(false);
+  });
 });
 
 describe('verifiedCompletion', () => {
@@ -142,5 +185,15 @@ describe('verifiedCompletion', () => {
   it('names the canary as the reference of a canary', () => {
     const req = verifiedCompletion(job(true), adjudication({ source: 'canary', outputs }), [a, b], terms);
     expect(req.eventData?.verification).toMatchObject({ reference: 'canary' });
+  });
+
+  it('records the claims the winners disproved with the completion, naming the winners', () => {
+    const req = verifiedCompletion(job(), adjudication({ source: 'agreement' }), [a, b], terms, [claim]);
+    expect(req.notes).toEqual([
+      {
+        type: CLAIM_DISPROVED_EVENT,
+        data: { attempt: 1, provider: 'liar', claim: 'BAD_INPUT: dtype', ranBy: ['a', 'b'] },
+      },
+    ]);
   });
 });

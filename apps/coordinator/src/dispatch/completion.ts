@@ -5,6 +5,7 @@ import { paymentOf } from '../ledger/postings.js';
 import type { SingleJudgement } from './adjudicator.service.js';
 import { runningStep, type AttemptOutcome } from './attempt-runner.service.js';
 import type { Adjudication } from './adjudicator.service.js';
+import { claimDisprovedNote, type InputFaultClaim } from './input-faults.js';
 
 /** The platform's cut of payments without an offered fee, and whether credits vest. */
 export interface SettleTerms {
@@ -14,14 +15,15 @@ export interface SettleTerms {
 
 /**
  * A single-copy job's completion, in one commit: its attempt SUCCEEDED, the events (the RUNNING
- * move folded in when the result beat the acceptance's record), the result and the payment (the
- * checker's too when a check run took place).
+ * move folded in when the result beat the acceptance's record; the input-fault claims its verified
+ * result disproved), the result and the payment (the checker's too when a check run took place).
  */
 export function singleCompletion(
   job: Job,
   outcome: AttemptOutcome,
   { check }: Extract<SingleJudgement, { kind: 'deliver' }>,
   terms: SettleTerms,
+  disproved: readonly InputFaultClaim[] = [],
 ): TransitionRequest {
   const outputs = outcome.outputs ?? [];
   const verifying = { state: 'VERIFYING' as const, eventType: 'job.verifying', eventData: { results: 1 } };
@@ -30,7 +32,10 @@ export function singleCompletion(
   return {
     jobId: job.id,
     from: folded ? ['DISPATCHED'] : ['RUNNING'],
-    notes: outcome.succeeded ? [outcome.succeeded] : [],
+    notes: [
+      ...(outcome.succeeded ? [outcome.succeeded] : []),
+      ...disproved.map((c) => claimDisprovedNote(c, [outcome.peerId])),
+    ],
     attempt: {
       id: outcome.attempt.id,
       to: 'SUCCEEDED',
@@ -54,23 +59,29 @@ export function singleCompletion(
   };
 }
 
-/** A redundant job's completion with its judged winners' result; each winner is paid its price. */
+/**
+ * A redundant job's completion with its judged winners' result; each winner is paid its price. The
+ * input-fault claims the verified result disproved are recorded with it.
+ */
 export function verifiedCompletion(
   job: Job,
   { verdict, tiebreak }: Adjudication,
   winners: AttemptOutcome[],
   terms: SettleTerms,
+  disproved: readonly InputFaultClaim[] = [],
 ): TransitionRequest {
   const outputs = winners[0]?.outputs ?? [];
   const source = verdict.basis.source;
   const reference = source === 'agreement' || source === 'none' ? null : source;
+  const ranBy = winners.map((o) => o.peerId);
   return {
     jobId: job.id,
     from: ['VERIFYING'],
+    notes: disproved.map((c) => claimDisprovedNote(c, ranBy)),
     to: 'COMPLETED',
     eventType: 'job.completed',
     eventData: {
-      providers: winners.map((o) => o.peerId),
+      providers: ranBy,
       verification: {
         results: verdict.results,
         disagreed: verdict.disagreed,
@@ -92,4 +103,15 @@ export function verifiedCompletion(
       resultHash: hashOutputs(outputs),
     },
   };
+}
+
+/**
+ * Whether a completed job's stored result was verified: a canary's by its known answer, any other's
+ * as its completion recorded (`result.verification.verified`: agreement, a reference, a passed check).
+ */
+export function verifiedResult(job: Pick<Job, 'state' | 'canary' | 'result'>): boolean {
+  if (job.state !== 'COMPLETED') return false;
+  if (job.canary) return true;
+  const result = job.result as { verification?: { verified?: unknown } } | null;
+  return result?.verification?.verified === true;
 }

@@ -19,9 +19,10 @@ import { TRUSTED_REPUTATION } from '../reputation/reputation.js';
 import { TensorsService } from '../tensors/tensors.service.js';
 import { AttemptRunner, type AttemptOutcome } from './attempt-runner.service.js';
 import { Adjudicator, type Adjudication, type SingleJudgement } from './adjudicator.service.js';
-import { singleCompletion, verifiedCompletion, type SettleTerms } from './completion.js';
+import { singleCompletion, verifiedCompletion, verifiedResult, type SettleTerms } from './completion.js';
 import { AttemptsFailedError, NoCapacityError, type DispatchOutcome } from './dispatch-errors.js';
 import { inputFaultFailure } from './input-faults.js';
+import { DisprovedClaims } from './disproved-claims.service.js';
 import { deadlineError } from './deadline.js';
 import { unplaceableFailure } from './unplaceable.js';
 
@@ -57,6 +58,7 @@ export class DispatchService {
     private readonly runner: AttemptRunner,
     private readonly adjudicator: Adjudicator,
     private readonly tensors: TensorsService,
+    private readonly claims: DisprovedClaims,
   ) {}
 
   async dispatch(jobId: string, now = new Date()): Promise<DispatchOutcome> {
@@ -67,8 +69,15 @@ export class DispatchService {
     const hardExclude = [...(found?.failedProviders ?? []), ...this.adjudicator.reviewing()];
     // Providers that lost the job are not offered it again while anyone else can take it.
     const exclude = [...hardExclude, ...(found?.lostProviders ?? [])];
+    // Providers failed it before: some may have said its input cannot run (see DisprovedClaims).
+    const claimed = (found?.failedProviders.length ?? 0) > 0;
     let job = found?.job ?? null;
     if (!job || isTerminal(job.state)) {
+      // A dispatch re-delivered after its completion's commit (the worker stopped before charging
+      // the claims the result disproved) charges them now; a claim charged already is not again.
+      if (job && claimed) {
+        await this.claims.charge(job.id, await this.claims.disprovedBy(job.id, verifiedResult(job)));
+      }
       this.metrics.dispatchAttempts.inc({ outcome: 'skipped' });
       return 'skipped';
     }
@@ -138,7 +147,7 @@ export class DispatchService {
     this.maybeFollowWithCanary(job, peers);
     const { job: moved, offered } = dispatched;
     const outcomes = await Promise.all(offered.map((attempt) => this.runner.run(moved, attempt)));
-    return this.conclude(moved, outcomes);
+    return this.conclude(moved, outcomes, claimed);
   }
 
   /** Ends a job whose deadline passed and returns its reservation. */
@@ -201,8 +210,11 @@ export class DispatchService {
     });
   }
 
-  /** All attempts answered: verify agreement and pay, or send the job back to the queue. */
-  private async conclude(job: Job, outcomes: AttemptOutcome[]): Promise<DispatchOutcome> {
+  /**
+   * All attempts answered: verify agreement and pay, or send the job back to the queue. `claimed`:
+   * providers failed the job before this dispatch (input-fault claims a verified result disproves).
+   */
+  private async conclude(job: Job, outcomes: AttemptOutcome[], claimed: boolean): Promise<DispatchOutcome> {
     const failed = outcomes.filter((o) => !o.ok);
     if (failed.some((o) => o.inputFault !== undefined)) {
       // The job itself cannot run, say its providers: two distinct operators saying so end it.
@@ -235,7 +247,7 @@ export class DispatchService {
         await this.catchUpRunning(job.id); // the check run may have moved the job to RUNNING already
         only.acceptedAt = undefined;
       }
-      return this.completeSingle(job, only, judged);
+      return this.completeSingle(job, only, judged, claimed);
     }
     const toVerifying = {
       jobId: job.id,
@@ -252,7 +264,13 @@ export class DispatchService {
     const { action } = adjudication;
     if (action.kind === 'fail') return 'failed'; // a canary nobody answered right
     if (action.kind === 'requeue') return this.requeueAfterVerification(job, ['VERIFYING'], action.reason);
-    return this.completeVerified(job, adjudication, action.winners);
+    // A tie-break's provider may have claimed an input fault in this dispatch.
+    return this.completeVerified(
+      job,
+      adjudication,
+      action.winners,
+      claimed || adjudication.tiebreak !== undefined,
+    );
   }
 
   /** Redundant results judged: the winners' result completes the job and they are paid. */
@@ -260,12 +278,15 @@ export class DispatchService {
     job: Job,
     adjudication: Adjudication,
     winners: AttemptOutcome[],
+    claimed: boolean,
   ): Promise<DispatchOutcome> {
+    const disproved = claimed ? await this.claims.disprovedBy(job.id, true) : [];
     const completed = await this.jobs.transition(
-      verifiedCompletion(job, adjudication, winners, await this.settleTerms()),
+      verifiedCompletion(job, adjudication, winners, await this.settleTerms(), disproved),
     );
     if (!completed) return 'skipped';
     await this.ownOutputs(completed);
+    await this.claims.charge(job.id, disproved);
     const kind = adjudication.verdict.disagreed ? 'won_tiebreak' : 'verified_pass';
     // Agreement, the reference or the known answer checked each winner's result.
     for (const w of winners) this.runner.creditResult(job, w, kind, true);
@@ -317,14 +338,19 @@ export class DispatchService {
     return moved !== null;
   }
 
-  /** One provider's verified result: attempt, events, completion and payment in one commit. */
+  /**
+   * One provider's result: attempt, events (with the input-fault claims it disproved when it was
+   * verified), completion and payment in one commit; then the disproved claims are charged.
+   */
   private async completeSingle(
     job: Job,
     outcome: AttemptOutcome,
     judged: Extract<SingleJudgement, { kind: 'deliver' }>,
+    claimed: boolean,
   ): Promise<DispatchOutcome> {
     const folded = outcome.acceptedAt !== undefined;
-    const request = singleCompletion(job, outcome, judged, await this.settleTerms());
+    const disproved = claimed ? await this.claims.disprovedBy(job.id, judged.verified) : [];
+    const request = singleCompletion(job, outcome, judged, await this.settleTerms(), disproved);
     let completed = await this.jobs.transition(request);
     if (!completed && !folded && (await this.catchUpRunning(job.id)))
       completed = await this.jobs.transition(request);
@@ -334,6 +360,7 @@ export class DispatchService {
     }
     this.metrics.attempts.inc({ outcome: 'succeeded' });
     await this.ownOutputs(completed);
+    await this.claims.charge(job.id, disproved);
     this.runner.creditResult(job, outcome, judged.passKind, judged.verified);
     this.metrics.jobDuration.observe({ kind: job.kind }, (Date.now() - job.createdAt.getTime()) / 1000);
     return 'completed';

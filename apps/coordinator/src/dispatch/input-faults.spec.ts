@@ -2,9 +2,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { JobProtocolError } from '@gpumesh/p2p';
 import {
+  CLAIM_DISPROVED_EVENT,
   INPUT_FAULT_OPERATORS,
+  claimDisprovedNote,
+  disprovedClaims,
   inputFaultFailure,
   inputFaultOf,
+  type InputFaultClaim,
   type InputFaultReport,
 } from './input-faults.js';
 
@@ -75,5 +79,37 @@ describe('inputFaultOf', () => {
     expect(inputFaultOf(remote('TIMEOUT'))).toBeNull();
     expect(inputFaultOf(new JobProtocolError('TIMEOUT', 'silent'))).toBeNull();
     expect(inputFaultOf(new Error('BAD_INPUT: not from a provider'))).toBeNull();
+  });
+});
+
+describe('disprovedClaims', () => {
+  const claim = fc.record({
+    attemptId: fc.uuid(),
+    attempt: fc.integer({ min: 1, max: 50 }),
+    providerId: fc.string(),
+    operator: fc.constantFrom('a', 'b', 'c'),
+    error: fc.string(),
+  });
+
+  it('disproves every claim of a job whose result was verified, and none otherwise (property)', () => {
+    fc.assert(
+      fc.property(fc.array(claim), fc.boolean(), (claims, verified) => {
+        expect(disprovedClaims(claims, verified)).toEqual(verified ? claims : []);
+      }),
+    );
+  });
+
+  it("tells the job's owner which attempt's claim was disproved and whose result ran the job", () => {
+    const c: InputFaultClaim = {
+      attemptId: 'a1',
+      attempt: 2,
+      providerId: 'liar',
+      operator: 'op1',
+      error: 'BAD_INPUT: dtype',
+    };
+    expect(claimDisprovedNote(c, ['honest'])).toEqual({
+      type: CLAIM_DISPROVED_EVENT,
+      data: { attempt: 2, provider: 'liar', claim: 'BAD_INPUT: dtype', ranBy: ['honest'] },
+    });
   });
 });

@@ -1,6 +1,7 @@
 // When the providers' own errors end a job: a failure an agent classifies as the input's fault
 // (INPUT_FAULT_ERROR_CODES in libs/protocol) fails the job only once providers of enough distinct
-// operators reported one, so a lone lying provider cannot fail someone's job.
+// operators reported one, so a lone lying provider cannot fail someone's job; and when the job then
+// completes with a verified result, the claim was false and costs its provider (DisprovedClaims).
 import { jobErrorFault } from '@gpumesh/protocol';
 import { JobProtocolError } from '@gpumesh/p2p';
 import type { JobError } from '../jobs/job-error.js';
@@ -15,6 +16,36 @@ export interface InputFaultReport {
   operator: string;
   /** The provider's error as recorded (code and message). */
   error: string;
+}
+
+/** An input-fault report with the attempt that made it (AttemptsRepository.inputFaults). */
+export interface InputFaultClaim extends InputFaultReport {
+  attemptId: string;
+  attempt: number;
+}
+
+/** The job event that tells the job's owner an input-fault claim on it was disproved. */
+export const CLAIM_DISPROVED_EVENT = 'attempt.claim_disproved';
+
+/**
+ * The claims a completion disproves: all of the job's input-fault claims when it completes with a
+ * verified result (agreement of operators, the coordinator's reference, a passed check, a canary's
+ * known answer), since its input did run and an honest provider fails a real input fault like every
+ * other; none for an unverified delivery (a trusted provider's spot-checked result proves nothing yet).
+ */
+export function disprovedClaims<C extends InputFaultClaim>(claims: readonly C[], verified: boolean): C[] {
+  return verified ? [...claims] : [];
+}
+
+/** The job event of a disproved claim, recorded with the completion (`ranBy`: whose result ran it). */
+export function claimDisprovedNote(
+  claim: InputFaultClaim,
+  ranBy: readonly string[],
+): { type: string; data: Record<string, unknown> } {
+  return {
+    type: CLAIM_DISPROVED_EVENT,
+    data: { attempt: claim.attempt, provider: claim.providerId, claim: claim.error, ranBy: [...ranBy] },
+  };
 }
 
 /**

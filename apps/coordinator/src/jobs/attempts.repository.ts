@@ -126,6 +126,17 @@ export async function createAttemptOffers(
   return offeredAttempts(rows, await db.query<JobAttempt>(insertOffersSql(rows, p), p.values));
 }
 
+/** An attempt whose provider said the job itself cannot run (see AttemptsRepository.inputFaults). */
+export interface InputFaultAttempt {
+  attemptId: string;
+  attempt: number;
+  providerId: string;
+  /** The provider's operator, as placement counts operators. */
+  operator: string;
+  /** The provider's error ("CODE: message"), without the prefix. */
+  error: string;
+}
+
 @Injectable()
 export class AttemptsRepository {
   constructor(
@@ -160,12 +171,10 @@ export class AttemptsRepository {
    * The job's attempts whose provider reported an input fault (`errorPrefix`, INPUT_FAULT_ATTEMPT),
    * with each provider's operator: the lower-case address it signs with, as placement counts operators.
    */
-  async inputFaults(
-    jobId: string,
-    errorPrefix: string,
-  ): Promise<{ providerId: string; operator: string; error: string }[]> {
-    return this.sql.query<{ providerId: string; operator: string; error: string }>(
-      `SELECT a."providerId" AS "providerId", lower(COALESCE(p.address, a."providerId")) AS operator,
+  async inputFaults(jobId: string, errorPrefix: string): Promise<InputFaultAttempt[]> {
+    return this.sql.query<InputFaultAttempt>(
+      `SELECT a.id::text AS "attemptId", a.attempt, a."providerId" AS "providerId",
+              lower(COALESCE(p.address, a."providerId")) AS operator,
               substr(a.error, length($2) + 1) AS error
          FROM "JobAttempt" a LEFT JOIN "Provider" p ON p."peerId" = a."providerId"
         WHERE a."jobId" = $1::uuid AND a.state = 'FAILED' AND a."providerId" IS NOT NULL

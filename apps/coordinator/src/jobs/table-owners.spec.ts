@@ -79,6 +79,11 @@ const OWNERS: readonly TableOwner[] = [
       sqlWrites('OutputUpload'),
     ],
   },
+  {
+    tables: ['DisprovedClaim'],
+    owner: 'reputation',
+    writes: [prismaWrites('disprovedClaim'), sqlWrites('DisprovedClaim')],
+  },
 ];
 
 /** The writes `source` makes with any of `patterns`, as `line: text`. */

@@ -75,6 +75,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly inputFaultClaimsDisproved = new Counter({
+    name: 'gpumesh_input_fault_claims_disproved_total',
+    help: "Providers' input-fault claims (the job's input cannot run) that a verified result of the job disproved, each counted once, by the claim's code",
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+
   readonly jobDuration = new Histogram({
     name: 'gpumesh_job_duration_seconds',
     help: 'Time from submission to completion of completed jobs',

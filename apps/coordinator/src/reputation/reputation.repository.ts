@@ -9,12 +9,29 @@ export interface ReputationChange {
   kind: string;
   jobId?: string;
   detail?: Record<string, unknown>;
-  /** The new score from the stored one and the time of the provider's last reputation event. */
-  next: (stored: number, lastEventAt: Date | null) => number;
+  /**
+   * The new score from the stored one, the time of the provider's last reputation event and, for a
+   * change that `disproves` a claim, when its earlier disproved claims were recorded (the newest
+   * EARLIER_CLAIMS_READ; else empty).
+   */
+  next: (stored: number, lastEventAt: Date | null, earlierClaims: readonly Date[]) => number;
+  /**
+   * The input-fault claim this change penalises, recorded (DisprovedClaim) in the same transaction:
+   * a claim already recorded applies nothing (null), so however often it is asked for (a dispatch
+   * re-delivered after a crash, a second verification) the claim costs its provider once.
+   */
+  disproves?: DisprovedClaimRecord;
   /** Ban the provider in the same transaction (status, bannedAt, banReason). */
   ban?: string;
   /** Lift a ban in the same transaction. */
   lift?: boolean;
+}
+
+export interface DisprovedClaimRecord {
+  attemptId: string;
+  jobId: string;
+  /** The provider's error as its attempt recorded it. */
+  claim: string;
 }
 
 export interface ReputationOutcome {
@@ -30,6 +47,11 @@ const MAX_CHANGE_BATCH = 256;
 const MAX_BATCHES_IN_FLIGHT = 2;
 /** How long a routine reputation change may wait to share a transaction. */
 const ROUTINE_CHANGE_LINGER_MS = 100;
+/**
+ * A provider's newest disproved claims a change that disproves another one is given (older ones
+ * weigh next to nothing after the score's decay, and the weight is capped anyway).
+ */
+export const EARLIER_CLAIMS_READ = 64;
 
 /**
  * Provider.reputation and the append-only ReputationEvent history. Concurrent changes share one
@@ -107,6 +129,9 @@ export class ReputationRepository implements OnModuleDestroy {
       ]),
     );
     const now = new Date();
+    // Read after the provider locks: a batch recording the same claim has committed (or waits).
+    const { recorded, earlierClaims } = await this.claimsOf(tx, batch);
+    const claims: (DisprovedClaimRecord & { peerId: string; delta: number })[] = [];
     const events: {
       peerId: string;
       kind: string;
@@ -118,7 +143,16 @@ export class ReputationRepository implements OnModuleDestroy {
     const outcomes = batch.map((change): ReputationOutcome | null => {
       const p = providers.get(change.peerId);
       if (!p) return null;
-      const score = change.next(p.reputation, p.lastAt);
+      if (change.disproves) {
+        if (recorded.has(change.disproves.attemptId)) return null; // counted already
+        recorded.add(change.disproves.attemptId);
+      }
+      const earlier = earlierClaims.get(change.peerId) ?? [];
+      const score = change.next(p.reputation, p.lastAt, change.disproves ? earlier : []);
+      if (change.disproves) {
+        claims.push({ ...change.disproves, peerId: change.peerId, delta: score - p.reputation });
+        earlierClaims.set(change.peerId, [...earlier, now]);
+      }
       const banned = change.ban !== undefined && p.status !== 'BANNED';
       events.push({
         peerId: change.peerId,
@@ -143,8 +177,26 @@ export class ReputationRepository implements OnModuleDestroy {
       return outcome;
     });
     const touched = [...providers].filter(([, p]) => p.touched);
+    // A claim recorded twice fails the batch on the primary key rather than count twice.
+    const recordClaims =
+      claims.length > 0
+        ? tx.query(
+            `INSERT INTO "DisprovedClaim" ("attemptId", "jobId", "peerId", claim, delta, "createdAt")
+             SELECT attempt, job, peer, claim, delta, $6::timestamptz
+               FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::float8[])
+                    AS c(attempt, job, peer, claim, delta)`,
+            [
+              claims.map((c) => c.attemptId),
+              claims.map((c) => c.jobId),
+              claims.map((c) => c.peerId),
+              claims.map((c) => c.claim.slice(0, 2000)),
+              claims.map((c) => c.delta),
+              now.toISOString(),
+            ],
+          )
+        : Promise.resolve([]);
     // Events (in the order asked) and each provider's one update, in one statement.
-    await tx.query(
+    const recordChanges = tx.query(
       `WITH events AS (
          INSERT INTO "ReputationEvent" ("peerId", kind, delta, score, "jobId", detail, "createdAt")
          SELECT peer, kind, delta, score, job, detail::jsonb, $7
@@ -177,7 +229,37 @@ export class ReputationRepository implements OnModuleDestroy {
         touched.map(([, p]) => p.banChange?.banReason ?? null),
       ],
     );
+    await Promise.all([recordClaims, recordChanges]);
     return outcomes;
+  }
+
+  /**
+   * For a batch with changes that disprove claims: which of those claims are recorded already, and
+   * when each of their providers' newest EARLIER_CLAIMS_READ claims were (empty for other batches).
+   */
+  private async claimsOf(
+    tx: SqlRunner,
+    batch: readonly ReputationChange[],
+  ): Promise<{ recorded: Set<string>; earlierClaims: Map<string, Date[]> }> {
+    const disproving = batch.filter((c) => c.disproves !== undefined);
+    if (disproving.length === 0) return { recorded: new Set(), earlierClaims: new Map() };
+    const [known, earlier] = await Promise.all([
+      tx.query<{ attemptId: string }>(
+        `SELECT "attemptId"::text AS "attemptId" FROM "DisprovedClaim" WHERE "attemptId" = ANY($1::uuid[])`,
+        [disproving.map((c) => c.disproves?.attemptId)],
+      ),
+      tx.query<{ peerId: string; createdAt: Date }>(
+        `SELECT p.peer AS "peerId", c."createdAt"
+           FROM unnest($1::text[]) AS p(peer)
+           CROSS JOIN LATERAL (SELECT d."createdAt" FROM "DisprovedClaim" d WHERE d."peerId" = p.peer
+                                ORDER BY d."createdAt" DESC LIMIT $2) c`,
+        [[...new Set(disproving.map((c) => c.peerId))], EARLIER_CLAIMS_READ],
+      ),
+    ]);
+    const earlierClaims = new Map<string, Date[]>();
+    for (const row of earlier)
+      earlierClaims.set(row.peerId, [...(earlierClaims.get(row.peerId) ?? []), row.createdAt]);
+    return { recorded: new Set(known.map((r) => r.attemptId)), earlierClaims };
   }
 
   history(peerId: string, limit: number): Promise<ReputationEvent[]> {

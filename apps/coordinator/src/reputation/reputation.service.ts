@@ -5,11 +5,15 @@ import { APP_CONFIG, type AppConfig } from '../config/config.js';
 import { LOGGER } from '../logging/logger.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { ProviderViewService } from '../p2p/provider-view.service.js';
-import { REPUTATION_TABLE, applyRule, decayed, type ReputationKind } from './reputation.js';
+import { REPUTATION_TABLE, applyRule, decayed, repeatWeight, type ReputationKind } from './reputation.js';
 
 /** The kinds of change that ban a provider (caught returning wrong results). */
 const BAN_KINDS = (Object.keys(REPUTATION_TABLE) as ReputationKind[]).filter((k) => REPUTATION_TABLE[k].ban);
-import { ReputationRepository, type ReputationOutcome } from './reputation.repository.js';
+import {
+  ReputationRepository,
+  type DisprovedClaimRecord,
+  type ReputationOutcome,
+} from './reputation.repository.js';
 
 /**
  * Records reputation changes from the one table in reputation.ts: a ReputationEvent row per change,
@@ -65,6 +69,39 @@ export class ReputationService {
       this.logger.warn({ peerId, kind, jobId: ctx.jobId }, 'provider banned: caught returning wrong results');
     }
     return outcome;
+  }
+
+  /**
+   * An input-fault claim a verified result disproved: the `disproved_input_fault` penalty, weighted
+   * by the provider's earlier disproved claims as the score still remembers them (repeatWeight),
+   * recorded with the claim in one transaction. Null when this claim was counted already (or the
+   * provider is unknown): each claim costs its provider once.
+   */
+  async disproveClaim(
+    peerId: string,
+    claim: DisprovedClaimRecord & { attempt: number },
+  ): Promise<(ReputationOutcome & { weight: number }) | null> {
+    const now = Date.now();
+    let weight = 1;
+    const outcome = await this.repo.apply({
+      peerId,
+      kind: 'disproved_input_fault',
+      jobId: claim.jobId,
+      disproves: { attemptId: claim.attemptId, jobId: claim.jobId, claim: claim.claim },
+      next: (stored, lastAt, earlierClaims) => {
+        weight = repeatWeight(earlierClaims, now, this.halfLifeMs);
+        const current = decayed(stored, lastAt ? now - lastAt.getTime() : 0, this.halfLifeMs);
+        return applyRule(current, 'disproved_input_fault', weight);
+      },
+      detail: { attempt: claim.attempt, claim: claim.claim },
+    });
+    if (!outcome) return null;
+    this.view.setReputation(peerId, outcome.score);
+    this.logger.warn(
+      { peerId, jobId: claim.jobId, attempt: claim.attempt, weight, score: outcome.score },
+      'input-fault claim disproved by a verified result',
+    );
+    return { ...outcome, weight };
   }
 
   /**

@@ -10,6 +10,12 @@ export const NEUTRAL_REPUTATION = 0.5;
 export const TRUSTED_REPUTATION = 0.6;
 /** The score an admin-lifted ban restores (below trusted: the provider is on probation again). */
 export const REINSTATED_REPUTATION = 0.3;
+/**
+ * The most a disproved input-fault claim's penalty is multiplied by (see repeatWeight): a provider
+ * that keeps calling good inputs bad reaches the bottom of the score in a few claims, and is never
+ * banned for it (a ban is for wrong results).
+ */
+export const DISPROVED_CLAIM_MAX_WEIGHT = 6;
 /** Slower than this many times the time its advertised GFLOP/s implies counts as slow ... */
 export const SLOW_FACTOR = 4;
 /** ... once the run also took longer than this (tiny jobs are dominated by fixed overheads). */
@@ -30,6 +36,7 @@ export type ReputationKind =
   | 'overstated_capacity'
   | 'forged_receipt'
   | 'protocol_violation'
+  | 'disproved_input_fault'
   | 'ban_lifted';
 
 export interface ReputationRule {
@@ -94,6 +101,11 @@ export const REPUTATION_TABLE: Readonly<Record<ReputationKind, ReputationRule>> 
     ban: false,
     note: 'advertised far more GFLOP/s than a timed known-answer job measured (CAPACITY_OVERSTATED_FACTOR)',
   },
+  disproved_input_fault: {
+    delta: -0.05,
+    ban: false,
+    note: "said a job's input cannot run (an input fault) and another provider's verified result ran it; weighted by its earlier disproved claims (repeatWeight)",
+  },
   ban_lifted: {
     delta: 0,
     setTo: REINSTATED_REPUTATION,
@@ -108,11 +120,26 @@ export function decayed(score: number, elapsedMs: number, halfLifeMs: number): n
   return NEUTRAL_REPUTATION + (score - NEUTRAL_REPUTATION) * 2 ** (-elapsedMs / halfLifeMs);
 }
 
-/** The new score after an event of `kind`, given the decayed current score. */
-export function applyRule(current: number, kind: ReputationKind): number {
+/**
+ * The new score after an event of `kind`, given the decayed current score; `weight` multiplies the
+ * rule's delta (a repeated offence, see repeatWeight).
+ */
+export function applyRule(current: number, kind: ReputationKind, weight = 1): number {
   const rule = REPUTATION_TABLE[kind];
-  const next = rule.setTo ?? current + rule.delta;
+  const next = rule.setTo ?? current + rule.delta * weight;
   return Math.min(1, Math.max(0, next));
+}
+
+/**
+ * What a disproved input-fault claim's penalty is multiplied by, given when the provider's earlier
+ * disproved claims were recorded: 1 plus each earlier claim as much as the score still remembers it
+ * (halved every half-life, like the score's own decay), at most DISPROVED_CLAIM_MAX_WEIGHT. One
+ * honest mistake costs the base penalty once and fades; claims in a row cost more each time.
+ */
+export function repeatWeight(earlier: readonly Date[], now: number, halfLifeMs: number): number {
+  let weight = 1;
+  for (const at of earlier) weight += 2 ** (-Math.max(0, now - at.getTime()) / halfLifeMs);
+  return Math.min(DISPROVED_CLAIM_MAX_WEIGHT, weight);
 }
 
 /** Whether a run of `runMs` is slow against the speed the provider advertised. */

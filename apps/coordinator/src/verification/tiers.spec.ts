@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  PROBATION_PENALTY_KINDS,
   PROBATION_PENALTY_WINDOW_MS,
   PROBATION_VERIFIED_RESULTS,
   checkedPayments,
@@ -28,6 +29,10 @@ describe('trust tiers', () => {
     expect(decision.tier).toBe('probation');
     expect(decision.reason).toMatch(/penalised/);
     expect(trustTier({ verifiedResults: 50, lastPenaltyAt: old }, now).tier).toBe('trusted');
+  });
+
+  it('puts a provider whose input-fault claim a verified result disproved back on probation', () => {
+    expect(PROBATION_PENALTY_KINDS).toContain('disproved_input_fault');
   });
 
   it('holds probation results always, trusted ones only when the job requires verified', () => {

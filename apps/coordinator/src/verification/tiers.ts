@@ -17,13 +17,18 @@ export const TIER_CACHE_TTL_MS = 5_000;
 
 /** Reputation events that count as a checked result. */
 export const VERIFIED_RESULT_KINDS: readonly ReputationKind[] = ['verified_pass', 'won_tiebreak'];
-/** Reputation events that put a provider back on probation. */
+/**
+ * Reputation events that put a provider back on probation: wrong results, a lifted ban, and an
+ * input-fault claim a verified result disproved (its agent lies or is broken: its results are
+ * checked until the window passes).
+ */
 export const PROBATION_PENALTY_KINDS: readonly ReputationKind[] = [
   'failed_canary',
   'lost_tiebreak',
   'failed_reverification',
   'failed_check',
   'failed_sanity',
+  'disproved_input_fault',
   'ban_lifted',
 ];
 

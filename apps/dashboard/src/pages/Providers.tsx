@@ -293,6 +293,12 @@ export function ProviderPage({
                         .join(' · ')
                     : 'none yet'}
                 </dd>
+                <dt>Disproved claims</dt>
+                <dd data-testid="provider-disproved-claims">
+                  {p.disprovedInputFaults
+                    ? `${p.disprovedInputFaults} input-fault claim${p.disprovedInputFaults === 1 ? '' : 's'} a verified result disproved`
+                    : 'none'}
+                </dd>
                 <dt>Earned</dt>
                 <dd>{tokens(p.earned)} tokens</dd>
                 <dt>Stake</dt>

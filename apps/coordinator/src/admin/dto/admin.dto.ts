@@ -503,6 +503,11 @@ export class AdminProviderDetailDto extends AdminProviderDto {
   @ApiProperty({ description: 'base units earned (ledger)' }) earned: string;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'number' } })
   attemptCounts: Record<string, number>;
+  @ApiProperty({
+    description:
+      "input-fault claims (the job's input cannot run: BAD_INPUT, MODEL_LOAD_FAILED, UNSUPPORTED_OP) that a verified result of the job disproved; each cost reputation (kind disproved_input_fault) and put the provider on probation",
+  })
+  disprovedInputFaults: number;
   @ApiProperty({ type: [ProviderAttemptDto] }) recentAttempts: ProviderAttemptDto[];
   @ApiPropertyOptional({ nullable: true, type: String }) bannedAt: string | null;
   @ApiPropertyOptional({ nullable: true, type: String }) banReason: string | null;
