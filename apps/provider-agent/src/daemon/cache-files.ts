@@ -3,6 +3,12 @@ import { open, rename, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { effectiveCacheBudget } from './cache-index.js';
 
+/** Where a cache says what it did: each hit, miss and eviction at debug, trouble at warn. */
+export interface CacheLogger {
+  debug(context: Record<string, unknown>, message: string): void;
+  warn(context: Record<string, unknown>, message: string): void;
+}
+
 /** Temporary files of writes in progress in a cache directory (removed when the cache opens: a crash left them). */
 export const TEMP_PREFIX = '.tmp-';
 

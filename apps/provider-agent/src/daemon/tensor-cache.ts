@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TEMP_PREFIX, budgetForDisk, writeTemporary, type TemporaryFile } from './cache-files.js';
+import {
+  TEMP_PREFIX,
+  budgetForDisk,
+  writeTemporary,
+  type CacheLogger,
+  type TemporaryFile,
+} from './cache-files.js';
 import { CacheIndex, type CacheEntry } from './cache-index.js';
 
 /** Default byte budget of the tensor cache (`tensorCacheBytes` in agent.json). */
@@ -38,11 +44,6 @@ export interface TensorCacheStats {
   dropped: number;
   /** Fetched tensors that could not be written (the job still ran with them). */
   writeErrors: number;
-}
-
-export interface TensorCacheLogger {
-  debug(context: Record<string, unknown>, message: string): void;
-  warn(context: Record<string, unknown>, message: string): void;
 }
 
 interface Waiter {
@@ -86,7 +87,7 @@ export class TensorCache {
   private constructor(
     private readonly dir: string,
     private readonly index: CacheIndex,
-    private readonly logger: TensorCacheLogger | undefined,
+    private readonly logger: CacheLogger | undefined,
   ) {}
 
   /**
@@ -97,7 +98,7 @@ export class TensorCache {
   static async open(options: {
     dir: string;
     budgetBytes: number;
-    logger?: TensorCacheLogger;
+    logger?: CacheLogger;
   }): Promise<TensorCache> {
     const { dir, logger } = options;
     await mkdir(dir, { recursive: true, mode: 0o700 });
