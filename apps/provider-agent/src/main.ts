@@ -130,8 +130,9 @@ ${COMMON}`,
   status: `usage: gpumesh-agent status
 
 Shows the running agent's peer id, backend, whether it is connected to its coordinator (and for how
-long), its jobs, its tensor and model caches (hits, misses, bytes, evictions), and its net earnings after the platform fee, per job id, as the coordinator's
-GET /v1/providers/<peer id>/earnings reports them (held, waiting for an epoch, or in a closed epoch).
+long), its jobs, its tensor and model caches (hits, misses, bytes, evictions), and its net earnings
+after the platform fee, per job id, as the coordinator's GET /v1/providers/<peer id>/earnings
+reports them (held, waiting for an epoch, or in a closed epoch).
 ${COMMON}`,
   stake: `usage: gpumesh-agent stake [<amount>]
 
