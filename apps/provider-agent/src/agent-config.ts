@@ -13,11 +13,24 @@ import {
   DEFAULT_RECONNECT_INITIAL_DELAY_MS,
   DEFAULT_RECONNECT_MAX_DELAY_MS,
 } from './daemon/coordinator-link.js';
+import { DEFAULT_ARTIFACT_CACHE_BYTES } from './daemon/artifact-cache.js';
 import { DEFAULT_TENSOR_CACHE_BYTES } from './daemon/tensor-cache.js';
 
 /** Where the agent keeps its keystore, config, artifact cache and journal. */
 export function defaultDataDir(): string {
   return join(homedir(), '.gpumesh-agent');
+}
+
+/** A disk cache's byte budget: one message for every way the value can be wrong (a string, -1, 1.5). */
+function cacheBudgetBytes(kept: string, defaultBytes: number) {
+  // parseAgentConfig puts the field's name before it
+  const message = `a whole number of bytes from 0 (keeps no ${kept}) up to ${Number.MAX_SAFE_INTEGER}, e.g. ${defaultBytes} (${defaultBytes / 2 ** 30} GiB)`;
+  return z
+    .number({ error: message })
+    .int(message)
+    .min(0, message)
+    .max(Number.MAX_SAFE_INTEGER, message)
+    .default(defaultBytes);
 }
 
 export const agentConfigSchema = z.strictObject({
@@ -73,7 +86,14 @@ export const agentConfigSchema = z.strictObject({
    * first), so jobs on the same tensors do not fetch them again; 0 = keep none. Lowered at start to
    * what the cache holds plus half the free disk space.
    */
-  tensorCacheBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(DEFAULT_TENSOR_CACHE_BYTES),
+  tensorCacheBytes: cacheBudgetBytes('tensor', DEFAULT_TENSOR_CACHE_BYTES),
+  /**
+   * Bytes of model artifacts (model.json and weights, both counted) kept on disk under `artifacts/`
+   * in the data dir (least recently used out first; never one a running job uses), so jobs on the
+   * same model do not fetch it again; 0 = keep none. Lowered at start to what the cache holds plus
+   * half the free disk space the tensor cache does not count on.
+   */
+  artifactCacheBytes: cacheBudgetBytes('artifact', DEFAULT_ARTIFACT_CACHE_BYTES),
   /** Written by `gpumesh-agent benchmark`; advertised as the measured GFLOP/s. */
   benchmarkGflops: z.number().positive().optional(),
   /** The backend `benchmarkGflops` was measured on: the figure is advertised only on that backend. */

@@ -52,6 +52,9 @@ GPUMESH_AGENT_PASSPHRASE or asked on the terminal.`,
   --tensor-cache <size>
                        disk kept for job inputs by ref under tensors/ in the data dir, so jobs on the
                        same tensors do not fetch them again (default 1GiB; e.g. 0, 512MiB, 20GiB)
+  --artifact-cache <size>
+                       disk kept for model artifacts (model.json + weights) under artifacts/ in the
+                       data dir, least recently used out first (default 2GiB; e.g. 0, 512MiB, 20GiB)
   --force              replace an existing keystore (its identity and unclaimed earnings address are lost)
   --light-kdf          cheap key derivation, for throwaway test agents only
 ${COMMON}`,
@@ -104,7 +107,7 @@ when every working backend's sweep passed its checks and the job agreed with the
                        checkout this agent was built in)
 ${COMMON}`,
   start: `usage: gpumesh-agent start [--log-level info] [--coordinator <url>] [--max-disconnected <s>]
-                           [--tensor-cache <size>]
+                           [--tensor-cache <size>] [--artifact-cache <size>]
 
 Runs the daemon until Ctrl-C: one executor per slot in worker threads, signed adverts on gossipsub,
 job offers over libp2p streams, and a journal so a restarted agent never runs a reported attempt twice.
@@ -120,12 +123,16 @@ forever with capped backoff, re-reading its addresses from /v1/network. One agen
   --tensor-cache <size>
                        the tensor cache's size for this run (default: tensorCacheBytes in the
                        config, 1GiB); 0 = keep no tensor (the files kept are removed)
+  --artifact-cache <size>
+                       the model artifact cache's size for this run (default: artifactCacheBytes in
+                       the config, 2GiB); 0 = keep no model (the files kept are removed)
 ${COMMON}`,
   status: `usage: gpumesh-agent status
 
 Shows the running agent's peer id, backend, whether it is connected to its coordinator (and for how
-long), its jobs, and its net earnings after the platform fee, per job id, as the coordinator's
-GET /v1/providers/<peer id>/earnings reports them (held, waiting for an epoch, or in a closed epoch).
+long), its jobs, its tensor and model caches (hits, misses, bytes, evictions), and its net earnings
+after the platform fee, per job id, as the coordinator's GET /v1/providers/<peer id>/earnings
+reports them (held, waiting for an epoch, or in a closed epoch).
 ${COMMON}`,
   stake: `usage: gpumesh-agent stake [<amount>]
 
@@ -202,6 +209,7 @@ const commandOptions = {
     'jobs-per-slot': { type: 'string' },
     backend: { type: 'string' },
     'tensor-cache': { type: 'string' },
+    'artifact-cache': { type: 'string' },
     force: { type: 'boolean', default: false },
     'light-kdf': { type: 'boolean', default: false },
   },
@@ -232,6 +240,7 @@ const commandOptions = {
     coordinator: { type: 'string' },
     'max-disconnected': { type: 'string' },
     'tensor-cache': { type: 'string' },
+    'artifact-cache': { type: 'string' },
   },
   status: { ...commonOptions },
   stake: { ...commonOptions, coordinator: { type: 'string' }, rpc: { type: 'string' } },
@@ -332,6 +341,7 @@ async function main(argv: string[]): Promise<number> {
           jobsPerSlot: values['jobs-per-slot'] as string | undefined,
           backend: values.backend as string | undefined,
           tensorCache: values['tensor-cache'] as string | undefined,
+          artifactCache: values['artifact-cache'] as string | undefined,
           force: values.force === true,
           lightKdf: values['light-kdf'] === true,
         },
@@ -365,6 +375,7 @@ async function main(argv: string[]): Promise<number> {
         coordinatorUrl: values.coordinator as string | undefined,
         maxDisconnected: values['max-disconnected'] as string | undefined,
         tensorCache: values['tensor-cache'] as string | undefined,
+        artifactCache: values['artifact-cache'] as string | undefined,
       });
     case 'status':
       await statusCommand(common, out);

@@ -107,6 +107,7 @@ export async function initCommand(
     jobsPerSlot?: string;
     backend?: string;
     tensorCache?: string;
+    artifactCache?: string;
     force: boolean;
     lightKdf: boolean;
   },
@@ -123,7 +124,7 @@ export async function initCommand(
   if (jobsPerSlot !== undefined && (!Number.isInteger(jobsPerSlot) || jobsPerSlot < 1 || jobsPerSlot > 64)) {
     throw new CliError('--jobs-per-slot must be an integer from 1 to 64');
   }
-  const tensorCacheBytes = parseTensorCache(opts.tensorCache);
+  const cacheSizes = parseCacheSizes(opts);
   const network = await fetchNetwork(opts.coordinator);
   const market = await fetchMarket(opts.coordinator);
   const passphrase = await readPassphrase(opts.env, true);
@@ -138,7 +139,7 @@ export async function initCommand(
     ...(opts.region ? { region: opts.region } : {}),
     ...(slots ? { slots } : {}),
     ...(jobsPerSlot ? { jobsPerSlot } : {}),
-    ...(tensorCacheBytes !== undefined ? { tensorCacheBytes } : {}),
+    ...cacheSizes,
     ...(parseBackend(opts.backend) ? { backend: parseBackend(opts.backend) } : {}),
   };
   await writeAgentConfig(paths.config, config);
@@ -412,15 +413,38 @@ export function parseMaxDisconnected(value: string | undefined): number | undefi
 
 const BYTE_UNITS: Record<string, number> = { '': 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40 };
 
-/** `--tensor-cache <size>`: bytes, or a whole number of KiB, MiB, GiB or TiB; 0 = no cache. */
-export function parseTensorCache(value: string | undefined): number | undefined {
+/** A cache size option (`flag`): bytes, or a whole number of KiB, MiB, GiB or TiB; 0 = no cache. */
+function parseCacheSize(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const m = /^(\d{1,15})\s*(KiB|MiB|GiB|TiB)?$/.exec(value);
   const bytes = m ? Number(m[1]) * BYTE_UNITS[m[2] ?? ''] : Number.NaN;
   if (!Number.isSafeInteger(bytes)) {
-    throw new CliError('--tensor-cache must be a size such as 0, 512MiB, 4GiB or a number of bytes');
+    throw new CliError(`${flag} must be a size such as 0, 512MiB, 4GiB or a number of bytes`);
   }
   return bytes;
+}
+
+/** `--tensor-cache <size>`: the tensor cache's budget. */
+export function parseTensorCache(value: string | undefined): number | undefined {
+  return parseCacheSize('--tensor-cache', value);
+}
+
+/** `--artifact-cache <size>`: the model artifact cache's budget. */
+export function parseArtifactCache(value: string | undefined): number | undefined {
+  return parseCacheSize('--artifact-cache', value);
+}
+
+/** The cache budgets `--tensor-cache` and `--artifact-cache` give (only those given), for agent.json. */
+export function parseCacheSizes(opts: {
+  tensorCache?: string;
+  artifactCache?: string;
+}): Partial<Pick<AgentConfig, 'tensorCacheBytes' | 'artifactCacheBytes'>> {
+  const tensorCacheBytes = parseTensorCache(opts.tensorCache);
+  const artifactCacheBytes = parseArtifactCache(opts.artifactCache);
+  return {
+    ...(tensorCacheBytes !== undefined ? { tensorCacheBytes } : {}),
+    ...(artifactCacheBytes !== undefined ? { artifactCacheBytes } : {}),
+  };
 }
 
 /** `bytes` for people: 512 B, 1.5 MiB, 4.0 GiB. */
@@ -445,29 +469,36 @@ export function tensorCacheLine(c: AgentStatus['tensorCache']): string {
   );
 }
 
+export function artifactCacheLine(c: AgentStatus['artifactCache']): string {
+  if (c.budgetBytes === 0) return 'off (artifactCacheBytes 0)';
+  return (
+    `${c.hits} hit(s), ${c.misses} miss(es), ${formatBytes(c.bytesSaved)} not transferred; ` +
+    `${c.entries} model(s), ${formatBytes(c.bytes)} of ${formatBytes(c.budgetBytes)}; ${c.evictions} evicted, ${c.dropped} corrupt dropped`
+  );
+}
+
 export async function startCommand(
   opts: CommonOptions & {
     logLevel: string;
     coordinatorUrl?: string;
     maxDisconnected?: string;
     tensorCache?: string;
+    artifactCache?: string;
   },
 ): Promise<number> {
   const paths = agentPaths(opts.dataDir);
   const maxDisconnectedSeconds = parseMaxDisconnected(opts.maxDisconnected);
-  const tensorCacheBytes = parseTensorCache(opts.tensorCache);
+  const cacheSizes = parseCacheSizes(opts);
   const saved = await readAgentConfig(paths.config);
   // One agent per data directory (keystore, journal): a second one is refused before it touches them.
   const lock = await acquireInstanceLock(paths.lock).catch((err: unknown) => {
     throw err instanceof InstanceLockError ? new CliError(err.message) : err;
   });
   try {
-    return await runDaemon(
-      opts,
-      paths,
-      tensorCacheBytes === undefined ? saved : { ...saved, tensorCacheBytes },
-      maxDisconnectedSeconds,
-    );
+    return await runDaemon(opts, paths, saved, {
+      ...cacheSizes,
+      ...(maxDisconnectedSeconds !== undefined ? { maxDisconnectedSeconds } : {}),
+    });
   } finally {
     await lock.release();
   }
@@ -477,7 +508,10 @@ async function runDaemon(
   opts: CommonOptions & { logLevel: string; coordinatorUrl?: string },
   paths: ReturnType<typeof agentPaths>,
   saved: AgentConfig,
-  maxDisconnectedSeconds: number | undefined,
+  /** Settings given on the command line for this run only (never written to agent.json). */
+  forThisRun: Partial<
+    Pick<AgentConfig, 'maxDisconnectedSeconds' | 'tensorCacheBytes' | 'artifactCacheBytes'>
+  >,
 ): Promise<number> {
   // A coordinator that moved: its new URL is kept, and refreshBootstrap still checks its offer signer.
   const moved = opts.coordinatorUrl !== undefined && opts.coordinatorUrl !== saved.coordinatorUrl;
@@ -486,7 +520,8 @@ async function runDaemon(
     paths,
     moved,
   );
-  const config = maxDisconnectedSeconds === undefined ? refreshed : { ...refreshed, maxDisconnectedSeconds };
+  // after refreshBootstrap, which saves the config it is given when the coordinator's addresses changed
+  const config = { ...refreshed, ...forThisRun };
   const passphrase = await readPassphrase(opts.env, false);
   const identity = await unlockKeystore(await readKeystore(paths.keystore), passphrase);
   const version = agentVersion();
@@ -643,6 +678,8 @@ export async function statusCommand(opts: CommonOptions, out: Output): Promise<v
       // absent from the status file of an agent older than the cache
       if (status.tensorCache !== undefined)
         lines.push(`  tensor cache ${tensorCacheLine(status.tensorCache)}`);
+      if (status.artifactCache !== undefined)
+        lines.push(`  model cache  ${artifactCacheLine(status.artifactCache)}`);
       if (!earnings?.ok) {
         lines.push(
           `  earnings     unknown: ${earnings?.error ?? 'no config'}${earnings ? ` (${earnings.url})` : ''}`,

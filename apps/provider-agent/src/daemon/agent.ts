@@ -42,7 +42,7 @@ import {
 } from '../runtime/index.js';
 import { AttemptJournal } from './journal.js';
 import { coordinatorOfferPolicy } from './offer-policy.js';
-import { ArtifactCache } from './artifact-cache.js';
+import { ArtifactCache, type ArtifactCacheStats, type ArtifactLease } from './artifact-cache.js';
 import { TensorCache, type TensorCacheStats } from './tensor-cache.js';
 import { fetchCoordinatorNetwork, trustedMultiaddrs } from './coordinator-directory.js';
 import { coordinatorPeerIds, keepCoordinatorLink, type CoordinatorLinkState } from './coordinator-link.js';
@@ -74,6 +74,8 @@ export interface AgentStatus {
   epochFiles: { distributor: string; epoch: number; fileHash: string }[];
   /** Job inputs by ref kept on disk: hits, misses, fetches shared between jobs, bytes saved, evictions. */
   tensorCache: TensorCacheStats;
+  /** Model artifacts kept on disk: hits, misses, bytes kept, evictions. */
+  artifactCache: ArtifactCacheStats;
   pid: number;
   version: string;
   startedAt: number;
@@ -163,11 +165,18 @@ export async function startAgent(options: {
     logger.error({ code: gpuUse.code, fix: gpuUse.fix }, `${gpuUse.message}; run \`gpumesh-agent doctor\``);
   }
   const journal = await AttemptJournal.open(paths.journal);
-  const artifacts = new ArtifactCache(paths.artifacts);
   const tensorCache = await TensorCache.open({
     dir: paths.tensors,
     budgetBytes: config.tensorCacheBytes,
     logger: logger.child({ component: 'tensor-cache' }),
+  });
+  const tensorCacheStats = tensorCache.stats();
+  const artifacts = await ArtifactCache.open({
+    dir: paths.artifacts,
+    budgetBytes: config.artifactCacheBytes,
+    // the room the tensor cache may still fill is not free for artifacts (both are in the data dir)
+    reservedBytes: tensorCacheStats.budgetBytes - tensorCacheStats.bytes,
+    logger: logger.child({ component: 'artifact-cache' }),
   });
   // Coordinator peers: those of the bootstrap list, plus those /v1/network names later, plus workers
   // that sent a verified offer (see coordinatorOfferPolicy). Nobody else may connect, in or out: an
@@ -279,6 +288,7 @@ export async function startAgent(options: {
       .list()
       .map((f) => ({ distributor: f.distributor, epoch: f.epoch, fileHash: f.fileHash })),
     tensorCache: tensorCache.stats(),
+    artifactCache: artifacts.stats(),
     pid: process.pid,
     version: options.version ?? 'unknown',
     startedAt,
@@ -300,22 +310,25 @@ export async function startAgent(options: {
     const offer = signed.payload;
     counters.running += 1;
     advertiseSoon();
+    // The model's cache entry stays until the job ended (released in `finally`, whenever it came).
+    let leased: Promise<ArtifactLease> | undefined;
     try {
       const ref = offer.spec.model;
       // The model and the inputs by ref come from the coordinator that sent the offer, while the
       // offer is open (it serves them to no one else), or from the agent's caches; each is checked
       // against the hash the signed offer names.
-      const [artifact, refInputs] = await Promise.all([
-        ref
-          ? artifacts.getOrFetch(ref.hash, () => fetchArtifact(node, remotePeer, ref.hash, { signal }))
-          : undefined,
+      leased = ref
+        ? artifacts.acquire(ref.hash, () => fetchArtifact(node, remotePeer, ref.hash, { signal }))
+        : undefined;
+      const [lease, refInputs] = await Promise.all([
+        leased,
         fetchRefInputs(node, remotePeer, offer.spec, signal, tensorCache),
       ]);
-      const model = artifact
+      const model = lease
         ? {
-            format: artifact.format,
-            modelJson: artifact.modelJson as Record<string, unknown>,
-            weights: artifact.weights,
+            format: lease.artifact.format,
+            modelJson: lease.artifact.modelJson as Record<string, unknown>,
+            weights: lease.artifact.weights,
           }
         : undefined;
       const result = await pool.run(
@@ -384,6 +397,10 @@ export async function startAgent(options: {
       );
       throw err;
     } finally {
+      void leased?.then(
+        (lease) => lease.release(),
+        () => undefined,
+      );
       counters.running -= 1;
       advertiseSoon();
     }
@@ -481,6 +498,7 @@ export async function startAgent(options: {
       await node.stop();
       await pool.close();
       await tensorCache.settled();
+      await artifacts.settled();
       await journal.close();
       await writeStatus().catch(() => undefined);
     },

@@ -1,19 +1,20 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, stat, statfs, unlink, utimes } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, open, readdir, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  TensorCacheIndex,
-  effectiveTensorCacheBudget,
-  type CachedTensorEntry,
-} from './tensor-cache-index.js';
+  TEMP_PREFIX,
+  budgetForDisk,
+  writeTemporary,
+  type CacheLogger,
+  type TemporaryFile,
+} from './cache-files.js';
+import { CacheIndex, type CacheEntry } from './cache-index.js';
 
 /** Default byte budget of the tensor cache (`tensorCacheBytes` in agent.json). */
 export const DEFAULT_TENSOR_CACHE_BYTES = 1024 * 1024 * 1024;
 
 /** File names of entries: the sha256 of their bytes. Anything else in the directory is left alone. */
 const ENTRY_NAME = /^[0-9a-f]{64}$/;
-/** Temporary files of writes in progress (removed when the cache opens: a crash left them). */
-const TEMP_PREFIX = '.tmp-';
 const READ_CHUNK_BYTES = 4 * 1024 * 1024;
 /** Failed fetches of other jobs a job waits for before it fetches a tensor itself. */
 const MAX_SHARED_JOINS = 2;
@@ -45,11 +46,6 @@ export interface TensorCacheStats {
   writeErrors: number;
 }
 
-export interface TensorCacheLogger {
-  debug(context: Record<string, unknown>, message: string): void;
-  warn(context: Record<string, unknown>, message: string): void;
-}
-
 interface Waiter {
   resolve(bytes: Uint8Array): void;
   reject(err: unknown): void;
@@ -67,7 +63,7 @@ function cancelled(signal: AbortSignal): Error {
 
 /**
  * Job inputs by ref kept on disk under their sha256, within a byte budget, least recently used out
- * first (`TensorCacheIndex`); the recency order survives restarts as the files' mtimes. Writes go to a
+ * first (`CacheIndex`); the recency order survives restarts as the files' mtimes. Writes go to a
  * temporary file, fsync, rename. Every read is hashed: an entry whose bytes do not hash to its name is
  * deleted and fetched again, never returned. Jobs that need a tensor while it is being fetched share
  * that fetch. A failure of the cache itself never fails a job: it fetches as if nothing was cached.
@@ -90,8 +86,8 @@ export class TensorCache {
 
   private constructor(
     private readonly dir: string,
-    private readonly index: TensorCacheIndex,
-    private readonly logger: TensorCacheLogger | undefined,
+    private readonly index: CacheIndex,
+    private readonly logger: CacheLogger | undefined,
   ) {}
 
   /**
@@ -102,7 +98,7 @@ export class TensorCache {
   static async open(options: {
     dir: string;
     budgetBytes: number;
-    logger?: TensorCacheLogger;
+    logger?: CacheLogger;
   }): Promise<TensorCache> {
     const { dir, logger } = options;
     await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -118,19 +114,18 @@ export class TensorCache {
       if (info?.isFile()) found.push({ sha256: name, bytes: info.size, mtimeMs: info.mtimeMs });
     }
     found.sort((a, b) => a.mtimeMs - b.mtimeMs);
-    const held = found.reduce((n, f) => n + f.bytes, 0);
-    const free = await statfs(dir).then(
-      (s) => s.bavail * s.bsize,
-      () => Number.MAX_SAFE_INTEGER,
-    );
-    const budgetBytes = effectiveTensorCacheBudget(options.budgetBytes, held, free);
+    const { budgetBytes, diskFreeBytes } = await budgetForDisk({
+      dir,
+      configuredBytes: options.budgetBytes,
+      heldBytes: found.reduce((n, f) => n + f.bytes, 0),
+    });
     if (budgetBytes < options.budgetBytes) {
       logger?.warn(
-        { configuredBytes: options.budgetBytes, budgetBytes, diskFreeBytes: free },
+        { configuredBytes: options.budgetBytes, budgetBytes, diskFreeBytes },
         'tensor cache budget lowered to half the free disk space',
       );
     }
-    const cache = new TensorCache(dir, new TensorCacheIndex(budgetBytes), logger);
+    const cache = new TensorCache(dir, new CacheIndex(budgetBytes), logger);
     for (const f of found) {
       const admission = cache.index.admit(f.sha256, f.bytes);
       if (!admission.admitted) await cache.deleteFile(f.sha256);
@@ -149,7 +144,7 @@ export class TensorCache {
   }
 
   /** The entries held, least recently used first. */
-  list(): CachedTensorEntry[] {
+  list(): CacheEntry[] {
     return this.index.list();
   }
 
@@ -304,9 +299,9 @@ export class TensorCache {
       return;
     }
     await this.evict(admission.evicted);
-    let commit: () => Promise<void>;
+    let written: TemporaryFile;
     try {
-      commit = await writeTemporary(this.dir, sha256, bytes);
+      written = await writeTemporary(this.dir, sha256, bytes);
     } catch (err) {
       this.writeFailed(sha256, bytes.byteLength, err);
       return;
@@ -315,7 +310,7 @@ export class TensorCache {
     // meanwhile (`get` waits for them before it reads the entry).
     const committed = (async (): Promise<void> => {
       try {
-        await commit();
+        await written.commit();
         // Evicted while it was being written (other tensors came in meanwhile): not kept after all.
         if (this.index.bytesOf(sha256) === undefined) await this.deleteFile(sha256);
       } catch (err) {
@@ -339,7 +334,7 @@ export class TensorCache {
     void work.finally(() => this.settling.delete(work));
   }
 
-  private async evict(entries: readonly CachedTensorEntry[]): Promise<void> {
+  private async evict(entries: readonly CacheEntry[]): Promise<void> {
     for (const entry of entries) {
       this.counters.evictions += 1;
       this.logger?.debug({ sha256: entry.sha256, bytes: entry.bytes }, 'tensor cache eviction');
@@ -382,49 +377,5 @@ async function readWhole(path: string, bytes: number): Promise<Uint8Array> {
     return out;
   } finally {
     await handle.close();
-  }
-}
-
-/**
- * Writes `bytes` to a temporary file in `dir` and resolves once they are written (`bytes` is no
- * longer needed then), with the commit that makes them `dir/name`: fsync, rename, fsync of the
- * directory. A crash before the commit ends leaves only the temporary file (removed at open).
- */
-async function writeTemporary(dir: string, name: string, bytes: Uint8Array): Promise<() => Promise<void>> {
-  const tmp = join(dir, `${TEMP_PREFIX}${name}-${randomBytes(4).toString('hex')}`);
-  const handle = await open(tmp, 'wx', 0o600);
-  const abandon = async (): Promise<void> => {
-    await handle.close().catch(() => undefined);
-    await unlink(tmp).catch(() => undefined);
-  };
-  try {
-    await handle.writeFile(bytes);
-  } catch (err) {
-    await abandon();
-    throw err;
-  }
-  return async () => {
-    try {
-      await handle.sync();
-      await handle.close();
-      await rename(tmp, join(dir, name));
-    } catch (err) {
-      await abandon();
-      throw err;
-    }
-    await syncDirectory(dir);
-  };
-}
-
-/** Makes a rename in `dir` durable (best effort: not every platform can sync a directory). */
-async function syncDirectory(dir: string): Promise<void> {
-  const dirHandle = await open(dir, 'r').catch(() => undefined);
-  if (!dirHandle) return;
-  try {
-    await dirHandle.sync();
-  } catch {
-    // not supported here
-  } finally {
-    await dirHandle.close();
   }
 }
