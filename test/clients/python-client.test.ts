@@ -1,24 +1,35 @@
-// The Python client (clients/python) against a real coordinator (PostgreSQL, Redis) and a fake
-// provider over libp2p: its unittest suite runs with the coordinator's URL and a funded developer key,
-// once with NumPy (required: .ci/run installs it) and once without it (the standard-library path);
-// then the README's example runs as written.
+// The Python client (clients/python) against a real coordinator (PostgreSQL, Redis) and two fake
+// providers over libp2p (one answers outputs inline, one by ref): its unittest suite runs with the
+// coordinator's URL and a funded developer key, once with NumPy (required: .ci/run installs it) and
+// once without it (the standard-library path); then the README's example runs as written.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
+import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
+import { pollUntil } from '../helpers/poll.js';
 import { PYTHON_CLIENT_DIR, runPython } from '../helpers/python.js';
 
 describe('Python client against a running coordinator', () => {
   let c: TestCoordinator;
   let agent: FakeAgent;
+  let refAgent: FakeAgent;
 
   beforeAll(async () => {
     // the suite's webhook receiver listens on 127.0.0.1
     c = await startTestCoordinator({ WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true' });
     agent = await startFakeAgent(c.url);
+    // outputs by ref, as a real agent sends large ones: the suite's jobs that require the wasm
+    // backend run here, so save_output streams and checks one
+    refAgent = await startFakeAgent(c.url, { backend: 'wasm', outputsByRef: true });
+    await pollUntil(
+      'both providers',
+      async () => ((await api<unknown[]>(c.url, 'GET', '/v1/providers')).body.length >= 2 ? true : undefined),
+      20_000,
+    );
   });
   afterAll(async () => {
+    await refAgent?.stop();
     await agent?.stop();
     await c?.close();
   });

@@ -1,20 +1,42 @@
 """The gpumesh REST client: submit, wait, result, and the helpers around them."""
 
+import base64
 import email.utils
+import hashlib
+import http.client
+import io
 import json
+import os
+import re
 import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Dict, Iterator, List, Optional
+from typing import IO, Any, Dict, Iterator, List, Optional, Set, Tuple, Union
 
-from .errors import GpumeshError, JobFailedError, WaitTimeoutError
+from .errors import DownloadError, GpumeshError, JobFailedError, WaitTimeoutError
 from .sse import parse_events
-from .tensors import decode_npy, decode_tensor, encode_tensor, tensor_bytes
+from .tensors import (
+    NPY_MAX_HEADER_BYTES,
+    NpyHeader,
+    decode_npy,
+    decode_tensor,
+    encode_tensor,
+    npy_header,
+    read_npy_header,
+    tensor_bytes,
+)
 
 TERMINAL_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "EXPIRED"})
 USER_AGENT = "gpumesh-python/0.1.0"
+NPY_MEDIA_TYPE = "application/x-npy"
+# Files are read, sent, received and written this many bytes at a time (never whole).
+CHUNK_BYTES = 1024 * 1024
+_REF = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+PathLike = Union[str, "os.PathLike[str]"]
 
 
 def matmul_spec(
@@ -224,6 +246,34 @@ class Client:
         with response:
             return decode_npy(name, response.read(), self.use_numpy)
 
+    def save_output(self, job_id: str, name: str, path: PathLike) -> Dict[str, Any]:
+        """Writes output ``name`` of a completed job to ``path`` as ``.npy``, never holding it whole.
+
+        An output by ref (a large one) is streamed from ``GET /v1/jobs/{id}/outputs/{name}`` to a
+        temporary file beside ``path`` and renamed over it only when its element bytes hash to the
+        ref the job's result names: otherwise :class:`gpumesh.DownloadError`, nothing is written and
+        a file already at ``path`` is kept. An inline output is written the same way from the result.
+        Answers ``path``, ``ref`` (``sha256:`` of the element bytes), ``dtype``, ``shape`` and
+        ``bytes`` (the file's length).
+        """
+        body = self._request("GET", f"/v1/jobs/{_quote(job_id)}/result")
+        outputs: List[Dict[str, Any]] = body["result"]["outputs"]
+        output = next((t for t in outputs if t["name"] == name), None)
+        if output is None:
+            names = ", ".join(t["name"] for t in outputs) or "none"
+            raise ValueError(f"job {job_id} has no output {name!r} (outputs: {names})")
+        if "ref" in output:
+            response = self._open(
+                "GET",
+                f"/v1/jobs/{_quote(job_id)}/outputs/{_quote(name)}",
+                headers={"accept": NPY_MEDIA_TYPE},
+            )
+            with response:
+                return _save_npy(response, path, output["ref"])
+        data = base64.b64decode(output["data"], validate=True)
+        npy = io.BytesIO(npy_header(output["dtype"], output["shape"]) + data)
+        return _save_npy(npy, path, None)
+
     def upload_tensor(self, value: Any, dtype: Optional[str] = None) -> Dict[str, Any]:
         """Uploads a tensor (``POST /v1/tensors``) to use as a job input by ref: ``{"name": ..., "ref": ...}``.
 
@@ -235,6 +285,67 @@ class Client:
         return self._request(
             "POST", f"/v1/tensors?{query}", data, {"content-type": "application/octet-stream"}
         )
+
+    def upload_npy_file(self, path: PathLike) -> Dict[str, Any]:
+        """Uploads a ``.npy`` file (``POST /v1/tensors``, ``application/x-npy``), streamed from disk.
+
+        The header and length are checked first, so a wrong file raises ValueError naming it before
+        any byte is sent: not a ``.npy``, truncated, longer or shorter than its shape, a dtype other
+        than float32 (``<f4``), int32 (``<i4``) or bool, Fortran order. A 429 or 503 is retried
+        after ``Retry-After`` like every request, sending the file again from its start. Answers
+        ``ref``, ``dtype``, ``shape``, ``bytes`` and ``expiresAt``, as :meth:`upload_tensor` does.
+        """
+        path = os.fspath(path)
+        checked = check_npy_file(path)
+        size = checked.data_offset + checked.data_length
+        attempt = 0
+        while True:
+            status, reason, headers, raw = self._post_file("/v1/tensors", path, size)
+            attempt += 1
+            if status in RETRYABLE_STATUSES and attempt <= self.max_retries:
+                wait = retry_after_seconds(headers.get("Retry-After"))
+                if wait is None:
+                    wait = BASE_BACKOFF_SECONDS * 2 ** (attempt - 1)
+                time.sleep(min(wait, self.max_retry_delay))
+                continue
+            if status >= 400:
+                raise _error_answer(status, reason, raw)
+            return json.loads(raw)
+
+    def _post_file(self, path: str, file_path: str, size: int) -> Tuple[int, str, Any, bytes]:
+        """(status, reason, headers, body) of a POST of ``size`` bytes of a .npy file, sent as read.
+
+        http.client rather than urllib: it sends a megabyte per write (urllib's 8 KiB) and still reads
+        the answer when the coordinator refuses the upload (401, 413) before taking the whole body.
+        """
+        url = urllib.parse.urlsplit(self.base_url + path)
+        connection_type = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        connection = connection_type(url.hostname or "", url.port, timeout=self.timeout, blocksize=CHUNK_BYTES)
+        try:
+            target = url.path + (f"?{url.query}" if url.query else "")
+            connection.putrequest("POST", target, skip_accept_encoding=True)
+            for key, value in (
+                ("authorization", f"Bearer {self.api_key}"),
+                ("accept", "application/json"),
+                ("user-agent", USER_AGENT),
+                ("content-type", NPY_MEDIA_TYPE),
+                ("content-length", str(size)),
+            ):
+                connection.putheader(key, value)
+            connection.endheaders()
+            try:
+                _send_file(connection, file_path, size)
+            except (BrokenPipeError, ConnectionResetError) as sending:
+                # the coordinator answered before reading the rest and closed: its answer says why
+                try:
+                    response = connection.getresponse()
+                except (OSError, http.client.HTTPException):
+                    raise sending from None
+            else:
+                response = connection.getresponse()
+            return response.status, response.reason, response.headers, response.read()
+        finally:
+            connection.close()
 
     def tensors(self, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
         """One page of the account's tensors, newest first (``GET /v1/tensors``).
@@ -253,6 +364,19 @@ class Client:
         ``TENSOR_NOT_FOUND`` (404) for a ref the account does not hold.
         """
         return self._request("DELETE", f"/v1/tensors/{_quote(ref)}")
+
+    def save_tensor(self, ref: str, path: PathLike) -> Dict[str, Any]:
+        """Writes one of the account's tensors (``GET /v1/tensors/{ref}``) to ``path`` as ``.npy``.
+
+        Streamed to a temporary file beside ``path``, and renamed over it only when its element bytes
+        hash to ``ref``: otherwise :class:`gpumesh.DownloadError`, nothing is written and a file
+        already at ``path`` is kept. Answers ``path``, ``ref``, ``dtype``, ``shape`` and ``bytes``.
+        """
+        if not _REF.match(ref):
+            raise ValueError(f"{ref!r} is not a ref (sha256: and 64 hex digits)")
+        response = self._open("GET", f"/v1/tensors/{_quote(ref)}", headers={"accept": NPY_MEDIA_TYPE})
+        with response:
+            return _save_npy(response, path, ref)
 
     def run(self, spec: Dict[str, Any], timeout: float = 600.0) -> Dict[str, Any]:
         """Submits, waits and returns the outputs; a job that ends without them raises :class:`JobFailedError`."""
@@ -332,7 +456,11 @@ def _quote(segment: str) -> str:
 
 def _api_error(err: urllib.error.HTTPError) -> GpumeshError:
     """The error envelope of an HTTP error answer (or what there is of it)."""
-    raw = err.read()
+    return _error_answer(err.code, str(err.reason), err.read())
+
+
+def _error_answer(status: int, reason: str, raw: bytes) -> GpumeshError:
+    """The error envelope of an error answer's body (or what there is of it)."""
     try:
         body = json.loads(raw) if raw else None
     except ValueError:
@@ -340,6 +468,130 @@ def _api_error(err: urllib.error.HTTPError) -> GpumeshError:
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
         return GpumeshError(
-            err.code, str(error.get("code", "HTTP_ERROR")), str(error.get("message", "")), error.get("details"), body
+            status, str(error.get("code", "HTTP_ERROR")), str(error.get("message", "")), error.get("details"), body
         )
-    return GpumeshError(err.code, "HTTP_ERROR", str(body or err.reason), None, body)
+    return GpumeshError(status, "HTTP_ERROR", str(body or reason), None, body)
+
+
+# .npy files on disk ------------------------------------------------------------------------------
+
+
+def check_npy_file(path: str) -> NpyHeader:
+    """The header of a ``.npy`` file to upload, once it and the file's length agree (what the
+    coordinator takes); ValueError naming the file otherwise."""
+    try:
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            head = file.read(NPY_MAX_HEADER_BYTES + 12)  # the longest header and its preamble
+    except OSError as err:
+        raise ValueError(f"cannot read {path} ({err.strerror or err})") from None
+    try:
+        header = read_npy_header(head)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    if header is None:
+        raise ValueError(f"{path}: .npy file is truncated inside its header")
+    expected = header.data_offset + header.data_length
+    if size != expected:
+        shape = ",".join(str(d) for d in header.shape)
+        raise ValueError(
+            f"{path}: its header announces {header.dtype}[{shape}] ({expected} bytes with the header) "
+            f"but the file has {size}"
+        )
+    return header
+
+
+def _send_file(connection: http.client.HTTPConnection, path: str, size: int) -> None:
+    """Sends the first ``size`` bytes of a file, a chunk at a time; a file changed since it was
+    checked (shorter now) fails rather than sending less than the content-length announced."""
+    with open(path, "rb") as file:
+        remaining = size
+        while remaining > 0:
+            chunk = file.read(min(CHUNK_BYTES, remaining))
+            if not chunk:
+                raise ValueError(f"{path}: the file became shorter while it was being uploaded")
+            connection.send(chunk)
+            remaining -= len(chunk)
+
+
+# The temporary files this process is writing: a second save to the same path in this process fails
+# rather than write into the first one's file.
+_SAVING: Set[str] = set()
+_SAVING_LOCK = threading.Lock()
+
+
+def _save_npy(body: IO[bytes], path: PathLike, ref: Optional[str]) -> Dict[str, Any]:
+    """Writes a ``.npy`` body to ``path`` as it is read: to ``.<name>.<pid>.part`` beside it, flushed
+    to disk, then renamed over ``path`` once it is whole and (with ``ref``) its element bytes hash to
+    ``ref``. Whatever fails, the temporary file is removed and ``path`` is left as it was."""
+    target = os.fspath(path)
+    folder, name = os.path.split(target)
+    temporary = os.path.join(folder, f".{name}.{os.getpid()}.part")
+    with _SAVING_LOCK:
+        if temporary in _SAVING:
+            raise RuntimeError(f"{target} is already being written by this process")
+        _SAVING.add(temporary)
+    try:
+        # "wb", not "xb": the name holds this process's id, so one left there is from a process
+        # that died (a reused id) and this one is the only writer (checked above)
+        with open(temporary, "wb") as file:
+            header, received, sha256 = _copy_hashing(body, file, target)
+            if header is None:
+                raise DownloadError(target, f"the download ended inside the .npy header ({received} bytes)")
+            expected = header.data_offset + header.data_length
+            if received != expected:
+                raise DownloadError(target, f"the download has {received} bytes; its header announces {expected}")
+            got = "sha256:" + sha256
+            if ref is not None and got != ref:
+                raise DownloadError(
+                    target, f"the bytes received hash to {got}, not {ref}: {target} not written", ref, got
+                )
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, target)
+        return {"path": target, "ref": got, "dtype": header.dtype, "shape": list(header.shape), "bytes": received}
+    except BaseException:
+        try:
+            os.remove(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+    finally:
+        with _SAVING_LOCK:
+            _SAVING.discard(temporary)
+
+
+def _copy_hashing(body: IO[bytes], file: IO[bytes], target: str) -> Tuple[Optional[NpyHeader], int, str]:
+    """Copies ``body`` to ``file`` a chunk at a time, hashing what follows the .npy header:
+    (the header or None, bytes copied, sha256 hex of the element bytes)."""
+    sha256 = hashlib.sha256()
+    head = b""
+    header: Optional[NpyHeader] = None
+    received = 0
+    ended = False
+    while not ended:
+        try:
+            chunk = body.read(CHUNK_BYTES)
+        except http.client.IncompleteRead as err:
+            # the connection closed early: what came is kept, the length check says how much is missing
+            chunk, ended = err.partial, True
+        if not chunk:
+            break
+        received += len(chunk)
+        if header is None:
+            head += chunk
+            try:
+                header = read_npy_header(head)
+            except ValueError as err:
+                raise DownloadError(target, f"the download is not a .npy file: {err}") from None
+            if header is not None:
+                sha256.update(head[header.data_offset :])
+                head = b""
+        else:
+            sha256.update(chunk)
+        if header is not None and received > header.data_offset + header.data_length:
+            # stop there rather than write whatever else comes
+            expected = header.data_offset + header.data_length
+            raise DownloadError(target, f"the download runs past the {expected} bytes its header announces")
+        file.write(chunk)
+    return header, received, sha256.hexdigest()

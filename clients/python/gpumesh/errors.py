@@ -67,3 +67,24 @@ class WaitTimeoutError(TimeoutError):
         super().__init__(f"job {job_id} did not finish within {timeout} s")
         self.job_id = job_id
         self.job = job
+
+
+class DownloadError(ValueError):
+    """A ``.npy`` download that is not what was asked for, so nothing was written at ``path``.
+
+    The body was not a ``.npy`` file, ended early or ran long, or (``expected_ref`` set) its element
+    bytes hash to ``received_ref`` instead: a tensor's ref is the sha256 of its element bytes, so
+    bytes that differ are never written where the caller asked, and a file already there is kept.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        message: str,
+        expected_ref: Optional[str] = None,
+        received_ref: Optional[str] = None,
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.expected_ref = expected_ref
+        self.received_ref = received_ref

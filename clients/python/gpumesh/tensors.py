@@ -96,6 +96,80 @@ def decode_tensor(wire: Dict[str, Any], use_numpy: Optional[bool] = None) -> Any
 
 _NPY_MAGIC = b"\x93NUMPY"
 _NPY_DTYPES = {"<f4": "float32", "<i4": "int32", "|b1": "bool", "|u1": "bool"}
+_NPY_DESCR = {"float32": "<f4", "int32": "<i4", "bool": "|b1"}
+# What the coordinator takes in an upload (libs/protocol npy.ts): NumPy writes '|b1' for bool, '<b1'
+# is the same byte; '|u1' is not a bool there.
+_NPY_UPLOAD_DTYPES = {"<f4": "float32", "<i4": "int32", "|b1": "bool", "<b1": "bool"}
+_NPY_ELEMENT_BYTES = {"float32": 4, "int32": 4, "bool": 1}
+# A header longer than this is not a tensor the coordinator takes (nor one NumPy writes).
+NPY_MAX_HEADER_BYTES = 64 * 1024
+# The bytes before the header dict: magic, version and its length (uint16 in 1.0, uint32 after).
+_NPY_PREAMBLE_V1 = 10
+_NPY_PREAMBLE_V2 = 12
+MAX_TENSOR_RANK = 6
+
+
+class NpyHeader(NamedTuple):
+    """A ``.npy`` header as the coordinator reads it; the element bytes follow at ``data_offset``."""
+
+    dtype: str
+    shape: Tuple[int, ...]
+    data_offset: int
+    data_length: int
+
+
+def read_npy_header(prefix: bytes) -> Optional[NpyHeader]:
+    """The header of a ``.npy`` file from its first bytes, or None while ``prefix`` is too short.
+
+    Raises ValueError when the bytes cannot be a tensor the coordinator takes (as its upload check
+    in libs/protocol does): not ``.npy``, a version other than 1.0-3.0, a dtype other than ``<f4``,
+    ``<i4`` or ``|b1``, Fortran order, a rank over 6.
+    """
+    if prefix[: len(_NPY_MAGIC)] != _NPY_MAGIC[: len(prefix)]:
+        raise ValueError('not a .npy file: it does not start with "\\x93NUMPY"')
+    if len(prefix) < _NPY_PREAMBLE_V1:
+        return None
+    major, minor = prefix[6], prefix[7]
+    if major not in (1, 2, 3):
+        raise ValueError(f".npy version {major}.{minor} is not supported (1.0, 2.0 and 3.0 are)")
+    preamble = _NPY_PREAMBLE_V1 if major == 1 else _NPY_PREAMBLE_V2
+    if len(prefix) < preamble:
+        return None
+    header_len = struct.unpack("<H" if major == 1 else "<I", prefix[8:preamble])[0]
+    if header_len > NPY_MAX_HEADER_BYTES:
+        raise ValueError(f".npy header of {header_len} bytes is longer than {NPY_MAX_HEADER_BYTES}")
+    data_offset = preamble + header_len
+    if len(prefix) < data_offset:
+        return None
+    text = bytes(prefix[preamble:data_offset]).decode("utf-8" if major == 3 else "latin1", "replace")
+    try:
+        header = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        header = None
+    if not isinstance(header, dict) or not {"descr", "fortran_order", "shape"} <= header.keys():
+        raise ValueError(".npy header must be a dict naming 'descr', 'fortran_order' and 'shape'")
+    dtype = _NPY_UPLOAD_DTYPES.get(header["descr"]) if isinstance(header["descr"], str) else None
+    if dtype is None:
+        raise ValueError(
+            f".npy dtype {header['descr']!r} is not supported: use little-endian float32 ('<f4'), "
+            "int32 ('<i4') or bool (e.g. numpy's arr.astype('<f4'))"
+        )
+    if header["fortran_order"] is not False:
+        raise ValueError(".npy in Fortran order is not supported: save a C-ordered array (np.ascontiguousarray)")
+    shape = header["shape"]
+    if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise ValueError(f".npy shape {shape!r} is not a tuple of whole numbers")
+    if len(shape) > MAX_TENSOR_RANK:
+        raise ValueError(f".npy shape has rank {len(shape)}; at most {MAX_TENSOR_RANK} is allowed")
+    return NpyHeader(dtype, shape, data_offset, _count(shape) * _NPY_ELEMENT_BYTES[dtype])
+
+
+def npy_header(dtype: str, shape: Sequence[int]) -> bytes:
+    """The ``.npy`` header (version 1.0, padded so the data starts on a 64-byte boundary) the
+    coordinator serves a C-ordered tensor with."""
+    text = "{'descr': '%s', 'fortran_order': False, 'shape': %r, }" % (_NPY_DESCR[dtype], tuple(shape))
+    text += " " * ((64 - (_NPY_PREAMBLE_V1 + len(text) + 1) % 64) % 64) + "\n"
+    return _NPY_MAGIC + b"\x01\x00" + struct.pack("<H", len(text)) + text.encode("latin1")
 
 
 def decode_npy(name: str, npy: bytes, use_numpy: Optional[bool] = None) -> Any:

@@ -3,15 +3,29 @@
 test/clients/python-client.test.ts starts both and runs this suite (with and without NumPy).
 """
 
+import hashlib
 import http.server
 import os
 import random
+import shutil
+import struct
+import tempfile
 import threading
 import unittest
 import uuid
 
-from gpumesh import Client, GpumeshError, JobFailedError, Tensor, WaitTimeoutError, matmul_spec, verify_webhook
-from gpumesh.tensors import numpy_module
+from gpumesh import (
+    Client,
+    GpumeshError,
+    JobFailedError,
+    Tensor,
+    WaitTimeoutError,
+    decode_npy,
+    encode_tensor,
+    matmul_spec,
+    verify_webhook,
+)
+from gpumesh.tensors import npy_header, numpy_module
 
 TOLERANCE = 1e-4  # float32 results against a float64 reference of small values
 
@@ -119,6 +133,62 @@ class LiveClientTest(unittest.TestCase):
         with self.assertRaises(GpumeshError) as caught:
             self.client.delete_tensor(ref)
         self.assertEqual((caught.exception.status, caught.exception.code), (404, "TENSOR_NOT_FOUND"))
+
+    def test_uploads_a_large_file_uses_its_ref_and_saves_outputs_and_tensors(self):
+        # test/clients/python-client.test.ts runs a second provider on the wasm backend that returns
+        # its outputs by ref; the first (cpu) returns them inline
+        rows, inner, cols = 640, 512, 4  # a: 1.25 MiB of float32, over a chunk
+        a = self.random_matrix(rows, inner)
+        b = self.random_matrix(inner, cols)
+        data = struct.pack(f"<{rows * inner}f", *(x for row in a for x in row))
+        npy = npy_header("float32", (rows, inner)) + data
+        folder = tempfile.mkdtemp(prefix="gpumesh-live-")
+        self.addCleanup(shutil.rmtree, folder)
+        path = os.path.join(folder, "a.npy")
+        with open(path, "wb") as f:
+            f.write(npy)
+
+        uploaded = self.client.upload_npy_file(path)
+        ref = "sha256:" + hashlib.sha256(data).hexdigest()
+        self.assertEqual((uploaded["ref"], uploaded["dtype"]), (ref, "float32"))
+        self.assertEqual((uploaded["shape"], uploaded["bytes"]), ([rows, inner], len(data)))
+        # the same bytes again: the same ref
+        self.assertEqual(self.client.upload_npy_file(path)["ref"], ref)
+
+        saved = self.client.save_tensor(ref, os.path.join(folder, "a-back.npy"))
+        self.assertEqual((saved["ref"], saved["shape"], saved["bytes"]), (ref, [rows, inner], len(npy)))
+        with open(os.path.join(folder, "a-back.npy"), "rb") as f:
+            self.assertTrue(f.read() == npy)
+
+        expected = reference_matmul([[struct.unpack("<f", struct.pack("<f", x))[0] for x in row] for row in a], b)
+        outputs = {}
+        for backend in ("wasm", "cpu"):  # the output by ref, then inline
+            spec = matmul_spec([[0.0]], b, max_price=5, requirements={"backends": [backend]})
+            spec["inputs"][0] = {"name": "a", "ref": ref}
+            job = self.client.wait(self.client.submit(spec)["id"], timeout=60)
+            self.assertEqual(job["state"], "COMPLETED", job.get("error"))
+            # the result as the API answers it (result() decodes it): by ref or inline
+            outputs[backend] = self.client._request("GET", f"/v1/jobs/{job['id']}/result")["result"]["outputs"][0]
+            out = os.path.join(folder, f"c-{backend}.npy")
+            saved = self.client.save_output(job["id"], "c", out)
+            self.assertEqual((saved["dtype"], saved["shape"]), ("float32", [rows, cols]))
+            with open(out, "rb") as f:
+                written = f.read()
+            self.assertEqual(saved["bytes"], len(written))
+            c = decode_npy("c", written, use_numpy=False)
+            self.assert_close(c, expected)
+            self.assertEqual(saved["ref"], "sha256:" + hashlib.sha256(written[-rows * cols * 4 :]).hexdigest())
+            if "ref" in outputs[backend]:
+                # an output by ref is a tensor of the account too, checked against the same ref
+                self.assertEqual(saved["ref"], outputs[backend]["ref"])
+                again = self.client.save_tensor(saved["ref"], os.path.join(folder, "c-again.npy"))
+                with open(again["path"], "rb") as f:
+                    self.assertTrue(f.read() == written)
+            else:
+                self.assertEqual(encode_tensor("c", c)["data"], outputs[backend]["data"])
+        self.assertIn("ref", outputs["wasm"])
+        self.assertNotIn("ref", outputs["cpu"])
+        self.assertFalse([f for f in os.listdir(folder) if f.endswith(".part")])
 
     def test_account_dry_run_and_cancel(self):
         account = self.client.account()
