@@ -111,6 +111,44 @@ async function startApi(
 }
 
 /**
+ * The same download by curl, when it is installed (null otherwise): curl's own transfer time, in a
+ * process of its own. The bench's Node client is often the slower end on this VM: it spends a whole
+ * core per download at 200–400 MB/s whenever glibc has just given its freed read buffers back to the
+ * system and faults them in again (docs/tensors.md), which says more about the client than about
+ * the coordinator.
+ */
+async function curlDownloadMs(
+  api: { url: URL; key: string },
+  ref: string,
+  bytes: number,
+): Promise<number | null> {
+  const child = spawn(
+    'curl',
+    [
+      '-sS',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{size_download} %{time_total}',
+      '-H',
+      `authorization: Bearer ${api.key}`,
+      new URL(`/v1/tensors/${ref}`, api.url).href,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((resolve) => {
+    child.once('error', () => resolve(null));
+    child.once('exit', resolve);
+  });
+  if (code === null) return null; // no curl here
+  const [size, seconds] = out.trim().split(' ').map(Number);
+  if (code !== 0 || size !== bytes) throw new Error(`curl download of ${ref}: exit ${code}, ${out}`);
+  return seconds * 1000;
+}
+
+/**
  * What a developer's own tools get: `gpumesh tensors get <ref> -o file.npy` (streamed to disk, hashed
  * against the ref, fsynced) and `gpumesh tensors upload file.npy` (streamed from disk), each a CLI
  * process of its own, timed from its start to its exit (Node's start-up included).
@@ -612,7 +650,7 @@ export async function run(): Promise<Record<string, unknown>> {
     /** One upload of `data` made new (its first element changed: no two uploads share a hash), and its download. */
     const roundTrip = async (
       data: Buffer,
-    ): Promise<{ ref: string; uploadMs: number; downloadMs: number }> => {
+    ): Promise<{ ref: string; uploadMs: number; downloadMs: number; curlDownloadMs: number | null }> => {
       data.writeFloatLE(1 + ++variant / 1024, 0);
       const shape = [data.byteLength / 4096, 1024]; // float32 rows of 4 KiB
       let started = performance.now();
@@ -623,7 +661,8 @@ export async function run(): Promise<Record<string, unknown>> {
       if (bytes !== data.byteLength + encodeNpyHeader('float32', shape).byteLength) {
         throw new Error(`download of ${ref}: ${bytes} bytes`);
       }
-      return { ref, uploadMs, downloadMs: performance.now() - started };
+      const downloadMs = performance.now() - started;
+      return { ref, uploadMs, downloadMs, curlDownloadMs: await curlDownloadMs(api, ref, bytes) };
     };
     // the process's first transfer pays for what warms up once (query plans, lazy modules, buffers)
     const first = await roundTrip(tensors[0].data);
@@ -638,11 +677,16 @@ export async function run(): Promise<Record<string, unknown>> {
       for (let i = 0; i < TRANSFER_REPEATS; i++) runs.push(await roundTrip(data));
       const up = runs.map((r) => mbps(data.byteLength, r.uploadMs));
       const down = runs.map((r) => mbps(data.byteLength, r.downloadMs));
+      const curl = runs.flatMap((r) =>
+        r.curlDownloadMs === null ? [] : [mbps(data.byteLength, r.curlDownloadMs)],
+      );
       figures[`${mib}MiB`] = {
         uploadMBps: median(up),
         downloadMBps: median(down),
+        ...(curl.length > 0 ? { downloadMBpsCurl: median(curl) } : {}),
         uploadMBpsRuns: up,
         downloadMBpsRuns: down,
+        ...(curl.length > 0 ? { downloadMBpsCurlRuns: curl } : {}),
       };
     }
     figures.healthLiveDuringTransfers = latencyFigures((await health.stop()).latencies);
