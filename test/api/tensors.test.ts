@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import pg from 'pg';
 import { ArtifactError, createGpumeshNode, fetchTensor } from '@gpumesh/p2p';
 import {
   decodeNpy,
@@ -179,6 +182,92 @@ describe('tensors as binary: POST /v1/tensors, jobs by ref, outputs as .npy (rea
       headers: { authorization: `Bearer ${other.key}` },
     });
     expect(download.status).toBe(404);
+  });
+
+  it('knows from the upload whether float32 bytes are finite: NaN refused at submit, finite ones not read again', async () => {
+    const db = new pg.Client({ connectionString: c.databaseUrl });
+    await db.connect();
+    try {
+      const finiteOf = async (ref: string): Promise<boolean | null> =>
+        (
+          await db.query<{ finite: boolean | null }>('SELECT finite FROM "Tensor" WHERE sha256 = $1', [
+            ref.slice('sha256:'.length),
+          ])
+        ).rows[0].finite;
+      const submit = (a: string, b: string) =>
+        api<{ id?: string; error?: { code: string; message: string } }>(c.url, 'POST', '/v1/jobs', {
+          key: c.devKey,
+          body: {
+            kind: 'matmul',
+            version: 1,
+            maxPricePerUnit: '1',
+            inputs: [
+              { name: 'a', ref: a },
+              { name: 'b', ref: b },
+            ],
+          },
+        });
+      const good = floats(64 * 64, 11);
+      const bad = floats(64 * 64, 12);
+      bad[4000] = Number.NaN;
+      const goodRef = (
+        await upload(c, c.devKey, encodeNpy('float32', [64, 64], bytesOf(good)), NPY_MEDIA_TYPE)
+      ).body.ref;
+      const badRef = (await upload(c, c.devKey, encodeNpy('float32', [64, 64], bytesOf(bad)), NPY_MEDIA_TYPE))
+        .body.ref;
+      const intRef = (
+        await upload(
+          c,
+          c.devKey,
+          new Uint8Array(new Int32Array(16).buffer),
+          'application/octet-stream',
+          '?dtype=int32&shape=4,4',
+        )
+      ).body.ref;
+      expect([await finiteOf(goodRef), await finiteOf(badRef), await finiteOf(intRef)]).toEqual([
+        true,
+        false,
+        null,
+      ]);
+
+      const refused = await submit(goodRef, badRef);
+      expect(refused.status).toBe(400);
+      expect(refused.body.error?.message).toBe(
+        'inputs[1].ref: element 4000 is NaN; job inputs must be finite numbers (NaN and Infinity are refused)',
+      );
+      // checked at upload: the file is not read for it again (a NaN written into it now goes unseen
+      // until an agent's kernel or the result checks meet it; the hash still names the upload's bytes)
+      const path = join(c.config.DATA_DIR, 'tensors', goodRef.slice('sha256:'.length));
+      const stored = await readFile(path);
+      const tampered = Buffer.from(stored);
+      tampered.writeFloatLE(Number.NaN, 0);
+      await writeFile(path, tampered);
+      const accepted = [await submit(goodRef, goodRef)];
+      expect(accepted[0].status).toBe(201);
+      await writeFile(path, stored);
+      // a row from before the check (finite unknown) is read at submit, then marked
+      await db.query('UPDATE "Tensor" SET finite = NULL WHERE sha256 = $1', [
+        goodRef.slice('sha256:'.length),
+      ]);
+      accepted.push(await submit(goodRef, goodRef));
+      expect(accepted[1].status).toBe(201);
+      // no agent has run them yet: cancelled, so none meets the deleted file below
+      for (const job of accepted) {
+        expect((await api(c.url, 'POST', `/v1/jobs/${job.body.id}/cancel`, { key: c.devKey })).status).toBe(
+          200,
+        );
+      }
+      expect(await finiteOf(goodRef)).toBe(true);
+      // bytes gone: refused at submit whatever the check said
+      await rm(path);
+      const gone = await submit(goodRef, goodRef);
+      expect(gone.status).toBe(400);
+      expect(gone.body.error?.message).toMatch(
+        /inputs\[0\]\.ref: the bytes of sha256:[0-9a-f]{64} are gone; upload it again/,
+      );
+    } finally {
+      await db.end();
+    }
   });
 
   it('runs a matmul whose inputs are refs; GET job has no input data; the output comes as .npy equal to the JSON form', async () => {

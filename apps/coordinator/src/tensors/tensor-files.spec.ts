@@ -34,7 +34,13 @@ describe('TensorFiles', () => {
       data.length,
       placeOnly,
     );
-    expect(stored).toEqual({ dtype: 'int32', shape: [data.length / 4], sha256: sha, bytes: data.length });
+    expect(stored).toEqual({
+      dtype: 'int32',
+      shape: [data.length / 4],
+      sha256: sha,
+      bytes: data.length,
+      finite: null,
+    });
     const shared = await files.readShared(sha, data.length);
     expect(shared?.buffer).toBeInstanceOf(SharedArrayBuffer);
     expect(Buffer.compare(Buffer.from(shared as Uint8Array), Buffer.from(data))).toBe(0);
@@ -88,10 +94,36 @@ describe('TensorFiles', () => {
         1024,
         placeOnly,
       );
-      expect(stored).toEqual({ dtype: 'float32', shape: [3, 2], sha256: sha, bytes: 24 });
+      expect(stored).toEqual({ dtype: 'float32', shape: [3, 2], sha256: sha, bytes: 24, finite: true });
     }
     expect(new Uint8Array(await readFile(files.pathOf(sha)))).toEqual(data);
     expect(await readdir(files.dir)).toEqual([sha]); // one file, no temporaries
+  });
+
+  it('checks float32 uploads for NaN and Infinity as they are written, across batches and odd chunks', async () => {
+    const n = 3 * 256 * 1024; // 3 MiB of float32: three writer batches
+    const cases: [string, number | null, number][] = [
+      ['finite', null, 0],
+      ['NaN in the second batch', 300_001, NaN],
+      ['Infinity last', n - 1, Infinity],
+      ['-Infinity first', 0, -Infinity],
+    ];
+    for (const [what, at, value] of cases) {
+      const values = Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 1e30);
+      if (at !== null) values[at] = value;
+      const data = new Uint8Array(values.buffer);
+      for (const framing of [
+        { kind: 'npy' as const },
+        { kind: 'raw' as const, dtype: 'float32' as const, shape: [n] },
+      ]) {
+        const body = framing.kind === 'npy' ? encodeNpy('float32', [n], data) : data;
+        const stored = await files.write(chunks(body, 1_000_003), framing, n * 4, placeOnly);
+        expect(stored.finite, `${what}, ${framing.kind}`).toBe(at === null);
+        // the event loop's scan (rows stored before this check) agrees
+        const scanned = await files.firstNonFiniteFloat32(stored.sha256);
+        expect(scanned === null ? null : scanned.index, what).toBe(at);
+      }
+    }
   });
 
   it('takes raw bytes with a given layout and refuses a wrong length', async () => {
@@ -103,6 +135,7 @@ describe('TensorFiles', () => {
       placeOnly,
     );
     expect(stored.bytes).toBe(16);
+    expect(stored.finite).toBeNull(); // only float32 is checked
     await expect(
       files.write(chunks(data, 5), { kind: 'raw', dtype: 'int32', shape: [5] }, 1024, placeOnly),
     ).rejects.toThrow('needs 20');

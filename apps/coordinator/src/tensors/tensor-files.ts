@@ -15,6 +15,8 @@ export type UploadFraming = { readonly kind: 'npy' } | ({ readonly kind: 'raw' }
 export interface StoredTensor extends TensorLayout {
   readonly sha256: string;
   readonly bytes: number;
+  /** float32: whether every element is a finite number (checked as it was written); else null. */
+  readonly finite: boolean | null;
 }
 
 /**
@@ -210,7 +212,7 @@ export class TensorFiles {
       }
       if (written !== bytes)
         throw new TensorUploadError('BAD_TENSOR', `${written} bytes arrived, ${bytes} were announced`);
-      const actual = await file.finish();
+      const { sha256: actual } = await file.finish();
       finished = true;
       if (actual !== sha256)
         throw new TensorUploadError('BAD_TENSOR', `the bytes hash to ${actual}, ${sha256} was announced`);
@@ -300,6 +302,7 @@ export class TensorFiles {
     let layout: TensorLayout | null = framing.kind === 'raw' ? framing : null;
     let expected = layout ? checkedLength(layout, maxBytes) : -1;
     let prefix: Buffer | null = framing.kind === 'npy' ? Buffer.alloc(0) : null;
+    if (layout?.dtype === 'float32') file.scanFloat32();
     let written = 0;
     for await (const chunk of source) {
       let data: Uint8Array = chunk;
@@ -309,6 +312,7 @@ export class TensorFiles {
         if ('need' in header) continue;
         layout = header;
         expected = checkedLength(header, maxBytes);
+        if (header.dtype === 'float32') file.scanFloat32();
         data = prefix.subarray(header.dataOffset);
         prefix = null;
       }
@@ -335,8 +339,14 @@ export class TensorFiles {
         `body has ${written} bytes of data; ${describe(layout)} needs ${expected}`,
       );
     }
-    const sha256 = await file.finish();
-    return { dtype: layout.dtype, shape: [...layout.shape], sha256, bytes: written };
+    const { sha256, nonFinite } = await file.finish();
+    return {
+      dtype: layout.dtype,
+      shape: [...layout.shape],
+      sha256,
+      bytes: written,
+      finite: layout.dtype === 'float32' ? nonFinite === null : null,
+    };
   }
 }
 

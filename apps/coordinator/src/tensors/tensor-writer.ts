@@ -8,7 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import { workerEntry } from '@gpumesh/compute';
 
-import type { WriterReply, WriterRequest } from './tensor-writer-messages.js';
+import type { NonFinite, WriterReply, WriterRequest } from './tensor-writer-messages.js';
 
 /** Bytes handed to the writer thread and not yet written, per file, before `append` waits. */
 export const MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
@@ -149,8 +149,20 @@ export class TensorFileWriter {
     }
   }
 
-  /** Writes what is left, waits for every write, fsyncs and closes the file; resolves the SHA-256. */
-  async finish(): Promise<string> {
+  /**
+   * Checks every byte appended from now on as float32 (for NaN and ±Infinity), in the writer thread;
+   * `finish` reports the first one found.
+   */
+  scanFloat32(): void {
+    this.inFlight.push(this.thread.send({ type: 'scan-float32', id: this.id }));
+    this.inFlightBytes.push(0);
+  }
+
+  /**
+   * Writes what is left, waits for every write, fsyncs and closes the file; resolves the SHA-256 and,
+   * after `scanFloat32`, the first element that is not finite (null: none).
+   */
+  async finish(): Promise<{ sha256: string; nonFinite?: NonFinite | null }> {
     try {
       await this.flush();
       check(await this.opened);
@@ -159,7 +171,7 @@ export class TensorFileWriter {
       this.inFlightBytes = [];
       const done = check(await this.thread.send({ type: 'finish', id: this.id }));
       if (done.type !== 'done') throw new Error('the tensor writer thread did not finish the file');
-      return done.sha256;
+      return { sha256: done.sha256, nonFinite: done.nonFinite };
     } finally {
       this.thread.forget(this.id);
     }

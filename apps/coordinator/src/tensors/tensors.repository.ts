@@ -77,6 +77,7 @@ export class TensorsRepository {
       dtype: string;
       shape: readonly number[];
       bytes: number;
+      finite: boolean | null;
     },
     place: PlaceFile,
   ): Promise<{ tensor: Tensor; created: boolean }> {
@@ -86,6 +87,7 @@ export class TensorsRepository {
       bytes: BigInt(row.bytes),
       jobId: null,
       lastUsedAt: new Date(),
+      finite: row.finite,
     };
     const where = { accountId_sha256: { accountId: row.accountId, sha256: row.sha256 } };
     return this.prisma.$transaction(async (tx) => {
@@ -121,6 +123,14 @@ export class TensorsRepository {
         FROM jsonb_to_recordset(${JSON.stringify(outputs)}::jsonb) AS o(sha256 text, dtype text, shape jsonb, bytes bigint)
       ON CONFLICT ("accountId", sha256) DO UPDATE
         SET "lastUsedAt" = GREATEST("Tensor"."lastUsedAt", EXCLUDED."lastUsedAt")`;
+  }
+
+  /**
+   * Records that every element of the float32 bytes `sha256` is finite, on every row naming them (the
+   * check is of the bytes, whoever holds them), so no job reads them for it again.
+   */
+  async markFinite(sha256: string): Promise<void> {
+    await this.prisma.tensor.updateMany({ where: { sha256, finite: null }, data: { finite: true } });
   }
 
   find(accountId: string, sha256: string): Promise<Tensor | null> {

@@ -271,9 +271,12 @@ export class TensorsService implements OnModuleInit {
             { code: 'TENSOR_TOO_LARGE' },
           );
         }
-        const nonFinite =
-          row.dtype === 'float32'
-            ? await this.files.firstNonFiniteFloat32(row.sha256).catch(() => undefined)
+        // float32 bytes are read for NaN/Infinity only when their upload did not check them already
+        const scan = row.dtype === 'float32' && row.finite !== true;
+        const nonFinite = scan
+          ? await this.files.firstNonFiniteFloat32(row.sha256).catch(() => undefined)
+          : (await this.files.size(row.sha256)) === undefined
+            ? undefined
             : null;
         if (nonFinite === undefined) {
           throw new DomainError(
@@ -287,6 +290,7 @@ export class TensorsService implements OnModuleInit {
             `${field}.ref: element ${nonFinite.index} is ${nonFinite.value}; job inputs must be finite numbers (NaN and Infinity are refused)`,
           );
         }
+        if (scan && row.finite === null) await this.tensors.markFinite(row.sha256);
         const stored: TensorRef = {
           name: name as string,
           ref: tensorRef(row.sha256),
