@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeTensor, encodeTensor, type TensorWire } from '@gpumesh/protocol';
 import type { ArtifactCacheStats } from '../../apps/provider-agent/src/daemon/artifact-cache.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { saveLayers } from '../verification/models.js';
 import { api } from '../helpers/coordinator.js';
 import {
   AGENT_MAIN,
@@ -43,35 +44,6 @@ function denseModel(name: string): tf.LayersModel {
   return model;
 }
 
-/** model.json and the concatenated weights, as `model.save` lays them out. */
-async function saveModel(
-  model: tf.LayersModel,
-): Promise<{ modelJson: Record<string, unknown>; weights: Uint8Array }> {
-  let saved: tf.io.ModelArtifacts | undefined;
-  await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
-      saved = artifacts;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
-  if (!saved?.weightSpecs || !saved.weightData) throw new Error('nothing saved');
-  const parts = Array.isArray(saved.weightData) ? saved.weightData : [saved.weightData];
-  const weights = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let offset = 0;
-  for (const part of parts) {
-    weights.set(new Uint8Array(part), offset);
-    offset += part.byteLength;
-  }
-  return {
-    modelJson: {
-      format: 'layers-model',
-      modelTopology: saved.modelTopology as object,
-      weightsManifest: [{ paths: ['weights.bin'], weights: saved.weightSpecs }],
-    },
-    weights,
-  };
-}
-
 describe('e2e: a provider agent keeps the models it fetches within its budget', () => {
   let db: TestDatabase;
   let dir: string;
@@ -86,7 +58,7 @@ describe('e2e: a provider agent keeps the models it fetches within its budget', 
   const xs = Float32Array.from({ length: 6 * 4 }, (_, i) => Math.sin(i));
 
   const uploadModel = async (model: tf.LayersModel): Promise<string> => {
-    const { modelJson, weights } = await saveModel(model);
+    const { modelJson, weights } = await saveLayers(model);
     const res = await api<{ hash: string }>(url, 'POST', '/v1/artifacts', {
       key,
       body: { format: 'layers', modelJson, weights: Buffer.from(weights).toString('base64') },

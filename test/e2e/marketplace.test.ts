@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeTensor, encodeTensor, parseJobSpec, type TensorWire } from '@gpumesh/protocol';
 import { hashArtifact } from '@gpumesh/p2p';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { saveLayers } from '../verification/models.js';
 import { api } from '../helpers/coordinator.js';
 import { matmulSpec } from '../helpers/specs.js';
 import { referenceMatmul } from '../helpers/fake-agent.js';
@@ -43,35 +44,6 @@ function maxRelError(actual: number[], expected: ArrayLike<number>): number {
     norm += expected[i] ** 2;
   }
   return Math.sqrt(diff) / Math.max(Math.sqrt(norm), 1e-12);
-}
-
-/** Saves a tfjs LayersModel as model.json + weights in memory (as `model.save` lays them out). */
-async function saveModel(
-  model: tf.LayersModel,
-): Promise<{ modelJson: Record<string, unknown>; weights: Uint8Array }> {
-  let saved: tf.io.ModelArtifacts | undefined;
-  await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
-      saved = artifacts;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
-  if (!saved?.weightSpecs || !saved.weightData) throw new Error('nothing saved');
-  const data = Array.isArray(saved.weightData) ? saved.weightData : [saved.weightData];
-  const weights = new Uint8Array(data.reduce((n, p) => n + p.byteLength, 0));
-  let offset = 0;
-  for (const part of data) {
-    weights.set(new Uint8Array(part), offset);
-    offset += part.byteLength;
-  }
-  return {
-    modelJson: {
-      format: 'layers-model',
-      modelTopology: saved.modelTopology as object,
-      weightsManifest: [{ paths: ['weights.bin'], weights: saved.weightSpecs }],
-    },
-    weights,
-  };
 }
 
 describe('e2e: coordinator and two agent processes run real jobs', () => {
@@ -282,7 +254,7 @@ describe('e2e: coordinator and two agent processes run real jobs', () => {
     const model = tf.sequential();
     model.add(tf.layers.dense({ inputShape: [4], units: 8, activation: 'relu', name: 'hidden' }));
     model.add(tf.layers.dense({ units: 3, activation: 'softmax', name: 'probs' }));
-    const { modelJson, weights } = await saveModel(model);
+    const { modelJson, weights } = await saveLayers(model);
     const upload = await api<{ hash: string }>(url, 'POST', '/v1/artifacts', {
       key,
       body: { format: 'layers', modelJson, weights: Buffer.from(weights).toString('base64') },
@@ -322,7 +294,7 @@ describe('e2e: coordinator and two agent processes run real jobs', () => {
       return m;
     };
     const model = build();
-    const { modelJson, weights } = await saveModel(model);
+    const { modelJson, weights } = await saveLayers(model);
     const upload = await api<{ hash: string }>(url, 'POST', '/v1/artifacts', {
       key,
       body: { format: 'layers', modelJson, weights: Buffer.from(weights).toString('base64') },
@@ -375,7 +347,7 @@ describe('e2e: coordinator and two agent processes run real jobs', () => {
     const model = tf.sequential();
     model.add(tf.layers.dense({ inputShape: [32], units: 256, activation: 'tanh' }));
     model.add(tf.layers.dense({ units: 1 }));
-    const { modelJson, weights } = await saveModel(model);
+    const { modelJson, weights } = await saveLayers(model);
     const upload = await api<{ hash: string }>(url, 'POST', '/v1/artifacts', {
       key,
       body: { format: 'layers', modelJson, weights: Buffer.from(weights).toString('base64') },
