@@ -3,6 +3,8 @@ import { createReadStream, type ReadStream } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BYTES_PER_ELEMENT, NpyFormatError, readNpyHeader, type DType } from '@gpumesh/protocol';
+import { Float32FiniteScan } from './float32-scan.js';
+import type { NonFinite } from './tensor-writer-messages.js';
 import { TensorFileWriter } from './tensor-writer.js';
 
 /** What an upload says about the tensor before its data: parsed from the `.npy` header, or given. */
@@ -138,23 +140,13 @@ export class TensorFiles {
    * Where the first NaN or ±Infinity of a stored float32 tensor is, or null when every element is
    * finite; read in a stream (≈ 50 ms per 64 MiB from the page cache). Throws when the file is gone.
    */
-  async firstNonFiniteFloat32(sha256: string): Promise<{ index: number; value: number } | null> {
-    let index = 0;
-    let carry = Buffer.alloc(0);
+  async firstNonFiniteFloat32(sha256: string): Promise<NonFinite | null> {
+    const scan = new Float32FiniteScan();
     for await (const chunk of this.openRead(sha256) as AsyncIterable<Buffer>) {
-      const data = carry.byteLength > 0 ? Buffer.concat([carry, chunk]) : chunk;
-      const whole = data.byteLength - (data.byteLength % 4);
-      // a copy when unaligned: Float32Array needs a 4-byte aligned offset
-      const aligned = data.byteOffset % 4 === 0 ? data : Buffer.from(data.subarray(0, whole));
-      const values = new Float32Array(aligned.buffer, aligned.byteOffset, whole / 4);
-      for (let i = 0; i < values.length; i++) {
-        const v = values[i];
-        if (v - v !== 0) return { index: index + i, value: v };
-      }
-      index += values.length;
-      carry = Buffer.from(data.subarray(whole));
+      const found = scan.update(chunk);
+      if (found) return found;
     }
-    return null;
+    return scan.result();
   }
 
   /**

@@ -11,7 +11,8 @@ import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fdatasync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 
-import type { NonFinite, WriterReply, WriterRequest } from './tensor-writer-messages.js';
+import { Float32FiniteScan } from './float32-scan.js';
+import type { WriterReply, WriterRequest } from './tensor-writer-messages.js';
 
 const port = parentPort;
 if (!port) throw new Error('tensor-writer-worker runs as a worker thread');
@@ -26,39 +27,7 @@ interface OpenFile {
   /** The background sync in progress, if any (the file is not closed before it ends). */
   syncing: Promise<void> | null;
   /** The float32 check, when asked for. */
-  scan: Float32Scan | null;
-}
-
-interface Float32Scan {
-  /** Elements checked so far. */
-  index: number;
-  /** The 1–3 bytes of an element cut by the end of the last write. */
-  carry: Uint8Array;
-  found: NonFinite | null;
-}
-
-/** Checks the next bytes of a float32 file; stops at the first NaN or ±Infinity. */
-function scanFloat32(scan: Float32Scan, bytes: Uint8Array): void {
-  if (scan.found) return;
-  let data = bytes;
-  if (scan.carry.byteLength > 0) {
-    data = new Uint8Array(scan.carry.byteLength + bytes.byteLength);
-    data.set(scan.carry);
-    data.set(bytes, scan.carry.byteLength);
-  }
-  const whole = data.byteLength - (data.byteLength % 4);
-  // a copy when unaligned: a Float32Array needs a 4-byte aligned offset
-  const aligned = data.byteOffset % 4 === 0 ? data : data.slice(0, whole);
-  const values = new Float32Array(aligned.buffer, aligned.byteOffset, whole / 4);
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (v - v !== 0) {
-      scan.found = { index: scan.index + i, value: v };
-      return;
-    }
-  }
-  scan.index += values.length;
-  scan.carry = data.slice(whole);
+  scan: Float32FiniteScan | null;
 }
 
 const files = new Map<number, OpenFile>();
@@ -97,7 +66,7 @@ port.on('message', (msg: WriterRequest) => {
       case 'scan-float32': {
         const file = files.get(msg.id);
         if (!file) throw new Error(`no open file ${msg.id}`);
-        file.scan = { index: 0, carry: new Uint8Array(0), found: null };
+        file.scan = new Float32FiniteScan();
         reply({ type: 'ok', id: msg.id });
         return;
       }
@@ -106,7 +75,7 @@ port.on('message', (msg: WriterRequest) => {
         if (!file) throw new Error(`no open file ${msg.id}`);
         const bytes = new Uint8Array(msg.buffer, msg.offset, msg.length);
         file.hash.update(bytes);
-        if (file.scan) scanFloat32(file.scan, bytes);
+        file.scan?.update(bytes);
         for (let written = 0; written < bytes.byteLength;) {
           written += writeSync(file.fd, bytes, written, bytes.byteLength - written);
         }
@@ -121,11 +90,7 @@ port.on('message', (msg: WriterRequest) => {
         if (!file) throw new Error(`no open file ${msg.id}`);
         files.delete(msg.id);
         const sha256 = file.hash.digest('hex');
-        // a cut element at the end cannot happen (lengths are checked), but is not called finite
-        const nonFinite = file.scan
-          ? (file.scan.found ??
-            (file.scan.carry.byteLength > 0 ? { index: file.scan.index, value: NaN } : null))
-          : undefined;
+        const nonFinite = file.scan?.result();
         void settled(file).then(() => {
           try {
             fsyncSync(file.fd);
