@@ -63,6 +63,13 @@ const INTEGRATION_SERIAL = [
   'test/security/http-hardening.test.ts',
 ];
 
+/**
+ * Integration files that load Dawn (dawn.node) and tfjs's webgpu backend: each in a process of its
+ * own. Shared with other files (isolate: false), the webgpu backend stayed tfjs's current one and a
+ * later file's kernel ran on a device already closed, a fatal napi_throw that killed the fork.
+ */
+const INTEGRATION_WEBGPU = ['test/agent/webgpu-*.test.ts'];
+
 const integrationOptions = {
   // One module graph per worker, not per file: the coordinator's imports (NestJS, Prisma, tfjs,
   // libp2p) cost seconds a file, most of the suite's time when each file paid them. Files must leave
@@ -98,9 +105,23 @@ export default defineConfig({
           ...integrationOptions,
           name: 'integration:parallel',
           include: ['test/**/*.test.ts'],
-          exclude: [...E2E, ...INTEGRATION_SERIAL],
+          exclude: [...E2E, ...INTEGRATION_SERIAL, ...INTEGRATION_WEBGPU],
           maxWorkers: 2,
           sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        plugins: [swcPlugin],
+        resolve: { alias },
+        test: {
+          ...integrationOptions,
+          name: 'integration:webgpu',
+          include: INTEGRATION_WEBGPU,
+          exclude: E2E,
+          isolate: true, // a fresh process per file: see INTEGRATION_WEBGPU
+          pool: 'forks',
+          maxWorkers: 1,
+          sequence: { groupOrder: 2 },
         },
       },
       {
@@ -112,7 +133,7 @@ export default defineConfig({
           include: INTEGRATION_SERIAL,
           exclude: E2E,
           maxWorkers: 1,
-          sequence: { groupOrder: 2 },
+          sequence: { groupOrder: 3 },
         },
       },
       {
@@ -123,7 +144,7 @@ export default defineConfig({
           name: 'e2e',
           include: E2E,
           maxWorkers: 1,
-          sequence: { groupOrder: 3 },
+          sequence: { groupOrder: 4 },
         },
       },
     ],
