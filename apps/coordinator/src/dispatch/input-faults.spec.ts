@@ -5,9 +5,11 @@ import {
   CLAIM_DISPROVED_EVENT,
   INPUT_FAULT_OPERATORS,
   claimDisprovedNote,
+  claimsByJob,
   disprovedClaims,
   inputFaultFailure,
   inputFaultOf,
+  type DisprovedClaimOfJob,
   type InputFaultClaim,
   type InputFaultReport,
 } from './input-faults.js';
@@ -111,5 +113,45 @@ describe('disprovedClaims', () => {
       type: CLAIM_DISPROVED_EVENT,
       data: { attempt: 2, provider: 'liar', claim: 'BAD_INPUT: dtype', ranBy: ['honest'] },
     });
+  });
+});
+
+describe('claimsByJob', () => {
+  const claimOfJob = fc.record({
+    jobId: fc.constantFrom('j1', 'j2', 'j3'),
+    attemptId: fc.uuid(),
+    attempt: fc.integer({ min: 1, max: 50 }),
+    providerId: fc.string(),
+    operator: fc.constantFrom('a', 'b', 'c'),
+    error: fc.string(),
+  });
+
+  it('groups claims by job in the order of their first claim, each in the order given', () => {
+    const c = (jobId: string, attempt: number): DisprovedClaimOfJob => ({
+      jobId,
+      attemptId: `${jobId}-${attempt}`,
+      attempt,
+      providerId: 'liar',
+      operator: 'op1',
+      error: 'BAD_INPUT: dtype',
+    });
+    expect([...claimsByJob([])]).toEqual([]);
+    expect([...claimsByJob([c('j2', 1), c('j1', 1), c('j2', 3)])]).toEqual([
+      ['j2', [c('j2', 1), c('j2', 3)]],
+      ['j1', [c('j1', 1)]],
+    ]);
+  });
+
+  it('keeps every claim once, under its own job, in the order given (property)', () => {
+    fc.assert(
+      fc.property(fc.array(claimOfJob), (claims) => {
+        const byJob = claimsByJob(claims);
+        expect([...byJob.keys()]).toEqual([...new Set(claims.map((x) => x.jobId))]);
+        for (const [jobId, ofJob] of byJob) {
+          expect(ofJob).toEqual(claims.filter((x) => x.jobId === jobId));
+        }
+        expect([...byJob.values()].flat()).toHaveLength(claims.length);
+      }),
+    );
   });
 });

@@ -137,6 +137,18 @@ export interface InputFaultAttempt {
   error: string;
 }
 
+/**
+ * The job event a completion records for each input-fault claim its verified result disproved
+ * (dispatch/input-faults.ts claimDisprovedNote). Its partial index (JobEvent_claim_disproved_idx,
+ * prisma/schema.prisma) names this value, and a query finds it there only with the value in its text.
+ */
+export const CLAIM_DISPROVED_EVENT = 'attempt.claim_disproved';
+
+/** An input-fault attempt a completion of its job disproved (see AttemptsRepository.disprovedUncharged). */
+export interface DisprovedAttempt extends InputFaultAttempt {
+  jobId: string;
+}
+
 @Injectable()
 export class AttemptsRepository {
   constructor(
@@ -181,6 +193,33 @@ export class AttemptsRepository {
           AND starts_with(a.error, $2)
         ORDER BY a.attempt`,
       [jobId, errorPrefix],
+    );
+  }
+
+  /**
+   * The input-fault claims (attempts failed with `errorPrefix`, as `inputFaults` reads them) that a
+   * completion disproved, recorded before `before`, that no DisprovedClaim row charges yet: the ones a
+   * worker that stopped between the completion's commit and the charge left. Oldest event first, at
+   * most `limit`. The event names its attempt by number and provider; a claim whose provider row is
+   * gone is left out (nobody to charge). The type is written into the statement, not bound, so the
+   * planner can prove the partial index's predicate and read only claim events (a prepared
+   * statement's generic plan could not with a parameter).
+   */
+  async disprovedUncharged(errorPrefix: string, before: Date, limit: number): Promise<DisprovedAttempt[]> {
+    return this.sql.query<DisprovedAttempt>(
+      `SELECT a.id::text AS "attemptId", a."jobId"::text AS "jobId", a.attempt, a."providerId" AS "providerId",
+              lower(COALESCE(p.address, a."providerId")) AS operator,
+              substr(a.error, length($1) + 1) AS error
+         FROM "JobEvent" e
+         JOIN "JobAttempt" a ON a."jobId" = e."jobId" AND a.attempt = (e.data->>'attempt')::int
+         JOIN "Provider" p ON p."peerId" = a."providerId"
+        WHERE e.type = '${CLAIM_DISPROVED_EVENT}' AND e."createdAt" < $2::timestamp
+          AND a."providerId" = e.data->>'provider' AND a.state = 'FAILED' AND starts_with(a.error, $1)
+          AND NOT EXISTS (SELECT 1 FROM "DisprovedClaim" d WHERE d."attemptId" = a.id)
+        ORDER BY e.id
+        LIMIT $3`,
+      // timestamp (no zone) from the UTC ISO text: what Prisma writes, whatever the session's time zone.
+      [errorPrefix, before.toISOString(), limit],
     );
   }
 
