@@ -4,6 +4,8 @@
 // claim in a row) and puts it on probation. A claim a second operator confirms (the job FAILED
 // INPUT_REJECTED) costs nothing. Real PostgreSQL, Redis and libp2p; the agents are fake only in how
 // they compute.
+import { getQueueToken } from '@nestjs/bullmq';
+import type { Queue } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { fundedDeveloper, type TestDeveloper } from '../helpers/accounts.js';
@@ -11,8 +13,17 @@ import { matmulSpec } from '../helpers/specs.js';
 import { pollUntil, query } from '../helpers/poll.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
 import { DispatchService } from '../../apps/coordinator/src/dispatch/dispatch.service.js';
-import { DisprovedClaims } from '../../apps/coordinator/src/dispatch/disproved-claims.service.js';
+import {
+  DisprovedClaims,
+  UNCHARGED_CLAIM_GRACE_MS,
+} from '../../apps/coordinator/src/dispatch/disproved-claims.service.js';
 import { TrustTierService } from '../../apps/coordinator/src/verification/tiers.service.js';
+import { MaintenanceProcessor } from '../../apps/coordinator/src/workers/maintenance.processor.js';
+import {
+  MAINTENANCE_EVERY_MS,
+  QueueJobName,
+  QueueName,
+} from '../../apps/coordinator/src/queue/queue.constants.js';
 import { NEUTRAL_REPUTATION } from '../../apps/coordinator/src/reputation/reputation.js';
 
 interface JobBody {
@@ -260,6 +271,62 @@ describe('disproved input-fault claims', () => {
     expect(await claimsOf(liar.peerId)).toHaveLength(1);
     expect(await penaltiesOf(liar.peerId)).toHaveLength(1);
     expect((await eventTypes(job.id)).filter((e) => e.type === 'attempt.claim_disproved')).toHaveLength(1);
+  });
+
+  it('charges a claim the worker stopped before charging, with no re-delivery, once from the maintenance sweep', async () => {
+    const liar = await startAgent({ behaviour: 'bad-input', pricePerUnit: LIAR_PRICE });
+    const honest = await startAgent({ behaviour: 'full', pricePerUnit: HONEST_PRICE });
+    const claimsService = c.running.app.get(DisprovedClaims);
+    const maintenance = c.running.app.get(MaintenanceProcessor);
+    const metricBefore = await disprovedMetric();
+    // The worker schedules the sweep (and ran it once at its start).
+    const schedulers = await c.running.app
+      .get<Queue>(getQueueToken(QueueName.Maintenance))
+      .getJobSchedulers();
+    expect(schedulers.find((s) => s.key === QueueJobName.ChargeDisprovedClaims)?.every).toBe(
+      MAINTENANCE_EVERY_MS[QueueJobName.ChargeDisprovedClaims],
+    );
+    // The worker stops between the completion's commit and the charge, and its dispatch is not
+    // re-delivered (it completed): the claim's event is on the job, its charge nowhere.
+    vi.spyOn(claimsService, 'charge').mockResolvedValueOnce(0);
+    const job = await refusedThenCompleted(liar, honest);
+    await pollUntil(
+      'the stopped charge',
+      async () => (vi.mocked(claimsService.charge).mock.calls.length > 0 ? true : undefined),
+      10_000,
+    );
+    vi.mocked(claimsService.charge).mockRestore();
+    expect(await claimsOf(liar.peerId)).toEqual([]);
+    expect((await eventTypes(job.id)).filter((e) => e.type === 'attempt.claim_disproved')).toHaveLength(1);
+
+    // Within the grace the sweep leaves the claim to the completion that is (maybe) still charging it.
+    expect(await maintenance.chargeDisprovedClaims(new Date())).toBe(0);
+    expect(await claimsOf(liar.peerId)).toEqual([]);
+
+    // Past the grace: charged once, however many sweeps run (two workers at once, then another), and
+    // the claims the earlier tests charged are not charged again.
+    const later = new Date(Date.now() + UNCHARGED_CLAIM_GRACE_MS + 1_000);
+    const [a, b] = await Promise.all([
+      maintenance.chargeDisprovedClaims(later),
+      maintenance.chargeDisprovedClaims(later),
+    ]);
+    expect(a + b).toBe(1);
+    expect(await maintenance.chargeDisprovedClaims(later)).toBe(0);
+    const claims = await claimsOf(liar.peerId);
+    expect(claims).toHaveLength(1);
+    expect(claims[0]).toMatchObject({ jobId: job.id, peerId: liar.peerId });
+    expect(claims[0].claim).toMatch(/^BAD_INPUT: /);
+    const penalties = await penaltiesOf(liar.peerId);
+    expect(penalties).toHaveLength(1);
+    expect(penalties[0].delta).toBeLessThan(0);
+    expect(claims[0].delta).toBeCloseTo(penalties[0].delta, 10);
+    expect(await claimsOf(honest.peerId)).toEqual([]);
+    expect(await disprovedMetric()).toBe(metricBefore + 1);
+    expect((await c.running.app.get(TrustTierService).tier(liar.peerId)).reason).toMatch(/^penalised at/);
+
+    // A dispatch re-delivered after the sweep charges nothing more.
+    expect(await c.running.app.get(DispatchService).dispatch(job.id)).toBe('skipped');
+    expect(await penaltiesOf(liar.peerId)).toHaveLength(1);
   });
 
   it('does not charge claims a second operator confirmed (the job FAILED INPUT_REJECTED)', async () => {

@@ -7,7 +7,16 @@ import { LOGGER } from '../logging/logger.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { ReputationService } from '../reputation/reputation.service.js';
 import { TrustTierService } from '../verification/tiers.service.js';
-import { disprovedClaims, type InputFaultClaim } from './input-faults.js';
+import { claimsByJob, disprovedClaims, type InputFaultClaim } from './input-faults.js';
+
+/**
+ * How old a disproved claim's event must be before the sweep charges it (chargeUncharged): younger,
+ * its completion is likely still charging it. Only to spare the work: a race of the two is harmless,
+ * since a claim is charged once whoever asks (ReputationRepository records it with the penalty).
+ */
+export const UNCHARGED_CLAIM_GRACE_MS = 60_000;
+/** Most claims one sweep charges; the next sweep takes the rest. */
+export const UNCHARGED_CLAIMS_BATCH = 200;
 
 /**
  * What a false input-fault claim costs. A provider that said a job's input cannot run, on a job that
@@ -15,7 +24,9 @@ import { disprovedClaims, type InputFaultClaim } from './input-faults.js';
  * disprovedClaims): it delayed the job and refused work at no cost. The completion records a job
  * event per claim (completion.ts); this charges each claim to its provider once
  * (ReputationService.disproveClaim: a penalty growing with its earlier disproved claims, and
- * probation), however often it is asked, so a dispatch re-delivered after a crash may ask again.
+ * probation), however often it is asked, so a dispatch re-delivered after a crash may ask again,
+ * and so may the sweep (chargeUncharged) of the claims a stopped worker left uncharged with no
+ * dispatch to re-deliver.
  */
 @Injectable()
 export class DisprovedClaims {
@@ -65,6 +76,35 @@ export class DisprovedClaims {
       }),
     );
     return charged.filter(Boolean).length;
+  }
+
+  /**
+   * Charges the disproved claims a completion recorded (its CLAIM_DISPROVED_EVENT) but nobody charged:
+   * its worker stopped between the commit and `charge`, and the completed job's dispatch was not
+   * re-delivered. Events younger than UNCHARGED_CLAIM_GRACE_MS are left to their completion; at most
+   * UNCHARGED_CLAIMS_BATCH are charged. Returns how many were charged now.
+   */
+  async chargeUncharged(now = new Date()): Promise<number> {
+    const uncharged = await this.attempts.disprovedUncharged(
+      INPUT_FAULT_ATTEMPT,
+      new Date(now.getTime() - UNCHARGED_CLAIM_GRACE_MS),
+      UNCHARGED_CLAIMS_BATCH,
+    );
+    if (uncharged.length === 0) return 0;
+    // All at once: ReputationRepository commits concurrent changes in one transaction.
+    const byJob = [...claimsByJob(uncharged)];
+    const charged = (await Promise.all(byJob.map(([jobId, claims]) => this.charge(jobId, claims)))).reduce(
+      (sum, n) => sum + n,
+      0,
+    );
+    // Found but not charged now: a completion (or another sweep) charged them meanwhile.
+    if (charged > 0) {
+      this.logger.warn(
+        { found: uncharged.length, charged, jobs: byJob.length },
+        'charged disproved input-fault claims their completion left uncharged',
+      );
+    }
+    return charged;
   }
 }
 

@@ -17,6 +17,7 @@ export enum QueueJobName {
   DeadLetter = 'dead-lettered-job',
   ExpireOverdue = 'expire-overdue-jobs',
   RequeueQueued = 'requeue-queued-jobs',
+  ChargeDisprovedClaims = 'charge-disproved-claims',
   SettlementTick = 'settlement-tick',
   CloseEpoch = 'close-epoch',
   PostEpoch = 'post-epoch',
@@ -59,6 +60,7 @@ export function jobOptions(
       return { removeOnComplete: false, removeOnFail: false };
     case QueueJobName.ExpireOverdue:
     case QueueJobName.RequeueQueued:
+    case QueueJobName.ChargeDisprovedClaims:
     case QueueJobName.StatsRollup:
     case QueueJobName.SweepTensors:
       return { removeOnComplete: { count: 10 }, removeOnFail: { count: 100 } };
@@ -76,4 +78,6 @@ export function jobOptions(
 export const MAINTENANCE_EVERY_MS = {
   [QueueJobName.ExpireOverdue]: 2_000,
   [QueueJobName.RequeueQueued]: 30_000,
+  // Only a worker that stopped between a completion's commit and its charge leaves work here.
+  [QueueJobName.ChargeDisprovedClaims]: 120_000,
 } as const;

@@ -3,6 +3,7 @@ import { InjectQueue, Processor } from '@nestjs/bullmq';
 import type { Job, Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import { DispatchService } from '../dispatch/dispatch.service.js';
+import { DisprovedClaims } from '../dispatch/disproved-claims.service.js';
 import { JobsRepository } from '../jobs/jobs.repository.js';
 import { DispatchEnqueuer } from '../queue/dispatch-enqueuer.js';
 import { LOGGER } from '../logging/logger.js';
@@ -17,7 +18,8 @@ const IN_FLIGHT_IDLE_MS = 30_000;
  * Periodic upkeep. The schedulers only enqueue (with deterministic ids, so any number of worker
  * processes schedule each run once): expire jobs past their deadline, and re-enqueue queued jobs
  * whose dispatch job was lost (e.g. a crash between the database commit and the enqueue), and in-flight
- * jobs whose dispatch job ended without ending them (failed after stalls when workers were killed).
+ * jobs whose dispatch job ended without ending them (failed after stalls when workers were killed);
+ * and charge the disproved input-fault claims a worker stopped before charging (DisprovedClaims).
  */
 @Processor(QueueName.Maintenance, { concurrency: 1 })
 export class MaintenanceProcessor extends DrainingWorkerHost implements OnApplicationBootstrap {
@@ -26,13 +28,18 @@ export class MaintenanceProcessor extends DrainingWorkerHost implements OnApplic
     private readonly dispatch: DispatchService,
     private readonly jobsRepo: JobsRepository,
     private readonly enqueuer: DispatchEnqueuer,
+    private readonly claims: DisprovedClaims,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
     super();
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    for (const name of [QueueJobName.ExpireOverdue, QueueJobName.RequeueQueued] as const) {
+    for (const name of [
+      QueueJobName.ExpireOverdue,
+      QueueJobName.RequeueQueued,
+      QueueJobName.ChargeDisprovedClaims,
+    ] as const) {
       await this.queue.upsertJobScheduler(
         name,
         { every: MAINTENANCE_EVERY_MS[name] },
@@ -41,6 +48,11 @@ export class MaintenanceProcessor extends DrainingWorkerHost implements OnApplic
     }
     // Catch up at once after a restart, rather than waiting for the first tick.
     await this.requeueQueued();
+    // The claims this (or another) worker stopped before charging. Not worth failing the start
+    // over: the scheduled run tries again.
+    await this.chargeDisprovedClaims().catch((err: unknown) =>
+      this.logger.warn({ err }, 'could not charge the disproved input-fault claims left uncharged'),
+    );
   }
 
   async process(job: Job): Promise<number> {
@@ -49,6 +61,8 @@ export class MaintenanceProcessor extends DrainingWorkerHost implements OnApplic
         return this.expireOverdue();
       case QueueJobName.RequeueQueued:
         return this.requeueQueued();
+      case QueueJobName.ChargeDisprovedClaims:
+        return this.chargeDisprovedClaims();
       default:
         throw new Error(`unknown maintenance job ${job.name}`);
     }
@@ -61,6 +75,11 @@ export class MaintenanceProcessor extends DrainingWorkerHost implements OnApplic
     }
     if (expired > 0) this.logger.info({ expired }, 'expired overdue jobs');
     return expired;
+  }
+
+  /** Charges the disproved claims left uncharged (DisprovedClaims.chargeUncharged); returns how many. */
+  chargeDisprovedClaims(now = new Date()): Promise<number> {
+    return this.claims.chargeUncharged(now);
   }
 
   async requeueQueued(): Promise<number> {
