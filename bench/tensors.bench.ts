@@ -9,7 +9,7 @@ import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { appendFile, rm } from 'node:fs/promises';
 import { decodeNpy, encodeNpyHeader, encodeTensor, parseJobSpec, tensorView } from '@gpumesh/protocol';
 import { checkResultSanity } from '@gpumesh/verification';
 import {
@@ -102,11 +102,13 @@ async function startApi(
   return {
     url: new URL(url),
     key,
-    stop: () =>
-      new Promise<void>((resolve) => {
+    stop: async () => {
+      await new Promise<void>((resolve) => {
         child.once('exit', () => resolve());
         child.kill('SIGINT');
-      }),
+      });
+      if (COORDINATOR_OUT) await appendFile(COORDINATOR_OUT, out);
+    },
   };
 }
 
@@ -545,6 +547,8 @@ async function matmulEndToEnd(databaseUrl: string, prefix: string): Promise<Reco
 
 /** Node options for the coordinator's process alone (e.g. BENCH_COORDINATOR_NODE_ARGS="--cpu-prof"). */
 const COORDINATOR_NODE_ARGS = (process.env.BENCH_COORDINATOR_NODE_ARGS ?? '').split(' ').filter(Boolean);
+/** Where the coordinator's output goes once it stops (e.g. with --trace-gc above); unset: nowhere. */
+const COORDINATOR_OUT = process.env.BENCH_COORDINATOR_OUT;
 /**
  * What a 4096² job's completion asks of the coordinator once both 64 MiB products are back (read
  * back into shared memory): the sanity scan of each and their comparison within tolerance, their
