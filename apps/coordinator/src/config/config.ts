@@ -287,6 +287,13 @@ const configSchema = z.object({
     .int()
     .min(LARGEST_RESULT_STREAM_BYTES)
     .default(128 * MIB_BYTES),
+  /**
+   * Bytes a second this process moves tensors over libp2p, in each direction (job inputs by ref
+   * served to agents; outputs by ref they upload), all streams together, 8 MiB bursts; 0: unpaced.
+   * Unset: 48 MiB/s with ROLE=all (the API answers from the same event loop, and each MiB costs it
+   * 4–5 ms of CPU), unpaced for a worker of its own (docs/tensors.md).
+   */
+  P2P_TENSOR_BYTES_PER_SECOND: z.coerce.number().int().min(0).optional(),
   /** Bytes of job results all providers' streams may buffer together (at least RESULT_BYTES_PER_PEER). */
   RESULT_BYTES_TOTAL: z.coerce
     .number()

@@ -28,6 +28,12 @@ import { LOGGER } from '../logging/logger.js';
 import { ArtifactsService } from '../artifacts/artifacts.service.js';
 import { OfferedArtifacts } from '../artifacts/offered-artifacts.js';
 import { TensorsService } from '../tensors/tensors.service.js';
+import {
+  ByteRate,
+  P2P_TENSOR_BURST_BYTES,
+  p2pTensorBytesPerSecond,
+  pacedChunks,
+} from '../tensors/tensor-pacing.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { ProvidersRepository } from '../providers/providers.repository.js';
 import { SETTLEMENT_CHAIN, type SettlementChain } from '../settlement/settlement-chain.js';
@@ -94,6 +100,9 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
   private pending: PendingOffer[] = [];
   /** Result bytes all job streams of this process may buffer (see SendJobOfferOptions.resultBudget). */
   private readonly resultBudget: ResultByteBudget;
+  /** The pace of job inputs served and outputs received over libp2p (P2P_TENSOR_BYTES_PER_SECOND). */
+  private readonly tensorServeRate: ByteRate | undefined;
+  private readonly tensorReceiveRate: ByteRate | undefined;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -111,6 +120,12 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
       perPeerBytes: config.RESULT_BYTES_PER_PEER,
       totalBytes: config.RESULT_BYTES_TOTAL,
     });
+    // Job inputs served and outputs received over libp2p, each direction paced on its own.
+    const pace = p2pTensorBytesPerSecond(config.ROLE, config.P2P_TENSOR_BYTES_PER_SECOND);
+    const bucket = (): ByteRate | undefined =>
+      pace > 0 ? new ByteRate(pace, P2P_TENSOR_BURST_BYTES, performance.now()) : undefined;
+    this.tensorServeRate = bucket();
+    this.tensorReceiveRate = bucket();
   }
 
   get enabled(): boolean {
@@ -188,15 +203,15 @@ export class P2pService implements OnApplicationBootstrap, OnApplicationShutdown
       mayFetchTensor: (sha256, { remotePeer }) => this.offeredTensors.take(remotePeer, sha256),
       openTensor: async (sha256) => {
         const source = await this.tensors.source(sha256);
-        if (source) {
-          this.metrics.p2pTensorsServed.inc();
-          this.metrics.p2pTensorBytesServed.inc(source.bytes);
-        }
-        return source;
+        if (source === undefined) return undefined;
+        this.metrics.p2pTensorsServed.inc();
+        this.metrics.p2pTensorBytesServed.inc(source.bytes);
+        return { bytes: source.bytes, chunks: pacedChunks(source.chunks, this.tensorServeRate) };
       },
       // job outputs by ref: uploaded by a provider holding an open offer, within its job's size
       mayPutTensor: (upload, { remotePeer }) => this.tensors.mayStoreOutput(remotePeer, upload),
-      storeTensor: (upload, chunks, { remotePeer }) => this.tensors.storeOutput(remotePeer, upload, chunks),
+      storeTensor: (upload, chunks, { remotePeer }) =>
+        this.tensors.storeOutput(remotePeer, upload, pacedChunks(chunks, this.tensorReceiveRate)),
       onRefused: (peer) =>
         this.penalize(peer, PeerAction.MidToleranceError, 'artifact fetch without an open offer'),
       onStreamError: (peer) => {
