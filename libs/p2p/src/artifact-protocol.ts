@@ -26,6 +26,16 @@ export const ARTIFACT_HEADER_MAX_BYTES = 32 * MIB;
 /** Default cap of the weights an agent accepts. */
 export const DEFAULT_MAX_ARTIFACT_BYTES = 512 * MIB;
 export const DEFAULT_ARTIFACT_TIMEOUT_MS = 120_000;
+/**
+ * The slowest pace a tensor transfer's default deadline allows for beyond DEFAULT_ARTIFACT_TIMEOUT_MS
+ * (a coordinator paces tensors, and shares that pace among every agent fetching at once).
+ */
+export const TENSOR_TRANSFER_MIN_BYTES_PER_SECOND = 4 * MIB;
+
+/** The whole-transfer deadline of a tensor of `bytes` when the caller sets none. */
+export function tensorTransferTimeoutMs(bytes: number): number {
+  return DEFAULT_ARTIFACT_TIMEOUT_MS + Math.ceil((bytes / TENSOR_TRANSFER_MIN_BYTES_PER_SECOND) * 1000);
+}
 /** Time the server waits for the request frame. */
 export const ARTIFACT_REQUEST_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_ARTIFACT_STREAMS = 32;
@@ -377,7 +387,10 @@ function isAborted(signal: AbortSignal | undefined): boolean {
 // ---------------------------------------------------------------------------------------------
 
 export interface FetchArtifactOptions {
-  /** Whole-transfer deadline. */
+  /**
+   * Whole-transfer deadline: DEFAULT_ARTIFACT_TIMEOUT_MS for a model, `tensorTransferTimeoutMs` of
+   * its size for a tensor.
+   */
   readonly timeoutMs?: number;
   /** Largest weights accepted. */
   readonly maxBytes?: number;
@@ -492,7 +505,7 @@ export async function fetchTensor(
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_ARTIFACT_BYTES;
   if (expected.bytes > maxBytes)
     throw new ArtifactError('TOO_LARGE', `tensor of ${expected.bytes} bytes exceeds ${maxBytes}`);
-  const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_ARTIFACT_TIMEOUT_MS);
+  const deadline = Date.now() + (options.timeoutMs ?? tensorTransferTimeoutMs(expected.bytes));
   const { signal } = options;
   const stream = await dialArtifacts(node, peerId, signal);
   const framed = new FramedStream(stream, {
@@ -580,7 +593,7 @@ export async function putTensor(
   if (!Sha256HexSchema.safeParse(sha256).success)
     throw new ArtifactError('BAD_FRAME', `not a sha256 hash: ${sha256}`);
   const peerId = typeof peer === 'string' ? peerIdFromString(peer) : peer;
-  const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_ARTIFACT_TIMEOUT_MS);
+  const deadline = Date.now() + (options.timeoutMs ?? tensorTransferTimeoutMs(bytes.byteLength));
   const { signal } = options;
   const stream = await dialArtifacts(node, peerId, signal);
   const framed = new FramedStream(stream, { maxFrameBytes: CONTROL_FRAME_MAX_BYTES });
