@@ -1,6 +1,7 @@
 // P2P_TENSOR_BYTES_PER_SECOND through the real coordinator and libp2p: a job input by ref past the
 // 8 MiB burst reaches the agent no faster than the configured pace, intact, and the job completes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seededValues } from '@gpumesh/compute';
 import { decodeTensor, encodeNpy, NPY_MEDIA_TYPE, type TensorWire } from '@gpumesh/protocol';
 import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { pollUntil } from '../helpers/poll.js';
@@ -9,12 +10,6 @@ import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
 const MIB = 1024 * 1024;
 /** The pace under test: 2 MiB past the burst take 4 s, unpaced the whole job took 1.8 s. */
 const PACE = MIB / 2;
-
-function seeded(n: number, seed: number): Float32Array {
-  const values = new Float32Array(n);
-  for (let i = 0; i < n; i++) values[i] = (((i * 7919 + seed * 104729) % 1000) - 500) / 250;
-  return values;
-}
 
 describe('tensors over libp2p are paced (P2P_TENSOR_BYTES_PER_SECOND; real PostgreSQL, Redis, libp2p)', () => {
   let c: TestCoordinator;
@@ -38,8 +33,8 @@ describe('tensors over libp2p are paced (P2P_TENSOR_BYTES_PER_SECOND; real Postg
       20_000,
     );
     const [m, k, n] = [1280, 2048, 2]; // a: 10 MiB, b: 16 KiB
-    const a = seeded(m * k, 1);
-    const b = seeded(k * n, 2);
+    const a = seededValues(m * k, 1);
+    const b = seededValues(k * n, 2);
     const refs: string[] = [];
     for (const [values, shape] of [
       [a, [m, k]],
