@@ -184,6 +184,25 @@ describe('disproved input-fault claims', () => {
   const adminProvider = async (peerId: string): Promise<AdminProviderBody> =>
     (await api<AdminProviderBody>(c.url, 'GET', `/v1/admin/providers/${peerId}`, { key: c.adminKey })).body;
 
+  /**
+   * `refusedThenCompleted` with the worker stopping between the completion's commit and the charge:
+   * the claim's event is on the job, its charge nowhere.
+   */
+  const completedWithChargeStopped = async (liar: FakeAgent, honest: FakeAgent): Promise<JobBody> => {
+    const claimsService = c.running.app.get(DisprovedClaims);
+    vi.spyOn(claimsService, 'charge').mockResolvedValueOnce(0);
+    const job = await refusedThenCompleted(liar, honest);
+    await pollUntil(
+      'the stopped charge',
+      async () => (vi.mocked(claimsService.charge).mock.calls.length > 0 ? true : undefined),
+      10_000,
+    );
+    vi.mocked(claimsService.charge).mockRestore();
+    expect(await claimsOf(liar.peerId)).toEqual([]);
+    expect((await eventTypes(job.id)).filter((e) => e.type === 'attempt.claim_disproved')).toHaveLength(1);
+    return job;
+  };
+
   it('records a claim a verified result disproved once, tells the job, and lowers the liar more each time', async () => {
     const liar = await startAgent({ behaviour: 'bad-input', pricePerUnit: LIAR_PRICE });
     const honest = await startAgent({ behaviour: 'full', pricePerUnit: HONEST_PRICE });
@@ -250,17 +269,8 @@ describe('disproved input-fault claims', () => {
   it('charges a claim once when the worker stopped before charging it and the dispatch is re-delivered, twice at once', async () => {
     const liar = await startAgent({ behaviour: 'bad-input', pricePerUnit: LIAR_PRICE });
     const honest = await startAgent({ behaviour: 'full', pricePerUnit: HONEST_PRICE });
-    const claimsService = c.running.app.get(DisprovedClaims);
     // The worker stops between the completion's commit and the charge: nothing is charged.
-    vi.spyOn(claimsService, 'charge').mockResolvedValueOnce(0);
-    const job = await refusedThenCompleted(liar, honest);
-    await pollUntil(
-      'the stopped charge',
-      async () => (vi.mocked(claimsService.charge).mock.calls.length > 0 ? true : undefined),
-      10_000,
-    );
-    expect(await claimsOf(liar.peerId)).toEqual([]);
-    expect((await eventTypes(job.id)).filter((e) => e.type === 'attempt.claim_disproved')).toHaveLength(1);
+    const job = await completedWithChargeStopped(liar, honest);
 
     // BullMQ re-delivers the stalled dispatch, here twice at once.
     const dispatch = c.running.app.get(DispatchService);
@@ -276,7 +286,6 @@ describe('disproved input-fault claims', () => {
   it('charges a claim the worker stopped before charging, with no re-delivery, once from the maintenance sweep', async () => {
     const liar = await startAgent({ behaviour: 'bad-input', pricePerUnit: LIAR_PRICE });
     const honest = await startAgent({ behaviour: 'full', pricePerUnit: HONEST_PRICE });
-    const claimsService = c.running.app.get(DisprovedClaims);
     const maintenance = c.running.app.get(MaintenanceProcessor);
     const metricBefore = await disprovedMetric();
     // The worker schedules the sweep (and ran it once at its start).
@@ -288,16 +297,7 @@ describe('disproved input-fault claims', () => {
     );
     // The worker stops between the completion's commit and the charge, and its dispatch is not
     // re-delivered (it completed): the claim's event is on the job, its charge nowhere.
-    vi.spyOn(claimsService, 'charge').mockResolvedValueOnce(0);
-    const job = await refusedThenCompleted(liar, honest);
-    await pollUntil(
-      'the stopped charge',
-      async () => (vi.mocked(claimsService.charge).mock.calls.length > 0 ? true : undefined),
-      10_000,
-    );
-    vi.mocked(claimsService.charge).mockRestore();
-    expect(await claimsOf(liar.peerId)).toEqual([]);
-    expect((await eventTypes(job.id)).filter((e) => e.type === 'attempt.claim_disproved')).toHaveLength(1);
+    const job = await completedWithChargeStopped(liar, honest);
 
     // Within the grace the sweep leaves the claim to the completion that is (maybe) still charging it.
     expect(await maintenance.chargeDisprovedClaims(new Date())).toBe(0);
