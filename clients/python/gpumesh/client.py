@@ -319,10 +319,8 @@ class Client:
         the answer when the coordinator refuses the upload (401, 413) before taking the whole body.
         """
         url = urllib.parse.urlsplit(self.base_url + path)
-        connection_type = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-        connection = connection_type(url.hostname or "", url.port, timeout=self.timeout, blocksize=CHUNK_BYTES)
+        connection, target, proxy_headers = _file_connection(url, self.timeout)
         try:
-            target = url.path + (f"?{url.query}" if url.query else "")
             connection.putrequest("POST", target, skip_accept_encoding=True)
             for key, value in (
                 ("authorization", f"Bearer {self.api_key}"),
@@ -330,6 +328,7 @@ class Client:
                 ("user-agent", USER_AGENT),
                 ("content-type", NPY_MEDIA_TYPE),
                 ("content-length", str(size)),
+                *proxy_headers.items(),
             ):
                 connection.putheader(key, value)
             connection.endheaders()
@@ -499,6 +498,36 @@ def check_npy_file(path: str) -> NpyHeader:
             f"but the file has {size}"
         )
     return header
+
+
+def _file_connection(
+    url: urllib.parse.SplitResult, timeout: float
+) -> Tuple[http.client.HTTPConnection, str, Dict[str, str]]:
+    """A connection for a streamed file upload to ``url``, the request target to send on it and the
+    headers the proxy needs: through the proxy urllib would use for the other requests
+    (``http_proxy``/``https_proxy``, ``no_proxy``), directly otherwise. http:// goes to the proxy in
+    absolute form; https:// through a CONNECT tunnel, so the proxy never sees the API key."""
+    host = url.hostname or ""
+    default_port = 443 if url.scheme == "https" else 80
+    origin_target = url.path + (f"?{url.query}" if url.query else "")
+    proxy = urllib.request.getproxies().get(url.scheme)
+    if not proxy or urllib.request.proxy_bypass(host):
+        connection_type = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        return connection_type(host, url.port, timeout=timeout, blocksize=CHUNK_BYTES), origin_target, {}
+    parsed = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    if parsed.scheme != "http":
+        raise ValueError(f"{url.scheme}_proxy {proxy!r}: only an http:// proxy is supported for file uploads")
+    auth: Dict[str, str] = {}
+    if parsed.username is not None:
+        credentials = f"{urllib.parse.unquote(parsed.username)}:{urllib.parse.unquote(parsed.password or '')}"
+        auth["proxy-authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
+    proxy_host, proxy_port = parsed.hostname or "", parsed.port or 80
+    if url.scheme == "https":
+        tunnel = http.client.HTTPSConnection(proxy_host, proxy_port, timeout=timeout, blocksize=CHUNK_BYTES)
+        tunnel.set_tunnel(host, url.port or default_port, headers=auth)
+        return tunnel, origin_target, {}
+    connection = http.client.HTTPConnection(proxy_host, proxy_port, timeout=timeout, blocksize=CHUNK_BYTES)
+    return connection, f"http://{url.netloc.rpartition('@')[2]}{origin_target}", auth
 
 
 def _send_file(connection: http.client.HTTPConnection, path: str, size: int) -> None:

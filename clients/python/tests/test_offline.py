@@ -2,6 +2,7 @@
 
 import base64
 import hashlib
+import http.client
 import http.server
 import io
 import json
@@ -12,6 +13,8 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
+from unittest import mock
 
 from gpumesh import (
     Client,
@@ -298,6 +301,44 @@ class _TensorServer:
         self.client = Client(f"http://127.0.0.1:{self.server.server_address[1]}", "gmk_test", timeout=10)
 
 
+class _ForwardProxy:
+    """A forward HTTP proxy on a local http.server: takes POSTs in absolute form, records their
+    target and headers in ``requests`` and passes them on (without Proxy-Authorization)."""
+
+    def __init__(self, test):
+        self.requests = []
+        proxy_state = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (the stdlib's name)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                proxy_state.requests.append((self.path, headers))
+                target = urllib.parse.urlsplit(self.path)
+                body = self.rfile.read(int(headers["content-length"]))
+                upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+                passed = {k: v for k, v in headers.items() if k not in ("proxy-authorization", "connection")}
+                upstream.request("POST", target.path + (f"?{target.query}" if target.query else ""), body, passed)
+                answer = upstream.getresponse()
+                raw = answer.read()
+                self.send_response(answer.status)
+                for k, v in answer.getheaders():
+                    if k.lower() not in ("connection", "transfer-encoding", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("content-length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+                upstream.close()
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        test.addCleanup(server.server_close)
+        test.addCleanup(server.shutdown)
+        self.port = server.server_address[1]
+
+
 class NpyFileTest(unittest.TestCase):
     """Uploads streamed from a file and downloads streamed to one, against a local HTTP server."""
 
@@ -362,6 +403,37 @@ class NpyFileTest(unittest.TestCase):
         with self.assertRaises(GpumeshError) as caught:
             self.client.upload_npy_file(path)
         self.assertEqual((caught.exception.status, caught.exception.code), (413, "PAYLOAD_TOO_LARGE"))
+
+    def test_uploads_a_file_through_the_environments_proxy_unless_no_proxy_names_the_host(self):
+        npy, _, ref = _float32_npy(600, 600)  # 1.4 MiB: more than one chunk
+        path = self.write("a.npy", npy)
+        answer = {"ref": ref, "dtype": "float32", "shape": [600, 600], "bytes": len(npy) - 128}
+        proxy = _ForwardProxy(self)
+        coordinator = f"127.0.0.1:{self.served.server.server_address[1]}"
+        environ = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+        environ["http_proxy"] = f"http://user:p%40ss@127.0.0.1:{proxy.port}"
+        with mock.patch.dict(os.environ, environ, clear=True):
+            self.served.answers = [(201, {}, answer, True)]
+            self.assertEqual(self.client.upload_npy_file(path), answer)
+            # the proxy got the request in absolute form with its credentials, and forwarded the body
+            self.assertEqual(len(proxy.requests), 1)
+            target, headers = proxy.requests[0]
+            self.assertEqual(target, f"http://{coordinator}/v1/tensors")
+            self.assertEqual(headers["host"], coordinator)
+            self.assertEqual(headers["proxy-authorization"], "Basic " + base64.b64encode(b"user:p@ss").decode())
+            self.assertTrue(self.served.uploads[0][1] == npy)
+            self.assertNotIn("proxy-authorization", self.served.uploads[0][0])  # not passed on
+
+            os.environ["no_proxy"] = "127.0.0.1"
+            self.served.answers = [(201, {}, answer, True)]
+            self.assertEqual(self.client.upload_npy_file(path), answer)
+            self.assertEqual(len(proxy.requests), 1)  # straight to the coordinator
+            self.assertEqual(len(self.served.uploads), 2)
+
+            os.environ.pop("no_proxy")
+            os.environ["http_proxy"] = "socks5://127.0.0.1:1080"
+            with self.assertRaisesRegex(ValueError, "only an http:// proxy"):
+                self.client.upload_npy_file(path)
 
     def test_saves_a_tensor_that_matches_its_ref(self):
         npy, _, ref = _float32_npy(700, 500)  # 1.3 MiB: its chunks hashed as they arrive
