@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededValues } from '@gpumesh/compute';
 import { decodeTensor, encodeNpy, NPY_MEDIA_TYPE, type TensorWire } from '@gpumesh/protocol';
-import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
+import { api, jobCompleted, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { pollUntil } from '../helpers/poll.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
 
@@ -62,15 +62,7 @@ describe('tensors over libp2p are paced (P2P_TENSOR_BYTES_PER_SECOND; real Postg
       },
     });
     expect(job.status).toBe(201);
-    await pollUntil(
-      `job ${job.body.id} completed`,
-      async () => {
-        const res = await api<{ state: string }>(c.url, 'GET', `/v1/jobs/${job.body.id}`, { key: c.devKey });
-        if (['FAILED', 'EXPIRED', 'CANCELLED'].includes(res.body.state)) throw new Error(res.body.state);
-        return res.body.state === 'COMPLETED' ? true : undefined;
-      },
-      30_000,
-    );
+    await jobCompleted(c.url, c.devKey, job.body.id);
     // both inputs pass one bucket: (10 MiB + 16 KiB - 8 MiB burst) / 512 KiB/s ≥ 4 s before the agent
     // has them all (unpaced, submit to completion took 1.8 s here)
     const paceMs = ((m * k + k * n) * 4 - 8 * MIB) / (PACE / 1000);

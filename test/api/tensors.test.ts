@@ -14,7 +14,7 @@ import {
   type JobSpec,
   type TensorWire,
 } from '@gpumesh/protocol';
-import { api, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
+import { api, jobCompleted, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { fundedDeveloper } from '../helpers/accounts.js';
 import { pollUntil } from '../helpers/poll.js';
 import { startFakeAgent, type FakeAgent } from '../helpers/fake-agent.js';
@@ -313,15 +313,7 @@ describe('tensors as binary: POST /v1/tensors, jobs by ref, outputs as .npy (rea
       { name: 'b', dtype: 'float32', shape: [k, n], bytes: k * n * 4, ref: rb.body.ref },
     ]);
 
-    await pollUntil(
-      `job ${job.body.id} completed`,
-      async () => {
-        const res = await api<{ state: string }>(c.url, 'GET', `/v1/jobs/${job.body.id}`, { key: c.devKey });
-        if (['FAILED', 'EXPIRED', 'CANCELLED'].includes(res.body.state)) throw new Error(res.body.state);
-        return res.body.state === 'COMPLETED' ? true : undefined;
-      },
-      30_000,
-    );
+    await jobCompleted(c.url, c.devKey, job.body.id);
 
     const json = await api<TensorWire>(c.url, 'GET', `/v1/jobs/${job.body.id}/outputs/c`, {
       key: c.devKey,

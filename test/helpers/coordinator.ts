@@ -6,6 +6,7 @@ import { loadConfig, type AppConfig } from '../../apps/coordinator/src/config/co
 import { createLogger } from '../../apps/coordinator/src/logging/logger.js';
 import { startCoordinator, type RunningCoordinator } from '../../apps/coordinator/src/bootstrap.js';
 import { createTestDatabase } from '../support/database.js';
+import { pollUntil } from './poll.js';
 
 export interface TestCoordinator {
   url: string;
@@ -106,4 +107,22 @@ export async function api<T = Record<string, unknown>>(
     parsed = text;
   }
   return { status: response.status, body: parsed as T, headers: response.headers };
+}
+
+/** Polls `GET /v1/jobs/:id` until the job is COMPLETED; throws naming the state it ended in otherwise. */
+export async function jobCompleted(
+  base: string,
+  key: string,
+  jobId: string,
+  timeoutMs = 30_000,
+): Promise<void> {
+  await pollUntil(
+    `job ${jobId} completed`,
+    async () => {
+      const { state } = (await api<{ state: string }>(base, 'GET', `/v1/jobs/${jobId}`, { key })).body;
+      if (['FAILED', 'EXPIRED', 'CANCELLED'].includes(state)) throw new Error(`job ${jobId} ended ${state}`);
+      return state === 'COMPLETED' ? true : undefined;
+    },
+    timeoutMs,
+  );
 }
