@@ -4,7 +4,8 @@ import { encodeTensor, hashOutputs } from '@gpumesh/protocol';
 import type { AttemptOutcome } from './attempt-runner.service.js';
 import type { Adjudication } from './adjudicator.service.js';
 import { singleCompletion, verifiedCompletion, verifiedResult } from './completion.js';
-import { CLAIM_DISPROVED_EVENT, type InputFaultClaim } from './input-faults.js';
+import { type InputFaultClaim } from './input-faults.js';
+import { CLAIM_DISPROVED_EVENT } from '../jobs/attempts.repository.js';
 
 const outputs = [encodeTensor('y', 'float32', [2], Float32Array.from([1, 2]))];
 const terms = { feeBps: 250, hold: true };

@@ -2,17 +2,16 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { JobProtocolError } from '@gpumesh/p2p';
 import {
-  CLAIM_DISPROVED_EVENT,
   INPUT_FAULT_OPERATORS,
   claimDisprovedNote,
   claimsByJob,
   disprovedClaims,
   inputFaultFailure,
   inputFaultOf,
-  type DisprovedClaimOfJob,
   type InputFaultClaim,
   type InputFaultReport,
 } from './input-faults.js';
+import { CLAIM_DISPROVED_EVENT, type DisprovedAttempt } from '../jobs/attempts.repository.js';
 
 const report = (providerId: string, operator: string, error = 'BAD_INPUT: dtype'): InputFaultReport => ({
   providerId,
@@ -127,7 +126,7 @@ describe('claimsByJob', () => {
   });
 
   it('groups claims by job in the order of their first claim, each in the order given', () => {
-    const c = (jobId: string, attempt: number): DisprovedClaimOfJob => ({
+    const c = (jobId: string, attempt: number): DisprovedAttempt => ({
       jobId,
       attemptId: `${jobId}-${attempt}`,
       attempt,

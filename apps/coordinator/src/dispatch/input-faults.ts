@@ -4,7 +4,7 @@
 // completes with a verified result, the claim was false and costs its provider (DisprovedClaims).
 import { jobErrorFault } from '@gpumesh/protocol';
 import { JobProtocolError } from '@gpumesh/p2p';
-import { CLAIM_DISPROVED_EVENT } from '../jobs/attempts.repository.js';
+import { CLAIM_DISPROVED_EVENT, type DisprovedAttempt } from '../jobs/attempts.repository.js';
 import type { JobError } from '../jobs/job-error.js';
 
 /** Distinct operators (signing wallets) that must report an input fault before the job fails. */
@@ -25,17 +25,12 @@ export interface InputFaultClaim extends InputFaultReport {
   attempt: number;
 }
 
-/** A claim a completion of its job disproved (its CLAIM_DISPROVED_EVENT), found after the commit. */
-export interface DisprovedClaimOfJob extends InputFaultClaim {
-  jobId: string;
-}
-
 /**
  * The claims grouped by their job, as DisprovedClaims.charge takes them: jobs in the order of their
  * first claim, each job's claims in the order given.
  */
-export function claimsByJob(claims: readonly DisprovedClaimOfJob[]): Map<string, DisprovedClaimOfJob[]> {
-  const byJob = new Map<string, DisprovedClaimOfJob[]>();
+export function claimsByJob(claims: readonly DisprovedAttempt[]): Map<string, DisprovedAttempt[]> {
+  const byJob = new Map<string, DisprovedAttempt[]>();
   for (const claim of claims) {
     const ofJob = byJob.get(claim.jobId);
     if (ofJob) ofJob.push(claim);
@@ -43,9 +38,6 @@ export function claimsByJob(claims: readonly DisprovedClaimOfJob[]): Map<string,
   }
   return byJob;
 }
-
-/** The job event that tells the job's owner an input-fault claim on it was disproved. */
-export { CLAIM_DISPROVED_EVENT };
 
 /**
  * The claims a completion disproves: all of the job's input-fault claims when it completes with a
