@@ -23,7 +23,9 @@ export function p2pTensorBytesPerSecond(role: string, configured: number | undef
  * tensors over libp2p costs the main thread 4–5 ms of CPU per MiB (noise's ChaCha20-Poly1305, yamux,
  * the collections of their buffers; docs/tensors.md): unpaced, two agents fetching 64 MiB inputs
  * held the loop at 100 % for seconds and the API's answers queued behind it. One bucket per
- * direction, shared by every stream of the process, so the pace is the process's total.
+ * direction, shared by every stream of the process, so the pace is the process's total. Unlike
+ * libs/p2p's KeyedTokenBuckets (gossip: a message over its rate is refused), a take here is never
+ * refused: it is told how long to wait, and what it took past the tokens is debt the next takes wait out.
  */
 export class ByteRate {
   private tokens: number;
