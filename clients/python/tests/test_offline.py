@@ -154,6 +154,15 @@ class WebhookTest(unittest.TestCase):
         self.assertFalse(verify_webhook(self.SECRET, self.BODY, {}, now=0))
 
 
+def _serve(test, handler):
+    """A threading http.server on a free loopback port serving ``handler``, shut down after ``test``."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    test.addCleanup(server.server_close)
+    test.addCleanup(server.shutdown)
+    return server
+
+
 class RetryTest(unittest.TestCase):
     """429/503 answers are retried after Retry-After, against a local HTTP server."""
 
@@ -181,10 +190,7 @@ class RetryTest(unittest.TestCase):
             def log_message(self, *args):
                 pass
 
-        server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
+        server = _serve(self, Handler)
         return f"http://127.0.0.1:{server.server_address[1]}", times
 
     def test_retries_429_after_retry_after_and_503_with_backoff(self):
@@ -294,10 +300,7 @@ class _TensorServer:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        test.addCleanup(self.server.server_close)
-        test.addCleanup(self.server.shutdown)
+        self.server = _serve(test, Handler)
         self.client = Client(f"http://127.0.0.1:{self.server.server_address[1]}", "gmk_test", timeout=10)
 
 
@@ -332,11 +335,7 @@ class _ForwardProxy:
             def log_message(self, *args):
                 pass
 
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        test.addCleanup(server.server_close)
-        test.addCleanup(server.shutdown)
-        self.port = server.server_address[1]
+        self.port = _serve(test, Handler).server_address[1]
 
 
 class NpyFileTest(unittest.TestCase):
