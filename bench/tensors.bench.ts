@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { appendFile, rm } from 'node:fs/promises';
 import { decodeNpy, encodeNpyHeader, encodeTensor, parseJobSpec, tensorView } from '@gpumesh/protocol';
+import { GpumeshClient } from '@gpumesh/sdk';
 import { checkResultSanity } from '@gpumesh/verification';
 import {
   checkResultSanityOffLoop,
@@ -249,15 +250,11 @@ function uploadNpy(agent: Agent, base: URL, key: string, shape: number[], data: 
   });
 }
 
-/** GETs a tensor as `.npy`, counting the bytes without keeping them (or keeping them: `keep`). */
-function downloadNpy(
-  agent: Agent,
-  base: URL,
-  key: string,
-  ref: string,
-  path = `/v1/tensors/${ref}`,
-  keep?: Buffer[],
-): Promise<number> {
+/**
+ * GETs a tensor as `.npy` over node:http, counting the bytes without keeping them: what a plain Node
+ * client gets, beside the SDK's download (which reads the socket into the array it returns).
+ */
+function httpClientDownload(agent: Agent, base: URL, key: string, ref: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
@@ -265,14 +262,13 @@ function downloadNpy(
         host: base.hostname,
         port: base.port,
         method: 'GET',
-        path,
+        path: `/v1/tensors/${ref}`,
         headers: { authorization: `Bearer ${key}` },
       },
       (res) => {
         let bytes = 0;
         res.on('data', (c: Buffer) => {
           bytes += c.byteLength;
-          keep?.push(c);
         });
         res.on('end', () =>
           res.statusCode === 200 ? resolve(bytes) : reject(new Error(`download: ${res.statusCode}`)),
@@ -496,8 +492,8 @@ async function matmulEndToEnd(databaseUrl: string, prefix: string): Promise<Reco
       result: { outputs: { name: string; ref?: string }[]; verification?: unknown };
     };
     const t2 = performance.now();
-    const chunks: Buffer[] = [];
-    const bytes = await downloadNpy(agent, api.url, api.key, '', `/v1/jobs/${id}/outputs/c`, chunks);
+    const npy = await new GpumeshClient({ baseUrl: api.url.origin, apiKey: api.key }).outputNpy(id, 'c');
+    const bytes = npy.byteLength;
     const downloadMs = performance.now() - t2;
     const endToEndMs = performance.now() - t0;
     const probes = await health.stop();
@@ -508,7 +504,6 @@ async function matmulEndToEnd(databaseUrl: string, prefix: string): Promise<Reco
       .map((ms, i) => ({ ms: round(ms), atMs: round(probes.startedAt[i] - completedAt) }))
       .sort((x, y) => y.ms - x.ms)
       .slice(0, 8);
-    const npy = Buffer.concat(chunks);
     const c = decodeNpy(npy);
     if (c.shape.join('x') !== `${N}x${N}`) throw new Error(`product shape ${c.shape.join('x')}`);
     const cv = new Float32Array(new Uint8Array(c.data).buffer);
@@ -651,22 +646,56 @@ export async function run(): Promise<Record<string, unknown>> {
     const health = startHealthProber(api.url, HEALTH_INTERVAL_MS);
     await health.ready;
     let variant = 0;
-    /** One upload of `data` made new (its first element changed: no two uploads share a hash), and its download. */
+    const client = new GpumeshClient({ baseUrl: api.url.origin, apiKey: api.key });
+    /**
+     * `data` uploaded twice, made new each time (its first element changed: no two uploads share a
+     * hash): by the SDK (raw bytes, dtype and shape in the query) and by a node:http client (`.npy` in
+     * 1 MiB writes); then the SDK's upload downloaded three ways: by the SDK (the bytes in one array,
+     * as a developer's program holds them), by the node:http client counting them, and by curl (a
+     * process of its own).
+     */
     const roundTrip = async (
       data: Buffer,
-    ): Promise<{ ref: string; uploadMs: number; downloadMs: number; curlDownloadMs: number | null }> => {
-      data.writeFloatLE(1 + ++variant / 1024, 0);
+    ): Promise<{
+      ref: string;
+      uploadMs: number;
+      httpClientUploadMs: number;
+      downloadMs: number;
+      httpClientDownloadMs: number;
+      curlDownloadMs: number | null;
+    }> => {
       const shape = [data.byteLength / 4096, 1024]; // float32 rows of 4 KiB
+      const expected = data.byteLength + encodeNpyHeader('float32', shape).byteLength;
+      data.writeFloatLE(1 + ++variant / 1024, 0);
       let started = performance.now();
-      const ref = await uploadNpy(agent, api.url, api.key, shape, data);
+      const { ref } = await client.uploadTensor(
+        new Float32Array(data.buffer, data.byteOffset, data.byteLength / 4),
+        shape,
+      );
       const uploadMs = performance.now() - started;
+      const last = data[data.byteLength - 1];
+      data.writeFloatLE(1 + ++variant / 1024, 0);
       started = performance.now();
-      const bytes = await downloadNpy(agent, api.url, api.key, ref);
-      if (bytes !== data.byteLength + encodeNpyHeader('float32', shape).byteLength) {
-        throw new Error(`download of ${ref}: ${bytes} bytes`);
-      }
+      await uploadNpy(agent, api.url, api.key, shape, data);
+      const httpClientUploadMs = performance.now() - started;
+      started = performance.now();
+      const npy = await client.tensorNpy(ref);
       const downloadMs = performance.now() - started;
-      return { ref, uploadMs, downloadMs, curlDownloadMs: await curlDownloadMs(api, ref, bytes) };
+      if (npy.byteLength !== expected || npy[npy.byteLength - 1] !== last) {
+        throw new Error(`SDK download of ${ref}: ${npy.byteLength} bytes, or not the ones uploaded`);
+      }
+      started = performance.now();
+      const bytes = await httpClientDownload(agent, api.url, api.key, ref);
+      const httpClientDownloadMs = performance.now() - started;
+      if (bytes !== expected) throw new Error(`node:http download of ${ref}: ${bytes} bytes`);
+      return {
+        ref,
+        uploadMs,
+        httpClientUploadMs,
+        downloadMs,
+        httpClientDownloadMs,
+        curlDownloadMs: await curlDownloadMs(api, ref, bytes),
+      };
     };
     // the process's first transfer pays for what warms up once (query plans, lazy modules, buffers)
     const first = await roundTrip(tensors[0].data);
@@ -680,16 +709,22 @@ export async function run(): Promise<Record<string, unknown>> {
       const runs = [];
       for (let i = 0; i < TRANSFER_REPEATS; i++) runs.push(await roundTrip(data));
       const up = runs.map((r) => mbps(data.byteLength, r.uploadMs));
+      const httpClientUp = runs.map((r) => mbps(data.byteLength, r.httpClientUploadMs));
       const down = runs.map((r) => mbps(data.byteLength, r.downloadMs));
+      const httpClient = runs.map((r) => mbps(data.byteLength, r.httpClientDownloadMs));
       const curl = runs.flatMap((r) =>
         r.curlDownloadMs === null ? [] : [mbps(data.byteLength, r.curlDownloadMs)],
       );
       figures[`${mib}MiB`] = {
         uploadMBps: median(up),
+        uploadMBpsHttpClient: median(httpClientUp),
         downloadMBps: median(down),
+        downloadMBpsHttpClient: median(httpClient),
         ...(curl.length > 0 ? { downloadMBpsCurl: median(curl) } : {}),
         uploadMBpsRuns: up,
+        uploadMBpsHttpClientRuns: httpClientUp,
         downloadMBpsRuns: down,
+        downloadMBpsHttpClientRuns: httpClient,
         ...(curl.length > 0 ? { downloadMBpsCurlRuns: curl } : {}),
       };
     }

@@ -14,6 +14,8 @@ import {
   type JobSpec,
   type TensorWire,
 } from '@gpumesh/protocol';
+import { GpumeshApiError, GpumeshClient } from '@gpumesh/sdk';
+import { plainHttpRequest } from '../../libs/sdk/src/plain-http.js';
 import { api, jobCompleted, startTestCoordinator, type TestCoordinator } from '../helpers/coordinator.js';
 import { fundedDeveloper } from '../helpers/accounts.js';
 import { pollUntil } from '../helpers/poll.js';
@@ -103,6 +105,38 @@ describe('tensors as binary: POST /v1/tensors, jobs by ref, outputs as .npy (rea
       headers: { accept: 'application/json' },
     });
     expect(meta.body).toMatchObject({ ref: res.body.ref, bytes: 24 });
+  });
+
+  it("answers in a way the SDK's direct socket path takes: an upload sent once, downloads read whole, errors as API errors", async () => {
+    const values = floats(64 * 1024, 3);
+    const npy = encodeNpy('float32', [256, 256], bytesOf(values));
+    const headers = { authorization: `Bearer ${c.devKey}` };
+    // the coordinator's answers as plainHttpRequest sees them: none left to fetch (that would send an upload twice)
+    const uploaded = await plainHttpRequest(new URL('/v1/tensors', c.url), {
+      method: 'POST',
+      headers: { ...headers, 'content-type': NPY_MEDIA_TYPE },
+      body: npy,
+    });
+    if (uploaded.kind !== 'answer') throw new Error(`left to fetch: ${uploaded.reason}`);
+    expect(uploaded.status).toBe(201);
+    const { ref } = (await new Response(uploaded.body).json()) as UploadedTensor;
+    const download = await plainHttpRequest(new URL(`/v1/tensors/${ref}`, c.url), { headers });
+    if (download.kind !== 'answer') throw new Error(`left to fetch: ${download.reason}`);
+    expect([download.status, download.bytes]).toEqual([200, npy.byteLength]);
+    expect(Buffer.from(await new Response(download.body).arrayBuffer()).equals(npy)).toBe(true);
+
+    // and through the client: the same bytes back, whole or streamed; a missing ref and a too big tensor as API errors
+    const client = new GpumeshClient({ baseUrl: c.url, apiKey: c.devKey });
+    expect(await client.uploadNpy(npy)).toMatchObject({ ref, bytes: values.byteLength });
+    expect(Buffer.from(await client.tensorNpy(ref)).equals(npy)).toBe(true);
+    const missing = await client.tensorNpy(`sha256:${'0'.repeat(64)}`).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(GpumeshApiError);
+    expect((missing as GpumeshApiError).statusCode).toBe(404);
+    const tooBig = await client
+      .uploadTensor(new Float32Array(300 * 1024), [300, 1024])
+      .catch((e: unknown) => e);
+    expect(tooBig).toBeInstanceOf(GpumeshApiError);
+    expect((tooBig as GpumeshApiError).statusCode).toBe(413);
   });
 
   it('takes raw little-endian bytes with dtype and shape in the query', async () => {

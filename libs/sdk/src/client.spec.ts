@@ -115,3 +115,113 @@ describe('GpumeshClient.events and wait', () => {
     server?.closeAllConnections();
   });
 });
+
+describe('GpumeshClient .npy downloads', () => {
+  const npy = new Uint8Array(Buffer.concat([Buffer.from('\x93NUMPY'), Buffer.alloc(3 * 1024 * 1024, 5)]));
+  /** Answers GET /v1/tensors/:ref with `npy` after the statuses in `first`; records each request's path. */
+  async function tensorServer(first: number[], options: { chunked?: boolean } = {}) {
+    const seen: string[] = [];
+    const url = await serveWith((req, res) => {
+      seen.push(`${req.headers.authorization} ${req.url}`);
+      const status = first.shift();
+      if (status !== undefined) {
+        const error = JSON.stringify({ statusCode: status, error: { code: `E${status}`, message: 'no' } });
+        res.writeHead(status, {
+          'content-type': 'application/json',
+          'content-length': error.length,
+          'retry-after': '0',
+        });
+        res.end(error);
+        return;
+      }
+      res.writeHead(200, {
+        'content-type': 'application/x-npy',
+        ...(options.chunked ? {} : { 'content-length': npy.byteLength }),
+      });
+      res.end(npy);
+    });
+    return { url, seen };
+  }
+
+  it('reads a plain-http download from the socket, whole or as a stream', async () => {
+    const { url, seen } = await tensorServer([]);
+    let fetches = 0;
+    const client = new GpumeshClient({ baseUrl: url, apiKey: 'k' });
+    expect(Buffer.from(await client.tensorNpy('sha256:ab')).equals(npy)).toBe(true);
+    const stream = await client.openTensorNpy('sha256:ab');
+    expect(stream.bytes).toBe(npy.byteLength);
+    const chunks: Uint8Array[] = [];
+    for await (const c of stream.body as AsyncIterable<Uint8Array>) chunks.push(c);
+    expect(Buffer.concat(chunks).equals(npy)).toBe(true);
+    expect(seen).toEqual(['Bearer k /v1/tensors/sha256%3Aab', 'Bearer k /v1/tensors/sha256%3Aab']);
+    // a fetch of the caller's is used for every request
+    const withFetch = new GpumeshClient({
+      baseUrl: url,
+      apiKey: 'k',
+      fetch: (input, init) => (fetches++, fetch(input, init)),
+    });
+    expect(Buffer.from(await withFetch.outputNpy('j', 'c')).equals(npy)).toBe(true);
+    expect(fetches).toBe(1);
+  });
+
+  it('retries a 503 through fetch, throws the API error of a 404, and takes a chunked answer through fetch', async () => {
+    const busy = await tensorServer([503]);
+    const client = new GpumeshClient({ baseUrl: busy.url, apiKey: 'k' });
+    expect(Buffer.from(await client.tensorNpy('r')).equals(npy)).toBe(true);
+    expect(busy.seen).toHaveLength(2);
+    server?.close();
+
+    const missing = await tensorServer([404]);
+    const err = await new GpumeshClient({ baseUrl: missing.url, apiKey: 'k' })
+      .tensorNpy('r')
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GpumeshApiError);
+    expect((err as GpumeshApiError).code).toBe('E404');
+    expect(missing.seen).toHaveLength(1);
+    server?.close();
+
+    const chunked = await tensorServer([], { chunked: true });
+    const stream = await new GpumeshClient({ baseUrl: chunked.url, apiKey: 'k' }).openTensorNpy('r');
+    expect(stream.bytes).toBeNull();
+    expect(chunked.seen).toHaveLength(2);
+    await stream.body.cancel();
+  });
+});
+
+describe('GpumeshClient tensor uploads', () => {
+  it('sends .npy bytes or a Blob over the socket, and sends them again after a 503', async () => {
+    const npy = new Uint8Array(
+      Buffer.concat([Buffer.from('\x93NUMPY'), Buffer.alloc(2 * 1024 * 1024 + 1, 9)]),
+    );
+    const received: { status: number; bytes: number; type?: string }[] = [];
+    let busy = 1;
+    const url = await serveWith((req, res) => {
+      let bytes = 0;
+      req.on('data', (d: Buffer) => (bytes += d.byteLength));
+      req.on('end', () => {
+        const status = busy-- > 0 ? 503 : 201;
+        received.push({ status, bytes, type: req.headers['content-type'] });
+        const answer = JSON.stringify(
+          status === 201
+            ? { ref: 'sha256:ab' }
+            : { statusCode: 503, error: { code: 'BUSY', message: 'later' } },
+        );
+        res.writeHead(status, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(answer),
+          'retry-after': '0',
+        });
+        res.end(answer);
+      });
+    });
+    const client = new GpumeshClient({ baseUrl: url, apiKey: 'k' });
+    await expect(client.uploadNpy(npy)).resolves.toEqual({ ref: 'sha256:ab' });
+    await expect(client.uploadNpy(new Blob([npy]))).resolves.toEqual({ ref: 'sha256:ab' });
+    const sent = { bytes: npy.byteLength, type: 'application/x-npy' };
+    expect(received).toEqual([
+      { status: 503, ...sent },
+      { status: 201, ...sent },
+      { status: 201, ...sent },
+    ]);
+  });
+});
