@@ -115,10 +115,10 @@ async function startApi(
 
 /**
  * The same download by curl, when it is installed (null otherwise): curl's own transfer time, in a
- * process of its own. The bench's Node client is often the slower end on this VM: it spends a whole
- * core per download at 200–400 MB/s whenever glibc has just given its freed read buffers back to the
- * system and faults them in again (docs/tensors.md), which says more about the client than about
- * the coordinator.
+ * process of its own, what the coordinator serves at. A `node:http` client is often the slower end
+ * on this VM: it spends a whole core per download at 200–400 MB/s whenever glibc has just given its
+ * freed read buffers back to the system and faults them in again (docs/tensors.md); the SDK reads the
+ * socket into its own arrays instead.
  */
 async function curlDownloadMs(
   api: { url: URL; key: string },
