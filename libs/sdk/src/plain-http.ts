@@ -9,6 +9,7 @@
 // have a body) and no transfer or content coding. Anything else (chunked, compressed, a redirect,
 // …) is left to fetch, which the caller then uses.
 
+import type * as Net from 'node:net';
 import type { Socket } from 'node:net';
 
 /** Bytes of an answer's status line and headers at most. */
@@ -66,6 +67,15 @@ export function toResponse(answer: Extract<PlainAnswer, { kind: 'answer' }>): Re
     statusText: answer.statusText,
     headers: answer.headers,
   });
+}
+
+/**
+ * `node:net`, loaded only where this runs (on Node): the name is not a literal, so a bundler building
+ * the SDK for a browser neither resolves nor bundles it.
+ */
+async function nodeNet(): Promise<typeof Net> {
+  const name = 'node:net';
+  return (await import(/* webpackIgnore: true */ /* @vite-ignore */ name)) as typeof Net;
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -147,7 +157,7 @@ export async function plainHttpRequest(url: URL, request: PlainRequest = {}): Pr
   signal?.throwIfAborted();
   const sentBytes = sent === undefined ? null : sent instanceof Blob ? sent.size : sent.byteLength;
   const head = requestHead(url, method, request.headers ?? {}, sentBytes);
-  const { connect } = await import('node:net');
+  const { connect } = await nodeNet();
   signal?.throwIfAborted();
   const target = `${method} ${url.href}`;
 
