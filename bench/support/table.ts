@@ -74,6 +74,33 @@ const ROWS: Record<string, (f: Figures) => Row> = {
     figure: `two coordinators: ${at(f, 'twoCoordinators.jobsPerSecond')} jobs/s (×${at(f, 'ratio')}), coordinators ${at(f, 'twoCoordinators.cores.coordinators')} cores, machine idle ${at(f, 'twoCoordinators.cores.idle')}; placed twice ${at(f, 'audit.placedTwice')}, completed twice ${at(f, 'audit.completedTwice')}, paid twice ${at(f, 'audit.paidTwice')}, ledger sum ${at(f, 'audit.ledgerSum')}; ${at(f, 'audit.dispatchedTwice')} placed again after an agent refused a slot both workers offered`,
     baseline: `one coordinator: ${at(f, 'oneCoordinator.jobsPerSecond')} jobs/s, ${at(f, 'oneCoordinator.cores.coordinators')} cores, machine idle ${at(f, 'oneCoordinator.cores.idle')} (same ${at(f, 'agents')} agents, ${at(f, 'jobsPerPhase')} jobs)`,
   }),
+  tensors: (f) => {
+    // BENCH_TENSORS_PART runs a part: each part says what it measured
+    const figure: string[] = [];
+    const baseline: string[] = [];
+    if (f['256MiB'] !== undefined) {
+      figure.push(
+        `\`.npy\` by the SDK on loopback, 64 / 256 MiB: upload ${at(f, '64MiB.uploadMBps')} / ${at(f, '256MiB.uploadMBps')} MB/s, download ${at(f, '64MiB.downloadMBps')} / ${at(f, '256MiB.downloadMBps')} MB/s; \`/health/live\` p99 ${at(f, 'healthLiveDuringTransfers.p99Ms')} ms meanwhile`,
+      );
+      baseline.push(
+        `download by curl ${at(f, '64MiB.downloadMBpsCurl')} / ${at(f, '256MiB.downloadMBpsCurl')} MB/s, by \`node:http\` ${at(f, '64MiB.downloadMBpsHttpClient')} / ${at(f, '256MiB.downloadMBpsHttpClient')}`,
+      );
+    }
+    if (f.jsonVersusNpy !== undefined) {
+      baseline.push(
+        `the same inputs as JSON: ${at(f, 'jsonVersusNpy.npyOverJsonSpeedup')}× slower than \`.npy\` + refs`,
+      );
+    }
+    if (f.matmul4096EndToEnd !== undefined) {
+      figure.push(
+        `4096² matmul end to end ${at(f, 'matmul4096EndToEnd.endToEndMs')} ms, \`/health/live\` p99 ${at(f, 'matmul4096EndToEnd.healthLiveDuringJob.p99Ms')} ms during it`,
+      );
+    }
+    return {
+      figure: figure.join('; ') || 'see latest.json',
+      baseline: baseline.join('; ') || '—',
+    };
+  },
   'job-offer': (f) => ({
     figure: `one offer as a batch of one: p50 ${at(f, 'sequential.batchOfOne.p50Ms')} ms one at a time, ${at(f, 'concurrent.batchOfOne.offersPerSecond')} offers/s with ${at(f, 'concurrent.inFlight')} in flight`,
     baseline: `one offer on its own stream: p50 ${at(f, 'sequential.single.p50Ms')} ms, ${at(f, 'concurrent.single.offersPerSecond')} offers/s (p50 ratio ${at(f, 'sequentialP50Ratio')}, throughput ratio ${at(f, 'concurrentThroughputRatio')})`,
