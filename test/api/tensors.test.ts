@@ -125,7 +125,7 @@ describe('tensors as binary: POST /v1/tensors, jobs by ref, outputs as .npy (rea
     expect([download.status, download.bytes]).toEqual([200, npy.byteLength]);
     expect(Buffer.from(await new Response(download.body).arrayBuffer()).equals(npy)).toBe(true);
 
-    // and through the client: the same bytes back, whole or streamed; a missing ref and a too big tensor as API errors
+    // and through the client: the same bytes back; a missing ref and a too big tensor as API errors
     const client = new GpumeshClient({ baseUrl: c.url, apiKey: c.devKey });
     expect(await client.uploadNpy(npy)).toMatchObject({ ref, bytes: values.byteLength });
     expect(Buffer.from(await client.tensorNpy(ref)).equals(npy)).toBe(true);

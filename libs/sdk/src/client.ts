@@ -150,14 +150,15 @@ export class GpumeshClient {
       ...options.headers,
     };
     const body = options.bytes ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
-    const url = `${this.baseUrl}${path}`;
-    const plainly =
-      this.options.fetch === undefined &&
-      (download !== undefined || options.bytes !== undefined) &&
-      canRequestPlainly(new URL(url));
+    const href = `${this.baseUrl}${path}`;
+    const direct =
+      this.options.fetch === undefined && (download !== undefined || options.bytes !== undefined)
+        ? new URL(href)
+        : null;
+    const plainly = direct !== null && canRequestPlainly(direct);
     for (let attempt = 1; ; attempt++) {
       const answer = plainly
-        ? await plainHttpRequest(new URL(url), {
+        ? await plainHttpRequest(direct, {
             method,
             headers,
             body: options.bytes,
@@ -168,7 +169,7 @@ export class GpumeshClient {
       const res =
         answer?.kind === 'answer'
           ? toResponse(answer)
-          : await this.fetchFn(url, { method, headers, body, signal: options.signal });
+          : await this.fetchFn(href, { method, headers, body, signal: options.signal });
       if (!RETRYABLE_STATUSES.has(res.status) || attempt > this.maxRetries) return res;
       const wait = backoffMs(attempt, this.maxRetryDelayMs, retryAfterMs(res.headers.get('retry-after')));
       await res.body?.cancel();
@@ -243,7 +244,7 @@ export class GpumeshClient {
   }
   /** Deletes a tensor of yours (409 TENSOR_IN_USE while a job that has not finished names it). */
   deleteTensor(ref: string): Promise<DeletedTensorDto> {
-    return this.request('DELETE', `/v1/tensors/${encodeURIComponent(ref)}`);
+    return this.request('DELETE', tensorPath(ref));
   }
   /** One output of a completed job as `.npy` bytes (GET /v1/jobs/:id/outputs/:name), inline or by ref. */
   async outputNpy(id: string, name: string, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
@@ -258,11 +259,11 @@ export class GpumeshClient {
   }
   /** A tensor of yours (an upload, or an output by ref) as `.npy` bytes (GET /v1/tensors/:ref). */
   async tensorNpy(ref: string, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
-    return readWhole(await this.openNpy(`/v1/tensors/${encodeURIComponent(ref)}`, options.signal, WHOLE));
+    return readWhole(await this.openNpy(tensorPath(ref), options.signal, WHOLE));
   }
   /** A tensor of yours (an upload, or an output by ref) as a `.npy` stream (GET /v1/tensors/:ref). */
   openTensorNpy(ref: string, options: { signal?: AbortSignal } = {}): Promise<NpyStream> {
-    return this.openNpy(`/v1/tensors/${encodeURIComponent(ref)}`, options.signal);
+    return this.openNpy(tensorPath(ref), options.signal);
   }
   /** A `.npy` download, in arrays of `chunkBytes` (WHOLE: one). */
   private async openNpy(
@@ -404,6 +405,10 @@ const WHOLE = Number.POSITIVE_INFINITY;
 
 function outputPath(id: string, name: string): string {
   return `/v1/jobs/${encodeURIComponent(id)}/outputs/${encodeURIComponent(name)}`;
+}
+
+function tensorPath(ref: string): string {
+  return `/v1/tensors/${encodeURIComponent(ref)}`;
 }
 
 /** A download's bytes in one array (the one it arrived in, when it came whole). */

@@ -126,22 +126,25 @@ function parseHead(text: string): AnswerHead | null {
   const status = Number(statusLine[1]);
   const lengthText = headers.get('content-length');
   const length = lengthText !== null && /^\d{1,15}$/.test(lengthText) ? Number(lengthText) : null;
-  const coding = headers.get('content-encoding');
-  const kind = Math.floor(status / 100);
-  let unsupported: string | null = null;
-  if (kind !== 2 && kind !== 4 && kind !== 5) unsupported = `status ${status}`;
-  else if (NULL_BODY_STATUSES.has(status)) unsupported = null;
-  else if (headers.has('transfer-encoding'))
-    unsupported = `transfer-encoding ${headers.get('transfer-encoding')}`;
-  else if (coding !== null && coding !== 'identity') unsupported = `content-encoding ${coding}`;
-  else if (length === null) unsupported = 'no content-length';
   return {
     status,
     statusText: statusLine[2] ?? '',
     headers,
     length: NULL_BODY_STATUSES.has(status) ? 0 : (length ?? 0),
-    unsupported,
+    unsupported: unsupportedReason(status, headers, length),
   };
+}
+
+/** Why fetch should read an answer with this status, headers and Content-Length, or null. */
+function unsupportedReason(status: number, headers: Headers, length: number | null): string | null {
+  const kind = Math.floor(status / 100);
+  if (kind !== 2 && kind !== 4 && kind !== 5) return `status ${status}`;
+  if (NULL_BODY_STATUSES.has(status)) return null; // no body, whatever the headers say
+  const transfer = headers.get('transfer-encoding');
+  if (transfer !== null) return `transfer-encoding ${transfer}`;
+  const coding = headers.get('content-encoding');
+  if (coding !== null && coding !== 'identity') return `content-encoding ${coding}`;
+  return length === null ? 'no content-length' : null;
 }
 
 /**
