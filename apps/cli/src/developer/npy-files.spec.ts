@@ -117,6 +117,18 @@ describe('.npy files of the developer CLI', () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
+  it('leaves no temporary file behind a download that fails at its first bytes, however often', async () => {
+    // The failure comes before the file could be opened by a stream left to open it itself (a CI run
+    // found the file created after the clean-up, and the next download refused with EEXIST).
+    const path = join(dir, 'out.npy');
+    for (let i = 0; i < 50; i++) {
+      await expect(
+        saveNpy({ body: streamOf(new TextEncoder().encode('<html>oops</html>')), bytes: 17 }, path),
+      ).rejects.toThrow(/the download is not a \.npy file/);
+      expect(await readdir(dir)).toEqual([]);
+    }
+  });
+
   it('reports the progress of a large download about every tenth', async () => {
     const rows = 17 * 1024; // 17 × 4 MiB of float32 rows of 1024: 68 MiB
     const data = new Uint8Array(rows * 1024 * 4);

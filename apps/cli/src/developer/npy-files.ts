@@ -5,8 +5,8 @@
 // replaces the target only once complete. A tensor by ref is content-addressed (its ref is the
 // sha256 of its element bytes), so a download is checked against the ref it was asked for: bytes
 // that differ are never written where the developer asked.
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { open, rename, rm } from 'node:fs/promises';
@@ -135,7 +135,7 @@ export async function saveNpy(
   path: string,
   options: { ref?: string; progress?: (line: string) => void } = {},
 ): Promise<NpyFileInfo & { sha256: string }> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.part`);
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.part`);
   const hash = createHash('sha256');
   let head = Buffer.alloc(0);
   const found: { header: NpyHeader | null } = { header: null };
@@ -164,11 +164,15 @@ export async function saveNpy(
       yield chunk;
     }
   }
+  // The temporary file is opened (and so exists) before any byte is read: a stream left to open it
+  // itself could create it after a failed download's clean-up. The stream closes it; it is flushed to
+  // disk before it replaces the target (Node 20's write streams have no `flush`).
+  const file = await open(tmp, 'wx', 0o644);
   try {
     await pipeline(
       Readable.fromWeb(download.body as WebReadableStream<Uint8Array>),
       hashed,
-      createWriteStream(tmp, { flags: 'wx', mode: 0o644 }),
+      file.createWriteStream(),
     );
     const got = found.header;
     if (got === null) throw new CommandError(`the download ended inside the .npy header (${received} bytes)`);
@@ -183,11 +187,11 @@ export async function saveNpy(
         `the bytes received hash to sha256:${sha256}, not ${options.ref}: ${path} not written`,
       );
     }
-    const file = await open(tmp, 'r');
+    const written = await open(tmp, 'r');
     try {
-      await file.sync();
+      await written.sync();
     } finally {
-      await file.close();
+      await written.close();
     }
     await rename(tmp, path);
     return { dtype: got.dtype, shape: [...got.shape], bytes: received, sha256 };
