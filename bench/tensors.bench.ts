@@ -114,6 +114,62 @@ async function startApi(
 }
 
 /**
+ * Uploads written with O_DIRECT (the default) against uploads through the page cache
+ * (TENSOR_DIRECT_IO=false), on two coordinators started side by side, alternated, each size
+ * TRANSFER_REPEATS times: the SDK's upload, then its first download (read from the disk when the
+ * upload went direct, from the page cache otherwise). Medians, and direct / page cache as ratios.
+ */
+async function directIoVersusPageCache(
+  direct: { url: URL; key: string },
+  tensors: { mib: number; data: Buffer }[],
+): Promise<Record<string, unknown>> {
+  const db = await createBenchDatabase();
+  const prefix = `bench-tensors-${randomBytes(4).toString('hex')}-pc`;
+  const pageCache = await startApi(db.url, prefix, undefined, { TENSOR_DIRECT_IO: 'false' });
+  try {
+    const clients = [direct, pageCache].map(
+      (api) => new GpumeshClient({ baseUrl: api.url.origin, apiKey: api.key }),
+    );
+    const figures: Record<string, unknown> = {};
+    let variant = 1 << 20;
+    for (const { mib, data } of tensors) {
+      const shape = [data.byteLength / 4096, 1024];
+      const runs = clients.map(() => ({ up: [] as number[], down: [] as number[] }));
+      for (let i = 0; i < TRANSFER_REPEATS; i++) {
+        for (const [c, client] of clients.entries()) {
+          data.writeFloatLE(1 + ++variant / 1024, 0);
+          let started = performance.now();
+          const { ref } = await client.uploadTensor(
+            new Float32Array(data.buffer, data.byteOffset, data.byteLength / 4),
+            shape,
+          );
+          runs[c].up.push(mbps(data.byteLength, performance.now() - started));
+          started = performance.now();
+          await client.tensorNpy(ref);
+          runs[c].down.push(mbps(data.byteLength, performance.now() - started));
+        }
+      }
+      const [d, p] = runs.map((r) => ({ up: median(r.up), down: median(r.down) }));
+      figures[`${mib}MiB`] = {
+        uploadMBpsDirect: d.up,
+        uploadMBpsPageCache: p.up,
+        uploadRatio: round(d.up / p.up, 2),
+        firstDownloadMBpsDirect: d.down,
+        firstDownloadMBpsPageCache: p.down,
+        firstDownloadRatio: round(d.down / p.down, 2),
+        runs,
+      };
+    }
+    return figures;
+  } finally {
+    await pageCache.stop();
+    await deleteRedisPrefix(prefix).catch(() => undefined);
+    await db.drop();
+    await rm(join('/tmp', prefix), { recursive: true, force: true });
+  }
+}
+
+/**
  * The same download by curl, when it is installed (null otherwise): curl's own transfer time, in a
  * process of its own, what the coordinator serves at. A `node:http` client is often the slower end
  * on this VM: it spends a whole core per download at 200–400 MB/s whenever glibc has just given its
@@ -652,7 +708,8 @@ export async function run(): Promise<Record<string, unknown>> {
      * hash): by the SDK (raw bytes, dtype and shape in the query) and by a node:http client (`.npy` in
      * 1 MiB writes); then the SDK's upload downloaded three ways: by the SDK (the bytes in one array,
      * as a developer's program holds them), by the node:http client counting them, and by curl (a
-     * process of its own).
+     * process of its own). The SDK's download is the first read of a file written with O_DIRECT,
+     * from the disk; the other two read it from the page cache (directIoVersusPageCache compares).
      */
     const roundTrip = async (
       data: Buffer,
@@ -735,6 +792,7 @@ export async function run(): Promise<Record<string, unknown>> {
       (await roundTrip(largest.data)).ref,
       largest.mib,
     );
+    figures.directIoVersusPageCache = await directIoVersusPageCache(api, tensors);
     figures.jsonVersusNpy = await jsonVersusNpy(agent, api.url, api.key);
     figures.matmul64MiBRefs = await largeRefSubmit(agent, api.url, api.key, tensors[0].data);
     figures.resultChecks4096 = await resultChecks();

@@ -86,6 +86,11 @@ const ROWS: Record<string, (f: Figures) => Row> = {
         `download by curl ${at(f, '64MiB.downloadMBpsCurl')} / ${at(f, '256MiB.downloadMBpsCurl')} MB/s, by \`node:http\` ${at(f, '64MiB.downloadMBpsHttpClient')} / ${at(f, '256MiB.downloadMBpsHttpClient')}`,
       );
     }
+    if (f.directIoVersusPageCache !== undefined) {
+      baseline.push(
+        `uploads through the page cache (TENSOR_DIRECT_IO=false) 64 / 256 MiB: ${at(f, 'directIoVersusPageCache.64MiB.uploadMBpsPageCache')} / ${at(f, 'directIoVersusPageCache.256MiB.uploadMBpsPageCache')} MB/s (direct ×${at(f, 'directIoVersusPageCache.64MiB.uploadRatio')} / ×${at(f, 'directIoVersusPageCache.256MiB.uploadRatio')}; their first download ×${at(f, 'directIoVersusPageCache.64MiB.firstDownloadRatio')} / ×${at(f, 'directIoVersusPageCache.256MiB.firstDownloadRatio')})`,
+      );
+    }
     if (f.jsonVersusNpy !== undefined) {
       baseline.push(
         `the same inputs as JSON: ${at(f, 'jsonVersusNpy.npyOverJsonSpeedup')}× slower than \`.npy\` + refs`,

@@ -1,7 +1,8 @@
 // Messages between the tensor store and its writer thread (tensor-writer.ts, tensor-writer-worker.ts).
 
 export type WriterRequest =
-  | { readonly type: 'open'; readonly id: number; readonly path: string }
+  /** `directIo`: full 1 MiB blocks written with O_DIRECT where the file system takes it. */
+  | { readonly type: 'open'; readonly id: number; readonly path: string; readonly directIo: boolean }
   | {
       readonly type: 'write';
       readonly id: number;
@@ -17,12 +18,16 @@ export type WriterRequest =
 export type WriterReply =
   /** `buffer`: a written batch's buffer, transferred back to be filled again. */
   | { readonly type: 'ok'; readonly id: number; readonly buffer?: ArrayBuffer }
-  /** `nonFinite`: for a scanned file, its first NaN or ±Infinity, or null when all are finite. */
+  /**
+   * `nonFinite`: for a scanned file, its first NaN or ±Infinity, or null when all are finite;
+   * `directBytes`: how many of its bytes were written with O_DIRECT.
+   */
   | {
       readonly type: 'done';
       readonly id: number;
       readonly sha256: string;
       readonly nonFinite?: NonFinite | null;
+      readonly directBytes: number;
     }
   | { readonly type: 'error'; readonly id: number; readonly message: string };
 

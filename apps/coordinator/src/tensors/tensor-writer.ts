@@ -113,8 +113,9 @@ export class TensorFileWriter {
   private batch: Uint8Array | null = null;
   private batchBytes = 0;
 
-  constructor(path: string) {
-    this.opened = this.thread.send({ type: 'open', id: this.id, path });
+  /** `directIo`: see TensorFilesOptions. */
+  constructor(path: string, options: { directIo: boolean }) {
+    this.opened = this.thread.send({ type: 'open', id: this.id, path, directIo: options.directIo });
   }
 
   /**
@@ -159,10 +160,11 @@ export class TensorFileWriter {
   }
 
   /**
-   * Writes what is left, waits for every write, fsyncs and closes the file; resolves the SHA-256 and,
-   * after `scanFloat32`, the first element that is not finite (null: none).
+   * Writes what is left, waits for every write, fsyncs and closes the file; resolves the SHA-256,
+   * after `scanFloat32` the first element that is not finite (null: none), and how many bytes went
+   * past the page cache (O_DIRECT).
    */
-  async finish(): Promise<{ sha256: string; nonFinite?: NonFinite | null }> {
+  async finish(): Promise<{ sha256: string; nonFinite?: NonFinite | null; directBytes: number }> {
     try {
       await this.flush();
       check(await this.opened);
@@ -171,7 +173,7 @@ export class TensorFileWriter {
       this.inFlightBytes = [];
       const done = check(await this.thread.send({ type: 'finish', id: this.id }));
       if (done.type !== 'done') throw new Error('the tensor writer thread did not finish the file');
-      return { sha256: done.sha256, nonFinite: done.nonFinite };
+      return { sha256: done.sha256, nonFinite: done.nonFinite, directBytes: done.directBytes };
     } finally {
       this.thread.forget(this.id);
     }

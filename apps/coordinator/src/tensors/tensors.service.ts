@@ -81,7 +81,7 @@ export class TensorsService implements OnModuleInit {
     private readonly tensors: TensorsRepository,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
-    this.files = new TensorFiles(join(config.DATA_DIR, 'tensors'));
+    this.files = new TensorFiles(join(config.DATA_DIR, 'tensors'), { directIo: config.TENSOR_DIRECT_IO });
   }
 
   async onModuleInit(): Promise<void> {
