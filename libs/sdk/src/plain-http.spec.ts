@@ -1,7 +1,12 @@
 // The direct socket download against local servers: a raw TCP one that writes answers in whatever
 // pieces a test wants (heads split anywhere, bodies cut short) and node:http for ordinary answers.
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -297,8 +302,66 @@ describe('plainHttpRequest', () => {
     expect(Buffer.concat(await readAll(answer.body)).toString()).toBe('{}');
   });
 
-  it('is used for plain http on Node only', () => {
+  it('speaks https: reads and sends bodies byte-exact over TLS, and checks the certificate', async () => {
+    // a certificate for localhost and 127.0.0.1, made for this test by openssl (Debian's, as in CI)
+    const dir = mkdtempSync(join(tmpdir(), 'plain-https-'));
+    try {
+      execFileSync('openssl', [
+        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+        '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1',
+        '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      ], { stdio: 'ignore' }); // prettier-ignore
+      const key = readFileSync(join(dir, 'key.pem'), 'utf8');
+      const ca = readFileSync(join(dir, 'cert.pem'), 'utf8');
+      const bytes = patterned(3 * 1024 * 1024 + 5, 4);
+      const sha = createHash('sha256').update(bytes).digest('hex');
+      const server = createHttpsServer({ key, cert: ca }, (req, res) => {
+        const hash = createHash('sha256');
+        req.on('data', (d: Buffer) => hash.update(d));
+        req.on('end', () => {
+          const answer = req.method === 'POST' ? Buffer.from(hash.digest('hex')) : bytes;
+          res.writeHead(200, { 'content-length': answer.length });
+          res.end(answer);
+        });
+      });
+      const { port } = await listen(server); // its URL says http: only the port is taken
+      for (const host of ['localhost', '127.0.0.1']) {
+        const url = new URL(`https://${host}:${port}/v1/tensors/x`);
+        const got = await plainHttpRequest(url, { ca, chunkBytes: 1024 * 1024 });
+        if (got.kind !== 'answer') throw new Error(got.reason);
+        const chunks = await readAll(got.body);
+        expect(chunks.map((c) => c.byteLength)).toEqual([1048576, 1048576, 1048576, 5]);
+        expect(holds(chunks, bytes)).toBe(true);
+        const sent = await plainHttpRequest(url, { ca, method: 'POST', body: new Blob([bytes]) });
+        if (sent.kind !== 'answer') throw new Error(sent.reason);
+        expect(await toResponse(sent).text()).toBe(sha);
+      }
+      // not signed by a certificate it trusts: refused before anything is sent
+      await expect(plainHttpRequest(new URL(`https://localhost:${port}/`))).rejects.toThrow(
+        /self-signed certificate/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('is used for http and https on Node, unless fetch would go through a proxy', () => {
     expect(canRequestPlainly(new URL('http://127.0.0.1:8080/'))).toBe(true);
-    expect(canRequestPlainly(new URL('https://api.gpumesh.dev/'))).toBe(false);
+    expect(canRequestPlainly(new URL('https://api.gpumesh.dev/'))).toBe(true);
+    expect(canRequestPlainly(new URL('ftp://api.gpumesh.dev/'))).toBe(false);
+    const saved = { ...process.env };
+    try {
+      process.env.NODE_USE_ENV_PROXY = '1';
+      process.env.https_proxy = 'http://proxy.internal:3128';
+      expect(canRequestPlainly(new URL('https://api.gpumesh.dev/'))).toBe(false);
+      expect(canRequestPlainly(new URL('http://127.0.0.1:8080/'))).toBe(true);
+      process.env.http_proxy = 'http://proxy.internal:3128';
+      expect(canRequestPlainly(new URL('http://127.0.0.1:8080/'))).toBe(false);
+    } finally {
+      for (const name of ['NODE_USE_ENV_PROXY', 'https_proxy', 'http_proxy']) {
+        if (saved[name] === undefined) delete process.env[name];
+        else process.env[name] = saved[name];
+      }
+    }
   });
 });

@@ -1,5 +1,6 @@
-// HTTP/1.1 over a plain socket, on Node, for the requests that move tensors. The answer's body is
-// read by the kernel straight into the arrays handed out (net.Socket's `onread`): no 64 KiB read
+// HTTP/1.1 over a socket of its own (TCP, or TLS for https), on Node, for the requests that move
+// tensors. The answer's body is read straight into the arrays handed out (net.Socket's and
+// TLSSocket's `onread`: by the kernel, or by OpenSSL as it decrypts): no 64 KiB read
 // buffer per packet for glibc to give back to the system and fault in again, no second copy into
 // the caller's array; a body sent is written as it is (a Blob streamed from its source). On this VM
 // a 256 MiB `.npy` came in at 144–391 MB/s through Node's fetch and 1.1–1.3 GB/s this way, and went
@@ -11,6 +12,7 @@
 
 import type * as Net from 'node:net';
 import type { Socket } from 'node:net';
+import type * as Tls from 'node:tls';
 
 /** Bytes of an answer's status line and headers at most. */
 const MAX_HEAD_BYTES = 64 * 1024;
@@ -34,6 +36,11 @@ export interface PlainRequest {
   signal?: AbortSignal;
   /** The length of each chunk of the answer's body (default 4 MiB); Infinity: the whole body as one array. */
   chunkBytes?: number;
+  /**
+   * For https: certificates (PEM) trusted instead of Node's own; unset: Node's (with
+   * NODE_EXTRA_CA_CERTS), as fetch trusts. The server's certificate is always checked.
+   */
+  ca?: string;
 }
 
 export type PlainAnswer =
@@ -50,14 +57,18 @@ export type PlainAnswer =
   | { kind: 'unsupported'; reason: string };
 
 /**
- * Whether `url` can be requested by `plainHttpRequest` here: plain http, on Node, and no proxy fetch
- * would go through (Node's fetch uses `http_proxy` when NODE_USE_ENV_PROXY is set).
+ * Whether `url` can be requested by `plainHttpRequest` here: http or https, on Node, and no proxy
+ * fetch would go through (Node's fetch uses `http_proxy` / `https_proxy` when NODE_USE_ENV_PROXY is
+ * set).
  */
 export function canRequestPlainly(url: URL): boolean {
-  if (url.protocol !== 'http:') return false;
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return false;
   if (typeof process !== 'object' || typeof process.versions?.node !== 'string') return false;
   const env = process.env;
-  return !(env.NODE_USE_ENV_PROXY && (env.http_proxy || env.HTTP_PROXY));
+  if (!env.NODE_USE_ENV_PROXY) return true;
+  return url.protocol === 'http:'
+    ? !(env.http_proxy || env.HTTP_PROXY)
+    : !(env.https_proxy || env.HTTPS_PROXY);
 }
 
 /** A Response of the answer (its body the same stream). */
@@ -70,12 +81,12 @@ export function toResponse(answer: Extract<PlainAnswer, { kind: 'answer' }>): Re
 }
 
 /**
- * `node:net`, loaded only where this runs (on Node): the name is not a literal, so a bundler building
- * the SDK for a browser neither resolves nor bundles it.
+ * A Node module (`node:net`, `node:tls`), loaded only where this runs: the name is not a literal, so a
+ * bundler building the SDK for a browser neither resolves nor bundles it.
  */
-async function nodeNet(): Promise<typeof Net> {
-  const name = 'node:net';
-  return (await import(/* webpackIgnore: true */ /* @vite-ignore */ name)) as typeof Net;
+async function nodeModule<T>(name: 'node:net' | 'node:tls'): Promise<T> {
+  const specifier: string = name;
+  return (await import(/* webpackIgnore: true */ /* @vite-ignore */ specifier)) as T;
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -148,7 +159,7 @@ function unsupportedReason(status: number, headers: Headers, length: number | nu
 }
 
 /**
- * Sends a request to `url` (plain http; see canRequestPlainly). Rejects when the connection fails or
+ * Sends a request to `url` (http or https; see canRequestPlainly). Rejects when the connection fails or
  * the answer is malformed, with the signal's reason when it aborts; a body that then breaks off
  * errors its stream (with the bytes received and expected).
  */
@@ -160,7 +171,9 @@ export async function plainHttpRequest(url: URL, request: PlainRequest = {}): Pr
   signal?.throwIfAborted();
   const sentBytes = sent === undefined ? null : sent instanceof Blob ? sent.size : sent.byteLength;
   const head = requestHead(url, method, request.headers ?? {}, sentBytes);
-  const { connect } = await nodeNet();
+  const secure = url.protocol === 'https:';
+  const net = secure ? null : await nodeModule<typeof Net>('node:net');
+  const tls = secure ? await nodeModule<typeof Tls>('node:tls') : null;
   signal?.throwIfAborted();
   const target = `${method} ${url.href}`;
 
@@ -264,32 +277,45 @@ export async function plainHttpRequest(url: URL, request: PlainRequest = {}): Pr
       return readOn;
     };
 
-    const socket: Socket = connect({
-      host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
-      port: url.port === '' ? 80 : Number(url.port),
-      onread: {
-        // called before each read: the kernel writes straight into what this returns
-        buffer: () =>
-          answered && chunk !== null
-            ? chunk.subarray(filled)
-            : scratch.subarray(Math.min(headBytes, MAX_HEAD_BYTES - 1)),
-        callback: (n: number) => {
-          if (done) return false;
-          if (answered) return onBodyBytes(n);
-          const from = Math.max(0, headBytes - 3);
-          headBytes += n;
-          for (let i = from; i + 3 < headBytes; i++) {
-            if (scratch[i] === 13 && scratch[i + 1] === 10 && scratch[i + 2] === 13 && scratch[i + 3] === 10)
-              return onHead(i + 4);
-          }
-          if (headBytes >= MAX_HEAD_BYTES - 1) {
-            fail(new Error(`${target}: an answer whose head is longer than ${MAX_HEAD_BYTES} bytes`));
-            return false;
-          }
-          return true;
-        },
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    const onread = {
+      // called before each read: the kernel (or OpenSSL, decrypting) writes straight into what this returns
+      buffer: () =>
+        answered && chunk !== null
+          ? chunk.subarray(filled)
+          : scratch.subarray(Math.min(headBytes, MAX_HEAD_BYTES - 1)),
+      callback: (n: number) => {
+        if (done) return false;
+        if (answered) return onBodyBytes(n);
+        const from = Math.max(0, headBytes - 3);
+        headBytes += n;
+        for (let i = from; i + 3 < headBytes; i++) {
+          if (scratch[i] === 13 && scratch[i + 1] === 10 && scratch[i + 2] === 13 && scratch[i + 3] === 10)
+            return onHead(i + 4);
+        }
+        if (headBytes >= MAX_HEAD_BYTES - 1) {
+          fail(new Error(`${target}: an answer whose head is longer than ${MAX_HEAD_BYTES} bytes`));
+          return false;
+        }
+        return true;
       },
-    });
+    };
+    let socket: Socket;
+    if (tls) {
+      // Node's TLSSocket takes `onread` as net.Socket does (nodejs/node#35753); @types/node leaves it out
+      const options: Tls.ConnectionOptions & { onread: Net.OnReadOpts } = {
+        host,
+        port: url.port === '' ? 443 : Number(url.port),
+        // SNI names a host, never an address
+        ...(/^[\d.]+$/.test(host) || host.includes(':') ? {} : { servername: host }),
+        ALPNProtocols: ['http/1.1'],
+        ...(request.ca !== undefined ? { ca: request.ca } : {}),
+        onread,
+      };
+      socket = tls.connect(options);
+    } else {
+      socket = (net as typeof Net).connect({ host, port: url.port === '' ? 80 : Number(url.port), onread });
+    }
     socket.setNoDelay(true);
     socket.setTimeout(IDLE_TIMEOUT_MS, () =>
       fail(new Error(`${target}: nothing received for ${IDLE_TIMEOUT_MS / 1000} s`)),

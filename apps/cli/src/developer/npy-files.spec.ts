@@ -180,12 +180,21 @@ describe('.npy files of the developer CLI', () => {
       const { port } = server.address() as AddressInfo;
       const client = new GpumeshClient({ baseUrl: `http://127.0.0.1:${port}/`, apiKey: 'gmk_test' });
       const file = await openNpyFile(path);
+      // answers with their length, as the coordinator gives them (a chunked one would be left to
+      // fetch, and the upload sent again)
+      const json = (res: ServerResponse, status: number, body: unknown, headers = {}): void => {
+        const text = JSON.stringify(body);
+        res
+          .writeHead(status, {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(text),
+            ...headers,
+          })
+          .end(text);
+      };
       answers = [
-        (res) => res.writeHead(429, { 'retry-after': '0' }).end('{}'),
-        (res) =>
-          res
-            .writeHead(201, { 'content-type': 'application/json' })
-            .end(JSON.stringify({ ref: 'sha256:ab' })),
+        (res) => json(res, 429, {}, { 'retry-after': '0' }),
+        (res) => json(res, 201, { ref: 'sha256:ab' }),
       ];
       expect(await uploadNpyFile(client, file)).toEqual({ ref: 'sha256:ab' });
       expect(seen).toHaveLength(2);
@@ -199,12 +208,7 @@ describe('.npy files of the developer CLI', () => {
       }
       answers = [
         (res) =>
-          res.writeHead(413, { 'content-type': 'application/json' }).end(
-            JSON.stringify({
-              statusCode: 413,
-              error: { code: 'PAYLOAD_TOO_LARGE', message: 'over 1 MiB' },
-            }),
-          ),
+          json(res, 413, { statusCode: 413, error: { code: 'PAYLOAD_TOO_LARGE', message: 'over 1 MiB' } }),
       ];
       const err = await uploadNpyFile(client, file).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(GpumeshApiError);

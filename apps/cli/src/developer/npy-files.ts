@@ -1,14 +1,12 @@
 // .npy files on the developer's disk, in and out, without holding them whole. An upload is read
 // from the file as it is sent (its header checked first, so a wrong file fails before any byte
-// leaves), over node:http: it moved 256 MiB at 580–770 MB/s on loopback where fetch's streamed and
-// Blob bodies managed 135–230. A download is written as it arrives to a temporary file that
+// leaves), by the SDK over a socket of its own for http and https (fetch's streamed and Blob bodies
+// managed 135–230 MB/s on loopback). A download is written as it arrives to a temporary file that
 // replaces the target only once complete. A tensor by ref is content-addressed (its ref is the
 // sha256 of its element bytes), so a download is checked against the ref it was asked for: bytes
 // that differ are never written where the developer asked.
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { openAsBlob } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -16,15 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { readNpyHeader, NpyFormatError, type NpyHeader } from '@gpumesh/protocol/npy';
 import type { DType } from '@gpumesh/protocol';
-import {
-  RETRYABLE_STATUSES,
-  backoffMs,
-  parseAnswer,
-  retryAfterMs,
-  type GpumeshClient,
-  type NpyStream,
-  type UploadedTensorDto,
-} from '@gpumesh/sdk';
+import type { GpumeshClient, NpyStream, UploadedTensorDto } from '@gpumesh/sdk';
 import { CommandError, UsageError } from './command.js';
 
 /** Bytes read from a file to find its header (headers are at most a few hundred bytes). */
@@ -76,53 +66,16 @@ export async function openNpyFile(path: string): Promise<NpyFileInfo & { path: s
   return { path, dtype: header.dtype, shape: [...header.shape], bytes: size };
 }
 
-/** Retries of an upload the server refused before reading it (429, 503), as the SDK's requests do. */
-const UPLOAD_RETRIES = 4;
-const MAX_RETRY_DELAY_MS = 30_000;
-
 /**
- * POST /v1/tensors of a file `openNpyFile` checked, streamed from disk; its answer (the ref), or the
- * API's error. A 429 or 503 is tried again after Retry-After (the file is read again from its start).
+ * POST /v1/tensors of a file `openNpyFile` checked, streamed from disk by the SDK (over its own
+ * socket for http and https, 429 and 503 tried again after Retry-After, the file read again from its
+ * start); its answer (the ref), or the API's error.
  */
 export async function uploadNpyFile(
   client: GpumeshClient,
   file: NpyFileInfo & { path: string },
 ): Promise<UploadedTensorDto> {
-  const url = new URL(`${client.baseUrl}/v1/tensors`);
-  for (let attempt = 1; ; attempt++) {
-    const res = await postFile(url, client.apiKey, file);
-    const status = res.statusCode ?? 0;
-    const chunks: Buffer[] = [];
-    for await (const chunk of res) chunks.push(chunk as Buffer);
-    if (RETRYABLE_STATUSES.has(status) && attempt <= UPLOAD_RETRIES) {
-      const header = res.headers['retry-after'];
-      await new Promise((r) =>
-        setTimeout(r, backoffMs(attempt, MAX_RETRY_DELAY_MS, retryAfterMs(header ?? null))),
-      );
-      continue;
-    }
-    return parseAnswer<UploadedTensorDto>(
-      new Response(Buffer.concat(chunks), { status, statusText: res.statusMessage }),
-    );
-  }
-}
-
-function postFile(url: URL, apiKey: string, file: NpyFileInfo & { path: string }): Promise<IncomingMessage> {
-  return new Promise((resolve, reject) => {
-    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${apiKey}`,
-        'content-type': 'application/x-npy',
-        'content-length': String(file.bytes),
-      },
-    });
-    req.once('response', resolve);
-    req.once('error', reject);
-    // An answer before the whole body (401, 413, …) ends the upload; the request's error then
-    // comes after the response and is not the cause.
-    pipeline(createReadStream(file.path, { highWaterMark: 1024 * 1024 }), req).catch(() => undefined);
-  });
+  return client.uploadNpy(await openAsBlob(file.path, { type: 'application/x-npy' }));
 }
 
 /**
