@@ -88,9 +88,10 @@ const configSchema = z.object({
     .min(0)
     .default(16 * 1024 * MIB_BYTES),
   /**
-   * Writes the tensor store's files in full 1 MiB blocks with O_DIRECT, past the page cache, where
-   * the file system takes it (on the bench VM: uploads at ~1 GB/s of disk instead of 250–300 MB/s of
-   * fresh page-cache pages; docs/tensors.md). `false`: every byte through the page cache.
+   * Writes uploads to the tensor store in full 1 MiB blocks with O_DIRECT, past the page cache, where
+   * the file system takes it (on the bench VM: 256 MiB uploads at 530–710 MB/s instead of 220–260,
+   * bound by fresh page-cache pages; their first download then reads the disk; docs/tensors.md).
+   * `false`: every byte through the page cache.
    */
   TENSOR_DIRECT_IO: z
     .enum(['true', 'false'])
