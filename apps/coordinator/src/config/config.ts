@@ -89,9 +89,9 @@ const configSchema = z.object({
     .default(16 * 1024 * MIB_BYTES),
   /**
    * Writes uploads to the tensor store in full 1 MiB blocks with O_DIRECT, past the page cache, where
-   * the file system takes it (on the bench VM: 256 MiB uploads 1.6–2.9× faster, 350–710 MB/s against 220–260,
-   * bound by fresh page-cache pages; their first download then reads the disk; docs/tensors.md).
-   * `false`: every byte through the page cache.
+   * the file system takes it (on the bench VM: 256 MiB uploads 1.6–2.9× faster, 350–710 MB/s
+   * against 220–260 bound by fresh page-cache pages; their first download then reads the disk;
+   * docs/tensors.md). `false`: every byte through the page cache.
    */
   TENSOR_DIRECT_IO: z
     .enum(['true', 'false'])
