@@ -171,9 +171,10 @@ export async function plainHttpRequest(url: URL, request: PlainRequest = {}): Pr
   signal?.throwIfAborted();
   const sentBytes = sent === undefined ? null : sent instanceof Blob ? sent.size : sent.byteLength;
   const head = requestHead(url, method, request.headers ?? {}, sentBytes);
-  const secure = url.protocol === 'https:';
-  const net = secure ? null : await nodeModule<typeof Net>('node:net');
-  const tls = secure ? await nodeModule<typeof Tls>('node:tls') : null;
+  const transport =
+    url.protocol === 'https:'
+      ? { tls: await nodeModule<typeof Tls>('node:tls') }
+      : { net: await nodeModule<typeof Net>('node:net') };
   signal?.throwIfAborted();
   const target = `${method} ${url.href}`;
 
@@ -301,7 +302,7 @@ export async function plainHttpRequest(url: URL, request: PlainRequest = {}): Pr
       },
     };
     let socket: Socket;
-    if (tls) {
+    if (transport.tls !== undefined) {
       // Node's TLSSocket takes `onread` as net.Socket does (nodejs/node#35753); @types/node leaves it out
       const options: Tls.ConnectionOptions & { onread: Net.OnReadOpts } = {
         host,
@@ -312,9 +313,9 @@ export async function plainHttpRequest(url: URL, request: PlainRequest = {}): Pr
         ...(request.ca !== undefined ? { ca: request.ca } : {}),
         onread,
       };
-      socket = tls.connect(options);
+      socket = transport.tls.connect(options);
     } else {
-      socket = (net as typeof Net).connect({ host, port: url.port === '' ? 80 : Number(url.port), onread });
+      socket = transport.net.connect({ host, port: url.port === '' ? 80 : Number(url.port), onread });
     }
     socket.setNoDelay(true);
     socket.setTimeout(IDLE_TIMEOUT_MS, () =>

@@ -114,7 +114,7 @@ export class TensorFileWriter {
   private batch: Uint8Array | null = null;
   private batchBytes = 0;
 
-  /** `directIo`: see TensorFilesOptions. */
+  /** `directIo`: full 1 MiB blocks written with O_DIRECT where the file system takes it (see TensorFiles). */
   constructor(path: string, options: { directIo: boolean }) {
     this.opened = this.thread.send({ type: 'open', id: this.id, path, directIo: options.directIo });
   }
