@@ -68,8 +68,8 @@ export class TensorFiles {
   /**
    * `directIo` (TENSOR_DIRECT_IO, default true): an upload's full 1 MiB blocks are written with
    * O_DIRECT where the file system takes it, past the page cache (tensor-writer-worker.ts): on the
-   * bench VM 256 MiB went in at 570–670 MB/s against 230–250 through the page cache, and its first
-   * download, read from the disk, at 420–640 MB/s against 1.4 GB/s from the page cache. A job output
+   * bench VM 256 MiB uploads 1.6–2.9× faster, their first download (from the disk) 0.26–0.79× as
+   * fast as one from the page cache (docs/tensors.md). A job output
    * (`writeExpected`) still goes through the page cache: its developer is about to download it.
    */
   constructor(
